@@ -1,0 +1,46 @@
+"""What the rest of cradletrace needs from a chain, and nothing more."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OnChainRoot:
+    """A root as the contract holds it."""
+
+    root: bytes
+    leaf_count: int
+    block_number: int
+    block_time: datetime
+    submitter: str
+    tx_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class TxReceipt:
+    tx_hash: str
+    block_number: int
+    block_time: datetime
+
+
+class Anchor(Protocol):
+    """An anchor registry on some chain."""
+
+    chain_id: int
+    contract_address: str
+    local: bool  # True for the embedded development chain
+
+    def anchor(self, root: bytes, leaf_count: int) -> TxReceipt: ...
+
+    def lookup(self, root: bytes) -> OnChainRoot | None: ...
+
+    def roots(self) -> list[OnChainRoot]: ...
+
+    def verify_leaf(self, root: bytes, digest: bytes, proof: list[bytes]) -> bool: ...
+
+    def record_notice(self, lot_ref: bytes, notice_digest: bytes) -> TxReceipt: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,223 @@
+"""The anchor registry through web3.py: the same code for the embedded EVM and any JSON-RPC node.
+
+Every library error is translated here, so the rest of cradletrace sees only ChainError,
+ChainUnavailableError and ChainRevertedError (with the contract's custom error name): eth-tester
+raises TransactionFailed with raw revert data, Hardhat and anvil ContractCustomError with
+``data``, older nodes ContractLogicError.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from cradletrace.chain.base import OnChainRoot, TxReceipt
+from cradletrace.core.merkle import keccak256
+from cradletrace.errors import ChainError, ChainRevertedError, ChainUnavailableError
+
+if TYPE_CHECKING:
+    from web3 import Web3
+
+ANCHOR_GAS = 200_000
+NOTICE_GAS = 200_000
+DEPLOY_GAS = 3_000_000
+T = TypeVar("T")
+
+
+@cache
+def artifact() -> dict[str, Any]:
+    """The committed ABI and bytecode of TraceAnchor (compiled by scripts/compile-contracts.cjs)."""
+    text = resources.files("cradletrace").joinpath("contracts/TraceAnchor.json").read_text("utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+@cache
+def _error_names() -> dict[bytes, str]:
+    names = {}
+    for item in artifact()["abi"]:
+        if item["type"] == "error":
+            sig = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
+            names[keccak256(sig.encode())[:4]] = item["name"]
+    names[keccak256(b"Error(string)")[:4]] = "Error"
+    names[keccak256(b"Panic(uint256)")[:4]] = "Panic"
+    return names
+
+
+def _revert_data(exc: BaseException) -> bytes:
+    data = getattr(exc, "data", None)
+    if data is None and exc.args:
+        data = exc.args[0]
+    if isinstance(data, dict):
+        data = data.get("data")
+    if isinstance(data, str) and data.startswith("0x"):
+        try:
+            return bytes.fromhex(data[2:])
+        except ValueError:
+            return b""
+    return data if isinstance(data, bytes) else b""
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    import requests
+    from web3.exceptions import ProviderConnectionError, RequestTimedOut, TimeExhausted
+
+    return (requests.RequestException, ProviderConnectionError, RequestTimedOut, TimeExhausted, ConnectionError, TimeoutError)
+
+
+def _revert_errors() -> tuple[type[BaseException], ...]:
+    from web3.exceptions import ContractLogicError
+
+    errors: list[type[BaseException]] = [ContractLogicError]
+    try:
+        from eth_tester.exceptions import TransactionFailed
+
+        errors.append(TransactionFailed)
+    except ImportError:  # pragma: no cover - eth-tester is a dependency
+        pass
+    return tuple(errors)
+
+
+@contextmanager
+def translated(what: str, where: str) -> Iterator[None]:
+    """Run a chain call, turning library errors into cradletrace's ChainError family."""
+    from web3.exceptions import Web3Exception
+
+    try:
+        yield
+    except ChainError:
+        raise
+    except _revert_errors() as exc:
+        data = _revert_data(exc)
+        name = _error_names().get(data[:4], "") if data else ""
+        raise ChainRevertedError(f"{what}: the contract refused ({name or str(exc)[:120]})", reason=name) from None
+    except _connection_errors() as exc:
+        raise ChainUnavailableError(f"{what}: chain at {where} did not answer ({type(exc).__name__}: {str(exc)[:160]})") from None
+    except (Web3Exception, ValueError) as exc:
+        text = str(exc)
+        if "revert" in text.lower():  # Hardhat 3 reports some reverts as Web3RPCError code 3
+            name = next((n for n in _error_names().values() if n in text), "")
+            raise ChainRevertedError(f"{what}: the contract refused ({name or text[:120]})", reason=name) from None
+        raise ChainError(f"{what}: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _time(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+class Web3Anchor:
+    """TraceAnchor at ``address`` on the chain behind ``w3``; transactions come from ``sender``."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        address: str,
+        sender: str,
+        *,
+        private_key: str | None = None,
+        local: bool = False,
+        where: str = "embedded chain",
+        deploy_block: int = 0,
+        on_close: Callable[[], None] | None = None,
+        receipt_timeout: float = 120.0,
+    ) -> None:
+        self.w3 = w3
+        self.where = where
+        self.local = local
+        self.sender = sender
+        self.deploy_block = deploy_block
+        self._private_key = private_key
+        self._on_close = on_close
+        self._timeout = receipt_timeout
+        with translated("connect", where):
+            self.chain_id: int = w3.eth.chain_id
+            self.contract_address: str = w3.to_checksum_address(address)
+            self.contract = w3.eth.contract(address=self.contract_address, abi=artifact()["abi"])
+
+    def _send(self, fn: Any, gas: int, what: str) -> TxReceipt:
+        with translated(what, self.where):
+            if self._private_key:
+                tx = fn.build_transaction({
+                    "from": self.sender, "gas": gas,
+                    "nonce": self.w3.eth.get_transaction_count(self.sender, "pending"),
+                })
+                signed = self.w3.eth.account.sign_transaction(tx, self._private_key)
+                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            else:
+                tx_hash = fn.transact({"from": self.sender, "gas": gas})
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self._timeout)
+            if receipt["status"] != 1:
+                # Replay as a call to learn the custom error name.
+                fn.call({"from": self.sender, "gas": gas}, block_identifier=receipt["blockNumber"] - 1)
+                raise ChainRevertedError(f"{what}: transaction {tx_hash.hex()} reverted")
+            block = self.w3.eth.get_block(receipt["blockNumber"])
+            return TxReceipt("0x" + bytes(tx_hash).hex().removeprefix("0x"), int(receipt["blockNumber"]), _time(int(block["timestamp"])))
+
+    def anchor(self, root: bytes, leaf_count: int) -> TxReceipt:
+        return self._send(self.contract.functions.anchor(root, leaf_count), ANCHOR_GAS, f"anchor root 0x{root.hex()}")
+
+    def lookup(self, root: bytes) -> OnChainRoot | None:
+        with translated(f"look up root 0x{root.hex()}", self.where):
+            block, ts, count, submitter = self.contract.functions.anchorOf(root).call()
+        if block == 0:
+            return None
+        return OnChainRoot(root, int(count), int(block), _time(int(ts)), str(submitter))
+
+    def tx_of(self, root: bytes) -> str | None:
+        """The hash of the transaction that anchored ``root`` (from its RootAnchored log)."""
+        with translated(f"find the transaction of root 0x{root.hex()}", self.where):
+            logs = self.contract.events.RootAnchored().get_logs(
+                from_block=self.deploy_block, argument_filters={"root": root})
+        return "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
+
+    def roots(self) -> list[OnChainRoot]:
+        with translated("list anchored roots", self.where):
+            logs = self.contract.events.RootAnchored().get_logs(from_block=self.deploy_block)
+            out: list[OnChainRoot] = []
+            times: dict[int, datetime] = {}
+            for log in logs:
+                bn = int(log["blockNumber"])
+                if bn not in times:
+                    times[bn] = _time(int(self.w3.eth.get_block(bn)["timestamp"]))
+                out.append(OnChainRoot(bytes(log["args"]["root"]), int(log["args"]["leafCount"]), bn, times[bn],
+                                       str(log["args"]["submitter"]), "0x" + bytes(log["transactionHash"]).hex()))
+        return out
+
+    def verify_leaf(self, root: bytes, digest: bytes, proof: list[bytes]) -> bool:
+        with translated("verify a leaf on chain", self.where):
+            return bool(self.contract.functions.verifyLeaf(root, digest, proof).call())
+
+    def record_notice(self, lot_ref: bytes, notice_digest: bytes) -> TxReceipt:
+        return self._send(self.contract.functions.recallNotice(lot_ref, notice_digest), NOTICE_GAS, "record recall notice")
+
+    def close(self) -> None:
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None
+
+
+def deploy(w3: Web3, sender: str, private_key: str | None = None, where: str = "embedded chain") -> tuple[str, int]:
+    """Deploy TraceAnchor with ``sender`` as admin; returns (address, block number)."""
+    art = artifact()
+    with translated("deploy TraceAnchor", where):
+        factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+        ctor = factory.constructor(sender)
+        if private_key:
+            tx = ctor.build_transaction({"from": sender, "gas": DEPLOY_GAS,
+                                         "nonce": w3.eth.get_transaction_count(sender, "pending")})
+            tx_hash = w3.eth.send_raw_transaction(w3.eth.account.sign_transaction(tx, private_key).raw_transaction)
+        else:
+            tx_hash = ctor.transact({"from": sender, "gas": DEPLOY_GAS})
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        if receipt["status"] != 1 or not receipt["contractAddress"]:
+            raise ChainError("deploy TraceAnchor: the deployment transaction failed")
+        return str(receipt["contractAddress"]), int(receipt["blockNumber"])
+
+
+def has_code(w3: Web3, address: str, where: str) -> bool:
+    with translated("check the contract", where):
+        return len(w3.eth.get_code(w3.to_checksum_address(address))) > 0

@@ -1,0 +1,43 @@
+"""Settings, read from the command line or the environment (CRADLETRACE_*, DATABASE_URL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the data lives and which chain to anchor to. Defaults need no setup at all."""
+
+    model_config = SettingsConfigDict(env_prefix="CRADLETRACE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".cradletrace"))
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("CRADLETRACE_DATABASE_URL", "DATABASE_URL", "database_url")
+    )
+    rpc_url: str | None = None
+    # Private key (hex) that signs anchor transactions on an RPC node; without it the node's
+    # first unlocked account is used (fine for Hardhat and anvil, not for a real network).
+    anchor_key: str | None = None
+    limits_file: Path | None = None
+    rpc_timeout: float = 30.0
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def chain_file(self) -> Path:
+        return self.data_dir / "chain.sqlite"
+
+    @property
+    def store_url(self) -> str:
+        from cradletrace.store.db import sqlite_url
+
+        return self.database_url or sqlite_url(self.data_dir)
+
+    @property
+    def embedded(self) -> bool:
+        return self.rpc_url is None

@@ -1,0 +1,161 @@
+"""Canonical JSON (RFC 8785, JCS) and the SHA-256 event digest.
+
+The digest of an event is ``sha256(jcs(event))``: the same on every machine and in every
+language that implements RFC 8785. ``json.dumps`` with sorted keys agrees with JCS only for
+values made of strings, safe integers, booleans and null whose keys stay in the Basic
+Multilingual Plane. Floats are written in ECMAScript form by ``es_number`` and spliced into
+the C encoder's output through a sentinel string (NUL never survives JSON escaping
+unchanged, and strings holding NUL take the slow path). Astral-plane keys, whose JCS order
+differs from code-point order, go through the reference ``rfc8785`` encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Union
+
+import rfc8785
+
+from cradletrace.errors import CanonicalizationError, Problem
+
+JsonValue = Union[None, bool, int, float, str, list["JsonValue"], dict[str, "JsonValue"]]
+
+MAX_DEPTH = 32
+_MAX_SAFE_INT = 2**53 - 1
+_encoder = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+_FLOAT, _SLOW = 1, 2
+_SENTINEL = re.compile(r'"\\u0000F([-+.e0-9]+)\\u0000"')
+
+
+def es_number(value: float) -> str:
+    """ECMAScript ``Number.prototype.toString`` of a finite float (RFC 8785 section 3.2.2.3)."""
+    if value == 0:
+        return "0"
+    text = repr(value)
+    if "e" not in text:  # repr is plain decimal for 1e-4 <= |v| < 1e16, where ES agrees
+        return text[:-2] if text.endswith(".0") else text
+    sign = ""
+    if text[0] == "-":
+        sign, text = "-", text[1:]
+    mantissa, _, exp = text.partition("e")
+    whole, _, frac = mantissa.partition(".")
+    digits = (whole + frac).lstrip("0")
+    n = len(whole) + (int(exp) if exp else 0) - (len(whole + frac) - len((whole + frac).lstrip("0")))
+    digits = digits.rstrip("0") or "0"
+    k = len(digits)
+    if k <= n <= 21:
+        out = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        out = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        out = "0." + "0" * (-n) + digits
+    else:
+        e = n - 1
+        out = (digits if k == 1 else digits[0] + "." + digits[1:]) + ("e+" if e > 0 else "e-") + str(abs(e))
+    return sign + out
+
+
+def _kind(value: object, depth: int = 0) -> int:
+    """0: plain json; 1: has floats (sentinel path); 2: needs rfc8785. Raises on values JCS forbids."""
+    if depth > MAX_DEPTH:
+        raise CanonicalizationError(Problem("", f"expected at most {MAX_DEPTH} levels of nesting"))
+    t = type(value)
+    if t is str:
+        return _SLOW if "\x00" in value else 0  # type: ignore[operator]
+    if t is dict:
+        flags = 0
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str:
+                raise CanonicalizationError(Problem("", f"expected string keys, got {key!r}"))
+            if not key.isascii() and ("\x00" in key or any(ord(ch) > 0xFFFF for ch in key)):
+                flags |= _SLOW
+            elif "\x00" in key:
+                flags |= _SLOW
+            flags |= _kind(item, depth + 1)
+        return flags
+    if t is list:
+        flags = 0
+        for item in value:  # type: ignore[attr-defined]
+            flags |= _kind(item, depth + 1)
+        return flags
+    if t is float:
+        if value != value or value in (float("inf"), float("-inf")):
+            raise CanonicalizationError(Problem("", f"expected a finite number, got {value}"))
+        return _FLOAT
+    if t is bool or value is None:
+        return 0
+    if t is int:
+        if abs(value) > _MAX_SAFE_INT:  # type: ignore[arg-type]
+            raise CanonicalizationError(Problem("", f"expected an integer within ±(2^53-1), got {value}"))
+        return 0
+    raise CanonicalizationError(Problem("", f"expected a JSON value, got {t.__name__}"))
+
+
+def _mark_floats(value: JsonValue) -> JsonValue:
+    if isinstance(value, float):
+        return f"\x00F{es_number(value)}\x00"
+    if isinstance(value, dict):
+        return {k: _mark_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mark_floats(v) for v in value]
+    return value
+
+
+def canonical_bytes(value: JsonValue) -> bytes:
+    """Return the RFC 8785 canonical UTF-8 encoding of ``value``."""
+    flags = _kind(value)
+    try:
+        if flags == 0:
+            return _encoder.encode(value).encode("utf-8")
+        if flags == _FLOAT:
+            return _SENTINEL.sub(r"\1", _encoder.encode(_mark_floats(value))).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CanonicalizationError(Problem("", "expected valid Unicode text, got a lone surrogate")) from exc
+    try:
+        return rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError as exc:
+        raise CanonicalizationError(Problem("", f"expected a JSON value with a canonical form: {exc}")) from exc
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def digest_of(value: JsonValue) -> bytes:
+    """SHA-256 of the canonical form: the event digest that becomes a Merkle leaf."""
+    return hashlib.sha256(canonical_bytes(value)).digest()
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, JsonValue]]) -> dict[str, JsonValue]:
+    out: dict[str, JsonValue] = {}
+    for key, item in pairs:
+        if key in out:
+            raise CanonicalizationError(Problem(key, "expected each key once, got it twice"))
+        out[key] = item
+    return out
+
+
+def _reject_constant(name: str) -> JsonValue:
+    raise CanonicalizationError(Problem("", f"expected a finite number, got {name}"))
+
+
+def parse_json(text: str | bytes) -> JsonValue:
+    """Parse strict JSON: no duplicate keys, no NaN/Infinity, no trailing data, bounded depth."""
+    try:
+        value: JsonValue = json.loads(
+            text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant
+        )
+    except json.JSONDecodeError as exc:
+        raise CanonicalizationError(
+            Problem(f"line {exc.lineno} column {exc.colno}", f"expected valid JSON: {exc.msg}")
+        ) from exc
+    except RecursionError as exc:
+        raise CanonicalizationError(Problem("", "expected a shallower JSON document")) from exc
+    except UnicodeDecodeError as exc:
+        raise CanonicalizationError(Problem("", "expected UTF-8 text")) from exc
+    _kind(value)
+    return value

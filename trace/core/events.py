@@ -1,0 +1,356 @@
+"""Supplier events: their shapes, their rules, and their canonical identity.
+
+An event is the JSON object a supplier signs::
+
+    {"kind": "batch" | "test_report" | "cold_chain" | "shipment",
+     "supplier": "<supplier id>", "key": "<key id>", "data": {...}}
+
+Its digest is ``sha256(jcs(event))`` (see canonical.py) and its signature is Ed25519 over
+``jcs(event)``. Validation parses the canonical bytes with strict JSON typing, so what is
+checked is exactly what is hashed and signed; nothing is re-serialised from a model.
+Rules that need the store (does the supplier or lot exist, is it a duplicate) live in the
+recording service; everything that can be decided from the event alone lives here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from cradletrace.core import codes
+from cradletrace.core.coldchain import ColdChainSummary, Reading, analyse
+from cradletrace.core.testreport import report_verdict
+from cradletrace.errors import InvalidEventError, Problem
+
+KINDS = ("batch", "test_report", "cold_chain", "shipment")
+SUPPLIER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+# Who may record what. Brands may record shipments of their own goods.
+ROLES_FOR_KIND: dict[str, tuple[str, ...]] = {
+    "batch": ("farm", "plant"),
+    "test_report": ("lab",),
+    "cold_chain": ("logistics", "plant", "farm"),
+    "shipment": ("logistics", "plant", "farm", "brand"),
+}
+PHYSICAL_MIN_C = -100.0
+PHYSICAL_MAX_C = 100.0
+
+
+def _check(problem: str | None, value: str) -> str:
+    if problem:
+        raise PydanticCustomError("gs1", problem)
+    return value
+
+
+Gtin = Annotated[str, AfterValidator(lambda v: _check(codes.gtin_problem(v), v))]
+LotCode = Annotated[str, AfterValidator(lambda v: _check(codes.lot_problem(v), v))]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Quantity = Annotated[float, Field(gt=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class LotRef(_Model):
+    gtin: Gtin
+    lot: LotCode
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.gtin, self.lot)
+
+
+class Site(_Model):
+    name: Text
+    address: Text
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+
+
+class Product(_Model):
+    gtin: Gtin
+    name: Text
+
+
+class InputLot(LotRef):
+    quantity: Quantity | None = None
+    unit: Text | None = None
+
+
+class BatchData(_Model):
+    product: Product
+    lot: LotCode
+    produced_on: date
+    expires_on: date
+    quantity: Quantity
+    unit: Text
+    site: Site
+    inputs: list[InputLot] = Field(default_factory=list, max_length=1000)
+
+    @model_validator(mode="after")
+    def _order(self) -> BatchData:
+        if self.expires_on <= self.produced_on:
+            raise PydanticCustomError(
+                "dates", "expires_on: expected a date after produced_on ({p}), got {e}",
+                {"p": str(self.produced_on), "e": str(self.expires_on)},
+            )
+        seen: set[tuple[str, str]] = set()
+        for i, lot in enumerate(self.inputs):
+            if lot.key in seen:
+                raise PydanticCustomError("dup", "inputs[{i}]: expected each input lot once, got {l} twice",
+                                          {"i": i, "l": f"{lot.gtin}/{lot.lot}"})
+            if lot.key == (self.product.gtin, self.lot):
+                raise PydanticCustomError("cycle", "inputs[{i}]: expected another lot, got the batch itself", {"i": i})
+            seen.add(lot.key)
+        return self
+
+    @property
+    def lot_ref(self) -> LotRef:
+        return LotRef(gtin=self.product.gtin, lot=self.lot)
+
+
+class Accreditation(_Model):
+    scheme: Text
+    number: Text
+
+
+class Lab(_Model):
+    name: Text
+    accreditation: Accreditation
+
+
+class Analyte(_Model):
+    name: Text
+    category: Literal["heavy_metal", "microbiology", "mycotoxin", "additive", "contaminant", "nutrient"]
+    value: float = Field(ge=0)
+    unit: Text
+    limit: float = Field(ge=0)
+    min: float | None = Field(default=None, ge=0)
+    method: Text
+
+
+class Document(_Model):
+    sha256: Sha256Hex
+    uri: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class TestReportData(_Model):
+    batch: LotRef
+    lab: Lab
+    sampled_on: date
+    reported_on: date
+    analytes: list[Analyte] = Field(min_length=1, max_length=500)
+    document: Document
+
+    @model_validator(mode="after")
+    def _order(self) -> TestReportData:
+        if self.reported_on < self.sampled_on:
+            raise PydanticCustomError(
+                "dates", "reported_on: expected a date on or after sampled_on ({s}), got {r}",
+                {"s": str(self.sampled_on), "r": str(self.reported_on)},
+            )
+        return self
+
+    @property
+    def verdict(self) -> str:
+        return report_verdict((a.value, a.limit, a.min) for a in self.analytes)
+
+
+class ReadingIn(_Model):
+    at: AwareDatetime
+    c: float = Field(ge=PHYSICAL_MIN_C, le=PHYSICAL_MAX_C)
+
+
+class AllowedRange(_Model):
+    min_c: float = Field(ge=PHYSICAL_MIN_C, le=PHYSICAL_MAX_C)
+    max_c: float = Field(ge=PHYSICAL_MIN_C, le=PHYSICAL_MAX_C)
+
+
+class Logger(_Model):
+    id: Text
+    model: Text | None = None
+
+
+class ColdChainData(_Model):
+    lot: LotRef | None = None
+    shipment: Text | None = None
+    logger: Logger
+    range: AllowedRange
+    readings: list[ReadingIn] = Field(min_length=1, max_length=100_000)
+
+    @model_validator(mode="after")
+    def _rules(self) -> ColdChainData:
+        if (self.lot is None) == (self.shipment is None):
+            raise PydanticCustomError("subject", "lot/shipment: expected exactly one of the two")
+        if self.range.min_c >= self.range.max_c:
+            raise PydanticCustomError("range", "range.min_c: expected less than range.max_c ({hi}), got {lo}",
+                                      {"hi": self.range.max_c, "lo": self.range.min_c})
+        for i in range(1, len(self.readings)):
+            if self.readings[i].at <= self.readings[i - 1].at:
+                raise PydanticCustomError(
+                    "order", "readings[{i}].at: expected a time after {prev}, got {at}",
+                    {"i": i, "prev": self.readings[i - 1].at.isoformat(), "at": self.readings[i].at.isoformat()},
+                )
+        return self
+
+    def summary(self) -> ColdChainSummary:
+        return analyse([Reading(r.at, r.c) for r in self.readings], self.range.min_c, self.range.max_c)
+
+
+class Customs(_Model):
+    declaration_number: Text
+    port: Text
+    cleared_at: AwareDatetime
+    origin_country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+
+
+class ShipmentData(_Model):
+    id: Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._:/-]+$")]
+    lot: LotRef
+    quantity: Quantity
+    unit: Text
+    from_site: Site
+    to_site: Site
+    shipped_at: AwareDatetime
+    received_at: AwareDatetime | None = None
+    customs: Customs | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> ShipmentData:
+        if self.received_at is not None and self.received_at < self.shipped_at:
+            raise PydanticCustomError("dates", "received_at: expected a time on or after shipped_at ({s}), got {r}",
+                                      {"s": self.shipped_at.isoformat(), "r": self.received_at.isoformat()})
+        if self.customs is not None:
+            c = self.customs.cleared_at
+            if c < self.shipped_at or (self.received_at is not None and c > self.received_at):
+                raise PydanticCustomError(
+                    "dates", "customs.cleared_at: expected a time between shipped_at and received_at, got {c}",
+                    {"c": c.isoformat()})
+        return self
+
+
+class _Envelope(_Model):
+    supplier: Annotated[str, Field(pattern=SUPPLIER_ID.pattern)]
+    key: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+
+
+class BatchEvent(_Envelope):
+    kind: Literal["batch"]
+    data: BatchData
+
+
+class TestReportEvent(_Envelope):
+    kind: Literal["test_report"]
+    data: TestReportData
+
+
+class ColdChainEvent(_Envelope):
+    kind: Literal["cold_chain"]
+    data: ColdChainData
+
+
+class ShipmentEvent(_Envelope):
+    kind: Literal["shipment"]
+    data: ShipmentData
+
+
+Event = Annotated[
+    Union[BatchEvent, TestReportEvent, ColdChainEvent, ShipmentEvent], Field(discriminator="kind")
+]
+_event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
+
+
+def _where(loc: tuple[int | str, ...], prefix: str) -> str:
+    parts: list[str] = [prefix] if prefix else []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{item}]"]
+        elif item in ("batch", "test_report", "cold_chain", "shipment") and len(parts) <= 1:
+            continue  # the discriminator tag pydantic adds to the location
+        else:
+            parts.append(str(item))
+    return ".".join(parts)
+
+
+def problems_of(error: ValidationError, prefix: str = "") -> list[Problem]:
+    """Turn pydantic's errors into field-named problems that say what was expected and what came."""
+    out: list[Problem] = []
+    for e in error.errors(include_url=False):
+        where = _where(tuple(e["loc"]), prefix)
+        msg = e["msg"]
+        if ": expected" in msg:  # our own rule messages name a sibling field themselves
+            field, _, rest = msg.partition(": ")
+            base = where.rsplit(".", 0)[0]
+            out.append(Problem(f"{base}.{field}" if base else field, rest))
+            continue
+        got = e.get("input")
+        if e["type"] == "missing":
+            out.append(Problem(where, "expected a value, got nothing"))
+        elif e["type"] == "extra_forbidden":
+            out.append(Problem(where, "expected no such field"))
+        elif e["type"] == "union_tag_invalid":
+            out.append(Problem(f"{prefix}.kind" if prefix else "kind",
+                               f"expected one of {', '.join(KINDS)}, got {str(got if not isinstance(got, dict) else got.get('kind'))[:60]!r}"))
+        elif e["type"] == "union_tag_not_found":
+            out.append(Problem(f"{prefix}.kind" if prefix else "kind", f"expected one of {', '.join(KINDS)}, got nothing"))
+        elif msg.startswith("expected"):
+            out.append(Problem(where, msg))
+        else:
+            shown = repr(got)
+            if len(shown) > 60:
+                shown = shown[:57] + "..."
+            text = msg[0].lower() + msg[1:] if msg else "invalid"
+            for noise in ("input ", "string ", "value error, ", "value "):
+                text = text.removeprefix(noise)
+            if text.startswith("should be "):
+                text = "expected " + text.removeprefix("should be ")
+            elif text.startswith("should "):
+                text = "expected to " + text.removeprefix("should ")
+            else:
+                text = "expected a valid value: " + text
+            out.append(Problem(where, f"{text}, got {shown}"))
+    return out
+
+
+def parse_event(canonical: bytes, where: str = "event") -> BatchEvent | TestReportEvent | ColdChainEvent | ShipmentEvent:
+    """Validate the canonical bytes of one event; raise InvalidEventError naming each bad field."""
+    try:
+        return _event_adapter.validate_json(canonical, strict=True)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise InvalidEventError(problems_of(exc, where)) from None
+
+
+def lot_of(event: BatchEvent | TestReportEvent | ColdChainEvent | ShipmentEvent) -> LotRef | None:
+    """The lot an event is about (for the batch, its own lot)."""
+    d = event.data
+    if isinstance(d, BatchData):
+        return d.lot_ref
+    if isinstance(d, TestReportData):
+        return d.batch
+    if isinstance(d, ColdChainData):
+        return d.lot
+    return d.lot
+
+
+def outcome_of(event: BatchEvent | TestReportEvent | ColdChainEvent | ShipmentEvent) -> str | None:
+    """The computed verdict an event carries: test-report pass/fail, cold-chain ok/excursion."""
+    if isinstance(event.data, TestReportData):
+        return event.data.verdict
+    if isinstance(event.data, ColdChainData):
+        return event.data.summary().verdict
+    return None

@@ -1,0 +1,112 @@
+"""Merkle trees compatible with OpenZeppelin's ``StandardMerkleTree`` for leaf type ``["bytes32"]``.
+
+Frozen rules (changing any breaks every proof already issued):
+
+- leaf = keccak256(keccak256(abi.encode(bytes32 digest))) — for a bytes32, ``abi.encode`` is the
+  32 bytes themselves. Hashing twice keeps a leaf from ever equalling an inner node, the
+  second-preimage attack OpenZeppelin's ``MerkleProof`` warns about for 64-byte leaves.
+- inner node = keccak256(min(a, b) ‖ max(a, b)) (sorted pairs, so proofs carry no left/right bits).
+- leaves are sorted by their hash, then laid out as OpenZeppelin's ``makeMerkleTree`` does: a
+  complete binary tree in one array of 2n-1 nodes, leaves in the last n slots in reverse
+  order, node i with children 2i+1 and 2i+2. An odd node out is not duplicated: the array
+  layout simply pairs it higher up, exactly as OpenZeppelin does.
+
+The same roots and proofs come out of the npm package ``@openzeppelin/merkle-tree``; the tests
+cross-check that, and the contract verifies them with ``MerkleProof``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cradletrace.errors import InvalidInputError, Problem
+
+# safe-pysha3 is ~7x faster than pycryptodome for 32-byte inputs and is a hard dependency.
+from sha3 import keccak_256 as _k
+
+
+def keccak256(data: bytes) -> bytes:
+    return _k(data).digest()
+
+
+def leaf_hash(digest: bytes) -> bytes:
+    """The StandardMerkleTree leaf for one bytes32 event digest."""
+    if len(digest) != 32:
+        raise InvalidInputError(Problem("digest", f"expected 32 bytes, got {len(digest)}"))
+    return keccak256(keccak256(digest))
+
+
+def hash_pair(a: bytes, b: bytes) -> bytes:
+    return keccak256(a + b) if a < b else keccak256(b + a)
+
+
+@dataclass(frozen=True)
+class MerkleTree:
+    """A built tree: ``nodes[0]`` is the root; ``index_of`` maps each digest to its node index."""
+
+    nodes: tuple[bytes, ...]
+    index_of: dict[bytes, int] = field(repr=False)
+
+    @property
+    def root(self) -> bytes:
+        return self.nodes[0]
+
+    @property
+    def leaf_count(self) -> int:
+        return (len(self.nodes) + 1) // 2
+
+    def proof(self, digest: bytes) -> tuple[bytes, ...]:
+        """Sibling hashes from the digest's leaf up to (not including) the root."""
+        try:
+            index = self.index_of[digest]
+        except KeyError:
+            raise InvalidInputError(Problem("digest", f"expected a leaf of this tree, got {digest.hex()}")) from None
+        return self.proof_at(index)
+
+    def proof_at(self, index: int) -> tuple[bytes, ...]:
+        nodes = self.nodes
+        path: list[bytes] = []
+        while index > 0:
+            path.append(nodes[index + 1] if index % 2 else nodes[index - 1])
+            index = (index - 1) // 2
+        return tuple(path)
+
+
+def build_tree(digests: Sequence[bytes]) -> MerkleTree:
+    """Build the tree over distinct 32-byte event digests (order of input does not matter)."""
+    if not digests:
+        raise InvalidInputError(Problem("digests", "expected at least one leaf, got none"))
+    leaves: list[tuple[bytes, bytes]] = []
+    for d in digests:
+        if len(d) != 32:
+            raise InvalidInputError(Problem("digests", f"expected 32-byte digests, got {len(d)} bytes"))
+        leaves.append((_k(_k(d).digest()).digest(), d))
+    leaves.sort()
+    n = len(leaves)
+    size = 2 * n - 1
+    nodes: list[bytes] = [b""] * size
+    index_of: dict[bytes, int] = {}
+    for i, (h, d) in enumerate(leaves):
+        pos = size - 1 - i
+        nodes[pos] = h
+        if d in index_of:
+            raise InvalidInputError(Problem("digests", f"expected distinct leaves, got {d.hex()} twice"))
+        index_of[d] = pos
+    for i in range(size - 1 - n, -1, -1):
+        a = nodes[2 * i + 1]
+        b = nodes[2 * i + 2]
+        nodes[i] = _k(a + b).digest() if a < b else _k(b + a).digest()
+    return MerkleTree(tuple(nodes), index_of)
+
+
+def process_proof(digest: bytes, proof: Sequence[bytes]) -> bytes:
+    """The root implied by a digest and its proof."""
+    node = leaf_hash(digest)
+    for sibling in proof:
+        node = hash_pair(node, sibling)
+    return node
+
+
+def verify_proof(root: bytes, digest: bytes, proof: Sequence[bytes]) -> bool:
+    return process_proof(digest, proof) == root

@@ -1,0 +1,313 @@
+"""Recording supplier events: validate everything, then store everything, or nothing.
+
+A submission is one event or a list. Each item is either signed::
+
+    {"event": {...}, "signature": "<base64 Ed25519 over jcs(event)>"}
+
+or a bare event that ``sign_items`` signs with the supplier's key file (and completes:
+key id, analyte limits from the limits table). Every problem in a submission is collected and
+reported together, each naming its field; one bad event stores nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import tuple_
+from sqlmodel import Session, col, select
+
+from cradletrace.core import canonical, signing
+from cradletrace.core.canonical import JsonValue
+from cradletrace.core.events import (
+    BatchData,
+    ColdChainData,
+    ShipmentData,
+    TestReportData,
+    lot_of,
+    outcome_of,
+    parse_event,
+)
+from cradletrace.core.testreport import Limit, fill_limits
+from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, Problem, TraceError
+from cradletrace.store.models import Certification, EventRow, Lot, LotInput, Shipment, Supplier, SupplierKey
+from cradletrace import suppliers
+
+MAX_EVENTS = 10_000
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Item:
+    """One submitted event and its signature (None until signed)."""
+
+    event: JsonValue
+    signature: str | None
+
+
+def read_items(value: JsonValue) -> list[Item]:
+    """Accept one event or a list; each signed ({"event", "signature"}) or bare."""
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise InvalidEventError(Problem("events", "expected at least one event, got an empty list"))
+    if len(values) > MAX_EVENTS:
+        raise InvalidEventError(Problem("events", f"expected at most {MAX_EVENTS} events, got {len(values)}"))
+    items: list[Item] = []
+    for i, v in enumerate(values):
+        if not isinstance(v, dict):
+            raise InvalidEventError(Problem(f"events[{i}]", f"expected an object, got {type(v).__name__}"))
+        if "event" in v:
+            extra = set(v) - {"event", "signature"}
+            if extra:
+                raise InvalidEventError(Problem(f"events[{i}]", f"expected only 'event' and 'signature', got {sorted(extra)}"))
+            sig = v.get("signature")
+            if sig is not None and not isinstance(sig, str):
+                raise InvalidEventError(Problem(f"events[{i}].signature", "expected base64 text"))
+            items.append(Item(v["event"], sig))
+        else:
+            items.append(Item(v, None))
+    return items
+
+
+def sign_items(
+    items: Iterable[Item],
+    load_key: Callable[[str], tuple[str, bytes]],
+    limits: Mapping[str, Limit],
+) -> list[Item]:
+    """Sign the bare events with their supplier's key; ``load_key(supplier) -> (key_id, pem)``.
+
+    Test reports get missing analyte limits from ``limits`` first, so the limit each verdict
+    rests on is signed and anchored with the event. Already-signed items pass through.
+    """
+    out: list[Item] = []
+    keys: dict[str, Any] = {}
+    for i, item in enumerate(items):
+        if item.signature is not None:
+            out.append(item)
+            continue
+        ev = item.event
+        if not isinstance(ev, dict) or not isinstance(ev.get("supplier"), str):
+            raise InvalidEventError(Problem(f"events[{i}].supplier", "expected the id of a registered supplier"))
+        sid = str(ev["supplier"])
+        if sid not in keys:
+            kid, pem = load_key(sid)
+            keys[sid] = (kid, signing.load_private_key(pem))
+        kid, private = keys[sid]
+        ev = {**ev, "key": kid}
+        data = ev.get("data")
+        if ev.get("kind") == "test_report" and isinstance(data, dict):
+            try:
+                ev["data"] = fill_limits(data, limits)
+            except InvalidInputError as exc:
+                raise InvalidEventError([Problem(f"events[{i}].{p.where}", p.message) for p in exc.problems]) from None
+        out.append(Item(ev, signing.sign(private, canonical.canonical_bytes(ev))))
+    return out
+
+
+def key_loader(session: Session, keys_dir: Path) -> Callable[[str], tuple[str, bytes]]:
+    """Find a supplier's newest active key and its private key file in ``keys_dir``."""
+    def load(supplier_id: str) -> tuple[str, bytes]:
+        key = suppliers.active_key(session, supplier_id)
+        path = suppliers.private_key_path(keys_dir, supplier_id, key.key_id)
+        try:
+            return key.key_id, path.read_bytes()
+        except FileNotFoundError:
+            raise NotAllowedError(f"supplier {supplier_id!r}: private key file {path} not found; "
+                                  "expected the key file written by 'supplier add'") from None
+    return load
+
+
+def _chunks(values: list[Any]) -> Iterable[list[Any]]:
+    for i in range(0, len(values), _CHUNK):
+        yield values[i:i + _CHUNK]
+
+
+@dataclass
+class _Checked:
+    index: int
+    body: bytes
+    digest: str
+    signature: str
+    event: Any
+
+
+def record_items(session: Session, items: list[Item], now: datetime) -> list[EventRow]:
+    """Validate every item against the store and insert them all in the caller's transaction.
+
+    Raises InvalidEventError / NotAllowedError listing every problem; on error nothing is added.
+    """
+    problems: list[Problem] = []
+    refused: list[str] = []
+    checked: list[_Checked] = []
+    for i, item in enumerate(items):
+        where = f"events[{i}]"
+        try:
+            body = canonical.canonical_bytes(item.event)
+            event = parse_event(body, where)
+        except InvalidInputError as exc:
+            problems.extend(Problem(p.where if p.where.startswith(where) else f"{where}{'.' + p.where if p.where else ''}", p.message)
+                            for p in exc.problems)
+            continue
+        if item.signature is None:
+            problems.append(Problem(f"{where}.signature", f"expected an Ed25519 signature by key {event.key} "
+                                    f"of supplier {event.supplier!r}, got none (use --sign to sign with the key file)"))
+            continue
+        checked.append(_Checked(i, body, canonical.sha256(body).hex(), item.signature, event))
+
+    sids = sorted({c.event.supplier for c in checked})
+    kids = sorted({c.event.key for c in checked})
+    known = {s.id: s for s in session.exec(select(Supplier).where(col(Supplier.id).in_(sids)))}
+    keys = {k.key_id: k for k in session.exec(select(SupplierKey).where(col(SupplierKey.key_id).in_(kids)))}
+    certs: dict[str, list[Certification]] = defaultdict(list)
+    for c in session.exec(select(Certification).where(col(Certification.supplier_id).in_(sids))):
+        certs[c.supplier_id].append(c)
+    pub_cache: dict[str, bytes] = {}
+
+    good: list[_Checked] = []
+    for c in checked:
+        where = f"events[{c.index}]"
+        ev = c.event
+        supplier = known.get(ev.supplier)
+        if supplier is None:
+            problems.append(Problem(f"{where}.supplier", f"expected a registered supplier, got {ev.supplier!r}"))
+            continue
+        why = suppliers.refusal(supplier, keys.get(ev.key), ev.key, certs[supplier.id], ev.kind, now.date())
+        if why:
+            refused.append(f"{where}: {why}")
+            continue
+        key = keys[ev.key]
+        if key.key_id not in pub_cache:
+            pub_cache[key.key_id] = base64.b64decode(key.public_key)
+        if not signing.verify_signature(pub_cache[key.key_id], c.body, c.signature):
+            problems.append(Problem(f"{where}.signature", f"expected a valid signature of this event by key {ev.key} "
+                                    f"of supplier {ev.supplier!r}; it does not verify (event changed after signing, or wrong key)"))
+            continue
+        good.append(c)
+
+    # Duplicates and references, against the store and against earlier items of this submission.
+    seen_digest: dict[str, int] = {}
+    for c in good:
+        if c.digest in seen_digest:
+            problems.append(Problem(f"events[{c.index}]", f"expected a new event, got a duplicate of events[{seen_digest[c.digest]}]"))
+        seen_digest.setdefault(c.digest, c.index)
+    stored = set()
+    for chunk in _chunks(list(seen_digest)):
+        stored.update(session.exec(select(EventRow.digest).where(col(EventRow.digest).in_(chunk))))
+    for c in good:
+        if c.digest in stored:
+            problems.append(Problem(f"events[{c.index}]", f"expected a new event, got a duplicate of stored event {c.digest}"))
+
+    wanted_lots: set[tuple[str, str]] = set()
+    wanted_shipments: set[str] = set()
+    for c in good:
+        d = c.event.data
+        if isinstance(d, BatchData):
+            wanted_lots.add(d.lot_ref.key)
+            wanted_lots.update(x.key for x in d.inputs)
+        elif isinstance(d, ColdChainData) and d.shipment is not None:
+            wanted_shipments.add(d.shipment)
+        elif isinstance(d, ShipmentData):
+            wanted_shipments.add(d.id)
+        lot = lot_of(c.event)
+        if lot is not None:
+            wanted_lots.add(lot.key)
+    lots: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(sorted(wanted_lots)):
+        for lid, g, lotcode in session.exec(select(Lot.id, Lot.gtin, Lot.lot).where(tuple_(Lot.gtin, Lot.lot).in_(chunk))):
+            lots[(g, lotcode)] = lid  # type: ignore[assignment]
+    shipments: set[str] = set()
+    for chunk in _chunks(sorted(wanted_shipments)):
+        shipments.update(session.exec(select(Shipment.id).where(col(Shipment.id).in_(chunk))))
+
+    new_lots: dict[tuple[str, str], int] = {}
+    new_shipments: dict[str, int] = {}
+    for c in good:
+        where = f"events[{c.index}].data"
+        d = c.event.data
+        if isinstance(d, BatchData):
+            own = d.lot_ref.key
+            if own in lots or own in new_lots:
+                problems.append(Problem(f"{where}.lot", f"expected a new lot, got {own[0]}/{own[1]} which is already recorded"))
+            for j, x in enumerate(d.inputs):
+                if x.key not in lots and x.key not in new_lots:
+                    problems.append(Problem(f"{where}.inputs[{j}]", f"expected a recorded lot, got {x.gtin}/{x.lot} which does not exist"))
+            new_lots.setdefault(own, c.index)
+        elif isinstance(d, ShipmentData):
+            if d.id in shipments or d.id in new_shipments:
+                problems.append(Problem(f"{where}.id", f"expected a new shipment id, got {d.id!r} which is already recorded"))
+            new_shipments.setdefault(d.id, c.index)
+        if isinstance(d, ColdChainData) and d.shipment is not None:
+            if d.shipment not in shipments and d.shipment not in new_shipments:
+                problems.append(Problem(f"{where}.shipment", f"expected a recorded shipment id, got {d.shipment!r}"))
+        elif not isinstance(d, BatchData):
+            ref = lot_of(c.event)
+            assert ref is not None
+            if ref.key not in lots and ref.key not in new_lots:
+                field = "batch" if isinstance(d, TestReportData) else "lot"
+                problems.append(Problem(f"{where}.{field}", f"expected a recorded lot, got {ref.gtin}/{ref.lot} which does not exist"))
+
+    if refused and not problems:
+        raise NotAllowedError("; ".join(refused))
+    if problems or refused:
+        problems.extend(Problem("", r) for r in refused)
+        problems.sort(key=lambda p: _order_key(p.where))
+        raise InvalidEventError(problems)
+
+    rows: list[EventRow] = []
+    for c in good:
+        ref = lot_of(c.event)
+        d = c.event.data
+        rows.append(EventRow(
+            digest=c.digest, kind=c.event.kind, supplier_id=c.event.supplier, key_id=c.event.key,
+            body=c.body.decode("utf-8"), signature=c.signature, recorded_at=now,
+            gtin=ref.gtin if ref else None, lot=ref.lot if ref else None,
+            ref=d.id if isinstance(d, ShipmentData) else (d.shipment if isinstance(d, ColdChainData) else None),
+            outcome=outcome_of(c.event),
+        ))
+    session.add_all(rows)
+    session.flush()
+    lot_rows: list[Lot] = []
+    for c, row in zip(good, rows):
+        d = c.event.data
+        if isinstance(d, BatchData):
+            lot_rows.append(Lot(gtin=d.product.gtin, lot=d.lot, product=d.product.name,
+                                supplier_id=c.event.supplier, event_id=row.id))
+    session.add_all(lot_rows)
+    session.flush()
+    for lr in lot_rows:
+        lots[(lr.gtin, lr.lot)] = lr.id  # type: ignore[assignment]
+    edges: list[Any] = []
+    for c, row in zip(good, rows):
+        d = c.event.data
+        if isinstance(d, BatchData):
+            own_id = lots[d.lot_ref.key]
+            edges.extend(LotInput(lot_id=own_id, input_lot_id=lots[x.key]) for x in d.inputs)
+        elif isinstance(d, ShipmentData):
+            edges.append(Shipment(id=d.id, lot_id=lots[d.lot.key], event_id=row.id))
+    session.add_all(edges)
+    session.flush()
+    return rows
+
+
+def _order_key(where: str) -> tuple[int, str]:
+    if where.startswith("events["):
+        try:
+            return int(where[7:where.index("]")]), where
+        except ValueError:
+            pass
+    return 1 << 30, where
+
+
+def load_submission(text: str | bytes) -> list[Item]:
+    try:
+        return read_items(canonical.parse_json(text))
+    except TraceError:
+        raise
+    except (ValueError, json.JSONDecodeError) as exc:  # pragma: no cover - parse_json wraps these
+        raise InvalidEventError(Problem("", f"expected a JSON document: {exc}")) from exc

@@ -1,0 +1,39 @@
+"""Opening the store: an SQLite file by default, PostgreSQL when given a URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel, create_engine
+
+from cradletrace.store import models  # noqa: F401  (registers the tables)
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{(data_dir / 'cradletrace.sqlite').resolve()}"
+
+
+def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
+    cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for ``url``; tables are created by ``create_schema``."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        sa_event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def create_schema(engine: Engine) -> None:
+    SQLModel.metadata.create_all(engine)

@@ -1,0 +1,116 @@
+"""Database tables. The event row keeps the exact canonical bytes that were hashed and signed.
+
+Derived columns (lot, verdict, ...) exist for queries only; verification never trusts them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _ts(**kw: object) -> object:
+    return Field(sa_column=Column(DateTime(timezone=True), **kw))  # type: ignore[arg-type]
+
+
+class Meta(SQLModel, table=True):
+    """Small settings that all workers share: contract address, chain id, schema version."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Supplier(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=63)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=16)
+    created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+
+
+class Certification(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    supplier_id: str = Field(foreign_key="supplier.id", index=True, max_length=63)
+    scheme: str = Field(max_length=100)
+    number: str = Field(max_length=100)
+    issuer: str = Field(max_length=200)
+    valid_until: date
+    required: bool = True
+
+
+class SupplierKey(SQLModel, table=True):
+    __tablename__ = "supplier_key"
+
+    key_id: str = Field(primary_key=True, max_length=16)
+    supplier_id: str = Field(foreign_key="supplier.id", index=True, max_length=63)
+    public_key: str = Field(max_length=64)  # base64 of the raw 32-byte Ed25519 key
+    created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    revoked_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
+
+
+class AnchorBatch(SQLModel, table=True):
+    """One Merkle root: ``prepared`` (proofs stored, not yet sent), ``sent``, ``confirmed``."""
+
+    __tablename__ = "anchor_batch"
+
+    id: int | None = Field(default=None, primary_key=True)
+    root: str = Field(max_length=64, unique=True)
+    leaf_count: int
+    status: str = Field(max_length=16, index=True)
+    contract: str = Field(max_length=42)
+    chain_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    tx_hash: str | None = Field(default=None, max_length=66)
+    block_number: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    block_time: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
+    created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+
+
+class EventRow(SQLModel, table=True):
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_gtin_lot", "gtin", "lot"), Index("ix_event_pending", "anchor_id"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=64, unique=True)
+    kind: str = Field(max_length=16)
+    supplier_id: str = Field(foreign_key="supplier.id", index=True, max_length=63)
+    key_id: str = Field(foreign_key="supplier_key.key_id", max_length=16)
+    body: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON, exactly as hashed
+    signature: str = Field(max_length=100)
+    recorded_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    gtin: str | None = Field(default=None, max_length=14)
+    lot: str | None = Field(default=None, max_length=20)
+    ref: str | None = Field(default=None, max_length=80, index=True)  # shipment id
+    outcome: str | None = Field(default=None, max_length=16)
+    anchor_id: int | None = Field(default=None, foreign_key="anchor_batch.id")
+    proof: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # hex siblings, comma-joined
+
+
+class Lot(SQLModel, table=True):
+    """A production lot, created by its batch event. Genealogy edges hang off it."""
+
+    __table_args__ = (UniqueConstraint("gtin", "lot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    gtin: str = Field(max_length=14)
+    lot: str = Field(max_length=20)
+    product: str = Field(max_length=200)
+    supplier_id: str = Field(foreign_key="supplier.id", index=True, max_length=63)
+    event_id: int = Field(foreign_key="event.id")
+
+
+class LotInput(SQLModel, table=True):
+    __tablename__ = "lot_input"
+
+    lot_id: int = Field(foreign_key="lot.id", primary_key=True)
+    input_lot_id: int = Field(foreign_key="lot.id", primary_key=True, index=True)
+
+
+class Shipment(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=80)
+    lot_id: int = Field(foreign_key="lot.id", index=True)
+    event_id: int = Field(foreign_key="event.id")
