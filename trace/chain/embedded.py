@@ -24,6 +24,7 @@ import fcntl
 import functools
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -82,7 +83,7 @@ class _SQLiteKeyValueStore:
         try:
             value = self._pending[key]
         except KeyError:
-            row = self._conn.execute("SELECT v FROM kv WHERE k = ?", (key,)).fetchone()
+            row = self._select("SELECT v FROM kv WHERE k = ?", key)
             if row is None:
                 raise KeyError(key) from None
             stored: bytes = row[0]
@@ -103,8 +104,13 @@ class _SQLiteKeyValueStore:
         try:
             return self._pending[key] is not None
         except KeyError:
-            row = self._conn.execute("SELECT 1 FROM kv WHERE k = ?", (key,)).fetchone()
-            return row is not None
+            return self._select("SELECT 1 FROM kv WHERE k = ?", key) is not None
+
+    def _select(self, sql: str, key: bytes) -> Any:
+        try:
+            return self._conn.execute(sql, (key,)).fetchone()
+        except sqlite3.ProgrammingError as exc:
+            raise ChainError(f"embedded chain store unusable ({exc}); expected an open chain") from exc
 
     def get(self, key: bytes, default: bytes | None = None) -> bytes | None:
         try:
@@ -156,7 +162,8 @@ class EmbeddedChain:
 
     Every mined block is committed to disk before the call that mined it returns (unless
     opened with ``autocommit=False``); ``commit()`` forces a write, ``close()`` commits and
-    releases the file. Usable as a context manager.
+    releases the file. Usable as a context manager. Requests through ``w3`` are serialized
+    by a lock, so one chain may be shared by the threads of one process.
     """
 
     def __init__(
@@ -169,6 +176,7 @@ class EmbeddedChain:
         store: _SQLiteKeyValueStore,
         conn: sqlite3.Connection,
         lock_fd: int,
+        request_lock: threading.RLock,
     ) -> None:
         self.path = path
         self.w3 = w3
@@ -179,6 +187,7 @@ class EmbeddedChain:
         self._store = store
         self._conn = conn
         self._lock_fd = lock_fd
+        self._request_lock = request_lock
         self._closed = False
 
     @property
@@ -187,20 +196,22 @@ class EmbeddedChain:
 
     def commit(self) -> None:
         """Durably write everything changed since the last commit (all of it or none)."""
-        if self._closed:
-            raise ChainError(f"embedded chain {self.path} is closed; expected an open chain")
-        _commit_store(self.path, self._store)
+        with self._request_lock:
+            if self._closed:
+                raise ChainError(f"embedded chain {self.path} is closed; expected an open chain")
+            _commit_store(self.path, self._store)
 
     def close(self) -> None:
         """Commit, then release the file and its lock. Transactions not yet mined are lost."""
-        if self._closed:
-            return
-        try:
-            self.commit()
-        finally:
-            self._closed = True
-            self._conn.close()
-            os.close(self._lock_fd)
+        with self._request_lock:
+            if self._closed:
+                return
+            try:
+                self.commit()
+            finally:
+                self._closed = True
+                self._conn.close()
+                os.close(self._lock_fd)
 
     def __enter__(self) -> EmbeddedChain:
         return self
@@ -229,7 +240,8 @@ def open_embedded_chain(path: Path, *, autocommit: bool = True) -> EmbeddedChain
         store = _SQLiteKeyValueStore(conn)
         chain, keys, genesis_hash = _load_or_create_chain(path, conn, store)
         on_change = functools.partial(_commit_store, path, store) if autocommit else None
-        w3, accounts = _build_web3(chain, keys, on_change)
+        request_lock = threading.RLock()
+        w3, accounts = _build_web3(chain, keys, on_change, request_lock)
         return EmbeddedChain(
             path=path,
             w3=w3,
@@ -238,6 +250,7 @@ def open_embedded_chain(path: Path, *, autocommit: bool = True) -> EmbeddedChain
             store=store,
             conn=conn,
             lock_fd=lock_fd,
+            request_lock=request_lock,
         )
     except BaseException:
         if conn is not None:
@@ -272,7 +285,8 @@ def _acquire_lock(path: Path) -> int:
 
 def _connect(path: Path) -> sqlite3.Connection:
     try:
-        conn = sqlite3.connect(path, isolation_level=None)
+        # Threads are serialized by the chain's request lock, not by sqlite3's check.
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             # WAL: a commit is one fsync of the log; synchronous=FULL makes it durable.
             conn.execute("PRAGMA journal_mode=WAL")
@@ -371,17 +385,34 @@ def _build_web3(
     chain: MiningChain,
     keys: tuple[PrivateKey, ...],
     on_change: Callable[[], None] | None,
+    request_lock: threading.RLock,
 ) -> tuple[Web3, list[ChecksumAddress]]:
     from eth_tester import EthereumTester
     from eth_utils import to_checksum_address
     from web3 import Web3
-    from web3.providers.eth_tester import EthereumTesterProvider
 
     backend = _backend_class()(chain, keys, on_change)
     tester = EthereumTester(backend=backend, auto_mine_transactions=True)
-    w3 = Web3(EthereumTesterProvider(tester))
+    w3 = Web3(_provider_class()(tester, request_lock))
     accounts = [to_checksum_address(key.public_key.to_canonical_address()) for key in keys]
     return w3, accounts
+
+
+@functools.cache
+def _provider_class() -> type[Any]:
+    """``EthereumTesterProvider`` taking a lock per request: py-evm is not thread-safe."""
+    from web3.providers.eth_tester import EthereumTesterProvider
+
+    class SerializedEthereumTesterProvider(EthereumTesterProvider):
+        def __init__(self, ethereum_tester: Any, request_lock: threading.RLock) -> None:
+            super().__init__(ethereum_tester)
+            self._request_lock = request_lock
+
+        def make_request(self, method: Any, params: Any) -> Any:
+            with self._request_lock:
+                return super().make_request(method, params)
+
+    return SerializedEthereumTesterProvider
 
 
 @functools.cache
@@ -394,7 +425,16 @@ def _backend_class() -> type[Any]:
     eth-tester stamps a block when its predecessor is mined, which after an idle hour
     would date a new anchor an hour early.
     """
-    from eth_tester.backends.pyevm.main import ZERO_ADDRESS, PyEVMBackend
+    from eth.exceptions import TransactionNotFound as EVMTransactionNotFound
+    from eth_tester.backends.pyevm.main import (
+        ZERO_ADDRESS,
+        PyEVMBackend,
+        _get_transaction_by_hash,
+    )
+    from eth_tester.backends.pyevm.serializers import (
+        serialize_transaction,
+        serialize_transaction_receipt,
+    )
 
     class PersistentPyEVMBackend(PyEVMBackend):  # type: ignore[misc]
         def __init__(
@@ -418,6 +458,39 @@ def _backend_class() -> type[Any]:
             now = int(time.time())
             if header.gas_used == 0 and not self._time_travelling and now > header.timestamp:
                 self.chain.set_header_timestamp(now)
+
+        def _locate(self, transaction_hash: bytes) -> tuple[Any, Any, int]:
+            # eth-tester scans every block back from the head for each lookup, which
+            # makes eth_getLogs quadratic in chain length; py-evm keeps an index.
+            try:
+                number, index = self.chain.chaindb.get_transaction_index(transaction_hash)
+                if number < self.chain.header.block_number:
+                    block = self.chain.get_canonical_block_by_number(number)
+                    if index < len(block.transactions):
+                        transaction = block.transactions[index]
+                        if transaction.hash == transaction_hash:
+                            return block, transaction, index
+            except EVMTransactionNotFound:
+                pass
+            # Pending transactions and anything the index misses: eth-tester's scan.
+            return _get_transaction_by_hash(self.chain, transaction_hash)  # type: ignore[no-any-return]
+
+        def get_transaction_by_hash(self, transaction_hash: bytes) -> dict[str, Any]:
+            block, transaction, index = self._locate(transaction_hash)
+            is_pending = block.number == self.chain.header.block_number
+            return serialize_transaction(block, transaction, index, is_pending)  # type: ignore[no-any-return]
+
+        def get_transaction_receipt(self, transaction_hash: bytes) -> dict[str, Any]:
+            block, transaction, index = self._locate(transaction_hash)
+            is_pending = block.number == self.chain.header.block_number
+            return serialize_transaction_receipt(  # type: ignore[no-any-return]
+                block,
+                block.get_receipts(self.chain.chaindb),
+                transaction,
+                index,
+                is_pending,
+                self.chain.get_vm(),
+            )
 
         def reset_to_genesis(self, *args: Any, **kwargs: Any) -> None:
             raise ChainError(

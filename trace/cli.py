@@ -1,0 +1,314 @@
+"""The ``cradletrace`` command. Thin: parse options, call the core, print a few readable lines.
+
+Heavy libraries (web3, eth-tester) load only inside the commands that need a chain.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, NoReturn, Optional
+
+import typer
+
+from cradletrace.config import Settings
+from cradletrace.errors import InvalidInputError, TraceError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="cradletrace: signed supplier events, anchored on an EVM chain, verifiable by anyone.")
+supplier_app = typer.Typer(no_args_is_help=True, help="Register suppliers, their certificates and keys.")
+app.add_typer(supplier_app, name="supplier")
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory [env CRADLETRACE_DATA_DIR; default ./.cradletrace]")]
+DbUrl = Annotated[Optional[str], typer.Option("--database-url", help="PostgreSQL URL instead of the SQLite file [env DATABASE_URL]")]
+RpcUrl = Annotated[Optional[str], typer.Option("--rpc-url", help="EVM JSON-RPC node instead of the embedded chain [env CRADLETRACE_RPC_URL]")]
+
+
+def _settings(data_dir: Path | None, database_url: str | None, rpc_url: str | None) -> Settings:
+    overrides = {k: v for k, v in (("data_dir", data_dir), ("database_url", database_url), ("rpc_url", rpc_url)) if v is not None}
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Print cradletrace errors as one line per problem and exit non-zero; no tracebacks."""
+    try:
+        yield
+    except InvalidInputError as exc:
+        if len(exc.problems) == 1:
+            fail(str(exc.problems[0]))
+        typer.echo(f"error: {len(exc.problems)} problems, nothing was stored:", err=True)
+        for p in exc.problems:
+            typer.echo(f"  {p}", err=True)
+        raise typer.Exit(2) from None
+    except TraceError as exc:
+        fail(str(exc))
+    except FileNotFoundError as exc:
+        fail(f"{exc.filename}: no such file")
+
+
+def _workspace(settings: Settings):  # type: ignore[no-untyped-def]
+    from cradletrace.workspace import Workspace
+
+    return Workspace(settings)
+
+
+def _chain_label(chain) -> str:  # type: ignore[no-untyped-def]
+    kind = "local development chain (embedded, not a public network)" if chain.local else f"chain {chain.where}"
+    return f"{kind}, chain id {chain.chain_id}, contract {chain.contract_address}"
+
+
+@app.command()
+def init(data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None) -> None:
+    """Create the data directory, the store and the anchor contract (running it again is harmless)."""
+    from cradletrace.workspace import init_workspace
+
+    settings = _settings(data_dir, database_url, rpc_url)
+    with reported():
+        ws, chain = init_workspace(settings)
+        with ws:
+            typer.echo(f"data directory: {settings.data_dir.resolve()}")
+            typer.echo(f"store: {ws.engine.url.render_as_string(hide_password=True)}")
+            typer.echo(f"anchoring to: {_chain_label(chain)}")
+
+
+@supplier_app.command("add")
+def supplier_add(
+    name: Annotated[str, typer.Option(help="Supplier name")],
+    role: Annotated[str, typer.Option(help="farm, plant, lab, logistics or brand")],
+    cert: Annotated[Optional[list[str]], typer.Option(help="'SCHEME;NUMBER;ISSUER;YYYY-MM-DD[;optional]', repeatable")] = None,
+    supplier_id: Annotated[Optional[str], typer.Option("--id", help="Supplier id (default: from the name)")] = None,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Register a supplier and generate its Ed25519 key (private key file mode 0600)."""
+    from cradletrace import suppliers
+
+    settings = _settings(data_dir, database_url, None)
+    with reported(), _workspace(settings) as ws:
+        certs = [suppliers.CertificationIn.parse(c) for c in cert or []]
+        with ws.session() as s:
+            sup, key, path = suppliers.add_supplier(s, settings.keys_dir, name, role, certs, supplier_id)
+        typer.echo(f"supplier {sup.id} ({sup.role}) registered with key {key.key_id}")
+        typer.echo(f"private key: {path} (mode 0600; keep it with the supplier, never in the database)")
+
+
+@supplier_app.command("list")
+def supplier_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """List suppliers with their keys and certificates."""
+    from sqlmodel import select
+
+    from cradletrace.store.models import Certification, Supplier, SupplierKey
+
+    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws, ws.session() as s:
+        for sup in s.exec(select(Supplier).order_by(Supplier.id)):
+            typer.echo(f"{sup.id}  {sup.role:<9}  {sup.name}")
+            for k in s.exec(select(SupplierKey).where(SupplierKey.supplier_id == sup.id)):
+                typer.echo(f"    key {k.key_id}  {'revoked ' + k.revoked_at.isoformat() if k.revoked_at else 'active'}")
+            for c in s.exec(select(Certification).where(Certification.supplier_id == sup.id)):
+                typer.echo(f"    cert {c.scheme} {c.number} ({c.issuer}) valid until {c.valid_until}{'' if c.required else ' (optional)'}")
+
+
+@supplier_app.command("rotate-key")
+def supplier_rotate_key(supplier_id: str, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Give a supplier a new key; new events are signed with it."""
+    from cradletrace import suppliers
+
+    settings = _settings(data_dir, database_url, None)
+    with reported(), _workspace(settings) as ws, ws.session() as s:
+        key, path = suppliers.rotate_key(s, settings.keys_dir, supplier_id)
+        typer.echo(f"new key {key.key_id} for {supplier_id}: {path}")
+
+
+@supplier_app.command("revoke-key")
+def supplier_revoke_key(key_id: str, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Revoke a key at once: it can sign no new events; events it signed still verify."""
+    from cradletrace import suppliers
+
+    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws, ws.session() as s:
+        key = suppliers.revoke_key(s, key_id)
+        typer.echo(f"key {key.key_id} of {key.supplier_id} revoked")
+
+
+def _read(file: Path) -> bytes:
+    return sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+
+
+@app.command()
+def sign(
+    file: Annotated[Path, typer.Argument(help="JSON file of bare events, or - for stdin")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here instead of stdout")] = None,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Sign bare events with their suppliers' key files (fills analyte limits from the limits table)."""
+    from cradletrace import recording
+
+    settings = _settings(data_dir, database_url, None)
+    with reported(), _workspace(settings) as ws, ws.session() as s:
+        items = recording.sign_items(recording.load_submission(_read(file)), recording.key_loader(s, settings.keys_dir), ws.limits)
+        text = json.dumps([{"event": i.event, "signature": i.signature} for i in items], ensure_ascii=False, indent=2)
+        if out:
+            out.write_text(text + "\n", "utf-8")
+            typer.echo(f"signed {len(items)} events -> {out}")
+        else:
+            typer.echo(text)
+
+
+@app.command()
+def record(
+    file: Annotated[Path, typer.Argument(help="JSON file: one event or a list, or - for stdin")],
+    sign_: Annotated[bool, typer.Option("--sign", help="Sign bare events with the suppliers' key files")] = False,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Record signed supplier events: all of them, or none if any is bad."""
+    from cradletrace import recording
+
+    settings = _settings(data_dir, database_url, None)
+    with reported(), _workspace(settings) as ws, ws.session() as s:
+        items = recording.load_submission(_read(file))
+        if sign_:
+            items = recording.sign_items(items, recording.key_loader(s, settings.keys_dir), ws.limits)
+        rows = recording.record_items(s, items, datetime.now(timezone.utc))
+        s.commit()
+        for row in rows:
+            extra = f"  {row.outcome.upper()}" if row.outcome else ""
+            typer.echo(f"event {row.id}  {row.kind:<11} {row.gtin or ''}/{row.lot or row.ref or ''}  {row.digest[:16]}…{extra}")
+        typer.echo(f"recorded {len(rows)} events; pending until the next 'cradletrace anchor'")
+
+
+def _print_results(results) -> None:  # type: ignore[no-untyped-def]
+    if not results:
+        typer.echo("nothing pending")
+    for r in results:
+        note = " (finished an interrupted run)" if r.recovered else ""
+        typer.echo(f"anchored {r.leaf_count} events: root 0x{r.root[:16]}… block {r.block_number} tx {(r.tx_hash or '?')[:18]}…{note}")
+
+
+@app.command()
+def anchor(
+    watch: Annotated[bool, typer.Option("--watch", help="Keep anchoring every --interval seconds")] = False,
+    interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between runs with --watch")] = 10.0,
+    data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None,
+) -> None:
+    """Put all pending events under one Merkle root and record it on chain."""
+    from cradletrace import anchoring
+
+    settings = _settings(data_dir, database_url, rpc_url)
+    with reported(), _workspace(settings) as ws:
+        chain = ws.chain()
+        factory = lambda: _session(ws)  # noqa: E731
+        if not watch:
+            _print_results(anchoring.anchor_pending(factory, chain))
+            return
+        typer.echo(f"anchoring every {interval:g} s to {_chain_label(chain)}; Ctrl-C stops")
+
+        def report(outcome) -> None:  # type: ignore[no-untyped-def]
+            if isinstance(outcome, Exception):
+                typer.echo(f"{datetime.now():%H:%M:%S} chain error, will retry: {outcome}", err=True)
+            elif outcome:
+                _print_results(outcome)
+
+        try:
+            anchoring.watch(factory, chain, interval, report)
+        except KeyboardInterrupt:
+            typer.echo("stopped")
+
+
+def _session(ws):  # type: ignore[no-untyped-def]
+    from sqlmodel import Session
+
+    return Session(ws.engine, expire_on_commit=False)
+
+
+def _print_verdict(v) -> None:  # type: ignore[no-untyped-def]
+    typer.echo(v.status)
+    for r in v.reasons:
+        typer.echo(f"  {r}")
+    if v.root:
+        where = "local development chain" if v.local_chain else "chain"
+        typer.echo(f"  root 0x{v.root} on {where}, block {v.block_number}, tx {v.tx_hash}")
+
+
+@app.command()
+def verify(
+    event: Annotated[str, typer.Argument(help="Event id or digest")],
+    data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None,
+) -> None:
+    """Print VALID, INVALID (with the reasons) or PENDING for one event."""
+    from cradletrace.verification import verify_event
+
+    with reported(), _workspace(_settings(data_dir, database_url, rpc_url)) as ws, ws.session() as s:
+        v = verify_event(s, ws.chain(), event)
+        _print_verdict(v)
+        if v.status != "VALID":
+            raise typer.Exit(1 if v.status == "INVALID" else 3)
+
+
+@app.command()
+def audit(
+    skip_signatures: Annotated[bool, typer.Option("--skip-signatures", help="Check hashes, proofs and roots only")] = False,
+    data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None,
+) -> None:
+    """Re-verify every anchored event and every root on chain; exit 1 if anything is wrong."""
+    from cradletrace.verification import audit as run_audit, iter_bad
+
+    with reported(), _workspace(_settings(data_dir, database_url, rpc_url)) as ws, ws.session() as s:
+        report = run_audit(s, ws.chain(), check_signatures=not skip_signatures)
+        for line in iter_bad(report):
+            typer.echo(line)
+        typer.echo(f"audit: {report.events_checked} events, {report.roots_checked} roots on chain checked; "
+                   + ("all consistent" if report.ok else f"{len(report.bad_events)} bad events, {len(report.problems)} root problems"))
+        if not report.ok:
+            raise typer.Exit(1)
+
+
+@app.command()
+def proof(
+    event: Annotated[str, typer.Argument(help="Event id or digest")],
+    data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None,
+) -> None:
+    """Print a proof bundle that verifies without our database (verify-bundle)."""
+    from cradletrace.verification import export_bundle
+
+    with reported(), _workspace(_settings(data_dir, database_url, rpc_url)) as ws, ws.session() as s:
+        typer.echo(json.dumps(export_bundle(s, ws.chain(), event), ensure_ascii=False, indent=2))
+
+
+@app.command("verify-bundle")
+def verify_bundle_cmd(
+    file: Annotated[Path, typer.Argument(help="Bundle from 'cradletrace proof', or - for stdin")],
+    data_dir: DataDir = None, rpc_url: RpcUrl = None,
+) -> None:
+    """Check a proof bundle against the chain alone (embedded chain file or --rpc-url)."""
+    from cradletrace.chain.connect import anchor_at
+    from cradletrace.verification import read_bundle, verify_bundle
+
+    settings = _settings(data_dir, None, rpc_url)
+    with reported():
+        bundle = read_bundle(_read(file))
+        v = verify_bundle(bundle, lambda chain_id, address: anchor_at(settings, chain_id, address))
+        _print_verdict(v)
+        if not v.valid:
+            raise typer.Exit(1)
+
+
+@app.command()
+def demo(data_dir: DataDir = None) -> None:
+    """Run the whole story on a fresh data directory and print what happened."""
+    from cradletrace.demo import run_demo
+
+    settings = _settings(data_dir or Path(".cradletrace-demo"), None, None)
+    with reported():
+        run_demo(settings, typer.echo)
+
+
+def main() -> Callable[[], None]:  # pragma: no cover
+    return app

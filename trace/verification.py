@@ -1,0 +1,264 @@
+"""Verifying events: one at a time (``verify``), all at once (``audit``), or from a bundle alone.
+
+An event is VALID when its stored bytes hash to its digest, its signature verifies under its
+supplier's key (whose id matches the key), its proof leads from the digest to its batch root,
+and the contract holds that root with the same leaf count. A bundle carries all of that, so
+anyone can check it against the chain without our database.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from cradletrace.chain.base import Anchor, OnChainRoot
+from cradletrace.core import signing
+from cradletrace.core.canonical import canonical_bytes, parse_json
+from cradletrace.core.merkle import process_proof
+from cradletrace.errors import InvalidInputError, NotFoundError, Problem
+from cradletrace.store.models import AnchorBatch, EventRow, SupplierKey
+
+BUNDLE_FORMAT = "cradletrace-proof-bundle/1"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome for one event. ``status`` is VALID, INVALID or PENDING (not anchored yet)."""
+
+    status: str
+    reasons: tuple[str, ...] = ()
+    event_id: int | None = None
+    digest: str = ""
+    root: str | None = None
+    block_number: int | None = None
+    tx_hash: str | None = None
+    local_chain: bool = False
+
+    @property
+    def valid(self) -> bool:
+        return self.status == "VALID"
+
+
+def find_event(session: Session, ref: str) -> EventRow:
+    """An event by numeric id or by its digest (hex, at least 8 leading characters)."""
+    ref = ref.strip().lower().removeprefix("0x")
+    if ref.isdigit() and len(ref) < 16:
+        row = session.get(EventRow, int(ref))
+    elif len(ref) >= 8 and all(c in "0123456789abcdef" for c in ref):
+        rows = session.exec(select(EventRow).where(col(EventRow.digest).startswith(ref)).limit(2)).all()
+        if len(rows) > 1:
+            raise InvalidInputError(Problem("event", f"expected a digest prefix that names one event, got {ref!r} which matches several"))
+        row = rows[0] if rows else None
+    else:
+        raise InvalidInputError(Problem("event", f"expected an event id (number) or digest (hex), got {ref!r}"))
+    if row is None:
+        raise NotFoundError(f"event {ref!r}: not in the store")
+    return row
+
+
+def _content_problems(row: EventRow, public_key_b64: str | None) -> list[str]:
+    reasons = []
+    body = row.body.encode("utf-8")
+    if hashlib.sha256(body).hexdigest() != row.digest:
+        reasons.append("content changed: the stored event no longer hashes to its digest")
+    if public_key_b64 is None:
+        reasons.append(f"signature bad: supplier key {row.key_id} is missing from the store")
+    else:
+        pub = base64.b64decode(public_key_b64)
+        if signing.key_id(pub) != row.key_id:
+            reasons.append(f"signature bad: the stored public key does not match key id {row.key_id}")
+        elif not signing.verify_signature(pub, body, row.signature):
+            reasons.append("signature bad: the signature does not verify over the stored event")
+    return reasons
+
+
+def _proof(row: EventRow) -> list[bytes]:
+    return [bytes.fromhex(p) for p in row.proof.split(",")] if row.proof else []
+
+
+def _anchor_problems(row: EventRow, batch: AnchorBatch, on_chain: OnChainRoot | None) -> list[str]:
+    reasons = []
+    try:
+        implied = process_proof(bytes.fromhex(row.digest), _proof(row))
+    except ValueError:
+        implied = b""
+    if implied.hex() != batch.root:
+        reasons.append("proof wrong: the proof does not lead from the event's digest to its root")
+    if on_chain is None:
+        reasons.append(f"root not on chain: contract does not hold root 0x{batch.root}")
+    elif on_chain.leaf_count != batch.leaf_count:
+        reasons.append(f"root on chain with {on_chain.leaf_count} leaves, the store says {batch.leaf_count}")
+    return reasons
+
+
+def verify_event(session: Session, chain: Anchor, ref: str) -> Verdict:
+    row = find_event(session, ref)
+    key = session.get(SupplierKey, row.key_id)
+    reasons = _content_problems(row, key.public_key if key else None)
+    batch = session.get(AnchorBatch, row.anchor_id) if row.anchor_id is not None else None
+    if batch is None or batch.status != "confirmed":
+        status = "INVALID" if reasons else "PENDING"
+        return Verdict(status, tuple(reasons or ["not anchored yet: waiting for the next 'cradletrace anchor'"]),
+                       row.id, row.digest, local_chain=chain.local)
+    on_chain = chain.lookup(bytes.fromhex(batch.root))
+    reasons += _anchor_problems(row, batch, on_chain)
+    return Verdict("INVALID" if reasons else "VALID", tuple(reasons), row.id, row.digest, batch.root,
+                   batch.block_number, batch.tx_hash, chain.local)
+
+
+@dataclass
+class AuditReport:
+    events_checked: int = 0
+    roots_checked: int = 0
+    bad_events: list[tuple[int, str, str]] = field(default_factory=list)  # (id, digest, reason)
+    problems: list[str] = field(default_factory=list)  # roots, missing leaves
+
+    @property
+    def ok(self) -> bool:
+        return not self.bad_events and not self.problems
+
+
+def audit(session: Session, chain: Anchor, check_signatures: bool = True,
+          progress: Callable[[int], None] | None = None) -> AuditReport:
+    """Re-verify every anchored event and every root the contract holds."""
+    report = AuditReport()
+    on_chain = {r.root.hex(): r for r in chain.roots()}
+    batches = {b.id: b for b in session.exec(select(AnchorBatch).where(AnchorBatch.contract == chain.contract_address))}
+    counts = dict(session.exec(select(EventRow.anchor_id, func.count()).where(col(EventRow.anchor_id).is_not(None))
+                               .group_by(EventRow.anchor_id)).all())
+    by_root = {b.root: b for b in batches.values()}
+    for root, r in on_chain.items():
+        report.roots_checked += 1
+        b = by_root.get(root)
+        if b is None:
+            report.problems.append(f"root 0x{root} (block {r.block_number}, {r.leaf_count} leaves) is on chain "
+                                   "but not in the store: all of its leaves are missing")
+            continue
+        have = counts.get(b.id, 0)
+        if have < r.leaf_count:
+            report.problems.append(f"root 0x{root} (batch {b.id}) has {r.leaf_count} leaves on chain, "
+                                   f"the store has {have}: {r.leaf_count - have} anchored leaves missing from the store")
+        elif have > r.leaf_count:
+            report.problems.append(f"root 0x{root} (batch {b.id}) has {r.leaf_count} leaves on chain, "
+                                   f"the store has {have} events claiming it")
+    for b in batches.values():
+        if b.status == "confirmed" and b.root not in on_chain:
+            report.problems.append(f"batch {b.id}: root 0x{b.root} is confirmed in the store but not on chain")
+    keys = {k.key_id: k.public_key for k in session.exec(select(SupplierKey))}
+    rows = session.exec(
+        select(EventRow).where(col(EventRow.anchor_id).is_not(None)).order_by(col(EventRow.id))
+        .execution_options(yield_per=5000)
+    )
+    for row in rows:
+        report.events_checked += 1
+        batch = batches.get(row.anchor_id)  # type: ignore[arg-type]
+        reasons: list[str] = []
+        if check_signatures:
+            reasons += _content_problems(row, keys.get(row.key_id))
+        elif hashlib.sha256(row.body.encode("utf-8")).hexdigest() != row.digest:
+            reasons.append("content changed: the stored event no longer hashes to its digest")
+        if batch is None:
+            reasons.append(f"batch {row.anchor_id} is missing from the store")
+        elif batch.status == "confirmed":
+            reasons += _anchor_problems(row, batch, on_chain.get(batch.root))
+        for r in reasons:
+            report.bad_events.append((row.id or 0, row.digest, r))
+        if progress and report.events_checked % 10000 == 0:
+            progress(report.events_checked)
+    return report
+
+
+# -- bundles ---------------------------------------------------------------------------
+
+def export_bundle(session: Session, chain: Anchor, ref: str) -> dict[str, Any]:
+    """Everything needed to verify one event without our database."""
+    row = find_event(session, ref)
+    batch = session.get(AnchorBatch, row.anchor_id) if row.anchor_id is not None else None
+    if batch is None or batch.status != "confirmed":
+        raise NotFoundError(f"event {row.id}: not anchored yet; run 'cradletrace anchor' first")
+    key = session.get(SupplierKey, row.key_id)
+    if key is None:
+        raise NotFoundError(f"event {row.id}: its supplier key {row.key_id} is missing from the store")
+    return {
+        "format": BUNDLE_FORMAT,
+        "event": json.loads(row.body),
+        "digest": "0x" + row.digest,
+        "signature": row.signature,
+        "supplier": {"id": row.supplier_id, "key_id": row.key_id, "public_key": key.public_key,
+                     "key_revoked": key.revoked_at is not None},
+        "proof": ["0x" + p for p in row.proof.split(",")] if row.proof else [],
+        "root": "0x" + batch.root,
+        "leaf_count": batch.leaf_count,
+        "chain": {"chain_id": batch.chain_id, "contract": batch.contract, "tx_hash": batch.tx_hash,
+                  "block_number": batch.block_number,
+                  "block_time": batch.block_time.isoformat() if batch.block_time else None,
+                  "local_development_chain": chain.local},
+    }
+
+
+def _hex32(value: object, where: str) -> bytes:
+    if not isinstance(value, str) or len(value.removeprefix("0x")) != 64:
+        raise InvalidInputError(Problem(where, "expected 0x and 64 hex digits"))
+    try:
+        return bytes.fromhex(value.removeprefix("0x"))
+    except ValueError:
+        raise InvalidInputError(Problem(where, "expected 0x and 64 hex digits")) from None
+
+
+def read_bundle(text: str | bytes) -> dict[str, Any]:
+    value = parse_json(text)
+    if not isinstance(value, dict) or value.get("format") != BUNDLE_FORMAT:
+        raise InvalidInputError(Problem("format", f"expected {BUNDLE_FORMAT!r}"))
+    for key in ("event", "digest", "signature", "supplier", "proof", "root", "leaf_count", "chain"):
+        if key not in value:
+            raise InvalidInputError(Problem(key, "expected a value, got nothing"))
+    return value
+
+
+def verify_bundle(bundle: dict[str, Any], chain_for: Callable[[int, str], Anchor]) -> Verdict:
+    """Check a bundle: content, signature and proof offline, then the root on the named chain."""
+    reasons: list[str] = []
+    digest = _hex32(bundle["digest"], "digest")
+    root = _hex32(bundle["root"], "root")
+    proof = [_hex32(p, f"proof[{i}]") for i, p in enumerate(bundle["proof"])]
+    body = canonical_bytes(bundle["event"])
+    if hashlib.sha256(body).digest() != digest:
+        reasons.append("content changed: the event does not hash to the bundle's digest")
+    sup = bundle["supplier"]
+    try:
+        pub = base64.b64decode(sup["public_key"], validate=True)
+    except (ValueError, TypeError, KeyError):
+        pub = b""
+    if len(pub) != 32 or signing.key_id(pub) != sup.get("key_id") or sup.get("key_id") != bundle["event"].get("key"):
+        reasons.append("signature bad: the public key does not match the event's key id")
+    elif not signing.verify_signature(pub, body, str(bundle["signature"])):
+        reasons.append("signature bad: the signature does not verify over the event")
+    if process_proof(digest, proof) != root:
+        reasons.append("proof wrong: the proof does not lead from the digest to the root")
+    ch = bundle["chain"]
+    chain = chain_for(int(ch["chain_id"]), str(ch["contract"]))
+    try:
+        found = chain.lookup(root)
+        if found is None:
+            reasons.append(f"root not on chain: contract {ch['contract']} does not hold root {bundle['root']}")
+        else:
+            if found.leaf_count != int(bundle["leaf_count"]):
+                reasons.append(f"root on chain with {found.leaf_count} leaves, the bundle says {bundle['leaf_count']}")
+            if not reasons and not chain.verify_leaf(root, digest, proof):
+                reasons.append("proof wrong: the contract's verifyLeaf refuses it")
+    finally:
+        chain.close()
+    return Verdict("INVALID" if reasons else "VALID", tuple(reasons), None, digest.hex(), root.hex(),
+                   ch.get("block_number"), ch.get("tx_hash"), chain.local)
+
+
+def iter_bad(report: AuditReport) -> Iterator[str]:
+    for eid, digest, reason in report.bad_events:
+        yield f"event {eid} ({digest[:16]}…): {reason}"
+    yield from report.problems

@@ -1,0 +1,138 @@
+"""One open cradletrace installation: its store, its keys and (opened on demand) its chain.
+
+The contract address, chain id and deployment block live in the store's ``meta`` table, so
+every worker that shares a database anchors to the same contract.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from cradletrace.chain.base import Anchor
+from cradletrace.config import Settings
+from cradletrace.core.canonical import parse_json
+from cradletrace.core.testreport import Limit, parse_limits_table
+from cradletrace.errors import ChainError, ConfigError, TraceError
+from cradletrace.store import db
+from cradletrace.store.models import Meta
+
+CONTRACT_KEY = "chain.contract"
+
+
+class Workspace:
+    """Settings made concrete. Use as a context manager so the chain file lock is released."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._chain: Anchor | None = None
+
+    @cached_property
+    def engine(self) -> Engine:
+        if self.settings.database_url is None:
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return db.open_engine(self.settings.store_url)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on any error."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def create_schema(self) -> None:
+        try:
+            db.create_schema(self.engine)
+        except OperationalError as exc:
+            raise ConfigError(f"store {self._safe_url()}: cannot open ({str(exc.orig)[:200]})") from None
+
+    def _safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @cached_property
+    def limits(self) -> dict[str, Limit]:
+        path = self.settings.limits_file
+        text = path.read_text("utf-8") if path else resources.files("cradletrace").joinpath(
+            "data/limits-infant-formula.json").read_text("utf-8")
+        table = parse_json(text)
+        if not isinstance(table, dict):
+            raise ConfigError(f"limits table {path}: expected a JSON object")
+        return parse_limits_table(table)
+
+    # -- chain -------------------------------------------------------------------------
+
+    def contract_info(self) -> dict[str, object] | None:
+        with self.session() as s:
+            row = s.get(Meta, CONTRACT_KEY)
+            return json.loads(row.value) if row else None  # type: ignore[no-any-return]
+
+    def chain(self, deploy: bool = False) -> Anchor:
+        """The anchor registry; with ``deploy`` it is deployed when this chain has none of ours."""
+        if self._chain is not None:
+            return self._chain
+        from cradletrace.chain.connect import connect
+        from cradletrace.chain.web3anchor import Web3Anchor, deploy as deploy_contract, has_code, translated
+
+        conn = connect(self.settings)
+        try:
+            with translated("connect", conn.where):
+                chain_id = int(conn.w3.eth.chain_id)
+            info = self.contract_info()
+            if info and int(info["chain_id"]) == chain_id and has_code(conn.w3, str(info["address"]), conn.where):  # type: ignore[call-overload]
+                address, block = str(info["address"]), int(info["deploy_block"])  # type: ignore[call-overload]
+            elif deploy:
+                address, block = deploy_contract(conn.w3, conn.sender, conn.private_key, conn.where)
+                with self.session() as s:
+                    s.merge(Meta(key=CONTRACT_KEY, value=json.dumps(
+                        {"address": address, "chain_id": chain_id, "deploy_block": block, "local": conn.local})))
+            elif info:
+                raise ConfigError(
+                    f"the contract {info['address']} recorded in the store is not on the chain at {conn.where} "
+                    f"(chain id {chain_id}); expected the chain it was deployed to, or run 'cradletrace init' to deploy anew")
+            else:
+                raise ConfigError(f"no anchor contract recorded in {self._safe_url()}; run 'cradletrace init' first")
+            self._chain = Web3Anchor(conn.w3, address, conn.sender, private_key=conn.private_key, local=conn.local,
+                                     where=conn.where, deploy_block=block, on_close=conn.close,
+                                     receipt_timeout=max(self.settings.rpc_timeout, 10.0))
+        except BaseException:
+            conn.close()
+            raise
+        return self._chain
+
+    def close(self) -> None:
+        if self._chain is not None:
+            self._chain.close()
+            self._chain = None
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def init_workspace(settings: Settings) -> tuple[Workspace, Anchor]:
+    """Create the data directory, the schema and the contract; harmless when run again."""
+    ws = Workspace(settings)
+    try:
+        ws.create_schema()
+        settings.keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return ws, ws.chain(deploy=True)
+    except (TraceError, ChainError):
+        ws.close()
+        raise
+
