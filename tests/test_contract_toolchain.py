@@ -7,7 +7,6 @@ import subprocess
 import pytest
 
 from tests.nodes import REPO_ROOT, node_env, rpc
-from tests.nodes import anvil_node, hardhat_node  # noqa: F401  (pytest fixtures)
 
 pytestmark = pytest.mark.node
 

@@ -6,9 +6,10 @@ import subprocess
 import time
 
 import pytest
+
 from sqlalchemy import create_engine, text
 
-from tests.pg import PostgresServer, postgres_server, postgres_url  # noqa: F401
+from tests.pg import PostgresServer
 
 pytestmark = pytest.mark.postgres
 

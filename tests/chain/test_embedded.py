@@ -9,15 +9,23 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from eth_utils import keccak
+from eth_typing import ChecksumAddress
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
+from web3.types import Wei
 
+from cradletrace.chain import embedded
 from cradletrace.chain.embedded import (
     EmbeddedChain,
     EmbeddedChainLockedError,
@@ -38,12 +46,17 @@ RUNTIME = (
     + STORED_TOPIC
     + bytes.fromhex("60206000a1" "00")
 )
-# Constructor: slot 0 = 42, then return RUNTIME (copied from offset 16 of the init code).
+# Constructor: slot 0 = 42, emit Stored(42), then return RUNTIME, which starts at byte 59.
 INIT_CODE = (
-    bytes([0x60, INITIAL_VALUE, 0x60, 0x00, 0x55])
-    + bytes([0x60, len(RUNTIME), 0x80, 0x60, 16, 0x60, 0x00, 0x39, 0x60, 0x00, 0xF3])
+    bytes([0x60, INITIAL_VALUE, 0x60, 0x00, 0x55])  # sstore(0, 42)
+    + bytes([0x60, INITIAL_VALUE, 0x60, 0x00, 0x52])  # mstore(0, 42)
+    + b"\x7f"
+    + STORED_TOPIC
+    + bytes.fromhex("60206000a1")  # log1(0, 32, topic)
+    + bytes([0x60, len(RUNTIME), 0x80, 0x60, 59, 0x60, 0x00, 0x39, 0x60, 0x00, 0xF3])
     + RUNTIME
 )
+assert INIT_CODE.index(RUNTIME) == 59
 
 # Helpers shared by the child processes, which import nothing from this test module.
 CHILD_PRELUDE = """
@@ -89,28 +102,29 @@ def last_json(proc: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(lines[-1])
 
 
-def deploy(chain: EmbeddedChain) -> str:
+def deploy(chain: EmbeddedChain) -> ChecksumAddress:
     tx = chain.w3.eth.send_transaction({"from": chain.accounts[0], "data": INIT_CODE, "gas": 200_000})
     receipt = chain.w3.eth.wait_for_transaction_receipt(tx)
     assert receipt["status"] == 1
-    address: str = receipt["contractAddress"]
+    address = receipt["contractAddress"]
+    assert address is not None
     return address
 
 
-def set_value(chain: EmbeddedChain, address: str, value: int) -> Any:
+def set_value(chain: EmbeddedChain, address: ChecksumAddress, value: int) -> Any:
     tx = chain.w3.eth.send_transaction(
         {"from": chain.accounts[0], "to": address, "data": value.to_bytes(32, "big"), "gas": SET_GAS}
     )
     return chain.w3.eth.wait_for_transaction_receipt(tx)
 
 
-def stored(chain: EmbeddedChain, address: str) -> int:
+def stored(chain: EmbeddedChain, address: ChecksumAddress) -> int:
     return int.from_bytes(chain.w3.eth.call({"to": address, "data": b""}), "big")
 
 
-def logged_values(chain: EmbeddedChain, address: str) -> list[int]:
+def logged_values(chain: EmbeddedChain, address: ChecksumAddress) -> list[int]:
     logs = chain.w3.eth.get_logs(
-        {"fromBlock": 0, "toBlock": "latest", "address": address, "topics": [STORED_TOPIC]}
+        {"fromBlock": 0, "toBlock": "latest", "address": address, "topics": [HexBytes(STORED_TOPIC).to_0x_hex()]}
     )
     return [int.from_bytes(log["data"], "big") for log in logs]
 
@@ -123,7 +137,7 @@ def test_state_survives_reopen_in_another_process(tmp_path: Path) -> None:
         address = deploy(chain)
         set_receipt = set_value(chain, address, 7)
         transfer = w3.eth.send_transaction(
-            {"from": chain.accounts[0], "to": chain.accounts[1], "value": 12_345}
+            {"from": chain.accounts[0], "to": chain.accounts[1], "value": Wei(12_345)}
         )
         w3.eth.wait_for_transaction_receipt(transfer)
         before = {
@@ -312,9 +326,39 @@ def test_rejects_a_file_that_is_not_a_chain(tmp_path: Path) -> None:
     path.write_bytes(b"not a database at all, just some bytes" * 100)
     with pytest.raises(ConfigError, match="expected an SQLite database"):
         open_embedded_chain(path)
+    other = tmp_path / "store.sqlite"
+    with closing(sqlite3.connect(other)) as conn:
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY)")
+    with pytest.raises(ConfigError, match=r"expected only the tables kv and meta, found \['events'\]"):
+        open_embedded_chain(other)
+    with closing(sqlite3.connect(other)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
     # The failed open released its lock.
     path.unlink()
     with open_embedded_chain(path) as chain:
         assert chain.w3.eth.get_block("latest")["gasLimit"] == 30_000_000
         assert len(chain.accounts) == 10
         assert chain.w3.eth.get_balance(chain.accounts[9]) == 10**24
+
+
+def test_a_transaction_is_stamped_with_the_time_it_was_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # eth-tester dates a block when its predecessor is mined; after an idle hour an
+    # anchor would carry a time an hour too early.
+    with open_embedded_chain(tmp_path / "chain.sqlite") as chain:
+        address = deploy(chain)
+        an_hour_later = time.time() + 3600
+        monkeypatch.setattr(embedded, "time", SimpleNamespace(time=lambda: an_hour_later))
+        receipt = set_value(chain, address, 1)
+        assert chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"] == int(an_hour_later)
+
+
+def test_threads_share_one_chain(tmp_path: Path) -> None:
+    with open_embedded_chain(tmp_path / "chain.sqlite") as chain:
+        address = deploy(chain)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            receipts = list(pool.map(lambda v: set_value(chain, address, v), range(1, 21)))
+        assert [r["status"] for r in receipts] == [1] * 20
+        assert sorted(r["blockNumber"] for r in receipts) == list(range(2, 22))
+        assert sorted(logged_values(chain, address)[1:]) == list(range(1, 21))

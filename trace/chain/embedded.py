@@ -14,6 +14,9 @@ exclusive ``flock`` on ``<file>.lock`` and raises ``EmbeddedChainLockedError`` i
 process (or another open in this process) holds it. The lock dies with its process, so a
 crashed owner never leaves a stale lock behind.
 
+The file is in WAL mode: while it is open, and after a crash, ``<file>-wal`` and
+``<file>-shm`` beside it are part of it. Copy or back up the chain only while it is closed.
+
 The funded accounts are eth-tester's: private keys 1..10, publicly known. This is a local
 development chain; never reuse those keys anywhere else.
 """
@@ -29,7 +32,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ChainError, ConfigError
 
@@ -126,10 +129,6 @@ class _SQLiteKeyValueStore:
 
     def delete(self, key: bytes) -> None:
         self._pending[key] = None
-
-    @property
-    def dirty(self) -> bool:
-        return bool(self._pending)
 
     def flush(self, meta: dict[str, str] | None = None) -> None:
         """Write the buffer (and ``meta`` rows) in one SQLite transaction, or nothing.
@@ -288,6 +287,16 @@ def _connect(path: Path) -> sqlite3.Connection:
         # Threads are serialized by the chain's request lock, not by sqlite3's check.
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
+            tables = {
+                row[0]
+                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            if tables - {"kv", "meta"}:
+                # Most likely the settings point at another database, e.g. the event store.
+                raise ConfigError(
+                    f"embedded chain file {path}: expected only the tables kv and meta, "
+                    f"found {sorted(tables)}"
+                )
             # WAL: a commit is one fsync of the log; synchronous=FULL makes it durable.
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
@@ -307,7 +316,7 @@ def _load_or_create_chain(
     path: Path, conn: sqlite3.Connection, store: _SQLiteKeyValueStore
 ) -> tuple[MiningChain, tuple[PrivateKey, ...], str]:
     from eth.db.atomic import AtomicDB
-    from eth_tester.backends.pyevm.main import (
+    from eth_tester.backends.pyevm.main import (  # type: ignore[import-untyped]
         generate_genesis_state_for_keys,
         get_default_account_keys,
         get_default_genesis_params,
@@ -326,8 +335,8 @@ def _load_or_create_chain(
             )
         genesis_params = get_default_genesis_params(overrides={"gas_limit": GAS_LIMIT})
         genesis_state = generate_genesis_state_for_keys(keys)
-        chain = chain_class.from_genesis(base_db, genesis_params, genesis_state)
-        genesis_hash = chain.get_canonical_block_header_by_number(0).hash.hex()
+        chain = cast("MiningChain", chain_class.from_genesis(base_db, genesis_params, genesis_state))
+        genesis_hash = _genesis_hash(chain)
         store.flush(
             {
                 "format": FORMAT_VERSION,
@@ -345,13 +354,19 @@ def _load_or_create_chain(
                 f"embedded chain file {path}: expected {key}={value}, found {meta.get(key)}"
             )
     chain = chain_class(base_db)
-    genesis_hash = chain.get_canonical_block_header_by_number(0).hash.hex()
+    genesis_hash = _genesis_hash(chain)
     if genesis_hash != meta["genesis_hash"]:
         raise ConfigError(
             f"embedded chain file {path}: expected genesis {meta['genesis_hash']}, "
             f"found {genesis_hash}"
         )
     return chain, keys, genesis_hash
+
+
+def _genesis_hash(chain: MiningChain) -> str:
+    from eth_typing import BlockNumber
+
+    return chain.get_canonical_block_header_by_number(BlockNumber(0)).hash.hex()
 
 
 @functools.cache
@@ -361,12 +376,16 @@ def _chain_class() -> type[MiningChain]:
     Pinned so that a py-evm upgrade changing eth-tester's default fork cannot change the
     rules of a chain already on disk.
     """
+    from eth.abc import VirtualMachineAPI
     from eth.chains.base import MiningChain
-    from eth.vm.forks import PragueVM
+    from eth.vm.forks.prague import PragueVM
+    from eth_typing import BlockNumber
 
     class EmbeddedTesterChain(MiningChain):
         chain_id = CHAIN_ID
-        vm_configuration = ((0, PragueVM),)
+        vm_configuration: tuple[tuple[BlockNumber, type[VirtualMachineAPI]], ...] = (
+            (BlockNumber(0), PragueVM),
+        )
 
         def create_header_from_parent(
             self, parent_header: BlockHeaderAPI, **header_params: Any
@@ -387,8 +406,8 @@ def _build_web3(
     on_change: Callable[[], None] | None,
     request_lock: threading.RLock,
 ) -> tuple[Web3, list[ChecksumAddress]]:
-    from eth_tester import EthereumTester
-    from eth_utils import to_checksum_address
+    from eth_tester import EthereumTester  # type: ignore[import-untyped]
+    from eth_utils.address import to_checksum_address
     from web3 import Web3
 
     backend = _backend_class()(chain, keys, on_change)
@@ -426,12 +445,13 @@ def _backend_class() -> type[Any]:
     would date a new anchor an hour early.
     """
     from eth.exceptions import TransactionNotFound as EVMTransactionNotFound
+    from eth_typing import Hash32
     from eth_tester.backends.pyevm.main import (
         ZERO_ADDRESS,
         PyEVMBackend,
         _get_transaction_by_hash,
     )
-    from eth_tester.backends.pyevm.serializers import (
+    from eth_tester.backends.pyevm.serializers import (  # type: ignore[import-untyped]
         serialize_transaction,
         serialize_transaction_receipt,
     )
@@ -463,7 +483,9 @@ def _backend_class() -> type[Any]:
             # eth-tester scans every block back from the head for each lookup, which
             # makes eth_getLogs quadratic in chain length; py-evm keeps an index.
             try:
-                number, index = self.chain.chaindb.get_transaction_index(transaction_hash)
+                number, index = self.chain.chaindb.get_transaction_index(
+                    Hash32(transaction_hash)
+                )
                 if number < self.chain.header.block_number:
                     block = self.chain.get_canonical_block_by_number(number)
                     if index < len(block.transactions):

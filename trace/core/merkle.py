@@ -27,7 +27,8 @@ from sha3 import keccak_256 as _k
 
 
 def keccak256(data: bytes) -> bytes:
-    return _k(data).digest()
+    out: bytes = _k(data).digest()
+    return out
 
 
 def leaf_hash(digest: bytes) -> bytes:

@@ -1,0 +1,76 @@
+"""Shared fixtures: a store on SQLite and on a real PostgreSQL server, an initialised workspace
+on the embedded chain, registered suppliers, and the demo's valid events to build on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from cradletrace import recording, suppliers
+from cradletrace.config import Settings
+from cradletrace.demo import story
+from cradletrace.store.models import EventRow
+from cradletrace.workspace import Workspace, init_workspace
+
+pytest_plugins = ["tests.pg", "tests.nodes"]
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+SUPPLIERS = [
+    ("waikato-dairy", "Waikato Dairy Farm", "farm", "GAP;NZGAP-77812;AsureQuality;2027-12-31"),
+    ("alps-nutrition", "Southern Alps Nutrition", "plant", "ISO 22000;FSSC-C129;SGS;2027-12-31"),
+    ("canterbury-lab", "Canterbury Food Lab", "lab", "ISO/IEC 17025;IANZ-1284;IANZ;2027-12-31"),
+    ("pacific-cold", "Pacific Cold Chain", "logistics", "HACCP;HACCP-5521;Bureau Veritas;2027-12-31"),
+]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """None (the SQLite file in the data directory) or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url)
+
+
+@pytest.fixture
+def workspace(settings: Settings) -> Iterator[Workspace]:
+    """An initialised workspace (schema + contract on the embedded chain) with the four suppliers."""
+    ws, _chain = init_workspace(settings)
+    with ws:
+        with ws.session() as s:
+            for sid, name, role, cert in SUPPLIERS:
+                suppliers.add_supplier(s, settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+        yield ws
+
+
+@pytest.fixture
+def events() -> list[dict[str, object]]:
+    """The demo story's seven valid, unsigned events (raw lots, batch, reports, shipment, cold chain)."""
+    return story(NOW)
+
+
+@pytest.fixture
+def sign(workspace: Workspace) -> Callable[[list[dict[str, object]]], list[recording.Item]]:
+    """Sign bare events with the suppliers' key files."""
+    def _sign(evs: list[dict[str, object]]) -> list[recording.Item]:
+        with workspace.session() as s:
+            return recording.sign_items(recording.read_items(evs), recording.key_loader(s, workspace.settings.keys_dir),
+                                        workspace.limits)
+    return _sign
+
+
+@pytest.fixture
+def record(workspace: Workspace, sign: Callable[[list[dict[str, object]]], list[recording.Item]]) -> Callable[..., list[EventRow]]:
+    """Sign (unless given Items) and record events; returns the stored rows."""
+    def _record(evs: list[dict[str, object]] | list[recording.Item], now: datetime = NOW) -> list[EventRow]:
+        items = evs if evs and isinstance(evs[0], recording.Item) else sign(evs)  # type: ignore[arg-type]
+        with workspace.session() as s:
+            return recording.record_items(s, items, now)  # type: ignore[arg-type]
+    return _record
