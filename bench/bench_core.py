@@ -354,6 +354,38 @@ def maybe_profile(enabled: bool, title: str, top: int) -> Iterator[None]:
         print(buf.getvalue(), file=sys.stderr, flush=True)
 
 
+def _busy_seconds() -> float | None:
+    """CPU seconds all processes on this machine have spent (from /proc/stat), or None."""
+    try:
+        f = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in f[:8])
+        return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+
+
+class Stopwatch:
+    """Wall time, this process's CPU time, and CPU time everyone else took meanwhile.
+
+    The machine may be shared (other sessions running tests): ``others`` says how many cores
+    other processes kept busy on average during the measurement (for PostgreSQL stages that
+    includes the server, which works for us)."""
+
+    def __enter__(self) -> Stopwatch:
+        self.wall0, self.cpu0, self.busy0 = time.perf_counter(), time.process_time(), _busy_seconds()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall0
+        self.cpu = time.process_time() - self.cpu0
+        busy1 = _busy_seconds()
+        self.others = (max(0.0, (busy1 - self.busy0 - self.cpu) / self.wall)
+                       if busy1 is not None and self.busy0 is not None and self.wall > 0 else float("nan"))
+
+    def note(self) -> str:
+        return f"wall {fmt_s(self.wall)}, our CPU {fmt_s(self.cpu)}, other processes busy {self.others:.1f} cores"
+
+
 def count_rows(ws: Workspace) -> int:
     with ws.session() as s:
         return int(s.exec(select(func.count()).select_from(EventRow)).one())
@@ -362,10 +394,10 @@ def count_rows(ws: Workspace) -> int:
 # -- stages -----------------------------------------------------------------------------
 
 def bench_record(ws: Workspace, items: list[recording.Item], size: int, now: datetime, label: str,
-                 profile: bool, top: int) -> tuple[float, list[float]]:
+                 profile: bool, top: int) -> tuple[Stopwatch, list[float]]:
     per: list[float] = []
     t0 = time.perf_counter()
-    with maybe_profile(profile, f"record_items on {label}", top):
+    with Stopwatch() as sw, maybe_profile(profile, f"record_items on {label}", top):
         for i, chunk in enumerate(chunks(items, size)):
             t = time.perf_counter()
             with ws.session() as s:
@@ -374,13 +406,13 @@ def bench_record(ws: Workspace, items: list[recording.Item], size: int, now: dat
             if (i + 1) % max(1, 10_000 // size) == 0:
                 done = min(len(items), (i + 1) * size)
                 log(f"{label}: recorded {done:,} events, {done / (time.perf_counter() - t0):,.0f}/s")
-    return time.perf_counter() - t0, per
+    return sw, per
 
 
-def bench_anchor(ws: Workspace, label: str, profile: bool, top: int) -> dict[str, float]:
+def bench_anchor(ws: Workspace, label: str, profile: bool, top: int) -> dict[str, Any]:
     chain = ws.chain()
     factory = session_factory(ws)
-    with maybe_profile(profile, f"anchor on {label}", top):
+    with Stopwatch() as sw, maybe_profile(profile, f"anchor on {label}", top):
         t0 = time.perf_counter()
         with factory() as s:
             batch = anchoring.prepare_batch(s, chain)
@@ -392,19 +424,17 @@ def bench_anchor(ws: Workspace, label: str, profile: bool, top: int) -> dict[str
         t2 = time.perf_counter()
     assert len(results) == 1 and results[0].leaf_count == leaves, results
     gas = int(chain.w3.eth.get_transaction_receipt(results[0].tx_hash)["gasUsed"])  # type: ignore[attr-defined]
-    return {"prepare": t1 - t0, "send_confirm": t2 - t1, "total": t2 - t0, "leaves": leaves, "gas": gas}
+    return {"prepare": t1 - t0, "send_confirm": t2 - t1, "total": t2 - t0, "leaves": leaves, "gas": gas, "sw": sw}  # type: ignore[dict-item]
 
 
-def bench_audit(ws: Workspace, check_signatures: bool, label: str, profile: bool, top: int) -> tuple[float, int, bool]:
+def bench_audit(ws: Workspace, check_signatures: bool, label: str, profile: bool, top: int) -> tuple[Stopwatch, int, bool]:
     chain = ws.chain()
-    with maybe_profile(profile, f"audit on {label} (signatures {'on' if check_signatures else 'off'})", top):
-        t0 = time.perf_counter()
+    with Stopwatch() as sw, maybe_profile(profile, f"audit on {label} (signatures {'on' if check_signatures else 'off'})", top):
         with ws.session() as s:
             rep = audit(s, chain, check_signatures=check_signatures)
-        dt = time.perf_counter() - t0
     if not rep.ok:
         log(f"audit on {label} found problems (unexpected): {rep.bad_events[:3]} {rep.problems[:3]}")
-    return dt, rep.events_checked, rep.ok
+    return sw, rep.events_checked, rep.ok
 
 
 def bench_gas(data_dir: Path, sizes: list[int]) -> list[tuple[int, int]]:
@@ -426,15 +456,15 @@ def _rss_mib() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_tree(n: int, proofs: int) -> dict[str, float]:
+def bench_tree(n: int, proofs: int) -> dict[str, Any]:
     blob = os.urandom(32 * n)
     digests = [blob[i:i + 32] for i in range(0, 32 * n, 32)]
     del blob
     gc.collect()
     rss0 = _rss_mib()
-    t0 = time.perf_counter()
-    tree = build_tree(digests)
-    build = time.perf_counter() - t0
+    with Stopwatch() as sw:
+        tree = build_tree(digests)
+    build = sw.wall
     rss1 = _rss_mib()
     rnd = random.Random(7)
     sample = [digests[rnd.randrange(n)] for _ in range(proofs)]
@@ -446,7 +476,7 @@ def bench_tree(n: int, proofs: int) -> dict[str, float]:
         times.append(pc() - t)
     times.sort()
     return {"build": build, "median_us": statistics.median(times) / 1000, "p99_us": times[int(len(times) * 0.99)] / 1000,
-            "max_us": times[-1] / 1000, "rss_mib": rss1 - rss0, "depth": len(tree.proof(sample[0]))}
+            "max_us": times[-1] / 1000, "rss_mib": rss1 - rss0, "sw": sw, "depth": len(tree.proof(sample[0]))}
 
 
 # -- main -------------------------------------------------------------------------------
@@ -498,10 +528,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
         workspaces.append(ws_sql)
         add_suppliers(ws_sql, now)
         log(f"generated {n:,} events in {gen_s:.1f} s; signing")
-        with maybe_profile("sign" in prof, "sign_items", top):
-            t = time.perf_counter()
+        with Stopwatch() as sw, maybe_profile("sign" in prof, "sign_items", top):
             items = sign_all(ws_sql, events)
-            sign_s = time.perf_counter() - t
+        sign_s = sw.wall
         del events
         from cradletrace.core.canonical import canonical_bytes
 
@@ -514,16 +543,17 @@ def main(argv: list[str] | None = None) -> list[Row]:
                         f"{mix}; canonical size mean {statistics.mean(sizes):,.0f} B "
                         f"(min {min(sizes):,}, max {max(sizes):,})", n))
         rows.append(Row("events", "sign rate (supplier side, not ours)", fmt_rate(n / sign_s), "",
-                        f"sign_items: JCS + Ed25519 sign + limits fill; {fmt_s(sign_s)}", n / sign_s))
+                        f"sign_items: JCS + Ed25519 sign + limits fill; {sw.note()}", n / sign_s))
 
         # ---- 1. recording ----
         log(f"recording {n:,} events on SQLite")
-        dt, per = bench_record(ws_sql, items, args.submission, now, "SQLite", "record-sqlite" in prof, top)
+        sw, per = bench_record(ws_sql, items, args.submission, now, "SQLite", "record-sqlite" in prof, top)
         assert count_rows(ws_sql) == n
         rows.append(Row("1. record (validate, verify signature, hash, store)", "events recorded/s, SQLite",
-                        fmt_rate(n / dt), ">= 3 000/s",
-                        f"{fmt_s(dt)} total; {1e6 * dt / n:,.0f} µs/event; per {args.submission:,}-event transaction "
-                        f"median {fmt_s(statistics.median(per))}, max {fmt_s(max(per))}", n / dt))
+                        fmt_rate(n / sw.wall), ">= 3 000/s",
+                        f"{1e6 * sw.wall / n:,.0f} µs/event ({n / sw.cpu:,.0f} events per CPU-second); "
+                        f"per {args.submission:,}-event transaction median {fmt_s(statistics.median(per))}, "
+                        f"max {fmt_s(max(per))}; {sw.note()}", n / sw.wall))
 
         ws_pg: Workspace | None = None
         if not args.no_postgres:
@@ -536,17 +566,18 @@ def main(argv: list[str] | None = None) -> list[Row]:
             workspaces.append(ws_pg)
             copy_suppliers(ws_sql, ws_pg)
             log(f"recording {n:,} events on PostgreSQL {ver}")
-            dt, per = bench_record(ws_pg, items, args.submission, now, "PostgreSQL", "record-postgres" in prof, top)
+            sw, per = bench_record(ws_pg, items, args.submission, now, "PostgreSQL", "record-postgres" in prof, top)
             assert count_rows(ws_pg) == n
             rows.append(Row("1. record (validate, verify signature, hash, store)", "events recorded/s, PostgreSQL",
-                            fmt_rate(n / dt), "",
-                            f"PostgreSQL {ver} on tmpfs, fsync off; {fmt_s(dt)} total; {1e6 * dt / n:,.0f} µs/event; "
-                            f"per transaction median {fmt_s(statistics.median(per))}", n / dt))
+                            fmt_rate(n / sw.wall), "",
+                            f"PostgreSQL {ver} on tmpfs, fsync off; {1e6 * sw.wall / n:,.0f} µs/event; "
+                            f"per transaction median {fmt_s(statistics.median(per))}; {sw.note()} (incl. the server)",
+                            n / sw.wall))
         del items
         gc.collect()
 
         # ---- 5. anchoring the pending events ----
-        anchored: list[tuple[str, Workspace, dict[str, float]]] = []
+        anchored: list[tuple[str, Workspace, dict[str, Any]]] = []
         for label, ws in (("SQLite", ws_sql), ("PostgreSQL", ws_pg)):
             if ws is None:
                 continue
@@ -556,19 +587,19 @@ def main(argv: list[str] | None = None) -> list[Row]:
             rows.append(Row("5. anchor all pending events (one root)", f"anchor {int(a['leaves']):,} events, {label}",
                             fmt_s(a["total"]), "",
                             f"prepare (tree + proofs stored) {fmt_s(a['prepare'])}, send + confirm {fmt_s(a['send_confirm'])}; "
-                            f"{a['leaves'] / a['total']:,.0f} events/s", a["total"]))
+                            f"{a['leaves'] / a['total']:,.0f} events/s; {a['sw'].note()}", a["total"]))
 
         # ---- 4. audit ----
         for label, ws, _a in anchored:
             for sig in (True, False):
                 log(f"audit on {label}, signatures {'on' if sig else 'off'}")
                 stage = f"audit-{'sqlite' if ws is ws_sql else 'postgres'}"
-                dt, checked, ok = bench_audit(ws, sig, label, stage in prof and sig, top)
+                sw, checked, ok = bench_audit(ws, sig, label, stage in prof and sig, top)
                 rows.append(Row("4. audit (re-verify every anchored event)",
                                 f"audit rate, {label}, {'with' if sig else 'without'} signatures",
-                                fmt_rate(checked / dt), ">= 20 000/s",
-                                f"{checked:,} events in {fmt_s(dt)}; {'all consistent' if ok else 'PROBLEMS FOUND'}",
-                                checked / dt))
+                                fmt_rate(checked / sw.wall), ">= 20 000/s",
+                                f"{checked:,} events, {'all consistent' if ok else 'PROBLEMS FOUND'}; "
+                                f"{checked / sw.cpu:,.0f} per CPU-second; {sw.note()}", checked / sw.wall))
 
         # ---- 2. gas ----
         log("gas per event on a fresh embedded chain")
@@ -595,7 +626,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
             tr = bench_tree(args.tree_leaves, args.proofs)
         rows.append(Row("3. Merkle tree", f"build a {args.tree_leaves:,}-leaf tree", fmt_s(tr["build"]),
                         "<= 10 s" if args.tree_leaves >= 1_000_000 else "(<= 10 s at 1M)",
-                        f"merkle.build_tree over random digests; tree holds {tr['rss_mib']:,.0f} MiB", tr["build"]))
+                        f"merkle.build_tree over random digests; tree holds {tr['rss_mib']:,.0f} MiB; {tr['sw'].note()}", tr["build"]))
         rows.append(Row("3. Merkle tree", f"one proof from it (median of {args.proofs:,})", f"{tr['median_us']:,.1f} µs",
                         "<= 1 ms", f"{tr['depth']:.0f} siblings; p99 {tr['p99_us']:,.1f} µs, max {tr['max_us']:,.1f} µs",
                         tr["median_us"] / 1e6))

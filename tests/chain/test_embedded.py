@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 from eth_typing import ChecksumAddress
 from eth_utils.crypto import keccak
-from hexbytes import HexBytes
 from web3.types import Wei
 
 from cradletrace.chain import embedded
@@ -34,6 +33,9 @@ from cradletrace.chain.embedded import (
 from cradletrace.errors import ChainError, ConfigError
 
 STORED_TOPIC = keccak(text="Stored(uint256)")
+# A 0x string: with web3 8 and eth-tester 0.14, a HexBytes topic filter silently matches
+# nothing (raw bytes and 0x strings work).
+STORED_TOPIC_HEX = "0x" + STORED_TOPIC.hex()
 INITIAL_VALUE = 42
 SET_GAS = 60_000
 
@@ -103,7 +105,9 @@ def last_json(proc: subprocess.CompletedProcess[str]) -> Any:
 
 
 def deploy(chain: EmbeddedChain) -> ChecksumAddress:
-    tx = chain.w3.eth.send_transaction({"from": chain.accounts[0], "data": INIT_CODE, "gas": 200_000})
+    tx = chain.w3.eth.send_transaction(
+        {"from": chain.accounts[0], "data": INIT_CODE, "gas": 200_000}
+    )
     receipt = chain.w3.eth.wait_for_transaction_receipt(tx)
     assert receipt["status"] == 1
     address = receipt["contractAddress"]
@@ -113,7 +117,12 @@ def deploy(chain: EmbeddedChain) -> ChecksumAddress:
 
 def set_value(chain: EmbeddedChain, address: ChecksumAddress, value: int) -> Any:
     tx = chain.w3.eth.send_transaction(
-        {"from": chain.accounts[0], "to": address, "data": value.to_bytes(32, "big"), "gas": SET_GAS}
+        {
+            "from": chain.accounts[0],
+            "to": address,
+            "data": value.to_bytes(32, "big"),
+            "gas": SET_GAS,
+        }
     )
     return chain.w3.eth.wait_for_transaction_receipt(tx)
 
@@ -124,7 +133,7 @@ def stored(chain: EmbeddedChain, address: ChecksumAddress) -> int:
 
 def logged_values(chain: EmbeddedChain, address: ChecksumAddress) -> list[int]:
     logs = chain.w3.eth.get_logs(
-        {"fromBlock": 0, "toBlock": "latest", "address": address, "topics": [HexBytes(STORED_TOPIC).to_0x_hex()]}
+        {"fromBlock": 0, "toBlock": "latest", "address": address, "topics": [STORED_TOPIC_HEX]}
     )
     return [int.from_bytes(log["data"], "big") for log in logs]
 
@@ -228,7 +237,8 @@ os.kill(os.getpid(), signal.SIGKILL)
 chain = open_embedded_chain(Path(sys.argv[1]), autocommit=False)
 addr = sys.argv[3]
 receipt = set_value(chain, addr, 99)
-report({"status": receipt["status"], "value": value(chain.w3, addr), "block": chain.w3.eth.block_number})
+w3 = chain.w3
+report({"status": receipt["status"], "value": value(w3, addr), "block": w3.eth.block_number})
 os.kill(os.getpid(), signal.SIGKILL)
 """,
         str(path),
@@ -329,7 +339,8 @@ def test_rejects_a_file_that_is_not_a_chain(tmp_path: Path) -> None:
     other = tmp_path / "store.sqlite"
     with closing(sqlite3.connect(other)) as conn:
         conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY)")
-    with pytest.raises(ConfigError, match=r"expected only the tables kv and meta, found \['events'\]"):
+    wrong_tables = r"expected only the tables kv and meta, found \['events'\]"
+    with pytest.raises(ConfigError, match=wrong_tables):
         open_embedded_chain(other)
     with closing(sqlite3.connect(other)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)

@@ -217,12 +217,9 @@ BAD = [
     ("batch", "data.lot", "L#1", "event.data.lot", "expected 1-20 GS1 characters"),
     ("batch", "data.lot", "A" * 21, "event.data.lot", "expected 1-20 GS1 characters"),
     ("batch", "data.lot", "", "event.data.lot", "expected 1-20 GS1 characters"),
-    pytest.param("batch", "data.lot", "L1\n", "event.data.lot", "expected 1-20 GS1 characters",
-                 marks=pytest.mark.xfail(strict=True, reason="bug: CSET82 regex `$` matches before a trailing newline")),
-    pytest.param("batch", "data.lot", "A: expected B", "event.data.lot", "expected 1-20 GS1 characters",
-                 marks=pytest.mark.xfail(strict=True, reason="bug: problems_of splits the echoed input at ': expected'")),
-    pytest.param("batch", "data.product.gtin", "x: expected", "event.data.product.gtin", "expected a GTIN-14",
-                 marks=pytest.mark.xfail(strict=True, reason="bug: problems_of splits the echoed input at ': expected'")),
+    pytest.param("batch", "data.lot", "L1\n", "event.data.lot", "expected 1-20 GS1 characters"),
+    pytest.param("batch", "data.lot", "A: expected B", "event.data.lot", "expected 1-20 GS1 characters"),
+    pytest.param("batch", "data.product.gtin", "x: expected", "event.data.product.gtin", "expected a GTIN-14"),
     ("test_report", "data.batch.gtin", "09501101530000", "event.data.batch.gtin", "expected check digit 3"),
     ("test_report", "data.batch.lot", "x" * 25, "event.data.batch.lot", "expected 1-20 GS1 characters"),
     # dates and times
@@ -330,7 +327,6 @@ def test_the_where_prefix_is_the_callers() -> None:
     assert found[0][0] == "events[3].data.batch.gtin"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _where drops a field named like a kind ('batch') right after the root")
 def test_field_named_batch_keeps_its_path_without_a_prefix() -> None:
     found = problems(with_(report(), "data.batch.gtin", "1"), where="")
     assert found[0][0] == "data.batch.gtin"

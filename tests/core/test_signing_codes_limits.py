@@ -199,9 +199,8 @@ def test_valid_lots(lot: str) -> None:
     [
         "", "A" * 21, "L 1", "L#1", "L@1", "L$1", "LÖT", "L\t1", "L~1", "L[1]", "L\\1", "L`1", "L|1", "L{1}",
         "L\x00", "\nL1",
-        pytest.param("L1\n", marks=pytest.mark.xfail(strict=True, reason="bug: CSET82 `$` matches before a final newline")),
-        pytest.param("A" * 20 + "\n",
-                     marks=pytest.mark.xfail(strict=True, reason="bug: CSET82 `$` matches before a final newline")),
+        pytest.param("L1\n"),
+        pytest.param("A" * 20 + "\n"),
     ],
 )
 def test_invalid_lots(lot: str) -> None:

@@ -113,7 +113,9 @@ class _SQLiteKeyValueStore:
         try:
             return self._conn.execute(sql, (key,)).fetchone()
         except sqlite3.ProgrammingError as exc:
-            raise ChainError(f"embedded chain store unusable ({exc}); expected an open chain") from exc
+            raise ChainError(
+                f"embedded chain store unusable ({exc}); expected an open chain"
+            ) from exc
 
     def get(self, key: bytes, default: bytes | None = None) -> bytes | None:
         try:
@@ -335,7 +337,8 @@ def _load_or_create_chain(
             )
         genesis_params = get_default_genesis_params(overrides={"gas_limit": GAS_LIMIT})
         genesis_state = generate_genesis_state_for_keys(keys)
-        chain = cast("MiningChain", chain_class.from_genesis(base_db, genesis_params, genesis_state))
+        genesis_chain = chain_class.from_genesis(base_db, genesis_params, genesis_state)
+        chain = cast("MiningChain", genesis_chain)
         genesis_hash = _genesis_hash(chain)
         store.flush(
             {
@@ -495,12 +498,16 @@ def _backend_class() -> type[Any]:
             except EVMTransactionNotFound:
                 pass
             # Pending transactions and anything the index misses: eth-tester's scan.
-            return _get_transaction_by_hash(self.chain, transaction_hash)  # type: ignore[no-any-return]
+            found: tuple[Any, Any, int] = _get_transaction_by_hash(self.chain, transaction_hash)
+            return found
 
         def get_transaction_by_hash(self, transaction_hash: bytes) -> dict[str, Any]:
             block, transaction, index = self._locate(transaction_hash)
             is_pending = block.number == self.chain.header.block_number
-            return serialize_transaction(block, transaction, index, is_pending)  # type: ignore[no-any-return]
+            serialized: dict[str, Any] = serialize_transaction(
+                block, transaction, index, is_pending
+            )
+            return serialized
 
         def get_transaction_receipt(self, transaction_hash: bytes) -> dict[str, Any]:
             block, transaction, index = self._locate(transaction_hash)

@@ -61,9 +61,9 @@ def es_number(value: float) -> str:
 
 def _kind(value: object, depth: int = 0) -> int:
     """0: plain json; 1: has floats (sentinel path); 2: needs rfc8785. Raises on values JCS forbids."""
-    if depth > MAX_DEPTH:
-        raise CanonicalizationError(Problem("", f"expected at most {MAX_DEPTH} levels of nesting"))
     t = type(value)
+    if depth >= MAX_DEPTH and (t is dict or t is list):
+        raise CanonicalizationError(Problem("", f"expected at most {MAX_DEPTH} levels of nesting"))
     if t is str:
         return _SLOW if "\x00" in value else 0  # type: ignore[operator]
     if t is dict:
@@ -117,6 +117,8 @@ def canonical_bytes(value: JsonValue) -> bytes:
         raise CanonicalizationError(Problem("", "expected valid Unicode text, got a lone surrogate")) from exc
     try:
         return rfc8785.dumps(value)
+    except UnicodeEncodeError as exc:
+        raise CanonicalizationError(Problem("", "expected valid Unicode text, got a lone surrogate")) from exc
     except rfc8785.CanonicalizationError as exc:
         raise CanonicalizationError(Problem("", f"expected a JSON value with a canonical form: {exc}")) from exc
 
@@ -143,11 +145,24 @@ def _reject_constant(name: str) -> JsonValue:
     raise CanonicalizationError(Problem("", f"expected a finite number, got {name}"))
 
 
+def _parse_int(text: str) -> int | float:
+    # As JavaScript's JSON.parse does: beyond 2^53 an integer is a double. This keeps the
+    # canonical text of a large whole float (1e20 -> "100000000000000000000") readable again.
+    value = int(text)
+    return value if abs(value) <= _MAX_SAFE_INT else float(value)
+
+
 def parse_json(text: str | bytes) -> JsonValue:
-    """Parse strict JSON: no duplicate keys, no NaN/Infinity, no trailing data, bounded depth."""
+    """Parse strict JSON: UTF-8 only, no duplicate keys, no NaN/Infinity, no lone surrogates,
+    no trailing data, bounded depth."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CanonicalizationError(Problem("", f"expected UTF-8 text, got byte 0x{text[exc.start]:02x} at offset {exc.start}")) from None
     try:
         value: JsonValue = json.loads(
-            text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant
+            text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant, parse_int=_parse_int
         )
     except json.JSONDecodeError as exc:
         raise CanonicalizationError(
@@ -155,7 +170,10 @@ def parse_json(text: str | bytes) -> JsonValue:
         ) from exc
     except RecursionError as exc:
         raise CanonicalizationError(Problem("", "expected a shallower JSON document")) from exc
-    except UnicodeDecodeError as exc:
-        raise CanonicalizationError(Problem("", "expected UTF-8 text")) from exc
+    if "\\ud" in text.lower():  # only an escape can smuggle in a lone surrogate
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise CanonicalizationError(Problem("", "expected valid Unicode text, got a lone surrogate escape")) from None
     _kind(value)
     return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 # GS1 AI encodable character set 82, as allowed in batch/lot (AI 10) and serial (AI 21).
-CSET82 = re.compile(r"""^[!"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}$""")
+CSET82 = re.compile(r"""[!"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}""")
 
 
 def gtin_check_digit(body: str) -> int:
@@ -25,6 +25,6 @@ def gtin_problem(value: str) -> str | None:
 
 
 def lot_problem(value: str) -> str | None:
-    if not CSET82.match(value):
+    if not CSET82.fullmatch(value):
         return f"expected 1-20 GS1 characters (letters, digits, !\"%&'()*+,-./:;<=>?_), got {value!r}"
     return None

@@ -275,13 +275,16 @@ Event = Annotated[
 _event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
 
 
+_RULES = frozenset({"dates", "dup", "cycle", "subject", "range", "order"})
+
+
 def _where(loc: tuple[int | str, ...], prefix: str) -> str:
     parts: list[str] = [prefix] if prefix else []
-    for item in loc:
+    for i, item in enumerate(loc):
         if isinstance(item, int):
             parts[-1:] = [f"{parts[-1] if parts else ''}[{item}]"]
-        elif item in ("batch", "test_report", "cold_chain", "shipment") and len(parts) <= 1:
-            continue  # the discriminator tag pydantic adds to the location
+        elif i == 0 and item in KINDS:
+            continue  # the discriminator tag pydantic puts first in the location
         else:
             parts.append(str(item))
     return ".".join(parts)
@@ -293,10 +296,9 @@ def problems_of(error: ValidationError, prefix: str = "") -> list[Problem]:
     for e in error.errors(include_url=False):
         where = _where(tuple(e["loc"]), prefix)
         msg = e["msg"]
-        if ": expected" in msg:  # our own rule messages name a sibling field themselves
+        if e["type"] in _RULES:  # our cross-field rules name the sibling field at fault first
             field, _, rest = msg.partition(": ")
-            base = where.rsplit(".", 0)[0]
-            out.append(Problem(f"{base}.{field}" if base else field, rest))
+            out.append(Problem(f"{where}.{field}" if where else field, rest))
             continue
         got = e.get("input")
         if e["type"] == "missing":
@@ -308,7 +310,7 @@ def problems_of(error: ValidationError, prefix: str = "") -> list[Problem]:
                                f"expected one of {', '.join(KINDS)}, got {str(got if not isinstance(got, dict) else got.get('kind'))[:60]!r}"))
         elif e["type"] == "union_tag_not_found":
             out.append(Problem(f"{prefix}.kind" if prefix else "kind", f"expected one of {', '.join(KINDS)}, got nothing"))
-        elif msg.startswith("expected"):
+        elif e["type"] == "gs1":
             out.append(Problem(where, msg))
         else:
             shown = repr(got)
