@@ -6,12 +6,13 @@ reported at once, and an event's digest that never changes on its way through th
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -147,8 +148,6 @@ def test_digest_survives_a_round_trip_through_the_store(workspace: Workspace, ev
 
 
 def _public_key(ws: Workspace, key_id: str) -> bytes:
-    import base64
-
     with ws.session() as s:
         key = s.get(SupplierKey, key_id)
         assert key is not None

@@ -26,9 +26,6 @@ from cradletrace.verification import audit, export_bundle, read_bundle, verify_b
 from cradletrace.workspace import init_workspace
 from tests.test_anchoring import add_suppliers, anchor, record_into, stored_batches, tx_count
 
-NODES = ["anvil", "hardhat"]
-
-
 def node_url(request: pytest.FixtureRequest, name: str) -> str | None:
     return None if name == "embedded" else str(request.getfixturevalue(f"{name}_node"))
 

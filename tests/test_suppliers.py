@@ -13,12 +13,11 @@ import pytest
 from sqlalchemy import MetaData
 from sqlmodel import Session, select
 
-from cradletrace import anchoring, recording, suppliers
+from cradletrace import anchoring, suppliers
 from cradletrace.errors import InvalidInputError, NotAllowedError, NotFoundError
 from cradletrace.store.models import Supplier, SupplierKey
 from cradletrace.verification import verify_event
 from cradletrace.workspace import Workspace
-from tests.conftest import NOW
 
 Events = list[dict[str, Any]]
 SQLITE_ONLY = pytest.mark.parametrize("database_url", [None], ids=["sqlite"])

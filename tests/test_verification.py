@@ -15,17 +15,16 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import Session
 from typer.testing import CliRunner
 
 from cradletrace.chain.connect import anchor_at
 from cradletrace.cli import app
+from cradletrace.config import Settings
 from cradletrace.core import signing
 from cradletrace.core.canonical import canonical_bytes
+from cradletrace.demo import story
 from cradletrace.errors import ConfigError, NotFoundError
 from cradletrace.verification import audit, export_bundle, read_bundle, verify_bundle, verify_event
-from cradletrace.config import Settings
-from cradletrace.demo import story
 from cradletrace.workspace import Workspace, init_workspace
 from tests.conftest import NOW
 from tests.test_anchoring import add_suppliers, anchor, raw_lots, record_into, stored_batches, stored_events

@@ -79,6 +79,10 @@ def init(data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl =
             typer.echo(f"data directory: {settings.data_dir.resolve()}")
             typer.echo(f"store: {ws.engine.url.render_as_string(hide_password=True)}")
             typer.echo(f"anchoring to: {_chain_label(chain)}")
+            if ws.replaced_contract:
+                typer.echo(f"warning: the contract recorded before ({ws.replaced_contract}) is not on this chain; "
+                           "deployed a new one. Roots anchored to the old one cannot be verified here "
+                           "('cradletrace audit' lists them).", err=True)
 
 
 @supplier_app.command("add")

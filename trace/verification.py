@@ -102,9 +102,12 @@ def verify_event(session: Session, chain: Anchor, ref: str) -> Verdict:
     key = session.get(SupplierKey, row.key_id)
     reasons = _content_problems(row, key.public_key if key else None)
     batch = session.get(AnchorBatch, row.anchor_id) if row.anchor_id is not None else None
+    if row.anchor_id is not None and batch is None:
+        reasons.append(f"batch {row.anchor_id} that anchored this event is missing from the store")
     if batch is None or batch.status != "confirmed":
         status = "INVALID" if reasons else "PENDING"
-        return Verdict(status, tuple(reasons or ["not anchored yet: waiting for the next 'cradletrace anchor'"]),
+        waiting = "being anchored: the root is prepared, not yet confirmed" if batch else "not anchored yet"
+        return Verdict(status, tuple(reasons or [f"{waiting}; waiting for the next 'cradletrace anchor'"]),
                        row.id, row.digest, local_chain=chain.local)
     on_chain = chain.lookup(bytes.fromhex(batch.root))
     reasons += _anchor_problems(row, batch, on_chain)

@@ -34,6 +34,8 @@ class Workspace:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._chain: Anchor | None = None
+        # Set when init deployed anew because the recorded contract is not on this chain.
+        self.replaced_contract: str | None = None
 
     @cached_property
     def engine(self) -> Engine:
@@ -93,6 +95,8 @@ class Workspace:
             if info and int(info["chain_id"]) == chain_id and has_code(conn.w3, str(info["address"]), conn.where):  # type: ignore[call-overload]
                 address, block = str(info["address"]), int(info["deploy_block"])  # type: ignore[call-overload]
             elif deploy:
+                if info:
+                    self.replaced_contract = str(info["address"])
                 address, block = deploy_contract(conn.w3, conn.sender, conn.private_key, conn.where)
                 with self.session() as s:
                     s.merge(Meta(key=CONTRACT_KEY, value=json.dumps(

@@ -8,6 +8,7 @@ raises TransactionFailed with raw revert data, Hardhat and anvil ContractCustomE
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,6 +55,12 @@ def _revert_data(exc: BaseException) -> bytes:
         data = exc.args[0]
     if isinstance(data, dict):
         data = data.get("data")
+    if isinstance(data, str) and data.startswith("execution reverted: b"):
+        # web3's EthereumTesterProvider re-raises eth-tester's raw revert bytes as their repr.
+        try:
+            data = ast.literal_eval(data.removeprefix("execution reverted: "))
+        except (ValueError, SyntaxError):
+            return b""
     if isinstance(data, str) and data.startswith("0x"):
         try:
             return bytes.fromhex(data[2:])

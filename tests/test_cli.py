@@ -1,0 +1,239 @@
+"""The real ``cradletrace`` console script, run as a clerk would run it.
+
+The embedded chain file is locked by one process at a time, so commands run one after
+another. One module-scoped data directory carries the story (init, suppliers, a refused file,
+a recorded file, an anchor); the tests read what those commands printed and go on from there.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from cradletrace import suppliers
+from cradletrace.config import Settings
+from cradletrace.demo import story
+from cradletrace.workspace import Workspace
+from tests.conftest import SUPPLIERS
+
+CLI = Path(sys.executable).parent / "cradletrace"
+DATA = "data"  # relative to the working directory, as a clerk would type it
+
+
+def run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the console script; whatever happens, no Python traceback may reach the user."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CRADLETRACE_") and k != "DATABASE_URL"}
+    proc = subprocess.run([str(CLI), *args], cwd=cwd, env={**clean, **(env or {})},
+                          capture_output=True, text=True, timeout=120)
+    tail = "\n".join(proc.stderr.splitlines()[-3:])
+    assert "Traceback" not in proc.stderr + proc.stdout, f"cradletrace {' '.join(args)} printed a traceback ending:\n{tail}"
+    return proc
+
+
+def event_count(cwd: Path) -> int:
+    with sqlite3.connect(cwd / DATA / "cradletrace.sqlite") as db:
+        return int(db.execute("select count(*) from event").fetchone()[0])
+
+
+@dataclass
+class Site:
+    cwd: Path
+    init: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
+    supplier_add: subprocess.CompletedProcess[str] | None = None
+    record_bad: subprocess.CompletedProcess[str] | None = None
+    events_after_bad: int = -1
+    anchor_after_bad: subprocess.CompletedProcess[str] | None = None
+    record_good: subprocess.CompletedProcess[str] | None = None
+    anchor: subprocess.CompletedProcess[str] | None = None
+    ids: dict[str, str] = field(default_factory=dict)  # "FAIL", "PASS", "batch" -> event id
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    assert CLI.exists(), CLI
+    site = Site(tmp_path_factory.mktemp("clerk"))
+    cwd = site.cwd
+    site.init = [run(cwd, "init", "--data-dir", DATA), run(cwd, "init", "--data-dir", DATA)]
+    sid, name, role, cert = SUPPLIERS[0]
+    site.supplier_add = run(cwd, "supplier", "add", "--name", name, "--role", role, "--cert", cert, "--id", sid, "--data-dir", DATA)
+    with Workspace(Settings(data_dir=cwd / DATA)) as ws, ws.session() as s:  # the other three without a process each
+        for sid, name, role, cert in SUPPLIERS[1:]:
+            suppliers.add_supplier(s, ws.settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+
+    events = story(datetime.now(timezone.utc))
+    (cwd / "good.json").write_text(json.dumps(events, indent=2, ensure_ascii=False), "utf-8")
+    bad = copy.deepcopy(events)  # one bad event, the logger's, with two problems
+    bad[6]["data"]["readings"][0]["at"] = bad[6]["data"]["readings"][0]["at"][:19]
+    bad[6]["data"]["readings"][3]["c"] = 250
+    (cwd / "bad.json").write_text(json.dumps(bad, indent=2), "utf-8")
+
+    site.record_bad = run(cwd, "record", "bad.json", "--sign", "--data-dir", DATA)
+    site.events_after_bad = event_count(cwd)
+    site.anchor_after_bad = run(cwd, "anchor", "--data-dir", DATA)
+    site.record_good = run(cwd, "record", "good.json", "--sign", "--data-dir", DATA)
+    site.anchor = run(cwd, "anchor", "--data-dir", DATA)
+    for line in site.record_good.stdout.splitlines():
+        m = re.match(r"event (\d+)\s+(\w+)", line)
+        if m:
+            site.ids[line.split()[-1] if line.endswith(("PASS", "FAIL", "EXCURSION")) else m.group(2)] = m.group(1)
+    return site
+
+
+def test_init_twice_is_harmless_and_keeps_the_contract(site: Site) -> None:
+    first, second = site.init
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
+    contracts = [re.search(r"contract (0x[0-9a-fA-F]{40})", p.stdout) for p in site.init]
+    assert all(contracts) and contracts[0].group(1) == contracts[1].group(1)  # type: ignore[union-attr]
+    assert "local development chain" in first.stdout
+
+
+def test_supplier_add_prints_the_private_key_path(site: Site) -> None:
+    assert site.supplier_add is not None and site.supplier_add.returncode == 0, site.supplier_add
+    m = re.search(r"private key: (\S+\.pem)", site.supplier_add.stdout)
+    assert m, site.supplier_add.stdout
+    path = site.cwd / m.group(1)
+    assert path.name.startswith("waikato-dairy.") and path.is_file()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_record_of_a_bad_file_names_each_problem_and_stores_nothing(site: Site) -> None:
+    p = site.record_bad
+    assert p is not None and p.returncode == 2, p
+    lines = p.stderr.splitlines()
+    assert lines[0] == "error: 2 problems, nothing was stored:"
+    assert [line.split(":")[0].strip() for line in lines[1:]] == ["events[6].data.readings[0].at", "events[6].data.readings[3].c"]
+    assert all("expected" in line for line in lines[1:])
+    assert site.events_after_bad == 0
+    assert site.anchor_after_bad is not None and site.anchor_after_bad.stdout.strip() == "nothing pending"
+
+
+def test_record_sign_then_anchor(site: Site) -> None:
+    assert site.record_good is not None and site.record_good.returncode == 0, site.record_good.stderr
+    out = site.record_good.stdout
+    assert len(re.findall(r"^event \d+ ", out, re.M)) == 7
+    assert out.count("PASS") == 1 and out.count("FAIL") == 1 and out.count("EXCURSION") == 1
+    assert "recorded 7 events" in out
+    assert site.anchor is not None and site.anchor.returncode == 0
+    assert site.anchor.stdout.startswith("anchored 7 events: root 0x")
+
+
+def test_verify_an_anchored_event(site: Site) -> None:
+    p = run(site.cwd, "verify", site.ids["PASS"], "--data-dir", DATA)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[0] == "VALID"
+    assert "local development chain" in p.stdout
+
+
+def test_proof_bundle_verifies_with_the_chain_alone_and_catches_an_edit(site: Site, tmp_path: Path) -> None:
+    p = run(site.cwd, "proof", site.ids["FAIL"], "--data-dir", DATA)
+    assert p.returncode == 0, p.stderr
+    (tmp_path / "bundle.json").write_text(p.stdout, "utf-8")
+    chain_only = tmp_path / "chain-only"  # the chain file, and no store at all
+    chain_only.mkdir()
+    shutil.copy(site.cwd / DATA / "chain.sqlite", chain_only / "chain.sqlite")
+
+    ok = run(tmp_path, "verify-bundle", "bundle.json", "--data-dir", str(chain_only))
+    assert (ok.returncode, ok.stdout.splitlines()[0]) == (0, "VALID"), ok.stdout + ok.stderr
+    assert not (chain_only / "cradletrace.sqlite").exists()
+
+    bundle = json.loads(p.stdout)
+    bundle["event"]["data"]["analytes"][0]["value"] = 0  # "not detected"
+    (tmp_path / "edited.json").write_text(json.dumps(bundle), "utf-8")
+    bad = run(tmp_path, "verify-bundle", "edited.json", "--data-dir", str(chain_only))
+    assert bad.returncode == 1
+    assert bad.stdout.splitlines()[0] == "INVALID" and "content changed" in bad.stdout
+
+
+def test_a_row_edited_in_the_database_is_caught_by_verify_and_audit(site: Site) -> None:
+    eid = site.ids["FAIL"]
+    with sqlite3.connect(site.cwd / DATA / "cradletrace.sqlite") as db:
+        (body,) = db.execute("select body from event where id = ?", (eid,)).fetchone()
+        forged = body.replace('"value":1', '"value":0')
+        assert forged != body
+        db.execute("update event set body = ? where id = ?", (forged, eid))
+    try:
+        v = run(site.cwd, "verify", eid, "--data-dir", DATA)
+        assert v.returncode == 1
+        assert v.stdout.splitlines()[0] == "INVALID" and "content changed" in v.stdout
+
+        a = run(site.cwd, "audit", "--data-dir", DATA)
+        assert a.returncode == 1
+        assert re.search(rf"^event {eid} \(.*content changed", a.stdout, re.M), a.stdout
+        assert not re.search(rf"^event (?!{eid} )\d+ ", a.stdout, re.M), a.stdout  # only the edited one
+    finally:
+        with sqlite3.connect(site.cwd / DATA / "cradletrace.sqlite") as db:
+            db.execute("update event set body = ? where id = ?", (body, eid))
+
+
+def _write(cwd: Path, name: str, content: bytes) -> str:
+    (cwd / name).write_bytes(content)
+    return name
+
+
+def _mangled_bundle(cwd: Path) -> str:
+    """A bundle someone "tidied up" by hand: every key there, the chain block replaced by a note."""
+    zero = "0x" + "00" * 32
+    bundle = {"format": "cradletrace-proof-bundle/1", "event": {}, "digest": zero, "signature": "", "supplier": {},
+              "proof": [], "root": zero, "leaf_count": 1, "chain": "local development chain"}
+    return _write(cwd, "mangled-bundle.json", json.dumps(bundle).encode())
+
+
+@pytest.mark.parametrize(("make_args", "message"), [
+    pytest.param(lambda cwd: ["record", "no-such-file.json", "--data-dir", DATA], "no-such-file.json", id="missing file"),
+    pytest.param(lambda cwd: ["record", _write(cwd, "dup.json", b'{"kind": "batch", "kind": "shipment"}'), "--sign", "--data-dir", DATA],
+                 "each key once", id="duplicate key"),
+    pytest.param(lambda cwd: ["record", ".", "--data-dir", DATA], "directory", id="a directory instead of a file"),
+    pytest.param(lambda cwd: ["verify", "999", "--data-dir", DATA], "not in the store", id="unknown event id"),
+    pytest.param(lambda cwd: ["verify-bundle", _mangled_bundle(cwd), "--data-dir", DATA], "chain", id="bundle in the wrong shape"),
+    pytest.param(lambda cwd: ["supplier", "add", "--name", "Tasman", "--role", "farm", "--cert", "GAP;1;X;31/12/2027", "--data-dir", DATA],
+                 "cert.valid_until", id="day-first certificate date"),
+    pytest.param(lambda cwd: ["verify", "1", "--data-dir", "dta"], "init", id="mistyped data directory"),
+])
+def test_bad_input_is_one_error_line_and_exit_2_never_a_traceback(site: Site, make_args: object, message: str) -> None:
+    args = make_args(site.cwd)  # type: ignore[operator]
+    p = run(site.cwd, *args)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.startswith("error: ") and message in p.stderr, p.stderr
+
+
+def test_demo_tells_the_story_in_nine_steps(tmp_path: Path) -> None:
+    p = run(tmp_path, "demo", "--data-dir", "demo")
+    assert p.returncode == 0, p.stderr
+    steps = [int(m) for m in re.findall(r"^  (\d)\. ", p.stdout, re.M)]
+    assert steps == list(range(1, 10)), p.stdout
+    assert "local development chain" in p.stdout
+    assert re.search(r"^  7\. verified 7/7 events VALID.*all consistent", p.stdout, re.M)
+    assert re.search(r"^  8\. .*INVALID", p.stdout, re.M)
+    assert re.search(r"^  9\. .*: VALID$", p.stdout, re.M)
+
+
+@pytest.mark.postgres
+def test_the_same_commands_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    init = run(tmp_path, "init", "--data-dir", DATA, "--database-url", postgres_url)
+    assert init.returncode == 0, init.stderr
+    assert "store: postgresql" in init.stdout
+    on_pg = {"DATABASE_URL": postgres_url}  # the rest take the store from the environment
+    sid, name, role, cert = SUPPLIERS[0]
+    add = run(tmp_path, "supplier", "add", "--name", name, "--role", role, "--cert", cert, "--id", sid, "--data-dir", DATA, env=on_pg)
+    assert add.returncode == 0, add.stderr
+    (tmp_path / "milk.json").write_text(json.dumps(story(datetime.now(timezone.utc))[:2]), "utf-8")
+    rec = run(tmp_path, "record", "milk.json", "--sign", "--data-dir", DATA, env=on_pg)
+    assert rec.returncode == 0 and "recorded 2 events" in rec.stdout, rec.stderr
+    assert not (tmp_path / DATA / "cradletrace.sqlite").exists()
+    anchored = run(tmp_path, "anchor", "--data-dir", DATA, env=on_pg)
+    assert anchored.stdout.startswith("anchored 2 events"), anchored.stdout + anchored.stderr
+    eid = re.findall(r"^event (\d+) ", rec.stdout, re.M)[-1]
+    v = run(tmp_path, "verify", eid, "--data-dir", DATA, env=on_pg)
+    assert (v.returncode, v.stdout.splitlines()[0]) == (0, "VALID"), v.stdout + v.stderr
