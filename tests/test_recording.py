@@ -343,7 +343,7 @@ BAD_REFERENCE = [
     ("edited after signing", _edited_after_signing, "events[2].signature", "does not verify", InvalidEventError),
     ("signature not base64", _garbage_signature, "events[2].signature", "does not verify", InvalidEventError),
     ("signed with another supplier's key", _signed_by_another_supplier, "events[2].signature", "alps-nutrition", InvalidEventError),
-    ("another supplier's key id", _another_suppliers_key_id, "events[2]", "is not a key of supplier 'alps-nutrition'", InvalidEventError),
+    ("another supplier's key id", _another_suppliers_key_id, "events[2]", "expected a key of supplier 'alps-nutrition'", InvalidEventError),
     ("duplicate in the same file", _duplicate_in_file, "events[7]", "duplicate of events[3]", InvalidEventError),
     ("duplicate with keys reordered", _duplicate_in_file_keys_reordered, "events[7]", "duplicate of events[3]", InvalidEventError),
     ("duplicate of a stored event", _duplicate_of_stored, "events[0]", "duplicate of stored event", InvalidEventError),

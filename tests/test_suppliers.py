@@ -14,7 +14,7 @@ from sqlalchemy import MetaData
 from sqlmodel import Session, select
 
 from cradletrace import anchoring, suppliers
-from cradletrace.errors import InvalidInputError, NotAllowedError, NotFoundError
+from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, NotFoundError
 from cradletrace.store.models import Supplier, SupplierKey
 from cradletrace.verification import verify_event
 from cradletrace.workspace import Workspace
@@ -219,10 +219,12 @@ def test_signing_with_a_revoked_key_names_the_key(workspace: Workspace, events: 
     with workspace.session() as s:
         suppliers.revoke_key(s, kid)
 
-    with pytest.raises(NotAllowedError) as caught:
+    with pytest.raises(InvalidEventError) as caught:
         sign(events[:1])
 
+    assert caught.value.problems[0].where == "events[0].supplier"
     assert kid in str(caught.value)  # "which key?" is the first thing the clerk will be asked
+    assert "revoked" in str(caught.value)
 
 
 def test_events_signed_before_revocation_still_verify(workspace: Workspace, events: Events, record: Any) -> None:

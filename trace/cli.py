@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from cradletrace.config import Settings
 from cradletrace.errors import InvalidInputError, TraceError
@@ -52,8 +53,11 @@ def reported() -> Iterator[None]:
         raise typer.Exit(2) from None
     except TraceError as exc:
         fail(str(exc))
-    except FileNotFoundError as exc:
-        fail(f"{exc.filename}: no such file")
+    except OSError as exc:
+        fail(f"{exc.filename or ''}: {exc.strerror or exc}")
+    except SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None) or exc
+        fail(f"store: {type(exc).__name__}: {str(orig).strip().splitlines()[0][:200]}")
 
 
 def _workspace(settings: Settings):  # type: ignore[no-untyped-def]

@@ -12,7 +12,6 @@ reported together, each naming its field; one bad event stores nothing.
 from __future__ import annotations
 
 import base64
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -86,6 +85,7 @@ def sign_items(
     rests on is signed and anchored with the event. Already-signed items pass through.
     """
     out: list[Item] = []
+    problems: list[Problem] = []
     keys: dict[str, Any] = {}
     for i, item in enumerate(items):
         if item.signature is not None:
@@ -93,11 +93,18 @@ def sign_items(
             continue
         ev = item.event
         if not isinstance(ev, dict) or not isinstance(ev.get("supplier"), str):
-            raise InvalidEventError(Problem(f"events[{i}].supplier", "expected the id of a registered supplier"))
+            problems.append(Problem(f"events[{i}].supplier", "expected the id of a registered supplier"))
+            continue
         sid = str(ev["supplier"])
         if sid not in keys:
-            kid, pem = load_key(sid)
-            keys[sid] = (kid, signing.load_private_key(pem))
+            try:
+                kid, pem = load_key(sid)
+                keys[sid] = (kid, signing.load_private_key(pem))
+            except TraceError as exc:
+                keys[sid] = exc
+        if isinstance(keys[sid], TraceError):
+            problems.append(Problem(f"events[{i}].supplier", str(keys[sid])))
+            continue
         kid, private = keys[sid]
         ev = {**ev, "key": kid}
         data = ev.get("data")
@@ -105,8 +112,14 @@ def sign_items(
             try:
                 ev["data"] = fill_limits(data, limits)
             except InvalidInputError as exc:
-                raise InvalidEventError([Problem(f"events[{i}].{p.where}", p.message) for p in exc.problems]) from None
-        out.append(Item(ev, signing.sign(private, canonical.canonical_bytes(ev))))
+                problems.extend(Problem(f"events[{i}].{p.where}", p.message) for p in exc.problems)
+                continue
+        try:
+            out.append(Item(ev, signing.sign(private, canonical.canonical_bytes(ev))))
+        except InvalidInputError as exc:
+            problems.extend(Problem(f"events[{i}]{'.' + p.where if p.where else ''}", p.message) for p in exc.problems)
+    if problems:
+        raise InvalidEventError(problems)
     return out
 
 
@@ -147,16 +160,16 @@ def record_items(session: Session, items: list[Item], now: datetime) -> list[Eve
     checked: list[_Checked] = []
     for i, item in enumerate(items):
         where = f"events[{i}]"
+        if item.signature is None:
+            problems.append(Problem(f"{where}.signature", "expected the supplier's Ed25519 signature, got none "
+                                    "(record with --sign to sign with the supplier's key file, or use 'cradletrace sign')"))
+            continue
         try:
             body = canonical.canonical_bytes(item.event)
             event = parse_event(body, where)
         except InvalidInputError as exc:
             problems.extend(Problem(p.where if p.where.startswith(where) else f"{where}{'.' + p.where if p.where else ''}", p.message)
                             for p in exc.problems)
-            continue
-        if item.signature is None:
-            problems.append(Problem(f"{where}.signature", f"expected an Ed25519 signature by key {event.key} "
-                                    f"of supplier {event.supplier!r}, got none (use --sign to sign with the key file)"))
             continue
         checked.append(_Checked(i, body, canonical.sha256(body).hex(), item.signature, event))
 
@@ -225,6 +238,16 @@ def record_items(session: Session, items: list[Item], now: datetime) -> list[Eve
     for chunk in _chunks(sorted(wanted_shipments)):
         shipments.update(session.exec(select(Shipment.id).where(col(Shipment.id).in_(chunk))))
 
+    good_ids = {c.index for c in good}
+    refused_lots = {k: i for i, k in ((i, _claimed_lot(item.event)) for i, item in enumerate(items)) if k and i not in good_ids}
+    refused_shipments = {k: i for i, k in ((i, _claimed_shipment(item.event)) for i, item in enumerate(items))
+                         if k and i not in good_ids}
+
+    def missing(kind: str, key: str, refused: dict[Any, int], ref: Any) -> str:
+        if ref in refused:
+            return f"expected a recorded {kind}, got {key}: it is events[{refused[ref]}] of this submission, which was refused"
+        return f"expected a recorded {kind}, got {key} which does not exist"
+
     new_lots: dict[tuple[str, str], int] = {}
     new_shipments: dict[str, int] = {}
     for c in good:
@@ -236,7 +259,7 @@ def record_items(session: Session, items: list[Item], now: datetime) -> list[Eve
                 problems.append(Problem(f"{where}.lot", f"expected a new lot, got {own[0]}/{own[1]} which is already recorded"))
             for j, x in enumerate(d.inputs):
                 if x.key not in lots and x.key not in new_lots:
-                    problems.append(Problem(f"{where}.inputs[{j}]", f"expected a recorded lot, got {x.gtin}/{x.lot} which does not exist"))
+                    problems.append(Problem(f"{where}.inputs[{j}]", missing("lot", f"{x.gtin}/{x.lot}", refused_lots, x.key)))
             new_lots.setdefault(own, c.index)
         elif isinstance(d, ShipmentData):
             if d.id in shipments or d.id in new_shipments:
@@ -244,13 +267,13 @@ def record_items(session: Session, items: list[Item], now: datetime) -> list[Eve
             new_shipments.setdefault(d.id, c.index)
         if isinstance(d, ColdChainData) and d.shipment is not None:
             if d.shipment not in shipments and d.shipment not in new_shipments:
-                problems.append(Problem(f"{where}.shipment", f"expected a recorded shipment id, got {d.shipment!r}"))
+                problems.append(Problem(f"{where}.shipment", missing("shipment", repr(d.shipment), refused_shipments, d.shipment)))
         elif not isinstance(d, BatchData):
             ref = lot_of(c.event)
             assert ref is not None
             if ref.key not in lots and ref.key not in new_lots:
                 field = "batch" if isinstance(d, TestReportData) else "lot"
-                problems.append(Problem(f"{where}.{field}", f"expected a recorded lot, got {ref.gtin}/{ref.lot} which does not exist"))
+                problems.append(Problem(f"{where}.{field}", missing("lot", f"{ref.gtin}/{ref.lot}", refused_lots, ref.key)))
 
     if refused and not problems:
         raise NotAllowedError("; ".join(refused))
@@ -295,6 +318,23 @@ def record_items(session: Session, items: list[Item], now: datetime) -> list[Eve
     return rows
 
 
+def _claimed_lot(event: JsonValue) -> tuple[str, str] | None:
+    """The lot a (possibly invalid) batch event would create, read leniently for error messages."""
+    if isinstance(event, dict) and event.get("kind") == "batch" and isinstance(event.get("data"), dict):
+        data = event["data"]
+        product = data.get("product")  # type: ignore[union-attr]
+        if isinstance(product, dict) and isinstance(product.get("gtin"), str) and isinstance(data.get("lot"), str):  # type: ignore[union-attr]
+            return (str(product["gtin"]), str(data["lot"]))  # type: ignore[index]
+    return None
+
+
+def _claimed_shipment(event: JsonValue) -> str | None:
+    if isinstance(event, dict) and event.get("kind") == "shipment" and isinstance(event.get("data"), dict):
+        sid = event["data"].get("id")  # type: ignore[union-attr]
+        return sid if isinstance(sid, str) else None
+    return None
+
+
 def _order_key(where: str) -> tuple[int, str]:
     if where.startswith("events["):
         try:
@@ -305,9 +345,5 @@ def _order_key(where: str) -> tuple[int, str]:
 
 
 def load_submission(text: str | bytes) -> list[Item]:
-    try:
-        return read_items(canonical.parse_json(text))
-    except TraceError:
-        raise
-    except (ValueError, json.JSONDecodeError) as exc:  # pragma: no cover - parse_json wraps these
-        raise InvalidEventError(Problem("", f"expected a JSON document: {exc}")) from exc
+    """Parse a submission file strictly (see canonical.parse_json) into items."""
+    return read_items(canonical.parse_json(text))

@@ -119,18 +119,24 @@ def revoke_key(session: Session, key_id: str) -> SupplierKey:
 def get_supplier(session: Session, supplier_id: str) -> Supplier:
     supplier = session.get(Supplier, supplier_id)
     if supplier is None:
-        raise NotFoundError(f"supplier {supplier_id!r}: not registered")
+        raise NotFoundError(f"supplier {supplier_id!r}: expected a registered supplier, got an unknown id")
     return supplier
 
 
 def active_key(session: Session, supplier_id: str) -> SupplierKey:
-    key = session.exec(
-        select(SupplierKey).where(SupplierKey.supplier_id == supplier_id, SupplierKey.revoked_at.is_(None))  # type: ignore[union-attr]
+    """The supplier's newest key that is not revoked."""
+    get_supplier(session, supplier_id)
+    keys = session.exec(
+        select(SupplierKey).where(SupplierKey.supplier_id == supplier_id)
         .order_by(SupplierKey.created_at.desc())  # type: ignore[attr-defined]
-    ).first()
-    if key is None:
-        raise NotAllowedError(f"supplier {supplier_id!r}: no active key; expected one (rotate-key makes one)")
-    return key
+    ).all()
+    for key in keys:
+        if key.revoked_at is None:
+            return key
+    if keys:
+        raise NotAllowedError(f"supplier {supplier_id!r}: key {keys[0].key_id} was revoked; expected an active key "
+                              "('cradletrace supplier rotate-key' makes a new one)")
+    raise NotAllowedError(f"supplier {supplier_id!r} has no key; expected one ('cradletrace supplier rotate-key' makes one)")
 
 
 def private_key_path(keys_dir: Path, supplier_id: str, key_id: str) -> Path:
@@ -149,8 +155,10 @@ def refusal(
     if supplier.role not in ROLES_FOR_KIND[kind]:
         return (f"supplier {supplier.id!r} has role {supplier.role!r}; "
                 f"expected one of {', '.join(ROLES_FOR_KIND[kind])} to record {kind} events")
-    if key is None or key.supplier_id != supplier.id:
-        return f"key {key_id!r} is not a key of supplier {supplier.id!r}"
+    if key is None:
+        return f"key {key_id!r} is not registered; expected a key of supplier {supplier.id!r}"
+    if key.supplier_id != supplier.id:
+        return f"key {key_id!r} belongs to supplier {key.supplier_id!r}; expected a key of supplier {supplier.id!r}"
     if key.revoked_at is not None:
         revoked = key.revoked_at if isinstance(key.revoked_at, datetime) else None
         return f"key {key_id!r} of supplier {supplier.id!r} was revoked{f' at {revoked:%Y-%m-%d %H:%M}' if revoked else ''}; expected an active key"

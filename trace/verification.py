@@ -13,13 +13,15 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlmodel import Session, col, func, select
 
 from cradletrace.chain.base import Anchor, OnChainRoot
 from cradletrace.core import signing
 from cradletrace.core.canonical import canonical_bytes, parse_json
+from cradletrace.core.events import problems_of
 from cradletrace.core.merkle import process_proof
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.store.models import AnchorBatch, EventRow, SupplierKey
@@ -214,18 +216,53 @@ def _hex32(value: object, where: str) -> bytes:
         raise InvalidInputError(Problem(where, "expected 0x and 64 hex digits")) from None
 
 
+class _BundleSupplier(BaseModel):
+    model_config = ConfigDict(strict=True)
+    id: str
+    key_id: str
+    public_key: str
+
+
+class _BundleChain(BaseModel):
+    model_config = ConfigDict(strict=True)
+    chain_id: int
+    contract: str
+    tx_hash: str | None = None
+    block_number: int | None = None
+
+
+class _Bundle(BaseModel):
+    """The shape a bundle must have before any of it is trusted to mean something."""
+
+    model_config = ConfigDict(strict=True)
+    format: Literal["cradletrace-proof-bundle/1"]
+    event: dict[str, Any]
+    digest: str
+    signature: str
+    supplier: _BundleSupplier
+    proof: list[str]
+    root: str
+    leaf_count: int
+    chain: _BundleChain
+
+
 def read_bundle(text: str | bytes) -> dict[str, Any]:
+    """Parse a bundle and check its shape; every problem names its field."""
     value = parse_json(text)
-    if not isinstance(value, dict) or value.get("format") != BUNDLE_FORMAT:
-        raise InvalidInputError(Problem("format", f"expected {BUNDLE_FORMAT!r}"))
-    for key in ("event", "digest", "signature", "supplier", "proof", "root", "leaf_count", "chain"):
-        if key not in value:
-            raise InvalidInputError(Problem(key, "expected a value, got nothing"))
+    try:
+        _Bundle.model_validate(value)
+    except ValidationError as exc:
+        raise InvalidInputError(problems_of(exc, "bundle")) from None
+    assert isinstance(value, dict)
     return value
 
 
 def verify_bundle(bundle: dict[str, Any], chain_for: Callable[[int, str], Anchor]) -> Verdict:
     """Check a bundle: content, signature and proof offline, then the root on the named chain."""
+    try:
+        _Bundle.model_validate(bundle)
+    except ValidationError as exc:
+        raise InvalidInputError(problems_of(exc, "bundle")) from None
     reasons: list[str] = []
     digest = _hex32(bundle["digest"], "digest")
     root = _hex32(bundle["root"], "root")

@@ -13,6 +13,7 @@ from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
+from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
@@ -31,17 +32,36 @@ CONTRACT_KEY = "chain.contract"
 class Workspace:
     """Settings made concrete. Use as a context manager so the chain file lock is released."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, create: bool = False) -> None:
         self.settings = settings
+        self._create = create
         self._chain: Anchor | None = None
         # Set when init deployed anew because the recorded contract is not on this chain.
         self.replaced_contract: str | None = None
 
     @cached_property
     def engine(self) -> Engine:
-        if self.settings.database_url is None:
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return db.open_engine(self.settings.store_url)
+        """The store's engine; outside ``init`` a store that was never initialised is refused."""
+        st = self.settings
+        if st.database_url is None:
+            if self._create:
+                st.data_dir.mkdir(parents=True, exist_ok=True)
+            elif not (st.data_dir / db.SQLITE_NAME).exists():
+                raise ConfigError(f"no cradletrace store in {st.data_dir.resolve()}; expected a data directory "
+                                  f"made by 'cradletrace init --data-dir {st.data_dir}'")
+        engine = db.open_engine(st.store_url)
+        if not self._create:
+            try:
+                ready = inspect(engine).has_table("meta")
+            except OperationalError as exc:
+                engine.dispose()
+                raise ConfigError(f"store {engine.url.render_as_string(hide_password=True)}: cannot connect "
+                                  f"({str(exc.orig).strip()[:200]})") from None
+            if not ready:
+                engine.dispose()
+                raise ConfigError(f"store {engine.url.render_as_string(hide_password=True)} has no cradletrace tables; "
+                                  "run 'cradletrace init' first")
+        return engine
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -131,7 +151,7 @@ class Workspace:
 
 def init_workspace(settings: Settings) -> tuple[Workspace, Anchor]:
     """Create the data directory, the schema and the contract; harmless when run again."""
-    ws = Workspace(settings)
+    ws = Workspace(settings, create=True)
     try:
         ws.create_schema()
         settings.keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -11,8 +11,11 @@ from sqlmodel import SQLModel, create_engine
 from cradletrace.store import models  # noqa: F401  (registers the tables)
 
 
+SQLITE_NAME = "cradletrace.sqlite"
+
+
 def sqlite_url(data_dir: Path) -> str:
-    return f"sqlite:///{(data_dir / 'cradletrace.sqlite').resolve()}"
+    return f"sqlite:///{(data_dir / SQLITE_NAME).resolve()}"
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
