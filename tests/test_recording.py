@@ -42,7 +42,7 @@ SQLITE_ONLY = pytest.mark.parametrize("database_url", [None], ids=["sqlite"])  #
 @pytest.fixture
 def workspace(settings: Settings) -> Iterator[Workspace]:
     """conftest's workspace without the anchor contract: recording never touches the chain."""
-    with Workspace(settings) as ws:
+    with Workspace(settings, create=True) as ws:
         ws.create_schema()
         with ws.session() as s:
             for sid, name, role, cert in SUPPLIERS:
@@ -193,8 +193,8 @@ def _awkward_report(events: Events) -> dict[str, Any]:
 
 @pytest.mark.postgres
 def test_digest_is_identical_on_sqlite_and_postgresql(tmp_path: Path, postgres_url: str, events: Events) -> None:
-    on_sqlite = Workspace(Settings(data_dir=tmp_path / "sqlite"))
-    on_postgres = Workspace(Settings(data_dir=tmp_path / "pg", database_url=postgres_url))
+    on_sqlite = Workspace(Settings(data_dir=tmp_path / "sqlite"), create=True)
+    on_postgres = Workspace(Settings(data_dir=tmp_path / "pg", database_url=postgres_url), create=True)
     with on_sqlite, on_postgres:
         for ws in (on_sqlite, on_postgres):
             ws.create_schema()

@@ -145,6 +145,23 @@ def _reject_constant(name: str) -> JsonValue:
     raise CanonicalizationError(Problem("", f"expected a finite number, got {name}"))
 
 
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_INNERMOST = re.compile(r"[\[{][\]}]")
+
+
+def _too_deep(text: str) -> bool:
+    """True when containers nest deeper than MAX_DEPTH. Found with regular expressions, not
+    recursion: C json can overflow the C stack on hostile depth before any limit trips."""
+    skeleton = _NOT_BRACKETS.sub("", _STRING.sub("", text))
+    for _ in range(MAX_DEPTH):
+        reduced = _INNERMOST.sub("", skeleton)  # each pass peels one level everywhere
+        if reduced == skeleton:
+            return False
+        skeleton = reduced
+    return _INNERMOST.search(skeleton) is not None
+
+
 def _parse_int(text: str) -> int | float:
     # As JavaScript's JSON.parse does: beyond 2^53 an integer is a double. This keeps the
     # canonical text of a large whole float (1e20 -> "100000000000000000000") readable again.
@@ -160,6 +177,8 @@ def parse_json(text: str | bytes) -> JsonValue:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise CanonicalizationError(Problem("", f"expected UTF-8 text, got byte 0x{text[exc.start]:02x} at offset {exc.start}")) from None
+    if _too_deep(text):
+        raise CanonicalizationError(Problem("", f"expected at most {MAX_DEPTH} levels of nesting"))
     try:
         value: JsonValue = json.loads(
             text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant, parse_int=_parse_int
