@@ -237,3 +237,27 @@ def test_the_same_commands_on_postgresql(tmp_path: Path, postgres_url: str) -> N
     eid = re.findall(r"^event (\d+) ", rec.stdout, re.M)[-1]
     v = run(tmp_path, "verify", eid, "--data-dir", DATA, env=on_pg)
     assert (v.returncode, v.stdout.splitlines()[0]) == (0, "VALID"), v.stdout + v.stderr
+
+
+def test_status_counts_events_and_the_last_root(site: Site) -> None:
+    p = run(site.cwd, "status", "--data-dir", DATA)
+    assert p.returncode == 0, p.stderr
+    assert "suppliers: 4" in p.stdout
+    assert re.search(r"^events test_report +2$", p.stdout, re.M), p.stdout
+    assert "pending (not yet anchored): 0" in p.stdout
+    assert re.search(r"^last root: 0x[0-9a-f]{16}… 7 events, block \d+", p.stdout, re.M), p.stdout
+
+
+def test_sign_with_a_replacement_limits_table_signs_its_limit(site: Site) -> None:
+    table = {"limits": [{"name": "lead", "category": "heavy_metal", "unit": "mg/kg", "max": 0.003,
+                         "source": "stricter in-house limit for this test"}]}
+    (site.cwd / "strict.json").write_text(json.dumps(table), "utf-8")
+    report = copy.deepcopy(story(datetime.now(timezone.utc))[3])
+    report["data"]["analytes"] = report["data"]["analytes"][:1]  # lead 0.004 mg/kg, no limit given
+    (site.cwd / "report.json").write_text(json.dumps(report), "utf-8")
+    p = run(site.cwd, "sign", "report.json", "--limits", "strict.json", "--data-dir", DATA)
+    assert p.returncode == 0, p.stderr
+    signed = json.loads(p.stdout)
+    assert signed[0]["event"]["data"]["analytes"][0]["limit"] == 0.003
+    missing = run(site.cwd, "sign", "report.json", "--limits", "nowhere.json", "--data-dir", DATA)
+    assert missing.returncode == 2 and "nowhere.json" in missing.stderr

@@ -26,11 +26,13 @@ app.add_typer(supplier_app, name="supplier")
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory [env CRADLETRACE_DATA_DIR; default ./.cradletrace]")]
 DbUrl = Annotated[Optional[str], typer.Option("--database-url", help="PostgreSQL URL instead of the SQLite file [env DATABASE_URL]")]
+Limits = Annotated[Optional[Path], typer.Option("--limits", help="Analyte limits table replacing the shipped infant-formula one [env CRADLETRACE_LIMITS_FILE]")]
 RpcUrl = Annotated[Optional[str], typer.Option("--rpc-url", help="EVM JSON-RPC node instead of the embedded chain [env CRADLETRACE_RPC_URL]")]
 
 
-def _settings(data_dir: Path | None, database_url: str | None, rpc_url: str | None) -> Settings:
-    overrides = {k: v for k, v in (("data_dir", data_dir), ("database_url", database_url), ("rpc_url", rpc_url)) if v is not None}
+def _settings(data_dir: Path | None, database_url: str | None, rpc_url: str | None, limits: Path | None = None) -> Settings:
+    given = (("data_dir", data_dir), ("database_url", database_url), ("rpc_url", rpc_url), ("limits_file", limits))
+    overrides = {k: v for k, v in given if v is not None}
     return Settings(**overrides)  # type: ignore[arg-type]
 
 
@@ -154,12 +156,12 @@ def _read(file: Path) -> bytes:
 def sign(
     file: Annotated[Path, typer.Argument(help="JSON file of bare events, or - for stdin")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here instead of stdout")] = None,
-    data_dir: DataDir = None, database_url: DbUrl = None,
+    limits: Limits = None, data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
     """Sign bare events with their suppliers' key files (fills analyte limits from the limits table)."""
     from cradletrace import recording
 
-    settings = _settings(data_dir, database_url, None)
+    settings = _settings(data_dir, database_url, None, limits)
     with reported(), _workspace(settings) as ws, ws.session() as s:
         items = recording.sign_items(recording.load_submission(_read(file)), recording.key_loader(s, settings.keys_dir), ws.limits)
         text = json.dumps([{"event": i.event, "signature": i.signature} for i in items], ensure_ascii=False, indent=2)
@@ -174,12 +176,12 @@ def sign(
 def record(
     file: Annotated[Path, typer.Argument(help="JSON file: one event or a list, or - for stdin")],
     sign_: Annotated[bool, typer.Option("--sign", help="Sign bare events with the suppliers' key files")] = False,
-    data_dir: DataDir = None, database_url: DbUrl = None,
+    limits: Limits = None, data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
     """Record signed supplier events: all of them, or none if any is bad."""
     from cradletrace import recording
 
-    settings = _settings(data_dir, database_url, None)
+    settings = _settings(data_dir, database_url, None, limits)
     with reported(), _workspace(settings) as ws, ws.session() as s:
         items = recording.load_submission(_read(file))
         if sign_:
@@ -190,6 +192,28 @@ def record(
             extra = f"  {row.outcome.upper()}" if row.outcome else ""
             typer.echo(f"event {row.id}  {row.kind:<11} {row.gtin or ''}/{row.lot or row.ref or ''}  {row.digest[:16]}…{extra}")
         typer.echo(f"recorded {len(rows)} events; pending until the next 'cradletrace anchor'")
+
+
+@app.command()
+def status(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Counts: suppliers, events by kind, pending and anchored, and the last anchor."""
+    from sqlmodel import col, func, select
+
+    from cradletrace.store.models import AnchorBatch, EventRow, Supplier
+
+    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws, ws.session() as s:
+        typer.echo(f"store: {ws.engine.url.render_as_string(hide_password=True)}")
+        typer.echo(f"suppliers: {s.exec(select(func.count()).select_from(Supplier)).one()}")
+        for kind, n in s.exec(select(EventRow.kind, func.count()).group_by(EventRow.kind).order_by(EventRow.kind)):
+            typer.echo(f"events {kind:<11} {n}")
+        pending = s.exec(select(func.count()).select_from(EventRow).where(col(EventRow.anchor_id).is_(None))).one()
+        typer.echo(f"pending (not yet anchored): {pending}")
+        last = s.exec(select(AnchorBatch).where(AnchorBatch.status == "confirmed").order_by(col(AnchorBatch.id).desc())).first()
+        if last:
+            typer.echo(f"last root: 0x{last.root[:16]}… {last.leaf_count} events, block {last.block_number}, {last.block_time}")
+        stuck = s.exec(select(func.count()).select_from(AnchorBatch).where(AnchorBatch.status != "confirmed")).one()
+        if stuck:
+            typer.echo(f"roots prepared but not confirmed: {stuck} (the next 'cradletrace anchor' finishes them)")
 
 
 def _print_results(results) -> None:  # type: ignore[no-untyped-def]
