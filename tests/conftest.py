@@ -12,7 +12,6 @@ import pytest
 from cradletrace import recording, suppliers
 from cradletrace.config import Settings
 from cradletrace.demo import story
-from cradletrace.store.models import EventRow
 from cradletrace.workspace import Workspace, init_workspace
 
 pytest_plugins = ["tests.pg", "tests.nodes"]
@@ -67,9 +66,9 @@ def sign(workspace: Workspace) -> Callable[[list[dict[str, object]]], list[recor
 
 
 @pytest.fixture
-def record(workspace: Workspace, sign: Callable[[list[dict[str, object]]], list[recording.Item]]) -> Callable[..., list[EventRow]]:
+def record(workspace: Workspace, sign: Callable[[list[dict[str, object]]], list[recording.Item]]) -> Callable[..., list[recording.Recorded]]:
     """Sign (unless given Items) and record events; returns the stored rows."""
-    def _record(evs: list[dict[str, object]] | list[recording.Item], now: datetime = NOW) -> list[EventRow]:
+    def _record(evs: list[dict[str, object]] | list[recording.Item], now: datetime = NOW) -> list[recording.Recorded]:
         items = evs if evs and isinstance(evs[0], recording.Item) else sign(evs)  # type: ignore[arg-type]
         with workspace.session() as s:
             return recording.record_items(s, items, now)  # type: ignore[arg-type]

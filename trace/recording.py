@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import tuple_
+from sqlalchemy import insert, tuple_
 from sqlmodel import Session, col, select
 
 from cradletrace.core import canonical, signing
@@ -150,7 +150,7 @@ class _Checked:
     event: Any
 
 
-def record_items(session: Session, items: list[Item], now: datetime) -> list[EventRow]:
+def record_items(session: Session, items: list[Item], now: datetime) -> list[Recorded]:
     """Validate every item against the store and insert them all in the caller's transaction.
 
     Raises InvalidEventError / NotAllowedError listing every problem; on error nothing is added.
@@ -282,40 +282,58 @@ def record_items(session: Session, items: list[Item], now: datetime) -> list[Eve
         problems.sort(key=lambda p: _order_key(p.where))
         raise InvalidEventError(problems)
 
-    rows: list[EventRow] = []
+    return _store(session, good, lots, now)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One stored event, as ``record_items`` returns it (the columns of its event row)."""
+
+    id: int
+    digest: str
+    kind: str
+    supplier_id: str
+    key_id: str
+    body: str
+    signature: str
+    gtin: str | None
+    lot: str | None
+    ref: str | None
+    outcome: str | None
+
+
+def _store(session: Session, good: list[_Checked], lots: dict[tuple[str, str], int], now: datetime) -> list[Recorded]:
+    """Insert with plain executemany statements: ORM objects cost more than all checks together."""
+    values: list[dict[str, Any]] = []
     for c in good:
         ref = lot_of(c.event)
         d = c.event.data
-        rows.append(EventRow(
+        values.append(dict(
             digest=c.digest, kind=c.event.kind, supplier_id=c.event.supplier, key_id=c.event.key,
             body=c.body.decode("utf-8"), signature=c.signature, recorded_at=now,
             gtin=ref.gtin if ref else None, lot=ref.lot if ref else None,
             ref=d.id if isinstance(d, ShipmentData) else (d.shipment if isinstance(d, ColdChainData) else None),
             outcome=outcome_of(c.event),
         ))
-    session.add_all(rows)
-    session.flush()
-    lot_rows: list[Lot] = []
-    for c, row in zip(good, rows):
-        d = c.event.data
-        if isinstance(d, BatchData):
-            lot_rows.append(Lot(gtin=d.product.gtin, lot=d.lot, product=d.product.name,
-                                supplier_id=c.event.supplier, event_id=row.id))
-    session.add_all(lot_rows)
-    session.flush()
-    for lr in lot_rows:
-        lots[(lr.gtin, lr.lot)] = lr.id  # type: ignore[assignment]
-    edges: list[Any] = []
-    for c, row in zip(good, rows):
-        d = c.event.data
-        if isinstance(d, BatchData):
-            own_id = lots[d.lot_ref.key]
-            edges.extend(LotInput(lot_id=own_id, input_lot_id=lots[x.key]) for x in d.inputs)
-        elif isinstance(d, ShipmentData):
-            edges.append(Shipment(id=d.id, lot_id=lots[d.lot.key], event_id=row.id))
-    session.add_all(edges)
-    session.flush()
-    return rows
+    session.execute(insert(EventRow), values)
+    ids: dict[str, int] = {}
+    for chunk in _chunks([v["digest"] for v in values]):
+        ids.update(session.execute(select(EventRow.digest, EventRow.id).where(col(EventRow.digest).in_(chunk))).all())
+    batches = [(c, c.event.data) for c in good if isinstance(c.event.data, BatchData)]
+    if batches:
+        session.execute(insert(Lot), [dict(gtin=d.product.gtin, lot=d.lot, product=d.product.name,
+                                           supplier_id=c.event.supplier, event_id=ids[c.digest]) for c, d in batches])
+        for chunk in _chunks([d.lot_ref.key for _, d in batches]):
+            lots.update(((g, lo), i) for i, g, lo in session.execute(
+                select(Lot.id, Lot.gtin, Lot.lot).where(tuple_(Lot.gtin, Lot.lot).in_(chunk))).all())
+    edges = [dict(lot_id=lots[d.lot_ref.key], input_lot_id=lots[x.key]) for _, d in batches for x in d.inputs]
+    if edges:
+        session.execute(insert(LotInput), edges)
+    shipments = [dict(id=c.event.data.id, lot_id=lots[c.event.data.lot.key], event_id=ids[c.digest])
+                 for c in good if isinstance(c.event.data, ShipmentData)]
+    if shipments:
+        session.execute(insert(Shipment), shipments)
+    return [Recorded(id=ids[v["digest"]], **{k: v[k] for k in Recorded.__dataclass_fields__ if k != "id"}) for v in values]
 
 
 def _claimed_lot(event: JsonValue) -> tuple[str, str] | None:

@@ -102,10 +102,10 @@ def build_tree(digests: Sequence[bytes]) -> MerkleTree:
 
 
 def process_proof(digest: bytes, proof: Sequence[bytes]) -> bytes:
-    """The root implied by a digest and its proof."""
-    node = leaf_hash(digest)
+    """The root implied by a digest and its proof (hot in audits: hash_pair is inlined)."""
+    node: bytes = leaf_hash(digest)
     for sibling in proof:
-        node = hash_pair(node, sibling)
+        node = _k(node + sibling).digest() if node < sibling else _k(sibling + node).digest()
     return node
 
 
