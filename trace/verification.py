@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -66,16 +67,6 @@ def find_event(session: Session, ref: str) -> EventRow:
     return row
 
 
-def _content_problems(digest: str, body: str, key_id: str, signature: str, public_key_b64: str | None) -> list[str]:
-    reasons = []
-    if hashlib.sha256(body.encode("utf-8")).hexdigest() != digest:
-        reasons.append("content changed: the stored event no longer hashes to its digest")
-    sig = _signature_ok((public_key_b64, key_id, body, signature))
-    if sig is not True:
-        reasons.append(str(sig))
-    return reasons
-
-
 def _anchor_problems(digest: str, proof: str | None, batch: AnchorBatch, on_chain: OnChainRoot | None) -> list[str]:
     reasons = []
     try:
@@ -91,22 +82,71 @@ def _anchor_problems(digest: str, proof: str | None, batch: AnchorBatch, on_chai
     return reasons
 
 
-def verify_event(session: Session, chain: Anchor, ref: str) -> Verdict:
+class EventVerifier:
+    """Verifies stored events against the chain, remembering only what cannot go stale.
+
+    A root the contract holds stays held (the contract never removes one), so positive root
+    lookups are kept; a signature check is kept under the exact (key, bytes, signature) it
+    checked, so an edited row is checked afresh. Everything else is recomputed per call.
+    Safe to share between threads.
+    """
+
+    def __init__(self, chain: Anchor, max_signatures: int = 200_000) -> None:
+        self.chain = chain
+        self._roots: dict[str, OnChainRoot] = {}
+        self._signatures: dict[bytes, bool | str] = {}
+        self._max = max_signatures
+        self._lock = threading.Lock()
+
+    def root(self, root_hex: str) -> OnChainRoot | None:
+        found = self._roots.get(root_hex)
+        if found is None:
+            found = self.chain.lookup(bytes.fromhex(root_hex))
+            if found is not None:
+                with self._lock:
+                    self._roots[root_hex] = found
+        return found
+
+    def signature(self, public_key_b64: str | None, key_id: str, body: str, signature: str) -> bool | str:
+        if public_key_b64 is None:
+            return _signature_ok((None, key_id, body, signature))
+        cache_key = hashlib.sha256("\n".join((public_key_b64, key_id, signature, body)).encode()).digest()
+        hit = self._signatures.get(cache_key)
+        if hit is None:
+            hit = _signature_ok((public_key_b64, key_id, body, signature))
+            with self._lock:
+                if len(self._signatures) >= self._max:
+                    self._signatures.clear()
+                self._signatures[cache_key] = hit
+        return hit
+
+    def verify(self, row: EventRow, batch: AnchorBatch | None, public_key_b64: str | None) -> Verdict:
+        """The verdict on one stored event, given its batch row and its supplier's public key."""
+        reasons = []
+        if hashlib.sha256(row.body.encode("utf-8")).hexdigest() != row.digest:
+            reasons.append("content changed: the stored event no longer hashes to its digest")
+        sig = self.signature(public_key_b64, row.key_id, row.body, row.signature)
+        if sig is not True:
+            reasons.append(str(sig))
+        if row.anchor_id is not None and batch is None:
+            reasons.append(f"batch {row.anchor_id} that anchored this event is missing from the store")
+        if batch is None or batch.status != "confirmed":
+            status = "INVALID" if reasons else "PENDING"
+            waiting = "being anchored: the root is prepared, not yet confirmed" if batch else "not anchored yet"
+            return Verdict(status, tuple(reasons or [f"{waiting}; waiting for the next 'cradletrace anchor'"]),
+                           row.id, row.digest, local_chain=self.chain.local)
+        reasons += _anchor_problems(row.digest, row.proof, batch, self.root(batch.root))
+        return Verdict("INVALID" if reasons else "VALID", tuple(reasons), row.id, row.digest, batch.root,
+                       batch.block_number, batch.tx_hash, self.chain.local)
+
+
+def verify_event(session: Session, chain: Anchor | EventVerifier, ref: str) -> Verdict:
+    """Verify one event by id or digest (``chain`` may be a shared EventVerifier)."""
+    verifier = chain if isinstance(chain, EventVerifier) else EventVerifier(chain)
     row = find_event(session, ref)
     key = session.get(SupplierKey, row.key_id)
-    reasons = _content_problems(row.digest, row.body, row.key_id, row.signature, key.public_key if key else None)
     batch = session.get(AnchorBatch, row.anchor_id) if row.anchor_id is not None else None
-    if row.anchor_id is not None and batch is None:
-        reasons.append(f"batch {row.anchor_id} that anchored this event is missing from the store")
-    if batch is None or batch.status != "confirmed":
-        status = "INVALID" if reasons else "PENDING"
-        waiting = "being anchored: the root is prepared, not yet confirmed" if batch else "not anchored yet"
-        return Verdict(status, tuple(reasons or [f"{waiting}; waiting for the next 'cradletrace anchor'"]),
-                       row.id, row.digest, local_chain=chain.local)
-    on_chain = chain.lookup(bytes.fromhex(batch.root))
-    reasons += _anchor_problems(row.digest, row.proof, batch, on_chain)
-    return Verdict("INVALID" if reasons else "VALID", tuple(reasons), row.id, row.digest, batch.root,
-                   batch.block_number, batch.tx_hash, chain.local)
+    return verifier.verify(row, batch, key.public_key if key else None)
 
 
 _AUDIT_CHUNK = 5000
