@@ -1,0 +1,64 @@
+"""Rendering the scan pages with Jinja2 (autoescaped); strings come from i18n.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from cradletrace.scanview import ScanView
+
+LANGS = ("zh", "en")
+HERE = Path(str(resources.files("cradletrace.scanner_web")))
+STATIC_DIR = HERE / "static"
+
+
+@dataclass(frozen=True)
+class Warning:
+    kind: str  # "recall", "hold", "alert"
+    text: str
+
+
+@cache
+def _env() -> Environment:
+    return Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
+                       trim_blocks=True, lstrip_blocks=True)
+
+
+@cache
+def strings() -> dict[str, dict[str, str]]:
+    return json.loads((HERE / "i18n.json").read_text("utf-8"))  # type: ignore[no-any-return]
+
+
+def pick_lang(requested: str | None) -> str:
+    return requested if requested in LANGS else "zh"
+
+
+def warnings_for(view: ScanView, lang: str, extra: list[Warning] = []) -> list[Warning]:  # noqa: B006
+    """Banners above everything else: recalls and holds first, then failed tests and excursions."""
+    t = strings()[lang]
+    out = list(extra)
+    if view.failed_tests:
+        out.append(Warning("alert", f"{t['quality_alert']}: {t['failed_test_warning']}"))
+    if view.excursions:
+        out.append(Warning("alert", f"{t['quality_alert']}: {t['excursion_warning']}"))
+    return out
+
+
+def render_scan(view: ScanView, lang: str, extra_warnings: list[Warning] = []) -> str:  # noqa: B006
+    t = strings()[lang]
+    return _env().get_template("scan.html").render(view=view, t=t, lang=lang,
+                                                    warnings=warnings_for(view, lang, extra_warnings))
+
+
+def render_unknown(lang: str, code: str, malformed: bool = False) -> str:
+    t = strings()[lang]
+    title, body = (t["bad_code_title"], t["bad_code_body"]) if malformed else (t["unknown_title"], t["unknown_body"])
+    return _env().get_template("unknown.html").render(t=t, lang=lang, title=title, body=body, code=code)
+
+
