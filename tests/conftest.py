@@ -14,7 +14,7 @@ from cradletrace.config import Settings
 from cradletrace.demo import story
 from cradletrace.workspace import Workspace, init_workspace
 
-pytest_plugins = ["tests.pg", "tests.nodes"]
+pytest_plugins = ["tests.pg", "tests.nodes", "tests.browser"]
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 SUPPLIERS = [
