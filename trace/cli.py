@@ -333,6 +333,69 @@ def verify_bundle_cmd(
 
 
 @app.command()
+def labels(
+    gtin: Annotated[str, typer.Argument(help="GTIN-14 of the product")],
+    lot: Annotated[str, typer.Argument(help="Lot code, as its batch event recorded it")],
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many item codes to make")],
+    supplier: Annotated[str, typer.Option("--supplier", help="Plant or brand commissioning the items; signs with its key file")],
+    svg_dir: Annotated[Optional[Path], typer.Option("--svg-dir", help="New directory for one SVG per label (+ codes.csv)")] = None,
+    pdf: Annotated[Optional[Path], typer.Option("--pdf", help="A4 PDF sheet of all labels")] = None,
+    zip_: Annotated[Optional[Path], typer.Option("--zip", help="ZIP of PNG labels (+ codes.csv)")] = None,
+    resolver: Annotated[Optional[str], typer.Option("--resolver", help="Host the codes point to [env CRADLETRACE_RESOLVER_HOST; default id.cradletrace.example]")] = None,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Commission COUNT serialized items of a lot and print one QR code (GS1 Digital Link) per item.
+
+    Without --svg-dir, --pdf or --zip the codes' URIs are printed, one per line.
+    """
+    from cradletrace.labelprint import PdfSheet, PngZip, SvgDir
+    from cradletrace.labels import Output, generate_codes, render
+
+    settings = _settings(data_dir, database_url, None)
+    with reported(), _workspace(settings) as ws:
+        outputs: list[Output] = []
+        try:  # paths are checked before any code is commissioned
+            if svg_dir:
+                outputs.append(SvgDir(svg_dir))
+            if pdf:
+                outputs.append(PdfSheet(pdf, title=f"cradletrace labels {gtin} / {lot}"))
+            if zip_:
+                outputs.append(PngZip(zip_))
+            with ws.session() as s:
+                codes = generate_codes(s, settings.keys_dir, gtin=gtin, lot=lot, count=count, supplier=supplier,
+                                       resolver=resolver or settings.resolver_host)
+        except BaseException:
+            for out in outputs:
+                out.abort()
+            raise
+        ids = [r.id for r in codes.events]
+        typer.echo(f"commissioned {count} items of {gtin}/{lot} by {supplier} in {len(ids)} event"
+                   f"{'s' if len(ids) > 1 else ''} ({', '.join(map(str, ids))}); pending until the next 'cradletrace anchor'",
+                   err=not outputs)
+        if not outputs:
+            typer.echo("\n".join(codes.uris))
+            return
+        with _progress(count) as advance:
+            render(codes.links, outputs, advance)
+        for label, path in (("SVG labels", svg_dir), ("PDF sheet", pdf), ("PNG labels", zip_)):
+            if path:
+                typer.echo(f"{label}: {path}")
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr when it is a terminal and the run is long enough to watch."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    with Progress(TextColumn("labels"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console,
+                  disable=total < 200 or not console.is_terminal) as bar:
+        task = bar.add_task("labels", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+@app.command()
 def demo(data_dir: DataDir = None) -> None:
     """Run the whole story on a fresh data directory and print what happened."""
     from cradletrace.demo import run_demo
@@ -340,6 +403,116 @@ def demo(data_dir: DataDir = None) -> None:
     settings = _settings(data_dir or Path(".cradletrace-demo"), None, None)
     with reported():
         run_demo(settings, typer.echo)
+
+
+# -- API keys and the HTTP server ------------------------------------------------------
+
+apikey_app = typer.Typer(no_args_is_help=True, help="Keys for the HTTP API: operator, supplier or quality.")
+app.add_typer(apikey_app, name="apikey")
+
+
+@apikey_app.command("create")
+def apikey_create(
+    role: Annotated[str, typer.Option(help="operator, supplier or quality")],
+    name: Annotated[str, typer.Option(help="Who holds the key, for the list")],
+    supplier: Annotated[Optional[str], typer.Option("--supplier", help="The supplier a supplier key acts for")] = None,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Create an API key and print it once; only its hash is stored."""
+    from cradletrace import apikeys
+
+    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws:
+        with ws.session() as s:
+            row, secret = apikeys.create_key(s, name, role, supplier)
+        typer.echo(f"API key {row.id} ({row.role}{' of ' + row.supplier_id if row.supplier_id else ''}, {row.name}); "
+                   "the key, shown only now:")
+        typer.echo(secret)
+
+
+@apikey_app.command("list")
+def apikey_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """List API keys (never their secrets)."""
+    from cradletrace import apikeys
+
+    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws, ws.session() as s:
+        for k in apikeys.list_keys(s):
+            state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
+            typer.echo(f"{k.id}  {k.role:<8}  {k.supplier_id or '-':<20}  {state:<24}  {k.name}")
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: str, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Revoke an API key: its next request is refused."""
+    from cradletrace import apikeys
+
+    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws:
+        with ws.session() as s:
+            row = apikeys.revoke_key(s, key_id)
+        typer.echo(f"API key {row.id} ({row.role}, {row.name}) revoked")
+
+
+def _demo_keys(settings: Settings) -> list[tuple[str, str]]:
+    from sqlmodel import col, select
+
+    from cradletrace import apikeys
+    from cradletrace.store.models import Supplier
+    from cradletrace.workspace import Workspace
+
+    with Workspace(settings) as ws, ws.session() as s:
+        made = [("operator", apikeys.create_key(s, "demo operator", "operator")[1]),
+                ("quality", apikeys.create_key(s, "demo quality staff", "quality")[1])]
+        for sid in s.exec(select(Supplier.id).order_by(col(Supplier.id))):
+            made.append((f"supplier {sid}", apikeys.create_key(s, f"demo {sid}", "supplier", sid)[1]))
+    return made
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes the API to the network")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    anchor_interval: Annotated[float, typer.Option(
+        "--anchor-interval", min=0, help="Seconds between anchoring runs in this process; 0 runs none")] = 10.0,
+    demo: Annotated[bool, typer.Option("--demo", help="Seed the demo story into a fresh data directory "
+                                       "(default ./.cradletrace-demo) and print API keys to try")] = False,
+    data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None,
+) -> None:
+    """Run the HTTP API (and, in the same process, the anchoring worker)."""
+    import logging
+
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    from cradletrace.api.main import create_app
+    from cradletrace.api.runtime import Runtime
+
+    if demo and (database_url or rpc_url):
+        fail("--demo runs on the embedded defaults; drop --database-url and --rpc-url")
+    settings = _settings(data_dir or (Path(".cradletrace-demo") if demo else None), database_url, rpc_url)
+    keys: list[tuple[str, str]] = []
+    with reported():
+        if demo:
+            from cradletrace.demo import run_demo
+
+            run_demo(settings, typer.echo)
+            keys = _demo_keys(settings)
+        probe = Runtime(settings.model_copy(update={"anchor_interval": 0.0}))
+        probe.open()  # a missing store or a chain held by another process fails here, readably
+        probe.close()
+    base = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
+    if keys:
+        typer.echo("API keys (demo only; each is shown only now):")
+        for who, secret in keys:
+            typer.echo(f"  {who:<24} {secret}")
+    typer.echo(f"open: {base}/docs  (API documentation; 'Authorize' with a key)")
+    typer.echo(f"      {base}/api/v1/health")
+    if keys:
+        typer.echo(f"try:  curl -H 'Authorization: Bearer {keys[0][1]}' {base}/api/v1/events")
+    else:
+        typer.echo(f"keys: cradletrace apikey create --role operator|supplier|quality --name NAME --data-dir {settings.data_dir}")
+    log_config = {**LOGGING_CONFIG, "loggers": {**LOGGING_CONFIG["loggers"], "cradletrace": {
+        "handlers": ["default"], "level": logging.INFO, "propagate": False}}}
+    app_ = create_app(settings.model_copy(update={"anchor_interval": anchor_interval}))
+    uvicorn.run(app_, host=host, port=port, log_config=log_config, server_header=False)
 
 
 def main() -> Callable[[], None]:  # pragma: no cover

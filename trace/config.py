@@ -23,6 +23,16 @@ class Settings(BaseSettings):
     anchor_key: str | None = None
     limits_file: Path | None = None
     rpc_timeout: float = 30.0
+    # HTTP API: request body limits in bytes, checked before parsing; the bulk one is for
+    # POST /api/v1/events (10 000 signed events fit), the other for every other request.
+    api_max_body: int = Field(default=1 << 20, ge=1024)
+    api_max_bulk_body: int = Field(default=20 << 20, ge=1024)
+    # Seconds between runs of the API process's own anchoring thread; 0 runs none
+    # ('cradletrace serve' sets it, so the embedded chain needs no second process).
+    anchor_interval: float = Field(default=0.0, ge=0.0)
+    # Host (or http(s)://host[:port] origin) that item codes on labels point to: the scan
+    # page's GS1 Digital Link resolver. Printed codes keep it forever; choose it before printing.
+    resolver_host: str = "id.cradletrace.example"
 
     @property
     def keys_dir(self) -> Path:

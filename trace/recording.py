@@ -27,6 +27,7 @@ from cradletrace.core.canonical import JsonValue
 from cradletrace.core.events import (
     BatchData,
     ColdChainData,
+    CommissionData,
     ShipmentData,
     TestReportData,
     lot_of,
@@ -36,6 +37,7 @@ from cradletrace.core.events import (
 from cradletrace.core.testreport import Limit, fill_limits
 from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, Problem, TraceError
 from cradletrace.store.models import Certification, EventRow, Lot, LotInput, Shipment, Supplier, SupplierKey
+from cradletrace.store.models import Item as ItemRow
 from cradletrace import suppliers
 
 MAX_EVENTS = 10_000
@@ -275,6 +277,8 @@ def record_items(session: Session, items: list[Item], now: datetime) -> list[Rec
                 field = "batch" if isinstance(d, TestReportData) else "lot"
                 problems.append(Problem(f"{where}.{field}", missing("lot", f"{ref.gtin}/{ref.lot}", refused_lots, ref.key)))
 
+    problems.extend(_serial_problems(session, good))
+
     if refused and not problems:
         raise NotAllowedError("; ".join(refused))
     if problems or refused:
@@ -333,7 +337,34 @@ def _store(session: Session, good: list[_Checked], lots: dict[tuple[str, str], i
                  for c in good if isinstance(c.event.data, ShipmentData)]
     if shipments:
         session.execute(insert(Shipment), shipments)
+    items = [dict(serial=serial, gtin=d.lot.gtin, lot_id=lots[d.lot.key], event_id=ids[c.digest])
+             for c in good if isinstance(d := c.event.data, CommissionData) for serial in d.serials]
+    if items:
+        session.execute(insert(ItemRow), items)
     return [Recorded(id=ids[v["digest"]], **{k: v[k] for k in Recorded.__dataclass_fields__ if k != "id"}) for v in values]
+
+
+def _serial_problems(session: Session, good: list[_Checked]) -> list[Problem]:
+    """Serials are unique across the system: against the store and across this submission.
+
+    Repeats inside one event are the event's own rule (core/events.py).
+    """
+    problems: list[Problem] = []
+    first: dict[str, str] = {}
+    for c in good:
+        if isinstance(c.event.data, CommissionData):
+            for j, serial in enumerate(c.event.data.serials):
+                where = f"events[{c.index}].data.serials[{j}]"
+                if serial in first:
+                    problems.append(Problem(where, f"expected a new serial, got {serial!r} again ({first[serial]})"))
+                else:
+                    first[serial] = where
+    taken: set[str] = set()
+    for chunk in _chunks(list(first)):
+        taken.update(session.exec(select(ItemRow.serial).where(col(ItemRow.serial).in_(chunk))))
+    problems.extend(Problem(first[s], f"expected a new serial, got {s!r} which is already commissioned")
+                    for s in sorted(taken))
+    return problems
 
 
 def _claimed_lot(event: JsonValue) -> tuple[str, str] | None:

@@ -293,8 +293,8 @@ BAD = [
     ("shipment", "data.to_site.lat", 91, "event.data.to_site.lat", "expected less than or equal to 90"),
     ("shipment", "data.customs.origin_country", "ITA", "event.data.customs.origin_country", "expected to match pattern"),
     # envelope and shape
-    ("batch", "kind", "recall", "event.kind", "expected one of batch, test_report, cold_chain, shipment, got 'recall'"),
-    ("batch", "kind", DELETE, "event.kind", "expected one of batch, test_report, cold_chain, shipment, got nothing"),
+    ("batch", "kind", "recall", "event.kind", "expected one of batch, test_report, cold_chain, shipment, commission, got 'recall'"),
+    ("batch", "kind", DELETE, "event.kind", "expected one of batch, test_report, cold_chain, shipment, commission, got nothing"),
     ("batch", "supplier", "Acme Dairy", "event.supplier", "expected to match pattern"),
     ("batch", "supplier", DELETE, "event.supplier", "expected a value, got nothing"),
     ("batch", "key", "0123456789ABCDEF", "event.key", "expected to match pattern"),

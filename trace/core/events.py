@@ -2,7 +2,7 @@
 
 An event is the JSON object a supplier signs::
 
-    {"kind": "batch" | "test_report" | "cold_chain" | "shipment",
+    {"kind": "batch" | "test_report" | "cold_chain" | "shipment" | "commission",
      "supplier": "<supplier id>", "key": "<key id>", "data": {...}}
 
 Its digest is ``sha256(jcs(event))`` (see canonical.py) and its signature is Ed25519 over
@@ -30,20 +30,22 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from cradletrace.core import codes
+from cradletrace.core import codes, labels
 from cradletrace.core.coldchain import ColdChainSummary, Reading, analyse
 from cradletrace.core.testreport import report_verdict
 from cradletrace.errors import InvalidEventError, Problem
 
-KINDS = ("batch", "test_report", "cold_chain", "shipment")
+KINDS = ("batch", "test_report", "cold_chain", "shipment", "commission")
 SUPPLIER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-# Who may record what. Brands may record shipments of their own goods.
+# Who may record what. Brands may record shipments of their own goods and commission items.
 ROLES_FOR_KIND: dict[str, tuple[str, ...]] = {
     "batch": ("farm", "plant"),
     "test_report": ("lab",),
     "cold_chain": ("logistics", "plant", "farm"),
     "shipment": ("logistics", "plant", "farm", "brand"),
+    "commission": ("plant", "brand"),
 }
+MAX_SERIALS = 10_000  # per commissioning event
 PHYSICAL_MIN_C = -100.0
 PHYSICAL_MAX_C = 100.0
 
@@ -56,6 +58,7 @@ def _check(problem: str | None, value: str) -> str:
 
 Gtin = Annotated[str, AfterValidator(lambda v: _check(codes.gtin_problem(v), v))]
 LotCode = Annotated[str, AfterValidator(lambda v: _check(codes.lot_problem(v), v))]
+Serial = Annotated[str, AfterValidator(lambda v: _check(labels.serial_problem(v), v))]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Quantity = Annotated[float, Field(gt=0)]
@@ -244,6 +247,24 @@ class ShipmentData(_Model):
         return self
 
 
+class CommissionData(_Model):
+    """Serialized items of one lot, each to carry its own code (labels.py) on the pack."""
+
+    lot: LotRef
+    serials: list[Serial] = Field(min_length=1, max_length=MAX_SERIALS)
+    commissioned_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _unique(self) -> CommissionData:
+        seen: dict[str, int] = {}
+        for i, serial in enumerate(self.serials):
+            if serial in seen:
+                raise PydanticCustomError("dup", "serials[{i}]: expected each serial once, got {s} again (serials[{j}])",
+                                          {"i": i, "s": serial, "j": seen[serial]})
+            seen[serial] = i
+        return self
+
+
 class _Envelope(_Model):
     supplier: Annotated[str, Field(pattern=SUPPLIER_ID.pattern)]
     key: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
@@ -269,9 +290,15 @@ class ShipmentEvent(_Envelope):
     data: ShipmentData
 
 
+class CommissionEvent(_Envelope):
+    kind: Literal["commission"]
+    data: CommissionData
+
+
 Event = Annotated[
-    Union[BatchEvent, TestReportEvent, ColdChainEvent, ShipmentEvent], Field(discriminator="kind")
+    Union[BatchEvent, TestReportEvent, ColdChainEvent, ShipmentEvent, CommissionEvent], Field(discriminator="kind")
 ]
+AnyEvent = Union[BatchEvent, TestReportEvent, ColdChainEvent, ShipmentEvent, CommissionEvent]
 _event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
 
 
@@ -329,7 +356,7 @@ def problems_of(error: ValidationError, prefix: str = "") -> list[Problem]:
     return out
 
 
-def parse_event(canonical: bytes, where: str = "event") -> BatchEvent | TestReportEvent | ColdChainEvent | ShipmentEvent:
+def parse_event(canonical: bytes, where: str = "event") -> AnyEvent:
     """Validate the canonical bytes of one event; raise InvalidEventError naming each bad field."""
     try:
         return _event_adapter.validate_json(canonical, strict=True)  # type: ignore[no-any-return]
@@ -337,7 +364,7 @@ def parse_event(canonical: bytes, where: str = "event") -> BatchEvent | TestRepo
         raise InvalidEventError(problems_of(exc, where)) from None
 
 
-def lot_of(event: BatchEvent | TestReportEvent | ColdChainEvent | ShipmentEvent) -> LotRef | None:
+def lot_of(event: AnyEvent) -> LotRef | None:
     """The lot an event is about (for the batch, its own lot)."""
     d = event.data
     if isinstance(d, BatchData):
@@ -349,7 +376,7 @@ def lot_of(event: BatchEvent | TestReportEvent | ColdChainEvent | ShipmentEvent)
     return d.lot
 
 
-def outcome_of(event: BatchEvent | TestReportEvent | ColdChainEvent | ShipmentEvent) -> str | None:
+def outcome_of(event: AnyEvent) -> str | None:
     """The computed verdict an event carries: test-report pass/fail, cold-chain ok/excursion."""
     if isinstance(event.data, TestReportData):
         return event.data.verdict

@@ -114,3 +114,35 @@ class Shipment(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=80)
     lot_id: int = Field(foreign_key="lot.id", index=True)
     event_id: int = Field(foreign_key="event.id")
+
+
+class ApiKey(SQLModel, table=True):
+    """A key for the HTTP API. Only the SHA-256 of the secret is kept; the secret is shown once.
+
+    ``role`` is operator, supplier or quality; a supplier key acts only as ``supplier_id``.
+    """
+
+    __tablename__ = "api_key"
+
+    id: str = Field(primary_key=True, max_length=16)
+    name: str = Field(max_length=100)
+    role: str = Field(max_length=16)
+    supplier_id: str | None = Field(default=None, foreign_key="supplier.id", index=True, max_length=63)
+    hash: str = Field(max_length=64)
+    created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    revoked_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
+
+
+class Item(SQLModel, table=True):
+    """One serialized retail unit, tied to its lot by the anchored commissioning event.
+
+    Serials are unique across the system (the primary key); scans look items up by
+    (gtin, serial), the recall by lot.
+    """
+
+    __table_args__ = (Index("ix_item_gtin_serial", "gtin", "serial"),)
+
+    serial: str = Field(primary_key=True, max_length=20)
+    gtin: str = Field(max_length=14)
+    lot_id: int = Field(foreign_key="lot.id", index=True)
+    event_id: int = Field(foreign_key="event.id")

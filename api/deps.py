@@ -1,0 +1,107 @@
+"""Typed dependencies: the runtime's workspace, session and chain, the caller, and role checks.
+
+A key is read from ``Authorization: Bearer <key>`` or ``X-API-Key: <key>`` and looked up on
+every request (see ``cradletrace.apikeys``), so a revoked key fails on its next request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session
+
+from cradletrace import apikeys
+from cradletrace.api.errors import BAD_KEY, MISSING_KEY, ApiError
+from cradletrace.api.runtime import Runtime
+from cradletrace.apikeys import Caller
+from cradletrace.chain.base import Anchor
+from cradletrace.workspace import Workspace
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_workspace(runtime: RuntimeDep) -> Workspace:
+    return runtime.workspace
+
+
+WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    """One session per request; handlers that write commit themselves, anything else rolls back."""
+    with runtime.session() as session:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_chain(runtime: RuntimeDep) -> Anchor:
+    return runtime.chain()
+
+
+ChainDep = Annotated[Anchor, Depends(get_chain)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ct_...`")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key: `X-API-Key: ct_...`")
+
+
+def get_caller(
+    session: SessionDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header: Annotated[str | None, Depends(_header)],
+) -> Caller:
+    presented = bearer.credentials if bearer else header
+    if not presented:
+        raise ApiError(401, MISSING_KEY, headers={"WWW-Authenticate": "Bearer"})
+    caller = apikeys.authenticate(session, presented.strip())
+    if caller is None:
+        raise ApiError(401, BAD_KEY, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return caller
+
+
+def require(*roles: str) -> Callable[[Caller], Caller]:
+    """A dependency that admits only keys with one of ``roles``."""
+    needed = " or ".join(roles)
+
+    def dependency(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+        if caller.role not in roles:
+            raise ApiError(403, f"not allowed: this needs a key with role {needed}; this key has role {caller.role}")
+        return caller
+
+    return dependency
+
+
+OperatorDep = Annotated[Caller, Depends(require("operator"))]
+QualityDep = Annotated[Caller, Depends(require("quality"))]
+SupplierDep = Annotated[Caller, Depends(require("supplier"))]
+StaffDep = Annotated[Caller, Depends(require("operator", "quality"))]
+# Reading events and suppliers: operator and quality staff see all, a supplier its own.
+ReaderDep = Annotated[Caller, Depends(require("operator", "quality", "supplier"))]
+
+
+def check_own(caller: Caller, supplier_id: str) -> None:
+    """Refuse a supplier key that reaches for another supplier's records."""
+    if caller.role == "supplier" and caller.supplier_id != supplier_id:
+        raise ApiError(403, "not allowed: a supplier key reads only its own supplier's records")
+
+
+async def read_body(request: Request) -> bytes:
+    """The raw body, for endpoints that parse it strictly themselves (duplicate keys, depth)."""
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(read_body)]

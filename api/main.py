@@ -1,0 +1,88 @@
+"""The HTTP API: ``create_app(settings)`` builds it; nothing is built or opened at import.
+
+Run it with ``cradletrace serve`` (which also anchors in the same process), or with
+``uvicorn --factory cradletrace.api.main:app_factory`` and settings from the environment.
+The workspace and its chain are opened in the lifespan and closed on shutdown: the embedded
+chain file admits one process, and this process is it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+from typing import Any
+
+from anyio import to_thread
+from fastapi import FastAPI
+
+from cradletrace.api import errors
+from cradletrace.api.middleware import BodyLimitMiddleware, CatchAllMiddleware
+from cradletrace.api.models import event_schemas, link_events
+from cradletrace.api.routes import anchor, apikeys, audit, events, health, proofs, suppliers
+from cradletrace.api.runtime import Runtime
+from cradletrace.config import Settings
+
+API_PREFIX = "/api/v1"
+ROUTERS = tuple(m.router for m in (health, suppliers, apikeys, events, proofs, audit, anchor))
+
+DESCRIPTION = """\
+Signed supplier events for maternal and infant goods, anchored on an EVM chain, verifiable by anyone.
+
+**Keys.** Send an API key as `Authorization: Bearer <key>` (or `X-API-Key: <key>`). Roles:
+*operator* (suppliers, keys, anchoring), *supplier* (records its own signed events),
+*quality* (audit). Health and bundle verification are public.
+
+**Errors** are `{"detail", "field", "problems": [{"field", "message"}]}`; `detail` texts are stable.
+"""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """An app over the store and chain ``settings`` name; they are opened when it starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(settings)
+        await to_thread.run_sync(runtime.open)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await to_thread.run_sync(runtime.close)
+
+    app = FastAPI(title="cradletrace", version=version("cradletrace"), description=DESCRIPTION, lifespan=lifespan,
+                  redoc_url=None)
+    errors.install(app)
+    # Added last is outermost: the catch-all must see what the body limit lets through.
+    app.add_middleware(BodyLimitMiddleware, default=settings.api_max_body,
+                       limits={("POST", f"{API_PREFIX}/events"): settings.api_max_bulk_body})
+    app.add_middleware(CatchAllMiddleware)
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    _document_raw_bodies(app)
+    return app
+
+
+def _document_raw_bodies(app: FastAPI) -> None:
+    """Add the schemas of bodies the core parses itself (events), which FastAPI cannot see."""
+    generate = app.openapi
+    extra = event_schemas()
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None and "Event" in app.openapi_schema.get("components", {}).get("schemas", {}):
+            return app.openapi_schema
+        doc = generate()
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        clash = {k for k in extra if k in schemas and schemas[k] != extra[k]}
+        if clash:
+            raise RuntimeError(f"OpenAPI schema names used twice: {sorted(clash)}")
+        schemas.update(extra)
+        app.openapi_schema = link_events(doc)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def app_factory() -> FastAPI:
+    """For ``uvicorn --factory``: settings from the environment (CRADLETRACE_*, DATABASE_URL)."""
+    return create_app(Settings())

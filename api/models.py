@@ -1,0 +1,274 @@
+"""Request and response bodies, in families ``XBase -> XCreate -> XPublic`` (tables live in the store).
+
+Events themselves are not modelled here: their shape is the core's (``cradletrace.core.events``),
+parsed strictly from the raw body so a signature covers exactly what was sent.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
+
+from cradletrace.apikeys import ROLES as KEY_ROLES
+from cradletrace.core.events import KINDS, Event
+from cradletrace.suppliers import ROLES as SUPPLIER_ROLES
+
+SupplierRole = Literal[SUPPLIER_ROLES]  # type: ignore[valid-type]
+KeyRole = Literal[KEY_ROLES]  # type: ignore[valid-type]
+EventKind = Literal[KINDS]  # type: ignore[valid-type]
+
+
+# An event as a supplier signs it. Its schema is the core's ``Event``; pydantic cannot point a
+# field at a schema it did not make, so the marker is swapped for a $ref in the OpenAPI document.
+EVENT_MARK = "x-cradletrace-event"
+EventBody = Annotated[dict[str, Any], WithJsonSchema({"type": "object", EVENT_MARK: True})]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- suppliers -------------------------------------------------------------------------
+
+class CertificationBase(_In):
+    scheme: str = Field(min_length=1, max_length=100, examples=["ISO 22000"])
+    number: str = Field(min_length=1, max_length=100, examples=["FSSC-C129"])
+    issuer: str = Field(min_length=1, max_length=200, examples=["SGS"])
+    valid_until: date
+    required: bool = Field(default=True, description="A lapsed required certificate stops new events")
+
+
+class CertificationCreate(CertificationBase):
+    pass
+
+
+class CertificationPublic(CertificationBase):
+    id: int
+
+
+class SupplierBase(_In):
+    name: str = Field(min_length=1, max_length=200, examples=["Southern Alps Nutrition"])
+    role: SupplierRole
+
+
+class SupplierCreate(SupplierBase):
+    id: str | None = Field(default=None, description="2-63 of a-z, 0-9 and '-'; default: made from the name",
+                           examples=["alps-nutrition"])
+    certifications: list[CertificationCreate] = Field(default=[], max_length=50)
+
+
+class SupplierKeyPublic(BaseModel):
+    key_id: str
+    supplier_id: str
+    public_key: str = Field(description="Base64 of the raw 32-byte Ed25519 public key")
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class SupplierPublic(SupplierBase):
+    id: str
+    created_at: datetime
+    certifications: list[CertificationPublic]
+    keys: list[SupplierKeyPublic]
+
+
+class NewSigningKey(BaseModel):
+    """A fresh signing key. ``private_key_pem`` is shown in this response only."""
+
+    key: SupplierKeyPublic
+    private_key_pem: str = Field(description="PKCS#8 PEM of the Ed25519 private key; shown once, keep it "
+                                 "with the supplier. The server keeps a 0600 copy in its keys folder.")
+
+
+class SupplierCreated(NewSigningKey):
+    supplier: SupplierPublic
+
+
+# -- API keys --------------------------------------------------------------------------
+
+class ApiKeyBase(_In):
+    name: str = Field(min_length=1, max_length=100, examples=["Pacific Cold Chain uploader"])
+    role: KeyRole
+    supplier_id: str | None = Field(default=None, description="Required for supplier keys, refused for others")
+
+
+class ApiKeyCreate(ApiKeyBase):
+    pass
+
+
+class ApiKeyPublic(ApiKeyBase):
+    id: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(BaseModel):
+    key: ApiKeyPublic
+    secret: str = Field(description="The key to send as `Authorization: Bearer ...`; shown once, stored only hashed")
+
+
+# -- events ----------------------------------------------------------------------------
+
+class SignedEvent(BaseModel):
+    """One event and its supplier's signature (base64 Ed25519 over the event's RFC 8785 form)."""
+
+    event: EventBody
+    signature: str = Field(description="Base64 Ed25519 signature by the key named in the event's `key`")
+
+
+class RecordedEvent(BaseModel):
+    id: int
+    digest: str
+    kind: str
+    supplier_id: str
+    key_id: str
+    gtin: str | None
+    lot: str | None
+    ref: str | None = Field(description="Shipment id of shipment and cold-chain events")
+    outcome: str | None = Field(description="pass / fail of test reports and cold-chain records")
+
+
+class Recorded(BaseModel):
+    count: int
+    events: list[RecordedEvent]
+
+
+class Anchoring(BaseModel):
+    """Where an event stands: ``pending`` (no root yet), ``prepared`` (root built, not yet
+    confirmed on chain) or ``anchored`` (root on chain at ``block_number`` by ``tx_hash``)."""
+
+    status: Literal["pending", "prepared", "anchored"]
+    batch_id: int | None = None
+    root: str | None = None
+    leaf_count: int | None = None
+    chain_id: int | None = None
+    contract: str | None = None
+    block_number: int | None = None
+    block_time: datetime | None = None
+    tx_hash: str | None = None
+
+
+class EventSummary(RecordedEvent):
+    recorded_at: datetime
+    anchoring: Anchoring
+
+
+class EventPublic(EventSummary):
+    event: EventBody = Field(description="The event exactly as signed (its canonical JSON, parsed)")
+    signature: str
+
+
+class EventPage(BaseModel):
+    items: list[EventSummary]
+    next_after: int | None = Field(description="Pass as `after` for the next page; null on the last page")
+
+
+# -- proofs, verification, audit, anchoring ----------------------------------------------
+
+class VerdictPublic(BaseModel):
+    status: Literal["VALID", "INVALID", "PENDING"]
+    reasons: list[str]
+    event_id: int | None
+    digest: str
+    root: str | None
+    block_number: int | None
+    tx_hash: str | None
+    local_chain: bool = Field(description="True on the embedded local development chain")
+
+
+class BundleSupplier(BaseModel):
+    id: str
+    key_id: str
+    public_key: str
+    key_revoked: bool
+
+
+class BundleChain(BaseModel):
+    chain_id: int
+    contract: str
+    tx_hash: str | None
+    block_number: int | None
+    block_time: str | None
+    local_development_chain: bool
+
+
+class ProofBundle(BaseModel):
+    """Everything needed to verify one event against the chain without our database."""
+
+    format: Literal["cradletrace-proof-bundle/1"]
+    event: EventBody
+    digest: str
+    signature: str
+    supplier: BundleSupplier
+    proof: list[str]
+    root: str
+    leaf_count: int
+    chain: BundleChain
+
+
+class BadEvent(BaseModel):
+    id: int
+    digest: str
+    reason: str
+
+
+class AuditPublic(BaseModel):
+    ok: bool
+    events_checked: int
+    roots_checked: int
+    bad_events: list[BadEvent]
+    problems: list[str]
+
+
+class AnchoredRoot(BaseModel):
+    batch_id: int
+    root: str
+    leaf_count: int
+    tx_hash: str | None
+    block_number: int
+    block_time: datetime
+    recovered: bool = Field(description="True when an interrupted earlier run had prepared this root")
+
+
+class AnchorRun(BaseModel):
+    anchored: list[AnchoredRoot]
+    events: int
+
+
+class StoreHealth(BaseModel):
+    ok: bool
+
+
+class ChainHealth(BaseModel):
+    ok: bool
+    chain_id: int | None = None
+    contract: str | None = None
+    local: bool | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    store: StoreHealth
+    chain: ChainHealth
+
+
+def event_schemas() -> dict[str, Any]:
+    """OpenAPI components for what routes take as raw JSON: ``SignedEvent``, ``Event`` and its parts."""
+    ref = "#/components/schemas/{model}"
+    event = TypeAdapter(Event).json_schema(ref_template=ref)
+    parts = event.pop("$defs", {})
+    return {"SignedEvent": SignedEvent.model_json_schema(ref_template=ref),
+            "Event": {"description": "A supplier event; `kind` selects the shape of `data`.", **event}, **parts}
+
+
+def link_events(node: Any) -> Any:
+    """Replace each ``EventBody`` marker in a schema document with a $ref to ``Event``."""
+    if isinstance(node, dict):
+        if node.get(EVENT_MARK):
+            return {"$ref": "#/components/schemas/Event", **({"description": node["description"]} if "description" in node else {})}
+        return {k: link_events(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [link_events(v) for v in node]
+    return node

@@ -1,0 +1,90 @@
+"""Proof bundles and verification: one event against the chain, or a bundle someone holds.
+
+Verification really recomputes: the stored bytes' hash, the signature, the Merkle proof, and
+the root as the contract holds it. ``POST /verify-bundle`` is public: it needs nothing of ours
+but the chain, and checks the bundle against the contract this server anchors to.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from cradletrace import verification
+from cradletrace.api.deps import ChainDep, RawBody, ReaderDep, SessionDep, check_own
+from cradletrace.api.errors import ApiError, responses
+from cradletrace.api.models import ProofBundle, VerdictPublic
+from cradletrace.chain.base import Anchor, OnChainRoot, TxReceipt
+from cradletrace.errors import InvalidInputError, Problem
+from cradletrace.store.models import AnchorBatch
+
+router = APIRouter(tags=["proofs"])
+
+
+def _public(v: verification.Verdict) -> VerdictPublic:
+    return VerdictPublic(status=v.status, reasons=list(v.reasons), event_id=v.event_id, digest=v.digest,  # type: ignore[arg-type]
+                         root=v.root, block_number=v.block_number, tx_hash=v.tx_hash, local_chain=v.local_chain)
+
+
+@router.get("/events/{ref}/proof", response_model=ProofBundle, responses=responses(401, 403, 404, 409, 422))
+def get_proof(ref: str, session: SessionDep, chain: ChainDep, caller: ReaderDep) -> ProofBundle:
+    """The proof bundle of an anchored event: verifiable with the chain alone (``cradletrace verify-bundle``)."""
+    row = verification.find_event(session, ref)
+    check_own(caller, row.supplier_id)
+    batch = session.get(AnchorBatch, row.anchor_id) if row.anchor_id is not None else None
+    if batch is None or batch.status != "confirmed":
+        raise ApiError(409, f"event {row.id} is not anchored yet; its proof exists once its root is confirmed on chain")
+    return ProofBundle.model_validate(verification.export_bundle(session, chain, str(row.id)))
+
+
+@router.get("/events/{ref}/verify", response_model=VerdictPublic, responses=responses(401, 403, 404, 422, 502))
+def verify_event(ref: str, session: SessionDep, chain: ChainDep, caller: ReaderDep) -> VerdictPublic:
+    """VALID, INVALID (with reasons) or PENDING, computed now against the chain."""
+    check_own(caller, verification.find_event(session, ref).supplier_id)
+    return _public(verification.verify_event(session, chain, ref))
+
+
+class _Borrowed:
+    """The server's own chain lent to ``verify_bundle``, which closes what it is given."""
+
+    def __init__(self, chain: Anchor) -> None:
+        self._chain = chain
+        self.chain_id = chain.chain_id
+        self.contract_address = chain.contract_address
+        self.local = chain.local
+
+    def lookup(self, root: bytes) -> OnChainRoot | None:
+        return self._chain.lookup(root)
+
+    def verify_leaf(self, root: bytes, digest: bytes, proof: list[bytes]) -> bool:
+        return self._chain.verify_leaf(root, digest, proof)
+
+    def anchor(self, root: bytes, leaf_count: int) -> TxReceipt:
+        raise NotImplementedError("a borrowed chain only reads")
+
+    def roots(self) -> list[OnChainRoot]:
+        return self._chain.roots()
+
+    def record_notice(self, lot_ref: bytes, notice_digest: bytes) -> TxReceipt:
+        raise NotImplementedError("a borrowed chain only reads")
+
+    def close(self) -> None:
+        pass
+
+
+@router.post("/verify-bundle", response_model=VerdictPublic, responses=responses(422, 502),
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": {"$ref": "#/components/schemas/ProofBundle"}}}}})
+def verify_bundle(body: RawBody, chain: ChainDep) -> VerdictPublic:
+    """Public. Check a bundle: content, signature and proof, then its root on this server's chain."""
+    bundle = verification.read_bundle(body)
+
+    def chain_for(chain_id: int, contract: str) -> Anchor:
+        if chain_id != chain.chain_id:
+            raise InvalidInputError(Problem("bundle.chain.chain_id",
+                                            f"expected chain id {chain.chain_id} (the chain this server reads), got {chain_id}"))
+        if contract.lower() != chain.contract_address.lower():
+            raise InvalidInputError(Problem("bundle.chain.contract",
+                                            f"expected {chain.contract_address} (the contract this server anchors to), got {contract}"))
+        return _Borrowed(chain)
+
+    return _public(verification.verify_bundle(bundle, chain_for))

@@ -1,0 +1,91 @@
+"""Suppliers, their certifications and signing keys (operator; reading also quality and the supplier).
+
+A new signing key's private half is returned once, as PEM, so a remote supplier can keep it
+and sign on its own machine; like ``cradletrace supplier add``, the server also writes a 0600
+copy to its keys folder, which the operator's ``cradletrace record --sign`` uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Response
+from sqlmodel import Session, col, select
+
+from cradletrace import suppliers
+from cradletrace.api.deps import OperatorDep, ReaderDep, SessionDep, StaffDep, WorkspaceDep, check_own
+from cradletrace.api.errors import responses
+from cradletrace.api.models import (
+    CertificationPublic,
+    NewSigningKey,
+    SupplierCreate,
+    SupplierCreated,
+    SupplierKeyPublic,
+    SupplierPublic,
+)
+from cradletrace.errors import NotFoundError
+from cradletrace.store.models import Certification, Supplier, SupplierKey
+
+router = APIRouter(prefix="/suppliers", tags=["suppliers"])
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _public(session: Session, sup: Supplier) -> SupplierPublic:
+    certs = session.exec(select(Certification).where(Certification.supplier_id == sup.id).order_by(col(Certification.id)))
+    keys = session.exec(select(SupplierKey).where(SupplierKey.supplier_id == sup.id).order_by(col(SupplierKey.created_at)))
+    return SupplierPublic(
+        id=sup.id, name=sup.name, role=sup.role, created_at=sup.created_at,
+        certifications=[CertificationPublic.model_validate(c, from_attributes=True) for c in certs],
+        keys=[SupplierKeyPublic.model_validate(k, from_attributes=True) for k in keys])
+
+
+def _pem(path: Path) -> str:
+    return path.read_text("ascii")
+
+
+@router.post("", status_code=201, response_model=SupplierCreated, responses=responses(401, 403, 422))
+def create_supplier(body: SupplierCreate, session: SessionDep, workspace: WorkspaceDep, caller: OperatorDep,
+                    response: Response) -> SupplierCreated:
+    """Register a supplier with its certifications and a fresh Ed25519 signing key (operator)."""
+    certs = [suppliers.CertificationIn(c.scheme, c.number, c.issuer, c.valid_until, c.required) for c in body.certifications]
+    sup, key, path = suppliers.add_supplier(session, workspace.settings.keys_dir, body.name, body.role, certs, body.id)
+    session.commit()
+    response.headers.update(_NO_STORE)
+    return SupplierCreated(supplier=_public(session, sup), key=SupplierKeyPublic.model_validate(key, from_attributes=True),
+                           private_key_pem=_pem(path))
+
+
+@router.get("", response_model=list[SupplierPublic], responses=responses(401, 403))
+def list_suppliers(session: SessionDep, caller: StaffDep) -> list[SupplierPublic]:
+    """All suppliers with their certifications and keys (operator, quality)."""
+    return [_public(session, s) for s in session.exec(select(Supplier).order_by(col(Supplier.id)))]
+
+
+@router.get("/{supplier_id}", response_model=SupplierPublic, responses=responses(401, 403, 404, 422))
+def get_supplier(supplier_id: str, session: SessionDep, caller: ReaderDep) -> SupplierPublic:
+    """One supplier (operator, quality, or that supplier's own key)."""
+    check_own(caller, supplier_id)
+    return _public(session, suppliers.get_supplier(session, supplier_id))
+
+
+@router.post("/{supplier_id}/keys", status_code=201, response_model=NewSigningKey, responses=responses(401, 403, 404, 422))
+def rotate_key(supplier_id: str, session: SessionDep, workspace: WorkspaceDep, caller: OperatorDep,
+               response: Response) -> NewSigningKey:
+    """Give a supplier a new signing key; older keys stay valid until revoked (operator)."""
+    key, path = suppliers.rotate_key(session, workspace.settings.keys_dir, supplier_id)
+    session.commit()
+    response.headers.update(_NO_STORE)
+    return NewSigningKey(key=SupplierKeyPublic.model_validate(key, from_attributes=True), private_key_pem=_pem(path))
+
+
+@router.post("/{supplier_id}/keys/{key_id}/revoke", response_model=SupplierKeyPublic,
+             responses=responses(401, 403, 404, 422))
+def revoke_key(supplier_id: str, key_id: str, session: SessionDep, caller: OperatorDep) -> SupplierKeyPublic:
+    """Revoke a signing key at once: it signs no new events; events it signed still verify (operator)."""
+    key = session.get(SupplierKey, key_id)
+    if key is None or key.supplier_id != supplier_id:
+        raise NotFoundError(f"key {key_id!r} of supplier {supplier_id!r}: no such key")
+    key = suppliers.revoke_key(session, key_id)
+    session.commit()
+    return SupplierKeyPublic.model_validate(key, from_attributes=True)

@@ -1,0 +1,118 @@
+"""A running API over a real store and the embedded chain, seeded with the demo story.
+
+``site`` (module-scoped, SQLite) is shared by the tests that only read or add; tests that
+need PostgreSQL too build their own with ``open_site`` and the ``database_url`` fixture.
+Supplier A is the formula plant (alps-nutrition), supplier B the dairy farm (waikato-dairy).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from cradletrace import anchoring, apikeys, recording, suppliers
+from cradletrace.api.main import create_app
+from cradletrace.config import Settings
+from cradletrace.core import canonical, signing
+from cradletrace.core.codes import gtin_check_digit
+from cradletrace.demo import story
+from cradletrace.workspace import Workspace, init_workspace
+
+A, B = "alps-nutrition", "waikato-dairy"
+SUPPLIERS = [
+    (B, "Waikato Dairy Farm", "farm", "GAP;NZGAP-77812;AsureQuality;2099-12-31"),
+    (A, "Southern Alps Nutrition", "plant", "ISO 22000;FSSC-C129;SGS;2099-12-31"),
+    ("canterbury-lab", "Canterbury Food Lab", "lab", "ISO/IEC 17025;IANZ-1284;IANZ;2099-12-31"),
+    ("pacific-cold", "Pacific Cold Chain", "logistics", "HACCP;HACCP-5521;Bureau Veritas;2099-12-31"),
+]
+MILK = "9421902960001" + str(gtin_check_digit("9421902960001"))
+WHO = ("anonymous", "supplier_a", "supplier_b", "quality", "operator", "revoked")
+_lots = itertools.count(1)
+
+
+@dataclass
+class Site:
+    client: TestClient
+    settings: Settings
+    secrets: dict[str, str]  # who -> API key
+    ids: dict[str, int] = field(default_factory=dict)  # "a_event", "b_event" -> event id
+
+    def auth(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secrets[who]}"} if who in self.secrets else {}
+
+    def event_count(self) -> int:
+        with Workspace(self.settings) as ws, ws.session() as s:
+            from sqlmodel import func, select
+
+            from cradletrace.store.models import EventRow
+            return int(s.exec(select(func.count()).select_from(EventRow)).one())
+
+
+def raw_milk(n: int = 1, supplier: str = B) -> list[dict[str, object]]:
+    """``n`` new raw-milk batch events (farm), each with a lot never used before."""
+    today = datetime.now(timezone.utc).date()
+    site = {"name": "Waikato Dairy, shed 3", "address": "1208 Te Rapa Rd, Hamilton, New Zealand",
+            "lat": -37.7394, "lon": 175.2215, "country": "NZ"}
+    return [{"kind": "batch", "supplier": supplier, "data": {
+        "product": {"gtin": MILK, "name": "Raw cow's milk, chilled"}, "lot": f"RM-T{next(_lots)}",
+        "produced_on": today.isoformat(), "expires_on": (today + timedelta(days=3)).isoformat(),
+        "quantity": 18500, "unit": "kg", "site": site, "inputs": []}} for _ in range(n)]
+
+
+def signed(settings: Settings, events: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Sign bare events with their suppliers' key files, as a supplier's own tooling would."""
+    with Workspace(settings) as ws, ws.session() as s:
+        items = recording.sign_items(recording.read_items(events), recording.key_loader(s, settings.keys_dir), ws.limits)  # type: ignore[arg-type]
+    return [{"event": i.event, "signature": i.signature} for i in items]
+
+
+def sign_with(pem: bytes, event: dict[str, object]) -> dict[str, object]:
+    """Sign with an explicit private key (the key id in the event is left as it is)."""
+    private = signing.load_private_key(pem)
+    return {"event": event, "signature": signing.sign(private, canonical.canonical_bytes(event))}  # type: ignore[arg-type]
+
+
+def key_file(settings: Settings, supplier_id: str) -> tuple[str, bytes]:
+    with Workspace(settings) as ws, ws.session() as s:
+        return recording.key_loader(s, settings.keys_dir)(supplier_id)
+
+
+@contextmanager
+def open_site(settings: Settings, **overrides: object) -> Iterator[Site]:
+    """Init, register suppliers, record and anchor the demo story, make keys, start the app."""
+    ws, chain = init_workspace(settings)
+    with ws:
+        with ws.session() as s:
+            for sid, name, role, cert in SUPPLIERS:
+                suppliers.add_supplier(s, settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+        now = datetime.now(timezone.utc)
+        with ws.session() as s:
+            items = recording.sign_items(recording.read_items(story(now)), recording.key_loader(s, settings.keys_dir), ws.limits)  # type: ignore[arg-type]
+            rows = recording.record_items(s, items, now)
+        anchoring.anchor_pending(lambda: Session(ws.engine, expire_on_commit=False), chain)
+        secrets: dict[str, str] = {}
+        with ws.session() as s:
+            secrets["operator"] = apikeys.create_key(s, "ops", "operator")[1]
+            secrets["quality"] = apikeys.create_key(s, "qa", "quality")[1]
+            secrets["supplier_a"] = apikeys.create_key(s, "plant", "supplier", A)[1]
+            secrets["supplier_b"] = apikeys.create_key(s, "farm", "supplier", B)[1]
+            row, secrets["revoked"] = apikeys.create_key(s, "gone", "operator")
+            apikeys.revoke_key(s, row.id)
+    ids = {"a_event": next(r.id for r in rows if r.supplier_id == A), "b_event": next(r.id for r in rows if r.supplier_id == B)}
+    app = create_app(settings.model_copy(update=overrides) if overrides else settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Site(client, settings, secrets, ids)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with open_site(Settings(data_dir=Path(tmp_path_factory.mktemp("api")) / "data")) as s:
+        yield s

@@ -1,0 +1,134 @@
+"""Who may call what: every endpoint, as every kind of caller.
+
+Callers: no key, supplier A's key, supplier B's key, quality staff, operator, a revoked key.
+A refused caller changes nothing; an admitted one gets the endpoint's own answer.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+
+from cradletrace.api.errors import BAD_KEY, MISSING_KEY
+from cradletrace.api.main import API_PREFIX, ROUTERS
+from tests.api.conftest import A, B, WHO, Site, raw_milk, signed
+
+P = API_PREFIX
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    route: str  # the path template as the app declares it
+    expected: dict[str, int]
+    body: Callable[[Site, dict[str, Any]], dict[str, Any]] | None = None
+
+    def url(self, params: dict[str, Any]) -> str:
+        return P + self.route.format(**params)
+
+
+def only(**allowed: int) -> dict[str, int]:
+    """Statuses when just these callers are admitted: no key or a revoked one is 401, others 403."""
+    out = {"anonymous": 401, "revoked": 401}
+    out.update({who: allowed.get(who, 403) for who in ("supplier_a", "supplier_b", "quality", "operator")})
+    return out
+
+
+def public(status: int) -> dict[str, int]:
+    return {who: status for who in WHO}
+
+
+READERS = dict(operator=200, quality=200, supplier_a=200)
+
+CASES = [
+    Case("GET", "/health", public(200)),
+    Case("POST", "/suppliers", only(operator=201),
+         lambda s, p: {"json": {"name": "Matrix Farm", "role": "farm", "id": f"m-{uuid.uuid4().hex[:12]}"}}),
+    Case("GET", "/suppliers", only(operator=200, quality=200)),
+    Case("GET", "/suppliers/{supplier_id}", only(**READERS)),
+    Case("POST", "/suppliers/{spare}/keys", only(operator=201)),
+    Case("POST", "/suppliers/{spare}/keys/{spare_key}/revoke", only(operator=200)),
+    Case("POST", "/api-keys", only(operator=201), lambda s, p: {"json": {"name": "matrix", "role": "quality"}}),
+    Case("GET", "/api-keys", only(operator=200)),
+    Case("POST", "/api-keys/{spare_api_key}/revoke", only(operator=200)),
+    # Both supplier keys are admitted to record; an empty list is then their own mistake.
+    Case("POST", "/events", only(supplier_a=422, supplier_b=422), lambda s, p: {"content": b"[]"}),
+    # B's own signed event: B records it, A may not even with B's valid signature.
+    Case("POST", "/events", only(supplier_b=201, supplier_a=403),
+         lambda s, p: {"content": json.dumps(signed(s.settings, raw_milk(1, B))).encode()}),
+    Case("GET", "/events", only(supplier_b=200, **READERS)),
+    Case("GET", "/events/{a_event}", only(**READERS)),
+    Case("GET", "/events/{a_event}/proof", only(**READERS)),
+    Case("GET", "/events/{a_event}/verify", only(**READERS)),
+    Case("POST", "/verify-bundle", public(200), lambda s, p: {"content": p["bundle"]}),
+    Case("POST", "/audit", only(quality=200)),
+    Case("POST", "/anchor", only(operator=200)),
+]
+
+
+@pytest.fixture(scope="module")
+def params(site: Site) -> dict[str, Any]:
+    """Things the cases act on: a spare supplier and keys to rotate and revoke, a valid bundle."""
+    op = site.auth("operator")
+    made = site.client.post(f"{P}/suppliers", headers=op, json={"name": "Spare Farm", "role": "farm", "id": "spare-farm"})
+    assert made.status_code == 201, made.text
+    spare_api_key = site.client.post(f"{P}/api-keys", headers=op, json={"name": "spare", "role": "quality"})
+    bundle = site.client.get(f"{P}/events/{site.ids['a_event']}/proof", headers=op)
+    assert bundle.status_code == 200, bundle.text
+    return {"supplier_id": A, "spare": "spare-farm", "spare_key": made.json()["key"]["key_id"],
+            "spare_api_key": spare_api_key.json()["key"]["id"], "a_event": site.ids["a_event"],
+            "bundle": bundle.content}
+
+
+@pytest.mark.parametrize("who", WHO)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method} {c.route} {'/'.join(sorted(k for k, v in c.expected.items() if v < 400)) or 'none'}")
+def test_matrix(site: Site, params: dict[str, Any], case: Case, who: str) -> None:
+    before = site.event_count() if case.method == "POST" and case.route == "/events" else None
+    kwargs = case.body(site, params) if case.body else {}
+    r = site.client.request(case.method, case.url(params), headers=site.auth(who), **kwargs)
+    assert r.status_code == case.expected[who], r.text
+    body = r.json()
+    if r.status_code == 401:
+        assert body["detail"] == (MISSING_KEY if who == "anonymous" else BAD_KEY)
+        assert r.headers["www-authenticate"].startswith("Bearer")
+    if r.status_code == 403:
+        assert body["detail"].startswith("not allowed: "), body
+    if before is not None and r.status_code >= 400:
+        assert site.event_count() == before
+
+
+def test_matrix_covers_every_endpoint(site: Site) -> None:
+    declared = {(m, API_PREFIX + r.path) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)
+                for m in r.methods}
+    covered = {(c.method, P + c.route.replace("{spare}", "{supplier_id}").replace("{spare_key}", "{key_id}")
+                .replace("{spare_api_key}", "{key_id}").replace("{a_event}", "{ref}")) for c in CASES}
+    assert declared == covered
+
+
+def test_x_api_key_header_works_too(site: Site) -> None:
+    r = site.client.get(f"{P}/api-keys", headers={"X-API-Key": site.secrets["operator"]})
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize("presented", ["", "Bearer", "Bearer nonsense", "Bearer ct_000000000000_" + "A" * 43, "Basic dXNlcjpwdw=="])
+def test_bad_credentials_are_401(site: Site, presented: str) -> None:
+    r = site.client.get(f"{P}/events", headers={"Authorization": presented} if presented else {})
+    assert r.status_code == 401
+    assert r.json()["detail"] in (MISSING_KEY, BAD_KEY)
+
+
+def test_supplier_reads_only_its_own(site: Site) -> None:
+    a = site.auth("supplier_a")
+    mine = site.client.get(f"{P}/events", headers=a).json()["items"]
+    assert mine and {e["supplier_id"] for e in mine} == {A}
+    r = site.client.get(f"{P}/events", headers=a, params={"supplier": B})
+    assert r.status_code == 403
+    assert r.json()["detail"] == "not allowed: a supplier key reads only its own supplier's records"
+    assert site.client.get(f"{P}/events/{site.ids['b_event']}", headers=a).status_code == 403
+    assert site.client.get(f"{P}/suppliers/{B}", headers=a).status_code == 403

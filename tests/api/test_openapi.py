@@ -1,0 +1,57 @@
+"""The OpenAPI document lists every endpoint with its schemas and the errors it can answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.routing import APIRoute
+
+from cradletrace.api.main import API_PREFIX, ROUTERS
+from tests.api.conftest import Site
+
+PUBLIC = {("GET", f"{API_PREFIX}/health"), ("POST", f"{API_PREFIX}/verify-bundle")}
+ERROR = {"$ref": "#/components/schemas/ErrorOut"}
+
+
+def test_every_route_is_documented_with_its_errors(site: Site) -> None:
+    doc: dict[str, Any] = site.client.get("/openapi.json").json()
+    routes = [(m, API_PREFIX + r.path, r) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)
+              for m in r.methods]
+    assert len(routes) == 17
+    for method, path, route in routes:
+        op = doc["paths"][path][method.lower()]
+        assert op.get("summary") and op.get("description"), (method, path)
+        codes = {int(c) for c in op["responses"]}
+        ok = [c for c in codes if c < 300]
+        assert len(ok) == 1, (method, path, codes)
+        assert op["responses"][str(ok[0])]["content"]["application/json"]["schema"], (method, path)
+        assert {413, 500, 503} <= codes, (method, path)
+        if (method, path) not in PUBLIC:
+            assert {401, 403} <= codes, (method, path)
+            assert op.get("security"), (method, path)
+        if "{" in path or route.body_field or op.get("requestBody") or op.get("parameters"):
+            assert 422 in codes, (method, path)
+        for code in codes - set(ok):
+            if (method, path, code) == ("GET", f"{API_PREFIX}/health", 503):
+                continue  # health answers 503 with its own report
+            assert op["responses"][str(code)]["content"]["application/json"]["schema"] == ERROR, (method, path, code)
+        if method == "POST" and not route.body_field and path.endswith(("/events", "/verify-bundle")):
+            assert op["requestBody"]["content"]["application/json"]["schema"], (method, path)
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    schemas = doc["components"]["schemas"]
+    assert all(ref.removeprefix("#/components/schemas/") in schemas for ref in refs(doc)), "every $ref resolves"
+    assert {"Event", "SignedEvent", "BatchEvent", "TestReportEvent"} <= set(schemas)
+    assert {"HTTPBearer", "APIKeyHeader"} <= set(doc["components"]["securitySchemes"])
+
+
+def refs(node: object) -> list[str]:
+    if isinstance(node, dict):
+        return ([node["$ref"]] if "$ref" in node else []) + [r for v in node.values() for r in refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in refs(v)]
+    return []
+
+
+def test_docs_page_is_served(site: Site) -> None:
+    r = site.client.get("/docs")
+    assert r.status_code == 200 and "/openapi.json" in r.text
