@@ -101,6 +101,7 @@ _DESCRIPTIONS = {
     404: "Not found",
     409: "Not in the state this needs (an event not anchored yet), or a concurrent request came first",
     413: "Request body larger than the limit",
+    429: "Too many requests from this address; retry after the seconds in Retry-After",
     422: "Invalid input; `problems` names every field at fault",
     500: "Internal error (details only in the server log)",
     502: "The chain failed to do what was asked",

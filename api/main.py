@@ -15,13 +15,15 @@ from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from cradletrace.api import errors
 from cradletrace.api.middleware import BodyLimitMiddleware, CatchAllMiddleware
 from cradletrace.api.models import event_schemas, link_events
-from cradletrace.api.routes import anchor, apikeys, audit, events, health, proofs, suppliers
+from cradletrace.api.routes import anchor, apikeys, audit, events, health, proofs, scan, suppliers
 from cradletrace.api.runtime import Runtime
 from cradletrace.config import Settings
+from cradletrace.scanner_web.pages import STATIC_DIR
 
 API_PREFIX = "/api/v1"
 ROUTERS = tuple(m.router for m in (health, suppliers, apikeys, events, proofs, audit, anchor))
@@ -59,6 +61,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(CatchAllMiddleware)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(scan.router)  # public: the Digital Link path phones open, outside the API prefix
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _document_raw_bodies(app)
     return app
 

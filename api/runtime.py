@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import cached_property
 
 from sqlalchemy import inspect
 from sqlmodel import Session
@@ -21,6 +22,9 @@ from cradletrace import anchoring
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.errors import ConfigError
+from cradletrace.ratelimit import RateLimiter
+from cradletrace.sealing import Sealer, load_or_create_key
+from cradletrace.verification import EventVerifier
 from cradletrace.workspace import Workspace
 
 log = logging.getLogger("cradletrace.api")
@@ -54,6 +58,20 @@ class Runtime:
         """The anchor registry; a JSON-RPC node that was down at startup is retried here."""
         with self._chain_lock:
             return self.workspace.chain()
+
+    @cached_property
+    def verifier(self) -> EventVerifier:
+        """Shared by all requests: remembers anchored roots and checked signatures."""
+        return EventVerifier(self.chain())
+
+    @cached_property
+    def sealer(self) -> Sealer:
+        st = self.settings
+        return Sealer(load_or_create_key(st.keys_dir / "location.key", st.location_key), st.sealing_algorithm)
+
+    @cached_property
+    def scan_limiter(self) -> RateLimiter:
+        return RateLimiter(self.settings.scan_rate_per_minute)
 
     def session(self) -> Session:
         return Session(self.workspace.engine, expire_on_commit=False)

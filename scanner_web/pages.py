@@ -11,6 +11,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from cradletrace.scans import ScanSummary
 from cradletrace.scanview import ScanView
 
 LANGS = ("zh", "en")
@@ -50,10 +51,13 @@ def warnings_for(view: ScanView, lang: str, extra: list[Warning] = []) -> list[W
     return out
 
 
-def render_scan(view: ScanView, lang: str, extra_warnings: list[Warning] = []) -> str:  # noqa: B006
+def render_scan(view: ScanView, lang: str, extra_warnings: list[Warning] = [],  # noqa: B006
+                scans: ScanSummary | None = None) -> str:
     t = strings()[lang]
-    return _env().get_template("scan.html").render(view=view, t=t, lang=lang,
-                                                    warnings=warnings_for(view, lang, extra_warnings))
+    warnings = warnings_for(view, lang, extra_warnings)
+    if scans is not None and scans.clone.likely_copy:
+        warnings.insert(0, Warning("alert", f"{t['likely_copy']} ({scans.clone.reason})"))
+    return _env().get_template("scan.html").render(view=view, t=t, lang=lang, warnings=warnings, scans=scans)
 
 
 def render_unknown(lang: str, code: str, malformed: bool = False) -> str:

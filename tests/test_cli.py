@@ -214,7 +214,8 @@ def test_demo_tells_the_story_in_nine_steps(tmp_path: Path) -> None:
     steps = [int(m) for m in re.findall(r"^  (\d)\. ", p.stdout, re.M)]
     assert steps == list(range(1, 10)), p.stdout
     assert "local development chain" in p.stdout
-    assert re.search(r"^  7\. verified 7/7 events VALID.*all consistent", p.stdout, re.M)
+    assert re.search(r"^  7\. verified 8/8 events VALID.*all consistent", p.stdout, re.M)
+    assert re.search(r"^a parent scans: https://\S+/01/\d{14}/10/IF-0001/21/[0-9A-Z]{16}$", p.stdout, re.M), p.stdout
     assert re.search(r"^  8\. .*INVALID", p.stdout, re.M)
     assert re.search(r"^  9\. .*: VALID$", p.stdout, re.M)
 

@@ -466,6 +466,18 @@ def _demo_keys(settings: Settings) -> list[tuple[str, str]]:
     return made
 
 
+def _demo_scan_paths(settings: Settings) -> list[str]:
+    from sqlmodel import select
+
+    from cradletrace.core.labels import ItemCode
+    from cradletrace.store.models import Item, Lot
+    from cradletrace.workspace import Workspace
+
+    with Workspace(settings) as ws, ws.session() as s:
+        rows = s.exec(select(Item.gtin, Lot.lot, Item.serial).join(Lot, Lot.id == Item.lot_id).limit(3)).all()
+    return [ItemCode(g, lot, serial).path for g, lot, serial in rows]
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes the API to the network")] = "127.0.0.1",
@@ -505,6 +517,10 @@ def serve(
             typer.echo(f"  {who:<24} {secret}")
     typer.echo(f"open: {base}/docs  (API documentation; 'Authorize' with a key)")
     typer.echo(f"      {base}/api/v1/health")
+    if demo:
+        typer.echo("scan a pack (what a parent's phone opens):")
+        for path in _demo_scan_paths(settings):
+            typer.echo(f"      {base}{path}")
     if keys:
         typer.echo(f"try:  curl -H 'Authorization: Bearer {keys[0][1]}' {base}/api/v1/events")
     else:

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     # Seconds between runs of the API process's own anchoring thread; 0 runs none
     # ('cradletrace serve' sets it, so the embedded chain needs no second process).
     anchor_interval: float = Field(default=0.0, ge=0.0)
+    # Public scan endpoints: requests per minute per client address (0 turns the limit off,
+    # e.g. for a load test from one address).
+    scan_rate_per_minute: int = Field(default=120, ge=0)
+    # Sealing of consumer scan locations: key as 64 hex digits, else keys/location.key (0600).
+    location_key: str | None = None
+    sealing_algorithm: str = "aes-256-gcm"
     # Host (or http(s)://host[:port] origin) that item codes on labels point to: the scan
     # page's GS1 Digital Link resolver. Printed codes keep it forever; choose it before printing.
     resolver_host: str = "id.cradletrace.example"

@@ -21,10 +21,12 @@ from cradletrace.config import Settings
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.core.events import ColdChainData, parse_event
 from cradletrace.errors import ConfigError
+from cradletrace.labels import generate_codes
 from cradletrace.store.models import EventRow
 from cradletrace.verification import audit, export_bundle, verify_bundle, verify_event
 from cradletrace.workspace import init_workspace
 
+DEMO_ITEMS = 3
 OURS = {"cradletrace.sqlite", "cradletrace.sqlite-wal", "cradletrace.sqlite-shm", "chain.sqlite",
         "chain.sqlite.lock", "keys", "bundle.json"}
 
@@ -113,9 +115,14 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> None:
         say("  1. four suppliers registered, each with its own Ed25519 key: " + ", ".join(f"{p[0]} ({p[2]})" for p in people))
         with ws.session() as s:
             items = recording.sign_items(recording.read_items(story(now)), recording.key_loader(s, settings.keys_dir), ws.limits)
-            rows = recording.record_items(s, items, now)
+            rows = list(recording.record_items(s, items, now))
+            batch_row = next(r for r in rows if r.kind == "batch" and r.lot == "IF-0001")
+            codes = generate_codes(s, settings.keys_dir, gtin=str(batch_row.gtin), lot="IF-0001", count=DEMO_ITEMS,
+                                   supplier="alps-nutrition", resolver=settings.resolver_host, limits=ws.limits, now=now)
+            rows += codes.events
         by_kind = {r.kind: r for r in rows}
-        say(f"  2. recorded {len(rows)} signed events: raw milk lots RM-A1 and RM-B2, formula batch IF-0001 made from both")
+        say(f"  2. recorded {len(rows)} signed events: raw milk lots RM-A1 and RM-B2, formula batch IF-0001 made from both, "
+            f"{DEMO_ITEMS} cans commissioned with one code each")
         reports = [r for r in rows if r.kind == "test_report"]
         say(f"  3. test reports for IF-0001: {', '.join(r.outcome.upper() for r in reports if r.outcome)} "
             "(Cronobacter detected in 10 g; limit: absence) — verdicts computed from values and limits")
@@ -156,6 +163,7 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> None:
 
     v = verify_bundle(bundle, lambda cid, addr: anchor_at(settings, cid, addr))
     say(f"  9. proof bundle for the failing report -> {path}; checked with the chain alone: {v.status}")
+    say(f"a parent scans: {codes.uris[0]}")
     say(f"try: cradletrace verify {failing.id} --data-dir {settings.data_dir} ; "
         f"cradletrace verify-bundle {path} --data-dir {settings.data_dir}")
 

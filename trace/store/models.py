@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -146,3 +146,16 @@ class Item(SQLModel, table=True):
     gtin: str = Field(max_length=14)
     lot_id: int = Field(foreign_key="lot.id", index=True)
     event_id: int = Field(foreign_key="event.id")
+
+
+class ScanRecord(SQLModel, table=True):
+    """One consumer scan of an item. The coarse location is personal data: sealed (AES-GCM or
+    SM4-GCM, key outside the database) and only stored with the scanner's consent."""
+
+    __tablename__ = "scan"
+
+    id: str = Field(primary_key=True, max_length=32)  # random: the page uses it to attach a location
+    serial: str = Field(foreign_key="item.serial", index=True, max_length=20)
+    scanned_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    consent: bool = False
+    location: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))

@@ -1,0 +1,108 @@
+"""What a phone opens: the GS1 Digital Link path of a pack, as a page or as JSON.
+
+``GET /01/{gtin}/10/{lot}/21/{serial}`` answers HTML (Chinese by default, ``?lang=en``) or JSON
+(``Accept: application/json``). A malformed path is 400, a code we never issued is 404 with a
+page saying the pack may be counterfeit. Every answer is rate-limited per client address, and
+every successful scan is counted. ``POST /api/v1/scans/{scan_id}/location`` lets the page attach
+a coarse location the scanner agreed to share.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from cradletrace.api.deps import RuntimeDep
+from cradletrace.api.errors import ApiError, error_response, responses
+from cradletrace.core.labels import parse_path
+from cradletrace.errors import InvalidInputError, NotFoundError, Problem
+from cradletrace.scanner_web.pages import pick_lang, render_scan, render_unknown
+from cradletrace.scans import attach_location, record_scan
+from cradletrace.scanview import scan_view, view_json
+from cradletrace.store.models import Item, Lot
+
+router = APIRouter(tags=["scan"])
+RATE_LIMITED = "too many requests from this address; slow down"
+MALFORMED = "malformed code: not a GS1 Digital Link path /01/<GTIN>/10/<lot>/21/<serial>"
+UNKNOWN = "code not registered: this pack may be counterfeit"
+PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The scan page (HTML) or the same facts as JSON (Accept: application/json)",
+          "content": {"text/html": {}, "application/json": {}}},
+    **responses(400, 404, 422, 429),
+}
+
+
+def _wants_json(request: Request, fmt: str | None) -> bool:
+    if fmt is not None:
+        return fmt == "json"
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def _limit(runtime: Any, request: Request) -> None:
+    wait = runtime.scan_limiter.check(request.client.host if request.client else "?")
+    if wait:
+        raise ApiError(429, RATE_LIMITED, headers={"Retry-After": str(max(1, round(wait)))})
+
+
+@router.get("/01/{rest:path}", responses=PAGE_RESPONSES, response_class=HTMLResponse, summary="Scan a pack")
+def scan(
+    request: Request, rest: str, runtime: RuntimeDep,
+    lang: Annotated[str | None, Query(description="zh (default) or en")] = None,
+    format: Annotated[str | None, Query(pattern="^(json|html)$", description="Override content negotiation")] = None,
+) -> Response:
+    """The consumer page of one pack: origin, tests, cold chain, shipments, integrity per record, scans."""
+    _limit(runtime, request)
+    as_json, language = _wants_json(request, format), pick_lang(lang)
+    raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+    try:
+        code = parse_path(raw)
+    except InvalidInputError as exc:
+        if as_json:
+            return error_response(400, MALFORMED, exc.problems)
+        return HTMLResponse(render_unknown(language, raw, malformed=True), status_code=400)
+    with runtime.session() as session:
+        item = session.get(Item, code.serial)
+        lot = session.get(Lot, item.lot_id) if item is not None else None
+        if item is None or lot is None or item.gtin != code.gtin or lot.lot != code.lot:
+            if as_json:
+                return error_response(404, UNKNOWN)
+            return HTMLResponse(render_unknown(language, f"{code.gtin} / {code.lot} / {code.serial}"), status_code=404)
+        try:
+            view = scan_view(session, runtime.verifier, code.gtin, code.lot, code.serial)
+        except NotFoundError:
+            return error_response(404, UNKNOWN) if as_json else HTMLResponse(render_unknown(language, code.serial), 404)
+        summary = record_scan(session, runtime.sealer, code.serial, datetime.now(timezone.utc))
+        session.commit()
+    if as_json:
+        body = view_json(view)
+        body["scans"] = {"count": summary.count, "first_at": summary.first_at.isoformat(),
+                         "first_place": summary.first_place, "likely_copy": summary.clone.likely_copy,
+                         "reason": summary.clone.reason, "scan_id": summary.scan_id}
+        return JSONResponse(body)
+    return HTMLResponse(render_scan(view, language, scans=summary))
+
+
+class LocationIn(BaseModel):
+    """A coarse location (rounded to 0.1° before it is sealed), sent only with the scanner's consent."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    consent: bool = Field(description="Must be true: the scanner agreed to share an approximate location")
+
+
+@router.post("/api/v1/scans/{scan_id}/location", status_code=204, responses=responses(404, 422, 429),
+             summary="Attach a coarse, consented location to one's own scan")
+def post_location(scan_id: str, body: LocationIn, request: Request, runtime: RuntimeDep) -> Response:
+    """The scan page calls this when the parent agrees; the scan id in the page is the capability."""
+    _limit(runtime, request)
+    if not body.consent:
+        raise InvalidInputError(Problem("consent", "expected true; without consent no location is stored"))
+    with runtime.session() as session:
+        attach_location(session, runtime.sealer, scan_id, body.lat, body.lon)
+        session.commit()
+    return Response(status_code=204)

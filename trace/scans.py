@@ -1,0 +1,74 @@
+"""Consumer scans: counted per item, located only coarsely and only with consent, sealed at rest.
+
+A location is rounded to 0.1° (about 10 km: a district, not a home) before it is sealed; the
+page shows how often a code was scanned, when and roughly where first, and whether the pattern
+looks like one pack or like a copied label (core/scanguard.py).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from cradletrace.core.scanguard import CloneRule, CloneVerdict, ScanPoint, judge
+from cradletrace.errors import InvalidInputError, NotFoundError, Problem
+from cradletrace.sealing import Sealer
+from cradletrace.store.models import ScanRecord
+
+MAX_HISTORY = 1000
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    scan_id: str
+    count: int
+    first_at: datetime
+    first_place: tuple[float, float] | None
+    clone: CloneVerdict
+
+
+def record_scan(session: Session, sealer: Sealer, serial: str, now: datetime, rule: CloneRule = CloneRule()) -> ScanSummary:
+    """Count this scan and summarise the code's history (the caller commits)."""
+    scan = ScanRecord(id=secrets.token_hex(16), serial=serial, scanned_at=now)
+    session.add(scan)
+    session.flush()
+    rows = session.exec(select(ScanRecord).where(ScanRecord.serial == serial)
+                        .order_by(col(ScanRecord.scanned_at)).limit(MAX_HISTORY)).all()
+    points = [ScanPoint(_aware(r.scanned_at, now), *(_open(sealer, r) or (None, None))) for r in rows]
+    count = len(rows)
+    first = rows[0]
+    first_place = next(((p.lat, p.lon) for p in points if p.lat is not None), None)
+    return ScanSummary(scan.id, count, _aware(first.scanned_at, now), first_place, judge(points, rule))  # type: ignore[arg-type]
+
+
+def attach_location(session: Session, sealer: Sealer, scan_id: str, lat: float, lon: float) -> None:
+    """Store the coarse location a scanner agreed to share for its own scan."""
+    if not (-90 <= lat <= 90):
+        raise InvalidInputError(Problem("lat", f"expected a latitude between -90 and 90, got {lat}"))
+    if not (-180 <= lon <= 180):
+        raise InvalidInputError(Problem("lon", f"expected a longitude between -180 and 180, got {lon}"))
+    scan = session.get(ScanRecord, scan_id)
+    if scan is None:
+        raise NotFoundError(f"scan {scan_id!r}: not found")
+    coarse = json.dumps([round(lat, 1), round(lon, 1)]).encode()
+    scan.consent = True
+    scan.location = sealer.seal(coarse, scan.id.encode())
+    session.add(scan)
+
+
+def _open(sealer: Sealer, row: ScanRecord) -> tuple[float, float] | None:
+    if not row.consent or row.location is None:
+        return None
+    try:
+        lat, lon = json.loads(sealer.open(row.location, row.id.encode()))
+    except (InvalidInputError, ValueError):
+        return None  # a location that does not open is not evidence of anything
+    return float(lat), float(lon)
+
+
+def _aware(at: datetime, like: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=like.tzinfo)
