@@ -15,17 +15,23 @@ from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from cradletrace.api import errors
 from cradletrace.api.middleware import BodyLimitMiddleware, CatchAllMiddleware
 from cradletrace.api.models import event_schemas, link_events
-from cradletrace.api.routes import anchor, apikeys, audit, events, health, proofs, scan, suppliers
+from cradletrace.api.routes import anchor, apikeys, audit, events, health, proofs, scan, scanner, suppliers
 from cradletrace.api.runtime import Runtime
 from cradletrace.config import Settings
 from cradletrace.scanner_web.pages import STATIC_DIR
 
 API_PREFIX = "/api/v1"
+# Swagger UI comes from the npm package swagger-ui-dist, vendored by scripts/vendor-web.cjs:
+# FastAPI's default /docs would load it from a CDN, which a phone behind a firewall (or this
+# offline machine) cannot reach.
+SWAGGER = "/static/vendor/swagger-ui"
 ROUTERS = tuple(m.router for m in (health, suppliers, apikeys, events, proofs, audit, anchor))
 
 DESCRIPTION = """\
@@ -53,7 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
             await to_thread.run_sync(runtime.close)
 
     app = FastAPI(title="cradletrace", version=version("cradletrace"), description=DESCRIPTION, lifespan=lifespan,
-                  redoc_url=None)
+                  docs_url=None, redoc_url=None)
     errors.install(app)
     # Added last is outermost: the catch-all must see what the body limit lets through.
     app.add_middleware(BodyLimitMiddleware, default=settings.api_max_body,
@@ -62,8 +68,17 @@ def create_app(settings: Settings) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(scan.router)  # public: the Digital Link path phones open, outside the API prefix
+    app.include_router(scanner.router)  # public: the camera page that opens those paths
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _document_raw_bodies(app)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} API",
+                                   swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{SWAGGER}/swagger-ui.css",
+                                   swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
+                                   swagger_ui_parameters={"validatorUrl": None})
     return app
 
 

@@ -66,3 +66,8 @@ def render_unknown(lang: str, code: str, malformed: bool = False) -> str:
     return _env().get_template("unknown.html").render(t=t, lang=lang, title=title, body=body, code=code)
 
 
+
+
+def render_scanner(lang: str, typed: str = "", rejected: bool = False) -> str:
+    """The camera scanner page; ``typed`` and ``rejected`` when a typed code was not an item code."""
+    return _env().get_template("scanner.html").render(t=strings()[lang], lang=lang, typed=typed, rejected=rejected)

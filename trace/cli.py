@@ -521,6 +521,7 @@ def serve(
         typer.echo("scan a pack (what a parent's phone opens):")
         for path in _demo_scan_paths(settings):
             typer.echo(f"      {base}{path}")
+        typer.echo(f"      {base}/scan  (camera scanner page)")
     if keys:
         typer.echo(f"try:  curl -H 'Authorization: Bearer {keys[0][1]}' {base}/api/v1/events")
     else:

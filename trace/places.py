@@ -23,10 +23,11 @@ class City:
 
 
 def _zh(names: list[str], fallback: str) -> str:
-    for n in names:
-        if n and all("\u4e00" <= ch <= "\u9fff" for ch in n) and len(n) <= 8:
-            return n
-    return fallback
+    # GeoNames lists aliases without language tags, in code point order: Chengdu's first is 天府,
+    # Shenzhen's 宝安 (a district). The city's own name is the one also listed with 市 (city).
+    cjk = [n for n in names if n and all("\u4e00" <= ch <= "\u9fff" for ch in n) and len(n) <= 8]
+    listed = set(cjk)
+    return next((n for n in cjk if n + "市" in listed), cjk[0] if cjk else fallback)
 
 
 _lock = threading.Lock()

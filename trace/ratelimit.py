@@ -8,11 +8,12 @@ from collections import OrderedDict
 
 
 class RateLimiter:
-    """``per_minute`` requests per key, with bursts up to half a minute's worth; 0 means no limit."""
+    """``per_minute`` requests per key, refilled evenly; a fresh key may spend a whole minute's
+    worth at once (so with 10, the 11th rapid request waits). 0 means no limit."""
 
     def __init__(self, per_minute: int, max_clients: int = 100_000, clock: object = time.monotonic) -> None:
         self.rate = per_minute / 60.0
-        self.burst = max(1.0, per_minute / 2)
+        self.burst = max(1.0, float(per_minute))
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._max = max_clients
         self._lock = threading.Lock()

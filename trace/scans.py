@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from cradletrace.core.scanguard import CloneRule, CloneVerdict, ScanPoint, judge
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
@@ -41,7 +41,8 @@ def record_scan(session: Session, sealer: Sealer, serial: str, now: datetime, ru
     rows = session.exec(select(ScanRecord).where(ScanRecord.serial == serial)
                         .order_by(col(ScanRecord.scanned_at)).limit(MAX_HISTORY)).all()
     points = [ScanPoint(_aware(r.scanned_at, now), *(_open(sealer, r) or (None, None))) for r in rows]
-    count = len(rows)
+    count = len(rows) if len(rows) < MAX_HISTORY else int(session.exec(  # only the history is capped, not the count
+        select(func.count()).select_from(ScanRecord).where(ScanRecord.serial == serial)).one())
     first = rows[0]
     first_place = next(((p.lat, p.lon) for p in points if p.lat is not None), None)
     city = nearest_city(*first_place) if first_place else None

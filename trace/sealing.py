@@ -68,8 +68,16 @@ def load_or_create_key(path: Path, env_value: str | None = None) -> bytes:
     if path.exists():
         return path.read_bytes()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key = os.urandom(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # Workers of one server start together: the key is written whole beside its place and
+    # linked in, so a second worker finds either no key or all of it, and uses the winner's.
+    staging = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
-    return key
+        fh.write(os.urandom(32))
+    try:
+        os.link(staging, path)
+    except FileExistsError:
+        pass
+    finally:
+        staging.unlink()
+    return path.read_bytes()

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
+from sqlmodel import col, select
 
 from cradletrace.api.deps import RuntimeDep
 from cradletrace.api.errors import ApiError, error_response, responses
@@ -29,11 +30,15 @@ router = APIRouter(tags=["scan"])
 RATE_LIMITED = "too many requests from this address; slow down"
 MALFORMED = "malformed code: not a GS1 Digital Link path /01/<GTIN>/10/<lot>/21/<serial>"
 UNKNOWN = "code not registered: this pack may be counterfeit"
+_ERROR_SCHEMA = {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
 PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The scan page (HTML) or the same facts as JSON (Accept: application/json)",
           "content": {"text/html": {}, "application/json": {}}},
-    **responses(400, 404, 422, 429),
+    **{code: {**spec, "content": {"application/json": _ERROR_SCHEMA, **({"text/html": {}} if code in (400, 404) else {})}}
+       for code, spec in responses(400, 404, 422, 429).items()},
 }
+# Each answer depends on Accept and counts a scan: no shared cache may reuse it.
+NO_CACHE = {"Vary": "Accept", "Cache-Control": "no-store"}
 
 
 def _wants_json(request: Request, fmt: str | None) -> bool:
@@ -56,6 +61,12 @@ def scan(
     format: Annotated[str | None, Query(pattern="^(json|html)$", description="Override content negotiation")] = None,
 ) -> Response:
     """The consumer page of one pack: origin, tests, cold chain, shipments, integrity per record, scans."""
+    response = _answer(request, runtime, lang, format)
+    response.headers.update(NO_CACHE)
+    return response
+
+
+def _answer(request: Request, runtime: Any, lang: str | None, format: str | None) -> Response:
     _limit(runtime, request)
     as_json, language = _wants_json(request, format), pick_lang(lang)
     raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
@@ -64,16 +75,18 @@ def scan(
     except InvalidInputError as exc:
         if as_json:
             return error_response(400, MALFORMED, exc.problems)
-        return HTMLResponse(render_unknown(language, raw, malformed=True), status_code=400)
+        what = "; ".join(f"{p.where}: {p.message}" for p in exc.problems)  # the part at fault, as in the JSON
+        return HTMLResponse(render_unknown(language, f"{raw} — {what}", malformed=True), status_code=400)
     with runtime.session() as session:
-        item = session.get(Item, code.serial)
-        lot = session.get(Lot, item.lot_id) if item is not None else None
+        found = session.exec(select(Item, Lot).join(Lot, col(Lot.id) == col(Item.lot_id))  # type: ignore[call-overload]
+                             .where(Item.serial == code.serial)).first()
+        item, lot = found if found is not None else (None, None)
         if item is None or lot is None or item.gtin != code.gtin or lot.lot != code.lot:
             if as_json:
                 return error_response(404, UNKNOWN)
             return HTMLResponse(render_unknown(language, f"{code.gtin} / {code.lot} / {code.serial}"), status_code=404)
         try:
-            view = scan_view(session, runtime.verifier, code.gtin, code.lot, code.serial)
+            view = scan_view(session, runtime.verifier, code.gtin, code.lot, code.serial, lot_row=lot)
         except NotFoundError:
             return error_response(404, UNKNOWN) if as_json else HTMLResponse(render_unknown(language, code.serial), 404)
         summary = record_scan(session, runtime.sealer, code.serial, datetime.now(timezone.utc))

@@ -209,3 +209,34 @@ def parse_uri(uri: str) -> DigitalLink:
     resolver = resolver_origin(uri[:slash])
     code = parse_path(uri[slash:])
     return DigitalLink(code.gtin, code.lot, code.serial, resolver)
+
+
+# What a person copies off a pack: the three HRI lines, "(01) <GTIN> (10) <lot> (21) <serial>",
+# with ASCII or full-width brackets (a Chinese keyboard types the latter) and any spacing.
+_HRI = re.compile(r"[(（]\s*01\s*[)）]\s*([0-9 ]+?)\s*[(（]\s*10\s*[)）]\s*(\S+)\s*[(（]\s*21\s*[)）]\s*(.+)", re.DOTALL)
+
+
+def parse_typed(text: str) -> ItemCode:
+    """Read a code as a person pastes or types it: a Digital Link URI under any host (query and
+    fragment ignored), its path alone, or the human-readable lines printed under the QR.
+
+    Only the typed serial is normalised (``normalise_serial``): a link is taken as it is, since a
+    scanner or a copy-paste does not mistype.
+    """
+    value = text.strip()
+    hri = _HRI.fullmatch(value)
+    if hri:
+        gtin, lot, serial = hri.groups()
+        return ItemCode(_gtin14(gtin.replace(" ", "")), lot, normalise_serial(serial))
+    m = _SCHEME.match(value)
+    rest = value[m.end():] if m else value
+    if not rest.startswith("/"):
+        slash = rest.find("/")
+        if slash < 0:
+            raise _fail("path", f"expected a link with /01/<GTIN>/10/<lot>/21/<serial> or the lines (01) (10) (21), "
+                                f"got {_shown(value)}")
+        rest = rest[slash:]
+    path = re.split(r"[?#]", rest, maxsplit=1)[0]
+    if path.endswith("/") and path.count("/") == 2 * len(_PATH_PARTS) + 1:
+        path = path[:-1]  # a slash after the serial, as some link shorteners and chat apps add
+    return parse_path(path)
