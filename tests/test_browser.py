@@ -10,14 +10,9 @@ drawn with the project's own encoder, so the vendored jsQR really decodes it.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import sqlite3
-import subprocess
 import sys
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -29,11 +24,10 @@ import pytest
 
 from cradletrace.labels import qr_symbol
 from tests.browser import CHROMIUM, FLAGS, screenshot
-from tests.nodes import free_port
+from tests.servers import serve_demo
 
 pytestmark = pytest.mark.browser
 
-CLI = Path(sys.executable).parent / "cradletrace"
 PRODUCT = "Stage 1 infant formula 800 g"
 RECORDS = 7  # the batch, its two raw-milk lots, two test reports, the shipment, its cold chain
 PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2}
@@ -50,40 +44,12 @@ class Demo:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     tmp = tmp_path_factory.mktemp("browser")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRADLETRACE_") and k != "DATABASE_URL"}
-    proc = subprocess.Popen([str(CLI), "serve", "--demo", "--data-dir", str(tmp / "demo"), "--port", str(port),
-                             "--anchor-interval", "0"], cwd=tmp, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
-    reader.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, "".join(lines)
-            assert time.monotonic() < deadline, "server did not come up:\n" + "".join(lines)
-            try:
-                with urllib.request.urlopen(f"{base}/api/v1/health", timeout=5):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.1)
-        out = "".join(lines)
-        paths = re.findall(rf"^ +{re.escape(base)}(/01/\S+)$", out, re.M)
+    with serve_demo(tmp, tmp / "demo", anchor_interval=0) as served:
+        out = served.output
+        paths = re.findall(rf"^ +{re.escape(served.base)}(/01/\S+)$", out, re.M)
         uri = re.search(r"^a parent scans: (https://\S+)$", out, re.M)
         assert len(paths) == 3 and uri, out
-        yield Demo(base, tmp / "demo", paths, uri.group(1))
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        reader.join(timeout=5)
-        proc.stdout.close()  # type: ignore[union-attr]
+        yield Demo(served.base, tmp / "demo", paths, uri.group(1))
 
 
 def fits_phone(page: Any) -> None:

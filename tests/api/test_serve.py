@@ -7,13 +7,7 @@ second process; after SIGINT the chain file is released and what was anchored is
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,14 +18,8 @@ from cradletrace.config import Settings
 from cradletrace.verification import verify_event
 from cradletrace.workspace import Workspace
 from tests.api.conftest import raw_milk, signed
+from tests.servers import serve_demo
 
-CLI = Path(sys.executable).parent / "cradletrace"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def call(method: str, url: str, key: str | None = None, body: bytes | None = None) -> tuple[int, Any]:
@@ -45,28 +33,12 @@ def call(method: str, url: str, key: str | None = None, body: bytes | None = Non
 
 
 def test_serve_demo_over_http(tmp_path: Path) -> None:
-    port = free_port()
     data = tmp_path / "demo"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRADLETRACE_") and k != "DATABASE_URL"}
-    proc = subprocess.Popen([str(CLI), "serve", "--demo", "--data-dir", str(data), "--port", str(port),
-                             "--anchor-interval", "0.3"], cwd=tmp_path, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
-    reader.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, "".join(lines)
-            assert time.monotonic() < deadline, "server did not come up:\n" + "".join(lines)
-            try:
-                status, health = call("GET", f"{base}/api/v1/health")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
+    with serve_demo(tmp_path, data, anchor_interval=0.3) as served:
+        base, port = served.base, served.port
+        status, health = call("GET", f"{base}/api/v1/health")
         assert status == 200 and health["status"] == "ok" and health["chain"]["local"] is True
-        out = "".join(lines)
+        out = served.output
         keys = dict(re.findall(r"^  (operator|quality|supplier [a-z-]+) +(ct_\S+)$", out, re.M))
         assert {"operator", "quality", "supplier waikato-dairy"} <= set(keys), out
         assert f"{base}/docs" in out
@@ -84,18 +56,8 @@ def test_serve_demo_over_http(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, ev
             time.sleep(0.2)
         assert call("GET", f"{base}/api/v1/events/{eid}/verify", keys["operator"])[1]["status"] == "VALID"
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        reader.join(timeout=5)
-        proc.stdout.close()  # type: ignore[union-attr]
-    out = "".join(lines)
-    assert proc.returncode == 0, out
+    out = served.output
+    assert served.proc.returncode == 0, out
     assert f"Uvicorn running on http://127.0.0.1:{port}" in out
     assert "Traceback" not in out
     # The chain file is free again, and the event anchored while serving verifies from it.
