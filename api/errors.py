@@ -37,7 +37,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cradletrace.errors import (
     ChainError,
     ChainUnavailableError,
-    ConfigError,
     InvalidEventError,
     InvalidInputError,
     NotAllowedError,

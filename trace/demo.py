@@ -14,7 +14,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlmodel import select
 
 from cradletrace import anchoring, recording, suppliers
 from cradletrace.config import Settings

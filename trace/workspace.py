@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from importlib import resources
-from pathlib import Path
 
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
