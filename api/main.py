@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from cradletrace.api import errors
 from cradletrace.api.middleware import BodyLimitMiddleware, CatchAllMiddleware
 from cradletrace.api.models import event_schemas, link_events
-from cradletrace.api.routes import anchor, apikeys, audit, events, health, proofs, scan, scanner, suppliers
+from cradletrace.api.routes import anchor, apikeys, audit, events, health, proofs, scan, scanner, suppliers, trace
 from cradletrace.api.runtime import Runtime
 from cradletrace.config import Settings
 from cradletrace.scanner_web.pages import STATIC_DIR
@@ -32,7 +32,7 @@ API_PREFIX = "/api/v1"
 # FastAPI's default /docs would load it from a CDN, which a phone behind a firewall (or this
 # offline machine) cannot reach.
 SWAGGER = "/static/vendor/swagger-ui"
-ROUTERS = tuple(m.router for m in (health, suppliers, apikeys, events, proofs, audit, anchor))
+ROUTERS = tuple(m.router for m in (health, suppliers, apikeys, events, proofs, audit, anchor, trace))
 
 DESCRIPTION = """\
 Signed supplier events for maternal and infant goods, anchored on an EVM chain, verifiable by anyone.

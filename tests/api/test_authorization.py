@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 
 from cradletrace.api.errors import BAD_KEY, MISSING_KEY
 from cradletrace.api.main import API_PREFIX, ROUTERS
-from tests.api.conftest import A, B, WHO, Site, raw_milk, signed
+from tests.api.conftest import A, B, MILK, WHO, Site, raw_milk, signed
 
 P = API_PREFIX
 
@@ -69,6 +69,8 @@ CASES = [
     Case("POST", "/verify-bundle", public(200), lambda s, p: {"content": p["bundle"]}),
     Case("POST", "/audit", only(quality=200)),
     Case("POST", "/anchor", only(operator=200)),
+    Case("GET", "/trace/forward", only(quality=200, operator=200), lambda s, p: {"params": {"lot": f"{MILK}/RM-A1"}}),
+    Case("GET", "/trace/backward", only(quality=200, operator=200), lambda s, p: {"params": {"lot": f"{MILK}/RM-A1"}}),
 ]
 
 
