@@ -18,7 +18,7 @@ from functools import cached_property
 from sqlalchemy import inspect
 from sqlmodel import Session
 
-from cradletrace import anchoring
+from cradletrace import anchoring, recalls
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.errors import ConfigError
@@ -77,8 +77,13 @@ class Runtime:
         return Session(self.workspace.engine, expire_on_commit=False)
 
     def anchor_now(self) -> list[anchoring.AnchorResult]:
+        """Anchor pending events, then send prepared recall notices (one sender at a time)."""
         with self.anchor_lock:
-            return anchoring.anchor_pending(self.session, self.chain())
+            chain = self.chain()
+            results = anchoring.anchor_pending(self.session, chain)
+            for n in recalls.send_pending_notices(self.session, chain):  # type: ignore[arg-type]
+                log.info("recall %d notice 0x%s on chain, block %d", n.recall_id, n.notice_digest, n.block_number)
+            return results
 
     def _anchor_loop(self) -> None:
         interval = self.settings.anchor_interval

@@ -50,6 +50,22 @@ def warnings_for(view: ScanView, lang: str, extra: list[Warning] = []) -> list[W
     return out
 
 
+_HOLD_REASONS = {"failed test report": "hold_reason_failed_test", "cold-chain excursion": "hold_reason_excursion"}
+
+
+def status_warnings(recall: dict[str, object] | None, hold: dict[str, object] | None, lang: str) -> list[Warning]:
+    """The recall banner (reason, class, do not use) and the hold banner of a lot (recalls.lot_status)."""
+    t = strings()[lang]
+    out: list[Warning] = []
+    if recall is not None:
+        out.append(Warning("recall", f"{t['recall_banner']} {t['recall_reason']}: {recall['reason']}. "
+                                     f"{t['recall_severity']}: {recall['severity']}."))
+    if hold is not None:
+        why = _HOLD_REASONS.get(str(hold["reason"]))
+        out.append(Warning("hold", f"{t['hold_banner']}" + (f" ({t[why]})" if why else "")))
+    return out
+
+
 def render_scan(view: ScanView, lang: str, extra_warnings: list[Warning] = [],  # noqa: B006
                 scans: ScanSummary | None = None) -> str:
     t = strings()[lang]

@@ -138,14 +138,17 @@ def watch(
     interval: float,
     report: Callable[[list[AnchorResult] | Exception], None],
     stop: Callable[[], bool] = lambda: False,
+    run: Callable[[], list[AnchorResult]] | None = None,
 ) -> None:
-    """Anchor every ``interval`` seconds until ``stop()``; chain errors are reported and retried."""
+    """Anchor every ``interval`` seconds until ``stop()``; chain errors are reported and retried.
+
+    ``run`` replaces the plain ``anchor_pending`` (the CLI also sends recall notices)."""
     from cradletrace.errors import ChainError
 
     while not stop():
         started = time.monotonic()
         try:
-            report(anchor_pending(session_factory, chain))
+            report(run() if run is not None else anchor_pending(session_factory, chain))
         except ChainError as exc:
             report(exc)
         time.sleep(max(0.0, interval - (time.monotonic() - started)))

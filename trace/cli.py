@@ -224,14 +224,21 @@ def _print_results(results) -> None:  # type: ignore[no-untyped-def]
         typer.echo(f"anchored {r.leaf_count} events: root 0x{r.root[:16]}… block {r.block_number} tx {(r.tx_hash or '?')[:18]}…{note}")
 
 
+def _print_notices(results) -> None:  # type: ignore[no-untyped-def]
+    for n in results:
+        note = " (already on chain: finished an interrupted run)" if n.recovered else ""
+        typer.echo(f"recall {n.recall_id} notice 0x{n.notice_digest[:16]}… on chain: block {n.block_number} "
+                   f"tx {(n.tx_hash or '?')[:18]}…{note}")
+
+
 @app.command()
 def anchor(
     watch: Annotated[bool, typer.Option("--watch", help="Keep anchoring every --interval seconds")] = False,
     interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between runs with --watch")] = 10.0,
     data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None,
 ) -> None:
-    """Put all pending events under one Merkle root and record it on chain."""
-    from cradletrace import anchoring
+    """Put all pending events under one Merkle root and record it on chain, then any recall notices."""
+    from cradletrace import anchoring, recalls
 
     settings = _settings(data_dir, database_url, rpc_url)
     with reported(), _workspace(settings) as ws:
@@ -239,6 +246,7 @@ def anchor(
         factory = lambda: _session(ws)  # noqa: E731
         if not watch:
             _print_results(anchoring.anchor_pending(factory, chain))
+            _print_notices(recalls.send_pending_notices(factory, chain))
             return
         typer.echo(f"anchoring every {interval:g} s to {_chain_label(chain)}; Ctrl-C stops")
 
@@ -248,8 +256,13 @@ def anchor(
             elif outcome:
                 _print_results(outcome)
 
+        def run_both():  # type: ignore[no-untyped-def]
+            results = anchoring.anchor_pending(factory, chain)
+            _print_notices(recalls.send_pending_notices(factory, chain))
+            return results
+
         try:
-            anchoring.watch(factory, chain, interval, report)
+            anchoring.watch(factory, chain, interval, report, run=run_both)
         except KeyboardInterrupt:
             typer.echo("stopped")
 
@@ -486,6 +499,91 @@ def trace_backward_cmd(
         for r in t.cold_chain:
             subject = f"shipment {r.shipment}" if r.shipment else f"lot {r.gtin}/{r.lot}"
             typer.echo(f"  cold chain {r.event_id}  {subject}  logger {r.logger}  {(r.verdict or '?').upper()}")
+
+
+# -- holds and recalls -------------------------------------------------------------------
+
+recall_app = typer.Typer(no_args_is_help=True, help="Start and list recalls (quality staff).")
+app.add_typer(recall_app, name="recall")
+hold_app = typer.Typer(no_args_is_help=True, help="Automatic holds after failed tests and excursions (recall proposals).")
+app.add_typer(hold_app, name="hold")
+
+
+@recall_app.command("start")
+def recall_start(
+    reason: Annotated[str, typer.Option("--reason", help="Why: shown on every affected pack's scan page")],
+    severity: Annotated[str, typer.Option("--severity", help="Recall class: I, II or III")],
+    lot: Annotated[Optional[list[str]], typer.Option("--lot", help="GTIN/LOT in scope, repeatable "
+                                                     "(default: the forward trace of --trigger)")] = None,
+    trigger: Annotated[Optional[str], typer.Option("--trigger", help="Triggering event (id or digest) or a short text")] = None,
+    as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Recall lots at once (scan pages warn immediately); the notice goes on chain with the next 'anchor'."""
+    import getpass
+
+    from cradletrace import genealogy, recalls
+
+    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws, ws.session() as s:
+        if lot:
+            scope = [genealogy.parse_lot(x, "lot") for x in lot]
+        elif trigger is not None and (trigger.isdigit() or len(trigger) == 64):
+            t = genealogy.trace_forward(s, event=trigger)
+            scope = [x.key for x in t.lots]  # located: by the automatic hold's trace if there was one, else now
+        else:
+            raise InvalidInputError("lot: expected --lot GTIN/LOT (repeatable) or an event --trigger to trace from")
+        r = recalls.start_recall(s, lots=scope, reason=reason, severity=severity, trigger=trigger,
+                                 started_by=f"cli:{getpass.getuser()}", now=datetime.now(timezone.utc))
+        view = next(v for v in recalls.list_recalls(s) if v.recall.id == r.id)
+        if as_json:
+            typer.echo(json.dumps(view.to_json(), ensure_ascii=False, indent=2))
+            return
+        typer.echo(f"recall {r.id} started (class {r.severity}) by {r.started_by}: {len(view.lots)} lots; "
+                   "scan pages show it now")
+        for g, lo in view.lots:
+            typer.echo(f"  {g}/{lo}")
+        typer.echo(f"  clock: {view.clock.text()}")
+        typer.echo(f"  notice 0x{r.notice_digest[:16]}… prepared; on chain with the next 'cradletrace anchor'")
+
+
+@recall_app.command("list")
+def recall_list(as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Every recall with its lots, notice status and clock."""
+    from cradletrace import recalls
+
+    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws, ws.session() as s:
+        views = recalls.list_recalls(s)
+        if as_json:
+            typer.echo(json.dumps([v.to_json() for v in views], ensure_ascii=False, indent=2))
+            return
+        if not views:
+            typer.echo("no recalls")
+        for v in views:
+            r = v.recall
+            typer.echo(f"recall {r.id}  class {r.severity}  {r.reason}  by {r.started_by} at {r.started_at:%Y-%m-%d %H:%M:%S}  "
+                       f"notice {r.notice_status}{' block ' + str(r.block_number) if r.block_number else ''}")
+            typer.echo(f"    lots: {', '.join(f'{g}/{lo}' for g, lo in v.lots)}")
+            typer.echo(f"    clock: {v.clock.text()}")
+
+
+@hold_app.command("list")
+def hold_list(
+    proposals: Annotated[bool, typer.Option("--proposals", help="Only holds no recall covers yet")] = False,
+    as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Active holds; those without a recall are recall proposals."""
+    from cradletrace import recalls
+
+    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws, ws.session() as s:
+        holds = recalls.list_holds(s, only_proposals=proposals)
+        if as_json:
+            typer.echo(json.dumps([h.to_json() for h in holds], ensure_ascii=False, indent=2))
+            return
+        if not holds:
+            typer.echo("no holds")
+        for h in holds:
+            state = f"recall {h.recall_id}" if h.recall_id else "PROPOSED recall (none started)"
+            typer.echo(f"hold {h.id}  {h.gtin}/{h.lot}  {h.reason} (event {h.trigger_event_id})  {state}  "
+                       f"clock: {h.clock.text()}")
 
 
 # -- API keys and the HTTP server ------------------------------------------------------

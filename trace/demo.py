@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 
-from cradletrace import anchoring, recording, suppliers
+from cradletrace import anchoring, recalls, recording, suppliers
 from cradletrace.config import Settings
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.core.events import ColdChainData, parse_event
@@ -130,6 +130,10 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> None:
         summ = cold.summary()
         say(f"  4. cold chain PCC-2026-0042: {summ.min_c:g}–{summ.max_c:g} °C, {summ.seconds_out_of_range / 60:.0f} min above 8 °C, "
             f"mean kinetic {summ.mean_kinetic_c:.1f} °C -> {summ.verdict.upper()}")
+        with ws.session() as s:
+            held = recalls.proposals(s)
+        say(f"     -> IF-0001 put on hold automatically ({'; '.join(sorted({h.reason for h in held}))}): "
+            "recall proposed ('cradletrace hold list'), scan pages show the hold")
         say("  5. shipment Christchurch -> Shanghai, customs declaration 223320261000004217 cleared at Yangshan")
         results = anchoring.anchor_pending(lambda: _session(ws), chain)
         for r in results:

@@ -286,7 +286,12 @@ def record_items(session: Session, items: list[Item], now: datetime) -> list[Rec
         problems.sort(key=lambda p: _order_key(p.where))
         raise InvalidEventError(problems)
 
-    return _store(session, good, lots, now)
+    stored = _store(session, good, lots, now)
+    # A failing test report or cold-chain excursion holds its batch and all it fed, in this transaction.
+    from cradletrace.recalls import hold_failures
+
+    hold_failures(session, stored, now)
+    return stored
 
 
 @dataclass(frozen=True)

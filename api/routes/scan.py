@@ -21,7 +21,8 @@ from cradletrace.api.deps import RuntimeDep
 from cradletrace.api.errors import ApiError, error_response, responses
 from cradletrace.core.labels import parse_path
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
-from cradletrace.scanner_web.pages import pick_lang, render_scan, render_unknown
+from cradletrace.recalls import lot_status
+from cradletrace.scanner_web.pages import pick_lang, render_scan, render_unknown, status_warnings
 from cradletrace.scans import attach_location, record_scan
 from cradletrace.scanview import scan_view, view_json
 from cradletrace.store.models import Item, Lot
@@ -89,10 +90,12 @@ def _answer(request: Request, runtime: Any, lang: str | None, format: str | None
             view = scan_view(session, runtime.verifier, code.gtin, code.lot, code.serial, lot_row=lot)
         except NotFoundError:
             return error_response(404, UNKNOWN) if as_json else HTMLResponse(render_unknown(language, code.serial), 404)
+        status = lot_status(session, int(lot.id or 0))
         summary = record_scan(session, runtime.sealer, code.serial, datetime.now(timezone.utc))
         session.commit()
     if as_json:
         body = view_json(view)
+        body["recall"], body["hold"] = status.recall, status.hold
         body["scans"] = {"count": summary.count, "first_at": summary.first_at.isoformat(),
                          "first_place": summary.first_place,
                          "first_city": {"name": summary.first_city.name, "name_zh": summary.first_city.name_zh,
@@ -100,7 +103,8 @@ def _answer(request: Request, runtime: Any, lang: str | None, format: str | None
                          "likely_copy": summary.clone.likely_copy,
                          "reason": summary.clone.reason, "scan_id": summary.scan_id}
         return JSONResponse(body)
-    return HTMLResponse(render_scan(view, language, scans=summary))
+    return HTMLResponse(render_scan(view, language, scans=summary,
+                                    extra_warnings=status_warnings(status.recall, status.hold, language)))
 
 
 class LocationIn(BaseModel):

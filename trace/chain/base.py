@@ -20,6 +20,18 @@ class OnChainRoot:
 
 
 @dataclass(frozen=True)
+class OnChainNotice:
+    """A recall notice as the contract holds it."""
+
+    lot_ref: bytes
+    notice_digest: bytes
+    block_number: int
+    block_time: datetime
+    submitter: str
+    tx_hash: str | None = None
+
+
+@dataclass(frozen=True)
 class TxReceipt:
     tx_hash: str
     block_number: int

@@ -17,7 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from cradletrace.chain.base import OnChainRoot, TxReceipt
+from cradletrace.chain.base import OnChainNotice, OnChainRoot, TxReceipt
 from cradletrace.core.merkle import keccak256
 from cradletrace.errors import ChainError, ChainRevertedError, ChainUnavailableError
 
@@ -200,6 +200,17 @@ class Web3Anchor:
 
     def record_notice(self, lot_ref: bytes, notice_digest: bytes) -> TxReceipt:
         return self._send(self.contract.functions.recallNotice(lot_ref, notice_digest), NOTICE_GAS, "record recall notice")
+
+    def lookup_notice(self, notice_digest: bytes) -> OnChainNotice | None:
+        """A recall notice as the contract holds it (``noticeOf``), with its transaction hash, or None."""
+        with translated(f"look up notice 0x{notice_digest.hex()}", self.where):
+            ref, block, ts, submitter = self.contract.functions.noticeOf(notice_digest).call()
+            if block == 0:
+                return None
+            logs = self.contract.events.RecallNoticeRecorded().get_logs(
+                from_block=self.deploy_block, argument_filters={"noticeDigest": notice_digest})
+        tx = "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
+        return OnChainNotice(bytes(ref), notice_digest, int(block), _time(int(ts)), str(submitter), tx)
 
     def close(self) -> None:
         if self._on_close is not None:

@@ -159,3 +159,50 @@ class ScanRecord(SQLModel, table=True):
     scanned_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
     consent: bool = False
     location: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+
+
+class Hold(SQLModel, table=True):
+    """A lot held automatically after a failed test report or cold-chain excursion (``trigger``).
+
+    A hold whose lot has no recall is a recall *proposal* for quality staff.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    lot_id: int = Field(foreign_key="lot.id", index=True)
+    reason: str = Field(max_length=200)
+    # No foreign key: a hold (and a recall) must outlive tampering with the event rows; audit reports that.
+    trigger_event_id: int = Field(index=True)
+    created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    released_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
+
+
+class Recall(SQLModel, table=True):
+    """A recall started by quality staff; its notice (no personal data) is anchored on chain.
+
+    ``notice_status`` is ``prepared`` (stored, not yet on chain) or ``confirmed``.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    severity: str = Field(max_length=3)  # I, II or III
+    trigger_event_id: int | None = Field(default=None)
+    trigger_text: str | None = Field(default=None, max_length=200)
+    started_by: str = Field(max_length=100)
+    started_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    trigger_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
+    located_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
+    closed_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
+    notice: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON, exactly as hashed
+    notice_digest: str = Field(max_length=64, unique=True)
+    lot_ref: str = Field(max_length=64)
+    notice_status: str = Field(max_length=16, index=True)
+    tx_hash: str | None = Field(default=None, max_length=66)
+    block_number: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    block_time: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
+
+
+class RecallLot(SQLModel, table=True):
+    __tablename__ = "recall_lot"
+
+    recall_id: int = Field(foreign_key="recall.id", primary_key=True)
+    lot_id: int = Field(foreign_key="lot.id", primary_key=True, index=True)
