@@ -240,3 +240,28 @@ def test_scanner_reads_a_qr_code_from_the_camera(browser: Any, demo: Demo, tmp_p
         screenshot(page, "scanner-opened-item")
     finally:
         camera.close()
+
+
+def test_a_recalled_pack_shows_the_recall_at_once(phone: Any, demo: Demo) -> None:
+    """Quality staff start a recall; the very next scan of a can shows it, before any chain call."""
+    from datetime import datetime, timezone
+
+    from cradletrace import recalls
+    from cradletrace.config import Settings
+    from cradletrace.workspace import Workspace
+
+    gtin = demo.paths[0].split("/")[2]
+    with Workspace(Settings(data_dir=demo.data)) as ws, ws.session() as s:
+        recalls.start_recall(s, lots=[(gtin, "IF-0001")], reason="Cronobacter detected in retained sample",
+                             severity="I", trigger=None, started_by="browser test", now=datetime.now(timezone.utc))
+    page = phone
+    assert page.goto(demo.base + demo.paths[1]).status == 200
+    banner = page.locator(".banner.recall")
+    assert banner.count() == 1 and banner.is_visible()
+    assert "Cronobacter detected in retained sample" in banner.inner_text()
+    assert page.locator(".banner").first.get_attribute("class") == "banner recall"  # above everything else
+    fits_phone(page)
+    screenshot(page, "scan-recalled-zh")
+    page.locator("#lang-switch").click()
+    assert "Cronobacter detected in retained sample" in page.locator(".banner.recall").inner_text()
+    screenshot(page, "scan-recalled-en")
