@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import itertools
 import os
 import subprocess
@@ -259,6 +260,7 @@ def test_pdf_sheet_pages_decode_and_carry_the_text(tmp_path: Path) -> None:
     pdf = pdfium.PdfDocument(tmp_path / "labels.pdf")
     seen: list[str] = []
     text = ""
+    pages = len(pdf)
     for page in pdf:
         assert (round(page.get_width()), round(page.get_height())) == (595, 842)  # A4
         seen += decode_all(page.render(scale=200 / 72).to_pil())
@@ -269,7 +271,8 @@ def test_pdf_sheet_pages_decode_and_carry_the_text(tmp_path: Path) -> None:
     for link in some:
         for line in hri_lines(link):
             assert line in lines
-    assert "labels 81-95, page 3" in text
+    # How many labels fit a page depends on the QR version, which depends on the random serials.
+    assert pages >= 2 and re.search(rf"labels \d+-95, page {pages}(\D|$)", text), text[-200:]
 
 
 def test_png_zip_decodes_with_print_resolution(tmp_path: Path) -> None:
