@@ -712,6 +712,3 @@ def serve(
     app_ = create_app(settings.model_copy(update={"anchor_interval": anchor_interval}))
     uvicorn.run(app_, host=host, port=port, log_config=log_config, server_header=False)
 
-
-def main() -> Callable[[], None]:  # pragma: no cover
-    return app
