@@ -17,12 +17,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cradletrace.chain.base import Anchor
-from cradletrace.chain.connect import anchor_at
 from cradletrace.chain.web3anchor import Web3Anchor
 from cradletrace.cli import app
 from cradletrace.config import Settings
 from cradletrace.errors import ChainRevertedError
-from cradletrace.verification import audit, export_bundle, read_bundle, verify_bundle, verify_event
+from cradletrace.verification import audit, export_bundle, read_bundle, verify_bundle_on, verify_event
 from cradletrace.workspace import init_workspace
 from tests.test_anchoring import add_suppliers, anchor, record_into, stored_batches, tx_count
 
@@ -70,11 +69,11 @@ def test_whole_flow_against_a_node(request, tmp_path: Path, events, node: str, d
 
     assert bundle["chain"]["local_development_chain"] is False
     assert bundle["chain"]["contract"] == chain.contract_address
-    v = verify_bundle(read_bundle(json.dumps(bundle)), lambda cid, addr: anchor_at(settings, cid, addr))
+    v = verify_bundle_on(settings, read_bundle(json.dumps(bundle)))
     assert (v.status, v.local_chain, v.tx_hash) == ("VALID", False, r.tx_hash)
     bad = copy.deepcopy(bundle)
     bad["root"] = "0x" + "ee" * 32
-    v = verify_bundle(bad, lambda cid, addr: anchor_at(settings, cid, addr))
+    v = verify_bundle_on(settings, bad)
     assert v.status == "INVALID" and any(x.startswith("root not on chain") for x in v.reasons)
 
     db_args = ["--database-url", database_url] if database_url else []

@@ -17,14 +17,13 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from cradletrace.chain.connect import anchor_at
 from cradletrace.cli import app
 from cradletrace.config import Settings
 from cradletrace.core import signing
 from cradletrace.core.canonical import canonical_bytes
 from cradletrace.demo import story
 from cradletrace.errors import ConfigError, NotFoundError
-from cradletrace.verification import audit, export_bundle, read_bundle, verify_bundle, verify_event
+from cradletrace.verification import audit, export_bundle, read_bundle, verify_bundle_on, verify_event
 from cradletrace.workspace import Workspace, init_workspace
 from tests.conftest import NOW
 from tests.test_anchoring import add_suppliers, anchor, raw_lots, record_into, stored_batches, stored_events
@@ -313,7 +312,7 @@ def bundles(workspace, anchored) -> Iterator[list[dict[str, Any]]]:  # type: ign
 
 
 def check(settings, bundle: dict[str, Any]):  # type: ignore[no-untyped-def]
-    return verify_bundle(read_bundle(json.dumps(bundle)), lambda cid, addr: anchor_at(settings, cid, addr))
+    return verify_bundle_on(settings, read_bundle(json.dumps(bundle)))
 
 
 def test_exported_bundles_verify_without_the_store(bundles, settings) -> None:

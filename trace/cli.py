@@ -333,13 +333,12 @@ def verify_bundle_cmd(
     data_dir: DataDir = None, rpc_url: RpcUrl = None,
 ) -> None:
     """Check a proof bundle against the chain alone (embedded chain file or --rpc-url)."""
-    from cradletrace.chain.connect import anchor_at
-    from cradletrace.verification import read_bundle, verify_bundle
+    from cradletrace.verification import read_bundle, verify_bundle_on
 
     settings = _settings(data_dir, None, rpc_url)
     with reported():
         bundle = read_bundle(_read(file))
-        v = verify_bundle(bundle, lambda chain_id, address: anchor_at(settings, chain_id, address))
+        v = verify_bundle_on(settings, bundle)
         _print_verdict(v)
         if not v.valid:
             raise typer.Exit(1)

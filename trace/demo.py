@@ -22,7 +22,7 @@ from cradletrace.core.events import ColdChainData, parse_event
 from cradletrace.errors import ConfigError
 from cradletrace.labels import generate_codes
 from cradletrace.store.models import EventRow
-from cradletrace.verification import audit, export_bundle, verify_bundle, verify_event
+from cradletrace.verification import audit, export_bundle, verify_bundle_on, verify_event
 from cradletrace.workspace import init_workspace
 
 DEMO_ITEMS = 3
@@ -162,9 +162,8 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> None:
         path = settings.data_dir / "bundle.json"
         path.write_text(json.dumps(bundle, ensure_ascii=False, indent=2) + "\n", "utf-8")
     # The bundle is checked by a fresh reader with only the chain, not our database.
-    from cradletrace.chain.connect import anchor_at
 
-    v = verify_bundle(bundle, lambda cid, addr: anchor_at(settings, cid, addr))
+    v = verify_bundle_on(settings, bundle)
     say(f"  9. proof bundle for the failing report -> {path}; checked with the chain alone: {v.status}")
     say(f"a parent scans: {codes.uris[0]}")
     say(f"try: cradletrace verify {failing.id} --data-dir {settings.data_dir} ; "

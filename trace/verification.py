@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlmodel import Session, col, func, select
 
 from cradletrace.chain.base import Anchor, OnChainRoot
+from cradletrace.config import Settings
 from cradletrace.core import signing
 from cradletrace.core.canonical import canonical_bytes, parse_json
 from cradletrace.core.events import problems_of
@@ -336,19 +337,34 @@ def verify_bundle(bundle: dict[str, Any], chain_for: Callable[[int, str], Anchor
         reasons.append("proof wrong: the proof does not lead from the digest to the root")
     ch = bundle["chain"]
     chain = chain_for(int(ch["chain_id"]), str(ch["contract"]))
-    try:
-        found = chain.lookup(root)
-        if found is None:
-            reasons.append(f"root not on chain: contract {ch['contract']} does not hold root {bundle['root']}")
-        else:
-            if found.leaf_count != int(bundle["leaf_count"]):
-                reasons.append(f"root on chain with {found.leaf_count} leaves, the bundle says {bundle['leaf_count']}")
-            if not reasons and not chain.verify_leaf(root, digest, proof):
-                reasons.append("proof wrong: the contract's verifyLeaf refuses it")
-    finally:
-        chain.close()
+    found = chain.lookup(root)  # the chain stays open: it belongs to whoever chain_for got it from
+    if found is None:
+        reasons.append(f"root not on chain: contract {ch['contract']} does not hold root {bundle['root']}")
+    else:
+        if found.leaf_count != int(bundle["leaf_count"]):
+            reasons.append(f"root on chain with {found.leaf_count} leaves, the bundle says {bundle['leaf_count']}")
+        if not reasons and not chain.verify_leaf(root, digest, proof):
+            reasons.append("proof wrong: the contract's verifyLeaf refuses it")
     return Verdict("INVALID" if reasons else "VALID", tuple(reasons), None, digest.hex(), root.hex(),
                    ch.get("block_number"), ch.get("tx_hash"), chain.local)
+
+
+def verify_bundle_on(settings: Settings, bundle: dict[str, Any]) -> Verdict:
+    """Verify a bundle against the chain ``settings`` name (embedded file or --rpc-url), with no
+    database: the contract is the one the bundle names, on a chain whose id must match."""
+    from cradletrace.chain.connect import anchor_at
+
+    opened: list[Anchor] = []
+
+    def chain_for(chain_id: int, contract: str) -> Anchor:
+        opened.append(anchor_at(settings, chain_id, contract))
+        return opened[-1]
+
+    try:
+        return verify_bundle(bundle, chain_for)
+    finally:
+        for chain in opened:
+            chain.close()
 
 
 def iter_bad(report: AuditReport) -> Iterator[str]:

@@ -13,7 +13,7 @@ from cradletrace import verification
 from cradletrace.api.deps import ChainDep, RawBody, ReaderDep, SessionDep, check_own
 from cradletrace.api.errors import ApiError, responses
 from cradletrace.api.models import ProofBundle, VerdictPublic
-from cradletrace.chain.base import Anchor, OnChainRoot, TxReceipt
+from cradletrace.chain.base import Anchor
 from cradletrace.errors import InvalidInputError, Problem
 from cradletrace.store.models import AnchorBatch
 
@@ -43,34 +43,6 @@ def verify_event(ref: str, session: SessionDep, chain: ChainDep, caller: ReaderD
     return _public(verification.verify_event(session, chain, ref))
 
 
-class _Borrowed:
-    """The server's own chain lent to ``verify_bundle``, which closes what it is given."""
-
-    def __init__(self, chain: Anchor) -> None:
-        self._chain = chain
-        self.chain_id = chain.chain_id
-        self.contract_address = chain.contract_address
-        self.local = chain.local
-
-    def lookup(self, root: bytes) -> OnChainRoot | None:
-        return self._chain.lookup(root)
-
-    def verify_leaf(self, root: bytes, digest: bytes, proof: list[bytes]) -> bool:
-        return self._chain.verify_leaf(root, digest, proof)
-
-    def anchor(self, root: bytes, leaf_count: int) -> TxReceipt:
-        raise NotImplementedError("a borrowed chain only reads")
-
-    def roots(self) -> list[OnChainRoot]:
-        return self._chain.roots()
-
-    def record_notice(self, lot_ref: bytes, notice_digest: bytes) -> TxReceipt:
-        raise NotImplementedError("a borrowed chain only reads")
-
-    def close(self) -> None:
-        pass
-
-
 @router.post("/verify-bundle", response_model=VerdictPublic, responses=responses(422, 502),
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": {"$ref": "#/components/schemas/ProofBundle"}}}}})
@@ -85,6 +57,6 @@ def verify_bundle(body: RawBody, chain: ChainDep) -> VerdictPublic:
         if contract.lower() != chain.contract_address.lower():
             raise InvalidInputError(Problem("bundle.chain.contract",
                                             f"expected {chain.contract_address} (the contract this server anchors to), got {contract}"))
-        return _Borrowed(chain)
+        return chain
 
     return _public(verification.verify_bundle(bundle, chain_for))
