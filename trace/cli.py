@@ -11,66 +11,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, Optional
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
+from cradletrace.cliopts import DataDir, DbUrl, Limits, RpcUrl, chain_label, settings_from, open_workspace, fail, reported
 from cradletrace.config import Settings
-from cradletrace.errors import InvalidInputError, TraceError
+from cradletrace.errors import InvalidInputError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="cradletrace: signed supplier events, anchored on an EVM chain, verifiable by anyone.")
 supplier_app = typer.Typer(no_args_is_help=True, help="Register suppliers, their certificates and keys.")
 app.add_typer(supplier_app, name="supplier")
-
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory [env CRADLETRACE_DATA_DIR; default ./.cradletrace]")]
-DbUrl = Annotated[Optional[str], typer.Option("--database-url", help="PostgreSQL URL instead of the SQLite file [env DATABASE_URL]")]
-Limits = Annotated[Optional[Path], typer.Option("--limits", help="Analyte limits table replacing the shipped infant-formula one [env CRADLETRACE_LIMITS_FILE]")]
-RpcUrl = Annotated[Optional[str], typer.Option("--rpc-url", help="EVM JSON-RPC node instead of the embedded chain [env CRADLETRACE_RPC_URL]")]
-
-
-def _settings(data_dir: Path | None, database_url: str | None, rpc_url: str | None, limits: Path | None = None) -> Settings:
-    given = (("data_dir", data_dir), ("database_url", database_url), ("rpc_url", rpc_url), ("limits_file", limits))
-    overrides = {k: v for k, v in given if v is not None}
-    return Settings(**overrides)  # type: ignore[arg-type]
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def reported() -> Iterator[None]:
-    """Print cradletrace errors as one line per problem and exit non-zero; no tracebacks."""
-    try:
-        yield
-    except InvalidInputError as exc:
-        if len(exc.problems) == 1:
-            fail(str(exc.problems[0]))
-        typer.echo(f"error: {len(exc.problems)} problems, nothing was stored:", err=True)
-        for p in exc.problems:
-            typer.echo(f"  {p}", err=True)
-        raise typer.Exit(2) from None
-    except TraceError as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(f"{exc.filename or ''}: {exc.strerror or exc}")
-    except SQLAlchemyError as exc:
-        orig = getattr(exc, "orig", None) or exc
-        fail(f"store: {type(exc).__name__}: {str(orig).strip().splitlines()[0][:200]}")
-
-
-def _workspace(settings: Settings):  # type: ignore[no-untyped-def]
-    from cradletrace.workspace import Workspace
-
-    return Workspace(settings)
-
-
-def _chain_label(chain) -> str:  # type: ignore[no-untyped-def]
-    kind = "local development chain (embedded, not a public network)" if chain.local else f"chain {chain.where}"
-    return f"{kind}, chain id {chain.chain_id}, contract {chain.contract_address}"
 
 
 @app.command()
@@ -78,13 +30,13 @@ def init(data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl =
     """Create the data directory, the store and the anchor contract (running it again is harmless)."""
     from cradletrace.workspace import init_workspace
 
-    settings = _settings(data_dir, database_url, rpc_url)
+    settings = settings_from(data_dir, database_url, rpc_url)
     with reported():
         ws, chain = init_workspace(settings)
         with ws:
             typer.echo(f"data directory: {settings.data_dir.resolve()}")
             typer.echo(f"store: {ws.engine.url.render_as_string(hide_password=True)}")
-            typer.echo(f"anchoring to: {_chain_label(chain)}")
+            typer.echo(f"anchoring to: {chain_label(chain)}")
             if ws.replaced_contract:
                 typer.echo(f"warning: the contract recorded before ({ws.replaced_contract}) is not on this chain; "
                            "deployed a new one. Roots anchored to the old one cannot be verified here "
@@ -102,8 +54,8 @@ def supplier_add(
     """Register a supplier and generate its Ed25519 key (private key file mode 0600)."""
     from cradletrace import suppliers
 
-    settings = _settings(data_dir, database_url, None)
-    with reported(), _workspace(settings) as ws:
+    settings = settings_from(data_dir, database_url, None)
+    with reported(), open_workspace(settings) as ws:
         certs = [suppliers.CertificationIn.parse(c) for c in cert or []]
         with ws.session() as s:
             sup, key, path = suppliers.add_supplier(s, settings.keys_dir, name, role, certs, supplier_id)
@@ -118,7 +70,7 @@ def supplier_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
 
     from cradletrace.store.models import Certification, Supplier, SupplierKey
 
-    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws, ws.session() as s:
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         for sup in s.exec(select(Supplier).order_by(Supplier.id)):
             typer.echo(f"{sup.id}  {sup.role:<9}  {sup.name}")
             for k in s.exec(select(SupplierKey).where(SupplierKey.supplier_id == sup.id)):
@@ -132,8 +84,8 @@ def supplier_rotate_key(supplier_id: str, data_dir: DataDir = None, database_url
     """Give a supplier a new key; new events are signed with it."""
     from cradletrace import suppliers
 
-    settings = _settings(data_dir, database_url, None)
-    with reported(), _workspace(settings) as ws, ws.session() as s:
+    settings = settings_from(data_dir, database_url, None)
+    with reported(), open_workspace(settings) as ws, ws.session() as s:
         key, path = suppliers.rotate_key(s, settings.keys_dir, supplier_id)
         typer.echo(f"new key {key.key_id} for {supplier_id}: {path}")
 
@@ -143,7 +95,7 @@ def supplier_revoke_key(key_id: str, data_dir: DataDir = None, database_url: DbU
     """Revoke a key at once: it can sign no new events; events it signed still verify."""
     from cradletrace import suppliers
 
-    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws, ws.session() as s:
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         key = suppliers.revoke_key(s, key_id)
         typer.echo(f"key {key.key_id} of {key.supplier_id} revoked")
 
@@ -161,8 +113,8 @@ def sign(
     """Sign bare events with their suppliers' key files (fills analyte limits from the limits table)."""
     from cradletrace import recording
 
-    settings = _settings(data_dir, database_url, None, limits)
-    with reported(), _workspace(settings) as ws, ws.session() as s:
+    settings = settings_from(data_dir, database_url, None, limits)
+    with reported(), open_workspace(settings) as ws, ws.session() as s:
         items = recording.sign_items(recording.load_submission(_read(file)), recording.key_loader(s, settings.keys_dir), ws.limits)
         text = json.dumps([{"event": i.event, "signature": i.signature} for i in items], ensure_ascii=False, indent=2)
         if out:
@@ -181,8 +133,8 @@ def record(
     """Record signed supplier events: all of them, or none if any is bad."""
     from cradletrace import recording
 
-    settings = _settings(data_dir, database_url, None, limits)
-    with reported(), _workspace(settings) as ws, ws.session() as s:
+    settings = settings_from(data_dir, database_url, None, limits)
+    with reported(), open_workspace(settings) as ws, ws.session() as s:
         items = recording.load_submission(_read(file))
         if sign_:
             items = recording.sign_items(items, recording.key_loader(s, settings.keys_dir), ws.limits)
@@ -201,7 +153,7 @@ def status(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
 
     from cradletrace.store.models import AnchorBatch, EventRow, Supplier
 
-    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws, ws.session() as s:
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         typer.echo(f"store: {ws.engine.url.render_as_string(hide_password=True)}")
         typer.echo(f"suppliers: {s.exec(select(func.count()).select_from(Supplier)).one()}")
         for kind, n in s.exec(select(EventRow.kind, func.count()).group_by(EventRow.kind).order_by(EventRow.kind)):
@@ -240,15 +192,15 @@ def anchor(
     """Put all pending events under one Merkle root and record it on chain, then any recall notices."""
     from cradletrace import anchoring, recalls
 
-    settings = _settings(data_dir, database_url, rpc_url)
-    with reported(), _workspace(settings) as ws:
+    settings = settings_from(data_dir, database_url, rpc_url)
+    with reported(), open_workspace(settings) as ws:
         chain = ws.chain()
         factory = lambda: _session(ws)  # noqa: E731
         if not watch:
             _print_results(anchoring.anchor_pending(factory, chain))
             _print_notices(recalls.send_pending_notices(factory, chain))
             return
-        typer.echo(f"anchoring every {interval:g} s to {_chain_label(chain)}; Ctrl-C stops")
+        typer.echo(f"anchoring every {interval:g} s to {chain_label(chain)}; Ctrl-C stops")
 
         def report(outcome) -> None:  # type: ignore[no-untyped-def]
             if isinstance(outcome, Exception):
@@ -290,7 +242,7 @@ def verify(
     """Print VALID, INVALID (with the reasons) or PENDING for one event."""
     from cradletrace.verification import verify_event
 
-    with reported(), _workspace(_settings(data_dir, database_url, rpc_url)) as ws, ws.session() as s:
+    with reported(), open_workspace(settings_from(data_dir, database_url, rpc_url)) as ws, ws.session() as s:
         v = verify_event(s, ws.chain(), event)
         _print_verdict(v)
         if v.status != "VALID":
@@ -305,7 +257,7 @@ def audit(
     """Re-verify every anchored event and every root on chain; exit 1 if anything is wrong."""
     from cradletrace.verification import audit as run_audit, iter_bad
 
-    with reported(), _workspace(_settings(data_dir, database_url, rpc_url)) as ws, ws.session() as s:
+    with reported(), open_workspace(settings_from(data_dir, database_url, rpc_url)) as ws, ws.session() as s:
         report = run_audit(s, ws.chain(), check_signatures=not skip_signatures)
         for line in iter_bad(report):
             typer.echo(line)
@@ -323,7 +275,7 @@ def proof(
     """Print a proof bundle that verifies without our database (verify-bundle)."""
     from cradletrace.verification import export_bundle
 
-    with reported(), _workspace(_settings(data_dir, database_url, rpc_url)) as ws, ws.session() as s:
+    with reported(), open_workspace(settings_from(data_dir, database_url, rpc_url)) as ws, ws.session() as s:
         typer.echo(json.dumps(export_bundle(s, ws.chain(), event), ensure_ascii=False, indent=2))
 
 
@@ -335,7 +287,7 @@ def verify_bundle_cmd(
     """Check a proof bundle against the chain alone (embedded chain file or --rpc-url)."""
     from cradletrace.verification import read_bundle, verify_bundle_on
 
-    settings = _settings(data_dir, None, rpc_url)
+    settings = settings_from(data_dir, None, rpc_url)
     with reported():
         bundle = read_bundle(_read(file))
         v = verify_bundle_on(settings, bundle)
@@ -363,8 +315,8 @@ def labels(
     from cradletrace.labelprint import PdfSheet, PngZip, SvgDir
     from cradletrace.labels import Output, generate_codes, render
 
-    settings = _settings(data_dir, database_url, None)
-    with reported(), _workspace(settings) as ws:
+    settings = settings_from(data_dir, database_url, None)
+    with reported(), open_workspace(settings) as ws:
         outputs: list[Output] = []
         try:  # paths are checked before any code is commissioned
             if svg_dir:
@@ -412,7 +364,7 @@ def demo(data_dir: DataDir = None) -> None:
     """Run the whole story on a fresh data directory and print what happened."""
     from cradletrace.demo import run_demo
 
-    settings = _settings(data_dir or Path(".cradletrace-demo"), None, None)
+    settings = settings_from(data_dir or Path(".cradletrace-demo"), None, None)
     with reported():
         run_demo(settings, typer.echo)
 
@@ -442,7 +394,7 @@ def trace_forward_cmd(
     """Every lot, item, shipment and site downstream of a lot, supplier, event or production window."""
     from cradletrace import genealogy
 
-    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws, ws.session() as s:
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         window = None
         if site is not None or date_from is not None or date_to is not None:
             if site is None or date_from is None or date_to is None:
@@ -481,7 +433,7 @@ def trace_backward_cmd(
     """Every input lot, supplier, test report and cold-chain record behind an item or a lot."""
     from cradletrace import genealogy
 
-    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws, ws.session() as s:
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         t = genealogy.trace_backward(s, serial=serial, lot=genealogy.parse_lot(lot) if lot is not None else None)
         if as_json:
             typer.echo(json.dumps(t.to_json(), ensure_ascii=False, indent=2))
@@ -522,7 +474,7 @@ def recall_start(
 
     from cradletrace import genealogy, recalls
 
-    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws, ws.session() as s:
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         if lot:
             scope = [genealogy.parse_lot(x, "lot") for x in lot]
         elif trigger is not None and (trigger.isdigit() or len(trigger) == 64):
@@ -549,7 +501,7 @@ def recall_list(as_json: AsJson = False, data_dir: DataDir = None, database_url:
     """Every recall with its lots, notice status and clock."""
     from cradletrace import recalls
 
-    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws, ws.session() as s:
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         views = recalls.list_recalls(s)
         if as_json:
             typer.echo(json.dumps([v.to_json() for v in views], ensure_ascii=False, indent=2))
@@ -572,7 +524,7 @@ def hold_list(
     """Active holds; those without a recall are recall proposals."""
     from cradletrace import recalls
 
-    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws, ws.session() as s:
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         holds = recalls.list_holds(s, only_proposals=proposals)
         if as_json:
             typer.echo(json.dumps([h.to_json() for h in holds], ensure_ascii=False, indent=2))
@@ -601,7 +553,7 @@ def apikey_create(
     """Create an API key and print it once; only its hash is stored."""
     from cradletrace import apikeys
 
-    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws:
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws:
         with ws.session() as s:
             row, secret = apikeys.create_key(s, name, role, supplier)
         typer.echo(f"API key {row.id} ({row.role}{' of ' + row.supplier_id if row.supplier_id else ''}, {row.name}); "
@@ -614,7 +566,7 @@ def apikey_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """List API keys (never their secrets)."""
     from cradletrace import apikeys
 
-    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws, ws.session() as s:
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         for k in apikeys.list_keys(s):
             state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
             typer.echo(f"{k.id}  {k.role:<8}  {k.supplier_id or '-':<20}  {state:<24}  {k.name}")
@@ -625,7 +577,7 @@ def apikey_revoke(key_id: str, data_dir: DataDir = None, database_url: DbUrl = N
     """Revoke an API key: its next request is refused."""
     from cradletrace import apikeys
 
-    with reported(), _workspace(_settings(data_dir, database_url, None)) as ws:
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws:
         with ws.session() as s:
             row = apikeys.revoke_key(s, key_id)
         typer.echo(f"API key {row.id} ({row.role}, {row.name}) revoked")
@@ -679,7 +631,7 @@ def serve(
 
     if demo and (database_url or rpc_url):
         fail("--demo runs on the embedded defaults; drop --database-url and --rpc-url")
-    settings = _settings(data_dir or (Path(".cradletrace-demo") if demo else None), database_url, rpc_url)
+    settings = settings_from(data_dir or (Path(".cradletrace-demo") if demo else None), database_url, rpc_url)
     keys: list[tuple[str, str]] = []
     with reported():
         if demo:
