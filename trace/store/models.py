@@ -174,6 +174,8 @@ class Hold(SQLModel, table=True):
     trigger_event_id: int = Field(index=True)
     created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
     released_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
+    released_by: str | None = Field(default=None, max_length=100)
+    release_reason: str | None = Field(default=None, max_length=500)
 
 
 class Recall(SQLModel, table=True):
@@ -192,6 +194,8 @@ class Recall(SQLModel, table=True):
     trigger_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
     located_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
     closed_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
+    closed_by: str | None = Field(default=None, max_length=100)
+    close_reason: str | None = Field(default=None, max_length=500)
     notice: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON, exactly as hashed
     notice_digest: str = Field(max_length=64, unique=True)
     lot_ref: str = Field(max_length=64)
