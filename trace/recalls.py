@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlmodel import Session, col, select
 
 from cradletrace.core import canonical
@@ -38,6 +38,16 @@ SEVERITIES = ("I", "II", "III")
 TWO_HOURS = timedelta(hours=2)
 PREPARED, CONFIRMED = "prepared", "confirmed"
 TRIGGER_OUTCOMES = {("test_report", "fail"): "failed test report", ("cold_chain", "excursion"): "cold-chain excursion"}
+
+
+class StateConflictError(InvalidInputError):
+    """The input is well formed but the thing is not in the state it needs: a lot already under an
+    active recall, a hold already released, a recall already closed. ``kind`` names which (the API
+    answers 409 with a stable text per kind); nothing was changed."""
+
+    def __init__(self, kind: str, problems: list[Problem] | Problem) -> None:
+        super().__init__(problems)
+        self.kind = kind
 
 
 # -- pure rules ---------------------------------------------------------------------------
@@ -233,9 +243,8 @@ def start_recall(
         else:
             found[(g, lo)] = int(lid)
     active = _active_recalls(session, list(found.values()))
-    for key, lid in found.items():
-        if lid in active:
-            problems.append(Problem("lots", f"lot {key[0]}/{key[1]} is already under active recall {active[lid]}"))
+    already = [Problem("lots", f"lot {key[0]}/{key[1]} is already under active recall {active[lid]}")
+               for key, lid in found.items() if lid in active]
     trigger_event: EventRow | None = None
     trigger_text: str | None = None
     if trigger is not None and str(trigger).strip():
@@ -248,7 +257,9 @@ def start_recall(
         else:
             trigger_text = text[:200]
     if problems:
-        raise InvalidInputError(problems)
+        raise InvalidInputError(problems + already)
+    if already:
+        raise StateConflictError("recalled", already)
 
     trigger_at = trigger_event.recorded_at if trigger_event is not None else None
     if located_at is None and trigger_event is not None:  # the automatic hold's forward trace located them
@@ -286,16 +297,122 @@ class RecallView:
                 "trigger_text": r.trigger_text, "started_by": r.started_by, "started_at": _iso(r.started_at),
                 "lots": [f"{g}/{lo}" for g, lo in self.lots], "notice_digest": r.notice_digest,
                 "notice_status": r.notice_status, "tx_hash": r.tx_hash, "block": r.block_number,
-                "clock": self.clock.to_json()}
+                "status": "closed" if r.closed_at else "active", "closed_at": _iso(r.closed_at),
+                "closed_by": r.closed_by, "close_reason": r.close_reason, "clock": self.clock.to_json()}
 
 
-def list_recalls(session: Session) -> list[RecallView]:
-    recalls = session.exec(select(Recall).order_by(col(Recall.id))).all()
+def list_recalls(session: Session, recall_id: int | None = None) -> list[RecallView]:
+    """Every recall (oldest first), or just ``recall_id`` (empty if there is none)."""
+    q = select(Recall).order_by(col(Recall.id))
+    lq = select(RecallLot.recall_id, Lot.gtin, Lot.lot).join(Lot, col(Lot.id) == col(RecallLot.lot_id))
+    if recall_id is not None:
+        q, lq = q.where(Recall.id == recall_id), lq.where(RecallLot.recall_id == recall_id)
+    recalls = session.exec(q).all()
     lots: dict[int, list[tuple[str, str]]] = {}
-    for rid, g, lo in session.exec(select(RecallLot.recall_id, Lot.gtin, Lot.lot)
-                                   .join(Lot, col(Lot.id) == col(RecallLot.lot_id))).all():
+    for rid, g, lo in session.exec(lq).all():
         lots.setdefault(int(rid), []).append((g, lo))
     return [RecallView(r, tuple(sorted(lots.get(r.id or 0, [])))) for r in recalls]
+
+
+def get_recall(session: Session, recall_id: int) -> RecallView:
+    found = list_recalls(session, recall_id)
+    if not found:
+        raise NotFoundError(f"recall: expected a started recall, got {recall_id} which does not exist")
+    return found[0]
+
+
+def _who_and_why(by: str, reason: str, what: str) -> list[Problem]:
+    problems = []
+    if not reason.strip():
+        problems.append(Problem("reason", f"expected why the {what}, got nothing"))
+    if not by.strip():
+        problems.append(Problem("by", f"expected who {what}"))
+    return problems
+
+
+def close_recall(session: Session, recall_id: int, *, reason: str, closed_by: str, now: datetime) -> RecallView:
+    """End a recall (goods retrieved or destroyed): scan pages stop warning; who, when and why are kept.
+
+    The notice stays as it was (a closed recall's notice is still anchored by the next run)."""
+    problems = _who_and_why(closed_by, reason, "recall is closed")
+    recall = session.exec(select(Recall).where(Recall.id == recall_id).with_for_update()).first()
+    if recall is None:
+        raise NotFoundError(f"recall: expected a started recall, got {recall_id} which does not exist")
+    if problems:
+        raise InvalidInputError(problems)
+    if recall.closed_at is not None:
+        raise StateConflictError("closed", Problem("recall", f"recall {recall_id} was already closed at "
+                                                   f"{_iso(recall.closed_at)} by {recall.closed_by}"))
+    recall.closed_at, recall.closed_by, recall.close_reason = now, closed_by.strip()[:100], reason.strip()[:500]
+    session.add(recall)
+    session.flush()
+    return get_recall(session, recall_id)
+
+
+def release_hold(session: Session, hold_id: int, *, reason: str, released_by: str, now: datetime) -> dict[str, Any]:
+    """Lift one hold (e.g. a re-test passed): the scan banner goes; who, when and why are kept."""
+    problems = _who_and_why(released_by, reason, "hold is released")
+    hold = session.exec(select(Hold).where(Hold.id == hold_id).with_for_update()).first()
+    if hold is None:
+        raise NotFoundError(f"hold: expected an existing hold, got {hold_id} which does not exist")
+    if problems:
+        raise InvalidInputError(problems)
+    if hold.released_at is not None:
+        raise StateConflictError("released", Problem("hold", f"hold {hold_id} was already released at "
+                                                     f"{_iso(hold.released_at)} by {hold.released_by}"))
+    hold.released_at, hold.released_by, hold.release_reason = now, released_by.strip()[:100], reason.strip()[:500]
+    session.add(hold)
+    session.flush()
+    g, lo = session.exec(select(Lot.gtin, Lot.lot).where(Lot.id == hold.lot_id)).one()
+    return {"id": hold.id, "gtin": g, "lot": lo, "reason": hold.reason, "trigger_event_id": hold.trigger_event_id,
+            "created_at": _iso(hold.created_at), "released_at": _iso(hold.released_at),
+            "released_by": hold.released_by, "release_reason": hold.release_reason}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a recall will cover: a forward trace, narrowed (``removed``) or widened (``added``)."""
+
+    lots: tuple[tuple[str, str], ...]
+    traced: tuple[tuple[str, str], ...]
+    added: tuple[tuple[str, str], ...]
+    removed: tuple[tuple[str, str], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        def refs(keys: Iterable[tuple[str, str]]) -> list[str]:
+            return [f"{g}/{lo}" for g, lo in keys]
+        return {"lots": refs(self.lots), "traced": refs(self.traced), "added": refs(self.added), "removed": refs(self.removed)}
+
+
+def build_scope(session: Session, *, trace_lot: tuple[str, str] | None = None, trace_event: str | None = None,
+                include: Sequence[tuple[str, str]] = (), exclude: Sequence[tuple[str, str]] = ()) -> Scope:
+    """The forward trace of ``trace_lot`` or ``trace_event`` (if given), plus ``include``, minus ``exclude``.
+
+    Unknown starts are input problems here (they come in a request body); excluding a lot that is not
+    in the scope is refused, so a typo cannot silently leave a lot in. An empty result is left to
+    ``start_recall`` to refuse."""
+    from cradletrace.genealogy import trace_forward
+
+    traced: list[tuple[str, str]] = []
+    if trace_lot is not None and trace_event is not None:
+        raise InvalidInputError(Problem("trace", "expected at most one of trace_lot and trace_event"))
+    try:
+        if trace_lot is not None:
+            traced = [x.key for x in trace_forward(session, lot=trace_lot).lots]
+        elif trace_event is not None:
+            traced = [x.key for x in trace_forward(session, event=trace_event).lots]
+    except NotFoundError as exc:
+        raise InvalidInputError(Problem("trace_lot" if trace_lot else "trace_event",
+                                        str(exc).split(": ", 1)[-1])) from None
+    widened = [k for k in dict.fromkeys(include) if k not in traced]
+    pool = set(traced) | set(widened)
+    missing = [k for k in dict.fromkeys(exclude) if k not in pool]
+    if missing:
+        raise InvalidInputError([Problem("exclude", f"expected a lot in the scope, got {g}/{lo} which is not in it")
+                                 for g, lo in missing])
+    gone = set(exclude)
+    lots = tuple(sorted(pool - gone))
+    return Scope(lots, tuple(sorted(traced)), tuple(sorted(widened)), tuple(sorted(gone)))
 
 
 # -- what a scan shows --------------------------------------------------------------------------
@@ -306,13 +423,21 @@ class LotStatus:
     hold: dict[str, Any] | None
 
 
-def lot_status(session: Session, lot_id: int) -> LotStatus:
-    """The active recall and hold of one lot, as the scan page shows them (read from the store only)."""
-    recall = session.exec(select(Recall).join(RecallLot, col(RecallLot.recall_id) == col(Recall.id))
-                          .where(RecallLot.lot_id == lot_id, col(Recall.closed_at).is_(None))
-                          .order_by(col(Recall.id))).first()
-    hold = session.exec(select(Hold).where(Hold.lot_id == lot_id, col(Hold.released_at).is_(None))
-                        .order_by(col(Hold.id))).first()
+def lot_status(conn: Session | Connection, lot_id: int) -> LotStatus:
+    """The active recall and hold of one lot, as the scan page shows them (read from the store only).
+
+    Plain column queries: every scan runs this, and an ORM session is not needed for it.
+    """
+    if isinstance(conn, Session):
+        conn = conn.connection()
+    recall = conn.execute(
+        select(Recall.id, Recall.reason, Recall.severity, Recall.started_at, Recall.notice_digest,
+               Recall.notice_status, Recall.tx_hash)
+        .join(RecallLot, col(RecallLot.recall_id) == col(Recall.id))
+        .where(RecallLot.lot_id == lot_id, col(Recall.closed_at).is_(None)).order_by(col(Recall.id)).limit(1)).first()
+    hold = conn.execute(select(Hold.reason, Hold.created_at, Hold.trigger_event_id)
+                        .where(Hold.lot_id == lot_id, col(Hold.released_at).is_(None))
+                        .order_by(col(Hold.id)).limit(1)).first()
     return LotStatus(
         {"id": recall.id, "reason": recall.reason, "severity": recall.severity, "started_at": _iso(recall.started_at),
          "notice_digest": recall.notice_digest, "notice_status": recall.notice_status, "tx_hash": recall.tx_hash,
