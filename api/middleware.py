@@ -1,6 +1,7 @@
-"""ASGI middleware: request body limits before any parsing, and a last net for unexpected errors.
+"""ASGI middleware: request body limits before any parsing, a last net for unexpected errors,
+and request counting for /metrics.
 
-Both are plain ASGI (no ``BaseHTTPMiddleware``), so streaming and the thread pool are untouched.
+All are plain ASGI (no ``BaseHTTPMiddleware``), so streaming and the thread pool are untouched.
 FastAPI's own ``max_body_size`` is not used: when a refusal happens before the app reads the
 body it answers in plain text ("Content Too Large"), outside the API's error shape.
 """
@@ -8,11 +9,13 @@ body it answers in plain text ("Content Too Large"), outside the API's error sha
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cradletrace.api.errors import INTERNAL, error_response
+from cradletrace.api.metrics import observe
 
 log = logging.getLogger("cradletrace.api")
 
@@ -79,8 +82,21 @@ class BodyLimitMiddleware:
             await error_response(413, too_large_detail(limit))(scope, receive, send)
 
 
-class CatchAllMiddleware:
-    """Turn any exception no handler took into a bare 500; the traceback goes to the log only."""
+class _TrackedSend:
+    """``send`` that remembers the status once the response has started."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status: int | None = None
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+        await self.send(message)
+
+
+class _HttpOnly:
+    """Middleware that acts on HTTP requests (``http``) and passes anything else (lifespan) through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -88,19 +104,56 @@ class CatchAllMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
-        started = False
+        else:
+            await self.http(scope, receive, send)
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
 
+
+class CatchAllMiddleware(_HttpOnly):
+    """Turn any exception no handler took into a bare 500; the traceback goes to the log only."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        tracked = _TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception:
             log.exception("%s %s -> 500: unexpected error", scope.get("method"), scope.get("path"))
-            if started:
+            if tracked.status is not None:
                 raise
             await error_response(500, INTERNAL)(scope, receive, send)
+
+
+class MetricsMiddleware(_HttpOnly):
+    """Count every answered request by method, route template and status (see ``api/metrics.py``).
+
+    The route comes from the matched route's template (``/api/v1/events/{ref}``), so ids and scan
+    codes never become label values; anything no route matched counts as ``unmatched``.
+    """
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
+        tracked = _TrackedSend(send)
+        try:
+            await self.app(scope, receive, tracked)
+        finally:
+            observe(scope["method"], route_template(scope), tracked.status or 500, time.perf_counter() - start)
+
+
+def route_template(scope: Scope) -> str:
+    """The full template of the route that answered, e.g. ``/api/v1/events/{ref}``, else ``unmatched``.
+
+    A route included with a prefix knows only its own part of the path; the prefix is the part of
+    the request path before the place where that route's pattern matches the rest.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path_format", None)
+    regex = getattr(route, "path_regex", None)
+    if not isinstance(template, str) or regex is None:
+        return "unmatched"
+    path: str = scope["path"]
+    for at in (i for i, ch in enumerate(path) if ch == "/"):
+        if regex.match(path[at:]):
+            return path[:at] + template
+    return template

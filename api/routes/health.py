@@ -12,11 +12,15 @@ from cradletrace.api.errors import responses
 from cradletrace.api.models import ChainHealth, Health, StoreHealth
 
 router = APIRouter(prefix="/health", tags=["health"])
+# ``/healthz`` is the same check at the root, where load balancers and orchestrators look.
+root_router = APIRouter(tags=["health"])
+_RESPONSES = {503: {"model": Health, "description": "Store or chain unreachable"},
+              **{k: v for k, v in responses().items() if k != 503}}
 log = logging.getLogger("cradletrace.api")
 
 
-@router.get("", response_model=Health, responses={503: {"model": Health, "description": "Store or chain unreachable"},
-                                                  **{k: v for k, v in responses().items() if k != 503}})
+@router.get("", response_model=Health, responses=_RESPONSES)
+@root_router.get("/healthz", response_model=Health, responses=_RESPONSES)
 def health(runtime: RuntimeDep, response: Response) -> Health:
     """Public. 200 when the store answers a query and the chain answers a contract call, else 503."""
     store = StoreHealth(ok=False)
