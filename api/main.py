@@ -19,10 +19,10 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from cradletrace.api import errors
-from cradletrace.api.middleware import BodyLimitMiddleware, CatchAllMiddleware
+from cradletrace.api import errors, metrics
+from cradletrace.api.middleware import BodyLimitMiddleware, CatchAllMiddleware, MetricsMiddleware
 from cradletrace.api.models import event_schemas, link_events
-from cradletrace.api.routes import anchor, apikeys, audit, events, health, proofs, scan, scanner, suppliers, trace
+from cradletrace.api.routes import anchor, apikeys, audit, events, health, proofs, recalls, scan, scanner, suppliers, trace
 from cradletrace.api.runtime import Runtime
 from cradletrace.config import Settings
 from cradletrace.scanner_web.pages import STATIC_DIR
@@ -32,7 +32,7 @@ API_PREFIX = "/api/v1"
 # FastAPI's default /docs would load it from a CDN, which a phone behind a firewall (or this
 # offline machine) cannot reach.
 SWAGGER = "/static/vendor/swagger-ui"
-ROUTERS = tuple(m.router for m in (health, suppliers, apikeys, events, proofs, audit, anchor, trace))
+ROUTERS = tuple(m.router for m in (health, suppliers, apikeys, events, proofs, audit, anchor, trace, recalls))
 
 DESCRIPTION = """\
 Signed supplier events for maternal and infant goods, anchored on an EVM chain, verifiable by anyone.
@@ -65,8 +65,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, default=settings.api_max_body,
                        limits={("POST", f"{API_PREFIX}/events"): settings.api_max_bulk_body})
     app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(MetricsMiddleware)  # outermost: counts the catch-all's 500s and the 413s too
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(health.root_router)  # public: /healthz for load balancers
+    app.include_router(metrics.router)  # public: /metrics for a Prometheus scraper
     app.include_router(scan.router)  # public: the Digital Link path phones open, outside the API prefix
     app.include_router(scanner.router)  # public: the camera page that opens those paths
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -616,6 +616,8 @@ def serve(
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     anchor_interval: Annotated[float, typer.Option(
         "--anchor-interval", min=0, help="Seconds between anchoring runs in this process; 0 runs none")] = 10.0,
+    workers: Annotated[int, typer.Option(min=1, help="API worker processes; more than 1 needs PostgreSQL and "
+                                         "--rpc-url, and anchoring then runs in 'cradletrace anchor --watch'")] = 1,
     demo: Annotated[bool, typer.Option("--demo", help="Seed the demo story into a fresh data directory "
                                        "(default ./.cradletrace-demo) and print API keys to try")] = False,
     data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None,
@@ -628,12 +630,14 @@ def serve(
 
     from cradletrace.api.main import create_app
     from cradletrace.api.runtime import Runtime
+    from cradletrace.api.serving import check_workers, run_workers
 
     if demo and (database_url or rpc_url):
         fail("--demo runs on the embedded defaults; drop --database-url and --rpc-url")
     settings = settings_from(data_dir or (Path(".cradletrace-demo") if demo else None), database_url, rpc_url)
     keys: list[tuple[str, str]] = []
     with reported():
+        check_workers(settings, workers)
         if demo:
             from cradletrace.demo import run_demo
 
@@ -648,7 +652,7 @@ def serve(
         for who, secret in keys:
             typer.echo(f"  {who:<24} {secret}")
     typer.echo(f"open: {base}/docs  (API documentation; 'Authorize' with a key)")
-    typer.echo(f"      {base}/api/v1/health")
+    typer.echo(f"      {base}/healthz  {base}/metrics")
     if demo:
         typer.echo("scan a pack (what a parent's phone opens):")
         for path in _demo_scan_paths(settings):
@@ -660,6 +664,11 @@ def serve(
         typer.echo(f"keys: cradletrace apikey create --role operator|supplier|quality --name NAME --data-dir {settings.data_dir}")
     log_config = {**LOGGING_CONFIG, "loggers": {**LOGGING_CONFIG["loggers"], "cradletrace": {
         "handlers": ["default"], "level": logging.INFO, "propagate": False}}}
+    if workers > 1:
+        typer.echo(f"{workers} API workers; they do not anchor: run 'cradletrace anchor --watch' beside them")
+        with reported():
+            run_workers(settings, workers, host, port, log_config)
+        return
     app_ = create_app(settings.model_copy(update={"anchor_interval": anchor_interval}))
     uvicorn.run(app_, host=host, port=port, log_config=log_config, server_header=False)
 
