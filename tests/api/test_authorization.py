@@ -71,6 +71,14 @@ CASES = [
     Case("POST", "/anchor", only(operator=200)),
     Case("GET", "/trace/forward", only(quality=200, operator=200), lambda s, p: {"params": {"lot": f"{MILK}/RM-A1"}}),
     Case("GET", "/trace/backward", only(quality=200, operator=200), lambda s, p: {"params": {"lot": f"{MILK}/RM-A1"}}),
+    Case("GET", "/holds", only(quality=200)),
+    Case("POST", "/holds/{hold_id}/release", only(quality=200), lambda s, p: {"json": {"reason": "re-test passed"}}),
+    Case("POST", "/recalls", only(quality=201),
+         lambda s, p: {"json": {"reason": "matrix", "severity": "II", "lots": [f"{MILK}/RM-B2"]}}),
+    Case("GET", "/recalls", only(quality=200)),
+    Case("GET", "/recalls/{recall_id}", only(quality=200)),
+    Case("POST", "/recalls/{recall_id}/close", only(quality=200), lambda s, p: {"json": {"reason": "all retrieved"}}),
+    Case("GET", "/recalls/{recall_id}/report", only(quality=200)),
 ]
 
 
@@ -83,9 +91,13 @@ def params(site: Site) -> dict[str, Any]:
     spare_api_key = site.client.post(f"{P}/api-keys", headers=op, json={"name": "spare", "role": "quality"})
     bundle = site.client.get(f"{P}/events/{site.ids['a_event']}/proof", headers=op)
     assert bundle.status_code == 200, bundle.text
+    q = site.auth("quality")
+    hold_id = site.client.get(f"{P}/holds", headers=q).json()[0]["id"]  # the demo's failing report held IF-0001
+    recall = site.client.post(f"{P}/recalls", headers=q, json={"reason": "spare", "severity": "I", "trace_lot": f"{MILK}/RM-A1"})
+    assert recall.status_code == 201, recall.text
     return {"supplier_id": A, "spare": "spare-farm", "spare_key": made.json()["key"]["key_id"],
             "spare_api_key": spare_api_key.json()["key"]["id"], "a_event": site.ids["a_event"],
-            "bundle": bundle.content}
+            "bundle": bundle.content, "hold_id": hold_id, "recall_id": recall.json()["id"]}
 
 
 @pytest.mark.parametrize("who", WHO)

@@ -1,0 +1,229 @@
+"""Holds and recalls over HTTP (quality staff): list and release holds, start a recall from a
+forward trace that staff narrow or widen, watch its clock against the two-hour rule, close it,
+and download its report (JSON, CSV, XLSX).
+
+Every write is one transaction: a refused request (unknown lot, empty scope, a lot already under
+recall, a hold already released) changes nothing. Who did it is the API key's name and id.
+Conflicts with the current state answer 409 with a fixed ``detail`` per kind; the ``problems``
+name the lot, hold or recall.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from cradletrace import genealogy, recallreport, recalls
+from cradletrace.api.deps import QualityDep, SessionDep
+from cradletrace.api.errors import ApiError, responses
+from cradletrace.apikeys import Caller
+from cradletrace.errors import InvalidInputError, Problem
+
+router = APIRouter(tags=["recalls"])
+
+ALREADY_RECALLED = "conflict: a lot in the scope is already under an active recall; no recall was started"
+ALREADY_RELEASED = "conflict: this hold is already released; nothing was changed"
+ALREADY_CLOSED = "conflict: this recall is already closed; nothing was changed"
+_CONFLICTS = {"recalled": ALREADY_RECALLED, "released": ALREADY_RELEASED, "closed": ALREADY_CLOSED}
+_STRICT = ConfigDict(extra="forbid")
+
+
+class ClockOut(BaseModel):
+    """Seconds from the triggering event to "affected lots located" and to "recall started"."""
+
+    trigger_at: str | None
+    located_at: str | None
+    started_at: str | None
+    to_located_s: float | None
+    to_started_s: float | None
+    rule_s: float = Field(description="The two-hour rule, in seconds")
+    within_two_hours: bool | None = Field(description="null when there is no triggering event to count from")
+
+
+class _Hold(BaseModel):
+    id: int
+    gtin: str
+    lot: str
+    reason: str = Field(description="Why the lot was held: failed test report or cold-chain excursion")
+    trigger_event_id: int
+    created_at: str | None
+
+
+class HoldOut(_Hold):
+    recall_id: int | None = Field(description="The active recall covering this lot; null means a recall proposal")
+    clock: ClockOut
+
+
+class HoldReleased(_Hold):
+    released_at: str | None
+    released_by: str | None
+    release_reason: str | None
+
+
+class RecallOut(BaseModel):
+    id: int
+    reason: str
+    severity: str
+    trigger_event_id: int | None
+    trigger_text: str | None
+    started_by: str
+    started_at: str | None
+    lots: list[str] = Field(description="GTIN/LOT of every lot in the recall")
+    notice_digest: str
+    notice_status: str = Field(description="prepared (stored, sent by the next anchoring run) or confirmed")
+    tx_hash: str | None
+    block: int | None
+    status: Literal["active", "closed"]
+    closed_at: str | None
+    closed_by: str | None
+    close_reason: str | None
+    clock: ClockOut
+
+
+class ScopeOut(BaseModel):
+    lots: list[str]
+    traced: list[str] = Field(description="Lots the forward trace found")
+    added: list[str] = Field(description="Lots staff added beyond the trace")
+    removed: list[str] = Field(description="Lots staff took out of the trace")
+
+
+class RecallStarted(RecallOut):
+    scope: ScopeOut
+
+
+class ReasonIn(BaseModel):
+    model_config = _STRICT
+    reason: str = Field(min_length=1, max_length=500, description="Why (kept with who and when)")
+
+
+class RecallIn(BaseModel):
+    """Scope = forward trace of ``trace_lot`` or ``trace_event`` (optional), plus ``lots``, minus ``exclude``."""
+
+    model_config = _STRICT
+    reason: str = Field(min_length=1, max_length=2000, description="Shown on every affected pack's scan page")
+    severity: str = Field(description="Recall class: I, II or III")
+    trigger: str | None = Field(default=None, max_length=200,
+                                description="Triggering event (id or digest; its time starts the clock) or a short text")
+    trace_lot: str | None = Field(default=None, description="GTIN/LOT to trace forward from")
+    trace_event: str | None = Field(default=None, description="Failed test report or excursion (id or digest) to trace from")
+    lots: list[str] = Field(default=[], max_length=10_000, description="GTIN/LOT to add to the scope (widen)")
+    exclude: list[str] = Field(default=[], max_length=10_000, description="GTIN/LOT to take out of the scope (narrow)")
+
+
+class ReportOut(BaseModel):
+    standard: str
+    generated_at: str
+    recall: RecallOut
+    rows: list[dict[str, Any]] = Field(description="One per affected lot (transformation) and per shipment (shipping)")
+    sites_to_notify: list[dict[str, Any]]
+    consumers: dict[str, Any] = Field(description="Counts only: items scanned, scans, scans with consent; how to reach them")
+    counts: dict[str, int]
+
+
+def _who(caller: Caller) -> str:
+    return f"api:{caller.name} ({caller.key_id})"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@contextmanager
+def _conflicts() -> Iterator[None]:
+    """A state conflict from the core becomes a 409 with its fixed ``detail``."""
+    try:
+        yield
+    except recalls.StateConflictError as exc:
+        raise ApiError(409, _CONFLICTS[exc.kind], exc.problems) from None
+
+
+def _lots(values: list[str], field: str) -> list[tuple[str, str]]:
+    problems: list[Problem] = []
+    out = []
+    for i, v in enumerate(values):
+        try:
+            out.append(genealogy.parse_lot(v, f"{field}[{i}]"))
+        except InvalidInputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InvalidInputError(problems)
+    return out
+
+
+@router.get("/holds", response_model=list[HoldOut], responses=responses(401, 403, 422))
+def list_holds(session: SessionDep, caller: QualityDep,
+               proposals: Annotated[bool, Query(description="Only holds no active recall covers (recall proposals)")] = False,
+               ) -> list[dict[str, Any]]:
+    """Active holds (oldest first), each with its trigger and the clock since it."""
+    return [h.to_json() for h in recalls.list_holds(session, only_proposals=proposals)]
+
+
+@router.post("/holds/{hold_id}/release", response_model=HoldReleased, responses=responses(401, 403, 404, 409, 422))
+def release_hold(hold_id: int, body: ReasonIn, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
+    """Lift a hold (the scan page's hold banner goes); who, when and why are recorded."""
+    with _conflicts():
+        out = recalls.release_hold(session, hold_id, reason=body.reason, released_by=_who(caller), now=_now())
+    session.commit()
+    return out
+
+
+@router.post("/recalls", status_code=201, response_model=RecallStarted, responses=responses(401, 403, 409, 422))
+def start_recall(body: RecallIn, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
+    """Start a recall now: every affected pack's scan page warns at once; the notice is anchored by the
+    next anchoring run. All or nothing."""
+    trace_lot = genealogy.parse_lot(body.trace_lot, "trace_lot") if body.trace_lot else None
+    include, exclude = _lots(body.lots, "lots"), _lots(body.exclude, "exclude")
+    scope = recalls.build_scope(session, trace_lot=trace_lot, trace_event=body.trace_event, include=include, exclude=exclude)
+    trigger = body.trigger if body.trigger is not None else body.trace_event
+    with _conflicts():
+        recall = recalls.start_recall(session, lots=scope.lots, reason=body.reason, severity=body.severity,
+                                      trigger=trigger, started_by=_who(caller), now=_now())
+    assert recall.id is not None
+    out = {**recalls.get_recall(session, recall.id).to_json(), "scope": scope.to_json()}
+    session.commit()
+    return out
+
+
+@router.get("/recalls", response_model=list[RecallOut], responses=responses(401, 403))
+def list_recalls(session: SessionDep, caller: QualityDep) -> list[dict[str, Any]]:
+    """Every recall (oldest first) with its lots, notice status and clock."""
+    return [v.to_json() for v in recalls.list_recalls(session)]
+
+
+@router.get("/recalls/{recall_id}", response_model=RecallOut, responses=responses(401, 403, 404, 422))
+def get_recall(recall_id: int, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
+    """One recall with its lots, notice status and clock against the two-hour rule."""
+    return recalls.get_recall(session, recall_id).to_json()
+
+
+@router.post("/recalls/{recall_id}/close", response_model=RecallOut, responses=responses(401, 403, 404, 409, 422))
+def close_recall(recall_id: int, body: ReasonIn, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
+    """End a recall (goods retrieved): scan pages stop warning; who, when and why are recorded."""
+    with _conflicts():
+        view = recalls.close_recall(session, recall_id, reason=body.reason, closed_by=_who(caller), now=_now())
+    session.commit()
+    return view.to_json()
+
+
+_REPORT_TYPES = {"text/csv": {"schema": {"type": "string"}},
+                 recallreport.FORMATS["xlsx"]: {"schema": {"type": "string", "format": "binary"}}}
+
+
+@router.get("/recalls/{recall_id}/report", response_model=ReportOut,
+            responses={**responses(401, 403, 404, 422),
+                       200: {"description": "The report: JSON, or a CSV / XLSX file to download", "content": _REPORT_TYPES}})
+def recall_report(recall_id: int, session: SessionDep, caller: QualityDep,
+                  format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, csv or xlsx")] = "json",
+                  ) -> Response:
+    """FSMA 204 key data elements, one row per affected lot and shipment; sites to notify; consumer counts."""
+    report = recallreport.build_report(session, recall_id, _now())
+    headers = {"Cache-Control": "no-store"}
+    if format != "json":
+        headers["Content-Disposition"] = f'attachment; filename="{report.filename(format)}"'
+    return Response(report.render(format), media_type=recallreport.FORMATS[format], headers=headers)
