@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from cradletrace.cli_epcis import app as epcis_app
 from cradletrace.cliopts import DataDir, DbUrl, Limits, RpcUrl, chain_label, settings_from, open_workspace, fail, reported
 from cradletrace.config import Settings
 from cradletrace.errors import InvalidInputError
@@ -23,6 +24,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                   help="cradletrace: signed supplier events, anchored on an EVM chain, verifiable by anyone.")
 supplier_app = typer.Typer(no_args_is_help=True, help="Register suppliers, their certificates and keys.")
 app.add_typer(supplier_app, name="supplier")
+app.add_typer(epcis_app, name="epcis")
 
 
 @app.command()
