@@ -365,3 +365,45 @@ def test_cli_recall_from_a_trigger_event_takes_the_forward_trace_as_scope(worksp
     assert body["clock"]["trigger_at"] is not None and body["clock"]["to_started_s"] is not None
     out = CliRunner().invoke(cli_app, ["recall", "start", "--reason", "x", "--severity", "I", *base])
     assert out.exit_code == 2 and "expected --lot" in out.output
+
+
+def test_cli_hold_release_recall_close_and_report(workspace, events, record, tmp_path: Path) -> None:
+    """The rest of a recall on the command line, on both stores: release a hold once, write the three
+    report files (readable by csv and openpyxl), close the recall once."""
+    import csv
+    import json
+
+    from openpyxl import load_workbook
+
+    from cradletrace.recallreport import COLUMNS
+
+    story_with_downstream(record, events)
+    st = workspace.settings
+    base = ["--data-dir", str(st.data_dir)] + (["--database-url", st.database_url] if st.database_url else [])
+    run = lambda *a: CliRunner().invoke(cli_app, [*a, *base])  # noqa: E731
+    hold = json.loads(run("hold", "list", "--json").output)[0]
+    out = run("hold", "release", str(hold["id"]), "--reason", "re-test passed")
+    assert out.exit_code == 0 and f"hold {hold['id']} on " in out.output and "released by cli:" in out.output, out.output
+    out = run("hold", "release", str(hold["id"]), "--reason", "again")
+    assert out.exit_code == 2 and f"hold {hold['id']} was already released" in out.output
+    assert run("hold", "release", "999", "--reason", "x").exit_code == 2
+    assert run("recall", "start", "--lot", f"{FORMULA}/IF-0001", "--lot", f"{MIX}/MX-0001", "--reason", "Cronobacter",
+               "--severity", "I").exit_code == 0
+    out = run("recall", "report", "1", "--out", str(tmp_path / "r"))
+    assert out.exit_code == 0, out.output
+    assert "2 lots, 3 rows, 1 sites to notify" in out.output  # two batch rows and IF-0001's shipment
+    rows = json.loads((tmp_path / "r" / "recall-1.json").read_text("utf-8"))["rows"]
+    with open(tmp_path / "r" / "recall-1.csv", encoding="utf-8-sig", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [(r["Critical Tracking Event"], r["Lot"]) for r in table] == [(r["cte"], r["lot"]) for r in rows] == [
+        ("transformation", "IF-0001"), ("transformation", "MX-0001"), ("shipping", "IF-0001")]
+    sheet = load_workbook(tmp_path / "r" / "recall-1.xlsx")["Traceability"]
+    assert [c.value for c in sheet[1]] == [h for _, h, _ in COLUMNS] and sheet.max_row == 4
+    assert sheet.cell(4, 6).value == 4200 and sheet.cell(4, 15).value == "PCC-2026-0042"
+    out = run("recall", "report", "1", "--format", "pdf")
+    assert out.exit_code == 2 and "format: expected json, csv or xlsx, got pdf" in out.output
+    out = run("recall", "close", "1", "--reason", "retrieved")
+    assert out.exit_code == 0 and "recall 1 closed by cli:" in out.output
+    out = run("recall", "close", "1", "--reason", "again")
+    assert out.exit_code == 2 and "recall 1 was already closed" in out.output
+    assert json.loads(run("recall", "list", "--json").output)[0]["status"] == "closed"

@@ -460,6 +460,7 @@ recall_app = typer.Typer(no_args_is_help=True, help="Start and list recalls (qua
 app.add_typer(recall_app, name="recall")
 hold_app = typer.Typer(no_args_is_help=True, help="Automatic holds after failed tests and excursions (recall proposals).")
 app.add_typer(hold_app, name="hold")
+__import__("cradletrace.cli_recall").cli_recall.register(recall_app, hold_app)  # hold release, recall close/report
 
 
 @recall_app.command("start")
