@@ -210,3 +210,20 @@ class RecallLot(SQLModel, table=True):
 
     recall_id: int = Field(foreign_key="recall.id", primary_key=True)
     lot_id: int = Field(foreign_key="lot.id", primary_key=True, index=True)
+
+
+class EpcisEvent(SQLModel, table=True):
+    """The EPCIS 2.0 event a cradletrace event was imported from, kept verbatim for export.
+
+    ``hash`` is its CBV 2.0 event hash (``ni:///sha-256;…?ver=CBV2.0``): unique, so the same
+    EPCIS event is never captured twice. ``context`` is the document's ``@context`` (JSON), which
+    the event's compact IRIs need. Not signed or anchored: the cradletrace event is.
+    """
+
+    __tablename__ = "epcis_event"
+
+    hash: str = Field(primary_key=True, max_length=100)
+    event_id: int = Field(foreign_key="event.id", unique=True)
+    epcis_id: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # the eventID as sent
+    body: str = Field(sa_column=Column(Text, nullable=False))  # the EPCIS event as sent (JSON)
+    context: str = Field(sa_column=Column(Text, nullable=False))
