@@ -1,5 +1,6 @@
-"""``cradletrace serve --demo`` as a user runs it, for tests: a subprocess on a free loopback port,
-waited for until it answers, and stopped with SIGINT (then killed) by the test that started it."""
+"""``cradletrace serve`` (and other long-running commands) as a user runs them, for tests: a subprocess
+on a free loopback port, waited for until it answers, and stopped with SIGINT (then killed) by the
+test that started it."""
 
 from __future__ import annotations
 
@@ -33,24 +34,38 @@ class Served:
         return "".join(self.lines)
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without cradletrace settings (so only the given ones apply), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRADLETRACE_") and k != "DATABASE_URL"}
+    return {**env, **extra}
+
+
 @contextmanager
 def serve_demo(cwd: Path, data: Path, anchor_interval: float, timeout: float = 90) -> Iterator[Served]:
     """Run ``serve --demo`` until the block ends; ``output`` then holds everything it printed."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRADLETRACE_") and k != "DATABASE_URL"}
-    proc = subprocess.Popen([str(CLI), "serve", "--demo", "--data-dir", str(data), "--port", str(port),
-                             "--anchor-interval", str(anchor_interval)], cwd=cwd, env=env, text=True,
+    with running([str(CLI), "serve", "--demo", "--data-dir", str(data), "--port", str(port),
+                  "--anchor-interval", str(anchor_interval)], cwd, port, timeout=timeout) as served:
+        yield served
+
+
+@contextmanager
+def running(argv: list[str], cwd: Path, port: int | None, env: dict[str, str] | None = None,
+            timeout: float = 90, health: str = "/api/v1/health") -> Iterator[Served]:
+    """Run ``argv`` until the block ends, stopped with SIGINT (then killed). With a ``port``, wait
+    until ``health`` answers there; the process's output is collected in ``lines`` throughout."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=env if env is not None else clean_env(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    served = Served(f"http://127.0.0.1:{port}", port, proc)
+    served = Served(f"http://127.0.0.1:{port}", port or 0, proc)
     reader = threading.Thread(target=lambda: served.lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
     reader.start()
     try:
         deadline = time.monotonic() + timeout
-        while True:
+        while port is not None:
             assert proc.poll() is None, served.output
             assert time.monotonic() < deadline, "server did not come up:\n" + served.output
             try:
-                with urllib.request.urlopen(f"{served.base}/api/v1/health", timeout=5):
+                with urllib.request.urlopen(f"{served.base}{health}", timeout=5):
                     break
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.1)
