@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Integer, bindparam, insert
 from sqlmodel import Session, col, select
 
 from cradletrace.core import canonical
@@ -423,26 +423,39 @@ class LotStatus:
     hold: dict[str, Any] | None
 
 
-def lot_status(conn: Session | Connection, lot_id: int) -> LotStatus:
-    """The active recall and hold of one lot, as the scan page shows them (read from the store only).
+# Built once: every scan runs them. ``lot_id`` is bound per call; ``lot_flags`` lets a query of
+# the scan path ask "is anything active?" in the same round trip as its item lookup.
+_LOT = bindparam("lot_id", type_=Integer)
+_ACTIVE_RECALL = (select(Recall.id, Recall.reason, Recall.severity, Recall.started_at, Recall.notice_digest,
+                         Recall.notice_status, Recall.tx_hash)
+                  .join(RecallLot, col(RecallLot.recall_id) == col(Recall.id))
+                  .where(RecallLot.lot_id == _LOT, col(Recall.closed_at).is_(None)).order_by(col(Recall.id)).limit(1))
+_ACTIVE_HOLD = (select(Hold.reason, Hold.created_at, Hold.trigger_event_id)
+                .where(Hold.lot_id == _LOT, col(Hold.released_at).is_(None)).order_by(col(Hold.id)).limit(1))
 
-    Plain column queries: every scan runs this, and an ORM session is not needed for it.
-    """
+
+def lot_flags(lot_id: Any) -> tuple[Any, Any]:
+    """SQL booleans: ``lot_id`` (a column or value) has an active recall; has an active hold."""
+    recall = (select(RecallLot.lot_id).join(Recall, col(RecallLot.recall_id) == col(Recall.id))
+              .where(RecallLot.lot_id == lot_id, col(Recall.closed_at).is_(None)))
+    hold = select(Hold.id).where(Hold.lot_id == lot_id, col(Hold.released_at).is_(None))
+    return recall.exists(), hold.exists()
+
+
+def lot_status(conn: Session | Connection, lot_id: int) -> LotStatus:
+    """The active recall and hold of one lot, as the scan page shows them (read from the store only)."""
     if isinstance(conn, Session):
         conn = conn.connection()
-    recall = conn.execute(
-        select(Recall.id, Recall.reason, Recall.severity, Recall.started_at, Recall.notice_digest,
-               Recall.notice_status, Recall.tx_hash)
-        .join(RecallLot, col(RecallLot.recall_id) == col(Recall.id))
-        .where(RecallLot.lot_id == lot_id, col(Recall.closed_at).is_(None)).order_by(col(Recall.id)).limit(1)).first()
-    hold = conn.execute(select(Hold.reason, Hold.created_at, Hold.trigger_event_id)
-                        .where(Hold.lot_id == lot_id, col(Hold.released_at).is_(None))
-                        .order_by(col(Hold.id)).limit(1)).first()
+    recall = conn.execute(_ACTIVE_RECALL, {"lot_id": lot_id}).first()
+    hold = conn.execute(_ACTIVE_HOLD, {"lot_id": lot_id}).first()
     return LotStatus(
         {"id": recall.id, "reason": recall.reason, "severity": recall.severity, "started_at": _iso(recall.started_at),
          "notice_digest": recall.notice_digest, "notice_status": recall.notice_status, "tx_hash": recall.tx_hash,
          "do_not_use": True} if recall else None,
         {"reason": hold.reason, "since": _iso(hold.created_at), "trigger_event_id": hold.trigger_event_id} if hold else None)
+
+
+NO_STATUS = LotStatus(None, None)
 
 
 # -- notices on chain ----------------------------------------------------------------------------
