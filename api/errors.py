@@ -12,7 +12,7 @@ body over the limit                    413     "request body too large: ..."
 ChainUnavailableError                  503     CHAIN_UNAVAILABLE
 other ChainError                       502     CHAIN_FAILED
 SQLAlchemy IntegrityError (a race)     409     CONFLICT
-SQLAlchemy OperationalError            503     STORE_UNAVAILABLE
+store_unreachable(): down, lost, pool  503     STORE_UNAVAILABLE
 ConfigError, anything unexpected       500     CONFIG / INTERNAL
 =====================================  ======  =======================================
 
@@ -31,7 +31,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cradletrace.errors import (
@@ -150,6 +151,12 @@ def _status_of(exc: TraceError) -> tuple[int, str, list[Problem]]:
     return 500, CONFIG, []
 
 
+def store_unreachable(exc: BaseException) -> bool:
+    """The store did not answer (down, restarting, connection lost, pool exhausted): worth a retry."""
+    return (isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError))
+            or (isinstance(exc, DBAPIError) and exc.connection_invalidated))
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that give every error its status and shape."""
 
@@ -182,8 +189,8 @@ def install(app: FastAPI) -> None:
             # Two requests passed the same uniqueness check at once; the store kept one of them.
             log.warning("%s %s -> 409: store: %s", request.method, request.url.path, str(exc.orig or exc)[:300])
             return error_response(409, CONFLICT)
-        if isinstance(exc, OperationalError):
-            log.error("%s %s -> 503: store: %s", request.method, request.url.path, str(exc.orig or exc)[:300])
+        if store_unreachable(exc):
+            log.error("%s %s -> 503: store: %s", request.method, request.url.path, str(getattr(exc, "orig", None) or exc)[:300])
             return error_response(503, STORE_UNAVAILABLE)
         log.exception("%s %s -> 500: store error", request.method, request.url.path)
         return error_response(500, INTERNAL)

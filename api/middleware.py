@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cradletrace.api.errors import INTERNAL, error_response
+from cradletrace.api.errors import INTERNAL, STORE_UNAVAILABLE, error_response, store_unreachable
 from cradletrace.api.metrics import observe
 
 log = logging.getLogger("cradletrace.api")
@@ -112,16 +112,22 @@ class _HttpOnly:
 
 
 class CatchAllMiddleware(_HttpOnly):
-    """Turn any exception no handler took into a bare 500; the traceback goes to the log only."""
+    """Turn any exception no handler took into a bare 500 (503 when the store is unreachable);
+    the traceback goes to the log only."""
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         tracked = _TrackedSend(send)
         try:
             await self.app(scope, receive, tracked)
-        except Exception:
-            log.exception("%s %s -> 500: unexpected error", scope.get("method"), scope.get("path"))
+        except Exception as exc:
             if tracked.status is not None:
+                log.exception("%s %s: error after the answer started", scope.get("method"), scope.get("path"))
                 raise
+            if store_unreachable(exc):  # e.g. raised while a dependency closed its session
+                log.error("%s %s -> 503: store: %s", scope.get("method"), scope.get("path"), str(exc)[:300])
+                await error_response(503, STORE_UNAVAILABLE)(scope, receive, send)
+                return
+            log.exception("%s %s -> 500: unexpected error", scope.get("method"), scope.get("path"))
             await error_response(500, INTERNAL)(scope, receive, send)
 
 
