@@ -22,7 +22,8 @@ from fastapi.staticfiles import StaticFiles
 from cradletrace.api import errors, metrics
 from cradletrace.api.middleware import BodyLimitMiddleware, CatchAllMiddleware, MetricsMiddleware
 from cradletrace.api.models import event_schemas, link_events
-from cradletrace.api.routes import anchor, apikeys, audit, events, health, proofs, recalls, scan, scanner, suppliers, trace
+from cradletrace.api.routes import anchor, apikeys, audit, console, events, health, proofs, recalls, resolver, scan, scanner, suppliers, trace
+from cradletrace.api.routes import epcis
 from cradletrace.api.runtime import Runtime
 from cradletrace.config import Settings
 from cradletrace.scanner_web.pages import STATIC_DIR
@@ -32,7 +33,7 @@ API_PREFIX = "/api/v1"
 # FastAPI's default /docs would load it from a CDN, which a phone behind a firewall (or this
 # offline machine) cannot reach.
 SWAGGER = "/static/vendor/swagger-ui"
-ROUTERS = tuple(m.router for m in (health, suppliers, apikeys, events, proofs, audit, anchor, trace, recalls))
+ROUTERS = tuple(m.router for m in (health, suppliers, apikeys, events, proofs, audit, anchor, trace, recalls, epcis))
 
 DESCRIPTION = """\
 Signed supplier events for maternal and infant goods, anchored on an EVM chain, verifiable by anyone.
@@ -63,15 +64,18 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     # Added last is outermost: the catch-all must see what the body limit lets through.
     app.add_middleware(BodyLimitMiddleware, default=settings.api_max_body,
-                       limits={("POST", f"{API_PREFIX}/events"): settings.api_max_bulk_body})
+                       limits={("POST", f"{API_PREFIX}/events"): settings.api_max_bulk_body,
+                               ("POST", f"{API_PREFIX}/epcis"): settings.api_max_bulk_body})
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(MetricsMiddleware)  # outermost: counts the catch-all's 500s and the 413s too
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.root_router)  # public: /healthz for load balancers
     app.include_router(metrics.router)  # public: /metrics for a Prometheus scraper
+    app.include_router(resolver.router)  # public: GS1 resolver; takes only its own /01/ requests, so before scan
     app.include_router(scan.router)  # public: the Digital Link path phones open, outside the API prefix
     app.include_router(scanner.router)  # public: the camera page that opens those paths
+    app.include_router(console.router)  # public page, no data: the recall console calls the API with a quality key
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _document_raw_bodies(app)
 

@@ -19,7 +19,7 @@ from sqlmodel import col, select
 
 from cradletrace.api.deps import RuntimeDep
 from cradletrace.api.errors import ApiError, error_response, responses
-from cradletrace.core.labels import parse_path
+from cradletrace.core.digitallink import parse_path
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.recalls import lot_status
 from cradletrace.scanner_web.pages import pick_lang, render_scan, render_unknown, status_warnings
@@ -72,7 +72,7 @@ def _answer(request: Request, runtime: Any, lang: str | None, format: str | None
     as_json, language = _wants_json(request, format), pick_lang(lang)
     raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
     try:
-        code = parse_path(raw)
+        code = parse_path(raw, request.scope.get("query_string", b"").decode("latin-1"))  # any valid Digital Link form
     except InvalidInputError as exc:
         if as_json:
             return error_response(400, MALFORMED, exc.problems)

@@ -79,6 +79,10 @@ CASES = [
     Case("GET", "/recalls/{recall_id}", only(quality=200)),
     Case("POST", "/recalls/{recall_id}/close", only(quality=200), lambda s, p: {"json": {"reason": "all retrieved"}}),
     Case("GET", "/recalls/{recall_id}/report", only(quality=200)),
+    # Both supplier keys may capture EPCIS; an empty object is then their own mistake.
+    Case("POST", "/epcis", only(supplier_a=422, supplier_b=422), lambda s, p: {"content": b"{}"}),
+    Case("GET", "/epcis/lots/{lot}", only(quality=200, operator=200)),
+    Case("GET", "/epcis/recalls/{recall_id}", only(quality=200, operator=200)),
 ]
 
 
@@ -97,7 +101,7 @@ def params(site: Site) -> dict[str, Any]:
     assert recall.status_code == 201, recall.text
     return {"supplier_id": A, "spare": "spare-farm", "spare_key": made.json()["key"]["key_id"],
             "spare_api_key": spare_api_key.json()["key"]["id"], "a_event": site.ids["a_event"],
-            "bundle": bundle.content, "hold_id": hold_id, "recall_id": recall.json()["id"]}
+            "bundle": bundle.content, "hold_id": hold_id, "recall_id": recall.json()["id"], "lot": "IF-0001"}
 
 
 @pytest.mark.parametrize("who", WHO)

@@ -199,18 +199,20 @@ G, S = FORMULA, "7Q2KX9M4TR8VB3ZD"
 BAD_CHECK = FORMULA[:-1] + str((int(FORMULA[-1]) + 1) % 10)
 
 
+# The part named is the AI at fault, or "path" for the order and shape of the path. A link without
+# its lot or serial is valid GS1 Digital Link: tests/api/test_resolver.py has those.
 @pytest.mark.parametrize(("path", "part"), [
-    (f"/01/{BAD_CHECK}/10/{LOT}/21/{S}", "gtin"),
-    (f"/01/ABCDEFGHIJKLMN/10/{LOT}/21/{S}", "gtin"),
-    (f"/01/{G}/10/{LOT}", "serial"),
-    (f"/01/{G}/10/{LOT}/21/", "serial"),
-    (f"/01/{G}/21/{S}", "lot"),
-    (f"/01/{G}/10/IF%C3%A90001/21/{S}", "lot"),        # not ASCII
-    (f"/01/{G}/10/IF%200001/21/{S}", "lot"),           # a space is not a GS1 character
-    (f"/01/{G}/10/{'L' * 21}/21/{S}", "lot"),          # over 20 characters
-    (f"/01/{G}/10/{LOT}/21/AB%7BC", "serial"),         # '{' is not a GS1 character
-    (f"/01/{G}/10/IF/0002/21/{S}", "serial"),          # a '/' in a lot must be written %2F
+    (f"/01/{BAD_CHECK}/10/{LOT}/21/{S}", "01"),
+    (f"/01/ABCDEFGHIJKLMN/10/{LOT}/21/{S}", "01"),
+    (f"/01/{G}/10/{LOT}/21/", "21"),
+    (f"/01/{G}/21/{S}/10/{LOT}", "path"),            # key qualifiers go in the order 22, 10, 21
+    (f"/01/{G}/10/IF%C3%A90001/21/{S}", "10"),        # not ASCII
+    (f"/01/{G}/10/IF%200001/21/{S}", "10"),           # a space is not a GS1 character
+    (f"/01/{G}/10/{'L' * 21}/21/{S}", "10"),          # over 20 characters
+    (f"/01/{G}/10/{LOT}/21/AB%7BC", "21"),            # '{' is not a GS1 character
+    (f"/01/{G}/10/IF/0002/21/{S}", "path"),           # a '/' in a lot must be written %2F
     (f"/01/{G}/10/{LOT}/21/{S}/more", "path"),
+    (f"/01/{G}/10/{LOT}/21/{S}?17=281301", "17"),     # a data attribute: no month 13
 ])
 def test_malformed_paths_are_400_naming_the_part(packs: Packs, path: str, part: str) -> None:
     r = packs.client.get(path, headers=JSON)

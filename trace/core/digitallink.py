@@ -279,20 +279,16 @@ def parse_path(path: str, query: str = "") -> Link:
     except ValueError:
         raise _no_primary(segments) from None
     keys = segments[start:]
-    if len(keys) > 1 and not keys[1]:
-        raise _fail("01", "empty value")
-    if len(keys) > 2 and not keys[-1]:
-        raise _fail("path", f"trailing '/' after {_shown('/'.join(keys[-3:-1]))}")
-    if "" in keys:
-        raise _fail("path", f"empty segment ('//') in {_shown('/' + '/'.join(keys))}")
-    if len(keys) % 2:
-        raise _fail(keys[-1] if keys[-1] in PATH_AIS else "path",
-                    f"no value after /{keys[-1]}/" if keys[-1] in PATH_AIS else f"AI {_shown(keys[-1])} without a value")
+    if len(keys) < 2 or not keys[1]:
+        raise _fail("01", "no value after /01/")
     gtin = check_gtin(_decoded("01", keys[1]))
     found: dict[str, str] = {}
     last = -1
     for i in range(2, len(keys), 2):
-        ai, raw = keys[i], keys[i + 1]
+        ai = keys[i]
+        if not ai:
+            where = "trailing '/'" if i == len(keys) - 1 else "empty segment ('//')"
+            raise _fail("path", f"{where} in {_shown('/' + '/'.join(keys))}")
         if ai not in QUALIFIERS:
             raise _not_a_qualifier(ai)
         if ai in found:
@@ -301,7 +297,9 @@ def parse_path(path: str, query: str = "") -> Link:
         if rank < last:
             raise _fail("path", f"{ai} after {QUALIFIERS[last]}: key qualifiers must be in the order 22, 10, 21")
         last = rank
-        found[ai] = _qualifier(ai, raw)
+        if i + 1 == len(keys) or not keys[i + 1]:
+            raise _fail(ai, f"no value after /{ai}/")
+        found[ai] = _qualifier(ai, keys[i + 1])
     attributes, params = parse_query(query) if query else ((), ())
     return Link(gtin, found.get("22"), found.get("10"), found.get("21"), attributes, params)
 
@@ -320,7 +318,8 @@ def _not_a_qualifier(ai: str) -> InvalidInputError:
         return _fail("path", f"/{ai}/ is a deprecated alphabetic name; write /{DEPRECATED_NAMES[ai.lower()]}/")
     if ai_format(ai) is not None:
         return _fail("path", f"{ai} is not a key qualifier of 01 (22, 10, 21); data attributes go in the query string")
-    return _fail("path", f"{_shown(ai)} is not a key qualifier of 01: expected 22, 10 or 21")
+    return _fail("path", f"{_shown(ai)} is not a key qualifier of 01: expected 22, 10 or 21 "
+                         "(a '/' inside a value is written %2F)")
 
 
 def parse_query(query: str) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
@@ -340,21 +339,14 @@ def parse_query(query: str) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[st
                 raise _fail(raw_key, "given twice in the query string")
             attributes[raw_key] = check_value(raw_key, _decoded(raw_key, raw_value, _QCHAR))
         else:
-            key = _decoded("query", raw_key, _QCHAR) if "%" in raw_key else raw_key
-            params.append((key, _text(key, raw_value)))
+            params.append((_text(raw_key), _text(raw_value)))
     return tuple(sorted(attributes.items())), tuple(params)
 
 
-def _text(key: str, raw: str) -> str:
-    """A pass-through parameter's value: percent-decoded as UTF-8 (a language tag, a context)."""
-    if "%" not in raw:
-        return raw
-    if not _QCHAR.fullmatch(raw):
-        raise _fail(key, f"bad percent-escape in {_shown(raw)}")
-    try:
-        return unquote_to_bytes(raw).decode("utf-8")
-    except UnicodeDecodeError:
-        raise _fail(key, f"not UTF-8 after percent-decoding {_shown(raw)}") from None
+def _text(raw: str) -> str:
+    """A pass-through parameter's value, percent-decoded as UTF-8. Never an error: a tracking
+    parameter some app appended (even in another encoding) must not make a good code unreadable."""
+    return unquote_to_bytes(raw).decode("utf-8", errors="replace") if "%" in raw else raw
 
 
 def parse(uri: str) -> Link:

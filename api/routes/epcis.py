@@ -1,0 +1,135 @@
+"""EPCIS 2.0: capture a supplier's document (all or nothing), export a lot's or a recall's events.
+
+Signatures: a supplier key records only as its own supplier, and every cradletrace event must
+carry that supplier's Ed25519 signature over its own canonical bytes, as ``POST /events``
+requires. So the supplier signs each *mapped* event, not the EPCIS document bytes: the mapping
+(``cradletrace.epcis_map``) is deterministic, ``cradletrace epcis sign FILE --supplier ID``
+prints the ready body, and what is anchored and verified later is exactly what was signed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from cradletrace.api.deps import RawBody, SessionDep, SupplierDep, WorkspaceDep, require
+from cradletrace.api.errors import ApiError, responses
+from cradletrace.api.models import RecordedEvent
+from cradletrace.apikeys import Caller
+from cradletrace.core.canonical import parse_json
+from cradletrace.epcis import InvalidEpcisError, validate
+from cradletrace.epcis_export import export_lot, export_recall
+from cradletrace.epcis_import import DuplicateEpcisError, capture, map_document
+from cradletrace.errors import Problem
+
+router = APIRouter(prefix="/epcis", tags=["epcis"])
+ExporterDep = Annotated[Caller, Depends(require("quality", "operator"))]
+
+INVALID = "invalid EPCIS document: nothing was stored"
+DUPLICATE = "duplicate EPCIS event: already captured; nothing was stored"
+MEDIA = "application/ld+json"
+
+_BODY: dict[str, Any] = {
+    "required": True,
+    "description": (
+        "`document`: an EPCIS 2.0 JSON-LD `EPCISDocument`. `key`: the id of the supplier key that signed. "
+        "`signatures`: one base64 Ed25519 signature per event, in document order, each over the RFC 8785 "
+        "canonical bytes of the cradletrace event that EPCIS event maps to (see `cradletrace epcis sign`)."),
+    "content": {"application/json": {"schema": {
+        "type": "object", "required": ["document", "key", "signatures"], "additionalProperties": False,
+        "properties": {"document": {"type": "object"}, "key": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+                       "signatures": {"type": "array", "items": {"type": "string"}, "minItems": 1}}}}},
+}
+
+
+class CapturedEvent(RecordedEvent):
+    hash: str = Field(description="CBV 2.0 event hash of the EPCIS event (ni:///sha-256;…?ver=CBV2.0)")
+    epcis_id: str | None = Field(description="The eventID the EPCIS event carried, if any")
+    pointer: str = Field(description="JSON pointer of the EPCIS event in the document")
+
+
+class Captured(BaseModel):
+    count: int
+    events: list[CapturedEvent]
+
+
+class EpcisDocumentOut(BaseModel):
+    """An EPCIS 2.0 JSON-LD document (served as application/ld+json); see GS1's EPCIS 2.0 JSON schema."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    context: list[Any] = Field(alias="@context")
+    type: str
+    schemaVersion: str
+    creationDate: str
+    epcisBody: dict[str, Any]
+
+
+def _body(raw: bytes) -> tuple[Any, str, list[str]]:
+    value = parse_json(raw)
+    problems: list[Problem] = []
+    if not isinstance(value, dict):
+        raise InvalidEpcisError(Problem("", "expected an object with document, key and signatures"))
+    extra = sorted(set(value) - {"document", "key", "signatures"})
+    if extra:
+        problems.append(Problem("", f"expected only document, key and signatures, got {extra}"))
+    key, sigs = value.get("key"), value.get("signatures")
+    if not isinstance(value.get("document"), dict):
+        problems.append(Problem("/document", "expected an EPCIS 2.0 document (object)"))
+    if not isinstance(key, str):
+        problems.append(Problem("/key", "expected the id of the supplier key that signed"))
+    if not isinstance(sigs, list) or not all(isinstance(s, str) for s in sigs):
+        problems.append(Problem("/signatures", "expected a list of base64 signatures, one per event"))
+    if problems:
+        raise InvalidEpcisError(problems)
+    return value["document"], str(key), [str(s) for s in sigs]  # type: ignore[union-attr]
+
+
+@router.post("", status_code=201, response_model=Captured, openapi_extra={"requestBody": _BODY},
+             responses=responses(401, 403, 409, 422))
+def capture_document(body: RawBody, session: SessionDep, caller: SupplierDep, ws: WorkspaceDep) -> Captured:
+    """Capture an EPCIS 2.0 document (supplier key): validated whole, every event recorded, or none.
+
+    The document is checked against GS1's EPCIS 2.0 JSON schema and the CBV 2.0 vocabulary; each
+    event is mapped to one cradletrace event as the supplier of the key, and must carry that
+    supplier's signature of the mapped event (the supplier signs each mapped event, not the
+    document bytes: what is anchored is exactly what was signed). Problems are JSON pointers into
+    the document (`/epcisBody/eventList/3/bizStep`), or `/key`, `/signatures` of the body.
+    An event whose CBV 2.0 hash was captured before is refused: 409, nothing stored.
+    """
+    try:
+        document, key, signatures = _body(body)
+        problems = validate(document)
+        if problems:
+            raise InvalidEpcisError(problems)
+        mapped = map_document(document, str(caller.supplier_id), key, ws.limits)
+        rows = capture(session, document, mapped, signatures, datetime.now(timezone.utc))
+    except DuplicateEpcisError as exc:
+        raise ApiError(409, DUPLICATE, exc.problems) from None
+    except InvalidEpcisError as exc:
+        raise ApiError(422, INVALID, exc.problems) from None
+    session.commit()
+    return Captured(count=len(rows), events=[CapturedEvent(
+        id=r.id, digest=r.digest, kind=r.kind, supplier_id=r.supplier_id, key_id=r.key_id, gtin=r.gtin, lot=r.lot,
+        ref=r.ref, outcome=r.outcome, hash=m.hash, epcis_id=m.original.get("eventID"), pointer=m.where)
+        for m, r in zip(mapped, rows)])
+
+
+@router.get("/lots/{lot}", response_model=EpcisDocumentOut, responses=responses(401, 403, 404, 422))
+def export_lot_history(
+    session: SessionDep, caller: ExporterDep,
+    lot: Annotated[str, Path(max_length=20, description="The lot code (AI 10), e.g. RM-A1")],
+    gtin: Annotated[str | None, Query(pattern=r"^\d{14}$", description="The GTIN, when two products share the lot code")] = None,
+) -> JSONResponse:
+    """A lot's history as an EPCIS 2.0 document (quality, operator); a recall shows as disposition `recalled`."""
+    return JSONResponse(export_lot(session, f"{gtin}/{lot}" if gtin else lot, datetime.now(timezone.utc)), media_type=MEDIA)
+
+
+@router.get("/recalls/{recall_id}", response_model=EpcisDocumentOut, responses=responses(401, 403, 404, 422))
+def export_recall_scope(session: SessionDep, caller: ExporterDep, recall_id: int) -> JSONResponse:
+    """Every lot of a recall's scope, their histories and the recall (disposition `recalled`), as EPCIS 2.0."""
+    return JSONResponse(export_recall(session, recall_id, datetime.now(timezone.utc)), media_type=MEDIA)

@@ -1,0 +1,214 @@
+"""The scan host as a GS1-Conformant resolver: its description, a linkset per pack, typed redirects.
+
+``GET /.well-known/gs1resolver`` describes this resolver (GS1-Conformant Resolver 1.x). For a pack's
+Digital Link, ``?linkType=linkset`` (or ``Accept: application/linkset+json``) answers an RFC 9264
+linkset: the scan page (``gs1:pip``, also the ``gs1:defaultLink``), the same facts as JSON
+(``gs1:traceability``), the lot's lab reports (``gs1:certificationInfo``) and, while the lot is
+recalled or held, ``gs1:recallStatus``. ``?linkType=gs1:…`` answers 307 to that link, or to the
+default link when the pack has none of that type, as the standard asks.
+
+Links that name the pack without its lot (``/01/<GTIN>/21/<serial>``, GTIN+serial being unique on
+its own) are redirected to the pack's full path, so the scan page sees one form. Links to a
+product or a lot alone have no page here: 404. Syntax errors are 400, naming the rule broken.
+
+These requests share the scan page's path (``/01/...``). ``ResolverRoute`` takes a request only
+when it is for the resolver (a ``linkType``, a linkset ``Accept``, a path without lot or serial or
+with a variant)
+and otherwise lets it fall through to the scan page, whose handler stays as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from sqlmodel import Session, col, select
+from starlette.routing import Match
+from starlette.types import Scope
+
+from cradletrace.api.deps import RuntimeDep
+from cradletrace.api.errors import error_response
+from cradletrace.api.routes.scan import MALFORMED, UNKNOWN, _limit
+from cradletrace.core.digitallink import Link, parse_path
+from cradletrace.core.labels import resolver_origin
+from cradletrace.errors import InvalidInputError
+from cradletrace.recalls import lot_status
+from cradletrace.scanner_web.pages import pick_lang, render_unknown
+from cradletrace.store.models import EventRow, Item, Lot
+
+router = APIRouter(tags=["resolver"])
+GS1_VOC = "https://gs1.org/voc/"
+LINKSET = "application/linkset+json"
+NOT_ONE_PACK = "not one pack: this Digital Link names a product or a lot; a pack's code ends in /21/<serial>"
+# Every resolver answer may be read by a page on another origin (GS1: resolvers SHALL support CORS).
+CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Link, Location"}
+NO_CACHE = {"Vary": "Accept", "Cache-Control": "no-store"}
+
+
+class ResolverRoute(APIRoute):
+    """A route over ``/01/...`` that takes only resolver requests; the rest fall through to the scan page.
+
+    Deciding costs a few byte searches, no parsing, so the scan page pays next to nothing for it.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is Match.FULL and not for_resolver(scope):
+            return Match.NONE, {}
+        return match, child
+
+
+def for_resolver(scope: Scope) -> bool:
+    if b"linkType" in scope.get("query_string", b""):
+        return True
+    path: bytes = scope.get("raw_path") or scope["path"].encode()
+    if b"/10/" not in path or b"/21/" not in path or b"/22/" in path:
+        return True
+    return any(name == b"accept" and b"linkset" in value for name, value in scope.get("headers", ()))
+
+
+@router.get("/.well-known/gs1resolver", summary="GS1 resolver description")
+def description(runtime: RuntimeDep) -> JSONResponse:
+    """What this resolver serves, as GS1-Conformant Resolver clients read it before asking for links."""
+    return JSONResponse({
+        "name": "cradletrace",
+        "resolverRoot": resolver_origin(runtime.settings.resolver_host),
+        "supportedPrimaryKeys": ["01"],
+        "supportedLinkType": [{"namespace": GS1_VOC, "prefix": "gs1:"}],
+        "linkTypeDefaultCanBeLinkset": False,
+        "linkTypeDefaultCanBeAll": False,
+    }, headers=CORS)
+
+
+def resolve(request: Request, rest: str, runtime: RuntimeDep) -> Response:
+    """Linkset, typed redirect, or the pack's full path for a shorter form of its Digital Link."""
+    _limit(runtime, request)
+    wants_linkset = LINKSET in request.headers.get("accept", "")
+    as_json = wants_linkset or _wants_json(request)
+    raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+    try:
+        link = parse_path(raw, request.scope.get("query_string", b"").decode("latin-1"))
+    except InvalidInputError as exc:
+        if as_json:
+            return error_response(400, MALFORMED, exc.problems, headers=CORS)
+        what = "; ".join(str(p) for p in exc.problems)
+        return _page(400, render_unknown(pick_lang(link_lang(request)), f"{raw} — {what}", malformed=True))
+    language = pick_lang(link.param("lang"))
+    if link.serial is None:
+        if as_json:
+            return error_response(404, NOT_ONE_PACK, headers=CORS)
+        return _page(404, render_unknown(language, f"{link.element_string} — {NOT_ONE_PACK}", malformed=True))
+    with runtime.session() as session:
+        pack = _pack(session, link)
+        if pack is None:
+            if as_json:
+                return error_response(404, UNKNOWN, headers=CORS)
+            return _page(404, render_unknown(language, link.element_string))
+        item, lot = pack
+        full = Link(item.gtin, lot=lot.lot, serial=item.serial)
+        link_type = link.param("linkType") or ("linkset" if wants_linkset else None)
+        if link_type is None:  # a shorter form of a pack's link: send the phone to the one the page reads
+            return _redirect(_with_query(full.path, link), full)
+        links = pack_links(session, full, lot, resolver_origin(runtime.settings.resolver_host), language)
+    if link_type in ("linkset", "all"):
+        body = json.dumps({"linkset": [links]}, ensure_ascii=False).encode()
+        return Response(body, media_type=LINKSET, headers={**CORS, **NO_CACHE, "Link": _linkset_header(full, links["anchor"])})
+    wanted = link_type if link_type.startswith("http") else GS1_VOC + link_type.removeprefix("gs1:")
+    chosen = links.get(wanted) or links[GS1_VOC + "defaultLink"]
+    return _redirect(chosen[0]["href"], full, links["anchor"])
+
+
+router.add_api_route("/01/{rest:path}", resolve, methods=["GET"], route_class_override=ResolverRoute,
+                     include_in_schema=False)
+
+
+def link_lang(request: Request) -> str | None:
+    return request.query_params.get("lang")
+
+
+def _wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "json" in accept and "text/html" not in accept
+
+
+def _page(status: int, html: str) -> HTMLResponse:
+    return HTMLResponse(html, status_code=status, headers={**CORS, **NO_CACHE})
+
+
+def _redirect(target: str, full: Link, anchor: str | None = None) -> RedirectResponse:
+    headers = {**CORS, **NO_CACHE}
+    if anchor:
+        headers["Link"] = _linkset_header(full, anchor)
+    return RedirectResponse(target, status_code=307, headers=headers)
+
+
+def _linkset_header(full: Link, anchor: str) -> str:
+    return f'<{anchor}?linkType=linkset>; rel="linkset"; type="{LINKSET}"'
+
+
+def _with_query(path: str, link: Link) -> str:
+    """``path`` with the link's data attributes and other parameters, as the phone sent them."""
+    return path + (f"?{link.query}" if link.query else "")
+
+
+def _pack(session: Session, link: Link) -> tuple[Item, Lot] | None:
+    """The pack a link names, when we issued it: same GTIN, same lot if one is given, no CPV (we issue none)."""
+    found = session.exec(select(Item, Lot).join(Lot, col(Lot.id) == col(Item.lot_id))  # type: ignore[call-overload]
+                         .where(Item.serial == link.serial)).first()
+    if found is None:
+        return None
+    item, lot = found
+    if item.gtin != link.gtin or (link.lot is not None and lot.lot != link.lot) or link.cpv is not None:
+        return None
+    return item, lot
+
+
+def pack_links(session: Session, full: Link, lot: Lot, root: str, language: str) -> dict[str, Any]:
+    """The link context object of one pack: its anchor and every link we have for it."""
+    page = f"{root}{full.path}"
+    pip = [{"href": page, "title": f"{lot.product} — 溯源信息", "type": "text/html", "hreflang": ["zh"]},
+           {"href": f"{page}?lang=en", "title": f"{lot.product} — traceability page", "type": "text/html", "hreflang": ["en"]}]
+    if language == "en":
+        pip.reverse()
+    links: dict[str, Any] = {
+        "anchor": page, "description": lot.product, "itemDescription": lot.product,
+        GS1_VOC + "defaultLink": [pip[0]],
+        GS1_VOC + "pip": pip,
+        GS1_VOC + "traceability": [{"href": f"{page}?format=json", "title": "Origin, tests, cold chain, shipments, "
+                                    "each record verified against the chain", "type": "application/json"}],
+    }
+    reports = _reports(session, lot)
+    if reports:
+        links[GS1_VOC + "certificationInfo"] = reports
+    status = lot_status(session, int(lot.id or 0))
+    if status.recall is not None or status.hold is not None:
+        title = f"Recall: {status.recall['reason']}" if status.recall else f"On hold: {status.hold['reason']}"  # type: ignore[index]
+        links[GS1_VOC + "recallStatus"] = [{"href": f"{page}?format=json", "title": title, "type": "application/json"},
+                                           {"href": page, "title": title, "type": "text/html"}]
+    return links
+
+
+def _reports(session: Session, lot: Lot) -> list[dict[str, Any]]:
+    """The lab reports (documents) recorded for the lot, newest first."""
+    bodies = session.exec(select(EventRow.body).where(EventRow.gtin == lot.gtin, EventRow.lot == lot.lot,
+                                                      EventRow.kind == "test_report").order_by(col(EventRow.id).desc())).all()
+    out = []
+    for body in bodies:
+        data = _data(body)
+        document, lab = data.get("document"), data.get("lab")
+        lab = lab if isinstance(lab, dict) else {}
+        if isinstance(document, dict) and isinstance(document.get("uri"), str):
+            out.append({"href": document["uri"], "title": f"Test report, {lab.get('name', 'lab')}, {data.get('reported_on', '')}"})
+    return out
+
+
+def _data(body: str) -> dict[str, Any]:
+    try:
+        data = json.loads(body).get("data")
+    except (ValueError, AttributeError):
+        return {}  # a tampered row: the scan page shows it as INVALID; here it simply has no link
+    return data if isinstance(data, dict) else {}
+
