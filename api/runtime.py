@@ -6,7 +6,8 @@ provider serializes each JSON-RPC request with its own lock, and ``anchor_lock``
 anchoring runs (the thread's and ``POST /anchor``'s) one at a time, since two runs in one
 process would race for the same pending events. Anything else that sends a transaction
 (recall notices) must hold it too: with a signing key on an RPC node, two senders at once
-would pick the same nonce.
+would pick the same nonce. Across processes, only the holder of the leader lock anchors
+(``cradletrace.anchorworker``): any number of API processes may share one store.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ import logging
 import threading
 from functools import cached_property
 
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect
 from sqlmodel import Session
 
-from cradletrace import anchoring, recalls
+from cradletrace import anchoring
+from cradletrace.anchorworker import AnchorWorker, Outcome, Run
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.errors import ConfigError
 from cradletrace.ratelimit import RateLimiter
+from cradletrace.scanview import ViewCache
 from cradletrace.sealing import Sealer, load_or_create_key
 from cradletrace.verification import EventVerifier
 from cradletrace.workspace import Workspace
@@ -70,34 +73,63 @@ class Runtime:
         return Sealer(load_or_create_key(st.keys_dir / "location.key", st.location_key), st.sealing_algorithm)
 
     @cached_property
+    def views(self) -> ViewCache:
+        """Verified views of recently scanned lots, reused while their rows are unchanged."""
+        return ViewCache()
+
+    @cached_property
+    def scan_engine(self) -> Engine:
+        """The store's pool in autocommit mode, for scans (see scanning.py)."""
+        return self.workspace.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @cached_property
     def scan_limiter(self) -> RateLimiter:
         return RateLimiter(self.settings.scan_rate_per_minute)
 
     def session(self) -> Session:
         return Session(self.workspace.engine, expire_on_commit=False)
 
+    @cached_property
+    def anchor_worker(self) -> AnchorWorker:
+        """This process's anchoring worker: it anchors only while it holds the leader lock, so
+        any number of API processes (and 'cradletrace anchor --watch' workers) share one store."""
+        return AnchorWorker(self.settings, self.session, self.chain, say=lambda m: log.info("anchoring: %s", m))
+
     def anchor_now(self) -> list[anchoring.AnchorResult]:
-        """Anchor pending events, then send prepared recall notices (one sender at a time)."""
+        """Anchor pending events, then send prepared recall notices (one sender at a time).
+
+        Raises AnchoringBusyError when another process leads: it anchors within its interval."""
         with self.anchor_lock:
-            chain = self.chain()
-            results = anchoring.anchor_pending(self.session, chain)
-            for n in recalls.send_pending_notices(self.session, chain):  # type: ignore[arg-type]
-                log.info("recall %d notice 0x%s on chain, block %d", n.recall_id, n.notice_digest, n.block_number)
-            return results
+            return self._logged(self.anchor_worker.run_once())
+
+    @staticmethod
+    def _logged(run: Run) -> list[anchoring.AnchorResult]:
+        for r in run.anchored:
+            log.info("anchored %d events: root 0x%s block %d", r.leaf_count, r.root, r.block_number)
+        for n in run.notices:
+            log.info("recall %d notice 0x%s on chain, block %d", n.recall_id, n.notice_digest, n.block_number)
+        return run.anchored
 
     def _anchor_loop(self) -> None:
         interval = self.settings.anchor_interval
-        while not self._stop.wait(interval):
-            try:
-                for r in self.anchor_now():
-                    log.info("anchored %d events: root 0x%s block %d", r.leaf_count, r.root, r.block_number)
-            except Exception as exc:  # the thread outlives a down store or chain; the next run retries
-                log.warning("anchoring failed, will retry in %g s: %s: %s", interval, type(exc).__name__, str(exc)[:300])
+
+        def report(outcome: Outcome) -> None:
+            if isinstance(outcome, Run):
+                self._logged(outcome)
+            else:  # the thread outlives a down store or chain; the next run retries
+                log.warning("anchoring failed, will retry in %g s: %s: %s", interval, type(outcome).__name__,
+                            str(outcome)[:300])
+
+        # The first run waits one interval, as before: startup does not race the first requests.
+        if not self._stop.wait(interval):
+            self.anchor_worker.loop(interval, report, self._stop, guard=self.anchor_lock)
 
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=60)
         with self.anchor_lock:
+            if "anchor_worker" in self.__dict__:
+                self.anchor_worker.lock.release()
             self.workspace.close()
 

@@ -54,7 +54,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # for tests.pg and tests.nodes
 
 from sqlalchemy import text  # noqa: E402
-from sqlmodel import Session, col, select  # noqa: E402
+from sqlmodel import Session  # noqa: E402
 
 from bench.bench_core import machine_info  # noqa: E402
 from cradletrace import anchoring, recording, suppliers  # noqa: E402
@@ -247,9 +247,7 @@ def profile_scan(settings: Settings, paths: list[str], n: int, top: int) -> None
     from cradletrace.api.main import create_app
     from cradletrace.core.labels import parse_path
     from cradletrace.scanner_web.pages import render_scan
-    from cradletrace.scans import record_scan
-    from cradletrace.scanview import scan_view, view_json
-    from cradletrace.store.models import Item, Lot
+    from cradletrace.scanning import scan_item, scan_json
 
     app = create_app(settings.model_copy(update={"scan_rate_per_minute": 0}))
     with TestClient(app) as client:
@@ -261,25 +259,20 @@ def profile_scan(settings: Settings, paths: list[str], n: int, top: int) -> None
         for p in sample:
             client.get(p, headers={"Accept": "application/json"})
         whole = (time.perf_counter() - t) / len(sample)
-        names = ("parse path", "item + lot", "scan_view", "record_scan + commit", "view_json + dumps", "render_scan (HTML)")
+        names = ("parse path", "scan_item (lookup, view, status, count)", "scan_json", "render_scan (HTML)")
         stages = dict.fromkeys(names, 0.0)
 
         def one(p: str) -> None:
             marks = [time.perf_counter()]
             code = parse_path(p)
             marks.append(time.perf_counter())
-            with runtime.session() as s:
-                item, lot = s.exec(select(Item, Lot).join(Lot, col(Lot.id) == col(Item.lot_id))  # as the route does
-                                   .where(Item.serial == code.serial)).one()
-                marks.append(time.perf_counter())
-                view = scan_view(s, runtime.verifier, code.gtin, code.lot, code.serial, lot_row=lot)
-                marks.append(time.perf_counter())
-                summary = record_scan(s, runtime.sealer, code.serial, dt.now(timezone.utc))
-                s.commit()
-                marks.append(time.perf_counter())
-            json.dumps(view_json(view))
+            result = scan_item(runtime.scan_engine, runtime.verifier, runtime.views, runtime.sealer,  # as the route does
+                               code.gtin, code.lot, code.serial, dt.now(timezone.utc))
+            assert result is not None
             marks.append(time.perf_counter())
-            render_scan(view, "zh", scans=summary)
+            scan_json(result)
+            marks.append(time.perf_counter())
+            render_scan(result.view, "zh", scans=result.scans, serial=result.serial, memo=result.memo)
             marks.append(time.perf_counter())
             for name, a, b in zip(names, marks, marks[1:]):
                 stages[name] += b - a
@@ -288,8 +281,8 @@ def profile_scan(settings: Settings, paths: list[str], n: int, top: int) -> None
             one(p)
         print(f"\nwhere the time of one scan goes (in process, one thread, idle server, mean of {len(sample)} scans):")
         for k, v in stages.items():
-            print(f"  {k:<22} {v / len(sample) * 1000:7.2f} ms")
-        print(f"  {'sum':<22} {sum(stages.values()) / len(sample) * 1000:7.2f} ms")
+            print(f"  {k:<40} {v / len(sample) * 1000:7.2f} ms")
+        print(f"  {'sum':<40} {sum(stages.values()) / len(sample) * 1000:7.2f} ms")
         print(f"  whole JSON request (TestClient, same process): {whole * 1000:.2f} ms")
         prof = cProfile.Profile()
         prof.enable()

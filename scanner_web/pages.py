@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from cradletrace.scans import ScanSummary
 from cradletrace.scanview import ScanView
@@ -66,13 +69,33 @@ def status_warnings(recall: dict[str, object] | None, hold: dict[str, object] | 
     return out
 
 
+_SLOTS = ("warnings", "serial", "scans")
+_SLOT_MARK = re.compile("\x00(" + "|".join(_SLOTS) + ")\x00")
+
+
 def render_scan(view: ScanView, lang: str, extra_warnings: list[Warning] = [],  # noqa: B006
-                scans: ScanSummary | None = None) -> str:
+                scans: ScanSummary | None = None, serial: str | None = None, memo: dict[Any, Any] | None = None) -> str:
+    """The scan page. The part that depends only on ``view`` is rendered once into ``memo`` (kept
+    with the view by scanview.ViewCache); banners, serial and scan history are filled in per scan."""
     t = strings()[lang]
     warnings = warnings_for(view, lang, extra_warnings)
     if scans is not None and scans.clone.likely_copy:
         warnings.insert(0, Warning("alert", f"{t['likely_copy']} ({scans.clone.reason})"))
-    return _env().get_template("scan.html").render(view=view, t=t, lang=lang, warnings=warnings, scans=scans)
+    memo = {} if memo is None else memo
+    parts = memo.get(("html", lang))
+    if parts is None:
+        marks = {name: Markup(f"\x00{name}\x00") for name in _SLOTS}
+        page = _env().get_template("scan.html").render(view=view, t=t, lang=lang, slot=marks)
+        parts = memo[("html", lang)] = _SLOT_MARK.split(page)  # text, slot name, text, ...
+    fill = _parts()
+    slots = {"warnings": fill.warnings(warnings), "serial": fill.serial(t, serial or view.serial),
+             "scans": fill.scan_history(t, lang, scans)}
+    return "".join(slots[p] if i % 2 else p for i, p in enumerate(parts))
+
+
+@cache
+def _parts() -> Any:
+    return _env().get_template("scan_parts.html").module
 
 
 def render_unknown(lang: str, code: str, malformed: bool = False) -> str:

@@ -11,7 +11,9 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Connection, bindparam, insert
 from sqlmodel import Session, col, func, select
 
 from cradletrace.core.scanguard import CloneRule, CloneVerdict, ScanPoint, judge
@@ -33,20 +35,27 @@ class ScanSummary:
     first_city: City | None = None
 
 
-def record_scan(session: Session, sealer: Sealer, serial: str, now: datetime, rule: CloneRule = CloneRule()) -> ScanSummary:
-    """Count this scan and summarise the code's history (the caller commits)."""
-    scan = ScanRecord(id=secrets.token_hex(16), serial=serial, scanned_at=now)
-    session.add(scan)
-    session.flush()
-    rows = session.exec(select(ScanRecord).where(ScanRecord.serial == serial)
-                        .order_by(col(ScanRecord.scanned_at)).limit(MAX_HISTORY)).all()
+# Built once: every scan runs them.
+_INSERT = insert(ScanRecord)
+_HISTORY = (select(ScanRecord.id, ScanRecord.scanned_at, ScanRecord.consent, ScanRecord.location)
+            .where(ScanRecord.serial == bindparam("serial")).order_by(col(ScanRecord.scanned_at)).limit(MAX_HISTORY))
+
+
+def record_scan(conn: Connection | Session, sealer: Sealer, serial: str, now: datetime,
+                rule: CloneRule = CloneRule()) -> ScanSummary:
+    """Count this scan and summarise the code's history (in the caller's transaction, if any)."""
+    if isinstance(conn, Session):
+        conn = conn.connection()
+    scan_id = secrets.token_hex(16)
+    conn.execute(_INSERT, {"id": scan_id, "serial": serial, "scanned_at": now, "consent": False})
+    rows = conn.execute(_HISTORY, {"serial": serial}).all()
     points = [ScanPoint(_aware(r.scanned_at, now), *(_open(sealer, r) or (None, None))) for r in rows]
-    count = len(rows) if len(rows) < MAX_HISTORY else int(session.exec(  # only the history is capped, not the count
-        select(func.count()).select_from(ScanRecord).where(ScanRecord.serial == serial)).one())
+    count = len(rows) if len(rows) < MAX_HISTORY else int(conn.execute(  # only the history is capped, not the count
+        select(func.count()).select_from(ScanRecord).where(ScanRecord.serial == serial)).scalar_one())
     first = rows[0]
     first_place = next(((p.lat, p.lon) for p in points if p.lat is not None), None)
     city = nearest_city(*first_place) if first_place else None
-    return ScanSummary(scan.id, count, _aware(first.scanned_at, now), first_place, judge(points, rule), city)  # type: ignore[arg-type]
+    return ScanSummary(scan_id, count, _aware(first.scanned_at, now), first_place, judge(points, rule), city)
 
 
 def attach_location(session: Session, sealer: Sealer, scan_id: str, lat: float, lon: float) -> None:
@@ -64,7 +73,7 @@ def attach_location(session: Session, sealer: Sealer, scan_id: str, lat: float, 
     session.add(scan)
 
 
-def _open(sealer: Sealer, row: ScanRecord) -> tuple[float, float] | None:
+def _open(sealer: Sealer, row: Any) -> tuple[float, float] | None:
     if not row.consent or row.location is None:
         return None
     try:

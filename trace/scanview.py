@@ -9,11 +9,13 @@ the JSON answer are both rendered from its result.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Integer, literal, union
+from sqlalchemy import Connection, Integer, bindparam, cast, union
 from sqlmodel import Session, col, select
 
 from cradletrace.core.chart import temperature_chart_svg
@@ -79,56 +81,86 @@ class ScanView:
         return [r for r in self.cold_chain if r.summary is not None and r.summary.verdict == "excursion"]
 
 
-def scan_view(session: Session, verifier: EventVerifier, gtin: str, lot: str, serial: str | None = None,
-              lot_row: Lot | None = None) -> ScanView:
-    """Everything about lot ``gtin``/``lot``, every event verified. NotFoundError if the lot is unknown.
+@dataclass(frozen=True)
+class LotRef:
+    """What a scan needs of a lot row to gather its records."""
 
-    ``lot_row`` (that lot's row) saves a query when the caller has it already.
-    """
-    if lot_row is None:
-        lot_row = session.exec(select(Lot).where(Lot.gtin == gtin, Lot.lot == lot)).first()
-    if lot_row is None:
-        raise NotFoundError(f"lot {gtin}/{lot}: not registered")
-    # Two round trips: the lot's shipments, then the events shown (the lot's own, its input
-    # lots' batch events, its shipments' cold-chain records), each with its anchor batch, key and
-    # supplier. Every branch of the union is an index lookup, also in the generic plan PostgreSQL
-    # settles on for a prepared statement (a subquery for the shipments let it pick a merge join
-    # that walked the whole ref index: 100 ms). Commissioning events (up to 10 000 serials each,
-    # many per lot) are not shown: reading and parsing them made a scan of a large lot cost tens of ms.
-    shipment_ids = session.exec(select(Shipment.id).where(Shipment.lot_id == lot_row.id)).all()
-    shown: CompoundSelect[tuple[int]] = union(
-        select(literal(lot_row.event_id, Integer)),
-        select(EventRow.id).where(and_lot(gtin, lot), EventRow.kind != "commission"),
-        select(Lot.event_id).join(LotInput, col(LotInput.input_lot_id) == col(Lot.id)).where(LotInput.lot_id == lot_row.id),
-        select(EventRow.id).where(EventRow.kind == "cold_chain", col(EventRow.ref).in_(shipment_ids)),
-    )
-    found = session.exec(
-        select(EventRow, AnchorBatch, SupplierKey.public_key, Supplier)
-        .outerjoin(AnchorBatch, col(AnchorBatch.id) == col(EventRow.anchor_id))
-        .outerjoin(SupplierKey, col(SupplierKey.key_id) == col(EventRow.key_id))
-        .outerjoin(Supplier, col(Supplier.id) == col(EventRow.supplier_id))
-        .where(col(EventRow.id).in_(shown)).order_by(col(EventRow.id))
-    ).all()
+    id: int
+    gtin: str
+    lot: str
+    product: str
+    event_id: int
 
-    view: ScanView | None = None
-    pending: list[tuple[EventRow, Record]] = []
+
+# Each shown event with exactly what its verdict depends on: its own columns, its anchor batch,
+# its signing key and its supplier. A cached view is reused only while these come back equal.
+_SHOWN_COLUMNS = (
+    EventRow.id, EventRow.kind, EventRow.digest, EventRow.supplier_id, EventRow.key_id, EventRow.body,
+    EventRow.signature, EventRow.anchor_id, EventRow.proof,
+    AnchorBatch.id, AnchorBatch.root, AnchorBatch.leaf_count, AnchorBatch.status, AnchorBatch.tx_hash,
+    AnchorBatch.block_number, SupplierKey.public_key, Supplier.name, Supplier.role,
+)
+Rows = tuple[tuple[Any, ...], ...]
+
+
+# Built once (every scan runs them). Two round trips: the lot's shipments, then the events
+# shown: the lot's own, its input lots' batch events and its shipments' cold-chain records.
+# Every branch of the union is an index lookup, also in the generic plan PostgreSQL settles on
+# for a prepared statement (a subquery for the shipments let it pick a merge join that walked
+# the whole ref index: 100 ms). Commissioning events (up to 10 000 serials each, many per lot)
+# are not shown: reading and parsing them made a scan of a large lot cost tens of ms.
+_SHIPMENTS = select(Shipment.id).where(Shipment.lot_id == bindparam("lot_id"))
+_SHOWN = (
+    select(*_SHOWN_COLUMNS)
+    .outerjoin(AnchorBatch, col(AnchorBatch.id) == col(EventRow.anchor_id))
+    .outerjoin(SupplierKey, col(SupplierKey.key_id) == col(EventRow.key_id))
+    .outerjoin(Supplier, col(Supplier.id) == col(EventRow.supplier_id))
+    .where(col(EventRow.id).in_(union(
+        select(cast(bindparam("event_id"), Integer)),
+        select(EventRow.id).where(EventRow.gtin == bindparam("gtin"), EventRow.lot == bindparam("lot"),
+                                  EventRow.kind != "commission"),
+        select(Lot.event_id).join(LotInput, col(LotInput.input_lot_id) == col(Lot.id))
+        .where(LotInput.lot_id == bindparam("lot_id")),
+        select(EventRow.id).where(EventRow.kind == "cold_chain",
+                                  col(EventRow.ref).in_(bindparam("shipments", expanding=True))),
+    )))
+    .order_by(col(EventRow.id))
+)
+
+
+def fetch_rows(conn: Connection, lot: LotRef) -> Rows:
+    """The stored rows behind the page of ``lot``, each event with its batch, key and supplier."""
+    shipments = conn.execute(_SHIPMENTS, {"lot_id": lot.id}).scalars().all()
+    found = conn.execute(_SHOWN, {"event_id": lot.event_id, "gtin": lot.gtin, "lot": lot.lot, "lot_id": lot.id,
+                                  "shipments": list(shipments)}).all()
+    return tuple(tuple(r) for r in found)
+
+
+def build_view(rows: Rows, verifier: EventVerifier, lot: LotRef, serial: str | None = None) -> ScanView:
+    """Verify every row and sort the records into the page's sections."""
+    pending: list[tuple[int, Record]] = []
     unreadable: list[Record] = []
-    for row, batch, public_key, sup in found:
+    for (eid, kind, digest, supplier_id, key_id, body, signature, anchor_id, proof,
+         bid, root, leaf_count, status, tx_hash, block_number, public_key, sup_name, sup_role) in rows:
+        row = EventRow(id=eid, kind=kind, digest=digest, supplier_id=supplier_id, key_id=key_id, body=body,
+                       signature=signature, anchor_id=anchor_id, proof=proof)
+        batch = None if bid is None else AnchorBatch(id=bid, root=root, leaf_count=leaf_count, status=status,
+                                                     tx_hash=tx_hash, block_number=block_number)
         verdict = verifier.verify(row, batch, public_key)
-        read = _read(row.body) if verdict.status != "INVALID" else _lenient(row.body)
-        common = dict(event_id=row.id or 0, kind=row.kind, digest=row.digest, supplier=sup.name if sup else row.supplier_id,
-                      supplier_role=sup.role if sup else "", data=read.event.data if read else None, verdict=verdict)
+        read = _read(body) if verdict.status != "INVALID" else _lenient(body)
+        common = dict(event_id=eid, kind=kind, digest=digest, supplier=sup_name or supplier_id,
+                      supplier_role=sup_role or "", data=read.event.data if read else None, verdict=verdict)
         if read is None:
             unreadable.append(Record(**common))  # type: ignore[arg-type]
         elif read.summary is not None:
-            pending.append((row, ColdChainRecord(**common, summary=read.summary, chart_svg=read.chart_svg)))  # type: ignore[arg-type]
+            pending.append((eid, ColdChainRecord(**common, summary=read.summary, chart_svg=read.chart_svg)))  # type: ignore[arg-type]
         else:
-            pending.append((row, Record(**common)))  # type: ignore[arg-type]
-    own = next((rec for row, rec in pending if row.id == lot_row.event_id), None)
+            pending.append((eid, Record(**common)))  # type: ignore[arg-type]
+    own = next((rec for eid, rec in pending if eid == lot.event_id), None)
     if own is None:
-        raise NotFoundError(f"lot {gtin}/{lot}: its batch event cannot be read")
-    view = ScanView(gtin=gtin, lot=lot, serial=serial, product=lot_row.product, batch=own, unreadable=unreadable)
-    for row, rec in pending:
+        raise NotFoundError(f"lot {lot.gtin}/{lot.lot}: its batch event cannot be read")
+    view = ScanView(gtin=lot.gtin, lot=lot.lot, serial=serial, product=lot.product, batch=own, unreadable=unreadable)
+    for _, rec in pending:
         if rec is own:
             continue
         if isinstance(rec.data, BatchData):
@@ -140,6 +172,44 @@ def scan_view(session: Session, verifier: EventVerifier, gtin: str, lot: str, se
         elif isinstance(rec.data, ShipmentData):
             view.shipments.append(rec)
     return view
+
+
+def scan_view(session: Session, verifier: EventVerifier, gtin: str, lot: str, serial: str | None = None) -> ScanView:
+    """Everything about lot ``gtin``/``lot``, every event verified. NotFoundError if the lot is unknown."""
+    row = session.exec(select(Lot).where(Lot.gtin == gtin, Lot.lot == lot)).first()
+    if row is None:
+        raise NotFoundError(f"lot {gtin}/{lot}: not registered")
+    ref = LotRef(int(row.id or 0), row.gtin, row.lot, row.product, row.event_id)
+    return build_view(fetch_rows(session.connection(), ref), verifier, ref, serial)
+
+
+class ViewCache:
+    """Verified views of recently scanned lots, each kept with the exact rows it was built from.
+
+    A scan still reads those rows (one query) and reuses the view only when every column that
+    a verdict depends on comes back identical, so an edited, deleted or newly anchored event is
+    verified afresh on the next scan. Views with an INVALID record are never kept: the chain
+    may have been unreachable. ``memo`` holds renderings of the view (JSON, HTML per language).
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._entries: OrderedDict[int, tuple[Rows, ScanView, dict[Any, Any]]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def view(self, conn: Connection, verifier: EventVerifier, lot: LotRef) -> tuple[ScanView, dict[Any, Any]]:
+        rows = fetch_rows(conn, lot)
+        hit = self._entries.get(lot.id)
+        if hit is not None and hit[0] == rows:
+            return hit[1], hit[2]
+        view, memo = build_view(rows, verifier, lot), {}
+        if not view.any_invalid:
+            with self._lock:
+                self._entries[lot.id] = (rows, view, memo)
+                self._entries.move_to_end(lot.id)
+                while len(self._entries) > self._size:
+                    self._entries.popitem(last=False)
+        return view, memo
 
 
 def and_lot(gtin: str, lot: str) -> Any:

@@ -13,19 +13,16 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
-from sqlmodel import col, select
 
 from cradletrace.api.deps import RuntimeDep
 from cradletrace.api.errors import ApiError, error_response, responses
 from cradletrace.core.digitallink import parse_path
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
-from cradletrace.recalls import lot_status
 from cradletrace.scanner_web.pages import pick_lang, render_scan, render_unknown, status_warnings
-from cradletrace.scans import attach_location, record_scan
-from cradletrace.scanview import scan_view, view_json
-from cradletrace.store.models import Item, Lot
+from cradletrace.scanning import scan_item, scan_json
+from cradletrace.scans import attach_location
 
 router = APIRouter(tags=["scan"])
 RATE_LIMITED = "too many requests from this address; slow down"
@@ -78,32 +75,19 @@ def _answer(request: Request, runtime: Any, lang: str | None, format: str | None
             return error_response(400, MALFORMED, exc.problems)
         what = "; ".join(f"{p.where}: {p.message}" for p in exc.problems)  # the part at fault, as in the JSON
         return HTMLResponse(render_unknown(language, f"{raw} — {what}", malformed=True), status_code=400)
-    with runtime.session() as session:
-        found = session.exec(select(Item, Lot).join(Lot, col(Lot.id) == col(Item.lot_id))  # type: ignore[call-overload]
-                             .where(Item.serial == code.serial)).first()
-        item, lot = found if found is not None else (None, None)
-        if item is None or lot is None or item.gtin != code.gtin or lot.lot != code.lot:
-            if as_json:
-                return error_response(404, UNKNOWN)
-            return HTMLResponse(render_unknown(language, f"{code.gtin} / {code.lot} / {code.serial}"), status_code=404)
-        try:
-            view = scan_view(session, runtime.verifier, code.gtin, code.lot, code.serial, lot_row=lot)
-        except NotFoundError:
-            return error_response(404, UNKNOWN) if as_json else HTMLResponse(render_unknown(language, code.serial), 404)
-        status = lot_status(session, int(lot.id or 0))
-        summary = record_scan(session, runtime.sealer, code.serial, datetime.now(timezone.utc))
-        session.commit()
+    try:
+        result = scan_item(runtime.scan_engine, runtime.verifier, runtime.views, runtime.sealer,
+                           code.gtin, code.lot, code.serial, datetime.now(timezone.utc))
+    except NotFoundError:  # the lot's batch event no longer reads
+        result = None
+    if result is None:
+        if as_json:
+            return error_response(404, UNKNOWN)
+        return HTMLResponse(render_unknown(language, f"{code.gtin} / {code.lot} / {code.serial}"), status_code=404)
     if as_json:
-        body = view_json(view)
-        body["recall"], body["hold"] = status.recall, status.hold
-        body["scans"] = {"count": summary.count, "first_at": summary.first_at.isoformat(),
-                         "first_place": summary.first_place,
-                         "first_city": {"name": summary.first_city.name, "name_zh": summary.first_city.name_zh,
-                                        "country": summary.first_city.country} if summary.first_city else None,
-                         "likely_copy": summary.clone.likely_copy,
-                         "reason": summary.clone.reason, "scan_id": summary.scan_id}
-        return JSONResponse(body)
-    return HTMLResponse(render_scan(view, language, scans=summary,
+        return Response(scan_json(result), media_type="application/json")
+    status = result.status
+    return HTMLResponse(render_scan(result.view, language, scans=result.scans, serial=result.serial, memo=result.memo,
                                     extra_warnings=status_warnings(status.recall, status.hold, language)))
 
 

@@ -406,6 +406,34 @@ def test_integrity_is_verified_at_every_scan(any_packs: Packs) -> None:
     assert scan_json(c, can)["all_verified"] is True
 
 
+# What each tampering changes: (table, column, key column, where the key comes from in a record).
+TAMPERED = [
+    ("event", "proof", "id", lambda r: r["event_id"]),
+    ("event", "signature", "id", lambda r: r["event_id"]),
+    ("anchor_batch", "root", "root", lambda r: r["integrity"]["root"]),
+]
+
+
+@pytest.mark.parametrize("table, column, key, of", TAMPERED, ids=[f"{t}.{c}" for t, c, _, _ in TAMPERED])
+def test_a_lot_seen_before_is_verified_again_when_any_row_changes(packs: Packs, table: str, column: str, key: str,
+                                                                   of: Any) -> None:
+    """Scan pages reuse a lot's verified view only while every row it was built from is unchanged."""
+    c, st, can = packs.client, packs.settings, packs.cans[2]
+    assert scan_json(c, can)["all_verified"] is True
+    assert scan_json(c, can)["all_verified"] is True  # now served from the view kept for the lot
+    target = records(scan_json(c, can))[1]
+    [(original,)] = sql(st, f"SELECT {column} FROM {table} WHERE {key} = :k", k=of(target))
+    changed = ("0" if original[0] != "0" else "1") + original[1:]
+    sql(st, f"UPDATE {table} SET {column} = :v WHERE {key} = :k", v=changed, k=of(target))
+    try:
+        body = scan_json(c, can)
+        assert body["all_verified"] is False
+        assert any(r["integrity"]["status"] == "INVALID" for r in records(body))
+    finally:
+        sql(st, f"UPDATE {table} SET {column} = :v WHERE {key} = :k", v=original, k=changed if key == column else of(target))
+    assert scan_json(c, can)["all_verified"] is True
+
+
 def test_counting_and_sealing_on_either_store(any_packs: Packs) -> None:
     c, st, can = any_packs.client, any_packs.settings, any_packs.cans[1]
     first = scan_json(c, can)["scans"]

@@ -1,0 +1,76 @@
+"""One scan of a pack, start to finish: find the item, verify its lot's records, read the lot's
+recall and hold, count the scan.
+
+This is the hottest path of the product (every parent, every pack), so it runs on one pooled
+connection in autocommit mode with plain column queries: the item and its lot, the lot's rows
+(the verified view is reused while they come back identical, see scanview.ViewCache), the
+lot's status, and the scan's insert and history. No transaction spans them: each statement
+stands alone, and the only write is the scan's own row.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, bindparam
+from sqlmodel import col, select
+
+from cradletrace.recalls import NO_STATUS, LotStatus, lot_flags, lot_status
+from cradletrace.scans import ScanSummary, record_scan
+from cradletrace.scanview import LotRef, ScanView, ViewCache, view_json
+from cradletrace.sealing import Sealer
+from cradletrace.store.models import Item, Lot
+from cradletrace.verification import EventVerifier
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    serial: str
+    view: ScanView  # shared between scans of the lot: never changed
+    memo: dict[Any, Any]  # renderings of ``view``, kept with it
+    status: LotStatus
+    scans: ScanSummary
+
+
+_ITEM = (select(Item.gtin, Lot.id, Lot.lot, Lot.product, Lot.event_id,
+                *(flag.label(name) for flag, name in zip(lot_flags(Lot.id), ("recalled", "held"))))
+         .join(Lot, col(Lot.id) == col(Item.lot_id)).where(Item.serial == bindparam("serial")))
+
+
+def scan_item(engine: Engine, verifier: EventVerifier, views: ViewCache, sealer: Sealer,
+              gtin: str, lot: str, serial: str, now: datetime) -> ScanResult | None:
+    """The scan of ``gtin``/``lot``/``serial`` (counted), or None when no such item was issued.
+
+    ``engine`` should be in autocommit mode (``engine.execution_options(isolation_level="AUTOCOMMIT")``).
+    """
+    with engine.connect() as conn:
+        found = conn.execute(_ITEM, {"serial": serial}).first()
+        if found is None or found.gtin != gtin or found.lot != lot:
+            return None
+        ref = LotRef(int(found.id), gtin, lot, found.product, int(found.event_id))
+        view, memo = views.view(conn, verifier, ref)
+        status = lot_status(conn, ref.id) if found.recalled or found.held else NO_STATUS
+        scans = record_scan(conn, sealer, serial, now)
+        conn.commit()  # a no-op in autocommit mode; commits the scan otherwise
+    return ScanResult(serial, view, memo, status, scans)
+
+
+def scan_json(result: ScanResult) -> bytes:
+    """The JSON answer: the lot's part serialized once per view, this scan's part per call."""
+    lot_part: bytes | None = result.memo.get("json")
+    if lot_part is None:
+        whole = view_json(result.view)
+        del whole["serial"]
+        lot_part = result.memo["json"] = json.dumps(whole, ensure_ascii=False).encode()
+    s, status = result.scans, result.status
+    head = {
+        "serial": result.serial, "recall": status.recall, "hold": status.hold,
+        "scans": {"count": s.count, "first_at": s.first_at.isoformat(), "first_place": s.first_place,
+                  "first_city": {"name": s.first_city.name, "name_zh": s.first_city.name_zh,
+                                 "country": s.first_city.country} if s.first_city else None,
+                  "likely_copy": s.clone.likely_copy, "reason": s.clone.reason, "scan_id": s.scan_id},
+    }
+    return json.dumps(head, ensure_ascii=False).encode()[:-1] + b"," + lot_part[1:]
