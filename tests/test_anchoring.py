@@ -382,9 +382,10 @@ def test_embedded_chain_anchor_verifies_from_a_new_process(workspace, record, ev
 # -- a real worker killed with SIGKILL at arbitrary moments ------------------------------------
 
 KILL_AT = {
-    # SIGKILL itself right before the anchor transaction is sent / right after it was mined.
-    "before_send": "from cradletrace.chain import web3anchor as m; m.Web3Anchor.anchor = die",
-    "after_send": "from cradletrace import anchoring as m; m._confirm = die",
+    # SIGKILL itself at the worker's fault points: right before the anchor transaction is sent /
+    # right after it was sent (and, on the embedded chain, mined).
+    point: f"from cradletrace import anchoring as m; m.fault_pause = lambda p: p == {point!r} and die()"
+    for point in ("before_send", "after_send")
 }
 
 
@@ -406,7 +407,7 @@ def test_anchor_process_killed_at_a_chosen_point_is_recovered_by_the_next_run(po
         proc = subprocess.run([sys.executable, "-c", script, str(settings.data_dir)], capture_output=True, text=True, timeout=120)
         assert proc.returncode == -signal.SIGKILL, proc.stderr
         [batch] = stored_batches(ws)
-        assert batch.status == "prepared"
+        assert batch.status == ("sent" if point == "after_send" else "prepared")
         chain = ws.chain()
         sent = 1 if point == "after_send" else 0
         assert tx_count(chain) == sent_before + sent

@@ -4,18 +4,30 @@ Crash safety comes from ordering, not from luck:
 
 1. *prepare*: in one database transaction, the pending events get their batch, leaf index
    and proof, and the batch row (root, leaf count) is stored as ``prepared``. Nothing is sent yet.
-2. *send*: ``anchor(root, leafCount)``; the contract refuses a root it already holds.
-3. *confirm*: one update marks the batch ``confirmed`` with tx hash, block and block time.
+2. *send*: ``anchor(root, leafCount)`` is signed, its hash stored (``sent``), then broadcast;
+   the contract refuses a root it already holds.
+3. *confirm*: once the transaction is mined and ``confirmations`` blocks follow it, one update
+   marks the batch ``confirmed`` with tx hash, block and block time.
 
 A process killed between 1 and 2 leaves a prepared batch whose root is not on chain: the next
-run sends it. Killed between 2 and 3: the root is on chain, so the next run only asks the
-contract and confirms. An unreachable chain leaves the batch prepared. An event belongs to one
-batch forever, and a root is sent only while the contract does not hold it, so no event is
-lost and none is anchored twice.
+run sends it. Killed after 2: the next run asks the contract first (``anchorOf``) and, if the root
+is there, only confirms; if not, it looks the stored transaction up: still in the node's pool, it
+is waited on and, if it stays stuck past the receipt timeout, replaced (same nonce, higher fees);
+unknown to the node (never broadcast, or dropped), the root is sent anew. An unreachable chain
+leaves the batch as it was. A chain reorganisation that drops a confirmed root within
+``reorg_window`` blocks of the head is noticed on the next run, and the batch goes back to ``sent``
+and is anchored again with the same root and proofs. An event belongs to one batch forever, and a
+root is sent only while the contract does not hold it, so no event is lost and none is anchored twice.
+
+``CRADLETRACE_FAULT_PAUSE`` (tests only), e.g. ``before_send=0.5,in_commit=0.5``: at each named
+point the worker prints ``fault-pause <point>`` to stderr and sleeps that long, so a fault test can
+kill it exactly there. It only waits; it never changes what the worker does.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,18 +36,31 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from cradletrace.chain.base import Anchor, OnChainRoot, TxReceipt
+from cradletrace.chain.base import Anchor
 from cradletrace.core.merkle import build_tree
-from cradletrace.errors import ChainRevertedError
+from cradletrace.errors import AnchoringBusyError, ChainRevertedError
 from cradletrace.store.models import AnchorBatch, EventRow, utcnow
 
 MAX_LEAVES = 1_000_000
-PREPARED, CONFIRMED = "prepared", "confirmed"
+PREPARED, SENT, CONFIRMED = "prepared", "sent", "confirmed"
+FAULT_PAUSE_ENV = "CRADLETRACE_FAULT_PAUSE"
+
+
+def fault_pause(point: str) -> None:
+    """Sleep at ``point`` when CRADLETRACE_FAULT_PAUSE names it (a window for kill -9 in tests)."""
+    spec = os.environ.get(FAULT_PAUSE_ENV)
+    if not spec:
+        return
+    for item in spec.split(","):
+        name, _, seconds = item.partition("=")
+        if name.strip() == point:
+            print(f"fault-pause {point}", file=sys.stderr, flush=True)
+            time.sleep(float(seconds or 0))
 
 
 @dataclass(frozen=True)
 class AnchorResult:
-    """One root that reached the chain in this run."""
+    """One root that became final in this run."""
 
     batch_id: int
     root: str
@@ -44,6 +69,16 @@ class AnchorResult:
     block_number: int
     block_time: datetime
     recovered: bool  # True when an earlier, interrupted run had prepared it
+
+
+@dataclass(frozen=True)
+class _Included:
+    """Where the chain holds a batch's root."""
+
+    leaf_count: int
+    block_number: int
+    block_time: datetime
+    tx_hash: str | None
 
 
 def prepare_batch(session: Session, chain: Anchor, max_leaves: int = MAX_LEAVES) -> AnchorBatch | None:
@@ -67,88 +102,153 @@ def prepare_batch(session: Session, chain: Anchor, max_leaves: int = MAX_LEAVES)
                     execution_options={"synchronize_session": False})
     claimed = session.exec(select(EventRow.id).where(EventRow.anchor_id == batch.id)).all()
     if len(claimed) != len(pending):
-        raise RuntimeError(f"anchoring: claimed {len(claimed)} of {len(pending)} events; another worker is anchoring")
+        raise AnchoringBusyError(f"anchoring: claimed {len(claimed)} of {len(pending)} pending events; "
+                                 "another worker claimed the rest first")
     return batch
 
 
-def _confirm(session: Session, batch: AnchorBatch, receipt: TxReceipt | OnChainRoot, tx_hash: str | None) -> None:
-    batch.status = CONFIRMED
-    batch.tx_hash = tx_hash
-    batch.block_number = receipt.block_number
-    batch.block_time = receipt.block_time
-    session.add(batch)
+def _no_fence() -> None:
+    pass
 
 
-def _send_or_find(chain: Anchor, batch: AnchorBatch) -> tuple[TxReceipt | OnChainRoot, str | None]:
-    """Put the batch's root on chain unless it is there already."""
-    root = bytes.fromhex(batch.root)
-    found = chain.lookup(root)
-    if found is None:
-        try:
-            receipt = chain.anchor(root, batch.leaf_count)
-            return receipt, receipt.tx_hash
-        except ChainRevertedError as exc:
-            if exc.reason != "TraceAnchorRootAlreadyAnchored":
-                raise
-            found = chain.lookup(root)
-            if found is None:
-                raise
-    if found.leaf_count != batch.leaf_count:
-        raise ChainRevertedError(
-            f"root {batch.root} is on chain with {found.leaf_count} leaves; the store expects {batch.leaf_count}")
-    tx_of = getattr(chain, "tx_of", None)
-    return found, tx_of(root) if tx_of else None
+def anchor_pending(
+    session_factory: Callable[[], Session],
+    chain: Anchor,
+    max_leaves: int = MAX_LEAVES,
+    *,
+    confirmations: int = 0,
+    reorg_window: int = 0,
+    fence: Callable[[], None] = _no_fence,
+) -> list[AnchorResult]:
+    """Re-check recent roots, finish interrupted batches, then anchor everything pending.
 
-
-def anchor_pending(session_factory: Callable[[], Session], chain: Anchor, max_leaves: int = MAX_LEAVES) -> list[AnchorResult]:
-    """Finish interrupted batches, then anchor everything pending. Returns the roots confirmed."""
+    Returns the batches that became final (``confirmations`` blocks deep) in this run; a batch
+    mined but not yet deep enough stays ``sent`` for a later run. ``fence()`` runs before every
+    transaction and raises when this worker may no longer send (it lost the leader lock)."""
+    if reorg_window and not chain.local:
+        _recheck_confirmed(session_factory, chain, confirmations, reorg_window)
     results: list[AnchorResult] = []
     with session_factory() as s:
-        open_ids = s.exec(select(AnchorBatch.id).where(AnchorBatch.status == PREPARED,
+        open_ids = s.exec(select(AnchorBatch.id).where(col(AnchorBatch.status).in_((PREPARED, SENT)),
                                                        AnchorBatch.contract == chain.contract_address)
                           .order_by(col(AnchorBatch.id))).all()
     for bid in open_ids:
-        results.append(_finish(session_factory, chain, bid, recovered=True))
+        assert bid is not None
+        done, _ = _finish(session_factory, chain, bid, True, confirmations, fence)
+        if done is not None:
+            results.append(done)
     while True:
         with session_factory() as s:
             batch = prepare_batch(s, chain, max_leaves)
             if batch is None:
                 break
+            fault_pause("in_prepare")
             s.commit()
             bid = batch.id
         assert bid is not None
-        results.append(_finish(session_factory, chain, bid, recovered=False))
+        done, mined = _finish(session_factory, chain, bid, False, confirmations, fence)
+        if done is not None:
+            results.append(done)
+        if not mined:
+            break  # the chain is not mining ours now: no more transactions behind this one
     return results
 
 
-def _finish(session_factory: Callable[[], Session], chain: Anchor, batch_id: int, recovered: bool) -> AnchorResult:
+def _recheck_confirmed(session_factory: Callable[[], Session], chain: Anchor, confirmations: int, window: int) -> None:
+    """Reopen confirmed batches whose root a reorganisation took off the chain (or moved)."""
+    head = chain.block_number()
+    with session_factory() as s:
+        recent = s.exec(select(AnchorBatch).where(AnchorBatch.status == CONFIRMED,
+                                                  AnchorBatch.contract == chain.contract_address,
+                                                  col(AnchorBatch.block_number) >= head - window)
+                        .order_by(col(AnchorBatch.id))).all()
+        for batch in recent:
+            found = chain.lookup(bytes.fromhex(batch.root))
+            if found is not None and found.block_number == batch.block_number:
+                continue
+            if found is None:  # dropped: the next step re-sends it (or waits if the node re-pooled it)
+                batch.status, batch.block_number, batch.block_time = SENT, None, None
+            else:  # re-mined in another block: final again once deep enough there
+                batch.block_number, batch.block_time = found.block_number, found.block_time
+                if head - found.block_number < confirmations:
+                    batch.status = SENT
+            s.add(batch)
+        s.commit()
+
+
+def _finish(session_factory: Callable[[], Session], chain: Anchor, batch_id: int, recovered: bool,
+            confirmations: int, fence: Callable[[], None]) -> tuple[AnchorResult | None, bool]:
+    """Put one batch on chain and confirm it once final; returns (result if final, mined)."""
     with session_factory() as s:
         batch = s.get(AnchorBatch, batch_id)
         assert batch is not None
-        receipt, tx_hash = _send_or_find(chain, batch)
-        _confirm(s, batch, receipt, tx_hash)
+        if batch.status == CONFIRMED:  # another worker finished it meanwhile
+            return None, True
+        inc = _put_on_chain(s, chain, batch, fence)
+        if inc is None:
+            return None, False  # sent, not mined yet: the next run waits for it or replaces it
+        if inc.leaf_count != batch.leaf_count:
+            raise ChainRevertedError(
+                f"root {batch.root} is on chain with {inc.leaf_count} leaves; the store expects {batch.leaf_count}")
+        final = confirmations == 0 or chain.block_number() - inc.block_number >= confirmations
+        batch.status = CONFIRMED if final else SENT
+        batch.tx_hash = inc.tx_hash or batch.tx_hash
+        batch.block_number = inc.block_number
+        batch.block_time = inc.block_time
+        s.add(batch)
+        s.flush()
+        fault_pause("in_commit")
         s.commit()
-        return AnchorResult(batch_id, batch.root, batch.leaf_count, tx_hash, receipt.block_number,
-                            receipt.block_time, recovered)
+        if not final:
+            return None, True
+        return AnchorResult(batch_id, batch.root, batch.leaf_count, batch.tx_hash, inc.block_number,
+                            inc.block_time, recovered), True
 
 
-def watch(
-    session_factory: Callable[[], Session],
-    chain: Anchor,
-    interval: float,
-    report: Callable[[list[AnchorResult] | Exception], None],
-    stop: Callable[[], bool] = lambda: False,
-    run: Callable[[], list[AnchorResult]] | None = None,
-) -> None:
-    """Anchor every ``interval`` seconds until ``stop()``; chain errors are reported and retried.
+def _found(chain: Anchor, root: bytes) -> _Included | None:
+    found = chain.lookup(root)
+    if found is None:
+        return None
+    return _Included(found.leaf_count, found.block_number, found.block_time, chain.tx_of(root, found.block_number))
 
-    ``run`` replaces the plain ``anchor_pending`` (the CLI also sends recall notices)."""
-    from cradletrace.errors import ChainError
 
-    while not stop():
-        started = time.monotonic()
-        try:
-            report(run() if run is not None else anchor_pending(session_factory, chain))
-        except ChainError as exc:
-            report(exc)
-        time.sleep(max(0.0, interval - (time.monotonic() - started)))
+def _put_on_chain(s: Session, chain: Anchor, batch: AnchorBatch, fence: Callable[[], None]) -> _Included | None:
+    """Get the batch's root on chain unless it is there already; None while it is not mined."""
+    root = bytes.fromhex(batch.root)
+    found = _found(chain, root)
+    if found is not None:
+        return found
+    try:
+        return _send_and_wait(s, chain, batch, root, fence)
+    except ChainRevertedError as exc:
+        if exc.reason != "TraceAnchorRootAlreadyAnchored":
+            raise
+        return _found(chain, root)  # another transaction of ours (or a rival worker's) got there first
+
+
+def _send_and_wait(s: Session, chain: Anchor, batch: AnchorBatch, root: bytes, fence: Callable[[], None]) -> _Included | None:
+    replacing = None
+    if batch.status == SENT and batch.tx_hash:
+        if chain.tx_state(batch.tx_hash) != "unknown":  # in the pool, or mined since we looked: wait
+            receipt = chain.wait(batch.tx_hash)
+            if receipt is not None:
+                return _found(chain, root) or _Included(batch.leaf_count, receipt.block_number,
+                                                        receipt.block_time, receipt.tx_hash)
+            replacing = batch.tx_hash  # stuck past the timeout: same nonce, higher fees
+        # unknown to the node: never broadcast, or dropped with a reorganised block; send anew
+
+    def mark_sent(tx_hash: str) -> None:
+        batch.status, batch.tx_hash, batch.block_number, batch.block_time = SENT, tx_hash, None, None
+        s.add(batch)
+        s.flush()
+        fault_pause("in_commit")
+        s.commit()
+
+    fence()
+    fault_pause("before_send")
+    tx_hash = chain.send_anchor(root, batch.leaf_count, replacing=replacing, on_signed=mark_sent)
+    fault_pause("after_send")
+    receipt = chain.wait(tx_hash)
+    if receipt is None:
+        return None
+    return _Included(batch.leaf_count, receipt.block_number, receipt.block_time, receipt.tx_hash)

@@ -170,61 +170,19 @@ def status(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
             typer.echo(f"roots prepared but not confirmed: {stuck} (the next 'cradletrace anchor' finishes them)")
 
 
-def _print_results(results) -> None:  # type: ignore[no-untyped-def]
-    if not results:
-        typer.echo("nothing pending")
-    for r in results:
-        note = " (finished an interrupted run)" if r.recovered else ""
-        typer.echo(f"anchored {r.leaf_count} events: root 0x{r.root[:16]}… block {r.block_number} tx {(r.tx_hash or '?')[:18]}…{note}")
-
-
-def _print_notices(results) -> None:  # type: ignore[no-untyped-def]
-    for n in results:
-        note = " (already on chain: finished an interrupted run)" if n.recovered else ""
-        typer.echo(f"recall {n.recall_id} notice 0x{n.notice_digest[:16]}… on chain: block {n.block_number} "
-                   f"tx {(n.tx_hash or '?')[:18]}…{note}")
-
-
 @app.command()
 def anchor(
     watch: Annotated[bool, typer.Option("--watch", help="Keep anchoring every --interval seconds")] = False,
     interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between runs with --watch")] = 10.0,
     data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None,
 ) -> None:
-    """Put all pending events under one Merkle root and record it on chain, then any recall notices."""
-    from cradletrace import anchoring, recalls
+    """Put all pending events under one Merkle root and record it on chain, then any recall notices.
 
-    settings = settings_from(data_dir, database_url, rpc_url)
-    with reported(), open_workspace(settings) as ws:
-        chain = ws.chain()
-        factory = lambda: _session(ws)  # noqa: E731
-        if not watch:
-            _print_results(anchoring.anchor_pending(factory, chain))
-            _print_notices(recalls.send_pending_notices(factory, chain))
-            return
-        typer.echo(f"anchoring every {interval:g} s to {chain_label(chain)}; Ctrl-C stops")
+    Only the worker holding the leader lock anchors; with --watch a worker that does not hold it
+    waits and takes over when the leader stops (docs/operations.md)."""
+    from cradletrace.cli_anchor import anchor_command
 
-        def report(outcome) -> None:  # type: ignore[no-untyped-def]
-            if isinstance(outcome, Exception):
-                typer.echo(f"{datetime.now():%H:%M:%S} chain error, will retry: {outcome}", err=True)
-            elif outcome:
-                _print_results(outcome)
-
-        def run_both():  # type: ignore[no-untyped-def]
-            results = anchoring.anchor_pending(factory, chain)
-            _print_notices(recalls.send_pending_notices(factory, chain))
-            return results
-
-        try:
-            anchoring.watch(factory, chain, interval, report, run=run_both)
-        except KeyboardInterrupt:
-            typer.echo("stopped")
-
-
-def _session(ws):  # type: ignore[no-untyped-def]
-    from sqlmodel import Session
-
-    return Session(ws.engine, expire_on_commit=False)
+    anchor_command(settings_from(data_dir, database_url, rpc_url), watch, interval)
 
 
 def _print_verdict(v) -> None:  # type: ignore[no-untyped-def]

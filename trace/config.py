@@ -23,6 +23,19 @@ class Settings(BaseSettings):
     anchor_key: str | None = None
     limits_file: Path | None = None
     rpc_timeout: float = 30.0
+    # JSON-RPC requests that fail to connect or time out are tried again this many times in
+    # all, waiting rpc_backoff * 2**n seconds between tries (reads and raw-transaction sends).
+    rpc_retries: int = Field(default=5, ge=1)
+    rpc_backoff: float = Field(default=0.125, ge=0.0)
+    # Blocks that must follow the one holding an anchor before its batch counts as final
+    # (0: final once mined; the embedded chain never reorganises). See docs/operations.md.
+    anchor_confirmations: int = Field(default=0, ge=0)
+    # Confirmed roots in this many blocks below the head are checked again on every run, so a
+    # reorganisation that drops one is noticed and the batch anchored again (RPC chains only).
+    anchor_reorg_window: int = Field(default=64, ge=0)
+    # Seconds to wait for an anchor transaction to be mined; one still pending after that is
+    # replaced (same nonce, higher fees) by the next run. Default: max(rpc_timeout, 10).
+    anchor_receipt_timeout: float | None = Field(default=None, gt=0)
     # HTTP API: request body limits in bytes, checked before parsing; the bulk one is for
     # POST /api/v1/events (10 000 signed events fit), the other for every other request.
     api_max_body: int = Field(default=1 << 20, ge=1024)

@@ -9,6 +9,7 @@ The hierarchy, and the builtin each one resembles::
     ├── NotFoundError (LookupError)            an id, lot or event that is not in the store
     ├── NotAllowedError (PermissionError)      expired certificate, revoked key, wrong role
     ├── ConfigError                            data directory or settings unusable
+    ├── AnchoringBusyError                     another worker anchors now (leader lock, claimed events)
     └── ChainError                             the EVM side failed
         ├── ChainUnavailableError (ConnectionError)   node unreachable / timed out
         └── ChainRevertedError                 the contract refused; ``reason`` is its error name
@@ -70,6 +71,10 @@ class NotAllowedError(TraceError, PermissionError):
 
 class ConfigError(TraceError):
     """The data directory or settings cannot be used."""
+
+
+class AnchoringBusyError(TraceError):
+    """Another anchoring worker holds the leader lock, or claimed the same pending events first."""
 
 
 class ChainError(TraceError):

@@ -103,7 +103,7 @@ class Workspace:
         """The anchor registry; with ``deploy`` it is deployed when this chain has none of ours."""
         if self._chain is not None:
             return self._chain
-        from cradletrace.chain.connect import connect
+        from cradletrace.chain.connect import anchor_options, connect
         from cradletrace.chain.web3anchor import Web3Anchor, deploy as deploy_contract, has_code, translated
 
         conn = connect(self.settings)
@@ -128,7 +128,7 @@ class Workspace:
                 raise ConfigError(f"no anchor contract recorded in {self._safe_url()}; run 'cradletrace init' first")
             self._chain = Web3Anchor(conn.w3, address, conn.sender, private_key=conn.private_key, local=conn.local,
                                      where=conn.where, deploy_block=block, on_close=conn.close,
-                                     receipt_timeout=max(self.settings.rpc_timeout, 10.0))
+                                     **anchor_options(self.settings))
         except BaseException:
             conn.close()
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -46,6 +47,17 @@ class Anchor(Protocol):
     local: bool  # True for the embedded development chain
 
     def anchor(self, root: bytes, leaf_count: int) -> TxReceipt: ...
+
+    def send_anchor(self, root: bytes, leaf_count: int, *, replacing: str | None = None,
+                    on_signed: Callable[[str], None] | None = None) -> str: ...
+
+    def wait(self, tx_hash: str, timeout: float | None = None) -> TxReceipt | None: ...
+
+    def tx_state(self, tx_hash: str) -> str: ...
+
+    def block_number(self) -> int: ...
+
+    def tx_of(self, root: bytes, block: int | None = None) -> str | None: ...
 
     def lookup(self, root: bytes) -> OnChainRoot | None: ...
 

@@ -10,7 +10,7 @@ from cradletrace.config import Settings
 from cradletrace.errors import ConfigError
 
 if TYPE_CHECKING:
-    from web3 import Web3
+    from web3 import HTTPProvider, Web3
 
     from cradletrace.chain.web3anchor import Web3Anchor
 
@@ -33,12 +33,12 @@ def connect(settings: Settings) -> Connection:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         emb = open_embedded_chain(settings.chain_file)
         return Connection(emb.w3, emb.accounts[0], None, f"embedded chain {settings.chain_file}", True, emb.close)
-    from web3 import HTTPProvider, Web3
+    from web3 import Web3
 
     from cradletrace.chain.web3anchor import translated
 
     where = settings.rpc_url
-    w3 = Web3(HTTPProvider(where, request_kwargs={"timeout": settings.rpc_timeout}))
+    w3 = Web3(http_provider(settings, where))
     if settings.anchor_key:
         sender = w3.eth.account.from_key(settings.anchor_key).address
     else:
@@ -50,6 +50,29 @@ def connect(settings: Settings) -> Connection:
     return Connection(w3, sender, settings.anchor_key, where, False, lambda: None)
 
 
+def http_provider(settings: Settings, url: str) -> HTTPProvider:
+    """A JSON-RPC provider that retries with exponential backoff when the node does not answer.
+
+    web3's retry covers reads; raw-transaction sends are retried too, since a signed
+    transaction sent twice is the same transaction (the node answers "already known", which
+    Web3Anchor takes as success). ``eth_sendTransaction`` (the node signs) is not retried."""
+    import requests
+    from web3 import HTTPProvider
+    from web3.providers.rpc.utils import REQUEST_RETRY_ALLOWLIST, ExceptionRetryConfiguration
+
+    retry = ExceptionRetryConfiguration(
+        errors=(ConnectionError, requests.ConnectionError, requests.HTTPError, requests.Timeout),
+        retries=settings.rpc_retries, backoff_factor=settings.rpc_backoff,
+        method_allowlist=[*REQUEST_RETRY_ALLOWLIST, "eth_sendRawTransaction"])
+    return HTTPProvider(url, request_kwargs={"timeout": settings.rpc_timeout}, exception_retry_configuration=retry)
+
+
+def anchor_options(settings: Settings) -> dict[str, float]:
+    """Keyword arguments for Web3Anchor that come from the settings."""
+    timeout = settings.anchor_receipt_timeout or max(settings.rpc_timeout, 10.0)
+    return {"receipt_timeout": timeout}
+
+
 def anchor_at(settings: Settings, chain_id: int, address: str, deploy_block: int = 0) -> Web3Anchor:
     """The contract at ``address``, refusing a chain whose id is not ``chain_id``."""
     from cradletrace.chain.web3anchor import Web3Anchor, has_code
@@ -58,7 +81,7 @@ def anchor_at(settings: Settings, chain_id: int, address: str, deploy_block: int
     try:
         anchor = Web3Anchor(conn.w3, address, conn.sender, private_key=conn.private_key, local=conn.local,
                             where=conn.where, deploy_block=deploy_block, on_close=conn.close,
-                            receipt_timeout=max(settings.rpc_timeout, 10.0))
+                            **anchor_options(settings))
         if anchor.chain_id != chain_id:
             raise ConfigError(f"expected chain id {chain_id}, but {conn.where} is chain id {anchor.chain_id}")
         if not has_code(conn.w3, address, conn.where):

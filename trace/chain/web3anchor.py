@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -24,9 +25,14 @@ from cradletrace.errors import ChainError, ChainRevertedError, ChainUnavailableE
 if TYPE_CHECKING:
     from web3 import Web3
 
-ANCHOR_GAS = 200_000
-NOTICE_GAS = 200_000
 DEPLOY_GAS = 3_000_000
+#: Gas = estimate x GAS_MARGIN: an estimate holds for the state it ran on, and a root's storage
+#: costs the same whatever the state, so a quarter more covers a changed warm/cold access.
+GAS_MARGIN = 1.25
+#: A replacement pays at least this much more than the transaction it replaces (geth refuses less
+#: than +10 %, anvil and Hardhat any increase).
+FEE_BUMP = 1.125
+TX_UNKNOWN, TX_PENDING, TX_MINED = "unknown", "pending", "mined"
 T = TypeVar("T")
 
 
@@ -112,6 +118,10 @@ def translated(what: str, where: str) -> Iterator[None]:
         raise ChainError(f"{what}: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
+def _hex(tx_hash: Any) -> str:
+    return "0x" + bytes(tx_hash).hex()
+
+
 def _time(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
 
@@ -145,27 +155,118 @@ class Web3Anchor:
             self.contract_address: str = w3.to_checksum_address(address)
             self.contract = w3.eth.contract(address=self.contract_address, abi=artifact()["abi"])
 
-    def _send(self, fn: Any, gas: int, what: str) -> TxReceipt:
+    # -- sending: nonce, gas, fees, broadcast, receipt ---------------------------------------
+
+    def send(self, fn: Any, what: str, *, replacing: str | None = None,
+             on_signed: Callable[[str], None] | None = None) -> str:
+        """Broadcast a call of contract function ``fn``; returns its hash without waiting.
+
+        Nonce: the account's pending nonce, or the nonce of the transaction ``replacing``
+        (stuck in the pool: same nonce, at least FEE_BUMP times its fees, so one replaces the
+        other). Gas: the node's estimate times GAS_MARGIN; a call the contract would refuse
+        fails in the estimate, before any fee is paid. ``on_signed(hash)`` runs before the
+        broadcast when we sign (so the caller can store the hash first), after it when the
+        node signs (an unlocked development account).
+        """
         with translated(what, self.where):
-            if self._private_key:
-                tx = fn.build_transaction({
-                    "from": self.sender, "gas": gas,
-                    "nonce": self.w3.eth.get_transaction_count(self.sender, "pending"),
-                })
-                signed = self.w3.eth.account.sign_transaction(tx, self._private_key)
-                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            params: dict[str, Any] = {"from": self.sender}
+            params["gas"] = math.ceil(int(fn.estimate_gas(params)) * GAS_MARGIN)
+            if replacing:
+                old = self.w3.eth.get_transaction(replacing)  # type: ignore[arg-type]
+                params["nonce"] = int(old["nonce"])
+                params.update(self._bumped_fees(old))
             else:
-                tx_hash = fn.transact({"from": self.sender, "gas": gas})
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self._timeout)
+                params["nonce"] = self.w3.eth.get_transaction_count(self.sender, "pending")  # type: ignore[arg-type]
+            tx = fn.build_transaction(params)
+            signed = self.w3.eth.account.sign_transaction(tx, self._private_key) if self._private_key else None
+        if signed is None:
+            with translated(what, self.where):
+                tx_hash = _hex(self.w3.eth.send_transaction(tx))
+            if on_signed is not None:
+                on_signed(tx_hash)
+            return tx_hash
+        tx_hash = _hex(signed.hash)
+        if on_signed is not None:
+            on_signed(tx_hash)
+        with translated(what, self.where):
+            self._broadcast(signed.raw_transaction, tx_hash)
+        return tx_hash
+
+    def _broadcast(self, raw: bytes, tx_hash: str) -> None:
+        from web3.exceptions import Web3RPCError
+
+        try:
+            self.w3.eth.send_raw_transaction(raw)
+        except (Web3RPCError, ValueError) as exc:
+            # A retried send whose first try reached the node: the transaction is there.
+            text = str(exc).lower()
+            if "already known" in text or "known transaction" in text:
+                return
+            if "nonce too low" in text and self.tx_state(tx_hash) != "unknown":
+                return
+            raise
+
+    def _bumped_fees(self, old: Any) -> dict[str, int]:
+        if old.get("maxFeePerGas") is not None:
+            base = int(self.w3.eth.get_block("latest").get("baseFeePerGas") or 0)
+            tip = max(math.ceil(int(old["maxPriorityFeePerGas"]) * FEE_BUMP), int(self.w3.eth.max_priority_fee))
+            return {"maxPriorityFeePerGas": tip,
+                    "maxFeePerGas": max(math.ceil(int(old["maxFeePerGas"]) * FEE_BUMP), 2 * base + tip)}
+        return {"gasPrice": max(math.ceil(int(old["gasPrice"]) * FEE_BUMP), int(self.w3.eth.gas_price))}
+
+    def wait(self, tx_hash: str, timeout: float | None = None) -> TxReceipt | None:
+        """The receipt of ``tx_hash`` once mined, or None if it is not mined within ``timeout``.
+
+        A transaction that reverted raises ChainRevertedError with the contract's error name
+        (learnt by replaying it as a call on the block before)."""
+        what = f"wait for transaction {tx_hash}"
+        with translated(what, self.where):
+            from web3.exceptions import TimeExhausted
+
+            try:
+                receipt = self.w3.eth.wait_for_transaction_receipt(
+                    tx_hash, timeout=self._timeout if timeout is None else timeout)  # type: ignore[arg-type]
+            except TimeExhausted:
+                return None
             if receipt["status"] != 1:
-                # Replay as a call to learn the custom error name.
-                fn.call({"from": self.sender, "gas": gas}, block_identifier=receipt["blockNumber"] - 1)
-                raise ChainRevertedError(f"{what}: transaction {tx_hash.hex()} reverted")
+                tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+                self.w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]},
+                                 block_identifier=receipt["blockNumber"] - 1)
+                raise ChainRevertedError(f"{what}: transaction reverted in block {receipt['blockNumber']}")
             block = self.w3.eth.get_block(receipt["blockNumber"])
-            return TxReceipt("0x" + bytes(tx_hash).hex().removeprefix("0x"), int(receipt["blockNumber"]), _time(int(block["timestamp"])))
+            return TxReceipt(tx_hash, int(receipt["blockNumber"]), _time(int(block["timestamp"])))
+
+    def tx_state(self, tx_hash: str) -> str:
+        """``unknown`` (never broadcast, or dropped), ``pending`` (in the pool) or ``mined``."""
+        from web3.exceptions import TransactionNotFound
+
+        with translated(f"look up transaction {tx_hash}", self.where):
+            try:
+                tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                return TX_UNKNOWN
+            return TX_PENDING if tx.get("blockNumber") is None else TX_MINED
+
+    def block_number(self) -> int:
+        with translated("read the block number", self.where):
+            return int(self.w3.eth.block_number)
+
+    def _send(self, fn: Any, what: str) -> TxReceipt:
+        tx_hash = self.send(fn, what)
+        receipt = self.wait(tx_hash)
+        if receipt is None:
+            raise ChainUnavailableError(f"{what}: transaction {tx_hash} not mined within {self._timeout:g} s "
+                                        f"at {self.where}; it may still be mined")
+        return receipt
 
     def anchor(self, root: bytes, leaf_count: int) -> TxReceipt:
-        return self._send(self.contract.functions.anchor(root, leaf_count), ANCHOR_GAS, f"anchor root 0x{root.hex()}")
+        return self._send(self.contract.functions.anchor(root, leaf_count), f"anchor root 0x{root.hex()}")
+
+    def send_anchor(self, root: bytes, leaf_count: int, *, replacing: str | None = None,
+                    on_signed: Callable[[str], None] | None = None) -> str:
+        """Broadcast ``anchor(root, leafCount)`` (see ``send``); the caller waits for it."""
+        return self.send(self.contract.functions.anchor(root, leaf_count), f"anchor root 0x{root.hex()}",
+                         replacing=replacing, on_signed=on_signed)
 
     def lookup(self, root: bytes) -> OnChainRoot | None:
         with translated(f"look up root 0x{root.hex()}", self.where):
@@ -174,11 +275,15 @@ class Web3Anchor:
             return None
         return OnChainRoot(root, int(count), int(block), _time(int(ts)), str(submitter))
 
-    def tx_of(self, root: bytes) -> str | None:
-        """The hash of the transaction that anchored ``root`` (from its RootAnchored log)."""
+    def tx_of(self, root: bytes, block: int | None = None) -> str | None:
+        """The hash of the transaction that anchored ``root`` (from its RootAnchored log).
+
+        With ``block`` (from ``lookup``) only that block is searched: providers limit the
+        block range of eth_getLogs."""
         with translated(f"find the transaction of root 0x{root.hex()}", self.where):
             logs = self.contract.events.RootAnchored().get_logs(
-                from_block=self.deploy_block, argument_filters={"root": root})
+                from_block=self.deploy_block if block is None else block,
+                to_block="latest" if block is None else block, argument_filters={"root": root})
         return "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
 
     def roots(self) -> list[OnChainRoot]:
@@ -199,7 +304,7 @@ class Web3Anchor:
             return bool(self.contract.functions.verifyLeaf(root, digest, proof).call())
 
     def record_notice(self, lot_ref: bytes, notice_digest: bytes) -> TxReceipt:
-        return self._send(self.contract.functions.recallNotice(lot_ref, notice_digest), NOTICE_GAS, "record recall notice")
+        return self._send(self.contract.functions.recallNotice(lot_ref, notice_digest), "record recall notice")
 
     def lookup_notice(self, notice_digest: bytes) -> OnChainNotice | None:
         """A recall notice as the contract holds it (``noticeOf``), with its transaction hash, or None."""

@@ -1,0 +1,118 @@
+"""One process's anchoring worker: it leads (holds the leader lock) or waits its turn.
+
+``cradletrace anchor``, ``cradletrace anchor --watch`` and the anchoring thread of
+``cradletrace serve`` all run through ``AnchorWorker``, so any number of them can share one
+store: only the leader sends transactions (anchors, then recall notices); the others ask for the
+lock every interval and the first to get it after the leader died takes over. A leader checks it
+still holds the lock right before every transaction (``fence``), so one whose database session
+was ended stops instead of sending beside its successor.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col, func, select
+
+from cradletrace import anchoring, recalls
+from cradletrace.chain.base import Anchor
+from cradletrace.config import Settings
+from cradletrace.errors import AnchoringBusyError, ChainError
+from cradletrace.leader import LeaderLock, leader_lock
+from cradletrace.store.models import AnchorBatch
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one run did: roots that became final, recall notices sent, roots still waiting."""
+
+    anchored: list[anchoring.AnchorResult] = field(default_factory=list)
+    notices: list[recalls.NoticeResult] = field(default_factory=list)
+    waiting: int = 0  # batches sent but not yet mined or not yet ``anchor_confirmations`` deep
+
+
+#: What a loop reports after each run: the run, or the error that ended it (it is retried).
+Outcome = Run | ChainError | AnchoringBusyError | SQLAlchemyError
+
+
+class AnchorWorker:
+    """Anchoring for one process; ``chain`` is called (and may open the chain) only when leading."""
+
+    def __init__(self, settings: Settings, session_factory: Callable[[], Session], chain: Callable[[], Anchor],
+                 lock: LeaderLock | None = None, say: Callable[[str], None] = lambda _: None) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.chain = chain
+        self.lock = lock if lock is not None else leader_lock(settings.store_url)
+        self.say = say
+        self._looping = False
+
+    def run_once(self) -> Run:
+        """Anchor now if this process leads or can lead; AnchoringBusyError if another one leads."""
+        had = self.lock.held
+        if not self.lock.acquire():
+            raise AnchoringBusyError(f"another anchoring worker holds the leader lock ({self.lock.holder()}); "
+                                     "it anchors pending events every interval")
+        try:
+            return self._run()
+        finally:
+            if not had and not self._looping:
+                self.lock.release()
+
+    def _fence(self) -> None:
+        if not self.lock.check():
+            raise AnchoringBusyError("this worker lost the leader lock (its database session ended); "
+                                     "it sends nothing more until it leads again")
+
+    def _run(self) -> Run:
+        chain = self.chain()
+        st = self.settings
+        anchored = anchoring.anchor_pending(self.session_factory, chain, confirmations=st.anchor_confirmations,
+                                            reorg_window=st.anchor_reorg_window, fence=self._fence)
+        self._fence()
+        notices = recalls.send_pending_notices(self.session_factory, chain)  # type: ignore[arg-type]
+        with self.session_factory() as s:
+            waiting = s.exec(select(func.count()).select_from(AnchorBatch).where(
+                col(AnchorBatch.status).in_((anchoring.PREPARED, anchoring.SENT)))).one()
+        return Run(anchored, notices, int(waiting))
+
+    def _lead(self) -> bool:
+        was = self.lock.held
+        now = self.lock.acquire()
+        if now and not was:
+            self.say("leading: this worker anchors")
+        elif was and not now:
+            self.say("lost the leader lock; waiting to lead again")
+        elif not now and not self._announced_follower:
+            self.say(f"waiting: another worker leads ({self.lock.holder()})")
+        self._announced_follower = not now
+        return now
+
+    _announced_follower = False
+
+    def loop(self, interval: float, report: Callable[[Outcome], None], stop: threading.Event | None = None,
+             guard: threading.Lock | None = None) -> None:
+        """Every ``interval`` seconds: lead if possible, and if leading, anchor. Errors are reported
+        and the next run retries; the lock is released when the loop ends. ``guard`` is held
+        during each run (the API process's lock shared with ``POST /anchor``)."""
+        stop = stop or threading.Event()
+        guard = guard or threading.Lock()
+        self._looping = True
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    with guard:
+                        outcome: Outcome | None = self._run() if self._lead() else None
+                except (ChainError, AnchoringBusyError, SQLAlchemyError) as exc:
+                    outcome = exc
+                if outcome is not None:
+                    report(outcome)
+                stop.wait(max(0.0, interval - (time.monotonic() - started)))
+        finally:
+            self._looping = False
+            self.lock.release()

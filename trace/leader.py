@@ -1,0 +1,198 @@
+"""Which anchoring worker anchors: exactly one at a time, across processes and machines.
+
+Any number of ``cradletrace anchor --watch`` and ``cradletrace serve`` processes may run on one
+store; only the holder of the *leader lock* anchors. The others ask again every interval, so
+when the leader dies another one takes over within one interval.
+
+* PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) taken on a connection
+  of its own, kept open while leading. When the leader's process dies, or its connection does
+  (PostgreSQL restarted, network cut and the server's TCP keepalive gives up), the server ends
+  the session and the lock is free. Before each transaction the leader asks the server whether
+  it still holds the lock (``check``), so a leader whose session was ended steps down instead
+  of anchoring beside its successor.
+* SQLite (one machine): an exclusive ``flock`` on ``<store file>.anchor.lock``; the kernel
+  releases it when the process dies.
+
+The lock only keeps workers from doing the same work twice (and two senders from picking the
+same nonce). Correctness does not rest on it: events are claimed in one transaction and the
+contract refuses a root it holds, so even two leaders at once could not anchor an event twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import socket
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy.engine import make_url
+
+from cradletrace.errors import ConfigError
+
+LOCK_NAME = "cradletrace.anchoring"
+
+
+def lock_key(name: str = LOCK_NAME) -> int:
+    """The advisory lock's 64-bit key: the first 8 bytes of SHA-256(name), signed."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def _me() -> str:
+    return f"pid {os.getpid()} on {socket.gethostname()}"
+
+
+class LeaderLock(Protocol):
+    """A lock held by one process at a time; ``acquire`` never waits."""
+
+    @property
+    def held(self) -> bool: ...
+
+    def acquire(self) -> bool: ...
+
+    def check(self) -> bool: ...
+
+    def holder(self) -> str: ...
+
+    def release(self) -> None: ...
+
+
+class PostgresLeaderLock:
+    """``pg_try_advisory_lock`` on a dedicated autocommit connection (not from the pool)."""
+
+    def __init__(self, url: str, key: int | None = None, connect_timeout: int = 5) -> None:
+        u = make_url(url)
+        self._conninfo = u.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._where = u.render_as_string(hide_password=True)
+        self.key = lock_key() if key is None else key
+        self._timeout = connect_timeout
+        self._conn: Any = None
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        # Keepalives: a leader cut off from the server notices within ~15 s instead of hours.
+        return psycopg.connect(self._conninfo, autocommit=True, connect_timeout=self._timeout,
+                               application_name=f"cradletrace anchoring leader ({_me()})"[:63],
+                               keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3)
+
+    def acquire(self) -> bool:
+        """Take the lock if it is free; True while this process holds it."""
+        import psycopg
+
+        if self._conn is not None:
+            return self.check()
+        conn = None
+        try:
+            conn = self._connect()
+            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()[0]
+        except psycopg.Error:
+            if conn is not None:
+                conn.close()
+            return False
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def check(self) -> bool:
+        """Ask the server whether this session still holds the lock; step down if not."""
+        import psycopg
+
+        if self._conn is None:
+            return False
+        try:
+            row = self._conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND pid = pg_backend_pid() AND objid = (%s::bigint & 4294967295)::oid "
+                "AND classid = ((%s::bigint >> 32) & 4294967295)::oid",
+                (self.key, self.key)).fetchone()
+            if row and row[0]:
+                return True
+        except psycopg.Error:
+            pass
+        self.release()
+        return False
+
+    def holder(self) -> str:
+        """Who leads now, as far as the server knows (for messages)."""
+        import psycopg
+
+        try:
+            with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=self._timeout) as conn:
+                row = conn.execute(
+                    "SELECT a.application_name, a.client_addr::text, a.pid FROM pg_locks l "
+                    "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+                    "AND l.objid = (%s::bigint & 4294967295)::oid AND l.classid = ((%s::bigint >> 32) & 4294967295)::oid",
+                    (self.key, self.key)).fetchone()
+        except psycopg.Error as exc:
+            return f"unknown ({self._where} did not answer: {type(exc).__name__})"
+        if row is None:
+            return "nobody"
+        return f"{row[0] or 'a session'} (server pid {row[2]}, from {row[1] or 'a local socket'})"
+
+    def release(self) -> None:
+        """Close the connection: the server frees the lock with the session."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # a connection already broken has nothing left to close
+                pass
+
+
+class FileLeaderLock:
+    """An exclusive ``flock`` on a file next to the SQLite store."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> bool:
+        if self._fd is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{_me()}\n".encode(), 0)
+        self._fd = fd
+        return True
+
+    def check(self) -> bool:
+        return self._fd is not None  # a flock lasts as long as its file descriptor
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text("utf-8").strip() or "nobody"
+        except OSError:
+            return "nobody"
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+def leader_lock(store_url: str) -> LeaderLock:
+    """The leader lock for the store at ``store_url`` (SQLAlchemy URL)."""
+    url = make_url(store_url)
+    if url.get_backend_name() == "postgresql":
+        return PostgresLeaderLock(store_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return FileLeaderLock(Path(url.database + ".anchor.lock"))
+    raise ConfigError(f"leader lock: expected a PostgreSQL or SQLite file store, got {url.render_as_string(hide_password=True)}")
