@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from cradletrace.api import errors, metrics
 from cradletrace.api.middleware import BodyLimitMiddleware, CatchAllMiddleware, MetricsMiddleware
 from cradletrace.api.models import event_schemas, link_events
-from cradletrace.api.routes import anchor, apikeys, audit, events, health, proofs, recalls, resolver, scan, scanner, suppliers, trace
+from cradletrace.api.routes import anchor, apikeys, audit, console, events, health, proofs, recalls, resolver, scan, scanner, suppliers, trace
 from cradletrace.api.routes import epcis
 from cradletrace.api.runtime import Runtime
 from cradletrace.config import Settings
@@ -75,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(resolver.router)  # public: GS1 resolver; takes only its own /01/ requests, so before scan
     app.include_router(scan.router)  # public: the Digital Link path phones open, outside the API prefix
     app.include_router(scanner.router)  # public: the camera page that opens those paths
+    app.include_router(console.router)  # public page, no data: the recall console calls the API with a quality key
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _document_raw_bodies(app)
 

@@ -1,0 +1,270 @@
+// The recall console (/console) for quality staff. Everything goes through the JSON API with the
+// quality key as "Authorization: Bearer"; the key lives in this tab's sessionStorage only (gone when
+// the tab closes) and is kept only once the API has accepted it. Data from the API is put on the
+// page with textContent, never as HTML.
+(function () {
+  "use strict";
+  var T = JSON.parse(document.getElementById("console-strings").textContent);
+  var API = "/api/v1";
+  var STORE = "cradletrace.qualityKey";
+  var RULE_S = 7200;
+  var $ = function (id) { return document.getElementById(id); };
+  var key = sessionStorage.getItem(STORE);
+  var traced = null;      // the last forward trace shown
+  var selected = null;    // id of the recall whose clock is shown
+  var holds = [];
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "text") node.textContent = attrs[k];
+      else if (k === "className") node.className = attrs[k];
+      else node.setAttribute(k, attrs[k]);
+    });
+    (children || []).forEach(function (c) { if (c) node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); });
+    return node;
+  }
+
+  function say(id, message, kind) {
+    var node = $(id);
+    node.textContent = message;
+    node.className = "status" + (kind ? " " + kind : "");
+  }
+
+  // An API refusal as one readable line: the stable detail, then each field at fault.
+  function problem(body, status) {
+    var text = (body && body.detail) || ("HTTP " + status);
+    var parts = ((body && body.problems) || []).map(function (p) { return (p.field ? p.field + ": " : "") + p.message; });
+    return T.error + " (" + status + "): " + text + (parts.length ? " — " + parts.join("; ") : "");
+  }
+
+  function call(method, path, body) {
+    var init = {method: method, headers: {"Authorization": "Bearer " + key, "Accept": "application/json"}};
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    return fetch(API + path, init).then(function (r) {
+      return r.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        if (!r.ok) { var err = new Error(problem(data, r.status)); err.status = r.status; throw err; }
+        return data;
+      });
+    });
+  }
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "–";
+    var s = Math.max(0, Math.round(seconds));
+    var h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60), r = s % 60;
+    return h + ":" + String(m).padStart(2, "0") + ":" + String(r).padStart(2, "0");
+  }
+
+  function lotRef(x) { return x.gtin + "/" + x.lot; }
+
+  // -- the key -------------------------------------------------------------------------------
+  function useKey(candidate) {
+    key = candidate;
+    return call("GET", "/recalls").then(function (recalls) {
+      sessionStorage.setItem(STORE, key);
+      say("key-status", T.key_ok, "ok");
+      $("key").value = "";
+      $("key-forget").hidden = false;
+      $("work").hidden = false;
+      showRecalls(recalls);
+      loadHolds();
+    }).catch(function (err) {
+      key = null;
+      sessionStorage.removeItem(STORE);
+      $("work").hidden = true;
+      say("key-status", err.message, "bad");
+    });
+  }
+
+  $("key-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var candidate = $("key").value.trim();
+    if (!candidate) { say("key-status", T.key_missing, "bad"); return; }
+    useKey(candidate);
+  });
+  $("key-forget").addEventListener("click", function () {
+    key = null;
+    sessionStorage.removeItem(STORE);
+    $("work").hidden = true;
+    $("key-forget").hidden = true;
+    say("key-status", "");
+  });
+
+  // -- holds and proposals: a running clock since the trigger ---------------------------------
+  function loadHolds() {
+    return call("GET", "/holds").then(function (list) { holds = list; showHolds(); })
+      .catch(function (err) { $("holds").textContent = err.message; });
+  }
+
+  function showHolds() {
+    var box = $("holds");
+    box.textContent = "";
+    if (!holds.length) { box.appendChild(el("p", {text: T.no_holds})); return; }
+    var rows = holds.map(function (h) {
+      var state = h.recall_id ? T.recall_word + " " + h.recall_id : T.proposal;
+      var traceBtn = el("button", {type: "button", className: "small secondary", text: T.trace_go});
+      traceBtn.addEventListener("click", function () { $("lot").value = lotRef(h); trace(); });
+      return el("tr", {"data-hold": h.id}, [
+        el("td", {text: lotRef(h)}), el("td", {text: h.reason + " (#" + h.trigger_event_id + ")"}),
+        el("td", {text: state, className: h.recall_id ? "" : "proposal"}),
+        el("td", {className: "nowrap running", "data-since": h.clock.trigger_at || ""}),
+        el("td", {}, [traceBtn])]);
+    });
+    box.appendChild(el("div", {className: "table"}, [el("table", {}, [
+      el("thead", {}, [el("tr", {}, [T.col_lot, T.hold_reason, T.hold_state, T.clock_running, ""].map(function (h) {
+        return el("th", {text: h}); }))]),
+      el("tbody", {}, rows)])]));
+    tick();
+  }
+
+  // Time since each hold's trigger against the two-hour rule, updated every second in place.
+  function tick() {
+    Array.prototype.forEach.call(document.querySelectorAll("td.running"), function (td) {
+      var at = td.getAttribute("data-since");
+      var since = at ? (Date.now() - Date.parse(at)) / 1000 : null;
+      td.textContent = since === null ? "–" : duration(since) + " / 2:00:00";
+      td.classList.toggle("over", since !== null && since > RULE_S);
+    });
+  }
+
+  // -- forward trace -----------------------------------------------------------------------
+  function trace() {
+    var lot = $("lot").value.trim();
+    say("trace-status", "…");
+    return call("GET", "/trace/forward?lot=" + encodeURIComponent(lot)).then(function (t) {
+      traced = t;
+      say("trace-status", "");
+      showTrace(t);
+    }).catch(function (err) {
+      traced = null;
+      $("trace").hidden = true;
+      say("trace-status", err.message, "bad");
+    });
+  }
+
+  function showTrace(t) {
+    var counts = $("counts");
+    counts.textContent = "";
+    [["lots", t.lots.length, T.counts_lots], ["items", t.items, T.counts_items], ["shipments", t.shipments.length, T.counts_shipments],
+     ["sites", t.sites.length, T.counts_sites], ["scanned", t.scanned_items, T.counts_scanned]].forEach(function (x) {
+      counts.appendChild(el("li", {"data-count": x[0]}, [el("strong", {text: String(x[1])}), " " + x[2]]));
+    });
+    var body = document.querySelector("#trace-lots tbody");
+    body.textContent = "";
+    t.lots.forEach(function (x) {
+      var box = el("input", {type: "checkbox", checked: "checked", "data-lot": lotRef(x), "aria-label": lotRef(x)});
+      body.appendChild(el("tr", {}, [
+        el("td", {}, [box]), el("td", {className: "nowrap", text: lotRef(x)}), el("td", {text: x.product}),
+        el("td", {text: String(x.items)}), el("td", {text: String(x.scanned_items)}), el("td", {text: x.now_at || "–"}),
+        el("td", {className: "path", text: x.path.map(function (p) { return Array.isArray(p) ? p[1] : p.lot; }).join(" → ")})]));
+    });
+    $("trace").hidden = false;
+  }
+
+  $("trace-form").addEventListener("submit", function (e) { e.preventDefault(); trace(); });
+
+  // -- start a recall ------------------------------------------------------------------------
+  $("recall-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (!traced) return;
+    var exclude = Array.prototype.filter.call(document.querySelectorAll("#trace-lots input[type=checkbox]"),
+      function (b) { return !b.checked; }).map(function (b) { return b.getAttribute("data-lot"); });
+    var widen = $("widen").value.split(/[\s,]+/).filter(Boolean);
+    var trigger = $("trigger").value.trim();
+    var body = {reason: $("reason").value.trim(), severity: $("severity").value, trace_lot: traced.start.value,
+                exclude: exclude, lots: widen};
+    if (trigger) body.trigger = trigger;
+    say("recall-status", "…");
+    call("POST", "/recalls", body).then(function (r) {
+      say("recall-status", T.recall_started.replace("{id}", r.id), "ok");
+      selected = r.id;
+      return refresh();
+    }).catch(function (err) { say("recall-status", err.message, "bad"); });
+  });
+
+  // -- recalls, their clock, reports -----------------------------------------------------------------
+  function refresh() {
+    return Promise.all([call("GET", "/recalls").then(showRecalls), loadHolds()])
+      .catch(function (err) { say("key-status", err.message, "bad"); });
+  }
+
+  function showRecalls(list) {
+    var box = $("recalls");
+    box.textContent = "";
+    if (!list.length) { box.appendChild(el("p", {text: T.no_recalls})); $("recall-detail").hidden = true; return; }
+    var ul = el("ul", {className: "recalls"});
+    list.slice().reverse().forEach(function (r) {
+      var b = el("button", {type: "button", className: "link" + (r.id === selected ? " selected" : ""), "data-recall": r.id,
+                            text: "#" + r.id + " · " + T.severity_label + " " + r.severity + " · " + r.reason + " · " +
+                                  (r.status === "closed" ? T.status_closed : T.status_active)});
+      b.addEventListener("click", function () { selected = r.id; showRecalls(list); });
+      ul.appendChild(el("li", {}, [b]));
+    });
+    box.appendChild(ul);
+    var current = list.filter(function (r) { return r.id === selected; })[0];
+    if (current) showDetail(current);
+    else $("recall-detail").hidden = true;
+  }
+
+  function clockRow(label, seconds, id) {
+    var pct = seconds === null ? 0 : Math.min(100, 100 * seconds / RULE_S);
+    var bar = el("div", {className: "bar" + (seconds !== null && seconds > RULE_S ? " over" : "")}, [
+      el("span", {style: "width:" + pct.toFixed(1) + "%"})]);
+    return el("div", {className: "clock-row", id: id}, [el("span", {className: "label", text: label}),
+      el("strong", {text: duration(seconds)}), bar]);
+  }
+
+  function showDetail(r) {
+    var box = $("recall-detail");
+    box.textContent = "";
+    var c = r.clock;
+    var verdict = c.within_two_hours === null ? T.clock_none : (c.within_two_hours ? T.clock_within : T.clock_over);
+    box.appendChild(el("h3", {text: "#" + r.id + " — " + r.reason}));
+    box.appendChild(el("dl", {}, [
+      el("dt", {text: T.severity_label}), el("dd", {text: r.severity}),
+      el("dt", {text: T.started_by}), el("dd", {text: r.started_by + " · " + new Date(r.started_at).toLocaleString()}),
+      el("dt", {text: T.col_lot}), el("dd", {text: r.lots.join(", ")}),
+      el("dt", {text: T.notice}), el("dd", {className: "hash", text: r.notice_status + " · 0x" + r.notice_digest +
+                                                                  (r.tx_hash ? " · tx " + r.tx_hash : "")})]));
+    var clock = el("div", {className: "clock", id: "clock"}, [el("h4", {text: T.clock_title}),
+      clockRow(T.clock_located, c.to_located_s, "clock-located"), clockRow(T.clock_started, c.to_started_s, "clock-started"),
+      el("p", {id: "clock-verdict", className: "verdict " + (c.within_two_hours === false ? "bad" : c.within_two_hours ? "ok" : ""),
+               text: verdict})]);
+    box.appendChild(clock);
+    var downloads = el("div", {className: "downloads", id: "downloads"}, [el("h4", {text: T.reports})]);
+    [["json", T.download_json], ["csv", T.download_csv], ["xlsx", T.download_xlsx]].forEach(function (f) {
+      var b = el("button", {type: "button", className: "secondary", id: "download-" + f[0], text: f[1]});
+      b.addEventListener("click", function () { download(r.id, f[0]); });
+      downloads.appendChild(b);
+    });
+    downloads.appendChild(el("p", {id: "download-status", className: "status"}));
+    box.appendChild(downloads);
+    box.hidden = false;
+  }
+
+  // The report needs the key, so it is fetched here and handed to the browser as a file.
+  function download(id, format) {
+    fetch(API + "/recalls/" + id + "/report?format=" + format, {headers: {"Authorization": "Bearer " + key}})
+      .then(function (r) {
+        if (!r.ok) return r.json().catch(function () { return null; }).then(function (b) { throw new Error(problem(b, r.status)); });
+        return r.blob();
+      }).then(function (blob) {
+        var url = URL.createObjectURL(blob);
+        var a = el("a", {href: url, download: "recall-" + id + "." + format});
+        document.body.appendChild(a);
+        a.click();
+        a.remove();
+        setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+      }).catch(function (err) { say("download-status", err.message, "bad"); });
+  }
+
+  setInterval(tick, 1000);
+  setInterval(function () { if (key && !$("work").hidden) refresh(); }, 15000);    // notice status, new holds
+  if (key) useKey(key);
+})();

@@ -1,0 +1,150 @@
+"""The recall console in headless Chromium, against a real ``cradletrace serve --demo``: quality staff
+enter their key, trace the demo's raw-milk lot, start a recall, see its clock against the two-hour
+rule and download the reports; a wrong key is refused on the page. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+
+from cradletrace.recallreport import COLUMNS
+from tests.browser import screenshot
+from tests.servers import serve_demo
+
+pytestmark = pytest.mark.browser
+
+MILK = "94219029600019"  # the demo's raw milk (GTIN with its check digit)
+DESK = {"viewport": {"width": 1280, "height": 900}, "accept_downloads": True}
+
+
+@dataclass(frozen=True)
+class Console:
+    base: str
+    key: str  # the demo's quality key, as `serve --demo` prints it
+    operator: str
+    scan_paths: list[str]
+
+    def api(self, path: str, key: str | None = None) -> Any:
+        req = urllib.request.Request(self.base + path, headers={"Authorization": f"Bearer {key or self.key}",
+                                                                "Accept": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    tmp = tmp_path_factory.mktemp("console")
+    with serve_demo(tmp, tmp / "demo", anchor_interval=0) as served:
+        out = served.output
+        keys = dict(re.findall(r"^  (quality|operator) +(\S+)$", out, re.M))
+        paths = re.findall(rf"^ +{re.escape(served.base)}(/01/\S+)$", out, re.M)
+        assert set(keys) == {"quality", "operator"} and paths, out
+        yield Console(served.base, keys["quality"], keys["operator"], paths)
+
+
+@pytest.fixture
+def desk(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(**DESK)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def use_key(page: Any, key: str) -> None:
+    page.fill("#key", key)
+    page.click("#key-use")
+
+
+def test_a_wrong_key_is_refused_and_nothing_is_shown(desk: Any, demo: Console) -> None:
+    desk.goto(f"{demo.base}/console?lang=en")
+    use_key(desk, "ct_000000000000_" + "A" * 43)
+    status = desk.locator("#key-status.bad")
+    status.wait_for()
+    assert "API key not valid (unknown or revoked)" in status.inner_text() and "401" in status.inner_text()
+    assert desk.locator("#work").is_hidden()
+    assert desk.evaluate("sessionStorage.getItem('cradletrace.qualityKey')") is None
+    screenshot(desk, "console-wrong-key-en")
+    use_key(desk, demo.operator)  # a real key without the quality role
+    desk.locator("#key-status.bad", has_text="403").wait_for()
+    assert "needs a key with role quality" in desk.locator("#key-status").inner_text()
+    assert desk.locator("#work").is_hidden()
+
+
+def test_trace_recall_clock_and_reports(desk: Any, demo: Console, tmp_path: Path) -> None:
+    page = desk
+    page.goto(f"{demo.base}/console?lang=en")
+    use_key(page, demo.key)
+    page.locator("#key-status.ok").wait_for()
+    # The demo's failing report held IF-0001: a proposal with its clock running since the trigger.
+    proposal = page.locator("#holds td.proposal").first
+    proposal.wait_for()
+    assert re.fullmatch(r"0:\d\d:\d\d / 2:00:00", page.locator("#holds td.running").first.inner_text())
+
+    page.fill("#lot", f"{MILK}/RM-A1")
+    page.click("#trace-go")
+    page.locator("#trace-lots tbody tr").first.wait_for()
+    trace = demo.api(f"/api/v1/trace/forward?lot={MILK}/RM-A1")
+    counts = {li.get_attribute("data-count"): int(li.locator("strong").inner_text()) for li in page.locator("#counts li").all()}
+    assert counts == {"lots": len(trace["lots"]), "items": trace["items"], "shipments": len(trace["shipments"]),
+                      "sites": len(trace["sites"]), "scanned": trace["scanned_items"]}
+    assert counts["lots"] == 2 and counts["items"] == 3
+    paths = page.locator("#trace-lots td.path").all_inner_texts()
+    assert "RM-A1 → IF-0001" in paths
+    screenshot(page, "console-trace-en")
+
+    page.locator("#trace-lots input[data-lot$='/RM-A1']").uncheck()  # narrow: the raw milk itself is used up
+    page.fill("#reason", "Cronobacter detected in retained sample")
+    page.select_option("#severity", "I")
+    failing = next(h["trigger_event_id"] for h in demo.api("/api/v1/holds") if h["reason"] == "failed test report")
+    page.fill("#trigger", str(failing))
+    page.click("#recall-go")
+    page.locator("#recall-status.ok").wait_for()
+    [recall] = demo.api("/api/v1/recalls")
+    assert page.locator("#recall-status").inner_text() == f"Recall {recall['id']} started: scan pages show it now."
+    assert recall["lots"] == [f"{trace['lots'][1]['gtin']}/IF-0001"] and recall["trigger_event_id"] == failing
+    page.locator("#clock").wait_for()
+    started = page.locator("#clock-started strong").inner_text()
+    assert re.fullmatch(r"0:\d\d:\d\d", started)
+    to_started = recall["clock"]["to_started_s"]
+    assert started == f"0:{int(round(to_started)) // 60:02d}:{int(round(to_started)) % 60:02d}"
+    assert page.locator("#clock-verdict").inner_text() == "Within the two-hour rule"
+    assert page.locator("#holds td.proposal").count() == 0  # the proposals are covered by the recall now
+    screenshot(page, "console-recall-clock-en")
+
+    # The recall reaches a parent's scan at once.
+    scan = demo.api(demo.scan_paths[0])
+    assert scan["recall"]["id"] == recall["id"]
+
+    with page.expect_download() as got:
+        page.click("#download-xlsx")
+    xlsx = got.value
+    assert xlsx.suggested_filename == f"recall-{recall['id']}.xlsx"
+    book = load_workbook(io.BytesIO(Path(xlsx.path()).read_bytes()))
+    sheet = book["Traceability"]
+    assert [c.value for c in sheet[1]] == [h for _, h, _ in COLUMNS]
+    assert [(r[0].value, r[3].value) for r in sheet.iter_rows(min_row=2)] == [("transformation", "IF-0001"), ("shipping", "IF-0001")]
+    with page.expect_download() as got:
+        page.click("#download-csv")
+    assert got.value.suggested_filename == f"recall-{recall['id']}.csv"
+    assert "PCC-2026-0042" in Path(got.value.path()).read_text("utf-8-sig")
+
+    # Chinese, same tab: the key is still in sessionStorage, so the console opens straight away.
+    page.goto(f"{demo.base}/console")
+    page.locator("#recalls button[data-recall]").first.click()
+    page.locator("#clock").wait_for()
+    assert page.locator("h1").inner_text() == "召回控制台"
+    assert page.locator("#clock-verdict").inner_text() == "符合两小时规则"
+    screenshot(page, "console-recall-clock-zh")
+    page.click("#key-forget")
+    assert page.locator("#work").is_hidden()
+    assert page.evaluate("sessionStorage.getItem('cradletrace.qualityKey')") is None
