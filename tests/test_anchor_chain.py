@@ -1,0 +1,164 @@
+"""Chain robustness of the anchoring worker against a real anvil node over JSON-RPC.
+
+Each test runs its own anvil (reorganisations, manual mining and stops would disturb others)
+and signs with anvil's first development key, so the worker's own signing path runs: nonce,
+gas estimate, write-ahead of the hash, raw broadcast. Reorganisations are made with anvil's
+``evm_snapshot`` / ``evm_revert``; a stuck transaction with ``evm_setAutomine(false)``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+
+from cradletrace import anchoring
+from cradletrace.config import Settings
+from cradletrace.verification import audit
+from cradletrace.workspace import Workspace, init_workspace
+from tests import nodes
+from tests.test_anchoring import add_suppliers, anvil_with_state, on_chain_logs, raw_lots, record_into, stored_batches, verdicts
+
+__all__ = ["anvil_with_state"]  # a fixture, used below
+
+pytestmark = pytest.mark.node
+
+#: anvil's first development account (publicly known; never use it anywhere else).
+ANVIL_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+
+@pytest.fixture
+def anvil() -> Iterator[nodes.EvmNode]:
+    node = nodes.start_anvil(nodes.free_port())
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def open_site(tmp_path: Path, url: str, **overrides: object) -> Workspace:
+    settings = Settings(data_dir=tmp_path / "data", rpc_url=url, anchor_key=ANVIL_KEY_0, rpc_timeout=5,
+                        **overrides)  # type: ignore[arg-type]
+    ws, _ = init_workspace(settings)
+    add_suppliers(ws)
+    return ws
+
+
+def run(ws: Workspace) -> list[anchoring.AnchorResult]:
+    st = ws.settings
+    return anchoring.anchor_pending(lambda: Session(ws.engine, expire_on_commit=False), ws.chain(),
+                                    confirmations=st.anchor_confirmations, reorg_window=st.anchor_reorg_window)
+
+
+def mine(url: str, blocks: int = 1) -> None:
+    for _ in range(blocks):
+        nodes.rpc(url, "evm_mine")
+
+
+def assert_all_anchored_once(ws: Workspace) -> None:
+    batches = stored_batches(ws)
+    assert {b.status for b in batches} == {"confirmed"}
+    chain = ws.chain()
+    roots = [r.root.hex() for r in chain.roots()]
+    assert sorted(roots) == sorted(b.root for b in batches)  # every root on chain exactly once
+    assert set(verdicts(ws).values()) == {"VALID"}
+    with ws.session() as s:
+        assert audit(s, chain).ok
+
+
+def test_a_reorganisation_that_drops_a_confirmed_root_is_noticed_and_the_batch_anchored_again(anvil, tmp_path, events) -> None:
+    with open_site(tmp_path, anvil.url) as ws:
+        record_into(ws, events[:3])
+        [first] = run(ws)
+        snapshot = nodes.rpc(anvil.url, "evm_snapshot")
+        record_into(ws, events[3:])
+        [second] = run(ws)
+        assert second.block_number == first.block_number + 1
+
+        nodes.rpc(anvil.url, "evm_revert", [snapshot])  # the block holding the second root is gone
+        mine(anvil.url, 3)  # ... and the chain grows past it without that root
+        chain = ws.chain()
+        assert chain.lookup(bytes.fromhex(second.root)) is None
+        with ws.session() as s:
+            assert not audit(s, chain).ok  # confirmed in the store, not on chain
+
+        [again] = run(ws)
+
+        assert (again.batch_id, again.root, again.recovered) == (second.batch_id, second.root, True)
+        assert again.block_number > first.block_number + 3
+        assert len(on_chain_logs(chain, second.root)) == 1
+        assert_all_anchored_once(ws)
+        assert run(ws) == []
+
+
+def test_with_confirmations_a_batch_is_final_only_that_many_blocks_deep_and_a_dropped_one_is_resent(
+        anvil, tmp_path, events) -> None:
+    with open_site(tmp_path, anvil.url, anchor_confirmations=2) as ws:
+        record_into(ws, events)
+        snapshot = nodes.rpc(anvil.url, "evm_snapshot")
+        assert run(ws) == []  # mined, 0 blocks deep
+        [batch] = stored_batches(ws)
+        assert batch.status == "sent" and batch.tx_hash and batch.block_number is not None
+        assert set(verdicts(ws).values()) == {"PENDING"}
+        first_tx = batch.tx_hash
+
+        nodes.rpc(anvil.url, "evm_revert", [snapshot])  # dropped before it was final
+        mine(anvil.url, 2)
+        assert run(ws) == []  # sent again, mined, not deep enough yet
+        [batch] = stored_batches(ws)
+        assert batch.status == "sent" and batch.block_number is not None
+        assert len(on_chain_logs(ws.chain(), batch.root)) == 1
+
+        mine(anvil.url, 1)
+        assert run(ws) == []  # one block deep
+        mine(anvil.url, 1)
+        [r] = run(ws)  # two blocks deep: final
+        assert (r.batch_id, r.recovered) == (batch.id, True) and r.tx_hash == batch.tx_hash
+        print(f"first tx {first_tx}, final tx {r.tx_hash}")
+        assert_all_anchored_once(ws)
+
+
+def test_a_stuck_transaction_is_waited_on_then_replaced_with_the_same_nonce_and_higher_fees(anvil, tmp_path, events) -> None:
+    with open_site(tmp_path, anvil.url, anchor_receipt_timeout=0.5) as ws:
+        record_into(ws, events)
+        nodes.rpc(anvil.url, "evm_setAutomine", [False])
+        w3 = ws.chain().w3  # type: ignore[attr-defined]
+
+        assert run(ws) == []  # sent, not mined within the timeout
+        [batch] = stored_batches(ws)
+        assert batch.status == "sent"
+        stuck = w3.eth.get_transaction(batch.tx_hash)
+        assert stuck["blockNumber"] is None
+
+        assert run(ws) == []  # still stuck after waiting again: replaced
+        [batch] = stored_batches(ws)
+        replacement = w3.eth.get_transaction(batch.tx_hash)
+        assert replacement["hash"] != stuck["hash"] and replacement["nonce"] == stuck["nonce"]
+        assert replacement["maxFeePerGas"] >= stuck["maxFeePerGas"] * 1.125
+        assert replacement["maxPriorityFeePerGas"] >= stuck["maxPriorityFeePerGas"] * 1.125
+
+        nodes.rpc(anvil.url, "evm_setAutomine", [True])
+        mine(anvil.url)
+        [r] = run(ws)
+        assert r.tx_hash == "0x" + bytes(replacement["hash"]).hex()
+        assert w3.eth.get_transaction_count(w3.eth.account.from_key(ANVIL_KEY_0).address) == stuck["nonce"] + 1
+        assert_all_anchored_once(ws)
+
+
+def test_a_node_that_drops_out_briefly_is_retried_with_backoff_within_one_run(anvil_with_state, tmp_path, events) -> None:
+    node = anvil_with_state()
+    with open_site(tmp_path, node.url, rpc_retries=7, rpc_backoff=0.1) as ws:
+        record_into(ws, events)
+        ws.chain()
+        node.stop()
+        back = threading.Timer(1.0, anvil_with_state)  # up again after ~1 s; the retries wait ~12 s in all
+        back.start()
+        try:
+            [r] = run(ws)  # no ChainUnavailableError: the calls were retried until the node answered
+        finally:
+            back.join()
+        assert r.leaf_count == len(events)
+        assert_all_anchored_once(ws)
