@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from cradletrace.cli_epcis import app as epcis_app
+from cradletrace.cli_dl import app as dl_app
 from cradletrace.cliopts import DataDir, DbUrl, Limits, RpcUrl, chain_label, settings_from, open_workspace, fail, reported
 from cradletrace.config import Settings
 from cradletrace.errors import InvalidInputError
@@ -25,6 +26,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 supplier_app = typer.Typer(no_args_is_help=True, help="Register suppliers, their certificates and keys.")
 app.add_typer(supplier_app, name="supplier")
 app.add_typer(epcis_app, name="epcis")
+app.add_typer(dl_app, name="dl")
 
 
 @app.command()
