@@ -1,0 +1,72 @@
+"""The leader lock: one anchoring worker at a time, on PostgreSQL (advisory lock) and SQLite (flock)."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+from cradletrace.anchorworker import AnchorWorker
+from cradletrace.cli import app
+from cradletrace.errors import AnchoringBusyError
+from cradletrace.leader import FileLeaderLock, PostgresLeaderLock, leader_lock, lock_key
+from cradletrace.workspace import Workspace
+
+
+def test_lock_key_is_a_fixed_signed_64_bit_number() -> None:
+    assert lock_key() == lock_key("cradletrace.anchoring") and -(1 << 63) <= lock_key() < (1 << 63)
+    assert lock_key("other") != lock_key()
+
+
+def test_file_lock_is_held_by_one_holder_until_released(tmp_path) -> None:
+    a, b = FileLeaderLock(tmp_path / "x.anchor.lock"), FileLeaderLock(tmp_path / "x.anchor.lock")
+    assert a.acquire() and a.held and a.check()
+    assert not b.acquire() and not b.held
+    assert b.holder().startswith("pid ")
+    a.release()
+    assert not a.held and b.acquire()
+    b.release()
+
+
+@pytest.mark.postgres
+def test_advisory_lock_moves_when_the_leaders_session_ends(postgres_url) -> None:
+    a, b = PostgresLeaderLock(postgres_url), PostgresLeaderLock(postgres_url)
+    try:
+        assert a.acquire() and a.check()
+        assert not b.acquire()
+        assert "cradletrace anchoring leader" in b.holder()
+        dsn = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as admin:  # the leader's session dies (as with kill -9)
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE application_name LIKE 'cradletrace anchoring leader%'")
+        assert not a.check() and not a.held  # the old leader notices and steps down
+        assert b.acquire() and b.check()
+        assert not a.acquire()
+    finally:
+        a.release()
+        b.release()
+
+
+def test_leader_lock_follows_the_store(tmp_path) -> None:
+    lock = leader_lock(f"sqlite:///{tmp_path / 'cradletrace.sqlite'}")
+    assert isinstance(lock, FileLeaderLock) and lock.path == tmp_path / "cradletrace.sqlite.anchor.lock"
+    assert isinstance(leader_lock("postgresql+psycopg://u@127.0.0.1:1/x"), PostgresLeaderLock)
+
+
+def test_a_worker_does_not_anchor_while_another_leads(workspace: Workspace, record, events) -> None:
+    record(events)
+    rival = leader_lock(workspace.settings.store_url)
+    assert rival.acquire()
+    try:
+        worker = AnchorWorker(workspace.settings, workspace.session, workspace.chain)  # type: ignore[arg-type]
+        with pytest.raises(AnchoringBusyError, match="leader lock"):
+            worker.run_once()
+        workspace.close()  # the CLI opens the embedded chain itself
+        db = ["--database-url", workspace.settings.database_url] if workspace.settings.database_url else []
+        result = CliRunner().invoke(app, ["anchor", "--data-dir", str(workspace.settings.data_dir), *db])
+        assert result.exit_code == 2 and "another anchoring worker holds the leader lock" in result.output
+    finally:
+        rival.release()
+    result = CliRunner().invoke(app, ["anchor", "--data-dir", str(workspace.settings.data_dir), *db])
+    assert result.exit_code == 0 and result.output.startswith("anchored 7 events"), result.output
