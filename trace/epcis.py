@@ -124,7 +124,8 @@ def _reason(e: ValidationError) -> str:
 
 def _problem(e: ValidationError) -> Problem:
     if e.context:
-        e = best_match(e.context, key=lambda x: (-len(x.path), x.validator not in ("anyOf", "oneOf")))
+        # Of the alternatives, name the one that got furthest into the value (not "some other branch is required").
+        e = best_match(e.context, key=lambda x: (len(x.absolute_path), x.validator not in ("anyOf", "oneOf", "required")))
     path = list(e.absolute_path)
     if "propertyNames" in e.absolute_schema_path:
         return Problem(pointer([*path, e.instance]),
