@@ -61,13 +61,13 @@ from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import Session, col, select  # noqa: E402
 
-from cradletrace import recalls, recording, suppliers  # noqa: E402
+from cradletrace import recallreport, recalls, recording, suppliers  # noqa: E402
 from cradletrace.config import Settings  # noqa: E402
 from cradletrace.core import canonical  # noqa: E402
 from cradletrace.core.codes import gtin_check_digit  # noqa: E402
 from cradletrace.core.events import BatchData, ColdChainData, CommissionData, ShipmentData, lot_of, outcome_of, parse_event  # noqa: E402
 from cradletrace.core.labels import SERIAL_BYTES, serial_from_bytes  # noqa: E402
-from cradletrace.genealogy import affected_items, trace_backward, trace_forward  # noqa: E402
+from cradletrace.genealogy import trace_backward, trace_forward  # noqa: E402
 from cradletrace.sealing import Sealer  # noqa: E402
 from cradletrace.store.models import Certification, Supplier, SupplierKey  # noqa: E402
 from cradletrace.workspace import Workspace, init_workspace  # noqa: E402
@@ -326,7 +326,7 @@ def bulk_load(engine: Engine, tables: Sequence[Table], chunk: int = 50_000) -> N
         with engine.begin() as conn:
             for t in tables:
                 cols = SQLModel.metadata.tables[t.name].c
-                procs = [cols[c].type.bind_processor(engine.dialect) for c in t.columns]
+                procs = [cols[c].type.dialect_impl(engine.dialect).bind_processor(engine.dialect) for c in t.columns]
                 sql = f"INSERT INTO {t.name} ({', '.join(t.columns)}) VALUES ({', '.join('?' * len(t.columns))})"
                 conv = [i for i, p in enumerate(procs) if p is not None]
                 for i in range(0, len(t.rows), chunk):
@@ -439,66 +439,57 @@ def failing_report(key: LotKey, doc: int) -> dict[str, Any]:
         "document": {"sha256": f"{doc:064x}", "uri": f"https://lab.example/reports/fail-{doc}.pdf"}}}
 
 
-def full_recall(ws: Workspace, chain: Any, key: LotKey, out_dir: Path, n: int) -> dict[str, float]:
-    """One recall from a failed test report on ``key`` to the notice on chain and the report files."""
+def full_recall(ws: Workspace, chain: Any, start: LotKey | str, out_dir: Path, n: int) -> tuple[dict[str, float], int]:
+    """One recall, timed step by step: from a failed test report on a raw lot (``start`` a lot key:
+    recorded through the real path, so the automatic hold runs) or from a whole farm (``start`` a
+    supplier id, free-text trigger), to the notice on chain and the three report files."""
     steps: dict[str, float] = {}
-    now = datetime.now(timezone.utc)
-    with _step(steps, "record failed report (automatic hold)"), ws.session() as s:
-        items = recording.sign_items(recording.read_items([failing_report(key, 10**9 + n)]),  # type: ignore[list-item]
-                                     recording.key_loader(s, ws.settings.keys_dir), ws.limits)
-        trigger = recording.record_items(s, items, now)[0]
-    with _step(steps, "forward trace from the report (located)"), ws.session() as s:
-        tr = trace_forward(s, event=trigger.id)
+    trigger: str | None = None
+    if isinstance(start, tuple):
+        with _step(steps, "record failed report (automatic hold)"), ws.session() as s:
+            items = recording.sign_items(recording.read_items([failing_report(start, 10**9 + n)]),  # type: ignore[list-item]
+                                         recording.key_loader(s, ws.settings.keys_dir), ws.limits)
+            trigger = str(recording.record_items(s, items, datetime.now(timezone.utc))[0].id)
+    with _step(steps, "forward trace (affected lots located)"), ws.session() as s:
+        tr = trace_forward(s, event=trigger) if trigger else trace_forward(s, supplier=str(start))
     with _step(steps, "start recall (lots marked, notice prepared)"), ws.session() as s:
         recall = recalls.start_recall(s, lots=[lot.key for lot in tr.lots], reason="Cronobacter detected (bench)",
-                                      severity="I", trigger=str(trigger.id), started_by="bench", now=datetime.now(timezone.utc))
+                                      severity="I", trigger=trigger or f"supplier audit of {start} (bench)",
+                                      started_by="bench", now=datetime.now(timezone.utc))
     with _step(steps, "notice sent and confirmed on chain"):
         sent = recalls.send_pending_notices(lambda: Session(ws.engine, expire_on_commit=False), chain)
         assert any(r.recall_id == recall.id for r in sent)
-    with _step(steps, "report files"):
-        write_reports(ws, tr, recall.id, out_dir)
-    with ws.session() as s:
+    with _step(steps, "report files (JSON, CSV, XLSX)"), ws.session() as s:
+        assert recall.id is not None
+        report = recallreport.build_report(s, recall.id, datetime.now(timezone.utc))
+        for fmt in recallreport.FORMATS:
+            (out_dir / report.filename(fmt)).write_bytes(report.render(fmt))
+    with ws.session() as s:  # what a scan of an affected pack now shows
         status = recalls.lot_status(s, tr.lots[-1].id)
         assert status.recall is not None and status.recall["id"] == recall.id
-    return steps
+        recalls.close_recall(s, recall.id, reason="bench: measured", closed_by="bench", now=datetime.now(timezone.utc))
+    return steps, tr.items  # closed (untimed), so the next recall may cover the same lots
 
 
-REPORT_NOTE = "trace/recallreport.py not present: timed the trace JSON and the affected item codes (CSV) instead"
-
-
-def write_reports(ws: Workspace, tr: Any, recall_id: int | None, out_dir: Path) -> None:
-    """The recall's report files: ``recallreport`` when it exists, else what any report needs."""
-    try:
-        from cradletrace import recallreport  # type: ignore[attr-defined]  # another engineer's module (issue 4)
-    except ImportError:
-        recallreport = None
-    target = out_dir / f"recall-{recall_id}"
-    target.mkdir(parents=True, exist_ok=True)
-    if recallreport is not None and hasattr(recallreport, "write_reports"):
-        with ws.session() as s:
-            recallreport.write_reports(s, recall_id, target)
-        return
-    (target / "trace.json").write_text(json.dumps(tr.to_json()), "utf-8")
-    with ws.session() as s, (target / "items.csv").open("w", encoding="utf-8") as f:
-        f.write("serial,gtin,lot\n")
-        after = None
-        while page := affected_items(s, tr.lot_ids, after=after, limit=10_000):
-            f.writelines(f"{a},{b},{c}\n" for a, b, c in page)
-            after = page[-1][0]
-
-
-def recall_scopes(plan: Plan, rng: random.Random, n: int) -> list[LotKey]:
-    """Raw lots whose forward traces share no lot, so each can be recalled in turn."""
-    taken: set[LotKey] = set()
-    out: list[LotKey] = []
-    for key in rng.sample(plan.raw, len(plan.raw)):
-        scope = plan.consumers(key) | {key}
-        if not scope & taken:
-            out.append(key)
-            taken |= scope
-            if len(out) == n:
-                break
-    return out
+def recall_figures(name: str, ws: Workspace, chain: Any, plan: Plan, rng: random.Random, n: int, out: Path) -> list[Figure]:
+    """``n`` recalls from failed reports on raw lots, then one of a whole farm's lots (the big one)."""
+    out.mkdir(parents=True, exist_ok=True)
+    farm = rng.choice([p[0] for p in plan.suppliers if p[2] == "farm"])
+    figs: list[Figure] = []
+    runs: list[tuple[str, list[LotKey | str]]] = [("full recall, failed report on a raw lot", list(rng.sample(plan.raw, n))),
+                                                   ("full recall of a whole farm's lots", [farm] if n else [])]
+    for what, starts in runs:
+        per = [full_recall(ws, chain, start, out, i) for i, start in enumerate(starts)]
+        if not per:
+            continue
+        totals = [sum(p.values()) for p, _ in per]
+        items = statistics.median(i for _, i in per)
+        figs.append(Figure(name, what, statistics.median(totals), max(totals), len(totals), 10.0,
+                           f"(median {items:,.0f} items)"))
+        for step in per[0][0]:
+            vals = [p[step] for p, _ in per]
+            figs.append(Figure(name, "  " + step, statistics.median(vals), max(vals), len(vals)))
+    return figs
 
 
 # -- main ------------------------------------------------------------------------------------------
@@ -525,16 +516,8 @@ def run_store(name: str, settings: Settings, plan: Plan, tables: list[Table] | N
         rng = random.Random(plan.scale.seed + 1)
         log(f"{name}: traces")
         figs = measure(name, ws, plan, args.starts, rng)
-        per: list[dict[str, float]] = []
         log(f"{name}: recalls")
-        for i, key in enumerate(recall_scopes(plan, rng, args.recalls)):
-            per.append(full_recall(ws, chain, key, out / name, i))
-        if per:
-            totals = [sum(p.values()) for p in per]
-            figs.append(Figure(name, "full recall", statistics.median(totals), max(totals), len(totals), 10.0))
-            for step in per[0]:
-                vals = [p[step] for p in per]
-                figs.append(Figure(name, "  " + step, statistics.median(vals), max(vals), len(vals)))
+        figs += recall_figures(name, ws, chain, plan, rng, args.recalls, out / name)
         return figs, notes, tables
 
 
@@ -588,10 +571,6 @@ def main(argv: list[str] | None = None) -> list[Figure]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("\n".join(notes))
-    try:
-        import cradletrace.recallreport  # noqa: F401
-    except ImportError:
-        print(f"report files: {REPORT_NOTE}")
     print()
     for fig in figs:
         print(fig.line())

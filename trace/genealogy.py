@@ -26,7 +26,10 @@ from sqlmodel import Session, col, select
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.store.models import EventRow, Item, Lot, LotInput, ScanRecord, Shipment, Supplier
 
-_CHUNK = 500
+# Ids per IN list. Every chunk repeats whatever scan the planner picks (PostgreSQL hashes the
+# whole scan table for the scan counts), so chunks are as large as SQLite's variable limit
+# (32 766 since 3.32) comfortably allows: a trace of a whole supplier is one chunk.
+_CHUNK = 5000
 MAX_DEPTH = 64  # the recorder refuses cycles within one batch; this bounds any that slipped through
 LotKey = tuple[str, str]  # (gtin, lot)
 
@@ -337,15 +340,7 @@ def trace_forward(
             scanned[lid] = codes
             scans += n
 
-    legs: list[ShipmentLeg] = []
-    for chunk in _chunks(ids):
-        for sid, lid, eid, body in session.exec(
-                select(Shipment.id, Shipment.lot_id, Shipment.event_id, EventRow.body)
-                .join(EventRow, col(EventRow.id) == col(Shipment.event_id)).where(col(Shipment.lot_id).in_(chunk))).all():
-            d = json.loads(body)["data"]
-            legs.append(ShipmentLeg(id=sid, gtin=rows[lid].gtin, lot=rows[lid].lot, from_site=d["from_site"]["name"],
-                                    to_site=d["to_site"]["name"], shipped_at=d["shipped_at"], received_at=d.get("received_at"),
-                                    quantity=d["quantity"], unit=d["unit"], event_id=eid))
+    legs = _legs(session, ids, rows)
     # Times are compared as instants: shipments may be recorded in different UTC offsets.
     legs.sort(key=lambda s: (datetime.fromisoformat(s.shipped_at), s.id))
     latest: dict[LotKey, ShipmentLeg] = {}
@@ -363,6 +358,28 @@ def trace_forward(
                               latest[k].to_site if k in latest else None))
     return ForwardTrace(start, tuple(lots), tuple(legs), tuple(sorted({leg.to_site for leg in latest.values()})),
                         sum(items.values()), sum(scanned.values()), scans)
+
+
+def _legs(session: Session, ids: Sequence[int], rows: dict[int, _LotRow]) -> list[ShipmentLeg]:
+    """The shipments of the lots ``ids``, read from their events.
+
+    Two steps, not a join: joined, PostgreSQL hashes the shipments and reads the whole event
+    table (every body) once per chunk; by primary key it reads only the shipments' events.
+    """
+    found: list[tuple[str, int, int]] = []
+    for chunk in _chunks(ids):
+        found.extend(session.exec(select(Shipment.id, Shipment.lot_id, Shipment.event_id)
+                                  .where(col(Shipment.lot_id).in_(chunk))).all())
+    bodies: dict[int, str] = {}
+    for chunk in _chunks(sorted({eid for _, _, eid in found})):
+        bodies.update(session.exec(select(EventRow.id, EventRow.body).where(col(EventRow.id).in_(chunk))).all())  # type: ignore[arg-type]
+    legs: list[ShipmentLeg] = []
+    for sid, lid, eid in found:
+        d = json.loads(bodies[eid])["data"]
+        legs.append(ShipmentLeg(id=sid, gtin=rows[lid].gtin, lot=rows[lid].lot, from_site=d["from_site"]["name"],
+                                to_site=d["to_site"]["name"], shipped_at=d["shipped_at"], received_at=d.get("received_at"),
+                                quantity=d["quantity"], unit=d["unit"], event_id=eid))
+    return legs
 
 
 def affected_items(session: Session, lot_ids: Sequence[int], *, after: str | None = None,
