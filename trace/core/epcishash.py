@@ -137,7 +137,15 @@ def event_hash(event: Mapping[str, Any], context: object = None) -> str:
 
 def document_prehashes(doc: Mapping[str, Any]) -> list[str]:
     """The pre-hash string of every event of an EPCIS document or query document, in document order."""
-    return [_located(where, prehash, event, doc.get("@context")) for where, event in _events(doc)]
+    events = list(_events(doc))
+    out = []
+    for where, event in events:
+        try:
+            out.append(prehash(event, doc.get("@context")))
+        except InvalidInputError as exc:
+            raise InvalidInputError([Problem(".".join(p for p in (where, x.where) if p), x.message)
+                                     for x in exc.problems]) from None
+    return out
 
 
 def document_hashes(doc: Mapping[str, Any]) -> list[str]:
@@ -161,15 +169,6 @@ def _events(doc: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
         raise InvalidInputError(Problem(where, f"expected a list of events, got {type(events).__name__}"))
     for i, event in enumerate(events):
         yield (where if where == "epcisBody.event" else f"{where}[{i}]"), event
-
-
-def _located(where: str, fn: Any, event: Any, context: object) -> str:
-    try:
-        result: str = fn(event, context)
-    except InvalidInputError as exc:
-        raise InvalidInputError([Problem(".".join(p for p in (where, x.where) if p), x.message)
-                                 for x in exc.problems]) from None
-    return result
 
 
 # -- short names -> CBV URIs (rule 16) ---------------------------------------------------------
