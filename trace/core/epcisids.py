@@ -181,7 +181,7 @@ def _from_digital_link(uri: str) -> str | None:
 def to_digital_link(value: str) -> str | None:
     """The constrained canonical Digital Link URI for an EPC/EPC class/EPC pattern/Digital Link URI, else None."""
     dot = value.find(".")
-    if dot < 0:
+    if dot < 0 or not value.startswith(("urn:epc:", "http")):
         return None
     for pattern, prefix_len, build in _EPC_COMPILED:
         if pattern.match(value):
