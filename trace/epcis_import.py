@@ -16,6 +16,7 @@ checked against the recomputed hash and left out of it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +30,7 @@ from cradletrace.core import canonical, signing
 from cradletrace.core.testreport import Limit
 from cradletrace.epcis import InvalidEpcisError, events_of, expand, prefixes
 from cradletrace.epcis_map import CT, MappingError, from_epcis
-from cradletrace.errors import InvalidEventError, InvalidInputError, Problem
+from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, Problem
 from cradletrace.store.models import EpcisEvent
 
 MAX_EVENTS = recording.MAX_EVENTS
@@ -134,6 +135,8 @@ def capture(session: Session, document: Mapping[str, Any], mapped: Sequence[Mapp
         rows = recording.record_items(session, items, now)
     except InvalidEventError as exc:
         raise InvalidEpcisError(_pointed(exc.problems, mapped)) from None
+    except NotAllowedError as exc:  # a revoked key, an expired certificate, another supplier's key, a role
+        raise NotAllowedError(re.sub(r"events\[(\d+)\]", lambda m: mapped[int(m.group(1))].where, str(exc))) from None
     context = json.dumps(document.get("@context"), ensure_ascii=False)
     session.execute(insert(EpcisEvent), [
         dict(hash=m.hash, event_id=r.id, epcis_id=m.original.get("eventID"), context=context,

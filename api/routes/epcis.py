@@ -24,7 +24,7 @@ from cradletrace.core.canonical import parse_json
 from cradletrace.epcis import InvalidEpcisError, validate
 from cradletrace.epcis_export import export_lot, export_recall
 from cradletrace.epcis_import import DuplicateEpcisError, capture, map_document
-from cradletrace.errors import Problem
+from cradletrace.errors import NotAllowedError, Problem
 
 router = APIRouter(prefix="/epcis", tags=["epcis"])
 ExporterDep = Annotated[Caller, Depends(require("quality", "operator"))]
@@ -112,6 +112,8 @@ def capture_document(body: RawBody, session: SessionDep, caller: SupplierDep, ws
         raise ApiError(409, DUPLICATE, exc.problems) from None
     except InvalidEpcisError as exc:
         raise ApiError(422, INVALID, exc.problems) from None
+    except NotAllowedError as exc:
+        raise ApiError(403, f"not allowed: {exc}") from None
     session.commit()
     return Captured(count=len(rows), events=[CapturedEvent(
         id=r.id, digest=r.digest, kind=r.kind, supplier_id=r.supplier_id, key_id=r.key_id, gtin=r.gtin, lot=r.lot,

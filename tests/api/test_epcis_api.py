@@ -1,0 +1,115 @@
+"""EPCIS over HTTP: capture signed by the supplier (all or nothing, 409 for a duplicate), export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cradletrace import epcis
+from cradletrace.api.routes.epcis import DUPLICATE, INVALID
+from cradletrace.config import Settings
+from cradletrace.epcis_import import capture_body
+from cradletrace.workspace import Workspace
+from tests.api.conftest import B, Site, open_site
+
+P = "/api/v1/epcis"
+PROFILE = Path(__file__).parent.parent / "vectors" / "epcis" / "profile"
+
+
+def body(settings: Settings, name: str, supplier: str, doc: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the supplier's own tooling sends: the document, its key id, one signature per mapped event."""
+    text = json.dumps(doc) if doc is not None else (PROFILE / f"{name}.jsonld").read_bytes()
+    with Workspace(settings) as ws, ws.session() as s:
+        return capture_body(s, settings.keys_dir, ws.limits, text, supplier)
+
+
+def test_capture_then_the_same_events_again_is_409(database_url: str | None, tmp_path: Path) -> None:
+    with open_site(Settings(data_dir=tmp_path / "site", database_url=database_url)) as site:
+        sent = body(site.settings, "farm", B)
+        r = site.client.post(P, headers=site.auth("supplier_b"), json=sent)
+        assert r.status_code == 201, r.text
+        got = r.json()
+        assert got["count"] == 2 and [e["kind"] for e in got["events"]] == ["batch", "batch"]
+        assert [e["pointer"] for e in got["events"]] == ["/epcisBody/eventList/0", "/epcisBody/eventList/1"]
+        assert all(e["hash"].startswith("ni:///sha-256;") for e in got["events"])
+        assert got["events"][0]["epcis_id"] == "urn:uuid:6f3c1d5e-2a4b-4c8d-9e0f-112233445566"
+        before = site.event_count()
+        again = site.client.post(P, headers=site.auth("supplier_b"), json=sent)
+        assert again.status_code == 409
+        assert again.json()["detail"] == DUPLICATE
+        assert [p["field"] for p in again.json()["problems"]] == ["/epcisBody/eventList/0", "/epcisBody/eventList/1"]
+        assert site.event_count() == before
+        lot = site.client.get(f"{P}/lots/RM-E1", headers=site.auth("quality"))
+        assert lot.status_code == 200 and lot.headers["content-type"].startswith("application/ld+json")
+        assert epcis.validate(lot.json()) == []
+        assert [e["eventID"] for e in lot.json()["epcisBody"]["eventList"]] == [
+            "urn:uuid:6f3c1d5e-2a4b-4c8d-9e0f-112233445566"]
+        assert lot.json()["epcisBody"]["eventList"][0]["ct:eventHash"] == got["events"][0]["hash"]
+
+
+def test_invalid_document_is_422_with_pointers_and_stores_nothing(site: Site) -> None:
+    doc = json.loads((PROFILE / "farm.jsonld").read_text())
+    sent = body(site.settings, "farm", B, doc)
+    sent["document"]["epcisBody"]["eventList"][1]["bizStep"] = "https://ref.gs1.org/cbv/BizStep-milking"
+    before = site.event_count()
+    r = site.client.post(P, headers=site.auth("supplier_b"), json=sent)
+    assert r.status_code == 422
+    assert r.json()["detail"] == INVALID
+    assert r.json()["field"] == "/epcisBody/eventList/1/bizStep"
+    assert "expected a CBV 2.0 business step" in r.json()["problems"][0]["message"]
+    assert site.event_count() == before
+
+
+def test_a_signature_must_be_of_the_mapped_event(site: Site) -> None:
+    doc = json.loads((PROFILE / "farm.jsonld").read_text())
+    for i, ev in enumerate(doc["epcisBody"]["eventList"]):  # lots this module has not seen
+        ev["quantityList"][0]["epcClass"] = f"https://id.gs1.org/01/94219029600019/10/RM-S{i}"
+    sent = body(site.settings, "farm", B, doc)
+    sent["signatures"] = sent["signatures"][::-1]
+    r = site.client.post(P, headers=site.auth("supplier_b"), json=sent)
+    assert r.status_code == 422 and r.json()["detail"] == INVALID
+    assert [p["field"] for p in r.json()["problems"]] == ["/epcisBody/eventList/0", "/epcisBody/eventList/1"]
+    assert all("signature" in p["message"] and "does not verify" in p["message"] for p in r.json()["problems"])
+    sent["signatures"] = sent["signatures"][:1]
+    short = site.client.post(P, headers=site.auth("supplier_b"), json=sent)
+    assert short.status_code == 422 and short.json()["field"] == "/signatures"
+
+
+def test_a_supplier_key_captures_only_as_its_own_supplier(site: Site) -> None:
+    doc = json.loads((PROFILE / "farm.jsonld").read_text())
+    for i, ev in enumerate(doc["epcisBody"]["eventList"]):
+        ev["quantityList"][0]["epcClass"] = f"https://id.gs1.org/01/94219029600019/10/RM-X{i}"
+    sent = body(site.settings, "farm", B, doc)  # signed by the farm B ...
+    before = site.event_count()
+    r = site.client.post(P, headers=site.auth("supplier_a"), json=sent)  # ... sent with the plant A's key
+    assert r.status_code == 403 and r.json()["detail"].startswith("not allowed: /epcisBody/eventList/0: key ")
+    assert site.event_count() == before
+
+
+def test_body_shape_is_checked(site: Site) -> None:
+    r = site.client.post(P, headers=site.auth("supplier_a"), content=b'{"document": [], "signatures": "x", "extra": 1}')
+    assert r.status_code == 422
+    assert [p["field"] for p in r.json()["problems"]] == [None, "/document", "/key", "/signatures"]
+
+
+def test_export_lot_and_recall_over_http(site: Site) -> None:
+    q = site.auth("quality")
+    r = site.client.get(f"{P}/lots/IF-0001", headers=q)
+    assert r.status_code == 200
+    doc = r.json()
+    assert epcis.validate(doc) == []
+    steps = [(e.get("bizStep"), e.get("disposition")) for e in doc["epcisBody"]["eventList"]]
+    assert ("inspecting", "non_conformant") in steps and ("shipping", "in_transit") in steps
+    assert site.client.get(f"{P}/lots/NO-SUCH", headers=q).status_code == 404
+    gtin = next(e for e in doc["epcisBody"]["eventList"] if e["type"] == "TransformationEvent")[
+        "outputQuantityList"][0]["epcClass"].split("/01/")[1][:14]
+    assert site.client.get(f"{P}/lots/IF-0001", headers=q, params={"gtin": gtin}).json()["epcisBody"] == doc["epcisBody"]
+    made = site.client.post("/api/v1/recalls", headers=q, json={"reason": "EPCIS export", "severity": "II",
+                                                                 "lots": [f"{gtin}/IF-0001"]})
+    assert made.status_code == 201, made.text
+    rid = made.json()["id"]
+    scope = site.client.get(f"{P}/recalls/{rid}", headers=q)
+    assert scope.status_code == 200 and epcis.validate(scope.json()) == []
+    assert any(e.get("disposition") == "recalled" for e in scope.json()["epcisBody"]["eventList"])
+    assert site.client.get(f"{P}/recalls/999999", headers=q).status_code == 404
