@@ -138,10 +138,10 @@ def event_hash(event: Mapping[str, Any], context: object = None) -> str:
 def document_prehashes(doc: Mapping[str, Any]) -> list[str]:
     """The pre-hash string of every event of an EPCIS document or query document, in document order."""
     events = list(_events(doc))
-    out = []
+    context, out = doc.get("@context"), []
     for where, event in events:
         try:
-            out.append(prehash(event, doc.get("@context")))
+            out.append(prehash(event, context))
         except InvalidInputError as exc:
             raise InvalidInputError([Problem(".".join(p for p in (where, x.where) if p), x.message)
                                      for x in exc.problems]) from None
