@@ -196,21 +196,23 @@ def _utc_iso(text: str | None) -> str | None:
 def build_report(session: Session, recall_id: int, now: datetime) -> RecallReport:
     """Read the recall's lots, their batch records, shipments, items and scans (a few queries)."""
     view = get_recall(session, recall_id)
-    lot_ids = [int(i) for i in session.exec(select(RecallLot.lot_id).where(RecallLot.recall_id == recall_id)).all()]
+    lot_ids = sorted(int(i) for i in session.exec(select(RecallLot.lot_id).where(RecallLot.recall_id == recall_id)).all())
     lots: dict[int, tuple[str, str, str, int, str, str]] = {}
-    for lid, g, lo, product, eid, digest, body in session.exec(
-            select(Lot.id, Lot.gtin, Lot.lot, Lot.product, EventRow.id, EventRow.digest, EventRow.body)  # type: ignore[call-overload]
-            .join(EventRow, col(EventRow.id) == col(Lot.event_id)).where(col(Lot.id).in_(lot_ids))).all():
-        lots[int(lid)] = (g, lo, product, int(eid), digest, body)
-    items = dict(session.exec(select(Item.lot_id, func.count()).where(col(Item.lot_id).in_(lot_ids))
-                              .group_by(col(Item.lot_id))).all())
+    items: dict[int, int] = {}
     scanned: dict[int, tuple[int, int, int]] = {}
-    for lid, codes, n, consented in session.exec(
-            select(Item.lot_id, func.count(func.distinct(ScanRecord.serial)), func.count(),
-                   func.sum(case((col(ScanRecord.consent).is_(True), 1), else_=0)))
-            .join(Item, col(Item.serial) == col(ScanRecord.serial))
-            .where(col(Item.lot_id).in_(lot_ids)).group_by(col(Item.lot_id))).all():
-        scanned[int(lid)] = (int(codes), int(n), int(consented or 0))
+    for chunk in _chunks(lot_ids):
+        for lid, g, lo, product, eid, digest, body in session.exec(
+                select(Lot.id, Lot.gtin, Lot.lot, Lot.product, EventRow.id, EventRow.digest, EventRow.body)  # type: ignore[call-overload]
+                .join(EventRow, col(EventRow.id) == col(Lot.event_id)).where(col(Lot.id).in_(chunk))).all():
+            lots[int(lid)] = (g, lo, product, int(eid), digest, body)
+        items.update(session.exec(select(Item.lot_id, func.count()).where(col(Item.lot_id).in_(chunk))
+                                  .group_by(col(Item.lot_id))).all())
+        for lid, codes, n, consented in session.exec(
+                select(Item.lot_id, func.count(func.distinct(ScanRecord.serial)), func.count(),
+                       func.sum(case((col(ScanRecord.consent).is_(True), 1), else_=0)))
+                .join(Item, col(Item.serial) == col(ScanRecord.serial))
+                .where(col(Item.lot_id).in_(chunk)).group_by(col(Item.lot_id))).all():
+            scanned[int(lid)] = (int(codes), int(n), int(consented or 0))
 
     rows: list[dict[str, Any]] = []
     for lid in sorted(lots, key=lambda i: lots[i][:2]):
@@ -223,9 +225,9 @@ def build_report(session: Session, recall_id: int, now: datetime) -> RecallRepor
                          items=items.get(lid, 0), items_scanned=codes, consumers_opted_in=consented))
     shipping: list[dict[str, Any]] = []
     sites: dict[str, dict[str, Any]] = {}
-    for sid, lid, eid, digest, body in session.exec(
+    for sid, lid, eid, digest, body in (row for chunk in _chunks(lot_ids) for row in session.exec(
             select(Shipment.id, Shipment.lot_id, EventRow.id, EventRow.digest, EventRow.body)  # type: ignore[call-overload]
-            .join(EventRow, col(EventRow.id) == col(Shipment.event_id)).where(col(Shipment.lot_id).in_(lot_ids))).all():
+            .join(EventRow, col(EventRow.id) == col(Shipment.event_id)).where(col(Shipment.lot_id).in_(chunk))).all()):
         g, lo, product = lots[int(lid)][:3]
         d = json.loads(body)["data"]
         customs = d.get("customs") or {}
@@ -251,6 +253,11 @@ def build_report(session: Session, recall_id: int, now: datetime) -> RecallRepor
     consumers = {"items_scanned": sum(v[0] for v in scanned.values()), "scans": sum(v[1] for v in scanned.values()),
                  "opted_in": sum(v[2] for v in scanned.values()), "how": CONSUMERS_NOTE}
     return RecallReport(view, tuple(rows + shipping), site_rows, consumers, now)
+
+
+def _chunks(ids: Sequence[int], size: int = 500) -> list[Sequence[int]]:
+    """Bounded IN lists: a supplier-wide recall can hold more lots than a statement may bind."""
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
 
 
 def _place(site: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,19 @@ def recall_count(site: Site) -> int:
 def start(site: Site, **body: Any) -> Any:
     return site.client.post(f"{P}/recalls", headers=site.auth("quality"),
                             json={"reason": "Cronobacter detected", "severity": "I", **body})
+
+
+def a_can(site: Site) -> str:
+    """Commission one can of IF-0001; its scan path."""
+    st = site.settings
+    with Workspace(st) as ws, ws.session() as s:
+        [can] = generate_codes(s, st.keys_dir, gtin=FORMULA, lot="IF-0001", count=1, supplier=A,
+                               resolver=st.resolver_host, limits=ws.limits).links
+    return can.path
+
+
+def scan_json(site: Site, path: str) -> Any:
+    return site.client.get(path, headers={"Accept": "application/json"}).json()
 
 
 def failing_event(site: Site) -> int:
@@ -140,13 +153,21 @@ def test_release_a_hold_records_who_and_why_once(site: Site) -> None:
     assert missing.status_code == 404 and missing.json()["detail"] == "hold: expected an existing hold, got 999999 which does not exist"
     empty = site.client.post(f"{P}/holds/{hold['id']}/release", headers=q, json={"reason": ""})
     assert empty.status_code == 422 and empty.json()["field"] == "body.reason"
+    can = a_can(site)
+    assert scan_json(site, can)["hold"]["reason"] == "cold-chain excursion"  # IF-0001's other hold
+    other = site.client.get(f"{P}/holds", headers=q).json()[0]["id"]
+    assert site.client.post(f"{P}/holds/{other}/release", headers=q, json={"reason": "logger fault"}).status_code == 200
+    assert scan_json(site, can)["hold"] is None  # the banner goes on the next scan
 
 
 def test_close_a_recall_once_then_the_lot_can_be_recalled_again(site: Site) -> None:
     q = site.auth("quality")
     rid = start(site, lots=[IF1]).json()["id"]
+    can = a_can(site)
+    assert scan_json(site, can)["recall"]["id"] == rid
     r = site.client.post(f"{P}/recalls/{rid}/close", headers=q, json={"reason": "all 4 200 cans retrieved"})
     assert r.status_code == 200, r.text
+    assert scan_json(site, can)["recall"] is None
     assert r.json()["status"] == "closed" and r.json()["closed_by"].startswith("api:qa (")
     assert r.json()["close_reason"] == "all 4 200 cans retrieved"
     twice = site.client.post(f"{P}/recalls/{rid}/close", headers=q, json={"reason": "again"})
@@ -164,11 +185,9 @@ def test_reports_in_json_csv_and_xlsx_match_the_trace(site: Site) -> None:
     """Three cans of IF-0001, two scanned (one with a shared location): the report's rows, sites and
     counts are those of the forward trace, in all three forms."""
     settings = site.settings
-    with Workspace(settings) as ws, ws.session() as s:
-        cans = generate_codes(s, settings.keys_dir, gtin=FORMULA, lot="IF-0001", count=3, supplier=A,
-                              resolver=settings.resolver_host, limits=ws.limits).links
-    scan_ids = [site.client.get(c.path, headers={"Accept": "application/json"}).json()["scans"]["scan_id"] for c in cans[:2]]
-    site.client.get(cans[0].path, headers={"Accept": "application/json"})  # a second scan of the first can
+    cans = [a_can(site) for _ in range(3)]
+    scan_ids = [scan_json(site, c)["scans"]["scan_id"] for c in cans[:2]]
+    scan_json(site, cans[0])  # a second scan of the first can
     assert site.client.post(f"{P}/scans/{scan_ids[0]}/location", json={"lat": 31.23, "lon": 121.47, "consent": True}).status_code == 204
     q = site.auth("quality")
     rid = start(site, trace_lot=RM_A1).json()["id"]
@@ -220,8 +239,7 @@ def test_reports_in_json_csv_and_xlsx_match_the_trace(site: Site) -> None:
     values = [dict(zip(header, (c.value for c in row))) for row in ws_rows.iter_rows(min_row=2)]
     assert values[2]["Quantity"] == leg.quantity and isinstance(values[2]["Quantity"], (int, float))
     ship_date = values[2]["Ship Date (UTC)"]
-    assert isinstance(ship_date, datetime) and ship_date == datetime.fromisoformat(leg.shipped_at).replace(tzinfo=None) - \
-        (datetime.fromisoformat(leg.shipped_at).utcoffset() or datetime.min - datetime.min)
+    assert ship_date == datetime.fromisoformat(leg.shipped_at).astimezone(timezone.utc).replace(tzinfo=None)
     assert values[1]["Serialized Items"] == 3 and values[1]["Scans with Consent (opted in)"] == 1
     assert [c.value for c in wb["Sites to notify"]["A"][1:]] == list(trace.sites)
     summary = {r[0].value: r[1].value for r in wb["Recall"].iter_rows()}
