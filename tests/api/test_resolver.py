@@ -89,6 +89,7 @@ def test_a_link_without_its_lot_is_sent_to_the_full_path(packs: tuple[Packs, lis
     (f"/01/{FORMULA}/21/7Q2KX9M4TR8VB3ZD", 404, UNKNOWN),                  # a serial we never issued
     ("/01/{FORMULA}/22/V1/10/{LOT}/21/{serial}", 404, UNKNOWN),            # a variant we never issued
     ("/01/{MILK}/21/{serial}", 404, UNKNOWN),                              # our serial under another GTIN
+    ("/01/{FORMULA}/10/22/21/{serial}", 404, UNKNOWN),                     # a lot that looks like an AI
 ])
 def test_what_is_not_one_of_our_packs(packs: tuple[Packs, list[DigitalLink]], path: str, status: int, detail: str) -> None:
     p, _ = packs
