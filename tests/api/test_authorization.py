@@ -150,3 +150,36 @@ def test_supplier_reads_only_its_own(site: Site) -> None:
     assert r.json()["detail"] == "not allowed: a supplier key reads only its own supplier's records"
     assert site.client.get(f"{P}/events/{site.ids['b_event']}", headers=a).status_code == 403
     assert site.client.get(f"{P}/suppliers/{B}", headers=a).status_code == 403
+
+
+# -- consumers: a parent's phone, no key at all, on the public routes outside the API's key scheme --
+
+CONSUMER = {  # (method, path template) -> what the call sends; the answer must be the route's own, never 401/403
+    ("GET", "/healthz"): {},
+    ("GET", "/metrics"): {},
+    ("GET", "/scan"): {},
+    ("GET", "/console"): {},
+    ("GET", "/.well-known/gs1resolver"): {},
+    ("GET", "/01/{rest}"): {"url": f"/01/{MILK}/10/RM-A1/21/NOTISSUED01", "headers": {"Accept": "application/json"}},
+    ("POST", f"{P}/scans/{{scan_id}}/location"): {"url": f"{P}/scans/{'0' * 32}/location",
+                                                  "json": {"lat": 1.0, "lon": 2.0, "consent": True}},
+}
+
+
+def _public_routes(site: Site) -> set[tuple[str, str]]:
+    inside = {(m, API_PREFIX + r.path) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute) for m in r.methods}
+    return {(m, p) for p, ops in site.client.get("/openapi.json").json()["paths"].items() for m in (o.upper() for o in ops)
+            if (m, p) not in inside}
+
+
+@pytest.mark.parametrize("route", sorted(CONSUMER), ids=" ".join)
+def test_consumer_needs_no_key_on_public_routes(site: Site, route: tuple[str, str]) -> None:
+    spec = dict(CONSUMER[route])
+    r = site.client.request(route[0], spec.pop("url", route[1]), **spec)
+    assert r.status_code not in (401, 403) and r.status_code < 500, r.text
+    if route == ("GET", "/01/{rest}"):
+        assert r.status_code == 404  # a code never issued: found nothing, refused nothing
+
+
+def test_consumer_cases_cover_every_public_route(site: Site) -> None:
+    assert _public_routes(site) == set(CONSUMER)
