@@ -88,7 +88,7 @@ def _validator() -> jsonschema.protocols.Validator:
     checker = jsonschema.FormatChecker()
     checker.checks("uri")(is_uri)
     checker.checks("date-time")(is_date_time)
-    return cls(schema(), format_checker=checker)  # type: ignore[no-any-return]
+    return cls(schema(), format_checker=checker)
 
 
 def pointer(path: Iterator[str | int] | Any) -> str:

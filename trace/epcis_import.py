@@ -130,7 +130,7 @@ def capture(session: Session, document: Mapping[str, Any], mapped: Sequence[Mapp
     if len(signatures) != len(mapped):
         raise InvalidEpcisError(Problem("/signatures", f"expected one signature per event ({len(mapped)}), got {len(signatures)}"))
     refuse_captured(session, mapped)
-    items = [recording.Item(m.event, s) for m, s in zip(mapped, signatures)]  # type: ignore[arg-type]
+    items = [recording.Item(m.event, s) for m, s in zip(mapped, signatures)]
     try:
         rows = recording.record_items(session, items, now)
     except InvalidEventError as exc:

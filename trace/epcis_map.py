@@ -443,7 +443,7 @@ def _test_report(r: _Reader, limits: Mapping[str, Limit]) -> dict[str, Any] | No
                             "reported_on": _day(e["eventTime"]), "analytes": analytes,
                             "document": {"sha256": sha, "uri": uri}}
     try:
-        return fill_limits(data, limits)  # type: ignore[arg-type,return-value]
+        return fill_limits(data, limits)
     except InvalidInputError as exc:
         r.problems.extend(Problem(r.where + "/sensorElementList", f"cradletrace {p.where}: {p.message}") for p in exc.problems)
         return None
