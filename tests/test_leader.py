@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
@@ -9,9 +11,11 @@ from typer.testing import CliRunner
 
 from cradletrace.anchorworker import AnchorWorker
 from cradletrace.cli import app
+from cradletrace.config import Settings
 from cradletrace.errors import AnchoringBusyError
 from cradletrace.leader import FileLeaderLock, PostgresLeaderLock, leader_lock, lock_key
-from cradletrace.workspace import Workspace
+from cradletrace.workspace import Workspace, init_workspace
+from tests.test_anchoring import add_suppliers, raw_lots, record_into, stored_batches, stored_events
 
 
 def test_lock_key_is_a_fixed_signed_64_bit_number() -> None:
@@ -70,3 +74,43 @@ def test_a_worker_does_not_anchor_while_another_leads(workspace: Workspace, reco
         rival.release()
     result = CliRunner().invoke(app, ["anchor", "--data-dir", str(workspace.settings.data_dir), *db])
     assert result.exit_code == 0 and result.output.startswith("anchored 7 events"), result.output
+
+
+@pytest.mark.postgres
+@pytest.mark.node
+def test_two_api_processes_on_one_store_anchor_from_one_leader(tmp_path, postgres_url, anvil_node, events) -> None:
+    """Two API runtimes (as two `serve` processes would hold) share a store: one anchoring thread
+    leads, POST /anchor in the other is refused, and when the leader stops the other takes over."""
+    from cradletrace.api.runtime import Runtime
+
+    settings = Settings(data_dir=tmp_path / "data", database_url=postgres_url, rpc_url=anvil_node, anchor_interval=0.2)
+    ws, _ = init_workspace(settings)
+    with ws:
+        add_suppliers(ws)
+        record_into(ws, events)
+        a, b = Runtime(settings), Runtime(settings)
+        a.open()
+        b.open()
+        try:
+            _wait_for_no_pending(ws)
+            [leader] = [r for r in (a, b) if r.anchor_worker.lock.held]
+            [follower] = [r for r in (a, b) if r is not leader]
+            with pytest.raises(AnchoringBusyError, match="leader lock"):
+                follower.anchor_now()
+            assert leader.anchor_now() == []
+            leader.close()
+            record_into(ws, raw_lots(events, 3))
+            _wait_for_no_pending(ws)
+            assert follower.anchor_worker.lock.held
+        finally:
+            a.close()
+            b.close()
+        assert len(stored_batches(ws)) == 2 and {x.status for x in stored_batches(ws)} == {"confirmed"}
+
+
+def _wait_for_no_pending(ws: Workspace, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while [e for e in stored_events(ws) if e.anchor_id is None] or \
+            [x for x in stored_batches(ws) if x.status != "confirmed"]:
+        assert time.monotonic() < deadline, "events still pending"
+        time.sleep(0.05)
