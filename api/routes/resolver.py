@@ -5,7 +5,8 @@ Digital Link, ``?linkType=linkset`` (or ``Accept: application/linkset+json``) an
 linkset: the scan page (``gs1:pip``, also the ``gs1:defaultLink``), the same facts as JSON
 (``gs1:traceability``), the lot's lab reports (``gs1:certificationInfo``) and, while the lot is
 recalled or held, ``gs1:recallStatus``. ``?linkType=gs1:…`` answers 307 to that link, or to the
-default link when the pack has none of that type, as the standard asks.
+default link when the pack has none of that type, as the standard asks. HEAD answers the same
+without a body, so a client can read a redirect's target without following it.
 
 Links that name the pack without its lot (``/01/<GTIN>/21/<serial>``, GTIN+serial being unique on
 its own) are redirected to the pack's full path, so the scan page sees one form. Links to a
@@ -70,7 +71,7 @@ def for_resolver(scope: Scope) -> bool:
     return any(name == b"accept" and b"linkset" in value for name, value in scope.get("headers", ()))
 
 
-@router.get("/.well-known/gs1resolver", summary="GS1 resolver description")
+@router.api_route("/.well-known/gs1resolver", methods=["GET", "HEAD"], summary="GS1 resolver description")
 def description(runtime: RuntimeDep) -> JSONResponse:
     """What this resolver serves, as GS1-Conformant Resolver clients read it before asking for links."""
     return JSONResponse({
@@ -121,7 +122,7 @@ def resolve(request: Request, rest: str, runtime: RuntimeDep) -> Response:
     return _redirect(chosen[0]["href"], full, links["anchor"])
 
 
-router.add_api_route("/01/{rest:path}", resolve, methods=["GET"], route_class_override=ResolverRoute,
+router.add_api_route("/01/{rest:path}", resolve, methods=["GET", "HEAD"], route_class_override=ResolverRoute,
                      include_in_schema=False)
 
 

@@ -132,6 +132,8 @@ def test_well_known_describes_the_resolver(packs: tuple[Packs, list[DigitalLink]
     assert body["resolverRoot"] == resolver_origin(p.settings.resolver_host) and body["name"] == "cradletrace"
     assert body["supportedPrimaryKeys"] == ["01"] and body["linkTypeDefaultCanBeLinkset"] is False
     assert body["supportedLinkType"] == [{"namespace": GS1, "prefix": "gs1:"}]
+    head = p.client.head("/.well-known/gs1resolver")
+    assert head.status_code == 200 and head.content == b""
 
 
 def linkset_of(client: TestClient, path: str, **params: str) -> dict[str, object]:
@@ -188,5 +190,23 @@ def test_link_types_redirect(packs: tuple[Packs, list[DigitalLink]], link_type: 
     assert r.status_code == 307, r.text
     assert r.headers["location"].startswith(target.format(root=resolver_origin(p.settings.resolver_host), path=can.path))
     assert 'rel="linkset"' in r.headers["link"]
+    head = p.client.head(can.path, params={"linkType": link_type}, follow_redirects=False)
+    assert (head.status_code, head.headers["location"], head.content) == (307, r.headers["location"], b"")
     if target.endswith("{path}"):
         assert r.headers["location"] == target.format(root=resolver_origin(p.settings.resolver_host), path=can.path)
+
+
+def test_a_recalled_lot_links_its_recall_status(packs: tuple[Packs, list[DigitalLink]]) -> None:
+    p, shorts = packs
+    short = shorts[1]  # lot IF-0003 of the GTIN-13 product: no reports, not held, until now
+    assert GS1 + "recallStatus" not in linkset_of(p.client, short.path, linkType="linkset")
+    started = p.client.post("/api/v1/recalls", headers=p.site.auth("quality"),
+                            json={"reason": "Cronobacter detected", "severity": "I", "lots": [f"{SHORT}/IF-0003"]})
+    assert started.status_code == 201, started.text
+    ls = linkset_of(p.client, short.path.replace(SHORT, SHORT[1:]), linkType="linkset")  # asked with the GTIN-13
+    root = resolver_origin(p.settings.resolver_host)
+    assert ls["anchor"] == root + short.path
+    assert [(x["title"], x["type"]) for x in ls[GS1 + "recallStatus"]] == [  # type: ignore[union-attr]
+        ("Recall: Cronobacter detected", "application/json"), ("Recall: Cronobacter detected", "text/html")]
+    r = p.client.get(short.path, params={"linkType": "gs1:recallStatus"}, follow_redirects=True, headers=JSON)
+    assert r.status_code == 200 and r.json()["recall"]["reason"] == "Cronobacter detected"

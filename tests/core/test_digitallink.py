@@ -27,6 +27,7 @@ ITEM = Link(GTIN, lot="LOT-7", serial=SERIAL)
     f"{HOST}/01/9501101530003/10/LOT-7/21/{SERIAL}",                             # GTIN-13
     f"{HOST}/01/{GTIN}/10/LOT%2D7/21/{SERIAL}",                                  # an escaped unreserved character
     f"{HOST}/01/{GTIN}/10/%4c%4f%54-7/21/{SERIAL}",                               # lower-case hex
+    f"{HOST}/01/%30950110153000%33/10/LOT-7/21/{SERIAL}",                          # even the GTIN escaped
 ])
 def test_forms_of_one_item_parse_alike(uri: str) -> None:
     assert parse(uri) == ITEM
