@@ -13,10 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from sqlmodel import Session
 
 from cradletrace import anchoring
 from cradletrace.config import Settings
+from cradletrace.errors import ChainRevertedError
 from cradletrace.verification import audit
 from cradletrace.workspace import Workspace, init_workspace
 from tests import nodes
@@ -162,3 +164,47 @@ def test_a_node_that_drops_out_briefly_is_retried_with_backoff_within_one_run(an
             back.join()
         assert r.leaf_count == len(events)
         assert_all_anchored_once(ws)
+
+
+#: anvil's second development account.
+ANVIL_KEY_1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+
+
+def test_anchor_key_rotation_grant_switch_revoke(anvil, tmp_path, events) -> None:
+    """The documented rotation: grant the new address, anchor with the new key, revoke the old one."""
+    from typer.testing import CliRunner
+
+    from cradletrace.cli import app
+
+    with open_site(tmp_path, anvil.url) as ws:
+        record_into(ws, events[:3])
+        [first] = run(ws)
+    old = ws.chain().sender  # type: ignore[attr-defined]
+    new = Account.from_key(ANVIL_KEY_1).address
+    base = ["--data-dir", str(tmp_path / "data"), "--rpc-url", anvil.url]
+
+    def cli(key: str, *args: str) -> str:
+        result = CliRunner().invoke(app, [*args, *base], env={"CRADLETRACE_ANCHOR_KEY": key})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert f"account {old}" in cli(ANVIL_KEY_0, "chain", "account") and "roles admin, anchorer, recaller" in cli(ANVIL_KEY_0, "chain", "account")
+    for role in ("anchorer", "recaller"):
+        assert f"granted {role} to {new}" in cli(ANVIL_KEY_0, "chain", "grant", new, "--role", role)
+    assert cli(ANVIL_KEY_1, "chain", "roles", new).strip() == f"{new}: anchorer, recaller"
+
+    with Workspace(ws.settings.model_copy(update={"anchor_key": ANVIL_KEY_1})) as ws1:
+        record_into(ws1, events[3:5])
+        [second] = run(ws1)
+        assert ws1.chain().lookup(bytes.fromhex(second.root)).submitter == new  # type: ignore[union-attr]
+    for role in ("anchorer", "recaller"):
+        cli(ANVIL_KEY_0, "chain", "revoke", old, "--role", role)
+    assert cli(ANVIL_KEY_0, "chain", "roles", old).strip() == f"{old}: admin"
+
+    with Workspace(ws.settings) as ws0:  # the old key may no longer anchor
+        record_into(ws0, events[5:])
+        with pytest.raises(ChainRevertedError, match="AccessControlUnauthorizedAccount"):
+            run(ws0)
+    result = CliRunner().invoke(app, ["chain", "grant", new, "--role", "boss", *base], env={"CRADLETRACE_ANCHOR_KEY": ANVIL_KEY_0})
+    assert result.exit_code == 2 and "expected one of admin, anchorer, recaller" in result.output
+    assert first.leaf_count == 3

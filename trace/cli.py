@@ -17,6 +17,7 @@ import typer
 
 from cradletrace.cli_epcis import app as epcis_app
 from cradletrace.cli_dl import app as dl_app
+from cradletrace.cli_chain import app as chain_app
 from cradletrace.cliopts import DataDir, DbUrl, Limits, RpcUrl, chain_label, settings_from, open_workspace, fail, reported
 from cradletrace.config import Settings
 from cradletrace.errors import InvalidInputError
@@ -27,6 +28,7 @@ supplier_app = typer.Typer(no_args_is_help=True, help="Register suppliers, their
 app.add_typer(supplier_app, name="supplier")
 app.add_typer(epcis_app, name="epcis")
 app.add_typer(dl_app, name="dl")
+app.add_typer(chain_app, name="chain")
 
 
 @app.command()
