@@ -42,6 +42,7 @@ from cradletrace.store.models import EventRow, Item, Lot
 
 router = APIRouter(tags=["resolver"])
 GS1_VOC = "https://gs1.org/voc/"
+VOC_FORMS = ("https://gs1.org/voc/", "http://gs1.org/voc/", "https://ref.gs1.org/voc/", "gs1:")  # one link type, four spellings
 LINKSET = "application/linkset+json"
 NOT_ONE_PACK = "not one pack: this Digital Link names a product or a lot; a pack's code ends in /21/<serial>"
 # Every resolver answer may be read by a page on another origin (GS1: resolvers SHALL support CORS).
@@ -94,43 +95,41 @@ def resolve(request: Request, rest: str, runtime: RuntimeDep) -> Response:
         link = parse_path(raw, request.scope.get("query_string", b"").decode("latin-1"))
     except InvalidInputError as exc:
         if as_json:
-            return error_response(400, MALFORMED, exc.problems, headers=CORS)
+            return error_response(400, MALFORMED, exc.problems, headers={**CORS, **NO_CACHE})
         what = "; ".join(str(p) for p in exc.problems)
-        return _page(400, render_unknown(pick_lang(link_lang(request)), f"{raw} — {what}", malformed=True))
+        return _page(400, render_unknown(pick_lang(request.query_params.get("lang")), f"{raw} — {what}", malformed=True))
     language = pick_lang(link.param("lang"))
     if link.serial is None:
         if as_json:
-            return error_response(404, NOT_ONE_PACK, headers=CORS)
+            return error_response(404, NOT_ONE_PACK, headers={**CORS, **NO_CACHE})
         return _page(404, render_unknown(language, f"{link.element_string} — {NOT_ONE_PACK}", malformed=True))
     with runtime.session() as session:
         pack = _pack(session, link)
         if pack is None:
             if as_json:
-                return error_response(404, UNKNOWN, headers=CORS)
+                return error_response(404, UNKNOWN, headers={**CORS, **NO_CACHE})
             return _page(404, render_unknown(language, link.element_string))
         item, lot = pack
         full = Link(item.gtin, lot=lot.lot, serial=item.serial)
         link_type = link.param("linkType") or ("linkset" if wants_linkset else None)
         if link_type is None:  # a shorter form of a pack's link: send the phone to the one the page reads
-            return _redirect(_with_query(full.path, link), full)
+            return _redirect(_with_query(full.path, link))
         links = pack_links(session, full, lot, resolver_origin(runtime.settings.resolver_host), language)
     if link_type in ("linkset", "all"):
         body = json.dumps({"linkset": [links]}, ensure_ascii=False).encode()
-        return Response(body, media_type=LINKSET, headers={**CORS, **NO_CACHE, "Link": _linkset_header(full, links["anchor"])})
-    wanted = link_type if link_type.startswith("http") else GS1_VOC + link_type.removeprefix("gs1:")
-    chosen = links.get(wanted) or links[GS1_VOC + "defaultLink"]
-    return _redirect(chosen[0]["href"], full, links["anchor"])
+        return Response(body, media_type=LINKSET, headers={**CORS, **NO_CACHE, "Link": _linkset_header(links["anchor"])})
+    name = next((link_type[len(form):] for form in VOC_FORMS if link_type.startswith(form)), link_type)
+    chosen = links.get(GS1_VOC + name) or links[GS1_VOC + "defaultLink"]
+    return _redirect(chosen[0]["href"], links["anchor"])
 
 
 router.add_api_route("/01/{rest:path}", resolve, methods=["GET", "HEAD"], route_class_override=ResolverRoute,
                      include_in_schema=False)
 
 
-def link_lang(request: Request) -> str | None:
-    return request.query_params.get("lang")
-
-
 def _wants_json(request: Request) -> bool:
+    if request.query_params.get("format") in ("json", "html"):
+        return request.query_params.get("format") == "json"
     accept = request.headers.get("accept", "")
     return "json" in accept and "text/html" not in accept
 
@@ -139,14 +138,14 @@ def _page(status: int, html: str) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers={**CORS, **NO_CACHE})
 
 
-def _redirect(target: str, full: Link, anchor: str | None = None) -> RedirectResponse:
+def _redirect(target: str, anchor: str | None = None) -> RedirectResponse:
     headers = {**CORS, **NO_CACHE}
     if anchor:
-        headers["Link"] = _linkset_header(full, anchor)
+        headers["Link"] = _linkset_header(anchor)
     return RedirectResponse(target, status_code=307, headers=headers)
 
 
-def _linkset_header(full: Link, anchor: str) -> str:
+def _linkset_header(anchor: str) -> str:
     return f'<{anchor}?linkType=linkset>; rel="linkset"; type="{LINKSET}"'
 
 

@@ -98,6 +98,7 @@ def test_what_is_not_one_of_our_packs(packs: tuple[Packs, list[DigitalLink]], pa
     assert (r.status_code, r.json()["detail"]) == (status, detail), r.text
     page = p.client.get(path)
     assert page.status_code == status and page.headers["content-type"].startswith("text/html")
+    assert page.headers["cache-control"] == "no-store" and p.client.get(path, params={"format": "json"}).json()["detail"] == detail
     assert scan_count(p.settings, p.cans[4].serial) == 0
 
 
@@ -178,6 +179,7 @@ def test_a_lot_with_no_reports_and_no_hold_has_only_its_pages(packs: tuple[Packs
     ("gs1:pip", "{root}{path}"),
     ("gs1:defaultLink", "{root}{path}"),
     (GS1 + "pip", "{root}{path}"),
+    ("https://ref.gs1.org/voc/traceability", "{root}{path}?format=json"),
     ("gs1:traceability", "{root}{path}?format=json"),
     ("gs1:certificationInfo", "https://lab.example/reports/"),
     ("gs1:recallStatus", "{root}{path}?format=json"),
