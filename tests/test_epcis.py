@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from importlib.resources import files
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,11 @@ from cradletrace import epcis, recalls
 from cradletrace.cli import app
 from cradletrace.core.canonical import parse_json
 from cradletrace.core.epcishash import document_hashes
+from cradletrace.core.testreport import parse_limits_table
 from cradletrace.epcis_export import export_lot, export_recall
 from cradletrace.epcis_import import DuplicateEpcisError, import_document, map_document
-from cradletrace.epcis_map import from_epcis
+from cradletrace.epcis_map import CONTEXT, to_epcis
+from cradletrace.epcis_read import from_epcis
 from cradletrace.errors import InvalidInputError
 from cradletrace.store.models import EpcisEvent, EventRow
 from cradletrace.workspace import Workspace
@@ -80,6 +83,7 @@ def test_our_profile_examples_validate(path: Path) -> None:
 
 
 E0 = "/epcisBody/eventList/0"
+LIMITS = parse_limits_table(json.loads(files("cradletrace").joinpath("data", "limits-infant-formula.json").read_text("utf-8")))
 BROKEN: list[tuple[Callable[[dict[str, Any]], object], str, str]] = [
     (lambda e: e.pop("eventTimeZoneOffset"), E0, "expected property 'eventTimeZoneOffset', got none"),
     (lambda e: e.update(action="PUT"), E0 + "/action", 'expected one of OBSERVE, ADD, DELETE, got "PUT"'),
@@ -122,6 +126,60 @@ def test_a_missing_document_part_points_at_the_root() -> None:
     problems = epcis.validate({"type": "EPCISDocument", "@context": "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"})
     assert {p.where for p in problems} == {""}
     assert "expected property" in problems[0].message
+
+
+# -- the profile, both ways, without a store --------------------------------------------------
+
+KEY = "0123456789abcdef"
+PURE: list[dict[str, Any]] = [
+    {"kind": "batch", "supplier": "s", "key": KEY, "data": {
+        "product": {"gtin": MILK, "name": "Raw goat's milk"}, "lot": "GM/7 a", "produced_on": "2026-11-01",
+        "expires_on": "2026-11-04", "quantity": 1.5, "unit": "t",
+        "site": {"name": "Farm", "address": "Road 1", "lat": -37.5, "lon": 175.25}, "inputs": []}},
+    {"kind": "batch", "supplier": "s", "key": KEY, "data": {
+        "product": {"gtin": FORMULA, "name": "Formula"}, "lot": "F1", "produced_on": "2026-11-02",
+        "expires_on": "2027-11-02", "quantity": 12, "unit": "pallets",
+        "site": {"name": "Plant", "address": "Road 2", "lat": 1, "lon": 2, "country": "NZ"},
+        "inputs": [{"gtin": MILK, "lot": "GM/7 a", "quantity": 900, "unit": "L"}, {"gtin": MILK, "lot": "X", "unit": "drums"},
+                   {"gtin": MILK, "lot": "Y"}]}},
+    {"kind": "commission", "supplier": "s", "key": KEY, "data": {
+        "lot": {"gtin": FORMULA, "lot": "F1"}, "serials": ["0YDBHHNV2BCHAZJQ", "1ZKCJJPW3CDJB0KR"],
+        "commissioned_at": "2026-11-03T08:00:00+13:00"}},
+    {"kind": "cold_chain", "supplier": "s", "key": KEY, "data": {
+        "lot": {"gtin": FORMULA, "lot": "F1"}, "logger": {"id": "L1"}, "range": {"min_c": -20, "max_c": -15.5},
+        "readings": [{"at": "2026-11-03T08:00:00Z", "c": -18.25}, {"at": "2026-11-03T08:05:00Z", "c": -17}]}},
+    {"kind": "shipment", "supplier": "s", "key": KEY, "data": {
+        "id": "S-1", "lot": {"gtin": FORMULA, "lot": "F1"}, "quantity": 3, "unit": "kg",
+        "from_site": {"name": "A", "address": "a", "lat": 0.5, "lon": 0.25},
+        "to_site": {"name": "B", "address": "b", "lat": -0.5, "lon": -0.25}, "shipped_at": "2026-11-04T00:00:00Z"}},
+]
+
+
+@pytest.mark.parametrize("event", PURE, ids=lambda e: e["kind"])
+def test_every_kind_goes_to_epcis_and_comes_back_unchanged(event: dict[str, Any]) -> None:
+    doc = {"@context": CONTEXT, "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-11-25T00:00:00Z",
+           "epcisBody": {"eventList": [to_epcis(event)]}}
+    assert epcis.validate(doc) == []
+    assert from_epcis(_events(doc)[0], epcis.prefixes(doc), E0, "s", KEY, {}) == event
+
+
+def test_the_lab_may_come_from_certification_info() -> None:
+    doc = _doc("lab")
+    ev = _events(doc)[0]
+    del ev["ct:lab"]
+    back = from_epcis(ev, epcis.prefixes(doc), E0, "canterbury-lab", KEY, LIMITS)
+    assert back["data"]["lab"] == {"name": "www.ianz.govt.nz", "accreditation": {
+        "scheme": "certificationInfo", "number": "https://www.ianz.govt.nz/accreditation/IANZ-1284"}}
+
+
+def test_an_error_declaration_is_not_recorded_as_a_fact() -> None:
+    doc = _doc("farm")
+    ev = _events(doc)[0]
+    ev["errorDeclaration"] = {"declarationTime": "2026-11-06T00:00:00Z", "reason": "incorrect_data"}
+    assert epcis.validate(doc) == []
+    with pytest.raises(InvalidInputError) as caught:
+        from_epcis(ev, epcis.prefixes(doc), E0, "s", KEY, {})
+    assert [p.where for p in caught.value.problems] == [E0 + "/errorDeclaration"]
 
 
 # -- capture -----------------------------------------------------------------------------------
@@ -290,6 +348,10 @@ def test_cli_validate_import_export(workspace: Workspace, tmp_path: Path) -> Non
     again = runner.invoke(app, ["epcis", "import", str(PROFILE["farm"]), "--supplier", "waikato-dairy", *where])
     assert again.exit_code == 2
     assert "captured before" in again.stderr and "/epcisBody/eventList/1" in again.stderr
+    signed = runner.invoke(app, ["epcis", "sign", str(PROFILE["farm"]), "--supplier", "waikato-dairy", *where])
+    assert signed.exit_code == 0, signed.output
+    body = json.loads(signed.stdout)
+    assert set(body) == {"document", "key", "signatures"} and len(body["signatures"]) == 2
     out = runner.invoke(app, ["epcis", "export", f"{MILK}/RM-E1", *where])
     assert out.exit_code == 0, out.output
     assert epcis.validate(json.loads(out.stdout)) == []

@@ -29,7 +29,8 @@ from cradletrace import recording
 from cradletrace.core import canonical, signing
 from cradletrace.core.testreport import Limit
 from cradletrace.epcis import InvalidEpcisError, events_of, expand, prefixes
-from cradletrace.epcis_map import CT, MappingError, from_epcis
+from cradletrace.epcis_map import CT
+from cradletrace.epcis_read import MappingError, from_epcis
 from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, Problem
 from cradletrace.store.models import EpcisEvent
 
