@@ -252,7 +252,7 @@ def start_recall(
         if text.isdigit() or (len(text) == 64 and all(c in "0123456789abcdef" for c in text)):
             try:
                 trigger_event = _event_row(session, text)
-            except NotFoundError as exc:
+            except (NotFoundError, InvalidInputError) as exc:  # unknown, or more digits than an id has
                 problems.append(Problem("trigger", str(exc).removeprefix("event: ")))
         else:
             trigger_text = text[:200]
@@ -404,6 +404,9 @@ def build_scope(session: Session, *, trace_lot: tuple[str, str] | None = None, t
     except NotFoundError as exc:
         raise InvalidInputError(Problem("trace_lot" if trace_lot else "trace_event",
                                         str(exc).split(": ", 1)[-1])) from None
+    except InvalidInputError as exc:  # the trace names its own parameter; here it is the body's field
+        raise InvalidInputError([Problem("trace_event" if p.where == "event" else p.where, p.message)
+                                 for p in exc.problems]) from None
     widened = [k for k in dict.fromkeys(include) if k not in traced]
     pool = set(traced) | set(widened)
     missing = [k for k in dict.fromkeys(exclude) if k not in pool]

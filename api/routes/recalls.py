@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -126,6 +126,10 @@ class ReportOut(BaseModel):
     counts: dict[str, int]
 
 
+HoldId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Hold id (GET /holds)")]
+RecallId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Recall id (GET /recalls)")]
+
+
 def _who(caller: Caller) -> str:
     return f"api:{caller.name} ({caller.key_id})"
 
@@ -165,7 +169,7 @@ def list_holds(session: SessionDep, caller: QualityDep,
 
 
 @router.post("/holds/{hold_id}/release", response_model=HoldReleased, responses=responses(401, 403, 404, 409, 422))
-def release_hold(hold_id: int, body: ReasonIn, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
+def release_hold(hold_id: HoldId, body: ReasonIn, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
     """Lift a hold (the scan page's hold banner goes); who, when and why are recorded."""
     with _conflicts():
         out = recalls.release_hold(session, hold_id, reason=body.reason, released_by=_who(caller), now=_now())
@@ -197,13 +201,13 @@ def list_recalls(session: SessionDep, caller: QualityDep) -> list[dict[str, Any]
 
 
 @router.get("/recalls/{recall_id}", response_model=RecallOut, responses=responses(401, 403, 404, 422))
-def get_recall(recall_id: int, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
+def get_recall(recall_id: RecallId, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
     """One recall with its lots, notice status and clock against the two-hour rule."""
     return recalls.get_recall(session, recall_id).to_json()
 
 
 @router.post("/recalls/{recall_id}/close", response_model=RecallOut, responses=responses(401, 403, 404, 409, 422))
-def close_recall(recall_id: int, body: ReasonIn, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
+def close_recall(recall_id: RecallId, body: ReasonIn, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
     """End a recall (goods retrieved): scan pages stop warning; who, when and why are recorded."""
     with _conflicts():
         view = recalls.close_recall(session, recall_id, reason=body.reason, closed_by=_who(caller), now=_now())
@@ -218,7 +222,7 @@ _REPORT_TYPES = {"text/csv": {"schema": {"type": "string"}},
 @router.get("/recalls/{recall_id}/report", response_model=ReportOut,
             responses={**responses(401, 403, 404, 422),
                        200: {"description": "The report: JSON, or a CSV / XLSX file to download", "content": _REPORT_TYPES}})
-def recall_report(recall_id: int, session: SessionDep, caller: QualityDep,
+def recall_report(recall_id: RecallId, session: SessionDep, caller: QualityDep,
                   format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, csv or xlsx")] = "json",
                   ) -> Response:
     """FSMA 204 key data elements, one row per affected lot and shipment; sites to notify; consumer counts."""

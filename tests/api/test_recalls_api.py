@@ -98,6 +98,9 @@ def test_a_trigger_event_alone_gives_the_scope(site: Site) -> None:
     ({"lots": [f"{MILK}/NOPE"]}, "lots", f"{MILK}/NOPE which does not exist"),
     ({"trace_lot": f"{MILK}/NOPE"}, "trace_lot", f"{MILK}/NOPE which does not exist"),
     ({"trace_event": "999999"}, "trace_event", "'999999' which does not exist"),
+    ({"trace_event": "1"}, "trace_event", "expected a test report or a cold-chain record, got a batch event"),
+    ({"trace_event": "abc"}, "trace_event", "expected an event id or a 64-hex digest"),
+    ({"lots": [RM_A1], "trigger": "9" * 20}, "trigger", "expected an event id or a 64-hex digest"),
     ({"lots": ["not-a-lot"]}, "lots[0]", "expected GTIN/LOT"),
     ({}, "lots", "at least one lot"),
     ({"trace_lot": RM_A1, "exclude": [RM_A1, IF1]}, "lots", "at least one lot"),
@@ -178,6 +181,8 @@ def test_close_a_recall_once_then_the_lot_can_be_recalled_again(site: Site) -> N
         missing = site.client.get(path, headers=q)
         assert missing.status_code == 404
         assert missing.json()["detail"] == "recall: expected a started recall, got 999999 which does not exist"
+    for path in (f"{P}/recalls/0", f"{P}/recalls/{2**64}/report"):
+        assert site.client.get(path, headers=q).json()["field"] == "path.recall_id"
     assert site.client.get(f"{P}/recalls/{rid}/report", headers=q, params={"format": "pdf"}).status_code == 422
 
 
