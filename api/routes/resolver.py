@@ -72,7 +72,7 @@ def for_resolver(scope: Scope) -> bool:
     return any(name == b"accept" and b"linkset" in value for name, value in scope.get("headers", ()))
 
 
-@router.api_route("/.well-known/gs1resolver", methods=["GET", "HEAD"], summary="GS1 resolver description")
+@router.get("/.well-known/gs1resolver", summary="GS1 resolver description")
 def description(runtime: RuntimeDep) -> JSONResponse:
     """What this resolver serves, as GS1-Conformant Resolver clients read it before asking for links."""
     return JSONResponse({
@@ -83,6 +83,9 @@ def description(runtime: RuntimeDep) -> JSONResponse:
         "linkTypeDefaultCanBeLinkset": False,
         "linkTypeDefaultCanBeAll": False,
     }, headers=CORS)
+
+
+router.add_api_route("/.well-known/gs1resolver", description, methods=["HEAD"], include_in_schema=False)
 
 
 def resolve(request: Request, rest: str, runtime: RuntimeDep) -> Response:
