@@ -41,6 +41,11 @@ def test_advisory_lock_moves_when_the_leaders_session_ends(postgres_url) -> None
         assert not b.acquire()
         assert "cradletrace anchoring leader" in b.holder()
         dsn = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as admin:  # the query docs/operations.md gives
+            [(name,)] = admin.execute(
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                "WHERE l.locktype = 'advisory' AND l.classid = 2827587790 AND l.objid = 751585884").fetchall()
+            assert name.startswith("cradletrace anchoring leader (pid ")
         with psycopg.connect(dsn, autocommit=True) as admin:  # the leader's session dies (as with kill -9)
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                           "WHERE application_name LIKE 'cradletrace anchoring leader%'")
