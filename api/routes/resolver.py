@@ -82,6 +82,9 @@ def description(runtime: RuntimeDep) -> JSONResponse:
         "supportedLinkType": [{"namespace": GS1_VOC, "prefix": "gs1:"}],
         "linkTypeDefaultCanBeLinkset": False,
         "linkTypeDefaultCanBeAll": False,
+        "supportsLanguageVariants": True,  # the page in zh or en, by ?lang= or Accept-Language
+        "supportsSemanticInterpretation": False,
+        "validatesAIcombinations": False,  # each AI's own rules only, not GS1's pairing rules
     }, headers=CORS)
 
 
@@ -101,7 +104,7 @@ def resolve(request: Request, rest: str, runtime: RuntimeDep) -> Response:
             return error_response(400, MALFORMED, exc.problems, headers={**CORS, **NO_CACHE})
         what = "; ".join(str(p) for p in exc.problems)
         return _page(400, render_unknown(pick_lang(request.query_params.get("lang")), f"{raw} — {what}", malformed=True))
-    language = pick_lang(link.param("lang"))
+    language = pick_lang(link.param("lang") or _accept_language(request))
     if link.serial is None:
         if as_json:
             return error_response(404, NOT_ONE_PACK, headers={**CORS, **NO_CACHE})
@@ -128,6 +131,15 @@ def resolve(request: Request, rest: str, runtime: RuntimeDep) -> Response:
 
 router.add_api_route("/01/{rest:path}", resolve, methods=["GET", "HEAD"], route_class_override=ResolverRoute,
                      include_in_schema=False)
+
+
+def _accept_language(request: Request) -> str | None:
+    """The first of our languages (zh, en) in Accept-Language, so a redirect lands on a page the phone reads."""
+    for tag in request.headers.get("accept-language", "").split(","):
+        primary = tag.split(";")[0].strip().lower()[:2]
+        if primary in ("zh", "en"):
+            return primary
+    return None
 
 
 def _wants_json(request: Request) -> bool:

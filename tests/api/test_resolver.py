@@ -132,7 +132,7 @@ def test_well_known_describes_the_resolver(packs: tuple[Packs, list[DigitalLink]
     body = r.json()
     assert body["resolverRoot"] == resolver_origin(p.settings.resolver_host) and body["name"] == "cradletrace"
     assert body["supportedPrimaryKeys"] == ["01"] and body["linkTypeDefaultCanBeLinkset"] is False
-    assert body["supportedLinkType"] == [{"namespace": GS1, "prefix": "gs1:"}]
+    assert body["supportedLinkType"] == [{"namespace": GS1, "prefix": "gs1:"}] and body["supportsLanguageVariants"] is True
     head = p.client.head("/.well-known/gs1resolver")
     assert head.status_code == 200 and head.content == b""
 
@@ -192,6 +192,10 @@ def test_link_types_redirect(packs: tuple[Packs, list[DigitalLink]], link_type: 
     assert r.status_code == 307, r.text
     assert r.headers["location"].startswith(target.format(root=resolver_origin(p.settings.resolver_host), path=can.path))
     assert 'rel="linkset"' in r.headers["link"]
+    english = p.client.get(can.path, params={"linkType": link_type}, follow_redirects=False,
+                           headers={"Accept-Language": "fr-FR, en-GB;q=0.8, zh;q=0.5"})
+    if link_type in ("gs1:pip", "gs1:nutritionalInfo"):  # the page in the first language we have
+        assert english.headers["location"] == r.headers["location"] + "?lang=en"
     head = p.client.head(can.path, params={"linkType": link_type}, follow_redirects=False)
     assert (head.status_code, head.headers["location"], head.content) == (307, r.headers["location"], b"")
     if target.endswith("{path}"):
