@@ -12,6 +12,7 @@ body over the limit                    413     "request body too large: ..."
 ChainUnavailableError                  503     CHAIN_UNAVAILABLE
 other ChainError                       502     CHAIN_FAILED
 SQLAlchemy IntegrityError (a race)     409     CONFLICT
+AnchoringBusyError (another leads)     409     ANCHORING_BUSY
 store_unreachable(): down, lost, pool  503     STORE_UNAVAILABLE
 ConfigError, anything unexpected       500     CONFIG / INTERNAL
 =====================================  ======  =======================================
@@ -36,6 +37,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cradletrace.errors import (
+    AnchoringBusyError,
     ChainError,
     ChainUnavailableError,
     InvalidEventError,
@@ -56,6 +58,7 @@ CHAIN_UNAVAILABLE = "chain unavailable: the chain node did not answer; try again
 CHAIN_FAILED = "chain error: the chain did not do what was asked"
 STORE_UNAVAILABLE = "store unavailable"
 CONFLICT = "conflict: a concurrent request stored the same thing first; nothing was stored, check and retry"
+ANCHORING_BUSY = "anchoring runs in another worker (it holds the leader lock); it anchors pending events within its interval"
 CONFIG = "server misconfigured; see the server log"
 INTERNAL = "internal error"
 
@@ -148,6 +151,8 @@ def _status_of(exc: TraceError) -> tuple[int, str, list[Problem]]:
         return 503, CHAIN_UNAVAILABLE, []
     if isinstance(exc, ChainError):
         return 502, CHAIN_FAILED, []
+    if isinstance(exc, AnchoringBusyError):
+        return 409, ANCHORING_BUSY, []
     return 500, CONFIG, []
 
 

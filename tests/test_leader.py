@@ -119,3 +119,25 @@ def _wait_for_no_pending(ws: Workspace, timeout: float = 30.0) -> None:
             [x for x in stored_batches(ws) if x.status != "confirmed"]:
         assert time.monotonic() < deadline, "events still pending"
         time.sleep(0.05)
+
+
+@pytest.mark.postgres
+@pytest.mark.node
+def test_post_anchor_in_a_process_that_does_not_lead_is_409(tmp_path, postgres_url, anvil_node, events) -> None:
+    import json
+
+    from tests.api.conftest import B, open_site, raw_milk, signed
+
+    settings = Settings(data_dir=tmp_path / "data", database_url=postgres_url, rpc_url=anvil_node)
+    with open_site(settings, anchor_interval=0) as site:
+        body = json.dumps(signed(settings, raw_milk(5, B))).encode()
+        assert site.client.post("/api/v1/events", headers=site.auth("supplier_b"), content=body).status_code == 201
+        rival = leader_lock(settings.store_url)
+        assert rival.acquire()
+        try:
+            r = site.client.post("/api/v1/anchor", headers=site.auth("operator"))
+            assert r.status_code == 409 and r.json()["detail"].startswith("anchoring runs in another worker"), r.text
+        finally:
+            rival.release()
+        r = site.client.post("/api/v1/anchor", headers=site.auth("operator"))
+        assert r.status_code == 200 and r.json()["events"] == 5, r.text

@@ -11,7 +11,7 @@ from cradletrace.api.models import AnchoredRoot, AnchorRun
 router = APIRouter(prefix="/anchor", tags=["anchor"])
 
 
-@router.post("", response_model=AnchorRun, responses=responses(401, 403, 502))
+@router.post("", response_model=AnchorRun, responses=responses(401, 403, 409, 502))
 def anchor_now(runtime: RuntimeDep, caller: OperatorDep) -> AnchorRun:
     """Finish interrupted roots, then put every pending event under a new root on chain."""
     results = runtime.anchor_now()
