@@ -288,6 +288,17 @@ def test_an_exported_document_comes_back_as_duplicates(workspace: Workspace) -> 
     assert len(caught.value.problems) == len(_events(out))
 
 
+def test_a_recorded_event_exported_and_sent_back_is_a_duplicate(
+        workspace: Workspace, record: Callable[..., Any], events: list[dict[str, Any]]) -> None:
+    record(events[:1])  # the farm's raw milk RM-A1, recorded natively
+    with workspace.session() as s:
+        out = export_lot(s, "RM-A1", NOW)
+    with pytest.raises(DuplicateEpcisError) as caught:
+        _import(workspace, "farm", out)
+    assert [p.where for p in caught.value.problems] == [E0]
+    assert "recorded before as cradletrace event 1" in caught.value.problems[0].message
+
+
 def test_one_bad_event_refuses_the_whole_document_with_pointers(workspace: Workspace) -> None:
     doc = _doc("farm")
     doc["epcisBody"]["eventList"][1]["disposition"] = "spoilt"

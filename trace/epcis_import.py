@@ -32,7 +32,7 @@ from cradletrace.epcis import InvalidEpcisError, events_of, expand, prefixes
 from cradletrace.epcis_map import CT
 from cradletrace.epcis_read import MappingError, from_epcis
 from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, Problem
-from cradletrace.store.models import EpcisEvent
+from cradletrace.store.models import EpcisEvent, EventRow
 
 MAX_EVENTS = recording.MAX_EVENTS
 
@@ -96,14 +96,20 @@ def map_document(document: Any, supplier: str, key: str, limits: Mapping[str, Li
 
 
 def refuse_captured(session: Session, mapped: Sequence[Mapped]) -> None:
-    """Raise DuplicateEpcisError naming every event whose hash is already stored."""
-    by_hash = {m.hash: m for m in mapped}
+    """Raise DuplicateEpcisError naming every event captured before (same CBV hash) or recorded
+    before (an export of a recorded event, sent back by the same supplier: same cradletrace digest)."""
     seen = {h: eid for h, eid in session.execute(
-        select(EpcisEvent.hash, EpcisEvent.event_id).where(col(EpcisEvent.hash).in_(list(by_hash)))).all()}
-    if seen:
-        raise DuplicateEpcisError([
-            Problem(m.where, f"expected a new event, got one captured before as cradletrace event {seen[m.hash]} (hash {m.hash})")
-            for m in mapped if m.hash in seen])
+        select(EpcisEvent.hash, EpcisEvent.event_id).where(col(EpcisEvent.hash).in_([m.hash for m in mapped]))).all()}
+    digests = {m.hash: canonical.sha256(canonical.canonical_bytes(m.event)).hex() for m in mapped}
+    recorded = {d: eid for d, eid in session.execute(
+        select(EventRow.digest, EventRow.id).where(col(EventRow.digest).in_(list(digests.values())))).all()}
+    problems = [Problem(m.where, f"expected a new event, got one captured before as cradletrace event {seen[m.hash]} (hash {m.hash})")
+                if m.hash in seen else
+                Problem(m.where, f"expected a new event, got one recorded before as cradletrace event {recorded[digests[m.hash]]} "
+                                 f"(hash {m.hash})")
+                for m in mapped if m.hash in seen or digests[m.hash] in recorded]
+    if problems:
+        raise DuplicateEpcisError(problems)
 
 
 def sign_mapped(mapped: Sequence[Mapped], pem: bytes) -> list[str]:
