@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Integer, bindparam, insert
+from sqlalchemy import Connection, Integer, bindparam, false, insert, update
 from sqlmodel import Session, col, select
 
 from cradletrace.core import canonical
@@ -203,6 +203,14 @@ def _active_recalls(session: Session, lot_ids: Sequence[int]) -> dict[int, int]:
 
 # -- starting a recall ----------------------------------------------------------------------
 
+def _write_lock(session: Session) -> None:
+    """Take SQLite's write lock before checking state, so a concurrent recall of the same lot waits
+    and then sees this one (the driver would otherwise begin the transaction only at the first
+    insert, after both checks passed). PostgreSQL locks the rows FOR UPDATE instead."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(Recall).where(false()).values(severity=Recall.severity))
+
+
 def start_recall(
     session: Session, *,
     lots: Sequence[tuple[str, str]],
@@ -220,6 +228,7 @@ def start_recall(
     """
     from cradletrace.genealogy import _event_row
 
+    _write_lock(session)
     problems: list[Problem] = []
     reason = reason.strip()
     if not reason:
@@ -334,6 +343,7 @@ def close_recall(session: Session, recall_id: int, *, reason: str, closed_by: st
     """End a recall (goods retrieved or destroyed): scan pages stop warning; who, when and why are kept.
 
     The notice stays as it was (a closed recall's notice is still anchored by the next run)."""
+    _write_lock(session)
     problems = _who_and_why(closed_by, reason, "recall is closed")
     recall = session.exec(select(Recall).where(Recall.id == recall_id).with_for_update()).first()
     if recall is None:
@@ -351,6 +361,7 @@ def close_recall(session: Session, recall_id: int, *, reason: str, closed_by: st
 
 def release_hold(session: Session, hold_id: int, *, reason: str, released_by: str, now: datetime) -> dict[str, Any]:
     """Lift one hold (e.g. a re-test passed): the scan banner goes; who, when and why are kept."""
+    _write_lock(session)
     problems = _who_and_why(released_by, reason, "hold is released")
     hold = session.exec(select(Hold).where(Hold.id == hold_id).with_for_update()).first()
     if hold is None:

@@ -249,3 +249,17 @@ def test_reports_in_json_csv_and_xlsx_match_the_trace(site: Site) -> None:
     assert [c.value for c in wb["Sites to notify"]["A"][1:]] == list(trace.sites)
     summary = {r[0].value: r[1].value for r in wb["Recall"].iter_rows()}
     assert summary["Consumers: scans with consent (opted in)"] == 1 and summary["Within the two-hour rule"] is None
+
+
+def test_staff_recalling_the_same_lot_at_once_start_one_recall(tmp_path: Path, database_url: str | None) -> None:
+    """Eight requests for the same lot in parallel: exactly one recall, the others told it is taken."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with open_site(Settings(data_dir=tmp_path / "data", database_url=database_url)) as site:
+        q = site.auth("quality")
+        body = {"reason": "Cronobacter", "severity": "I", "lots": [IF1]}
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(lambda _: site.client.post(f"{P}/recalls", headers=q, json=body), range(8)))
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [201] + [409] * 7, [a.text for a in answers]
+        assert recall_count(site) == 1
