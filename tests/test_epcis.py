@@ -299,6 +299,15 @@ def test_a_recorded_event_exported_and_sent_back_is_a_duplicate(
     assert "recorded before as cradletrace event 1" in caught.value.problems[0].message
 
 
+def test_a_document_over_the_limit_is_refused_before_it_is_validated(workspace: Workspace) -> None:
+    doc = _doc("farm")
+    doc["epcisBody"]["eventList"] *= 5001
+    with pytest.raises(InvalidInputError) as caught:
+        _import(workspace, "farm", doc)
+    assert [(p.where, p.message) for p in caught.value.problems] == [
+        ("/epcisBody/eventList", "expected at most 10000 events, got 10002")]
+
+
 def test_one_bad_event_refuses_the_whole_document_with_pointers(workspace: Workspace) -> None:
     doc = _doc("farm")
     doc["epcisBody"]["eventList"][1]["disposition"] = "spoilt"

@@ -29,7 +29,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
-from cradletrace.core.canonical import JsonValue, parse_json
+from cradletrace.core.canonical import JsonValue
 from cradletrace.errors import InvalidInputError, Problem
 
 CBV = "https://ref.gs1.org/cbv/"
@@ -246,15 +246,6 @@ def validate(document: JsonValue) -> list[Problem]:
     for p in vocabulary_problems(document):
         found[p.where] = p  # names the vocabulary, where the schema could only say "not a URI"
     return sorted(found.values(), key=lambda p: p.where)
-
-
-def load_document(text: str | bytes) -> JsonValue:
-    """Parse a document strictly (no duplicate keys, bounded depth) and validate it; refuse it whole."""
-    document = parse_json(text)
-    problems = validate(document)
-    if problems:
-        raise InvalidEpcisError(problems)
-    return document
 
 
 class InvalidEpcisError(InvalidInputError):

@@ -28,7 +28,8 @@ from sqlmodel import Session, col, select
 from cradletrace import recording
 from cradletrace.core import canonical, signing
 from cradletrace.core.testreport import Limit
-from cradletrace.epcis import InvalidEpcisError, events_of, expand, prefixes
+from cradletrace.core.canonical import parse_json
+from cradletrace.epcis import InvalidEpcisError, events_of, expand, prefixes, validate
 from cradletrace.epcis_map import CT
 from cradletrace.epcis_read import MappingError, from_epcis
 from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, Problem
@@ -65,6 +66,13 @@ def hashes(document: Mapping[str, Any]) -> list[str]:
     return list(document_hashes(body))
 
 
+def check_size(document: Any) -> None:
+    """Refuse a document over the capture limit before spending seconds validating it."""
+    n = len(events_of(document)) if isinstance(document, dict) else 0
+    if n > MAX_EVENTS:
+        raise InvalidEpcisError(Problem("/epcisBody/eventList", f"expected at most {MAX_EVENTS} events, got {n}"))
+
+
 def map_document(document: Any, supplier: str, key: str, limits: Mapping[str, Limit]) -> list[Mapped]:
     """Map every event of a valid EPCIS document; raise InvalidEpcisError with every problem."""
     if not isinstance(document, dict) or document.get("type") != "EPCISDocument":
@@ -72,8 +80,7 @@ def map_document(document: Any, supplier: str, key: str, limits: Mapping[str, Li
     events = events_of(document)
     if not events:
         raise InvalidEpcisError(Problem("/epcisBody/eventList", "expected at least one event, got none"))
-    if len(events) > MAX_EVENTS:
-        raise InvalidEpcisError(Problem("/epcisBody/eventList", f"expected at most {MAX_EVENTS} events, got {len(events)}"))
+    check_size(document)
     known = prefixes(document)
     problems: list[Problem] = []
     out: list[Mapped] = []
@@ -153,9 +160,11 @@ def capture(session: Session, document: Mapping[str, Any], mapped: Sequence[Mapp
 
 def _prepare(session: Session, keys_dir: Any, limits: Mapping[str, Limit], text: str | bytes,
              supplier: str) -> tuple[dict[str, Any], list[Mapped], list[str], str]:
-    from cradletrace.epcis import load_document
-
-    document = load_document(text)
+    document = parse_json(text)
+    check_size(document)
+    problems = validate(document)
+    if problems:
+        raise InvalidEpcisError(problems)
     key_id, pem = recording.key_loader(session, keys_dir)(supplier)
     mapped = map_document(document, supplier, key_id, limits)
     return document, mapped, sign_mapped(mapped, pem), key_id  # type: ignore[return-value]

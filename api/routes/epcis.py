@@ -19,11 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from cradletrace.api.deps import RawBody, SessionDep, SupplierDep, WorkspaceDep, require
 from cradletrace.api.errors import ApiError, responses
 from cradletrace.api.models import RecordedEvent
+from cradletrace.api.routes.recalls import RecallId
 from cradletrace.apikeys import Caller
 from cradletrace.core.canonical import parse_json
 from cradletrace.epcis import InvalidEpcisError, validate
 from cradletrace.epcis_export import export_lot, export_recall
-from cradletrace.epcis_import import DuplicateEpcisError, capture, map_document
+from cradletrace.epcis_import import DuplicateEpcisError, capture, check_size, map_document
 from cradletrace.errors import NotAllowedError, Problem
 
 router = APIRouter(prefix="/epcis", tags=["epcis"])
@@ -103,6 +104,7 @@ def capture_document(body: RawBody, session: SessionDep, caller: SupplierDep, ws
     """
     try:
         document, key, signatures = _body(body)
+        check_size(document)
         problems = validate(document)
         if problems:
             raise InvalidEpcisError(problems)
@@ -132,6 +134,6 @@ def export_lot_history(
 
 
 @router.get("/recalls/{recall_id}", response_model=EpcisDocumentOut, responses=responses(401, 403, 404, 422))
-def export_recall_scope(session: SessionDep, caller: ExporterDep, recall_id: int) -> JSONResponse:
+def export_recall_scope(session: SessionDep, caller: ExporterDep, recall_id: RecallId) -> JSONResponse:
     """Every lot of a recall's scope, their histories and the recall (disposition `recalled`), as EPCIS 2.0."""
     return JSONResponse(export_recall(session, recall_id, datetime.now(timezone.utc)), media_type=MEDIA)
