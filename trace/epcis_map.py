@@ -26,6 +26,12 @@ batch            ObjectEvent ADD with a quantity list, or TransformationEvent (i
                  the ``eventTime`` date; site ``bizLocation`` (``geo:lat,lon`` + ``ct:name``, ...)
 ===============  ==========================================================================
 
+An event with an ``errorDeclaration`` is refused (cradletrace keeps facts; a correction is a
+new event). Export writes the computed verdicts, never taken from input: a test report's
+disposition is ``conformant`` / ``non_conformant``; a recall is an ObjectEvent with bizStep
+``holding`` and disposition ``recalled`` (``recall_event``). A quantity without a UN/ECE code we
+know (KGM, GRM, TNE, LTR, MLT) keeps its unit in ``ct:unit`` (inputs: ``ct:inputUnits``).
+
 Identifiers are GS1 Digital Link URIs (``https://id.gs1.org/01/<GTIN>/10/<lot>``,
 ``.../21/<serial>``) or EPC URNs (``urn:epc:class:lgtin:…``, ``urn:epc:id:sgtin:…``); export
 writes Digital Link. Every field of the original EPCIS event that this table does not name is
