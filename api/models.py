@@ -6,10 +6,10 @@ parsed strictly from the raw body so a signature covers exactly what was sent.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
 from cradletrace.apikeys import ROLES as KEY_ROLES
 from cradletrace.core.events import KINDS, Event
@@ -18,6 +18,15 @@ from cradletrace.suppliers import ROLES as SUPPLIER_ROLES
 SupplierRole = Literal[SUPPLIER_ROLES]  # type: ignore[valid-type]
 KeyRole = Literal[KEY_ROLES]  # type: ignore[valid-type]
 EventKind = Literal[KINDS]  # type: ignore[valid-type]
+
+
+def _utc(value: datetime) -> datetime:
+    """The store writes UTC, but SQLite hands timestamps back without their zone: say it, so every
+    answer is an RFC 3339 date-time as the OpenAPI document promises (found by tests/api/test_fuzz.py)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
 
 
 # An event as a supplier signs it. Its schema is the core's ``Event``; pydantic cannot point a
@@ -63,13 +72,13 @@ class SupplierKeyPublic(BaseModel):
     key_id: str
     supplier_id: str
     public_key: str = Field(description="Base64 of the raw 32-byte Ed25519 public key")
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: UtcDateTime
+    revoked_at: UtcDateTime | None
 
 
 class SupplierPublic(SupplierBase):
     id: str
-    created_at: datetime
+    created_at: UtcDateTime
     certifications: list[CertificationPublic]
     keys: list[SupplierKeyPublic]
 
@@ -100,8 +109,8 @@ class ApiKeyCreate(ApiKeyBase):
 
 class ApiKeyPublic(ApiKeyBase):
     id: str
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: UtcDateTime
+    revoked_at: UtcDateTime | None
 
 
 class ApiKeyCreated(BaseModel):
@@ -146,12 +155,12 @@ class Anchoring(BaseModel):
     chain_id: int | None = None
     contract: str | None = None
     block_number: int | None = None
-    block_time: datetime | None = None
+    block_time: UtcDateTime | None = None
     tx_hash: str | None = None
 
 
 class EventSummary(RecordedEvent):
-    recorded_at: datetime
+    recorded_at: UtcDateTime
     anchoring: Anchoring
 
 
@@ -228,7 +237,7 @@ class AnchoredRoot(BaseModel):
     leaf_count: int
     tx_hash: str | None
     block_number: int
-    block_time: datetime
+    block_time: UtcDateTime
     recovered: bool = Field(description="True when an interrupted earlier run had prepared this root")
 
 

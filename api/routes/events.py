@@ -90,7 +90,7 @@ def list_events(
     gtin: Annotated[str | None, Query(max_length=14)] = None,
     lot: Annotated[str | None, Query(max_length=20)] = None,
     pending: Annotated[bool | None, Query(description="true: not yet anchored; false: in a root")] = None,
-    after: Annotated[int | None, Query(ge=0, description="Return events with an id above this")] = None,
+    after: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Return events with an id above this")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
     """Events in id order, filtered (operator and quality: all; a supplier key: its own)."""
