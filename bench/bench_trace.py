@@ -459,10 +459,11 @@ def full_recall(ws: Workspace, chain: Any, start: LotKey | str, out_dir: Path, n
     with _step(steps, "notice sent and confirmed on chain"):
         sent = recalls.send_pending_notices(lambda: Session(ws.engine, expire_on_commit=False), chain)
         assert any(r.recall_id == recall.id for r in sent)
-    with _step(steps, "report files (JSON, CSV, XLSX)"), ws.session() as s:
-        assert recall.id is not None
+    assert recall.id is not None
+    with _step(steps, "report read (recallreport.build_report)"), ws.session() as s:
         report = recallreport.build_report(s, recall.id, datetime.now(timezone.utc))
-        for fmt in recallreport.FORMATS:
+    for fmt in recallreport.FORMATS:
+        with _step(steps, f"report file {fmt.upper()}"):
             (out_dir / report.filename(fmt)).write_bytes(report.render(fmt))
     with ws.session() as s:  # what a scan of an affected pack now shows
         status = recalls.lot_status(s, tr.lots[-1].id)

@@ -1,10 +1,11 @@
 """Genealogy: which lots, items, shipments and sites a problem reaches, and what stands behind an item.
 
-Both directions walk ``lot_input`` level by level with one ``IN`` query per level (chunked),
-never one query per lot or per item: a forward trace from a raw lot is a few dozen index
-lookups however many items hang below it. Items, scans and shipments are then counted or read
-per set of lots. Each lot carries one shortest path from a start lot (breadth-first), which is
-the answer to "why is this lot affected".
+Both directions walk ``lot_input`` level by level with one query per level, never one query
+per lot or per item: a forward trace from a raw lot is a few dozen index lookups however many
+items hang below it. Items, scans and shipments are then counted or read per set of lots, each
+set bound as one parameter (``_ids``); bench/bench_trace.py measures it on a 1 000 000-item
+graph. Each lot carries one shortest path from a start lot (breadth-first), which is the answer
+to "why is this lot affected".
 
 Shipment sites and times are read from the shipment events' stored canonical JSON (only for the
 affected lots' shipments); the ``shipment`` table has no site columns, so existing stores need
@@ -20,16 +21,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import Integer, and_, func, literal, literal_column, or_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.store.models import EventRow, Item, Lot, LotInput, ScanRecord, Shipment, Supplier
 
-# Ids per IN list. Every chunk repeats whatever scan the planner picks (PostgreSQL hashes the
-# whole scan table for the scan counts), so chunks are as large as SQLite's variable limit
-# (32 766 since 3.32) comfortably allows: a trace of a whole supplier is one chunk.
-_CHUNK = 5000
+_CHUNK = 500
 MAX_DEPTH = 64  # the recorder refuses cycles within one batch; this bounds any that slipped through
 LotKey = tuple[str, str]  # (gtin, lot)
 
@@ -49,6 +49,22 @@ def _key_json(key: LotKey) -> dict[str, str]:
 def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for i in range(0, len(values), _CHUNK):
         yield values[i:i + _CHUNK]
+
+
+def _ids(session: Session, ids: Iterable[int]) -> SelectOfScalar[int]:
+    """A set of ids as a subquery with ONE bound parameter: ``unnest(int[])`` on PostgreSQL,
+    ``json_each(text)`` on SQLite.
+
+    Not ``IN (:a, :b, ...)``: a whole supplier's trace binds tens of thousands of values, each
+    costing Python time, and needs chunks, each of which repeats the table scans PostgreSQL's
+    planner picks for a long literal list (the scan table, the event table). Behind ``unnest``
+    the planner expects a small set and probes the indexes: a raw lot's trace took half the time.
+    (SQLite's ``json_each`` is built in since 3.38.)
+    """
+    values = sorted({int(i) for i in ids})
+    if session.get_bind().dialect.name == "postgresql":
+        return select(func.unnest(literal(values, ARRAY(Integer))))
+    return select(literal_column("value", Integer)).select_from(func.json_each(literal(json.dumps(values))))
 
 
 @dataclass(frozen=True)
@@ -199,9 +215,7 @@ def _walk(session: Session, starts: Iterable[int], *, forward: bool) -> _Walk:
     level = 0
     while frontier and level < MAX_DEPTH:
         level += 1
-        found: list[tuple[int, int]] = []
-        for chunk in _chunks(frontier):
-            found.extend(session.exec(select(src, dst).where(src.in_(chunk))).all())
+        found = session.exec(select(src, dst).where(src.in_(_ids(session, frontier)))).all()
         nxt: list[int] = []
         for parent, child in sorted(found):
             if child not in walk.depth:
@@ -221,10 +235,9 @@ class _LotRow:
 
 def _lots(session: Session, walk: _Walk) -> dict[int, _LotRow]:
     rows: dict[int, _LotRow] = {}
-    for chunk in _chunks(sorted(walk.depth)):
-        for lid, gtin, lot, product, sup in session.exec(
-                select(col(Lot.id), Lot.gtin, Lot.lot, Lot.product, Lot.supplier_id).where(col(Lot.id).in_(chunk))).all():  # type: ignore[call-overload]
-            rows[int(lid)] = _LotRow(gtin, lot, product, sup)
+    for lid, gtin, lot, product, sup in session.exec(
+            select(col(Lot.id), Lot.gtin, Lot.lot, Lot.product, Lot.supplier_id).where(col(Lot.id).in_(_ids(session, walk.depth)))).all():  # type: ignore[call-overload]
+        rows[int(lid)] = _LotRow(gtin, lot, product, sup)
     return rows
 
 
@@ -327,18 +340,16 @@ def trace_forward(
         start = Start(start.kind, start.value, tuple(sorted((rows[i].gtin, rows[i].lot) for i in starts)))
 
     ids = sorted(walk.depth)
-    items: dict[int, int] = {}
+    items: dict[int, int] = dict(session.exec(select(Item.lot_id, func.count()).where(col(Item.lot_id).in_(_ids(session, ids)))
+                                              .group_by(col(Item.lot_id))).all())
     scanned: dict[int, int] = {}
     scans = 0
-    for chunk in _chunks(ids):
-        items.update(session.exec(select(Item.lot_id, func.count()).where(col(Item.lot_id).in_(chunk))
-                                  .group_by(col(Item.lot_id))).all())
-        for lid, codes, n in session.exec(
-                select(Item.lot_id, func.count(func.distinct(ScanRecord.serial)), func.count())
-                .join(Item, col(Item.serial) == col(ScanRecord.serial))
-                .where(col(Item.lot_id).in_(chunk)).group_by(col(Item.lot_id))).all():
-            scanned[lid] = codes
-            scans += n
+    for lid, codes, n in session.exec(
+            select(Item.lot_id, func.count(func.distinct(ScanRecord.serial)), func.count())
+            .join(Item, col(Item.serial) == col(ScanRecord.serial))
+            .where(col(Item.lot_id).in_(_ids(session, ids))).group_by(col(Item.lot_id))).all():
+        scanned[lid] = codes
+        scans += n
 
     legs = _legs(session, ids, rows)
     # Times are compared as instants: shipments may be recorded in different UTC offsets.
@@ -361,21 +372,12 @@ def trace_forward(
 
 
 def _legs(session: Session, ids: Sequence[int], rows: dict[int, _LotRow]) -> list[ShipmentLeg]:
-    """The shipments of the lots ``ids``, read from their events.
-
-    Two steps, not a join: joined, PostgreSQL hashes the shipments and reads the whole event
-    table (every body) once per chunk; by primary key it reads only the shipments' events.
-    """
-    found: list[tuple[str, int, int]] = []
-    for chunk in _chunks(ids):
-        found.extend(session.exec(select(Shipment.id, Shipment.lot_id, Shipment.event_id)
-                                  .where(col(Shipment.lot_id).in_(chunk))).all())
-    bodies: dict[int, str] = {}
-    for chunk in _chunks(sorted({eid for _, _, eid in found})):
-        bodies.update(session.exec(select(EventRow.id, EventRow.body).where(col(EventRow.id).in_(chunk))).all())  # type: ignore[arg-type]
+    """The shipments of the lots ``ids``, read from their events' bodies."""
     legs: list[ShipmentLeg] = []
-    for sid, lid, eid in found:
-        d = json.loads(bodies[eid])["data"]
+    for sid, lid, eid, body in session.exec(
+            select(Shipment.id, Shipment.lot_id, Shipment.event_id, EventRow.body)
+            .join(EventRow, col(EventRow.id) == col(Shipment.event_id)).where(col(Shipment.lot_id).in_(_ids(session, ids)))).all():
+        d = json.loads(body)["data"]
         legs.append(ShipmentLeg(id=sid, gtin=rows[lid].gtin, lot=rows[lid].lot, from_site=d["from_site"]["name"],
                                 to_site=d["to_site"]["name"], shipped_at=d["shipped_at"], received_at=d.get("received_at"),
                                 quantity=d["quantity"], unit=d["unit"], event_id=eid))
@@ -391,7 +393,7 @@ def affected_items(session: Session, lot_ids: Sequence[int], *, after: str | Non
     if not lot_ids:
         return []
     q = (select(Item.serial, Item.gtin, Lot.lot).join(Lot, col(Lot.id) == col(Item.lot_id))
-         .where(col(Item.lot_id).in_(list(lot_ids))))
+         .where(col(Item.lot_id).in_(_ids(session, lot_ids))))
     if after is not None:
         q = q.where(col(Item.serial) > after)
     return [(s, g, lo) for s, g, lo in session.exec(q.order_by(col(Item.serial)).limit(limit)).all()]
@@ -422,9 +424,7 @@ def trace_backward(session: Session, *, serial: str | None = None, lot: LotKey |
     sup_ids = sorted({r.supplier_id for r in rows.values()})
     suppliers = tuple(SupplierRef(i, n, ro) for i, n, ro in session.exec(
         select(Supplier.id, Supplier.name, Supplier.role).where(col(Supplier.id).in_(sup_ids)).order_by(col(Supplier.id))).all())
-    shipment_ids: list[str] = []
-    for chunk in _chunks(ids):
-        shipment_ids.extend(session.exec(select(Shipment.id).where(col(Shipment.lot_id).in_(chunk))).all())
+    shipment_ids = list(session.exec(select(Shipment.id).where(col(Shipment.lot_id).in_(_ids(session, ids)))).all())
     found_rows: dict[int, tuple[Any, ...]] = {}
     cols = (EventRow.id, EventRow.kind, EventRow.gtin, EventRow.lot, EventRow.ref, EventRow.supplier_id,
             EventRow.outcome, EventRow.body)
