@@ -208,3 +208,37 @@ def test_anchor_key_rotation_grant_switch_revoke(anvil, tmp_path, events) -> Non
     result = CliRunner().invoke(app, ["chain", "grant", new, "--role", "boss", *base], env={"CRADLETRACE_ANCHOR_KEY": ANVIL_KEY_0})
     assert result.exit_code == 2 and "expected one of admin, anchorer, recaller" in result.output
     assert first.leaf_count == 3
+
+
+def test_a_stored_transaction_that_reverted_is_not_retried_forever_the_batch_is_sent_anew(anvil, tmp_path, events) -> None:
+    """The anchorer lost its role while its transaction waited in the pool (the revocation paid a
+    higher tip, so it was mined first): once the role is back, the next run sends a new one."""
+    from cradletrace.chain.roles import ROLES, change_role
+
+    with open_site(tmp_path, anvil.url) as admin:
+        chain0 = admin.chain()
+        new = Account.from_key(ANVIL_KEY_1).address
+        change_role(chain0, True, "anchorer", new)  # type: ignore[arg-type]
+        settings1 = admin.settings.model_copy(update={"anchor_key": ANVIL_KEY_1, "anchor_receipt_timeout": 0.5})
+        with Workspace(settings1) as ws:
+            record_into(ws, events)
+            nodes.rpc(anvil.url, "evm_setAutomine", [False])
+            assert run(ws) == []
+            [batch] = stored_batches(ws)
+            doomed = batch.tx_hash
+            w3 = chain0.w3  # type: ignore[attr-defined]
+            revoke = chain0.contract.functions.revokeRole(ROLES["anchorer"], new)  # type: ignore[attr-defined]
+            tx = revoke.build_transaction({"from": chain0.sender, "maxPriorityFeePerGas": 100 * 10**9,  # type: ignore[attr-defined]
+                                           "maxFeePerGas": 200 * 10**9,
+                                           "nonce": w3.eth.get_transaction_count(chain0.sender, "pending")})  # type: ignore[attr-defined]
+            w3.eth.send_raw_transaction(w3.eth.account.sign_transaction(tx, ANVIL_KEY_0).raw_transaction)
+            nodes.rpc(anvil.url, "evm_setAutomine", [True])
+            mine(anvil.url)
+            assert w3.eth.get_transaction_receipt(doomed)["status"] == 0
+
+            with pytest.raises(ChainRevertedError, match="AccessControlUnauthorizedAccount"):
+                run(ws)  # the new transaction's estimate is refused too: the role is gone
+            change_role(chain0, True, "anchorer", new)  # type: ignore[arg-type]
+            [r] = run(ws)
+            assert r.batch_id == batch.id and r.tx_hash != doomed
+            assert_all_anchored_once(ws)

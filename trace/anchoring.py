@@ -44,6 +44,7 @@ from cradletrace.store.models import AnchorBatch, EventRow, utcnow
 MAX_LEAVES = 1_000_000
 PREPARED, SENT, CONFIRMED = "prepared", "sent", "confirmed"
 FAULT_PAUSE_ENV = "CRADLETRACE_FAULT_PAUSE"
+ALREADY_ANCHORED = "TraceAnchorRootAlreadyAnchored"
 
 
 def fault_pause(point: str) -> None:
@@ -221,21 +222,28 @@ def _put_on_chain(s: Session, chain: Anchor, batch: AnchorBatch, fence: Callable
     try:
         return _send_and_wait(s, chain, batch, root, fence)
     except ChainRevertedError as exc:
-        if exc.reason != "TraceAnchorRootAlreadyAnchored":
+        if exc.reason != ALREADY_ANCHORED:
             raise
         return _found(chain, root)  # another transaction of ours (or a rival worker's) got there first
 
 
 def _send_and_wait(s: Session, chain: Anchor, batch: AnchorBatch, root: bytes, fence: Callable[[], None]) -> _Included | None:
     replacing = None
-    if batch.status == SENT and batch.tx_hash:
-        if chain.tx_state(batch.tx_hash) != "unknown":  # in the pool, or mined since we looked: wait
+    # A stored transaction the node does not know was never broadcast, or was dropped with a
+    # reorganised block: send anew. One it knows is waited on (it may be mined any moment).
+    if batch.status == SENT and batch.tx_hash and chain.tx_state(batch.tx_hash) != "unknown":
+        try:
             receipt = chain.wait(batch.tx_hash)
-            if receipt is not None:
-                return _found(chain, root) or _Included(batch.leaf_count, receipt.block_number,
-                                                        receipt.block_time, receipt.tx_hash)
-            replacing = batch.tx_hash  # stuck past the timeout: same nonce, higher fees
-        # unknown to the node: never broadcast, or dropped with a reorganised block; send anew
+        except ChainRevertedError as exc:
+            if exc.reason == ALREADY_ANCHORED:
+                raise
+            receipt = None  # it failed (say the account lacked the role then): a new transaction
+        else:
+            if receipt is None:
+                replacing = batch.tx_hash  # stuck past the timeout: same nonce, higher fees
+        if receipt is not None:
+            return _found(chain, root) or _Included(batch.leaf_count, receipt.block_number,
+                                                    receipt.block_time, receipt.tx_hash)
 
     def mark_sent(tx_hash: str) -> None:
         batch.status, batch.tx_hash, batch.block_number, batch.block_time = SENT, tx_hash, None, None
