@@ -114,7 +114,7 @@ class StoreCollector:
         gauge("cradletrace_events_pending", "Events not yet in a confirmed anchor", int(total) - int(anchored))
         gauge("cradletrace_events_anchored", "Events in a confirmed anchor", int(anchored))
         by_status = GaugeMetricFamily("cradletrace_anchor_batches", "Anchor batches by status", labels=["status"])
-        for status in sorted({"prepared", "confirmed", *batches}):
+        for status in sorted({"prepared", "sent", "confirmed", *batches}):
             by_status.add_metric([status], int(batches.get(status, 0)))
         out.append(by_status)
         gauge("cradletrace_oldest_pending_event_age_seconds",
