@@ -50,6 +50,7 @@ class Runtime:
             if not inspect(self.workspace.engine).has_table("api_key"):
                 raise ConfigError("the store has no api_key table; run 'cradletrace init' once to add the API's tables")
             self.chain()
+            self.anchor_worker  # made once, here: requests and the thread must share its lock  # noqa: B018
             if self.settings.anchor_interval > 0:
                 self._thread = threading.Thread(target=self._anchor_loop, name="cradletrace-anchoring", daemon=True)
                 self._thread.start()

@@ -29,6 +29,7 @@ def test_file_lock_is_held_by_one_holder_until_released(tmp_path) -> None:
     assert not b.acquire() and not b.held
     assert b.holder().startswith("pid ")
     a.release()
+    assert b.holder() == "nobody"  # the file still names the old holder; the lock says otherwise
     assert not a.held and b.acquire()
     b.release()
 
@@ -75,6 +76,8 @@ def test_a_worker_does_not_anchor_while_another_leads(workspace: Workspace, reco
         db = ["--database-url", workspace.settings.database_url] if workspace.settings.database_url else []
         result = CliRunner().invoke(app, ["anchor", "--data-dir", str(workspace.settings.data_dir), *db])
         assert result.exit_code == 2 and "another anchoring worker holds the leader lock" in result.output
+        status = CliRunner().invoke(app, ["status", "--data-dir", str(workspace.settings.data_dir), *db])
+        assert status.exit_code == 0 and "anchoring leader: " in status.output and "nobody" not in status.output
     finally:
         rival.release()
     result = CliRunner().invoke(app, ["anchor", "--data-dir", str(workspace.settings.data_dir), *db])

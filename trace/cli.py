@@ -172,6 +172,9 @@ def status(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
         stuck = s.exec(select(func.count()).select_from(AnchorBatch).where(AnchorBatch.status != "confirmed")).one()
         if stuck:
             typer.echo(f"roots prepared but not confirmed: {stuck} (the next 'cradletrace anchor' finishes them)")
+        from cradletrace.leader import leader_lock
+
+        typer.echo(f"anchoring leader: {leader_lock(ws.settings.store_url).holder()}")
 
 
 @app.command()

@@ -177,10 +177,20 @@ class FileLeaderLock:
         return self._fd is not None  # a flock lasts as long as its file descriptor
 
     def holder(self) -> str:
+        """The pid the lock file names, if the lock is held now (the file outlives its holder)."""
+        if self._fd is not None:
+            return _me()
         try:
-            return self.path.read_text("utf-8").strip() or "nobody"
+            fd = os.open(self.path, os.O_RDONLY)
         except OSError:
             return "nobody"
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "a process"
+        finally:
+            os.close(fd)  # also drops the shared lock taken when nobody held it
+        return "nobody"
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
