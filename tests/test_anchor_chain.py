@@ -242,3 +242,26 @@ def test_a_stored_transaction_that_reverted_is_not_retried_forever_the_batch_is_
             [r] = run(ws)
             assert r.batch_id == batch.id and r.tx_hash != doomed
             assert_all_anchored_once(ws)
+
+
+def test_broadcasting_the_same_signed_transaction_again_is_not_an_error(anvil, tmp_path) -> None:
+    """What a retried send looks like to the node: "already known" while pooled, "nonce too low"
+    once mined. Both mean the transaction is there."""
+    import os
+
+    with open_site(tmp_path, anvil.url) as ws:
+        chain = ws.chain()
+        w3 = chain.w3  # type: ignore[attr-defined]
+        fn = chain.contract.functions.anchor(os.urandom(32), 1)  # type: ignore[attr-defined]
+        tx = fn.build_transaction({"from": chain.sender, "gas": 200_000,  # type: ignore[attr-defined]
+                                   "nonce": w3.eth.get_transaction_count(chain.sender, "pending")})  # type: ignore[attr-defined]
+        signed = w3.eth.account.sign_transaction(tx, ANVIL_KEY_0)
+        tx_hash = "0x" + bytes(signed.hash).hex()
+        nodes.rpc(anvil.url, "evm_setAutomine", [False])
+        chain._broadcast(signed.raw_transaction, tx_hash)  # type: ignore[attr-defined]
+        chain._broadcast(signed.raw_transaction, tx_hash)  # type: ignore[attr-defined]  # already known
+        assert chain.tx_state(tx_hash) == "pending"
+        nodes.rpc(anvil.url, "evm_setAutomine", [True])
+        mine(anvil.url)
+        chain._broadcast(signed.raw_transaction, tx_hash)  # type: ignore[attr-defined]  # nonce too low, but mined
+        assert chain.tx_state(tx_hash) == "mined" and chain.wait(tx_hash) is not None

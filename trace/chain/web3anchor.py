@@ -197,12 +197,11 @@ class Web3Anchor:
 
         try:
             self.w3.eth.send_raw_transaction(raw)
-        except (Web3RPCError, ValueError) as exc:
-            # A retried send whose first try reached the node: the transaction is there.
-            text = str(exc).lower()
-            if "already known" in text or "known transaction" in text:
-                return
-            if "nonce too low" in text and self.tx_state(tx_hash) != "unknown":
+        except (Web3RPCError, ValueError):
+            # A retried send whose first try reached the node is refused in each node's words
+            # ("already known", "transaction already imported", "nonce too low", ...): ask
+            # whether the node has the transaction instead of parsing them.
+            if self.tx_state(tx_hash) != TX_UNKNOWN:
                 return
             raise
 
