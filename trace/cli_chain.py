@@ -20,7 +20,7 @@ def account_cmd(data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: R
 
     with reported(), open_workspace(settings_from(data_dir, database_url, rpc_url)) as ws:
         chain = ws.chain()
-        acc = account(chain)  # type: ignore[arg-type]
+        acc = account(chain)
         typer.echo(chain_label(chain))
         typer.echo(f"account {acc.address}: balance {acc.balance_wei / 10**18:.6f} (native coin), "
                    f"roles {', '.join(acc.roles) or 'none'}")
@@ -34,14 +34,14 @@ def roles_cmd(address: Address, data_dir: DataDir = None, database_url: DbUrl = 
     from cradletrace.chain.roles import roles_of
 
     with reported(), open_workspace(settings_from(data_dir, database_url, rpc_url)) as ws:
-        typer.echo(f"{address}: {', '.join(roles_of(ws.chain(), address)) or 'no roles'}")  # type: ignore[arg-type]
+        typer.echo(f"{address}: {', '.join(roles_of(ws.chain(), address)) or 'no roles'}")
 
 
 def _change(grant: bool, role: str, address: str, data_dir: DataDir, database_url: DbUrl, rpc_url: RpcUrl) -> None:
     from cradletrace.chain.roles import change_role
 
     with reported(), open_workspace(settings_from(data_dir, database_url, rpc_url)) as ws:
-        tx, block, _ = change_role(ws.chain(), grant, role, address)  # type: ignore[arg-type]
+        tx, block, _ = change_role(ws.chain(), grant, role, address)
         typer.echo(f"{'granted' if grant else 'revoked'} {role} {'to' if grant else 'from'} {address}: block {block} tx {tx}")
 
 
