@@ -265,3 +265,25 @@ def test_broadcasting_the_same_signed_transaction_again_is_not_an_error(anvil, t
         mine(anvil.url)
         chain._broadcast(signed.raw_transaction, tx_hash)  # type: ignore[attr-defined]  # nonce too low, but mined
         assert chain.tx_state(tx_hash) == "mined" and chain.wait(tx_hash) is not None
+
+
+def test_a_root_re_mined_in_another_block_by_a_reorganisation_gets_its_new_block(anvil, tmp_path, events) -> None:
+    """``anvil_reorg`` replaces the last blocks and mines the anchoring transaction two blocks later."""
+    with open_site(tmp_path, anvil.url) as ws:
+        record_into(ws, events)
+        [r] = run(ws)
+        mine(anvil.url, 2)
+        chain = ws.chain()
+        raw = nodes.rpc(anvil.url, "eth_getRawTransactionByHash", [r.tx_hash])
+        nodes.rpc(anvil.url, "anvil_reorg", [3, [[raw, 2]]])
+        moved = chain.lookup(bytes.fromhex(r.root))
+        assert moved is not None and moved.block_number == r.block_number + 2
+        sent = chain.w3.eth.get_transaction_count(chain.sender)  # type: ignore[attr-defined]
+
+        assert run(ws) == []  # nothing new became final: the batch was and stays confirmed
+
+        [batch] = stored_batches(ws)
+        assert (batch.status, batch.block_number, batch.tx_hash) == ("confirmed", moved.block_number, r.tx_hash)
+        assert batch.block_time is not None and batch.block_time.timestamp() == moved.block_time.timestamp()
+        assert chain.w3.eth.get_transaction_count(chain.sender) == sent  # type: ignore[attr-defined]  # nothing re-sent
+        assert_all_anchored_once(ws)

@@ -169,8 +169,9 @@ def _recheck_confirmed(session_factory: Callable[[], Session], chain: Anchor, co
                 continue
             if found is None:  # dropped: the next step re-sends it (or waits if the node re-pooled it)
                 batch.status, batch.block_number, batch.block_time = SENT, None, None
-            else:  # re-mined in another block: final again once deep enough there
+            else:  # re-mined in another block (perhaps by another of our transactions): final once deep enough
                 batch.block_number, batch.block_time = found.block_number, found.block_time
+                batch.tx_hash = chain.tx_of(found.root, found.block_number) or batch.tx_hash
                 if head - found.block_number < confirmations:
                     batch.status = SENT
             s.add(batch)
