@@ -122,8 +122,12 @@ class Runtime:
                             str(outcome)[:300])
 
         # The first run waits one interval, as before: startup does not race the first requests.
-        if not self._stop.wait(interval):
-            self.anchor_worker.loop(interval, report, self._stop, guard=self.anchor_lock)
+        while not self._stop.wait(interval):
+            try:
+                self.anchor_worker.loop(interval, report, self._stop, guard=self.anchor_lock)
+            except Exception as exc:  # e.g. a ConfigError (contract gone): logged, the loop starts again
+                log.warning("anchoring stopped, will start again in %g s: %s: %s", interval, type(exc).__name__,
+                            str(exc)[:300])
 
     def close(self) -> None:
         self._stop.set()
