@@ -177,24 +177,25 @@ def main() -> None:
                 roots, distinct = conn.execute(text("SELECT count(*), count(DISTINCT root) FROM anchor_batch")).one()
         with urllib.request.urlopen(f"{api.base}/metrics", timeout=30) as r:
             scraped = [line for line in r.read().decode().splitlines() if line.startswith(("cradletrace_events", "cradletrace_oldest"))]
-    total = sum(len(v) for v in tally.latencies.values())
-    all_latencies = [x for v in tally.latencies.values() for x in v]
-    lost = len(set(tally.accepted) - stored)
-    print(f"\nran {elapsed:.0f} s: {total} requests, {total / elapsed:.1f} req/s, p50 {pct(all_latencies, 0.5) * 1000:.0f} ms, "
-          f"p99 {pct(all_latencies, 0.99) * 1000:.0f} ms, errors {sum(tally.errors.values())}")
-    for kind, _ in MIX:
-        lat = tally.latencies[kind]
-        print(f"  {kind:<7} {len(lat):>7} ({len(lat) / elapsed:6.1f}/s)  p50 {pct(lat, 0.5) * 1000:6.0f} ms  "
-              f"p99 {pct(lat, 0.99) * 1000:6.0f} ms  max {max(lat, default=0) * 1000:6.0f} ms  errors {tally.errors[kind]}")
-    for sample in tally.samples:
-        print(f"  error sample: {sample}")
-    print(f"events accepted {len(tally.accepted)} ({len(tally.accepted) / elapsed:.1f}/s), lost {lost}, "
-          f"still pending after the drain {pending}; roots {roots}, distinct {distinct}")
-    if lags:
-        print(f"anchoring lag (root's block time - recording), {len(lags)} events: median {statistics.median(lags):.1f} s, "
-              f"p99 {pct(lags, 0.99):.1f} s, max {max(lags):.1f} s = {pct(lags, 0.99) / args.interval:.2f} / "
-              f"{max(lags) / args.interval:.2f} intervals (target: at most 2)")
-    print("metrics at the end: " + "; ".join(scraped))
+        total = sum(len(v) for v in tally.latencies.values())
+        all_latencies = [x for v in tally.latencies.values() for x in v]
+        lost = len(set(tally.accepted) - stored)
+        print(f"\nran {elapsed:.0f} s: {total} requests, {total / elapsed:.1f} req/s, p50 {pct(all_latencies, 0.5) * 1000:.0f} ms, "
+              f"p99 {pct(all_latencies, 0.99) * 1000:.0f} ms, errors {sum(tally.errors.values())}")
+        for kind, _ in MIX:
+            lat = tally.latencies[kind]
+            print(f"  {kind:<7} {len(lat):>7} ({len(lat) / elapsed:6.1f}/s)  p50 {pct(lat, 0.5) * 1000:6.0f} ms  "
+                  f"p99 {pct(lat, 0.99) * 1000:6.0f} ms  max {max(lat, default=0) * 1000:6.0f} ms  errors {tally.errors[kind]}")
+        for sample in tally.samples:
+            print(f"  error sample: {sample}")
+        print(f"events accepted {len(tally.accepted)} ({len(tally.accepted) / elapsed:.1f}/s), lost {lost}, "
+              f"still pending after the drain {pending}; roots {roots}, distinct {distinct}")
+        if lags:
+            print(f"anchoring lag (root's block time - recording), {len(lags)} events: median {statistics.median(lags):.1f} s, "
+                  f"p99 {pct(lags, 0.99):.1f} s, max {max(lags):.1f} s = {pct(lags, 0.99) / args.interval:.2f} / "
+                  f"{max(lags) / args.interval:.2f} intervals (target: at most 2)")
+        print("metrics at the end: " + "; ".join(scraped))
+        print("anchoring worker, last lines:\n    " + "    ".join(anchorer.lines[-5:]), end="")
 
 
 if __name__ == "__main__":

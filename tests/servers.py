@@ -74,6 +74,8 @@ def running(argv: list[str], cwd: Path, port: int | None, env: dict[str, str] | 
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            served.lines.append("(did not stop within 30 s of SIGINT: killed)\n")
         finally:
             if proc.poll() is None:
                 proc.kill()
