@@ -3,7 +3,7 @@
 Both directions walk ``lot_input`` level by level with one query per level, never one query
 per lot or per item: a forward trace from a raw lot is a few dozen index lookups however many
 items hang below it. Items, scans and shipments are then counted or read per set of lots, each
-set bound as one parameter (``_ids``); bench/bench_trace.py measures it on a 1 000 000-item
+set bound as one parameter (``id_set``); bench/bench_trace.py measures it on a 1 000 000-item
 graph. Each lot carries one shortest path from a start lot (breadth-first), which is the answer
 to "why is this lot affected".
 
@@ -51,7 +51,7 @@ def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield values[i:i + _CHUNK]
 
 
-def _ids(session: Session, ids: Iterable[int]) -> SelectOfScalar[int]:
+def id_set(session: Session, ids: Iterable[int]) -> SelectOfScalar[int]:
     """A set of ids as a subquery with ONE bound parameter: ``unnest(int[])`` on PostgreSQL,
     ``json_each(text)`` on SQLite.
 
@@ -59,7 +59,7 @@ def _ids(session: Session, ids: Iterable[int]) -> SelectOfScalar[int]:
     costing Python time, and needs chunks, each of which repeats the table scans PostgreSQL's
     planner picks for a long literal list (the scan table, the event table). Behind ``unnest``
     the planner expects a small set and probes the indexes: a raw lot's trace took half the time.
-    (SQLite's ``json_each`` is built in since 3.38.)
+    (SQLite's ``json_each`` is built in since 3.38.) Use it as ``col(X.lot_id).in_(id_set(s, ids))``.
     """
     values = sorted({int(i) for i in ids})
     if session.get_bind().dialect.name == "postgresql":
@@ -215,7 +215,7 @@ def _walk(session: Session, starts: Iterable[int], *, forward: bool) -> _Walk:
     level = 0
     while frontier and level < MAX_DEPTH:
         level += 1
-        found = session.exec(select(src, dst).where(src.in_(_ids(session, frontier)))).all()
+        found = session.exec(select(src, dst).where(src.in_(id_set(session, frontier)))).all()
         nxt: list[int] = []
         for parent, child in sorted(found):
             if child not in walk.depth:
@@ -236,7 +236,7 @@ class _LotRow:
 def _lots(session: Session, walk: _Walk) -> dict[int, _LotRow]:
     rows: dict[int, _LotRow] = {}
     for lid, gtin, lot, product, sup in session.exec(
-            select(col(Lot.id), Lot.gtin, Lot.lot, Lot.product, Lot.supplier_id).where(col(Lot.id).in_(_ids(session, walk.depth)))).all():  # type: ignore[call-overload]
+            select(col(Lot.id), Lot.gtin, Lot.lot, Lot.product, Lot.supplier_id).where(col(Lot.id).in_(id_set(session, walk.depth)))).all():  # type: ignore[call-overload]
         rows[int(lid)] = _LotRow(gtin, lot, product, sup)
     return rows
 
@@ -340,14 +340,14 @@ def trace_forward(
         start = Start(start.kind, start.value, tuple(sorted((rows[i].gtin, rows[i].lot) for i in starts)))
 
     ids = sorted(walk.depth)
-    items: dict[int, int] = dict(session.exec(select(Item.lot_id, func.count()).where(col(Item.lot_id).in_(_ids(session, ids)))
+    items: dict[int, int] = dict(session.exec(select(Item.lot_id, func.count()).where(col(Item.lot_id).in_(id_set(session, ids)))
                                               .group_by(col(Item.lot_id))).all())
     scanned: dict[int, int] = {}
     scans = 0
     for lid, codes, n in session.exec(
             select(Item.lot_id, func.count(func.distinct(ScanRecord.serial)), func.count())
             .join(Item, col(Item.serial) == col(ScanRecord.serial))
-            .where(col(Item.lot_id).in_(_ids(session, ids))).group_by(col(Item.lot_id))).all():
+            .where(col(Item.lot_id).in_(id_set(session, ids))).group_by(col(Item.lot_id))).all():
         scanned[lid] = codes
         scans += n
 
@@ -376,7 +376,7 @@ def _legs(session: Session, ids: Sequence[int], rows: dict[int, _LotRow]) -> lis
     legs: list[ShipmentLeg] = []
     for sid, lid, eid, body in session.exec(
             select(Shipment.id, Shipment.lot_id, Shipment.event_id, EventRow.body)
-            .join(EventRow, col(EventRow.id) == col(Shipment.event_id)).where(col(Shipment.lot_id).in_(_ids(session, ids)))).all():
+            .join(EventRow, col(EventRow.id) == col(Shipment.event_id)).where(col(Shipment.lot_id).in_(id_set(session, ids)))).all():
         d = json.loads(body)["data"]
         legs.append(ShipmentLeg(id=sid, gtin=rows[lid].gtin, lot=rows[lid].lot, from_site=d["from_site"]["name"],
                                 to_site=d["to_site"]["name"], shipped_at=d["shipped_at"], received_at=d.get("received_at"),
@@ -393,7 +393,7 @@ def affected_items(session: Session, lot_ids: Sequence[int], *, after: str | Non
     if not lot_ids:
         return []
     q = (select(Item.serial, Item.gtin, Lot.lot).join(Lot, col(Lot.id) == col(Item.lot_id))
-         .where(col(Item.lot_id).in_(_ids(session, lot_ids))))
+         .where(col(Item.lot_id).in_(id_set(session, lot_ids))))
     if after is not None:
         q = q.where(col(Item.serial) > after)
     return [(s, g, lo) for s, g, lo in session.exec(q.order_by(col(Item.serial)).limit(limit)).all()]
@@ -424,7 +424,7 @@ def trace_backward(session: Session, *, serial: str | None = None, lot: LotKey |
     sup_ids = sorted({r.supplier_id for r in rows.values()})
     suppliers = tuple(SupplierRef(i, n, ro) for i, n, ro in session.exec(
         select(Supplier.id, Supplier.name, Supplier.role).where(col(Supplier.id).in_(sup_ids)).order_by(col(Supplier.id))).all())
-    shipment_ids = list(session.exec(select(Shipment.id).where(col(Shipment.lot_id).in_(_ids(session, ids)))).all())
+    shipment_ids = list(session.exec(select(Shipment.id).where(col(Shipment.lot_id).in_(id_set(session, ids)))).all())
     found_rows: dict[int, tuple[Any, ...]] = {}
     cols = (EventRow.id, EventRow.kind, EventRow.gtin, EventRow.lot, EventRow.ref, EventRow.supplier_id,
             EventRow.outcome, EventRow.body)
