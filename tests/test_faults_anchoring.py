@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, func, select
 
 from cradletrace import anchoring
@@ -80,10 +81,12 @@ class Worker:
 class Feeder(threading.Thread):
     """Records two new signed events every ~0.1 s until stopped, as suppliers would."""
 
-    def __init__(self, ws: Workspace, events: list[dict[str, Any]], prefix: str) -> None:
+    def __init__(self, ws: Workspace, events: list[dict[str, Any]], prefix: str, store_may_fail: bool = False) -> None:
         super().__init__(daemon=True)
         self.ws, self.events, self.prefix = ws, events, prefix
         self.recorded = 0
+        self.refused = 0  # submissions the store refused (only with store_may_fail): nothing of them stored
+        self.store_may_fail = store_may_fail
         self.halt = threading.Event()
         self.error: BaseException | None = None
 
@@ -91,7 +94,12 @@ class Feeder(threading.Thread):
         i = 0
         try:
             while not self.halt.is_set():
-                self.recorded += len(record_into(self.ws, raw_lots(self.events, 2, f"{self.prefix}{i}-")))
+                try:
+                    self.recorded += len(record_into(self.ws, raw_lots(self.events, 2, f"{self.prefix}{i}-")))
+                except OperationalError:
+                    if not self.store_may_fail:
+                        raise
+                    self.refused += 1
                 i += 1
                 self.halt.wait(0.1)
         except BaseException as exc:  # surfaced by stop()
@@ -251,4 +259,34 @@ def test_two_workers_one_leads_and_leadership_moves_within_one_interval_when_the
         print(f"takeover after the leader's kill: {', '.join(f'{t:.2f} s' for t in takeovers)} (interval {interval:g} s)")
         assert all(t <= interval + 1.0 for t in takeovers), takeovers  # one interval (+1 s for a loaded machine)
         wait_until_all_anchored(ws)
+        assert_store_and_chain_agree(ws, recorded)
+
+
+def test_postgresql_restarted_under_two_workers_the_lock_is_taken_again_and_nothing_is_lost(
+        tmp_path, postgres_server, postgres_url, anvil_node, events, workers) -> None:
+    interval = 0.5
+    with open_site(tmp_path, postgres_url, anvil_node) as ws:
+        feeder = Feeder(ws, events, "P", store_may_fail=True)
+        feeder.start()
+        try:
+            pair = [Worker(ws.settings, tmp_path / f"p{i}.log", interval) for i in range(2)]
+            workers.extend(pair)
+            deadline = time.monotonic() + 45
+            while not (any("anchored " in w.text() for w in pair) and any("waiting:" in w.text() for w in pair)):
+                assert time.monotonic() < deadline, [w.text() for w in pair]
+                time.sleep(0.05)
+            # Every session ends, the leader's lock with it. "fast", not "immediate": the test
+            # cluster runs with synchronous_commit=off, so a crash would lose acknowledged commits.
+            postgres_server.restart(mode="fast")
+            before = sum(w.text().count("leading:") for w in pair)
+            deadline = time.monotonic() + 45
+            while sum(w.text().count("leading:") for w in pair) == before:  # someone leads again
+                assert time.monotonic() < deadline, [w.text()[-2000:] for w in pair]
+                time.sleep(0.05)
+            time.sleep(1.0)
+        finally:
+            recorded = feeder.stop()
+        print(f"{recorded} events recorded, {feeder.refused} submissions refused while PostgreSQL restarted")
+        wait_until_all_anchored(ws)
+        assert all(w.proc.poll() is None for w in pair), "a worker died with the database"
         assert_store_and_chain_agree(ws, recorded)

@@ -50,11 +50,17 @@ def anchor_command(settings: Settings, watch: bool, interval: float) -> None:
         if not watch:
             print_run(worker.run_once(), settings, quiet_if_idle=False)
             return
-        chain = ws.chain() if not settings.embedded else None  # the embedded chain opens once leading
-        where = chain_label(chain) if chain else "the embedded chain"
+        # The chain opens when this worker first leads: a follower holds no embedded chain file,
+        # and a store or node that is down now is retried every interval instead of ending it.
+        where = f"chain {settings.rpc_url}" if settings.rpc_url else "the embedded chain"
         typer.echo(f"anchoring every {interval:g} s to {where} while this worker leads; Ctrl-C stops")
 
+        opened: list[bool] = []
+
         def report(outcome: Outcome) -> None:
+            if not opened and isinstance(outcome, Run):
+                opened.append(True)
+                typer.echo(f"{_stamp()} {chain_label(ws.chain())}", err=True)
             if isinstance(outcome, Run):
                 print_run(outcome, settings, quiet_if_idle=True)
             else:
