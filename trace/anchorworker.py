@@ -50,6 +50,7 @@ class AnchorWorker:
         self.lock = lock if lock is not None else leader_lock(settings.store_url)
         self.say = say
         self._looping = False
+        self._announced_follower = False
 
     def run_once(self) -> Run:
         """Anchor now if this process leads or can lead; AnchoringBusyError if another one leads."""
@@ -91,8 +92,6 @@ class AnchorWorker:
             self.say(f"waiting: another worker leads ({self.lock.holder()})")
         self._announced_follower = not now
         return now
-
-    _announced_follower = False
 
     def loop(self, interval: float, report: Callable[[Outcome], None], stop: threading.Event | None = None,
              guard: threading.Lock | None = None) -> None:

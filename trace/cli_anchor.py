@@ -38,7 +38,8 @@ def print_run(run: Run, settings: Settings, quiet_if_idle: bool) -> None:
     print_notices(run.notices)
     if run.waiting:
         deep = settings.anchor_confirmations
-        typer.echo(f"{run.waiting} roots sent, not final yet (mined and {deep} blocks deep); the next run confirms them")
+        typer.echo(f"{run.waiting} roots sent but not final yet (final once mined and {deep} blocks deep); "
+                   "the next run checks them again")
     elif not run.anchored and not run.notices and not quiet_if_idle:
         typer.echo("nothing pending")
 
