@@ -128,6 +128,38 @@ def test_a_missing_document_part_points_at_the_root() -> None:
     assert "expected property" in problems[0].message
 
 
+
+# The Rust validator decides and the Python one explains only the faulted events: the problem
+# list must be the one the Python validator gives over the whole document.
+@pytest.mark.parametrize(("mutate", "where", "reason"), BROKEN, ids=[b[2][:40] for b in BROKEN])
+def test_the_fast_schema_path_gives_the_reference_verdict_and_pointers(
+        mutate: Callable[[dict[str, Any]], object], where: str, reason: str) -> None:
+    doc = _gs1("Example_9.6.1-ObjectEvent.jsonld")
+    event = doc["epcisBody"]["eventList"][0]
+    doc["epcisBody"]["eventList"] = [copy.deepcopy(event) for _ in range(4)]
+    assert epcis.schema_problems(doc) == epcis.schema_problems_full(doc) == []
+    for i in (1, 3):
+        mutate(doc["epcisBody"]["eventList"][i])
+    fast = epcis.schema_problems(doc)
+    assert fast == epcis.schema_problems_full(doc)
+    expected = [where.replace(E0, f"/epcisBody/eventList/{i}") for i in (1, 3)]
+    assert [p.where for p in fast] in ([], expected)  # the schema passes a CBV term that is a URI
+    assert [p.where for p in epcis.validate(doc)] == expected
+    doc["sender"] = 7  # and one outside the event list
+    assert epcis.schema_problems(doc) == epcis.schema_problems_full(doc)
+    assert "/sender" in {p.where for p in epcis.schema_problems(doc)}
+
+
+def test_the_fast_schema_path_renumbers_query_document_events() -> None:
+    doc = _gs1("EPCISQueryDocument.jsonld")
+    events = doc["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    assert epcis.schema_problems(doc) == epcis.schema_problems_full(doc) == []
+    events[1]["action"] = "PUT"
+    events[1]["eventTime"] = "yesterday"
+    problems = epcis.schema_problems(doc)
+    assert problems == epcis.schema_problems_full(doc)
+    assert [p.where for p in problems] == [f"/epcisBody/queryResults/resultsBody/eventList/1/{f}" for f in ("action", "eventTime")]
+
 # -- the profile, both ways, without a store --------------------------------------------------
 
 KEY = "0123456789abcdef"

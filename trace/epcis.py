@@ -2,7 +2,14 @@
 
 ``validate(document)`` returns every problem at once, each a JSON pointer (RFC 6901) into the
 document and a reason; an empty list means valid. The schema is GS1's own, vendored in
-``data/epcis`` and checked with ``jsonschema`` at the draft its ``$schema`` names (draft-07).
+``data/epcis`` and checked at the draft its ``$schema`` names (draft-07).
+
+Two validators read the same schema with the same format checks. ``jsonschema_rs`` (Rust) gives
+the verdict: ~100x faster, so a 10 000-event upload is checked in well under a second instead
+of ~30 s. Its messages are terse and do not look inside ``anyOf`` branches, so when it finds the
+document invalid, ``jsonschema`` (Python) explains, but only for the events the Rust validator
+faulted (event list items are checked independently), with pointers mapped back to the
+original indexes: the problem list is the one the Python validator gives for the whole document.
 
 Two gaps in the schema alone are closed here:
 
@@ -27,6 +34,7 @@ from importlib.resources import files
 from typing import Any
 
 import jsonschema
+import jsonschema_rs
 from jsonschema.exceptions import ValidationError, best_match
 
 from cradletrace.core.canonical import JsonValue
@@ -134,13 +142,83 @@ def _problem(e: ValidationError) -> Problem:
     return Problem(pointer(path), _reason(e))
 
 
-def schema_problems(document: JsonValue) -> list[Problem]:
-    """Problems found by GS1's JSON schema (with URI and date-time checked), one per place."""
+def schema_problems_full(document: JsonValue) -> list[Problem]:
+    """Problems found by GS1's JSON schema through ``jsonschema`` over the whole document, one per place.
+
+    The reference for ``schema_problems``; slow (~300 events/s), so used on its own only in tests.
+    """
     seen: dict[str, Problem] = {}
     for e in _validator().iter_errors(document):
         p = _problem(e)
         seen.setdefault(p.where, p)
     return sorted(seen.values(), key=lambda p: p.where)
+
+
+@cache
+def _fast_validator() -> Any:
+    """The Rust validator of the same schema, compiled once per process, with our format checks."""
+    return jsonschema_rs.validator_for(schema(), formats={"uri": is_uri, "date-time": is_date_time},
+                                       validate_formats=True)
+
+
+# Where event lists sit (the schema checks their items independently of each other).
+_EVENT_LISTS = (("epcisBody", "eventList"), ("epcisBody", "queryResults", "resultsBody", "eventList"))
+
+
+def _faulted(errors: list[Any], at: tuple[str, ...]) -> list[int]:
+    """Indexes of the events under ``at`` that the Rust validator reported an error in, ascending."""
+    n = len(at)
+    return sorted({e.instance_path[n] for e in errors if len(e.instance_path) > n and tuple(e.instance_path[:n]) == at
+                   and isinstance(e.instance_path[n], int)})
+
+
+def _pruned(document: Any, at: tuple[str, ...], keep: list[int]) -> Any:
+    """A copy of ``document`` whose list at ``at`` holds only the events ``keep`` (shallow: shares the rest)."""
+    out = dict(document)
+    node = out
+    for key in at[:-1]:
+        node[key] = dict(node[key])
+        node = node[key]
+    node[at[-1]] = [node[at[-1]][i] for i in keep]
+    return out
+
+
+def _renumbered(p: Problem, at: tuple[str, ...], keep: list[int]) -> Problem:
+    base = pointer(at) + "/"
+    if not p.where.startswith(base):
+        return p
+    index, sep, rest = p.where[len(base):].partition("/")
+    return Problem(f"{base}{keep[int(index)]}{sep}{rest}", p.message)
+
+
+def _list_at(document: Any, at: tuple[str, ...]) -> Any:
+    node = document
+    for key in at:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def schema_problems(document: JsonValue) -> list[Problem]:
+    """Problems found by GS1's JSON schema (with URI and date-time checked), one per place.
+
+    The same list as ``schema_problems_full``: the Rust validator decides, and for an invalid
+    document the Python one explains the faulted events and everything outside the event lists.
+    """
+    fast = _fast_validator()
+    if fast.is_valid(document):
+        return []
+    errors = list(fast.iter_errors(document))
+    doc: Any = document
+    kept: list[tuple[tuple[str, ...], list[int]]] = []
+    for at in _EVENT_LISTS:
+        if isinstance(_list_at(doc, at), list):
+            keep = _faulted(errors, at)
+            doc = _pruned(doc, at, keep)
+            kept.append((at, keep))
+    problems = schema_problems_full(doc)
+    for at, keep in kept:
+        problems = [_renumbered(p, at, keep) for p in problems]
+    return sorted(problems, key=lambda p: p.where)
 
 
 def prefixes(document: Mapping[str, Any]) -> dict[str, str]:
