@@ -13,7 +13,7 @@ import typer
 
 from cradletrace.cliopts import DataDir, DbUrl, Limits, fail, open_workspace, reported, settings_from
 
-app = typer.Typer(no_args_is_help=True, help="EPCIS 2.0 JSON-LD documents: event hashes, validation, import (capture) and export.")
+app = typer.Typer(no_args_is_help=True, help="EPCIS 2.0 JSON-LD documents: event hashes, validation, import (capture), signing for the HTTP capture, export.")
 
 
 @app.command("hash")
