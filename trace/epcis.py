@@ -5,11 +5,12 @@ document and a reason; an empty list means valid. The schema is GS1's own, vendo
 ``data/epcis`` and checked at the draft its ``$schema`` names (draft-07).
 
 Two validators read the same schema with the same format checks. ``jsonschema_rs`` (Rust) gives
-the verdict: ~100x faster, so a 10 000-event upload is checked in well under a second instead
-of ~30 s. Its messages are terse and do not look inside ``anyOf`` branches, so when it finds the
-document invalid, ``jsonschema`` (Python) explains, but only for the events the Rust validator
-faulted (event list items are checked independently), with pointers mapped back to the
-original indexes: the problem list is the one the Python validator gives for the whole document.
+the verdict: ~50x faster, so a 10 000-event upload is checked in ~0.2 s instead of 10-30 s
+(bench/bench_epcis.py). Its messages are terse and do not look inside ``anyOf`` branches, so
+when it finds the document invalid, ``jsonschema`` (Python) explains, but only for the events the
+Rust validator faulted (event list items are checked independently), with pointers mapped back
+to the original indexes: the problem list is the one the Python validator gives for the whole
+document.
 
 Two gaps in the schema alone are closed here:
 
@@ -145,7 +146,7 @@ def _problem(e: ValidationError) -> Problem:
 def schema_problems_full(document: JsonValue) -> list[Problem]:
     """Problems found by GS1's JSON schema through ``jsonschema`` over the whole document, one per place.
 
-    The reference for ``schema_problems``; slow (~300 events/s), so used on its own only in tests.
+    The reference for ``schema_problems``; slow (~1 000 events/s), so used on its own only in tests and the benchmark.
     """
     seen: dict[str, Problem] = {}
     for e in _validator().iter_errors(document):
