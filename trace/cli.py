@@ -370,11 +370,8 @@ def trace_forward_cmd(
         t = genealogy.trace_forward(s, lot=genealogy.parse_lot(lot) if lot is not None else None,
                                     supplier=supplier, event=event, site_window=window)
         serials = genealogy.affected_items(s, t.lot_ids, limit=items) if items else []
-        if as_json:
-            out = t.to_json()
-            if items:
-                out["items"] = [{"serial": a, "gtin": b, "lot": c} for a, b, c in serials]
-            typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        if as_json:  # the same JSON as GET /api/v1/trace/forward
+            typer.echo(json.dumps(genealogy.trace_json(t, serials if items else None), ensure_ascii=False, indent=2))
             return
         what = f"{t.start.kind} {t.start.value}" + (f" ({t.start.event_kind}, {t.start.outcome})" if t.start.event_kind else "")
         typer.echo(f"forward from {what}: {len(t.lots)} lots, {t.items} items, {len(t.shipments)} shipments, "
@@ -402,8 +399,8 @@ def trace_backward_cmd(
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         t = genealogy.trace_backward(s, serial=serial, lot=genealogy.parse_lot(lot) if lot is not None else None)
-        if as_json:
-            typer.echo(json.dumps(t.to_json(), ensure_ascii=False, indent=2))
+        if as_json:  # the same JSON as GET /api/v1/trace/backward
+            typer.echo(json.dumps(genealogy.trace_json(t), ensure_ascii=False, indent=2))
             return
         typer.echo(f"backward from {t.start.kind} {t.start.value}: {len(t.lots)} lots, {len(t.suppliers)} suppliers, "
                    f"{len(t.test_reports)} test reports, {len(t.cold_chain)} cold-chain records")
