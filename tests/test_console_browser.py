@@ -95,8 +95,9 @@ def test_trace_recall_clock_and_reports(desk: Any, demo: Console, tmp_path: Path
     page.locator("#trace-lots tbody tr").first.wait_for()
     trace = demo.api(f"/api/v1/trace/forward?lot={MILK}/RM-A1")
     counts = {li.get_attribute("data-count"): int(li.locator("strong").inner_text()) for li in page.locator("#counts li").all()}
-    assert counts == {"lots": len(trace["lots"]), "items": trace["items"], "shipments": len(trace["shipments"]),
-                      "sites": len(trace["sites"]), "scanned": trace["scanned_items"]}
+    n = trace["counts"]
+    assert counts == {"lots": n["lots"], "items": n["items"], "shipments": n["shipments"], "sites": n["sites"],
+                      "scanned": n["scanned_items"]} and n["lots"] == len(trace["lots"])
     assert counts["lots"] == 2 and counts["items"] == 3
     paths = page.locator("#trace-lots td.path").all_inner_texts()
     assert "RM-A1 → IF-0001" in paths

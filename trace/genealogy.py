@@ -399,6 +399,21 @@ def affected_items(session: Session, lot_ids: Sequence[int], *, after: str | Non
     return [(s, g, lo) for s, g, lo in session.exec(q.order_by(col(Item.serial)).limit(limit)).all()]
 
 
+def trace_json(trace: ForwardTrace | BackwardTrace, items: Sequence[tuple[str, str, str]] | None = None) -> dict[str, Any]:
+    """THE JSON form of a trace: ``GET /api/v1/trace/forward|backward`` answers it and
+    ``cradletrace trace forward|backward --json`` prints it, so a script can move between them.
+
+    ``direction``, ``start``, ``lots`` (each with ``path``: ``[{"gtin", "lot"}, ...]``, start lot
+    first), then ``shipments`` and ``sites`` (forward) or ``suppliers``, ``test_reports`` and
+    ``cold_chain`` (backward), and ``counts`` (totals, e.g. forward ``counts.items``). ``items``, a
+    page of affected serials from ``affected_items``, is there only when asked for (``None``: not asked).
+    """
+    out = trace.to_json()
+    if items is not None:
+        out["items"] = [{"serial": serial, "gtin": gtin, "lot": lot} for serial, gtin, lot in items]
+    return out
+
+
 def trace_backward(session: Session, *, serial: str | None = None, lot: LotKey | None = None) -> BackwardTrace:
     """Every input lot behind an item or a lot (transitively), their suppliers, tests and cold chain."""
     if (serial is None) == (lot is None):

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Integer, bindparam, false, insert, update
+from sqlalchemy import Connection, Integer, String, and_, bindparam, false, func, insert, literal, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
 
 from cradletrace.core import canonical
@@ -191,14 +192,11 @@ def _active_recalls(session: Session, lot_ids: Sequence[int]) -> dict[int, int]:
     """lot id -> id of the active recall covering it."""
     if not lot_ids:
         return {}
-    found: dict[int, int] = {}
-    ids = sorted(set(lot_ids))
-    for i in range(0, len(ids), 500):
-        for lid, rid in session.exec(select(RecallLot.lot_id, RecallLot.recall_id)
-                                     .join(Recall, col(Recall.id) == col(RecallLot.recall_id))
-                                     .where(col(RecallLot.lot_id).in_(ids[i:i + 500]), col(Recall.closed_at).is_(None))).all():
-            found[int(lid)] = int(rid)
-    return found
+    from cradletrace.genealogy import id_set
+
+    return {int(lid): int(rid) for lid, rid in session.exec(
+        select(RecallLot.lot_id, RecallLot.recall_id).join(Recall, col(Recall.id) == col(RecallLot.recall_id))
+        .where(col(RecallLot.lot_id).in_(id_set(session, lot_ids)), col(Recall.closed_at).is_(None))).all()}
 
 
 # -- starting a recall ----------------------------------------------------------------------
@@ -209,6 +207,31 @@ def _write_lock(session: Session) -> None:
     insert, after both checks passed). PostgreSQL locks the rows FOR UPDATE instead."""
     if session.get_bind().dialect.name == "sqlite":
         session.execute(update(Recall).where(false()).values(severity=Recall.severity))
+
+
+def _key_set(session: Session, keys: Sequence[tuple[str, str]]) -> Any:
+    """``(gtin, lot)`` pairs as a derived table with ONE bound parameter per column (the idea of
+    ``genealogy.id_set``): ``unnest(text[], text[])`` on PostgreSQL, ``json_each`` on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        return (func.unnest(literal([g for g, _ in keys], ARRAY(String)), literal([lo for _, lo in keys], ARRAY(String)))
+                .table_valued("gtin", "lot").render_derived(name="k"))
+    each = func.json_each(literal(json.dumps([list(k) for k in keys]))).table_valued("value")
+    return select(func.json_extract(each.c.value, "$[0]").label("gtin"),
+                  func.json_extract(each.c.value, "$[1]").label("lot")).subquery("k")
+
+
+def _lock_lots(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The ids of the recorded lots among ``keys``, read in ONE statement that, on PostgreSQL, locks
+    them FOR UPDATE in id order: two recalls sharing a lot wait for each other (so the "already
+    under recall" check sees the first one's rows) and, taking their locks in the same order, cannot
+    deadlock. SQLite has no row locks: ``_write_lock`` already serialised the writers."""
+    if not keys:
+        return {}
+    k = _key_set(session, keys)
+    rows = session.exec(select(col(Lot.id), Lot.gtin, Lot.lot).join(k, and_(col(Lot.gtin) == k.c.gtin, col(Lot.lot) == k.c.lot))
+                        .order_by(col(Lot.id)).with_for_update(of=Lot)).all()
+    ids = {(g, lo): int(lid) for lid, g, lo in rows if lid is not None}
+    return {key: ids[key] for key in keys if key in ids}  # in the order of ``keys``
 
 
 def start_recall(
@@ -242,15 +265,9 @@ def start_recall(
     keys = sorted(set(lots))
     if not keys:
         problems.append(Problem("lots", "expected at least one lot in the recall scope, got none"))
-    found: dict[tuple[str, str], int] = {}
-    for g, lo in keys:
-        # FOR UPDATE (PostgreSQL): two recalls of one lot at once wait for each other, so the
-        # "already under recall" check below sees the first one's rows.
-        lid = session.exec(select(Lot.id).where(Lot.gtin == g, Lot.lot == lo).with_for_update()).first()
-        if lid is None:
-            problems.append(Problem("lots", f"expected a recorded lot, got {g}/{lo} which does not exist"))
-        else:
-            found[(g, lo)] = int(lid)
+    found = _lock_lots(session, keys)
+    problems.extend(Problem("lots", f"expected a recorded lot, got {g}/{lo} which does not exist")
+                    for g, lo in keys if (g, lo) not in found)
     active = _active_recalls(session, list(found.values()))
     already = [Problem("lots", f"lot {key[0]}/{key[1]} is already under active recall {active[lid]}")
                for key, lid in found.items() if lid in active]

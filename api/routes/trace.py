@@ -1,11 +1,16 @@
 """Traces (quality staff and operators): forward from a problem to everything it reached, backward
-from a pack or lot to everything behind it. Answers carry the path that explains each lot."""
+from a pack or lot to everything behind it. Answers carry the path that explains each lot.
+
+The body is ``genealogy.trace_json``, the same JSON ``cradletrace trace ... --json`` prints; the
+models below describe it for the OpenAPI document (and check it on the way out). Where the JSON
+is a genealogy dataclass field for field (shipment legs, suppliers, evidence), the dataclass is the model."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
 
 from cradletrace import genealogy
 from cradletrace.api.deps import SessionDep, require
@@ -18,23 +23,92 @@ TracerDep = Annotated[Caller, Depends(require("quality", "operator"))]
 LotQuery = Annotated[str | None, Query(description="A lot as GTIN/LOT, e.g. 09421902960001/RM-A1")]
 
 
-@router.get("/forward", response_model=genealogy.ForwardTrace, responses=responses(401, 403, 404, 422))
+class LotRef(BaseModel):
+    gtin: str
+    lot: str
+
+
+class TraceStart(BaseModel):
+    kind: Literal["lot", "supplier", "event", "site_window", "serial"]
+    value: str = Field(description="What was asked for: GTIN/LOT, supplier id, event id or serial")
+    lots: list[LotRef] = Field(description="The lots the trace started from")
+    event_kind: str | None = Field(default=None, description="Only for an event start: test_report or cold_chain")
+    outcome: str | None = Field(default=None, description="Only for an event start: its computed outcome")
+
+
+class TracedLotOut(LotRef):
+    product: str
+    supplier: str
+    depth: int = Field(description="Steps from the nearest start lot")
+    path: list[LotRef] = Field(description="Why this lot is reached: start lot first, this lot last")
+    items: int = Field(description="Serialized items of this lot (forward; 0 backward)")
+    scanned_items: int = Field(description="Of those, items scanned by consumers at least once (forward)")
+    shipments: int = Field(description="Shipments of this lot (forward)")
+    now_at: str | None = Field(description="Destination of this lot's latest shipment (forward)")
+
+
+class AffectedItem(LotRef):
+    serial: str
+
+
+class ForwardCounts(BaseModel):
+    lots: int
+    items: int
+    shipments: int
+    sites: int
+    scanned_items: int = Field(description="Distinct affected codes scanned by consumers")
+    scans: int
+
+
+class ForwardTraceOut(BaseModel):
+    direction: Literal["forward"]
+    start: TraceStart
+    lots: list[TracedLotOut]
+    shipments: list[genealogy.ShipmentLeg]
+    sites: list[str] = Field(description="Where affected goods are now (each lot's latest destination)")
+    counts: ForwardCounts
+    items: list[AffectedItem] | None = Field(default=None, description="Only with ?items=N: the first N affected serials")
+
+
+class BackwardCounts(BaseModel):
+    lots: int
+    suppliers: int
+    test_reports: int
+    cold_chain: int
+
+
+class BackwardTraceOut(BaseModel):
+    direction: Literal["backward"]
+    start: TraceStart
+    lots: list[TracedLotOut]
+    suppliers: list[genealogy.SupplierRef]
+    test_reports: list[genealogy.EvidenceRecord]
+    cold_chain: list[genealogy.EvidenceRecord]
+    counts: BackwardCounts
+
+
+# exclude_unset: keys the trace JSON leaves out (an event start's kind, ``items`` not asked for) stay out.
+@router.get("/forward", response_model=ForwardTraceOut, response_model_exclude_unset=True,
+            responses=responses(401, 403, 404, 422))
 def forward(session: SessionDep, caller: TracerDep, lot: LotQuery = None,
             supplier: Annotated[str | None, Query(description="Every lot this supplier produced")] = None,
             event: Annotated[str | None, Query(description="A failed test report or cold-chain excursion (id or digest)")] = None,
-            ) -> genealogy.ForwardTrace:
+            items: Annotated[int, Query(ge=0, le=100_000, description="Also list the first N affected item serials")] = 0,
+            ) -> dict[str, Any]:
     """Every affected lot (with its path), item counts, shipments, sites where goods are now, scans."""
     given = [k for k, v in (("lot", lot), ("supplier", supplier), ("event", event)) if v]
     if len(given) != 1:
         raise InvalidInputError(Problem("lot/supplier/event", f"expected exactly one start, got {len(given)}"))
-    return genealogy.trace_forward(session, lot=genealogy.parse_lot(lot) if lot else None, supplier=supplier, event=event)
+    t = genealogy.trace_forward(session, lot=genealogy.parse_lot(lot) if lot else None, supplier=supplier, event=event)
+    return genealogy.trace_json(t, genealogy.affected_items(session, t.lot_ids, limit=items) if items else None)
 
 
-@router.get("/backward", response_model=genealogy.BackwardTrace, responses=responses(401, 403, 404, 422))
+@router.get("/backward", response_model=BackwardTraceOut, response_model_exclude_unset=True,
+            responses=responses(401, 403, 404, 422))
 def backward(session: SessionDep, caller: TracerDep, lot: LotQuery = None,
              serial: Annotated[str | None, Query(description="An item's serial (AI 21)")] = None,
-             ) -> genealogy.BackwardTrace:
+             ) -> dict[str, Any]:
     """Every input lot (with its path), their suppliers, test reports and cold-chain records."""
     if bool(lot) == bool(serial):
         raise InvalidInputError(Problem("lot/serial", "expected exactly one of lot and serial"))
-    return genealogy.trace_backward(session, serial=serial, lot=genealogy.parse_lot(lot) if lot else None)
+    return genealogy.trace_json(genealogy.trace_backward(session, serial=serial, lot=genealogy.parse_lot(lot) if lot else None))

@@ -148,11 +148,13 @@
     });
   }
 
+  // t is genealogy.trace_json: totals in t.counts, each lot's path as [{gtin, lot}] from the start lot.
   function showTrace(t) {
     var counts = $("counts");
+    var n = t.counts;
     counts.textContent = "";
-    [["lots", t.lots.length, T.counts_lots], ["items", t.items, T.counts_items], ["shipments", t.shipments.length, T.counts_shipments],
-     ["sites", t.sites.length, T.counts_sites], ["scanned", t.scanned_items, T.counts_scanned]].forEach(function (x) {
+    [["lots", n.lots, T.counts_lots], ["items", n.items, T.counts_items], ["shipments", n.shipments, T.counts_shipments],
+     ["sites", n.sites, T.counts_sites], ["scanned", n.scanned_items, T.counts_scanned]].forEach(function (x) {
       counts.appendChild(el("li", {"data-count": x[0]}, [el("strong", {text: String(x[1])}), " " + x[2]]));
     });
     var body = document.querySelector("#trace-lots tbody");
@@ -162,7 +164,7 @@
       body.appendChild(el("tr", {}, [
         el("td", {}, [box]), el("td", {className: "nowrap", text: lotRef(x)}), el("td", {text: x.product}),
         el("td", {text: String(x.items)}), el("td", {text: String(x.scanned_items)}), el("td", {text: x.now_at || "–"}),
-        el("td", {className: "path", text: x.path.map(function (p) { return Array.isArray(p) ? p[1] : p.lot; }).join(" → ")})]));
+        el("td", {className: "path", text: x.path.map(function (p) { return p.lot; }).join(" → ")})]));
     });
     $("trace").hidden = false;
   }

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
+from typer.testing import CliRunner
+
 from cradletrace.api.main import API_PREFIX
+from cradletrace.cli import app as cli_app
 from cradletrace.core.codes import gtin_check_digit
 from tests.api.conftest import MILK, Site
 
@@ -16,8 +21,7 @@ def test_forward_from_a_raw_milk_lot_reaches_the_formula_batch_with_its_path(sit
     body = r.json()
     lots = {(lot["gtin"], lot["lot"]): lot for lot in body["lots"]}
     formula = lots[(FORMULA, "IF-0001")]
-    assert [tuple(step) if isinstance(step, list) else (step["gtin"], step["lot"]) for step in formula["path"]] == [
-        (MILK, "RM-A1"), (FORMULA, "IF-0001")]
+    assert formula["path"] == [{"gtin": MILK, "lot": "RM-A1"}, {"gtin": FORMULA, "lot": "IF-0001"}]
     assert (MILK, "RM-B2") not in lots  # the other raw lot is not downstream of RM-A1
     assert any(s["id"] == "PCC-2026-0042" for s in body["shipments"])
 
@@ -39,3 +43,21 @@ def test_trace_input_errors_name_the_field(site: Site) -> None:
     assert unknown.status_code == 404 and "NOPE" in unknown.json()["detail"]
     neither = site.client.get(f"{P}/trace/backward", headers=q)
     assert neither.status_code == 422 and neither.json()["field"] == "lot/serial"
+
+
+def test_http_answers_the_json_the_cli_prints(site: Site) -> None:
+    """One shape (genealogy.trace_json) for both: counts, paths as {gtin, lot}, the asked-for serials."""
+    q = site.auth("quality")
+    cli = ["--json", "--data-dir", str(site.settings.data_dir)]
+    for path, params, args in (("forward", {"lot": f"{MILK}/RM-A1", "items": 2}, ["--lot", f"{MILK}/RM-A1", "--items", "2"]),
+                               ("forward", {"lot": f"{MILK}/RM-A1"}, ["--lot", f"{MILK}/RM-A1"]),
+                               ("backward", {"lot": f"{FORMULA}/IF-0001"}, ["--lot", f"{FORMULA}/IF-0001"])):
+        r = site.client.get(f"{P}/trace/{path}", params=params, headers=q)
+        assert r.status_code == 200, r.text
+        out = CliRunner().invoke(cli_app, ["trace", path, *args, *cli])
+        assert out.exit_code == 0, out.output
+        assert r.json() == json.loads(out.output), (path, params)
+    forward = site.client.get(f"{P}/trace/forward", params={"lot": f"{MILK}/RM-A1", "items": 2}, headers=q).json()
+    assert forward["items"] == [] and forward["counts"]["items"] == 0  # this site's story commissions no items
+    assert "items" not in site.client.get(f"{P}/trace/forward", params={"lot": f"{MILK}/RM-A1"}, headers=q).json()
+    assert "event_kind" not in forward["start"]
