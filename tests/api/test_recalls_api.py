@@ -245,6 +245,10 @@ def test_reports_in_json_csv_and_xlsx_match_the_trace(site: Site) -> None:
     assert values[2]["Quantity"] == leg.quantity and isinstance(values[2]["Quantity"], (int, float))
     ship_date = values[2]["Ship Date (UTC)"]
     assert ship_date == datetime.fromisoformat(leg.shipped_at).astimezone(timezone.utc).replace(tzinfo=None)
+    at = {k: i for i, (k, _, _) in enumerate(COLUMNS, start=1)}  # dates are typed and shown as dates (streamed sheet)
+    assert ws_rows.cell(4, at["ship_date"]).number_format == "yyyy-mm-dd hh:mm:ss"
+    assert ws_rows.cell(2, at["transformation_date"]).number_format == "yyyy-mm-dd"
+    assert ws_rows.column_dimensions["B"].width == len("Traceability Lot Code") + 2
     assert values[1]["Serialized Items"] == 3 and values[1]["Scans with Consent (opted in)"] == 1
     assert [c.value for c in wb["Sites to notify"]["A"][1:]] == list(trace.sites)
     summary = {r[0].value: r[1].value for r in wb["Recall"].iter_rows()}
