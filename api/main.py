@@ -53,6 +53,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime(settings)
         await to_thread.run_sync(runtime.open)
+        # Sync routes run in this pool; no more at once than there are store connections.
+        to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size
         app.state.runtime = runtime
         try:
             yield

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # Seconds to wait for an anchor transaction to be mined; one still pending after that is
     # replaced (same nonce, higher fees) by the next run. Default: max(rpc_timeout, 10).
     anchor_receipt_timeout: float | None = Field(default=None, gt=0)
+    # Store connections kept open per process; the API runs at most this many requests at once in
+    # its thread pool, so a burst never opens (and closes) connections per request.
+    db_pool_size: int = Field(default=16, ge=1, le=200)
     # HTTP API: request body limits in bytes, checked before parsing; the bulk one is for
     # POST /api/v1/events (10 000 signed events fit), the other for every other request.
     api_max_body: int = Field(default=1 << 20, ge=1024)

@@ -48,7 +48,7 @@ class Workspace:
             elif not (st.data_dir / db.SQLITE_NAME).exists():
                 raise ConfigError(f"no cradletrace store in {st.data_dir.resolve()}; expected a data directory "
                                   f"made by 'cradletrace init --data-dir {st.data_dir}'")
-        engine = db.open_engine(st.store_url)
+        engine = db.open_engine(st.store_url, st.db_pool_size)
         if not self._create:
             try:
                 ready = inspect(engine).has_table("meta")
