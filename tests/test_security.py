@@ -146,7 +146,7 @@ def private_texts(pem: bytes) -> list[str]:
 
 def secrets_of(settings: Settings, api_keys: list[str], pems: list[bytes]) -> dict[str, str]:
     found = {f"API key {k[:8]}": k for k in api_keys}
-    found.update({f"API key secret part {k[:8]}": k.rsplit("_", 1)[1] for k in api_keys})
+    found.update({f"API key secret part {k[:8]}": k.split("_", 2)[2] for k in api_keys})  # ct_<id>_<secret>; the secret may hold "_"
     for pem in pems + [p.read_bytes() for p in settings.keys_dir.glob("*.pem")]:
         found.update({f"private key text {i} {t[:6]}": t for i, t in enumerate(private_texts(pem))})
     location_key = settings.keys_dir / "location.key"
