@@ -23,7 +23,7 @@ TracerDep = Annotated[Caller, Depends(require("quality", "operator"))]
 LotQuery = Annotated[str | None, Query(description="A lot as GTIN/LOT, e.g. 09421902960001/RM-A1")]
 
 
-class LotRef(BaseModel):
+class LotOut(BaseModel):
     gtin: str
     lot: str
 
@@ -31,23 +31,23 @@ class LotRef(BaseModel):
 class TraceStart(BaseModel):
     kind: Literal["lot", "supplier", "event", "site_window", "serial"]
     value: str = Field(description="What was asked for: GTIN/LOT, supplier id, event id or serial")
-    lots: list[LotRef] = Field(description="The lots the trace started from")
+    lots: list[LotOut] = Field(description="The lots the trace started from")
     event_kind: str | None = Field(default=None, description="Only for an event start: test_report or cold_chain")
     outcome: str | None = Field(default=None, description="Only for an event start: its computed outcome")
 
 
-class TracedLotOut(LotRef):
+class TracedLotOut(LotOut):
     product: str
     supplier: str
     depth: int = Field(description="Steps from the nearest start lot")
-    path: list[LotRef] = Field(description="Why this lot is reached: start lot first, this lot last")
+    path: list[LotOut] = Field(description="Why this lot is reached: start lot first, this lot last")
     items: int = Field(description="Serialized items of this lot (forward; 0 backward)")
     scanned_items: int = Field(description="Of those, items scanned by consumers at least once (forward)")
     shipments: int = Field(description="Shipments of this lot (forward)")
     now_at: str | None = Field(description="Destination of this lot's latest shipment (forward)")
 
 
-class AffectedItem(LotRef):
+class AffectedItem(LotOut):
     serial: str
 
 
