@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert
+from sqlalchemy import Connection, bindparam, insert, union_all
 from sqlmodel import Session, col, func, select
 
 from cradletrace.core.scanguard import CloneRule, CloneVerdict, ScanPoint, judge
@@ -36,9 +36,15 @@ class ScanSummary:
 
 
 # Built once: every scan runs them.
-_INSERT = insert(ScanRecord)
-_HISTORY = (select(ScanRecord.id, ScanRecord.scanned_at, ScanRecord.consent, ScanRecord.location)
-            .where(ScanRecord.serial == bindparam("serial")).order_by(col(ScanRecord.scanned_at)).limit(MAX_HISTORY))
+_COLUMNS = (ScanRecord.id, ScanRecord.scanned_at, ScanRecord.consent, ScanRecord.location)
+_NEW = {"id": bindparam("id"), "serial": bindparam("serial"), "scanned_at": bindparam("scanned_at"), "consent": False}
+_INSERT = insert(ScanRecord).values(_NEW)
+_HISTORY = select(*_COLUMNS).where(ScanRecord.serial == bindparam("serial")).order_by(col(ScanRecord.scanned_at)).limit(MAX_HISTORY)
+# PostgreSQL does both in one round trip. The table read does not see the row the CTE inserts
+# (one snapshot for the whole statement), so the union has it exactly once.
+_added = insert(ScanRecord).values(_NEW).returning(*_COLUMNS).cte("added")
+_INSERT_AND_HISTORY = (union_all(select(*_COLUMNS).where(ScanRecord.serial == bindparam("serial")), select(*_added.c))
+                       .order_by("scanned_at").limit(MAX_HISTORY))
 
 
 def record_scan(conn: Connection | Session, sealer: Sealer, serial: str, now: datetime,
@@ -47,8 +53,12 @@ def record_scan(conn: Connection | Session, sealer: Sealer, serial: str, now: da
     if isinstance(conn, Session):
         conn = conn.connection()
     scan_id = secrets.token_hex(16)
-    conn.execute(_INSERT, {"id": scan_id, "serial": serial, "scanned_at": now, "consent": False})
-    rows = conn.execute(_HISTORY, {"serial": serial}).all()
+    params = {"id": scan_id, "serial": serial, "scanned_at": now}
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(_INSERT_AND_HISTORY, params).all()
+    else:
+        conn.execute(_INSERT, params)
+        rows = conn.execute(_HISTORY, params).all()
     points = [ScanPoint(_aware(r.scanned_at, now), *(_open(sealer, r) or (None, None))) for r in rows]
     count = len(rows) if len(rows) < MAX_HISTORY else int(conn.execute(  # only the history is capped, not the count
         select(func.count()).select_from(ScanRecord).where(ScanRecord.serial == serial)).scalar_one())
