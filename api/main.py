@@ -53,15 +53,18 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime(settings)
         await to_thread.run_sync(runtime.open)
-        # Sync routes run in this pool; no more at once than there are store connections.
-        to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size
+        # Sync routes run in this pool (see Settings.api_threads); each needs a store connection.
+        to_thread.current_default_thread_limiter().total_tokens = min(settings.api_threads, settings.db_pool_size)
         app.state.runtime = runtime
         try:
             yield
         finally:
             await to_thread.run_sync(runtime.close)
 
+    # FastAPI's own OpenTelemetry hooks are off: /metrics (Prometheus) is ours, and asking the
+    # OpenTelemetry providers on every request cost a tenth of a scan's time.
     app = FastAPI(title="cradletrace", version=version("cradletrace"), description=DESCRIPTION, lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
                   docs_url=None, redoc_url=None)
     errors.install(app)
     # Added last is outermost: the catch-all must see what the body limit lets through.
