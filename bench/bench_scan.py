@@ -245,7 +245,7 @@ def profile_scan(settings: Settings, paths: list[str], n: int, top: int) -> None
     from fastapi.testclient import TestClient
 
     from cradletrace.api.main import create_app
-    from cradletrace.core.labels import parse_path
+    from cradletrace.core.digitallink import parse_path
     from cradletrace.scanner_web.pages import render_scan
     from cradletrace.scanning import scan_item, scan_json
 

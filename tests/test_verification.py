@@ -23,7 +23,7 @@ from cradletrace.core import signing
 from cradletrace.core.canonical import canonical_bytes
 from cradletrace.demo import story
 from cradletrace.errors import ConfigError, NotFoundError
-from cradletrace.verification import audit, export_bundle, read_bundle, verify_bundle_on, verify_event
+from cradletrace.verification import audit, export_bundle, find_event, read_bundle, verify_bundle_on, verify_event
 from cradletrace.workspace import Workspace, init_workspace
 from tests.conftest import NOW
 from tests.test_anchoring import add_suppliers, anchor, raw_lots, record_into, stored_batches, stored_events
@@ -98,6 +98,16 @@ def test_pending_before_anchoring_then_valid(workspace, record, events) -> None:
     assert verdict(workspace, rows[2].digest[:10]).status == "VALID"  # by digest prefix
     with pytest.raises(NotFoundError):
         verdict(workspace, 999)
+
+
+def test_a_digest_prefix_of_digits_only_is_not_taken_for_a_missing_id(workspace, record, events) -> None:
+    """One digest in ~4 000 starts with ten decimal digits; asking by that prefix must find it."""
+    [row] = record(events[:1])
+    digits = "1803540511" + row.digest[10:]
+    sql(workspace, 'UPDATE "event" SET digest = :d WHERE id = :i', d=digits, i=row.id)
+    with workspace.session() as s:
+        assert find_event(s, digits[:10]).id == row.id
+        assert find_event(s, str(row.id)).id == row.id  # a number that is an id stays an id
 
 
 def test_edited_body_is_content_changed(workspace, anchored) -> None:
