@@ -91,6 +91,7 @@ SupplierDep = Annotated[Caller, Depends(require("supplier"))]
 StaffDep = Annotated[Caller, Depends(require("operator", "quality"))]
 # Reading events and suppliers: operator and quality staff see all, a supplier its own.
 ReaderDep = Annotated[Caller, Depends(require("operator", "quality", "supplier"))]
+KeyHolderDep = Annotated[Caller, Depends(require("operator", "supplier"))]  # supplier signing keys
 
 
 def check_own(caller: Caller, supplier_id: str) -> None:

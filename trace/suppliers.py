@@ -106,6 +106,22 @@ def rotate_key(session: Session, keys_dir: Path, supplier_id: str) -> tuple[Supp
     return _new_key(session, keys_dir, supplier_id)
 
 
+def register_public_key(session: Session, supplier_id: str, public_key_b64: str) -> SupplierKey:
+    """Register a key whose private half only the supplier holds: it signs its own events, and
+    no copy of the private key ever reaches this server. Old keys stay valid until revoked."""
+    get_supplier(session, supplier_id)
+    raw = signing.decode_b64(public_key_b64, "public_key", 32)  # a raw Ed25519 public key
+    key_id = signing.key_id(raw)
+    known = session.get(SupplierKey, key_id)
+    if known is not None:
+        raise InvalidInputError(Problem("public_key", f"expected a key not registered yet; it is key {key_id} "
+                                                      f"of supplier {known.supplier_id}"))
+    key = SupplierKey(key_id=key_id, supplier_id=supplier_id, public_key=base64.b64encode(raw).decode(), created_at=utcnow())
+    session.add(key)
+    session.flush()
+    return key
+
+
 def revoke_key(session: Session, key_id: str) -> SupplierKey:
     key = session.get(SupplierKey, key_id)
     if key is None:

@@ -2,7 +2,9 @@
 
 A new signing key's private half is returned once, as PEM, so a remote supplier can keep it
 and sign on its own machine; like ``cradletrace supplier add``, the server also writes a 0600
-copy to its keys folder, which the operator's ``cradletrace record --sign`` uses.
+copy to its keys folder, which the operator's ``cradletrace record --sign`` uses. A supplier that
+makes its own key pair registers just the public key (``POST .../public-keys``): then no copy of
+its private key exists outside its own machine.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from cradletrace import suppliers
-from cradletrace.api.deps import OperatorDep, ReaderDep, SessionDep, StaffDep, WorkspaceDep, check_own
+from cradletrace.api.deps import KeyHolderDep, OperatorDep, ReaderDep, SessionDep, StaffDep, WorkspaceDep, check_own
 from cradletrace.api.errors import responses
 from cradletrace.api.models import (
     CertificationPublic,
@@ -77,6 +80,21 @@ def rotate_key(supplier_id: str, session: SessionDep, workspace: WorkspaceDep, c
     session.commit()
     response.headers.update(_NO_STORE)
     return NewSigningKey(key=SupplierKeyPublic.model_validate(key, from_attributes=True), private_key_pem=_pem(path))
+
+
+class PublicKeyIn(BaseModel):
+    public_key: str = Field(description="Base64 of the raw 32-byte Ed25519 public key; the private key stays with the supplier")
+
+
+@router.post("/{supplier_id}/public-keys", status_code=201, response_model=SupplierKeyPublic,
+             responses=responses(401, 403, 404, 422))
+def register_public_key(supplier_id: str, body: PublicKeyIn, session: SessionDep, caller: KeyHolderDep) -> SupplierKeyPublic:
+    """Register a signing key the supplier made itself; the server never sees its private half
+    (operator, or that supplier's own key). Events it signs verify like any other."""
+    check_own(caller, supplier_id)
+    key = suppliers.register_public_key(session, supplier_id, body.public_key)
+    session.commit()
+    return SupplierKeyPublic.model_validate(key, from_attributes=True)
 
 
 @router.post("/{supplier_id}/keys/{key_id}/revoke", response_model=SupplierKeyPublic,

@@ -6,6 +6,7 @@ A refused caller changes nothing; an admitted one gets the endpoint's own answer
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from fastapi.routing import APIRoute
 
 from cradletrace.api.errors import BAD_KEY, MISSING_KEY
 from cradletrace.api.main import API_PREFIX, ROUTERS
+from cradletrace.core import signing
 from tests.api.conftest import A, B, MILK, WHO, Site, raw_milk, signed
 
 P = API_PREFIX
@@ -54,6 +56,8 @@ CASES = [
     Case("GET", "/suppliers/{supplier_id}", only(**READERS)),
     Case("POST", "/suppliers/{spare}/keys", only(operator=201)),
     Case("POST", "/suppliers/{spare}/keys/{spare_key}/revoke", only(operator=200)),
+    Case("POST", "/suppliers/{supplier_id}/public-keys", only(operator=201, supplier_a=201),
+         lambda s, p: {"json": {"public_key": base64.b64encode(signing.generate_key_pair().public_key).decode()}}),
     Case("POST", "/api-keys", only(operator=201), lambda s, p: {"json": {"name": "matrix", "role": "quality"}}),
     Case("GET", "/api-keys", only(operator=200)),
     Case("POST", "/api-keys/{spare_api_key}/revoke", only(operator=200)),

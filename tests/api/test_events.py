@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from sqlmodel import Session
 from cradletrace import anchoring
 from cradletrace.api.errors import INVALID_EVENTS
 from cradletrace.config import Settings
+from cradletrace.core import signing
 from cradletrace.recording import MAX_EVENTS
 from cradletrace.workspace import Workspace
 from tests.api.conftest import A, B, Site, key_file, open_site, raw_milk, sign_with, signed
@@ -173,3 +175,26 @@ def test_list_filters(site: Site) -> None:
 def test_unknown_or_malformed_event(site: Site, ref: str, status: int, detail: str) -> None:
     r = site.client.get(f"{P}/events/{ref}", headers=site.auth("operator"))
     assert (r.status_code, r.json()["detail"]) == (status, detail)
+
+
+def test_a_supplier_registers_its_own_public_key_and_signs_with_it(site: Site) -> None:
+    """The private key is made on the supplier's machine and never reaches the server."""
+    pair = signing.generate_key_pair()
+    public = base64.b64encode(pair.public_key).decode()
+    url = f"{P}/suppliers/{A}/public-keys"
+    assert site.client.post(f"{P}/suppliers/{B}/public-keys", headers=site.auth("supplier_a"),
+                            json={"public_key": public}).status_code == 403  # not for another supplier
+    r = site.client.post(url, headers=site.auth("supplier_a"), json={"public_key": public})
+    assert r.status_code == 201 and (r.json()["key_id"], r.json()["supplier_id"]) == (pair.key_id, A)
+    assert "private" not in r.text.lower()
+    again = site.client.post(url, headers=site.auth("operator"), json={"public_key": public})
+    assert again.status_code == 422 and again.json()["field"] == "public_key" and pair.key_id in again.text
+    for bad in ("not base64!", base64.b64encode(b"short").decode()):
+        r = site.client.post(url, headers=site.auth("operator"), json={"public_key": bad})
+        assert r.status_code == 422 and r.json()["field"] == "public_key", r.text
+    before = site.event_count()
+    event = {**raw_milk(1, A)[0], "key": pair.key_id}
+    r = post(site, "supplier_a", [sign_with(pair.private_pem, event)])
+    assert r.status_code == 201, r.text
+    assert site.event_count() == before + 1
+    assert not list(site.settings.keys_dir.glob(f"*{pair.key_id}*"))  # no copy of the private key here
