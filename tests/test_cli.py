@@ -7,6 +7,7 @@ a recorded file, an anchor); the tests read what those commands printed and go o
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -106,6 +107,18 @@ def test_supplier_add_prints_the_private_key_path(site: Site) -> None:
     path = site.cwd / m.group(1)
     assert path.name.startswith("waikato-dairy.") and path.is_file()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_supplier_register_key_keeps_no_private_key(site: Site) -> None:
+    from cradletrace.core import signing
+
+    pair = signing.generate_key_pair()
+    public = base64.b64encode(pair.public_key).decode()
+    ok = run(site.cwd, "supplier", "register-key", "waikato-dairy", public, "--data-dir", DATA)
+    assert ok.returncode == 0 and pair.key_id in ok.stdout, ok.stderr
+    assert not list(site.cwd.rglob(f"*{pair.key_id}*.pem"))
+    again = run(site.cwd, "supplier", "register-key", "waikato-dairy", public, "--data-dir", DATA)
+    assert again.returncode == 2 and again.stderr.startswith("error: public_key: expected a key not registered yet")
 
 
 def test_record_of_a_bad_file_names_each_problem_and_stores_nothing(site: Site) -> None:

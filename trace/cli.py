@@ -96,6 +96,17 @@ def supplier_rotate_key(supplier_id: str, data_dir: DataDir = None, database_url
         typer.echo(f"new key {key.key_id} for {supplier_id}: {path}")
 
 
+@supplier_app.command("register-key")
+def supplier_register_key(supplier_id: str, public_key: Annotated[str, typer.Argument(help="Base64 of the raw 32-byte Ed25519 public key")],
+                          data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Register a public key the supplier made itself (its private key never comes here)."""
+    from cradletrace import suppliers
+
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+        key = suppliers.register_public_key(s, supplier_id, public_key)
+        typer.echo(f"key {key.key_id} registered for {supplier_id}; it signs with its own private key")
+
+
 @supplier_app.command("revoke-key")
 def supplier_revoke_key(key_id: str, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Revoke a key at once: it can sign no new events; events it signed still verify."""
