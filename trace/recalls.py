@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Integer, String, and_, bindparam, false, func, insert, literal, update
+from sqlalchemy import Connection, Integer, String, and_, bindparam, cast, false, func, insert, literal, null, union_all, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
 
@@ -454,15 +454,18 @@ class LotStatus:
     hold: dict[str, Any] | None
 
 
-# Built once: every scan runs them. ``lot_id`` is bound per call; ``lot_flags`` lets a query of
+# Built once: every scan of a held or recalled lot runs it. One round trip for both: the lot's
+# active recalls and holds, oldest first (the first of each kind is shown). ``lot_flags`` lets
 # the scan path ask "is anything active?" in the same round trip as its item lookup.
 _LOT = bindparam("lot_id", type_=Integer)
-_ACTIVE_RECALL = (select(Recall.id, Recall.reason, Recall.severity, Recall.started_at, Recall.notice_digest,
-                         Recall.notice_status, Recall.tx_hash)
-                  .join(RecallLot, col(RecallLot.recall_id) == col(Recall.id))
-                  .where(RecallLot.lot_id == _LOT, col(Recall.closed_at).is_(None)).order_by(col(Recall.id)).limit(1))
-_ACTIVE_HOLD = (select(Hold.reason, Hold.created_at, Hold.trigger_event_id)
-                .where(Hold.lot_id == _LOT, col(Hold.released_at).is_(None)).order_by(col(Hold.id)).limit(1))
+_ACTIVE = union_all(
+    select(literal("recall").label("kind"), Recall.id, Recall.reason, Recall.severity, Recall.started_at.label("since"),
+           Recall.notice_digest, Recall.notice_status, Recall.tx_hash, cast(null(), Integer).label("trigger_event_id"))
+    .join(RecallLot, col(RecallLot.recall_id) == col(Recall.id))
+    .where(RecallLot.lot_id == _LOT, col(Recall.closed_at).is_(None)),
+    select(literal("hold"), Hold.id, Hold.reason, null(), Hold.created_at, null(), null(), null(), Hold.trigger_event_id)
+    .where(Hold.lot_id == _LOT, col(Hold.released_at).is_(None)),
+).order_by("kind", "id")
 
 
 def lot_flags(lot_id: Any) -> tuple[Any, Any]:
@@ -477,13 +480,15 @@ def lot_status(conn: Session | Connection, lot_id: int) -> LotStatus:
     """The active recall and hold of one lot, as the scan page shows them (read from the store only)."""
     if isinstance(conn, Session):
         conn = conn.connection()
-    recall = conn.execute(_ACTIVE_RECALL, {"lot_id": lot_id}).first()
-    hold = conn.execute(_ACTIVE_HOLD, {"lot_id": lot_id}).first()
+    first: dict[str, Any] = {}
+    for row in conn.execute(_ACTIVE, {"lot_id": lot_id}):
+        first.setdefault(row.kind, row)
+    recall, hold = first.get("recall"), first.get("hold")
     return LotStatus(
-        {"id": recall.id, "reason": recall.reason, "severity": recall.severity, "started_at": _iso(recall.started_at),
+        {"id": recall.id, "reason": recall.reason, "severity": recall.severity, "started_at": _iso(recall.since),
          "notice_digest": recall.notice_digest, "notice_status": recall.notice_status, "tx_hash": recall.tx_hash,
          "do_not_use": True} if recall else None,
-        {"reason": hold.reason, "since": _iso(hold.created_at), "trigger_event_id": hold.trigger_event_id} if hold else None)
+        {"reason": hold.reason, "since": _iso(hold.since), "trigger_event_id": hold.trigger_event_id} if hold else None)
 
 
 NO_STATUS = LotStatus(None, None)

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam
+from sqlalchemy import Engine, bindparam, func
 from sqlmodel import col, select
 
 from cradletrace.recalls import NO_STATUS, LotStatus, lot_flags, lot_status
 from cradletrace.scans import ScanSummary, record_scan
 from cradletrace.scanview import LotRef, ScanView, ViewCache, view_json
 from cradletrace.sealing import Sealer
-from cradletrace.store.models import Item, Lot
+from cradletrace.store.models import Item, Lot, Shipment
 from cradletrace.verification import EventVerifier
 
 
@@ -35,9 +35,22 @@ class ScanResult:
     scans: ScanSummary
 
 
-_ITEM = (select(Item.gtin, Lot.id, Lot.lot, Lot.product, Lot.event_id,
-                *(flag.label(name) for flag, name in zip(lot_flags(Lot.id), ("recalled", "held"))))
-         .join(Lot, col(Lot.id) == col(Item.lot_id)).where(Item.serial == bindparam("serial")))
+def _item_query(shipments: Any) -> Any:
+    """The item and its lot, whether the lot is recalled or held, and the lot's shipment ids
+    (``shipments``: an aggregate of Shipment.id, which each database spells its own way)."""
+    return (select(Item.gtin, Lot.id, Lot.lot, Lot.product, Lot.event_id,
+                   *(flag.label(name) for flag, name in zip(lot_flags(Lot.id), ("recalled", "held"))),
+                   select(shipments).where(Shipment.lot_id == Lot.id).scalar_subquery().label("shipments"))
+            .join(Lot, col(Lot.id) == col(Item.lot_id)).where(Item.serial == bindparam("serial")))
+
+
+_ITEM = {"postgresql": _item_query(func.array_agg(Shipment.id)), "sqlite": _item_query(func.json_group_array(Shipment.id))}
+
+
+def _shipment_ids(value: Any) -> list[str]:
+    if value is None:  # PostgreSQL's array_agg of no rows
+        return []
+    return list(value) if isinstance(value, list) else list(json.loads(value))
 
 
 def scan_item(engine: Engine, verifier: EventVerifier, views: ViewCache, sealer: Sealer,
@@ -47,11 +60,11 @@ def scan_item(engine: Engine, verifier: EventVerifier, views: ViewCache, sealer:
     ``engine`` should be in autocommit mode (``engine.execution_options(isolation_level="AUTOCOMMIT")``).
     """
     with engine.connect() as conn:
-        found = conn.execute(_ITEM, {"serial": serial}).first()
+        found = conn.execute(_ITEM[conn.dialect.name], {"serial": serial}).first()
         if found is None or found.gtin != gtin or found.lot != lot:
             return None
         ref = LotRef(int(found.id), gtin, lot, found.product, int(found.event_id))
-        view, memo = views.view(conn, verifier, ref)
+        view, memo = views.view(conn, verifier, ref, _shipment_ids(found.shipments))
         status = lot_status(conn, ref.id) if found.recalled or found.held else NO_STATUS
         scans = record_scan(conn, sealer, serial, now)
         conn.commit()  # a no-op in autocommit mode; commits the scan otherwise

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -128,9 +129,13 @@ _SHOWN = (
 )
 
 
-def fetch_rows(conn: Connection, lot: LotRef) -> Rows:
-    """The stored rows behind the page of ``lot``, each event with its batch, key and supplier."""
-    shipments = conn.execute(_SHIPMENTS, {"lot_id": lot.id}).scalars().all()
+def fetch_rows(conn: Connection, lot: LotRef, shipments: Sequence[str] | None = None) -> Rows:
+    """The stored rows behind the page of ``lot``, each event with its batch, key and supplier.
+
+    ``shipments`` (the lot's shipment ids) saves a round trip when the caller read them already.
+    """
+    if shipments is None:
+        shipments = conn.execute(_SHIPMENTS, {"lot_id": lot.id}).scalars().all()
     found = conn.execute(_SHOWN, {"event_id": lot.event_id, "gtin": lot.gtin, "lot": lot.lot, "lot_id": lot.id,
                                   "shipments": list(shipments)}).all()
     return tuple(tuple(r) for r in found)
@@ -197,8 +202,9 @@ class ViewCache:
         self._size = size
         self._lock = threading.Lock()
 
-    def view(self, conn: Connection, verifier: EventVerifier, lot: LotRef) -> tuple[ScanView, dict[Any, Any]]:
-        rows = fetch_rows(conn, lot)
+    def view(self, conn: Connection, verifier: EventVerifier, lot: LotRef,
+             shipments: Sequence[str] | None = None) -> tuple[ScanView, dict[Any, Any]]:
+        rows = fetch_rows(conn, lot, shipments)
         hit = self._entries.get(lot.id)
         if hit is not None and hit[0] == rows:
             return hit[1], hit[2]
