@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(machine_info()))
     print(f"command : {' '.join(shlex.quote(a) for a in [sys.executable, *sys.argv])}")
     tmp = Path(tempfile.mkdtemp(prefix="cradletrace-bench-scan-"))
-    pg, node = PostgresServer(), None
+    pg, node = PostgresServer(durable=True), None  # fsync and synchronous commits on, as in production
     try:
         log("starting PostgreSQL and anvil")
         pg.start()

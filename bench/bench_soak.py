@@ -137,7 +137,7 @@ def main() -> None:
     args = parser.parse_args()
     print("\n".join(machine_info()))
     data_dir = Path(tempfile.mkdtemp(prefix="cradletrace-soak-")) / "data"
-    with whole_stack(data_dir, args.workers, args.interval, CRADLETRACE_SCAN_RATE_PER_MINUTE="0") as (settings, keys, api, anchorer):
+    with whole_stack(data_dir, args.workers, args.interval, durable=True, CRADLETRACE_SCAN_RATE_PER_MINUTE="0") as (settings, keys, api, anchorer):
         t0 = time.monotonic()
         paths = seed(settings, args.items)
         kid, pem = key_file(settings, B)

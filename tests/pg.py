@@ -140,7 +140,11 @@ class PostgresServer:
     >>> srv.restart(); srv.stop()
     """
 
-    def __init__(self, dbname: str = "cradletrace", pg_bin: str | os.PathLike[str] | None = None):
+    def __init__(self, dbname: str = "cradletrace", pg_bin: str | os.PathLike[str] | None = None,
+                 durable: bool = False):
+        """``durable``: PostgreSQL's own defaults for fsync, commits and autovacuum (benchmarks);
+        otherwise tuned for throwaway test data (nothing is flushed to disk)."""
+        self.durable = durable
         self.pg_bin = Path(pg_bin) if pg_bin else find_pg_bin()
         self.dbname = dbname
         self.port: int | None = None
@@ -278,6 +282,8 @@ class PostgresServer:
             "shared_buffers": "64MB",
             "autovacuum": "off",
             "jit": "off",
+            **({"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on", "wal_level": "replica",
+                "max_wal_senders": "10", "autovacuum": "on"} if self.durable else {}),
             "logging_collector": "off",
             "log_min_messages": "warning",
             "log_timezone": "'UTC'",

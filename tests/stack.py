@@ -74,11 +74,13 @@ def evm_node() -> Iterator[str]:
 
 @contextmanager
 def whole_stack(data_dir: Path, workers: int = 2, interval: float = 5.0, port: int | None = None,
-                **env: str) -> Iterator[tuple[Settings, dict[str, str], Served, Served]]:
-    """PostgreSQL + EVM node + ``serve --workers`` + ``anchor --watch``: (settings, keys, api, anchorer)."""
+                durable: bool = False, **env: str) -> Iterator[tuple[Settings, dict[str, str], Served, Served]]:
+    """PostgreSQL + EVM node + ``serve --workers`` + ``anchor --watch``: (settings, keys, api, anchorer).
+
+    ``durable``: PostgreSQL flushes every commit, as in production (benchmarks)."""
     from tests.pg import PostgresServer
 
-    with PostgresServer() as pg, evm_node() as rpc_url:
+    with PostgresServer(durable=durable) as pg, evm_node() as rpc_url:
         settings = Settings(data_dir=data_dir, database_url=pg.url, rpc_url=rpc_url)
         keys = prepare(settings)
         with anchor_watch(settings, interval, data_dir.parent) as anchorer, \
