@@ -172,6 +172,23 @@ def test_max_leaves_splits_pending_events_into_several_roots(workspace, record, 
     assert audit(Session(workspace.engine), workspace.chain()).ok
 
 
+def test_events_arriving_during_a_run_wait_for_the_next_run(workspace, record, events) -> None:
+    """Under steady arrivals a run sends one root, not one small root after another."""
+    record(events)
+    arrivals = iter([raw_lots(events, 2, "RM-LATE")])
+
+    def fence() -> None:  # runs before every transaction: new events arrive meanwhile
+        for more in arrivals:
+            record(more)
+
+    [only] = anchor(workspace, fence=fence)
+    assert only.leaf_count == len(events)
+    pending = [r for r in stored_events(workspace) if r.anchor_id is None]
+    assert len(pending) == 2  # they wait for the next interval's run
+    [nxt] = anchor(workspace)
+    assert nxt.leaf_count == 2 and set(verdicts(workspace).values()) == {"VALID"}
+
+
 @pytest.mark.node
 def test_roots_and_proofs_equal_openzeppelin_merkle_tree(workspace, record, events) -> None:
     record(events)

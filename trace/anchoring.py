@@ -147,11 +147,17 @@ def anchor_pending(
             s.commit()
             bid = batch.id
         assert bid is not None
+        leaves = batch.leaf_count
         done, mined = _finish(session_factory, chain, bid, False, confirmations, fence)
         if done is not None:
             results.append(done)
         if not mined:
             break  # the chain is not mining ours now: no more transactions behind this one
+        if leaves < max_leaves:
+            # Everything pending when this batch was cut is in it. What arrived since waits for the
+            # next run: chasing it sent one small root after another under steady arrivals (5 328
+            # roots in a 10-minute soak, ~1 400 gas per event) for no gain in anchoring lag.
+            break
     return results
 
 
