@@ -17,7 +17,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -184,3 +184,22 @@ def anvil_node() -> Iterator[str]:
         yield node.url
     finally:
         node.stop()
+
+
+@pytest.fixture
+def anvil_with_state(tmp_path: Path) -> Iterator[Callable[[], EvmNode]]:
+    """Start (and restart) anvil on one port with ``--state``, so the chain survives a stop."""
+    port = free_port()
+    state = tmp_path / "anvil-state.json"
+    started: list[EvmNode] = []
+
+    def start() -> EvmNode:
+        argv = [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--silent", "--state", str(state)]
+        started.append(_start("anvil", argv, port, START_TIMEOUT))
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for node in started:
+            node.stop()

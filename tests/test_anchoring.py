@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -271,25 +271,6 @@ def test_a_root_on_chain_with_another_leaf_count_is_not_confirmed(workspace, rec
 
 
 # -- an unreachable chain (anvil stopped, then started again from its state file) -------------
-
-@pytest.fixture
-def anvil_with_state(tmp_path: Path) -> Iterator[Callable[[], nodes.EvmNode]]:
-    """Start (and restart) anvil on one port with ``--state``, so the chain survives a stop."""
-    port = nodes.free_port()
-    state = tmp_path / "anvil-state.json"
-    started: list[nodes.EvmNode] = []
-
-    def start() -> nodes.EvmNode:
-        argv = [str(nodes.ANVIL), "--host", "127.0.0.1", "--port", str(port), "--silent", "--state", str(state)]
-        started.append(nodes._start("anvil", argv, port, nodes.START_TIMEOUT))
-        return started[-1]
-
-    try:
-        yield start
-    finally:
-        for node in started:
-            node.stop()
-
 
 @pytest.mark.node
 def test_chain_unreachable_loses_nothing_and_the_next_run_anchors_everything(

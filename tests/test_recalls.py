@@ -309,44 +309,33 @@ def test_cli_recall_start_list_and_hold_list(workspace, events, record) -> None:
 
 
 @pytest.mark.node
-def test_notice_waits_for_a_stopped_node_and_is_sent_when_it_returns(tmp_path, database_url, events) -> None:
+def test_notice_waits_for_a_stopped_node_and_is_sent_when_it_returns(anvil_with_state, tmp_path, database_url,
+                                                                    events) -> None:
     """A real node stopped (anvil) and started again from its state."""
     from cradletrace.workspace import init_workspace
     from tests.test_anchoring import add_suppliers, record_into
 
-    port = nodes.free_port()
-    state = tmp_path / "anvil-state.json"
-    started: list[nodes.EvmNode] = []
-
-    def start() -> nodes.EvmNode:
-        argv = [str(nodes.ANVIL), "--host", "127.0.0.1", "--port", str(port), "--silent", "--state", str(state)]
-        started.append(nodes._start("anvil", argv, port, nodes.START_TIMEOUT))
-        return started[-1]
-
-    try:
-        node = start()
-        settings = Settings(data_dir=tmp_path / "data", database_url=database_url, rpc_url=node.url, rpc_timeout=5)
-        ws, chain = init_workspace(settings)
-        with ws:
-            add_suppliers(ws)
-            record_into(ws, events)
-            with ws.session() as s:
-                rid = start_recall(s, lots=[IF1], reason="Cronobacter", severity="I", trigger=None, started_by="qa",
-                                   now=datetime.now(timezone.utc)).id
-            node.stop()
-            with pytest.raises(ChainUnavailableError):
-                recalls.send_pending_notices(factory(ws), chain)
-            with ws.session() as s:
-                assert s.get(Recall, rid).notice_status == "prepared"
-                assert len(s.exec(select(Hold)).all()) == 2  # failing report and excursion, IF-0001
-            start()
-            [done] = recalls.send_pending_notices(factory(ws), chain)
-            assert done.recall_id == rid
-            with ws.session() as s:
-                assert s.get(Recall, rid).notice_status == "confirmed"
-    finally:
-        for n in started:
-            n.stop()
+    start = anvil_with_state
+    node = start()
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, rpc_url=node.url, rpc_timeout=5)
+    ws, chain = init_workspace(settings)
+    with ws:
+        add_suppliers(ws)
+        record_into(ws, events)
+        with ws.session() as s:
+            rid = start_recall(s, lots=[IF1], reason="Cronobacter", severity="I", trigger=None, started_by="qa",
+                               now=datetime.now(timezone.utc)).id
+        node.stop()
+        with pytest.raises(ChainUnavailableError):
+            recalls.send_pending_notices(factory(ws), chain)
+        with ws.session() as s:
+            assert s.get(Recall, rid).notice_status == "prepared"
+            assert len(s.exec(select(Hold)).all()) == 2  # failing report and excursion, IF-0001
+        start()
+        [done] = recalls.send_pending_notices(factory(ws), chain)
+        assert done.recall_id == rid
+        with ws.session() as s:
+            assert s.get(Recall, rid).notice_status == "confirmed"
 
 
 def test_cli_recall_from_a_trigger_event_takes_the_forward_trace_as_scope(workspace, events, record) -> None:
