@@ -457,23 +457,28 @@ class LotStatus:
 # Built once: every scan of a held or recalled lot runs it. One round trip for both: the lot's
 # active recalls and holds, oldest first (the first of each kind is shown). ``lot_flags`` lets
 # the scan path ask "is anything active?" in the same round trip as its item lookup.
+def _active_recall(lot_id: Any) -> Any:
+    return (RecallLot.lot_id == lot_id) & col(Recall.closed_at).is_(None)
+
+
+def _active_hold(lot_id: Any) -> Any:
+    return (Hold.lot_id == lot_id) & col(Hold.released_at).is_(None)
+
+
 _LOT = bindparam("lot_id", type_=Integer)
 _ACTIVE = union_all(
     select(literal("recall").label("kind"), Recall.id, Recall.reason, Recall.severity, Recall.started_at.label("since"),
            Recall.notice_digest, Recall.notice_status, Recall.tx_hash, cast(null(), Integer).label("trigger_event_id"))
-    .join(RecallLot, col(RecallLot.recall_id) == col(Recall.id))
-    .where(RecallLot.lot_id == _LOT, col(Recall.closed_at).is_(None)),
+    .join(RecallLot, col(RecallLot.recall_id) == col(Recall.id)).where(_active_recall(_LOT)),
     select(literal("hold"), Hold.id, Hold.reason, null(), Hold.created_at, null(), null(), null(), Hold.trigger_event_id)
-    .where(Hold.lot_id == _LOT, col(Hold.released_at).is_(None)),
+    .where(_active_hold(_LOT)),
 ).order_by("kind", "id")
 
 
 def lot_flags(lot_id: Any) -> tuple[Any, Any]:
     """SQL booleans: ``lot_id`` (a column or value) has an active recall; has an active hold."""
-    recall = (select(RecallLot.lot_id).join(Recall, col(RecallLot.recall_id) == col(Recall.id))
-              .where(RecallLot.lot_id == lot_id, col(Recall.closed_at).is_(None)))
-    hold = select(Hold.id).where(Hold.lot_id == lot_id, col(Hold.released_at).is_(None))
-    return recall.exists(), hold.exists()
+    recall = select(RecallLot.lot_id).join(Recall, col(RecallLot.recall_id) == col(Recall.id)).where(_active_recall(lot_id))
+    return recall.exists(), select(Hold.id).where(_active_hold(lot_id)).exists()
 
 
 def lot_status(conn: Session | Connection, lot_id: int) -> LotStatus:
