@@ -22,9 +22,8 @@ from cradletrace.errors import ChainRevertedError
 from cradletrace.verification import audit
 from cradletrace.workspace import Workspace, init_workspace
 from tests import nodes
-from tests.test_anchoring import add_suppliers, anvil_with_state, on_chain_logs, raw_lots, record_into, stored_batches, verdicts
+from tests.test_anchoring import add_suppliers, on_chain_logs, raw_lots, record_into, stored_batches, verdicts
 
-__all__ = ["anvil_with_state"]  # a fixture, used below
 
 pytestmark = pytest.mark.node
 

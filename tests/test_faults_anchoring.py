@@ -35,9 +35,8 @@ from cradletrace.verification import audit
 from cradletrace.workspace import Workspace, init_workspace
 from tests import nodes
 from tests.test_anchor_chain import ANVIL_KEY_0
-from tests.test_anchoring import add_suppliers, anvil_with_state, raw_lots, record_into, stored_batches, stored_events
+from tests.test_anchoring import add_suppliers, raw_lots, record_into, stored_batches, stored_events
 
-__all__ = ["anvil_with_state"]  # a fixture, used below
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.node]
 
