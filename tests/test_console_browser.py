@@ -116,8 +116,8 @@ def test_trace_recall_clock_and_reports(desk: Any, demo: Console, tmp_path: Path
     page.locator("#clock").wait_for()
     started = page.locator("#clock-started strong").inner_text()
     assert re.fullmatch(r"0:\d\d:\d\d", started)
-    to_started = recall["clock"]["to_started_s"]
-    assert started == f"0:{int(round(to_started)) // 60:02d}:{int(round(to_started)) % 60:02d}"
+    to_started = int(recall["clock"]["to_started_s"] + 0.5)  # rounded half up, as the page's Math.round does
+    assert started == f"0:{to_started // 60:02d}:{to_started % 60:02d}"
     assert page.locator("#clock-verdict").inner_text() == "Within the two-hour rule"
     assert page.locator("#holds td.proposal").count() == 0  # the proposals are covered by the recall now
     screenshot(page, "console-recall-clock-en")
