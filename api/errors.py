@@ -13,7 +13,7 @@ ChainUnavailableError                  503     CHAIN_UNAVAILABLE
 other ChainError                       502     CHAIN_FAILED
 SQLAlchemy IntegrityError (a race)     409     CONFLICT
 AnchoringBusyError (another leads)     409     ANCHORING_BUSY
-store_unreachable(): down, lost, pool  503     STORE_UNAVAILABLE
+store_unreachable(): down, lost, pool  503     STORE_UNAVAILABLE (SQLAlchemy's or psycopg's)
 ConfigError, anything unexpected       500     CONFIG / INTERNAL
 =====================================  ======  =======================================
 
@@ -31,6 +31,9 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg import Error as PgError
+from psycopg import InterfaceError as PgInterfaceError
+from psycopg import OperationalError as PgOperationalError
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -158,7 +161,8 @@ def _status_of(exc: TraceError) -> tuple[int, str, list[Problem]]:
 
 def store_unreachable(exc: BaseException) -> bool:
     """The store did not answer (down, restarting, connection lost, pool exhausted): worth a retry."""
-    return (isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError))
+    return (isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError,
+                             PgOperationalError, PgInterfaceError))  # the last two: the scan pool (scanning.PgScanner)
             or (isinstance(exc, DBAPIError) and exc.connection_invalidated))
 
 
@@ -205,3 +209,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(SQLAlchemyError, on_store_error)
+    app.add_exception_handler(PgError, on_store_error)

@@ -53,12 +53,14 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime(settings)
         await to_thread.run_sync(runtime.open)
+        await runtime.start_scanner()
         # Sync routes run in this pool (see Settings.api_threads); each needs a store connection.
         to_thread.current_default_thread_limiter().total_tokens = min(settings.api_threads, settings.db_pool_size)
         app.state.runtime = runtime
         try:
             yield
         finally:
+            await runtime.stop_scanner()
             await to_thread.run_sync(runtime.close)
 
     # FastAPI's own OpenTelemetry hooks are off: /metrics (Prometheus) is ours, and asking the

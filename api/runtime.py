@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 from functools import cached_property
+
+from anyio import to_thread
 
 from sqlalchemy import Engine, inspect
 from sqlmodel import Session
@@ -25,6 +28,7 @@ from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.errors import ConfigError
 from cradletrace.ratelimit import RateLimiter
+from cradletrace.scanning import PgScanner, ScanResult, scan_item
 from cradletrace.scanview import ViewCache
 from cradletrace.sealing import Sealer, load_or_create_key
 from cradletrace.verification import EventVerifier
@@ -43,6 +47,7 @@ class Runtime:
         self._chain_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.scanner: PgScanner | None = None
 
     def open(self) -> None:
         """Check the store, open the chain (and so take the embedded chain's file lock)."""
@@ -82,6 +87,25 @@ class Runtime:
     def scan_engine(self) -> Engine:
         """The store's pool in autocommit mode, for scans (see scanning.py)."""
         return self.workspace.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def start_scanner(self) -> None:
+        """On PostgreSQL, scans run on this loop with their own pool (scanning.PgScanner)."""
+        engine = self.workspace.engine
+        if engine.dialect.name == "postgresql":
+            self.scanner = PgScanner(engine, self.verifier, self.views, self.sealer, self.settings.db_pool_size,
+                                     timeout=self.settings.db_wait_timeout)
+            await self.scanner.open()
+
+    async def stop_scanner(self) -> None:
+        if self.scanner is not None:
+            await self.scanner.close()
+
+    async def scan(self, gtin: str, lot: str, serial: str, now: datetime) -> ScanResult | None:
+        """One counted scan (scanning.scan_item), None for a code never issued."""
+        if self.scanner is not None:
+            return await self.scanner.scan(gtin, lot, serial, now)
+        return await to_thread.run_sync(scan_item, self.scan_engine, self.verifier, self.views, self.sealer,
+                                        gtin, lot, serial, now)
 
     @cached_property
     def scan_limiter(self) -> RateLimiter:

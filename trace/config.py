@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # Store connections kept open per process (a burst may open half as many again): a connection
     # opened per request costs PostgreSQL a new backend process.
     db_pool_size: int = Field(default=8, ge=1, le=200)
+    # Seconds a request waits for a free store connection (or for a down store to come back)
+    # before it is refused with 503.
+    db_wait_timeout: float = Field(default=10.0, gt=0)
     # Requests one API process works on at once (its thread pool). Few: the work is mostly
     # Python, which runs one thread at a time, and every extra thread only adds switching (a
     # scan load on 2 cores did 720/s with 16 threads, 1 000/s with 4). At most db_pool_size.

@@ -465,14 +465,20 @@ def _active_hold(lot_id: Any) -> Any:
     return (Hold.lot_id == lot_id) & col(Hold.released_at).is_(None)
 
 
-_LOT = bindparam("lot_id", type_=Integer)
-_ACTIVE = union_all(
-    select(literal("recall").label("kind"), Recall.id, Recall.reason, Recall.severity, Recall.started_at.label("since"),
-           Recall.notice_digest, Recall.notice_status, Recall.tx_hash, cast(null(), Integer).label("trigger_event_id"))
-    .join(RecallLot, col(RecallLot.recall_id) == col(Recall.id)).where(_active_recall(_LOT)),
-    select(literal("hold"), Hold.id, Hold.reason, null(), Hold.created_at, null(), null(), null(), Hold.trigger_event_id)
-    .where(_active_hold(_LOT)),
-).order_by("kind", "id")
+def active_rows(lot_id: Any) -> Any:
+    """The active recalls and holds of ``lot_id`` (a value or a column), one row each, by kind and id."""
+    return union_all(
+        select(literal("recall").label("kind"), Recall.id, Recall.reason, Recall.severity, Recall.started_at.label("since"),
+               Recall.notice_digest, Recall.notice_status, Recall.tx_hash, cast(null(), Integer).label("trigger_event_id"))
+        .join(RecallLot, col(RecallLot.recall_id) == col(Recall.id)).where(_active_recall(lot_id)),
+        select(literal("hold"), Hold.id, Hold.reason, null(), Hold.created_at, null(), null(), null(), Hold.trigger_event_id)
+        .where(_active_hold(lot_id)),
+    ).order_by("kind", "id")
+
+
+STATUS_COLUMNS = ("kind", "id", "reason", "severity", "since", "notice_digest", "notice_status", "tx_hash",
+                  "trigger_event_id")
+_ACTIVE = active_rows(bindparam("lot_id", type_=Integer))
 
 
 def lot_flags(lot_id: Any) -> tuple[Any, Any]:
@@ -485,8 +491,13 @@ def lot_status(conn: Session | Connection, lot_id: int) -> LotStatus:
     """The active recall and hold of one lot, as the scan page shows them (read from the store only)."""
     if isinstance(conn, Session):
         conn = conn.connection()
+    return status_of(conn.execute(_ACTIVE, {"lot_id": lot_id}))
+
+
+def status_of(rows: Iterable[Any]) -> LotStatus:
+    """The status shown from ``active_rows``' rows (attributes named as STATUS_COLUMNS): the first of each kind."""
     first: dict[str, Any] = {}
-    for row in conn.execute(_ACTIVE, {"lot_id": lot_id}):
+    for row in rows:
         first.setdefault(row.kind, row)
     recall, hold = first.get("recall"), first.get("hold")
     return LotStatus(

@@ -11,18 +11,23 @@ stands alone, and the only write is the scan's own row.
 from __future__ import annotations
 
 import json
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, bindparam, func
+from anyio.to_thread import run_sync
+from sqlalchemy import Engine, bindparam, false, func, insert, literal_column, true, union_all
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 
-from cradletrace.recalls import NO_STATUS, LotStatus, lot_flags, lot_status
-from cradletrace.scans import ScanSummary, record_scan
-from cradletrace.scanview import LotRef, ScanView, ViewCache, view_json
+from cradletrace.recalls import NO_STATUS, STATUS_COLUMNS, LotStatus, active_rows, lot_flags, lot_status, status_of
+from cradletrace.scans import MAX_HISTORY, SCAN_COLUMNS, ScanSummary, record_scan, summarize
+from cradletrace.scanview import LotRef, ScanView, ViewCache, fetch_rows, shown_ids, view_json, with_verdict_inputs
 from cradletrace.sealing import Sealer
-from cradletrace.store.models import Item, Lot, Shipment
+from cradletrace.store.models import EventRow, Item, Lot, ScanRecord, Shipment
 from cradletrace.verification import EventVerifier
 
 
@@ -87,3 +92,105 @@ def scan_json(result: ScanResult) -> bytes:
                   "likely_copy": s.clone.likely_copy, "reason": s.clone.reason, "scan_id": s.scan_id},
     }
     return json.dumps(head, ensure_ascii=False).encode()[:-1] + b"," + lot_part[1:]
+
+
+# -- PostgreSQL: one round trip per scan, on the event loop --------------------------------------
+#
+# A scan of a pack whose lot's view is kept (the usual case) is one statement: find the item,
+# insert the scan (only if the item exists), and read back the code's history and count, the
+# lot's shipments, its active recalls and holds, and a stamp of the versions of every row a
+# verdict depends on. The stamp lists each shown event with the ``xmin`` (the id of the
+# transaction that wrote the row version) of the event, its anchor batch, its signing key and its
+# supplier: any UPDATE, DELETE or INSERT of one of those rows changes it, so the kept view is
+# reused only while nothing it was verified from has changed, without reading the bodies. A new
+# stamp reads the rows (scanview.fetch_rows) and verifies them afresh.
+
+def _xmin(table: str) -> Any:
+    return func.coalesce(literal_column(f"{table}.xmin::text"), "-")
+
+
+def _pg_scan_statement() -> Any:
+    found = (select(Lot.id, Lot.product, Lot.event_id).join(Item, col(Item.lot_id) == col(Lot.id))
+             .where(Item.serial == bindparam("serial"), Item.gtin == bindparam("gtin"), Lot.lot == bindparam("lot"))
+             .cte("found"))
+    added = (insert(ScanRecord)
+             .from_select(["id", "serial", "scanned_at", "consent"],
+                          select(bindparam("id"), bindparam("serial"), bindparam("scanned_at"), false()).select_from(found))
+             .returning(*SCAN_COLUMNS).cte("added"))
+    history = (union_all(select(*SCAN_COLUMNS).where(ScanRecord.serial == bindparam("serial")), select(*added.c))
+               .order_by("scanned_at").limit(MAX_HISTORY).subquery("history"))
+    status = active_rows(found.c.id).subquery("status")
+    shipments = select(Shipment.id).where(Shipment.lot_id == found.c.id)
+    shown = shown_ids(found.c.event_id, bindparam("gtin"), bindparam("lot"), found.c.id, shipments)
+    stamp = with_verdict_inputs([func.string_agg(func.concat_ws(
+        ":", EventRow.id, *map(_xmin, ("event", "anchor_batch", "supplier_key", "supplier"))),
+        aggregate_order_by(literal_column("','"), EventRow.id))], shown)
+
+    def arrays(sub: Any, order: Sequence[Any], prefix: str) -> Any:
+        return select(*(func.array_agg(aggregate_order_by(c, *order)).label(prefix + c.name) for c in sub.c)).subquery()
+
+    hist = arrays(history, [history.c.scanned_at], "h_")
+    stat = arrays(status, [status.c.kind, status.c.id], "s_")
+    return (select(found.c.id, found.c.product, found.c.event_id,
+                   select(func.array_agg(Shipment.id)).where(Shipment.lot_id == found.c.id).scalar_subquery().label("shipments"), stamp.scalar_subquery().label("stamp"),
+                   select(func.count()).where(ScanRecord.serial == bindparam("serial")).scalar_subquery().label("count"),
+                   *hist.c, *stat.c)
+            .select_from(found).join(hist, true()).join(stat, true()))
+
+
+class PgScanner:
+    """Scans on PostgreSQL from the event loop: one statement per scan on a pool of async
+    connections (psycopg_pool), no thread hand-off. A lot seen for the first time, or whose
+    stamp changed, has its rows read and verified in a thread (``scanview.ViewCache.build``).
+
+    Open it with ``await open()`` inside the running loop and ``await close()`` it there.
+    """
+
+    def __init__(self, engine: Engine, verifier: EventVerifier, views: ViewCache, sealer: Sealer,
+                 size: int, timeout: float) -> None:
+        from psycopg_pool import AsyncConnectionPool
+
+        compiled = _pg_scan_statement().compile(dialect=engine.dialect)
+        self._sql, self._defaults = str(compiled), dict(compiled.params)
+        self._engine, self.verifier, self.views, self.sealer = engine, verifier, views, sealer
+        self._pool = AsyncConnectionPool(engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+                                         min_size=size, max_size=size, timeout=timeout, open=False,
+                                         kwargs={"autocommit": True, "prepare_threshold": 0})
+
+    async def open(self) -> None:
+        await self._pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def scan(self, gtin: str, lot: str, serial: str, now: datetime) -> ScanResult | None:
+        """As ``scan_item``: the counted scan, or None when no such item was issued."""
+        params = {**self._defaults, "serial": serial, "gtin": gtin, "lot": lot, "id": secrets.token_hex(16),
+                  "scanned_at": now}
+        async with self._pool.connection() as conn:
+            found = await (await conn.execute(self._sql, params)).fetchone()
+        if found is None:
+            return None
+        (lot_id, product, event_id, shipments, stamp, count, h_id, h_at, h_consent, h_location, *status) = found
+        ref = LotRef(int(lot_id), gtin, lot, product, int(event_id))
+        kept = self.views.get(ref.id, stamp)
+        if kept is None:
+            kept = await run_sync(self._build, ref, stamp, shipments or [])
+        history = [ScanRow(*r) for r in zip(h_id, h_at, h_consent, h_location)]
+        scans = summarize(params["id"], history, int(count) + 1, self.sealer, now)  # the count's snapshot predates the insert
+        rows = [SimpleNamespace(**dict(zip(STATUS_COLUMNS, r))) for r in zip(*status)] if status[0] else []
+        return ScanResult(serial, kept[0], kept[1], status_of(rows), scans)
+
+    def _build(self, ref: LotRef, stamp: str | None, shipments: list[str]) -> tuple[ScanView, dict[Any, Any]]:
+        # Rows read after the stamp are at least as new: a view kept under an older stamp is only
+        # ever asked for with that stamp, which no later state of the rows can have again.
+        with self._engine.connect() as conn:
+            rows = fetch_rows(conn, ref, shipments)
+        return self.views.build(stamp, rows, self.verifier, ref)
+
+
+class ScanRow(NamedTuple):
+    id: str
+    scanned_at: datetime
+    consent: bool
+    location: bytes | None

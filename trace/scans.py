@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,14 +37,14 @@ class ScanSummary:
 
 
 # Built once: every scan runs them.
-_COLUMNS = (ScanRecord.id, ScanRecord.scanned_at, ScanRecord.consent, ScanRecord.location)
+SCAN_COLUMNS = (ScanRecord.id, ScanRecord.scanned_at, ScanRecord.consent, ScanRecord.location)
 _NEW = {"id": bindparam("id"), "serial": bindparam("serial"), "scanned_at": bindparam("scanned_at"), "consent": False}
 _INSERT = insert(ScanRecord).values(_NEW)
-_HISTORY = select(*_COLUMNS).where(ScanRecord.serial == bindparam("serial")).order_by(col(ScanRecord.scanned_at)).limit(MAX_HISTORY)
+_HISTORY = select(*SCAN_COLUMNS).where(ScanRecord.serial == bindparam("serial")).order_by(col(ScanRecord.scanned_at)).limit(MAX_HISTORY)
 # PostgreSQL does both in one round trip. The table read does not see the row the CTE inserts
 # (one snapshot for the whole statement), so the union has it exactly once.
-_added = insert(ScanRecord).values(_NEW).returning(*_COLUMNS).cte("added")
-_INSERT_AND_HISTORY = (union_all(select(*_COLUMNS).where(ScanRecord.serial == bindparam("serial")), select(*_added.c))
+_added = insert(ScanRecord).values(_NEW).returning(*SCAN_COLUMNS).cte("added")
+_INSERT_AND_HISTORY = (union_all(select(*SCAN_COLUMNS).where(ScanRecord.serial == bindparam("serial")), select(*_added.c))
                        .order_by("scanned_at").limit(MAX_HISTORY))
 
 
@@ -59,9 +60,16 @@ def record_scan(conn: Connection | Session, sealer: Sealer, serial: str, now: da
     else:
         conn.execute(_INSERT, params)
         rows = conn.execute(_HISTORY, params).all()
-    points = [ScanPoint(_aware(r.scanned_at, now), *(_open(sealer, r) or (None, None))) for r in rows]
     count = len(rows) if len(rows) < MAX_HISTORY else int(conn.execute(  # only the history is capped, not the count
         select(func.count()).select_from(ScanRecord).where(ScanRecord.serial == serial)).scalar_one())
+    return summarize(scan_id, rows, count, sealer, now, rule)
+
+
+def summarize(scan_id: str, rows: Sequence[Any], count: int, sealer: Sealer, now: datetime,
+              rule: CloneRule = CloneRule()) -> ScanSummary:
+    """The summary of a code's scans from its history ``rows`` (``SCAN_COLUMNS``, oldest first, this
+    scan included) and its scan ``count``."""
+    points = [ScanPoint(_aware(r.scanned_at, now), *(_open(sealer, r) or (None, None))) for r in rows]
     first = rows[0]
     first_place = next(((p.lat, p.lon) for p in points if p.lat is not None), None)
     city = nearest_city(*first_place) if first_place else None

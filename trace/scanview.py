@@ -110,23 +110,31 @@ Rows = tuple[tuple[Any, ...], ...]
 # for a prepared statement (a subquery for the shipments let it pick a merge join that walked
 # the whole ref index: 100 ms). Commissioning events (up to 10 000 serials each, many per lot)
 # are not shown: reading and parsing them made a scan of a large lot cost tens of ms.
+def shown_ids(event_id: Any, gtin: Any, lot: Any, lot_id: Any, shipments: Any) -> Any:
+    """The ids of the events a scan shows: the lot's batch event (``event_id``), the lot's own events
+    but its commissioning, its input lots' batch events and the cold-chain records of ``shipments``
+    (the lot's shipment ids). Each argument is a value or a column."""
+    return union(
+        select(cast(event_id, Integer)),
+        select(EventRow.id).where(EventRow.gtin == gtin, EventRow.lot == lot, EventRow.kind != "commission"),
+        select(Lot.event_id).join(LotInput, col(LotInput.input_lot_id) == col(Lot.id)).where(LotInput.lot_id == lot_id),
+        select(EventRow.id).where(EventRow.kind == "cold_chain", col(EventRow.ref).in_(shipments)),
+    )
+
+
+def with_verdict_inputs(columns: Sequence[Any], ids: Any) -> Any:
+    """``columns`` of the events ``ids`` joined to what their verdicts depend on, by event id."""
+    return (select(*columns)
+            .outerjoin(AnchorBatch, col(AnchorBatch.id) == col(EventRow.anchor_id))
+            .outerjoin(SupplierKey, col(SupplierKey.key_id) == col(EventRow.key_id))
+            .outerjoin(Supplier, col(Supplier.id) == col(EventRow.supplier_id))
+            .where(col(EventRow.id).in_(ids)))
+
+
 _SHIPMENTS = select(Shipment.id).where(Shipment.lot_id == bindparam("lot_id"))
-_SHOWN = (
-    select(*_SHOWN_COLUMNS)
-    .outerjoin(AnchorBatch, col(AnchorBatch.id) == col(EventRow.anchor_id))
-    .outerjoin(SupplierKey, col(SupplierKey.key_id) == col(EventRow.key_id))
-    .outerjoin(Supplier, col(Supplier.id) == col(EventRow.supplier_id))
-    .where(col(EventRow.id).in_(union(
-        select(cast(bindparam("event_id"), Integer)),
-        select(EventRow.id).where(EventRow.gtin == bindparam("gtin"), EventRow.lot == bindparam("lot"),
-                                  EventRow.kind != "commission"),
-        select(Lot.event_id).join(LotInput, col(LotInput.input_lot_id) == col(Lot.id))
-        .where(LotInput.lot_id == bindparam("lot_id")),
-        select(EventRow.id).where(EventRow.kind == "cold_chain",
-                                  col(EventRow.ref).in_(bindparam("shipments", expanding=True))),
-    )))
-    .order_by(col(EventRow.id))
-)
+_SHOWN = with_verdict_inputs(_SHOWN_COLUMNS, shown_ids(
+    bindparam("event_id"), bindparam("gtin"), bindparam("lot"), bindparam("lot_id"),
+    bindparam("shipments", expanding=True))).order_by(col(EventRow.id))
 
 
 def fetch_rows(conn: Connection, lot: LotRef, shipments: Sequence[str] | None = None) -> Rows:
@@ -198,20 +206,28 @@ class ViewCache:
     """
 
     def __init__(self, size: int = 4096) -> None:
-        self._entries: OrderedDict[int, tuple[Rows, ScanView, dict[Any, Any]]] = OrderedDict()
+        self._entries: OrderedDict[int, tuple[Any, ScanView, dict[Any, Any]]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
     def view(self, conn: Connection, verifier: EventVerifier, lot: LotRef,
              shipments: Sequence[str] | None = None) -> tuple[ScanView, dict[Any, Any]]:
         rows = fetch_rows(conn, lot, shipments)
-        hit = self._entries.get(lot.id)
-        if hit is not None and hit[0] == rows:
-            return hit[1], hit[2]
+        return self.get(lot.id, rows) or self.build(rows, rows, verifier, lot)
+
+    def get(self, lot_id: int, key: Any) -> tuple[ScanView, dict[Any, Any]] | None:
+        """The view of ``lot_id`` kept under ``key`` (its rows, or a stamp of their versions), if any."""
+        hit = self._entries.get(lot_id)
+        return (hit[1], hit[2]) if hit is not None and hit[0] == key else None
+
+    def build(self, key: Any, rows: Rows, verifier: EventVerifier, lot: LotRef) -> tuple[ScanView, dict[Any, Any]]:
+        """Verify ``rows`` into a view and keep it under ``key`` unless a record is INVALID.
+
+        ``key`` must change whenever any of the rows does (the rows themselves do)."""
         view, memo = build_view(rows, verifier, lot), {}
         if not view.any_invalid:
             with self._lock:
-                self._entries[lot.id] = (rows, view, memo)
+                self._entries[lot.id] = (key, view, memo)
                 self._entries.move_to_end(lot.id)
                 while len(self._entries) > self._size:
                     self._entries.popitem(last=False)

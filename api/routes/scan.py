@@ -21,7 +21,7 @@ from cradletrace.api.errors import ApiError, error_response, responses
 from cradletrace.core.digitallink import parse_path
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.scanner_web.pages import pick_lang, render_scan, render_unknown, status_warnings
-from cradletrace.scanning import scan_item, scan_json
+from cradletrace.scanning import scan_json
 from cradletrace.scans import attach_location
 
 router = APIRouter(tags=["scan"])
@@ -53,18 +53,18 @@ def _limit(runtime: Any, request: Request) -> None:
 
 
 @router.get("/01/{rest:path}", responses=PAGE_RESPONSES, response_class=HTMLResponse, summary="Scan a pack")
-def scan(
+async def scan(
     request: Request, rest: str, runtime: RuntimeDep,
     lang: Annotated[str | None, Query(description="zh (default) or en")] = None,
     format: Annotated[str | None, Query(pattern="^(json|html)$", description="Override content negotiation")] = None,
 ) -> Response:
     """The consumer page of one pack: origin, tests, cold chain, shipments, integrity per record, scans."""
-    response = _answer(request, runtime, lang, format)
+    response = await _answer(request, runtime, lang, format)
     response.headers.update(NO_CACHE)
     return response
 
 
-def _answer(request: Request, runtime: Any, lang: str | None, format: str | None) -> Response:
+async def _answer(request: Request, runtime: Any, lang: str | None, format: str | None) -> Response:
     _limit(runtime, request)
     as_json, language = _wants_json(request, format), pick_lang(lang)
     raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
@@ -76,8 +76,7 @@ def _answer(request: Request, runtime: Any, lang: str | None, format: str | None
         what = "; ".join(f"{p.where}: {p.message}" for p in exc.problems)  # the part at fault, as in the JSON
         return HTMLResponse(render_unknown(language, f"{raw} — {what}", malformed=True), status_code=400)
     try:
-        result = scan_item(runtime.scan_engine, runtime.verifier, runtime.views, runtime.sealer,
-                           code.gtin, code.lot, code.serial, datetime.now(timezone.utc))
+        result = await runtime.scan(code.gtin, code.lot, code.serial, datetime.now(timezone.utc))
     except NotFoundError:  # the lot's batch event no longer reads
         result = None
     if result is None:
