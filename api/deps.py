@@ -21,7 +21,8 @@ from cradletrace.chain.base import Anchor
 from cradletrace.workspace import Workspace
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """Async only so FastAPI calls it on the loop: a sync dependency costs a thread hand-off."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 

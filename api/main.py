@@ -75,12 +75,13 @@ def create_app(settings: Settings) -> FastAPI:
                                ("POST", f"{API_PREFIX}/epcis"): settings.api_max_bulk_body})
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(MetricsMiddleware)  # outermost: counts the catch-all's 500s and the 413s too
+    # Routes are matched in order, and scans are most of the traffic: theirs come first.
+    app.include_router(resolver.router)  # public: GS1 resolver; takes only its own /01/ requests, so before scan
+    app.include_router(scan.router)  # public: the Digital Link path phones open, outside the API prefix
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.root_router)  # public: /healthz for load balancers
     app.include_router(metrics.router)  # public: /metrics for a Prometheus scraper
-    app.include_router(resolver.router)  # public: GS1 resolver; takes only its own /01/ requests, so before scan
-    app.include_router(scan.router)  # public: the Digital Link path phones open, outside the API prefix
     app.include_router(scanner.router)  # public: the camera page that opens those paths
     app.include_router(console.router)  # public page, no data: the recall console calls the API with a quality key
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

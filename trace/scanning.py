@@ -11,6 +11,7 @@ stands alone, and the only write is the scan's own row.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -138,6 +139,18 @@ def _pg_scan_statement() -> Any:
             .select_from(found).join(hist, true()).join(stat, true()))
 
 
+def _numbered(compiled: Any) -> tuple[str, list[tuple[str, Any]]]:
+    """A compiled statement's %(name)s text as PostgreSQL's $1, $2 ..., with the (name, default)
+    of each number in order."""
+    numbers: dict[str, int] = {}
+
+    def number(m: re.Match[str]) -> str:
+        return f"${numbers.setdefault(m.group(1), len(numbers) + 1)}"
+
+    text = re.sub(r"%\((\w+)\)s", number, str(compiled)).replace("%%", "%")
+    return text, [(name, compiled.params.get(name)) for name in numbers]
+
+
 class PgScanner:
     """Scans on PostgreSQL from the event loop: one statement per scan on a pool of async
     connections (psycopg_pool), no thread hand-off. A lot seen for the first time, or whose
@@ -148,14 +161,16 @@ class PgScanner:
 
     def __init__(self, engine: Engine, verifier: EventVerifier, views: ViewCache, sealer: Sealer,
                  size: int, timeout: float) -> None:
+        from psycopg import AsyncRawCursor
         from psycopg_pool import AsyncConnectionPool
 
-        compiled = _pg_scan_statement().compile(dialect=engine.dialect)
-        self._sql, self._defaults = str(compiled), dict(compiled.params)
+        self._sql, self._params = _numbered(_pg_scan_statement().compile(dialect=engine.dialect))
         self._engine, self.verifier, self.views, self.sealer = engine, verifier, views, sealer
+        # Raw cursors take the statement as PostgreSQL's own $n text: psycopg parses a %(name)s
+        # statement afresh on every call once it is longer than 4 096 characters, as this one is.
         self._pool = AsyncConnectionPool(engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
                                          min_size=size, max_size=size, timeout=timeout, open=False,
-                                         kwargs={"autocommit": True, "prepare_threshold": 0})
+                                         kwargs={"autocommit": True, "prepare_threshold": 0, "cursor_factory": AsyncRawCursor})
 
     async def open(self) -> None:
         await self._pool.open(wait=False)
@@ -165,10 +180,10 @@ class PgScanner:
 
     async def scan(self, gtin: str, lot: str, serial: str, now: datetime) -> ScanResult | None:
         """As ``scan_item``: the counted scan, or None when no such item was issued."""
-        params = {**self._defaults, "serial": serial, "gtin": gtin, "lot": lot, "id": secrets.token_hex(16),
-                  "scanned_at": now}
+        scan_id = secrets.token_hex(16)
+        given = {"serial": serial, "gtin": gtin, "lot": lot, "id": scan_id, "scanned_at": now}
         async with self._pool.connection() as conn:
-            found = await (await conn.execute(self._sql, params)).fetchone()
+            found = await (await conn.execute(self._sql, [given.get(k, v) for k, v in self._params])).fetchone()
         if found is None:
             return None
         (lot_id, product, event_id, shipments, stamp, count, h_id, h_at, h_consent, h_location, *status) = found
@@ -177,7 +192,7 @@ class PgScanner:
         if kept is None:
             kept = await run_sync(self._build, ref, stamp, shipments or [])
         history = [ScanRow(*r) for r in zip(h_id, h_at, h_consent, h_location)]
-        scans = summarize(params["id"], history, int(count) + 1, self.sealer, now)  # the count's snapshot predates the insert
+        scans = summarize(scan_id, history, int(count) + 1, self.sealer, now)  # the count's snapshot predates the insert
         rows = [SimpleNamespace(**dict(zip(STATUS_COLUMNS, r))) for r in zip(*status)] if status[0] else []
         return ScanResult(serial, kept[0], kept[1], status_of(rows), scans)
 
