@@ -5,7 +5,8 @@ integrity badges that come from verifying each record at scan time.
 
 ``packs`` (SQLite, module-scoped) has the demo story anchored, five cans of lot IF-0001 and two
 of a lot written ``IF/0002``; each test scans its own can. Tests that tamper, add records or
-change settings build their own site; ``any_packs`` runs the representative ones on PostgreSQL too.
+change settings build their own site; ``any_packs`` runs the representative ones on PostgreSQL too
+(tests/api/test_scan_stores.py has the rest of the PostgreSQL scan path against the SQLite one).
 """
 
 from __future__ import annotations
@@ -406,34 +407,6 @@ def test_integrity_is_verified_at_every_scan(any_packs: Packs) -> None:
     assert scan_json(c, can)["all_verified"] is True
 
 
-# What each tampering changes: (table, column, key column, where the key comes from in a record).
-TAMPERED = [
-    ("event", "proof", "id", lambda r: r["event_id"]),
-    ("event", "signature", "id", lambda r: r["event_id"]),
-    ("anchor_batch", "root", "root", lambda r: r["integrity"]["root"]),
-]
-
-
-@pytest.mark.parametrize("table, column, key, of", TAMPERED, ids=[f"{t}.{c}" for t, c, _, _ in TAMPERED])
-def test_a_lot_seen_before_is_verified_again_when_any_row_changes(packs: Packs, table: str, column: str, key: str,
-                                                                   of: Any) -> None:
-    """Scan pages reuse a lot's verified view only while every row it was built from is unchanged."""
-    c, st, can = packs.client, packs.settings, packs.cans[2]
-    assert scan_json(c, can)["all_verified"] is True
-    assert scan_json(c, can)["all_verified"] is True  # now served from the view kept for the lot
-    target = records(scan_json(c, can))[1]
-    [(original,)] = sql(st, f"SELECT {column} FROM {table} WHERE {key} = :k", k=of(target))
-    changed = ("0" if original[0] != "0" else "1") + original[1:]
-    sql(st, f"UPDATE {table} SET {column} = :v WHERE {key} = :k", v=changed, k=of(target))
-    try:
-        body = scan_json(c, can)
-        assert body["all_verified"] is False
-        assert any(r["integrity"]["status"] == "INVALID" for r in records(body))
-    finally:
-        sql(st, f"UPDATE {table} SET {column} = :v WHERE {key} = :k", v=original, k=changed if key == column else of(target))
-    assert scan_json(c, can)["all_verified"] is True
-
-
 def test_counting_and_sealing_on_either_store(any_packs: Packs) -> None:
     c, st, can = any_packs.client, any_packs.settings, any_packs.cans[1]
     first = scan_json(c, can)["scans"]
@@ -443,8 +416,6 @@ def test_counting_and_sealing_on_either_store(any_packs: Packs) -> None:
     again = scan_json(c, can)["scans"]
     assert (again["count"], again["first_at"], again["first_place"]) == (2, first["first_at"], [30.7, 104.1])
     assert scan_json(c, any_packs.slash[0])["scans"]["count"] == 1
-
-
 
 
 @pytest.mark.parametrize("headers", [JSON, BROWSER])
