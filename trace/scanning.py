@@ -26,7 +26,7 @@ from sqlmodel import col, select
 
 from cradletrace.recalls import NO_STATUS, STATUS_COLUMNS, LotStatus, active_rows, lot_flags, lot_status, status_of
 from cradletrace.scans import MAX_HISTORY, SCAN_COLUMNS, ScanSummary, record_scan, summarize
-from cradletrace.scanview import LotRef, ScanView, ViewCache, fetch_rows, shown_ids, view_json, with_verdict_inputs
+from cradletrace.scanview import Kept, LotRef, ScanView, ViewCache, fetch_rows, shown_ids, view_json, with_verdict_inputs
 from cradletrace.sealing import Sealer
 from cradletrace.store.models import EventRow, Item, Lot, ScanRecord, Shipment
 from cradletrace.verification import EventVerifier
@@ -98,45 +98,51 @@ def scan_json(result: ScanResult) -> bytes:
 # -- PostgreSQL: one round trip per scan, on the event loop --------------------------------------
 #
 # A scan of a pack whose lot's view is kept (the usual case) is one statement: find the item,
-# insert the scan (only if the item exists), and read back the code's history and count, the
-# lot's shipments, its active recalls and holds, and a stamp of the versions of every row a
-# verdict depends on. The stamp lists each shown event with the ``xmin`` (the id of the
-# transaction that wrote the row version) of the event, its anchor batch, its signing key and its
-# supplier: any UPDATE, DELETE or INSERT of one of those rows changes it, so the kept view is
-# reused only while nothing it was verified from has changed, without reading the bodies. A new
-# stamp reads the rows (scanview.fetch_rows) and verifies them afresh.
+# read a stamp of the versions of every row the kept view was built from, insert the scan if the
+# stamp is the expected one, and read back the code's history and count, the lot's shipments
+# and its active recalls and holds. The stamp is the ``xmin`` (the id of the transaction that
+# wrote the row version) of the lot row, and of each shown event with its anchor batch, signing
+# key and supplier: any UPDATE, DELETE or INSERT of one of those rows changes it, so the kept
+# view is reused only while nothing it was verified from has changed, without reading the
+# bodies. Another stamp counts nothing: the rows are read (scanview.fetch_rows) and verified
+# afresh, and the statement runs again expecting the new stamp. A scan is counted only once
+# its page can be shown, as on SQLite (``scan_item``).
 
 def _xmin(table: str) -> Any:
     return func.coalesce(literal_column(f"{table}.xmin::text"), "-")
 
 
 def _pg_scan_statement() -> Any:
-    found = (select(Lot.id, Lot.product, Lot.event_id).join(Item, col(Item.lot_id) == col(Lot.id))
+    found = (select(Lot.id, Lot.product, Lot.event_id, _xmin("lot").label("version"))
+             .join(Item, col(Item.lot_id) == col(Lot.id))
              .where(Item.serial == bindparam("serial"), Item.gtin == bindparam("gtin"), Lot.lot == bindparam("lot"))
              .cte("found"))
+    shipments = select(Shipment.id).where(Shipment.lot_id == found.c.id)
+    shown = shown_ids(found.c.event_id, bindparam("gtin"), bindparam("lot"), found.c.id, shipments)
+    events = with_verdict_inputs([func.string_agg(func.concat_ws(
+        ":", EventRow.id, *map(_xmin, ("event", "anchor_batch", "supplier_key", "supplier"))),
+        aggregate_order_by(literal_column("','"), EventRow.id))], shown).scalar_subquery()
+    stamp = select(func.concat(found.c.version, "|", events).label("stamp")).select_from(found).cte("stamp")
     added = (insert(ScanRecord)
              .from_select(["id", "serial", "scanned_at", "consent"],
-                          select(bindparam("id"), bindparam("serial"), bindparam("scanned_at"), false()).select_from(found))
+                          select(bindparam("id"), bindparam("serial"), bindparam("scanned_at"), false())
+                          .select_from(stamp).where(stamp.c.stamp == bindparam("expected")))
              .returning(*SCAN_COLUMNS).cte("added"))
     history = (union_all(select(*SCAN_COLUMNS).where(ScanRecord.serial == bindparam("serial")), select(*added.c))
                .order_by("scanned_at").limit(MAX_HISTORY).subquery("history"))
     status = active_rows(found.c.id).subquery("status")
-    shipments = select(Shipment.id).where(Shipment.lot_id == found.c.id)
-    shown = shown_ids(found.c.event_id, bindparam("gtin"), bindparam("lot"), found.c.id, shipments)
-    stamp = with_verdict_inputs([func.string_agg(func.concat_ws(
-        ":", EventRow.id, *map(_xmin, ("event", "anchor_batch", "supplier_key", "supplier"))),
-        aggregate_order_by(literal_column("','"), EventRow.id))], shown)
 
     def arrays(sub: Any, order: Sequence[Any], prefix: str) -> Any:
         return select(*(func.array_agg(aggregate_order_by(c, *order)).label(prefix + c.name) for c in sub.c)).subquery()
 
     hist = arrays(history, [history.c.scanned_at], "h_")
     stat = arrays(status, [status.c.kind, status.c.id], "s_")
-    return (select(found.c.id, found.c.product, found.c.event_id,
-                   select(func.array_agg(Shipment.id)).where(Shipment.lot_id == found.c.id).scalar_subquery().label("shipments"), stamp.scalar_subquery().label("stamp"),
+    return (select(found.c.id, found.c.product, found.c.event_id, stamp.c.stamp,
+                   select(func.array_agg(Shipment.id)).where(Shipment.lot_id == found.c.id).scalar_subquery().label("shipments"),
+                   select(func.count()).select_from(added).scalar_subquery().label("counted"),
                    select(func.count()).where(ScanRecord.serial == bindparam("serial")).scalar_subquery().label("count"),
                    *hist.c, *stat.c)
-            .select_from(found).join(hist, true()).join(stat, true()))
+            .select_from(found).join(stamp, true()).join(hist, true()).join(stat, true()))
 
 
 def _numbered(compiled: Any) -> tuple[str, list[tuple[str, Any]]]:
@@ -154,10 +160,13 @@ def _numbered(compiled: Any) -> tuple[str, list[tuple[str, Any]]]:
 class PgScanner:
     """Scans on PostgreSQL from the event loop: one statement per scan on a pool of async
     connections (psycopg_pool), no thread hand-off. A lot seen for the first time, or whose
-    stamp changed, has its rows read and verified in a thread (``scanview.ViewCache.build``).
+    stamp changed, has its rows read and verified in a thread, then the statement runs again.
 
-    Open it with ``await open()`` inside the running loop and ``await close()`` it there.
+    ``engine`` is the store's, in autocommit mode. Open the scanner with ``await open()``
+    inside the running loop and ``await close()`` it there.
     """
+
+    ATTEMPTS = 3  # rows changing under every attempt: the scan is left to scan_item
 
     def __init__(self, engine: Engine, verifier: EventVerifier, views: ViewCache, sealer: Sealer,
                  size: int, timeout: float) -> None:
@@ -180,25 +189,28 @@ class PgScanner:
 
     async def scan(self, gtin: str, lot: str, serial: str, now: datetime) -> ScanResult | None:
         """As ``scan_item``: the counted scan, or None when no such item was issued."""
-        scan_id = secrets.token_hex(16)
-        given = {"serial": serial, "gtin": gtin, "lot": lot, "id": scan_id, "scanned_at": now}
-        async with self._pool.connection() as conn:
-            found = await (await conn.execute(self._sql, [given.get(k, v) for k, v in self._params])).fetchone()
-        if found is None:
-            return None
-        (lot_id, product, event_id, shipments, stamp, count, h_id, h_at, h_consent, h_location, *status) = found
-        ref = LotRef(int(lot_id), gtin, lot, product, int(event_id))
-        kept = self.views.get(ref.id, stamp)
-        if kept is None:
-            kept = await run_sync(self._build, ref, stamp, shipments or [])
-        history = [ScanRow(*r) for r in zip(h_id, h_at, h_consent, h_location)]
-        scans = summarize(scan_id, history, int(count) + 1, self.sealer, now)  # the count's snapshot predates the insert
-        rows = [SimpleNamespace(**dict(zip(STATUS_COLUMNS, r))) for r in zip(*status)] if status[0] else []
-        return ScanResult(serial, kept[0], kept[1], status_of(rows), scans)
+        held = self.views.kept(gtin, lot)
+        for _ in range(self.ATTEMPTS):
+            scan_id = secrets.token_hex(16)
+            given = {"serial": serial, "gtin": gtin, "lot": lot, "id": scan_id, "scanned_at": now,
+                     "expected": held.key if held is not None and isinstance(held.key, str) else ""}
+            async with self._pool.connection() as conn:
+                found = await (await conn.execute(self._sql, [given.get(k, v) for k, v in self._params])).fetchone()
+            if found is None:
+                return None
+            lot_id, product, event_id, stamp, shipments, counted, count, h_id, h_at, h_consent, h_location, *status = found
+            if counted:
+                assert held is not None  # counted only under the stamp it was built for
+                history = [ScanRow(*r) for r in zip(h_id, h_at, h_consent, h_location)]
+                scans = summarize(scan_id, history, count + 1, self.sealer, now)  # ``count`` predates the insert
+                rows = [SimpleNamespace(**dict(zip(STATUS_COLUMNS, r))) for r in zip(*status)] if status[0] else []
+                return ScanResult(serial, held.view, held.memo, status_of(rows), scans)
+            held = await run_sync(self._build, LotRef(lot_id, gtin, lot, product, event_id), stamp, shipments or [])
+        return await run_sync(scan_item, self._engine, self.verifier, self.views, self.sealer, gtin, lot, serial, now)
 
-    def _build(self, ref: LotRef, stamp: str | None, shipments: list[str]) -> tuple[ScanView, dict[Any, Any]]:
-        # Rows read after the stamp are at least as new: a view kept under an older stamp is only
-        # ever asked for with that stamp, which no later state of the rows can have again.
+    def _build(self, ref: LotRef, stamp: str, shipments: list[str]) -> Kept:
+        # Rows read after the stamp are at least as new. If they are newer, the statement that
+        # follows finds another stamp and nothing is counted under this one.
         with self._engine.connect() as conn:
             rows = fetch_rows(conn, ref, shipments)
         return self.views.build(stamp, rows, self.verifier, ref)

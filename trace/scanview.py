@@ -197,41 +197,51 @@ def scan_view(session: Session, verifier: EventVerifier, gtin: str, lot: str, se
 
 
 class ViewCache:
-    """Verified views of recently scanned lots, each kept with the exact rows it was built from.
+    """Verified views of recently scanned lots, each kept under a key that changes whenever
+    anything it was built from does: the lot row and its rows themselves (``view``), or a stamp
+    of their row versions (PostgreSQL, see scanning.PgScanner).
 
-    A scan still reads those rows (one query) and reuses the view only when every column that
-    a verdict depends on comes back identical, so an edited, deleted or newly anchored event is
-    verified afresh on the next scan. Views with an INVALID record are never kept: the chain
-    may have been unreachable. ``memo`` holds renderings of the view (JSON, HTML per language).
+    A scan still reads that key afresh and reuses the view only when it is identical, so an
+    edited, deleted or newly anchored event is verified afresh on the next scan. Views with an
+    INVALID record are never kept: the chain may have been unreachable. ``memo`` holds
+    renderings of the view (JSON, HTML per language).
     """
 
     def __init__(self, size: int = 4096) -> None:
-        self._entries: OrderedDict[int, tuple[Any, ScanView, dict[Any, Any]]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], Kept] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
     def view(self, conn: Connection, verifier: EventVerifier, lot: LotRef,
              shipments: Sequence[str] | None = None) -> tuple[ScanView, dict[Any, Any]]:
         rows = fetch_rows(conn, lot, shipments)
-        return self.get(lot.id, rows) or self.build(rows, rows, verifier, lot)
+        kept = self.kept(lot.gtin, lot.lot)
+        if kept is not None and kept.key == (lot, rows):
+            return kept.view, kept.memo
+        built = self.build((lot, rows), rows, verifier, lot)
+        return built.view, built.memo
 
-    def get(self, lot_id: int, key: Any) -> tuple[ScanView, dict[Any, Any]] | None:
-        """The view of ``lot_id`` kept under ``key`` (its rows, or a stamp of their versions), if any."""
-        hit = self._entries.get(lot_id)
-        return (hit[1], hit[2]) if hit is not None and hit[0] == key else None
+    def kept(self, gtin: str, lot: str) -> Kept | None:
+        """What is kept for lot ``gtin``/``lot``: the caller compares its key with a fresh one."""
+        return self._entries.get((gtin, lot))
 
-    def build(self, key: Any, rows: Rows, verifier: EventVerifier, lot: LotRef) -> tuple[ScanView, dict[Any, Any]]:
-        """Verify ``rows`` into a view and keep it under ``key`` unless a record is INVALID.
-
-        ``key`` must change whenever any of the rows does (the rows themselves do)."""
-        view, memo = build_view(rows, verifier, lot), {}
-        if not view.any_invalid:
+    def build(self, key: Any, rows: Rows, verifier: EventVerifier, lot: LotRef) -> Kept:
+        """Verify ``rows`` of ``lot`` into a view, kept under ``key`` unless a record is INVALID."""
+        built = Kept(key, build_view(rows, verifier, lot), {})
+        if not built.view.any_invalid:
             with self._lock:
-                self._entries[lot.id] = (key, view, memo)
-                self._entries.move_to_end(lot.id)
+                self._entries[(lot.gtin, lot.lot)] = built
+                self._entries.move_to_end((lot.gtin, lot.lot))
                 while len(self._entries) > self._size:
                     self._entries.popitem(last=False)
-        return view, memo
+        return built
+
+
+@dataclass(frozen=True)
+class Kept:
+    key: Any
+    view: ScanView
+    memo: dict[Any, Any]  # renderings of ``view``
 
 
 def and_lot(gtin: str, lot: str) -> Any:

@@ -144,6 +144,19 @@ def test_a_changed_supplier_row_is_shown_at_the_next_scan(any_packs: Packs) -> N
     assert (again["supplier"], again["supplier_role"]) == (name, role)
 
 
+def test_a_changed_product_name_is_shown_at_the_next_scan(any_packs: Packs) -> None:
+    """The lot row is part of what a kept view was built from, like the event rows."""
+    c, st, can = any_packs.client, any_packs.settings, any_packs.cans[2]
+    product = kept(any_packs, can)["product"]
+    assert sql(st, "UPDATE lot SET product = :p WHERE product = :o", p="Renamed formula 900 g", o=product) >= 1
+    try:
+        assert scan_json(c, can)["product"] == "Renamed formula 900 g"
+        assert "Renamed formula 900 g" in scan_page(c, can, lang="en")
+    finally:
+        sql(st, "UPDATE lot SET product = :p WHERE product = :o", p=product, o="Renamed formula 900 g")
+    assert scan_json(c, can)["product"] == product
+
+
 # -- holds and recalls -----------------------------------------------------------------------------
 
 def in_store(settings: Settings, gtin: str, lot: str) -> dict[str, Any]:
