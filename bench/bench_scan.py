@@ -152,7 +152,12 @@ def build_store(settings: Settings, items: int, lots: int, out: Path) -> Store:
         figures.append(f"anchoring      : {sum(r.leaf_count for r in results)} events under {len(results)} root(s) "
                        f"in {time.perf_counter() - t:.1f} s")
         with ws.engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+            # A store in service for months, not one just bulk-loaded: its tables vacuumed (so
+            # autovacuum does not start on a million fresh rows during a load run) and checkpointed.
+            t = time.perf_counter()
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM (ANALYZE)")
+            conn.exec_driver_sql("CHECKPOINT")
+            figures.append(f"vacuum         : VACUUM (ANALYZE) and CHECKPOINT in {time.perf_counter() - t:.1f} s")
             size = conn.execute(text("SELECT pg_size_pretty(pg_database_size(current_database()))")).scalar_one()
         figures.append(f"store          : PostgreSQL database {size}")
     random.shuffle(paths)
@@ -239,35 +244,56 @@ def wrk(name: str, url: str, connections: int, seconds: int, threads: int, heade
 # -- where the time goes, in process ---------------------------------------------------------------
 
 def profile_scan(settings: Settings, paths: list[str], n: int, top: int) -> None:
-    """Time the stages of a scan in this process (one thread, no HTTP), then cProfile them."""
-    from datetime import datetime as dt
-
-    from fastapi.testclient import TestClient
+    """The server's own CPU per scan, in this process without HTTP (the ASGI app called directly,
+    8 scans at a time, as a worker runs them), then the stages of one scan, then a cProfile."""
+    import asyncio
 
     from cradletrace.api.main import create_app
     from cradletrace.core.digitallink import parse_path
     from cradletrace.scanner_web.pages import render_scan
-    from cradletrace.scanning import scan_item, scan_json
+    from cradletrace.scanning import scan_json
 
-    app = create_app(settings.model_copy(update={"scan_rate_per_minute": 0}))
-    with TestClient(app) as client:
+    app = create_app(settings.model_copy(update={"scan_rate_per_minute": 0, "anchor_interval": 0}))
+    sample = random.sample(paths, min(n, len(paths)))
+
+    async def request(path: str) -> int:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+                 "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                 "headers": [(b"host", b"127.0.0.1"), (b"accept", b"application/json")],
+                 "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
+        status: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        await app(scope, receive, send)
+        return status[0]
+
+    async def requests(at_once: int) -> float:
+        gate = asyncio.Semaphore(at_once)
+
+        async def one(p: str) -> int:
+            async with gate:
+                return await request(p)
+
+        cpu = time.process_time()
+        codes = await asyncio.gather(*(one(p) for p in sample))
+        assert set(codes) == {200}, sorted(set(codes))
+        return (time.process_time() - cpu) / len(sample)
+
+    async def stages() -> dict[str, float]:
         runtime = app.state.runtime
-        sample = random.sample(paths, min(n, len(paths)))
-        for p in sample[:100]:  # warm the verifier's caches, as a running worker has them
-            client.get(p, headers={"Accept": "application/json"})
-        t = time.perf_counter()
+        names = ("parse path", "runtime.scan (one statement, view kept)", "scan_json", "render_scan (HTML)")
+        spent = dict.fromkeys(names, 0.0)
         for p in sample:
-            client.get(p, headers={"Accept": "application/json"})
-        whole = (time.perf_counter() - t) / len(sample)
-        names = ("parse path", "scan_item (lookup, view, status, count)", "scan_json", "render_scan (HTML)")
-        stages = dict.fromkeys(names, 0.0)
-
-        def one(p: str) -> None:
             marks = [time.perf_counter()]
             code = parse_path(p)
             marks.append(time.perf_counter())
-            result = scan_item(runtime.scan_engine, runtime.verifier, runtime.views, runtime.sealer,  # as the route does
-                               code.gtin, code.lot, code.serial, dt.now(timezone.utc))
+            result = await runtime.scan(code.gtin, code.lot, code.serial, datetime.now(timezone.utc))
             assert result is not None
             marks.append(time.perf_counter())
             scan_json(result)
@@ -275,25 +301,30 @@ def profile_scan(settings: Settings, paths: list[str], n: int, top: int) -> None
             render_scan(result.view, "zh", scans=result.scans, serial=result.serial, memo=result.memo)
             marks.append(time.perf_counter())
             for name, a, b in zip(names, marks, marks[1:]):
-                stages[name] += b - a
+                spent[name] += b - a
+        return spent
 
-        for p in sample:
-            one(p)
-        print(f"\nwhere the time of one scan goes (in process, one thread, idle server, mean of {len(sample)} scans):")
-        for k, v in stages.items():
-            print(f"  {k:<40} {v / len(sample) * 1000:7.2f} ms")
-        print(f"  {'sum':<40} {sum(stages.values()) / len(sample) * 1000:7.2f} ms")
-        print(f"  whole JSON request (TestClient, same process): {whole * 1000:.2f} ms")
-        prof = cProfile.Profile()
-        prof.enable()
-        for p in sample:
-            one(p)
-        prof.disable()
-        for key in ("tottime", "cumulative"):
-            buf = io.StringIO()
-            pstats.Stats(prof, stream=buf).sort_stats(key).print_stats(top)
-            print(f"\ncProfile of the scan stages, by {key}:")
-            print("\n".join(line[:160] for line in buf.getvalue().splitlines()[4:]))
+    async def main() -> None:
+        async with app.router.lifespan_context(app):
+            await requests(8)  # every lot's view kept, every connection open, as in a running worker
+            cpu = await requests(8)
+            print(f"\nCPU of this process per JSON scan (ASGI app called directly, 8 at a time, {len(sample)} scans, no HTTP): "
+                  f"{cpu * 1000:.3f} ms")
+            spent = await stages()
+            print(f"where the time of one scan goes (one at a time, wall clock, mean of {len(sample)}):")
+            for k, v in spent.items():
+                print(f"  {k:<42} {v / len(sample) * 1000:7.3f} ms")
+            prof = cProfile.Profile()
+            prof.enable()
+            await requests(8)
+            prof.disable()
+            for key in ("tottime", "cumulative"):
+                buf = io.StringIO()
+                pstats.Stats(prof, stream=buf).sort_stats(key).print_stats(top)
+                print(f"\ncProfile of JSON scans through the app, by {key}:")
+                print("\n".join(line[:160] for line in buf.getvalue().splitlines()[4:]))
+
+    asyncio.run(main())
 
 
 # -- main ------------------------------------------------------------------------------------------

@@ -157,6 +157,14 @@ def _numbered(compiled: Any) -> tuple[str, list[tuple[str, Any]]]:
     return text, [(name, compiled.params.get(name)) for name in numbers]
 
 
+def pg_scan_sql(dialect: Any) -> tuple[str, list[tuple[str, Any]]]:
+    """The scan statement as $n text, with the (name, default) of each parameter in order."""
+    return _numbered(_pg_scan_statement().compile(dialect=dialect))
+
+
+SCAN_SESSION = "-c enable_seqscan=off"  # see PgScanner.__init__
+
+
 class PgScanner:
     """Scans on PostgreSQL from the event loop: one statement per scan on a pool of async
     connections (psycopg_pool), no thread hand-off. A lot seen for the first time, or whose
@@ -173,7 +181,7 @@ class PgScanner:
         from psycopg import AsyncRawCursor
         from psycopg_pool import AsyncConnectionPool
 
-        self._sql, self._params = _numbered(_pg_scan_statement().compile(dialect=engine.dialect))
+        self._sql, self._params = pg_scan_sql(engine.dialect)
         self._engine, self.verifier, self.views, self.sealer = engine, verifier, views, sealer
         # Raw cursors take the statement as PostgreSQL's own $n text: psycopg parses a %(name)s
         # statement afresh on every call once it is longer than 4 096 characters, as this one is.
@@ -184,7 +192,7 @@ class PgScanner:
         self._pool = AsyncConnectionPool(engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
                                          min_size=size, max_size=size, timeout=timeout, open=False,
                                          kwargs={"autocommit": True, "prepare_threshold": 0, "cursor_factory": AsyncRawCursor,
-                                                 "options": "-c enable_seqscan=off"})
+                                                 "options": SCAN_SESSION})
 
     async def open(self) -> None:
         await self._pool.open(wait=False)
