@@ -92,7 +92,7 @@ class Runtime:
         """On PostgreSQL, scans run on this loop with their own pool (scanning.PgScanner)."""
         engine = self.workspace.engine
         if engine.dialect.name == "postgresql":
-            self.scanner = PgScanner(self.scan_engine, self.verifier, self.views, self.sealer, self.settings.db_pool_size,
+            self.scanner = PgScanner(self.scan_engine, self.verifier, self.views, self.sealer, self.settings.scan_db_connections,
                                      timeout=self.settings.db_wait_timeout)
             await self.scanner.open()
 
