@@ -22,7 +22,7 @@ from cradletrace.config import Settings
 from cradletrace.core.canonical import parse_json
 from cradletrace.core.testreport import Limit, parse_limits_table
 from cradletrace.errors import ChainError, ConfigError, TraceError
-from cradletrace.store import db
+from cradletrace.store import db, schema
 from cradletrace.store.models import Meta
 
 CONTRACT_KEY = "chain.contract"
@@ -31,9 +31,11 @@ CONTRACT_KEY = "chain.contract"
 class Workspace:
     """Settings made concrete. Use as a context manager so the chain file lock is released."""
 
-    def __init__(self, settings: Settings, create: bool = False) -> None:
+    def __init__(self, settings: Settings, create: bool = False, check_schema: bool = True) -> None:
         self.settings = settings
         self._create = create
+        # Off only for 'cradletrace db', which reads and upgrades a store that is behind.
+        self._check_schema = check_schema
         self._chain: Anchor | None = None
         # Set when init deployed anew because the recorded contract is not on this chain.
         self.replaced_contract: str | None = None
@@ -60,7 +62,19 @@ class Workspace:
                 engine.dispose()
                 raise ConfigError(f"store {engine.url.render_as_string(hide_password=True)} has no cradletrace tables; "
                                   "run 'cradletrace init' first")
+            if self._check_schema:
+                try:
+                    schema.check(engine, self.upgrade_command())
+                except ConfigError:
+                    engine.dispose()
+                    raise
         return engine
+
+    def upgrade_command(self) -> str:
+        """The command that upgrades this store, for error messages."""
+        st = self.settings
+        where = f"--data-dir {st.data_dir}" if st.database_url is None else "--database-url <this store's URL>"
+        return f"cradletrace db upgrade {where}"
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -75,7 +89,7 @@ class Workspace:
 
     def create_schema(self) -> None:
         try:
-            db.create_schema(self.engine)
+            db.create_schema(self.engine, self.upgrade_command())
         except OperationalError as exc:
             raise ConfigError(f"store {self._safe_url()}: cannot open ({str(exc.orig)[:200]})") from None
 

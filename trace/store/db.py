@@ -6,9 +6,9 @@ from pathlib import Path
 
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
-from cradletrace.store import models  # noqa: F401  (registers the tables)
+from cradletrace.store import models, schema  # noqa: F401  (models registers the tables)
 
 
 SQLITE_NAME = "cradletrace.sqlite"
@@ -46,5 +46,6 @@ def open_engine(url: str, pool_size: int = 16) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size // 2)
 
 
-def create_schema(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine)
+def create_schema(engine: Engine, upgrade_command: str = "cradletrace db upgrade") -> None:
+    """A new store's tables at the newest schema revision; an existing store must be at it."""
+    schema.create(engine, upgrade_command)

@@ -1,0 +1,257 @@
+"""Schema migrations on SQLite and PostgreSQL: a store made by the first release (8b47765) is
+refused until ``cradletrace db upgrade``, then upgraded with every row kept and used by today's
+code; revision 0001 is exactly what that release built; head is exactly today's models.
+
+The old store is built from ``tests/vectors/schema-0001/<dialect>.sql``, the DDL that 8b47765's
+``SQLModel.metadata.create_all`` ran (generated from ``git show 8b47765:trace/store/models.py``),
+so it does not depend on the revision scripts under test.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, inspect, select as sa_select, text
+from sqlmodel import Session, SQLModel, select
+from typer.testing import CliRunner
+
+from cradletrace import anchoring, apikeys, recalls, recording, suppliers
+from cradletrace.api.main import create_app
+from cradletrace.cli import app as cli_app
+from cradletrace.config import Settings
+from cradletrace.epcis_export import export_lot
+from cradletrace.epcis_import import import_document
+from cradletrace.errors import ConfigError
+from cradletrace.store import db, schema
+from cradletrace.store.models import Hold, Item, Lot, Recall, ScanRecord
+from cradletrace.verification import verify_event
+from cradletrace.workspace import Workspace, init_workspace
+from tests.conftest import NOW, SUPPLIERS
+
+VECTORS = Path(__file__).parent / "vectors"
+OLD_TABLES = ("meta", "supplier", "certification", "supplier_key", "anchor_batch", "event", "lot", "lot_input",
+              "shipment", "api_key", "item", "scan")
+runner = CliRunner()
+
+
+def cli(settings: Settings, *args: str) -> Any:
+    where = ["--data-dir", str(settings.data_dir)] + (["--database-url", settings.database_url] if settings.database_url else [])
+    return runner.invoke(cli_app, ["db", *args, *where])
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    """The store's engine with no checks: the tests build, inspect and break its tables."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = db.open_engine(settings.store_url, 2)
+    yield engine
+    engine.dispose()
+
+
+def build_first_release_store(engine: Engine) -> None:
+    """The tables exactly as cradletrace 8b47765 created them on this engine's dialect."""
+    ddl = (VECTORS / "schema-0001" / f"{engine.dialect.name}.sql").read_text("utf-8")
+    code = "\n".join(line for line in ddl.splitlines() if not line.startswith("--"))
+    with engine.begin() as conn:
+        for statement in filter(str.strip, code.split(";\n")):
+            conn.exec_driver_sql(statement)
+
+
+def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the first release's tables, in primary-key order."""
+    with engine.connect() as conn:
+        out = {}
+        for name in OLD_TABLES:
+            t = SQLModel.metadata.tables[name]
+            out[name] = [tuple(r) for r in conn.execute(sa_select(t).order_by(*t.primary_key.columns))]
+        return out
+
+
+def shape(engine: Engine) -> dict[str, Any]:
+    """Tables, columns (type, nullability), keys, foreign keys, unique constraints and indexes."""
+    insp = inspect(engine)
+    return {t: {"columns": [(c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(t)],
+                "pk": insp.get_pk_constraint(t)["constrained_columns"],
+                "fks": sorted((tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
+                              for f in insp.get_foreign_keys(t)),
+                "unique": sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(t)),
+                "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(t))}
+            for t in sorted(insp.get_table_names()) if t != "alembic_version"}
+
+
+def drop_everything(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for t in reversed(inspect(conn).get_table_names()):
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {t} CASCADE" if conn.dialect.name == "postgresql" else f"DROP TABLE {t}")
+
+
+def new_store_then(engine: Engine, statement: str) -> None:
+    """A new store (as init makes it), then ``statement`` run on it to make it look older or newer."""
+    schema.create(engine, "x")
+    with engine.begin() as conn:
+        conn.execute(text(statement))
+
+
+@pytest.fixture
+def old_store(settings: Settings, engine: Engine, events: list[dict[str, Any]]) -> Settings:
+    """A store as 8b47765 made and filled it: suppliers, keys, anchored events, lots, a shipment,
+    an item with a scan, an API key, the contract in ``meta`` (no holds then: that release had none)."""
+    build_first_release_store(engine)
+    settings.keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with Workspace(settings, check_schema=False) as ws:
+        chain = ws.chain(deploy=True)
+        with ws.session() as s:
+            for sid, name, role, cert in SUPPLIERS:
+                suppliers.add_supplier(s, settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+            apikeys.create_key(s, "ops", "operator")
+        passing = [events[i] for i in (0, 1, 2, 3, 5)]  # a failing report or excursion would have needed holds
+        with ws.session() as s:
+            items = recording.sign_items(recording.read_items(passing), recording.key_loader(s, settings.keys_dir), ws.limits)
+            stored = recording.record_items(s, items, NOW)
+        anchoring.anchor_pending(lambda: Session(ws.engine, expire_on_commit=False), chain)
+        batch = next(r for r in stored if r.kind == "batch" and r.lot == "IF-0001")
+        with ws.session() as s:
+            lot = s.exec(select(Lot).where(Lot.lot == "IF-0001")).one()
+            s.add(Item(serial="0YDBHHNV2BCHAZJQ", gtin=batch.gtin, lot_id=lot.id, event_id=batch.id))
+            s.flush()
+            s.add(ScanRecord(id="a" * 32, serial="0YDBHHNV2BCHAZJQ", scanned_at=NOW, consent=False))
+    return settings
+
+
+def test_revision_0001_builds_exactly_what_the_first_release_built(engine: Engine) -> None:
+    build_first_release_store(engine)
+    released = shape(engine)
+    drop_everything(engine)
+    with engine.begin() as conn:
+        command.upgrade(schema._config(conn), "0001")
+    assert shape(engine) == released
+    assert set(released) == set(OLD_TABLES)
+
+
+def test_head_is_exactly_the_models_whether_migrated_or_created(engine: Engine) -> None:
+    """A model change without a revision fails here."""
+    with engine.begin() as conn:
+        command.upgrade(schema._config(conn), "head")
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+        assert schema.stored_revision(conn) == schema.head()
+    migrated = shape(engine)
+    drop_everything(engine)
+    schema.create(engine, "x")  # what init does for a new store
+    with engine.connect() as conn:
+        assert schema.differences(conn) == [] and schema.stored_revision(conn) == schema.head()
+    assert shape(engine) == migrated
+
+
+def test_a_first_release_store_is_refused_then_upgraded_with_every_row_kept(
+        old_store: Settings, engine: Engine, events: list[dict[str, Any]]) -> None:
+    settings = old_store
+    before = rows(engine)
+    assert all(before[t] for t in OLD_TABLES)  # something in every table
+    with pytest.raises(ConfigError, match=r"records no schema revision .*needs revision 0002: back up the store, "
+                                          r"then run 'cradletrace db upgrade --(data-dir|database-url) "):
+        Workspace(settings).engine
+    with pytest.raises(ConfigError, match="'cradletrace db upgrade"):
+        init_workspace(settings)  # init never upgrades behind the operator's back
+    assert not inspect(engine).has_table("hold")
+    current = cli(settings, "current")
+    assert current.exit_code == 1 and current.output.startswith("none recorded (made before schema revisions were kept); "
+                                                                 "its tables are 0001, this cradletrace needs 0002")
+
+    done = cli(settings, "upgrade")
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines()[1:] == ["no schema revision recorded (made before revisions were kept): its tables are 0001; stamped",
+                                            "schema: 0001 -> 0002"]
+    assert rows(engine) == before
+    with engine.connect() as conn:
+        assert schema.differences(conn) == []
+    again = cli(settings, "upgrade")
+    assert again.exit_code == 0 and again.output.splitlines()[1:] == ["schema: 0002 (head); nothing to do"]
+    assert (r := cli(settings, "current")).exit_code == 0 and r.output == "0002 (head)\n"
+    assert rows(engine) == before
+
+    with Workspace(settings) as ws:  # today's code on the upgraded store
+        chain = ws.chain()
+        with ws.session() as s:
+            old = [verify_event(s, chain, str(i)).status for i in range(1, 6)]
+        assert old == ["VALID"] * 5
+        with ws.session() as s:
+            fail = recording.sign_items(recording.read_items([events[4]]), recording.key_loader(s, settings.keys_dir), ws.limits)
+            [failing] = recording.record_items(s, fail, NOW + timedelta(minutes=1))
+        with ws.session() as s:
+            [hold] = s.exec(select(Hold).where(Hold.trigger_event_id == failing.id)).all()
+            recalls.release_hold(s, hold.id or 0, reason="re-test passed", released_by="qa-lead", now=NOW + timedelta(hours=1))
+            recall = recalls.start_recall(s, lots=[(failing.gtin or "", "IF-0001")], reason="Cronobacter detected",
+                                          severity="I", trigger=failing.id, started_by="qa", now=NOW + timedelta(hours=2))
+        with ws.session() as s:
+            recalls.close_recall(s, recall.id or 0, reason="stock destroyed", closed_by="qa-lead", now=NOW + timedelta(days=1))
+        with ws.session() as s:
+            got_hold = s.get(Hold, hold.id)
+            got_recall = s.get(Recall, recall.id)
+            assert (got_hold.released_by, got_hold.release_reason) == ("qa-lead", "re-test passed")
+            assert (got_recall.closed_by, got_recall.close_reason) == ("qa-lead", "stock destroyed")
+            farm = (VECTORS / "epcis" / "profile" / "farm.jsonld").read_bytes()
+            imported = import_document(s, settings.keys_dir, ws.limits, farm, "waikato-dairy", NOW)
+        with ws.session() as s:
+            doc = export_lot(s, "IF-0001", NOW + timedelta(days=2))
+            out = export_lot(s, "RM-E1", NOW)
+        history = doc["epcisBody"]["eventList"]  # the first release's events, then today's
+        assert [e.get("bizStep") for e in history] == ["commissioning", "inspecting", "shipping", "inspecting", "holding"]
+        assert history[-1]["disposition"] == "recalled"
+        assert [r.lot for r in imported] == ["RM-E1", "RM-E2"]
+        [sent] = [e for e in json.loads(farm)["epcisBody"]["eventList"] if "RM-E1" in json.dumps(e)]
+        [back] = out["epcisBody"]["eventList"]
+        assert {k: back[k] for k in sent} == sent  # the EPCIS event went in and came back verbatim
+
+
+def test_a_store_from_before_revisions_with_every_table_is_stamped_at_head(settings: Settings, engine: Engine) -> None:
+    new_store_then(engine, "DROP TABLE alembic_version")
+    with pytest.raises(ConfigError, match="records no schema revision"):
+        Workspace(settings).engine
+    done = cli(settings, "upgrade")
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines()[1:] == ["no schema revision recorded (made before revisions were kept): its tables are 0002; stamped",
+                                            "schema: 0002 (head); nothing to do"]
+    with Workspace(settings) as ws, ws.engine.connect() as conn:
+        assert schema.stored_revision(conn) == "0002"
+
+
+def test_a_store_matching_no_release_is_refused_and_left_alone(settings: Settings, engine: Engine) -> None:
+    """E.g. a development snapshot between releases: holds without who released them."""
+    build_first_release_store(engine)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE hold (id INTEGER PRIMARY KEY, lot_id INTEGER NOT NULL)"))
+    done = cli(settings, "upgrade")
+    assert done.exit_code == 2
+    assert "its tables match no released cradletrace (differences: " in done.output
+    assert "add_column hold." in done.output
+    assert not inspect(engine).has_table("alembic_version") and not inspect(engine).has_table("recall")
+
+
+def test_a_store_upgraded_by_a_newer_cradletrace_is_refused(settings: Settings, engine: Engine) -> None:
+    new_store_then(engine, "UPDATE alembic_version SET version_num = '0099'")
+    with pytest.raises(ConfigError, match="is at schema revision 0099, which this cradletrace .head 0002. does not know"):
+        Workspace(settings).engine
+    assert (r := cli(settings, "upgrade")).exit_code == 2 and "revision 0099 is unknown" in r.output
+    assert (r := cli(settings, "current")).exit_code == 1 and "0099 (unknown to this cradletrace" in r.output
+
+
+def test_the_api_does_not_start_on_a_store_that_is_behind(old_store: Settings) -> None:
+    with Workspace(old_store, check_schema=False) as ws, ws.engine.begin() as conn:
+        MigrationContext.configure(conn).stamp(schema._scripts(), "0001")
+    with pytest.raises(ConfigError, match=r"is at schema revision 0001; this cradletrace needs 0002: "
+                                          r"back up the store, then run 'cradletrace db upgrade"):
+        with TestClient(create_app(old_store)):
+            pass
+    assert cli(old_store, "upgrade").output.splitlines()[1:] == ["schema: 0001 -> 0002"]
+    with TestClient(create_app(old_store)) as client:
+        assert client.get("/healthz").status_code == 200

@@ -1,0 +1,161 @@
+"""The store's schema revision: a new store starts at head, an older one is upgraded on request.
+
+Alembic keeps the revision in the store's ``alembic_version`` table; the revision scripts live
+in ``cradletrace/store/migrations/versions`` and are configured here in code (no alembic.ini).
+A store behind this code is refused when opened, never altered behind the operator's back:
+upgrading is ``cradletrace db upgrade``, after a backup. Stores made before revisions were kept
+(no ``alembic_version``) are recognised by their tables and stamped before upgrading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect, text
+from sqlmodel import SQLModel
+
+from cradletrace.errors import ConfigError
+from cradletrace.leader import lock_key
+from cradletrace.store import models  # noqa: F401  (registers the tables)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+FIRST_RELEASE = "0001"
+# The tables the first release (8b47765) did not have. A store without revisions that lacks
+# exactly these is at FIRST_RELEASE; one that lacks nothing is at head.
+_ADDED_SINCE_FIRST = frozenset({"hold", "recall", "recall_lot", "epcis_event"})
+_LOCK = lock_key("cradletrace.schema")
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """What ``upgrade`` did: ``stored`` is None for a store made before revisions were kept."""
+
+    stored: str | None
+    start: str
+    head: str
+
+
+def _config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+@cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config())
+
+
+def head() -> str:
+    """The revision this cradletrace's models are."""
+    rev = _scripts().get_current_head()
+    assert rev is not None
+    return rev
+
+
+def known(revision: str) -> bool:
+    return any(s.revision == revision for s in _scripts().walk_revisions())
+
+
+def stored_revision(conn: Connection) -> str | None:
+    """The store's revision; None when it has no ``alembic_version`` (made before revisions)."""
+    heads = MigrationContext.configure(conn).get_current_heads()
+    if len(heads) > 1:
+        raise ConfigError(f"store schema: alembic_version holds {len(heads)} revisions ({', '.join(heads)}); expected one")
+    return heads[0] if heads else None
+
+
+def differences(conn: Connection) -> list[Any]:
+    """Alembic's autogenerate diff of the store against the models: empty when they agree."""
+    return compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)  # type: ignore[no-any-return]
+
+
+def _describe(diff: Any) -> str:
+    d = diff[0] if isinstance(diff, list) else diff  # column changes come grouped in a list
+    if d[0].startswith("modify_"):
+        return f"{d[0]} {d[2]}.{d[3]}"
+    if d[0] in ("add_column", "remove_column"):
+        return f"{d[0]} {d[2]}.{d[3].name}"
+    return f"{d[0]} {getattr(d[1], 'name', d[1])}"
+
+
+def recognise(conn: Connection) -> str:
+    """The revision of a store made before revisions were kept, from its tables."""
+    diffs = differences(conn)
+    if not diffs:
+        return head()
+    # A missing table shows as add_table plus one add_index per index of it.
+    flat = [d for d in diffs if not isinstance(d, list)]
+    tables = {d[1].name for d in flat if d[0] == "add_table"}
+    indexes_of_missing = all(d[0] == "add_table" or (d[0] == "add_index" and d[1].table.name in tables) for d in flat)
+    if tables == _ADDED_SINCE_FIRST and len(flat) == len(diffs) and indexes_of_missing:
+        return FIRST_RELEASE
+    listed = "; ".join(_describe(d) for d in diffs[:6]) + ("; ..." if len(diffs) > 6 else "")
+    raise ConfigError(f"store schema: made before schema revisions were kept, but its tables match no released "
+                      f"cradletrace (differences: {listed}); expected the tables of release {FIRST_RELEASE} or of {head()}")
+
+
+def _lock(conn: Connection) -> None:
+    """On PostgreSQL, one creator or upgrader at a time (until this transaction ends)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
+
+
+def _is_new(conn: Connection) -> bool:
+    names = set(inspect(conn).get_table_names())
+    return "meta" not in names and "alembic_version" not in names
+
+
+def create(engine: Engine, hint: str) -> None:
+    """Make a new store at head (tables from the models, then stamped); an existing store must
+    already be at head (``check``): ``init`` never upgrades, the operator does, after a backup."""
+    with engine.begin() as conn:
+        _lock(conn)
+        if _is_new(conn):
+            SQLModel.metadata.create_all(conn)
+            MigrationContext.configure(conn).stamp(_scripts(), "head")
+            return
+    check(engine, hint)
+
+
+def check(engine: Engine, hint: str) -> None:
+    """Refuse a store that is not at this code's head; ``hint`` is the upgrade command to name."""
+    with engine.connect() as conn:
+        rev = stored_revision(conn)
+    want = head()
+    if rev == want:
+        return
+    where = f"store {engine.url.render_as_string(hide_password=True)}"
+    if rev is None:
+        raise ConfigError(f"{where} records no schema revision (made before cradletrace kept them); "
+                          f"this cradletrace needs revision {want}: back up the store, then run '{hint}'")
+    if not known(rev):
+        raise ConfigError(f"{where} is at schema revision {rev}, which this cradletrace (head {want}) does not know: "
+                          "a newer cradletrace upgraded it; run that version")
+    raise ConfigError(f"{where} is at schema revision {rev}; this cradletrace needs {want}: "
+                      f"back up the store, then run '{hint}'")
+
+
+def upgrade(engine: Engine) -> Upgrade:
+    """Bring the store to head in one transaction (atomic on PostgreSQL); a no-op at head."""
+    with engine.begin() as conn:
+        _lock(conn)
+        stored = stored_revision(conn)
+        if stored is not None and not known(stored):
+            raise ConfigError(f"store schema revision {stored} is unknown to this cradletrace (head {head()}); "
+                              "a newer cradletrace upgraded it")
+        start = stored or recognise(conn)
+        if stored is None:
+            MigrationContext.configure(conn).stamp(_scripts(), start)
+        if start != head():
+            command.upgrade(_config(conn), "head")
+    return Upgrade(stored, start, head())
