@@ -18,6 +18,7 @@ import typer
 from cradletrace.cli_epcis import app as epcis_app
 from cradletrace.cli_dl import app as dl_app
 from cradletrace.cli_chain import app as chain_app
+from cradletrace.cli_db import app as db_app
 from cradletrace.cliopts import DataDir, DbUrl, Limits, RpcUrl, chain_label, settings_from, open_workspace, fail, reported
 from cradletrace.config import Settings
 from cradletrace.errors import InvalidInputError
@@ -29,6 +30,7 @@ app.add_typer(supplier_app, name="supplier")
 app.add_typer(epcis_app, name="epcis")
 app.add_typer(dl_app, name="dl")
 app.add_typer(chain_app, name="chain")
+app.add_typer(db_app, name="db")
 
 
 @app.command()
