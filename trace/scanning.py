@@ -1,11 +1,16 @@
 """One scan of a pack, start to finish: find the item, verify its lot's records, read the lot's
 recall and hold, count the scan.
 
-This is the hottest path of the product (every parent, every pack), so it runs on one pooled
-connection in autocommit mode with plain column queries: the item and its lot, the lot's rows
-(the verified view is reused while they come back identical, see scanview.ViewCache), the
-lot's status, and the scan's insert and history. No transaction spans them: each statement
-stands alone, and the only write is the scan's own row.
+This is the hottest path of the product (every parent, every pack). Two ways, one result:
+
+* ``scan_item`` (SQLite, and the fallback): one pooled connection in autocommit mode with plain
+  column queries: the item and its lot, the lot's rows (the verified view is reused while they
+  come back identical, see scanview.ViewCache), the lot's status, then the scan's insert and
+  history. No transaction spans them: each statement stands alone, and the only write is the
+  scan's own row, made after the view was verified.
+* ``PgScanner`` (PostgreSQL): one statement per scan from the event loop, the view reused while
+  a stamp of its rows' versions is unchanged (see below). A scan is counted only under the
+  stamp its view was verified for, so it is never counted for a page that could not be shown.
 """
 
 from __future__ import annotations
