@@ -103,11 +103,59 @@ def build_tree(digests: Sequence[bytes]) -> MerkleTree:
 
 def process_proof(digest: bytes, proof: Sequence[bytes]) -> bytes:
     """The root implied by a digest and its proof (hot in audits: hash_pair is inlined)."""
-    node: bytes = leaf_hash(digest)
-    for sibling in proof:
-        node = _k(node + sibling).digest() if node < sibling else _k(sibling + node).digest()
-    return node
+    return _walk(leaf_hash(digest), proof)
 
 
 def verify_proof(root: bytes, digest: bytes, proof: Sequence[bytes]) -> bool:
     return process_proof(digest, proof) == root
+
+
+class ProofWalker:
+    """``process_proof`` over many stored proofs (hex, comma-separated), sharing the walk above
+    the leaves' common subtrees.
+
+    An audit walks ~17 levels per leaf, but leaves under one inner node share every sibling
+    above it. So the root implied by (node ``level`` steps up, the rest of the proof text) is
+    kept: a later leaf that reaches the same node with the very same remaining text has the
+    same root after ``level`` hashes. Exact: any other remaining text is walked in full, and
+    entries are dropped (all at once) past ``max_entries``. Safe to share between threads.
+    """
+
+    def __init__(self, level: int = 3, max_entries: int = 1 << 17) -> None:
+        self._level = level
+        self._max = max_entries
+        self._above: dict[bytes, tuple[str, bytes]] = {}
+
+    def root(self, digest_hex: str, proof: str | None) -> bytes:
+        """The root ``digest_hex`` and ``proof`` imply; b"" when either is not valid hex
+        (or the digest is not 32 bytes)."""
+        try:
+            digest = bytes.fromhex(digest_hex)
+            if len(digest) != 32:
+                return b""
+            node: bytes = _k(_k(digest).digest()).digest()
+            if not proof:
+                return node
+            parts = proof.split(",")
+            level = self._level
+            if len(parts) <= level:
+                return _walk(node, [bytes.fromhex(p) for p in parts])
+            node = _walk(node, [bytes.fromhex(p) for p in parts[:level]])
+            rest = proof[sum(len(p) for p in parts[:level]) + level:]
+            kept = self._above.get(node)
+            if kept is not None and kept[0] == rest:
+                return kept[1]
+            root = _walk(node, [bytes.fromhex(p) for p in parts[level:]])
+        except ValueError:
+            return b""
+        if kept is None:
+            if len(self._above) >= self._max:
+                self._above.clear()
+            self._above[node] = (rest, root)
+        return root
+
+
+def _walk(node: bytes, siblings: Sequence[bytes]) -> bytes:
+    for sibling in siblings:
+        node = _k(node + sibling).digest() if node < sibling else _k(sibling + node).digest()
+    return node
