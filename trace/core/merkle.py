@@ -136,16 +136,15 @@ class ProofWalker:
             node: bytes = _k(_k(digest).digest()).digest()
             if not proof:
                 return node
-            parts = proof.split(",")
             level = self._level
-            if len(parts) <= level:
-                return _walk(node, [bytes.fromhex(p) for p in parts])
-            node = _walk(node, [bytes.fromhex(p) for p in parts[:level]])
-            rest = proof[sum(len(p) for p in parts[:level]) + level:]
+            *below, rest = proof.split(",", level)  # rest: the text of the siblings above ``level``
+            if len(below) < level:
+                return _walk(node, [bytes.fromhex(p) for p in (*below, rest)])
+            node = _walk(node, [bytes.fromhex(p) for p in below])
             kept = self._above.get(node)
             if kept is not None and kept[0] == rest:
                 return kept[1]
-            root = _walk(node, [bytes.fromhex(p) for p in parts[level:]])
+            root = _walk(node, [bytes.fromhex(p) for p in rest.split(",")])
         except ValueError:
             return b""
         if kept is None:
