@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -255,3 +256,26 @@ def test_the_api_does_not_start_on_a_store_that_is_behind(old_store: Settings) -
     assert cli(old_store, "upgrade").output.splitlines()[1:] == ["schema: 0001 -> 0002"]
     with TestClient(create_app(old_store)) as client:
         assert client.get("/healthz").status_code == 200
+
+
+def test_a_failed_upgrade_changes_nothing(engine: Engine, settings: Settings) -> None:
+    """Every DDL statement of an upgrade is in one transaction, on SQLite as on PostgreSQL."""
+    build_first_release_store(engine)
+    with engine.begin() as conn:
+        MigrationContext.configure(conn).stamp(schema._scripts(), "0001")
+        conn.execute(text("CREATE TABLE squatter (lot_id INTEGER)"))
+        conn.execute(text("CREATE INDEX ix_recall_lot_lot_id ON squatter (lot_id)"))  # 0002's last index name
+    before = shape(engine)
+    done = cli(settings, "upgrade")
+    assert done.exit_code == 2 and "ix_recall_lot_lot_id" in done.output
+    assert shape(engine) == before  # no hold, recall or recall_lot left behind
+    with engine.connect() as conn:
+        assert schema.stored_revision(conn) == "0001"
+
+
+def test_two_upgraders_at_once_upgrade_once(old_store: Settings, engine: Engine) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        done = sorted(pool.map(lambda _: schema.upgrade(engine), range(2)), key=lambda u: u.stored or "")
+    assert done == [schema.Upgrade(None, "0001", "0002"), schema.Upgrade("0002", "0002", "0002")]
+    with engine.connect() as conn:
+        assert schema.differences(conn) == [] and schema.stored_revision(conn) == "0002"

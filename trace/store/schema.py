@@ -105,9 +105,16 @@ def recognise(conn: Connection) -> str:
 
 
 def _lock(conn: Connection) -> None:
-    """On PostgreSQL, one creator or upgrader at a time (until this transaction ends)."""
+    """One creator or upgrader at a time, in one transaction that holds every DDL statement.
+
+    Must be the transaction's first statement. On SQLite an explicit ``BEGIN IMMEDIATE`` takes the
+    write lock at once and keeps the DDL inside the transaction (Python's driver would otherwise
+    commit each CREATE on its own), so an upgrade is all or nothing there too.
+    """
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _is_new(conn: Connection) -> bool:
@@ -146,7 +153,7 @@ def check(engine: Engine, hint: str) -> None:
 
 
 def upgrade(engine: Engine) -> Upgrade:
-    """Bring the store to head in one transaction (atomic on PostgreSQL); a no-op at head."""
+    """Bring the store to head in one transaction (all or nothing); a no-op at head."""
     with engine.begin() as conn:
         _lock(conn)
         stored = stored_revision(conn)
