@@ -225,7 +225,7 @@ def audit(session: Session, chain: Anchor, check_signatures: bool = True,
             report.problems.append(f"batch {b.id}: root 0x{b.root} is confirmed in the store but not on chain")
     keys = {k.key_id: k.public_key for k in session.exec(select(SupplierKey))}
     check = _EventChecks(batches, on_chain, keys if check_signatures else None)
-    rows = session.execute(
+    rows = session.connection().execute(  # Core rows: ~2.5 µs a row, the ORM's ~6
         select(EventRow.id, EventRow.digest, EventRow.body, EventRow.key_id, EventRow.signature,
                EventRow.anchor_id, EventRow.proof)
         .where(col(EventRow.anchor_id).is_not(None)).order_by(col(EventRow.id))
