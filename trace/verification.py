@@ -76,12 +76,20 @@ def _anchor_problems(digest: str, proof: str | None, batch: AnchorBatch, on_chai
     except ValueError:
         implied = b""
     if implied.hex() != batch.root:
-        reasons.append("proof wrong: the proof does not lead from the event's digest to its root")
+        reasons.append(_PROOF_WRONG)
+    return reasons + _root_problems(batch, on_chain)
+
+
+_PROOF_WRONG = "proof wrong: the proof does not lead from the event's digest to its root"
+
+
+def _root_problems(batch: AnchorBatch, on_chain: OnChainRoot | None) -> list[str]:
+    """What is wrong with a confirmed batch's root itself, whichever of its events is asked about."""
     if on_chain is None:
-        reasons.append(f"root not on chain: contract does not hold root 0x{batch.root}")
-    elif on_chain.leaf_count != batch.leaf_count:
-        reasons.append(f"root on chain with {on_chain.leaf_count} leaves, the store says {batch.leaf_count}")
-    return reasons
+        return [f"root not on chain: contract does not hold root 0x{batch.root}"]
+    if on_chain.leaf_count != batch.leaf_count:
+        return [f"root on chain with {on_chain.leaf_count} leaves, the store says {batch.leaf_count}"]
+    return []
 
 
 class EventVerifier:
@@ -267,11 +275,7 @@ class _EventChecks:
         # per batch id: None while unconfirmed, else (root, what is wrong with the root itself)
         self.batches: dict[int | None, tuple[str, list[str]] | None] = {}
         for b in batches.values():
-            found = on_chain.get(b.root)
-            self.batches[b.id] = None if b.status != "confirmed" else (b.root, (
-                [f"root not on chain: contract does not hold root 0x{b.root}"] if found is None else
-                [f"root on chain with {found.leaf_count} leaves, the store says {b.leaf_count}"]
-                if found.leaf_count != b.leaf_count else []))
+            self.batches[b.id] = None if b.status != "confirmed" else (b.root, _root_problems(b, on_chain.get(b.root)))
         self.key_state: dict[str, bytes | str] = {}
 
     def _key(self, key_id: str) -> bytes | str:
@@ -301,7 +305,7 @@ class _EventChecks:
             elif (confirmed := batches[anchor_id]) is not None:
                 root, root_reasons = confirmed
                 if walker.root(digest, proof).hex() != root:
-                    bad.append((eid, digest, "proof wrong: the proof does not lead from the event's digest to its root"))
+                    bad.append((eid, digest, _PROOF_WRONG))
                 if root_reasons:
                     bad.extend((eid, digest, reason) for reason in root_reasons)
         return bad
