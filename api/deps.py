@@ -18,6 +18,7 @@ from cradletrace.api.errors import BAD_KEY, MISSING_KEY, ApiError
 from cradletrace.api.runtime import Runtime
 from cradletrace.apikeys import Caller
 from cradletrace.chain.base import Anchor
+from cradletrace.core.canonical import JsonValue, parse_json
 from cradletrace.workspace import Workspace
 
 
@@ -102,8 +103,23 @@ def check_own(caller: Caller, supplier_id: str) -> None:
 
 
 async def read_body(request: Request) -> bytes:
-    """The raw body, for endpoints that parse it strictly themselves (duplicate keys, depth)."""
+    """The raw body, for endpoints that read it with the core's parsers themselves."""
     return await request.body()
 
 
 RawBody = Annotated[bytes, Depends(read_body)]
+
+
+JSON_BODY = "cradletrace.json_body"  # scope key: the body as api.middleware.StrictJsonMiddleware parsed it
+
+
+async def json_body(request: Request) -> JsonValue:
+    """The body as ``StrictJsonMiddleware`` parsed it (strictly: depth, duplicate keys, numbers);
+    a body it did not parse (another content type, or none) is parsed here by the same rules."""
+    if JSON_BODY in request.scope:
+        value: JsonValue = request.scope[JSON_BODY]
+        return value
+    return parse_json(await request.body())
+
+
+JsonBody = Annotated[JsonValue, Depends(json_body)]

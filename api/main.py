@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from cradletrace.api import errors, metrics
-from cradletrace.api.middleware import BodyLimitMiddleware, CatchAllMiddleware, MetricsMiddleware
+from cradletrace.api.middleware import BodyLimitMiddleware, CatchAllMiddleware, MetricsMiddleware, StrictJsonMiddleware
 from cradletrace.api.models import event_schemas, link_events
 from cradletrace.api.routes import anchor, apikeys, audit, console, events, health, proofs, recalls, resolver, scan, scanner, suppliers, trace
 from cradletrace.api.routes import epcis
@@ -69,7 +69,9 @@ def create_app(settings: Settings) -> FastAPI:
                   telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
                   docs_url=None, redoc_url=None)
     errors.install(app)
-    # Added last is outermost: the catch-all must see what the body limit lets through.
+    # Added last is outermost: the catch-all must see what the body limit lets through, and the
+    # strict parser reads only what the body limit let through.
+    app.add_middleware(StrictJsonMiddleware)
     app.add_middleware(BodyLimitMiddleware, default=settings.api_max_body,
                        limits={("POST", f"{API_PREFIX}/events"): settings.api_max_bulk_body,
                                ("POST", f"{API_PREFIX}/epcis"): settings.api_max_bulk_body})

@@ -1,5 +1,5 @@
-"""ASGI middleware: request body limits before any parsing, a last net for unexpected errors,
-and request counting for /metrics.
+"""ASGI middleware: request body limits before any parsing, one strict JSON parser for every
+body, a last net for unexpected errors, and request counting for /metrics.
 
 All are plain ASGI (no ``BaseHTTPMiddleware``), so streaming and the thread pool are untouched.
 FastAPI's own ``max_body_size`` is not used: when a refusal happens before the app reads the
@@ -14,8 +14,11 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cradletrace.api.errors import INTERNAL, STORE_UNAVAILABLE, error_response, store_unreachable
+from cradletrace.api.deps import JSON_BODY
+from cradletrace.api.errors import INTERNAL, INVALID_INPUT, STORE_UNAVAILABLE, error_response, store_unreachable
 from cradletrace.api.metrics import observe
+from cradletrace.core.canonical import parse_json
+from cradletrace.errors import CanonicalizationError, Problem
 
 log = logging.getLogger("cradletrace.api")
 
@@ -80,6 +83,73 @@ class BodyLimitMiddleware:
                 raise
         if exceeded and not started:
             await error_response(413, too_large_detail(limit))(scope, receive, send)
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    """As FastAPI decides whether to parse a body as JSON: no content type, or application/json or */*+json."""
+    if not content_type:
+        return True
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media.startswith(b"application/") and (media == b"application/json" or media.endswith(b"+json"))
+
+
+def _body_problem(p: Problem) -> Problem:
+    """A parser problem as a field of the body: ``body``, ``body.role`` (a key given twice)."""
+    if not p.where:
+        return Problem("body", p.message)
+    if p.where.startswith("line "):
+        return Problem("body", f"{p.message} ({p.where})")
+    return Problem(f"body.{p.where}", p.message)
+
+
+class StrictJsonMiddleware:
+    """Parse every JSON request body with the core's strict parser (``canonical.parse_json``: bounded
+    depth, no duplicate keys, no NaN/Infinity, no lone surrogates, exact numbers) before any route
+    sees it, on every route alike; a body it refuses is a 422 naming what was wrong.
+
+    The parsed value is left in ``scope[JSON_BODY]`` (routes that read the body themselves take it
+    from there, see ``deps.JsonBody``) and the bytes are passed on unchanged, so FastAPI's own
+    parse for pydantic bodies only ever meets JSON this parser accepted. Runs inside the body
+    limit: what it reads is already bounded.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        has_body = headers.get(b"content-length", b"0").strip() not in (b"0", b"") or b"transfer-encoding" in headers
+        if not has_body or not _is_json(headers.get(b"content-type")):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away before sending its body
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if body:
+            try:
+                scope[JSON_BODY] = parse_json(body)
+            except CanonicalizationError as exc:
+                await error_response(422, INVALID_INPUT, [_body_problem(p) for p in exc.problems])(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
 
 class _TrackedSend:

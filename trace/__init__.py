@@ -1,0 +1,3 @@
+from cradletrace import recursionlimit
+
+recursionlimit.install()

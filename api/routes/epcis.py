@@ -16,12 +16,12 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from cradletrace.api.deps import RawBody, SessionDep, SupplierDep, WorkspaceDep, require
+from cradletrace.api.deps import JsonBody, SessionDep, SupplierDep, WorkspaceDep, require
 from cradletrace.api.errors import ApiError, responses
 from cradletrace.api.models import RecordedEvent
 from cradletrace.api.routes.recalls import RecallId
 from cradletrace.apikeys import Caller
-from cradletrace.core.canonical import parse_json
+from cradletrace.core.canonical import JsonValue
 from cradletrace.epcis import InvalidEpcisError, validate
 from cradletrace.epcis_export import export_lot, export_recall
 from cradletrace.epcis_import import DuplicateEpcisError, capture, check_size, map_document
@@ -70,8 +70,7 @@ class EpcisDocumentOut(BaseModel):
     epcisBody: dict[str, Any]
 
 
-def _body(raw: bytes) -> tuple[Any, str, list[str]]:
-    value = parse_json(raw)
+def _body(value: JsonValue) -> tuple[Any, str, list[str]]:
     problems: list[Problem] = []
     if not isinstance(value, dict):
         raise InvalidEpcisError(Problem("", "expected an object with document, key and signatures"))
@@ -92,7 +91,7 @@ def _body(raw: bytes) -> tuple[Any, str, list[str]]:
 
 @router.post("", status_code=201, response_model=Captured, openapi_extra={"requestBody": _BODY},
              responses=responses(401, 403, 409, 422))
-def capture_document(body: RawBody, session: SessionDep, caller: SupplierDep, ws: WorkspaceDep) -> Captured:
+def capture_document(body: JsonBody, session: SessionDep, caller: SupplierDep, ws: WorkspaceDep) -> Captured:
     """Capture an EPCIS 2.0 document (supplier key): validated whole, every event recorded, or none.
 
     The document is checked against GS1's EPCIS 2.0 JSON schema and the CBV 2.0 vocabulary; each

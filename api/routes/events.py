@@ -1,6 +1,6 @@
 """Supplier events: record one or up to 10 000 at once (all or nothing), read them back.
 
-The body is parsed strictly by the core (no duplicate keys, bounded depth, exact numbers), so
+The body is parsed strictly (StrictJsonMiddleware: no duplicate keys, bounded depth, exact numbers), so
 the bytes a supplier signed are the bytes that get hashed. A supplier key records only events
 naming its own supplier, and each must carry a valid signature by one of that supplier's keys.
 """
@@ -16,7 +16,7 @@ from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from cradletrace import recording
-from cradletrace.api.deps import RawBody, ReaderDep, SessionDep, SupplierDep, check_own
+from cradletrace.api.deps import JsonBody, ReaderDep, SessionDep, SupplierDep, check_own
 from cradletrace.api.errors import ApiError, responses
 from cradletrace.api.models import (
     Anchoring,
@@ -65,9 +65,9 @@ def _refuse_others(caller: Caller, items: list[recording.Item]) -> None:
 
 @router.post("", status_code=201, response_model=Recorded, openapi_extra={"requestBody": _BODY},
              responses=responses(401, 403, 409, 422))
-def record_events(body: RawBody, session: SessionDep, caller: SupplierDep) -> Recorded:
+def record_events(body: JsonBody, session: SessionDep, caller: SupplierDep) -> Recorded:
     """Record signed events (supplier key): every one is checked, then all are stored, or none."""
-    items = recording.load_submission(body)
+    items = recording.read_items(body)
     _refuse_others(caller, items)
     rows = recording.record_items(session, items, datetime.now(timezone.utc))
     session.commit()

@@ -1,0 +1,123 @@
+"""One strict parser for every JSON body (depth, size, duplicate keys, numbers), on every route,
+before any route, key check or pydantic model sees it; and a recursion limit no import can raise.
+
+Over real HTTP against ``cradletrace serve --demo``: a deeply nested body used to segfault the
+worker (py_ecc raised the recursion limit to 100 000 and C ``json.loads`` overflowed the stack).
+The routes are taken from the server's own OpenAPI document, so a new body route is covered too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cradletrace.core.canonical import MAX_DEPTH
+from cradletrace.recursionlimit import SAFE_RECURSION_LIMIT
+from cradletrace.api.main import API_PREFIX as P
+from tests.api.conftest import Site
+from tests.servers import Served, serve_demo
+
+DEPTH = 90_000  # ~180 KB: well under the body limit, far over any stack
+
+
+def send(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+         timeout: float = 15) -> tuple[int, Any, dict[str, str]]:
+    """One request; the status, the body (JSON when it is) and the headers."""
+    req = urllib.request.Request(url, data=body, method=method,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status, raw, got = r.status, r.read(), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        status, raw, got = e.code, e.read(), dict(e.headers)
+    try:
+        return status, json.loads(raw), got
+    except ValueError:
+        return status, raw.decode("utf-8", "replace"), got
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    cwd = tmp_path_factory.mktemp("door")
+    with serve_demo(cwd, cwd / "demo", anchor_interval=0) as served:
+        yield served
+
+
+def demo_keys(served: Served) -> dict[str, str]:
+    return dict(re.findall(r"^  (operator|quality|supplier [a-z-]+) +(ct_\S+)$", served.output, re.M))
+
+
+def body_routes(base: str) -> list[tuple[str, str]]:
+    """Every operation the running server documents with a request body, path parameters filled in."""
+    doc = send("GET", f"{base}/openapi.json")[1]
+    return sorted((method.upper(), re.sub(r"\{[^}]+\}", "1", path))
+                  for path, ops in doc["paths"].items() for method, op in ops.items() if "requestBody" in op)
+
+
+def deep(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+HOSTILE = {
+    "deep": deep(DEPTH).encode(),
+    "deep inside valid JSON": ('{"lat": 1, "lon": 2, "consent": true, "name": "x", "role": "operator", "x": '
+                               + deep(DEPTH) + "}").encode(),
+    "one level too deep": deep(MAX_DEPTH + 1).encode(),
+}
+
+
+def test_every_body_route_refuses_deep_json_and_the_server_stays_up(demo: Served) -> None:
+    routes = body_routes(demo.base)
+    assert ("POST", f"{P}/scans/1/location") in routes and ("POST", f"{P}/api-keys") in routes and len(routes) >= 10
+    keys = demo_keys(demo)
+    for method, path in routes:
+        for what, body in HOSTILE.items():
+            for auth in ({}, {"Authorization": f"Bearer {keys['operator']}"}):
+                status, got, _ = send(method, demo.base + path, body, auth)
+                assert status == 422, (method, path, what, status, got, demo.output[-2000:])
+                assert got["detail"] == "invalid input" and got["field"] == "body", got
+                assert "levels of nesting" in got["problems"][0]["message"], got
+        assert send("GET", f"{demo.base}/healthz")[0] == 200, demo.output[-2000:]
+    assert demo.proc.poll() is None, demo.output[-2000:]
+
+
+def test_duplicate_keys_and_bad_numbers_refused_everywhere(demo: Served) -> None:
+    op = {"Authorization": f"Bearer {demo_keys(demo)['operator']}"}
+    # The role given twice used to make an operator key: last one won.
+    status, got, _ = send("POST", f"{demo.base}{P}/api-keys", b'{"name": "x", "role": "supplier", "role": "operator",'
+                          b' "supplier_id": "waikato-dairy"}', op)
+    assert status == 422 and got["field"] == "body.role", got
+    assert got["problems"] == [{"field": "body.role", "message": "expected each key once, got it twice"}]
+    status, got, _ = send("POST", f"{demo.base}{P}/scans/1/location", b'{"lat": 1, "lat": 2, "lon": 3, "consent": true}')
+    assert status == 422 and got["field"] == "body.lat", got
+    status, got, _ = send("POST", f"{demo.base}{P}/suppliers", b'{"name": "x", "role": "farm", "certifications": [], "id": NaN}', op)
+    assert status == 422 and got["problems"][0]["message"] == "expected a finite number, got NaN", got
+    status, got, _ = send("POST", f"{demo.base}{P}/scans/1/location", b'{"lat": 1,', {})
+    assert status == 422 and got["field"] == "body" and "line 1 column" in got["problems"][0]["message"], got
+    # Still JSON after the strict parse: the ordinary checks run as before.
+    status, got, _ = send("POST", f"{demo.base}{P}/scans/1/location", b'{"lat": 1, "lon": 3, "consent": true}')
+    assert status == 404, got
+
+
+def test_duplicate_keys_refused_in_process(site: Site) -> None:
+    """The same refusal in the in-process app the other API tests use, for a key of each route kind."""
+    r = site.client.post(f"{P}/recalls", headers=site.auth("quality"), content=b'{"reason": "a", "reason": "b"}')
+    assert r.status_code == 422 and r.json()["field"] == "body.reason"
+    r = site.client.post(f"{P}/events", headers=site.auth("supplier_b"), content=b'[{"event": {}, "event": {}}]')
+    assert r.status_code == 422 and r.json()["field"] == "body.event"
+
+
+def test_recursion_limit_stays_safe_after_the_chain_libraries_load() -> None:
+    code = ("import sys, cradletrace.api.main, web3, py_ecc.optimized_bn128, eth; "
+            "from web3.providers.eth_tester import EthereumTesterProvider; print(sys.getrecursionlimit())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert int(out) == SAFE_RECURSION_LIMIT == 1000
