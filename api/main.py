@@ -8,6 +8,7 @@ chain file admits one process, and this process is it.
 
 from __future__ import annotations
 
+import html
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -15,12 +16,18 @@ from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from cradletrace.api import errors, metrics
-from cradletrace.api.middleware import BodyLimitMiddleware, CatchAllMiddleware, MetricsMiddleware, StrictJsonMiddleware
+from cradletrace.api.middleware import (
+    BodyLimitMiddleware,
+    CatchAllMiddleware,
+    MetricsMiddleware,
+    SecurityHeadersMiddleware,
+    StrictJsonMiddleware,
+)
 from cradletrace.api.models import event_schemas, link_events
 from cradletrace.api.routes import anchor, apikeys, audit, console, events, health, proofs, recalls, resolver, scan, scanner, suppliers, trace
 from cradletrace.api.routes import epcis
@@ -76,7 +83,10 @@ def create_app(settings: Settings) -> FastAPI:
                        limits={("POST", f"{API_PREFIX}/events"): settings.api_max_bulk_body,
                                ("POST", f"{API_PREFIX}/epcis"): settings.api_max_bulk_body})
     app.add_middleware(CatchAllMiddleware)
-    app.add_middleware(MetricsMiddleware)  # outermost: counts the catch-all's 500s and the 413s too
+    app.add_middleware(MetricsMiddleware)  # counts the catch-all's 500s and the 413s too
+    app.add_middleware(SecurityHeadersMiddleware, docs_path="/docs")  # on every answer, the 500s included
+    if settings.trusted_proxies:  # outermost: client address and scheme as the proxy saw them
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     # Routes are matched in order, and scans are most of the traffic: theirs come first.
     app.include_router(resolver.router)  # public: GS1 resolver; takes only its own /01/ requests, so before scan
     app.include_router(scan.router)  # public: the Digital Link path phones open, outside the API prefix
@@ -91,12 +101,28 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} API",
-                                   swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{SWAGGER}/swagger-ui.css",
-                                   swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
-                                   swagger_ui_parameters={"validatorUrl": None})
+        return HTMLResponse(DOCS_PAGE.format(title=f"{app.title} API", swagger=SWAGGER,
+                                             openapi=html.escape(app.openapi_url or "/openapi.json")))
     return app
+
+
+# Swagger UI with no inline script (FastAPI's get_swagger_ui_html writes its setup inline, which
+# the CSP forbids): /static/swagger-init.js starts it with the document URL in data-openapi.
+DOCS_PAGE = """<!DOCTYPE html>
+<html>
+<head>
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link type="text/css" rel="stylesheet" href="{swagger}/swagger-ui.css">
+<link rel="shortcut icon" href="{swagger}/favicon-32x32.png">
+<title>{title}</title>
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="{swagger}/swagger-ui-bundle.js"></script>
+<script src="/static/swagger-init.js" data-openapi="{openapi}"></script>
+</body>
+</html>
+"""
 
 
 def _document_raw_bodies(app: FastAPI) -> None:

@@ -12,6 +12,11 @@ worker keeps in memory between requests is there for speed only, never for corre
 * /metrics HTTP counters are per process but summed over all workers through
   ``PROMETHEUS_MULTIPROC_DIR``; the other figures come from the store.
 
+Forwarded headers: uvicorn's own proxy handling is off (``proxy_headers=False``); the app believes
+X-Forwarded-For/-Proto only from ``Settings.trusted_proxies`` (``api/main.py``). Run by hand as
+``uvicorn --factory``, pass ``--no-proxy-headers`` too, or uvicorn trusts 127.0.0.1 before the app
+sees the request.
+
 More than one process needs a store and a chain that more than one process can open: PostgreSQL
 and a JSON-RPC node. The SQLite file and the embedded chain (a file locked by its one process)
 admit a single process, so ``--workers N`` refuses them with a message saying what to use instead.
@@ -76,4 +81,4 @@ def run_workers(settings: Settings, workers: int, host: str, port: int, log_conf
         os.environ.update(worker_env(settings))
         os.environ[MULTIPROC_ENV] = metrics_dir
         uvicorn.run(FACTORY, factory=True, workers=workers, host=host, port=port, log_config=log_config,
-                    server_header=False)
+                    server_header=False, proxy_headers=False)

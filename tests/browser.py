@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,13 +31,30 @@ def browser() -> Iterator[object]:
         b.close()
 
 
+@contextmanager
+def watched_page(context: object) -> Iterator[object]:
+    """A new page of ``context`` that fails the test if the Content-Security-Policy blocked
+    anything on it (Chromium reports each violation as a console error, and as a
+    ``securitypolicyviolation`` event); the context is closed afterwards."""
+    page = context.new_page()  # type: ignore[attr-defined]
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if m.type == "error" and "Content Security Policy" in m.text else None)
+    page.expose_function("reportViolation", lambda text: blocked.append(text))
+    page.add_init_script("document.addEventListener('securitypolicyviolation', e => "
+                         "window.reportViolation(`${e.violatedDirective} blocked ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber}`));")
+    try:
+        yield page
+        page.wait_for_timeout(100)  # events still on their way from the last page
+        assert not blocked, f"the page broke its Content-Security-Policy: {blocked}"
+    finally:
+        context.close()  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def phone(browser: object) -> Iterator[object]:
     """A page sized like a cheap phone (360x740, 2x)."""
-    context = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2)  # type: ignore[attr-defined]
-    page = context.new_page()
-    yield page
-    context.close()
+    with watched_page(browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2)) as page:  # type: ignore[attr-defined]
+        yield page
 
 
 def screenshot(page: object, name: str) -> Path:

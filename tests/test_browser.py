@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from cradletrace.labels import qr_symbol
-from tests.browser import CHROMIUM, FLAGS, screenshot
+from tests.browser import CHROMIUM, FLAGS, screenshot, watched_page
 from tests.servers import serve_demo
 
 pytestmark = pytest.mark.browser
@@ -216,30 +216,33 @@ def test_scanner_reads_a_qr_code_from_the_camera(browser: Any, demo: Demo, tmp_p
         *FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={video}"])
     try:
-        context = camera.new_context(**PHONE, permissions=["camera"])
-        page = context.new_page()
-        # Record what the page asks the camera for, and every status line it shows.
-        statuses: list[str] = []
-        page.expose_function("reportStatus", lambda text: statuses.append(text))
-        page.add_init_script("""
-            const ask = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-            navigator.mediaDevices.getUserMedia = (c) => { window.reportStatus('constraints ' + JSON.stringify(c)); return ask(c); };
-            document.addEventListener('DOMContentLoaded', () => {
-              const s = document.getElementById('status');
-              if (s) new MutationObserver(() => window.reportStatus(s.textContent)).observe(s, {childList: true});
-            });""")
-        page.goto(demo.base + "/scan")
-        page.locator("#status").filter(has_text="这不是 cradletrace 溯源码").wait_for(timeout=15_000)
-        screenshot(page, "scanner-camera")
-        page.wait_for_url(demo.base + demo.paths[0], timeout=15_000)
-        assert page.locator("#product h2").inner_text() == PRODUCT
-        asked = json.loads(next(s for s in statuses if s.startswith("constraints "))[len("constraints "):])
-        assert asked["video"]["facingMode"] in ("environment", {"ideal": "environment"}, {"exact": "environment"})
-        assert "这不是 cradletrace 溯源码: https://example.com/promo/2026" in statuses
-        assert "已识别，正在打开…" in statuses
-        screenshot(page, "scanner-opened-item")
+        with watched_page(camera.new_context(**PHONE, permissions=["camera"])) as page:
+            see_camera_open_the_pack(page, demo)
     finally:
         camera.close()
+
+
+def see_camera_open_the_pack(page: Any, demo: Demo) -> None:
+    # Record what the page asks the camera for, and every status line it shows.
+    statuses: list[str] = []
+    page.expose_function("reportStatus", lambda text: statuses.append(text))
+    page.add_init_script("""
+        const ask = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+        navigator.mediaDevices.getUserMedia = (c) => { window.reportStatus('constraints ' + JSON.stringify(c)); return ask(c); };
+        document.addEventListener('DOMContentLoaded', () => {
+          const s = document.getElementById('status');
+          if (s) new MutationObserver(() => window.reportStatus(s.textContent)).observe(s, {childList: true});
+        });""")
+    page.goto(demo.base + "/scan")
+    page.locator("#status").filter(has_text="这不是 cradletrace 溯源码").wait_for(timeout=15_000)
+    screenshot(page, "scanner-camera")
+    page.wait_for_url(demo.base + demo.paths[0], timeout=15_000)
+    assert page.locator("#product h2").inner_text() == PRODUCT
+    asked = json.loads(next(s for s in statuses if s.startswith("constraints "))[len("constraints "):])
+    assert asked["video"]["facingMode"] in ("environment", {"ideal": "environment"}, {"exact": "environment"})
+    assert "这不是 cradletrace 溯源码: https://example.com/promo/2026" in statuses
+    assert "已识别，正在打开…" in statuses
+    screenshot(page, "scanner-opened-item")
 
 
 def test_a_recalled_pack_shows_the_recall_at_once(phone: Any, demo: Demo) -> None:

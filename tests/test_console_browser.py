@@ -18,7 +18,7 @@ import pytest
 from openpyxl import load_workbook
 
 from cradletrace.recallreport import COLUMNS
-from tests.browser import screenshot
+from tests.browser import screenshot, watched_page
 from tests.servers import serve_demo
 
 pytestmark = pytest.mark.browser
@@ -54,10 +54,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
 
 @pytest.fixture
 def desk(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(**DESK)
-    page = context.new_page()
-    yield page
-    context.close()
+    with watched_page(browser.new_context(**DESK)) as page:
+        yield page
 
 
 def use_key(page: Any, key: str) -> None:
@@ -72,7 +70,7 @@ def test_a_wrong_key_is_refused_and_nothing_is_shown(desk: Any, demo: Console) -
     status.wait_for()
     assert "API key not valid (unknown or revoked)" in status.inner_text() and "401" in status.inner_text()
     assert desk.locator("#work").is_hidden()
-    assert desk.evaluate("sessionStorage.getItem('cradletrace.qualityKey')") is None
+    assert desk.evaluate("sessionStorage.length + localStorage.length") == 0
     screenshot(desk, "console-wrong-key-en")
     use_key(desk, demo.operator)  # a real key without the quality role
     desk.locator("#key-status.bad", has_text="403").wait_for()
@@ -139,8 +137,10 @@ def test_trace_recall_clock_and_reports(desk: Any, demo: Console, tmp_path: Path
     assert got.value.suggested_filename == f"recall-{recall['id']}.csv"
     assert "PCC-2026-0042" in Path(got.value.path()).read_text("utf-8-sig")
 
-    # Chinese, same tab: the key is still in sessionStorage, so the console opens straight away.
+    # Chinese, same tab: the key was in the page's memory only, so the reloaded console asks again.
     page.goto(f"{demo.base}/console")
+    assert page.locator("#work").is_hidden() and page.evaluate("sessionStorage.length + localStorage.length") == 0
+    use_key(page, demo.key)
     page.locator("#recalls button[data-recall]").first.click()
     page.locator("#clock").wait_for()
     assert page.locator("h1").inner_text() == "召回控制台"
@@ -148,4 +148,4 @@ def test_trace_recall_clock_and_reports(desk: Any, demo: Console, tmp_path: Path
     screenshot(page, "console-recall-clock-zh")
     page.click("#key-forget")
     assert page.locator("#work").is_hidden()
-    assert page.evaluate("sessionStorage.getItem('cradletrace.qualityKey')") is None
+    assert page.evaluate("sessionStorage.length + localStorage.length") == 0

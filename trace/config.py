@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     # Host (or http(s)://host[:port] origin) that item codes on labels point to: the scan
     # page's GS1 Digital Link resolver. Printed codes keep it forever; choose it before printing.
     resolver_host: str = "id.cradletrace.example"
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: comma-separated addresses or
+    # networks ("10.0.0.5,192.168.1.0/24"). Default none: the client address is the TCP peer's,
+    # whatever headers it sends. Every per-address limit counts that address.
+    trusted_proxies: str = ""
+    # Failed authentication: an address may present this many wrong API keys at once, then one
+    # more per 60/N seconds; meanwhile its every keyed request (the right key too) is 429.
+    auth_failures_per_minute: int = Field(default=10, ge=1)
+    # Public POST /verify-bundle (each one reads the chain): requests per minute per address (0: no limit).
+    verify_rate_per_minute: int = Field(default=30, ge=0)
+    # Log client addresses and scanned serials in the access log (default: never; paths are logged
+    # with the serial, the scan id and the typed code replaced by a marker).
+    log_clients: bool = False
 
     @property
     def keys_dir(self) -> Path:

@@ -1,15 +1,14 @@
 // The recall console (/console) for quality staff. Everything goes through the JSON API with the
-// quality key as "Authorization: Bearer"; the key lives in this tab's sessionStorage only (gone when
-// the tab closes) and is kept only once the API has accepted it. Data from the API is put on the
+// quality key as "Authorization: Bearer"; the key lives in a variable of this page only (never in
+// any browser storage: a reload or another page asks for it again), kept once the API accepted it. Data from the API is put on the
 // page with textContent, never as HTML.
 (function () {
   "use strict";
   var T = JSON.parse(document.getElementById("console-strings").textContent);
   var API = "/api/v1";
-  var STORE = "cradletrace.qualityKey";
   var RULE_S = 7200;
   var $ = function (id) { return document.getElementById(id); };
-  var key = sessionStorage.getItem(STORE);
+  var key = null;
   var traced = null;      // the last forward trace shown
   var selected = null;    // id of the recall whose clock is shown
   var holds = [];
@@ -67,7 +66,6 @@
   function useKey(candidate) {
     key = candidate;
     return call("GET", "/recalls").then(function (recalls) {
-      sessionStorage.setItem(STORE, key);
       say("key-status", T.key_ok, "ok");
       $("key").value = "";
       $("key-forget").hidden = false;
@@ -76,7 +74,6 @@
       loadHolds();
     }).catch(function (err) {
       key = null;
-      sessionStorage.removeItem(STORE);
       $("work").hidden = true;
       say("key-status", err.message, "bad");
     });
@@ -90,7 +87,6 @@
   });
   $("key-forget").addEventListener("click", function () {
     key = null;
-    sessionStorage.removeItem(STORE);
     $("work").hidden = true;
     $("key-forget").hidden = true;
     say("key-status", "");
@@ -268,5 +264,4 @@
 
   setInterval(tick, 1000);
   setInterval(function () { if (key && !$("work").hidden) refresh(); }, 15000);    // notice status, new holds
-  if (key) useKey(key);
 })();

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from cradletrace.api.middleware import CSP, DOCS_CSP
 from cradletrace.core.canonical import MAX_DEPTH
 from cradletrace.recursionlimit import SAFE_RECURSION_LIMIT
 from cradletrace.api.main import API_PREFIX as P
@@ -121,3 +122,38 @@ def test_recursion_limit_stays_safe_after_the_chain_libraries_load() -> None:
             "from web3.providers.eth_tester import EthereumTesterProvider; print(sys.getrecursionlimit())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert int(out) == SAFE_RECURSION_LIMIT == 1000
+
+
+def demo_scan_paths(served: Served) -> list[str]:
+    return re.findall(r"^      http://[^/]+(/01/\S+)$", served.output, re.M)
+
+
+def html_pages(served: Served) -> list[str]:
+    """Every GET operation documented as text/html (its path parameters filled with a real scan
+    path), plus the pages outside the document: /docs and / (a 404, headers all the same)."""
+    doc = send("GET", f"{served.base}/openapi.json")[1]
+    scan = demo_scan_paths(served)[0]
+    pages = [re.sub(r"^/01/\{rest\}$", scan, path) for path, ops in doc["paths"].items()
+             if "text/html" in ops.get("get", {}).get("responses", {}).get("200", {}).get("content", {})]
+    assert not [p for p in pages if "{" in p], pages
+    return sorted({*pages, "/docs", "/", "/console", "/scan", scan, scan + "?lang=en", "/scan?code=x"})
+
+
+INLINE = r"<script(?![^>]*(\bsrc=|type=\"application/json\"))|<style|\sstyle=|\son[a-z]+=|javascript:"
+HEADERS = {"content-security-policy": CSP, "x-frame-options": "DENY", "x-content-type-options": "nosniff",
+           "referrer-policy": "no-referrer"}
+
+
+def test_every_page_and_answer_carries_the_security_headers(demo: Served) -> None:
+    pages = html_pages(demo)
+    assert {"/console", "/scan", "/docs"} <= set(pages) and any(p.startswith("/01/") for p in pages)
+    for path in [*pages, "/api/v1/health", "/openapi.json", "/static/scan.js", "/api/v1/events", "/nowhere"]:
+        status, body, headers = send("GET", demo.base + path)
+        got = {k.lower(): v for k, v in headers.items()}
+        want = {**HEADERS, "content-security-policy": DOCS_CSP if path == "/docs" else CSP}
+        assert {k: got.get(k) for k in want} == want, (path, status)
+        assert "strict-transport-security" not in got, path  # plain http, and no proxy is trusted
+        if got.get("content-type", "").startswith("text/html"):  # nothing inline that the CSP would block
+            assert not re.search(INLINE, body), (path, re.search(INLINE, body))
+    assert "script-src 'self';" in CSP and "unsafe" not in CSP.split("style-src")[0] and "frame-ancestors 'none'" in CSP
+    assert "unsafe-inline" not in DOCS_CSP.split("style-src")[0]  # Swagger UI's scripts are files too
