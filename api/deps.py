@@ -7,18 +7,19 @@ every request (see ``cradletrace.apikeys``), so a revoked key fails on its next 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from cradletrace import apikeys
-from cradletrace.api.errors import BAD_KEY, MISSING_KEY, ApiError
+from cradletrace.api.errors import AUTH_THROTTLED, BAD_KEY, MISSING_KEY, ApiError, too_many
 from cradletrace.api.runtime import Runtime
 from cradletrace.apikeys import Caller
 from cradletrace.chain.base import Anchor
 from cradletrace.core.canonical import JsonValue, parse_json
+from cradletrace.ratelimit import RateLimiter
 from cradletrace.workspace import Workspace
 
 
@@ -61,18 +62,44 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key: `X-API-Key: ct_...`")
 
 
+def client_address(request: Request) -> str:
+    """The client's address: the TCP peer's, or what a trusted proxy said (Settings.trusted_proxies)."""
+    return request.client.host if request.client else "?"
+
+
 def get_caller(
+    request: Request,
+    runtime: RuntimeDep,
     session: SessionDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
 ) -> Caller:
+    """The key's holder. Wrong keys are throttled per address: once it has spent its allowance
+    (Settings.auth_failures_per_minute) every key it presents, the right one too, is 429 until the
+    allowance grows back, so guessing costs time; other addresses are not affected."""
     presented = bearer.credentials if bearer else header
     if not presented:
         raise ApiError(401, MISSING_KEY, headers={"WWW-Authenticate": "Bearer"})
+    address = client_address(request)
+    wait = runtime.auth_throttle.wait(address)
+    if wait:
+        raise too_many(AUTH_THROTTLED, wait)
     caller = apikeys.authenticate(session, presented.strip())
     if caller is None:
+        runtime.auth_throttle.check(address)
         raise ApiError(401, BAD_KEY, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     return caller
+
+
+def rate_limited(limiter: Callable[[Runtime], RateLimiter], detail: str) -> Any:
+    """A dependency that spends one of the address's tokens of ``limiter``, else answers 429."""
+
+    async def dependency(request: Request, runtime: RuntimeDep) -> None:
+        wait = limiter(runtime).check(client_address(request))
+        if wait:
+            raise too_many(detail, wait)
+
+    return Depends(dependency)
 
 
 def require(*roles: str) -> Callable[[Caller], Caller]:

@@ -6,6 +6,7 @@ error                                  status  detail
 InvalidEventError                      422     "invalid events: nothing was stored"
 InvalidInputError, request validation  422     "invalid input"
 missing / unknown / revoked API key    401     MISSING_KEY / BAD_KEY
+too many wrong keys, scans, bundles    429     AUTH_THROTTLED / the route's text
 NotAllowedError, wrong role            403     the core's message / "not allowed: ..."
 NotFoundError, unknown route           404     the core's message / "not found"
 body over the limit                    413     "request body too large: ..."
@@ -24,6 +25,7 @@ and never sent. Core messages that do reach clients name ids the caller gave, no
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -63,6 +65,7 @@ STORE_UNAVAILABLE = "store unavailable"
 CONFLICT = "conflict: a concurrent request stored the same thing first; nothing was stored, check and retry"
 ANCHORING_BUSY = "anchoring runs in another worker (it holds the leader lock); it anchors pending events within its interval"
 CONFIG = "server misconfigured; see the server log"
+AUTH_THROTTLED = "too many wrong API keys from this address; retry after the seconds in Retry-After"
 INTERNAL = "internal error"
 
 
@@ -93,6 +96,11 @@ class ApiError(Exception):
         self.headers = headers
 
 
+def too_many(detail: str, wait: float) -> ApiError:
+    """429 saying when to come back (whole seconds, at least 1)."""
+    return ApiError(429, detail, headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+
 def error_response(status: int, detail: str, problems: Sequence[Problem] = (),
                    headers: dict[str, str] | None = None) -> JSONResponse:
     out = ErrorOut(detail=detail, field=(problems[0].where or None) if problems else None,
@@ -116,8 +124,10 @@ _DESCRIPTIONS = {
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for these codes plus the ones any request can meet (413, 500, 503)."""
-    return {c: {"model": ErrorOut, "description": _DESCRIPTIONS[c]} for c in sorted({*codes, 413, 500, 503})}
+    """OpenAPI ``responses`` for these codes plus the ones any request can meet (413, 500, 503), and
+    429 wherever a key is checked (401): too many wrong keys from the address."""
+    throttled = {429} if 401 in codes else set()
+    return {c: {"model": ErrorOut, "description": _DESCRIPTIONS[c]} for c in sorted({*codes, *throttled, 413, 500, 503})}
 
 
 def _where(loc: Sequence[int | str]) -> str:

@@ -111,6 +111,15 @@ class Runtime:
     def scan_limiter(self) -> RateLimiter:
         return RateLimiter(self.settings.scan_rate_per_minute)
 
+    @cached_property
+    def verify_limiter(self) -> RateLimiter:
+        return RateLimiter(self.settings.verify_rate_per_minute)
+
+    @cached_property
+    def auth_throttle(self) -> RateLimiter:
+        """Spent by wrong API keys, per client address (see deps.get_caller)."""
+        return RateLimiter(self.settings.auth_failures_per_minute)
+
     def session(self) -> Session:
         return Session(self.workspace.engine, expire_on_commit=False)
 

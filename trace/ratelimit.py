@@ -1,4 +1,5 @@
-"""A per-client token bucket for the public scan endpoints (per process: N workers allow N x rate)."""
+"""A per-client token bucket: the public scan and verify-bundle endpoints spend one token a request,
+failed authentication one a wrong key (per process: N workers allow N x rate)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,14 @@ class RateLimiter:
         self._clock = clock
 
     def check(self, key: str) -> float:
-        """0 when the request may go ahead, else the seconds to wait before retrying."""
+        """0 when the request may go ahead (it spends a token), else the seconds to wait before retrying."""
+        return self._take(key, spend=True)
+
+    def wait(self, key: str) -> float:
+        """As ``check``, spending nothing: 0 while ``key`` has a token left, else the seconds until it has."""
+        return self._take(key, spend=False)
+
+    def _take(self, key: str, spend: bool) -> float:
         if self.rate <= 0:
             return 0.0
         now = self._clock()  # type: ignore[operator]
@@ -28,10 +36,10 @@ class RateLimiter:
             tokens, last = self._buckets.pop(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             wait = 0.0
-            if tokens >= 1:
-                tokens -= 1
-            else:
+            if tokens < 1:
                 wait = (1 - tokens) / self.rate
+            elif spend:
+                tokens -= 1
             self._buckets[key] = (tokens, now)
             while len(self._buckets) > self._max:
                 self._buckets.popitem(last=False)

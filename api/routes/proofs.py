@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from cradletrace import verification
-from cradletrace.api.deps import ChainDep, RawBody, ReaderDep, SessionDep, check_own
+from cradletrace.api.deps import ChainDep, RawBody, ReaderDep, SessionDep, check_own, rate_limited
 from cradletrace.api.errors import ApiError, responses
 from cradletrace.api.models import ProofBundle, VerdictPublic
 from cradletrace.chain.base import Anchor
@@ -43,11 +43,16 @@ def verify_event(ref: str, session: SessionDep, chain: ChainDep, caller: ReaderD
     return _public(verification.verify_event(session, chain, ref))
 
 
-@router.post("/verify-bundle", response_model=VerdictPublic, responses=responses(422, 502),
+VERIFY_LIMITED = "too many bundles from this address; retry after the seconds in Retry-After"
+
+
+@router.post("/verify-bundle", response_model=VerdictPublic, responses=responses(422, 429, 502),
+             dependencies=[rate_limited(lambda runtime: runtime.verify_limiter, VERIFY_LIMITED)],
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": {"$ref": "#/components/schemas/ProofBundle"}}}}})
 def verify_bundle(body: RawBody, chain: ChainDep) -> VerdictPublic:
-    """Public. Check a bundle: content, signature and proof, then its root on this server's chain."""
+    """Public. Check a bundle: content, signature and proof, then its root on this server's chain.
+    Limited per client address (Settings.verify_rate_per_minute): each check reads the chain."""
     bundle = verification.read_bundle(body)
 
     def chain_for(chain_id: int, contract: str) -> Anchor:

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from cradletrace.api.deps import RuntimeDep
-from cradletrace.api.errors import ApiError, error_response, responses
+from cradletrace.api.deps import RuntimeDep, client_address
+from cradletrace.api.errors import error_response, responses, too_many
 from cradletrace.core.digitallink import parse_path
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.scanner_web.pages import pick_lang, render_scan, render_unknown, status_warnings
@@ -47,9 +47,9 @@ def _wants_json(request: Request, fmt: str | None) -> bool:
 
 
 def _limit(runtime: Any, request: Request) -> None:
-    wait = runtime.scan_limiter.check(request.client.host if request.client else "?")
+    wait = runtime.scan_limiter.check(client_address(request))
     if wait:
-        raise ApiError(429, RATE_LIMITED, headers={"Retry-After": str(max(1, round(wait)))})
+        raise too_many(RATE_LIMITED, wait)
 
 
 @router.get("/01/{rest:path}", responses=PAGE_RESPONSES, response_class=HTMLResponse, summary="Scan a pack")

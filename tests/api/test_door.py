@@ -8,24 +8,30 @@ The routes are taken from the server's own OpenAPI document, so a new body route
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cradletrace.api.middleware import CSP, DOCS_CSP
+from cradletrace.api.errors import AUTH_THROTTLED
+from cradletrace.api.middleware import CSP, DOCS_CSP, HSTS
+from cradletrace.config import Settings
 from cradletrace.core.canonical import MAX_DEPTH
 from cradletrace.recursionlimit import SAFE_RECURSION_LIMIT
 from cradletrace.api.main import API_PREFIX as P
 from tests.api.conftest import Site
-from tests.servers import Served, serve_demo
+from tests.nodes import free_port
+from tests.servers import CLI, Served, clean_env, running, serve_demo
 
 DEPTH = 90_000  # ~180 KB: well under the body limit, far over any stack
 
@@ -40,10 +46,14 @@ def send(method: str, url: str, body: bytes | None = None, headers: dict[str, st
             status, raw, got = r.status, r.read(), dict(r.headers)
     except urllib.error.HTTPError as e:
         status, raw, got = e.code, e.read(), dict(e.headers)
+    return status, decoded(raw), got
+
+
+def decoded(raw: bytes) -> Any:
     try:
-        return status, json.loads(raw), got
+        return json.loads(raw)
     except ValueError:
-        return status, raw.decode("utf-8", "replace"), got
+        return raw.decode("utf-8", "replace")
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +167,77 @@ def test_every_page_and_answer_carries_the_security_headers(demo: Served) -> Non
             assert not re.search(INLINE, body), (path, re.search(INLINE, body))
     assert "script-src 'self';" in CSP and "unsafe" not in CSP.split("style-src")[0] and "frame-ancestors 'none'" in CSP
     assert "unsafe-inline" not in DOCS_CSP.split("style-src")[0]  # Swagger UI's scripts are files too
+
+
+def from_address(source: str, method: str, url: str, body: bytes | None = None,
+                 headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
+    """One request sent from the loopback address ``source`` (127.0.0.2, ...): another client."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15, source_address=(source, 0))
+    try:
+        conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body=body,
+                     headers={"Content-Type": "application/json", **(headers or {})})
+        r = conn.getresponse()
+        raw = r.read()
+        return r.status, decoded(raw), {k.lower(): v for k, v in r.getheaders()}
+    finally:
+        conn.close()
+
+
+@contextmanager
+def demo_with(tmp: Path, **env: str) -> Iterator[Served]:
+    """``serve --demo`` with these CRADLETRACE_* settings in its environment."""
+    port = free_port()
+    with running([str(CLI), "serve", "--demo", "--data-dir", str(tmp / "demo"), "--port", str(port),
+                  "--anchor-interval", "0"], tmp, port, env=clean_env(**env)) as served:
+        yield served
+
+
+WRONG = {"Authorization": "Bearer ct_000000000000_" + "A" * 43}
+
+
+def test_wrong_keys_are_throttled_per_address_and_forwarded_for_is_not_believed(demo: Served) -> None:
+    right = {"Authorization": f"Bearer {demo_keys(demo)['operator']}"}
+    events = f"{demo.base}{P}/events?limit=1"
+    allowance = Settings().auth_failures_per_minute
+    for _ in range(allowance):
+        assert from_address("127.0.0.2", "GET", events, headers=WRONG)[0] == 401
+    status, got, headers = from_address("127.0.0.2", "GET", events, headers=WRONG)
+    assert status == 429 and got["detail"] == AUTH_THROTTLED and 1 <= int(headers["retry-after"]) <= 60 // allowance + 1
+    # Locked out: the right key too, and claiming to be someone else through a header changes nothing.
+    assert from_address("127.0.0.2", "GET", events, headers=right)[0] == 429
+    assert from_address("127.0.0.2", "GET", events, headers={**right, "X-Forwarded-For": "10.1.2.3"})[0] == 429
+    # Another address is not affected.
+    assert from_address("127.0.0.3", "GET", events, headers=right)[0] == 200
+    # Public routes need no key and are not locked out.
+    assert from_address("127.0.0.2", "GET", f"{demo.base}{P}/health")[0] == 200
+
+
+def test_verify_bundle_is_limited_per_address(demo: Served) -> None:
+    url = f"{demo.base}{P}/verify-bundle"
+    limit = Settings().verify_rate_per_minute
+    for _ in range(limit):
+        assert from_address("127.0.0.4", "POST", url, b"{}")[0] == 422  # not a bundle, but checked
+    status, got, headers = from_address("127.0.0.4", "POST", url, b"{}")
+    assert status == 429 and int(headers["retry-after"]) >= 1, got
+    assert from_address("127.0.0.5", "POST", url, b"{}")[0] == 422
+
+
+def test_forwarded_headers_only_from_listed_proxies(tmp_path: Path) -> None:
+    """With 127.0.0.1 listed as the proxy, its X-Forwarded-For names the client (each counted on
+    its own) and X-Forwarded-Proto: https brings HSTS; from any other address both are ignored."""
+    with demo_with(tmp_path, CRADLETRACE_TRUSTED_PROXIES="127.0.0.1", CRADLETRACE_AUTH_FAILURES_PER_MINUTE="2") as proxy:
+        right = {"Authorization": f"Bearer {demo_keys(proxy)['operator']}"}
+        events = f"{proxy.base}{P}/events?limit=1"
+        for _ in range(2):
+            assert from_address("127.0.0.1", "GET", events, headers={**WRONG, "X-Forwarded-For": "203.0.113.7"})[0] == 401
+        assert from_address("127.0.0.1", "GET", events, headers={**right, "X-Forwarded-For": "203.0.113.7"})[0] == 429
+        assert from_address("127.0.0.1", "GET", events, headers={**right, "X-Forwarded-For": "203.0.113.8"})[0] == 200
+        # Not a listed proxy: its header is ignored, so its own address is what counts.
+        for _ in range(2):
+            assert from_address("127.0.0.2", "GET", events, headers={**WRONG, "X-Forwarded-For": "203.0.113.9"})[0] == 401
+        assert from_address("127.0.0.2", "GET", events, headers={**right, "X-Forwarded-For": "198.51.100.1"})[0] == 429
+        hsts = from_address("127.0.0.1", "GET", f"{proxy.base}/console", headers={"X-Forwarded-Proto": "https"})[2]
+        assert hsts["strict-transport-security"] == HSTS
+        assert "strict-transport-security" not in from_address(
+            "127.0.0.2", "GET", f"{proxy.base}/console", headers={"X-Forwarded-Proto": "https"})[2]
