@@ -41,6 +41,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, Inter
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cradletrace.api.logs import redact
 from cradletrace.errors import (
     AnchoringBusyError,
     ChainError,
@@ -183,7 +184,7 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, TraceError)
         status, detail, problems = _status_of(exc)
         if status >= 500:
-            log.error("%s %s -> %d: %s: %s", request.method, request.url.path, status, type(exc).__name__, exc)
+            log.error("%s %s -> %d: %s: %s", request.method, redact(request.url.path), status, type(exc).__name__, exc)
         return error_response(status, detail, problems)
 
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
@@ -206,12 +207,12 @@ def install(app: FastAPI) -> None:
     async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, IntegrityError):
             # Two requests passed the same uniqueness check at once; the store kept one of them.
-            log.warning("%s %s -> 409: store: %s", request.method, request.url.path, str(exc.orig or exc)[:300])
+            log.warning("%s %s -> 409: store: %s", request.method, redact(request.url.path), str(exc.orig or exc)[:300])
             return error_response(409, CONFLICT)
         if store_unreachable(exc):
-            log.error("%s %s -> 503: store: %s", request.method, request.url.path, str(getattr(exc, "orig", None) or exc)[:300])
+            log.error("%s %s -> 503: store: %s", request.method, redact(request.url.path), str(getattr(exc, "orig", None) or exc)[:300])
             return error_response(503, STORE_UNAVAILABLE)
-        log.exception("%s %s -> 500: store error", request.method, request.url.path)
+        log.exception("%s %s -> 500: store error", request.method, redact(request.url.path))
         return error_response(500, INTERNAL)
 
     app.add_exception_handler(TraceError, on_trace_error)

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from cradletrace.api import errors, metrics
+from cradletrace.api import errors, logs, metrics
 from cradletrace.api.middleware import (
     BodyLimitMiddleware,
     CatchAllMiddleware,
@@ -58,6 +58,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Here, not at import: uvicorn has configured its loggers by now, whichever way it was started.
+        logs.install(settings.log_clients)
         runtime = Runtime(settings)
         await to_thread.run_sync(runtime.open)
         await runtime.start_scanner()

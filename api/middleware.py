@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cradletrace.api.deps import JSON_BODY
 from cradletrace.api.errors import INTERNAL, INVALID_INPUT, STORE_UNAVAILABLE, error_response, store_unreachable
+from cradletrace.api.logs import redact
 from cradletrace.api.metrics import observe
 from cradletrace.core.canonical import parse_json
 from cradletrace.errors import CanonicalizationError, Problem
@@ -233,13 +234,13 @@ class CatchAllMiddleware(_HttpOnly):
             await self.app(scope, receive, tracked)
         except Exception as exc:
             if tracked.status is not None:
-                log.exception("%s %s: error after the answer started", scope.get("method"), scope.get("path"))
+                log.exception("%s %s: error after the answer started", scope.get("method"), redact(scope.get("path", "")))
                 raise
             if store_unreachable(exc):  # e.g. raised while a dependency closed its session
-                log.error("%s %s -> 503: store: %s", scope.get("method"), scope.get("path"), str(exc)[:300])
+                log.error("%s %s -> 503: store: %s", scope.get("method"), redact(scope.get("path", "")), str(exc)[:300])
                 await error_response(503, STORE_UNAVAILABLE)(scope, receive, send)
                 return
-            log.exception("%s %s -> 500: unexpected error", scope.get("method"), scope.get("path"))
+            log.exception("%s %s -> 500: unexpected error", scope.get("method"), redact(scope.get("path", "")))
             await error_response(500, INTERNAL)(scope, receive, send)
 
 

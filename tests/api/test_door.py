@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -241,3 +242,34 @@ def test_forwarded_headers_only_from_listed_proxies(tmp_path: Path) -> None:
         assert hsts["strict-transport-security"] == HSTS
         assert "strict-transport-security" not in from_address(
             "127.0.0.2", "GET", f"{proxy.base}/console", headers={"X-Forwarded-Proto": "https"})[2]
+
+
+def access_lines(served: Served, start: int) -> list[str]:
+    """The access log lines the server wrote after ``start`` lines of output."""
+    time.sleep(0.3)  # the reader thread is a moment behind the answers
+    return [line for line in served.lines[start:] if re.search(r'"(GET|POST) ', line)]
+
+
+def test_the_access_log_names_no_client_and_no_serial(demo: Served) -> None:
+    scan = demo_scan_paths(demo)[0]
+    serial = scan.rsplit("/21/", 1)[1]
+    start = len(demo.lines)
+    _, page, _ = send("GET", f"{demo.base}{scan}?format=json")
+    scan_id = re.findall(r'"scan_id": "([^"]+)"', json.dumps(page))[0]
+    send("POST", f"{demo.base}{P}/scans/{scan_id}/location", b'{"lat": -36.9, "lon": 174.8, "consent": true}')
+    send("GET", f"{demo.base}/scan?code={urllib.parse.quote(demo.base + scan, safe='')}")
+    lines = access_lines(demo, start)
+    assert len(lines) >= 3, demo.lines[start:]
+    log = "".join(lines)
+    assert serial not in log and scan_id not in log and "127.0.0.1" not in log, log
+    assert f'"GET {scan.rsplit("/21/", 1)[0]}/21/<serial>?format=json' in log, log
+    assert "/scans/<scan>/location" in log and "/scan?code=<code>" in log, log
+
+
+def test_the_operator_may_log_clients(tmp_path: Path) -> None:
+    with demo_with(tmp_path, CRADLETRACE_LOG_CLIENTS="true") as served:
+        scan = demo_scan_paths(served)[0]
+        start = len(served.lines)
+        send("GET", served.base + scan)
+        log = "".join(access_lines(served, start))
+        assert scan in log and "127.0.0.1:" in log, log
