@@ -141,10 +141,25 @@ def _document_raw_bodies(app: FastAPI) -> None:
         if clash:
             raise RuntimeError(f"OpenAPI schema names used twice: {sorted(clash)}")
         schemas.update(extra)
-        app.openapi_schema = link_events(doc)
+        app.openapi_schema = _link_recorded_events(link_events(doc))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+# OpenAPI links (what a client, or a stateful fuzzer, may do next with an answer): an event just
+# recorded, or the first one listed, is read, verified and proved by its id.
+_EVENT_OPS = {"Event": "/events/{ref}", "Verify": "/events/{ref}/verify", "Proof": "/events/{ref}/proof"}
+_EVENT_IDS = {("/events", "post", "201"): "$response.body#/events/0/id", ("/events", "get", "200"): "$response.body#/items/0/id"}
+
+
+def _link_recorded_events(doc: dict[str, Any]) -> dict[str, Any]:
+    paths = doc["paths"]
+    for (path, method, status), ref in _EVENT_IDS.items():
+        response = paths[API_PREFIX + path][method]["responses"][status]
+        response["links"] = {name: {"operationId": paths[API_PREFIX + target]["get"]["operationId"], "parameters": {"ref": ref}}
+                             for name, target in _EVENT_OPS.items()}
+    return doc
 
 
 def app_factory() -> FastAPI:
