@@ -19,6 +19,7 @@ from cradletrace.api.runtime import Runtime
 from cradletrace.apikeys import Caller
 from cradletrace.chain.base import Anchor
 from cradletrace.core.canonical import JsonValue, parse_json
+from cradletrace.errors import CanonicalizationError, InvalidInputError, Problem
 from cradletrace.ratelimit import RateLimiter
 from cradletrace.workspace import Workspace
 
@@ -140,13 +141,31 @@ RawBody = Annotated[bytes, Depends(read_body)]
 JSON_BODY = "cradletrace.json_body"  # scope key: the body as api.middleware.StrictJsonMiddleware parsed it
 
 
+def _body_problem(p: Problem) -> Problem:
+    """A parser problem as a field of the body: ``body``, ``body.role`` (a key given twice)."""
+    if not p.where:
+        return Problem("body", p.message)
+    if p.where.startswith("line "):
+        return Problem("body", f"{p.message} ({p.where})")
+    return Problem(f"body.{p.where}", p.message)
+
+
+def parse_body(raw: bytes) -> JsonValue:
+    """A request body parsed by ``canonical.parse_json`` (bounded depth, each key once, no NaN,
+    exact numbers); refused as an InvalidInputError whose problems name ``body`` fields."""
+    try:
+        return parse_json(raw)
+    except CanonicalizationError as exc:
+        raise InvalidInputError([_body_problem(p) for p in exc.problems]) from None
+
+
 async def json_body(request: Request) -> JsonValue:
-    """The body as ``StrictJsonMiddleware`` parsed it (strictly: depth, duplicate keys, numbers);
-    a body it did not parse (another content type, or none) is parsed here by the same rules."""
+    """The body as ``StrictJsonMiddleware`` parsed it; a body it did not parse (another content
+    type, or none) is parsed here by the same rules."""
     if JSON_BODY in request.scope:
         value: JsonValue = request.scope[JSON_BODY]
         return value
-    return parse_json(await request.body())
+    return parse_body(await request.body())
 
 
 JsonBody = Annotated[JsonValue, Depends(json_body)]

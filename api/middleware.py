@@ -14,12 +14,11 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cradletrace.api.deps import JSON_BODY
+from cradletrace.api.deps import JSON_BODY, parse_body
 from cradletrace.api.errors import INTERNAL, INVALID_INPUT, STORE_UNAVAILABLE, error_response, store_unreachable
 from cradletrace.api.logs import redact
 from cradletrace.api.metrics import observe
-from cradletrace.core.canonical import parse_json
-from cradletrace.errors import CanonicalizationError, Problem
+from cradletrace.errors import InvalidInputError
 
 log = logging.getLogger("cradletrace.api")
 
@@ -94,17 +93,8 @@ def _is_json(content_type: bytes | None) -> bool:
     return media.startswith(b"application/") and (media == b"application/json" or media.endswith(b"+json"))
 
 
-def _body_problem(p: Problem) -> Problem:
-    """A parser problem as a field of the body: ``body``, ``body.role`` (a key given twice)."""
-    if not p.where:
-        return Problem("body", p.message)
-    if p.where.startswith("line "):
-        return Problem("body", f"{p.message} ({p.where})")
-    return Problem(f"body.{p.where}", p.message)
-
-
 class StrictJsonMiddleware:
-    """Parse every JSON request body with the core's strict parser (``canonical.parse_json``: bounded
+    """Parse every JSON request body with the core's strict parser (``deps.parse_body``: bounded
     depth, no duplicate keys, no NaN/Infinity, no lone surrogates, exact numbers) before any route
     sees it, on every route alike; a body it refuses is a 422 naming what was wrong.
 
@@ -137,9 +127,9 @@ class StrictJsonMiddleware:
         body = b"".join(chunks)
         if body:
             try:
-                scope[JSON_BODY] = parse_json(body)
-            except CanonicalizationError as exc:
-                await error_response(422, INVALID_INPUT, [_body_problem(p) for p in exc.problems])(scope, receive, send)
+                scope[JSON_BODY] = parse_body(body)
+            except InvalidInputError as exc:
+                await error_response(422, INVALID_INPUT, exc.problems)(scope, receive, send)
                 return
         replayed = False
 
