@@ -28,6 +28,7 @@ from cradletrace.api.errors import AUTH_THROTTLED
 from cradletrace.api.middleware import CSP, DOCS_CSP, HSTS
 from cradletrace.config import Settings
 from cradletrace.core.canonical import MAX_DEPTH
+from cradletrace.ratelimit import RateLimiter
 from cradletrace.recursionlimit import SAFE_RECURSION_LIMIT
 from cradletrace.api.main import API_PREFIX as P
 from tests.api.conftest import Site
@@ -273,3 +274,13 @@ def test_the_operator_may_log_clients(tmp_path: Path) -> None:
         send("GET", served.base + scan)
         log = "".join(access_lines(served, start))
         assert scan in log and "127.0.0.1:" in log, log
+
+
+def test_the_throttle_counts_failures_and_peeks_without_spending() -> None:
+    now = [0.0]
+    throttle = RateLimiter(6, clock=lambda: now[0])  # 6 failures at once, then one per 10 s
+    assert [throttle.wait("a") for _ in range(20)] == [0.0] * 20  # looking spends nothing
+    assert [throttle.check("a") for _ in range(6)] == [0.0] * 6
+    assert throttle.wait("a") == pytest.approx(10.0) and throttle.wait("b") == 0.0
+    now[0] = 10.0
+    assert throttle.wait("a") == 0.0 and throttle.check("a") == 0.0 and throttle.wait("a") == pytest.approx(10.0)
