@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -67,6 +68,17 @@ class Settings(BaseSettings):
     # Host (or http(s)://host[:port] origin) that item codes on labels point to: the scan
     # page's GS1 Digital Link resolver. Printed codes keep it forever; choose it before printing.
     resolver_host: str = "id.cradletrace.example"
+    # Hosts (comma-separated) besides its own that the resolver redirects to, e.g. the labs whose
+    # report documents ?linkType=gs1:certificationInfo may lead to; any other host gets the pack's
+    # page instead. Only https links are ever followed (core/weblinks.py).
+    resolver_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("resolver_allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(h.strip().lower() for h in value.split(",") if h.strip())
+        return tuple(str(h).strip().lower() for h in value) if isinstance(value, (list, tuple, set, frozenset)) else value
 
     @property
     def keys_dir(self) -> Path:
