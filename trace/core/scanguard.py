@@ -64,7 +64,7 @@ def judge(scans: Sequence[ScanPoint], rule: CloneRule = CloneRule()) -> CloneVer
                 break
             if other == client:
                 continue  # one client's places are one witness, however far apart
-            d = distance_km(lat, lon, b_lat, b_lon)  # type: ignore[arg-type]
+            d = distance_km(lat, lon, b_lat, b_lon)
             farthest = max(farthest, d)
             if d > rule.max_km:
                 far_pairs.add(frozenset((client, other)))
