@@ -49,13 +49,17 @@ def _wants_json(request: Request, fmt: str | None) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
 def _client(runtime: Any, request: Request) -> str:
     """The scanning client's pseudonym (scans.client_id): its address and browser, keyed-hashed."""
-    return client_id(runtime.sealer, request.client.host if request.client else "?", request.headers.get("user-agent", ""))
+    return client_id(runtime.sealer, _address(request), request.headers.get("user-agent", ""))
 
 
 def _limit(runtime: Any, request: Request) -> None:
-    wait = runtime.scan_limiter.check(request.client.host if request.client else "?")
+    wait = runtime.scan_limiter.check(_address(request))
     if wait:
         raise ApiError(429, RATE_LIMITED, headers={"Retry-After": str(max(1, round(wait)))})
 
