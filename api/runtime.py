@@ -100,12 +100,12 @@ class Runtime:
         if self.scanner is not None:
             await self.scanner.close()
 
-    async def scan(self, gtin: str, lot: str, serial: str, now: datetime) -> ScanResult | None:
-        """One counted scan (scanning.scan_item), None for a code never issued."""
+    async def scan(self, gtin: str, lot: str, serial: str, now: datetime, client: str | None = None) -> ScanResult | None:
+        """One counted scan by ``client`` (scans.client_id; scanning.scan_item), None for a code never issued."""
         if self.scanner is not None:
-            return await self.scanner.scan(gtin, lot, serial, now)
+            return await self.scanner.scan(gtin, lot, serial, now, client)
         return await to_thread.run_sync(scan_item, self.scan_engine, self.verifier, self.views, self.sealer,
-                                        gtin, lot, serial, now)
+                                        gtin, lot, serial, now, client)
 
     @cached_property
     def scan_limiter(self) -> RateLimiter:

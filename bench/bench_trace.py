@@ -73,6 +73,7 @@ from cradletrace.core.codes import gtin_check_digit  # noqa: E402
 from cradletrace.core.events import BatchData, ColdChainData, CommissionData, ShipmentData, lot_of, outcome_of, parse_event  # noqa: E402
 from cradletrace.core.labels import SERIAL_BYTES, serial_from_bytes  # noqa: E402
 from cradletrace.genealogy import trace_backward, trace_forward  # noqa: E402
+from cradletrace.scans import LOCATION_SIZE  # noqa: E402
 from cradletrace.sealing import Sealer  # noqa: E402
 from cradletrace.store.models import Certification, Supplier, SupplierKey  # noqa: E402
 from cradletrace.workspace import Workspace, init_workspace  # noqa: E402
@@ -289,7 +290,7 @@ def store_rows(items: Sequence[recording.Item], plan: Plan, sealer: Sealer) -> l
         place = None
         if consent:
             lat, lon = -30 + int(serial[-3:], 36) % 60, 100 + int(serial[-5:-3], 36) % 70
-            place = sealer.seal(json.dumps([round(lat + 0.04, 1), round(lon + 0.04, 1)]).encode(), sid.encode())
+            place = sealer.seal(json.dumps([round(lat + 0.04, 1), round(lon + 0.04, 1)]).encode().ljust(LOCATION_SIZE), sid.encode())
         scan.rows.append((sid, serial, at, consent, place))
     return [event, lot, lot_input, shipment, item, scan]
 

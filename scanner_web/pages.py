@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from cradletrace.core.weblinks import document_uri_problem
 from cradletrace.scans import ScanSummary
 from cradletrace.scanview import ScanView
 
@@ -29,8 +30,10 @@ class Warning:
 
 @cache
 def _env() -> Environment:
-    return Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
-                       trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.tests["linkable"] = lambda uri: document_uri_problem(uri) is None  # a document link recorded before the rule is text
+    return env
 
 
 @cache

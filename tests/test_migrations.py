@@ -33,7 +33,7 @@ from cradletrace.epcis_export import export_lot
 from cradletrace.epcis_import import import_document
 from cradletrace.errors import ConfigError
 from cradletrace.store import db, schema
-from cradletrace.store.models import Hold, Item, Lot, Recall, ScanRecord
+from cradletrace.store.models import Hold, Item, Lot, Recall
 from cradletrace.verification import verify_event
 from cradletrace.workspace import Workspace, init_workspace
 from tests.conftest import NOW, SUPPLIERS
@@ -42,6 +42,7 @@ VECTORS = Path(__file__).parent / "vectors"
 OLD_TABLES = ("meta", "supplier", "certification", "supplier_key", "anchor_batch", "event", "lot", "lot_input",
               "shipment", "api_key", "item", "scan")
 runner = CliRunner()
+HEAD = schema.head()
 
 
 def cli(settings: Settings, *args: str) -> Any:
@@ -73,7 +74,8 @@ def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
         out = {}
         for name in OLD_TABLES:
             t = SQLModel.metadata.tables[name]
-            out[name] = [tuple(r) for r in conn.execute(sa_select(t).order_by(*t.primary_key.columns))]
+            old = [c for c in t.c if (name, c.name) not in schema._COLUMNS_ADDED_SINCE_SECOND]
+            out[name] = [tuple(r) for r in conn.execute(sa_select(*old).order_by(*t.primary_key.columns))]
         return out
 
 
@@ -124,7 +126,9 @@ def old_store(settings: Settings, engine: Engine, events: list[dict[str, Any]]) 
             lot = s.exec(select(Lot).where(Lot.lot == "IF-0001")).one()
             s.add(Item(serial="0YDBHHNV2BCHAZJQ", gtin=batch.gtin, lot_id=lot.id, event_id=batch.id))
             s.flush()
-            s.add(ScanRecord(id="a" * 32, serial="0YDBHHNV2BCHAZJQ", scanned_at=NOW, consent=False))
+        with ws.engine.begin() as conn:  # the first release's columns only
+            conn.execute(text("INSERT INTO scan (id, serial, scanned_at, consent) VALUES (:i, :s, :t, :c)"),
+                         {"i": "a" * 32, "s": "0YDBHHNV2BCHAZJQ", "t": NOW, "c": False})
     return settings
 
 
@@ -158,7 +162,7 @@ def test_a_first_release_store_is_refused_then_upgraded_with_every_row_kept(
     settings = old_store
     before = rows(engine)
     assert all(before[t] for t in OLD_TABLES)  # something in every table
-    with pytest.raises(ConfigError, match=r"records no schema revision .*needs revision 0002: back up the store, "
+    with pytest.raises(ConfigError, match=rf"records no schema revision .*needs revision {HEAD}: back up the store, "
                                           r"then run 'cradletrace db upgrade --(data-dir|database-url) "):
         Workspace(settings).engine
     with pytest.raises(ConfigError, match="'cradletrace db upgrade"):
@@ -166,18 +170,18 @@ def test_a_first_release_store_is_refused_then_upgraded_with_every_row_kept(
     assert not inspect(engine).has_table("hold")
     current = cli(settings, "current")
     assert current.exit_code == 1 and current.output.startswith("none recorded (made before schema revisions were kept); "
-                                                                 "its tables are 0001, this cradletrace needs 0002")
+                                                                 f"its tables are 0001, this cradletrace needs {HEAD}")
 
     done = cli(settings, "upgrade")
     assert done.exit_code == 0, done.output
     assert done.output.splitlines()[1:] == ["no schema revision recorded (made before revisions were kept): its tables are 0001; stamped",
-                                            "schema: 0001 -> 0002"]
+                                            f"schema: 0001 -> {HEAD}"]
     assert rows(engine) == before
     with engine.connect() as conn:
         assert schema.differences(conn) == []
     again = cli(settings, "upgrade")
-    assert again.exit_code == 0 and again.output.splitlines()[1:] == ["schema: 0002 (head); nothing to do"]
-    assert (r := cli(settings, "current")).exit_code == 0 and r.output == "0002 (head)\n"
+    assert again.exit_code == 0 and again.output.splitlines()[1:] == [f"schema: {HEAD} (head); nothing to do"]
+    assert (r := cli(settings, "current")).exit_code == 0 and r.output == f"{HEAD} (head)\n"
     assert rows(engine) == before
 
     with Workspace(settings) as ws:  # today's code on the upgraded store
@@ -220,10 +224,23 @@ def test_a_store_from_before_revisions_with_every_table_is_stamped_at_head(setti
         Workspace(settings).engine
     done = cli(settings, "upgrade")
     assert done.exit_code == 0, done.output
-    assert done.output.splitlines()[1:] == ["no schema revision recorded (made before revisions were kept): its tables are 0002; stamped",
-                                            "schema: 0002 (head); nothing to do"]
+    assert done.output.splitlines()[1:] == [f"no schema revision recorded (made before revisions were kept): its tables are {HEAD}; stamped",
+                                            f"schema: {HEAD} (head); nothing to do"]
     with Workspace(settings) as ws, ws.engine.connect() as conn:
-        assert schema.stored_revision(conn) == "0002"
+        assert schema.stored_revision(conn) == HEAD
+
+
+def test_a_store_from_before_revisions_with_the_second_release_tables_is_upgraded(settings: Settings, engine: Engine) -> None:
+    """Every table, but scans without the client pseudonym: recognised as 0002, then upgraded, scans kept."""
+    with engine.begin() as conn:
+        command.upgrade(schema._config(conn), "0002")
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+    done = cli(settings, "upgrade")
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines()[1:] == ["no schema revision recorded (made before revisions were kept): its tables are 0002; stamped",
+                                            f"schema: 0002 -> {HEAD}"]
+    with engine.connect() as conn:
+        assert schema.differences(conn) == [] and schema.stored_revision(conn) == HEAD
 
 
 def test_a_store_matching_no_release_is_refused_and_left_alone(settings: Settings, engine: Engine) -> None:
@@ -240,7 +257,7 @@ def test_a_store_matching_no_release_is_refused_and_left_alone(settings: Setting
 
 def test_a_store_upgraded_by_a_newer_cradletrace_is_refused(settings: Settings, engine: Engine) -> None:
     new_store_then(engine, "UPDATE alembic_version SET version_num = '0099'")
-    with pytest.raises(ConfigError, match="is at schema revision 0099, which this cradletrace .head 0002. does not know"):
+    with pytest.raises(ConfigError, match=rf"is at schema revision 0099, which this cradletrace .head {HEAD}. does not know"):
         Workspace(settings).engine
     assert (r := cli(settings, "upgrade")).exit_code == 2 and "revision 0099 is unknown" in r.output
     assert (r := cli(settings, "current")).exit_code == 1 and "0099 (unknown to this cradletrace" in r.output
@@ -249,11 +266,11 @@ def test_a_store_upgraded_by_a_newer_cradletrace_is_refused(settings: Settings, 
 def test_the_api_does_not_start_on_a_store_that_is_behind(old_store: Settings) -> None:
     with Workspace(old_store, check_schema=False) as ws, ws.engine.begin() as conn:
         MigrationContext.configure(conn).stamp(schema._scripts(), "0001")
-    with pytest.raises(ConfigError, match=r"is at schema revision 0001; this cradletrace needs 0002: "
+    with pytest.raises(ConfigError, match=rf"is at schema revision 0001; this cradletrace needs {HEAD}: "
                                           r"back up the store, then run 'cradletrace db upgrade"):
         with TestClient(create_app(old_store)):
             pass
-    assert cli(old_store, "upgrade").output.splitlines()[1:] == ["schema: 0001 -> 0002"]
+    assert cli(old_store, "upgrade").output.splitlines()[1:] == [f"schema: 0001 -> {HEAD}"]
     with TestClient(create_app(old_store)) as client:
         assert client.get("/healthz").status_code == 200
 
@@ -276,6 +293,6 @@ def test_a_failed_upgrade_changes_nothing(engine: Engine, settings: Settings) ->
 def test_two_upgraders_at_once_upgrade_once(old_store: Settings, engine: Engine) -> None:
     with ThreadPoolExecutor(2) as pool:
         done = sorted(pool.map(lambda _: schema.upgrade(engine), range(2)), key=lambda u: u.stored or "")
-    assert done == [schema.Upgrade(None, "0001", "0002"), schema.Upgrade("0002", "0002", "0002")]
+    assert done == [schema.Upgrade(None, "0001", HEAD), schema.Upgrade(HEAD, HEAD, HEAD)]
     with engine.connect() as conn:
-        assert schema.differences(conn) == [] and schema.stored_revision(conn) == "0002"
+        assert schema.differences(conn) == [] and schema.stored_revision(conn) == HEAD

@@ -21,7 +21,7 @@ from cradletrace import anchoring
 from cradletrace.core.labels import DigitalLink
 from cradletrace.errors import InvalidInputError, NotFoundError
 from cradletrace.labels import generate_codes
-from cradletrace.scans import MAX_HISTORY, attach_location, record_scan
+from cradletrace.scans import LOCATION_SIZE, MAX_HISTORY, attach_location, client_id, record_scan
 from cradletrace.scanview import scan_view, view_json
 from cradletrace.sealing import Sealer, load_or_create_key
 from cradletrace.store.models import ScanRecord
@@ -32,6 +32,7 @@ from tests.conftest import NOW
 FORMULA, LOT = "94219029601016", "IF-0001"
 # (lat, lon) as a phone reports them, and what must never be readable in the store.
 CHENGDU, SHANGHAI, BEIJING, SUZHOU = (30.6586, 104.0647), (31.2304, 121.4737), (39.9042, 116.4074), (31.2990, 120.5853)
+GUANGZHOU, AUCKLAND = (23.1291, 113.2644), (-36.8485, 174.7633)
 
 
 @pytest.fixture
@@ -50,13 +51,14 @@ def sealer(workspace: Workspace) -> Sealer:
     return Sealer(load_or_create_key(workspace.settings.keys_dir / "location.key"))
 
 
-def scan(ws: Workspace, sealer: Sealer, serial: str, at: datetime, place: tuple[float, float] | None = None):  # type: ignore[no-untyped-def]
-    """One scan at ``at``; with ``place``, the scanner then shares its location."""
+def scan(ws: Workspace, sealer: Sealer, serial: str, at: datetime, place: tuple[float, float] | None = None,  # type: ignore[no-untyped-def]
+         client: str = "phone"):
+    """One scan at ``at`` by ``client``; with ``place``, the scanner then shares its location."""
     with ws.session() as s:
-        summary = record_scan(s, sealer, serial, at)
+        summary = record_scan(s, sealer, serial, at, client_id(sealer, client, "Mozilla/5.0"))
     if place is not None:
         with ws.session() as s:
-            attach_location(s, sealer, summary.scan_id, *place)
+            assert attach_location(s, sealer, summary.scan_id, *place)
     return summary
 
 
@@ -67,7 +69,7 @@ def test_scans_are_counted_per_code_and_the_first_stays_first(workspace: Workspa
     assert [s.count for s in seen] == [1, 2, 3]
     assert {s.first_at for s in seen} == {NOW} and seen[-1].first_at.tzinfo is not None
     assert len({s.scan_id for s in seen}) == 3
-    assert all(s.first_place is None and s.first_city is None and not s.clone.likely_copy for s in seen)
+    assert all(s.first_elsewhere is None and not s.clone.likely_copy for s in seen)
     assert scan(workspace, sealer, b, NOW + timedelta(days=2)).count == 1  # another pack has its own history
 
 
@@ -79,24 +81,71 @@ def test_a_location_is_stored_coarse_and_sealed(workspace: Workspace, packs: lis
     assert consent
     for plain in (b"30.6586", b"104.0647", b"30.7", b"104.1", b"Chengdu"):
         assert plain not in stored
-    assert json.loads(sealer.open(stored, first.scan_id.encode())) == [30.7, 104.1]  # rounded before sealing
+    opened = sealer.open(stored, first.scan_id.encode())
+    assert json.loads(opened) == [30.7, 104.1] and len(opened) == LOCATION_SIZE  # rounded and padded before sealing
     with pytest.raises(InvalidInputError):
         Sealer(load_or_create_key(Path("/nonexistent"), "ab" * 32)).open(stored, first.scan_id.encode())
-    later = scan(workspace, sealer, packs[0].serial, NOW + timedelta(hours=5))
-    assert later.first_place == (30.7, 104.1)
-    assert later.first_city is not None and later.first_city.name == "Chengdu" and later.first_city.country == "CN"
+    # What a later scanner learns: the first scan was in its own city or another, no place.
+    assert scan(workspace, sealer, packs[0].serial, NOW + timedelta(hours=5)).first_elsewhere is False  # the same phone
+    assert scan(workspace, sealer, packs[0].serial, NOW + timedelta(hours=6), client="visitor").first_elsewhere is None
+    scan(workspace, sealer, packs[0].serial, NOW + timedelta(hours=7), BEIJING, client="visitor")
+    later = scan(workspace, sealer, packs[0].serial, NOW + timedelta(hours=8), client="visitor")
+    assert later.first_elsewhere is True and later.count == 5
+    assert not hasattr(later, "first_place") and not hasattr(later, "first_city")
+
+
+def test_a_sealed_location_is_as_long_in_every_hemisphere(workspace: Workspace, packs: list[DigitalLink], sealer: Sealer) -> None:
+    lengths = set()
+    for i, place in enumerate([(1.0, 2.0), (-89.95, -179.95), (45.0, -120.5), (-0.04, 0.04)]):
+        summary = scan(workspace, sealer, packs[2].serial, NOW + timedelta(minutes=i), place, client=f"c{i}")
+        with workspace.engine.connect() as conn:
+            lengths.add(len(conn.execute(text("SELECT location FROM scan WHERE id = :i"), {"i": summary.scan_id}).scalar_one()))
+    assert len(lengths) == 1
+
+
+def test_an_unpadded_location_of_an_older_release_still_opens(workspace: Workspace, packs: list[DigitalLink],
+                                                              sealer: Sealer) -> None:
+    first = scan(workspace, sealer, packs[3].serial, NOW)
+    with workspace.engine.begin() as conn:
+        conn.execute(text("UPDATE scan SET consent = :c, location = :l WHERE id = :i"),
+                     {"c": True, "l": sealer.seal(b"[39.9, 116.4]", first.scan_id.encode()), "i": first.scan_id})
+    assert scan(workspace, sealer, packs[3].serial, NOW + timedelta(hours=1), BEIJING, client="b").first_elsewhere is None
+    assert scan(workspace, sealer, packs[3].serial, NOW + timedelta(hours=2), client="b").first_elsewhere is False
+
+
+def test_a_scan_takes_one_location_once(workspace: Workspace, packs: list[DigitalLink], sealer: Sealer) -> None:
+    first = scan(workspace, sealer, packs[1].serial, NOW, SHANGHAI)
+    with workspace.session() as s:
+        assert attach_location(s, sealer, first.scan_id, *BEIJING) is False
+        s.commit()
+    with workspace.engine.connect() as conn:
+        stored = conn.execute(text("SELECT location FROM scan WHERE id = :i"), {"i": first.scan_id}).scalar_one()
+    assert json.loads(sealer.open(bytes(stored), first.scan_id.encode())) == [31.2, 121.5]
+
+
+def test_the_client_is_kept_only_as_a_keyed_hash(workspace: Workspace, packs: list[DigitalLink], sealer: Sealer) -> None:
+    address, agent = "203.0.113.77", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"
+    with workspace.session() as s:
+        summary = record_scan(s, sealer, packs[1].serial, NOW, client_id(sealer, address, agent))
+    with workspace.engine.connect() as conn:
+        stored = conn.execute(text("SELECT client FROM scan WHERE id = :i"), {"i": summary.scan_id}).scalar_one()
+    assert stored == client_id(sealer, address, agent) and len(stored) == 32
+    assert address not in stored and stored != client_id(Sealer(b"\x07" * 32), address, agent)  # keyed: no guessing without the key
+    assert stored != client_id(sealer, address, agent + " ")
 
 
 def test_a_location_that_does_not_open_counts_for_nothing(workspace: Workspace, packs: list[DigitalLink], sealer: Sealer) -> None:
     """A key rotated by mistake must not turn every old location into a crash or into evidence."""
-    scan(workspace, sealer, packs[0].serial, NOW, SHANGHAI)
+    scan(workspace, sealer, packs[0].serial, NOW, SHANGHAI, client="a")
     other = Sealer(b"\x07" * 32)
-    scan(workspace, other, packs[0].serial, NOW + timedelta(days=1), BEIJING)
-    later = scan(workspace, other, packs[0].serial, NOW + timedelta(days=1, hours=1))
-    assert later.count == 3 and later.first_place == (39.9, 116.4) and not later.clone.likely_copy
+    scan(workspace, other, packs[0].serial, NOW + timedelta(days=1), BEIJING, client="b")
+    scan(workspace, other, packs[0].serial, NOW + timedelta(days=1), GUANGZHOU, client="c")
+    later = scan(workspace, other, packs[0].serial, NOW + timedelta(days=1, hours=1), client="c")
+    assert later.count == 4 and later.first_elsewhere is None and not later.clone.likely_copy
 
 
-@pytest.mark.parametrize(("lat", "lon", "field"), [(90.5, 10.0, "lat"), (-91.0, 10.0, "lat"), (10.0, 180.5, "lon")])
+@pytest.mark.parametrize(("lat", "lon", "field"), [(90.5, 10.0, "lat"), (-91.0, 10.0, "lat"), (10.0, 180.5, "lon"),
+                                                    (float("nan"), 10.0, "lat"), (10.0, float("-inf"), "lon")])
 def test_impossible_coordinates_are_refused(workspace: Workspace, packs: list[DigitalLink], sealer: Sealer,
                                             lat: float, lon: float, field: str) -> None:
     summary = scan(workspace, sealer, packs[0].serial, NOW)
@@ -110,18 +159,20 @@ def test_an_unknown_scan_id_is_not_found(workspace: Workspace, packs: list[Digit
         attach_location(s, sealer, "0" * 32, *SHANGHAI)
 
 
-@pytest.mark.parametrize(("first", "second", "apart", "copy"), [
-    (SHANGHAI, BEIJING, timedelta(days=2), True),     # ~1 070 km within days: one label, two households
-    (SHANGHAI, BEIJING, timedelta(days=40), False),   # a pack can travel in six weeks
-    (SHANGHAI, SUZHOU, timedelta(hours=3), False),    # ~85 km: the same region
+@pytest.mark.parametrize(("places", "clients", "apart", "copy"), [
+    ((SHANGHAI, BEIJING, GUANGZHOU), "abc", timedelta(days=2), True),   # ~1 000 km within days: one label, three households
+    ((SHANGHAI, BEIJING, GUANGZHOU), "abc", timedelta(days=40), False),  # a pack can travel in six weeks
+    ((SHANGHAI, SUZHOU, SHANGHAI), "abc", timedelta(hours=3), False),    # ~85 km: the same region
+    ((SHANGHAI, BEIJING, GUANGZHOU), "aaa", timedelta(hours=1), False),  # one phone's places are one witness
+    ((SHANGHAI, SHANGHAI, AUCKLAND), "abc", timedelta(hours=1), False),  # one phone far from the household
 ])
 def test_distant_places_within_days_flag_a_copy(workspace: Workspace, packs: list[DigitalLink], sealer: Sealer,
-                                                first: tuple[float, float], second: tuple[float, float],
+                                                places: tuple[tuple[float, float], ...], clients: str,
                                                 apart: timedelta, copy: bool) -> None:
     serial = packs[0].serial
-    scan(workspace, sealer, serial, NOW, first)
-    scan(workspace, sealer, serial, NOW + apart, second)
-    verdict = scan(workspace, sealer, serial, NOW + apart + timedelta(minutes=1)).clone
+    for i, (place, client) in enumerate(zip(places, clients)):
+        scan(workspace, sealer, serial, NOW + apart * i, place, client=client)
+    verdict = scan(workspace, sealer, serial, NOW + apart * len(places) + timedelta(minutes=1), client="a").clone
     assert verdict.likely_copy is copy
     assert ("km apart" in verdict.reason) is copy
 
@@ -129,15 +180,18 @@ def test_distant_places_within_days_flag_a_copy(workspace: Workspace, packs: lis
 def test_scanned_too_often_is_a_copy_and_the_count_is_not_capped(workspace: Workspace, packs: list[DigitalLink],
                                                                   sealer: Sealer) -> None:
     serial = packs[1].serial
-    for i in range(30):
-        last = scan(workspace, sealer, serial, NOW + timedelta(minutes=i))
-    assert last.count == 30 and not last.clone.likely_copy
-    assert scan(workspace, sealer, serial, NOW + timedelta(hours=1)).clone.likely_copy
+    for i in range(40):  # one phone, many scans: one client
+        last = scan(workspace, sealer, serial, NOW + timedelta(seconds=i), client="same")
+    assert last.count == 40 and not last.clone.likely_copy and last.clone.clients == 1
+    for i in range(29):
+        last = scan(workspace, sealer, serial, NOW + timedelta(minutes=i), client=f"c{i}")
+    assert last.count == 69 and not last.clone.likely_copy and last.clone.clients == 30
+    assert scan(workspace, sealer, serial, NOW + timedelta(hours=1), client="c31").clone.likely_copy
     with workspace.session() as s:
         s.add_all(ScanRecord(id=f"{i:032x}", serial=serial, scanned_at=NOW + timedelta(days=1, seconds=i))
                   for i in range(MAX_HISTORY + 20))
     busy = scan(workspace, sealer, serial, NOW + timedelta(days=2))
-    assert busy.count == 31 + MAX_HISTORY + 20 + 1
+    assert busy.count == 70 + MAX_HISTORY + 20 + 1
     assert busy.first_at == NOW and busy.clone.likely_copy
 
 

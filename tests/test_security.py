@@ -185,7 +185,7 @@ def test_no_secret_or_personal_data_in_store_logs_errors_or_chain(tmp_path: Path
         scanned = site.client.get(packs.cans[0].path, headers=JSON).json()
         assert share(site.client, scanned["scans"]["scan_id"], ZURICH).status_code == 204
         again = site.client.get(packs.cans[0].path, headers=JSON).json()
-        assert again["scans"]["first_place"] is not None  # the location was stored (sealed) and reads back
+        assert again["scans"]["first_elsewhere"] is False  # the location was stored (sealed) and reads back
         # Requests that fail, with secrets near them: none may come back or reach the log.
         flipped = site.secrets["operator"][:-1] + ("A" if site.secrets["operator"][-1] != "A" else "B")
         for headers in ({"Authorization": f"Bearer {flipped}"}, site.auth("revoked"), {"X-API-Key": new_secret + "x"}):

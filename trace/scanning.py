@@ -65,8 +65,9 @@ def _shipment_ids(value: Any) -> list[str]:
 
 
 def scan_item(engine: Engine, verifier: EventVerifier, views: ViewCache, sealer: Sealer,
-              gtin: str, lot: str, serial: str, now: datetime) -> ScanResult | None:
-    """The scan of ``gtin``/``lot``/``serial`` (counted), or None when no such item was issued.
+              gtin: str, lot: str, serial: str, now: datetime, client: str | None = None) -> ScanResult | None:
+    """The scan of ``gtin``/``lot``/``serial`` by ``client`` (scans.client_id; counted), or None
+    when no such item was issued.
 
     ``engine`` should be in autocommit mode (``engine.execution_options(isolation_level="AUTOCOMMIT")``).
     """
@@ -77,7 +78,7 @@ def scan_item(engine: Engine, verifier: EventVerifier, views: ViewCache, sealer:
         ref = LotRef(int(found.id), gtin, lot, found.product, int(found.event_id))
         view, memo = views.view(conn, verifier, ref, _shipment_ids(found.shipments))
         status = lot_status(conn, ref.id) if found.recalled or found.held else NO_STATUS
-        scans = record_scan(conn, sealer, serial, now)
+        scans = record_scan(conn, sealer, serial, now, client)
         conn.commit()  # a no-op in autocommit mode; commits the scan otherwise
     return ScanResult(serial, view, memo, status, scans)
 
@@ -92,9 +93,7 @@ def scan_json(result: ScanResult) -> bytes:
     s, status = result.scans, result.status
     head = {
         "serial": result.serial, "recall": status.recall, "hold": status.hold,
-        "scans": {"count": s.count, "first_at": s.first_at.isoformat(), "first_place": s.first_place,
-                  "first_city": {"name": s.first_city.name, "name_zh": s.first_city.name_zh,
-                                 "country": s.first_city.country} if s.first_city else None,
+        "scans": {"count": s.count, "first_on": s.first_at.date().isoformat(), "first_elsewhere": s.first_elsewhere,
                   "likely_copy": s.clone.likely_copy, "reason": s.clone.reason, "scan_id": s.scan_id},
     }
     return json.dumps(head, ensure_ascii=False).encode()[:-1] + b"," + lot_part[1:]
@@ -129,8 +128,9 @@ def _pg_scan_statement() -> Any:
         aggregate_order_by(literal_column("','"), EventRow.id))], shown).scalar_subquery()
     stamp = select(func.concat(found.c.version, "|", events).label("stamp")).select_from(found).cte("stamp")
     added = (insert(ScanRecord)
-             .from_select(["id", "serial", "scanned_at", "consent"],
-                          select(bindparam("id"), bindparam("serial"), bindparam("scanned_at"), false())
+             .from_select(["id", "serial", "scanned_at", "consent", "client"],
+                          select(bindparam("id"), bindparam("serial"), bindparam("scanned_at"), false(),
+                                 bindparam("client", type_=ScanRecord.__table__.c.client.type))
                           .select_from(stamp).where(stamp.c.stamp == bindparam("expected")))
              .returning(*SCAN_COLUMNS).cte("added"))
     history = (union_all(select(*SCAN_COLUMNS).where(ScanRecord.serial == bindparam("serial")), select(*added.c))
@@ -205,26 +205,26 @@ class PgScanner:
     async def close(self) -> None:
         await self._pool.close()
 
-    async def scan(self, gtin: str, lot: str, serial: str, now: datetime) -> ScanResult | None:
+    async def scan(self, gtin: str, lot: str, serial: str, now: datetime, client: str | None = None) -> ScanResult | None:
         """As ``scan_item``: the counted scan, or None when no such item was issued."""
         held = self.views.kept(gtin, lot)
         for _ in range(self.ATTEMPTS):
             scan_id = secrets.token_hex(16)
-            given = {"serial": serial, "gtin": gtin, "lot": lot, "id": scan_id, "scanned_at": now,
+            given = {"serial": serial, "gtin": gtin, "lot": lot, "id": scan_id, "scanned_at": now, "client": client,
                      "expected": held.key if held is not None and isinstance(held.key, str) else ""}
             async with self._pool.connection() as conn:
                 found = await (await conn.execute(self._sql, [given.get(k, v) for k, v in self._params])).fetchone()
             if found is None:
                 return None
-            lot_id, product, event_id, stamp, shipments, counted, count, h_id, h_at, h_consent, h_location, *status = found
+            lot_id, product, event_id, stamp, shipments, counted, count, h_id, h_at, h_consent, h_location, h_client, *status = found
             if counted:
                 assert held is not None  # counted only under the stamp it was built for
-                history = [ScanRow(*r) for r in zip(h_id, h_at, h_consent, h_location)]
-                scans = summarize(scan_id, history, count + 1, self.sealer, now)  # ``count`` predates the insert
+                history = [ScanRow(*r) for r in zip(h_id, h_at, h_consent, h_location, h_client)]
+                scans = summarize(scan_id, history, count + 1, self.sealer, now, client)  # ``count`` predates the insert
                 rows = [SimpleNamespace(**dict(zip(STATUS_COLUMNS, r))) for r in zip(*status)] if status[0] else []
                 return ScanResult(serial, held.view, held.memo, status_of(rows), scans)
             held = await run_sync(self._build, LotRef(lot_id, gtin, lot, product, event_id), stamp, shipments or [])
-        return await run_sync(scan_item, self._engine, self.verifier, self.views, self.sealer, gtin, lot, serial, now)
+        return await run_sync(scan_item, self._engine, self.verifier, self.views, self.sealer, gtin, lot, serial, now, client)
 
     def _build(self, ref: LotRef, stamp: str, shipments: list[str]) -> Kept:
         # Rows read after the stamp are at least as new. If they are newer, the statement that
@@ -239,3 +239,4 @@ class ScanRow(NamedTuple):
     scanned_at: datetime
     consent: bool
     location: bytes | None
+    client: str | None

@@ -259,7 +259,7 @@ class _Read:
 def _read(body: str) -> _Read:
     """The event in ``body`` and what is drawn from it. A pure function of the stored text, so it
     is kept across scans: an edited row is another key and is read afresh (and verified anyway)."""
-    event = parse_event(body.encode("utf-8"))
+    event = parse_event(body.encode("utf-8"), stored=True)
     if not isinstance(event.data, ColdChainData):
         return _Read(event)
     d = event.data

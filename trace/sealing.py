@@ -2,11 +2,19 @@
 
 AES-256-GCM by default; SM4-GCM (GB/T 32907, the Chinese national standard block cipher) when
 asked for. The key lives in a 0600 file in the data directory's keys folder (or comes from the
-environment), never in the database. A sealed value is ``alg(1) | nonce(12) | ciphertext+tag``.
+environment), never in the database. A sealed value is ``alg(1) | nonce(12) | ciphertext+tag``:
+its length is the plaintext's, so callers pad what they seal to a fixed size (scans.py).
+
+The same key, through a derived one, makes pseudonyms: a keyed hash (HMAC-SHA256) that stands
+for a personal value (a scanning client's address and browser) where only sameness matters.
+Without the key it can be neither reversed nor tried against guesses, as a plain or salted
+hash of an IP address can (there are only 2^32 of those).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -31,6 +39,11 @@ class Sealer:
             raise ConfigError(f"sealing key: expected 32 bytes, got {len(key)}")
         self._aes = AESGCM(key)
         self._sm4_key = key[:16]
+        self._pseudonym_key = hmac.new(key, b"cradletrace pseudonym v1", hashlib.sha256).digest()
+
+    def pseudonym(self, value: bytes) -> str:
+        """The keyed hash of ``value`` (32 hex digits, 128 bits): equal values, equal pseudonyms."""
+        return hmac.new(self._pseudonym_key, value, hashlib.sha256).hexdigest()[:32]
 
     def seal(self, plaintext: bytes, associated: bytes = b"") -> bytes:
         nonce = os.urandom(12)

@@ -35,6 +35,7 @@ from cradletrace.api.errors import error_response
 from cradletrace.api.routes.scan import MALFORMED, UNKNOWN, _limit
 from cradletrace.core.digitallink import Link, parse_path
 from cradletrace.core.labels import resolver_origin
+from cradletrace.core.weblinks import document_host, document_uri_problem
 from cradletrace.errors import InvalidInputError
 from cradletrace.recalls import lot_status
 from cradletrace.scanner_web.pages import pick_lang, render_unknown
@@ -125,8 +126,15 @@ def resolve(request: Request, rest: str, runtime: RuntimeDep) -> Response:
         body = json.dumps({"linkset": [links]}, ensure_ascii=False).encode()
         return Response(body, media_type=LINKSET, headers={**CORS, **NO_CACHE, "Link": _linkset_header(links["anchor"])})
     name = next((link_type[len(form):] for form in VOC_FORMS if link_type.startswith(form)), link_type)
-    chosen = links.get(GS1_VOC + name) or links[GS1_VOC + "defaultLink"]
-    return _redirect(chosen[0]["href"], links["anchor"])
+    root = resolver_origin(runtime.settings.resolver_host)
+    followed = [x["href"] for x in links.get(GS1_VOC + name, ()) if _may_redirect(x["href"], root, runtime.settings.resolver_allowed_hosts)]
+    return _redirect(followed[0] if followed else links[GS1_VOC + "defaultLink"][0]["href"], links["anchor"])
+
+
+def _may_redirect(href: str, root: str, allowed: tuple[str, ...]) -> bool:
+    """Only to a link of our own (under ``root``) or an https link to a host the operator allows:
+    a supplier's document link must not make this resolver an open redirect."""
+    return href.startswith(root + "/") or document_host(href) in allowed
 
 
 router.add_api_route("/01/{rest:path}", resolve, methods=["GET", "HEAD"], route_class_override=ResolverRoute,
@@ -207,7 +215,7 @@ def pack_links(session: Session, full: Link, lot: Lot, root: str, language: str)
 
 
 def _reports(session: Session, lot: Lot) -> list[dict[str, Any]]:
-    """The lab reports (documents) recorded for the lot, newest first."""
+    """The lab reports recorded for the lot whose documents may be linked to (core/weblinks.py), newest first."""
     bodies = session.exec(select(EventRow.body).where(EventRow.gtin == lot.gtin, EventRow.lot == lot.lot,
                                                       EventRow.kind == "test_report").order_by(col(EventRow.id).desc())).all()
     out = []
@@ -215,7 +223,7 @@ def _reports(session: Session, lot: Lot) -> list[dict[str, Any]]:
         data = _data(body)
         document, lab = data.get("document"), data.get("lab")
         lab = lab if isinstance(lab, dict) else {}
-        if isinstance(document, dict) and isinstance(document.get("uri"), str):
+        if isinstance(document, dict) and isinstance(document.get("uri"), str) and document_uri_problem(document["uri"]) is None:
             out.append({"href": document["uri"], "title": f"Test report, {lab.get('name', 'lab')}, {data.get('reported_on', '')}"})
     return out
 

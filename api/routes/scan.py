@@ -9,12 +9,14 @@ a coarse location the scanner agreed to share.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, StrictBool
+from pydantic_core import PydanticCustomError
 
 from cradletrace.api.deps import RuntimeDep, client_address
 from cradletrace.api.errors import error_response, responses, too_many
@@ -22,12 +24,13 @@ from cradletrace.core.digitallink import parse_path
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.scanner_web.pages import pick_lang, render_scan, render_unknown, status_warnings
 from cradletrace.scanning import scan_json
-from cradletrace.scans import attach_location
+from cradletrace.scans import attach_location, client_id
 
 router = APIRouter(tags=["scan"])
 RATE_LIMITED = "too many requests from this address; slow down"
 MALFORMED = "malformed code: not a GS1 Digital Link path /01/<GTIN>/10/<lot>/21/<serial>"
 UNKNOWN = "code not registered: this pack may be counterfeit"
+LOCATION_TAKEN = "this scan has its location already: a scan takes one location, once"
 _ERROR_SCHEMA = {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
 PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The scan page (HTML) or the same facts as JSON (Accept: application/json)",
@@ -44,6 +47,11 @@ def _wants_json(request: Request, fmt: str | None) -> bool:
         return fmt == "json"
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
+
+
+def _client(runtime: Any, request: Request) -> str:
+    """The scanning client's pseudonym (scans.client_id): its address and browser, keyed-hashed."""
+    return client_id(runtime.sealer, client_address(request), request.headers.get("user-agent", ""))
 
 
 def _limit(runtime: Any, request: Request) -> None:
@@ -76,7 +84,7 @@ async def _answer(request: Request, runtime: Any, lang: str | None, format: str 
         what = "; ".join(f"{p.where}: {p.message}" for p in exc.problems)  # the part at fault, as in the JSON
         return HTMLResponse(render_unknown(language, f"{raw} — {what}", malformed=True), status_code=400)
     try:
-        result = await runtime.scan(code.gtin, code.lot, code.serial, datetime.now(timezone.utc))
+        result = await runtime.scan(code.gtin, code.lot, code.serial, datetime.now(timezone.utc), _client(runtime, request))
     except NotFoundError:  # the lot's batch event no longer reads
         result = None
     if result is None:
@@ -90,15 +98,30 @@ async def _answer(request: Request, runtime: Any, lang: str | None, format: str 
                                     extra_warnings=status_warnings(status.recall, status.hold, language)))
 
 
+def _finite(name: str, limit: int) -> Any:
+    """NaN and infinities (which Python's JSON reader lets through, though JSON has no such numbers)
+    are refused with a message that says so, not as out of range."""
+    def check(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise PydanticCustomError("finite", f"expected a {name} in degrees, a number between -{limit} and {limit}; "
+                                                f"got {value} (not a number: JSON has no NaN or Infinity)")
+        return value
+    return BeforeValidator(check)
+
+
+Latitude = Annotated[float, _finite("latitude", 90), Field(ge=-90, le=90, strict=True)]
+Longitude = Annotated[float, _finite("longitude", 180), Field(ge=-180, le=180, strict=True)]
+
+
 class LocationIn(BaseModel):
     """A coarse location (rounded to 0.1° before it is sealed), sent only with the scanner's consent."""
 
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-    consent: bool = Field(description="Must be true: the scanner agreed to share an approximate location")
+    lat: Latitude
+    lon: Longitude
+    consent: StrictBool = Field(description="Must be true (a JSON boolean): the scanner agreed to share an approximate location")
 
 
-@router.post("/api/v1/scans/{scan_id}/location", status_code=204, responses=responses(404, 422, 429),
+@router.post("/api/v1/scans/{scan_id}/location", status_code=204, responses=responses(404, 409, 422, 429),
              summary="Attach a coarse, consented location to one's own scan")
 def post_location(scan_id: str, body: LocationIn, request: Request, runtime: RuntimeDep) -> Response:
     """The scan page calls this when the parent agrees; the scan id in the page is the capability."""
@@ -106,6 +129,7 @@ def post_location(scan_id: str, body: LocationIn, request: Request, runtime: Run
     if not body.consent:
         raise InvalidInputError(Problem("consent", "expected true; without consent no location is stored"))
     with runtime.session() as session:
-        attach_location(session, runtime.sealer, scan_id, body.lat, body.lon)
+        if not attach_location(session, runtime.sealer, scan_id, body.lat, body.lon):
+            raise ApiError(409, LOCATION_TAKEN)
         session.commit()
     return Response(status_code=204)

@@ -33,7 +33,8 @@ ZH = strings()["zh"]
 
 @pytest.fixture(scope="module")
 def packs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Packs, list[DigitalLink]]]:
-    with packed_site(Settings(data_dir=tmp_path_factory.mktemp("resolver") / "data"), scan_rate_per_minute=0) as p:
+    with packed_site(Settings(data_dir=tmp_path_factory.mktemp("resolver") / "data"), scan_rate_per_minute=0,
+                     resolver_allowed_hosts=("lab.example",)) as p:  # the demo lab's documents may be followed
         batch = next(e for e in story(datetime.now(timezone.utc)) if e["kind"] == "batch" and e["supplier"] == A)
         short = copy.deepcopy(batch)
         short["data"]["product"]["gtin"], short["data"]["lot"] = SHORT, "IF-0003"  # type: ignore[index]

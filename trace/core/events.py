@@ -26,11 +26,12 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from cradletrace.core import codes, labels
+from cradletrace.core import codes, labels, weblinks
 from cradletrace.core.coldchain import ColdChainSummary, Reading, analyse
 from cradletrace.core.testreport import report_verdict
 from cradletrace.errors import InvalidEventError, Problem
@@ -147,9 +148,15 @@ class Analyte(_Model):
     method: Text
 
 
+def _linkable(uri: str, info: ValidationInfo) -> str:
+    # Events recorded before the rule are still read (parse_event(stored=True)); where they are
+    # shown, the same rule (core/weblinks.py) decides whether their link is a link.
+    return uri if (info.context or {}).get("stored") else _check(weblinks.document_uri_problem(uri), uri)
+
+
 class Document(_Model):
     sha256: Sha256Hex
-    uri: Annotated[str, Field(min_length=1, max_length=2000)]
+    uri: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_linkable)]
 
 
 class TestReportData(_Model):
@@ -356,10 +363,13 @@ def problems_of(error: ValidationError, prefix: str = "") -> list[Problem]:
     return out
 
 
-def parse_event(canonical: bytes, where: str = "event") -> AnyEvent:
-    """Validate the canonical bytes of one event; raise InvalidEventError naming each bad field."""
+def parse_event(canonical: bytes, where: str = "event", stored: bool = False) -> AnyEvent:
+    """Validate the canonical bytes of one event; raise InvalidEventError naming each bad field.
+
+    ``stored``: an event read back from the store, recorded under the rules of its day; rules
+    added since for what may be recorded (a document link's scheme) are not applied to it."""
     try:
-        return _event_adapter.validate_json(canonical, strict=True)  # type: ignore[no-any-return]
+        return _event_adapter.validate_json(canonical, strict=True, context={"stored": stored})  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise InvalidEventError(problems_of(exc, where)) from None
 

@@ -1,9 +1,15 @@
 """One item, one code: is this code being scanned like one pack, or like a copied label?
 
-A real pack is scanned a handful of times, in one household's city. A label printed many
-times shows up often and far apart. The rule is written down here so it can be argued with:
-a code is a likely copy when it has been scanned more than ``max_scans`` times, or from
-places more than ``max_km`` apart within ``window``.
+A real pack is scanned a handful of times, by one household's phones, in one city. A label
+printed many times is scanned by many phones, far apart. The rule is written down here so it
+can be argued with. Evidence is counted per *client* (a keyed hash of the phone's address and
+browser, see scans.client_id), so that one phone's repeated scans, or one phone sending places
+from both ends of the earth, count as one witness, not many:
+
+* a code is a likely copy when more than ``max_clients`` different clients scanned it;
+* or when clients placed it more than ``max_km`` apart within ``window``, and no single client
+  takes part in every such pair: one hostile client far from the real household must not be
+  able to brand a genuine pack a copy.
 """
 
 from __future__ import annotations
@@ -19,11 +25,12 @@ class ScanPoint:
     at: datetime
     lat: float | None = None  # coarse (about 10 km), only with the scanner's consent
     lon: float | None = None
+    client: str | None = None  # keyed hash of the scanning client; None (older scans): a client of its own
 
 
 @dataclass(frozen=True)
 class CloneRule:
-    max_scans: int = 30
+    max_clients: int = 30
     max_km: float = 300.0
     window: timedelta = timedelta(days=30)
 
@@ -32,8 +39,8 @@ class CloneRule:
 class CloneVerdict:
     likely_copy: bool
     reason: str
-    scans: int
-    farthest_km: float
+    clients: int  # different clients that scanned the code
+    farthest_km: float  # between places given by different clients within the window
 
 
 def distance_km(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float:
@@ -46,17 +53,26 @@ def distance_km(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float
 
 def judge(scans: Sequence[ScanPoint], rule: CloneRule = CloneRule()) -> CloneVerdict:
     """Apply the rule to a code's scans (any order)."""
-    farthest = 0.0
-    placed = sorted((s for s in scans if s.lat is not None and s.lon is not None), key=lambda s: s.at)
-    for i, a in enumerate(placed):
-        for b in placed[i + 1:]:
-            if b.at - a.at > rule.window:
+    who = [s.client if s.client is not None else i for i, s in enumerate(scans)]
+    clients = len(set(who))
+    placed = sorted(((s.at, s.lat, s.lon, c) for s, c in zip(scans, who) if s.lat is not None and s.lon is not None),
+                    key=lambda p: p[0])
+    farthest, far_pairs = 0.0, set()
+    for i, (at, lat, lon, client) in enumerate(placed):
+        for b_at, b_lat, b_lon, other in placed[i + 1:]:
+            if b_at - at > rule.window:
                 break
-            farthest = max(farthest, distance_km(a.lat, a.lon, b.lat, b.lon))  # type: ignore[arg-type]
-    if len(scans) > rule.max_scans:
-        return CloneVerdict(True, f"scanned {len(scans)} times; a single pack is rarely scanned more than "
-                                  f"{rule.max_scans} times", len(scans), farthest)
-    if farthest > rule.max_km:
-        return CloneVerdict(True, f"scanned in places {farthest:.0f} km apart within {rule.window.days} days",
-                            len(scans), farthest)
-    return CloneVerdict(False, "", len(scans), farthest)
+            if other == client:
+                continue  # one client's places are one witness, however far apart
+            d = distance_km(lat, lon, b_lat, b_lon)
+            farthest = max(farthest, d)
+            if d > rule.max_km:
+                far_pairs.add(frozenset((client, other)))
+    if clients > rule.max_clients:
+        return CloneVerdict(True, f"scanned by {clients} different phones; a single pack is rarely scanned by more "
+                                  f"than {rule.max_clients}", clients, farthest)
+    if far_pairs and not frozenset.intersection(*far_pairs):
+        witnesses = len(frozenset.union(*far_pairs))
+        return CloneVerdict(True, f"scanned in places {farthest:.0f} km apart by {witnesses} different phones "
+                                  f"within {rule.window.days} days", clients, farthest)
+    return CloneVerdict(False, "", clients, farthest)

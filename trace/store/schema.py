@@ -27,10 +27,12 @@ from cradletrace.leader import lock_key
 from cradletrace.store import models  # noqa: F401  (registers the tables)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-FIRST_RELEASE = "0001"
-# The tables the first release (8b47765) did not have. A store without revisions that lacks
-# exactly these is at FIRST_RELEASE; one that lacks nothing is at head.
+FIRST_RELEASE, SECOND_RELEASE = "0001", "0002"
+# The tables the first release (8b47765) did not have, and the columns that revisions after the
+# second added to tables it had. A store without revisions that lacks exactly the columns is at
+# SECOND_RELEASE; one that lacks the tables too is at FIRST_RELEASE; one that lacks nothing is at head.
 _ADDED_SINCE_FIRST = frozenset({"hold", "recall", "recall_lot", "epcis_event"})
+_COLUMNS_ADDED_SINCE_SECOND = frozenset({("scan", "client")})
 _LOCK = lock_key("cradletrace.schema")
 
 
@@ -95,10 +97,15 @@ def recognise(conn: Connection) -> str:
         return head()
     # A missing table shows as add_table plus one add_index per index of it.
     flat = [d for d in diffs if not isinstance(d, list)]
-    tables = {d[1].name for d in flat if d[0] == "add_table"}
-    indexes_of_missing = all(d[0] == "add_table" or (d[0] == "add_index" and d[1].table.name in tables) for d in flat)
-    if tables == _ADDED_SINCE_FIRST and len(flat) == len(diffs) and indexes_of_missing:
-        return FIRST_RELEASE
+    columns = [d for d in flat if d[0] == "add_column" and (d[2], d[3].name) in _COLUMNS_ADDED_SINCE_SECOND]
+    rest = [d for d in flat if d[0] != "add_column" or (d[2], d[3].name) not in _COLUMNS_ADDED_SINCE_SECOND]
+    tables = {d[1].name for d in rest if d[0] == "add_table"}
+    indexes_of_missing = all(d[0] == "add_table" or (d[0] == "add_index" and d[1].table.name in tables) for d in rest)
+    if len(flat) == len(diffs) and len(columns) == len(_COLUMNS_ADDED_SINCE_SECOND):
+        if not rest:
+            return SECOND_RELEASE
+        if tables == _ADDED_SINCE_FIRST and indexes_of_missing:
+            return FIRST_RELEASE
     listed = "; ".join(_describe(d) for d in diffs[:6]) + ("; ..." if len(diffs) > 6 else "")
     raise ConfigError(f"store schema: made before schema revisions were kept, but its tables match no released "
                       f"cradletrace (differences: {listed}); expected the tables of release {FIRST_RELEASE} or of {head()}")
