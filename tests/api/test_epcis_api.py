@@ -9,6 +9,7 @@ from typing import Any
 from cradletrace import epcis
 from cradletrace.api.routes.epcis import DUPLICATE, INVALID
 from cradletrace.config import Settings
+from cradletrace.core.events import MAX_READINGS
 from cradletrace.epcis_import import capture_body
 from cradletrace.workspace import Workspace
 from tests.api.conftest import B, Site, open_site
@@ -113,3 +114,16 @@ def test_export_lot_and_recall_over_http(site: Site) -> None:
     assert scope.status_code == 200 and epcis.validate(scope.json()) == []
     assert any(e.get("disposition") == "recalled" for e in scope.json()["epcisBody"]["eventList"])
     assert site.client.get(f"{P}/recalls/999999", headers=q).status_code == 404
+
+
+def test_sensor_reports_over_the_cap_are_422_before_any_validation(site: Site) -> None:
+    doc = json.loads((PROFILE / "farm.jsonld").read_text())
+    report = {"type": "Temperature", "time": "2026-11-05T05:00:00Z", "value": 4, "uom": "CEL"}
+    half = MAX_READINGS // 2 + 1  # the cap counts every sensorElement of the event together
+    doc["epcisBody"]["eventList"][1]["sensorElementList"] = [{"sensorReport": [report] * half}] * 2
+    before = site.event_count()
+    r = site.client.post(P, headers=site.auth("supplier_b"), json={"document": doc, "key": "0" * 16, "signatures": ["x", "x"]})
+    assert r.status_code == 422 and r.json()["detail"] == INVALID
+    assert r.json()["problems"] == [{"field": "/epcisBody/eventList/1/sensorElementList", "message":
+                                     f"expected at most {MAX_READINGS} sensor reports (sensorReport) per event, got {2 * half}"}]
+    assert site.event_count() == before
