@@ -12,6 +12,7 @@ event without that property. The document validates against the schema we valida
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -23,17 +24,24 @@ from cradletrace.errors import NotFoundError
 from cradletrace.store.models import EpcisEvent, EventRow, Lot, Recall, RecallLot, Shipment
 
 
+_GTIN_SLASH = re.compile(r"\d{14}/")
+
+
 def _utc(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
-def find_lot(session: Session, value: str) -> Lot:
-    """A lot by ``GTIN/LOT`` or by its lot code alone (when only one GTIN has it)."""
-    gtin, sep, code = value.partition("/")
-    q = select(Lot).where(Lot.gtin == gtin, Lot.lot == code) if sep else select(Lot).where(Lot.lot == value)
+def find_lot(session: Session, value: str, gtin: str | None = None) -> Lot:
+    """A lot by ``GTIN/LOT`` or by its lot code alone (when only one GTIN has it); with ``gtin``,
+    ``value`` is the lot code. A lot code may hold ``/`` (GS1 AI 10): ``IF/2`` is a lot code,
+    ``09421902960109/IF/2`` that code of that GTIN (a value starting with 14 digits and a slash)."""
+    if gtin is None and _GTIN_SLASH.match(value):
+        gtin, value = value[:14], value[15:]
+    q = select(Lot).where(Lot.lot == value) if gtin is None else select(Lot).where(Lot.gtin == gtin, Lot.lot == value)
     lots = list(session.exec(q))
     if len(lots) != 1:
-        raise NotFoundError(f"lot {value!r}: expected one recorded lot (GTIN/LOT or a lot code), found {len(lots)}")
+        shown = value if gtin is None else f"{gtin}/{value}"
+        raise NotFoundError(f"lot {shown!r}: expected one recorded lot (GTIN/LOT or a lot code), found {len(lots)}")
     return lots[0]
 
 
@@ -110,9 +118,9 @@ def _recalls_of(session: Session, lots: Sequence[Lot]) -> list[tuple[Lot, Recall
     return [(by_id[lot_id], recall) for lot_id, recall in pairs]
 
 
-def export_lot(session: Session, lot: str, now: datetime) -> dict[str, Any]:
-    """One lot's history as an EPCIS 2.0 document (``lot`` as ``GTIN/LOT`` or a lot code)."""
-    found = find_lot(session, lot)
+def export_lot(session: Session, lot: str, now: datetime, gtin: str | None = None) -> dict[str, Any]:
+    """One lot's history as an EPCIS 2.0 document (``lot`` as ``GTIN/LOT`` or a lot code; see find_lot)."""
+    found = find_lot(session, lot, gtin)
     return document(session, history(session, [found]), _recalls_of(session, [found]), now)
 
 

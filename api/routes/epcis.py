@@ -123,14 +123,17 @@ def capture_document(body: RawBody, session: SessionDep, caller: SupplierDep, ws
         for m, r in zip(mapped, rows)])
 
 
-@router.get("/lots/{lot}", response_model=EpcisDocumentOut, responses=responses(401, 403, 404, 422))
+# {lot:path}: a lot code may hold '/' (GS1 AI 10, e.g. IF/2), and servers decode %2F before routing.
+@router.get("/lots/{lot:path}", response_model=EpcisDocumentOut, responses=responses(401, 403, 404, 422))
 def export_lot_history(
     session: SessionDep, caller: ExporterDep,
-    lot: Annotated[str, Path(max_length=20, description="The lot code (AI 10), e.g. RM-A1")],
+    lot: Annotated[str, Path(min_length=1, max_length=35, description=(
+        "The lot code (AI 10, up to 20 characters, '/' allowed as it is or as %2F), e.g. RM-A1 or IF/2; "
+        "or GTIN/LOT (14 digits, a slash, the lot code)"))],
     gtin: Annotated[str | None, Query(pattern=r"^\d{14}$", description="The GTIN, when two products share the lot code")] = None,
 ) -> JSONResponse:
     """A lot's history as an EPCIS 2.0 document (quality, operator); a recall shows as disposition `recalled`."""
-    return JSONResponse(export_lot(session, f"{gtin}/{lot}" if gtin else lot, datetime.now(timezone.utc)), media_type=MEDIA)
+    return JSONResponse(export_lot(session, lot, datetime.now(timezone.utc), gtin), media_type=MEDIA)
 
 
 @router.get("/recalls/{recall_id}", response_model=EpcisDocumentOut, responses=responses(401, 403, 404, 422))
