@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     # Host (or http(s)://host[:port] origin) that item codes on labels point to: the scan
     # page's GS1 Digital Link resolver. Printed codes keep it forever; choose it before printing.
     resolver_host: str = "id.cradletrace.example"
+    # Seconds one long request (an EPCIS export) may work before it stops with 503; it checks
+    # between events, and stops as well when its client goes away. See docs/security.md.
+    api_request_timeout: float = Field(default=60.0, gt=0)
+    # Seconds a stopping server waits for requests still running before it cancels them
+    # (uvicorn's timeout_graceful_shutdown); a cancelled export stops at its next event.
+    api_shutdown_grace: float = Field(default=10.0, ge=0)
 
     @property
     def keys_dir(self) -> Path:
