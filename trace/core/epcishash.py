@@ -379,9 +379,19 @@ def _rest_one(node: _Node) -> str:
 
 # -- values --------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=4096)  # units, types and vocabulary repeat in every reading of a cold chain
 def canonical_value(text: str) -> str:
     """A (stripped) value as the pre-hash string holds it: CBV web URI, plain number, Digital Link."""
+    return _canonical_short(text) if len(text) <= 200 else _canonical(text)
+
+
+# Units, types and vocabulary URIs repeat in every reading of a cold chain; only short values are
+# kept, so the cache never holds more than ~1 MB whatever events arrive.
+@lru_cache(maxsize=4096)
+def _canonical_short(text: str) -> str:
+    return _canonical(text)
+
+
+def _canonical(text: str) -> str:
     for urn, uri in _WEB_VOCABULARY:
         text = text.replace(urn, uri)
     text = number(text)
