@@ -11,6 +11,7 @@ NotAllowedError, wrong role            403     the core's message / "not allowed
 NotFoundError, unknown route           404     the core's message / "not found"
 body over the limit                    413     "request body too large: ..."
 ChainUnavailableError                  503     CHAIN_UNAVAILABLE
+StoppedError (time limit, shutdown)    503     STOPPED
 other ChainError                       502     CHAIN_FAILED
 SQLAlchemy IntegrityError (a race)     409     CONFLICT
 AnchoringBusyError (another leads)     409     ANCHORING_BUSY
@@ -51,6 +52,7 @@ from cradletrace.errors import (
     NotAllowedError,
     NotFoundError,
     Problem,
+    StoppedError,
     TraceError,
 )
 
@@ -60,6 +62,7 @@ INVALID_EVENTS = "invalid events: nothing was stored"
 INVALID_INPUT = "invalid input"
 MISSING_KEY = "missing API key: expected 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
 BAD_KEY = "API key not valid (unknown or revoked)"
+STOPPED = "request stopped before its end: over its time limit (api_request_timeout), or the server is stopping"
 CHAIN_UNAVAILABLE = "chain unavailable: the chain node did not answer; try again later"
 CHAIN_FAILED = "chain error: the chain did not do what was asked"
 STORE_UNAVAILABLE = "store unavailable"
@@ -163,6 +166,8 @@ def _status_of(exc: TraceError) -> tuple[int, str, list[Problem]]:
         return 403, str(exc), []
     if isinstance(exc, ChainUnavailableError):
         return 503, CHAIN_UNAVAILABLE, []
+    if isinstance(exc, StoppedError):
+        return 503, STOPPED, [Problem("", str(exc))]
     if isinstance(exc, ChainError):
         return 502, CHAIN_FAILED, []
     if isinstance(exc, AnchoringBusyError):

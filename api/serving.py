@@ -81,4 +81,5 @@ def run_workers(settings: Settings, workers: int, host: str, port: int, log_conf
         os.environ.update(worker_env(settings))
         os.environ[MULTIPROC_ENV] = metrics_dir
         uvicorn.run(FACTORY, factory=True, workers=workers, host=host, port=port, log_config=log_config,
-                    server_header=False, proxy_headers=False)
+                    server_header=False, proxy_headers=False,
+                    timeout_graceful_shutdown=settings.api_shutdown_grace)  # type: ignore[arg-type]

@@ -648,5 +648,6 @@ def serve(
             run_workers(settings, workers, host, port, log_config)
         return
     app_ = create_app(settings.model_copy(update={"anchor_interval": anchor_interval}))
-    uvicorn.run(app_, host=host, port=port, log_config=log_config, server_header=False, proxy_headers=False)
+    uvicorn.run(app_, host=host, port=port, log_config=log_config, server_header=False, proxy_headers=False,
+                timeout_graceful_shutdown=settings.api_shutdown_grace)  # type: ignore[arg-type]  # a float works
 

@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(h.strip().lower() for h in value.split(",") if h.strip())
         return tuple(str(h).strip().lower() for h in value) if isinstance(value, (list, tuple, set, frozenset)) else value
+    # Seconds one long request (an EPCIS export) may work before it stops with 503; it checks
+    # between events, and stops as well when its client goes away. See docs/security.md.
+    api_request_timeout: float = Field(default=60.0, gt=0)
+    # Seconds a stopping server waits for requests still running before it cancels them
+    # (uvicorn's timeout_graceful_shutdown); a cancelled export stops at its next event.
+    api_shutdown_grace: float = Field(default=10.0, ge=0)
 
     @property
     def keys_dir(self) -> Path:

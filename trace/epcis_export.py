@@ -12,7 +12,8 @@ event without that property. The document validates against the schema we valida
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,17 +24,24 @@ from cradletrace.errors import NotFoundError
 from cradletrace.store.models import EpcisEvent, EventRow, Lot, Recall, RecallLot, Shipment
 
 
+_GTIN_SLASH = re.compile(r"\d{14}/")
+
+
 def _utc(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
-def find_lot(session: Session, value: str) -> Lot:
-    """A lot by ``GTIN/LOT`` or by its lot code alone (when only one GTIN has it)."""
-    gtin, sep, code = value.partition("/")
-    q = select(Lot).where(Lot.gtin == gtin, Lot.lot == code) if sep else select(Lot).where(Lot.lot == value)
+def find_lot(session: Session, value: str, gtin: str | None = None) -> Lot:
+    """A lot by ``GTIN/LOT`` or by its lot code alone (when only one GTIN has it); with ``gtin``,
+    ``value`` is the lot code. A lot code may hold ``/`` (GS1 AI 10): ``IF/2`` is a lot code,
+    ``09421902960109/IF/2`` that code of that GTIN (a value starting with 14 digits and a slash)."""
+    if gtin is None and _GTIN_SLASH.match(value):
+        gtin, value = value[:14], value[15:]
+    q = select(Lot).where(Lot.lot == value) if gtin is None else select(Lot).where(Lot.gtin == gtin, Lot.lot == value)
     lots = list(session.exec(q))
     if len(lots) != 1:
-        raise NotFoundError(f"lot {value!r}: expected one recorded lot (GTIN/LOT or a lot code), found {len(lots)}")
+        shown = value if gtin is None else f"{gtin}/{value}"
+        raise NotFoundError(f"lot {shown!r}: expected one recorded lot (GTIN/LOT or a lot code), found {len(lots)}")
     return lots[0]
 
 
@@ -65,10 +73,17 @@ def _fits(ctx: Any, terms: dict[str, str]) -> bool:
     return all(terms.get(k) == v for p in parts if isinstance(p, dict) for k, v in p.items())
 
 
+def _go_on() -> None:
+    pass
+
+
 def document(session: Session, rows: Sequence[EventRow], recalls: Sequence[tuple[Lot, Recall]],
-             now: datetime) -> dict[str, Any]:
-    """The EPCIS document of these event rows and recalls (one recalled event per lot and recall)."""
-    from cradletrace.core.epcishash import document_hashes
+             now: datetime, check: Callable[[], None] = _go_on) -> dict[str, Any]:
+    """The EPCIS document of these event rows and recalls (one recalled event per lot and recall).
+
+    ``check`` is called before each event is mapped and hashed; it raises to stop the work (a
+    request whose client went away or whose time is up: see api/bounded.py)."""
+    from cradletrace.core.epcishash import event_hash
 
     ids = [r.id for r in rows]
     captured = {c.event_id: c for c in session.exec(select(EpcisEvent).where(col(EpcisEvent.event_id).in_(ids)))}
@@ -76,6 +91,7 @@ def document(session: Session, rows: Sequence[EventRow], recalls: Sequence[tuple
     events: list[dict[str, Any]] = []
     known: list[str | None] = []
     for row in rows:
+        check()
         c = captured.get(row.id)  # type: ignore[arg-type]
         if c is None:
             events.append(to_epcis(json.loads(row.body), row.outcome))
@@ -93,9 +109,10 @@ def document(session: Session, rows: Sequence[EventRow], recalls: Sequence[tuple
         known.append(None)
     doc: dict[str, Any] = {"@context": context, "type": "EPCISDocument", "schemaVersion": "2.0",
                            "creationDate": _utc(now).isoformat(), "epcisBody": {"eventList": events}}
-    computed = document_hashes(doc) if any(k is None for k in known) else []
     for i, ev in enumerate(events):
-        h = known[i] or computed[i]
+        if known[i] is None:
+            check()
+        h = known[i] or event_hash(ev, context)
         if "eventID" not in ev:
             events[i] = ev = {"type": ev["type"], "eventID": h, **ev}
         elif ev["eventID"] != h:
@@ -110,17 +127,18 @@ def _recalls_of(session: Session, lots: Sequence[Lot]) -> list[tuple[Lot, Recall
     return [(by_id[lot_id], recall) for lot_id, recall in pairs]
 
 
-def export_lot(session: Session, lot: str, now: datetime) -> dict[str, Any]:
-    """One lot's history as an EPCIS 2.0 document (``lot`` as ``GTIN/LOT`` or a lot code)."""
-    found = find_lot(session, lot)
-    return document(session, history(session, [found]), _recalls_of(session, [found]), now)
+def export_lot(session: Session, lot: str, now: datetime, gtin: str | None = None,
+               check: Callable[[], None] = _go_on) -> dict[str, Any]:
+    """One lot's history as an EPCIS 2.0 document (``lot`` as ``GTIN/LOT`` or a lot code; see find_lot)."""
+    found = find_lot(session, lot, gtin)
+    return document(session, history(session, [found]), _recalls_of(session, [found]), now, check)
 
 
-def export_recall(session: Session, recall_id: int, now: datetime) -> dict[str, Any]:
+def export_recall(session: Session, recall_id: int, now: datetime, check: Callable[[], None] = _go_on) -> dict[str, Any]:
     """Every lot in a recall's scope: their histories and the recall, disposition ``recalled``."""
     recall = session.get(Recall, recall_id)
     if recall is None:
         raise NotFoundError(f"recall {recall_id}: not found")
     lots = list(session.exec(select(Lot).join(RecallLot, col(RecallLot.lot_id) == col(Lot.id))
                              .where(RecallLot.recall_id == recall_id).order_by(col(Lot.id))))
-    return document(session, history(session, lots), [(lo, recall) for lo in lots], now)
+    return document(session, history(session, lots), [(lo, recall) for lo in lots], now, check)

@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 
 from cradletrace import recording
 from cradletrace.core import canonical, signing
+from cradletrace.core.events import MAX_READINGS
 from cradletrace.core.testreport import Limit
 from cradletrace.core.canonical import parse_json
 from cradletrace.epcis import InvalidEpcisError, events_of, expand, prefixes, validate
@@ -67,10 +68,21 @@ def hashes(document: Mapping[str, Any]) -> list[str]:
 
 
 def check_size(document: Any) -> None:
-    """Refuse a document over the capture limit before spending seconds validating it."""
-    n = len(events_of(document)) if isinstance(document, dict) else 0
-    if n > MAX_EVENTS:
-        raise InvalidEpcisError(Problem("/epcisBody/eventList", f"expected at most {MAX_EVENTS} events, got {n}"))
+    """Refuse a document over the capture limits (events, sensor reports per event) before
+    spending seconds validating, mapping and hashing it."""
+    events = events_of(document) if isinstance(document, dict) else []
+    if len(events) > MAX_EVENTS:
+        raise InvalidEpcisError(Problem("/epcisBody/eventList", f"expected at most {MAX_EVENTS} events, got {len(events)}"))
+    problems = []
+    for where, event in events:
+        elements = event.get("sensorElementList") if isinstance(event, dict) else None
+        n = sum(len(el["sensorReport"]) for el in elements if isinstance(el, dict) and isinstance(el.get("sensorReport"), list)
+                ) if isinstance(elements, list) else 0
+        if n > MAX_READINGS:
+            problems.append(Problem(f"{where}/sensorElementList",
+                                    f"expected at most {MAX_READINGS} sensor reports (sensorReport) per event, got {n}"))
+    if problems:
+        raise InvalidEpcisError(problems)
 
 
 def map_document(document: Any, supplier: str, key: str, limits: Mapping[str, Limit]) -> list[Mapped]:

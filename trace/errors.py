@@ -69,6 +69,11 @@ class NotAllowedError(TraceError, PermissionError):
     """The actor may not do this now: expired certificate, revoked key, wrong role."""
 
 
+class StoppedError(TraceError):
+    """Long work stopped before its end: it ran past its time limit, its client went away or the
+    server is stopping. Nothing was changed (only reading work is stopped this way)."""
+
+
 class ConfigError(TraceError):
     """The data directory or settings cannot be used."""
 

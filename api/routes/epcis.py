@@ -9,13 +9,15 @@ prints the ready body, and what is anchored and verified later is exactly what w
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from cradletrace.api.bounded import run_bounded
 from cradletrace.api.deps import JsonBody, SessionDep, SupplierDep, WorkspaceDep, require
 from cradletrace.api.errors import ApiError, responses
 from cradletrace.api.models import RecordedEvent
@@ -26,6 +28,7 @@ from cradletrace.epcis import InvalidEpcisError, validate
 from cradletrace.epcis_export import export_lot, export_recall
 from cradletrace.epcis_import import DuplicateEpcisError, capture, check_size, map_document
 from cradletrace.errors import NotAllowedError, Problem
+from cradletrace.workspace import Workspace
 
 router = APIRouter(prefix="/epcis", tags=["epcis"])
 ExporterDep = Annotated[Caller, Depends(require("quality", "operator"))]
@@ -122,17 +125,35 @@ def capture_document(body: JsonBody, session: SessionDep, caller: SupplierDep, w
         for m, r in zip(mapped, rows)])
 
 
-@router.get("/lots/{lot}", response_model=EpcisDocumentOut, responses=responses(401, 403, 404, 422))
-def export_lot_history(
-    session: SessionDep, caller: ExporterDep,
-    lot: Annotated[str, Path(max_length=20, description="The lot code (AI 10), e.g. RM-A1")],
+# {lot:path}: a lot code may hold '/' (GS1 AI 10, e.g. IF/2), and servers decode %2F before routing.
+@router.get("/lots/{lot:path}", response_model=EpcisDocumentOut, responses=responses(401, 403, 404, 422))
+async def export_lot_history(
+    request: Request, session: SessionDep, ws: WorkspaceDep, caller: ExporterDep,
+    lot: Annotated[str, Path(min_length=1, max_length=35, description=(
+        "The lot code (AI 10, up to 20 characters, '/' allowed as it is or as %2F), e.g. RM-A1 or IF/2; "
+        "or GTIN/LOT (14 digits, a slash, the lot code)"))],
     gtin: Annotated[str | None, Query(pattern=r"^\d{14}$", description="The GTIN, when two products share the lot code")] = None,
-) -> JSONResponse:
-    """A lot's history as an EPCIS 2.0 document (quality, operator); a recall shows as disposition `recalled`."""
-    return JSONResponse(export_lot(session, f"{gtin}/{lot}" if gtin else lot, datetime.now(timezone.utc)), media_type=MEDIA)
+) -> Response:
+    """A lot's history as an EPCIS 2.0 document (quality, operator); a recall shows as disposition `recalled`.
+
+    Stopped with 503 after `api_request_timeout` seconds, and as soon as the client goes away."""
+    return await _exported(request, ws, lambda check: export_lot(session, lot, datetime.now(timezone.utc), gtin, check))
 
 
 @router.get("/recalls/{recall_id}", response_model=EpcisDocumentOut, responses=responses(401, 403, 404, 422))
-def export_recall_scope(session: SessionDep, caller: ExporterDep, recall_id: RecallId) -> JSONResponse:
-    """Every lot of a recall's scope, their histories and the recall (disposition `recalled`), as EPCIS 2.0."""
-    return JSONResponse(export_recall(session, recall_id, datetime.now(timezone.utc)), media_type=MEDIA)
+async def export_recall_scope(request: Request, session: SessionDep, ws: WorkspaceDep, caller: ExporterDep,
+                              recall_id: RecallId) -> Response:
+    """Every lot of a recall's scope, their histories and the recall (disposition `recalled`), as EPCIS 2.0.
+
+    Stopped with 503 after `api_request_timeout` seconds, and as soon as the client goes away."""
+    return await _exported(request, ws, lambda check: export_recall(session, recall_id, datetime.now(timezone.utc), check))
+
+
+async def _exported(request: Request, ws: Workspace, export: Callable[[Callable[[], None]], dict[str, Any]]) -> Response:
+    """An export run with a bound (api/bounded.py), encoded in its worker thread as JSONResponse would."""
+    def work(check: Callable[[], None]) -> bytes:
+        doc = export(check)
+        check()
+        return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+    return Response(await run_bounded(request, ws.settings.api_request_timeout, work), media_type=MEDIA)

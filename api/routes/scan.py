@@ -19,7 +19,7 @@ from pydantic import BaseModel, BeforeValidator, Field, StrictBool
 from pydantic_core import PydanticCustomError
 
 from cradletrace.api.deps import RuntimeDep, client_address
-from cradletrace.api.errors import error_response, responses, too_many
+from cradletrace.api.errors import ApiError, error_response, responses, too_many
 from cradletrace.core.digitallink import parse_path
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.scanner_web.pages import pick_lang, render_scan, render_unknown, status_warnings

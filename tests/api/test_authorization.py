@@ -126,7 +126,7 @@ def test_matrix(site: Site, params: dict[str, Any], case: Case, who: str) -> Non
 
 
 def test_matrix_covers_every_endpoint(site: Site) -> None:
-    declared = {(m, API_PREFIX + r.path) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)
+    declared = {(m, API_PREFIX + r.path_format) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)
                 for m in r.methods}
     covered = {(c.method, P + c.route.replace("{spare}", "{supplier_id}").replace("{spare_key}", "{key_id}")
                 .replace("{spare_api_key}", "{key_id}").replace("{a_event}", "{ref}")) for c in CASES}
@@ -171,7 +171,7 @@ CONSUMER = {  # (method, path template) -> what the call sends; the answer must 
 
 
 def _public_routes(site: Site) -> set[tuple[str, str]]:
-    inside = {(m, API_PREFIX + r.path) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute) for m in r.methods}
+    inside = {(m, API_PREFIX + r.path_format) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute) for m in r.methods}
     return {(m, p) for p, ops in site.client.get("/openapi.json").json()["paths"].items() for m in (o.upper() for o in ops)
             if (m, p) not in inside}
 

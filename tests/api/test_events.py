@@ -6,6 +6,7 @@ import base64
 import copy
 import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlmodel import Session
@@ -14,6 +15,8 @@ from cradletrace import anchoring
 from cradletrace.api.errors import INVALID_EVENTS
 from cradletrace.config import Settings
 from cradletrace.core import signing
+from cradletrace.core.codes import gtin_check_digit
+from cradletrace.core.events import MAX_READINGS
 from cradletrace.recording import MAX_EVENTS
 from cradletrace.workspace import Workspace
 from tests.api.conftest import A, B, Site, key_file, open_site, raw_milk, sign_with, signed
@@ -102,6 +105,22 @@ def test_more_than_the_bulk_limit_is_refused(site: Site) -> None:
     r = post(site, "supplier_b", [{"event": {}, "signature": "x"}] * (MAX_EVENTS + 1))
     assert r.status_code == 422
     assert r.json()["problems"] == [{"field": "events", "message": f"expected at most {MAX_EVENTS} events, got {MAX_EVENTS + 1}"}]
+
+
+def test_cold_chain_readings_over_the_cap_are_refused_naming_the_cap(site: Site) -> None:
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    readings = [{"at": (start + timedelta(minutes=i)).isoformat(), "c": 4.0} for i in range(MAX_READINGS + 1)]
+    kid, pem = key_file(site.settings, A)
+    formula = "9421902960101" + str(gtin_check_digit("9421902960101"))
+    event = {"kind": "cold_chain", "supplier": A, "key": kid, "data": {
+        "lot": {"gtin": formula, "lot": "IF-0001"}, "logger": {"id": "L-1"}, "range": {"min_c": 2, "max_c": 8},
+        "readings": readings}}
+    before = site.event_count()
+    r = post(site, "supplier_a", [sign_with(pem, event)])
+    assert r.status_code == 422
+    (problem,) = [p for p in r.json()["problems"] if "readings" in (p["field"] or "")]
+    assert f"at most {MAX_READINGS}" in problem["message"], r.json()
+    assert site.event_count() == before
 
 
 def test_ten_thousand_events_in_one_request(site: Site) -> None:

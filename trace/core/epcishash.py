@@ -39,10 +39,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, Union
 
 from cradletrace.core import cbvterms
@@ -221,11 +223,17 @@ def _with_vocabulary(event: Mapping[str, Any]) -> Any:
     uris = {e for path, v in _strings(event, ()) if (e := _expanded(path, v)).startswith(_VOCABULARY_URIS)}
     if not uris:
         return event
+    # The URIs reversed and sorted: those ending in "-value" are the ones starting with the
+    # reversed value and "-", found by bisection (a scan of every URI per value is quadratic).
+    ends = sorted(u[::-1] for u in uris)
 
     def swap(value: object) -> object:
         if isinstance(value, str):
-            hits = [u for u in uris if u.endswith("-" + value) or u.endswith("/" + value)]
-            return hits[0] if len(hits) == 1 else value
+            tail, hits = value[::-1], []
+            for sep in "-/":
+                first = bisect_left(ends, tail + sep)
+                hits += ends[first:min(first + 2, bisect_left(ends, tail + chr(ord(sep) + 1)))]
+            return hits[0][::-1] if len(hits) == 1 else value
         if isinstance(value, Mapping):
             return {k: swap(v) for k, v in value.items()}
         if isinstance(value, list):
@@ -329,16 +337,17 @@ def _take_extensions(nodes: list[_Node]) -> list[_Node]:
 def _ordered(nodes: list[_Node], order: _Order) -> str:
     """Fields of ``nodes`` named in ``order``, in that order; consumes them from ``nodes``."""
     extensions = _take_extensions(nodes)
+    by_name: dict[str, list[_Node]] = {}
+    for n in nodes:
+        by_name.setdefault(n.name, []).append(n)
     parts: list[str] = []
     for name, sub_order in order:
-        values = []
-        for n in [n for n in nodes if n.name == name]:
-            text = _ordered_one(n, sub_order)
-            if text:
-                values.append(text)
-            if not n.children:
-                nodes[:] = [m for m in nodes if m is not n]
-        parts.extend(sorted(values))
+        if name in by_name:
+            parts.extend(sorted(text for n in by_name[name] if (text := _ordered_one(n, sub_order))))
+    # A field of the order with nothing left is spent (removed once: removing each is quadratic).
+    if any(name in by_name for name, _ in order):
+        names = {name for name, _ in order}
+        nodes[:] = [n for n in nodes if n.children or n.name not in names]
     return "".join(parts) + (_rest(extensions) if extensions else "")
 
 
@@ -372,6 +381,17 @@ def _rest_one(node: _Node) -> str:
 
 def canonical_value(text: str) -> str:
     """A (stripped) value as the pre-hash string holds it: CBV web URI, plain number, Digital Link."""
+    return _canonical_short(text) if len(text) <= 200 else _canonical(text)
+
+
+# Units, types and vocabulary URIs repeat in every reading of a cold chain; only short values are
+# kept, so the cache never holds more than ~1 MB whatever events arrive.
+@lru_cache(maxsize=4096)
+def _canonical_short(text: str) -> str:
+    return _canonical(text)
+
+
+def _canonical(text: str) -> str:
     for urn, uri in _WEB_VOCABULARY:
         text = text.replace(urn, uri)
     text = number(text)

@@ -47,6 +47,9 @@ ROLES_FOR_KIND: dict[str, tuple[str, ...]] = {
     "commission": ("plant", "brand"),
 }
 MAX_SERIALS = 10_000  # per commissioning event
+# Readings per cold-chain event (and sensor reports per captured EPCIS event): a 1-minute logger
+# for a month is 43 200, a 15-minute one for 90 days 8 640; docs/security.md says why.
+MAX_READINGS = 50_000
 PHYSICAL_MIN_C = -100.0
 PHYSICAL_MAX_C = 100.0
 
@@ -201,7 +204,7 @@ class ColdChainData(_Model):
     shipment: Text | None = None
     logger: Logger
     range: AllowedRange
-    readings: list[ReadingIn] = Field(min_length=1, max_length=100_000)
+    readings: list[ReadingIn] = Field(min_length=1, max_length=MAX_READINGS)
 
     @model_validator(mode="after")
     def _rules(self) -> ColdChainData:
