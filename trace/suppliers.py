@@ -111,6 +111,9 @@ def register_public_key(session: Session, supplier_id: str, public_key_b64: str)
     no copy of the private key ever reaches this server. Old keys stay valid until revoked."""
     get_supplier(session, supplier_id)
     raw = signing.decode_b64(public_key_b64, "public_key", 32)  # a raw Ed25519 public key
+    weak = signing.public_key_problem(raw)
+    if weak:
+        raise InvalidInputError(Problem("public_key", weak))
     key_id = signing.key_id(raw)
     known = session.get(SupplierKey, key_id)
     if known is not None:
