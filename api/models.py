@@ -226,6 +226,7 @@ class BadEvent(BaseModel):
 class AuditPublic(BaseModel):
     ok: bool
     events_checked: int
+    events_pending: int = Field(description="Of events_checked, not anchored yet: content and signature checked, no proof yet")
     roots_checked: int
     bad_events: list[BadEvent]
     problems: list[str]
