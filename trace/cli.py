@@ -157,7 +157,7 @@ def record(
         items = recording.load_submission(_read(file))
         if sign_:
             items = recording.sign_items(items, recording.key_loader(s, settings.keys_dir), ws.limits)
-        rows = recording.record_items(s, items, datetime.now(timezone.utc))
+        rows = recording.record_items(s, items, datetime.now(timezone.utc), ws.limits)
         s.commit()
         for row in rows:
             extra = f"  {row.outcome.upper()}" if row.outcome else ""

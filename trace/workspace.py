@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cached_property
+from functools import cache, cached_property
 from importlib import resources
+from pathlib import Path
 
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
@@ -26,6 +27,22 @@ from cradletrace.store import db, schema
 from cradletrace.store.models import Meta
 
 CONTRACT_KEY = "chain.contract"
+
+
+def load_limits(path: Path | None) -> dict[str, Limit]:
+    """The limits table in ``path``, or the packaged one (data/limits-infant-formula.json)."""
+    text = path.read_text("utf-8") if path else resources.files("cradletrace").joinpath(
+        "data/limits-infant-formula.json").read_text("utf-8")
+    table = parse_json(text)
+    if not isinstance(table, dict):
+        raise ConfigError(f"limits table {path}: expected a JSON object")
+    return parse_limits_table(table)
+
+
+@cache
+def default_limits() -> dict[str, Limit]:
+    """The packaged limits table, read once; the recording default when no table is given."""
+    return load_limits(None)
 
 
 class Workspace:
@@ -98,13 +115,7 @@ class Workspace:
 
     @cached_property
     def limits(self) -> dict[str, Limit]:
-        path = self.settings.limits_file
-        text = path.read_text("utf-8") if path else resources.files("cradletrace").joinpath(
-            "data/limits-infant-formula.json").read_text("utf-8")
-        table = parse_json(text)
-        if not isinstance(table, dict):
-            raise ConfigError(f"limits table {path}: expected a JSON object")
-        return parse_limits_table(table)
+        return load_limits(self.settings.limits_file) if self.settings.limits_file else default_limits()
 
     # -- chain -------------------------------------------------------------------------
 
