@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 
 from cradletrace.apikeys import ROLES as KEY_ROLES
 from cradletrace.core.events import KINDS, Event
+from cradletrace.core.text import PlainText
 from cradletrace.suppliers import ROLES as SUPPLIER_ROLES
 
 SupplierRole = Literal[SUPPLIER_ROLES]  # type: ignore[valid-type]
@@ -42,9 +43,9 @@ class _In(BaseModel):
 # -- suppliers -------------------------------------------------------------------------
 
 class CertificationBase(_In):
-    scheme: str = Field(min_length=1, max_length=100, examples=["ISO 22000"])
-    number: str = Field(min_length=1, max_length=100, examples=["FSSC-C129"])
-    issuer: str = Field(min_length=1, max_length=200, examples=["SGS"])
+    scheme: PlainText = Field(min_length=1, max_length=100, examples=["ISO 22000"])
+    number: PlainText = Field(min_length=1, max_length=100, examples=["FSSC-C129"])
+    issuer: PlainText = Field(min_length=1, max_length=200, examples=["SGS"])
     valid_until: date
     required: bool = Field(default=True, description="A lapsed required certificate stops new events")
 
@@ -58,7 +59,7 @@ class CertificationPublic(CertificationBase):
 
 
 class SupplierBase(_In):
-    name: str = Field(min_length=1, max_length=200, examples=["Southern Alps Nutrition"])
+    name: PlainText = Field(min_length=1, max_length=200, examples=["Southern Alps Nutrition"])
     role: SupplierRole
 
 
@@ -98,7 +99,7 @@ class SupplierCreated(NewSigningKey):
 # -- API keys --------------------------------------------------------------------------
 
 class ApiKeyBase(_In):
-    name: str = Field(min_length=1, max_length=100, examples=["Pacific Cold Chain uploader"])
+    name: PlainText = Field(min_length=1, max_length=100, examples=["Pacific Cold Chain uploader"])
     role: KeyRole
     supplier_id: str | None = Field(default=None, description="Required for supplier keys, refused for others")
 

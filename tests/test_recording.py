@@ -182,7 +182,7 @@ def _awkward_report(events: Events) -> dict[str, Any]:
     report["data"]["analytes"] = [
         {"name": "lead", "category": "heavy_metal", "value": 1e-7, "unit": "mg/kg", "method": "ICP-MS 🧪 (GB 5009.12)"},
         {"name": "cadmium", "category": "heavy_metal", "value": 0.1 + 0.2 - 0.3, "unit": "mg/kg", "limit": 0.01,
-         "method": "ICP-MS, ñ, 漢字, \u0000 nul"},
+         "method": "ICP-MS, ñ, 漢字, \u00a0 nbsp"},  # (a NUL is refused: core/text.py)
         {"name": "Enterobacteriaceae", "category": "microbiology", "value": 0, "unit": "detections/10 g",
          "method": "ISO 21528-1 \u2028 line sep"},
         {"name": "vitamin D", "category": "nutrient", "value": 123456789.123, "unit": "µg/100 kcal", "limit": 1e21,

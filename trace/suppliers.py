@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 
 from cradletrace.core import signing
 from cradletrace.core.events import ROLES_FOR_KIND, SUPPLIER_ID
+from cradletrace.core.text import check_text
 from cradletrace.errors import InvalidInputError, NotAllowedError, NotFoundError, Problem
 from cradletrace.store.models import Certification, Supplier, SupplierKey, utcnow
 
@@ -32,6 +33,10 @@ class CertificationIn:
     issuer: str
     valid_until: date
     required: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("scheme", "number", "issuer"):
+            check_text(getattr(self, name), f"cert.{name}")
 
     @classmethod
     def parse(cls, text: str) -> CertificationIn:
@@ -76,6 +81,7 @@ def add_supplier(
         raise InvalidInputError(Problem("role", f"expected one of {', '.join(ROLES)}, got {role!r}"))
     if not name.strip():
         raise InvalidInputError(Problem("name", "expected a supplier name, got nothing"))
+    check_text(name, "name")
     sid = supplier_id or slug(name)
     if not SUPPLIER_ID.match(sid):
         raise InvalidInputError(Problem("id", f"expected 2-63 of a-z, 0-9 and '-', got {sid!r}"))

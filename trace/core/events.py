@@ -33,6 +33,7 @@ from pydantic_core import PydanticCustomError
 from cradletrace.core import codes, labels
 from cradletrace.core.coldchain import ColdChainSummary, Reading, analyse
 from cradletrace.core.testreport import report_verdict
+from cradletrace.core.text import PLAIN
 from cradletrace.errors import InvalidEventError, Problem
 
 KINDS = ("batch", "test_report", "cold_chain", "shipment", "commission")
@@ -59,7 +60,7 @@ def _check(problem: str | None, value: str) -> str:
 Gtin = Annotated[str, AfterValidator(lambda v: _check(codes.gtin_problem(v), v))]
 LotCode = Annotated[str, AfterValidator(lambda v: _check(codes.lot_problem(v), v))]
 Serial = Annotated[str, AfterValidator(lambda v: _check(labels.serial_problem(v), v))]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(min_length=1, max_length=200), PLAIN]
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Quantity = Annotated[float, Field(gt=0)]
 
@@ -337,7 +338,7 @@ def problems_of(error: ValidationError, prefix: str = "") -> list[Problem]:
                                f"expected one of {', '.join(KINDS)}, got {str(got if not isinstance(got, dict) else got.get('kind'))[:60]!r}"))
         elif e["type"] == "union_tag_not_found":
             out.append(Problem(f"{prefix}.kind" if prefix else "kind", f"expected one of {', '.join(KINDS)}, got nothing"))
-        elif e["type"] == "gs1":
+        elif e["type"] in ("gs1", "text"):
             out.append(Problem(where, msg))
         else:
             shown = repr(got)
