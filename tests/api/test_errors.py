@@ -154,3 +154,16 @@ def test_bad_bundle_is_422(site: Site) -> None:
     other = {**bundle, "chain": {**bundle["chain"], "chain_id": 1}}
     r = site.client.post(f"{P}/verify-bundle", content=json.dumps(other).encode())
     assert (r.status_code, r.json()["field"]) == (422, "bundle.chain.chain_id")
+
+
+def test_control_and_bidi_characters_are_refused_in_body_text(site: Site) -> None:
+    op = site.auth("operator")
+    for url, body, field in [
+        ("/suppliers", {"name": "Alps\u0000Nutrition", "role": "farm"}, "body.name"),
+        ("/suppliers", {"name": "Fine", "role": "farm", "certifications": [
+            {"scheme": "GAP", "number": "1\u0007", "issuer": "Y", "valid_until": "2030-01-01"}]}, "body.certifications[0].number"),
+        ("/api-keys", {"name": "uploader \u202egpj.exe", "role": "quality"}, "body.name"),
+    ]:
+        r = site.client.post(f"{P}{url}", headers=op, json=body)
+        assert (r.status_code, r.json()["field"]) == (422, field), r.text
+        assert "expected text without control or bidirectional formatting characters" in r.json()["problems"][0]["message"]
