@@ -59,7 +59,7 @@ def _check(problem: str | None, value: str) -> str:
 
 Gtin = Annotated[str, AfterValidator(lambda v: _check(codes.gtin_problem(v), v))]
 LotCode = Annotated[str, AfterValidator(lambda v: _check(codes.lot_problem(v), v))]
-Serial = Annotated[str, AfterValidator(lambda v: _check(labels.serial_problem(v), v))]
+Serial = Annotated[str, AfterValidator(lambda v: _check(labels.issued_serial_problem(v), v))]
 Text = Annotated[str, Field(min_length=1, max_length=200), PLAIN]
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Quantity = Annotated[float, Field(gt=0)]
@@ -263,6 +263,9 @@ class CommissionData(_Model):
                 raise PydanticCustomError("dup", "serials[{i}]: expected each serial once, got {s} again (serials[{j}])",
                                           {"i": i, "s": serial, "j": seen[serial]})
             seen[serial] = i
+        sequence = labels.serial_sequence_problem(self.serials)
+        if sequence:
+            raise PydanticCustomError("serial", "serials[{i}]: {why}", {"i": sequence[0], "why": sequence[1]})
         return self
 
 
@@ -303,7 +306,7 @@ AnyEvent = Union[BatchEvent, TestReportEvent, ColdChainEvent, ShipmentEvent, Com
 _event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
 
 
-_RULES = frozenset({"dates", "dup", "cycle", "subject", "range", "order"})
+_RULES = frozenset({"dates", "dup", "cycle", "subject", "range", "order", "serial"})
 
 
 def _where(loc: tuple[int | str, ...], prefix: str) -> str:
