@@ -21,6 +21,7 @@ from cradletrace.core import signing
 from cradletrace.core.events import ROLES_FOR_KIND, SUPPLIER_ID
 from cradletrace.core.text import check_text
 from cradletrace.errors import InvalidInputError, NotAllowedError, NotFoundError, Problem
+from cradletrace.private import private_dir
 from cradletrace.store.models import Certification, Supplier, SupplierKey, utcnow
 
 ROLES = ("farm", "plant", "lab", "logistics", "brand")
@@ -60,7 +61,7 @@ def slug(name: str) -> str:
 
 def write_private_key(keys_dir: Path, supplier_id: str, pair: signing.KeyPair) -> Path:
     """Write the PEM with mode 0600 from the first byte (never world-readable, not even briefly)."""
-    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(keys_dir)
     path = keys_dir / f"{supplier_id}.{pair.key_id}.pem"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:

@@ -23,6 +23,7 @@ from cradletrace.config import Settings
 from cradletrace.core.canonical import parse_json
 from cradletrace.core.testreport import Limit, parse_limits_table
 from cradletrace.errors import ChainError, ConfigError, TraceError
+from cradletrace.private import private_dir, private_file
 from cradletrace.store import db, schema
 from cradletrace.store.models import Meta
 
@@ -63,7 +64,7 @@ class Workspace:
         st = self.settings
         if st.database_url is None:
             if self._create:
-                st.data_dir.mkdir(parents=True, exist_ok=True)
+                private_file(st.data_dir / db.SQLITE_NAME)
             elif not (st.data_dir / db.SQLITE_NAME).exists():
                 raise ConfigError(f"no cradletrace store in {st.data_dir.resolve()}; expected a data directory "
                                   f"made by 'cradletrace init --data-dir {st.data_dir}'")
@@ -178,7 +179,7 @@ def init_workspace(settings: Settings) -> tuple[Workspace, Anchor]:
     ws = Workspace(settings, create=True)
     try:
         ws.create_schema()
-        settings.keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(settings.keys_dir)
         return ws, ws.chain(deploy=True)
     except (TraceError, ChainError):
         ws.close()
