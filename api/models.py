@@ -42,16 +42,20 @@ class _In(BaseModel):
 
 # -- suppliers -------------------------------------------------------------------------
 
+# Free text is checked on the way in only (core/text.py): what was stored before the rule is
+# still shown, so the *Public models keep plain ``str``.
 class CertificationBase(_In):
-    scheme: PlainText = Field(min_length=1, max_length=100, examples=["ISO 22000"])
-    number: PlainText = Field(min_length=1, max_length=100, examples=["FSSC-C129"])
-    issuer: PlainText = Field(min_length=1, max_length=200, examples=["SGS"])
+    scheme: str = Field(min_length=1, max_length=100, examples=["ISO 22000"])
+    number: str = Field(min_length=1, max_length=100, examples=["FSSC-C129"])
+    issuer: str = Field(min_length=1, max_length=200, examples=["SGS"])
     valid_until: date
     required: bool = Field(default=True, description="A lapsed required certificate stops new events")
 
 
 class CertificationCreate(CertificationBase):
-    pass
+    scheme: PlainText = Field(min_length=1, max_length=100, examples=["ISO 22000"])
+    number: PlainText = Field(min_length=1, max_length=100, examples=["FSSC-C129"])
+    issuer: PlainText = Field(min_length=1, max_length=200, examples=["SGS"])
 
 
 class CertificationPublic(CertificationBase):
@@ -59,11 +63,12 @@ class CertificationPublic(CertificationBase):
 
 
 class SupplierBase(_In):
-    name: PlainText = Field(min_length=1, max_length=200, examples=["Southern Alps Nutrition"])
+    name: str = Field(min_length=1, max_length=200, examples=["Southern Alps Nutrition"])
     role: SupplierRole
 
 
 class SupplierCreate(SupplierBase):
+    name: PlainText = Field(min_length=1, max_length=200, examples=["Southern Alps Nutrition"])
     id: str | None = Field(default=None, description="2-63 of a-z, 0-9 and '-'; default: made from the name",
                            examples=["alps-nutrition"])
     certifications: list[CertificationCreate] = Field(default=[], max_length=50)
@@ -99,13 +104,13 @@ class SupplierCreated(NewSigningKey):
 # -- API keys --------------------------------------------------------------------------
 
 class ApiKeyBase(_In):
-    name: PlainText = Field(min_length=1, max_length=100, examples=["Pacific Cold Chain uploader"])
+    name: str = Field(min_length=1, max_length=100, examples=["Pacific Cold Chain uploader"])
     role: KeyRole
     supplier_id: str | None = Field(default=None, description="Required for supplier keys, refused for others")
 
 
 class ApiKeyCreate(ApiKeyBase):
-    pass
+    name: PlainText = Field(min_length=1, max_length=100, examples=["Pacific Cold Chain uploader"])
 
 
 class ApiKeyPublic(ApiKeyBase):

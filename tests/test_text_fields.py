@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from cradletrace import apikeys, suppliers
+from cradletrace.core.admission import admission_problems
 from cradletrace.core.canonical import canonical_bytes
 from cradletrace.core.events import parse_event
 from cradletrace.core.testreport import fill_limits
@@ -47,10 +48,21 @@ def test_event_text_fields_refuse_them(events: list[Any], index: int, path: tupl
     for p in path[:-1]:
         node = node[p]
     node[path[-1]] = text
-    with pytest.raises(InvalidEventError) as info:
-        parse_event(canonical_bytes(ev))
-    [problem] = info.value.problems
+    body = canonical_bytes(ev)
+    event = parse_event(body)  # stored events stay readable: the rule is one of admission
+    [problem] = admission_problems(event, body, NOW, default_limits())
     assert problem.where == "event.data." + ".".join(path) and named in problem.message
+
+
+def test_recording_refuses_them_and_stores_nothing(workspace: Workspace, events: list[Any], record: Any) -> None:
+    evs = copy.deepcopy(events)
+    evs[2]["data"]["product"]["name"] = "Formula\u0000 Stage 1"
+    evs[3]["data"]["analytes"][0]["method"] = "ICP-MS \u202e"
+    with pytest.raises(InvalidEventError) as info:
+        record(evs)
+    wheres = [p.where for p in info.value.problems]
+    assert wheres[0] == "events[2].data.product.name" and "events[3].data.analytes[0].method" in wheres
+    assert "U+0000 (NUL)" in info.value.problems[0].message
 
 
 @pytest.mark.parametrize(("text", "named"), BAD)

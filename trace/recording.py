@@ -176,7 +176,7 @@ def record_items(session: Session, items: list[Item], now: datetime,
         try:
             body = canonical.canonical_bytes(item.event)
             event = parse_event(body, where)
-            if late := admission_problems(event, now, table, where):
+            if late := admission_problems(event, body, now, table, where):
                 raise InvalidEventError(late)
         except InvalidInputError as exc:
             problems.extend(Problem(p.where if p.where.startswith(where) else f"{where}{'.' + p.where if p.where else ''}", p.message)

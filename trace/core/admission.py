@@ -1,10 +1,13 @@
-"""What an event must also meet to be recorded now: plausible dates and the legal limits.
+"""What an event must also meet to be recorded now: plausible dates, the legal limits, plain
+text and random serials.
 
-An event's shape and its own rules are checked when it is parsed (events.py). Two rules need
-more than the event: its dates must lie in a window around the time of recording, which the
-core cannot know by itself, and a test report's limits must be no looser than the limits
-table in force. The recording service calls ``admission_problems`` with both, right after
-parsing; events already stored are never judged again by these rules.
+An event's shape and its own rules are checked when it is parsed (events.py), and stored
+events are parsed again to be shown. The rules here are for admission only, so an event stored
+before one of them existed stays readable: its dates must lie in a window around the time of
+recording (which the core cannot know by itself), a test report's limits must be no looser than
+the limits table in force, its text must be plain (core/text.py) and a commissioning event's
+serials must look drawn by the label generator (core/labels.py). The recording service calls
+``admission_problems`` right after parsing.
 
 Dates: every date and time an event states (produced, sampled, reported, shipped, received,
 cleared, commissioned, each cold-chain reading) lies from ``EARLIEST`` to one day after the
@@ -20,7 +23,8 @@ exceed its limit. Analytes the table does not name keep the limit their lab stat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta, timezone
 
 from cradletrace.core.events import (
@@ -31,7 +35,9 @@ from cradletrace.core.events import (
     ShipmentData,
     TestReportData,
 )
+from cradletrace.core.labels import issued_serial_problem, serial_sequence_problem
 from cradletrace.core.testreport import Limit
+from cradletrace.core.text import text_problem
 from cradletrace.errors import Problem
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -39,9 +45,50 @@ FUTURE_SLACK = timedelta(days=1)
 MAX_SHELF_LIFE = timedelta(days=3653)  # 10 years
 
 
-def admission_problems(event: AnyEvent, now: datetime, limits: Mapping[str, Limit], where: str = "event") -> list[Problem]:
-    """Every date outside its window and every limit looser than ``limits``, each naming its field."""
-    return date_problems(event, now, where) + limit_problems(event, limits, where)
+def admission_problems(event: AnyEvent, body: bytes, now: datetime, limits: Mapping[str, Limit],
+                       where: str = "event") -> list[Problem]:
+    """Every date outside its window, limit looser than ``limits``, control or bidirectional
+    formatting character in text and serial not drawn at random, each naming its field.
+    ``body`` is the event's canonical JSON (as parsed into ``event``)."""
+    return (date_problems(event, now, where) + limit_problems(event, limits, where)
+            + text_problems(event, body, where) + serial_problems(event, where))
+
+
+# RFC 8785 writes U+0000-U+001F as \uXXXX (lower-case hex) or \b \f \n \r \t and all else as
+# itself: one search of the body finds every event whose text may break the rule (a literal
+# backslash before 'n' also matches; the exact walk below then finds nothing).
+_SUSPECT = re.compile(r"\\u00[01][0-9a-f]|\\[bfnrt]|[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _strings(value: object, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{path}[{i}]")
+
+
+def text_problems(event: AnyEvent, body: bytes, where: str = "event") -> list[Problem]:
+    """Every string of the event that holds a control or bidirectional formatting character."""
+    if not _SUSPECT.search(body.decode("utf-8")):
+        return []
+    return [Problem(at, problem) for at, text in _strings(event.model_dump(mode="json")["data"], f"{where}.data")
+            if (problem := text_problem(text))]
+
+
+def serial_problems(event: AnyEvent, where: str = "event") -> list[Problem]:
+    """Serials of a commissioning event that the label generator would not have drawn."""
+    if not isinstance(event.data, CommissionData):
+        return []
+    serials = event.data.serials
+    problems = [Problem(f"{where}.data.serials[{i}]", problem) for i, s in enumerate(serials)
+                if (problem := issued_serial_problem(s))]
+    if not problems and (sequence := serial_sequence_problem(serials)):
+        problems.append(Problem(f"{where}.data.serials[{sequence[0]}]", sequence[1]))
+    return problems
 
 
 def _window(now: datetime) -> tuple[datetime, datetime]:

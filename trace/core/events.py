@@ -33,7 +33,6 @@ from pydantic_core import PydanticCustomError
 from cradletrace.core import codes, labels
 from cradletrace.core.coldchain import ColdChainSummary, Reading, analyse
 from cradletrace.core.testreport import report_verdict
-from cradletrace.core.text import PLAIN
 from cradletrace.errors import InvalidEventError, Problem
 
 KINDS = ("batch", "test_report", "cold_chain", "shipment", "commission")
@@ -59,8 +58,8 @@ def _check(problem: str | None, value: str) -> str:
 
 Gtin = Annotated[str, AfterValidator(lambda v: _check(codes.gtin_problem(v), v))]
 LotCode = Annotated[str, AfterValidator(lambda v: _check(codes.lot_problem(v), v))]
-Serial = Annotated[str, AfterValidator(lambda v: _check(labels.issued_serial_problem(v), v))]
-Text = Annotated[str, Field(min_length=1, max_length=200), PLAIN]
+Serial = Annotated[str, AfterValidator(lambda v: _check(labels.serial_problem(v), v))]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Quantity = Annotated[float, Field(gt=0)]
 
@@ -263,9 +262,6 @@ class CommissionData(_Model):
                 raise PydanticCustomError("dup", "serials[{i}]: expected each serial once, got {s} again (serials[{j}])",
                                           {"i": i, "s": serial, "j": seen[serial]})
             seen[serial] = i
-        sequence = labels.serial_sequence_problem(self.serials)
-        if sequence:
-            raise PydanticCustomError("serial", "serials[{i}]: {why}", {"i": sequence[0], "why": sequence[1]})
         return self
 
 
@@ -306,7 +302,7 @@ AnyEvent = Union[BatchEvent, TestReportEvent, ColdChainEvent, ShipmentEvent, Com
 _event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
 
 
-_RULES = frozenset({"dates", "dup", "cycle", "subject", "range", "order", "serial"})
+_RULES = frozenset({"dates", "dup", "cycle", "subject", "range", "order"})
 
 
 def _where(loc: tuple[int | str, ...], prefix: str) -> str:
@@ -341,7 +337,7 @@ def problems_of(error: ValidationError, prefix: str = "") -> list[Problem]:
                                f"expected one of {', '.join(KINDS)}, got {str(got if not isinstance(got, dict) else got.get('kind'))[:60]!r}"))
         elif e["type"] == "union_tag_not_found":
             out.append(Problem(f"{prefix}.kind" if prefix else "kind", f"expected one of {', '.join(KINDS)}, got nothing"))
-        elif e["type"] in ("gs1", "text"):
+        elif e["type"] == "gs1":
             out.append(Problem(where, msg))
         else:
             shown = repr(got)
