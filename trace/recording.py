@@ -23,6 +23,7 @@ from sqlalchemy import insert, tuple_
 from sqlmodel import Session, col, select
 
 from cradletrace.core import canonical, signing
+from cradletrace.core.admission import admission_problems
 from cradletrace.core.canonical import JsonValue
 from cradletrace.core.events import (
     BatchData,
@@ -34,7 +35,6 @@ from cradletrace.core.events import (
     outcome_of,
     parse_event,
 )
-from cradletrace.core.admission import admission_problems
 from cradletrace.core.testreport import Limit, fill_limits
 from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, Problem, TraceError
 from cradletrace.store.models import Certification, EventRow, Lot, LotInput, Shipment, Supplier, SupplierKey
