@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 
 from cradletrace.apikeys import ROLES as KEY_ROLES
 from cradletrace.core.events import KINDS, Event
+from cradletrace.core.text import PlainText
 from cradletrace.suppliers import ROLES as SUPPLIER_ROLES
 
 SupplierRole = Literal[SUPPLIER_ROLES]  # type: ignore[valid-type]
@@ -41,6 +42,8 @@ class _In(BaseModel):
 
 # -- suppliers -------------------------------------------------------------------------
 
+# Free text is checked on the way in only (core/text.py): what was stored before the rule is
+# still shown, so the *Public models keep plain ``str``.
 class CertificationBase(_In):
     scheme: str = Field(min_length=1, max_length=100, examples=["ISO 22000"])
     number: str = Field(min_length=1, max_length=100, examples=["FSSC-C129"])
@@ -50,7 +53,9 @@ class CertificationBase(_In):
 
 
 class CertificationCreate(CertificationBase):
-    pass
+    scheme: PlainText = Field(min_length=1, max_length=100, examples=["ISO 22000"])
+    number: PlainText = Field(min_length=1, max_length=100, examples=["FSSC-C129"])
+    issuer: PlainText = Field(min_length=1, max_length=200, examples=["SGS"])
 
 
 class CertificationPublic(CertificationBase):
@@ -63,6 +68,7 @@ class SupplierBase(_In):
 
 
 class SupplierCreate(SupplierBase):
+    name: PlainText = Field(min_length=1, max_length=200, examples=["Southern Alps Nutrition"])
     id: str | None = Field(default=None, description="2-63 of a-z, 0-9 and '-'; default: made from the name",
                            examples=["alps-nutrition"])
     certifications: list[CertificationCreate] = Field(default=[], max_length=50)
@@ -104,7 +110,7 @@ class ApiKeyBase(_In):
 
 
 class ApiKeyCreate(ApiKeyBase):
-    pass
+    name: PlainText = Field(min_length=1, max_length=100, examples=["Pacific Cold Chain uploader"])
 
 
 class ApiKeyPublic(ApiKeyBase):
@@ -226,6 +232,7 @@ class BadEvent(BaseModel):
 class AuditPublic(BaseModel):
     ok: bool
     events_checked: int
+    events_pending: int = Field(description="Of events_checked, not anchored yet: content and signature checked, no proof yet")
     roots_checked: int
     bad_events: list[BadEvent]
     problems: list[str]

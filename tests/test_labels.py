@@ -8,9 +8,10 @@ give exactly the URI; the human-readable text must be in the SVG and in the PDF'
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
-import re
 import itertools
+import re
 import os
 import subprocess
 import sys
@@ -52,9 +53,11 @@ def decode_all(image: Image.Image) -> list[str]:
 
 
 def counting(start: int = 1) -> Callable[[int], bytes]:
-    """A stand-in for secrets.token_bytes: 1, 2, 3, ... so serials are known in advance."""
+    """A stand-in for secrets.token_bytes whose draws are known in advance: the i-th is SHA-256(i),
+    from i = ``start`` on, so ``counting(3)`` draws again what ``counting(1)`` drew third.
+    (Counting bytes themselves would make sequential serials, which commissioning refuses.)"""
     numbers = itertools.count(start)
-    return lambda n: next(numbers).to_bytes(n, "big")
+    return lambda n: hashlib.sha256(str(next(numbers)).encode()).digest()[:n]
 
 
 def item_count(ws: Workspace) -> int:
@@ -141,6 +144,20 @@ def test_a_serial_already_commissioned_is_refused_naming_the_field_and_nothing_i
     assert problems == {"events[0].data.serials[0]":
                         f"expected a new serial, got {first.links[2].serial!r} which is already commissioned"}
     assert (event_count(story), item_count(story)) == before
+
+
+@pytest.mark.parametrize(("serials", "index", "words"), [
+    (["0000000000000000", "0000000000000001"], 0, "16 characters in a row"),
+    (["7K3MZ9QX1VWD4HPA", "7K3MZ9QX1VWD4HPB"], 1, "within 2^32 of serials[0]"),  # counted on from a random one
+])
+def test_sequential_serials_are_refused_when_recorded_naming_the_serial(
+        story: Workspace, record: Record, serials: list[str], index: int, words: str) -> None:
+    before = item_count(story)
+    with pytest.raises(InvalidEventError) as info:
+        record([{"kind": "commission", "supplier": PLANT, "data": {
+            "lot": {"gtin": FORMULA, "lot": LOT}, "serials": serials, "commissioned_at": NOW.isoformat()}}])
+    assert info.value.field == f"events[0].data.serials[{index}]" and words in str(info.value)
+    assert item_count(story) == before
 
 
 def test_a_serial_twice_in_one_submission_is_refused_naming_both_places(story: Workspace, record: Record) -> None:

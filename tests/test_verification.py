@@ -215,10 +215,22 @@ def test_audit_of_a_clean_store_is_ok_and_exits_0(workspace, anchored) -> None:
     assert "all consistent" in result.output
 
 
-def test_audit_ignores_pending_events(workspace, anchored, record, events) -> None:
-    record(raw_lots(events, 2))
+def test_audit_checks_pending_events_too(workspace, anchored, record, events) -> None:
+    pending = record(raw_lots(events, 2))
     report = run_audit(workspace)
-    assert report.ok and report.events_checked == 7
+    assert report.ok and (report.events_checked, report.events_pending) == (9, 2)
+    eid = pending[1].id  # tampered while waiting to be anchored: verify says INVALID, so must audit
+    sql(workspace, 'UPDATE "event" SET body = :b WHERE id = :i', b=edited(body_of(workspace, eid)), i=eid)
+    assert verdict(workspace, eid).status == "INVALID"
+    for workers in (1, 2):
+        report = run_audit(workspace, workers=workers)
+        assert [(i, why.split(":")[0]) for i, _, why in report.bad_events] == [(eid, "content changed"), (eid, "signature bad")]
+    other = pending[0].id  # a pending event whose signature no longer verifies
+    sql(workspace, 'UPDATE "event" SET signature = :s WHERE id = :i', s=base64.b64encode(bytes(64)).decode(), i=other)
+    assert [(i, why.split(":")[0]) for i, _, why in run_audit(workspace).bad_events] == [
+        (other, "signature bad"), (eid, "content changed"), (eid, "signature bad")]
+    result = cli(workspace, "audit")
+    assert result.exit_code == 1 and f"event {eid} " in result.output and "2 pending" in result.output, result.output
 
 
 def test_audit_lists_edited_events_and_exits_1(workspace, anchored) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from cradletrace import suppliers
+from cradletrace.core.text import check_text
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.store.models import ApiKey, utcnow
 
@@ -48,6 +49,7 @@ def create_key(session: Session, name: str, role: str, supplier_id: str | None =
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInputError(Problem("name", f"expected a name of 1-100 characters, got {len(name)}"))
+    check_text(name, "name")
     if role == "supplier":
         if not supplier_id:
             raise InvalidInputError(Problem("supplier", "expected the supplier this key acts for, got nothing"))

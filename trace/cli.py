@@ -157,7 +157,7 @@ def record(
         items = recording.load_submission(_read(file))
         if sign_:
             items = recording.sign_items(items, recording.key_loader(s, settings.keys_dir), ws.limits)
-        rows = recording.record_items(s, items, datetime.now(timezone.utc))
+        rows = recording.record_items(s, items, datetime.now(timezone.utc), ws.limits)
         s.commit()
         for row in rows:
             extra = f"  {row.outcome.upper()}" if row.outcome else ""
@@ -234,14 +234,15 @@ def audit(
     skip_signatures: Annotated[bool, typer.Option("--skip-signatures", help="Check hashes, proofs and roots only")] = False,
     data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None,
 ) -> None:
-    """Re-verify every anchored event and every root on chain; exit 1 if anything is wrong."""
+    """Re-verify every event (pending ones without a proof yet) and every root on chain; exit 1 if anything is wrong."""
     from cradletrace.verification import audit as run_audit, iter_bad
 
     with reported(), open_workspace(settings_from(data_dir, database_url, rpc_url)) as ws, ws.session() as s:
         report = run_audit(s, ws.chain(), check_signatures=not skip_signatures)
         for line in iter_bad(report):
             typer.echo(line)
-        typer.echo(f"audit: {report.events_checked} events, {report.roots_checked} roots on chain checked; "
+        typer.echo(f"audit: {report.events_checked} events ({report.events_pending} pending: content and signature, "
+                   f"no proof yet), {report.roots_checked} roots on chain checked; "
                    + ("all consistent" if report.ok else f"{len(report.bad_events)} bad events, {len(report.problems)} root problems"))
         if not report.ok:
             raise typer.Exit(1)

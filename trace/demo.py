@@ -114,7 +114,7 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> None:
         say("  1. four suppliers registered, each with its own Ed25519 key: " + ", ".join(f"{p[0]} ({p[2]})" for p in people))
         with ws.session() as s:
             items = recording.sign_items(recording.read_items(story(now)), recording.key_loader(s, settings.keys_dir), ws.limits)
-            rows = list(recording.record_items(s, items, now))
+            rows = list(recording.record_items(s, items, now, ws.limits))
             batch_row = next(r for r in rows if r.kind == "batch" and r.lot == "IF-0001")
             codes = generate_codes(s, settings.keys_dir, gtin=str(batch_row.gtin), lot="IF-0001", count=DEMO_ITEMS,
                                    supplier="alps-nutrition", resolver=settings.resolver_host, limits=ws.limits, now=now)

@@ -151,14 +151,14 @@ def _pointed(problems: Sequence[Problem], mapped: Sequence[Mapped]) -> list[Prob
 
 
 def capture(session: Session, document: Mapping[str, Any], mapped: Sequence[Mapped], signatures: Sequence[str],
-            now: datetime) -> list[recording.Recorded]:
+            now: datetime, limits: Mapping[str, Limit] | None = None) -> list[recording.Recorded]:
     """Record the mapped events with their signatures and keep each original; the caller commits."""
     if len(signatures) != len(mapped):
         raise InvalidEpcisError(Problem("/signatures", f"expected one signature per event ({len(mapped)}), got {len(signatures)}"))
     refuse_captured(session, mapped)
     items = [recording.Item(m.event, s) for m, s in zip(mapped, signatures)]
     try:
-        rows = recording.record_items(session, items, now)
+        rows = recording.record_items(session, items, now, limits)
     except InvalidEventError as exc:
         raise InvalidEpcisError(_pointed(exc.problems, mapped)) from None
     except NotAllowedError as exc:  # a revoked key, an expired certificate, another supplier's key, a role
@@ -186,7 +186,7 @@ def import_document(session: Session, keys_dir: Any, limits: Mapping[str, Limit]
                     now: datetime) -> list[recording.Recorded]:
     """Capture a document as ``supplier``, signing with its key file (``keys_dir``); the caller commits."""
     document, mapped, signatures, _ = _prepare(session, keys_dir, limits, text, supplier)
-    return capture(session, document, mapped, signatures, now)
+    return capture(session, document, mapped, signatures, now, limits)
 
 
 def capture_body(session: Session, keys_dir: Any, limits: Mapping[str, Limit], text: str | bytes,

@@ -86,7 +86,7 @@ def generate_codes(
         for i in range(0, count, MAX_SERIALS)
     ]
     items = recording.sign_items(recording.read_items(events), recording.key_loader(session, keys_dir), limits or {})  # type: ignore[arg-type]
-    rows = recording.record_items(session, items, now)
+    rows = recording.record_items(session, items, now, limits)
     return Codes([DigitalLink(gtin, lot, s, origin) for s in drawn], rows)
 
 

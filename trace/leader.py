@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import make_url
 
 from cradletrace.errors import ConfigError
+from cradletrace.private import private_dir
 
 LOCK_NAME = "cradletrace.anchoring"
 
@@ -161,8 +162,8 @@ class FileLeaderLock:
     def acquire(self) -> bool:
         if self._fd is not None:
             return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
 
 from cradletrace.core import canonical
+from cradletrace.core.text import text_problem
 from cradletrace.errors import ChainRevertedError, InvalidInputError, NotFoundError, Problem
 from cradletrace.store.models import EventRow, Hold, Lot, Recall, RecallLot
 
@@ -256,6 +257,9 @@ def start_recall(
     reason = reason.strip()
     if not reason:
         problems.append(Problem("reason", "expected the reason for the recall, got nothing"))
+    for name, value in (("reason", reason), ("trigger", trigger if isinstance(trigger, str) else "")):
+        if bad := text_problem(value):
+            problems.append(Problem(name, bad))
     try:
         severity = parse_severity(severity)
     except InvalidInputError as exc:
@@ -351,6 +355,8 @@ def _who_and_why(by: str, reason: str, what: str) -> list[Problem]:
     problems = []
     if not reason.strip():
         problems.append(Problem("reason", f"expected why the {what}, got nothing"))
+    elif bad := text_problem(reason):
+        problems.append(Problem("reason", bad))
     if not by.strip():
         problems.append(Problem("by", f"expected who {what}"))
     return problems

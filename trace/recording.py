@@ -23,6 +23,7 @@ from sqlalchemy import insert, tuple_
 from sqlmodel import Session, col, select
 
 from cradletrace.core import canonical, signing
+from cradletrace.core.admission import admission_problems
 from cradletrace.core.canonical import JsonValue
 from cradletrace.core.events import (
     BatchData,
@@ -39,6 +40,7 @@ from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedE
 from cradletrace.store.models import Certification, EventRow, Lot, LotInput, Shipment, Supplier, SupplierKey
 from cradletrace.store.models import Item as ItemRow
 from cradletrace import suppliers
+from cradletrace.workspace import default_limits
 
 MAX_EVENTS = 10_000
 _CHUNK = 500
@@ -152,14 +154,19 @@ class _Checked:
     event: Any
 
 
-def record_items(session: Session, items: list[Item], now: datetime) -> list[Recorded]:
+def record_items(session: Session, items: list[Item], now: datetime,
+                 limits: Mapping[str, Limit] | None = None) -> list[Recorded]:
     """Validate every item against the store and insert them all in the caller's transaction.
+
+    Dates must lie in the window around ``now`` and test-report limits be no looser than
+    ``limits`` (default: the packaged table; pass ``Workspace.limits``), see core/admission.py.
 
     Raises InvalidEventError / NotAllowedError listing every problem; on error nothing is added.
     """
     problems: list[Problem] = []
     refused: list[str] = []
     checked: list[_Checked] = []
+    table = default_limits() if limits is None else limits
     for i, item in enumerate(items):
         where = f"events[{i}]"
         if item.signature is None:
@@ -169,6 +176,8 @@ def record_items(session: Session, items: list[Item], now: datetime) -> list[Rec
         try:
             body = canonical.canonical_bytes(item.event)
             event = parse_event(body, where)
+            if late := admission_problems(event, body, now, table, where):
+                raise InvalidEventError(late)
         except InvalidInputError as exc:
             problems.extend(Problem(p.where if p.where.startswith(where) else f"{where}{'.' + p.where if p.where else ''}", p.message)
                             for p in exc.problems)

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cradletrace.errors import ConfigError, InvalidInputError, Problem
+from cradletrace.private import private_dir
 
 AES, SM4 = 1, 2
 NAMES = {"aes-256-gcm": AES, "sm4-gcm": SM4}
@@ -80,7 +81,7 @@ def load_or_create_key(path: Path, env_value: str | None = None) -> bytes:
         return key
     if path.exists():
         return path.read_bytes()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     # Workers of one server start together: the key is written whole beside its place and
     # linked in, so a second worker finds either no key or all of it, and uses the winner's.
     staging = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")

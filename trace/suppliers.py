@@ -19,7 +19,9 @@ from sqlmodel import Session, select
 
 from cradletrace.core import signing
 from cradletrace.core.events import ROLES_FOR_KIND, SUPPLIER_ID
+from cradletrace.core.text import check_text
 from cradletrace.errors import InvalidInputError, NotAllowedError, NotFoundError, Problem
+from cradletrace.private import private_dir
 from cradletrace.store.models import Certification, Supplier, SupplierKey, utcnow
 
 ROLES = ("farm", "plant", "lab", "logistics", "brand")
@@ -32,6 +34,10 @@ class CertificationIn:
     issuer: str
     valid_until: date
     required: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("scheme", "number", "issuer"):
+            check_text(getattr(self, name), f"cert.{name}")
 
     @classmethod
     def parse(cls, text: str) -> CertificationIn:
@@ -55,7 +61,7 @@ def slug(name: str) -> str:
 
 def write_private_key(keys_dir: Path, supplier_id: str, pair: signing.KeyPair) -> Path:
     """Write the PEM with mode 0600 from the first byte (never world-readable, not even briefly)."""
-    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(keys_dir)
     path = keys_dir / f"{supplier_id}.{pair.key_id}.pem"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
@@ -76,6 +82,7 @@ def add_supplier(
         raise InvalidInputError(Problem("role", f"expected one of {', '.join(ROLES)}, got {role!r}"))
     if not name.strip():
         raise InvalidInputError(Problem("name", "expected a supplier name, got nothing"))
+    check_text(name, "name")
     sid = supplier_id or slug(name)
     if not SUPPLIER_ID.match(sid):
         raise InvalidInputError(Problem("id", f"expected 2-63 of a-z, 0-9 and '-', got {sid!r}"))
@@ -111,6 +118,9 @@ def register_public_key(session: Session, supplier_id: str, public_key_b64: str)
     no copy of the private key ever reaches this server. Old keys stay valid until revoked."""
     get_supplier(session, supplier_id)
     raw = signing.decode_b64(public_key_b64, "public_key", 32)  # a raw Ed25519 public key
+    weak = signing.public_key_problem(raw)
+    if weak:
+        raise InvalidInputError(Problem("public_key", weak))
     key_id = signing.key_id(raw)
     known = session.get(SupplierKey, key_id)
     if known is not None:

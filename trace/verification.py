@@ -188,7 +188,8 @@ def _public_key(public_key_b64: str | None, key_id: str) -> bytes | str:
 
 @dataclass
 class AuditReport:
-    events_checked: int = 0
+    events_checked: int = 0  # anchored and pending alike
+    events_pending: int = 0  # of those, not anchored yet: content and signature checked, no proof yet
     roots_checked: int = 0
     bad_events: list[tuple[int, str, str]] = field(default_factory=list)  # (id, digest, reason)
     problems: list[str] = field(default_factory=list)  # roots, missing leaves
@@ -200,7 +201,11 @@ class AuditReport:
 
 def audit(session: Session, chain: Anchor, check_signatures: bool = True,
           progress: Callable[[int], None] | None = None, workers: int | None = None) -> AuditReport:
-    """Re-verify every anchored event and every root the contract holds.
+    """Re-verify every event and every root the contract holds.
+
+    Pending events (not anchored yet, or in a batch not confirmed yet) are checked like
+    ``verify`` checks them: content against digest and signature, with no proof to walk yet;
+    a tampered pending event is a bad event like any other.
 
     Events are read in id order in chunks; each chunk is checked in ``workers`` consecutive
     slices (default: one per core) by threads, every check of an event in the thread that owns
@@ -236,29 +241,30 @@ def audit(session: Session, chain: Anchor, check_signatures: bool = True,
     rows = session.connection().execute(  # Core rows: ~2.5 µs a row, the ORM's ~6
         select(EventRow.id, EventRow.digest, EventRow.body, EventRow.key_id, EventRow.signature,
                EventRow.anchor_id, EventRow.proof)
-        .where(col(EventRow.anchor_id).is_not(None)).order_by(col(EventRow.id))
+        .order_by(col(EventRow.id))
         .execution_options(yield_per=_AUDIT_CHUNK)
     )
     n = max(1, workers or os.cpu_count() or 1) if check_signatures else 1  # without signatures nothing runs off the GIL
 
-    def done(found: list[tuple[int, str, str]], checked: int) -> None:
+    def done(found: list[tuple[int, str, str]], chunk: Sequence[Row[Any]]) -> None:
         report.bad_events.extend(found)
-        report.events_checked += checked
+        report.events_checked += len(chunk)
+        report.events_pending += sum(1 for r in chunk if check.batches.get(r.anchor_id, ()) is None)
         if progress:
             progress(report.events_checked)
 
     if n == 1:
         for chunk in rows.partitions():
-            done(check(chunk), len(chunk))
+            done(check(chunk), chunk)
         return report
     with ThreadPoolExecutor(max_workers=n) as pool:
-        waiting: tuple[list[Future[list[tuple[int, str, str]]]], int] | None = None
+        waiting: tuple[list[Future[list[tuple[int, str, str]]]], Sequence[Row[Any]]] | None = None
         for chunk in rows.partitions():  # the next chunk is read while the threads check this one
             step = -(-len(chunk) // n)
             slices = [pool.submit(check, chunk[i:i + step]) for i in range(0, len(chunk), step)]
             if waiting:
                 done([bad for f in waiting[0] for bad in f.result()], waiting[1])
-            waiting = slices, len(chunk)
+            waiting = slices, chunk
         if waiting:
             done([bad for f in waiting[0] for bad in f.result()], waiting[1])
     return report
@@ -272,8 +278,8 @@ class _EventChecks:
                  keys: dict[str, str] | None) -> None:
         self.keys = keys
         self.walker = ProofWalker()
-        # per batch id: None while unconfirmed, else (root, what is wrong with the root itself)
-        self.batches: dict[int | None, tuple[str, list[str]] | None] = {}
+        # per batch id (None: the event is not in a batch yet): None while unconfirmed, else (root, what is wrong with the root itself)
+        self.batches: dict[int | None, tuple[str, list[str]] | None] = {None: None}
         for b in batches.values():
             self.batches[b.id] = None if b.status != "confirmed" else (b.root, _root_problems(b, on_chain.get(b.root)))
         self.key_state: dict[str, bytes | str] = {}

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cached_property
+from functools import cache, cached_property
 from importlib import resources
+from pathlib import Path
 
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
@@ -22,10 +23,27 @@ from cradletrace.config import Settings
 from cradletrace.core.canonical import parse_json
 from cradletrace.core.testreport import Limit, parse_limits_table
 from cradletrace.errors import ChainError, ConfigError, TraceError
+from cradletrace.private import private_dir, private_file
 from cradletrace.store import db, schema
 from cradletrace.store.models import Meta
 
 CONTRACT_KEY = "chain.contract"
+
+
+def load_limits(path: Path | None) -> dict[str, Limit]:
+    """The limits table in ``path``, or the packaged one (data/limits-infant-formula.json)."""
+    text = path.read_text("utf-8") if path else resources.files("cradletrace").joinpath(
+        "data/limits-infant-formula.json").read_text("utf-8")
+    table = parse_json(text)
+    if not isinstance(table, dict):
+        raise ConfigError(f"limits table {path}: expected a JSON object")
+    return parse_limits_table(table)
+
+
+@cache
+def default_limits() -> dict[str, Limit]:
+    """The packaged limits table, read once; the recording default when no table is given."""
+    return load_limits(None)
 
 
 class Workspace:
@@ -46,7 +64,7 @@ class Workspace:
         st = self.settings
         if st.database_url is None:
             if self._create:
-                st.data_dir.mkdir(parents=True, exist_ok=True)
+                private_file(st.data_dir / db.SQLITE_NAME)
             elif not (st.data_dir / db.SQLITE_NAME).exists():
                 raise ConfigError(f"no cradletrace store in {st.data_dir.resolve()}; expected a data directory "
                                   f"made by 'cradletrace init --data-dir {st.data_dir}'")
@@ -98,13 +116,7 @@ class Workspace:
 
     @cached_property
     def limits(self) -> dict[str, Limit]:
-        path = self.settings.limits_file
-        text = path.read_text("utf-8") if path else resources.files("cradletrace").joinpath(
-            "data/limits-infant-formula.json").read_text("utf-8")
-        table = parse_json(text)
-        if not isinstance(table, dict):
-            raise ConfigError(f"limits table {path}: expected a JSON object")
-        return parse_limits_table(table)
+        return load_limits(self.settings.limits_file) if self.settings.limits_file else default_limits()
 
     # -- chain -------------------------------------------------------------------------
 
@@ -167,7 +179,7 @@ def init_workspace(settings: Settings) -> tuple[Workspace, Anchor]:
     ws = Workspace(settings, create=True)
     try:
         ws.create_schema()
-        settings.keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(settings.keys_dir)
         return ws, ws.chain(deploy=True)
     except (TraceError, ChainError):
         ws.close()

@@ -1,4 +1,4 @@
-"""Audit (quality staff): re-verify every anchored event and every root the contract holds."""
+"""Audit (quality staff): re-verify every event (pending ones too, without a proof) and every root the contract holds."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def run_audit(session: SessionDep, chain: ChainDep, caller: QualityDep,
               ) -> AuditPublic:
     """A full audit; ``ok`` is false when any event or root disagrees with the chain."""
     report = verification.audit(session, chain, check_signatures=not skip_signatures)
-    return AuditPublic(ok=report.ok, events_checked=report.events_checked, roots_checked=report.roots_checked,
+    return AuditPublic(ok=report.ok, events_checked=report.events_checked,
+                       events_pending=report.events_pending, roots_checked=report.roots_checked,
                        bad_events=[BadEvent(id=i, digest=d, reason=r) for i, d, r in report.bad_events],
                        problems=report.problems)

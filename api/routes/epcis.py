@@ -111,7 +111,7 @@ def capture_document(body: JsonBody, session: SessionDep, caller: SupplierDep, w
         if problems:
             raise InvalidEpcisError(problems)
         mapped = map_document(document, str(caller.supplier_id), key, ws.limits)
-        rows = capture(session, document, mapped, signatures, datetime.now(timezone.utc))
+        rows = capture(session, document, mapped, signatures, datetime.now(timezone.utc), ws.limits)
     except DuplicateEpcisError as exc:
         raise ApiError(409, DUPLICATE, exc.problems) from None
     except InvalidEpcisError as exc:

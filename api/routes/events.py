@@ -16,7 +16,7 @@ from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from cradletrace import recording
-from cradletrace.api.deps import JsonBody, ReaderDep, SessionDep, SupplierDep, check_own
+from cradletrace.api.deps import JsonBody, ReaderDep, SessionDep, SupplierDep, WorkspaceDep, check_own
 from cradletrace.api.errors import ApiError, responses
 from cradletrace.api.models import (
     Anchoring,
@@ -65,11 +65,11 @@ def _refuse_others(caller: Caller, items: list[recording.Item]) -> None:
 
 @router.post("", status_code=201, response_model=Recorded, openapi_extra={"requestBody": _BODY},
              responses=responses(401, 403, 409, 422))
-def record_events(body: JsonBody, session: SessionDep, caller: SupplierDep) -> Recorded:
+def record_events(body: JsonBody, session: SessionDep, caller: SupplierDep, workspace: WorkspaceDep) -> Recorded:
     """Record signed events (supplier key): every one is checked, then all are stored, or none."""
     items = recording.read_items(body)
     _refuse_others(caller, items)
-    rows = recording.record_items(session, items, datetime.now(timezone.utc))
+    rows = recording.record_items(session, items, datetime.now(timezone.utc), workspace.limits)
     session.commit()
     return Recorded(count=len(rows), events=[RecordedEvent(
         id=r.id, digest=r.digest, kind=r.kind, supplier_id=r.supplier_id, key_id=r.key_id, gtin=r.gtin, lot=r.lot,

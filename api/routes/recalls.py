@@ -23,6 +23,7 @@ from cradletrace import genealogy, recallreport, recalls
 from cradletrace.api.deps import QualityDep, SessionDep
 from cradletrace.api.errors import ApiError, responses
 from cradletrace.apikeys import Caller
+from cradletrace.core.text import PlainText
 from cradletrace.errors import InvalidInputError, Problem
 
 router = APIRouter(tags=["recalls"])
@@ -99,16 +100,16 @@ class RecallStarted(RecallOut):
 
 class ReasonIn(BaseModel):
     model_config = _STRICT
-    reason: str = Field(min_length=1, max_length=500, description="Why (kept with who and when)")
+    reason: PlainText = Field(min_length=1, max_length=500, description="Why (kept with who and when)")
 
 
 class RecallIn(BaseModel):
     """Scope = forward trace of ``trace_lot`` or ``trace_event`` (optional), plus ``lots``, minus ``exclude``."""
 
     model_config = _STRICT
-    reason: str = Field(min_length=1, max_length=2000, description="Shown on every affected pack's scan page")
+    reason: PlainText = Field(min_length=1, max_length=2000, description="Shown on every affected pack's scan page")
     severity: str = Field(description="Recall class: I, II or III")
-    trigger: str | None = Field(default=None, max_length=200,
+    trigger: PlainText | None = Field(default=None, max_length=200,
                                 description="Triggering event (id or digest; its time starts the clock) or a short text")
     trace_lot: str | None = Field(default=None, description="GTIN/LOT to trace forward from")
     trace_event: str | None = Field(default=None, description="Failed test report or excursion (id or digest) to trace from")

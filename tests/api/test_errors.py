@@ -14,7 +14,7 @@ from sqlmodel import Session
 from cradletrace.api import errors
 from cradletrace.api.middleware import too_large_detail
 from cradletrace.errors import ChainRevertedError, ChainUnavailableError, ConfigError
-from tests.api.conftest import Site
+from tests.api.conftest import A, Site
 
 P = "/api/v1"
 SECRET = "SELECT hash FROM api_key -- postgresql://admin:hunter2@db.internal:5432/trace"
@@ -154,3 +154,36 @@ def test_bad_bundle_is_422(site: Site) -> None:
     other = {**bundle, "chain": {**bundle["chain"], "chain_id": 1}}
     r = site.client.post(f"{P}/verify-bundle", content=json.dumps(other).encode())
     assert (r.status_code, r.json()["field"]) == (422, "bundle.chain.chain_id")
+
+
+def test_control_and_bidi_characters_are_refused_in_body_text(site: Site) -> None:
+    op = site.auth("operator")
+    for url, body, field in [
+        ("/suppliers", {"name": "Alps\u0000Nutrition", "role": "farm"}, "body.name"),
+        ("/suppliers", {"name": "Fine", "role": "farm", "certifications": [
+            {"scheme": "GAP", "number": "1\u0007", "issuer": "Y", "valid_until": "2030-01-01"}]}, "body.certifications[0].number"),
+        ("/api-keys", {"name": "uploader \u202egpj.exe", "role": "quality"}, "body.name"),
+    ]:
+        r = site.client.post(f"{P}{url}", headers=op, json=body)
+        assert (r.status_code, r.json()["field"]) == (422, field), r.text
+        assert "expected text without control or bidirectional formatting characters" in r.json()["problems"][0]["message"]
+
+
+def test_text_stored_before_the_rule_is_still_shown(site: Site) -> None:
+    """The rule is for what comes in: an older store's names are listed, not a 500."""
+    from sqlalchemy import text
+
+    from cradletrace.workspace import Workspace
+
+    def rename(name: str) -> str:
+        with Workspace(site.settings) as ws, ws.engine.begin() as conn:
+            old = conn.execute(text("SELECT name FROM supplier WHERE id = :i"), {"i": A}).scalar_one()
+            conn.execute(text("UPDATE supplier SET name = :n WHERE id = :i"), {"n": name, "i": A})
+            return str(old)
+
+    before = rename("Old\u0007Name")
+    try:
+        r = site.client.get(f"{P}/suppliers/{A}", headers=site.auth("operator"))
+        assert r.status_code == 200 and r.json()["name"] == "Old\u0007Name"
+    finally:
+        rename(before)

@@ -208,7 +208,8 @@ def test_a_supplier_registers_its_own_public_key_and_signs_with_it(site: Site) -
     assert "private" not in r.text.lower()
     again = site.client.post(url, headers=site.auth("operator"), json={"public_key": public})
     assert again.status_code == 422 and again.json()["field"] == "public_key" and pair.key_id in again.text
-    for bad in ("not base64!", base64.b64encode(b"short").decode()):
+    weak = [base64.b64encode(bytes.fromhex(h)).decode() for h in ("01" + "00" * 31, "ec" + "ff" * 30 + "7f", "ee" + "ff" * 30 + "7f")]
+    for bad in ("not base64!", base64.b64encode(b"short").decode(), *weak):  # weak: identity, order 2, y = p + 1
         r = site.client.post(url, headers=site.auth("operator"), json={"public_key": bad})
         assert r.status_code == 422 and r.json()["field"] == "public_key", r.text
     before = site.event_count()

@@ -53,6 +53,8 @@ def test_remote_supplier_story(any_site: Site) -> None:
     assert r.status_code == 201, r.text  # type: ignore[attr-defined]
     eid = r.json()["events"][0]["id"]  # type: ignore[attr-defined]
 
+    before = c.post(f"{P}/audit", headers=site.auth("quality")).json()  # the pending event is checked too
+    assert before["ok"] is True and (before["events_checked"], before["events_pending"]) == (8, 1)
     run = c.post(f"{P}/anchor", headers=op).json()
     assert run["events"] == 1 and len(run["anchored"]) == 1
     got = c.get(f"{P}/events/{eid}", headers=kiwi).json()
@@ -63,7 +65,7 @@ def test_remote_supplier_story(any_site: Site) -> None:
     verdict = c.post(f"{P}/verify-bundle", content=bundle.content).json()
     assert verdict["status"] == "VALID" and verdict["local_chain"] is True and verdict["reasons"] == []
     audit = c.post(f"{P}/audit", headers=site.auth("quality")).json()
-    assert audit["ok"] is True and audit["events_checked"] == 8 and audit["roots_checked"] == 2
+    assert audit["ok"] is True and audit["events_checked"] == 8 and audit["roots_checked"] == 2 and audit["events_pending"] == 0
 
     # Rotate, revoke the old signing key: the old key signs nothing more, the new one does.
     new = c.post(f"{P}/suppliers/kiwi-farm/keys", headers=op).json()

@@ -1,14 +1,11 @@
 """The audit's fast paths give exactly the answers of the plain ones: ``ProofWalker`` against
 ``process_proof`` (shared walks, tampered and malformed proofs), and ``verify_signature``
-(libsodium first) against OpenSSL alone, including a key that only OpenSSL accepts."""
+(libsodium alone, whose no is final)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cradletrace.core import signing
 from cradletrace.core.merkle import ProofWalker, build_tree, process_proof
@@ -42,20 +39,12 @@ def test_proof_walker_gives_process_proofs_root_for_good_tampered_and_malformed_
     assert sum(ProofWalker().root(h, p) == tree.root for h, p in cases) == len(digests)
 
 
-def _openssl_says(public: bytes, message: bytes, sig: bytes) -> bool:
-    try:
-        Ed25519PublicKey.from_public_bytes(public).verify(sig, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
-
-
-def test_verify_signature_keeps_openssls_verdict_where_libsodium_is_stricter() -> None:
+def test_verify_signature_is_libsodiums_strict_verdict_alone() -> None:
+    """libsodium's no is final: OpenSSL's yes for the identity key is not asked for (test_weak_keys.py)."""
     identity = bytes([1]) + bytes(31)  # the neutral point: small order, refused by libsodium
     message = b"any event"
     sig = identity + bytes(32)  # R = neutral point, S = 0: [0]B == R + [k]A holds for A = neutral
-    assert _openssl_says(identity, message, sig) is True  # what every stored verdict was made with
-    assert signing.verify_signature(identity, message, base64.b64encode(sig).decode()) is True
+    assert signing.verify_signature(identity, message, base64.b64encode(sig).decode()) is False
     pair = signing.generate_key_pair()
     good = signing.sign(signing.load_private_key(pair.private_pem), message)
     assert signing.verify_signature(pair.public_key, message, good) is True

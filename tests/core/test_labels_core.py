@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cradletrace.core import codes, events
+from cradletrace.core.admission import admission_problems
 from cradletrace.core.canonical import canonical_bytes
 from cradletrace.core.events import lot_of, outcome_of, parse_event
 from cradletrace.core.labels import (
@@ -23,18 +24,22 @@ from cradletrace.core.labels import (
     DigitalLink,
     ItemCode,
     build_uri,
+    issued_serial_problem,
     normalise_serial,
     parse_path,
     parse_uri,
     resolver_origin,
     serial_from_bytes,
     serial_problem,
+    serial_sequence_problem,
+    serial_value,
 )
-from cradletrace.errors import InvalidEventError, InvalidInputError
+from cradletrace.errors import InvalidEventError, InvalidInputError, Problem
 
 GTIN = "09501101530003"
 HOST = "https://id.cradletrace.example"
 SERIAL = "7K3MZ9QX1VWD4HPA"
+OTHER = "Q4N8ZC2W7TJ5GX0M"  # typed from a serial the label generator drew
 CSET82 = "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
 
 
@@ -209,7 +214,7 @@ def test_normalise_refuses(typed: str) -> None:
 # ---- the commissioning event ---------------------------------------------------------------------
 
 def commission(**data: Any) -> dict[str, Any]:
-    body = {"lot": {"gtin": GTIN, "lot": "L2026-001"}, "serials": [SERIAL, "0123456789ABCDEF"],
+    body = {"lot": {"gtin": GTIN, "lot": "L2026-001"}, "serials": [SERIAL, OTHER],
             "commissioned_at": "2026-11-25T12:00:00+08:00", **data}
     return {"kind": "commission", "supplier": "alps-nutrition", "key": "0123456789abcdef", "data": body}
 
@@ -217,7 +222,7 @@ def commission(**data: Any) -> dict[str, Any]:
 def test_commission_event_parses() -> None:
     event = parse_event(canonical_bytes(commission()))
     assert isinstance(event, events.CommissionEvent)
-    assert event.data.serials == [SERIAL, "0123456789ABCDEF"]
+    assert event.data.serials == [SERIAL, OTHER]
     assert event.data.commissioned_at == datetime(2026, 11, 25, 4, tzinfo=timezone.utc)
     ref = lot_of(event)
     assert ref is not None and ref.key == (GTIN, "L2026-001")
@@ -227,7 +232,7 @@ def test_commission_event_parses() -> None:
 
 @pytest.mark.parametrize(("data", "where", "message"), [
     ({"serials": []}, "event.data.serials", "at least 1 item"),
-    ({"serials": [SERIAL, "0123456789ABCDEF", SERIAL]}, "event.data.serials[2]",
+    ({"serials": [SERIAL, OTHER, SERIAL]}, "event.data.serials[2]",
      f"expected each serial once, got {SERIAL} again (serials[0])"),
     ({"serials": [SERIAL, "0123456789abcdef"]}, "event.data.serials[1]", "expected 13-20 characters of 0-9 and A-Z"),
     ({"serials": ["12345"]}, "event.data.serials[0]", "at least 64 random bits"),
@@ -247,7 +252,7 @@ def test_commission_event_refuses(data: dict[str, Any], where: str, message: str
 
 
 def test_commission_event_holds_at_most_10_000_serials() -> None:
-    serials = [serial_from_bytes(i.to_bytes(10, "big")) for i in range(events.MAX_SERIALS + 1)]
+    serials = [serial_from_bytes(os.urandom(10)) for _ in range(events.MAX_SERIALS + 1)]
     with pytest.raises(InvalidEventError) as info:
         parse_event(canonical_bytes(commission(serials=serials)))
     assert info.value.field == "event.data.serials"
@@ -259,3 +264,47 @@ def test_percent_decoding_matches_the_standard_library() -> None:
     uri = build_uri("id.example", GTIN, CSET82[:20], CSET82[20:40])
     lot_part = uri.split("/")[6]
     assert unquote(lot_part) == CSET82[:20]
+
+
+# ---- serials the label generator did not issue -------------------------------------------------
+
+def admitted(**data: Any) -> list[Problem]:
+    """What admission (core/admission.py) finds wrong with a commissioning event; it still parses."""
+    body = canonical_bytes(commission(**data))
+    return admission_problems(parse_event(body), body, datetime(2026, 11, 25, tzinfo=timezone.utc), {})
+
+
+@given(st.randoms(use_true_random=True))
+def test_the_label_generators_serials_always_pass(rnd: Any) -> None:
+    """Over many generated serials (Hypothesis draws truly random bytes, as the CSPRNG does)."""
+    serials = [serial_from_bytes(rnd.randbytes(10)) for _ in range(200)]
+    assert [s for s in serials if issued_serial_problem(s)] == []
+    assert serial_sequence_problem(serials) is None
+
+
+def test_a_hundred_thousand_generated_serials_pass() -> None:
+    serials = [serial_from_bytes(os.urandom(10)) for _ in range(100_000)]
+    assert [s for s in serials if issued_serial_problem(s)] == []
+    assert serial_sequence_problem(serials) is None
+
+
+@pytest.mark.parametrize(("serial", "words"), [
+    ("0000000000000000", "16 characters in a row"), ("0000000000000001", "15 characters in a row"),
+    ("7K3M0123456789AB", "12 characters in a row"), ("ZYXWVTSRQPNMKJHG", "16 characters in a row"),
+    ("ABABABABABABABAB", "2 distinct characters"), ("7777777777777778", "15 characters in a row"),
+])
+def test_serials_with_a_pattern_are_refused_by_index(serial: str, words: str) -> None:
+    assert issued_serial_problem(serial) is not None and words in str(issued_serial_problem(serial))
+    [problem] = admitted(serials=[SERIAL, serial])
+    assert problem.where == "event.data.serials[1]" and "expected a random serial from the label generator" in problem.message
+
+
+def test_sequential_serials_of_one_event_are_refused_naming_the_index() -> None:
+    base = serial_value(SERIAL)
+    counted = [serial_from_bytes((base + i).to_bytes(10, "big")) for i in range(3)]  # 7K3MZ9QX1VWD4HPA, ...HPB, ...HPC
+    assert all(issued_serial_problem(s) is None for s in counted)  # each looks random on its own
+    [problem] = admitted(serials=[OTHER, *counted])
+    assert problem.where == "event.data.serials[2]" and "within 2^32 of serials[1]" in problem.message
+    stride = [serial_from_bytes(((base + i * 10**20) % 2**80).to_bytes(10, "big")) for i in range(3)]
+    [problem] = admitted(serials=stride)
+    assert problem.where == "event.data.serials[2]" and "equal steps of serials[0] and serials[1]" in problem.message

@@ -30,7 +30,6 @@ def connect(settings: Settings) -> Connection:
     if settings.rpc_url is None:
         from cradletrace.chain.embedded import open_embedded_chain
 
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
         emb = open_embedded_chain(settings.chain_file)
         return Connection(emb.w3, emb.accounts[0], None, f"embedded chain {settings.chain_file}", True, emb.close)
     from web3 import Web3

@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ChainError, ConfigError
+from ..private import private_file
 
 if TYPE_CHECKING:
     from eth.abc import AtomicDatabaseAPI, BlockHeaderAPI
@@ -232,8 +233,7 @@ def open_embedded_chain(path: Path, *, autocommit: bool = True) -> EmbeddedChain
     With ``autocommit`` every mined block is on disk before the sending call returns;
     without it nothing reaches the file until ``commit()`` or ``close()``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = private_file(Path(path))  # the state of the anchoring account: 0600, like a key
     lock_fd = _acquire_lock(path)
     conn: sqlite3.Connection | None = None
     try:
@@ -269,7 +269,7 @@ def _commit_store(path: Path, store: _SQLiteKeyValueStore) -> None:
 
 def _acquire_lock(path: Path) -> int:
     lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -18,6 +18,7 @@ in CSET 82, none can be mistaken for another when read off a pack and typed, and
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes
 
@@ -72,6 +73,80 @@ def serial_problem(value: str) -> str | None:
     if not _SERIAL.fullmatch(value):
         return (f"expected {MIN_SERIAL_CHARS}-{MAX_SERIAL_CHARS} characters of 0-9 and A-Z without I, L, O, U "
                 f"(at least {MIN_SERIAL_BITS} random bits), got {_shown(value)}")
+    return None
+
+
+# Randomness checks for commissioning. Each bound is set so that a serial of the label
+# generator (16 characters, 80 bits from a CSPRNG) fails it with probability below 1e-14, so
+# it never refuses what the generator made, and anything typed or counted fails it at once.
+MAX_PATTERN_RUN = 11  # characters in a row that repeat or count up or down by one: P(>= 12) < 2e-15
+MIN_DISTINCT = 3  # distinct characters in one serial: P(<= 2 of 32 in 16) < 3e-17
+MIN_GAP = 1 << 32  # between neighbouring serials of one event, as numbers: P(closer) < 2^-47
+
+
+_DIGIT = {ch: i for i, ch in enumerate(SERIAL_ALPHABET)}
+_AS_BASE32 = str.maketrans(SERIAL_ALPHABET, "0123456789ABCDEFGHIJKLMNOPQRSTUV")  # int(..., 32)'s digits
+
+
+def serial_value(serial: str) -> int:
+    """The number a serial writes in base 32 (its random bits, for serials of this module)."""
+    return int(serial.translate(_AS_BASE32), 32)
+
+
+def _pattern_run(serial: str) -> int:
+    """The longest stretch of characters that repeat or count up or down by one."""
+    best = run = 1
+    step = None
+    prev = _DIGIT[serial[0]]
+    for ch in serial[1:]:
+        d = _DIGIT[ch] - prev
+        prev += d
+        if -1 <= d <= 1:
+            run = run + 1 if d == step else 2
+            best = max(best, run)
+        else:
+            run = 1
+        step = d
+    return best
+
+
+def issued_serial_problem(value: str) -> str | None:
+    """None when ``value`` could have come from the label generator, else why not.
+
+    Beyond ``serial_problem`` (the alphabet, and enough characters for 64 random bits), a
+    serial of random bits has no long run of one character or of counting characters and uses
+    more than two distinct characters.
+    """
+    problem = serial_problem(value)
+    if problem:
+        return problem
+    run = _pattern_run(value)
+    if run > MAX_PATTERN_RUN:
+        return (f"expected a random serial from the label generator, got {_shown(value)} with {run} characters in a "
+                f"row that repeat or count by one (at most {MAX_PATTERN_RUN})")
+    if len(set(value)) < MIN_DISTINCT:
+        return (f"expected a random serial from the label generator, got {_shown(value)} made of "
+                f"{len(set(value))} distinct characters (at least {MIN_DISTINCT})")
+    return None
+
+
+def serial_sequence_problem(serials: Sequence[str]) -> tuple[int, str] | None:
+    """(index, why) for the first serial of one commissioning event that continues a sequence.
+
+    Random serials lie far apart: neighbours closer than 2^32 as numbers, or three in a row
+    with equal steps (an arithmetic progression: ...0001, ...0002, ...0003, or any stride),
+    were counted, not drawn.
+    """
+    values = [serial_value(s) for s in serials]
+    for i in range(1, len(values)):
+        if len(serials[i]) != len(serials[i - 1]):
+            continue
+        if abs(values[i] - values[i - 1]) < MIN_GAP:
+            return i, (f"expected a random serial from the label generator, got {serials[i]} which is within 2^32 of "
+                       f"serials[{i - 1}] ({serials[i - 1]}): sequential serials can be guessed")
+        if i >= 2 and len(serials[i - 2]) == len(serials[i]) and values[i] - values[i - 1] == values[i - 1] - values[i - 2]:
+            return i, (f"expected a random serial from the label generator, got {serials[i]} which continues the "
+                       f"equal steps of serials[{i - 2}] and serials[{i - 1}]: serials in a progression can be guessed")
     return None
 
 
