@@ -41,6 +41,7 @@ from bench.bench_core import Row, Stopwatch, fmt_rate, fmt_s, machine_info, prin
 from cradletrace import epcis, suppliers  # noqa: E402
 from cradletrace.config import Settings  # noqa: E402
 from cradletrace.core.canonical import parse_json  # noqa: E402
+from cradletrace.demo import register_products  # noqa: E402
 from cradletrace.core.epcishash import document_hashes  # noqa: E402
 from cradletrace.epcis_export import export_lot  # noqa: E402
 from cradletrace.epcis_import import import_document, map_document  # noqa: E402
@@ -165,6 +166,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
             with ws.session() as s:
                 for sid, name, role, cert in SUPPLIERS:
                     suppliers.add_supplier(s, settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+                register_products(s, datetime.now(timezone.utc))
             for name, doc in docs.items():
                 log(f"map {name}")
                 mapped, sw = timed(map_document, doc, "waikato-dairy", "0" * 16, ws.limits)

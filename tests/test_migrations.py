@@ -36,7 +36,7 @@ from cradletrace.store import db, schema
 from cradletrace.store.models import Hold, Item, Lot, Recall, ScanRecord
 from cradletrace.verification import verify_event
 from cradletrace.workspace import Workspace, init_workspace
-from tests.conftest import NOW, SUPPLIERS
+from tests.conftest import add_demo_suppliers, NOW, SUPPLIERS
 
 VECTORS = Path(__file__).parent / "vectors"
 OLD_TABLES = ("meta", "supplier", "certification", "supplier_key", "anchor_batch", "event", "lot", "lot_input",
@@ -111,8 +111,7 @@ def old_store(settings: Settings, engine: Engine, events: list[dict[str, Any]]) 
     with Workspace(settings, check_schema=False) as ws:
         chain = ws.chain(deploy=True)
         with ws.session() as s:
-            for sid, name, role, cert in SUPPLIERS:
-                suppliers.add_supplier(s, settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+            add_demo_suppliers(s, settings.keys_dir)
             apikeys.create_key(s, "ops", "operator")
         passing = [events[i] for i in (0, 1, 2, 3, 5)]  # a failing report or excursion would have needed holds
         with ws.session() as s:

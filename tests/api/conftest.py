@@ -25,6 +25,7 @@ from cradletrace.core import canonical, signing
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.demo import story
 from cradletrace.workspace import Workspace, init_workspace
+from tests.conftest import add_demo_suppliers
 
 A, B = "alps-nutrition", "waikato-dairy"
 SUPPLIERS = [
@@ -91,8 +92,7 @@ def open_site(settings: Settings, **overrides: object) -> Iterator[Site]:
     ws, chain = init_workspace(settings)
     with ws:
         with ws.session() as s:
-            for sid, name, role, cert in SUPPLIERS:
-                suppliers.add_supplier(s, settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+            add_demo_suppliers(s, settings.keys_dir, SUPPLIERS)
         now = datetime.now(timezone.utc)
         with ws.session() as s:
             items = recording.sign_items(recording.read_items(story(now)), recording.key_loader(s, settings.keys_dir), ws.limits)  # type: ignore[arg-type]

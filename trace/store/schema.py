@@ -28,9 +28,14 @@ from cradletrace.store import models  # noqa: F401  (registers the tables)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 FIRST_RELEASE = "0001"
-# The tables the first release (8b47765) did not have. A store without revisions that lacks
-# exactly these is at FIRST_RELEASE; one that lacks nothing is at head.
-_ADDED_SINCE_FIRST = frozenset({"hold", "recall", "recall_lot", "epcis_event"})
+# What each revision added, as (tables, (table, column) pairs on older tables). A store without
+# revisions is at the newest revision r whose later additions are exactly what it lacks: one that
+# lacks 0002's and 0003's is at FIRST_RELEASE, one that lacks only 0003's at 0002, one that lacks
+# nothing at head. A revision that adds tables or columns adds its entry here.
+_ADDED: dict[str, tuple[frozenset[str], frozenset[tuple[str, str]]]] = {
+    "0002": (frozenset({"hold", "recall", "recall_lot", "epcis_event"}), frozenset()),
+    "0003": (frozenset({"product", "product_party"}), frozenset({("supplier", "official_lab"), ("shipment", "consignee")})),
+}
 _LOCK = lock_key("cradletrace.schema")
 
 
@@ -89,19 +94,23 @@ def _describe(diff: Any) -> str:
 
 
 def recognise(conn: Connection) -> str:
-    """The revision of a store made before revisions were kept, from its tables."""
+    """The revision of a store made before revisions were kept, from its tables and columns."""
     diffs = differences(conn)
-    if not diffs:
-        return head()
-    # A missing table shows as add_table plus one add_index per index of it.
+    # A missing table shows as add_table plus one add_index per index of it; a missing column as add_column.
     flat = [d for d in diffs if not isinstance(d, list)]
-    tables = {d[1].name for d in flat if d[0] == "add_table"}
-    indexes_of_missing = all(d[0] == "add_table" or (d[0] == "add_index" and d[1].table.name in tables) for d in flat)
-    if tables == _ADDED_SINCE_FIRST and len(flat) == len(diffs) and indexes_of_missing:
-        return FIRST_RELEASE
+    tables = frozenset(d[1].name for d in flat if d[0] == "add_table")
+    columns = frozenset((d[2], d[3].name) for d in flat if d[0] == "add_column")
+    explained = len(flat) == len(diffs) and all(
+        d[0] in ("add_table", "add_column") or (d[0] == "add_index" and d[1].table.name in tables) for d in flat)
+    revisions = [s.revision for s in reversed(list(_scripts().walk_revisions()))]  # oldest first
+    for i, rev in enumerate(revisions):
+        later = [_ADDED.get(r, (frozenset(), frozenset())) for r in revisions[i + 1:]]
+        if explained and tables == frozenset().union(*(t for t, _ in later)) and \
+                columns == frozenset().union(*(c for _, c in later)):
+            return rev
     listed = "; ".join(_describe(d) for d in diffs[:6]) + ("; ..." if len(diffs) > 6 else "")
     raise ConfigError(f"store schema: made before schema revisions were kept, but its tables match no released "
-                      f"cradletrace (differences: {listed}); expected the tables of release {FIRST_RELEASE} or of {head()}")
+                      f"cradletrace (differences: {listed}); expected the tables of a release from {FIRST_RELEASE} to {head()}")
 
 
 def _lock(conn: Connection) -> None:
