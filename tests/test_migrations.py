@@ -36,7 +36,8 @@ from cradletrace.store import db, schema
 from cradletrace.store.models import Hold, Item, Lot, Recall, ScanRecord
 from cradletrace.verification import verify_event
 from cradletrace.workspace import Workspace, init_workspace
-from tests.conftest import add_demo_suppliers, NOW, SUPPLIERS
+from cradletrace.demo import register_products
+from tests.conftest import NOW, add_demo_suppliers
 
 VECTORS = Path(__file__).parent / "vectors"
 OLD_TABLES = ("meta", "supplier", "certification", "supplier_key", "anchor_batch", "event", "lot", "lot_input",
@@ -68,12 +69,14 @@ def build_first_release_store(engine: Engine) -> None:
 
 
 def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the first release's tables, in primary-key order."""
+    """Every row of the first release's tables (its columns only), in primary-key order."""
     with engine.connect() as conn:
         out = {}
         for name in OLD_TABLES:
             t = SQLModel.metadata.tables[name]
-            out[name] = [tuple(r) for r in conn.execute(sa_select(t).order_by(*t.primary_key.columns))]
+            added = {c for table, c in schema._ADDED["0003"][1] if table == name}
+            columns = [c for c in t.columns if c.name not in added]
+            out[name] = [tuple(r) for r in conn.execute(sa_select(*columns).order_by(*t.primary_key.columns))]
         return out
 
 
@@ -104,11 +107,18 @@ def new_store_then(engine: Engine, statement: str) -> None:
 
 @pytest.fixture
 def old_store(settings: Settings, engine: Engine, events: list[dict[str, Any]]) -> Settings:
-    """A store as 8b47765 made and filled it: suppliers, keys, anchored events, lots, a shipment,
-    an item with a scan, an API key, the contract in ``meta`` (no holds then: that release had none)."""
+    """A store as 8b47765 made it, filled by today's code: suppliers, keys, anchored events, lots, a
+    shipment, an item with a scan, an API key, the contract in ``meta`` (no holds then: that release had none).
+
+    Today's code records only into today's tables, so the store is filled at head, then taken back
+    to 0001 by the revisions' downgrades; its shape is checked against 8b47765's DDL first.
+    """
     build_first_release_store(engine)
+    released = shape(engine)
+    drop_everything(engine)
     settings.keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with Workspace(settings, check_schema=False) as ws:
+    with Workspace(settings, create=True) as ws:
+        ws.create_schema()
         chain = ws.chain(deploy=True)
         with ws.session() as s:
             add_demo_suppliers(s, settings.keys_dir)
@@ -124,6 +134,10 @@ def old_store(settings: Settings, engine: Engine, events: list[dict[str, Any]]) 
             s.add(Item(serial="0YDBHHNV2BCHAZJQ", gtin=batch.gtin, lot_id=lot.id, event_id=batch.id))
             s.flush()
             s.add(ScanRecord(id="a" * 32, serial="0YDBHHNV2BCHAZJQ", scanned_at=NOW, consent=False))
+    with engine.begin() as conn:
+        command.downgrade(schema._config(conn), "0001")
+        conn.execute(text("DROP TABLE alembic_version"))
+    assert shape(engine) == released
     return settings
 
 
@@ -157,7 +171,7 @@ def test_a_first_release_store_is_refused_then_upgraded_with_every_row_kept(
     settings = old_store
     before = rows(engine)
     assert all(before[t] for t in OLD_TABLES)  # something in every table
-    with pytest.raises(ConfigError, match=r"records no schema revision .*needs revision 0002: back up the store, "
+    with pytest.raises(ConfigError, match=r"records no schema revision .*needs revision 0003: back up the store, "
                                           r"then run 'cradletrace db upgrade --(data-dir|database-url) "):
         Workspace(settings).engine
     with pytest.raises(ConfigError, match="'cradletrace db upgrade"):
@@ -165,18 +179,18 @@ def test_a_first_release_store_is_refused_then_upgraded_with_every_row_kept(
     assert not inspect(engine).has_table("hold")
     current = cli(settings, "current")
     assert current.exit_code == 1 and current.output.startswith("none recorded (made before schema revisions were kept); "
-                                                                 "its tables are 0001, this cradletrace needs 0002")
+                                                                 "its tables are 0001, this cradletrace needs 0003")
 
     done = cli(settings, "upgrade")
     assert done.exit_code == 0, done.output
     assert done.output.splitlines()[1:] == ["no schema revision recorded (made before revisions were kept): its tables are 0001; stamped",
-                                            "schema: 0001 -> 0002"]
+                                            "schema: 0001 -> 0003"]
     assert rows(engine) == before
     with engine.connect() as conn:
         assert schema.differences(conn) == []
     again = cli(settings, "upgrade")
-    assert again.exit_code == 0 and again.output.splitlines()[1:] == ["schema: 0002 (head); nothing to do"]
-    assert (r := cli(settings, "current")).exit_code == 0 and r.output == "0002 (head)\n"
+    assert again.exit_code == 0 and again.output.splitlines()[1:] == ["schema: 0003 (head); nothing to do"]
+    assert (r := cli(settings, "current")).exit_code == 0 and r.output == "0003 (head)\n"
     assert rows(engine) == before
 
     with Workspace(settings) as ws:  # today's code on the upgraded store
@@ -184,6 +198,8 @@ def test_a_first_release_store_is_refused_then_upgraded_with_every_row_kept(
         with ws.session() as s:
             old = [verify_event(s, chain, str(i)).status for i in range(1, 6)]
         assert old == ["VALID"] * 5
+        with ws.session() as s:  # after 0003 the operator registers the products and who may speak for them
+            register_products(s, NOW)
         with ws.session() as s:
             fail = recording.sign_items(recording.read_items([events[4]]), recording.key_loader(s, settings.keys_dir), ws.limits)
             [failing] = recording.record_items(s, fail, NOW + timedelta(minutes=1))
@@ -219,10 +235,23 @@ def test_a_store_from_before_revisions_with_every_table_is_stamped_at_head(setti
         Workspace(settings).engine
     done = cli(settings, "upgrade")
     assert done.exit_code == 0, done.output
-    assert done.output.splitlines()[1:] == ["no schema revision recorded (made before revisions were kept): its tables are 0002; stamped",
-                                            "schema: 0002 (head); nothing to do"]
+    assert done.output.splitlines()[1:] == ["no schema revision recorded (made before revisions were kept): its tables are 0003; stamped",
+                                            "schema: 0003 (head); nothing to do"]
     with Workspace(settings) as ws, ws.engine.connect() as conn:
-        assert schema.stored_revision(conn) == "0002"
+        assert schema.stored_revision(conn) == "0003"
+
+
+def test_a_store_from_before_revisions_without_0003s_tables_and_columns_is_0002(settings: Settings, engine: Engine) -> None:
+    """Revision 0003 updates the recognition: lacking exactly its products, parties and two columns is 0002."""
+    with engine.begin() as conn:
+        command.upgrade(schema._config(conn), "0002")
+        conn.execute(text("DROP TABLE alembic_version"))
+    done = cli(settings, "upgrade")
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines()[1:] == ["no schema revision recorded (made before revisions were kept): its tables are 0002; stamped",
+                                            "schema: 0002 -> 0003"]
+    with engine.connect() as conn:
+        assert schema.differences(conn) == [] and schema.stored_revision(conn) == "0003"
 
 
 def test_a_store_matching_no_release_is_refused_and_left_alone(settings: Settings, engine: Engine) -> None:
@@ -239,7 +268,7 @@ def test_a_store_matching_no_release_is_refused_and_left_alone(settings: Setting
 
 def test_a_store_upgraded_by_a_newer_cradletrace_is_refused(settings: Settings, engine: Engine) -> None:
     new_store_then(engine, "UPDATE alembic_version SET version_num = '0099'")
-    with pytest.raises(ConfigError, match="is at schema revision 0099, which this cradletrace .head 0002. does not know"):
+    with pytest.raises(ConfigError, match="is at schema revision 0099, which this cradletrace .head 0003. does not know"):
         Workspace(settings).engine
     assert (r := cli(settings, "upgrade")).exit_code == 2 and "revision 0099 is unknown" in r.output
     assert (r := cli(settings, "current")).exit_code == 1 and "0099 (unknown to this cradletrace" in r.output
@@ -248,11 +277,11 @@ def test_a_store_upgraded_by_a_newer_cradletrace_is_refused(settings: Settings, 
 def test_the_api_does_not_start_on_a_store_that_is_behind(old_store: Settings) -> None:
     with Workspace(old_store, check_schema=False) as ws, ws.engine.begin() as conn:
         MigrationContext.configure(conn).stamp(schema._scripts(), "0001")
-    with pytest.raises(ConfigError, match=r"is at schema revision 0001; this cradletrace needs 0002: "
+    with pytest.raises(ConfigError, match=r"is at schema revision 0001; this cradletrace needs 0003: "
                                           r"back up the store, then run 'cradletrace db upgrade"):
         with TestClient(create_app(old_store)):
             pass
-    assert cli(old_store, "upgrade").output.splitlines()[1:] == ["schema: 0001 -> 0002"]
+    assert cli(old_store, "upgrade").output.splitlines()[1:] == ["schema: 0001 -> 0003"]
     with TestClient(create_app(old_store)) as client:
         assert client.get("/healthz").status_code == 200
 
@@ -275,6 +304,6 @@ def test_a_failed_upgrade_changes_nothing(engine: Engine, settings: Settings) ->
 def test_two_upgraders_at_once_upgrade_once(old_store: Settings, engine: Engine) -> None:
     with ThreadPoolExecutor(2) as pool:
         done = sorted(pool.map(lambda _: schema.upgrade(engine), range(2)), key=lambda u: u.stored or "")
-    assert done == [schema.Upgrade(None, "0001", "0002"), schema.Upgrade("0002", "0002", "0002")]
+    assert done == [schema.Upgrade(None, "0001", "0003"), schema.Upgrade("0003", "0003", "0003")]
     with engine.connect() as conn:
-        assert schema.differences(conn) == [] and schema.stored_revision(conn) == "0002"
+        assert schema.differences(conn) == [] and schema.stored_revision(conn) == "0003"

@@ -108,7 +108,9 @@ def recognise(conn: Connection) -> str:
         if explained and tables == frozenset().union(*(t for t, _ in later)) and \
                 columns == frozenset().union(*(c for _, c in later)):
             return rev
-    listed = "; ".join(_describe(d) for d in diffs[:6]) + ("; ..." if len(diffs) > 6 else "")
+    # Changed and missing columns first: a whole missing table says less about what the store is.
+    described = sorted((_describe(d) for d in diffs), key=lambda t: t.startswith(("add_table", "add_index")))
+    listed = "; ".join(described[:6]) + ("; ..." if len(diffs) > 6 else "")
     raise ConfigError(f"store schema: made before schema revisions were kept, but its tables match no released "
                       f"cradletrace (differences: {listed}); expected the tables of a release from {FIRST_RELEASE} to {head()}")
 

@@ -32,16 +32,13 @@ def upgrade() -> None:
                     sa.ForeignKeyConstraint(["supplier_id"], ["supplier.id"]), sa.PrimaryKeyConstraint("id"))
     op.create_index("ix_product_party_gtin", "product_party", ["gtin"])
     op.create_index("ix_product_party_supplier_id", "product_party", ["supplier_id"])
-    with op.batch_alter_table("supplier") as batch:
-        batch.add_column(sa.Column("official_lab", sa.Boolean(), nullable=False, server_default=sa.false()))
-    with op.batch_alter_table("shipment") as batch:
-        batch.add_column(string("consignee", 63, nullable=True))
+    # Plain ALTER TABLE (SQLite >= 3.35 too): a batch copy of supplier would break the keys that point at it.
+    op.add_column("supplier", sa.Column("official_lab", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("shipment", string("consignee", 63, nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("shipment") as batch:
-        batch.drop_column("consignee")
-    with op.batch_alter_table("supplier") as batch:
-        batch.drop_column("official_lab")
+    op.drop_column("shipment", "consignee")
+    op.drop_column("supplier", "official_lab")
     op.drop_table("product_party")
     op.drop_table("product")
