@@ -86,8 +86,8 @@ def _owned(session: Session, gtin: str, acting_for: str | None) -> Product:
     """The product, if ``acting_for`` (a supplier key's supplier; None for the operator) owns it."""
     product = get_product(session, _gtin(gtin))
     if acting_for is not None and acting_for != product.owner_id:
-        raise NotAllowedError(f"product {gtin}: belongs to {product.owner_id!r}; expected its owner or the operator "
-                              f"to name its parties, got supplier {acting_for!r}")
+        raise NotAllowedError(f"not allowed: product {gtin} belongs to {product.owner_id!r}; expected its owner or the "
+                              f"operator to name its parties, got supplier {acting_for!r}")
     return product
 
 
@@ -137,6 +137,20 @@ def withdraw_party(session: Session, gtin: str, supplier_id: str, role: str, lot
     if party is None:
         raise NotFoundError(f"product {gtin}: {supplier_id!r} is not named as {role}"
                             f"{f' of lot {lot}' if lot else ''}; expected a current party")
+    return _withdraw(session, party, by, now)
+
+
+def withdraw_party_id(session: Session, gtin: str, party_id: int, by: str, now: datetime,
+                      acting_for: str | None = None) -> ProductParty:
+    """Withdraw party ``party_id`` of the product (as ``withdraw_party``)."""
+    product = _owned(session, gtin, acting_for)
+    party = session.get(ProductParty, party_id)
+    if party is None or party.gtin != product.gtin or party.withdrawn_at is not None:
+        raise NotFoundError(f"product {gtin}: no current party {party_id}")
+    return _withdraw(session, party, by, now)
+
+
+def _withdraw(session: Session, party: ProductParty, by: str, now: datetime) -> ProductParty:
     party.withdrawn_at, party.withdrawn_by = now, by
     session.add(party)
     session.flush()
