@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cradletrace import apikeys, suppliers
+from cradletrace import apikeys
 from cradletrace.config import Settings
 from cradletrace.workspace import init_workspace
 from tests.api.conftest import A, B, SUPPLIERS
