@@ -277,6 +277,8 @@ def test_the_same_commands_on_postgresql(tmp_path: Path, postgres_url: str) -> N
     sid, name, role, cert = SUPPLIERS[0]
     add = run(tmp_path, "supplier", "add", "--name", name, "--role", role, "--cert", cert, "--id", sid, "--data-dir", DATA, env=on_pg)
     assert add.returncode == 0, add.stderr
+    product = run(tmp_path, "product", "add", MILK, "--owner", sid, "--name", "Raw cow's milk", "--data-dir", DATA, env=on_pg)
+    assert product.returncode == 0, product.stderr
     (tmp_path / "milk.json").write_text(json.dumps(story(datetime.now(timezone.utc))[:2]), "utf-8")
     rec = run(tmp_path, "record", "milk.json", "--sign", "--data-dir", DATA, env=on_pg)
     assert rec.returncode == 0 and "recorded 2 events" in rec.stdout, rec.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -167,3 +168,30 @@ def set_official_lab(session: Session, supplier_id: str, official: bool = True) 
     session.add(supplier)
     session.flush()
     return supplier
+
+
+_PARTY_FOR_KIND = {"batch": "maker", "commission": "maker", "test_report": "lab", "shipment": "carrier", "cold_chain": "carrier"}
+
+
+def register_story(session: Session, events: list[dict[str, Any]], now: datetime) -> None:
+    """Register the GTINs bare ``events`` make, each to the supplier of its first batch, and name every
+    other supplier of them as the party its event kind needs (of every lot).
+
+    For benchmarks that build a synthetic history: it trusts the events it is given. Real products
+    are registered by the operator one by one (``add_product``, ``name_party``).
+    """
+    owners: dict[str, str] = {}
+    for ev in events:
+        if ev["kind"] == "batch":
+            product = ev["data"]["product"]
+            if product["gtin"] not in owners and session.get(Product, product["gtin"]) is None:
+                add_product(session, product["gtin"], ev["supplier"], product["name"], now)
+            owners.setdefault(product["gtin"], get_product(session, product["gtin"]).owner_id)
+    named: set[tuple[str, str, str]] = set()
+    for ev in events:
+        data = ev["data"]
+        ref = data["product"] if ev["kind"] == "batch" else data.get("batch") or data.get("lot")
+        gtin, role = (ref or {}).get("gtin"), _PARTY_FOR_KIND[ev["kind"]]
+        if gtin in owners and owners[gtin] != ev["supplier"] and (gtin, ev["supplier"], role) not in named:
+            named.add((gtin, ev["supplier"], role))
+            name_party(session, gtin, ev["supplier"], role, None, "register_story", now)
