@@ -143,17 +143,17 @@ def test_products_are_registered_and_listed(site: Site) -> None:
 
 
 def test_record_of_another_brands_goods_is_refused_and_stores_nothing(site: Site) -> None:
-    """Signed with the farm's own key, but the formula's GTIN is the plant's: refused (custody.py)."""
-    batch = copy.deepcopy(story(datetime.now(timezone.utc))[2])
-    batch.update(supplier="waikato-dairy")
-    batch["data"].update(lot="IF-FAKE", inputs=[])  # type: ignore[union-attr]
-    (site.cwd / "fake.json").write_text(json.dumps([batch]), "utf-8")
+    """Signed with the lab's own key, but the farm never assigned it its raw milk: refused (custody.py)."""
+    report = copy.deepcopy(story(datetime.now(timezone.utc))[4])  # the failing one: it would hold RM-A1
+    report["data"]["batch"] = {"gtin": MILK, "lot": "RM-A1"}  # type: ignore[index]
+    (site.cwd / "rival.json").write_text(json.dumps([report]), "utf-8")
     before = event_count(site.cwd)
-    p = run(site.cwd, "record", "fake.json", "--sign", "--data-dir", DATA)
+    p = run(site.cwd, "record", "rival.json", "--sign", "--data-dir", DATA)
     assert p.returncode != 0
-    assert f"events[0]: supplier 'waikato-dairy' may not make lot {FORMULA}/IF-FAKE: GTIN {FORMULA} belongs to " \
-           "'alps-nutrition'; expected its owner or a maker it named" in p.stderr
+    assert (f"events[0]: supplier 'canterbury-lab' may not report on lot {MILK}/RM-A1: expected a lab its owner "
+            "('waikato-dairy') assigned to it, or an official lab the operator designated") in p.stderr, p.stderr
     assert event_count(site.cwd) == before
+    assert "RM-A1" not in run(site.cwd, "hold", "list", "--data-dir", DATA).stdout
 
 
 def test_record_of_a_bad_file_names_each_problem_and_stores_nothing(site: Site) -> None:
