@@ -312,3 +312,14 @@ def test_sign_with_a_replacement_limits_table_signs_its_limit(site: Site) -> Non
     assert signed[0]["event"]["data"]["analytes"][0]["limit"] == 0.003
     missing = run(site.cwd, "sign", "report.json", "--limits", "nowhere.json", "--data-dir", DATA)
     assert missing.returncode == 2 and "nowhere.json" in missing.stderr
+
+
+def test_supplier_official_lab_designates_a_lab_and_only_a_lab(site: Site) -> None:
+    on = run(site.cwd, "supplier", "official-lab", "canterbury-lab", "--data-dir", DATA)
+    assert (on.returncode, on.stdout) == (0, "canterbury-lab is an official lab\n"), on.stderr
+    assert "canterbury-lab  lab        Canterbury Food Lab  (official lab)" in run(site.cwd, "supplier", "list", "--data-dir", DATA).stdout
+    off = run(site.cwd, "supplier", "official-lab", "canterbury-lab", "--off", "--data-dir", DATA)
+    assert (off.returncode, off.stdout) == (0, "canterbury-lab is no longer an official lab\n"), off.stderr
+    carrier = run(site.cwd, "supplier", "official-lab", "pacific-cold", "--data-dir", DATA)
+    assert carrier.returncode == 2 and carrier.stderr == ("error: official_lab: expected a supplier with role lab, "
+                                                          "got 'pacific-cold' with role 'logistics'\n")

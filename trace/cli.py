@@ -86,7 +86,7 @@ def supplier_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         for sup in s.exec(select(Supplier).order_by(Supplier.id)):
-            typer.echo(f"{sup.id}  {sup.role:<9}  {sup.name}")
+            typer.echo(f"{sup.id}  {sup.role:<9}  {sup.name}{'  (official lab)' if sup.official_lab else ''}")
             for k in s.exec(select(SupplierKey).where(SupplierKey.supplier_id == sup.id)):
                 typer.echo(f"    key {k.key_id}  {'revoked ' + k.revoked_at.isoformat() if k.revoked_at else 'active'}")
             for c in s.exec(select(Certification).where(Certification.supplier_id == sup.id)):
