@@ -69,6 +69,8 @@ def supplier_add(
     settings = settings_from(data_dir, database_url, None)
     with reported(), open_workspace(settings) as ws:
         certs = [suppliers.CertificationIn.parse(c) for c in cert or []]
+        if official_lab:  # before the key file is written
+            products.check_official_lab(supplier_id or suppliers.slug(name), role)
         with ws.session() as s:
             sup, key, path = suppliers.add_supplier(s, settings.keys_dir, name, role, certs, supplier_id)
             if official_lab:

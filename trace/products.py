@@ -158,12 +158,18 @@ def _withdraw(session: Session, party: ProductParty, by: str, now: datetime) -> 
     return party
 
 
+def check_official_lab(supplier_id: str, role: str) -> None:
+    """Only a lab can be designated for official control sampling."""
+    if role != "lab":
+        raise InvalidInputError(Problem("official_lab", f"expected a supplier with role lab, got {supplier_id!r} "
+                                                        f"with role {role!r}"))
+
+
 def set_official_lab(session: Session, supplier_id: str, official: bool = True) -> Supplier:
     """Designate (or stop designating) a lab for official control sampling: it may report on any lot."""
     supplier = get_supplier(session, supplier_id)
-    if official and supplier.role != "lab":
-        raise InvalidInputError(Problem("official_lab", f"expected a supplier with role lab, got {supplier_id!r} "
-                                                        f"with role {supplier.role!r}"))
+    if official:
+        check_official_lab(supplier_id, supplier.role)
     supplier.official_lab = official
     session.add(supplier)
     session.flush()

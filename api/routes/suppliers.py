@@ -52,6 +52,8 @@ def create_supplier(body: SupplierCreate, session: SessionDep, workspace: Worksp
                     response: Response) -> SupplierCreated:
     """Register a supplier with its certifications and a fresh Ed25519 signing key (operator)."""
     certs = [suppliers.CertificationIn(c.scheme, c.number, c.issuer, c.valid_until, c.required) for c in body.certifications]
+    if body.official_lab:  # before the key file is written
+        products.check_official_lab(body.id or suppliers.slug(body.name), body.role)
     sup, key, path = suppliers.add_supplier(session, workspace.settings.keys_dir, body.name, body.role, certs, body.id)
     if body.official_lab:
         products.set_official_lab(session, sup.id)

@@ -3,11 +3,14 @@ recording answers with (403, the reason naming the event, the supplier, the good
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
+from datetime import datetime, timezone
 
 from cradletrace.api.main import API_PREFIX
 from cradletrace.core.codes import gtin_check_digit
+from cradletrace.demo import story
 from tests.api.conftest import A, B, MILK, Site, raw_milk, signed
 
 P = API_PREFIX
@@ -73,3 +76,21 @@ def test_recording_another_brands_goods_is_403_with_the_reason(site: Site) -> No
     assert r.json()["detail"] == (f"events[0]: supplier '{B}' may not make lot {FORMULA}/{lot}: GTIN {FORMULA} belongs to "
                                   "'alps-nutrition'; expected its owner or a maker it named")
     assert site.event_count() == before
+
+
+def test_the_operator_designates_an_official_lab_which_reports_on_any_lot(site: Site) -> None:
+    op = site.auth("operator")
+    made = site.client.post(f"{P}/suppliers", headers=op, json={"name": "National Food Lab", "role": "lab", "id": "national-lab",
+                                                                 "official_lab": True})
+    assert made.status_code == 201 and made.json()["supplier"]["official_lab"] is True, made.text
+    farm = site.client.post(f"{P}/suppliers", headers=op, json={"name": "Odd Farm", "role": "farm", "id": "odd-farm",
+                                                                "official_lab": True})
+    assert farm.status_code == 422 and farm.json()["field"] == "official_lab", farm.text
+    assert site.client.get(f"{P}/suppliers/odd-farm", headers=op).status_code == 404  # nothing stored
+    assert not list(site.settings.keys_dir.glob("odd-farm.*"))
+    report = copy.deepcopy(story(datetime.now(timezone.utc))[3])  # the passing report, on the plant's IF-0001
+    report["supplier"] = "national-lab"
+    key = site.client.post(f"{P}/api-keys", headers=op, json={"name": "nl", "role": "supplier", "supplier_id": "national-lab"})
+    lab = {"Authorization": f"Bearer {key.json()['secret']}"}
+    r = site.client.post(f"{P}/events", headers=lab, content=json.dumps(signed(site.settings, [report])).encode())
+    assert r.status_code == 201, r.text
