@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 from sqlmodel import Session, func, select
 
-from cradletrace import recording, suppliers
+from cradletrace import recording
 from cradletrace.config import Settings
 from cradletrace.core import canonical, signing
 from cradletrace.errors import InvalidEventError, NotAllowedError, TraceError
 from cradletrace.store.models import Certification, EventRow, Lot, LotInput, Product, ProductParty, Shipment, Supplier, SupplierKey
 from cradletrace.workspace import Workspace
-from tests.conftest import add_demo_suppliers, NOW, SUPPLIERS
+from tests.conftest import NOW, add_demo_suppliers
 
 Events = list[dict[str, Any]]
 Sign = Callable[[Events], list[recording.Item]]

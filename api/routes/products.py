@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from cradletrace import products
-from cradletrace.api.deps import KeyHolderDep, OperatorDep, ReaderDep, SessionDep
+from cradletrace.api.deps import KeyHolderDep, OperatorDep, ReaderDep, SessionDep, who
 from cradletrace.api.errors import responses
 from cradletrace.api.models import PartyCreate, PartyPublic, ProductCreate, ProductPublic
 from cradletrace.apikeys import Caller
@@ -24,10 +24,6 @@ router = APIRouter(prefix="/products", tags=["products"])
 
 Gtin = Annotated[str, Path(max_length=14, description="The product's GTIN (14 digits)")]
 PartyId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Party id (GET /products)")]
-
-
-def _who(caller: Caller) -> str:
-    return f"api:{caller.name} ({caller.key_id})"
 
 
 def _acting_for(caller: Caller) -> str | None:
@@ -63,7 +59,7 @@ def list_products(session: SessionDep, caller: ReaderDep) -> list[ProductPublic]
 def name_party(gtin: Gtin, body: PartyCreate, session: SessionDep, caller: KeyHolderDep) -> PartyPublic:
     """Name a maker, lab or carrier of the product, for every lot or one lot (its owner's key, or operator).
     Naming a current party again changes nothing."""
-    party = products.name_party(session, gtin, body.supplier_id, body.role, body.lot, _who(caller),
+    party = products.name_party(session, gtin, body.supplier_id, body.role, body.lot, who(caller),
                                 datetime.now(timezone.utc), acting_for=_acting_for(caller))
     session.commit()
     return _party(party)
@@ -73,7 +69,7 @@ def name_party(gtin: Gtin, body: PartyCreate, session: SessionDep, caller: KeyHo
 def withdraw_party(gtin: Gtin, party_id: PartyId, session: SessionDep, caller: KeyHolderDep) -> PartyPublic:
     """Withdraw a party from now on (its owner's key, or operator); who and when are kept, and what
     it recorded before stays recorded."""
-    party = products.withdraw_party_id(session, gtin, party_id, _who(caller), datetime.now(timezone.utc),
+    party = products.withdraw_party_id(session, gtin, party_id, who(caller), datetime.now(timezone.utc),
                                        acting_for=_acting_for(caller))
     session.commit()
     return _party(party)
