@@ -124,6 +124,11 @@ ReaderDep = Annotated[Caller, Depends(require("operator", "quality", "supplier")
 KeyHolderDep = Annotated[Caller, Depends(require("operator", "supplier"))]  # supplier signing keys
 
 
+def who(caller: Caller) -> str:
+    """How a change records who made it: the API key's name and id."""
+    return f"api:{caller.name} ({caller.key_id})"
+
+
 def check_own(caller: Caller, supplier_id: str) -> None:
     """Refuse a supplier key that reaches for another supplier's records."""
     if caller.role == "supplier" and caller.supplier_id != supplier_id:

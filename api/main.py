@@ -29,7 +29,7 @@ from cradletrace.api.middleware import (
     StrictJsonMiddleware,
 )
 from cradletrace.api.models import event_schemas, link_events
-from cradletrace.api.routes import anchor, apikeys, audit, console, events, health, proofs, recalls, resolver, scan, scanner, suppliers, trace
+from cradletrace.api.routes import anchor, apikeys, audit, console, events, health, products, proofs, recalls, resolver, scan, scanner, suppliers, trace
 from cradletrace.api.routes import epcis
 from cradletrace.api.runtime import Runtime
 from cradletrace.config import Settings
@@ -40,13 +40,14 @@ API_PREFIX = "/api/v1"
 # FastAPI's default /docs would load it from a CDN, which a phone behind a firewall (or this
 # offline machine) cannot reach.
 SWAGGER = "/static/vendor/swagger-ui"
-ROUTERS = tuple(m.router for m in (health, suppliers, apikeys, events, proofs, audit, anchor, trace, recalls, epcis))
+ROUTERS = tuple(m.router for m in (health, suppliers, products, apikeys, events, proofs, audit, anchor, trace, recalls, epcis))
 
 DESCRIPTION = """\
 Signed supplier events for maternal and infant goods, anchored on an EVM chain, verifiable by anyone.
 
 **Keys.** Send an API key as `Authorization: Bearer <key>` (or `X-API-Key: <key>`). Roles:
-*operator* (suppliers, keys, anchoring), *supplier* (records its own signed events),
+*operator* (suppliers, products, keys, anchoring), *supplier* (records its own signed events
+about goods it has standing for; names the parties of its own products),
 *quality* (audit). Health and bundle verification are public.
 
 **Errors** are `{"detail", "field", "problems": [{"field", "message"}]}`; `detail` texts are stable.

@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
 from cradletrace.apikeys import ROLES as KEY_ROLES
-from cradletrace.core.events import KINDS, Event
+from cradletrace.core.events import KINDS, SUPPLIER_ID, Event
 from cradletrace.core.text import PlainText
+from cradletrace.products import PARTY_ROLES
 from cradletrace.suppliers import ROLES as SUPPLIER_ROLES
 
 SupplierRole = Literal[SUPPLIER_ROLES]  # type: ignore[valid-type]
@@ -65,6 +66,8 @@ class CertificationPublic(CertificationBase):
 class SupplierBase(_In):
     name: str = Field(min_length=1, max_length=200, examples=["Southern Alps Nutrition"])
     role: SupplierRole
+    official_lab: bool = Field(default=False, description="A lab the operator designated for official control "
+                                                          "sampling: it may report on any lot")
 
 
 class SupplierCreate(SupplierBase):
@@ -99,6 +102,46 @@ class NewSigningKey(BaseModel):
 
 class SupplierCreated(NewSigningKey):
     supplier: SupplierPublic
+
+
+# -- products and their parties ------------------------------------------------------
+
+PartyRole = Literal[tuple(PARTY_ROLES)]  # type: ignore[valid-type]
+SupplierId = Annotated[str, Field(pattern=SUPPLIER_ID.pattern, examples=["alps-nutrition"])]
+
+
+class ProductBase(_In):
+    gtin: str = Field(pattern=r"^[0-9]{14}$", examples=["94219029601016"])
+    name: str = Field(min_length=1, max_length=200, examples=["Stage 1 infant formula 800 g"])
+    owner_id: SupplierId = Field(description="The supplier the GTIN belongs to")
+
+
+class ProductCreate(ProductBase):
+    pass
+
+
+class PartyBase(_In):
+    supplier_id: SupplierId
+    role: PartyRole = Field(description="maker (makes lots, commissions codes), lab (tests), carrier (moves)")
+    lot: str | None = Field(default=None, min_length=1, max_length=20, description="Only this lot; default every lot")
+
+
+class PartyCreate(PartyBase):
+    pass
+
+
+class PartyPublic(PartyBase):
+    id: int
+    gtin: str
+    named_by: str
+    named_at: UtcDateTime
+    withdrawn_by: str | None
+    withdrawn_at: UtcDateTime | None
+
+
+class ProductPublic(ProductBase):
+    registered_at: UtcDateTime
+    parties: list[PartyPublic] = Field(description="The parties not withdrawn")
 
 
 # -- API keys --------------------------------------------------------------------------

@@ -50,11 +50,11 @@ if str(ROOT) not in sys.path:
 
 from sqlmodel import Session, func, select  # noqa: E402
 
-from cradletrace import anchoring, recording, suppliers  # noqa: E402
+from cradletrace import anchoring, products, recording, suppliers  # noqa: E402
 from cradletrace.config import Settings  # noqa: E402
 from cradletrace.core.codes import gtin_check_digit  # noqa: E402
 from cradletrace.core.merkle import build_tree  # noqa: E402
-from cradletrace.store.models import Certification, EventRow, Supplier, SupplierKey  # noqa: E402
+from cradletrace.store.models import Certification, EventRow, Product, ProductParty, Supplier, SupplierKey  # noqa: E402
 from cradletrace.verification import audit  # noqa: E402
 from cradletrace.workspace import Workspace, init_workspace  # noqa: E402
 
@@ -315,12 +315,15 @@ def add_suppliers(ws: Workspace, now: datetime) -> None:
         for sid, name, role, cert in SUPPLIER_SPECS:
             suppliers.add_supplier(s, ws.settings.keys_dir, name, role,
                                    [suppliers.CertificationIn.parse(f"{cert};{until}")], sid)
+        products.register_story(s, synthetic_events(400), now)  # every GTIN, owner and party of the story
 
 
 def copy_suppliers(src: Workspace, dst: Workspace) -> None:
     """The same suppliers and public keys in another store, so the same signed items record there."""
     with src.session() as s:
-        rows = [*s.exec(select(Supplier)), *s.exec(select(SupplierKey)), *s.exec(select(Certification))]
+        rows = [*s.exec(select(Supplier)), *s.exec(select(SupplierKey)), *s.exec(select(Certification)),
+                *s.exec(select(Product))]
+        parties = [ProductParty.model_validate(r.model_dump()) for r in s.exec(select(ProductParty))]
         copies = [type(r).model_validate(r.model_dump()) for r in rows]
     with dst.session() as d:
         for c in copies[: len(SUPPLIER_SPECS)]:
@@ -328,6 +331,8 @@ def copy_suppliers(src: Workspace, dst: Workspace) -> None:
         d.flush()
         for c in copies[len(SUPPLIER_SPECS):]:
             d.add(c)
+        d.flush()
+        d.add_all(parties)
 
 
 def sign_all(ws: Workspace, events: list[dict[str, Any]]) -> list[recording.Item]:

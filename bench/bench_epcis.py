@@ -38,9 +38,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # for bench.bench_core
 
 from bench.bench_core import Row, Stopwatch, fmt_rate, fmt_s, machine_info, print_table  # noqa: E402
-from cradletrace import epcis, suppliers  # noqa: E402
+from cradletrace import epcis, products, suppliers  # noqa: E402
 from cradletrace.config import Settings  # noqa: E402
 from cradletrace.core.canonical import parse_json  # noqa: E402
+from cradletrace.demo import FORMULA, MILK  # noqa: E402
 from cradletrace.core.epcishash import document_hashes  # noqa: E402
 from cradletrace.epcis_export import export_lot  # noqa: E402
 from cradletrace.epcis_import import import_document, map_document  # noqa: E402
@@ -165,6 +166,10 @@ def main(argv: list[str] | None = None) -> list[Row]:
             with ws.session() as s:
                 for sid, name, role, cert in SUPPLIERS:
                     suppliers.add_supplier(s, settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+                # the products the examples speak about, and the lab named for the formula
+                products.add_product(s, MILK, "waikato-dairy", "Raw cow's milk, chilled", now)
+                products.add_product(s, FORMULA, "alps-nutrition", "Stage 1 infant formula 800 g", now)
+                products.name_party(s, FORMULA, "canterbury-lab", "lab", None, "alps-nutrition", now)
             for name, doc in docs.items():
                 log(f"map {name}")
                 mapped, sw = timed(map_document, doc, "waikato-dairy", "0" * 16, ws.limits)

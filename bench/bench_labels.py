@@ -30,7 +30,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from cradletrace import recording, suppliers
+from cradletrace import products, recording, suppliers
 from cradletrace.config import Settings
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.labelprint import PdfSheet, PngZip, SvgDir, label_svg
@@ -63,6 +63,7 @@ def setup(data_dir: Path) -> Settings:
             "quantity": 10_000, "unit": "cans",
             "site": {"name": "Dryer 2", "address": "45 Kahu Rd, Christchurch", "lat": -43.5, "lon": 172.6}}}
         with ws.session() as s:
+            products.register_story(s, [batch], now)
             items = recording.sign_items(recording.read_items([batch]), recording.key_loader(s, settings.keys_dir), {})
             recording.record_items(s, items, now)
     return settings

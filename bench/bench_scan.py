@@ -57,7 +57,7 @@ from sqlalchemy import text  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from bench.bench_core import machine_info  # noqa: E402
-from cradletrace import anchoring, recording, suppliers  # noqa: E402
+from cradletrace import anchoring, products, recording, suppliers  # noqa: E402
 from cradletrace.config import Settings  # noqa: E402
 from cradletrace.demo import story  # noqa: E402
 from cradletrace.labels import generate_codes  # noqa: E402
@@ -127,6 +127,8 @@ def build_store(settings: Settings, items: int, lots: int, out: Path) -> Store:
             for sid, name, role, cert in PEOPLE:
                 suppliers.add_supplier(s, settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
         events, gtin = lot_events(now, lots)
+        with ws.session() as s:
+            products.register_story(s, events, now)  # type: ignore[arg-type]
         t = time.perf_counter()
         with ws.session() as s:
             signed = recording.sign_items(recording.read_items(events), recording.key_loader(s, settings.keys_dir), ws.limits)  # type: ignore[arg-type]

@@ -66,7 +66,7 @@ from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import Session, col, select  # noqa: E402
 
-from cradletrace import recallreport, recalls, recording, suppliers  # noqa: E402
+from cradletrace import products, recallreport, recalls, recording, suppliers  # noqa: E402
 from cradletrace.config import Settings  # noqa: E402
 from cradletrace.core import canonical  # noqa: E402
 from cradletrace.core.codes import gtin_check_digit  # noqa: E402
@@ -75,7 +75,7 @@ from cradletrace.core.labels import SERIAL_BYTES, serial_from_bytes  # noqa: E40
 from cradletrace.genealogy import trace_backward, trace_forward  # noqa: E402
 from cradletrace.scans import LOCATION_SIZE  # noqa: E402
 from cradletrace.sealing import Sealer  # noqa: E402
-from cradletrace.store.models import Certification, Supplier, SupplierKey  # noqa: E402
+from cradletrace.store.models import Certification, Product, ProductParty, Supplier, SupplierKey  # noqa: E402
 from cradletrace.workspace import Workspace, init_workspace  # noqa: E402
 
 TWO_HOURS_S = 7200.0
@@ -309,12 +309,13 @@ def add_suppliers(ws: Workspace, plan: Plan) -> None:
     with ws.session() as s:
         for sid, name, role in plan.suppliers:
             suppliers.add_supplier(s, ws.settings.keys_dir, name, role, [suppliers.CertificationIn.parse(CERT[role])], sid)
+        products.register_story(s, plan.events, plan.now)  # type: ignore[arg-type]
 
 
 def copy_suppliers(src: Workspace, dst: Workspace) -> None:
     """The same suppliers and keys in a second store, so the same signed events load there too."""
     with src.session() as a, dst.session() as b:
-        for model in (Supplier, SupplierKey, Certification):
+        for model in (Supplier, SupplierKey, Certification, Product, ProductParty):
             for row in a.exec(select(model)).all():
                 b.add(model(**row.model_dump()))
             b.flush()

@@ -8,10 +8,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session
 
 from cradletrace import recording, suppliers
 from cradletrace.config import Settings
-from cradletrace.demo import story
+from cradletrace.demo import register_products, story
 from cradletrace.workspace import Workspace, init_workspace
 
 pytest_plugins = ["tests.pg", "tests.nodes", "tests.browser"]
@@ -23,6 +24,14 @@ SUPPLIERS = [
     ("canterbury-lab", "Canterbury Food Lab", "lab", "ISO/IEC 17025;IANZ-1284;IANZ;2027-12-31"),
     ("pacific-cold", "Pacific Cold Chain", "logistics", "HACCP;HACCP-5521;Bureau Veritas;2027-12-31"),
 ]
+
+
+def add_demo_suppliers(session: Session, keys_dir: Path, people: list[tuple[str, str, str, str]] | None = None) -> None:
+    """The four suppliers (``people``, else SUPPLIERS) and the demo's two products with their parties
+    (demo.register_products)."""
+    for sid, name, role, cert in people or SUPPLIERS:
+        suppliers.add_supplier(session, keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+    register_products(session, NOW)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -40,12 +49,12 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
 
 @pytest.fixture
 def workspace(settings: Settings) -> Iterator[Workspace]:
-    """An initialised workspace (schema + contract on the embedded chain) with the four suppliers."""
+    """An initialised workspace (schema + contract on the embedded chain) with the four suppliers and
+    the demo's two products (milk owned by the farm; formula by the plant, which named the lab and carrier)."""
     ws, _chain = init_workspace(settings)
     with ws:
         with ws.session() as s:
-            for sid, name, role, cert in SUPPLIERS:
-                suppliers.add_supplier(s, settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+            add_demo_suppliers(s, settings.keys_dir)
         yield ws
 
 

@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cradletrace import apikeys, suppliers
+from cradletrace import apikeys
 from cradletrace.config import Settings
 from cradletrace.workspace import init_workspace
 from tests.api.conftest import A, B, SUPPLIERS
+from tests.conftest import add_demo_suppliers
 from tests.nodes import free_port
 from tests.servers import CLI, Served, clean_env, running
 
@@ -25,8 +26,7 @@ def prepare(settings: Settings) -> dict[str, str]:
     ws, _chain = init_workspace(settings)
     with ws:
         with ws.session() as s:
-            for sid, name, role, cert in SUPPLIERS:
-                suppliers.add_supplier(s, settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+            add_demo_suppliers(s, settings.keys_dir, SUPPLIERS)
         with ws.session() as s:
             return {"operator": apikeys.create_key(s, "ops", "operator")[1],
                     "quality": apikeys.create_key(s, "qa", "quality")[1],

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, select
 
-from cradletrace import anchoring, recording, suppliers
+from cradletrace import anchoring, recording
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.core.merkle import process_proof
@@ -31,7 +31,7 @@ from cradletrace.store.models import AnchorBatch, EventRow
 from cradletrace.verification import audit, verify_event
 from cradletrace.workspace import Workspace, init_workspace
 from tests import nodes
-from tests.conftest import NOW, SUPPLIERS
+from tests.conftest import NOW, add_demo_suppliers
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = Path(sys.executable).with_name("cradletrace")
@@ -82,8 +82,7 @@ def raw_lots(events: list[dict[str, Any]], n: int, prefix: str = "RM-X") -> list
 
 def add_suppliers(ws: Workspace) -> None:
     with ws.session() as s:
-        for sid, name, role, cert in SUPPLIERS:
-            suppliers.add_supplier(s, ws.settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+        add_demo_suppliers(s, ws.settings.keys_dir)
 
 
 def record_into(ws: Workspace, evs: list[dict[str, Any]]) -> list[EventRow]:

@@ -25,7 +25,7 @@ import pytest
 
 from cradletrace import suppliers
 from cradletrace.config import Settings
-from cradletrace.demo import story
+from cradletrace.demo import FORMULA, MILK, story
 from cradletrace.workspace import Workspace
 from tests.conftest import SUPPLIERS
 
@@ -53,6 +53,7 @@ class Site:
     cwd: Path
     init: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
     supplier_add: subprocess.CompletedProcess[str] | None = None
+    products: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
     record_bad: subprocess.CompletedProcess[str] | None = None
     events_after_bad: int = -1
     anchor_after_bad: subprocess.CompletedProcess[str] | None = None
@@ -72,6 +73,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     with Workspace(Settings(data_dir=cwd / DATA)) as ws, ws.session() as s:  # the other three without a process each
         for sid, name, role, cert in SUPPLIERS[1:]:
             suppliers.add_supplier(s, ws.settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+    # The products and who may speak for them, as the README has the operator register them.
+    site.products = [run(cwd, "product", "add", MILK, "--owner", "waikato-dairy", "--name", "Raw cow's milk", "--data-dir", DATA),
+                     run(cwd, "product", "add", FORMULA, "--owner", "alps-nutrition", "--name", "Stage 1 formula", "--data-dir", DATA),
+                     run(cwd, "product", "name", FORMULA, "canterbury-lab", "--as", "lab", "--data-dir", DATA),
+                     run(cwd, "product", "name", FORMULA, "pacific-cold", "--as", "carrier", "--data-dir", DATA)]
 
     events = story(datetime.now(timezone.utc))
     (cwd / "good.json").write_text(json.dumps(events, indent=2, ensure_ascii=False), "utf-8")
@@ -119,6 +125,35 @@ def test_supplier_register_key_keeps_no_private_key(site: Site) -> None:
     assert not list(site.cwd.rglob(f"*{pair.key_id}*.pem"))
     again = run(site.cwd, "supplier", "register-key", "waikato-dairy", public, "--data-dir", DATA)
     assert again.returncode == 2 and again.stderr.startswith("error: public_key: expected a key not registered yet")
+
+
+def test_products_are_registered_and_listed(site: Site) -> None:
+    assert [p.returncode for p in site.products] == [0, 0, 0, 0], [p.stderr for p in site.products]
+    assert site.products[0].stdout == f"product {MILK} (Raw cow's milk) registered to waikato-dairy\n"
+    assert site.products[2].stdout == f"canterbury-lab is lab of {FORMULA} (every lot)\n"
+    listed = run(site.cwd, "product", "list", "--data-dir", DATA)
+    assert listed.returncode == 0 and listed.stdout.splitlines() == [
+        f"{MILK}  owner waikato-dairy  Raw cow's milk",
+        f"{FORMULA}  owner alps-nutrition  Stage 1 formula",
+        "    lab      canterbury-lab  every lot",
+        "    carrier  pacific-cold  every lot"]
+    again = run(site.cwd, "product", "add", MILK, "--owner", "alps-nutrition", "--name", "Mine now", "--data-dir", DATA)
+    assert again.returncode == 2 and again.stderr == (f"error: gtin: expected a GTIN not registered yet, got {MILK} "
+                                                      "which belongs to 'waikato-dairy'\n")
+
+
+def test_record_of_another_brands_goods_is_refused_and_stores_nothing(site: Site) -> None:
+    """Signed with the lab's own key, but the farm never assigned it its raw milk: refused (custody.py)."""
+    report = copy.deepcopy(story(datetime.now(timezone.utc))[4])  # the failing one: it would hold RM-A1
+    report["data"]["batch"] = {"gtin": MILK, "lot": "RM-A1"}  # type: ignore[index]
+    (site.cwd / "rival.json").write_text(json.dumps([report]), "utf-8")
+    before = event_count(site.cwd)
+    p = run(site.cwd, "record", "rival.json", "--sign", "--data-dir", DATA)
+    assert p.returncode != 0
+    assert (f"events[0]: supplier 'canterbury-lab' may not report on lot {MILK}/RM-A1: expected a lab its owner "
+            "('waikato-dairy') assigned to it, or an official lab the operator designated") in p.stderr, p.stderr
+    assert event_count(site.cwd) == before
+    assert "RM-A1" not in run(site.cwd, "hold", "list", "--data-dir", DATA).stdout
 
 
 def test_record_of_a_bad_file_names_each_problem_and_stores_nothing(site: Site) -> None:
@@ -242,6 +277,8 @@ def test_the_same_commands_on_postgresql(tmp_path: Path, postgres_url: str) -> N
     sid, name, role, cert = SUPPLIERS[0]
     add = run(tmp_path, "supplier", "add", "--name", name, "--role", role, "--cert", cert, "--id", sid, "--data-dir", DATA, env=on_pg)
     assert add.returncode == 0, add.stderr
+    product = run(tmp_path, "product", "add", MILK, "--owner", sid, "--name", "Raw cow's milk", "--data-dir", DATA, env=on_pg)
+    assert product.returncode == 0, product.stderr
     (tmp_path / "milk.json").write_text(json.dumps(story(datetime.now(timezone.utc))[:2]), "utf-8")
     rec = run(tmp_path, "record", "milk.json", "--sign", "--data-dir", DATA, env=on_pg)
     assert rec.returncode == 0 and "recorded 2 events" in rec.stdout, rec.stderr
@@ -275,3 +312,14 @@ def test_sign_with_a_replacement_limits_table_signs_its_limit(site: Site) -> Non
     assert signed[0]["event"]["data"]["analytes"][0]["limit"] == 0.003
     missing = run(site.cwd, "sign", "report.json", "--limits", "nowhere.json", "--data-dir", DATA)
     assert missing.returncode == 2 and "nowhere.json" in missing.stderr
+
+
+def test_supplier_official_lab_designates_a_lab_and_only_a_lab(site: Site) -> None:
+    on = run(site.cwd, "supplier", "official-lab", "canterbury-lab", "--data-dir", DATA)
+    assert (on.returncode, on.stdout) == (0, "canterbury-lab is an official lab\n"), on.stderr
+    assert "canterbury-lab  lab        Canterbury Food Lab  (official lab)" in run(site.cwd, "supplier", "list", "--data-dir", DATA).stdout
+    off = run(site.cwd, "supplier", "official-lab", "canterbury-lab", "--off", "--data-dir", DATA)
+    assert (off.returncode, off.stdout) == (0, "canterbury-lab is no longer an official lab\n"), off.stderr
+    carrier = run(site.cwd, "supplier", "official-lab", "pacific-cold", "--data-dir", DATA)
+    assert carrier.returncode == 2 and carrier.stderr == ("error: official_lab: expected a supplier with role lab, "
+                                                          "got 'pacific-cold' with role 'logistics'\n")

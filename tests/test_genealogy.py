@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from cradletrace import products
 from cradletrace.demo import _gtin
 from cradletrace.errors import InvalidInputError, NotFoundError
 from cradletrace.genealogy import affected_items, parse_lot, trace_backward, trace_forward
@@ -34,6 +35,15 @@ from tests.test_cli import CLI, run
 
 MILK, PREMIX, FORMULA = _gtin("9421902960001"), _gtin("9421902960201"), _gtin("9421902960101")
 PLANT = "Southern Alps Nutrition, dryer 2"
+
+
+@pytest.fixture
+def workspace(workspace: Workspace) -> Workspace:
+    """conftest's, with the plant's premix registered to it and tested by its lab."""
+    with workspace.session() as s:
+        products.add_product(s, PREMIX, "alps-nutrition", "Milk premix", NOW)
+        products.name_party(s, PREMIX, "canterbury-lab", "lab", None, "alps-nutrition", NOW)
+    return workspace
 
 
 @dataclass(frozen=True)

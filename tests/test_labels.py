@@ -29,7 +29,7 @@ import zxingcpp
 from PIL import Image
 from sqlmodel import Session, func, select
 
-from cradletrace import anchoring, labels, recording, suppliers
+from cradletrace import anchoring, labels, products, recording, suppliers
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.core.labels import DigitalLink, parse_uri, serial_from_bytes
 from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError
@@ -110,12 +110,18 @@ def test_generated_codes_are_recorded_anchored_and_verify(story: Workspace) -> N
 
 def test_a_brand_may_commission_and_the_lot_may_be_new_in_the_same_submission(
         story: Workspace, record: Record, events: list[dict[str, Any]]) -> None:
+    """The brand owns its GTIN and names the plant that makes it (custody.py): the plant makes the lot,
+    the brand commissions its codes."""
+    kiwi = "9421902960202" + str(gtin_check_digit("9421902960202"))
     with story.session() as s:
         suppliers.add_supplier(s, story.settings.keys_dir, "Kiwi Baby Brand", "brand", [], "kiwi-baby")
-    batch = {**events[2], "data": {**events[2]["data"], "lot": "IF-0002", "inputs": []}}
+        products.add_product(s, kiwi, "kiwi-baby", "Kiwi Baby stage 1", NOW)
+        products.name_party(s, kiwi, "alps-nutrition", "maker", None, "kiwi-baby", NOW)
+    batch = {**events[2], "data": {**events[2]["data"], "product": {"gtin": kiwi, "name": "Kiwi Baby stage 1"},
+                                   "lot": "IF-0002", "inputs": []}}
     serials = [serial_from_bytes(os.urandom(10)) for _ in range(3)]
     commission = {"kind": "commission", "supplier": "kiwi-baby", "data": {
-        "lot": {"gtin": FORMULA, "lot": "IF-0002"}, "serials": serials, "commissioned_at": NOW.isoformat()}}
+        "lot": {"gtin": kiwi, "lot": "IF-0002"}, "serials": serials, "commissioned_at": NOW.isoformat()}}
     rows = record([batch, commission])
     assert [r.kind for r in rows] == ["batch", "commission"]
     assert item_count(story) == 3

@@ -33,10 +33,11 @@ from cradletrace.epcis_export import export_lot
 from cradletrace.epcis_import import import_document
 from cradletrace.errors import ConfigError
 from cradletrace.store import db, schema
-from cradletrace.store.models import Hold, Item, Lot, Recall
+from cradletrace.store.models import Hold, Item, Lot, Recall, ScanRecord
 from cradletrace.verification import verify_event
 from cradletrace.workspace import Workspace, init_workspace
-from tests.conftest import NOW, SUPPLIERS
+from cradletrace.demo import register_products
+from tests.conftest import NOW, add_demo_suppliers
 
 VECTORS = Path(__file__).parent / "vectors"
 OLD_TABLES = ("meta", "supplier", "certification", "supplier_key", "anchor_batch", "event", "lot", "lot_input",
@@ -69,13 +70,14 @@ def build_first_release_store(engine: Engine) -> None:
 
 
 def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the first release's tables, in primary-key order."""
+    """Every row of the first release's tables (its columns only), in primary-key order."""
     with engine.connect() as conn:
         out = {}
         for name in OLD_TABLES:
             t = SQLModel.metadata.tables[name]
-            old = [c for c in t.c if (name, c.name) not in schema._COLUMNS_ADDED_SINCE_SECOND]
-            out[name] = [tuple(r) for r in conn.execute(sa_select(*old).order_by(*t.primary_key.columns))]
+            added = {c for r in ("0003", "0004") for table, c in schema._ADDED[r][1] if table == name}
+            columns = [c for c in t.columns if c.name not in added]
+            out[name] = [tuple(r) for r in conn.execute(sa_select(*columns).order_by(*t.primary_key.columns))]
         return out
 
 
@@ -106,15 +108,21 @@ def new_store_then(engine: Engine, statement: str) -> None:
 
 @pytest.fixture
 def old_store(settings: Settings, engine: Engine, events: list[dict[str, Any]]) -> Settings:
-    """A store as 8b47765 made and filled it: suppliers, keys, anchored events, lots, a shipment,
-    an item with a scan, an API key, the contract in ``meta`` (no holds then: that release had none)."""
+    """A store as 8b47765 made it, filled by today's code: suppliers, keys, anchored events, lots, a
+    shipment, an item with a scan, an API key, the contract in ``meta`` (no holds then: that release had none).
+
+    Today's code records only into today's tables, so the store is filled at head, then taken back
+    to 0001 by the revisions' downgrades; its shape is checked against 8b47765's DDL first.
+    """
     build_first_release_store(engine)
+    released = shape(engine)
+    drop_everything(engine)
     settings.keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with Workspace(settings, check_schema=False) as ws:
+    with Workspace(settings, create=True) as ws:
+        ws.create_schema()
         chain = ws.chain(deploy=True)
         with ws.session() as s:
-            for sid, name, role, cert in SUPPLIERS:
-                suppliers.add_supplier(s, settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+            add_demo_suppliers(s, settings.keys_dir)
             apikeys.create_key(s, "ops", "operator")
         passing = [events[i] for i in (0, 1, 2, 3, 5)]  # a failing report or excursion would have needed holds
         with ws.session() as s:
@@ -126,9 +134,11 @@ def old_store(settings: Settings, engine: Engine, events: list[dict[str, Any]]) 
             lot = s.exec(select(Lot).where(Lot.lot == "IF-0001")).one()
             s.add(Item(serial="0YDBHHNV2BCHAZJQ", gtin=batch.gtin, lot_id=lot.id, event_id=batch.id))
             s.flush()
-        with ws.engine.begin() as conn:  # the first release's columns only
-            conn.execute(text("INSERT INTO scan (id, serial, scanned_at, consent) VALUES (:i, :s, :t, :c)"),
-                         {"i": "a" * 32, "s": "0YDBHHNV2BCHAZJQ", "t": NOW, "c": False})
+            s.add(ScanRecord(id="a" * 32, serial="0YDBHHNV2BCHAZJQ", scanned_at=NOW, consent=False))
+    with engine.begin() as conn:
+        command.downgrade(schema._config(conn), "0001")
+        conn.execute(text("DROP TABLE alembic_version"))
+    assert shape(engine) == released
     return settings
 
 
@@ -189,6 +199,8 @@ def test_a_first_release_store_is_refused_then_upgraded_with_every_row_kept(
         with ws.session() as s:
             old = [verify_event(s, chain, str(i)).status for i in range(1, 6)]
         assert old == ["VALID"] * 5
+        with ws.session() as s:  # after 0003 the operator registers the products and who may speak for them
+            register_products(s, NOW)
         with ws.session() as s:
             fail = recording.sign_items(recording.read_items([events[4]]), recording.key_loader(s, settings.keys_dir), ws.limits)
             [failing] = recording.record_items(s, fail, NOW + timedelta(minutes=1))
@@ -230,11 +242,11 @@ def test_a_store_from_before_revisions_with_every_table_is_stamped_at_head(setti
         assert schema.stored_revision(conn) == HEAD
 
 
-def test_a_store_from_before_revisions_with_the_second_release_tables_is_upgraded(settings: Settings, engine: Engine) -> None:
-    """Every table, but scans without the client pseudonym: recognised as 0002, then upgraded, scans kept."""
+def test_a_store_from_before_revisions_without_the_newer_tables_and_columns_is_0002(settings: Settings, engine: Engine) -> None:
+    """Lacking exactly what 0003 and 0004 add (products, parties, three columns) is 0002; upgraded, scans kept."""
     with engine.begin() as conn:
         command.upgrade(schema._config(conn), "0002")
-        conn.exec_driver_sql("DROP TABLE alembic_version")
+        conn.execute(text("DROP TABLE alembic_version"))
     done = cli(settings, "upgrade")
     assert done.exit_code == 0, done.output
     assert done.output.splitlines()[1:] == ["no schema revision recorded (made before revisions were kept): its tables are 0002; stamped",

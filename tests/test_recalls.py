@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 from web3 import HTTPProvider, Web3
 
-from cradletrace import recalls
+from cradletrace import products, recalls
 from cradletrace.chain.web3anchor import Web3Anchor, artifact
 from cradletrace.cli import app as cli_app
 from cradletrace.config import Settings
@@ -35,6 +35,14 @@ from tests.conftest import NOW
 
 FORMULA = _gtin("9421902960101")
 MIX = _gtin("9421902960202")
+
+
+@pytest.fixture
+def workspace(workspace: Workspace) -> Workspace:
+    """conftest's, with the plant's toddler mix (made from its formula) registered to it."""
+    with workspace.session() as s:
+        products.add_product(s, MIX, A, "Toddler mix", NOW)
+    return workspace
 IF1 = (FORMULA, "IF-0001")
 DOWN = (MIX, "MX-0001")
 

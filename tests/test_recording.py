@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 from sqlmodel import Session, func, select
 
-from cradletrace import recording, suppliers
+from cradletrace import recording
 from cradletrace.config import Settings
 from cradletrace.core import canonical, signing
 from cradletrace.errors import InvalidEventError, NotAllowedError, TraceError
-from cradletrace.store.models import Certification, EventRow, Lot, LotInput, Shipment, Supplier, SupplierKey
+from cradletrace.store.models import Certification, EventRow, Lot, LotInput, Product, ProductParty, Shipment, Supplier, SupplierKey
 from cradletrace.workspace import Workspace
-from tests.conftest import NOW, SUPPLIERS
+from tests.conftest import NOW, add_demo_suppliers
 
 Events = list[dict[str, Any]]
 Sign = Callable[[Events], list[recording.Item]]
@@ -45,8 +45,7 @@ def workspace(settings: Settings) -> Iterator[Workspace]:
     with Workspace(settings, create=True) as ws:
         ws.create_schema()
         with ws.session() as s:
-            for sid, name, role, cert in SUPPLIERS:
-                suppliers.add_supplier(s, settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+            add_demo_suppliers(s, settings.keys_dir)
         yield ws
 
 
@@ -199,12 +198,12 @@ def test_digest_is_identical_on_sqlite_and_postgresql(tmp_path: Path, postgres_u
         for ws in (on_sqlite, on_postgres):
             ws.create_schema()
         with on_sqlite.session() as s:
-            for sid, name, role, cert in SUPPLIERS:
-                suppliers.add_supplier(s, on_sqlite.settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+            add_demo_suppliers(s, on_sqlite.settings.keys_dir)
         with on_sqlite.session() as src, on_postgres.session() as dst:  # same suppliers and public keys on both
-            for model in (Supplier, SupplierKey, Certification):
+            for model in (Supplier, SupplierKey, Certification, Product, ProductParty):
                 for row in src.exec(select(model)):
                     dst.merge(model(**row.model_dump()))
+                dst.flush()
         with on_sqlite.session() as s:  # sign once
             items = recording.sign_items(recording.read_items([*events, _awkward_report(events)]),
                                          recording.key_loader(s, on_sqlite.settings.keys_dir), on_sqlite.limits)

@@ -13,11 +13,13 @@ import pytest
 from sqlalchemy import MetaData
 from sqlmodel import Session, select
 
-from cradletrace import anchoring, suppliers
+from cradletrace import anchoring, products, suppliers
+from cradletrace.demo import MILK
 from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, NotFoundError
 from cradletrace.store.models import Supplier, SupplierKey
 from cradletrace.verification import verify_event
 from cradletrace.workspace import Workspace
+from tests.conftest import NOW
 
 Events = list[dict[str, Any]]
 SQLITE_ONLY = pytest.mark.parametrize("database_url", [None], ids=["sqlite"])
@@ -189,6 +191,7 @@ def test_expired_optional_certificate_does_not_block(workspace: Workspace, event
              suppliers.CertificationIn.parse("Organic;BIO-77;BioGro;2025-06-30;optional")]
     with workspace.session() as s:
         suppliers.add_supplier(s, workspace.settings.keys_dir, "Tasman Organics", "farm", certs)
+        products.name_party(s, MILK, "tasman-organics", "maker", None, "waikato-dairy", NOW)  # a second dairy for the milk
 
     rows = record([raw_milk(events, "tasman-organics", "TO-1")])
     assert [r.supplier_id for r in rows] == ["tasman-organics"]

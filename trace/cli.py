@@ -19,6 +19,7 @@ from cradletrace.cli_epcis import app as epcis_app
 from cradletrace.cli_dl import app as dl_app
 from cradletrace.cli_chain import app as chain_app
 from cradletrace.cli_db import app as db_app
+from cradletrace.cli_product import app as product_app
 from cradletrace.cliopts import DataDir, DbUrl, Limits, RpcUrl, chain_label, settings_from, open_workspace, fail, reported
 from cradletrace.config import Settings
 from cradletrace.errors import InvalidInputError
@@ -31,6 +32,7 @@ app.add_typer(epcis_app, name="epcis")
 app.add_typer(dl_app, name="dl")
 app.add_typer(chain_app, name="chain")
 app.add_typer(db_app, name="db")
+app.add_typer(product_app, name="product")
 
 
 @app.command()
@@ -57,17 +59,23 @@ def supplier_add(
     role: Annotated[str, typer.Option(help="farm, plant, lab, logistics or brand")],
     cert: Annotated[Optional[list[str]], typer.Option(help="'SCHEME;NUMBER;ISSUER;YYYY-MM-DD[;optional]', repeatable")] = None,
     supplier_id: Annotated[Optional[str], typer.Option("--id", help="Supplier id (default: from the name)")] = None,
+    official_lab: Annotated[bool, typer.Option("--official-lab", help="A lab designated for official control "
+                                                                       "sampling: it may report on any lot")] = False,
     data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
     """Register a supplier and generate its Ed25519 key (private key file mode 0600)."""
-    from cradletrace import suppliers
+    from cradletrace import products, suppliers
 
     settings = settings_from(data_dir, database_url, None)
     with reported(), open_workspace(settings) as ws:
         certs = [suppliers.CertificationIn.parse(c) for c in cert or []]
+        if official_lab:  # before the key file is written
+            products.check_official_lab(supplier_id or suppliers.slug(name), role)
         with ws.session() as s:
             sup, key, path = suppliers.add_supplier(s, settings.keys_dir, name, role, certs, supplier_id)
-        typer.echo(f"supplier {sup.id} ({sup.role}) registered with key {key.key_id}")
+            if official_lab:
+                products.set_official_lab(s, sup.id)
+        typer.echo(f"supplier {sup.id} ({sup.role}{', official lab' if official_lab else ''}) registered with key {key.key_id}")
         typer.echo(f"private key: {path} (mode 0600; keep it with the supplier, never in the database)")
 
 
@@ -80,11 +88,25 @@ def supplier_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         for sup in s.exec(select(Supplier).order_by(Supplier.id)):
-            typer.echo(f"{sup.id}  {sup.role:<9}  {sup.name}")
+            typer.echo(f"{sup.id}  {sup.role:<9}  {sup.name}{'  (official lab)' if sup.official_lab else ''}")
             for k in s.exec(select(SupplierKey).where(SupplierKey.supplier_id == sup.id)):
                 typer.echo(f"    key {k.key_id}  {'revoked ' + k.revoked_at.isoformat() if k.revoked_at else 'active'}")
             for c in s.exec(select(Certification).where(Certification.supplier_id == sup.id)):
                 typer.echo(f"    cert {c.scheme} {c.number} ({c.issuer}) valid until {c.valid_until}{'' if c.required else ' (optional)'}")
+
+
+@supplier_app.command("official-lab")
+def supplier_official_lab(
+    supplier_id: str,
+    off: Annotated[bool, typer.Option("--off", help="Stop the designation")] = False,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Designate a lab for official control sampling (it may report on any lot), or --off."""
+    from cradletrace import products
+
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+        sup = products.set_official_lab(s, supplier_id, not off)
+        typer.echo(f"{sup.id} is {'an' if sup.official_lab else 'no longer an'} official lab")
 
 
 @supplier_app.command("rotate-key")

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from sqlmodel import Session
 
-from cradletrace import anchoring, recalls, recording, suppliers
+from cradletrace import anchoring, products, recalls, recording, suppliers
 from cradletrace.config import Settings
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.core.events import ColdChainData, parse_event
@@ -43,9 +44,21 @@ def _fresh(path: Path) -> None:
         shutil.rmtree(path)
 
 
+MILK, FORMULA = _gtin("9421902960001"), _gtin("9421902960101")
+
+
+def register_products(session: Session, now: datetime) -> None:
+    """The demo's products and who may speak for them: the farm owns its milk, the plant its formula
+    and names the lab that tests it and the carrier that moves it."""
+    products.add_product(session, MILK, "waikato-dairy", "Raw cow's milk, chilled", now)
+    products.add_product(session, FORMULA, "alps-nutrition", "Stage 1 infant formula 800 g", now)
+    products.name_party(session, FORMULA, "canterbury-lab", "lab", None, "alps-nutrition", now)
+    products.name_party(session, FORMULA, "pacific-cold", "carrier", None, "alps-nutrition", now)
+
+
 def story(now: datetime) -> list[dict[str, object]]:
     """The demo's events, unsigned, in the order they are recorded."""
-    milk, formula = _gtin("9421902960001"), _gtin("9421902960101")
+    milk, formula = MILK, FORMULA
     farm_site = {"name": "Waikato Dairy, shed 3", "address": "1208 Te Rapa Rd, Hamilton 3200, New Zealand",
                  "lat": -37.7394, "lon": 175.2215, "country": "NZ"}
     plant_site = {"name": "Southern Alps Nutrition, dryer 2", "address": "45 Kahu Rd, Christchurch 8042, New Zealand",
@@ -111,7 +124,10 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> None:
         with ws.session() as s:
             for sid, name, role, cert in people:
                 suppliers.add_supplier(s, settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+            register_products(s, now)
         say("  1. four suppliers registered, each with its own Ed25519 key: " + ", ".join(f"{p[0]} ({p[2]})" for p in people))
+        say(f"     products: milk {MILK} (owner waikato-dairy), formula {FORMULA} (owner alps-nutrition, "
+            "lab canterbury-lab, carrier pacific-cold)")
         with ws.session() as s:
             items = recording.sign_items(recording.read_items(story(now)), recording.key_loader(s, settings.keys_dir), ws.limits)
             rows = list(recording.record_items(s, items, now, ws.limits))
@@ -171,6 +187,4 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> None:
 
 
 def _session(ws):  # type: ignore[no-untyped-def]
-    from sqlmodel import Session
-
     return Session(ws.engine, expire_on_commit=False)

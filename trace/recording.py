@@ -39,7 +39,7 @@ from cradletrace.core.testreport import Limit, fill_limits
 from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, Problem, TraceError
 from cradletrace.store.models import Certification, EventRow, Lot, LotInput, Shipment, Supplier, SupplierKey
 from cradletrace.store.models import Item as ItemRow
-from cradletrace import suppliers
+from cradletrace import custody, suppliers
 from cradletrace.workspace import default_limits
 
 MAX_EVENTS = 10_000
@@ -161,58 +161,70 @@ def record_items(session: Session, items: list[Item], now: datetime,
     Dates must lie in the window around ``now`` and test-report limits be no looser than
     ``limits`` (default: the packaged table; pass ``Workspace.limits``), see core/admission.py.
 
-    Raises InvalidEventError / NotAllowedError listing every problem; on error nothing is added.
+    The signature is checked first, from the event's ``supplier`` and ``key`` alone: only a
+    correctly signed event is parsed (up to 100 000 readings) and checked against the store,
+    including its custody rules (custody.py). Raises InvalidEventError / NotAllowedError listing
+    every problem; on error nothing is added.
     """
     problems: list[Problem] = []
     refused: list[str] = []
-    checked: list[_Checked] = []
+    signers = [_claimed_signer(item.event) for item in items]
+    known: dict[str, Supplier] = {}
+    keys: dict[str, SupplierKey] = {}
+    certs: dict[str, list[Certification]] = defaultdict(list)
+    for chunk in _chunks(sorted({s for s, _, _ in signers if s is not None})):
+        known.update((s.id, s) for s in session.exec(select(Supplier).where(col(Supplier.id).in_(chunk))))
+        for c in session.exec(select(Certification).where(col(Certification.supplier_id).in_(chunk))):
+            certs[c.supplier_id].append(c)
+    for chunk in _chunks(sorted({k for _, k, _ in signers if k is not None})):
+        keys.update((k.key_id, k) for k in session.exec(select(SupplierKey).where(col(SupplierKey.key_id).in_(chunk))))
+    pub_cache: dict[str, bytes] = {}
+
     table = default_limits() if limits is None else limits
+    good: list[_Checked] = []
     for i, item in enumerate(items):
         where = f"events[{i}]"
         if item.signature is None:
             problems.append(Problem(f"{where}.signature", "expected the supplier's Ed25519 signature, got none "
                                     "(record with --sign to sign with the supplier's key file, or use 'cradletrace sign')"))
             continue
+        sid, kid, kind = signers[i]
         try:
             body = canonical.canonical_bytes(item.event)
+        except InvalidInputError as exc:
+            problems.extend(_located(exc, where))
+            continue
+        if sid is None or kid is None:  # nothing names a key to check a signature with; no parse without one
+            problems.append(_unnamed_signer(item.event, where, sid))
+            continue
+        supplier = known.get(sid)
+        if supplier is None:
+            problems.append(Problem(f"{where}.supplier", f"expected a registered supplier, got {sid!r}"))
+            continue
+        key = keys.get(kid)
+        if suppliers.key_refusal(sid, key, kid):
+            refused.append(f"{where}: {suppliers.refusal(supplier, key, kid, certs[sid], kind or '', now.date())}")
+            continue
+        assert key is not None
+        if kid not in pub_cache:
+            pub_cache[kid] = base64.b64decode(key.public_key)
+        if not signing.verify_signature(pub_cache[kid], body, item.signature):
+            problems.append(Problem(f"{where}.signature", f"expected a valid signature of this event by key {kid} "
+                                    f"of supplier {sid!r}; it does not verify (event changed after signing, or wrong key)"))
+            continue
+        # Only now, with the signature good, the full parse (and its cost).
+        try:
             event = parse_event(body, where)
             if late := admission_problems(event, body, now, table, where):
                 raise InvalidEventError(late)
         except InvalidInputError as exc:
-            problems.extend(Problem(p.where if p.where.startswith(where) else f"{where}{'.' + p.where if p.where else ''}", p.message)
-                            for p in exc.problems)
+            problems.extend(_located(exc, where))
             continue
-        checked.append(_Checked(i, body, canonical.sha256(body).hex(), item.signature, event))
-
-    sids = sorted({c.event.supplier for c in checked})
-    kids = sorted({c.event.key for c in checked})
-    known = {s.id: s for s in session.exec(select(Supplier).where(col(Supplier.id).in_(sids)))}
-    keys = {k.key_id: k for k in session.exec(select(SupplierKey).where(col(SupplierKey.key_id).in_(kids)))}
-    certs: dict[str, list[Certification]] = defaultdict(list)
-    for c in session.exec(select(Certification).where(col(Certification.supplier_id).in_(sids))):
-        certs[c.supplier_id].append(c)
-    pub_cache: dict[str, bytes] = {}
-
-    good: list[_Checked] = []
-    for c in checked:
-        where = f"events[{c.index}]"
-        ev = c.event
-        supplier = known.get(ev.supplier)
-        if supplier is None:
-            problems.append(Problem(f"{where}.supplier", f"expected a registered supplier, got {ev.supplier!r}"))
-            continue
-        why = suppliers.refusal(supplier, keys.get(ev.key), ev.key, certs[supplier.id], ev.kind, now.date())
+        why = suppliers.refusal(supplier, key, kid, certs[sid], event.kind, now.date())
         if why:
             refused.append(f"{where}: {why}")
             continue
-        key = keys[ev.key]
-        if key.key_id not in pub_cache:
-            pub_cache[key.key_id] = base64.b64decode(key.public_key)
-        if not signing.verify_signature(pub_cache[key.key_id], c.body, c.signature):
-            problems.append(Problem(f"{where}.signature", f"expected a valid signature of this event by key {ev.key} "
-                                    f"of supplier {ev.supplier!r}; it does not verify (event changed after signing, or wrong key)"))
-            continue
-        good.append(c)
+        good.append(_Checked(i, body, canonical.sha256(body).hex(), item.signature, event))
 
     # Duplicates and references, against the store and against earlier items of this submission.
     seen_digest: dict[str, int] = {}
@@ -242,9 +254,12 @@ def record_items(session: Session, items: list[Item], now: datetime,
         if lot is not None:
             wanted_lots.add(lot.key)
     lots: dict[tuple[str, str], int] = {}
+    makers: dict[tuple[str, str], str] = {}
     for chunk in _chunks(sorted(wanted_lots)):
-        for lid, g, lotcode in session.exec(select(Lot.id, Lot.gtin, Lot.lot).where(tuple_(Lot.gtin, Lot.lot).in_(chunk))):
+        for lid, g, lotcode, maker in session.exec(
+                select(Lot.id, Lot.gtin, Lot.lot, Lot.supplier_id).where(tuple_(Lot.gtin, Lot.lot).in_(chunk))):
             lots[(g, lotcode)] = lid  # type: ignore[assignment]
+            makers[(g, lotcode)] = maker
     shipments: set[str] = set()
     for chunk in _chunks(sorted(wanted_shipments)):
         shipments.update(session.exec(select(Shipment.id).where(col(Shipment.id).in_(chunk))))
@@ -287,6 +302,10 @@ def record_items(session: Session, items: list[Item], now: datetime,
                 problems.append(Problem(f"{where}.{field}", missing("lot", f"{ref.gtin}/{ref.lot}", refused_lots, ref.key)))
 
     problems.extend(_serial_problems(session, good))
+    custody_problems, custody_refused = custody.check(session, [(c.index, c.event) for c in good], known, makers)
+    problems.extend(custody_problems)
+    refused.extend(custody_refused)
+    refused.sort(key=_order_key)
 
     if refused and not problems:
         raise NotAllowedError("; ".join(refused))
@@ -347,7 +366,7 @@ def _store(session: Session, good: list[_Checked], lots: dict[tuple[str, str], i
     edges = [dict(lot_id=lots[d.lot_ref.key], input_lot_id=lots[x.key]) for _, d in batches for x in d.inputs]
     if edges:
         session.execute(insert(LotInput), edges)
-    shipments = [dict(id=c.event.data.id, lot_id=lots[c.event.data.lot.key], event_id=ids[c.digest])
+    shipments = [dict(id=c.event.data.id, lot_id=lots[c.event.data.lot.key], event_id=ids[c.digest], consignee=c.event.data.consignee)
                  for c in good if isinstance(c.event.data, ShipmentData)]
     if shipments:
         session.execute(insert(Shipment), shipments)
@@ -389,6 +408,30 @@ def _claimed_lot(event: JsonValue) -> tuple[str, str] | None:
         if isinstance(product, dict) and isinstance(product.get("gtin"), str) and isinstance(data.get("lot"), str):  # type: ignore[union-attr]
             return (str(product["gtin"]), str(data["lot"]))  # type: ignore[index]
     return None
+
+
+def _located(exc: InvalidInputError, where: str) -> list[Problem]:
+    """The error's problems, each under ``where`` (events[i])."""
+    return [Problem(p.where if p.where.startswith(where) else f"{where}{'.' + p.where if p.where else ''}", p.message)
+            for p in exc.problems]
+
+
+def _unnamed_signer(event: JsonValue, where: str, sid: str | None) -> Problem:
+    if not isinstance(event, dict):
+        return Problem(where, f"expected an event object, got {type(event).__name__}")
+    field = "key" if sid is not None else "supplier"
+    got = event.get(field)
+    return Problem(f"{where}.{field}", f"expected the id of the signing {'key' if sid else 'supplier'} as text, "
+                                       f"got {'nothing' if got is None else type(got).__name__}")
+
+
+def _claimed_signer(event: JsonValue) -> tuple[str | None, str | None, str | None]:
+    """The ``supplier``, ``key`` and ``kind`` an unchecked event names (None where it names no text)."""
+    if not isinstance(event, dict):
+        return None, None, None
+    sid, kid, kind = (event.get(f) for f in ("supplier", "key", "kind"))
+    return (sid if isinstance(sid, str) else None, kid if isinstance(kid, str) else None,
+            kind if isinstance(kind, str) else None)
 
 
 def _claimed_shipment(event: JsonValue) -> str | None:

@@ -177,14 +177,17 @@ def refusal(
     kind: str,
     today: date,
 ) -> str | None:
-    """Why this supplier may not record an event of ``kind`` with ``key_id`` today, or None."""
-    if supplier.role not in ROLES_FOR_KIND[kind]:
+    """Why this supplier may not record an event of ``kind`` with ``key_id`` today, or None.
+
+    ``kind`` may be any text read from an unchecked event: an unknown kind skips the role check.
+    """
+    if kind in ROLES_FOR_KIND and supplier.role not in ROLES_FOR_KIND[kind]:
         return (f"supplier {supplier.id!r} has role {supplier.role!r}; "
                 f"expected one of {', '.join(ROLES_FOR_KIND[kind])} to record {kind} events")
-    if key is None:
-        return f"key {key_id!r} is not registered; expected a key of supplier {supplier.id!r}"
-    if key.supplier_id != supplier.id:
-        return f"key {key_id!r} belongs to supplier {key.supplier_id!r}; expected a key of supplier {supplier.id!r}"
+    why = key_refusal(supplier.id, key, key_id)
+    if why:
+        return why
+    assert key is not None
     if key.revoked_at is not None:
         revoked = key.revoked_at if isinstance(key.revoked_at, datetime) else None
         return f"key {key_id!r} of supplier {supplier.id!r} was revoked{f' at {revoked:%Y-%m-%d %H:%M}' if revoked else ''}; expected an active key"
@@ -192,4 +195,13 @@ def refusal(
         if c.required and c.valid_until < today:
             return (f"supplier {supplier.id!r}: certificate {c.scheme} {c.number} (issuer {c.issuer}) "
                     f"expired on {c.valid_until}; expected a valid certificate")
+    return None
+
+
+def key_refusal(supplier_id: str, key: SupplierKey | None, key_id: str) -> str | None:
+    """Why ``key`` (registered as ``key_id``, or None) cannot carry a signature of ``supplier_id``, or None."""
+    if key is None:
+        return f"key {key_id!r} is not registered; expected a key of supplier {supplier_id!r}"
+    if key.supplier_id != supplier_id:
+        return f"key {key_id!r} belongs to supplier {key.supplier_id!r}; expected a key of supplier {supplier_id!r}"
     return None

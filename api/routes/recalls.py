@@ -20,9 +20,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cradletrace import genealogy, recallreport, recalls
-from cradletrace.api.deps import QualityDep, SessionDep
+from cradletrace.api.deps import QualityDep, SessionDep, who
 from cradletrace.api.errors import ApiError, responses
-from cradletrace.apikeys import Caller
 from cradletrace.core.text import PlainText
 from cradletrace.errors import InvalidInputError, Problem
 
@@ -131,10 +130,6 @@ HoldId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Hold id (GET /hold
 RecallId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Recall id (GET /recalls)")]
 
 
-def _who(caller: Caller) -> str:
-    return f"api:{caller.name} ({caller.key_id})"
-
-
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -173,7 +168,7 @@ def list_holds(session: SessionDep, caller: QualityDep,
 def release_hold(hold_id: HoldId, body: ReasonIn, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
     """Lift a hold (the scan page's hold banner goes); who, when and why are recorded."""
     with _conflicts():
-        out = recalls.release_hold(session, hold_id, reason=body.reason, released_by=_who(caller), now=_now())
+        out = recalls.release_hold(session, hold_id, reason=body.reason, released_by=who(caller), now=_now())
     session.commit()
     return out
 
@@ -188,7 +183,7 @@ def start_recall(body: RecallIn, session: SessionDep, caller: QualityDep) -> dic
     trigger = body.trigger if body.trigger is not None else body.trace_event
     with _conflicts():
         recall = recalls.start_recall(session, lots=scope.lots, reason=body.reason, severity=body.severity,
-                                      trigger=trigger, started_by=_who(caller), now=_now())
+                                      trigger=trigger, started_by=who(caller), now=_now())
     assert recall.id is not None
     out = {**recalls.get_recall(session, recall.id).to_json(), "scope": scope.to_json()}
     session.commit()
@@ -211,7 +206,7 @@ def get_recall(recall_id: RecallId, session: SessionDep, caller: QualityDep) -> 
 def close_recall(recall_id: RecallId, body: ReasonIn, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
     """End a recall (goods retrieved): scan pages stop warning; who, when and why are recorded."""
     with _conflicts():
-        view = recalls.close_recall(session, recall_id, reason=body.reason, closed_by=_who(caller), now=_now())
+        view = recalls.close_recall(session, recall_id, reason=body.reason, closed_by=who(caller), now=_now())
     session.commit()
     return view.to_json()
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
-from cradletrace import suppliers
+from cradletrace import products, suppliers
 from cradletrace.api.deps import KeyHolderDep, OperatorDep, ReaderDep, SessionDep, StaffDep, WorkspaceDep, check_own
 from cradletrace.api.errors import responses
 from cradletrace.api.models import (
@@ -38,7 +38,7 @@ def _public(session: Session, sup: Supplier) -> SupplierPublic:
     certs = session.exec(select(Certification).where(Certification.supplier_id == sup.id).order_by(col(Certification.id)))
     keys = session.exec(select(SupplierKey).where(SupplierKey.supplier_id == sup.id).order_by(col(SupplierKey.created_at)))
     return SupplierPublic(
-        id=sup.id, name=sup.name, role=sup.role, created_at=sup.created_at,
+        id=sup.id, name=sup.name, role=sup.role, official_lab=sup.official_lab, created_at=sup.created_at,
         certifications=[CertificationPublic.model_validate(c, from_attributes=True) for c in certs],
         keys=[SupplierKeyPublic.model_validate(k, from_attributes=True) for k in keys])
 
@@ -52,7 +52,11 @@ def create_supplier(body: SupplierCreate, session: SessionDep, workspace: Worksp
                     response: Response) -> SupplierCreated:
     """Register a supplier with its certifications and a fresh Ed25519 signing key (operator)."""
     certs = [suppliers.CertificationIn(c.scheme, c.number, c.issuer, c.valid_until, c.required) for c in body.certifications]
+    if body.official_lab:  # before the key file is written
+        products.check_official_lab(body.id or suppliers.slug(body.name), body.role)
     sup, key, path = suppliers.add_supplier(session, workspace.settings.keys_dir, body.name, body.role, certs, body.id)
+    if body.official_lab:
+        products.set_official_lab(session, sup.id)
     session.commit()
     response.headers.update(_NO_STORE)
     return SupplierCreated(supplier=_public(session, sup), key=SupplierKeyPublic.model_validate(key, from_attributes=True),

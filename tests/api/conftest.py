@@ -18,13 +18,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from cradletrace import anchoring, apikeys, recording, suppliers
+from cradletrace import anchoring, apikeys, products, recording
 from cradletrace.api.main import create_app
 from cradletrace.config import Settings
 from cradletrace.core import canonical, signing
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.demo import story
 from cradletrace.workspace import Workspace, init_workspace
+from tests.conftest import NOW, add_demo_suppliers
 
 A, B = "alps-nutrition", "waikato-dairy"
 SUPPLIERS = [
@@ -91,8 +92,9 @@ def open_site(settings: Settings, **overrides: object) -> Iterator[Site]:
     ws, chain = init_workspace(settings)
     with ws:
         with ws.session() as s:
-            for sid, name, role, cert in SUPPLIERS:
-                suppliers.add_supplier(s, settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+            add_demo_suppliers(s, settings.keys_dir, SUPPLIERS)
+            # The farm names the plant a maker of raw milk too, so both supplier keys record raw_milk().
+            products.name_party(s, MILK, A, "maker", None, B, NOW)
         now = datetime.now(timezone.utc)
         with ws.session() as s:
             items = recording.sign_items(recording.read_items(story(now)), recording.key_loader(s, settings.keys_dir), ws.limits)  # type: ignore[arg-type]

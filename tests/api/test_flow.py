@@ -15,7 +15,7 @@ import pytest
 
 from cradletrace.api.errors import BAD_KEY
 from cradletrace.config import Settings
-from tests.api.conftest import Site, open_site, raw_milk, sign_with
+from tests.api.conftest import MILK, Site, open_site, raw_milk, sign_with
 
 P = "/api/v1"
 CLI = Path(sys.executable).parent / "cradletrace"
@@ -44,6 +44,9 @@ def test_remote_supplier_story(any_site: Site) -> None:
     key = c.post(f"{P}/api-keys", headers=op, json={"name": "Kiwi uploader", "role": "supplier", "supplier_id": "kiwi-farm"})
     assert key.status_code == 201 and key.json()["key"]["supplier_id"] == "kiwi-farm"
     kiwi = {"Authorization": f"Bearer {key.json()['secret']}"}
+    # The milk's owner (the Waikato farm) names Kiwi Farm a maker of its raw milk.
+    named = c.post(f"{P}/products/{MILK}/parties", headers=site.auth("supplier_b"), json={"supplier_id": "kiwi-farm", "role": "maker"})
+    assert named.status_code == 201, named.text
 
     def record(pem_: bytes, kid_: str) -> object:
         ev = {**raw_milk(1, "kiwi-farm")[0], "key": kid_}

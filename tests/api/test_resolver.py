@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import pytest
 from fastapi.testclient import TestClient
 
+from cradletrace import products
 from cradletrace.api.routes.resolver import LINKSET, NOT_ONE_PACK
 from cradletrace.api.routes.scan import MALFORMED, UNKNOWN
 from cradletrace.config import Settings
@@ -38,6 +39,8 @@ def packs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Packs, lis
         batch = next(e for e in story(datetime.now(timezone.utc)) if e["kind"] == "batch" and e["supplier"] == A)
         short = copy.deepcopy(batch)
         short["data"]["product"]["gtin"], short["data"]["lot"] = SHORT, "IF-0003"  # type: ignore[index]
+        with Workspace(p.settings) as ws, ws.session() as s:
+            products.add_product(s, SHORT, A, "Stage 1 formula (GTIN-13 label)", datetime.now(timezone.utc))
         record(p.settings, [short])
         with Workspace(p.settings) as ws, ws.session() as s:
             cans = generate_codes(s, p.settings.keys_dir, gtin=SHORT, lot="IF-0003", count=2, supplier=A,

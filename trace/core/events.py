@@ -242,6 +242,9 @@ class ShipmentData(_Model):
     shipped_at: AwareDatetime
     received_at: AwareDatetime | None = None
     customs: Customs | None = None
+    # The registered supplier that receives custody of the lot (it may then ship it onward or
+    # record its cold chain). Optional: events without it keep their canonical form and hashes.
+    consignee: Annotated[str, Field(pattern=SUPPLIER_ID.pattern)] | None = None
 
     @model_validator(mode="after")
     def _order(self) -> ShipmentData:

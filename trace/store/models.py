@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 
@@ -31,6 +31,37 @@ class Supplier(SQLModel, table=True):
     name: str = Field(max_length=200)
     role: str = Field(max_length=16)
     created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    # A lab the operator designated for official control sampling: it may report on any lot.
+    official_lab: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+
+
+class Product(SQLModel, table=True):
+    """A GTIN under the operator's control: it belongs to the supplier the operator registered it to.
+
+    Only its owner, or a party the owner named for it (``ProductParty``), may say things about its lots.
+    """
+
+    gtin: str = Field(primary_key=True, max_length=14)
+    owner_id: str = Field(foreign_key="supplier.id", index=True, max_length=63)
+    name: str = Field(max_length=200)
+    registered_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+
+
+class ProductParty(SQLModel, table=True):
+    """A supplier a product's owner (or the operator) named as ``maker``, ``lab`` or ``carrier`` of
+    it: of every lot (``lot`` None) or of one lot. Withdrawn parties are kept, with who and when."""
+
+    __tablename__ = "product_party"
+
+    id: int | None = Field(default=None, primary_key=True)
+    gtin: str = Field(foreign_key="product.gtin", index=True, max_length=14)
+    supplier_id: str = Field(foreign_key="supplier.id", index=True, max_length=63)
+    role: str = Field(max_length=16)
+    lot: str | None = Field(default=None, max_length=20)
+    named_by: str = Field(max_length=100)
+    named_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    withdrawn_by: str | None = Field(default=None, max_length=100)
+    withdrawn_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
 
 
 class Certification(SQLModel, table=True):
@@ -114,6 +145,9 @@ class Shipment(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=80)
     lot_id: int = Field(foreign_key="lot.id", index=True)
     event_id: int = Field(foreign_key="event.id")
+    # Who receives custody (a supplier id the recording checked); no foreign key, so that adding
+    # the column needs no table rebuild on SQLite. Recorded before revision 0003: None.
+    consignee: str | None = Field(default=None, max_length=63)
 
 
 class ApiKey(SQLModel, table=True):

@@ -27,12 +27,16 @@ from cradletrace.leader import lock_key
 from cradletrace.store import models  # noqa: F401  (registers the tables)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-FIRST_RELEASE, SECOND_RELEASE = "0001", "0002"
-# The tables the first release (8b47765) did not have, and the columns that revisions after the
-# second added to tables it had. A store without revisions that lacks exactly the columns is at
-# SECOND_RELEASE; one that lacks the tables too is at FIRST_RELEASE; one that lacks nothing is at head.
-_ADDED_SINCE_FIRST = frozenset({"hold", "recall", "recall_lot", "epcis_event"})
-_COLUMNS_ADDED_SINCE_SECOND = frozenset({("scan", "client")})
+FIRST_RELEASE = "0001"
+# What each revision added, as (tables, (table, column) pairs on older tables). A store without
+# revisions is at the newest revision r whose later additions are exactly what it lacks: one that
+# lacks 0002's and 0003's is at FIRST_RELEASE, one that lacks only 0003's at 0002, one that lacks
+# nothing at head. A revision that adds tables or columns adds its entry here.
+_ADDED: dict[str, tuple[frozenset[str], frozenset[tuple[str, str]]]] = {
+    "0002": (frozenset({"hold", "recall", "recall_lot", "epcis_event"}), frozenset()),
+    "0003": (frozenset({"product", "product_party"}), frozenset({("supplier", "official_lab"), ("shipment", "consignee")})),
+    "0004": (frozenset(), frozenset({("scan", "client")})),
+}
 _LOCK = lock_key("cradletrace.schema")
 
 
@@ -91,24 +95,25 @@ def _describe(diff: Any) -> str:
 
 
 def recognise(conn: Connection) -> str:
-    """The revision of a store made before revisions were kept, from its tables."""
+    """The revision of a store made before revisions were kept, from its tables and columns."""
     diffs = differences(conn)
-    if not diffs:
-        return head()
-    # A missing table shows as add_table plus one add_index per index of it.
+    # A missing table shows as add_table plus one add_index per index of it; a missing column as add_column.
     flat = [d for d in diffs if not isinstance(d, list)]
-    columns = [d for d in flat if d[0] == "add_column" and (d[2], d[3].name) in _COLUMNS_ADDED_SINCE_SECOND]
-    rest = [d for d in flat if d[0] != "add_column" or (d[2], d[3].name) not in _COLUMNS_ADDED_SINCE_SECOND]
-    tables = {d[1].name for d in rest if d[0] == "add_table"}
-    indexes_of_missing = all(d[0] == "add_table" or (d[0] == "add_index" and d[1].table.name in tables) for d in rest)
-    if len(flat) == len(diffs) and len(columns) == len(_COLUMNS_ADDED_SINCE_SECOND):
-        if not rest:
-            return SECOND_RELEASE
-        if tables == _ADDED_SINCE_FIRST and indexes_of_missing:
-            return FIRST_RELEASE
-    listed = "; ".join(_describe(d) for d in diffs[:6]) + ("; ..." if len(diffs) > 6 else "")
+    tables = frozenset(d[1].name for d in flat if d[0] == "add_table")
+    columns = frozenset((d[2], d[3].name) for d in flat if d[0] == "add_column")
+    explained = len(flat) == len(diffs) and all(
+        d[0] in ("add_table", "add_column") or (d[0] == "add_index" and d[1].table.name in tables) for d in flat)
+    revisions = [s.revision for s in reversed(list(_scripts().walk_revisions()))]  # oldest first
+    for i, rev in enumerate(revisions):
+        later = [_ADDED.get(r, (frozenset(), frozenset())) for r in revisions[i + 1:]]
+        if explained and tables == frozenset().union(*(t for t, _ in later)) and \
+                columns == frozenset().union(*(c for _, c in later)):
+            return rev
+    # Changed and missing columns first: a whole missing table says less about what the store is.
+    described = sorted((_describe(d) for d in diffs), key=lambda t: t.startswith(("add_table", "add_index")))
+    listed = "; ".join(described[:6]) + ("; ..." if len(diffs) > 6 else "")
     raise ConfigError(f"store schema: made before schema revisions were kept, but its tables match no released "
-                      f"cradletrace (differences: {listed}); expected the tables of release {FIRST_RELEASE} or of {head()}")
+                      f"cradletrace (differences: {listed}); expected the tables of a release from {FIRST_RELEASE} to {head()}")
 
 
 def _lock(conn: Connection) -> None:

@@ -1,8 +1,8 @@
 """The scanning client's pseudonym on each scan (``scan.client``: a keyed hash, never the address),
 so that the copy rule counts phones, not requests. Scans made before it have none.
 
-Revision ID: 0003s
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 from cradletrace.store.migrations.columns import string
 
-revision = "0003s"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
