@@ -162,7 +162,7 @@ def record_items(session: Session, items: list[Item], now: datetime,
     ``limits`` (default: the packaged table; pass ``Workspace.limits``), see core/admission.py.
 
     The signature is checked first, from the event's ``supplier`` and ``key`` alone: only a
-    correctly signed event is parsed (up to 100 000 readings) and checked against the store,
+    correctly signed event is parsed (up to events.MAX_READINGS readings) and checked against the store,
     including its custody rules (custody.py). Raises InvalidEventError / NotAllowedError listing
     every problem; on error nothing is added.
     """
