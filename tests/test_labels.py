@@ -371,9 +371,10 @@ def test_cli_labels_writes_all_outputs(demo_dir: Path) -> None:
     uris = [r["uri"] for r in csv.DictReader((demo_dir / "svg" / "codes.csv").read_text().splitlines())]
     assert len(uris) == 45 and all(u.startswith(f"{HOST}/01/{FORMULA}/10/{LOT}/21/") for u in uris)
     pdf = pdfium.PdfDocument(demo_dir / "labels.pdf")
-    assert len(pdf) == 2
-    assert set(decode_all(pdf[1].render(scale=200 / 72).to_pil())) <= set(uris)
+    # How many fit a page depends on the widest text line, which varies with the random serials.
+    printed = [u for page in pdf for u in decode_all(page.render(scale=200 / 72).to_pil())]
     pdf.close()
+    assert sorted(printed) == sorted(uris)
     with zipfile.ZipFile(demo_dir / "labels.zip") as z:
         assert z.read("codes.csv").decode() == (demo_dir / "svg" / "codes.csv").read_text()
 
