@@ -280,8 +280,9 @@ def test_postgresql_restarted_under_two_workers_the_lock_is_taken_again_and_noth
                 time.sleep(0.05)
             # Every session ends, the leader's lock with it. "fast", not "immediate": the test
             # cluster runs with synchronous_commit=off, so a crash would lose acknowledged commits.
-            postgres_server.restart(mode="fast")
+            # Counted before the restart: a worker may lead again before restart() has returned.
             before = sum(w.text().count("leading:") for w in pair)
+            postgres_server.restart(mode="fast")
             deadline = time.monotonic() + 45
             while sum(w.text().count("leading:") for w in pair) == before:  # someone leads again
                 assert time.monotonic() < deadline, [w.text()[-2000:] for w in pair]
