@@ -258,6 +258,7 @@ def _send_and_wait(s: Session, chain: Anchor, batch: AnchorBatch, root: bytes, f
         s.flush()
         fault_pause("in_commit")
         s.commit()
+        fault_pause("before_broadcast")  # stored, not yet broadcast (when we sign)
 
     fence()
     fault_pause("before_send")
