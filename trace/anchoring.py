@@ -31,10 +31,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from cradletrace.chain.base import Anchor
 from cradletrace.core.merkle import build_tree
@@ -42,6 +42,10 @@ from cradletrace.errors import AnchoringBusyError, ChainRevertedError
 from cradletrace.store.models import AnchorBatch, EventRow, utcnow
 
 MAX_LEAVES = 1_000_000
+#: A run's first new batch takes at most this many events, each next one four times as many (up to
+#: ``max_leaves``): a worker restarted every few seconds still commits and sends something before it
+#: dies, instead of preparing one huge batch that every kill rolls back.
+FIRST_LEAVES = 500
 PREPARED, SENT, CONFIRMED = "prepared", "sent", "confirmed"
 FAULT_PAUSE_ENV = "CRADLETRACE_FAULT_PAUSE"
 ALREADY_ANCHORED = "TraceAnchorRootAlreadyAnchored"
@@ -108,6 +112,30 @@ def prepare_batch(session: Session, chain: Anchor, max_leaves: int = MAX_LEAVES)
     return batch
 
 
+def oldest_pending(session: Session) -> datetime | None:
+    """When the oldest event not yet under a confirmed root was recorded; None when none waits.
+
+    Events in a batch that is prepared or sent count as pending too: a transaction stuck in the
+    pool (or a chain that refuses it) holds them up as surely as a stopped worker."""
+    unbatched = session.exec(select(func.min(EventRow.recorded_at)).where(col(EventRow.anchor_id).is_(None))).one()
+    open_ids = select(AnchorBatch.id).where(AnchorBatch.status != CONFIRMED)
+    batched = session.exec(select(func.min(EventRow.recorded_at)).where(col(EventRow.anchor_id).in_(open_ids))).one()
+    times = [_aware(t) for t in (unbatched, batched) if t is not None]
+    return min(times) if times else None
+
+
+def pending_age(session: Session, now: datetime | None = None) -> float:
+    """Seconds the oldest pending event has waited (``oldest_pending``); 0.0 when none waits."""
+    oldest = oldest_pending(session)
+    if oldest is None:
+        return 0.0
+    return max(0.0, ((now or utcnow()) - oldest).total_seconds())
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)  # SQLite returns naive UTC
+
+
 def _no_fence() -> None:
     pass
 
@@ -117,6 +145,7 @@ def anchor_pending(
     chain: Anchor,
     max_leaves: int = MAX_LEAVES,
     *,
+    first_leaves: int = FIRST_LEAVES,
     confirmations: int = 0,
     reorg_window: int = 0,
     fence: Callable[[], None] = _no_fence,
@@ -124,7 +153,8 @@ def anchor_pending(
     """Re-check recent roots, finish interrupted batches, then anchor everything pending.
 
     Returns the batches that became final (``confirmations`` blocks deep) in this run; a batch
-    mined but not yet deep enough stays ``sent`` for a later run. ``fence()`` runs before every
+    mined but not yet deep enough stays ``sent`` for a later run. New batches grow from
+    ``first_leaves`` events by a factor of four up to ``max_leaves`` (see FIRST_LEAVES). ``fence()`` runs before every
     transaction and raises when this worker may no longer send (it lost the leader lock)."""
     if reorg_window and not chain.local:
         _recheck_confirmed(session_factory, chain, confirmations, reorg_window)
@@ -138,9 +168,10 @@ def anchor_pending(
         done, _ = _finish(session_factory, chain, bid, True, confirmations, fence)
         if done is not None:
             results.append(done)
+    limit = max(1, min(first_leaves, max_leaves))
     while True:
         with session_factory() as s:
-            batch = prepare_batch(s, chain, max_leaves)
+            batch = prepare_batch(s, chain, limit)
             if batch is None:
                 break
             fault_pause("in_prepare")
@@ -153,11 +184,12 @@ def anchor_pending(
             results.append(done)
         if not mined:
             break  # the chain is not mining ours now: no more transactions behind this one
-        if leaves < max_leaves:
+        if leaves < limit:
             # Everything pending when this batch was cut is in it. What arrived since waits for the
             # next run: chasing it sent one small root after another under steady arrivals (5 328
             # roots in a 10-minute soak, ~1 400 gas per event) for no gain in anchoring lag.
             break
+        limit = min(limit * 4, max_leaves)
     return results
 
 
@@ -234,26 +266,45 @@ def _put_on_chain(s: Session, chain: Anchor, batch: AnchorBatch, fence: Callable
         return _found(chain, root)  # another transaction of ours (or a rival worker's) got there first
 
 
-def _send_and_wait(s: Session, chain: Anchor, batch: AnchorBatch, root: bytes, fence: Callable[[], None]) -> _Included | None:
-    replacing = None
-    # A stored transaction the node does not know was never broadcast, or was dropped with a
-    # reorganised block: send anew. One it knows is waited on (it may be mined any moment).
-    if batch.status == SENT and batch.tx_hash and chain.tx_state(batch.tx_hash) != "unknown":
-        try:
-            receipt = chain.wait(batch.tx_hash)
-        except ChainRevertedError as exc:
-            if exc.reason == ALREADY_ANCHORED:
-                raise
-            receipt = None  # it failed (say the account lacked the role then): a new transaction
-        else:
-            if receipt is None:
-                replacing = batch.tx_hash  # stuck past the timeout: same nonce, higher fees
-        if receipt is not None:
-            return _found(chain, root) or _Included(batch.leaf_count, receipt.block_number,
-                                                    receipt.block_time, receipt.tx_hash)
+def attempts(batch: AnchorBatch) -> list[str]:
+    """Every transaction hash signed for ``batch``, oldest first (stores before 0005 kept only the last)."""
+    hashes = [h for h in (batch.tx_hashes or "").split(",") if h]
+    if batch.tx_hash and batch.tx_hash not in hashes:
+        hashes.append(batch.tx_hash)
+    return hashes
 
-    def mark_sent(tx_hash: str) -> None:
+
+def _send_and_wait(s: Session, chain: Anchor, batch: AnchorBatch, root: bytes, fence: Callable[[], None]) -> _Included | None:
+    replacing, nonce = None, None
+    if batch.status == SENT:
+        # Any attempt the node knows is waited on (it may be mined any moment), the newest first.
+        # One that stays stuck past the timeout is replaced (same nonce, higher fees). When the node
+        # knows none (never broadcast: the worker died in between; or dropped), the root goes out
+        # again at the batch's nonce while that nonce is still free: a new nonce beside a pooled
+        # attempt would put the root in two transactions, and the second would revert.
+        known = [h for h in reversed(attempts(batch)) if chain.tx_state(h) != "unknown"]
+        if known:
+            try:
+                receipt = chain.wait(known[0])
+            except ChainRevertedError as exc:
+                if exc.reason == ALREADY_ANCHORED:
+                    raise
+                receipt = None  # it failed (say the account lacked the role then): its nonce is spent
+            else:
+                if receipt is None:
+                    replacing = known[0]
+            if receipt is not None:
+                return _found(chain, root) or _Included(batch.leaf_count, receipt.block_number,
+                                                        receipt.block_time, receipt.tx_hash)
+        elif batch.nonce is not None:
+            mined, pending = chain.nonces()
+            if mined <= batch.nonce:  # still free: nothing of ours at it was mined
+                nonce = min(batch.nonce, pending)
+
+    def mark_sent(tx_hash: str, used: int) -> None:
         batch.status, batch.tx_hash, batch.block_number, batch.block_time = SENT, tx_hash, None, None
+        batch.tx_hashes = ",".join([*(h for h in attempts(batch) if h != tx_hash), tx_hash])
+        batch.nonce = used
         s.add(batch)
         s.flush()
         fault_pause("in_commit")
@@ -262,7 +313,7 @@ def _send_and_wait(s: Session, chain: Anchor, batch: AnchorBatch, root: bytes, f
 
     fence()
     fault_pause("before_send")
-    tx_hash = chain.send_anchor(root, batch.leaf_count, replacing=replacing, on_signed=mark_sent)
+    tx_hash = chain.send_anchor(root, batch.leaf_count, replacing=replacing, nonce=nonce, on_signed=mark_sent)
     fault_pause("after_send")
     receipt = chain.wait(tx_hash)
     if receipt is None:

@@ -25,6 +25,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("anchor_batch") as batch:
-        batch.drop_column("tx_hashes")
-        batch.drop_column("nonce")
+    # Plain ALTER TABLE (SQLite >= 3.35 has DROP COLUMN): a batch rebuild would drop anchor_batch,
+    # which event.anchor_id refers to.
+    op.drop_column("anchor_batch", "tx_hashes")
+    op.drop_column("anchor_batch", "nonce")
