@@ -2,10 +2,10 @@
 
 ``cradletrace anchor``, ``cradletrace anchor --watch`` and the anchoring thread of
 ``cradletrace serve`` all run through ``AnchorWorker``, so any number of them can share one
-store: only the leader sends transactions (anchors, then recall notices); the others ask for the
-lock every interval and the first to get it after the leader died takes over. A leader checks it
-still holds the lock right before every transaction (``fence``), so one whose database session
-was ended stops instead of sending beside its successor.
+store: only the leader sends transactions (anchors, then recall notices); the others wait on the
+lock (a second at a time), so one of them takes over the moment the leader's session ends. A
+leader checks it still holds the lock right before every transaction (``fence``), so one whose
+database session was ended stops instead of sending beside its successor.
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ from cradletrace.config import Settings
 from cradletrace.errors import AnchoringBusyError, ChainError
 from cradletrace.leader import LeaderLock, leader_lock
 from cradletrace.store.models import AnchorBatch
+
+#: A follower waits on the leader lock this long at a time (at most an interval): it leads the
+#: moment the leader's session ends, and a stop request is noticed within this time.
+LOCK_WAIT = 1.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class AnchorWorker:
         self.say = say
         self._looping = False
         self._announced_follower = False
+        self._leading = False
 
     def run_once(self) -> Run:
         """Anchor now if this process leads or can lead; AnchoringBusyError if another one leads."""
@@ -81,9 +86,10 @@ class AnchorWorker:
                 col(AnchorBatch.status).in_((anchoring.PREPARED, anchoring.SENT)))).one()
         return Run(anchored, notices, int(waiting))
 
-    def _lead(self) -> bool:
-        was = self.lock.held
-        now = self.lock.acquire()
+    def _lead(self, wait: float = 0.0) -> bool:
+        was = self._leading
+        now = self.lock.acquire(wait)
+        self._leading = now
         if now and not was:
             self.say("leading: this worker anchors")
         elif was and not now:
@@ -104,14 +110,21 @@ class AnchorWorker:
         try:
             while not stop.is_set():
                 started = time.monotonic()
+                wait = min(interval, LOCK_WAIT)
+                leads = True
                 try:
+                    # A follower waits on the lock outside the guard (POST /anchor is not held up).
+                    leads = self.lock.held or self._lead(wait)
                     with guard:
-                        outcome: Outcome | None = self._run() if self._lead() else None
+                        outcome: Outcome | None = self._run() if leads and self._lead() else None
                 except (ChainError, AnchoringBusyError, SQLAlchemyError) as exc:
                     outcome = exc
                 if outcome is not None:
                     report(outcome)
-                stop.wait(max(0.0, interval - (time.monotonic() - started)))
+                # A follower asks again at once (its wait on the lock paced it), unless the lock
+                # answered early (the store is down): then it waits out the rest.
+                stop.wait(max(0.0, (interval if leads else wait) - (time.monotonic() - started)))
         finally:
             self._looping = False
+            self._leading = False
             self.lock.release()
