@@ -70,16 +70,22 @@ def test_a_replacement_that_was_never_broadcast_leaves_the_original_waited_on_an
         assert_all_anchored_once(ws)
 
 
+def crashed_first_send(ws: Any, events: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, str, int, int]:
+    """Events recorded, then a run that dies between storing its first transaction and broadcasting it."""
+    record_into(ws, events)
+    chain = ws.chain()
+    w3, sender = chain.w3, chain.sender
+    nonce0, block0 = w3.eth.get_transaction_count(sender), w3.eth.block_number + 1
+    crash_before_broadcast(monkeypatch)
+    with pytest.raises(Crash):
+        run(ws)
+    monkeypatch.undo()
+    return chain, w3, sender, nonce0, block0
+
+
 def test_a_first_send_that_was_never_broadcast_is_sent_at_its_stored_nonce(anvil, tmp_path, events, monkeypatch) -> None:  # noqa: F811
     with open_site(tmp_path, anvil.url) as ws:
-        record_into(ws, events)
-        chain = ws.chain()
-        w3, sender = chain.w3, chain.sender  # type: ignore[attr-defined]
-        nonce0, block0 = w3.eth.get_transaction_count(sender), w3.eth.block_number + 1
-        crash_before_broadcast(monkeypatch)
-        with pytest.raises(Crash):
-            run(ws)
-        monkeypatch.undo()
+        chain, w3, sender, nonce0, block0 = crashed_first_send(ws, events, monkeypatch)
         [batch] = stored_batches(ws)
         assert (batch.status, batch.nonce, chain.tx_state(batch.tx_hash)) == ("sent", nonce0, "unknown")
 
@@ -95,14 +101,7 @@ def test_when_another_transaction_took_the_stored_nonce_the_root_goes_out_at_the
     from cradletrace.chain.roles import change_role
 
     with open_site(tmp_path, anvil.url) as ws:
-        record_into(ws, events)
-        chain = ws.chain()
-        w3, sender = chain.w3, chain.sender  # type: ignore[attr-defined]
-        nonce0, block0 = w3.eth.get_transaction_count(sender), w3.eth.block_number + 1
-        crash_before_broadcast(monkeypatch)
-        with pytest.raises(Crash):
-            run(ws)
-        monkeypatch.undo()
+        chain, w3, sender, nonce0, block0 = crashed_first_send(ws, events, monkeypatch)
         change_role(chain, True, "recaller", sender)  # type: ignore[arg-type]  # by hand, same account: takes nonce0
 
         [r] = run(ws)
