@@ -6,10 +6,10 @@ Two kinds of figures, so that any number of API workers report the same truth:
   codes do not become label values) and status. Counted in each process; with several workers
   ``cradletrace serve --workers N`` sets ``PROMETHEUS_MULTIPROC_DIR`` before the workers start and
   every worker's scrape sums all of them (prometheus_client's multiprocess mode).
-* Events recorded, pending and anchored, the oldest pending event's age, batches, anchoring latency and scans: read from the store
-  when scraped, so every worker gives the same answer whoever wrote the rows. One scrape runs
-  three small aggregate queries; the answer is kept ``CACHE_SECONDS`` per process so a busy
-  scraper costs the store almost nothing.
+* Events recorded, pending and anchored, the oldest pending event's age, batches, anchoring
+  latency and scans: read from the store when scraped, so every worker gives the same answer
+  whoever wrote the rows. One scrape runs a few small aggregate queries; the answer is kept
+  ``CACHE_SECONDS`` per process so a busy scraper costs the store almost nothing.
 
 A store that does not answer is reported as ``cradletrace_store_up 0``; the HTTP figures are
 still served (a scrape must not fail when the thing it watches does).
