@@ -42,9 +42,9 @@ from cradletrace.errors import AnchoringBusyError, ChainRevertedError
 from cradletrace.store.models import AnchorBatch, EventRow, utcnow
 
 MAX_LEAVES = 1_000_000
-#: A run's first new batch takes at most this many events, each next one four times as many (up to
-#: ``max_leaves``): a worker restarted every few seconds still commits and sends something before it
-#: dies, instead of preparing one huge batch that every kill rolls back.
+#: A worker's run (AnchorWorker) cuts its first new batch of at most this many events, each next one
+#: four times as many (up to ``max_leaves``): a worker restarted every few seconds still commits and
+#: sends something before it dies, instead of preparing one huge batch that every kill rolls back.
 FIRST_LEAVES = 500
 PREPARED, SENT, CONFIRMED = "prepared", "sent", "confirmed"
 FAULT_PAUSE_ENV = "CRADLETRACE_FAULT_PAUSE"
@@ -86,7 +86,34 @@ class _Included:
     tx_hash: str | None
 
 
-def prepare_batch(session: Session, chain: Anchor, max_leaves: int = MAX_LEAVES) -> AnchorBatch | None:
+@dataclass(frozen=True)
+class Target:
+    """The contract a batch is for: all ``prepare_batch`` needs, known before the chain is opened."""
+
+    contract_address: str
+    chain_id: int
+
+
+def prepare_ahead(session: Session, contract: str, chain_id: int, max_leaves: int = FIRST_LEAVES) -> AnchorBatch | None:
+    """Prepare (and commit) one bounded batch before the chain is opened, when nothing is open.
+
+    Opening a JSON-RPC chain costs a fresh worker most of its first second (web3's import); a
+    worker killed in that time has then still stored proofs for ``max_leaves`` events, and the
+    next one only sends them. Only for the contract the last batch went to (same address as the
+    store's ``meta`` records it, same chain id), so no batch is cut for a contract not yet used."""
+    last = session.exec(select(AnchorBatch).order_by(col(AnchorBatch.id).desc()).limit(1)).first()
+    if last is None or last.contract.lower() != contract.lower() or last.chain_id != chain_id:
+        return None
+    is_open = col(AnchorBatch.status).in_((PREPARED, SENT))
+    if session.exec(select(AnchorBatch.id).where(is_open, AnchorBatch.contract == last.contract).limit(1)).first():
+        return None  # the run finishes it first; cutting another now gains nothing
+    batch = prepare_batch(session, Target(last.contract, chain_id), max_leaves)
+    if batch is not None:
+        session.commit()
+    return batch
+
+
+def prepare_batch(session: Session, chain: Anchor | Target, max_leaves: int = MAX_LEAVES) -> AnchorBatch | None:
     """Give every pending event (up to ``max_leaves``) its proof under one new root."""
     pending = session.exec(
         select(EventRow.id, EventRow.digest).where(col(EventRow.anchor_id).is_(None))
@@ -145,7 +172,7 @@ def anchor_pending(
     chain: Anchor,
     max_leaves: int = MAX_LEAVES,
     *,
-    first_leaves: int = FIRST_LEAVES,
+    first_leaves: int | None = None,
     confirmations: int = 0,
     reorg_window: int = 0,
     fence: Callable[[], None] = _no_fence,
@@ -153,8 +180,9 @@ def anchor_pending(
     """Re-check recent roots, finish interrupted batches, then anchor everything pending.
 
     Returns the batches that became final (``confirmations`` blocks deep) in this run; a batch
-    mined but not yet deep enough stays ``sent`` for a later run. New batches grow from
-    ``first_leaves`` events by a factor of four up to ``max_leaves`` (see FIRST_LEAVES). ``fence()`` runs before every
+    mined but not yet deep enough stays ``sent`` for a later run. With ``first_leaves`` new
+    batches grow from that many events by a factor of four up to ``max_leaves`` (the worker
+    passes FIRST_LEAVES); without, each takes up to ``max_leaves``. ``fence()`` runs before every
     transaction and raises when this worker may no longer send (it lost the leader lock)."""
     if reorg_window and not chain.local:
         _recheck_confirmed(session_factory, chain, confirmations, reorg_window)
@@ -168,7 +196,7 @@ def anchor_pending(
         done, _ = _finish(session_factory, chain, bid, True, confirmations, fence)
         if done is not None:
             results.append(done)
-    limit = max(1, min(first_leaves, max_leaves))
+    limit = max(1, min(first_leaves or max_leaves, max_leaves))
     while True:
         with session_factory() as s:
             batch = prepare_batch(s, chain, limit)

@@ -10,6 +10,7 @@ database session was ended stops instead of sending beside its successor.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.errors import AnchoringBusyError, ChainError
 from cradletrace.leader import LeaderLock, leader_lock
-from cradletrace.store.models import AnchorBatch
+from cradletrace.store.models import AnchorBatch, Meta
 
 #: A follower waits on the leader lock this long at a time (at most an interval): it leads the
 #: moment the leader's session ends, and a stop request is noticed within this time.
@@ -75,9 +76,11 @@ class AnchorWorker:
                                      "it sends nothing more until it leads again")
 
     def _run(self) -> Run:
+        self._prepare_ahead()
         chain = self.chain()
         st = self.settings
-        anchored = anchoring.anchor_pending(self.session_factory, chain, confirmations=st.anchor_confirmations,
+        anchored = anchoring.anchor_pending(self.session_factory, chain, first_leaves=anchoring.FIRST_LEAVES,
+                                            confirmations=st.anchor_confirmations,
                                             reorg_window=st.anchor_reorg_window, fence=self._fence)
         self._fence()
         notices = recalls.send_pending_notices(self.session_factory, chain)  # type: ignore[arg-type]
@@ -85,6 +88,16 @@ class AnchorWorker:
             waiting = s.exec(select(func.count()).select_from(AnchorBatch).where(
                 col(AnchorBatch.status).in_((anchoring.PREPARED, anchoring.SENT)))).one()
         return Run(anchored, notices, int(waiting))
+
+    def _prepare_ahead(self) -> None:
+        """Commit a bounded batch before opening the chain (anchoring.prepare_ahead)."""
+        from cradletrace.workspace import CONTRACT_KEY
+
+        with self.session_factory() as s:
+            row = s.get(Meta, CONTRACT_KEY)
+            if row is not None:
+                info = json.loads(row.value)
+                anchoring.prepare_ahead(s, str(info["address"]), int(info["chain_id"]))
 
     def _lead(self, wait: float = 0.0) -> bool:
         was = self._leading
