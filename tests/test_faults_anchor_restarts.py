@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import Session
 
 from cradletrace import anchoring
 from cradletrace.config import Settings
@@ -103,28 +104,37 @@ def test_a_replacement_killed_before_its_broadcast_is_resent_at_the_same_nonce_o
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_a_worker_killed_every_2_s_still_drains_a_backlog_of_2000_events(
+def test_a_worker_killed_1_5_s_after_it_leads_still_drains_a_backlog_of_2000_events(
         tmp_path, postgres_url, anvil_node, events, workers) -> None:
-    """Issue 19, edge 2: each life of the worker is 2 s, of which starting up (interpreter and
-    imports ~0.6 s, then web3's import and the node's checks ~0.8 s before the first send; more
-    on a loaded machine) takes most. A run's first batch is bounded (500 events), so what little
-    time is left commits and sends something, and the next life goes on from there."""
-    backlog, life, budget = 2000, 2.0, 60.0
+    """Issue 19, edge 2: each life of the worker ends with SIGKILL 1.5 s after it starts leading,
+    ~2.1 s after it was started on an idle development machine (the interpreter and imports take
+    ~0.6 s before it can lead). Of those 1.5 s, opening the chain (web3's import, the node's
+    checks) takes ~0.8 s idle and more on a loaded machine. The worker commits a bounded batch
+    (500 events) before it opens the chain and cuts its run's batches from 500 up, so each life
+    that gets to the chain sends something, and what one life committed the next goes on from.
+
+    The kill is timed from leading, not from the start, because on a loaded 2-core machine the
+    interpreter's start alone can take seconds, before any code of ours runs: counting it made
+    the test measure the machine's load."""
+    backlog, life, budget = 2000, 1.5, 60.0
     with open_site(tmp_path, anvil_node, postgres_url) as ws:
+        record_into(ws, events[:1])  # a site that has anchored before: its contract is in use
+        anchoring.anchor_pending(lambda: Session(ws.engine, expire_on_commit=False), ws.chain())
         for i in range(0, backlog, 500):
             record_into(ws, raw_lots(events, 500, f"BK{i}-"))
         assert counts(ws) == (backlog, 0)
         started, lives, left = time.monotonic(), 0, [backlog]  # unbatched events after each life
         while counts(ws) != (0, 0):
-            assert time.monotonic() - started < budget, f"not drained in {budget:g} s: pending per life {left}"
+            assert time.monotonic() - started < budget, f"not drained in {budget:g} s: unbatched per life {left}"
             w = Spawned(ws.settings, tmp_path / f"life-{lives}.log", 0.5)
             workers.append(w)
+            w.wait_for("leading:", timeout=budget)
             time.sleep(life)
             w.kill()
             lives += 1
             left.append(counts(ws)[0])
         took = time.monotonic() - started
-        print(f"{backlog} events drained in {took:.1f} s over {lives} lives of {life:g} s; "
+        print(f"{backlog} events drained in {took:.1f} s over {lives} lives of {life:g} s leading; "
               f"unbatched events after each life: {left}")
         assert all(b <= a for a, b in zip(left, left[1:]))  # what a life committed, the next one kept
-        assert_store_and_chain_agree(ws, backlog)
+        assert_store_and_chain_agree(ws, backlog + 1)
