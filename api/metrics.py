@@ -33,8 +33,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from cradletrace.api.deps import RuntimeDep
 from cradletrace.anchoring import pending_age
+from cradletrace.api.deps import RuntimeDep
 from cradletrace.api.runtime import Runtime
 from cradletrace.store.models import AnchorBatch, EventRow, ScanRecord
 
