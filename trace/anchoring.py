@@ -4,22 +4,25 @@ Crash safety comes from ordering, not from luck:
 
 1. *prepare*: in one database transaction, the pending events get their batch, leaf index
    and proof, and the batch row (root, leaf count) is stored as ``prepared``. Nothing is sent yet.
-2. *send*: ``anchor(root, leafCount)`` is signed, its hash stored (``sent``), then broadcast;
-   the contract refuses a root it already holds.
+2. *send*: ``anchor(root, leafCount)`` is signed, its hash and nonce stored (``sent``; every
+   hash signed for the batch is kept), then broadcast; the contract refuses a root it already holds.
 3. *confirm*: once the transaction is mined and ``confirmations`` blocks follow it, one update
    marks the batch ``confirmed`` with tx hash, block and block time.
 
 A process killed between 1 and 2 leaves a prepared batch whose root is not on chain: the next
 run sends it. Killed after 2: the next run asks the contract first (``anchorOf``) and, if the root
-is there, only confirms; if not, it looks the stored transaction up: still in the node's pool, it
-is waited on and, if it stays stuck past the receipt timeout, replaced (same nonce, higher fees);
-unknown to the node (never broadcast, or dropped), the root is sent anew. An unreachable chain
-leaves the batch as it was. A chain reorganisation that drops a confirmed root within
+is there, only confirms; if not, it looks every stored transaction of the batch up: one still in
+the node's pool is waited on and, if it stays stuck past the receipt timeout, replaced (same
+nonce, higher fees); when the node knows none of them (never broadcast, or dropped), the root is
+sent anew at the batch's nonce while that nonce is unused, never at a new nonce beside an
+attempt that may still be pending (issue 19: that put a root in two transactions). An
+unreachable chain leaves the batch as it was. A chain reorganisation that drops a confirmed root within
 ``reorg_window`` blocks of the head is noticed on the next run, and the batch goes back to ``sent``
 and is anchored again with the same root and proofs. An event belongs to one batch forever, and a
 root is sent only while the contract does not hold it, so no event is lost and none is anchored twice.
 
-``CRADLETRACE_FAULT_PAUSE`` (tests only), e.g. ``before_send=0.5,in_commit=0.5``: at each named
+``CRADLETRACE_FAULT_PAUSE`` (tests only), e.g. ``before_send=0.5,in_commit=0.5`` (points:
+``in_prepare``, ``before_send``, ``in_commit``, ``before_broadcast``, ``after_send``): at each named
 point the worker prints ``fault-pause <point>`` to stderr and sleeps that long, so a fault test can
 kill it exactly there. It only waits; it never changes what the worker does.
 """
