@@ -6,10 +6,10 @@ Two kinds of figures, so that any number of API workers report the same truth:
   codes do not become label values) and status. Counted in each process; with several workers
   ``cradletrace serve --workers N`` sets ``PROMETHEUS_MULTIPROC_DIR`` before the workers start and
   every worker's scrape sums all of them (prometheus_client's multiprocess mode).
-* Events recorded, pending and anchored, batches, anchoring latency and scans: read from the store
-  when scraped, so every worker gives the same answer whoever wrote the rows. One scrape runs
-  three small aggregate queries; the answer is kept ``CACHE_SECONDS`` per process so a busy
-  scraper costs the store almost nothing.
+* Events recorded, pending and anchored, the oldest pending event's age, batches, anchoring
+  latency and scans: read from the store when scraped, so every worker gives the same answer
+  whoever wrote the rows. One scrape runs a few small aggregate queries; the answer is kept
+  ``CACHE_SECONDS`` per process so a busy scraper costs the store almost nothing.
 
 A store that does not answer is reported as ``cradletrace_store_up 0``; the HTTP figures are
 still served (a scrape must not fail when the thing it watches does).
@@ -30,9 +30,10 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4 as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlmodel import col
 
+from cradletrace.anchoring import pending_age
 from cradletrace.api.deps import RuntimeDep
 from cradletrace.api.runtime import Runtime
 from cradletrace.store.models import AnchorBatch, EventRow, ScanRecord
@@ -91,9 +92,8 @@ class StoreCollector:
         now = datetime.now(timezone.utc)
         confirmed = col(AnchorBatch.status) == "confirmed"
         with self.runtime.session() as s:
-            total, oldest_pending = s.execute(select(
-                func.count(), func.min(case((col(EventRow.anchor_id).is_(None), col(EventRow.recorded_at)))))
-                .select_from(EventRow)).one()
+            total = s.execute(select(func.count()).select_from(EventRow)).scalar_one()
+            waited = pending_age(s, now)
             batches = dict(s.execute(select(col(AnchorBatch.status), func.count()).group_by(col(AnchorBatch.status))).all())
             anchored = s.execute(select(func.coalesce(func.sum(col(AnchorBatch.leaf_count)), 0)).where(confirmed)).scalar_one()
             last = s.execute(select(col(AnchorBatch.id), col(AnchorBatch.block_time)).where(confirmed)
@@ -118,8 +118,7 @@ class StoreCollector:
             by_status.add_metric([status], int(batches.get(status, 0)))
         out.append(by_status)
         gauge("cradletrace_oldest_pending_event_age_seconds",
-              "Age of the oldest event not yet in any batch (0 when none waits)",
-              _seconds(now, oldest_pending) if oldest_pending is not None else 0.0)
+              "Age of the oldest event not yet under a confirmed root, batched or not (0 when none waits)", waited)
         if last is not None and last[1] is not None and first_of_last is not None:
             gauge("cradletrace_anchor_latency_seconds",
                   "Last confirmed batch: from its earliest event's recording to its block", _seconds(last[1], first_of_last))

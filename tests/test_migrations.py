@@ -75,7 +75,7 @@ def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
         out = {}
         for name in OLD_TABLES:
             t = SQLModel.metadata.tables[name]
-            added = {c for r in ("0003", "0004") for table, c in schema._ADDED[r][1] if table == name}
+            added = {c for r, (_, cols) in schema._ADDED.items() if r > "0002" for table, c in cols if table == name}
             columns = [c for c in t.columns if c.name not in added]
             out[name] = [tuple(r) for r in conn.execute(sa_select(*columns).order_by(*t.primary_key.columns))]
         return out

@@ -2,14 +2,15 @@
 
 ``cradletrace anchor``, ``cradletrace anchor --watch`` and the anchoring thread of
 ``cradletrace serve`` all run through ``AnchorWorker``, so any number of them can share one
-store: only the leader sends transactions (anchors, then recall notices); the others ask for the
-lock every interval and the first to get it after the leader died takes over. A leader checks it
-still holds the lock right before every transaction (``fence``), so one whose database session
-was ended stops instead of sending beside its successor.
+store: only the leader sends transactions (anchors, then recall notices); the others wait on the
+lock (a second at a time), so one of them takes over the moment the leader's session ends. A
+leader checks it still holds the lock right before every transaction (``fence``), so one whose
+database session was ended stops instead of sending beside its successor.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +24,11 @@ from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.errors import AnchoringBusyError, ChainError
 from cradletrace.leader import LeaderLock, leader_lock
-from cradletrace.store.models import AnchorBatch
+from cradletrace.store.models import AnchorBatch, Meta
+
+#: A follower waits on the leader lock this long at a time (at most an interval): it leads the
+#: moment the leader's session ends, and a stop request is noticed within this time.
+LOCK_WAIT = 1.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class AnchorWorker:
         self.say = say
         self._looping = False
         self._announced_follower = False
+        self._leading = False
 
     def run_once(self) -> Run:
         """Anchor now if this process leads or can lead; AnchoringBusyError if another one leads."""
@@ -70,9 +76,11 @@ class AnchorWorker:
                                      "it sends nothing more until it leads again")
 
     def _run(self) -> Run:
+        self._prepare_ahead()
         chain = self.chain()
         st = self.settings
-        anchored = anchoring.anchor_pending(self.session_factory, chain, confirmations=st.anchor_confirmations,
+        anchored = anchoring.anchor_pending(self.session_factory, chain, first_leaves=anchoring.FIRST_LEAVES,
+                                            confirmations=st.anchor_confirmations,
                                             reorg_window=st.anchor_reorg_window, fence=self._fence)
         self._fence()
         notices = recalls.send_pending_notices(self.session_factory, chain)  # type: ignore[arg-type]
@@ -81,9 +89,20 @@ class AnchorWorker:
                 col(AnchorBatch.status).in_((anchoring.PREPARED, anchoring.SENT)))).one()
         return Run(anchored, notices, int(waiting))
 
-    def _lead(self) -> bool:
-        was = self.lock.held
-        now = self.lock.acquire()
+    def _prepare_ahead(self) -> None:
+        """Commit a bounded batch before opening the chain (anchoring.prepare_ahead)."""
+        from cradletrace.workspace import CONTRACT_KEY
+
+        with self.session_factory() as s:
+            row = s.get(Meta, CONTRACT_KEY)
+            if row is not None:
+                info = json.loads(row.value)
+                anchoring.prepare_ahead(s, str(info["address"]), int(info["chain_id"]))
+
+    def _lead(self, wait: float = 0.0) -> bool:
+        was = self._leading
+        now = self.lock.acquire(wait)
+        self._leading = now
         if now and not was:
             self.say("leading: this worker anchors")
         elif was and not now:
@@ -104,14 +123,21 @@ class AnchorWorker:
         try:
             while not stop.is_set():
                 started = time.monotonic()
+                wait = min(interval, LOCK_WAIT)
+                leads = True
                 try:
+                    # A follower waits on the lock outside the guard (POST /anchor is not held up).
+                    leads = self.lock.held or self._lead(wait)
                     with guard:
-                        outcome: Outcome | None = self._run() if self._lead() else None
+                        outcome: Outcome | None = self._run() if leads and self._lead() else None
                 except (ChainError, AnchoringBusyError, SQLAlchemyError) as exc:
                     outcome = exc
                 if outcome is not None:
                     report(outcome)
-                stop.wait(max(0.0, interval - (time.monotonic() - started)))
+                # A follower asks again at once (its wait on the lock paced it), unless the lock
+                # answered early (the store is down): then it waits out the rest.
+                stop.wait(max(0.0, (interval if leads else wait) - (time.monotonic() - started)))
         finally:
             self._looping = False
+            self._leading = False
             self.lock.release()

@@ -201,6 +201,9 @@ def status(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
             typer.echo(f"events {kind:<11} {n}")
         pending = s.exec(select(func.count()).select_from(EventRow).where(col(EventRow.anchor_id).is_(None))).one()
         typer.echo(f"pending (not yet anchored): {pending}")
+        from cradletrace.anchoring import pending_age
+
+        typer.echo(f"oldest pending event waited: {pending_age(s):.0f} s (not yet under a confirmed root)")
         last = s.exec(select(AnchorBatch).where(AnchorBatch.status == "confirmed").order_by(col(AnchorBatch.id).desc())).first()
         if last:
             typer.echo(f"last root: 0x{last.root[:16]}… {last.leaf_count} events, block {last.block_number}, {last.block_time}")

@@ -1,8 +1,9 @@
 """Which anchoring worker anchors: exactly one at a time, across processes and machines.
 
 Any number of ``cradletrace anchor --watch`` and ``cradletrace serve`` processes may run on one
-store; only the holder of the *leader lock* anchors. The others ask again every interval, so
-when the leader dies another one takes over within one interval.
+store; only the holder of the *leader lock* anchors. The others wait on the lock (``acquire``
+with ``wait``, up to a second at a time), so when the leader's session ends one of them leads at
+once, not an interval later.
 
 * PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) taken on a connection
   of its own, kept open while leading. When the leader's process dies, or its connection does
@@ -24,6 +25,7 @@ import fcntl
 import hashlib
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,7 +52,7 @@ class LeaderLock(Protocol):
     @property
     def held(self) -> bool: ...
 
-    def acquire(self) -> bool: ...
+    def acquire(self, wait: float = 0.0) -> bool: ...
 
     def check(self) -> bool: ...
 
@@ -82,8 +84,9 @@ class PostgresLeaderLock:
                                application_name=f"cradletrace anchoring leader ({_me()})"[:63],
                                keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3)
 
-    def acquire(self) -> bool:
-        """Take the lock if it is free; True while this process holds it."""
+    def acquire(self, wait: float = 0.0) -> bool:
+        """Take the lock if it is free, or once it is freed within ``wait`` seconds (the server
+        grants it the moment the holder's session ends); True while this process holds it."""
         import psycopg
 
         if self._conn is not None:
@@ -91,7 +94,14 @@ class PostgresLeaderLock:
         conn = None
         try:
             conn = self._connect()
-            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()[0]
+            if wait > 0:
+                conn.execute(f"SET lock_timeout = {max(1, round(wait * 1000))}")
+                try:
+                    got = conn.execute("SELECT pg_advisory_lock(%s) IS NOT NULL", (self.key,)).fetchone()[0]
+                except psycopg.errors.LockNotAvailable:
+                    got = False
+            else:
+                got = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()[0]
         except psycopg.Error:
             if conn is not None:
                 conn.close()
@@ -159,16 +169,22 @@ class FileLeaderLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def acquire(self) -> bool:
+    def acquire(self, wait: float = 0.0) -> bool:
+        """Take the lock if it is free, or once it is freed within ``wait`` seconds (polled)."""
         if self._fd is not None:
             return True
         private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return False
+                time.sleep(0.02)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{_me()}\n".encode(), 0)
         self._fd = fd

@@ -157,16 +157,17 @@ class Web3Anchor:
 
     # -- sending: nonce, gas, fees, broadcast, receipt ---------------------------------------
 
-    def send(self, fn: Any, what: str, *, replacing: str | None = None,
-             on_signed: Callable[[str], None] | None = None) -> str:
+    def send(self, fn: Any, what: str, *, replacing: str | None = None, nonce: int | None = None,
+             on_signed: Callable[[str, int], None] | None = None) -> str:
         """Broadcast a call of contract function ``fn``; returns its hash without waiting.
 
-        Nonce: the account's pending nonce, or the nonce of the transaction ``replacing``
-        (stuck in the pool: same nonce, at least FEE_BUMP times its fees, so one replaces the
-        other). Gas: the node's estimate times GAS_MARGIN; a call the contract would refuse
-        fails in the estimate, before any fee is paid. ``on_signed(hash)`` runs before the
-        broadcast when we sign (so the caller can store the hash first), after it when the
-        node signs (an unlocked development account).
+        Nonce: the nonce of the transaction ``replacing`` (stuck in the pool: same nonce, at least
+        FEE_BUMP times its fees, so one replaces the other), else ``nonce`` (an earlier attempt
+        at it was never broadcast or was dropped), else the account's pending nonce. Gas: the
+        node's estimate times GAS_MARGIN; a call the contract would refuse fails in the estimate,
+        before any fee is paid. ``on_signed(hash, nonce)`` runs before the broadcast when we sign
+        (so the caller can store both first), after it when the node signs (an unlocked
+        development account).
         """
         with translated(what, self.where):
             params: dict[str, Any] = {"from": self.sender}
@@ -175,6 +176,8 @@ class Web3Anchor:
                 old = self.w3.eth.get_transaction(replacing)  # type: ignore[arg-type]
                 params["nonce"] = int(old["nonce"])
                 params.update(self._bumped_fees(old))
+            elif nonce is not None:
+                params["nonce"] = nonce
             else:
                 params["nonce"] = self.w3.eth.get_transaction_count(self.sender, "pending")  # type: ignore[arg-type]
             tx = fn.build_transaction(params)
@@ -183,11 +186,11 @@ class Web3Anchor:
             with translated(what, self.where):
                 tx_hash = _hex(self.w3.eth.send_transaction(tx))
             if on_signed is not None:
-                on_signed(tx_hash)
+                on_signed(tx_hash, int(params["nonce"]))
             return tx_hash
         tx_hash = _hex(signed.hash)
         if on_signed is not None:
-            on_signed(tx_hash)
+            on_signed(tx_hash, int(params["nonce"]))
         with translated(what, self.where):
             self._broadcast(signed.raw_transaction, tx_hash)
         return tx_hash
@@ -246,6 +249,12 @@ class Web3Anchor:
                 return TX_UNKNOWN
             return TX_PENDING if tx.get("blockNumber") is None else TX_MINED
 
+    def nonces(self) -> tuple[int, int]:
+        """The sender's (mined, pending) transaction counts: the next nonce in a block / in the pool."""
+        with translated("read the account's nonce", self.where):
+            return (int(self.w3.eth.get_transaction_count(self.sender, "latest")),  # type: ignore[arg-type]
+                    int(self.w3.eth.get_transaction_count(self.sender, "pending")))  # type: ignore[arg-type]
+
     def block_number(self) -> int:
         with translated("read the block number", self.where):
             return int(self.w3.eth.block_number)
@@ -261,11 +270,11 @@ class Web3Anchor:
     def anchor(self, root: bytes, leaf_count: int) -> TxReceipt:
         return self._send(self.contract.functions.anchor(root, leaf_count), f"anchor root 0x{root.hex()}")
 
-    def send_anchor(self, root: bytes, leaf_count: int, *, replacing: str | None = None,
-                    on_signed: Callable[[str], None] | None = None) -> str:
+    def send_anchor(self, root: bytes, leaf_count: int, *, replacing: str | None = None, nonce: int | None = None,
+                    on_signed: Callable[[str, int], None] | None = None) -> str:
         """Broadcast ``anchor(root, leafCount)`` (see ``send``); the caller waits for it."""
         return self.send(self.contract.functions.anchor(root, leaf_count), f"anchor root 0x{root.hex()}",
-                         replacing=replacing, on_signed=on_signed)
+                         replacing=replacing, nonce=nonce, on_signed=on_signed)
 
     def lookup(self, root: bytes) -> OnChainRoot | None:
         with translated(f"look up root 0x{root.hex()}", self.where):

@@ -99,6 +99,10 @@ class AnchorBatch(SQLModel, table=True):
     block_number: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     block_time: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
     created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    # The account nonce its transactions use, and every transaction hash signed for it (comma-joined,
+    # oldest first): a replacement that was never broadcast must not hide the attempt it replaces.
+    nonce: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    tx_hashes: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class EventRow(SQLModel, table=True):

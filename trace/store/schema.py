@@ -36,6 +36,7 @@ _ADDED: dict[str, tuple[frozenset[str], frozenset[tuple[str, str]]]] = {
     "0002": (frozenset({"hold", "recall", "recall_lot", "epcis_event"}), frozenset()),
     "0003": (frozenset({"product", "product_party"}), frozenset({("supplier", "official_lab"), ("shipment", "consignee")})),
     "0004": (frozenset(), frozenset({("scan", "client")})),
+    "0005": (frozenset(), frozenset({("anchor_batch", "nonce"), ("anchor_batch", "tx_hashes")})),
 }
 _LOCK = lock_key("cradletrace.schema")
 
