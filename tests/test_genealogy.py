@@ -31,7 +31,7 @@ from cradletrace.scans import record_scan
 from cradletrace.sealing import Sealer
 from cradletrace.workspace import Workspace
 from tests.conftest import NOW
-from tests.test_cli import CLI, run
+from tests.cli.test_cli import CLI, run
 
 MILK, PREMIX, FORMULA = _gtin("9421902960001"), _gtin("9421902960201"), _gtin("9421902960101")
 PLANT = "Southern Alps Nutrition, dryer 2"

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cradletrace.cliopts import DataDir, DbUrl, Limits, fail, open_workspace, reported, settings_from
+from cradletrace.cli.options import DataDir, DbUrl, Limits, fail, open_workspace, reported, settings_from
 
 app = typer.Typer(no_args_is_help=True, help="EPCIS 2.0 JSON-LD documents: event hashes, validation, import (capture), signing for the HTTP capture, export.")
 

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from cradletrace.anchoring import AnchorResult
 from cradletrace.anchorworker import AnchorWorker, Outcome, Run
-from cradletrace.cliopts import chain_label, open_workspace, reported
+from cradletrace.cli.options import chain_label, open_workspace, reported
 from cradletrace.config import Settings
 from cradletrace.recalls import NoticeResult
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from cradletrace.cliopts import DataDir, DbUrl, reported, settings_from
+from cradletrace.cli.options import DataDir, DbUrl, reported, settings_from
 
 app = typer.Typer(no_args_is_help=True, help="The store's schema: show its revision, upgrade it after a cradletrace upgrade.")
 

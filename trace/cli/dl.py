@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cradletrace.cliopts import fail, reported
+from cradletrace.cli.options import fail, reported
 
 app = typer.Typer(no_args_is_help=True, help="GS1 Digital Link URIs: parse (check every rule) and compose.")
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cradletrace.cliopts import DataDir, DbUrl, RpcUrl, chain_label, open_workspace, reported, settings_from
+from cradletrace.cli.options import DataDir, DbUrl, RpcUrl, chain_label, open_workspace, reported, settings_from
 
 app = typer.Typer(no_args_is_help=True, help="The anchoring account and who may anchor (contract roles).")
 Role = Annotated[str, typer.Option("--role", help="anchorer, recaller or admin")]

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cradletrace.cliopts import DataDir, DbUrl, open_workspace, reported, settings_from
+from cradletrace.cli.options import DataDir, DbUrl, open_workspace, reported, settings_from
 
 app = typer.Typer(no_args_is_help=True, help="Register products (GTINs) to their owners and name their makers, labs and carriers.")
 

@@ -1,11 +1,12 @@
 """What every ``cradletrace`` command group shares: the store/chain options and error printing.
 
-Command groups live in their own modules (``cli.py`` for the core ones) and register on the
-root app in ``cli.py``; they import their options and helpers from here.
+Command groups live in their own modules of this package and register on the root app in
+``main.py``; they import their options and helpers from here.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from cradletrace.errors import InvalidInputError, TraceError
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory [env CRADLETRACE_DATA_DIR; default ./.cradletrace]")]
 DbUrl = Annotated[Optional[str], typer.Option("--database-url", help="PostgreSQL URL instead of the SQLite file [env DATABASE_URL]")]
 Limits = Annotated[Optional[Path], typer.Option("--limits", help="Analyte limits table replacing the shipped infant-formula one [env CRADLETRACE_LIMITS_FILE]")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the whole answer as JSON")]
 RpcUrl = Annotated[Optional[str], typer.Option("--rpc-url", help="EVM JSON-RPC node instead of the embedded chain [env CRADLETRACE_RPC_URL]")]
 
 
@@ -27,6 +29,11 @@ def settings_from(data_dir: Path | None, database_url: str | None, rpc_url: str 
     given = (("data_dir", data_dir), ("database_url", database_url), ("rpc_url", rpc_url), ("limits_file", limits))
     overrides = {k: v for k, v in given if v is not None}
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def read_input(file: Path) -> bytes:
+    """The bytes of FILE, or of stdin when FILE is ``-``."""
+    return sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
