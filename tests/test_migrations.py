@@ -29,8 +29,8 @@ from cradletrace import anchoring, apikeys, recalls, recording, suppliers
 from cradletrace.api.main import create_app
 from cradletrace.cli import app as cli_app
 from cradletrace.config import Settings
-from cradletrace.epcis_export import export_lot
-from cradletrace.epcis_import import import_document
+from cradletrace.epcis.export import export_lot
+from cradletrace.epcis.capture import import_document
 from cradletrace.errors import ConfigError
 from cradletrace.store import db, schema
 from cradletrace.store.models import Hold, Item, Lot, Recall, ScanRecord

@@ -51,11 +51,11 @@ def validate(file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD docume
 
     Prints "valid" (exit 0) or one "JSON-pointer: reason" line per problem (exit 1).
     """
-    from cradletrace import epcis
+    from cradletrace.epcis import validation
     from cradletrace.core.canonical import parse_json
 
     with reported():
-        problems = epcis.validate(parse_json(_read_bytes(file)))
+        problems = validation.validate(parse_json(_read_bytes(file)))
     if not problems:
         typer.echo("valid")
         return
@@ -73,7 +73,7 @@ def import_(
     """Capture a whole EPCIS document as signed cradletrace events: all of them, or none (exit 2)."""
     from datetime import datetime, timezone
 
-    from cradletrace.epcis_import import import_document
+    from cradletrace.epcis.capture import import_document
 
     settings = settings_from(data_dir, database_url, None, limits)
     # A duplicate (DuplicateEpcisError) or an invalid document exits 2 naming each event by pointer.
@@ -92,7 +92,7 @@ def sign(
     limits: Limits = None, data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
     """Print the body for POST /api/v1/epcis: the document, the key id and one signature per event."""
-    from cradletrace.epcis_import import capture_body
+    from cradletrace.epcis.capture import capture_body
 
     settings = settings_from(data_dir, database_url, None, limits)
     with reported(), open_workspace(settings) as ws, ws.session() as s:
@@ -109,7 +109,7 @@ def export(
     """Print a lot's history (or a recall's scope) as an EPCIS 2.0 JSON-LD document on stdout."""
     from datetime import datetime, timezone
 
-    from cradletrace.epcis_export import export_lot, export_recall
+    from cradletrace.epcis.export import export_lot, export_recall
 
     if (lot is None) == (recall is None):
         fail("expected a LOT or --recall ID (one of the two)")

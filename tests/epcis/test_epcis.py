@@ -14,21 +14,22 @@ import pytest
 from sqlmodel import func, select
 from typer.testing import CliRunner
 
-from cradletrace import epcis, recalls
+from cradletrace import recalls
+from cradletrace.epcis import validation
 from cradletrace.cli import app
 from cradletrace.core.canonical import parse_json
 from cradletrace.core.epcishash import document_hashes
 from cradletrace.core.testreport import parse_limits_table
-from cradletrace.epcis_export import export_lot, export_recall
-from cradletrace.epcis_import import DuplicateEpcisError, import_document, map_document
-from cradletrace.epcis_map import CONTEXT, to_epcis
-from cradletrace.epcis_read import from_epcis
+from cradletrace.epcis.export import export_lot, export_recall
+from cradletrace.epcis.capture import DuplicateEpcisError, import_document, map_document
+from cradletrace.epcis.profile import CONTEXT, to_epcis
+from cradletrace.epcis.read import from_epcis
 from cradletrace.errors import InvalidInputError
 from cradletrace.store.models import EpcisEvent, EventRow
 from cradletrace.workspace import Workspace
 from tests.conftest import NOW
 
-VECTORS = Path(__file__).parent / "vectors" / "epcis"
+VECTORS = Path(__file__).parent.parent / "vectors" / "epcis"
 GS1 = sorted((VECTORS / "gs1").glob("*.jsonld"))
 PROFILE = {name: VECTORS / "profile" / f"{name}.jsonld" for name in ("farm", "plant", "lab")}
 UPLOADER = {"farm": "waikato-dairy", "plant": "alps-nutrition", "lab": "canterbury-lab"}
@@ -58,7 +59,7 @@ def _count(ws: Workspace) -> tuple[int, int]:
 
 
 def _events(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    return [e for _, e in epcis.events_of(doc)]
+    return [e for _, e in validation.events_of(doc)]
 
 
 # -- validation --------------------------------------------------------------------------------
@@ -72,14 +73,14 @@ def test_every_gs1_example_validates(path: Path) -> None:
     if path.name in DEFECTIVE:
         with pytest.raises(InvalidInputError, match=DEFECTIVE[path.name]):
             parse_json(path.read_bytes())
-        assert epcis.validate(json.loads(path.read_text("utf-8"))) == []  # the schema itself has nothing against it
+        assert validation.validate(json.loads(path.read_text("utf-8"))) == []  # the schema itself has nothing against it
         return
-    assert epcis.validate(parse_json(path.read_bytes())) == []
+    assert validation.validate(parse_json(path.read_bytes())) == []
 
 
 @pytest.mark.parametrize("path", PROFILE.values(), ids=lambda p: p.name)
 def test_our_profile_examples_validate(path: Path) -> None:
-    assert epcis.validate(parse_json(path.read_bytes())) == []
+    assert validation.validate(parse_json(path.read_bytes())) == []
 
 
 E0 = "/epcisBody/eventList/0"
@@ -109,7 +110,7 @@ def test_broken_documents_name_the_pointer_and_the_reason(mutate: Callable[[dict
                                                           reason: str) -> None:
     doc = _gs1("Example_9.6.1-ObjectEvent.jsonld")
     mutate(doc["epcisBody"]["eventList"][0])
-    problems = epcis.validate(doc)
+    problems = validation.validate(doc)
     assert [p.where for p in problems] == [where], problems
     assert reason in problems[0].message
 
@@ -119,11 +120,11 @@ def test_broken_documents_name_the_pointer_and_the_reason(mutate: Callable[[dict
 def test_business_steps_in_every_cbv_form_and_own_vocabularies_pass(value: str) -> None:
     doc = _gs1("Example_9.6.1-ObjectEvent.jsonld")
     doc["epcisBody"]["eventList"][0]["bizStep"] = value
-    assert epcis.validate(doc) == []
+    assert validation.validate(doc) == []
 
 
 def test_a_missing_document_part_points_at_the_root() -> None:
-    problems = epcis.validate({"type": "EPCISDocument", "@context": "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"})
+    problems = validation.validate({"type": "EPCISDocument", "@context": "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"})
     assert {p.where for p in problems} == {""}
     assert "expected property" in problems[0].message
 
@@ -137,27 +138,27 @@ def test_the_fast_schema_path_gives_the_reference_verdict_and_pointers(
     doc = _gs1("Example_9.6.1-ObjectEvent.jsonld")
     event = doc["epcisBody"]["eventList"][0]
     doc["epcisBody"]["eventList"] = [copy.deepcopy(event) for _ in range(4)]
-    assert epcis.schema_problems(doc) == epcis.schema_problems_full(doc) == []
+    assert validation.schema_problems(doc) == validation.schema_problems_full(doc) == []
     for i in (1, 3):
         mutate(doc["epcisBody"]["eventList"][i])
-    fast = epcis.schema_problems(doc)
-    assert fast == epcis.schema_problems_full(doc)
+    fast = validation.schema_problems(doc)
+    assert fast == validation.schema_problems_full(doc)
     expected = [where.replace(E0, f"/epcisBody/eventList/{i}") for i in (1, 3)]
     assert [p.where for p in fast] in ([], expected)  # the schema passes a CBV term that is a URI
-    assert [p.where for p in epcis.validate(doc)] == expected
+    assert [p.where for p in validation.validate(doc)] == expected
     doc["sender"] = 7  # and one outside the event list
-    assert epcis.schema_problems(doc) == epcis.schema_problems_full(doc)
-    assert "/sender" in {p.where for p in epcis.schema_problems(doc)}
+    assert validation.schema_problems(doc) == validation.schema_problems_full(doc)
+    assert "/sender" in {p.where for p in validation.schema_problems(doc)}
 
 
 def test_the_fast_schema_path_renumbers_query_document_events() -> None:
     doc = _gs1("EPCISQueryDocument.jsonld")
     events = doc["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
-    assert epcis.schema_problems(doc) == epcis.schema_problems_full(doc) == []
+    assert validation.schema_problems(doc) == validation.schema_problems_full(doc) == []
     events[1]["action"] = "PUT"
     events[1]["eventTime"] = "yesterday"
-    problems = epcis.schema_problems(doc)
-    assert problems == epcis.schema_problems_full(doc)
+    problems = validation.schema_problems(doc)
+    assert problems == validation.schema_problems_full(doc)
     assert [p.where for p in problems] == [f"/epcisBody/queryResults/resultsBody/eventList/1/{f}" for f in ("action", "eventTime")]
 
 # -- the profile, both ways, without a store --------------------------------------------------
@@ -191,15 +192,15 @@ PURE: list[dict[str, Any]] = [
 def test_every_kind_goes_to_epcis_and_comes_back_unchanged(event: dict[str, Any]) -> None:
     doc = {"@context": CONTEXT, "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-11-25T00:00:00Z",
            "epcisBody": {"eventList": [to_epcis(event)]}}
-    assert epcis.validate(doc) == []
-    assert from_epcis(_events(doc)[0], epcis.prefixes(doc), E0, "s", KEY, {}) == event
+    assert validation.validate(doc) == []
+    assert from_epcis(_events(doc)[0], validation.prefixes(doc), E0, "s", KEY, {}) == event
 
 
 def test_the_lab_may_come_from_certification_info() -> None:
     doc = _doc("lab")
     ev = _events(doc)[0]
     del ev["ct:lab"]
-    back = from_epcis(ev, epcis.prefixes(doc), E0, "canterbury-lab", KEY, LIMITS)
+    back = from_epcis(ev, validation.prefixes(doc), E0, "canterbury-lab", KEY, LIMITS)
     assert back["data"]["lab"] == {"name": "www.ianz.govt.nz", "accreditation": {
         "scheme": "certificationInfo", "number": "https://www.ianz.govt.nz/accreditation/IANZ-1284"}}
 
@@ -208,9 +209,9 @@ def test_an_error_declaration_is_not_recorded_as_a_fact() -> None:
     doc = _doc("farm")
     ev = _events(doc)[0]
     ev["errorDeclaration"] = {"declarationTime": "2026-11-06T00:00:00Z", "reason": "incorrect_data"}
-    assert epcis.validate(doc) == []
+    assert validation.validate(doc) == []
     with pytest.raises(InvalidInputError) as caught:
-        from_epcis(ev, epcis.prefixes(doc), E0, "s", KEY, {})
+        from_epcis(ev, validation.prefixes(doc), E0, "s", KEY, {})
     assert [p.where for p in caught.value.problems] == [E0 + "/errorDeclaration"]
 
 
@@ -254,7 +255,7 @@ def test_round_trip_epcis_in_cradletrace_epcis_out_keeps_every_field(workspace: 
     sent = {h: e for d in docs.values() for e, h in zip(_events(d), document_hashes(d))}
     seen = set()
     for doc in out:
-        assert epcis.validate(doc) == []
+        assert validation.validate(doc) == []
         for ev in _events(doc):
             h = ev.get("ct:eventHash", ev["eventID"])
             assert h in sent
@@ -278,12 +279,12 @@ def test_recorded_history_goes_out_as_epcis_and_maps_back_to_the_same_events(
         s.commit()
         doc = export_lot(s, "IF-0001", NOW)
         stored = {r.id: json.loads(r.body) for r in s.exec(select(EventRow))}
-    assert epcis.validate(doc) == []
+    assert validation.validate(doc) == []
     out = _events(doc)
     assert [e["eventID"] for e in out] == document_hashes(doc)  # eventID is the CBV hash of what we send
     history = [r for r in rows if r.lot == "IF-0001" or r.ref == "PCC-2026-0042"]
     assert len(out) == len(history) + 1
-    known = epcis.prefixes(doc)
+    known = validation.prefixes(doc)
     for row, ev in zip(history, out):
         back = from_epcis(ev, known, "", row.supplier_id, row.key_id, workspace.limits)
         assert back == stored[row.id], row.kind  # cradletrace -> EPCIS -> cradletrace changes nothing
@@ -292,7 +293,7 @@ def test_recorded_history_goes_out_as_epcis_and_maps_back_to_the_same_events(
     assert out[-1]["disposition"] == "recalled" and out[-1]["ct:recall"]["ct:id"] == recall.id
     with workspace.session() as s:
         scope = export_recall(s, recall.id or 0, NOW)
-    assert epcis.validate(scope) == []
+    assert validation.validate(scope) == []
     assert [e["eventID"] for e in _events(scope)] == [e["eventID"] for e in out]
 
 
@@ -406,6 +407,6 @@ def test_cli_validate_import_export(workspace: Workspace, tmp_path: Path) -> Non
     assert set(body) == {"document", "key", "signatures"} and len(body["signatures"]) == 2
     out = runner.invoke(app, ["epcis", "export", f"{MILK}/RM-E1", *where])
     assert out.exit_code == 0, out.output
-    assert epcis.validate(json.loads(out.stdout)) == []
+    assert validation.validate(json.loads(out.stdout)) == []
     missing = runner.invoke(app, ["epcis", "export", "NO-SUCH-LOT", *where])
     assert missing.exit_code == 2 and "expected one recorded lot" in missing.stderr

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from cradletrace.cli import app
 
-VECTORS = Path(__file__).parent / "vectors" / "cbv-event-hash"
+VECTORS = Path(__file__).parent.parent / "vectors" / "cbv-event-hash"
 
 
 @pytest.mark.parametrize("name", ["ReferenceEventHashAlgorithm", "epcisDocWithSingleEvent"])

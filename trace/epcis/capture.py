@@ -1,7 +1,7 @@
 """EPCIS 2.0 capture: a whole document becomes cradletrace events, all of them or none.
 
-Steps: validate against GS1's schema and the CBV lists (epcis.py) -> map each event to one
-cradletrace event (epcis_map.py) -> CBV 2.0 hash of each EPCIS event; refuse one captured
+Steps: validate against GS1's schema and the CBV lists (validation.py) -> map each event to one
+cradletrace event (profile.py) -> CBV 2.0 hash of each EPCIS event; refuse one captured
 before (``DuplicateEpcisError``) -> each mapped event signed by the supplier (the CLI signs
 with the workspace key file; over HTTP the supplier sends one signature per event) -> recorded
 by ``recording.record_items`` in one transaction -> the original EPCIS event, its hash and the
@@ -30,9 +30,9 @@ from cradletrace.core import canonical, signing
 from cradletrace.core.events import MAX_READINGS
 from cradletrace.core.testreport import Limit
 from cradletrace.core.canonical import parse_json
-from cradletrace.epcis import InvalidEpcisError, events_of, expand, prefixes, validate
-from cradletrace.epcis_map import CT
-from cradletrace.epcis_read import MappingError, from_epcis
+from cradletrace.epcis.validation import InvalidEpcisError, events_of, expand, prefixes, validate
+from cradletrace.epcis.profile import CT
+from cradletrace.epcis.read import MappingError, from_epcis
 from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, Problem
 from cradletrace.store.models import EpcisEvent, EventRow
 

@@ -4,7 +4,7 @@ A lot's history is every event about the lot (its batch, test reports, shipments
 chain of the lot and of its shipments, commissioning) in recording order, then one
 ``disposition: recalled`` event per recall that covers it. An event captured from EPCIS goes
 out as it came in (every field, ours or not); any other is mapped by the EPCIS profile
-(epcis_map.py). Each event carries its ``eventID`` and CBV 2.0 hash: the eventID *is* the hash
+(profile.py). Each event carries its ``eventID`` and CBV 2.0 hash: the eventID *is* the hash
 unless the sender chose another eventID, in which case ``ct:eventHash`` carries the hash of the
 event without that property. The document validates against the schema we validate input with.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlmodel import Session, col, or_, select
 
-from cradletrace.epcis_map import CONTEXT, recall_event, to_epcis
+from cradletrace.epcis.profile import CONTEXT, recall_event, to_epcis
 from cradletrace.errors import NotFoundError
 from cradletrace.store.models import EpcisEvent, EventRow, Lot, Recall, RecallLot, Shipment
 

@@ -1,4 +1,4 @@
-"""Reading EPCIS 2.0 events as cradletrace events: the inbound half of the profile in epcis_map.py.
+"""Reading EPCIS 2.0 events as cradletrace events: the inbound half of the profile in profile.py.
 
 Each rule of the table there is one function here; a missing piece is named by the JSON pointer
 where it was expected, so a sender can fix its document without knowing cradletrace's shapes.
@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from cradletrace.core.testreport import Limit, fill_limits
-from cradletrace.epcis import expand, term
-from cradletrace.epcis_map import GEO, CT, DL, UNIT, day, parse_item, parse_lot
+from cradletrace.epcis.validation import expand, term
+from cradletrace.epcis.profile import GEO, CT, DL, UNIT, day, parse_item, parse_lot
 from cradletrace.errors import InvalidInputError, Problem
 
 

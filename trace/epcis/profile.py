@@ -35,8 +35,8 @@ know (KGM, GRM, TNE, LTR, MLT) keeps its unit in ``ct:unit`` (inputs: ``ct:input
 Identifiers are GS1 Digital Link URIs (``https://id.gs1.org/01/<GTIN>/10/<lot>``,
 ``.../21/<serial>``) or EPC URNs (``urn:epc:class:lgtin:…``, ``urn:epc:id:sgtin:…``); export
 writes Digital Link. Every field of the original EPCIS event that this table does not name is
-kept verbatim with the stored original and exported back unchanged (see epcis_import.py).
-This module writes EPCIS (``to_epcis``); epcis_read.py reads it (``from_epcis``).
+kept verbatim with the stored original and exported back unchanged (see capture.py).
+This module writes EPCIS (``to_epcis``); read.py reads it (``from_epcis``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from cradletrace.core.codes import gtin_check_digit
-from cradletrace.epcis import is_uri
+from cradletrace.epcis.validation import is_uri
 
 CT = "https://ns.cradletrace.org/epcis/"
 DL = "https://id.gs1.org"
