@@ -29,7 +29,7 @@ from sqlalchemy import Engine, bindparam, false, func, insert, literal_column, t
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 
-from cradletrace.recalls import NO_STATUS, STATUS_COLUMNS, LotStatus, active_rows, lot_flags, lot_status, status_of
+from cradletrace.recall.status import NO_STATUS, STATUS_COLUMNS, LotStatus, active_rows, lot_flags, lot_status, status_of
 from cradletrace.scans import MAX_HISTORY, SCAN_COLUMNS, ScanSummary, record_scan, summarize
 from cradletrace.scanview import Kept, LotRef, ScanView, ViewCache, fetch_rows, shown_ids, view_json, with_verdict_inputs
 from cradletrace.sealing import Sealer

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert
 from sqlmodel import select
 
-from cradletrace import recalls
+from cradletrace.recall.status import lot_status
 from cradletrace.api.errors import STORE_UNAVAILABLE
 from cradletrace.api.main import API_PREFIX
 from cradletrace.api.routes.scan import UNKNOWN
@@ -177,7 +177,7 @@ def test_a_changed_product_name_is_shown_at_the_next_scan(any_packs: Packs) -> N
 def in_store(settings: Settings, gtin: str, lot: str) -> dict[str, Any]:
     """What recalls.lot_status says of the lot, straight from the store."""
     with Workspace(settings) as ws, ws.session() as s:
-        status = recalls.lot_status(s, int(s.exec(select(Lot.id).where(Lot.gtin == gtin, Lot.lot == lot)).one() or 0))
+        status = lot_status(s, int(s.exec(select(Lot.id).where(Lot.gtin == gtin, Lot.lot == lot)).one() or 0))
     return {"recall": status.recall, "hold": status.hold}
 
 

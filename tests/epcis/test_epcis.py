@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import func, select
 from typer.testing import CliRunner
 
-from cradletrace import recalls
+from cradletrace.recall import recalls
 from cradletrace.epcis import validation
 from cradletrace.cli import app
 from cradletrace.core.canonical import parse_json

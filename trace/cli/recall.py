@@ -36,7 +36,7 @@ def recall_start(
     """Recall lots at once (scan pages warn immediately); the notice goes on chain with the next 'anchor'."""
     import getpass
 
-    from cradletrace import genealogy, recalls
+    from cradletrace.recall import genealogy, recalls
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         if lot:
@@ -63,7 +63,7 @@ def recall_start(
 @app.command("list")
 def recall_list(as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Every recall with its lots, notice status and clock."""
-    from cradletrace import recalls
+    from cradletrace.recall import recalls
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         views = recalls.list_recalls(s)
@@ -86,10 +86,10 @@ def hold_list(
     as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
     """Active holds; those without a recall are recall proposals."""
-    from cradletrace import recalls
+    from cradletrace.recall.holds import list_holds
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
-        holds = recalls.list_holds(s, only_proposals=proposals)
+        holds = list_holds(s, only_proposals=proposals)
         if as_json:
             typer.echo(json.dumps([h.to_json() for h in holds], ensure_ascii=False, indent=2))
             return
@@ -108,10 +108,10 @@ def hold_release(
     as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
     """Lift a hold (e.g. a re-test passed): the scan page's hold banner goes; who, when and why are kept."""
-    from cradletrace import recalls
+    from cradletrace.recall.holds import release_hold
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
-        out = recalls.release_hold(s, hold_id, reason=reason, released_by=_who(), now=datetime.now(timezone.utc))
+        out = release_hold(s, hold_id, reason=reason, released_by=_who(), now=datetime.now(timezone.utc))
     if as_json:
         typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
         return
@@ -126,7 +126,7 @@ def recall_close(
     as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
     """End a recall (goods retrieved or destroyed): scan pages stop warning; who, when and why are kept."""
-    from cradletrace import recalls
+    from cradletrace.recall import recalls
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         view = recalls.close_recall(s, recall_id, reason=reason, closed_by=_who(), now=datetime.now(timezone.utc))
@@ -146,7 +146,7 @@ def recall_report(
 ) -> None:
     """Write the recall report: FSMA 204 key data elements per affected lot and shipment, the sites to
     notify, and how many consumers scanned affected packs (counts only)."""
-    from cradletrace import recallreport
+    from cradletrace.recall import report as recallreport
     from cradletrace.errors import InvalidInputError, Problem
 
     wanted = formats or list(recallreport.FORMATS)

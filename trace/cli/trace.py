@@ -31,7 +31,7 @@ def trace_forward_cmd(
     as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
     """Every lot, item, shipment and site downstream of a lot, supplier, event or production window."""
-    from cradletrace import genealogy
+    from cradletrace.recall import genealogy
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         window = None
@@ -67,7 +67,7 @@ def trace_backward_cmd(
     as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None,
 ) -> None:
     """Every input lot, supplier, test report and cold-chain record behind an item or a lot."""
-    from cradletrace import genealogy
+    from cradletrace.recall import genealogy
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         t = genealogy.trace_backward(s, serial=serial, lot=genealogy.parse_lot(lot) if lot is not None else None)

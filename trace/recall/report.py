@@ -28,8 +28,8 @@ from typing import Any
 from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
-from cradletrace.genealogy import id_set
-from cradletrace.recalls import RecallView, get_recall
+from cradletrace.recall.genealogy import id_set
+from cradletrace.recall.recalls import RecallView, get_recall
 from cradletrace.store.models import EventRow, Item, Lot, RecallLot, ScanRecord, Shipment
 
 STANDARD = "FDA FSMA 204 key data elements (21 CFR part 1, subpart S): transformation and shipping"

@@ -17,7 +17,10 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 from web3 import HTTPProvider, Web3
 
-from cradletrace import products, recalls
+from cradletrace import products
+from cradletrace import recalls as notices
+from cradletrace.recall import holds, recalls
+from cradletrace.recall.status import lot_status
 from cradletrace.chain.web3anchor import Web3Anchor, artifact
 from cradletrace.cli import app as cli_app
 from cradletrace.config import Settings
@@ -25,7 +28,8 @@ from cradletrace.core import canonical
 from cradletrace.demo import _gtin
 from cradletrace.errors import ChainUnavailableError, InvalidInputError
 from cradletrace.labels import generate_codes
-from cradletrace.recalls import Clock, start_recall
+from cradletrace.recall.clock import Clock
+from cradletrace.recall.recalls import start_recall
 from cradletrace.scanner_web.pages import strings
 from cradletrace.store.models import Hold, Lot, Recall
 from cradletrace.workspace import Workspace
@@ -62,7 +66,7 @@ def factory(ws: Workspace) -> Callable[[], Session]:
 
 def held(ws: Workspace) -> list[tuple[str, str, str, int]]:
     with ws.session() as s:
-        return [(h.gtin, h.lot, h.reason, h.trigger_event_id) for h in recalls.list_holds(s)]
+        return [(h.gtin, h.lot, h.reason, h.trigger_event_id) for h in holds.list_holds(s)]
 
 
 def story_with_downstream(record: Callable[..., Any], events: list[dict[str, Any]]) -> dict[str, int]:
@@ -87,7 +91,7 @@ def test_failing_report_and_excursion_hold_the_batch_and_what_it_fed(workspace, 
     assert sorted(h for h in held(workspace) if h[3] == cold.id) == sorted(
         [(*IF1, "cold-chain excursion", cold.id), (*DOWN, "cold-chain excursion", cold.id)])
     with workspace.session() as s:
-        props = recalls.proposals(s)
+        props = holds.proposals(s)
         assert len(props) == 4 and all(p.recall_id is None for p in props)
         h = next(p for p in props if p.trigger_event_id == failing.id)
         assert h.clock.to_located == timedelta(0) and h.clock.within_rule  # located in the recording transaction
@@ -108,7 +112,7 @@ def test_the_demo_holds_if_0001(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "demo")
     run_demo(settings, lambda _line: None)
     with Workspace(settings) as ws, ws.session() as s:
-        reasons = {(h.lot, h.reason) for h in recalls.proposals(s)}
+        reasons = {(h.lot, h.reason) for h in holds.proposals(s)}
     assert reasons == {("IF-0001", "failed test report"), ("IF-0001", "cold-chain excursion")}
 
 
@@ -133,9 +137,9 @@ def test_start_recall_marks_lots_and_keeps_the_clock(workspace, events, record) 
         assert clock.to_located == timedelta(0)  # the automatic hold located them when the report was recorded
         assert clock.to_started == timedelta(minutes=29) and clock.within_rule
         assert clock.to_json()["within_two_hours"] is True and "within the 2 h rule" in clock.text()
-        assert recalls.proposals(s) == []  # every held lot is now under recall
+        assert holds.proposals(s) == []  # every held lot is now under recall
         lid = s.exec(select(Lot.id).where(Lot.lot == "IF-0001")).one()
-        status = recalls.lot_status(s, lid)
+        status = lot_status(s, lid)
         assert status.recall is not None and status.recall["severity"] == "I" and status.recall["do_not_use"]
         assert status.hold is not None
 
@@ -180,7 +184,7 @@ def test_notice_is_anchored_through_the_contract_once(workspace, events, record)
         rid, digest, ref = r.id, bytes.fromhex(r.notice_digest), bytes.fromhex(r.lot_ref)
     chain = workspace.chain()
     assert chain.lookup_notice(digest) is None
-    [done] = recalls.send_pending_notices(factory(workspace), chain)
+    [done] = notices.send_pending_notices(factory(workspace), chain)
     assert (done.recall_id, done.recovered) == (rid, False)
     on_chain = chain.lookup_notice(digest)
     assert on_chain is not None and on_chain.lot_ref == ref and on_chain.block_number == done.block_number
@@ -192,7 +196,7 @@ def test_notice_is_anchored_through_the_contract_once(workspace, events, record)
     with workspace.session() as s:
         r = s.get(Recall, rid)
         assert (r.notice_status, r.tx_hash, r.block_number) == ("confirmed", done.tx_hash, done.block_number)
-    assert recalls.send_pending_notices(factory(workspace), chain) == []
+    assert notices.send_pending_notices(factory(workspace), chain) == []
 
 
 def test_crash_after_send_is_recovered_without_sending_twice(workspace, events, record) -> None:
@@ -203,7 +207,7 @@ def test_crash_after_send_is_recovered_without_sending_twice(workspace, events, 
     chain = workspace.chain()
     sent = chain.record_notice(ref, digest)  # the run sent it, then died before confirming
     count = chain.w3.eth.get_transaction_count(chain.sender)
-    [done] = recalls.send_pending_notices(factory(workspace), chain)
+    [done] = notices.send_pending_notices(factory(workspace), chain)
     assert done.recovered and done.tx_hash == sent.tx_hash and done.block_number == sent.block_number
     assert chain.w3.eth.get_transaction_count(chain.sender) == count  # nothing sent again
     assert len(chain.contract.events.RecallNoticeRecorded().get_logs(from_block=0)) == 1
@@ -225,12 +229,12 @@ def test_unreachable_chain_leaves_the_notice_prepared_and_a_later_run_confirms(w
     with workspace.session() as s:
         rid = start_recall(s, lots=[IF1], reason="Cronobacter", severity="I", trigger=None, started_by="qa", now=NOW).id
     with pytest.raises(ChainUnavailableError):
-        recalls.send_pending_notices(factory(workspace), unreachable(workspace.chain()))
+        notices.send_pending_notices(factory(workspace), unreachable(workspace.chain()))
     with workspace.session() as s:
         r = s.get(Recall, rid)
         assert (r.notice_status, r.tx_hash) == ("prepared", None)
-        assert recalls.lot_status(s, s.exec(select(Lot.id).where(Lot.lot == "IF-0001")).one()).recall is not None
-    [done] = recalls.send_pending_notices(factory(workspace), workspace.chain())
+        assert lot_status(s, s.exec(select(Lot.id).where(Lot.lot == "IF-0001")).one()).recall is not None
+    [done] = notices.send_pending_notices(factory(workspace), workspace.chain())
     assert done.recall_id == rid and not done.recovered
     with workspace.session() as s:
         assert s.get(Recall, rid).notice_status == "confirmed"
@@ -335,12 +339,12 @@ def test_notice_waits_for_a_stopped_node_and_is_sent_when_it_returns(anvil_with_
                                now=datetime.now(timezone.utc)).id
         node.stop()
         with pytest.raises(ChainUnavailableError):
-            recalls.send_pending_notices(factory(ws), chain)
+            notices.send_pending_notices(factory(ws), chain)
         with ws.session() as s:
             assert s.get(Recall, rid).notice_status == "prepared"
             assert len(s.exec(select(Hold)).all()) == 2  # failing report and excursion, IF-0001
         start()
-        [done] = recalls.send_pending_notices(factory(ws), chain)
+        [done] = notices.send_pending_notices(factory(ws), chain)
         assert done.recall_id == rid
         with ws.session() as s:
             assert s.get(Recall, rid).notice_status == "confirmed"
@@ -372,7 +376,7 @@ def test_cli_hold_release_recall_close_and_report(workspace, events, record, tmp
 
     from openpyxl import load_workbook
 
-    from cradletrace.recallreport import COLUMNS
+    from cradletrace.recall.report import COLUMNS
 
     story_with_downstream(record, events)
     st = workspace.settings
