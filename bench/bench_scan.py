@@ -60,7 +60,7 @@ from bench.bench_core import machine_info  # noqa: E402
 from cradletrace import anchoring, products, recording, suppliers  # noqa: E402
 from cradletrace.config import Settings  # noqa: E402
 from cradletrace.demo import story  # noqa: E402
-from cradletrace.labels import generate_codes  # noqa: E402
+from cradletrace.labels.commission import generate_codes  # noqa: E402
 from cradletrace.workspace import Workspace, init_workspace  # noqa: E402
 from tests.nodes import free_port, start_anvil  # noqa: E402
 from tests.pg import PostgresServer  # noqa: E402

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from cradletrace.labels import qr_symbol
+from cradletrace.labels.commission import qr_symbol
 from tests.browser import CHROMIUM, FLAGS, screenshot, watched_page
 from tests.servers import serve_demo
 

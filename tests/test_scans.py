@@ -20,7 +20,7 @@ from sqlmodel import select
 from cradletrace import anchoring
 from cradletrace.core.labels import DigitalLink
 from cradletrace.errors import InvalidInputError, NotFoundError
-from cradletrace.labels import generate_codes
+from cradletrace.labels.commission import generate_codes
 from cradletrace.scans import LOCATION_SIZE, MAX_HISTORY, attach_location, client_id, record_scan
 from cradletrace.scanview import scan_view, view_json
 from cradletrace.sealing import Sealer, load_or_create_key

@@ -21,7 +21,7 @@ from cradletrace.config import Settings
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.core.events import ColdChainData, parse_event
 from cradletrace.errors import ConfigError
-from cradletrace.labels import generate_codes
+from cradletrace.labels.commission import generate_codes
 from cradletrace.recall import holds
 from cradletrace.store.models import EventRow
 from cradletrace.verification import audit, export_bundle, verify_bundle_on, verify_event

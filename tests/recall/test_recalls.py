@@ -27,7 +27,7 @@ from cradletrace.config import Settings
 from cradletrace.core import canonical
 from cradletrace.demo import _gtin
 from cradletrace.errors import ChainUnavailableError, InvalidInputError
-from cradletrace.labels import generate_codes
+from cradletrace.labels.commission import generate_codes
 from cradletrace.recall.clock import Clock
 from cradletrace.recall.recalls import start_recall
 from cradletrace.scanner_web.pages import strings

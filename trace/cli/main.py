@@ -139,8 +139,8 @@ def labels(
 
     Without --svg-dir, --pdf or --zip the codes' URIs are printed, one per line.
     """
-    from cradletrace.labelprint import PdfSheet, PngZip, SvgDir
-    from cradletrace.labels import Output, generate_codes, render
+    from cradletrace.labels.render import PdfSheet, PngZip, SvgDir
+    from cradletrace.labels.commission import Output, generate_codes, render
 
     settings = settings_from(data_dir, database_url, None)
     with reported(), open_workspace(settings) as ws:

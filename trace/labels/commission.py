@@ -5,7 +5,7 @@ supplier's key file and records them through the normal recording path (all or n
 the caller's transaction), so every item ties to its lot through an event that is anchored
 like any other. ``render`` then computes each code's QR module matrix once (zxing-cpp's
 encoder, error correction M) and hands it to the outputs asked for: an SVG per label, an A4
-PDF sheet, a ZIP of PNGs (labelprint.py).
+PDF sheet, a ZIP of PNGs (render.py).
 
 Codes are commissioned before anything is printed: a code that exists but was never printed
 is harmless, a printed code that does not exist would read as counterfeit.

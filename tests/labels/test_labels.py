@@ -29,12 +29,12 @@ import zxingcpp
 from PIL import Image
 from sqlmodel import Session, func, select
 
-from cradletrace import anchoring, labels, products, recording, suppliers
+from cradletrace import anchoring, products, recording, suppliers
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.core.labels import DigitalLink, parse_uri, serial_from_bytes
 from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError
-from cradletrace.labelprint import PdfSheet, PngZip, SvgDir, label_svg
-from cradletrace.labels import Symbol, generate_codes, hri_lines, qr_symbol, render
+from cradletrace.labels.render import PdfSheet, PngZip, SvgDir, label_svg
+from cradletrace.labels.commission import Codes, Symbol, generate_codes, hri_lines, qr_symbol, render
 from cradletrace.store.models import EventRow, Item, Lot
 from cradletrace.verification import verify_event
 from cradletrace.workspace import Workspace
@@ -77,7 +77,7 @@ def story(workspace: Workspace, record: Record, events: list[dict[str, object]])
     return workspace
 
 
-def generate(ws: Workspace, count: int, **kw: Any) -> labels.Codes:
+def generate(ws: Workspace, count: int, **kw: Any) -> Codes:
     args: dict[str, Any] = dict(gtin=FORMULA, lot=LOT, count=count, supplier=PLANT, resolver="id.cradletrace.example", now=NOW)
     with ws.session() as s:
         return generate_codes(s, ws.settings.keys_dir, **{**args, **kw})

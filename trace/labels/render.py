@@ -5,7 +5,7 @@ and serial. Modules are never drawn one by one: each horizontal run of dark modu
 rectangle, all of a code's rectangles are one path (SVG path data; in the PDF, ``re``
 operators in module units under a single ``cm``, filled once), which is what makes ten
 thousand labels a matter of seconds. Every output is written beside its destination and
-moved into place only when complete (labels.StagedFile / StagedDir).
+moved into place only when complete (commission.StagedFile / StagedDir).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cradletrace.core.labels import DigitalLink
 from cradletrace.errors import InvalidInputError, Problem
-from cradletrace.labels import QUIET, StagedDir, StagedFile, Symbol, codes_csv, file_name, hri_lines
+from cradletrace.labels.commission import QUIET, StagedDir, StagedFile, Symbol, codes_csv, file_name, hri_lines
 
 MODULE_MM = 0.5  # X-dimension: GS1's target for QR codes on retail packs is about 0.5 mm
 _MM = 72 / 25.4  # points per millimetre
