@@ -77,7 +77,7 @@ from cradletrace.core.codes import gtin_check_digit  # noqa: E402
 from cradletrace.core.events import BatchData, ColdChainData, CommissionData, ShipmentData, lot_of, outcome_of, parse_event  # noqa: E402
 from cradletrace.core.labels import SERIAL_BYTES, serial_from_bytes  # noqa: E402
 from cradletrace.recall.genealogy import trace_backward, trace_forward  # noqa: E402
-from cradletrace.scans import LOCATION_SIZE  # noqa: E402
+from cradletrace.scan.history import LOCATION_SIZE  # noqa: E402
 from cradletrace.sealing import Sealer  # noqa: E402
 from cradletrace.store.models import Certification, Product, ProductParty, Supplier, SupplierKey  # noqa: E402
 from cradletrace.workspace import Workspace, init_workspace  # noqa: E402

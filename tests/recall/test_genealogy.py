@@ -27,7 +27,7 @@ from cradletrace.demo import _gtin
 from cradletrace.errors import InvalidInputError, NotFoundError
 from cradletrace.recall.genealogy import affected_items, parse_lot, trace_backward, trace_forward
 from cradletrace.labels.commission import generate_codes
-from cradletrace.scans import record_scan
+from cradletrace.scan.history import record_scan
 from cradletrace.sealing import Sealer
 from cradletrace.workspace import Workspace
 from tests.conftest import NOW

@@ -21,8 +21,8 @@ from cradletrace import anchoring
 from cradletrace.core.labels import DigitalLink
 from cradletrace.errors import InvalidInputError, NotFoundError
 from cradletrace.labels.commission import generate_codes
-from cradletrace.scans import LOCATION_SIZE, MAX_HISTORY, attach_location, client_id, record_scan
-from cradletrace.scanview import scan_view, view_json
+from cradletrace.scan.history import LOCATION_SIZE, MAX_HISTORY, attach_location, client_id, record_scan
+from cradletrace.scan.view import scan_view, view_json
 from cradletrace.sealing import Sealer, load_or_create_key
 from cradletrace.store.models import ScanRecord
 from cradletrace.verification import EventVerifier

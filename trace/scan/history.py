@@ -24,7 +24,7 @@ from sqlmodel import Session, col, func, select
 
 from cradletrace.core.scanguard import CloneRule, CloneVerdict, ScanPoint, judge
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
-from cradletrace.places import same_city
+from cradletrace.scan.places import same_city
 from cradletrace.sealing import Sealer
 from cradletrace.store.models import ScanRecord
 

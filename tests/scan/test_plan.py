@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from cradletrace.scanning import SCAN_SESSION, pg_scan_sql
+from cradletrace.scan.postgres import SCAN_SESSION, pg_scan_sql
 from cradletrace.store import db
 
 pytestmark = pytest.mark.postgres

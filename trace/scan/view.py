@@ -3,27 +3,25 @@ verified against the chain at the time of the scan.
 
 One function, ``scan_view``, gathers the batch, the farms and lots behind it, its test reports,
 cold-chain records and shipments, and the verdict on every one of those events. The page and
-the JSON answer are both rendered from its result.
+the JSON answer are both rendered from its result. The rows behind it are read by ``queries``;
+verified views are kept between scans by ``cache``.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Integer, bindparam, cast, union
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from cradletrace.core.chart import temperature_chart_svg
 from cradletrace.core.coldchain import ColdChainSummary, Reading
 from cradletrace.core.events import AnyEvent, BatchData, ColdChainData, ShipmentData, TestReportData, parse_event
 from cradletrace.errors import NotFoundError
-from cradletrace.store.models import AnchorBatch, EventRow, Lot, LotInput, Shipment, Supplier, SupplierKey
+from cradletrace.scan.queries import LotRef, Rows, fetch_rows
+from cradletrace.store.models import AnchorBatch, EventRow, Lot
 from cradletrace.verification import EventVerifier, Verdict
 
 
@@ -82,73 +80,6 @@ class ScanView:
         return [r for r in self.cold_chain if r.summary is not None and r.summary.verdict == "excursion"]
 
 
-@dataclass(frozen=True)
-class LotRef:
-    """What a scan needs of a lot row to gather its records."""
-
-    id: int
-    gtin: str
-    lot: str
-    product: str
-    event_id: int
-
-
-# Each shown event with exactly what its verdict depends on: its own columns, its anchor batch,
-# its signing key and its supplier. A cached view is reused only while these come back equal.
-_SHOWN_COLUMNS = (
-    EventRow.id, EventRow.kind, EventRow.digest, EventRow.supplier_id, EventRow.key_id, EventRow.body,
-    EventRow.signature, EventRow.anchor_id, EventRow.proof,
-    AnchorBatch.id, AnchorBatch.root, AnchorBatch.leaf_count, AnchorBatch.status, AnchorBatch.tx_hash,
-    AnchorBatch.block_number, SupplierKey.public_key, Supplier.name, Supplier.role,
-)
-Rows = tuple[tuple[Any, ...], ...]
-
-
-# Built once (every scan runs them). Two round trips: the lot's shipments, then the events
-# shown: the lot's own, its input lots' batch events and its shipments' cold-chain records.
-# Every branch of the union is an index lookup, also in the generic plan PostgreSQL settles on
-# for a prepared statement (a subquery for the shipments let it pick a merge join that walked
-# the whole ref index: 100 ms). Commissioning events (up to 10 000 serials each, many per lot)
-# are not shown: reading and parsing them made a scan of a large lot cost tens of ms.
-def shown_ids(event_id: Any, gtin: Any, lot: Any, lot_id: Any, shipments: Any) -> Any:
-    """The ids of the events a scan shows: the lot's batch event (``event_id``), the lot's own events
-    but its commissioning, its input lots' batch events and the cold-chain records of ``shipments``
-    (the lot's shipment ids). Each argument is a value or a column."""
-    return union(
-        select(cast(event_id, Integer)),
-        select(EventRow.id).where(EventRow.gtin == gtin, EventRow.lot == lot, EventRow.kind != "commission"),
-        select(Lot.event_id).join(LotInput, col(LotInput.input_lot_id) == col(Lot.id)).where(LotInput.lot_id == lot_id),
-        select(EventRow.id).where(EventRow.kind == "cold_chain", col(EventRow.ref).in_(shipments)),
-    )
-
-
-def with_verdict_inputs(columns: Sequence[Any], ids: Any) -> Any:
-    """``columns`` of the events ``ids`` joined to what their verdicts depend on, by event id."""
-    return (select(*columns)
-            .outerjoin(AnchorBatch, col(AnchorBatch.id) == col(EventRow.anchor_id))
-            .outerjoin(SupplierKey, col(SupplierKey.key_id) == col(EventRow.key_id))
-            .outerjoin(Supplier, col(Supplier.id) == col(EventRow.supplier_id))
-            .where(col(EventRow.id).in_(ids)))
-
-
-_SHIPMENTS = select(Shipment.id).where(Shipment.lot_id == bindparam("lot_id"))
-_SHOWN = with_verdict_inputs(_SHOWN_COLUMNS, shown_ids(
-    bindparam("event_id"), bindparam("gtin"), bindparam("lot"), bindparam("lot_id"),
-    bindparam("shipments", expanding=True))).order_by(col(EventRow.id))
-
-
-def fetch_rows(conn: Connection, lot: LotRef, shipments: Sequence[str] | None = None) -> Rows:
-    """The stored rows behind the page of ``lot``, each event with its batch, key and supplier.
-
-    ``shipments`` (the lot's shipment ids) saves a round trip when the caller read them already.
-    """
-    if shipments is None:
-        shipments = conn.execute(_SHIPMENTS, {"lot_id": lot.id}).scalars().all()
-    found = conn.execute(_SHOWN, {"event_id": lot.event_id, "gtin": lot.gtin, "lot": lot.lot, "lot_id": lot.id,
-                                  "shipments": list(shipments)}).all()
-    return tuple(tuple(r) for r in found)
-
-
 def build_view(rows: Rows, verifier: EventVerifier, lot: LotRef, serial: str | None = None) -> ScanView:
     """Verify every row and sort the records into the page's sections."""
     pending: list[tuple[int, Record]] = []
@@ -194,58 +125,6 @@ def scan_view(session: Session, verifier: EventVerifier, gtin: str, lot: str, se
         raise NotFoundError(f"lot {gtin}/{lot}: not registered")
     ref = LotRef(int(row.id or 0), row.gtin, row.lot, row.product, row.event_id)
     return build_view(fetch_rows(session.connection(), ref), verifier, ref, serial)
-
-
-class ViewCache:
-    """Verified views of recently scanned lots, each kept under a key that changes whenever
-    anything it was built from does: the lot row and its rows themselves (``view``), or a stamp
-    of their row versions (PostgreSQL, see scanning.PgScanner).
-
-    A scan still reads that key afresh and reuses the view only when it is identical, so an
-    edited, deleted or newly anchored event is verified afresh on the next scan. Views with an
-    INVALID record are never kept: the chain may have been unreachable. ``memo`` holds
-    renderings of the view (JSON, HTML per language).
-    """
-
-    def __init__(self, size: int = 4096) -> None:
-        self._entries: OrderedDict[tuple[str, str], Kept] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def view(self, conn: Connection, verifier: EventVerifier, lot: LotRef,
-             shipments: Sequence[str] | None = None) -> tuple[ScanView, dict[Any, Any]]:
-        rows = fetch_rows(conn, lot, shipments)
-        kept = self.kept(lot.gtin, lot.lot)
-        if kept is not None and kept.key == (lot, rows):
-            return kept.view, kept.memo
-        built = self.build((lot, rows), rows, verifier, lot)
-        return built.view, built.memo
-
-    def kept(self, gtin: str, lot: str) -> Kept | None:
-        """What is kept for lot ``gtin``/``lot``: the caller compares its key with a fresh one."""
-        return self._entries.get((gtin, lot))
-
-    def build(self, key: Any, rows: Rows, verifier: EventVerifier, lot: LotRef) -> Kept:
-        """Verify ``rows`` of ``lot`` into a view, kept under ``key`` unless a record is INVALID."""
-        built = Kept(key, build_view(rows, verifier, lot), {})
-        if not built.view.any_invalid:
-            with self._lock:
-                self._entries[(lot.gtin, lot.lot)] = built
-                self._entries.move_to_end((lot.gtin, lot.lot))
-                while len(self._entries) > self._size:
-                    self._entries.popitem(last=False)
-        return built
-
-
-@dataclass(frozen=True)
-class Kept:
-    key: Any
-    view: ScanView
-    memo: dict[Any, Any]  # renderings of ``view``
-
-
-def and_lot(gtin: str, lot: str) -> Any:
-    return (EventRow.gtin == gtin) & (EventRow.lot == lot)
 
 
 @dataclass(frozen=True)
