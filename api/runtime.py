@@ -23,14 +23,14 @@ from sqlalchemy import Engine, inspect
 from sqlmodel import Session
 
 from cradletrace import anchoring
+from cradletrace.api.ratelimit import RateLimiter
 from cradletrace.anchorworker import AnchorWorker, Outcome, Run
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.errors import ConfigError
-from cradletrace.ratelimit import RateLimiter
+from cradletrace.scan.cache import ViewCache
 from cradletrace.scan.postgres import PgScanner
 from cradletrace.scan.service import ScanResult, scan_item
-from cradletrace.scan.cache import ViewCache
 from cradletrace.sealing import Sealer, load_or_create_key
 from cradletrace.verification import EventVerifier
 from cradletrace.workspace import Workspace
