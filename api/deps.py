@@ -15,12 +15,12 @@ from sqlmodel import Session
 
 from cradletrace import apikeys
 from cradletrace.api.errors import AUTH_THROTTLED, BAD_KEY, MISSING_KEY, ApiError, too_many
+from cradletrace.api.ratelimit import RateLimiter
 from cradletrace.api.runtime import Runtime
 from cradletrace.apikeys import Caller
 from cradletrace.chain.base import Anchor
 from cradletrace.core.canonical import JsonValue, parse_json
 from cradletrace.errors import CanonicalizationError, InvalidInputError, Problem
-from cradletrace.ratelimit import RateLimiter
 from cradletrace.workspace import Workspace
 
 

@@ -178,7 +178,7 @@ def _status_of(exc: TraceError) -> tuple[int, str, list[Problem]]:
 def store_unreachable(exc: BaseException) -> bool:
     """The store did not answer (down, restarting, connection lost, pool exhausted): worth a retry."""
     return (isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError,
-                             PgOperationalError, PgInterfaceError))  # the last two: the scan pool (scanning.PgScanner)
+                             PgOperationalError, PgInterfaceError))  # the last two: the scan pool (scan.postgres.PgScanner)
             or (isinstance(exc, DBAPIError) and exc.connection_invalidated))
 
 

@@ -23,13 +23,14 @@ from sqlalchemy import Engine, inspect
 from sqlmodel import Session
 
 from cradletrace import anchoring
+from cradletrace.api.ratelimit import RateLimiter
 from cradletrace.anchorworker import AnchorWorker, Outcome, Run
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.errors import ConfigError
-from cradletrace.ratelimit import RateLimiter
-from cradletrace.scanning import PgScanner, ScanResult, scan_item
-from cradletrace.scanview import ViewCache
+from cradletrace.scan.cache import ViewCache
+from cradletrace.scan.postgres import PgScanner
+from cradletrace.scan.service import ScanResult, scan_item
 from cradletrace.sealing import Sealer, load_or_create_key
 from cradletrace.verification import EventVerifier
 from cradletrace.workspace import Workspace
@@ -85,11 +86,11 @@ class Runtime:
 
     @cached_property
     def scan_engine(self) -> Engine:
-        """The store's pool in autocommit mode, for scans (see scanning.py)."""
+        """The store's pool in autocommit mode, for scans (see scan/service.py)."""
         return self.workspace.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def start_scanner(self) -> None:
-        """On PostgreSQL, scans run on this loop with their own pool (scanning.PgScanner)."""
+        """On PostgreSQL, scans run on this loop with their own pool (scan.postgres.PgScanner)."""
         engine = self.workspace.engine
         if engine.dialect.name == "postgresql":
             self.scanner = PgScanner(self.scan_engine, self.verifier, self.views, self.sealer, self.settings.scan_db_connections,
@@ -101,7 +102,7 @@ class Runtime:
             await self.scanner.close()
 
     async def scan(self, gtin: str, lot: str, serial: str, now: datetime, client: str | None = None) -> ScanResult | None:
-        """One counted scan by ``client`` (scans.client_id; scanning.scan_item), None for a code never issued."""
+        """One counted scan by ``client`` (scan.history.client_id; scan.service.scan_item), None for a code never issued."""
         if self.scanner is not None:
             return await self.scanner.scan(gtin, lot, serial, now, client)
         return await to_thread.run_sync(scan_item, self.scan_engine, self.verifier, self.views, self.sealer,

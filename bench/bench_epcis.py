@@ -12,7 +12,7 @@ copy gets its own lot numbers, shipment id and event ids, so each event has its 
 * "mixed": all seven profile events (Object, Transformation, Aggregation, Association events with
   ILMD, sensor reports, extensions), for validate, hash and map.
 
-Timed: ``epcis.validate`` (jsonschema_rs + CBV lists), the all-Python reference path it replaced
+Timed: ``validation.validate`` (jsonschema_rs + CBV lists), the all-Python reference path it replaced
 (``jsonschema`` over ``--reference`` events, as a rate), ``document_hashes`` (CBV 2.0 event
 hashes), ``map_document`` (profile mapping), the whole ``import_document`` on SQLite (parse,
 validate, map, hash, sign, record, keep the originals; one transaction) and ``export_lot``.
@@ -38,13 +38,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # for bench.bench_core
 
 from bench.bench_core import Row, Stopwatch, fmt_rate, fmt_s, machine_info, print_table  # noqa: E402
-from cradletrace import epcis, products, suppliers  # noqa: E402
+from cradletrace import products, suppliers  # noqa: E402
+from cradletrace.epcis import validation  # noqa: E402
 from cradletrace.config import Settings  # noqa: E402
 from cradletrace.core.canonical import parse_json  # noqa: E402
 from cradletrace.demo import FORMULA, MILK  # noqa: E402
 from cradletrace.core.epcishash import document_hashes  # noqa: E402
-from cradletrace.epcis_export import export_lot  # noqa: E402
-from cradletrace.epcis_import import import_document, map_document  # noqa: E402
+from cradletrace.epcis.export import export_lot  # noqa: E402
+from cradletrace.epcis.capture import import_document, map_document  # noqa: E402
 from cradletrace.workspace import init_workspace  # noqa: E402
 
 PROFILE = ROOT / "tests" / "vectors" / "epcis" / "profile"
@@ -125,19 +126,19 @@ def main(argv: list[str] | None = None) -> list[Row]:
         rows.append(Row("documents", f"{name}: {n:,} events", f"{len(t) / 2**20:,.1f} MiB", "",
                         f"{len(t) / n:,.0f} B/event of JSON"))
 
-    epcis.validate(docs["farm"]["epcisBody"]["eventList"][0])  # compile both validators outside the timings
+    validation.validate(docs["farm"]["epcisBody"]["eventList"][0])  # compile both validators outside the timings
     for name, doc in docs.items():
         log(f"validate {name}")
-        problems, sw = timed(epcis.validate, doc)
+        problems, sw = timed(validation.validate, doc)
         assert problems == [], problems[:3]
-        rows.append(Row("validate (schema + formats + CBV lists)", f"{name}: epcis.validate", fmt_rate(n / sw.wall), "",
+        rows.append(Row("validate (schema + formats + CBV lists)", f"{name}: validation.validate", fmt_rate(n / sw.wall), "",
                         f"{fmt_s(sw.wall)} for the document; {sw.note()}", n / sw.wall))
     if args.reference:
         for name, doc in docs.items():
             m = min(args.reference, n)
             part = {**doc, "epcisBody": {"eventList": doc["epcisBody"]["eventList"][:m]}}
             log(f"reference all-Python validation of {m:,} {name} events")
-            problems, sw = timed(epcis.schema_problems_full, part)
+            problems, sw = timed(validation.schema_problems_full, part)
             assert problems == [], problems[:3]
             rows.append(Row("validate (schema + formats + CBV lists)", f"{name}: jsonschema only (the old path)",
                             fmt_rate(m / sw.wall), "",
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         for i in range(0, n, max(1, n // 10)):
             bad["epcisBody"]["eventList"][i]["eventTime"] = "yesterday"
         log("validate mixed with 10 broken events")
-        problems, sw = timed(epcis.validate, bad)
+        problems, sw = timed(validation.validate, bad)
         rows.append(Row("validate (schema + formats + CBV lists)", "mixed, 10 events broken", fmt_s(sw.wall), "",
                         f"{len(problems)} problems; jsonschema explains only the faulted events; {sw.note()}", sw.wall))
 

@@ -33,8 +33,8 @@ from pathlib import Path
 from cradletrace import products, recording, suppliers
 from cradletrace.config import Settings
 from cradletrace.core.codes import gtin_check_digit
-from cradletrace.labelprint import PdfSheet, PngZip, SvgDir, label_svg
-from cradletrace.labels import generate_codes, qr_symbol, render
+from cradletrace.labels.render import PdfSheet, PngZip, SvgDir, label_svg
+from cradletrace.labels.commission import generate_codes, qr_symbol, render
 from cradletrace.workspace import Workspace
 
 GTIN = "9421902960101" + str(gtin_check_digit("9421902960101"))

@@ -60,7 +60,7 @@ from bench.bench_core import machine_info  # noqa: E402
 from cradletrace import anchoring, products, recording, suppliers  # noqa: E402
 from cradletrace.config import Settings  # noqa: E402
 from cradletrace.demo import story  # noqa: E402
-from cradletrace.labels import generate_codes  # noqa: E402
+from cradletrace.labels.commission import generate_codes  # noqa: E402
 from cradletrace.workspace import Workspace, init_workspace  # noqa: E402
 from tests.nodes import free_port, start_anvil  # noqa: E402
 from tests.pg import PostgresServer  # noqa: E402
@@ -253,7 +253,7 @@ def profile_scan(settings: Settings, paths: list[str], n: int, top: int) -> None
     from cradletrace.api.main import create_app
     from cradletrace.core.digitallink import parse_path
     from cradletrace.scanner_web.pages import render_scan
-    from cradletrace.scanning import scan_json
+    from cradletrace.scan.service import scan_json
 
     app = create_app(settings.model_copy(update={"scan_rate_per_minute": 0, "anchor_interval": 0}))
     sample = random.sample(paths, min(n, len(paths)))

@@ -49,7 +49,7 @@ from bench.bench_core import machine_info  # noqa: E402
 from cradletrace import recording  # noqa: E402
 from cradletrace.core import canonical, signing  # noqa: E402
 from cradletrace.demo import story  # noqa: E402
-from cradletrace.labels import generate_codes  # noqa: E402
+from cradletrace.labels.commission import generate_codes  # noqa: E402
 from cradletrace.workspace import Workspace  # noqa: E402
 from tests.api.conftest import A, B, key_file, raw_milk  # noqa: E402
 from tests.stack import whole_stack  # noqa: E402

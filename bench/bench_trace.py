@@ -66,14 +66,18 @@ from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import Session, col, select  # noqa: E402
 
-from cradletrace import products, recallreport, recalls, recording, suppliers  # noqa: E402
+from cradletrace import products, recording, suppliers  # noqa: E402
+from cradletrace import recalls as notices  # noqa: E402
+from cradletrace.recall import recalls  # noqa: E402
+from cradletrace.recall.status import lot_status  # noqa: E402
+from cradletrace.recall import report as recallreport  # noqa: E402
 from cradletrace.config import Settings  # noqa: E402
 from cradletrace.core import canonical  # noqa: E402
 from cradletrace.core.codes import gtin_check_digit  # noqa: E402
 from cradletrace.core.events import BatchData, ColdChainData, CommissionData, ShipmentData, lot_of, outcome_of, parse_event  # noqa: E402
 from cradletrace.core.labels import SERIAL_BYTES, serial_from_bytes  # noqa: E402
-from cradletrace.genealogy import trace_backward, trace_forward  # noqa: E402
-from cradletrace.scans import LOCATION_SIZE  # noqa: E402
+from cradletrace.recall.genealogy import trace_backward, trace_forward  # noqa: E402
+from cradletrace.scan.history import LOCATION_SIZE  # noqa: E402
 from cradletrace.sealing import Sealer  # noqa: E402
 from cradletrace.store.models import Certification, Product, ProductParty, Supplier, SupplierKey  # noqa: E402
 from cradletrace.workspace import Workspace, init_workspace  # noqa: E402
@@ -467,7 +471,7 @@ def full_recall(ws: Workspace, chain: Any, start: LotKey | str, out_dir: Path, n
                                       severity="I", trigger=trigger or f"supplier audit of {start} (bench)",
                                       started_by="bench", now=datetime.now(timezone.utc))
     with _step(steps, "notice sent and confirmed on chain"):
-        sent = recalls.send_pending_notices(lambda: Session(ws.engine, expire_on_commit=False), chain)
+        sent = notices.send_pending_notices(lambda: Session(ws.engine, expire_on_commit=False), chain)
         assert any(r.recall_id == recall.id for r in sent)
     assert recall.id is not None
     with _step(steps, "report read (recallreport.build_report)"), ws.session() as s:
@@ -476,7 +480,7 @@ def full_recall(ws: Workspace, chain: Any, start: LotKey | str, out_dir: Path, n
         with _step(steps, f"report file {fmt.upper()}"):
             (out_dir / report.filename(fmt)).write_bytes(report.render(fmt))
     with ws.session() as s:  # what a scan of an affected pack now shows
-        status = recalls.lot_status(s, tr.lots[-1].id)
+        status = lot_status(s, tr.lots[-1].id)
         assert status.recall is not None and status.recall["id"] == recall.id
         recalls.close_recall(s, recall.id, reason="bench: measured", closed_by="bench", now=datetime.now(timezone.utc))
     return steps, tr.items  # closed (untimed), so the next recall may cover the same lots

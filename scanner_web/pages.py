@@ -14,8 +14,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from cradletrace.core.weblinks import document_uri_problem
-from cradletrace.scans import ScanSummary
-from cradletrace.scanview import ScanView
+from cradletrace.scan.history import ScanSummary
+from cradletrace.scan.view import ScanView
 
 LANGS = ("zh", "en")
 HERE = Path(str(resources.files("cradletrace.scanner_web")))
@@ -79,7 +79,7 @@ _SLOT_MARK = re.compile("\x00(" + "|".join(_SLOTS) + ")\x00")
 def render_scan(view: ScanView, lang: str, extra_warnings: list[Warning] = [],  # noqa: B006
                 scans: ScanSummary | None = None, serial: str | None = None, memo: dict[Any, Any] | None = None) -> str:
     """The scan page. The part that depends only on ``view`` is rendered once into ``memo`` (kept
-    with the view by scanview.ViewCache); banners, serial and scan history are filled in per scan."""
+    with the view by scan.cache.ViewCache); banners, serial and scan history are filled in per scan."""
     t = strings()[lang]
     warnings = warnings_for(view, lang, extra_warnings)
     if scans is not None and scans.clone.likely_copy:

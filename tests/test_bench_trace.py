@@ -15,7 +15,7 @@ from sqlmodel import Session, SQLModel
 from bench import bench_trace as bt
 from cradletrace import recording
 from cradletrace.config import Settings
-from cradletrace.genealogy import id_set, trace_backward, trace_forward
+from cradletrace.recall.genealogy import id_set, trace_backward, trace_forward
 from cradletrace.store import db
 from cradletrace.sealing import Sealer
 from cradletrace.workspace import Workspace, init_workspace

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from cradletrace.labels import qr_symbol
+from cradletrace.labels.commission import qr_symbol
 from tests.browser import CHROMIUM, FLAGS, screenshot, watched_page
 from tests.servers import serve_demo
 
@@ -249,7 +249,7 @@ def test_a_recalled_pack_shows_the_recall_at_once(phone: Any, demo: Demo) -> Non
     """Quality staff start a recall; the very next scan of a can shows it, before any chain call."""
     from datetime import datetime, timezone
 
-    from cradletrace import recalls
+    from cradletrace.recall import recalls
     from cradletrace.config import Settings
     from cradletrace.workspace import Workspace
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from cradletrace.recallreport import COLUMNS
+from cradletrace.recall.report import COLUMNS
 from tests.browser import screenshot, watched_page
 from tests.servers import serve_demo
 

@@ -25,7 +25,7 @@ from cradletrace.core import canonical
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.core.labels import serial_from_bytes
 from cradletrace.demo import FORMULA, MILK
-from cradletrace.epcis_import import import_document
+from cradletrace.epcis.capture import import_document
 from cradletrace.errors import InvalidEventError, NotAllowedError
 from cradletrace.store.models import EventRow, Hold, Item, Lot, Shipment
 from cradletrace.workspace import Workspace

@@ -25,12 +25,13 @@ from sqlalchemy import Engine, inspect, select as sa_select, text
 from sqlmodel import Session, SQLModel, select
 from typer.testing import CliRunner
 
-from cradletrace import anchoring, apikeys, recalls, recording, suppliers
+from cradletrace import anchoring, apikeys, recording, suppliers
+from cradletrace.recall import holds, recalls
 from cradletrace.api.main import create_app
 from cradletrace.cli import app as cli_app
 from cradletrace.config import Settings
-from cradletrace.epcis_export import export_lot
-from cradletrace.epcis_import import import_document
+from cradletrace.epcis.export import export_lot
+from cradletrace.epcis.capture import import_document
 from cradletrace.errors import ConfigError
 from cradletrace.store import db, schema
 from cradletrace.store.models import Hold, Item, Lot, Recall, ScanRecord
@@ -206,7 +207,7 @@ def test_a_first_release_store_is_refused_then_upgraded_with_every_row_kept(
             [failing] = recording.record_items(s, fail, NOW + timedelta(minutes=1))
         with ws.session() as s:
             [hold] = s.exec(select(Hold).where(Hold.trigger_event_id == failing.id)).all()
-            recalls.release_hold(s, hold.id or 0, reason="re-test passed", released_by="qa-lead", now=NOW + timedelta(hours=1))
+            holds.release_hold(s, hold.id or 0, reason="re-test passed", released_by="qa-lead", now=NOW + timedelta(hours=1))
             recall = recalls.start_recall(s, lots=[(failing.gtin or "", "IF-0001")], reason="Cronobacter detected",
                                           severity="I", trigger=failing.id, started_by="qa", now=NOW + timedelta(hours=2))
         with ws.session() as s:

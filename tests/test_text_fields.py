@@ -15,7 +15,7 @@ from cradletrace.core.events import parse_event
 from cradletrace.core.testreport import fill_limits
 from cradletrace.core.text import text_problem
 from cradletrace.errors import InvalidEventError, InvalidInputError
-from cradletrace.recalls import start_recall
+from cradletrace.recall.recalls import start_recall
 from cradletrace.workspace import Workspace, default_limits
 from tests.conftest import NOW
 

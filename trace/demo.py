@@ -16,12 +16,13 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from cradletrace import anchoring, products, recalls, recording, suppliers
+from cradletrace import anchoring, products, recording, suppliers
 from cradletrace.config import Settings
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.core.events import ColdChainData, parse_event
 from cradletrace.errors import ConfigError
-from cradletrace.labels import generate_codes
+from cradletrace.labels.commission import generate_codes
+from cradletrace.recall import holds
 from cradletrace.store.models import EventRow
 from cradletrace.verification import audit, export_bundle, verify_bundle_on, verify_event
 from cradletrace.workspace import init_workspace
@@ -147,7 +148,7 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> None:
         say(f"  4. cold chain PCC-2026-0042: {summ.min_c:g}–{summ.max_c:g} °C, {summ.seconds_out_of_range / 60:.0f} min above 8 °C, "
             f"mean kinetic {summ.mean_kinetic_c:.1f} °C -> {summ.verdict.upper()}")
         with ws.session() as s:
-            held = recalls.proposals(s)
+            held = holds.proposals(s)
         say(f"     -> IF-0001 put on hold automatically ({'; '.join(sorted({h.reason for h in held}))}): "
             "recall proposed ('cradletrace hold list'), scan pages show the hold")
         say("  5. shipment Christchurch -> Shanghai, customs declaration 223320261000004217 cleared at Yangshan")

@@ -316,7 +316,7 @@ def record_items(session: Session, items: list[Item], now: datetime,
 
     stored = _store(session, good, lots, now)
     # A failing test report or cold-chain excursion holds its batch and all it fed, in this transaction.
-    from cradletrace.recalls import hold_failures
+    from cradletrace.recall.holds import hold_failures
 
     hold_failures(session, stored, now)
     return stored

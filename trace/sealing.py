@@ -3,7 +3,7 @@
 AES-256-GCM by default; SM4-GCM (GB/T 32907, the Chinese national standard block cipher) when
 asked for. The key lives in a 0600 file in the data directory's keys folder (or comes from the
 environment), never in the database. A sealed value is ``alg(1) | nonce(12) | ciphertext+tag``:
-its length is the plaintext's, so callers pad what they seal to a fixed size (scans.py).
+its length is the plaintext's, so callers pad what they seal to a fixed size (scan/history.py).
 
 The same key, through a derived one, makes pseudonyms: a keyed hash (HMAC-SHA256) that stands
 for a personal value (a scanning client's address and browser) where only sameness matters.

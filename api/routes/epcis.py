@@ -3,7 +3,7 @@
 Signatures: a supplier key records only as its own supplier, and every cradletrace event must
 carry that supplier's Ed25519 signature over its own canonical bytes, as ``POST /events``
 requires. So the supplier signs each *mapped* event, not the EPCIS document bytes: the mapping
-(``cradletrace.epcis_map``) is deterministic, ``cradletrace epcis sign FILE --supplier ID``
+(``cradletrace.epcis.profile``) is deterministic, ``cradletrace epcis sign FILE --supplier ID``
 prints the ready body, and what is anchored and verified later is exactly what was signed.
 """
 
@@ -24,9 +24,9 @@ from cradletrace.api.models import RecordedEvent
 from cradletrace.api.routes.recalls import RecallId
 from cradletrace.apikeys import Caller
 from cradletrace.core.canonical import JsonValue
-from cradletrace.epcis import InvalidEpcisError, validate
-from cradletrace.epcis_export import export_lot, export_recall
-from cradletrace.epcis_import import DuplicateEpcisError, capture, check_size, map_document
+from cradletrace.epcis.validation import InvalidEpcisError, validate
+from cradletrace.epcis.export import export_lot, export_recall
+from cradletrace.epcis.capture import DuplicateEpcisError, capture, check_size, map_document
 from cradletrace.errors import NotAllowedError, Problem
 from cradletrace.workspace import Workspace
 

@@ -19,7 +19,8 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from cradletrace import genealogy, recallreport, recalls
+from cradletrace.recall import genealogy, holds, recalls
+from cradletrace.recall import report as recallreport
 from cradletrace.api.deps import QualityDep, SessionDep, who
 from cradletrace.api.errors import ApiError, responses
 from cradletrace.core.text import PlainText
@@ -161,14 +162,14 @@ def list_holds(session: SessionDep, caller: QualityDep,
                proposals: Annotated[bool, Query(description="Only holds no active recall covers (recall proposals)")] = False,
                ) -> list[dict[str, Any]]:
     """Active holds (oldest first), each with its trigger and the clock since it."""
-    return [h.to_json() for h in recalls.list_holds(session, only_proposals=proposals)]
+    return [h.to_json() for h in holds.list_holds(session, only_proposals=proposals)]
 
 
 @router.post("/holds/{hold_id}/release", response_model=HoldReleased, responses=responses(401, 403, 404, 409, 422))
 def release_hold(hold_id: HoldId, body: ReasonIn, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
     """Lift a hold (the scan page's hold banner goes); who, when and why are recorded."""
     with _conflicts():
-        out = recalls.release_hold(session, hold_id, reason=body.reason, released_by=who(caller), now=_now())
+        out = holds.release_hold(session, hold_id, reason=body.reason, released_by=who(caller), now=_now())
     session.commit()
     return out
 

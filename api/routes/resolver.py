@@ -37,7 +37,7 @@ from cradletrace.core.digitallink import Link, parse_path
 from cradletrace.core.labels import resolver_origin
 from cradletrace.core.weblinks import document_host, document_uri_problem
 from cradletrace.errors import InvalidInputError
-from cradletrace.recalls import lot_status
+from cradletrace.recall.status import lot_status
 from cradletrace.scanner_web.pages import pick_lang, render_unknown
 from cradletrace.store.models import EventRow, Item, Lot
 

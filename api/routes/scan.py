@@ -23,8 +23,8 @@ from cradletrace.api.errors import ApiError, error_response, responses, too_many
 from cradletrace.core.digitallink import parse_path
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.scanner_web.pages import pick_lang, render_scan, render_unknown, status_warnings
-from cradletrace.scanning import scan_json
-from cradletrace.scans import attach_location, client_id
+from cradletrace.scan.service import scan_json
+from cradletrace.scan.history import attach_location, client_id
 
 router = APIRouter(tags=["scan"])
 RATE_LIMITED = "too many requests from this address; slow down"
@@ -50,7 +50,7 @@ def _wants_json(request: Request, fmt: str | None) -> bool:
 
 
 def _client(runtime: Any, request: Request) -> str:
-    """The scanning client's pseudonym (scans.client_id): its address and browser, keyed-hashed."""
+    """The scanning client's pseudonym (scan.history.client_id): its address and browser, keyed-hashed."""
     return client_id(runtime.sealer, client_address(request), request.headers.get("user-agent", ""))
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from cradletrace import genealogy
+from cradletrace.recall import genealogy
 from cradletrace.api.deps import SessionDep, require
 from cradletrace.api.errors import responses
 from cradletrace.apikeys import Caller

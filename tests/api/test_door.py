@@ -28,7 +28,7 @@ from cradletrace.api.errors import AUTH_THROTTLED
 from cradletrace.api.middleware import CSP, DOCS_CSP, HSTS
 from cradletrace.config import Settings
 from cradletrace.core.canonical import MAX_DEPTH
-from cradletrace.ratelimit import RateLimiter
+from cradletrace.api.ratelimit import RateLimiter
 from cradletrace.recursionlimit import SAFE_RECURSION_LIMIT
 from cradletrace.api.main import API_PREFIX as P
 from tests.api.conftest import Site

@@ -10,13 +10,13 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from cradletrace import epcis
+from cradletrace.epcis import validation
 from cradletrace.api.routes.epcis import DUPLICATE, INVALID
 from cradletrace.cli import app as cli_app
 from cradletrace.config import Settings
 from cradletrace.core.events import MAX_READINGS
 from cradletrace.demo import story
-from cradletrace.epcis_import import capture_body
+from cradletrace.epcis.capture import capture_body
 from cradletrace.workspace import Workspace
 from tests.api.conftest import B, Site, open_site, signed
 
@@ -49,7 +49,7 @@ def test_capture_then_the_same_events_again_is_409(database_url: str | None, tmp
         assert site.event_count() == before
         lot = site.client.get(f"{P}/lots/RM-E1", headers=site.auth("quality"))
         assert lot.status_code == 200 and lot.headers["content-type"].startswith("application/ld+json")
-        assert epcis.validate(lot.json()) == []
+        assert validation.validate(lot.json()) == []
         assert [e["eventID"] for e in lot.json()["epcisBody"]["eventList"]] == [
             "urn:uuid:6f3c1d5e-2a4b-4c8d-9e0f-112233445566"]
         assert lot.json()["epcisBody"]["eventList"][0]["ct:eventHash"] == got["events"][0]["hash"]
@@ -105,7 +105,7 @@ def test_export_lot_and_recall_over_http(site: Site) -> None:
     r = site.client.get(f"{P}/lots/IF-0001", headers=q)
     assert r.status_code == 200
     doc = r.json()
-    assert epcis.validate(doc) == []
+    assert validation.validate(doc) == []
     steps = [(e.get("bizStep"), e.get("disposition")) for e in doc["epcisBody"]["eventList"]]
     assert ("inspecting", "non_conformant") in steps and ("shipping", "in_transit") in steps
     assert site.client.get(f"{P}/lots/NO-SUCH", headers=q).status_code == 404
@@ -117,7 +117,7 @@ def test_export_lot_and_recall_over_http(site: Site) -> None:
     assert made.status_code == 201, made.text
     rid = made.json()["id"]
     scope = site.client.get(f"{P}/recalls/{rid}", headers=q)
-    assert scope.status_code == 200 and epcis.validate(scope.json()) == []
+    assert scope.status_code == 200 and validation.validate(scope.json()) == []
     assert any(e.get("disposition") == "recalled" for e in scope.json()["epcisBody"]["eventList"])
     assert site.client.get(f"{P}/recalls/999999", headers=q).status_code == 404
 

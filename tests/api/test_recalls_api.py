@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from cradletrace import genealogy
+from cradletrace.recall import genealogy
 from cradletrace.api.main import API_PREFIX
 from cradletrace.api.routes.recalls import ALREADY_CLOSED, ALREADY_RECALLED, ALREADY_RELEASED
 from cradletrace.config import Settings
 from cradletrace.core.codes import gtin_check_digit
-from cradletrace.labels import generate_codes
-from cradletrace.recallreport import COLUMNS, tlc
+from cradletrace.labels.commission import generate_codes
+from cradletrace.recall.report import COLUMNS, tlc
 from cradletrace.workspace import Workspace
 from tests.api.conftest import A, MILK, Site, open_site
 

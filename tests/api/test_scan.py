@@ -34,7 +34,7 @@ from cradletrace.config import Settings
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.core.labels import DigitalLink, parse_uri
 from cradletrace.demo import story
-from cradletrace.labels import generate_codes
+from cradletrace.labels.commission import generate_codes
 from cradletrace.scanner_web.pages import strings
 from cradletrace.sealing import Sealer
 from cradletrace.workspace import Workspace

@@ -3,7 +3,7 @@
 Copy evidence counts clients (a keyed hash of address and browser, stored instead of either), not
 requests; a scan takes one location, once; a later scanner learns the day of the first scan and
 whether it was in another city than its own, never a place. The location request takes JSON
-booleans and finite numbers only. On SQLite (scanning.scan_item) and PostgreSQL (PgScanner) alike.
+booleans and finite numbers only. On SQLite (scan.service.scan_item) and PostgreSQL (PgScanner) alike.
 """
 
 from __future__ import annotations

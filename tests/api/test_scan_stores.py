@@ -1,8 +1,8 @@
 """The scan on PostgreSQL answers exactly as on SQLite.
 
-PostgreSQL runs its own path (scanning.PgScanner: one statement per scan on an async pool, the
+PostgreSQL runs its own path (scan.postgres.PgScanner: one statement per scan on an async pool, the
 lot's verified view kept while a stamp of row versions is unchanged); SQLite runs
-scanning.scan_item (the view kept while the rows themselves are unchanged). Every test here runs
+scan.service.scan_item (the view kept while the rows themselves are unchanged). Every test here runs
 on both stores through ``any_packs`` and asserts what the phone must see: tampering after the
 view was kept, deleted records, a changed key or supplier, holds and recalls, unknown codes,
 long histories. The last test stops PostgreSQL under a running app.
@@ -20,14 +20,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert
 from sqlmodel import select
 
-from cradletrace import recalls
+from cradletrace.recall.status import lot_status
 from cradletrace.api.errors import STORE_UNAVAILABLE
 from cradletrace.api.main import API_PREFIX
 from cradletrace.api.routes.scan import UNKNOWN
 from cradletrace.config import Settings
 from cradletrace.core.labels import DigitalLink
 from cradletrace.demo import story
-from cradletrace.scans import MAX_HISTORY
+from cradletrace.scan.history import MAX_HISTORY
 from cradletrace.store.models import Lot, ScanRecord
 from cradletrace.workspace import Workspace
 from tests.api.conftest import MILK
@@ -177,7 +177,7 @@ def test_a_changed_product_name_is_shown_at_the_next_scan(any_packs: Packs) -> N
 def in_store(settings: Settings, gtin: str, lot: str) -> dict[str, Any]:
     """What recalls.lot_status says of the lot, straight from the store."""
     with Workspace(settings) as ws, ws.session() as s:
-        status = recalls.lot_status(s, int(s.exec(select(Lot.id).where(Lot.gtin == gtin, Lot.lot == lot)).one() or 0))
+        status = lot_status(s, int(s.exec(select(Lot.id).where(Lot.gtin == gtin, Lot.lot == lot)).one() or 0))
     return {"recall": status.recall, "hold": status.hold}
 
 
@@ -249,7 +249,7 @@ def test_codes_never_issued_are_404_and_insert_no_scan(any_packs: Packs) -> None
 
 
 def test_a_lot_whose_batch_event_no_longer_reads_is_404_and_not_counted(any_packs: Packs) -> None:
-    """Nothing can be shown of a lot whose own batch event no longer parses (scanview.build_view):
+    """Nothing can be shown of a lot whose own batch event no longer parses (scan.view.build_view):
     the scan answers as for a code never issued, so it must not be counted either."""
     c, st, can = any_packs.client, any_packs.settings, any_packs.cans[1]
     batch = kept(any_packs, can)["batch"]["event_id"]

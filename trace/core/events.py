@@ -261,7 +261,7 @@ class ShipmentData(_Model):
 
 
 class CommissionData(_Model):
-    """Serialized items of one lot, each to carry its own code (labels.py) on the pack."""
+    """Serialized items of one lot, each to carry its own code (labels/commission.py) on the pack."""
 
     lot: LotRef
     serials: list[Serial] = Field(min_length=1, max_length=MAX_SERIALS)

@@ -3,7 +3,7 @@
 A real pack is scanned a handful of times, by one household's phones, in one city. A label
 printed many times is scanned by many phones, far apart. The rule is written down here so it
 can be argued with. Evidence is counted per *client* (a keyed hash of the phone's address and
-browser, see scans.client_id), so that one phone's repeated scans, or one phone sending places
+browser, see scan.history.client_id), so that one phone's repeated scans, or one phone sending places
 from both ends of the earth, count as one witness, not many:
 
 * a code is a likely copy when more than ``max_clients`` different clients scanned it;

@@ -197,7 +197,7 @@ class ScanRecord(SQLModel, table=True):
     scanned_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
     consent: bool = False
     location: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    # Pseudonym of the scanning client (scans.client_id: a keyed hash, never the address itself),
+    # Pseudonym of the scanning client (scan.history.client_id: a keyed hash, never the address itself),
     # so that the copy rule counts phones, not requests. None for scans made before it was kept.
     client: str | None = Field(default=None, max_length=32)
 

@@ -1,0 +1,119 @@
+"""``cradletrace epcis``: EPCIS 2.0 documents on the command line.
+
+One function per command; each engineer edits only their own command's function.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cradletrace.cli.options import DataDir, DbUrl, Limits, fail, open_workspace, reported, settings_from
+
+app = typer.Typer(no_args_is_help=True, help="EPCIS 2.0 JSON-LD documents: event hashes, validation, import (capture), signing for the HTTP capture, export.")
+
+
+@app.command("hash")
+def hash_(file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD document", dir_okay=False)]) -> None:
+    """Print the CBV 2.0 event hash (ni:///sha-256;...?ver=CBV2.0) of every event, in document order.
+
+    stdout carries the hashes and nothing else, so other tools can read it line by line.
+    """
+    from cradletrace.core.epcishash import document_hashes
+    from cradletrace.errors import InvalidInputError
+
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        fail(f"{file}: {exc.strerror or exc}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        fail(f"{file}: not a JSON document ({exc})")
+    try:
+        hashes = document_hashes(doc)
+    except InvalidInputError as exc:
+        fail(f"{file}: {exc}")
+    for h in hashes:
+        typer.echo(h)
+
+
+def _read_bytes(file: Path) -> bytes:
+    import sys
+
+    return sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+
+
+@app.command("validate")
+def validate(file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD document, or - for stdin")]) -> None:
+    """Check a document against GS1's EPCIS 2.0 JSON schema and the CBV 2.0 vocabulary.
+
+    Prints "valid" (exit 0) or one "JSON-pointer: reason" line per problem (exit 1).
+    """
+    from cradletrace.epcis import validation
+    from cradletrace.core.canonical import parse_json
+
+    with reported():
+        problems = validation.validate(parse_json(_read_bytes(file)))
+    if not problems:
+        typer.echo("valid")
+        return
+    for p in problems:
+        typer.echo(f"{p.where or '(document)'}: {p.message}")
+    raise typer.Exit(1)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD document, or - for stdin")],
+    supplier: Annotated[str, typer.Option("--supplier", help="The uploading supplier; its key file signs every event")],
+    limits: Limits = None, data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Capture a whole EPCIS document as signed cradletrace events: all of them, or none (exit 2)."""
+    from datetime import datetime, timezone
+
+    from cradletrace.epcis.capture import import_document
+
+    settings = settings_from(data_dir, database_url, None, limits)
+    # A duplicate (DuplicateEpcisError) or an invalid document exits 2 naming each event by pointer.
+    with reported(), open_workspace(settings) as ws, ws.session() as s:
+        rows = import_document(s, settings.keys_dir, ws.limits, _read_bytes(file), supplier, datetime.now(timezone.utc))
+        s.commit()
+    for row in rows:
+        typer.echo(f"event {row.id}  {row.kind:<11} {row.gtin or ''}/{row.lot or row.ref or ''}  {row.digest[:16]}…")
+    typer.echo(f"imported {len(rows)} EPCIS events as cradletrace events; pending until the next 'cradletrace anchor'")
+
+
+@app.command("sign")
+def sign(
+    file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD document, or - for stdin")],
+    supplier: Annotated[str, typer.Option("--supplier", help="The supplier whose key file signs")],
+    limits: Limits = None, data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Print the body for POST /api/v1/epcis: the document, the key id and one signature per event."""
+    from cradletrace.epcis.capture import capture_body
+
+    settings = settings_from(data_dir, database_url, None, limits)
+    with reported(), open_workspace(settings) as ws, ws.session() as s:
+        body = capture_body(s, settings.keys_dir, ws.limits, _read_bytes(file), supplier)
+    typer.echo(json.dumps(body, ensure_ascii=False))
+
+
+@app.command("export")
+def export(
+    lot: Annotated[Optional[str], typer.Argument(help="GTIN/LOT (or a lot code) whose history to export")] = None,
+    recall: Annotated[Optional[int], typer.Option("--recall", help="Export a recall's whole scope instead")] = None,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Print a lot's history (or a recall's scope) as an EPCIS 2.0 JSON-LD document on stdout."""
+    from datetime import datetime, timezone
+
+    from cradletrace.epcis.export import export_lot, export_recall
+
+    if (lot is None) == (recall is None):
+        fail("expected a LOT or --recall ID (one of the two)")
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+        now = datetime.now(timezone.utc)
+        doc = export_lot(s, lot, now) if lot is not None else export_recall(s, recall or 0, now)
+    typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))

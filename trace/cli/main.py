@@ -1,0 +1,214 @@
+"""The ``cradletrace`` command's root: the app, the everyday commands (init, sign, record, status,
+anchor, labels, demo) and the registration of every command group. Thin: parse options, call the
+core, print a few readable lines.
+
+Heavy libraries (web3, eth-tester) load only inside the commands that need a chain.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cradletrace.cli import chain, db, dl, epcis, product, recall, serve, suppliers, trace, verify
+from cradletrace.cli.options import DataDir, DbUrl, Limits, RpcUrl, chain_label, open_workspace, read_input, reported, settings_from
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="cradletrace: signed supplier events, anchored on an EVM chain, verifiable by anyone.")
+
+
+@app.command()
+def init(data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None) -> None:
+    """Create the data directory, the store and the anchor contract (running it again is harmless)."""
+    from cradletrace.workspace import init_workspace
+
+    settings = settings_from(data_dir, database_url, rpc_url)
+    with reported():
+        ws, chain = init_workspace(settings)
+        with ws:
+            typer.echo(f"data directory: {settings.data_dir.resolve()}")
+            typer.echo(f"store: {ws.engine.url.render_as_string(hide_password=True)}")
+            typer.echo(f"anchoring to: {chain_label(chain)}")
+            if ws.replaced_contract:
+                typer.echo(f"warning: the contract recorded before ({ws.replaced_contract}) is not on this chain; "
+                           "deployed a new one. Roots anchored to the old one cannot be verified here "
+                           "('cradletrace audit' lists them).", err=True)
+
+
+@app.command()
+def sign(
+    file: Annotated[Path, typer.Argument(help="JSON file of bare events, or - for stdin")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here instead of stdout")] = None,
+    limits: Limits = None, data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Sign bare events with their suppliers' key files (fills analyte limits from the limits table)."""
+    from cradletrace import recording
+
+    settings = settings_from(data_dir, database_url, None, limits)
+    with reported(), open_workspace(settings) as ws, ws.session() as s:
+        items = recording.sign_items(recording.load_submission(read_input(file)), recording.key_loader(s, settings.keys_dir), ws.limits)
+        text = json.dumps([{"event": i.event, "signature": i.signature} for i in items], ensure_ascii=False, indent=2)
+        if out:
+            out.write_text(text + "\n", "utf-8")
+            typer.echo(f"signed {len(items)} events -> {out}")
+        else:
+            typer.echo(text)
+
+
+@app.command()
+def record(
+    file: Annotated[Path, typer.Argument(help="JSON file: one event or a list, or - for stdin")],
+    sign_: Annotated[bool, typer.Option("--sign", help="Sign bare events with the suppliers' key files")] = False,
+    limits: Limits = None, data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Record signed supplier events: all of them, or none if any is bad."""
+    from cradletrace import recording
+
+    settings = settings_from(data_dir, database_url, None, limits)
+    with reported(), open_workspace(settings) as ws, ws.session() as s:
+        items = recording.load_submission(read_input(file))
+        if sign_:
+            items = recording.sign_items(items, recording.key_loader(s, settings.keys_dir), ws.limits)
+        rows = recording.record_items(s, items, datetime.now(timezone.utc), ws.limits)
+        s.commit()
+        for row in rows:
+            extra = f"  {row.outcome.upper()}" if row.outcome else ""
+            typer.echo(f"event {row.id}  {row.kind:<11} {row.gtin or ''}/{row.lot or row.ref or ''}  {row.digest[:16]}…{extra}")
+        typer.echo(f"recorded {len(rows)} events; pending until the next 'cradletrace anchor'")
+
+
+@app.command()
+def status(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Counts: suppliers, events by kind, pending and anchored, and the last anchor."""
+    from sqlmodel import col, func, select
+
+    from cradletrace.store.models import AnchorBatch, EventRow, Supplier
+
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+        typer.echo(f"store: {ws.engine.url.render_as_string(hide_password=True)}")
+        typer.echo(f"suppliers: {s.exec(select(func.count()).select_from(Supplier)).one()}")
+        for kind, n in s.exec(select(EventRow.kind, func.count()).group_by(EventRow.kind).order_by(EventRow.kind)):
+            typer.echo(f"events {kind:<11} {n}")
+        pending = s.exec(select(func.count()).select_from(EventRow).where(col(EventRow.anchor_id).is_(None))).one()
+        typer.echo(f"pending (not yet anchored): {pending}")
+        from cradletrace.anchoring import pending_age
+
+        typer.echo(f"oldest pending event waited: {pending_age(s):.0f} s (not yet under a confirmed root)")
+        last = s.exec(select(AnchorBatch).where(AnchorBatch.status == "confirmed").order_by(col(AnchorBatch.id).desc())).first()
+        if last:
+            typer.echo(f"last root: 0x{last.root[:16]}… {last.leaf_count} events, block {last.block_number}, {last.block_time}")
+        stuck = s.exec(select(func.count()).select_from(AnchorBatch).where(AnchorBatch.status != "confirmed")).one()
+        if stuck:
+            typer.echo(f"roots prepared but not confirmed: {stuck} (the next 'cradletrace anchor' finishes them)")
+        from cradletrace.leader import leader_lock
+
+        typer.echo(f"anchoring leader: {leader_lock(ws.settings.store_url).holder()}")
+
+
+@app.command()
+def anchor(
+    watch: Annotated[bool, typer.Option("--watch", help="Keep anchoring every --interval seconds")] = False,
+    interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between runs with --watch")] = 10.0,
+    data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None,
+) -> None:
+    """Put all pending events under one Merkle root and record it on chain, then any recall notices.
+
+    Only the worker holding the leader lock anchors; with --watch a worker that does not hold it
+    waits and takes over when the leader stops (docs/operations.md)."""
+    from cradletrace.cli.anchor import anchor_command
+
+    anchor_command(settings_from(data_dir, database_url, rpc_url), watch, interval)
+
+
+@app.command()
+def labels(
+    gtin: Annotated[str, typer.Argument(help="GTIN-14 of the product")],
+    lot: Annotated[str, typer.Argument(help="Lot code, as its batch event recorded it")],
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many item codes to make")],
+    supplier: Annotated[str, typer.Option("--supplier", help="Plant or brand commissioning the items; signs with its key file")],
+    svg_dir: Annotated[Optional[Path], typer.Option("--svg-dir", help="New directory for one SVG per label (+ codes.csv)")] = None,
+    pdf: Annotated[Optional[Path], typer.Option("--pdf", help="A4 PDF sheet of all labels")] = None,
+    zip_: Annotated[Optional[Path], typer.Option("--zip", help="ZIP of PNG labels (+ codes.csv)")] = None,
+    resolver: Annotated[Optional[str], typer.Option("--resolver", help="Host the codes point to [env CRADLETRACE_RESOLVER_HOST; default id.cradletrace.example]")] = None,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Commission COUNT serialized items of a lot and print one QR code (GS1 Digital Link) per item.
+
+    Without --svg-dir, --pdf or --zip the codes' URIs are printed, one per line.
+    """
+    from cradletrace.labels.render import PdfSheet, PngZip, SvgDir
+    from cradletrace.labels.commission import Output, generate_codes, render
+
+    settings = settings_from(data_dir, database_url, None)
+    with reported(), open_workspace(settings) as ws:
+        outputs: list[Output] = []
+        try:  # paths are checked before any code is commissioned
+            if svg_dir:
+                outputs.append(SvgDir(svg_dir))
+            if pdf:
+                outputs.append(PdfSheet(pdf, title=f"cradletrace labels {gtin} / {lot}"))
+            if zip_:
+                outputs.append(PngZip(zip_))
+            with ws.session() as s:
+                codes = generate_codes(s, settings.keys_dir, gtin=gtin, lot=lot, count=count, supplier=supplier,
+                                       resolver=resolver or settings.resolver_host)
+        except BaseException:
+            for out in outputs:
+                out.abort()
+            raise
+        ids = [r.id for r in codes.events]
+        typer.echo(f"commissioned {count} items of {gtin}/{lot} by {supplier} in {len(ids)} event"
+                   f"{'s' if len(ids) > 1 else ''} ({', '.join(map(str, ids))}); pending until the next 'cradletrace anchor'",
+                   err=not outputs)
+        if not outputs:
+            typer.echo("\n".join(codes.uris))
+            return
+        with _progress(count) as advance:
+            render(codes.links, outputs, advance)
+        for label, path in (("SVG labels", svg_dir), ("PDF sheet", pdf), ("PNG labels", zip_)):
+            if path:
+                typer.echo(f"{label}: {path}")
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr when it is a terminal and the run is long enough to watch."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    with Progress(TextColumn("labels"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console,
+                  disable=total < 200 or not console.is_terminal) as bar:
+        task = bar.add_task("labels", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+@app.command()
+def demo(data_dir: DataDir = None) -> None:
+    """Run the whole story on a fresh data directory and print what happened."""
+    from cradletrace.demo import run_demo
+
+    settings = settings_from(data_dir or Path(".cradletrace-demo"), None, None)
+    with reported():
+        run_demo(settings, typer.echo)
+
+
+# Command groups, in the order --help lists them; verify and serve add top-level commands.
+app.add_typer(verify.app)
+app.add_typer(serve.app)
+app.add_typer(suppliers.app, name="supplier")
+app.add_typer(epcis.app, name="epcis")
+app.add_typer(dl.app, name="dl")
+app.add_typer(chain.app, name="chain")
+app.add_typer(db.app, name="db")
+app.add_typer(product.app, name="product")
+app.add_typer(trace.app, name="trace")
+app.add_typer(recall.app, name="recall")
+app.add_typer(recall.hold_app, name="hold")
+app.add_typer(serve.apikey_app, name="apikey")

@@ -1,0 +1,73 @@
+"""What every ``cradletrace`` command group shares: the store/chain options and error printing.
+
+Command groups live in their own modules of this package and register on the root app in
+``main.py``; they import their options and helpers from here.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn, Optional
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from cradletrace.config import Settings
+from cradletrace.errors import InvalidInputError, TraceError
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory [env CRADLETRACE_DATA_DIR; default ./.cradletrace]")]
+DbUrl = Annotated[Optional[str], typer.Option("--database-url", help="PostgreSQL URL instead of the SQLite file [env DATABASE_URL]")]
+Limits = Annotated[Optional[Path], typer.Option("--limits", help="Analyte limits table replacing the shipped infant-formula one [env CRADLETRACE_LIMITS_FILE]")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the whole answer as JSON")]
+RpcUrl = Annotated[Optional[str], typer.Option("--rpc-url", help="EVM JSON-RPC node instead of the embedded chain [env CRADLETRACE_RPC_URL]")]
+
+
+def settings_from(data_dir: Path | None, database_url: str | None, rpc_url: str | None, limits: Path | None = None) -> Settings:
+    given = (("data_dir", data_dir), ("database_url", database_url), ("rpc_url", rpc_url), ("limits_file", limits))
+    overrides = {k: v for k, v in given if v is not None}
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def read_input(file: Path) -> bytes:
+    """The bytes of FILE, or of stdin when FILE is ``-``."""
+    return sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Print cradletrace errors as one line per problem and exit non-zero; no tracebacks."""
+    try:
+        yield
+    except InvalidInputError as exc:
+        if len(exc.problems) == 1:
+            fail(str(exc.problems[0]))
+        typer.echo(f"error: {len(exc.problems)} problems, nothing was stored:", err=True)
+        for p in exc.problems:
+            typer.echo(f"  {p}", err=True)
+        raise typer.Exit(2) from None
+    except TraceError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{exc.filename or ''}: {exc.strerror or exc}")
+    except SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None) or exc
+        fail(f"store: {type(exc).__name__}: {str(orig).strip().splitlines()[0][:200]}")
+
+
+def open_workspace(settings: Settings):  # type: ignore[no-untyped-def]
+    from cradletrace.workspace import Workspace
+
+    return Workspace(settings)
+
+
+def chain_label(chain) -> str:  # type: ignore[no-untyped-def]
+    kind = "local development chain (embedded, not a public network)" if chain.local else f"chain {chain.where}"
+    return f"{kind}, chain id {chain.chain_id}, contract {chain.contract_address}"

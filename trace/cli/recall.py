@@ -1,0 +1,168 @@
+"""``cradletrace recall`` and ``cradletrace hold``: a recall's life on the command line (start, list,
+close, report) and the automatic holds (list, release)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cradletrace.cli.options import AsJson, DataDir, DbUrl, open_workspace, reported, settings_from
+from cradletrace.errors import InvalidInputError
+
+app = typer.Typer(no_args_is_help=True, help="Start and list recalls (quality staff).")
+hold_app = typer.Typer(no_args_is_help=True, help="Automatic holds after failed tests and excursions (recall proposals).")
+
+Reason = Annotated[str, typer.Option("--reason", help="Why (kept with who and when)")]
+
+
+def _who() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+@app.command("start")
+def recall_start(
+    reason: Annotated[str, typer.Option("--reason", help="Why: shown on every affected pack's scan page")],
+    severity: Annotated[str, typer.Option("--severity", help="Recall class: I, II or III")],
+    lot: Annotated[Optional[list[str]], typer.Option("--lot", help="GTIN/LOT in scope, repeatable "
+                                                     "(default: the forward trace of --trigger)")] = None,
+    trigger: Annotated[Optional[str], typer.Option("--trigger", help="Triggering event (id or digest) or a short text")] = None,
+    as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Recall lots at once (scan pages warn immediately); the notice goes on chain with the next 'anchor'."""
+    import getpass
+
+    from cradletrace.recall import genealogy, recalls
+
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+        if lot:
+            scope = [genealogy.parse_lot(x, "lot") for x in lot]
+        elif trigger is not None and (trigger.isdigit() or len(trigger) == 64):
+            t = genealogy.trace_forward(s, event=trigger)
+            scope = [x.key for x in t.lots]  # located: by the automatic hold's trace if there was one, else now
+        else:
+            raise InvalidInputError("lot: expected --lot GTIN/LOT (repeatable) or an event --trigger to trace from")
+        r = recalls.start_recall(s, lots=scope, reason=reason, severity=severity, trigger=trigger,
+                                 started_by=f"cli:{getpass.getuser()}", now=datetime.now(timezone.utc))
+        view = next(v for v in recalls.list_recalls(s) if v.recall.id == r.id)
+        if as_json:
+            typer.echo(json.dumps(view.to_json(), ensure_ascii=False, indent=2))
+            return
+        typer.echo(f"recall {r.id} started (class {r.severity}) by {r.started_by}: {len(view.lots)} lots; "
+                   "scan pages show it now")
+        for g, lo in view.lots:
+            typer.echo(f"  {g}/{lo}")
+        typer.echo(f"  clock: {view.clock.text()}")
+        typer.echo(f"  notice 0x{r.notice_digest[:16]}… prepared; on chain with the next 'cradletrace anchor'")
+
+
+@app.command("list")
+def recall_list(as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Every recall with its lots, notice status and clock."""
+    from cradletrace.recall import recalls
+
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+        views = recalls.list_recalls(s)
+        if as_json:
+            typer.echo(json.dumps([v.to_json() for v in views], ensure_ascii=False, indent=2))
+            return
+        if not views:
+            typer.echo("no recalls")
+        for v in views:
+            r = v.recall
+            typer.echo(f"recall {r.id}  class {r.severity}  {r.reason}  by {r.started_by} at {r.started_at:%Y-%m-%d %H:%M:%S}  "
+                       f"notice {r.notice_status}{' block ' + str(r.block_number) if r.block_number else ''}")
+            typer.echo(f"    lots: {', '.join(f'{g}/{lo}' for g, lo in v.lots)}")
+            typer.echo(f"    clock: {v.clock.text()}")
+
+
+@hold_app.command("list")
+def hold_list(
+    proposals: Annotated[bool, typer.Option("--proposals", help="Only holds no recall covers yet")] = False,
+    as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Active holds; those without a recall are recall proposals."""
+    from cradletrace.recall.holds import list_holds
+
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+        holds = list_holds(s, only_proposals=proposals)
+        if as_json:
+            typer.echo(json.dumps([h.to_json() for h in holds], ensure_ascii=False, indent=2))
+            return
+        if not holds:
+            typer.echo("no holds")
+        for h in holds:
+            state = f"recall {h.recall_id}" if h.recall_id else "PROPOSED recall (none started)"
+            typer.echo(f"hold {h.id}  {h.gtin}/{h.lot}  {h.reason} (event {h.trigger_event_id})  {state}  "
+                       f"clock: {h.clock.text()}")
+
+
+@hold_app.command("release")
+def hold_release(
+    hold_id: Annotated[int, typer.Argument(help="Hold id (cradletrace hold list)")],
+    reason: Reason,
+    as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Lift a hold (e.g. a re-test passed): the scan page's hold banner goes; who, when and why are kept."""
+    from cradletrace.recall.holds import release_hold
+
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+        out = release_hold(s, hold_id, reason=reason, released_by=_who(), now=datetime.now(timezone.utc))
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"hold {out['id']} on {out['gtin']}/{out['lot']} released by {out['released_by']} at {out['released_at']}: "
+               f"{out['release_reason']}")
+
+
+@app.command("close")
+def recall_close(
+    recall_id: Annotated[int, typer.Argument(help="Recall id (cradletrace recall list)")],
+    reason: Reason,
+    as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """End a recall (goods retrieved or destroyed): scan pages stop warning; who, when and why are kept."""
+    from cradletrace.recall import recalls
+
+    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+        view = recalls.close_recall(s, recall_id, reason=reason, closed_by=_who(), now=datetime.now(timezone.utc))
+    out = view.to_json()
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"recall {out['id']} closed by {out['closed_by']} at {out['closed_at']}: {out['close_reason']}")
+
+
+@app.command("report")
+def recall_report(
+    recall_id: Annotated[int, typer.Argument(help="Recall id (cradletrace recall list)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for recall-ID.json, .csv and .xlsx")] = Path("."),
+    formats: Annotated[Optional[list[str]], typer.Option("--format", help="json, csv or xlsx; repeatable (default: all three)")] = None,
+    data_dir: DataDir = None, database_url: DbUrl = None,
+) -> None:
+    """Write the recall report: FSMA 204 key data elements per affected lot and shipment, the sites to
+    notify, and how many consumers scanned affected packs (counts only)."""
+    from cradletrace.recall import report as recallreport
+    from cradletrace.errors import InvalidInputError, Problem
+
+    wanted = formats or list(recallreport.FORMATS)
+    with reported():
+        bad = [f for f in wanted if f not in recallreport.FORMATS]
+        if bad:
+            raise InvalidInputError(Problem("format", f"expected json, csv or xlsx, got {', '.join(bad)}"))
+        with open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+            report = recallreport.build_report(s, recall_id, datetime.now(timezone.utc))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for fmt in dict.fromkeys(wanted):
+            path = out_dir / report.filename(fmt)
+            path.write_bytes(report.render(fmt))
+            typer.echo(f"{path}")
+    c = report.consumers
+    typer.echo(f"recall {recall_id}: {len(report.recall.lots)} lots, {len(report.rows)} rows, "
+               f"{len(report.sites)} sites to notify; consumers: {c['items_scanned']} items scanned, "
+               f"{c['opted_in']} scans with consent (reached through the platform)")
+

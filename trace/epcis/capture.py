@@ -1,0 +1,196 @@
+"""EPCIS 2.0 capture: a whole document becomes cradletrace events, all of them or none.
+
+Steps: validate against GS1's schema and the CBV lists (validation.py) -> map each event to one
+cradletrace event (profile.py) -> CBV 2.0 hash of each EPCIS event; refuse one captured
+before (``DuplicateEpcisError``) -> each mapped event signed by the supplier (the CLI signs
+with the workspace key file; over HTTP the supplier sends one signature per event) -> recorded
+by ``recording.record_items`` in one transaction -> the original EPCIS event, its hash and the
+document's ``@context`` stored beside its cradletrace event (``epcis_event``).
+
+Fields cradletrace has no model for (extensions, readPoint, bizTransactions, other sensor
+reports, errorDeclaration, ...) are not refused and not interpreted: they stay in the stored
+original, which export sends back unchanged. A ``ct:eventHash`` an exported event carries is
+checked against the recomputed hash and left out of it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
+
+from cradletrace import recording
+from cradletrace.core import canonical, signing
+from cradletrace.core.events import MAX_READINGS
+from cradletrace.core.testreport import Limit
+from cradletrace.core.canonical import parse_json
+from cradletrace.epcis.validation import InvalidEpcisError, events_of, expand, prefixes, validate
+from cradletrace.epcis.profile import CT
+from cradletrace.epcis.read import MappingError, from_epcis
+from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, Problem
+from cradletrace.store.models import EpcisEvent, EventRow
+
+MAX_EVENTS = recording.MAX_EVENTS
+
+
+class DuplicateEpcisError(InvalidInputError):
+    """An EPCIS event of the document was captured before (same CBV 2.0 hash); nothing was stored."""
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """One EPCIS event of a document and the cradletrace event it maps to (unsigned)."""
+
+    where: str  # JSON pointer of the EPCIS event in its document
+    original: dict[str, Any]
+    hash: str
+    event: dict[str, Any]
+
+
+def _own_hash_key(event: Mapping[str, Any], known: Mapping[str, str]) -> str | None:
+    return next((k for k in event if expand(k, known) == CT + "eventHash"), None)
+
+
+def hashes(document: Mapping[str, Any]) -> list[str]:
+    """CBV 2.0 hash of each event, in document order; a ``ct:eventHash`` we wrote is left out."""
+    from cradletrace.core.epcishash import document_hashes
+
+    known = prefixes(document)
+    events = [{k: v for k, v in e.items() if k != _own_hash_key(e, known)} for _, e in events_of(document)]
+    body = {**document, "epcisBody": {**document["epcisBody"], "eventList": events}}
+    return list(document_hashes(body))
+
+
+def check_size(document: Any) -> None:
+    """Refuse a document over the capture limits (events, sensor reports per event) before
+    spending seconds validating, mapping and hashing it."""
+    events = events_of(document) if isinstance(document, dict) else []
+    if len(events) > MAX_EVENTS:
+        raise InvalidEpcisError(Problem("/epcisBody/eventList", f"expected at most {MAX_EVENTS} events, got {len(events)}"))
+    problems = []
+    for where, event in events:
+        elements = event.get("sensorElementList") if isinstance(event, dict) else None
+        n = sum(len(el["sensorReport"]) for el in elements if isinstance(el, dict) and isinstance(el.get("sensorReport"), list)
+                ) if isinstance(elements, list) else 0
+        if n > MAX_READINGS:
+            problems.append(Problem(f"{where}/sensorElementList",
+                                    f"expected at most {MAX_READINGS} sensor reports (sensorReport) per event, got {n}"))
+    if problems:
+        raise InvalidEpcisError(problems)
+
+
+def map_document(document: Any, supplier: str, key: str, limits: Mapping[str, Limit]) -> list[Mapped]:
+    """Map every event of a valid EPCIS document; raise InvalidEpcisError with every problem."""
+    if not isinstance(document, dict) or document.get("type") != "EPCISDocument":
+        raise InvalidEpcisError(Problem("/type", "expected an EPCISDocument to capture"))
+    events = events_of(document)
+    if not events:
+        raise InvalidEpcisError(Problem("/epcisBody/eventList", "expected at least one event, got none"))
+    check_size(document)
+    known = prefixes(document)
+    problems: list[Problem] = []
+    out: list[Mapped] = []
+    first: dict[str, str] = {}
+    for (where, event), h in zip(events, hashes(document)):
+        local = {**known, **prefixes(event)} if "@context" in event else known
+        stated_key = _own_hash_key(event, local)
+        if stated_key is not None and event[stated_key] != h:
+            problems.append(Problem(f"{where}/{stated_key}", f"expected this event's CBV 2.0 hash {h}, got {event[stated_key]!r}"))
+        if h in first:
+            problems.append(Problem(where, f"expected each event once, got the same event as {first[h]} (hash {h})"))
+        first.setdefault(h, where)
+        try:
+            out.append(Mapped(where, event, h, from_epcis(event, local, where, supplier, key, limits)))
+        except MappingError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InvalidEpcisError(problems)
+    return out
+
+
+def refuse_captured(session: Session, mapped: Sequence[Mapped]) -> None:
+    """Raise DuplicateEpcisError naming every event captured before (same CBV hash) or recorded
+    before (an export of a recorded event, sent back by the same supplier: same cradletrace digest)."""
+    seen = {h: eid for h, eid in session.execute(
+        select(EpcisEvent.hash, EpcisEvent.event_id).where(col(EpcisEvent.hash).in_([m.hash for m in mapped]))).all()}
+    digests = {m.hash: canonical.sha256(canonical.canonical_bytes(m.event)).hex() for m in mapped}
+    recorded = {d: eid for d, eid in session.execute(
+        select(EventRow.digest, EventRow.id).where(col(EventRow.digest).in_(list(digests.values())))).all()}
+    problems = [Problem(m.where, f"expected a new event, got one captured before as cradletrace event {seen[m.hash]} (hash {m.hash})")
+                if m.hash in seen else
+                Problem(m.where, f"expected a new event, got one recorded before as cradletrace event {recorded[digests[m.hash]]} "
+                                 f"(hash {m.hash})")
+                for m in mapped if m.hash in seen or digests[m.hash] in recorded]
+    if problems:
+        raise DuplicateEpcisError(problems)
+
+
+def sign_mapped(mapped: Sequence[Mapped], pem: bytes) -> list[str]:
+    """The supplier's Ed25519 signature of each mapped event's canonical bytes (RFC 8785)."""
+    private = signing.load_private_key(pem)
+    return [signing.sign(private, canonical.canonical_bytes(m.event)) for m in mapped]
+
+
+def _pointed(problems: Sequence[Problem], mapped: Sequence[Mapped]) -> list[Problem]:
+    """Recording names ``events[i].data.x``; the sender knows only its document: point there."""
+    out = []
+    for p in problems:
+        if p.where.startswith("events[") and "]" in p.where:
+            i = int(p.where[7:p.where.index("]")])
+            rest = p.where[p.where.index("]") + 1:].lstrip(".")
+            out.append(Problem(mapped[i].where, f"as cradletrace {mapped[i].event['kind']} event{': ' + rest if rest else ''}: {p.message}"))
+        else:
+            out.append(p)
+    return out
+
+
+def capture(session: Session, document: Mapping[str, Any], mapped: Sequence[Mapped], signatures: Sequence[str],
+            now: datetime, limits: Mapping[str, Limit] | None = None) -> list[recording.Recorded]:
+    """Record the mapped events with their signatures and keep each original; the caller commits."""
+    if len(signatures) != len(mapped):
+        raise InvalidEpcisError(Problem("/signatures", f"expected one signature per event ({len(mapped)}), got {len(signatures)}"))
+    refuse_captured(session, mapped)
+    items = [recording.Item(m.event, s) for m, s in zip(mapped, signatures)]
+    try:
+        rows = recording.record_items(session, items, now, limits)
+    except InvalidEventError as exc:
+        raise InvalidEpcisError(_pointed(exc.problems, mapped)) from None
+    except NotAllowedError as exc:  # a revoked key, an expired certificate, another supplier's key, a role
+        raise NotAllowedError(re.sub(r"events\[(\d+)\]", lambda m: mapped[int(m.group(1))].where, str(exc))) from None
+    context = json.dumps(document.get("@context"), ensure_ascii=False)
+    session.execute(insert(EpcisEvent), [
+        dict(hash=m.hash, event_id=r.id, epcis_id=m.original.get("eventID"), context=context,
+             body=json.dumps(m.original, ensure_ascii=False)) for m, r in zip(mapped, rows)])
+    return rows
+
+
+def _prepare(session: Session, keys_dir: Any, limits: Mapping[str, Limit], text: str | bytes,
+             supplier: str) -> tuple[dict[str, Any], list[Mapped], list[str], str]:
+    document = parse_json(text)
+    check_size(document)
+    problems = validate(document)
+    if problems:
+        raise InvalidEpcisError(problems)
+    key_id, pem = recording.key_loader(session, keys_dir)(supplier)
+    mapped = map_document(document, supplier, key_id, limits)
+    return document, mapped, sign_mapped(mapped, pem), key_id  # type: ignore[return-value]
+
+
+def import_document(session: Session, keys_dir: Any, limits: Mapping[str, Limit], text: str | bytes, supplier: str,
+                    now: datetime) -> list[recording.Recorded]:
+    """Capture a document as ``supplier``, signing with its key file (``keys_dir``); the caller commits."""
+    document, mapped, signatures, _ = _prepare(session, keys_dir, limits, text, supplier)
+    return capture(session, document, mapped, signatures, now, limits)
+
+
+def capture_body(session: Session, keys_dir: Any, limits: Mapping[str, Limit], text: str | bytes,
+                 supplier: str) -> dict[str, Any]:
+    """The body of ``POST /api/v1/epcis``: the document, the key id, one signature per event."""
+    document, _mapped, signatures, key_id = _prepare(session, keys_dir, limits, text, supplier)
+    return {"document": document, "key": key_id, "signatures": signatures}

@@ -1,0 +1,315 @@
+"""Reading EPCIS 2.0 events as cradletrace events: the inbound half of the profile in profile.py.
+
+Each rule of the table there is one function here; a missing piece is named by the JSON pointer
+where it was expected, so a sender can fix its document without knowing cradletrace's shapes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote
+
+from cradletrace.core.testreport import Limit, fill_limits
+from cradletrace.epcis.validation import expand, term
+from cradletrace.epcis.profile import GEO, CT, DL, UNIT, day, parse_item, parse_lot
+from cradletrace.errors import InvalidInputError, Problem
+
+
+class MappingError(InvalidInputError):
+    """An EPCIS event that cradletrace cannot record as one of its kinds; names what is missing."""
+
+
+class _Reader:
+    """Reads one EPCIS event with the document's prefixes; collects what is missing."""
+
+    def __init__(self, event: Mapping[str, Any], prefixes: Mapping[str, str], where: str) -> None:
+        self.e, self.known, self.where = event, prefixes, where
+        self.problems: list[Problem] = []
+
+    def ct(self, obj: Any, name: str) -> Any:
+        """The value of extension ``ct:name`` in ``obj`` (however its key is written), or None."""
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if expand(k, self.known) == CT + name:
+                    return v
+        return None
+
+    def plain(self, obj: Any) -> Any:
+        """An extension object back to cradletrace keys (inverse of ``ct_obj``)."""
+        if isinstance(obj, dict):
+            out = {}
+            for k, v in obj.items():
+                full = expand(k, self.known)
+                if full.startswith(CT):
+                    out[full[len(CT):]] = self.plain(v)
+            return out
+        return obj
+
+    def miss(self, path: str, message: str) -> None:
+        self.problems.append(Problem(self.where + path, message))
+
+    def step(self) -> str | None:
+        return term(self.e.get("bizStep"), "bizStep", self.known)[0]
+
+    def site(self, obj: Any, path: str) -> dict[str, Any] | None:
+        m = GEO.match(obj.get("id", "")) if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
+        if m is None:
+            self.miss(path, "expected a location with id geo:<lat>,<lon> and ct:name, ct:address (cradletrace needs "
+                            "where it happened; an SGLN alone does not say)")
+            return None
+        return {**self.plain(obj), "lat": float(m.group(1)), "lon": float(m.group(2))}
+
+    def lots(self) -> list[tuple[str, str, dict[str, Any]]]:
+        out = []
+        for field in ("quantityList", "childQuantityList", "outputQuantityList"):
+            for q in self.e.get(field) or []:
+                if (ref := parse_lot(q.get("epcClass"))) is not None:
+                    out.append((*ref, q))
+        return out
+
+    def one_lot(self) -> tuple[str, str, dict[str, Any]] | None:
+        lots = self.lots()
+        if len(lots) != 1:
+            self.miss("/quantityList", f"expected exactly one lot (an LGTIN epcClass: {DL}/01/<GTIN>/10/<lot> or "
+                                       f"urn:epc:class:lgtin:...), got {len(lots)}")
+            return None
+        return lots[0]
+
+    def unit(self, q: Mapping[str, Any]) -> str | None:
+        given = self.ct(self.e, "unit")
+        if isinstance(given, str):
+            return given
+        uom = q.get("uom")
+        return UNIT.get(uom, uom) if isinstance(uom, str) else None
+
+    def need(self, value: Any, path: str, what: str) -> Any:
+        if value is None:
+            self.miss(path, f"expected {what}, got nothing")
+        return value
+
+
+def kind_of(event: Mapping[str, Any], prefixes: Mapping[str, str]) -> str | None:
+    """The cradletrace kind an EPCIS event maps to (first rule of the module table), or None."""
+    reports = [r for el in event.get("sensorElementList") or [] for r in el.get("sensorReport") or []]
+    if any("chemicalSubstance" in r or "microorganism" in r for r in reports):
+        return "test_report"
+    if any(term(r.get("type"), "measurementType", prefixes)[0] == "Temperature" and "value" in r for r in reports):
+        return "cold_chain"
+    if term(event.get("bizStep"), "bizStep", prefixes)[0] == "shipping":
+        return "shipment"
+    if event.get("type") == "ObjectEvent" and event.get("action") == "ADD":
+        return "commission" if event.get("epcList") else ("batch" if event.get("quantityList") else None)
+    if event.get("type") == "TransformationEvent":
+        return "batch"
+    return None
+
+
+def from_epcis(event: Mapping[str, Any], prefixes: Mapping[str, str], where: str, supplier: str, key: str,
+               limits: Mapping[str, Limit]) -> dict[str, Any]:
+    """The bare cradletrace event (not yet signed) for one valid EPCIS event.
+
+    Raises MappingError naming, by JSON pointer, each thing cradletrace needs and did not find.
+    """
+    r = _Reader(event, prefixes, where)
+    kind = kind_of(event, prefixes)
+    data: dict[str, Any] | None = None
+    if "errorDeclaration" in event:
+        r.miss("/errorDeclaration", "expected an event without errorDeclaration: cradletrace records facts and keeps "
+                                    "them; correct one with a new event instead")
+    elif kind is None:
+        r.miss("", f"expected an event cradletrace records (batch, test report, cold chain, shipment, commissioning; "
+                   f"see the EPCIS profile), got a {event.get('type')} with action {event.get('action')!r} and bizStep "
+                   f"{event.get('bizStep')!r}")
+    elif kind == "batch":
+        data = _batch(r)
+    elif kind == "commission":
+        data = _commission(r)
+    elif kind == "shipment":
+        data = _shipment(r)
+    elif kind == "test_report":
+        data = _test_report(r, limits)
+    else:
+        data = _cold_chain(r)
+    if r.problems or data is None:
+        raise MappingError(r.problems)
+    return {"kind": kind, "supplier": supplier, "key": key, "data": data}
+
+
+def _batch(r: _Reader) -> dict[str, Any] | None:
+    e = r.e
+    main = (e.get("outputQuantityList") if e.get("type") == "TransformationEvent" else e.get("quantityList")) or []
+    refs = [(parse_lot(q.get("epcClass")), q) for q in main]
+    ilmd = e.get("ilmd") or {}
+    name = r.need(r.ct(ilmd, "productName"), "/ilmd", "ct:productName (the product's name, which EPCIS does not carry)")
+    expires = ilmd.get("cbvmda:itemExpirationDate") or ilmd.get("cbvmda:bestBeforeDate")
+    r.need(expires, "/ilmd", "cbvmda:itemExpirationDate (or cbvmda:bestBeforeDate)")
+    site = r.site(e.get("bizLocation"), "/bizLocation")
+    if len(refs) != 1 or refs[0][0] is None:
+        r.miss("/outputQuantityList" if e.get("type") == "TransformationEvent" else "/quantityList",
+               f"expected exactly one lot made (an LGTIN epcClass with its quantity), got {len(refs)} entries")
+        return None
+    (gtin, lot), q = refs[0]  # type: ignore[misc]
+    r.need(q.get("quantity"), "/quantityList/0/quantity", "the quantity made")
+    inputs = []
+    odd = r.ct(e, "inputUnits") or {}
+    for i, x in enumerate(e.get("inputQuantityList") or []):
+        ref = parse_lot(x.get("epcClass"))
+        if ref is None:
+            r.miss(f"/inputQuantityList/{i}/epcClass", f"expected an input lot (LGTIN), got {x.get('epcClass')!r}")
+            continue
+        entry: dict[str, Any] = {"gtin": ref[0], "lot": ref[1]}
+        if "quantity" in x:
+            entry["quantity"] = x["quantity"]
+        unit = odd.get(x.get("epcClass")) if isinstance(odd, dict) else None
+        unit = unit or (UNIT.get(x["uom"], x["uom"]) if "uom" in x else None)
+        if unit:
+            entry["unit"] = unit
+        inputs.append(entry)
+    if r.problems:
+        return None
+    return {"product": {"gtin": gtin, "name": name}, "lot": lot, "produced_on": day(e["eventTime"]),
+            "expires_on": expires, "quantity": q["quantity"], "unit": r.unit(q) or "units", "site": site, "inputs": inputs}
+
+
+def _commission(r: _Reader) -> dict[str, Any] | None:
+    items = [parse_item(u) for u in r.e.get("epcList") or []]
+    bad = [i for i, x in enumerate(items) if x is None]
+    for i in bad:
+        r.miss(f"/epcList/{i}", "expected an SGTIN (Digital Link .../01/<GTIN>/21/<serial> or urn:epc:id:sgtin:...)")
+    good = [x for x in items if x is not None]
+    gtins = {x[0] for x in good}
+    lot = r.ct(r.e.get("ilmd"), "lotNumber") or (r.e.get("ilmd") or {}).get("cbvmda:lotNumber") or next(
+        (x[2] for x in good if x[2]), None)
+    r.need(lot, "/ilmd", "cbvmda:lotNumber (the lot the items belong to)")
+    if len(gtins) > 1:
+        r.miss("/epcList", f"expected items of one GTIN, got {len(gtins)}")
+    if r.problems:
+        return None
+    return {"lot": {"gtin": gtins.pop(), "lot": lot}, "serials": [x[1] for x in good],
+            "commissioned_at": r.e["eventTime"]}
+
+
+def _shipment(r: _Reader) -> dict[str, Any] | None:
+    e = r.e
+    sid = r.ct(e, "shipmentID") or next((t.get("bizTransaction") for t in e.get("bizTransactionList") or []), None)
+    r.need(sid, "", "ct:shipmentID (or a business transaction naming the shipment)")
+    ref = r.one_lot()
+    sites = [r.site(r.ct(e, f), "/" + f) for f in ("fromSite", "toSite")]
+    if r.problems or ref is None:
+        return None
+    gtin, lot, q = ref
+    r.need(q.get("quantity"), "/quantityList/0/quantity", "the quantity shipped")
+    if r.problems:
+        return None
+    out: dict[str, Any] = {"id": sid, "lot": {"gtin": gtin, "lot": lot}, "quantity": q["quantity"],
+                           "unit": r.unit(q) or "units", "from_site": sites[0], "to_site": sites[1],
+                           "shipped_at": e["eventTime"]}
+    if (received := r.ct(e, "receivedAt")) is not None:
+        out["received_at"] = received
+    if (customs := r.ct(e, "customs")) is not None:
+        out["customs"] = r.plain(customs)
+    return out
+
+
+def _test_report(r: _Reader, limits: Mapping[str, Limit]) -> dict[str, Any] | None:
+    e = r.e
+    ref = r.one_lot()
+    analytes: list[dict[str, Any]] = []
+    meta: dict[str, Any] = {}
+    for i, el in enumerate(e.get("sensorElementList") or []):
+        for j, rep in enumerate(el.get("sensorReport") or []):
+            field = "microorganism" if "microorganism" in rep else ("chemicalSubstance" if "chemicalSubstance" in rep else None)
+            if field is None:
+                continue
+            meta = meta or el.get("sensorMetadata") or {}
+            at = f"/sensorElementList/{i}/sensorReport/{j}"
+            own = r.plain(rep)
+            uri = str(rep[field])
+            a: dict[str, Any] = {
+                "name": own.get("name") or unquote(uri.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]),
+                "category": own.get("category") or ("microbiology" if field == "microorganism" else "contaminant"),
+                "value": r.need(rep.get("value"), at + "/value", "the measured value"),
+                "unit": r.need(own.get("unit") or rep.get("uom"), at + "/uom", "a unit (uom or ct:unit)"),
+                "method": r.need(own.get("method") or (el.get("sensorMetadata") or {}).get("dataProcessingMethod"),
+                                 at, "ct:method (or sensorMetadata.dataProcessingMethod)"),
+            }
+            for k in ("limit", "min"):
+                if k in own:
+                    a[k] = own[k]
+            analytes.append(a)
+    lab = r.plain(r.ct(e, "lab")) if r.ct(e, "lab") is not None else None
+    cert = e.get("certificationInfo")
+    cert = cert[0] if isinstance(cert, list) and cert else cert
+    if lab is None and isinstance(cert, str):
+        lab = {"name": (re.sub(r"^[a-z]+://", "", cert).split("/")[0] or cert)[:200],
+               "accreditation": {"scheme": "certificationInfo", "number": cert[:200]}}
+    r.need(lab, "", "ct:lab (name, accreditation) or certificationInfo")
+    sha = r.need(r.ct(meta, "documentSha256"), "/sensorElementList/0/sensorMetadata", "ct:documentSha256 of the report")
+    uri = meta.get("rawData") or r.ct(meta, "documentURI")
+    r.need(uri, "/sensorElementList/0/sensorMetadata/rawData", "the report document's URI")
+    sampled = meta.get("time") or meta.get("startTime") or e["eventTime"]
+    if r.problems or ref is None:
+        return None
+    data: dict[str, Any] = {"batch": {"gtin": ref[0], "lot": ref[1]}, "lab": lab, "sampled_on": day(sampled),
+                            "reported_on": day(e["eventTime"]), "analytes": analytes,
+                            "document": {"sha256": sha, "uri": uri}}
+    try:
+        return fill_limits(data, limits)
+    except InvalidInputError as exc:
+        r.problems.extend(Problem(r.where + "/sensorElementList", f"cradletrace {p.where}: {p.message}") for p in exc.problems)
+        return None
+
+
+def _celsius(value: float, uom: object) -> float | None:
+    if uom in (None, "CEL"):
+        return value
+    if uom == "FAH":
+        return round((value - 32) * 5 / 9, 6)
+    if uom == "KEL":
+        return round(value - 273.15, 6)
+    return None
+
+
+def _cold_chain(r: _Reader) -> dict[str, Any] | None:
+    e = r.e
+    readings: list[tuple[str, float]] = []
+    logger = rng = None
+    for i, el in enumerate(e.get("sensorElementList") or []):
+        meta = el.get("sensorMetadata") or {}
+        logger = logger or r.ct(meta, "logger")
+        rng = rng or r.ct(meta, "range")
+        for j, rep in enumerate(el.get("sensorReport") or []):
+            if term(rep.get("type"), "measurementType", r.known)[0] != "Temperature" or "value" not in rep:
+                continue
+            at = f"/sensorElementList/{i}/sensorReport/{j}"
+            when = rep.get("time") or meta.get("time")
+            c = _celsius(rep["value"], rep.get("uom"))
+            if when is None:
+                r.miss(at + "/time", "expected the time of the reading (here or in sensorMetadata.time)")
+            elif c is None:
+                r.miss(at + "/uom", f"expected CEL, FAH or KEL, got {rep.get('uom')!r}")
+            else:
+                readings.append((when, c))
+            if logger is None and isinstance(rep.get("deviceID"), str):
+                logger = {"ct:id": rep["deviceID"][:200]}
+        if logger is None and isinstance(meta.get("deviceID"), str):
+            logger = {"ct:id": meta["deviceID"][:200]}
+    r.need(logger, "/sensorElementList/0/sensorMetadata", "ct:logger (or a deviceID)")
+    r.need(rng, "/sensorElementList/0/sensorMetadata", "ct:range (min_c, max_c: the allowed temperatures)")
+    shipment = r.ct(e, "shipmentID")
+    ref = None if shipment is not None else r.one_lot()
+    if r.problems or (shipment is None and ref is None):
+        return None
+    readings.sort(key=lambda x: datetime.fromisoformat(x[0].replace("Z", "+00:00")))
+    data: dict[str, Any] = {"logger": r.plain(logger), "range": r.plain(rng),
+                            "readings": [{"at": at, "c": c} for at, c in readings]}
+    if shipment is not None:
+        data["shipment"] = shipment
+    else:
+        assert ref is not None
+        data["lot"] = {"gtin": ref[0], "lot": ref[1]}
+    return data
+

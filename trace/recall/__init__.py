@@ -1,0 +1,14 @@
+"""Getting bad product back: trace it, hold it, recall it, report it.
+
+``genealogy``: forward and backward traces over lots, shipments, items and scans.
+``holds``: automatic holds after a failed test or an excursion (recall proposals), and releasing them.
+``recalls``: starting, listing and closing recalls; a recall's scope from a forward trace.
+``status``: what a scan shows of a lot (its active recall and hold, in one round trip).
+``clock``: the time from trigger to located and started, against the two-hour rule.
+``report``: the FSMA 204 recall report as JSON, CSV and XLSX.
+
+Recall notices on chain are still ``cradletrace.recalls`` (the anchoring worker imports them from
+there); they join this package as ``notices`` when anchoring becomes a package.
+"""
+
+__all__ = ["clock", "genealogy", "holds", "recalls", "report", "status"]
