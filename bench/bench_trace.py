@@ -67,7 +67,7 @@ from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import Session, col, select  # noqa: E402
 
 from cradletrace import products, recording, suppliers  # noqa: E402
-from cradletrace import recalls as notices  # noqa: E402
+from cradletrace.recall import notices  # noqa: E402
 from cradletrace.recall import recalls  # noqa: E402
 from cradletrace.recall.status import lot_status  # noqa: E402
 from cradletrace.recall import report as recallreport  # noqa: E402

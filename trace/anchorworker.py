@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, func, select
 
-from cradletrace import anchoring, recalls
+from cradletrace import anchoring
+from cradletrace.recall import notices as recall_notices
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.errors import AnchoringBusyError, ChainError
@@ -36,7 +37,7 @@ class Run:
     """What one run did: roots that became final, recall notices sent, roots still waiting."""
 
     anchored: list[anchoring.AnchorResult] = field(default_factory=list)
-    notices: list[recalls.NoticeResult] = field(default_factory=list)
+    notices: list[recall_notices.NoticeResult] = field(default_factory=list)
     waiting: int = 0  # batches sent but not yet mined or not yet ``anchor_confirmations`` deep
 
 
@@ -83,7 +84,7 @@ class AnchorWorker:
                                             confirmations=st.anchor_confirmations,
                                             reorg_window=st.anchor_reorg_window, fence=self._fence)
         self._fence()
-        notices = recalls.send_pending_notices(self.session_factory, chain)  # type: ignore[arg-type]
+        notices = recall_notices.send_pending_notices(self.session_factory, chain)  # type: ignore[arg-type]
         with self.session_factory() as s:
             waiting = s.exec(select(func.count()).select_from(AnchorBatch).where(
                 col(AnchorBatch.status).in_((anchoring.PREPARED, anchoring.SENT)))).one()

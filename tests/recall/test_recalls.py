@@ -18,8 +18,7 @@ from typer.testing import CliRunner
 from web3 import HTTPProvider, Web3
 
 from cradletrace import products
-from cradletrace import recalls as notices
-from cradletrace.recall import holds, recalls
+from cradletrace.recall import holds, notices, recalls
 from cradletrace.recall.status import lot_status
 from cradletrace.chain.web3anchor import Web3Anchor, artifact
 from cradletrace.cli import app as cli_app

@@ -12,7 +12,7 @@ from cradletrace.anchoring import AnchorResult
 from cradletrace.anchorworker import AnchorWorker, Outcome, Run
 from cradletrace.cli.options import chain_label, open_workspace, reported
 from cradletrace.config import Settings
-from cradletrace.recalls import NoticeResult
+from cradletrace.recall.notices import NoticeResult
 
 
 def _stamp() -> str:

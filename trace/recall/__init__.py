@@ -6,9 +6,7 @@
 ``status``: what a scan shows of a lot (its active recall and hold, in one round trip).
 ``clock``: the time from trigger to located and started, against the two-hour rule.
 ``report``: the FSMA 204 recall report as JSON, CSV and XLSX.
-
-Recall notices on chain are still ``cradletrace.recalls`` (the anchoring worker imports them from
-there); they join this package as ``notices`` when anchoring becomes a package.
+``notices``: each recall's notice on chain (prepared, sent and confirmed by the anchoring worker).
 """
 
-__all__ = ["clock", "genealogy", "holds", "recalls", "report", "status"]
+__all__ = ["clock", "genealogy", "holds", "notices", "recalls", "report", "status"]

@@ -3,7 +3,7 @@
 * **Start a recall** (``start_recall``): all-or-nothing; refuses an empty scope, unknown lots and
   lots already under an active recall (naming them). The recall and its lots are stored at once,
   so the scan page shows the recall before anything is sent to the chain. Its notice is stored
-  ``prepared`` (notices on chain: ``cradletrace.recalls``).
+  ``prepared`` (notices on chain: ``notices``).
 * **Close a recall** (``close_recall``): scan pages stop warning; who, when and why are kept.
 """
 
@@ -23,7 +23,7 @@ from cradletrace.core import canonical
 from cradletrace.core.text import text_problem
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.recall.clock import Clock, iso
-from cradletrace.recalls import PREPARED, lot_ref, notice_body
+from cradletrace.recall.notices import PREPARED, lot_ref, notice_body
 from cradletrace.store.models import EventRow, Hold, Lot, Recall, RecallLot
 
 SEVERITIES = ("I", "II", "III")

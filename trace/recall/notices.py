@@ -9,9 +9,6 @@ The notice is the canonical JSON (RFC 8785) of ``{"recall", "lots" ("GTIN/LOT", 
 "reason", "severity", "started_at"}``: no names, no contact data. Its SHA-256 is the
 ``noticeDigest``; the ``lotRef`` sent with it is the SHA-256 of the first lot's ``"GTIN/LOT"``
 (UTF-8) in that sorted list.
-
-It stays at ``cradletrace.recalls`` until the anchoring worker, which imports it from there, moves
-to ``trace/anchoring/`` (issue 19); then it becomes ``cradletrace.recall.notices``.
 """
 
 from __future__ import annotations
