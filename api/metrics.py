@@ -33,7 +33,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from cradletrace.anchoring import pending_age
+from cradletrace.anchoring.run import pending_age
 from cradletrace.api.deps import RuntimeDep
 from cradletrace.api.runtime import Runtime
 from cradletrace.store.models import AnchorBatch, EventRow, ScanRecord

@@ -7,7 +7,7 @@ anchoring runs (the thread's and ``POST /anchor``'s) one at a time, since two ru
 process would race for the same pending events. Anything else that sends a transaction
 (recall notices) must hold it too: with a signing key on an RPC node, two senders at once
 would pick the same nonce. Across processes, only the holder of the leader lock anchors
-(``cradletrace.anchorworker``): any number of API processes may share one store.
+(``cradletrace.anchoring.worker``): any number of API processes may share one store.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from anyio import to_thread
 from sqlalchemy import Engine, inspect
 from sqlmodel import Session
 
-from cradletrace import anchoring
+from cradletrace.anchoring import run as anchoring
 from cradletrace.api.ratelimit import RateLimiter
-from cradletrace.anchorworker import AnchorWorker, Outcome, Run
+from cradletrace.anchoring.worker import AnchorWorker, Outcome, Run
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.errors import ConfigError

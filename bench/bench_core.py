@@ -50,7 +50,9 @@ if str(ROOT) not in sys.path:
 
 from sqlmodel import Session, func, select  # noqa: E402
 
-from cradletrace import anchoring, products, recording, suppliers  # noqa: E402
+from cradletrace import products, recording, suppliers  # noqa: E402
+
+from cradletrace.anchoring import run as anchoring  # noqa: E402
 from cradletrace.config import Settings  # noqa: E402
 from cradletrace.core.codes import gtin_check_digit  # noqa: E402
 from cradletrace.core.merkle import build_tree  # noqa: E402

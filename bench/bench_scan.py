@@ -57,7 +57,8 @@ from sqlalchemy import text  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from bench.bench_core import machine_info  # noqa: E402
-from cradletrace import anchoring, products, recording, suppliers  # noqa: E402
+from cradletrace import products, recording, suppliers  # noqa: E402
+from cradletrace.anchoring import run as anchoring  # noqa: E402
 from cradletrace.config import Settings  # noqa: E402
 from cradletrace.demo import story  # noqa: E402
 from cradletrace.labels.commission import generate_codes  # noqa: E402

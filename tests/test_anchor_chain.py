@@ -16,7 +16,7 @@ import pytest
 from eth_account import Account
 from sqlmodel import Session
 
-from cradletrace import anchoring
+from cradletrace.anchoring import run as anchoring
 from cradletrace.config import Settings
 from cradletrace.errors import ChainRevertedError
 from cradletrace.verification import audit

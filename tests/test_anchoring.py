@@ -22,7 +22,9 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, select
 
-from cradletrace import anchoring, recording
+from cradletrace import recording
+
+from cradletrace.anchoring import run as anchoring
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.core.merkle import process_proof
@@ -381,7 +383,7 @@ def test_embedded_chain_anchor_verifies_from_a_new_process(workspace, record, ev
 KILL_AT = {
     # SIGKILL itself at the worker's fault points: right before the anchor transaction is sent /
     # right after it was sent (and, on the embedded chain, mined).
-    point: f"from cradletrace import anchoring as m; m.fault_pause = lambda p: p == {point!r} and die()"
+    point: f"from cradletrace.anchoring import run as m; m.fault_pause = lambda p: p == {point!r} and die()"
     for point in ("before_send", "after_send")
 }
 

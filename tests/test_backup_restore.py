@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from cradletrace import anchoring
+from cradletrace.anchoring import run as anchoring
 from cradletrace.config import Settings
 from cradletrace.verification import audit
 from cradletrace.workspace import Workspace, init_workspace

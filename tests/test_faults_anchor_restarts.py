@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from cradletrace import anchoring
+from cradletrace.anchoring import run as anchoring
 from cradletrace.config import Settings
 from cradletrace.workspace import Workspace, init_workspace
 from tests import nodes

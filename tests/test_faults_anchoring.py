@@ -28,7 +28,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, func, select
 
-from cradletrace import anchoring
+from cradletrace.anchoring import run as anchoring
 from cradletrace.config import Settings
 from cradletrace.store.models import AnchorBatch, EventRow
 from cradletrace.verification import audit

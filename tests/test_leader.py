@@ -9,18 +9,19 @@ import pytest
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from cradletrace.anchorworker import AnchorWorker
+from cradletrace.anchoring.worker import AnchorWorker
 from cradletrace.cli import app
 from cradletrace.config import Settings
 from cradletrace.errors import AnchoringBusyError
-from cradletrace.leader import FileLeaderLock, PostgresLeaderLock, leader_lock, lock_key
+from cradletrace.anchoring.leader import LOCK_NAME, leader_lock
+from cradletrace.store.lock import FileLeaderLock, PostgresLeaderLock, lock_key
 from cradletrace.workspace import Workspace, init_workspace
 from tests.test_anchoring import add_suppliers, raw_lots, record_into, stored_batches, stored_events
 
 
 def test_lock_key_is_a_fixed_signed_64_bit_number() -> None:
-    assert lock_key() == lock_key("cradletrace.anchoring") and -(1 << 63) <= lock_key() < (1 << 63)
-    assert lock_key("other") != lock_key()
+    assert lock_key(LOCK_NAME) == lock_key("cradletrace.anchoring") and -(1 << 63) <= lock_key(LOCK_NAME) < (1 << 63)
+    assert lock_key("other") != lock_key(LOCK_NAME)
 
 
 def test_file_lock_is_held_by_one_holder_until_released(tmp_path) -> None:
@@ -36,7 +37,7 @@ def test_file_lock_is_held_by_one_holder_until_released(tmp_path) -> None:
 
 @pytest.mark.postgres
 def test_advisory_lock_moves_when_the_leaders_session_ends(postgres_url) -> None:
-    a, b = PostgresLeaderLock(postgres_url), PostgresLeaderLock(postgres_url)
+    a, b = PostgresLeaderLock(postgres_url, LOCK_NAME), PostgresLeaderLock(postgres_url, LOCK_NAME)
     try:
         assert a.acquire() and a.check()
         assert not b.acquire()

@@ -10,10 +10,10 @@ import subprocess
 import sys
 import time
 
-from cradletrace.leader import leader_lock
+from cradletrace.anchoring.leader import leader_lock
 
 HOLDER = ("import sys, time\n"
-          "from cradletrace.leader import leader_lock\n"
+          "from cradletrace.anchoring.leader import leader_lock\n"
           "lock = leader_lock(sys.argv[1])\n"
           "assert lock.acquire()\n"
           "print('held', flush=True)\n"

@@ -25,7 +25,9 @@ from sqlalchemy import Engine, inspect, select as sa_select, text
 from sqlmodel import Session, SQLModel, select
 from typer.testing import CliRunner
 
-from cradletrace import anchoring, apikeys, recording, suppliers
+from cradletrace import apikeys, recording, suppliers
+
+from cradletrace.anchoring import run as anchoring
 from cradletrace.recall import holds, recalls
 from cradletrace.api.main import create_app
 from cradletrace.cli import app as cli_app

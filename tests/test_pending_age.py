@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from cradletrace import anchoring
+from cradletrace.anchoring import run as anchoring
 from cradletrace.api.main import create_app
 from cradletrace.cli import app
 from cradletrace.workspace import Workspace

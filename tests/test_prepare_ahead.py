@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session
 
-from cradletrace import anchoring
-from cradletrace.anchorworker import AnchorWorker
+from cradletrace.anchoring import run as anchoring
+from cradletrace.anchoring.worker import AnchorWorker
 from cradletrace.errors import ChainUnavailableError
 from cradletrace.workspace import Workspace
 from tests.test_anchoring import anchor, raw_lots, stored_batches, stored_events

@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy import MetaData
 from sqlmodel import Session, select
 
-from cradletrace import anchoring, products, suppliers
+from cradletrace import products, suppliers
+
+from cradletrace.anchoring import run as anchoring
 from cradletrace.demo import MILK
 from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, NotFoundError
 from cradletrace.store.models import Supplier, SupplierKey

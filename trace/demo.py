@@ -16,7 +16,9 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from cradletrace import anchoring, products, recording, suppliers
+from cradletrace import products, recording, suppliers
+
+from cradletrace.anchoring import run as anchoring
 from cradletrace.config import Settings
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.core.events import ColdChainData, parse_event

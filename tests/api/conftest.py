@@ -18,7 +18,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from cradletrace import anchoring, apikeys, products, recording
+from cradletrace import apikeys, products, recording
+
+from cradletrace.anchoring import run as anchoring
 from cradletrace.api.main import create_app
 from cradletrace.config import Settings
 from cradletrace.core import canonical, signing

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlmodel import Session
 
-from cradletrace import anchoring
+from cradletrace.anchoring import run as anchoring
 from cradletrace.api.errors import INVALID_EVENTS
 from cradletrace.config import Settings
 from cradletrace.core import signing

@@ -29,7 +29,9 @@ import zxingcpp
 from PIL import Image
 from sqlmodel import Session, func, select
 
-from cradletrace import anchoring, products, recording, suppliers
+from cradletrace import products, recording, suppliers
+
+from cradletrace.anchoring import run as anchoring
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.core.labels import DigitalLink, parse_uri, serial_from_bytes
 from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from cradletrace import anchoring
+from cradletrace.anchoring import run as anchoring
 from cradletrace.core.labels import DigitalLink
 from cradletrace.errors import InvalidInputError, NotFoundError
 from cradletrace.labels.commission import generate_codes

@@ -8,8 +8,8 @@ from datetime import datetime
 import typer
 from sqlmodel import Session
 
-from cradletrace.anchoring import AnchorResult
-from cradletrace.anchorworker import AnchorWorker, Outcome, Run
+from cradletrace.anchoring.run import AnchorResult
+from cradletrace.anchoring.worker import AnchorWorker, Outcome, Run
 from cradletrace.cli.options import chain_label, open_workspace, reported
 from cradletrace.config import Settings
 from cradletrace.recall.notices import NoticeResult

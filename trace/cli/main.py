@@ -97,7 +97,7 @@ def status(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
             typer.echo(f"events {kind:<11} {n}")
         pending = s.exec(select(func.count()).select_from(EventRow).where(col(EventRow.anchor_id).is_(None))).one()
         typer.echo(f"pending (not yet anchored): {pending}")
-        from cradletrace.anchoring import pending_age
+        from cradletrace.anchoring.run import pending_age
 
         typer.echo(f"oldest pending event waited: {pending_age(s):.0f} s (not yet under a confirmed root)")
         last = s.exec(select(AnchorBatch).where(AnchorBatch.status == "confirmed").order_by(col(AnchorBatch.id).desc())).first()
@@ -106,7 +106,7 @@ def status(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
         stuck = s.exec(select(func.count()).select_from(AnchorBatch).where(AnchorBatch.status != "confirmed")).one()
         if stuck:
             typer.echo(f"roots prepared but not confirmed: {stuck} (the next 'cradletrace anchor' finishes them)")
-        from cradletrace.leader import leader_lock
+        from cradletrace.anchoring.leader import leader_lock
 
         typer.echo(f"anchoring leader: {leader_lock(ws.settings.store_url).holder()}")
 

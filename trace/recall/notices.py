@@ -1,4 +1,4 @@
-"""Recall notices on chain: the prepare/send/confirm pattern of anchoring.py.
+"""Recall notices on chain: the prepare/send/confirm pattern of anchoring/run.py.
 
 A recall's notice is stored ``prepared`` when the recall starts (so the scan page shows the recall
 before anything is sent to the chain); ``send_pending_notices`` sends and confirms it. A notice

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
 from cradletrace.errors import ConfigError
-from cradletrace.leader import lock_key
+from cradletrace.store.lock import lock_key
 from cradletrace.store import models  # noqa: F401  (registers the tables)
 
 MIGRATIONS = Path(__file__).with_name("migrations")

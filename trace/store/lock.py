@@ -1,22 +1,12 @@
-"""Which anchoring worker anchors: exactly one at a time, across processes and machines.
+"""A lock one process holds at a time, across processes and machines, on the store's own server.
 
-Any number of ``cradletrace anchor --watch`` and ``cradletrace serve`` processes may run on one
-store; only the holder of the *leader lock* anchors. The others wait on the lock (``acquire``
-with ``wait``, up to a second at a time), so when the leader's session ends one of them leads at
-once, not an interval later.
+* PostgreSQL: a session-level advisory lock keyed by a name (``lock_key``), taken on a connection
+  of its own and kept open while held; the server frees it when the holder's session ends.
+* SQLite (one machine): an exclusive ``flock`` on a file beside the store; the kernel frees it
+  when the process dies.
 
-* PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) taken on a connection
-  of its own, kept open while leading. When the leader's process dies, or its connection does
-  (PostgreSQL restarted, network cut and the server's TCP keepalive gives up), the server ends
-  the session and the lock is free. Before each transaction the leader asks the server whether
-  it still holds the lock (``check``), so a leader whose session was ended steps down instead
-  of anchoring beside its successor.
-* SQLite (one machine): an exclusive ``flock`` on ``<store file>.anchor.lock``; the kernel
-  releases it when the process dies.
-
-The lock only keeps workers from doing the same work twice (and two senders from picking the
-same nonce). Correctness does not rest on it: events are claimed in one transaction and the
-contract refuses a root it holds, so even two leaders at once could not anchor an event twice.
+Anchoring elects its leader with it (``cradletrace.anchoring.leader``); store upgrades take the
+same kind of key (``schema.py``).
 """
 
 from __future__ import annotations
@@ -31,13 +21,9 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
 
-from cradletrace.errors import ConfigError
 from cradletrace.private import private_dir
 
-LOCK_NAME = "cradletrace.anchoring"
-
-
-def lock_key(name: str = LOCK_NAME) -> int:
+def lock_key(name: str) -> int:
     """The advisory lock's 64-bit key: the first 8 bytes of SHA-256(name), signed."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
@@ -64,11 +50,12 @@ class LeaderLock(Protocol):
 class PostgresLeaderLock:
     """``pg_try_advisory_lock`` on a dedicated autocommit connection (not from the pool)."""
 
-    def __init__(self, url: str, key: int | None = None, connect_timeout: int = 5) -> None:
+    def __init__(self, url: str, name: str, connect_timeout: int = 5) -> None:
         u = make_url(url)
         self._conninfo = u.set(drivername="postgresql").render_as_string(hide_password=False)
         self._where = u.render_as_string(hide_password=True)
-        self.key = lock_key() if key is None else key
+        self.key = lock_key(name)
+        self._name = name.removeprefix("cradletrace.")
         self._timeout = connect_timeout
         self._conn: Any = None
 
@@ -81,7 +68,7 @@ class PostgresLeaderLock:
 
         # Keepalives: a leader cut off from the server notices within ~15 s instead of hours.
         return psycopg.connect(self._conninfo, autocommit=True, connect_timeout=self._timeout,
-                               application_name=f"cradletrace anchoring leader ({_me()})"[:63],
+                               application_name=f"cradletrace {self._name} leader ({_me()})"[:63],
                                keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3)
 
     def acquire(self, wait: float = 0.0) -> bool:
@@ -214,12 +201,3 @@ class FileLeaderLock:
         if fd is not None:
             os.close(fd)
 
-
-def leader_lock(store_url: str) -> LeaderLock:
-    """The leader lock for the store at ``store_url`` (SQLAlchemy URL)."""
-    url = make_url(store_url)
-    if url.get_backend_name() == "postgresql":
-        return PostgresLeaderLock(store_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return FileLeaderLock(Path(url.database + ".anchor.lock"))
-    raise ConfigError(f"leader lock: expected a PostgreSQL or SQLite file store, got {url.render_as_string(hide_password=True)}")

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, func, select
 
-from cradletrace import anchoring
+from cradletrace.anchoring import run as anchoring
 from cradletrace.recall import notices as recall_notices
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.errors import AnchoringBusyError, ChainError
-from cradletrace.leader import LeaderLock, leader_lock
+from cradletrace.anchoring.leader import leader_lock
+from cradletrace.store.lock import LeaderLock
 from cradletrace.store.models import AnchorBatch, Meta
 
 #: A follower waits on the leader lock this long at a time (at most an interval): it leads the
