@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import typer
 from sqlmodel import Session
@@ -11,8 +12,10 @@ from sqlmodel import Session
 from cradletrace.anchoring.run import AnchorResult
 from cradletrace.anchoring.worker import AnchorWorker, Outcome, Run
 from cradletrace.cli.options import chain_label, open_workspace, reported
-from cradletrace.config import Settings
 from cradletrace.recall.notices import NoticeResult
+
+if TYPE_CHECKING:
+    from cradletrace.config import Settings
 
 
 def _stamp() -> str:

@@ -10,13 +10,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
-from cradletrace.config import Settings
 from cradletrace.errors import InvalidInputError, TraceError
+
+if TYPE_CHECKING:  # settings (pydantic-settings) and the store (SQLAlchemy) load when a command uses them
+    from cradletrace.config import Settings
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory [env CRADLETRACE_DATA_DIR; default ./.cradletrace]")]
 DbUrl = Annotated[Optional[str], typer.Option("--database-url", help="PostgreSQL URL instead of the SQLite file [env DATABASE_URL]")]
@@ -28,6 +29,8 @@ RpcUrl = Annotated[Optional[str], typer.Option("--rpc-url", help="EVM JSON-RPC n
 def settings_from(data_dir: Path | None, database_url: str | None, rpc_url: str | None, limits: Path | None = None) -> Settings:
     given = (("data_dir", data_dir), ("database_url", database_url), ("rpc_url", rpc_url), ("limits_file", limits))
     overrides = {k: v for k, v in given if v is not None}
+    from cradletrace.config import Settings
+
     return Settings(**overrides)  # type: ignore[arg-type]
 
 
@@ -57,7 +60,11 @@ def reported() -> Iterator[None]:
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.filename or ''}: {exc.strerror or exc}")
-    except SQLAlchemyError as exc:
+    except Exception as exc:
+        from sqlalchemy.exc import SQLAlchemyError  # loaded by then if the store raised it
+
+        if not isinstance(exc, SQLAlchemyError):
+            raise
         orig = getattr(exc, "orig", None) or exc
         fail(f"store: {type(exc).__name__}: {str(orig).strip().splitlines()[0][:200]}")
 

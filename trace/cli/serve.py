@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from cradletrace.cli.options import DataDir, DbUrl, RpcUrl, fail, open_workspace, reported, settings_from
-from cradletrace.config import Settings
+
+if TYPE_CHECKING:
+    from cradletrace.config import Settings
 
 app = typer.Typer()
 apikey_app = typer.Typer(no_args_is_help=True, help="Keys for the HTTP API: operator, supplier or quality.")
