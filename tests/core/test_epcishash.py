@@ -408,8 +408,10 @@ def _best_of_3(ev: dict[str, Any]) -> float:
 
 @pytest.mark.parametrize("shape", [_cold_chain, _vocabulary_uris])
 def test_hashing_time_grows_linearly_with_the_events_size(shape: Any) -> None:
-    small, large = _best_of_3(shape(1_000)), _best_of_3(shape(16_000))
-    assert large / small < 24, f"16x the readings took {large / small:.1f}x the time (linear: ~16x)"
+    # 32x the size: linear is ~32x, the quadratic code took 18x already for 8x. Twice linear is allowed,
+    # because a loaded machine's caches stretch the larger run (24x for 16x was seen on a busy run).
+    small, large = _best_of_3(shape(1_000)), _best_of_3(shape(32_000))
+    assert large / small < 64, f"32x the readings took {large / small:.1f}x the time (linear: ~32x)"
 
 
 def test_a_90_day_cold_chain_record_hashes_in_well_under_half_a_second() -> None:
