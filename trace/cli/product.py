@@ -24,6 +24,10 @@ def _who() -> str:
     return f"cli:{getpass.getuser()}"
 
 
+def _scope(lot: str | None) -> str:
+    return f"lot {lot}" if lot else "every lot"
+
+
 @app.command("add")
 def product_add(
     gtin: Gtin,
@@ -49,7 +53,7 @@ def product_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
             p = view.product
             typer.echo(f"{p.gtin}  owner {p.owner_id}  {p.name}")
             for party in view.parties:
-                typer.echo(f"    {party.role:<7}  {party.supplier_id}  {'lot ' + party.lot if party.lot else 'every lot'}")
+                typer.echo(f"    {party.role:<7}  {party.supplier_id}  {_scope(party.lot)}")
 
 
 @app.command("name")
@@ -60,7 +64,7 @@ def product_name(gtin: Gtin, supplier_id: SupplierArg, role: Role, lot: LotOpt =
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         party = products.name_party(s, gtin, supplier_id, role, lot, _who(), datetime.now(timezone.utc))
-        typer.echo(f"{party.supplier_id} is {party.role} of {party.gtin} ({'lot ' + party.lot if party.lot else 'every lot'})")
+        typer.echo(f"{party.supplier_id} is {party.role} of {party.gtin} ({_scope(party.lot)})")
 
 
 @app.command("withdraw")
@@ -72,4 +76,4 @@ def product_withdraw(gtin: Gtin, supplier_id: SupplierArg, role: Role, lot: LotO
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         party = products.withdraw_party(s, gtin, supplier_id, role, lot, _who(), datetime.now(timezone.utc))
         typer.echo(f"{party.supplier_id} is no longer {party.role} of {party.gtin} "
-                   f"({'lot ' + party.lot if party.lot else 'every lot'})")
+                   f"({_scope(party.lot)})")

@@ -37,7 +37,7 @@ from cradletrace.core.events import (
 )
 from cradletrace.core.labels import issued_serial_problem, serial_sequence_problem
 from cradletrace.core.testreport import Limit
-from cradletrace.core.text import text_problem
+from cradletrace.core.text import REFUSED_ABOVE_C0, text_problem
 from cradletrace.errors import Problem
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -57,7 +57,7 @@ def admission_problems(event: AnyEvent, body: bytes, now: datetime, limits: Mapp
 # RFC 8785 writes U+0000-U+001F as \uXXXX (lower-case hex) or \b \f \n \r \t and all else as
 # itself: one search of the body finds every event whose text may break the rule (a literal
 # backslash before 'n' also matches; the exact walk below then finds nothing).
-_SUSPECT = re.compile(r"\\u00[01][0-9a-f]|\\[bfnrt]|[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_SUSPECT = re.compile(r"\\u00[01][0-9a-f]|\\[bfnrt]|[" + REFUSED_ABOVE_C0 + "]")
 
 
 def _strings(value: object, path: str) -> Iterator[tuple[str, str]]:

@@ -20,7 +20,9 @@ from pydantic_core import PydanticCustomError
 
 from cradletrace.errors import InvalidInputError, Problem
 
-_REFUSED = re.compile("[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Refused above C0: DEL, C1 and the bidirectional formatting characters (a regex class body).
+REFUSED_ABOVE_C0 = "\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_REFUSED = re.compile(f"[\u0000-\u001f{REFUSED_ABOVE_C0}]")
 
 
 _CONTROL_NAMES = {"\x00": "NUL", "\x07": "BEL", "\x08": "BS", "\t": "TAB", "\n": "LF", "\r": "CR", "\x1b": "ESC", "\x7f": "DEL"}
