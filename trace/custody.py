@@ -24,7 +24,7 @@ a party with this standing can cause one.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import tuple_
@@ -32,15 +32,10 @@ from sqlmodel import Session, col, select
 
 from cradletrace.core.events import AnyEvent, BatchData, ColdChainData, CommissionData, ShipmentData, TestReportData
 from cradletrace.errors import Problem
+from cradletrace.store.db import chunks
 from cradletrace.store.models import EventRow, Lot, Product, ProductParty, Shipment, Supplier
 
 LotKey = tuple[str, str]
-_CHUNK = 500
-
-
-def _chunks(values: list[object]) -> Iterable[list[object]]:
-    for i in range(0, len(values), _CHUNK):
-        yield values[i:i + _CHUNK]
 
 
 @dataclass
@@ -82,7 +77,7 @@ def _load(session: Session, events: list[tuple[int, AnyEvent]], makers: Mapping[
             if isinstance(d, ShipmentData) and d.consignee is not None:
                 consignees.add(d.consignee)
     shipments: dict[str, tuple[LotKey, str, str | None]] = {}
-    for chunk in _chunks(sorted(shipment_ids)):
+    for chunk in chunks(sorted(shipment_ids)):
         for sid, g, lo, recorder, consignee in session.exec(
                 select(Shipment.id, Lot.gtin, Lot.lot, EventRow.supplier_id, Shipment.consignee)
                 .join(Lot, col(Lot.id) == Shipment.lot_id).join(EventRow, col(EventRow.id) == Shipment.event_id)
@@ -91,20 +86,20 @@ def _load(session: Session, events: list[tuple[int, AnyEvent]], makers: Mapping[
             gtins.add(g)
     owners: dict[str, str] = {}
     parties: dict[tuple[str, str], list[tuple[str, str | None]]] = defaultdict(list)
-    for chunk in _chunks(sorted(gtins)):
+    for chunk in chunks(sorted(gtins)):
         owners.update(session.exec(select(Product.gtin, Product.owner_id).where(col(Product.gtin).in_(chunk))).all())
         for g, sup, role, lot in session.exec(
                 select(ProductParty.gtin, ProductParty.supplier_id, ProductParty.role, ProductParty.lot)
                 .where(col(ProductParty.gtin).in_(chunk), col(ProductParty.withdrawn_at).is_(None))):
             parties[(g, role)].append((sup, lot or None))
     received: set[tuple[LotKey, str]] = set()
-    for chunk in _chunks(sorted(custody_lots)):
+    for chunk in chunks(sorted(custody_lots)):
         for g, lo, consignee in session.exec(
                 select(Lot.gtin, Lot.lot, Shipment.consignee).join(Lot, col(Lot.id) == Shipment.lot_id)
                 .where(tuple_(Lot.gtin, Lot.lot).in_(chunk), col(Shipment.consignee).is_not(None))):
             received.add(((g, lo), consignee))  # type: ignore[arg-type]
     registered: set[str] = set()
-    for chunk in _chunks(sorted(consignees)):
+    for chunk in chunks(sorted(consignees)):
         registered.update(session.exec(select(Supplier.id).where(col(Supplier.id).in_(chunk))))
     return _Goods(owners, dict(parties), dict(makers), received, shipments, registered)
 

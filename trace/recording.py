@@ -37,13 +37,13 @@ from cradletrace.core.events import (
 )
 from cradletrace.core.testreport import Limit, fill_limits
 from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, Problem, TraceError
+from cradletrace.store.db import chunks
 from cradletrace.store.models import Certification, EventRow, Lot, LotInput, Shipment, Supplier, SupplierKey
 from cradletrace.store.models import Item as ItemRow
 from cradletrace import custody, suppliers
 from cradletrace.workspace import default_limits
 
 MAX_EVENTS = 10_000
-_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -140,11 +140,6 @@ def key_loader(session: Session, keys_dir: Path) -> Callable[[str], tuple[str, b
     return load
 
 
-def _chunks(values: list[Any]) -> Iterable[list[Any]]:
-    for i in range(0, len(values), _CHUNK):
-        yield values[i:i + _CHUNK]
-
-
 @dataclass
 class _Checked:
     index: int
@@ -172,11 +167,11 @@ def record_items(session: Session, items: list[Item], now: datetime,
     known: dict[str, Supplier] = {}
     keys: dict[str, SupplierKey] = {}
     certs: dict[str, list[Certification]] = defaultdict(list)
-    for chunk in _chunks(sorted({s for s, _, _ in signers if s is not None})):
+    for chunk in chunks(sorted({s for s, _, _ in signers if s is not None})):
         known.update((s.id, s) for s in session.exec(select(Supplier).where(col(Supplier.id).in_(chunk))))
         for c in session.exec(select(Certification).where(col(Certification.supplier_id).in_(chunk))):
             certs[c.supplier_id].append(c)
-    for chunk in _chunks(sorted({k for _, k, _ in signers if k is not None})):
+    for chunk in chunks(sorted({k for _, k, _ in signers if k is not None})):
         keys.update((k.key_id, k) for k in session.exec(select(SupplierKey).where(col(SupplierKey.key_id).in_(chunk))))
     pub_cache: dict[str, bytes] = {}
 
@@ -233,7 +228,7 @@ def record_items(session: Session, items: list[Item], now: datetime,
             problems.append(Problem(f"events[{c.index}]", f"expected a new event, got a duplicate of events[{seen_digest[c.digest]}]"))
         seen_digest.setdefault(c.digest, c.index)
     stored = set()
-    for chunk in _chunks(list(seen_digest)):
+    for chunk in chunks(list(seen_digest)):
         stored.update(session.exec(select(EventRow.digest).where(col(EventRow.digest).in_(chunk))))
     for c in good:
         if c.digest in stored:
@@ -255,13 +250,13 @@ def record_items(session: Session, items: list[Item], now: datetime,
             wanted_lots.add(lot.key)
     lots: dict[tuple[str, str], int] = {}
     makers: dict[tuple[str, str], str] = {}
-    for chunk in _chunks(sorted(wanted_lots)):
+    for chunk in chunks(sorted(wanted_lots)):
         for lid, g, lotcode, maker in session.exec(
                 select(Lot.id, Lot.gtin, Lot.lot, Lot.supplier_id).where(tuple_(Lot.gtin, Lot.lot).in_(chunk))):
             lots[(g, lotcode)] = lid  # type: ignore[assignment]
             makers[(g, lotcode)] = maker
     shipments: set[str] = set()
-    for chunk in _chunks(sorted(wanted_shipments)):
+    for chunk in chunks(sorted(wanted_shipments)):
         shipments.update(session.exec(select(Shipment.id).where(col(Shipment.id).in_(chunk))))
 
     good_ids = {c.index for c in good}
@@ -354,13 +349,13 @@ def _store(session: Session, good: list[_Checked], lots: dict[tuple[str, str], i
         ))
     session.execute(insert(EventRow), values)
     ids: dict[str, int] = {}
-    for chunk in _chunks([v["digest"] for v in values]):
+    for chunk in chunks([v["digest"] for v in values]):
         ids.update(session.execute(select(EventRow.digest, EventRow.id).where(col(EventRow.digest).in_(chunk))).all())
     batches = [(c, c.event.data) for c in good if isinstance(c.event.data, BatchData)]
     if batches:
         session.execute(insert(Lot), [dict(gtin=d.product.gtin, lot=d.lot, product=d.product.name,
                                            supplier_id=c.event.supplier, event_id=ids[c.digest]) for c, d in batches])
-        for chunk in _chunks([d.lot_ref.key for _, d in batches]):
+        for chunk in chunks([d.lot_ref.key for _, d in batches]):
             lots.update(((g, lo), i) for i, g, lo in session.execute(
                 select(Lot.id, Lot.gtin, Lot.lot).where(tuple_(Lot.gtin, Lot.lot).in_(chunk))).all())
     edges = [dict(lot_id=lots[d.lot_ref.key], input_lot_id=lots[x.key]) for _, d in batches for x in d.inputs]
@@ -393,7 +388,7 @@ def _serial_problems(session: Session, good: list[_Checked]) -> list[Problem]:
                 else:
                     first[serial] = where
     taken: set[str] = set()
-    for chunk in _chunks(list(first)):
+    for chunk in chunks(list(first)):
         taken.update(session.exec(select(ItemRow.serial).where(col(ItemRow.serial).in_(chunk))))
     problems.extend(Problem(first[s], f"expected a new serial, got {s!r} which is already commissioned")
                     for s in sorted(taken))

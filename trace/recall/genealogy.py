@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -27,9 +27,9 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
+from cradletrace.store.db import chunks
 from cradletrace.store.models import EventRow, Item, Lot, LotInput, ScanRecord, Shipment, Supplier
 
-_CHUNK = 500
 MAX_DEPTH = 64  # the recorder refuses cycles within one batch; this bounds any that slipped through
 LotKey = tuple[str, str]  # (gtin, lot)
 
@@ -44,11 +44,6 @@ def parse_lot(value: str, field_name: str = "lot") -> LotKey:
 
 def _key_json(key: LotKey) -> dict[str, str]:
     return {"gtin": key[0], "lot": key[1]}
-
-
-def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(values), _CHUNK):
-        yield values[i:i + _CHUNK]
 
 
 def id_set(session: Session, ids: Iterable[int]) -> SelectOfScalar[int]:
@@ -443,12 +438,12 @@ def trace_backward(session: Session, *, serial: str | None = None, lot: LotKey |
     found_rows: dict[int, tuple[Any, ...]] = {}
     cols = (EventRow.id, EventRow.kind, EventRow.gtin, EventRow.lot, EventRow.ref, EventRow.supplier_id,
             EventRow.outcome, EventRow.body)
-    for chunk in _chunks(keys):
+    for chunk in chunks(keys):
         # OR of pairs, not a row-value IN: SQLite answers the latter by scanning every event (12 ms at 120 000).
         pairs = or_(*(and_(EventRow.gtin == g, EventRow.lot == lo) for g, lo in chunk))
         for r in session.exec(select(*cols).where(col(EventRow.kind).in_(["test_report", "cold_chain"]), pairs)).all():  # type: ignore[call-overload]
             found_rows[r[0]] = tuple(r)
-    for chunk in _chunks(sorted(shipment_ids)):
+    for chunk in chunks(sorted(shipment_ids)):
         for r in session.exec(select(*cols).where(EventRow.kind == "cold_chain", col(EventRow.ref).in_(chunk))).all():  # type: ignore[call-overload]
             found_rows[r[0]] = tuple(r)
     tests: list[EvidenceRecord] = []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
@@ -12,6 +14,14 @@ from cradletrace.store import models, schema  # noqa: F401  (models registers th
 
 
 SQLITE_NAME = "cradletrace.sqlite"
+IN_CHUNK = 500  # values per IN (...) list: well below SQLite's and PostgreSQL's parameter limits
+T = TypeVar("T")
+
+
+def chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``values`` in slices of IN_CHUNK, one IN (...) list each."""
+    for i in range(0, len(values), IN_CHUNK):
+        yield values[i:i + IN_CHUNK]
 
 
 def sqlite_url(data_dir: Path) -> str:
