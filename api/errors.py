@@ -38,7 +38,14 @@ from psycopg import Error as PgError
 from psycopg import InterfaceError as PgInterfaceError
 from psycopg import OperationalError as PgOperationalError
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -67,7 +74,9 @@ CHAIN_UNAVAILABLE = "chain unavailable: the chain node did not answer; try again
 CHAIN_FAILED = "chain error: the chain did not do what was asked"
 STORE_UNAVAILABLE = "store unavailable"
 CONFLICT = "conflict: a concurrent request stored the same thing first; nothing was stored, check and retry"
-ANCHORING_BUSY = "anchoring runs in another worker (it holds the leader lock); it anchors pending events within its interval"
+ANCHORING_BUSY = (
+    "anchoring runs in another worker (it holds the leader lock); it anchors pending events within its interval"
+)
 CONFIG = "server misconfigured; see the server log"
 AUTH_THROTTLED = "too many wrong API keys from this address; retry after the seconds in Retry-After"
 INTERNAL = "internal error"
@@ -91,8 +100,9 @@ class ErrorOut(BaseModel):
 class ApiError(Exception):
     """An HTTP-level refusal raised by the API itself (authentication, ownership, size)."""
 
-    def __init__(self, status: int, detail: str, problems: Sequence[Problem] = (),
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, detail: str, problems: Sequence[Problem] = (), headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
@@ -105,10 +115,14 @@ def too_many(detail: str, wait: float) -> ApiError:
     return ApiError(429, detail, headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
-def error_response(status: int, detail: str, problems: Sequence[Problem] = (),
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    out = ErrorOut(detail=detail, field=(problems[0].where or None) if problems else None,
-                   problems=[ProblemOut(field=p.where or None, message=p.message) for p in problems])
+def error_response(
+    status: int, detail: str, problems: Sequence[Problem] = (), headers: dict[str, str] | None = None
+) -> JSONResponse:
+    out = ErrorOut(
+        detail=detail,
+        field=(problems[0].where or None) if problems else None,
+        problems=[ProblemOut(field=p.where or None, message=p.message) for p in problems],
+    )
     return JSONResponse(jsonable_encoder(out), status_code=status, headers=headers)
 
 
@@ -131,7 +145,9 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for these codes plus the ones any request can meet (413, 500, 503), and
     429 wherever a key is checked (401): too many wrong keys from the address."""
     throttled = {429} if 401 in codes else set()
-    return {c: {"model": ErrorOut, "description": _DESCRIPTIONS[c]} for c in sorted({*codes, *throttled, 413, 500, 503})}
+    return {
+        c: {"model": ErrorOut, "description": _DESCRIPTIONS[c]} for c in sorted({*codes, *throttled, 413, 500, 503})
+    }
 
 
 def _where(loc: Sequence[int | str]) -> str:
@@ -177,9 +193,20 @@ def _status_of(exc: TraceError) -> tuple[int, str, list[Problem]]:
 
 def store_unreachable(exc: BaseException) -> bool:
     """The store did not answer (down, restarting, connection lost, pool exhausted): worth a retry."""
-    return (isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError,
-                             PgOperationalError, PgInterfaceError))  # the last two: the scan pool (scan.postgres.PgScanner)
-            or (isinstance(exc, DBAPIError) and exc.connection_invalidated))
+    return (
+        isinstance(
+            exc,
+            (
+                OperationalError,
+                InterfaceError,
+                DisconnectionError,
+                PoolTimeoutError,
+                PgOperationalError,
+                PgInterfaceError,
+            ),
+        )  # the last two: the scan pool (scan.postgres.PgScanner)
+        or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -215,7 +242,12 @@ def install(app: FastAPI) -> None:
             log.warning("%s %s -> 409: store: %s", request.method, redact(request.url.path), str(exc.orig or exc)[:300])
             return error_response(409, CONFLICT)
         if store_unreachable(exc):
-            log.error("%s %s -> 503: store: %s", request.method, redact(request.url.path), str(getattr(exc, "orig", None) or exc)[:300])
+            log.error(
+                "%s %s -> 503: store: %s",
+                request.method,
+                redact(request.url.path),
+                str(getattr(exc, "orig", None) or exc)[:300],
+            )
             return error_response(503, STORE_UNAVAILABLE)
         log.exception("%s %s -> 500: store error", request.method, redact(request.url.path))
         return error_response(500, INTERNAL)

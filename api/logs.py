@@ -35,7 +35,7 @@ class AccessLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) == 5:
-            client, method, path, version, status = args
+            _client, method, path, version, status = args
             record.args = ("-", method, redact(str(path)), version, status)
         return True
 

@@ -29,8 +29,23 @@ from cradletrace.api.middleware import (
     StrictJsonMiddleware,
 )
 from cradletrace.api.models import event_schemas, link_events
-from cradletrace.api.routes import anchor, apikeys, audit, console, events, health, products, proofs, recalls, resolver, scan, scanner, suppliers, trace
-from cradletrace.api.routes import epcis
+from cradletrace.api.routes import (
+    anchor,
+    apikeys,
+    audit,
+    console,
+    epcis,
+    events,
+    health,
+    products,
+    proofs,
+    recalls,
+    resolver,
+    scan,
+    scanner,
+    suppliers,
+    trace,
+)
 from cradletrace.api.runtime import Runtime
 from cradletrace.config import Settings
 from cradletrace.scanner_web.pages import STATIC_DIR
@@ -40,7 +55,9 @@ API_PREFIX = "/api/v1"
 # FastAPI's default /docs would load it from a CDN, which a phone behind a firewall (or this
 # offline machine) cannot reach.
 SWAGGER = "/static/vendor/swagger-ui"
-ROUTERS = tuple(m.router for m in (health, suppliers, products, apikeys, events, proofs, audit, anchor, trace, recalls, epcis))
+ROUTERS = tuple(
+    m.router for m in (health, suppliers, products, apikeys, events, proofs, audit, anchor, trace, recalls, epcis)
+)
 
 DESCRIPTION = """\
 Signed supplier events for maternal and infant goods, anchored on an EVM chain, verifiable by anyone.
@@ -75,16 +92,27 @@ def create_app(settings: Settings) -> FastAPI:
 
     # FastAPI's own OpenTelemetry hooks are off: /metrics (Prometheus) is ours, and asking the
     # OpenTelemetry providers on every request cost a tenth of a scan's time.
-    app = FastAPI(title="cradletrace", version=version("cradletrace"), description=DESCRIPTION, lifespan=lifespan,
-                  telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="cradletrace",
+        version=version("cradletrace"),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+        docs_url=None,
+        redoc_url=None,
+    )
     errors.install(app)
     # Added last is outermost: the catch-all must see what the body limit lets through, and the
     # strict parser reads only what the body limit let through.
     app.add_middleware(StrictJsonMiddleware)
-    app.add_middleware(BodyLimitMiddleware, default=settings.api_max_body,
-                       limits={("POST", f"{API_PREFIX}/events"): settings.api_max_bulk_body,
-                               ("POST", f"{API_PREFIX}/epcis"): settings.api_max_bulk_body})
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=settings.api_max_body,
+        limits={
+            ("POST", f"{API_PREFIX}/events"): settings.api_max_bulk_body,
+            ("POST", f"{API_PREFIX}/epcis"): settings.api_max_bulk_body,
+        },
+    )
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(MetricsMiddleware)  # counts the catch-all's 500s and the 413s too
     app.add_middleware(SecurityHeadersMiddleware, docs_path="/docs")  # on every answer, the 500s included
@@ -104,8 +132,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return HTMLResponse(DOCS_PAGE.format(title=f"{app.title} API", swagger=SWAGGER,
-                                             openapi=html.escape(app.openapi_url or "/openapi.json")))
+        return HTMLResponse(
+            DOCS_PAGE.format(
+                title=f"{app.title} API", swagger=SWAGGER, openapi=html.escape(app.openapi_url or "/openapi.json")
+            )
+        )
+
     return app
 
 
@@ -151,15 +183,20 @@ def _document_raw_bodies(app: FastAPI) -> None:
 # OpenAPI links (what a client, or a stateful fuzzer, may do next with an answer): an event just
 # recorded, or the first one listed, is read, verified and proved by its id.
 _EVENT_OPS = {"Event": "/events/{ref}", "Verify": "/events/{ref}/verify", "Proof": "/events/{ref}/proof"}
-_EVENT_IDS = {("/events", "post", "201"): "$response.body#/events/0/id", ("/events", "get", "200"): "$response.body#/items/0/id"}
+_EVENT_IDS = {
+    ("/events", "post", "201"): "$response.body#/events/0/id",
+    ("/events", "get", "200"): "$response.body#/items/0/id",
+}
 
 
 def _link_recorded_events(doc: dict[str, Any]) -> dict[str, Any]:
     paths = doc["paths"]
     for (path, method, status), ref in _EVENT_IDS.items():
         response = paths[API_PREFIX + path][method]["responses"][status]
-        response["links"] = {name: {"operationId": paths[API_PREFIX + target]["get"]["operationId"], "parameters": {"ref": ref}}
-                             for name, target in _EVENT_OPS.items()}
+        response["links"] = {
+            name: {"operationId": paths[API_PREFIX + target]["get"]["operationId"], "parameters": {"ref": ref}}
+            for name, target in _EVENT_OPS.items()
+        }
     return doc
 
 

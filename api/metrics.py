@@ -23,7 +23,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4 as CONTENT_TYPE
@@ -48,11 +48,19 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 # The HTTP figures live in a registry of their own: several apps in one process (tests) share
 # them, and nothing else in the process can clash with their names.
 HTTP_REGISTRY = CollectorRegistry(auto_describe=True)
-REQUESTS = Counter("cradletrace_http_requests", "HTTP requests answered, by route template and status",
-                   ("method", "route", "status"), registry=HTTP_REGISTRY)
-DURATION = Histogram("cradletrace_http_request_duration_seconds", "Time to answer an HTTP request",
-                     ("method", "route"), registry=HTTP_REGISTRY,
-                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+REQUESTS = Counter(
+    "cradletrace_http_requests",
+    "HTTP requests answered, by route template and status",
+    ("method", "route", "status"),
+    registry=HTTP_REGISTRY,
+)
+DURATION = Histogram(
+    "cradletrace_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ("method", "route"),
+    registry=HTTP_REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 
 
 def observe(method: str, route: str, status: int, seconds: float) -> None:
@@ -89,17 +97,30 @@ class StoreCollector:
         return [up, *families]
 
     def _query(self) -> list[Metric]:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         confirmed = col(AnchorBatch.status) == "confirmed"
         with self.runtime.session() as s:
             total = s.execute(select(func.count()).select_from(EventRow)).scalar_one()
             waited = pending_age(s, now)
-            batches = dict(s.execute(select(col(AnchorBatch.status), func.count()).group_by(col(AnchorBatch.status))).all())
-            anchored = s.execute(select(func.coalesce(func.sum(col(AnchorBatch.leaf_count)), 0)).where(confirmed)).scalar_one()
-            last = s.execute(select(col(AnchorBatch.id), col(AnchorBatch.block_time)).where(confirmed)
-                             .order_by(col(AnchorBatch.id).desc()).limit(1)).first()
-            first_of_last = None if last is None else s.execute(
-                select(func.min(col(EventRow.recorded_at))).where(col(EventRow.anchor_id) == last[0])).scalar_one()
+            batches = dict(
+                s.execute(select(col(AnchorBatch.status), func.count()).group_by(col(AnchorBatch.status))).all()
+            )
+            anchored = s.execute(
+                select(func.coalesce(func.sum(col(AnchorBatch.leaf_count)), 0)).where(confirmed)
+            ).scalar_one()
+            last = s.execute(
+                select(col(AnchorBatch.id), col(AnchorBatch.block_time))
+                .where(confirmed)
+                .order_by(col(AnchorBatch.id).desc())
+                .limit(1)
+            ).first()
+            first_of_last = (
+                None
+                if last is None
+                else s.execute(
+                    select(func.min(col(EventRow.recorded_at))).where(col(EventRow.anchor_id) == last[0])
+                ).scalar_one()
+            )
             scans = s.execute(select(func.count()).select_from(ScanRecord)).scalar_one()
         out: list[Metric] = []
 
@@ -117,11 +138,17 @@ class StoreCollector:
         for status in sorted({"prepared", "sent", "confirmed", *batches}):
             by_status.add_metric([status], int(batches.get(status, 0)))
         out.append(by_status)
-        gauge("cradletrace_oldest_pending_event_age_seconds",
-              "Age of the oldest event not yet under a confirmed root, batched or not (0 when none waits)", waited)
+        gauge(
+            "cradletrace_oldest_pending_event_age_seconds",
+            "Age of the oldest event not yet under a confirmed root, batched or not (0 when none waits)",
+            waited,
+        )
         if last is not None and last[1] is not None and first_of_last is not None:
-            gauge("cradletrace_anchor_latency_seconds",
-                  "Last confirmed batch: from its earliest event's recording to its block", _seconds(last[1], first_of_last))
+            gauge(
+                "cradletrace_anchor_latency_seconds",
+                "Last confirmed batch: from its earliest event's recording to its block",
+                _seconds(last[1], first_of_last),
+            )
         scanned = CounterMetricFamily("cradletrace_scans", "Consumer scans counted (rate() gives the scan rate)")
         scanned.add_metric([], int(scans))
         out.append(scanned)
@@ -129,7 +156,7 @@ class StoreCollector:
 
 
 def _seconds(later: datetime, earlier: datetime) -> float:
-    aware = [t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc) for t in (later, earlier)]
+    aware = [t if t.tzinfo is not None else t.replace(tzinfo=UTC) for t in (later, earlier)]
     return max(0.0, (aware[0] - aware[1]).total_seconds())
 
 
@@ -152,9 +179,17 @@ def _store_collector(runtime: Runtime) -> StoreCollector:
         return _collectors.setdefault(runtime, StoreCollector(runtime))
 
 
-@router.get("/metrics", response_class=Response, summary="Prometheus metrics",
-            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                             "description": "Prometheus text exposition format 0.0.4"}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    summary="Prometheus metrics",
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "Prometheus text exposition format 0.0.4",
+        }
+    },
+)
 def metrics(runtime: RuntimeDep) -> Response:
     """Public, for a scraper: HTTP requests by route and status, events, anchoring, scans."""
     store = CollectorRegistry(auto_describe=False)

@@ -147,12 +147,20 @@ class StrictJsonMiddleware:
 # event handler anywhere: the console's strings travel in a JSON data block, Swagger UI starts
 # from /static/swagger-init.js); pages talk to this server only. Swagger UI sets inline styles
 # and data: images of its own, so /docs alone allows those (styles, never scripts).
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-       "font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-DOCS_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'").replace("img-src 'self'", "img-src 'self' data:")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+DOCS_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'").replace(
+    "img-src 'self'", "img-src 'self' data:"
+)
 HSTS = "max-age=31536000; includeSubDomains"
-SECURITY_HEADERS = ((b"content-security-policy", CSP.encode()), (b"x-frame-options", b"DENY"),
-                    (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
+SECURITY_HEADERS = (
+    (b"content-security-policy", CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
 
 
 class SecurityHeadersMiddleware:
@@ -224,7 +232,9 @@ class CatchAllMiddleware(_HttpOnly):
             await self.app(scope, receive, tracked)
         except Exception as exc:
             if tracked.status is not None:
-                log.exception("%s %s: error after the answer started", scope.get("method"), redact(scope.get("path", "")))
+                log.exception(
+                    "%s %s: error after the answer started", scope.get("method"), redact(scope.get("path", ""))
+                )
                 raise
             if store_unreachable(exc):  # e.g. raised while a dependency closed its session
                 log.error("%s %s -> 503: store: %s", scope.get("method"), redact(scope.get("path", "")), str(exc)[:300])

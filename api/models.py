@@ -6,7 +6,7 @@ parsed strictly from the raw body so a signature covers exactly what was sent.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
@@ -25,7 +25,7 @@ EventKind = Literal[KINDS]  # type: ignore[valid-type]
 def _utc(value: datetime) -> datetime:
     """The store writes UTC, but SQLite hands timestamps back without their zone: say it, so every
     answer is an RFC 3339 date-time as the OpenAPI document promises (found by tests/api/test_fuzz.py)."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
@@ -42,6 +42,7 @@ class _In(BaseModel):
 
 
 # -- suppliers -------------------------------------------------------------------------
+
 
 # Free text is checked on the way in only (core/text.py): what was stored before the rule is
 # still shown, so the *Public models keep plain ``str``.
@@ -66,14 +67,17 @@ class CertificationPublic(CertificationBase):
 class SupplierBase(_In):
     name: str = Field(min_length=1, max_length=200, examples=["Southern Alps Nutrition"])
     role: SupplierRole
-    official_lab: bool = Field(default=False, description="A lab the operator designated for official control "
-                                                          "sampling: it may report on any lot")
+    official_lab: bool = Field(
+        default=False,
+        description="A lab the operator designated for official control sampling: it may report on any lot",
+    )
 
 
 class SupplierCreate(SupplierBase):
     name: PlainText = Field(min_length=1, max_length=200, examples=["Southern Alps Nutrition"])
-    id: str | None = Field(default=None, description="2-63 of a-z, 0-9 and '-'; default: made from the name",
-                           examples=["alps-nutrition"])
+    id: str | None = Field(
+        default=None, description="2-63 of a-z, 0-9 and '-'; default: made from the name", examples=["alps-nutrition"]
+    )
     certifications: list[CertificationCreate] = Field(default=[], max_length=50)
 
 
@@ -96,8 +100,10 @@ class NewSigningKey(BaseModel):
     """A fresh signing key. ``private_key_pem`` is shown in this response only."""
 
     key: SupplierKeyPublic
-    private_key_pem: str = Field(description="PKCS#8 PEM of the Ed25519 private key; shown once, keep it "
-                                 "with the supplier. The server keeps a 0600 copy in its keys folder.")
+    private_key_pem: str = Field(
+        description="PKCS#8 PEM of the Ed25519 private key; shown once, keep it "
+        "with the supplier. The server keeps a 0600 copy in its keys folder."
+    )
 
 
 class SupplierCreated(NewSigningKey):
@@ -146,6 +152,7 @@ class ProductPublic(ProductBase):
 
 # -- API keys --------------------------------------------------------------------------
 
+
 class ApiKeyBase(_In):
     name: str = Field(min_length=1, max_length=100, examples=["Pacific Cold Chain uploader"])
     role: KeyRole
@@ -168,6 +175,7 @@ class ApiKeyCreated(BaseModel):
 
 
 # -- events ----------------------------------------------------------------------------
+
 
 class SignedEvent(BaseModel):
     """One event and its supplier's signature (base64 Ed25519 over the event's RFC 8785 form)."""
@@ -225,6 +233,7 @@ class EventPage(BaseModel):
 
 # -- proofs, verification, audit, anchoring ----------------------------------------------
 
+
 class VerdictPublic(BaseModel):
     status: Literal["VALID", "INVALID", "PENDING"]
     reasons: list[str]
@@ -275,7 +284,9 @@ class BadEvent(BaseModel):
 class AuditPublic(BaseModel):
     ok: bool
     events_checked: int
-    events_pending: int = Field(description="Of events_checked, not anchored yet: content and signature checked, no proof yet")
+    events_pending: int = Field(
+        description="Of events_checked, not anchored yet: content and signature checked, no proof yet"
+    )
     roots_checked: int
     bad_events: list[BadEvent]
     problems: list[str]
@@ -318,15 +329,21 @@ def event_schemas() -> dict[str, Any]:
     ref = "#/components/schemas/{model}"
     event = TypeAdapter(Event).json_schema(ref_template=ref)
     parts = event.pop("$defs", {})
-    return {"SignedEvent": SignedEvent.model_json_schema(ref_template=ref),
-            "Event": {"description": "A supplier event; `kind` selects the shape of `data`.", **event}, **parts}
+    return {
+        "SignedEvent": SignedEvent.model_json_schema(ref_template=ref),
+        "Event": {"description": "A supplier event; `kind` selects the shape of `data`.", **event},
+        **parts,
+    }
 
 
 def link_events(node: Any) -> Any:
     """Replace each ``EventBody`` marker in a schema document with a $ref to ``Event``."""
     if isinstance(node, dict):
         if node.get(EVENT_MARK):
-            return {"$ref": "#/components/schemas/Event", **({"description": node["description"]} if "description" in node else {})}
+            return {
+                "$ref": "#/components/schemas/Event",
+                **({"description": node["description"]} if "description" in node else {}),
+            }
         return {k: link_events(v) for k, v in node.items()}
     if isinstance(node, list):
         return [link_events(v) for v in node]

@@ -18,13 +18,12 @@ from datetime import datetime
 from functools import cached_property
 
 from anyio import to_thread
-
 from sqlalchemy import Engine, inspect
 from sqlmodel import Session
 
 from cradletrace.anchoring import run as anchoring
-from cradletrace.api.ratelimit import RateLimiter
 from cradletrace.anchoring.worker import AnchorWorker, Outcome, Run
+from cradletrace.api.ratelimit import RateLimiter
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.errors import ConfigError
@@ -93,20 +92,29 @@ class Runtime:
         """On PostgreSQL, scans run on this loop with their own pool (scan.postgres.PgScanner)."""
         engine = self.workspace.engine
         if engine.dialect.name == "postgresql":
-            self.scanner = PgScanner(self.scan_engine, self.verifier, self.views, self.sealer, self.settings.scan_db_connections,
-                                     timeout=self.settings.db_wait_timeout)
+            self.scanner = PgScanner(
+                self.scan_engine,
+                self.verifier,
+                self.views,
+                self.sealer,
+                self.settings.scan_db_connections,
+                timeout=self.settings.db_wait_timeout,
+            )
             await self.scanner.open()
 
     async def stop_scanner(self) -> None:
         if self.scanner is not None:
             await self.scanner.close()
 
-    async def scan(self, gtin: str, lot: str, serial: str, now: datetime, client: str | None = None) -> ScanResult | None:
+    async def scan(
+        self, gtin: str, lot: str, serial: str, now: datetime, client: str | None = None
+    ) -> ScanResult | None:
         """One counted scan by ``client`` (scan.history.client_id; scan.service.scan_item), None for a code never issued."""
         if self.scanner is not None:
             return await self.scanner.scan(gtin, lot, serial, now, client)
-        return await to_thread.run_sync(scan_item, self.scan_engine, self.verifier, self.views, self.sealer,
-                                        gtin, lot, serial, now, client)
+        return await to_thread.run_sync(
+            scan_item, self.scan_engine, self.verifier, self.views, self.sealer, gtin, lot, serial, now, client
+        )
 
     @cached_property
     def scan_limiter(self) -> RateLimiter:
@@ -152,16 +160,18 @@ class Runtime:
             if isinstance(outcome, Run):
                 self._logged(outcome)
             else:  # the thread outlives a down store or chain; the next run retries
-                log.warning("anchoring failed, will retry in %g s: %s: %s", interval, type(outcome).__name__,
-                            str(outcome)[:300])
+                log.warning(
+                    "anchoring failed, will retry in %g s: %s: %s", interval, type(outcome).__name__, str(outcome)[:300]
+                )
 
         # The first run waits one interval, as before: startup does not race the first requests.
         while not self._stop.wait(interval):
             try:
                 self.anchor_worker.loop(interval, report, self._stop, guard=self.anchor_lock)
             except Exception as exc:  # e.g. a ConfigError (contract gone): logged, the loop starts again
-                log.warning("anchoring stopped, will start again in %g s: %s: %s", interval, type(exc).__name__,
-                            str(exc)[:300])
+                log.warning(
+                    "anchoring stopped, will start again in %g s: %s: %s", interval, type(exc).__name__, str(exc)[:300]
+                )
 
     def close(self) -> None:
         self._stop.set()
@@ -171,4 +181,3 @@ class Runtime:
             if "anchor_worker" in self.__dict__:
                 self.anchor_worker.lock.release()
             self.workspace.close()
-

@@ -43,11 +43,20 @@ def check_workers(settings: Settings, workers: int) -> None:
     """Refuse a multi-process setup over a store or chain that admits one process."""
     if workers <= 1:
         return
-    missing = [what for what, ok in (
-        ("a PostgreSQL store (--database-url or DATABASE_URL): the SQLite file admits one writer process",
-         settings.database_url is not None),
-        ("a JSON-RPC node (--rpc-url or CRADLETRACE_RPC_URL): the embedded chain is a file one process holds",
-         settings.rpc_url is not None)) if not ok]
+    missing = [
+        what
+        for what, ok in (
+            (
+                "a PostgreSQL store (--database-url or DATABASE_URL): the SQLite file admits one writer process",
+                settings.database_url is not None,
+            ),
+            (
+                "a JSON-RPC node (--rpc-url or CRADLETRACE_RPC_URL): the embedded chain is a file one process holds",
+                settings.rpc_url is not None,
+            ),
+        )
+        if not ok
+    ]
     if missing:
         raise ConfigError(f"--workers {workers} needs " + " and ".join(missing) + "; or run with --workers 1")
 
@@ -55,8 +64,11 @@ def check_workers(settings: Settings, workers: int) -> None:
 def worker_env(settings: Settings) -> dict[str, str]:
     """The environment that makes ``Settings()`` in a worker equal ``settings`` (no anchoring thread)."""
     env = {"CRADLETRACE_DATA_DIR": str(settings.data_dir.resolve()), "CRADLETRACE_ANCHOR_INTERVAL": "0"}
-    for name, value in (("CRADLETRACE_DATABASE_URL", settings.database_url), ("CRADLETRACE_RPC_URL", settings.rpc_url),
-                        ("CRADLETRACE_LIMITS_FILE", settings.limits_file)):
+    for name, value in (
+        ("CRADLETRACE_DATABASE_URL", settings.database_url),
+        ("CRADLETRACE_RPC_URL", settings.rpc_url),
+        ("CRADLETRACE_LIMITS_FILE", settings.limits_file),
+    ):
         if value is not None:
             env[name] = str(value)
     return env
@@ -80,6 +92,14 @@ def run_workers(settings: Settings, workers: int, host: str, port: int, log_conf
     with multiprocess_metrics() as metrics_dir:
         os.environ.update(worker_env(settings))
         os.environ[MULTIPROC_ENV] = metrics_dir
-        uvicorn.run(FACTORY, factory=True, workers=workers, host=host, port=port, log_config=log_config,
-                    server_header=False, proxy_headers=False,
-                    timeout_graceful_shutdown=settings.api_shutdown_grace)  # type: ignore[arg-type]
+        uvicorn.run(
+            FACTORY,
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_config=log_config,
+            server_header=False,
+            proxy_headers=False,
+            timeout_graceful_shutdown=settings.api_shutdown_grace,
+        )  # type: ignore[arg-type]

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,20 +48,27 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # for tests.pg
 
-from sqlmodel import Session, func, select  # noqa: E402
+from sqlmodel import Session, func, select
 
-from cradletrace import products, recording, suppliers  # noqa: E402
+from cradletrace import products, recording, suppliers
+from cradletrace.anchoring import run as anchoring
+from cradletrace.config import Settings
+from cradletrace.core.codes import gtin_check_digit
+from cradletrace.core.merkle import build_tree
+from cradletrace.store.models import Certification, EventRow, Product, ProductParty, Supplier, SupplierKey
+from cradletrace.verification import audit
+from cradletrace.workspace import Workspace, init_workspace
 
-from cradletrace.anchoring import run as anchoring  # noqa: E402
-from cradletrace.config import Settings  # noqa: E402
-from cradletrace.core.codes import gtin_check_digit  # noqa: E402
-from cradletrace.core.merkle import build_tree  # noqa: E402
-from cradletrace.store.models import Certification, EventRow, Product, ProductParty, Supplier, SupplierKey  # noqa: E402
-from cradletrace.verification import audit  # noqa: E402
-from cradletrace.workspace import Workspace, init_workspace  # noqa: E402
-
-STAGES = ("sign", "record-sqlite", "record-postgres", "anchor-sqlite", "anchor-postgres",
-          "audit-sqlite", "audit-postgres", "tree")
+STAGES = (
+    "sign",
+    "record-sqlite",
+    "record-postgres",
+    "anchor-sqlite",
+    "anchor-postgres",
+    "audit-sqlite",
+    "audit-postgres",
+    "tree",
+)
 
 
 def log(msg: str) -> None:
@@ -69,6 +76,7 @@ def log(msg: str) -> None:
 
 
 # -- results ----------------------------------------------------------------------------
+
 
 @dataclass
 class Row:
@@ -105,6 +113,7 @@ def fmt_s(x: float) -> str:
 
 # -- machine ----------------------------------------------------------------------------
 
+
 def machine_info() -> list[str]:
     import sqlite3
 
@@ -121,7 +130,9 @@ def machine_info() -> list[str]:
     except OSError:
         pass
     try:
-        mem = next(int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal"))
+        mem = next(
+            int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")
+        )
         mem_s = f"{mem / 2**20:.1f} GiB"
     except (OSError, StopIteration):
         mem_s = "?"
@@ -130,10 +141,15 @@ def machine_info() -> list[str]:
     try:
         import subprocess
 
-        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "trace", "api"], capture_output=True,
-                               text=True, timeout=10).stdout.strip()
+        rev = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "trace", "api"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         rev = f"{rev}{' + uncommitted changes in trace/ or api/' if dirty else ''}" if rev else "?"
     except (OSError, subprocess.SubprocessError):
         rev = "?"
@@ -149,67 +165,126 @@ def machine_info() -> list[str]:
 
 # -- synthetic events -------------------------------------------------------------------
 
+
 def _gtin(body13: str) -> str:
     return body13 + str(gtin_check_digit(body13))
 
 
-FARMS = [("bench-farm-waikato", "Waikato Dairy Co-op", "farm", "GAP;NZGAP-77812;AsureQuality"),
-         ("bench-farm-taranaki", "Taranaki Milk Producers", "farm", "GAP;NZGAP-80114;AsureQuality"),
-         ("bench-farm-southland", "Southland Pastures", "farm", "GAP;NZGAP-81377;AsureQuality")]
-PLANTS = [("bench-plant-alps", "Southern Alps Nutrition", "plant", "ISO 22000;FSSC-C129;SGS"),
-          ("bench-plant-canterbury", "Canterbury Infant Foods", "plant", "FSSC 22000;FSSC-C311;Bureau Veritas")]
-LABS = [("bench-lab-canterbury", "Canterbury Food Lab", "lab", "ISO/IEC 17025;IANZ-1284;IANZ"),
-        ("bench-lab-auckland", "Auckland Analytical Services", "lab", "ISO/IEC 17025;IANZ-2291;IANZ")]
-CARRIERS = [("bench-cold-pacific", "Pacific Cold Chain", "logistics", "HACCP;HACCP-5521;Bureau Veritas"),
-            ("bench-cold-tasman", "Tasman Reefer Logistics", "logistics", "HACCP;HACCP-6102;SGS")]
+FARMS = [
+    ("bench-farm-waikato", "Waikato Dairy Co-op", "farm", "GAP;NZGAP-77812;AsureQuality"),
+    ("bench-farm-taranaki", "Taranaki Milk Producers", "farm", "GAP;NZGAP-80114;AsureQuality"),
+    ("bench-farm-southland", "Southland Pastures", "farm", "GAP;NZGAP-81377;AsureQuality"),
+]
+PLANTS = [
+    ("bench-plant-alps", "Southern Alps Nutrition", "plant", "ISO 22000;FSSC-C129;SGS"),
+    ("bench-plant-canterbury", "Canterbury Infant Foods", "plant", "FSSC 22000;FSSC-C311;Bureau Veritas"),
+]
+LABS = [
+    ("bench-lab-canterbury", "Canterbury Food Lab", "lab", "ISO/IEC 17025;IANZ-1284;IANZ"),
+    ("bench-lab-auckland", "Auckland Analytical Services", "lab", "ISO/IEC 17025;IANZ-2291;IANZ"),
+]
+CARRIERS = [
+    ("bench-cold-pacific", "Pacific Cold Chain", "logistics", "HACCP;HACCP-5521;Bureau Veritas"),
+    ("bench-cold-tasman", "Tasman Reefer Logistics", "logistics", "HACCP;HACCP-6102;SGS"),
+]
 SUPPLIER_SPECS = FARMS + PLANTS + LABS + CARRIERS
 
 MILK = [_gtin("9421902960001"), _gtin("9421902960002")]
-FORMULA = [(_gtin("9421902960101"), "Stage 1 infant formula 800 g"),
-           (_gtin("9421902960102"), "Stage 2 follow-on formula 800 g"),
-           (_gtin("9421902960103"), "Stage 3 growing-up milk 900 g"),
-           (_gtin("9421902960201"), "Goat milk infant formula 400 g")]
+FORMULA = [
+    (_gtin("9421902960101"), "Stage 1 infant formula 800 g"),
+    (_gtin("9421902960102"), "Stage 2 follow-on formula 800 g"),
+    (_gtin("9421902960103"), "Stage 3 growing-up milk 900 g"),
+    (_gtin("9421902960201"), "Goat milk infant formula 400 g"),
+]
 
 FARM_SITES = [
-    {"name": "Waikato Dairy, shed 3", "address": "1208 Te Rapa Rd, Hamilton 3200, New Zealand",
-     "lat": -37.7394, "lon": 175.2215, "country": "NZ"},
-    {"name": "Taranaki Milk, rotary shed 1", "address": "77 Mountain Rd, Stratford 4332, New Zealand",
-     "lat": -39.3389, "lon": 174.2836, "country": "NZ"},
-    {"name": "Southland Pastures, shed 12", "address": "400 Bluff Hwy, Invercargill 9812, New Zealand",
-     "lat": -46.4132, "lon": 168.3538, "country": "NZ"},
+    {
+        "name": "Waikato Dairy, shed 3",
+        "address": "1208 Te Rapa Rd, Hamilton 3200, New Zealand",
+        "lat": -37.7394,
+        "lon": 175.2215,
+        "country": "NZ",
+    },
+    {
+        "name": "Taranaki Milk, rotary shed 1",
+        "address": "77 Mountain Rd, Stratford 4332, New Zealand",
+        "lat": -39.3389,
+        "lon": 174.2836,
+        "country": "NZ",
+    },
+    {
+        "name": "Southland Pastures, shed 12",
+        "address": "400 Bluff Hwy, Invercargill 9812, New Zealand",
+        "lat": -46.4132,
+        "lon": 168.3538,
+        "country": "NZ",
+    },
 ]
 PLANT_SITES = [
-    {"name": "Southern Alps Nutrition, dryer 2", "address": "45 Kahu Rd, Christchurch 8042, New Zealand",
-     "lat": -43.5336, "lon": 172.6033, "country": "NZ"},
-    {"name": "Canterbury Infant Foods, spray dryer 1", "address": "9 Dunns Crossing Rd, Rolleston 7615, New Zealand",
-     "lat": -43.5961, "lon": 172.3814, "country": "NZ"},
+    {
+        "name": "Southern Alps Nutrition, dryer 2",
+        "address": "45 Kahu Rd, Christchurch 8042, New Zealand",
+        "lat": -43.5336,
+        "lon": 172.6033,
+        "country": "NZ",
+    },
+    {
+        "name": "Canterbury Infant Foods, spray dryer 1",
+        "address": "9 Dunns Crossing Rd, Rolleston 7615, New Zealand",
+        "lat": -43.5961,
+        "lon": 172.3814,
+        "country": "NZ",
+    },
 ]
 DEST_SITES = [
-    {"name": "Shanghai bonded warehouse 7", "address": "88 Fute North Rd, Pudong, Shanghai, China",
-     "lat": 31.3402, "lon": 121.6030, "country": "CN"},
-    {"name": "Guangzhou Nansha cold store 3", "address": "1 Gangqian Ave, Nansha, Guangzhou, China",
-     "lat": 22.7561, "lon": 113.6122, "country": "CN"},
-    {"name": "Sydney DC, Eastern Creek", "address": "2 Archbold Rd, Eastern Creek NSW 2766, Australia",
-     "lat": -33.8011, "lon": 150.8550, "country": "AU"},
+    {
+        "name": "Shanghai bonded warehouse 7",
+        "address": "88 Fute North Rd, Pudong, Shanghai, China",
+        "lat": 31.3402,
+        "lon": 121.6030,
+        "country": "CN",
+    },
+    {
+        "name": "Guangzhou Nansha cold store 3",
+        "address": "1 Gangqian Ave, Nansha, Guangzhou, China",
+        "lat": 22.7561,
+        "lon": 113.6122,
+        "country": "CN",
+    },
+    {
+        "name": "Sydney DC, Eastern Creek",
+        "address": "2 Archbold Rd, Eastern Creek NSW 2766, Australia",
+        "lat": -33.8011,
+        "lon": 150.8550,
+        "country": "AU",
+    },
 ]
 PORTS = {"CN": ["Shanghai Yangshan (CNYSN)", "Guangzhou Nansha (CNNSA)"], "AU": ["Port Botany (AUBTB)"]}
-CHEM = [("lead", "heavy_metal", "mg/kg", 0.002, 0.012, "ICP-MS (GB 5009.12-2017)"),
-        ("cadmium", "heavy_metal", "mg/kg", 0.001, 0.006, "ICP-MS (GB 5009.15-2014)"),
-        ("aflatoxin M1", "mycotoxin", "µg/kg", 0.002, 0.015, "HPLC-FLD (ISO 14501)"),
-        ("melamine", "contaminant", "mg/kg", 0.01, 0.2, "LC-MS/MS (GB/T 22388-2008)"),
-        ("chlorate", "contaminant", "mg/kg", 0.001, 0.008, "LC-MS/MS (QuPPe-PO)"),
-        ("perchlorate", "contaminant", "mg/kg", 0.001, 0.008, "LC-MS/MS (QuPPe-PO)"),
-        ("3-MCPD fatty acid esters", "contaminant", "µg/kg", 20.0, 110.0, "GC-MS (AOCS Cd 29c-13)"),
-        ("glycidyl fatty acid esters", "contaminant", "µg/kg", 5.0, 45.0, "GC-MS (AOCS Cd 29c-13)")]
-MICRO = [("Cronobacter spp.", "microbiology", "detections/10 g", "ISO 22964:2017"),
-         ("Salmonella", "microbiology", "detections/25 g", "ISO 6579-1:2017"),
-         ("Enterobacteriaceae", "microbiology", "detections/10 g", "ISO 21528-1:2017")]
-INGREDIENTS = [(_gtin("9421902961001"), "Lactose, edible grade, 25 kg bag", "LAC", 25_000.0),
-               (_gtin("9421902961002"), "Whey protein concentrate 80, 20 kg bag", "WPC", 20_000.0),
-               (_gtin("9421902961003"), "Vegetable oil blend (HOSO, coconut, rapeseed)", "OIL", 18_000.0),
-               (_gtin("9421902961004"), "Vitamin and mineral premix IF-7", "PMX", 800.0)]
-MICRO_EXTRA = [("Bacillus cereus", "microbiology", "cfu/g", 500, "ISO 7932:2004"),
-               ("Staphylococci, coagulase-positive", "microbiology", "cfu/g", 10, "ISO 6888-1:2021")]
+CHEM = [
+    ("lead", "heavy_metal", "mg/kg", 0.002, 0.012, "ICP-MS (GB 5009.12-2017)"),
+    ("cadmium", "heavy_metal", "mg/kg", 0.001, 0.006, "ICP-MS (GB 5009.15-2014)"),
+    ("aflatoxin M1", "mycotoxin", "µg/kg", 0.002, 0.015, "HPLC-FLD (ISO 14501)"),
+    ("melamine", "contaminant", "mg/kg", 0.01, 0.2, "LC-MS/MS (GB/T 22388-2008)"),
+    ("chlorate", "contaminant", "mg/kg", 0.001, 0.008, "LC-MS/MS (QuPPe-PO)"),
+    ("perchlorate", "contaminant", "mg/kg", 0.001, 0.008, "LC-MS/MS (QuPPe-PO)"),
+    ("3-MCPD fatty acid esters", "contaminant", "µg/kg", 20.0, 110.0, "GC-MS (AOCS Cd 29c-13)"),
+    ("glycidyl fatty acid esters", "contaminant", "µg/kg", 5.0, 45.0, "GC-MS (AOCS Cd 29c-13)"),
+]
+MICRO = [
+    ("Cronobacter spp.", "microbiology", "detections/10 g", "ISO 22964:2017"),
+    ("Salmonella", "microbiology", "detections/25 g", "ISO 6579-1:2017"),
+    ("Enterobacteriaceae", "microbiology", "detections/10 g", "ISO 21528-1:2017"),
+]
+INGREDIENTS = [
+    (_gtin("9421902961001"), "Lactose, edible grade, 25 kg bag", "LAC", 25_000.0),
+    (_gtin("9421902961002"), "Whey protein concentrate 80, 20 kg bag", "WPC", 20_000.0),
+    (_gtin("9421902961003"), "Vegetable oil blend (HOSO, coconut, rapeseed)", "OIL", 18_000.0),
+    (_gtin("9421902961004"), "Vitamin and mineral premix IF-7", "PMX", 800.0),
+]
+MICRO_EXTRA = [
+    ("Bacillus cereus", "microbiology", "cfu/g", 500, "ISO 7932:2004"),
+    ("Staphylococci, coagulase-positive", "microbiology", "cfu/g", 10, "ISO 6888-1:2021"),
+]
 INGREDIENT_EVERY = 10  # one set of ingredient lots supplies this many formula batches
 
 
@@ -223,7 +298,7 @@ def synthetic_events(n: int, seed: int = 2026) -> list[dict[str, Any]]:
     """
     rnd = random.Random(seed)
     base = date(2026, 1, 5)
-    t_base = datetime(2026, 1, 5, 6, 0, tzinfo=timezone.utc)
+    t_base = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
     out: list[dict[str, Any]] = []
     ingredient_lots: list[tuple[str, str]] = []
     prev_raw: tuple[str, str] | None = None
@@ -233,105 +308,194 @@ def synthetic_events(n: int, seed: int = 2026) -> list[dict[str, Any]]:
 
         def iso(k: int, day0: date = day0) -> str:
             return (day0 + timedelta(days=k)).isoformat()
+
         farm_i = u % len(FARMS)
         plant_i = u % len(PLANTS)
         milk = MILK[farm_i % len(MILK)]
         raw = (milk, f"RM{u:08d}")
-        out.append({"kind": "batch", "supplier": FARMS[farm_i][0], "data": {
-            "product": {"gtin": milk, "name": "Raw cow's milk, chilled, 4 °C"}, "lot": raw[1],
-            "produced_on": iso(0), "expires_on": iso(3), "quantity": float(rnd.randint(12_000, 24_000)),
-            "unit": "kg", "site": FARM_SITES[farm_i], "inputs": []}})
+        out.append(
+            {
+                "kind": "batch",
+                "supplier": FARMS[farm_i][0],
+                "data": {
+                    "product": {"gtin": milk, "name": "Raw cow's milk, chilled, 4 °C"},
+                    "lot": raw[1],
+                    "produced_on": iso(0),
+                    "expires_on": iso(3),
+                    "quantity": float(rnd.randint(12_000, 24_000)),
+                    "unit": "kg",
+                    "site": FARM_SITES[farm_i],
+                    "inputs": [],
+                },
+            }
+        )
         if u % INGREDIENT_EVERY == 0:
             ingredient_lots = []
             maker = PLANTS[(u // INGREDIENT_EVERY + 1) % len(PLANTS)]
             for gtin_i, name, code, qty in INGREDIENTS:
                 lot_i = f"{code}{u // INGREDIENT_EVERY:07d}"
                 ingredient_lots.append((gtin_i, lot_i))
-                out.append({"kind": "batch", "supplier": maker[0], "data": {
-                    "product": {"gtin": gtin_i, "name": name}, "lot": lot_i, "produced_on": iso(-20),
-                    "expires_on": iso(700), "quantity": qty, "unit": "kg",
-                    "site": PLANT_SITES[(u // INGREDIENT_EVERY + 1) % len(PLANT_SITES)], "inputs": []}})
+                out.append(
+                    {
+                        "kind": "batch",
+                        "supplier": maker[0],
+                        "data": {
+                            "product": {"gtin": gtin_i, "name": name},
+                            "lot": lot_i,
+                            "produced_on": iso(-20),
+                            "expires_on": iso(700),
+                            "quantity": qty,
+                            "unit": "kg",
+                            "site": PLANT_SITES[(u // INGREDIENT_EVERY + 1) % len(PLANT_SITES)],
+                            "inputs": [],
+                        },
+                    }
+                )
         gtin, product = FORMULA[u % len(FORMULA)]
         lot = f"IF{u:08d}"
         cans = rnd.randint(3000, 6000)
-        inputs = [{"gtin": g, "lot": x, "quantity": float(rnd.randint(6_000, 12_000)), "unit": "kg"}
-                  for g, x in ([raw] + ([prev_raw] if prev_raw else []))]
-        inputs += [{"gtin": g, "lot": x, "quantity": round(rnd.uniform(40, 2400), 1), "unit": "kg"}
-                   for g, x in ingredient_lots]
-        out.append({"kind": "batch", "supplier": PLANTS[plant_i][0], "data": {
-            "product": {"gtin": gtin, "name": product}, "lot": lot,
-            "produced_on": iso(1), "expires_on": iso(541), "quantity": float(cans), "unit": "cans",
-            "site": PLANT_SITES[plant_i], "inputs": inputs}})
+        inputs = [
+            {"gtin": g, "lot": x, "quantity": float(rnd.randint(6_000, 12_000)), "unit": "kg"}
+            for g, x in ([raw] + ([prev_raw] if prev_raw else []))
+        ]
+        inputs += [
+            {"gtin": g, "lot": x, "quantity": round(rnd.uniform(40, 2400), 1), "unit": "kg"} for g, x in ingredient_lots
+        ]
+        out.append(
+            {
+                "kind": "batch",
+                "supplier": PLANTS[plant_i][0],
+                "data": {
+                    "product": {"gtin": gtin, "name": product},
+                    "lot": lot,
+                    "produced_on": iso(1),
+                    "expires_on": iso(541),
+                    "quantity": float(cans),
+                    "unit": "cans",
+                    "site": PLANT_SITES[plant_i],
+                    "inputs": inputs,
+                },
+            }
+        )
         prev_raw = raw
         lab = LABS[u % len(LABS)]
         lab_info = {"name": lab[1], "accreditation": {"scheme": "ISO/IEC 17025", "number": lab[3].split(";")[1]}}
         fail = rnd.random() < 0.01
-        chem = [{"name": nm, "category": cat, "value": round(rnd.uniform(lo, hi), 4), "unit": unit, "method": meth}
-                for nm, cat, unit, lo, hi, meth in CHEM]
+        chem = [
+            {"name": nm, "category": cat, "value": round(rnd.uniform(lo, hi), 4), "unit": unit, "method": meth}
+            for nm, cat, unit, lo, hi, meth in CHEM
+        ]
         if fail:
             chem[0]["value"] = 0.031
         micro: list[dict[str, Any]] = [
-            {"name": nm, "category": cat, "value": 1 if (fail and nm.startswith("Cron")) else 0, "unit": unit,
-             "method": meth} for nm, cat, unit, meth in MICRO]
-        micro += [{"name": nm, "category": cat, "value": rnd.randint(0, lim // 2), "unit": unit, "limit": lim,
-                   "method": meth} for nm, cat, unit, lim, meth in MICRO_EXTRA]
+            {
+                "name": nm,
+                "category": cat,
+                "value": 1 if (fail and nm.startswith("Cron")) else 0,
+                "unit": unit,
+                "method": meth,
+            }
+            for nm, cat, unit, meth in MICRO
+        ]
+        micro += [
+            {"name": nm, "category": cat, "value": rnd.randint(0, lim // 2), "unit": unit, "limit": lim, "method": meth}
+            for nm, cat, unit, lim, meth in MICRO_EXTRA
+        ]
         for k, analytes in ((2, chem), (3, micro)):
-            out.append({"kind": "test_report", "supplier": lab[0], "data": {
-                "batch": {"gtin": gtin, "lot": lot}, "lab": lab_info, "sampled_on": iso(k), "reported_on": iso(k + 2),
-                "analytes": analytes,
-                "document": {"sha256": rnd.randbytes(32).hex(), "uri": f"https://reports.example/{lab[0]}/{lot}-{k}.pdf"}}})
+            out.append(
+                {
+                    "kind": "test_report",
+                    "supplier": lab[0],
+                    "data": {
+                        "batch": {"gtin": gtin, "lot": lot},
+                        "lab": lab_info,
+                        "sampled_on": iso(k),
+                        "reported_on": iso(k + 2),
+                        "analytes": analytes,
+                        "document": {
+                            "sha256": rnd.randbytes(32).hex(),
+                            "uri": f"https://reports.example/{lab[0]}/{lot}-{k}.pdf",
+                        },
+                    },
+                }
+            )
         carrier = CARRIERS[u % len(CARRIERS)]
         dest = DEST_SITES[u % len(DEST_SITES)]
         t0 = t_base + timedelta(days=u // 60 + 5, minutes=rnd.randint(0, 600))
 
         def at(m: int, t0: datetime = t0) -> str:
             return (t0 + timedelta(minutes=m)).isoformat(timespec="seconds")
+
         ship_id = f"{carrier[0].split('-')[-1].upper()}-2026-{u:08d}"
         hours = rnd.randint(72, 400)
         shipment: dict[str, Any] = {
-            "id": ship_id, "lot": {"gtin": gtin, "lot": lot}, "quantity": float(cans), "unit": "cans",
-            "from_site": PLANT_SITES[plant_i], "to_site": dest, "shipped_at": at(0), "received_at": at(hours * 60)}
+            "id": ship_id,
+            "lot": {"gtin": gtin, "lot": lot},
+            "quantity": float(cans),
+            "unit": "cans",
+            "from_site": PLANT_SITES[plant_i],
+            "to_site": dest,
+            "shipped_at": at(0),
+            "received_at": at(hours * 60),
+        }
         if dest["country"] != "NZ":
-            shipment["customs"] = {"declaration_number": f"2233{rnd.randint(10**13, 10**14 - 1)}",
-                                   "port": rnd.choice(PORTS[str(dest["country"])]), "cleared_at": at(hours * 60 - 180),
-                                   "origin_country": "NZ"}
+            shipment["customs"] = {
+                "declaration_number": f"2233{rnd.randint(10**13, 10**14 - 1)}",
+                "port": rnd.choice(PORTS[str(dest["country"])]),
+                "cleared_at": at(hours * 60 - 180),
+                "origin_country": "NZ",
+            }
         out.append({"kind": "shipment", "supplier": carrier[0], "data": shipment})
         excursion = rnd.random() < 0.05
         temps = [round(rnd.uniform(3.2, 5.8), 1) for _ in range(24)]
         if excursion:
             temps[9:12] = [8.6, 10.2, 9.1]
         step = max(1, hours * 60 // 24)
-        out.append({"kind": "cold_chain", "supplier": carrier[0], "data": {
-            "shipment": ship_id, "logger": {"id": f"TT4-{rnd.randint(10000, 99999)}", "model": "TempTale 4"},
-            "range": {"min_c": 2.0, "max_c": 8.0},
-            "readings": [{"at": at(step * i), "c": c} for i, c in enumerate(temps)]}})
+        out.append(
+            {
+                "kind": "cold_chain",
+                "supplier": carrier[0],
+                "data": {
+                    "shipment": ship_id,
+                    "logger": {"id": f"TT4-{rnd.randint(10000, 99999)}", "model": "TempTale 4"},
+                    "range": {"min_c": 2.0, "max_c": 8.0},
+                    "readings": [{"at": at(step * i), "c": c} for i, c in enumerate(temps)],
+                },
+            }
+        )
         u += 1
     return out[:n]
 
 
 # -- setup ------------------------------------------------------------------------------
 
+
 def add_suppliers(ws: Workspace, now: datetime) -> None:
     until = (now + timedelta(days=365)).date().isoformat()
     with ws.session() as s:
         for sid, name, role, cert in SUPPLIER_SPECS:
-            suppliers.add_supplier(s, ws.settings.keys_dir, name, role,
-                                   [suppliers.CertificationIn.parse(f"{cert};{until}")], sid)
+            suppliers.add_supplier(
+                s, ws.settings.keys_dir, name, role, [suppliers.CertificationIn.parse(f"{cert};{until}")], sid
+            )
         products.register_story(s, synthetic_events(400), now)  # every GTIN, owner and party of the story
 
 
 def copy_suppliers(src: Workspace, dst: Workspace) -> None:
     """The same suppliers and public keys in another store, so the same signed items record there."""
     with src.session() as s:
-        rows = [*s.exec(select(Supplier)), *s.exec(select(SupplierKey)), *s.exec(select(Certification)),
-                *s.exec(select(Product))]
+        rows = [
+            *s.exec(select(Supplier)),
+            *s.exec(select(SupplierKey)),
+            *s.exec(select(Certification)),
+            *s.exec(select(Product)),
+        ]
         parties = [ProductParty.model_validate(r.model_dump()) for r in s.exec(select(ProductParty))]
         copies = [type(r).model_validate(r.model_dump()) for r in rows]
     with dst.session() as d:
         for c in copies[: len(SUPPLIER_SPECS)]:
             d.add(c)
         d.flush()
-        for c in copies[len(SUPPLIER_SPECS):]:
+        for c in copies[len(SUPPLIER_SPECS) :]:
             d.add(c)
         d.flush()
         d.add_all(parties)
@@ -348,7 +512,7 @@ def sign_all(ws: Workspace, events: list[dict[str, Any]]) -> list[recording.Item
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def session_factory(ws: Workspace) -> Callable[[], Session]:
@@ -400,8 +564,11 @@ class Stopwatch:
         self.wall = time.perf_counter() - self.wall0
         self.cpu = time.process_time() - self.cpu0
         busy1 = _busy_seconds()
-        self.others = (max(0.0, (busy1 - self.busy0 - self.cpu) / self.wall)
-                       if busy1 is not None and self.busy0 is not None and self.wall > 0 else float("nan"))
+        self.others = (
+            max(0.0, (busy1 - self.busy0 - self.cpu) / self.wall)
+            if busy1 is not None and self.busy0 is not None and self.wall > 0
+            else float("nan")
+        )
 
     def note(self) -> str:
         return f"wall {fmt_s(self.wall)}, our CPU {fmt_s(self.cpu)}, other processes busy {self.others:.1f} cores"
@@ -414,8 +581,10 @@ def count_rows(ws: Workspace) -> int:
 
 # -- stages -----------------------------------------------------------------------------
 
-def bench_record(ws: Workspace, items: list[recording.Item], size: int, now: datetime, label: str,
-                 profile: bool, top: int) -> tuple[Stopwatch, list[float]]:
+
+def bench_record(
+    ws: Workspace, items: list[recording.Item], size: int, now: datetime, label: str, profile: bool, top: int
+) -> tuple[Stopwatch, list[float]]:
     per: list[float] = []
     t0 = time.perf_counter()
     with Stopwatch() as sw, maybe_profile(profile, f"record_items on {label}", top):
@@ -448,9 +617,14 @@ def bench_anchor(ws: Workspace, label: str, profile: bool, top: int) -> dict[str
     return {"prepare": t1 - t0, "send_confirm": t2 - t1, "total": t2 - t0, "leaves": leaves, "gas": gas, "sw": sw}
 
 
-def bench_audit(ws: Workspace, check_signatures: bool, label: str, profile: bool, top: int) -> tuple[Stopwatch, int, bool]:
+def bench_audit(
+    ws: Workspace, check_signatures: bool, label: str, profile: bool, top: int
+) -> tuple[Stopwatch, int, bool]:
     chain = ws.chain()
-    with Stopwatch() as sw, maybe_profile(profile, f"audit on {label} (signatures {'on' if check_signatures else 'off'})", top):
+    with (
+        Stopwatch() as sw,
+        maybe_profile(profile, f"audit on {label} (signatures {'on' if check_signatures else 'off'})", top),
+    ):
         with ws.session() as s:
             rep = audit(s, chain, check_signatures=check_signatures)
     if not rep.ok:
@@ -472,7 +646,7 @@ def bench_gas(data_dir: Path, sizes: list[int]) -> list[tuple[int, int]]:
 
 def bench_tree(n: int, proofs: int) -> dict[str, Any]:
     blob = os.urandom(32 * n)
-    digests = [blob[i:i + 32] for i in range(0, 32 * n, 32)]
+    digests = [blob[i : i + 32] for i in range(0, 32 * n, 32)]
     del blob
     gc.collect()
     with Stopwatch() as sw:
@@ -488,22 +662,39 @@ def bench_tree(n: int, proofs: int) -> dict[str, Any]:
         tree.proof(d)
         times.append(pc() - t)
     times.sort()
-    return {"build": build, "median_us": statistics.median(times) / 1000, "p99_us": times[int(len(times) * 0.99)] / 1000,
-            "max_us": times[-1] / 1000, "mib": mib, "sw": sw, "depth": len(tree.proof(sample[0]))}
+    return {
+        "build": build,
+        "median_us": statistics.median(times) / 1000,
+        "p99_us": times[int(len(times) * 0.99)] / 1000,
+        "max_us": times[-1] / 1000,
+        "mib": mib,
+        "sw": sw,
+        "depth": len(tree.proof(sample[0])),
+    }
 
 
 # -- main -------------------------------------------------------------------------------
 
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--events", type=int, default=None, help="synthetic events (default 100000; 5000 with --quick)")
     p.add_argument("--quick", action="store_true", help="smoke run: 5 000 events, 100 000-leaf tree (< 60 s)")
     p.add_argument("--submission", type=int, default=1000, help="events per record_items transaction (default 1000)")
-    p.add_argument("--tree-leaves", type=int, default=None, help="leaves of the big tree (default 1000000; 100000 with --quick)")
+    p.add_argument(
+        "--tree-leaves", type=int, default=None, help="leaves of the big tree (default 1000000; 100000 with --quick)"
+    )
     p.add_argument("--proofs", type=int, default=10_000, help="random proofs timed on the big tree (default 10000)")
     p.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
-    p.add_argument("--profile", action="append", default=[], choices=STAGES,
-                   help="cProfile this stage and print the top functions to stderr (repeatable)")
+    p.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        choices=STAGES,
+        help="cProfile this stage and print the top functions to stderr (repeatable)",
+    )
     p.add_argument("--profile-top", type=int, default=30)
     p.add_argument("--keep", action="store_true", help="keep the temp directory (its path is printed)")
     a = p.parse_args(argv)
@@ -514,21 +705,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> list[Row]:
     args = parse_args(argv)
-    cmd = " ".join(shlex.quote(x) for x in [sys.executable if argv is not None else sys.argv[0],
-                                               *(argv if argv is not None else sys.argv[1:])])
+    cmd = " ".join(
+        shlex.quote(x)
+        for x in [sys.executable if argv is not None else sys.argv[0], *(argv if argv is not None else sys.argv[1:])]
+    )
     print("cradletrace core benchmark (issue 2)")
     print(f"command : {'.venv/bin/python ' + cmd if argv is None else 'main(' + repr(argv) + ')'}")
     for line in machine_info():
         print(line)
-    print(f"started : {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC; events {args.events:,}, "
-          f"submissions of {args.submission:,}, tree {args.tree_leaves:,} leaves", flush=True)
+    print(
+        f"started : {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC; events {args.events:,}, "
+        f"submissions of {args.submission:,}, tree {args.tree_leaves:,} leaves",
+        flush=True,
+    )
 
     rows: list[Row] = []
     started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="cradletrace-bench-"))
     pg = None
     workspaces: list[Workspace] = []
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     n = args.events
     prof = set(args.profile)
     top = args.profile_top
@@ -558,20 +754,42 @@ def main(argv: list[str] | None = None) -> list[Row]:
         for it in items:
             kinds[it.event["kind"]] = kinds.get(it.event["kind"], 0) + 1
         mix = ", ".join(f"{v:,} {k}" for k, v in kinds.items())
-        rows.append(Row("events", "synthetic events", f"{n:,}", "100 000",
-                        f"{mix}; canonical size mean {statistics.mean(sizes):,.0f} B "
-                        f"(min {min(sizes):,}, max {max(sizes):,})", n))
-        rows.append(Row("events", "sign rate (supplier side, not ours)", fmt_rate(n / sign_s), "",
-                        f"sign_items: JCS + Ed25519 sign + limits fill; {sw.note()}", n / sign_s))
+        rows.append(
+            Row(
+                "events",
+                "synthetic events",
+                f"{n:,}",
+                "100 000",
+                f"{mix}; canonical size mean {statistics.mean(sizes):,.0f} B (min {min(sizes):,}, max {max(sizes):,})",
+                n,
+            )
+        )
+        rows.append(
+            Row(
+                "events",
+                "sign rate (supplier side, not ours)",
+                fmt_rate(n / sign_s),
+                "",
+                f"sign_items: JCS + Ed25519 sign + limits fill; {sw.note()}",
+                n / sign_s,
+            )
+        )
 
         # ---- 1. recording ----
         log(f"recording {n:,} events on SQLite")
         sw, per = bench_record(ws_sql, items, args.submission, now, "SQLite", "record-sqlite" in prof, top)
         assert count_rows(ws_sql) == n
-        rows.append(Row("1. record (validate, verify signature, hash, store)", "events recorded/s, SQLite",
-                        fmt_rate(n / sw.wall), ">= 3 000/s",
-                        f"{1e6 * sw.wall / n:,.0f} µs/event ({n / sw.cpu:,.0f} events per CPU-second); "
-                        f"per {args.submission:,}-event transaction median {_first_last(per)}; {sw.note()}", n / sw.wall))
+        rows.append(
+            Row(
+                "1. record (validate, verify signature, hash, store)",
+                "events recorded/s, SQLite",
+                fmt_rate(n / sw.wall),
+                ">= 3 000/s",
+                f"{1e6 * sw.wall / n:,.0f} µs/event ({n / sw.cpu:,.0f} events per CPU-second); "
+                f"per {args.submission:,}-event transaction median {_first_last(per)}; {sw.note()}",
+                n / sw.wall,
+            )
+        )
 
         ws_pg: Workspace | None = None
         if not args.no_postgres:
@@ -586,11 +804,17 @@ def main(argv: list[str] | None = None) -> list[Row]:
             log(f"recording {n:,} events on PostgreSQL {ver}")
             sw, per = bench_record(ws_pg, items, args.submission, now, "PostgreSQL", "record-postgres" in prof, top)
             assert count_rows(ws_pg) == n
-            rows.append(Row("1. record (validate, verify signature, hash, store)", "events recorded/s, PostgreSQL",
-                            fmt_rate(n / sw.wall), "",
-                            f"PostgreSQL {ver} on tmpfs, fsync off; {1e6 * sw.wall / n:,.0f} µs/event; "
-                            f"per transaction median {_first_last(per)}; {sw.note()} (incl. the server)",
-                            n / sw.wall))
+            rows.append(
+                Row(
+                    "1. record (validate, verify signature, hash, store)",
+                    "events recorded/s, PostgreSQL",
+                    fmt_rate(n / sw.wall),
+                    "",
+                    f"PostgreSQL {ver} on tmpfs, fsync off; {1e6 * sw.wall / n:,.0f} µs/event; "
+                    f"per transaction median {_first_last(per)}; {sw.note()} (incl. the server)",
+                    n / sw.wall,
+                )
+            )
         gc.unfreeze()
         del items
         gc.collect()
@@ -603,10 +827,17 @@ def main(argv: list[str] | None = None) -> list[Row]:
             log(f"anchoring {n:,} pending events on {label}")
             a = bench_anchor(ws, label, f"anchor-{'sqlite' if ws is ws_sql else 'postgres'}" in prof, top)
             anchored.append((label, ws, a))
-            rows.append(Row("5. anchor all pending events (one root)", f"anchor {int(a['leaves']):,} events, {label}",
-                            fmt_s(a["total"]), "",
-                            f"prepare (tree + proofs stored) {fmt_s(a['prepare'])}, send + confirm {fmt_s(a['send_confirm'])}; "
-                            f"{a['leaves'] / a['total']:,.0f} events/s; {a['sw'].note()}", a["total"]))
+            rows.append(
+                Row(
+                    "5. anchor all pending events (one root)",
+                    f"anchor {int(a['leaves']):,} events, {label}",
+                    fmt_s(a["total"]),
+                    "",
+                    f"prepare (tree + proofs stored) {fmt_s(a['prepare'])}, send + confirm {fmt_s(a['send_confirm'])}; "
+                    f"{a['leaves'] / a['total']:,.0f} events/s; {a['sw'].note()}",
+                    a["total"],
+                )
+            )
 
         # ---- 4. audit ----
         for label, ws, _a in anchored:
@@ -614,22 +845,43 @@ def main(argv: list[str] | None = None) -> list[Row]:
                 log(f"audit on {label}, signatures {'on' if sig else 'off'}")
                 stage = f"audit-{'sqlite' if ws is ws_sql else 'postgres'}"
                 sw, checked, ok = bench_audit(ws, sig, label, stage in prof, top)
-                rows.append(Row("4. audit (re-verify every anchored event)",
-                                f"audit rate, {label}, {'with' if sig else 'without'} signatures",
-                                fmt_rate(checked / sw.wall), ">= 20 000/s",
-                                f"{checked:,} events, {'all consistent' if ok else 'PROBLEMS FOUND'}; "
-                                f"{checked / sw.cpu:,.0f} per CPU-second; {sw.note()}", checked / sw.wall))
+                rows.append(
+                    Row(
+                        "4. audit (re-verify every anchored event)",
+                        f"audit rate, {label}, {'with' if sig else 'without'} signatures",
+                        fmt_rate(checked / sw.wall),
+                        ">= 20 000/s",
+                        f"{checked:,} events, {'all consistent' if ok else 'PROBLEMS FOUND'}; "
+                        f"{checked / sw.cpu:,.0f} per CPU-second; {sw.note()}",
+                        checked / sw.wall,
+                    )
+                )
 
         # ---- 2. gas ----
         log("gas per event on a fresh embedded chain")
         targets = {1000: "<= 100", 10_000: "<= 10"}
         for leaves, gas in bench_gas(tmp / "gas", [1, 100, 1000, 10_000]):
-            rows.append(Row("2. gas per event (anchor() gasUsed / leaves, embedded chain)", f"{leaves:,} event{'s' if leaves > 1 else ''} per root",
-                            f"{gas / leaves:,.2f}", targets.get(leaves, ""), f"anchor() gasUsed {gas:,}", gas / leaves))
-        for label, _ws, a in anchored[:1]:
-            rows.append(Row("2. gas per event (anchor() gasUsed / leaves, embedded chain)",
-                            f"{int(a['leaves']):,} events per root (the real anchor above)",
-                            f"{a['gas'] / a['leaves']:,.3f}", "", f"anchor() gasUsed {int(a['gas']):,}", a["gas"] / a["leaves"]))
+            rows.append(
+                Row(
+                    "2. gas per event (anchor() gasUsed / leaves, embedded chain)",
+                    f"{leaves:,} event{'s' if leaves > 1 else ''} per root",
+                    f"{gas / leaves:,.2f}",
+                    targets.get(leaves, ""),
+                    f"anchor() gasUsed {gas:,}",
+                    gas / leaves,
+                )
+            )
+        for _label, _ws, a in anchored[:1]:
+            rows.append(
+                Row(
+                    "2. gas per event (anchor() gasUsed / leaves, embedded chain)",
+                    f"{int(a['leaves']):,} events per root (the real anchor above)",
+                    f"{a['gas'] / a['leaves']:,.3f}",
+                    "",
+                    f"anchor() gasUsed {int(a['gas']):,}",
+                    a["gas"] / a["leaves"],
+                )
+            )
 
         # the stores and the chain are no longer needed: free memory before the big tree
         for ws in workspaces:
@@ -643,18 +895,32 @@ def main(argv: list[str] | None = None) -> list[Row]:
         log(f"building a {args.tree_leaves:,}-leaf tree")
         with maybe_profile("tree" in prof, "build_tree", top):
             tr = bench_tree(args.tree_leaves, args.proofs)
-        rows.append(Row("3. Merkle tree", f"build a {args.tree_leaves:,}-leaf tree", fmt_s(tr["build"]),
-                        "<= 10 s" if args.tree_leaves >= 1_000_000 else "(<= 10 s at 1M)",
-                        f"merkle.build_tree over random digests; tree holds {tr['mib']:,.0f} MiB (nodes + index); {tr['sw'].note()}", tr["build"]))
-        rows.append(Row("3. Merkle tree", f"one proof from it (median of {args.proofs:,})", f"{tr['median_us']:,.1f} µs",
-                        "<= 1 ms", f"{tr['depth']:.0f} siblings; p99 {tr['p99_us']:,.1f} µs, max {tr['max_us']:,.1f} µs "
-                        "(a max in the tens of ms is a cyclic-GC pass or preemption, not the proof)",
-                        tr["median_us"] / 1e6))
+        rows.append(
+            Row(
+                "3. Merkle tree",
+                f"build a {args.tree_leaves:,}-leaf tree",
+                fmt_s(tr["build"]),
+                "<= 10 s" if args.tree_leaves >= 1_000_000 else "(<= 10 s at 1M)",
+                f"merkle.build_tree over random digests; tree holds {tr['mib']:,.0f} MiB (nodes + index); {tr['sw'].note()}",
+                tr["build"],
+            )
+        )
+        rows.append(
+            Row(
+                "3. Merkle tree",
+                f"one proof from it (median of {args.proofs:,})",
+                f"{tr['median_us']:,.1f} µs",
+                "<= 1 ms",
+                f"{tr['depth']:.0f} siblings; p99 {tr['p99_us']:,.1f} µs, max {tr['max_us']:,.1f} µs "
+                "(a max in the tens of ms is a cyclic-GC pass or preemption, not the proof)",
+                tr["median_us"] / 1e6,
+            )
+        )
     finally:
         for ws in workspaces:
             try:
                 ws.close()
-            except Exception as exc:  # noqa: BLE001 - cleanup must go on
+            except Exception as exc:
                 log(f"closing a workspace: {exc}")
         if pg is not None:
             pg.stop()
@@ -667,15 +933,19 @@ def main(argv: list[str] | None = None) -> list[Row]:
     if prof:
         print(f"NOTE: stages {', '.join(sorted(prof))} ran under cProfile; their figures are slowed by it.")
     print_table(rows)
-    print(f"wall time {time.perf_counter() - started:,.0f} s; figures, not pass/fail; "
-          f"load at end {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"wall time {time.perf_counter() - started:,.0f} s; figures, not pass/fail; "
+        f"load at end {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     return rows
 
 
 def _first_last(per: list[float]) -> str:
     k = max(1, min(10, len(per) // 3))
-    return (f"{fmt_s(statistics.median(per))} (first {k}: {fmt_s(statistics.median(per[:k]))}, "
-            f"last {k}: {fmt_s(statistics.median(per[-k:]))})")
+    return (
+        f"{fmt_s(statistics.median(per))} (first {k}: {fmt_s(statistics.median(per[:k]))}, "
+        f"last {k}: {fmt_s(statistics.median(per[-k:]))})"
+    )
 
 
 def _pg_version(pg: Any) -> str:

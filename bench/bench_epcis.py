@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,22 +37,24 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # for bench.bench_core
 
-from bench.bench_core import Row, Stopwatch, fmt_rate, fmt_s, machine_info, print_table  # noqa: E402
-from cradletrace import products, suppliers  # noqa: E402
-from cradletrace.epcis import validation  # noqa: E402
-from cradletrace.config import Settings  # noqa: E402
-from cradletrace.core.canonical import parse_json  # noqa: E402
-from cradletrace.demo import FORMULA, MILK  # noqa: E402
-from cradletrace.core.epcishash import document_hashes  # noqa: E402
-from cradletrace.epcis.export import export_lot  # noqa: E402
-from cradletrace.epcis.capture import import_document, map_document  # noqa: E402
-from cradletrace.workspace import init_workspace  # noqa: E402
+from bench.bench_core import Row, Stopwatch, fmt_rate, fmt_s, machine_info, print_table
+from cradletrace import products, suppliers
+from cradletrace.config import Settings
+from cradletrace.core.canonical import parse_json
+from cradletrace.core.epcishash import document_hashes
+from cradletrace.demo import FORMULA, MILK
+from cradletrace.epcis import validation
+from cradletrace.epcis.capture import import_document, map_document
+from cradletrace.epcis.export import export_lot
+from cradletrace.workspace import init_workspace
 
 PROFILE = ROOT / "tests" / "vectors" / "epcis" / "profile"
 # The suppliers the profile examples are written for (as in tests/conftest.py).
-SUPPLIERS = [("waikato-dairy", "Waikato Dairy Farm", "farm", "GAP;NZGAP-77812;AsureQuality;2027-12-31"),
-             ("alps-nutrition", "Southern Alps Nutrition", "plant", "ISO 22000;FSSC-C129;SGS;2027-12-31"),
-             ("canterbury-lab", "Canterbury Food Lab", "lab", "ISO/IEC 17025;IANZ-1284;IANZ;2027-12-31")]
+SUPPLIERS = [
+    ("waikato-dairy", "Waikato Dairy Farm", "farm", "GAP;NZGAP-77812;AsureQuality;2027-12-31"),
+    ("alps-nutrition", "Southern Alps Nutrition", "plant", "ISO 22000;FSSC-C129;SGS;2027-12-31"),
+    ("canterbury-lab", "Canterbury Food Lab", "lab", "ISO/IEC 17025;IANZ-1284;IANZ;2027-12-31"),
+]
 FORMULA_LOT = "94219029601016/IF-E001"  # made by the plant example from the farm's first two lots
 
 
@@ -86,7 +88,9 @@ def build(names: list[str], n: int) -> dict[str, Any]:
     for d in docs:
         terms.update({k: v for part in d["@context"] if isinstance(part, dict) for k, v in part.items()})
     out = {**docs[0], "@context": [docs[0]["@context"][0], terms]}
-    out["epcisBody"] = {"eventList": [_copy(events[j % len(events)], j // len(events), j % len(events)) for j in range(n)]}
+    out["epcisBody"] = {
+        "eventList": [_copy(events[j % len(events)], j // len(events), j % len(events)) for j in range(n)]
+    }
     return out
 
 
@@ -97,10 +101,16 @@ def timed(fn: Any, *args: Any) -> tuple[Any, Stopwatch]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--events", type=int, default=10_000, help="events per document (default 10000, the capture limit)")
-    p.add_argument("--reference", type=int, default=500,
-                   help="events validated with the all-Python jsonschema path, for comparison (default 500; 0 skips)")
+    p.add_argument(
+        "--reference",
+        type=int,
+        default=500,
+        help="events validated with the all-Python jsonschema path, for comparison (default 500; 0 skips)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temp directory (its path is printed)")
     return p.parse_args(argv)
 
@@ -115,24 +125,43 @@ def main(argv: list[str] | None = None) -> list[Row]:
         print(line)
     from importlib.metadata import version
 
-    print(f"epcis   : jsonschema {version('jsonschema')}, jsonschema-rs {version('jsonschema-rs')}; {n:,} events per document")
+    print(
+        f"epcis   : jsonschema {version('jsonschema')}, jsonschema-rs {version('jsonschema-rs')}; {n:,} events per document"
+    )
     rows: list[Row] = []
     started = time.perf_counter()
-    now = datetime.now(timezone.utc)
-    texts = {name: json.dumps(build(parts, n), ensure_ascii=False).encode()
-             for name, parts in (("farm", ["farm"]), ("mixed", ["farm", "plant", "lab"]))}
+    now = datetime.now(UTC)
+    texts = {
+        name: json.dumps(build(parts, n), ensure_ascii=False).encode()
+        for name, parts in (("farm", ["farm"]), ("mixed", ["farm", "plant", "lab"]))
+    }
     docs = {name: parse_json(t) for name, t in texts.items()}
     for name, t in texts.items():
-        rows.append(Row("documents", f"{name}: {n:,} events", f"{len(t) / 2**20:,.1f} MiB", "",
-                        f"{len(t) / n:,.0f} B/event of JSON"))
+        rows.append(
+            Row(
+                "documents",
+                f"{name}: {n:,} events",
+                f"{len(t) / 2**20:,.1f} MiB",
+                "",
+                f"{len(t) / n:,.0f} B/event of JSON",
+            )
+        )
 
     validation.validate(docs["farm"]["epcisBody"]["eventList"][0])  # compile both validators outside the timings
     for name, doc in docs.items():
         log(f"validate {name}")
         problems, sw = timed(validation.validate, doc)
         assert problems == [], problems[:3]
-        rows.append(Row("validate (schema + formats + CBV lists)", f"{name}: validation.validate", fmt_rate(n / sw.wall), "",
-                        f"{fmt_s(sw.wall)} for the document; {sw.note()}", n / sw.wall))
+        rows.append(
+            Row(
+                "validate (schema + formats + CBV lists)",
+                f"{name}: validation.validate",
+                fmt_rate(n / sw.wall),
+                "",
+                f"{fmt_s(sw.wall)} for the document; {sw.note()}",
+                n / sw.wall,
+            )
+        )
     if args.reference:
         for name, doc in docs.items():
             m = min(args.reference, n)
@@ -140,24 +169,46 @@ def main(argv: list[str] | None = None) -> list[Row]:
             log(f"reference all-Python validation of {m:,} {name} events")
             problems, sw = timed(validation.schema_problems_full, part)
             assert problems == [], problems[:3]
-            rows.append(Row("validate (schema + formats + CBV lists)", f"{name}: jsonschema only (the old path)",
-                            fmt_rate(m / sw.wall), "",
-                            f"{m:,} events in {fmt_s(sw.wall)}; {n:,} would take ~{fmt_s(n * sw.wall / m)}; {sw.note()}",
-                            m / sw.wall))
+            rows.append(
+                Row(
+                    "validate (schema + formats + CBV lists)",
+                    f"{name}: jsonschema only (the old path)",
+                    fmt_rate(m / sw.wall),
+                    "",
+                    f"{m:,} events in {fmt_s(sw.wall)}; {n:,} would take ~{fmt_s(n * sw.wall / m)}; {sw.note()}",
+                    m / sw.wall,
+                )
+            )
         bad = copy.deepcopy(docs["mixed"])
         for i in range(0, n, max(1, n // 10)):
             bad["epcisBody"]["eventList"][i]["eventTime"] = "yesterday"
         log("validate mixed with 10 broken events")
         problems, sw = timed(validation.validate, bad)
-        rows.append(Row("validate (schema + formats + CBV lists)", "mixed, 10 events broken", fmt_s(sw.wall), "",
-                        f"{len(problems)} problems; jsonschema explains only the faulted events; {sw.note()}", sw.wall))
+        rows.append(
+            Row(
+                "validate (schema + formats + CBV lists)",
+                "mixed, 10 events broken",
+                fmt_s(sw.wall),
+                "",
+                f"{len(problems)} problems; jsonschema explains only the faulted events; {sw.note()}",
+                sw.wall,
+            )
+        )
 
     for name, doc in docs.items():
         log(f"hash {name}")
         hashes, sw = timed(document_hashes, doc)
         assert len(set(hashes)) == n
-        rows.append(Row("CBV 2.0 event hashes", f"{name}: document_hashes", fmt_rate(n / sw.wall), "",
-                        f"{fmt_s(sw.wall)}; {sw.note()}", n / sw.wall))
+        rows.append(
+            Row(
+                "CBV 2.0 event hashes",
+                f"{name}: document_hashes",
+                fmt_rate(n / sw.wall),
+                "",
+                f"{fmt_s(sw.wall)}; {sw.note()}",
+                n / sw.wall,
+            )
+        )
 
     tmp = Path(tempfile.mkdtemp(prefix="cradletrace-bench-epcis-"))
     try:
@@ -166,7 +217,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
         with ws:
             with ws.session() as s:
                 for sid, name, role, cert in SUPPLIERS:
-                    suppliers.add_supplier(s, settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+                    suppliers.add_supplier(
+                        s, settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid
+                    )
                 # the products the examples speak about, and the lab named for the formula
                 products.add_product(s, MILK, "waikato-dairy", "Raw cow's milk, chilled", now)
                 products.add_product(s, FORMULA, "alps-nutrition", "Stage 1 infant formula 800 g", now)
@@ -174,29 +227,55 @@ def main(argv: list[str] | None = None) -> list[Row]:
             for name, doc in docs.items():
                 log(f"map {name}")
                 mapped, sw = timed(map_document, doc, "waikato-dairy", "0" * 16, ws.limits)
-                rows.append(Row("map (profile: EPCIS -> cradletrace events)", f"{name}: map_document",
-                                fmt_rate(n / sw.wall), "", f"{fmt_s(sw.wall)}; kinds "
-                                + ", ".join(sorted({m.event['kind'] for m in mapped})) + f"; {sw.note()}", n / sw.wall))
+                rows.append(
+                    Row(
+                        "map (profile: EPCIS -> cradletrace events)",
+                        f"{name}: map_document",
+                        fmt_rate(n / sw.wall),
+                        "",
+                        f"{fmt_s(sw.wall)}; kinds "
+                        + ", ".join(sorted({m.event["kind"] for m in mapped}))
+                        + f"; {sw.note()}",
+                        n / sw.wall,
+                    )
+                )
 
             log("import farm on SQLite")
             with ws.session() as s, Stopwatch() as sw:
                 recorded = import_document(s, settings.keys_dir, ws.limits, texts["farm"], "waikato-dairy", now)
                 s.commit()
             assert len(recorded) == n
-            rows.append(Row("import (one transaction, SQLite)", f"farm: import_document, {n:,} events",
-                            fmt_rate(n / sw.wall), "", f"{fmt_s(sw.wall)}: parse, validate, map, hash, sign, record, "
-                            f"keep originals, commit; {sw.note()}", n / sw.wall))
+            rows.append(
+                Row(
+                    "import (one transaction, SQLite)",
+                    f"farm: import_document, {n:,} events",
+                    fmt_rate(n / sw.wall),
+                    "",
+                    f"{fmt_s(sw.wall)}: parse, validate, map, hash, sign, record, keep originals, commit; {sw.note()}",
+                    n / sw.wall,
+                )
+            )
             with ws.session() as s:
                 for name, sid in (("plant", "alps-nutrition"), ("lab", "canterbury-lab")):
-                    import_document(s, settings.keys_dir, ws.limits, (PROFILE / f"{name}.jsonld").read_bytes(), sid, now)
+                    import_document(
+                        s, settings.keys_dir, ws.limits, (PROFILE / f"{name}.jsonld").read_bytes(), sid, now
+                    )
                 s.commit()
             for lot in ("RM-E1", FORMULA_LOT):
                 log(f"export {lot}")
                 with ws.session() as s, Stopwatch() as sw:
                     out = export_lot(s, lot, now)
                 k = len(out["epcisBody"]["eventList"])
-                rows.append(Row("export (a lot's history as EPCIS)", f"export_lot {lot}", fmt_s(sw.wall), "",
-                                f"{k} event{'s' if k != 1 else ''} out of a store of {n + 5:,}; {sw.note()}", sw.wall))
+                rows.append(
+                    Row(
+                        "export (a lot's history as EPCIS)",
+                        f"export_lot {lot}",
+                        fmt_s(sw.wall),
+                        "",
+                        f"{k} event{'s' if k != 1 else ''} out of a store of {n + 5:,}; {sw.note()}",
+                        sw.wall,
+                    )
+                )
     finally:
         if args.keep:
             log(f"kept {tmp}")
@@ -205,8 +284,10 @@ def main(argv: list[str] | None = None) -> list[Row]:
 
     print()
     print_table(rows)
-    print(f"wall time {time.perf_counter() - started:,.0f} s; figures, not pass/fail; the machine is shared, "
-          f"so each 'other processes busy' note says how much it was disturbed")
+    print(
+        f"wall time {time.perf_counter() - started:,.0f} s; figures, not pass/fail; the machine is shared, "
+        f"so each 'other processes busy' note says how much it was disturbed"
+    )
     return rows
 
 

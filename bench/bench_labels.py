@@ -27,14 +27,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cradletrace import products, recording, suppliers
 from cradletrace.config import Settings
 from cradletrace.core.codes import gtin_check_digit
-from cradletrace.labels.render import PdfSheet, PngZip, SvgDir, label_svg
 from cradletrace.labels.commission import generate_codes, qr_symbol, render
+from cradletrace.labels.render import PdfSheet, PngZip, SvgDir, label_svg
 from cradletrace.workspace import Workspace
 
 GTIN = "9421902960101" + str(gtin_check_digit("9421902960101"))
@@ -51,17 +51,31 @@ def timed(fn: Callable[[], object]) -> float:
 def setup(data_dir: Path) -> Settings:
     """A store with one plant and one formula lot; no chain (commissioning never touches it)."""
     settings = Settings(data_dir=data_dir)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with Workspace(settings, create=True) as ws:
         ws.create_schema()
         with ws.session() as s:
-            suppliers.add_supplier(s, settings.keys_dir, "Southern Alps Nutrition", "plant",
-                                   [suppliers.CertificationIn.parse(f"ISO 22000;FSSC-1;SGS;{(now + timedelta(days=365)).date()}")], PLANT)
-        batch = {"kind": "batch", "supplier": PLANT, "data": {
-            "product": {"gtin": GTIN, "name": "Stage 1 infant formula 800 g"}, "lot": LOT,
-            "produced_on": now.date().isoformat(), "expires_on": (now + timedelta(days=540)).date().isoformat(),
-            "quantity": 10_000, "unit": "cans",
-            "site": {"name": "Dryer 2", "address": "45 Kahu Rd, Christchurch", "lat": -43.5, "lon": 172.6}}}
+            suppliers.add_supplier(
+                s,
+                settings.keys_dir,
+                "Southern Alps Nutrition",
+                "plant",
+                [suppliers.CertificationIn.parse(f"ISO 22000;FSSC-1;SGS;{(now + timedelta(days=365)).date()}")],
+                PLANT,
+            )
+        batch = {
+            "kind": "batch",
+            "supplier": PLANT,
+            "data": {
+                "product": {"gtin": GTIN, "name": "Stage 1 infant formula 800 g"},
+                "lot": LOT,
+                "produced_on": now.date().isoformat(),
+                "expires_on": (now + timedelta(days=540)).date().isoformat(),
+                "quantity": 10_000,
+                "unit": "cans",
+                "site": {"name": "Dryer 2", "address": "45 Kahu Rd, Christchurch", "lat": -43.5, "lon": 172.6},
+            },
+        }
         with ws.session() as s:
             products.register_story(s, [batch], now)
             items = recording.sign_items(recording.read_items([batch]), recording.key_loader(s, settings.keys_dir), {})
@@ -74,8 +88,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count", type=int, default=10_000)
     args = parser.parse_args(argv)
     n = args.count
-    print(f"cradletrace label benchmark: {n} labels; {platform.python_implementation()} {platform.python_version()}, "
-          f"{os.cpu_count()} cores; command: {shlex.join(['.venv/bin/python', 'bench/bench_labels.py', *(argv or sys.argv[1:])])}")
+    print(
+        f"cradletrace label benchmark: {n} labels; {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} cores; command: {shlex.join(['.venv/bin/python', 'bench/bench_labels.py', *(argv or sys.argv[1:])])}"
+    )
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="bench-labels-") as tmp:
         out = Path(tmp)
@@ -86,8 +102,16 @@ def main(argv: list[str] | None = None) -> None:
             def commission() -> None:
                 nonlocal codes
                 with ws.session() as s:
-                    codes = generate_codes(s, settings.keys_dir, gtin=GTIN, lot=LOT, count=n, supplier=PLANT,
-                                           resolver=settings.resolver_host)
+                    codes = generate_codes(
+                        s,
+                        settings.keys_dir,
+                        gtin=GTIN,
+                        lot=LOT,
+                        count=n,
+                        supplier=PLANT,
+                        resolver=settings.resolver_host,
+                    )
+
             t = timed(commission)
         assert codes is not None
         links = codes.links
@@ -97,11 +121,17 @@ def main(argv: list[str] | None = None) -> None:
         t = timed(lambda: [label_svg(x, qr_symbol(x.uri)) for x in links])
         rows.append(("SVG labels, in memory (encode + SVG)", f"{t:6.2f} s   {n / t:8.0f} labels/s"))
         t = timed(lambda: render(links, [SvgDir(out / "svg")]))
-        rows.append(("SVG labels, one file each (--svg-dir)", f"{t:6.2f} s   {n / t:8.0f} labels/s   (target >= 1 000/s)"))
+        rows.append(
+            ("SVG labels, one file each (--svg-dir)", f"{t:6.2f} s   {n / t:8.0f} labels/s   (target >= 1 000/s)")
+        )
         t = timed(lambda: render(links, [PdfSheet(out / "labels.pdf")]))
         size = (out / "labels.pdf").stat().st_size
-        rows.append((f"PDF sheet, {n} labels (--pdf)", f"{t:6.2f} s   {n / t:8.0f} labels/s   "
-                     f"{size / 1e6:.1f} MB (target <= 30 s for 10 000)"))
+        rows.append(
+            (
+                f"PDF sheet, {n} labels (--pdf)",
+                f"{t:6.2f} s   {n / t:8.0f} labels/s   {size / 1e6:.1f} MB (target <= 30 s for 10 000)",
+            )
+        )
         t = timed(lambda: render(links, [PngZip(out / "labels.zip")]))
         size = (out / "labels.zip").stat().st_size
         rows.append((f"ZIP of {n} PNG labels (--zip)", f"{t:6.2f} s   {n / t:8.0f} labels/s   {size / 1e6:.1f} MB"))
@@ -109,10 +139,31 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(("SVG + PDF + ZIP in one pass", f"{t:6.2f} s   {n / t:8.0f} labels/s"))
 
         cli = Path(sys.executable).parent / "cradletrace"
-        cmd = [str(cli), "labels", GTIN, LOT, "--count", str(n), "--supplier", PLANT, "--data-dir", str(settings.data_dir),
-               "--svg-dir", str(out / "svg3"), "--pdf", str(out / "cli.pdf"), "--zip", str(out / "cli.zip")]
+        cmd = [
+            str(cli),
+            "labels",
+            GTIN,
+            LOT,
+            "--count",
+            str(n),
+            "--supplier",
+            PLANT,
+            "--data-dir",
+            str(settings.data_dir),
+            "--svg-dir",
+            str(out / "svg3"),
+            "--pdf",
+            str(out / "cli.pdf"),
+            "--zip",
+            str(out / "cli.zip"),
+        ]
         t = timed(lambda: subprocess.run(cmd, check=True, capture_output=True))
-        rows.append((f"cradletrace labels --count {n} --svg-dir --pdf --zip", f"{t:6.2f} s   {n / t:8.0f} labels/s   (end to end)"))
+        rows.append(
+            (
+                f"cradletrace labels --count {n} --svg-dir --pdf --zip",
+                f"{t:6.2f} s   {n / t:8.0f} labels/s   (end to end)",
+            )
+        )
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"  {k:<{width}}  {v}")

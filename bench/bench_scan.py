@@ -30,7 +30,6 @@ import argparse
 import copy
 import cProfile
 import io
-import json
 import os
 import pstats
 import random
@@ -45,7 +44,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,23 +52,25 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # for tests.pg and tests.nodes
 
-from sqlalchemy import text  # noqa: E402
-from sqlmodel import Session  # noqa: E402
+from sqlalchemy import text
+from sqlmodel import Session
 
-from bench.bench_core import machine_info  # noqa: E402
-from cradletrace import products, recording, suppliers  # noqa: E402
-from cradletrace.anchoring import run as anchoring  # noqa: E402
-from cradletrace.config import Settings  # noqa: E402
-from cradletrace.demo import story  # noqa: E402
-from cradletrace.labels.commission import generate_codes  # noqa: E402
-from cradletrace.workspace import Workspace, init_workspace  # noqa: E402
-from tests.nodes import free_port, start_anvil  # noqa: E402
-from tests.pg import PostgresServer  # noqa: E402
+from bench.bench_core import machine_info
+from cradletrace import products, recording, suppliers
+from cradletrace.anchoring import run as anchoring
+from cradletrace.config import Settings
+from cradletrace.demo import story
+from cradletrace.labels.commission import generate_codes
+from cradletrace.workspace import Workspace, init_workspace
+from tests.nodes import free_port, start_anvil
+from tests.pg import PostgresServer
 
-PEOPLE = [("waikato-dairy", "Waikato Dairy Farm", "farm", "GAP;NZGAP-77812;AsureQuality;2099-12-31"),
-          ("alps-nutrition", "Southern Alps Nutrition", "plant", "ISO 22000;FSSC-C129;SGS;2099-12-31"),
-          ("canterbury-lab", "Canterbury Food Lab", "lab", "ISO/IEC 17025;IANZ-1284;IANZ;2099-12-31"),
-          ("pacific-cold", "Pacific Cold Chain", "logistics", "HACCP;HACCP-5521;Bureau Veritas;2099-12-31")]
+PEOPLE = [
+    ("waikato-dairy", "Waikato Dairy Farm", "farm", "GAP;NZGAP-77812;AsureQuality;2099-12-31"),
+    ("alps-nutrition", "Southern Alps Nutrition", "plant", "ISO 22000;FSSC-C129;SGS;2099-12-31"),
+    ("canterbury-lab", "Canterbury Food Lab", "lab", "ISO/IEC 17025;IANZ-1284;IANZ;2099-12-31"),
+    ("pacific-cold", "Pacific Cold Chain", "logistics", "HACCP;HACCP-5521;Bureau Veritas;2099-12-31"),
+]
 SAMPLE = 200_000  # item paths handed to wrk (drawn at random from all items)
 WRK_LUA = """\
 local paths = {}
@@ -88,6 +89,7 @@ def log(msg: str) -> None:
 
 
 # -- the store -----------------------------------------------------------------------------------
+
 
 def lot_events(now: datetime, lots: int) -> tuple[list[dict[str, Any]], str]:
     """The demo story once for the raw milk, then batch, reports, shipment and cold chain per lot."""
@@ -121,7 +123,7 @@ class Store:
 
 def build_store(settings: Settings, items: int, lots: int, out: Path) -> Store:
     figures: list[str] = []
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ws, chain = init_workspace(settings)
     with ws:
         with ws.session() as s:
@@ -132,7 +134,9 @@ def build_store(settings: Settings, items: int, lots: int, out: Path) -> Store:
             products.register_story(s, events, now)  # type: ignore[arg-type]
         t = time.perf_counter()
         with ws.session() as s:
-            signed = recording.sign_items(recording.read_items(events), recording.key_loader(s, settings.keys_dir), ws.limits)  # type: ignore[arg-type]
+            signed = recording.sign_items(
+                recording.read_items(events), recording.key_loader(s, settings.keys_dir), ws.limits
+            )  # type: ignore[arg-type]
             recording.record_items(s, signed, now)
         figures.append(f"lot records    : {len(events)} events for {lots} lots in {time.perf_counter() - t:.1f} s")
         per_lot = [items // lots + (1 if i < items % lots else 0) for i in range(lots)]
@@ -140,20 +144,33 @@ def build_store(settings: Settings, items: int, lots: int, out: Path) -> Store:
         t = time.perf_counter()
         for i, n in enumerate(per_lot):
             with ws.session() as s:
-                codes = generate_codes(s, settings.keys_dir, gtin=gtin, lot=f"IF-{i:05d}", count=n,
-                                       supplier="alps-nutrition", resolver="id.example.com", limits=ws.limits, now=now)
+                codes = generate_codes(
+                    s,
+                    settings.keys_dir,
+                    gtin=gtin,
+                    lot=f"IF-{i:05d}",
+                    count=n,
+                    supplier="alps-nutrition",
+                    resolver="id.example.com",
+                    limits=ws.limits,
+                    now=now,
+                )
             paths.extend(link.path for link in codes.links)
             done = len(paths)
             if i % max(1, lots // 10) == 0 or i == lots - 1:
                 el = time.perf_counter() - t
                 log(f"commissioned {done:,} items in {el:.0f} s ({done / el:,.0f} items/s)")
         took = time.perf_counter() - t
-        figures.append(f"commissioning  : {items:,} items (events of 10 000 serials, one transaction per lot) "
-                       f"in {took:.1f} s = {items / took:,.0f} items/s")
+        figures.append(
+            f"commissioning  : {items:,} items (events of 10 000 serials, one transaction per lot) "
+            f"in {took:.1f} s = {items / took:,.0f} items/s"
+        )
         t = time.perf_counter()
         results = anchoring.anchor_pending(lambda: Session(ws.engine, expire_on_commit=False), chain)
-        figures.append(f"anchoring      : {sum(r.leaf_count for r in results)} events under {len(results)} root(s) "
-                       f"in {time.perf_counter() - t:.1f} s")
+        figures.append(
+            f"anchoring      : {sum(r.leaf_count for r in results)} events under {len(results)} root(s) "
+            f"in {time.perf_counter() - t:.1f} s"
+        )
         with ws.engine.connect() as conn:
             # A store in service for months, not one just bulk-loaded: its tables vacuumed (so
             # autovacuum does not start on a million fresh rows during a load run) and checkpointed.
@@ -170,16 +187,36 @@ def build_store(settings: Settings, items: int, lots: int, out: Path) -> Store:
 
 # -- the server and the load -----------------------------------------------------------------------
 
+
 @contextmanager
 def serve(settings: Settings, workers: int) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "CRADLETRACE_DATA_DIR": str(settings.data_dir), "CRADLETRACE_DATABASE_URL": str(settings.database_url),
-           "CRADLETRACE_RPC_URL": str(settings.rpc_url), "CRADLETRACE_SCAN_RATE_PER_MINUTE": "0"}
-    argv = [str(Path(sys.executable).parent / "uvicorn"), "--factory", "cradletrace.api.main:app_factory",
-            "--workers", str(workers), "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    env = {
+        **os.environ,
+        "CRADLETRACE_DATA_DIR": str(settings.data_dir),
+        "CRADLETRACE_DATABASE_URL": str(settings.database_url),
+        "CRADLETRACE_RPC_URL": str(settings.rpc_url),
+        "CRADLETRACE_SCAN_RATE_PER_MINUTE": "0",
+    }
+    argv = [
+        str(Path(sys.executable).parent / "uvicorn"),
+        "--factory",
+        "cradletrace.api.main:app_factory",
+        "--workers",
+        str(workers),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     log("server: " + " ".join(shlex.quote(a) for a in argv))
-    logf = tempfile.TemporaryFile()
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    logf = tempfile.TemporaryFile()  # noqa: SIM115 (the server outlives this call)
+    proc = subprocess.Popen(
+        argv, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -225,8 +262,16 @@ def _ms(value: str) -> float:
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 
 
-def wrk(name: str, url: str, connections: int, seconds: int, threads: int, headers: dict[str, str] | None = None,
-        script: Path | None = None, paths: Path | None = None) -> Load:
+def wrk(
+    name: str,
+    url: str,
+    connections: int,
+    seconds: int,
+    threads: int,
+    headers: dict[str, str] | None = None,
+    script: Path | None = None,
+    paths: Path | None = None,
+) -> Load:
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     for k, v in (headers or {}).items():
         argv += ["-H", f"{k}: {v}"]
@@ -246,6 +291,7 @@ def wrk(name: str, url: str, connections: int, seconds: int, threads: int, heade
 
 # -- where the time goes, in process ---------------------------------------------------------------
 
+
 def profile_scan(settings: Settings, paths: list[str], n: int, top: int) -> None:
     """The server's own CPU per scan, in this process without HTTP (the ASGI app called directly,
     8 scans at a time, as a worker runs them), then the stages of one scan, then a cProfile."""
@@ -253,17 +299,27 @@ def profile_scan(settings: Settings, paths: list[str], n: int, top: int) -> None
 
     from cradletrace.api.main import create_app
     from cradletrace.core.digitallink import parse_path
-    from cradletrace.scanner_web.pages import render_scan
     from cradletrace.scan.service import scan_json
+    from cradletrace.scanner_web.pages import render_scan
 
     app = create_app(settings.model_copy(update={"scan_rate_per_minute": 0, "anchor_interval": 0}))
     sample = random.sample(paths, min(n, len(paths)))
 
     async def request(path: str) -> int:
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-                 "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-                 "headers": [(b"host", b"127.0.0.1"), (b"accept", b"application/json")],
-                 "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"127.0.0.1"), (b"accept", b"application/json")],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+        }
         status: list[int] = []
 
         async def receive() -> dict[str, Any]:
@@ -296,7 +352,7 @@ def profile_scan(settings: Settings, paths: list[str], n: int, top: int) -> None
             marks = [time.perf_counter()]
             code = parse_path(p)
             marks.append(time.perf_counter())
-            result = await runtime.scan(code.gtin, code.lot, code.serial, datetime.now(timezone.utc))
+            result = await runtime.scan(code.gtin, code.lot, code.serial, datetime.now(UTC))
             assert result is not None
             marks.append(time.perf_counter())
             scan_json(result)
@@ -311,8 +367,10 @@ def profile_scan(settings: Settings, paths: list[str], n: int, top: int) -> None
         async with app.router.lifespan_context(app):
             await requests(8)  # every lot's view kept, every connection open, as in a running worker
             cpu = await requests(8)
-            print(f"\nCPU of this process per JSON scan (ASGI app called directly, 8 at a time, {len(sample)} scans, no HTTP): "
-                  f"{cpu * 1000:.3f} ms")
+            print(
+                f"\nCPU of this process per JSON scan (ASGI app called directly, 8 at a time, {len(sample)} scans, no HTTP): "
+                f"{cpu * 1000:.3f} ms"
+            )
             spent = await stages()
             print(f"where the time of one scan goes (one at a time, wall clock, mean of {len(sample)}):")
             for k, v in spent.items():
@@ -332,6 +390,7 @@ def profile_scan(settings: Settings, paths: list[str], n: int, top: int) -> None
 
 # -- main ------------------------------------------------------------------------------------------
 
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1_000_000)
@@ -341,7 +400,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="10 000 items, 5 s runs")
-    parser.add_argument("--profile", action="store_true", help="also time the scan's stages and cProfile them in-process")
+    parser.add_argument(
+        "--profile", action="store_true", help="also time the scan's stages and cProfile them in-process"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.items, args.lots, args.seconds = 10_000, 10, 5
@@ -363,28 +424,48 @@ def main(argv: list[str] | None = None) -> None:
         with serve(settings, args.workers) as url:
             common = dict(connections=args.connections, seconds=args.seconds, threads=args.threads)
             log("warm-up (JSON and HTML scans, 5 s)")
-            wrk("warm-up", url, script=tmp / "scan.lua", paths=tmp / "paths.txt", headers={"Accept": "application/json"},
-                connections=args.connections, seconds=5, threads=args.threads)
-            for name, kw in (("scan JSON", dict(script=tmp / "scan.lua", paths=tmp / "paths.txt",
-                                                headers={"Accept": "application/json"})),
-                             ("scan HTML", dict(script=tmp / "scan.lua", paths=tmp / "paths.txt",
-                                                headers={"Accept": "text/html"})),
-                             ("static file", {}), ("health", {})):
-                target = url + ("/static/scan.css" if name == "static file" else "/api/v1/health" if name == "health" else "")
+            wrk(
+                "warm-up",
+                url,
+                script=tmp / "scan.lua",
+                paths=tmp / "paths.txt",
+                headers={"Accept": "application/json"},
+                connections=args.connections,
+                seconds=5,
+                threads=args.threads,
+            )
+            for name, kw in (
+                (
+                    "scan JSON",
+                    dict(script=tmp / "scan.lua", paths=tmp / "paths.txt", headers={"Accept": "application/json"}),
+                ),
+                ("scan HTML", dict(script=tmp / "scan.lua", paths=tmp / "paths.txt", headers={"Accept": "text/html"})),
+                ("static file", {}),
+                ("health", {}),
+            ):
+                target = url + (
+                    "/static/scan.css" if name == "static file" else "/api/v1/health" if name == "health" else ""
+                )
                 log(f"load: {name}")
                 loads.append(wrk(name, target, **common, **kw))  # type: ignore[arg-type]
         with Workspace(settings) as ws, ws.engine.connect() as conn:
             scans = conn.execute(text("SELECT count(*) FROM scan")).scalar_one()
         trivial = next(x for x in loads if x.name == "static file").rate
-        print(f"\nload: wrk, {args.connections} connections, {args.threads} threads, {args.seconds} s per run, random items "
-              f"of {args.items:,}; server: uvicorn, {args.workers} workers; {os.cpu_count()} cores shared by all")
+        print(
+            f"\nload: wrk, {args.connections} connections, {args.threads} threads, {args.seconds} s per run, random items "
+            f"of {args.items:,}; server: uvicorn, {args.workers} workers; {os.cpu_count()} cores shared by all"
+        )
         print(f"{'endpoint':<12} {'req/s':>8} {'p50':>9} {'p99':>9} {'requests':>9} {'errors':>7}  vs static")
         for x in loads:
-            print(f"{x.name:<12} {x.rate:8,.0f} {x.p50_ms:7.1f}ms {x.p99_ms:7.1f}ms {x.requests:9,} {x.bad:7}  {x.rate / trivial:6.0%}")
+            print(
+                f"{x.name:<12} {x.rate:8,.0f} {x.p50_ms:7.1f}ms {x.p99_ms:7.1f}ms {x.requests:9,} {x.bad:7}  {x.rate / trivial:6.0%}"
+            )
         j = next(x for x in loads if x.name == "scan JSON")
-        print(f"targets: JSON >= 1 500/s: {'met' if j.rate >= 1500 else 'MISSED'} ({j.rate:,.0f}); p99 <= 50 ms: "
-              f"{'met' if j.p99_ms <= 50 else 'MISSED'} ({j.p99_ms:.1f} ms); >= half of static: "
-              f"{'met' if j.rate >= trivial / 2 else 'MISSED'} ({j.rate / trivial:.0%})")
+        print(
+            f"targets: JSON >= 1 500/s: {'met' if j.rate >= 1500 else 'MISSED'} ({j.rate:,.0f}); p99 <= 50 ms: "
+            f"{'met' if j.p99_ms <= 50 else 'MISSED'} ({j.p99_ms:.1f} ms); >= half of static: "
+            f"{'met' if j.rate >= trivial / 2 else 'MISSED'} ({j.rate / trivial:.0%})"
+        )
         print(f"scans recorded in the store: {scans:,}")
         print("commands:")
         for x in loads:

@@ -35,7 +35,7 @@ import urllib.error
 import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +43,16 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # for tests.stack
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import text
 
-from bench.bench_core import machine_info  # noqa: E402
-from cradletrace import recording  # noqa: E402
-from cradletrace.core import canonical, signing  # noqa: E402
-from cradletrace.demo import story  # noqa: E402
-from cradletrace.labels.commission import generate_codes  # noqa: E402
-from cradletrace.workspace import Workspace  # noqa: E402
-from tests.api.conftest import A, B, key_file, raw_milk  # noqa: E402
-from tests.stack import whole_stack  # noqa: E402
+from bench.bench_core import machine_info
+from cradletrace import recording
+from cradletrace.core import canonical, signing
+from cradletrace.demo import story
+from cradletrace.labels.commission import generate_codes
+from cradletrace.workspace import Workspace
+from tests.api.conftest import A, B, key_file, raw_milk
+from tests.stack import whole_stack
 
 PER_SUBMISSION = 5
 MIX = (("scan", 0.70), ("record", 0.25), ("list", 0.05))
@@ -69,17 +69,27 @@ class Tally:
 
 def seed(settings: Any, items: int) -> list[str]:
     """Record the demo story and commission ``items`` packs of its formula lot: their scan paths."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with Workspace(settings) as ws, ws.session() as s:
-        signed = recording.sign_items(recording.read_items(story(now)), recording.key_loader(s, settings.keys_dir), ws.limits)  # type: ignore[arg-type]
+        signed = recording.sign_items(
+            recording.read_items(story(now)), recording.key_loader(s, settings.keys_dir), ws.limits
+        )  # type: ignore[arg-type]
         recording.record_items(s, signed, now)
     batch = next(e for e in story(now) if e["kind"] == "batch" and e["supplier"] == A)
     gtin, lot = batch["data"]["product"]["gtin"], batch["data"]["lot"]  # type: ignore[index]
     paths: list[str] = []
     while len(paths) < items:
         with Workspace(settings) as ws, ws.session() as s:
-            codes = generate_codes(s, settings.keys_dir, gtin=gtin, lot=lot, count=min(10_000, items - len(paths)),
-                                   supplier=A, resolver=settings.resolver_host, limits=ws.limits)
+            codes = generate_codes(
+                s,
+                settings.keys_dir,
+                gtin=gtin,
+                lot=lot,
+                count=min(10_000, items - len(paths)),
+                supplier=A,
+                resolver=settings.resolver_host,
+                limits=ws.limits,
+            )
         paths += [link.path for link in codes.links]
     return paths
 
@@ -93,19 +103,33 @@ def call(method: str, url: str, headers: dict[str, str], body: bytes | None = No
         return e.code, e.read()
 
 
-def client(base: str, keys: dict[str, str], paths: list[str], signer: Any, until: float, tally: Tally, seed_: int) -> None:
+def client(
+    base: str, keys: dict[str, str], paths: list[str], signer: Any, until: float, tally: Tally, seed_: int
+) -> None:
     rnd = random.Random(seed_)
     kinds, weights = zip(*MIX)
     while time.monotonic() < until:
         kind = rnd.choices(kinds, weights)[0]
         if kind == "scan":
-            method, url, headers, body, want = "GET", base + rnd.choice(paths), {"Accept": "application/json"}, None, 200
+            method, url, headers, body, want = (
+                "GET",
+                base + rnd.choice(paths),
+                {"Accept": "application/json"},
+                None,
+                200,
+            )
         elif kind == "record":
             body = json.dumps(signer(raw_milk(PER_SUBMISSION, B))).encode()
             method, url, want = "POST", f"{base}/api/v1/events", 201
             headers = {"Authorization": f"Bearer {keys['supplier_b']}", "Content-Type": "application/json"}
         else:
-            method, url, headers, body, want = "GET", f"{base}/api/v1/events?limit=20", {"Authorization": f"Bearer {keys['operator']}"}, None, 200
+            method, url, headers, body, want = (
+                "GET",
+                f"{base}/api/v1/events?limit=20",
+                {"Authorization": f"Bearer {keys['operator']}"},
+                None,
+                200,
+            )
         start = time.perf_counter()
         try:
             status, answer = call(method, url, headers, body)
@@ -137,7 +161,12 @@ def main() -> None:
     args = parser.parse_args()
     print("\n".join(machine_info()))
     data_dir = Path(tempfile.mkdtemp(prefix="cradletrace-soak-")) / "data"
-    with whole_stack(data_dir, args.workers, args.interval, durable=True, CRADLETRACE_SCAN_RATE_PER_MINUTE="0") as (settings, keys, api, anchorer):
+    with whole_stack(data_dir, args.workers, args.interval, durable=True, CRADLETRACE_SCAN_RATE_PER_MINUTE="0") as (
+        settings,
+        keys,
+        api,
+        anchorer,
+    ):
         t0 = time.monotonic()
         paths = seed(settings, args.items)
         kid, pem = key_file(settings, B)
@@ -148,12 +177,17 @@ def main() -> None:
             signed = [{**ev, "key": kid} for ev in events]
             return [{"event": ev, "signature": signing.sign(private, canonical.canonical_bytes(ev))} for ev in signed]
 
-        print(f"setup: {time.monotonic() - t0:.1f} s ({len(paths)} packs); load: {args.clients} clients for "
-              f"{args.minutes:g} min against {args.workers} API workers, anchoring every {args.interval:g} s")
+        print(
+            f"setup: {time.monotonic() - t0:.1f} s ({len(paths)} packs); load: {args.clients} clients for "
+            f"{args.minutes:g} min against {args.workers} API workers, anchoring every {args.interval:g} s"
+        )
         tally = Tally()
         started = time.monotonic()
         until = started + args.minutes * 60
-        threads = [threading.Thread(target=client, args=(api.base, keys, paths, signer, until, tally, i)) for i in range(args.clients)]
+        threads = [
+            threading.Thread(target=client, args=(api.base, keys, paths, signer, until, tally, i))
+            for i in range(args.clients)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -164,36 +198,58 @@ def main() -> None:
         with Workspace(settings) as ws:
             while time.monotonic() < deadline:
                 with ws.engine.connect() as conn:
-                    pending = conn.execute(text("SELECT count(*) FROM event e LEFT JOIN anchor_batch b ON b.id = e.anchor_id "
-                                                "WHERE b.status IS DISTINCT FROM 'confirmed'")).scalar_one()
+                    pending = conn.execute(
+                        text(
+                            "SELECT count(*) FROM event e LEFT JOIN anchor_batch b ON b.id = e.anchor_id "
+                            "WHERE b.status IS DISTINCT FROM 'confirmed'"
+                        )
+                    ).scalar_one()
                 if not pending:
                     break
                 time.sleep(0.5)
             with ws.engine.connect() as conn:
                 stored = {d for (d,) in conn.execute(text("SELECT digest FROM event"))}
-                lags = [float(x) for (x,) in conn.execute(text(
-                    "SELECT EXTRACT(EPOCH FROM (b.block_time - e.recorded_at)) FROM event e "
-                    "JOIN anchor_batch b ON b.id = e.anchor_id WHERE b.status = 'confirmed' AND e.lot LIKE 'RM-T%'"))]
+                lags = [
+                    float(x)
+                    for (x,) in conn.execute(
+                        text(
+                            "SELECT EXTRACT(EPOCH FROM (b.block_time - e.recorded_at)) FROM event e "
+                            "JOIN anchor_batch b ON b.id = e.anchor_id WHERE b.status = 'confirmed' AND e.lot LIKE 'RM-T%'"
+                        )
+                    )
+                ]
                 roots, distinct = conn.execute(text("SELECT count(*), count(DISTINCT root) FROM anchor_batch")).one()
         with urllib.request.urlopen(f"{api.base}/metrics", timeout=30) as r:
-            scraped = [line for line in r.read().decode().splitlines() if line.startswith(("cradletrace_events", "cradletrace_oldest"))]
+            scraped = [
+                line
+                for line in r.read().decode().splitlines()
+                if line.startswith(("cradletrace_events", "cradletrace_oldest"))
+            ]
         total = sum(len(v) for v in tally.latencies.values())
         all_latencies = [x for v in tally.latencies.values() for x in v]
         lost = len(set(tally.accepted) - stored)
-        print(f"\nran {elapsed:.0f} s: {total} requests, {total / elapsed:.1f} req/s, p50 {pct(all_latencies, 0.5) * 1000:.0f} ms, "
-              f"p99 {pct(all_latencies, 0.99) * 1000:.0f} ms, errors {sum(tally.errors.values())}")
+        print(
+            f"\nran {elapsed:.0f} s: {total} requests, {total / elapsed:.1f} req/s, p50 {pct(all_latencies, 0.5) * 1000:.0f} ms, "
+            f"p99 {pct(all_latencies, 0.99) * 1000:.0f} ms, errors {sum(tally.errors.values())}"
+        )
         for kind, _ in MIX:
             lat = tally.latencies[kind]
-            print(f"  {kind:<7} {len(lat):>7} ({len(lat) / elapsed:6.1f}/s)  p50 {pct(lat, 0.5) * 1000:6.0f} ms  "
-                  f"p99 {pct(lat, 0.99) * 1000:6.0f} ms  max {max(lat, default=0) * 1000:6.0f} ms  errors {tally.errors[kind]}")
+            print(
+                f"  {kind:<7} {len(lat):>7} ({len(lat) / elapsed:6.1f}/s)  p50 {pct(lat, 0.5) * 1000:6.0f} ms  "
+                f"p99 {pct(lat, 0.99) * 1000:6.0f} ms  max {max(lat, default=0) * 1000:6.0f} ms  errors {tally.errors[kind]}"
+            )
         for sample in tally.samples:
             print(f"  error sample: {sample}")
-        print(f"events accepted {len(tally.accepted)} ({len(tally.accepted) / elapsed:.1f}/s), lost {lost}, "
-              f"still pending after the drain {pending}; roots {roots}, distinct {distinct}")
+        print(
+            f"events accepted {len(tally.accepted)} ({len(tally.accepted) / elapsed:.1f}/s), lost {lost}, "
+            f"still pending after the drain {pending}; roots {roots}, distinct {distinct}"
+        )
         if lags:
-            print(f"anchoring lag (root's block time - recording), {len(lags)} events: median {statistics.median(lags):.1f} s, "
-                  f"p99 {pct(lags, 0.99):.1f} s, max {max(lags):.1f} s = {pct(lags, 0.99) / args.interval:.2f} / "
-                  f"{max(lags) / args.interval:.2f} intervals (target: at most 2)")
+            print(
+                f"anchoring lag (root's block time - recording), {len(lags)} events: median {statistics.median(lags):.1f} s, "
+                f"p99 {pct(lags, 0.99):.1f} s, max {max(lags):.1f} s = {pct(lags, 0.99) / args.interval:.2f} / "
+                f"{max(lags) / args.interval:.2f} intervals (target: at most 2)"
+            )
         print("metrics at the end: " + "; ".join(scraped))
         print("anchoring worker, last lines:\n    " + "    ".join(anchorer.lines[-5:]), end="")
 

@@ -19,20 +19,20 @@ import pstats
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_core as bc  # noqa: E402
-from sqlmodel import select  # noqa: E402
+import bench_core as bc
+from sqlmodel import select
 
-from cradletrace import recording  # noqa: E402
-from cradletrace.config import Settings  # noqa: E402
-from cradletrace.core import canonical, signing  # noqa: E402
-from cradletrace.core.events import lot_of, outcome_of, parse_event  # noqa: E402
-from cradletrace.store.models import SupplierKey  # noqa: E402
-from cradletrace.workspace import init_workspace  # noqa: E402
+from cradletrace import recording
+from cradletrace.config import Settings
+from cradletrace.core import canonical, signing
+from cradletrace.core.events import lot_of, outcome_of, parse_event
+from cradletrace.store.models import SupplierKey
+from cradletrace.workspace import init_workspace
 
 
 def cpu(fn) -> float:  # type: ignore[no-untyped-def]
@@ -48,7 +48,7 @@ def main() -> None:
     p.add_argument("--cprofile", action="store_true", help="also cProfile record_items (top 40 by own time)")
     a = p.parse_args()
     n = a.events
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="cradletrace-prof-") as tmp:
         ws, _ = init_workspace(Settings(data_dir=Path(tmp) / "d"))
         with ws:
@@ -63,20 +63,27 @@ def main() -> None:
             events: list = []  # type: ignore[type-arg]
             phases: dict[str, float] = {}
             phases["canonical_bytes (JCS of the submitted dict)"] = cpu(
-                lambda: bodies.extend(canonical.canonical_bytes(it.event) for it in items))
+                lambda: bodies.extend(canonical.canonical_bytes(it.event) for it in items)
+            )
             phases["parse_event (pydantic validate_json, strict)"] = cpu(
-                lambda: events.extend(parse_event(b) for b in bodies))
+                lambda: events.extend(parse_event(b) for b in bodies)
+            )
             phases["sha256 + hex"] = cpu(lambda: [canonical.sha256(b).hex() for b in bodies])
             phases["verify_signature (b64 + key load + Ed25519 verify)"] = cpu(
-                lambda: [signing.verify_signature(pubs[e.key], b, it.signature)
-                         for e, b, it in zip(events, bodies, items)])
+                lambda: [
+                    signing.verify_signature(pubs[e.key], b, it.signature) for e, b, it in zip(events, bodies, items)
+                ]
+            )
             phases["lot_of + outcome_of (LotRef models, cold-chain summary, verdicts)"] = cpu(
-                lambda: [(lot_of(e), outcome_of(e)) for e in events])
+                lambda: [(lot_of(e), outcome_of(e)) for e in events]
+            )
             phases["lot_of alone x3 (record_items calls it ~3 times per event)"] = cpu(
-                lambda: [(lot_of(e), lot_of(e), lot_of(e)) for e in events])
+                lambda: [(lot_of(e), lot_of(e), lot_of(e)) for e in events]
+            )
 
             gc.enable()
-            del bodies, events
+            bodies.clear()
+            events.clear()
             gc.collect()
             prof = cProfile.Profile() if a.cprofile else None
             t_wall = time.perf_counter()
@@ -91,17 +98,19 @@ def main() -> None:
             total_cpu = time.process_time() - t_cpu
             total_wall = time.perf_counter() - t_wall
 
-
     def per(x: float) -> float:
         return float(1e6 * x / n)
+
     print(f"{n:,} events, submissions of {a.submission:,}, SQLite; CPU µs per event (this process)")
     accounted = 0.0
     for name, secs in phases.items():
         print(f"  {per(secs):8.1f} µs  {name}")
         if not name.startswith("lot_of alone"):
             accounted += secs
-    print(f"  {per(total_cpu):8.1f} µs  record_items total{' (under cProfile)' if prof else ''} "
-          f"-> {n / total_cpu:,.0f} events per CPU-second; wall {n / total_wall:,.0f}/s")
+    print(
+        f"  {per(total_cpu):8.1f} µs  record_items total{' (under cProfile)' if prof else ''} "
+        f"-> {n / total_cpu:,.0f} events per CPU-second; wall {n / total_wall:,.0f}/s"
+    )
     print(f"  {per(total_cpu - accounted):8.1f} µs  remainder: store (ORM rows, flush, lookups) and bookkeeping")
     if prof:
         buf = io.StringIO()

@@ -23,16 +23,22 @@ STATIC_DIR = HERE / "static"
 
 
 @dataclass(frozen=True)
-class Warning:
+class Banner:
     kind: str  # "recall", "hold", "alert"
     text: str
 
 
 @cache
 def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
-                      trim_blocks=True, lstrip_blocks=True)
-    env.tests["linkable"] = lambda uri: document_uri_problem(uri) is None  # a document link recorded before the rule is text
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.tests["linkable"] = lambda uri: (
+        document_uri_problem(uri) is None
+    )  # a document link recorded before the rule is text
     return env
 
 
@@ -45,30 +51,35 @@ def pick_lang(requested: str | None) -> str:
     return requested if requested in LANGS else "zh"
 
 
-def warnings_for(view: ScanView, lang: str, extra: list[Warning] = []) -> list[Warning]:  # noqa: B006
+def warnings_for(view: ScanView, lang: str, extra: list[Banner] = []) -> list[Banner]:  # noqa: B006
     """Banners above everything else: recalls and holds first, then failed tests and excursions."""
     t = strings()[lang]
     out = list(extra)
     if view.failed_tests:
-        out.append(Warning("alert", f"{t['quality_alert']}: {t['failed_test_warning']}"))
+        out.append(Banner("alert", f"{t['quality_alert']}: {t['failed_test_warning']}"))
     if view.excursions:
-        out.append(Warning("alert", f"{t['quality_alert']}: {t['excursion_warning']}"))
+        out.append(Banner("alert", f"{t['quality_alert']}: {t['excursion_warning']}"))
     return out
 
 
 _HOLD_REASONS = {"failed test report": "hold_reason_failed_test", "cold-chain excursion": "hold_reason_excursion"}
 
 
-def status_warnings(recall: dict[str, object] | None, hold: dict[str, object] | None, lang: str) -> list[Warning]:
+def status_warnings(recall: dict[str, object] | None, hold: dict[str, object] | None, lang: str) -> list[Banner]:
     """The recall banner (reason, class, do not use) and the hold banner of a lot (recalls.lot_status)."""
     t = strings()[lang]
-    out: list[Warning] = []
+    out: list[Banner] = []
     if recall is not None:
-        out.append(Warning("recall", f"{t['recall_banner']} {t['recall_reason']}: {recall['reason']}. "
-                                     f"{t['recall_severity']}: {recall['severity']}."))
+        out.append(
+            Banner(
+                "recall",
+                f"{t['recall_banner']} {t['recall_reason']}: {recall['reason']}. "
+                f"{t['recall_severity']}: {recall['severity']}.",
+            )
+        )
     if hold is not None:
         why = _HOLD_REASONS.get(str(hold["reason"]))
-        out.append(Warning("hold", f"{t['hold_banner']}" + (f" ({t[why]})" if why else "")))
+        out.append(Banner("hold", f"{t['hold_banner']}" + (f" ({t[why]})" if why else "")))
     return out
 
 
@@ -76,14 +87,20 @@ _SLOTS = ("warnings", "serial", "scans")
 _SLOT_MARK = re.compile("\x00(" + "|".join(_SLOTS) + ")\x00")
 
 
-def render_scan(view: ScanView, lang: str, extra_warnings: list[Warning] = [],  # noqa: B006
-                scans: ScanSummary | None = None, serial: str | None = None, memo: dict[Any, Any] | None = None) -> str:
+def render_scan(
+    view: ScanView,
+    lang: str,
+    extra_warnings: list[Banner] = [],  # noqa: B006
+    scans: ScanSummary | None = None,
+    serial: str | None = None,
+    memo: dict[Any, Any] | None = None,
+) -> str:
     """The scan page. The part that depends only on ``view`` is rendered once into ``memo`` (kept
     with the view by scan.cache.ViewCache); banners, serial and scan history are filled in per scan."""
     t = strings()[lang]
     warnings = warnings_for(view, lang, extra_warnings)
     if scans is not None and scans.clone.likely_copy:
-        warnings.insert(0, Warning("alert", f"{t['likely_copy']} ({scans.clone.reason})"))
+        warnings.insert(0, Banner("alert", f"{t['likely_copy']} ({scans.clone.reason})"))
     memo = {} if memo is None else memo
     parts = memo.get(("html", lang))
     if parts is None:
@@ -91,8 +108,11 @@ def render_scan(view: ScanView, lang: str, extra_warnings: list[Warning] = [],  
         page = _env().get_template("scan.html").render(view=view, t=t, lang=lang, slot=marks)
         parts = memo[("html", lang)] = _SLOT_MARK.split(page)  # text, slot name, text, ...
     fill = _parts()
-    slots = {"warnings": fill.warnings(warnings), "serial": fill.serial(t, serial or view.serial),
-             "scans": fill.scan_history(t, lang, scans)}
+    slots = {
+        "warnings": fill.warnings(warnings),
+        "serial": fill.serial(t, serial or view.serial),
+        "scans": fill.scan_history(t, lang, scans),
+    }
     return "".join(slots[p] if i % 2 else p for i, p in enumerate(parts))
 
 
@@ -105,8 +125,6 @@ def render_unknown(lang: str, code: str, malformed: bool = False) -> str:
     t = strings()[lang]
     title, body = (t["bad_code_title"], t["bad_code_body"]) if malformed else (t["unknown_title"], t["unknown_body"])
     return _env().get_template("unknown.html").render(t=t, lang=lang, title=title, body=body, code=code)
-
-
 
 
 def render_scanner(lang: str, typed: str = "", rejected: bool = False) -> str:

@@ -15,8 +15,15 @@ import pytest
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture(scope="session")
@@ -38,10 +45,15 @@ def watched_page(context: object) -> Iterator[object]:
     ``securitypolicyviolation`` event); the context is closed afterwards."""
     page = context.new_page()  # type: ignore[attr-defined]
     blocked: list[str] = []
-    page.on("console", lambda m: blocked.append(m.text) if m.type == "error" and "Content Security Policy" in m.text else None)
+    page.on(
+        "console",
+        lambda m: blocked.append(m.text) if m.type == "error" and "Content Security Policy" in m.text else None,
+    )
     page.expose_function("reportViolation", lambda text: blocked.append(text))
-    page.add_init_script("document.addEventListener('securitypolicyviolation', e => "
-                         "window.reportViolation(`${e.violatedDirective} blocked ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber}`));")
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => "
+        "window.reportViolation(`${e.violatedDirective} blocked ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber}`));"
+    )
     try:
         yield page
         page.wait_for_timeout(100)  # events still on their way from the last page

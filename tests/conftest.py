@@ -4,7 +4,7 @@ on the embedded chain, registered suppliers, and the demo's valid events to buil
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from cradletrace.workspace import Workspace, init_workspace
 
 pytest_plugins = ["tests.pg", "tests.nodes", "tests.browser"]
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SUPPLIERS = [
     ("waikato-dairy", "Waikato Dairy Farm", "farm", "GAP;NZGAP-77812;AsureQuality;2027-12-31"),
     ("alps-nutrition", "Southern Alps Nutrition", "plant", "ISO 22000;FSSC-C129;SGS;2027-12-31"),
@@ -67,18 +67,25 @@ def events() -> list[dict[str, object]]:
 @pytest.fixture
 def sign(workspace: Workspace) -> Callable[[list[dict[str, object]]], list[recording.Item]]:
     """Sign bare events with the suppliers' key files."""
+
     def _sign(evs: list[dict[str, object]]) -> list[recording.Item]:
         with workspace.session() as s:
-            return recording.sign_items(recording.read_items(evs), recording.key_loader(s, workspace.settings.keys_dir),
-                                        workspace.limits)
+            return recording.sign_items(
+                recording.read_items(evs), recording.key_loader(s, workspace.settings.keys_dir), workspace.limits
+            )
+
     return _sign
 
 
 @pytest.fixture
-def record(workspace: Workspace, sign: Callable[[list[dict[str, object]]], list[recording.Item]]) -> Callable[..., list[recording.Recorded]]:
+def record(
+    workspace: Workspace, sign: Callable[[list[dict[str, object]]], list[recording.Item]]
+) -> Callable[..., list[recording.Recorded]]:
     """Sign (unless given Items) and record events; returns the stored rows."""
+
     def _record(evs: list[dict[str, object]] | list[recording.Item], now: datetime = NOW) -> list[recording.Recorded]:
         items = evs if evs and isinstance(evs[0], recording.Item) else sign(evs)  # type: ignore[arg-type]
         with workspace.session() as s:
             return recording.record_items(s, items, now)  # type: ignore[arg-type]
+
     return _record

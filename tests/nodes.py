@@ -104,7 +104,7 @@ class EvmNode:
 
 
 def _start(name: str, argv: Sequence[str], port: int, timeout: float) -> EvmNode:
-    log = tempfile.TemporaryFile(prefix=f"cradletrace-{name}-")
+    log = tempfile.TemporaryFile(prefix=f"cradletrace-{name}-")  # noqa: SIM115 (the node outlives this call; stop() closes it)
     process = subprocess.Popen(
         list(argv),
         cwd=REPO_ROOT,

@@ -63,9 +63,7 @@ def find_pg_bin() -> Path:
     pg_config = shutil.which("pg_config")
     if pg_config:
         try:
-            out = subprocess.run(
-                [pg_config, "--bindir"], capture_output=True, text=True, check=True, timeout=10
-            )
+            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True, timeout=10)
             candidates.append(out.stdout.strip())
         except (OSError, subprocess.SubprocessError):
             pass
@@ -118,8 +116,7 @@ def _server_user() -> pwd.struct_passwd | None:
     # exit code 9: user already exists (lost a race) -- fine.
     if proc.returncode not in (0, 9):
         raise PostgresError(
-            f"running as root and could not create system user {name!r} for PostgreSQL: "
-            f"{proc.stderr.strip()}"
+            f"running as root and could not create system user {name!r} for PostgreSQL: {proc.stderr.strip()}"
         )
     return pwd.getpwnam(name)
 
@@ -140,8 +137,9 @@ class PostgresServer:
     >>> srv.restart(); srv.stop()
     """
 
-    def __init__(self, dbname: str = "cradletrace", pg_bin: str | os.PathLike[str] | None = None,
-                 durable: bool = False):
+    def __init__(
+        self, dbname: str = "cradletrace", pg_bin: str | os.PathLike[str] | None = None, durable: bool = False
+    ):
         """``durable``: PostgreSQL's own defaults for fsync, commits and autovacuum (benchmarks);
         otherwise tuned for throwaway test data (nothing is flushed to disk)."""
         self.durable = durable
@@ -199,9 +197,7 @@ class PostgresServer:
             env["HOME"] = str(self.base_dir)
             env["USER"] = env["LOGNAME"] = self._user.pw_name
         env.pop("PGDATA", None)
-        return subprocess.run(
-            args, cwd=self.base_dir, env=env, text=True, **extra, **kw
-        )
+        return subprocess.run(args, cwd=self.base_dir, env=env, text=True, **extra, **kw)
 
     def _pg_ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return self._run(
@@ -249,9 +245,11 @@ class PostgresServer:
         proc = self._run(
             [
                 str(self.pg_bin / "initdb"),
-                "-D", str(self.data_dir),
+                "-D",
+                str(self.data_dir),
                 "--auth=trust",
-                "-U", SUPERUSER,
+                "-U",
+                SUPERUSER,
                 "--encoding=UTF8",
                 "--locale=C",
                 "--no-sync",
@@ -262,9 +260,7 @@ class PostgresServer:
             timeout=120,
         )
         if proc.returncode != 0:
-            raise PostgresError(
-                f"initdb failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-            )
+            raise PostgresError(f"initdb failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
 
     def _write_conf(self) -> None:
         settings = {
@@ -285,8 +281,19 @@ class PostgresServer:
             # Durable: PostgreSQL's defaults for what makes a commit last, and the memory a server
             # of its own would be given (shared_buffers a quarter of RAM or so; 64 MB made a
             # 1 000 000-item store churn its buffers).
-            **({"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on", "wal_level": "replica",
-                "max_wal_senders": "10", "autovacuum": "on", "shared_buffers": "1GB"} if self.durable else {}),
+            **(
+                {
+                    "fsync": "on",
+                    "synchronous_commit": "on",
+                    "full_page_writes": "on",
+                    "wal_level": "replica",
+                    "max_wal_senders": "10",
+                    "autovacuum": "on",
+                    "shared_buffers": "1GB",
+                }
+                if self.durable
+                else {}
+            ),
             "logging_collector": "off",
             "log_min_messages": "warning",
             "log_timezone": "'UTC'",
@@ -315,9 +322,7 @@ class PostgresServer:
         if proc.returncode != 0 and mode != "immediate":
             proc = self._pg_ctl("stop", "-w", "-m", "immediate", timeout=60)
         if proc.returncode != 0 and (self.data_dir / "postmaster.pid").exists():
-            raise PostgresError(
-                f"pg_ctl stop failed: {proc.stdout}{proc.stderr}\n{_tail(self.log_file)}"
-            )
+            raise PostgresError(f"pg_ctl stop failed: {proc.stdout}{proc.stderr}\n{_tail(self.log_file)}")
         self._running = False
 
     def stop(self, mode: str = "fast") -> None:
@@ -361,9 +366,7 @@ class PostgresServer:
         with psycopg.connect(self.dsn, autocommit=True, connect_timeout=10) as conn:
             # FILE_COPY (copy files + checkpoint) beats PG15's default WAL_LOG here: fsync is
             # off, and WAL_LOG pushes the whole template through the WAL.
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} STRATEGY FILE_COPY").format(sql.Identifier(name))
-            )
+            conn.execute(sql.SQL("CREATE DATABASE {} STRATEGY FILE_COPY").format(sql.Identifier(name)))
         return self.url_for(name)
 
     def drop_database(self, name: str) -> None:
@@ -371,9 +374,7 @@ class PostgresServer:
         from psycopg import sql
 
         with psycopg.connect(self.dsn, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     def __enter__(self) -> PostgresServer:
         return self.start()

@@ -44,18 +44,44 @@ def clean_env(**extra: str) -> dict[str, str]:
 def serve_demo(cwd: Path, data: Path, anchor_interval: float, timeout: float = 90) -> Iterator[Served]:
     """Run ``serve --demo`` until the block ends; ``output`` then holds everything it printed."""
     port = free_port()
-    with running([str(CLI), "serve", "--demo", "--data-dir", str(data), "--port", str(port),
-                  "--anchor-interval", str(anchor_interval)], cwd, port, timeout=timeout) as served:
+    with running(
+        [
+            str(CLI),
+            "serve",
+            "--demo",
+            "--data-dir",
+            str(data),
+            "--port",
+            str(port),
+            "--anchor-interval",
+            str(anchor_interval),
+        ],
+        cwd,
+        port,
+        timeout=timeout,
+    ) as served:
         yield served
 
 
 @contextmanager
-def running(argv: list[str], cwd: Path, port: int | None, env: dict[str, str] | None = None,
-            timeout: float = 90, health: str = "/api/v1/health") -> Iterator[Served]:
+def running(
+    argv: list[str],
+    cwd: Path,
+    port: int | None,
+    env: dict[str, str] | None = None,
+    timeout: float = 90,
+    health: str = "/api/v1/health",
+) -> Iterator[Served]:
     """Run ``argv`` until the block ends, stopped with SIGINT (then killed). With a ``port``, wait
     until ``health`` answers there; the process's output is collected in ``lines`` throughout."""
-    proc = subprocess.Popen(argv, cwd=cwd, env=env if env is not None else clean_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env if env is not None else clean_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     served = Served(f"http://127.0.0.1:{port}", port or 0, proc)
     reader = threading.Thread(target=lambda: served.lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
     reader.start()

@@ -15,7 +15,7 @@ from pathlib import Path
 from cradletrace import apikeys
 from cradletrace.config import Settings
 from cradletrace.workspace import init_workspace
-from tests.api.conftest import A, B, SUPPLIERS
+from tests.api.conftest import SUPPLIERS, A, B
 from tests.conftest import add_demo_suppliers
 from tests.nodes import free_port
 from tests.servers import CLI, Served, clean_env, running
@@ -28,10 +28,12 @@ def prepare(settings: Settings) -> dict[str, str]:
         with ws.session() as s:
             add_demo_suppliers(s, settings.keys_dir, SUPPLIERS)
         with ws.session() as s:
-            return {"operator": apikeys.create_key(s, "ops", "operator")[1],
-                    "quality": apikeys.create_key(s, "qa", "quality")[1],
-                    "supplier_a": apikeys.create_key(s, "plant", "supplier", A)[1],
-                    "supplier_b": apikeys.create_key(s, "farm", "supplier", B)[1]}
+            return {
+                "operator": apikeys.create_key(s, "ops", "operator")[1],
+                "quality": apikeys.create_key(s, "qa", "quality")[1],
+                "supplier_a": apikeys.create_key(s, "plant", "supplier", A)[1],
+                "supplier_b": apikeys.create_key(s, "farm", "supplier", B)[1],
+            }
 
 
 def where(settings: Settings) -> list[str]:
@@ -48,8 +50,14 @@ def where(settings: Settings) -> list[str]:
 def serve_workers(settings: Settings, workers: int, cwd: Path, port: int | None = None, **env: str) -> Iterator[Served]:
     """``cradletrace serve --workers N`` on ``port`` (default: a free one), up once /healthz answers 200."""
     port = port or free_port()
-    with running([str(CLI), "serve", "--workers", str(workers), "--port", str(port), *where(settings)],
-                 cwd, port, env=clean_env(**env), health="/healthz", timeout=120) as served:
+    with running(
+        [str(CLI), "serve", "--workers", str(workers), "--port", str(port), *where(settings)],
+        cwd,
+        port,
+        env=clean_env(**env),
+        health="/healthz",
+        timeout=120,
+    ) as served:
         yield served
 
 
@@ -73,8 +81,9 @@ def evm_node() -> Iterator[str]:
 
 
 @contextmanager
-def whole_stack(data_dir: Path, workers: int = 2, interval: float = 5.0, port: int | None = None,
-                durable: bool = False, **env: str) -> Iterator[tuple[Settings, dict[str, str], Served, Served]]:
+def whole_stack(
+    data_dir: Path, workers: int = 2, interval: float = 5.0, port: int | None = None, durable: bool = False, **env: str
+) -> Iterator[tuple[Settings, dict[str, str], Served, Served]]:
     """PostgreSQL + EVM node + ``serve --workers`` + ``anchor --watch``: (settings, keys, api, anchorer).
 
     ``durable``: PostgreSQL flushes every commit, as in production (benchmarks)."""
@@ -83,8 +92,10 @@ def whole_stack(data_dir: Path, workers: int = 2, interval: float = 5.0, port: i
     with PostgresServer(durable=durable) as pg, evm_node() as rpc_url:
         settings = Settings(data_dir=data_dir, database_url=pg.url, rpc_url=rpc_url)
         keys = prepare(settings)
-        with anchor_watch(settings, interval, data_dir.parent) as anchorer, \
-                serve_workers(settings, workers, data_dir.parent, port, **env) as api:
+        with (
+            anchor_watch(settings, interval, data_dir.parent) as anchorer,
+            serve_workers(settings, workers, data_dir.parent, port, **env) as api,
+        ):
             yield settings, keys, api, anchorer
 
 
@@ -93,7 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     import tempfile
     import time
 
-    parser = argparse.ArgumentParser(prog="scripts/stack", description="Run the whole cradletrace stack locally; Ctrl-C stops it.")
+    parser = argparse.ArgumentParser(
+        prog="scripts/stack", description="Run the whole cradletrace stack locally; Ctrl-C stops it."
+    )
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between anchoring runs")
@@ -105,7 +118,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"chain:     {settings.rpc_url}")
         print(f"data dir:  {data_dir}  (supplier signing keys in keys/)")
         print(f"API:       {api.base}/docs   {api.base}/healthz   {api.base}/metrics")
-        print(f"workers:   {args.workers} x 'cradletrace serve', 1 x 'cradletrace anchor --watch --interval {args.interval:g}'")
+        print(
+            f"workers:   {args.workers} x 'cradletrace serve', 1 x 'cradletrace anchor --watch --interval {args.interval:g}'"
+        )
         for who, secret in keys.items():
             print(f"key {who:<11} {secret}")
         print("Ctrl-C stops everything.", flush=True)
@@ -113,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             while api.proc.poll() is None and anchorer.proc.poll() is None:
                 for name, proc in (("api", api), ("anchor", anchorer)):
-                    for line in proc.lines[shown[id(proc)]:]:
+                    for line in proc.lines[shown[id(proc)] :]:
                         print(f"[{name}] {line}", end="", flush=True)
                     shown[id(proc)] = len(proc.lines)
                 time.sleep(0.3)

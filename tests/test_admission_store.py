@@ -20,14 +20,25 @@ def _count(ws: Workspace) -> int:
         return int(s.exec(select(func.count()).select_from(EventRow)).one())
 
 
-def test_a_report_with_a_looser_limit_than_the_table_is_refused(workspace: Workspace, events: list[Any], record: Any) -> None:
+def test_a_report_with_a_looser_limit_than_the_table_is_refused(
+    workspace: Workspace, events: list[Any], record: Any
+) -> None:
     evs = copy.deepcopy(events)
-    evs[REPORT]["data"]["analytes"][1] = {"name": "melamine", "category": "contaminant", "value": 2_500,
-                                         "unit": "mg/kg", "limit": 3_000, "method": "LC-MS/MS"}
+    evs[REPORT]["data"]["analytes"][1] = {
+        "name": "melamine",
+        "category": "contaminant",
+        "value": 2_500,
+        "unit": "mg/kg",
+        "limit": 3_000,
+        "method": "LC-MS/MS",
+    }
     with pytest.raises(InvalidEventError) as info:
         record(evs)
     [problem] = info.value.problems
-    assert problem.where == "events[3].data.analytes[1].limit" and "at most 1 mg/kg, the legal limit for melamine" in problem.message
+    assert (
+        problem.where == "events[3].data.analytes[1].limit"
+        and "at most 1 mg/kg, the legal limit for melamine" in problem.message
+    )
     assert _count(workspace) == 0
 
 

@@ -22,8 +22,7 @@ from cradletrace.errors import ChainRevertedError
 from cradletrace.verification import audit
 from cradletrace.workspace import Workspace, init_workspace
 from tests import nodes
-from tests.test_anchoring import add_suppliers, on_chain_logs, raw_lots, record_into, stored_batches, verdicts
-
+from tests.test_anchoring import add_suppliers, on_chain_logs, record_into, stored_batches, verdicts
 
 pytestmark = pytest.mark.node
 
@@ -41,8 +40,7 @@ def anvil() -> Iterator[nodes.EvmNode]:
 
 
 def open_site(tmp_path: Path, url: str, **overrides: object) -> Workspace:
-    settings = Settings(data_dir=tmp_path / "data", rpc_url=url, anchor_key=ANVIL_KEY_0, rpc_timeout=5,
-                        **overrides)  # type: ignore[arg-type]
+    settings = Settings(data_dir=tmp_path / "data", rpc_url=url, anchor_key=ANVIL_KEY_0, rpc_timeout=5, **overrides)  # type: ignore[arg-type]
     ws, _ = init_workspace(settings)
     add_suppliers(ws)
     return ws
@@ -50,8 +48,12 @@ def open_site(tmp_path: Path, url: str, **overrides: object) -> Workspace:
 
 def run(ws: Workspace) -> list[anchoring.AnchorResult]:
     st = ws.settings
-    return anchoring.anchor_pending(lambda: Session(ws.engine, expire_on_commit=False), ws.chain(),
-                                    confirmations=st.anchor_confirmations, reorg_window=st.anchor_reorg_window)
+    return anchoring.anchor_pending(
+        lambda: Session(ws.engine, expire_on_commit=False),
+        ws.chain(),
+        confirmations=st.anchor_confirmations,
+        reorg_window=st.anchor_reorg_window,
+    )
 
 
 def mine(url: str, blocks: int = 1) -> None:
@@ -70,7 +72,9 @@ def assert_all_anchored_once(ws: Workspace) -> None:
         assert audit(s, chain).ok
 
 
-def test_a_reorganisation_that_drops_a_confirmed_root_is_noticed_and_the_batch_anchored_again(anvil, tmp_path, events) -> None:
+def test_a_reorganisation_that_drops_a_confirmed_root_is_noticed_and_the_batch_anchored_again(
+    anvil, tmp_path, events
+) -> None:
     with open_site(tmp_path, anvil.url) as ws:
         record_into(ws, events[:3])
         [first] = run(ws)
@@ -96,7 +100,8 @@ def test_a_reorganisation_that_drops_a_confirmed_root_is_noticed_and_the_batch_a
 
 
 def test_with_confirmations_a_batch_is_final_only_that_many_blocks_deep_and_a_dropped_one_is_resent(
-        anvil, tmp_path, events) -> None:
+    anvil, tmp_path, events
+) -> None:
     with open_site(tmp_path, anvil.url, anchor_confirmations=2) as ws:
         record_into(ws, events)
         snapshot = nodes.rpc(anvil.url, "evm_snapshot")
@@ -122,7 +127,9 @@ def test_with_confirmations_a_batch_is_final_only_that_many_blocks_deep_and_a_dr
         assert_all_anchored_once(ws)
 
 
-def test_a_stuck_transaction_is_waited_on_then_replaced_with_the_same_nonce_and_higher_fees(anvil, tmp_path, events) -> None:
+def test_a_stuck_transaction_is_waited_on_then_replaced_with_the_same_nonce_and_higher_fees(
+    anvil, tmp_path, events
+) -> None:
     with open_site(tmp_path, anvil.url, anchor_receipt_timeout=0.5) as ws:
         record_into(ws, events)
         nodes.rpc(anvil.url, "evm_setAutomine", [False])
@@ -149,7 +156,9 @@ def test_a_stuck_transaction_is_waited_on_then_replaced_with_the_same_nonce_and_
         assert_all_anchored_once(ws)
 
 
-def test_a_node_that_drops_out_briefly_is_retried_with_backoff_within_one_run(anvil_with_state, tmp_path, events) -> None:
+def test_a_node_that_drops_out_briefly_is_retried_with_backoff_within_one_run(
+    anvil_with_state, tmp_path, events
+) -> None:
     node = anvil_with_state()
     with open_site(tmp_path, node.url, rpc_retries=7, rpc_backoff=0.1) as ws:
         record_into(ws, events)
@@ -187,7 +196,9 @@ def test_anchor_key_rotation_grant_switch_revoke(anvil, tmp_path, events) -> Non
         assert result.exit_code == 0, result.output
         return result.output
 
-    assert f"account {old}" in cli(ANVIL_KEY_0, "chain", "account") and "roles admin, anchorer, recaller" in cli(ANVIL_KEY_0, "chain", "account")
+    assert f"account {old}" in cli(ANVIL_KEY_0, "chain", "account") and "roles admin, anchorer, recaller" in cli(
+        ANVIL_KEY_0, "chain", "account"
+    )
     for role in ("anchorer", "recaller"):
         assert f"granted {role} to {new}" in cli(ANVIL_KEY_0, "chain", "grant", new, "--role", role)
     assert cli(ANVIL_KEY_1, "chain", "roles", new).strip() == f"{new}: anchorer, recaller"
@@ -204,12 +215,16 @@ def test_anchor_key_rotation_grant_switch_revoke(anvil, tmp_path, events) -> Non
         record_into(ws0, events[5:])
         with pytest.raises(ChainRevertedError, match="AccessControlUnauthorizedAccount"):
             run(ws0)
-    result = CliRunner().invoke(app, ["chain", "grant", new, "--role", "boss", *base], env={"CRADLETRACE_ANCHOR_KEY": ANVIL_KEY_0})
+    result = CliRunner().invoke(
+        app, ["chain", "grant", new, "--role", "boss", *base], env={"CRADLETRACE_ANCHOR_KEY": ANVIL_KEY_0}
+    )
     assert result.exit_code == 2 and "expected one of admin, anchorer, recaller" in result.output
     assert first.leaf_count == 3
 
 
-def test_a_stored_transaction_that_reverted_is_not_retried_forever_the_batch_is_sent_anew(anvil, tmp_path, events) -> None:
+def test_a_stored_transaction_that_reverted_is_not_retried_forever_the_batch_is_sent_anew(
+    anvil, tmp_path, events
+) -> None:
     """The anchorer lost its role while its transaction waited in the pool (the revocation paid a
     higher tip, so it was mined first): once the role is back, the next run sends a new one."""
     from cradletrace.chain.roles import ROLES, change_role
@@ -227,9 +242,14 @@ def test_a_stored_transaction_that_reverted_is_not_retried_forever_the_batch_is_
             doomed = batch.tx_hash
             w3 = chain0.w3  # type: ignore[attr-defined]
             revoke = chain0.contract.functions.revokeRole(ROLES["anchorer"], new)  # type: ignore[attr-defined]
-            tx = revoke.build_transaction({"from": chain0.sender, "maxPriorityFeePerGas": 100 * 10**9,  # type: ignore[attr-defined]
-                                           "maxFeePerGas": 200 * 10**9,
-                                           "nonce": w3.eth.get_transaction_count(chain0.sender, "pending")})  # type: ignore[attr-defined]
+            tx = revoke.build_transaction(
+                {
+                    "from": chain0.sender,
+                    "maxPriorityFeePerGas": 100 * 10**9,  # type: ignore[attr-defined]
+                    "maxFeePerGas": 200 * 10**9,
+                    "nonce": w3.eth.get_transaction_count(chain0.sender, "pending"),
+                }
+            )  # type: ignore[attr-defined]
             w3.eth.send_raw_transaction(w3.eth.account.sign_transaction(tx, ANVIL_KEY_0).raw_transaction)
             nodes.rpc(anvil.url, "evm_setAutomine", [True])
             mine(anvil.url)
@@ -252,8 +272,13 @@ def test_broadcasting_the_same_signed_transaction_again_is_not_an_error(anvil, t
         chain = ws.chain()
         w3 = chain.w3  # type: ignore[attr-defined]
         fn = chain.contract.functions.anchor(os.urandom(32), 1)  # type: ignore[attr-defined]
-        tx = fn.build_transaction({"from": chain.sender, "gas": 200_000,  # type: ignore[attr-defined]
-                                   "nonce": w3.eth.get_transaction_count(chain.sender, "pending")})  # type: ignore[attr-defined]
+        tx = fn.build_transaction(
+            {
+                "from": chain.sender,
+                "gas": 200_000,  # type: ignore[attr-defined]
+                "nonce": w3.eth.get_transaction_count(chain.sender, "pending"),
+            }
+        )  # type: ignore[attr-defined]
         signed = w3.eth.account.sign_transaction(tx, ANVIL_KEY_0)
         tx_hash = "0x" + bytes(signed.hash).hex()
         nodes.rpc(anvil.url, "evm_setAutomine", [False])

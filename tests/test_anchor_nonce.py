@@ -27,6 +27,7 @@ def crash_before_broadcast(monkeypatch: pytest.MonkeyPatch) -> None:
     def pause(point: str) -> None:
         if point == "before_broadcast":
             raise Crash(point)
+
     monkeypatch.setattr(anchoring, "fault_pause", pause)
 
 
@@ -41,7 +42,8 @@ def sent_by(w3: Any, sender: str, first_block: int) -> list[tuple[int, int]]:
 
 
 def test_a_replacement_that_was_never_broadcast_leaves_the_original_waited_on_and_replaced_at_its_nonce(
-        anvil, tmp_path, events, monkeypatch) -> None:  # noqa: F811
+    anvil, tmp_path, events, monkeypatch
+) -> None:
     with open_site(tmp_path, anvil.url, anchor_receipt_timeout=0.5) as ws:
         record_into(ws, events)
         chain = ws.chain()
@@ -70,7 +72,9 @@ def test_a_replacement_that_was_never_broadcast_leaves_the_original_waited_on_an
         assert_all_anchored_once(ws)
 
 
-def crashed_first_send(ws: Any, events: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, str, int, int]:
+def crashed_first_send(
+    ws: Any, events: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, Any, str, int, int]:
     """Events recorded, then a run that dies between storing its first transaction and broadcasting it."""
     record_into(ws, events)
     chain = ws.chain()
@@ -83,7 +87,9 @@ def crashed_first_send(ws: Any, events: list[dict[str, Any]], monkeypatch: pytes
     return chain, w3, sender, nonce0, block0
 
 
-def test_a_first_send_that_was_never_broadcast_is_sent_at_its_stored_nonce(anvil, tmp_path, events, monkeypatch) -> None:  # noqa: F811
+def test_a_first_send_that_was_never_broadcast_is_sent_at_its_stored_nonce(
+    anvil, tmp_path, events, monkeypatch
+) -> None:
     with open_site(tmp_path, anvil.url) as ws:
         chain, w3, sender, nonce0, block0 = crashed_first_send(ws, events, monkeypatch)
         [batch] = stored_batches(ws)
@@ -97,7 +103,8 @@ def test_a_first_send_that_was_never_broadcast_is_sent_at_its_stored_nonce(anvil
 
 
 def test_when_another_transaction_took_the_stored_nonce_the_root_goes_out_at_the_next_one(
-        anvil, tmp_path, events, monkeypatch) -> None:  # noqa: F811
+    anvil, tmp_path, events, monkeypatch
+) -> None:
     from cradletrace.chain.roles import change_role
 
     with open_site(tmp_path, anvil.url) as ws:

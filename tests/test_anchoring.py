@@ -23,7 +23,6 @@ import pytest
 from sqlmodel import Session, col, select
 
 from cradletrace import recording
-
 from cradletrace.anchoring import run as anchoring
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
@@ -40,6 +39,7 @@ CLI = Path(sys.executable).with_name("cradletrace")
 
 
 # -- helpers shared with the other anchoring/verification test modules -------------------------
+
 
 def session_factory(ws: Workspace) -> Callable[[], Session]:
     return lambda: Session(ws.engine, expire_on_commit=False)
@@ -90,7 +90,9 @@ def add_suppliers(ws: Workspace) -> None:
 def record_into(ws: Workspace, evs: list[dict[str, Any]]) -> list[EventRow]:
     """Sign with the key files and record (the conftest ``record`` fixture, for any workspace)."""
     with ws.session() as s:
-        items = recording.sign_items(recording.read_items(evs), recording.key_loader(s, ws.settings.keys_dir), ws.limits)
+        items = recording.sign_items(
+            recording.read_items(evs), recording.key_loader(s, ws.settings.keys_dir), ws.limits
+        )
     with ws.session() as s:
         return recording.record_items(s, items, NOW)
 
@@ -102,14 +104,21 @@ def verdicts(ws: Workspace) -> dict[int, str]:
 
 def oz_tree(digests_hex: list[str]) -> dict[str, Any]:
     """Root and proofs (input order) from the npm @openzeppelin/merkle-tree package."""
-    proc = subprocess.run(["node", str(REPO / "scripts" / "oz-merkle.cjs")], cwd=REPO, env=nodes.node_env(),
-                          input=json.dumps({"values": ["0x" + d for d in digests_hex]}),
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["node", str(REPO / "scripts" / "oz-merkle.cjs")],
+        cwd=REPO,
+        env=nodes.node_env(),
+        input=json.dumps({"values": ["0x" + d for d in digests_hex]}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
 
 # -- the normal run --------------------------------------------------------------------------
+
 
 def test_anchor_pending_puts_all_pending_events_under_one_root_in_one_tx(workspace, record, events) -> None:
     rows = record(events)
@@ -210,6 +219,7 @@ def test_roots_and_proofs_equal_openzeppelin_merkle_tree(workspace, record, even
 
 # -- crash recovery --------------------------------------------------------------------------
 
+
 def _prepare_and_commit(ws: Workspace) -> AnchorBatch:
     """Steps 1 of the worker, then the process 'dies'."""
     with session_factory(ws)() as s:
@@ -230,7 +240,9 @@ def test_crash_after_prepare_before_send_is_sent_by_the_next_run(workspace, reco
 
     results = anchor(workspace)
 
-    assert [(r.batch_id, r.root, r.leaf_count, r.recovered) for r in results[:1]] == [(prepared.id, prepared.root, 7, True)]
+    assert [(r.batch_id, r.root, r.leaf_count, r.recovered) for r in results[:1]] == [
+        (prepared.id, prepared.root, 7, True)
+    ]
     assert [(r.leaf_count, r.recovered) for r in results[1:]] == [(1, False)]
     assert tx_count(chain) == sent_before + 2
     assert len(on_chain_logs(chain, prepared.root)) == 1
@@ -253,7 +265,12 @@ def test_crash_after_send_before_confirm_is_confirmed_without_sending_again(work
 
     assert tx_count(chain) == sent_before + 1  # nothing sent again
     assert len(on_chain_logs(chain, prepared.root)) == 1
-    assert (r.batch_id, r.recovered, r.tx_hash, r.block_number) == (prepared.id, True, receipt.tx_hash, receipt.block_number)
+    assert (r.batch_id, r.recovered, r.tx_hash, r.block_number) == (
+        prepared.id,
+        True,
+        receipt.tx_hash,
+        receipt.block_number,
+    )
     assert r.block_time == receipt.block_time
     [batch] = stored_batches(workspace)
     assert (batch.status, batch.tx_hash, batch.block_number) == ("confirmed", receipt.tx_hash, receipt.block_number)
@@ -273,9 +290,11 @@ def test_a_root_on_chain_with_another_leaf_count_is_not_confirmed(workspace, rec
 
 # -- an unreachable chain (anvil stopped, then started again from its state file) -------------
 
+
 @pytest.mark.node
 def test_chain_unreachable_loses_nothing_and_the_next_run_anchors_everything(
-        anvil_with_state, tmp_path, database_url, events) -> None:
+    anvil_with_state, tmp_path, database_url, events
+) -> None:
     node = anvil_with_state()
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url, rpc_url=node.url, rpc_timeout=5)
     ws, chain = init_workspace(settings)
@@ -319,7 +338,8 @@ def test_chain_unreachable_loses_nothing_and_the_next_run_anchors_everything(
 
 @pytest.mark.node
 def test_chain_reset_under_a_prepared_batch_is_reported_not_anchored_into_the_void(
-        anvil_with_state, tmp_path, events) -> None:
+    anvil_with_state, tmp_path, events
+) -> None:
     """anvil restarted WITHOUT its state: our contract is gone. Nothing may be 'confirmed' there."""
     node = anvil_with_state()
     settings = Settings(data_dir=tmp_path / "data", rpc_url=node.url, rpc_timeout=5)
@@ -356,6 +376,7 @@ def test_chain_reset_under_a_prepared_batch_is_reported_not_anchored_into_the_vo
 
 # -- the embedded chain outlives the process -------------------------------------------------
 
+
 def test_embedded_chain_anchor_verifies_from_a_new_process(workspace, record, events, settings) -> None:
     rows = record(events)
     anchor(workspace)
@@ -364,16 +385,30 @@ def test_embedded_chain_anchor_verifies_from_a_new_process(workspace, record, ev
     db = ["--database-url", settings.database_url] if settings.database_url else []
 
     # One fresh interpreter runs `cradletrace verify` three times (CliRunner keeps it one process).
-    script = ("import sys\n"
-              "from typer.testing import CliRunner\n"
-              "from cradletrace.cli import app\n"
-              "data_dir, db, refs = sys.argv[1], sys.argv[2:3] and sys.argv[2].split(' '), sys.argv[3:]\n"
-              "for ref in refs:\n"
-              "    r = CliRunner().invoke(app, ['verify', ref, '--data-dir', data_dir] + [a for a in db if a])\n"
-              "    print(r.exit_code, r.output.split()[0] if r.output else repr(r.exception))\n")
-    proc = subprocess.run([sys.executable, "-c", script, str(settings.data_dir), " ".join(db),
-                           str(rows[0].id), rows[-1].digest[:12], str(pending[0].id)],
-                          capture_output=True, text=True, timeout=120)
+    script = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from cradletrace.cli import app\n"
+        "data_dir, db, refs = sys.argv[1], sys.argv[2:3] and sys.argv[2].split(' '), sys.argv[3:]\n"
+        "for ref in refs:\n"
+        "    r = CliRunner().invoke(app, ['verify', ref, '--data-dir', data_dir] + [a for a in db if a])\n"
+        "    print(r.exit_code, r.output.split()[0] if r.output else repr(r.exception))\n"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(settings.data_dir),
+            " ".join(db),
+            str(rows[0].id),
+            rows[-1].digest[:12],
+            str(pending[0].id),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[:3] == ["0 VALID", "0 VALID", "3 PENDING"], proc.stdout
 
@@ -397,13 +432,17 @@ def test_anchor_process_killed_at_a_chosen_point_is_recovered_by_the_next_run(po
         record_into(ws, events)
         sent_before = tx_count(chain)
         ws.close()  # the worker needs the chain file lock
-        script = ("import os, signal, sys\n"
-                  "def die(*a, **k):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
-                  f"{KILL_AT[point]}\n"
-                  "from cradletrace.cli import app\n"
-                  "sys.argv = ['cradletrace', 'anchor', '--data-dir', sys.argv[1]]\n"
-                  "app()\n")
-        proc = subprocess.run([sys.executable, "-c", script, str(settings.data_dir)], capture_output=True, text=True, timeout=120)
+        script = (
+            "import os, signal, sys\n"
+            "def die(*a, **k):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+            f"{KILL_AT[point]}\n"
+            "from cradletrace.cli import app\n"
+            "sys.argv = ['cradletrace', 'anchor', '--data-dir', sys.argv[1]]\n"
+            "app()\n"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", script, str(settings.data_dir)], capture_output=True, text=True, timeout=120
+        )
         assert proc.returncode == -signal.SIGKILL, proc.stderr
         [batch] = stored_batches(ws)
         assert batch.status == ("sent" if point == "after_send" else "prepared")
@@ -431,8 +470,12 @@ def test_kill_9_of_a_running_anchor_worker_loses_nothing_and_anchors_nothing_twi
         for round_, delay in enumerate((1.7, 2.3)):
             evs = (events if round_ == 0 else []) + raw_lots(events, 5, f"RM-K{round_}-")
             recorded += len(record_into(ws, evs))
-            worker = subprocess.Popen([str(CLI), "anchor", "--watch", "--interval", "0.1", "--data-dir", str(settings.data_dir)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            worker = subprocess.Popen(
+                [str(CLI), "anchor", "--watch", "--interval", "0.1", "--data-dir", str(settings.data_dir)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             try:
                 time.sleep(delay)
                 record_into(ws, raw_lots(events, 3, f"RM-L{round_}-"))  # while the worker runs

@@ -5,8 +5,7 @@ single-worker run, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from tests.pg import PostgresServer
 from tests.test_anchoring import anchor
 
 N = 10_000
-NOW = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 SIG_BAD = "signature bad: the signature does not verify over the stored event"
 
 
@@ -31,7 +30,9 @@ def _sql(ws: Workspace, statement: str, **params: Any) -> None:
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def tampered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, list[tuple[int, str, str]]]]:
+def tampered(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Workspace, list[tuple[int, str, str]]]]:
     """10 000 recorded, anchored events, five of them tampered; the problems a correct audit lists."""
     url = None
     if request.param == "postgres":
@@ -46,15 +47,23 @@ def tampered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
                 recording.record_items(s, part, NOW)
         anchor(ws)
         with ws.engine.connect() as conn:
-            rows = [tuple(r) for r in conn.execute(text('SELECT id, digest, signature, proof FROM "event" ORDER BY id'))]
+            rows = [
+                tuple(r) for r in conn.execute(text('SELECT id, digest, signature, proof FROM "event" ORDER BY id'))
+            ]
         assert len(rows) == N
-        (e1, d1, _, _), (e5k, d5k, _, p5k), (e7k, d7k, _, _), (elast, dlast, _, _) = rows[1], rows[5000], rows[6999], rows[-1]
+        (e1, d1, _, _), (e5k, d5k, _, p5k), (e7k, d7k, _, _), (elast, dlast, _, _) = (
+            rows[1],
+            rows[5000],
+            rows[6999],
+            rows[-1],
+        )
         _sql(ws, 'UPDATE "event" SET signature = :s WHERE id = :i', s=rows[0][2], i=e7k)  # another event's signature
         _sql(ws, 'UPDATE "event" SET body = replace(body, \'"kind"\', \'"kind" \') WHERE id = :i', i=e1)
         _sql(ws, 'UPDATE "event" SET proof = :p WHERE id = :i', p=p5k[::-1], i=e5k)  # first row of the second chunk
         _sql(ws, 'UPDATE "event" SET signature = :s WHERE id = :i', s="not base64!", i=elast)
         expected = [
-            (e1, d1, "content changed: the stored event no longer hashes to its digest"), (e1, d1, SIG_BAD),
+            (e1, d1, "content changed: the stored event no longer hashes to its digest"),
+            (e1, d1, SIG_BAD),
             (e5k, d5k, "proof wrong: the proof does not lead from the event's digest to its root"),
             (e7k, d7k, SIG_BAD),
             (elast, dlast, SIG_BAD),
@@ -70,7 +79,9 @@ def _audit(ws: Workspace, **kw: Any) -> tuple[AuditReport, list[int]]:
         return audit(s, ws.chain(), progress=seen.append, **kw), seen
 
 
-def test_a_tampered_signature_at_event_7000_of_10000_is_reported(tampered: tuple[Workspace, list[tuple[int, str, str]]]) -> None:
+def test_a_tampered_signature_at_event_7000_of_10000_is_reported(
+    tampered: tuple[Workspace, list[tuple[int, str, str]]],
+) -> None:
     ws, expected = tampered
     report, seen = _audit(ws)  # the default: one thread per core
     assert report.bad_events == expected and report.problems == []
@@ -80,7 +91,9 @@ def test_a_tampered_signature_at_event_7000_of_10000_is_reported(tampered: tuple
 
 
 @pytest.mark.parametrize("workers", [2, 3])
-def test_threads_report_exactly_what_one_worker_reports(tampered: tuple[Workspace, list[tuple[int, str, str]]], workers: int) -> None:
+def test_threads_report_exactly_what_one_worker_reports(
+    tampered: tuple[Workspace, list[tuple[int, str, str]]], workers: int
+) -> None:
     ws, expected = tampered
     one, seen_one = _audit(ws, workers=1)
     many, seen_many = _audit(ws, workers=workers)

@@ -24,7 +24,8 @@ def libpq(url: str) -> str:
 
 
 def test_restore_finishes_an_interrupted_batch_and_audit_names_the_roots_lost_since_the_backup(
-        tmp_path: Path, postgres_server, postgres_url, events) -> None:
+    tmp_path: Path, postgres_server, postgres_url, events
+) -> None:
     bin_ = postgres_server.pg_bin
     settings = Settings(data_dir=tmp_path / "data", database_url=postgres_url)
     dump = tmp_path / "cradletrace.dump"
@@ -38,8 +39,12 @@ def test_restore_finishes_an_interrupted_batch_and_audit_names_the_roots_lost_si
             interrupted = anchoring.prepare_batch(s, ws.chain())
             assert interrupted is not None
             s.commit()
-        subprocess.run([str(bin_ / "pg_dump"), "--format=custom", f"--file={dump}", libpq(postgres_url)],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [str(bin_ / "pg_dump"), "--format=custom", f"--file={dump}", libpq(postgres_url)],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         anchor(ws)  # after the backup: the interrupted batch is sent, then more events under a third root
         record_into(ws, events[5:])
         [lost] = anchor(ws)
@@ -47,8 +52,12 @@ def test_restore_finishes_an_interrupted_batch_and_audit_names_the_roots_lost_si
         sent = tx_count(chain)
 
     restored_url = postgres_server.create_database()
-    subprocess.run([str(bin_ / "pg_restore"), f"--dbname={libpq(restored_url)}", str(dump)],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [str(bin_ / "pg_restore"), f"--dbname={libpq(restored_url)}", str(dump)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     with Workspace(settings.model_copy(update={"database_url": restored_url})) as back:
         [(batch_id, status)] = [(b.id, b.status) for b in stored_batches(back) if b.status != "confirmed"]
         assert (batch_id, status) == (interrupted.id, "prepared")
@@ -60,7 +69,8 @@ def test_restore_finishes_an_interrupted_batch_and_audit_names_the_roots_lost_si
         assert set(verdicts(back).values()) == {"VALID"}  # all 5 events the backup holds
         with back.session() as s:
             report = audit(s, back.chain())
-        assert [p for p in report.problems] == [
+        assert list(report.problems) == [
             f"root 0x{lost.root} (block {lost.block_number}, 2 leaves) is on chain but not in the store: "
-            "all of its leaves are missing"]
+            "all of its leaves are missing"
+        ]
         assert report.bad_events == []

@@ -4,7 +4,7 @@ path stores, and genealogy finds in them the graph the generator meant (so the b
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +16,19 @@ from bench import bench_trace as bt
 from cradletrace import recording
 from cradletrace.config import Settings
 from cradletrace.recall.genealogy import id_set, trace_backward, trace_forward
-from cradletrace.store import db
 from cradletrace.sealing import Sealer
+from cradletrace.store import db
 from cradletrace.workspace import Workspace, init_workspace
 from tests.conftest import NOW
 
 SCALE = bt.Scale(raw_lots=6, batches=10, inputs=3, items=80, shipments=25, sites=4, scans=40, farms=2, cold_every=3)
-TABLES = {"event": ["id"], "lot": ["id"], "lot_input": ["lot_id", "input_lot_id"], "shipment": ["id"], "item": ["serial"]}
+TABLES = {
+    "event": ["id"],
+    "lot": ["id"],
+    "lot_input": ["lot_id", "input_lot_id"],
+    "shipment": ["id"],
+    "item": ["serial"],
+}
 
 
 @pytest.fixture
@@ -43,7 +49,9 @@ def real(tmp_path: Path, plan: bt.Plan) -> Iterator[tuple[Workspace, list[record
 
 
 @pytest.fixture
-def bulk(settings: Settings, plan: bt.Plan, real: tuple[Workspace, list[recording.Item]]) -> Iterator[tuple[Workspace, Sealer]]:
+def bulk(
+    settings: Settings, plan: bt.Plan, real: tuple[Workspace, list[recording.Item]]
+) -> Iterator[tuple[Workspace, Sealer]]:
     """The same signed items bulk-loaded the bench's way (SQLite and PostgreSQL)."""
     ws, _ = init_workspace(settings)
     sealer = Sealer(bytes(range(32)))
@@ -55,14 +63,16 @@ def bulk(settings: Settings, plan: bt.Plan, real: tuple[Workspace, list[recordin
 
 def _rows(ws: Workspace, table: str) -> list[tuple[Any, ...]]:
     def norm(v: Any) -> Any:
-        return v.astimezone(timezone.utc).replace(tzinfo=None) if isinstance(v, datetime) and v.tzinfo else v
+        return v.astimezone(UTC).replace(tzinfo=None) if isinstance(v, datetime) and v.tzinfo else v
+
     t = SQLModel.metadata.tables[table]
     with ws.engine.connect() as conn:  # through the column types, so both stores answer in Python values
         return [tuple(norm(v) for v in r) for r in conn.execute(select(t).order_by(*(t.c[k] for k in TABLES[table])))]
 
 
-def test_bulk_rows_equal_the_recording_path(plan: bt.Plan, real: tuple[Workspace, list[recording.Item]],
-                                            bulk: tuple[Workspace, Sealer]) -> None:
+def test_bulk_rows_equal_the_recording_path(
+    plan: bt.Plan, real: tuple[Workspace, list[recording.Item]], bulk: tuple[Workspace, Sealer]
+) -> None:
     for table in TABLES:
         want = _rows(real[0], table)
         assert want, table
@@ -100,12 +110,38 @@ def test_genealogy_sees_the_generated_graph(plan: bt.Plan, bulk: tuple[Workspace
 
 
 def test_bench_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
-    figs = bt.main(["--raw-lots", "8", "--batches", "12", "--items", "120", "--shipments", "30", "--sites", "5",
-                    "--scans", "50", "--farms", "2", "--starts", "3", "--recalls", "2", "--no-postgres"])
+    figs = bt.main(
+        [
+            "--raw-lots",
+            "8",
+            "--batches",
+            "12",
+            "--items",
+            "120",
+            "--shipments",
+            "30",
+            "--sites",
+            "5",
+            "--scans",
+            "50",
+            "--farms",
+            "2",
+            "--starts",
+            "3",
+            "--recalls",
+            "2",
+            "--no-postgres",
+        ]
+    )
     out = capsys.readouterr().out
-    assert {f.what.strip() for f in figs} >= {"forward trace from a raw lot", "backward trace from an item",
-                                               "full recall, failed report on a raw lot", "full recall of a whole farm's lots",
-                                               "notice sent and confirmed on chain", "report file XLSX"}
+    assert {f.what.strip() for f in figs} >= {
+        "forward trace from a raw lot",
+        "backward trace from an item",
+        "full recall, failed report on a raw lot",
+        "full recall of a whole farm's lots",
+        "notice sent and confirmed on chain",
+        "report file XLSX",
+    }
     assert "of 2 h" in out and "target 500 ms: median met" in out
 
 

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,7 @@ def test_language_switch(phone: Any, demo: Demo) -> None:
 def test_unknown_and_malformed_codes(phone: Any, demo: Demo) -> None:
     page = phone
     known = demo.paths[0]
-    unknown = known[:known.rindex("/") + 1] + "0000000000000000"  # valid GTIN and lot, a serial never issued
+    unknown = known[: known.rindex("/") + 1] + "0000000000000000"  # valid GTIN and lot, a serial never issued
     assert page.goto(demo.base + unknown).status == 404
     assert page.locator("#unknown-banner").inner_text() == "此码未注册"
     assert "假冒" in page.locator("main").inner_text()
@@ -126,7 +127,9 @@ def test_tampered_record_is_caught_on_the_page(phone: Any, demo: Demo) -> None:
     page = phone
     db = sqlite3.connect(demo.data / "cradletrace.sqlite")
     try:
-        (eid, body), = db.execute("SELECT id, body FROM event WHERE kind = 'test_report' AND body LIKE '%\"value\":0.004%'")
+        ((eid, body),) = db.execute(
+            "SELECT id, body FROM event WHERE kind = 'test_report' AND body LIKE '%\"value\":0.004%'"
+        )
         with db:
             db.execute("UPDATE event SET body = ? WHERE id = ?", (body.replace('"value":0.004', '"value":0.001'), eid))
         page.goto(demo.base + demo.paths[2])
@@ -135,7 +138,10 @@ def test_tampered_record_is_caught_on_the_page(phone: Any, demo: Demo) -> None:
         assert sorted(badges(page)) == ["INVALID"] + ["VALID"] * (RECORDS - 1)
         report = page.locator(".test-report[data-verdict=pass]")
         assert report.locator(".badge").get_attribute("data-status") == "INVALID"
-        assert "核验失败" in report.locator(".badge").inner_text() and "与链上存证不一致" in report.locator(".badge").inner_text()
+        assert (
+            "核验失败" in report.locator(".badge").inner_text()
+            and "与链上存证不一致" in report.locator(".badge").inner_text()
+        )
         assert "0.001 mg/kg" in report.inner_text()  # the edited value is shown, marked as untrustworthy
         fits_phone(page)
         screenshot(page, "scan-tampered")
@@ -186,7 +192,9 @@ def test_scanner_page_takes_a_typed_code(phone: Any, demo: Demo) -> None:
     assert page.locator("#product h2").inner_text() == PRODUCT
 
 
-def y4m_of_codes(path: Path, texts: list[tuple[str, int]], width: int = 480, height: int = 360, module: int = 6) -> Path:
+def y4m_of_codes(
+    path: Path, texts: list[tuple[str, int]], width: int = 480, height: int = 360, module: int = 6
+) -> Path:
     """A Y4M (4:2:0) video for Chromium's fake camera: ``frames`` frames of each text's QR code."""
     light, dark = 235, 16  # video-range luma
     with path.open("wb") as f:
@@ -199,11 +207,13 @@ def y4m_of_codes(path: Path, texts: list[tuple[str, int]], width: int = 480, hei
             luma = bytearray([light]) * (width * height)
             x0, y0 = (width - side) // 2, (height - side) // 2
             for r in range(symbol.size):
-                row = b"".join(bytes([light if v else dark]) * module
-                               for v in symbol.pixels[r * symbol.size:(r + 1) * symbol.size])
+                row = b"".join(
+                    bytes([light if v else dark]) * module
+                    for v in symbol.pixels[r * symbol.size : (r + 1) * symbol.size]
+                )
                 for k in range(module):
                     start = (y0 + r * module + k) * width + x0
-                    luma[start:start + side] = row
+                    luma[start : start + side] = row
             for _ in range(frames):
                 f.write(b"FRAME\n" + luma + chroma)
     return path
@@ -212,9 +222,16 @@ def y4m_of_codes(path: Path, texts: list[tuple[str, int]], width: int = 480, hei
 def test_scanner_reads_a_qr_code_from_the_camera(browser: Any, demo: Demo, tmp_path: Path) -> None:
     """Chromium's fake camera plays a video: a foreign QR code first, then the can's own."""
     video = y4m_of_codes(tmp_path / "camera.y4m", [("https://example.com/promo/2026", 15), (demo.uri, 10)])
-    camera = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=[
-        *FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={video}"])
+    camera = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            *FLAGS,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}",
+        ],
+    )
     try:
         with watched_page(camera.new_context(**PHONE, permissions=["camera"])) as page:
             see_camera_open_the_pack(page, demo)
@@ -238,7 +255,7 @@ def see_camera_open_the_pack(page: Any, demo: Demo) -> None:
     screenshot(page, "scanner-camera")
     page.wait_for_url(demo.base + demo.paths[0], timeout=15_000)
     assert page.locator("#product h2").inner_text() == PRODUCT
-    asked = json.loads(next(s for s in statuses if s.startswith("constraints "))[len("constraints "):])
+    asked = json.loads(next(s for s in statuses if s.startswith("constraints "))[len("constraints ") :])
     assert asked["video"]["facingMode"] in ("environment", {"ideal": "environment"}, {"exact": "environment"})
     assert "这不是 cradletrace 溯源码: https://example.com/promo/2026" in statuses
     assert "已识别，正在打开…" in statuses
@@ -247,16 +264,23 @@ def see_camera_open_the_pack(page: Any, demo: Demo) -> None:
 
 def test_a_recalled_pack_shows_the_recall_at_once(phone: Any, demo: Demo) -> None:
     """Quality staff start a recall; the very next scan of a can shows it, before any chain call."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    from cradletrace.recall import recalls
     from cradletrace.config import Settings
+    from cradletrace.recall import recalls
     from cradletrace.workspace import Workspace
 
     gtin = demo.paths[0].split("/")[2]
     with Workspace(Settings(data_dir=demo.data)) as ws, ws.session() as s:
-        recalls.start_recall(s, lots=[(gtin, "IF-0001")], reason="Cronobacter detected in retained sample",
-                             severity="I", trigger=None, started_by="browser test", now=datetime.now(timezone.utc))
+        recalls.start_recall(
+            s,
+            lots=[(gtin, "IF-0001")],
+            reason="Cronobacter detected in retained sample",
+            severity="I",
+            trigger=None,
+            started_by="browser test",
+            now=datetime.now(UTC),
+        )
     page = phone
     assert page.goto(demo.base + demo.paths[1]).status == 200
     banner = page.locator(".banner.recall")

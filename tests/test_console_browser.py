@@ -35,8 +35,9 @@ class Console:
     scan_paths: list[str]
 
     def api(self, path: str, key: str | None = None) -> Any:
-        req = urllib.request.Request(self.base + path, headers={"Authorization": f"Bearer {key or self.key}",
-                                                                "Accept": "application/json"})
+        req = urllib.request.Request(
+            self.base + path, headers={"Authorization": f"Bearer {key or self.key}", "Accept": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read())
 
@@ -92,10 +93,18 @@ def test_trace_recall_clock_and_reports(desk: Any, demo: Console, tmp_path: Path
     page.click("#trace-go")
     page.locator("#trace-lots tbody tr").first.wait_for()
     trace = demo.api(f"/api/v1/trace/forward?lot={MILK}/RM-A1")
-    counts = {li.get_attribute("data-count"): int(li.locator("strong").inner_text()) for li in page.locator("#counts li").all()}
+    counts = {
+        li.get_attribute("data-count"): int(li.locator("strong").inner_text())
+        for li in page.locator("#counts li").all()
+    }
     n = trace["counts"]
-    assert counts == {"lots": n["lots"], "items": n["items"], "shipments": n["shipments"], "sites": n["sites"],
-                      "scanned": n["scanned_items"]} and n["lots"] == len(trace["lots"])
+    assert counts == {
+        "lots": n["lots"],
+        "items": n["items"],
+        "shipments": n["shipments"],
+        "sites": n["sites"],
+        "scanned": n["scanned_items"],
+    } and n["lots"] == len(trace["lots"])
     assert counts["lots"] == 2 and counts["items"] == 3
     paths = page.locator("#trace-lots td.path").all_inner_texts()
     assert "RM-A1 → IF-0001" in paths
@@ -131,7 +140,10 @@ def test_trace_recall_clock_and_reports(desk: Any, demo: Console, tmp_path: Path
     book = load_workbook(io.BytesIO(Path(xlsx.path()).read_bytes()))
     sheet = book["Traceability"]
     assert [c.value for c in sheet[1]] == [h for _, h, _ in COLUMNS]
-    assert [(r[0].value, r[3].value) for r in sheet.iter_rows(min_row=2)] == [("transformation", "IF-0001"), ("shipping", "IF-0001")]
+    assert [(r[0].value, r[3].value) for r in sheet.iter_rows(min_row=2)] == [
+        ("transformation", "IF-0001"),
+        ("shipping", "IF-0001"),
+    ]
     with page.expect_download() as got:
         page.click("#download-csv")
     assert got.value.suggested_filename == f"recall-{recall['id']}.csv"

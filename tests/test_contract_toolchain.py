@@ -37,11 +37,11 @@ def test_solidity_tests_pass() -> None:
     assert " passing" in result.stdout, result.stdout
 
 
-def test_hardhat_node_answers_chain_id(hardhat_node: str) -> None:  # noqa: F811
+def test_hardhat_node_answers_chain_id(hardhat_node: str) -> None:
     assert hardhat_node.startswith("http://127.0.0.1:")
     assert rpc(hardhat_node, "eth_chainId") == HARDHAT_CHAIN_ID
 
 
-def test_anvil_node_answers_chain_id(anvil_node: str) -> None:  # noqa: F811
+def test_anvil_node_answers_chain_id(anvil_node: str) -> None:
     assert anvil_node.startswith("http://127.0.0.1:")
     assert rpc(anvil_node, "eth_chainId") == HARDHAT_CHAIN_ID

@@ -34,8 +34,12 @@ from tests.conftest import NOW
 Events = list[dict[str, Any]]
 Record = Callable[..., list[recording.Recorded]]
 RAW_A, RAW_B, BATCH, PASSING, FAILING, SHIPMENT, COLD = range(7)
-CERT = {"brand": "BRC;B-1;SGS;2027-12-31", "plant": "ISO 22000;P-1;SGS;2027-12-31",
-        "lab": "ISO/IEC 17025;L-1;IANZ;2027-12-31", "logistics": "HACCP;H-1;BV;2027-12-31"}
+CERT = {
+    "brand": "BRC;B-1;SGS;2027-12-31",
+    "plant": "ISO 22000;P-1;SGS;2027-12-31",
+    "lab": "ISO/IEC 17025;L-1;IANZ;2027-12-31",
+    "logistics": "HACCP;H-1;BV;2027-12-31",
+}
 PROFILE = Path(__file__).parent / "vectors" / "epcis" / "profile"
 
 
@@ -43,15 +47,24 @@ PROFILE = Path(__file__).parent / "vectors" / "epcis" / "profile"
 def rivals(workspace: Workspace) -> Workspace:
     """Registered, certified, with their own keys, but with no standing for the demo's goods."""
     with workspace.session() as s:
-        for sid, role in (("rival-brand", "brand"), ("rival-plant", "plant"), ("rival-lab", "lab"),
-                          ("rival-cold", "logistics"), ("shanghai-dist", "logistics")):
-            suppliers.add_supplier(s, workspace.settings.keys_dir, sid, role, [suppliers.CertificationIn.parse(CERT[role])], sid)
+        for sid, role in (
+            ("rival-brand", "brand"),
+            ("rival-plant", "plant"),
+            ("rival-lab", "lab"),
+            ("rival-cold", "logistics"),
+            ("shanghai-dist", "logistics"),
+        ):
+            suppliers.add_supplier(
+                s, workspace.settings.keys_dir, sid, role, [suppliers.CertificationIn.parse(CERT[role])], sid
+            )
     return workspace
 
 
 def stored(ws: Workspace) -> dict[str, int]:
     with ws.session() as s:
-        return {m.__name__: s.exec(select(func.count()).select_from(m)).one() for m in (EventRow, Lot, Shipment, Item, Hold)}
+        return {
+            m.__name__: s.exec(select(func.count()).select_from(m)).one() for m in (EventRow, Lot, Shipment, Item, Hold)
+        }
 
 
 def refused(ws: Workspace, record: Record, evs: Events, *fragments: str) -> str:
@@ -66,9 +79,15 @@ def refused(ws: Workspace, record: Record, evs: Events, *fragments: str) -> str:
 
 
 def commission(supplier: str, gtin: str, lot: str, n: int = 2) -> dict[str, Any]:
-    return {"kind": "commission", "supplier": supplier, "data": {
-        "lot": {"gtin": gtin, "lot": lot}, "serials": [serial_from_bytes(os.urandom(10)) for _ in range(n)],
-        "commissioned_at": NOW.isoformat()}}
+    return {
+        "kind": "commission",
+        "supplier": supplier,
+        "data": {
+            "lot": {"gtin": gtin, "lot": lot},
+            "serials": [serial_from_bytes(os.urandom(10)) for _ in range(n)],
+            "commissioned_at": NOW.isoformat(),
+        },
+    }
 
 
 def by(supplier: str, event: dict[str, Any], **data: Any) -> dict[str, Any]:
@@ -80,7 +99,9 @@ def by(supplier: str, event: dict[str, Any], **data: Any) -> dict[str, Any]:
 
 
 def batch(events: Events, supplier: str, gtin: str, lot: str) -> dict[str, Any]:
-    return by(supplier, events[BATCH], product={"gtin": gtin, "name": "Stage 1 infant formula 800 g"}, lot=lot, inputs=[])
+    return by(
+        supplier, events[BATCH], product={"gtin": gtin, "name": "Stage 1 infant formula 800 g"}, lot=lot, inputs=[]
+    )
 
 
 def shipment(events: Events, supplier: str, sid: str, lot: str, consignee: str | None = None) -> dict[str, Any]:
@@ -91,28 +112,43 @@ def shipment(events: Events, supplier: str, sid: str, lot: str, consignee: str |
 
 
 def test_commission_into_another_brands_lot_is_refused(rivals: Workspace, record: Record, events: Events) -> None:
-    record(events[:BATCH + 1])
-    why = refused(rivals, record, [commission("rival-brand", FORMULA, "IF-0001")],
-                  f"events[0]: supplier 'rival-brand' may not commission codes into lot {FORMULA}/IF-0001",
-                  "belongs to 'alps-nutrition'")
+    record(events[: BATCH + 1])
+    why = refused(
+        rivals,
+        record,
+        [commission("rival-brand", FORMULA, "IF-0001")],
+        f"events[0]: supplier 'rival-brand' may not commission codes into lot {FORMULA}/IF-0001",
+        "belongs to 'alps-nutrition'",
+    )
     assert "expected its owner or the lot's maker if it is a named maker" in why
     assert len(record([commission("alps-nutrition", FORMULA, "IF-0001")])) == 1
 
 
 def test_batch_under_another_companys_gtin_is_refused(rivals: Workspace, record: Record, events: Events) -> None:
-    refused(rivals, record, [batch(events, "rival-plant", FORMULA, "IF-FAKE")],
-            f"events[0]: supplier 'rival-plant' may not make lot {FORMULA}/IF-FAKE: GTIN {FORMULA} belongs to "
-            "'alps-nutrition'; expected its owner or a maker it named")
+    refused(
+        rivals,
+        record,
+        [batch(events, "rival-plant", FORMULA, "IF-FAKE")],
+        f"events[0]: supplier 'rival-plant' may not make lot {FORMULA}/IF-FAKE: GTIN {FORMULA} belongs to "
+        "'alps-nutrition'; expected its owner or a maker it named",
+    )
     # The farm owns the milk, not the formula: its own role allows batches, its standing does not.
     refused(rivals, record, [batch(events, "waikato-dairy", FORMULA, "IF-FAKE")], "may not make lot")
     assert len(record([batch(events, "alps-nutrition", FORMULA, "IF-0009")])) == 1
 
 
-def test_batch_of_an_unregistered_gtin_is_refused_saying_how_to_register(rivals: Workspace, record: Record, events: Events) -> None:
+def test_batch_of_an_unregistered_gtin_is_refused_saying_how_to_register(
+    rivals: Workspace, record: Record, events: Events
+) -> None:
     gtin = "0942190296020" + str(gtin_check_digit("0942190296020"))
-    refused(rivals, record, [batch(events, "alps-nutrition", gtin, "NEW-1")],
-            f"GTIN {gtin} is not registered", f"'cradletrace product add {gtin} --owner SUPPLIER --name NAME'",
-            "POST /api/v1/products")
+    refused(
+        rivals,
+        record,
+        [batch(events, "alps-nutrition", gtin, "NEW-1")],
+        f"GTIN {gtin} is not registered",
+        f"'cradletrace product add {gtin} --owner SUPPLIER --name NAME'",
+        "POST /api/v1/products",
+    )
     with rivals.session() as s:
         products.add_product(s, gtin, "alps-nutrition", "Stage 2 formula", NOW)
     assert len(record([batch(events, "alps-nutrition", gtin, "NEW-1")])) == 1
@@ -122,34 +158,56 @@ def test_a_named_maker_may_make_and_commission(rivals: Workspace, record: Record
     refused(rivals, record, [batch(events, "rival-plant", FORMULA, "CO-1")], "may not make lot")
     with rivals.session() as s:
         products.name_party(s, FORMULA, "rival-plant", "maker", None, "alps-nutrition", NOW)
-    assert [r.kind for r in record([batch(events, "rival-plant", FORMULA, "CO-1"),
-                                     commission("rival-plant", FORMULA, "CO-1")])] == ["batch", "commission"]
+    assert [
+        r.kind
+        for r in record([batch(events, "rival-plant", FORMULA, "CO-1"), commission("rival-plant", FORMULA, "CO-1")])
+    ] == ["batch", "commission"]
     # A named maker may not commission into a lot another plant made; the owner may commission into any.
-    record(events[:BATCH + 1])
+    record(events[: BATCH + 1])
     refused(rivals, record, [commission("rival-plant", FORMULA, "IF-0001")], "may not commission codes into lot")
     assert len(record([commission("alps-nutrition", FORMULA, "CO-1")])) == 1
     # Withdrawn: no more lots from that plant (who and when are kept).
     with rivals.session() as s:
-        party = products.withdraw_party(s, FORMULA, "rival-plant", "maker", None, "alps-nutrition", NOW + timedelta(days=1))
+        party = products.withdraw_party(
+            s, FORMULA, "rival-plant", "maker", None, "alps-nutrition", NOW + timedelta(days=1)
+        )
         assert (party.withdrawn_by, party.withdrawn_at is not None) == ("alps-nutrition", True)
     refused(rivals, record, [batch(events, "rival-plant", FORMULA, "CO-2")], "may not make lot")
 
 
 def test_shipment_of_another_companys_lot_is_refused(rivals: Workspace, record: Record, events: Events) -> None:
-    record(events[:BATCH + 1])
-    refused(rivals, record, [shipment(events, "rival-cold", "X-1", "IF-0001")],
-            f"events[0]: supplier 'rival-cold' may not ship lot {FORMULA}/IF-0001: expected custody of it")
+    record(events[: BATCH + 1])
+    refused(
+        rivals,
+        record,
+        [shipment(events, "rival-cold", "X-1", "IF-0001")],
+        f"events[0]: supplier 'rival-cold' may not ship lot {FORMULA}/IF-0001: expected custody of it",
+    )
     # The plant made it (and owns it); its named carrier moves it.
-    assert len(record([shipment(events, "alps-nutrition", "X-1", "IF-0001"),
-                       shipment(events, "pacific-cold", "X-2", "IF-0001")])) == 2
+    assert (
+        len(
+            record(
+                [
+                    shipment(events, "alps-nutrition", "X-1", "IF-0001"),
+                    shipment(events, "pacific-cold", "X-2", "IF-0001"),
+                ]
+            )
+        )
+        == 2
+    )
 
 
 def test_failing_report_and_excursion_on_a_competitors_lot_are_refused_and_hold_nothing(
-        rivals: Workspace, record: Record, events: Events) -> None:
-    record(events[:BATCH + 1])
-    refused(rivals, record, [by("rival-lab", events[FAILING])],
-            f"events[0]: supplier 'rival-lab' may not report on lot {FORMULA}/IF-0001: expected a lab its owner "
-            "('alps-nutrition') assigned to it, or an official lab")
+    rivals: Workspace, record: Record, events: Events
+) -> None:
+    record(events[: BATCH + 1])
+    refused(
+        rivals,
+        record,
+        [by("rival-lab", events[FAILING])],
+        f"events[0]: supplier 'rival-lab' may not report on lot {FORMULA}/IF-0001: expected a lab its owner "
+        "('alps-nutrition') assigned to it, or an official lab",
+    )
     excursion = by("rival-cold", events[COLD], lot={"gtin": FORMULA, "lot": "IF-0001"})
     del excursion["data"]["shipment"]
     refused(rivals, record, [excursion], "may not record the cold chain of lot")
@@ -162,7 +220,7 @@ def test_failing_report_and_excursion_on_a_competitors_lot_are_refused_and_hold_
 
 
 def test_an_official_lab_may_report_on_any_lot(rivals: Workspace, record: Record, events: Events) -> None:
-    record(events[:BATCH + 1])
+    record(events[: BATCH + 1])
     refused(rivals, record, [by("rival-lab", events[PASSING])], "may not report on lot")
     with rivals.session() as s:
         products.set_official_lab(s, "rival-lab")
@@ -170,8 +228,10 @@ def test_an_official_lab_may_report_on_any_lot(rivals: Workspace, record: Record
     assert len(record([by("rival-lab", events[PASSING], batch={"gtin": MILK, "lot": "RM-A1"})])) == 1  # any product
 
 
-def test_the_consignee_of_a_recorded_shipment_may_ship_it_onward(rivals: Workspace, record: Record, events: Events) -> None:
-    record(events[:BATCH + 1])
+def test_the_consignee_of_a_recorded_shipment_may_ship_it_onward(
+    rivals: Workspace, record: Record, events: Events
+) -> None:
+    record(events[: BATCH + 1])
     onward = shipment(events, "shanghai-dist", "SH-2", "IF-0001")
     refused(rivals, record, [onward], "'shanghai-dist' may not ship lot")
     # In one submission: the consignee of an earlier event holds the lot for the later ones.
@@ -184,21 +244,26 @@ def test_the_consignee_of_a_recorded_shipment_may_ship_it_onward(rivals: Workspa
     assert len(record([shipment(events, "shanghai-dist", "SH-3", "IF-0001")])) == 1
     # The consignee's cold chain of the shipment it received; a stranger's is refused.
     cold = by("shanghai-dist", events[COLD], shipment="SH-1")
-    refused(rivals, record, [by("rival-cold", events[COLD], shipment="SH-1")],
-            "'rival-cold' may not record the cold chain of shipment 'SH-1'")
+    refused(
+        rivals,
+        record,
+        [by("rival-cold", events[COLD], shipment="SH-1")],
+        "'rival-cold' may not record the cold chain of shipment 'SH-1'",
+    )
     assert len(record([cold])) == 1
 
 
 def test_a_consignee_must_be_a_registered_supplier(rivals: Workspace, record: Record, events: Events) -> None:
-    record(events[:BATCH + 1])
+    record(events[: BATCH + 1])
     with pytest.raises(InvalidEventError) as caught:
         record([shipment(events, "alps-nutrition", "SH-9", "IF-0001", consignee="nobody-here")])
     assert [str(p) for p in caught.value.problems] == [
-        "events[0].data.consignee: expected a registered supplier, got 'nobody-here'"]
+        "events[0].data.consignee: expected a registered supplier, got 'nobody-here'"
+    ]
 
 
 def test_a_carrier_named_for_lot_x_cannot_ship_lot_y(rivals: Workspace, record: Record, events: Events) -> None:
-    record(events[:BATCH + 1] + [batch(events, "alps-nutrition", FORMULA, "IF-0002")])
+    record([*events[: BATCH + 1], batch(events, "alps-nutrition", FORMULA, "IF-0002")])
     with rivals.session() as s:
         products.name_party(s, FORMULA, "rival-cold", "carrier", "IF-0001", "alps-nutrition", NOW)
     refused(rivals, record, [shipment(events, "rival-cold", "RC-2", "IF-0002")], f"may not ship lot {FORMULA}/IF-0002")
@@ -207,9 +272,11 @@ def test_a_carrier_named_for_lot_x_cannot_ship_lot_y(rivals: Workspace, record: 
 
 def test_refusals_and_problems_stay_together(rivals: Workspace, record: Record, events: Events) -> None:
     """A custody refusal next to a plain problem: one 422 naming both, in submission order (as before)."""
-    record(events[:BATCH + 1])
+    record(events[: BATCH + 1])
     with pytest.raises(InvalidEventError) as caught:
-        record([shipment(events, "alps-nutrition", "OK-1", "IF-0404"), shipment(events, "rival-cold", "X-9", "IF-0001")])
+        record(
+            [shipment(events, "alps-nutrition", "OK-1", "IF-0404"), shipment(events, "rival-cold", "X-9", "IF-0001")]
+        )
     lines = [str(p) for p in caught.value.problems]
     assert lines[0].startswith("events[0].data.lot: expected a recorded lot") and "IF-0404" in lines[0]
     assert lines[1].startswith("events[1]: supplier 'rival-cold' may not ship lot")
@@ -218,11 +285,18 @@ def test_refusals_and_problems_stay_together(rivals: Workspace, record: Record, 
 def test_epcis_import_keeps_the_custody_rules(rivals: Workspace, record: Record) -> None:
     """The farm's EPCIS document uploaded as the plant's: the plant does not own raw milk."""
     before = stored(rivals)
-    with rivals.session() as s, pytest.raises(NotAllowedError, match=f"supplier 'alps-nutrition' may not make lot {MILK}/"):
-        import_document(s, rivals.settings.keys_dir, rivals.limits, (PROFILE / "farm.jsonld").read_bytes(), "alps-nutrition", NOW)
+    with (
+        rivals.session() as s,
+        pytest.raises(NotAllowedError, match=f"supplier 'alps-nutrition' may not make lot {MILK}/"),
+    ):
+        import_document(
+            s, rivals.settings.keys_dir, rivals.limits, (PROFILE / "farm.jsonld").read_bytes(), "alps-nutrition", NOW
+        )
     assert stored(rivals) == before
     with rivals.session() as s:
-        rows = import_document(s, rivals.settings.keys_dir, rivals.limits, (PROFILE / "farm.jsonld").read_bytes(), "waikato-dairy", NOW)
+        rows = import_document(
+            s, rivals.settings.keys_dir, rivals.limits, (PROFILE / "farm.jsonld").read_bytes(), "waikato-dairy", NOW
+        )
     assert [r.kind for r in rows] == ["batch", "batch"]
 
 
@@ -234,17 +308,20 @@ def test_a_supplier_key_cannot_name_parties_for_a_gtin_it_does_not_own(rivals: W
 
 
 def test_a_huge_badly_signed_event_is_refused_before_it_is_parsed(
-        rivals: Workspace, record: Record, events: Events, sign: Callable[[Events], list[recording.Item]]) -> None:
+    rivals: Workspace, record: Record, events: Events, sign: Callable[[Events], list[recording.Item]]
+) -> None:
     """20 000 readings (the cap is 100 000), all at one instant, which the parse would report: only the
     signature problem is reported, so the parse never ran; an unknown key id is refused the same way."""
-    record(events[:BATCH + 1] + events[SHIPMENT:SHIPMENT + 1])
+    record(events[: BATCH + 1] + events[SHIPMENT : SHIPMENT + 1])
     huge = copy.deepcopy(events[COLD])
     huge["data"]["readings"] = [{"at": NOW.isoformat(), "c": 4.0}] * 20_000
     [good] = sign([events[COLD]])
     forged = recording.Item({**huge, "key": good.event["key"]}, good.signature)  # type: ignore[dict-item]
     unknown = recording.Item({**huge, "key": "0" * 16}, good.signature)  # type: ignore[dict-item]
-    for item, where, message in ((forged, "events[0].signature", "does not verify"),
-                                 (unknown, "events[0]", "key '0000000000000000' is not registered")):
+    for item, where, message in (
+        (forged, "events[0].signature", "does not verify"),
+        (unknown, "events[0]", "key '0000000000000000' is not registered"),
+    ):
         started = time.perf_counter()
         with pytest.raises((InvalidEventError, NotAllowedError)) as caught:
             record([item])

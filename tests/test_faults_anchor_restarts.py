@@ -9,6 +9,7 @@ there so the test can SIGKILL it inside that window).
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import time
@@ -24,8 +25,14 @@ from cradletrace.workspace import Workspace, init_workspace
 from tests import nodes
 from tests.test_anchor_chain import ANVIL_KEY_0, anvil  # noqa: F401  (fixture)
 from tests.test_anchoring import add_suppliers, raw_lots, record_into, stored_batches
-from tests.test_faults_anchoring import CLI, Worker, assert_store_and_chain_agree, counts, wait_until_all_anchored
-from tests.test_faults_anchoring import workers  # noqa: F401  (fixture)
+from tests.test_faults_anchoring import (
+    CLI,
+    Worker,
+    assert_store_and_chain_agree,
+    counts,
+    wait_until_all_anchored,
+    workers,  # noqa: F401  (fixture)
+)
 
 pytestmark = [pytest.mark.node]
 
@@ -35,19 +42,36 @@ class Spawned(Worker):
 
     def __init__(self, settings: Settings, log: Path, interval: float, pause: str = "", **env: str) -> None:
         self.log = log
-        full = {**os.environ, "CRADLETRACE_ANCHOR_KEY": ANVIL_KEY_0, anchoring.FAULT_PAUSE_ENV: pause,
-                "PYTHONUNBUFFERED": "1", **env}
+        full = {
+            **os.environ,
+            "CRADLETRACE_ANCHOR_KEY": ANVIL_KEY_0,
+            anchoring.FAULT_PAUSE_ENV: pause,
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
         db = ["--database-url", str(settings.database_url)] if settings.database_url else []
-        argv = [str(CLI), "anchor", "--watch", "--interval", str(interval), "--data-dir", str(settings.data_dir),
-                *db, "--rpc-url", str(settings.rpc_url)]
+        argv = [
+            str(CLI),
+            "anchor",
+            "--watch",
+            "--interval",
+            str(interval),
+            "--data-dir",
+            str(settings.data_dir),
+            *db,
+            "--rpc-url",
+            str(settings.rpc_url),
+        ]
         with log.open("ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=full, start_new_session=True)
+            self.proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full, start_new_session=True
+            )
 
 
 def open_site(tmp_path: Path, url: str, database_url: str | None) -> Workspace:
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, rpc_url=url,
-                        anchor_key=ANVIL_KEY_0, rpc_timeout=5)
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=database_url, rpc_url=url, anchor_key=ANVIL_KEY_0, rpc_timeout=5
+    )
     ws, _ = init_workspace(settings)
     add_suppliers(ws)
     return ws
@@ -64,7 +88,8 @@ def sender_receipts(w3: Any, sender: str, first_block: int) -> list[Any]:
 
 
 def test_a_replacement_killed_before_its_broadcast_is_resent_at_the_same_nonce_one_tx_per_root(
-        anvil, tmp_path, database_url, events, workers) -> None:  # noqa: F811
+    anvil, tmp_path, database_url, events, workers
+) -> None:
     """Issue 19, edge 1: the stuck transaction's replacement was stored, then the worker died before
     broadcasting it. The next worker must wait on or replace the pooled original (same nonce),
     never send the root at a new nonce beside it."""
@@ -94,7 +119,9 @@ def test_a_replacement_killed_before_its_broadcast_is_resent_at_the_same_nonce_o
         second.kill()
 
         receipts = sender_receipts(w3, sender, block0)
-        print(f"{database_url and 'postgresql' or 'sqlite'}: receipts {[(r['status'], r['gasUsed']) for r in receipts]}")
+        print(
+            f"{(database_url and 'postgresql') or 'sqlite'}: receipts {[(r['status'], r['gasUsed']) for r in receipts]}"
+        )
         assert [r["status"] for r in receipts] == [1], "a second transaction for the root (or a revert)"
         assert w3.eth.get_transaction_count(sender) == nonce0 + 1
         assert nodes.rpc(anvil.url, "txpool_status")["pending"] == "0x0"  # type: ignore[index]
@@ -105,7 +132,8 @@ def test_a_replacement_killed_before_its_broadcast_is_resent_at_the_same_nonce_o
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_a_worker_killed_1_5_s_after_it_leads_still_drains_a_backlog_of_2000_events(
-        tmp_path, postgres_url, anvil_node, events, workers) -> None:
+    tmp_path, postgres_url, anvil_node, events, workers
+) -> None:
     """Issue 19, edge 2: each life of the worker ends with SIGKILL 1.5 s after it starts leading,
     ~2.1 s after it was started on an idle development machine (the interpreter and imports take
     ~0.6 s before it can lead). Of those 1.5 s, opening the chain (web3's import, the node's
@@ -134,7 +162,9 @@ def test_a_worker_killed_1_5_s_after_it_leads_still_drains_a_backlog_of_2000_eve
             lives += 1
             left.append(counts(ws)[0])
         took = time.monotonic() - started
-        print(f"{backlog} events drained in {took:.1f} s over {lives} lives of {life:g} s leading; "
-              f"unbatched events after each life: {left}")
-        assert all(b <= a for a, b in zip(left, left[1:]))  # what a life committed, the next one kept
+        print(
+            f"{backlog} events drained in {took:.1f} s over {lives} lives of {life:g} s leading; "
+            f"unbatched events after each life: {left}"
+        )
+        assert all(b <= a for a, b in itertools.pairwise(left))  # what a life committed, the next one kept
         assert_store_and_chain_agree(ws, backlog + 1)

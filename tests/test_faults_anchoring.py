@@ -33,10 +33,8 @@ from cradletrace.config import Settings
 from cradletrace.store.models import AnchorBatch, EventRow
 from cradletrace.verification import audit
 from cradletrace.workspace import Workspace, init_workspace
-from tests import nodes
 from tests.test_anchor_chain import ANVIL_KEY_0
 from tests.test_anchoring import add_suppliers, raw_lots, record_into, stored_batches, stored_events
-
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.node]
 
@@ -49,13 +47,29 @@ class Worker:
 
     def __init__(self, settings: Settings, log: Path, interval: float, pause: str = "") -> None:
         self.log = log
-        env = {**os.environ, "CRADLETRACE_ANCHOR_KEY": ANVIL_KEY_0, anchoring.FAULT_PAUSE_ENV: pause,
-               "PYTHONUNBUFFERED": "1"}
-        argv = [str(CLI), "anchor", "--watch", "--interval", str(interval), "--data-dir", str(settings.data_dir),
-                "--database-url", str(settings.database_url), "--rpc-url", str(settings.rpc_url)]
+        env = {
+            **os.environ,
+            "CRADLETRACE_ANCHOR_KEY": ANVIL_KEY_0,
+            anchoring.FAULT_PAUSE_ENV: pause,
+            "PYTHONUNBUFFERED": "1",
+        }
+        argv = [
+            str(CLI),
+            "anchor",
+            "--watch",
+            "--interval",
+            str(interval),
+            "--data-dir",
+            str(settings.data_dir),
+            "--database-url",
+            str(settings.database_url),
+            "--rpc-url",
+            str(settings.rpc_url),
+        ]
         with log.open("ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=env, start_new_session=True)
+            self.proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+            )
 
     def text(self) -> str:
         return self.log.read_text("utf-8", "replace")
@@ -67,7 +81,9 @@ class Worker:
             if self.text().count(needle) >= count:
                 return time.monotonic()
             if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited ({self.proc.returncode}) before printing {needle!r}:\n{self.text()}")
+                raise AssertionError(
+                    f"worker exited ({self.proc.returncode}) before printing {needle!r}:\n{self.text()}"
+                )
             time.sleep(0.02)
         raise AssertionError(f"worker did not print {needle!r} x{count} within {timeout:g} s:\n{self.text()[-3000:]}")
 
@@ -122,8 +138,9 @@ def workers() -> Iterator[list[Worker]]:
 
 
 def open_site(tmp_path: Path, database_url: str, rpc_url: str) -> Workspace:
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, rpc_url=rpc_url,
-                        anchor_key=ANVIL_KEY_0, rpc_timeout=5)
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=database_url, rpc_url=rpc_url, anchor_key=ANVIL_KEY_0, rpc_timeout=5
+    )
     ws, _ = init_workspace(settings)
     add_suppliers(ws)
     return ws
@@ -169,11 +186,18 @@ def assert_store_and_chain_agree(ws: Workspace, recorded: int) -> None:
 # Where each round kills the worker: (fault point, which occurrence of it). For a new batch
 # ``in_commit`` #1 is the write-ahead of the signed transaction's hash and #2 the commit that
 # confirms it; a batch left by the round before shifts them (its confirm comes first).
-KILL_POINTS = [("before_send", 1)] * 3 + [("after_send", 1)] * 3 + [("in_commit", 1)] * 2 + [("in_commit", 2)] * 2 + [
-    ("in_commit", 3), ("in_prepare", 1)]
+KILL_POINTS = (
+    [("before_send", 1)] * 3
+    + [("after_send", 1)] * 3
+    + [("in_commit", 1)] * 2
+    + [("in_commit", 2)] * 2
+    + [("in_commit", 3), ("in_prepare", 1)]
+)
 
 
-def test_kill_9_at_chosen_points_over_many_rounds_while_events_arrive(tmp_path, postgres_url, anvil_node, events, workers) -> None:
+def test_kill_9_at_chosen_points_over_many_rounds_while_events_arrive(
+    tmp_path, postgres_url, anvil_node, events, workers
+) -> None:
     rng = random.Random(SEED)
     rounds = KILL_POINTS[:]
     rng.shuffle(rounds)
@@ -204,7 +228,8 @@ def test_kill_9_at_chosen_points_over_many_rounds_while_events_arrive(tmp_path, 
 
 
 def test_node_stopped_during_ingest_and_anchoring_events_wait_and_are_all_anchored_when_it_returns(
-        tmp_path, postgres_url, anvil_with_state, events, workers) -> None:
+    tmp_path, postgres_url, anvil_with_state, events, workers
+) -> None:
     node = anvil_with_state()
     with open_site(tmp_path, postgres_url, node.url) as ws:
         w = Worker(ws.settings, tmp_path / "worker.log", 0.3)
@@ -230,7 +255,8 @@ def test_node_stopped_during_ingest_and_anchoring_events_wait_and_are_all_anchor
 
 
 def test_two_workers_one_leads_and_leadership_moves_within_one_interval_when_the_leader_is_killed(
-        tmp_path, postgres_url, anvil_node, events, workers) -> None:
+    tmp_path, postgres_url, anvil_node, events, workers
+) -> None:
     interval = 1.0
     with open_site(tmp_path, postgres_url, anvil_node) as ws:
         feeder = Feeder(ws, events, "T")
@@ -259,14 +285,17 @@ def test_two_workers_one_leads_and_leadership_moves_within_one_interval_when_the
                 follower.wait_for("anchored ", count=follower.text().count("anchored ") + 1)
         finally:
             recorded = feeder.stop()
-        print(f"takeover after the leader's kill: {', '.join(f'{t:.2f} s' for t in takeovers)} (interval {interval:g} s)")
+        print(
+            f"takeover after the leader's kill: {', '.join(f'{t:.2f} s' for t in takeovers)} (interval {interval:g} s)"
+        )
         assert all(t <= interval + 1.0 for t in takeovers), takeovers  # one interval (+1 s for a loaded machine)
         wait_until_all_anchored(ws)
         assert_store_and_chain_agree(ws, recorded)
 
 
 def test_postgresql_restarted_under_two_workers_the_lock_is_taken_again_and_nothing_is_lost(
-        tmp_path, postgres_server, postgres_url, anvil_node, events, workers) -> None:
+    tmp_path, postgres_server, postgres_url, anvil_node, events, workers
+) -> None:
     interval = 0.5
     with open_site(tmp_path, postgres_url, anvil_node) as ws:
         feeder = Feeder(ws, events, "P", store_may_fail=True)

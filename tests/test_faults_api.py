@@ -35,7 +35,7 @@ PER_SUBMISSION = 3
 def submissions(settings: Settings, n: int) -> list[list[dict[str, Any]]]:
     """``n`` bodies of PER_SUBMISSION signed raw-milk events of supplier B, each lot new."""
     items = signed(settings, raw_milk(n * PER_SUBMISSION, B))
-    return [items[i:i + PER_SUBMISSION] for i in range(0, len(items), PER_SUBMISSION)]
+    return [items[i : i + PER_SUBMISSION] for i in range(0, len(items), PER_SUBMISSION)]
 
 
 def lots_of(body: list[dict[str, Any]]) -> list[str]:
@@ -68,7 +68,9 @@ def durable(server: PostgresServer, url: str) -> None:
     from psycopg import sql
 
     with psycopg.connect(server.dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = on").format(sql.Identifier(url.rsplit("/", 1)[1])))
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET synchronous_commit = on").format(sql.Identifier(url.rsplit("/", 1)[1]))
+        )
 
 
 def test_postgres_restart_under_load(tmp_path: Path, postgres_server: PostgresServer, postgres_url: str) -> None:
@@ -87,8 +89,10 @@ def test_postgres_restart_under_load(tmp_path: Path, postgres_server: PostgresSe
                 answers.append(("record", r.status_code, r.json(), time.monotonic()))
                 if r.status_code == 201:
                     accepted[i] = [e["digest"] for e in r.json()["events"]]
-                for what, url, headers in (("events", "/api/v1/events?limit=5", site.auth("operator")),
-                                           ("healthz", "/healthz", {})):
+                for what, url, headers in (
+                    ("events", "/api/v1/events?limit=5", site.auth("operator")),
+                    ("healthz", "/healthz", {}),
+                ):
                     r = site.client.get(url, headers=headers)
                     answers.append((what, r.status_code, r.json(), time.monotonic()))
                 time.sleep(0.1 if answers[-1][1] == 503 else 0.02)  # refusals are quick: keep some load for after
@@ -113,16 +117,22 @@ def test_postgres_restart_under_load(tmp_path: Path, postgres_server: PostgresSe
             assert status in (200, 201, 503), (what, status, body)
             assert "Traceback" not in json.dumps(body)
             if status == 503:
-                assert body == ({"detail": STORE_UNAVAILABLE, "field": None, "problems": []} if what != "healthz"
-                                else {"status": "unavailable", "store": {"ok": False}, "chain": body["chain"]}), body
+                assert body == (
+                    {"detail": STORE_UNAVAILABLE, "field": None, "problems": []}
+                    if what != "healthz"
+                    else {"status": "unavailable", "store": {"ok": False}, "chain": body["chain"]}
+                ), body
         assert {a[0] for a in refused} >= {"record", "healthz"}
         after = [a for a in answers if a[3] > up_at + 0.5]
         assert after and all(a[1] in (200, 201) for a in after), [a[:2] for a in after]
         assert any(a[0] == "record" and a[1] == 201 for a in after)
         assert_whole(settings, bodies, accepted)
         # What was refused can simply be sent again now.
-        retried = [i for i in range(len(bodies)) if i not in accepted and not any(
-            lot in stored(settings) for lot in lots_of(bodies[i]))]
+        retried = [
+            i
+            for i in range(len(bodies))
+            if i not in accepted and not any(lot in stored(settings) for lot in lots_of(bodies[i]))
+        ]
         for i in retried:
             r = site.client.post("/api/v1/events", headers=key, content=json.dumps(bodies[i]).encode())
             assert r.status_code == 201, r.text
@@ -131,8 +141,9 @@ def test_postgres_restart_under_load(tmp_path: Path, postgres_server: PostgresSe
 
 
 def post(url: str, key: str, body: bytes) -> tuple[int, Any]:
-    req = urllib.request.Request(url, data=body, method="POST",
-                                 headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=body, method="POST", headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, json.loads(r.read())
@@ -147,6 +158,7 @@ def test_two_workers_on_one_store_lose_nothing(tmp_path: Path, postgres_url: str
     bodies = submissions(settings, 48)
     results: dict[int, tuple[int, Any]] = {}
     with serve_workers(settings, 2, tmp_path) as served:
+
         def client(part: int) -> None:
             for i in range(part, len(bodies), 4):
                 results[i] = post(f"{served.base}/api/v1/events", keys["supplier_b"], json.dumps(bodies[i]).encode())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import select
@@ -41,16 +41,32 @@ def test_weak_keys_are_refused_at_registration(workspace: Workspace, encoding: s
 def test_cli_register_key_refuses_the_identity_key(workspace: Workspace) -> None:
     workspace.close()
     db = ["--database-url", workspace.settings.database_url] if workspace.settings.database_url else []
-    result = CliRunner().invoke(app, ["supplier", "register-key", "waikato-dairy", base64.b64encode(IDENTITY).decode(),
-                                      "--data-dir", str(workspace.settings.data_dir), *db])
+    result = CliRunner().invoke(
+        app,
+        [
+            "supplier",
+            "register-key",
+            "waikato-dairy",
+            base64.b64encode(IDENTITY).decode(),
+            "--data-dir",
+            str(workspace.settings.data_dir),
+            *db,
+        ],
+    )
     assert result.exit_code != 0 and "public_key" in result.output and "small order" in result.output, result.output
 
 
 def test_an_event_forged_under_the_identity_key_is_invalid_everywhere(workspace: Workspace, events) -> None:  # type: ignore[no-untyped-def]
     kid = signing.key_id(IDENTITY)
     with workspace.session() as s:  # an old store that accepted the key
-        s.add(SupplierKey(key_id=kid, supplier_id="waikato-dairy", public_key=base64.b64encode(IDENTITY).decode(),
-                          created_at=datetime(2026, 1, 1, tzinfo=timezone.utc)))
+        s.add(
+            SupplierKey(
+                key_id=kid,
+                supplier_id="waikato-dairy",
+                public_key=base64.b64encode(IDENTITY).decode(),
+                created_at=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+        )
     event = copy.deepcopy(events[0])
     event["key"] = kid
     with workspace.session() as s, pytest.raises(InvalidEventError) as info:
@@ -59,19 +75,31 @@ def test_an_event_forged_under_the_identity_key_is_invalid_everywhere(workspace:
 
     body = canonical_bytes(event)
     with workspace.session() as s:  # put in by hand, as the old OpenSSL fallback let it in
-        row = EventRow(digest=sha256(body).hex(), kind="batch", supplier_id="waikato-dairy", key_id=kid,
-                       body=body.decode(), signature=FORGED_SIGNATURE, recorded_at=NOW,
-                       gtin=event["data"]["product"]["gtin"], lot=event["data"]["lot"])
+        row = EventRow(
+            digest=sha256(body).hex(),
+            kind="batch",
+            supplier_id="waikato-dairy",
+            key_id=kid,
+            body=body.decode(),
+            signature=FORGED_SIGNATURE,
+            recorded_at=NOW,
+            gtin=event["data"]["product"]["gtin"],
+            lot=event["data"]["lot"],
+        )
         s.add(row)
         s.flush()
         eid = row.id
     anchor(workspace)
     with workspace.session() as s:
         v = verify_event(s, workspace.chain(), str(eid))
-        assert v.status == "INVALID" and v.reasons == ("signature bad: the signature does not verify over the stored event",)
+        assert v.status == "INVALID" and v.reasons == (
+            "signature bad: the signature does not verify over the stored event",
+        )
         report = audit(s, workspace.chain())
         assert [(i, why) for i, _, why in report.bad_events] == [(eid, v.reasons[0])]
         bundle = export_bundle(s, workspace.chain(), str(eid))
     workspace.close()
     verdict = verify_bundle_on(workspace.settings, read_bundle(json.dumps(bundle)))
-    assert verdict.status == "INVALID" and "signature bad: the signature does not verify over the event" in verdict.reasons
+    assert (
+        verdict.status == "INVALID" and "signature bad: the signature does not verify over the event" in verdict.reasons
+    )

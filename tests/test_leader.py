@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
+from cradletrace.anchoring.leader import LOCK_NAME, leader_lock
 from cradletrace.anchoring.worker import AnchorWorker
 from cradletrace.cli import app
 from cradletrace.config import Settings
 from cradletrace.errors import AnchoringBusyError
-from cradletrace.anchoring.leader import LOCK_NAME, leader_lock
 from cradletrace.store.lock import FileLeaderLock, PostgresLeaderLock, lock_key
 from cradletrace.workspace import Workspace, init_workspace
 from tests.test_anchoring import add_suppliers, raw_lots, record_into, stored_batches, stored_events
@@ -46,11 +46,14 @@ def test_advisory_lock_moves_when_the_leaders_session_ends(postgres_url) -> None
         with psycopg.connect(dsn, autocommit=True) as admin:  # the query docs/operations.md gives
             [(name,)] = admin.execute(
                 "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-                "WHERE l.locktype = 'advisory' AND l.classid = 2827587790 AND l.objid = 751585884").fetchall()
+                "WHERE l.locktype = 'advisory' AND l.classid = 2827587790 AND l.objid = 751585884"
+            ).fetchall()
             assert name.startswith("cradletrace anchoring leader (pid ")
         with psycopg.connect(dsn, autocommit=True) as admin:  # the leader's session dies (as with kill -9)
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                          "WHERE application_name LIKE 'cradletrace anchoring leader%'")
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name LIKE 'cradletrace anchoring leader%'"
+            )
         assert not a.check() and not a.held  # the old leader notices and steps down
         assert b.acquire() and b.check()
         assert not a.acquire()
@@ -119,8 +122,9 @@ def test_two_api_processes_on_one_store_anchor_from_one_leader(tmp_path, postgre
 
 def _wait_for_no_pending(ws: Workspace, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while [e for e in stored_events(ws) if e.anchor_id is None] or \
-            [x for x in stored_batches(ws) if x.status != "confirmed"]:
+    while [e for e in stored_events(ws) if e.anchor_id is None] or [
+        x for x in stored_batches(ws) if x.status != "confirmed"
+    ]:
         assert time.monotonic() < deadline, "events still pending"
         time.sleep(0.05)
 

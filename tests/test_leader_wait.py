@@ -12,15 +12,19 @@ import time
 
 from cradletrace.anchoring.leader import leader_lock
 
-HOLDER = ("import sys, time\n"
-          "from cradletrace.anchoring.leader import leader_lock\n"
-          "lock = leader_lock(sys.argv[1])\n"
-          "assert lock.acquire()\n"
-          "print('held', flush=True)\n"
-          "time.sleep(60)\n")
+HOLDER = (
+    "import sys, time\n"
+    "from cradletrace.anchoring.leader import leader_lock\n"
+    "lock = leader_lock(sys.argv[1])\n"
+    "assert lock.acquire()\n"
+    "print('held', flush=True)\n"
+    "time.sleep(60)\n"
+)
 
 
-def test_a_follower_waiting_on_the_lock_leads_as_soon_as_the_killed_leaders_session_ends(tmp_path, database_url) -> None:
+def test_a_follower_waiting_on_the_lock_leads_as_soon_as_the_killed_leaders_session_ends(
+    tmp_path, database_url
+) -> None:
     url = database_url or f"sqlite:///{tmp_path / 'store.sqlite'}"
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, url], stdout=subprocess.PIPE, text=True)
     follower = leader_lock(url)

@@ -21,36 +21,50 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, inspect, select as sa_select, text
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, select
 from typer.testing import CliRunner
 
-from cradletrace import apikeys, recording, suppliers
-
+from cradletrace import apikeys, recording
 from cradletrace.anchoring import run as anchoring
-from cradletrace.recall import holds, recalls
 from cradletrace.api.main import create_app
 from cradletrace.cli import app as cli_app
 from cradletrace.config import Settings
-from cradletrace.epcis.export import export_lot
+from cradletrace.demo import register_products
 from cradletrace.epcis.capture import import_document
+from cradletrace.epcis.export import export_lot
 from cradletrace.errors import ConfigError
+from cradletrace.recall import holds, recalls
 from cradletrace.store import db, schema
 from cradletrace.store.models import Hold, Item, Lot, Recall, ScanRecord
 from cradletrace.verification import verify_event
 from cradletrace.workspace import Workspace, init_workspace
-from cradletrace.demo import register_products
 from tests.conftest import NOW, add_demo_suppliers
 
 VECTORS = Path(__file__).parent / "vectors"
-OLD_TABLES = ("meta", "supplier", "certification", "supplier_key", "anchor_batch", "event", "lot", "lot_input",
-              "shipment", "api_key", "item", "scan")
+OLD_TABLES = (
+    "meta",
+    "supplier",
+    "certification",
+    "supplier_key",
+    "anchor_batch",
+    "event",
+    "lot",
+    "lot_input",
+    "shipment",
+    "api_key",
+    "item",
+    "scan",
+)
 runner = CliRunner()
 HEAD = schema.head()
 
 
 def cli(settings: Settings, *args: str) -> Any:
-    where = ["--data-dir", str(settings.data_dir)] + (["--database-url", settings.database_url] if settings.database_url else [])
+    where = ["--data-dir", str(settings.data_dir)] + (
+        ["--database-url", settings.database_url] if settings.database_url else []
+    )
     return runner.invoke(cli_app, ["db", *args, *where])
 
 
@@ -87,19 +101,28 @@ def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
 def shape(engine: Engine) -> dict[str, Any]:
     """Tables, columns (type, nullability), keys, foreign keys, unique constraints and indexes."""
     insp = inspect(engine)
-    return {t: {"columns": [(c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(t)],
-                "pk": insp.get_pk_constraint(t)["constrained_columns"],
-                "fks": sorted((tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
-                              for f in insp.get_foreign_keys(t)),
-                "unique": sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(t)),
-                "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(t))}
-            for t in sorted(insp.get_table_names()) if t != "alembic_version"}
+    return {
+        t: {
+            "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(t)],
+            "pk": insp.get_pk_constraint(t)["constrained_columns"],
+            "fks": sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
+                for f in insp.get_foreign_keys(t)
+            ),
+            "unique": sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(t)),
+            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(t)),
+        }
+        for t in sorted(insp.get_table_names())
+        if t != "alembic_version"
+    }
 
 
 def drop_everything(engine: Engine) -> None:
     with engine.begin() as conn:
         for t in reversed(inspect(conn).get_table_names()):
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {t} CASCADE" if conn.dialect.name == "postgresql" else f"DROP TABLE {t}")
+            conn.exec_driver_sql(
+                f"DROP TABLE IF EXISTS {t} CASCADE" if conn.dialect.name == "postgresql" else f"DROP TABLE {t}"
+            )
 
 
 def new_store_then(engine: Engine, statement: str) -> None:
@@ -129,7 +152,9 @@ def old_store(settings: Settings, engine: Engine, events: list[dict[str, Any]]) 
             apikeys.create_key(s, "ops", "operator")
         passing = [events[i] for i in (0, 1, 2, 3, 5)]  # a failing report or excursion would have needed holds
         with ws.session() as s:
-            items = recording.sign_items(recording.read_items(passing), recording.key_loader(s, settings.keys_dir), ws.limits)
+            items = recording.sign_items(
+                recording.read_items(passing), recording.key_loader(s, settings.keys_dir), ws.limits
+            )
             stored = recording.record_items(s, items, NOW)
         anchoring.anchor_pending(lambda: Session(ws.engine, expire_on_commit=False), chain)
         batch = next(r for r in stored if r.kind == "batch" and r.lot == "IF-0001")
@@ -171,24 +196,31 @@ def test_head_is_exactly_the_models_whether_migrated_or_created(engine: Engine) 
 
 
 def test_a_first_release_store_is_refused_then_upgraded_with_every_row_kept(
-        old_store: Settings, engine: Engine, events: list[dict[str, Any]]) -> None:
+    old_store: Settings, engine: Engine, events: list[dict[str, Any]]
+) -> None:
     settings = old_store
     before = rows(engine)
     assert all(before[t] for t in OLD_TABLES)  # something in every table
-    with pytest.raises(ConfigError, match=rf"records no schema revision .*needs revision {HEAD}: back up the store, "
-                                          r"then run 'cradletrace db upgrade --(data-dir|database-url) "):
-        Workspace(settings).engine
+    with pytest.raises(
+        ConfigError,
+        match=rf"records no schema revision .*needs revision {HEAD}: back up the store, "
+        r"then run 'cradletrace db upgrade --(data-dir|database-url) ",
+    ):
+        _ = Workspace(settings).engine
     with pytest.raises(ConfigError, match="'cradletrace db upgrade"):
         init_workspace(settings)  # init never upgrades behind the operator's back
     assert not inspect(engine).has_table("hold")
     current = cli(settings, "current")
-    assert current.exit_code == 1 and current.output.startswith("none recorded (made before schema revisions were kept); "
-                                                                 f"its tables are 0001, this cradletrace needs {HEAD}")
+    assert current.exit_code == 1 and current.output.startswith(
+        f"none recorded (made before schema revisions were kept); its tables are 0001, this cradletrace needs {HEAD}"
+    )
 
     done = cli(settings, "upgrade")
     assert done.exit_code == 0, done.output
-    assert done.output.splitlines()[1:] == ["no schema revision recorded (made before revisions were kept): its tables are 0001; stamped",
-                                            f"schema: 0001 -> {HEAD}"]
+    assert done.output.splitlines()[1:] == [
+        "no schema revision recorded (made before revisions were kept): its tables are 0001; stamped",
+        f"schema: 0001 -> {HEAD}",
+    ]
     assert rows(engine) == before
     with engine.connect() as conn:
         assert schema.differences(conn) == []
@@ -205,15 +237,28 @@ def test_a_first_release_store_is_refused_then_upgraded_with_every_row_kept(
         with ws.session() as s:  # after 0003 the operator registers the products and who may speak for them
             register_products(s, NOW)
         with ws.session() as s:
-            fail = recording.sign_items(recording.read_items([events[4]]), recording.key_loader(s, settings.keys_dir), ws.limits)
+            fail = recording.sign_items(
+                recording.read_items([events[4]]), recording.key_loader(s, settings.keys_dir), ws.limits
+            )
             [failing] = recording.record_items(s, fail, NOW + timedelta(minutes=1))
         with ws.session() as s:
             [hold] = s.exec(select(Hold).where(Hold.trigger_event_id == failing.id)).all()
-            holds.release_hold(s, hold.id or 0, reason="re-test passed", released_by="qa-lead", now=NOW + timedelta(hours=1))
-            recall = recalls.start_recall(s, lots=[(failing.gtin or "", "IF-0001")], reason="Cronobacter detected",
-                                          severity="I", trigger=failing.id, started_by="qa", now=NOW + timedelta(hours=2))
+            holds.release_hold(
+                s, hold.id or 0, reason="re-test passed", released_by="qa-lead", now=NOW + timedelta(hours=1)
+            )
+            recall = recalls.start_recall(
+                s,
+                lots=[(failing.gtin or "", "IF-0001")],
+                reason="Cronobacter detected",
+                severity="I",
+                trigger=failing.id,
+                started_by="qa",
+                now=NOW + timedelta(hours=2),
+            )
         with ws.session() as s:
-            recalls.close_recall(s, recall.id or 0, reason="stock destroyed", closed_by="qa-lead", now=NOW + timedelta(days=1))
+            recalls.close_recall(
+                s, recall.id or 0, reason="stock destroyed", closed_by="qa-lead", now=NOW + timedelta(days=1)
+            )
         with ws.session() as s:
             got_hold = s.get(Hold, hold.id)
             got_recall = s.get(Recall, recall.id)
@@ -225,7 +270,13 @@ def test_a_first_release_store_is_refused_then_upgraded_with_every_row_kept(
             doc = export_lot(s, "IF-0001", NOW + timedelta(days=2))
             out = export_lot(s, "RM-E1", NOW)
         history = doc["epcisBody"]["eventList"]  # the first release's events, then today's
-        assert [e.get("bizStep") for e in history] == ["commissioning", "inspecting", "shipping", "inspecting", "holding"]
+        assert [e.get("bizStep") for e in history] == [
+            "commissioning",
+            "inspecting",
+            "shipping",
+            "inspecting",
+            "holding",
+        ]
         assert history[-1]["disposition"] == "recalled"
         assert [r.lot for r in imported] == ["RM-E1", "RM-E2"]
         [sent] = [e for e in json.loads(farm)["epcisBody"]["eventList"] if "RM-E1" in json.dumps(e)]
@@ -236,24 +287,30 @@ def test_a_first_release_store_is_refused_then_upgraded_with_every_row_kept(
 def test_a_store_from_before_revisions_with_every_table_is_stamped_at_head(settings: Settings, engine: Engine) -> None:
     new_store_then(engine, "DROP TABLE alembic_version")
     with pytest.raises(ConfigError, match="records no schema revision"):
-        Workspace(settings).engine
+        _ = Workspace(settings).engine
     done = cli(settings, "upgrade")
     assert done.exit_code == 0, done.output
-    assert done.output.splitlines()[1:] == [f"no schema revision recorded (made before revisions were kept): its tables are {HEAD}; stamped",
-                                            f"schema: {HEAD} (head); nothing to do"]
+    assert done.output.splitlines()[1:] == [
+        f"no schema revision recorded (made before revisions were kept): its tables are {HEAD}; stamped",
+        f"schema: {HEAD} (head); nothing to do",
+    ]
     with Workspace(settings) as ws, ws.engine.connect() as conn:
         assert schema.stored_revision(conn) == HEAD
 
 
-def test_a_store_from_before_revisions_without_the_newer_tables_and_columns_is_0002(settings: Settings, engine: Engine) -> None:
+def test_a_store_from_before_revisions_without_the_newer_tables_and_columns_is_0002(
+    settings: Settings, engine: Engine
+) -> None:
     """Lacking exactly what 0003 and 0004 add (products, parties, three columns) is 0002; upgraded, scans kept."""
     with engine.begin() as conn:
         command.upgrade(schema._config(conn), "0002")
         conn.execute(text("DROP TABLE alembic_version"))
     done = cli(settings, "upgrade")
     assert done.exit_code == 0, done.output
-    assert done.output.splitlines()[1:] == ["no schema revision recorded (made before revisions were kept): its tables are 0002; stamped",
-                                            f"schema: 0002 -> {HEAD}"]
+    assert done.output.splitlines()[1:] == [
+        "no schema revision recorded (made before revisions were kept): its tables are 0002; stamped",
+        f"schema: 0002 -> {HEAD}",
+    ]
     with engine.connect() as conn:
         assert schema.differences(conn) == [] and schema.stored_revision(conn) == HEAD
 
@@ -272,8 +329,10 @@ def test_a_store_matching_no_release_is_refused_and_left_alone(settings: Setting
 
 def test_a_store_upgraded_by_a_newer_cradletrace_is_refused(settings: Settings, engine: Engine) -> None:
     new_store_then(engine, "UPDATE alembic_version SET version_num = '0099'")
-    with pytest.raises(ConfigError, match=rf"is at schema revision 0099, which this cradletrace .head {HEAD}. does not know"):
-        Workspace(settings).engine
+    with pytest.raises(
+        ConfigError, match=rf"is at schema revision 0099, which this cradletrace .head {HEAD}. does not know"
+    ):
+        _ = Workspace(settings).engine
     assert (r := cli(settings, "upgrade")).exit_code == 2 and "revision 0099 is unknown" in r.output
     assert (r := cli(settings, "current")).exit_code == 1 and "0099 (unknown to this cradletrace" in r.output
 
@@ -281,8 +340,11 @@ def test_a_store_upgraded_by_a_newer_cradletrace_is_refused(settings: Settings, 
 def test_the_api_does_not_start_on_a_store_that_is_behind(old_store: Settings) -> None:
     with Workspace(old_store, check_schema=False) as ws, ws.engine.begin() as conn:
         MigrationContext.configure(conn).stamp(schema._scripts(), "0001")
-    with pytest.raises(ConfigError, match=rf"is at schema revision 0001; this cradletrace needs {HEAD}: "
-                                          r"back up the store, then run 'cradletrace db upgrade"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"is at schema revision 0001; this cradletrace needs {HEAD}: "
+        r"back up the store, then run 'cradletrace db upgrade",
+    ):
         with TestClient(create_app(old_store)):
             pass
     assert cli(old_store, "upgrade").output.splitlines()[1:] == [f"schema: 0001 -> {HEAD}"]

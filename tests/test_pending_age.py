@@ -3,7 +3,7 @@ events in a prepared or sent batch as pending until their root is confirmed."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session
@@ -34,7 +34,8 @@ def age_in_status(ws: Workspace) -> str:
 
 
 def test_pending_age_counts_unbatched_and_unconfirmed_events_and_is_zero_when_all_are_confirmed(
-        workspace, record, events) -> None:
+    workspace, record, events
+) -> None:
     with workspace.session() as s:
         assert anchoring.oldest_pending(s) is None and anchoring.pending_age(s) == 0.0
     record(events[:3], now=NOW)
@@ -65,7 +66,7 @@ def test_metrics_and_status_report_the_oldest_pending_events_age(workspace, reco
     with Session(workspace.engine, expire_on_commit=False) as s:  # a batch stuck before its root is confirmed
         assert anchoring.prepare_batch(s, workspace.chain()) is not None
         s.commit()
-    expected = (datetime.now(timezone.utc) - NOW).total_seconds()
+    expected = (datetime.now(UTC) - NOW).total_seconds()
     line = age_in_status(workspace)
     assert line.endswith(" s (not yet under a confirmed root)") and abs(float(line.split()[4]) - expected) < 5
     assert abs(age_in_metrics(workspace) - expected) < 5

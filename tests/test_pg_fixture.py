@@ -6,7 +6,6 @@ import subprocess
 import time
 
 import pytest
-
 from sqlalchemy import create_engine, text
 
 from tests.pg import PostgresServer

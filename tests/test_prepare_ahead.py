@@ -20,7 +20,9 @@ def test_a_runs_batches_grow_from_first_leaves_by_four(workspace, record, events
     assert {b.status for b in stored_batches(workspace)} == {"confirmed"}
 
 
-def test_prepare_ahead_cuts_one_bounded_batch_for_the_contract_already_in_use(workspace: Workspace, record, events) -> None:
+def test_prepare_ahead_cuts_one_bounded_batch_for_the_contract_already_in_use(
+    workspace: Workspace, record, events
+) -> None:
     chain = workspace.chain()
     record(events[:2])
     with Session(workspace.engine) as s:  # no batch yet: which contract is in use is not proven
@@ -28,17 +30,25 @@ def test_prepare_ahead_cuts_one_bounded_batch_for_the_contract_already_in_use(wo
     anchor(workspace)
     record(raw_lots(events, 9))
     with Session(workspace.engine) as s:
-        assert anchoring.prepare_ahead(s, chain.contract_address.lower(), chain.chain_id + 1, 4) is None  # another chain
+        assert (
+            anchoring.prepare_ahead(s, chain.contract_address.lower(), chain.chain_id + 1, 4) is None
+        )  # another chain
         assert anchoring.prepare_ahead(s, "0x" + "11" * 20, chain.chain_id, 4) is None  # another contract
         batch = anchoring.prepare_ahead(s, chain.contract_address.lower(), chain.chain_id, 4)
-        assert batch is not None and (batch.leaf_count, batch.status, batch.contract) == (4, "prepared", chain.contract_address)
+        assert batch is not None and (batch.leaf_count, batch.status, batch.contract) == (
+            4,
+            "prepared",
+            chain.contract_address,
+        )
     with Session(workspace.engine) as s:
         assert anchoring.prepare_ahead(s, chain.contract_address, chain.chain_id, 4) is None  # one is open
     [first, rest] = anchor(workspace)
     assert (first.batch_id, first.leaf_count, first.recovered) == (batch.id, 4, True) and rest.leaf_count == 5
 
 
-def test_a_worker_that_dies_opening_the_chain_has_committed_its_first_batch(workspace: Workspace, record, events) -> None:
+def test_a_worker_that_dies_opening_the_chain_has_committed_its_first_batch(
+    workspace: Workspace, record, events
+) -> None:
     record(events[:2])
     anchor(workspace)
     record(raw_lots(events, anchoring.FIRST_LEAVES + 20))

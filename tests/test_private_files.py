@@ -30,8 +30,9 @@ def _modes(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): stat.S_IMODE(p.stat().st_mode) for p in [root, *root.rglob("*")]}
 
 
-def test_data_files_are_private_after_init_and_after_writes(open_umask: None, tmp_path: Path, database_url: str | None,
-                                                            events) -> None:  # type: ignore[no-untyped-def]
+def test_data_files_are_private_after_init_and_after_writes(
+    open_umask: None, tmp_path: Path, database_url: str | None, events
+) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(data_dir=tmp_path / "deep" / "data", database_url=database_url)
     ws, _ = init_workspace(settings)
     with ws:
@@ -47,8 +48,11 @@ def test_data_files_are_private_after_init_and_after_writes(open_umask: None, tm
     if database_url is None:
         assert {f"{SQLITE_NAME}-wal", f"{SQLITE_NAME}-shm"} <= set(modes), modes
     assert "keys/location.key" in modes and any(name.endswith(".pem") for name in modes)
-    wrong = {name: oct(mode) for name, mode in modes.items()
-             if mode != (0o700 if (settings.data_dir / name).is_dir() else 0o600)}
+    wrong = {
+        name: oct(mode)
+        for name, mode in modes.items()
+        if mode != (0o700 if (settings.data_dir / name).is_dir() else 0o600)
+    }
     assert wrong == {}, wrong
 
 
@@ -58,5 +62,6 @@ def test_init_again_takes_group_and_other_bits_off_an_old_store(open_umask: None
     for name in (SQLITE_NAME, "chain.sqlite"):
         os.chmod(settings.data_dir / name, 0o644)  # as an older version left them
     init_workspace(settings)[0].close()
-    assert {name: oct(stat.S_IMODE((settings.data_dir / name).stat().st_mode)) for name in (SQLITE_NAME, "chain.sqlite")} \
-        == {SQLITE_NAME: "0o600", "chain.sqlite": "0o600"}
+    assert {
+        name: oct(stat.S_IMODE((settings.data_dir / name).stat().st_mode)) for name in (SQLITE_NAME, "chain.sqlite")
+    } == {SQLITE_NAME: "0o600", "chain.sqlite": "0o600"}

@@ -23,7 +23,17 @@ from cradletrace import recording
 from cradletrace.config import Settings
 from cradletrace.core import canonical, signing
 from cradletrace.errors import InvalidEventError, NotAllowedError, TraceError
-from cradletrace.store.models import Certification, EventRow, Lot, LotInput, Product, ProductParty, Shipment, Supplier, SupplierKey
+from cradletrace.store.models import (
+    Certification,
+    EventRow,
+    Lot,
+    LotInput,
+    Product,
+    ProductParty,
+    Shipment,
+    Supplier,
+    SupplierKey,
+)
 from cradletrace.workspace import Workspace
 from tests.conftest import NOW, add_demo_suppliers
 
@@ -51,9 +61,12 @@ def workspace(settings: Settings) -> Iterator[Workspace]:
 
 # -- helpers ---------------------------------------------------------------------------------
 
+
 def counts(ws: Workspace) -> dict[str, int]:
     with ws.session() as s:
-        return {m.__name__: s.exec(select(func.count()).select_from(m)).one() for m in (EventRow, Lot, LotInput, Shipment)}
+        return {
+            m.__name__: s.exec(select(func.count()).select_from(m)).one() for m in (EventRow, Lot, LotInput, Shipment)
+        }
 
 
 def submit(ws: Workspace, items: list[recording.Item], now: datetime = NOW) -> list[EventRow]:
@@ -82,7 +95,9 @@ def edited(events: Events, index: int, path: str, value: Any) -> Events:
     return out
 
 
-def with_item(items: list[recording.Item], index: int, event: Any = None, signature: Any = "keep") -> list[recording.Item]:
+def with_item(
+    items: list[recording.Item], index: int, event: Any = None, signature: Any = "keep"
+) -> list[recording.Item]:
     old = items[index]
     new = recording.Item(old.event if event is None else event, old.signature if signature == "keep" else signature)
     return [new if i == index else it for i, it in enumerate(items)]
@@ -105,7 +120,10 @@ def reorder(value: Any) -> Any:
 
 # -- the demo records, and what it stores ----------------------------------------------------
 
-def test_demo_events_record_with_computed_outcomes_and_genealogy(workspace: Workspace, events: Events, record: Record) -> None:
+
+def test_demo_events_record_with_computed_outcomes_and_genealogy(
+    workspace: Workspace, events: Events, record: Record
+) -> None:
     rows = record(events)
 
     assert [r.kind for r in rows] == ["batch", "batch", "batch", "test_report", "test_report", "shipment", "cold_chain"]
@@ -121,7 +139,9 @@ def test_demo_events_record_with_computed_outcomes_and_genealogy(workspace: Work
     assert pending == 7
 
 
-def test_input_lots_recorded_in_an_earlier_submission_are_found(workspace: Workspace, events: Events, record: Record) -> None:
+def test_input_lots_recorded_in_an_earlier_submission_are_found(
+    workspace: Workspace, events: Events, record: Record
+) -> None:
     record(events[:BATCH])
     rows = record(events[BATCH:])
 
@@ -131,7 +151,10 @@ def test_input_lots_recorded_in_an_earlier_submission_are_found(workspace: Works
 
 # -- one canonical form: the digest survives the store, JSON, and both databases ----------
 
-def test_digest_survives_a_round_trip_through_the_store(workspace: Workspace, events: Events, sign: Sign, record: Record) -> None:
+
+def test_digest_survives_a_round_trip_through_the_store(
+    workspace: Workspace, events: Events, sign: Sign, record: Record
+) -> None:
     items = sign(events)
     ids = [r.id for r in record(items)]
 
@@ -154,11 +177,16 @@ def _public_key(ws: Workspace, key_id: str) -> bytes:
 
 
 @SQLITE_ONLY
-@pytest.mark.parametrize("dump", [
-    pytest.param(lambda v: json.dumps(v), id="compact"),
-    pytest.param(lambda v: json.dumps(reorder(v), indent=2, ensure_ascii=True), id="reordered-indented-ascii"),
-    pytest.param(lambda v: json.dumps(v, indent="\t", ensure_ascii=False, separators=(" , ", " : ")), id="spaced-unicode"),
-])
+@pytest.mark.parametrize(
+    "dump",
+    [
+        pytest.param(lambda v: json.dumps(v), id="compact"),
+        pytest.param(lambda v: json.dumps(reorder(v), indent=2, ensure_ascii=True), id="reordered-indented-ascii"),
+        pytest.param(
+            lambda v: json.dumps(v, indent="\t", ensure_ascii=False, separators=(" , ", " : ")), id="spaced-unicode"
+        ),
+    ],
+)
 def test_digest_survives_a_round_trip_through_json(sign: Sign, events: Events, dump: Callable[[Any], str]) -> None:
     for item in sign(events):
         text = dump({"event": item.event, "signature": item.signature})
@@ -167,7 +195,9 @@ def test_digest_survives_a_round_trip_through_json(sign: Sign, events: Events, d
         assert back.signature == item.signature
 
 
-def test_a_signed_file_read_back_from_json_records(workspace: Workspace, events: Events, sign: Sign, record: Record) -> None:
+def test_a_signed_file_read_back_from_json_records(
+    workspace: Workspace, events: Events, sign: Sign, record: Record
+) -> None:
     items = sign(events)
     text = json.dumps([{"event": reorder(i.event), "signature": i.signature} for i in items], indent=2)
     rows = record(recording.load_submission(text))
@@ -180,12 +210,30 @@ def _awkward_report(events: Events) -> dict[str, Any]:
     report["data"]["sampled_on"] = report["data"]["reported_on"]
     report["data"]["analytes"] = [
         {"name": "lead", "category": "heavy_metal", "value": 1e-7, "unit": "mg/kg", "method": "ICP-MS 🧪 (GB 5009.12)"},
-        {"name": "cadmium", "category": "heavy_metal", "value": 0.1 + 0.2 - 0.3, "unit": "mg/kg", "limit": 0.01,
-         "method": "ICP-MS, ñ, 漢字, \u00a0 nbsp"},  # (a NUL is refused: core/text.py)
-        {"name": "Enterobacteriaceae", "category": "microbiology", "value": 0, "unit": "detections/10 g",
-         "method": "ISO 21528-1 \u2028 line sep"},
-        {"name": "vitamin D", "category": "nutrient", "value": 123456789.123, "unit": "µg/100 kcal", "limit": 1e21,
-         "min": 5e-324, "method": "LC-MS/MS"},
+        {
+            "name": "cadmium",
+            "category": "heavy_metal",
+            "value": 0.1 + 0.2 - 0.3,
+            "unit": "mg/kg",
+            "limit": 0.01,
+            "method": "ICP-MS, ñ, 漢字, \u00a0 nbsp",
+        },  # (a NUL is refused: core/text.py)
+        {
+            "name": "Enterobacteriaceae",
+            "category": "microbiology",
+            "value": 0,
+            "unit": "detections/10 g",
+            "method": "ISO 21528-1 \u2028 line sep",
+        },
+        {
+            "name": "vitamin D",
+            "category": "nutrient",
+            "value": 123456789.123,
+            "unit": "µg/100 kcal",
+            "limit": 1e21,
+            "min": 5e-324,
+            "method": "LC-MS/MS",
+        },
     ]
     return report
 
@@ -205,13 +253,18 @@ def test_digest_is_identical_on_sqlite_and_postgresql(tmp_path: Path, postgres_u
                     dst.merge(model(**row.model_dump()))
                 dst.flush()
         with on_sqlite.session() as s:  # sign once
-            items = recording.sign_items(recording.read_items([*events, _awkward_report(events)]),
-                                         recording.key_loader(s, on_sqlite.settings.keys_dir), on_sqlite.limits)
+            items = recording.sign_items(
+                recording.read_items([*events, _awkward_report(events)]),
+                recording.key_loader(s, on_sqlite.settings.keys_dir),
+                on_sqlite.limits,
+            )
         ids = {ws: [r.id for r in submit(ws, items)] for ws in (on_sqlite, on_postgres)}
         stored = {}
         for ws in (on_sqlite, on_postgres):
             with Session(ws.engine) as s:
-                stored[ws] = [(row.digest, row.body, row.signature) for row in (s.get(EventRow, i) for i in ids[ws]) if row]
+                stored[ws] = [
+                    (row.digest, row.body, row.signature) for row in (s.get(EventRow, i) for i in ids[ws]) if row
+                ]
 
     assert len(stored[on_sqlite]) == len(items) == 8
     assert stored[on_sqlite] == stored[on_postgres]
@@ -221,6 +274,7 @@ def test_digest_is_identical_on_sqlite_and_postgresql(tmp_path: Path, postgres_u
 
 
 # -- bad input: the field named, what was expected said, nothing stored ---------------------
+
 
 def _unknown_supplier(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Item]:
     items = sign(ev)
@@ -271,16 +325,18 @@ def _duplicate_of_stored(ev: Events, sign: Sign, record: Record, keys: Path) -> 
 
 def _duplicate_lot(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Item]:
     record(ev)  # the same lot again, as a "corrected" batch event with another quantity
-    return sign(edited(ev, BATCH, "data.quantity", 4150)[BATCH:BATCH + 1])
+    return sign(edited(ev, BATCH, "data.quantity", 4150)[BATCH : BATCH + 1])
 
 
 def _duplicate_lot_in_file(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Item]:
-    return sign(edited(ev, RAW_B, "data.quantity", 17000)[:BATCH] + edited(ev, RAW_B, "data.lot", "RM-A1")[RAW_B:RAW_B + 1])
+    return sign(
+        edited(ev, RAW_B, "data.quantity", 17000)[:BATCH] + edited(ev, RAW_B, "data.lot", "RM-A1")[RAW_B : RAW_B + 1]
+    )
 
 
 def _duplicate_shipment(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Item]:
     record(ev)
-    return sign(edited(ev, SHIPMENT, "data.quantity", 2100)[SHIPMENT:SHIPMENT + 1])
+    return sign(edited(ev, SHIPMENT, "data.quantity", 2100)[SHIPMENT : SHIPMENT + 1])
 
 
 def _events(change: Callable[[Events], Events]) -> Callable[..., list[recording.Item]]:
@@ -294,44 +350,120 @@ def _lab_records_batch(ev: Events) -> Events:
 # Rules decided from the event alone: checked on SQLite only.
 BAD_EVENT = [
     # (id, build the submission, field path, message fragment)
-    ("wrong GTIN check digit", _events(lambda ev: edited(ev, RAW_A, "data.product.gtin", "94219029600010")),
-     "events[0].data.product.gtin", "check digit 9"),
-    ("GTIN-13 off the can", _events(lambda ev: edited(ev, RAW_A, "data.product.gtin", "9421902960001")),
-     "events[0].data.product.gtin", "14 digits"),
-    ("GTIN as a number", _events(lambda ev: edited(ev, RAW_A, "data.product.gtin", 94219029600019)),
-     "events[0].data.product.gtin", "string"),
-    ("expiry before production", _events(lambda ev: edited(ev, BATCH, "data.expires_on", "2026-11-01")),
-     "events[2].data.expires_on", "after produced_on"),
-    ("report before sample", _events(lambda ev: edited(ev, PASSING, "data.reported_on", "2026-11-01")),
-     "events[3].data.reported_on", "on or after sampled_on"),
-    ("received before shipped", _events(lambda ev: edited(ev, SHIPMENT, "data.received_at", "2026-11-01T00:00:00+00:00")),
-     "events[5].data.received_at", "on or after shipped_at"),
-    ("readings out of time order", _events(lambda ev: edited(ev, COLD, "data.readings.3.at", ev[COLD]["data"]["readings"][2]["at"])),
-     "events[6].data.readings[3].at", "expected a time after"),
-    ("reading hotter than physical", _events(lambda ev: edited(ev, COLD, "data.readings.3.c", 410.0)),
-     "events[6].data.readings[3].c", "100"),
-    ("reading below absolute zero", _events(lambda ev: edited(ev, COLD, "data.readings.3.c", -300)),
-     "events[6].data.readings[3].c", "-100"),
-    ("reading without time zone", _events(lambda ev: edited(ev, COLD, "data.readings.0.at", "2026-11-16T12:00:00")),
-     "events[6].data.readings[0].at", "timezone"),
-    ("date written day-first", _events(lambda ev: edited(ev, RAW_A, "data.produced_on", "05/11/2026")),
-     "events[0].data.produced_on", "YYYY-MM-DD"),
-    ("latitude out of range", _events(lambda ev: [edited(ev, RAW_A, "data.site", {**ev[RAW_A]["data"]["site"], "lat": 137.7})[RAW_A]]),
-     "events[0].data.site.lat", "90"),
-    ("quantity as text", _events(lambda ev: edited(ev, RAW_A, "data.quantity", "18500")),
-     "events[0].data.quantity", "number"),
-    ("kind spelled like the spec", _events(lambda ev: edited(ev, PASSING, "kind", "test-report")),
-     "events[3].kind", "test_report"),
-    ("lot with a space", _events(lambda ev: edited(ev, RAW_A, "data.lot", "RM A1")),
-     "events[0].data.lot", "GS1 characters"),
-    ("same input lot twice", _events(lambda ev: edited(ev, BATCH, "data.inputs.1", ev[BATCH]["data"]["inputs"][0])),
-     "events[2].data.inputs[1]", "once"),
-    ("verdict given in the input", _events(lambda ev: edited(ev, PASSING, "data.verdict", "pass")),
-     "events[3].data.verdict", "no such field"),
-    ("outcome given on the event", _events(lambda ev: edited(ev, COLD, "verdict", "ok")),
-     "events[6].verdict", "no such field"),
-    ("cold chain for lot and shipment", _events(lambda ev: edited(ev, COLD, "data.lot", ev[SHIPMENT]["data"]["lot"])),
-     "events[6].data.lot/shipment", "exactly one"),
+    (
+        "wrong GTIN check digit",
+        _events(lambda ev: edited(ev, RAW_A, "data.product.gtin", "94219029600010")),
+        "events[0].data.product.gtin",
+        "check digit 9",
+    ),
+    (
+        "GTIN-13 off the can",
+        _events(lambda ev: edited(ev, RAW_A, "data.product.gtin", "9421902960001")),
+        "events[0].data.product.gtin",
+        "14 digits",
+    ),
+    (
+        "GTIN as a number",
+        _events(lambda ev: edited(ev, RAW_A, "data.product.gtin", 94219029600019)),
+        "events[0].data.product.gtin",
+        "string",
+    ),
+    (
+        "expiry before production",
+        _events(lambda ev: edited(ev, BATCH, "data.expires_on", "2026-11-01")),
+        "events[2].data.expires_on",
+        "after produced_on",
+    ),
+    (
+        "report before sample",
+        _events(lambda ev: edited(ev, PASSING, "data.reported_on", "2026-11-01")),
+        "events[3].data.reported_on",
+        "on or after sampled_on",
+    ),
+    (
+        "received before shipped",
+        _events(lambda ev: edited(ev, SHIPMENT, "data.received_at", "2026-11-01T00:00:00+00:00")),
+        "events[5].data.received_at",
+        "on or after shipped_at",
+    ),
+    (
+        "readings out of time order",
+        _events(lambda ev: edited(ev, COLD, "data.readings.3.at", ev[COLD]["data"]["readings"][2]["at"])),
+        "events[6].data.readings[3].at",
+        "expected a time after",
+    ),
+    (
+        "reading hotter than physical",
+        _events(lambda ev: edited(ev, COLD, "data.readings.3.c", 410.0)),
+        "events[6].data.readings[3].c",
+        "100",
+    ),
+    (
+        "reading below absolute zero",
+        _events(lambda ev: edited(ev, COLD, "data.readings.3.c", -300)),
+        "events[6].data.readings[3].c",
+        "-100",
+    ),
+    (
+        "reading without time zone",
+        _events(lambda ev: edited(ev, COLD, "data.readings.0.at", "2026-11-16T12:00:00")),
+        "events[6].data.readings[0].at",
+        "timezone",
+    ),
+    (
+        "date written day-first",
+        _events(lambda ev: edited(ev, RAW_A, "data.produced_on", "05/11/2026")),
+        "events[0].data.produced_on",
+        "YYYY-MM-DD",
+    ),
+    (
+        "latitude out of range",
+        _events(lambda ev: [edited(ev, RAW_A, "data.site", {**ev[RAW_A]["data"]["site"], "lat": 137.7})[RAW_A]]),
+        "events[0].data.site.lat",
+        "90",
+    ),
+    (
+        "quantity as text",
+        _events(lambda ev: edited(ev, RAW_A, "data.quantity", "18500")),
+        "events[0].data.quantity",
+        "number",
+    ),
+    (
+        "kind spelled like the spec",
+        _events(lambda ev: edited(ev, PASSING, "kind", "test-report")),
+        "events[3].kind",
+        "test_report",
+    ),
+    (
+        "lot with a space",
+        _events(lambda ev: edited(ev, RAW_A, "data.lot", "RM A1")),
+        "events[0].data.lot",
+        "GS1 characters",
+    ),
+    (
+        "same input lot twice",
+        _events(lambda ev: edited(ev, BATCH, "data.inputs.1", ev[BATCH]["data"]["inputs"][0])),
+        "events[2].data.inputs[1]",
+        "once",
+    ),
+    (
+        "verdict given in the input",
+        _events(lambda ev: edited(ev, PASSING, "data.verdict", "pass")),
+        "events[3].data.verdict",
+        "no such field",
+    ),
+    (
+        "outcome given on the event",
+        _events(lambda ev: edited(ev, COLD, "verdict", "ok")),
+        "events[6].verdict",
+        "no such field",
+    ),
+    (
+        "cold chain for lot and shipment",
+        _events(lambda ev: edited(ev, COLD, "data.lot", ev[SHIPMENT]["data"]["lot"])),
+        "events[6].data.lot/shipment",
+        "exactly one",
+    ),
     ("missing signature", _missing_signature, "events[3].signature", "signature"),
 ]
 
@@ -341,27 +473,81 @@ BAD_REFERENCE = [
     ("unknown supplier", _unknown_supplier, "events[0].supplier", "registered supplier", InvalidEventError),
     ("edited after signing", _edited_after_signing, "events[2].signature", "does not verify", InvalidEventError),
     ("signature not base64", _garbage_signature, "events[2].signature", "does not verify", InvalidEventError),
-    ("signed with another supplier's key", _signed_by_another_supplier, "events[2].signature", "alps-nutrition", InvalidEventError),
-    ("another supplier's key id", _another_suppliers_key_id, "events[2]", "expected a key of supplier 'alps-nutrition'", InvalidEventError),
+    (
+        "signed with another supplier's key",
+        _signed_by_another_supplier,
+        "events[2].signature",
+        "alps-nutrition",
+        InvalidEventError,
+    ),
+    (
+        "another supplier's key id",
+        _another_suppliers_key_id,
+        "events[2]",
+        "expected a key of supplier 'alps-nutrition'",
+        InvalidEventError,
+    ),
     ("duplicate in the same file", _duplicate_in_file, "events[7]", "duplicate of events[3]", InvalidEventError),
-    ("duplicate with keys reordered", _duplicate_in_file_keys_reordered, "events[7]", "duplicate of events[3]", InvalidEventError),
+    (
+        "duplicate with keys reordered",
+        _duplicate_in_file_keys_reordered,
+        "events[7]",
+        "duplicate of events[3]",
+        InvalidEventError,
+    ),
     ("duplicate of a stored event", _duplicate_of_stored, "events[0]", "duplicate of stored event", InvalidEventError),
-    ("input lot that does not exist", _events(lambda ev: edited(ev, BATCH, "data.inputs.1.lot", "RM-B3")),
-     "events[2].data.inputs[1]", "RM-B3 which does not exist", InvalidEventError),
-    ("batch before its raw lots", _events(lambda ev: ev[BATCH:BATCH + 1]),
-     "events[0].data.inputs[0]", "expected a recorded lot", InvalidEventError),
-    ("test report for an unknown batch", _events(lambda ev: edited(ev, FAILING, "data.batch", {**ev[FAILING]["data"]["batch"], "lot": "IF-0002"})),
-     "events[4].data.batch", "IF-0002 which does not exist", InvalidEventError),
-    ("cold chain for an unknown shipment", _events(lambda ev: edited(ev, COLD, "data.shipment", "PCC-2026-0043")),
-     "events[6].data.shipment", "recorded shipment", InvalidEventError),
+    (
+        "input lot that does not exist",
+        _events(lambda ev: edited(ev, BATCH, "data.inputs.1.lot", "RM-B3")),
+        "events[2].data.inputs[1]",
+        "RM-B3 which does not exist",
+        InvalidEventError,
+    ),
+    (
+        "batch before its raw lots",
+        _events(lambda ev: ev[BATCH : BATCH + 1]),
+        "events[0].data.inputs[0]",
+        "expected a recorded lot",
+        InvalidEventError,
+    ),
+    (
+        "test report for an unknown batch",
+        _events(lambda ev: edited(ev, FAILING, "data.batch", {**ev[FAILING]["data"]["batch"], "lot": "IF-0002"})),
+        "events[4].data.batch",
+        "IF-0002 which does not exist",
+        InvalidEventError,
+    ),
+    (
+        "cold chain for an unknown shipment",
+        _events(lambda ev: edited(ev, COLD, "data.shipment", "PCC-2026-0043")),
+        "events[6].data.shipment",
+        "recorded shipment",
+        InvalidEventError,
+    ),
     ("duplicate lot", _duplicate_lot, "events[0].data.lot", "already recorded", InvalidEventError),
-    ("duplicate lot in the same file", _duplicate_lot_in_file, "events[2].data.lot", "already recorded", InvalidEventError),
+    (
+        "duplicate lot in the same file",
+        _duplicate_lot_in_file,
+        "events[2].data.lot",
+        "already recorded",
+        InvalidEventError,
+    ),
     ("duplicate shipment id", _duplicate_shipment, "events[0].data.id", "already recorded", InvalidEventError),
     ("lab records a batch", _events(_lab_records_batch), "events[0]", "role 'lab'", NotAllowedError),
-    ("plant records a test report", _events(lambda ev: ev[:PASSING] + [edited(ev, FAILING, "supplier", "alps-nutrition")[FAILING]]),
-     "events[3]", "expected one of lab", NotAllowedError),
-    ("lab records a cold chain", _events(lambda ev: [edited(ev, COLD, "supplier", "canterbury-lab")[COLD]]),
-     "events[0]", "expected one of logistics", NotAllowedError),
+    (
+        "plant records a test report",
+        _events(lambda ev: [*ev[:PASSING], edited(ev, FAILING, "supplier", "alps-nutrition")[FAILING]]),
+        "events[3]",
+        "expected one of lab",
+        NotAllowedError,
+    ),
+    (
+        "lab records a cold chain",
+        _events(lambda ev: [edited(ev, COLD, "supplier", "canterbury-lab")[COLD]]),
+        "events[0]",
+        "expected one of logistics",
+        NotAllowedError,
+    ),
 ]
 
 
@@ -380,21 +566,36 @@ def _refused(ws: Workspace, items: list[recording.Item], where: str, message: st
 @SQLITE_ONLY
 @pytest.mark.parametrize(("build", "where", "message"), [pytest.param(*case[1:], id=case[0]) for case in BAD_EVENT])
 def test_bad_event_is_refused_naming_the_field_and_nothing_is_stored(
-    workspace: Workspace, events: Events, sign: Sign, record: Record,
-    build: Callable[..., list[recording.Item]], where: str, message: str,
+    workspace: Workspace,
+    events: Events,
+    sign: Sign,
+    record: Record,
+    build: Callable[..., list[recording.Item]],
+    where: str,
+    message: str,
 ) -> None:
     _refused(workspace, build(events, sign, record, workspace.settings.keys_dir), where, message, InvalidEventError)
 
 
-@pytest.mark.parametrize(("build", "where", "message", "error"), [pytest.param(*case[1:], id=case[0]) for case in BAD_REFERENCE])
+@pytest.mark.parametrize(
+    ("build", "where", "message", "error"), [pytest.param(*case[1:], id=case[0]) for case in BAD_REFERENCE]
+)
 def test_bad_reference_is_refused_naming_the_field_and_nothing_is_stored(
-    workspace: Workspace, events: Events, sign: Sign, record: Record,
-    build: Callable[..., list[recording.Item]], where: str, message: str, error: type[TraceError],
+    workspace: Workspace,
+    events: Events,
+    sign: Sign,
+    record: Record,
+    build: Callable[..., list[recording.Item]],
+    where: str,
+    message: str,
+    error: type[TraceError],
 ) -> None:
     _refused(workspace, build(events, sign, record, workspace.settings.keys_dir), where, message, error)
 
 
-def test_every_problem_in_a_file_is_reported_at_once_in_file_order(workspace: Workspace, events: Events, sign: Sign) -> None:
+def test_every_problem_in_a_file_is_reported_at_once_in_file_order(
+    workspace: Workspace, events: Events, sign: Sign
+) -> None:
     ev = edited(events, PASSING, "data.reported_on", "2026-11-01")
     ev = edited(ev, SHIPMENT, "data.received_at", "2026-11-01T00:00:00+00:00")
     ev = edited(ev, COLD, "data.readings.3.c", 250)
@@ -406,10 +607,15 @@ def test_every_problem_in_a_file_is_reported_at_once_in_file_order(workspace: Wo
         submit(workspace, items)
 
     wheres = [p.where for p in caught.value.problems]
-    for expected in ("events[3].data.reported_on", "events[4].signature", "events[5].data.received_at",
-                     "events[6].data.readings[0].at", "events[6].data.readings[3].c"):
+    for expected in (
+        "events[3].data.reported_on",
+        "events[4].signature",
+        "events[5].data.received_at",
+        "events[6].data.readings[0].at",
+        "events[6].data.readings[3].c",
+    ):
         assert expected in wheres
-    indexes = [int(w[7:w.index("]")]) for w in wheres if w.startswith("events[")]
+    indexes = [int(w[7 : w.index("]")]) for w in wheres if w.startswith("events[")]
     assert indexes == sorted(indexes)
     assert counts(workspace) == before
 
@@ -428,7 +634,9 @@ def test_refusals_and_problems_are_reported_together(workspace: Workspace, event
 
 
 @SQLITE_ONLY
-def test_one_bad_event_is_not_blamed_on_the_events_that_use_it(workspace: Workspace, events: Events, sign: Sign) -> None:
+def test_one_bad_event_is_not_blamed_on_the_events_that_use_it(
+    workspace: Workspace, events: Events, sign: Sign
+) -> None:
     # The farm's first raw lot has its dates swapped. The formula batch that consumes RM-A1 is
     # fine; telling the clerk "RM-A1 does not exist" while it sits two events up sends them
     # looking for the wrong mistake.
@@ -442,7 +650,9 @@ def test_one_bad_event_is_not_blamed_on_the_events_that_use_it(workspace: Worksp
     assert misleading == []
 
 
-def test_unsigned_events_without_sign_are_refused_for_their_missing_signature(workspace: Workspace, events: Events) -> None:
+def test_unsigned_events_without_sign_are_refused_for_their_missing_signature(
+    workspace: Workspace, events: Events
+) -> None:
     # The clerk forgot --sign: bare events have no "key" and no analyte limits yet. The answer
     # they need is "this event is not signed (use --sign)", once per event, not a list of
     # missing keys and limits that signing would have filled in.
@@ -450,7 +660,9 @@ def test_unsigned_events_without_sign_are_refused_for_their_missing_signature(wo
         submit(workspace, recording.read_items(events))
 
     wheres = [p.where for p in caught.value.problems]
-    assert [f"events[{i}].signature" for i in range(len(events))] == [w for w in wheres if w.endswith(".signature")], wheres
+    assert [f"events[{i}].signature" for i in range(len(events))] == [w for w in wheres if w.endswith(".signature")], (
+        wheres
+    )
     assert "--sign" in str(caught.value)
     assert counts(workspace)["EventRow"] == 0
 
@@ -468,16 +680,19 @@ def test_signing_for_an_unknown_supplier_names_the_field(events: Events, sign: S
     assert "rotate-key" not in text  # an unregistered supplier has no key to rotate
 
 
-@pytest.mark.parametrize(("text", "where"), [
-    pytest.param(b"[]", "events", id="empty list"),
-    pytest.param(b"[42]", "events[0]", id="not an object"),
-    pytest.param(b'{"event": {}, "sig": "AAAA"}', "events[0]", id="misspelled signature"),
-    pytest.param(b'{"event": {}, "signature": 7}', "events[0].signature", id="signature not text"),
-    pytest.param(b'{"kind": "batch", "kind": "shipment"}', "kind", id="duplicate key"),
-    pytest.param(b'[{"kind": "batch",}]', "line 1 column 19", id="trailing comma"),
-    pytest.param(b'{"kind": NaN}', "", id="NaN"),
-    pytest.param(b'["\xe9"]', "", id="not UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        pytest.param(b"[]", "events", id="empty list"),
+        pytest.param(b"[42]", "events[0]", id="not an object"),
+        pytest.param(b'{"event": {}, "sig": "AAAA"}', "events[0]", id="misspelled signature"),
+        pytest.param(b'{"event": {}, "signature": 7}', "events[0].signature", id="signature not text"),
+        pytest.param(b'{"kind": "batch", "kind": "shipment"}', "kind", id="duplicate key"),
+        pytest.param(b'[{"kind": "batch",}]', "line 1 column 19", id="trailing comma"),
+        pytest.param(b'{"kind": NaN}', "", id="NaN"),
+        pytest.param(b'["\xe9"]', "", id="not UTF-8"),
+    ],
+)
 def test_unreadable_submissions_are_refused_naming_where(text: bytes, where: str) -> None:
     with pytest.raises(InvalidEventError if where.startswith("events") else TraceError) as caught:
         recording.load_submission(text)
@@ -487,21 +702,41 @@ def test_unreadable_submissions_are_refused_naming_where(text: bytes, where: str
 
 # -- verdicts are computed, never taken from input -------------------------------------------
 
+
 def _report(events: Events, analytes: list[dict[str, Any]]) -> Events:
     return edited(events, PASSING, "data.analytes", analytes)[:FAILING]
 
 
 @SQLITE_ONLY
-@pytest.mark.parametrize(("analyte", "outcome"), [
-    pytest.param({"name": "lead", "value": 0.02}, "pass", id="lead at the limit"),
-    pytest.param({"name": "lead", "value": 0.021}, "fail", id="lead over the limit"),
-    pytest.param({"name": "Salmonella", "value": 0, "unit": "detections/25 g", "category": "microbiology"}, "pass", id="not detected"),
-    pytest.param({"name": "Salmonella", "value": 1, "unit": "detections/25 g", "category": "microbiology"}, "fail", id="detected"),
-    pytest.param({"name": "lead", "value": 0.015, "limit": 0.01}, "fail", id="lab's own stricter limit"),
-    pytest.param({"name": "vitamin D", "value": 1.5, "limit": 3, "min": 2, "category": "nutrient", "unit": "µg/100 kcal"}, "fail", id="under the minimum"),
-])
+@pytest.mark.parametrize(
+    ("analyte", "outcome"),
+    [
+        pytest.param({"name": "lead", "value": 0.02}, "pass", id="lead at the limit"),
+        pytest.param({"name": "lead", "value": 0.021}, "fail", id="lead over the limit"),
+        pytest.param(
+            {"name": "Salmonella", "value": 0, "unit": "detections/25 g", "category": "microbiology"},
+            "pass",
+            id="not detected",
+        ),
+        pytest.param(
+            {"name": "Salmonella", "value": 1, "unit": "detections/25 g", "category": "microbiology"},
+            "fail",
+            id="detected",
+        ),
+        pytest.param({"name": "lead", "value": 0.015, "limit": 0.01}, "fail", id="lab's own stricter limit"),
+        pytest.param(
+            {"name": "vitamin D", "value": 1.5, "limit": 3, "min": 2, "category": "nutrient", "unit": "µg/100 kcal"},
+            "fail",
+            id="under the minimum",
+        ),
+    ],
+)
 def test_test_report_outcome_is_computed_from_values_and_limits(
-    workspace: Workspace, events: Events, record: Record, analyte: dict[str, Any], outcome: str,
+    workspace: Workspace,
+    events: Events,
+    record: Record,
+    analyte: dict[str, Any],
+    outcome: str,
 ) -> None:
     full = {"category": "heavy_metal", "unit": "mg/kg", "method": "ICP-MS", **analyte}
     ok = {"name": "melamine", "category": "contaminant", "value": 0.05, "unit": "mg/kg", "method": "LC-MS/MS"}
@@ -510,18 +745,30 @@ def test_test_report_outcome_is_computed_from_values_and_limits(
 
 
 @SQLITE_ONLY
-@pytest.mark.parametrize(("temps", "allowed", "outcome"), [
-    pytest.param([4.0, 5.0, 8.0, 2.0], (2, 8), "ok", id="touching both bounds"),
-    pytest.param([4.0, 8.1, 5.0], (2, 8), "excursion", id="one reading too warm"),
-    pytest.param([4.0, 1.9, 5.0], (2, 8), "excursion", id="one reading too cold"),
-    pytest.param([-18.5, -19.0], (-25, -15), "ok", id="frozen goods"),
-])
+@pytest.mark.parametrize(
+    ("temps", "allowed", "outcome"),
+    [
+        pytest.param([4.0, 5.0, 8.0, 2.0], (2, 8), "ok", id="touching both bounds"),
+        pytest.param([4.0, 8.1, 5.0], (2, 8), "excursion", id="one reading too warm"),
+        pytest.param([4.0, 1.9, 5.0], (2, 8), "excursion", id="one reading too cold"),
+        pytest.param([-18.5, -19.0], (-25, -15), "ok", id="frozen goods"),
+    ],
+)
 def test_cold_chain_outcome_is_computed_from_readings(
-    workspace: Workspace, events: Events, record: Record, temps: list[float], allowed: tuple[float, float], outcome: str,
+    workspace: Workspace,
+    events: Events,
+    record: Record,
+    temps: list[float],
+    allowed: tuple[float, float],
+    outcome: str,
 ) -> None:
     t0 = NOW - timedelta(days=9)
-    cold = edited(events, COLD, "data.readings",
-                  [{"at": (t0 + timedelta(minutes=15 * i)).isoformat(), "c": c} for i, c in enumerate(temps)])
+    cold = edited(
+        events,
+        COLD,
+        "data.readings",
+        [{"at": (t0 + timedelta(minutes=15 * i)).isoformat(), "c": c} for i, c in enumerate(temps)],
+    )
     cold = edited(cold, COLD, "data.range", {"min_c": allowed[0], "max_c": allowed[1]})
     rows = record(cold)
     assert rows[COLD].outcome == outcome
@@ -529,11 +776,19 @@ def test_cold_chain_outcome_is_computed_from_readings(
 
 # -- limits are filled from the table before signing -----------------------------------------
 
-def test_signing_fills_missing_limits_from_the_table_into_the_signed_event(workspace: Workspace, events: Events, sign: Sign, record: Record) -> None:
+
+def test_signing_fills_missing_limits_from_the_table_into_the_signed_event(
+    workspace: Workspace, events: Events, sign: Sign, record: Record
+) -> None:
     items = sign(events)
     analytes = {a["name"]: a for a in items[PASSING].event["data"]["analytes"]}  # type: ignore[index]
 
-    assert {n: a["limit"] for n, a in analytes.items()} == {"lead": 0.02, "melamine": 1, "aflatoxin M1": 0.025, "Salmonella": 0}
+    assert {n: a["limit"] for n, a in analytes.items()} == {
+        "lead": 0.02,
+        "melamine": 1,
+        "aflatoxin M1": 0.025,
+        "Salmonella": 0,
+    }
     rows = record(items)
     stored = {a["name"]: a["limit"] for a in json.loads(rows[PASSING].body)["data"]["analytes"]}
     assert stored["lead"] == 0.02
@@ -541,21 +796,49 @@ def test_signing_fills_missing_limits_from_the_table_into_the_signed_event(works
 
 @SQLITE_ONLY
 def test_signing_keeps_a_limit_the_lab_gave_and_matches_names_regardless_of_case(events: Events, sign: Sign) -> None:
-    ev = _report(events, [
-        {"name": "lead", "category": "heavy_metal", "value": 0.01, "unit": "mg/kg", "limit": 0.05, "method": "ICP-MS"},
-        {"name": "CADMIUM", "category": "heavy_metal", "value": 0.001, "unit": "mg/kg", "method": "ICP-MS"},
-    ])
+    ev = _report(
+        events,
+        [
+            {
+                "name": "lead",
+                "category": "heavy_metal",
+                "value": 0.01,
+                "unit": "mg/kg",
+                "limit": 0.05,
+                "method": "ICP-MS",
+            },
+            {"name": "CADMIUM", "category": "heavy_metal", "value": 0.001, "unit": "mg/kg", "method": "ICP-MS"},
+        ],
+    )
     analytes = sign(ev)[PASSING].event["data"]["analytes"]  # type: ignore[index]
     assert [a["limit"] for a in analytes] == [0.05, 0.01]
 
 
 @SQLITE_ONLY
-@pytest.mark.parametrize(("analyte", "where", "message"), [
-    pytest.param({"name": "unobtainium", "unit": "mg/kg"}, "events[3].data.analytes[1].limit", "'unobtainium'", id="unknown analyte"),
-    pytest.param({"name": "lead", "unit": "µg/kg"}, "events[3].data.analytes[1].unit", "'mg/kg'", id="unit differs from the table"),
-])
+@pytest.mark.parametrize(
+    ("analyte", "where", "message"),
+    [
+        pytest.param(
+            {"name": "unobtainium", "unit": "mg/kg"},
+            "events[3].data.analytes[1].limit",
+            "'unobtainium'",
+            id="unknown analyte",
+        ),
+        pytest.param(
+            {"name": "lead", "unit": "µg/kg"},
+            "events[3].data.analytes[1].unit",
+            "'mg/kg'",
+            id="unit differs from the table",
+        ),
+    ],
+)
 def test_signing_refuses_an_analyte_the_table_cannot_fill(
-    workspace: Workspace, events: Events, sign: Sign, analyte: dict[str, Any], where: str, message: str,
+    workspace: Workspace,
+    events: Events,
+    sign: Sign,
+    analyte: dict[str, Any],
+    where: str,
+    message: str,
 ) -> None:
     ok = {"name": "melamine", "category": "contaminant", "value": 0.05, "unit": "mg/kg", "method": "LC-MS/MS"}
     ev = _report(events, [ok, {"category": "contaminant", "value": 0.1, "method": "?", **analyte}])

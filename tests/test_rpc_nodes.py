@@ -25,16 +25,20 @@ from cradletrace.verification import audit, export_bundle, read_bundle, verify_b
 from cradletrace.workspace import init_workspace
 from tests.test_anchoring import add_suppliers, anchor, record_into, stored_batches, tx_count
 
+
 def node_url(request: pytest.FixtureRequest, name: str) -> str | None:
     return None if name == "embedded" else str(request.getfixturevalue(f"{name}_node"))
 
 
 @pytest.mark.node
-@pytest.mark.parametrize(("node", "db"), [
-    ("anvil", "sqlite"),
-    ("hardhat", "sqlite"),
-    pytest.param("hardhat", "postgres", marks=pytest.mark.postgres),
-])
+@pytest.mark.parametrize(
+    ("node", "db"),
+    [
+        ("anvil", "sqlite"),
+        ("hardhat", "sqlite"),
+        pytest.param("hardhat", "postgres", marks=pytest.mark.postgres),
+    ],
+)
 def test_whole_flow_against_a_node(request, tmp_path: Path, events, node: str, db: str) -> None:
     url = node_url(request, node)
     database_url = str(request.getfixturevalue("postgres_url")) if db == "postgres" else None
@@ -43,8 +47,12 @@ def test_whole_flow_against_a_node(request, tmp_path: Path, events, node: str, d
     ws, chain = init_workspace(settings)
     with ws:
         assert chain.local is False and chain.chain_id == 31337
-        assert ws.contract_info() == {"address": chain.contract_address, "chain_id": 31337,
-                                      "deploy_block": chain.deploy_block, "local": False}
+        assert ws.contract_info() == {
+            "address": chain.contract_address,
+            "chain_id": 31337,
+            "deploy_block": chain.deploy_block,
+            "local": False,
+        }
         add_suppliers(ws)
         rows = record_into(ws, events)
         sent = tx_count(chain)
@@ -77,8 +85,9 @@ def test_whole_flow_against_a_node(request, tmp_path: Path, events, node: str, d
     assert v.status == "INVALID" and any(x.startswith("root not on chain") for x in v.reasons)
 
     db_args = ["--database-url", database_url] if database_url else []
-    result = CliRunner().invoke(app, ["verify", str(rows[0].id), "--data-dir", str(settings.data_dir),
-                                      "--rpc-url", str(url), *db_args])
+    result = CliRunner().invoke(
+        app, ["verify", str(rows[0].id), "--data-dir", str(settings.data_dir), "--rpc-url", str(url), *db_args]
+    )
     assert result.exit_code == 0 and result.output.startswith("VALID"), result.output
     assert f"on chain, block {r.block_number}" in result.output
 
@@ -116,8 +125,14 @@ def test_account_without_anchorer_role_is_chain_reverted_unauthorized(bare_chain
     w3 = bare_chain.w3
     outsider = w3.eth.accounts[1]
     assert outsider != bare_chain.sender
-    stranger = Web3Anchor(w3, bare_chain.contract_address, outsider, local=bare_chain.local, where=bare_chain.where,
-                          deploy_block=bare_chain.deploy_block)
+    stranger = Web3Anchor(
+        w3,
+        bare_chain.contract_address,
+        outsider,
+        local=bare_chain.local,
+        where=bare_chain.where,
+        deploy_block=bare_chain.deploy_block,
+    )
     root = os.urandom(32)
     with pytest.raises(ChainRevertedError) as caught:
         stranger.anchor(root, 1)

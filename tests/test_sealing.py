@@ -39,8 +39,9 @@ def test_key_file_is_created_0600_once_and_reused(tmp_path: Path) -> None:
     assert load_or_create_key(path, "11" * 32) == b"\x11" * 32
 
 
-@pytest.mark.parametrize(("key", "algorithm", "message"), [(b"short", "aes-256-gcm", "32 bytes"),
-                                                           (b"k" * 32, "des", "expected one of")])
+@pytest.mark.parametrize(
+    ("key", "algorithm", "message"), [(b"short", "aes-256-gcm", "32 bytes"), (b"k" * 32, "des", "expected one of")]
+)
 def test_bad_keys_and_algorithms_are_refused(key: bytes, algorithm: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Sealer(key, algorithm)

@@ -36,11 +36,11 @@ ZURICH = (47.3769, 8.5417)
 PLACE_TEXTS = ("47.3769", "8.5417", "[47.4, 8.5]", "Zurich", "Zürich")
 
 
-
 def _run(coro: Any) -> Any:
     """``asyncio.run`` in a thread of its own: a browser test's Playwright loop may be running in this one."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
 
 def post_events(site: Site, who: str, items: list[dict[str, Any]]) -> Any:
     return site.client.post(f"{P}/events", headers=site.auth(who), content=json.dumps(items).encode())
@@ -53,6 +53,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 # -- nobody writes as someone else ------------------------------------------------------------
+
 
 def test_a_supplier_never_writes_as_another_even_with_its_own_valid_signature(site: Site) -> None:
     before = site.event_count()
@@ -91,16 +92,22 @@ def test_revoked_key_and_expired_certificate_refuse_at_once_old_events_still_ver
     # B's certificate lapses (time passes): the next event is refused, the old ones still verify.
     fresh = signed(site.settings, raw_milk(1, B))  # with the new key
     with Workspace(site.settings) as ws, ws.session() as s:
-        s.execute(update(Certification).where(Certification.supplier_id == B)  # type: ignore[arg-type]
-                  .values(valid_until=date.today() - timedelta(days=1)))
+        s.execute(
+            update(Certification)
+            .where(Certification.supplier_id == B)  # type: ignore[arg-type]
+            .values(valid_until=date.today() - timedelta(days=1))
+        )
     try:
         r = post_events(site, "supplier_b", fresh)
         assert r.status_code in (403, 422) and "expired" in r.text, r.text
         assert site.client.get(f"{P}/events/{old}/verify", headers=op).json()["status"] == "VALID"
     finally:
         with Workspace(site.settings) as ws, ws.session() as s:
-            s.execute(update(Certification).where(Certification.supplier_id == B)  # type: ignore[arg-type]
-                      .values(valid_until=date(2099, 12, 31)))
+            s.execute(
+                update(Certification)
+                .where(Certification.supplier_id == B)  # type: ignore[arg-type]
+                .values(valid_until=date(2099, 12, 31))
+            )
     assert post_events(site, "supplier_b", fresh).status_code == 201
 
 
@@ -115,6 +122,7 @@ def test_a_revoked_api_key_is_refused_on_its_next_request(site: Site) -> None:
 
 
 # -- secrets and personal data ----------------------------------------------------------------
+
 
 def dump(settings: Settings) -> str:
     """Every value of every table, as text (bytes also as hex and latin-1)."""
@@ -146,7 +154,9 @@ def private_texts(pem: bytes) -> list[str]:
 
 def secrets_of(settings: Settings, api_keys: list[str], pems: list[bytes]) -> dict[str, str]:
     found = {f"API key {k[:8]}": k for k in api_keys}
-    found.update({f"API key secret part {k[:8]}": k.split("_", 2)[2] for k in api_keys})  # ct_<id>_<secret>; the secret may hold "_"
+    found.update(
+        {f"API key secret part {k[:8]}": k.split("_", 2)[2] for k in api_keys}
+    )  # ct_<id>_<secret>; the secret may hold "_"
     for pem in pems + [p.read_bytes() for p in settings.keys_dir.glob("*.pem")]:
         found.update({f"private key text {i} {t[:6]}": t for i, t in enumerate(private_texts(pem))})
     location_key = settings.keys_dir / "location.key"
@@ -166,22 +176,29 @@ def chain_bytes(site: Site) -> list[bytes]:
             if not tx.get("to"):
                 continue  # the deployment: the contract's own bytecode
             data = bytes(tx["input"] if "input" in tx else tx["data"])
-            assert data[:4] in selectors and len(data) == 4 + 64, f"block {n}: unexpected call {data[:4].hex()} ({len(data)} bytes)"
+            assert data[:4] in selectors and len(data) == 4 + 64, (
+                f"block {n}: unexpected call {data[:4].hex()} ({len(data)} bytes)"
+            )
             out.append(data)
             for entry in w3.eth.get_transaction_receipt(tx["hash"])["logs"]:
                 out += [bytes(t) for t in entry["topics"]] + [bytes(entry["data"])]
     return out
 
 
-def test_no_secret_or_personal_data_in_store_logs_errors_or_chain(tmp_path: Path, database_url: str | None,
-                                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_no_secret_or_personal_data_in_store_logs_errors_or_chain(
+    tmp_path: Path, database_url: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
     answers: list[str] = []
     with caplog.at_level(logging.DEBUG), packed_site(settings, scan_rate_per_minute=0) as packs:
         site, op = packs.site, packs.site.auth("operator")
-        made = site.client.post(f"{P}/suppliers", headers=op, json={"name": "Secret Farm", "role": "farm", "id": "secret-farm"})
+        made = site.client.post(
+            f"{P}/suppliers", headers=op, json={"name": "Secret Farm", "role": "farm", "id": "secret-farm"}
+        )
         pem = made.json()["private_key_pem"].encode()
-        new_secret = site.client.post(f"{P}/api-keys", headers=op, json={"name": "n", "role": "operator"}).json()["secret"]
+        new_secret = site.client.post(f"{P}/api-keys", headers=op, json={"name": "n", "role": "operator"}).json()[
+            "secret"
+        ]
         scanned = site.client.get(packs.cans[0].path, headers=JSON).json()
         assert share(site.client, scanned["scans"]["scan_id"], ZURICH).status_code == 204
         again = site.client.get(packs.cans[0].path, headers=JSON).json()
@@ -191,7 +208,11 @@ def test_no_secret_or_personal_data_in_store_logs_errors_or_chain(tmp_path: Path
         for headers in ({"Authorization": f"Bearer {flipped}"}, site.auth("revoked"), {"X-API-Key": new_secret + "x"}):
             answers.append(site.client.get(f"{P}/events", headers=headers).text)
         answers.append(site.client.post(f"{P}/events", headers=site.auth("supplier_b"), content=b"[{").text)
-        answers.append(site.client.post(f"{P}/scans/{'0' * 32}/location", json={"lat": ZURICH[0], "lon": ZURICH[1], "consent": True}).text)
+        answers.append(
+            site.client.post(
+                f"{P}/scans/{'0' * 32}/location", json={"lat": ZURICH[0], "lon": ZURICH[1], "consent": True}
+            ).text
+        )
         answers.append(site.client.post(f"{P}/anchor", headers=op).text)
         answers.append(site.client.get("/healthz").text)
         answers.append(site.client.get("/metrics").text)
@@ -211,18 +232,31 @@ def test_no_secret_or_personal_data_in_store_logs_errors_or_chain(tmp_path: Path
     # Nothing readable on chain at all: event bodies, names and places stay off it.
     with Workspace(settings) as ws, ws.session() as s:
         bodies = [r.body for r in s.exec(select(EventRow)).scalars()]  # type: ignore[call-overload]
-    words = {w for body in bodies for w in json.loads(body)["data"].get("site", {}).get("address", "").split() if len(w) > 4}
+    words = {
+        w for body in bodies for w in json.loads(body)["data"].get("site", {}).get("address", "").split() if len(w) > 4
+    }
     assert words and not any(w.encode() in b for w in words for b in on_chain)
 
 
 # -- code enumeration ------------------------------------------------------------------------
 
+
 async def _get(app: Any, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
     """One GET straight through the ASGI app (no client library: 10 000 of them stay quick)."""
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-             "client": ("203.0.113.7", 50000), "server": ("127.0.0.1", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("203.0.113.7", 50000),
+        "server": ("127.0.0.1", 80),
+    }
     answer: dict[str, Any] = {"body": b""}
 
     async def receive() -> dict[str, Any]:
@@ -249,7 +283,9 @@ def test_random_codes_find_nothing_and_the_rate_limit_bites(tmp_path: Path) -> N
         async def run() -> list[tuple[int, dict[str, str], bytes]]:
             out = []
             for i in range(0, len(guesses), 50):
-                out += await asyncio.gather(*(_get(app, ItemCode(FORMULA, LOT, g).path, JSON) for g in guesses[i:i + 50]))
+                out += await asyncio.gather(
+                    *(_get(app, ItemCode(FORMULA, LOT, g).path, JSON) for g in guesses[i : i + 50])
+                )
             return out
 
         started = time.monotonic()

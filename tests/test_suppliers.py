@@ -6,7 +6,7 @@ import base64
 import os
 import stat
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -14,7 +14,6 @@ from sqlalchemy import MetaData
 from sqlmodel import Session, select
 
 from cradletrace import products, suppliers
-
 from cradletrace.anchoring import run as anchoring
 from cradletrace.demo import MILK
 from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, NotFoundError
@@ -63,6 +62,7 @@ def umask() -> Iterator[Callable[[int], None]]:
 
 # -- keys: the private half never leaves its 0600 file --------------------------------------
 
+
 @SQLITE_ONLY
 def test_private_key_files_are_0600_in_a_private_directory(workspace: Workspace, umask: Callable[[int], None]) -> None:
     umask(0)  # a shared box with a careless umask must not make the key world-readable
@@ -106,19 +106,30 @@ def test_database_holds_no_private_key_material(workspace: Workspace) -> None:
 
 # -- registering: refused cleanly, leaving no stray key file --------------------------------
 
+
 @SQLITE_ONLY
-@pytest.mark.parametrize(("name", "role", "supplier_id", "where", "message"), [
-    pytest.param("Waikato Dairy Farm", "farm", "waikato-dairy", "id", "already registered", id="duplicate id"),
-    pytest.param("Tasman Organics", "farmer", None, "role", "farm, plant, lab, logistics, brand", id="unknown role"),
-    pytest.param("Tasman Organics", "Farm", None, "role", "got 'Farm'", id="role capitalised"),
-    pytest.param("Tasman Organics", "", None, "role", "expected one of", id="no role"),
-    pytest.param("   ", "farm", None, "name", "expected a supplier name", id="blank name"),
-    pytest.param("Tasman Organics", "farm", "Tasman Organics", "id", "a-z, 0-9", id="id with capitals and space"),
-    pytest.param("Tasman Organics", "farm", "t", "id", "2-63", id="id too short"),
-    pytest.param("Tasman Organics", "farm", "-tasman", "id", "got '-tasman'", id="id starting with a dash"),
-])
+@pytest.mark.parametrize(
+    ("name", "role", "supplier_id", "where", "message"),
+    [
+        pytest.param("Waikato Dairy Farm", "farm", "waikato-dairy", "id", "already registered", id="duplicate id"),
+        pytest.param(
+            "Tasman Organics", "farmer", None, "role", "farm, plant, lab, logistics, brand", id="unknown role"
+        ),
+        pytest.param("Tasman Organics", "Farm", None, "role", "got 'Farm'", id="role capitalised"),
+        pytest.param("Tasman Organics", "", None, "role", "expected one of", id="no role"),
+        pytest.param("   ", "farm", None, "name", "expected a supplier name", id="blank name"),
+        pytest.param("Tasman Organics", "farm", "Tasman Organics", "id", "a-z, 0-9", id="id with capitals and space"),
+        pytest.param("Tasman Organics", "farm", "t", "id", "2-63", id="id too short"),
+        pytest.param("Tasman Organics", "farm", "-tasman", "id", "got '-tasman'", id="id starting with a dash"),
+    ],
+)
 def test_bad_supplier_is_refused_naming_the_field(
-    workspace: Workspace, name: str, role: str, supplier_id: str | None, where: str, message: str,
+    workspace: Workspace,
+    name: str,
+    role: str,
+    supplier_id: str | None,
+    where: str,
+    message: str,
 ) -> None:
     files, ids = key_files(workspace), supplier_ids(workspace)
 
@@ -138,36 +149,54 @@ def test_the_same_name_twice_is_refused_as_a_duplicate_id(workspace: Workspace) 
         sup, _, _ = suppliers.add_supplier(s, workspace.settings.keys_dir, "Tasman Organics Ltd.", "farm")
     assert sup.id == "tasman-organics-ltd"
 
-    with pytest.raises(InvalidInputError, match="tasman-organics-ltd.*already registered"):
+    with pytest.raises(InvalidInputError, match=r"tasman-organics-ltd.*already registered"):
         with workspace.session() as s:
             suppliers.add_supplier(s, workspace.settings.keys_dir, "Tasman Organics Ltd", "farm")
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    pytest.param("ISO 22000;FSSC-C129;SGS;2027-12-31",
-                 suppliers.CertificationIn("ISO 22000", "FSSC-C129", "SGS", date(2027, 12, 31), True), id="required"),
-    pytest.param("HACCP;H-1;Bureau Veritas;2027-01-01;optional",
-                 suppliers.CertificationIn("HACCP", "H-1", "Bureau Veritas", date(2027, 1, 1), False), id="optional"),
-    pytest.param("HACCP;H-1;BV;2027-01-01;required",
-                 suppliers.CertificationIn("HACCP", "H-1", "BV", date(2027, 1, 1), True), id="required spelled out"),
-    pytest.param("  ISO/IEC 17025 ; IANZ-1284 ;IANZ; 2028-02-29 ",
-                 suppliers.CertificationIn("ISO/IEC 17025", "IANZ-1284", "IANZ", date(2028, 2, 29), True), id="spaces and leap day"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "ISO 22000;FSSC-C129;SGS;2027-12-31",
+            suppliers.CertificationIn("ISO 22000", "FSSC-C129", "SGS", date(2027, 12, 31), True),
+            id="required",
+        ),
+        pytest.param(
+            "HACCP;H-1;Bureau Veritas;2027-01-01;optional",
+            suppliers.CertificationIn("HACCP", "H-1", "Bureau Veritas", date(2027, 1, 1), False),
+            id="optional",
+        ),
+        pytest.param(
+            "HACCP;H-1;BV;2027-01-01;required",
+            suppliers.CertificationIn("HACCP", "H-1", "BV", date(2027, 1, 1), True),
+            id="required spelled out",
+        ),
+        pytest.param(
+            "  ISO/IEC 17025 ; IANZ-1284 ;IANZ; 2028-02-29 ",
+            suppliers.CertificationIn("ISO/IEC 17025", "IANZ-1284", "IANZ", date(2028, 2, 29), True),
+            id="spaces and leap day",
+        ),
+    ],
+)
 def test_certification_parses(text: str, expected: suppliers.CertificationIn) -> None:
     assert suppliers.CertificationIn.parse(text) == expected
 
 
-@pytest.mark.parametrize(("text", "where", "message"), [
-    pytest.param("ISO 22000;FSSC-C129;SGS", "cert", "SCHEME;NUMBER;ISSUER;YYYY-MM-DD", id="no date"),
-    pytest.param("ISO 22000,FSSC-C129,SGS,2027-12-31", "cert", "SCHEME;NUMBER", id="commas"),
-    pytest.param(";FSSC-C129;SGS;2027-12-31", "cert", "SCHEME;NUMBER", id="no scheme"),
-    pytest.param("ISO 22000;;SGS;2027-12-31", "cert", "SCHEME;NUMBER", id="no number"),
-    pytest.param("ISO 22000;FSSC-C129;SGS;31/12/2027", "cert.valid_until", "YYYY-MM-DD", id="day-first date"),
-    pytest.param("ISO 22000;FSSC-C129;SGS;2027-02-30", "cert.valid_until", "2027-02-30", id="no such day"),
-    pytest.param("ISO 22000;FSSC-C129;SGS;2027-12-31;maybe", "cert", "'optional' or 'required'", id="bad flag"),
-    pytest.param("ISO 22000;FSSC-C129;SGS;2027-12-31;optional;x", "cert", "SCHEME;NUMBER", id="six parts"),
-    pytest.param("", "cert", "SCHEME;NUMBER", id="empty"),
-])
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        pytest.param("ISO 22000;FSSC-C129;SGS", "cert", "SCHEME;NUMBER;ISSUER;YYYY-MM-DD", id="no date"),
+        pytest.param("ISO 22000,FSSC-C129,SGS,2027-12-31", "cert", "SCHEME;NUMBER", id="commas"),
+        pytest.param(";FSSC-C129;SGS;2027-12-31", "cert", "SCHEME;NUMBER", id="no scheme"),
+        pytest.param("ISO 22000;;SGS;2027-12-31", "cert", "SCHEME;NUMBER", id="no number"),
+        pytest.param("ISO 22000;FSSC-C129;SGS;31/12/2027", "cert.valid_until", "YYYY-MM-DD", id="day-first date"),
+        pytest.param("ISO 22000;FSSC-C129;SGS;2027-02-30", "cert.valid_until", "2027-02-30", id="no such day"),
+        pytest.param("ISO 22000;FSSC-C129;SGS;2027-12-31;maybe", "cert", "'optional' or 'required'", id="bad flag"),
+        pytest.param("ISO 22000;FSSC-C129;SGS;2027-12-31;optional;x", "cert", "SCHEME;NUMBER", id="six parts"),
+        pytest.param("", "cert", "SCHEME;NUMBER", id="empty"),
+    ],
+)
 def test_bad_certification_is_refused(text: str, where: str, message: str) -> None:
     with pytest.raises(InvalidInputError) as caught:
         suppliers.CertificationIn.parse(text)
@@ -177,33 +206,42 @@ def test_bad_certification_is_refused(text: str, where: str, message: str) -> No
 
 # -- certificates and keys gate recording ----------------------------------------------------
 
-def test_expired_required_certificate_refuses_recording_naming_it(workspace: Workspace, events: Events, record: Any) -> None:
+
+def test_expired_required_certificate_refuses_recording_naming_it(
+    workspace: Workspace, events: Events, record: Any
+) -> None:
     with pytest.raises(NotAllowedError) as caught:
-        record(events[:1], now=datetime(2028, 1, 1, 9, tzinfo=timezone.utc))
+        record(events[:1], now=datetime(2028, 1, 1, 9, tzinfo=UTC))
 
     text = str(caught.value)
     assert "events[0]" in text and "waikato-dairy" in text
     assert "GAP" in text and "NZGAP-77812" in text and "2027-12-31" in text
-    assert record(events[:1], now=datetime(2027, 12, 31, 23, tzinfo=timezone.utc))  # still valid on its last day
+    assert record(events[:1], now=datetime(2027, 12, 31, 23, tzinfo=UTC))  # still valid on its last day
 
 
 @SQLITE_ONLY
 def test_expired_optional_certificate_does_not_block(workspace: Workspace, events: Events, record: Any) -> None:
-    certs = [suppliers.CertificationIn.parse("GAP;NZGAP-90001;AsureQuality;2027-12-31"),
-             suppliers.CertificationIn.parse("Organic;BIO-77;BioGro;2025-06-30;optional")]
+    certs = [
+        suppliers.CertificationIn.parse("GAP;NZGAP-90001;AsureQuality;2027-12-31"),
+        suppliers.CertificationIn.parse("Organic;BIO-77;BioGro;2025-06-30;optional"),
+    ]
     with workspace.session() as s:
         suppliers.add_supplier(s, workspace.settings.keys_dir, "Tasman Organics", "farm", certs)
-        products.name_party(s, MILK, "tasman-organics", "maker", None, "waikato-dairy", NOW)  # a second dairy for the milk
+        products.name_party(
+            s, MILK, "tasman-organics", "maker", None, "waikato-dairy", NOW
+        )  # a second dairy for the milk
 
     rows = record([raw_milk(events, "tasman-organics", "TO-1")])
     assert [r.supplier_id for r in rows] == ["tasman-organics"]
 
     with pytest.raises(NotAllowedError, match="GAP NZGAP-90001") as caught:
-        record([raw_milk(events, "tasman-organics", "TO-2")], now=datetime(2028, 1, 1, tzinfo=timezone.utc))
+        record([raw_milk(events, "tasman-organics", "TO-2")], now=datetime(2028, 1, 1, tzinfo=UTC))
     assert "BIO-77" not in str(caught.value)
 
 
-def test_revoked_key_refuses_events_it_signed_naming_the_key(workspace: Workspace, events: Events, sign: Any, record: Any) -> None:
+def test_revoked_key_refuses_events_it_signed_naming_the_key(
+    workspace: Workspace, events: Events, sign: Any, record: Any
+) -> None:
     items = sign(events[:BATCH])  # signed at the farm before the key was revoked, submitted after
     kid = farm_key(workspace)
     with workspace.session() as s:
@@ -251,7 +289,10 @@ def test_revoking_an_unknown_key_is_not_found(workspace: Workspace) -> None:
 
 
 def test_rotated_key_signs_new_events_and_old_signatures_stand_until_revoked(
-    workspace: Workspace, events: Events, sign: Any, record: Any,
+    workspace: Workspace,
+    events: Events,
+    sign: Any,
+    record: Any,
 ) -> None:
     old = farm_key(workspace)
     signed_before = sign(events[:1])
@@ -279,4 +320,3 @@ def test_rotating_the_key_of_an_unknown_supplier_is_not_found(workspace: Workspa
         with workspace.session() as s:
             suppliers.rotate_key(s, workspace.settings.keys_dir, "waikato-diary")
     assert key_files(workspace) == files
-

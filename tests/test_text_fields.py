@@ -19,10 +19,14 @@ from cradletrace.recall.recalls import start_recall
 from cradletrace.workspace import Workspace, default_limits
 from tests.conftest import NOW
 
-BAD = [pytest.param("Alps\x00Nutrition", "U+0000 (NUL)", id="NUL"), pytest.param("ding\x07", "U+0007 (BEL)", id="BEL"),
-       pytest.param("invoice \u202egpj.exe", "U+202E (RIGHT-TO-LEFT OVERRIDE)", id="RLO"),
-       pytest.param("a\u2066b", "U+2066", id="LRI"), pytest.param("x\x85y", "U+0085", id="C1 NEL"),
-       pytest.param("two\nlines", "U+000A (LF)", id="LF")]
+BAD = [
+    pytest.param("Alps\x00Nutrition", "U+0000 (NUL)", id="NUL"),
+    pytest.param("ding\x07", "U+0007 (BEL)", id="BEL"),
+    pytest.param("invoice \u202egpj.exe", "U+202E (RIGHT-TO-LEFT OVERRIDE)", id="RLO"),
+    pytest.param("a\u2066b", "U+2066", id="LRI"),
+    pytest.param("x\x85y", "U+0085", id="C1 NEL"),
+    pytest.param("two\nlines", "U+000A (LF)", id="LF"),
+]
 
 
 @pytest.mark.parametrize(("text", "named"), BAD)
@@ -36,10 +40,14 @@ def test_ordinary_text_of_any_script_passes(text: str) -> None:
     assert text_problem(text) is None
 
 
-@pytest.mark.parametrize(("index", "path"), [(2, ("product", "name")), (2, ("site", "address")), (3, ("lab", "name")),
-                                             (5, ("unit",)), (6, ("logger", "id"))])
+@pytest.mark.parametrize(
+    ("index", "path"),
+    [(2, ("product", "name")), (2, ("site", "address")), (3, ("lab", "name")), (5, ("unit",)), (6, ("logger", "id"))],
+)
 @pytest.mark.parametrize(("text", "named"), BAD)
-def test_event_text_fields_refuse_them(events: list[Any], index: int, path: tuple[str, ...], text: str, named: str) -> None:
+def test_event_text_fields_refuse_them(
+    events: list[Any], index: int, path: tuple[str, ...], text: str, named: str
+) -> None:
     ev = copy.deepcopy(events[index])
     ev["key"] = "0" * 16
     if ev["kind"] == "test_report":

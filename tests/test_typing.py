@@ -16,6 +16,11 @@ def test_core_is_mypy_strict_clean(tmp_path: Path) -> None:
     env = {**os.environ, "MYPYPATH": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / ".mypy_cache"), "-p", "cradletrace.core"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr

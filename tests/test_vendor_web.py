@@ -19,15 +19,27 @@ VENDOR = REPO_ROOT / "scanner_web" / "static" / "vendor"
 
 
 def _pairs() -> list[tuple[str, str]]:
-    out = subprocess.run(["node", "scripts/vendor-web.cjs", "--list"], cwd=REPO_ROOT, env=node_env(),
-                         capture_output=True, text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        ["node", "scripts/vendor-web.cjs", "--list"],
+        cwd=REPO_ROOT,
+        env=node_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     return [(src, dest) for src, dest in json.loads(out)]
 
 
 def test_vendored_files_are_byte_identical_to_node_modules() -> None:
     pairs = _pairs()
     assert {dest.split("/")[-1] for _, dest in pairs} >= {
-        "jsQR.js", "swagger-ui-bundle.js", "swagger-ui.css", "LICENSE", "swagger-ui-bundle.js.LICENSE.txt"}
+        "jsQR.js",
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "LICENSE",
+        "swagger-ui-bundle.js.LICENSE.txt",
+    }
     for src, dest in pairs:
         assert (REPO_ROOT / dest).read_bytes() == (REPO_ROOT / src).read_bytes(), f"{dest} differs from {src}"
     committed = {p.relative_to(REPO_ROOT).as_posix() for p in VENDOR.rglob("*") if p.is_file()}
@@ -40,10 +52,20 @@ def test_readme_names_package_version_and_licence() -> None:
     for name in ("jsqr", "swagger-ui-dist"):
         installed = json.loads((REPO_ROOT / "node_modules" / name / "package.json").read_text("utf-8"))
         assert pinned[name] == installed["version"], f"package.json pins {name} exactly, as installed"
-        assert f"| [{name}](https://www.npmjs.com/package/{name}) | {installed['version']} | {installed['license']} |" in readme
+        assert (
+            f"| [{name}](https://www.npmjs.com/package/{name}) | {installed['version']} | {installed['license']} |"
+            in readme
+        )
 
 
 def test_vendor_script_check_passes() -> None:
-    result = subprocess.run(["node", "scripts/vendor-web.cjs", "--check"], cwd=REPO_ROOT, env=node_env(),
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        ["node", "scripts/vendor-web.cjs", "--check"],
+        cwd=REPO_ROOT,
+        env=node_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -85,6 +85,7 @@ def edited(body: str) -> str:
 
 # -- verify_event ------------------------------------------------------------------------------
 
+
 def test_pending_before_anchoring_then_valid(workspace, record, events) -> None:
     rows = record(events)
     v = verdict(workspace, rows[0].id)
@@ -93,7 +94,13 @@ def test_pending_before_anchoring_then_valid(workspace, record, events) -> None:
     [r] = anchor(workspace)
     for row in rows:
         v = verdict(workspace, row.id)
-        assert (v.status, v.reasons, v.root, v.tx_hash, v.block_number) == ("VALID", (), r.root, r.tx_hash, r.block_number)
+        assert (v.status, v.reasons, v.root, v.tx_hash, v.block_number) == (
+            "VALID",
+            (),
+            r.root,
+            r.tx_hash,
+            r.block_number,
+        )
         assert v.local_chain is True and v.digest == row.digest
     assert verdict(workspace, rows[2].digest[:10]).status == "VALID"  # by digest prefix
     with pytest.raises(NotFoundError):
@@ -128,8 +135,13 @@ def test_pending_event_with_edited_body_is_invalid_not_pending(workspace, record
 def test_edited_body_and_rehashed_digest_is_proof_wrong(workspace, anchored) -> None:
     eid = anchored[1]
     body = edited(body_of(workspace, eid))
-    sql(workspace, 'UPDATE "event" SET body = :b, digest = :d WHERE id = :i',
-        b=body, d=hashlib.sha256(body.encode()).hexdigest(), i=eid)
+    sql(
+        workspace,
+        'UPDATE "event" SET body = :b, digest = :d WHERE id = :i',
+        b=body,
+        d=hashlib.sha256(body.encode()).hexdigest(),
+        i=eid,
+    )
     v = verdict(workspace, eid)
     assert v.status == "INVALID"
     assert reasons_start(v, "proof wrong") and reasons_start(v, "signature bad")
@@ -143,15 +155,26 @@ def test_edited_body_rehashed_and_resigned_with_the_supplier_key_is_still_proof_
     body = edited(row.body)
     pem = (workspace.settings.keys_dir / f"{row.supplier_id}.{row.key_id}.pem").read_bytes()
     sig = signing.sign(signing.load_private_key(pem), body.encode())
-    sql(workspace, 'UPDATE "event" SET body = :b, digest = :d, signature = :s WHERE id = :i',
-        b=body, d=hashlib.sha256(body.encode()).hexdigest(), s=sig, i=eid)
+    sql(
+        workspace,
+        'UPDATE "event" SET body = :b, digest = :d, signature = :s WHERE id = :i',
+        b=body,
+        d=hashlib.sha256(body.encode()).hexdigest(),
+        s=sig,
+        i=eid,
+    )
     v = verdict(workspace, eid)
     assert v.status == "INVALID" and [r.split(":")[0] for r in v.reasons] == ["proof wrong"]
 
 
 def test_edited_signature_is_signature_bad(workspace, anchored) -> None:
     a, b = anchored[0], anchored[2]  # different suppliers' signatures
-    sql(workspace, 'UPDATE "event" SET signature = (SELECT signature FROM "event" WHERE id = :b) WHERE id = :a', a=a, b=b)
+    sql(
+        workspace,
+        'UPDATE "event" SET signature = (SELECT signature FROM "event" WHERE id = :b) WHERE id = :a',
+        a=a,
+        b=b,
+    )
     v = verdict(workspace, a)
     assert v.status == "INVALID" and [r.split(":")[0] for r in v.reasons] == ["signature bad"]
 
@@ -200,6 +223,7 @@ def test_edited_batch_leaf_count_is_reported(workspace, anchored) -> None:
 
 # -- audit -------------------------------------------------------------------------------------
 
+
 def cli(ws: Workspace, *args: str):  # type: ignore[no-untyped-def]
     ws.close()  # the CLI opens the embedded chain itself
     db = ["--database-url", ws.settings.database_url] if ws.settings.database_url else []
@@ -224,11 +248,17 @@ def test_audit_checks_pending_events_too(workspace, anchored, record, events) ->
     assert verdict(workspace, eid).status == "INVALID"
     for workers in (1, 2):
         report = run_audit(workspace, workers=workers)
-        assert [(i, why.split(":")[0]) for i, _, why in report.bad_events] == [(eid, "content changed"), (eid, "signature bad")]
+        assert [(i, why.split(":")[0]) for i, _, why in report.bad_events] == [
+            (eid, "content changed"),
+            (eid, "signature bad"),
+        ]
     other = pending[0].id  # a pending event whose signature no longer verifies
     sql(workspace, 'UPDATE "event" SET signature = :s WHERE id = :i', s=base64.b64encode(bytes(64)).decode(), i=other)
     assert [(i, why.split(":")[0]) for i, _, why in run_audit(workspace).bad_events] == [
-        (other, "signature bad"), (eid, "content changed"), (eid, "signature bad")]
+        (other, "signature bad"),
+        (eid, "content changed"),
+        (eid, "signature bad"),
+    ]
     result = cli(workspace, "audit")
     assert result.exit_code == 1 and f"event {eid} " in result.output and "2 pending" in result.output, result.output
 
@@ -254,7 +284,12 @@ def test_audit_without_signature_checks_still_catches_content_edits(workspace, a
 
 def test_audit_without_signature_checks_skips_signatures_only(workspace, anchored) -> None:
     a, b = anchored[0], anchored[2]
-    sql(workspace, 'UPDATE "event" SET signature = (SELECT signature FROM "event" WHERE id = :b) WHERE id = :a', a=a, b=b)
+    sql(
+        workspace,
+        'UPDATE "event" SET signature = (SELECT signature FROM "event" WHERE id = :b) WHERE id = :a',
+        a=a,
+        b=b,
+    )
     assert run_audit(workspace, check_signatures=False).ok
     assert {i for i, _, why in run_audit(workspace).bad_events if why.startswith("signature bad")} == {a}
 
@@ -286,8 +321,10 @@ def test_swapped_bodies_digests_and_signatures_are_both_found(workspace, anchore
         rb = conn.execute(text(f'SELECT {cols} FROM "event" WHERE id = :i'), {"i": b}).one()
         conn.execute(text('UPDATE "event" SET digest = :d WHERE id = :i'), {"d": "00" * 32, "i": a})
         for eid, r in ((b, ra), (a, rb)):
-            conn.execute(text('UPDATE "event" SET body = :b, digest = :d, signature = :s WHERE id = :i'),
-                         {"b": r[0], "d": r[1], "s": r[2], "i": eid})
+            conn.execute(
+                text('UPDATE "event" SET body = :b, digest = :d, signature = :s WHERE id = :i'),
+                {"b": r[0], "d": r[1], "s": r[2], "i": eid},
+            )
     report = run_audit(workspace)
     found = {(i, why.split(":")[0]) for i, _, why in report.bad_events}
     assert {(a, "proof wrong"), (b, "proof wrong")} <= found
@@ -324,6 +361,7 @@ def test_deleted_batch_with_its_events_is_all_leaves_missing(workspace, record, 
 
 
 # -- bundles -----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def bundles(workspace, anchored) -> Iterator[list[dict[str, Any]]]:  # type: ignore[no-untyped-def]
@@ -413,17 +451,20 @@ def sqlite_bundles(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, 
             return settings, [export_bundle(s, chain, str(r.id)) for r in rows]
 
 
-@pytest.mark.parametrize(("tamper", "reason"), [
-    (_edit_event, "content changed"),
-    (_edit_proof, "proof wrong"),
-    (_drop_proof_element, "proof wrong"),
-    (_wrong_root, "root not on chain"),
-    (_other_key_id, "signature bad"),
-    (_other_public_key, "signature bad"),
-    (_other_key_with_its_id, "signature bad"),
-    (_edited_signature, "signature bad"),
-    (_wrong_leaf_count, "root on chain with 7 leaves"),
-])
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        (_edit_event, "content changed"),
+        (_edit_proof, "proof wrong"),
+        (_drop_proof_element, "proof wrong"),
+        (_wrong_root, "root not on chain"),
+        (_other_key_id, "signature bad"),
+        (_other_public_key, "signature bad"),
+        (_other_key_with_its_id, "signature bad"),
+        (_edited_signature, "signature bad"),
+        (_wrong_leaf_count, "root on chain with 7 leaves"),
+    ],
+)
 def test_tampered_bundle_is_invalid_with_the_reason(sqlite_bundles, tamper, reason) -> None:
     settings, bundles = sqlite_bundles
     b = copy.deepcopy(bundles[0])

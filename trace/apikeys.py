@@ -58,8 +58,14 @@ def create_key(session: Session, name: str, role: str, supplier_id: str | None =
         raise InvalidInputError(Problem("supplier", f"expected no supplier for a {role} key, got {supplier_id!r}"))
     key_id = secrets.token_hex(6)
     secret = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-    row = ApiKey(id=key_id, name=name, role=role, supplier_id=supplier_id if role == "supplier" else None,
-                 hash=hash_secret(secret), created_at=utcnow())
+    row = ApiKey(
+        id=key_id,
+        name=name,
+        role=role,
+        supplier_id=supplier_id if role == "supplier" else None,
+        hash=hash_secret(secret),
+        created_at=utcnow(),
+    )
     session.add(row)
     session.flush()
     return row, secret

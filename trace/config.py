@@ -90,7 +90,10 @@ class Settings(BaseSettings):
     def _host_list(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(h.strip().lower() for h in value.split(",") if h.strip())
-        return tuple(str(h).strip().lower() for h in value) if isinstance(value, (list, tuple, set, frozenset)) else value
+        return (
+            tuple(str(h).strip().lower() for h in value) if isinstance(value, (list, tuple, set, frozenset)) else value
+        )
+
     # Seconds one long request (an EPCIS export) may work before it stops with 503; it checks
     # between events, and stops as well when its client goes away. See docs/security.md.
     api_request_timeout: float = Field(default=60.0, gt=0)

@@ -53,8 +53,12 @@ class _Goods:
         return any(s == supplier and (x is None or x == lot[1]) for s, x in self.parties.get((lot[0], role), ()))
 
     def holds(self, supplier: str, lot: LotKey) -> bool:
-        return (self.makers.get(lot) == supplier or self.owners.get(lot[0]) == supplier
-                or (lot, supplier) in self.received or self.named(supplier, "carrier", lot))
+        return (
+            self.makers.get(lot) == supplier
+            or self.owners.get(lot[0]) == supplier
+            or (lot, supplier) in self.received
+            or self.named(supplier, "carrier", lot)
+        )
 
 
 def _load(session: Session, events: list[tuple[int, AnyEvent]], makers: Mapping[LotKey, str]) -> _Goods:
@@ -79,9 +83,11 @@ def _load(session: Session, events: list[tuple[int, AnyEvent]], makers: Mapping[
     shipments: dict[str, tuple[LotKey, str, str | None]] = {}
     for chunk in chunks(sorted(shipment_ids)):
         for sid, g, lo, recorder, consignee in session.exec(
-                select(Shipment.id, Lot.gtin, Lot.lot, EventRow.supplier_id, Shipment.consignee)
-                .join(Lot, col(Lot.id) == Shipment.lot_id).join(EventRow, col(EventRow.id) == Shipment.event_id)
-                .where(col(Shipment.id).in_(chunk))):
+            select(Shipment.id, Lot.gtin, Lot.lot, EventRow.supplier_id, Shipment.consignee)
+            .join(Lot, col(Lot.id) == Shipment.lot_id)
+            .join(EventRow, col(EventRow.id) == Shipment.event_id)
+            .where(col(Shipment.id).in_(chunk))
+        ):
             shipments[sid] = ((g, lo), recorder, consignee)
             gtins.add(g)
     owners: dict[str, str] = {}
@@ -89,14 +95,18 @@ def _load(session: Session, events: list[tuple[int, AnyEvent]], makers: Mapping[
     for chunk in chunks(sorted(gtins)):
         owners.update(session.exec(select(Product.gtin, Product.owner_id).where(col(Product.gtin).in_(chunk))).all())
         for g, sup, role, lot in session.exec(
-                select(ProductParty.gtin, ProductParty.supplier_id, ProductParty.role, ProductParty.lot)
-                .where(col(ProductParty.gtin).in_(chunk), col(ProductParty.withdrawn_at).is_(None))):
+            select(ProductParty.gtin, ProductParty.supplier_id, ProductParty.role, ProductParty.lot).where(
+                col(ProductParty.gtin).in_(chunk), col(ProductParty.withdrawn_at).is_(None)
+            )
+        ):
             parties[(g, role)].append((sup, lot or None))
     received: set[tuple[LotKey, str]] = set()
     for chunk in chunks(sorted(custody_lots)):
         for g, lo, consignee in session.exec(
-                select(Lot.gtin, Lot.lot, Shipment.consignee).join(Lot, col(Lot.id) == Shipment.lot_id)
-                .where(tuple_(Lot.gtin, Lot.lot).in_(chunk), col(Shipment.consignee).is_not(None))):
+            select(Lot.gtin, Lot.lot, Shipment.consignee)
+            .join(Lot, col(Lot.id) == Shipment.lot_id)
+            .where(tuple_(Lot.gtin, Lot.lot).in_(chunk), col(Shipment.consignee).is_not(None))
+        ):
             received.add(((g, lo), consignee))  # type: ignore[arg-type]
     registered: set[str] = set()
     for chunk in chunks(sorted(consignees)):
@@ -105,12 +115,18 @@ def _load(session: Session, events: list[tuple[int, AnyEvent]], makers: Mapping[
 
 
 def _unregistered(gtin: str) -> str:
-    return (f"GTIN {gtin} is not registered; expected a product the operator registered to its owner "
-            f"('cradletrace product add {gtin} --owner SUPPLIER --name NAME' or POST /api/v1/products)")
+    return (
+        f"GTIN {gtin} is not registered; expected a product the operator registered to its owner "
+        f"('cradletrace product add {gtin} --owner SUPPLIER --name NAME' or POST /api/v1/products)"
+    )
 
 
-def check(session: Session, events: list[tuple[int, AnyEvent]], suppliers: Mapping[str, Supplier],
-          makers: Mapping[LotKey, str]) -> tuple[list[Problem], list[str]]:
+def check(
+    session: Session,
+    events: list[tuple[int, AnyEvent]],
+    suppliers: Mapping[str, Supplier],
+    makers: Mapping[LotKey, str],
+) -> tuple[list[Problem], list[str]]:
     """Problems (a consignee that is not registered) and refusals ("events[i]: ...") of ``events``,
     in submission order. ``makers`` maps each stored lot the events name to the supplier that made it;
     a lot missing from it (and from earlier batches here) is left to the caller's reference checks."""
@@ -127,8 +143,10 @@ def check(session: Session, events: list[tuple[int, AnyEvent]], suppliers: Mappi
             if owner is None:
                 why = f"may not make lot {lot[0]}/{lot[1]}: {_unregistered(lot[0])}"
             elif who != owner and not goods.named(who, "maker", lot):
-                why = (f"may not make lot {lot[0]}/{lot[1]}: GTIN {lot[0]} belongs to {owner!r}; "
-                       "expected its owner or a maker it named")
+                why = (
+                    f"may not make lot {lot[0]}/{lot[1]}: GTIN {lot[0]} belongs to {owner!r}; "
+                    "expected its owner or a maker it named"
+                )
             else:
                 goods.makers.setdefault(lot, who)
         elif isinstance(d, CommissionData):
@@ -136,33 +154,44 @@ def check(session: Session, events: list[tuple[int, AnyEvent]], suppliers: Mappi
             owner = goods.owners.get(lot[0])
             maker = goods.makers.get(lot)
             if maker is not None and who != owner and not (who == maker and goods.named(who, "maker", lot)):
-                why = (f"may not commission codes into lot {lot[0]}/{lot[1]}: "
-                       + (f"GTIN {lot[0]} belongs to {owner!r}; expected its owner or the lot's maker if it is a named maker"
-                          if owner else _unregistered(lot[0])))
+                why = f"may not commission codes into lot {lot[0]}/{lot[1]}: " + (
+                    f"GTIN {lot[0]} belongs to {owner!r}; expected its owner or the lot's maker if it is a named maker"
+                    if owner
+                    else _unregistered(lot[0])
+                )
         elif isinstance(d, TestReportData):
             lot = d.batch.key
             official = suppliers[who].official_lab if who in suppliers else False
             if lot in goods.makers and not official and not goods.named(who, "lab", lot):
-                why = (f"may not report on lot {lot[0]}/{lot[1]}: expected a lab its owner "
-                       f"({goods.owners.get(lot[0], 'none registered')!r}) assigned to it, or an official lab the operator designated")
+                why = (
+                    f"may not report on lot {lot[0]}/{lot[1]}: expected a lab its owner "
+                    f"({goods.owners.get(lot[0], 'none registered')!r}) assigned to it, or an official lab the operator designated"
+                )
         elif isinstance(d, ColdChainData) and d.shipment is not None:
             shipment = goods.shipments.get(d.shipment)
             if shipment is not None:
                 lot, recorder, consignee = shipment
                 if who not in (recorder, consignee) and not goods.named(who, "carrier", lot):
-                    why = (f"may not record the cold chain of shipment {d.shipment!r} (lot {lot[0]}/{lot[1]}): "
-                           f"expected its recorder {recorder!r}, its consignee or a carrier named for the lot")
+                    why = (
+                        f"may not record the cold chain of shipment {d.shipment!r} (lot {lot[0]}/{lot[1]}): "
+                        f"expected its recorder {recorder!r}, its consignee or a carrier named for the lot"
+                    )
         else:
             assert isinstance(d, (ShipmentData, ColdChainData)) and d.lot is not None
             lot = d.lot.key
             if lot in goods.makers and not goods.holds(who, lot):
                 what = "ship lot" if isinstance(d, ShipmentData) else "record the cold chain of lot"
-                why = (f"may not {what} {lot[0]}/{lot[1]}: expected custody of it (its maker, its GTIN's owner, "
-                       "the consignee of a recorded shipment of it, or a carrier named for it)")
+                why = (
+                    f"may not {what} {lot[0]}/{lot[1]}: expected custody of it (its maker, its GTIN's owner, "
+                    "the consignee of a recorded shipment of it, or a carrier named for it)"
+                )
             if isinstance(d, ShipmentData):
                 if d.consignee is not None and d.consignee not in goods.registered and d.consignee not in suppliers:
-                    problems.append(Problem(f"events[{index}].data.consignee",
-                                            f"expected a registered supplier, got {d.consignee!r}"))
+                    problems.append(
+                        Problem(
+                            f"events[{index}].data.consignee", f"expected a registered supplier, got {d.consignee!r}"
+                        )
+                    )
                 if why is None:
                     goods.shipments[d.id] = (lot, who, d.consignee)
                     if d.consignee is not None:

@@ -48,14 +48,22 @@ def add_product(session: Session, gtin: str, owner: str, name: str, now: datetim
     """Register a GTIN to its owner (operator only: the products are under the operator's control)."""
     _gtin(gtin)
     if not name.strip() or len(name.strip()) > 200:
-        raise InvalidInputError(Problem("name", f"expected a product name of 1-200 characters, got {len(name.strip())}"))
+        raise InvalidInputError(
+            Problem("name", f"expected a product name of 1-200 characters, got {len(name.strip())}")
+        )
     supplier = get_supplier(session, owner)
     if supplier.role not in OWNER_ROLES:
-        raise InvalidInputError(Problem("owner", f"expected a supplier with role {', '.join(OWNER_ROLES)}, "
-                                                 f"got {owner!r} with role {supplier.role!r}"))
+        raise InvalidInputError(
+            Problem(
+                "owner",
+                f"expected a supplier with role {', '.join(OWNER_ROLES)}, got {owner!r} with role {supplier.role!r}",
+            )
+        )
     known = session.get(Product, gtin)
     if known is not None:
-        raise InvalidInputError(Problem("gtin", f"expected a GTIN not registered yet, got {gtin} which belongs to {known.owner_id!r}"))
+        raise InvalidInputError(
+            Problem("gtin", f"expected a GTIN not registered yet, got {gtin} which belongs to {known.owner_id!r}")
+        )
     product = Product(gtin=gtin, owner_id=owner, name=name.strip(), registered_at=now)
     session.add(product)
     session.flush()
@@ -76,9 +84,11 @@ def list_products(session: Session, owner: str | None = None) -> list[ProductVie
         query = query.where(Product.owner_id == owner)
     products = list(session.exec(query))
     parties: dict[str, list[ProductParty]] = defaultdict(list)
-    for p in session.exec(select(ProductParty).where(col(ProductParty.gtin).in_([p.gtin for p in products]),
-                                                     col(ProductParty.withdrawn_at).is_(None))
-                          .order_by(col(ProductParty.id))):
+    for p in session.exec(
+        select(ProductParty)
+        .where(col(ProductParty.gtin).in_([p.gtin for p in products]), col(ProductParty.withdrawn_at).is_(None))
+        .order_by(col(ProductParty.id))
+    ):
         parties[p.gtin].append(p)
     return [ProductView(p, parties[p.gtin]) for p in products]
 
@@ -87,8 +97,10 @@ def _owned(session: Session, gtin: str, acting_for: str | None) -> Product:
     """The product, if ``acting_for`` (a supplier key's supplier; None for the operator) owns it."""
     product = get_product(session, _gtin(gtin))
     if acting_for is not None and acting_for != product.owner_id:
-        raise NotAllowedError(f"not allowed: product {gtin} belongs to {product.owner_id!r}; expected its owner or the "
-                              f"operator to name its parties, got supplier {acting_for!r}")
+        raise NotAllowedError(
+            f"not allowed: product {gtin} belongs to {product.owner_id!r}; expected its owner or the "
+            f"operator to name its parties, got supplier {acting_for!r}"
+        )
     return product
 
 
@@ -101,20 +113,38 @@ def _check_party(session: Session, role: str, supplier_id: str, lot: str | None)
             raise InvalidInputError(Problem("lot", problem))
     supplier = get_supplier(session, supplier_id)
     if supplier.role not in PARTY_ROLES[role]:
-        raise InvalidInputError(Problem("supplier_id", f"expected a supplier with role {', '.join(PARTY_ROLES[role])} "
-                                                       f"to be a {role}, got {supplier_id!r} with role {supplier.role!r}"))
+        raise InvalidInputError(
+            Problem(
+                "supplier_id",
+                f"expected a supplier with role {', '.join(PARTY_ROLES[role])} "
+                f"to be a {role}, got {supplier_id!r} with role {supplier.role!r}",
+            )
+        )
     return supplier
 
 
 def _current(session: Session, gtin: str, supplier_id: str, role: str, lot: str | None) -> ProductParty | None:
-    return session.exec(select(ProductParty).where(
-        ProductParty.gtin == gtin, ProductParty.supplier_id == supplier_id, ProductParty.role == role,
-        col(ProductParty.lot).is_(None) if lot is None else ProductParty.lot == lot,
-        col(ProductParty.withdrawn_at).is_(None))).first()
+    return session.exec(
+        select(ProductParty).where(
+            ProductParty.gtin == gtin,
+            ProductParty.supplier_id == supplier_id,
+            ProductParty.role == role,
+            col(ProductParty.lot).is_(None) if lot is None else ProductParty.lot == lot,
+            col(ProductParty.withdrawn_at).is_(None),
+        )
+    ).first()
 
 
-def name_party(session: Session, gtin: str, supplier_id: str, role: str, lot: str | None, by: str, now: datetime,
-               acting_for: str | None = None) -> ProductParty:
+def name_party(
+    session: Session,
+    gtin: str,
+    supplier_id: str,
+    role: str,
+    lot: str | None,
+    by: str,
+    now: datetime,
+    acting_for: str | None = None,
+) -> ProductParty:
     """Name ``supplier_id`` as ``role`` of the product (of every lot, or of ``lot``); naming it again is a no-op."""
     product = _owned(session, gtin, acting_for)
     lot = lot or None
@@ -127,8 +157,16 @@ def name_party(session: Session, gtin: str, supplier_id: str, role: str, lot: st
     return party
 
 
-def withdraw_party(session: Session, gtin: str, supplier_id: str, role: str, lot: str | None, by: str, now: datetime,
-                   acting_for: str | None = None) -> ProductParty:
+def withdraw_party(
+    session: Session,
+    gtin: str,
+    supplier_id: str,
+    role: str,
+    lot: str | None,
+    by: str,
+    now: datetime,
+    acting_for: str | None = None,
+) -> ProductParty:
     """Withdraw a party from now on; what it recorded before stays recorded."""
     product = _owned(session, gtin, acting_for)
     lot = lot or None
@@ -136,13 +174,16 @@ def withdraw_party(session: Session, gtin: str, supplier_id: str, role: str, lot
         raise InvalidInputError(Problem("role", f"expected one of {', '.join(PARTY_ROLES)}, got {role!r}"))
     party = _current(session, product.gtin, supplier_id, role, lot)
     if party is None:
-        raise NotFoundError(f"product {gtin}: {supplier_id!r} is not named as {role}"
-                            f"{f' of lot {lot}' if lot else ''}; expected a current party")
+        raise NotFoundError(
+            f"product {gtin}: {supplier_id!r} is not named as {role}"
+            f"{f' of lot {lot}' if lot else ''}; expected a current party"
+        )
     return _withdraw(session, party, by, now)
 
 
-def withdraw_party_id(session: Session, gtin: str, party_id: int, by: str, now: datetime,
-                      acting_for: str | None = None) -> ProductParty:
+def withdraw_party_id(
+    session: Session, gtin: str, party_id: int, by: str, now: datetime, acting_for: str | None = None
+) -> ProductParty:
     """Withdraw party ``party_id`` of the product (as ``withdraw_party``)."""
     product = _owned(session, gtin, acting_for)
     party = session.get(ProductParty, party_id)
@@ -161,8 +202,9 @@ def _withdraw(session: Session, party: ProductParty, by: str, now: datetime) -> 
 def check_official_lab(supplier_id: str, role: str) -> None:
     """Only a lab can be designated for official control sampling."""
     if role != "lab":
-        raise InvalidInputError(Problem("official_lab", f"expected a supplier with role lab, got {supplier_id!r} "
-                                                        f"with role {role!r}"))
+        raise InvalidInputError(
+            Problem("official_lab", f"expected a supplier with role lab, got {supplier_id!r} with role {role!r}")
+        )
 
 
 def set_official_lab(session: Session, supplier_id: str, official: bool = True) -> Supplier:
@@ -176,7 +218,13 @@ def set_official_lab(session: Session, supplier_id: str, official: bool = True) 
     return supplier
 
 
-_PARTY_FOR_KIND = {"batch": "maker", "commission": "maker", "test_report": "lab", "shipment": "carrier", "cold_chain": "carrier"}
+_PARTY_FOR_KIND = {
+    "batch": "maker",
+    "commission": "maker",
+    "test_report": "lab",
+    "shipment": "carrier",
+    "cold_chain": "carrier",
+}
 
 
 def register_story(session: Session, events: list[dict[str, Any]], now: datetime) -> None:

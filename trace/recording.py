@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import insert, tuple_
 from sqlmodel import Session, col, select
 
+from cradletrace import custody, suppliers
 from cradletrace.core import canonical, signing
 from cradletrace.core.admission import admission_problems
 from cradletrace.core.canonical import JsonValue
@@ -40,7 +41,6 @@ from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedE
 from cradletrace.store.db import chunks
 from cradletrace.store.models import Certification, EventRow, Lot, LotInput, Shipment, Supplier, SupplierKey
 from cradletrace.store.models import Item as ItemRow
-from cradletrace import custody, suppliers
 from cradletrace.workspace import default_limits
 
 MAX_EVENTS = 10_000
@@ -68,7 +68,9 @@ def read_items(value: JsonValue) -> list[Item]:
         if "event" in v:
             extra = set(v) - {"event", "signature"}
             if extra:
-                raise InvalidEventError(Problem(f"events[{i}]", f"expected only 'event' and 'signature', got {sorted(extra)}"))
+                raise InvalidEventError(
+                    Problem(f"events[{i}]", f"expected only 'event' and 'signature', got {sorted(extra)}")
+                )
             sig = v.get("signature")
             if sig is not None and not isinstance(sig, str):
                 raise InvalidEventError(Problem(f"events[{i}].signature", "expected base64 text"))
@@ -129,14 +131,18 @@ def sign_items(
 
 def key_loader(session: Session, keys_dir: Path) -> Callable[[str], tuple[str, bytes]]:
     """Find a supplier's newest active key and its private key file in ``keys_dir``."""
+
     def load(supplier_id: str) -> tuple[str, bytes]:
         key = suppliers.active_key(session, supplier_id)
         path = suppliers.private_key_path(keys_dir, supplier_id, key.key_id)
         try:
             return key.key_id, path.read_bytes()
         except FileNotFoundError:
-            raise NotAllowedError(f"supplier {supplier_id!r}: private key file {path} not found; "
-                                  "expected the key file written by 'supplier add'") from None
+            raise NotAllowedError(
+                f"supplier {supplier_id!r}: private key file {path} not found; "
+                "expected the key file written by 'supplier add'"
+            ) from None
+
     return load
 
 
@@ -149,8 +155,9 @@ class _Checked:
     event: Any
 
 
-def record_items(session: Session, items: list[Item], now: datetime,
-                 limits: Mapping[str, Limit] | None = None) -> list[Recorded]:
+def record_items(
+    session: Session, items: list[Item], now: datetime, limits: Mapping[str, Limit] | None = None
+) -> list[Recorded]:
     """Validate every item against the store and insert them all in the caller's transaction.
 
     Dates must lie in the window around ``now`` and test-report limits be no looser than
@@ -180,8 +187,13 @@ def record_items(session: Session, items: list[Item], now: datetime,
     for i, item in enumerate(items):
         where = f"events[{i}]"
         if item.signature is None:
-            problems.append(Problem(f"{where}.signature", "expected the supplier's Ed25519 signature, got none "
-                                    "(record with --sign to sign with the supplier's key file, or use 'cradletrace sign')"))
+            problems.append(
+                Problem(
+                    f"{where}.signature",
+                    "expected the supplier's Ed25519 signature, got none "
+                    "(record with --sign to sign with the supplier's key file, or use 'cradletrace sign')",
+                )
+            )
             continue
         sid, kid, kind = signers[i]
         try:
@@ -204,8 +216,13 @@ def record_items(session: Session, items: list[Item], now: datetime,
         if kid not in pub_cache:
             pub_cache[kid] = base64.b64decode(key.public_key)
         if not signing.verify_signature(pub_cache[kid], body, item.signature):
-            problems.append(Problem(f"{where}.signature", f"expected a valid signature of this event by key {kid} "
-                                    f"of supplier {sid!r}; it does not verify (event changed after signing, or wrong key)"))
+            problems.append(
+                Problem(
+                    f"{where}.signature",
+                    f"expected a valid signature of this event by key {kid} "
+                    f"of supplier {sid!r}; it does not verify (event changed after signing, or wrong key)",
+                )
+            )
             continue
         # Only now, with the signature good, the full parse (and its cost).
         try:
@@ -225,14 +242,20 @@ def record_items(session: Session, items: list[Item], now: datetime,
     seen_digest: dict[str, int] = {}
     for c in good:
         if c.digest in seen_digest:
-            problems.append(Problem(f"events[{c.index}]", f"expected a new event, got a duplicate of events[{seen_digest[c.digest]}]"))
+            problems.append(
+                Problem(
+                    f"events[{c.index}]", f"expected a new event, got a duplicate of events[{seen_digest[c.digest]}]"
+                )
+            )
         seen_digest.setdefault(c.digest, c.index)
     stored = set()
     for chunk in chunks(list(seen_digest)):
         stored.update(session.exec(select(EventRow.digest).where(col(EventRow.digest).in_(chunk))))
     for c in good:
         if c.digest in stored:
-            problems.append(Problem(f"events[{c.index}]", f"expected a new event, got a duplicate of stored event {c.digest}"))
+            problems.append(
+                Problem(f"events[{c.index}]", f"expected a new event, got a duplicate of stored event {c.digest}")
+            )
 
     wanted_lots: set[tuple[str, str]] = set()
     wanted_shipments: set[str] = set()
@@ -252,7 +275,8 @@ def record_items(session: Session, items: list[Item], now: datetime,
     makers: dict[tuple[str, str], str] = {}
     for chunk in chunks(sorted(wanted_lots)):
         for lid, g, lotcode, maker in session.exec(
-                select(Lot.id, Lot.gtin, Lot.lot, Lot.supplier_id).where(tuple_(Lot.gtin, Lot.lot).in_(chunk))):
+            select(Lot.id, Lot.gtin, Lot.lot, Lot.supplier_id).where(tuple_(Lot.gtin, Lot.lot).in_(chunk))
+        ):
             lots[(g, lotcode)] = lid  # type: ignore[assignment]
             makers[(g, lotcode)] = maker
     shipments: set[str] = set()
@@ -260,9 +284,12 @@ def record_items(session: Session, items: list[Item], now: datetime,
         shipments.update(session.exec(select(Shipment.id).where(col(Shipment.id).in_(chunk))))
 
     good_ids = {c.index for c in good}
-    refused_lots = {k: i for i, k in ((i, _claimed_lot(item.event)) for i, item in enumerate(items)) if k and i not in good_ids}
-    refused_shipments = {k: i for i, k in ((i, _claimed_shipment(item.event)) for i, item in enumerate(items))
-                         if k and i not in good_ids}
+    refused_lots = {
+        k: i for i, k in ((i, _claimed_lot(item.event)) for i, item in enumerate(items)) if k and i not in good_ids
+    }
+    refused_shipments = {
+        k: i for i, k in ((i, _claimed_shipment(item.event)) for i, item in enumerate(items)) if k and i not in good_ids
+    }
 
     def missing(kind: str, key: str, refused: dict[Any, int], ref: Any) -> str:
         if ref in refused:
@@ -277,24 +304,34 @@ def record_items(session: Session, items: list[Item], now: datetime,
         if isinstance(d, BatchData):
             own = d.lot_ref.key
             if own in lots or own in new_lots:
-                problems.append(Problem(f"{where}.lot", f"expected a new lot, got {own[0]}/{own[1]} which is already recorded"))
+                problems.append(
+                    Problem(f"{where}.lot", f"expected a new lot, got {own[0]}/{own[1]} which is already recorded")
+                )
             for j, x in enumerate(d.inputs):
                 if x.key not in lots and x.key not in new_lots:
-                    problems.append(Problem(f"{where}.inputs[{j}]", missing("lot", f"{x.gtin}/{x.lot}", refused_lots, x.key)))
+                    problems.append(
+                        Problem(f"{where}.inputs[{j}]", missing("lot", f"{x.gtin}/{x.lot}", refused_lots, x.key))
+                    )
             new_lots.setdefault(own, c.index)
         elif isinstance(d, ShipmentData):
             if d.id in shipments or d.id in new_shipments:
-                problems.append(Problem(f"{where}.id", f"expected a new shipment id, got {d.id!r} which is already recorded"))
+                problems.append(
+                    Problem(f"{where}.id", f"expected a new shipment id, got {d.id!r} which is already recorded")
+                )
             new_shipments.setdefault(d.id, c.index)
         if isinstance(d, ColdChainData) and d.shipment is not None:
             if d.shipment not in shipments and d.shipment not in new_shipments:
-                problems.append(Problem(f"{where}.shipment", missing("shipment", repr(d.shipment), refused_shipments, d.shipment)))
+                problems.append(
+                    Problem(f"{where}.shipment", missing("shipment", repr(d.shipment), refused_shipments, d.shipment))
+                )
         elif not isinstance(d, BatchData):
             ref = lot_of(c.event)
             assert ref is not None
             if ref.key not in lots and ref.key not in new_lots:
                 field = "batch" if isinstance(d, TestReportData) else "lot"
-                problems.append(Problem(f"{where}.{field}", missing("lot", f"{ref.gtin}/{ref.lot}", refused_lots, ref.key)))
+                problems.append(
+                    Problem(f"{where}.{field}", missing("lot", f"{ref.gtin}/{ref.lot}", refused_lots, ref.key))
+                )
 
     problems.extend(_serial_problems(session, good))
     custody_problems, custody_refused = custody.check(session, [(c.index, c.event) for c in good], known, makers)
@@ -340,36 +377,73 @@ def _store(session: Session, good: list[_Checked], lots: dict[tuple[str, str], i
     for c in good:
         ref = lot_of(c.event)
         d = c.event.data
-        values.append(dict(
-            digest=c.digest, kind=c.event.kind, supplier_id=c.event.supplier, key_id=c.event.key,
-            body=c.body.decode("utf-8"), signature=c.signature, recorded_at=now,
-            gtin=ref.gtin if ref else None, lot=ref.lot if ref else None,
-            ref=d.id if isinstance(d, ShipmentData) else (d.shipment if isinstance(d, ColdChainData) else None),
-            outcome=outcome_of(c.event),
-        ))
+        values.append(
+            dict(
+                digest=c.digest,
+                kind=c.event.kind,
+                supplier_id=c.event.supplier,
+                key_id=c.event.key,
+                body=c.body.decode("utf-8"),
+                signature=c.signature,
+                recorded_at=now,
+                gtin=ref.gtin if ref else None,
+                lot=ref.lot if ref else None,
+                ref=d.id if isinstance(d, ShipmentData) else (d.shipment if isinstance(d, ColdChainData) else None),
+                outcome=outcome_of(c.event),
+            )
+        )
     session.execute(insert(EventRow), values)
     ids: dict[str, int] = {}
     for chunk in chunks([v["digest"] for v in values]):
         ids.update(session.execute(select(EventRow.digest, EventRow.id).where(col(EventRow.digest).in_(chunk))).all())
     batches = [(c, c.event.data) for c in good if isinstance(c.event.data, BatchData)]
     if batches:
-        session.execute(insert(Lot), [dict(gtin=d.product.gtin, lot=d.lot, product=d.product.name,
-                                           supplier_id=c.event.supplier, event_id=ids[c.digest]) for c, d in batches])
+        session.execute(
+            insert(Lot),
+            [
+                dict(
+                    gtin=d.product.gtin,
+                    lot=d.lot,
+                    product=d.product.name,
+                    supplier_id=c.event.supplier,
+                    event_id=ids[c.digest],
+                )
+                for c, d in batches
+            ],
+        )
         for chunk in chunks([d.lot_ref.key for _, d in batches]):
-            lots.update(((g, lo), i) for i, g, lo in session.execute(
-                select(Lot.id, Lot.gtin, Lot.lot).where(tuple_(Lot.gtin, Lot.lot).in_(chunk))).all())
+            lots.update(
+                ((g, lo), i)
+                for i, g, lo in session.execute(
+                    select(Lot.id, Lot.gtin, Lot.lot).where(tuple_(Lot.gtin, Lot.lot).in_(chunk))
+                ).all()
+            )
     edges = [dict(lot_id=lots[d.lot_ref.key], input_lot_id=lots[x.key]) for _, d in batches for x in d.inputs]
     if edges:
         session.execute(insert(LotInput), edges)
-    shipments = [dict(id=c.event.data.id, lot_id=lots[c.event.data.lot.key], event_id=ids[c.digest], consignee=c.event.data.consignee)
-                 for c in good if isinstance(c.event.data, ShipmentData)]
+    shipments = [
+        dict(
+            id=c.event.data.id,
+            lot_id=lots[c.event.data.lot.key],
+            event_id=ids[c.digest],
+            consignee=c.event.data.consignee,
+        )
+        for c in good
+        if isinstance(c.event.data, ShipmentData)
+    ]
     if shipments:
         session.execute(insert(Shipment), shipments)
-    items = [dict(serial=serial, gtin=d.lot.gtin, lot_id=lots[d.lot.key], event_id=ids[c.digest])
-             for c in good if isinstance(d := c.event.data, CommissionData) for serial in d.serials]
+    items = [
+        dict(serial=serial, gtin=d.lot.gtin, lot_id=lots[d.lot.key], event_id=ids[c.digest])
+        for c in good
+        if isinstance(d := c.event.data, CommissionData)
+        for serial in d.serials
+    ]
     if items:
         session.execute(insert(ItemRow), items)
-    return [Recorded(id=ids[v["digest"]], **{k: v[k] for k in Recorded.__dataclass_fields__ if k != "id"}) for v in values]
+    return [
+        Recorded(id=ids[v["digest"]], **{k: v[k] for k in Recorded.__dataclass_fields__ if k != "id"}) for v in values
+    ]
 
 
 def _serial_problems(session: Session, good: list[_Checked]) -> list[Problem]:
@@ -390,8 +464,9 @@ def _serial_problems(session: Session, good: list[_Checked]) -> list[Problem]:
     taken: set[str] = set()
     for chunk in chunks(list(first)):
         taken.update(session.exec(select(ItemRow.serial).where(col(ItemRow.serial).in_(chunk))))
-    problems.extend(Problem(first[s], f"expected a new serial, got {s!r} which is already commissioned")
-                    for s in sorted(taken))
+    problems.extend(
+        Problem(first[s], f"expected a new serial, got {s!r} which is already commissioned") for s in sorted(taken)
+    )
     return problems
 
 
@@ -407,8 +482,10 @@ def _claimed_lot(event: JsonValue) -> tuple[str, str] | None:
 
 def _located(exc: InvalidInputError, where: str) -> list[Problem]:
     """The error's problems, each under ``where`` (events[i])."""
-    return [Problem(p.where if p.where.startswith(where) else f"{where}{'.' + p.where if p.where else ''}", p.message)
-            for p in exc.problems]
+    return [
+        Problem(p.where if p.where.startswith(where) else f"{where}{'.' + p.where if p.where else ''}", p.message)
+        for p in exc.problems
+    ]
 
 
 def _unnamed_signer(event: JsonValue, where: str, sid: str | None) -> Problem:
@@ -416,8 +493,11 @@ def _unnamed_signer(event: JsonValue, where: str, sid: str | None) -> Problem:
         return Problem(where, f"expected an event object, got {type(event).__name__}")
     field = "key" if sid is not None else "supplier"
     got = event.get(field)
-    return Problem(f"{where}.{field}", f"expected the id of the signing {'key' if sid else 'supplier'} as text, "
-                                       f"got {'nothing' if got is None else type(got).__name__}")
+    return Problem(
+        f"{where}.{field}",
+        f"expected the id of the signing {'key' if sid else 'supplier'} as text, "
+        f"got {'nothing' if got is None else type(got).__name__}",
+    )
 
 
 def _claimed_signer(event: JsonValue) -> tuple[str | None, str | None, str | None]:
@@ -425,8 +505,11 @@ def _claimed_signer(event: JsonValue) -> tuple[str | None, str | None, str | Non
     if not isinstance(event, dict):
         return None, None, None
     sid, kid, kind = (event.get(f) for f in ("supplier", "key", "kind"))
-    return (sid if isinstance(sid, str) else None, kid if isinstance(kid, str) else None,
-            kind if isinstance(kind, str) else None)
+    return (
+        sid if isinstance(sid, str) else None,
+        kid if isinstance(kid, str) else None,
+        kind if isinstance(kind, str) else None,
+    )
 
 
 def _claimed_shipment(event: JsonValue) -> str | None:
@@ -439,7 +522,7 @@ def _claimed_shipment(event: JsonValue) -> str | None:
 def _order_key(where: str) -> tuple[int, str]:
     if where.startswith("events["):
         try:
-            return int(where[7:where.index("]")]), where
+            return int(where[7 : where.index("]")]), where
         except ValueError:
             pass
     return 1 << 30, where

@@ -67,7 +67,9 @@ class Sealer:
                 dec.authenticate_additional_data(associated)
                 return dec.update(body[:-16]) + dec.finalize()
         except InvalidTag:
-            raise InvalidInputError(Problem("sealed", "expected a value sealed with this key; it does not open")) from None
+            raise InvalidInputError(
+                Problem("sealed", "expected a value sealed with this key; it does not open")
+            ) from None
         raise InvalidInputError(Problem("sealed", f"expected algorithm 1 or 2, got {alg}"))
 
 

@@ -44,13 +44,19 @@ class CertificationIn:
         """Read ``SCHEME;NUMBER;ISSUER;YYYY-MM-DD[;optional]`` as typed on the command line."""
         parts = [p.strip() for p in text.split(";")]
         if len(parts) not in (4, 5) or not all(parts[:4]):
-            raise InvalidInputError(Problem("cert", f"expected 'SCHEME;NUMBER;ISSUER;YYYY-MM-DD[;optional]', got {text!r}"))
+            raise InvalidInputError(
+                Problem("cert", f"expected 'SCHEME;NUMBER;ISSUER;YYYY-MM-DD[;optional]', got {text!r}")
+            )
         try:
             until = date.fromisoformat(parts[3])
         except ValueError:
-            raise InvalidInputError(Problem("cert.valid_until", f"expected a date YYYY-MM-DD, got {parts[3]!r}")) from None
+            raise InvalidInputError(
+                Problem("cert.valid_until", f"expected a date YYYY-MM-DD, got {parts[3]!r}")
+            ) from None
         if len(parts) == 5 and parts[4] not in ("optional", "required"):
-            raise InvalidInputError(Problem("cert", f"expected 'optional' or 'required' as fifth part, got {parts[4]!r}"))
+            raise InvalidInputError(
+                Problem("cert", f"expected 'optional' or 'required' as fifth part, got {parts[4]!r}")
+            )
         return cls(parts[0], parts[1], parts[2], until, required=len(parts) == 4 or parts[4] == "required")
 
 
@@ -92,16 +98,28 @@ def add_supplier(
     session.add(supplier)
     session.flush()
     for c in certifications:
-        session.add(Certification(supplier_id=sid, scheme=c.scheme, number=c.number, issuer=c.issuer,
-                                  valid_until=c.valid_until, required=c.required))
+        session.add(
+            Certification(
+                supplier_id=sid,
+                scheme=c.scheme,
+                number=c.number,
+                issuer=c.issuer,
+                valid_until=c.valid_until,
+                required=c.required,
+            )
+        )
     key, path = _new_key(session, keys_dir, sid)
     return supplier, key, path
 
 
 def _new_key(session: Session, keys_dir: Path, supplier_id: str) -> tuple[SupplierKey, Path]:
     pair = signing.generate_key_pair()
-    key = SupplierKey(key_id=pair.key_id, supplier_id=supplier_id,
-                      public_key=base64.b64encode(pair.public_key).decode(), created_at=utcnow())
+    key = SupplierKey(
+        key_id=pair.key_id,
+        supplier_id=supplier_id,
+        public_key=base64.b64encode(pair.public_key).decode(),
+        created_at=utcnow(),
+    )
     session.add(key)
     session.flush()
     return key, write_private_key(keys_dir, supplier_id, pair)
@@ -124,9 +142,14 @@ def register_public_key(session: Session, supplier_id: str, public_key_b64: str)
     key_id = signing.key_id(raw)
     known = session.get(SupplierKey, key_id)
     if known is not None:
-        raise InvalidInputError(Problem("public_key", f"expected a key not registered yet; it is key {key_id} "
-                                                      f"of supplier {known.supplier_id}"))
-    key = SupplierKey(key_id=key_id, supplier_id=supplier_id, public_key=base64.b64encode(raw).decode(), created_at=utcnow())
+        raise InvalidInputError(
+            Problem(
+                "public_key", f"expected a key not registered yet; it is key {key_id} of supplier {known.supplier_id}"
+            )
+        )
+    key = SupplierKey(
+        key_id=key_id, supplier_id=supplier_id, public_key=base64.b64encode(raw).decode(), created_at=utcnow()
+    )
     session.add(key)
     session.flush()
     return key
@@ -153,16 +176,19 @@ def active_key(session: Session, supplier_id: str) -> SupplierKey:
     """The supplier's newest key that is not revoked."""
     get_supplier(session, supplier_id)
     keys = session.exec(
-        select(SupplierKey).where(SupplierKey.supplier_id == supplier_id)
-        .order_by(SupplierKey.created_at.desc())  # type: ignore[attr-defined]
+        select(SupplierKey).where(SupplierKey.supplier_id == supplier_id).order_by(SupplierKey.created_at.desc())  # type: ignore[attr-defined]
     ).all()
     for key in keys:
         if key.revoked_at is None:
             return key
     if keys:
-        raise NotAllowedError(f"supplier {supplier_id!r}: key {keys[0].key_id} was revoked; expected an active key "
-                              "('cradletrace supplier rotate-key' makes a new one)")
-    raise NotAllowedError(f"supplier {supplier_id!r} has no key; expected one ('cradletrace supplier rotate-key' makes one)")
+        raise NotAllowedError(
+            f"supplier {supplier_id!r}: key {keys[0].key_id} was revoked; expected an active key "
+            "('cradletrace supplier rotate-key' makes a new one)"
+        )
+    raise NotAllowedError(
+        f"supplier {supplier_id!r} has no key; expected one ('cradletrace supplier rotate-key' makes one)"
+    )
 
 
 def private_key_path(keys_dir: Path, supplier_id: str, key_id: str) -> Path:
@@ -182,8 +208,10 @@ def refusal(
     ``kind`` may be any text read from an unchecked event: an unknown kind skips the role check.
     """
     if kind in ROLES_FOR_KIND and supplier.role not in ROLES_FOR_KIND[kind]:
-        return (f"supplier {supplier.id!r} has role {supplier.role!r}; "
-                f"expected one of {', '.join(ROLES_FOR_KIND[kind])} to record {kind} events")
+        return (
+            f"supplier {supplier.id!r} has role {supplier.role!r}; "
+            f"expected one of {', '.join(ROLES_FOR_KIND[kind])} to record {kind} events"
+        )
     why = key_refusal(supplier.id, key, key_id)
     if why:
         return why
@@ -193,8 +221,10 @@ def refusal(
         return f"key {key_id!r} of supplier {supplier.id!r} was revoked{f' at {revoked:%Y-%m-%d %H:%M}' if revoked else ''}; expected an active key"
     for c in certs:
         if c.required and c.valid_until < today:
-            return (f"supplier {supplier.id!r}: certificate {c.scheme} {c.number} (issuer {c.issuer}) "
-                    f"expired on {c.valid_until}; expected a valid certificate")
+            return (
+                f"supplier {supplier.id!r}: certificate {c.scheme} {c.number} (issuer {c.issuer}) "
+                f"expired on {c.valid_until}; expected a valid certificate"
+            )
     return None
 
 

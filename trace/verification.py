@@ -62,7 +62,9 @@ def find_event(session: Session, ref: str) -> EventRow:
     if row is None and is_digest:  # a digest prefix may be all digits: an id is tried first
         rows = session.exec(select(EventRow).where(col(EventRow.digest).startswith(ref)).limit(2)).all()
         if len(rows) > 1:
-            raise InvalidInputError(Problem("event", f"expected a digest prefix that names one event, got {ref!r} which matches several"))
+            raise InvalidInputError(
+                Problem("event", f"expected a digest prefix that names one event, got {ref!r} which matches several")
+            )
         row = rows[0] if rows else None
     if row is None:
         raise NotFoundError(f"event {ref!r}: not in the store")
@@ -143,11 +145,24 @@ class EventVerifier:
         if batch is None or batch.status != "confirmed":
             status = "INVALID" if reasons else "PENDING"
             waiting = "being anchored: the root is prepared, not yet confirmed" if batch else "not anchored yet"
-            return Verdict(status, tuple(reasons or [f"{waiting}; waiting for the next 'cradletrace anchor'"]),
-                           row.id, row.digest, local_chain=self.chain.local)
+            return Verdict(
+                status,
+                tuple(reasons or [f"{waiting}; waiting for the next 'cradletrace anchor'"]),
+                row.id,
+                row.digest,
+                local_chain=self.chain.local,
+            )
         reasons += _anchor_problems(row.digest, row.proof, batch, self.root(batch.root))
-        return Verdict("INVALID" if reasons else "VALID", tuple(reasons), row.id, row.digest, batch.root,
-                       batch.block_number, batch.tx_hash, self.chain.local)
+        return Verdict(
+            "INVALID" if reasons else "VALID",
+            tuple(reasons),
+            row.id,
+            row.digest,
+            batch.root,
+            batch.block_number,
+            batch.tx_hash,
+            self.chain.local,
+        )
 
 
 def verify_event(session: Session, chain: Anchor | EventVerifier, ref: str) -> Verdict:
@@ -199,8 +214,13 @@ class AuditReport:
         return not self.bad_events and not self.problems
 
 
-def audit(session: Session, chain: Anchor, check_signatures: bool = True,
-          progress: Callable[[int], None] | None = None, workers: int | None = None) -> AuditReport:
+def audit(
+    session: Session,
+    chain: Anchor,
+    check_signatures: bool = True,
+    progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
+) -> AuditReport:
     """Re-verify every event and every root the contract holds.
 
     Pending events (not anchored yet, or in a batch not confirmed yet) are checked like
@@ -216,31 +236,49 @@ def audit(session: Session, chain: Anchor, check_signatures: bool = True,
     report = AuditReport()
     on_chain = {r.root.hex(): r for r in chain.roots()}
     batches = {b.id: b for b in session.exec(select(AnchorBatch).where(AnchorBatch.contract == chain.contract_address))}
-    counts = dict(session.exec(select(EventRow.anchor_id, func.count()).where(col(EventRow.anchor_id).is_not(None))
-                               .group_by(EventRow.anchor_id)).all())
+    counts = dict(
+        session.exec(
+            select(EventRow.anchor_id, func.count())
+            .where(col(EventRow.anchor_id).is_not(None))
+            .group_by(EventRow.anchor_id)
+        ).all()
+    )
     by_root = {b.root: b for b in batches.values()}
     for root, r in on_chain.items():
         report.roots_checked += 1
         b = by_root.get(root)
         if b is None:
-            report.problems.append(f"root 0x{root} (block {r.block_number}, {r.leaf_count} leaves) is on chain "
-                                   "but not in the store: all of its leaves are missing")
+            report.problems.append(
+                f"root 0x{root} (block {r.block_number}, {r.leaf_count} leaves) is on chain "
+                "but not in the store: all of its leaves are missing"
+            )
             continue
         have = counts.get(b.id, 0)
         if have < r.leaf_count:
-            report.problems.append(f"root 0x{root} (batch {b.id}) has {r.leaf_count} leaves on chain, "
-                                   f"the store has {have}: {r.leaf_count - have} anchored leaves missing from the store")
+            report.problems.append(
+                f"root 0x{root} (batch {b.id}) has {r.leaf_count} leaves on chain, "
+                f"the store has {have}: {r.leaf_count - have} anchored leaves missing from the store"
+            )
         elif have > r.leaf_count:
-            report.problems.append(f"root 0x{root} (batch {b.id}) has {r.leaf_count} leaves on chain, "
-                                   f"the store has {have} events claiming it")
+            report.problems.append(
+                f"root 0x{root} (batch {b.id}) has {r.leaf_count} leaves on chain, "
+                f"the store has {have} events claiming it"
+            )
     for b in batches.values():
         if b.status == "confirmed" and b.root not in on_chain:
             report.problems.append(f"batch {b.id}: root 0x{b.root} is confirmed in the store but not on chain")
     keys = {k.key_id: k.public_key for k in session.exec(select(SupplierKey))}
     check = _EventChecks(batches, on_chain, keys if check_signatures else None)
     rows = session.connection().execute(  # Core rows: ~2.5 µs a row, the ORM's ~6
-        select(EventRow.id, EventRow.digest, EventRow.body, EventRow.key_id, EventRow.signature,
-               EventRow.anchor_id, EventRow.proof)
+        select(
+            EventRow.id,
+            EventRow.digest,
+            EventRow.body,
+            EventRow.key_id,
+            EventRow.signature,
+            EventRow.anchor_id,
+            EventRow.proof,
+        )
         .order_by(col(EventRow.id))
         .execution_options(yield_per=_AUDIT_CHUNK)
     )
@@ -261,7 +299,7 @@ def audit(session: Session, chain: Anchor, check_signatures: bool = True,
         waiting: tuple[list[Future[list[tuple[int, str, str]]]], Sequence[Row[Any]]] | None = None
         for chunk in rows.partitions():  # the next chunk is read while the threads check this one
             step = -(-len(chunk) // n)
-            slices = [pool.submit(check, chunk[i:i + step]) for i in range(0, len(chunk), step)]
+            slices = [pool.submit(check, chunk[i : i + step]) for i in range(0, len(chunk), step)]
             if waiting:
                 done([bad for f in waiting[0] for bad in f.result()], waiting[1])
             waiting = slices, chunk
@@ -274,8 +312,9 @@ class _EventChecks:
     """Everything ``audit`` checks per event, callable on a slice of rows from any thread:
     per-key and per-batch facts are settled once, proofs share their walks above the leaves."""
 
-    def __init__(self, batches: dict[int | None, AnchorBatch], on_chain: dict[str, OnChainRoot],
-                 keys: dict[str, str] | None) -> None:
+    def __init__(
+        self, batches: dict[int | None, AnchorBatch], on_chain: dict[str, OnChainRoot], keys: dict[str, str] | None
+    ) -> None:
         self.keys = keys
         self.walker = ProofWalker()
         # per batch id (None: the event is not in a batch yet): None while unconfirmed, else (root, what is wrong with the root itself)
@@ -319,6 +358,7 @@ class _EventChecks:
 
 # -- bundles ---------------------------------------------------------------------------
 
+
 def export_bundle(session: Session, chain: Anchor, ref: str) -> dict[str, Any]:
     """Everything needed to verify one event without our database."""
     row = find_event(session, ref)
@@ -333,15 +373,23 @@ def export_bundle(session: Session, chain: Anchor, ref: str) -> dict[str, Any]:
         "event": json.loads(row.body),
         "digest": "0x" + row.digest,
         "signature": row.signature,
-        "supplier": {"id": row.supplier_id, "key_id": row.key_id, "public_key": key.public_key,
-                     "key_revoked": key.revoked_at is not None},
+        "supplier": {
+            "id": row.supplier_id,
+            "key_id": row.key_id,
+            "public_key": key.public_key,
+            "key_revoked": key.revoked_at is not None,
+        },
         "proof": ["0x" + p for p in row.proof.split(",")] if row.proof else [],
         "root": "0x" + batch.root,
         "leaf_count": batch.leaf_count,
-        "chain": {"chain_id": batch.chain_id, "contract": batch.contract, "tx_hash": batch.tx_hash,
-                  "block_number": batch.block_number,
-                  "block_time": batch.block_time.isoformat() if batch.block_time else None,
-                  "local_development_chain": chain.local},
+        "chain": {
+            "chain_id": batch.chain_id,
+            "contract": batch.contract,
+            "tx_hash": batch.tx_hash,
+            "block_number": batch.block_number,
+            "block_time": batch.block_time.isoformat() if batch.block_time else None,
+            "local_development_chain": chain.local,
+        },
     }
 
 
@@ -429,8 +477,16 @@ def verify_bundle(bundle: dict[str, Any], chain_for: Callable[[int, str], Anchor
             reasons.append(f"root on chain with {found.leaf_count} leaves, the bundle says {bundle['leaf_count']}")
         if not reasons and not chain.verify_leaf(root, digest, proof):
             reasons.append("proof wrong: the contract's verifyLeaf refuses it")
-    return Verdict("INVALID" if reasons else "VALID", tuple(reasons), None, digest.hex(), root.hex(),
-                   ch.get("block_number"), ch.get("tx_hash"), chain.local)
+    return Verdict(
+        "INVALID" if reasons else "VALID",
+        tuple(reasons),
+        None,
+        digest.hex(),
+        root.hex(),
+        ch.get("block_number"),
+        ch.get("tx_hash"),
+        chain.local,
+    )
 
 
 def verify_bundle_on(settings: Settings, bundle: dict[str, Any]) -> Verdict:

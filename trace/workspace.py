@@ -32,8 +32,11 @@ CONTRACT_KEY = "chain.contract"
 
 def load_limits(path: Path | None) -> dict[str, Limit]:
     """The limits table in ``path``, or the packaged one (data/limits-infant-formula.json)."""
-    text = path.read_text("utf-8") if path else resources.files("cradletrace").joinpath(
-        "data/limits-infant-formula.json").read_text("utf-8")
+    text = (
+        path.read_text("utf-8")
+        if path
+        else resources.files("cradletrace").joinpath("data/limits-infant-formula.json").read_text("utf-8")
+    )
     table = parse_json(text)
     if not isinstance(table, dict):
         raise ConfigError(f"limits table {path}: expected a JSON object")
@@ -66,20 +69,26 @@ class Workspace:
             if self._create:
                 private_file(st.data_dir / db.SQLITE_NAME)
             elif not (st.data_dir / db.SQLITE_NAME).exists():
-                raise ConfigError(f"no cradletrace store in {st.data_dir.resolve()}; expected a data directory "
-                                  f"made by 'cradletrace init --data-dir {st.data_dir}'")
+                raise ConfigError(
+                    f"no cradletrace store in {st.data_dir.resolve()}; expected a data directory "
+                    f"made by 'cradletrace init --data-dir {st.data_dir}'"
+                )
         engine = db.open_engine(st.store_url, st.db_pool_size)
         if not self._create:
             try:
                 ready = inspect(engine).has_table("meta")
             except OperationalError as exc:
                 engine.dispose()
-                raise ConfigError(f"store {engine.url.render_as_string(hide_password=True)}: cannot connect "
-                                  f"({str(exc.orig).strip()[:200]})") from None
+                raise ConfigError(
+                    f"store {engine.url.render_as_string(hide_password=True)}: cannot connect "
+                    f"({str(exc.orig).strip()[:200]})"
+                ) from None
             if not ready:
                 engine.dispose()
-                raise ConfigError(f"store {engine.url.render_as_string(hide_password=True)} has no cradletrace tables; "
-                                  "run 'cradletrace init' first")
+                raise ConfigError(
+                    f"store {engine.url.render_as_string(hide_password=True)} has no cradletrace tables; "
+                    "run 'cradletrace init' first"
+                )
             if self._check_schema:
                 try:
                     schema.check(engine, self.upgrade_command())
@@ -130,7 +139,8 @@ class Workspace:
         if self._chain is not None:
             return self._chain
         from cradletrace.chain.connect import anchor_options, connect
-        from cradletrace.chain.web3anchor import Web3Anchor, deploy as deploy_contract, has_code, translated
+        from cradletrace.chain.web3anchor import Web3Anchor, has_code, translated
+        from cradletrace.chain.web3anchor import deploy as deploy_contract
 
         conn = connect(self.settings)
         try:
@@ -144,17 +154,32 @@ class Workspace:
                     self.replaced_contract = str(info["address"])
                 address, block = deploy_contract(conn.w3, conn.sender, conn.private_key, conn.where)
                 with self.session() as s:
-                    s.merge(Meta(key=CONTRACT_KEY, value=json.dumps(
-                        {"address": address, "chain_id": chain_id, "deploy_block": block, "local": conn.local})))
+                    s.merge(
+                        Meta(
+                            key=CONTRACT_KEY,
+                            value=json.dumps(
+                                {"address": address, "chain_id": chain_id, "deploy_block": block, "local": conn.local}
+                            ),
+                        )
+                    )
             elif info:
                 raise ConfigError(
                     f"the contract {info['address']} recorded in the store is not on the chain at {conn.where} "
-                    f"(chain id {chain_id}); expected the chain it was deployed to, or run 'cradletrace init' to deploy anew")
+                    f"(chain id {chain_id}); expected the chain it was deployed to, or run 'cradletrace init' to deploy anew"
+                )
             else:
                 raise ConfigError(f"no anchor contract recorded in {self._safe_url()}; run 'cradletrace init' first")
-            self._chain = Web3Anchor(conn.w3, address, conn.sender, private_key=conn.private_key, local=conn.local,
-                                     where=conn.where, deploy_block=block, on_close=conn.close,
-                                     **anchor_options(self.settings))
+            self._chain = Web3Anchor(
+                conn.w3,
+                address,
+                conn.sender,
+                private_key=conn.private_key,
+                local=conn.local,
+                where=conn.where,
+                deploy_block=block,
+                on_close=conn.close,
+                **anchor_options(self.settings),
+            )
         except BaseException:
             conn.close()
             raise
@@ -184,4 +209,3 @@ def init_workspace(settings: Settings) -> tuple[Workspace, Anchor]:
     except (TraceError, ChainError):
         ws.close()
         raise
-

@@ -15,6 +15,18 @@ router = APIRouter(prefix="/anchor", tags=["anchor"])
 def anchor_now(runtime: RuntimeDep, caller: OperatorDep) -> AnchorRun:
     """Finish interrupted roots, then put every pending event under a new root on chain."""
     results = runtime.anchor_now()
-    return AnchorRun(events=sum(r.leaf_count for r in results), anchored=[AnchoredRoot(
-        batch_id=r.batch_id, root="0x" + r.root, leaf_count=r.leaf_count, tx_hash=r.tx_hash,
-        block_number=r.block_number, block_time=r.block_time, recovered=r.recovered) for r in results])
+    return AnchorRun(
+        events=sum(r.leaf_count for r in results),
+        anchored=[
+            AnchoredRoot(
+                batch_id=r.batch_id,
+                root="0x" + r.root,
+                leaf_count=r.leaf_count,
+                tx_hash=r.tx_hash,
+                block_number=r.block_number,
+                block_time=r.block_time,
+                recovered=r.recovered,
+            )
+            for r in results
+        ],
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -24,9 +24,9 @@ from cradletrace.api.models import RecordedEvent
 from cradletrace.api.routes.recalls import RecallId
 from cradletrace.apikeys import Caller
 from cradletrace.core.canonical import JsonValue
-from cradletrace.epcis.validation import InvalidEpcisError, validate
-from cradletrace.epcis.export import export_lot, export_recall
 from cradletrace.epcis.capture import DuplicateEpcisError, capture, check_size, map_document
+from cradletrace.epcis.export import export_lot, export_recall
+from cradletrace.epcis.validation import InvalidEpcisError, validate
 from cradletrace.errors import NotAllowedError, Problem
 from cradletrace.workspace import Workspace
 
@@ -42,11 +42,22 @@ _BODY: dict[str, Any] = {
     "description": (
         "`document`: an EPCIS 2.0 JSON-LD `EPCISDocument`. `key`: the id of the supplier key that signed. "
         "`signatures`: one base64 Ed25519 signature per event, in document order, each over the RFC 8785 "
-        "canonical bytes of the cradletrace event that EPCIS event maps to (see `cradletrace epcis sign`)."),
-    "content": {"application/json": {"schema": {
-        "type": "object", "required": ["document", "key", "signatures"], "additionalProperties": False,
-        "properties": {"document": {"type": "object"}, "key": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
-                       "signatures": {"type": "array", "items": {"type": "string"}, "minItems": 1}}}}},
+        "canonical bytes of the cradletrace event that EPCIS event maps to (see `cradletrace epcis sign`)."
+    ),
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["document", "key", "signatures"],
+                "additionalProperties": False,
+                "properties": {
+                    "document": {"type": "object"},
+                    "key": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+                    "signatures": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                },
+            }
+        }
+    },
 }
 
 
@@ -92,8 +103,13 @@ def _body(value: JsonValue) -> tuple[Any, str, list[str]]:
     return value["document"], str(key), [str(s) for s in sigs]  # type: ignore[union-attr]
 
 
-@router.post("", status_code=201, response_model=Captured, openapi_extra={"requestBody": _BODY},
-             responses=responses(401, 403, 409, 422))
+@router.post(
+    "",
+    status_code=201,
+    response_model=Captured,
+    openapi_extra={"requestBody": _BODY},
+    responses=responses(401, 403, 409, 422),
+)
 def capture_document(body: JsonBody, session: SessionDep, caller: SupplierDep, ws: WorkspaceDep) -> Captured:
     """Capture an EPCIS 2.0 document (supplier key): validated whole, every event recorded, or none.
 
@@ -111,7 +127,7 @@ def capture_document(body: JsonBody, session: SessionDep, caller: SupplierDep, w
         if problems:
             raise InvalidEpcisError(problems)
         mapped = map_document(document, str(caller.supplier_id), key, ws.limits)
-        rows = capture(session, document, mapped, signatures, datetime.now(timezone.utc), ws.limits)
+        rows = capture(session, document, mapped, signatures, datetime.now(UTC), ws.limits)
     except DuplicateEpcisError as exc:
         raise ApiError(409, DUPLICATE, exc.problems) from None
     except InvalidEpcisError as exc:
@@ -119,38 +135,71 @@ def capture_document(body: JsonBody, session: SessionDep, caller: SupplierDep, w
     except NotAllowedError as exc:
         raise ApiError(403, f"not allowed: {exc}") from None
     session.commit()
-    return Captured(count=len(rows), events=[CapturedEvent(
-        id=r.id, digest=r.digest, kind=r.kind, supplier_id=r.supplier_id, key_id=r.key_id, gtin=r.gtin, lot=r.lot,
-        ref=r.ref, outcome=r.outcome, hash=m.hash, epcis_id=m.original.get("eventID"), pointer=m.where)
-        for m, r in zip(mapped, rows)])
+    return Captured(
+        count=len(rows),
+        events=[
+            CapturedEvent(
+                id=r.id,
+                digest=r.digest,
+                kind=r.kind,
+                supplier_id=r.supplier_id,
+                key_id=r.key_id,
+                gtin=r.gtin,
+                lot=r.lot,
+                ref=r.ref,
+                outcome=r.outcome,
+                hash=m.hash,
+                epcis_id=m.original.get("eventID"),
+                pointer=m.where,
+            )
+            for m, r in zip(mapped, rows)
+        ],
+    )
 
 
 # {lot:path}: a lot code may hold '/' (GS1 AI 10, e.g. IF/2), and servers decode %2F before routing.
 @router.get("/lots/{lot:path}", response_model=EpcisDocumentOut, responses=responses(401, 403, 404, 422))
 async def export_lot_history(
-    request: Request, session: SessionDep, ws: WorkspaceDep, caller: ExporterDep,
-    lot: Annotated[str, Path(min_length=1, max_length=35, description=(
-        "The lot code (AI 10, up to 20 characters, '/' allowed as it is or as %2F), e.g. RM-A1 or IF/2; "
-        "or GTIN/LOT (14 digits, a slash, the lot code)"))],
-    gtin: Annotated[str | None, Query(pattern=r"^\d{14}$", description="The GTIN, when two products share the lot code")] = None,
+    request: Request,
+    session: SessionDep,
+    ws: WorkspaceDep,
+    caller: ExporterDep,
+    lot: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=35,
+            description=(
+                "The lot code (AI 10, up to 20 characters, '/' allowed as it is or as %2F), e.g. RM-A1 or IF/2; "
+                "or GTIN/LOT (14 digits, a slash, the lot code)"
+            ),
+        ),
+    ],
+    gtin: Annotated[
+        str | None, Query(pattern=r"^\d{14}$", description="The GTIN, when two products share the lot code")
+    ] = None,
 ) -> Response:
     """A lot's history as an EPCIS 2.0 document (quality, operator); a recall shows as disposition `recalled`.
 
     Stopped with 503 after `api_request_timeout` seconds, and as soon as the client goes away."""
-    return await _exported(request, ws, lambda check: export_lot(session, lot, datetime.now(timezone.utc), gtin, check))
+    return await _exported(request, ws, lambda check: export_lot(session, lot, datetime.now(UTC), gtin, check))
 
 
 @router.get("/recalls/{recall_id}", response_model=EpcisDocumentOut, responses=responses(401, 403, 404, 422))
-async def export_recall_scope(request: Request, session: SessionDep, ws: WorkspaceDep, caller: ExporterDep,
-                              recall_id: RecallId) -> Response:
+async def export_recall_scope(
+    request: Request, session: SessionDep, ws: WorkspaceDep, caller: ExporterDep, recall_id: RecallId
+) -> Response:
     """Every lot of a recall's scope, their histories and the recall (disposition `recalled`), as EPCIS 2.0.
 
     Stopped with 503 after `api_request_timeout` seconds, and as soon as the client goes away."""
-    return await _exported(request, ws, lambda check: export_recall(session, recall_id, datetime.now(timezone.utc), check))
+    return await _exported(request, ws, lambda check: export_recall(session, recall_id, datetime.now(UTC), check))
 
 
-async def _exported(request: Request, ws: Workspace, export: Callable[[Callable[[], None]], dict[str, Any]]) -> Response:
+async def _exported(
+    request: Request, ws: Workspace, export: Callable[[Callable[[], None]], dict[str, Any]]
+) -> Response:
     """An export run with a bound (api/bounded.py), encoded in its worker thread as JSONResponse would."""
+
     def work(check: Callable[[], None]) -> bytes:
         doc = export(check)
         check()

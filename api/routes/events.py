@@ -8,7 +8,7 @@ naming its own supplier, and each must carry a valid signature by one of that su
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -38,8 +38,13 @@ _signed = {"$ref": "#/components/schemas/SignedEvent"}
 _BODY: dict[str, Any] = {
     "required": True,
     "description": f"One signed event, or a list of 1-{recording.MAX_EVENTS} recorded all together or not at all.",
-    "content": {"application/json": {"schema": {"anyOf": [
-        _signed, {"type": "array", "items": _signed, "minItems": 1, "maxItems": recording.MAX_EVENTS}]}}},
+    "content": {
+        "application/json": {
+            "schema": {
+                "anyOf": [_signed, {"type": "array", "items": _signed, "minItems": 1, "maxItems": recording.MAX_EVENTS}]
+            }
+        }
+    },
 }
 
 
@@ -47,33 +52,65 @@ def anchoring_of(batch: AnchorBatch | None) -> Anchoring:
     if batch is None:
         return Anchoring(status="pending")
     return Anchoring(
-        status="anchored" if batch.status == "confirmed" else "prepared", batch_id=batch.id, root="0x" + batch.root,
-        leaf_count=batch.leaf_count, chain_id=batch.chain_id, contract=batch.contract,
-        block_number=batch.block_number, block_time=batch.block_time, tx_hash=batch.tx_hash)
+        status="anchored" if batch.status == "confirmed" else "prepared",
+        batch_id=batch.id,
+        root="0x" + batch.root,
+        leaf_count=batch.leaf_count,
+        chain_id=batch.chain_id,
+        contract=batch.contract,
+        block_number=batch.block_number,
+        block_time=batch.block_time,
+        tx_hash=batch.tx_hash,
+    )
 
 
 def _refuse_others(caller: Caller, items: list[recording.Item]) -> None:
     """A supplier key writes only as its own supplier, whatever signature the event carries."""
-    problems = [Problem(f"events[{i}].supplier", f"expected {caller.supplier_id!r} (the key's supplier), got {sid!r}")
-                for i, item in enumerate(items)
-                if isinstance(item.event, dict) and "supplier" in item.event
-                and (sid := item.event["supplier"]) != caller.supplier_id]
+    problems = [
+        Problem(f"events[{i}].supplier", f"expected {caller.supplier_id!r} (the key's supplier), got {sid!r}")
+        for i, item in enumerate(items)
+        if isinstance(item.event, dict)
+        and "supplier" in item.event
+        and (sid := item.event["supplier"]) != caller.supplier_id
+    ]
     if problems:
-        raise ApiError(403, f"not allowed: a supplier key records only events of its own supplier; "
-                            f"{problems[0].where} names another", problems)
+        raise ApiError(
+            403,
+            f"not allowed: a supplier key records only events of its own supplier; {problems[0].where} names another",
+            problems,
+        )
 
 
-@router.post("", status_code=201, response_model=Recorded, openapi_extra={"requestBody": _BODY},
-             responses=responses(401, 403, 409, 422))
+@router.post(
+    "",
+    status_code=201,
+    response_model=Recorded,
+    openapi_extra={"requestBody": _BODY},
+    responses=responses(401, 403, 409, 422),
+)
 def record_events(body: JsonBody, session: SessionDep, caller: SupplierDep, workspace: WorkspaceDep) -> Recorded:
     """Record signed events (supplier key): every one is checked, then all are stored, or none."""
     items = recording.read_items(body)
     _refuse_others(caller, items)
-    rows = recording.record_items(session, items, datetime.now(timezone.utc), workspace.limits)
+    rows = recording.record_items(session, items, datetime.now(UTC), workspace.limits)
     session.commit()
-    return Recorded(count=len(rows), events=[RecordedEvent(
-        id=r.id, digest=r.digest, kind=r.kind, supplier_id=r.supplier_id, key_id=r.key_id, gtin=r.gtin, lot=r.lot,
-        ref=r.ref, outcome=r.outcome) for r in rows])
+    return Recorded(
+        count=len(rows),
+        events=[
+            RecordedEvent(
+                id=r.id,
+                digest=r.digest,
+                kind=r.kind,
+                supplier_id=r.supplier_id,
+                key_id=r.key_id,
+                gtin=r.gtin,
+                lot=r.lot,
+                ref=r.ref,
+                outcome=r.outcome,
+            )
+            for r in rows
+        ],
+    )
 
 
 def _batches(session: Session, ids: set[int]) -> dict[int, AnchorBatch]:
@@ -84,8 +121,11 @@ def _batches(session: Session, ids: set[int]) -> dict[int, AnchorBatch]:
 
 @router.get("", response_model=EventPage, responses=responses(401, 403, 422))
 def list_events(
-    session: SessionDep, caller: ReaderDep,
-    supplier: Annotated[str | None, Query(max_length=63, description="Supplier id (a supplier key sees only its own)")] = None,
+    session: SessionDep,
+    caller: ReaderDep,
+    supplier: Annotated[
+        str | None, Query(max_length=63, description="Supplier id (a supplier key sees only its own)")
+    ] = None,
     kind: EventKind | None = None,
     gtin: Annotated[str | None, Query(max_length=14)] = None,
     lot: Annotated[str | None, Query(max_length=20)] = None,
@@ -97,9 +137,24 @@ def list_events(
     if caller.role == "supplier":
         check_own(caller, supplier or str(caller.supplier_id))
         supplier = caller.supplier_id
-    q = select_columns(*(col(c) for c in (
-        EventRow.id, EventRow.digest, EventRow.kind, EventRow.supplier_id, EventRow.key_id, EventRow.gtin,
-        EventRow.lot, EventRow.ref, EventRow.outcome, EventRow.recorded_at, EventRow.anchor_id)))
+    q = select_columns(
+        *(
+            col(c)
+            for c in (
+                EventRow.id,
+                EventRow.digest,
+                EventRow.kind,
+                EventRow.supplier_id,
+                EventRow.key_id,
+                EventRow.gtin,
+                EventRow.lot,
+                EventRow.ref,
+                EventRow.outcome,
+                EventRow.recorded_at,
+                EventRow.anchor_id,
+            )
+        )
+    )
     if supplier is not None:
         q = q.where(col(EventRow.supplier_id) == supplier)
     if kind is not None:
@@ -116,10 +171,22 @@ def list_events(
     more = len(rows) > limit
     rows = rows[:limit]
     batches = _batches(session, {r.anchor_id for r in rows if r.anchor_id is not None})
-    items = [EventSummary(id=r.id, digest=r.digest, kind=r.kind, supplier_id=r.supplier_id, key_id=r.key_id, gtin=r.gtin,
-                          lot=r.lot, ref=r.ref, outcome=r.outcome, recorded_at=r.recorded_at,
-                          anchoring=anchoring_of(batches.get(r.anchor_id) if r.anchor_id is not None else None))
-             for r in rows]
+    items = [
+        EventSummary(
+            id=r.id,
+            digest=r.digest,
+            kind=r.kind,
+            supplier_id=r.supplier_id,
+            key_id=r.key_id,
+            gtin=r.gtin,
+            lot=r.lot,
+            ref=r.ref,
+            outcome=r.outcome,
+            recorded_at=r.recorded_at,
+            anchoring=anchoring_of(batches.get(r.anchor_id) if r.anchor_id is not None else None),
+        )
+        for r in rows
+    ]
     return EventPage(items=items, next_after=items[-1].id if more else None)
 
 
@@ -130,6 +197,18 @@ def get_event(ref: str, session: SessionDep, caller: ReaderDep) -> EventPublic:
     check_own(caller, row.supplier_id)
     batch = session.get(AnchorBatch, row.anchor_id) if row.anchor_id is not None else None
     assert row.id is not None
-    return EventPublic(id=row.id, digest=row.digest, kind=row.kind, supplier_id=row.supplier_id, key_id=row.key_id,
-                       gtin=row.gtin, lot=row.lot, ref=row.ref, outcome=row.outcome, recorded_at=row.recorded_at,
-                       anchoring=anchoring_of(batch), event=json.loads(row.body), signature=row.signature)
+    return EventPublic(
+        id=row.id,
+        digest=row.digest,
+        kind=row.kind,
+        supplier_id=row.supplier_id,
+        key_id=row.key_id,
+        gtin=row.gtin,
+        lot=row.lot,
+        ref=row.ref,
+        outcome=row.outcome,
+        recorded_at=row.recorded_at,
+        anchoring=anchoring_of(batch),
+        event=json.loads(row.body),
+        signature=row.signature,
+    )

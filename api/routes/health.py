@@ -14,8 +14,10 @@ from cradletrace.api.models import ChainHealth, Health, StoreHealth
 router = APIRouter(prefix="/health", tags=["health"])
 # ``/healthz`` is the same check at the root, where load balancers and orchestrators look.
 root_router = APIRouter(tags=["health"])
-_RESPONSES = {503: {"model": Health, "description": "Store or chain unreachable"},
-              **{k: v for k, v in responses().items() if k != 503}}
+_RESPONSES = {
+    503: {"model": Health, "description": "Store or chain unreachable"},
+    **{k: v for k, v in responses().items() if k != 503},
+}
 log = logging.getLogger("cradletrace.api")
 
 

@@ -7,8 +7,7 @@ these (custody.py): an event about goods its supplier has no standing for is ref
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -37,14 +36,19 @@ def _party(p: ProductParty) -> PartyPublic:
 
 def _public(view: products.ProductView) -> ProductPublic:
     p = view.product
-    return ProductPublic(gtin=p.gtin, name=p.name, owner_id=p.owner_id, registered_at=p.registered_at,
-                         parties=[_party(x) for x in view.parties])
+    return ProductPublic(
+        gtin=p.gtin,
+        name=p.name,
+        owner_id=p.owner_id,
+        registered_at=p.registered_at,
+        parties=[_party(x) for x in view.parties],
+    )
 
 
 @router.post("", status_code=201, response_model=ProductPublic, responses=responses(401, 403, 404, 422))
 def create_product(body: ProductCreate, session: SessionDep, caller: OperatorDep) -> ProductPublic:
     """Register a GTIN to its owner (operator): only the owner, or a maker it names, makes lots of it."""
-    product = products.add_product(session, body.gtin, body.owner_id, body.name, datetime.now(timezone.utc))
+    product = products.add_product(session, body.gtin, body.owner_id, body.name, datetime.now(UTC))
     session.commit()
     return _public(products.ProductView(product, []))
 
@@ -59,8 +63,16 @@ def list_products(session: SessionDep, caller: ReaderDep) -> list[ProductPublic]
 def name_party(gtin: Gtin, body: PartyCreate, session: SessionDep, caller: KeyHolderDep) -> PartyPublic:
     """Name a maker, lab or carrier of the product, for every lot or one lot (its owner's key, or operator).
     Naming a current party again changes nothing."""
-    party = products.name_party(session, gtin, body.supplier_id, body.role, body.lot, who(caller),
-                                datetime.now(timezone.utc), acting_for=_acting_for(caller))
+    party = products.name_party(
+        session,
+        gtin,
+        body.supplier_id,
+        body.role,
+        body.lot,
+        who(caller),
+        datetime.now(UTC),
+        acting_for=_acting_for(caller),
+    )
     session.commit()
     return _party(party)
 
@@ -69,7 +81,8 @@ def name_party(gtin: Gtin, body: PartyCreate, session: SessionDep, caller: KeyHo
 def withdraw_party(gtin: Gtin, party_id: PartyId, session: SessionDep, caller: KeyHolderDep) -> PartyPublic:
     """Withdraw a party from now on (its owner's key, or operator); who and when are kept, and what
     it recorded before stays recorded."""
-    party = products.withdraw_party_id(session, gtin, party_id, who(caller), datetime.now(timezone.utc),
-                                       acting_for=_acting_for(caller))
+    party = products.withdraw_party_id(
+        session, gtin, party_id, who(caller), datetime.now(UTC), acting_for=_acting_for(caller)
+    )
     session.commit()
     return _party(party)

@@ -21,8 +21,16 @@ router = APIRouter(tags=["proofs"])
 
 
 def _public(v: verification.Verdict) -> VerdictPublic:
-    return VerdictPublic(status=v.status, reasons=list(v.reasons), event_id=v.event_id, digest=v.digest,  # type: ignore[arg-type]
-                         root=v.root, block_number=v.block_number, tx_hash=v.tx_hash, local_chain=v.local_chain)
+    return VerdictPublic(
+        status=v.status,
+        reasons=list(v.reasons),
+        event_id=v.event_id,
+        digest=v.digest,  # type: ignore[arg-type]
+        root=v.root,
+        block_number=v.block_number,
+        tx_hash=v.tx_hash,
+        local_chain=v.local_chain,
+    )
 
 
 @router.get("/events/{ref}/proof", response_model=ProofBundle, responses=responses(401, 403, 404, 409, 422))
@@ -46,10 +54,18 @@ def verify_event(ref: str, session: SessionDep, chain: ChainDep, caller: ReaderD
 VERIFY_LIMITED = "too many bundles from this address; retry after the seconds in Retry-After"
 
 
-@router.post("/verify-bundle", response_model=VerdictPublic, responses=responses(422, 429, 502),
-             dependencies=[rate_limited(lambda runtime: runtime.verify_limiter, VERIFY_LIMITED)],
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/json": {"schema": {"$ref": "#/components/schemas/ProofBundle"}}}}})
+@router.post(
+    "/verify-bundle",
+    response_model=VerdictPublic,
+    responses=responses(422, 429, 502),
+    dependencies=[rate_limited(lambda runtime: runtime.verify_limiter, VERIFY_LIMITED)],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProofBundle"}}},
+        }
+    },
+)
 def verify_bundle(body: RawBody, chain: ChainDep) -> VerdictPublic:
     """Public. Check a bundle: content, signature and proof, then its root on this server's chain.
     Limited per client address (Settings.verify_rate_per_minute): each check reads the chain."""
@@ -57,11 +73,19 @@ def verify_bundle(body: RawBody, chain: ChainDep) -> VerdictPublic:
 
     def chain_for(chain_id: int, contract: str) -> Anchor:
         if chain_id != chain.chain_id:
-            raise InvalidInputError(Problem("bundle.chain.chain_id",
-                                            f"expected chain id {chain.chain_id} (the chain this server reads), got {chain_id}"))
+            raise InvalidInputError(
+                Problem(
+                    "bundle.chain.chain_id",
+                    f"expected chain id {chain.chain_id} (the chain this server reads), got {chain_id}",
+                )
+            )
         if contract.lower() != chain.contract_address.lower():
-            raise InvalidInputError(Problem("bundle.chain.contract",
-                                            f"expected {chain.contract_address} (the contract this server anchors to), got {contract}"))
+            raise InvalidInputError(
+                Problem(
+                    "bundle.chain.contract",
+                    f"expected {chain.contract_address} (the contract this server anchors to), got {contract}",
+                )
+            )
         return chain
 
     return _public(verification.verify_bundle(bundle, chain_for))

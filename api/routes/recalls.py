@@ -12,19 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from cradletrace.recall import genealogy, holds, recalls
-from cradletrace.recall import report as recallreport
 from cradletrace.api.deps import QualityDep, SessionDep, who
 from cradletrace.api.errors import ApiError, responses
 from cradletrace.core.text import PlainText
 from cradletrace.errors import InvalidInputError, Problem
+from cradletrace.recall import genealogy, holds, recalls
+from cradletrace.recall import report as recallreport
 
 router = APIRouter(tags=["recalls"])
 
@@ -109,10 +109,15 @@ class RecallIn(BaseModel):
     model_config = _STRICT
     reason: PlainText = Field(min_length=1, max_length=2000, description="Shown on every affected pack's scan page")
     severity: str = Field(description="Recall class: I, II or III")
-    trigger: PlainText | None = Field(default=None, max_length=200,
-                                description="Triggering event (id or digest; its time starts the clock) or a short text")
+    trigger: PlainText | None = Field(
+        default=None,
+        max_length=200,
+        description="Triggering event (id or digest; its time starts the clock) or a short text",
+    )
     trace_lot: str | None = Field(default=None, description="GTIN/LOT to trace forward from")
-    trace_event: str | None = Field(default=None, description="Failed test report or excursion (id or digest) to trace from")
+    trace_event: str | None = Field(
+        default=None, description="Failed test report or excursion (id or digest) to trace from"
+    )
     lots: list[str] = Field(default=[], max_length=10_000, description="GTIN/LOT to add to the scope (widen)")
     exclude: list[str] = Field(default=[], max_length=10_000, description="GTIN/LOT to take out of the scope (narrow)")
 
@@ -123,7 +128,9 @@ class ReportOut(BaseModel):
     recall: RecallOut
     rows: list[dict[str, Any]] = Field(description="One per affected lot (transformation) and per shipment (shipping)")
     sites_to_notify: list[dict[str, Any]]
-    consumers: dict[str, Any] = Field(description="Counts only: items scanned, scans, scans with consent; how to reach them")
+    consumers: dict[str, Any] = Field(
+        description="Counts only: items scanned, scans, scans with consent; how to reach them"
+    )
     counts: dict[str, int]
 
 
@@ -132,7 +139,7 @@ RecallId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Recall id (GET /
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @contextmanager
@@ -158,9 +165,11 @@ def _lots(values: list[str], field: str) -> list[tuple[str, str]]:
 
 
 @router.get("/holds", response_model=list[HoldOut], responses=responses(401, 403, 422))
-def list_holds(session: SessionDep, caller: QualityDep,
-               proposals: Annotated[bool, Query(description="Only holds no active recall covers (recall proposals)")] = False,
-               ) -> list[dict[str, Any]]:
+def list_holds(
+    session: SessionDep,
+    caller: QualityDep,
+    proposals: Annotated[bool, Query(description="Only holds no active recall covers (recall proposals)")] = False,
+) -> list[dict[str, Any]]:
     """Active holds (oldest first), each with its trigger and the clock since it."""
     return [h.to_json() for h in holds.list_holds(session, only_proposals=proposals)]
 
@@ -180,11 +189,20 @@ def start_recall(body: RecallIn, session: SessionDep, caller: QualityDep) -> dic
     next anchoring run. All or nothing."""
     trace_lot = genealogy.parse_lot(body.trace_lot, "trace_lot") if body.trace_lot else None
     include, exclude = _lots(body.lots, "lots"), _lots(body.exclude, "exclude")
-    scope = recalls.build_scope(session, trace_lot=trace_lot, trace_event=body.trace_event, include=include, exclude=exclude)
+    scope = recalls.build_scope(
+        session, trace_lot=trace_lot, trace_event=body.trace_event, include=include, exclude=exclude
+    )
     trigger = body.trigger if body.trigger is not None else body.trace_event
     with _conflicts():
-        recall = recalls.start_recall(session, lots=scope.lots, reason=body.reason, severity=body.severity,
-                                      trigger=trigger, started_by=who(caller), now=_now())
+        recall = recalls.start_recall(
+            session,
+            lots=scope.lots,
+            reason=body.reason,
+            severity=body.severity,
+            trigger=trigger,
+            started_by=who(caller),
+            now=_now(),
+        )
     assert recall.id is not None
     out = {**recalls.get_recall(session, recall.id).to_json(), "scope": scope.to_json()}
     session.commit()
@@ -212,19 +230,29 @@ def close_recall(recall_id: RecallId, body: ReasonIn, session: SessionDep, calle
     return view.to_json()
 
 
-_REPORT_TYPES = {"text/csv": {"schema": {"type": "string"}},
-                 recallreport.FORMATS["xlsx"]: {"schema": {"type": "string", "format": "binary"}}}
+_REPORT_TYPES = {
+    "text/csv": {"schema": {"type": "string"}},
+    recallreport.FORMATS["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
+}
 
 
-@router.get("/recalls/{recall_id}/report", response_model=ReportOut,
-            responses={**responses(401, 403, 404, 422),
-                       200: {"description": "The report: JSON, or a CSV / XLSX file to download", "content": _REPORT_TYPES}})
-def recall_report(recall_id: RecallId, session: SessionDep, caller: QualityDep,
-                  format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, csv or xlsx")] = "json",
-                  ) -> Response:
+@router.get(
+    "/recalls/{recall_id}/report",
+    response_model=ReportOut,
+    responses={
+        **responses(401, 403, 404, 422),
+        200: {"description": "The report: JSON, or a CSV / XLSX file to download", "content": _REPORT_TYPES},
+    },
+)
+def recall_report(
+    recall_id: RecallId,
+    session: SessionDep,
+    caller: QualityDep,
+    fmt: Annotated[Literal["json", "csv", "xlsx"], Query(alias="format", description="json, csv or xlsx")] = "json",
+) -> Response:
     """FSMA 204 key data elements, one row per affected lot and shipment; sites to notify; consumer counts."""
     report = recallreport.build_report(session, recall_id, _now())
     headers = {"Cache-Control": "no-store"}
-    if format != "json":
-        headers["Content-Disposition"] = f'attachment; filename="{report.filename(format)}"'
-    return Response(report.render(format), media_type=recallreport.FORMATS[format], headers=headers)
+    if fmt != "json":
+        headers["Content-Disposition"] = f'attachment; filename="{report.filename(fmt)}"'
+    return Response(report.render(fmt), media_type=recallreport.FORMATS[fmt], headers=headers)

@@ -43,7 +43,12 @@ from cradletrace.store.models import EventRow, Item, Lot
 
 router = APIRouter(tags=["resolver"])
 GS1_VOC = "https://gs1.org/voc/"
-VOC_FORMS = ("https://gs1.org/voc/", "http://gs1.org/voc/", "https://ref.gs1.org/voc/", "gs1:")  # one link type, four spellings
+VOC_FORMS = (
+    "https://gs1.org/voc/",
+    "http://gs1.org/voc/",
+    "https://ref.gs1.org/voc/",
+    "gs1:",
+)  # one link type, four spellings
 LINKSET = "application/linkset+json"
 NOT_ONE_PACK = "not one pack: this Digital Link names a product or a lot; a pack's code ends in /21/<serial>"
 # Every resolver answer may be read by a page on another origin (GS1: resolvers SHALL support CORS).
@@ -76,17 +81,20 @@ def for_resolver(scope: Scope) -> bool:
 @router.get("/.well-known/gs1resolver", summary="GS1 resolver description")
 def description(runtime: RuntimeDep) -> JSONResponse:
     """What this resolver serves, as GS1-Conformant Resolver clients read it before asking for links."""
-    return JSONResponse({
-        "name": "cradletrace",
-        "resolverRoot": resolver_origin(runtime.settings.resolver_host),
-        "supportedPrimaryKeys": ["01"],
-        "supportedLinkType": [{"namespace": GS1_VOC, "prefix": "gs1:"}],
-        "linkTypeDefaultCanBeLinkset": False,
-        "linkTypeDefaultCanBeAll": False,
-        "supportsLanguageVariants": True,  # the page in zh or en, by ?lang= or Accept-Language
-        "supportsSemanticInterpretation": False,
-        "validatesAIcombinations": False,  # each AI's own rules only, not GS1's pairing rules
-    }, headers=CORS)
+    return JSONResponse(
+        {
+            "name": "cradletrace",
+            "resolverRoot": resolver_origin(runtime.settings.resolver_host),
+            "supportedPrimaryKeys": ["01"],
+            "supportedLinkType": [{"namespace": GS1_VOC, "prefix": "gs1:"}],
+            "linkTypeDefaultCanBeLinkset": False,
+            "linkTypeDefaultCanBeAll": False,
+            "supportsLanguageVariants": True,  # the page in zh or en, by ?lang= or Accept-Language
+            "supportsSemanticInterpretation": False,
+            "validatesAIcombinations": False,  # each AI's own rules only, not GS1's pairing rules
+        },
+        headers=CORS,
+    )
 
 
 router.add_api_route("/.well-known/gs1resolver", description, methods=["HEAD"], include_in_schema=False)
@@ -104,7 +112,9 @@ def resolve(request: Request, rest: str, runtime: RuntimeDep) -> Response:
         if as_json:
             return error_response(400, MALFORMED, exc.problems, headers={**CORS, **NO_CACHE})
         what = "; ".join(str(p) for p in exc.problems)
-        return _page(400, render_unknown(pick_lang(request.query_params.get("lang")), f"{raw} — {what}", malformed=True))
+        return _page(
+            400, render_unknown(pick_lang(request.query_params.get("lang")), f"{raw} — {what}", malformed=True)
+        )
     language = pick_lang(link.param("lang") or _accept_language(request))
     if link.serial is None:
         if as_json:
@@ -124,10 +134,16 @@ def resolve(request: Request, rest: str, runtime: RuntimeDep) -> Response:
         links = pack_links(session, full, lot, resolver_origin(runtime.settings.resolver_host), language)
     if link_type in ("linkset", "all"):
         body = json.dumps({"linkset": [links]}, ensure_ascii=False).encode()
-        return Response(body, media_type=LINKSET, headers={**CORS, **NO_CACHE, "Link": _linkset_header(links["anchor"])})
-    name = next((link_type[len(form):] for form in VOC_FORMS if link_type.startswith(form)), link_type)
+        return Response(
+            body, media_type=LINKSET, headers={**CORS, **NO_CACHE, "Link": _linkset_header(links["anchor"])}
+        )
+    name = next((link_type[len(form) :] for form in VOC_FORMS if link_type.startswith(form)), link_type)
     root = resolver_origin(runtime.settings.resolver_host)
-    followed = [x["href"] for x in links.get(GS1_VOC + name, ()) if _may_redirect(x["href"], root, runtime.settings.resolver_allowed_hosts)]
+    followed = [
+        x["href"]
+        for x in links.get(GS1_VOC + name, ())
+        if _may_redirect(x["href"], root, runtime.settings.resolver_allowed_hosts)
+    ]
     return _redirect(followed[0] if followed else links[GS1_VOC + "defaultLink"][0]["href"], links["anchor"])
 
 
@@ -137,8 +153,9 @@ def _may_redirect(href: str, root: str, allowed: tuple[str, ...]) -> bool:
     return href.startswith(root + "/") or document_host(href) in allowed
 
 
-router.add_api_route("/01/{rest:path}", resolve, methods=["GET", "HEAD"], route_class_override=ResolverRoute,
-                     include_in_schema=False)
+router.add_api_route(
+    "/01/{rest:path}", resolve, methods=["GET", "HEAD"], route_class_override=ResolverRoute, include_in_schema=False
+)
 
 
 def _accept_language(request: Request) -> str | None:
@@ -179,8 +196,11 @@ def _with_query(path: str, link: Link) -> str:
 
 def _pack(session: Session, link: Link) -> tuple[Item, Lot] | None:
     """The pack a link names, when we issued it: same GTIN, same lot if one is given, no CPV (we issue none)."""
-    found = session.exec(select(Item, Lot).join(Lot, col(Lot.id) == col(Item.lot_id))  # type: ignore[call-overload]
-                         .where(Item.serial == link.serial)).first()
+    found = session.exec(
+        select(Item, Lot)
+        .join(Lot, col(Lot.id) == col(Item.lot_id))  # type: ignore[call-overload]
+        .where(Item.serial == link.serial)
+    ).first()
     if found is None:
         return None
     item, lot = found
@@ -192,16 +212,30 @@ def _pack(session: Session, link: Link) -> tuple[Item, Lot] | None:
 def pack_links(session: Session, full: Link, lot: Lot, root: str, language: str) -> dict[str, Any]:
     """The link context object of one pack: its anchor and every link we have for it."""
     page = f"{root}{full.path}"
-    pip = [{"href": page, "title": f"{lot.product} — 溯源信息", "type": "text/html", "hreflang": ["zh"]},
-           {"href": f"{page}?lang=en", "title": f"{lot.product} — traceability page", "type": "text/html", "hreflang": ["en"]}]
+    pip = [
+        {"href": page, "title": f"{lot.product} — 溯源信息", "type": "text/html", "hreflang": ["zh"]},
+        {
+            "href": f"{page}?lang=en",
+            "title": f"{lot.product} — traceability page",
+            "type": "text/html",
+            "hreflang": ["en"],
+        },
+    ]
     if language == "en":
         pip.reverse()
     links: dict[str, Any] = {
-        "anchor": page, "description": lot.product, "itemDescription": lot.product,
+        "anchor": page,
+        "description": lot.product,
+        "itemDescription": lot.product,
         GS1_VOC + "defaultLink": [pip[0]],
         GS1_VOC + "pip": pip,
-        GS1_VOC + "traceability": [{"href": f"{page}?format=json", "title": "Origin, tests, cold chain, shipments, "
-                                    "each record verified against the chain", "type": "application/json"}],
+        GS1_VOC + "traceability": [
+            {
+                "href": f"{page}?format=json",
+                "title": "Origin, tests, cold chain, shipments, each record verified against the chain",
+                "type": "application/json",
+            }
+        ],
     }
     reports = _reports(session, lot)
     if reports:
@@ -209,22 +243,36 @@ def pack_links(session: Session, full: Link, lot: Lot, root: str, language: str)
     status = lot_status(session, int(lot.id or 0))
     if status.recall is not None or status.hold is not None:
         title = f"Recall: {status.recall['reason']}" if status.recall else f"On hold: {status.hold['reason']}"  # type: ignore[index]
-        links[GS1_VOC + "recallStatus"] = [{"href": f"{page}?format=json", "title": title, "type": "application/json"},
-                                           {"href": page, "title": title, "type": "text/html"}]
+        links[GS1_VOC + "recallStatus"] = [
+            {"href": f"{page}?format=json", "title": title, "type": "application/json"},
+            {"href": page, "title": title, "type": "text/html"},
+        ]
     return links
 
 
 def _reports(session: Session, lot: Lot) -> list[dict[str, Any]]:
     """The lab reports recorded for the lot whose documents may be linked to (core/weblinks.py), newest first."""
-    bodies = session.exec(select(EventRow.body).where(EventRow.gtin == lot.gtin, EventRow.lot == lot.lot,
-                                                      EventRow.kind == "test_report").order_by(col(EventRow.id).desc())).all()
+    bodies = session.exec(
+        select(EventRow.body)
+        .where(EventRow.gtin == lot.gtin, EventRow.lot == lot.lot, EventRow.kind == "test_report")
+        .order_by(col(EventRow.id).desc())
+    ).all()
     out = []
     for body in bodies:
         data = _data(body)
         document, lab = data.get("document"), data.get("lab")
         lab = lab if isinstance(lab, dict) else {}
-        if isinstance(document, dict) and isinstance(document.get("uri"), str) and document_uri_problem(document["uri"]) is None:
-            out.append({"href": document["uri"], "title": f"Test report, {lab.get('name', 'lab')}, {data.get('reported_on', '')}"})
+        if (
+            isinstance(document, dict)
+            and isinstance(document.get("uri"), str)
+            and document_uri_problem(document["uri"]) is None
+        ):
+            out.append(
+                {
+                    "href": document["uri"],
+                    "title": f"Test report, {lab.get('name', 'lab')}, {data.get('reported_on', '')}",
+                }
+            )
     return out
 
 
@@ -234,4 +282,3 @@ def _data(body: str) -> dict[str, Any]:
     except (ValueError, AttributeError):
         return {}  # a tampered row: the scan page shows it as INVALID; here it simply has no link
     return data if isinstance(data, dict) else {}
-

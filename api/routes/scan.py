@@ -10,7 +10,7 @@ a coarse location the scanner agreed to share.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -22,9 +22,9 @@ from cradletrace.api.deps import RuntimeDep, client_address
 from cradletrace.api.errors import ApiError, error_response, responses, too_many
 from cradletrace.core.digitallink import parse_path
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
-from cradletrace.scanner_web.pages import pick_lang, render_scan, render_unknown, status_warnings
-from cradletrace.scan.service import scan_json
 from cradletrace.scan.history import attach_location, client_id
+from cradletrace.scan.service import scan_json
+from cradletrace.scanner_web.pages import pick_lang, render_scan, render_unknown, status_warnings
 
 router = APIRouter(tags=["scan"])
 RATE_LIMITED = "too many requests from this address; slow down"
@@ -33,10 +33,17 @@ UNKNOWN = "code not registered: this pack may be counterfeit"
 LOCATION_TAKEN = "this scan has its location already: a scan takes one location, once"
 _ERROR_SCHEMA = {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
 PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The scan page (HTML) or the same facts as JSON (Accept: application/json)",
-          "content": {"text/html": {}, "application/json": {}}},
-    **{code: {**spec, "content": {"application/json": _ERROR_SCHEMA, **({"text/html": {}} if code in (400, 404) else {})}}
-       for code, spec in responses(400, 404, 422, 429).items()},
+    200: {
+        "description": "The scan page (HTML) or the same facts as JSON (Accept: application/json)",
+        "content": {"text/html": {}, "application/json": {}},
+    },
+    **{
+        code: {
+            **spec,
+            "content": {"application/json": _ERROR_SCHEMA, **({"text/html": {}} if code in (400, 404) else {})},
+        }
+        for code, spec in responses(400, 404, 422, 429).items()
+    },
 }
 # Each answer depends on Accept and counts a scan: no shared cache may reuse it.
 NO_CACHE = {"Vary": "Accept", "Cache-Control": "no-store"}
@@ -62,19 +69,23 @@ def _limit(runtime: Any, request: Request) -> None:
 
 @router.get("/01/{rest:path}", responses=PAGE_RESPONSES, response_class=HTMLResponse, summary="Scan a pack")
 async def scan(
-    request: Request, rest: str, runtime: RuntimeDep,
+    request: Request,
+    rest: str,
+    runtime: RuntimeDep,
     lang: Annotated[str | None, Query(description="zh (default) or en")] = None,
-    format: Annotated[str | None, Query(pattern="^(json|html)$", description="Override content negotiation")] = None,
+    fmt: Annotated[
+        str | None, Query(alias="format", pattern="^(json|html)$", description="Override content negotiation")
+    ] = None,
 ) -> Response:
     """The consumer page of one pack: origin, tests, cold chain, shipments, integrity per record, scans."""
-    response = await _answer(request, runtime, lang, format)
+    response = await _answer(request, runtime, lang, fmt)
     response.headers.update(NO_CACHE)
     return response
 
 
-async def _answer(request: Request, runtime: Any, lang: str | None, format: str | None) -> Response:
+async def _answer(request: Request, runtime: Any, lang: str | None, fmt: str | None) -> Response:
     _limit(runtime, request)
-    as_json, language = _wants_json(request, format), pick_lang(lang)
+    as_json, language = _wants_json(request, fmt), pick_lang(lang)
     raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
     try:
         code = parse_path(raw, request.scope.get("query_string", b"").decode("latin-1"))  # any valid Digital Link form
@@ -84,7 +95,7 @@ async def _answer(request: Request, runtime: Any, lang: str | None, format: str 
         what = "; ".join(f"{p.where}: {p.message}" for p in exc.problems)  # the part at fault, as in the JSON
         return HTMLResponse(render_unknown(language, f"{raw} — {what}", malformed=True), status_code=400)
     try:
-        result = await runtime.scan(code.gtin, code.lot, code.serial, datetime.now(timezone.utc), _client(runtime, request))
+        result = await runtime.scan(code.gtin, code.lot, code.serial, datetime.now(UTC), _client(runtime, request))
     except NotFoundError:  # the lot's batch event no longer reads
         result = None
     if result is None:
@@ -94,18 +105,31 @@ async def _answer(request: Request, runtime: Any, lang: str | None, format: str 
     if as_json:
         return Response(scan_json(result), media_type="application/json")
     status = result.status
-    return HTMLResponse(render_scan(result.view, language, scans=result.scans, serial=result.serial, memo=result.memo,
-                                    extra_warnings=status_warnings(status.recall, status.hold, language)))
+    return HTMLResponse(
+        render_scan(
+            result.view,
+            language,
+            scans=result.scans,
+            serial=result.serial,
+            memo=result.memo,
+            extra_warnings=status_warnings(status.recall, status.hold, language),
+        )
+    )
 
 
 def _finite(name: str, limit: int) -> Any:
     """NaN and infinities (which Python's JSON reader lets through, though JSON has no such numbers)
     are refused with a message that says so, not as out of range."""
+
     def check(value: Any) -> Any:
         if isinstance(value, float) and not math.isfinite(value):
-            raise PydanticCustomError("finite", f"expected a {name} in degrees, a number between -{limit} and {limit}; "
-                                                f"got {value} (not a number: JSON has no NaN or Infinity)")
+            raise PydanticCustomError(
+                "finite",
+                f"expected a {name} in degrees, a number between -{limit} and {limit}; "
+                f"got {value} (not a number: JSON has no NaN or Infinity)",
+            )
         return value
+
     return BeforeValidator(check)
 
 
@@ -118,11 +142,17 @@ class LocationIn(BaseModel):
 
     lat: Latitude
     lon: Longitude
-    consent: StrictBool = Field(description="Must be true (a JSON boolean): the scanner agreed to share an approximate location")
+    consent: StrictBool = Field(
+        description="Must be true (a JSON boolean): the scanner agreed to share an approximate location"
+    )
 
 
-@router.post("/api/v1/scans/{scan_id}/location", status_code=204, responses=responses(404, 409, 422, 429),
-             summary="Attach a coarse, consented location to one's own scan")
+@router.post(
+    "/api/v1/scans/{scan_id}/location",
+    status_code=204,
+    responses=responses(404, 409, 422, 429),
+    summary="Attach a coarse, consented location to one's own scan",
+)
 def post_location(scan_id: str, body: LocationIn, request: Request, runtime: RuntimeDep) -> Response:
     """The scan page calls this when the parent agrees; the scan id in the page is the capability."""
     _limit(runtime, request)

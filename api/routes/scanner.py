@@ -22,23 +22,34 @@ router = APIRouter(tags=["scan"])
 MAX_TYPED = 500  # a Digital Link is under 100 characters; anything longer is not one
 # The page is HTML, but errors from the middleware (413, 500, 503) and validation (422) are JSON
 # as everywhere; written out because FastAPI would label a model-based error with text/html here.
-JSON_ERRORS = {code: {"description": spec["description"],
-                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
-               for code, spec in responses(422).items()}
+JSON_ERRORS = {
+    code: {
+        "description": spec["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    }
+    for code, spec in responses(422).items()
+}
 
 
-@router.get("/scan", response_class=HTMLResponse, summary="Camera scanner page",
-            responses={**JSON_ERRORS,
-                       200: {"description": "An HTML page that reads a QR code with the phone camera",
-                             "content": {"text/html": {}}},
-                       303: {"description": "`code` was an item code: its scan page",
-                             "headers": {"Location": {"description": "/01/<GTIN>/10/<lot>/21/<serial>",
-                                                      "schema": {"type": "string"}}}},
-                       400: {"description": "`code` was not an item code: the page again, saying so",
-                             "content": {"text/html": {}}}})
+@router.get(
+    "/scan",
+    response_class=HTMLResponse,
+    summary="Camera scanner page",
+    responses={
+        **JSON_ERRORS,
+        200: {"description": "An HTML page that reads a QR code with the phone camera", "content": {"text/html": {}}},
+        303: {
+            "description": "`code` was an item code: its scan page",
+            "headers": {"Location": {"description": "/01/<GTIN>/10/<lot>/21/<serial>", "schema": {"type": "string"}}},
+        },
+        400: {"description": "`code` was not an item code: the page again, saying so", "content": {"text/html": {}}},
+    },
+)
 def scanner(
     lang: Annotated[str | None, Query(description="zh (default) or en")] = None,
-    code: Annotated[str | None, Query(description="A typed or pasted code: link, path or the (01)(10)(21) lines")] = None,
+    code: Annotated[
+        str | None, Query(description="A typed or pasted code: link, path or the (01)(10)(21) lines")
+    ] = None,
 ) -> Response:
     """Asks for the rear camera, decodes QR codes on the phone, and opens a GS1 Digital Link item's
     scan page on this server; a code can also be pasted or typed."""

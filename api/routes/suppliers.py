@@ -35,12 +35,21 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _public(session: Session, sup: Supplier) -> SupplierPublic:
-    certs = session.exec(select(Certification).where(Certification.supplier_id == sup.id).order_by(col(Certification.id)))
-    keys = session.exec(select(SupplierKey).where(SupplierKey.supplier_id == sup.id).order_by(col(SupplierKey.created_at)))
+    certs = session.exec(
+        select(Certification).where(Certification.supplier_id == sup.id).order_by(col(Certification.id))
+    )
+    keys = session.exec(
+        select(SupplierKey).where(SupplierKey.supplier_id == sup.id).order_by(col(SupplierKey.created_at))
+    )
     return SupplierPublic(
-        id=sup.id, name=sup.name, role=sup.role, official_lab=sup.official_lab, created_at=sup.created_at,
+        id=sup.id,
+        name=sup.name,
+        role=sup.role,
+        official_lab=sup.official_lab,
+        created_at=sup.created_at,
         certifications=[CertificationPublic.model_validate(c, from_attributes=True) for c in certs],
-        keys=[SupplierKeyPublic.model_validate(k, from_attributes=True) for k in keys])
+        keys=[SupplierKeyPublic.model_validate(k, from_attributes=True) for k in keys],
+    )
 
 
 def _pem(path: Path) -> str:
@@ -48,10 +57,13 @@ def _pem(path: Path) -> str:
 
 
 @router.post("", status_code=201, response_model=SupplierCreated, responses=responses(401, 403, 422))
-def create_supplier(body: SupplierCreate, session: SessionDep, workspace: WorkspaceDep, caller: OperatorDep,
-                    response: Response) -> SupplierCreated:
+def create_supplier(
+    body: SupplierCreate, session: SessionDep, workspace: WorkspaceDep, caller: OperatorDep, response: Response
+) -> SupplierCreated:
     """Register a supplier with its certifications and a fresh Ed25519 signing key (operator)."""
-    certs = [suppliers.CertificationIn(c.scheme, c.number, c.issuer, c.valid_until, c.required) for c in body.certifications]
+    certs = [
+        suppliers.CertificationIn(c.scheme, c.number, c.issuer, c.valid_until, c.required) for c in body.certifications
+    ]
     if body.official_lab:  # before the key file is written
         products.check_official_lab(body.id or suppliers.slug(body.name), body.role)
     sup, key, path = suppliers.add_supplier(session, workspace.settings.keys_dir, body.name, body.role, certs, body.id)
@@ -59,8 +71,11 @@ def create_supplier(body: SupplierCreate, session: SessionDep, workspace: Worksp
         products.set_official_lab(session, sup.id)
     session.commit()
     response.headers.update(_NO_STORE)
-    return SupplierCreated(supplier=_public(session, sup), key=SupplierKeyPublic.model_validate(key, from_attributes=True),
-                           private_key_pem=_pem(path))
+    return SupplierCreated(
+        supplier=_public(session, sup),
+        key=SupplierKeyPublic.model_validate(key, from_attributes=True),
+        private_key_pem=_pem(path),
+    )
 
 
 @router.get("", response_model=list[SupplierPublic], responses=responses(401, 403))
@@ -76,9 +91,12 @@ def get_supplier(supplier_id: str, session: SessionDep, caller: ReaderDep) -> Su
     return _public(session, suppliers.get_supplier(session, supplier_id))
 
 
-@router.post("/{supplier_id}/keys", status_code=201, response_model=NewSigningKey, responses=responses(401, 403, 404, 422))
-def rotate_key(supplier_id: str, session: SessionDep, workspace: WorkspaceDep, caller: OperatorDep,
-               response: Response) -> NewSigningKey:
+@router.post(
+    "/{supplier_id}/keys", status_code=201, response_model=NewSigningKey, responses=responses(401, 403, 404, 422)
+)
+def rotate_key(
+    supplier_id: str, session: SessionDep, workspace: WorkspaceDep, caller: OperatorDep, response: Response
+) -> NewSigningKey:
     """Give a supplier a new signing key; older keys stay valid until revoked (operator)."""
     key, path = suppliers.rotate_key(session, workspace.settings.keys_dir, supplier_id)
     session.commit()
@@ -87,12 +105,20 @@ def rotate_key(supplier_id: str, session: SessionDep, workspace: WorkspaceDep, c
 
 
 class PublicKeyIn(BaseModel):
-    public_key: str = Field(description="Base64 of the raw 32-byte Ed25519 public key; the private key stays with the supplier")
+    public_key: str = Field(
+        description="Base64 of the raw 32-byte Ed25519 public key; the private key stays with the supplier"
+    )
 
 
-@router.post("/{supplier_id}/public-keys", status_code=201, response_model=SupplierKeyPublic,
-             responses=responses(401, 403, 404, 422))
-def register_public_key(supplier_id: str, body: PublicKeyIn, session: SessionDep, caller: KeyHolderDep) -> SupplierKeyPublic:
+@router.post(
+    "/{supplier_id}/public-keys",
+    status_code=201,
+    response_model=SupplierKeyPublic,
+    responses=responses(401, 403, 404, 422),
+)
+def register_public_key(
+    supplier_id: str, body: PublicKeyIn, session: SessionDep, caller: KeyHolderDep
+) -> SupplierKeyPublic:
     """Register a signing key the supplier made itself; the server never sees its private half
     (operator, or that supplier's own key). Events it signs verify like any other."""
     check_own(caller, supplier_id)
@@ -101,8 +127,9 @@ def register_public_key(supplier_id: str, body: PublicKeyIn, session: SessionDep
     return SupplierKeyPublic.model_validate(key, from_attributes=True)
 
 
-@router.post("/{supplier_id}/keys/{key_id}/revoke", response_model=SupplierKeyPublic,
-             responses=responses(401, 403, 404, 422))
+@router.post(
+    "/{supplier_id}/keys/{key_id}/revoke", response_model=SupplierKeyPublic, responses=responses(401, 403, 404, 422)
+)
 def revoke_key(supplier_id: str, key_id: str, session: SessionDep, caller: OperatorDep) -> SupplierKeyPublic:
     """Revoke a signing key at once: it signs no new events; events it signed still verify (operator)."""
     key = session.get(SupplierKey, key_id)

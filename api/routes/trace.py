@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from cradletrace.recall import genealogy
 from cradletrace.api.deps import SessionDep, require
 from cradletrace.api.errors import responses
 from cradletrace.apikeys import Caller
 from cradletrace.errors import InvalidInputError, Problem
+from cradletrace.recall import genealogy
 
 router = APIRouter(prefix="/trace", tags=["trace"])
 TracerDep = Annotated[Caller, Depends(require("quality", "operator"))]
@@ -67,7 +67,9 @@ class ForwardTraceOut(BaseModel):
     shipments: list[genealogy.ShipmentLeg]
     sites: list[str] = Field(description="Where affected goods are now (each lot's latest destination)")
     counts: ForwardCounts
-    items: list[AffectedItem] | None = Field(default=None, description="Only with ?items=N: the first N affected serials")
+    items: list[AffectedItem] | None = Field(
+        default=None, description="Only with ?items=N: the first N affected serials"
+    )
 
 
 class BackwardCounts(BaseModel):
@@ -88,13 +90,22 @@ class BackwardTraceOut(BaseModel):
 
 
 # exclude_unset: keys the trace JSON leaves out (an event start's kind, ``items`` not asked for) stay out.
-@router.get("/forward", response_model=ForwardTraceOut, response_model_exclude_unset=True,
-            responses=responses(401, 403, 404, 422))
-def forward(session: SessionDep, caller: TracerDep, lot: LotQuery = None,
-            supplier: Annotated[str | None, Query(description="Every lot this supplier produced")] = None,
-            event: Annotated[str | None, Query(description="A failed test report or cold-chain excursion (id or digest)")] = None,
-            items: Annotated[int, Query(ge=0, le=100_000, description="Also list the first N affected item serials")] = 0,
-            ) -> dict[str, Any]:
+@router.get(
+    "/forward",
+    response_model=ForwardTraceOut,
+    response_model_exclude_unset=True,
+    responses=responses(401, 403, 404, 422),
+)
+def forward(
+    session: SessionDep,
+    caller: TracerDep,
+    lot: LotQuery = None,
+    supplier: Annotated[str | None, Query(description="Every lot this supplier produced")] = None,
+    event: Annotated[
+        str | None, Query(description="A failed test report or cold-chain excursion (id or digest)")
+    ] = None,
+    items: Annotated[int, Query(ge=0, le=100_000, description="Also list the first N affected item serials")] = 0,
+) -> dict[str, Any]:
     """Every affected lot (with its path), item counts, shipments, sites where goods are now, scans."""
     given = [k for k, v in (("lot", lot), ("supplier", supplier), ("event", event)) if v]
     if len(given) != 1:
@@ -103,12 +114,21 @@ def forward(session: SessionDep, caller: TracerDep, lot: LotQuery = None,
     return genealogy.trace_json(t, genealogy.affected_items(session, t.lot_ids, limit=items) if items else None)
 
 
-@router.get("/backward", response_model=BackwardTraceOut, response_model_exclude_unset=True,
-            responses=responses(401, 403, 404, 422))
-def backward(session: SessionDep, caller: TracerDep, lot: LotQuery = None,
-             serial: Annotated[str | None, Query(description="An item's serial (AI 21)")] = None,
-             ) -> dict[str, Any]:
+@router.get(
+    "/backward",
+    response_model=BackwardTraceOut,
+    response_model_exclude_unset=True,
+    responses=responses(401, 403, 404, 422),
+)
+def backward(
+    session: SessionDep,
+    caller: TracerDep,
+    lot: LotQuery = None,
+    serial: Annotated[str | None, Query(description="An item's serial (AI 21)")] = None,
+) -> dict[str, Any]:
     """Every input lot (with its path), their suppliers, test reports and cold-chain records."""
     if bool(lot) == bool(serial):
         raise InvalidInputError(Problem("lot/serial", "expected exactly one of lot and serial"))
-    return genealogy.trace_json(genealogy.trace_backward(session, serial=serial, lot=genealogy.parse_lot(lot) if lot else None))
+    return genealogy.trace_json(
+        genealogy.trace_backward(session, serial=serial, lot=genealogy.parse_lot(lot) if lot else None)
+    )

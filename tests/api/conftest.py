@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from cradletrace import apikeys, products, recording
-
 from cradletrace.anchoring import run as anchoring
 from cradletrace.api.main import create_app
 from cradletrace.config import Settings
@@ -56,24 +55,45 @@ class Site:
             from sqlmodel import func, select
 
             from cradletrace.store.models import EventRow
+
             return int(s.exec(select(func.count()).select_from(EventRow)).one())
 
 
 def raw_milk(n: int = 1, supplier: str = B) -> list[dict[str, object]]:
     """``n`` new raw-milk batch events (farm), each with a lot never used before."""
-    today = datetime.now(timezone.utc).date()
-    site = {"name": "Waikato Dairy, shed 3", "address": "1208 Te Rapa Rd, Hamilton, New Zealand",
-            "lat": -37.7394, "lon": 175.2215, "country": "NZ"}
-    return [{"kind": "batch", "supplier": supplier, "data": {
-        "product": {"gtin": MILK, "name": "Raw cow's milk, chilled"}, "lot": f"RM-T{next(_lots)}",
-        "produced_on": today.isoformat(), "expires_on": (today + timedelta(days=3)).isoformat(),
-        "quantity": 18500, "unit": "kg", "site": site, "inputs": []}} for _ in range(n)]
+    today = datetime.now(UTC).date()
+    site = {
+        "name": "Waikato Dairy, shed 3",
+        "address": "1208 Te Rapa Rd, Hamilton, New Zealand",
+        "lat": -37.7394,
+        "lon": 175.2215,
+        "country": "NZ",
+    }
+    return [
+        {
+            "kind": "batch",
+            "supplier": supplier,
+            "data": {
+                "product": {"gtin": MILK, "name": "Raw cow's milk, chilled"},
+                "lot": f"RM-T{next(_lots)}",
+                "produced_on": today.isoformat(),
+                "expires_on": (today + timedelta(days=3)).isoformat(),
+                "quantity": 18500,
+                "unit": "kg",
+                "site": site,
+                "inputs": [],
+            },
+        }
+        for _ in range(n)
+    ]
 
 
 def signed(settings: Settings, events: list[dict[str, object]]) -> list[dict[str, object]]:
     """Sign bare events with their suppliers' key files, as a supplier's own tooling would."""
     with Workspace(settings) as ws, ws.session() as s:
-        items = recording.sign_items(recording.read_items(events), recording.key_loader(s, settings.keys_dir), ws.limits)  # type: ignore[arg-type]
+        items = recording.sign_items(
+            recording.read_items(events), recording.key_loader(s, settings.keys_dir), ws.limits
+        )  # type: ignore[arg-type]
     return [{"event": i.event, "signature": i.signature} for i in items]
 
 
@@ -97,9 +117,11 @@ def open_site(settings: Settings, **overrides: object) -> Iterator[Site]:
             add_demo_suppliers(s, settings.keys_dir, SUPPLIERS)
             # The farm names the plant a maker of raw milk too, so both supplier keys record raw_milk().
             products.name_party(s, MILK, A, "maker", None, B, NOW)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with ws.session() as s:
-            items = recording.sign_items(recording.read_items(story(now)), recording.key_loader(s, settings.keys_dir), ws.limits)  # type: ignore[arg-type]
+            items = recording.sign_items(
+                recording.read_items(story(now)), recording.key_loader(s, settings.keys_dir), ws.limits
+            )  # type: ignore[arg-type]
             rows = recording.record_items(s, items, now)
         anchoring.anchor_pending(lambda: Session(ws.engine, expire_on_commit=False), chain)
         secrets: dict[str, str] = {}
@@ -110,7 +132,10 @@ def open_site(settings: Settings, **overrides: object) -> Iterator[Site]:
             secrets["supplier_b"] = apikeys.create_key(s, "farm", "supplier", B)[1]
             row, secrets["revoked"] = apikeys.create_key(s, "gone", "operator")
             apikeys.revoke_key(s, row.id)
-    ids = {"a_event": next(r.id for r in rows if r.supplier_id == A), "b_event": next(r.id for r in rows if r.supplier_id == B)}
+    ids = {
+        "a_event": next(r.id for r in rows if r.supplier_id == A),
+        "b_event": next(r.id for r in rows if r.supplier_id == B),
+    }
     # Every request of a test client comes from one address, and the tests present wrong and
     # revoked keys on purpose: the failed-key throttle (tests/api/test_door.py) is not in the way.
     app = create_app(settings.model_copy(update={"auth_failures_per_minute": 1_000_000, **overrides}))

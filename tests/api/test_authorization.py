@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,7 +23,7 @@ from cradletrace.api.main import API_PREFIX, ROUTERS
 from cradletrace.core import signing
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.demo import story
-from tests.api.conftest import A, B, MILK, WHO, Site, raw_milk, sign_with, signed
+from tests.api.conftest import MILK, WHO, A, B, Site, raw_milk, sign_with, signed
 
 P = API_PREFIX
 
@@ -47,7 +47,7 @@ def only(**allowed: int) -> dict[str, int]:
 
 
 def public(status: int) -> dict[str, int]:
-    return {who: status for who in WHO}
+    return dict.fromkeys(WHO, status)
 
 
 READERS = dict(operator=200, quality=200, supplier_a=200)
@@ -61,8 +61,11 @@ def new_gtin() -> str:
 
 def fresh_party(s: Site, p: dict[str, Any]) -> dict[str, Any]:
     """Name a party (for a lot of its own) as the operator, for the case to withdraw."""
-    r = s.client.post(f"{P}/products/{FORMULA}/parties", headers=s.auth("operator"),
-                      json={"supplier_id": "pacific-cold", "role": "carrier", "lot": f"L{uuid.uuid4().hex[:12]}"})
+    r = s.client.post(
+        f"{P}/products/{FORMULA}/parties",
+        headers=s.auth("operator"),
+        json={"supplier_id": "pacific-cold", "role": "carrier", "lot": f"L{uuid.uuid4().hex[:12]}"},
+    )
     assert r.status_code == 201, r.text
     p["party_id"] = r.json()["id"]
     return {}
@@ -77,30 +80,50 @@ def b_makes_formula(s: Site, p: dict[str, Any]) -> dict[str, Any]:
 
 def a_ships_bs_milk(s: Site, p: dict[str, Any]) -> dict[str, Any]:
     """A (the plant) signs a shipment of B's raw-milk lot, which it never received."""
-    shipment = copy.deepcopy(story(datetime.now(timezone.utc))[5])
+    shipment = copy.deepcopy(story(datetime.now(UTC))[5])
     shipment["supplier"] = A
     shipment["data"].update(id=f"X-{uuid.uuid4().hex[:12]}", lot={"gtin": MILK, "lot": "RM-A1"})  # type: ignore[union-attr]
     # A's key file from 'supplier add' (other cases register newer keys whose private half is not here).
     [pem_file] = s.settings.keys_dir.glob(f"{A}.*.pem")
-    return {"content": json.dumps([sign_with(pem_file.read_bytes(), {**shipment, "key": pem_file.name.split(".")[1]})]).encode()}
+    return {
+        "content": json.dumps(
+            [sign_with(pem_file.read_bytes(), {**shipment, "key": pem_file.name.split(".")[1]})]
+        ).encode()
+    }
 
 
 CASES = [
     Case("GET", "/health", public(200)),
-    Case("POST", "/suppliers", only(operator=201),
-         lambda s, p: {"json": {"name": "Matrix Farm", "role": "farm", "id": f"m-{uuid.uuid4().hex[:12]}"}}),
+    Case(
+        "POST",
+        "/suppliers",
+        only(operator=201),
+        lambda s, p: {"json": {"name": "Matrix Farm", "role": "farm", "id": f"m-{uuid.uuid4().hex[:12]}"}},
+    ),
     Case("GET", "/suppliers", only(operator=200, quality=200)),
     Case("GET", "/suppliers/{supplier_id}", only(**READERS)),
     Case("POST", "/suppliers/{spare}/keys", only(operator=201)),
     Case("POST", "/suppliers/{spare}/keys/{spare_key}/revoke", only(operator=200)),
-    Case("POST", "/suppliers/{supplier_id}/public-keys", only(operator=201, supplier_a=201),
-         lambda s, p: {"json": {"public_key": base64.b64encode(signing.generate_key_pair().public_key).decode()}}),
-    Case("POST", "/products", only(operator=201),
-         lambda s, p: {"json": {"gtin": new_gtin(), "owner_id": A, "name": "Matrix formula"}}),
+    Case(
+        "POST",
+        "/suppliers/{supplier_id}/public-keys",
+        only(operator=201, supplier_a=201),
+        lambda s, p: {"json": {"public_key": base64.b64encode(signing.generate_key_pair().public_key).decode()}},
+    ),
+    Case(
+        "POST",
+        "/products",
+        only(operator=201),
+        lambda s, p: {"json": {"gtin": new_gtin(), "owner_id": A, "name": "Matrix formula"}},
+    ),
     Case("GET", "/products", only(supplier_b=200, **READERS)),
     # A owns the formula: its key (or the operator) names the parties; B's key may not.
-    Case("POST", "/products/{formula}/parties", only(operator=201, supplier_a=201),
-         lambda s, p: {"json": {"supplier_id": "canterbury-lab", "role": "lab", "lot": "IF-0002"}}),
+    Case(
+        "POST",
+        "/products/{formula}/parties",
+        only(operator=201, supplier_a=201),
+        lambda s, p: {"json": {"supplier_id": "canterbury-lab", "role": "lab", "lot": "IF-0002"}},
+    ),
     Case("DELETE", "/products/{formula}/parties/{party_id}", only(operator=200, supplier_a=200), fresh_party),
     Case("POST", "/api-keys", only(operator=201), lambda s, p: {"json": {"name": "matrix", "role": "quality"}}),
     Case("GET", "/api-keys", only(operator=200)),
@@ -108,8 +131,12 @@ CASES = [
     # Both supplier keys are admitted to record; an empty list is then their own mistake.
     Case("POST", "/events", only(supplier_a=422, supplier_b=422), lambda s, p: {"content": b"[]"}),
     # B's own signed event: B records it, A may not even with B's valid signature.
-    Case("POST", "/events", only(supplier_b=201, supplier_a=403),
-         lambda s, p: {"content": json.dumps(signed(s.settings, raw_milk(1, B))).encode()}),
+    Case(
+        "POST",
+        "/events",
+        only(supplier_b=201, supplier_a=403),
+        lambda s, p: {"content": json.dumps(signed(s.settings, raw_milk(1, B))).encode()},
+    ),
     # Signed is not authorized: an event about another's goods is refused, even from its own signer.
     Case("POST", "/events", only(supplier_a=403, supplier_b=403), b_makes_formula),
     Case("POST", "/events", only(supplier_a=403, supplier_b=403), a_ships_bs_milk),
@@ -124,8 +151,12 @@ CASES = [
     Case("GET", "/trace/backward", only(quality=200, operator=200), lambda s, p: {"params": {"lot": f"{MILK}/RM-A1"}}),
     Case("GET", "/holds", only(quality=200)),
     Case("POST", "/holds/{hold_id}/release", only(quality=200), lambda s, p: {"json": {"reason": "re-test passed"}}),
-    Case("POST", "/recalls", only(quality=201),
-         lambda s, p: {"json": {"reason": "matrix", "severity": "II", "lots": [f"{MILK}/RM-B2"]}}),
+    Case(
+        "POST",
+        "/recalls",
+        only(quality=201),
+        lambda s, p: {"json": {"reason": "matrix", "severity": "II", "lots": [f"{MILK}/RM-B2"]}},
+    ),
     Case("GET", "/recalls", only(quality=200)),
     Case("GET", "/recalls/{recall_id}", only(quality=200)),
     Case("POST", "/recalls/{recall_id}/close", only(quality=200), lambda s, p: {"json": {"reason": "all retrieved"}}),
@@ -141,23 +172,39 @@ CASES = [
 def params(site: Site) -> dict[str, Any]:
     """Things the cases act on: a spare supplier and keys to rotate and revoke, a valid bundle."""
     op = site.auth("operator")
-    made = site.client.post(f"{P}/suppliers", headers=op, json={"name": "Spare Farm", "role": "farm", "id": "spare-farm"})
+    made = site.client.post(
+        f"{P}/suppliers", headers=op, json={"name": "Spare Farm", "role": "farm", "id": "spare-farm"}
+    )
     assert made.status_code == 201, made.text
     spare_api_key = site.client.post(f"{P}/api-keys", headers=op, json={"name": "spare", "role": "quality"})
     bundle = site.client.get(f"{P}/events/{site.ids['a_event']}/proof", headers=op)
     assert bundle.status_code == 200, bundle.text
     q = site.auth("quality")
     hold_id = site.client.get(f"{P}/holds", headers=q).json()[0]["id"]  # the demo's failing report held IF-0001
-    recall = site.client.post(f"{P}/recalls", headers=q, json={"reason": "spare", "severity": "I", "trace_lot": f"{MILK}/RM-A1"})
+    recall = site.client.post(
+        f"{P}/recalls", headers=q, json={"reason": "spare", "severity": "I", "trace_lot": f"{MILK}/RM-A1"}
+    )
     assert recall.status_code == 201, recall.text
-    return {"supplier_id": A, "spare": "spare-farm", "spare_key": made.json()["key"]["key_id"],
-            "spare_api_key": spare_api_key.json()["key"]["id"], "a_event": site.ids["a_event"],
-            "bundle": bundle.content, "hold_id": hold_id, "recall_id": recall.json()["id"], "lot": "IF-0001",
-            "formula": FORMULA}
+    return {
+        "supplier_id": A,
+        "spare": "spare-farm",
+        "spare_key": made.json()["key"]["key_id"],
+        "spare_api_key": spare_api_key.json()["key"]["id"],
+        "a_event": site.ids["a_event"],
+        "bundle": bundle.content,
+        "hold_id": hold_id,
+        "recall_id": recall.json()["id"],
+        "lot": "IF-0001",
+        "formula": FORMULA,
+    }
 
 
 @pytest.mark.parametrize("who", WHO)
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method} {c.route} {'/'.join(sorted(k for k, v in c.expected.items() if v < 400)) or 'none'}")
+@pytest.mark.parametrize(
+    "case",
+    CASES,
+    ids=lambda c: f"{c.method} {c.route} {'/'.join(sorted(k for k, v in c.expected.items() if v < 400)) or 'none'}",
+)
 def test_matrix(site: Site, params: dict[str, Any], case: Case, who: str) -> None:
     before = site.event_count() if case.method == "POST" and case.route == "/events" else None
     kwargs = case.body(site, params) if case.body else {}
@@ -174,11 +221,25 @@ def test_matrix(site: Site, params: dict[str, Any], case: Case, who: str) -> Non
 
 
 def test_matrix_covers_every_endpoint(site: Site) -> None:
-    declared = {(m, API_PREFIX + r.path_format) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)
-                for m in r.methods}
-    covered = {(c.method, P + c.route.replace("{spare}", "{supplier_id}").replace("{spare_key}", "{key_id}")
-                .replace("{spare_api_key}", "{key_id}").replace("{a_event}", "{ref}").replace("{formula}", "{gtin}"))
-               for c in CASES}
+    declared = {
+        (m, API_PREFIX + r.path_format)
+        for router in ROUTERS
+        for r in router.routes
+        if isinstance(r, APIRoute)
+        for m in r.methods
+    }
+    covered = {
+        (
+            c.method,
+            P
+            + c.route.replace("{spare}", "{supplier_id}")
+            .replace("{spare_key}", "{key_id}")
+            .replace("{spare_api_key}", "{key_id}")
+            .replace("{a_event}", "{ref}")
+            .replace("{formula}", "{gtin}"),
+        )
+        for c in CASES
+    }
     assert declared == covered
 
 
@@ -187,7 +248,9 @@ def test_x_api_key_header_works_too(site: Site) -> None:
     assert r.status_code == 200
 
 
-@pytest.mark.parametrize("presented", ["", "Bearer", "Bearer nonsense", "Bearer ct_000000000000_" + "A" * 43, "Basic dXNlcjpwdw=="])
+@pytest.mark.parametrize(
+    "presented", ["", "Bearer", "Bearer nonsense", "Bearer ct_000000000000_" + "A" * 43, "Basic dXNlcjpwdw=="]
+)
 def test_bad_credentials_are_401(site: Site, presented: str) -> None:
     r = site.client.get(f"{P}/events", headers={"Authorization": presented} if presented else {})
     assert r.status_code == 401
@@ -214,15 +277,27 @@ CONSUMER = {  # (method, path template) -> what the call sends; the answer must 
     ("GET", "/console"): {},
     ("GET", "/.well-known/gs1resolver"): {},
     ("GET", "/01/{rest}"): {"url": f"/01/{MILK}/10/RM-A1/21/NOTISSUED01", "headers": {"Accept": "application/json"}},
-    ("POST", f"{P}/scans/{{scan_id}}/location"): {"url": f"{P}/scans/{'0' * 32}/location",
-                                                  "json": {"lat": 1.0, "lon": 2.0, "consent": True}},
+    ("POST", f"{P}/scans/{{scan_id}}/location"): {
+        "url": f"{P}/scans/{'0' * 32}/location",
+        "json": {"lat": 1.0, "lon": 2.0, "consent": True},
+    },
 }
 
 
 def _public_routes(site: Site) -> set[tuple[str, str]]:
-    inside = {(m, API_PREFIX + r.path_format) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute) for m in r.methods}
-    return {(m, p) for p, ops in site.client.get("/openapi.json").json()["paths"].items() for m in (o.upper() for o in ops)
-            if (m, p) not in inside}
+    inside = {
+        (m, API_PREFIX + r.path_format)
+        for router in ROUTERS
+        for r in router.routes
+        if isinstance(r, APIRoute)
+        for m in r.methods
+    }
+    return {
+        (m, p)
+        for p, ops in site.client.get("/openapi.json").json()["paths"].items()
+        for m in (o.upper() for o in ops)
+        if (m, p) not in inside
+    }
 
 
 @pytest.mark.parametrize("route", sorted(CONSUMER), ids=" ".join)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -30,14 +30,17 @@ ALLOWED = "reports.lab.example"
 
 @pytest.fixture
 def docs(tmp_path: Path, database_url: str | None) -> Iterator[Packs]:
-    with packed_site(Settings(data_dir=tmp_path / "data", database_url=database_url), scan_rate_per_minute=0,
-                     resolver_allowed_hosts=(ALLOWED,)) as p:
+    with packed_site(
+        Settings(data_dir=tmp_path / "data", database_url=database_url),
+        scan_rate_per_minute=0,
+        resolver_allowed_hosts=(ALLOWED,),
+    ) as p:
         yield p
 
 
 def report_with(uri: str) -> dict[str, object]:
     """A new lab report on lot IF-0001 (the demo's passing one, another document), signed by the lab."""
-    report = copy.deepcopy(next(e for e in story(datetime.now(timezone.utc)) if e["kind"] == "test_report"))
+    report = copy.deepcopy(next(e for e in story(datetime.now(UTC)) if e["kind"] == "test_report"))
     report["data"]["document"] = {"sha256": "ab" * 32, "uri": uri}  # type: ignore[index]
     return report
 
@@ -53,26 +56,37 @@ def store_as_of_old(settings: Settings, uri: str) -> None:
     """A report recorded before the rule: written into the store directly, correctly signed."""
     item = signed_report(settings, uri)
     event = item["event"]
-    sql(settings, "INSERT INTO event (digest, kind, supplier_id, key_id, body, signature, recorded_at, gtin, lot, outcome) "
-                  "VALUES (:d, 'test_report', :s, :k, :b, :sig, :t, :g, 'IF-0001', 'pass')",
-        d=canonical.digest_of(event).hex(), s=LAB, k=event["key"], b=canonical.canonical_bytes(event).decode(),  # type: ignore[arg-type, index]
-        sig=item["signature"], t=datetime.now(timezone.utc), g=event["data"]["batch"]["gtin"])  # type: ignore[index]
+    sql(
+        settings,
+        "INSERT INTO event (digest, kind, supplier_id, key_id, body, signature, recorded_at, gtin, lot, outcome) "
+        "VALUES (:d, 'test_report', :s, :k, :b, :sig, :t, :g, 'IF-0001', 'pass')",
+        d=canonical.digest_of(event).hex(),
+        s=LAB,
+        k=event["key"],
+        b=canonical.canonical_bytes(event).decode(),  # type: ignore[arg-type, index]
+        sig=item["signature"],
+        t=datetime.now(UTC),
+        g=event["data"]["batch"]["gtin"],
+    )  # type: ignore[index]
 
 
-@pytest.mark.parametrize(("uri", "expected"), [
-    ("https://lab.example/reports/1.pdf", None),
-    ("HTTPS://Lab.Example:8443/r?id=1", None),
-    (SCRIPT, "expected an https:// URI with a host"),
-    ("JavaScript:alert(1)", "expected an https:// URI with a host"),
-    ("data:text/html,<script>alert(1)</script>", "expected an https:// URI with a host"),
-    ("http://lab.example/reports/1.pdf", "expected an https:// URI with a host"),
-    ("//evil.example/x", "expected an https:// URI with a host"),
-    ("https:///no-host", "expected an https:// URI with a host"),
-    ("https://lab.example@evil.example/x", "without a user part"),
-    ("https://lab.example/a b", "without spaces or control characters"),
-    ("https://lab.example/\x00", "without spaces or control characters"),
-    ("https://lab.example:port/", "expected an https:// URI with a host"),
-])
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("https://lab.example/reports/1.pdf", None),
+        ("HTTPS://Lab.Example:8443/r?id=1", None),
+        (SCRIPT, "expected an https:// URI with a host"),
+        ("JavaScript:alert(1)", "expected an https:// URI with a host"),
+        ("data:text/html,<script>alert(1)</script>", "expected an https:// URI with a host"),
+        ("http://lab.example/reports/1.pdf", "expected an https:// URI with a host"),
+        ("//evil.example/x", "expected an https:// URI with a host"),
+        ("https:///no-host", "expected an https:// URI with a host"),
+        ("https://lab.example@evil.example/x", "without a user part"),
+        ("https://lab.example/a b", "without spaces or control characters"),
+        ("https://lab.example/\x00", "without spaces or control characters"),
+        ("https://lab.example:port/", "expected an https:// URI with a host"),
+    ],
+)
 def test_the_document_link_rule(uri: str, expected: str | None) -> None:
     problem = document_uri_problem(uri)
     assert (problem is None) if expected is None else (problem is not None and expected in problem), problem
@@ -83,11 +97,15 @@ def test_the_api_refuses_a_script_link(docs: Packs) -> None:
         lab_key = apikeys.create_key(s, "lab", "supplier", LAB)[1]
     before = docs.site.event_count()
     for uri in (SCRIPT, "http://lab.example/r.pdf"):
-        r = docs.client.post("/api/v1/events", headers={"Authorization": f"Bearer {lab_key}"},
-                             json=[signed_report(docs.settings, uri)])
+        r = docs.client.post(
+            "/api/v1/events", headers={"Authorization": f"Bearer {lab_key}"}, json=[signed_report(docs.settings, uri)]
+        )
         assert r.status_code == 422, r.text
         problems = {p["field"]: p["message"] for p in r.json()["problems"]}
-        assert list(problems) == ["events[0].data.document.uri"] and "expected an https:// URI" in problems["events[0].data.document.uri"]
+        assert (
+            list(problems) == ["events[0].data.document.uri"]
+            and "expected an https:// URI" in problems["events[0].data.document.uri"]
+        )
     assert docs.site.event_count() == before
 
 

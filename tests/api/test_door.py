@@ -25,12 +25,12 @@ from typing import Any
 import pytest
 
 from cradletrace.api.errors import AUTH_THROTTLED
+from cradletrace.api.main import API_PREFIX as P
 from cradletrace.api.middleware import CSP, DOCS_CSP, HSTS
+from cradletrace.api.ratelimit import RateLimiter
 from cradletrace.config import Settings
 from cradletrace.core.canonical import MAX_DEPTH
-from cradletrace.api.ratelimit import RateLimiter
 from cradletrace.recursionlimit import SAFE_RECURSION_LIMIT
-from cradletrace.api.main import API_PREFIX as P
 from tests.api.conftest import Site
 from tests.nodes import free_port
 from tests.servers import CLI, Served, clean_env, running, serve_demo
@@ -38,11 +38,13 @@ from tests.servers import CLI, Served, clean_env, running, serve_demo
 DEPTH = 90_000  # ~180 KB: well under the body limit, far over any stack
 
 
-def send(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-         timeout: float = 15) -> tuple[int, Any, dict[str, str]]:
+def send(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 15
+) -> tuple[int, Any, dict[str, str]]:
     """One request; the status, the body (JSON when it is) and the headers."""
-    req = urllib.request.Request(url, data=body, method=method,
-                                 headers={"Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url, data=body, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             status, raw, got = r.status, r.read(), dict(r.headers)
@@ -72,8 +74,12 @@ def demo_keys(served: Served) -> dict[str, str]:
 def body_routes(base: str) -> list[tuple[str, str]]:
     """Every operation the running server documents with a request body, path parameters filled in."""
     doc = send("GET", f"{base}/openapi.json")[1]
-    return sorted((method.upper(), re.sub(r"\{[^}]+\}", "1", path))
-                  for path, ops in doc["paths"].items() for method, op in ops.items() if "requestBody" in op)
+    return sorted(
+        (method.upper(), re.sub(r"\{[^}]+\}", "1", path))
+        for path, ops in doc["paths"].items()
+        for method, op in ops.items()
+        if "requestBody" in op
+    )
 
 
 def deep(depth: int) -> str:
@@ -82,8 +88,9 @@ def deep(depth: int) -> str:
 
 HOSTILE = {
     "deep": deep(DEPTH).encode(),
-    "deep inside valid JSON": ('{"lat": 1, "lon": 2, "consent": true, "name": "x", "role": "operator", "x": '
-                               + deep(DEPTH) + "}").encode(),
+    "deep inside valid JSON": (
+        '{"lat": 1, "lon": 2, "consent": true, "name": "x", "role": "operator", "x": ' + deep(DEPTH) + "}"
+    ).encode(),
     "one level too deep": deep(MAX_DEPTH + 1).encode(),
 }
 
@@ -106,13 +113,21 @@ def test_every_body_route_refuses_deep_json_and_the_server_stays_up(demo: Served
 def test_duplicate_keys_and_bad_numbers_refused_everywhere(demo: Served) -> None:
     op = {"Authorization": f"Bearer {demo_keys(demo)['operator']}"}
     # The role given twice used to make an operator key: last one won.
-    status, got, _ = send("POST", f"{demo.base}{P}/api-keys", b'{"name": "x", "role": "supplier", "role": "operator",'
-                          b' "supplier_id": "waikato-dairy"}', op)
+    status, got, _ = send(
+        "POST",
+        f"{demo.base}{P}/api-keys",
+        b'{"name": "x", "role": "supplier", "role": "operator", "supplier_id": "waikato-dairy"}',
+        op,
+    )
     assert status == 422 and got["field"] == "body.role", got
     assert got["problems"] == [{"field": "body.role", "message": "expected each key once, got it twice"}]
-    status, got, _ = send("POST", f"{demo.base}{P}/scans/1/location", b'{"lat": 1, "lat": 2, "lon": 3, "consent": true}')
+    status, got, _ = send(
+        "POST", f"{demo.base}{P}/scans/1/location", b'{"lat": 1, "lat": 2, "lon": 3, "consent": true}'
+    )
     assert status == 422 and got["field"] == "body.lat", got
-    status, got, _ = send("POST", f"{demo.base}{P}/suppliers", b'{"name": "x", "role": "farm", "certifications": [], "id": NaN}', op)
+    status, got, _ = send(
+        "POST", f"{demo.base}{P}/suppliers", b'{"name": "x", "role": "farm", "certifications": [], "id": NaN}', op
+    )
     assert status == 422 and got["problems"][0]["message"] == "expected a finite number, got NaN", got
     status, got, _ = send("POST", f"{demo.base}{P}/scans/1/location", b'{"lat": 1,', {})
     assert status == 422 and got["field"] == "body" and "line 1 column" in got["problems"][0]["message"], got
@@ -130,8 +145,10 @@ def test_duplicate_keys_refused_in_process(site: Site) -> None:
 
 
 def test_recursion_limit_stays_safe_after_the_chain_libraries_load() -> None:
-    code = ("import sys, cradletrace.api.main, web3, py_ecc.optimized_bn128, eth; "
-            "from web3.providers.eth_tester import EthereumTesterProvider; print(sys.getrecursionlimit())")
+    code = (
+        "import sys, cradletrace.api.main, web3, py_ecc.optimized_bn128, eth; "
+        "from web3.providers.eth_tester import EthereumTesterProvider; print(sys.getrecursionlimit())"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert int(out) == SAFE_RECURSION_LIMIT == 1000
 
@@ -145,15 +162,22 @@ def html_pages(served: Served) -> list[str]:
     path), plus the pages outside the document: /docs and / (a 404, headers all the same)."""
     doc = send("GET", f"{served.base}/openapi.json")[1]
     scan = demo_scan_paths(served)[0]
-    pages = [re.sub(r"^/01/\{rest\}$", scan, path) for path, ops in doc["paths"].items()
-             if "text/html" in ops.get("get", {}).get("responses", {}).get("200", {}).get("content", {})]
+    pages = [
+        re.sub(r"^/01/\{rest\}$", scan, path)
+        for path, ops in doc["paths"].items()
+        if "text/html" in ops.get("get", {}).get("responses", {}).get("200", {}).get("content", {})
+    ]
     assert not [p for p in pages if "{" in p], pages
     return sorted({*pages, "/docs", "/", "/console", "/scan", scan, scan + "?lang=en", "/scan?code=x"})
 
 
 INLINE = r"<script(?![^>]*(\bsrc=|type=\"application/json\"))|<style|\sstyle=|\son[a-z]+=|javascript:"
-HEADERS = {"content-security-policy": CSP, "x-frame-options": "DENY", "x-content-type-options": "nosniff",
-           "referrer-policy": "no-referrer"}
+HEADERS = {
+    "content-security-policy": CSP,
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
 
 
 def test_every_page_and_answer_carries_the_security_headers(demo: Served) -> None:
@@ -171,14 +195,19 @@ def test_every_page_and_answer_carries_the_security_headers(demo: Served) -> Non
     assert "unsafe-inline" not in DOCS_CSP.split("style-src")[0]  # Swagger UI's scripts are files too
 
 
-def from_address(source: str, method: str, url: str, body: bytes | None = None,
-                 headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
+def from_address(
+    source: str, method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any, dict[str, str]]:
     """One request sent from the loopback address ``source`` (127.0.0.2, ...): another client."""
     parts = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15, source_address=(source, 0))
     try:
-        conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body=body,
-                     headers={"Content-Type": "application/json", **(headers or {})})
+        conn.request(
+            method,
+            parts.path + (f"?{parts.query}" if parts.query else ""),
+            body=body,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
         r = conn.getresponse()
         raw = r.read()
         return r.status, decoded(raw), {k.lower(): v for k, v in r.getheaders()}
@@ -190,8 +219,12 @@ def from_address(source: str, method: str, url: str, body: bytes | None = None,
 def demo_with(tmp: Path, **env: str) -> Iterator[Served]:
     """``serve --demo`` with these CRADLETRACE_* settings in its environment."""
     port = free_port()
-    with running([str(CLI), "serve", "--demo", "--data-dir", str(tmp / "demo"), "--port", str(port),
-                  "--anchor-interval", "0"], tmp, port, env=clean_env(**env)) as served:
+    with running(
+        [str(CLI), "serve", "--demo", "--data-dir", str(tmp / "demo"), "--port", str(port), "--anchor-interval", "0"],
+        tmp,
+        port,
+        env=clean_env(**env),
+    ) as served:
         yield served
 
 
@@ -228,21 +261,29 @@ def test_verify_bundle_is_limited_per_address(demo: Served) -> None:
 def test_forwarded_headers_only_from_listed_proxies(tmp_path: Path) -> None:
     """With 127.0.0.1 listed as the proxy, its X-Forwarded-For names the client (each counted on
     its own) and X-Forwarded-Proto: https brings HSTS; from any other address both are ignored."""
-    with demo_with(tmp_path, CRADLETRACE_TRUSTED_PROXIES="127.0.0.1", CRADLETRACE_AUTH_FAILURES_PER_MINUTE="2") as proxy:
+    with demo_with(
+        tmp_path, CRADLETRACE_TRUSTED_PROXIES="127.0.0.1", CRADLETRACE_AUTH_FAILURES_PER_MINUTE="2"
+    ) as proxy:
         right = {"Authorization": f"Bearer {demo_keys(proxy)['operator']}"}
         events = f"{proxy.base}{P}/events?limit=1"
         for _ in range(2):
-            assert from_address("127.0.0.1", "GET", events, headers={**WRONG, "X-Forwarded-For": "203.0.113.7"})[0] == 401
+            assert (
+                from_address("127.0.0.1", "GET", events, headers={**WRONG, "X-Forwarded-For": "203.0.113.7"})[0] == 401
+            )
         assert from_address("127.0.0.1", "GET", events, headers={**right, "X-Forwarded-For": "203.0.113.7"})[0] == 429
         assert from_address("127.0.0.1", "GET", events, headers={**right, "X-Forwarded-For": "203.0.113.8"})[0] == 200
         # Not a listed proxy: its header is ignored, so its own address is what counts.
         for _ in range(2):
-            assert from_address("127.0.0.2", "GET", events, headers={**WRONG, "X-Forwarded-For": "203.0.113.9"})[0] == 401
+            assert (
+                from_address("127.0.0.2", "GET", events, headers={**WRONG, "X-Forwarded-For": "203.0.113.9"})[0] == 401
+            )
         assert from_address("127.0.0.2", "GET", events, headers={**right, "X-Forwarded-For": "198.51.100.1"})[0] == 429
         hsts = from_address("127.0.0.1", "GET", f"{proxy.base}/console", headers={"X-Forwarded-Proto": "https"})[2]
         assert hsts["strict-transport-security"] == HSTS
-        assert "strict-transport-security" not in from_address(
-            "127.0.0.2", "GET", f"{proxy.base}/console", headers={"X-Forwarded-Proto": "https"})[2]
+        assert (
+            "strict-transport-security"
+            not in from_address("127.0.0.2", "GET", f"{proxy.base}/console", headers={"X-Forwarded-Proto": "https"})[2]
+        )
 
 
 def access_lines(served: Served, start: int) -> list[str]:

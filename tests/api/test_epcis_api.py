@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from typer.testing import CliRunner
 
-from cradletrace.epcis import validation
 from cradletrace.api.routes.epcis import DUPLICATE, INVALID
 from cradletrace.cli import app as cli_app
 from cradletrace.config import Settings
 from cradletrace.core.events import MAX_READINGS
 from cradletrace.demo import story
+from cradletrace.epcis import validation
 from cradletrace.epcis.capture import capture_body
 from cradletrace.workspace import Workspace
 from tests.api.conftest import B, Site, open_site, signed
@@ -51,7 +51,8 @@ def test_capture_then_the_same_events_again_is_409(database_url: str | None, tmp
         assert lot.status_code == 200 and lot.headers["content-type"].startswith("application/ld+json")
         assert validation.validate(lot.json()) == []
         assert [e["eventID"] for e in lot.json()["epcisBody"]["eventList"]] == [
-            "urn:uuid:6f3c1d5e-2a4b-4c8d-9e0f-112233445566"]
+            "urn:uuid:6f3c1d5e-2a4b-4c8d-9e0f-112233445566"
+        ]
         assert lot.json()["epcisBody"]["eventList"][0]["ct:eventHash"] == got["events"][0]["hash"]
 
 
@@ -109,11 +110,15 @@ def test_export_lot_and_recall_over_http(site: Site) -> None:
     steps = [(e.get("bizStep"), e.get("disposition")) for e in doc["epcisBody"]["eventList"]]
     assert ("inspecting", "non_conformant") in steps and ("shipping", "in_transit") in steps
     assert site.client.get(f"{P}/lots/NO-SUCH", headers=q).status_code == 404
-    gtin = next(e for e in doc["epcisBody"]["eventList"] if e["type"] == "TransformationEvent")[
-        "outputQuantityList"][0]["epcClass"].split("/01/")[1][:14]
-    assert site.client.get(f"{P}/lots/IF-0001", headers=q, params={"gtin": gtin}).json()["epcisBody"] == doc["epcisBody"]
-    made = site.client.post("/api/v1/recalls", headers=q, json={"reason": "EPCIS export", "severity": "II",
-                                                                 "lots": [f"{gtin}/IF-0001"]})
+    gtin = next(e for e in doc["epcisBody"]["eventList"] if e["type"] == "TransformationEvent")["outputQuantityList"][
+        0
+    ]["epcClass"].split("/01/")[1][:14]
+    assert (
+        site.client.get(f"{P}/lots/IF-0001", headers=q, params={"gtin": gtin}).json()["epcisBody"] == doc["epcisBody"]
+    )
+    made = site.client.post(
+        "/api/v1/recalls", headers=q, json={"reason": "EPCIS export", "severity": "II", "lots": [f"{gtin}/IF-0001"]}
+    )
     assert made.status_code == 201, made.text
     rid = made.json()["id"]
     scope = site.client.get(f"{P}/recalls/{rid}", headers=q)
@@ -128,25 +133,39 @@ def test_sensor_reports_over_the_cap_are_422_before_any_validation(site: Site) -
     half = MAX_READINGS // 2 + 1  # the cap counts every sensorElement of the event together
     doc["epcisBody"]["eventList"][1]["sensorElementList"] = [{"sensorReport": [report] * half}] * 2
     before = site.event_count()
-    r = site.client.post(P, headers=site.auth("supplier_b"), json={"document": doc, "key": "0" * 16, "signatures": ["x", "x"]})
+    r = site.client.post(
+        P, headers=site.auth("supplier_b"), json={"document": doc, "key": "0" * 16, "signatures": ["x", "x"]}
+    )
     assert r.status_code == 422 and r.json()["detail"] == INVALID
-    assert r.json()["problems"] == [{"field": "/epcisBody/eventList/1/sensorElementList", "message":
-                                     f"expected at most {MAX_READINGS} sensor reports (sensorReport) per event, got {2 * half}"}]
+    assert r.json()["problems"] == [
+        {
+            "field": "/epcisBody/eventList/1/sensorElementList",
+            "message": f"expected at most {MAX_READINGS} sensor reports (sensorReport) per event, got {2 * half}",
+        }
+    ]
     assert site.event_count() == before
 
 
-def test_a_lot_code_with_a_slash_works_in_every_lot_taking_route_and_the_cli(database_url: str | None, tmp_path: Path) -> None:
+def test_a_lot_code_with_a_slash_works_in_every_lot_taking_route_and_the_cli(
+    database_url: str | None, tmp_path: Path
+) -> None:
     """The README's lot code IF/2 (a '/' is valid in GS1 AI 10): as it is or as %2F in the path."""
     with open_site(Settings(data_dir=tmp_path / "site", database_url=database_url)) as site:
-        batch = copy.deepcopy(next(e for e in story(datetime.now(timezone.utc)) if e["kind"] == "batch"
-                                   and e["data"]["lot"] == "IF-0001"))  # type: ignore[index]
+        batch = copy.deepcopy(
+            next(e for e in story(datetime.now(UTC)) if e["kind"] == "batch" and e["data"]["lot"] == "IF-0001")
+        )  # type: ignore[index]
         batch["data"]["lot"] = "IF/2"  # type: ignore[index]
         gtin = batch["data"]["product"]["gtin"]  # type: ignore[index]
         made = site.client.post("/api/v1/events", headers=site.auth("supplier_a"), json=signed(site.settings, [batch]))
         assert made.status_code == 201, made.text
         q = site.auth("quality")
-        for path, params in ((f"{P}/lots/IF/2", {}), (f"{P}/lots/IF%2F2", {}), (f"{P}/lots/IF/2", {"gtin": gtin}),
-                             (f"{P}/lots/IF%2F2", {"gtin": gtin}), (f"{P}/lots/{gtin}/IF/2", {})):
+        for path, params in (
+            (f"{P}/lots/IF/2", {}),
+            (f"{P}/lots/IF%2F2", {}),
+            (f"{P}/lots/IF/2", {"gtin": gtin}),
+            (f"{P}/lots/IF%2F2", {"gtin": gtin}),
+            (f"{P}/lots/{gtin}/IF/2", {}),
+        ):
             r = site.client.get(path, params=params, headers=q)
             assert r.status_code == 200, (path, r.text)
             assert [e["ilmd"]["cbvmda:lotNumber"] for e in r.json()["epcisBody"]["eventList"]] == ["IF/2"], path
@@ -155,7 +174,9 @@ def test_a_lot_code_with_a_slash_works_in_every_lot_taking_route_and_the_cli(dat
         for direction in ("forward", "backward"):
             r = site.client.get(f"/api/v1/trace/{direction}", params={"lot": f"{gtin}/IF/2"}, headers=q)
             assert r.status_code == 200 and r.json()["start"]["lots"] == [{"gtin": gtin, "lot": "IF/2"}], r.text
-        recall = site.client.post("/api/v1/recalls", headers=q, json={"reason": "slash", "severity": "II", "lots": [f"{gtin}/IF/2"]})
+        recall = site.client.post(
+            "/api/v1/recalls", headers=q, json={"reason": "slash", "severity": "II", "lots": [f"{gtin}/IF/2"]}
+        )
         assert recall.status_code == 201, recall.text
         scope = site.client.get(f"{P}/recalls/{recall.json()['id']}", headers=q).json()["epcisBody"]["eventList"]
         assert any(e.get("disposition") == "recalled" for e in scope)
@@ -165,4 +186,6 @@ def test_a_lot_code_with_a_slash_works_in_every_lot_taking_route_and_the_cli(dat
             assert out.exit_code == 0, out.output
             assert json.loads(out.stdout)["epcisBody"]["eventList"][0]["ilmd"]["cbvmda:lotNumber"] == "IF/2"
         back = CliRunner().invoke(cli_app, ["trace", "backward", "--lot", f"{gtin}/IF/2", "--json", *where])
-        assert back.exit_code == 0 and json.loads(back.stdout)["start"]["lots"] == [{"gtin": gtin, "lot": "IF/2"}], back.output
+        assert back.exit_code == 0 and json.loads(back.stdout)["start"]["lots"] == [{"gtin": gtin, "lot": "IF/2"}], (
+            back.output
+        )

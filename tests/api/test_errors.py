@@ -26,8 +26,9 @@ def assert_clean(text: str) -> None:
         assert leak not in text, f"{leak!r} reached the client: {text}"
 
 
-def test_unexpected_exception_is_a_bare_500(site: Site, monkeypatch: pytest.MonkeyPatch,
-                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_unexpected_exception_is_a_bare_500(
+    site: Site, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     def explode(*_: object, **__: object) -> None:
         raise RuntimeError(SECRET)
 
@@ -73,12 +74,17 @@ def test_store_down_is_503(site: Site) -> None:
     assert_clean(h.text)
 
 
-@pytest.mark.parametrize(("error", "status", "detail"), [
-    (ChainUnavailableError(f"look up root: chain at {SECRET} did not answer"), 503, errors.CHAIN_UNAVAILABLE),
-    (ChainRevertedError(f"anchor: the contract refused ({SECRET})", reason="X"), 502, errors.CHAIN_FAILED),
-    (ConfigError(f"store {SECRET}: cannot connect"), 500, errors.CONFIG),
-])
-def test_chain_and_config_errors(site: Site, monkeypatch: pytest.MonkeyPatch, error: Exception, status: int, detail: str) -> None:
+@pytest.mark.parametrize(
+    ("error", "status", "detail"),
+    [
+        (ChainUnavailableError(f"look up root: chain at {SECRET} did not answer"), 503, errors.CHAIN_UNAVAILABLE),
+        (ChainRevertedError(f"anchor: the contract refused ({SECRET})", reason="X"), 502, errors.CHAIN_FAILED),
+        (ConfigError(f"store {SECRET}: cannot connect"), 500, errors.CONFIG),
+    ],
+)
+def test_chain_and_config_errors(
+    site: Site, monkeypatch: pytest.MonkeyPatch, error: Exception, status: int, detail: str
+) -> None:
     runtime = site.client.app.state.runtime  # type: ignore[attr-defined]
 
     def fail() -> None:
@@ -113,13 +119,22 @@ def test_body_over_the_limit_is_413(site: Site) -> None:
             yield b" " * 65536
 
     for url in (f"{P}/verify-bundle", f"{P}/suppliers"):
-        r = site.client.post(url, headers={**site.auth("operator"), "Content-Type": "application/json"}, content=chunks())
+        r = site.client.post(
+            url, headers={**site.auth("operator"), "Content-Type": "application/json"}, content=chunks()
+        )
         assert (r.status_code, r.json()["detail"]) == (413, too_large_detail(small)), url
 
 
 def test_request_validation_is_reshaped(site: Site) -> None:
-    r = site.client.post(f"{P}/suppliers", headers=site.auth("operator"), json={
-        "name": "X", "role": "mine", "certifications": [{"scheme": "GAP", "number": "1", "issuer": "Y", "valid_until": "soon"}]})
+    r = site.client.post(
+        f"{P}/suppliers",
+        headers=site.auth("operator"),
+        json={
+            "name": "X",
+            "role": "mine",
+            "certifications": [{"scheme": "GAP", "number": "1", "issuer": "Y", "valid_until": "soon"}],
+        },
+    )
     assert r.status_code == 422
     body = r.json()
     assert body["detail"] == "invalid input"
@@ -131,11 +146,16 @@ def test_core_refusals_name_the_field(site: Site) -> None:
     op = site.auth("operator")
     r = site.client.post(f"{P}/suppliers", headers=op, json={"name": "Dup", "role": "farm", "id": "alps-nutrition"})
     assert r.status_code == 422
-    assert r.json()["problems"] == [{"field": "id", "message": "expected a new supplier id, got 'alps-nutrition' which is already registered"}]
+    assert r.json()["problems"] == [
+        {"field": "id", "message": "expected a new supplier id, got 'alps-nutrition' which is already registered"}
+    ]
     r = site.client.post(f"{P}/api-keys", headers=op, json={"name": "k", "role": "supplier"})
     assert (r.status_code, r.json()["field"]) == (422, "supplier")
     r = site.client.post(f"{P}/api-keys", headers=op, json={"name": "k", "role": "supplier", "supplier_id": "nobody"})
-    assert (r.status_code, r.json()["detail"]) == (404, "supplier 'nobody': expected a registered supplier, got an unknown id")
+    assert (r.status_code, r.json()["detail"]) == (
+        404,
+        "supplier 'nobody': expected a registered supplier, got an unknown id",
+    )
 
 
 def test_unknown_route_and_method(site: Site) -> None:
@@ -160,13 +180,22 @@ def test_control_and_bidi_characters_are_refused_in_body_text(site: Site) -> Non
     op = site.auth("operator")
     for url, body, field in [
         ("/suppliers", {"name": "Alps\u0000Nutrition", "role": "farm"}, "body.name"),
-        ("/suppliers", {"name": "Fine", "role": "farm", "certifications": [
-            {"scheme": "GAP", "number": "1\u0007", "issuer": "Y", "valid_until": "2030-01-01"}]}, "body.certifications[0].number"),
+        (
+            "/suppliers",
+            {
+                "name": "Fine",
+                "role": "farm",
+                "certifications": [{"scheme": "GAP", "number": "1\u0007", "issuer": "Y", "valid_until": "2030-01-01"}],
+            },
+            "body.certifications[0].number",
+        ),
         ("/api-keys", {"name": "uploader \u202egpj.exe", "role": "quality"}, "body.name"),
     ]:
         r = site.client.post(f"{P}{url}", headers=op, json=body)
         assert (r.status_code, r.json()["field"]) == (422, field), r.text
-        assert "expected text without control or bidirectional formatting characters" in r.json()["problems"][0]["message"]
+        assert (
+            "expected text without control or bidirectional formatting characters" in r.json()["problems"][0]["message"]
+        )
 
 
 def test_text_stored_before_the_rule_is_still_shown(site: Site) -> None:

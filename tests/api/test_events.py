@@ -6,7 +6,7 @@ import base64
 import copy
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import Session
@@ -43,12 +43,14 @@ def test_a_supplier_never_writes_as_another(site: Site) -> None:
     # B's event with B's valid signature, sent with A's key.
     r = post(site, "supplier_a", signed(site.settings, [b_event]))
     assert r.status_code == 403
-    assert r.json() == {"detail": "not allowed: a supplier key records only events of its own supplier; events[0].supplier names another",
-                        "field": "events[0].supplier",
-                        "problems": [{"field": "events[0].supplier", "message": f"expected {A!r} (the key's supplier), got {B!r}"}]}
+    assert r.json() == {
+        "detail": "not allowed: a supplier key records only events of its own supplier; events[0].supplier names another",
+        "field": "events[0].supplier",
+        "problems": [{"field": "events[0].supplier", "message": f"expected {A!r} (the key's supplier), got {B!r}"}],
+    }
     # Hidden in a bulk: the index of the foreign event is named.
     mixed = signed(site.settings, [*raw_milk(2, B)]) + signed(site.settings, [raw_milk(1, B)[0]])
-    r = post(site, "supplier_b", mixed[:2] + [{**mixed[2], "event": {**mixed[2]["event"], "supplier": A}}])  # type: ignore[dict-item]
+    r = post(site, "supplier_b", [*mixed[:2], {**mixed[2], "event": {**mixed[2]["event"], "supplier": A}}])  # type: ignore[dict-item]
     assert r.status_code == 403 and r.json()["field"] == "events[2].supplier"
     # Claiming to be A, but signed with B's key (B's key id, B's signature): the key is not A's.
     b_kid, b_pem = key_file(site.settings, B)
@@ -91,8 +93,11 @@ def test_bulk_is_all_or_nothing(any_site: Site) -> None:
     seen: list[int] = []
     after = None
     while True:
-        page = site.client.get(f"{P}/events", headers=site.auth("supplier_b"),
-                               params={"pending": True, "limit": 200, **({"after": after} if after else {})}).json()
+        page = site.client.get(
+            f"{P}/events",
+            headers=site.auth("supplier_b"),
+            params={"pending": True, "limit": 200, **({"after": after} if after else {})},
+        ).json()
         seen += [e["id"] for e in page["items"]]
         assert all(e["anchoring"]["status"] == "pending" for e in page["items"])
         if page["next_after"] is None:
@@ -104,17 +109,27 @@ def test_bulk_is_all_or_nothing(any_site: Site) -> None:
 def test_more_than_the_bulk_limit_is_refused(site: Site) -> None:
     r = post(site, "supplier_b", [{"event": {}, "signature": "x"}] * (MAX_EVENTS + 1))
     assert r.status_code == 422
-    assert r.json()["problems"] == [{"field": "events", "message": f"expected at most {MAX_EVENTS} events, got {MAX_EVENTS + 1}"}]
+    assert r.json()["problems"] == [
+        {"field": "events", "message": f"expected at most {MAX_EVENTS} events, got {MAX_EVENTS + 1}"}
+    ]
 
 
 def test_cold_chain_readings_over_the_cap_are_refused_naming_the_cap(site: Site) -> None:
-    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
     readings = [{"at": (start + timedelta(minutes=i)).isoformat(), "c": 4.0} for i in range(MAX_READINGS + 1)]
     kid, pem = key_file(site.settings, A)
     formula = "9421902960101" + str(gtin_check_digit("9421902960101"))
-    event = {"kind": "cold_chain", "supplier": A, "key": kid, "data": {
-        "lot": {"gtin": formula, "lot": "IF-0001"}, "logger": {"id": "L-1"}, "range": {"min_c": 2, "max_c": 8},
-        "readings": readings}}
+    event = {
+        "kind": "cold_chain",
+        "supplier": A,
+        "key": kid,
+        "data": {
+            "lot": {"gtin": formula, "lot": "IF-0001"},
+            "logger": {"id": "L-1"},
+            "range": {"min_c": 2, "max_c": 8},
+            "readings": readings,
+        },
+    }
     before = site.event_count()
     r = post(site, "supplier_a", [sign_with(pem, event)])
     assert r.status_code == 422
@@ -134,8 +149,11 @@ def test_ten_thousand_events_in_one_request(site: Site) -> None:
 
 
 def test_strict_json_duplicate_keys_refused(site: Site) -> None:
-    r = site.client.post(f"{P}/events", headers=site.auth("supplier_b"),
-                         content=b'{"event": {"kind": "batch"}, "event": {}, "signature": "x"}')
+    r = site.client.post(
+        f"{P}/events",
+        headers=site.auth("supplier_b"),
+        content=b'{"event": {"kind": "batch"}, "event": {}, "signature": "x"}',
+    )
     assert r.status_code == 422 and r.json()["detail"] == "invalid input"
 
 
@@ -145,13 +163,21 @@ def test_event_shows_its_way_to_the_chain(site: Site) -> None:
     rec = post(site, "supplier_b", signed(site.settings, raw_milk(1, B))).json()["events"][0]  # type: ignore[attr-defined]
     for ref in (str(rec["id"]), rec["digest"], rec["digest"][:12]):
         got = site.client.get(f"{P}/events/{ref}", headers=b).json()
-        assert got["id"] == rec["id"] and got["anchoring"] == {"status": "pending", **dict.fromkeys(
-            ("batch_id", "root", "leaf_count", "chain_id", "contract", "block_number", "block_time", "tx_hash"))}
+        assert got["id"] == rec["id"] and got["anchoring"] == {
+            "status": "pending",
+            **dict.fromkeys(
+                ("batch_id", "root", "leaf_count", "chain_id", "contract", "block_number", "block_time", "tx_hash")
+            ),
+        }
         assert got["event"]["supplier"] == B
     verdict = site.client.get(f"{P}/events/{rec['id']}/verify", headers=b).json()
     assert verdict["status"] == "PENDING"
     r = site.client.get(f"{P}/events/{rec['id']}/proof", headers=b)
-    assert r.status_code == 409 and r.json()["detail"] == f"event {rec['id']} is not anchored yet; its proof exists once its root is confirmed on chain"
+    assert (
+        r.status_code == 409
+        and r.json()["detail"]
+        == f"event {rec['id']} is not anchored yet; its proof exists once its root is confirmed on chain"
+    )
     # An interrupted anchoring run: the root is prepared, not yet on chain.
     with Workspace(site.settings) as ws, Session(ws.engine) as s:
         runtime = site.client.app.state.runtime  # type: ignore[attr-defined]
@@ -167,10 +193,16 @@ def test_event_shows_its_way_to_the_chain(site: Site) -> None:
     assert site.client.get(f"{P}/events/{rec['id']}/verify", headers=b).json()["status"] == "VALID"
 
 
-@pytest.mark.parametrize(("params", "problem"), [
-    ({"limit": 0}, "query.limit"), ({"limit": 1001}, "query.limit"), ({"kind": "party"}, "query.kind"),
-    ({"after": -1}, "query.after"), ({"pending": "perhaps"}, "query.pending"),
-])
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ({"limit": 0}, "query.limit"),
+        ({"limit": 1001}, "query.limit"),
+        ({"kind": "party"}, "query.kind"),
+        ({"after": -1}, "query.after"),
+        ({"pending": "perhaps"}, "query.pending"),
+    ],
+)
 def test_list_filters_are_validated(site: Site, params: dict[str, object], problem: str) -> None:
     r = site.client.get(f"{P}/events", headers=site.auth("operator"), params=params)
     assert r.status_code == 422
@@ -187,10 +219,13 @@ def test_list_filters(site: Site) -> None:
     assert all(e["anchoring"]["status"] == "anchored" for e in anchored["items"])
 
 
-@pytest.mark.parametrize(("ref", "status", "detail"), [
-    ("999999", 404, "event '999999': not in the store"),
-    ("not-an-id", 422, "invalid input"),
-])
+@pytest.mark.parametrize(
+    ("ref", "status", "detail"),
+    [
+        ("999999", 404, "event '999999': not in the store"),
+        ("not-an-id", 422, "invalid input"),
+    ],
+)
 def test_unknown_or_malformed_event(site: Site, ref: str, status: int, detail: str) -> None:
     r = site.client.get(f"{P}/events/{ref}", headers=site.auth("operator"))
     assert (r.status_code, r.json()["detail"]) == (status, detail)
@@ -201,14 +236,21 @@ def test_a_supplier_registers_its_own_public_key_and_signs_with_it(site: Site) -
     pair = signing.generate_key_pair()
     public = base64.b64encode(pair.public_key).decode()
     url = f"{P}/suppliers/{A}/public-keys"
-    assert site.client.post(f"{P}/suppliers/{B}/public-keys", headers=site.auth("supplier_a"),
-                            json={"public_key": public}).status_code == 403  # not for another supplier
+    assert (
+        site.client.post(
+            f"{P}/suppliers/{B}/public-keys", headers=site.auth("supplier_a"), json={"public_key": public}
+        ).status_code
+        == 403
+    )  # not for another supplier
     r = site.client.post(url, headers=site.auth("supplier_a"), json={"public_key": public})
     assert r.status_code == 201 and (r.json()["key_id"], r.json()["supplier_id"]) == (pair.key_id, A)
     assert "private" not in r.text.lower()
     again = site.client.post(url, headers=site.auth("operator"), json={"public_key": public})
     assert again.status_code == 422 and again.json()["field"] == "public_key" and pair.key_id in again.text
-    weak = [base64.b64encode(bytes.fromhex(h)).decode() for h in ("01" + "00" * 31, "ec" + "ff" * 30 + "7f", "ee" + "ff" * 30 + "7f")]
+    weak = [
+        base64.b64encode(bytes.fromhex(h)).decode()
+        for h in ("01" + "00" * 31, "ec" + "ff" * 30 + "7f", "ee" + "ff" * 30 + "7f")
+    ]
     for bad in ("not base64!", base64.b64encode(b"short").decode(), *weak):  # weak: identity, order 2, y = p + 1
         r = site.client.post(url, headers=site.auth("operator"), json={"public_key": bad})
         assert r.status_code == 422 and r.json()["field"] == "public_key", r.text

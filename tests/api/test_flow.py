@@ -30,9 +30,18 @@ def any_site(tmp_path: Path, database_url: str | None) -> Iterator[Site]:
 def test_remote_supplier_story(any_site: Site) -> None:
     site, c = any_site, any_site.client
     op = site.auth("operator")
-    made = c.post(f"{P}/suppliers", headers=op, json={
-        "name": "Kiwi Farm", "role": "farm", "id": "kiwi-farm",
-        "certifications": [{"scheme": "GAP", "number": "G-1", "issuer": "AsureQuality", "valid_until": "2099-01-01"}]})
+    made = c.post(
+        f"{P}/suppliers",
+        headers=op,
+        json={
+            "name": "Kiwi Farm",
+            "role": "farm",
+            "id": "kiwi-farm",
+            "certifications": [
+                {"scheme": "GAP", "number": "G-1", "issuer": "AsureQuality", "valid_until": "2099-01-01"}
+            ],
+        },
+    )
     assert made.status_code == 201, made.text
     assert made.headers["cache-control"] == "no-store"
     body = made.json()
@@ -41,11 +50,17 @@ def test_remote_supplier_story(any_site: Site) -> None:
     copy = site.settings.keys_dir / f"kiwi-farm.{kid}.pem"
     assert copy.read_bytes() == pem and stat.S_IMODE(copy.stat().st_mode) == 0o600
 
-    key = c.post(f"{P}/api-keys", headers=op, json={"name": "Kiwi uploader", "role": "supplier", "supplier_id": "kiwi-farm"})
+    key = c.post(
+        f"{P}/api-keys", headers=op, json={"name": "Kiwi uploader", "role": "supplier", "supplier_id": "kiwi-farm"}
+    )
     assert key.status_code == 201 and key.json()["key"]["supplier_id"] == "kiwi-farm"
     kiwi = {"Authorization": f"Bearer {key.json()['secret']}"}
     # The milk's owner (the Waikato farm) names Kiwi Farm a maker of its raw milk.
-    named = c.post(f"{P}/products/{MILK}/parties", headers=site.auth("supplier_b"), json={"supplier_id": "kiwi-farm", "role": "maker"})
+    named = c.post(
+        f"{P}/products/{MILK}/parties",
+        headers=site.auth("supplier_b"),
+        json={"supplier_id": "kiwi-farm", "role": "maker"},
+    )
     assert named.status_code == 201, named.text
 
     def record(pem_: bytes, kid_: str) -> object:
@@ -68,7 +83,12 @@ def test_remote_supplier_story(any_site: Site) -> None:
     verdict = c.post(f"{P}/verify-bundle", content=bundle.content).json()
     assert verdict["status"] == "VALID" and verdict["local_chain"] is True and verdict["reasons"] == []
     audit = c.post(f"{P}/audit", headers=site.auth("quality")).json()
-    assert audit["ok"] is True and audit["events_checked"] == 8 and audit["roots_checked"] == 2 and audit["events_pending"] == 0
+    assert (
+        audit["ok"] is True
+        and audit["events_checked"] == 8
+        and audit["roots_checked"] == 2
+        and audit["events_pending"] == 0
+    )
 
     # Rotate, revoke the old signing key: the old key signs nothing more, the new one does.
     new = c.post(f"{P}/suppliers/kiwi-farm/keys", headers=op).json()

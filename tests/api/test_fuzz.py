@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
-from hypothesis.errors import Flaky
 from hypothesis import strategies as st
+from hypothesis.errors import Flaky
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -41,32 +41,51 @@ from tests.api.conftest import Site, open_site
 EXAMPLES = 20
 HOSTILE_EXAMPLES = 4
 SUITES = 3
-STATEFUL = settings(max_examples=25, stateful_step_count=6, deadline=None, database=None, phases=[Phase.generate],
-                    suppress_health_check=list(HealthCheck))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+STATEFUL = settings(
+    max_examples=25,
+    stateful_step_count=6,
+    deadline=None,
+    database=None,
+    phases=[Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 # Which key each operation is fuzzed with: the role that gets past the key check; else operator.
-ROLE = {("POST", f"{API_PREFIX}/events"): "supplier_b", ("POST", f"{API_PREFIX}/audit"): "quality",
-        ("POST", f"{API_PREFIX}/epcis"): "supplier_b"}
+ROLE = {
+    ("POST", f"{API_PREFIX}/events"): "supplier_b",
+    ("POST", f"{API_PREFIX}/audit"): "quality",
+    ("POST", f"{API_PREFIX}/epcis"): "supplier_b",
+}
 
 
 @pytest.fixture(scope="module")
 def fuzz_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     # No scan or bundle rate limit: the fuzzer is one address sending many requests on purpose.
-    with open_site(Settings(data_dir=Path(tmp_path_factory.mktemp("fuzz")) / "data"), scan_rate_per_minute=0,
-                   verify_rate_per_minute=0) as s:
+    with open_site(
+        Settings(data_dir=Path(tmp_path_factory.mktemp("fuzz")) / "data"),
+        scan_rate_per_minute=0,
+        verify_rate_per_minute=0,
+    ) as s:
         yield s
 
 
 def started(app: Any) -> Any:
     """The running app without its lifespan: the site's client started it (and holds the chain) already."""
+
     async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
+            while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
         await app(scope, receive, send)
+
     return asgi
 
 
@@ -87,8 +106,13 @@ def test_api_conforms_to_its_schema(api_schema: Any, fuzz_site: Site, operation:
     headers = fuzz_site.auth(ROLE.get(operation, "operator"))
 
     @given(case=api_schema[path][method].as_strategy())
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     def conforms(case: schemathesis.Case) -> None:
         case.call_and_validate(headers=headers, checks=CHECKS)
 
@@ -109,7 +133,7 @@ def test_stateful_links_conform(api_schema: Any, fuzz_site: Site) -> None:
     linked: list[str] = []
 
     class Links(api_schema.as_state_machine()):  # type: ignore[misc]
-        def step(self, input: Any) -> Any:
+        def step(self, input: Any) -> Any:  # noqa: A002 (schemathesis names it)
             if input.transition is not None:
                 linked.append(f"{input.case.method} {input.case.path}")
             return super().step(input)
@@ -117,8 +141,9 @@ def test_stateful_links_conform(api_schema: Any, fuzz_site: Site) -> None:
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
             return {"headers": role_headers(fuzz_site, case.method, case.path)}
 
-        def validate_response(self, response: Any, case: schemathesis.Case, additional_checks: Any = None,
-                              **kwargs: Any) -> None:
+        def validate_response(
+            self, response: Any, case: schemathesis.Case, additional_checks: Any = None, **kwargs: Any
+        ) -> None:
             try:
                 case.validate_response(response, checks=CHECKS, headers=kwargs.get("headers"))
             except Exception as exc:  # schemathesis's FailureGroup of the checks that failed
@@ -130,7 +155,9 @@ def test_stateful_links_conform(api_schema: Any, fuzz_site: Site) -> None:
         except Flaky:
             pass
     assert not failures, "\n".join(failures[:10])
-    assert {f"GET {API_PREFIX}/events/{{ref}}", f"GET {API_PREFIX}/events/{{ref}}/verify"} <= set(linked), sorted(set(linked))
+    assert {f"GET {API_PREFIX}/events/{{ref}}", f"GET {API_PREFIX}/events/{{ref}}/verify"} <= set(linked), sorted(
+        set(linked)
+    )
 
 
 def hostile(body: Any, how: str, depth: int) -> bytes:
@@ -144,14 +171,24 @@ def hostile(body: Any, how: str, depth: int) -> bytes:
 
 
 @pytest.mark.parametrize("operation", operations(), ids=" ".join)
-def test_hostile_bodies_are_refused_on_every_operation(api_schema: Any, fuzz_site: Site, operation: tuple[str, str]) -> None:
+def test_hostile_bodies_are_refused_on_every_operation(
+    api_schema: Any, fuzz_site: Site, operation: tuple[str, str]
+) -> None:
     method, path = operation
     headers = {**role_headers(fuzz_site, method, path), "Content-Type": "application/json"}
 
-    @given(case=api_schema[path][method].as_strategy(), how=st.sampled_from(["deep", "duplicate"]),
-           depth=st.integers(MAX_DEPTH + 1, 100_000))
-    @settings(max_examples=HOSTILE_EXAMPLES, deadline=None, derandomize=True, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @given(
+        case=api_schema[path][method].as_strategy(),
+        how=st.sampled_from(["deep", "duplicate"]),
+        depth=st.integers(MAX_DEPTH + 1, 100_000),
+    )
+    @settings(
+        max_examples=HOSTILE_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     def refused(case: schemathesis.Case, how: str, depth: int) -> None:
         body = hostile(case.body if isinstance(case.body, dict) else None, how, depth)
         r = fuzz_site.client.request(method, case.formatted_path, params=case.query, content=body, headers=headers)

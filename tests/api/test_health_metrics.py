@@ -20,8 +20,10 @@ from tests.servers import CLI, clean_env
 def scrape(site: Site) -> dict[str, float]:
     r = site.client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
-    return {name: float(value) for name, value in (line.rsplit(" ", 1) for line in r.text.splitlines()
-                                                    if line and not line.startswith("#"))}
+    return {
+        name: float(value)
+        for name, value in (line.rsplit(" ", 1) for line in r.text.splitlines() if line and not line.startswith("#"))
+    }
 
 
 def test_metrics_count_requests_by_route_template_and_read_the_store(site: Site) -> None:
@@ -29,7 +31,9 @@ def test_metrics_count_requests_by_route_template_and_read_the_store(site: Site)
     before = scrape(site)
     for _ in range(2):
         assert site.client.get(f"/api/v1/events/{site.ids['a_event']}", headers=op).status_code == 200
-    assert site.client.get("/01/09421902960018/10/NOPE/21/SECRETSERIAL01", headers={"Accept": "application/json"}).status_code in (400, 404)
+    assert site.client.get(
+        "/01/09421902960018/10/NOPE/21/SECRETSERIAL01", headers={"Accept": "application/json"}
+    ).status_code in (400, 404)
     assert site.client.get("/nowhere").status_code == 404
     after = scrape(site)
     text = site.client.get("/metrics").text
@@ -57,8 +61,11 @@ def test_healthz_is_503_while_the_chain_node_is_down(tmp_path: Path) -> None:
             node.stop()
             down = client.get("/healthz")
             assert down.status_code == 503, down.text
-            assert down.json() == {"status": "unavailable", "store": {"ok": True},
-                                   "chain": {"ok": False, "chain_id": None, "contract": None, "local": None}}
+            assert down.json() == {
+                "status": "unavailable",
+                "store": {"ok": True},
+                "chain": {"ok": False, "chain_id": None, "contract": None, "local": None},
+            }
             assert client.get("/api/v1/health").status_code == 503
             assert client.get("/metrics").status_code == 200  # a scrape never waits on the chain
     finally:
@@ -66,8 +73,13 @@ def test_healthz_is_503_while_the_chain_node_is_down(tmp_path: Path) -> None:
 
 
 def test_serve_workers_refuses_a_single_process_store_and_chain(tmp_path: Path) -> None:
-    done = subprocess.run([str(CLI), "serve", "--workers", "2", "--data-dir", str(tmp_path / "data")],
-                          env=clean_env(), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(CLI), "serve", "--workers", "2", "--data-dir", str(tmp_path / "data")],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert done.stderr.startswith("error: --workers 2 needs a PostgreSQL store (--database-url or DATABASE_URL)")
     assert "a JSON-RPC node (--rpc-url or CRADLETRACE_RPC_URL)" in done.stderr and "Traceback" not in done.stderr

@@ -15,8 +15,13 @@ ERROR = {"$ref": "#/components/schemas/ErrorOut"}
 
 def test_every_route_is_documented_with_its_errors(site: Site) -> None:
     doc: dict[str, Any] = site.client.get("/openapi.json").json()
-    routes = [(m, API_PREFIX + r.path_format, r) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)
-              for m in r.methods]
+    routes = [
+        (m, API_PREFIX + r.path_format, r)
+        for router in ROUTERS
+        for r in router.routes
+        if isinstance(r, APIRoute)
+        for m in r.methods
+    ]
     assert len(routes) == 34
     for method, path, route in routes:
         op = doc["paths"][path][method.lower()]

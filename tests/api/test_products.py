@@ -6,12 +6,12 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cradletrace.api.main import API_PREFIX
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.demo import story
-from tests.api.conftest import A, B, MILK, Site, raw_milk, signed
+from tests.api.conftest import MILK, A, B, Site, raw_milk, signed
 
 P = API_PREFIX
 FORMULA = "9421902960101" + str(gtin_check_digit("9421902960101"))
@@ -24,11 +24,21 @@ def new_gtin() -> str:
 
 def test_the_operator_registers_a_product_and_its_owner_names_a_lab(site: Site) -> None:
     gtin = new_gtin()
-    r = site.client.post(f"{P}/products", headers=site.auth("operator"), json={"gtin": gtin, "owner_id": B, "name": "Goat milk"})
+    r = site.client.post(
+        f"{P}/products", headers=site.auth("operator"), json={"gtin": gtin, "owner_id": B, "name": "Goat milk"}
+    )
     assert r.status_code == 201, r.text
-    assert {k: r.json()[k] for k in ("gtin", "owner_id", "name", "parties")} == {"gtin": gtin, "owner_id": B, "name": "Goat milk", "parties": []}
-    named = site.client.post(f"{P}/products/{gtin}/parties", headers=site.auth("supplier_b"),
-                             json={"supplier_id": "canterbury-lab", "role": "lab", "lot": "GM-1"})
+    assert {k: r.json()[k] for k in ("gtin", "owner_id", "name", "parties")} == {
+        "gtin": gtin,
+        "owner_id": B,
+        "name": "Goat milk",
+        "parties": [],
+    }
+    named = site.client.post(
+        f"{P}/products/{gtin}/parties",
+        headers=site.auth("supplier_b"),
+        json={"supplier_id": "canterbury-lab", "role": "lab", "lot": "GM-1"},
+    )
     assert named.status_code == 201, named.text
     assert named.json()["named_by"].startswith("api:farm") and named.json()["withdrawn_at"] is None
     mine = site.client.get(f"{P}/products", headers=site.auth("supplier_b")).json()
@@ -37,33 +47,50 @@ def test_the_operator_registers_a_product_and_its_owner_names_a_lab(site: Site) 
     assert [(x["supplier_id"], x["role"], x["lot"]) for x in goat["parties"]] == [("canterbury-lab", "lab", "GM-1")]
     gone = site.client.delete(f"{P}/products/{gtin}/parties/{named.json()['id']}", headers=site.auth("supplier_b"))
     assert gone.status_code == 200 and gone.json()["withdrawn_by"].startswith("api:farm")
-    assert site.client.delete(f"{P}/products/{gtin}/parties/{named.json()['id']}", headers=site.auth("supplier_b")).status_code == 404
+    assert (
+        site.client.delete(
+            f"{P}/products/{gtin}/parties/{named.json()['id']}", headers=site.auth("supplier_b")
+        ).status_code
+        == 404
+    )
 
 
 def test_a_supplier_key_cannot_name_parties_for_a_gtin_it_does_not_own(site: Site) -> None:
-    r = site.client.post(f"{P}/products/{FORMULA}/parties", headers=site.auth("supplier_b"),
-                         json={"supplier_id": B, "role": "maker"})
+    r = site.client.post(
+        f"{P}/products/{FORMULA}/parties", headers=site.auth("supplier_b"), json={"supplier_id": B, "role": "maker"}
+    )
     assert r.status_code == 403
-    assert r.json()["detail"] == (f"not allowed: product {FORMULA} belongs to 'alps-nutrition'; expected its owner or the "
-                                  f"operator to name its parties, got supplier '{B}'")
+    assert r.json()["detail"] == (
+        f"not allowed: product {FORMULA} belongs to 'alps-nutrition'; expected its owner or the "
+        f"operator to name its parties, got supplier '{B}'"
+    )
 
 
 def test_bad_input_is_422_naming_the_field_and_an_unknown_gtin_is_404(site: Site) -> None:
     op = site.auth("operator")
-    for body, field in (({"gtin": "123", "owner_id": A, "name": "x"}, "body.gtin"),
-                        ({"gtin": FORMULA[:-1] + str((int(FORMULA[-1]) + 1) % 10), "owner_id": A, "name": "x"}, "gtin"),
-                        ({"gtin": new_gtin(), "owner_id": "pacific-cold", "name": "x"}, "owner"),
-                        ({"gtin": FORMULA, "owner_id": B, "name": "Mine now"}, "gtin")):
+    for body, field in (
+        ({"gtin": "123", "owner_id": A, "name": "x"}, "body.gtin"),
+        ({"gtin": FORMULA[:-1] + str((int(FORMULA[-1]) + 1) % 10), "owner_id": A, "name": "x"}, "gtin"),
+        ({"gtin": new_gtin(), "owner_id": "pacific-cold", "name": "x"}, "owner"),
+        ({"gtin": FORMULA, "owner_id": B, "name": "Mine now"}, "gtin"),
+    ):
         r = site.client.post(f"{P}/products", headers=op, json=body)
         assert r.status_code == 422 and r.json()["field"] == field, (body, r.text)
-    for body, field in (({"supplier_id": "canterbury-lab", "role": "auditor"}, "body.role"),
-                        ({"supplier_id": "pacific-cold", "role": "lab"}, "supplier_id"),
-                        ({"supplier_id": "canterbury-lab", "role": "lab", "lot": "bad lot"}, "lot")):
+    for body, field in (
+        ({"supplier_id": "canterbury-lab", "role": "auditor"}, "body.role"),
+        ({"supplier_id": "pacific-cold", "role": "lab"}, "supplier_id"),
+        ({"supplier_id": "canterbury-lab", "role": "lab", "lot": "bad lot"}, "lot"),
+    ):
         r = site.client.post(f"{P}/products/{FORMULA}/parties", headers=op, json=body)
         assert r.status_code == 422 and r.json()["field"] == field, (body, r.text)
     unknown = new_gtin()
-    r = site.client.post(f"{P}/products/{unknown}/parties", headers=op, json={"supplier_id": "canterbury-lab", "role": "lab"})
-    assert r.status_code == 404 and r.json()["detail"] == f"product '{unknown}': expected a registered GTIN, got one that is not registered"
+    r = site.client.post(
+        f"{P}/products/{unknown}/parties", headers=op, json={"supplier_id": "canterbury-lab", "role": "lab"}
+    )
+    assert (
+        r.status_code == 404
+        and r.json()["detail"] == f"product '{unknown}': expected a registered GTIN, got one that is not registered"
+    )
 
 
 def test_recording_another_brands_goods_is_403_with_the_reason(site: Site) -> None:
@@ -71,26 +98,36 @@ def test_recording_another_brands_goods_is_403_with_the_reason(site: Site) -> No
     event = raw_milk(1, B)[0]
     event["data"]["product"] = {"gtin": FORMULA, "name": "Stage 1 infant formula 800 g"}  # type: ignore[index]
     lot = event["data"]["lot"]  # type: ignore[index]
-    r = site.client.post(f"{P}/events", headers=site.auth("supplier_b"), content=json.dumps(signed(site.settings, [event])).encode())
+    r = site.client.post(
+        f"{P}/events", headers=site.auth("supplier_b"), content=json.dumps(signed(site.settings, [event])).encode()
+    )
     assert r.status_code == 403
-    assert r.json()["detail"] == (f"events[0]: supplier '{B}' may not make lot {FORMULA}/{lot}: GTIN {FORMULA} belongs to "
-                                  "'alps-nutrition'; expected its owner or a maker it named")
+    assert r.json()["detail"] == (
+        f"events[0]: supplier '{B}' may not make lot {FORMULA}/{lot}: GTIN {FORMULA} belongs to "
+        "'alps-nutrition'; expected its owner or a maker it named"
+    )
     assert site.event_count() == before
 
 
 def test_the_operator_designates_an_official_lab_which_reports_on_any_lot(site: Site) -> None:
     op = site.auth("operator")
-    made = site.client.post(f"{P}/suppliers", headers=op, json={"name": "National Food Lab", "role": "lab", "id": "national-lab",
-                                                                 "official_lab": True})
+    made = site.client.post(
+        f"{P}/suppliers",
+        headers=op,
+        json={"name": "National Food Lab", "role": "lab", "id": "national-lab", "official_lab": True},
+    )
     assert made.status_code == 201 and made.json()["supplier"]["official_lab"] is True, made.text
-    farm = site.client.post(f"{P}/suppliers", headers=op, json={"name": "Odd Farm", "role": "farm", "id": "odd-farm",
-                                                                "official_lab": True})
+    farm = site.client.post(
+        f"{P}/suppliers", headers=op, json={"name": "Odd Farm", "role": "farm", "id": "odd-farm", "official_lab": True}
+    )
     assert farm.status_code == 422 and farm.json()["field"] == "official_lab", farm.text
     assert site.client.get(f"{P}/suppliers/odd-farm", headers=op).status_code == 404  # nothing stored
     assert not list(site.settings.keys_dir.glob("odd-farm.*"))
-    report = copy.deepcopy(story(datetime.now(timezone.utc))[3])  # the passing report, on the plant's IF-0001
+    report = copy.deepcopy(story(datetime.now(UTC))[3])  # the passing report, on the plant's IF-0001
     report["supplier"] = "national-lab"
-    key = site.client.post(f"{P}/api-keys", headers=op, json={"name": "nl", "role": "supplier", "supplier_id": "national-lab"})
+    key = site.client.post(
+        f"{P}/api-keys", headers=op, json={"name": "nl", "role": "supplier", "supplier_id": "national-lab"}
+    )
     lab = {"Authorization": f"Bearer {key.json()['secret']}"}
     r = site.client.post(f"{P}/events", headers=lab, content=json.dumps(signed(site.settings, [report])).encode())
     assert r.status_code == 201, r.text

@@ -7,22 +7,22 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 
-from cradletrace.recall import genealogy
 from cradletrace.api.main import API_PREFIX
 from cradletrace.api.routes.recalls import ALREADY_CLOSED, ALREADY_RECALLED, ALREADY_RELEASED
 from cradletrace.config import Settings
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.labels.commission import generate_codes
+from cradletrace.recall import genealogy
 from cradletrace.recall.report import COLUMNS, tlc
 from cradletrace.workspace import Workspace
-from tests.api.conftest import A, MILK, Site, open_site
+from tests.api.conftest import MILK, A, Site, open_site
 
 P = API_PREFIX
 FORMULA = "9421902960101" + str(gtin_check_digit("9421902960101"))
@@ -42,16 +42,25 @@ def recall_count(site: Site) -> int:
 
 
 def start(site: Site, **body: Any) -> Any:
-    return site.client.post(f"{P}/recalls", headers=site.auth("quality"),
-                            json={"reason": "Cronobacter detected", "severity": "I", **body})
+    return site.client.post(
+        f"{P}/recalls", headers=site.auth("quality"), json={"reason": "Cronobacter detected", "severity": "I", **body}
+    )
 
 
 def a_can(site: Site) -> str:
     """Commission one can of IF-0001; its scan path."""
     st = site.settings
     with Workspace(st) as ws, ws.session() as s:
-        [can] = generate_codes(s, st.keys_dir, gtin=FORMULA, lot="IF-0001", count=1, supplier=A,
-                               resolver=st.resolver_host, limits=ws.limits).links
+        [can] = generate_codes(
+            s,
+            st.keys_dir,
+            gtin=FORMULA,
+            lot="IF-0001",
+            count=1,
+            supplier=A,
+            resolver=st.resolver_host,
+            limits=ws.limits,
+        ).links
     return can.path
 
 
@@ -67,7 +76,10 @@ def failing_event(site: Site) -> int:
 def test_recall_from_a_narrowed_and_widened_trace_with_its_clock(site: Site) -> None:
     q = site.auth("quality")
     trigger = failing_event(site)
-    assert [h["lot"] for h in site.client.get(f"{P}/holds", headers=q, params={"proposals": True}).json()] == ["IF-0001", "IF-0001"]
+    assert [h["lot"] for h in site.client.get(f"{P}/holds", headers=q, params={"proposals": True}).json()] == [
+        "IF-0001",
+        "IF-0001",
+    ]
     r = start(site, trace_lot=RM_A1, exclude=[RM_A1], lots=[RM_B2], trigger=str(trigger))
     assert r.status_code == 201, r.text
     body = r.json()
@@ -94,23 +106,28 @@ def test_a_trigger_event_alone_gives_the_scope(site: Site) -> None:
     assert r.json()["lots"] == [IF1] and r.json()["trigger_event_id"] == failing_event(site)
 
 
-@pytest.mark.parametrize("body, field, says", [
-    ({"lots": [f"{MILK}/NOPE"]}, "lots", f"{MILK}/NOPE which does not exist"),
-    ({"trace_lot": f"{MILK}/NOPE"}, "trace_lot", f"{MILK}/NOPE which does not exist"),
-    ({"trace_event": "999999"}, "trace_event", "'999999' which does not exist"),
-    ({"trace_event": "1"}, "trace_event", "expected a test report or a cold-chain record, got a batch event"),
-    ({"trace_event": "abc"}, "trace_event", "expected an event id or a 64-hex digest"),
-    ({"lots": [RM_A1], "trigger": "9" * 20}, "trigger", "expected an event id or a 64-hex digest"),
-    ({"lots": ["not-a-lot"]}, "lots[0]", "expected GTIN/LOT"),
-    ({}, "lots", "at least one lot"),
-    ({"trace_lot": RM_A1, "exclude": [RM_A1, IF1]}, "lots", "at least one lot"),
-    ({"trace_lot": RM_A1, "exclude": [RM_B2]}, "exclude", f"{RM_B2} which is not in it"),
-    ({"lots": [RM_A1], "severity": "IV"}, "severity", "expected I, II or III"),
-    ({"lots": [RM_A1], "reason": " "}, "reason", "expected the reason"),
-    ({"lots": [RM_A1], "scope": "all"}, "body.scope", "Extra inputs"),
-    ({"lots": [RM_A1], "trace_lot": RM_A1, "trace_event": "1"}, "trace", "at most one"),
-])
-def test_bad_input_is_422_naming_the_field_and_starts_nothing(site: Site, body: dict[str, Any], field: str, says: str) -> None:
+@pytest.mark.parametrize(
+    "body, field, says",
+    [
+        ({"lots": [f"{MILK}/NOPE"]}, "lots", f"{MILK}/NOPE which does not exist"),
+        ({"trace_lot": f"{MILK}/NOPE"}, "trace_lot", f"{MILK}/NOPE which does not exist"),
+        ({"trace_event": "999999"}, "trace_event", "'999999' which does not exist"),
+        ({"trace_event": "1"}, "trace_event", "expected a test report or a cold-chain record, got a batch event"),
+        ({"trace_event": "abc"}, "trace_event", "expected an event id or a 64-hex digest"),
+        ({"lots": [RM_A1], "trigger": "9" * 20}, "trigger", "expected an event id or a 64-hex digest"),
+        ({"lots": ["not-a-lot"]}, "lots[0]", "expected GTIN/LOT"),
+        ({}, "lots", "at least one lot"),
+        ({"trace_lot": RM_A1, "exclude": [RM_A1, IF1]}, "lots", "at least one lot"),
+        ({"trace_lot": RM_A1, "exclude": [RM_B2]}, "exclude", f"{RM_B2} which is not in it"),
+        ({"lots": [RM_A1], "severity": "IV"}, "severity", "expected I, II or III"),
+        ({"lots": [RM_A1], "reason": " "}, "reason", "expected the reason"),
+        ({"lots": [RM_A1], "scope": "all"}, "body.scope", "Extra inputs"),
+        ({"lots": [RM_A1], "trace_lot": RM_A1, "trace_event": "1"}, "trace", "at most one"),
+    ],
+)
+def test_bad_input_is_422_naming_the_field_and_starts_nothing(
+    site: Site, body: dict[str, Any], field: str, says: str
+) -> None:
     r = start(site, **body)
     assert r.status_code == 422, r.text
     out = r.json()
@@ -125,7 +142,9 @@ def test_a_lot_already_recalled_is_409_and_nothing_else_is_recalled(site: Site) 
     assert again.status_code == 409
     out = again.json()
     assert out["detail"] == ALREADY_RECALLED
-    assert out["problems"] == [{"field": "lots", "message": f"lot {IF1} is already under active recall {first.json()['id']}"}]
+    assert out["problems"] == [
+        {"field": "lots", "message": f"lot {IF1} is already under active recall {first.json()['id']}"}
+    ]
     assert recall_count(site) == 1
     # Another problem in the same request is an input error first (422), still nothing stored.
     mixed = start(site, lots=[IF1, f"{MILK}/NOPE"])
@@ -143,7 +162,9 @@ def test_only_quality_staff_start_recalls(site: Site, who: str) -> None:
 def test_release_a_hold_records_who_and_why_once(site: Site) -> None:
     q = site.auth("quality")
     hold = site.client.get(f"{P}/holds", headers=q).json()[0]
-    r = site.client.post(f"{P}/holds/{hold['id']}/release", headers=q, json={"reason": "re-test on retained sample passed"})
+    r = site.client.post(
+        f"{P}/holds/{hold['id']}/release", headers=q, json={"reason": "re-test on retained sample passed"}
+    )
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["released_by"].startswith("api:qa (") and out["release_reason"] == "re-test on retained sample passed"
@@ -153,7 +174,10 @@ def test_release_a_hold_records_who_and_why_once(site: Site) -> None:
     assert twice.status_code == 409 and twice.json()["detail"] == ALREADY_RELEASED
     assert twice.json()["problems"][0]["field"] == "hold"
     missing = site.client.post(f"{P}/holds/999999/release", headers=q, json={"reason": "x"})
-    assert missing.status_code == 404 and missing.json()["detail"] == "hold: expected an existing hold, got 999999 which does not exist"
+    assert (
+        missing.status_code == 404
+        and missing.json()["detail"] == "hold: expected an existing hold, got 999999 which does not exist"
+    )
     empty = site.client.post(f"{P}/holds/{hold['id']}/release", headers=q, json={"reason": ""})
     assert empty.status_code == 422 and empty.json()["field"] == "body.reason"
     can = a_can(site)
@@ -193,7 +217,12 @@ def test_reports_in_json_csv_and_xlsx_match_the_trace(site: Site) -> None:
     cans = [a_can(site) for _ in range(3)]
     scan_ids = [scan_json(site, c)["scans"]["scan_id"] for c in cans[:2]]
     scan_json(site, cans[0])  # a second scan of the first can
-    assert site.client.post(f"{P}/scans/{scan_ids[0]}/location", json={"lat": 31.23, "lon": 121.47, "consent": True}).status_code == 204
+    assert (
+        site.client.post(
+            f"{P}/scans/{scan_ids[0]}/location", json={"lat": 31.23, "lon": 121.47, "consent": True}
+        ).status_code
+        == 204
+    )
     q = site.auth("quality")
     rid = start(site, trace_lot=RM_A1).json()["id"]
     with Workspace(settings) as ws, ws.session() as s:
@@ -205,7 +234,11 @@ def test_reports_in_json_csv_and_xlsx_match_the_trace(site: Site) -> None:
     assert j.status_code == 200 and j.headers["content-type"] == "application/json"
     report = j.json()
     rows = report["rows"]
-    assert [(r["cte"], r["lot"]) for r in rows] == [("transformation", "RM-A1"), ("transformation", "IF-0001"), ("shipping", "IF-0001")]
+    assert [(r["cte"], r["lot"]) for r in rows] == [
+        ("transformation", "RM-A1"),
+        ("transformation", "IF-0001"),
+        ("shipping", "IF-0001"),
+    ]
     made = {r["lot"]: r for r in rows if r["cte"] == "transformation"}
     lots = {x.lot: x for x in trace.lots}
     for lot, r in made.items():
@@ -230,7 +263,9 @@ def test_reports_in_json_csv_and_xlsx_match_the_trace(site: Site) -> None:
     assert table[0] == [h for _, h, _ in COLUMNS] and len(table) == 1 + len(rows)
     header = table[0]
     shipped = dict(zip(header, table[3]))
-    assert shipped["Traceability Lot Code"] == tlc(FORMULA, "IF-0001") and shipped["Reference Document Number"] == leg.id
+    assert (
+        shipped["Traceability Lot Code"] == tlc(FORMULA, "IF-0001") and shipped["Reference Document Number"] == leg.id
+    )
     assert float(shipped["Quantity"]) == leg.quantity and shipped["Unit of Measure"] == leg.unit
     assert shipped["Ship-To Location"].startswith(leg.to_site)
 
@@ -240,11 +275,13 @@ def test_reports_in_json_csv_and_xlsx_match_the_trace(site: Site) -> None:
     assert wb.sheetnames == ["Traceability", "Sites to notify", "Recall"]
     ws_rows = wb["Traceability"]
     assert [c.value for c in ws_rows[1]] == header
-    assert ws_rows.freeze_panes == "A2" and ws_rows.auto_filter.ref == f"A1:{ws_rows.cell(1, len(COLUMNS)).column_letter}4"
+    assert (
+        ws_rows.freeze_panes == "A2" and ws_rows.auto_filter.ref == f"A1:{ws_rows.cell(1, len(COLUMNS)).column_letter}4"
+    )
     values = [dict(zip(header, (c.value for c in row))) for row in ws_rows.iter_rows(min_row=2)]
     assert values[2]["Quantity"] == leg.quantity and isinstance(values[2]["Quantity"], (int, float))
     ship_date = values[2]["Ship Date (UTC)"]
-    assert ship_date == datetime.fromisoformat(leg.shipped_at).astimezone(timezone.utc).replace(tzinfo=None)
+    assert ship_date == datetime.fromisoformat(leg.shipped_at).astimezone(UTC).replace(tzinfo=None)
     at = {k: i for i, (k, _, _) in enumerate(COLUMNS, start=1)}  # dates are typed and shown as dates (streamed sheet)
     assert ws_rows.cell(4, at["ship_date"]).number_format == "yyyy-mm-dd hh:mm:ss"
     assert ws_rows.cell(2, at["transformation_date"]).number_format == "yyyy-mm-dd"

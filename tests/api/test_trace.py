@@ -37,7 +37,9 @@ def test_backward_from_the_batch_finds_both_raw_lots_and_the_lab_results(site: S
 
 def test_trace_input_errors_name_the_field(site: Site) -> None:
     q = site.auth("quality")
-    both = site.client.get(f"{P}/trace/forward", params={"lot": f"{MILK}/RM-A1", "supplier": "waikato-dairy"}, headers=q)
+    both = site.client.get(
+        f"{P}/trace/forward", params={"lot": f"{MILK}/RM-A1", "supplier": "waikato-dairy"}, headers=q
+    )
     assert both.status_code == 422 and both.json()["field"] == "lot/supplier/event"
     unknown = site.client.get(f"{P}/trace/backward", params={"lot": f"{MILK}/NOPE"}, headers=q)
     assert unknown.status_code == 404 and "NOPE" in unknown.json()["detail"]
@@ -49,9 +51,11 @@ def test_http_answers_the_json_the_cli_prints(site: Site) -> None:
     """One shape (genealogy.trace_json) for both: counts, paths as {gtin, lot}, the asked-for serials."""
     q = site.auth("quality")
     cli = ["--json", "--data-dir", str(site.settings.data_dir)]
-    for path, params, args in (("forward", {"lot": f"{MILK}/RM-A1", "items": 2}, ["--lot", f"{MILK}/RM-A1", "--items", "2"]),
-                               ("forward", {"lot": f"{MILK}/RM-A1"}, ["--lot", f"{MILK}/RM-A1"]),
-                               ("backward", {"lot": f"{FORMULA}/IF-0001"}, ["--lot", f"{FORMULA}/IF-0001"])):
+    for path, params, args in (
+        ("forward", {"lot": f"{MILK}/RM-A1", "items": 2}, ["--lot", f"{MILK}/RM-A1", "--items", "2"]),
+        ("forward", {"lot": f"{MILK}/RM-A1"}, ["--lot", f"{MILK}/RM-A1"]),
+        ("backward", {"lot": f"{FORMULA}/IF-0001"}, ["--lot", f"{FORMULA}/IF-0001"]),
+    ):
         r = site.client.get(f"{P}/trace/{path}", params=params, headers=q)
         assert r.status_code == 200, r.text
         out = CliRunner().invoke(cli_app, ["trace", path, *args, *cli])

@@ -6,6 +6,7 @@ memory: what the next process sees is what the file holds.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -42,11 +43,11 @@ SET_GAS = 60_000
 # Runtime of a hand-assembled storage contract. Empty calldata: return slot 0.
 # Any calldata: slot 0 = calldata[0:32]; emit LOG1(data=value, topic=Stored(uint256)).
 RUNTIME = (
-    bytes.fromhex("36600f57" "600054" "600052" "60206000f3")  # get, ends at 0x0e
-    + bytes.fromhex("5b" "600035" "80" "600055" "600052")  # 0x0f: set
+    bytes.fromhex("36600f5760005460005260206000f3")  # get, ends at 0x0e
+    + bytes.fromhex("5b60003580600055600052")  # 0x0f: set
     + b"\x7f"
     + STORED_TOPIC
-    + bytes.fromhex("60206000a1" "00")
+    + bytes.fromhex("60206000a100")
 )
 # Constructor: slot 0 = 42, emit Stored(42), then return RUNTIME, which starts at byte 59.
 INIT_CODE = (
@@ -105,9 +106,7 @@ def last_json(proc: subprocess.CompletedProcess[str]) -> Any:
 
 
 def deploy(chain: EmbeddedChain) -> ChecksumAddress:
-    tx = chain.w3.eth.send_transaction(
-        {"from": chain.accounts[0], "data": INIT_CODE, "gas": 200_000}
-    )
+    tx = chain.w3.eth.send_transaction({"from": chain.accounts[0], "data": INIT_CODE, "gas": 200_000})
     receipt = chain.w3.eth.wait_for_transaction_receipt(tx)
     assert receipt["status"] == 1
     address = receipt["contractAddress"]
@@ -145,9 +144,7 @@ def test_state_survives_reopen_in_another_process(tmp_path: Path) -> None:
         genesis = chain.genesis_hash
         address = deploy(chain)
         set_receipt = set_value(chain, address, 7)
-        transfer = w3.eth.send_transaction(
-            {"from": chain.accounts[0], "to": chain.accounts[1], "value": Wei(12_345)}
-        )
+        transfer = w3.eth.send_transaction({"from": chain.accounts[0], "to": chain.accounts[1], "value": Wei(12_345)})
         w3.eth.wait_for_transaction_receipt(transfer)
         before = {
             "block": w3.eth.block_number,
@@ -204,7 +201,7 @@ report(out)
     assert seen["new_tx"] == [1, before["block"] + 1, before["nonce"]]
     assert seen["logs"] == [[1, INITIAL_VALUE], [2, 7], [before["block"] + 1, 8]]
     stamps = seen["stamps"]
-    assert all(a < b for a, b in zip(stamps, stamps[1:])), stamps
+    assert all(a < b for a, b in itertools.pairwise(stamps)), stamps
     assert abs(stamps[-1] - time.time()) < 60
 
     # And what the child did is on disk for the next opener.
@@ -352,9 +349,7 @@ def test_rejects_a_file_that_is_not_a_chain(tmp_path: Path) -> None:
         assert chain.w3.eth.get_balance(chain.accounts[9]) == 10**24
 
 
-def test_a_transaction_is_stamped_with_the_time_it_was_sent(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_transaction_is_stamped_with_the_time_it_was_sent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # eth-tester dates a block when its predecessor is mined; after an idle hour an
     # anchor would carry a time an hour too early.
     with open_embedded_chain(tmp_path / "chain.sqlite") as chain:

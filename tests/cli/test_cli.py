@@ -18,7 +18,7 @@ import stat
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -36,10 +36,13 @@ DATA = "data"  # relative to the working directory, as a clerk would type it
 def run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the console script; whatever happens, no Python traceback may reach the user."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CRADLETRACE_") and k != "DATABASE_URL"}
-    proc = subprocess.run([str(CLI), *args], cwd=cwd, env={**clean, **(env or {})},
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(CLI), *args], cwd=cwd, env={**clean, **(env or {})}, capture_output=True, text=True, timeout=120
+    )
     tail = "\n".join(proc.stderr.splitlines()[-3:])
-    assert "Traceback" not in proc.stderr + proc.stdout, f"cradletrace {' '.join(args)} printed a traceback ending:\n{tail}"
+    assert "Traceback" not in proc.stderr + proc.stdout, (
+        f"cradletrace {' '.join(args)} printed a traceback ending:\n{tail}"
+    )
     return proc
 
 
@@ -69,17 +72,23 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     cwd = site.cwd
     site.init = [run(cwd, "init", "--data-dir", DATA), run(cwd, "init", "--data-dir", DATA)]
     sid, name, role, cert = SUPPLIERS[0]
-    site.supplier_add = run(cwd, "supplier", "add", "--name", name, "--role", role, "--cert", cert, "--id", sid, "--data-dir", DATA)
+    site.supplier_add = run(
+        cwd, "supplier", "add", "--name", name, "--role", role, "--cert", cert, "--id", sid, "--data-dir", DATA
+    )
     with Workspace(Settings(data_dir=cwd / DATA)) as ws, ws.session() as s:  # the other three without a process each
         for sid, name, role, cert in SUPPLIERS[1:]:
             suppliers.add_supplier(s, ws.settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
     # The products and who may speak for them, as the README has the operator register them.
-    site.products = [run(cwd, "product", "add", MILK, "--owner", "waikato-dairy", "--name", "Raw cow's milk", "--data-dir", DATA),
-                     run(cwd, "product", "add", FORMULA, "--owner", "alps-nutrition", "--name", "Stage 1 formula", "--data-dir", DATA),
-                     run(cwd, "product", "name", FORMULA, "canterbury-lab", "--as", "lab", "--data-dir", DATA),
-                     run(cwd, "product", "name", FORMULA, "pacific-cold", "--as", "carrier", "--data-dir", DATA)]
+    site.products = [
+        run(cwd, "product", "add", MILK, "--owner", "waikato-dairy", "--name", "Raw cow's milk", "--data-dir", DATA),
+        run(
+            cwd, "product", "add", FORMULA, "--owner", "alps-nutrition", "--name", "Stage 1 formula", "--data-dir", DATA
+        ),
+        run(cwd, "product", "name", FORMULA, "canterbury-lab", "--as", "lab", "--data-dir", DATA),
+        run(cwd, "product", "name", FORMULA, "pacific-cold", "--as", "carrier", "--data-dir", DATA),
+    ]
 
-    events = story(datetime.now(timezone.utc))
+    events = story(datetime.now(UTC))
     (cwd / "good.json").write_text(json.dumps(events, indent=2, ensure_ascii=False), "utf-8")
     bad = copy.deepcopy(events)  # one bad event, the logger's, with two problems
     bad[6]["data"]["readings"][0]["at"] = bad[6]["data"]["readings"][0]["at"][:19]
@@ -136,22 +145,26 @@ def test_products_are_registered_and_listed(site: Site) -> None:
         f"{MILK}  owner waikato-dairy  Raw cow's milk",
         f"{FORMULA}  owner alps-nutrition  Stage 1 formula",
         "    lab      canterbury-lab  every lot",
-        "    carrier  pacific-cold  every lot"]
+        "    carrier  pacific-cold  every lot",
+    ]
     again = run(site.cwd, "product", "add", MILK, "--owner", "alps-nutrition", "--name", "Mine now", "--data-dir", DATA)
-    assert again.returncode == 2 and again.stderr == (f"error: gtin: expected a GTIN not registered yet, got {MILK} "
-                                                      "which belongs to 'waikato-dairy'\n")
+    assert again.returncode == 2 and again.stderr == (
+        f"error: gtin: expected a GTIN not registered yet, got {MILK} which belongs to 'waikato-dairy'\n"
+    )
 
 
 def test_record_of_another_brands_goods_is_refused_and_stores_nothing(site: Site) -> None:
     """Signed with the lab's own key, but the farm never assigned it its raw milk: refused (custody.py)."""
-    report = copy.deepcopy(story(datetime.now(timezone.utc))[4])  # the failing one: it would hold RM-A1
+    report = copy.deepcopy(story(datetime.now(UTC))[4])  # the failing one: it would hold RM-A1
     report["data"]["batch"] = {"gtin": MILK, "lot": "RM-A1"}  # type: ignore[index]
     (site.cwd / "rival.json").write_text(json.dumps([report]), "utf-8")
     before = event_count(site.cwd)
     p = run(site.cwd, "record", "rival.json", "--sign", "--data-dir", DATA)
     assert p.returncode != 0
-    assert (f"events[0]: supplier 'canterbury-lab' may not report on lot {MILK}/RM-A1: expected a lab its owner "
-            "('waikato-dairy') assigned to it, or an official lab the operator designated") in p.stderr, p.stderr
+    assert (
+        f"events[0]: supplier 'canterbury-lab' may not report on lot {MILK}/RM-A1: expected a lab its owner "
+        "('waikato-dairy') assigned to it, or an official lab the operator designated"
+    ) in p.stderr, p.stderr
     assert event_count(site.cwd) == before
     assert "RM-A1" not in run(site.cwd, "hold", "list", "--data-dir", DATA).stdout
 
@@ -161,7 +174,10 @@ def test_record_of_a_bad_file_names_each_problem_and_stores_nothing(site: Site) 
     assert p is not None and p.returncode == 2, p
     lines = p.stderr.splitlines()
     assert lines[0] == "error: 2 problems, nothing was stored:"
-    assert [line.split(":")[0].strip() for line in lines[1:]] == ["events[6].data.readings[0].at", "events[6].data.readings[3].c"]
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "events[6].data.readings[0].at",
+        "events[6].data.readings[3].c",
+    ]
     assert all("expected" in line for line in lines[1:])
     assert site.events_after_bad == 0
     assert site.anchor_after_bad is not None and site.anchor_after_bad.stdout.strip() == "nothing pending"
@@ -233,22 +249,63 @@ def _write(cwd: Path, name: str, content: bytes) -> str:
 def _mangled_bundle(cwd: Path) -> str:
     """A bundle someone "tidied up" by hand: every key there, the chain block replaced by a note."""
     zero = "0x" + "00" * 32
-    bundle = {"format": "cradletrace-proof-bundle/1", "event": {}, "digest": zero, "signature": "", "supplier": {},
-              "proof": [], "root": zero, "leaf_count": 1, "chain": "local development chain"}
+    bundle = {
+        "format": "cradletrace-proof-bundle/1",
+        "event": {},
+        "digest": zero,
+        "signature": "",
+        "supplier": {},
+        "proof": [],
+        "root": zero,
+        "leaf_count": 1,
+        "chain": "local development chain",
+    }
     return _write(cwd, "mangled-bundle.json", json.dumps(bundle).encode())
 
 
-@pytest.mark.parametrize(("make_args", "message"), [
-    pytest.param(lambda cwd: ["record", "no-such-file.json", "--data-dir", DATA], "no-such-file.json", id="missing file"),
-    pytest.param(lambda cwd: ["record", _write(cwd, "dup.json", b'{"kind": "batch", "kind": "shipment"}'), "--sign", "--data-dir", DATA],
-                 "each key once", id="duplicate key"),
-    pytest.param(lambda cwd: ["record", ".", "--data-dir", DATA], "directory", id="a directory instead of a file"),
-    pytest.param(lambda cwd: ["verify", "999", "--data-dir", DATA], "not in the store", id="unknown event id"),
-    pytest.param(lambda cwd: ["verify-bundle", _mangled_bundle(cwd), "--data-dir", DATA], "chain", id="bundle in the wrong shape"),
-    pytest.param(lambda cwd: ["supplier", "add", "--name", "Tasman", "--role", "farm", "--cert", "GAP;1;X;31/12/2027", "--data-dir", DATA],
-                 "cert.valid_until", id="day-first certificate date"),
-    pytest.param(lambda cwd: ["verify", "1", "--data-dir", "dta"], "init", id="mistyped data directory"),
-])
+@pytest.mark.parametrize(
+    ("make_args", "message"),
+    [
+        pytest.param(
+            lambda cwd: ["record", "no-such-file.json", "--data-dir", DATA], "no-such-file.json", id="missing file"
+        ),
+        pytest.param(
+            lambda cwd: [
+                "record",
+                _write(cwd, "dup.json", b'{"kind": "batch", "kind": "shipment"}'),
+                "--sign",
+                "--data-dir",
+                DATA,
+            ],
+            "each key once",
+            id="duplicate key",
+        ),
+        pytest.param(lambda cwd: ["record", ".", "--data-dir", DATA], "directory", id="a directory instead of a file"),
+        pytest.param(lambda cwd: ["verify", "999", "--data-dir", DATA], "not in the store", id="unknown event id"),
+        pytest.param(
+            lambda cwd: ["verify-bundle", _mangled_bundle(cwd), "--data-dir", DATA],
+            "chain",
+            id="bundle in the wrong shape",
+        ),
+        pytest.param(
+            lambda cwd: [
+                "supplier",
+                "add",
+                "--name",
+                "Tasman",
+                "--role",
+                "farm",
+                "--cert",
+                "GAP;1;X;31/12/2027",
+                "--data-dir",
+                DATA,
+            ],
+            "cert.valid_until",
+            id="day-first certificate date",
+        ),
+        pytest.param(lambda cwd: ["verify", "1", "--data-dir", "dta"], "init", id="mistyped data directory"),
+    ],
+)
 def test_bad_input_is_one_error_line_and_exit_2_never_a_traceback(site: Site, make_args: object, message: str) -> None:
     args = make_args(site.cwd)  # type: ignore[operator]
     p = run(site.cwd, *args)
@@ -275,11 +332,28 @@ def test_the_same_commands_on_postgresql(tmp_path: Path, postgres_url: str) -> N
     assert "store: postgresql" in init.stdout
     on_pg = {"DATABASE_URL": postgres_url}  # the rest take the store from the environment
     sid, name, role, cert = SUPPLIERS[0]
-    add = run(tmp_path, "supplier", "add", "--name", name, "--role", role, "--cert", cert, "--id", sid, "--data-dir", DATA, env=on_pg)
+    add = run(
+        tmp_path,
+        "supplier",
+        "add",
+        "--name",
+        name,
+        "--role",
+        role,
+        "--cert",
+        cert,
+        "--id",
+        sid,
+        "--data-dir",
+        DATA,
+        env=on_pg,
+    )
     assert add.returncode == 0, add.stderr
-    product = run(tmp_path, "product", "add", MILK, "--owner", sid, "--name", "Raw cow's milk", "--data-dir", DATA, env=on_pg)
+    product = run(
+        tmp_path, "product", "add", MILK, "--owner", sid, "--name", "Raw cow's milk", "--data-dir", DATA, env=on_pg
+    )
     assert product.returncode == 0, product.stderr
-    (tmp_path / "milk.json").write_text(json.dumps(story(datetime.now(timezone.utc))[:2]), "utf-8")
+    (tmp_path / "milk.json").write_text(json.dumps(story(datetime.now(UTC))[:2]), "utf-8")
     rec = run(tmp_path, "record", "milk.json", "--sign", "--data-dir", DATA, env=on_pg)
     assert rec.returncode == 0 and "recorded 2 events" in rec.stdout, rec.stderr
     assert not (tmp_path / DATA / "cradletrace.sqlite").exists()
@@ -300,10 +374,19 @@ def test_status_counts_events_and_the_last_root(site: Site) -> None:
 
 
 def test_sign_with_a_replacement_limits_table_signs_its_limit(site: Site) -> None:
-    table = {"limits": [{"name": "lead", "category": "heavy_metal", "unit": "mg/kg", "max": 0.003,
-                         "source": "stricter in-house limit for this test"}]}
+    table = {
+        "limits": [
+            {
+                "name": "lead",
+                "category": "heavy_metal",
+                "unit": "mg/kg",
+                "max": 0.003,
+                "source": "stricter in-house limit for this test",
+            }
+        ]
+    }
     (site.cwd / "strict.json").write_text(json.dumps(table), "utf-8")
-    report = copy.deepcopy(story(datetime.now(timezone.utc))[3])
+    report = copy.deepcopy(story(datetime.now(UTC))[3])
     report["data"]["analytes"] = report["data"]["analytes"][:1]  # lead 0.004 mg/kg, no limit given
     (site.cwd / "report.json").write_text(json.dumps(report), "utf-8")
     p = run(site.cwd, "sign", "report.json", "--limits", "strict.json", "--data-dir", DATA)
@@ -317,9 +400,13 @@ def test_sign_with_a_replacement_limits_table_signs_its_limit(site: Site) -> Non
 def test_supplier_official_lab_designates_a_lab_and_only_a_lab(site: Site) -> None:
     on = run(site.cwd, "supplier", "official-lab", "canterbury-lab", "--data-dir", DATA)
     assert (on.returncode, on.stdout) == (0, "canterbury-lab is an official lab\n"), on.stderr
-    assert "canterbury-lab  lab        Canterbury Food Lab  (official lab)" in run(site.cwd, "supplier", "list", "--data-dir", DATA).stdout
+    assert (
+        "canterbury-lab  lab        Canterbury Food Lab  (official lab)"
+        in run(site.cwd, "supplier", "list", "--data-dir", DATA).stdout
+    )
     off = run(site.cwd, "supplier", "official-lab", "canterbury-lab", "--off", "--data-dir", DATA)
     assert (off.returncode, off.stdout) == (0, "canterbury-lab is no longer an official lab\n"), off.stderr
     carrier = run(site.cwd, "supplier", "official-lab", "pacific-cold", "--data-dir", DATA)
-    assert carrier.returncode == 2 and carrier.stderr == ("error: official_lab: expected a supplier with role lab, "
-                                                          "got 'pacific-cold' with role 'logistics'\n")
+    assert carrier.returncode == 2 and carrier.stderr == (
+        "error: official_lab: expected a supplier with role lab, got 'pacific-cold' with role 'logistics'\n"
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
 
 import pytest
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from cradletrace.core.coldchain import Excursion, Reading, analyse, mean_kinetic_temperature
 
-T0 = datetime(2026, 2, 1, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
 
 
 def at(minutes: float) -> datetime:
@@ -55,8 +55,14 @@ CASES = [
 
 
 @pytest.mark.parametrize(("temps", "minutes", "low", "high", "seconds", "excursions"), CASES)
-def test_analyse(temps: list[float], minutes: list[float] | None, low: float, high: float, seconds: float,
-                 excursions: list[tuple[float, float, float]]) -> None:
+def test_analyse(
+    temps: list[float],
+    minutes: list[float] | None,
+    low: float,
+    high: float,
+    seconds: float,
+    excursions: list[tuple[float, float, float]],
+) -> None:
     summary = analyse(series(temps, minutes), low, high)
     assert summary.min_c == min(temps)
     assert summary.max_c == max(temps)

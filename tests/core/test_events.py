@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from cradletrace.core.canonical import canonical_bytes
 from cradletrace.core import events
+from cradletrace.core.canonical import canonical_bytes
 from cradletrace.core.events import lot_of, outcome_of, parse_event
 from cradletrace.errors import InvalidEventError, InvalidInputError
 
@@ -25,7 +25,9 @@ def site(name: str = "Plant Nord") -> dict[str, Any]:
 
 def batch() -> dict[str, Any]:
     return {
-        "kind": "batch", "supplier": "acme-dairy", "key": KEY,
+        "kind": "batch",
+        "supplier": "acme-dairy",
+        "key": KEY,
         "data": {
             "product": {"gtin": GTIN, "name": "Infant formula 800 g"},
             "lot": "L2026-001",
@@ -43,13 +45,22 @@ def batch() -> dict[str, Any]:
 
 
 def analyte(name: str = "lead", value: float = 0.005, limit: float = 0.02, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "category": "heavy_metal", "value": value, "unit": "mg/kg", "limit": limit,
-            "method": "ICP-MS", **extra}
+    return {
+        "name": name,
+        "category": "heavy_metal",
+        "value": value,
+        "unit": "mg/kg",
+        "limit": limit,
+        "method": "ICP-MS",
+        **extra,
+    }
 
 
 def report() -> dict[str, Any]:
     return {
-        "kind": "test_report", "supplier": "lab-one", "key": KEY,
+        "kind": "test_report",
+        "supplier": "lab-one",
+        "key": KEY,
         "data": {
             "batch": {"gtin": GTIN, "lot": "L2026-001"},
             "lab": {"name": "Lab One", "accreditation": {"scheme": "ISO/IEC 17025", "number": "ACC-123"}},
@@ -57,10 +68,23 @@ def report() -> dict[str, Any]:
             "reported_on": "2026-01-09",
             "analytes": [
                 analyte(),
-                {"name": "Salmonella", "category": "microbiology", "value": 0, "unit": "detections/25 g",
-                 "limit": 0, "method": "ISO 6579-1"},
-                {"name": "vitamin D", "category": "nutrient", "value": 9.5, "unit": "µg/100 g", "limit": 12.5,
-                 "min": 5, "method": "HPLC"},
+                {
+                    "name": "Salmonella",
+                    "category": "microbiology",
+                    "value": 0,
+                    "unit": "detections/25 g",
+                    "limit": 0,
+                    "method": "ISO 6579-1",
+                },
+                {
+                    "name": "vitamin D",
+                    "category": "nutrient",
+                    "value": 9.5,
+                    "unit": "µg/100 g",
+                    "limit": 12.5,
+                    "min": 5,
+                    "method": "HPLC",
+                },
             ],
             "document": {"sha256": "ab" * 32, "uri": "https://lab.example/reports/123.pdf"},
         },
@@ -73,7 +97,9 @@ def readings(*temps: float, start_hour: int = 8) -> list[dict[str, Any]]:
 
 def cold_chain_lot() -> dict[str, Any]:
     return {
-        "kind": "cold_chain", "supplier": "cool-logistics", "key": KEY,
+        "kind": "cold_chain",
+        "supplier": "cool-logistics",
+        "key": KEY,
         "data": {
             "lot": {"gtin": GTIN, "lot": "L2026-001"},
             "logger": {"id": "TL-0042", "model": "TempLog 3"},
@@ -85,7 +111,9 @@ def cold_chain_lot() -> dict[str, Any]:
 
 def cold_chain_shipment() -> dict[str, Any]:
     return {
-        "kind": "cold_chain", "supplier": "cool-logistics", "key": KEY,
+        "kind": "cold_chain",
+        "supplier": "cool-logistics",
+        "key": KEY,
         "data": {
             "shipment": "SHP-2026-0001",
             "logger": {"id": "TL-0043"},
@@ -97,26 +125,40 @@ def cold_chain_shipment() -> dict[str, Any]:
 
 def shipment() -> dict[str, Any]:
     return {
-        "kind": "shipment", "supplier": "acme-dairy", "key": KEY,
+        "kind": "shipment",
+        "supplier": "acme-dairy",
+        "key": KEY,
         "data": {
             "id": "SHP-2026-0001",
             "lot": {"gtin": GTIN, "lot": "L2026-001"},
             "quantity": 400,
             "unit": "cartons",
             "from_site": site(),
-            "to_site": {"name": "DC Shanghai", "address": "88 Port Road", "lat": 31.2304, "lon": 121.4737,
-                        "country": "CN"},
+            "to_site": {
+                "name": "DC Shanghai",
+                "address": "88 Port Road",
+                "lat": 31.2304,
+                "lon": 121.4737,
+                "country": "CN",
+            },
             "shipped_at": "2026-02-01T08:00:00Z",
             "received_at": "2026-03-01T10:00:00+08:00",
-            "customs": {"declaration_number": "CN-2026-778899", "port": "Shanghai Yangshan",
-                        "cleared_at": "2026-02-28T09:00:00Z", "origin_country": "IT"},
+            "customs": {
+                "declaration_number": "CN-2026-778899",
+                "port": "Shanghai Yangshan",
+                "cleared_at": "2026-02-28T09:00:00Z",
+                "origin_country": "IT",
+            },
         },
     }
 
 
 BUILDERS = {
-    "batch": batch, "test_report": report, "cold_chain_lot": cold_chain_lot,
-    "cold_chain_shipment": cold_chain_shipment, "shipment": shipment,
+    "batch": batch,
+    "test_report": report,
+    "cold_chain_lot": cold_chain_lot,
+    "cold_chain_shipment": cold_chain_shipment,
+    "shipment": shipment,
 }
 
 
@@ -181,8 +223,11 @@ def test_valid_example_of_each_kind_parses(build: Any, cls: type) -> None:
         ("test_report", "data.analytes[0].value", 0),
         ("cold_chain_lot", "data.readings", readings(-100, 100)),  # the physical bounds themselves
         ("cold_chain_lot", "data.readings", readings(5)),
-        ("cold_chain_lot", "data.readings",  # 08:00Z then 09:30Z although "10:00" sorts after "09:30"
-         [{"at": "2026-02-01T10:00:00+02:00", "c": 5}, {"at": "2026-02-01T09:30:00Z", "c": 5}]),
+        (
+            "cold_chain_lot",
+            "data.readings",  # 08:00Z then 09:30Z although "10:00" sorts after "09:30"
+            [{"at": "2026-02-01T10:00:00+02:00", "c": 5}, {"at": "2026-02-01T09:30:00Z", "c": 5}],
+        ),
         ("cold_chain_lot", "data.logger.model", DELETE),
         ("shipment", "data.received_at", DELETE),
         ("shipment", "data.customs", DELETE),
@@ -204,8 +249,13 @@ def test_shipment_received_at_the_instant_it_shipped_is_valid() -> None:
 
 BAD = [
     # GS1 codes
-    ("batch", "data.product.gtin", "09501101530004", "event.data.product.gtin",
-     "expected check digit 3 for GTIN 0950110153000…, got 4"),
+    (
+        "batch",
+        "data.product.gtin",
+        "09501101530004",
+        "event.data.product.gtin",
+        "expected check digit 3 for GTIN 0950110153000…, got 4",
+    ),
     ("batch", "data.product.gtin", "9501101530003", "event.data.product.gtin", "expected a GTIN-14 of 14 digits"),
     ("batch", "data.product.gtin", "009501101530003", "event.data.product.gtin", "expected a GTIN-14 of 14 digits"),
     ("batch", "data.product.gtin", "0950110153000X", "event.data.product.gtin", "expected a GTIN-14 of 14 digits"),
@@ -223,45 +273,118 @@ BAD = [
     ("test_report", "data.batch.gtin", "09501101530000", "event.data.batch.gtin", "expected check digit 3"),
     ("test_report", "data.batch.lot", "x" * 25, "event.data.batch.lot", "expected 1-20 GS1 characters"),
     # dates and times
-    ("batch", "data.expires_on", "2025-12-31", "event.data.expires_on",
-     "expected a date after produced_on (2026-01-05), got 2025-12-31"),
+    (
+        "batch",
+        "data.expires_on",
+        "2025-12-31",
+        "event.data.expires_on",
+        "expected a date after produced_on (2026-01-05), got 2025-12-31",
+    ),
     ("batch", "data.expires_on", "2026-01-05", "event.data.expires_on", "expected a date after produced_on"),
     ("batch", "data.produced_on", "2026-02-30", "event.data.produced_on", "expected"),
     ("batch", "data.produced_on", 20260105, "event.data.produced_on", "expected"),
-    ("test_report", "data.reported_on", "2026-01-05", "event.data.reported_on",
-     "expected a date on or after sampled_on (2026-01-06), got 2026-01-05"),
-    ("cold_chain_lot", "data.readings[1].at", "2026-02-01T09:00:00", "event.data.readings[1].at",
-     "expected to have timezone info"),
+    (
+        "test_report",
+        "data.reported_on",
+        "2026-01-05",
+        "event.data.reported_on",
+        "expected a date on or after sampled_on (2026-01-06), got 2026-01-05",
+    ),
+    (
+        "cold_chain_lot",
+        "data.readings[1].at",
+        "2026-02-01T09:00:00",
+        "event.data.readings[1].at",
+        "expected to have timezone info",
+    ),
     ("shipment", "data.shipped_at", "2026-02-01T08:00:00", "event.data.shipped_at", "expected to have timezone info"),
     ("shipment", "data.customs.cleared_at", "2026-02-28 09:00", "event.data.customs.cleared_at", "expected"),
-    ("shipment", "data.received_at", "2026-02-01T07:59:59Z", "event.data.received_at",
-     "expected a time on or after shipped_at (2026-02-01T08:00:00+00:00), got 2026-02-01T07:59:59+00:00"),
-    ("shipment", "data.customs.cleared_at", "2026-02-01T07:00:00Z", "event.data.customs.cleared_at",
-     "expected a time between shipped_at and received_at, got 2026-02-01T07:00:00+00:00"),
-    ("shipment", "data.customs.cleared_at", "2026-03-01T02:00:01Z", "event.data.customs.cleared_at",
-     "expected a time between shipped_at and received_at"),
+    (
+        "shipment",
+        "data.received_at",
+        "2026-02-01T07:59:59Z",
+        "event.data.received_at",
+        "expected a time on or after shipped_at (2026-02-01T08:00:00+00:00), got 2026-02-01T07:59:59+00:00",
+    ),
+    (
+        "shipment",
+        "data.customs.cleared_at",
+        "2026-02-01T07:00:00Z",
+        "event.data.customs.cleared_at",
+        "expected a time between shipped_at and received_at, got 2026-02-01T07:00:00+00:00",
+    ),
+    (
+        "shipment",
+        "data.customs.cleared_at",
+        "2026-03-01T02:00:01Z",
+        "event.data.customs.cleared_at",
+        "expected a time between shipped_at and received_at",
+    ),
     # cold chain
     ("cold_chain_lot", "data.readings[0].c", 100.5, "event.data.readings[0].c", "expected less than or equal to 100"),
-    ("cold_chain_lot", "data.readings[2].c", -101, "event.data.readings[2].c", "expected greater than or equal to -100"),
+    (
+        "cold_chain_lot",
+        "data.readings[2].c",
+        -101,
+        "event.data.readings[2].c",
+        "expected greater than or equal to -100",
+    ),
     ("cold_chain_lot", "data.readings[1].c", "5.5", "event.data.readings[1].c", "expected a valid number, got '5.5'"),
-    ("cold_chain_lot", "data.readings", [{"at": "2026-02-01T09:00:00Z", "c": 5}, {"at": "2026-02-01T08:00:00Z", "c": 5}],
-     "event.data.readings[1].at", "expected a time after 2026-02-01T09:00:00+00:00, got 2026-02-01T08:00:00+00:00"),
-    ("cold_chain_lot", "data.readings", [{"at": "2026-02-01T09:00:00Z", "c": 5}, {"at": "2026-02-01T10:00:00+02:00", "c": 5}],
-     "event.data.readings[1].at", "expected a time after"),  # 08:00Z, though "10:00" looks later
-    ("cold_chain_lot", "data.readings", readings(5, 5) + [{"at": "2026-02-01T09:00:00Z", "c": 5}],
-     "event.data.readings[2].at", "expected a time after"),  # same instant twice
+    (
+        "cold_chain_lot",
+        "data.readings",
+        [{"at": "2026-02-01T09:00:00Z", "c": 5}, {"at": "2026-02-01T08:00:00Z", "c": 5}],
+        "event.data.readings[1].at",
+        "expected a time after 2026-02-01T09:00:00+00:00, got 2026-02-01T08:00:00+00:00",
+    ),
+    (
+        "cold_chain_lot",
+        "data.readings",
+        [{"at": "2026-02-01T09:00:00Z", "c": 5}, {"at": "2026-02-01T10:00:00+02:00", "c": 5}],
+        "event.data.readings[1].at",
+        "expected a time after",
+    ),  # 08:00Z, though "10:00" looks later
+    (
+        "cold_chain_lot",
+        "data.readings",
+        [*readings(5, 5), {"at": "2026-02-01T09:00:00Z", "c": 5}],
+        "event.data.readings[2].at",
+        "expected a time after",
+    ),  # same instant twice
     ("cold_chain_lot", "data.readings", [], "event.data.readings", "at least 1 item"),
-    ("cold_chain_lot", "data.range", {"min_c": 8, "max_c": 8}, "event.data.range.min_c",
-     "expected less than range.max_c (8.0), got 8.0"),
-    ("cold_chain_lot", "data.range", {"min_c": 8, "max_c": 2}, "event.data.range.min_c", "expected less than range.max_c"),
+    (
+        "cold_chain_lot",
+        "data.range",
+        {"min_c": 8, "max_c": 8},
+        "event.data.range.min_c",
+        "expected less than range.max_c (8.0), got 8.0",
+    ),
+    (
+        "cold_chain_lot",
+        "data.range",
+        {"min_c": 8, "max_c": 2},
+        "event.data.range.min_c",
+        "expected less than range.max_c",
+    ),
     ("cold_chain_lot", "data.range.max_c", 150, "event.data.range.max_c", "expected less than or equal to 100"),
     ("cold_chain_lot", "data.shipment", "SHP-1", "event.data.lot/shipment", "expected exactly one of the two"),
     ("cold_chain_shipment", "data.shipment", DELETE, "event.data.lot/shipment", "expected exactly one of the two"),
     ("cold_chain_lot", "data.logger", DELETE, "event.data.logger", "expected a value, got nothing"),
     # test report values
-    ("test_report", "data.analytes[0].value", -0.001, "event.data.analytes[0].value",
-     "expected greater than or equal to 0, got -0.001"),
-    ("test_report", "data.analytes[0].limit", -1, "event.data.analytes[0].limit", "expected greater than or equal to 0"),
+    (
+        "test_report",
+        "data.analytes[0].value",
+        -0.001,
+        "event.data.analytes[0].value",
+        "expected greater than or equal to 0, got -0.001",
+    ),
+    (
+        "test_report",
+        "data.analytes[0].limit",
+        -1,
+        "event.data.analytes[0].limit",
+        "expected greater than or equal to 0",
+    ),
     ("test_report", "data.analytes[2].min", -5, "event.data.analytes[2].min", "expected greater than or equal to 0"),
     ("test_report", "data.analytes[0].value", "0.005", "event.data.analytes[0].value", "expected a valid number"),
     ("test_report", "data.analytes[0].value", True, "event.data.analytes[0].value", "expected a valid number"),
@@ -282,26 +405,60 @@ BAD = [
     ("batch", "data.site.country", "it", "event.data.site.country", "expected to match pattern"),
     ("batch", "data.unit", "", "event.data.unit", "at least 1 character"),
     ("batch", "data.product.name", "x" * 201, "event.data.product.name", "at most 200 characters"),
-    ("batch", "data.inputs[1]", {"gtin": MILK_GTIN, "lot": "MILK-7"}, "event.data.inputs[1]",
-     "expected each input lot once, got 00012345600012/MILK-7 twice"),
-    ("batch", "data.inputs[1]", {"gtin": GTIN, "lot": "L2026-001"}, "event.data.inputs[1]",
-     "expected another lot, got the batch itself"),
+    (
+        "batch",
+        "data.inputs[1]",
+        {"gtin": MILK_GTIN, "lot": "MILK-7"},
+        "event.data.inputs[1]",
+        "expected each input lot once, got 00012345600012/MILK-7 twice",
+    ),
+    (
+        "batch",
+        "data.inputs[1]",
+        {"gtin": GTIN, "lot": "L2026-001"},
+        "event.data.inputs[1]",
+        "expected another lot, got the batch itself",
+    ),
     ("batch", "data.inputs[0].quantity", 0, "event.data.inputs[0].quantity", "expected greater than 0"),
     ("batch", "data.inputs", {"gtin": MILK_GTIN, "lot": "MILK-7"}, "event.data.inputs", "expected a valid array"),
     # shipment values
     ("shipment", "data.id", "SHP 1", "event.data.id", "expected to match pattern"),
     ("shipment", "data.to_site.lat", 91, "event.data.to_site.lat", "expected less than or equal to 90"),
-    ("shipment", "data.customs.origin_country", "ITA", "event.data.customs.origin_country", "expected to match pattern"),
+    (
+        "shipment",
+        "data.customs.origin_country",
+        "ITA",
+        "event.data.customs.origin_country",
+        "expected to match pattern",
+    ),
     # envelope and shape
-    ("batch", "kind", "recall", "event.kind", "expected one of batch, test_report, cold_chain, shipment, commission, got 'recall'"),
-    ("batch", "kind", DELETE, "event.kind", "expected one of batch, test_report, cold_chain, shipment, commission, got nothing"),
+    (
+        "batch",
+        "kind",
+        "recall",
+        "event.kind",
+        "expected one of batch, test_report, cold_chain, shipment, commission, got 'recall'",
+    ),
+    (
+        "batch",
+        "kind",
+        DELETE,
+        "event.kind",
+        "expected one of batch, test_report, cold_chain, shipment, commission, got nothing",
+    ),
     ("batch", "supplier", "Acme Dairy", "event.supplier", "expected to match pattern"),
     ("batch", "supplier", DELETE, "event.supplier", "expected a value, got nothing"),
     ("batch", "key", "0123456789ABCDEF", "event.key", "expected to match pattern"),
     ("batch", "key", "0123456789abcde", "event.key", "expected to match pattern"),
     ("batch", "data.unit", DELETE, "event.data.unit", "expected a value, got nothing"),
     ("batch", "data.product", DELETE, "event.data.product", "expected a value, got nothing"),
-    ("test_report", "data.analytes[1].method", DELETE, "event.data.analytes[1].method", "expected a value, got nothing"),
+    (
+        "test_report",
+        "data.analytes[1].method",
+        DELETE,
+        "event.data.analytes[1].method",
+        "expected a value, got nothing",
+    ),
     ("batch", "data.colour", "blue", "event.data.colour", "expected no such field"),
     ("batch", "signature", "c2ln", "event.signature", "expected no such field"),
     ("shipment", "data.customs.inspector", "J. Doe", "event.data.customs.inspector", "expected no such field"),
@@ -310,7 +467,9 @@ BAD = [
 
 
 @pytest.mark.parametrize(("base", "path", "value", "where", "fragment"), BAD)
-def test_bad_event_names_the_field_and_what_was_expected(base: str, path: str, value: Any, where: str, fragment: str) -> None:
+def test_bad_event_names_the_field_and_what_was_expected(
+    base: str, path: str, value: Any, where: str, fragment: str
+) -> None:
     found = problems(with_(BUILDERS[base](), path, value))
     assert any(w == where and fragment in m for w, m in found), found
     assert all(m.startswith("expected") for _, m in found), found

@@ -30,8 +30,14 @@ def test_proof_walker_gives_process_proofs_root_for_good_tampered_and_malformed_
             cases.append((d.hex(), proof[:-1] + ("0" if proof[-1] != "0" else "1")))
         if i % 11 == 0:
             cases.append((d.hex(), proof[:-65]))  # one sibling short
-    cases += [("zz" * 32, cases[0][1]), (digests[0].hex()[:-2], cases[0][1]), (digests[1].hex(), None),
-              (digests[2].hex(), ""), (digests[3].hex(), "ab,,cd,ef"), (digests[4].hex(), "not hex,00")]
+    cases += [
+        ("zz" * 32, cases[0][1]),
+        (digests[0].hex()[:-2], cases[0][1]),
+        (digests[1].hex(), None),
+        (digests[2].hex(), ""),
+        (digests[3].hex(), "ab,,cd,ef"),
+        (digests[4].hex(), "not hex,00"),
+    ]
     for walker in (ProofWalker(), ProofWalker(level=1, max_entries=5)):
         for _ in range(2):  # the second pass answers from what the first one kept
             for digest_hex, proof in cases:

@@ -35,7 +35,12 @@ def _oz(values: list[bytes]) -> dict[str, object]:
     result = subprocess.run(
         ["node", "scripts/oz-merkle.cjs"],
         input=json.dumps({"values": ["0x" + v.hex() for v in values]}),
-        cwd=REPO_ROOT, env=node_env(), capture_output=True, text=True, timeout=60, check=False,
+        cwd=REPO_ROOT,
+        env=node_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]

@@ -60,8 +60,18 @@ def _flip_b64(sig: str, byte: int) -> str:
 
 @pytest.mark.parametrize(
     "case",
-    ["wrong key", "altered message", "appended byte", "flipped signature bit", "garbage base64", "empty signature",
-     "url-safe alphabet", "truncated signature", "short public key", "empty public key"],
+    [
+        "wrong key",
+        "altered message",
+        "appended byte",
+        "flipped signature bit",
+        "garbage base64",
+        "empty signature",
+        "url-safe alphabet",
+        "truncated signature",
+        "short public key",
+        "empty public key",
+    ],
 )
 def test_verify_refuses(case: str, pair: signing.KeyPair, other: signing.KeyPair) -> None:
     sig = signing.sign(signing.load_private_key(pair.private_pem), MESSAGE)
@@ -151,8 +161,16 @@ def test_decode_b64_accepts() -> None:
 
 
 @pytest.mark.parametrize(
-    "gtin", ["00012345600012", "09501101530003", "06901234567892", "00614141999996", "10614141000415",
-             "04006381333931", "00000000000000"],
+    "gtin",
+    [
+        "00012345600012",
+        "09501101530003",
+        "06901234567892",
+        "00614141999996",
+        "10614141000415",
+        "04006381333931",
+        "00000000000000",
+    ],
 )
 def test_valid_gtins(gtin: str) -> None:
     assert codes.gtin_problem(gtin) is None
@@ -197,8 +215,22 @@ def test_valid_lots(lot: str) -> None:
 @pytest.mark.parametrize(
     "lot",
     [
-        "", "A" * 21, "L 1", "L#1", "L@1", "L$1", "LÖT", "L\t1", "L~1", "L[1]", "L\\1", "L`1", "L|1", "L{1}",
-        "L\x00", "\nL1",
+        "",
+        "A" * 21,
+        "L 1",
+        "L#1",
+        "L@1",
+        "L$1",
+        "LÖT",
+        "L\t1",
+        "L~1",
+        "L[1]",
+        "L\\1",
+        "L`1",
+        "L|1",
+        "L{1}",
+        "L\x00",
+        "\nL1",
         pytest.param("L1\n"),
         pytest.param("A" * 20 + "\n"),
     ],
@@ -222,8 +254,9 @@ def limits(shipped_table: dict[str, Any]) -> dict[str, Limit]:
     return parse_limits_table(shipped_table)
 
 
-def test_shipped_table_parses_with_a_source_for_every_entry(shipped_table: dict[str, Any],
-                                                            limits: dict[str, Limit]) -> None:
+def test_shipped_table_parses_with_a_source_for_every_entry(
+    shipped_table: dict[str, Any], limits: dict[str, Limit]
+) -> None:
     assert len(limits) == len(shipped_table["limits"])  # no two entries share a (lower-case) name
     for key, limit in limits.items():
         assert key == limit.name.lower()
@@ -235,8 +268,14 @@ def test_shipped_table_parses_with_a_source_for_every_entry(shipped_table: dict[
 
 @pytest.mark.parametrize(
     ("name", "unit", "maximum"),
-    [("lead", "mg/kg", 0.02), ("cadmium", "mg/kg", 0.01), ("aflatoxin m1", "µg/kg", 0.025),
-     ("melamine", "mg/kg", 1.0), ("cronobacter spp.", "detections/10 g", 0.0), ("salmonella", "detections/25 g", 0.0)],
+    [
+        ("lead", "mg/kg", 0.02),
+        ("cadmium", "mg/kg", 0.01),
+        ("aflatoxin m1", "µg/kg", 0.025),
+        ("melamine", "mg/kg", 1.0),
+        ("cronobacter spp.", "detections/10 g", 0.0),
+        ("salmonella", "detections/25 g", 0.0),
+    ],
 )
 def test_shipped_table_values(limits: dict[str, Limit], name: str, unit: str, maximum: float) -> None:
     assert (limits[name].unit, limits[name].max) == (unit, maximum)
@@ -248,10 +287,13 @@ def test_shipped_table_categories_are_ones_events_accept(limits: dict[str, Limit
 
 
 def test_fill_limits_fills_missing_limits_from_the_table(limits: dict[str, Limit]) -> None:
-    data: dict[str, Any] = {"batch": {"gtin": "09501101530003", "lot": "L1"}, "analytes": [
-        {"name": "Lead", "category": "heavy_metal", "value": 0.004, "unit": "mg/kg", "method": "ICP-MS"},
-        {"name": "Salmonella", "category": "microbiology", "value": 0, "method": "ISO 6579-1"},
-    ]}
+    data: dict[str, Any] = {
+        "batch": {"gtin": "09501101530003", "lot": "L1"},
+        "analytes": [
+            {"name": "Lead", "category": "heavy_metal", "value": 0.004, "unit": "mg/kg", "method": "ICP-MS"},
+            {"name": "Salmonella", "category": "microbiology", "value": 0, "method": "ISO 6579-1"},
+        ],
+    }
     before = json.dumps(data, sort_keys=True)
     filled: Any = fill_limits(data, limits)
     assert json.dumps(data, sort_keys=True) == before  # the input is not modified
@@ -261,10 +303,22 @@ def test_fill_limits_fills_missing_limits_from_the_table(limits: dict[str, Limit
 
 
 def test_fill_limits_keeps_explicit_limits(limits: dict[str, Limit]) -> None:
-    explicit = {"name": "lead", "category": "heavy_metal", "value": 0.004, "unit": "µg/kg", "limit": 10,
-                "method": "ICP-MS"}
-    unknown_with_limit = {"name": "nitrate", "category": "contaminant", "value": 1, "unit": "mg/kg", "limit": 50,
-                          "method": "IC"}
+    explicit = {
+        "name": "lead",
+        "category": "heavy_metal",
+        "value": 0.004,
+        "unit": "µg/kg",
+        "limit": 10,
+        "method": "ICP-MS",
+    }
+    unknown_with_limit = {
+        "name": "nitrate",
+        "category": "contaminant",
+        "value": 1,
+        "unit": "mg/kg",
+        "limit": 50,
+        "method": "IC",
+    }
     data: dict[str, Any] = {"analytes": [explicit, unknown_with_limit]}
     assert fill_limits(data, limits)["analytes"] == [explicit, unknown_with_limit]
 
@@ -273,19 +327,27 @@ def test_fill_limits_adds_a_table_minimum() -> None:
     table = {"vitamin d": Limit("vitamin D", "nutrient", "µg/100 g", 12.5, "Reg. (EU) 2016/127", min=5.0)}
     data: dict[str, Any] = {"analytes": [{"name": "Vitamin D", "value": 9.0, "unit": "µg/100 g"}]}
     filled: Any = fill_limits(data, table)
-    assert filled["analytes"][0] == {"name": "Vitamin D", "value": 9.0, "unit": "µg/100 g",
-                                    "limit": 12.5, "min": 5.0}
+    assert filled["analytes"][0] == {"name": "Vitamin D", "value": 9.0, "unit": "µg/100 g", "limit": 12.5, "min": 5.0}
 
 
 @pytest.mark.parametrize(
     ("analyte", "where", "fragment"),
     [
-        ({"name": "unobtainium", "value": 1, "unit": "mg/kg"}, "data.analytes[1].limit",
-         "expected a limit: the limits table has none for 'unobtainium'"),
-        ({"name": "lead", "value": 1, "unit": "µg/kg"}, "data.analytes[1].unit",
-         "expected 'mg/kg' to use the table limit for 'lead', got 'µg/kg'"),
-        ({"name": "aflatoxin M1", "value": 0.01, "unit": "μg/kg"}, "data.analytes[1].unit",  # Greek mu, not micro sign
-         "expected 'µg/kg' to use the table limit for 'aflatoxin M1'"),
+        (
+            {"name": "unobtainium", "value": 1, "unit": "mg/kg"},
+            "data.analytes[1].limit",
+            "expected a limit: the limits table has none for 'unobtainium'",
+        ),
+        (
+            {"name": "lead", "value": 1, "unit": "µg/kg"},
+            "data.analytes[1].unit",
+            "expected 'mg/kg' to use the table limit for 'lead', got 'µg/kg'",
+        ),
+        (
+            {"name": "aflatoxin M1", "value": 0.01, "unit": "μg/kg"},
+            "data.analytes[1].unit",  # Greek mu, not micro sign
+            "expected 'µg/kg' to use the table limit for 'aflatoxin M1'",
+        ),
     ],
 )
 def test_fill_limits_refuses(limits: dict[str, Limit], analyte: dict[str, Any], where: str, fragment: str) -> None:
@@ -304,10 +366,14 @@ def test_fill_limits_refuses(limits: dict[str, Limit], analyte: dict[str, Any], 
         ({"limits": {"lead": 1}}, "limits"),
         ({"limits": ["lead"]}, "limits[0]"),
         ({"limits": [{"name": "lead", "category": "heavy_metal", "unit": "mg/kg", "max": 0.02}]}, "limits[0].source"),
-        ({"limits": [{"name": "lead", "category": "heavy_metal", "unit": "mg/kg", "max": "0.02", "source": "s"}]},
-         "limits[0].max"),
-        ({"limits": [{"name": "lead", "category": "heavy_metal", "unit": "mg/kg", "max": True, "source": "s"}]},
-         "limits[0].max"),
+        (
+            {"limits": [{"name": "lead", "category": "heavy_metal", "unit": "mg/kg", "max": "0.02", "source": "s"}]},
+            "limits[0].max",
+        ),
+        (
+            {"limits": [{"name": "lead", "category": "heavy_metal", "unit": "mg/kg", "max": True, "source": "s"}]},
+            "limits[0].max",
+        ),
         ({"limits": [{"category": "heavy_metal", "unit": "mg/kg", "max": 1, "source": "s"}]}, "limits[0].name"),
     ],
 )
@@ -320,8 +386,16 @@ def test_parse_limits_table_refuses(table: dict[str, Any], where: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "limit", "minimum", "passes"),
-    [(0.02, 0.02, None, True), (0.0200001, 0.02, None, False), (0, 0, None, True), (1, 0, None, False),
-     (5, 12.5, 5, True), (4.999, 12.5, 5, False), (12.5, 12.5, 5, True), (12.6, 12.5, 5, False)],
+    [
+        (0.02, 0.02, None, True),
+        (0.0200001, 0.02, None, False),
+        (0, 0, None, True),
+        (1, 0, None, False),
+        (5, 12.5, 5, True),
+        (4.999, 12.5, 5, False),
+        (12.5, 12.5, 5, True),
+        (12.6, 12.5, 5, False),
+    ],
 )
 def test_analyte_passes(value: float, limit: float, minimum: float | None, passes: bool) -> None:
     assert analyte_passes(value, limit, minimum) is passes

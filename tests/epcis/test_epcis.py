@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
-from importlib.resources import files
 from collections.abc import Callable
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +14,17 @@ import pytest
 from sqlmodel import func, select
 from typer.testing import CliRunner
 
-from cradletrace.recall import recalls
-from cradletrace.epcis import validation
 from cradletrace.cli import app
 from cradletrace.core.canonical import parse_json
 from cradletrace.core.epcishash import document_hashes
 from cradletrace.core.testreport import parse_limits_table
-from cradletrace.epcis.export import export_lot, export_recall
+from cradletrace.epcis import validation
 from cradletrace.epcis.capture import DuplicateEpcisError, import_document, map_document
+from cradletrace.epcis.export import export_lot, export_recall
 from cradletrace.epcis.profile import CONTEXT, to_epcis
 from cradletrace.epcis.read import from_epcis
 from cradletrace.errors import InvalidInputError
+from cradletrace.recall import recalls
 from cradletrace.store.models import EpcisEvent, EventRow
 from cradletrace.workspace import Workspace
 from tests.conftest import NOW
@@ -54,8 +54,10 @@ def _import(ws: Workspace, name: str, doc: dict[str, Any] | None = None, supplie
 
 def _count(ws: Workspace) -> tuple[int, int]:
     with ws.session() as s:
-        return (int(s.exec(select(func.count()).select_from(EventRow)).one()),
-                int(s.exec(select(func.count()).select_from(EpcisEvent)).one()))
+        return (
+            int(s.exec(select(func.count()).select_from(EventRow)).one()),
+            int(s.exec(select(func.count()).select_from(EpcisEvent)).one()),
+        )
 
 
 def _events(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -73,7 +75,9 @@ def test_every_gs1_example_validates(path: Path) -> None:
     if path.name in DEFECTIVE:
         with pytest.raises(InvalidInputError, match=DEFECTIVE[path.name]):
             parse_json(path.read_bytes())
-        assert validation.validate(json.loads(path.read_text("utf-8"))) == []  # the schema itself has nothing against it
+        assert (
+            validation.validate(json.loads(path.read_text("utf-8"))) == []
+        )  # the schema itself has nothing against it
         return
     assert validation.validate(parse_json(path.read_bytes())) == []
 
@@ -84,7 +88,9 @@ def test_our_profile_examples_validate(path: Path) -> None:
 
 
 E0 = "/epcisBody/eventList/0"
-LIMITS = parse_limits_table(json.loads(files("cradletrace").joinpath("data", "limits-infant-formula.json").read_text("utf-8")))
+LIMITS = parse_limits_table(
+    json.loads(files("cradletrace").joinpath("data", "limits-infant-formula.json").read_text("utf-8"))
+)
 BROKEN: list[tuple[Callable[[dict[str, Any]], object], str, str]] = [
     (lambda e: e.pop("eventTimeZoneOffset"), E0, "expected property 'eventTimeZoneOffset', got none"),
     (lambda e: e.update(action="PUT"), E0 + "/action", 'expected one of OBSERVE, ADD, DELETE, got "PUT"'),
@@ -94,20 +100,40 @@ BROKEN: list[tuple[Callable[[dict[str, Any]], object], str, str]] = [
     (lambda e: e.update(foo=1), E0 + "/foo", "extension named by a URI"),
     (lambda e: e.update(epcList="urn:epc:id:sgtin:0614141.107346.2017"), E0 + "/epcList", "expected array"),
     (lambda e: e.update(eventTimeZoneOffset="+25:00"), E0 + "/eventTimeZoneOffset", "expected text matching"),
-    (lambda e: e["bizTransactionList"][0].update(extra="x"), E0 + "/bizTransactionList/0", "expected no other properties"),
+    (
+        lambda e: e["bizTransactionList"][0].update(extra="x"),
+        E0 + "/bizTransactionList/0",
+        "expected no other properties",
+    ),
     (lambda e: e.update(bizStep="shipping_out"), E0 + "/bizStep", "expected a CBV 2.0 business step"),
-    (lambda e: e.update(disposition="https://ref.gs1.org/cbv/Disp-lost"), E0 + "/disposition", "expected a CBV 2.0 disposition"),
+    (
+        lambda e: e.update(disposition="https://ref.gs1.org/cbv/Disp-lost"),
+        E0 + "/disposition",
+        "expected a CBV 2.0 disposition",
+    ),
     (lambda e: e.update(bizStep="cbv:BizStep-bogus"), E0 + "/bizStep", "got 'cbv:BizStep-bogus'"),
-    (lambda e: e.update(bizStep="urn:epcglobal:cbv:bizstep:shipping"), E0 + "/bizStep", "expected a CBV 2.0 business step"),
-    (lambda e: e["bizTransactionList"][0].update(type="purchase"), E0 + "/bizTransactionList/0/type", "business transaction type"),
-    (lambda e: e.update(sensorElementList=[{"sensorReport": [{"type": "Temperatur", "value": 4}]}]),
-     E0 + "/sensorElementList/0/sensorReport/0/type", "expected a CBV 2.0 measurement type"),
+    (
+        lambda e: e.update(bizStep="urn:epcglobal:cbv:bizstep:shipping"),
+        E0 + "/bizStep",
+        "expected a CBV 2.0 business step",
+    ),
+    (
+        lambda e: e["bizTransactionList"][0].update(type="purchase"),
+        E0 + "/bizTransactionList/0/type",
+        "business transaction type",
+    ),
+    (
+        lambda e: e.update(sensorElementList=[{"sensorReport": [{"type": "Temperatur", "value": 4}]}]),
+        E0 + "/sensorElementList/0/sensorReport/0/type",
+        "expected a CBV 2.0 measurement type",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("mutate", "where", "reason"), BROKEN, ids=[b[2][:40] for b in BROKEN])
-def test_broken_documents_name_the_pointer_and_the_reason(mutate: Callable[[dict[str, Any]], object], where: str,
-                                                          reason: str) -> None:
+def test_broken_documents_name_the_pointer_and_the_reason(
+    mutate: Callable[[dict[str, Any]], object], where: str, reason: str
+) -> None:
     doc = _gs1("Example_9.6.1-ObjectEvent.jsonld")
     mutate(doc["epcisBody"]["eventList"][0])
     problems = validation.validate(doc)
@@ -115,8 +141,15 @@ def test_broken_documents_name_the_pointer_and_the_reason(mutate: Callable[[dict
     assert reason in problems[0].message
 
 
-@pytest.mark.parametrize("value", ["shipping", "https://ref.gs1.org/cbv/BizStep-shipping", "cbv:BizStep-shipping",
-                                   "https://steps.example.com/blending"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "shipping",
+        "https://ref.gs1.org/cbv/BizStep-shipping",
+        "cbv:BizStep-shipping",
+        "https://steps.example.com/blending",
+    ],
+)
 def test_business_steps_in_every_cbv_form_and_own_vocabularies_pass(value: str) -> None:
     doc = _gs1("Example_9.6.1-ObjectEvent.jsonld")
     doc["epcisBody"]["eventList"][0]["bizStep"] = value
@@ -124,17 +157,19 @@ def test_business_steps_in_every_cbv_form_and_own_vocabularies_pass(value: str) 
 
 
 def test_a_missing_document_part_points_at_the_root() -> None:
-    problems = validation.validate({"type": "EPCISDocument", "@context": "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"})
+    problems = validation.validate(
+        {"type": "EPCISDocument", "@context": "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"}
+    )
     assert {p.where for p in problems} == {""}
     assert "expected property" in problems[0].message
-
 
 
 # The Rust validator decides and the Python one explains only the faulted events: the problem
 # list must be the one the Python validator gives over the whole document.
 @pytest.mark.parametrize(("mutate", "where", "reason"), BROKEN, ids=[b[2][:40] for b in BROKEN])
 def test_the_fast_schema_path_gives_the_reference_verdict_and_pointers(
-        mutate: Callable[[dict[str, Any]], object], where: str, reason: str) -> None:
+    mutate: Callable[[dict[str, Any]], object], where: str, reason: str
+) -> None:
     doc = _gs1("Example_9.6.1-ObjectEvent.jsonld")
     event = doc["epcisBody"]["eventList"][0]
     doc["epcisBody"]["eventList"] = [copy.deepcopy(event) for _ in range(4)]
@@ -159,39 +194,96 @@ def test_the_fast_schema_path_renumbers_query_document_events() -> None:
     events[1]["eventTime"] = "yesterday"
     problems = validation.schema_problems(doc)
     assert problems == validation.schema_problems_full(doc)
-    assert [p.where for p in problems] == [f"/epcisBody/queryResults/resultsBody/eventList/1/{f}" for f in ("action", "eventTime")]
+    assert [p.where for p in problems] == [
+        f"/epcisBody/queryResults/resultsBody/eventList/1/{f}" for f in ("action", "eventTime")
+    ]
+
 
 # -- the profile, both ways, without a store --------------------------------------------------
 
 KEY = "0123456789abcdef"
 PURE: list[dict[str, Any]] = [
-    {"kind": "batch", "supplier": "s", "key": KEY, "data": {
-        "product": {"gtin": MILK, "name": "Raw goat's milk"}, "lot": "GM/7 a", "produced_on": "2026-11-01",
-        "expires_on": "2026-11-04", "quantity": 1.5, "unit": "t",
-        "site": {"name": "Farm", "address": "Road 1", "lat": -37.5, "lon": 175.25}, "inputs": []}},
-    {"kind": "batch", "supplier": "s", "key": KEY, "data": {
-        "product": {"gtin": FORMULA, "name": "Formula"}, "lot": "F1", "produced_on": "2026-11-02",
-        "expires_on": "2027-11-02", "quantity": 12, "unit": "pallets",
-        "site": {"name": "Plant", "address": "Road 2", "lat": 1, "lon": 2, "country": "NZ"},
-        "inputs": [{"gtin": MILK, "lot": "GM/7 a", "quantity": 900, "unit": "L"}, {"gtin": MILK, "lot": "X", "unit": "drums"},
-                   {"gtin": MILK, "lot": "Y"}]}},
-    {"kind": "commission", "supplier": "s", "key": KEY, "data": {
-        "lot": {"gtin": FORMULA, "lot": "F1"}, "serials": ["0YDBHHNV2BCHAZJQ", "1ZKCJJPW3CDJB0KR"],
-        "commissioned_at": "2026-11-03T08:00:00+13:00"}},
-    {"kind": "cold_chain", "supplier": "s", "key": KEY, "data": {
-        "lot": {"gtin": FORMULA, "lot": "F1"}, "logger": {"id": "L1"}, "range": {"min_c": -20, "max_c": -15.5},
-        "readings": [{"at": "2026-11-03T08:00:00Z", "c": -18.25}, {"at": "2026-11-03T08:05:00Z", "c": -17}]}},
-    {"kind": "shipment", "supplier": "s", "key": KEY, "data": {
-        "id": "S-1", "lot": {"gtin": FORMULA, "lot": "F1"}, "quantity": 3, "unit": "kg",
-        "from_site": {"name": "A", "address": "a", "lat": 0.5, "lon": 0.25},
-        "to_site": {"name": "B", "address": "b", "lat": -0.5, "lon": -0.25}, "shipped_at": "2026-11-04T00:00:00Z"}},
+    {
+        "kind": "batch",
+        "supplier": "s",
+        "key": KEY,
+        "data": {
+            "product": {"gtin": MILK, "name": "Raw goat's milk"},
+            "lot": "GM/7 a",
+            "produced_on": "2026-11-01",
+            "expires_on": "2026-11-04",
+            "quantity": 1.5,
+            "unit": "t",
+            "site": {"name": "Farm", "address": "Road 1", "lat": -37.5, "lon": 175.25},
+            "inputs": [],
+        },
+    },
+    {
+        "kind": "batch",
+        "supplier": "s",
+        "key": KEY,
+        "data": {
+            "product": {"gtin": FORMULA, "name": "Formula"},
+            "lot": "F1",
+            "produced_on": "2026-11-02",
+            "expires_on": "2027-11-02",
+            "quantity": 12,
+            "unit": "pallets",
+            "site": {"name": "Plant", "address": "Road 2", "lat": 1, "lon": 2, "country": "NZ"},
+            "inputs": [
+                {"gtin": MILK, "lot": "GM/7 a", "quantity": 900, "unit": "L"},
+                {"gtin": MILK, "lot": "X", "unit": "drums"},
+                {"gtin": MILK, "lot": "Y"},
+            ],
+        },
+    },
+    {
+        "kind": "commission",
+        "supplier": "s",
+        "key": KEY,
+        "data": {
+            "lot": {"gtin": FORMULA, "lot": "F1"},
+            "serials": ["0YDBHHNV2BCHAZJQ", "1ZKCJJPW3CDJB0KR"],
+            "commissioned_at": "2026-11-03T08:00:00+13:00",
+        },
+    },
+    {
+        "kind": "cold_chain",
+        "supplier": "s",
+        "key": KEY,
+        "data": {
+            "lot": {"gtin": FORMULA, "lot": "F1"},
+            "logger": {"id": "L1"},
+            "range": {"min_c": -20, "max_c": -15.5},
+            "readings": [{"at": "2026-11-03T08:00:00Z", "c": -18.25}, {"at": "2026-11-03T08:05:00Z", "c": -17}],
+        },
+    },
+    {
+        "kind": "shipment",
+        "supplier": "s",
+        "key": KEY,
+        "data": {
+            "id": "S-1",
+            "lot": {"gtin": FORMULA, "lot": "F1"},
+            "quantity": 3,
+            "unit": "kg",
+            "from_site": {"name": "A", "address": "a", "lat": 0.5, "lon": 0.25},
+            "to_site": {"name": "B", "address": "b", "lat": -0.5, "lon": -0.25},
+            "shipped_at": "2026-11-04T00:00:00Z",
+        },
+    },
 ]
 
 
 @pytest.mark.parametrize("event", PURE, ids=lambda e: e["kind"])
 def test_every_kind_goes_to_epcis_and_comes_back_unchanged(event: dict[str, Any]) -> None:
-    doc = {"@context": CONTEXT, "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-11-25T00:00:00Z",
-           "epcisBody": {"eventList": [to_epcis(event)]}}
+    doc = {
+        "@context": CONTEXT,
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-11-25T00:00:00Z",
+        "epcisBody": {"eventList": [to_epcis(event)]},
+    }
     assert validation.validate(doc) == []
     assert from_epcis(_events(doc)[0], validation.prefixes(doc), E0, "s", KEY, {}) == event
 
@@ -201,8 +293,10 @@ def test_the_lab_may_come_from_certification_info() -> None:
     ev = _events(doc)[0]
     del ev["ct:lab"]
     back = from_epcis(ev, validation.prefixes(doc), E0, "canterbury-lab", KEY, LIMITS)
-    assert back["data"]["lab"] == {"name": "www.ianz.govt.nz", "accreditation": {
-        "scheme": "certificationInfo", "number": "https://www.ianz.govt.nz/accreditation/IANZ-1284"}}
+    assert back["data"]["lab"] == {
+        "name": "www.ianz.govt.nz",
+        "accreditation": {"scheme": "certificationInfo", "number": "https://www.ianz.govt.nz/accreditation/IANZ-1284"},
+    }
 
 
 def test_an_error_declaration_is_not_recorded_as_a_fact() -> None:
@@ -217,10 +311,16 @@ def test_an_error_declaration_is_not_recorded_as_a_fact() -> None:
 
 # -- capture -----------------------------------------------------------------------------------
 
+
 def test_capture_maps_every_event_type_and_keeps_the_original(workspace: Workspace) -> None:
     farm, plant, lab = (_import(workspace, n) for n in ("farm", "plant", "lab"))
     assert [r.kind for r in farm] == ["batch", "batch"]
-    assert [r.kind for r in plant] == ["batch", "commission", "shipment", "cold_chain"]  # Transformation, Object, Aggregation, Association
+    assert [r.kind for r in plant] == [
+        "batch",
+        "commission",
+        "shipment",
+        "cold_chain",
+    ]  # Transformation, Object, Aggregation, Association
     assert [(r.kind, r.outcome) for r in lab] == [("test_report", "pass")]
     with workspace.session() as s:
         by_id = {r.id: r for r in s.exec(select(EventRow))}
@@ -236,14 +336,25 @@ def test_capture_maps_every_event_type_and_keeps_the_original(workspace: Workspa
     milk = json.loads(by_id[farm[0].id].body)["data"]
     assert milk["product"] == {"gtin": MILK, "name": "Raw cow's milk, chilled"}  # from an EPC URN and ilmd
     assert (milk["lot"], milk["produced_on"], milk["expires_on"], milk["quantity"], milk["unit"]) == (
-        "RM-E1", "2026-11-05", "2026-11-07", 18500, "kg")
+        "RM-E1",
+        "2026-11-05",
+        "2026-11-07",
+        18500,
+        "kg",
+    )
     formula = json.loads(by_id[plant[0].id].body)["data"]
-    assert [(x["lot"], x["quantity"], x["unit"]) for x in formula["inputs"]] == [("RM-E1", 18500, "kg"), ("RM-E2", 17250, "kg")]
+    assert [(x["lot"], x["quantity"], x["unit"]) for x in formula["inputs"]] == [
+        ("RM-E1", 18500, "kg"),
+        ("RM-E2", 17250, "kg"),
+    ]
     cold = json.loads(by_id[plant[3].id].body)["data"]
     assert cold["shipment"] == "ALPS-E-0042" and [r["c"] for r in cold["readings"]] == [4.1, 4.0, 4.6]  # CEL, FAH, KEL
     report = json.loads(by_id[lab[0].id].body)["data"]
     assert [(a["name"], a["category"], a["limit"]) for a in report["analytes"]] == [
-        ("lead", "heavy_metal", 0.02), ("Salmonella", "microbiology", 0), ("JDSHMPZPIAZGSV-UHFFFAOYSA-N", "contaminant", 1)]
+        ("lead", "heavy_metal", 0.02),
+        ("Salmonella", "microbiology", 0),
+        ("JDSHMPZPIAZGSV-UHFFFAOYSA-N", "contaminant", 1),
+    ]
 
 
 def test_round_trip_epcis_in_cradletrace_epcis_out_keeps_every_field(workspace: Workspace) -> None:
@@ -271,11 +382,19 @@ def test_round_trip_epcis_in_cradletrace_epcis_out_keeps_every_field(workspace: 
 
 
 def test_recorded_history_goes_out_as_epcis_and_maps_back_to_the_same_events(
-        workspace: Workspace, record: Callable[..., Any], events: list[dict[str, Any]]) -> None:
+    workspace: Workspace, record: Callable[..., Any], events: list[dict[str, Any]]
+) -> None:
     rows = record(events)
     with workspace.session() as s:
-        recall = recalls.start_recall(s, lots=[(rows[2].gtin, "IF-0001")], reason="Cronobacter detected", severity="I",
-                                      trigger=None, started_by="qa", now=NOW)
+        recall = recalls.start_recall(
+            s,
+            lots=[(rows[2].gtin, "IF-0001")],
+            reason="Cronobacter detected",
+            severity="I",
+            trigger=None,
+            started_by="qa",
+            now=NOW,
+        )
         s.commit()
         doc = export_lot(s, "IF-0001", NOW)
         stored = {r.id: json.loads(r.body) for r in s.exec(select(EventRow))}
@@ -289,7 +408,10 @@ def test_recorded_history_goes_out_as_epcis_and_maps_back_to_the_same_events(
         back = from_epcis(ev, known, "", row.supplier_id, row.key_id, workspace.limits)
         assert back == stored[row.id], row.kind  # cradletrace -> EPCIS -> cradletrace changes nothing
     assert {(e.get("bizStep"), e.get("disposition")) for e in out if e.get("type") == "ObjectEvent"} >= {
-        ("inspecting", "conformant"), ("inspecting", "non_conformant"), ("shipping", "in_transit")}
+        ("inspecting", "conformant"),
+        ("inspecting", "non_conformant"),
+        ("shipping", "in_transit"),
+    }
     assert out[-1]["disposition"] == "recalled" and out[-1]["ct:recall"]["ct:id"] == recall.id
     with workspace.session() as s:
         scope = export_recall(s, recall.id or 0, NOW)
@@ -301,9 +423,12 @@ def test_the_same_event_twice_is_a_duplicate_and_nothing_is_stored(workspace: Wo
     _import(workspace, "farm")
     before = _count(workspace)
     doc = _doc("farm")
-    doc["epcisBody"]["eventList"].insert(0, {**doc["epcisBody"]["eventList"][1], "eventTime": "2026-11-06T05:30:00.000+13:00"})
+    doc["epcisBody"]["eventList"].insert(
+        0, {**doc["epcisBody"]["eventList"][1], "eventTime": "2026-11-06T05:30:00.000+13:00"}
+    )
     doc["epcisBody"]["eventList"][0]["quantityList"] = [
-        {"epcClass": "https://id.gs1.org/01/94219029600019/10/RM-E3", "quantity": 100, "uom": "KGM"}]
+        {"epcClass": "https://id.gs1.org/01/94219029600019/10/RM-E3", "quantity": 100, "uom": "KGM"}
+    ]
     with pytest.raises(DuplicateEpcisError) as caught:
         _import(workspace, "farm", doc)
     assert [p.where for p in caught.value.problems] == ["/epcisBody/eventList/1", "/epcisBody/eventList/2"]
@@ -322,7 +447,8 @@ def test_an_exported_document_comes_back_as_duplicates(workspace: Workspace) -> 
 
 
 def test_a_recorded_event_exported_and_sent_back_is_a_duplicate(
-        workspace: Workspace, record: Callable[..., Any], events: list[dict[str, Any]]) -> None:
+    workspace: Workspace, record: Callable[..., Any], events: list[dict[str, Any]]
+) -> None:
     record(events[:1])  # the farm's raw milk RM-A1, recorded natively
     with workspace.session() as s:
         out = export_lot(s, "RM-A1", NOW)
@@ -338,7 +464,8 @@ def test_a_document_over_the_limit_is_refused_before_it_is_validated(workspace: 
     with pytest.raises(InvalidInputError) as caught:
         _import(workspace, "farm", doc)
     assert [(p.where, p.message) for p in caught.value.problems] == [
-        ("/epcisBody/eventList", "expected at most 10000 events, got 10002")]
+        ("/epcisBody/eventList", "expected at most 10000 events, got 10002")
+    ]
 
 
 def test_one_bad_event_refuses_the_whole_document_with_pointers(workspace: Workspace) -> None:
@@ -377,17 +504,19 @@ def test_store_rules_point_into_the_document(workspace: Workspace) -> None:
 def test_a_mapped_event_is_signed_by_the_uploading_supplier(workspace: Workspace) -> None:
     rows = _import(workspace, "farm")
     assert {r.supplier_id for r in rows} == {"waikato-dairy"}
-    with workspace.session() as s:
+    with workspace.session():
         mapped = map_document(_doc("farm"), "waikato-dairy", rows[0].key_id, workspace.limits)
     assert [m.event for m in mapped] == [json.loads(r.body) for r in rows]
 
 
 # -- command line ------------------------------------------------------------------------------
 
+
 def test_cli_validate_import_export(workspace: Workspace, tmp_path: Path) -> None:
     runner = CliRunner()
     where = ["--data-dir", str(workspace.settings.data_dir)] + (
-        ["--database-url", workspace.settings.database_url] if workspace.settings.database_url else [])
+        ["--database-url", workspace.settings.database_url] if workspace.settings.database_url else []
+    )
     ok = runner.invoke(app, ["epcis", "validate", str(PROFILE["farm"])])
     assert (ok.exit_code, ok.stdout) == (0, "valid\n")
     broken = _doc("farm")

@@ -25,22 +25,31 @@ def test_hash_prints_the_reference_hashes_and_nothing_else(name: str) -> None:
 
 
 def test_hash_keeps_document_order(tmp_path: Path) -> None:
-    docs = [json.loads((VECTORS / f"{n}.jsonld").read_text("utf-8")) for n in ("epcisDocWithSingleEvent", "ReferenceEventHashAlgorithm")]
+    docs = [
+        json.loads((VECTORS / f"{n}.jsonld").read_text("utf-8"))
+        for n in ("epcisDocWithSingleEvent", "ReferenceEventHashAlgorithm")
+    ]
     merged = docs[1]
     merged["epcisBody"]["eventList"] = [docs[0]["epcisBody"]["eventList"][0], *docs[1]["epcisBody"]["eventList"]]
     path = tmp_path / "two.jsonld"
     path.write_text(json.dumps(merged), "utf-8")
     result = CliRunner().invoke(app, ["epcis", "hash", str(path)])
-    expected = [(VECTORS / f"{n}.hashes").read_text("utf-8").strip() for n in ("epcisDocWithSingleEvent", "ReferenceEventHashAlgorithm")]
+    expected = [
+        (VECTORS / f"{n}.hashes").read_text("utf-8").strip()
+        for n in ("epcisDocWithSingleEvent", "ReferenceEventHashAlgorithm")
+    ]
     assert result.exit_code == 0 and result.stdout.splitlines() == expected
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("{not json", "not a JSON document"),
-    ('{"epcisBody": {"eventList": [{"action": "ADD"}]}}', "epcisBody.eventList[0].type: expected the event type"),
-    ('{"type": "EPCISDocument"}', "epcisBody: expected an object"),
-    (None, "No such file"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not a JSON document"),
+        ('{"epcisBody": {"eventList": [{"action": "ADD"}]}}', "epcisBody.eventList[0].type: expected the event type"),
+        ('{"type": "EPCISDocument"}', "epcisBody: expected an object"),
+        (None, "No such file"),
+    ],
+)
 def test_hash_errors_go_to_stderr_with_exit_2(tmp_path: Path, content: str | None, message: str) -> None:
     path = tmp_path / "doc.jsonld"
     if content is not None:
@@ -54,6 +63,15 @@ def test_hash_errors_go_to_stderr_with_exit_2(tmp_path: Path, content: str | Non
 def test_hash_console_script_reads_the_sample_file() -> None:
     exe = shutil.which("cradletrace", path=str(Path(sys.executable).parent))
     assert exe is not None
-    out = subprocess.run([exe, "epcis", "hash", str(VECTORS / "ReferenceEventHashAlgorithm.jsonld")],
-                         capture_output=True, text=True, timeout=60, check=False)
-    assert (out.returncode, out.stdout, out.stderr) == (0, (VECTORS / "ReferenceEventHashAlgorithm.hashes").read_text("utf-8"), "")
+    out = subprocess.run(
+        [exe, "epcis", "hash", str(VECTORS / "ReferenceEventHashAlgorithm.jsonld")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (out.returncode, out.stdout, out.stderr) == (
+        0,
+        (VECTORS / "ReferenceEventHashAlgorithm.hashes").read_text("utf-8"),
+        "",
+    )

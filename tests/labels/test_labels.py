@@ -11,8 +11,8 @@ import csv
 import hashlib
 import io
 import itertools
-import re
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -30,13 +30,12 @@ from PIL import Image
 from sqlmodel import Session, func, select
 
 from cradletrace import products, recording, suppliers
-
 from cradletrace.anchoring import run as anchoring
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.core.labels import DigitalLink, parse_uri, serial_from_bytes
 from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError
-from cradletrace.labels.render import PdfSheet, PngZip, SvgDir, label_svg
 from cradletrace.labels.commission import Codes, Symbol, generate_codes, hri_lines, qr_symbol, render
+from cradletrace.labels.render import PdfSheet, PngZip, SvgDir, label_svg
 from cradletrace.store.models import EventRow, Item, Lot
 from cradletrace.verification import verify_event
 from cradletrace.workspace import Workspace
@@ -80,12 +79,15 @@ def story(workspace: Workspace, record: Record, events: list[dict[str, object]])
 
 
 def generate(ws: Workspace, count: int, **kw: Any) -> Codes:
-    args: dict[str, Any] = dict(gtin=FORMULA, lot=LOT, count=count, supplier=PLANT, resolver="id.cradletrace.example", now=NOW)
+    args: dict[str, Any] = dict(
+        gtin=FORMULA, lot=LOT, count=count, supplier=PLANT, resolver="id.cradletrace.example", now=NOW
+    )
     with ws.session() as s:
         return generate_codes(s, ws.settings.keys_dir, **{**args, **kw})
 
 
 # -- commissioning ------------------------------------------------------------------------------
+
 
 def test_generated_codes_are_recorded_anchored_and_verify(story: Workspace) -> None:
     codes = generate(story, 25)
@@ -111,7 +113,8 @@ def test_generated_codes_are_recorded_anchored_and_verify(story: Workspace) -> N
 
 
 def test_a_brand_may_commission_and_the_lot_may_be_new_in_the_same_submission(
-        story: Workspace, record: Record, events: list[dict[str, Any]]) -> None:
+    story: Workspace, record: Record, events: list[dict[str, Any]]
+) -> None:
     """The brand owns its GTIN and names the plant that makes it (custody.py): the plant makes the lot,
     the brand commissions its codes."""
     kiwi = "9421902960202" + str(gtin_check_digit("9421902960202"))
@@ -119,11 +122,21 @@ def test_a_brand_may_commission_and_the_lot_may_be_new_in_the_same_submission(
         suppliers.add_supplier(s, story.settings.keys_dir, "Kiwi Baby Brand", "brand", [], "kiwi-baby")
         products.add_product(s, kiwi, "kiwi-baby", "Kiwi Baby stage 1", NOW)
         products.name_party(s, kiwi, "alps-nutrition", "maker", None, "kiwi-baby", NOW)
-    batch = {**events[2], "data": {**events[2]["data"], "product": {"gtin": kiwi, "name": "Kiwi Baby stage 1"},
-                                   "lot": "IF-0002", "inputs": []}}
+    batch = {
+        **events[2],
+        "data": {
+            **events[2]["data"],
+            "product": {"gtin": kiwi, "name": "Kiwi Baby stage 1"},
+            "lot": "IF-0002",
+            "inputs": [],
+        },
+    }
     serials = [serial_from_bytes(os.urandom(10)) for _ in range(3)]
-    commission = {"kind": "commission", "supplier": "kiwi-baby", "data": {
-        "lot": {"gtin": kiwi, "lot": "IF-0002"}, "serials": serials, "commissioned_at": NOW.isoformat()}}
+    commission = {
+        "kind": "commission",
+        "supplier": "kiwi-baby",
+        "data": {"lot": {"gtin": kiwi, "lot": "IF-0002"}, "serials": serials, "commissioned_at": NOW.isoformat()},
+    }
     rows = record([batch, commission])
     assert [r.kind for r in rows] == ["batch", "commission"]
     assert item_count(story) == 3
@@ -149,21 +162,37 @@ def test_a_serial_already_commissioned_is_refused_naming_the_field_and_nothing_i
     with pytest.raises(InvalidEventError) as info:
         generate(story, 5, random=counting(3))  # serials 3, 4, 5, 6, 7: the first was issued already
     problems = {p.where: p.message for p in info.value.problems}
-    assert problems == {"events[0].data.serials[0]":
-                        f"expected a new serial, got {first.links[2].serial!r} which is already commissioned"}
+    assert problems == {
+        "events[0].data.serials[0]": f"expected a new serial, got {first.links[2].serial!r} which is already commissioned"
+    }
     assert (event_count(story), item_count(story)) == before
 
 
-@pytest.mark.parametrize(("serials", "index", "words"), [
-    (["0000000000000000", "0000000000000001"], 0, "16 characters in a row"),
-    (["7K3MZ9QX1VWD4HPA", "7K3MZ9QX1VWD4HPB"], 1, "within 2^32 of serials[0]"),  # counted on from a random one
-])
+@pytest.mark.parametrize(
+    ("serials", "index", "words"),
+    [
+        (["0000000000000000", "0000000000000001"], 0, "16 characters in a row"),
+        (["7K3MZ9QX1VWD4HPA", "7K3MZ9QX1VWD4HPB"], 1, "within 2^32 of serials[0]"),  # counted on from a random one
+    ],
+)
 def test_sequential_serials_are_refused_when_recorded_naming_the_serial(
-        story: Workspace, record: Record, serials: list[str], index: int, words: str) -> None:
+    story: Workspace, record: Record, serials: list[str], index: int, words: str
+) -> None:
     before = item_count(story)
     with pytest.raises(InvalidEventError) as info:
-        record([{"kind": "commission", "supplier": PLANT, "data": {
-            "lot": {"gtin": FORMULA, "lot": LOT}, "serials": serials, "commissioned_at": NOW.isoformat()}}])
+        record(
+            [
+                {
+                    "kind": "commission",
+                    "supplier": PLANT,
+                    "data": {
+                        "lot": {"gtin": FORMULA, "lot": LOT},
+                        "serials": serials,
+                        "commissioned_at": NOW.isoformat(),
+                    },
+                }
+            ]
+        )
     assert info.value.field == f"events[0].data.serials[{index}]" and words in str(info.value)
     assert item_count(story) == before
 
@@ -172,13 +201,21 @@ def test_a_serial_twice_in_one_submission_is_refused_naming_both_places(story: W
     a, b, c = (serial_from_bytes(os.urandom(10)) for _ in range(3))
 
     def commission(*serials: str) -> dict[str, Any]:
-        return {"kind": "commission", "supplier": PLANT, "data": {
-            "lot": {"gtin": FORMULA, "lot": LOT}, "serials": list(serials), "commissioned_at": NOW.isoformat()}}
+        return {
+            "kind": "commission",
+            "supplier": PLANT,
+            "data": {
+                "lot": {"gtin": FORMULA, "lot": LOT},
+                "serials": list(serials),
+                "commissioned_at": NOW.isoformat(),
+            },
+        }
 
     with pytest.raises(InvalidEventError) as info:
         record([commission(a, b), commission(c, b)])
     assert [str(p) for p in info.value.problems] == [
-        f"events[1].data.serials[1]: expected a new serial, got {b!r} again (events[0].data.serials[1])"]
+        f"events[1].data.serials[1]: expected a new serial, got {b!r} again (events[0].data.serials[1])"
+    ]
     with pytest.raises(InvalidEventError) as info:
         record([commission(a, b, a)])
     assert info.value.field == "events[0].data.serials[2]"
@@ -190,7 +227,8 @@ def test_unknown_lot_is_refused(story: Workspace) -> None:
     with pytest.raises(InvalidEventError) as info:
         generate(story, 2, lot="IF-9999")
     assert [str(p) for p in info.value.problems] == [
-        f"events[0].data.lot: expected a recorded lot, got {FORMULA}/IF-9999 which does not exist"]
+        f"events[0].data.lot: expected a recorded lot, got {FORMULA}/IF-9999 which does not exist"
+    ]
     assert item_count(story) == 0
 
 
@@ -202,9 +240,23 @@ def test_wrong_role_is_refused(story: Workspace, who: str) -> None:
 
 
 def test_one_bad_event_stores_nothing(story: Workspace, record: Record, events: list[dict[str, Any]]) -> None:
-    good = {"kind": "commission", "supplier": PLANT, "data": {
-        "lot": {"gtin": FORMULA, "lot": LOT}, "serials": [serial_from_bytes(os.urandom(10))], "commissioned_at": NOW.isoformat()}}
-    bad = {**good, "data": {**good["data"], "serials": [serial_from_bytes(os.urandom(10))], "lot": {"gtin": FORMULA, "lot": "NOPE"}}}
+    good = {
+        "kind": "commission",
+        "supplier": PLANT,
+        "data": {
+            "lot": {"gtin": FORMULA, "lot": LOT},
+            "serials": [serial_from_bytes(os.urandom(10))],
+            "commissioned_at": NOW.isoformat(),
+        },
+    }
+    bad = {
+        **good,
+        "data": {
+            **good["data"],
+            "serials": [serial_from_bytes(os.urandom(10))],
+            "lot": {"gtin": FORMULA, "lot": "NOPE"},
+        },
+    }
     before = event_count(story)
     with pytest.raises(InvalidEventError) as info:
         record([good, bad])
@@ -213,10 +265,15 @@ def test_one_bad_event_stores_nothing(story: Workspace, record: Record, events: 
 
 
 @pytest.mark.parametrize("database_url", [None], ids=["sqlite"])
-@pytest.mark.parametrize(("kw", "field"), [
-    ({"count": 0}, "count"), ({"gtin": "94219029601017"}, "gtin"), ({"lot": "IF 0001"}, "lot"),
-    ({"resolver": "id.example/path"}, "resolver"),
-])
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"count": 0}, "count"),
+        ({"gtin": "94219029601017"}, "gtin"),
+        ({"lot": "IF 0001"}, "lot"),
+        ({"resolver": "id.example/path"}, "resolver"),
+    ],
+)
 def test_bad_arguments_are_refused_before_anything_is_drawn(story: Workspace, kw: dict[str, Any], field: str) -> None:
     def no_random(n: int) -> bytes:
         raise AssertionError("drew a serial")
@@ -227,6 +284,7 @@ def test_bad_arguments_are_refused_before_anything_is_drawn(story: Workspace, kw
 
 
 # -- rendering: every output decodes to exactly its URI -------------------------------------------
+
 
 def links(n: int, lot: str = LOT) -> list[DigitalLink]:
     return [DigitalLink(FORMULA, lot, serial_from_bytes(os.urandom(10)), HOST) for _ in range(n)]
@@ -260,7 +318,7 @@ def test_svg_drawing_does_not_depend_on_the_encoder() -> None:
     zx = qr_symbol(link.uri)
     rebuilt = bytearray(b"\xff" * zx.size * zx.size)
     for r, c, n in zx.runs():
-        rebuilt[r * zx.size + c:r * zx.size + c + n] = bytes(n)
+        rebuilt[r * zx.size + c : r * zx.size + c + n] = bytes(n)
     assert bytes(rebuilt) == zx.pixels  # the runs cover exactly the dark modules
 
 
@@ -327,11 +385,14 @@ def test_one_pass_feeds_every_output_and_a_failure_leaves_no_file(tmp_path: Path
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("make", "field"), [
-    (lambda p: SvgDir(p / "missing" / "svg"), "svg-dir"),
-    (lambda p: PdfSheet(p / "missing" / "x.pdf"), "pdf"),
-    (lambda p: PngZip(p), "zip"),
-])
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda p: SvgDir(p / "missing" / "svg"), "svg-dir"),
+        (lambda p: PdfSheet(p / "missing" / "x.pdf"), "pdf"),
+        (lambda p: PngZip(p), "zip"),
+    ],
+)
 def test_output_paths_are_checked_up_front(tmp_path: Path, make: Callable[[Path], Any], field: str) -> None:
     with pytest.raises(InvalidInputError) as info:
         make(tmp_path)
@@ -366,8 +427,24 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_labels_writes_all_outputs(demo_dir: Path) -> None:
-    proc = cli(demo_dir, "labels", FORMULA, LOT, "--count", "45", "--supplier", PLANT, "--svg-dir", "svg",
-               "--pdf", "labels.pdf", "--zip", "labels.zip", "--data-dir", "data")
+    proc = cli(
+        demo_dir,
+        "labels",
+        FORMULA,
+        LOT,
+        "--count",
+        "45",
+        "--supplier",
+        PLANT,
+        "--svg-dir",
+        "svg",
+        "--pdf",
+        "labels.pdf",
+        "--zip",
+        "labels.zip",
+        "--data-dir",
+        "data",
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"commissioned 45 items of {FORMULA}/{LOT} by {PLANT} in 1 event" in proc.stdout
     uris = [r["uri"] for r in csv.DictReader((demo_dir / "svg" / "codes.csv").read_text().splitlines())]
@@ -382,12 +459,26 @@ def test_cli_labels_writes_all_outputs(demo_dir: Path) -> None:
 
 
 def test_cli_labels_prints_uris_and_refuses_readably(demo_dir: Path) -> None:
-    proc = cli(demo_dir, "labels", FORMULA, LOT, "-n", "3", "--supplier", PLANT, "--resolver", "http://localhost:8000",
-               "--data-dir", "data")
+    proc = cli(
+        demo_dir,
+        "labels",
+        FORMULA,
+        LOT,
+        "-n",
+        "3",
+        "--supplier",
+        PLANT,
+        "--resolver",
+        "http://localhost:8000",
+        "--data-dir",
+        "data",
+    )
     assert proc.returncode == 0, proc.stderr
     assert [parse_uri(u).resolver for u in proc.stdout.split()] == ["http://localhost:8000"] * 3
 
-    proc = cli(demo_dir, "labels", FORMULA, "IF-0404", "-n", "3", "--supplier", PLANT, "--pdf", "x.pdf", "--data-dir", "data")
+    proc = cli(
+        demo_dir, "labels", FORMULA, "IF-0404", "-n", "3", "--supplier", PLANT, "--pdf", "x.pdf", "--data-dir", "data"
+    )
     assert proc.returncode == 2
     assert f"events[0].data.lot: expected a recorded lot, got {FORMULA}/IF-0404" in proc.stderr
     assert not (demo_dir / "x.pdf").exists() and not list(demo_dir.glob(".x.pdf*"))

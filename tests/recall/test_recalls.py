@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,6 @@ from typer.testing import CliRunner
 from web3 import HTTPProvider, Web3
 
 from cradletrace import products
-from cradletrace.recall import holds, notices, recalls
-from cradletrace.recall.status import lot_status
 from cradletrace.chain.web3anchor import Web3Anchor, artifact
 from cradletrace.cli import app as cli_app
 from cradletrace.config import Settings
@@ -27,8 +25,10 @@ from cradletrace.core import canonical
 from cradletrace.demo import _gtin
 from cradletrace.errors import ChainUnavailableError, InvalidInputError
 from cradletrace.labels.commission import generate_codes
+from cradletrace.recall import holds, notices, recalls
 from cradletrace.recall.clock import Clock
 from cradletrace.recall.recalls import start_recall
+from cradletrace.recall.status import lot_status
 from cradletrace.scanner_web.pages import strings
 from cradletrace.store.models import Hold, Lot, Recall
 from cradletrace.workspace import Workspace
@@ -46,6 +46,8 @@ def workspace(workspace: Workspace) -> Workspace:
     with workspace.session() as s:
         products.add_product(s, MIX, A, "Toddler mix", NOW)
     return workspace
+
+
 IF1 = (FORMULA, "IF-0001")
 DOWN = (MIX, "MX-0001")
 
@@ -84,11 +86,14 @@ def test_failing_report_and_excursion_hold_the_batch_and_what_it_fed(workspace, 
     record([downstream(events)])
     assert held(workspace) == []  # passing report: nothing held
     [failing] = record([events[4]], NOW + timedelta(minutes=1))
-    assert sorted(held(workspace)) == sorted([(*IF1, "failed test report", failing.id), (*DOWN, "failed test report", failing.id)])
+    assert sorted(held(workspace)) == sorted(
+        [(*IF1, "failed test report", failing.id), (*DOWN, "failed test report", failing.id)]
+    )
     rows = record(events[5:], NOW + timedelta(minutes=2))
     cold = next(r for r in rows if r.kind == "cold_chain")
     assert sorted(h for h in held(workspace) if h[3] == cold.id) == sorted(
-        [(*IF1, "cold-chain excursion", cold.id), (*DOWN, "cold-chain excursion", cold.id)])
+        [(*IF1, "cold-chain excursion", cold.id), (*DOWN, "cold-chain excursion", cold.id)]
+    )
     with workspace.session() as s:
         props = holds.proposals(s)
         assert len(props) == 4 and all(p.recall_id is None for p in props)
@@ -119,15 +124,27 @@ def test_start_recall_marks_lots_and_keeps_the_clock(workspace, events, record) 
     ids = story_with_downstream(record, events)
     started = NOW + timedelta(minutes=30)
     with workspace.session() as s:
-        r = start_recall(s, lots=[IF1, DOWN], reason="Cronobacter detected", severity="I", trigger=str(ids["failing"]),
-                         started_by="qa-anna", now=started)
+        r = start_recall(
+            s,
+            lots=[IF1, DOWN],
+            reason="Cronobacter detected",
+            severity="I",
+            trigger=str(ids["failing"]),
+            started_by="qa-anna",
+            now=started,
+        )
         rid = r.id
     with workspace.session() as s:
         r = s.get(Recall, rid)
         assert (r.started_by, r.severity, r.notice_status, r.tx_hash) == ("qa-anna", "I", "prepared", None)
         notice = canonical.parse_json(r.notice)
-        assert notice == {"recall": rid, "lots": [f"{FORMULA}/IF-0001", f"{MIX}/MX-0001"], "reason": "Cronobacter detected",
-                          "severity": "I", "started_at": started.isoformat()}
+        assert notice == {
+            "recall": rid,
+            "lots": [f"{FORMULA}/IF-0001", f"{MIX}/MX-0001"],
+            "reason": "Cronobacter detected",
+            "severity": "I",
+            "started_at": started.isoformat(),
+        }
         assert r.notice_digest == canonical.sha256(r.notice.encode()).hex()
         assert r.lot_ref == canonical.sha256(f"{FORMULA}/IF-0001".encode()).hex()
         [view] = recalls.list_recalls(s)
@@ -144,7 +161,7 @@ def test_start_recall_marks_lots_and_keeps_the_clock(workspace, events, record) 
 
 
 def test_the_clock_flags_a_late_recall() -> None:
-    t = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t = datetime(2026, 1, 1, tzinfo=UTC)
     late = Clock(t, t + timedelta(minutes=10), t + timedelta(hours=2, seconds=1))
     assert late.within_rule is False and "OVER" in late.text()
     assert Clock(t, t, t + timedelta(hours=2)).within_rule is True
@@ -165,7 +182,9 @@ def test_refusals_name_the_problem_and_store_nothing(workspace, events, record) 
     assert "I, II or III" in refused(severity="IV")
     with workspace.session() as s:
         assert s.exec(select(Recall)).all() == []
-        start_recall(s, lots=[IF1], reason="first", severity="II", trigger="customer complaint", started_by="qa", now=NOW)
+        start_recall(
+            s, lots=[IF1], reason="first", severity="II", trigger="customer complaint", started_by="qa", now=NOW
+        )
     message = refused(lots=[DOWN, IF1])
     assert f"lot {FORMULA}/IF-0001 is already under active recall" in message and "MX-0001" not in message
     with workspace.session() as s:
@@ -178,8 +197,15 @@ def test_refusals_name_the_problem_and_store_nothing(workspace, events, record) 
 def test_notice_is_anchored_through_the_contract_once(workspace, events, record) -> None:
     ids = story_with_downstream(record, events)
     with workspace.session() as s:
-        r = start_recall(s, lots=[IF1, DOWN], reason="Cronobacter", severity="I", trigger=str(ids["failing"]),
-                         started_by="qa", now=NOW + timedelta(minutes=5))
+        r = start_recall(
+            s,
+            lots=[IF1, DOWN],
+            reason="Cronobacter",
+            severity="I",
+            trigger=str(ids["failing"]),
+            started_by="qa",
+            now=NOW + timedelta(minutes=5),
+        )
         rid, digest, ref = r.id, bytes.fromhex(r.notice_digest), bytes.fromhex(r.lot_ref)
     chain = workspace.chain()
     assert chain.lookup_notice(digest) is None
@@ -259,8 +285,16 @@ def test_scan_shows_hold_then_recall_at_once_in_json_and_html(tmp_path: Path) ->
     settings = Settings(data_dir=tmp_path / "data")
     with open_site(settings, scan_rate_per_minute=0, anchor_interval=0) as site:  # records the demo story: IF-0001 held
         with Workspace(settings) as ws, ws.session() as s:
-            [can] = generate_codes(s, settings.keys_dir, gtin=FORMULA, lot="IF-0001", count=1, supplier=A,
-                                   resolver=settings.resolver_host, limits=ws.limits).links
+            [can] = generate_codes(
+                s,
+                settings.keys_dir,
+                gtin=FORMULA,
+                lot="IF-0001",
+                count=1,
+                supplier=A,
+                resolver=settings.resolver_host,
+                limits=ws.limits,
+            ).links
         client: TestClient = site.client
         body = client.get(can.path, headers={"Accept": "application/json"}).json()
         assert body["recall"] is None and body["hold"]["reason"] == "failed test report"
@@ -271,8 +305,15 @@ def test_scan_shows_hold_then_recall_at_once_in_json_and_html(tmp_path: Path) ->
         chain = runtime.chain()
         sent_before = chain.w3.eth.get_transaction_count(chain.sender)
         with runtime.session() as s:
-            r = start_recall(s, lots=[IF1], reason="Cronobacter spp. detected", severity="I", trigger=None,
-                             started_by="qa", now=datetime.now(timezone.utc))
+            r = start_recall(
+                s,
+                lots=[IF1],
+                reason="Cronobacter spp. detected",
+                severity="I",
+                trigger=None,
+                started_by="qa",
+                now=datetime.now(UTC),
+            )
             s.commit()
             digest = bytes.fromhex(r.notice_digest)
         body = client.get(can.path, headers={"Accept": "application/json"}).json()
@@ -288,7 +329,10 @@ def test_scan_shows_hold_then_recall_at_once_in_json_and_html(tmp_path: Path) ->
         anchored = client.post("/api/v1/anchor", headers=site.auth("operator"))
         assert anchored.status_code == 200, anchored.text
         assert chain.lookup_notice(digest) is not None
-        assert client.get(can.path, headers={"Accept": "application/json"}).json()["recall"]["notice_status"] == "confirmed"
+        assert (
+            client.get(can.path, headers={"Accept": "application/json"}).json()["recall"]["notice_status"]
+            == "confirmed"
+        )
 
 
 def test_cli_recall_start_list_and_hold_list(workspace, events, record) -> None:
@@ -299,8 +343,20 @@ def test_cli_recall_start_list_and_hold_list(workspace, events, record) -> None:
     out = run("hold", "list", "--proposals")
     assert out.exit_code == 0, out.output
     assert "PROPOSED" in out.output and "MX-0001" in out.output and "clock:" in out.output
-    out = run("recall", "start", "--lot", f"{FORMULA}/IF-0001", "--lot", f"{MIX}/MX-0001", "--reason", "Cronobacter",
-              "--severity", "I", "--trigger", str(ids["failing"]))
+    out = run(
+        "recall",
+        "start",
+        "--lot",
+        f"{FORMULA}/IF-0001",
+        "--lot",
+        f"{MIX}/MX-0001",
+        "--reason",
+        "Cronobacter",
+        "--severity",
+        "I",
+        "--trigger",
+        str(ids["failing"]),
+    )
     assert out.exit_code == 0, out.output
     assert "recall 1 started (class I)" in out.output and "2 lots" in out.output and "2 h rule" in out.output
     out = run("recall", "start", "--lot", f"{MIX}/MX-0001", "--reason", "again", "--severity", "II")
@@ -320,8 +376,9 @@ def test_cli_recall_start_list_and_hold_list(workspace, events, record) -> None:
 
 
 @pytest.mark.node
-def test_notice_waits_for_a_stopped_node_and_is_sent_when_it_returns(anvil_with_state, tmp_path, database_url,
-                                                                    events) -> None:
+def test_notice_waits_for_a_stopped_node_and_is_sent_when_it_returns(
+    anvil_with_state, tmp_path, database_url, events
+) -> None:
     """A real node stopped (anvil) and started again from its state."""
     from cradletrace.workspace import init_workspace
     from tests.test_anchoring import add_suppliers, record_into
@@ -334,8 +391,9 @@ def test_notice_waits_for_a_stopped_node_and_is_sent_when_it_returns(anvil_with_
         add_suppliers(ws)
         record_into(ws, events)
         with ws.session() as s:
-            rid = start_recall(s, lots=[IF1], reason="Cronobacter", severity="I", trigger=None, started_by="qa",
-                               now=datetime.now(timezone.utc)).id
+            rid = start_recall(
+                s, lots=[IF1], reason="Cronobacter", severity="I", trigger=None, started_by="qa", now=datetime.now(UTC)
+            ).id
         node.stop()
         with pytest.raises(ChainUnavailableError):
             notices.send_pending_notices(factory(ws), chain)
@@ -353,8 +411,21 @@ def test_cli_recall_from_a_trigger_event_takes_the_forward_trace_as_scope(worksp
     ids = story_with_downstream(record, events)
     st = workspace.settings
     base = ["--data-dir", str(st.data_dir)] + (["--database-url", st.database_url] if st.database_url else [])
-    out = CliRunner().invoke(cli_app, ["recall", "start", "--reason", "Cronobacter", "--severity", "class I",
-                                       "--trigger", str(ids["failing"]), "--json", *base])
+    out = CliRunner().invoke(
+        cli_app,
+        [
+            "recall",
+            "start",
+            "--reason",
+            "Cronobacter",
+            "--severity",
+            "class I",
+            "--trigger",
+            str(ids["failing"]),
+            "--json",
+            *base,
+        ],
+    )
     assert out.exit_code == 0, out.output
     import json
 
@@ -383,20 +454,38 @@ def test_cli_hold_release_recall_close_and_report(workspace, events, record, tmp
     run = lambda *a: CliRunner().invoke(cli_app, [*a, *base])  # noqa: E731
     hold = json.loads(run("hold", "list", "--json").output)[0]
     out = run("hold", "release", str(hold["id"]), "--reason", "re-test passed")
-    assert out.exit_code == 0 and f"hold {hold['id']} on " in out.output and "released by cli:" in out.output, out.output
+    assert out.exit_code == 0 and f"hold {hold['id']} on " in out.output and "released by cli:" in out.output, (
+        out.output
+    )
     out = run("hold", "release", str(hold["id"]), "--reason", "again")
     assert out.exit_code == 2 and f"hold {hold['id']} was already released" in out.output
     assert run("hold", "release", "999", "--reason", "x").exit_code == 2
-    assert run("recall", "start", "--lot", f"{FORMULA}/IF-0001", "--lot", f"{MIX}/MX-0001", "--reason", "Cronobacter",
-               "--severity", "I").exit_code == 0
+    assert (
+        run(
+            "recall",
+            "start",
+            "--lot",
+            f"{FORMULA}/IF-0001",
+            "--lot",
+            f"{MIX}/MX-0001",
+            "--reason",
+            "Cronobacter",
+            "--severity",
+            "I",
+        ).exit_code
+        == 0
+    )
     out = run("recall", "report", "1", "--out", str(tmp_path / "r"))
     assert out.exit_code == 0, out.output
     assert "2 lots, 3 rows, 1 sites to notify" in out.output  # two batch rows and IF-0001's shipment
     rows = json.loads((tmp_path / "r" / "recall-1.json").read_text("utf-8"))["rows"]
     with open(tmp_path / "r" / "recall-1.csv", encoding="utf-8-sig", newline="") as f:
         table = list(csv.DictReader(f))
-    assert [(r["Critical Tracking Event"], r["Lot"]) for r in table] == [(r["cte"], r["lot"]) for r in rows] == [
-        ("transformation", "IF-0001"), ("transformation", "MX-0001"), ("shipping", "IF-0001")]
+    assert (
+        [(r["Critical Tracking Event"], r["Lot"]) for r in table]
+        == [(r["cte"], r["lot"]) for r in rows]
+        == [("transformation", "IF-0001"), ("transformation", "MX-0001"), ("shipping", "IF-0001")]
+    )
     sheet = load_workbook(tmp_path / "r" / "recall-1.xlsx")["Traceability"]
     assert [c.value for c in sheet[1]] == [h for _, h, _ in COLUMNS] and sheet.max_row == 4
     assert sheet.cell(4, 6).value == 4200 and sheet.cell(4, 15).value == "PCC-2026-0042"

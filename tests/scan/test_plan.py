@@ -26,8 +26,10 @@ def generic_plan(url: str, options: str) -> str:
         sql, params = pg_scan_sql(engine.dialect)
     finally:
         engine.dispose()
-    types = ["timestamptz" if name == "scanned_at" else "integer" if isinstance(default, int) else "text"
-             for name, default in params]
+    types = [
+        "timestamptz" if name == "scanned_at" else "integer" if isinstance(default, int) else "text"
+        for name, default in params
+    ]
     values = ["'2026-01-01T00:00:00Z'" if t == "timestamptz" else "1" if t == "integer" else "'x'" for t in types]
     plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(plain, autocommit=True, options=options) as conn:

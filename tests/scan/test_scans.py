@@ -36,12 +36,23 @@ GUANGZHOU, AUCKLAND = (23.1291, 113.2644), (-36.8485, 174.7633)
 
 
 @pytest.fixture
-def packs(workspace: Workspace, record: Callable[..., list[object]], events: list[dict[str, object]]) -> list[DigitalLink]:
+def packs(
+    workspace: Workspace, record: Callable[..., list[object]], events: list[dict[str, object]]
+) -> list[DigitalLink]:
     """The demo story recorded and anchored, and four cans of IF-0001 commissioned (anchored too)."""
     record(events)
     with workspace.session() as s:
-        links = generate_codes(s, workspace.settings.keys_dir, gtin=FORMULA, lot=LOT, count=4, supplier="alps-nutrition",
-                               resolver="id.example.com", limits=workspace.limits, now=NOW).links
+        links = generate_codes(
+            s,
+            workspace.settings.keys_dir,
+            gtin=FORMULA,
+            lot=LOT,
+            count=4,
+            supplier="alps-nutrition",
+            resolver="id.example.com",
+            limits=workspace.limits,
+            now=NOW,
+        ).links
     anchoring.anchor_pending(workspace.session, workspace.chain())
     return links
 
@@ -51,8 +62,14 @@ def sealer(workspace: Workspace) -> Sealer:
     return Sealer(load_or_create_key(workspace.settings.keys_dir / "location.key"))
 
 
-def scan(ws: Workspace, sealer: Sealer, serial: str, at: datetime, place: tuple[float, float] | None = None,  # type: ignore[no-untyped-def]
-         client: str = "phone"):
+def scan(
+    ws: Workspace,
+    sealer: Sealer,
+    serial: str,
+    at: datetime,
+    place: tuple[float, float] | None = None,  # type: ignore[no-untyped-def]
+    client: str = "phone",
+):
     """One scan at ``at`` by ``client``; with ``place``, the scanner then shares its location."""
     with ws.session() as s:
         summary = record_scan(s, sealer, serial, at, client_id(sealer, client, "Mozilla/5.0"))
@@ -62,8 +79,9 @@ def scan(ws: Workspace, sealer: Sealer, serial: str, at: datetime, place: tuple[
     return summary
 
 
-def test_scans_are_counted_per_code_and_the_first_stays_first(workspace: Workspace, packs: list[DigitalLink],
-                                                              sealer: Sealer) -> None:
+def test_scans_are_counted_per_code_and_the_first_stays_first(
+    workspace: Workspace, packs: list[DigitalLink], sealer: Sealer
+) -> None:
     a, b = packs[0].serial, packs[1].serial
     seen = [scan(workspace, sealer, a, NOW + timedelta(hours=h)) for h in (0, 1, 30)]
     assert [s.count for s in seen] == [1, 2, 3]
@@ -76,7 +94,9 @@ def test_scans_are_counted_per_code_and_the_first_stays_first(workspace: Workspa
 def test_a_location_is_stored_coarse_and_sealed(workspace: Workspace, packs: list[DigitalLink], sealer: Sealer) -> None:
     first = scan(workspace, sealer, packs[0].serial, NOW, CHENGDU)
     with workspace.engine.connect() as conn:
-        consent, stored = conn.execute(text("SELECT consent, location FROM scan WHERE id = :i"), {"i": first.scan_id}).one()
+        consent, stored = conn.execute(
+            text("SELECT consent, location FROM scan WHERE id = :i"), {"i": first.scan_id}
+        ).one()
     stored = bytes(stored)
     assert consent
     for plain in (b"30.6586", b"104.0647", b"30.7", b"104.1", b"Chengdu"):
@@ -94,22 +114,31 @@ def test_a_location_is_stored_coarse_and_sealed(workspace: Workspace, packs: lis
     assert not hasattr(later, "first_place") and not hasattr(later, "first_city")
 
 
-def test_a_sealed_location_is_as_long_in_every_hemisphere(workspace: Workspace, packs: list[DigitalLink], sealer: Sealer) -> None:
+def test_a_sealed_location_is_as_long_in_every_hemisphere(
+    workspace: Workspace, packs: list[DigitalLink], sealer: Sealer
+) -> None:
     lengths = set()
     for i, place in enumerate([(1.0, 2.0), (-89.95, -179.95), (45.0, -120.5), (-0.04, 0.04)]):
         summary = scan(workspace, sealer, packs[2].serial, NOW + timedelta(minutes=i), place, client=f"c{i}")
         with workspace.engine.connect() as conn:
-            lengths.add(len(conn.execute(text("SELECT location FROM scan WHERE id = :i"), {"i": summary.scan_id}).scalar_one()))
+            lengths.add(
+                len(conn.execute(text("SELECT location FROM scan WHERE id = :i"), {"i": summary.scan_id}).scalar_one())
+            )
     assert len(lengths) == 1
 
 
-def test_an_unpadded_location_of_an_older_release_still_opens(workspace: Workspace, packs: list[DigitalLink],
-                                                              sealer: Sealer) -> None:
+def test_an_unpadded_location_of_an_older_release_still_opens(
+    workspace: Workspace, packs: list[DigitalLink], sealer: Sealer
+) -> None:
     first = scan(workspace, sealer, packs[3].serial, NOW)
     with workspace.engine.begin() as conn:
-        conn.execute(text("UPDATE scan SET consent = :c, location = :l WHERE id = :i"),
-                     {"c": True, "l": sealer.seal(b"[39.9, 116.4]", first.scan_id.encode()), "i": first.scan_id})
-    assert scan(workspace, sealer, packs[3].serial, NOW + timedelta(hours=1), BEIJING, client="b").first_elsewhere is None
+        conn.execute(
+            text("UPDATE scan SET consent = :c, location = :l WHERE id = :i"),
+            {"c": True, "l": sealer.seal(b"[39.9, 116.4]", first.scan_id.encode()), "i": first.scan_id},
+        )
+    assert (
+        scan(workspace, sealer, packs[3].serial, NOW + timedelta(hours=1), BEIJING, client="b").first_elsewhere is None
+    )
     assert scan(workspace, sealer, packs[3].serial, NOW + timedelta(hours=2), client="b").first_elsewhere is False
 
 
@@ -123,18 +152,24 @@ def test_a_scan_takes_one_location_once(workspace: Workspace, packs: list[Digita
     assert json.loads(sealer.open(bytes(stored), first.scan_id.encode())) == [31.2, 121.5]
 
 
-def test_the_client_is_kept_only_as_a_keyed_hash(workspace: Workspace, packs: list[DigitalLink], sealer: Sealer) -> None:
+def test_the_client_is_kept_only_as_a_keyed_hash(
+    workspace: Workspace, packs: list[DigitalLink], sealer: Sealer
+) -> None:
     address, agent = "203.0.113.77", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"
     with workspace.session() as s:
         summary = record_scan(s, sealer, packs[1].serial, NOW, client_id(sealer, address, agent))
     with workspace.engine.connect() as conn:
         stored = conn.execute(text("SELECT client FROM scan WHERE id = :i"), {"i": summary.scan_id}).scalar_one()
     assert stored == client_id(sealer, address, agent) and len(stored) == 32
-    assert address not in stored and stored != client_id(Sealer(b"\x07" * 32), address, agent)  # keyed: no guessing without the key
+    assert address not in stored and stored != client_id(
+        Sealer(b"\x07" * 32), address, agent
+    )  # keyed: no guessing without the key
     assert stored != client_id(sealer, address, agent + " ")
 
 
-def test_a_location_that_does_not_open_counts_for_nothing(workspace: Workspace, packs: list[DigitalLink], sealer: Sealer) -> None:
+def test_a_location_that_does_not_open_counts_for_nothing(
+    workspace: Workspace, packs: list[DigitalLink], sealer: Sealer
+) -> None:
     """A key rotated by mistake must not turn every old location into a crash or into evidence."""
     scan(workspace, sealer, packs[0].serial, NOW, SHANGHAI, client="a")
     other = Sealer(b"\x07" * 32)
@@ -144,10 +179,19 @@ def test_a_location_that_does_not_open_counts_for_nothing(workspace: Workspace, 
     assert later.count == 4 and later.first_elsewhere is None and not later.clone.likely_copy
 
 
-@pytest.mark.parametrize(("lat", "lon", "field"), [(90.5, 10.0, "lat"), (-91.0, 10.0, "lat"), (10.0, 180.5, "lon"),
-                                                    (float("nan"), 10.0, "lat"), (10.0, float("-inf"), "lon")])
-def test_impossible_coordinates_are_refused(workspace: Workspace, packs: list[DigitalLink], sealer: Sealer,
-                                            lat: float, lon: float, field: str) -> None:
+@pytest.mark.parametrize(
+    ("lat", "lon", "field"),
+    [
+        (90.5, 10.0, "lat"),
+        (-91.0, 10.0, "lat"),
+        (10.0, 180.5, "lon"),
+        (float("nan"), 10.0, "lat"),
+        (10.0, float("-inf"), "lon"),
+    ],
+)
+def test_impossible_coordinates_are_refused(
+    workspace: Workspace, packs: list[DigitalLink], sealer: Sealer, lat: float, lon: float, field: str
+) -> None:
     summary = scan(workspace, sealer, packs[0].serial, NOW)
     with pytest.raises(InvalidInputError) as caught, workspace.session() as s:
         attach_location(s, sealer, summary.scan_id, lat, lon)
@@ -159,16 +203,30 @@ def test_an_unknown_scan_id_is_not_found(workspace: Workspace, packs: list[Digit
         attach_location(s, sealer, "0" * 32, *SHANGHAI)
 
 
-@pytest.mark.parametrize(("places", "clients", "apart", "copy"), [
-    ((SHANGHAI, BEIJING, GUANGZHOU), "abc", timedelta(days=2), True),   # ~1 000 km within days: one label, three households
-    ((SHANGHAI, BEIJING, GUANGZHOU), "abc", timedelta(days=40), False),  # a pack can travel in six weeks
-    ((SHANGHAI, SUZHOU, SHANGHAI), "abc", timedelta(hours=3), False),    # ~85 km: the same region
-    ((SHANGHAI, BEIJING, GUANGZHOU), "aaa", timedelta(hours=1), False),  # one phone's places are one witness
-    ((SHANGHAI, SHANGHAI, AUCKLAND), "abc", timedelta(hours=1), False),  # one phone far from the household
-])
-def test_distant_places_within_days_flag_a_copy(workspace: Workspace, packs: list[DigitalLink], sealer: Sealer,
-                                                places: tuple[tuple[float, float], ...], clients: str,
-                                                apart: timedelta, copy: bool) -> None:
+@pytest.mark.parametrize(
+    ("places", "clients", "apart", "copy"),
+    [
+        (
+            (SHANGHAI, BEIJING, GUANGZHOU),
+            "abc",
+            timedelta(days=2),
+            True,
+        ),  # ~1 000 km within days: one label, three households
+        ((SHANGHAI, BEIJING, GUANGZHOU), "abc", timedelta(days=40), False),  # a pack can travel in six weeks
+        ((SHANGHAI, SUZHOU, SHANGHAI), "abc", timedelta(hours=3), False),  # ~85 km: the same region
+        ((SHANGHAI, BEIJING, GUANGZHOU), "aaa", timedelta(hours=1), False),  # one phone's places are one witness
+        ((SHANGHAI, SHANGHAI, AUCKLAND), "abc", timedelta(hours=1), False),  # one phone far from the household
+    ],
+)
+def test_distant_places_within_days_flag_a_copy(
+    workspace: Workspace,
+    packs: list[DigitalLink],
+    sealer: Sealer,
+    places: tuple[tuple[float, float], ...],
+    clients: str,
+    apart: timedelta,
+    copy: bool,
+) -> None:
     serial = packs[0].serial
     for i, (place, client) in enumerate(zip(places, clients)):
         scan(workspace, sealer, serial, NOW + apart * i, place, client=client)
@@ -177,8 +235,9 @@ def test_distant_places_within_days_flag_a_copy(workspace: Workspace, packs: lis
     assert ("km apart" in verdict.reason) is copy
 
 
-def test_scanned_too_often_is_a_copy_and_the_count_is_not_capped(workspace: Workspace, packs: list[DigitalLink],
-                                                                  sealer: Sealer) -> None:
+def test_scanned_too_often_is_a_copy_and_the_count_is_not_capped(
+    workspace: Workspace, packs: list[DigitalLink], sealer: Sealer
+) -> None:
     serial = packs[1].serial
     for i in range(40):  # one phone, many scans: one client
         last = scan(workspace, sealer, serial, NOW + timedelta(seconds=i), client="same")
@@ -188,14 +247,17 @@ def test_scanned_too_often_is_a_copy_and_the_count_is_not_capped(workspace: Work
     assert last.count == 69 and not last.clone.likely_copy and last.clone.clients == 30
     assert scan(workspace, sealer, serial, NOW + timedelta(hours=1), client="c31").clone.likely_copy
     with workspace.session() as s:
-        s.add_all(ScanRecord(id=f"{i:032x}", serial=serial, scanned_at=NOW + timedelta(days=1, seconds=i))
-                  for i in range(MAX_HISTORY + 20))
+        s.add_all(
+            ScanRecord(id=f"{i:032x}", serial=serial, scanned_at=NOW + timedelta(days=1, seconds=i))
+            for i in range(MAX_HISTORY + 20)
+        )
     busy = scan(workspace, sealer, serial, NOW + timedelta(days=2))
     assert busy.count == 70 + MAX_HISTORY + 20 + 1
     assert busy.first_at == NOW and busy.clone.likely_copy
 
 
 # -- the scan view: verified at scan time, not read from a flag -------------------------------------
+
 
 def view(ws: Workspace, verifier: EventVerifier, lot: str = LOT):  # type: ignore[no-untyped-def]
     with ws.session() as s:
@@ -216,7 +278,12 @@ def test_view_gathers_the_batch_story_and_verifies_every_record(workspace: Works
     assert [r.data.customs.declaration_number for r in v.shipments] == ["223320261000004217"]
     assert v.all_verified and {r.verdict.status for r in v.records} == {"VALID"}
     assert all(r.verdict.local_chain and r.verdict.block_number and r.verdict.tx_hash for r in v.records)
-    assert {r.kind for r in v.records} == {"batch", "test_report", "cold_chain", "shipment"}  # commissioning is not shown
+    assert {r.kind for r in v.records} == {
+        "batch",
+        "test_report",
+        "cold_chain",
+        "shipment",
+    }  # commissioning is not shown
     body = view_json(v)
     assert body["all_verified"] is True and len(body["test_reports"]) == 2
 
@@ -226,7 +293,12 @@ def test_an_edited_record_is_invalid_at_the_next_scan(workspace: Workspace, pack
     failing = next(r for r in view(workspace, verifier).tests if r.data.verdict == "fail")
     with workspace.engine.connect() as conn:
         body = conn.execute(text("SELECT body FROM event WHERE id = :i"), {"i": failing.event_id}).scalar_one()
-    sql(workspace, "UPDATE event SET body = :b WHERE id = :i", b=body.replace('"value":1', '"value":0'), i=failing.event_id)
+    sql(
+        workspace,
+        "UPDATE event SET body = :b WHERE id = :i",
+        b=body.replace('"value":1', '"value":0'),
+        i=failing.event_id,
+    )
     v = view(workspace, verifier)
     bad = next(r for r in v.tests if r.event_id == failing.event_id)
     assert bad.verdict.status == "INVALID" and "content changed" in bad.verdict.reasons[0]
@@ -248,8 +320,9 @@ def test_a_record_garbled_beyond_reading_still_fails_the_batch(workspace: Worksp
     assert [(r["event_id"], r["integrity"]["status"]) for r in body["unreadable"]] == [(failing.event_id, "INVALID")]
 
 
-def test_a_record_not_yet_anchored_is_pending(workspace: Workspace, packs: list[DigitalLink],
-                                              record: Callable[..., list[object]], events: list[dict[str, object]]) -> None:
+def test_a_record_not_yet_anchored_is_pending(
+    workspace: Workspace, packs: list[DigitalLink], record: Callable[..., list[object]], events: list[dict[str, object]]
+) -> None:
     report = json.loads(json.dumps(next(e for e in events if e["kind"] == "test_report")))
     report["data"]["sampled_on"] = "2026-11-20"
     report["data"]["reported_on"] = "2026-11-21"
@@ -268,6 +341,7 @@ def test_an_unknown_lot_has_no_view(workspace: Workspace, packs: list[DigitalLin
 
 
 # -- the sealing key, as several workers of one server find it ---------------------------------------
+
 
 def test_workers_starting_together_share_one_whole_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "keys" / "location.key"

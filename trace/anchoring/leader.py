@@ -38,4 +38,6 @@ def leader_lock(store_url: str) -> LeaderLock:
         return PostgresLeaderLock(store_url, LOCK_NAME)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         return FileLeaderLock(Path(url.database + ".anchor.lock"))
-    raise ConfigError(f"leader lock: expected a PostgreSQL or SQLite file store, got {url.render_as_string(hide_password=True)}")
+    raise ConfigError(
+        f"leader lock: expected a PostgreSQL or SQLite file store, got {url.render_as_string(hide_password=True)}"
+    )

@@ -34,7 +34,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import update
 from sqlmodel import Session, col, func, select
@@ -119,26 +119,40 @@ def prepare_ahead(session: Session, contract: str, chain_id: int, max_leaves: in
 def prepare_batch(session: Session, chain: Anchor | Target, max_leaves: int = MAX_LEAVES) -> AnchorBatch | None:
     """Give every pending event (up to ``max_leaves``) its proof under one new root."""
     pending = session.exec(
-        select(EventRow.id, EventRow.digest).where(col(EventRow.anchor_id).is_(None))
-        .order_by(col(EventRow.id)).limit(max_leaves)
+        select(EventRow.id, EventRow.digest)
+        .where(col(EventRow.anchor_id).is_(None))
+        .order_by(col(EventRow.id))
+        .limit(max_leaves)
     ).all()
     if not pending:
         return None
     digests = [bytes.fromhex(d) for _, d in pending]
     tree = build_tree(digests)
-    batch = AnchorBatch(root=tree.root.hex(), leaf_count=len(pending), status=PREPARED,
-                        contract=chain.contract_address, chain_id=chain.chain_id, created_at=utcnow())
+    batch = AnchorBatch(
+        root=tree.root.hex(),
+        leaf_count=len(pending),
+        status=PREPARED,
+        contract=chain.contract_address,
+        chain_id=chain.chain_id,
+        created_at=utcnow(),
+    )
     session.add(batch)
     session.flush()
-    rows = [{"id": eid, "anchor_id": batch.id, "proof": ",".join(p.hex() for p in tree.proof(d))}
-            for (eid, _), d in zip(pending, digests)]
+    rows = [
+        {"id": eid, "anchor_id": batch.id, "proof": ",".join(p.hex() for p in tree.proof(d))}
+        for (eid, _), d in zip(pending, digests)
+    ]
     # Only still-pending rows are claimed; a concurrent worker's claim makes the counts differ.
-    session.execute(update(EventRow).where(col(EventRow.anchor_id).is_(None)), rows,
-                    execution_options={"synchronize_session": False})
+    session.execute(
+        update(EventRow).where(col(EventRow.anchor_id).is_(None)),
+        rows,
+        execution_options={"synchronize_session": False},
+    )
     claimed = session.exec(select(EventRow.id).where(EventRow.anchor_id == batch.id)).all()
     if len(claimed) != len(pending):
-        raise AnchoringBusyError(f"anchoring: claimed {len(claimed)} of {len(pending)} pending events; "
-                                 "another worker claimed the rest first")
+        raise AnchoringBusyError(
+            f"anchoring: claimed {len(claimed)} of {len(pending)} pending events; another worker claimed the rest first"
+        )
     return batch
 
 
@@ -163,7 +177,7 @@ def pending_age(session: Session, now: datetime | None = None) -> float:
 
 
 def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)  # SQLite returns naive UTC
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)  # SQLite returns naive UTC
 
 
 def _no_fence() -> None:
@@ -191,9 +205,11 @@ def anchor_pending(
         _recheck_confirmed(session_factory, chain, confirmations, reorg_window)
     results: list[AnchorResult] = []
     with session_factory() as s:
-        open_ids = s.exec(select(AnchorBatch.id).where(col(AnchorBatch.status).in_((PREPARED, SENT)),
-                                                       AnchorBatch.contract == chain.contract_address)
-                          .order_by(col(AnchorBatch.id))).all()
+        open_ids = s.exec(
+            select(AnchorBatch.id)
+            .where(col(AnchorBatch.status).in_((PREPARED, SENT)), AnchorBatch.contract == chain.contract_address)
+            .order_by(col(AnchorBatch.id))
+        ).all()
     for bid in open_ids:
         assert bid is not None
         done, _ = _finish(session_factory, chain, bid, True, confirmations, fence)
@@ -228,10 +244,15 @@ def _recheck_confirmed(session_factory: Callable[[], Session], chain: Anchor, co
     """Reopen confirmed batches whose root a reorganisation took off the chain (or moved)."""
     head = chain.block_number()
     with session_factory() as s:
-        recent = s.exec(select(AnchorBatch).where(AnchorBatch.status == CONFIRMED,
-                                                  AnchorBatch.contract == chain.contract_address,
-                                                  col(AnchorBatch.block_number) >= head - window)
-                        .order_by(col(AnchorBatch.id))).all()
+        recent = s.exec(
+            select(AnchorBatch)
+            .where(
+                AnchorBatch.status == CONFIRMED,
+                AnchorBatch.contract == chain.contract_address,
+                col(AnchorBatch.block_number) >= head - window,
+            )
+            .order_by(col(AnchorBatch.id))
+        ).all()
         for batch in recent:
             found = chain.lookup(bytes.fromhex(batch.root))
             if found is not None and found.block_number == batch.block_number:
@@ -247,8 +268,14 @@ def _recheck_confirmed(session_factory: Callable[[], Session], chain: Anchor, co
         s.commit()
 
 
-def _finish(session_factory: Callable[[], Session], chain: Anchor, batch_id: int, recovered: bool,
-            confirmations: int, fence: Callable[[], None]) -> tuple[AnchorResult | None, bool]:
+def _finish(
+    session_factory: Callable[[], Session],
+    chain: Anchor,
+    batch_id: int,
+    recovered: bool,
+    confirmations: int,
+    fence: Callable[[], None],
+) -> tuple[AnchorResult | None, bool]:
     """Put one batch on chain and confirm it once final; returns (result if final, mined)."""
     with session_factory() as s:
         batch = s.get(AnchorBatch, batch_id)
@@ -260,7 +287,8 @@ def _finish(session_factory: Callable[[], Session], chain: Anchor, batch_id: int
             return None, False  # sent, not mined yet: the next run waits for it or replaces it
         if inc.leaf_count != batch.leaf_count:
             raise ChainRevertedError(
-                f"root {batch.root} is on chain with {inc.leaf_count} leaves; the store expects {batch.leaf_count}")
+                f"root {batch.root} is on chain with {inc.leaf_count} leaves; the store expects {batch.leaf_count}"
+            )
         final = confirmations == 0 or chain.block_number() - inc.block_number >= confirmations
         batch.status = CONFIRMED if final else SENT
         batch.tx_hash = inc.tx_hash or batch.tx_hash
@@ -272,8 +300,9 @@ def _finish(session_factory: Callable[[], Session], chain: Anchor, batch_id: int
         s.commit()
         if not final:
             return None, True
-        return AnchorResult(batch_id, batch.root, batch.leaf_count, batch.tx_hash, inc.block_number,
-                            inc.block_time, recovered), True
+        return AnchorResult(
+            batch_id, batch.root, batch.leaf_count, batch.tx_hash, inc.block_number, inc.block_time, recovered
+        ), True
 
 
 def _found(chain: Anchor, root: bytes) -> _Included | None:
@@ -305,7 +334,9 @@ def attempts(batch: AnchorBatch) -> list[str]:
     return hashes
 
 
-def _send_and_wait(s: Session, chain: Anchor, batch: AnchorBatch, root: bytes, fence: Callable[[], None]) -> _Included | None:
+def _send_and_wait(
+    s: Session, chain: Anchor, batch: AnchorBatch, root: bytes, fence: Callable[[], None]
+) -> _Included | None:
     replacing, nonce = None, None
     if batch.status == SENT:
         # Any attempt the node knows is waited on (it may be mined any moment), the newest first.
@@ -325,8 +356,9 @@ def _send_and_wait(s: Session, chain: Anchor, batch: AnchorBatch, root: bytes, f
                 if receipt is None:
                     replacing = known[0]
             if receipt is not None:
-                return _found(chain, root) or _Included(batch.leaf_count, receipt.block_number,
-                                                        receipt.block_time, receipt.tx_hash)
+                return _found(chain, root) or _Included(
+                    batch.leaf_count, receipt.block_number, receipt.block_time, receipt.tx_hash
+                )
         elif batch.nonce is not None:
             mined, pending = chain.nonces()
             if mined <= batch.nonce:  # still free: nothing of ours at it was mined

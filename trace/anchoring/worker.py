@@ -20,11 +20,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, func, select
 
 from cradletrace.anchoring import run as anchoring
-from cradletrace.recall import notices as recall_notices
+from cradletrace.anchoring.leader import leader_lock
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.errors import AnchoringBusyError, ChainError
-from cradletrace.anchoring.leader import leader_lock
+from cradletrace.recall import notices as recall_notices
 from cradletrace.store.lock import LeaderLock
 from cradletrace.store.models import AnchorBatch, Meta
 
@@ -49,8 +49,14 @@ Outcome = Run | ChainError | AnchoringBusyError | SQLAlchemyError
 class AnchorWorker:
     """Anchoring for one process; ``chain`` is called (and may open the chain) only when leading."""
 
-    def __init__(self, settings: Settings, session_factory: Callable[[], Session], chain: Callable[[], Anchor],
-                 lock: LeaderLock | None = None, say: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: Callable[[], Session],
+        chain: Callable[[], Anchor],
+        lock: LeaderLock | None = None,
+        say: Callable[[str], None] = lambda _: None,
+    ) -> None:
         self.settings = settings
         self.session_factory = session_factory
         self.chain = chain
@@ -64,8 +70,10 @@ class AnchorWorker:
         """Anchor now if this process leads or can lead; AnchoringBusyError if another one leads."""
         had = self.lock.held
         if not self.lock.acquire():
-            raise AnchoringBusyError(f"another anchoring worker holds the leader lock ({self.lock.holder()}); "
-                                     "it anchors pending events every interval")
+            raise AnchoringBusyError(
+                f"another anchoring worker holds the leader lock ({self.lock.holder()}); "
+                "it anchors pending events every interval"
+            )
         try:
             return self._run()
         finally:
@@ -74,21 +82,31 @@ class AnchorWorker:
 
     def _fence(self) -> None:
         if not self.lock.check():
-            raise AnchoringBusyError("this worker lost the leader lock (its database session ended); "
-                                     "it sends nothing more until it leads again")
+            raise AnchoringBusyError(
+                "this worker lost the leader lock (its database session ended); "
+                "it sends nothing more until it leads again"
+            )
 
     def _run(self) -> Run:
         self._prepare_ahead()
         chain = self.chain()
         st = self.settings
-        anchored = anchoring.anchor_pending(self.session_factory, chain, first_leaves=anchoring.FIRST_LEAVES,
-                                            confirmations=st.anchor_confirmations,
-                                            reorg_window=st.anchor_reorg_window, fence=self._fence)
+        anchored = anchoring.anchor_pending(
+            self.session_factory,
+            chain,
+            first_leaves=anchoring.FIRST_LEAVES,
+            confirmations=st.anchor_confirmations,
+            reorg_window=st.anchor_reorg_window,
+            fence=self._fence,
+        )
         self._fence()
         notices = recall_notices.send_pending_notices(self.session_factory, chain)  # type: ignore[arg-type]
         with self.session_factory() as s:
-            waiting = s.exec(select(func.count()).select_from(AnchorBatch).where(
-                col(AnchorBatch.status).in_((anchoring.PREPARED, anchoring.SENT)))).one()
+            waiting = s.exec(
+                select(func.count())
+                .select_from(AnchorBatch)
+                .where(col(AnchorBatch.status).in_((anchoring.PREPARED, anchoring.SENT)))
+            ).one()
         return Run(anchored, notices, int(waiting))
 
     def _prepare_ahead(self) -> None:
@@ -114,8 +132,13 @@ class AnchorWorker:
         self._announced_follower = not now
         return now
 
-    def loop(self, interval: float, report: Callable[[Outcome], None], stop: threading.Event | None = None,
-             guard: threading.Lock | None = None) -> None:
+    def loop(
+        self,
+        interval: float,
+        report: Callable[[Outcome], None],
+        stop: threading.Event | None = None,
+        guard: threading.Lock | None = None,
+    ) -> None:
         """Every ``interval`` seconds: lead if possible, and if leading, anchor. Errors are reported
         and the next run retries; the lock is released when the loop ends. ``guard`` is held
         during each run (the API process's lock shared with ``POST /anchor``)."""

@@ -48,8 +48,15 @@ class Anchor(Protocol):
 
     def anchor(self, root: bytes, leaf_count: int) -> TxReceipt: ...
 
-    def send_anchor(self, root: bytes, leaf_count: int, *, replacing: str | None = None, nonce: int | None = None,
-                    on_signed: Callable[[str, int], None] | None = None) -> str: ...
+    def send_anchor(
+        self,
+        root: bytes,
+        leaf_count: int,
+        *,
+        replacing: str | None = None,
+        nonce: int | None = None,
+        on_signed: Callable[[str, int], None] | None = None,
+    ) -> str: ...
 
     def wait(self, tx_hash: str, timeout: float | None = None) -> TxReceipt | None: ...
 

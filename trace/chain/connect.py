@@ -61,8 +61,10 @@ def http_provider(settings: Settings, url: str) -> HTTPProvider:
 
     retry = ExceptionRetryConfiguration(
         errors=(ConnectionError, requests.ConnectionError, requests.HTTPError, requests.Timeout),
-        retries=settings.rpc_retries, backoff_factor=settings.rpc_backoff,
-        method_allowlist=[*REQUEST_RETRY_ALLOWLIST, "eth_sendRawTransaction"])
+        retries=settings.rpc_retries,
+        backoff_factor=settings.rpc_backoff,
+        method_allowlist=[*REQUEST_RETRY_ALLOWLIST, "eth_sendRawTransaction"],
+    )
     return HTTPProvider(url, request_kwargs={"timeout": settings.rpc_timeout}, exception_retry_configuration=retry)
 
 
@@ -78,9 +80,17 @@ def anchor_at(settings: Settings, chain_id: int, address: str, deploy_block: int
 
     conn = connect(settings)
     try:
-        anchor = Web3Anchor(conn.w3, address, conn.sender, private_key=conn.private_key, local=conn.local,
-                            where=conn.where, deploy_block=deploy_block, on_close=conn.close,
-                            **anchor_options(settings))
+        anchor = Web3Anchor(
+            conn.w3,
+            address,
+            conn.sender,
+            private_key=conn.private_key,
+            local=conn.local,
+            where=conn.where,
+            deploy_block=deploy_block,
+            on_close=conn.close,
+            **anchor_options(settings),
+        )
         if anchor.chain_id != chain_id:
             raise ConfigError(f"expected chain id {chain_id}, but {conn.where} is chain id {anchor.chain_id}")
         if not has_code(conn.w3, address, conn.where):

@@ -114,9 +114,7 @@ class _SQLiteKeyValueStore:
         try:
             return self._conn.execute(sql, (key,)).fetchone()
         except sqlite3.ProgrammingError as exc:
-            raise ChainError(
-                f"embedded chain store unusable ({exc}); expected an open chain"
-            ) from exc
+            raise ChainError(f"embedded chain store unusable ({exc}); expected an open chain") from exc
 
     def get(self, key: bytes, default: bytes | None = None) -> bytes | None:
         try:
@@ -148,9 +146,7 @@ class _SQLiteKeyValueStore:
             conn.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", upserts)
             conn.executemany("DELETE FROM kv WHERE k = ?", deletes)
             if meta:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items()
-                )
+                conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items())
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -289,15 +285,11 @@ def _connect(path: Path) -> sqlite3.Connection:
         # Threads are serialized by the chain's request lock, not by sqlite3's check.
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
-            tables = {
-                row[0]
-                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            }
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if tables - {"kv", "meta"}:
                 # Most likely the settings point at another database, e.g. the event store.
                 raise ConfigError(
-                    f"embedded chain file {path}: expected only the tables kv and meta, "
-                    f"found {sorted(tables)}"
+                    f"embedded chain file {path}: expected only the tables kv and meta, found {sorted(tables)}"
                 )
             # WAL: a commit is one fsync of the log; synchronous=FULL makes it durable.
             conn.execute("PRAGMA journal_mode=WAL")
@@ -308,9 +300,7 @@ def _connect(path: Path) -> sqlite3.Connection:
             conn.close()
             raise
     except sqlite3.DatabaseError as exc:
-        raise ConfigError(
-            f"embedded chain file {path}: expected an SQLite database, got error: {exc}"
-        ) from exc
+        raise ConfigError(f"embedded chain file {path}: expected an SQLite database, got error: {exc}") from exc
     return conn
 
 
@@ -353,16 +343,11 @@ def _load_or_create_chain(
     expected = {"format": FORMAT_VERSION, "fork": _FORK, "chain_id": str(CHAIN_ID)}
     for key, value in expected.items():
         if meta.get(key) != value:
-            raise ConfigError(
-                f"embedded chain file {path}: expected {key}={value}, found {meta.get(key)}"
-            )
+            raise ConfigError(f"embedded chain file {path}: expected {key}={value}, found {meta.get(key)}")
     chain = chain_class(base_db)
     genesis_hash = _genesis_hash(chain)
     if genesis_hash != meta["genesis_hash"]:
-        raise ConfigError(
-            f"embedded chain file {path}: expected genesis {meta['genesis_hash']}, "
-            f"found {genesis_hash}"
-        )
+        raise ConfigError(f"embedded chain file {path}: expected genesis {meta['genesis_hash']}, found {genesis_hash}")
     return chain, keys, genesis_hash
 
 
@@ -386,13 +371,9 @@ def _chain_class() -> type[MiningChain]:
 
     class EmbeddedTesterChain(MiningChain):
         chain_id = CHAIN_ID
-        vm_configuration: tuple[tuple[BlockNumber, type[VirtualMachineAPI]], ...] = (
-            (BlockNumber(0), PragueVM),
-        )
+        vm_configuration: tuple[tuple[BlockNumber, type[VirtualMachineAPI]], ...] = ((BlockNumber(0), PragueVM),)
 
-        def create_header_from_parent(
-            self, parent_header: BlockHeaderAPI, **header_params: Any
-        ) -> BlockHeaderAPI:
+        def create_header_from_parent(self, parent_header: BlockHeaderAPI, **header_params: Any) -> BlockHeaderAPI:
             # A constant gas limit, as in eth-tester.
             header_params["gas_limit"] = parent_header.gas_limit
             return super().create_header_from_parent(parent_header, **header_params)
@@ -448,7 +429,6 @@ def _backend_class() -> type[Any]:
     would date a new anchor an hour early.
     """
     from eth.exceptions import TransactionNotFound as EVMTransactionNotFound
-    from eth_typing import Hash32
     from eth_tester.backends.pyevm.main import (
         ZERO_ADDRESS,
         PyEVMBackend,
@@ -458,6 +438,7 @@ def _backend_class() -> type[Any]:
         serialize_transaction,
         serialize_transaction_receipt,
     )
+    from eth_typing import Hash32
 
     class PersistentPyEVMBackend(PyEVMBackend):  # type: ignore[misc]
         def __init__(
@@ -486,9 +467,7 @@ def _backend_class() -> type[Any]:
             # eth-tester scans every block back from the head for each lookup, which
             # makes eth_getLogs quadratic in chain length; py-evm keeps an index.
             try:
-                number, index = self.chain.chaindb.get_transaction_index(
-                    Hash32(transaction_hash)
-                )
+                number, index = self.chain.chaindb.get_transaction_index(Hash32(transaction_hash))
                 if number < self.chain.header.block_number:
                     block = self.chain.get_canonical_block_by_number(number)
                     if index < len(block.transactions):
@@ -504,9 +483,7 @@ def _backend_class() -> type[Any]:
         def get_transaction_by_hash(self, transaction_hash: bytes) -> dict[str, Any]:
             block, transaction, index = self._locate(transaction_hash)
             is_pending = block.number == self.chain.header.block_number
-            serialized: dict[str, Any] = serialize_transaction(
-                block, transaction, index, is_pending
-            )
+            serialized: dict[str, Any] = serialize_transaction(block, transaction, index, is_pending)
             return serialized
 
         def get_transaction_receipt(self, transaction_hash: bytes) -> dict[str, Any]:
@@ -522,9 +499,7 @@ def _backend_class() -> type[Any]:
             )
 
         def reset_to_genesis(self, *args: Any, **kwargs: Any) -> None:
-            raise ChainError(
-                "an embedded chain cannot be reset to genesis; expected a fresh file instead"
-            )
+            raise ChainError("an embedded chain cannot be reset to genesis; expected a fresh file instead")
 
         def send_raw_transaction(self, raw_transaction: bytes) -> bytes:
             self._stamp_pending_block()
@@ -541,9 +516,7 @@ def _backend_class() -> type[Any]:
             result: bytes = super().send_transaction(transaction)
             return result
 
-        def mine_blocks(
-            self, num_blocks: int = 1, coinbase: bytes = ZERO_ADDRESS
-        ) -> tuple[bytes, ...]:
+        def mine_blocks(self, num_blocks: int = 1, coinbase: bytes = ZERO_ADDRESS) -> tuple[bytes, ...]:
             self._stamp_pending_block()
             hashes: tuple[bytes, ...] = super().mine_blocks(num_blocks, coinbase)
             self._changed()
@@ -566,4 +539,3 @@ def _backend_class() -> type[Any]:
             self._changed()
 
     return PersistentPyEVMBackend
-

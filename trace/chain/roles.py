@@ -52,8 +52,13 @@ def account(chain: Web3Anchor) -> Account:
     with translated("read the anchoring account", chain.where):
         eth = chain.w3.eth
         sender = chain.w3.to_checksum_address(chain.sender)
-        return Account(sender, int(eth.get_balance(sender)), int(eth.get_transaction_count(sender, "latest")),
-                       int(eth.get_transaction_count(sender, "pending")), roles_of(chain, sender))
+        return Account(
+            sender,
+            int(eth.get_balance(sender)),
+            int(eth.get_transaction_count(sender, "latest")),
+            int(eth.get_transaction_count(sender, "pending")),
+            roles_of(chain, sender),
+        )
 
 
 def change_role(chain: Web3Anchor, grant: bool, role: str, address: str) -> tuple[str, int, datetime]:
@@ -66,5 +71,7 @@ def change_role(chain: Web3Anchor, grant: bool, role: str, address: str) -> tupl
     tx_hash = chain.send(fn, what)
     receipt = chain.wait(tx_hash)
     if receipt is None:
-        raise ChainUnavailableError(f"{what}: transaction {tx_hash} not mined yet; check again with 'cradletrace chain roles'")
+        raise ChainUnavailableError(
+            f"{what}: transaction {tx_hash} not mined yet; check again with 'cradletrace chain roles'"
+        )
     return receipt.tx_hash, receipt.block_number, receipt.block_time

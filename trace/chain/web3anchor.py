@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -79,7 +79,14 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
     import requests
     from web3.exceptions import ProviderConnectionError, RequestTimedOut, TimeExhausted
 
-    return (requests.RequestException, ProviderConnectionError, RequestTimedOut, TimeExhausted, ConnectionError, TimeoutError)
+    return (
+        requests.RequestException,
+        ProviderConnectionError,
+        RequestTimedOut,
+        TimeExhausted,
+        ConnectionError,
+        TimeoutError,
+    )
 
 
 def _revert_errors() -> tuple[type[BaseException], ...]:
@@ -109,7 +116,9 @@ def translated(what: str, where: str) -> Iterator[None]:
         name = _error_names().get(data[:4], "") if data else ""
         raise ChainRevertedError(f"{what}: the contract refused ({name or str(exc)[:120]})", reason=name) from None
     except _connection_errors() as exc:
-        raise ChainUnavailableError(f"{what}: chain at {where} did not answer ({type(exc).__name__}: {str(exc)[:160]})") from None
+        raise ChainUnavailableError(
+            f"{what}: chain at {where} did not answer ({type(exc).__name__}: {str(exc)[:160]})"
+        ) from None
     except (Web3Exception, ValueError) as exc:
         text = str(exc)
         if "revert" in text.lower():  # Hardhat 3 reports some reverts as Web3RPCError code 3
@@ -123,7 +132,7 @@ def _hex(tx_hash: Any) -> str:
 
 
 def _time(ts: int) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 class Web3Anchor:
@@ -157,8 +166,15 @@ class Web3Anchor:
 
     # -- sending: nonce, gas, fees, broadcast, receipt ---------------------------------------
 
-    def send(self, fn: Any, what: str, *, replacing: str | None = None, nonce: int | None = None,
-             on_signed: Callable[[str, int], None] | None = None) -> str:
+    def send(
+        self,
+        fn: Any,
+        what: str,
+        *,
+        replacing: str | None = None,
+        nonce: int | None = None,
+        on_signed: Callable[[str, int], None] | None = None,
+    ) -> str:
         """Broadcast a call of contract function ``fn``; returns its hash without waiting.
 
         Nonce: the nonce of the transaction ``replacing`` (stuck in the pool: same nonce, at least
@@ -212,8 +228,10 @@ class Web3Anchor:
         if old.get("maxFeePerGas") is not None:
             base = int(self.w3.eth.get_block("latest").get("baseFeePerGas") or 0)
             tip = max(math.ceil(int(old["maxPriorityFeePerGas"]) * FEE_BUMP), int(self.w3.eth.max_priority_fee))
-            return {"maxPriorityFeePerGas": tip,
-                    "maxFeePerGas": max(math.ceil(int(old["maxFeePerGas"]) * FEE_BUMP), 2 * base + tip)}
+            return {
+                "maxPriorityFeePerGas": tip,
+                "maxFeePerGas": max(math.ceil(int(old["maxFeePerGas"]) * FEE_BUMP), 2 * base + tip),
+            }
         return {"gasPrice": max(math.ceil(int(old["gasPrice"]) * FEE_BUMP), int(self.w3.eth.gas_price))}
 
     def wait(self, tx_hash: str, timeout: float | None = None) -> TxReceipt | None:
@@ -227,13 +245,16 @@ class Web3Anchor:
 
             try:
                 receipt = self.w3.eth.wait_for_transaction_receipt(
-                    tx_hash, timeout=self._timeout if timeout is None else timeout)  # type: ignore[arg-type]
+                    tx_hash, timeout=self._timeout if timeout is None else timeout
+                )  # type: ignore[arg-type]
             except TimeExhausted:
                 return None
             if receipt["status"] != 1:
                 tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
-                self.w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]},
-                                 block_identifier=receipt["blockNumber"] - 1)
+                self.w3.eth.call(
+                    {"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]},
+                    block_identifier=receipt["blockNumber"] - 1,
+                )
                 raise ChainRevertedError(f"{what}: transaction reverted in block {receipt['blockNumber']}")
             block = self.w3.eth.get_block(receipt["blockNumber"])
             return TxReceipt(tx_hash, int(receipt["blockNumber"]), _time(int(block["timestamp"])))
@@ -252,8 +273,10 @@ class Web3Anchor:
     def nonces(self) -> tuple[int, int]:
         """The sender's (mined, pending) transaction counts: the next nonce in a block / in the pool."""
         with translated("read the account's nonce", self.where):
-            return (int(self.w3.eth.get_transaction_count(self.sender, "latest")),  # type: ignore[arg-type]
-                    int(self.w3.eth.get_transaction_count(self.sender, "pending")))  # type: ignore[arg-type]
+            return (
+                int(self.w3.eth.get_transaction_count(self.sender, "latest")),  # type: ignore[arg-type]
+                int(self.w3.eth.get_transaction_count(self.sender, "pending")),
+            )  # type: ignore[arg-type]
 
     def block_number(self) -> int:
         with translated("read the block number", self.where):
@@ -263,18 +286,32 @@ class Web3Anchor:
         tx_hash = self.send(fn, what)
         receipt = self.wait(tx_hash)
         if receipt is None:
-            raise ChainUnavailableError(f"{what}: transaction {tx_hash} not mined within {self._timeout:g} s "
-                                        f"at {self.where}; it may still be mined")
+            raise ChainUnavailableError(
+                f"{what}: transaction {tx_hash} not mined within {self._timeout:g} s "
+                f"at {self.where}; it may still be mined"
+            )
         return receipt
 
     def anchor(self, root: bytes, leaf_count: int) -> TxReceipt:
         return self._send(self.contract.functions.anchor(root, leaf_count), f"anchor root 0x{root.hex()}")
 
-    def send_anchor(self, root: bytes, leaf_count: int, *, replacing: str | None = None, nonce: int | None = None,
-                    on_signed: Callable[[str, int], None] | None = None) -> str:
+    def send_anchor(
+        self,
+        root: bytes,
+        leaf_count: int,
+        *,
+        replacing: str | None = None,
+        nonce: int | None = None,
+        on_signed: Callable[[str, int], None] | None = None,
+    ) -> str:
         """Broadcast ``anchor(root, leafCount)`` (see ``send``); the caller waits for it."""
-        return self.send(self.contract.functions.anchor(root, leaf_count), f"anchor root 0x{root.hex()}",
-                         replacing=replacing, nonce=nonce, on_signed=on_signed)
+        return self.send(
+            self.contract.functions.anchor(root, leaf_count),
+            f"anchor root 0x{root.hex()}",
+            replacing=replacing,
+            nonce=nonce,
+            on_signed=on_signed,
+        )
 
     def lookup(self, root: bytes) -> OnChainRoot | None:
         with translated(f"look up root 0x{root.hex()}", self.where):
@@ -291,7 +328,9 @@ class Web3Anchor:
         with translated(f"find the transaction of root 0x{root.hex()}", self.where):
             logs = self.contract.events.RootAnchored().get_logs(
                 from_block=self.deploy_block if block is None else block,
-                to_block="latest" if block is None else block, argument_filters={"root": root})
+                to_block="latest" if block is None else block,
+                argument_filters={"root": root},
+            )
         return "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
 
     def roots(self) -> list[OnChainRoot]:
@@ -303,8 +342,16 @@ class Web3Anchor:
                 bn = int(log["blockNumber"])
                 if bn not in times:
                     times[bn] = _time(int(self.w3.eth.get_block(bn)["timestamp"]))
-                out.append(OnChainRoot(bytes(log["args"]["root"]), int(log["args"]["leafCount"]), bn, times[bn],
-                                       str(log["args"]["submitter"]), "0x" + bytes(log["transactionHash"]).hex()))
+                out.append(
+                    OnChainRoot(
+                        bytes(log["args"]["root"]),
+                        int(log["args"]["leafCount"]),
+                        bn,
+                        times[bn],
+                        str(log["args"]["submitter"]),
+                        "0x" + bytes(log["transactionHash"]).hex(),
+                    )
+                )
         return out
 
     def verify_leaf(self, root: bytes, digest: bytes, proof: list[bytes]) -> bool:
@@ -321,7 +368,8 @@ class Web3Anchor:
             if block == 0:
                 return None
             logs = self.contract.events.RecallNoticeRecorded().get_logs(
-                from_block=self.deploy_block, argument_filters={"noticeDigest": notice_digest})
+                from_block=self.deploy_block, argument_filters={"noticeDigest": notice_digest}
+            )
         tx = "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
         return OnChainNotice(bytes(ref), notice_digest, int(block), _time(int(ts)), str(submitter), tx)
 
@@ -338,8 +386,9 @@ def deploy(w3: Web3, sender: str, private_key: str | None = None, where: str = "
         factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
         ctor = factory.constructor(sender)
         if private_key:
-            tx = ctor.build_transaction({"from": sender, "gas": DEPLOY_GAS,
-                                         "nonce": w3.eth.get_transaction_count(sender, "pending")})
+            tx = ctor.build_transaction(
+                {"from": sender, "gas": DEPLOY_GAS, "nonce": w3.eth.get_transaction_count(sender, "pending")}
+            )
             tx_hash = w3.eth.send_raw_transaction(w3.eth.account.sign_transaction(tx, private_key).raw_transaction)
         else:
             tx_hash = ctor.transact({"from": sender, "gas": DEPLOY_GAS})

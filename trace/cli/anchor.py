@@ -25,15 +25,19 @@ def _stamp() -> str:
 def print_results(results: Sequence[AnchorResult]) -> None:
     for r in results:
         note = " (finished an interrupted run)" if r.recovered else ""
-        typer.echo(f"anchored {r.leaf_count} events: root 0x{r.root[:16]}… block {r.block_number} "
-                   f"tx {(r.tx_hash or '?')[:18]}…{note}")
+        typer.echo(
+            f"anchored {r.leaf_count} events: root 0x{r.root[:16]}… block {r.block_number} "
+            f"tx {(r.tx_hash or '?')[:18]}…{note}"
+        )
 
 
 def print_notices(results: Sequence[NoticeResult]) -> None:
     for n in results:
         note = " (already on chain: finished an interrupted run)" if n.recovered else ""
-        typer.echo(f"recall {n.recall_id} notice 0x{n.notice_digest[:16]}… on chain: block {n.block_number} "
-                   f"tx {(n.tx_hash or '?')[:18]}…{note}")
+        typer.echo(
+            f"recall {n.recall_id} notice 0x{n.notice_digest[:16]}… on chain: block {n.block_number} "
+            f"tx {(n.tx_hash or '?')[:18]}…{note}"
+        )
 
 
 def print_run(run: Run, settings: Settings, quiet_if_idle: bool) -> None:
@@ -41,16 +45,22 @@ def print_run(run: Run, settings: Settings, quiet_if_idle: bool) -> None:
     print_notices(run.notices)
     if run.waiting:
         deep = settings.anchor_confirmations
-        typer.echo(f"{run.waiting} roots sent but not final yet (final once mined and {deep} blocks deep); "
-                   "the next run checks them again")
+        typer.echo(
+            f"{run.waiting} roots sent but not final yet (final once mined and {deep} blocks deep); "
+            "the next run checks them again"
+        )
     elif not run.anchored and not run.notices and not quiet_if_idle:
         typer.echo("nothing pending")
 
 
 def anchor_command(settings: Settings, watch: bool, interval: float) -> None:
     with reported(), open_workspace(settings) as ws:
-        worker = AnchorWorker(settings, lambda: Session(ws.engine, expire_on_commit=False), ws.chain,
-                              say=lambda m: typer.echo(f"{_stamp()} {m}", err=True))
+        worker = AnchorWorker(
+            settings,
+            lambda: Session(ws.engine, expire_on_commit=False),
+            ws.chain,
+            say=lambda m: typer.echo(f"{_stamp()} {m}", err=True),
+        )
         if not watch:
             print_run(worker.run_once(), settings, quiet_if_idle=False)
             return

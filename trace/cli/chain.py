@@ -22,8 +22,10 @@ def account_cmd(data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: R
         chain = ws.chain()
         acc = account(chain)
         typer.echo(chain_label(chain))
-        typer.echo(f"account {acc.address}: balance {acc.balance_wei / 10**18:.6f} (native coin), "
-                   f"roles {', '.join(acc.roles) or 'none'}")
+        typer.echo(
+            f"account {acc.address}: balance {acc.balance_wei / 10**18:.6f} (native coin), "
+            f"roles {', '.join(acc.roles) or 'none'}"
+        )
         waiting = acc.pending_nonce - acc.next_nonce
         typer.echo(f"nonce {acc.next_nonce}" + (f"; {waiting} transactions waiting in the pool" if waiting else ""))
 
@@ -42,18 +44,22 @@ def _change(grant: bool, role: str, address: str, data_dir: DataDir, database_ur
 
     with reported(), open_workspace(settings_from(data_dir, database_url, rpc_url)) as ws:
         tx, block, _ = change_role(ws.chain(), grant, role, address)
-        typer.echo(f"{'granted' if grant else 'revoked'} {role} {'to' if grant else 'from'} {address}: block {block} tx {tx}")
+        typer.echo(
+            f"{'granted' if grant else 'revoked'} {role} {'to' if grant else 'from'} {address}: block {block} tx {tx}"
+        )
 
 
 @app.command("grant")
-def grant_cmd(address: Address, role: Role, data_dir: DataDir = None, database_url: DbUrl = None,
-              rpc_url: RpcUrl = None) -> None:
+def grant_cmd(
+    address: Address, role: Role, data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None
+) -> None:
     """Give ADDRESS a role (signed by the current anchoring account, which must be admin)."""
     _change(True, role, address, data_dir, database_url, rpc_url)
 
 
 @app.command("revoke")
-def revoke_cmd(address: Address, role: Role, data_dir: DataDir = None, database_url: DbUrl = None,
-               rpc_url: RpcUrl = None) -> None:
+def revoke_cmd(
+    address: Address, role: Role, data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None
+) -> None:
     """Take a role from ADDRESS (e.g. the old anchor key after a rotation)."""
     _change(False, role, address, data_dir, database_url, rpc_url)

@@ -9,7 +9,9 @@ import typer
 
 from cradletrace.cli.options import DataDir, DbUrl, reported, settings_from
 
-app = typer.Typer(no_args_is_help=True, help="The store's schema: show its revision, upgrade it after a cradletrace upgrade.")
+app = typer.Typer(
+    no_args_is_help=True, help="The store's schema: show its revision, upgrade it after a cradletrace upgrade."
+)
 
 
 @app.command("current")
@@ -27,12 +29,16 @@ def current(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
             typer.echo(f"{head} (head)")
             return
         if stored is None:
-            typer.echo(f"none recorded (made before schema revisions were kept); its tables are {looks}, "
-                       f"this cradletrace needs {head}: back up the store, then run '{ws.upgrade_command()}'")
+            typer.echo(
+                f"none recorded (made before schema revisions were kept); its tables are {looks}, "
+                f"this cradletrace needs {head}: back up the store, then run '{ws.upgrade_command()}'"
+            )
         elif not schema.known(stored):
             typer.echo(f"{stored} (unknown to this cradletrace, whose head is {head}: a newer cradletrace upgraded it)")
         else:
-            typer.echo(f"{stored} (behind: this cradletrace needs {head}; back up the store, then run '{ws.upgrade_command()}')")
+            typer.echo(
+                f"{stored} (behind: this cradletrace needs {head}; back up the store, then run '{ws.upgrade_command()}')"
+            )
     raise typer.Exit(1)
 
 
@@ -46,7 +52,9 @@ def upgrade(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
         done = schema.upgrade(ws.engine)
         typer.echo(f"store: {ws.engine.url.render_as_string(hide_password=True)}")
         if done.stored is None:
-            typer.echo(f"no schema revision recorded (made before revisions were kept): its tables are {done.start}; stamped")
+            typer.echo(
+                f"no schema revision recorded (made before revisions were kept): its tables are {done.start}; stamped"
+            )
         if done.start == done.head:
             typer.echo(f"schema: {done.head} (head); nothing to do")
         else:

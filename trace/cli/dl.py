@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,7 +18,11 @@ app = typer.Typer(no_args_is_help=True, help="GS1 Digital Link URIs: parse (chec
 
 
 @app.command("parse")
-def parse(uri: Annotated[str, typer.Argument(help="A GS1 Digital Link URI, e.g. https://id.gs1.org/01/…/10/…/21/…?17=YYMMDD")]) -> None:
+def parse(
+    uri: Annotated[
+        str, typer.Argument(help="A GS1 Digital Link URI, e.g. https://id.gs1.org/01/…/10/…/21/…?17=YYMMDD")
+    ],
+) -> None:
     """Print the GS1 element string, then a JSON object of its AIs; exit 2 naming the rule broken."""
     from cradletrace.core.digitallink import parse as parse_uri
 
@@ -31,12 +35,14 @@ def parse(uri: Annotated[str, typer.Argument(help="A GS1 Digital Link URI, e.g. 
 @app.command("compose")
 def compose(
     gtin: Annotated[str, typer.Option(help="GTIN-8, -12, -13 or -14 (written as GTIN-14)")],
-    lot: Annotated[Optional[str], typer.Option(help="Batch/lot (AI 10)")] = None,
-    serial: Annotated[Optional[str], typer.Option(help="Serial (AI 21)")] = None,
-    cpv: Annotated[Optional[str], typer.Option(help="Consumer product variant (AI 22)")] = None,
-    expiry: Annotated[Optional[str], typer.Option(help="Expiry date (AI 17): YYMMDD or YYYY-MM-DD")] = None,
-    ai: Annotated[Optional[list[str]], typer.Option("--ai", help="Another data attribute AI=VALUE, repeatable (e.g. 3103=000800)")] = None,
-    resolver: Annotated[Optional[str], typer.Option(help="Resolver origin [env CRADLETRACE_RESOLVER_HOST]")] = None,
+    lot: Annotated[str | None, typer.Option(help="Batch/lot (AI 10)")] = None,
+    serial: Annotated[str | None, typer.Option(help="Serial (AI 21)")] = None,
+    cpv: Annotated[str | None, typer.Option(help="Consumer product variant (AI 22)")] = None,
+    expiry: Annotated[str | None, typer.Option(help="Expiry date (AI 17): YYMMDD or YYYY-MM-DD")] = None,
+    ai: Annotated[
+        list[str] | None, typer.Option("--ai", help="Another data attribute AI=VALUE, repeatable (e.g. 3103=000800)")
+    ] = None,
+    resolver: Annotated[str | None, typer.Option(help="Resolver origin [env CRADLETRACE_RESOLVER_HOST]")] = None,
 ) -> None:
     """Print the Digital Link URI of the given keys and attributes, every value checked."""
     from cradletrace.config import Settings

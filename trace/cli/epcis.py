@@ -6,14 +6,18 @@ One function per command; each engineer edits only their own command's function.
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from cradletrace.cli.options import DataDir, DbUrl, Limits, fail, open_workspace, reported, settings_from
 
-app = typer.Typer(no_args_is_help=True, help="EPCIS 2.0 JSON-LD documents: event hashes, validation, import (capture), signing for the HTTP capture, export.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="EPCIS 2.0 JSON-LD documents: event hashes, validation, import (capture), signing for the HTTP capture, export.",
+)
 
 
 @app.command("hash")
@@ -51,8 +55,8 @@ def validate(file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD docume
 
     Prints "valid" (exit 0) or one "JSON-pointer: reason" line per problem (exit 1).
     """
-    from cradletrace.epcis import validation
     from cradletrace.core.canonical import parse_json
+    from cradletrace.epcis import validation
 
     with reported():
         problems = validation.validate(parse_json(_read_bytes(file)))
@@ -68,17 +72,19 @@ def validate(file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD docume
 def import_(
     file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD document, or - for stdin")],
     supplier: Annotated[str, typer.Option("--supplier", help="The uploading supplier; its key file signs every event")],
-    limits: Limits = None, data_dir: DataDir = None, database_url: DbUrl = None,
+    limits: Limits = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Capture a whole EPCIS document as signed cradletrace events: all of them, or none (exit 2)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from cradletrace.epcis.capture import import_document
 
     settings = settings_from(data_dir, database_url, None, limits)
     # A duplicate (DuplicateEpcisError) or an invalid document exits 2 naming each event by pointer.
     with reported(), open_workspace(settings) as ws, ws.session() as s:
-        rows = import_document(s, settings.keys_dir, ws.limits, _read_bytes(file), supplier, datetime.now(timezone.utc))
+        rows = import_document(s, settings.keys_dir, ws.limits, _read_bytes(file), supplier, datetime.now(UTC))
         s.commit()
     for row in rows:
         typer.echo(f"event {row.id}  {row.kind:<11} {row.gtin or ''}/{row.lot or row.ref or ''}  {row.digest[:16]}…")
@@ -89,7 +95,9 @@ def import_(
 def sign(
     file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD document, or - for stdin")],
     supplier: Annotated[str, typer.Option("--supplier", help="The supplier whose key file signs")],
-    limits: Limits = None, data_dir: DataDir = None, database_url: DbUrl = None,
+    limits: Limits = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Print the body for POST /api/v1/epcis: the document, the key id and one signature per event."""
     from cradletrace.epcis.capture import capture_body
@@ -102,18 +110,19 @@ def sign(
 
 @app.command("export")
 def export(
-    lot: Annotated[Optional[str], typer.Argument(help="GTIN/LOT (or a lot code) whose history to export")] = None,
-    recall: Annotated[Optional[int], typer.Option("--recall", help="Export a recall's whole scope instead")] = None,
-    data_dir: DataDir = None, database_url: DbUrl = None,
+    lot: Annotated[str | None, typer.Argument(help="GTIN/LOT (or a lot code) whose history to export")] = None,
+    recall: Annotated[int | None, typer.Option("--recall", help="Export a recall's whole scope instead")] = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Print a lot's history (or a recall's scope) as an EPCIS 2.0 JSON-LD document on stdout."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from cradletrace.epcis.export import export_lot, export_recall
 
     if (lot is None) == (recall is None):
         fail("expected a LOT or --recall ID (one of the two)")
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         doc = export_lot(s, lot, now) if lot is not None else export_recall(s, recall or 0, now)
     typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))

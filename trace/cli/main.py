@@ -10,17 +10,31 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from cradletrace.cli import chain, db, dl, epcis, product, recall, serve, suppliers, trace, verify
-from cradletrace.cli.options import DataDir, DbUrl, Limits, RpcUrl, chain_label, open_workspace, read_input, reported, settings_from
+from cradletrace.cli.options import (
+    DataDir,
+    DbUrl,
+    Limits,
+    RpcUrl,
+    chain_label,
+    open_workspace,
+    read_input,
+    reported,
+    settings_from,
+)
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="cradletrace: signed supplier events, anchored on an EVM chain, verifiable by anyone.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="cradletrace: signed supplier events, anchored on an EVM chain, verifiable by anyone.",
+)
 
 
 @app.command()
@@ -36,23 +50,30 @@ def init(data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl =
             typer.echo(f"store: {ws.engine.url.render_as_string(hide_password=True)}")
             typer.echo(f"anchoring to: {chain_label(chain)}")
             if ws.replaced_contract:
-                typer.echo(f"warning: the contract recorded before ({ws.replaced_contract}) is not on this chain; "
-                           "deployed a new one. Roots anchored to the old one cannot be verified here "
-                           "('cradletrace audit' lists them).", err=True)
+                typer.echo(
+                    f"warning: the contract recorded before ({ws.replaced_contract}) is not on this chain; "
+                    "deployed a new one. Roots anchored to the old one cannot be verified here "
+                    "('cradletrace audit' lists them).",
+                    err=True,
+                )
 
 
 @app.command()
 def sign(
     file: Annotated[Path, typer.Argument(help="JSON file of bare events, or - for stdin")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here instead of stdout")] = None,
-    limits: Limits = None, data_dir: DataDir = None, database_url: DbUrl = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout")] = None,
+    limits: Limits = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Sign bare events with their suppliers' key files (fills analyte limits from the limits table)."""
     from cradletrace import recording
 
     settings = settings_from(data_dir, database_url, None, limits)
     with reported(), open_workspace(settings) as ws, ws.session() as s:
-        items = recording.sign_items(recording.load_submission(read_input(file)), recording.key_loader(s, settings.keys_dir), ws.limits)
+        items = recording.sign_items(
+            recording.load_submission(read_input(file)), recording.key_loader(s, settings.keys_dir), ws.limits
+        )
         text = json.dumps([{"event": i.event, "signature": i.signature} for i in items], ensure_ascii=False, indent=2)
         if out:
             out.write_text(text + "\n", "utf-8")
@@ -65,7 +86,9 @@ def sign(
 def record(
     file: Annotated[Path, typer.Argument(help="JSON file: one event or a list, or - for stdin")],
     sign_: Annotated[bool, typer.Option("--sign", help="Sign bare events with the suppliers' key files")] = False,
-    limits: Limits = None, data_dir: DataDir = None, database_url: DbUrl = None,
+    limits: Limits = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Record signed supplier events: all of them, or none if any is bad."""
     from cradletrace import recording
@@ -75,11 +98,13 @@ def record(
         items = recording.load_submission(read_input(file))
         if sign_:
             items = recording.sign_items(items, recording.key_loader(s, settings.keys_dir), ws.limits)
-        rows = recording.record_items(s, items, datetime.now(timezone.utc), ws.limits)
+        rows = recording.record_items(s, items, datetime.now(UTC), ws.limits)
         s.commit()
         for row in rows:
             extra = f"  {row.outcome.upper()}" if row.outcome else ""
-            typer.echo(f"event {row.id}  {row.kind:<11} {row.gtin or ''}/{row.lot or row.ref or ''}  {row.digest[:16]}…{extra}")
+            typer.echo(
+                f"event {row.id}  {row.kind:<11} {row.gtin or ''}/{row.lot or row.ref or ''}  {row.digest[:16]}…{extra}"
+            )
         typer.echo(f"recorded {len(rows)} events; pending until the next 'cradletrace anchor'")
 
 
@@ -100,9 +125,13 @@ def status(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
         from cradletrace.anchoring.run import pending_age
 
         typer.echo(f"oldest pending event waited: {pending_age(s):.0f} s (not yet under a confirmed root)")
-        last = s.exec(select(AnchorBatch).where(AnchorBatch.status == "confirmed").order_by(col(AnchorBatch.id).desc())).first()
+        last = s.exec(
+            select(AnchorBatch).where(AnchorBatch.status == "confirmed").order_by(col(AnchorBatch.id).desc())
+        ).first()
         if last:
-            typer.echo(f"last root: 0x{last.root[:16]}… {last.leaf_count} events, block {last.block_number}, {last.block_time}")
+            typer.echo(
+                f"last root: 0x{last.root[:16]}… {last.leaf_count} events, block {last.block_number}, {last.block_time}"
+            )
         stuck = s.exec(select(func.count()).select_from(AnchorBatch).where(AnchorBatch.status != "confirmed")).one()
         if stuck:
             typer.echo(f"roots prepared but not confirmed: {stuck} (the next 'cradletrace anchor' finishes them)")
@@ -115,7 +144,9 @@ def status(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
 def anchor(
     watch: Annotated[bool, typer.Option("--watch", help="Keep anchoring every --interval seconds")] = False,
     interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between runs with --watch")] = 10.0,
-    data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    rpc_url: RpcUrl = None,
 ) -> None:
     """Put all pending events under one Merkle root and record it on chain, then any recall notices.
 
@@ -131,19 +162,29 @@ def labels(
     gtin: Annotated[str, typer.Argument(help="GTIN-14 of the product")],
     lot: Annotated[str, typer.Argument(help="Lot code, as its batch event recorded it")],
     count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many item codes to make")],
-    supplier: Annotated[str, typer.Option("--supplier", help="Plant or brand commissioning the items; signs with its key file")],
-    svg_dir: Annotated[Optional[Path], typer.Option("--svg-dir", help="New directory for one SVG per label (+ codes.csv)")] = None,
-    pdf: Annotated[Optional[Path], typer.Option("--pdf", help="A4 PDF sheet of all labels")] = None,
-    zip_: Annotated[Optional[Path], typer.Option("--zip", help="ZIP of PNG labels (+ codes.csv)")] = None,
-    resolver: Annotated[Optional[str], typer.Option("--resolver", help="Host the codes point to [env CRADLETRACE_RESOLVER_HOST; default id.cradletrace.example]")] = None,
-    data_dir: DataDir = None, database_url: DbUrl = None,
+    supplier: Annotated[
+        str, typer.Option("--supplier", help="Plant or brand commissioning the items; signs with its key file")
+    ],
+    svg_dir: Annotated[
+        Path | None, typer.Option("--svg-dir", help="New directory for one SVG per label (+ codes.csv)")
+    ] = None,
+    pdf: Annotated[Path | None, typer.Option("--pdf", help="A4 PDF sheet of all labels")] = None,
+    zip_: Annotated[Path | None, typer.Option("--zip", help="ZIP of PNG labels (+ codes.csv)")] = None,
+    resolver: Annotated[
+        str | None,
+        typer.Option(
+            "--resolver", help="Host the codes point to [env CRADLETRACE_RESOLVER_HOST; default id.cradletrace.example]"
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Commission COUNT serialized items of a lot and print one QR code (GS1 Digital Link) per item.
 
     Without --svg-dir, --pdf or --zip the codes' URIs are printed, one per line.
     """
-    from cradletrace.labels.render import PdfSheet, PngZip, SvgDir
     from cradletrace.labels.commission import Output, generate_codes, render
+    from cradletrace.labels.render import PdfSheet, PngZip, SvgDir
 
     settings = settings_from(data_dir, database_url, None)
     with reported(), open_workspace(settings) as ws:
@@ -156,16 +197,25 @@ def labels(
             if zip_:
                 outputs.append(PngZip(zip_))
             with ws.session() as s:
-                codes = generate_codes(s, settings.keys_dir, gtin=gtin, lot=lot, count=count, supplier=supplier,
-                                       resolver=resolver or settings.resolver_host)
+                codes = generate_codes(
+                    s,
+                    settings.keys_dir,
+                    gtin=gtin,
+                    lot=lot,
+                    count=count,
+                    supplier=supplier,
+                    resolver=resolver or settings.resolver_host,
+                )
         except BaseException:
             for out in outputs:
                 out.abort()
             raise
         ids = [r.id for r in codes.events]
-        typer.echo(f"commissioned {count} items of {gtin}/{lot} by {supplier} in {len(ids)} event"
-                   f"{'s' if len(ids) > 1 else ''} ({', '.join(map(str, ids))}); pending until the next 'cradletrace anchor'",
-                   err=not outputs)
+        typer.echo(
+            f"commissioned {count} items of {gtin}/{lot} by {supplier} in {len(ids)} event"
+            f"{'s' if len(ids) > 1 else ''} ({', '.join(map(str, ids))}); pending until the next 'cradletrace anchor'",
+            err=not outputs,
+        )
         if not outputs:
             typer.echo("\n".join(codes.uris))
             return
@@ -183,8 +233,14 @@ def _progress(total: int) -> Iterator[Callable[[int], None]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     console = Console(stderr=True)
-    with Progress(TextColumn("labels"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console,
-                  disable=total < 200 or not console.is_terminal) as bar:
+    with Progress(
+        TextColumn("labels"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=total < 200 or not console.is_terminal,
+    ) as bar:
         task = bar.add_task("labels", total=total)
         yield lambda n: bar.advance(task, n)
 

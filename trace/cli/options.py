@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -19,14 +19,28 @@ from cradletrace.errors import InvalidInputError, TraceError
 if TYPE_CHECKING:  # settings (pydantic-settings) and the store (SQLAlchemy) load when a command uses them
     from cradletrace.config import Settings
 
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory [env CRADLETRACE_DATA_DIR; default ./.cradletrace]")]
-DbUrl = Annotated[Optional[str], typer.Option("--database-url", help="PostgreSQL URL instead of the SQLite file [env DATABASE_URL]")]
-Limits = Annotated[Optional[Path], typer.Option("--limits", help="Analyte limits table replacing the shipped infant-formula one [env CRADLETRACE_LIMITS_FILE]")]
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory [env CRADLETRACE_DATA_DIR; default ./.cradletrace]")
+]
+DbUrl = Annotated[
+    str | None, typer.Option("--database-url", help="PostgreSQL URL instead of the SQLite file [env DATABASE_URL]")
+]
+Limits = Annotated[
+    Path | None,
+    typer.Option(
+        "--limits", help="Analyte limits table replacing the shipped infant-formula one [env CRADLETRACE_LIMITS_FILE]"
+    ),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the whole answer as JSON")]
-RpcUrl = Annotated[Optional[str], typer.Option("--rpc-url", help="EVM JSON-RPC node instead of the embedded chain [env CRADLETRACE_RPC_URL]")]
+RpcUrl = Annotated[
+    str | None,
+    typer.Option("--rpc-url", help="EVM JSON-RPC node instead of the embedded chain [env CRADLETRACE_RPC_URL]"),
+]
 
 
-def settings_from(data_dir: Path | None, database_url: str | None, rpc_url: str | None, limits: Path | None = None) -> Settings:
+def settings_from(
+    data_dir: Path | None, database_url: str | None, rpc_url: str | None, limits: Path | None = None
+) -> Settings:
     given = (("data_dir", data_dir), ("database_url", database_url), ("rpc_url", rpc_url), ("limits_file", limits))
     overrides = {k: v for k, v in given if v is not None}
     from cradletrace.config import Settings

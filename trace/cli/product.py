@@ -5,19 +5,21 @@ command line acts on the store directly, as the operator."""
 from __future__ import annotations
 
 import getpass
-from datetime import datetime, timezone
-from typing import Annotated, Optional
+from datetime import UTC, datetime
+from typing import Annotated
 
 import typer
 
 from cradletrace.cli.options import DataDir, DbUrl, open_workspace, reported, settings_from
 
-app = typer.Typer(no_args_is_help=True, help="Register products (GTINs) to their owners and name their makers, labs and carriers.")
+app = typer.Typer(
+    no_args_is_help=True, help="Register products (GTINs) to their owners and name their makers, labs and carriers."
+)
 
 Gtin = Annotated[str, typer.Argument(help="The product's GTIN (14 digits)")]
 SupplierArg = Annotated[str, typer.Argument(help="Supplier id")]
 Role = Annotated[str, typer.Option("--as", help="maker, lab or carrier")]
-LotOpt = Annotated[Optional[str], typer.Option("--lot", help="Only this lot (default: every lot of the product)")]
+LotOpt = Annotated[str | None, typer.Option("--lot", help="Only this lot (default: every lot of the product)")]
 
 
 def _who() -> str:
@@ -33,13 +35,14 @@ def product_add(
     gtin: Gtin,
     owner: Annotated[str, typer.Option(help="The supplier that owns the GTIN")],
     name: Annotated[str, typer.Option(help="Product name")],
-    data_dir: DataDir = None, database_url: DbUrl = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Register a GTIN to its owner: only the owner, or a maker it names, makes lots of it."""
     from cradletrace import products
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
-        p = products.add_product(s, gtin, owner, name, datetime.now(timezone.utc))
+        p = products.add_product(s, gtin, owner, name, datetime.now(UTC))
         typer.echo(f"product {p.gtin} ({p.name}) registered to {p.owner_id}")
 
 
@@ -57,23 +60,34 @@ def product_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
 
 
 @app.command("name")
-def product_name(gtin: Gtin, supplier_id: SupplierArg, role: Role, lot: LotOpt = None,
-                 data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+def product_name(
+    gtin: Gtin,
+    supplier_id: SupplierArg,
+    role: Role,
+    lot: LotOpt = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
     """Name a supplier as maker, lab or carrier of the product (of every lot, or of --lot)."""
     from cradletrace import products
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
-        party = products.name_party(s, gtin, supplier_id, role, lot, _who(), datetime.now(timezone.utc))
+        party = products.name_party(s, gtin, supplier_id, role, lot, _who(), datetime.now(UTC))
         typer.echo(f"{party.supplier_id} is {party.role} of {party.gtin} ({_scope(party.lot)})")
 
 
 @app.command("withdraw")
-def product_withdraw(gtin: Gtin, supplier_id: SupplierArg, role: Role, lot: LotOpt = None,
-                     data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+def product_withdraw(
+    gtin: Gtin,
+    supplier_id: SupplierArg,
+    role: Role,
+    lot: LotOpt = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
     """Withdraw a party from now on; what it recorded before stays recorded."""
     from cradletrace import products
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
-        party = products.withdraw_party(s, gtin, supplier_id, role, lot, _who(), datetime.now(timezone.utc))
-        typer.echo(f"{party.supplier_id} is no longer {party.role} of {party.gtin} "
-                   f"({_scope(party.lot)})")
+        party = products.withdraw_party(s, gtin, supplier_id, role, lot, _who(), datetime.now(UTC))
+        typer.echo(f"{party.supplier_id} is no longer {party.role} of {party.gtin} ({_scope(party.lot)})")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import getpass
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,7 +15,9 @@ from cradletrace.cli.options import AsJson, DataDir, DbUrl, open_workspace, repo
 from cradletrace.errors import InvalidInputError
 
 app = typer.Typer(no_args_is_help=True, help="Start and list recalls (quality staff).")
-hold_app = typer.Typer(no_args_is_help=True, help="Automatic holds after failed tests and excursions (recall proposals).")
+hold_app = typer.Typer(
+    no_args_is_help=True, help="Automatic holds after failed tests and excursions (recall proposals)."
+)
 
 Reason = Annotated[str, typer.Option("--reason", help="Why (kept with who and when)")]
 
@@ -28,10 +30,16 @@ def _who() -> str:
 def recall_start(
     reason: Annotated[str, typer.Option("--reason", help="Why: shown on every affected pack's scan page")],
     severity: Annotated[str, typer.Option("--severity", help="Recall class: I, II or III")],
-    lot: Annotated[Optional[list[str]], typer.Option("--lot", help="GTIN/LOT in scope, repeatable "
-                                                     "(default: the forward trace of --trigger)")] = None,
-    trigger: Annotated[Optional[str], typer.Option("--trigger", help="Triggering event (id or digest) or a short text")] = None,
-    as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None,
+    lot: Annotated[
+        list[str] | None,
+        typer.Option("--lot", help="GTIN/LOT in scope, repeatable (default: the forward trace of --trigger)"),
+    ] = None,
+    trigger: Annotated[
+        str | None, typer.Option("--trigger", help="Triggering event (id or digest) or a short text")
+    ] = None,
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Recall lots at once (scan pages warn immediately); the notice goes on chain with the next 'anchor'."""
     import getpass
@@ -46,14 +54,23 @@ def recall_start(
             scope = [x.key for x in t.lots]  # located: by the automatic hold's trace if there was one, else now
         else:
             raise InvalidInputError("lot: expected --lot GTIN/LOT (repeatable) or an event --trigger to trace from")
-        r = recalls.start_recall(s, lots=scope, reason=reason, severity=severity, trigger=trigger,
-                                 started_by=f"cli:{getpass.getuser()}", now=datetime.now(timezone.utc))
+        r = recalls.start_recall(
+            s,
+            lots=scope,
+            reason=reason,
+            severity=severity,
+            trigger=trigger,
+            started_by=f"cli:{getpass.getuser()}",
+            now=datetime.now(UTC),
+        )
         view = next(v for v in recalls.list_recalls(s) if v.recall.id == r.id)
         if as_json:
             typer.echo(json.dumps(view.to_json(), ensure_ascii=False, indent=2))
             return
-        typer.echo(f"recall {r.id} started (class {r.severity}) by {r.started_by}: {len(view.lots)} lots; "
-                   "scan pages show it now")
+        typer.echo(
+            f"recall {r.id} started (class {r.severity}) by {r.started_by}: {len(view.lots)} lots; "
+            "scan pages show it now"
+        )
         for g, lo in view.lots:
             typer.echo(f"  {g}/{lo}")
         typer.echo(f"  clock: {view.clock.text()}")
@@ -74,8 +91,10 @@ def recall_list(as_json: AsJson = False, data_dir: DataDir = None, database_url:
             typer.echo("no recalls")
         for v in views:
             r = v.recall
-            typer.echo(f"recall {r.id}  class {r.severity}  {r.reason}  by {r.started_by} at {r.started_at:%Y-%m-%d %H:%M:%S}  "
-                       f"notice {r.notice_status}{' block ' + str(r.block_number) if r.block_number else ''}")
+            typer.echo(
+                f"recall {r.id}  class {r.severity}  {r.reason}  by {r.started_by} at {r.started_at:%Y-%m-%d %H:%M:%S}  "
+                f"notice {r.notice_status}{' block ' + str(r.block_number) if r.block_number else ''}"
+            )
             typer.echo(f"    lots: {', '.join(f'{g}/{lo}' for g, lo in v.lots)}")
             typer.echo(f"    clock: {v.clock.text()}")
 
@@ -83,7 +102,9 @@ def recall_list(as_json: AsJson = False, data_dir: DataDir = None, database_url:
 @hold_app.command("list")
 def hold_list(
     proposals: Annotated[bool, typer.Option("--proposals", help="Only holds no recall covers yet")] = False,
-    as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None,
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Active holds; those without a recall are recall proposals."""
     from cradletrace.recall.holds import list_holds
@@ -97,39 +118,47 @@ def hold_list(
             typer.echo("no holds")
         for h in holds:
             state = f"recall {h.recall_id}" if h.recall_id else "PROPOSED recall (none started)"
-            typer.echo(f"hold {h.id}  {h.gtin}/{h.lot}  {h.reason} (event {h.trigger_event_id})  {state}  "
-                       f"clock: {h.clock.text()}")
+            typer.echo(
+                f"hold {h.id}  {h.gtin}/{h.lot}  {h.reason} (event {h.trigger_event_id})  {state}  "
+                f"clock: {h.clock.text()}"
+            )
 
 
 @hold_app.command("release")
 def hold_release(
     hold_id: Annotated[int, typer.Argument(help="Hold id (cradletrace hold list)")],
     reason: Reason,
-    as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None,
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Lift a hold (e.g. a re-test passed): the scan page's hold banner goes; who, when and why are kept."""
     from cradletrace.recall.holds import release_hold
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
-        out = release_hold(s, hold_id, reason=reason, released_by=_who(), now=datetime.now(timezone.utc))
+        out = release_hold(s, hold_id, reason=reason, released_by=_who(), now=datetime.now(UTC))
     if as_json:
         typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
         return
-    typer.echo(f"hold {out['id']} on {out['gtin']}/{out['lot']} released by {out['released_by']} at {out['released_at']}: "
-               f"{out['release_reason']}")
+    typer.echo(
+        f"hold {out['id']} on {out['gtin']}/{out['lot']} released by {out['released_by']} at {out['released_at']}: "
+        f"{out['release_reason']}"
+    )
 
 
 @app.command("close")
 def recall_close(
     recall_id: Annotated[int, typer.Argument(help="Recall id (cradletrace recall list)")],
     reason: Reason,
-    as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None,
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
 ) -> None:
     """End a recall (goods retrieved or destroyed): scan pages stop warning; who, when and why are kept."""
     from cradletrace.recall import recalls
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
-        view = recalls.close_recall(s, recall_id, reason=reason, closed_by=_who(), now=datetime.now(timezone.utc))
+        view = recalls.close_recall(s, recall_id, reason=reason, closed_by=_who(), now=datetime.now(UTC))
     out = view.to_json()
     if as_json:
         typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
@@ -141,13 +170,16 @@ def recall_close(
 def recall_report(
     recall_id: Annotated[int, typer.Argument(help="Recall id (cradletrace recall list)")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for recall-ID.json, .csv and .xlsx")] = Path("."),
-    formats: Annotated[Optional[list[str]], typer.Option("--format", help="json, csv or xlsx; repeatable (default: all three)")] = None,
-    data_dir: DataDir = None, database_url: DbUrl = None,
+    formats: Annotated[
+        list[str] | None, typer.Option("--format", help="json, csv or xlsx; repeatable (default: all three)")
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Write the recall report: FSMA 204 key data elements per affected lot and shipment, the sites to
     notify, and how many consumers scanned affected packs (counts only)."""
-    from cradletrace.recall import report as recallreport
     from cradletrace.errors import InvalidInputError, Problem
+    from cradletrace.recall import report as recallreport
 
     wanted = formats or list(recallreport.FORMATS)
     with reported():
@@ -155,14 +187,15 @@ def recall_report(
         if bad:
             raise InvalidInputError(Problem("format", f"expected json, csv or xlsx, got {', '.join(bad)}"))
         with open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
-            report = recallreport.build_report(s, recall_id, datetime.now(timezone.utc))
+            report = recallreport.build_report(s, recall_id, datetime.now(UTC))
         out_dir.mkdir(parents=True, exist_ok=True)
         for fmt in dict.fromkeys(wanted):
             path = out_dir / report.filename(fmt)
             path.write_bytes(report.render(fmt))
             typer.echo(f"{path}")
     c = report.consumers
-    typer.echo(f"recall {recall_id}: {len(report.recall.lots)} lots, {len(report.rows)} rows, "
-               f"{len(report.sites)} sites to notify; consumers: {c['items_scanned']} items scanned, "
-               f"{c['opted_in']} scans with consent (reached through the platform)")
-
+    typer.echo(
+        f"recall {recall_id}: {len(report.recall.lots)} lots, {len(report.rows)} rows, "
+        f"{len(report.sites)} sites to notify; consumers: {c['items_scanned']} items scanned, "
+        f"{c['opted_in']} scans with consent (reached through the platform)"
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,8 +20,9 @@ apikey_app = typer.Typer(no_args_is_help=True, help="Keys for the HTTP API: oper
 def apikey_create(
     role: Annotated[str, typer.Option(help="operator, supplier or quality")],
     name: Annotated[str, typer.Option(help="Who holds the key, for the list")],
-    supplier: Annotated[Optional[str], typer.Option("--supplier", help="The supplier a supplier key acts for")] = None,
-    data_dir: DataDir = None, database_url: DbUrl = None,
+    supplier: Annotated[str | None, typer.Option("--supplier", help="The supplier a supplier key acts for")] = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Create an API key and print it once; only its hash is stored."""
     from cradletrace import apikeys
@@ -29,8 +30,10 @@ def apikey_create(
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws:
         with ws.session() as s:
             row, secret = apikeys.create_key(s, name, role, supplier)
-        typer.echo(f"API key {row.id} ({row.role}{' of ' + row.supplier_id if row.supplier_id else ''}, {row.name}); "
-                   "the key, shown only now:")
+        typer.echo(
+            f"API key {row.id} ({row.role}{' of ' + row.supplier_id if row.supplier_id else ''}, {row.name}); "
+            "the key, shown only now:"
+        )
         typer.echo(secret)
 
 
@@ -64,8 +67,10 @@ def _demo_keys(settings: Settings) -> list[tuple[str, str]]:
     from cradletrace.workspace import Workspace
 
     with Workspace(settings) as ws, ws.session() as s:
-        made = [("operator", apikeys.create_key(s, "demo operator", "operator")[1]),
-                ("quality", apikeys.create_key(s, "demo quality staff", "quality")[1])]
+        made = [
+            ("operator", apikeys.create_key(s, "demo operator", "operator")[1]),
+            ("quality", apikeys.create_key(s, "demo quality staff", "quality")[1]),
+        ]
         for sid in s.exec(select(Supplier.id).order_by(col(Supplier.id))):
             made.append((f"supplier {sid}", apikeys.create_key(s, f"demo {sid}", "supplier", sid)[1]))
     return made
@@ -87,13 +92,29 @@ def _demo_scan_paths(settings: Settings) -> list[str]:
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes the API to the network")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
-    anchor_interval: Annotated[float, typer.Option(
-        "--anchor-interval", min=0, help="Seconds between anchoring runs in this process; 0 runs none")] = 10.0,
-    workers: Annotated[int, typer.Option(min=1, help="API worker processes; more than 1 needs PostgreSQL and "
-                                         "--rpc-url, and anchoring then runs in 'cradletrace anchor --watch'")] = 1,
-    demo: Annotated[bool, typer.Option("--demo", help="Seed the demo story into a fresh data directory "
-                                       "(default ./.cradletrace-demo) and print API keys to try")] = False,
-    data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None,
+    anchor_interval: Annotated[
+        float,
+        typer.Option("--anchor-interval", min=0, help="Seconds between anchoring runs in this process; 0 runs none"),
+    ] = 10.0,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="API worker processes; more than 1 needs PostgreSQL and "
+            "--rpc-url, and anchoring then runs in 'cradletrace anchor --watch'",
+        ),
+    ] = 1,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Seed the demo story into a fresh data directory "
+            "(default ./.cradletrace-demo) and print API keys to try",
+        ),
+    ] = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    rpc_url: RpcUrl = None,
 ) -> None:
     """Run the HTTP API (and, in the same process, the anchoring worker)."""
     import logging
@@ -134,14 +155,28 @@ def serve(
     if keys:
         typer.echo(f"try:  curl -H 'Authorization: Bearer {keys[0][1]}' {base}/api/v1/events")
     else:
-        typer.echo(f"keys: cradletrace apikey create --role operator|supplier|quality --name NAME --data-dir {settings.data_dir}")
-    log_config = {**LOGGING_CONFIG, "loggers": {**LOGGING_CONFIG["loggers"], "cradletrace": {
-        "handlers": ["default"], "level": logging.INFO, "propagate": False}}}
+        typer.echo(
+            f"keys: cradletrace apikey create --role operator|supplier|quality --name NAME --data-dir {settings.data_dir}"
+        )
+    log_config = {
+        **LOGGING_CONFIG,
+        "loggers": {
+            **LOGGING_CONFIG["loggers"],
+            "cradletrace": {"handlers": ["default"], "level": logging.INFO, "propagate": False},
+        },
+    }
     if workers > 1:
         typer.echo(f"{workers} API workers; they do not anchor: run 'cradletrace anchor --watch' beside them")
         with reported():
             run_workers(settings, workers, host, port, log_config)
         return
     app_ = create_app(settings.model_copy(update={"anchor_interval": anchor_interval}))
-    uvicorn.run(app_, host=host, port=port, log_config=log_config, server_header=False, proxy_headers=False,
-                timeout_graceful_shutdown=settings.api_shutdown_grace)  # type: ignore[arg-type]  # a float works
+    uvicorn.run(
+        app_,
+        host=host,
+        port=port,
+        log_config=log_config,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=settings.api_shutdown_grace,
+    )  # type: ignore[arg-type]  # a float works

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,11 +15,16 @@ app = typer.Typer(no_args_is_help=True, help="Register suppliers, their certific
 def supplier_add(
     name: Annotated[str, typer.Option(help="Supplier name")],
     role: Annotated[str, typer.Option(help="farm, plant, lab, logistics or brand")],
-    cert: Annotated[Optional[list[str]], typer.Option(help="'SCHEME;NUMBER;ISSUER;YYYY-MM-DD[;optional]', repeatable")] = None,
-    supplier_id: Annotated[Optional[str], typer.Option("--id", help="Supplier id (default: from the name)")] = None,
-    official_lab: Annotated[bool, typer.Option("--official-lab", help="A lab designated for official control "
-                                                                       "sampling: it may report on any lot")] = False,
-    data_dir: DataDir = None, database_url: DbUrl = None,
+    cert: Annotated[
+        list[str] | None, typer.Option(help="'SCHEME;NUMBER;ISSUER;YYYY-MM-DD[;optional]', repeatable")
+    ] = None,
+    supplier_id: Annotated[str | None, typer.Option("--id", help="Supplier id (default: from the name)")] = None,
+    official_lab: Annotated[
+        bool,
+        typer.Option("--official-lab", help="A lab designated for official control sampling: it may report on any lot"),
+    ] = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Register a supplier and generate its Ed25519 key (private key file mode 0600)."""
     from cradletrace import products, suppliers
@@ -33,7 +38,9 @@ def supplier_add(
             sup, key, path = suppliers.add_supplier(s, settings.keys_dir, name, role, certs, supplier_id)
             if official_lab:
                 products.set_official_lab(s, sup.id)
-        typer.echo(f"supplier {sup.id} ({sup.role}{', official lab' if official_lab else ''}) registered with key {key.key_id}")
+        typer.echo(
+            f"supplier {sup.id} ({sup.role}{', official lab' if official_lab else ''}) registered with key {key.key_id}"
+        )
         typer.echo(f"private key: {path} (mode 0600; keep it with the supplier, never in the database)")
 
 
@@ -50,14 +57,17 @@ def supplier_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
             for k in s.exec(select(SupplierKey).where(SupplierKey.supplier_id == sup.id)):
                 typer.echo(f"    key {k.key_id}  {'revoked ' + k.revoked_at.isoformat() if k.revoked_at else 'active'}")
             for c in s.exec(select(Certification).where(Certification.supplier_id == sup.id)):
-                typer.echo(f"    cert {c.scheme} {c.number} ({c.issuer}) valid until {c.valid_until}{'' if c.required else ' (optional)'}")
+                typer.echo(
+                    f"    cert {c.scheme} {c.number} ({c.issuer}) valid until {c.valid_until}{'' if c.required else ' (optional)'}"
+                )
 
 
 @app.command("official-lab")
 def supplier_official_lab(
     supplier_id: str,
     off: Annotated[bool, typer.Option("--off", help="Stop the designation")] = False,
-    data_dir: DataDir = None, database_url: DbUrl = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Designate a lab for official control sampling (it may report on any lot), or --off."""
     from cradletrace import products
@@ -79,8 +89,12 @@ def supplier_rotate_key(supplier_id: str, data_dir: DataDir = None, database_url
 
 
 @app.command("register-key")
-def supplier_register_key(supplier_id: str, public_key: Annotated[str, typer.Argument(help="Base64 of the raw 32-byte Ed25519 public key")],
-                          data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+def supplier_register_key(
+    supplier_id: str,
+    public_key: Annotated[str, typer.Argument(help="Base64 of the raw 32-byte Ed25519 public key")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
     """Register a public key the supplier made itself (its private key never comes here)."""
     from cradletrace import suppliers
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from cradletrace.cli.options import AsJson, DataDir, DbUrl, open_workspace, reported, settings_from
 from cradletrace.errors import InvalidInputError
 
-app = typer.Typer(no_args_is_help=True, help="Trace a problem forward to items and sites, or an item back to its inputs.")
+app = typer.Typer(
+    no_args_is_help=True, help="Trace a problem forward to items and sites, or an item back to its inputs."
+)
 
 
 def _lot_line(lot) -> str:  # type: ignore[no-untyped-def]
@@ -21,14 +23,26 @@ def _lot_line(lot) -> str:  # type: ignore[no-untyped-def]
 
 @app.command("forward")
 def trace_forward_cmd(
-    lot: Annotated[Optional[str], typer.Option("--lot", help="Start from this lot: GTIN/LOT")] = None,
-    supplier: Annotated[Optional[str], typer.Option("--supplier", help="Start from every lot of this supplier")] = None,
-    event: Annotated[Optional[str], typer.Option("--event", help="Start from a test report or cold-chain record (id or digest)")] = None,
-    site: Annotated[Optional[str], typer.Option("--site", help="Start from lots produced at this site (name), with --from/--to")] = None,
-    date_from: Annotated[Optional[datetime], typer.Option("--from", formats=["%Y-%m-%d"], help="First production day (with --site)")] = None,
-    date_to: Annotated[Optional[datetime], typer.Option("--to", formats=["%Y-%m-%d"], help="Last production day (with --site)")] = None,
-    items: Annotated[int, typer.Option("--items", min=0, max=100_000, help="Also list the first N affected item serials")] = 0,
-    as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None,
+    lot: Annotated[str | None, typer.Option("--lot", help="Start from this lot: GTIN/LOT")] = None,
+    supplier: Annotated[str | None, typer.Option("--supplier", help="Start from every lot of this supplier")] = None,
+    event: Annotated[
+        str | None, typer.Option("--event", help="Start from a test report or cold-chain record (id or digest)")
+    ] = None,
+    site: Annotated[
+        str | None, typer.Option("--site", help="Start from lots produced at this site (name), with --from/--to")
+    ] = None,
+    date_from: Annotated[
+        datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First production day (with --site)")
+    ] = None,
+    date_to: Annotated[
+        datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last production day (with --site)")
+    ] = None,
+    items: Annotated[
+        int, typer.Option("--items", min=0, max=100_000, help="Also list the first N affected item serials")
+    ] = 0,
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Every lot, item, shipment and site downstream of a lot, supplier, event or production window."""
     from cradletrace.recall import genealogy
@@ -39,18 +53,29 @@ def trace_forward_cmd(
             if site is None or date_from is None or date_to is None:
                 raise InvalidInputError("site/from/to: expected --site, --from and --to together")
             window = (site, date_from.date(), date_to.date())
-        t = genealogy.trace_forward(s, lot=genealogy.parse_lot(lot) if lot is not None else None,
-                                    supplier=supplier, event=event, site_window=window)
+        t = genealogy.trace_forward(
+            s,
+            lot=genealogy.parse_lot(lot) if lot is not None else None,
+            supplier=supplier,
+            event=event,
+            site_window=window,
+        )
         serials = genealogy.affected_items(s, t.lot_ids, limit=items) if items else []
         if as_json:  # the same JSON as GET /api/v1/trace/forward
             typer.echo(json.dumps(genealogy.trace_json(t, serials if items else None), ensure_ascii=False, indent=2))
             return
-        what = f"{t.start.kind} {t.start.value}" + (f" ({t.start.event_kind}, {t.start.outcome})" if t.start.event_kind else "")
-        typer.echo(f"forward from {what}: {len(t.lots)} lots, {t.items} items, {len(t.shipments)} shipments, "
-                   f"{len(t.sites)} sites now, {t.scanned_items} items scanned by consumers ({t.scans} scans)")
+        what = f"{t.start.kind} {t.start.value}" + (
+            f" ({t.start.event_kind}, {t.start.outcome})" if t.start.event_kind else ""
+        )
+        typer.echo(
+            f"forward from {what}: {len(t.lots)} lots, {t.items} items, {len(t.shipments)} shipments, "
+            f"{len(t.sites)} sites now, {t.scanned_items} items scanned by consumers ({t.scans} scans)"
+        )
         for x in t.lots:
-            typer.echo(f"  {x.gtin}/{x.lot}  {x.product}  [{x.supplier_id}]  items {x.items}, scanned {x.scanned_items}, "
-                       f"shipments {x.shipments}{', now at ' + x.now_at if x.now_at else ''}")
+            typer.echo(
+                f"  {x.gtin}/{x.lot}  {x.product}  [{x.supplier_id}]  items {x.items}, scanned {x.scanned_items}, "
+                f"shipments {x.shipments}{', now at ' + x.now_at if x.now_at else ''}"
+            )
             typer.echo(f"      path: {_lot_line(x)}")
         for sh in t.shipments:
             typer.echo(f"  shipment {sh.id}  {sh.gtin}/{sh.lot}  {sh.from_site} -> {sh.to_site}  {sh.shipped_at}")
@@ -62,9 +87,11 @@ def trace_forward_cmd(
 
 @app.command("backward")
 def trace_backward_cmd(
-    serial: Annotated[Optional[str], typer.Option("--serial", help="Start from this item serial")] = None,
-    lot: Annotated[Optional[str], typer.Option("--lot", help="Start from this lot: GTIN/LOT")] = None,
-    as_json: AsJson = False, data_dir: DataDir = None, database_url: DbUrl = None,
+    serial: Annotated[str | None, typer.Option("--serial", help="Start from this item serial")] = None,
+    lot: Annotated[str | None, typer.Option("--lot", help="Start from this lot: GTIN/LOT")] = None,
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
 ) -> None:
     """Every input lot, supplier, test report and cold-chain record behind an item or a lot."""
     from cradletrace.recall import genealogy
@@ -74,8 +101,10 @@ def trace_backward_cmd(
         if as_json:  # the same JSON as GET /api/v1/trace/backward
             typer.echo(json.dumps(genealogy.trace_json(t), ensure_ascii=False, indent=2))
             return
-        typer.echo(f"backward from {t.start.kind} {t.start.value}: {len(t.lots)} lots, {len(t.suppliers)} suppliers, "
-                   f"{len(t.test_reports)} test reports, {len(t.cold_chain)} cold-chain records")
+        typer.echo(
+            f"backward from {t.start.kind} {t.start.value}: {len(t.lots)} lots, {len(t.suppliers)} suppliers, "
+            f"{len(t.test_reports)} test reports, {len(t.cold_chain)} cold-chain records"
+        )
         for x in t.lots:
             typer.echo(f"  {x.gtin}/{x.lot}  {x.product}  [{x.supplier_id}]")
             typer.echo(f"      path: {_lot_line(x)}")

@@ -26,7 +26,9 @@ def _print_verdict(v) -> None:  # type: ignore[no-untyped-def]
 @app.command()
 def verify(
     event: Annotated[str, typer.Argument(help="Event id or digest")],
-    data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    rpc_url: RpcUrl = None,
 ) -> None:
     """Print VALID, INVALID (with the reasons) or PENDING for one event."""
     from cradletrace.verification import verify_event
@@ -40,19 +42,30 @@ def verify(
 
 @app.command()
 def audit(
-    skip_signatures: Annotated[bool, typer.Option("--skip-signatures", help="Check hashes, proofs and roots only")] = False,
-    data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None,
+    skip_signatures: Annotated[
+        bool, typer.Option("--skip-signatures", help="Check hashes, proofs and roots only")
+    ] = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    rpc_url: RpcUrl = None,
 ) -> None:
     """Re-verify every event (pending ones without a proof yet) and every root on chain; exit 1 if anything is wrong."""
-    from cradletrace.verification import audit as run_audit, iter_bad
+    from cradletrace.verification import audit as run_audit
+    from cradletrace.verification import iter_bad
 
     with reported(), open_workspace(settings_from(data_dir, database_url, rpc_url)) as ws, ws.session() as s:
         report = run_audit(s, ws.chain(), check_signatures=not skip_signatures)
         for line in iter_bad(report):
             typer.echo(line)
-        typer.echo(f"audit: {report.events_checked} events ({report.events_pending} pending: content and signature, "
-                   f"no proof yet), {report.roots_checked} roots on chain checked; "
-                   + ("all consistent" if report.ok else f"{len(report.bad_events)} bad events, {len(report.problems)} root problems"))
+        typer.echo(
+            f"audit: {report.events_checked} events ({report.events_pending} pending: content and signature, "
+            f"no proof yet), {report.roots_checked} roots on chain checked; "
+            + (
+                "all consistent"
+                if report.ok
+                else f"{len(report.bad_events)} bad events, {len(report.problems)} root problems"
+            )
+        )
         if not report.ok:
             raise typer.Exit(1)
 
@@ -60,7 +73,9 @@ def audit(
 @app.command()
 def proof(
     event: Annotated[str, typer.Argument(help="Event id or digest")],
-    data_dir: DataDir = None, database_url: DbUrl = None, rpc_url: RpcUrl = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    rpc_url: RpcUrl = None,
 ) -> None:
     """Print a proof bundle that verifies without our database (verify-bundle)."""
     from cradletrace.verification import export_bundle
@@ -72,7 +87,8 @@ def proof(
 @app.command("verify-bundle")
 def verify_bundle_cmd(
     file: Annotated[Path, typer.Argument(help="Bundle from 'cradletrace proof', or - for stdin")],
-    data_dir: DataDir = None, rpc_url: RpcUrl = None,
+    data_dir: DataDir = None,
+    rpc_url: RpcUrl = None,
 ) -> None:
     """Check a proof bundle against the chain alone (embedded chain file or --rpc-url)."""
     from cradletrace.verification import read_bundle, verify_bundle_on

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from cradletrace.core.events import (
     AnyEvent,
@@ -40,18 +40,23 @@ from cradletrace.core.testreport import Limit
 from cradletrace.core.text import REFUSED_ABOVE_C0, text_problem
 from cradletrace.errors import Problem
 
-EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)
 MAX_SHELF_LIFE = timedelta(days=3653)  # 10 years
 
 
-def admission_problems(event: AnyEvent, body: bytes, now: datetime, limits: Mapping[str, Limit],
-                       where: str = "event") -> list[Problem]:
+def admission_problems(
+    event: AnyEvent, body: bytes, now: datetime, limits: Mapping[str, Limit], where: str = "event"
+) -> list[Problem]:
     """Every date outside its window, limit looser than ``limits``, control or bidirectional
     formatting character in text and serial not drawn at random, each naming its field.
     ``body`` is the event's canonical JSON (as parsed into ``event``)."""
-    return (date_problems(event, now, where) + limit_problems(event, limits, where)
-            + text_problems(event, body, where) + serial_problems(event, where))
+    return (
+        date_problems(event, now, where)
+        + limit_problems(event, limits, where)
+        + text_problems(event, body, where)
+        + serial_problems(event, where)
+    )
 
 
 # RFC 8785 writes U+0000-U+001F as \uXXXX (lower-case hex) or \b \f \n \r \t and all else as
@@ -75,8 +80,11 @@ def text_problems(event: AnyEvent, body: bytes, where: str = "event") -> list[Pr
     """Every string of the event that holds a control or bidirectional formatting character."""
     if not _SUSPECT.search(body.decode("utf-8")):
         return []
-    return [Problem(at, problem) for at, text in _strings(event.model_dump(mode="json")["data"], f"{where}.data")
-            if (problem := text_problem(text))]
+    return [
+        Problem(at, problem)
+        for at, text in _strings(event.model_dump(mode="json")["data"], f"{where}.data")
+        if (problem := text_problem(text))
+    ]
 
 
 def serial_problems(event: AnyEvent, where: str = "event") -> list[Problem]:
@@ -84,8 +92,11 @@ def serial_problems(event: AnyEvent, where: str = "event") -> list[Problem]:
     if not isinstance(event.data, CommissionData):
         return []
     serials = event.data.serials
-    problems = [Problem(f"{where}.data.serials[{i}]", problem) for i, s in enumerate(serials)
-                if (problem := issued_serial_problem(s))]
+    problems = [
+        Problem(f"{where}.data.serials[{i}]", problem)
+        for i, s in enumerate(serials)
+        if (problem := issued_serial_problem(s))
+    ]
     if not problems and (sequence := serial_sequence_problem(serials)):
         problems.append(Problem(f"{where}.data.serials[{sequence[0]}]", sequence[1]))
     return problems
@@ -103,8 +114,10 @@ def _outside(value: date | datetime, now: datetime) -> str | None:
         ok, shown = lo.date() <= value <= hi.date(), (lo.date().isoformat(), hi.date().isoformat())
     if ok:
         return None
-    return (f"expected a {'time' if isinstance(value, datetime) else 'date'} from {shown[0]} to {shown[1]} "
-            f"(at most one day after recording), got {value.isoformat()}")
+    return (
+        f"expected a {'time' if isinstance(value, datetime) else 'date'} from {shown[0]} to {shown[1]} "
+        f"(at most one day after recording), got {value.isoformat()}"
+    )
 
 
 def date_problems(event: AnyEvent, now: datetime, where: str = "event") -> list[Problem]:
@@ -116,8 +129,11 @@ def date_problems(event: AnyEvent, now: datetime, where: str = "event") -> list[
     elif isinstance(d, TestReportData):
         stated = [("sampled_on", d.sampled_on), ("reported_on", d.reported_on)]
     elif isinstance(d, ShipmentData):
-        stated = [("shipped_at", d.shipped_at), ("received_at", d.received_at),
-                  ("customs.cleared_at", d.customs.cleared_at if d.customs else None)]
+        stated = [
+            ("shipped_at", d.shipped_at),
+            ("received_at", d.received_at),
+            ("customs.cleared_at", d.customs.cleared_at if d.customs else None),
+        ]
     elif isinstance(d, CommissionData):
         stated = [("commissioned_at", d.commissioned_at)]
     elif isinstance(d, ColdChainData):  # readings are in time order: the first and last bound them all
@@ -127,12 +143,20 @@ def date_problems(event: AnyEvent, now: datetime, where: str = "event") -> list[
         if _outside(last, now):
             late = next(i for i, r in enumerate(d.readings) if _outside(r.at, now))
             stated.append((f"readings[{late}].at", d.readings[late].at))
-    problems = [Problem(f"{where}.data.{name}", why) for name, value in stated
-                if value is not None and (why := _outside(value, now))]
+    problems = [
+        Problem(f"{where}.data.{name}", why)
+        for name, value in stated
+        if value is not None and (why := _outside(value, now))
+    ]
     if isinstance(d, BatchData) and d.expires_on - d.produced_on > MAX_SHELF_LIFE:
         latest = d.produced_on + MAX_SHELF_LIFE
-        problems.append(Problem(f"{where}.data.expires_on", f"expected a date at most {MAX_SHELF_LIFE.days} days "
-                                f"(10 years) after produced_on, by {latest.isoformat()}, got {d.expires_on.isoformat()}"))
+        problems.append(
+            Problem(
+                f"{where}.data.expires_on",
+                f"expected a date at most {MAX_SHELF_LIFE.days} days "
+                f"(10 years) after produced_on, by {latest.isoformat()}, got {d.expires_on.isoformat()}",
+            )
+        )
     return problems
 
 
@@ -150,18 +174,35 @@ def limit_problems(event: AnyEvent, limits: Mapping[str, Limit], where: str = "e
     for i, a in enumerate(event.data.analytes):
         at = f"{where}.data.analytes[{i}]"
         if a.min is not None and a.min > a.limit:
-            problems.append(Problem(f"{at}.min", f"expected a minimum no higher than the limit ({a.limit:g}), got {a.min:g}"))
+            problems.append(
+                Problem(f"{at}.min", f"expected a minimum no higher than the limit ({a.limit:g}), got {a.min:g}")
+            )
         legal = table_entry(limits, a.name)
         if legal is None:
             continue
         if a.unit != legal.unit:
-            problems.append(Problem(f"{at}.unit", f"expected {legal.unit!r}, the unit of the legal limit for {legal.name} "
-                                    f"({legal.max:g} {legal.unit}, {legal.source}; values are not converted), got {a.unit!r}"))
+            problems.append(
+                Problem(
+                    f"{at}.unit",
+                    f"expected {legal.unit!r}, the unit of the legal limit for {legal.name} "
+                    f"({legal.max:g} {legal.unit}, {legal.source}; values are not converted), got {a.unit!r}",
+                )
+            )
         elif a.limit > legal.max:
-            problems.append(Problem(f"{at}.limit", f"expected at most {legal.max:g} {legal.unit}, the legal limit for "
-                                    f"{legal.name} ({legal.source}), got {a.limit:g}"))
+            problems.append(
+                Problem(
+                    f"{at}.limit",
+                    f"expected at most {legal.max:g} {legal.unit}, the legal limit for "
+                    f"{legal.name} ({legal.source}), got {a.limit:g}",
+                )
+            )
         if legal.min is not None and a.unit == legal.unit and (a.min is None or a.min < legal.min):
             shown = "none" if a.min is None else f"{a.min:g}"
-            problems.append(Problem(f"{at}.min", f"expected at least {legal.min:g} {legal.unit}, the legal minimum for "
-                                    f"{legal.name} ({legal.source}), got {shown}"))
+            problems.append(
+                Problem(
+                    f"{at}.min",
+                    f"expected at least {legal.min:g} {legal.unit}, the legal minimum for "
+                    f"{legal.name} ({legal.source}), got {shown}",
+                )
+            )
     return problems

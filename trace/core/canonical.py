@@ -14,13 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Union
 
 import rfc8785
 
 from cradletrace.errors import CanonicalizationError, Problem
 
-JsonValue = Union[None, bool, int, float, str, list["JsonValue"], dict[str, "JsonValue"]]
+JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 
 MAX_DEPTH = 32
 _MAX_SAFE_INT = 2**53 - 1
@@ -71,9 +70,7 @@ def _kind(value: object, depth: int = 0) -> int:
         for key, item in value.items():  # type: ignore[attr-defined]
             if type(key) is not str:
                 raise CanonicalizationError(Problem("", f"expected string keys, got {key!r}"))
-            if not key.isascii() and ("\x00" in key or any(ord(ch) > 0xFFFF for ch in key)):
-                flags |= _SLOW
-            elif "\x00" in key:
+            if (not key.isascii() and ("\x00" in key or any(ord(ch) > 0xFFFF for ch in key))) or "\x00" in key:
                 flags |= _SLOW
             flags |= _kind(item, depth + 1)
         return flags
@@ -176,7 +173,9 @@ def parse_json(text: str | bytes) -> JsonValue:
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise CanonicalizationError(Problem("", f"expected UTF-8 text, got byte 0x{text[exc.start]:02x} at offset {exc.start}")) from None
+            raise CanonicalizationError(
+                Problem("", f"expected UTF-8 text, got byte 0x{text[exc.start]:02x} at offset {exc.start}")
+            ) from None
     if _too_deep(text):
         raise CanonicalizationError(Problem("", f"expected at most {MAX_DEPTH} levels of nesting"))
     try:
@@ -193,6 +192,8 @@ def parse_json(text: str | bytes) -> JsonValue:
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
-            raise CanonicalizationError(Problem("", "expected valid Unicode text, got a lone surrogate escape")) from None
+            raise CanonicalizationError(
+                Problem("", "expected valid Unicode text, got a lone surrogate escape")
+            ) from None
     _kind(value)
     return value

@@ -37,7 +37,8 @@ def temperature_chart_svg(readings: Sequence[Reading], low_c: float, high_c: flo
     outside = [r for r in readings if r.celsius < low_c or r.celsius > high_c]
     dots = "".join(
         f'<circle class="excursion" cx="{x(r.at):.1f}" cy="{y(r.celsius):.1f}" r="3"><title>{r.celsius:g} °C '
-        f'{r.at.isoformat(timespec="minutes")}</title></circle>' for r in outside
+        f"{r.at.isoformat(timespec='minutes')}</title></circle>"
+        for r in outside
     )
     band_top, band_bottom = y(high_c), y(low_c)
     hours = span / 3600

@@ -43,12 +43,25 @@ from cradletrace.errors import InvalidInputError, Problem
 PRIMARY = "01"
 QUALIFIERS = ("22", "10", "21")  # the order GS1 Digital Link fixes for a GTIN's key qualifiers
 PATH_AIS = (PRIMARY, *QUALIFIERS)
-NAMES = {"01": "GTIN", "22": "consumer product variant", "10": "lot", "21": "serial", "11": "production date",
-         "12": "due date", "13": "packaging date", "15": "best before date", "16": "sell by date", "17": "expiry date"}
+NAMES = {
+    "01": "GTIN",
+    "22": "consumer product variant",
+    "10": "lot",
+    "21": "serial",
+    "11": "production date",
+    "12": "due date",
+    "13": "packaging date",
+    "15": "best before date",
+    "16": "sell by date",
+    "17": "expiry date",
+}
 # GS1 AI encodable character sets: 82 (most text AIs), 39 (e.g. AI 8010), 64 (base64url, AI 8030).
 CHARSETS = {
     "N": ("digits", frozenset("0123456789")),
-    "X": ("GS1 character set 82", frozenset("!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz")),
+    "X": (
+        "GS1 character set 82",
+        frozenset("!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"),
+    ),
     "Y": ("GS1 character set 39", frozenset("#-/0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")),
     "Z": ("GS1 character set 64", frozenset("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz=")),
 }
@@ -72,10 +85,11 @@ def _fail(where: str, message: str) -> InvalidInputError:
 
 def _shown(value: str, limit: int = 40) -> str:
     text = repr(value)
-    return text if len(text) <= limit else text[:limit - 4] + "...'"
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
 # -- the AI table (biip's) -----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class AiFormat:
@@ -127,12 +141,13 @@ def _date_problem(spec: AiFormat, value: str) -> str | None:
         if at >= len(value):
             break
         if token in fields:  # a second date (AI 7007 YYMMDD[YYMMDD]) is checked on its own
-            problem = _date_problem(AiFormat(spec.ai, spec.name, spec.format, "N", 6, 6, spec.pattern, "YYMMDD"),
-                                    value[at:at + 6])
+            problem = _date_problem(
+                AiFormat(spec.ai, spec.name, spec.format, "N", 6, 6, spec.pattern, "YYMMDD"), value[at : at + 6]
+            )
             if problem:
                 return problem
             break
-        fields[token] = int(value[at:at + len(token)])
+        fields[token] = int(value[at : at + len(token)])
         at += len(token)
     year = fields.get("YYYY", 2000 + fields.get("YY", 0))  # 2000+YY: leap years right for any YY in use
     month, day = fields.get("MM", 1), fields.get("DD", 1)
@@ -150,18 +165,23 @@ def _spec_of(entry: GS1ApplicationIdentifier) -> AiFormat:
     value_format = entry.format.split("+", 1)[1] if "+" in entry.format else ""
     parts = _FORMAT_PART.findall(value_format)
     optional = value_format.index("[") if "[" in value_format else len(value_format)
-    lengths = [(int(n), bool(dots), m.start() < optional)
-               for (_, dots, n), m in zip(parts, _FORMAT_PART.finditer(value_format))]
+    lengths = [
+        (int(n), bool(dots), m.start() < optional)
+        for (_, dots, n), m in zip(parts, _FORMAT_PART.finditer(value_format))
+    ]
     sets = {kind for kind, _, _ in parts}
     value_pattern = entry.pattern.removeprefix("^" + entry.ai).removesuffix("$")
     date = re.search(r"\((Y[YMDhms\[\]]*)\)", entry.description)
     name = NAMES.get(entry.ai) or entry.description.split(" (")[0]
     return AiFormat(
-        ai=entry.ai, name=name, format=value_format,
+        ai=entry.ai,
+        name=name,
+        format=value_format,
         charset=sets.pop() if len(sets) == 1 and not re.search(r"[^NXYZ.\d\[\]+]", value_format) else "",
         min_length=sum(1 if dots else n for n, dots, required in lengths if required),
         max_length=sum(n for n, _, _ in lengths),
-        pattern=re.compile(value_pattern), date=date.group(1) if date else "",
+        pattern=re.compile(value_pattern),
+        date=date.group(1) if date else "",
     )
 
 
@@ -178,6 +198,7 @@ def ai_format(ai: str) -> AiFormat | None:
 
 
 # -- the value ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Link:
@@ -227,11 +248,15 @@ class Link:
 
 # -- reading --------------------------------------------------------------------------------------
 
+
 def _decoded(ai: str, raw: str, grammar: re.Pattern[str] = _PCHAR) -> str:
     if not grammar.fullmatch(raw):
         bad = re.search(r"%(?![0-9A-Fa-f]{2})", raw)
-        what = f"bad percent-escape {_shown(raw[bad.start():bad.start() + 3])}" if bad \
+        what = (
+            f"bad percent-escape {_shown(raw[bad.start() : bad.start() + 3])}"
+            if bad
             else f"character {next(ch for ch in raw if not grammar.fullmatch(ch))!r} must be percent-encoded"
+        )
         raise _fail(ai, f"{what} in {_shown(raw)}")
     if "%" not in raw:
         return raw
@@ -318,8 +343,10 @@ def _not_a_qualifier(ai: str) -> InvalidInputError:
         return _fail("path", f"/{ai}/ is a deprecated alphabetic name; write /{DEPRECATED_NAMES[ai.lower()]}/")
     if ai_format(ai) is not None:
         return _fail("path", f"{ai} is not a key qualifier of 01 (22, 10, 21); data attributes go in the query string")
-    return _fail("path", f"{_shown(ai)} is not a key qualifier of 01: expected 22, 10 or 21 "
-                         "(a '/' inside a value is written %2F)")
+    return _fail(
+        "path",
+        f"{_shown(ai)} is not a key qualifier of 01: expected 22, 10 or 21 (a '/' inside a value is written %2F)",
+    )
 
 
 def parse_query(query: str) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
@@ -354,9 +381,9 @@ def parse(uri: str) -> Link:
     m = _SCHEME.match(uri)
     if not m:
         raise _fail("uri", f"expected http:// or https:// and a host, got {_shown(uri)}")
-    rest = uri[m.end():]
+    rest = uri[m.end() :]
     if "#" in rest:
-        raise _fail("uri", f"a fragment is not part of a GS1 Digital Link URI, got {_shown(rest[rest.index('#'):])}")
+        raise _fail("uri", f"a fragment is not part of a GS1 Digital Link URI, got {_shown(rest[rest.index('#') :])}")
     path, _, query = rest.partition("?")
     if not path:
         raise _fail("path", "no primary key: expected /01/<GTIN> after the host")
@@ -365,9 +392,16 @@ def parse(uri: str) -> Link:
 
 # -- writing --------------------------------------------------------------------------------------
 
-def compose(gtin: str, *, cpv: str | None = None, lot: str | None = None, serial: str | None = None,
-            attributes: Mapping[str, str] | Iterable[tuple[str, str]] = (),
-            params: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> Link:
+
+def compose(
+    gtin: str,
+    *,
+    cpv: str | None = None,
+    lot: str | None = None,
+    serial: str | None = None,
+    attributes: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+    params: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+) -> Link:
     """A checked ``Link`` from its parts (the GTIN may be short); ``.uri(resolver)`` writes it."""
     pairs = list(attributes.items() if isinstance(attributes, Mapping) else attributes)
     extra = list(params.items() if isinstance(params, Mapping) else params)
@@ -382,8 +416,9 @@ def compose(gtin: str, *, cpv: str | None = None, lot: str | None = None, serial
         if key.isdigit():
             raise _fail(key, "an AI is a data attribute, not a parameter")
     keys = {ai: check_value(ai, v) for ai, v in (("22", cpv), ("10", lot), ("21", serial)) if v is not None}
-    return Link(check_gtin(gtin), keys.get("22"), keys.get("10"), keys.get("21"), tuple(sorted(found.items())),
-                tuple(extra))
+    return Link(
+        check_gtin(gtin), keys.get("22"), keys.get("10"), keys.get("21"), tuple(sorted(found.items())), tuple(extra)
+    )
 
 
 if any(ai_format(ai) is None for ai in (*QUALIFIERS, *DAY_ZERO)):  # pragma: no cover

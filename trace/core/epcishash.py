@@ -42,7 +42,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Union
@@ -60,37 +60,107 @@ _EPCS: _Order = [("epc", None)]
 # destinationList are in the reference's table too but it never matches them there, so they come
 # out with the remaining fields (step 2 of the module docstring).
 ORDER: _Order = [
-    ("eventTime", None), ("eventTimeZoneOffset", None), ("certificationInfo", None), ("parentID", None),
-    ("epcList", _EPCS), ("inputEPCList", _EPCS), ("childEPCs", _EPCS),
-    ("quantityList", _QUANTITY), ("childQuantityList", _QUANTITY), ("inputQuantityList", _QUANTITY),
-    ("outputEPCList", _EPCS), ("outputQuantityList", _QUANTITY),
-    ("action", None), ("transformationID", None), ("bizStep", None), ("disposition", None),
+    ("eventTime", None),
+    ("eventTimeZoneOffset", None),
+    ("certificationInfo", None),
+    ("parentID", None),
+    ("epcList", _EPCS),
+    ("inputEPCList", _EPCS),
+    ("childEPCs", _EPCS),
+    ("quantityList", _QUANTITY),
+    ("childQuantityList", _QUANTITY),
+    ("inputQuantityList", _QUANTITY),
+    ("outputEPCList", _EPCS),
+    ("outputQuantityList", _QUANTITY),
+    ("action", None),
+    ("transformationID", None),
+    ("bizStep", None),
+    ("disposition", None),
     ("persistentDisposition", [("set", None), ("unset", None)]),
-    ("readPoint", [("id", None)]), ("bizLocation", [("id", None)]),
-    ("sensorElementList", [("sensorElement", [
-        ("sensorMetadata", [(n, None) for n in (
-            "time", "startTime", "endTime", "deviceID", "deviceMetadata", "rawData", "dataProcessingMethod",
-            "bizRules")]),
-        ("sensorReport", [(n, None) for n in (
-            "type", "exception", "deviceID", "deviceMetadata", "rawData", "dataProcessingMethod", "time",
-            "microorganism", "chemicalSubstance", "value", "component", "stringValue", "booleanValue",
-            "hexBinaryValue", "uriValue", "minValue", "maxValue", "meanValue", "sDev", "percRank", "percValue",
-            "uom", "coordinateReferenceSystem")]),
-    ])]),
+    ("readPoint", [("id", None)]),
+    ("bizLocation", [("id", None)]),
+    (
+        "sensorElementList",
+        [
+            (
+                "sensorElement",
+                [
+                    (
+                        "sensorMetadata",
+                        [
+                            (n, None)
+                            for n in (
+                                "time",
+                                "startTime",
+                                "endTime",
+                                "deviceID",
+                                "deviceMetadata",
+                                "rawData",
+                                "dataProcessingMethod",
+                                "bizRules",
+                            )
+                        ],
+                    ),
+                    (
+                        "sensorReport",
+                        [
+                            (n, None)
+                            for n in (
+                                "type",
+                                "exception",
+                                "deviceID",
+                                "deviceMetadata",
+                                "rawData",
+                                "dataProcessingMethod",
+                                "time",
+                                "microorganism",
+                                "chemicalSubstance",
+                                "value",
+                                "component",
+                                "stringValue",
+                                "booleanValue",
+                                "hexBinaryValue",
+                                "uriValue",
+                                "minValue",
+                                "maxValue",
+                                "meanValue",
+                                "sDev",
+                                "percRank",
+                                "percValue",
+                                "uom",
+                                "coordinateReferenceSystem",
+                            )
+                        ],
+                    ),
+                ],
+            )
+        ],
+    ),
 ]
 _LEFT_OUT = frozenset({"recordTime", "eventID", "type", "errorDeclaration"})
 _SKIPPED_KEYS = frozenset({"#text", "rdfs:comment", "comment"})
 _PAIR_LISTS = {"bizTransactionList": "bizTransaction", "sourceList": "source", "destinationList": "destination"}
-_RENAMED = {"inputEPC": "epc", "outputEPC": "epc", "inputQuantity": "quantityElement",
-            "outputQuantity": "quantityElement", "childQuantity": "quantityElement"}
-_WEB_VOCABULARY = (("urn:epcglobal:cbv:bizstep:", "https://ref.gs1.org/cbv/BizStep-"),
-                   ("urn:epcglobal:cbv:disp:", "https://ref.gs1.org/cbv/Disp-"),
-                   ("urn:epcglobal:cbv:btt:", "https://ref.gs1.org/cbv/BTT-"),
-                   ("urn:epcglobal:cbv:sdt:", "https://ref.gs1.org/cbv/SDT-"),
-                   ("urn:epcglobal:cbv:er:", "https://ref.gs1.org/cbv/ER-"))
+_RENAMED = {
+    "inputEPC": "epc",
+    "outputEPC": "epc",
+    "inputQuantity": "quantityElement",
+    "outputQuantity": "quantityElement",
+    "childQuantity": "quantityElement",
+}
+_WEB_VOCABULARY = (
+    ("urn:epcglobal:cbv:bizstep:", "https://ref.gs1.org/cbv/BizStep-"),
+    ("urn:epcglobal:cbv:disp:", "https://ref.gs1.org/cbv/Disp-"),
+    ("urn:epcglobal:cbv:btt:", "https://ref.gs1.org/cbv/BTT-"),
+    ("urn:epcglobal:cbv:sdt:", "https://ref.gs1.org/cbv/SDT-"),
+    ("urn:epcglobal:cbv:er:", "https://ref.gs1.org/cbv/ER-"),
+)
 _VOCABULARY_URIS = ("https://ref.gs1.org/cbv", "https://gs1.org/voc")
 # Prefixes of the standard EPCIS 2.0 context, used where JSON-LD would expand a CBV value.
-_STANDARD_PREFIXES = {"cbv": "https://ref.gs1.org/cbv/", "gs1": "https://gs1.org/voc/", "epcis": "https://ref.gs1.org/epcis/"}
+_STANDARD_PREFIXES = {
+    "cbv": "https://ref.gs1.org/cbv/",
+    "gs1": "https://gs1.org/voc/",
+    "epcis": "https://ref.gs1.org/epcis/",
+}
 _TIME = re.compile(r"(-?\d{4,}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?\Z")
 
 
@@ -105,6 +175,7 @@ class _Node:
 
 
 # -- public API ---------------------------------------------------------------------------
+
 
 def namespaces(context: object) -> dict[str, str]:
     """The ``prefix -> namespace IRI`` pairs a JSON-LD ``@context`` declares (string entries only)."""
@@ -121,7 +192,9 @@ def prehash(event: Mapping[str, Any], context: object = None) -> str:
         raise InvalidInputError(Problem("", f"expected an EPCIS event object, got {type(event).__name__}"))
     kind = event.get("type")
     if not isinstance(kind, str) or not kind:
-        raise InvalidInputError(Problem("type", f"expected the event type as a string (e.g. 'ObjectEvent'), got {kind!r}"))
+        raise InvalidInputError(
+            Problem("type", f"expected the event type as a string (e.g. 'ObjectEvent'), got {kind!r}")
+        )
     tree = _children(_with_vocabulary(event), namespaces(context), "")
     ordered = _ordered(tree, ORDER)
     return f"eventType={kind}{ordered}{_rest([n for n in tree if n.name not in _LEFT_OUT])}"
@@ -145,8 +218,9 @@ def document_prehashes(doc: Mapping[str, Any]) -> list[str]:
         try:
             out.append(prehash(event, context))
         except InvalidInputError as exc:
-            raise InvalidInputError([Problem(".".join(p for p in (where, x.where) if p), x.message)
-                                     for x in exc.problems]) from None
+            raise InvalidInputError(
+                [Problem(".".join(p for p in (where, x.where) if p), x.message) for x in exc.problems]
+            ) from None
     return out
 
 
@@ -160,7 +234,9 @@ def _events(doc: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
         raise InvalidInputError(Problem("", f"expected an EPCIS document (a JSON object), got {type(doc).__name__}"))
     body = doc.get("epcisBody")
     if not isinstance(body, Mapping):
-        raise InvalidInputError(Problem("epcisBody", "expected an object with 'eventList' (or 'event' or 'queryResults')"))
+        raise InvalidInputError(
+            Problem("epcisBody", "expected an object with 'eventList' (or 'event' or 'queryResults')")
+        )
     where, events = "epcisBody.eventList", body.get("eventList")
     if events is None and "event" in body:
         where, events = "epcisBody.event", [body["event"]]
@@ -232,7 +308,7 @@ def _with_vocabulary(event: Mapping[str, Any]) -> Any:
             tail, hits = value[::-1], []
             for sep in "-/":
                 first = bisect_left(ends, tail + sep)
-                hits += ends[first:min(first + 2, bisect_left(ends, tail + chr(ord(sep) + 1)))]
+                hits += ends[first : min(first + 2, bisect_left(ends, tail + chr(ord(sep) + 1)))]
             return hits[0][::-1] if len(hits) == 1 else value
         if isinstance(value, Mapping):
             return {k: swap(v) for k, v in value.items()}
@@ -244,6 +320,7 @@ def _with_vocabulary(event: Mapping[str, Any]) -> Any:
 
 
 # -- JSON -> fields --------------------------------------------------------------------------
+
 
 def _curie(text: str, ns: Mapping[str, str], *, key: bool) -> str:
     prefix, sep, local = text.partition(":")
@@ -325,6 +402,7 @@ def _renamed(node: _Node) -> _Node:
 
 # -- fields -> pre-hash string --------------------------------------------------------------------
 
+
 def _take_extensions(nodes: list[_Node]) -> list[_Node]:
     """User extensions inside a standard field (rule 21): they follow the field's own children."""
     if len(nodes) <= 1 or any("eventTime" in n.name or "action" in n.name for n in nodes):
@@ -378,6 +456,7 @@ def _rest_one(node: _Node) -> str:
 
 
 # -- values --------------------------------------------------------------------------------------
+
 
 def canonical_value(text: str) -> str:
     """A (stripped) value as the pre-hash string holds it: CBV web URI, plain number, Digital Link."""
@@ -434,12 +513,12 @@ def timestamp(text: str) -> str:
     except ValueError:
         return text
     millis = (Decimal("0." + (m.group(2) or "0")) * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-    moment = moment.astimezone(timezone.utc).replace(tzinfo=None) + timedelta(milliseconds=int(millis))
+    moment = moment.astimezone(UTC).replace(tzinfo=None) + timedelta(milliseconds=int(millis))
     return moment.isoformat(timespec="milliseconds") + "Z"
 
 
 def _zone(offset: str | None) -> timezone:
     if not offset or offset == "Z":
-        return timezone.utc
+        return UTC
     sign = -1 if offset[0] == "-" else 1
     return timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))

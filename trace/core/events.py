@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -113,14 +113,18 @@ class BatchData(_Model):
     def _order(self) -> BatchData:
         if self.expires_on <= self.produced_on:
             raise PydanticCustomError(
-                "dates", "expires_on: expected a date after produced_on ({p}), got {e}",
+                "dates",
+                "expires_on: expected a date after produced_on ({p}), got {e}",
                 {"p": str(self.produced_on), "e": str(self.expires_on)},
             )
         seen: set[tuple[str, str]] = set()
         for i, lot in enumerate(self.inputs):
             if lot.key in seen:
-                raise PydanticCustomError("dup", "inputs[{i}]: expected each input lot once, got {l} twice",
-                                          {"i": i, "l": f"{lot.gtin}/{lot.lot}"})
+                raise PydanticCustomError(
+                    "dup",
+                    "inputs[{i}]: expected each input lot once, got {l} twice",
+                    {"i": i, "l": f"{lot.gtin}/{lot.lot}"},
+                )
             if lot.key == (self.product.gtin, self.lot):
                 raise PydanticCustomError("cycle", "inputs[{i}]: expected another lot, got the batch itself", {"i": i})
             seen.add(lot.key)
@@ -174,7 +178,8 @@ class TestReportData(_Model):
     def _order(self) -> TestReportData:
         if self.reported_on < self.sampled_on:
             raise PydanticCustomError(
-                "dates", "reported_on: expected a date on or after sampled_on ({s}), got {r}",
+                "dates",
+                "reported_on: expected a date on or after sampled_on ({s}), got {r}",
                 {"s": str(self.sampled_on), "r": str(self.reported_on)},
             )
         return self
@@ -211,12 +216,16 @@ class ColdChainData(_Model):
         if (self.lot is None) == (self.shipment is None):
             raise PydanticCustomError("subject", "lot/shipment: expected exactly one of the two")
         if self.range.min_c >= self.range.max_c:
-            raise PydanticCustomError("range", "range.min_c: expected less than range.max_c ({hi}), got {lo}",
-                                      {"hi": self.range.max_c, "lo": self.range.min_c})
+            raise PydanticCustomError(
+                "range",
+                "range.min_c: expected less than range.max_c ({hi}), got {lo}",
+                {"hi": self.range.max_c, "lo": self.range.min_c},
+            )
         for i in range(1, len(self.readings)):
             if self.readings[i].at <= self.readings[i - 1].at:
                 raise PydanticCustomError(
-                    "order", "readings[{i}].at: expected a time after {prev}, got {at}",
+                    "order",
+                    "readings[{i}].at: expected a time after {prev}, got {at}",
                     {"i": i, "prev": self.readings[i - 1].at.isoformat(), "at": self.readings[i].at.isoformat()},
                 )
         return self
@@ -249,14 +258,19 @@ class ShipmentData(_Model):
     @model_validator(mode="after")
     def _order(self) -> ShipmentData:
         if self.received_at is not None and self.received_at < self.shipped_at:
-            raise PydanticCustomError("dates", "received_at: expected a time on or after shipped_at ({s}), got {r}",
-                                      {"s": self.shipped_at.isoformat(), "r": self.received_at.isoformat()})
+            raise PydanticCustomError(
+                "dates",
+                "received_at: expected a time on or after shipped_at ({s}), got {r}",
+                {"s": self.shipped_at.isoformat(), "r": self.received_at.isoformat()},
+            )
         if self.customs is not None:
             c = self.customs.cleared_at
             if c < self.shipped_at or (self.received_at is not None and c > self.received_at):
                 raise PydanticCustomError(
-                    "dates", "customs.cleared_at: expected a time between shipped_at and received_at, got {c}",
-                    {"c": c.isoformat()})
+                    "dates",
+                    "customs.cleared_at: expected a time between shipped_at and received_at, got {c}",
+                    {"c": c.isoformat()},
+                )
         return self
 
 
@@ -272,8 +286,11 @@ class CommissionData(_Model):
         seen: dict[str, int] = {}
         for i, serial in enumerate(self.serials):
             if serial in seen:
-                raise PydanticCustomError("dup", "serials[{i}]: expected each serial once, got {s} again (serials[{j}])",
-                                          {"i": i, "s": serial, "j": seen[serial]})
+                raise PydanticCustomError(
+                    "dup",
+                    "serials[{i}]: expected each serial once, got {s} again (serials[{j}])",
+                    {"i": i, "s": serial, "j": seen[serial]},
+                )
             seen[serial] = i
         return self
 
@@ -309,9 +326,9 @@ class CommissionEvent(_Envelope):
 
 
 Event = Annotated[
-    Union[BatchEvent, TestReportEvent, ColdChainEvent, ShipmentEvent, CommissionEvent], Field(discriminator="kind")
+    BatchEvent | TestReportEvent | ColdChainEvent | ShipmentEvent | CommissionEvent, Field(discriminator="kind")
 ]
-AnyEvent = Union[BatchEvent, TestReportEvent, ColdChainEvent, ShipmentEvent, CommissionEvent]
+AnyEvent = BatchEvent | TestReportEvent | ColdChainEvent | ShipmentEvent | CommissionEvent
 _event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
 
 
@@ -346,10 +363,16 @@ def problems_of(error: ValidationError, prefix: str = "") -> list[Problem]:
         elif e["type"] == "extra_forbidden":
             out.append(Problem(where, "expected no such field"))
         elif e["type"] == "union_tag_invalid":
-            out.append(Problem(f"{prefix}.kind" if prefix else "kind",
-                               f"expected one of {', '.join(KINDS)}, got {str(got if not isinstance(got, dict) else got.get('kind'))[:60]!r}"))
+            out.append(
+                Problem(
+                    f"{prefix}.kind" if prefix else "kind",
+                    f"expected one of {', '.join(KINDS)}, got {str(got if not isinstance(got, dict) else got.get('kind'))[:60]!r}",
+                )
+            )
         elif e["type"] == "union_tag_not_found":
-            out.append(Problem(f"{prefix}.kind" if prefix else "kind", f"expected one of {', '.join(KINDS)}, got nothing"))
+            out.append(
+                Problem(f"{prefix}.kind" if prefix else "kind", f"expected one of {', '.join(KINDS)}, got nothing")
+            )
         elif e["type"] == "gs1":
             out.append(Problem(where, msg))
         else:

@@ -49,10 +49,11 @@ def _fail(part: str, message: str) -> InvalidInputError:
 
 def _shown(value: str, limit: int = 60) -> str:
     text = repr(value)
-    return text if len(text) <= limit else text[:limit - 4] + "...'"
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
 # -- serials --------------------------------------------------------------------------------
+
 
 def serial_from_bytes(random: bytes) -> str:
     """Write ``random`` (8 to 12 bytes from a CSPRNG) as a serial of 13 to 20 characters.
@@ -62,7 +63,9 @@ def serial_from_bytes(random: bytes) -> str:
     """
     bits = len(random) * 8
     if not MIN_SERIAL_BITS <= bits <= MAX_SERIAL_CHARS * 5:
-        raise _fail("random", f"expected {MIN_SERIAL_BITS // 8} to {MAX_SERIAL_CHARS * 5 // 8} random bytes, got {len(random)}")
+        raise _fail(
+            "random", f"expected {MIN_SERIAL_BITS // 8} to {MAX_SERIAL_CHARS * 5 // 8} random bytes, got {len(random)}"
+        )
     value = int.from_bytes(random, "big")
     chars = -(-bits // 5)
     return "".join(SERIAL_ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(chars)))
@@ -71,8 +74,10 @@ def serial_from_bytes(random: bytes) -> str:
 def serial_problem(value: str) -> str | None:
     """None when ``value`` is a serial this system issues, else what is wrong with it."""
     if not _SERIAL.fullmatch(value):
-        return (f"expected {MIN_SERIAL_CHARS}-{MAX_SERIAL_CHARS} characters of 0-9 and A-Z without I, L, O, U "
-                f"(at least {MIN_SERIAL_BITS} random bits), got {_shown(value)}")
+        return (
+            f"expected {MIN_SERIAL_CHARS}-{MAX_SERIAL_CHARS} characters of 0-9 and A-Z without I, L, O, U "
+            f"(at least {MIN_SERIAL_BITS} random bits), got {_shown(value)}"
+        )
     return None
 
 
@@ -122,11 +127,15 @@ def issued_serial_problem(value: str) -> str | None:
         return problem
     run = _pattern_run(value)
     if run > MAX_PATTERN_RUN:
-        return (f"expected a random serial from the label generator, got {_shown(value)} with {run} characters in a "
-                f"row that repeat or count by one (at most {MAX_PATTERN_RUN})")
+        return (
+            f"expected a random serial from the label generator, got {_shown(value)} with {run} characters in a "
+            f"row that repeat or count by one (at most {MAX_PATTERN_RUN})"
+        )
     if len(set(value)) < MIN_DISTINCT:
-        return (f"expected a random serial from the label generator, got {_shown(value)} made of "
-                f"{len(set(value))} distinct characters (at least {MIN_DISTINCT})")
+        return (
+            f"expected a random serial from the label generator, got {_shown(value)} made of "
+            f"{len(set(value))} distinct characters (at least {MIN_DISTINCT})"
+        )
     return None
 
 
@@ -142,11 +151,19 @@ def serial_sequence_problem(serials: Sequence[str]) -> tuple[int, str] | None:
         if len(serials[i]) != len(serials[i - 1]):
             continue
         if abs(values[i] - values[i - 1]) < MIN_GAP:
-            return i, (f"expected a random serial from the label generator, got {serials[i]} which is within 2^32 of "
-                       f"serials[{i - 1}] ({serials[i - 1]}): sequential serials can be guessed")
-        if i >= 2 and len(serials[i - 2]) == len(serials[i]) and values[i] - values[i - 1] == values[i - 1] - values[i - 2]:
-            return i, (f"expected a random serial from the label generator, got {serials[i]} which continues the "
-                       f"equal steps of serials[{i - 2}] and serials[{i - 1}]: serials in a progression can be guessed")
+            return i, (
+                f"expected a random serial from the label generator, got {serials[i]} which is within 2^32 of "
+                f"serials[{i - 1}] ({serials[i - 1]}): sequential serials can be guessed"
+            )
+        if (
+            i >= 2
+            and len(serials[i - 2]) == len(serials[i])
+            and values[i] - values[i - 1] == values[i - 1] - values[i - 2]
+        ):
+            return i, (
+                f"expected a random serial from the label generator, got {serials[i]} which continues the "
+                f"equal steps of serials[{i - 2}] and serials[{i - 1}]: serials in a progression can be guessed"
+            )
     return None
 
 
@@ -160,6 +177,7 @@ def normalise_serial(typed: str) -> str:
 
 
 # -- Digital Link ---------------------------------------------------------------------------
+
 
 def _gs1_value(part: str, value: str) -> None:
     problem = codes.lot_problem(value)
@@ -197,8 +215,11 @@ class DigitalLink(ItemCode):
     def __post_init__(self) -> None:
         super().__post_init__()
         if resolver_origin(self.resolver) != self.resolver:
-            raise _fail("resolver", f"expected a normalised origin such as 'https://id.example.com', "
-                                    f"got {_shown(self.resolver)} (use resolver_origin)")
+            raise _fail(
+                "resolver",
+                f"expected a normalised origin such as 'https://id.example.com', "
+                f"got {_shown(self.resolver)} (use resolver_origin)",
+            )
 
     @property
     def uri(self) -> str:
@@ -214,14 +235,16 @@ def resolver_origin(value: str) -> str:
     text = value.strip()
     m = _SCHEME.match(text)
     scheme = m.group(1).lower() if m else _DEFAULT_SCHEME
-    rest = text[m.end():] if m else text
+    rest = text[m.end() :] if m else text
     if "://" in rest:
         raise _fail("resolver", f"expected scheme http or https, got {_shown(value)}")
     rest = rest.removesuffix("/")
     host, sep, port = rest.rpartition(":") if ":" in rest else (rest, "", "")
     host = host.lower()
     if not host or len(host) > 253 or not all(_LABEL.fullmatch(label) for label in host.split(".")):
-        raise _fail("resolver", f"expected a host name such as id.example.com (no path, query or user), got {_shown(value)}")
+        raise _fail(
+            "resolver", f"expected a host name such as id.example.com (no path, query or user), got {_shown(value)}"
+        )
     if sep and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536 and not port.startswith("0")):
         raise _fail("resolver", f"expected a port 1-65535 after ':', got {_shown(port)}")
     return f"{scheme}://{host}{sep}{port}"
@@ -257,7 +280,7 @@ def parse_path(path: str) -> ItemCode:
     segments = path[1:].split("/")
     values: dict[str, str] = {}
     for i, (ai, part) in enumerate(_PATH_PARTS):
-        where = segments[2 * i:2 * i + 2]
+        where = segments[2 * i : 2 * i + 2]
         if not where or where[0] != ai:
             got = _shown(f"/{where[0]}") if where else "nothing"
             after = "at the start" if i == 0 else f"after the {_PATH_PARTS[i - 1][1]}"
@@ -277,7 +300,7 @@ def parse_uri(uri: str) -> DigitalLink:
         raise _fail("resolver", f"expected a URI starting with https:// or http://, got {_shown(uri)}")
     for mark, part in (("#", "fragment"), ("?", "query")):
         if mark in uri:
-            raise _fail(part, f"expected no {part} in an item code, got {_shown(uri[uri.index(mark):])}")
+            raise _fail(part, f"expected no {part} in an item code, got {_shown(uri[uri.index(mark) :])}")
     slash = uri.find("/", m.end())
     if slash < 0:
         raise _fail("path", f"expected /01/<GTIN>/10/<lot>/21/<serial> after the host, got nothing in {_shown(uri)}")
@@ -288,7 +311,9 @@ def parse_uri(uri: str) -> DigitalLink:
 
 # What a person copies off a pack: the three HRI lines, "(01) <GTIN> (10) <lot> (21) <serial>",
 # with ASCII or full-width brackets (a Chinese keyboard types the latter) and any spacing.
-_HRI = re.compile(r"[(（]\s*01\s*[)）]\s*([0-9 ]+?)\s*[(（]\s*10\s*[)）]\s*(\S+)\s*[(（]\s*21\s*[)）]\s*(.+)", re.DOTALL)
+_HRI = re.compile(
+    r"[(（]\s*01\s*[)）]\s*([0-9 ]+?)\s*[(（]\s*10\s*[)）]\s*(\S+)\s*[(（]\s*21\s*[)）]\s*(.+)", re.DOTALL
+)
 
 
 def parse_typed(text: str) -> ItemCode:
@@ -304,12 +329,15 @@ def parse_typed(text: str) -> ItemCode:
         gtin, lot, serial = hri.groups()
         return ItemCode(_gtin14(gtin.replace(" ", "")), lot, normalise_serial(serial))
     m = _SCHEME.match(value)
-    rest = value[m.end():] if m else value
+    rest = value[m.end() :] if m else value
     if not rest.startswith("/"):
         slash = rest.find("/")
         if slash < 0:
-            raise _fail("path", f"expected a link with /01/<GTIN>/10/<lot>/21/<serial> or the lines (01) (10) (21), "
-                                f"got {_shown(value)}")
+            raise _fail(
+                "path",
+                f"expected a link with /01/<GTIN>/10/<lot>/21/<serial> or the lines (01) (10) (21), "
+                f"got {_shown(value)}",
+            )
         rest = rest[slash:]
     path = re.split(r"[?#]", rest, maxsplit=1)[0]
     if path.endswith("/") and path.count("/") == 2 * len(_PATH_PARTS) + 1:

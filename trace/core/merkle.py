@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cradletrace.errors import InvalidInputError, Problem
-
 # safe-pysha3 is ~7x faster than pycryptodome for 32-byte inputs and is a hard dependency.
 from sha3 import keccak_256 as _k
+
+from cradletrace.errors import InvalidInputError, Problem
 
 
 def keccak256(data: bytes) -> bytes:

@@ -55,11 +55,13 @@ def judge(scans: Sequence[ScanPoint], rule: CloneRule = CloneRule()) -> CloneVer
     """Apply the rule to a code's scans (any order)."""
     who = [s.client if s.client is not None else i for i, s in enumerate(scans)]
     clients = len(set(who))
-    placed = sorted(((s.at, s.lat, s.lon, c) for s, c in zip(scans, who) if s.lat is not None and s.lon is not None),
-                    key=lambda p: p[0])
+    placed = sorted(
+        ((s.at, s.lat, s.lon, c) for s, c in zip(scans, who) if s.lat is not None and s.lon is not None),
+        key=lambda p: p[0],
+    )
     farthest, far_pairs = 0.0, set()
     for i, (at, lat, lon, client) in enumerate(placed):
-        for b_at, b_lat, b_lon, other in placed[i + 1:]:
+        for b_at, b_lat, b_lon, other in placed[i + 1 :]:
             if b_at - at > rule.window:
                 break
             if other == client:
@@ -69,10 +71,18 @@ def judge(scans: Sequence[ScanPoint], rule: CloneRule = CloneRule()) -> CloneVer
             if d > rule.max_km:
                 far_pairs.add(frozenset((client, other)))
     if clients > rule.max_clients:
-        return CloneVerdict(True, f"scanned by {clients} different phones; a single pack is rarely scanned by more "
-                                  f"than {rule.max_clients}", clients, farthest)
+        return CloneVerdict(
+            True,
+            f"scanned by {clients} different phones; a single pack is rarely scanned by more than {rule.max_clients}",
+            clients,
+            farthest,
+        )
     if far_pairs and not frozenset.intersection(*far_pairs):
         witnesses = len(frozenset.union(*far_pairs))
-        return CloneVerdict(True, f"scanned in places {farthest:.0f} km apart by {witnesses} different phones "
-                                  f"within {rule.window.days} days", clients, farthest)
+        return CloneVerdict(
+            True,
+            f"scanned in places {farthest:.0f} km apart by {witnesses} different phones within {rule.window.days} days",
+            clients,
+            farthest,
+        )
     return CloneVerdict(False, "", clients, farthest)

@@ -153,8 +153,10 @@ def public_key_problem(public_key: bytes) -> str | None:
         x = _P - x
     point = (x, y)
     if _times(8, point) == _IDENTITY:
-        return ("expected a point of prime order, got one of the 8 points of small order (with such a key "
-                "one signature verifies for every message)")
+        return (
+            "expected a point of prime order, got one of the 8 points of small order (with such a key "
+            "one signature verifies for every message)"
+        )
     if _times(_L, point) != _IDENTITY:
         return "expected a point of prime order, got one with a small-order component"
     return None

@@ -34,10 +34,14 @@ def parse_limits_table(table: Mapping[str, JsonValue]) -> dict[str, Limit]:
             raise InvalidInputError(Problem(where, "expected an object"))
         for key, kind in (("name", str), ("category", str), ("unit", str), ("source", str), ("max", (int, float))):
             if not isinstance(e.get(key), kind) or isinstance(e.get(key), bool):
-                raise InvalidInputError(Problem(f"{where}.{key}", f"expected a {'number' if key == 'max' else 'string'}"))
+                raise InvalidInputError(
+                    Problem(f"{where}.{key}", f"expected a {'number' if key == 'max' else 'string'}")
+                )
         lo = e.get("min")
         out[str(e["name"]).lower()] = Limit(
-            name=str(e["name"]), category=str(e["category"]), unit=str(e["unit"]),
+            name=str(e["name"]),
+            category=str(e["category"]),
+            unit=str(e["unit"]),
             max=float(e["max"]),  # type: ignore[arg-type]
             source=str(e["source"]),
             min=float(lo) if isinstance(lo, (int, float)) and not isinstance(lo, bool) else None,
@@ -67,15 +71,19 @@ def fill_limits(data: dict[str, JsonValue], table: Mapping[str, Limit]) -> dict[
         if isinstance(a, dict) and "limit" not in a and isinstance(a.get("name"), str):
             known = table.get(str(a["name"]).lower())
             if known is None:
-                raise InvalidInputError(Problem(
-                    f"data.analytes[{i}].limit",
-                    f"expected a limit: the limits table has none for {a['name']!r}",
-                ))
+                raise InvalidInputError(
+                    Problem(
+                        f"data.analytes[{i}].limit",
+                        f"expected a limit: the limits table has none for {a['name']!r}",
+                    )
+                )
             if a.get("unit", known.unit) != known.unit:
-                raise InvalidInputError(Problem(
-                    f"data.analytes[{i}].unit",
-                    f"expected {known.unit!r} to use the table limit for {known.name!r}, got {a.get('unit')!r}",
-                ))
+                raise InvalidInputError(
+                    Problem(
+                        f"data.analytes[{i}].unit",
+                        f"expected {known.unit!r} to use the table limit for {known.name!r}, got {a.get('unit')!r}",
+                    )
+                )
             a = {**a, "unit": known.unit, "limit": known.max}
             if known.min is not None and "min" not in a:
                 a["min"] = known.min

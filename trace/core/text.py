@@ -25,7 +25,16 @@ REFUSED_ABOVE_C0 = "\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 _REFUSED = re.compile(f"[\u0000-\u001f{REFUSED_ABOVE_C0}]")
 
 
-_CONTROL_NAMES = {"\x00": "NUL", "\x07": "BEL", "\x08": "BS", "\t": "TAB", "\n": "LF", "\r": "CR", "\x1b": "ESC", "\x7f": "DEL"}
+_CONTROL_NAMES = {
+    "\x00": "NUL",
+    "\x07": "BEL",
+    "\x08": "BS",
+    "\t": "TAB",
+    "\n": "LF",
+    "\r": "CR",
+    "\x1b": "ESC",
+    "\x7f": "DEL",
+}
 
 
 def text_problem(value: str) -> str | None:
@@ -35,8 +44,10 @@ def text_problem(value: str) -> str | None:
         return None
     char = found.group()
     name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "control character")
-    return (f"expected text without control or bidirectional formatting characters, "
-            f"got U+{ord(char):04X} ({name}) at position {found.start()}")
+    return (
+        f"expected text without control or bidirectional formatting characters, "
+        f"got U+{ord(char):04X} ({name}) at position {found.start()}"
+    )
 
 
 def check_text(value: str, where: str) -> str:

@@ -27,12 +27,12 @@ from sqlmodel import Session, col, select
 
 from cradletrace import recording
 from cradletrace.core import canonical, signing
+from cradletrace.core.canonical import parse_json
 from cradletrace.core.events import MAX_READINGS
 from cradletrace.core.testreport import Limit
-from cradletrace.core.canonical import parse_json
-from cradletrace.epcis.validation import InvalidEpcisError, events_of, expand, prefixes, validate
 from cradletrace.epcis.profile import CT
 from cradletrace.epcis.read import MappingError, from_epcis
+from cradletrace.epcis.validation import InvalidEpcisError, events_of, expand, prefixes, validate
 from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, Problem
 from cradletrace.store.models import EpcisEvent, EventRow
 
@@ -72,15 +72,28 @@ def check_size(document: Any) -> None:
     spending seconds validating, mapping and hashing it."""
     events = events_of(document) if isinstance(document, dict) else []
     if len(events) > MAX_EVENTS:
-        raise InvalidEpcisError(Problem("/epcisBody/eventList", f"expected at most {MAX_EVENTS} events, got {len(events)}"))
+        raise InvalidEpcisError(
+            Problem("/epcisBody/eventList", f"expected at most {MAX_EVENTS} events, got {len(events)}")
+        )
     problems = []
     for where, event in events:
         elements = event.get("sensorElementList") if isinstance(event, dict) else None
-        n = sum(len(el["sensorReport"]) for el in elements if isinstance(el, dict) and isinstance(el.get("sensorReport"), list)
-                ) if isinstance(elements, list) else 0
+        n = (
+            sum(
+                len(el["sensorReport"])
+                for el in elements
+                if isinstance(el, dict) and isinstance(el.get("sensorReport"), list)
+            )
+            if isinstance(elements, list)
+            else 0
+        )
         if n > MAX_READINGS:
-            problems.append(Problem(f"{where}/sensorElementList",
-                                    f"expected at most {MAX_READINGS} sensor reports (sensorReport) per event, got {n}"))
+            problems.append(
+                Problem(
+                    f"{where}/sensorElementList",
+                    f"expected at most {MAX_READINGS} sensor reports (sensorReport) per event, got {n}",
+                )
+            )
     if problems:
         raise InvalidEpcisError(problems)
 
@@ -101,7 +114,9 @@ def map_document(document: Any, supplier: str, key: str, limits: Mapping[str, Li
         local = {**known, **prefixes(event)} if "@context" in event else known
         stated_key = _own_hash_key(event, local)
         if stated_key is not None and event[stated_key] != h:
-            problems.append(Problem(f"{where}/{stated_key}", f"expected this event's CBV 2.0 hash {h}, got {event[stated_key]!r}"))
+            problems.append(
+                Problem(f"{where}/{stated_key}", f"expected this event's CBV 2.0 hash {h}, got {event[stated_key]!r}")
+            )
         if h in first:
             problems.append(Problem(where, f"expected each event once, got the same event as {first[h]} (hash {h})"))
         first.setdefault(h, where)
@@ -117,16 +132,31 @@ def map_document(document: Any, supplier: str, key: str, limits: Mapping[str, Li
 def refuse_captured(session: Session, mapped: Sequence[Mapped]) -> None:
     """Raise DuplicateEpcisError naming every event captured before (same CBV hash) or recorded
     before (an export of a recorded event, sent back by the same supplier: same cradletrace digest)."""
-    seen = {h: eid for h, eid in session.execute(
-        select(EpcisEvent.hash, EpcisEvent.event_id).where(col(EpcisEvent.hash).in_([m.hash for m in mapped]))).all()}
+    seen = dict(
+        session.execute(
+            select(EpcisEvent.hash, EpcisEvent.event_id).where(col(EpcisEvent.hash).in_([m.hash for m in mapped]))
+        ).all()
+    )
     digests = {m.hash: canonical.sha256(canonical.canonical_bytes(m.event)).hex() for m in mapped}
-    recorded = {d: eid for d, eid in session.execute(
-        select(EventRow.digest, EventRow.id).where(col(EventRow.digest).in_(list(digests.values())))).all()}
-    problems = [Problem(m.where, f"expected a new event, got one captured before as cradletrace event {seen[m.hash]} (hash {m.hash})")
-                if m.hash in seen else
-                Problem(m.where, f"expected a new event, got one recorded before as cradletrace event {recorded[digests[m.hash]]} "
-                                 f"(hash {m.hash})")
-                for m in mapped if m.hash in seen or digests[m.hash] in recorded]
+    recorded = dict(
+        session.execute(
+            select(EventRow.digest, EventRow.id).where(col(EventRow.digest).in_(list(digests.values())))
+        ).all()
+    )
+    problems = [
+        Problem(
+            m.where,
+            f"expected a new event, got one captured before as cradletrace event {seen[m.hash]} (hash {m.hash})",
+        )
+        if m.hash in seen
+        else Problem(
+            m.where,
+            f"expected a new event, got one recorded before as cradletrace event {recorded[digests[m.hash]]} "
+            f"(hash {m.hash})",
+        )
+        for m in mapped
+        if m.hash in seen or digests[m.hash] in recorded
+    ]
     if problems:
         raise DuplicateEpcisError(problems)
 
@@ -142,19 +172,32 @@ def _pointed(problems: Sequence[Problem], mapped: Sequence[Mapped]) -> list[Prob
     out = []
     for p in problems:
         if p.where.startswith("events[") and "]" in p.where:
-            i = int(p.where[7:p.where.index("]")])
-            rest = p.where[p.where.index("]") + 1:].lstrip(".")
-            out.append(Problem(mapped[i].where, f"as cradletrace {mapped[i].event['kind']} event{': ' + rest if rest else ''}: {p.message}"))
+            i = int(p.where[7 : p.where.index("]")])
+            rest = p.where[p.where.index("]") + 1 :].lstrip(".")
+            out.append(
+                Problem(
+                    mapped[i].where,
+                    f"as cradletrace {mapped[i].event['kind']} event{': ' + rest if rest else ''}: {p.message}",
+                )
+            )
         else:
             out.append(p)
     return out
 
 
-def capture(session: Session, document: Mapping[str, Any], mapped: Sequence[Mapped], signatures: Sequence[str],
-            now: datetime, limits: Mapping[str, Limit] | None = None) -> list[recording.Recorded]:
+def capture(
+    session: Session,
+    document: Mapping[str, Any],
+    mapped: Sequence[Mapped],
+    signatures: Sequence[str],
+    now: datetime,
+    limits: Mapping[str, Limit] | None = None,
+) -> list[recording.Recorded]:
     """Record the mapped events with their signatures and keep each original; the caller commits."""
     if len(signatures) != len(mapped):
-        raise InvalidEpcisError(Problem("/signatures", f"expected one signature per event ({len(mapped)}), got {len(signatures)}"))
+        raise InvalidEpcisError(
+            Problem("/signatures", f"expected one signature per event ({len(mapped)}), got {len(signatures)}")
+        )
     refuse_captured(session, mapped)
     items = [recording.Item(m.event, s) for m, s in zip(mapped, signatures)]
     try:
@@ -164,14 +207,25 @@ def capture(session: Session, document: Mapping[str, Any], mapped: Sequence[Mapp
     except NotAllowedError as exc:  # a revoked key, an expired certificate, another supplier's key, a role
         raise NotAllowedError(re.sub(r"events\[(\d+)\]", lambda m: mapped[int(m.group(1))].where, str(exc))) from None
     context = json.dumps(document.get("@context"), ensure_ascii=False)
-    session.execute(insert(EpcisEvent), [
-        dict(hash=m.hash, event_id=r.id, epcis_id=m.original.get("eventID"), context=context,
-             body=json.dumps(m.original, ensure_ascii=False)) for m, r in zip(mapped, rows)])
+    session.execute(
+        insert(EpcisEvent),
+        [
+            dict(
+                hash=m.hash,
+                event_id=r.id,
+                epcis_id=m.original.get("eventID"),
+                context=context,
+                body=json.dumps(m.original, ensure_ascii=False),
+            )
+            for m, r in zip(mapped, rows)
+        ],
+    )
     return rows
 
 
-def _prepare(session: Session, keys_dir: Any, limits: Mapping[str, Limit], text: str | bytes,
-             supplier: str) -> tuple[dict[str, Any], list[Mapped], list[str], str]:
+def _prepare(
+    session: Session, keys_dir: Any, limits: Mapping[str, Limit], text: str | bytes, supplier: str
+) -> tuple[dict[str, Any], list[Mapped], list[str], str]:
     document = parse_json(text)
     check_size(document)
     problems = validate(document)
@@ -182,15 +236,17 @@ def _prepare(session: Session, keys_dir: Any, limits: Mapping[str, Limit], text:
     return document, mapped, sign_mapped(mapped, pem), key_id  # type: ignore[return-value]
 
 
-def import_document(session: Session, keys_dir: Any, limits: Mapping[str, Limit], text: str | bytes, supplier: str,
-                    now: datetime) -> list[recording.Recorded]:
+def import_document(
+    session: Session, keys_dir: Any, limits: Mapping[str, Limit], text: str | bytes, supplier: str, now: datetime
+) -> list[recording.Recorded]:
     """Capture a document as ``supplier``, signing with its key file (``keys_dir``); the caller commits."""
     document, mapped, signatures, _ = _prepare(session, keys_dir, limits, text, supplier)
     return capture(session, document, mapped, signatures, now, limits)
 
 
-def capture_body(session: Session, keys_dir: Any, limits: Mapping[str, Limit], text: str | bytes,
-                 supplier: str) -> dict[str, Any]:
+def capture_body(
+    session: Session, keys_dir: Any, limits: Mapping[str, Limit], text: str | bytes, supplier: str
+) -> dict[str, Any]:
     """The body of ``POST /api/v1/epcis``: the document, the key id, one signature per event."""
     document, _mapped, signatures, key_id = _prepare(session, keys_dir, limits, text, supplier)
     return {"document": document, "key": key_id, "signatures": signatures}

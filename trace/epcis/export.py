@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, col, or_, select
@@ -23,12 +23,11 @@ from cradletrace.epcis.profile import CONTEXT, recall_event, to_epcis
 from cradletrace.errors import NotFoundError
 from cradletrace.store.models import EpcisEvent, EventRow, Lot, Recall, RecallLot, Shipment
 
-
 _GTIN_SLASH = re.compile(r"\d{14}/")
 
 
 def _utc(t: datetime) -> datetime:
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def find_lot(session: Session, value: str, gtin: str | None = None) -> Lot:
@@ -77,8 +76,13 @@ def _go_on() -> None:
     pass
 
 
-def document(session: Session, rows: Sequence[EventRow], recalls: Sequence[tuple[Lot, Recall]],
-             now: datetime, check: Callable[[], None] = _go_on) -> dict[str, Any]:
+def document(
+    session: Session,
+    rows: Sequence[EventRow],
+    recalls: Sequence[tuple[Lot, Recall]],
+    now: datetime,
+    check: Callable[[], None] = _go_on,
+) -> dict[str, Any]:
     """The EPCIS document of these event rows and recalls (one recalled event per lot and recall).
 
     ``check`` is called before each event is mapped and hashed; it raises to stop the work (a
@@ -104,11 +108,19 @@ def document(session: Session, rows: Sequence[EventRow], recalls: Sequence[tuple
         events.append(ev)
         known.append(c.hash)
     for lot, recall in recalls:
-        events.append(recall_event(lot.gtin, lot.lot, recall.id or 0, recall.reason, recall.severity,
-                                   _utc(recall.started_at).isoformat()))
+        events.append(
+            recall_event(
+                lot.gtin, lot.lot, recall.id or 0, recall.reason, recall.severity, _utc(recall.started_at).isoformat()
+            )
+        )
         known.append(None)
-    doc: dict[str, Any] = {"@context": context, "type": "EPCISDocument", "schemaVersion": "2.0",
-                           "creationDate": _utc(now).isoformat(), "epcisBody": {"eventList": events}}
+    doc: dict[str, Any] = {
+        "@context": context,
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": _utc(now).isoformat(),
+        "epcisBody": {"eventList": events},
+    }
     for i, ev in enumerate(events):
         if known[i] is None:
             check()
@@ -122,23 +134,36 @@ def document(session: Session, rows: Sequence[EventRow], recalls: Sequence[tuple
 
 def _recalls_of(session: Session, lots: Sequence[Lot]) -> list[tuple[Lot, Recall]]:
     by_id = {lo.id: lo for lo in lots}
-    pairs = session.exec(select(RecallLot.lot_id, Recall).join(Recall, col(Recall.id) == col(RecallLot.recall_id))
-                         .where(col(RecallLot.lot_id).in_(list(by_id))).order_by(col(Recall.id), col(RecallLot.lot_id)))
+    pairs = session.exec(
+        select(RecallLot.lot_id, Recall)
+        .join(Recall, col(Recall.id) == col(RecallLot.recall_id))
+        .where(col(RecallLot.lot_id).in_(list(by_id)))
+        .order_by(col(Recall.id), col(RecallLot.lot_id))
+    )
     return [(by_id[lot_id], recall) for lot_id, recall in pairs]
 
 
-def export_lot(session: Session, lot: str, now: datetime, gtin: str | None = None,
-               check: Callable[[], None] = _go_on) -> dict[str, Any]:
+def export_lot(
+    session: Session, lot: str, now: datetime, gtin: str | None = None, check: Callable[[], None] = _go_on
+) -> dict[str, Any]:
     """One lot's history as an EPCIS 2.0 document (``lot`` as ``GTIN/LOT`` or a lot code; see find_lot)."""
     found = find_lot(session, lot, gtin)
     return document(session, history(session, [found]), _recalls_of(session, [found]), now, check)
 
 
-def export_recall(session: Session, recall_id: int, now: datetime, check: Callable[[], None] = _go_on) -> dict[str, Any]:
+def export_recall(
+    session: Session, recall_id: int, now: datetime, check: Callable[[], None] = _go_on
+) -> dict[str, Any]:
     """Every lot in a recall's scope: their histories and the recall, disposition ``recalled``."""
     recall = session.get(Recall, recall_id)
     if recall is None:
         raise NotFoundError(f"recall {recall_id}: not found")
-    lots = list(session.exec(select(Lot).join(RecallLot, col(RecallLot.lot_id) == col(Lot.id))
-                             .where(RecallLot.recall_id == recall_id).order_by(col(Lot.id))))
+    lots = list(
+        session.exec(
+            select(Lot)
+            .join(RecallLot, col(RecallLot.lot_id) == col(Lot.id))
+            .where(RecallLot.recall_id == recall_id)
+            .order_by(col(Lot.id))
+        )
+    )
     return document(session, history(session, lots), [(lo, recall) for lo in lots], now, check)

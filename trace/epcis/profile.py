@@ -64,6 +64,7 @@ GEO = re.compile(r"^geo:(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)(?:[,;].*)?$")
 
 # -- identifiers ----------------------------------------------------------------------------
 
+
 def lot_uri(gtin: str, lot: str) -> str:
     return f"{DL}/01/{gtin}/10/{quote(lot, safe='')}"
 
@@ -101,6 +102,7 @@ def parse_item(uri: object) -> tuple[str, str, str | None] | None:
 
 # -- small conversions -----------------------------------------------------------------------
 
+
 def _offset(ts: str) -> str:
     off = datetime.fromisoformat(ts.replace("Z", "+00:00")).utcoffset()
     minutes = int(off.total_seconds() // 60) if off is not None else 0
@@ -134,10 +136,14 @@ def _quantity(gtin: str, lot: str, quantity: float | None, unit: str | None) -> 
 
 
 def location(site: Mapping[str, Any]) -> dict[str, Any]:
-    return {"id": f"geo:{site['lat']},{site['lon']}", **ct_obj({k: v for k, v in site.items() if k not in ("lat", "lon")})}
+    return {
+        "id": f"geo:{site['lat']},{site['lon']}",
+        **ct_obj({k: v for k, v in site.items() if k not in ("lat", "lon")}),
+    }
 
 
 # -- cradletrace -> EPCIS --------------------------------------------------------------------
+
 
 def to_epcis(event: Mapping[str, Any], outcome: str | None = None) -> dict[str, Any]:
     """The EPCIS 2.0 event for a (valid) cradletrace event; no eventID (that is its hash)."""
@@ -145,12 +151,23 @@ def to_epcis(event: Mapping[str, Any], outcome: str | None = None) -> dict[str, 
     out: dict[str, Any]
     if kind == "batch":
         q = _quantity(d["product"]["gtin"], d["lot"], d["quantity"], d["unit"])
-        ilmd = {"cbvmda:lotNumber": d["lot"], "cbvmda:itemExpirationDate": d["expires_on"], "ct:productName": d["product"]["name"]}
+        ilmd = {
+            "cbvmda:lotNumber": d["lot"],
+            "cbvmda:itemExpirationDate": d["expires_on"],
+            "ct:productName": d["product"]["name"],
+        }
         if d["inputs"]:
-            out = {"type": "TransformationEvent", **_when(d["produced_on"]),
-                   "inputQuantityList": [_quantity(x["gtin"], x["lot"], x.get("quantity"), x.get("unit")) for x in d["inputs"]],
-                   "outputQuantityList": [q]}
-            odd = {lot_uri(x["gtin"], x["lot"]): x["unit"] for x in d["inputs"] if x.get("unit") and x["unit"] not in UOM}
+            out = {
+                "type": "TransformationEvent",
+                **_when(d["produced_on"]),
+                "inputQuantityList": [
+                    _quantity(x["gtin"], x["lot"], x.get("quantity"), x.get("unit")) for x in d["inputs"]
+                ],
+                "outputQuantityList": [q],
+            }
+            odd = {
+                lot_uri(x["gtin"], x["lot"]): x["unit"] for x in d["inputs"] if x.get("unit") and x["unit"] not in UOM
+            }
             if odd:
                 out["ct:inputUnits"] = odd
         else:
@@ -159,16 +176,29 @@ def to_epcis(event: Mapping[str, Any], outcome: str | None = None) -> dict[str, 
         if d["unit"] not in UOM:
             out["ct:unit"] = d["unit"]
     elif kind == "commission":
-        out = {"type": "ObjectEvent", **_when(d["commissioned_at"]), "action": "ADD",
-               "epcList": [item_uri(d["lot"]["gtin"], s) for s in d["serials"]], "bizStep": "commissioning",
-               "disposition": "active", "ilmd": {"cbvmda:lotNumber": d["lot"]["lot"]}}
+        out = {
+            "type": "ObjectEvent",
+            **_when(d["commissioned_at"]),
+            "action": "ADD",
+            "epcList": [item_uri(d["lot"]["gtin"], s) for s in d["serials"]],
+            "bizStep": "commissioning",
+            "disposition": "active",
+            "ilmd": {"cbvmda:lotNumber": d["lot"]["lot"]},
+        }
     elif kind == "shipment":
-        out = {"type": "ObjectEvent", **_when(d["shipped_at"]), "action": "OBSERVE",
-               "quantityList": [_quantity(d["lot"]["gtin"], d["lot"]["lot"], d["quantity"], d["unit"])],
-               "bizStep": "shipping", "disposition": "in_transit",
-               "sourceList": [{"type": "location", "source": location(d["from_site"])["id"]}],
-               "destinationList": [{"type": "location", "destination": location(d["to_site"])["id"]}],
-               "ct:shipmentID": d["id"], "ct:fromSite": location(d["from_site"]), "ct:toSite": location(d["to_site"])}
+        out = {
+            "type": "ObjectEvent",
+            **_when(d["shipped_at"]),
+            "action": "OBSERVE",
+            "quantityList": [_quantity(d["lot"]["gtin"], d["lot"]["lot"], d["quantity"], d["unit"])],
+            "bizStep": "shipping",
+            "disposition": "in_transit",
+            "sourceList": [{"type": "location", "source": location(d["from_site"])["id"]}],
+            "destinationList": [{"type": "location", "destination": location(d["to_site"])["id"]}],
+            "ct:shipmentID": d["id"],
+            "ct:fromSite": location(d["from_site"]),
+            "ct:toSite": location(d["to_site"]),
+        }
         if d["unit"] not in UOM:
             out["ct:unit"] = d["unit"]
         if d.get("received_at"):
@@ -179,21 +209,40 @@ def to_epcis(event: Mapping[str, Any], outcome: str | None = None) -> dict[str, 
         reports = []
         for a in d["analytes"]:
             field = "microorganism" if a["category"] == "microbiology" else "chemicalSubstance"
-            r = {"type": "Count" if field == "microorganism" else "MassConcentration",
-                 field: f"{CT}analyte/{quote(a['name'], safe='')}", "value": a["value"], **ct_obj(a)}
+            r = {
+                "type": "Count" if field == "microorganism" else "MassConcentration",
+                field: f"{CT}analyte/{quote(a['name'], safe='')}",
+                "value": a["value"],
+                **ct_obj(a),
+            }
             reports.append(r)
         meta = {"time": f"{d['sampled_on']}T00:00:00Z", "ct:documentSha256": d["document"]["sha256"]}
-        meta |= {"rawData": d["document"]["uri"]} if is_uri(d["document"]["uri"]) else {"ct:documentURI": d["document"]["uri"]}
-        out = {"type": "ObjectEvent", **_when(d["reported_on"]), "action": "OBSERVE",
-               "quantityList": [_quantity(d["batch"]["gtin"], d["batch"]["lot"], None, None)], "bizStep": "inspecting",
-               "sensorElementList": [{"sensorMetadata": meta, "sensorReport": reports}], "ct:lab": ct_obj(d["lab"])}
+        meta |= (
+            {"rawData": d["document"]["uri"]}
+            if is_uri(d["document"]["uri"])
+            else {"ct:documentURI": d["document"]["uri"]}
+        )
+        out = {
+            "type": "ObjectEvent",
+            **_when(d["reported_on"]),
+            "action": "OBSERVE",
+            "quantityList": [_quantity(d["batch"]["gtin"], d["batch"]["lot"], None, None)],
+            "bizStep": "inspecting",
+            "sensorElementList": [{"sensorMetadata": meta, "sensorReport": reports}],
+            "ct:lab": ct_obj(d["lab"]),
+        }
         if outcome:
             out["disposition"] = "conformant" if outcome == "pass" else "non_conformant"
     elif kind == "cold_chain":
         readings = [{"type": "Temperature", "time": r["at"], "value": r["c"], "uom": "CEL"} for r in d["readings"]]
         meta = {"ct:logger": ct_obj(d["logger"]), "ct:range": ct_obj(d["range"])}
-        out = {"type": "ObjectEvent", **_when(d["readings"][-1]["at"]), "action": "OBSERVE", "bizStep": "sensor_reporting",
-               "sensorElementList": [{"sensorMetadata": meta, "sensorReport": readings}]}
+        out = {
+            "type": "ObjectEvent",
+            **_when(d["readings"][-1]["at"]),
+            "action": "OBSERVE",
+            "bizStep": "sensor_reporting",
+            "sensorElementList": [{"sensorMetadata": meta, "sensorReport": readings}],
+        }
         if d.get("lot"):
             out["quantityList"] = [_quantity(d["lot"]["gtin"], d["lot"]["lot"], None, None)]
         else:
@@ -205,6 +254,12 @@ def to_epcis(event: Mapping[str, Any], outcome: str | None = None) -> dict[str, 
 
 def recall_event(gtin: str, lot: str, recall_id: int, reason: str, severity: str, started_at: str) -> dict[str, Any]:
     """A recall of one lot as EPCIS: disposition ``recalled``."""
-    return {"type": "ObjectEvent", **_when(started_at), "action": "OBSERVE",
-            "quantityList": [_quantity(gtin, lot, None, None)], "bizStep": "holding", "disposition": "recalled",
-            "ct:recall": ct_obj({"id": recall_id, "reason": reason, "severity": severity})}
+    return {
+        "type": "ObjectEvent",
+        **_when(started_at),
+        "action": "OBSERVE",
+        "quantityList": [_quantity(gtin, lot, None, None)],
+        "bizStep": "holding",
+        "disposition": "recalled",
+        "ct:recall": ct_obj({"id": recall_id, "reason": reason, "severity": severity}),
+    }

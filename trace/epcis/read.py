@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from cradletrace.core.testreport import Limit, fill_limits
+from cradletrace.epcis.profile import CT, DL, GEO, UNIT, day, parse_item, parse_lot
 from cradletrace.epcis.validation import expand, term
-from cradletrace.epcis.profile import GEO, CT, DL, UNIT, day, parse_item, parse_lot
 from cradletrace.errors import InvalidInputError, Problem
 
 
@@ -44,7 +44,7 @@ class _Reader:
             for k, v in obj.items():
                 full = expand(k, self.known)
                 if full.startswith(CT):
-                    out[full[len(CT):]] = self.plain(v)
+                    out[full[len(CT) :]] = self.plain(v)
             return out
         return obj
 
@@ -57,8 +57,11 @@ class _Reader:
     def site(self, obj: Any, path: str) -> dict[str, Any] | None:
         m = GEO.match(obj.get("id", "")) if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
         if m is None:
-            self.miss(path, "expected a location with id geo:<lat>,<lon> and ct:name, ct:address (cradletrace needs "
-                            "where it happened; an SGLN alone does not say)")
+            self.miss(
+                path,
+                "expected a location with id geo:<lat>,<lon> and ct:name, ct:address (cradletrace needs "
+                "where it happened; an SGLN alone does not say)",
+            )
             return None
         return {**self.plain(obj), "lat": float(m.group(1)), "lon": float(m.group(2))}
 
@@ -73,8 +76,11 @@ class _Reader:
     def one_lot(self) -> tuple[str, str, dict[str, Any]] | None:
         lots = self.lots()
         if len(lots) != 1:
-            self.miss("/quantityList", f"expected exactly one lot (an LGTIN epcClass: {DL}/01/<GTIN>/10/<lot> or "
-                                       f"urn:epc:class:lgtin:...), got {len(lots)}")
+            self.miss(
+                "/quantityList",
+                f"expected exactly one lot (an LGTIN epcClass: {DL}/01/<GTIN>/10/<lot> or "
+                f"urn:epc:class:lgtin:...), got {len(lots)}",
+            )
             return None
         return lots[0]
 
@@ -107,8 +113,14 @@ def kind_of(event: Mapping[str, Any], prefixes: Mapping[str, str]) -> str | None
     return None
 
 
-def from_epcis(event: Mapping[str, Any], prefixes: Mapping[str, str], where: str, supplier: str, key: str,
-               limits: Mapping[str, Limit]) -> dict[str, Any]:
+def from_epcis(
+    event: Mapping[str, Any],
+    prefixes: Mapping[str, str],
+    where: str,
+    supplier: str,
+    key: str,
+    limits: Mapping[str, Limit],
+) -> dict[str, Any]:
     """The bare cradletrace event (not yet signed) for one valid EPCIS event.
 
     Raises MappingError naming, by JSON pointer, each thing cradletrace needs and did not find.
@@ -117,12 +129,18 @@ def from_epcis(event: Mapping[str, Any], prefixes: Mapping[str, str], where: str
     kind = kind_of(event, prefixes)
     data: dict[str, Any] | None = None
     if "errorDeclaration" in event:
-        r.miss("/errorDeclaration", "expected an event without errorDeclaration: cradletrace records facts and keeps "
-                                    "them; correct one with a new event instead")
+        r.miss(
+            "/errorDeclaration",
+            "expected an event without errorDeclaration: cradletrace records facts and keeps "
+            "them; correct one with a new event instead",
+        )
     elif kind is None:
-        r.miss("", f"expected an event cradletrace records (batch, test report, cold chain, shipment, commissioning; "
-                   f"see the EPCIS profile), got a {event.get('type')} with action {event.get('action')!r} and bizStep "
-                   f"{event.get('bizStep')!r}")
+        r.miss(
+            "",
+            f"expected an event cradletrace records (batch, test report, cold chain, shipment, commissioning; "
+            f"see the EPCIS profile), got a {event.get('type')} with action {event.get('action')!r} and bizStep "
+            f"{event.get('bizStep')!r}",
+        )
     elif kind == "batch":
         data = _batch(r)
     elif kind == "commission":
@@ -148,8 +166,10 @@ def _batch(r: _Reader) -> dict[str, Any] | None:
     r.need(expires, "/ilmd", "cbvmda:itemExpirationDate (or cbvmda:bestBeforeDate)")
     site = r.site(e.get("bizLocation"), "/bizLocation")
     if len(refs) != 1 or refs[0][0] is None:
-        r.miss("/outputQuantityList" if e.get("type") == "TransformationEvent" else "/quantityList",
-               f"expected exactly one lot made (an LGTIN epcClass with its quantity), got {len(refs)} entries")
+        r.miss(
+            "/outputQuantityList" if e.get("type") == "TransformationEvent" else "/quantityList",
+            f"expected exactly one lot made (an LGTIN epcClass with its quantity), got {len(refs)} entries",
+        )
         return None
     (gtin, lot), q = refs[0]  # type: ignore[misc]
     r.need(q.get("quantity"), "/quantityList/0/quantity", "the quantity made")
@@ -170,8 +190,16 @@ def _batch(r: _Reader) -> dict[str, Any] | None:
         inputs.append(entry)
     if r.problems:
         return None
-    return {"product": {"gtin": gtin, "name": name}, "lot": lot, "produced_on": day(e["eventTime"]),
-            "expires_on": expires, "quantity": q["quantity"], "unit": r.unit(q) or "units", "site": site, "inputs": inputs}
+    return {
+        "product": {"gtin": gtin, "name": name},
+        "lot": lot,
+        "produced_on": day(e["eventTime"]),
+        "expires_on": expires,
+        "quantity": q["quantity"],
+        "unit": r.unit(q) or "units",
+        "site": site,
+        "inputs": inputs,
+    }
 
 
 def _commission(r: _Reader) -> dict[str, Any] | None:
@@ -181,15 +209,21 @@ def _commission(r: _Reader) -> dict[str, Any] | None:
         r.miss(f"/epcList/{i}", "expected an SGTIN (Digital Link .../01/<GTIN>/21/<serial> or urn:epc:id:sgtin:...)")
     good = [x for x in items if x is not None]
     gtins = {x[0] for x in good}
-    lot = r.ct(r.e.get("ilmd"), "lotNumber") or (r.e.get("ilmd") or {}).get("cbvmda:lotNumber") or next(
-        (x[2] for x in good if x[2]), None)
+    lot = (
+        r.ct(r.e.get("ilmd"), "lotNumber")
+        or (r.e.get("ilmd") or {}).get("cbvmda:lotNumber")
+        or next((x[2] for x in good if x[2]), None)
+    )
     r.need(lot, "/ilmd", "cbvmda:lotNumber (the lot the items belong to)")
     if len(gtins) > 1:
         r.miss("/epcList", f"expected items of one GTIN, got {len(gtins)}")
     if r.problems:
         return None
-    return {"lot": {"gtin": gtins.pop(), "lot": lot}, "serials": [x[1] for x in good],
-            "commissioned_at": r.e["eventTime"]}
+    return {
+        "lot": {"gtin": gtins.pop(), "lot": lot},
+        "serials": [x[1] for x in good],
+        "commissioned_at": r.e["eventTime"],
+    }
 
 
 def _shipment(r: _Reader) -> dict[str, Any] | None:
@@ -204,9 +238,15 @@ def _shipment(r: _Reader) -> dict[str, Any] | None:
     r.need(q.get("quantity"), "/quantityList/0/quantity", "the quantity shipped")
     if r.problems:
         return None
-    out: dict[str, Any] = {"id": sid, "lot": {"gtin": gtin, "lot": lot}, "quantity": q["quantity"],
-                           "unit": r.unit(q) or "units", "from_site": sites[0], "to_site": sites[1],
-                           "shipped_at": e["eventTime"]}
+    out: dict[str, Any] = {
+        "id": sid,
+        "lot": {"gtin": gtin, "lot": lot},
+        "quantity": q["quantity"],
+        "unit": r.unit(q) or "units",
+        "from_site": sites[0],
+        "to_site": sites[1],
+        "shipped_at": e["eventTime"],
+    }
     if (received := r.ct(e, "receivedAt")) is not None:
         out["received_at"] = received
     if (customs := r.ct(e, "customs")) is not None:
@@ -221,7 +261,11 @@ def _test_report(r: _Reader, limits: Mapping[str, Limit]) -> dict[str, Any] | No
     meta: dict[str, Any] = {}
     for i, el in enumerate(e.get("sensorElementList") or []):
         for j, rep in enumerate(el.get("sensorReport") or []):
-            field = "microorganism" if "microorganism" in rep else ("chemicalSubstance" if "chemicalSubstance" in rep else None)
+            field = (
+                "microorganism"
+                if "microorganism" in rep
+                else ("chemicalSubstance" if "chemicalSubstance" in rep else None)
+            )
             if field is None:
                 continue
             meta = meta or el.get("sensorMetadata") or {}
@@ -233,8 +277,11 @@ def _test_report(r: _Reader, limits: Mapping[str, Limit]) -> dict[str, Any] | No
                 "category": own.get("category") or ("microbiology" if field == "microorganism" else "contaminant"),
                 "value": r.need(rep.get("value"), at + "/value", "the measured value"),
                 "unit": r.need(own.get("unit") or rep.get("uom"), at + "/uom", "a unit (uom or ct:unit)"),
-                "method": r.need(own.get("method") or (el.get("sensorMetadata") or {}).get("dataProcessingMethod"),
-                                 at, "ct:method (or sensorMetadata.dataProcessingMethod)"),
+                "method": r.need(
+                    own.get("method") or (el.get("sensorMetadata") or {}).get("dataProcessingMethod"),
+                    at,
+                    "ct:method (or sensorMetadata.dataProcessingMethod)",
+                ),
             }
             for k in ("limit", "min"):
                 if k in own:
@@ -244,8 +291,10 @@ def _test_report(r: _Reader, limits: Mapping[str, Limit]) -> dict[str, Any] | No
     cert = e.get("certificationInfo")
     cert = cert[0] if isinstance(cert, list) and cert else cert
     if lab is None and isinstance(cert, str):
-        lab = {"name": (re.sub(r"^[a-z]+://", "", cert).split("/")[0] or cert)[:200],
-               "accreditation": {"scheme": "certificationInfo", "number": cert[:200]}}
+        lab = {
+            "name": (re.sub(r"^[a-z]+://", "", cert).split("/")[0] or cert)[:200],
+            "accreditation": {"scheme": "certificationInfo", "number": cert[:200]},
+        }
     r.need(lab, "", "ct:lab (name, accreditation) or certificationInfo")
     sha = r.need(r.ct(meta, "documentSha256"), "/sensorElementList/0/sensorMetadata", "ct:documentSha256 of the report")
     uri = meta.get("rawData") or r.ct(meta, "documentURI")
@@ -253,13 +302,20 @@ def _test_report(r: _Reader, limits: Mapping[str, Limit]) -> dict[str, Any] | No
     sampled = meta.get("time") or meta.get("startTime") or e["eventTime"]
     if r.problems or ref is None:
         return None
-    data: dict[str, Any] = {"batch": {"gtin": ref[0], "lot": ref[1]}, "lab": lab, "sampled_on": day(sampled),
-                            "reported_on": day(e["eventTime"]), "analytes": analytes,
-                            "document": {"sha256": sha, "uri": uri}}
+    data: dict[str, Any] = {
+        "batch": {"gtin": ref[0], "lot": ref[1]},
+        "lab": lab,
+        "sampled_on": day(sampled),
+        "reported_on": day(e["eventTime"]),
+        "analytes": analytes,
+        "document": {"sha256": sha, "uri": uri},
+    }
     try:
         return fill_limits(data, limits)
     except InvalidInputError as exc:
-        r.problems.extend(Problem(r.where + "/sensorElementList", f"cradletrace {p.where}: {p.message}") for p in exc.problems)
+        r.problems.extend(
+            Problem(r.where + "/sensorElementList", f"cradletrace {p.where}: {p.message}") for p in exc.problems
+        )
         return None
 
 
@@ -304,12 +360,14 @@ def _cold_chain(r: _Reader) -> dict[str, Any] | None:
     if r.problems or (shipment is None and ref is None):
         return None
     readings.sort(key=lambda x: datetime.fromisoformat(x[0].replace("Z", "+00:00")))
-    data: dict[str, Any] = {"logger": r.plain(logger), "range": r.plain(rng),
-                            "readings": [{"at": at, "c": c} for at, c in readings]}
+    data: dict[str, Any] = {
+        "logger": r.plain(logger),
+        "range": r.plain(rng),
+        "readings": [{"at": at, "c": c} for at, c in readings],
+    }
     if shipment is not None:
         data["shipment"] = shipment
     else:
         assert ref is not None
         data["lot"] = {"gtin": ref[0], "lot": ref[1]}
     return data
-

@@ -44,16 +44,34 @@ from cradletrace.errors import InvalidInputError, Problem
 CBV = "https://ref.gs1.org/cbv/"
 GS1_VOC = "https://gs1.org/voc/"
 # Namespaces whose terms must come from the lists (GS1's own); anything else is a user vocabulary.
-GS1_NAMESPACES = ("https://ref.gs1.org/cbv/", "http://ref.gs1.org/cbv/", "https://gs1.org/voc/", "http://gs1.org/voc/",
-                  "https://www.gs1.org/voc/", "urn:epcglobal:cbv:", "https://ns.gs1.org/cbv/", "http://ns.gs1.org/cbv/")
-STANDARD_PREFIXES = {"cbv": CBV, "gs1": GS1_VOC, "epcis": "https://ref.gs1.org/epcis/", "cbvmda": "urn:epcglobal:cbv:mda:"}
+GS1_NAMESPACES = (
+    "https://ref.gs1.org/cbv/",
+    "http://ref.gs1.org/cbv/",
+    "https://gs1.org/voc/",
+    "http://gs1.org/voc/",
+    "https://www.gs1.org/voc/",
+    "urn:epcglobal:cbv:",
+    "https://ns.gs1.org/cbv/",
+    "http://ns.gs1.org/cbv/",
+)
+STANDARD_PREFIXES = {
+    "cbv": CBV,
+    "gs1": GS1_VOC,
+    "epcis": "https://ref.gs1.org/epcis/",
+    "cbvmda": "urn:epcglobal:cbv:mda:",
+}
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(?:[^\s%<>\"{}|\\^`\x00-\x1f\x7f]|%[0-9A-Fa-f]{2})*$")
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.*)$")
 LABELS = {
-    "bizStep": "business step", "disposition": "disposition", "bizTransactionType": "business transaction type",
-    "sourceDestType": "source/destination type", "errorReason": "error reason", "component": "sensor component",
-    "measurementType": "measurement type", "sensorAlertType": "sensor alert type",
+    "bizStep": "business step",
+    "disposition": "disposition",
+    "bizTransactionType": "business transaction type",
+    "sourceDestType": "source/destination type",
+    "errorReason": "error reason",
+    "component": "sensor component",
+    "measurementType": "measurement type",
+    "sensorAlertType": "sensor alert type",
 }
 
 
@@ -122,7 +140,8 @@ def _reason(e: ValidationError) -> str:
         return f"expected {e.validator_value}, got {_shown(inst)}"
     if v == "format":
         what = {"uri": "an absolute URI (RFC 3986)", "date-time": "a date-time with offset (RFC 3339)"}.get(
-            str(e.validator_value), f"format {e.validator_value}")
+            str(e.validator_value), f"format {e.validator_value}"
+        )
         return f"expected {what}, got {_shown(inst)}"
     if v == "pattern":
         return f"expected text matching {e.validator_value}, got {_shown(inst)}"
@@ -134,12 +153,16 @@ def _reason(e: ValidationError) -> str:
 def _problem(e: ValidationError) -> Problem:
     if e.context:
         # Of the alternatives, name the one that got furthest into the value (not "some other branch is required").
-        e = best_match(e.context, key=lambda x: (len(x.absolute_path), x.validator not in ("anyOf", "oneOf", "required")))
+        e = best_match(
+            e.context, key=lambda x: (len(x.absolute_path), x.validator not in ("anyOf", "oneOf", "required"))
+        )
     path = list(e.absolute_path)
     if "propertyNames" in e.absolute_schema_path:
-        return Problem(pointer([*path, e.instance]),
-                       f"expected an EPCIS field of this object or an extension named by a URI (prefix:name), "
-                       f"got property {_shown(e.instance)}")
+        return Problem(
+            pointer([*path, e.instance]),
+            f"expected an EPCIS field of this object or an extension named by a URI (prefix:name), "
+            f"got property {_shown(e.instance)}",
+        )
     return Problem(pointer(path), _reason(e))
 
 
@@ -158,8 +181,9 @@ def schema_problems_full(document: JsonValue) -> list[Problem]:
 @cache
 def _fast_validator() -> Any:
     """The Rust validator of the same schema, compiled once per process, with our format checks."""
-    return jsonschema_rs.validator_for(schema(), formats={"uri": is_uri, "date-time": is_date_time},
-                                       validate_formats=True)
+    return jsonschema_rs.validator_for(
+        schema(), formats={"uri": is_uri, "date-time": is_date_time}, validate_formats=True
+    )
 
 
 # Where event lists sit (the schema checks their items independently of each other).
@@ -169,8 +193,13 @@ _EVENT_LISTS = (("epcisBody", "eventList"), ("epcisBody", "queryResults", "resul
 def _faulted(errors: list[Any], at: tuple[str, ...]) -> list[int]:
     """Indexes of the events under ``at`` that the Rust validator reported an error in, ascending."""
     n = len(at)
-    return sorted({e.instance_path[n] for e in errors if len(e.instance_path) > n and tuple(e.instance_path[:n]) == at
-                   and isinstance(e.instance_path[n], int)})
+    return sorted(
+        {
+            e.instance_path[n]
+            for e in errors
+            if len(e.instance_path) > n and tuple(e.instance_path[:n]) == at and isinstance(e.instance_path[n], int)
+        }
+    )
 
 
 def _pruned(document: Any, at: tuple[str, ...], keep: list[int]) -> Any:
@@ -188,7 +217,7 @@ def _renumbered(p: Problem, at: tuple[str, ...], keep: list[int]) -> Problem:
     base = pointer(at) + "/"
     if not p.where.startswith(base):
         return p
-    index, sep, rest = p.where[len(base):].partition("/")
+    index, sep, rest = p.where[len(base) :].partition("/")
     return Problem(f"{base}{keep[int(index)]}{sep}{rest}", p.message)
 
 
@@ -249,13 +278,18 @@ def term(value: object, list_name: str, known: Mapping[str, str]) -> tuple[str |
     if value in terms:
         return value, None
     full = expand(value, known)
-    if full.startswith(prefix) and full[len(prefix):] in terms:
-        return full[len(prefix):], None
+    if full.startswith(prefix) and full[len(prefix) :] in terms:
+        return full[len(prefix) :], None
     if full.startswith(GS1_NAMESPACES):
-        return None, f"expected a CBV 2.0 {label} (a short name such as {sorted(terms)[0]!r} or {prefix}<name>), got {value!r}"
+        return (
+            None,
+            f"expected a CBV 2.0 {label} (a short name such as {sorted(terms)[0]!r} or {prefix}<name>), got {value!r}",
+        )
     if not is_uri(full):
-        return None, (f"expected a CBV 2.0 {label} ({', '.join(sorted(terms)[:6])}, ...; or {prefix}<name>) "
-                      f"or a URI of your own vocabulary, got {value!r}")
+        return None, (
+            f"expected a CBV 2.0 {label} ({', '.join(sorted(terms)[:6])}, ...; or {prefix}<name>) "
+            f"or a URI of your own vocabulary, got {value!r}"
+        )
     return None, None  # a user vocabulary URI: allowed by EPCIS, kept as it is
 
 
@@ -283,8 +317,11 @@ def _vocabulary_values(event: Mapping[str, Any]) -> Iterator[tuple[list[str | in
         for k in ("set", "unset"):
             for i, v in enumerate(pd.get(k) or []):
                 yield ["persistentDisposition", k, i], v, "disposition"
-    for field, lst in (("bizTransactionList", "bizTransactionType"), ("sourceList", "sourceDestType"),
-                       ("destinationList", "sourceDestType")):
+    for field, lst in (
+        ("bizTransactionList", "bizTransactionType"),
+        ("sourceList", "sourceDestType"),
+        ("destinationList", "sourceDestType"),
+    ):
         for i, x in enumerate(event.get(field) or []):
             if isinstance(x, dict) and "type" in x:
                 yield [field, i, "type"], x["type"], lst
@@ -297,7 +334,11 @@ def _vocabulary_values(event: Mapping[str, Any]) -> Iterator[tuple[list[str | in
         for j, report in enumerate(element.get("sensorReport") or []):
             if not isinstance(report, dict):
                 continue
-            for field, lst in (("type", "measurementType"), ("exception", "sensorAlertType"), ("component", "component")):
+            for field, lst in (
+                ("type", "measurementType"),
+                ("exception", "sensorAlertType"),
+                ("component", "component"),
+            ):
                 if field in report:
                     yield ["sensorElementList", i, "sensorReport", j, field], report[field], lst
 

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
@@ -78,11 +78,14 @@ def generate_codes(
     while len(serials) < count:
         serials[serial_from_bytes(random(SERIAL_BYTES))] = None
     drawn = list(serials)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     when = now.isoformat()
     events: list[dict[str, object]] = [
-        {"kind": "commission", "supplier": supplier,
-         "data": {"lot": {"gtin": gtin, "lot": lot}, "serials": drawn[i:i + MAX_SERIALS], "commissioned_at": when}}
+        {
+            "kind": "commission",
+            "supplier": supplier,
+            "data": {"lot": {"gtin": gtin, "lot": lot}, "serials": drawn[i : i + MAX_SERIALS], "commissioned_at": when},
+        }
         for i in range(0, count, MAX_SERIALS)
     ]
     items = recording.sign_items(recording.read_items(events), recording.key_loader(session, keys_dir), limits or {})  # type: ignore[arg-type]
@@ -91,6 +94,7 @@ def generate_codes(
 
 
 # -- QR symbols ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Symbol:
@@ -109,7 +113,7 @@ class Symbol:
         out: list[tuple[int, int, int]] = []
         n, px = self.size, self.pixels
         for r in range(n):
-            row = px[r * n:(r + 1) * n]
+            row = px[r * n : (r + 1) * n]
             c = row.find(0)
             while c >= 0:
                 end = row.find(255, c)
@@ -134,6 +138,7 @@ def hri_lines(code: ItemCode) -> tuple[str, str, str]:
 
 # -- outputs ---------------------------------------------------------------------------------
 
+
 class Output(Protocol):
     """Where labels go. ``close`` publishes the finished output; ``abort`` leaves nothing."""
 
@@ -142,8 +147,12 @@ class Output(Protocol):
     def abort(self) -> None: ...
 
 
-def render(links: Iterable[DigitalLink], outputs: Sequence[Output],
-           progress: Callable[[int], None] | None = None, every: int = 100) -> int:
+def render(
+    links: Iterable[DigitalLink],
+    outputs: Sequence[Output],
+    progress: Callable[[int], None] | None = None,
+    every: int = 100,
+) -> int:
     """Encode each link once and add it to every output; all outputs are published or none.
 
     ``progress(n)`` is called with the number of labels done since the last call.

@@ -40,8 +40,10 @@ def label_svg(link: DigitalLink, symbol: Symbol, module_mm: float = MODULE_MM) -
     lead = font * _LEAD
     height = w + font + 2 * lead + font * 0.6
     d = "".join(f"M{c + QUIET} {r + QUIET}h{n}v1h-{n}z" for r, c, n in symbol.runs())
-    lines = "".join(f'<text x="{_num(width / 2)}" y="{_num(w + font + i * lead)}">{escape(t)}</text>'
-                    for i, t in enumerate(hri_lines(link)))
+    lines = "".join(
+        f'<text x="{_num(width / 2)}" y="{_num(w + font + i * lead)}">{escape(t)}</text>'
+        for i, t in enumerate(hri_lines(link))
+    )
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{_num(width * module_mm)}mm" '
@@ -113,8 +115,10 @@ class PngZip:
             self._blank[key] = blank
         img = self._blank[key].copy()
         code = Image.frombytes("L", (symbol.size, symbol.size), symbol.pixels)
-        img.paste(code.resize((symbol.size * s, symbol.size * s), Image.Resampling.NEAREST),
-                  ((width - symbol.size * s) // 2, QUIET * s))
+        img.paste(
+            code.resize((symbol.size * s, symbol.size * s), Image.Resampling.NEAREST),
+            ((width - symbol.size * s) // 2, QUIET * s),
+        )
         self._text(ImageDraw.Draw(img), width, w * s + font + 2 * lead, hri_lines(link)[2], font)
         buf = io.BytesIO()
         # One bit per pixel: a quarter of the encoding time of greyscale, and print wants no grey.
@@ -145,8 +149,14 @@ class PdfSheet:
 
     FONT, FONT_SIZE, LEADING = "Helvetica", 6.5, 7.8
 
-    def __init__(self, path: Path, module_mm: float = MODULE_MM, margin_mm: float = 10, gutter_mm: float = 4,
-                 title: str = "cradletrace labels") -> None:
+    def __init__(
+        self,
+        path: Path,
+        module_mm: float = MODULE_MM,
+        margin_mm: float = 10,
+        gutter_mm: float = 4,
+        title: str = "cradletrace labels",
+    ) -> None:
         from reportlab.lib.pagesizes import A4
         from reportlab.pdfgen.canvas import Canvas
 
@@ -172,8 +182,13 @@ class PdfSheet:
         usable_h = self.page_h - 2 * self.margin - self.LEADING  # a footer line
         cols, rows = int(usable_w // cell_w), int(usable_h // cell_h)
         if cols < 1 or rows < 1:
-            raise InvalidInputError(Problem("pdf", f"expected a code that fits an A4 page with {self.margin / _MM:.0f} mm "
-                                                   f"margins, got one of {qr / _MM:.0f} mm"))
+            raise InvalidInputError(
+                Problem(
+                    "pdf",
+                    f"expected a code that fits an A4 page with {self.margin / _MM:.0f} mm "
+                    f"margins, got one of {qr / _MM:.0f} mm",
+                )
+            )
         left = self.margin + (usable_w - cols * cell_w) / 2
         return cols, rows, cell_w, cell_h, qr, left, max(text, qr)
 

@@ -6,7 +6,7 @@ Also how recall and hold times are written out (ISO 8601, UTC): SQLite hands bac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 TWO_HOURS = timedelta(hours=2)
@@ -40,9 +40,16 @@ class Clock:
     def to_json(self) -> dict[str, Any]:
         def secs(d: timedelta | None) -> float | None:
             return None if d is None else round(d.total_seconds(), 3)
-        return {"trigger_at": iso(self.trigger_at), "located_at": iso(self.located_at), "started_at": iso(self.started_at),
-                "to_located_s": secs(self.to_located), "to_started_s": secs(self.to_started),
-                "rule_s": TWO_HOURS.total_seconds(), "within_two_hours": self.within_rule}
+
+        return {
+            "trigger_at": iso(self.trigger_at),
+            "located_at": iso(self.located_at),
+            "started_at": iso(self.started_at),
+            "to_located_s": secs(self.to_located),
+            "to_started_s": secs(self.to_started),
+            "rule_s": TWO_HOURS.total_seconds(),
+            "within_two_hours": self.within_rule,
+        }
 
     def text(self) -> str:
         def fmt(d: timedelta | None) -> str:
@@ -50,12 +57,13 @@ class Clock:
                 return "-"
             s = int(d.total_seconds())
             return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s"
+
         verdict = {True: "within", False: "OVER", None: "n/a"}[self.within_rule]
         return f"located +{fmt(self.to_located)}, started +{fmt(self.to_started)} ({verdict} the 2 h rule)"
 
 
 def _utc(t: datetime) -> datetime:
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)  # SQLite returns naive UTC
+    return t if t.tzinfo else t.replace(tzinfo=UTC)  # SQLite returns naive UTC
 
 
 def iso(t: datetime | None) -> str | None:

@@ -38,7 +38,9 @@ def parse_lot(value: str, field_name: str = "lot") -> LotKey:
     """``GTIN/LOT`` as typed on the command line; split at the first slash (a GTIN has none)."""
     gtin, sep, lot = value.partition("/")
     if not sep or not re.fullmatch(r"\d{14}", gtin) or not lot:
-        raise InvalidInputError(Problem(field_name, f"expected GTIN/LOT (14 digits, a slash, the lot code), got {value!r}"))
+        raise InvalidInputError(
+            Problem(field_name, f"expected GTIN/LOT (14 digits, a slash, the lot code), got {value!r}")
+        )
     return gtin, lot
 
 
@@ -83,9 +85,18 @@ class TracedLot:
         return (self.gtin, self.lot)
 
     def to_json(self) -> dict[str, Any]:
-        return {"gtin": self.gtin, "lot": self.lot, "product": self.product, "supplier": self.supplier_id,
-                "depth": self.depth, "path": [_key_json(k) for k in self.path], "items": self.items,
-                "scanned_items": self.scanned_items, "shipments": self.shipments, "now_at": self.now_at}
+        return {
+            "gtin": self.gtin,
+            "lot": self.lot,
+            "product": self.product,
+            "supplier": self.supplier_id,
+            "depth": self.depth,
+            "path": [_key_json(k) for k in self.path],
+            "items": self.items,
+            "scanned_items": self.scanned_items,
+            "shipments": self.shipments,
+            "now_at": self.now_at,
+        }
 
 
 @dataclass(frozen=True)
@@ -102,9 +113,18 @@ class ShipmentLeg:
     event_id: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "gtin": self.gtin, "lot": self.lot, "from_site": self.from_site, "to_site": self.to_site,
-                "shipped_at": self.shipped_at, "received_at": self.received_at, "quantity": self.quantity,
-                "unit": self.unit, "event_id": self.event_id}
+        return {
+            "id": self.id,
+            "gtin": self.gtin,
+            "lot": self.lot,
+            "from_site": self.from_site,
+            "to_site": self.to_site,
+            "shipped_at": self.shipped_at,
+            "received_at": self.received_at,
+            "quantity": self.quantity,
+            "unit": self.unit,
+            "event_id": self.event_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -141,10 +161,21 @@ class ForwardTrace:
         return tuple(lot.id for lot in self.lots)
 
     def to_json(self) -> dict[str, Any]:
-        return {"direction": "forward", "start": self.start.to_json(), "lots": [lot.to_json() for lot in self.lots],
-                "shipments": [s.to_json() for s in self.shipments], "sites": list(self.sites),
-                "counts": {"lots": len(self.lots), "items": self.items, "shipments": len(self.shipments),
-                           "sites": len(self.sites), "scanned_items": self.scanned_items, "scans": self.scans}}
+        return {
+            "direction": "forward",
+            "start": self.start.to_json(),
+            "lots": [lot.to_json() for lot in self.lots],
+            "shipments": [s.to_json() for s in self.shipments],
+            "sites": list(self.sites),
+            "counts": {
+                "lots": len(self.lots),
+                "items": self.items,
+                "shipments": len(self.shipments),
+                "sites": len(self.sites),
+                "scanned_items": self.scanned_items,
+                "scans": self.scans,
+            },
+        }
 
 
 @dataclass(frozen=True)
@@ -186,12 +217,20 @@ class BackwardTrace:
     cold_chain: tuple[EvidenceRecord, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {"direction": "backward", "start": self.start.to_json(), "lots": [lot.to_json() for lot in self.lots],
-                "suppliers": [s.to_json() for s in self.suppliers],
-                "test_reports": [r.to_json() for r in self.test_reports],
-                "cold_chain": [r.to_json() for r in self.cold_chain],
-                "counts": {"lots": len(self.lots), "suppliers": len(self.suppliers),
-                           "test_reports": len(self.test_reports), "cold_chain": len(self.cold_chain)}}
+        return {
+            "direction": "backward",
+            "start": self.start.to_json(),
+            "lots": [lot.to_json() for lot in self.lots],
+            "suppliers": [s.to_json() for s in self.suppliers],
+            "test_reports": [r.to_json() for r in self.test_reports],
+            "cold_chain": [r.to_json() for r in self.cold_chain],
+            "counts": {
+                "lots": len(self.lots),
+                "suppliers": len(self.suppliers),
+                "test_reports": len(self.test_reports),
+                "cold_chain": len(self.cold_chain),
+            },
+        }
 
 
 @dataclass
@@ -202,7 +241,11 @@ class _Walk:
 
 def _walk(session: Session, starts: Iterable[int], *, forward: bool) -> _Walk:
     """Breadth-first over lot_input from ``starts``: consumers (forward) or inputs (backward)."""
-    src, dst = (col(LotInput.input_lot_id), col(LotInput.lot_id)) if forward else (col(LotInput.lot_id), col(LotInput.input_lot_id))
+    src, dst = (
+        (col(LotInput.input_lot_id), col(LotInput.lot_id))
+        if forward
+        else (col(LotInput.lot_id), col(LotInput.input_lot_id))
+    )
     walk = _Walk()
     frontier = sorted(set(starts))
     for lid in frontier:
@@ -231,7 +274,10 @@ class _LotRow:
 def _lots(session: Session, walk: _Walk) -> dict[int, _LotRow]:
     rows: dict[int, _LotRow] = {}
     for lid, gtin, lot, product, sup in session.exec(
-            select(col(Lot.id), Lot.gtin, Lot.lot, Lot.product, Lot.supplier_id).where(col(Lot.id).in_(id_set(session, walk.depth)))).all():  # type: ignore[call-overload]
+        select(col(Lot.id), Lot.gtin, Lot.lot, Lot.product, Lot.supplier_id).where(
+            col(Lot.id).in_(id_set(session, walk.depth))
+        )
+    ).all():  # type: ignore[call-overload]
         rows[int(lid)] = _LotRow(gtin, lot, product, sup)
     return rows
 
@@ -269,7 +315,9 @@ def _event_row(session: Session, event: str | int) -> EventRow:
 def _event_start(session: Session, event: str | int) -> tuple[Start, list[int]]:
     row = _event_row(session, event)
     if row.kind not in ("test_report", "cold_chain"):
-        raise InvalidInputError(Problem("event", f"expected a test report or a cold-chain record, got a {row.kind} event ({row.id})"))
+        raise InvalidInputError(
+            Problem("event", f"expected a test report or a cold-chain record, got a {row.kind} event ({row.id})")
+        )
     if row.gtin is not None and row.lot is not None:
         lid = _find_lot(session, (row.gtin, row.lot), "event")
     else:  # a cold-chain record of a shipment: its lot is the shipment's
@@ -291,8 +339,11 @@ def _site_window_lots(session: Session, site: str, start: date, end: date) -> li
     needle = json.dumps(site, ensure_ascii=False)[1:-1]
     pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     out: list[int] = []
-    for lid, body in session.exec(select(Lot.id, EventRow.body).join(EventRow, col(EventRow.id) == col(Lot.event_id))
-                                  .where(EventRow.kind == "batch", col(EventRow.body).like(pattern, escape="\\"))).all():
+    for lid, body in session.exec(
+        select(Lot.id, EventRow.body)
+        .join(EventRow, col(EventRow.id) == col(Lot.event_id))
+        .where(EventRow.kind == "batch", col(EventRow.body).like(pattern, escape="\\"))
+    ).all():
         data = json.loads(body)["data"]
         if data["site"]["name"] == site and start <= date.fromisoformat(data["produced_on"]) <= end:
             out.append(int(lid))  # type: ignore[arg-type]
@@ -300,7 +351,8 @@ def _site_window_lots(session: Session, site: str, start: date, end: date) -> li
 
 
 def trace_forward(
-    session: Session, *,
+    session: Session,
+    *,
     lot: LotKey | None = None,
     supplier: str | None = None,
     event: str | int | None = None,
@@ -310,10 +362,18 @@ def trace_forward(
 
     Raises InvalidInputError (bad or several starts) or NotFoundError (unknown start), naming the field.
     """
-    given = [n for n, v in (("lot", lot), ("supplier", supplier), ("event", event), ("site_window", site_window)) if v is not None]
+    given = [
+        n
+        for n, v in (("lot", lot), ("supplier", supplier), ("event", event), ("site_window", site_window))
+        if v is not None
+    ]
     if len(given) != 1:
-        raise InvalidInputError(Problem("lot/supplier/event/site_window",
-                                        f"expected exactly one start, got {len(given)}{': ' + ', '.join(given) if given else ''}"))
+        raise InvalidInputError(
+            Problem(
+                "lot/supplier/event/site_window",
+                f"expected exactly one start, got {len(given)}{': ' + ', '.join(given) if given else ''}",
+            )
+        )
     if lot is not None:
         starts = [_find_lot(session, lot)]
         start = Start("lot", f"{lot[0]}/{lot[1]}", (lot,))
@@ -335,14 +395,21 @@ def trace_forward(
         start = Start(start.kind, start.value, tuple(sorted((rows[i].gtin, rows[i].lot) for i in starts)))
 
     ids = sorted(walk.depth)
-    items: dict[int, int] = dict(session.exec(select(Item.lot_id, func.count()).where(col(Item.lot_id).in_(id_set(session, ids)))
-                                              .group_by(col(Item.lot_id))).all())
+    items: dict[int, int] = dict(
+        session.exec(
+            select(Item.lot_id, func.count())
+            .where(col(Item.lot_id).in_(id_set(session, ids)))
+            .group_by(col(Item.lot_id))
+        ).all()
+    )
     scanned: dict[int, int] = {}
     scans = 0
     for lid, codes, n in session.exec(
-            select(Item.lot_id, func.count(func.distinct(ScanRecord.serial)), func.count())
-            .join(Item, col(Item.serial) == col(ScanRecord.serial))
-            .where(col(Item.lot_id).in_(id_set(session, ids))).group_by(col(Item.lot_id))).all():
+        select(Item.lot_id, func.count(func.distinct(ScanRecord.serial)), func.count())
+        .join(Item, col(Item.serial) == col(ScanRecord.serial))
+        .where(col(Item.lot_id).in_(id_set(session, ids)))
+        .group_by(col(Item.lot_id))
+    ).all():
         scanned[lid] = codes
         scans += n
 
@@ -359,42 +426,80 @@ def trace_forward(
     for lid in sorted(ids, key=lambda i: (walk.depth[i], rows[i].gtin, rows[i].lot)):
         r = rows[lid]
         k = (r.gtin, r.lot)
-        lots.append(TracedLot(lid, r.gtin, r.lot, r.product, r.supplier_id, walk.depth[lid], _path(walk, rows, lid),
-                              items.get(lid, 0), scanned.get(lid, 0), count.get(k, 0),
-                              latest[k].to_site if k in latest else None))
-    return ForwardTrace(start, tuple(lots), tuple(legs), tuple(sorted({leg.to_site for leg in latest.values()})),
-                        sum(items.values()), sum(scanned.values()), scans)
+        lots.append(
+            TracedLot(
+                lid,
+                r.gtin,
+                r.lot,
+                r.product,
+                r.supplier_id,
+                walk.depth[lid],
+                _path(walk, rows, lid),
+                items.get(lid, 0),
+                scanned.get(lid, 0),
+                count.get(k, 0),
+                latest[k].to_site if k in latest else None,
+            )
+        )
+    return ForwardTrace(
+        start,
+        tuple(lots),
+        tuple(legs),
+        tuple(sorted({leg.to_site for leg in latest.values()})),
+        sum(items.values()),
+        sum(scanned.values()),
+        scans,
+    )
 
 
 def _legs(session: Session, ids: Sequence[int], rows: dict[int, _LotRow]) -> list[ShipmentLeg]:
     """The shipments of the lots ``ids``, read from their events' bodies."""
     legs: list[ShipmentLeg] = []
     for sid, lid, eid, body in session.exec(
-            select(Shipment.id, Shipment.lot_id, Shipment.event_id, EventRow.body)
-            .join(EventRow, col(EventRow.id) == col(Shipment.event_id)).where(col(Shipment.lot_id).in_(id_set(session, ids)))).all():
+        select(Shipment.id, Shipment.lot_id, Shipment.event_id, EventRow.body)
+        .join(EventRow, col(EventRow.id) == col(Shipment.event_id))
+        .where(col(Shipment.lot_id).in_(id_set(session, ids)))
+    ).all():
         d = json.loads(body)["data"]
-        legs.append(ShipmentLeg(id=sid, gtin=rows[lid].gtin, lot=rows[lid].lot, from_site=d["from_site"]["name"],
-                                to_site=d["to_site"]["name"], shipped_at=d["shipped_at"], received_at=d.get("received_at"),
-                                quantity=d["quantity"], unit=d["unit"], event_id=eid))
+        legs.append(
+            ShipmentLeg(
+                id=sid,
+                gtin=rows[lid].gtin,
+                lot=rows[lid].lot,
+                from_site=d["from_site"]["name"],
+                to_site=d["to_site"]["name"],
+                shipped_at=d["shipped_at"],
+                received_at=d.get("received_at"),
+                quantity=d["quantity"],
+                unit=d["unit"],
+                event_id=eid,
+            )
+        )
     return legs
 
 
-def affected_items(session: Session, lot_ids: Sequence[int], *, after: str | None = None,
-                   limit: int = 1000) -> list[tuple[str, str, str]]:
+def affected_items(
+    session: Session, lot_ids: Sequence[int], *, after: str | None = None, limit: int = 1000
+) -> list[tuple[str, str, str]]:
     """One page of ``(serial, gtin, lot)`` of the given lots, ordered by serial; pass the last
     serial as ``after`` for the next page (keyset paging: every page costs the same)."""
     if not 1 <= limit <= 100_000:
         raise InvalidInputError(Problem("limit", f"expected 1 to 100000, got {limit}"))
     if not lot_ids:
         return []
-    q = (select(Item.serial, Item.gtin, Lot.lot).join(Lot, col(Lot.id) == col(Item.lot_id))
-         .where(col(Item.lot_id).in_(id_set(session, lot_ids))))
+    q = (
+        select(Item.serial, Item.gtin, Lot.lot)
+        .join(Lot, col(Lot.id) == col(Item.lot_id))
+        .where(col(Item.lot_id).in_(id_set(session, lot_ids)))
+    )
     if after is not None:
         q = q.where(col(Item.serial) > after)
     return [(s, g, lo) for s, g, lo in session.exec(q.order_by(col(Item.serial)).limit(limit)).all()]
 
 
-def trace_json(trace: ForwardTrace | BackwardTrace, items: Sequence[tuple[str, str, str]] | None = None) -> dict[str, Any]:
+def trace_json(
+    trace: ForwardTrace | BackwardTrace, items: Sequence[tuple[str, str, str]] | None = None
+) -> dict[str, Any]:
     """THE JSON form of a trace: ``GET /api/v1/trace/forward|backward`` answers it and
     ``cradletrace trace forward|backward --json`` prints it, so a script can move between them.
 
@@ -414,8 +519,11 @@ def trace_backward(session: Session, *, serial: str | None = None, lot: LotKey |
     if (serial is None) == (lot is None):
         raise InvalidInputError(Problem("serial/lot", "expected exactly one of serial and lot"))
     if serial is not None:
-        found = session.exec(select(Item.lot_id, Lot.gtin, Lot.lot).join(Lot, col(Lot.id) == col(Item.lot_id))
-                             .where(Item.serial == serial)).first()
+        found = session.exec(
+            select(Item.lot_id, Lot.gtin, Lot.lot)
+            .join(Lot, col(Lot.id) == col(Item.lot_id))
+            .where(Item.serial == serial)
+        ).first()
         if found is None:
             raise NotFoundError(f"serial: expected a commissioned item, got {serial!r} which does not exist")
         lid, key = int(found[0]), (found[1], found[2])
@@ -427,17 +535,34 @@ def trace_backward(session: Session, *, serial: str | None = None, lot: LotKey |
     walk = _walk(session, [lid], forward=False)
     rows = _lots(session, walk)
     ids = sorted(walk.depth)
-    lots = tuple(TracedLot(i, rows[i].gtin, rows[i].lot, rows[i].product, rows[i].supplier_id, walk.depth[i],
-                           _path(walk, rows, i))
-                 for i in sorted(ids, key=lambda i: (walk.depth[i], rows[i].gtin, rows[i].lot)))
+    lots = tuple(
+        TracedLot(
+            i, rows[i].gtin, rows[i].lot, rows[i].product, rows[i].supplier_id, walk.depth[i], _path(walk, rows, i)
+        )
+        for i in sorted(ids, key=lambda i: (walk.depth[i], rows[i].gtin, rows[i].lot))
+    )
     keys = sorted({(r.gtin, r.lot) for r in rows.values()})
     sup_ids = sorted({r.supplier_id for r in rows.values()})
-    suppliers = tuple(SupplierRef(i, n, ro) for i, n, ro in session.exec(
-        select(Supplier.id, Supplier.name, Supplier.role).where(col(Supplier.id).in_(sup_ids)).order_by(col(Supplier.id))).all())
+    suppliers = tuple(
+        SupplierRef(i, n, ro)
+        for i, n, ro in session.exec(
+            select(Supplier.id, Supplier.name, Supplier.role)
+            .where(col(Supplier.id).in_(sup_ids))
+            .order_by(col(Supplier.id))
+        ).all()
+    )
     shipment_ids = list(session.exec(select(Shipment.id).where(col(Shipment.lot_id).in_(id_set(session, ids)))).all())
     found_rows: dict[int, tuple[Any, ...]] = {}
-    cols = (EventRow.id, EventRow.kind, EventRow.gtin, EventRow.lot, EventRow.ref, EventRow.supplier_id,
-            EventRow.outcome, EventRow.body)
+    cols = (
+        EventRow.id,
+        EventRow.kind,
+        EventRow.gtin,
+        EventRow.lot,
+        EventRow.ref,
+        EventRow.supplier_id,
+        EventRow.outcome,
+        EventRow.body,
+    )
     for chunk in chunks(keys):
         # OR of pairs, not a row-value IN: SQLite answers the latter by scanning every event (12 ms at 120 000).
         pairs = or_(*(and_(EventRow.gtin == g, EventRow.lot == lo) for g, lo in chunk))

@@ -66,20 +66,32 @@ class HoldView:
         return Clock(self.trigger_at, self.created_at, None)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "gtin": self.gtin, "lot": self.lot, "reason": self.reason,
-                "trigger_event_id": self.trigger_event_id, "created_at": iso(self.created_at),
-                "recall_id": self.recall_id, "clock": self.clock.to_json()}
+        return {
+            "id": self.id,
+            "gtin": self.gtin,
+            "lot": self.lot,
+            "reason": self.reason,
+            "trigger_event_id": self.trigger_event_id,
+            "created_at": iso(self.created_at),
+            "recall_id": self.recall_id,
+            "clock": self.clock.to_json(),
+        }
 
 
 def list_holds(session: Session, *, only_proposals: bool = False) -> list[HoldView]:
     """Active holds (oldest first); ``only_proposals``: those whose lot is under no active recall."""
-    rows = session.exec(select(Hold, Lot.gtin, Lot.lot, EventRow.recorded_at)
-                        .join(Lot, col(Lot.id) == col(Hold.lot_id))
-                        .outerjoin(EventRow, col(EventRow.id) == col(Hold.trigger_event_id))
-                        .where(col(Hold.released_at).is_(None)).order_by(col(Hold.id))).all()
+    rows = session.exec(
+        select(Hold, Lot.gtin, Lot.lot, EventRow.recorded_at)
+        .join(Lot, col(Lot.id) == col(Hold.lot_id))
+        .outerjoin(EventRow, col(EventRow.id) == col(Hold.trigger_event_id))
+        .where(col(Hold.released_at).is_(None))
+        .order_by(col(Hold.id))
+    ).all()
     recalled = active_recalls(session, [h.lot_id for h, *_ in rows])
-    out = [HoldView(int(h.id or 0), g, lo, h.reason, h.trigger_event_id, h.created_at, at, recalled.get(h.lot_id))
-           for h, g, lo, at in rows]
+    out = [
+        HoldView(int(h.id or 0), g, lo, h.reason, h.trigger_event_id, h.created_at, at, recalled.get(h.lot_id))
+        for h, g, lo, at in rows
+    ]
     return [h for h in out if h.recall_id is None] if only_proposals else out
 
 
@@ -98,12 +110,22 @@ def release_hold(session: Session, hold_id: int, *, reason: str, released_by: st
     if problems:
         raise InvalidInputError(problems)
     if hold.released_at is not None:
-        raise StateConflictError("released", Problem("hold", f"hold {hold_id} was already released at "
-                                                     f"{iso(hold.released_at)} by {hold.released_by}"))
+        raise StateConflictError(
+            "released",
+            Problem("hold", f"hold {hold_id} was already released at {iso(hold.released_at)} by {hold.released_by}"),
+        )
     hold.released_at, hold.released_by, hold.release_reason = now, released_by.strip()[:100], reason.strip()[:500]
     session.add(hold)
     session.flush()
     g, lo = session.exec(select(Lot.gtin, Lot.lot).where(Lot.id == hold.lot_id)).one()
-    return {"id": hold.id, "gtin": g, "lot": lo, "reason": hold.reason, "trigger_event_id": hold.trigger_event_id,
-            "created_at": iso(hold.created_at), "released_at": iso(hold.released_at),
-            "released_by": hold.released_by, "release_reason": hold.release_reason}
+    return {
+        "id": hold.id,
+        "gtin": g,
+        "lot": lo,
+        "reason": hold.reason,
+        "trigger_event_id": hold.trigger_event_id,
+        "created_at": iso(hold.created_at),
+        "released_at": iso(hold.released_at),
+        "released_by": hold.released_by,
+        "release_reason": hold.release_reason,
+    }

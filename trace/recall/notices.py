@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlmodel import Session, col, select
@@ -28,11 +28,20 @@ from cradletrace.store.models import Recall
 PREPARED, CONFIRMED = "prepared", "confirmed"
 
 
-def notice_body(recall_id: int, lots: Iterable[tuple[str, str]], reason: str, severity: str, started_at: datetime) -> bytes:
+def notice_body(
+    recall_id: int, lots: Iterable[tuple[str, str]], reason: str, severity: str, started_at: datetime
+) -> bytes:
     """The canonical notice (no personal data): what is hashed and anchored."""
     refs = sorted(f"{g}/{lo}" for g, lo in lots)
-    return canonical.canonical_bytes({"recall": recall_id, "lots": refs, "reason": reason, "severity": severity,  # type: ignore[dict-item]
-                                      "started_at": started_at.astimezone(timezone.utc).isoformat()})
+    return canonical.canonical_bytes(
+        {
+            "recall": recall_id,
+            "lots": refs,
+            "reason": reason,
+            "severity": severity,  # type: ignore[dict-item]
+            "started_at": started_at.astimezone(UTC).isoformat(),
+        }
+    )
 
 
 def lot_ref(lots: Iterable[tuple[str, str]]) -> bytes:
@@ -62,7 +71,10 @@ def send_pending_notices(session_factory: Callable[[], Session], chain: NoticeCh
     """Send every prepared notice (oldest first) and confirm it. Chain errors propagate and leave
     the notices not yet confirmed ``prepared``; the next run continues."""
     with session_factory() as s:
-        ids = [int(i) for i in s.exec(select(Recall.id).where(Recall.notice_status == PREPARED).order_by(col(Recall.id))).all()]  # type: ignore[arg-type]
+        ids = [
+            int(i)
+            for i in s.exec(select(Recall.id).where(Recall.notice_status == PREPARED).order_by(col(Recall.id))).all()
+        ]  # type: ignore[arg-type]
     out: list[NoticeResult] = []
     for rid in ids:
         with session_factory() as s:

@@ -52,9 +52,14 @@ def active_recalls(session: Session, lot_ids: Sequence[int]) -> dict[int, int]:
         return {}
     from cradletrace.recall.genealogy import id_set
 
-    return {int(lid): int(rid) for lid, rid in session.exec(
-        select(RecallLot.lot_id, RecallLot.recall_id).join(Recall, col(Recall.id) == col(RecallLot.recall_id))
-        .where(col(RecallLot.lot_id).in_(id_set(session, lot_ids)), col(Recall.closed_at).is_(None))).all()}
+    return {
+        int(lid): int(rid)
+        for lid, rid in session.exec(
+            select(RecallLot.lot_id, RecallLot.recall_id)
+            .join(Recall, col(Recall.id) == col(RecallLot.recall_id))
+            .where(col(RecallLot.lot_id).in_(id_set(session, lot_ids)), col(Recall.closed_at).is_(None))
+        ).all()
+    }
 
 
 def write_lock(session: Session) -> None:
@@ -69,11 +74,15 @@ def _key_set(session: Session, keys: Sequence[tuple[str, str]]) -> Any:
     """``(gtin, lot)`` pairs as a derived table with ONE bound parameter per column (the idea of
     ``genealogy.id_set``): ``unnest(text[], text[])`` on PostgreSQL, ``json_each`` on SQLite."""
     if session.get_bind().dialect.name == "postgresql":
-        return (func.unnest(literal([g for g, _ in keys], ARRAY(String)), literal([lo for _, lo in keys], ARRAY(String)))
-                .table_valued("gtin", "lot").render_derived(name="k"))
+        return (
+            func.unnest(literal([g for g, _ in keys], ARRAY(String)), literal([lo for _, lo in keys], ARRAY(String)))
+            .table_valued("gtin", "lot")
+            .render_derived(name="k")
+        )
     each = func.json_each(literal(json.dumps([list(k) for k in keys]))).table_valued("value")
-    return select(func.json_extract(each.c.value, "$[0]").label("gtin"),
-                  func.json_extract(each.c.value, "$[1]").label("lot")).subquery("k")
+    return select(
+        func.json_extract(each.c.value, "$[0]").label("gtin"), func.json_extract(each.c.value, "$[1]").label("lot")
+    ).subquery("k")
 
 
 def _lock_lots(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -84,14 +93,19 @@ def _lock_lots(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[
     if not keys:
         return {}
     k = _key_set(session, keys)
-    rows = session.exec(select(col(Lot.id), Lot.gtin, Lot.lot).join(k, and_(col(Lot.gtin) == k.c.gtin, col(Lot.lot) == k.c.lot))
-                        .order_by(col(Lot.id)).with_for_update(of=Lot)).all()
+    rows = session.exec(
+        select(col(Lot.id), Lot.gtin, Lot.lot)
+        .join(k, and_(col(Lot.gtin) == k.c.gtin, col(Lot.lot) == k.c.lot))
+        .order_by(col(Lot.id))
+        .with_for_update(of=Lot)
+    ).all()
     ids = {(g, lo): int(lid) for lid, g, lo in rows if lid is not None}
     return {key: ids[key] for key in keys if key in ids}  # in the order of ``keys``
 
 
 def start_recall(
-    session: Session, *,
+    session: Session,
+    *,
     lots: Sequence[tuple[str, str]],
     reason: str,
     severity: str,
@@ -125,11 +139,17 @@ def start_recall(
     if not keys:
         problems.append(Problem("lots", "expected at least one lot in the recall scope, got none"))
     found = _lock_lots(session, keys)
-    problems.extend(Problem("lots", f"expected a recorded lot, got {g}/{lo} which does not exist")
-                    for g, lo in keys if (g, lo) not in found)
+    problems.extend(
+        Problem("lots", f"expected a recorded lot, got {g}/{lo} which does not exist")
+        for g, lo in keys
+        if (g, lo) not in found
+    )
     active = active_recalls(session, list(found.values()))
-    already = [Problem("lots", f"lot {key[0]}/{key[1]} is already under active recall {active[lid]}")
-               for key, lid in found.items() if lid in active]
+    already = [
+        Problem("lots", f"lot {key[0]}/{key[1]} is already under active recall {active[lid]}")
+        for key, lid in found.items()
+        if lid in active
+    ]
     trigger_event: EventRow | None = None
     trigger_text: str | None = None
     if trigger is not None and str(trigger).strip():
@@ -148,12 +168,23 @@ def start_recall(
 
     trigger_at = trigger_event.recorded_at if trigger_event is not None else None
     if located_at is None and trigger_event is not None:  # the automatic hold's forward trace located them
-        located_at = session.exec(select(Hold.created_at).where(Hold.trigger_event_id == trigger_event.id)
-                                  .order_by(col(Hold.created_at))).first()
-    recall = Recall(reason=reason, severity=severity, trigger_event_id=trigger_event.id if trigger_event else None,
-                    trigger_text=trigger_text, started_by=started_by.strip()[:100], started_at=now, trigger_at=trigger_at,
-                    located_at=located_at or now, notice="", notice_digest="", lot_ref=lot_ref(keys).hex(),
-                    notice_status=PREPARED)
+        located_at = session.exec(
+            select(Hold.created_at).where(Hold.trigger_event_id == trigger_event.id).order_by(col(Hold.created_at))
+        ).first()
+    recall = Recall(
+        reason=reason,
+        severity=severity,
+        trigger_event_id=trigger_event.id if trigger_event else None,
+        trigger_text=trigger_text,
+        started_by=started_by.strip()[:100],
+        started_at=now,
+        trigger_at=trigger_at,
+        located_at=located_at or now,
+        notice="",
+        notice_digest="",
+        lot_ref=lot_ref(keys).hex(),
+        notice_status=PREPARED,
+    )
     session.add(recall)
     session.flush()
     assert recall.id is not None
@@ -178,12 +209,25 @@ class RecallView:
 
     def to_json(self) -> dict[str, Any]:
         r = self.recall
-        return {"id": r.id, "reason": r.reason, "severity": r.severity, "trigger_event_id": r.trigger_event_id,
-                "trigger_text": r.trigger_text, "started_by": r.started_by, "started_at": iso(r.started_at),
-                "lots": [f"{g}/{lo}" for g, lo in self.lots], "notice_digest": r.notice_digest,
-                "notice_status": r.notice_status, "tx_hash": r.tx_hash, "block": r.block_number,
-                "status": "closed" if r.closed_at else "active", "closed_at": iso(r.closed_at),
-                "closed_by": r.closed_by, "close_reason": r.close_reason, "clock": self.clock.to_json()}
+        return {
+            "id": r.id,
+            "reason": r.reason,
+            "severity": r.severity,
+            "trigger_event_id": r.trigger_event_id,
+            "trigger_text": r.trigger_text,
+            "started_by": r.started_by,
+            "started_at": iso(r.started_at),
+            "lots": [f"{g}/{lo}" for g, lo in self.lots],
+            "notice_digest": r.notice_digest,
+            "notice_status": r.notice_status,
+            "tx_hash": r.tx_hash,
+            "block": r.block_number,
+            "status": "closed" if r.closed_at else "active",
+            "closed_at": iso(r.closed_at),
+            "closed_by": r.closed_by,
+            "close_reason": r.close_reason,
+            "clock": self.clock.to_json(),
+        }
 
 
 def list_recalls(session: Session, recall_id: int | None = None) -> list[RecallView]:
@@ -229,8 +273,12 @@ def close_recall(session: Session, recall_id: int, *, reason: str, closed_by: st
     if problems:
         raise InvalidInputError(problems)
     if recall.closed_at is not None:
-        raise StateConflictError("closed", Problem("recall", f"recall {recall_id} was already closed at "
-                                                   f"{iso(recall.closed_at)} by {recall.closed_by}"))
+        raise StateConflictError(
+            "closed",
+            Problem(
+                "recall", f"recall {recall_id} was already closed at {iso(recall.closed_at)} by {recall.closed_by}"
+            ),
+        )
     recall.closed_at, recall.closed_by, recall.close_reason = now, closed_by.strip()[:100], reason.strip()[:500]
     session.add(recall)
     session.flush()
@@ -249,11 +297,23 @@ class Scope:
     def to_json(self) -> dict[str, Any]:
         def refs(keys: Iterable[tuple[str, str]]) -> list[str]:
             return [f"{g}/{lo}" for g, lo in keys]
-        return {"lots": refs(self.lots), "traced": refs(self.traced), "added": refs(self.added), "removed": refs(self.removed)}
+
+        return {
+            "lots": refs(self.lots),
+            "traced": refs(self.traced),
+            "added": refs(self.added),
+            "removed": refs(self.removed),
+        }
 
 
-def build_scope(session: Session, *, trace_lot: tuple[str, str] | None = None, trace_event: str | None = None,
-                include: Sequence[tuple[str, str]] = (), exclude: Sequence[tuple[str, str]] = ()) -> Scope:
+def build_scope(
+    session: Session,
+    *,
+    trace_lot: tuple[str, str] | None = None,
+    trace_event: str | None = None,
+    include: Sequence[tuple[str, str]] = (),
+    exclude: Sequence[tuple[str, str]] = (),
+) -> Scope:
     """The forward trace of ``trace_lot`` or ``trace_event`` (if given), plus ``include``, minus ``exclude``.
 
     Unknown starts are input problems here (they come in a request body); excluding a lot that is not
@@ -270,17 +330,20 @@ def build_scope(session: Session, *, trace_lot: tuple[str, str] | None = None, t
         elif trace_event is not None:
             traced = [x.key for x in trace_forward(session, event=trace_event).lots]
     except NotFoundError as exc:
-        raise InvalidInputError(Problem("trace_lot" if trace_lot else "trace_event",
-                                        str(exc).split(": ", 1)[-1])) from None
+        raise InvalidInputError(
+            Problem("trace_lot" if trace_lot else "trace_event", str(exc).split(": ", 1)[-1])
+        ) from None
     except InvalidInputError as exc:  # the trace names its own parameter; here it is the body's field
-        raise InvalidInputError([Problem("trace_event" if p.where == "event" else p.where, p.message)
-                                 for p in exc.problems]) from None
+        raise InvalidInputError(
+            [Problem("trace_event" if p.where == "event" else p.where, p.message) for p in exc.problems]
+        ) from None
     widened = [k for k in dict.fromkeys(include) if k not in traced]
     pool = set(traced) | set(widened)
     missing = [k for k in dict.fromkeys(exclude) if k not in pool]
     if missing:
-        raise InvalidInputError([Problem("exclude", f"expected a lot in the scope, got {g}/{lo} which is not in it")
-                                 for g, lo in missing])
+        raise InvalidInputError(
+            [Problem("exclude", f"expected a lot in the scope, got {g}/{lo} which is not in it") for g, lo in missing]
+        )
     gone = set(exclude)
     lots = tuple(sorted(pool - gone))
     return Scope(lots, tuple(sorted(traced)), tuple(sorted(widened)), tuple(sorted(gone)))

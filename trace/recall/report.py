@@ -22,7 +22,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import case, func
@@ -33,12 +33,17 @@ from cradletrace.recall.recalls import RecallView, get_recall
 from cradletrace.store.models import EventRow, Item, Lot, RecallLot, ScanRecord, Shipment
 
 STANDARD = "FDA FSMA 204 key data elements (21 CFR part 1, subpart S): transformation and shipping"
-CONSUMERS_NOTE = ("Consumers are not contacted directly from this report: their approximate locations stay "
-                  "encrypted in the store and no contact details are held in clear. Every affected pack shows "
-                  "the recall on its scan page at once, so they are reached through the platform on their next "
-                  "scan; those who opted in can be notified through the platform by quality staff.")
-FORMATS = {"json": "application/json", "csv": "text/csv; charset=utf-8",
-           "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+CONSUMERS_NOTE = (
+    "Consumers are not contacted directly from this report: their approximate locations stay "
+    "encrypted in the store and no contact details are held in clear. Every affected pack shows "
+    "the recall on its scan page at once, so they are reached through the platform on their next "
+    "scan; those who opted in can be notified through the platform by quality staff."
+)
+FORMATS = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 # (key, header, kind): kind says how the XLSX cell is typed (str, num, date, datetime).
 COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -65,9 +70,13 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("event_digest", "Record Digest (SHA-256, anchored)", "str"),
 )
 SITE_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("site", "Site", "str"), ("address", "Address", "str"), ("country", "Country", "str"),
-    ("lots", "Affected Lots", "str"), ("shipments", "Shipments Received", "num"),
-    ("quantity", "Quantity Received", "num"), ("unit_of_measure", "Unit of Measure", "str"),
+    ("site", "Site", "str"),
+    ("address", "Address", "str"),
+    ("country", "Country", "str"),
+    ("lots", "Affected Lots", "str"),
+    ("shipments", "Shipments Received", "num"),
+    ("quantity", "Quantity Received", "num"),
+    ("unit_of_measure", "Unit of Measure", "str"),
     ("last_received", "Last Received (UTC)", "datetime"),
 )
 
@@ -86,10 +95,15 @@ class RecallReport:
     generated_at: datetime
 
     def to_json(self) -> dict[str, Any]:
-        return {"standard": STANDARD, "generated_at": self.generated_at.isoformat(), "recall": self.recall.to_json(),
-                "rows": [_plain(r) for r in self.rows], "sites_to_notify": [_plain(s) for s in self.sites],
-                "consumers": self.consumers, "counts": {"lots": len(self.recall.lots), "rows": len(self.rows),
-                                                       "sites": len(self.sites)}}
+        return {
+            "standard": STANDARD,
+            "generated_at": self.generated_at.isoformat(),
+            "recall": self.recall.to_json(),
+            "rows": [_plain(r) for r in self.rows],
+            "sites_to_notify": [_plain(s) for s in self.sites],
+            "consumers": self.consumers,
+            "counts": {"lots": len(self.recall.lots), "rows": len(self.rows), "sites": len(self.sites)},
+        }
 
     def json_bytes(self) -> bytes:
         return json.dumps(self.to_json(), ensure_ascii=False, indent=2).encode("utf-8")
@@ -116,21 +130,36 @@ class RecallReport:
         summary.column_dimensions["B"].width = 80
         v = self.recall.to_json()
         clock = v["clock"]
-        for key, value in (("Recall", v["id"]), ("Reason", v["reason"]), ("Class", v["severity"]),
-                           ("Status", v["status"]), ("Started by", v["started_by"]),
-                           ("Started at (UTC)", _naive(self.recall.recall.started_at)),
-                           ("Trigger", v["trigger_event_id"] if v["trigger_event_id"] is not None else v["trigger_text"]),
-                           ("Seconds from trigger to located", clock["to_located_s"]),
-                           ("Seconds from trigger to started", clock["to_started_s"]),
-                           ("Within the two-hour rule", clock["within_two_hours"]),
-                           ("Lots", ", ".join(v["lots"])), ("Notice digest (SHA-256)", v["notice_digest"]),
-                           ("Notice status", v["notice_status"]), ("Notice transaction", v["tx_hash"]),
-                           ("Consumers: items scanned", self.consumers["items_scanned"]),
-                           ("Consumers: scans", self.consumers["scans"]),
-                           ("Consumers: scans with consent (opted in)", self.consumers["opted_in"]),
-                           ("How consumers are reached", self.consumers["how"]),
-                           ("Standard", STANDARD), ("Generated at (UTC)", _naive(self.generated_at))):
-            summary.append([key, _formatted(summary, value, NUMBER_FORMATS["datetime"]) if isinstance(value, datetime) else _text_cell(summary, value)])
+        for key, value in (
+            ("Recall", v["id"]),
+            ("Reason", v["reason"]),
+            ("Class", v["severity"]),
+            ("Status", v["status"]),
+            ("Started by", v["started_by"]),
+            ("Started at (UTC)", _naive(self.recall.recall.started_at)),
+            ("Trigger", v["trigger_event_id"] if v["trigger_event_id"] is not None else v["trigger_text"]),
+            ("Seconds from trigger to located", clock["to_located_s"]),
+            ("Seconds from trigger to started", clock["to_started_s"]),
+            ("Within the two-hour rule", clock["within_two_hours"]),
+            ("Lots", ", ".join(v["lots"])),
+            ("Notice digest (SHA-256)", v["notice_digest"]),
+            ("Notice status", v["notice_status"]),
+            ("Notice transaction", v["tx_hash"]),
+            ("Consumers: items scanned", self.consumers["items_scanned"]),
+            ("Consumers: scans", self.consumers["scans"]),
+            ("Consumers: scans with consent (opted in)", self.consumers["opted_in"]),
+            ("How consumers are reached", self.consumers["how"]),
+            ("Standard", STANDARD),
+            ("Generated at (UTC)", _naive(self.generated_at)),
+        ):
+            summary.append(
+                [
+                    key,
+                    _formatted(summary, value, NUMBER_FORMATS["datetime"])
+                    if isinstance(value, datetime)
+                    else _text_cell(summary, value),
+                ]
+            )
         buf = io.BytesIO()
         wb.save(buf)
         return buf.getvalue()
@@ -166,8 +195,14 @@ def _table(ws: Any, columns: Sequence[tuple[str, str, str]], rows: Sequence[dict
     ws.append([h for _, h, _ in columns])
     typed = [(key, kind, NUMBER_FORMATS.get(kind)) for key, _, kind in columns]
     for r in rows:
-        ws.append([_text_cell(ws, _cell(r[key], kind)) if fmt is None or r[key] is None else _formatted(ws, _cell(r[key], kind), fmt)
-                   for key, kind, fmt in typed])
+        ws.append(
+            [
+                _text_cell(ws, _cell(r[key], kind))
+                if fmt is None or r[key] is None
+                else _formatted(ws, _cell(r[key], kind), fmt)
+                for key, kind, fmt in typed
+            ]
+        )
 
 
 def _formatted(ws: Any, value: Any, number_format: str) -> Any:
@@ -213,7 +248,7 @@ def _cell(value: Any, kind: str) -> Any:
 
 def _naive(t: datetime) -> datetime:
     """UTC without tzinfo: spreadsheets have no time zones (headers say UTC)."""
-    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC).replace(tzinfo=None)
 
 
 def _plain_value(v: Any) -> Any:
@@ -225,27 +260,42 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _utc_iso(text: str | None) -> str | None:
-    return None if text is None else datetime.fromisoformat(text).astimezone(timezone.utc).isoformat()
+    return None if text is None else datetime.fromisoformat(text).astimezone(UTC).isoformat()
 
 
 def build_report(session: Session, recall_id: int, now: datetime) -> RecallReport:
     """Read the recall's lots, their batch records, shipments, items and scans: four queries, each
     binding the recall's lots as one parameter (``genealogy.id_set``), whatever the recall's size."""
     view = get_recall(session, recall_id)
-    lot_ids = sorted(int(i) for i in session.exec(select(RecallLot.lot_id).where(RecallLot.recall_id == recall_id)).all())
+    lot_ids = sorted(
+        int(i) for i in session.exec(select(RecallLot.lot_id).where(RecallLot.recall_id == recall_id)).all()
+    )
     lots: dict[int, tuple[str, str, str, int, str, str]] = {}
     for lid, g, lo, product, eid, digest, body in session.exec(
-            select(Lot.id, Lot.gtin, Lot.lot, Lot.product, EventRow.id, EventRow.digest, EventRow.body)  # type: ignore[call-overload]
-            .join(EventRow, col(EventRow.id) == col(Lot.event_id)).where(col(Lot.id).in_(id_set(session, lot_ids)))).all():
+        select(Lot.id, Lot.gtin, Lot.lot, Lot.product, EventRow.id, EventRow.digest, EventRow.body)  # type: ignore[call-overload]
+        .join(EventRow, col(EventRow.id) == col(Lot.event_id))
+        .where(col(Lot.id).in_(id_set(session, lot_ids)))
+    ).all():
         lots[int(lid)] = (g, lo, product, int(eid), digest, body)
-    items: dict[int, int] = dict(session.exec(select(Item.lot_id, func.count()).where(col(Item.lot_id).in_(id_set(session, lot_ids)))
-                                              .group_by(col(Item.lot_id))).all())
+    items: dict[int, int] = dict(
+        session.exec(
+            select(Item.lot_id, func.count())
+            .where(col(Item.lot_id).in_(id_set(session, lot_ids)))
+            .group_by(col(Item.lot_id))
+        ).all()
+    )
     scanned: dict[int, tuple[int, int, int]] = {}
     for lid, codes, n, consented in session.exec(
-            select(Item.lot_id, func.count(func.distinct(ScanRecord.serial)), func.count(),
-                   func.sum(case((col(ScanRecord.consent).is_(True), 1), else_=0)))
-            .join(Item, col(Item.serial) == col(ScanRecord.serial))
-            .where(col(Item.lot_id).in_(id_set(session, lot_ids))).group_by(col(Item.lot_id))).all():
+        select(
+            Item.lot_id,
+            func.count(func.distinct(ScanRecord.serial)),
+            func.count(),
+            func.sum(case((col(ScanRecord.consent).is_(True), 1), else_=0)),
+        )
+        .join(Item, col(Item.serial) == col(ScanRecord.serial))
+        .where(col(Item.lot_id).in_(id_set(session, lot_ids)))
+        .group_by(col(Item.lot_id))
+    ).all():
         scanned[int(lid)] = (int(codes), int(n), int(consented or 0))
 
     rows: list[dict[str, Any]] = []
@@ -253,27 +303,68 @@ def build_report(session: Session, recall_id: int, now: datetime) -> RecallRepor
         g, lo, product, eid, digest, body = lots[lid]
         d = json.loads(body)["data"]
         codes, _, consented = scanned.get(lid, (0, 0, 0))
-        rows.append(_row("transformation", g, lo, product, d["quantity"], d["unit"], eid, digest,
-                         location=d["site"]["name"], transformation_date=d["produced_on"],
-                         reference_document_type="Batch record", reference_document_number=f"{g}/{lo}",
-                         items=items.get(lid, 0), items_scanned=codes, consumers_opted_in=consented))
+        rows.append(
+            _row(
+                "transformation",
+                g,
+                lo,
+                product,
+                d["quantity"],
+                d["unit"],
+                eid,
+                digest,
+                location=d["site"]["name"],
+                transformation_date=d["produced_on"],
+                reference_document_type="Batch record",
+                reference_document_number=f"{g}/{lo}",
+                items=items.get(lid, 0),
+                items_scanned=codes,
+                consumers_opted_in=consented,
+            )
+        )
     shipping: list[dict[str, Any]] = []
     sites: dict[str, dict[str, Any]] = {}
     for sid, lid, eid, digest, body in session.exec(
-            select(Shipment.id, Shipment.lot_id, EventRow.id, EventRow.digest, EventRow.body)  # type: ignore[call-overload]
-            .join(EventRow, col(EventRow.id) == col(Shipment.event_id)).where(col(Shipment.lot_id).in_(id_set(session, lot_ids)))).all():
+        select(Shipment.id, Shipment.lot_id, EventRow.id, EventRow.digest, EventRow.body)  # type: ignore[call-overload]
+        .join(EventRow, col(EventRow.id) == col(Shipment.event_id))
+        .where(col(Shipment.lot_id).in_(id_set(session, lot_ids)))
+    ).all():
         g, lo, product = lots[int(lid)][:3]
         d = json.loads(body)["data"]
         customs = d.get("customs") or {}
-        shipping.append(_row("shipping", g, lo, product, d["quantity"], d["unit"], int(eid), digest,
-                             ship_from_location=_place(d["from_site"]), ship_to_location=_place(d["to_site"]),
-                             ship_date=_utc_iso(d["shipped_at"]), receive_date=_utc_iso(d.get("received_at")),
-                             reference_document_type="Shipment (consignment)", reference_document_number=sid,
-                             customs_declaration=customs.get("declaration_number")))
+        shipping.append(
+            _row(
+                "shipping",
+                g,
+                lo,
+                product,
+                d["quantity"],
+                d["unit"],
+                int(eid),
+                digest,
+                ship_from_location=_place(d["from_site"]),
+                ship_to_location=_place(d["to_site"]),
+                ship_date=_utc_iso(d["shipped_at"]),
+                receive_date=_utc_iso(d.get("received_at")),
+                reference_document_type="Shipment (consignment)",
+                reference_document_number=sid,
+                customs_declaration=customs.get("declaration_number"),
+            )
+        )
         to = d["to_site"]
-        site = sites.setdefault(to["name"], {"site": to["name"], "address": to.get("address"), "country": to.get("country"),
-                                             "lots": set(), "shipments": 0, "quantity": 0.0, "units": set(),
-                                             "last_received": None})
+        site = sites.setdefault(
+            to["name"],
+            {
+                "site": to["name"],
+                "address": to.get("address"),
+                "country": to.get("country"),
+                "lots": set(),
+                "shipments": 0,
+                "quantity": 0.0,
+                "units": set(),
+                "last_received": None,
+            },
+        )
         site["lots"].add(f"{g}/{lo}")
         site["shipments"] += 1
         site["quantity"] += float(d["quantity"])
@@ -282,10 +373,20 @@ def build_report(session: Session, recall_id: int, now: datetime) -> RecallRepor
         if received and (site["last_received"] is None or received > site["last_received"]):
             site["last_received"] = received
     shipping.sort(key=lambda r: (r["ship_date"], r["reference_document_number"]))
-    site_rows = tuple({**{k: v for k, v in s.items() if k != "units"}, "lots": ", ".join(sorted(s["lots"])),
-                       "unit_of_measure": ", ".join(sorted(s["units"]))} for s in (sites[k] for k in sorted(sites)))
-    consumers = {"items_scanned": sum(v[0] for v in scanned.values()), "scans": sum(v[1] for v in scanned.values()),
-                 "opted_in": sum(v[2] for v in scanned.values()), "how": CONSUMERS_NOTE}
+    site_rows = tuple(
+        {
+            **{k: v for k, v in s.items() if k != "units"},
+            "lots": ", ".join(sorted(s["lots"])),
+            "unit_of_measure": ", ".join(sorted(s["units"])),
+        }
+        for s in (sites[k] for k in sorted(sites))
+    )
+    consumers = {
+        "items_scanned": sum(v[0] for v in scanned.values()),
+        "scans": sum(v[1] for v in scanned.values()),
+        "opted_in": sum(v[2] for v in scanned.values()),
+        "how": CONSUMERS_NOTE,
+    }
     return RecallReport(view, tuple(rows + shipping), site_rows, consumers, now)
 
 
@@ -293,9 +394,20 @@ def _place(site: dict[str, Any]) -> str:
     return ", ".join(str(x) for x in (site["name"], site.get("address")) if x)
 
 
-def _row(cte: str, gtin: str, lot: str, product: str, quantity: Any, unit: str, event_id: int, digest: str,
-         **kdes: Any) -> dict[str, Any]:
+def _row(
+    cte: str, gtin: str, lot: str, product: str, quantity: Any, unit: str, event_id: int, digest: str, **kdes: Any
+) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(k for k, _, _ in COLUMNS)
-    row.update(cte=cte, traceability_lot_code=tlc(gtin, lot), gtin=gtin, lot=lot, product_description=product,
-               quantity=quantity, unit_of_measure=unit, event_id=event_id, event_digest=digest, **kdes)
+    row.update(
+        cte=cte,
+        traceability_lot_code=tlc(gtin, lot),
+        gtin=gtin,
+        lot=lot,
+        product_description=product,
+        quantity=quantity,
+        unit_of_measure=unit,
+        event_id=event_id,
+        event_digest=digest,
+        **kdes,
+    )
     return row

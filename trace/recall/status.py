@@ -37,22 +37,52 @@ def _active_hold(lot_id: Any) -> Any:
 def active_rows(lot_id: Any) -> Any:
     """The active recalls and holds of ``lot_id`` (a value or a column), one row each, by kind and id."""
     return union_all(
-        select(literal("recall").label("kind"), Recall.id, Recall.reason, Recall.severity, Recall.started_at.label("since"),
-               Recall.notice_digest, Recall.notice_status, Recall.tx_hash, cast(null(), Integer).label("trigger_event_id"))
-        .join(RecallLot, col(RecallLot.recall_id) == col(Recall.id)).where(_active_recall(lot_id)),
-        select(literal("hold"), Hold.id, Hold.reason, null(), Hold.created_at, null(), null(), null(), Hold.trigger_event_id)
-        .where(_active_hold(lot_id)),
+        select(
+            literal("recall").label("kind"),
+            Recall.id,
+            Recall.reason,
+            Recall.severity,
+            Recall.started_at.label("since"),
+            Recall.notice_digest,
+            Recall.notice_status,
+            Recall.tx_hash,
+            cast(null(), Integer).label("trigger_event_id"),
+        )
+        .join(RecallLot, col(RecallLot.recall_id) == col(Recall.id))
+        .where(_active_recall(lot_id)),
+        select(
+            literal("hold"),
+            Hold.id,
+            Hold.reason,
+            null(),
+            Hold.created_at,
+            null(),
+            null(),
+            null(),
+            Hold.trigger_event_id,
+        ).where(_active_hold(lot_id)),
     ).order_by("kind", "id")
 
 
-STATUS_COLUMNS = ("kind", "id", "reason", "severity", "since", "notice_digest", "notice_status", "tx_hash",
-                  "trigger_event_id")
+STATUS_COLUMNS = (
+    "kind",
+    "id",
+    "reason",
+    "severity",
+    "since",
+    "notice_digest",
+    "notice_status",
+    "tx_hash",
+    "trigger_event_id",
+)
 _ACTIVE = active_rows(bindparam("lot_id", type_=Integer))
 
 
 def lot_flags(lot_id: Any) -> tuple[Any, Any]:
     """SQL booleans: ``lot_id`` (a column or value) has an active recall; has an active hold."""
-    recall = select(RecallLot.lot_id).join(Recall, col(RecallLot.recall_id) == col(Recall.id)).where(_active_recall(lot_id))
+    recall = (
+        select(RecallLot.lot_id).join(Recall, col(RecallLot.recall_id) == col(Recall.id)).where(_active_recall(lot_id))
+    )
     return recall.exists(), select(Hold.id).where(_active_hold(lot_id)).exists()
 
 
@@ -70,10 +100,20 @@ def status_of(rows: Iterable[Any]) -> LotStatus:
         first.setdefault(row.kind, row)
     recall, hold = first.get("recall"), first.get("hold")
     return LotStatus(
-        {"id": recall.id, "reason": recall.reason, "severity": recall.severity, "started_at": iso(recall.since),
-         "notice_digest": recall.notice_digest, "notice_status": recall.notice_status, "tx_hash": recall.tx_hash,
-         "do_not_use": True} if recall else None,
-        {"reason": hold.reason, "since": iso(hold.since), "trigger_event_id": hold.trigger_event_id} if hold else None)
+        {
+            "id": recall.id,
+            "reason": recall.reason,
+            "severity": recall.severity,
+            "started_at": iso(recall.since),
+            "notice_digest": recall.notice_digest,
+            "notice_status": recall.notice_status,
+            "tx_hash": recall.tx_hash,
+            "do_not_use": True,
+        }
+        if recall
+        else None,
+        {"reason": hold.reason, "since": iso(hold.since), "trigger_event_id": hold.trigger_event_id} if hold else None,
+    )
 
 
 NO_STATUS = LotStatus(None, None)

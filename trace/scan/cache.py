@@ -31,8 +31,9 @@ class ViewCache:
         self._size = size
         self._lock = threading.Lock()
 
-    def view(self, conn: Connection, verifier: EventVerifier, lot: LotRef,
-             shipments: Sequence[str] | None = None) -> tuple[ScanView, dict[Any, Any]]:
+    def view(
+        self, conn: Connection, verifier: EventVerifier, lot: LotRef, shipments: Sequence[str] | None = None
+    ) -> tuple[ScanView, dict[Any, Any]]:
         rows = fetch_rows(conn, lot, shipments)
         kept = self.kept(lot.gtin, lot.lot)
         if kept is not None and kept.key == (lot, rows):

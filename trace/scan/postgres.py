@@ -39,29 +39,53 @@ from cradletrace.verification import EventVerifier
 # afresh, and the statement runs again expecting the new stamp. A scan is counted only once
 # its page can be shown, as on SQLite (``scan_item``).
 
+
 def _xmin(table: str) -> Any:
     return func.coalesce(literal_column(f"{table}.xmin::text"), "-")
 
 
 def _pg_scan_statement() -> Any:
-    found = (select(Lot.id, Lot.product, Lot.event_id, _xmin("lot").label("version"))
-             .join(Item, col(Item.lot_id) == col(Lot.id))
-             .where(Item.serial == bindparam("serial"), Item.gtin == bindparam("gtin"), Lot.lot == bindparam("lot"))
-             .cte("found"))
+    found = (
+        select(Lot.id, Lot.product, Lot.event_id, _xmin("lot").label("version"))
+        .join(Item, col(Item.lot_id) == col(Lot.id))
+        .where(Item.serial == bindparam("serial"), Item.gtin == bindparam("gtin"), Lot.lot == bindparam("lot"))
+        .cte("found")
+    )
     shipments = select(Shipment.id).where(Shipment.lot_id == found.c.id)
     shown = shown_ids(found.c.event_id, bindparam("gtin"), bindparam("lot"), found.c.id, shipments)
-    events = with_verdict_inputs([func.string_agg(func.concat_ws(
-        ":", EventRow.id, *map(_xmin, ("event", "anchor_batch", "supplier_key", "supplier"))),
-        aggregate_order_by(literal_column("','"), EventRow.id))], shown).scalar_subquery()
+    events = with_verdict_inputs(
+        [
+            func.string_agg(
+                func.concat_ws(":", EventRow.id, *map(_xmin, ("event", "anchor_batch", "supplier_key", "supplier"))),
+                aggregate_order_by(literal_column("','"), EventRow.id),
+            )
+        ],
+        shown,
+    ).scalar_subquery()
     stamp = select(func.concat(found.c.version, "|", events).label("stamp")).select_from(found).cte("stamp")
-    added = (insert(ScanRecord)
-             .from_select(["id", "serial", "scanned_at", "consent", "client"],
-                          select(bindparam("id"), bindparam("serial"), bindparam("scanned_at"), false(),
-                                 bindparam("client", type_=ScanRecord.__table__.c.client.type))
-                          .select_from(stamp).where(stamp.c.stamp == bindparam("expected")))
-             .returning(*SCAN_COLUMNS).cte("added"))
-    history = (union_all(select(*SCAN_COLUMNS).where(ScanRecord.serial == bindparam("serial")), select(*added.c))
-               .order_by("scanned_at").limit(MAX_HISTORY).subquery("history"))
+    added = (
+        insert(ScanRecord)
+        .from_select(
+            ["id", "serial", "scanned_at", "consent", "client"],
+            select(
+                bindparam("id"),
+                bindparam("serial"),
+                bindparam("scanned_at"),
+                false(),
+                bindparam("client", type_=ScanRecord.__table__.c.client.type),
+            )
+            .select_from(stamp)
+            .where(stamp.c.stamp == bindparam("expected")),
+        )
+        .returning(*SCAN_COLUMNS)
+        .cte("added")
+    )
+    history = (
+        union_all(select(*SCAN_COLUMNS).where(ScanRecord.serial == bindparam("serial")), select(*added.c))
+        .order_by("scanned_at")
+        .limit(MAX_HISTORY)
+        .subquery("history")
+    )
     status = active_rows(found.c.id).subquery("status")
 
     def arrays(sub: Any, order: Sequence[Any], prefix: str) -> Any:
@@ -69,12 +93,26 @@ def _pg_scan_statement() -> Any:
 
     hist = arrays(history, [history.c.scanned_at], "h_")
     stat = arrays(status, [status.c.kind, status.c.id], "s_")
-    return (select(found.c.id, found.c.product, found.c.event_id, stamp.c.stamp,
-                   select(func.array_agg(Shipment.id)).where(Shipment.lot_id == found.c.id).scalar_subquery().label("shipments"),
-                   select(func.count()).select_from(added).scalar_subquery().label("counted"),
-                   select(func.count()).where(ScanRecord.serial == bindparam("serial")).scalar_subquery().label("count"),
-                   *hist.c, *stat.c)
-            .select_from(found).join(stamp, true()).join(hist, true()).join(stat, true()))
+    return (
+        select(
+            found.c.id,
+            found.c.product,
+            found.c.event_id,
+            stamp.c.stamp,
+            select(func.array_agg(Shipment.id))
+            .where(Shipment.lot_id == found.c.id)
+            .scalar_subquery()
+            .label("shipments"),
+            select(func.count()).select_from(added).scalar_subquery().label("counted"),
+            select(func.count()).where(ScanRecord.serial == bindparam("serial")).scalar_subquery().label("count"),
+            *hist.c,
+            *stat.c,
+        )
+        .select_from(found)
+        .join(stamp, true())
+        .join(hist, true())
+        .join(stat, true())
+    )
 
 
 def _numbered(compiled: Any) -> tuple[str, list[tuple[str, Any]]]:
@@ -108,8 +146,9 @@ class PgScanner:
 
     ATTEMPTS = 3  # rows changing under every attempt: the scan is left to scan_item
 
-    def __init__(self, engine: Engine, verifier: EventVerifier, views: ViewCache, sealer: Sealer,
-                 size: int, timeout: float) -> None:
+    def __init__(
+        self, engine: Engine, verifier: EventVerifier, views: ViewCache, sealer: Sealer, size: int, timeout: float
+    ) -> None:
         from psycopg import AsyncRawCursor
         from psycopg_pool import AsyncConnectionPool
 
@@ -121,10 +160,19 @@ class PgScanner:
         # The prepared plan is made once per connection, often while the scan table is still
         # small enough for a sequential read to look cheaper; kept as the table grew, that plan
         # read every scan ever made on every scan (28 000 rows each at 1 000/s, ~1.1 ms of CPU).
-        self._pool = AsyncConnectionPool(engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
-                                         min_size=size, max_size=size, timeout=timeout, open=False,
-                                         kwargs={"autocommit": True, "prepare_threshold": 0, "cursor_factory": AsyncRawCursor,
-                                                 "options": SCAN_SESSION})
+        self._pool = AsyncConnectionPool(
+            engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+            min_size=size,
+            max_size=size,
+            timeout=timeout,
+            open=False,
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": 0,
+                "cursor_factory": AsyncRawCursor,
+                "options": SCAN_SESSION,
+            },
+        )
 
     async def open(self) -> None:
         await self._pool.open(wait=False)
@@ -132,26 +180,53 @@ class PgScanner:
     async def close(self) -> None:
         await self._pool.close()
 
-    async def scan(self, gtin: str, lot: str, serial: str, now: datetime, client: str | None = None) -> ScanResult | None:
+    async def scan(
+        self, gtin: str, lot: str, serial: str, now: datetime, client: str | None = None
+    ) -> ScanResult | None:
         """As ``scan_item``: the counted scan, or None when no such item was issued."""
         held = self.views.kept(gtin, lot)
         for _ in range(self.ATTEMPTS):
             scan_id = secrets.token_hex(16)
-            given = {"serial": serial, "gtin": gtin, "lot": lot, "id": scan_id, "scanned_at": now, "client": client,
-                     "expected": held.key if held is not None and isinstance(held.key, str) else ""}
+            given = {
+                "serial": serial,
+                "gtin": gtin,
+                "lot": lot,
+                "id": scan_id,
+                "scanned_at": now,
+                "client": client,
+                "expected": held.key if held is not None and isinstance(held.key, str) else "",
+            }
             async with self._pool.connection() as conn:
                 found = await (await conn.execute(self._sql, [given.get(k, v) for k, v in self._params])).fetchone()
             if found is None:
                 return None
-            lot_id, product, event_id, stamp, shipments, counted, count, h_id, h_at, h_consent, h_location, h_client, *status = found
+            (
+                lot_id,
+                product,
+                event_id,
+                stamp,
+                shipments,
+                counted,
+                count,
+                h_id,
+                h_at,
+                h_consent,
+                h_location,
+                h_client,
+                *status,
+            ) = found
             if counted:
                 assert held is not None  # counted only under the stamp it was built for
                 history = [ScanRow(*r) for r in zip(h_id, h_at, h_consent, h_location, h_client)]
-                scans = summarize(scan_id, history, count + 1, self.sealer, now, client)  # ``count`` predates the insert
+                scans = summarize(
+                    scan_id, history, count + 1, self.sealer, now, client
+                )  # ``count`` predates the insert
                 rows = [SimpleNamespace(**dict(zip(STATUS_COLUMNS, r))) for r in zip(*status)] if status[0] else []
                 return ScanResult(serial, held.view, held.memo, status_of(rows), scans)
             held = await run_sync(self._build, LotRef(lot_id, gtin, lot, product, event_id), stamp, shipments or [])
-        return await run_sync(scan_item, self._engine, self.verifier, self.views, self.sealer, gtin, lot, serial, now, client)
+        return await run_sync(
+            scan_item, self._engine, self.verifier, self.views, self.sealer, gtin, lot, serial, now, client
+        )
 
     def _build(self, ref: LotRef, stamp: str, shipments: list[str]) -> Kept:
         # Rows read after the stamp are at least as new. If they are newer, the statement that

@@ -29,10 +29,24 @@ class LotRef:
 # Each shown event with exactly what its verdict depends on: its own columns, its anchor batch,
 # its signing key and its supplier. A cached view is reused only while these come back equal.
 _SHOWN_COLUMNS = (
-    EventRow.id, EventRow.kind, EventRow.digest, EventRow.supplier_id, EventRow.key_id, EventRow.body,
-    EventRow.signature, EventRow.anchor_id, EventRow.proof,
-    AnchorBatch.id, AnchorBatch.root, AnchorBatch.leaf_count, AnchorBatch.status, AnchorBatch.tx_hash,
-    AnchorBatch.block_number, SupplierKey.public_key, Supplier.name, Supplier.role,
+    EventRow.id,
+    EventRow.kind,
+    EventRow.digest,
+    EventRow.supplier_id,
+    EventRow.key_id,
+    EventRow.body,
+    EventRow.signature,
+    EventRow.anchor_id,
+    EventRow.proof,
+    AnchorBatch.id,
+    AnchorBatch.root,
+    AnchorBatch.leaf_count,
+    AnchorBatch.status,
+    AnchorBatch.tx_hash,
+    AnchorBatch.block_number,
+    SupplierKey.public_key,
+    Supplier.name,
+    Supplier.role,
 )
 Rows = tuple[tuple[Any, ...], ...]
 
@@ -57,17 +71,26 @@ def shown_ids(event_id: Any, gtin: Any, lot: Any, lot_id: Any, shipments: Any) -
 
 def with_verdict_inputs(columns: Sequence[Any], ids: Any) -> Any:
     """``columns`` of the events ``ids`` joined to what their verdicts depend on, by event id."""
-    return (select(*columns)
-            .outerjoin(AnchorBatch, col(AnchorBatch.id) == col(EventRow.anchor_id))
-            .outerjoin(SupplierKey, col(SupplierKey.key_id) == col(EventRow.key_id))
-            .outerjoin(Supplier, col(Supplier.id) == col(EventRow.supplier_id))
-            .where(col(EventRow.id).in_(ids)))
+    return (
+        select(*columns)
+        .outerjoin(AnchorBatch, col(AnchorBatch.id) == col(EventRow.anchor_id))
+        .outerjoin(SupplierKey, col(SupplierKey.key_id) == col(EventRow.key_id))
+        .outerjoin(Supplier, col(Supplier.id) == col(EventRow.supplier_id))
+        .where(col(EventRow.id).in_(ids))
+    )
 
 
 _SHIPMENTS = select(Shipment.id).where(Shipment.lot_id == bindparam("lot_id"))
-_SHOWN = with_verdict_inputs(_SHOWN_COLUMNS, shown_ids(
-    bindparam("event_id"), bindparam("gtin"), bindparam("lot"), bindparam("lot_id"),
-    bindparam("shipments", expanding=True))).order_by(col(EventRow.id))
+_SHOWN = with_verdict_inputs(
+    _SHOWN_COLUMNS,
+    shown_ids(
+        bindparam("event_id"),
+        bindparam("gtin"),
+        bindparam("lot"),
+        bindparam("lot_id"),
+        bindparam("shipments", expanding=True),
+    ),
+).order_by(col(EventRow.id))
 
 
 def fetch_rows(conn: Connection, lot: LotRef, shipments: Sequence[str] | None = None) -> Rows:
@@ -77,8 +100,10 @@ def fetch_rows(conn: Connection, lot: LotRef, shipments: Sequence[str] | None = 
     """
     if shipments is None:
         shipments = conn.execute(_SHIPMENTS, {"lot_id": lot.id}).scalars().all()
-    found = conn.execute(_SHOWN, {"event_id": lot.event_id, "gtin": lot.gtin, "lot": lot.lot, "lot_id": lot.id,
-                                  "shipments": list(shipments)}).all()
+    found = conn.execute(
+        _SHOWN,
+        {"event_id": lot.event_id, "gtin": lot.gtin, "lot": lot.lot, "lot_id": lot.id, "shipments": list(shipments)},
+    ).all()
     return tuple(tuple(r) for r in found)
 
 

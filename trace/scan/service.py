@@ -45,13 +45,25 @@ class ScanResult:
 def _item_query(shipments: Any) -> Any:
     """The item and its lot, whether the lot is recalled or held, and the lot's shipment ids
     (``shipments``: an aggregate of Shipment.id, which each database spells its own way)."""
-    return (select(Item.gtin, Lot.id, Lot.lot, Lot.product, Lot.event_id,
-                   *(flag.label(name) for flag, name in zip(lot_flags(Lot.id), ("recalled", "held"))),
-                   select(shipments).where(Shipment.lot_id == Lot.id).scalar_subquery().label("shipments"))
-            .join(Lot, col(Lot.id) == col(Item.lot_id)).where(Item.serial == bindparam("serial")))
+    return (
+        select(
+            Item.gtin,
+            Lot.id,
+            Lot.lot,
+            Lot.product,
+            Lot.event_id,
+            *(flag.label(name) for flag, name in zip(lot_flags(Lot.id), ("recalled", "held"))),
+            select(shipments).where(Shipment.lot_id == Lot.id).scalar_subquery().label("shipments"),
+        )
+        .join(Lot, col(Lot.id) == col(Item.lot_id))
+        .where(Item.serial == bindparam("serial"))
+    )
 
 
-_ITEM = {"postgresql": _item_query(func.array_agg(Shipment.id)), "sqlite": _item_query(func.json_group_array(Shipment.id))}
+_ITEM = {
+    "postgresql": _item_query(func.array_agg(Shipment.id)),
+    "sqlite": _item_query(func.json_group_array(Shipment.id)),
+}
 
 
 def _shipment_ids(value: Any) -> list[str]:
@@ -60,8 +72,17 @@ def _shipment_ids(value: Any) -> list[str]:
     return list(value) if isinstance(value, list) else list(json.loads(value))
 
 
-def scan_item(engine: Engine, verifier: EventVerifier, views: ViewCache, sealer: Sealer,
-              gtin: str, lot: str, serial: str, now: datetime, client: str | None = None) -> ScanResult | None:
+def scan_item(
+    engine: Engine,
+    verifier: EventVerifier,
+    views: ViewCache,
+    sealer: Sealer,
+    gtin: str,
+    lot: str,
+    serial: str,
+    now: datetime,
+    client: str | None = None,
+) -> ScanResult | None:
     """The scan of ``gtin``/``lot``/``serial`` by ``client`` (history.client_id; counted), or None
     when no such item was issued.
 
@@ -88,8 +109,16 @@ def scan_json(result: ScanResult) -> bytes:
         lot_part = result.memo["json"] = json.dumps(whole, ensure_ascii=False).encode()
     s, status = result.scans, result.status
     head = {
-        "serial": result.serial, "recall": status.recall, "hold": status.hold,
-        "scans": {"count": s.count, "first_on": s.first_at.date().isoformat(), "first_elsewhere": s.first_elsewhere,
-                  "likely_copy": s.clone.likely_copy, "reason": s.clone.reason, "scan_id": s.scan_id},
+        "serial": result.serial,
+        "recall": status.recall,
+        "hold": status.hold,
+        "scans": {
+            "count": s.count,
+            "first_on": s.first_at.date().isoformat(),
+            "first_elsewhere": s.first_elsewhere,
+            "likely_copy": s.clone.likely_copy,
+            "reason": s.clone.reason,
+            "scan_id": s.scan_id,
+        },
     }
     return json.dumps(head, ensure_ascii=False).encode()[:-1] + b"," + lot_part[1:]

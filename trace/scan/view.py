@@ -84,16 +84,55 @@ def build_view(rows: Rows, verifier: EventVerifier, lot: LotRef, serial: str | N
     """Verify every row and sort the records into the page's sections."""
     pending: list[tuple[int, Record]] = []
     unreadable: list[Record] = []
-    for (eid, kind, digest, supplier_id, key_id, body, signature, anchor_id, proof,
-         bid, root, leaf_count, status, tx_hash, block_number, public_key, sup_name, sup_role) in rows:
-        row = EventRow(id=eid, kind=kind, digest=digest, supplier_id=supplier_id, key_id=key_id, body=body,
-                       signature=signature, anchor_id=anchor_id, proof=proof)
-        batch = None if bid is None else AnchorBatch(id=bid, root=root, leaf_count=leaf_count, status=status,
-                                                     tx_hash=tx_hash, block_number=block_number)
+    for (
+        eid,
+        kind,
+        digest,
+        supplier_id,
+        key_id,
+        body,
+        signature,
+        anchor_id,
+        proof,
+        bid,
+        root,
+        leaf_count,
+        status,
+        tx_hash,
+        block_number,
+        public_key,
+        sup_name,
+        sup_role,
+    ) in rows:
+        row = EventRow(
+            id=eid,
+            kind=kind,
+            digest=digest,
+            supplier_id=supplier_id,
+            key_id=key_id,
+            body=body,
+            signature=signature,
+            anchor_id=anchor_id,
+            proof=proof,
+        )
+        batch = (
+            None
+            if bid is None
+            else AnchorBatch(
+                id=bid, root=root, leaf_count=leaf_count, status=status, tx_hash=tx_hash, block_number=block_number
+            )
+        )
         verdict = verifier.verify(row, batch, public_key)
         read = _read(body) if verdict.status != "INVALID" else _lenient(body)
-        common = dict(event_id=eid, kind=kind, digest=digest, supplier=sup_name or supplier_id,
-                      supplier_role=sup_role or "", data=read.event.data if read else None, verdict=verdict)
+        common = dict(
+            event_id=eid,
+            kind=kind,
+            digest=digest,
+            supplier=sup_name or supplier_id,
+            supplier_role=sup_role or "",
+            data=read.event.data if read else None,
+            verdict=verdict,
+        )
         if read is None:
             unreadable.append(Record(**common))  # type: ignore[arg-type]
         elif read.summary is not None:
@@ -142,7 +181,9 @@ def _read(body: str) -> _Read:
     if not isinstance(event.data, ColdChainData):
         return _Read(event)
     d = event.data
-    chart = temperature_chart_svg([Reading(r.at, r.c) for r in d.readings], d.range.min_c, d.range.max_c, f"logger {d.logger.id}")
+    chart = temperature_chart_svg(
+        [Reading(r.at, r.c) for r in d.readings], d.range.min_c, d.range.max_c, f"logger {d.logger.id}"
+    )
     return _Read(event, d.summary(), chart)
 
 
@@ -151,28 +192,53 @@ def _lenient(body: str) -> _Read | None:
     listed as unreadable."""
     try:
         return _read(body)
-    except Exception:  # noqa: BLE001 - a tampered body may be anything; it is reported, not shown
+    except Exception:
         return None
 
 
 def view_json(view: ScanView) -> dict[str, Any]:
     """The JSON answer: the same facts as the page, machine-readable."""
+
     def rec(r: Record) -> dict[str, Any]:
-        out = {"event_id": r.event_id, "kind": r.kind, "digest": r.digest, "supplier": r.supplier,
-               "supplier_role": r.supplier_role, "data": json.loads(r.data.model_dump_json()) if r.data is not None else None,
-               "integrity": {"status": r.verdict.status, "reasons": list(r.verdict.reasons), "root": r.verdict.root,
-                             "block": r.verdict.block_number, "tx": r.verdict.tx_hash,
-                             "local_development_chain": r.verdict.local_chain}}
+        out = {
+            "event_id": r.event_id,
+            "kind": r.kind,
+            "digest": r.digest,
+            "supplier": r.supplier,
+            "supplier_role": r.supplier_role,
+            "data": json.loads(r.data.model_dump_json()) if r.data is not None else None,
+            "integrity": {
+                "status": r.verdict.status,
+                "reasons": list(r.verdict.reasons),
+                "root": r.verdict.root,
+                "block": r.verdict.block_number,
+                "tx": r.verdict.tx_hash,
+                "local_development_chain": r.verdict.local_chain,
+            },
+        }
         if isinstance(r.data, TestReportData):
             out["verdict"] = r.data.verdict
         if isinstance(r, ColdChainRecord) and r.summary is not None:
             s = r.summary
-            out["summary"] = {"min_c": s.min_c, "max_c": s.max_c, "mean_kinetic_c": s.mean_kinetic_c,
-                              "minutes_out_of_range": round(s.seconds_out_of_range / 60, 1), "verdict": s.verdict}
+            out["summary"] = {
+                "min_c": s.min_c,
+                "max_c": s.max_c,
+                "mean_kinetic_c": s.mean_kinetic_c,
+                "minutes_out_of_range": round(s.seconds_out_of_range / 60, 1),
+                "verdict": s.verdict,
+            }
         return out
+
     return {
-        "gtin": view.gtin, "lot": view.lot, "serial": view.serial, "product": view.product,
-        "all_verified": view.all_verified, "batch": rec(view.batch), "origin": [rec(r) for r in view.origin],
-        "test_reports": [rec(r) for r in view.tests], "cold_chain": [rec(r) for r in view.cold_chain],
-        "shipments": [rec(r) for r in view.shipments], "unreadable": [rec(r) for r in view.unreadable],
+        "gtin": view.gtin,
+        "lot": view.lot,
+        "serial": view.serial,
+        "product": view.product,
+        "all_verified": view.all_verified,
+        "batch": rec(view.batch),
+        "origin": [rec(r) for r in view.origin],
+        "test_reports": [rec(r) for r in view.tests],
+        "cold_chain": [rec(r) for r in view.cold_chain],
+        "shipments": [rec(r) for r in view.shipments],
+        "unreadable": [rec(r) for r in view.unreadable],
     }

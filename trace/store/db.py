@@ -12,7 +12,6 @@ from sqlmodel import create_engine
 
 from cradletrace.store import models, schema  # noqa: F401  (models registers the tables)
 
-
 SQLITE_NAME = "cradletrace.sqlite"
 IN_CHUNK = 500  # values per IN (...) list: well below SQLite's and PostgreSQL's parameter limits
 T = TypeVar("T")
@@ -21,7 +20,7 @@ T = TypeVar("T")
 def chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
     """``values`` in slices of IN_CHUNK, one IN (...) list each."""
     for i in range(0, len(values), IN_CHUNK):
-        yield values[i:i + IN_CHUNK]
+        yield values[i : i + IN_CHUNK]
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -46,7 +45,9 @@ def open_engine(url: str, pool_size: int = 16) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=pool_size, max_overflow=pool_size // 2)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False}, pool_size=pool_size, max_overflow=pool_size // 2
+        )
         sa_event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # No pre-ping (a round trip on every checkout, a tenth of a scan's time): a connection found

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from cradletrace.private import private_dir
 
+
 def lock_key(name: str) -> int:
     """The advisory lock's 64-bit key: the first 8 bytes of SHA-256(name), signed."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
@@ -67,9 +68,16 @@ class PostgresLeaderLock:
         import psycopg
 
         # Keepalives: a leader cut off from the server notices within ~15 s instead of hours.
-        return psycopg.connect(self._conninfo, autocommit=True, connect_timeout=self._timeout,
-                               application_name=f"cradletrace {self._name} leader ({_me()})"[:63],
-                               keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3)
+        return psycopg.connect(
+            self._conninfo,
+            autocommit=True,
+            connect_timeout=self._timeout,
+            application_name=f"cradletrace {self._name} leader ({_me()})"[:63],
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
+        )
 
     def acquire(self, wait: float = 0.0) -> bool:
         """Take the lock if it is free, or once it is freed within ``wait`` seconds (the server
@@ -110,7 +118,8 @@ class PostgresLeaderLock:
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
                 "AND pid = pg_backend_pid() AND objid = (%s::bigint & 4294967295)::oid "
                 "AND classid = ((%s::bigint >> 32) & 4294967295)::oid",
-                (self.key, self.key)).fetchone()
+                (self.key, self.key),
+            ).fetchone()
             if row and row[0]:
                 return True
         except psycopg.Error:
@@ -128,7 +137,8 @@ class PostgresLeaderLock:
                     "SELECT a.application_name, a.client_addr::text, a.pid FROM pg_locks l "
                     "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
                     "AND l.objid = (%s::bigint & 4294967295)::oid AND l.classid = ((%s::bigint >> 32) & 4294967295)::oid",
-                    (self.key, self.key)).fetchone()
+                    (self.key, self.key),
+                ).fetchone()
         except psycopg.Error as exc:
             return f"unknown ({self._where} did not answer: {type(exc).__name__})"
         if row is None:
@@ -200,4 +210,3 @@ class FileLeaderLock:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
-

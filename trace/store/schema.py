@@ -23,8 +23,8 @@ from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
 from cradletrace.errors import ConfigError
-from cradletrace.store.lock import lock_key
 from cradletrace.store import models  # noqa: F401  (registers the tables)
+from cradletrace.store.lock import lock_key
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 FIRST_RELEASE = "0001"
@@ -34,7 +34,10 @@ FIRST_RELEASE = "0001"
 # nothing at head. A revision that adds tables or columns adds its entry here.
 _ADDED: dict[str, tuple[frozenset[str], frozenset[tuple[str, str]]]] = {
     "0002": (frozenset({"hold", "recall", "recall_lot", "epcis_event"}), frozenset()),
-    "0003": (frozenset({"product", "product_party"}), frozenset({("supplier", "official_lab"), ("shipment", "consignee")})),
+    "0003": (
+        frozenset({"product", "product_party"}),
+        frozenset({("supplier", "official_lab"), ("shipment", "consignee")}),
+    ),
     "0004": (frozenset(), frozenset({("scan", "client")})),
     "0005": (frozenset(), frozenset({("anchor_batch", "nonce"), ("anchor_batch", "tx_hashes")})),
 }
@@ -77,7 +80,9 @@ def stored_revision(conn: Connection) -> str | None:
     """The store's revision; None when it has no ``alembic_version`` (made before revisions)."""
     heads = MigrationContext.configure(conn).get_current_heads()
     if len(heads) > 1:
-        raise ConfigError(f"store schema: alembic_version holds {len(heads)} revisions ({', '.join(heads)}); expected one")
+        raise ConfigError(
+            f"store schema: alembic_version holds {len(heads)} revisions ({', '.join(heads)}); expected one"
+        )
     return heads[0] if heads else None
 
 
@@ -103,18 +108,24 @@ def recognise(conn: Connection) -> str:
     tables = frozenset(d[1].name for d in flat if d[0] == "add_table")
     columns = frozenset((d[2], d[3].name) for d in flat if d[0] == "add_column")
     explained = len(flat) == len(diffs) and all(
-        d[0] in ("add_table", "add_column") or (d[0] == "add_index" and d[1].table.name in tables) for d in flat)
+        d[0] in ("add_table", "add_column") or (d[0] == "add_index" and d[1].table.name in tables) for d in flat
+    )
     revisions = [s.revision for s in reversed(list(_scripts().walk_revisions()))]  # oldest first
     for i, rev in enumerate(revisions):
-        later = [_ADDED.get(r, (frozenset(), frozenset())) for r in revisions[i + 1:]]
-        if explained and tables == frozenset().union(*(t for t, _ in later)) and \
-                columns == frozenset().union(*(c for _, c in later)):
+        later = [_ADDED.get(r, (frozenset(), frozenset())) for r in revisions[i + 1 :]]
+        if (
+            explained
+            and tables == frozenset().union(*(t for t, _ in later))
+            and columns == frozenset().union(*(c for _, c in later))
+        ):
             return rev
     # Changed and missing columns first: a whole missing table says less about what the store is.
     described = sorted((_describe(d) for d in diffs), key=lambda t: t.startswith(("add_table", "add_index")))
     listed = "; ".join(described[:6]) + ("; ..." if len(diffs) > 6 else "")
-    raise ConfigError(f"store schema: made before schema revisions were kept, but its tables match no released "
-                      f"cradletrace (differences: {listed}); expected the tables of a release from {FIRST_RELEASE} to {head()}")
+    raise ConfigError(
+        f"store schema: made before schema revisions were kept, but its tables match no released "
+        f"cradletrace (differences: {listed}); expected the tables of a release from {FIRST_RELEASE} to {head()}"
+    )
 
 
 def _lock(conn: Connection) -> None:
@@ -156,13 +167,18 @@ def check(engine: Engine, hint: str) -> None:
         return
     where = f"store {engine.url.render_as_string(hide_password=True)}"
     if rev is None:
-        raise ConfigError(f"{where} records no schema revision (made before cradletrace kept them); "
-                          f"this cradletrace needs revision {want}: back up the store, then run '{hint}'")
+        raise ConfigError(
+            f"{where} records no schema revision (made before cradletrace kept them); "
+            f"this cradletrace needs revision {want}: back up the store, then run '{hint}'"
+        )
     if not known(rev):
-        raise ConfigError(f"{where} is at schema revision {rev}, which this cradletrace (head {want}) does not know: "
-                          "a newer cradletrace upgraded it; run that version")
-    raise ConfigError(f"{where} is at schema revision {rev}; this cradletrace needs {want}: "
-                      f"back up the store, then run '{hint}'")
+        raise ConfigError(
+            f"{where} is at schema revision {rev}, which this cradletrace (head {want}) does not know: "
+            "a newer cradletrace upgraded it; run that version"
+        )
+    raise ConfigError(
+        f"{where} is at schema revision {rev}; this cradletrace needs {want}: back up the store, then run '{hint}'"
+    )
 
 
 def upgrade(engine: Engine) -> Upgrade:
@@ -171,8 +187,10 @@ def upgrade(engine: Engine) -> Upgrade:
         _lock(conn)
         stored = stored_revision(conn)
         if stored is not None and not known(stored):
-            raise ConfigError(f"store schema revision {stored} is unknown to this cradletrace (head {head()}); "
-                              "a newer cradletrace upgraded it")
+            raise ConfigError(
+                f"store schema revision {stored} is unknown to this cradletrace (head {head()}); "
+                "a newer cradletrace upgraded it"
+            )
         start = stored or recognise(conn)
         if stored is None:
             MigrationContext.configure(conn).stamp(_scripts(), start)

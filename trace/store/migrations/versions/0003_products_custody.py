@@ -22,14 +22,31 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table("product", string("gtin", 14), string("owner_id", 63), string("name", 200), ts("registered_at"),
-                    sa.ForeignKeyConstraint(["owner_id"], ["supplier.id"]), sa.PrimaryKeyConstraint("gtin"))
+    op.create_table(
+        "product",
+        string("gtin", 14),
+        string("owner_id", 63),
+        string("name", 200),
+        ts("registered_at"),
+        sa.ForeignKeyConstraint(["owner_id"], ["supplier.id"]),
+        sa.PrimaryKeyConstraint("gtin"),
+    )
     op.create_index("ix_product_owner_id", "product", ["owner_id"])
-    op.create_table("product_party", integer("id"), string("gtin", 14), string("supplier_id", 63), string("role", 16),
-                    string("lot", 20, nullable=True), string("named_by", 100), ts("named_at"),
-                    string("withdrawn_by", 100, nullable=True), ts("withdrawn_at", nullable=True),
-                    sa.ForeignKeyConstraint(["gtin"], ["product.gtin"]),
-                    sa.ForeignKeyConstraint(["supplier_id"], ["supplier.id"]), sa.PrimaryKeyConstraint("id"))
+    op.create_table(
+        "product_party",
+        integer("id"),
+        string("gtin", 14),
+        string("supplier_id", 63),
+        string("role", 16),
+        string("lot", 20, nullable=True),
+        string("named_by", 100),
+        ts("named_at"),
+        string("withdrawn_by", 100, nullable=True),
+        ts("withdrawn_at", nullable=True),
+        sa.ForeignKeyConstraint(["gtin"], ["product.gtin"]),
+        sa.ForeignKeyConstraint(["supplier_id"], ["supplier.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
     op.create_index("ix_product_party_gtin", "product_party", ["gtin"])
     op.create_index("ix_product_party_supplier_id", "product_party", ["supplier_id"])
     # Plain ALTER TABLE (SQLite >= 3.35 too): a batch copy of supplier would break the keys that point at it.
