@@ -2,3 +2,5 @@
 
 Static files live in ``static/`` and are served by the API at /static; no CDN at run time.
 """
+
+__all__ = ["console", "pages"]

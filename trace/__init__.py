@@ -19,3 +19,27 @@ because the chain libraries raise it and deep input could then crash the process
 from cradletrace import recursionlimit
 
 recursionlimit.install()
+
+__all__ = [
+    "anchoring",
+    "apikeys",
+    "chain",
+    "cli",
+    "config",
+    "core",
+    "custody",
+    "demo",
+    "epcis",
+    "errors",
+    "labels",
+    "private",
+    "products",
+    "recall",
+    "recording",
+    "scan",
+    "sealing",
+    "store",
+    "suppliers",
+    "verification",
+    "workspace",
+]

@@ -8,3 +8,23 @@ Warning: the hashing rules here (RFC 8785 canonical JSON, SHA-256 event digests,
 OpenZeppelin StandardMerkleTree leaf and pair rules) are frozen. Changing any of them breaks
 every proof ever issued and every root already anchored on chain.
 """
+
+__all__ = [
+    "admission",
+    "canonical",
+    "cbvterms",
+    "chart",
+    "codes",
+    "coldchain",
+    "digitallink",
+    "epcishash",
+    "epcisids",
+    "events",
+    "labels",
+    "merkle",
+    "scanguard",
+    "signing",
+    "testreport",
+    "text",
+    "weblinks",
+]
