@@ -7,7 +7,7 @@ parsed strictly from the raw body so a signature covers exactly what was sent.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
@@ -194,6 +194,11 @@ class RecordedEvent(BaseModel):
     lot: str | None
     ref: str | None = Field(description="Shipment id of shipment and cold-chain events")
     outcome: str | None = Field(description="pass / fail of test reports and cold-chain records")
+
+    @classmethod
+    def of(cls, row: Any, **more: Any) -> Self:
+        """This model of a stored event ``row`` (anything with the event columns as attributes), plus ``more``."""
+        return cls(**{name: getattr(row, name) for name in RecordedEvent.model_fields}, **more)
 
 
 class Recorded(BaseModel):

@@ -138,16 +138,8 @@ def capture_document(body: JsonBody, session: SessionDep, caller: SupplierDep, w
     return Captured(
         count=len(rows),
         events=[
-            CapturedEvent(
-                id=r.id,
-                digest=r.digest,
-                kind=r.kind,
-                supplier_id=r.supplier_id,
-                key_id=r.key_id,
-                gtin=r.gtin,
-                lot=r.lot,
-                ref=r.ref,
-                outcome=r.outcome,
+            CapturedEvent.of(
+                r,
                 hash=m.hash,
                 epcis_id=m.original.get("eventID"),
                 pointer=m.where,

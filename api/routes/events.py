@@ -96,20 +96,7 @@ def record_events(body: JsonBody, session: SessionDep, caller: SupplierDep, work
     session.commit()
     return Recorded(
         count=len(rows),
-        events=[
-            RecordedEvent(
-                id=r.id,
-                digest=r.digest,
-                kind=r.kind,
-                supplier_id=r.supplier_id,
-                key_id=r.key_id,
-                gtin=r.gtin,
-                lot=r.lot,
-                ref=r.ref,
-                outcome=r.outcome,
-            )
-            for r in rows
-        ],
+        events=[RecordedEvent.of(r) for r in rows],
     )
 
 
@@ -172,16 +159,8 @@ def list_events(
     rows = rows[:limit]
     batches = _batches(session, {r.anchor_id for r in rows if r.anchor_id is not None})
     items = [
-        EventSummary(
-            id=r.id,
-            digest=r.digest,
-            kind=r.kind,
-            supplier_id=r.supplier_id,
-            key_id=r.key_id,
-            gtin=r.gtin,
-            lot=r.lot,
-            ref=r.ref,
-            outcome=r.outcome,
+        EventSummary.of(
+            r,
             recorded_at=r.recorded_at,
             anchoring=anchoring_of(batches.get(r.anchor_id) if r.anchor_id is not None else None),
         )
@@ -197,16 +176,8 @@ def get_event(ref: str, session: SessionDep, caller: ReaderDep) -> EventPublic:
     check_own(caller, row.supplier_id)
     batch = session.get(AnchorBatch, row.anchor_id) if row.anchor_id is not None else None
     assert row.id is not None
-    return EventPublic(
-        id=row.id,
-        digest=row.digest,
-        kind=row.kind,
-        supplier_id=row.supplier_id,
-        key_id=row.key_id,
-        gtin=row.gtin,
-        lot=row.lot,
-        ref=row.ref,
-        outcome=row.outcome,
+    return EventPublic.of(
+        row,
         recorded_at=row.recorded_at,
         anchoring=anchoring_of(batch),
         event=json.loads(row.body),
