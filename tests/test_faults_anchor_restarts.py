@@ -10,8 +10,6 @@ there so the test can SIGKILL it inside that window).
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,6 @@ from tests import nodes
 from tests.test_anchor_chain import ANVIL_KEY_0, anvil  # noqa: F401  (fixture)
 from tests.test_anchoring import add_suppliers, raw_lots, record_into, stored_batches
 from tests.test_faults_anchoring import (
-    CLI,
     Worker,
     assert_store_and_chain_agree,
     counts,
@@ -35,37 +32,6 @@ from tests.test_faults_anchoring import (
 )
 
 pytestmark = [pytest.mark.node]
-
-
-class Spawned(Worker):
-    """``cradletrace anchor --watch`` on any store (SQLite when ``database_url`` is None), extra env."""
-
-    def __init__(self, settings: Settings, log: Path, interval: float, pause: str = "", **env: str) -> None:
-        self.log = log
-        full = {
-            **os.environ,
-            "CRADLETRACE_ANCHOR_KEY": ANVIL_KEY_0,
-            anchoring.FAULT_PAUSE_ENV: pause,
-            "PYTHONUNBUFFERED": "1",
-            **env,
-        }
-        db = ["--database-url", str(settings.database_url)] if settings.database_url else []
-        argv = [
-            str(CLI),
-            "anchor",
-            "--watch",
-            "--interval",
-            str(interval),
-            "--data-dir",
-            str(settings.data_dir),
-            *db,
-            "--rpc-url",
-            str(settings.rpc_url),
-        ]
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full, start_new_session=True
-            )
 
 
 def open_site(tmp_path: Path, url: str, database_url: str | None) -> Workspace:
@@ -101,7 +67,7 @@ def test_a_replacement_killed_before_its_broadcast_is_resent_at_the_same_nonce_o
         nodes.rpc(anvil.url, "evm_setAutomine", [False])
         timeout = {"CRADLETRACE_ANCHOR_RECEIPT_TIMEOUT": "1"}
 
-        first = Spawned(ws.settings, tmp_path / "first.log", 0.2, pause="before_broadcast=3", **timeout)
+        first = Worker(ws.settings, tmp_path / "first.log", 0.2, pause="before_broadcast=3", **timeout)
         workers.append(first)
         first.wait_for("fault-pause before_broadcast", 2)  # #1 the original, #2 its replacement
         first.kill()
@@ -109,7 +75,7 @@ def test_a_replacement_killed_before_its_broadcast_is_resent_at_the_same_nonce_o
         assert batch.status == "sent" and chain.tx_state(batch.tx_hash) == "unknown"  # stored, never broadcast
         assert nodes.rpc(anvil.url, "txpool_status")["pending"] == "0x1"  # type: ignore[index]  # the original waits
 
-        second = Spawned(ws.settings, tmp_path / "second.log", 0.2, **timeout)
+        second = Worker(ws.settings, tmp_path / "second.log", 0.2, **timeout)
         workers.append(second)
         second.wait_for("roots sent but not final yet")  # one run over the stuck batch
         nodes.rpc(anvil.url, "evm_setAutomine", [True])
@@ -154,7 +120,7 @@ def test_a_worker_killed_1_5_s_after_it_leads_still_drains_a_backlog_of_2000_eve
         started, lives, left = time.monotonic(), 0, [backlog]  # unbatched events after each life
         while counts(ws) != (0, 0):
             assert time.monotonic() - started < budget, f"not drained in {budget:g} s: unbatched per life {left}"
-            w = Spawned(ws.settings, tmp_path / f"life-{lives}.log", 0.5)
+            w = Worker(ws.settings, tmp_path / f"life-{lives}.log", 0.5)
             workers.append(w)
             w.wait_for("leading:", timeout=budget)
             time.sleep(life)

@@ -43,29 +43,21 @@ SEED = int(os.environ.get("CRADLETRACE_FAULT_SEED", "6"))
 
 
 class Worker:
-    """A real ``cradletrace anchor --watch`` process; what it prints goes to a file we poll."""
+    """A real ``cradletrace anchor --watch`` process on any store (SQLite when the settings name no
+    database URL), with extra ``env``; what it prints goes to a file we poll."""
 
-    def __init__(self, settings: Settings, log: Path, interval: float, pause: str = "") -> None:
+    def __init__(self, settings: Settings, log: Path, interval: float, pause: str = "", **env: str) -> None:
         self.log = log
         env = {
             **os.environ,
             "CRADLETRACE_ANCHOR_KEY": ANVIL_KEY_0,
             anchoring.FAULT_PAUSE_ENV: pause,
             "PYTHONUNBUFFERED": "1",
+            **env,
         }
-        argv = [
-            str(CLI),
-            "anchor",
-            "--watch",
-            "--interval",
-            str(interval),
-            "--data-dir",
-            str(settings.data_dir),
-            "--database-url",
-            str(settings.database_url),
-            "--rpc-url",
-            str(settings.rpc_url),
-        ]
+        db = ["--database-url", str(settings.database_url)] if settings.database_url else []
+        argv = [str(CLI), "anchor", "--watch", "--interval", str(interval), "--data-dir", str(settings.data_dir)]
+        argv += [*db, "--rpc-url", str(settings.rpc_url)]
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
                 argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
