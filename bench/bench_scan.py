@@ -64,6 +64,7 @@ from cradletrace.labels.commission import generate_codes
 from cradletrace.workspace import Workspace, init_workspace
 from tests.nodes import free_port, start_anvil
 from tests.pg import PostgresServer
+from tests.servers import asgi_get
 
 PEOPLE = [
     ("waikato-dairy", "Waikato Dairy Farm", "farm", "GAP;NZGAP-77812;AsureQuality;2099-12-31"),
@@ -306,31 +307,7 @@ def profile_scan(settings: Settings, paths: list[str], n: int, top: int) -> None
     sample = random.sample(paths, min(n, len(paths)))
 
     async def request(path: str) -> int:
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"127.0.0.1"), (b"accept", b"application/json")],
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 80),
-        }
-        status: list[int] = []
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-
-        await app(scope, receive, send)
-        return status[0]
+        return (await asgi_get(app, path, {"host": "127.0.0.1", "accept": "application/json"}))[0]
 
     async def requests(at_once: int) -> float:
         gate = asyncio.Semaphore(at_once)

@@ -29,6 +29,7 @@ from cradletrace.store.models import Certification, EventRow, Item
 from cradletrace.workspace import Workspace
 from tests.api.conftest import A, B, Site, key_file, open_site, raw_milk, sign_with, signed
 from tests.api.test_scan import FORMULA, JSON, LOT, packed_site, share
+from tests.servers import asgi_get
 
 P = "/api/v1"
 # A parent's phone in Zurich: the reported place, its rounded form, and the city must not be readable.
@@ -241,36 +242,8 @@ def test_no_secret_or_personal_data_in_store_logs_errors_or_chain(
 # -- code enumeration ------------------------------------------------------------------------
 
 
-async def _get(app: Any, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-    """One GET straight through the ASGI app (no client library: 10 000 of them stay quick)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "client": ("203.0.113.7", 50000),
-        "server": ("127.0.0.1", 80),
-    }
-    answer: dict[str, Any] = {"body": b""}
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            answer["status"] = message["status"]
-            answer["headers"] = {k.decode(): v.decode() for k, v in message["headers"]}
-        else:
-            answer["body"] += message.get("body", b"")
-
-    await app(scope, receive, send)
-    return answer["status"], answer["headers"], answer["body"]
+def _get(app: Any, path: str, headers: dict[str, str]) -> Any:
+    return asgi_get(app, path, headers, client="203.0.113.7")
 
 
 def test_random_codes_find_nothing_and_the_rate_limit_bites(tmp_path: Path) -> None:
