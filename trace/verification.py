@@ -29,6 +29,7 @@ from cradletrace.core.canonical import canonical_bytes, parse_json
 from cradletrace.core.events import problems_of
 from cradletrace.core.merkle import ProofWalker, process_proof
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
+from cradletrace.events import find_event
 from cradletrace.store.models import AnchorBatch, EventRow, SupplierKey
 
 BUNDLE_FORMAT = "cradletrace-proof-bundle/1"
@@ -50,25 +51,6 @@ class Verdict:
     @property
     def valid(self) -> bool:
         return self.status == "VALID"
-
-
-def find_event(session: Session, ref: str) -> EventRow:
-    """An event by numeric id or by its digest (hex, at least 8 leading characters)."""
-    ref = ref.strip().lower().removeprefix("0x")
-    is_id, is_digest = ref.isdigit() and len(ref) < 16, len(ref) >= 8 and all(c in "0123456789abcdef" for c in ref)
-    if not (is_id or is_digest):
-        raise InvalidInputError(Problem("event", f"expected an event id (number) or digest (hex), got {ref!r}"))
-    row = session.get(EventRow, int(ref)) if is_id else None
-    if row is None and is_digest:  # a digest prefix may be all digits: an id is tried first
-        rows = session.exec(select(EventRow).where(col(EventRow.digest).startswith(ref)).limit(2)).all()
-        if len(rows) > 1:
-            raise InvalidInputError(
-                Problem("event", f"expected a digest prefix that names one event, got {ref!r} which matches several")
-            )
-        row = rows[0] if rows else None
-    if row is None:
-        raise NotFoundError(f"event {ref!r}: not in the store")
-    return row
 
 
 def _anchor_problems(digest: str, proof: str | None, batch: AnchorBatch, on_chain: OnChainRoot | None) -> list[str]:
