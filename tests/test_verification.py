@@ -23,7 +23,8 @@ from cradletrace.core import signing
 from cradletrace.core.canonical import canonical_bytes
 from cradletrace.demo import story
 from cradletrace.errors import ConfigError, NotFoundError
-from cradletrace.verification import audit, export_bundle, find_event, read_bundle, verify_bundle_on, verify_event
+from cradletrace.events import find_event
+from cradletrace.verification import audit, export_bundle, read_bundle, verify_bundle_on, verify_event
 from cradletrace.workspace import Workspace, init_workspace
 from tests.conftest import NOW
 from tests.test_anchoring import add_suppliers, anchor, raw_lots, record_into, stored_batches, stored_events
@@ -115,6 +116,31 @@ def test_a_digest_prefix_of_digits_only_is_not_taken_for_a_missing_id(workspace,
     with workspace.session() as s:
         assert find_event(s, digits[:10]).id == row.id
         assert find_event(s, str(row.id)).id == row.id  # a number that is an id stays an id
+
+
+def test_every_command_finds_an_event_by_the_same_rule(workspace, record, events) -> None:
+    """Id, full digest, 0x digest (any case) or unique prefix; a shared prefix is refused naming the
+    events; a trace or a recall start finds the same event as verify does."""
+    from cradletrace.errors import InvalidInputError
+    from cradletrace.recall.genealogy import _event_row
+
+    rows = record(events[:2])
+    a, b = rows[0], rows[1]
+    shared = "abcdef12"
+    sql(workspace, 'UPDATE "event" SET digest = :d WHERE id = :i', d=shared + a.digest[8:], i=a.id)
+    sql(workspace, 'UPDATE "event" SET digest = :d WHERE id = :i', d=shared + b.digest[8:], i=b.id)
+    with workspace.session() as s:
+        full = shared + a.digest[8:]
+        for ref in (str(a.id), f" {a.id} ", full, "0x" + full, "0X" + full.upper(), full[:20]):
+            assert find_event(s, ref).id == a.id, ref
+            assert _event_row(s, ref).id == a.id, ref
+        with pytest.raises(InvalidInputError, match=f"matches several: event {a.id} .*, event {b.id} "):
+            find_event(s, "0x" + shared)
+        for bad in ("abc", "0x1234567", "9" * 20, "xyz12345678", ""):
+            with pytest.raises(InvalidInputError, match="expected an event id or a 64-hex digest"):
+                find_event(s, bad)
+        with pytest.raises(NotFoundError, match="'0123456789': not in the store"):
+            find_event(s, "0x0123456789")  # 0x: a digest prefix, never an id
 
 
 def test_edited_body_is_content_changed(workspace, anchored) -> None:

@@ -27,8 +27,9 @@ from cradletrace.config import Settings
 from cradletrace.core import signing
 from cradletrace.core.canonical import canonical_bytes, parse_json
 from cradletrace.core.events import problems_of
-from cradletrace.core.merkle import ProofWalker, process_proof
+from cradletrace.core.merkle import ProofWalker
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
+from cradletrace.events import find_event
 from cradletrace.store.models import AnchorBatch, EventRow, SupplierKey
 
 BUNDLE_FORMAT = "cradletrace-proof-bundle/1"
@@ -52,39 +53,6 @@ class Verdict:
         return self.status == "VALID"
 
 
-def find_event(session: Session, ref: str) -> EventRow:
-    """An event by numeric id or by its digest (hex, at least 8 leading characters)."""
-    ref = ref.strip().lower().removeprefix("0x")
-    is_id, is_digest = ref.isdigit() and len(ref) < 16, len(ref) >= 8 and all(c in "0123456789abcdef" for c in ref)
-    if not (is_id or is_digest):
-        raise InvalidInputError(Problem("event", f"expected an event id (number) or digest (hex), got {ref!r}"))
-    row = session.get(EventRow, int(ref)) if is_id else None
-    if row is None and is_digest:  # a digest prefix may be all digits: an id is tried first
-        rows = session.exec(select(EventRow).where(col(EventRow.digest).startswith(ref)).limit(2)).all()
-        if len(rows) > 1:
-            raise InvalidInputError(
-                Problem("event", f"expected a digest prefix that names one event, got {ref!r} which matches several")
-            )
-        row = rows[0] if rows else None
-    if row is None:
-        raise NotFoundError(f"event {ref!r}: not in the store")
-    return row
-
-
-def _anchor_problems(digest: str, proof: str | None, batch: AnchorBatch, on_chain: OnChainRoot | None) -> list[str]:
-    reasons = []
-    try:
-        implied = process_proof(bytes.fromhex(digest), [bytes.fromhex(p) for p in proof.split(",")] if proof else [])
-    except ValueError:
-        implied = b""
-    if implied.hex() != batch.root:
-        reasons.append(_PROOF_WRONG)
-    return reasons + _root_problems(batch, on_chain)
-
-
-_PROOF_WRONG = "proof wrong: the proof does not lead from the event's digest to its root"
-
-
 def _root_problems(batch: AnchorBatch, on_chain: OnChainRoot | None) -> list[str]:
     """What is wrong with a confirmed batch's root itself, whichever of its events is asked about."""
     if on_chain is None:
@@ -92,6 +60,67 @@ def _root_problems(batch: AnchorBatch, on_chain: OnChainRoot | None) -> list[str
     if on_chain.leaf_count != batch.leaf_count:
         return [f"root on chain with {on_chain.leaf_count} leaves, the store says {batch.leaf_count}"]
     return []
+
+
+@dataclass(frozen=True)
+class _Says:
+    """How a failed check reads: of a stored event (verify, audit, scan) or of a bundle. The subject
+    differs (and tests and users read these words); the checks do not."""
+
+    content: str
+    signature: str
+    proof: str
+
+
+_STORED = _Says(
+    "content changed: the stored event no longer hashes to its digest",
+    "signature bad: the signature does not verify over the stored event",
+    "proof wrong: the proof does not lead from the event's digest to its root",
+)
+_BUNDLED = _Says(
+    "content changed: the event does not hash to the bundle's digest",
+    "signature bad: the signature does not verify over the event",
+    "proof wrong: the proof does not lead from the digest to the root",
+)
+
+
+def event_reasons(
+    message: bytes,
+    digest: str,
+    key: bytes | str | None,
+    signature: str,
+    anchored: tuple[str, Sequence[str]] | None,
+    proof: str | None,
+    walker: ProofWalker,
+    says: _Says = _STORED,
+    signature_ok: Callable[[bytes, bytes, str], bool] = signing.verify_signature,
+) -> list[str]:
+    """What is wrong with one event, in check order: the one per-event check behind ``verify``,
+    ``audit``, the scan page and bundles, so they cannot drift apart.
+
+    ``message`` is the event's canonical bytes and ``digest`` (hex) what they must hash to;
+    ``key`` the supplier's raw public key, or the reason there is none usable (``_public_key``),
+    or None to skip signatures (``audit --skip-signatures``); ``anchored`` is None while the event
+    has no confirmed root, else the root (hex) and what is wrong with that root itself (on chain
+    or not, leaf count); ``proof`` the sibling hashes, hex and comma-separated as stored.
+    """
+    reasons = []
+    if hashlib.sha256(message).hexdigest() != digest:
+        reasons.append(says.content)
+    if isinstance(key, str):
+        reasons.append(key)
+    elif key is not None and not signature_ok(key, message, signature):
+        reasons.append(says.signature)
+    if anchored is not None:
+        root, root_reasons = anchored
+        if walker.root(digest, proof).hex() != root:
+            reasons.append(says.proof)
+        reasons.extend(root_reasons)
+    return reasons
+
+
+def _batch_missing(anchor_id: int | None) -> str:
+    return f"batch {anchor_id} that anchored this event is missing from the store"
 
 
 class EventVerifier:
@@ -105,8 +134,9 @@ class EventVerifier:
 
     def __init__(self, chain: Anchor, max_signatures: int = 200_000) -> None:
         self.chain = chain
+        self.walker = ProofWalker()
         self._roots: dict[str, OnChainRoot] = {}
-        self._signatures: dict[bytes, bool | str] = {}
+        self._signatures: dict[bytes, bool] = {}
         self._max = max_signatures
         self._lock = threading.Lock()
 
@@ -119,13 +149,12 @@ class EventVerifier:
                     self._roots[root_hex] = found
         return found
 
-    def signature(self, public_key_b64: str | None, key_id: str, body: str, signature: str) -> bool | str:
-        if public_key_b64 is None:
-            return _signature_ok((None, key_id, body, signature))
-        cache_key = hashlib.sha256("\n".join((public_key_b64, key_id, signature, body)).encode()).digest()
+    def signature_ok(self, public_key: bytes, message: bytes, signature: str) -> bool:
+        """``signing.verify_signature``, remembered under the exact (key, signature, bytes)."""
+        cache_key = hashlib.sha256(b"\n".join((public_key, signature.encode(), message))).digest()
         hit = self._signatures.get(cache_key)
         if hit is None:
-            hit = _signature_ok((public_key_b64, key_id, body, signature))
+            hit = signing.verify_signature(public_key, message, signature)
             with self._lock:
                 if len(self._signatures) >= self._max:
                     self._signatures.clear()
@@ -134,15 +163,20 @@ class EventVerifier:
 
     def verify(self, row: EventRow, batch: AnchorBatch | None, public_key_b64: str | None) -> Verdict:
         """The verdict on one stored event, given its batch row and its supplier's public key."""
-        reasons = []
-        if hashlib.sha256(row.body.encode("utf-8")).hexdigest() != row.digest:
-            reasons.append("content changed: the stored event no longer hashes to its digest")
-        sig = self.signature(public_key_b64, row.key_id, row.body, row.signature)
-        if sig is not True:
-            reasons.append(str(sig))
+        confirmed = batch is not None and batch.status == "confirmed"
+        reasons = event_reasons(
+            row.body.encode("utf-8"),
+            row.digest,
+            _public_key(public_key_b64, row.key_id),
+            row.signature,
+            (batch.root, _root_problems(batch, self.root(batch.root))) if batch is not None and confirmed else None,
+            row.proof,
+            self.walker,
+            signature_ok=self.signature_ok,
+        )
         if row.anchor_id is not None and batch is None:
-            reasons.append(f"batch {row.anchor_id} that anchored this event is missing from the store")
-        if batch is None or batch.status != "confirmed":
+            reasons.append(_batch_missing(row.anchor_id))
+        if batch is None or not confirmed:
             status = "INVALID" if reasons else "PENDING"
             waiting = "being anchored: the root is prepared, not yet confirmed" if batch else "not anchored yet"
             return Verdict(
@@ -152,7 +186,6 @@ class EventVerifier:
                 row.digest,
                 local_chain=self.chain.local,
             )
-        reasons += _anchor_problems(row.digest, row.proof, batch, self.root(batch.root))
         return Verdict(
             "INVALID" if reasons else "VALID",
             tuple(reasons),
@@ -175,20 +208,6 @@ def verify_event(session: Session, chain: Anchor | EventVerifier, ref: str) -> V
 
 
 _AUDIT_CHUNK = 5000
-
-
-def _signature_ok(args: tuple[str | None, str, str, str]) -> bool | str:
-    """True, or the reason the signature fails (same wording as verify)."""
-    public_key_b64, key_id, body, signature = args
-    pub = _public_key(public_key_b64, key_id)
-    if isinstance(pub, str):
-        return pub
-    if not signing.verify_signature(pub, body.encode("utf-8"), signature):
-        return _SIGNATURE_BAD
-    return True
-
-
-_SIGNATURE_BAD = "signature bad: the signature does not verify over the stored event"
 
 
 def _public_key(public_key_b64: str | None, key_id: str) -> bytes | str:
@@ -332,27 +351,16 @@ class _EventChecks:
 
     def __call__(self, rows: Sequence[Row[Any]]) -> list[tuple[int, str, str]]:
         """(id, digest, reason) for every problem of ``rows``, in row order then check order
-        (the same order and wording as ``verify``)."""
+        (``event_reasons``, the same checks and wording as ``verify``)."""
         bad: list[tuple[int, str, str]] = []
-        sha256, batches, walker, check_signatures = hashlib.sha256, self.batches, self.walker, self.keys is not None
+        batches, walker, check_signatures = self.batches, self.walker, self.keys is not None
         for eid, digest, body, key_id, signature, anchor_id, proof in rows:
-            message = body.encode("utf-8")
-            if sha256(message).hexdigest() != digest:
-                bad.append((eid, digest, "content changed: the stored event no longer hashes to its digest"))
-            if check_signatures:
-                key = self._key(key_id)
-                if isinstance(key, str):
-                    bad.append((eid, digest, key))
-                elif not signing.verify_signature(key, message, signature):
-                    bad.append((eid, digest, _SIGNATURE_BAD))
+            key = self._key(key_id) if check_signatures else None
+            reasons = event_reasons(body.encode("utf-8"), digest, key, signature, batches.get(anchor_id), proof, walker)
             if anchor_id not in batches:
-                bad.append((eid, digest, f"batch {anchor_id} is missing from the store"))
-            elif (confirmed := batches[anchor_id]) is not None:
-                root, root_reasons = confirmed
-                if walker.root(digest, proof).hex() != root:
-                    bad.append((eid, digest, _PROOF_WRONG))
-                if root_reasons:
-                    bad.extend((eid, digest, reason) for reason in root_reasons)
+                reasons.append(_batch_missing(anchor_id))
+            if reasons:
+                bad.extend((eid, digest, reason) for reason in reasons)
         return bad
 
 
@@ -449,34 +457,30 @@ def verify_bundle(bundle: dict[str, Any], chain_for: Callable[[int, str], Anchor
         _Bundle.model_validate(bundle)
     except ValidationError as exc:
         raise InvalidInputError(problems_of(exc, "bundle")) from None
-    reasons: list[str] = []
     digest = _hex32(bundle["digest"], "digest")
     root = _hex32(bundle["root"], "root")
     proof = [_hex32(p, f"proof[{i}]") for i, p in enumerate(bundle["proof"])]
-    body = canonical_bytes(bundle["event"])
-    if hashlib.sha256(body).digest() != digest:
-        reasons.append("content changed: the event does not hash to the bundle's digest")
-    sup = bundle["supplier"]
-    try:
-        pub = base64.b64decode(sup["public_key"], validate=True)
-    except (ValueError, TypeError, KeyError):
-        pub = b""
-    if len(pub) != 32 or signing.key_id(pub) != sup.get("key_id") or sup.get("key_id") != bundle["event"].get("key"):
-        reasons.append("signature bad: the public key does not match the event's key id")
-    elif not signing.verify_signature(pub, body, str(bundle["signature"])):
-        reasons.append("signature bad: the signature does not verify over the event")
-    if process_proof(digest, proof) != root:
-        reasons.append("proof wrong: the proof does not lead from the digest to the root")
     ch = bundle["chain"]
     chain = chain_for(int(ch["chain_id"]), str(ch["contract"]))
     found = chain.lookup(root)  # the chain stays open: it belongs to whoever chain_for got it from
     if found is None:
-        reasons.append(f"root not on chain: contract {ch['contract']} does not hold root {bundle['root']}")
+        root_reasons = [f"root not on chain: contract {ch['contract']} does not hold root {bundle['root']}"]
+    elif found.leaf_count != int(bundle["leaf_count"]):
+        root_reasons = [f"root on chain with {found.leaf_count} leaves, the bundle says {bundle['leaf_count']}"]
     else:
-        if found.leaf_count != int(bundle["leaf_count"]):
-            reasons.append(f"root on chain with {found.leaf_count} leaves, the bundle says {bundle['leaf_count']}")
-        if not reasons and not chain.verify_leaf(root, digest, proof):
-            reasons.append("proof wrong: the contract's verifyLeaf refuses it")
+        root_reasons = []
+    reasons = event_reasons(
+        canonical_bytes(bundle["event"]),
+        digest.hex(),
+        _bundle_key(bundle),
+        str(bundle["signature"]),
+        (root.hex(), root_reasons),
+        ",".join(p.hex() for p in proof),
+        ProofWalker(),
+        _BUNDLED,
+    )
+    if not reasons and not chain.verify_leaf(root, digest, proof):
+        reasons.append("proof wrong: the contract's verifyLeaf refuses it")
     return Verdict(
         "INVALID" if reasons else "VALID",
         tuple(reasons),
@@ -487,6 +491,19 @@ def verify_bundle(bundle: dict[str, Any], chain_for: Callable[[int, str], Anchor
         ch.get("tx_hash"),
         chain.local,
     )
+
+
+def _bundle_key(bundle: dict[str, Any]) -> bytes | str:
+    """The bundle's raw public key, or why no signature can verify under it: it must be 32 bytes,
+    have the supplier's key id, and that id must be the event's ``key``."""
+    sup = bundle["supplier"]
+    try:
+        pub = base64.b64decode(sup["public_key"], validate=True)
+    except (ValueError, TypeError, KeyError):
+        pub = b""
+    if len(pub) != 32 or signing.key_id(pub) != sup.get("key_id") or sup.get("key_id") != bundle["event"].get("key"):
+        return "signature bad: the public key does not match the event's key id"
+    return pub
 
 
 def verify_bundle_on(settings: Settings, bundle: dict[str, Any]) -> Verdict:

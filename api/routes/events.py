@@ -29,8 +29,8 @@ from cradletrace.api.models import (
 )
 from cradletrace.apikeys import Caller
 from cradletrace.errors import Problem
+from cradletrace.events import find_event
 from cradletrace.store.models import AnchorBatch, EventRow
-from cradletrace.verification import find_event
 
 router = APIRouter(prefix="/events", tags=["events"])
 

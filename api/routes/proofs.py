@@ -15,6 +15,7 @@ from cradletrace.api.errors import ApiError, responses
 from cradletrace.api.models import ProofBundle, VerdictPublic
 from cradletrace.chain.base import Anchor
 from cradletrace.errors import InvalidInputError, Problem
+from cradletrace.events import find_event
 from cradletrace.store.models import AnchorBatch
 
 router = APIRouter(tags=["proofs"])
@@ -36,7 +37,7 @@ def _public(v: verification.Verdict) -> VerdictPublic:
 @router.get("/events/{ref}/proof", response_model=ProofBundle, responses=responses(401, 403, 404, 409, 422))
 def get_proof(ref: str, session: SessionDep, chain: ChainDep, caller: ReaderDep) -> ProofBundle:
     """The proof bundle of an anchored event: verifiable with the chain alone (``cradletrace verify-bundle``)."""
-    row = verification.find_event(session, ref)
+    row = find_event(session, ref)
     check_own(caller, row.supplier_id)
     batch = session.get(AnchorBatch, row.anchor_id) if row.anchor_id is not None else None
     if batch is None or batch.status != "confirmed":
@@ -47,7 +48,7 @@ def get_proof(ref: str, session: SessionDep, chain: ChainDep, caller: ReaderDep)
 @router.get("/events/{ref}/verify", response_model=VerdictPublic, responses=responses(401, 403, 404, 422, 502))
 def verify_event(ref: str, session: SessionDep, chain: ChainDep, caller: ReaderDep) -> VerdictPublic:
     """VALID, INVALID (with reasons) or PENDING, computed now against the chain."""
-    check_own(caller, verification.find_event(session, ref).supplier_id)
+    check_own(caller, find_event(session, ref).supplier_id)
     return _public(verification.verify_event(session, chain, ref))
 
 

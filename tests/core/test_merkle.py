@@ -11,7 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cradletrace.core.merkle import build_tree, hash_pair, keccak256, leaf_hash, process_proof, verify_proof
+from cradletrace.core.merkle import (
+    ProofWalker,
+    build_tree,
+    hash_pair,
+    keccak256,
+    leaf_hash,
+    process_proof,
+    verify_proof,
+)
 from cradletrace.errors import InvalidInputError
 from tests.nodes import REPO_ROOT, node_env
 
@@ -193,3 +201,37 @@ def test_proof_of_a_digest_not_in_the_tree_is_refused() -> None:
     stranger = hashlib.sha256(b"not recorded").digest()
     with pytest.raises(InvalidInputError, match="expected a leaf of this tree, got " + stranger.hex()):
         tree.proof(stranger)
+
+
+def _plain_nodes(digests: list[bytes]) -> list[bytes]:
+    """The frozen rules written plainly with ``leaf_hash`` and ``hash_pair``, in OpenZeppelin's layout."""
+    leaves = sorted(leaf_hash(d) for d in digests)
+    size = 2 * len(leaves) - 1
+    nodes = [b""] * size
+    for i, h in enumerate(leaves):
+        nodes[size - 1 - i] = h
+    for i in range(size - 1 - len(leaves), -1, -1):
+        nodes[i] = hash_pair(nodes[2 * i + 1], nodes[2 * i + 2])
+    return nodes
+
+
+def _plain_root(digest: bytes, proof: list[bytes] | tuple[bytes, ...]) -> bytes:
+    node = leaf_hash(digest)
+    for sibling in proof:
+        node = hash_pair(node, sibling)
+    return node
+
+
+@given(digest_lists, st.lists(st.binary(min_size=32, max_size=32), max_size=20))
+def test_inline_fast_paths_equal_the_rules_written_plainly(digests: list[bytes], stray: list[bytes]) -> None:
+    """build_tree, process_proof and ProofWalker inline leaf_hash and hash_pair for speed; on random
+    trees, their proofs and random (wrong) proofs they give exactly what the plain rules give."""
+    tree = build_tree(digests)
+    assert list(tree.nodes) == _plain_nodes(digests)
+    walkers = (ProofWalker(), ProofWalker(level=1, max_entries=3))
+    for d in digests:
+        for proof in (list(tree.proof(d)), stray):
+            plain = _plain_root(d, proof)
+            assert process_proof(d, proof) == plain
+            assert all(w.root(d.hex(), ",".join(p.hex() for p in proof)) == plain for w in walkers)
+        assert _plain_root(d, tree.proof(d)) == tree.root

@@ -100,7 +100,7 @@ class AnchorWorker:
             fence=self._fence,
         )
         self._fence()
-        notices = recall_notices.send_pending_notices(self.session_factory, chain)  # type: ignore[arg-type]
+        notices = recall_notices.send_pending_notices(self.session_factory, chain)
         with self.session_factory() as s:
             waiting = s.exec(
                 select(func.count())

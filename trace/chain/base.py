@@ -40,11 +40,17 @@ class TxReceipt:
 
 
 class Anchor(Protocol):
-    """An anchor registry on some chain."""
+    """An anchor registry on some chain: roots of event batches and recall notices.
+
+    The one seam to the chain: everything outside ``cradletrace.chain`` (anchoring, verification,
+    recall notices, the API and the CLI) types against this and uses nothing else of the object
+    behind it, so a second chain implementation needs only these members.
+    """
 
     chain_id: int
     contract_address: str
     local: bool  # True for the embedded development chain
+    where: str  # where the chain is (an RPC URL or "embedded chain"), for messages
 
     def anchor(self, root: bytes, leaf_count: int) -> TxReceipt: ...
 
@@ -75,5 +81,7 @@ class Anchor(Protocol):
     def verify_leaf(self, root: bytes, digest: bytes, proof: list[bytes]) -> bool: ...
 
     def record_notice(self, lot_ref: bytes, notice_digest: bytes) -> TxReceipt: ...
+
+    def lookup_notice(self, notice_digest: bytes) -> OnChainNotice | None: ...
 
     def close(self) -> None: ...

@@ -17,6 +17,7 @@ import typer
 from cradletrace.errors import InvalidInputError, TraceError
 
 if TYPE_CHECKING:  # settings (pydantic-settings) and the store (SQLAlchemy) load when a command uses them
+    from cradletrace.chain.base import Anchor
     from cradletrace.config import Settings
 
 DataDir = Annotated[
@@ -89,6 +90,6 @@ def open_workspace(settings: Settings):  # type: ignore[no-untyped-def]
     return Workspace(settings)
 
 
-def chain_label(chain) -> str:  # type: ignore[no-untyped-def]
+def chain_label(chain: Anchor) -> str:
     kind = "local development chain (embedded, not a public network)" if chain.local else f"chain {chain.where}"
     return f"{kind}, chain id {chain.chain_id}, contract {chain.contract_address}"

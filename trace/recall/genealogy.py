@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
+from cradletrace.events import lookup_event
 from cradletrace.store.db import chunks
 from cradletrace.store.models import EventRow, Item, Lot, LotInput, ScanRecord, Shipment, Supplier
 
@@ -300,15 +301,10 @@ def _find_lot(session: Session, key: LotKey, field_name: str = "lot") -> int:
 
 
 def _event_row(session: Session, event: str | int) -> EventRow:
-    text = str(event).strip()
-    if re.fullmatch(r"\d{1,18}", text):
-        row = session.get(EventRow, int(text))
-    elif re.fullmatch(r"[0-9a-f]{64}", text):
-        row = session.exec(select(EventRow).where(EventRow.digest == text)).first()
-    else:
-        raise InvalidInputError(Problem("event", f"expected an event id or a 64-hex digest, got {text!r}"))
+    """The event a trace or recall starts from, found as every command finds one (``events.lookup_event``)."""
+    row = lookup_event(session, event)
     if row is None:
-        raise NotFoundError(f"event: expected a recorded event, got {text!r} which does not exist")
+        raise NotFoundError(f"event: expected a recorded event, got {str(event).strip()!r} which does not exist")
     return row
 
 

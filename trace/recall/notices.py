@@ -17,10 +17,11 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlmodel import Session, col, select
 
+from cradletrace.chain.base import Anchor
 from cradletrace.core import canonical
 from cradletrace.errors import ChainRevertedError
 from cradletrace.store.models import Recall
@@ -50,14 +51,6 @@ def lot_ref(lots: Iterable[tuple[str, str]]) -> bytes:
     return canonical.sha256(first.encode("utf-8"))
 
 
-class NoticeChain(Protocol):
-    contract_address: str
-
-    def record_notice(self, lot_ref: bytes, notice_digest: bytes) -> Any: ...
-
-    def lookup_notice(self, notice_digest: bytes) -> Any: ...
-
-
 @dataclass(frozen=True)
 class NoticeResult:
     recall_id: int
@@ -67,7 +60,7 @@ class NoticeResult:
     recovered: bool  # True when the notice was already on chain (an interrupted run sent it)
 
 
-def send_pending_notices(session_factory: Callable[[], Session], chain: NoticeChain) -> list[NoticeResult]:
+def send_pending_notices(session_factory: Callable[[], Session], chain: Anchor) -> list[NoticeResult]:
     """Send every prepared notice (oldest first) and confirm it. Chain errors propagate and leave
     the notices not yet confirmed ``prepared``; the next run continues."""
     with session_factory() as s:
