@@ -6,8 +6,9 @@ As a library it offers, from the inside out:
   Digital Link, cold-chain maths, test-report verdicts). Changing a hashing rule breaks every old proof.
 * ``recording``: check a submission (signature first, then shape, admission and custody) and store
   all of it or none; ``suppliers``, ``products``, ``custody``, ``apikeys``: who may say what.
-* ``anchoring``: pending hashes into Merkle roots on chain, exactly once; ``verification``: one
-  event, a bundle or the whole store checked against the chain.
+* ``anchoring``: pending hashes into Merkle roots on chain, exactly once; ``events``: finding a stored
+  event by id, digest or digest prefix; ``verification``: one event, a bundle or the whole store checked
+  against the chain.
 * ``scan``, ``labels``, ``recall``, ``epcis``: what parents, printers, quality staff and trading
   partners use; ``cli`` and ``cradletrace.api`` put them on the command line and over HTTP.
 * ``workspace`` and ``config``: one data directory (or PostgreSQL URL) and its chain, opened once.
@@ -31,6 +32,7 @@ __all__ = [
     "demo",
     "epcis",
     "errors",
+    "events",
     "labels",
     "private",
     "products",
