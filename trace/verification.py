@@ -30,6 +30,7 @@ from cradletrace.core.events import problems_of
 from cradletrace.core.merkle import ProofWalker, process_proof
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.store.models import AnchorBatch, EventRow, SupplierKey
+from cradletrace.store.states import BatchStatus
 
 BUNDLE_FORMAT = "cradletrace-proof-bundle/1"
 
@@ -142,7 +143,7 @@ class EventVerifier:
             reasons.append(str(sig))
         if row.anchor_id is not None and batch is None:
             reasons.append(f"batch {row.anchor_id} that anchored this event is missing from the store")
-        if batch is None or batch.status != "confirmed":
+        if batch is None or batch.status != BatchStatus.CONFIRMED:
             status = "INVALID" if reasons else "PENDING"
             waiting = "being anchored: the root is prepared, not yet confirmed" if batch else "not anchored yet"
             return Verdict(
@@ -265,7 +266,7 @@ def audit(
                 f"the store has {have} events claiming it"
             )
     for b in batches.values():
-        if b.status == "confirmed" and b.root not in on_chain:
+        if b.status == BatchStatus.CONFIRMED and b.root not in on_chain:
             report.problems.append(f"batch {b.id}: root 0x{b.root} is confirmed in the store but not on chain")
     keys = {k.key_id: k.public_key for k in session.exec(select(SupplierKey))}
     check = _EventChecks(batches, on_chain, keys if check_signatures else None)
@@ -320,7 +321,9 @@ class _EventChecks:
         # per batch id (None: the event is not in a batch yet): None while unconfirmed, else (root, what is wrong with the root itself)
         self.batches: dict[int | None, tuple[str, list[str]] | None] = {None: None}
         for b in batches.values():
-            self.batches[b.id] = None if b.status != "confirmed" else (b.root, _root_problems(b, on_chain.get(b.root)))
+            self.batches[b.id] = (
+                None if b.status != BatchStatus.CONFIRMED else (b.root, _root_problems(b, on_chain.get(b.root)))
+            )
         self.key_state: dict[str, bytes | str] = {}
 
     def _key(self, key_id: str) -> bytes | str:
@@ -363,7 +366,7 @@ def export_bundle(session: Session, chain: Anchor, ref: str) -> dict[str, Any]:
     """Everything needed to verify one event without our database."""
     row = find_event(session, ref)
     batch = session.get(AnchorBatch, row.anchor_id) if row.anchor_id is not None else None
-    if batch is None or batch.status != "confirmed":
+    if batch is None or batch.status != BatchStatus.CONFIRMED:
         raise NotFoundError(f"event {row.id}: not anchored yet; run 'cradletrace anchor' first")
     key = session.get(SupplierKey, row.key_id)
     if key is None:
