@@ -1,10 +1,17 @@
 """Every error leaves the API as ``{"detail", "field", "problems"}`` with the status it deserves.
 
+The status and detail of each cradletrace error are decided here only, in ``ANSWERS`` (routes raise
+the core's errors and never pick a status for them); the API's own refusals are ``ApiError``.
+
 =====================================  ======  =======================================
 error                                  status  detail
 =====================================  ======  =======================================
+DuplicateEpcisError                    409     DUPLICATE_EPCIS
+InvalidEpcisError                      422     INVALID_EPCIS
 InvalidEventError                      422     "invalid events: nothing was stored"
 InvalidInputError, request validation  422     "invalid input"
+StateConflictError                     409     CONFLICTS[kind]: ALREADY_RECALLED / _RELEASED / _CLOSED
+malformed Digital Link path (scan)     400     MALFORMED: the path, not a body, is bad (GS1 resolver)
 missing / unknown / revoked API key    401     MISSING_KEY / BAD_KEY
 too many wrong keys, scans, bundles    429     AUTH_THROTTLED / the route's text
 NotAllowedError, wrong role            403     the core's message / "not allowed: ..."
@@ -27,7 +34,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -54,11 +62,15 @@ from cradletrace.errors import (
     AnchoringBusyError,
     ChainError,
     ChainUnavailableError,
+    Conflict,
+    DuplicateEpcisError,
+    InvalidEpcisError,
     InvalidEventError,
     InvalidInputError,
     NotAllowedError,
     NotFoundError,
     Problem,
+    StateConflictError,
     StoppedError,
     TraceError,
 )
@@ -80,6 +92,12 @@ ANCHORING_BUSY = (
 CONFIG = "server misconfigured; see the server log"
 AUTH_THROTTLED = "too many wrong API keys from this address; retry after the seconds in Retry-After"
 INTERNAL = "internal error"
+INVALID_EPCIS = "invalid EPCIS document: nothing was stored"
+DUPLICATE_EPCIS = "duplicate EPCIS event: already captured; nothing was stored"
+ALREADY_RECALLED = "conflict: a lot in the scope is already under an active recall; no recall was started"
+ALREADY_RELEASED = "conflict: this hold is already released; nothing was changed"
+ALREADY_CLOSED = "conflict: this recall is already closed; nothing was changed"
+CONFLICTS = {Conflict.RECALLED: ALREADY_RECALLED, Conflict.RELEASED: ALREADY_RELEASED, Conflict.CLOSED: ALREADY_CLOSED}
 
 
 class ProblemOut(BaseModel):
@@ -171,24 +189,44 @@ def validation_problems(errors: Sequence[Any]) -> list[Problem]:
     return out
 
 
-def _status_of(exc: TraceError) -> tuple[int, str, list[Problem]]:
-    if isinstance(exc, InvalidEventError):
-        return 422, INVALID_EVENTS, exc.problems
-    if isinstance(exc, InvalidInputError):
-        return 422, INVALID_INPUT, exc.problems
-    if isinstance(exc, NotFoundError):
-        return 404, str(exc), []
-    if isinstance(exc, NotAllowedError):
-        return 403, str(exc), []
-    if isinstance(exc, ChainUnavailableError):
-        return 503, CHAIN_UNAVAILABLE, []
-    if isinstance(exc, StoppedError):
-        return 503, STOPPED, [Problem("", str(exc))]
-    if isinstance(exc, ChainError):
-        return 502, CHAIN_FAILED, []
-    if isinstance(exc, AnchoringBusyError):
-        return 409, ANCHORING_BUSY, []
-    return 500, CONFIG, []
+def _own_problems(exc: TraceError) -> list[Problem]:
+    """The fields at fault the error names (input errors and state conflicts), else none."""
+    return list(getattr(exc, "problems", []))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How the API answers one cradletrace error class: ``detail`` is a fixed text, or made from the
+    error (its own message: it names only ids the caller gave); ``problems`` are the fields at fault."""
+
+    error: type[TraceError]
+    status: int
+    detail: str | Callable[[Any], str]
+    problems: Callable[[Any], list[Problem]] = _own_problems
+
+
+# The one place that decides each error's status and detail. First match wins: subclasses first.
+ANSWERS: tuple[Answer, ...] = (
+    Answer(DuplicateEpcisError, 409, DUPLICATE_EPCIS),
+    Answer(InvalidEpcisError, 422, INVALID_EPCIS),
+    Answer(InvalidEventError, 422, INVALID_EVENTS),
+    Answer(InvalidInputError, 422, INVALID_INPUT),
+    Answer(StateConflictError, 409, lambda e: CONFLICTS[e.kind]),
+    Answer(NotFoundError, 404, str),
+    Answer(NotAllowedError, 403, str),
+    Answer(ChainUnavailableError, 503, CHAIN_UNAVAILABLE),
+    Answer(StoppedError, 503, STOPPED, lambda e: [Problem("", str(e))]),
+    Answer(ChainError, 502, CHAIN_FAILED),
+    Answer(AnchoringBusyError, 409, ANCHORING_BUSY),
+    Answer(TraceError, 500, CONFIG),
+)
+
+
+def answer_for(exc: TraceError) -> tuple[int, str, list[Problem]]:
+    """Status, detail and problems of the API's answer to ``exc`` (from ``ANSWERS``)."""
+    rule = next(a for a in ANSWERS if isinstance(exc, a.error))
+    detail = rule.detail if isinstance(rule.detail, str) else rule.detail(exc)
+    return rule.status, detail, rule.problems(exc)
 
 
 def store_unreachable(exc: BaseException) -> bool:
@@ -214,7 +252,7 @@ def install(app: FastAPI) -> None:
 
     async def on_trace_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, TraceError)
-        status, detail, problems = _status_of(exc)
+        status, detail, problems = answer_for(exc)
         if status >= 500:
             log.error("%s %s -> %d: %s: %s", request.method, redact(request.url.path), status, type(exc).__name__, exc)
         return error_response(status, detail, problems)

@@ -37,6 +37,7 @@ from cradletrace.anchoring.run import pending_age
 from cradletrace.api.deps import RuntimeDep
 from cradletrace.api.runtime import Runtime
 from cradletrace.store.models import AnchorBatch, EventRow, ScanRecord
+from cradletrace.store.states import BatchStatus
 
 log = logging.getLogger("cradletrace.api")
 router = APIRouter(tags=["health"])
@@ -98,7 +99,7 @@ class StoreCollector:
 
     def _query(self) -> list[Metric]:
         now = datetime.now(UTC)
-        confirmed = col(AnchorBatch.status) == "confirmed"
+        confirmed = col(AnchorBatch.status) == BatchStatus.CONFIRMED
         with self.runtime.session() as s:
             total = s.execute(select(func.count()).select_from(EventRow)).scalar_one()
             waited = pending_age(s, now)
@@ -135,8 +136,8 @@ class StoreCollector:
         gauge("cradletrace_events_pending", "Events not yet in a confirmed anchor", int(total) - int(anchored))
         gauge("cradletrace_events_anchored", "Events in a confirmed anchor", int(anchored))
         by_status = GaugeMetricFamily("cradletrace_anchor_batches", "Anchor batches by status", labels=["status"])
-        for status in sorted({"prepared", "sent", "confirmed", *batches}):
-            by_status.add_metric([status], int(batches.get(status, 0)))
+        for status in sorted({*BatchStatus, *batches}):
+            by_status.add_metric([str(status)], int(batches.get(status, 0)))
         out.append(by_status)
         gauge(
             "cradletrace_oldest_pending_event_age_seconds",

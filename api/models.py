@@ -15,6 +15,7 @@ from cradletrace.apikeys import ROLES as KEY_ROLES
 from cradletrace.core.events import KINDS, SUPPLIER_ID, Event
 from cradletrace.core.text import PlainText
 from cradletrace.products import PARTY_ROLES
+from cradletrace.store.states import EventAnchoring
 from cradletrace.suppliers import ROLES as SUPPLIER_ROLES
 
 SupplierRole = Literal[SUPPLIER_ROLES]  # type: ignore[valid-type]
@@ -210,7 +211,7 @@ class Anchoring(BaseModel):
     """Where an event stands: ``pending`` (no root yet), ``prepared`` (root built, not yet
     confirmed on chain) or ``anchored`` (root on chain at ``block_number`` by ``tx_hash``)."""
 
-    status: Literal["pending", "prepared", "anchored"]
+    status: Literal[EventAnchoring.PENDING, EventAnchoring.PREPARED, EventAnchoring.ANCHORED]
     batch_id: int | None = None
     root: str | None = None
     leaf_count: int | None = None

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from cradletrace.core.weblinks import document_uri_problem
 from cradletrace.scan.history import ScanSummary
 from cradletrace.scan.view import ScanView
+from cradletrace.store.states import HoldReason
 
 LANGS = ("zh", "en")
 HERE = Path(str(resources.files("cradletrace.scanner_web")))
@@ -62,7 +63,11 @@ def warnings_for(view: ScanView, lang: str, extra: list[Banner] = []) -> list[Ba
     return out
 
 
-_HOLD_REASONS = {"failed test report": "hold_reason_failed_test", "cold-chain excursion": "hold_reason_excursion"}
+# Each hold reason code (the value stored and sent by the API) -> its words in i18n.json.
+HOLD_REASON_TEXTS: dict[str, str] = {
+    HoldReason.FAILED_TEST: "hold_reason_failed_test",
+    HoldReason.EXCURSION: "hold_reason_excursion",
+}
 
 
 def status_warnings(recall: dict[str, object] | None, hold: dict[str, object] | None, lang: str) -> list[Banner]:
@@ -78,7 +83,7 @@ def status_warnings(recall: dict[str, object] | None, hold: dict[str, object] | 
             )
         )
     if hold is not None:
-        why = _HOLD_REASONS.get(str(hold["reason"]))
+        why = HOLD_REASON_TEXTS.get(str(hold["reason"]))
         out.append(Banner("hold", f"{t['hold_banner']}" + (f" ({t[why]})" if why else "")))
     return out
 

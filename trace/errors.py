@@ -5,14 +5,22 @@ The hierarchy, and the builtin each one resembles::
     TraceError
     ├── InvalidInputError (ValueError)         a value broke a rule; names the field
     │   ├── InvalidEventError                  one or more events in a submission are bad
-    │   └── CanonicalizationError              a value has no RFC 8785 form (NaN, huge int, ...)
+    │   ├── CanonicalizationError              a value has no RFC 8785 form (NaN, huge int, ...)
+    │   ├── InvalidEpcisError                  an EPCIS document breaks the schema or the CBV
+    │   ├── MappingError                       an EPCIS event cradletrace cannot record as one of its kinds
+    │   └── DuplicateEpcisError                an EPCIS event was captured before (same CBV 2.0 hash)
+    ├── StateConflictError                     well formed, but not in the state it needs; ``kind`` says which
     ├── NotFoundError (LookupError)            an id, lot or event that is not in the store
     ├── NotAllowedError (PermissionError)      expired certificate, revoked key, wrong role
+    ├── StoppedError                           long work stopped: time limit, client gone, shutdown
     ├── ConfigError                            data directory or settings unusable
     ├── AnchoringBusyError                     another worker anchors now (leader lock, claimed events)
     └── ChainError                             the EVM side failed
         ├── ChainUnavailableError (ConnectionError)   node unreachable / timed out
-        └── ChainRevertedError                 the contract refused; ``reason`` is its error name
+        ├── ChainRevertedError                 the contract refused; ``reason`` is its error name
+        └── EmbeddedChainLockedError (RuntimeError)   the embedded chain file is open elsewhere
+
+The API's status and detail for each is decided in one table, ``cradletrace.api.errors.ANSWERS``.
 
 Messages say what was expected and what arrived, and name the field at fault.
 """
@@ -20,6 +28,7 @@ Messages say what was expected and what arrived, and name the field at fault.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 class TraceError(Exception):
@@ -61,6 +70,38 @@ class CanonicalizationError(InvalidInputError):
     """The value has no canonical RFC 8785 form."""
 
 
+class InvalidEpcisError(InvalidInputError):
+    """The EPCIS document breaks the schema or the CBV vocabulary; nothing of it was used."""
+
+
+class MappingError(InvalidInputError):
+    """An EPCIS event that cradletrace cannot record as one of its kinds; names what is missing."""
+
+
+class DuplicateEpcisError(InvalidInputError):
+    """An EPCIS event of the document was captured before (same CBV 2.0 hash); nothing was stored."""
+
+
+class Conflict(StrEnum):
+    """Which state a ``StateConflictError`` met (the API answers a fixed text per kind)."""
+
+    RECALLED = "recalled"  # a lot of the scope is already under an active recall
+    RELEASED = "released"  # the hold is already released
+    CLOSED = "closed"  # the recall is already closed
+
+
+class StateConflictError(TraceError):
+    """The input is well formed but the thing is not in the state it needs: a lot already under an
+    active recall, a hold already released, a recall already closed. Not an input error (nothing
+    in the request is wrong; the store's state is), so the API answers 409, not 422. ``kind`` names
+    which; ``problems`` name the lot, hold or recall; nothing was changed."""
+
+    def __init__(self, kind: Conflict, problems: list[Problem] | Problem) -> None:
+        self.kind = kind
+        self.problems: list[Problem] = [problems] if isinstance(problems, Problem) else list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
 class NotFoundError(TraceError, LookupError):
     """The named supplier, key, lot or event is not in the store."""
 
@@ -88,6 +129,10 @@ class ChainError(TraceError):
 
 class ChainUnavailableError(ChainError, ConnectionError):
     """The chain node could not be reached or did not answer in time."""
+
+
+class EmbeddedChainLockedError(ChainError, RuntimeError):
+    """Another process (or another open in this one) already has the embedded chain file open."""
 
 
 class ChainRevertedError(ChainError):

@@ -31,6 +31,7 @@ from cradletrace.core.merkle import ProofWalker
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.events import find_event
 from cradletrace.store.models import AnchorBatch, EventRow, SupplierKey
+from cradletrace.store.states import BatchStatus
 
 BUNDLE_FORMAT = "cradletrace-proof-bundle/1"
 
@@ -163,7 +164,7 @@ class EventVerifier:
 
     def verify(self, row: EventRow, batch: AnchorBatch | None, public_key_b64: str | None) -> Verdict:
         """The verdict on one stored event, given its batch row and its supplier's public key."""
-        confirmed = batch is not None and batch.status == "confirmed"
+        confirmed = batch is not None and batch.status == BatchStatus.CONFIRMED
         reasons = event_reasons(
             row.body.encode("utf-8"),
             row.digest,
@@ -284,7 +285,7 @@ def audit(
                 f"the store has {have} events claiming it"
             )
     for b in batches.values():
-        if b.status == "confirmed" and b.root not in on_chain:
+        if b.status == BatchStatus.CONFIRMED and b.root not in on_chain:
             report.problems.append(f"batch {b.id}: root 0x{b.root} is confirmed in the store but not on chain")
     keys = {k.key_id: k.public_key for k in session.exec(select(SupplierKey))}
     check = _EventChecks(batches, on_chain, keys if check_signatures else None)
@@ -339,7 +340,9 @@ class _EventChecks:
         # per batch id (None: the event is not in a batch yet): None while unconfirmed, else (root, what is wrong with the root itself)
         self.batches: dict[int | None, tuple[str, list[str]] | None] = {None: None}
         for b in batches.values():
-            self.batches[b.id] = None if b.status != "confirmed" else (b.root, _root_problems(b, on_chain.get(b.root)))
+            self.batches[b.id] = (
+                None if b.status != BatchStatus.CONFIRMED else (b.root, _root_problems(b, on_chain.get(b.root)))
+            )
         self.key_state: dict[str, bytes | str] = {}
 
     def _key(self, key_id: str) -> bytes | str:
@@ -371,7 +374,7 @@ def export_bundle(session: Session, chain: Anchor, ref: str) -> dict[str, Any]:
     """Everything needed to verify one event without our database."""
     row = find_event(session, ref)
     batch = session.get(AnchorBatch, row.anchor_id) if row.anchor_id is not None else None
-    if batch is None or batch.status != "confirmed":
+    if batch is None or batch.status != BatchStatus.CONFIRMED:
         raise NotFoundError(f"event {row.id}: not anchored yet; run 'cradletrace anchor' first")
     key = session.get(SupplierKey, row.key_id)
     if key is None:

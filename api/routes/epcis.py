@@ -19,22 +19,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cradletrace.api.bounded import run_bounded
 from cradletrace.api.deps import JsonBody, SessionDep, SupplierDep, WorkspaceDep, require
-from cradletrace.api.errors import ApiError, responses
+from cradletrace.api.errors import responses
 from cradletrace.api.models import RecordedEvent
 from cradletrace.api.routes.recalls import RecallId
 from cradletrace.apikeys import Caller
 from cradletrace.core.canonical import JsonValue
-from cradletrace.epcis.capture import DuplicateEpcisError, capture, check_size, map_document
+from cradletrace.epcis.capture import capture, check_size, map_document
 from cradletrace.epcis.export import export_lot, export_recall
-from cradletrace.epcis.validation import InvalidEpcisError, validate
-from cradletrace.errors import NotAllowedError, Problem
+from cradletrace.epcis.validation import validate
+from cradletrace.errors import InvalidEpcisError, NotAllowedError, Problem
 from cradletrace.workspace import Workspace
 
 router = APIRouter(prefix="/epcis", tags=["epcis"])
 ExporterDep = Annotated[Caller, Depends(require("quality", "operator"))]
 
-INVALID = "invalid EPCIS document: nothing was stored"
-DUPLICATE = "duplicate EPCIS event: already captured; nothing was stored"
 MEDIA = "application/ld+json"
 
 _BODY: dict[str, Any] = {
@@ -128,12 +126,8 @@ def capture_document(body: JsonBody, session: SessionDep, caller: SupplierDep, w
             raise InvalidEpcisError(problems)
         mapped = map_document(document, str(caller.supplier_id), key, ws.limits)
         rows = capture(session, document, mapped, signatures, datetime.now(UTC), ws.limits)
-    except DuplicateEpcisError as exc:
-        raise ApiError(409, DUPLICATE, exc.problems) from None
-    except InvalidEpcisError as exc:
-        raise ApiError(422, INVALID, exc.problems) from None
-    except NotAllowedError as exc:
-        raise ApiError(403, f"not allowed: {exc}") from None
+    except NotAllowedError as exc:  # its message names pointers, not "not allowed": say it (403: api.errors)
+        raise NotAllowedError(f"not allowed: {exc}") from None
     session.commit()
     return Captured(
         count=len(rows),

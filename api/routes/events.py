@@ -31,6 +31,7 @@ from cradletrace.apikeys import Caller
 from cradletrace.errors import Problem
 from cradletrace.events import find_event
 from cradletrace.store.models import AnchorBatch, EventRow
+from cradletrace.store.states import BatchStatus, EventAnchoring
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -50,9 +51,9 @@ _BODY: dict[str, Any] = {
 
 def anchoring_of(batch: AnchorBatch | None) -> Anchoring:
     if batch is None:
-        return Anchoring(status="pending")
+        return Anchoring(status=EventAnchoring.PENDING)
     return Anchoring(
-        status="anchored" if batch.status == "confirmed" else "prepared",
+        status=EventAnchoring.ANCHORED if batch.status == BatchStatus.CONFIRMED else EventAnchoring.PREPARED,
         batch_id=batch.id,
         root="0x" + batch.root,
         leaf_count=batch.leaf_count,

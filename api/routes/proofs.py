@@ -17,6 +17,7 @@ from cradletrace.chain.base import Anchor
 from cradletrace.errors import InvalidInputError, Problem
 from cradletrace.events import find_event
 from cradletrace.store.models import AnchorBatch
+from cradletrace.store.states import BatchStatus
 
 router = APIRouter(tags=["proofs"])
 
@@ -40,7 +41,7 @@ def get_proof(ref: str, session: SessionDep, chain: ChainDep, caller: ReaderDep)
     row = find_event(session, ref)
     check_own(caller, row.supplier_id)
     batch = session.get(AnchorBatch, row.anchor_id) if row.anchor_id is not None else None
-    if batch is None or batch.status != "confirmed":
+    if batch is None or batch.status != BatchStatus.CONFIRMED:
         raise ApiError(409, f"event {row.id} is not anchored yet; its proof exists once its root is confirmed on chain")
     return ProofBundle.model_validate(verification.export_bundle(session, chain, str(row.id)))
 

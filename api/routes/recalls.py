@@ -4,14 +4,12 @@ and download its report (JSON, CSV, XLSX).
 
 Every write is one transaction: a refused request (unknown lot, empty scope, a lot already under
 recall, a hold already released) changes nothing. Who did it is the API key's name and id.
-Conflicts with the current state answer 409 with a fixed ``detail`` per kind; the ``problems``
-name the lot, hold or recall.
+Conflicts with the current state (``StateConflictError``) answer 409 with a fixed ``detail`` per
+kind (``api.errors.CONFLICTS``); the ``problems`` name the lot, hold or recall.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -20,18 +18,15 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cradletrace.api.deps import QualityDep, SessionDep, who
-from cradletrace.api.errors import ApiError, responses
+from cradletrace.api.errors import responses
 from cradletrace.core.text import PlainText
 from cradletrace.errors import InvalidInputError, Problem
 from cradletrace.recall import genealogy, holds, recalls
 from cradletrace.recall import report as recallreport
+from cradletrace.store.states import RecallState
 
 router = APIRouter(tags=["recalls"])
 
-ALREADY_RECALLED = "conflict: a lot in the scope is already under an active recall; no recall was started"
-ALREADY_RELEASED = "conflict: this hold is already released; nothing was changed"
-ALREADY_CLOSED = "conflict: this recall is already closed; nothing was changed"
-_CONFLICTS = {"recalled": ALREADY_RECALLED, "released": ALREADY_RELEASED, "closed": ALREADY_CLOSED}
 _STRICT = ConfigDict(extra="forbid")
 
 
@@ -80,7 +75,7 @@ class RecallOut(BaseModel):
     notice_status: str = Field(description="prepared (stored, sent by the next anchoring run) or confirmed")
     tx_hash: str | None
     block: int | None
-    status: Literal["active", "closed"]
+    status: Literal[RecallState.ACTIVE, RecallState.CLOSED]
     closed_at: str | None
     closed_by: str | None
     close_reason: str | None
@@ -142,15 +137,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@contextmanager
-def _conflicts() -> Iterator[None]:
-    """A state conflict from the core becomes a 409 with its fixed ``detail``."""
-    try:
-        yield
-    except recalls.StateConflictError as exc:
-        raise ApiError(409, _CONFLICTS[exc.kind], exc.problems) from None
-
-
 def _lots(values: list[str], field: str) -> list[tuple[str, str]]:
     problems: list[Problem] = []
     out = []
@@ -177,8 +163,7 @@ def list_holds(
 @router.post("/holds/{hold_id}/release", response_model=HoldReleased, responses=responses(401, 403, 404, 409, 422))
 def release_hold(hold_id: HoldId, body: ReasonIn, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
     """Lift a hold (the scan page's hold banner goes); who, when and why are recorded."""
-    with _conflicts():
-        out = holds.release_hold(session, hold_id, reason=body.reason, released_by=who(caller), now=_now())
+    out = holds.release_hold(session, hold_id, reason=body.reason, released_by=who(caller), now=_now())
     session.commit()
     return out
 
@@ -193,16 +178,15 @@ def start_recall(body: RecallIn, session: SessionDep, caller: QualityDep) -> dic
         session, trace_lot=trace_lot, trace_event=body.trace_event, include=include, exclude=exclude
     )
     trigger = body.trigger if body.trigger is not None else body.trace_event
-    with _conflicts():
-        recall = recalls.start_recall(
-            session,
-            lots=scope.lots,
-            reason=body.reason,
-            severity=body.severity,
-            trigger=trigger,
-            started_by=who(caller),
-            now=_now(),
-        )
+    recall = recalls.start_recall(
+        session,
+        lots=scope.lots,
+        reason=body.reason,
+        severity=body.severity,
+        trigger=trigger,
+        started_by=who(caller),
+        now=_now(),
+    )
     assert recall.id is not None
     out = {**recalls.get_recall(session, recall.id).to_json(), "scope": scope.to_json()}
     session.commit()
@@ -224,8 +208,7 @@ def get_recall(recall_id: RecallId, session: SessionDep, caller: QualityDep) -> 
 @router.post("/recalls/{recall_id}/close", response_model=RecallOut, responses=responses(401, 403, 404, 409, 422))
 def close_recall(recall_id: RecallId, body: ReasonIn, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
     """End a recall (goods retrieved): scan pages stop warning; who, when and why are recorded."""
-    with _conflicts():
-        view = recalls.close_recall(session, recall_id, reason=body.reason, closed_by=who(caller), now=_now())
+    view = recalls.close_recall(session, recall_id, reason=body.reason, closed_by=who(caller), now=_now())
     session.commit()
     return view.to_json()
 

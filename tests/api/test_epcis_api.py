@@ -10,7 +10,8 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from cradletrace.api.routes.epcis import DUPLICATE, INVALID
+from cradletrace.api.errors import DUPLICATE_EPCIS as DUPLICATE
+from cradletrace.api.errors import INVALID_EPCIS as INVALID
 from cradletrace.cli import app as cli_app
 from cradletrace.config import Settings
 from cradletrace.core.events import MAX_READINGS

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
+from cradletrace.api.errors import ALREADY_CLOSED, ALREADY_RECALLED, ALREADY_RELEASED
 from cradletrace.api.main import API_PREFIX
-from cradletrace.api.routes.recalls import ALREADY_CLOSED, ALREADY_RECALLED, ALREADY_RELEASED
 from cradletrace.config import Settings
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.labels.commission import generate_codes

@@ -28,10 +28,9 @@ from web3.types import Wei
 from cradletrace.chain import embedded
 from cradletrace.chain.embedded import (
     EmbeddedChain,
-    EmbeddedChainLockedError,
     open_embedded_chain,
 )
-from cradletrace.errors import ChainError, ConfigError
+from cradletrace.errors import ChainError, ConfigError, EmbeddedChainLockedError
 
 STORED_TOPIC = keccak(text="Stored(uint256)")
 # A 0x string: with web3 8 and eth-tester 0.14, a HexBytes topic filter silently matches
@@ -300,7 +299,7 @@ def test_lock_refuses_a_second_opener(tmp_path: Path) -> None:
     try:
         child = run_child(
             """
-from cradletrace.chain.embedded import EmbeddedChainLockedError
+from cradletrace.errors import EmbeddedChainLockedError
 try:
     open_embedded_chain(Path(sys.argv[1]))
 except EmbeddedChainLockedError as exc:

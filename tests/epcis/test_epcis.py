@@ -19,11 +19,11 @@ from cradletrace.core.canonical import parse_json
 from cradletrace.core.epcishash import document_hashes
 from cradletrace.core.testreport import parse_limits_table
 from cradletrace.epcis import validation
-from cradletrace.epcis.capture import DuplicateEpcisError, import_document, map_document
+from cradletrace.epcis.capture import import_document, map_document
 from cradletrace.epcis.export import export_lot, export_recall
 from cradletrace.epcis.profile import CONTEXT, to_epcis
 from cradletrace.epcis.read import from_epcis
-from cradletrace.errors import InvalidInputError
+from cradletrace.errors import DuplicateEpcisError, InvalidInputError
 from cradletrace.recall import recalls
 from cradletrace.store.models import EpcisEvent, EventRow
 from cradletrace.workspace import Workspace

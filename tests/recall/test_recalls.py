@@ -23,7 +23,7 @@ from cradletrace.cli import app as cli_app
 from cradletrace.config import Settings
 from cradletrace.core import canonical
 from cradletrace.demo import _gtin
-from cradletrace.errors import ChainUnavailableError, InvalidInputError
+from cradletrace.errors import ChainUnavailableError, Conflict, InvalidInputError, StateConflictError
 from cradletrace.labels.commission import generate_codes
 from cradletrace.recall import holds, notices, recalls
 from cradletrace.recall.clock import Clock
@@ -173,9 +173,13 @@ def test_refusals_name_the_problem_and_store_nothing(workspace, events, record) 
 
     def refused(**kw: Any) -> str:
         args = dict(lots=[IF1], reason="r", severity="II", trigger=None, started_by="qa", now=NOW)
-        with workspace.session() as s, pytest.raises(InvalidInputError) as exc:
+        # A lot already under recall is a state conflict (409 in the API), not an input error.
+        with workspace.session() as s, pytest.raises((InvalidInputError, StateConflictError)) as exc:
             start_recall(s, **{**args, **kw})
+        kinds.append(getattr(exc.value, "kind", None))
         return str(exc.value)
+
+    kinds: list[Conflict | None] = []
 
     assert "at least one lot" in refused(lots=[])
     assert f"{FORMULA}/NOPE which does not exist" in refused(lots=[IF1, (FORMULA, "NOPE")])
@@ -187,6 +191,7 @@ def test_refusals_name_the_problem_and_store_nothing(workspace, events, record) 
         )
     message = refused(lots=[DOWN, IF1])
     assert f"lot {FORMULA}/IF-0001 is already under active recall" in message and "MX-0001" not in message
+    assert kinds == [None, None, None, Conflict.RECALLED]  # input errors first, then the state conflict
     with workspace.session() as s:
         [only] = s.exec(select(Recall)).all()  # all-or-nothing: MX-0001 was not recalled either
         assert only.trigger_text == "customer complaint" and only.trigger_at is None

@@ -43,13 +43,13 @@ from cradletrace.chain.base import Anchor
 from cradletrace.core.merkle import build_tree
 from cradletrace.errors import AnchoringBusyError, ChainRevertedError
 from cradletrace.store.models import AnchorBatch, EventRow, utcnow
+from cradletrace.store.states import BatchStatus
 
 MAX_LEAVES = 1_000_000
 #: A worker's run (AnchorWorker) cuts its first new batch of at most this many events, each next one
 #: four times as many (up to ``max_leaves``): a worker restarted every few seconds still commits and
 #: sends something before it dies, instead of preparing one huge batch that every kill rolls back.
 FIRST_LEAVES = 500
-PREPARED, SENT, CONFIRMED = "prepared", "sent", "confirmed"
 FAULT_PAUSE_ENV = "CRADLETRACE_FAULT_PAUSE"
 ALREADY_ANCHORED = "TraceAnchorRootAlreadyAnchored"
 
@@ -107,7 +107,7 @@ def prepare_ahead(session: Session, contract: str, chain_id: int, max_leaves: in
     last = session.exec(select(AnchorBatch).order_by(col(AnchorBatch.id).desc()).limit(1)).first()
     if last is None or last.contract.lower() != contract.lower() or last.chain_id != chain_id:
         return None
-    is_open = col(AnchorBatch.status).in_((PREPARED, SENT))
+    is_open = col(AnchorBatch.status).in_((BatchStatus.PREPARED, BatchStatus.SENT))
     if session.exec(select(AnchorBatch.id).where(is_open, AnchorBatch.contract == last.contract).limit(1)).first():
         return None  # the run finishes it first; cutting another now gains nothing
     batch = prepare_batch(session, Target(last.contract, chain_id), max_leaves)
@@ -131,7 +131,7 @@ def prepare_batch(session: Session, chain: Anchor | Target, max_leaves: int = MA
     batch = AnchorBatch(
         root=tree.root.hex(),
         leaf_count=len(pending),
-        status=PREPARED,
+        status=BatchStatus.PREPARED,
         contract=chain.contract_address,
         chain_id=chain.chain_id,
         created_at=utcnow(),
@@ -162,7 +162,7 @@ def oldest_pending(session: Session) -> datetime | None:
     Events in a batch that is prepared or sent count as pending too: a transaction stuck in the
     pool (or a chain that refuses it) holds them up as surely as a stopped worker."""
     unbatched = session.exec(select(func.min(EventRow.recorded_at)).where(col(EventRow.anchor_id).is_(None))).one()
-    open_ids = select(AnchorBatch.id).where(AnchorBatch.status != CONFIRMED)
+    open_ids = select(AnchorBatch.id).where(AnchorBatch.status != BatchStatus.CONFIRMED)
     batched = session.exec(select(func.min(EventRow.recorded_at)).where(col(EventRow.anchor_id).in_(open_ids))).one()
     times = [_aware(t) for t in (unbatched, batched) if t is not None]
     return min(times) if times else None
@@ -207,7 +207,10 @@ def anchor_pending(
     with session_factory() as s:
         open_ids = s.exec(
             select(AnchorBatch.id)
-            .where(col(AnchorBatch.status).in_((PREPARED, SENT)), AnchorBatch.contract == chain.contract_address)
+            .where(
+                col(AnchorBatch.status).in_((BatchStatus.PREPARED, BatchStatus.SENT)),
+                AnchorBatch.contract == chain.contract_address,
+            )
             .order_by(col(AnchorBatch.id))
         ).all()
     for bid in open_ids:
@@ -247,7 +250,7 @@ def _recheck_confirmed(session_factory: Callable[[], Session], chain: Anchor, co
         recent = s.exec(
             select(AnchorBatch)
             .where(
-                AnchorBatch.status == CONFIRMED,
+                AnchorBatch.status == BatchStatus.CONFIRMED,
                 AnchorBatch.contract == chain.contract_address,
                 col(AnchorBatch.block_number) >= head - window,
             )
@@ -258,12 +261,12 @@ def _recheck_confirmed(session_factory: Callable[[], Session], chain: Anchor, co
             if found is not None and found.block_number == batch.block_number:
                 continue
             if found is None:  # dropped: the next step re-sends it (or waits if the node re-pooled it)
-                batch.status, batch.block_number, batch.block_time = SENT, None, None
+                batch.status, batch.block_number, batch.block_time = BatchStatus.SENT, None, None
             else:  # re-mined in another block (perhaps by another of our transactions): final once deep enough
                 batch.block_number, batch.block_time = found.block_number, found.block_time
                 batch.tx_hash = chain.tx_of(found.root, found.block_number) or batch.tx_hash
                 if head - found.block_number < confirmations:
-                    batch.status = SENT
+                    batch.status = BatchStatus.SENT
             s.add(batch)
         s.commit()
 
@@ -280,7 +283,7 @@ def _finish(
     with session_factory() as s:
         batch = s.get(AnchorBatch, batch_id)
         assert batch is not None
-        if batch.status == CONFIRMED:  # another worker finished it meanwhile
+        if batch.status == BatchStatus.CONFIRMED:  # another worker finished it meanwhile
             return None, True
         inc = _put_on_chain(s, chain, batch, fence)
         if inc is None:
@@ -290,7 +293,7 @@ def _finish(
                 f"root {batch.root} is on chain with {inc.leaf_count} leaves; the store expects {batch.leaf_count}"
             )
         final = confirmations == 0 or chain.block_number() - inc.block_number >= confirmations
-        batch.status = CONFIRMED if final else SENT
+        batch.status = BatchStatus.CONFIRMED if final else BatchStatus.SENT
         batch.tx_hash = inc.tx_hash or batch.tx_hash
         batch.block_number = inc.block_number
         batch.block_time = inc.block_time
@@ -338,7 +341,7 @@ def _send_and_wait(
     s: Session, chain: Anchor, batch: AnchorBatch, root: bytes, fence: Callable[[], None]
 ) -> _Included | None:
     replacing, nonce = None, None
-    if batch.status == SENT:
+    if batch.status == BatchStatus.SENT:
         # Any attempt the node knows is waited on (it may be mined any moment), the newest first.
         # One that stays stuck past the timeout is replaced (same nonce, higher fees). When the node
         # knows none (never broadcast: the worker died in between; or dropped), the root goes out
@@ -365,7 +368,7 @@ def _send_and_wait(
                 nonce = min(batch.nonce, pending)
 
     def mark_sent(tx_hash: str, used: int) -> None:
-        batch.status, batch.tx_hash, batch.block_number, batch.block_time = SENT, tx_hash, None, None
+        batch.status, batch.tx_hash, batch.block_number, batch.block_time = BatchStatus.SENT, tx_hash, None, None
         batch.tx_hashes = ",".join([*(h for h in attempts(batch) if h != tx_hash), tx_hash])
         batch.nonce = used
         s.add(batch)

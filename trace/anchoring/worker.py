@@ -27,6 +27,7 @@ from cradletrace.errors import AnchoringBusyError, ChainError
 from cradletrace.recall import notices as recall_notices
 from cradletrace.store.lock import LeaderLock
 from cradletrace.store.models import AnchorBatch, Meta
+from cradletrace.store.states import BatchStatus
 
 #: A follower waits on the leader lock this long at a time (at most an interval): it leads the
 #: moment the leader's session ends, and a stop request is noticed within this time.
@@ -105,7 +106,7 @@ class AnchorWorker:
             waiting = s.exec(
                 select(func.count())
                 .select_from(AnchorBatch)
-                .where(col(AnchorBatch.status).in_((anchoring.PREPARED, anchoring.SENT)))
+                .where(col(AnchorBatch.status).in_((BatchStatus.PREPARED, BatchStatus.SENT)))
             ).one()
         return Run(anchored, notices, int(waiting))
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
-from ..errors import ChainError, ConfigError
+from ..errors import ChainError, ConfigError, EmbeddedChainLockedError
 from ..private import private_file
 
 if TYPE_CHECKING:
@@ -49,7 +49,6 @@ __all__ = [
     "CHAIN_ID",
     "GAS_LIMIT",
     "EmbeddedChain",
-    "EmbeddedChainLockedError",
     "open_embedded_chain",
 ]
 
@@ -65,10 +64,6 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
-
-
-class EmbeddedChainLockedError(ChainError, RuntimeError):
-    """Another process (or another open in this one) already has the chain file open."""
 
 
 class _SQLiteKeyValueStore:

@@ -123,16 +123,19 @@ def status(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
         pending = s.exec(select(func.count()).select_from(EventRow).where(col(EventRow.anchor_id).is_(None))).one()
         typer.echo(f"pending (not yet anchored): {pending}")
         from cradletrace.anchoring.run import pending_age
+        from cradletrace.store.states import BatchStatus
 
         typer.echo(f"oldest pending event waited: {pending_age(s):.0f} s (not yet under a confirmed root)")
         last = s.exec(
-            select(AnchorBatch).where(AnchorBatch.status == "confirmed").order_by(col(AnchorBatch.id).desc())
+            select(AnchorBatch).where(AnchorBatch.status == BatchStatus.CONFIRMED).order_by(col(AnchorBatch.id).desc())
         ).first()
         if last:
             typer.echo(
                 f"last root: 0x{last.root[:16]}… {last.leaf_count} events, block {last.block_number}, {last.block_time}"
             )
-        stuck = s.exec(select(func.count()).select_from(AnchorBatch).where(AnchorBatch.status != "confirmed")).one()
+        stuck = s.exec(
+            select(func.count()).select_from(AnchorBatch).where(AnchorBatch.status != BatchStatus.CONFIRMED)
+        ).one()
         if stuck:
             typer.echo(f"roots prepared but not confirmed: {stuck} (the next 'cradletrace anchor' finishes them)")
         from cradletrace.anchoring.leader import leader_lock

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from cradletrace.errors import InvalidInputError, TraceError
+from cradletrace.errors import InvalidInputError, StateConflictError, TraceError
 
 if TYPE_CHECKING:  # settings (pydantic-settings) and the store (SQLAlchemy) load when a command uses them
     from cradletrace.chain.base import Anchor
@@ -64,7 +64,7 @@ def reported() -> Iterator[None]:
     """Print cradletrace errors as one line per problem and exit non-zero; no tracebacks."""
     try:
         yield
-    except InvalidInputError as exc:
+    except (InvalidInputError, StateConflictError) as exc:  # both name every field at fault
         if len(exc.problems) == 1:
             fail(str(exc.problems[0]))
         typer.echo(f"error: {len(exc.problems)} problems, nothing was stored:", err=True)

@@ -31,16 +31,19 @@ from cradletrace.core.canonical import parse_json
 from cradletrace.core.events import MAX_READINGS
 from cradletrace.core.testreport import Limit
 from cradletrace.epcis.profile import CT
-from cradletrace.epcis.read import MappingError, from_epcis
-from cradletrace.epcis.validation import InvalidEpcisError, events_of, expand, prefixes, validate
-from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, Problem
+from cradletrace.epcis.read import from_epcis
+from cradletrace.epcis.validation import events_of, expand, prefixes, validate
+from cradletrace.errors import (
+    DuplicateEpcisError,
+    InvalidEpcisError,
+    InvalidEventError,
+    MappingError,
+    NotAllowedError,
+    Problem,
+)
 from cradletrace.store.models import EpcisEvent, EventRow
 
 MAX_EVENTS = recording.MAX_EVENTS
-
-
-class DuplicateEpcisError(InvalidInputError):
-    """An EPCIS event of the document was captured before (same CBV 2.0 hash); nothing was stored."""
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,7 @@ from urllib.parse import unquote
 from cradletrace.core.testreport import Limit, fill_limits
 from cradletrace.epcis.profile import CT, DL, GEO, UNIT, day, parse_item, parse_lot
 from cradletrace.epcis.validation import expand, term
-from cradletrace.errors import InvalidInputError, Problem
-
-
-class MappingError(InvalidInputError):
-    """An EPCIS event that cradletrace cannot record as one of its kinds; names what is missing."""
+from cradletrace.errors import InvalidInputError, MappingError, Problem
 
 
 class _Reader:

@@ -39,7 +39,7 @@ import jsonschema_rs
 from jsonschema.exceptions import ValidationError, best_match
 
 from cradletrace.core.canonical import JsonValue
-from cradletrace.errors import InvalidInputError, Problem
+from cradletrace.errors import Problem
 
 CBV = "https://ref.gs1.org/cbv/"
 GS1_VOC = "https://gs1.org/voc/"
@@ -366,7 +366,3 @@ def validate(document: JsonValue) -> list[Problem]:
     for p in vocabulary_problems(document):
         found[p.where] = p  # names the vocabulary, where the schema could only say "not a URI"
     return sorted(found.values(), key=lambda p: p.where)
-
-
-class InvalidEpcisError(InvalidInputError):
-    """The EPCIS document breaks the schema or the CBV vocabulary; nothing of it was used."""

@@ -17,15 +17,16 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
-from cradletrace.errors import InvalidInputError, NotFoundError, Problem
+from cradletrace.errors import Conflict, InvalidInputError, NotFoundError, Problem, StateConflictError
 from cradletrace.recall.clock import Clock, iso
-from cradletrace.recall.recalls import StateConflictError, active_recalls, who_and_why, write_lock
+from cradletrace.recall.recalls import active_recalls, who_and_why, write_lock
 from cradletrace.store.models import EventRow, Hold, Lot
+from cradletrace.store.states import HoldReason
 
-TRIGGER_OUTCOMES = {("test_report", "fail"): "failed test report", ("cold_chain", "excursion"): "cold-chain excursion"}
+TRIGGER_OUTCOMES = {("test_report", "fail"): HoldReason.FAILED_TEST, ("cold_chain", "excursion"): HoldReason.EXCURSION}
 
 
-def hold_reason(kind: str, outcome: str | None) -> str | None:
+def hold_reason(kind: str, outcome: str | None) -> HoldReason | None:
     """Why an event puts its batch on hold, or None if it does not."""
     return TRIGGER_OUTCOMES.get((kind, outcome or ""))
 
@@ -111,7 +112,7 @@ def release_hold(session: Session, hold_id: int, *, reason: str, released_by: st
         raise InvalidInputError(problems)
     if hold.released_at is not None:
         raise StateConflictError(
-            "released",
+            Conflict.RELEASED,
             Problem("hold", f"hold {hold_id} was already released at {iso(hold.released_at)} by {hold.released_by}"),
         )
     hold.released_at, hold.released_by, hold.release_reason = now, released_by.strip()[:100], reason.strip()[:500]

@@ -25,8 +25,7 @@ from cradletrace.chain.base import Anchor
 from cradletrace.core import canonical
 from cradletrace.errors import ChainRevertedError
 from cradletrace.store.models import Recall
-
-PREPARED, CONFIRMED = "prepared", "confirmed"
+from cradletrace.store.states import NoticeStatus
 
 
 def notice_body(
@@ -66,14 +65,16 @@ def send_pending_notices(session_factory: Callable[[], Session], chain: Anchor) 
     with session_factory() as s:
         ids = [
             int(i)
-            for i in s.exec(select(Recall.id).where(Recall.notice_status == PREPARED).order_by(col(Recall.id))).all()
+            for i in s.exec(
+                select(Recall.id).where(Recall.notice_status == NoticeStatus.PREPARED).order_by(col(Recall.id))
+            ).all()
         ]  # type: ignore[arg-type]
     out: list[NoticeResult] = []
     for rid in ids:
         with session_factory() as s:
             recall = s.get(Recall, rid)
             assert recall is not None
-            if recall.notice_status != PREPARED:
+            if recall.notice_status != NoticeStatus.PREPARED:
                 continue
             digest = bytes.fromhex(recall.notice_digest)
             found = chain.lookup_notice(digest)
@@ -92,7 +93,7 @@ def send_pending_notices(session_factory: Callable[[], Session], chain: Anchor) 
                     recovered = True
             if found is not None:
                 tx_hash, block, when = found.tx_hash, found.block_number, found.block_time
-            recall.notice_status = CONFIRMED
+            recall.notice_status = NoticeStatus.CONFIRMED
             recall.tx_hash = tx_hash
             recall.block_number = block
             recall.block_time = when

@@ -21,22 +21,13 @@ from sqlmodel import Session, col, select
 
 from cradletrace.core import canonical
 from cradletrace.core.text import text_problem
-from cradletrace.errors import InvalidInputError, NotFoundError, Problem
+from cradletrace.errors import Conflict, InvalidInputError, NotFoundError, Problem, StateConflictError
 from cradletrace.recall.clock import Clock, iso
-from cradletrace.recall.notices import PREPARED, lot_ref, notice_body
+from cradletrace.recall.notices import lot_ref, notice_body
 from cradletrace.store.models import EventRow, Hold, Lot, Recall, RecallLot
+from cradletrace.store.states import NoticeStatus, RecallState
 
 SEVERITIES = ("I", "II", "III")
-
-
-class StateConflictError(InvalidInputError):
-    """The input is well formed but the thing is not in the state it needs: a lot already under an
-    active recall, a hold already released, a recall already closed. ``kind`` names which (the API
-    answers 409 with a stable text per kind); nothing was changed."""
-
-    def __init__(self, kind: str, problems: list[Problem] | Problem) -> None:
-        super().__init__(problems)
-        self.kind = kind
 
 
 def parse_severity(value: str) -> str:
@@ -164,7 +155,7 @@ def start_recall(
     if problems:
         raise InvalidInputError(problems + already)
     if already:
-        raise StateConflictError("recalled", already)
+        raise StateConflictError(Conflict.RECALLED, already)
 
     trigger_at = trigger_event.recorded_at if trigger_event is not None else None
     if located_at is None and trigger_event is not None:  # the automatic hold's forward trace located them
@@ -183,7 +174,7 @@ def start_recall(
         notice="",
         notice_digest="",
         lot_ref=lot_ref(keys).hex(),
-        notice_status=PREPARED,
+        notice_status=NoticeStatus.PREPARED,
     )
     session.add(recall)
     session.flush()
@@ -222,7 +213,7 @@ class RecallView:
             "notice_status": r.notice_status,
             "tx_hash": r.tx_hash,
             "block": r.block_number,
-            "status": "closed" if r.closed_at else "active",
+            "status": RecallState.CLOSED if r.closed_at else RecallState.ACTIVE,
             "closed_at": iso(r.closed_at),
             "closed_by": r.closed_by,
             "close_reason": r.close_reason,
@@ -274,7 +265,7 @@ def close_recall(session: Session, recall_id: int, *, reason: str, closed_by: st
         raise InvalidInputError(problems)
     if recall.closed_at is not None:
         raise StateConflictError(
-            "closed",
+            Conflict.CLOSED,
             Problem(
                 "recall", f"recall {recall_id} was already closed at {iso(recall.closed_at)} by {recall.closed_by}"
             ),

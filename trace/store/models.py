@@ -10,6 +10,11 @@ from datetime import UTC, date, datetime
 from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
+# The values of the status columns below (re-exported: their one home is states.py).
+from cradletrace.store.states import BatchStatus as BatchStatus
+from cradletrace.store.states import HoldReason as HoldReason
+from cradletrace.store.states import NoticeStatus as NoticeStatus
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -85,14 +90,14 @@ class SupplierKey(SQLModel, table=True):
 
 
 class AnchorBatch(SQLModel, table=True):
-    """One Merkle root: ``prepared`` (proofs stored, not yet sent), ``sent``, ``confirmed``."""
+    """One Merkle root; ``status`` is a ``BatchStatus``: prepared (proofs stored, not yet sent), sent, confirmed."""
 
     __tablename__ = "anchor_batch"
 
     id: int | None = Field(default=None, primary_key=True)
     root: str = Field(max_length=64, unique=True)
     leaf_count: int
-    status: str = Field(max_length=16, index=True)
+    status: str = Field(max_length=16, index=True)  # a BatchStatus
     contract: str = Field(max_length=42)
     chain_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     tx_hash: str | None = Field(default=None, max_length=66)
@@ -210,7 +215,7 @@ class Hold(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     lot_id: int = Field(foreign_key="lot.id", index=True)
-    reason: str = Field(max_length=200)
+    reason: str = Field(max_length=200)  # a HoldReason
     # No foreign key: a hold (and a recall) must outlive tampering with the event rows; audit reports that.
     trigger_event_id: int = Field(index=True)
     created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
@@ -222,7 +227,8 @@ class Hold(SQLModel, table=True):
 class Recall(SQLModel, table=True):
     """A recall started by quality staff; its notice (no personal data) is anchored on chain.
 
-    ``notice_status`` is ``prepared`` (stored, not yet on chain) or ``confirmed``.
+    ``notice_status`` is a ``NoticeStatus``: prepared (stored, not yet on chain) or confirmed. Its
+    ``RecallState`` is closed once ``closed_at`` is set, active before.
     """
 
     id: int | None = Field(default=None, primary_key=True)

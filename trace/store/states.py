@@ -1,0 +1,48 @@
+"""The fixed sets of values of status columns and derived states: one home for each spelling.
+
+Each is a ``StrEnum``, so a member IS its stored string: rows written before these enums existed
+read back equal to the members (no migration), and JSON, SQL parameters and templates see the
+plain text. Columns stay ``str`` in ``models`` (a SQL enum type would need a migration).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class BatchStatus(StrEnum):
+    """``AnchorBatch.status``: where a Merkle root is on its way to the chain."""
+
+    PREPARED = "prepared"  # proofs stored, transaction not sent yet
+    SENT = "sent"  # a transaction was signed and sent; not final yet
+    CONFIRMED = "confirmed"  # the root is on chain, final
+
+
+class NoticeStatus(StrEnum):
+    """``Recall.notice_status``: whether a recall's notice is anchored yet."""
+
+    PREPARED = "prepared"  # stored, sent by the next anchoring run
+    CONFIRMED = "confirmed"  # on chain
+
+
+class RecallState(StrEnum):
+    """A recall's state as the API reports it (``Recall.closed_at`` set or not)."""
+
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class EventAnchoring(StrEnum):
+    """An event's anchoring as the API reports it: no batch yet, batch not confirmed, confirmed."""
+
+    PENDING = "pending"
+    PREPARED = "prepared"
+    ANCHORED = "anchored"
+
+
+class HoldReason(StrEnum):
+    """``Hold.reason``: why a lot was held automatically. The value is stored and sent by the API;
+    pages show their own words for it (``scanner_web/i18n.json``)."""
+
+    FAILED_TEST = "failed test report"
+    EXCURSION = "cold-chain excursion"
