@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from cradletrace.core import canonical
 from cradletrace.core.text import text_problem
 from cradletrace.errors import Conflict, InvalidInputError, NotFoundError, Problem, StateConflictError
+from cradletrace.events import lookup_event
 from cradletrace.recall.clock import Clock, iso
 from cradletrace.recall.notices import lot_ref, notice_body
 from cradletrace.store.models import EventRow, Hold, Lot, Recall, RecallLot
@@ -110,8 +111,6 @@ def start_recall(
     ``trigger`` is an event id/digest (its recorded time starts the clock) or free text.
     ``located_at`` is when the forward trace behind the scope ran (default: ``now``).
     """
-    from cradletrace.recall.genealogy import _event_row
-
     write_lock(session)
     problems: list[Problem] = []
     reason = reason.strip()
@@ -147,9 +146,11 @@ def start_recall(
         text = str(trigger).strip()
         if text.isdigit() or (len(text) == 64 and all(c in "0123456789abcdef" for c in text)):
             try:
-                trigger_event = _event_row(session, text)
-            except (NotFoundError, InvalidInputError) as exc:  # unknown, or more digits than an id has
-                problems.append(Problem("trigger", str(exc).removeprefix("event: ")))
+                trigger_event = lookup_event(session, text, "trigger")
+                if trigger_event is None:
+                    problems.append(Problem("trigger", f"expected a recorded event, got {text!r} which does not exist"))
+            except InvalidInputError as exc:  # more digits than an id has
+                problems.extend(exc.problems)
         else:
             trigger_text = text[:200]
     if problems:
