@@ -13,7 +13,6 @@ The notice is the canonical JSON (RFC 8785) of ``{"recall", "lots" ("GTIN/LOT", 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -107,7 +106,3 @@ def send_pending_notices(session_factory: Callable[[], Session], chain: NoticeCh
             s.commit()
             out.append(NoticeResult(rid, recall.notice_digest, tx_hash, block, recovered))
     return out
-
-
-def notice_json(recall: Recall) -> dict[str, Any]:
-    return json.loads(recall.notice)  # type: ignore[no-any-return]

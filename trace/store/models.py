@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint, false
+from sqlalchemy import BigInteger, Boolean, Column, Index, LargeBinary, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
+
+from cradletrace.store.types import UtcDateTime
 
 
 def utcnow() -> datetime:
@@ -16,7 +18,7 @@ def utcnow() -> datetime:
 
 
 def _ts(**kw: object) -> object:
-    return Field(sa_column=Column(DateTime(timezone=True), **kw))  # type: ignore[arg-type]
+    return Field(sa_column=Column(UtcDateTime(), **kw))  # type: ignore[arg-type]
 
 
 class Meta(SQLModel, table=True):
