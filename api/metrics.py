@@ -157,8 +157,7 @@ class StoreCollector:
 
 
 def _seconds(later: datetime, earlier: datetime) -> float:
-    aware = [t if t.tzinfo is not None else t.replace(tzinfo=UTC) for t in (later, earlier)]
-    return max(0.0, (aware[0] - aware[1]).total_seconds())
+    return max(0.0, (later - earlier).total_seconds())
 
 
 def http_exposition() -> bytes:

@@ -6,30 +6,21 @@ parsed strictly from the raw body so a signature covers exactly what was sent.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
-from cradletrace.apikeys import ROLES as KEY_ROLES
+from cradletrace.apikeys import KEY_ROLES
 from cradletrace.core.events import KINDS, SUPPLIER_ID, Event
 from cradletrace.core.text import PlainText
 from cradletrace.products import PARTY_ROLES
 from cradletrace.store.states import EventAnchoring
-from cradletrace.suppliers import ROLES as SUPPLIER_ROLES
+from cradletrace.suppliers import SUPPLIER_ROLES
 
 SupplierRole = Literal[SUPPLIER_ROLES]  # type: ignore[valid-type]
 KeyRole = Literal[KEY_ROLES]  # type: ignore[valid-type]
 EventKind = Literal[KINDS]  # type: ignore[valid-type]
-
-
-def _utc(value: datetime) -> datetime:
-    """The store writes UTC, but SQLite hands timestamps back without their zone: say it, so every
-    answer is an RFC 3339 date-time as the OpenAPI document promises (found by tests/api/test_fuzz.py)."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
 
 
 # An event as a supplier signs it. Its schema is the core's ``Event``; pydantic cannot point a
@@ -86,13 +77,13 @@ class SupplierKeyPublic(BaseModel):
     key_id: str
     supplier_id: str
     public_key: str = Field(description="Base64 of the raw 32-byte Ed25519 public key")
-    created_at: UtcDateTime
-    revoked_at: UtcDateTime | None
+    created_at: datetime
+    revoked_at: datetime | None
 
 
 class SupplierPublic(SupplierBase):
     id: str
-    created_at: UtcDateTime
+    created_at: datetime
     certifications: list[CertificationPublic]
     keys: list[SupplierKeyPublic]
 
@@ -141,13 +132,13 @@ class PartyPublic(PartyBase):
     id: int
     gtin: str
     named_by: str
-    named_at: UtcDateTime
+    named_at: datetime
     withdrawn_by: str | None
-    withdrawn_at: UtcDateTime | None
+    withdrawn_at: datetime | None
 
 
 class ProductPublic(ProductBase):
-    registered_at: UtcDateTime
+    registered_at: datetime
     parties: list[PartyPublic] = Field(description="The parties not withdrawn")
 
 
@@ -166,8 +157,8 @@ class ApiKeyCreate(ApiKeyBase):
 
 class ApiKeyPublic(ApiKeyBase):
     id: str
-    created_at: UtcDateTime
-    revoked_at: UtcDateTime | None
+    created_at: datetime
+    revoked_at: datetime | None
 
 
 class ApiKeyCreated(BaseModel):
@@ -218,12 +209,12 @@ class Anchoring(BaseModel):
     chain_id: int | None = None
     contract: str | None = None
     block_number: int | None = None
-    block_time: UtcDateTime | None = None
+    block_time: datetime | None = None
     tx_hash: str | None = None
 
 
 class EventSummary(RecordedEvent):
-    recorded_at: UtcDateTime
+    recorded_at: datetime
     anchoring: Anchoring
 
 
@@ -304,7 +295,7 @@ class AnchoredRoot(BaseModel):
     leaf_count: int
     tx_hash: str | None
     block_number: int
-    block_time: UtcDateTime
+    block_time: datetime
     recovered: bool = Field(description="True when an interrupted earlier run had prepared this root")
 
 

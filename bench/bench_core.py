@@ -9,7 +9,7 @@ What is measured, on synthetic but realistic supplier events (raw-milk batches, 
 batches that consume them, test reports with several analytes, shipments with customs,
 cold-chain records with 24 readings; valid GTINs, unique lots), signed beforehand:
 
-1. recording: ``recording.record_items`` on already-signed items, one transaction per
+1. recording: ``recording.record_submissions`` on already-signed items, one transaction per
    submission (default 1 000 events): canonical form, validation, signature check, digest,
    duplicate and reference checks, insert. On SQLite and on a throwaway PostgreSQL server.
 2. gas per event: ``gasUsed`` of the ``anchor()`` transaction on the embedded chain divided by
@@ -501,12 +501,12 @@ def copy_suppliers(src: Workspace, dst: Workspace) -> None:
         d.add_all(parties)
 
 
-def sign_all(ws: Workspace, events: list[dict[str, Any]]) -> list[recording.Item]:
+def sign_all(ws: Workspace, events: list[dict[str, Any]]) -> list[recording.Submission]:
     with ws.session() as s:
         loader = recording.key_loader(s, ws.settings.keys_dir)
-        out: list[recording.Item] = []
-        for part in chunks(events, recording.MAX_EVENTS):  # read_items takes at most MAX_EVENTS at a time
-            out += recording.sign_items(recording.read_items(part), loader, ws.limits)
+        out: list[recording.Submission] = []
+        for part in chunks(events, recording.MAX_EVENTS):  # read_submissions takes at most MAX_EVENTS at a time
+            out += recording.sign_submissions(recording.read_submissions(part), loader, ws.limits)
         return out
 
 
@@ -583,15 +583,15 @@ def count_rows(ws: Workspace) -> int:
 
 
 def bench_record(
-    ws: Workspace, items: list[recording.Item], size: int, now: datetime, label: str, profile: bool, top: int
+    ws: Workspace, items: list[recording.Submission], size: int, now: datetime, label: str, profile: bool, top: int
 ) -> tuple[Stopwatch, list[float]]:
     per: list[float] = []
     t0 = time.perf_counter()
-    with Stopwatch() as sw, maybe_profile(profile, f"record_items on {label}", top):
+    with Stopwatch() as sw, maybe_profile(profile, f"record_submissions on {label}", top):
         for i, chunk in enumerate(chunks(items, size)):
             t = time.perf_counter()
             with ws.session() as s:
-                recording.record_items(s, chunk, now)
+                recording.record_submissions(s, chunk, now)
             per.append(time.perf_counter() - t)
             if (i + 1) % max(1, 10_000 // size) == 0:
                 done = min(len(items), (i + 1) * size)
@@ -682,7 +682,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--events", type=int, default=None, help="synthetic events (default 100000; 5000 with --quick)")
     p.add_argument("--quick", action="store_true", help="smoke run: 5 000 events, 100 000-leaf tree (< 60 s)")
-    p.add_argument("--submission", type=int, default=1000, help="events per record_items transaction (default 1000)")
+    p.add_argument(
+        "--submission", type=int, default=1000, help="events per record_submissions transaction (default 1000)"
+    )
     p.add_argument(
         "--tree-leaves", type=int, default=None, help="leaves of the big tree (default 1000000; 100000 with --quick)"
     )
@@ -737,12 +739,12 @@ def main(argv: list[str] | None = None) -> list[Row]:
         workspaces.append(ws_sql)
         add_suppliers(ws_sql, now)
         log(f"generated {n:,} events in {gen_s:.1f} s; signing")
-        with Stopwatch() as sw, maybe_profile("sign" in prof, "sign_items", top):
+        with Stopwatch() as sw, maybe_profile("sign" in prof, "sign_submissions", top):
             items = sign_all(ws_sql, events)
         sign_s = sw.wall
         del events
         # The signed items are the clients' data, not the recorder's: keep the cyclic GC from
-        # walking their millions of dicts during every full collection inside record_items
+        # walking their millions of dicts during every full collection inside record_submissions
         # (holding 100 000 submitted events in one process is an artefact of this harness;
         # without this, recording measures ~30% slower).
         gc.collect()
@@ -770,7 +772,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
                 "sign rate (supplier side, not ours)",
                 fmt_rate(n / sign_s),
                 "",
-                f"sign_items: JCS + Ed25519 sign + limits fill; {sw.note()}",
+                f"sign_submissions: JCS + Ed25519 sign + limits fill; {sw.note()}",
                 n / sign_s,
             )
         )

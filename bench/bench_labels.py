@@ -78,8 +78,10 @@ def setup(data_dir: Path) -> Settings:
         }
         with ws.session() as s:
             products.register_story(s, [batch], now)
-            items = recording.sign_items(recording.read_items([batch]), recording.key_loader(s, settings.keys_dir), {})
-            recording.record_items(s, items, now)
+            items = recording.sign_submissions(
+                recording.read_submissions([batch]), recording.key_loader(s, settings.keys_dir), {}
+            )
+            recording.record_submissions(s, items, now)
     return settings
 
 

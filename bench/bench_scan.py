@@ -135,10 +135,10 @@ def build_store(settings: Settings, items: int, lots: int, out: Path) -> Store:
             products.register_story(s, events, now)  # type: ignore[arg-type]
         t = time.perf_counter()
         with ws.session() as s:
-            signed = recording.sign_items(
-                recording.read_items(events), recording.key_loader(s, settings.keys_dir), ws.limits
+            signed = recording.sign_submissions(
+                recording.read_submissions(events), recording.key_loader(s, settings.keys_dir), ws.limits
             )  # type: ignore[arg-type]
-            recording.record_items(s, signed, now)
+            recording.record_submissions(s, signed, now)
         figures.append(f"lot records    : {len(events)} events for {lots} lots in {time.perf_counter() - t:.1f} s")
         per_lot = [items // lots + (1 if i < items % lots else 0) for i in range(lots)]
         paths: list[str] = []

@@ -71,10 +71,10 @@ def seed(settings: Any, items: int) -> list[str]:
     """Record the demo story and commission ``items`` packs of its formula lot: their scan paths."""
     now = datetime.now(UTC)
     with Workspace(settings) as ws, ws.session() as s:
-        signed = recording.sign_items(
-            recording.read_items(story(now)), recording.key_loader(s, settings.keys_dir), ws.limits
+        signed = recording.sign_submissions(
+            recording.read_submissions(story(now)), recording.key_loader(s, settings.keys_dir), ws.limits
         )  # type: ignore[arg-type]
-        recording.record_items(s, signed, now)
+        recording.record_submissions(s, signed, now)
     batch = next(e for e in story(now) if e["kind"] == "batch" and e["supplier"] == A)
     gtin, lot = batch["data"]["product"]["gtin"], batch["data"]["lot"]  # type: ignore[index]
     paths: list[str] = []

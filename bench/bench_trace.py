@@ -12,8 +12,8 @@ passing test report per lot, an ok cold-chain record per 10th shipment, 200 000 
 of random items (every 5th shares a sealed coarse location).
 
 How it is built: the events are made as dicts and signed once through the real signing path
-(``recording.sign_items``: analyte limits filled in, canonical JSON, Ed25519); the rows are then
-derived exactly as ``recording.record_items`` derives them (event columns from the parsed event,
+(``recording.sign_submissions``: analyte limits filled in, canonical JSON, Ed25519); the rows are then
+derived exactly as ``recording.record_submissions`` derives them (event columns from the parsed event,
 lots, lot inputs, shipments, items) and bulk-loaded (SQLite: ``executemany`` in one transaction;
 PostgreSQL: ``COPY``, then sequences set and ``ANALYZE`` as autovacuum would). Scans are the rows
 ``scans.record_scan`` and ``scans.attach_location`` write. tests/test_bench_trace.py checks at a
@@ -375,7 +375,7 @@ class Table:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
 
 
-def store_rows(items: Sequence[recording.Item], plan: Plan, sealer: Sealer) -> list[Table]:
+def store_rows(items: Sequence[recording.Submission], plan: Plan, sealer: Sealer) -> list[Table]:
     """Rows of event, lot, lot_input, shipment, item (as ``recording._store`` makes them, ids from 1
     in submission order) and scan (as ``scans.record_scan`` + ``attach_location`` make them)."""
     event = Table(
@@ -442,14 +442,14 @@ def store_rows(items: Sequence[recording.Item], plan: Plan, sealer: Sealer) -> l
     return [event, lot, lot_input, shipment, item, scan]
 
 
-def sign(ws: Workspace, plan: Plan) -> list[recording.Item]:
+def sign(ws: Workspace, plan: Plan) -> list[recording.Submission]:
     """Every event signed by its supplier's key file, in submissions of at most ``MAX_EVENTS``."""
-    out: list[recording.Item] = []
+    out: list[recording.Submission] = []
     with ws.session() as s:
         load = recording.key_loader(s, ws.settings.keys_dir)
         for i in range(0, len(plan.events), recording.MAX_EVENTS):
-            out += recording.sign_items(
-                recording.read_items(plan.events[i : i + recording.MAX_EVENTS]), load, ws.limits
+            out += recording.sign_submissions(
+                recording.read_submissions(plan.events[i : i + recording.MAX_EVENTS]), load, ws.limits
             )  # type: ignore[arg-type]
     return out
 
@@ -653,12 +653,12 @@ def full_recall(ws: Workspace, chain: Any, start: LotKey | str, out_dir: Path, n
     trigger: str | None = None
     if isinstance(start, tuple):
         with _step(steps, "record failed report (automatic hold)"), ws.session() as s:
-            items = recording.sign_items(
-                recording.read_items([failing_report(start, 10**9 + n)]),
+            items = recording.sign_submissions(
+                recording.read_submissions([failing_report(start, 10**9 + n)]),
                 recording.key_loader(s, ws.settings.keys_dir),
                 ws.limits,
             )
-            trigger = str(recording.record_items(s, items, datetime.now(UTC))[0].id)
+            trigger = str(recording.record_submissions(s, items, datetime.now(UTC))[0].id)
     with _step(steps, "forward trace (affected lots located)"), ws.session() as s:
         tr = trace_forward(s, event=trigger) if trigger else trace_forward(s, supplier=str(start))
     with _step(steps, "start recall (lots marked, notice prepared)"), ws.session() as s:
@@ -738,7 +738,7 @@ def run_store(
             copy_suppliers(src, ws)
         if tables is None:
             t, items = timed(lambda: sign(ws, plan))
-            notes.append(f"signed {len(items):,} events through recording.sign_items in {t:.1f} s")
+            notes.append(f"signed {len(items):,} events through recording.sign_submissions in {t:.1f} s")
             t, tables = timed(lambda: store_rows(items, plan, Sealer(bytes(range(32)))))
             notes.append(f"derived their rows (parse_event, lot_of, outcome_of) in {t:.1f} s")
         assert tables is not None

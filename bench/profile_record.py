@@ -1,9 +1,9 @@
-"""Where does the time per recorded event go? CPU time per phase of ``recording.record_items``.
+"""Where does the time per recorded event go? CPU time per phase of ``recording.record_submissions``.
 
     .venv/bin/python bench/profile_record.py [--events N] [--cprofile]
 
-Times each step record_items does per event on its own (CPU time of this process, so other
-load on the machine matters little; cyclic GC off), then record_items itself on a fresh SQLite
+Times each step record_submissions does per event on its own (CPU time of this process, so other
+load on the machine matters little; cyclic GC off), then record_submissions itself on a fresh SQLite
 store (GC on); the difference is the store part (ORM objects, flush, queries), bookkeeping
 and collector time.
 """
@@ -45,7 +45,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--events", type=int, default=20_000)
     p.add_argument("--submission", type=int, default=1000)
-    p.add_argument("--cprofile", action="store_true", help="also cProfile record_items (top 40 by own time)")
+    p.add_argument("--cprofile", action="store_true", help="also cProfile record_submissions (top 40 by own time)")
     a = p.parse_args()
     n = a.events
     now = datetime.now(UTC)
@@ -77,7 +77,7 @@ def main() -> None:
             phases["lot_of + outcome_of (LotRef models, cold-chain summary, verdicts)"] = cpu(
                 lambda: [(lot_of(e), outcome_of(e)) for e in events]
             )
-            phases["lot_of alone x3 (record_items calls it ~3 times per event)"] = cpu(
+            phases["lot_of alone x3 (record_submissions calls it ~3 times per event)"] = cpu(
                 lambda: [(lot_of(e), lot_of(e), lot_of(e)) for e in events]
             )
 
@@ -92,7 +92,7 @@ def main() -> None:
                 prof.enable()
             for chunk in bc.chunks(items, a.submission):
                 with ws.session() as s:
-                    recording.record_items(s, chunk, now)
+                    recording.record_submissions(s, chunk, now)
             if prof:
                 prof.disable()
             total_cpu = time.process_time() - t_cpu
@@ -108,7 +108,7 @@ def main() -> None:
         if not name.startswith("lot_of alone"):
             accounted += secs
     print(
-        f"  {per(total_cpu):8.1f} µs  record_items total{' (under cProfile)' if prof else ''} "
+        f"  {per(total_cpu):8.1f} µs  record_submissions total{' (under cProfile)' if prof else ''} "
         f"-> {n / total_cpu:,.0f} events per CPU-second; wall {n / total_wall:,.0f}/s"
     )
     print(f"  {per(total_cpu - accounted):8.1f} µs  remainder: store (ORM rows, flush, lookups) and bookkeeping")

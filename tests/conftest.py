@@ -65,13 +65,13 @@ def events() -> list[dict[str, object]]:
 
 
 @pytest.fixture
-def sign(workspace: Workspace) -> Callable[[list[dict[str, object]]], list[recording.Item]]:
+def sign(workspace: Workspace) -> Callable[[list[dict[str, object]]], list[recording.Submission]]:
     """Sign bare events with the suppliers' key files."""
 
-    def _sign(evs: list[dict[str, object]]) -> list[recording.Item]:
+    def _sign(evs: list[dict[str, object]]) -> list[recording.Submission]:
         with workspace.session() as s:
-            return recording.sign_items(
-                recording.read_items(evs), recording.key_loader(s, workspace.settings.keys_dir), workspace.limits
+            return recording.sign_submissions(
+                recording.read_submissions(evs), recording.key_loader(s, workspace.settings.keys_dir), workspace.limits
             )
 
     return _sign
@@ -79,13 +79,15 @@ def sign(workspace: Workspace) -> Callable[[list[dict[str, object]]], list[recor
 
 @pytest.fixture
 def record(
-    workspace: Workspace, sign: Callable[[list[dict[str, object]]], list[recording.Item]]
-) -> Callable[..., list[recording.Recorded]]:
+    workspace: Workspace, sign: Callable[[list[dict[str, object]]], list[recording.Submission]]
+) -> Callable[..., list[recording.RecordedEvent]]:
     """Sign (unless given Items) and record events; returns the stored rows."""
 
-    def _record(evs: list[dict[str, object]] | list[recording.Item], now: datetime = NOW) -> list[recording.Recorded]:
-        items = evs if evs and isinstance(evs[0], recording.Item) else sign(evs)  # type: ignore[arg-type]
+    def _record(
+        evs: list[dict[str, object]] | list[recording.Submission], now: datetime = NOW
+    ) -> list[recording.RecordedEvent]:
+        items = evs if evs and isinstance(evs[0], recording.Submission) else sign(evs)  # type: ignore[arg-type]
         with workspace.session() as s:
-            return recording.record_items(s, items, now)  # type: ignore[arg-type]
+            return recording.record_submissions(s, items, now)  # type: ignore[arg-type]
 
     return _record

@@ -227,7 +227,7 @@ def test_a_stored_transaction_that_reverted_is_not_retried_forever_the_batch_is_
 ) -> None:
     """The anchorer lost its role while its transaction waited in the pool (the revocation paid a
     higher tip, so it was mined first): once the role is back, the next run sends a new one."""
-    from cradletrace.chain.roles import ROLES, change_role
+    from cradletrace.chain.roles import CHAIN_ROLES, change_role
 
     with open_site(tmp_path, anvil.url) as admin:
         chain0 = admin.chain()
@@ -241,7 +241,7 @@ def test_a_stored_transaction_that_reverted_is_not_retried_forever_the_batch_is_
             [batch] = stored_batches(ws)
             doomed = batch.tx_hash
             w3 = chain0.w3  # type: ignore[attr-defined]
-            revoke = chain0.contract.functions.revokeRole(ROLES["anchorer"], new)  # type: ignore[attr-defined]
+            revoke = chain0.contract.functions.revokeRole(CHAIN_ROLES["anchorer"], new)  # type: ignore[attr-defined]
             tx = revoke.build_transaction(
                 {
                     "from": chain0.sender,

@@ -90,11 +90,11 @@ def add_suppliers(ws: Workspace) -> None:
 def record_into(ws: Workspace, evs: list[dict[str, Any]]) -> list[EventRow]:
     """Sign with the key files and record (the conftest ``record`` fixture, for any workspace)."""
     with ws.session() as s:
-        items = recording.sign_items(
-            recording.read_items(evs), recording.key_loader(s, ws.settings.keys_dir), ws.limits
+        items = recording.sign_submissions(
+            recording.read_submissions(evs), recording.key_loader(s, ws.settings.keys_dir), ws.limits
         )
     with ws.session() as s:
-        return recording.record_items(s, items, NOW)
+        return recording.record_submissions(s, items, NOW)
 
 
 def verdicts(ws: Workspace) -> dict[int, str]:

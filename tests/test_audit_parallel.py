@@ -44,7 +44,7 @@ def tampered(
         items = bc.sign_all(ws, bc.synthetic_events(N))
         for part in bc.chunks(items, 1000):
             with ws.session() as s:
-                recording.record_items(s, part, NOW)
+                recording.record_submissions(s, part, NOW)
         anchor(ws)
         with ws.engine.connect() as conn:
             rows = [

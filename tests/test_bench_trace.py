@@ -37,20 +37,20 @@ def plan() -> bt.Plan:
 
 
 @pytest.fixture
-def real(tmp_path: Path, plan: bt.Plan) -> Iterator[tuple[Workspace, list[recording.Item]]]:
-    """The plan recorded through ``recording.record_items`` (SQLite), and its signed items."""
+def real(tmp_path: Path, plan: bt.Plan) -> Iterator[tuple[Workspace, list[recording.Submission]]]:
+    """The plan recorded through ``recording.record_submissions`` (SQLite), and its signed items."""
     ws, _ = init_workspace(Settings(data_dir=tmp_path / "real"))
     with ws:
         bt.add_suppliers(ws, plan)
         items = bt.sign(ws, plan)
         with ws.session() as s:
-            recording.record_items(s, items, plan.now)
+            recording.record_submissions(s, items, plan.now)
         yield ws, items
 
 
 @pytest.fixture
 def bulk(
-    settings: Settings, plan: bt.Plan, real: tuple[Workspace, list[recording.Item]]
+    settings: Settings, plan: bt.Plan, real: tuple[Workspace, list[recording.Submission]]
 ) -> Iterator[tuple[Workspace, Sealer]]:
     """The same signed items bulk-loaded the bench's way (SQLite and PostgreSQL)."""
     ws, _ = init_workspace(settings)
@@ -71,7 +71,7 @@ def _rows(ws: Workspace, table: str) -> list[tuple[Any, ...]]:
 
 
 def test_bulk_rows_equal_the_recording_path(
-    plan: bt.Plan, real: tuple[Workspace, list[recording.Item]], bulk: tuple[Workspace, Sealer]
+    plan: bt.Plan, real: tuple[Workspace, list[recording.Submission]], bulk: tuple[Workspace, Sealer]
 ) -> None:
     for table in TABLES:
         want = _rows(real[0], table)

@@ -32,7 +32,7 @@ from cradletrace.workspace import Workspace
 from tests.conftest import NOW
 
 Events = list[dict[str, Any]]
-Record = Callable[..., list[recording.Recorded]]
+Record = Callable[..., list[recording.RecordedEvent]]
 RAW_A, RAW_B, BATCH, PASSING, FAILING, SHIPMENT, COLD = range(7)
 CERT = {
     "brand": "BRC;B-1;SGS;2027-12-31",
@@ -308,7 +308,7 @@ def test_a_supplier_key_cannot_name_parties_for_a_gtin_it_does_not_own(rivals: W
 
 
 def test_a_huge_badly_signed_event_is_refused_before_it_is_parsed(
-    rivals: Workspace, record: Record, events: Events, sign: Callable[[Events], list[recording.Item]]
+    rivals: Workspace, record: Record, events: Events, sign: Callable[[Events], list[recording.Submission]]
 ) -> None:
     """20 000 readings (the cap is 100 000), all at one instant, which the parse would report: only the
     signature problem is reported, so the parse never ran; an unknown key id is refused the same way."""
@@ -316,8 +316,8 @@ def test_a_huge_badly_signed_event_is_refused_before_it_is_parsed(
     huge = copy.deepcopy(events[COLD])
     huge["data"]["readings"] = [{"at": NOW.isoformat(), "c": 4.0}] * 20_000
     [good] = sign([events[COLD]])
-    forged = recording.Item({**huge, "key": good.event["key"]}, good.signature)  # type: ignore[dict-item]
-    unknown = recording.Item({**huge, "key": "0" * 16}, good.signature)  # type: ignore[dict-item]
+    forged = recording.Submission({**huge, "key": good.event["key"]}, good.signature)  # type: ignore[dict-item]
+    unknown = recording.Submission({**huge, "key": "0" * 16}, good.signature)  # type: ignore[dict-item]
     for item, where, message in (
         (forged, "events[0].signature", "does not verify"),
         (unknown, "events[0]", "key '0000000000000000' is not registered"),

@@ -70,7 +70,7 @@ def test_an_event_forged_under_the_identity_key_is_invalid_everywhere(workspace:
     event = copy.deepcopy(events[0])
     event["key"] = kid
     with workspace.session() as s, pytest.raises(InvalidEventError) as info:
-        recording.record_items(s, [recording.Item(event, FORGED_SIGNATURE)], NOW)
+        recording.record_submissions(s, [recording.Submission(event, FORGED_SIGNATURE)], NOW)
     assert info.value.field == "events[0].signature"
 
     body = canonical_bytes(event)

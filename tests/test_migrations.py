@@ -152,10 +152,10 @@ def old_store(settings: Settings, engine: Engine, events: list[dict[str, Any]]) 
             apikeys.create_key(s, "ops", "operator")
         passing = [events[i] for i in (0, 1, 2, 3, 5)]  # a failing report or excursion would have needed holds
         with ws.session() as s:
-            items = recording.sign_items(
-                recording.read_items(passing), recording.key_loader(s, settings.keys_dir), ws.limits
+            items = recording.sign_submissions(
+                recording.read_submissions(passing), recording.key_loader(s, settings.keys_dir), ws.limits
             )
-            stored = recording.record_items(s, items, NOW)
+            stored = recording.record_submissions(s, items, NOW)
         anchoring.anchor_pending(lambda: Session(ws.engine, expire_on_commit=False), chain)
         batch = next(r for r in stored if r.kind == "batch" and r.lot == "IF-0001")
         with ws.session() as s:
@@ -237,10 +237,10 @@ def test_a_first_release_store_is_refused_then_upgraded_with_every_row_kept(
         with ws.session() as s:  # after 0003 the operator registers the products and who may speak for them
             register_products(s, NOW)
         with ws.session() as s:
-            fail = recording.sign_items(
-                recording.read_items([events[4]]), recording.key_loader(s, settings.keys_dir), ws.limits
+            fail = recording.sign_submissions(
+                recording.read_submissions([events[4]]), recording.key_loader(s, settings.keys_dir), ws.limits
             )
-            [failing] = recording.record_items(s, fail, NOW + timedelta(minutes=1))
+            [failing] = recording.record_submissions(s, fail, NOW + timedelta(minutes=1))
         with ws.session() as s:
             [hold] = s.exec(select(Hold).where(Hold.trigger_event_id == failing.id)).all()
             holds.release_hold(

@@ -38,7 +38,7 @@ from cradletrace.workspace import Workspace
 from tests.conftest import NOW, add_demo_suppliers
 
 Events = list[dict[str, Any]]
-Sign = Callable[[Events], list[recording.Item]]
+Sign = Callable[[Events], list[recording.Submission]]
 Record = Callable[..., list[EventRow]]
 
 # Indexes into the demo story: raw milk A, raw milk B, formula batch, passing report,
@@ -69,9 +69,9 @@ def counts(ws: Workspace) -> dict[str, int]:
         }
 
 
-def submit(ws: Workspace, items: list[recording.Item], now: datetime = NOW) -> list[EventRow]:
+def submit(ws: Workspace, items: list[recording.Submission], now: datetime = NOW) -> list[EventRow]:
     with ws.session() as s:
-        return recording.record_items(s, items, now)
+        return recording.record_submissions(s, items, now)
 
 
 def problem_lines(exc: TraceError) -> list[str]:
@@ -96,10 +96,12 @@ def edited(events: Events, index: int, path: str, value: Any) -> Events:
 
 
 def with_item(
-    items: list[recording.Item], index: int, event: Any = None, signature: Any = "keep"
-) -> list[recording.Item]:
+    items: list[recording.Submission], index: int, event: Any = None, signature: Any = "keep"
+) -> list[recording.Submission]:
     old = items[index]
-    new = recording.Item(old.event if event is None else event, old.signature if signature == "keep" else signature)
+    new = recording.Submission(
+        old.event if event is None else event, old.signature if signature == "keep" else signature
+    )
     return [new if i == index else it for i, it in enumerate(items)]
 
 
@@ -253,8 +255,8 @@ def test_digest_is_identical_on_sqlite_and_postgresql(tmp_path: Path, postgres_u
                     dst.merge(model(**row.model_dump()))
                 dst.flush()
         with on_sqlite.session() as s:  # sign once
-            items = recording.sign_items(
-                recording.read_items([*events, _awkward_report(events)]),
+            items = recording.sign_submissions(
+                recording.read_submissions([*events, _awkward_report(events)]),
                 recording.key_loader(s, on_sqlite.settings.keys_dir),
                 on_sqlite.limits,
             )
@@ -276,70 +278,70 @@ def test_digest_is_identical_on_sqlite_and_postgresql(tmp_path: Path, postgres_u
 # -- bad input: the field named, what was expected said, nothing stored ---------------------
 
 
-def _unknown_supplier(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Item]:
+def _unknown_supplier(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Submission]:
     items = sign(ev)
     return with_item(items, RAW_A, {**items[RAW_A].event, "supplier": "nobody-here"})
 
 
-def _missing_signature(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Item]:
+def _missing_signature(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Submission]:
     return with_item(sign(ev), PASSING, signature=None)
 
 
-def _edited_after_signing(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Item]:
+def _edited_after_signing(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Submission]:
     items = sign(ev)
     event = copy.deepcopy(items[BATCH].event)
     event["data"]["quantity"] = 4100  # someone "corrects" the can count after the plant signed
     return with_item(items, BATCH, event)
 
 
-def _garbage_signature(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Item]:
+def _garbage_signature(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Submission]:
     return with_item(sign(ev), BATCH, signature="c2lnbmVkIGF0IDIgYS5tLg==")
 
 
-def _signed_by_another_supplier(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Item]:
+def _signed_by_another_supplier(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Submission]:
     items = sign(ev)  # the plant's event, with the plant's key id, but signed with the farm's key file
     return with_item(items, BATCH, signature=signed_by(keys, "waikato-dairy", items[BATCH].event))
 
 
-def _another_suppliers_key_id(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Item]:
+def _another_suppliers_key_id(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Submission]:
     items = sign(ev)  # the plant's event claiming the farm's key, and signed with it
     event = {**items[BATCH].event, "key": items[RAW_A].event["key"]}
     return with_item(items, BATCH, event, signed_by(keys, "waikato-dairy", event))
 
 
-def _duplicate_in_file(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Item]:
+def _duplicate_in_file(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Submission]:
     items = sign(ev)
     return [*items, items[PASSING]]
 
 
-def _duplicate_in_file_keys_reordered(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Item]:
+def _duplicate_in_file_keys_reordered(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Submission]:
     items = sign(ev)
-    return [*items, recording.Item(reorder(items[PASSING].event), items[PASSING].signature)]
+    return [*items, recording.Submission(reorder(items[PASSING].event), items[PASSING].signature)]
 
 
-def _duplicate_of_stored(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Item]:
+def _duplicate_of_stored(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Submission]:
     items = sign(ev)
     record(items[:BATCH])
     return items[RAW_B:BATCH]
 
 
-def _duplicate_lot(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Item]:
+def _duplicate_lot(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Submission]:
     record(ev)  # the same lot again, as a "corrected" batch event with another quantity
     return sign(edited(ev, BATCH, "data.quantity", 4150)[BATCH : BATCH + 1])
 
 
-def _duplicate_lot_in_file(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Item]:
+def _duplicate_lot_in_file(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Submission]:
     return sign(
         edited(ev, RAW_B, "data.quantity", 17000)[:BATCH] + edited(ev, RAW_B, "data.lot", "RM-A1")[RAW_B : RAW_B + 1]
     )
 
 
-def _duplicate_shipment(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Item]:
+def _duplicate_shipment(ev: Events, sign: Sign, record: Record, keys: Path) -> list[recording.Submission]:
     record(ev)
     return sign(edited(ev, SHIPMENT, "data.quantity", 2100)[SHIPMENT : SHIPMENT + 1])
 
 
-def _events(change: Callable[[Events], Events]) -> Callable[..., list[recording.Item]]:
+def _events(change: Callable[[Events], Events]) -> Callable[..., list[recording.Submission]]:
     return lambda ev, sign, record, keys: sign(change(ev))
 
 
@@ -551,7 +553,9 @@ BAD_REFERENCE = [
 ]
 
 
-def _refused(ws: Workspace, items: list[recording.Item], where: str, message: str, error: type[TraceError]) -> None:
+def _refused(
+    ws: Workspace, items: list[recording.Submission], where: str, message: str, error: type[TraceError]
+) -> None:
     before = counts(ws)
 
     with pytest.raises(error) as caught:
@@ -570,7 +574,7 @@ def test_bad_event_is_refused_naming_the_field_and_nothing_is_stored(
     events: Events,
     sign: Sign,
     record: Record,
-    build: Callable[..., list[recording.Item]],
+    build: Callable[..., list[recording.Submission]],
     where: str,
     message: str,
 ) -> None:
@@ -585,7 +589,7 @@ def test_bad_reference_is_refused_naming_the_field_and_nothing_is_stored(
     events: Events,
     sign: Sign,
     record: Record,
-    build: Callable[..., list[recording.Item]],
+    build: Callable[..., list[recording.Submission]],
     where: str,
     message: str,
     error: type[TraceError],
@@ -657,7 +661,7 @@ def test_unsigned_events_without_sign_are_refused_for_their_missing_signature(
     # they need is "this event is not signed (use --sign)", once per event, not a list of
     # missing keys and limits that signing would have filled in.
     with pytest.raises(InvalidEventError) as caught:
-        submit(workspace, recording.read_items(events))
+        submit(workspace, recording.read_submissions(events))
 
     wheres = [p.where for p in caught.value.problems]
     assert [f"events[{i}].signature" for i in range(len(events))] == [w for w in wheres if w.endswith(".signature")], (

@@ -21,7 +21,7 @@ from cradletrace.core.text import check_text
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.store.models import ApiKey, utcnow
 
-ROLES = ("operator", "supplier", "quality")
+KEY_ROLES = ("operator", "supplier", "quality")
 PREFIX = "ct_"
 _KEY = re.compile(r"^ct_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 # Compared against when the id is unknown, so a miss costs what a hit costs.
@@ -44,8 +44,8 @@ def hash_secret(key: str) -> str:
 
 def create_key(session: Session, name: str, role: str, supplier_id: str | None = None) -> tuple[ApiKey, str]:
     """Store a new key and return it with its secret, which is never available again."""
-    if role not in ROLES:
-        raise InvalidInputError(Problem("role", f"expected one of {', '.join(ROLES)}, got {role!r}"))
+    if role not in KEY_ROLES:
+        raise InvalidInputError(Problem("role", f"expected one of {', '.join(KEY_ROLES)}, got {role!r}"))
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInputError(Problem("name", f"expected a name of 1-100 characters, got {len(name)}"))

@@ -1,4 +1,4 @@
-"""Who may say what about which goods: the custody rules ``record_items`` enforces.
+"""Who may say what about which goods: the custody rules ``record_submissions`` enforces.
 
 A valid signature proves who said something, not that it was theirs to say. Besides its role
 (suppliers.refusal), an event's supplier needs standing for the goods it names:

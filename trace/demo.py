@@ -244,10 +244,10 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> None:
             "lab canterbury-lab, carrier pacific-cold)"
         )
         with ws.session() as s:
-            items = recording.sign_items(
-                recording.read_items(story(now)), recording.key_loader(s, settings.keys_dir), ws.limits
+            items = recording.sign_submissions(
+                recording.read_submissions(story(now)), recording.key_loader(s, settings.keys_dir), ws.limits
             )
-            rows = list(recording.record_items(s, items, now, ws.limits))
+            rows = list(recording.record_submissions(s, items, now, ws.limits))
             batch_row = next(r for r in rows if r.kind == "batch" and r.lot == "IF-0001")
             codes = generate_codes(
                 s,

@@ -4,7 +4,7 @@ A submission is one event or a list. Each item is either signed::
 
     {"event": {...}, "signature": "<base64 Ed25519 over jcs(event)>"}
 
-or a bare event that ``sign_items`` signs with the supplier's key file (and completes:
+or a bare event that ``sign_submissions`` signs with the supplier's key file (and completes:
 key id, analyte limits from the limits table). Every problem in a submission is collected and
 reported together, each naming its field; one bad event stores nothing.
 """
@@ -39,29 +39,28 @@ from cradletrace.core.events import (
 from cradletrace.core.testreport import Limit, fill_limits
 from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, Problem, TraceError
 from cradletrace.store.db import chunks
-from cradletrace.store.models import Certification, EventRow, Lot, LotInput, Shipment, Supplier, SupplierKey
-from cradletrace.store.models import Item as ItemRow
+from cradletrace.store.models import Certification, EventRow, Item, Lot, LotInput, Shipment, Supplier, SupplierKey
 from cradletrace.workspace import default_limits
 
 MAX_EVENTS = 10_000
 
 
 @dataclass(frozen=True)
-class Item:
+class Submission:
     """One submitted event and its signature (None until signed)."""
 
     event: JsonValue
     signature: str | None
 
 
-def read_items(value: JsonValue) -> list[Item]:
+def read_submissions(value: JsonValue) -> list[Submission]:
     """Accept one event or a list; each signed ({"event", "signature"}) or bare."""
     values = value if isinstance(value, list) else [value]
     if not values:
         raise InvalidEventError(Problem("events", "expected at least one event, got an empty list"))
     if len(values) > MAX_EVENTS:
         raise InvalidEventError(Problem("events", f"expected at most {MAX_EVENTS} events, got {len(values)}"))
-    items: list[Item] = []
+    items: list[Submission] = []
     for i, v in enumerate(values):
         if not isinstance(v, dict):
             raise InvalidEventError(Problem(f"events[{i}]", f"expected an object, got {type(v).__name__}"))
@@ -74,23 +73,23 @@ def read_items(value: JsonValue) -> list[Item]:
             sig = v.get("signature")
             if sig is not None and not isinstance(sig, str):
                 raise InvalidEventError(Problem(f"events[{i}].signature", "expected base64 text"))
-            items.append(Item(v["event"], sig))
+            items.append(Submission(v["event"], sig))
         else:
-            items.append(Item(v, None))
+            items.append(Submission(v, None))
     return items
 
 
-def sign_items(
-    items: Iterable[Item],
+def sign_submissions(
+    items: Iterable[Submission],
     load_key: Callable[[str], tuple[str, bytes]],
     limits: Mapping[str, Limit],
-) -> list[Item]:
+) -> list[Submission]:
     """Sign the bare events with their supplier's key; ``load_key(supplier) -> (key_id, pem)``.
 
     Test reports get missing analyte limits from ``limits`` first, so the limit each verdict
     rests on is signed and anchored with the event. Already-signed items pass through.
     """
-    out: list[Item] = []
+    out: list[Submission] = []
     problems: list[Problem] = []
     keys: dict[str, Any] = {}
     for i, item in enumerate(items):
@@ -121,7 +120,7 @@ def sign_items(
                 problems.extend(Problem(f"events[{i}].{p.where}", p.message) for p in exc.problems)
                 continue
         try:
-            out.append(Item(ev, signing.sign(private, canonical.canonical_bytes(ev))))
+            out.append(Submission(ev, signing.sign(private, canonical.canonical_bytes(ev))))
         except InvalidInputError as exc:
             problems.extend(Problem(f"events[{i}]{'.' + p.where if p.where else ''}", p.message) for p in exc.problems)
     if problems:
@@ -155,9 +154,9 @@ class _Checked:
     event: Any
 
 
-def record_items(
-    session: Session, items: list[Item], now: datetime, limits: Mapping[str, Limit] | None = None
-) -> list[Recorded]:
+def record_submissions(
+    session: Session, items: list[Submission], now: datetime, limits: Mapping[str, Limit] | None = None
+) -> list[RecordedEvent]:
     """Validate every item against the store and insert them all in the caller's transaction.
 
     Dates must lie in the window around ``now`` and test-report limits be no looser than
@@ -355,8 +354,8 @@ def record_items(
 
 
 @dataclass(frozen=True)
-class Recorded:
-    """One stored event, as ``record_items`` returns it (the columns of its event row)."""
+class RecordedEvent:
+    """One stored event, as ``record_submissions`` returns it (the columns of its event row)."""
 
     id: int
     digest: str
@@ -371,7 +370,9 @@ class Recorded:
     outcome: str | None
 
 
-def _store(session: Session, good: list[_Checked], lots: dict[tuple[str, str], int], now: datetime) -> list[Recorded]:
+def _store(
+    session: Session, good: list[_Checked], lots: dict[tuple[str, str], int], now: datetime
+) -> list[RecordedEvent]:
     """Insert with plain executemany statements: ORM objects cost more than all checks together."""
     values: list[dict[str, Any]] = []
     for c in good:
@@ -440,9 +441,10 @@ def _store(session: Session, good: list[_Checked], lots: dict[tuple[str, str], i
         for serial in d.serials
     ]
     if items:
-        session.execute(insert(ItemRow), items)
+        session.execute(insert(Item), items)
     return [
-        Recorded(id=ids[v["digest"]], **{k: v[k] for k in Recorded.__dataclass_fields__ if k != "id"}) for v in values
+        RecordedEvent(id=ids[v["digest"]], **{k: v[k] for k in RecordedEvent.__dataclass_fields__ if k != "id"})
+        for v in values
     ]
 
 
@@ -463,7 +465,7 @@ def _serial_problems(session: Session, good: list[_Checked]) -> list[Problem]:
                     first[serial] = where
     taken: set[str] = set()
     for chunk in chunks(list(first)):
-        taken.update(session.exec(select(ItemRow.serial).where(col(ItemRow.serial).in_(chunk))))
+        taken.update(session.exec(select(Item.serial).where(col(Item.serial).in_(chunk))))
     problems.extend(
         Problem(first[s], f"expected a new serial, got {s!r} which is already commissioned") for s in sorted(taken)
     )
@@ -528,6 +530,6 @@ def _order_key(where: str) -> tuple[int, str]:
     return 1 << 30, where
 
 
-def load_submission(text: str | bytes) -> list[Item]:
+def load_submission(text: str | bytes) -> list[Submission]:
     """Parse a submission file strictly (see canonical.parse_json) into items."""
-    return read_items(canonical.parse_json(text))
+    return read_submissions(canonical.parse_json(text))

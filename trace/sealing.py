@@ -26,16 +26,16 @@ from cradletrace.errors import ConfigError, InvalidInputError, Problem
 from cradletrace.private import private_dir
 
 AES, SM4 = 1, 2
-NAMES = {"aes-256-gcm": AES, "sm4-gcm": SM4}
+ALGORITHMS = {"aes-256-gcm": AES, "sm4-gcm": SM4}
 
 
 class Sealer:
     """Seals and opens small values with one key; ``associated`` binds a value to its row."""
 
     def __init__(self, key: bytes, algorithm: str = "aes-256-gcm") -> None:
-        if algorithm not in NAMES:
-            raise ConfigError(f"sealing algorithm: expected one of {', '.join(NAMES)}, got {algorithm!r}")
-        self.alg = NAMES[algorithm]
+        if algorithm not in ALGORITHMS:
+            raise ConfigError(f"sealing algorithm: expected one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
+        self.alg = ALGORITHMS[algorithm]
         if len(key) != 32:
             raise ConfigError(f"sealing key: expected 32 bytes, got {len(key)}")
         self._aes = AESGCM(key)

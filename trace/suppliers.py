@@ -24,7 +24,7 @@ from cradletrace.errors import InvalidInputError, NotAllowedError, NotFoundError
 from cradletrace.private import private_dir
 from cradletrace.store.models import Certification, Supplier, SupplierKey, utcnow
 
-ROLES = ("farm", "plant", "lab", "logistics", "brand")
+SUPPLIER_ROLES = ("farm", "plant", "lab", "logistics", "brand")
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,8 @@ def add_supplier(
     supplier_id: str | None = None,
 ) -> tuple[Supplier, SupplierKey, Path]:
     """Register a supplier with a fresh Ed25519 key; returns the rows and the private key file."""
-    if role not in ROLES:
-        raise InvalidInputError(Problem("role", f"expected one of {', '.join(ROLES)}, got {role!r}"))
+    if role not in SUPPLIER_ROLES:
+        raise InvalidInputError(Problem("role", f"expected one of {', '.join(SUPPLIER_ROLES)}, got {role!r}"))
     if not name.strip():
         raise InvalidInputError(Problem("name", "expected a supplier name, got nothing"))
     check_text(name, "name")

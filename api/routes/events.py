@@ -65,7 +65,7 @@ def anchoring_of(batch: AnchorBatch | None) -> Anchoring:
     )
 
 
-def _refuse_others(caller: Caller, items: list[recording.Item]) -> None:
+def _refuse_others(caller: Caller, items: list[recording.Submission]) -> None:
     """A supplier key writes only as its own supplier, whatever signature the event carries."""
     problems = [
         Problem(f"events[{i}].supplier", f"expected {caller.supplier_id!r} (the key's supplier), got {sid!r}")
@@ -91,9 +91,9 @@ def _refuse_others(caller: Caller, items: list[recording.Item]) -> None:
 )
 def record_events(body: JsonBody, session: SessionDep, caller: SupplierDep, workspace: WorkspaceDep) -> Recorded:
     """Record signed events (supplier key): every one is checked, then all are stored, or none."""
-    items = recording.read_items(body)
+    items = recording.read_submissions(body)
     _refuse_others(caller, items)
-    rows = recording.record_items(session, items, datetime.now(UTC), workspace.limits)
+    rows = recording.record_submissions(session, items, datetime.now(UTC), workspace.limits)
     session.commit()
     return Recorded(
         count=len(rows),

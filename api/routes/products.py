@@ -21,7 +21,7 @@ from cradletrace.store.models import ProductParty
 
 router = APIRouter(prefix="/products", tags=["products"])
 
-Gtin = Annotated[str, Path(max_length=14, description="The product's GTIN (14 digits)")]
+GtinPath = Annotated[str, Path(max_length=14, description="The product's GTIN (14 digits)")]
 PartyId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Party id (GET /products)")]
 
 
@@ -60,7 +60,7 @@ def list_products(session: SessionDep, caller: ReaderDep) -> list[ProductPublic]
 
 
 @router.post("/{gtin}/parties", status_code=201, response_model=PartyPublic, responses=responses(401, 403, 404, 422))
-def name_party(gtin: Gtin, body: PartyCreate, session: SessionDep, caller: KeyHolderDep) -> PartyPublic:
+def name_party(gtin: GtinPath, body: PartyCreate, session: SessionDep, caller: KeyHolderDep) -> PartyPublic:
     """Name a maker, lab or carrier of the product, for every lot or one lot (its owner's key, or operator).
     Naming a current party again changes nothing."""
     party = products.name_party(
@@ -78,7 +78,7 @@ def name_party(gtin: Gtin, body: PartyCreate, session: SessionDep, caller: KeyHo
 
 
 @router.delete("/{gtin}/parties/{party_id}", response_model=PartyPublic, responses=responses(401, 403, 404, 422))
-def withdraw_party(gtin: Gtin, party_id: PartyId, session: SessionDep, caller: KeyHolderDep) -> PartyPublic:
+def withdraw_party(gtin: GtinPath, party_id: PartyId, session: SessionDep, caller: KeyHolderDep) -> PartyPublic:
     """Withdraw a party from now on (its owner's key, or operator); who and when are kept, and what
     it recorded before stays recorded."""
     party = products.withdraw_party_id(

@@ -142,7 +142,7 @@ def _lots(values: list[str], field: str) -> list[tuple[str, str]]:
     out = []
     for i, v in enumerate(values):
         try:
-            out.append(genealogy.parse_lot(v, f"{field}[{i}]"))
+            out.append(genealogy.parse_gtin_lot(v, f"{field}[{i}]"))
         except InvalidInputError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -172,7 +172,7 @@ def release_hold(hold_id: HoldId, body: ReasonIn, session: SessionDep, caller: Q
 def start_recall(body: RecallIn, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
     """Start a recall now: every affected pack's scan page warns at once; the notice is anchored by the
     next anchoring run. All or nothing."""
-    trace_lot = genealogy.parse_lot(body.trace_lot, "trace_lot") if body.trace_lot else None
+    trace_lot = genealogy.parse_gtin_lot(body.trace_lot, "trace_lot") if body.trace_lot else None
     include, exclude = _lots(body.lots, "lots"), _lots(body.exclude, "exclude")
     scope = recalls.build_scope(
         session, trace_lot=trace_lot, trace_event=body.trace_event, include=include, exclude=exclude

@@ -110,7 +110,9 @@ def forward(
     given = [k for k, v in (("lot", lot), ("supplier", supplier), ("event", event)) if v]
     if len(given) != 1:
         raise InvalidInputError(Problem("lot/supplier/event", f"expected exactly one start, got {len(given)}"))
-    t = genealogy.trace_forward(session, lot=genealogy.parse_lot(lot) if lot else None, supplier=supplier, event=event)
+    t = genealogy.trace_forward(
+        session, lot=genealogy.parse_gtin_lot(lot) if lot else None, supplier=supplier, event=event
+    )
     return genealogy.trace_json(t, genealogy.affected_items(session, t.lot_ids, limit=items) if items else None)
 
 
@@ -130,5 +132,5 @@ def backward(
     if bool(lot) == bool(serial):
         raise InvalidInputError(Problem("lot/serial", "expected exactly one of lot and serial"))
     return genealogy.trace_json(
-        genealogy.trace_backward(session, serial=serial, lot=genealogy.parse_lot(lot) if lot else None)
+        genealogy.trace_backward(session, serial=serial, lot=genealogy.parse_gtin_lot(lot) if lot else None)
     )

@@ -91,8 +91,8 @@ def raw_milk(n: int = 1, supplier: str = B) -> list[dict[str, object]]:
 def signed(settings: Settings, events: list[dict[str, object]]) -> list[dict[str, object]]:
     """Sign bare events with their suppliers' key files, as a supplier's own tooling would."""
     with Workspace(settings) as ws, ws.session() as s:
-        items = recording.sign_items(
-            recording.read_items(events), recording.key_loader(s, settings.keys_dir), ws.limits
+        items = recording.sign_submissions(
+            recording.read_submissions(events), recording.key_loader(s, settings.keys_dir), ws.limits
         )  # type: ignore[arg-type]
     return [{"event": i.event, "signature": i.signature} for i in items]
 
@@ -119,10 +119,10 @@ def open_site(settings: Settings, **overrides: object) -> Iterator[Site]:
             products.name_party(s, MILK, A, "maker", None, B, NOW)
         now = datetime.now(UTC)
         with ws.session() as s:
-            items = recording.sign_items(
-                recording.read_items(story(now)), recording.key_loader(s, settings.keys_dir), ws.limits
+            items = recording.sign_submissions(
+                recording.read_submissions(story(now)), recording.key_loader(s, settings.keys_dir), ws.limits
             )  # type: ignore[arg-type]
-            rows = recording.record_items(s, items, now)
+            rows = recording.record_submissions(s, items, now)
         anchoring.anchor_pending(lambda: Session(ws.engine, expire_on_commit=False), chain)
         secrets: dict[str, str] = {}
         with ws.session() as s:

@@ -70,13 +70,13 @@ class Packs:
         return self.site.settings
 
 
-def record(settings: Settings, events: list[dict[str, object]]) -> list[recording.Recorded]:
+def record(settings: Settings, events: list[dict[str, object]]) -> list[recording.RecordedEvent]:
     """Sign and record as the suppliers' own tooling would, beside the running API."""
     with Workspace(settings) as ws, ws.session() as s:
-        items = recording.sign_items(
-            recording.read_items(events), recording.key_loader(s, settings.keys_dir), ws.limits
+        items = recording.sign_submissions(
+            recording.read_submissions(events), recording.key_loader(s, settings.keys_dir), ws.limits
         )  # type: ignore[arg-type]
-        return recording.record_items(s, items, datetime.now(UTC))
+        return recording.record_submissions(s, items, datetime.now(UTC))
 
 
 def commission(settings: Settings, lot: str, count: int) -> list[DigitalLink]:

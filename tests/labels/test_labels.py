@@ -46,7 +46,7 @@ LOT = "IF-0001"
 HOST = "https://id.cradletrace.example"
 PLANT = "alps-nutrition"
 
-Record = Callable[..., list[recording.Recorded]]
+Record = Callable[..., list[recording.RecordedEvent]]
 
 
 def decode_all(image: Image.Image) -> list[str]:

@@ -26,7 +26,7 @@ from cradletrace import products
 from cradletrace.demo import _gtin
 from cradletrace.errors import InvalidInputError, NotFoundError
 from cradletrace.labels.commission import generate_codes
-from cradletrace.recall.genealogy import affected_items, parse_lot, trace_backward, trace_forward
+from cradletrace.recall.genealogy import affected_items, parse_gtin_lot, trace_backward, trace_forward
 from cradletrace.scan.history import record_scan
 from cradletrace.sealing import Sealer
 from cradletrace.workspace import Workspace
@@ -255,7 +255,7 @@ def test_backward_from_an_item(workspace: Workspace, graph: Graph) -> None:
         (lambda s: trace_backward(s, serial="NOPE"), NotFoundError, "serial:"),
         (lambda s: trace_backward(s, lot=(FORMULA, "NOPE")), NotFoundError, "lot:"),
         (lambda s: trace_backward(s), InvalidInputError, "serial/lot:"),
-        (lambda s: parse_lot("IF-0001"), InvalidInputError, "lot:"),
+        (lambda s: parse_gtin_lot("IF-0001"), InvalidInputError, "lot:"),
     ],
 )
 def test_unknown_or_bad_starts_name_the_field(

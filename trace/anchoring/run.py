@@ -34,7 +34,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import Session, col, func, select
@@ -164,7 +164,7 @@ def oldest_pending(session: Session) -> datetime | None:
     unbatched = session.exec(select(func.min(EventRow.recorded_at)).where(col(EventRow.anchor_id).is_(None))).one()
     open_ids = select(AnchorBatch.id).where(AnchorBatch.status != BatchStatus.CONFIRMED)
     batched = session.exec(select(func.min(EventRow.recorded_at)).where(col(EventRow.anchor_id).in_(open_ids))).one()
-    times = [_aware(t) for t in (unbatched, batched) if t is not None]
+    times = [t for t in (unbatched, batched) if t is not None]
     return min(times) if times else None
 
 
@@ -174,10 +174,6 @@ def pending_age(session: Session, now: datetime | None = None) -> float:
     if oldest is None:
         return 0.0
     return max(0.0, ((now or utcnow()) - oldest).total_seconds())
-
-
-def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)  # SQLite returns naive UTC
 
 
 def _no_fence() -> None:

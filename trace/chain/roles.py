@@ -16,7 +16,7 @@ from cradletrace.chain.web3anchor import Web3Anchor, translated
 from cradletrace.core.merkle import keccak256
 from cradletrace.errors import ChainUnavailableError, ConfigError
 
-ROLES: dict[str, bytes] = {
+CHAIN_ROLES: dict[str, bytes] = {
     "admin": bytes(32),
     "anchorer": keccak256(b"ANCHORER_ROLE"),
     "recaller": keccak256(b"RECALLER_ROLE"),
@@ -36,15 +36,15 @@ class Account:
 
 def role_id(name: str) -> bytes:
     try:
-        return ROLES[name]
+        return CHAIN_ROLES[name]
     except KeyError:
-        raise ConfigError(f"role: expected one of {', '.join(ROLES)}, got {name!r}") from None
+        raise ConfigError(f"role: expected one of {', '.join(CHAIN_ROLES)}, got {name!r}") from None
 
 
 def roles_of(chain: Web3Anchor, address: str) -> tuple[str, ...]:
     with translated(f"read the roles of {address}", chain.where):
         who = chain.w3.to_checksum_address(address)
-        return tuple(n for n, r in ROLES.items() if chain.contract.functions.hasRole(r, who).call())
+        return tuple(n for n, r in CHAIN_ROLES.items() if chain.contract.functions.hasRole(r, who).call())
 
 
 def account(chain: Web3Anchor) -> Account:

@@ -71,7 +71,7 @@ def sign(
 
     settings = settings_from(data_dir, database_url, None, limits)
     with reported(), open_workspace(settings) as ws, ws.session() as s:
-        items = recording.sign_items(
+        items = recording.sign_submissions(
             recording.load_submission(read_input(file)), recording.key_loader(s, settings.keys_dir), ws.limits
         )
         text = json.dumps([{"event": i.event, "signature": i.signature} for i in items], ensure_ascii=False, indent=2)
@@ -97,8 +97,8 @@ def record(
     with reported(), open_workspace(settings) as ws, ws.session() as s:
         items = recording.load_submission(read_input(file))
         if sign_:
-            items = recording.sign_items(items, recording.key_loader(s, settings.keys_dir), ws.limits)
-        rows = recording.record_items(s, items, datetime.now(UTC), ws.limits)
+            items = recording.sign_submissions(items, recording.key_loader(s, settings.keys_dir), ws.limits)
+        rows = recording.record_submissions(s, items, datetime.now(UTC), ws.limits)
         s.commit()
         for row in rows:
             extra = f"  {row.outcome.upper()}" if row.outcome else ""

@@ -16,9 +16,9 @@ app = typer.Typer(
     no_args_is_help=True, help="Register products (GTINs) to their owners and name their makers, labs and carriers."
 )
 
-Gtin = Annotated[str, typer.Argument(help="The product's GTIN (14 digits)")]
+GtinArg = Annotated[str, typer.Argument(help="The product's GTIN (14 digits)")]
 SupplierArg = Annotated[str, typer.Argument(help="Supplier id")]
-Role = Annotated[str, typer.Option("--as", help="maker, lab or carrier")]
+PartyRoleOpt = Annotated[str, typer.Option("--as", help="maker, lab or carrier")]
 LotOpt = Annotated[str | None, typer.Option("--lot", help="Only this lot (default: every lot of the product)")]
 
 
@@ -32,7 +32,7 @@ def _scope(lot: str | None) -> str:
 
 @app.command("add")
 def product_add(
-    gtin: Gtin,
+    gtin: GtinArg,
     owner: Annotated[str, typer.Option(help="The supplier that owns the GTIN")],
     name: Annotated[str, typer.Option(help="Product name")],
     data_dir: DataDir = None,
@@ -61,9 +61,9 @@ def product_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
 
 @app.command("name")
 def product_name(
-    gtin: Gtin,
+    gtin: GtinArg,
     supplier_id: SupplierArg,
-    role: Role,
+    role: PartyRoleOpt,
     lot: LotOpt = None,
     data_dir: DataDir = None,
     database_url: DbUrl = None,
@@ -78,9 +78,9 @@ def product_name(
 
 @app.command("withdraw")
 def product_withdraw(
-    gtin: Gtin,
+    gtin: GtinArg,
     supplier_id: SupplierArg,
-    role: Role,
+    role: PartyRoleOpt,
     lot: LotOpt = None,
     data_dir: DataDir = None,
     database_url: DbUrl = None,

@@ -48,7 +48,7 @@ def recall_start(
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
         if lot:
-            scope = [genealogy.parse_lot(x, "lot") for x in lot]
+            scope = [genealogy.parse_gtin_lot(x, "lot") for x in lot]
         elif trigger is not None and (trigger.isdigit() or len(trigger) == 64):
             t = genealogy.trace_forward(s, event=trigger)
             scope = [x.key for x in t.lots]  # located: by the automatic hold's trace if there was one, else now

@@ -55,7 +55,7 @@ def trace_forward_cmd(
             window = (site, date_from.date(), date_to.date())
         t = genealogy.trace_forward(
             s,
-            lot=genealogy.parse_lot(lot) if lot is not None else None,
+            lot=genealogy.parse_gtin_lot(lot) if lot is not None else None,
             supplier=supplier,
             event=event,
             site_window=window,
@@ -97,7 +97,7 @@ def trace_backward_cmd(
     from cradletrace.recall import genealogy
 
     with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
-        t = genealogy.trace_backward(s, serial=serial, lot=genealogy.parse_lot(lot) if lot is not None else None)
+        t = genealogy.trace_backward(s, serial=serial, lot=genealogy.parse_gtin_lot(lot) if lot is not None else None)
         if as_json:  # the same JSON as GET /api/v1/trace/backward
             typer.echo(json.dumps(genealogy.trace_json(t), ensure_ascii=False, indent=2))
             return

@@ -4,7 +4,7 @@ Steps: validate against GS1's schema and the CBV lists (validation.py) -> map ea
 cradletrace event (profile.py) -> CBV 2.0 hash of each EPCIS event; refuse one captured
 before (``DuplicateEpcisError``) -> each mapped event signed by the supplier (the CLI signs
 with the workspace key file; over HTTP the supplier sends one signature per event) -> recorded
-by ``recording.record_items`` in one transaction -> the original EPCIS event, its hash and the
+by ``recording.record_submissions`` in one transaction -> the original EPCIS event, its hash and the
 document's ``@context`` stored beside its cradletrace event (``epcis_event``).
 
 Fields cradletrace has no model for (extensions, readPoint, bizTransactions, other sensor
@@ -195,16 +195,16 @@ def capture(
     signatures: Sequence[str],
     now: datetime,
     limits: Mapping[str, Limit] | None = None,
-) -> list[recording.Recorded]:
+) -> list[recording.RecordedEvent]:
     """Record the mapped events with their signatures and keep each original; the caller commits."""
     if len(signatures) != len(mapped):
         raise InvalidEpcisError(
             Problem("/signatures", f"expected one signature per event ({len(mapped)}), got {len(signatures)}")
         )
     refuse_captured(session, mapped)
-    items = [recording.Item(m.event, s) for m, s in zip(mapped, signatures)]
+    items = [recording.Submission(m.event, s) for m, s in zip(mapped, signatures)]
     try:
-        rows = recording.record_items(session, items, now, limits)
+        rows = recording.record_submissions(session, items, now, limits)
     except InvalidEventError as exc:
         raise InvalidEpcisError(_pointed(exc.problems, mapped)) from None
     except NotAllowedError as exc:  # a revoked key, an expired certificate, another supplier's key, a role
@@ -241,7 +241,7 @@ def _prepare(
 
 def import_document(
     session: Session, keys_dir: Any, limits: Mapping[str, Limit], text: str | bytes, supplier: str, now: datetime
-) -> list[recording.Recorded]:
+) -> list[recording.RecordedEvent]:
     """Capture a document as ``supplier``, signing with its key file (``keys_dir``); the caller commits."""
     document, mapped, signatures, _ = _prepare(session, keys_dir, limits, text, supplier)
     return capture(session, document, mapped, signatures, now, limits)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, or_, select
@@ -24,10 +24,6 @@ from cradletrace.errors import NotFoundError
 from cradletrace.store.models import EpcisEvent, EventRow, Lot, Recall, RecallLot, Shipment
 
 _GTIN_SLASH = re.compile(r"\d{14}/")
-
-
-def _utc(t: datetime) -> datetime:
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def find_lot(session: Session, value: str, gtin: str | None = None) -> Lot:
@@ -110,7 +106,7 @@ def document(
     for lot, recall in recalls:
         events.append(
             recall_event(
-                lot.gtin, lot.lot, recall.id or 0, recall.reason, recall.severity, _utc(recall.started_at).isoformat()
+                lot.gtin, lot.lot, recall.id or 0, recall.reason, recall.severity, recall.started_at.isoformat()
             )
         )
         known.append(None)
@@ -118,7 +114,7 @@ def document(
         "@context": context,
         "type": "EPCISDocument",
         "schemaVersion": "2.0",
-        "creationDate": _utc(now).isoformat(),
+        "creationDate": now.isoformat(),
         "epcisBody": {"eventList": events},
     }
     for i, ev in enumerate(events):

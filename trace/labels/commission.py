@@ -44,7 +44,7 @@ class Codes:
     """What ``generate_codes`` made: the item codes in order and the events that commission them."""
 
     links: list[DigitalLink]
-    events: list[recording.Recorded]
+    events: list[recording.RecordedEvent]
 
     @property
     def uris(self) -> list[str]:
@@ -88,8 +88,10 @@ def generate_codes(
         }
         for i in range(0, count, MAX_SERIALS)
     ]
-    items = recording.sign_items(recording.read_items(events), recording.key_loader(session, keys_dir), limits or {})  # type: ignore[arg-type]
-    rows = recording.record_items(session, items, now, limits)
+    items = recording.sign_submissions(
+        recording.read_submissions(events), recording.key_loader(session, keys_dir), limits or {}
+    )  # type: ignore[arg-type]
+    rows = recording.record_submissions(session, items, now, limits)
     return Codes([DigitalLink(gtin, lot, s, origin) for s in drawn], rows)
 
 

@@ -1,12 +1,12 @@
 """The recall clock: from the triggering event to "located" and to "started", against the two-hour rule.
 
-Also how recall and hold times are written out (ISO 8601, UTC): SQLite hands back naive UTC.
+Also how recall and hold times are written out (ISO 8601, UTC: the store hands back aware UTC).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 TWO_HOURS = timedelta(hours=2)
@@ -22,7 +22,7 @@ class Clock:
 
     @staticmethod
     def _span(a: datetime | None, b: datetime | None) -> timedelta | None:
-        return None if a is None or b is None else _utc(b) - _utc(a)
+        return None if a is None or b is None else b - a
 
     @property
     def to_located(self) -> timedelta | None:
@@ -62,9 +62,5 @@ class Clock:
         return f"located +{fmt(self.to_located)}, started +{fmt(self.to_started)} ({verdict} the 2 h rule)"
 
 
-def _utc(t: datetime) -> datetime:
-    return t if t.tzinfo else t.replace(tzinfo=UTC)  # SQLite returns naive UTC
-
-
 def iso(t: datetime | None) -> str | None:
-    return None if t is None else _utc(t).isoformat()
+    return None if t is None else t.isoformat()

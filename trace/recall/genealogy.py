@@ -31,11 +31,11 @@ from cradletrace.events import lookup_event
 from cradletrace.store.db import chunks
 from cradletrace.store.models import EventRow, Item, Lot, LotInput, ScanRecord, Shipment, Supplier
 
-MAX_DEPTH = 64  # the recorder refuses cycles within one batch; this bounds any that slipped through
+MAX_GENERATIONS = 64  # the recorder refuses cycles within one batch; this bounds any that slipped through
 LotKey = tuple[str, str]  # (gtin, lot)
 
 
-def parse_lot(value: str, field_name: str = "lot") -> LotKey:
+def parse_gtin_lot(value: str, field_name: str = "lot") -> LotKey:
     """``GTIN/LOT`` as typed on the command line; split at the first slash (a GTIN has none)."""
     gtin, sep, lot = value.partition("/")
     if not sep or not re.fullmatch(r"\d{14}", gtin) or not lot:
@@ -252,7 +252,7 @@ def _walk(session: Session, starts: Iterable[int], *, forward: bool) -> _Walk:
     for lid in frontier:
         walk.depth[lid], walk.parent[lid] = 0, None
     level = 0
-    while frontier and level < MAX_DEPTH:
+    while frontier and level < MAX_GENERATIONS:
         level += 1
         found = session.exec(select(src, dst).where(src.in_(id_set(session, frontier)))).all()
         nxt: list[int] = []

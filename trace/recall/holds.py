@@ -1,8 +1,8 @@
 """Automatic holds: a failing test report or a cold-chain excursion holds its batch and every lot it fed.
 
-``hold_failures`` runs when ``record_items`` stores such an event, in the same transaction, and
+``hold_failures`` runs when ``record_submissions`` stores such an event, in the same transaction, and
 gives each lot of the forward trace a ``hold`` row. The hook is the last step of
-``recording.record_items``, so every caller (CLI ``record``, the API events route, the demo) holds
+``recording.record_submissions``, so every caller (CLI ``record``, the API events route, the demo) holds
 the same way. A hold whose lot has no recall is a recall *proposal* (``proposals``); a hold is
 lifted by ``release_hold`` (who, when and why are kept).
 """

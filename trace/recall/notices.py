@@ -13,11 +13,9 @@ The notice is the canonical JSON (RFC 8785) of ``{"recall", "lots" ("GTIN/LOT", 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -101,7 +99,3 @@ def send_pending_notices(session_factory: Callable[[], Session], chain: Anchor) 
             s.commit()
             out.append(NoticeResult(rid, recall.notice_digest, tx_hash, block, recovered))
     return out
-
-
-def notice_json(recall: Recall) -> dict[str, Any]:
-    return json.loads(recall.notice)  # type: ignore[no-any-return]

@@ -248,7 +248,7 @@ def _cell(value: Any, kind: str) -> Any:
 
 def _naive(t: datetime) -> datetime:
     """UTC without tzinfo: spreadsheets have no time zones (headers say UTC)."""
-    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC).replace(tzinfo=None)
+    return t.astimezone(UTC).replace(tzinfo=None)
 
 
 def _plain_value(v: Any) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from cradletrace.scan.queries import LotRef, Rows, fetch_rows
+from cradletrace.scan.queries import Rows, ScanLot, fetch_rows
 from cradletrace.scan.view import ScanView, build_view
 from cradletrace.verification import EventVerifier
 
@@ -32,7 +32,7 @@ class ViewCache:
         self._lock = threading.Lock()
 
     def view(
-        self, conn: Connection, verifier: EventVerifier, lot: LotRef, shipments: Sequence[str] | None = None
+        self, conn: Connection, verifier: EventVerifier, lot: ScanLot, shipments: Sequence[str] | None = None
     ) -> tuple[ScanView, dict[Any, Any]]:
         rows = fetch_rows(conn, lot, shipments)
         kept = self.kept(lot.gtin, lot.lot)
@@ -45,7 +45,7 @@ class ViewCache:
         """What is kept for lot ``gtin``/``lot``: the caller compares its key with a fresh one."""
         return self._entries.get((gtin, lot))
 
-    def build(self, key: Any, rows: Rows, verifier: EventVerifier, lot: LotRef) -> Kept:
+    def build(self, key: Any, rows: Rows, verifier: EventVerifier, lot: ScanLot) -> Kept:
         """Verify ``rows`` of ``lot`` into a view, kept under ``key`` unless a record is INVALID."""
         built = Kept(key, build_view(rows, verifier, lot), {})
         if not built.view.any_invalid:

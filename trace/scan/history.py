@@ -118,7 +118,7 @@ def summarize(
 ) -> ScanSummary:
     """The summary of a code's scans from its history ``rows`` (``SCAN_COLUMNS``, oldest first, this
     scan included, made by ``client``) and its scan ``count``."""
-    points = [ScanPoint(_aware(r.scanned_at, now), *(_open(sealer, r) or (None, None)), r.client) for r in rows]
+    points = [ScanPoint(r.scanned_at, *(_open(sealer, r) or (None, None)), r.client) for r in rows]
     first = points[0]
     mine = next((p for p in reversed(points) if client is not None and p.client == client and p.lat is not None), None)
     elsewhere = (
@@ -165,7 +165,3 @@ def _open(sealer: Sealer, row: Any) -> tuple[float, float] | None:
     except (InvalidInputError, ValueError):
         return None  # a location that does not open is not evidence of anything
     return float(lat), float(lon)
-
-
-def _aware(at: datetime, like: datetime) -> datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=like.tzinfo)

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from cradletrace.recall.status import STATUS_COLUMNS, active_rows, status_of
 from cradletrace.scan.cache import Kept, ViewCache
 from cradletrace.scan.history import MAX_HISTORY, SCAN_COLUMNS, summarize
-from cradletrace.scan.queries import LotRef, fetch_rows, shown_ids, with_verdict_inputs
+from cradletrace.scan.queries import ScanLot, fetch_rows, shown_ids, with_verdict_inputs
 from cradletrace.scan.service import ScanResult, scan_item
 from cradletrace.sealing import Sealer
 from cradletrace.store.models import EventRow, Item, Lot, ScanRecord, Shipment
@@ -132,7 +132,7 @@ def pg_scan_sql(dialect: Any) -> tuple[str, list[tuple[str, Any]]]:
     return _numbered(_pg_scan_statement().compile(dialect=dialect))
 
 
-SCAN_SESSION = "-c enable_seqscan=off"  # see PgScanner.__init__
+SCAN_SESSION = "-c enable_seqscan=off -c TimeZone=UTC"  # see PgScanner.__init__
 
 
 class PgScanner:
@@ -160,6 +160,8 @@ class PgScanner:
         # The prepared plan is made once per connection, often while the scan table is still
         # small enough for a sequential read to look cheaper; kept as the table grew, that plan
         # read every scan ever made on every scan (28 000 rows each at 1 000/s, ~1.1 ms of CPU).
+        # TimeZone=UTC: these rows bypass the store's column types, so psycopg must hand scan
+        # times back in UTC itself, as store.types.UtcDateTime does everywhere else.
         self._pool = AsyncConnectionPool(
             engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
             min_size=size,
@@ -223,12 +225,12 @@ class PgScanner:
                 )  # ``count`` predates the insert
                 rows = [SimpleNamespace(**dict(zip(STATUS_COLUMNS, r))) for r in zip(*status)] if status[0] else []
                 return ScanResult(serial, held.view, held.memo, status_of(rows), scans)
-            held = await run_sync(self._build, LotRef(lot_id, gtin, lot, product, event_id), stamp, shipments or [])
+            held = await run_sync(self._build, ScanLot(lot_id, gtin, lot, product, event_id), stamp, shipments or [])
         return await run_sync(
             scan_item, self._engine, self.verifier, self.views, self.sealer, gtin, lot, serial, now, client
         )
 
-    def _build(self, ref: LotRef, stamp: str, shipments: list[str]) -> Kept:
+    def _build(self, ref: ScanLot, stamp: str, shipments: list[str]) -> Kept:
         # Rows read after the stamp are at least as new. If they are newer, the statement that
         # follows finds another stamp and nothing is counted under this one.
         with self._engine.connect() as conn:

@@ -16,7 +16,7 @@ from cradletrace.store.models import AnchorBatch, EventRow, Lot, LotInput, Shipm
 
 
 @dataclass(frozen=True)
-class LotRef:
+class ScanLot:
     """What a scan needs of a lot row to gather its records."""
 
     id: int
@@ -93,7 +93,7 @@ _SHOWN = with_verdict_inputs(
 ).order_by(col(EventRow.id))
 
 
-def fetch_rows(conn: Connection, lot: LotRef, shipments: Sequence[str] | None = None) -> Rows:
+def fetch_rows(conn: Connection, lot: ScanLot, shipments: Sequence[str] | None = None) -> Rows:
     """The stored rows behind the page of ``lot``, each event with its batch, key and supplier.
 
     ``shipments`` (the lot's shipment ids) saves a round trip when the caller read them already.
@@ -105,7 +105,3 @@ def fetch_rows(conn: Connection, lot: LotRef, shipments: Sequence[str] | None = 
         {"event_id": lot.event_id, "gtin": lot.gtin, "lot": lot.lot, "lot_id": lot.id, "shipments": list(shipments)},
     ).all()
     return tuple(tuple(r) for r in found)
-
-
-def and_lot(gtin: str, lot: str) -> Any:
-    return (EventRow.gtin == gtin) & (EventRow.lot == lot)

@@ -26,7 +26,7 @@ from sqlmodel import col, select
 from cradletrace.recall.status import NO_STATUS, LotStatus, lot_flags, lot_status
 from cradletrace.scan.cache import ViewCache
 from cradletrace.scan.history import ScanSummary, record_scan
-from cradletrace.scan.queries import LotRef
+from cradletrace.scan.queries import ScanLot
 from cradletrace.scan.view import ScanView, view_json
 from cradletrace.sealing import Sealer
 from cradletrace.store.models import Item, Lot, Shipment
@@ -92,7 +92,7 @@ def scan_item(
         found = conn.execute(_ITEM[conn.dialect.name], {"serial": serial}).first()
         if found is None or found.gtin != gtin or found.lot != lot:
             return None
-        ref = LotRef(int(found.id), gtin, lot, found.product, int(found.event_id))
+        ref = ScanLot(int(found.id), gtin, lot, found.product, int(found.event_id))
         view, memo = views.view(conn, verifier, ref, _shipment_ids(found.shipments))
         status = lot_status(conn, ref.id) if found.recalled or found.held else NO_STATUS
         scans = record_scan(conn, sealer, serial, now, client)

@@ -20,7 +20,7 @@ from cradletrace.core.chart import temperature_chart_svg
 from cradletrace.core.coldchain import ColdChainSummary, Reading
 from cradletrace.core.events import AnyEvent, BatchData, ColdChainData, ShipmentData, TestReportData, parse_event
 from cradletrace.errors import NotFoundError
-from cradletrace.scan.queries import LotRef, Rows, fetch_rows
+from cradletrace.scan.queries import Rows, ScanLot, fetch_rows
 from cradletrace.store.models import AnchorBatch, EventRow, Lot
 from cradletrace.verification import EventVerifier, Verdict
 
@@ -80,7 +80,7 @@ class ScanView:
         return [r for r in self.cold_chain if r.summary is not None and r.summary.verdict == "excursion"]
 
 
-def build_view(rows: Rows, verifier: EventVerifier, lot: LotRef, serial: str | None = None) -> ScanView:
+def build_view(rows: Rows, verifier: EventVerifier, lot: ScanLot, serial: str | None = None) -> ScanView:
     """Verify every row and sort the records into the page's sections."""
     pending: list[tuple[int, Record]] = []
     unreadable: list[Record] = []
@@ -162,7 +162,7 @@ def scan_view(session: Session, verifier: EventVerifier, gtin: str, lot: str, se
     row = session.exec(select(Lot).where(Lot.gtin == gtin, Lot.lot == lot)).first()
     if row is None:
         raise NotFoundError(f"lot {gtin}/{lot}: not registered")
-    ref = LotRef(int(row.id or 0), row.gtin, row.lot, row.product, row.event_id)
+    ref = ScanLot(int(row.id or 0), row.gtin, row.lot, row.product, row.event_id)
     return build_view(fetch_rows(session.connection(), ref), verifier, ref, serial)
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint, false
+from sqlalchemy import BigInteger, Boolean, Column, Index, LargeBinary, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 # The values of the status columns below (re-exported: their one home is states.py).
 from cradletrace.store.states import BatchStatus as BatchStatus
 from cradletrace.store.states import HoldReason as HoldReason
 from cradletrace.store.states import NoticeStatus as NoticeStatus
+from cradletrace.store.types import UtcDateTime
 
 
 def utcnow() -> datetime:
@@ -21,7 +22,7 @@ def utcnow() -> datetime:
 
 
 def _ts(**kw: object) -> object:
-    return Field(sa_column=Column(DateTime(timezone=True), **kw))  # type: ignore[arg-type]
+    return Field(sa_column=Column(UtcDateTime(), **kw))  # type: ignore[arg-type]
 
 
 class Meta(SQLModel, table=True):
