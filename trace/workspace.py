@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
+from typing import TypedDict
 
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
@@ -28,6 +29,15 @@ from cradletrace.store import db, schema
 from cradletrace.store.models import Meta
 
 CONTRACT_KEY = "chain.contract"
+
+
+class ContractInfo(TypedDict):
+    """The anchor contract this store's workers share (JSON under CONTRACT_KEY in ``meta``)."""
+
+    address: str
+    chain_id: int
+    deploy_block: int
+    local: bool
 
 
 def load_limits(path: Path | None) -> dict[str, Limit]:
@@ -129,10 +139,10 @@ class Workspace:
 
     # -- chain -------------------------------------------------------------------------
 
-    def contract_info(self) -> dict[str, object] | None:
+    def contract_info(self) -> ContractInfo | None:
         with self.session() as s:
             row = s.get(Meta, CONTRACT_KEY)
-            return json.loads(row.value) if row else None  # type: ignore[no-any-return]
+            return json.loads(row.value) if row else None
 
     def chain(self, deploy: bool = False) -> Anchor:
         """The anchor registry; with ``deploy`` it is deployed when this chain has none of ours."""
@@ -147,8 +157,8 @@ class Workspace:
             with translated("connect", conn.where):
                 chain_id = int(conn.w3.eth.chain_id)
             info = self.contract_info()
-            if info and int(info["chain_id"]) == chain_id and has_code(conn.w3, str(info["address"]), conn.where):  # type: ignore[call-overload]
-                address, block = str(info["address"]), int(info["deploy_block"])  # type: ignore[call-overload]
+            if info and int(info["chain_id"]) == chain_id and has_code(conn.w3, str(info["address"]), conn.where):
+                address, block = str(info["address"]), int(info["deploy_block"])
             elif deploy:
                 if info:
                     self.replaced_contract = str(info["address"])
