@@ -12,14 +12,13 @@ from contextlib import contextmanager
 from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.core.canonical import parse_json
 from cradletrace.core.testreport import Limit, parse_limits_table
@@ -27,6 +26,9 @@ from cradletrace.errors import ChainError, ConfigError, TraceError
 from cradletrace.private import private_dir, private_file
 from cradletrace.store import db, schema
 from cradletrace.store.models import Meta
+
+if TYPE_CHECKING:
+    from cradletrace.chain.web3anchor import Web3Anchor
 
 CONTRACT_KEY = "chain.contract"
 
@@ -67,7 +69,7 @@ class Workspace:
         self._create = create
         # Off only for 'cradletrace db', which reads and upgrades a store that is behind.
         self._check_schema = check_schema
-        self._chain: Anchor | None = None
+        self._chain: Web3Anchor | None = None
         # Set when init deployed anew because the recorded contract is not on this chain.
         self.replaced_contract: str | None = None
 
@@ -144,7 +146,7 @@ class Workspace:
             row = s.get(Meta, CONTRACT_KEY)
             return json.loads(row.value) if row else None
 
-    def chain(self, deploy: bool = False) -> Anchor:
+    def chain(self, deploy: bool = False) -> Web3Anchor:
         """The anchor registry; with ``deploy`` it is deployed when this chain has none of ours."""
         if self._chain is not None:
             return self._chain
@@ -209,7 +211,7 @@ class Workspace:
         self.close()
 
 
-def init_workspace(settings: Settings) -> tuple[Workspace, Anchor]:
+def init_workspace(settings: Settings) -> tuple[Workspace, Web3Anchor]:
     """Create the data directory, the schema and the contract; harmless when run again."""
     ws = Workspace(settings, create=True)
     try:

@@ -17,7 +17,9 @@ import typer
 from cradletrace.errors import InvalidInputError, TraceError
 
 if TYPE_CHECKING:  # settings (pydantic-settings) and the store (SQLAlchemy) load when a command uses them
+    from cradletrace.chain.web3anchor import Web3Anchor
     from cradletrace.config import Settings
+    from cradletrace.workspace import Workspace
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Data directory [env CRADLETRACE_DATA_DIR; default ./.cradletrace]")
@@ -83,12 +85,12 @@ def reported() -> Iterator[None]:
         fail(f"store: {type(exc).__name__}: {str(orig).strip().splitlines()[0][:200]}")
 
 
-def open_workspace(settings: Settings):  # type: ignore[no-untyped-def]
+def open_workspace(settings: Settings) -> Workspace:
     from cradletrace.workspace import Workspace
 
     return Workspace(settings)
 
 
-def chain_label(chain) -> str:  # type: ignore[no-untyped-def]
+def chain_label(chain: Web3Anchor) -> str:
     kind = "local development chain (embedded, not a public network)" if chain.local else f"chain {chain.where}"
     return f"{kind}, chain id {chain.chain_id}, contract {chain.contract_address}"
