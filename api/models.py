@@ -104,7 +104,8 @@ class SupplierCreated(NewSigningKey):
 
 # -- products and their parties ------------------------------------------------------
 
-PartyRole = Literal[tuple(PARTY_ROLES)]  # type: ignore[valid-type]
+PARTY_ROLE_NAMES = tuple(PARTY_ROLES)
+PartyRole = Literal[PARTY_ROLE_NAMES]  # type: ignore[valid-type]
 SupplierId = Annotated[str, Field(pattern=SUPPLIER_ID.pattern, examples=["alps-nutrition"])]
 
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 
 class RateLimiter:
     """``per_minute`` requests per key, refilled evenly; a fresh key may spend a whole minute's
     worth at once (so with 10, the 11th rapid request waits). 0 means no limit."""
 
-    def __init__(self, per_minute: int, max_clients: int = 100_000, clock: object = time.monotonic) -> None:
+    def __init__(
+        self, per_minute: int, max_clients: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate = per_minute / 60.0
         self.burst = max(1.0, float(per_minute))
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
@@ -31,7 +34,7 @@ class RateLimiter:
     def _take(self, key: str, spend: bool) -> float:
         if self.rate <= 0:
             return 0.0
-        now = self._clock()  # type: ignore[operator]
+        now = self._clock()
         with self._lock:
             tokens, last = self._buckets.pop(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)

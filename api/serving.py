@@ -101,5 +101,5 @@ def run_workers(settings: Settings, workers: int, host: str, port: int, log_conf
             log_config=log_config,
             server_header=False,
             proxy_headers=False,
-            timeout_graceful_shutdown=settings.api_shutdown_grace,
-        )  # type: ignore[arg-type]
+            timeout_graceful_shutdown=settings.api_shutdown_grace,  # type: ignore[arg-type]  # uvicorn waits any number of seconds; its hint says int
+        )

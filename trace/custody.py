@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sqlalchemy import select as select_columns
 from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
@@ -82,8 +83,10 @@ def _load(session: Session, events: list[tuple[int, AnyEvent]], makers: Mapping[
                 consignees.add(d.consignee)
     shipments: dict[str, tuple[LotKey, str, str | None]] = {}
     for chunk in chunks(sorted(shipment_ids)):
-        for sid, g, lo, recorder, consignee in session.exec(
-            select(Shipment.id, Lot.gtin, Lot.lot, EventRow.supplier_id, Shipment.consignee)
+        for sid, g, lo, recorder, consignee in session.execute(
+            select_columns(
+                col(Shipment.id), col(Lot.gtin), col(Lot.lot), col(EventRow.supplier_id), col(Shipment.consignee)
+            )
             .join(Lot, col(Lot.id) == Shipment.lot_id)
             .join(EventRow, col(EventRow.id) == Shipment.event_id)
             .where(col(Shipment.id).in_(chunk))
@@ -101,11 +104,11 @@ def _load(session: Session, events: list[tuple[int, AnyEvent]], makers: Mapping[
         ):
             parties[(g, role)].append((sup, lot or None))
     received: set[tuple[LotKey, str]] = set()
-    for chunk in chunks(sorted(custody_lots)):
+    for lot_chunk in chunks(sorted(custody_lots)):
         for g, lo, consignee in session.exec(
             select(Lot.gtin, Lot.lot, Shipment.consignee)
             .join(Lot, col(Lot.id) == Shipment.lot_id)
-            .where(tuple_(Lot.gtin, Lot.lot).in_(chunk), col(Shipment.consignee).is_not(None))
+            .where(tuple_(Lot.gtin, Lot.lot).in_(lot_chunk), col(Shipment.consignee).is_not(None))
         ):
             received.add(((g, lo), consignee))  # type: ignore[arg-type]
     registered: set[str] = set()

@@ -13,13 +13,13 @@ import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlmodel import Session
 
 from cradletrace import products, recording, suppliers
 from cradletrace.anchoring import run as anchoring
 from cradletrace.config import Settings
+from cradletrace.core.canonical import JsonValue
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.core.events import ColdChainData, parse_event
 from cradletrace.errors import ConfigError
@@ -27,7 +27,7 @@ from cradletrace.labels.commission import generate_codes
 from cradletrace.recall import holds
 from cradletrace.store.models import EventRow
 from cradletrace.verification import audit, export_bundle, verify_bundle_on, verify_event
-from cradletrace.workspace import init_workspace
+from cradletrace.workspace import Workspace, init_workspace
 
 DEMO_ITEMS = 3
 OURS = {
@@ -68,24 +68,24 @@ def register_products(session: Session, now: datetime) -> None:
     products.name_party(session, FORMULA, "pacific-cold", "carrier", None, "alps-nutrition", now)
 
 
-def story(now: datetime) -> list[dict[str, object]]:
+def story(now: datetime) -> list[JsonValue]:
     """The demo's events, unsigned, in the order they are recorded."""
     milk, formula = MILK, FORMULA
-    farm_site = {
+    farm_site: JsonValue = {
         "name": "Waikato Dairy, shed 3",
         "address": "1208 Te Rapa Rd, Hamilton 3200, New Zealand",
         "lat": -37.7394,
         "lon": 175.2215,
         "country": "NZ",
     }
-    plant_site = {
+    plant_site: JsonValue = {
         "name": "Southern Alps Nutrition, dryer 2",
         "address": "45 Kahu Rd, Christchurch 8042, New Zealand",
         "lat": -43.5336,
         "lon": 172.6033,
         "country": "NZ",
     }
-    shanghai = {
+    shanghai: JsonValue = {
         "name": "Shanghai bonded warehouse 7",
         "address": "88 Fute North Rd, Pudong, Shanghai, China",
         "lat": 31.3402,
@@ -93,10 +93,15 @@ def story(now: datetime) -> list[dict[str, object]]:
         "country": "CN",
     }
     d = (now - timedelta(days=20)).date()
-    day = lambda n: (d + timedelta(days=n)).isoformat()  # noqa: E731
     t0 = now - timedelta(days=9)
-    at = lambda m: (t0 + timedelta(minutes=m)).isoformat(timespec="seconds")  # noqa: E731
-    raw = [
+
+    def day(n: int) -> str:
+        return (d + timedelta(days=n)).isoformat()
+
+    def at(m: int) -> str:
+        return (t0 + timedelta(minutes=m)).isoformat(timespec="seconds")
+
+    raw: list[JsonValue] = [
         {
             "kind": "batch",
             "supplier": "waikato-dairy",
@@ -113,7 +118,7 @@ def story(now: datetime) -> list[dict[str, object]]:
         }
         for lot, qty in (("RM-A1", 18500), ("RM-B2", 17250))
     ]
-    batch = {
+    batch: JsonValue = {
         "kind": "batch",
         "supplier": "alps-nutrition",
         "data": {
@@ -130,9 +135,12 @@ def story(now: datetime) -> list[dict[str, object]]:
             ],
         },
     }
-    lab = {"name": "Canterbury Food Lab", "accreditation": {"scheme": "ISO/IEC 17025 (IANZ)", "number": "IANZ-1284"}}
+    lab: JsonValue = {
+        "name": "Canterbury Food Lab",
+        "accreditation": {"scheme": "ISO/IEC 17025 (IANZ)", "number": "IANZ-1284"},
+    }
 
-    def report(sampled: int, analytes: list[dict[str, Any]], doc: str) -> dict[str, Any]:
+    def report(sampled: int, analytes: list[JsonValue], doc: str) -> JsonValue:
         return {
             "kind": "test_report",
             "supplier": "canterbury-lab",
@@ -181,7 +189,7 @@ def story(now: datetime) -> list[dict[str, object]]:
         ],
         "9c1e" * 16,
     )
-    shipment = {
+    shipment: JsonValue = {
         "kind": "shipment",
         "supplier": "pacific-cold",
         "data": {
@@ -202,7 +210,7 @@ def story(now: datetime) -> list[dict[str, object]]:
         },
     }
     temps = [4.1, 4.3, 4.0, 4.6, 5.2, 7.9, 9.4, 10.1, 8.6, 6.2, 4.8, 4.2, 4.0, 3.9]
-    cold = {
+    cold: JsonValue = {
         "kind": "cold_chain",
         "supplier": "pacific-cold",
         "data": {
@@ -328,5 +336,5 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> None:
     )
 
 
-def _session(ws):  # type: ignore[no-untyped-def]
+def _session(ws: Workspace) -> Session:
     return Session(ws.engine, expire_on_commit=False)

@@ -27,6 +27,7 @@ from cradletrace.core import canonical, signing
 from cradletrace.core.admission import admission_problems
 from cradletrace.core.canonical import JsonValue
 from cradletrace.core.events import (
+    AnyEvent,
     BatchData,
     ColdChainData,
     CommissionData,
@@ -151,7 +152,7 @@ class _Checked:
     body: bytes
     digest: str
     signature: str
-    event: Any
+    event: AnyEvent
 
 
 def record_submissions(
@@ -175,8 +176,8 @@ def record_submissions(
     certs: dict[str, list[Certification]] = defaultdict(list)
     for chunk in chunks(sorted({s for s, _, _ in signers if s is not None})):
         known.update((s.id, s) for s in session.exec(select(Supplier).where(col(Supplier.id).in_(chunk))))
-        for c in session.exec(select(Certification).where(col(Certification.supplier_id).in_(chunk))):
-            certs[c.supplier_id].append(c)
+        for cert in session.exec(select(Certification).where(col(Certification.supplier_id).in_(chunk))):
+            certs[cert.supplier_id].append(cert)
     for chunk in chunks(sorted({k for _, k, _ in signers if k is not None})):
         keys.update((k.key_id, k) for k in session.exec(select(SupplierKey).where(col(SupplierKey.key_id).in_(chunk))))
     pub_cache: dict[str, bytes] = {}
@@ -247,11 +248,11 @@ def record_submissions(
                 )
             )
         seen_digest.setdefault(c.digest, c.index)
-    stored = set()
+    stored_digests: set[str] = set()
     for chunk in chunks(list(seen_digest)):
-        stored.update(session.exec(select(EventRow.digest).where(col(EventRow.digest).in_(chunk))))
+        stored_digests.update(session.exec(select(EventRow.digest).where(col(EventRow.digest).in_(chunk))))
     for c in good:
-        if c.digest in stored:
+        if c.digest in stored_digests:
             problems.append(
                 Problem(f"events[{c.index}]", f"expected a new event, got a duplicate of stored event {c.digest}")
             )
@@ -272,9 +273,9 @@ def record_submissions(
             wanted_lots.add(lot.key)
     lots: dict[tuple[str, str], int] = {}
     makers: dict[tuple[str, str], str] = {}
-    for chunk in chunks(sorted(wanted_lots)):
+    for lot_chunk in chunks(sorted(wanted_lots)):
         for lid, g, lotcode, maker in session.exec(
-            select(Lot.id, Lot.gtin, Lot.lot, Lot.supplier_id).where(tuple_(Lot.gtin, Lot.lot).in_(chunk))
+            select(Lot.id, Lot.gtin, Lot.lot, Lot.supplier_id).where(tuple_(Lot.gtin, Lot.lot).in_(lot_chunk))
         ):
             lots[(g, lotcode)] = lid  # type: ignore[assignment]
             makers[(g, lotcode)] = maker
@@ -474,11 +475,10 @@ def _serial_problems(session: Session, good: list[_Checked]) -> list[Problem]:
 
 def _claimed_lot(event: JsonValue) -> tuple[str, str] | None:
     """The lot a (possibly invalid) batch event would create, read leniently for error messages."""
-    if isinstance(event, dict) and event.get("kind") == "batch" and isinstance(event.get("data"), dict):
-        data = event["data"]
-        product = data.get("product")  # type: ignore[union-attr]
-        if isinstance(product, dict) and isinstance(product.get("gtin"), str) and isinstance(data.get("lot"), str):  # type: ignore[union-attr]
-            return (str(product["gtin"]), str(data["lot"]))  # type: ignore[index]
+    if isinstance(event, dict) and event.get("kind") == "batch" and isinstance(data := event.get("data"), dict):
+        product, lot = data.get("product"), data.get("lot")
+        if isinstance(product, dict) and isinstance(gtin := product.get("gtin"), str) and isinstance(lot, str):
+            return (gtin, lot)
     return None
 
 
@@ -515,8 +515,8 @@ def _claimed_signer(event: JsonValue) -> tuple[str | None, str | None, str | Non
 
 
 def _claimed_shipment(event: JsonValue) -> str | None:
-    if isinstance(event, dict) and event.get("kind") == "shipment" and isinstance(event.get("data"), dict):
-        sid = event["data"].get("id")  # type: ignore[union-attr]
+    if isinstance(event, dict) and event.get("kind") == "shipment" and isinstance(data := event.get("data"), dict):
+        sid = data.get("id")
         return sid if isinstance(sid, str) else None
     return None
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from cradletrace.core import signing
 from cradletrace.core.events import ROLES_FOR_KIND, SUPPLIER_ID
@@ -176,7 +176,7 @@ def active_key(session: Session, supplier_id: str) -> SupplierKey:
     """The supplier's newest key that is not revoked."""
     get_supplier(session, supplier_id)
     keys = session.exec(
-        select(SupplierKey).where(SupplierKey.supplier_id == supplier_id).order_by(SupplierKey.created_at.desc())  # type: ignore[attr-defined]
+        select(SupplierKey).where(SupplierKey.supplier_id == supplier_id).order_by(col(SupplierKey.created_at).desc())
     ).all()
     for key in keys:
         if key.revoked_at is None:

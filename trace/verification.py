@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import Row
+from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, func, select
 
 from cradletrace.chain.base import Anchor, OnChainRoot
@@ -36,11 +37,14 @@ from cradletrace.store.states import BatchStatus
 BUNDLE_FORMAT = "cradletrace-proof-bundle/1"
 
 
+VerdictStatus = Literal["VALID", "INVALID", "PENDING"]
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The outcome for one event. ``status`` is VALID, INVALID or PENDING (not anchored yet)."""
 
-    status: str
+    status: VerdictStatus
     reasons: tuple[str, ...] = ()
     event_id: int | None = None
     digest: str = ""
@@ -178,7 +182,7 @@ class EventVerifier:
         if row.anchor_id is not None and batch is None:
             reasons.append(_batch_missing(row.anchor_id))
         if batch is None or not confirmed:
-            status = "INVALID" if reasons else "PENDING"
+            status: VerdictStatus = "INVALID" if reasons else "PENDING"
             waiting = "being anchored: the root is prepared, not yet confirmed" if batch else "not anchored yet"
             return Verdict(
                 status,
@@ -260,7 +264,7 @@ def audit(
         session.exec(
             select(EventRow.anchor_id, func.count())
             .where(col(EventRow.anchor_id).is_not(None))
-            .group_by(EventRow.anchor_id)
+            .group_by(col(EventRow.anchor_id))
         ).all()
     )
     by_root = {b.root: b for b in batches.values()}
@@ -290,21 +294,21 @@ def audit(
     keys = {k.key_id: k.public_key for k in session.exec(select(SupplierKey))}
     check = _EventChecks(batches, on_chain, keys if check_signatures else None)
     rows = session.connection().execute(  # Core rows: ~2.5 µs a row, the ORM's ~6
-        select(
-            EventRow.id,
-            EventRow.digest,
-            EventRow.body,
-            EventRow.key_id,
-            EventRow.signature,
-            EventRow.anchor_id,
-            EventRow.proof,
+        select_columns(
+            col(EventRow.id),
+            col(EventRow.digest),
+            col(EventRow.body),
+            col(EventRow.key_id),
+            col(EventRow.signature),
+            col(EventRow.anchor_id),
+            col(EventRow.proof),
         )
         .order_by(col(EventRow.id))
         .execution_options(yield_per=_AUDIT_CHUNK)
     )
     n = max(1, workers or os.cpu_count() or 1) if check_signatures else 1  # without signatures nothing runs off the GIL
 
-    def done(found: list[tuple[int, str, str]], chunk: Sequence[Row[Any]]) -> None:
+    def done(found: list[tuple[int, str, str]], chunk: Sequence[Row[*tuple[Any, ...]]]) -> None:
         report.bad_events.extend(found)
         report.events_checked += len(chunk)
         report.events_pending += sum(1 for r in chunk if check.batches.get(r.anchor_id, ()) is None)
@@ -316,7 +320,7 @@ def audit(
             done(check(chunk), chunk)
         return report
     with ThreadPoolExecutor(max_workers=n) as pool:
-        waiting: tuple[list[Future[list[tuple[int, str, str]]]], Sequence[Row[Any]]] | None = None
+        waiting: tuple[list[Future[list[tuple[int, str, str]]]], Sequence[Row[*tuple[Any, ...]]]] | None = None
         for chunk in rows.partitions():  # the next chunk is read while the threads check this one
             step = -(-len(chunk) // n)
             slices = [pool.submit(check, chunk[i : i + step]) for i in range(0, len(chunk), step)]
@@ -352,7 +356,7 @@ class _EventChecks:
             state = self.key_state[key_id] = _public_key((self.keys or {}).get(key_id), key_id)
         return state
 
-    def __call__(self, rows: Sequence[Row[Any]]) -> list[tuple[int, str, str]]:
+    def __call__(self, rows: Sequence[Row[*tuple[Any, ...]]]) -> list[tuple[int, str, str]]:
         """(id, digest, reason) for every problem of ``rows``, in row order then check order
         (``event_reasons``, the same checks and wording as ``verify``)."""
         bad: list[tuple[int, str, str]] = []

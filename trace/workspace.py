@@ -12,13 +12,13 @@ from contextlib import contextmanager
 from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.core.canonical import parse_json
 from cradletrace.core.testreport import Limit, parse_limits_table
@@ -27,7 +27,19 @@ from cradletrace.private import private_dir, private_file
 from cradletrace.store import db, schema
 from cradletrace.store.models import Meta
 
+if TYPE_CHECKING:
+    from cradletrace.chain.web3anchor import Web3Anchor
+
 CONTRACT_KEY = "chain.contract"
+
+
+class ContractInfo(TypedDict):
+    """The anchor contract this store's workers share (JSON under CONTRACT_KEY in ``meta``)."""
+
+    address: str
+    chain_id: int
+    deploy_block: int
+    local: bool
 
 
 def load_limits(path: Path | None) -> dict[str, Limit]:
@@ -57,7 +69,7 @@ class Workspace:
         self._create = create
         # Off only for 'cradletrace db', which reads and upgrades a store that is behind.
         self._check_schema = check_schema
-        self._chain: Anchor | None = None
+        self._chain: Web3Anchor | None = None
         # Set when init deployed anew because the recorded contract is not on this chain.
         self.replaced_contract: str | None = None
 
@@ -129,12 +141,12 @@ class Workspace:
 
     # -- chain -------------------------------------------------------------------------
 
-    def contract_info(self) -> dict[str, object] | None:
+    def contract_info(self) -> ContractInfo | None:
         with self.session() as s:
             row = s.get(Meta, CONTRACT_KEY)
-            return json.loads(row.value) if row else None  # type: ignore[no-any-return]
+            return json.loads(row.value) if row else None
 
-    def chain(self, deploy: bool = False) -> Anchor:
+    def chain(self, deploy: bool = False) -> Web3Anchor:
         """The anchor registry; with ``deploy`` it is deployed when this chain has none of ours."""
         if self._chain is not None:
             return self._chain
@@ -147,8 +159,8 @@ class Workspace:
             with translated("connect", conn.where):
                 chain_id = int(conn.w3.eth.chain_id)
             info = self.contract_info()
-            if info and int(info["chain_id"]) == chain_id and has_code(conn.w3, str(info["address"]), conn.where):  # type: ignore[call-overload]
-                address, block = str(info["address"]), int(info["deploy_block"])  # type: ignore[call-overload]
+            if info and int(info["chain_id"]) == chain_id and has_code(conn.w3, str(info["address"]), conn.where):
+                address, block = str(info["address"]), int(info["deploy_block"])
             elif deploy:
                 if info:
                     self.replaced_contract = str(info["address"])
@@ -199,7 +211,7 @@ class Workspace:
         self.close()
 
 
-def init_workspace(settings: Settings) -> tuple[Workspace, Anchor]:
+def init_workspace(settings: Settings) -> tuple[Workspace, Web3Anchor]:
     """Create the data directory, the schema and the contract; harmless when run again."""
     ws = Workspace(settings, create=True)
     try:

@@ -27,7 +27,7 @@ def _public(v: verification.Verdict) -> VerdictPublic:
         status=v.status,
         reasons=list(v.reasons),
         event_id=v.event_id,
-        digest=v.digest,  # type: ignore[arg-type]
+        digest=v.digest,
         root=v.root,
         block_number=v.block_number,
         tx_hash=v.tx_hash,

@@ -197,9 +197,7 @@ def _with_query(path: str, link: Link) -> str:
 def _pack(session: Session, link: Link) -> tuple[Item, Lot] | None:
     """The pack a link names, when we issued it: same GTIN, same lot if one is given, no CPV (we issue none)."""
     found = session.exec(
-        select(Item, Lot)
-        .join(Lot, col(Lot.id) == col(Item.lot_id))  # type: ignore[call-overload]
-        .where(Item.serial == link.serial)
+        select(Item, Lot).join(Lot, col(Lot.id) == col(Item.lot_id)).where(Item.serial == link.serial)
     ).first()
     if found is None:
         return None

@@ -10,6 +10,7 @@ from cradletrace.config import Settings
 from cradletrace.errors import ConfigError
 
 if TYPE_CHECKING:
+    from eth_typing import ChecksumAddress
     from web3 import HTTPProvider, Web3
 
     from cradletrace.chain.web3anchor import Web3Anchor
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 @dataclass
 class Connection:
     w3: Web3
-    sender: str
+    sender: ChecksumAddress
     private_key: str | None
     where: str
     local: bool

@@ -303,7 +303,7 @@ def _load_or_create_chain(
     path: Path, conn: sqlite3.Connection, store: _SQLiteKeyValueStore
 ) -> tuple[MiningChain, tuple[PrivateKey, ...], str]:
     from eth.db.atomic import AtomicDB
-    from eth_tester.backends.pyevm.main import (  # type: ignore[import-untyped]
+    from eth_tester.backends.pyevm.main import (
         generate_genesis_state_for_keys,
         get_default_account_keys,
         get_default_genesis_params,
@@ -385,7 +385,7 @@ def _build_web3(
     on_change: Callable[[], None] | None,
     request_lock: threading.RLock,
 ) -> tuple[Web3, list[ChecksumAddress]]:
-    from eth_tester import EthereumTester  # type: ignore[import-untyped]
+    from eth_tester import EthereumTester
     from eth_utils.address import to_checksum_address
     from web3 import Web3
 
@@ -429,7 +429,7 @@ def _backend_class() -> type[Any]:
         PyEVMBackend,
         _get_transaction_by_hash,
     )
-    from eth_tester.backends.pyevm.serializers import (  # type: ignore[import-untyped]
+    from eth_tester.backends.pyevm.serializers import (
         serialize_transaction,
         serialize_transaction_receipt,
     )

@@ -16,13 +16,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from cradletrace.chain.base import OnChainNotice, OnChainRoot, TxReceipt
 from cradletrace.core.merkle import keccak256
 from cradletrace.errors import ChainError, ChainRevertedError, ChainUnavailableError
 
 if TYPE_CHECKING:
+    from eth_typing import ChecksumAddress, HexStr
     from web3 import Web3
 
 DEPLOY_GAS = 3_000_000
@@ -131,6 +132,11 @@ def _hex(tx_hash: Any) -> str:
     return "0x" + bytes(tx_hash).hex()
 
 
+def _tx(tx_hash: str) -> HexStr:
+    """A transaction hash as web3 takes it: a ``_hex`` string under web3's HexStr type (no conversion)."""
+    return cast("HexStr", tx_hash)
+
+
 def _time(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
 
@@ -142,7 +148,7 @@ class Web3Anchor:
         self,
         w3: Web3,
         address: str,
-        sender: str,
+        sender: ChecksumAddress,
         *,
         private_key: str | None = None,
         local: bool = False,
@@ -189,13 +195,13 @@ class Web3Anchor:
             params: dict[str, Any] = {"from": self.sender}
             params["gas"] = math.ceil(int(fn.estimate_gas(params)) * GAS_MARGIN)
             if replacing:
-                old = self.w3.eth.get_transaction(replacing)  # type: ignore[arg-type]
+                old = self.w3.eth.get_transaction(_tx(replacing))
                 params["nonce"] = int(old["nonce"])
                 params.update(self._bumped_fees(old))
             elif nonce is not None:
                 params["nonce"] = nonce
             else:
-                params["nonce"] = self.w3.eth.get_transaction_count(self.sender, "pending")  # type: ignore[arg-type]
+                params["nonce"] = self.w3.eth.get_transaction_count(self.sender, "pending")
             tx = fn.build_transaction(params)
             signed = self.w3.eth.account.sign_transaction(tx, self._private_key) if self._private_key else None
         if signed is None:
@@ -245,12 +251,12 @@ class Web3Anchor:
 
             try:
                 receipt = self.w3.eth.wait_for_transaction_receipt(
-                    tx_hash, timeout=self._timeout if timeout is None else timeout
-                )  # type: ignore[arg-type]
+                    _tx(tx_hash), timeout=self._timeout if timeout is None else timeout
+                )
             except TimeExhausted:
                 return None
             if receipt["status"] != 1:
-                tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+                tx = self.w3.eth.get_transaction(_tx(tx_hash))
                 self.w3.eth.call(
                     {"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]},
                     block_identifier=receipt["blockNumber"] - 1,
@@ -265,7 +271,7 @@ class Web3Anchor:
 
         with translated(f"look up transaction {tx_hash}", self.where):
             try:
-                tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+                tx = self.w3.eth.get_transaction(_tx(tx_hash))
             except TransactionNotFound:
                 return TX_UNKNOWN
             return TX_PENDING if tx.get("blockNumber") is None else TX_MINED
@@ -274,9 +280,9 @@ class Web3Anchor:
         """The sender's (mined, pending) transaction counts: the next nonce in a block / in the pool."""
         with translated("read the account's nonce", self.where):
             return (
-                int(self.w3.eth.get_transaction_count(self.sender, "latest")),  # type: ignore[arg-type]
+                int(self.w3.eth.get_transaction_count(self.sender, "latest")),
                 int(self.w3.eth.get_transaction_count(self.sender, "pending")),
-            )  # type: ignore[arg-type]
+            )
 
     def block_number(self) -> int:
         with translated("read the block number", self.where):
@@ -379,7 +385,9 @@ class Web3Anchor:
             self._on_close = None
 
 
-def deploy(w3: Web3, sender: str, private_key: str | None = None, where: str = "embedded chain") -> tuple[str, int]:
+def deploy(
+    w3: Web3, sender: ChecksumAddress, private_key: str | None = None, where: str = "embedded chain"
+) -> tuple[str, int]:
     """Deploy TraceAnchor with ``sender`` as admin; returns (address, block number)."""
     art = artifact()
     with translated("deploy TraceAnchor", where):

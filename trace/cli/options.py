@@ -19,6 +19,7 @@ from cradletrace.errors import InvalidInputError, StateConflictError, TraceError
 if TYPE_CHECKING:  # settings (pydantic-settings) and the store (SQLAlchemy) load when a command uses them
     from cradletrace.chain.base import Anchor
     from cradletrace.config import Settings
+    from cradletrace.workspace import Workspace
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Data directory [env CRADLETRACE_DATA_DIR; default ./.cradletrace]")
@@ -84,7 +85,7 @@ def reported() -> Iterator[None]:
         fail(f"store: {type(exc).__name__}: {str(orig).strip().splitlines()[0][:200]}")
 
 
-def open_workspace(settings: Settings):  # type: ignore[no-untyped-def]
+def open_workspace(settings: Settings) -> Workspace:
     from cradletrace.workspace import Workspace
 
     return Workspace(settings)

@@ -77,14 +77,14 @@ def _demo_keys(settings: Settings) -> list[tuple[str, str]]:
 
 
 def _demo_scan_paths(settings: Settings) -> list[str]:
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from cradletrace.core.labels import ItemCode
     from cradletrace.store.models import Item, Lot
     from cradletrace.workspace import Workspace
 
     with Workspace(settings) as ws, ws.session() as s:
-        rows = s.exec(select(Item.gtin, Lot.lot, Item.serial).join(Lot, Lot.id == Item.lot_id).limit(3)).all()
+        rows = s.exec(select(Item.gtin, Lot.lot, Item.serial).join(Lot, col(Lot.id) == col(Item.lot_id)).limit(3)).all()
     return [ItemCode(g, lot, serial).path for g, lot, serial in rows]
 
 
@@ -178,5 +178,5 @@ def serve(
         log_config=log_config,
         server_header=False,
         proxy_headers=False,
-        timeout_graceful_shutdown=settings.api_shutdown_grace,
-    )  # type: ignore[arg-type]  # a float works
+        timeout_graceful_shutdown=settings.api_shutdown_grace,  # type: ignore[arg-type]  # uvicorn waits any number of seconds; its hint says int
+    )

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cradletrace.cli.options import AsJson, DataDir, DbUrl, open_workspace, reported, settings_from
 from cradletrace.errors import InvalidInputError
 
+if TYPE_CHECKING:
+    from cradletrace.recall.genealogy import TracedLot
+
 app = typer.Typer(
     no_args_is_help=True, help="Trace a problem forward to items and sites, or an item back to its inputs."
 )
 
 
-def _lot_line(lot) -> str:  # type: ignore[no-untyped-def]
+def _lot_line(lot: TracedLot) -> str:
     return " -> ".join(f"{g}/{lo}" for g, lo in lot.path)
 
 

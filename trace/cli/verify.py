@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cradletrace.cli.options import DataDir, DbUrl, RpcUrl, open_workspace, read_input, reported, settings_from
 
+if TYPE_CHECKING:
+    from cradletrace.verification import Verdict
+
 app = typer.Typer()
 
 
-def _print_verdict(v) -> None:  # type: ignore[no-untyped-def]
+def _print_verdict(v: Verdict) -> None:
     typer.echo(v.status)
     for r in v.reasons:
         typer.echo(f"  {r}")

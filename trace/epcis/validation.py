@@ -246,8 +246,8 @@ def schema_problems(document: JsonValue) -> list[Problem]:
             doc = _pruned(doc, at, keep)
             kept.append((at, keep))
     problems = schema_problems_full(doc)
-    for at, keep in kept:
-        problems = [_renumbered(p, at, keep) for p in problems]
+    for list_at, keep in kept:
+        problems = [_renumbered(p, list_at, keep) for p in problems]
     return sorted(problems, key=lambda p: p.where)
 
 

@@ -88,9 +88,8 @@ def generate_codes(
         }
         for i in range(0, count, MAX_SERIALS)
     ]
-    items = recording.sign_submissions(
-        recording.read_submissions(events), recording.key_loader(session, keys_dir), limits or {}
-    )  # type: ignore[arg-type]
+    submissions = recording.read_submissions(events)  # type: ignore[arg-type]  # lists are invariant; these are JSON
+    items = recording.sign_submissions(submissions, recording.key_loader(session, keys_dir), limits or {})
     rows = recording.record_submissions(session, items, now, limits)
     return Codes([DigitalLink(gtin, lot, s, origin) for s in drawn], rows)
 

@@ -22,6 +22,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Integer, and_, func, literal, literal_column, or_
+from sqlalchemy import select as select_columns
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -274,11 +275,11 @@ class _LotRow:
 
 def _lots(session: Session, walk: _Walk) -> dict[int, _LotRow]:
     rows: dict[int, _LotRow] = {}
-    for lid, gtin, lot, product, sup in session.exec(
-        select(col(Lot.id), Lot.gtin, Lot.lot, Lot.product, Lot.supplier_id).where(
+    for lid, gtin, lot, product, sup in session.execute(
+        select_columns(col(Lot.id), col(Lot.gtin), col(Lot.lot), col(Lot.product), col(Lot.supplier_id)).where(
             col(Lot.id).in_(id_set(session, walk.depth))
         )
-    ).all():  # type: ignore[call-overload]
+    ).all():
         rows[int(lid)] = _LotRow(gtin, lot, product, sup)
     return rows
 
@@ -549,23 +550,25 @@ def trace_backward(session: Session, *, serial: str | None = None, lot: LotKey |
     )
     shipment_ids = list(session.exec(select(Shipment.id).where(col(Shipment.lot_id).in_(id_set(session, ids)))).all())
     found_rows: dict[int, tuple[Any, ...]] = {}
-    cols = (
-        EventRow.id,
-        EventRow.kind,
-        EventRow.gtin,
-        EventRow.lot,
-        EventRow.ref,
-        EventRow.supplier_id,
-        EventRow.outcome,
-        EventRow.body,
+    evidence = select_columns(
+        col(EventRow.id),
+        col(EventRow.kind),
+        col(EventRow.gtin),
+        col(EventRow.lot),
+        col(EventRow.ref),
+        col(EventRow.supplier_id),
+        col(EventRow.outcome),
+        col(EventRow.body),
     )
-    for chunk in chunks(keys):
+    for key_chunk in chunks(keys):
         # OR of pairs, not a row-value IN: SQLite answers the latter by scanning every event (12 ms at 120 000).
-        pairs = or_(*(and_(EventRow.gtin == g, EventRow.lot == lo) for g, lo in chunk))
-        for r in session.exec(select(*cols).where(col(EventRow.kind).in_(["test_report", "cold_chain"]), pairs)).all():  # type: ignore[call-overload]
+        pairs = or_(*(and_(col(EventRow.gtin) == g, col(EventRow.lot) == lo) for g, lo in key_chunk))
+        for r in session.execute(evidence.where(col(EventRow.kind).in_(["test_report", "cold_chain"]), pairs)).all():
             found_rows[r[0]] = tuple(r)
     for chunk in chunks(sorted(shipment_ids)):
-        for r in session.exec(select(*cols).where(EventRow.kind == "cold_chain", col(EventRow.ref).in_(chunk))).all():  # type: ignore[call-overload]
+        for r in session.execute(
+            evidence.where(col(EventRow.kind) == "cold_chain", col(EventRow.ref).in_(chunk))
+        ).all():
             found_rows[r[0]] = tuple(r)
     tests: list[EvidenceRecord] = []
     cold: list[EvidenceRecord] = []

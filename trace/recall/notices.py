@@ -34,9 +34,9 @@ def notice_body(
     return canonical.canonical_bytes(
         {
             "recall": recall_id,
-            "lots": refs,
+            "lots": [*refs],
             "reason": reason,
-            "severity": severity,  # type: ignore[dict-item]
+            "severity": severity,
             "started_at": started_at.astimezone(UTC).isoformat(),
         }
     )
@@ -62,11 +62,11 @@ def send_pending_notices(session_factory: Callable[[], Session], chain: Anchor) 
     the notices not yet confirmed ``prepared``; the next run continues."""
     with session_factory() as s:
         ids = [
-            int(i)
+            int(i)  # type: ignore[arg-type]  # a stored row's id is never None
             for i in s.exec(
                 select(Recall.id).where(Recall.notice_status == NoticeStatus.PREPARED).order_by(col(Recall.id))
             ).all()
-        ]  # type: ignore[arg-type]
+        ]
     out: list[NoticeResult] = []
     for rid in ids:
         with session_factory() as s:

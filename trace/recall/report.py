@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import case, func
+from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from cradletrace.recall.genealogy import id_set
@@ -271,8 +272,16 @@ def build_report(session: Session, recall_id: int, now: datetime) -> RecallRepor
         int(i) for i in session.exec(select(RecallLot.lot_id).where(RecallLot.recall_id == recall_id)).all()
     )
     lots: dict[int, tuple[str, str, str, int, str, str]] = {}
-    for lid, g, lo, product, eid, digest, body in session.exec(
-        select(Lot.id, Lot.gtin, Lot.lot, Lot.product, EventRow.id, EventRow.digest, EventRow.body)  # type: ignore[call-overload]
+    for lid, g, lo, product, eid, digest, body in session.execute(
+        select_columns(
+            col(Lot.id),
+            col(Lot.gtin),
+            col(Lot.lot),
+            col(Lot.product),
+            col(EventRow.id),
+            col(EventRow.digest),
+            col(EventRow.body),
+        )
         .join(EventRow, col(EventRow.id) == col(Lot.event_id))
         .where(col(Lot.id).in_(id_set(session, lot_ids)))
     ).all():
@@ -324,8 +333,10 @@ def build_report(session: Session, recall_id: int, now: datetime) -> RecallRepor
         )
     shipping: list[dict[str, Any]] = []
     sites: dict[str, dict[str, Any]] = {}
-    for sid, lid, eid, digest, body in session.exec(
-        select(Shipment.id, Shipment.lot_id, EventRow.id, EventRow.digest, EventRow.body)  # type: ignore[call-overload]
+    for sid, lid, eid, digest, body in session.execute(
+        select_columns(
+            col(Shipment.id), col(Shipment.lot_id), col(EventRow.id), col(EventRow.digest), col(EventRow.body)
+        )
         .join(EventRow, col(EventRow.id) == col(Shipment.event_id))
         .where(col(Shipment.lot_id).in_(id_set(session, lot_ids)))
     ).all():

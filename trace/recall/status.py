@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Integer, bindparam, cast, literal, null, union_all
+from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from cradletrace.recall.clock import iso
@@ -37,29 +38,29 @@ def _active_hold(lot_id: Any) -> Any:
 def active_rows(lot_id: Any) -> Any:
     """The active recalls and holds of ``lot_id`` (a value or a column), one row each, by kind and id."""
     return union_all(
-        select(
+        select_columns(
             literal("recall").label("kind"),
-            Recall.id,
-            Recall.reason,
-            Recall.severity,
-            Recall.started_at.label("since"),
-            Recall.notice_digest,
-            Recall.notice_status,
-            Recall.tx_hash,
+            col(Recall.id),
+            col(Recall.reason),
+            col(Recall.severity),
+            col(Recall.started_at).label("since"),
+            col(Recall.notice_digest),
+            col(Recall.notice_status),
+            col(Recall.tx_hash),
             cast(null(), Integer).label("trigger_event_id"),
         )
         .join(RecallLot, col(RecallLot.recall_id) == col(Recall.id))
         .where(_active_recall(lot_id)),
-        select(
+        select_columns(
             literal("hold"),
-            Hold.id,
-            Hold.reason,
+            col(Hold.id),
+            col(Hold.reason),
             null(),
-            Hold.created_at,
+            col(Hold.created_at),
             null(),
             null(),
             null(),
-            Hold.trigger_event_id,
+            col(Hold.trigger_event_id),
         ).where(_active_hold(lot_id)),
     ).order_by("kind", "id")
 

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, union_all, update
+from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, func, select
 
 from cradletrace.core.scanguard import CloneRule, CloneVerdict, ScanPoint, judge
@@ -51,7 +52,13 @@ def client_id(sealer: Sealer, address: str, user_agent: str) -> str:
 
 
 # Built once: every scan runs them.
-SCAN_COLUMNS = (ScanRecord.id, ScanRecord.scanned_at, ScanRecord.consent, ScanRecord.location, ScanRecord.client)
+SCAN_COLUMNS = (
+    col(ScanRecord.id),
+    col(ScanRecord.scanned_at),
+    col(ScanRecord.consent),
+    col(ScanRecord.location),
+    col(ScanRecord.client),
+)
 _NEW = {
     "id": bindparam("id"),
     "serial": bindparam("serial"),
@@ -61,8 +68,8 @@ _NEW = {
 }
 _INSERT = insert(ScanRecord).values(_NEW)
 _HISTORY = (
-    select(*SCAN_COLUMNS)
-    .where(ScanRecord.serial == bindparam("serial"))
+    select_columns(*SCAN_COLUMNS)
+    .where(col(ScanRecord.serial) == bindparam("serial"))
     .order_by(col(ScanRecord.scanned_at))
     .limit(MAX_HISTORY)
 )
@@ -70,7 +77,7 @@ _HISTORY = (
 # (one snapshot for the whole statement), so the union has it exactly once.
 _added = insert(ScanRecord).values(_NEW).returning(*SCAN_COLUMNS).cte("added")
 _INSERT_AND_HISTORY = (
-    union_all(select(*SCAN_COLUMNS).where(ScanRecord.serial == bindparam("serial")), select(*_added.c))
+    union_all(select_columns(*SCAN_COLUMNS).where(col(ScanRecord.serial) == bindparam("serial")), select(*_added.c))
     .order_by("scanned_at")
     .limit(MAX_HISTORY)
 )
@@ -118,13 +125,12 @@ def summarize(
 ) -> ScanSummary:
     """The summary of a code's scans from its history ``rows`` (``SCAN_COLUMNS``, oldest first, this
     scan included, made by ``client``) and its scan ``count``."""
-    points = [ScanPoint(r.scanned_at, *(_open(sealer, r) or (None, None)), r.client) for r in rows]
-    first = points[0]
+    points = [_point(sealer, r) for r in rows]
+    first = _place(points[0])
     mine = next((p for p in reversed(points) if client is not None and p.client == client and p.lat is not None), None)
-    elsewhere = (
-        None if first.lat is None or mine is None else not same_city((first.lat, first.lon), (mine.lat, mine.lon))
-    )  # type: ignore[arg-type]
-    return ScanSummary(scan_id, count, first.at, judge(points, rule), elsewhere)
+    mine_place = None if mine is None else _place(mine)
+    elsewhere = None if first is None or mine_place is None else not same_city(first, mine_place)
+    return ScanSummary(scan_id, count, points[0].at, judge(points, rule), elsewhere)
 
 
 def attach_location(session: Session, sealer: Sealer, scan_id: str, lat: float, lon: float) -> bool:
@@ -155,6 +161,16 @@ def _check_degrees(field: str, name: str, value: float, limit: int) -> None:
         )
     if not (-limit <= value <= limit):
         raise InvalidInputError(Problem(field, f"expected a {name} between -{limit} and {limit}, got {value}"))
+
+
+def _point(sealer: Sealer, row: Any) -> ScanPoint:
+    lat, lon = _open(sealer, row) or (None, None)
+    return ScanPoint(row.scanned_at, lat, lon, row.client)
+
+
+def _place(point: ScanPoint) -> tuple[float, float] | None:
+    """Where a scan was, when its scanner shared it (latitude and longitude come together)."""
+    return None if point.lat is None or point.lon is None else (point.lat, point.lon)
 
 
 def _open(sealer: Sealer, row: Any) -> tuple[float, float] | None:

@@ -13,7 +13,8 @@ from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 from anyio.to_thread import run_sync
-from sqlalchemy import Engine, bindparam, false, func, insert, literal_column, true, union_all
+from sqlalchemy import Engine, bindparam, false, func, insert, inspect, literal_column, true, union_all
+from sqlalchemy import select as select_columns
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 
@@ -57,7 +58,7 @@ def _pg_scan_statement() -> Any:
         [
             func.string_agg(
                 func.concat_ws(":", EventRow.id, *map(_xmin, ("event", "anchor_batch", "supplier_key", "supplier"))),
-                aggregate_order_by(literal_column("','"), EventRow.id),
+                aggregate_order_by(literal_column("','"), col(EventRow.id)),
             )
         ],
         shown,
@@ -67,12 +68,12 @@ def _pg_scan_statement() -> Any:
         insert(ScanRecord)
         .from_select(
             ["id", "serial", "scanned_at", "consent", "client"],
-            select(
+            select_columns(
                 bindparam("id"),
                 bindparam("serial"),
                 bindparam("scanned_at"),
                 false(),
-                bindparam("client", type_=ScanRecord.__table__.c.client.type),
+                bindparam("client", type_=inspect(ScanRecord).columns["client"].type),
             )
             .select_from(stamp)
             .where(stamp.c.stamp == bindparam("expected")),
@@ -81,7 +82,7 @@ def _pg_scan_statement() -> Any:
         .cte("added")
     )
     history = (
-        union_all(select(*SCAN_COLUMNS).where(ScanRecord.serial == bindparam("serial")), select(*added.c))
+        union_all(select_columns(*SCAN_COLUMNS).where(col(ScanRecord.serial) == bindparam("serial")), select(*added.c))
         .order_by("scanned_at")
         .limit(MAX_HISTORY)
         .subquery("history")
@@ -94,7 +95,7 @@ def _pg_scan_statement() -> Any:
     hist = arrays(history, [history.c.scanned_at], "h_")
     stat = arrays(status, [status.c.kind, status.c.id], "s_")
     return (
-        select(
+        select_columns(
             found.c.id,
             found.c.product,
             found.c.event_id,

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, func
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 
 from cradletrace.recall.status import NO_STATUS, LotStatus, lot_flags, lot_status
@@ -46,17 +47,17 @@ def _item_query(shipments: Any) -> Any:
     """The item and its lot, whether the lot is recalled or held, and the lot's shipment ids
     (``shipments``: an aggregate of Shipment.id, which each database spells its own way)."""
     return (
-        select(
-            Item.gtin,
-            Lot.id,
-            Lot.lot,
-            Lot.product,
-            Lot.event_id,
+        select_columns(
+            col(Item.gtin),
+            col(Lot.id),
+            col(Lot.lot),
+            col(Lot.product),
+            col(Lot.event_id),
             *(flag.label(name) for flag, name in zip(lot_flags(Lot.id), ("recalled", "held"))),
             select(shipments).where(Shipment.lot_id == Lot.id).scalar_subquery().label("shipments"),
         )
         .join(Lot, col(Lot.id) == col(Item.lot_id))
-        .where(Item.serial == bindparam("serial"))
+        .where(col(Item.serial) == bindparam("serial"))
     )
 
 

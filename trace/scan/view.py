@@ -118,7 +118,7 @@ def build_view(rows: Rows, verifier: EventVerifier, lot: ScanLot, serial: str | 
         batch = (
             None
             if bid is None
-            else AnchorBatch(
+            else AnchorBatch(  # type: ignore[call-arg]  # the columns verify reads; no contract or chain id
                 id=bid, root=root, leaf_count=leaf_count, status=status, tx_hash=tx_hash, block_number=block_number
             )
         )
@@ -134,11 +134,11 @@ def build_view(rows: Rows, verifier: EventVerifier, lot: ScanLot, serial: str | 
             verdict=verdict,
         )
         if read is None:
-            unreadable.append(Record(**common))  # type: ignore[arg-type]
+            unreadable.append(Record(**common))
         elif read.summary is not None:
-            pending.append((eid, ColdChainRecord(**common, summary=read.summary, chart_svg=read.chart_svg)))  # type: ignore[arg-type]
+            pending.append((eid, ColdChainRecord(**common, summary=read.summary, chart_svg=read.chart_svg)))
         else:
-            pending.append((eid, Record(**common)))  # type: ignore[arg-type]
+            pending.append((eid, Record(**common)))
     own = next((rec for eid, rec in pending if eid == lot.event_id), None)
     if own is None:
         raise NotFoundError(f"lot {lot.gtin}/{lot.lot}: its batch event cannot be read")

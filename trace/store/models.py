@@ -6,6 +6,7 @@ Derived columns (lot, verdict, ...) exist for queries only; verification never t
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Column, Index, LargeBinary, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
@@ -21,8 +22,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _ts(**kw: object) -> object:
-    return Field(sa_column=Column(UtcDateTime(), **kw))  # type: ignore[arg-type]
+def _ts(**kw: Any) -> Any:
+    """A timezone-aware UTC timestamp column; typed Any like sqlmodel's Field, so it can default a datetime field."""
+    return Field(sa_column=Column(UtcDateTime(), **kw))
 
 
 class Meta(SQLModel, table=True):
@@ -36,7 +38,7 @@ class Supplier(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=63)
     name: str = Field(max_length=200)
     role: str = Field(max_length=16)
-    created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    created_at: datetime = _ts(nullable=False)
     # A lab the operator designated for official control sampling: it may report on any lot.
     official_lab: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
 
@@ -50,7 +52,7 @@ class Product(SQLModel, table=True):
     gtin: str = Field(primary_key=True, max_length=14)
     owner_id: str = Field(foreign_key="supplier.id", index=True, max_length=63)
     name: str = Field(max_length=200)
-    registered_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    registered_at: datetime = _ts(nullable=False)
 
 
 class ProductParty(SQLModel, table=True):
@@ -65,9 +67,9 @@ class ProductParty(SQLModel, table=True):
     role: str = Field(max_length=16)
     lot: str | None = Field(default=None, max_length=20)
     named_by: str = Field(max_length=100)
-    named_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    named_at: datetime = _ts(nullable=False)
     withdrawn_by: str | None = Field(default=None, max_length=100)
-    withdrawn_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
+    withdrawn_at: datetime | None = _ts(nullable=True)
 
 
 class Certification(SQLModel, table=True):
@@ -86,8 +88,8 @@ class SupplierKey(SQLModel, table=True):
     key_id: str = Field(primary_key=True, max_length=16)
     supplier_id: str = Field(foreign_key="supplier.id", index=True, max_length=63)
     public_key: str = Field(max_length=64)  # base64 of the raw 32-byte Ed25519 key
-    created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
-    revoked_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
+    created_at: datetime = _ts(nullable=False)
+    revoked_at: datetime | None = _ts(nullable=True)
 
 
 class AnchorBatch(SQLModel, table=True):
@@ -103,8 +105,8 @@ class AnchorBatch(SQLModel, table=True):
     chain_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     tx_hash: str | None = Field(default=None, max_length=66)
     block_number: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-    block_time: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
-    created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    block_time: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts(nullable=False)
     # The account nonce its transactions use, and every transaction hash signed for it (comma-joined,
     # oldest first): a replacement that was never broadcast must not hide the attempt it replaces.
     nonce: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
@@ -122,7 +124,7 @@ class EventRow(SQLModel, table=True):
     key_id: str = Field(foreign_key="supplier_key.key_id", max_length=16)
     body: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON, exactly as hashed
     signature: str = Field(max_length=100)
-    recorded_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    recorded_at: datetime = _ts(nullable=False)
     gtin: str | None = Field(default=None, max_length=14)
     lot: str | None = Field(default=None, max_length=20)
     ref: str | None = Field(default=None, max_length=80, index=True)  # shipment id
@@ -173,8 +175,8 @@ class ApiKey(SQLModel, table=True):
     role: str = Field(max_length=16)
     supplier_id: str | None = Field(default=None, foreign_key="supplier.id", index=True, max_length=63)
     hash: str = Field(max_length=64)
-    created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
-    revoked_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
+    created_at: datetime = _ts(nullable=False)
+    revoked_at: datetime | None = _ts(nullable=True)
 
 
 class Item(SQLModel, table=True):
@@ -200,7 +202,7 @@ class ScanRecord(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=32)  # random: the page uses it to attach a location
     serial: str = Field(foreign_key="item.serial", index=True, max_length=20)
-    scanned_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
+    scanned_at: datetime = _ts(nullable=False)
     consent: bool = False
     location: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     # Pseudonym of the scanning client (scan.history.client_id: a keyed hash, never the address itself),
@@ -219,8 +221,8 @@ class Hold(SQLModel, table=True):
     reason: str = Field(max_length=200)  # a HoldReason
     # No foreign key: a hold (and a recall) must outlive tampering with the event rows; audit reports that.
     trigger_event_id: int = Field(index=True)
-    created_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
-    released_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
+    created_at: datetime = _ts(nullable=False)
+    released_at: datetime | None = _ts(nullable=True)
     released_by: str | None = Field(default=None, max_length=100)
     release_reason: str | None = Field(default=None, max_length=500)
 
@@ -238,10 +240,10 @@ class Recall(SQLModel, table=True):
     trigger_event_id: int | None = Field(default=None)
     trigger_text: str | None = Field(default=None, max_length=200)
     started_by: str = Field(max_length=100)
-    started_at: datetime = _ts(nullable=False)  # type: ignore[assignment]
-    trigger_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
-    located_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
-    closed_at: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
+    started_at: datetime = _ts(nullable=False)
+    trigger_at: datetime | None = _ts(nullable=True)
+    located_at: datetime | None = _ts(nullable=True)
+    closed_at: datetime | None = _ts(nullable=True)
     closed_by: str | None = Field(default=None, max_length=100)
     close_reason: str | None = Field(default=None, max_length=500)
     notice: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON, exactly as hashed
@@ -250,7 +252,7 @@ class Recall(SQLModel, table=True):
     notice_status: str = Field(max_length=16, index=True)
     tx_hash: str | None = Field(default=None, max_length=66)
     block_number: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-    block_time: datetime | None = _ts(nullable=True)  # type: ignore[assignment]
+    block_time: datetime | None = _ts(nullable=True)
 
 
 class RecallLot(SQLModel, table=True):
