@@ -92,14 +92,17 @@ def run_workers(settings: Settings, workers: int, host: str, port: int, log_conf
     with multiprocess_metrics() as metrics_dir:
         os.environ.update(worker_env(settings))
         os.environ[MULTIPROC_ENV] = metrics_dir
-        uvicorn.run(
-            FACTORY,
-            factory=True,
-            workers=workers,
-            host=host,
-            port=port,
-            log_config=log_config,
-            server_header=False,
-            proxy_headers=False,
-            timeout_graceful_shutdown=settings.api_shutdown_grace,  # type: ignore[arg-type]  # uvicorn waits any number of seconds; its hint says int
-        )
+        uvicorn.run(FACTORY, factory=True, workers=workers, **uvicorn_options(settings, host, port, log_config))
+
+
+def uvicorn_options(settings: Settings, host: str, port: int, log_config: dict[str, Any]) -> dict[str, Any]:
+    """How every ``cradletrace serve`` runs uvicorn, one process or several: no Server header, no
+    proxy headers (forwarded addresses are trusted only as docs/security.md says), graceful shutdown."""
+    return {
+        "host": host,
+        "port": port,
+        "log_config": log_config,
+        "server_header": False,
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": settings.api_shutdown_grace,  # uvicorn waits any number of seconds
+    }

@@ -150,9 +150,9 @@ class Workspace:
         """The anchor registry; with ``deploy`` it is deployed when this chain has none of ours."""
         if self._chain is not None:
             return self._chain
-        from cradletrace.chain.connect import anchor_options, connect
-        from cradletrace.chain.web3anchor import Web3Anchor, has_code, translated
+        from cradletrace.chain.connect import anchor_on, connect
         from cradletrace.chain.web3anchor import deploy as deploy_contract
+        from cradletrace.chain.web3anchor import has_code, translated
 
         conn = connect(self.settings)
         try:
@@ -181,17 +181,7 @@ class Workspace:
                 )
             else:
                 raise ConfigError(f"no anchor contract recorded in {self._safe_url()}; run 'cradletrace init' first")
-            self._chain = Web3Anchor(
-                conn.w3,
-                address,
-                conn.sender,
-                private_key=conn.private_key,
-                local=conn.local,
-                where=conn.where,
-                deploy_block=block,
-                on_close=conn.close,
-                **anchor_options(self.settings),
-            )
+            self._chain = anchor_on(conn, self.settings, address, block)
         except BaseException:
             conn.close()
             raise

@@ -69,29 +69,30 @@ def http_provider(settings: Settings, url: str) -> HTTPProvider:
     return HTTPProvider(url, request_kwargs={"timeout": settings.rpc_timeout}, exception_retry_configuration=retry)
 
 
-def anchor_options(settings: Settings) -> dict[str, float]:
-    """Keyword arguments for Web3Anchor that come from the settings."""
-    timeout = settings.anchor_receipt_timeout or max(settings.rpc_timeout, 10.0)
-    return {"receipt_timeout": timeout}
+def anchor_on(conn: Connection, settings: Settings, address: str, deploy_block: int) -> Web3Anchor:
+    """The contract at ``address`` over ``conn``, which it closes when it is closed."""
+    from cradletrace.chain.web3anchor import Web3Anchor
+
+    return Web3Anchor(
+        conn.w3,
+        address,
+        conn.sender,
+        private_key=conn.private_key,
+        local=conn.local,
+        where=conn.where,
+        deploy_block=deploy_block,
+        on_close=conn.close,
+        receipt_timeout=settings.anchor_receipt_timeout or max(settings.rpc_timeout, 10.0),
+    )
 
 
 def anchor_at(settings: Settings, chain_id: int, address: str, deploy_block: int = 0) -> Web3Anchor:
     """The contract at ``address``, refusing a chain whose id is not ``chain_id``."""
-    from cradletrace.chain.web3anchor import Web3Anchor, has_code
+    from cradletrace.chain.web3anchor import has_code
 
     conn = connect(settings)
     try:
-        anchor = Web3Anchor(
-            conn.w3,
-            address,
-            conn.sender,
-            private_key=conn.private_key,
-            local=conn.local,
-            where=conn.where,
-            deploy_block=deploy_block,
-            on_close=conn.close,
-            **anchor_options(settings),
-        )
+        anchor = anchor_on(conn, settings, address, deploy_block)
         if anchor.chain_id != chain_id:
             raise ConfigError(f"expected chain id {chain_id}, but {conn.where} is chain id {anchor.chain_id}")
         if not has_code(conn.w3, address, conn.where):

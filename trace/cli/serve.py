@@ -124,7 +124,7 @@ def serve(
 
     from cradletrace.api.main import create_app
     from cradletrace.api.runtime import Runtime
-    from cradletrace.api.serving import check_workers, run_workers
+    from cradletrace.api.serving import check_workers, run_workers, uvicorn_options
 
     if demo and (database_url or rpc_url):
         fail("--demo runs on the embedded defaults; drop --database-url and --rpc-url")
@@ -171,12 +171,4 @@ def serve(
             run_workers(settings, workers, host, port, log_config)
         return
     app_ = create_app(settings.model_copy(update={"anchor_interval": anchor_interval}))
-    uvicorn.run(
-        app_,
-        host=host,
-        port=port,
-        log_config=log_config,
-        server_header=False,
-        proxy_headers=False,
-        timeout_graceful_shutdown=settings.api_shutdown_grace,  # type: ignore[arg-type]  # uvicorn waits any number of seconds; its hint says int
-    )
+    uvicorn.run(app_, **uvicorn_options(settings, host, port, log_config))
