@@ -46,7 +46,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # for tests.pg
+    sys.path.insert(0, str(ROOT))  # the checkout, as in the other benchmarks
 
 from sqlmodel import Session, func, select
 
@@ -795,7 +795,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
 
         ws_pg: Workspace | None = None
         if not args.no_postgres:
-            from tests.pg import PostgresServer
+            from cradletrace.devstack.pg import PostgresServer
 
             log("starting a throwaway PostgreSQL server")
             pg = PostgresServer(dbname="bench").start()

@@ -6,7 +6,7 @@
 
 What happens:
 
-1. A throwaway PostgreSQL cluster (tests/pg.py) and an anvil node (tests/nodes.py): the embedded
+1. A throwaway PostgreSQL cluster (trace/devstack/pg.py) and an anvil node (trace/devstack/nodes.py): the embedded
    chain file admits one process, and the server runs two.
 2. The demo's suppliers; per lot (default 100) a formula batch made from two raw-milk lots, a
    passing and a failing test report, a shipment with customs and a cold-chain record.
@@ -50,7 +50,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # for tests.pg and tests.nodes
+    sys.path.insert(0, str(ROOT))  # for bench.bench_core
 
 from sqlalchemy import text
 from sqlmodel import Session
@@ -60,10 +60,10 @@ from cradletrace import products, recording, suppliers
 from cradletrace.anchoring import run as anchoring
 from cradletrace.config import Settings
 from cradletrace.demo import story
+from cradletrace.devstack.nodes import free_port, start_anvil
+from cradletrace.devstack.pg import PostgresServer
 from cradletrace.labels.commission import generate_codes
 from cradletrace.workspace import Workspace, init_workspace
-from tests.nodes import free_port, start_anvil
-from tests.pg import PostgresServer
 from tests.servers import asgi_get
 
 PEOPLE = [

@@ -5,7 +5,7 @@
 
 What runs (each a real process on 127.0.0.1, as ``scripts/stack`` starts them):
 
-1. A throwaway PostgreSQL cluster (tests/pg.py), anvil (or the Hardhat node), ``cradletrace init``,
+1. A throwaway PostgreSQL cluster (trace/devstack/pg.py), anvil (or the Hardhat node), ``cradletrace init``,
    the demo's suppliers, one API key per role; the demo story recorded and ``--items`` packs of its
    formula lot commissioned (so scans have real codes to open).
 2. ``cradletrace serve --workers 2`` (scan rate limit off: the load comes from one address) and
@@ -41,7 +41,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # for tests.stack
+    sys.path.insert(0, str(ROOT))  # for bench.bench_core and tests.api.conftest
 
 from sqlalchemy import text
 
@@ -49,10 +49,10 @@ from bench.bench_core import machine_info
 from cradletrace import recording
 from cradletrace.core import canonical, signing
 from cradletrace.demo import story
+from cradletrace.devstack.stack import whole_stack
 from cradletrace.labels.commission import generate_codes
 from cradletrace.workspace import Workspace
 from tests.api.conftest import A, B, key_file, raw_milk
-from tests.stack import whole_stack
 
 PER_SUBMISSION = 5
 MIX = (("scan", 0.70), ("record", 0.25), ("list", 0.05))

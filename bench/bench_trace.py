@@ -23,7 +23,7 @@ Every trace is also checked against the generated graph (the lots it must reach)
 The scan locations are sealed with a fixed throwaway key; PostgreSQL gets the same rows as SQLite
 (its suppliers and keys copied), so both stores hold the same graph.
 
-What is measured, on SQLite and on a throwaway PostgreSQL (tests/pg.py):
+What is measured, on SQLite and on a throwaway PostgreSQL (trace/devstack/pg.py):
 
 1. forward trace (``genealogy.trace_forward``) from 20 random raw lots: median and worst;
 2. backward trace (``genealogy.trace_backward``) from 20 random items: median and worst;
@@ -60,7 +60,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # for tests.pg
+    sys.path.insert(0, str(ROOT))  # for bench.bench_core
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -513,7 +513,7 @@ def bulk_load(engine: Engine, tables: Sequence[Table], chunk: int = 50_000) -> N
                 cur.execute(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))")
         pg.commit()
         pg.autocommit = True
-        pg.execute("ANALYZE")  # what autovacuum does after a load (tests/pg.py switches it off)
+        pg.execute("ANALYZE")  # what autovacuum does after a load (trace/devstack/pg.py switches it off)
         pg.autocommit = False
     finally:
         raw.close()
@@ -795,7 +795,7 @@ def main(argv: list[str] | None = None) -> list[Figure]:
             figs += got
             notes += said
         if not args.no_postgres:
-            from tests.pg import PostgresServer
+            from cradletrace.devstack.pg import PostgresServer
 
             log("PostgreSQL: start, load, measure")
             with PostgresServer() as pg:

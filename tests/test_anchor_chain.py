@@ -18,10 +18,10 @@ from sqlmodel import Session
 
 from cradletrace.anchoring import run as anchoring
 from cradletrace.config import Settings
+from cradletrace.devstack import nodes
 from cradletrace.errors import ChainRevertedError
 from cradletrace.verification import audit
 from cradletrace.workspace import Workspace, init_workspace
-from tests import nodes
 from tests.test_anchoring import add_suppliers, on_chain_logs, record_into, stored_batches, verdicts
 
 pytestmark = pytest.mark.node

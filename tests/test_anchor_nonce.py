@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from cradletrace.anchoring import run as anchoring
-from tests import nodes
+from cradletrace.devstack import nodes
 from tests.test_anchor_chain import ANVIL_KEY_0, anvil, assert_all_anchored_once, mine, open_site, run  # noqa: F401
 from tests.test_anchoring import record_into, stored_batches
 

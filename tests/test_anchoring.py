@@ -27,11 +27,11 @@ from cradletrace.anchoring import run as anchoring
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.core.merkle import process_proof
+from cradletrace.devstack import nodes
 from cradletrace.errors import ChainError, ChainUnavailableError, ConfigError
 from cradletrace.store.models import AnchorBatch, EventRow
 from cradletrace.verification import audit, verify_event
 from cradletrace.workspace import Workspace, init_workspace
-from tests import nodes
 from tests.conftest import NOW, add_demo_suppliers
 
 REPO = Path(__file__).resolve().parent.parent

@@ -14,9 +14,9 @@ from sqlalchemy import text
 from bench import bench_core as bc
 from cradletrace import recording
 from cradletrace.config import Settings
+from cradletrace.devstack.pg import PostgresServer
 from cradletrace.verification import AuditReport, audit
 from cradletrace.workspace import Workspace, init_workspace
-from tests.pg import PostgresServer
 from tests.test_anchoring import anchor
 
 N = 10_000

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.nodes import REPO_ROOT, node_env, rpc
+from cradletrace.devstack.nodes import REPO_ROOT, node_env, rpc
 
 pytestmark = pytest.mark.node
 

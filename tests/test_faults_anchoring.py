@@ -1,7 +1,7 @@
 """Fault tests for anchoring: real ``cradletrace anchor --watch`` processes killed with SIGKILL,
 an EVM node stopped mid-run, two workers racing for one PostgreSQL store, while events arrive.
 
-Everything is real: PostgreSQL (tests/pg.py), anvil over JSON-RPC (tests/nodes.py), the
+Everything is real: PostgreSQL (cradletrace.devstack.pg), anvil over JSON-RPC (cradletrace.devstack.nodes), the
 worker as a separate process signing with a key. The only help the worker gets is
 ``CRADLETRACE_FAULT_PAUSE``, which makes it print ``fault-pause <point>`` and sleep at a named
 point so the test can kill it exactly there; it never changes what the worker does.

@@ -22,11 +22,11 @@ from sqlmodel import col, func, select
 
 from cradletrace.api.errors import STORE_UNAVAILABLE
 from cradletrace.config import Settings
+from cradletrace.devstack.pg import PostgresServer
+from cradletrace.devstack.stack import prepare, serve_workers
 from cradletrace.store.models import EventRow
 from cradletrace.workspace import Workspace
 from tests.api.conftest import B, open_site, raw_milk, signed
-from tests.pg import PostgresServer
-from tests.stack import prepare, serve_workers
 
 pytestmark = pytest.mark.postgres
 PER_SUBMISSION = 3

@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.pg import PostgresServer
+from cradletrace.devstack.pg import PostgresServer
 
 pytestmark = pytest.mark.postgres
 
@@ -84,7 +84,7 @@ def test_listens_on_loopback_only(postgres_server: PostgresServer) -> None:
 
 
 def test_missing_binaries_fail_clearly(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests import pg
+    from cradletrace.devstack import pg
 
     monkeypatch.setenv("PG_BIN", "/nonexistent")
     monkeypatch.setattr(pg, "DEFAULT_PG_BIN", "/nonexistent2")

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.nodes import REPO_ROOT, node_env
+from cradletrace.devstack.nodes import REPO_ROOT, node_env
 
 pytestmark = pytest.mark.node
 

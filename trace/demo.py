@@ -68,6 +68,21 @@ def register_products(session: Session, now: datetime) -> None:
     products.name_party(session, FORMULA, "pacific-cold", "carrier", None, "alps-nutrition", now)
 
 
+def register_people(session: Session, keys_dir: Path, until: str, now: datetime) -> list[tuple[str, str, str, str]]:
+    """The demo's four suppliers (certified until ``until``, an ISO date) and its products: who they
+    are as (id, name, role, certification). ``scripts/stack`` seeds its store with the same people."""
+    people = [
+        ("waikato-dairy", "Waikato Dairy Farm", "farm", f"GAP;NZGAP-77812;AsureQuality;{until}"),
+        ("alps-nutrition", "Southern Alps Nutrition", "plant", f"ISO 22000;FSSC-C129;SGS;{until}"),
+        ("canterbury-lab", "Canterbury Food Lab", "lab", f"ISO/IEC 17025;IANZ-1284;IANZ;{until}"),
+        ("pacific-cold", "Pacific Cold Chain", "logistics", f"HACCP;HACCP-5521;Bureau Veritas;{until}"),
+    ]
+    for sid, name, role, cert in people:
+        suppliers.add_supplier(session, keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
+    register_products(session, now)
+    return people
+
+
 def story(now: datetime) -> list[JsonValue]:
     """The demo's events, unsigned, in the order they are recorded."""
     milk, formula = MILK, FORMULA
@@ -232,17 +247,8 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> None:
         say(
             f"  chain: local development chain (in-process EVM, not a public network), contract {chain.contract_address}"
         )
-        until = (now + timedelta(days=365)).date().isoformat()
-        people = [
-            ("waikato-dairy", "Waikato Dairy Farm", "farm", f"GAP;NZGAP-77812;AsureQuality;{until}"),
-            ("alps-nutrition", "Southern Alps Nutrition", "plant", f"ISO 22000;FSSC-C129;SGS;{until}"),
-            ("canterbury-lab", "Canterbury Food Lab", "lab", f"ISO/IEC 17025;IANZ-1284;IANZ;{until}"),
-            ("pacific-cold", "Pacific Cold Chain", "logistics", f"HACCP;HACCP-5521;Bureau Veritas;{until}"),
-        ]
         with ws.session() as s:
-            for sid, name, role, cert in people:
-                suppliers.add_supplier(s, settings.keys_dir, name, role, [suppliers.CertificationIn.parse(cert)], sid)
-            register_products(s, now)
+            people = register_people(s, settings.keys_dir, (now + timedelta(days=365)).date().isoformat(), now)
         say(
             "  1. four suppliers registered, each with its own Ed25519 key: "
             + ", ".join(f"{p[0]} ({p[2]})" for p in people)

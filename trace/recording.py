@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, tuple_
+from sqlalchemy import insert, tuple_, update
 from sqlmodel import Session, col, select
 
 from cradletrace import custody, suppliers
@@ -447,6 +447,18 @@ def _store(
         RecordedEvent(id=ids[v["digest"]], **{k: v[k] for k in RecordedEvent.__dataclass_fields__ if k != "id"})
         for v in values
     ]
+
+
+def attach_proofs(session: Session, proofs: list[dict[str, object]]) -> None:
+    """Put still-pending events under an anchor batch: each of ``proofs`` is ``{"id": event id,
+    "anchor_id": batch id, "proof": Merkle proof}``. The event table is recording's, so anchoring
+    claims its rows here. Only rows with no ``anchor_id`` yet are claimed: a row another worker
+    claimed first keeps that claim, and the caller counts what it got."""
+    session.execute(
+        update(EventRow).where(col(EventRow.anchor_id).is_(None)),
+        proofs,
+        execution_options={"synchronize_session": False},
+    )
 
 
 def _serial_problems(session: Session, good: list[_Checked]) -> list[Problem]:

@@ -30,10 +30,11 @@ from cradletrace.api.middleware import CSP, DOCS_CSP, HSTS
 from cradletrace.api.ratelimit import RateLimiter
 from cradletrace.config import Settings
 from cradletrace.core.canonical import MAX_DEPTH
+from cradletrace.devstack.nodes import free_port
+from cradletrace.devstack.processes import CLI, Served, clean_env, running
 from cradletrace.recursionlimit import SAFE_RECURSION_LIMIT
 from tests.api.conftest import Site
-from tests.nodes import free_port
-from tests.servers import CLI, Served, clean_env, running, serve_demo
+from tests.servers import serve_demo
 
 DEPTH = 90_000  # ~180 KB: well under the body limit, far over any stack
 

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 
 from cradletrace.api.main import create_app
 from cradletrace.config import Settings
+from cradletrace.devstack.nodes import free_port, start_anvil
+from cradletrace.devstack.processes import CLI, clean_env
 from cradletrace.workspace import init_workspace
 from tests.api.conftest import Site
-from tests.nodes import free_port, start_anvil
-from tests.servers import CLI, clean_env
 
 
 def scrape(site: Site) -> dict[str, float]:

@@ -26,6 +26,7 @@ from cradletrace.api.routes.scan import UNKNOWN
 from cradletrace.config import Settings
 from cradletrace.core.labels import DigitalLink
 from cradletrace.demo import story
+from cradletrace.devstack.pg import PostgresServer
 from cradletrace.recall.status import lot_status
 from cradletrace.scan.history import MAX_HISTORY
 from cradletrace.store.models import Lot, ScanRecord
@@ -46,7 +47,6 @@ from tests.api.test_scan import (  # noqa: F401 - any_packs is a fixture
     scan_page,
     sql,
 )
-from tests.pg import PostgresServer
 from tests.test_faults_api import durable
 
 P = API_PREFIX

@@ -21,11 +21,12 @@ from typing import Any
 from cradletrace.api.errors import STOPPED
 from cradletrace.config import Settings
 from cradletrace.core.codes import gtin_check_digit
+from cradletrace.devstack.nodes import free_port
+from cradletrace.devstack.processes import CLI, clean_env, running
 from cradletrace.verification import verify_event
 from cradletrace.workspace import Workspace
 from tests.api.conftest import open_site, raw_milk, signed
-from tests.nodes import free_port
-from tests.servers import CLI, clean_env, running, serve_demo
+from tests.servers import serve_demo
 
 
 def call(method: str, url: str, key: str | None = None, body: bytes | None = None) -> tuple[int, Any]:

@@ -20,8 +20,8 @@ from cradletrace.core.merkle import (
     process_proof,
     verify_proof,
 )
+from cradletrace.devstack.nodes import REPO_ROOT, node_env
 from cradletrace.errors import InvalidInputError
-from tests.nodes import REPO_ROOT, node_env
 
 VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "merkle.json").read_text("utf-8"))
 SIZES = [1, 2, 3, 4, 5, 7, 8, 100, 1000]

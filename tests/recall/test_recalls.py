@@ -23,6 +23,7 @@ from cradletrace.cli import app as cli_app
 from cradletrace.config import Settings
 from cradletrace.core import canonical
 from cradletrace.demo import _gtin
+from cradletrace.devstack import nodes
 from cradletrace.errors import ChainUnavailableError, Conflict, InvalidInputError, StateConflictError
 from cradletrace.labels.commission import generate_codes
 from cradletrace.recall import holds, notices, recalls
@@ -32,7 +33,6 @@ from cradletrace.recall.status import lot_status
 from cradletrace.scanner_web.pages import strings
 from cradletrace.store.models import Hold, Lot, Recall
 from cradletrace.workspace import Workspace
-from tests import nodes
 from tests.api.conftest import A, open_site
 from tests.conftest import NOW
 

@@ -36,9 +36,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
+from cradletrace import recording
 from cradletrace.chain.base import Anchor
 from cradletrace.core.merkle import build_tree
 from cradletrace.errors import AnchoringBusyError, ChainRevertedError
@@ -143,11 +143,7 @@ def prepare_batch(session: Session, chain: Anchor | Target, max_leaves: int = MA
         for (eid, _), d in zip(pending, digests)
     ]
     # Only still-pending rows are claimed; a concurrent worker's claim makes the counts differ.
-    session.execute(
-        update(EventRow).where(col(EventRow.anchor_id).is_(None)),
-        rows,
-        execution_options={"synchronize_session": False},
-    )
+    recording.attach_proofs(session, rows)
     claimed = session.exec(select(EventRow.id).where(EventRow.anchor_id == batch.id)).all()
     if len(claimed) != len(pending):
         raise AnchoringBusyError(

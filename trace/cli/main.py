@@ -8,15 +8,18 @@ Heavy libraries (web3, eth-tester) load only inside the commands that need a cha
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from importlib import import_module
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.main
+from typer.core import TyperGroup
 
-from cradletrace.cli import chain, db, dl, epcis, product, recall, serve, suppliers, trace, verify
+from cradletrace.cli import serve, verify
 from cradletrace.cli.options import (
     DataDir,
     DbUrl,
@@ -29,7 +32,70 @@ from cradletrace.cli.options import (
     settings_from,
 )
 
+# Command group -> (module of cradletrace.cli, its Typer), in the order --help lists them. A group's
+# module is imported and its commands built only when a command line names it (or --help lists
+# them all): ``cradletrace dl parse`` loads dl.py, not the nine other groups.
+GROUPS: dict[str, tuple[str, str]] = {
+    "supplier": ("suppliers", "app"),
+    "epcis": ("epcis", "app"),
+    "dl": ("dl", "app"),
+    "chain": ("chain", "app"),
+    "db": ("db", "app"),
+    "product": ("product", "app"),
+    "trace": ("trace", "app"),
+    "recall": ("recall", "app"),
+    "hold": ("recall", "hold_app"),
+    "apikey": ("serve", "apikey_app"),
+}
+
+
+class _Commands(MutableMapping[str, Any]):
+    """The root's commands: those built, then the groups of ``GROUPS``, each built on first access
+    exactly as ``app.add_typer(<its Typer>, name=<group>)`` would have built it."""
+
+    def __init__(self, built: MutableMapping[str, Any]) -> None:
+        self._built = dict(built)
+        self._order = [*built, *(g for g in GROUPS if g not in built)]
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built and name in GROUPS:
+            module, attribute = GROUPS[name]
+            holder = typer.Typer()
+            holder.add_typer(getattr(import_module(f"cradletrace.cli.{module}"), attribute), name=name)
+            self._built[name] = typer.main.get_group_from_info(
+                holder.registered_groups[0],
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                suggest_commands=app.suggest_commands,
+                rich_markup_mode=app.rich_markup_mode,
+            )
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+        if name not in self._order:
+            self._order.append(name)
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+        self._order.remove(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._order))
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+class _Root(TyperGroup):
+    """The ``cradletrace`` group, whose command groups load lazily (``_Commands``)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _Commands(self.commands)
+
+
 app = typer.Typer(
+    cls=_Root,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -258,16 +324,6 @@ def demo(data_dir: DataDir = None) -> None:
         run_demo(settings, typer.echo)
 
 
-# Command groups, in the order --help lists them; verify and serve add top-level commands.
+# verify and serve add top-level commands; the groups load lazily (below), in the order --help lists them.
 app.add_typer(verify.app)
 app.add_typer(serve.app)
-app.add_typer(suppliers.app, name="supplier")
-app.add_typer(epcis.app, name="epcis")
-app.add_typer(dl.app, name="dl")
-app.add_typer(chain.app, name="chain")
-app.add_typer(db.app, name="db")
-app.add_typer(product.app, name="product")
-app.add_typer(trace.app, name="trace")
-app.add_typer(recall.app, name="recall")
-app.add_typer(recall.hold_app, name="hold")
-app.add_typer(serve.apikey_app, name="apikey")

@@ -20,22 +20,24 @@ like) are passed through untouched. Compressed URIs and the deprecated alphabeti
 (``/gtin/``, ``/lot/``, ``/ser/``) are refused with a message that says so.
 
 The AI formats (character set, length, pattern) come from biip's copy of the GS1 General
-Specifications table rather than from a second table here. The path keys the scan page reads on
-every request have a fast path (a plain segment needs one regular expression), so parsing stays
-at a few microseconds.
+Specifications table rather than from a second table here. The table is read from biip's own data
+file, without importing biip: its package loads the GS1 prefix tables too (~0.15 s), which would
+make ``cradletrace dl parse`` wait on data that parsing never uses. The path keys the scan page
+reads on every request have a fast path (a plain segment needs one regular expression), so parsing
+stays at a few microseconds.
 """
 
 from __future__ import annotations
 
 import calendar
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.util import find_spec
+from pathlib import Path
 from urllib.parse import quote, unquote_to_bytes
-
-from biip import ParseError
-from biip.gs1_application_identifiers import GS1ApplicationIdentifier
 
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.errors import InvalidInputError, Problem
@@ -161,8 +163,28 @@ def _date_problem(spec: AiFormat, value: str) -> str | None:
     return None
 
 
-def _spec_of(entry: GS1ApplicationIdentifier) -> AiFormat:
-    value_format = entry.format.split("+", 1)[1] if "+" in entry.format else ""
+BIIP_TABLE = ("gs1_application_identifiers", "_application_identifiers.json")  # inside the biip package
+
+
+@lru_cache(maxsize=1)
+def _ai_table() -> dict[str, dict[str, str]]:
+    """biip's GS1 AI table by AI: each entry's ``ai``, ``description``, ``format`` and ``pattern``.
+
+    Read as data (the file ``biip.gs1_application_identifiers`` loads) because importing biip
+    loads all of its tables; ``find_spec`` locates the package without running it. Loaded on the
+    first value that needs a format: a plain path (``/01/<GTIN>/10/<lot>``) never does."""
+    spec = find_spec("biip")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("biip is not installed: the GS1 AI table comes from it")
+    path = Path(next(iter(spec.submodule_search_locations)), *BIIP_TABLE)
+    table = {entry["ai"]: entry for entry in json.loads(path.read_text("utf-8"))}
+    if any(ai not in table for ai in (*QUALIFIERS, *DAY_ZERO)):  # pragma: no cover
+        raise ImportError(f"biip's GS1 AI table ({path}) lacks an AI this module relies on")
+    return table
+
+
+def _spec_of(entry: Mapping[str, str]) -> AiFormat:
+    value_format = entry["format"].split("+", 1)[1] if "+" in entry["format"] else ""
     parts = _FORMAT_PART.findall(value_format)
     optional = value_format.index("[") if "[" in value_format else len(value_format)
     lengths = [
@@ -170,11 +192,11 @@ def _spec_of(entry: GS1ApplicationIdentifier) -> AiFormat:
         for (_, dots, n), m in zip(parts, _FORMAT_PART.finditer(value_format))
     ]
     sets = {kind for kind, _, _ in parts}
-    value_pattern = entry.pattern.removeprefix("^" + entry.ai).removesuffix("$")
-    date = re.search(r"\((Y[YMDhms\[\]]*)\)", entry.description)
-    name = NAMES.get(entry.ai) or entry.description.split(" (")[0]
+    value_pattern = entry["pattern"].removeprefix("^" + entry["ai"]).removesuffix("$")
+    date = re.search(r"\((Y[YMDhms\[\]]*)\)", entry["description"])
+    name = NAMES.get(entry["ai"]) or entry["description"].split(" (")[0]
     return AiFormat(
-        ai=entry.ai,
+        ai=entry["ai"],
         name=name,
         format=value_format,
         charset=sets.pop() if len(sets) == 1 and not re.search(r"[^NXYZ.\d\[\]+]", value_format) else "",
@@ -190,11 +212,8 @@ def ai_format(ai: str) -> AiFormat | None:
     """The format of application identifier ``ai`` ("17", "3103", ...), None when GS1 has no such AI."""
     if not (2 <= len(ai) <= 4 and ai.isascii() and ai.isdigit()):
         return None
-    try:
-        entry = GS1ApplicationIdentifier.extract(ai)
-    except ParseError:
-        return None
-    return _spec_of(entry) if entry.ai == ai else None
+    entry = _ai_table().get(ai)  # GS1 AIs are prefix-free: an exact key is the only match
+    return _spec_of(entry) if entry is not None else None
 
 
 # -- the value ----------------------------------------------------------------------------------
@@ -419,7 +438,3 @@ def compose(
     return Link(
         check_gtin(gtin), keys.get("22"), keys.get("10"), keys.get("21"), tuple(sorted(found.items())), tuple(extra)
     )
-
-
-if any(ai_format(ai) is None for ai in (*QUALIFIERS, *DAY_ZERO)):  # pragma: no cover
-    raise ImportError("biip's GS1 AI table lacks an AI this module relies on")  # fail at import, not at a scan

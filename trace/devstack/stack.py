@@ -1,8 +1,8 @@
-"""The production shape, for tests, benchmarks and ``scripts/stack``: one PostgreSQL store, one
+"""The production shape, for ``scripts/stack``, the tests and the benchmarks: one PostgreSQL store, one
 JSON-RPC node, N API workers (``cradletrace serve --workers N``) and an anchoring worker
 (``cradletrace anchor --watch``), each a real process on 127.0.0.1, stopped by whoever started it.
 
-``python -m tests.stack`` (what ``scripts/stack`` runs) starts it all with a throwaway PostgreSQL
+``python -m cradletrace.devstack.stack`` (what ``scripts/stack`` runs) starts it all with a throwaway PostgreSQL
 cluster and anvil (or the Hardhat node), prints the URLs and keys, and stops everything on Ctrl-C.
 """
 
@@ -10,29 +10,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cradletrace import apikeys
 from cradletrace.config import Settings
+from cradletrace.demo import register_people
+from cradletrace.devstack.nodes import free_port
+from cradletrace.devstack.processes import CLI, Served, clean_env, running
 from cradletrace.workspace import init_workspace
-from tests.api.conftest import SUPPLIERS, A, B
-from tests.conftest import add_demo_suppliers
-from tests.nodes import free_port
-from tests.servers import CLI, Served, clean_env, running
 
 
 def prepare(settings: Settings) -> dict[str, str]:
-    """Init the store and contract, register the four suppliers, make a key per role: who -> secret."""
+    """Init the store and contract, register the demo's four suppliers (certified until 2099) and its
+    two products, make a key per role: who -> secret."""
     ws, _chain = init_workspace(settings)
     with ws:
         with ws.session() as s:
-            add_demo_suppliers(s, settings.keys_dir, SUPPLIERS)
+            register_people(s, settings.keys_dir, "2099-12-31", datetime.now(UTC))
         with ws.session() as s:
             return {
                 "operator": apikeys.create_key(s, "ops", "operator")[1],
                 "quality": apikeys.create_key(s, "qa", "quality")[1],
-                "supplier_a": apikeys.create_key(s, "plant", "supplier", A)[1],
-                "supplier_b": apikeys.create_key(s, "farm", "supplier", B)[1],
+                "supplier_a": apikeys.create_key(s, "plant", "supplier", "alps-nutrition")[1],
+                "supplier_b": apikeys.create_key(s, "farm", "supplier", "waikato-dairy")[1],
             }
 
 
@@ -71,7 +72,7 @@ def anchor_watch(settings: Settings, interval: float, cwd: Path) -> Iterator[Ser
 @contextmanager
 def evm_node() -> Iterator[str]:
     """anvil when installed, else the Hardhat node (both from node_modules); its URL."""
-    from tests.nodes import ANVIL, start_anvil, start_hardhat_node
+    from cradletrace.devstack.nodes import ANVIL, start_anvil, start_hardhat_node
 
     node = start_anvil(free_port()) if ANVIL.exists() else start_hardhat_node(free_port())
     try:
@@ -87,7 +88,7 @@ def whole_stack(
     """PostgreSQL + EVM node + ``serve --workers`` + ``anchor --watch``: (settings, keys, api, anchorer).
 
     ``durable``: PostgreSQL flushes every commit, as in production (benchmarks)."""
-    from tests.pg import PostgresServer
+    from cradletrace.devstack.pg import PostgresServer
 
     with PostgresServer(durable=durable) as pg, evm_node() as rpc_url:
         settings = Settings(data_dir=data_dir, database_url=pg.url, rpc_url=rpc_url)
