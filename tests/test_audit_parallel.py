@@ -17,7 +17,7 @@ from cradletrace.config import Settings
 from cradletrace.devstack.pg import PostgresServer
 from cradletrace.verification import AuditReport, audit
 from cradletrace.workspace import Workspace, init_workspace
-from tests.test_anchoring import anchor
+from tests.anchoring.test_anchoring import anchor
 
 N = 10_000
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)

@@ -20,9 +20,9 @@ from cradletrace.errors import InvalidEventError, InvalidInputError
 from cradletrace.store.models import EventRow, SupplierKey
 from cradletrace.verification import audit, export_bundle, read_bundle, verify_bundle_on, verify_event
 from cradletrace.workspace import Workspace
+from tests.anchoring.test_anchoring import anchor
 from tests.conftest import NOW
 from tests.core.test_weak_keys import NON_CANONICAL, SMALL_ORDER
-from tests.test_anchoring import anchor
 
 IDENTITY = bytes.fromhex(SMALL_ORDER[0])
 FORGED_SIGNATURE = base64.b64encode(IDENTITY + bytes(32)).decode()  # R = identity, S = 0

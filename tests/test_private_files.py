@@ -14,7 +14,7 @@ from cradletrace.config import Settings
 from cradletrace.sealing import load_or_create_key
 from cradletrace.store.db import SQLITE_NAME
 from cradletrace.workspace import init_workspace
-from tests.test_anchoring import add_suppliers, anchor, record_into
+from tests.anchoring.test_anchoring import add_suppliers, anchor, record_into
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ from cradletrace.errors import ConfigError, NotFoundError
 from cradletrace.events import find_event
 from cradletrace.verification import audit, export_bundle, read_bundle, verify_bundle_on, verify_event
 from cradletrace.workspace import Workspace, init_workspace
+from tests.anchoring.test_anchoring import add_suppliers, anchor, raw_lots, record_into, stored_batches, stored_events
 from tests.conftest import NOW
-from tests.test_anchoring import add_suppliers, anchor, raw_lots, record_into, stored_batches, stored_events
 
 
 def sql(ws: Workspace, statement: str, **params: Any) -> int:

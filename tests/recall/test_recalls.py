@@ -386,7 +386,7 @@ def test_notice_waits_for_a_stopped_node_and_is_sent_when_it_returns(
 ) -> None:
     """A real node stopped (anvil) and started again from its state."""
     from cradletrace.workspace import init_workspace
-    from tests.test_anchoring import add_suppliers, record_into
+    from tests.anchoring.test_anchoring import add_suppliers, record_into
 
     start = anvil_with_state
     node = start()

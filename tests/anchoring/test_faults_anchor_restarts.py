@@ -21,9 +21,9 @@ from cradletrace.anchoring import run as anchoring
 from cradletrace.config import Settings
 from cradletrace.devstack import nodes
 from cradletrace.workspace import Workspace, init_workspace
-from tests.test_anchor_chain import ANVIL_KEY_0, anvil  # noqa: F401  (fixture)
-from tests.test_anchoring import add_suppliers, raw_lots, record_into, stored_batches
-from tests.test_faults_anchoring import (
+from tests.anchoring.test_anchor_chain import ANVIL_KEY_0, anvil  # noqa: F401  (fixture)
+from tests.anchoring.test_anchoring import add_suppliers, raw_lots, record_into, stored_batches
+from tests.anchoring.test_faults_anchoring import (
     Worker,
     assert_store_and_chain_agree,
     counts,

@@ -1,7 +1,7 @@
 """Which nonce a batch's transaction uses after an interrupted run (issue 19), against anvil.
 
 The "crash" is the worker's own fault point ``before_broadcast`` raising: the signed transaction's
-hash and nonce are stored, the broadcast never happens. (tests/test_faults_anchor_restarts.py does
+hash and nonce are stored, the broadcast never happens. (tests/anchoring/test_faults_anchor_restarts.py does
 the same with a real process and SIGKILL.)
 """
 
@@ -13,8 +13,8 @@ import pytest
 
 from cradletrace.anchoring import run as anchoring
 from cradletrace.devstack import nodes
-from tests.test_anchor_chain import ANVIL_KEY_0, anvil, assert_all_anchored_once, mine, open_site, run  # noqa: F401
-from tests.test_anchoring import record_into, stored_batches
+from tests.anchoring.test_anchor_chain import ANVIL_KEY_0, anvil, assert_all_anchored_once, mine, open_site, run  # noqa: F401
+from tests.anchoring.test_anchoring import record_into, stored_batches
 
 pytestmark = pytest.mark.node
 

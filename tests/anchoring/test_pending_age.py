@@ -13,8 +13,8 @@ from cradletrace.anchoring import run as anchoring
 from cradletrace.api.main import create_app
 from cradletrace.cli import app
 from cradletrace.workspace import Workspace
+from tests.anchoring.test_anchoring import anchor, raw_lots
 from tests.conftest import NOW
-from tests.test_anchoring import anchor, raw_lots
 
 
 def age_in_metrics(ws: Workspace) -> float:

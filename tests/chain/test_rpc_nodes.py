@@ -23,7 +23,7 @@ from cradletrace.config import Settings
 from cradletrace.errors import ChainRevertedError
 from cradletrace.verification import audit, export_bundle, read_bundle, verify_bundle_on, verify_event
 from cradletrace.workspace import init_workspace
-from tests.test_anchoring import add_suppliers, anchor, record_into, stored_batches, tx_count
+from tests.anchoring.test_anchoring import add_suppliers, anchor, record_into, stored_batches, tx_count
 
 
 def node_url(request: pytest.FixtureRequest, name: str) -> str | None:

@@ -34,7 +34,7 @@ from cradletrace.verification import audit, verify_event
 from cradletrace.workspace import Workspace, init_workspace
 from tests.conftest import NOW, add_demo_suppliers
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).with_name("cradletrace")
 
 

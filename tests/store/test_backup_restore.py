@@ -14,7 +14,7 @@ from cradletrace.anchoring import run as anchoring
 from cradletrace.config import Settings
 from cradletrace.verification import audit
 from cradletrace.workspace import Workspace, init_workspace
-from tests.test_anchoring import add_suppliers, anchor, record_into, stored_batches, tx_count, verdicts
+from tests.anchoring.test_anchoring import add_suppliers, anchor, record_into, stored_batches, tx_count, verdicts
 
 pytestmark = pytest.mark.postgres
 

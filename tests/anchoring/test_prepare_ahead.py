@@ -10,7 +10,7 @@ from cradletrace.anchoring import run as anchoring
 from cradletrace.anchoring.worker import AnchorWorker
 from cradletrace.errors import ChainUnavailableError
 from cradletrace.workspace import Workspace
-from tests.test_anchoring import anchor, raw_lots, stored_batches, stored_events
+from tests.anchoring.test_anchoring import anchor, raw_lots, stored_batches, stored_events
 
 
 def test_a_runs_batches_grow_from_first_leaves_by_four(workspace, record, events) -> None:

@@ -22,7 +22,7 @@ from cradletrace.devstack import nodes
 from cradletrace.errors import ChainRevertedError
 from cradletrace.verification import audit
 from cradletrace.workspace import Workspace, init_workspace
-from tests.test_anchoring import add_suppliers, on_chain_logs, record_into, stored_batches, verdicts
+from tests.anchoring.test_anchoring import add_suppliers, on_chain_logs, record_into, stored_batches, verdicts
 
 pytestmark = pytest.mark.node
 

@@ -16,7 +16,7 @@ from cradletrace.config import Settings
 from cradletrace.errors import AnchoringBusyError
 from cradletrace.store.lock import FileLeaderLock, PostgresLeaderLock, lock_key
 from cradletrace.workspace import Workspace, init_workspace
-from tests.test_anchoring import add_suppliers, raw_lots, record_into, stored_batches, stored_events
+from tests.anchoring.test_anchoring import add_suppliers, raw_lots, record_into, stored_batches, stored_events
 
 
 def test_lock_key_is_a_fixed_signed_64_bit_number() -> None:

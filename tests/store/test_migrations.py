@@ -42,7 +42,7 @@ from cradletrace.verification import verify_event
 from cradletrace.workspace import Workspace, init_workspace
 from tests.conftest import NOW, add_demo_suppliers
 
-VECTORS = Path(__file__).parent / "vectors"
+VECTORS = Path(__file__).parents[1] / "vectors"
 OLD_TABLES = (
     "meta",
     "supplier",

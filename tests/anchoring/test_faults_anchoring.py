@@ -33,8 +33,8 @@ from cradletrace.config import Settings
 from cradletrace.store.models import AnchorBatch, EventRow
 from cradletrace.verification import audit
 from cradletrace.workspace import Workspace, init_workspace
-from tests.test_anchor_chain import ANVIL_KEY_0
-from tests.test_anchoring import add_suppliers, raw_lots, record_into, stored_batches, stored_events
+from tests.anchoring.test_anchor_chain import ANVIL_KEY_0
+from tests.anchoring.test_anchoring import add_suppliers, raw_lots, record_into, stored_batches, stored_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.node]
 
