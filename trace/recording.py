@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -449,7 +449,7 @@ def _store(
     ]
 
 
-def attach_proofs(session: Session, proofs: list[dict[str, object]]) -> None:
+def attach_proofs(session: Session, proofs: Sequence[Mapping[str, object]]) -> None:
     """Put still-pending events under an anchor batch: each of ``proofs`` is ``{"id": event id,
     "anchor_id": batch id, "proof": Merkle proof}``. The event table is recording's, so anchoring
     claims its rows here. Only rows with no ``anchor_id`` yet are claimed: a row another worker

@@ -10,6 +10,8 @@ so it does not depend on the revision scripts under test.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -373,3 +375,21 @@ def test_two_upgraders_at_once_upgrade_once(old_store: Settings, engine: Engine)
     assert done == [schema.Upgrade(None, "0001", HEAD), schema.Upgrade(HEAD, HEAD, HEAD)]
     with engine.connect() as conn:
         assert schema.differences(conn) == [] and schema.stored_revision(conn) == HEAD
+
+
+def test_head_constant_is_the_newest_revision_script() -> None:
+    assert schema.head() == schema.HEAD, "a new revision script was added: set schema.HEAD to it"
+
+
+def test_opening_a_store_at_head_loads_no_alembic(tmp_path: Path) -> None:
+    init_workspace(Settings(data_dir=tmp_path / "data"))[0].close()
+    probe = (
+        "import sys\n"
+        "from cradletrace.config import Settings\n"
+        "from cradletrace.workspace import Workspace\n"
+        f"ws = Workspace(Settings(data_dir={str(tmp_path / 'data')!r}))\n"
+        "ws.engine\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

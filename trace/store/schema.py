@@ -12,13 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
@@ -26,8 +21,16 @@ from cradletrace.errors import ConfigError
 from cradletrace.store import models  # noqa: F401  (registers the tables)
 from cradletrace.store.lock import lock_key
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+# Alembic (and its revision scripts) load only to create, upgrade or explain a store: opening a
+# store at HEAD reads one row, so commands such as ``verify`` do not pay for them at start-up.
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 FIRST_RELEASE = "0001"
+HEAD = "0005"  # the newest revision in migrations/versions (tests/store/test_migrations.py checks it)
 # What each revision added, as (tables, (table, column) pairs on older tables). A store without
 # revisions is at the newest revision r whose later additions are exactly what it lacks: one that
 # lacks 0002's and 0003's is at FIRST_RELEASE, one that lacks only 0003's at 0002, one that lacks
@@ -54,6 +57,8 @@ class Upgrade:
 
 
 def _config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
@@ -62,6 +67,8 @@ def _config(connection: Connection | None = None) -> Config:
 
 @cache
 def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_config())
 
 
@@ -78,6 +85,8 @@ def known(revision: str) -> bool:
 
 def stored_revision(conn: Connection) -> str | None:
     """The store's revision; None when it has no ``alembic_version`` (made before revisions)."""
+    from alembic.migration import MigrationContext
+
     heads = MigrationContext.configure(conn).get_current_heads()
     if len(heads) > 1:
         raise ConfigError(
@@ -88,6 +97,9 @@ def stored_revision(conn: Connection) -> str | None:
 
 def differences(conn: Connection) -> list[Any]:
     """Alembic's autogenerate diff of the store against the models: empty when they agree."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
     return compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)  # type: ignore[no-any-return]
 
 
@@ -152,15 +164,26 @@ def create(engine: Engine, hint: str) -> None:
     with engine.begin() as conn:
         _lock(conn)
         if _is_new(conn):
+            from alembic.migration import MigrationContext
+
             SQLModel.metadata.create_all(conn)
             MigrationContext.configure(conn).stamp(_scripts(), "head")
             return
     check(engine, hint)
 
 
+def _at_head(conn: Connection) -> bool:
+    """The common case, without Alembic: the store records exactly HEAD."""
+    if "alembic_version" not in inspect(conn).get_table_names():
+        return False
+    return [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))] == [HEAD]
+
+
 def check(engine: Engine, hint: str) -> None:
     """Refuse a store that is not at this code's head; ``hint`` is the upgrade command to name."""
     with engine.connect() as conn:
+        if _at_head(conn):
+            return
         rev = stored_revision(conn)
     want = head()
     if rev == want:
@@ -183,6 +206,9 @@ def check(engine: Engine, hint: str) -> None:
 
 def upgrade(engine: Engine) -> Upgrade:
     """Bring the store to head in one transaction (all or nothing); a no-op at head."""
+    from alembic import command
+    from alembic.migration import MigrationContext
+
     with engine.begin() as conn:
         _lock(conn)
         stored = stored_revision(conn)
