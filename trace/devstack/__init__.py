@@ -2,3 +2,5 @@
 (nodes), cradletrace's own long-running commands as processes (processes) and the whole production
 shape put together (stack). Development tooling, run from a checkout; the tests and benchmarks use it too.
 Nothing in the product imports it."""
+
+__all__ = ["nodes", "pg", "processes", "stack"]
