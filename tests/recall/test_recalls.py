@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 from web3 import HTTPProvider, Web3
 
 from cradletrace import products
@@ -24,7 +24,6 @@ from cradletrace.config import Settings
 from cradletrace.core import canonical
 from cradletrace.demo import _gtin
 from cradletrace.errors import ChainUnavailableError, Conflict, InvalidInputError, StateConflictError
-from cradletrace.labels.commission import generate_codes
 from cradletrace.recall import holds, notices, recalls
 from cradletrace.recall.clock import Clock
 from cradletrace.recall.recalls import start_recall
@@ -33,7 +32,7 @@ from cradletrace.scanner_web.pages import strings
 from cradletrace.store.models import Hold, Lot, Recall
 from cradletrace.workspace import Workspace
 from tests import nodes
-from tests.api.conftest import A, open_site
+from tests.api.conftest import A, commission, open_site
 from tests.conftest import NOW
 
 FORMULA = _gtin("9421902960101")
@@ -289,17 +288,7 @@ def test_scan_shows_hold_then_recall_at_once_in_json_and_html(tmp_path: Path) ->
     zh, en = strings()["zh"], strings()["en"]
     settings = Settings(data_dir=tmp_path / "data")
     with open_site(settings, scan_rate_per_minute=0, anchor_interval=0) as site:  # records the demo story: IF-0001 held
-        with Workspace(settings) as ws, ws.session() as s:
-            [can] = generate_codes(
-                s,
-                settings.keys_dir,
-                gtin=FORMULA,
-                lot="IF-0001",
-                count=1,
-                supplier=A,
-                resolver=settings.resolver_host,
-                limits=ws.limits,
-            ).links
+        [can] = commission(settings, "IF-0001", 1, gtin=FORMULA)
         client: TestClient = site.client
         body = client.get(can.path, headers={"Accept": "application/json"}).json()
         assert body["recall"] is None and body["hold"]["reason"] == "failed test report"
@@ -340,28 +329,26 @@ def test_scan_shows_hold_then_recall_at_once_in_json_and_html(tmp_path: Path) ->
         )
 
 
+START_BOTH = (
+    *("recall", "start", "--lot", f"{FORMULA}/IF-0001", "--lot", f"{MIX}/MX-0001"),
+    *("--reason", "Cronobacter", "--severity", "I"),
+)
+
+
+def cli(ws: Workspace) -> Callable[..., Result]:
+    """Run the CLI on this workspace: the arguments given, then its --data-dir (and --database-url)."""
+    st = ws.settings
+    base = ["--data-dir", str(st.data_dir)] + (["--database-url", st.database_url] if st.database_url else [])
+    return lambda *a: CliRunner().invoke(cli_app, [*a, *base])
+
+
 def test_cli_recall_start_list_and_hold_list(workspace, events, record) -> None:
     ids = story_with_downstream(record, events)
-    st = workspace.settings
-    base = ["--data-dir", str(st.data_dir)] + (["--database-url", st.database_url] if st.database_url else [])
-    run = lambda *a: CliRunner().invoke(cli_app, [*a, *base])  # noqa: E731
+    run = cli(workspace)
     out = run("hold", "list", "--proposals")
     assert out.exit_code == 0, out.output
     assert "PROPOSED" in out.output and "MX-0001" in out.output and "clock:" in out.output
-    out = run(
-        "recall",
-        "start",
-        "--lot",
-        f"{FORMULA}/IF-0001",
-        "--lot",
-        f"{MIX}/MX-0001",
-        "--reason",
-        "Cronobacter",
-        "--severity",
-        "I",
-        "--trigger",
-        str(ids["failing"]),
-    )
+    out = run(*START_BOTH, "--trigger", str(ids["failing"]))
     assert out.exit_code == 0, out.output
     assert "recall 1 started (class I)" in out.output and "2 lots" in out.output and "2 h rule" in out.output
     out = run("recall", "start", "--lot", f"{MIX}/MX-0001", "--reason", "again", "--severity", "II")
@@ -414,22 +401,17 @@ def test_notice_waits_for_a_stopped_node_and_is_sent_when_it_returns(
 
 def test_cli_recall_from_a_trigger_event_takes_the_forward_trace_as_scope(workspace, events, record) -> None:
     ids = story_with_downstream(record, events)
-    st = workspace.settings
-    base = ["--data-dir", str(st.data_dir)] + (["--database-url", st.database_url] if st.database_url else [])
-    out = CliRunner().invoke(
-        cli_app,
-        [
-            "recall",
-            "start",
-            "--reason",
-            "Cronobacter",
-            "--severity",
-            "class I",
-            "--trigger",
-            str(ids["failing"]),
-            "--json",
-            *base,
-        ],
+    run = cli(workspace)
+    out = run(
+        "recall",
+        "start",
+        "--reason",
+        "Cronobacter",
+        "--severity",
+        "class I",
+        "--trigger",
+        str(ids["failing"]),
+        "--json",
     )
     assert out.exit_code == 0, out.output
     import json
@@ -439,7 +421,7 @@ def test_cli_recall_from_a_trigger_event_takes_the_forward_trace_as_scope(worksp
     assert body["started_by"].startswith("cli:") and body["notice_status"] == "prepared"
     assert body["clock"]["to_located_s"] == 0  # located by the automatic hold when the report was recorded
     assert body["clock"]["trigger_at"] is not None and body["clock"]["to_started_s"] is not None
-    out = CliRunner().invoke(cli_app, ["recall", "start", "--reason", "x", "--severity", "I", *base])
+    out = run("recall", "start", "--reason", "x", "--severity", "I")
     assert out.exit_code == 2 and "expected --lot" in out.output
 
 
@@ -454,9 +436,7 @@ def test_cli_hold_release_recall_close_and_report(workspace, events, record, tmp
     from cradletrace.recall.report import COLUMNS
 
     story_with_downstream(record, events)
-    st = workspace.settings
-    base = ["--data-dir", str(st.data_dir)] + (["--database-url", st.database_url] if st.database_url else [])
-    run = lambda *a: CliRunner().invoke(cli_app, [*a, *base])  # noqa: E731
+    run = cli(workspace)
     hold = json.loads(run("hold", "list", "--json").output)[0]
     out = run("hold", "release", str(hold["id"]), "--reason", "re-test passed")
     assert out.exit_code == 0 and f"hold {hold['id']} on " in out.output and "released by cli:" in out.output, (
@@ -465,21 +445,7 @@ def test_cli_hold_release_recall_close_and_report(workspace, events, record, tmp
     out = run("hold", "release", str(hold["id"]), "--reason", "again")
     assert out.exit_code == 2 and f"hold {hold['id']} was already released" in out.output
     assert run("hold", "release", "999", "--reason", "x").exit_code == 2
-    assert (
-        run(
-            "recall",
-            "start",
-            "--lot",
-            f"{FORMULA}/IF-0001",
-            "--lot",
-            f"{MIX}/MX-0001",
-            "--reason",
-            "Cronobacter",
-            "--severity",
-            "I",
-        ).exit_code
-        == 0
-    )
+    assert run(*START_BOTH).exit_code == 0
     out = run("recall", "report", "1", "--out", str(tmp_path / "r"))
     assert out.exit_code == 0, out.output
     assert "2 lots, 3 rows, 1 sites to notify" in out.output  # two batch rows and IF-0001's shipment
