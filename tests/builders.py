@@ -1,4 +1,4 @@
-"""Small helpers several test modules share: running the repository's Node scripts."""
+"""Small helpers several test modules share: running the repository's Node scripts, and events to record."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import subprocess
 from typing import Any
 
+from tests.api.conftest import FORMULA, A
 from tests.nodes import REPO_ROOT, node_env
 
 
@@ -36,3 +37,18 @@ def oz_merkle(digests_hex: list[str]) -> dict[str, Any]:
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def if1_cold_chain(key_id: str, readings: list[dict[str, Any]]) -> dict[str, Any]:
+    """An unsigned cold-chain event from supplier A for lot IF-0001 (logger L-1, 2-8 °C) with ``readings``."""
+    return {
+        "kind": "cold_chain",
+        "supplier": A,
+        "key": key_id,
+        "data": {
+            "lot": {"gtin": FORMULA, "lot": "IF-0001"},
+            "logger": {"id": "L-1"},
+            "range": {"min_c": 2, "max_c": 8},
+            "readings": readings,
+        },
+    }

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -57,21 +56,6 @@ def commission(settings: Settings, lot: str, count: int, gtin: str = FORMULA) ->
             resolver=settings.resolver_host,
             limits=ws.limits,
         ).links
-
-
-def if1_cold_chain(key_id: str, readings: list[dict[str, Any]]) -> dict[str, Any]:
-    """An unsigned cold-chain event from supplier A for lot IF-0001 (logger L-1, 2-8 °C) with ``readings``."""
-    return {
-        "kind": "cold_chain",
-        "supplier": A,
-        "key": key_id,
-        "data": {
-            "lot": {"gtin": FORMULA, "lot": "IF-0001"},
-            "logger": {"id": "L-1"},
-            "range": {"min_c": 2, "max_c": 8},
-            "readings": readings,
-        },
-    }
 
 
 @dataclass

@@ -18,7 +18,8 @@ from cradletrace.core import signing
 from cradletrace.core.events import MAX_READINGS
 from cradletrace.recording import MAX_EVENTS
 from cradletrace.workspace import Workspace
-from tests.api.conftest import A, B, Site, if1_cold_chain, key_file, open_site, raw_milk, sign_with, signed
+from tests.api.conftest import A, B, Site, key_file, open_site, raw_milk, sign_with, signed
+from tests.builders import if1_cold_chain
 
 P = "/api/v1"
 

@@ -77,7 +77,8 @@ def _heavy_lot(settings: Settings, rows: int, readings: int) -> None:
     into the store (the export maps and hashes stored rows; it does not check their signatures)."""
     from cradletrace.core import canonical
     from cradletrace.store.models import EventRow
-    from tests.api.conftest import FORMULA, A, if1_cold_chain, key_file
+    from tests.api.conftest import FORMULA, A, key_file
+    from tests.builders import if1_cold_chain
 
     kid, _ = key_file(settings, A)
     start = datetime(2026, 1, 1, tzinfo=UTC)
