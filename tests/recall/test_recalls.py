@@ -69,6 +69,19 @@ def held(ws: Workspace) -> list[tuple[str, str, str, int]]:
         return [(h.gtin, h.lot, h.reason, h.trigger_event_id) for h in holds.list_holds(s)]
 
 
+def recall(s: Session, **kw: Any) -> Recall:
+    """start_recall of IF-0001, class I, for "Cronobacter", no trigger, by "qa" at NOW; ``kw`` changes any of them."""
+    usual: dict[str, Any] = {
+        "lots": [IF1],
+        "reason": "Cronobacter",
+        "severity": "I",
+        "trigger": None,
+        "started_by": "qa",
+        "now": NOW,
+    }
+    return start_recall(s, **{**usual, **kw})
+
+
 def story_with_downstream(record: Callable[..., Any], events: list[dict[str, Any]]) -> dict[str, int]:
     """Raw lots, IF-0001, passing report, MX-0001 (fed by IF-0001), then the failing report, shipment, excursion."""
     record(events[:4])
@@ -123,11 +136,10 @@ def test_start_recall_marks_lots_and_keeps_the_clock(workspace, events, record) 
     ids = story_with_downstream(record, events)
     started = NOW + timedelta(minutes=30)
     with workspace.session() as s:
-        r = start_recall(
+        r = recall(
             s,
             lots=[IF1, DOWN],
             reason="Cronobacter detected",
-            severity="I",
             trigger=str(ids["failing"]),
             started_by="qa-anna",
             now=started,
@@ -171,10 +183,9 @@ def test_refusals_name_the_problem_and_store_nothing(workspace, events, record) 
     story_with_downstream(record, events)
 
     def refused(**kw: Any) -> str:
-        args = dict(lots=[IF1], reason="r", severity="II", trigger=None, started_by="qa", now=NOW)
         # A lot already under recall is a state conflict (409 in the API), not an input error.
         with workspace.session() as s, pytest.raises((InvalidInputError, StateConflictError)) as exc:
-            start_recall(s, **{**args, **kw})
+            recall(s, **{"reason": "r", "severity": "II", **kw})
         kinds.append(getattr(exc.value, "kind", None))
         return str(exc.value)
 
@@ -185,9 +196,7 @@ def test_refusals_name_the_problem_and_store_nothing(workspace, events, record) 
     assert "I, II or III" in refused(severity="IV")
     with workspace.session() as s:
         assert s.exec(select(Recall)).all() == []
-        start_recall(
-            s, lots=[IF1], reason="first", severity="II", trigger="customer complaint", started_by="qa", now=NOW
-        )
+        recall(s, reason="first", severity="II", trigger="customer complaint")
     message = refused(lots=[DOWN, IF1])
     assert f"lot {FORMULA}/IF-0001 is already under active recall" in message and "MX-0001" not in message
     assert kinds == [None, None, None, Conflict.RECALLED]  # input errors first, then the state conflict
@@ -201,15 +210,7 @@ def test_refusals_name_the_problem_and_store_nothing(workspace, events, record) 
 def test_notice_is_anchored_through_the_contract_once(workspace, events, record) -> None:
     ids = story_with_downstream(record, events)
     with workspace.session() as s:
-        r = start_recall(
-            s,
-            lots=[IF1, DOWN],
-            reason="Cronobacter",
-            severity="I",
-            trigger=str(ids["failing"]),
-            started_by="qa",
-            now=NOW + timedelta(minutes=5),
-        )
+        r = recall(s, lots=[IF1, DOWN], trigger=str(ids["failing"]), now=NOW + timedelta(minutes=5))
         rid, digest, ref = r.id, bytes.fromhex(r.notice_digest), bytes.fromhex(r.lot_ref)
     chain = workspace.chain()
     assert chain.lookup_notice(digest) is None
@@ -231,7 +232,7 @@ def test_notice_is_anchored_through_the_contract_once(workspace, events, record)
 def test_crash_after_send_is_recovered_without_sending_twice(workspace, events, record) -> None:
     story_with_downstream(record, events)
     with workspace.session() as s:
-        r = start_recall(s, lots=[IF1], reason="Cronobacter", severity="I", trigger=None, started_by="qa", now=NOW)
+        r = recall(s)
         rid, digest, ref = r.id, bytes.fromhex(r.notice_digest), bytes.fromhex(r.lot_ref)
     chain = workspace.chain()
     sent = chain.record_notice(ref, digest)  # the run sent it, then died before confirming
@@ -256,7 +257,7 @@ def unreachable(chain: Web3Anchor) -> Web3Anchor:
 def test_unreachable_chain_leaves_the_notice_prepared_and_a_later_run_confirms(workspace, events, record) -> None:
     story_with_downstream(record, events)
     with workspace.session() as s:
-        rid = start_recall(s, lots=[IF1], reason="Cronobacter", severity="I", trigger=None, started_by="qa", now=NOW).id
+        rid = recall(s).id
     with pytest.raises(ChainUnavailableError):
         notices.send_pending_notices(factory(workspace), unreachable(workspace.chain()))
     with workspace.session() as s:
@@ -273,7 +274,7 @@ def test_unreachable_rpc_settings_leave_the_notice_prepared(workspace, events, r
     """The CLI pointed at a node that does not answer: the anchor run fails, the recall stays, prepared."""
     story_with_downstream(record, events)
     with workspace.session() as s:
-        rid = start_recall(s, lots=[IF1], reason="Cronobacter", severity="I", trigger=None, started_by="qa", now=NOW).id
+        rid = recall(s).id
     st = workspace.settings
     args = ["anchor", "--data-dir", str(st.data_dir), "--rpc-url", f"http://127.0.0.1:{nodes.free_port()}"]
     if st.database_url:
@@ -299,15 +300,7 @@ def test_scan_shows_hold_then_recall_at_once_in_json_and_html(tmp_path: Path) ->
         chain = runtime.chain()
         sent_before = chain.w3.eth.get_transaction_count(chain.sender)
         with runtime.session() as s:
-            r = start_recall(
-                s,
-                lots=[IF1],
-                reason="Cronobacter spp. detected",
-                severity="I",
-                trigger=None,
-                started_by="qa",
-                now=datetime.now(UTC),
-            )
+            r = recall(s, reason="Cronobacter spp. detected", now=datetime.now(UTC))
             s.commit()
             digest = bytes.fromhex(r.notice_digest)
         body = client.get(can.path, headers={"Accept": "application/json"}).json()
@@ -383,9 +376,7 @@ def test_notice_waits_for_a_stopped_node_and_is_sent_when_it_returns(
         add_suppliers(ws)
         record_into(ws, events)
         with ws.session() as s:
-            rid = start_recall(
-                s, lots=[IF1], reason="Cronobacter", severity="I", trigger=None, started_by="qa", now=datetime.now(UTC)
-            ).id
+            rid = recall(s, now=datetime.now(UTC)).id
         node.stop()
         with pytest.raises(ChainUnavailableError):
             notices.send_pending_notices(factory(ws), chain)
