@@ -87,6 +87,16 @@ class Row:
     note: str = ""
     raw: float | None = None  # the figure as a number, for callers that import this module
 
+    @classmethod
+    def rate(cls, section: str, metric: str, count: float, seconds: float, target: str = "", note: str = "") -> Row:
+        """A throughput row: ``count`` things in ``seconds``, shown per second and kept as that number."""
+        return cls(section, metric, fmt_rate(count / seconds), target, note, count / seconds)
+
+    @classmethod
+    def took(cls, section: str, metric: str, seconds: float, target: str = "", note: str = "") -> Row:
+        """A duration row: shown in s or ms and kept as seconds."""
+        return cls(section, metric, fmt_s(seconds), target, note, seconds)
+
 
 def print_table(rows: list[Row]) -> None:
     heads = ("metric", "measured", "target", "note")
@@ -767,13 +777,13 @@ def main(argv: list[str] | None = None) -> list[Row]:
             )
         )
         rows.append(
-            Row(
+            Row.rate(
                 "events",
                 "sign rate (supplier side, not ours)",
-                fmt_rate(n / sign_s),
+                n,
+                sign_s,
                 "",
                 f"sign_submissions: JCS + Ed25519 sign + limits fill; {sw.note()}",
-                n / sign_s,
             )
         )
 
@@ -782,14 +792,14 @@ def main(argv: list[str] | None = None) -> list[Row]:
         sw, per = bench_record(ws_sql, items, args.submission, now, "SQLite", "record-sqlite" in prof, top)
         assert count_rows(ws_sql) == n
         rows.append(
-            Row(
+            Row.rate(
                 "1. record (validate, verify signature, hash, store)",
                 "events recorded/s, SQLite",
-                fmt_rate(n / sw.wall),
+                n,
+                sw.wall,
                 ">= 3 000/s",
                 f"{1e6 * sw.wall / n:,.0f} µs/event ({n / sw.cpu:,.0f} events per CPU-second); "
                 f"per {args.submission:,}-event transaction median {_first_last(per)}; {sw.note()}",
-                n / sw.wall,
             )
         )
 
@@ -807,14 +817,14 @@ def main(argv: list[str] | None = None) -> list[Row]:
             sw, per = bench_record(ws_pg, items, args.submission, now, "PostgreSQL", "record-postgres" in prof, top)
             assert count_rows(ws_pg) == n
             rows.append(
-                Row(
+                Row.rate(
                     "1. record (validate, verify signature, hash, store)",
                     "events recorded/s, PostgreSQL",
-                    fmt_rate(n / sw.wall),
+                    n,
+                    sw.wall,
                     "",
                     f"PostgreSQL {ver} on tmpfs, fsync off; {1e6 * sw.wall / n:,.0f} µs/event; "
                     f"per transaction median {_first_last(per)}; {sw.note()} (incl. the server)",
-                    n / sw.wall,
                 )
             )
         gc.unfreeze()
@@ -830,14 +840,13 @@ def main(argv: list[str] | None = None) -> list[Row]:
             a = bench_anchor(ws, label, f"anchor-{'sqlite' if ws is ws_sql else 'postgres'}" in prof, top)
             anchored.append((label, ws, a))
             rows.append(
-                Row(
+                Row.took(
                     "5. anchor all pending events (one root)",
                     f"anchor {int(a['leaves']):,} events, {label}",
-                    fmt_s(a["total"]),
+                    a["total"],
                     "",
                     f"prepare (tree + proofs stored) {fmt_s(a['prepare'])}, send + confirm {fmt_s(a['send_confirm'])}; "
                     f"{a['leaves'] / a['total']:,.0f} events/s; {a['sw'].note()}",
-                    a["total"],
                 )
             )
 
@@ -848,14 +857,14 @@ def main(argv: list[str] | None = None) -> list[Row]:
                 stage = f"audit-{'sqlite' if ws is ws_sql else 'postgres'}"
                 sw, checked, ok = bench_audit(ws, sig, label, stage in prof, top)
                 rows.append(
-                    Row(
+                    Row.rate(
                         "4. audit (re-verify every anchored event)",
                         f"audit rate, {label}, {'with' if sig else 'without'} signatures",
-                        fmt_rate(checked / sw.wall),
+                        checked,
+                        sw.wall,
                         ">= 20 000/s",
                         f"{checked:,} events, {'all consistent' if ok else 'PROBLEMS FOUND'}; "
                         f"{checked / sw.cpu:,.0f} per CPU-second; {sw.note()}",
-                        checked / sw.wall,
                     )
                 )
 
@@ -898,13 +907,12 @@ def main(argv: list[str] | None = None) -> list[Row]:
         with maybe_profile("tree" in prof, "build_tree", top):
             tr = bench_tree(args.tree_leaves, args.proofs)
         rows.append(
-            Row(
+            Row.took(
                 "3. Merkle tree",
                 f"build a {args.tree_leaves:,}-leaf tree",
-                fmt_s(tr["build"]),
+                tr["build"],
                 "<= 10 s" if args.tree_leaves >= 1_000_000 else "(<= 10 s at 1M)",
                 f"merkle.build_tree over random digests; tree holds {tr['mib']:,.0f} MiB (nodes + index); {tr['sw'].note()}",
-                tr["build"],
             )
         )
         rows.append(

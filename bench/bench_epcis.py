@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # for bench.bench_core
 
-from bench.bench_core import Row, Stopwatch, fmt_rate, fmt_s, machine_info, print_table
+from bench.bench_core import Row, Stopwatch, fmt_s, machine_info, print_table
 from cradletrace import products, suppliers
 from cradletrace.config import Settings
 from cradletrace.core.canonical import parse_json
@@ -153,13 +153,13 @@ def main(argv: list[str] | None = None) -> list[Row]:
         problems, sw = timed(validation.validate, doc)
         assert problems == [], problems[:3]
         rows.append(
-            Row(
+            Row.rate(
                 "validate (schema + formats + CBV lists)",
                 f"{name}: validation.validate",
-                fmt_rate(n / sw.wall),
+                n,
+                sw.wall,
                 "",
                 f"{fmt_s(sw.wall)} for the document; {sw.note()}",
-                n / sw.wall,
             )
         )
     if args.reference:
@@ -170,13 +170,13 @@ def main(argv: list[str] | None = None) -> list[Row]:
             problems, sw = timed(validation.schema_problems_full, part)
             assert problems == [], problems[:3]
             rows.append(
-                Row(
+                Row.rate(
                     "validate (schema + formats + CBV lists)",
                     f"{name}: jsonschema only (the old path)",
-                    fmt_rate(m / sw.wall),
+                    m,
+                    sw.wall,
                     "",
                     f"{m:,} events in {fmt_s(sw.wall)}; {n:,} would take ~{fmt_s(n * sw.wall / m)}; {sw.note()}",
-                    m / sw.wall,
                 )
             )
         bad = copy.deepcopy(docs["mixed"])
@@ -185,13 +185,12 @@ def main(argv: list[str] | None = None) -> list[Row]:
         log("validate mixed with 10 broken events")
         problems, sw = timed(validation.validate, bad)
         rows.append(
-            Row(
+            Row.took(
                 "validate (schema + formats + CBV lists)",
                 "mixed, 10 events broken",
-                fmt_s(sw.wall),
+                sw.wall,
                 "",
                 f"{len(problems)} problems; jsonschema explains only the faulted events; {sw.note()}",
-                sw.wall,
             )
         )
 
@@ -200,13 +199,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
         hashes, sw = timed(document_hashes, doc)
         assert len(set(hashes)) == n
         rows.append(
-            Row(
-                "CBV 2.0 event hashes",
-                f"{name}: document_hashes",
-                fmt_rate(n / sw.wall),
-                "",
-                f"{fmt_s(sw.wall)}; {sw.note()}",
-                n / sw.wall,
+            Row.rate(
+                "CBV 2.0 event hashes", f"{name}: document_hashes", n, sw.wall, "", f"{fmt_s(sw.wall)}; {sw.note()}"
             )
         )
 
@@ -228,15 +222,15 @@ def main(argv: list[str] | None = None) -> list[Row]:
                 log(f"map {name}")
                 mapped, sw = timed(map_document, doc, "waikato-dairy", "0" * 16, ws.limits)
                 rows.append(
-                    Row(
+                    Row.rate(
                         "map (profile: EPCIS -> cradletrace events)",
                         f"{name}: map_document",
-                        fmt_rate(n / sw.wall),
+                        n,
+                        sw.wall,
                         "",
                         f"{fmt_s(sw.wall)}; kinds "
                         + ", ".join(sorted({m.event["kind"] for m in mapped}))
                         + f"; {sw.note()}",
-                        n / sw.wall,
                     )
                 )
 
@@ -246,13 +240,13 @@ def main(argv: list[str] | None = None) -> list[Row]:
                 s.commit()
             assert len(recorded) == n
             rows.append(
-                Row(
+                Row.rate(
                     "import (one transaction, SQLite)",
                     f"farm: import_document, {n:,} events",
-                    fmt_rate(n / sw.wall),
+                    n,
+                    sw.wall,
                     "",
                     f"{fmt_s(sw.wall)}: parse, validate, map, hash, sign, record, keep originals, commit; {sw.note()}",
-                    n / sw.wall,
                 )
             )
             with ws.session() as s:
@@ -267,13 +261,12 @@ def main(argv: list[str] | None = None) -> list[Row]:
                     out = export_lot(s, lot, now)
                 k = len(out["epcisBody"]["eventList"])
                 rows.append(
-                    Row(
+                    Row.took(
                         "export (a lot's history as EPCIS)",
                         f"export_lot {lot}",
-                        fmt_s(sw.wall),
+                        sw.wall,
                         "",
                         f"{k} event{'s' if k != 1 else ''} out of a store of {n + 5:,}; {sw.note()}",
-                        sw.wall,
                     )
                 )
     finally:

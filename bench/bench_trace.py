@@ -210,18 +210,8 @@ def make_plan(scale: Scale, now: datetime) -> Plan:
     events: list[dict[str, Any]] = []
 
     def report(key: LotKey, tests: Sequence[tuple[str, str, float, str, str]], on: date, doc: int) -> dict[str, Any]:
-        return {
-            "kind": "test_report",
-            "supplier": LAB,
-            "data": {
-                "batch": {"gtin": key[0], "lot": key[1]},
-                "lab": LAB_INFO,
-                "sampled_on": on.isoformat(),
-                "reported_on": (on + timedelta(days=2)).isoformat(),
-                "analytes": [{"name": n, "category": c, "value": v, "unit": u, "method": m} for n, c, v, u, m in tests],
-                "document": {"sha256": f"{doc:064x}", "uri": f"https://lab.example/reports/{doc}.pdf"},
-            },
-        }
+        analytes = [{"name": n, "category": c, "value": v, "unit": u, "method": m} for n, c, v, u, m in tests]
+        return lab_report(key, analytes, on, on + timedelta(days=2), doc, str(doc))
 
     raw: list[LotKey] = []
     for i in range(scale.raw_lots):
@@ -622,27 +612,33 @@ def _step(steps: dict[str, float], name: str) -> Iterator[None]:
     steps[name] = time.perf_counter() - t
 
 
-def failing_report(key: LotKey, doc: int) -> dict[str, Any]:
+def lab_report(
+    key: LotKey, analytes: list[dict[str, Any]], sampled_on: date, reported_on: date, doc: int, pdf: str
+) -> dict[str, Any]:
+    """The lab's test report on lot ``key``; its document ``pdf``.pdf, with digest ``doc`` written out."""
     return {
         "kind": "test_report",
         "supplier": LAB,
         "data": {
             "batch": {"gtin": key[0], "lot": key[1]},
             "lab": LAB_INFO,
-            "sampled_on": date.today().isoformat(),
-            "reported_on": date.today().isoformat(),
-            "analytes": [
-                {
-                    "name": "Cronobacter spp.",
-                    "category": "microbiology",
-                    "value": 1,
-                    "unit": "detections/10 g",
-                    "method": "ISO 22964",
-                }
-            ],
-            "document": {"sha256": f"{doc:064x}", "uri": f"https://lab.example/reports/fail-{doc}.pdf"},
+            "sampled_on": sampled_on.isoformat(),
+            "reported_on": reported_on.isoformat(),
+            "analytes": analytes,
+            "document": {"sha256": f"{doc:064x}", "uri": f"https://lab.example/reports/{pdf}.pdf"},
         },
     }
+
+
+def failing_report(key: LotKey, doc: int) -> dict[str, Any]:
+    cronobacter = {
+        "name": "Cronobacter spp.",
+        "category": "microbiology",
+        "value": 1,
+        "unit": "detections/10 g",
+        "method": "ISO 22964",
+    }
+    return lab_report(key, [cronobacter], date.today(), date.today(), doc, f"fail-{doc}")
 
 
 def full_recall(ws: Workspace, chain: Any, start: LotKey | str, out_dir: Path, n: int) -> tuple[dict[str, float], int]:

@@ -345,6 +345,11 @@ def _events(change: Callable[[Events], Events]) -> Callable[..., list[recording.
     return lambda ev, sign, record, keys: sign(change(ev))
 
 
+def _set(index: int, path: str, value: Any) -> Callable[..., list[recording.Submission]]:
+    """The demo events signed, with ``events[index]`` at dotted ``path`` set to ``value``."""
+    return _events(lambda ev: edited(ev, index, path, value))
+
+
 def _lab_records_batch(ev: Events) -> Events:
     return [edited(ev, RAW_A, "supplier", "canterbury-lab")[RAW_A]]
 
@@ -354,37 +359,32 @@ BAD_EVENT = [
     # (id, build the submission, field path, message fragment)
     (
         "wrong GTIN check digit",
-        _events(lambda ev: edited(ev, RAW_A, "data.product.gtin", "94219029600010")),
+        _set(RAW_A, "data.product.gtin", "94219029600010"),
         "events[0].data.product.gtin",
         "check digit 9",
     ),
     (
         "GTIN-13 off the can",
-        _events(lambda ev: edited(ev, RAW_A, "data.product.gtin", "9421902960001")),
+        _set(RAW_A, "data.product.gtin", "9421902960001"),
         "events[0].data.product.gtin",
         "14 digits",
     ),
-    (
-        "GTIN as a number",
-        _events(lambda ev: edited(ev, RAW_A, "data.product.gtin", 94219029600019)),
-        "events[0].data.product.gtin",
-        "string",
-    ),
+    ("GTIN as a number", _set(RAW_A, "data.product.gtin", 94219029600019), "events[0].data.product.gtin", "string"),
     (
         "expiry before production",
-        _events(lambda ev: edited(ev, BATCH, "data.expires_on", "2026-11-01")),
+        _set(BATCH, "data.expires_on", "2026-11-01"),
         "events[2].data.expires_on",
         "after produced_on",
     ),
     (
         "report before sample",
-        _events(lambda ev: edited(ev, PASSING, "data.reported_on", "2026-11-01")),
+        _set(PASSING, "data.reported_on", "2026-11-01"),
         "events[3].data.reported_on",
         "on or after sampled_on",
     ),
     (
         "received before shipped",
-        _events(lambda ev: edited(ev, SHIPMENT, "data.received_at", "2026-11-01T00:00:00+00:00")),
+        _set(SHIPMENT, "data.received_at", "2026-11-01T00:00:00+00:00"),
         "events[5].data.received_at",
         "on or after shipped_at",
     ),
@@ -394,27 +394,17 @@ BAD_EVENT = [
         "events[6].data.readings[3].at",
         "expected a time after",
     ),
-    (
-        "reading hotter than physical",
-        _events(lambda ev: edited(ev, COLD, "data.readings.3.c", 410.0)),
-        "events[6].data.readings[3].c",
-        "100",
-    ),
-    (
-        "reading below absolute zero",
-        _events(lambda ev: edited(ev, COLD, "data.readings.3.c", -300)),
-        "events[6].data.readings[3].c",
-        "-100",
-    ),
+    ("reading hotter than physical", _set(COLD, "data.readings.3.c", 410.0), "events[6].data.readings[3].c", "100"),
+    ("reading below absolute zero", _set(COLD, "data.readings.3.c", -300), "events[6].data.readings[3].c", "-100"),
     (
         "reading without time zone",
-        _events(lambda ev: edited(ev, COLD, "data.readings.0.at", "2026-11-16T12:00:00")),
+        _set(COLD, "data.readings.0.at", "2026-11-16T12:00:00"),
         "events[6].data.readings[0].at",
         "timezone",
     ),
     (
         "date written day-first",
-        _events(lambda ev: edited(ev, RAW_A, "data.produced_on", "05/11/2026")),
+        _set(RAW_A, "data.produced_on", "05/11/2026"),
         "events[0].data.produced_on",
         "YYYY-MM-DD",
     ),
@@ -424,42 +414,17 @@ BAD_EVENT = [
         "events[0].data.site.lat",
         "90",
     ),
-    (
-        "quantity as text",
-        _events(lambda ev: edited(ev, RAW_A, "data.quantity", "18500")),
-        "events[0].data.quantity",
-        "number",
-    ),
-    (
-        "kind spelled like the spec",
-        _events(lambda ev: edited(ev, PASSING, "kind", "test-report")),
-        "events[3].kind",
-        "test_report",
-    ),
-    (
-        "lot with a space",
-        _events(lambda ev: edited(ev, RAW_A, "data.lot", "RM A1")),
-        "events[0].data.lot",
-        "GS1 characters",
-    ),
+    ("quantity as text", _set(RAW_A, "data.quantity", "18500"), "events[0].data.quantity", "number"),
+    ("kind spelled like the spec", _set(PASSING, "kind", "test-report"), "events[3].kind", "test_report"),
+    ("lot with a space", _set(RAW_A, "data.lot", "RM A1"), "events[0].data.lot", "GS1 characters"),
     (
         "same input lot twice",
         _events(lambda ev: edited(ev, BATCH, "data.inputs.1", ev[BATCH]["data"]["inputs"][0])),
         "events[2].data.inputs[1]",
         "once",
     ),
-    (
-        "verdict given in the input",
-        _events(lambda ev: edited(ev, PASSING, "data.verdict", "pass")),
-        "events[3].data.verdict",
-        "no such field",
-    ),
-    (
-        "outcome given on the event",
-        _events(lambda ev: edited(ev, COLD, "verdict", "ok")),
-        "events[6].verdict",
-        "no such field",
-    ),
+    ("verdict given in the input", _set(PASSING, "data.verdict", "pass"), "events[3].data.verdict", "no such field"),
+    ("outcome given on the event", _set(COLD, "verdict", "ok"), "events[6].verdict", "no such field"),
     (
         "cold chain for lot and shipment",
         _events(lambda ev: edited(ev, COLD, "data.lot", ev[SHIPMENT]["data"]["lot"])),
@@ -500,7 +465,7 @@ BAD_REFERENCE = [
     ("duplicate of a stored event", _duplicate_of_stored, "events[0]", "duplicate of stored event", InvalidEventError),
     (
         "input lot that does not exist",
-        _events(lambda ev: edited(ev, BATCH, "data.inputs.1.lot", "RM-B3")),
+        _set(BATCH, "data.inputs.1.lot", "RM-B3"),
         "events[2].data.inputs[1]",
         "RM-B3 which does not exist",
         InvalidEventError,
@@ -521,7 +486,7 @@ BAD_REFERENCE = [
     ),
     (
         "cold chain for an unknown shipment",
-        _events(lambda ev: edited(ev, COLD, "data.shipment", "PCC-2026-0043")),
+        _set(COLD, "data.shipment", "PCC-2026-0043"),
         "events[6].data.shipment",
         "recorded shipment",
         InvalidEventError,

@@ -7,11 +7,11 @@ package.json's pins, node_modules and the committed copies agree (scripts/vendor
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from cradletrace.devstack.nodes import REPO_ROOT, node_env
+from cradletrace.devstack.nodes import REPO_ROOT
+from tests.builders import run_node
 
 pytestmark = pytest.mark.node
 
@@ -19,16 +19,9 @@ VENDOR = REPO_ROOT / "scanner_web" / "static" / "vendor"
 
 
 def _pairs() -> list[tuple[str, str]]:
-    out = subprocess.run(
-        ["node", "scripts/vendor-web.cjs", "--list"],
-        cwd=REPO_ROOT,
-        env=node_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    return [(src, dest) for src, dest in json.loads(out)]
+    result = run_node(["node", "scripts/vendor-web.cjs", "--list"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [(src, dest) for src, dest in json.loads(result.stdout)]
 
 
 def test_vendored_files_are_byte_identical_to_node_modules() -> None:
@@ -59,13 +52,5 @@ def test_readme_names_package_version_and_licence() -> None:
 
 
 def test_vendor_script_check_passes() -> None:
-    result = subprocess.run(
-        ["node", "scripts/vendor-web.cjs", "--check"],
-        cwd=REPO_ROOT,
-        env=node_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_node(["node", "scripts/vendor-web.cjs", "--check"])
     assert result.returncode == 0, result.stdout + result.stderr

@@ -87,6 +87,23 @@ def edited(body: str) -> str:
 # -- verify_event ------------------------------------------------------------------------------
 
 
+def rewrite_rehashed(ws: Workspace, eid: int, body: str, signature: str | None = None) -> None:
+    """Store ``body`` for event ``eid`` with a digest that matches it (and ``signature`` when given):
+    a tamperer who knows how digests are made."""
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    if signature is None:
+        sql(ws, 'UPDATE "event" SET body = :b, digest = :d WHERE id = :i', b=body, d=digest, i=eid)
+    else:
+        sql(
+            ws,
+            'UPDATE "event" SET body = :b, digest = :d, signature = :s WHERE id = :i',
+            b=body,
+            d=digest,
+            s=signature,
+            i=eid,
+        )
+
+
 def test_pending_before_anchoring_then_valid(workspace, record, events) -> None:
     rows = record(events)
     v = verdict(workspace, rows[0].id)
@@ -161,13 +178,7 @@ def test_pending_event_with_edited_body_is_invalid_not_pending(workspace, record
 def test_edited_body_and_rehashed_digest_is_proof_wrong(workspace, anchored) -> None:
     eid = anchored[1]
     body = edited(body_of(workspace, eid))
-    sql(
-        workspace,
-        'UPDATE "event" SET body = :b, digest = :d WHERE id = :i',
-        b=body,
-        d=hashlib.sha256(body.encode()).hexdigest(),
-        i=eid,
-    )
+    rewrite_rehashed(workspace, eid, body)
     v = verdict(workspace, eid)
     assert v.status == "INVALID"
     assert reasons_start(v, "proof wrong") and reasons_start(v, "signature bad")
@@ -181,14 +192,7 @@ def test_edited_body_rehashed_and_resigned_with_the_supplier_key_is_still_proof_
     body = edited(row.body)
     pem = (workspace.settings.keys_dir / f"{row.supplier_id}.{row.key_id}.pem").read_bytes()
     sig = signing.sign(signing.load_private_key(pem), body.encode())
-    sql(
-        workspace,
-        'UPDATE "event" SET body = :b, digest = :d, signature = :s WHERE id = :i',
-        b=body,
-        d=hashlib.sha256(body.encode()).hexdigest(),
-        s=sig,
-        i=eid,
-    )
+    rewrite_rehashed(workspace, eid, body, signature=sig)
     v = verdict(workspace, eid)
     assert v.status == "INVALID" and [r.split(":")[0] for r in v.reasons] == ["proof wrong"]
 

@@ -9,7 +9,6 @@ node stopped and started again with its state file.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import signal
 import subprocess
@@ -27,11 +26,11 @@ from cradletrace.anchoring import run as anchoring
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.core.merkle import process_proof
-from cradletrace.devstack import nodes
 from cradletrace.errors import ChainError, ChainUnavailableError, ConfigError
 from cradletrace.store.models import AnchorBatch, EventRow
 from cradletrace.verification import audit, verify_event
 from cradletrace.workspace import Workspace, init_workspace
+from tests.builders import oz_merkle
 from tests.conftest import NOW, add_demo_suppliers
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,21 +99,6 @@ def record_into(ws: Workspace, evs: list[dict[str, Any]]) -> list[EventRow]:
 def verdicts(ws: Workspace) -> dict[int, str]:
     with ws.session() as s:
         return {r.id: verify_event(s, ws.chain(), str(r.id)).status for r in stored_events(ws)}  # type: ignore[misc]
-
-
-def oz_tree(digests_hex: list[str]) -> dict[str, Any]:
-    """Root and proofs (input order) from the npm @openzeppelin/merkle-tree package."""
-    proc = subprocess.run(
-        ["node", str(REPO / "scripts" / "oz-merkle.cjs")],
-        cwd=REPO,
-        env=nodes.node_env(),
-        input=json.dumps({"values": ["0x" + d for d in digests_hex]}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
 
 # -- the normal run --------------------------------------------------------------------------
@@ -212,7 +196,7 @@ def test_roots_and_proofs_equal_openzeppelin_merkle_tree(workspace, record, even
     rows = stored_events(workspace)
     for batch in batches:
         mine = [r for r in rows if r.anchor_id == batch.id]
-        oz = oz_tree([r.digest for r in mine])
+        oz = oz_merkle([r.digest for r in mine])
         assert oz["root"] == "0x" + batch.root
         assert [["0x" + p.hex() for p in proof_of(r)] for r in mine] == oz["proofs"]
 

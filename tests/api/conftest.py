@@ -24,7 +24,9 @@ from cradletrace.api.main import create_app
 from cradletrace.config import Settings
 from cradletrace.core import canonical, signing
 from cradletrace.core.codes import gtin_check_digit
+from cradletrace.core.labels import DigitalLink
 from cradletrace.demo import story
+from cradletrace.labels.commission import generate_codes
 from cradletrace.workspace import Workspace, init_workspace
 from tests.conftest import NOW, add_demo_suppliers
 
@@ -36,8 +38,24 @@ SUPPLIERS = [
     ("pacific-cold", "Pacific Cold Chain", "logistics", "HACCP;HACCP-5521;Bureau Veritas;2099-12-31"),
 ]
 MILK = "9421902960001" + str(gtin_check_digit("9421902960001"))
+FORMULA = "9421902960101" + str(gtin_check_digit("9421902960101"))
 WHO = ("anonymous", "supplier_a", "supplier_b", "quality", "operator", "revoked")
 _lots = itertools.count(1)
+
+
+def commission(settings: Settings, lot: str, count: int, gtin: str = FORMULA) -> list[DigitalLink]:
+    """``count`` new cans of ``gtin``/``lot`` commissioned by the plant (A), as the labelling tool would beside the API."""
+    with Workspace(settings) as ws, ws.session() as s:
+        return generate_codes(
+            s,
+            settings.keys_dir,
+            gtin=gtin,
+            lot=lot,
+            count=count,
+            supplier=A,
+            resolver=settings.resolver_host,
+            limits=ws.limits,
+        ).links
 
 
 @dataclass

@@ -220,14 +220,19 @@ def test_matrix(site: Site, params: dict[str, Any], case: Case, who: str) -> Non
         assert site.event_count() == before
 
 
-def test_matrix_covers_every_endpoint(site: Site) -> None:
-    declared = {
+def _api_routes() -> set[tuple[str, str]]:
+    """Every (method, path template) the API's routers declare under the API prefix."""
+    return {
         (m, API_PREFIX + r.path_format)
         for router in ROUTERS
         for r in router.routes
         if isinstance(r, APIRoute)
         for m in r.methods
     }
+
+
+def test_matrix_covers_every_endpoint(site: Site) -> None:
+    declared = _api_routes()
     covered = {
         (
             c.method,
@@ -285,13 +290,7 @@ CONSUMER = {  # (method, path template) -> what the call sends; the answer must 
 
 
 def _public_routes(site: Site) -> set[tuple[str, str]]:
-    inside = {
-        (m, API_PREFIX + r.path_format)
-        for router in ROUTERS
-        for r in router.routes
-        if isinstance(r, APIRoute)
-        for m in r.methods
-    }
+    inside = _api_routes()
     return {
         (m, p)
         for p, ops in site.client.get("/openapi.json").json()["paths"].items()

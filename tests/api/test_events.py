@@ -15,11 +15,11 @@ from cradletrace.anchoring import run as anchoring
 from cradletrace.api.errors import INVALID_EVENTS
 from cradletrace.config import Settings
 from cradletrace.core import signing
-from cradletrace.core.codes import gtin_check_digit
 from cradletrace.core.events import MAX_READINGS
 from cradletrace.recording import MAX_EVENTS
 from cradletrace.workspace import Workspace
 from tests.api.conftest import A, B, Site, key_file, open_site, raw_milk, sign_with, signed
+from tests.builders import if1_cold_chain
 
 P = "/api/v1"
 
@@ -118,18 +118,7 @@ def test_cold_chain_readings_over_the_cap_are_refused_naming_the_cap(site: Site)
     start = datetime(2026, 11, 1, tzinfo=UTC)
     readings = [{"at": (start + timedelta(minutes=i)).isoformat(), "c": 4.0} for i in range(MAX_READINGS + 1)]
     kid, pem = key_file(site.settings, A)
-    formula = "9421902960101" + str(gtin_check_digit("9421902960101"))
-    event = {
-        "kind": "cold_chain",
-        "supplier": A,
-        "key": kid,
-        "data": {
-            "lot": {"gtin": formula, "lot": "IF-0001"},
-            "logger": {"id": "L-1"},
-            "range": {"min_c": 2, "max_c": 8},
-            "readings": readings,
-        },
-    }
+    event = if1_cold_chain(kid, readings)
     before = site.event_count()
     r = post(site, "supplier_a", [sign_with(pem, event)])
     assert r.status_code == 422

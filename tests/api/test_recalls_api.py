@@ -17,15 +17,12 @@ from openpyxl import load_workbook
 from cradletrace.api.errors import ALREADY_CLOSED, ALREADY_RECALLED, ALREADY_RELEASED
 from cradletrace.api.main import API_PREFIX
 from cradletrace.config import Settings
-from cradletrace.core.codes import gtin_check_digit
-from cradletrace.labels.commission import generate_codes
 from cradletrace.recall import genealogy
 from cradletrace.recall.report import COLUMNS, tlc
 from cradletrace.workspace import Workspace
-from tests.api.conftest import MILK, A, Site, open_site
+from tests.api.conftest import FORMULA, MILK, Site, commission, open_site
 
 P = API_PREFIX
-FORMULA = "9421902960101" + str(gtin_check_digit("9421902960101"))
 RM_A1, RM_B2, IF1 = f"{MILK}/RM-A1", f"{MILK}/RM-B2", f"{FORMULA}/IF-0001"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -49,18 +46,7 @@ def start(site: Site, **body: Any) -> Any:
 
 def a_can(site: Site) -> str:
     """Commission one can of IF-0001; its scan path."""
-    st = site.settings
-    with Workspace(st) as ws, ws.session() as s:
-        [can] = generate_codes(
-            s,
-            st.keys_dir,
-            gtin=FORMULA,
-            lot="IF-0001",
-            count=1,
-            supplier=A,
-            resolver=st.resolver_host,
-            limits=ws.limits,
-        ).links
+    [can] = commission(site.settings, "IF-0001", 1)
     return can.path
 
 

@@ -21,10 +21,9 @@ from cradletrace.config import Settings
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.core.labels import DigitalLink, resolver_origin
 from cradletrace.demo import story
-from cradletrace.labels.commission import generate_codes
 from cradletrace.scanner_web.pages import strings
 from cradletrace.workspace import Workspace
-from tests.api.conftest import MILK, A
+from tests.api.conftest import MILK, A, commission
 from tests.api.test_scan import FORMULA, JSON, LOT, Packs, packed_site, record, scan_count
 
 SHORT = "0942190296020" + str(gtin_check_digit("0942190296020"))  # GTIN-14 of the GTIN-13 SHORT[1:]
@@ -45,17 +44,7 @@ def packs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Packs, lis
         with Workspace(p.settings) as ws, ws.session() as s:
             products.add_product(s, SHORT, A, "Stage 1 formula (GTIN-13 label)", datetime.now(UTC))
         record(p.settings, [short])
-        with Workspace(p.settings) as ws, ws.session() as s:
-            cans = generate_codes(
-                s,
-                p.settings.keys_dir,
-                gtin=SHORT,
-                lot="IF-0003",
-                count=2,
-                supplier=A,
-                resolver=p.settings.resolver_host,
-                limits=ws.limits,
-            ).links
+        cans = commission(p.settings, "IF-0003", 2, gtin=SHORT)
         yield p, cans
 
 

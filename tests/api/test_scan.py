@@ -31,16 +31,13 @@ from sqlalchemy import text
 from cradletrace import recording
 from cradletrace.api.routes.scan import MALFORMED, RATE_LIMITED, UNKNOWN
 from cradletrace.config import Settings
-from cradletrace.core.codes import gtin_check_digit
 from cradletrace.core.labels import DigitalLink, parse_uri
 from cradletrace.demo import story
-from cradletrace.labels.commission import generate_codes
 from cradletrace.scanner_web.pages import strings
 from cradletrace.sealing import Sealer
 from cradletrace.workspace import Workspace
-from tests.api.conftest import MILK, A, Site, open_site
+from tests.api.conftest import FORMULA, MILK, A, Site, commission, open_site
 
-FORMULA = "9421902960101" + str(gtin_check_digit("9421902960101"))
 LOT, SLASH_LOT = "IF-0001", "IF/0002"
 JSON = {"Accept": "application/json"}
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"}
@@ -77,20 +74,6 @@ def record(settings: Settings, events: list[dict[str, object]]) -> list[recordin
             recording.read_submissions(events), recording.key_loader(s, settings.keys_dir), ws.limits
         )  # type: ignore[arg-type]
         return recording.record_submissions(s, items, datetime.now(UTC))
-
-
-def commission(settings: Settings, lot: str, count: int) -> list[DigitalLink]:
-    with Workspace(settings) as ws, ws.session() as s:
-        return generate_codes(
-            s,
-            settings.keys_dir,
-            gtin=FORMULA,
-            lot=lot,
-            count=count,
-            supplier=A,
-            resolver=settings.resolver_host,
-            limits=ws.limits,
-        ).links
 
 
 def sql(settings: Settings, statement: str, **params: object) -> Any:

@@ -20,7 +20,6 @@ from typing import Any
 
 from cradletrace.api.errors import STOPPED
 from cradletrace.config import Settings
-from cradletrace.core.codes import gtin_check_digit
 from cradletrace.devstack.nodes import free_port
 from cradletrace.devstack.processes import CLI, clean_env, running
 from cradletrace.verification import verify_event
@@ -79,24 +78,14 @@ def _heavy_lot(settings: Settings, rows: int, readings: int) -> None:
     into the store (the export maps and hashes stored rows; it does not check their signatures)."""
     from cradletrace.core import canonical
     from cradletrace.store.models import EventRow
-    from tests.api.conftest import A, key_file
+    from tests.api.conftest import FORMULA, A, key_file
+    from tests.builders import if1_cold_chain
 
     kid, _ = key_file(settings, A)
-    formula = "9421902960101" + str(gtin_check_digit("9421902960101"))
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    event = {
-        "kind": "cold_chain",
-        "supplier": A,
-        "key": kid,
-        "data": {
-            "lot": {"gtin": formula, "lot": "IF-0001"},
-            "logger": {"id": "L-1"},
-            "range": {"min_c": 2, "max_c": 8},
-            "readings": [
-                {"at": (start + timedelta(minutes=i)).isoformat(), "c": 4 + i % 7 / 10} for i in range(readings)
-            ],
-        },
-    }
+    event = if1_cold_chain(
+        kid, [{"at": (start + timedelta(minutes=i)).isoformat(), "c": 4 + i % 7 / 10} for i in range(readings)]
+    )
     body = canonical.canonical_bytes(event).decode()
     with Workspace(settings) as ws, ws.session() as s:
         for i in range(rows):
@@ -109,7 +98,7 @@ def _heavy_lot(settings: Settings, rows: int, readings: int) -> None:
                     body=body,
                     signature="x",
                     recorded_at=start,
-                    gtin=formula,
+                    gtin=FORMULA,
                     lot="IF-0001",
                 )
             )

@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from cradletrace.devstack.nodes import REPO_ROOT, node_env, rpc
+from cradletrace.devstack.nodes import rpc
+from tests.builders import run_node
 
 pytestmark = pytest.mark.node
 
 HARDHAT_CHAIN_ID = "0x7a69"  # 31337, the default of both Hardhat and anvil
 
 
-def _run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        argv,
-        cwd=REPO_ROOT,
-        env=node_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def test_committed_artifact_matches_a_fresh_compile() -> None:
-    result = _run(["node", "scripts/compile-contracts.cjs", "--check"], timeout=120)
+    result = run_node(["node", "scripts/compile-contracts.cjs", "--check"], timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_solidity_tests_pass() -> None:
-    result = _run(["npx", "hardhat", "test", "solidity"], timeout=600)
+    result = run_node(["npx", "hardhat", "test", "solidity"], timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passing" in result.stdout, result.stdout
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,8 @@ from cradletrace.core.merkle import (
     process_proof,
     verify_proof,
 )
-from cradletrace.devstack.nodes import REPO_ROOT, node_env
 from cradletrace.errors import InvalidInputError
+from tests.builders import oz_merkle
 
 VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "merkle.json").read_text("utf-8"))
 SIZES = [1, 2, 3, 4, 5, 7, 8, 100, 1000]
@@ -37,21 +36,6 @@ def _flip(data: bytes, bit: int) -> bytes:
     out = bytearray(data)
     out[bit // 8] ^= 1 << (bit % 8)
     return bytes(out)
-
-
-def _oz(values: list[bytes]) -> dict[str, object]:
-    result = subprocess.run(
-        ["node", "scripts/oz-merkle.cjs"],
-        input=json.dumps({"values": ["0x" + v.hex() for v in values]}),
-        cwd=REPO_ROOT,
-        env=node_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
 def test_keccak256_is_keccak_not_sha3() -> None:
@@ -106,7 +90,7 @@ def test_pinned_root_of_event_0_to_3() -> None:
 def test_root_and_proofs_equal_openzeppelin_merkle_tree(n: int) -> None:
     digests = _digests(n)
     tree = build_tree(digests)
-    oz = _oz(digests)
+    oz = oz_merkle([d.hex() for d in digests])
     assert oz["root"] == "0x" + tree.root.hex()
     assert oz["proofs"] == [["0x" + p.hex() for p in tree.proof(d)] for d in digests]
 
@@ -114,7 +98,7 @@ def test_root_and_proofs_equal_openzeppelin_merkle_tree(n: int) -> None:
 @pytest.mark.node
 def test_pinned_vector_equals_openzeppelin_merkle_tree() -> None:
     vector = VECTORS["trees"][0]
-    oz = _oz([bytes.fromhex(v[2:]) for v in vector["values"]])
+    oz = oz_merkle([v[2:] for v in vector["values"]])
     assert oz == {"root": vector["root"], "proofs": vector["proofs"]}
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 from web3 import HTTPProvider, Web3
 
 from cradletrace import products
@@ -25,7 +25,6 @@ from cradletrace.core import canonical
 from cradletrace.demo import _gtin
 from cradletrace.devstack import nodes
 from cradletrace.errors import ChainUnavailableError, Conflict, InvalidInputError, StateConflictError
-from cradletrace.labels.commission import generate_codes
 from cradletrace.recall import holds, notices, recalls
 from cradletrace.recall.clock import Clock
 from cradletrace.recall.recalls import start_recall
@@ -33,7 +32,7 @@ from cradletrace.recall.status import lot_status
 from cradletrace.scanner_web.pages import strings
 from cradletrace.store.models import Hold, Lot, Recall
 from cradletrace.workspace import Workspace
-from tests.api.conftest import A, open_site
+from tests.api.conftest import A, commission, open_site
 from tests.conftest import NOW
 
 FORMULA = _gtin("9421902960101")
@@ -68,6 +67,19 @@ def factory(ws: Workspace) -> Callable[[], Session]:
 def held(ws: Workspace) -> list[tuple[str, str, str, int]]:
     with ws.session() as s:
         return [(h.gtin, h.lot, h.reason, h.trigger_event_id) for h in holds.list_holds(s)]
+
+
+def recall(s: Session, **kw: Any) -> Recall:
+    """start_recall of IF-0001, class I, for "Cronobacter", no trigger, by "qa" at NOW; ``kw`` changes any of them."""
+    usual: dict[str, Any] = {
+        "lots": [IF1],
+        "reason": "Cronobacter",
+        "severity": "I",
+        "trigger": None,
+        "started_by": "qa",
+        "now": NOW,
+    }
+    return start_recall(s, **{**usual, **kw})
 
 
 def story_with_downstream(record: Callable[..., Any], events: list[dict[str, Any]]) -> dict[str, int]:
@@ -124,11 +136,10 @@ def test_start_recall_marks_lots_and_keeps_the_clock(workspace, events, record) 
     ids = story_with_downstream(record, events)
     started = NOW + timedelta(minutes=30)
     with workspace.session() as s:
-        r = start_recall(
+        r = recall(
             s,
             lots=[IF1, DOWN],
             reason="Cronobacter detected",
-            severity="I",
             trigger=str(ids["failing"]),
             started_by="qa-anna",
             now=started,
@@ -172,10 +183,9 @@ def test_refusals_name_the_problem_and_store_nothing(workspace, events, record) 
     story_with_downstream(record, events)
 
     def refused(**kw: Any) -> str:
-        args = dict(lots=[IF1], reason="r", severity="II", trigger=None, started_by="qa", now=NOW)
         # A lot already under recall is a state conflict (409 in the API), not an input error.
         with workspace.session() as s, pytest.raises((InvalidInputError, StateConflictError)) as exc:
-            start_recall(s, **{**args, **kw})
+            recall(s, **{"reason": "r", "severity": "II", **kw})
         kinds.append(getattr(exc.value, "kind", None))
         return str(exc.value)
 
@@ -186,9 +196,7 @@ def test_refusals_name_the_problem_and_store_nothing(workspace, events, record) 
     assert "I, II or III" in refused(severity="IV")
     with workspace.session() as s:
         assert s.exec(select(Recall)).all() == []
-        start_recall(
-            s, lots=[IF1], reason="first", severity="II", trigger="customer complaint", started_by="qa", now=NOW
-        )
+        recall(s, reason="first", severity="II", trigger="customer complaint")
     message = refused(lots=[DOWN, IF1])
     assert f"lot {FORMULA}/IF-0001 is already under active recall" in message and "MX-0001" not in message
     assert kinds == [None, None, None, Conflict.RECALLED]  # input errors first, then the state conflict
@@ -202,15 +210,7 @@ def test_refusals_name_the_problem_and_store_nothing(workspace, events, record) 
 def test_notice_is_anchored_through_the_contract_once(workspace, events, record) -> None:
     ids = story_with_downstream(record, events)
     with workspace.session() as s:
-        r = start_recall(
-            s,
-            lots=[IF1, DOWN],
-            reason="Cronobacter",
-            severity="I",
-            trigger=str(ids["failing"]),
-            started_by="qa",
-            now=NOW + timedelta(minutes=5),
-        )
+        r = recall(s, lots=[IF1, DOWN], trigger=str(ids["failing"]), now=NOW + timedelta(minutes=5))
         rid, digest, ref = r.id, bytes.fromhex(r.notice_digest), bytes.fromhex(r.lot_ref)
     chain = workspace.chain()
     assert chain.lookup_notice(digest) is None
@@ -232,7 +232,7 @@ def test_notice_is_anchored_through_the_contract_once(workspace, events, record)
 def test_crash_after_send_is_recovered_without_sending_twice(workspace, events, record) -> None:
     story_with_downstream(record, events)
     with workspace.session() as s:
-        r = start_recall(s, lots=[IF1], reason="Cronobacter", severity="I", trigger=None, started_by="qa", now=NOW)
+        r = recall(s)
         rid, digest, ref = r.id, bytes.fromhex(r.notice_digest), bytes.fromhex(r.lot_ref)
     chain = workspace.chain()
     sent = chain.record_notice(ref, digest)  # the run sent it, then died before confirming
@@ -257,7 +257,7 @@ def unreachable(chain: Web3Anchor) -> Web3Anchor:
 def test_unreachable_chain_leaves_the_notice_prepared_and_a_later_run_confirms(workspace, events, record) -> None:
     story_with_downstream(record, events)
     with workspace.session() as s:
-        rid = start_recall(s, lots=[IF1], reason="Cronobacter", severity="I", trigger=None, started_by="qa", now=NOW).id
+        rid = recall(s).id
     with pytest.raises(ChainUnavailableError):
         notices.send_pending_notices(factory(workspace), unreachable(workspace.chain()))
     with workspace.session() as s:
@@ -274,7 +274,7 @@ def test_unreachable_rpc_settings_leave_the_notice_prepared(workspace, events, r
     """The CLI pointed at a node that does not answer: the anchor run fails, the recall stays, prepared."""
     story_with_downstream(record, events)
     with workspace.session() as s:
-        rid = start_recall(s, lots=[IF1], reason="Cronobacter", severity="I", trigger=None, started_by="qa", now=NOW).id
+        rid = recall(s).id
     st = workspace.settings
     args = ["anchor", "--data-dir", str(st.data_dir), "--rpc-url", f"http://127.0.0.1:{nodes.free_port()}"]
     if st.database_url:
@@ -289,17 +289,7 @@ def test_scan_shows_hold_then_recall_at_once_in_json_and_html(tmp_path: Path) ->
     zh, en = strings()["zh"], strings()["en"]
     settings = Settings(data_dir=tmp_path / "data")
     with open_site(settings, scan_rate_per_minute=0, anchor_interval=0) as site:  # records the demo story: IF-0001 held
-        with Workspace(settings) as ws, ws.session() as s:
-            [can] = generate_codes(
-                s,
-                settings.keys_dir,
-                gtin=FORMULA,
-                lot="IF-0001",
-                count=1,
-                supplier=A,
-                resolver=settings.resolver_host,
-                limits=ws.limits,
-            ).links
+        [can] = commission(settings, "IF-0001", 1, gtin=FORMULA)
         client: TestClient = site.client
         body = client.get(can.path, headers={"Accept": "application/json"}).json()
         assert body["recall"] is None and body["hold"]["reason"] == "failed test report"
@@ -310,15 +300,7 @@ def test_scan_shows_hold_then_recall_at_once_in_json_and_html(tmp_path: Path) ->
         chain = runtime.chain()
         sent_before = chain.w3.eth.get_transaction_count(chain.sender)
         with runtime.session() as s:
-            r = start_recall(
-                s,
-                lots=[IF1],
-                reason="Cronobacter spp. detected",
-                severity="I",
-                trigger=None,
-                started_by="qa",
-                now=datetime.now(UTC),
-            )
+            r = recall(s, reason="Cronobacter spp. detected", now=datetime.now(UTC))
             s.commit()
             digest = bytes.fromhex(r.notice_digest)
         body = client.get(can.path, headers={"Accept": "application/json"}).json()
@@ -340,28 +322,26 @@ def test_scan_shows_hold_then_recall_at_once_in_json_and_html(tmp_path: Path) ->
         )
 
 
+START_BOTH = (
+    *("recall", "start", "--lot", f"{FORMULA}/IF-0001", "--lot", f"{MIX}/MX-0001"),
+    *("--reason", "Cronobacter", "--severity", "I"),
+)
+
+
+def cli(ws: Workspace) -> Callable[..., Result]:
+    """Run the CLI on this workspace: the arguments given, then its --data-dir (and --database-url)."""
+    st = ws.settings
+    base = ["--data-dir", str(st.data_dir)] + (["--database-url", st.database_url] if st.database_url else [])
+    return lambda *a: CliRunner().invoke(cli_app, [*a, *base])
+
+
 def test_cli_recall_start_list_and_hold_list(workspace, events, record) -> None:
     ids = story_with_downstream(record, events)
-    st = workspace.settings
-    base = ["--data-dir", str(st.data_dir)] + (["--database-url", st.database_url] if st.database_url else [])
-    run = lambda *a: CliRunner().invoke(cli_app, [*a, *base])  # noqa: E731
+    run = cli(workspace)
     out = run("hold", "list", "--proposals")
     assert out.exit_code == 0, out.output
     assert "PROPOSED" in out.output and "MX-0001" in out.output and "clock:" in out.output
-    out = run(
-        "recall",
-        "start",
-        "--lot",
-        f"{FORMULA}/IF-0001",
-        "--lot",
-        f"{MIX}/MX-0001",
-        "--reason",
-        "Cronobacter",
-        "--severity",
-        "I",
-        "--trigger",
-        str(ids["failing"]),
-    )
+    out = run(*START_BOTH, "--trigger", str(ids["failing"]))
     assert out.exit_code == 0, out.output
     assert "recall 1 started (class I)" in out.output and "2 lots" in out.output and "2 h rule" in out.output
     out = run("recall", "start", "--lot", f"{MIX}/MX-0001", "--reason", "again", "--severity", "II")
@@ -396,9 +376,7 @@ def test_notice_waits_for_a_stopped_node_and_is_sent_when_it_returns(
         add_suppliers(ws)
         record_into(ws, events)
         with ws.session() as s:
-            rid = start_recall(
-                s, lots=[IF1], reason="Cronobacter", severity="I", trigger=None, started_by="qa", now=datetime.now(UTC)
-            ).id
+            rid = recall(s, now=datetime.now(UTC)).id
         node.stop()
         with pytest.raises(ChainUnavailableError):
             notices.send_pending_notices(factory(ws), chain)
@@ -414,22 +392,17 @@ def test_notice_waits_for_a_stopped_node_and_is_sent_when_it_returns(
 
 def test_cli_recall_from_a_trigger_event_takes_the_forward_trace_as_scope(workspace, events, record) -> None:
     ids = story_with_downstream(record, events)
-    st = workspace.settings
-    base = ["--data-dir", str(st.data_dir)] + (["--database-url", st.database_url] if st.database_url else [])
-    out = CliRunner().invoke(
-        cli_app,
-        [
-            "recall",
-            "start",
-            "--reason",
-            "Cronobacter",
-            "--severity",
-            "class I",
-            "--trigger",
-            str(ids["failing"]),
-            "--json",
-            *base,
-        ],
+    run = cli(workspace)
+    out = run(
+        "recall",
+        "start",
+        "--reason",
+        "Cronobacter",
+        "--severity",
+        "class I",
+        "--trigger",
+        str(ids["failing"]),
+        "--json",
     )
     assert out.exit_code == 0, out.output
     import json
@@ -439,7 +412,7 @@ def test_cli_recall_from_a_trigger_event_takes_the_forward_trace_as_scope(worksp
     assert body["started_by"].startswith("cli:") and body["notice_status"] == "prepared"
     assert body["clock"]["to_located_s"] == 0  # located by the automatic hold when the report was recorded
     assert body["clock"]["trigger_at"] is not None and body["clock"]["to_started_s"] is not None
-    out = CliRunner().invoke(cli_app, ["recall", "start", "--reason", "x", "--severity", "I", *base])
+    out = run("recall", "start", "--reason", "x", "--severity", "I")
     assert out.exit_code == 2 and "expected --lot" in out.output
 
 
@@ -454,9 +427,7 @@ def test_cli_hold_release_recall_close_and_report(workspace, events, record, tmp
     from cradletrace.recall.report import COLUMNS
 
     story_with_downstream(record, events)
-    st = workspace.settings
-    base = ["--data-dir", str(st.data_dir)] + (["--database-url", st.database_url] if st.database_url else [])
-    run = lambda *a: CliRunner().invoke(cli_app, [*a, *base])  # noqa: E731
+    run = cli(workspace)
     hold = json.loads(run("hold", "list", "--json").output)[0]
     out = run("hold", "release", str(hold["id"]), "--reason", "re-test passed")
     assert out.exit_code == 0 and f"hold {hold['id']} on " in out.output and "released by cli:" in out.output, (
@@ -465,21 +436,7 @@ def test_cli_hold_release_recall_close_and_report(workspace, events, record, tmp
     out = run("hold", "release", str(hold["id"]), "--reason", "again")
     assert out.exit_code == 2 and f"hold {hold['id']} was already released" in out.output
     assert run("hold", "release", "999", "--reason", "x").exit_code == 2
-    assert (
-        run(
-            "recall",
-            "start",
-            "--lot",
-            f"{FORMULA}/IF-0001",
-            "--lot",
-            f"{MIX}/MX-0001",
-            "--reason",
-            "Cronobacter",
-            "--severity",
-            "I",
-        ).exit_code
-        == 0
-    )
+    assert run(*START_BOTH).exit_code == 0
     out = run("recall", "report", "1", "--out", str(tmp_path / "r"))
     assert out.exit_code == 0, out.output
     assert "2 lots, 3 rows, 1 sites to notify" in out.output  # two batch rows and IF-0001's shipment
