@@ -34,6 +34,14 @@ router = APIRouter(prefix="/epcis", tags=["epcis"])
 ExporterDep = Annotated[Caller, Depends(require("quality", "operator"))]
 
 MEDIA = "application/ld+json"
+# The exports are JSON-LD; a client that asks for plain application/json (and not JSON-LD) gets the same
+# bytes labelled so. Both are documented, so what is served is always what the OpenAPI document says.
+_EXPORT_200 = {
+    200: {
+        "description": "The EPCIS 2.0 document",
+        "content": {MEDIA: {"schema": {"$ref": "#/components/schemas/EpcisDocumentOut"}}},
+    }
+}
 
 _BODY: dict[str, Any] = {
     "required": True,
@@ -144,7 +152,11 @@ def capture_document(body: JsonBody, session: SessionDep, caller: SupplierDep, w
 
 
 # {lot:path}: a lot code may hold '/' (GS1 AI 10, e.g. IF/2), and servers decode %2F before routing.
-@router.get("/lots/{lot:path}", response_model=EpcisDocumentOut, responses=responses(401, 403, 404, 422))
+@router.get(
+    "/lots/{lot:path}",
+    response_model=EpcisDocumentOut,
+    responses={**responses(401, 403, 404, 422), **_EXPORT_200},
+)
 async def export_lot_history(
     request: Request,
     session: SessionDep,
@@ -171,7 +183,11 @@ async def export_lot_history(
     return await _exported(request, ws, lambda check: export_lot(session, lot, datetime.now(UTC), gtin, check))
 
 
-@router.get("/recalls/{recall_id}", response_model=EpcisDocumentOut, responses=responses(401, 403, 404, 422))
+@router.get(
+    "/recalls/{recall_id}",
+    response_model=EpcisDocumentOut,
+    responses={**responses(401, 403, 404, 422), **_EXPORT_200},
+)
 async def export_recall_scope(
     request: Request, session: SessionDep, ws: WorkspaceDep, caller: ExporterDep, recall_id: RecallId
 ) -> Response:
@@ -191,4 +207,6 @@ async def _exported(
         check()
         return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
-    return Response(await run_bounded(request, ws.settings.api_request_timeout, work), media_type=MEDIA)
+    accept = request.headers.get("accept", "")
+    media = "application/json" if "application/json" in accept and MEDIA not in accept else MEDIA
+    return Response(await run_bounded(request, ws.settings.api_request_timeout, work), media_type=media)

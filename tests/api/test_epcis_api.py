@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from cradletrace.api.errors import DUPLICATE_EPCIS as DUPLICATE
@@ -190,3 +191,21 @@ def test_a_lot_code_with_a_slash_works_in_every_lot_taking_route_and_the_cli(
         assert back.exit_code == 0 and json.loads(back.stdout)["start"]["lots"] == [{"gtin": gtin, "lot": "IF/2"}], (
             back.output
         )
+
+
+@pytest.mark.parametrize(
+    ("accept", "served"),
+    [
+        (None, "application/ld+json"),
+        ("application/ld+json", "application/ld+json"),
+        ("application/json", "application/json"),
+        ("application/ld+json, application/json;q=0.5", "application/ld+json"),
+    ],
+)
+def test_an_export_is_served_as_a_type_its_openapi_documents(site: Site, accept: str | None, served: str) -> None:
+    # The fuzz test met this by chance (only when it drew an existing lot): JSON-LD served, only JSON documented.
+    headers = site.auth("quality") | ({"accept": accept} if accept else {})
+    r = site.client.get(f"{P}/lots/IF-0001", headers=headers)
+    assert r.status_code == 200 and r.headers["content-type"].split(";")[0] == served
+    documented = site.client.get("/openapi.json").json()["paths"]["/api/v1/epcis/lots/{lot}"]["get"]["responses"]
+    assert served in documented["200"]["content"]
