@@ -99,6 +99,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help and errors: rich's panels cost ~0.1 s of every start (importing and drawing them),
+    # more than the rest of `--help`; 120 columns keep the command summaries whole on a wide terminal.
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 120},
     help="cradletrace: signed supplier events, anchored on an EVM chain, verifiable by anyone.",
 )
 
