@@ -36,7 +36,7 @@ ExporterDep = Annotated[Caller, Depends(require("quality", "operator"))]
 MEDIA = "application/ld+json"
 # The exports are JSON-LD; a client that asks for plain application/json (and not JSON-LD) gets the same
 # bytes labelled so. Both are documented, so what is served is always what the OpenAPI document says.
-_EXPORT_200 = {
+_EXPORT_200: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The EPCIS 2.0 document",
         "content": {MEDIA: {"schema": {"$ref": "#/components/schemas/EpcisDocumentOut"}}},

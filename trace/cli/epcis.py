@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from cradletrace.cli.options import DataDir, DbUrl, Limits, fail, open_workspace, reported, settings_from
+from cradletrace.cli.options import DataDir, DbUrl, Limits, fail, open_workspace, reported, settings_from, store_session
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -122,7 +122,7 @@ def export(
 
     if (lot is None) == (recall is None):
         fail("expected a LOT or --recall ID (one of the two)")
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (_ws, s):
         now = datetime.now(UTC)
         doc = export_lot(s, lot, now) if lot is not None else export_recall(s, recall or 0, now)
     typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))

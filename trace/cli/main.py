@@ -30,6 +30,7 @@ from cradletrace.cli.options import (
     read_input,
     reported,
     settings_from,
+    store_session,
 )
 
 # Command group -> (module of cradletrace.cli, its Typer), in the order --help lists them. A group's
@@ -185,7 +186,7 @@ def status(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
 
     from cradletrace.store.models import AnchorBatch, EventRow, Supplier
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (ws, s):
         typer.echo(f"store: {ws.engine.url.render_as_string(hide_password=True)}")
         typer.echo(f"suppliers: {s.exec(select(func.count()).select_from(Supplier)).one()}")
         for kind, n in s.exec(select(EventRow.kind, func.count()).group_by(EventRow.kind).order_by(EventRow.kind)):

@@ -17,6 +17,8 @@ import typer
 from cradletrace.errors import InvalidInputError, StateConflictError, TraceError
 
 if TYPE_CHECKING:  # settings (pydantic-settings) and the store (SQLAlchemy) load when a command uses them
+    from sqlmodel import Session
+
     from cradletrace.chain.base import Anchor
     from cradletrace.config import Settings
     from cradletrace.workspace import Workspace
@@ -89,6 +91,16 @@ def open_workspace(settings: Settings) -> Workspace:
     from cradletrace.workspace import Workspace
 
     return Workspace(settings)
+
+
+@contextmanager
+def store_session(
+    data_dir: Path | None, database_url: str | None, rpc_url: str | None = None
+) -> Iterator[tuple[Workspace, Session]]:
+    """How a command reaches the store: errors reported as the CLI reports them (``reported``), the
+    workspace the options name, and one session on it."""
+    with reported(), open_workspace(settings_from(data_dir, database_url, rpc_url)) as ws, ws.session() as s:
+        yield ws, s
 
 
 def chain_label(chain: Anchor) -> str:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cradletrace.cli.options import DataDir, DbUrl, open_workspace, reported, settings_from
+from cradletrace.cli.options import DataDir, DbUrl, store_session
 
 app = typer.Typer(
     no_args_is_help=True, help="Register products (GTINs) to their owners and name their makers, labs and carriers."
@@ -41,7 +41,7 @@ def product_add(
     """Register a GTIN to its owner: only the owner, or a maker it names, makes lots of it."""
     from cradletrace import products
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (_ws, s):
         p = products.add_product(s, gtin, owner, name, datetime.now(UTC))
         typer.echo(f"product {p.gtin} ({p.name}) registered to {p.owner_id}")
 
@@ -51,7 +51,7 @@ def product_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """List products with their owners and current parties."""
     from cradletrace import products
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (_ws, s):
         for view in products.list_products(s):
             p = view.product
             typer.echo(f"{p.gtin}  owner {p.owner_id}  {p.name}")
@@ -71,7 +71,7 @@ def product_name(
     """Name a supplier as maker, lab or carrier of the product (of every lot, or of --lot)."""
     from cradletrace import products
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (_ws, s):
         party = products.name_party(s, gtin, supplier_id, role, lot, _who(), datetime.now(UTC))
         typer.echo(f"{party.supplier_id} is {party.role} of {party.gtin} ({_scope(party.lot)})")
 
@@ -88,6 +88,6 @@ def product_withdraw(
     """Withdraw a party from now on; what it recorded before stays recorded."""
     from cradletrace import products
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (_ws, s):
         party = products.withdraw_party(s, gtin, supplier_id, role, lot, _who(), datetime.now(UTC))
         typer.echo(f"{party.supplier_id} is no longer {party.role} of {party.gtin} ({_scope(party.lot)})")

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cradletrace.cli.options import AsJson, DataDir, DbUrl, open_workspace, reported, settings_from
+from cradletrace.cli.options import AsJson, DataDir, DbUrl, open_workspace, reported, settings_from, store_session
 from cradletrace.errors import InvalidInputError
 
 app = typer.Typer(no_args_is_help=True, help="Start and list recalls (quality staff).")
@@ -46,7 +46,7 @@ def recall_start(
 
     from cradletrace.recall import genealogy, recalls
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (_ws, s):
         if lot:
             scope = [genealogy.parse_gtin_lot(x, "lot") for x in lot]
         elif trigger is not None and (trigger.isdigit() or len(trigger) == 64):
@@ -82,7 +82,7 @@ def recall_list(as_json: AsJson = False, data_dir: DataDir = None, database_url:
     """Every recall with its lots, notice status and clock."""
     from cradletrace.recall import recalls
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (_ws, s):
         views = recalls.list_recalls(s)
         if as_json:
             typer.echo(json.dumps([v.to_json() for v in views], ensure_ascii=False, indent=2))
@@ -109,7 +109,7 @@ def hold_list(
     """Active holds; those without a recall are recall proposals."""
     from cradletrace.recall.holds import list_holds
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (_ws, s):
         holds = list_holds(s, only_proposals=proposals)
         if as_json:
             typer.echo(json.dumps([h.to_json() for h in holds], ensure_ascii=False, indent=2))
@@ -135,7 +135,7 @@ def hold_release(
     """Lift a hold (e.g. a re-test passed): the scan page's hold banner goes; who, when and why are kept."""
     from cradletrace.recall.holds import release_hold
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (_ws, s):
         out = release_hold(s, hold_id, reason=reason, released_by=_who(), now=datetime.now(UTC))
     if as_json:
         typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
@@ -157,7 +157,7 @@ def recall_close(
     """End a recall (goods retrieved or destroyed): scan pages stop warning; who, when and why are kept."""
     from cradletrace.recall import recalls
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (_ws, s):
         view = recalls.close_recall(s, recall_id, reason=reason, closed_by=_who(), now=datetime.now(UTC))
     out = view.to_json()
     if as_json:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cradletrace.cli.options import DataDir, DbUrl, RpcUrl, fail, open_workspace, reported, settings_from
+from cradletrace.cli.options import DataDir, DbUrl, RpcUrl, fail, open_workspace, reported, settings_from, store_session
 
 if TYPE_CHECKING:
     from cradletrace.config import Settings
@@ -42,7 +42,7 @@ def apikey_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """List API keys (never their secrets)."""
     from cradletrace import apikeys
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (_ws, s):
         for k in apikeys.list_keys(s):
             state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
             typer.echo(f"{k.id}  {k.role:<8}  {k.supplier_id or '-':<20}  {state:<24}  {k.name}")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cradletrace.cli.options import DataDir, DbUrl, open_workspace, reported, settings_from
+from cradletrace.cli.options import DataDir, DbUrl, open_workspace, reported, settings_from, store_session
 
 app = typer.Typer(no_args_is_help=True, help="Register suppliers, their certificates and keys.")
 
@@ -51,7 +51,7 @@ def supplier_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
 
     from cradletrace.store.models import Certification, Supplier, SupplierKey
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (_ws, s):
         for sup in s.exec(select(Supplier).order_by(Supplier.id)):
             typer.echo(f"{sup.id}  {sup.role:<9}  {sup.name}{'  (official lab)' if sup.official_lab else ''}")
             for k in s.exec(select(SupplierKey).where(SupplierKey.supplier_id == sup.id)):
@@ -72,7 +72,7 @@ def supplier_official_lab(
     """Designate a lab for official control sampling (it may report on any lot), or --off."""
     from cradletrace import products
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (_ws, s):
         sup = products.set_official_lab(s, supplier_id, not off)
         typer.echo(f"{sup.id} is {'an' if sup.official_lab else 'no longer an'} official lab")
 
@@ -98,7 +98,7 @@ def supplier_register_key(
     """Register a public key the supplier made itself (its private key never comes here)."""
     from cradletrace import suppliers
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (_ws, s):
         key = suppliers.register_public_key(s, supplier_id, public_key)
         typer.echo(f"key {key.key_id} registered for {supplier_id}; it signs with its own private key")
 
@@ -108,6 +108,6 @@ def supplier_revoke_key(key_id: str, data_dir: DataDir = None, database_url: DbU
     """Revoke a key at once: it can sign no new events; events it signed still verify."""
     from cradletrace import suppliers
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (_ws, s):
         key = suppliers.revoke_key(s, key_id)
         typer.echo(f"key {key.key_id} of {key.supplier_id} revoked")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cradletrace.cli.options import AsJson, DataDir, DbUrl, open_workspace, reported, settings_from
+from cradletrace.cli.options import AsJson, DataDir, DbUrl, store_session
 from cradletrace.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def trace_forward_cmd(
     """Every lot, item, shipment and site downstream of a lot, supplier, event or production window."""
     from cradletrace.recall import genealogy
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (_ws, s):
         window = None
         if site is not None or date_from is not None or date_to is not None:
             if site is None or date_from is None or date_to is None:
@@ -99,7 +99,7 @@ def trace_backward_cmd(
     """Every input lot, supplier, test report and cold-chain record behind an item or a lot."""
     from cradletrace.recall import genealogy
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, None)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url) as (_ws, s):
         t = genealogy.trace_backward(s, serial=serial, lot=genealogy.parse_gtin_lot(lot) if lot is not None else None)
         if as_json:  # the same JSON as GET /api/v1/trace/backward
             typer.echo(json.dumps(genealogy.trace_json(t), ensure_ascii=False, indent=2))

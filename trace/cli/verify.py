@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cradletrace.cli.options import DataDir, DbUrl, RpcUrl, open_workspace, read_input, reported, settings_from
+from cradletrace.cli.options import (
+    DataDir,
+    DbUrl,
+    RpcUrl,
+    read_input,
+    reported,
+    settings_from,
+    store_session,
+)
 
 if TYPE_CHECKING:
     from cradletrace.verification import Verdict
@@ -36,7 +44,7 @@ def verify(
     """Print VALID, INVALID (with the reasons) or PENDING for one event."""
     from cradletrace.verification import verify_event
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, rpc_url)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url, rpc_url) as (ws, s):
         v = verify_event(s, ws.chain(), event)
         _print_verdict(v)
         if v.status != "VALID":
@@ -56,7 +64,7 @@ def audit(
     from cradletrace.verification import audit as run_audit
     from cradletrace.verification import iter_bad
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, rpc_url)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url, rpc_url) as (ws, s):
         report = run_audit(s, ws.chain(), check_signatures=not skip_signatures)
         for line in iter_bad(report):
             typer.echo(line)
@@ -83,7 +91,7 @@ def proof(
     """Print a proof bundle that verifies without our database (verify-bundle)."""
     from cradletrace.verification import export_bundle
 
-    with reported(), open_workspace(settings_from(data_dir, database_url, rpc_url)) as ws, ws.session() as s:
+    with store_session(data_dir, database_url, rpc_url) as (ws, s):
         typer.echo(json.dumps(export_bundle(s, ws.chain(), event), ensure_ascii=False, indent=2))
 
 
