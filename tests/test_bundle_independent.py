@@ -26,6 +26,7 @@ from cradletrace.core.merkle import build_tree, keccak256
 from cradletrace.devstack.nodes import REPO_ROOT
 from cradletrace.errors import ConfigError
 from cradletrace.verification import read_bundle, verify_bundle_on
+from cradletrace.workspace import init_workspace
 from tests.builders import run_node
 from tests.test_verification import demo_bundles
 
@@ -155,6 +156,18 @@ def test_tampering_is_caught_at_its_step(
     assert python_status(settings, b) == "INVALID"
 
 
+def test_another_trace_anchor_does_not_hold_the_root(anvil_bundles: Bundles, anvil_node: str, tmp_path: Path) -> None:
+    """The contract is the bundle's own: a second TraceAnchor on the same chain knows nothing of its root."""
+    settings, bundles = anvil_bundles
+    ws, other = init_workspace(Settings(data_dir=tmp_path / "data", rpc_url=anvil_node))
+    ws.close()
+    b = copy.deepcopy(bundles[0])
+    b["chain"]["contract"] = other.contract_address
+    out = node_verify(b, anvil_node)
+    assert (out["ok"], out["failed"]) == (False, "root") and "root not on chain" in out["reason"], out
+    assert python_status(settings, b) == "INVALID"
+
+
 def test_offline_steps_need_no_chain(anvil_bundles: Bundles) -> None:
     _, bundles = anvil_bundles
     b = copy.deepcopy(bundles[0])
@@ -219,3 +232,53 @@ def test_selectors_in_the_verifier_and_the_document_match_the_abi() -> None:
     for name in wanted:
         assert re.search(rf"{name}: \"{selectors[name]}\"", source), name
         assert f"0x{selectors[name]}" in doc, name
+
+
+# -- bundles made by hand: the two JCS implementations agree, the strict signature rule holds -------
+
+
+def offline_bundle(event: dict[str, Any], public_key: bytes, signature: bytes) -> Bundle:
+    """A one-leaf bundle for ``event`` (root = its leaf), good for the offline steps only."""
+    digest = hashlib.sha256(canonical_bytes(event)).digest()
+    return {
+        "format": "cradletrace-proof-bundle/1",
+        "event": event,
+        "digest": "0x" + digest.hex(),
+        "signature": base64.b64encode(signature).decode(),
+        "supplier": {
+            "id": "s",
+            "key_id": signing.key_id(public_key),
+            "public_key": base64.b64encode(public_key).decode(),
+        },
+        "proof": [],
+        "root": "0x" + build_tree([digest]).root.hex(),
+        "leaf_count": 1,
+        "chain": {"chain_id": 31337, "contract": "0x" + "12" * 20},
+    }
+
+
+def test_canonical_bytes_agree_on_awkward_values() -> None:
+    """Numbers in ECMAScript form, UTF-16 key order (astral keys), escapes: cradletrace's JCS and npm's agree."""
+    pair = signing.generate_key_pair()
+    event: dict[str, Any] = {
+        "key": pair.key_id,
+        "numbers": [1e21, 1e-7, 5e-324, 0.1 + 0.2, -0.0, 1.2345678901234568e20, 2**53 - 1, 1.5e300],
+        "strings": ['\u2028\u0000\t"\\/', "é", "😀", "\u007f"],
+        "\U0001f600": 1,
+        "\uffff": 2,
+        "a": {"b": [], "": None, "B": True},
+    }
+    message = canonical_bytes(event)
+    signature = base64.b64decode(signing.sign(signing.load_private_key(pair.private_pem), message))
+    out = node_verify(offline_bundle(event, pair.public_key, signature))
+    assert out["ok"] is True, (out, message)
+
+
+def test_small_order_key_is_refused_as_libsodium_does() -> None:
+    """Under the identity key, R = identity and S = 0 verify for every message in OpenSSL alone."""
+    identity = bytes([1]) + bytes(31)
+    event = {"key": signing.key_id(identity), "kind": "batch"}
+    bundle = offline_bundle(event, identity, identity + bytes(32))
+    assert not signing.verify_signature(identity, canonical_bytes(event), bundle["signature"])
+    out = node_verify(bundle)
+    assert (out["ok"], out["failed"]) == (False, "signature") and "large order" in out["reason"], out

@@ -179,26 +179,33 @@ async function rpc(url, method, params) {
   } catch (err) {
     fail("rpc", `${method} at ${url} failed: ${err.cause?.message ?? err.message}`);
   }
-  if (reply.error) fail("rpc", `${method} at ${url} failed: ${JSON.stringify(reply.error)}`);
+  if (!isObject(reply) || reply.error || typeof reply.result !== "string")
+    fail("rpc", `${method} at ${url} failed: ${JSON.stringify(reply?.error ?? reply)}`);
   return reply.result;
+}
+
+/** A hex quantity or data word from the node as a BigInt; anything else is the node's fault. */
+function quantity(hex, what) {
+  if (!/^0x[0-9a-fA-F]+$/.test(hex)) fail("rpc", `${what}: expected hex from the node, got ${JSON.stringify(hex)}`);
+  return BigInt(hex);
 }
 
 const word = (n) => n.toString(16).padStart(64, "0");
 const call = (url, to, data) => rpc(url, "eth_call", [{ to, data: `0x${data}` }, "latest"]);
 
 async function onChain(s, url) {
-  const chainId = BigInt(await rpc(url, "eth_chainId", []));
+  const chainId = quantity(await rpc(url, "eth_chainId", []), "eth_chainId");
   if (chainId !== BigInt(s.chainId)) fail("chain_id", `expected chain id ${s.chainId} (the bundle's), the node at ${url} is chain id ${chainId}`);
   const code = await rpc(url, "eth_getCode", [s.contract, "latest"]);
-  if (!code || code === "0x") fail("contract", `expected the anchor contract at ${s.contract} (the bundle's), found no code there`);
-  const out = (await call(url, s.contract, SELECTOR.anchorOf + s.root)).replace(/^0x/, "");
-  if (out.length !== 4 * 64) fail("contract", `anchorOf at ${s.contract} returned ${out.length / 2} bytes, expected 128`);
-  const [block, , leaves] = [0, 1, 2].map((i) => BigInt(`0x${out.slice(64 * i, 64 * i + 64)}`));
-  const held = BigInt(await call(url, s.contract, SELECTOR.isAnchored + s.root));
+  if (code === "0x") fail("contract", `expected the anchor contract at ${s.contract} (the bundle's), found no code there`);
+  const out = await call(url, s.contract, SELECTOR.anchorOf + s.root);
+  if (!/^0x[0-9a-fA-F]{256}$/.test(out)) fail("contract", `anchorOf at ${s.contract}: expected 4 words, got ${out}`);
+  const [block, , leaves] = [0, 1, 2].map((i) => BigInt(`0x${out.slice(2 + 64 * i, 2 + 64 * i + 64)}`));
+  const held = quantity(await call(url, s.contract, SELECTOR.isAnchored + s.root), "isAnchored");
   if (block === 0n || held !== 1n) fail("root", `root not on chain: contract ${s.contract} does not hold root 0x${s.root}`);
   if (leaves !== BigInt(s.leafCount)) fail("root", `root on chain with ${leaves} leaves, the bundle says ${s.leafCount}`);
   const proof = word(BigInt(s.proof.length)) + s.proof.join("");
-  const ok = BigInt(await call(url, s.contract, SELECTOR.verifyLeaf + s.root + s.digest + word(0x60n) + proof));
+  const ok = quantity(await call(url, s.contract, SELECTOR.verifyLeaf + s.root + s.digest + word(0x60n) + proof), "verifyLeaf");
   if (ok !== 1n) fail("leaf", "the contract's verifyLeaf refuses the proof");
   return block;
 }
