@@ -468,17 +468,22 @@ def _wrong_leaf_count(b: dict[str, Any]) -> None:
     b["leaf_count"] += 1
 
 
-@pytest.fixture(scope="module")
-def sqlite_bundles(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, list[dict[str, Any]]]:
-    """Bundles of the seven demo events, exported once (a bundle check never reads the store)."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("bundles") / "data")
+def demo_bundles(settings: Settings) -> list[dict[str, Any]]:
+    """Bundles of the seven demo events, recorded and anchored in a fresh workspace on ``settings``'s chain."""
     ws, chain = init_workspace(settings)
     with ws:
         add_suppliers(ws)
         rows = record_into(ws, story(NOW))
         anchor(ws)
         with ws.session() as s:
-            return settings, [export_bundle(s, chain, str(r.id)) for r in rows]
+            return [export_bundle(s, chain, str(r.id)) for r in rows]
+
+
+@pytest.fixture(scope="module")
+def sqlite_bundles(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, list[dict[str, Any]]]:
+    """Bundles of the seven demo events, exported once (a bundle check never reads the store)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("bundles") / "data")
+    return settings, demo_bundles(settings)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,248 @@
+// An independent verifier of cradletrace proof bundles ("cradletrace-proof-bundle/1").
+//
+// It imports nothing from cradletrace: node:crypto (SHA-256, Ed25519), the npm packages
+// `canonicalize` (RFC 8785 JCS) and `@openzeppelin/merkle-tree` (StandardMerkleTree), and a
+// raw JSON-RPC eth_call for the chain. It follows docs/proof-bundle.md, so that a second
+// implementation checks the document as much as the bundles: where it disagrees with
+// cradletrace's `verify_bundle`, one of the two (or the document) is wrong.
+//
+// usage:  node tests/js/verify-bundle.mjs BUNDLE.json [--rpc-url URL]    (BUNDLE "-" reads stdin)
+// stdout: one JSON line {"ok": bool, "failed": step or null, "reason": text}; exit 0 when ok, else 1.
+// Steps, in order: usage, format, bytes, digest, signature, proof, then with --rpc-url:
+// rpc, chain_id, contract, root, leaf (the contract's own verifyLeaf). Without --rpc-url the
+// chain is not asked and "ok" only means the offline checks passed (the reason says so).
+
+import { createHash, createPublicKey, verify as edVerify } from "node:crypto";
+import { readFileSync } from "node:fs";
+
+import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
+import canonicalize from "canonicalize";
+
+const FORMAT = "cradletrace-proof-bundle/1";
+// keccak256 of the signatures, first 4 bytes (docs/proof-bundle.md; a test recomputes them from the ABI).
+const SELECTOR = { anchorOf: "cf4ff901", isAnchored: "4f0b5801", verifyLeaf: "d8e4a88a" };
+
+class Failure extends Error {
+  constructor(step, reason) {
+    super(reason);
+    this.step = step;
+  }
+}
+
+const fail = (step, reason) => {
+  throw new Failure(step, reason);
+};
+
+// -- shape -------------------------------------------------------------------------------------
+
+const HEX32 = /^(0x)?[0-9a-fA-F]{64}$/;
+const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** 32 bytes as lowercase hex without 0x; 0x is optional, as cradletrace reads it. */
+function hex32(value, where) {
+  if (typeof value !== "string" || !HEX32.test(value)) fail("format", `${where}: expected 0x and 64 hex digits`);
+  return value.replace(/^0x/, "").toLowerCase();
+}
+
+function str(value, where) {
+  if (typeof value !== "string") fail("format", `${where}: expected a string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function int(value, where) {
+  if (!Number.isSafeInteger(value)) fail("format", `${where}: expected an integer, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function shape(b) {
+  if (!isObject(b)) fail("format", "bundle: expected a JSON object");
+  if (b.format !== FORMAT) fail("format", `format: expected "${FORMAT}", got ${JSON.stringify(b.format)}`);
+  if (!isObject(b.event)) fail("format", "event: expected a JSON object");
+  if (!isObject(b.supplier)) fail("format", "supplier: expected a JSON object");
+  if (!isObject(b.chain)) fail("format", "chain: expected a JSON object");
+  if (!Array.isArray(b.proof)) fail("format", "proof: expected a list of 0x and 64 hex digits");
+  const contract = str(b.chain.contract, "chain.contract");
+  if (!/^0x[0-9a-fA-F]{40}$/.test(contract)) fail("format", "chain.contract: expected 0x and 40 hex digits");
+  int(b.leaf_count, "leaf_count");
+  return {
+    event: b.event,
+    digest: hex32(b.digest, "digest"),
+    root: hex32(b.root, "root"),
+    proof: b.proof.map((p, i) => hex32(p, `proof[${i}]`)),
+    signature: str(b.signature, "signature"),
+    keyId: str(b.supplier.key_id, "supplier.key_id"),
+    publicKey: str(b.supplier.public_key, "supplier.public_key"),
+    supplierId: str(b.supplier.id, "supplier.id"),
+    leafCount: b.leaf_count,
+    chainId: int(b.chain.chain_id, "chain.chain_id"),
+    contract: contract.toLowerCase(),
+  };
+}
+
+// -- offline checks ------------------------------------------------------------------------------
+
+function canonicalBytes(event) {
+  let text;
+  try {
+    text = canonicalize(event);
+  } catch (err) {
+    fail("bytes", `the event has no RFC 8785 canonical form: ${err.message}`);
+  }
+  if (canonicalize(JSON.parse(text)) !== text) fail("bytes", "the event's canonical bytes do not re-canonicalize to themselves");
+  return Buffer.from(text, "utf8");
+}
+
+/** Strict base64 (standard alphabet, padded), as Python's b64decode(validate=True). */
+function base64Strict(text, where, length) {
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text))
+    fail("signature", `${where}: expected base64 text`);
+  const raw = Buffer.from(text, "base64");
+  if (raw.length !== length) fail("signature", `${where}: expected ${length} bytes once base64-decoded, got ${raw.length}`);
+  return raw;
+}
+
+// Edwards25519 (RFC 8032 5.1), only to refuse what libsodium refuses and OpenSSL accepts:
+// non-canonical public keys and small-order public keys or R values.
+const P = 2n ** 255n - 19n;
+const mod = (a) => ((a % P) + P) % P;
+const pow = (b, e) => {
+  let r = 1n;
+  b = mod(b);
+  for (; e > 0n; e >>= 1n, b = mod(b * b)) if (e & 1n) r = mod(r * b);
+  return r;
+};
+const inv = (a) => pow(a, P - 2n);
+const D = mod(-121665n * inv(121666n));
+const SQRT_M1 = pow(2n, (P - 1n) / 4n);
+
+function decodePoint(bytes) {
+  let y = 0n;
+  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(bytes[i]);
+  const sign = y >> 255n;
+  y &= (1n << 255n) - 1n;
+  if (y >= P) return "non-canonical";
+  const x2 = mod((y * y - 1n) * inv(D * y * y + 1n));
+  let x = pow(x2, (P + 3n) / 8n);
+  if (mod(x * x) !== x2) x = mod(x * SQRT_M1);
+  if (mod(x * x) !== x2) return null;
+  if (x === 0n && sign) return "non-canonical";
+  if ((x & 1n) !== sign) x = P - x;
+  return [x, y];
+}
+
+function smallOrder(point) {
+  const add = ([x1, y1], [x2, y2]) => {
+    const t = mod(D * x1 * x2 * y1 * y2);
+    return [mod((x1 * y2 + x2 * y1) * inv(1n + t)), mod((y1 * y2 + x1 * x2) * inv(1n - t))];
+  };
+  let q = point;
+  for (let i = 0; i < 3; i++) q = add(q, q);
+  return q[0] === 0n && q[1] === 1n;
+}
+
+function checkSignature(s, bytes) {
+  const pub = base64Strict(s.publicKey, "supplier.public_key", 32);
+  const id = createHash("sha256").update(pub).digest("hex").slice(0, 16);
+  if (id !== s.keyId) fail("signature", `supplier.key_id: expected ${id} (SHA-256 of the public key), got ${s.keyId}`);
+  if (s.event.key !== s.keyId) fail("signature", `event.key: expected the supplier's key id ${s.keyId}, got ${JSON.stringify(s.event.key)}`);
+  const sig = base64Strict(s.signature, "signature", 64);
+  const a = decodePoint(pub);
+  if (a === null || a === "non-canonical" || smallOrder(a))
+    fail("signature", "supplier.public_key: expected a canonical Ed25519 point of large order");
+  const r = decodePoint(sig.subarray(0, 32));
+  if (Array.isArray(r) && smallOrder(r)) fail("signature", "signature: its R is a point of small order");
+  const key = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: pub.toString("base64url") }, format: "jwk" });
+  if (!edVerify(null, bytes, key, sig)) fail("signature", "the signature does not verify over the event's canonical bytes");
+}
+
+function offline(s) {
+  const bytes = canonicalBytes(s.event);
+  const hashed = createHash("sha256").update(bytes).digest("hex");
+  if (hashed !== s.digest) fail("digest", `content changed: the event's canonical bytes hash to 0x${hashed}, the bundle's digest is 0x${s.digest}`);
+  checkSignature(s, bytes);
+  if (!StandardMerkleTree.verify(`0x${s.root}`, ["bytes32"], [`0x${s.digest}`], s.proof.map((p) => `0x${p}`)))
+    fail("proof", "the proof does not lead from the digest's leaf to the root");
+}
+
+// -- on chain ------------------------------------------------------------------------------------
+
+async function rpc(url, method, params) {
+  let reply;
+  try {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    reply = await response.json();
+  } catch (err) {
+    fail("rpc", `${method} at ${url} failed: ${err.cause?.message ?? err.message}`);
+  }
+  if (!isObject(reply) || reply.error || typeof reply.result !== "string")
+    fail("rpc", `${method} at ${url} failed: ${JSON.stringify(reply?.error ?? reply)}`);
+  return reply.result;
+}
+
+/** A hex quantity or data word from the node as a BigInt; anything else is the node's fault. */
+function quantity(hex, what) {
+  if (!/^0x[0-9a-fA-F]+$/.test(hex)) fail("rpc", `${what}: expected hex from the node, got ${JSON.stringify(hex)}`);
+  return BigInt(hex);
+}
+
+const word = (n) => n.toString(16).padStart(64, "0");
+const call = (url, to, data) => rpc(url, "eth_call", [{ to, data: `0x${data}` }, "latest"]);
+
+async function onChain(s, url) {
+  const chainId = quantity(await rpc(url, "eth_chainId", []), "eth_chainId");
+  if (chainId !== BigInt(s.chainId)) fail("chain_id", `expected chain id ${s.chainId} (the bundle's), the node at ${url} is chain id ${chainId}`);
+  const code = await rpc(url, "eth_getCode", [s.contract, "latest"]);
+  if (code === "0x") fail("contract", `expected the anchor contract at ${s.contract} (the bundle's), found no code there`);
+  const out = await call(url, s.contract, SELECTOR.anchorOf + s.root);
+  if (!/^0x[0-9a-fA-F]{256}$/.test(out)) fail("contract", `anchorOf at ${s.contract}: expected 4 words, got ${out}`);
+  const [block, , leaves] = [0, 1, 2].map((i) => BigInt(`0x${out.slice(2 + 64 * i, 2 + 64 * i + 64)}`));
+  const held = quantity(await call(url, s.contract, SELECTOR.isAnchored + s.root), "isAnchored");
+  if (block === 0n || held !== 1n) fail("root", `root not on chain: contract ${s.contract} does not hold root 0x${s.root}`);
+  if (leaves !== BigInt(s.leafCount)) fail("root", `root on chain with ${leaves} leaves, the bundle says ${s.leafCount}`);
+  const proof = word(BigInt(s.proof.length)) + s.proof.join("");
+  const ok = quantity(await call(url, s.contract, SELECTOR.verifyLeaf + s.root + s.digest + word(0x60n) + proof), "verifyLeaf");
+  if (ok !== 1n) fail("leaf", "the contract's verifyLeaf refuses the proof");
+  return block;
+}
+
+// -- main ----------------------------------------------------------------------------------------
+
+async function main(argv) {
+  const args = [...argv];
+  let url = null;
+  const at = args.indexOf("--rpc-url");
+  if (at >= 0) [, url] = args.splice(at, 2);
+  if (args.length !== 1 || (at >= 0 && !url)) fail("usage", "usage: verify-bundle.mjs BUNDLE.json [--rpc-url URL]");
+  let text;
+  try {
+    text = readFileSync(args[0] === "-" ? 0 : args[0], "utf8");
+  } catch (err) {
+    fail("usage", `cannot read ${args[0]}: ${err.message}`);
+  }
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    fail("format", `bundle: expected valid JSON: ${err.message}`);
+  }
+  const s = shape(value);
+  offline(s);
+  if (url === null) return "content, signature and proof hold; the chain was not asked (no --rpc-url)";
+  const block = await onChain(s, url);
+  return `content, signature and proof hold; root 0x${s.root} anchored in block ${block} on chain ${s.chainId}`;
+}
+
+let result;
+try {
+  result = { ok: true, failed: null, reason: await main(process.argv.slice(2)) };
+} catch (err) {
+  if (!(err instanceof Failure)) throw err;
+  result = { ok: false, failed: err.step, reason: err.message };
+}
+process.stdout.write(`${JSON.stringify(result)}\n`);
+process.exitCode = result.ok ? 0 : 1;
