@@ -10,6 +10,7 @@ import base64
 import copy
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -536,3 +537,23 @@ def test_bundle_content_is_checked_on_its_canonical_form(sqlite_bundles) -> None
     b = copy.deepcopy(bundles[5])
     b["event"] = dict(reversed(list(b["event"].items())))
     assert check(settings, b).status == "VALID"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("root", "0x" + "ab" * 30 + "    ", "root: expected 0x and 64 hex digits"),  # once read as 30 bytes
+        ("digest", " " + "00" * 32, "digest: expected 0x and 64 hex digits"),
+        ("contract", "xyz", "chain.contract"),  # once failed later, inside web3, naming no field
+    ],
+)
+def test_a_bundle_with_a_badly_written_hash_or_address_is_refused_naming_the_field(
+    sqlite_bundles, field: str, value: str, named: str
+) -> None:
+    from cradletrace.errors import InvalidInputError
+
+    settings, bundles = sqlite_bundles
+    b = copy.deepcopy(bundles[0])
+    (b["chain"] if field == "contract" else b)[field] = value
+    with pytest.raises(InvalidInputError, match=re.escape(named)):
+        check(settings, b)

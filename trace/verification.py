@@ -12,13 +12,14 @@ import base64
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from sqlalchemy import Row
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, func, select
@@ -409,12 +410,13 @@ def export_bundle(session: Session, chain: Anchor, ref: str) -> dict[str, Any]:
 
 
 def _hex32(value: object, where: str) -> bytes:
-    if not isinstance(value, str) or len(value.removeprefix("0x")) != 64:
+    """32 bytes written as 64 hex digits (0x optional, either case); nothing else, not even spaces."""
+    if not isinstance(value, str) or not _HEX32.fullmatch(value):
         raise InvalidInputError(Problem(where, "expected 0x and 64 hex digits"))
-    try:
-        return bytes.fromhex(value.removeprefix("0x"))
-    except ValueError:
-        raise InvalidInputError(Problem(where, "expected 0x and 64 hex digits")) from None
+    return bytes.fromhex(value.removeprefix("0x"))
+
+
+_HEX32 = re.compile(r"(0x)?[0-9a-fA-F]{64}")
 
 
 class _BundleSupplier(BaseModel):
@@ -427,7 +429,7 @@ class _BundleSupplier(BaseModel):
 class _BundleChain(BaseModel):
     model_config = ConfigDict(strict=True)
     chain_id: int
-    contract: str
+    contract: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
     tx_hash: str | None = None
     block_number: int | None = None
 
