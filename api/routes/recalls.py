@@ -107,11 +107,12 @@ class RecallIn(BaseModel):
     trigger: PlainText | None = Field(
         default=None,
         max_length=200,
-        description="Triggering event (id or digest; its time starts the clock) or a short text",
+        description="Triggering event (id or full digest; its time starts the clock) or a short text",
     )
     trace_lot: str | None = Field(default=None, description="GTIN/LOT to trace forward from")
     trace_event: str | None = Field(
-        default=None, description="Failed test report or excursion (id or digest) to trace from"
+        default=None,
+        description="Failed test report or excursion (id, digest or its first 8+ hex digits) to trace from",
     )
     lots: list[str] = Field(default=[], max_length=10_000, description="GTIN/LOT to add to the scope (widen)")
     exclude: list[str] = Field(default=[], max_length=10_000, description="GTIN/LOT to take out of the scope (narrow)")

@@ -102,7 +102,8 @@ def forward(
     lot: LotQuery = None,
     supplier: Annotated[str | None, Query(description="Every lot this supplier produced")] = None,
     event: Annotated[
-        str | None, Query(description="A failed test report or cold-chain excursion (id or digest)")
+        str | None,
+        Query(description="A failed test report or cold-chain excursion (id, digest or its first 8+ hex digits)"),
     ] = None,
     items: Annotated[int, Query(ge=0, le=100_000, description="Also list the first N affected item serials")] = 0,
 ) -> dict[str, Any]:

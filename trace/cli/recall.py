@@ -35,7 +35,8 @@ def recall_start(
         typer.Option("--lot", help="GTIN/LOT in scope, repeatable (default: the forward trace of --trigger)"),
     ] = None,
     trigger: Annotated[
-        str | None, typer.Option("--trigger", help="Triggering event (id or digest) or a short text")
+        str | None,
+        typer.Option("--trigger", help="Triggering event (id or full digest) or a short text"),
     ] = None,
     as_json: AsJson = False,
     data_dir: DataDir = None,

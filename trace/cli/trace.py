@@ -29,7 +29,10 @@ def trace_forward_cmd(
     lot: Annotated[str | None, typer.Option("--lot", help="Start from this lot: GTIN/LOT")] = None,
     supplier: Annotated[str | None, typer.Option("--supplier", help="Start from every lot of this supplier")] = None,
     event: Annotated[
-        str | None, typer.Option("--event", help="Start from a test report or cold-chain record (id or digest)")
+        str | None,
+        typer.Option(
+            "--event", help="Start from a test report or cold-chain record (id, digest or its first 8+ hex digits)"
+        ),
     ] = None,
     site: Annotated[
         str | None, typer.Option("--site", help="Start from lots produced at this site (name), with --from/--to")

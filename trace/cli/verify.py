@@ -36,7 +36,7 @@ def _print_verdict(v: Verdict) -> None:
 
 @app.command()
 def verify(
-    event: Annotated[str, typer.Argument(help="Event id or digest")],
+    event: Annotated[str, typer.Argument(help="Event id, digest, or the digest's first 8+ hex digits")],
     data_dir: DataDir = None,
     database_url: DbUrl = None,
     rpc_url: RpcUrl = None,
@@ -83,7 +83,7 @@ def audit(
 
 @app.command()
 def proof(
-    event: Annotated[str, typer.Argument(help="Event id or digest")],
+    event: Annotated[str, typer.Argument(help="Event id, digest, or the digest's first 8+ hex digits")],
     data_dir: DataDir = None,
     database_url: DbUrl = None,
     rpc_url: RpcUrl = None,
