@@ -216,3 +216,12 @@ def test_text_stored_before_the_rule_is_still_shown(site: Site) -> None:
         assert r.status_code == 200 and r.json()["name"] == "Old\u0007Name"
     finally:
         rename(before)
+
+
+@pytest.mark.parametrize("digits", [310, 5000])
+def test_an_integer_beyond_every_double_is_422_not_a_crash(site: Site, digits: int) -> None:
+    # The body parser once raised Python's own ValueError/OverflowError here, and every JSON route answered 500.
+    body = b'{"name": "Fine", "role": "farm", "n": ' + b"7" * digits + b"}"
+    r = site.client.post(f"{P}/suppliers", headers=site.auth("operator"), content=body)
+    assert r.status_code == 422, r.text
+    assert f"expected a finite number, got an integer of {digits} digits" in r.text

@@ -307,6 +307,11 @@ def test_parse_json_accepts_strict_json(text: str | bytes, expected: Any) -> Non
         ('{"c": Infinity}', "", "expected a finite number, got Infinity"),
         ("[-Infinity]", "", "expected a finite number, got -Infinity"),
         ("1e400", "", "expected a finite number, got inf"),
+        # Integers beyond every double: int() refused them over 4 300 digits and float() overflowed below
+        # that, so every JSON route answered 500.
+        ('{"q": ' + "1" * 5000 + "}", "", "expected a finite number, got an integer of 5000 digits"),
+        ("[-" + "9" * 400 + "]", "", "expected a finite number, got an integer of 400 digits"),
+        ("9" * 309, "", "expected a finite number, got an integer of 309 digits"),
         ("{} x", "line 1 column 4", "expected valid JSON: Extra data"),
         ('{"a":1}{"b":2}', "line 1 column 8", "expected valid JSON: Extra data"),
         ("[1] [2]", "line 1 column 5", "expected valid JSON"),

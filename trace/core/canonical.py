@@ -23,6 +23,7 @@ JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "Jso
 
 MAX_DEPTH = 32
 _MAX_SAFE_INT = 2**53 - 1
+_MAX_INT_DIGITS = 309  # the largest double, 1.8e308, has 309 digits
 _encoder = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
@@ -162,8 +163,20 @@ def _too_deep(text: str) -> bool:
 def _parse_int(text: str) -> int | float:
     # As JavaScript's JSON.parse does: beyond 2^53 an integer is a double. This keeps the
     # canonical text of a large whole float (1e20 -> "100000000000000000000") readable again.
+    # An integer beyond every double is Infinity there, which JSON cannot carry; refuse it before
+    # Python's int() refuses it (over 4 300 digits) or float() overflows, as a finite-number problem.
+    digits = len(text) - text.startswith("-")
+    if digits > _MAX_INT_DIGITS:
+        raise CanonicalizationError(Problem("", f"expected a finite number, got an integer of {digits} digits"))
     value = int(text)
-    return value if abs(value) <= _MAX_SAFE_INT else float(value)
+    if abs(value) <= _MAX_SAFE_INT:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        raise CanonicalizationError(
+            Problem("", f"expected a finite number, got an integer of {digits} digits")
+        ) from None
 
 
 def parse_json(text: str | bytes) -> JsonValue:
