@@ -142,14 +142,14 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 def public_rpc_url(url: str) -> str:
     """One CRADLETRACE_PUBLIC_RPC_URLS entry, checked: phones send their reads there, so only https
-    (http for a node on this machine in development), a host, and nothing a browser would drop."""
-    where = f"CRADLETRACE_PUBLIC_RPC_URLS: {url!r}"
+    (http for a node on this machine in development), a host, and nothing a browser would drop or
+    a CSP source could not carry. A URL with credentials is not repeated in the message."""
+    parts = urlsplit(url)
+    where = "CRADLETRACE_PUBLIC_RPC_URLS: " + ("a URL" if "@" in parts.netloc else repr(url))
     try:
-        parts = urlsplit(url)
-        port = parts.port
+        parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
     except ValueError as exc:
         raise ValueError(f"{where}: expected an https URL, got one that does not parse ({exc})") from None
-    del port
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError(f"{where}: expected an https URL such as https://rpc.example-network.org")
     if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:

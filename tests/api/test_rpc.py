@@ -172,6 +172,9 @@ def refusals(anchor: Web3Anchor) -> list[tuple[dict[str, object], int]]:
         ({"jsonrpc": "2.0", "id": 1, "method": 7}, -32600),
         ({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "extra": 1}, -32600),
         ({"jsonrpc": "2.0", "id": [1], "method": "eth_chainId"}, -32600),
+        ({"jsonrpc": "2.0", "id": 2**64, "method": "eth_chainId"}, -32600),
+        ({"jsonrpc": "2.0", "id": "x" * 257, "method": "eth_chainId"}, -32600),
+        (req("eth_call", [{"to": us, "data": view}, hex(anchor.block_number() + 1)]), -32000),  # as geth: no such block
     ]
 
 
@@ -182,7 +185,7 @@ def test_everything_else_is_refused_without_effect(packs: Packs) -> None:
     for body, code in cases:
         answer = rpc(packs.client, body)
         assert answer["error"]["code"] == code and "result" not in answer, (body, answer)
-        assert answer["id"] == (body["id"] if code != -32600 or isinstance(body["id"], int) else None)
+        assert answer["id"] == (body["id"] if code != -32600 or body["id"] == 1 else None)
     batch = rpc(packs.client, [body for body, _ in cases[:MAX_BATCH]])
     assert [a["error"]["code"] for a in batch] == [code for _, code in cases[:MAX_BATCH]]
     assert (anchor.block_number(), anchor.nonces(), anchor.roots()) == (head, nonces, roots)

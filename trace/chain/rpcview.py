@@ -30,6 +30,8 @@ VIEW_FUNCTIONS = ("anchorOf", "isAnchored", "verifyLeaf", "noticeOf")
 MAX_BATCH = 20
 #: Sibling hashes in one verifyLeaf proof: a tree of 2**64 leaves, far beyond any batch.
 MAX_PROOF = 64
+#: Characters of a string request id (it is echoed back).
+MAX_ID = 256
 INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, SERVER_ERROR = -32600, -32601, -32602, -32000
 _QUANTITY = re.compile(r"0x(0|[1-9a-f][0-9a-f]{0,15})")
 _DATA = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
@@ -130,12 +132,19 @@ def _error(request_id: object, code: int, message: str) -> dict[str, object]:
 
 
 def _valid_id(value: object) -> bool:
-    return value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+    """A string of at most MAX_ID characters, an integer of at most 64 bits, or null: echoed back as it came."""
+    if isinstance(value, str):
+        return len(value) <= MAX_ID
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**64)
 
 
 def _one(read: Callable[[ReadCall], object], contract: str, request: object) -> dict[str, object] | None:
     if not isinstance(request, dict) or not _valid_id(request.get("id")):
-        return _error(None, INVALID_REQUEST, "expected a JSON-RPC request object with a string or integer id")
+        return _error(
+            None,
+            INVALID_REQUEST,
+            f"expected a JSON-RPC request object with an id of at most {MAX_ID} characters or 64 bits",
+        )
     request_id = request.get("id")
     if request.get("jsonrpc") != "2.0" or not isinstance(request.get("method"), str) or not set(request) <= _ENVELOPE:
         return _error(
@@ -195,4 +204,6 @@ def read(w3: Web3, contract: str, call: ReadCall) -> object:
             return wire(w3.eth.get_block(block, False))
         except BlockNotFound:
             return None  # as a node answers for a block it does not have
+    if call.block is not None and call.block > int(w3.eth.block_number):
+        raise RpcRefusedError(SERVER_ERROR, "header not found")  # as geth answers a call at a future block
     return wire(bytes(w3.eth.call({"to": w3.to_checksum_address(contract), "data": call.data}, block)))
