@@ -176,9 +176,10 @@ SECURITY_HEADERS = (
 
 class SecurityHeadersMiddleware:
     """Put the security headers on every HTTP answer, pages, JSON and errors alike: the CSP above
-    with ``connect_src`` origins (its /docs form on ``docs_path``), no framing, no MIME sniffing, no Referer, and HSTS when the
-    request came over https (directly, or through a trusted proxy's X-Forwarded-Proto, which
-    ``ProxyHeadersMiddleware`` has already turned into the scheme)."""
+    with the ``connect_src`` origins (its /docs form on ``docs_path``), no framing, no MIME
+    sniffing, no Referer, and HSTS when the request came over https (directly, or through a
+    trusted proxy's X-Forwarded-Proto, which ``ProxyHeadersMiddleware`` has already turned into
+    the scheme)."""
 
     def __init__(self, app: ASGIApp, docs_path: str, connect_src: tuple[str, ...] = ()) -> None:
         self.app = app
