@@ -41,13 +41,14 @@ from cradletrace.api.routes import (
     proofs,
     recalls,
     resolver,
+    rpc,
     scan,
     scanner,
     suppliers,
     trace,
 )
 from cradletrace.api.runtime import Runtime
-from cradletrace.config import Settings
+from cradletrace.config import Settings, url_origin
 from cradletrace.scanner_web.pages import STATIC_DIR
 
 API_PREFIX = "/api/v1"
@@ -115,7 +116,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(MetricsMiddleware)  # counts the catch-all's 500s and the 413s too
-    app.add_middleware(SecurityHeadersMiddleware, docs_path="/docs")  # on every answer, the 500s included
+    app.add_middleware(
+        SecurityHeadersMiddleware, docs_path="/docs", connect_src=tuple(url_origin(u) for u in settings.public_rpc_urls)
+    )  # on every answer, the 500s included
     if settings.trusted_proxies:  # outermost: client address and scheme as the proxy saw them
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     # Routes are matched in order, and scans are most of the traffic: theirs come first.
@@ -126,6 +129,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.root_router)  # public: /healthz for load balancers
     app.include_router(metrics.router)  # public: /metrics for a Prometheus scraper
     app.include_router(scanner.router)  # public: the camera page that opens those paths
+    app.include_router(rpc.router)  # public: the embedded chain's read-only JSON-RPC view for scan pages
     app.include_router(console.router)  # public page, no data: the recall console calls the API with a quality key
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _document_raw_bodies(app)

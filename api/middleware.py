@@ -145,18 +145,29 @@ class StrictJsonMiddleware:
 
 # Every page's scripts, styles and fonts are files of this server (no inline script, style or
 # event handler anywhere: the console's strings travel in a JSON data block, Swagger UI starts
-# from /static/swagger-init.js); pages talk to this server only. Swagger UI sets inline styles
-# and data: images of its own, so /docs alone allows those (styles, never scripts).
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-    "font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
-DOCS_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'").replace(
-    "img-src 'self'", "img-src 'self' data:"
-)
+# from /static/swagger-init.js); pages talk to this server and, so a phone can check a scan
+# page's anchors itself, to the configured public JSON-RPC endpoints (Settings.public_rpc_urls)
+# only. Swagger UI sets inline styles and data: images of its own, so /docs alone allows those
+# (styles, never scripts).
+def csp(connect: tuple[str, ...] = ()) -> str:
+    """The policy, with ``connect`` (origins, scheme://host[:port]) allowed besides 'self' in connect-src."""
+    sources = " ".join(["'self'", *dict.fromkeys(connect)])
+    return (
+        f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src {sources}; "
+        "font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+
+
+def docs_csp(policy: str) -> str:
+    return policy.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'").replace(
+        "img-src 'self'", "img-src 'self' data:"
+    )
+
+
+CSP = csp()  # with no public RPC endpoint configured
+DOCS_CSP = docs_csp(CSP)
 HSTS = "max-age=31536000; includeSubDomains"
 SECURITY_HEADERS = (
-    (b"content-security-policy", CSP.encode()),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -165,21 +176,23 @@ SECURITY_HEADERS = (
 
 class SecurityHeadersMiddleware:
     """Put the security headers on every HTTP answer, pages, JSON and errors alike: the CSP above
-    (``DOCS_CSP`` on ``docs_path``), no framing, no MIME sniffing, no Referer, and HSTS when the
-    request came over https (directly, or through a trusted proxy's X-Forwarded-Proto, which
-    ``ProxyHeadersMiddleware`` has already turned into the scheme)."""
+    with the ``connect_src`` origins (its /docs form on ``docs_path``), no framing, no MIME
+    sniffing, no Referer, and HSTS when the request came over https (directly, or through a
+    trusted proxy's X-Forwarded-Proto, which ``ProxyHeadersMiddleware`` has already turned into
+    the scheme)."""
 
-    def __init__(self, app: ASGIApp, docs_path: str) -> None:
+    def __init__(self, app: ASGIApp, docs_path: str, connect_src: tuple[str, ...] = ()) -> None:
         self.app = app
         self.docs_path = docs_path
+        self.csp = csp(connect_src).encode()
+        self.docs_csp = docs_csp(csp(connect_src)).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = list(SECURITY_HEADERS)
-        if scope["path"] == self.docs_path:
-            extra[0] = (b"content-security-policy", DOCS_CSP.encode())
+        policy = self.docs_csp if scope["path"] == self.docs_path else self.csp
+        extra = [(b"content-security-policy", policy), *SECURITY_HEADERS]
         if scope.get("scheme") == "https":
             extra.append((b"strict-transport-security", HSTS.encode()))
         names = {name for name, _ in extra}

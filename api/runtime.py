@@ -121,6 +121,20 @@ class Runtime:
         return RateLimiter(self.settings.scan_rate_per_minute)
 
     @cached_property
+    def rpc_limiter(self) -> RateLimiter:
+        return RateLimiter(self.settings.rpc_rate_per_minute)
+
+    @cached_property
+    def chain_facts(self) -> dict[str, object]:
+        """What a phone needs to check the anchors itself (the scan page's ``chain``): the chain, the
+        contract, and where to send JSON-RPC reads: the configured public endpoints, else this
+        server's own read-only /rpc when the chain is the embedded one (none for an external node).
+        Fixed for the process's life (the chain is open from ``open``), so made once."""
+        chain = self.chain()
+        urls = list(self.settings.public_rpc_urls) or (["/rpc"] if self.settings.embedded else [])
+        return {"chain_id": chain.chain_id, "contract": chain.contract_address, "local": chain.local, "rpc_urls": urls}
+
+    @cached_property
     def verify_limiter(self) -> RateLimiter:
         return RateLimiter(self.settings.verify_rate_per_minute)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -99,9 +100,12 @@ def render_scan(
     scans: ScanSummary | None = None,
     serial: str | None = None,
     memo: dict[Any, Any] | None = None,
+    chain: Mapping[str, Any] | None = None,
 ) -> str:
     """The scan page. The part that depends only on ``view`` is rendered once into ``memo`` (kept
-    with the view by scan.cache.ViewCache); banners, serial and scan history are filled in per scan."""
+    with the view by scan.cache.ViewCache); banners, serial and scan history are filled in per scan.
+    ``chain`` (api.runtime.Runtime.chain_facts, the same for every page of a server) goes on the
+    root element as data attributes, for the page's script that checks the anchors on the phone."""
     t = strings()[lang]
     warnings = warnings_for(view, lang, extra_warnings)
     if scans is not None and scans.clone.likely_copy:
@@ -110,7 +114,7 @@ def render_scan(
     parts = memo.get(("html", lang))
     if parts is None:
         marks = {name: Markup(f"\x00{name}\x00") for name in _SLOTS}
-        page = _env().get_template("scan.html").render(view=view, t=t, lang=lang, slot=marks)
+        page = _env().get_template("scan.html").render(view=view, t=t, lang=lang, slot=marks, chain=_chain_attrs(chain))
         parts = memo[("html", lang)] = _SLOT_MARK.split(page)  # text, slot name, text, ...
     fill = _parts()
     slots = {
@@ -119,6 +123,18 @@ def render_scan(
         "scans": fill.scan_history(t, lang, scans),
     }
     return "".join(slots[p] if i % 2 else p for i, p in enumerate(parts))
+
+
+def _chain_attrs(chain: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """The data attributes of the scan page's root element (values escaped by the template)."""
+    if chain is None:
+        return None
+    return {
+        "data-chain-id": str(chain["chain_id"]),
+        "data-contract": str(chain["contract"]),
+        "data-chain-local": "true" if chain["local"] else "false",
+        "data-rpc-urls": json.dumps(list(chain["rpc_urls"])),
+    }
 
 
 @cache

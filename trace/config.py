@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -62,6 +63,9 @@ class Settings(BaseSettings):
     # Public scan endpoints: requests per minute per client address (0 turns the limit off,
     # e.g. for a load test from one address).
     scan_rate_per_minute: int = Field(default=120, ge=0)
+    # The embedded chain's read-only POST /rpc (phones checking a scan page's anchors): requests
+    # per minute per client address, a batch counting one (0: no limit).
+    rpc_rate_per_minute: int = Field(default=120, ge=0)
     # Sealing of consumer scan locations: key as 64 hex digits, else keys/location.key (0600).
     location_key: str | None = None
     sealing_algorithm: str = "aes-256-gcm"
@@ -94,6 +98,19 @@ class Settings(BaseSettings):
             tuple(str(h).strip().lower() for h in value) if isinstance(value, (list, tuple, set, frozenset)) else value
         )
 
+    # JSON-RPC endpoints of the anchoring chain that phones may call themselves to check a scan
+    # page's anchors (comma-separated https URLs; http only for 127.0.0.1 or localhost). They are
+    # put in the scan page and its CSP connect-src. None: the embedded chain's own read-only /rpc.
+    public_rpc_urls: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("public_rpc_urls", mode="before")
+    @classmethod
+    def _rpc_urls(cls, value: object) -> object:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            return value
+        return tuple(public_rpc_url(str(u).strip()) for u in items if str(u).strip())
+
     # Seconds one long request (an EPCIS export) may work before it stops with 503; it checks
     # between events, and stops as well when its client goes away. See docs/security.md.
     api_request_timeout: float = Field(default=60.0, gt=0)
@@ -118,3 +135,33 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.rpc_url is None
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def public_rpc_url(url: str) -> str:
+    """One CRADLETRACE_PUBLIC_RPC_URLS entry, checked: phones send their reads there, so only https
+    (http for a node on this machine in development), a host, and nothing a browser would drop or
+    a CSP source could not carry. A URL with credentials is not repeated in the message."""
+    parts = urlsplit(url)
+    where = "CRADLETRACE_PUBLIC_RPC_URLS: " + ("a URL" if "@" in parts.netloc else repr(url))
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        raise ValueError(f"{where}: expected an https URL, got one that does not parse ({exc})") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"{where}: expected an https URL such as https://rpc.example-network.org")
+    if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
+        raise ValueError(f"{where}: expected https; http is allowed only for 127.0.0.1 or localhost")
+    if parts.username or parts.password or parts.fragment or any(c in url for c in " ;,'\"\\"):
+        raise ValueError(
+            f"{where}: expected a plain URL without credentials, fragment, spaces, quotes, commas or semicolons"
+        )
+    return url
+
+
+def url_origin(url: str) -> str:
+    """scheme://host[:port] of a checked URL, as a CSP source names it."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.lower()}"

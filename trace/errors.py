@@ -141,3 +141,12 @@ class ChainRevertedError(ChainError):
     def __init__(self, message: str, reason: str = "") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class RpcRefusedError(TraceError):
+    """A JSON-RPC request the read-only chain view (chain/rpcview.py) does not serve; ``code`` is
+    the JSON-RPC error code to answer with (-32600, -32601, -32602; -32000 for a block it lacks)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code

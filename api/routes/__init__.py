@@ -12,6 +12,7 @@ __all__ = [
     "proofs",
     "recalls",
     "resolver",
+    "rpc",
     "scan",
     "scanner",
     "suppliers",

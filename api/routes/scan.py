@@ -102,8 +102,9 @@ async def _answer(request: Request, runtime: Any, lang: str | None, fmt: str | N
         if as_json:
             return error_response(404, UNKNOWN)
         return HTMLResponse(render_unknown(language, f"{code.gtin} / {code.lot} / {code.serial}"), status_code=404)
+    chain = runtime.chain_facts
     if as_json:
-        return Response(scan_json(result), media_type="application/json")
+        return Response(scan_json(result, chain), media_type="application/json")
     status = result.status
     return HTMLResponse(
         render_scan(
@@ -113,6 +114,7 @@ async def _answer(request: Request, runtime: Any, lang: str | None, fmt: str | N
             serial=result.serial,
             memo=result.memo,
             extra_warnings=status_warnings(status.recall, status.hold, language),
+            chain=chain,
         )
     )
 

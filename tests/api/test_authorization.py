@@ -286,6 +286,7 @@ CONSUMER = {  # (method, path template) -> what the call sends; the answer must 
         "url": f"{P}/scans/{'0' * 32}/location",
         "json": {"lat": 1.0, "lon": 2.0, "consent": True},
     },
+    ("POST", "/rpc"): {"json": {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber"}},
 }
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from cradletrace.chain.rpcview import ReadCall
 
 
 @dataclass(frozen=True)
@@ -83,5 +86,7 @@ class Anchor(Protocol):
     def record_notice(self, lot_ref: bytes, notice_digest: bytes) -> TxReceipt: ...
 
     def lookup_notice(self, notice_digest: bytes) -> OnChainNotice | None: ...
+
+    def read_rpc(self, call: ReadCall) -> object: ...
 
     def close(self) -> None: ...

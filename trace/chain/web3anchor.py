@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from eth_typing import ChecksumAddress, HexStr
     from web3 import Web3
 
+    from cradletrace.chain.rpcview import ReadCall
+
 DEPLOY_GAS = 3_000_000
 #: Gas = estimate x GAS_MARGIN: an estimate holds for the state it ran on, and a root's storage
 #: costs the same whatever the state, so a quarter more covers a changed warm/cold access.
@@ -378,6 +380,13 @@ class Web3Anchor:
             )
         tx = "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
         return OnChainNotice(bytes(ref), notice_digest, int(block), _time(int(ts)), str(submitter), tx)
+
+    def read_rpc(self, call: ReadCall) -> object:
+        """One request of the read-only JSON-RPC view (chain/rpcview.py), already checked, in wire form."""
+        from cradletrace.chain.rpcview import read
+
+        with translated(f"answer {call.method} for the read-only JSON-RPC view", self.where):
+            return read(self.w3, self.contract_address, call)
 
     def close(self) -> None:
         if self._on_close is not None:

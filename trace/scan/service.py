@@ -16,6 +16,7 @@ This is the hottest path of the product (every parent, every pack). Two ways, on
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -101,8 +102,10 @@ def scan_item(
     return ScanResult(serial, view, memo, status, scans)
 
 
-def scan_json(result: ScanResult) -> bytes:
-    """The JSON answer: the lot's part serialized once per view, this scan's part per call."""
+def scan_json(result: ScanResult, chain: Mapping[str, object] | None = None) -> bytes:
+    """The JSON answer: the lot's part serialized once per view, this scan's part per call.
+
+    ``chain`` (api.runtime.Runtime.chain_facts) tells a phone where to check the anchors itself."""
     lot_part: bytes | None = result.memo.get("json")
     if lot_part is None:
         whole = view_json(result.view)
@@ -121,5 +124,6 @@ def scan_json(result: ScanResult) -> bytes:
             "reason": s.clone.reason,
             "scan_id": s.scan_id,
         },
+        **({"chain": dict(chain)} if chain is not None else {}),
     }
     return json.dumps(head, ensure_ascii=False).encode()[:-1] + b"," + lot_part[1:]
