@@ -70,6 +70,7 @@ from cradletrace.errors import (
     NotAllowedError,
     NotFoundError,
     Problem,
+    RpcRefusedError,
     StateConflictError,
     StoppedError,
     TraceError,
@@ -218,6 +219,8 @@ ANSWERS: tuple[Answer, ...] = (
     Answer(StoppedError, 503, STOPPED, lambda e: [Problem("", str(e))]),
     Answer(ChainError, 502, CHAIN_FAILED),
     Answer(AnchoringBusyError, 409, ANCHORING_BUSY),
+    # POST /rpc answers these inside JSON-RPC (HTTP 200, with ``code``); here only if one escapes elsewhere.
+    Answer(RpcRefusedError, 400, str),
     Answer(TraceError, 500, CONFIG),
 )
 

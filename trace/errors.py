@@ -15,6 +15,7 @@ The hierarchy, and the builtin each one resembles::
     ├── StoppedError                           long work stopped: time limit, client gone, shutdown
     ├── ConfigError                            data directory or settings unusable
     ├── AnchoringBusyError                     another worker anchors now (leader lock, claimed events)
+    ├── RpcRefusedError                        a JSON-RPC request the read-only chain view does not serve
     └── ChainError                             the EVM side failed
         ├── ChainUnavailableError (ConnectionError)   node unreachable / timed out
         ├── ChainRevertedError                 the contract refused; ``reason`` is its error name
