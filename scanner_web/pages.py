@@ -114,7 +114,11 @@ def render_scan(
     parts = memo.get(("html", lang))
     if parts is None:
         marks = {name: Markup(f"\x00{name}\x00") for name in _SLOTS}
-        page = _env().get_template("scan.html").render(view=view, t=t, lang=lang, slot=marks, chain=_chain_attrs(chain))
+        page = (
+            _env()
+            .get_template("scan.html")
+            .render(view=view, t=t, lang=lang, slot=marks, chain=_chain_attrs(chain), phone=_phone_strings(t))
+        )
         parts = memo[("html", lang)] = _SLOT_MARK.split(page)  # text, slot name, text, ...
     fill = _parts()
     slots = {
@@ -123,6 +127,11 @@ def render_scan(
         "scans": fill.scan_history(t, lang, scans),
     }
     return "".join(slots[p] if i % 2 else p for i, p in enumerate(parts))
+
+
+def _phone_strings(t: Mapping[str, str]) -> dict[str, str]:
+    """The words of static/phonecheck.js in the page's language (its ``phone_*`` strings)."""
+    return {"block": t["block"]} | {k.removeprefix("phone_"): v for k, v in t.items() if k.startswith("phone_")}
 
 
 def _chain_attrs(chain: Mapping[str, Any] | None) -> dict[str, str] | None:

@@ -2,7 +2,8 @@
 // Copy the browser files the web pages use from node_modules into scanner_web/static/vendor/.
 //
 // The copies are committed, so the Python package serves them without Node and the pages never
-// load anything from a CDN: jsQR decodes camera frames on /scan, Swagger UI renders /docs.
+// load anything from a CDN: jsQR decodes camera frames on /scan, Swagger UI renders /docs,
+// @noble/hashes' keccak-256 (ES modules, relative imports only) checks Merkle proofs on the phone.
 // Usage: node scripts/vendor-web.cjs [--check | --list]
 //   --check  exit 1 if a committed copy (or the README) differs from node_modules, without writing.
 //   --list   print the [source, destination] pairs as JSON (the test compares them byte for byte).
@@ -16,6 +17,15 @@ const VENDOR = "scanner_web/static/vendor";
 
 // package -> [file in the package, path under VENDOR, what it is]
 const PACKAGES = {
+  "@noble/hashes": {
+    use: "keccak-256 for the scan page's own check of Merkle proofs on the phone (phonecheck.js)",
+    files: [
+      ["sha3.js", "noble-hashes/sha3.js"],
+      ["_u64.js", "noble-hashes/_u64.js"],
+      ["utils.js", "noble-hashes/utils.js"],
+      ["LICENSE", "noble-hashes/LICENSE"],
+    ],
+  },
   jsqr: {
     use: "QR decoder for the camera scanner page (/scan)",
     files: [

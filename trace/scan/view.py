@@ -9,6 +9,7 @@ verified views are kept between scans by ``cache``.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,6 +23,7 @@ from cradletrace.core.events import AnyEvent, BatchData, ColdChainData, Shipment
 from cradletrace.errors import NotFoundError
 from cradletrace.scan.queries import Rows, ScanLot, fetch_rows
 from cradletrace.store.models import AnchorBatch, EventRow, Lot
+from cradletrace.store.states import BatchStatus
 from cradletrace.verification import EventVerifier, Verdict
 
 
@@ -36,6 +38,9 @@ class Record:
     supplier_role: str
     data: Any
     verdict: Verdict
+    # What a phone needs to check this record itself (scanner_web/static/phonecheck.js): the
+    # page carries it, so the parent need not take the server's verdict on trust.
+    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,7 @@ def build_view(rows: Rows, verifier: EventVerifier, lot: ScanLot, serial: str | 
             supplier_role=sup_role or "",
             data=read.event.data if read else None,
             verdict=verdict,
+            evidence=evidence(body, digest, signature, public_key, batch, proof),
         )
         if read is None:
             unreadable.append(Record(**common))
@@ -155,6 +161,29 @@ def build_view(rows: Rows, verifier: EventVerifier, lot: ScanLot, serial: str | 
         elif isinstance(rec.data, ShipmentData):
             view.shipments.append(rec)
     return view
+
+
+def evidence(
+    body: str, digest: str, signature: str, public_key: str | None, batch: AnchorBatch | None, proof: str | None
+) -> dict[str, Any]:
+    """The record as the phone checks it (docs/proof-bundle.md's steps): the exact signed bytes
+    (base64 of the stored body), digest, signature and key; and once the batch is confirmed on
+    chain, the proof, root, leaf count and block. Before that the phone checks bytes and
+    signature only, so no root is given for it to ask the chain about."""
+    out: dict[str, Any] = {
+        "bytes": base64.b64encode(body.encode("utf-8")).decode("ascii"),
+        "digest": digest,
+        "signature": signature,
+        "public_key": public_key,
+    }
+    if batch is not None and batch.status == BatchStatus.CONFIRMED:
+        out |= {
+            "proof": [p for p in (proof or "").split(",") if p],
+            "root": batch.root,
+            "leaf_count": batch.leaf_count,
+            "block": batch.block_number,
+        }
+    return out
 
 
 def scan_view(session: Session, verifier: EventVerifier, gtin: str, lot: str, serial: str | None = None) -> ScanView:

@@ -1,0 +1,218 @@
+"""The scan page checks its records on the phone itself (issue 14, steps 1-4), in real headless
+Chromium: SHA-256 of the signed bytes, the Ed25519 signature, the Merkle proof, and the root on
+chain through the page's JSON-RPC URLs (here the embedded chain's own /rpc).
+
+The app runs in this process (tests/api's ``packed_site``); the browser reaches it through a
+Playwright route on http://localhost:8123 (a secure context, so WebCrypto is there), which
+forwards each request to the app's TestClient. So the tests can tamper with the store and make
+the server's own check say VALID regardless: what is caught is caught by the phone.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from html import unescape
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
+
+from cradletrace.config import Settings
+from cradletrace.core import signing
+from cradletrace.core.merkle import leaf_hash
+from cradletrace.scanner_web.pages import strings
+from cradletrace.verification import EventVerifier
+from tests.api.test_scan import Packs, packed_site, sql
+from tests.browser import watched_page
+
+pytestmark = pytest.mark.browser
+
+BASE = "http://localhost:8123"
+RECORDS = 7  # the demo batch page: the batch, two raw-milk lots, two test reports, the shipment, its cold chain
+WAIT_MS = 20_000
+
+
+def forward(client: TestClient, seen: list[str]) -> Callable[[Any], None]:
+    """A Playwright route handler answering from the app (and noting every URL asked for)."""
+
+    def handle(route: Any) -> None:
+        request = route.request
+        seen.append(request.url)
+        answer = client.request(
+            request.method,
+            request.url.removeprefix(BASE),
+            content=request.post_data_buffer,
+            headers={k: v for k, v in request.headers.items() if k.lower() in ("content-type", "accept")},
+        )
+        headers = {k: v for k, v in answer.headers.items() if k.lower() not in ("content-length", "content-encoding")}
+        route.fulfill(status=answer.status_code, headers=headers, body=answer.content)
+
+    return handle
+
+
+def open_scan(browser: Any, packs: Packs, block_rpc: bool = False) -> tuple[Any, Iterator[Any], list[str]]:
+    """The first can's page, its phone checks finished."""
+    seen: list[str] = []
+    pages = watched_page(browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2))
+    page = pages.__enter__()
+    page.route(re.compile(r"^https?://(?!localhost:8123/).*"), lambda r: (seen.append(r.request.url), r.abort()))
+    page.route(f"{BASE}/**", forward(packs.client, seen))
+    if block_rpc:
+        page.route(f"{BASE}/rpc", lambda r: r.abort())
+    assert page.goto(BASE + packs.cans[0].path + "?lang=en").status == 200
+    page.locator("#phone-summary[data-phone-check]").wait_for(timeout=WAIT_MS)  # no eval: the CSP forbids it
+    return page, pages, seen
+
+
+def results(page: Any) -> list[tuple[str, str, str]]:
+    """(server status, phone check, failed step) per record, in page order."""
+    return [
+        (b.get_attribute("data-status"), b.get_attribute("data-phone-check"), b.get_attribute("data-phone-step") or "")
+        for b in page.locator(".badge[data-evidence]").all()
+    ]
+
+
+@pytest.fixture(scope="module")
+def packs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Packs]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("phone") / "data")
+    with packed_site(settings, scan_rate_per_minute=0, rpc_rate_per_minute=0) as p:
+        yield p
+
+
+def test_every_record_is_verified_on_the_phone_through_rpc(browser: Any, packs: Packs) -> None:
+    page, pages, seen = open_scan(browser, packs)
+    try:
+        assert results(page) == [("VALID", "verified", "")] * RECORDS
+        en = strings()["en"]
+        lines = page.locator(".badge small.phone-check").all_inner_texts()
+        assert len(lines) == RECORDS
+        assert all(
+            line.startswith(f"✓ {en['phone_verified']} ({en['block']} ") and en["phone_local"] in line for line in lines
+        )
+        assert all(t.startswith(en["phone_server"].strip()) for t in page.locator(".badge").all_inner_texts())
+        summary = page.locator("#phone-summary")
+        assert summary.get_attribute("data-phone-check") == "verified"
+        assert summary.inner_text() == en["phone_summary"].format(
+            verified=RECORDS, total=RECORDS, failed=0, unreachable=0
+        )
+        assert all(url.startswith(BASE + "/") for url in seen), seen  # nothing from anywhere else
+        assert f"{BASE}/rpc" in seen
+    finally:
+        pages.__exit__(None, None, None)
+
+
+def test_rpc_out_of_reach_is_unreachable_never_failed(browser: Any, packs: Packs) -> None:
+    page, pages, _ = open_scan(browser, packs, block_rpc=True)
+    try:
+        assert results(page) == [("VALID", "unreachable", "rpc")] * RECORDS
+        assert page.locator("#phone-summary").get_attribute("data-phone-check") == "unreachable"
+    finally:
+        pages.__exit__(None, None, None)
+
+
+def test_scripts_off_the_page_reads_as_before(browser: Any, packs: Packs) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.route(f"{BASE}/**", forward(packs.client, []))
+        page.goto(BASE + packs.cans[0].path)
+        assert [b.get_attribute("data-status") for b in page.locator(".badge").all()] == ["VALID"] * RECORDS
+        assert page.locator("#phone-summary").is_hidden()
+        assert page.locator("[data-phone-check]").count() == 0
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def tampered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Packs]:
+    """A site whose server says VALID whatever its own check finds (the phone must not care)."""
+    original = EventVerifier.verify
+
+    def says_valid(self: EventVerifier, *args: Any) -> Any:
+        verdict = original(self, *args)
+        return dataclasses.replace(verdict, status="VALID", reasons=()) if verdict.status == "INVALID" else verdict
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(EventVerifier, "verify", says_valid)
+        settings = Settings(data_dir=tmp_path_factory.mktemp("tampered") / "data")
+        with packed_site(settings, scan_rate_per_minute=0, rpc_rate_per_minute=0) as p:
+            yield p
+
+
+def shown_events(page: Any) -> list[str]:
+    """The digests of the page's records, in page order."""
+    return [
+        str(page.locator(".badge[data-evidence]").nth(i).evaluate("b => JSON.parse(b.dataset.evidence).digest"))
+        for i in range(page.locator(".badge[data-evidence]").count())
+    ]
+
+
+def test_tampering_is_caught_on_the_phone_while_the_server_says_valid(browser: Any, tampered: Packs) -> None:
+    page, pages, _ = open_scan(browser, tampered)
+    try:
+        assert results(page) == [("VALID", "verified", "")] * RECORDS
+        digests = shown_events(page)
+    finally:
+        pages.__exit__(None, None, None)
+    s = tampered.settings
+    # 1. changed bytes: one letter of the stored body (still JSON, still shown)
+    assert sql(s, "UPDATE event SET body = replace(body, '\"data\"', '\"data\" ') WHERE digest = :d", d=digests[0]) == 1
+    # 2. a signature by another key over the very bytes
+    [(body,)] = sql(s, "SELECT body FROM event WHERE digest = :d", d=digests[1])
+    other = signing.sign(Ed25519PrivateKey.generate(), body.encode("utf-8"))
+    assert sql(s, "UPDATE event SET signature = :g WHERE digest = :d", g=other, d=digests[1]) == 1
+    # 3. the proof of another leaf of the same tree
+    [(proof,)] = sql(s, "SELECT proof FROM event WHERE digest = :d", d=digests[3])
+    assert sql(s, "UPDATE event SET proof = :p WHERE digest = :d", p=proof, d=digests[2]) == 1
+    page, pages, _ = open_scan(browser, tampered)
+    try:
+        got = results(page)
+        assert got[:3] == [
+            ("VALID", "failed", "digest"),
+            ("VALID", "failed", "signature"),
+            ("VALID", "failed", "proof"),
+        ]
+        assert got[3:] == [("VALID", "verified", "")] * (RECORDS - 3)
+        assert page.locator("#phone-summary").get_attribute("data-phone-check") == "failed"
+        en = strings()["en"]
+        assert (
+            page.locator(".badge small.phone-check").nth(0).inner_text()
+            == f"✗ {en['phone_failed']}: {en['phone_step_digest']}"
+        )
+    finally:
+        pages.__exit__(None, None, None)
+    # 4. a root nobody anchored: a one-leaf tree of the record's own digest (the proof holds offline)
+    fake = leaf_hash(bytes.fromhex(digests[4])).hex()
+    sql(s, "UPDATE event SET proof = '' WHERE digest = :d", d=digests[4])
+    assert (
+        sql(
+            s,
+            "UPDATE anchor_batch SET root = :r WHERE id = (SELECT anchor_id FROM event WHERE digest = :d)",
+            r=fake,
+            d=digests[4],
+        )
+        == 1
+    )
+    page, pages, _ = open_scan(browser, tampered)
+    try:
+        assert results(page)[4] == ("VALID", "failed", "root")
+    finally:
+        pages.__exit__(None, None, None)
+
+
+def test_evidence_is_what_the_supplier_signed(packs: Packs) -> None:
+    """The bytes on the page are the stored body exactly; SHA-256 of them is the digest."""
+    page = packs.client.get(packs.cans[0].path).text
+    shown = [json.loads(unescape(e)) for e in re.findall(r"data-evidence='([^']*)'", page)]
+    assert len(shown) == RECORDS
+    for e in shown:
+        assert set(e) == {"bytes", "digest", "signature", "public_key", "proof", "root", "leaf_count", "block"}
+        [(body,)] = sql(packs.settings, "SELECT body FROM event WHERE digest = :d", d=e["digest"])
+        assert base64.b64decode(e["bytes"]) == body.encode("utf-8")
+        assert hashlib.sha256(base64.b64decode(e["bytes"])).hexdigest() == e["digest"]
