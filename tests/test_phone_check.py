@@ -11,11 +11,13 @@ the server's own check say VALID regardless: what is caught is caught by the pho
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
 import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from html import unescape
 from typing import Any
 
@@ -26,9 +28,10 @@ from fastapi.testclient import TestClient
 from cradletrace.config import Settings
 from cradletrace.core import signing
 from cradletrace.core.merkle import leaf_hash
+from cradletrace.demo import story
 from cradletrace.scanner_web.pages import strings
 from cradletrace.verification import EventVerifier
-from tests.api.test_scan import Packs, packed_site, sql
+from tests.api.test_scan import Packs, packed_site, record, sql
 from tests.browser import watched_page
 
 pytestmark = pytest.mark.browser
@@ -56,8 +59,13 @@ def forward(client: TestClient, seen: list[str]) -> Callable[[Any], None]:
     return handle
 
 
-def open_scan(browser: Any, packs: Packs, block_rpc: bool = False) -> tuple[Any, Iterator[Any], list[str]]:
-    """The first can's page, its phone checks finished."""
+def open_scan(
+    browser: Any,
+    packs: Packs,
+    block_rpc: bool = False,
+    nodes: dict[str, Callable[[Any], None]] = {},  # noqa: B006
+) -> tuple[Any, Iterator[Any], list[str]]:
+    """The first can's page, its phone checks finished. ``nodes``: routes of public RPC URLs."""
     seen: list[str] = []
     pages = watched_page(browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2))
     page = pages.__enter__()
@@ -65,6 +73,8 @@ def open_scan(browser: Any, packs: Packs, block_rpc: bool = False) -> tuple[Any,
     page.route(f"{BASE}/**", forward(packs.client, seen))
     if block_rpc:
         page.route(f"{BASE}/rpc", lambda r: r.abort())
+    for url, handler in nodes.items():
+        page.route(url, handler)
     assert page.goto(BASE + packs.cans[0].path + "?lang=en").status == 200
     page.locator("#phone-summary[data-phone-check]").wait_for(timeout=WAIT_MS)  # no eval: the CSP forbids it
     return page, pages, seen
@@ -216,3 +226,79 @@ def test_evidence_is_what_the_supplier_signed(packs: Packs) -> None:
         [(body,)] = sql(packs.settings, "SELECT body FROM event WHERE digest = :d", d=e["digest"])
         assert base64.b64decode(e["bytes"]) == body.encode("utf-8")
         assert hashlib.sha256(base64.b64decode(e["bytes"])).hexdigest() == e["digest"]
+
+
+# -- two public RPC URLs: both asked, a disagreement flagged -----------------------------------------
+
+NODES = ("https://rpc-a.example.org/", "https://rpc-b.example.org/")
+
+
+@pytest.fixture(scope="module")
+def public(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Packs]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("public") / "data", public_rpc_urls=",".join(NODES))  # type: ignore[arg-type]
+    with packed_site(settings, scan_rate_per_minute=0, rpc_rate_per_minute=0) as p:
+        yield p
+
+
+def node(client: TestClient, asked: list[str], lie: bool = False) -> Callable[[Any], None]:
+    """A JSON-RPC node answering from the embedded chain (through the app's /rpc); a lying one
+    says no root is anchored (four zero words for every anchorOf)."""
+
+    def handle(route: Any) -> None:
+        cors = {"access-control-allow-origin": "*", "access-control-allow-headers": "content-type"}
+        if route.request.method == "OPTIONS":  # the CORS preflight of a JSON POST
+            route.fulfill(status=204, headers=cors)
+            return
+        body = json.loads(route.request.post_data_buffer)
+        asked.append(body["method"])
+        answer = client.post("/rpc", json=body).json()
+        if lie and body["method"] == "eth_call":
+            answer["result"] = "0x" + "0" * 256
+        route.fulfill(status=200, headers=cors | {"content-type": "application/json"}, body=json.dumps(answer))
+
+    return handle
+
+
+def test_two_nodes_are_asked_and_a_lying_one_is_flagged(browser: Any, public: Packs) -> None:
+    a: list[str] = []
+    b: list[str] = []
+    page, pages, _ = open_scan(
+        browser, public, nodes={NODES[0] + "**": node(public.client, a), NODES[1] + "**": node(public.client, b)}
+    )
+    try:
+        assert results(page) == [("VALID", "verified", "")] * RECORDS
+        assert "eth_call" in a and "eth_call" in b
+    finally:
+        pages.__exit__(None, None, None)
+    page, pages, _ = open_scan(
+        browser,
+        public,
+        nodes={NODES[0] + "**": node(public.client, a), NODES[1] + "**": node(public.client, b, lie=True)},
+    )
+    try:
+        assert results(page) == [("VALID", "failed", "disagree")] * RECORDS
+    finally:
+        pages.__exit__(None, None, None)
+    page, pages, _ = open_scan(
+        browser, public, nodes={NODES[0] + "**": lambda r: r.abort(), NODES[1] + "**": lambda r: r.abort()}
+    )
+    try:
+        assert results(page) == [("VALID", "unreachable", "rpc")] * RECORDS
+    finally:
+        pages.__exit__(None, None, None)
+
+
+def test_a_record_not_yet_anchored_gets_the_offline_checks_only(browser: Any, packs: Packs) -> None:
+    """Runs last on ``packs``: it adds a record (anchored again at the end)."""
+    report = copy.deepcopy(next(e for e in story(datetime.now(UTC)) if e["kind"] == "test_report"))
+    report["data"]["document"]["uri"] = "https://lab.example/reports/retest.pdf"  # type: ignore[index]
+    record(packs.settings, [report])
+    page, pages, _ = open_scan(browser, packs)
+    try:
+        got = results(page)
+        assert got.count(("PENDING", "verified", "")) == 1 and got.count(("VALID", "verified", "")) == RECORDS
+        line = page.locator(".badge[data-status=PENDING] small.phone-check").inner_text()
+        assert line == f"✓ {strings()['en']['phone_unanchored']}"
+    finally:
+        pages.__exit__(None, None, None)
+    assert packs.client.post("/api/v1/anchor", headers=packs.site.auth("operator")).json()["events"] == 1
