@@ -32,7 +32,7 @@ from cradletrace.demo import story
 from cradletrace.scanner_web.pages import strings
 from cradletrace.verification import EventVerifier
 from tests.api.test_scan import Packs, packed_site, record, sql
-from tests.browser import watched_page
+from tests.browser import screenshot, watched_page
 
 pytestmark = pytest.mark.browser
 
@@ -64,6 +64,7 @@ def open_scan(
     packs: Packs,
     block_rpc: bool = False,
     nodes: dict[str, Callable[[Any], None]] = {},  # noqa: B006
+    lang: str = "en",
 ) -> tuple[Any, Iterator[Any], list[str]]:
     """The first can's page, its phone checks finished. ``nodes``: routes of public RPC URLs."""
     seen: list[str] = []
@@ -75,7 +76,7 @@ def open_scan(
         page.route(f"{BASE}/rpc", lambda r: r.abort())
     for url, handler in nodes.items():
         page.route(url, handler)
-    assert page.goto(BASE + packs.cans[0].path + "?lang=en").status == 200
+    assert page.goto(BASE + packs.cans[0].path + f"?lang={lang}").status == 200
     page.locator("#phone-summary[data-phone-check]").wait_for(timeout=WAIT_MS)  # no eval: the CSP forbids it
     return page, pages, seen
 
@@ -113,6 +114,21 @@ def test_every_record_is_verified_on_the_phone_through_rpc(browser: Any, packs: 
         )
         assert all(url.startswith(BASE + "/") for url in seen), seen  # nothing from anywhere else
         assert f"{BASE}/rpc" in seen
+    finally:
+        pages.__exit__(None, None, None)
+
+
+def test_in_chinese_and_on_a_narrow_screen(browser: Any, packs: Packs) -> None:
+    page, pages, _ = open_scan(browser, packs, lang="zh")
+    try:
+        zh = strings()["zh"]
+        assert results(page) == [("VALID", "verified", "")] * RECORDS
+        assert page.locator("#phone-summary").inner_text() == zh["phone_summary"].format(
+            verified=RECORDS, total=RECORDS, failed=0, unreachable=0
+        )
+        assert all(zh["phone_local"] in t for t in page.locator(".badge small.phone-check").all_inner_texts())
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        screenshot(page, "phone-check-zh")
     finally:
         pages.__exit__(None, None, None)
 
