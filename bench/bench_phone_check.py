@@ -42,7 +42,9 @@ def site_with_reports(settings: Settings, extra: int) -> Iterator[Packs]:
     """The demo site, ``extra`` more lab reports on lot IF-0001 (each sampled a day later), a can, anchored."""
     with open_site(settings, scan_rate_per_minute=0, rpc_rate_per_minute=0) as site:
         report = next(
-            e for e in story(datetime.now(UTC)) if e["kind"] == "test_report" and e["data"]["batch"]["lot"] == LOT  # type: ignore[index]
+            e
+            for e in story(datetime.now(UTC))
+            if e["kind"] == "test_report" and e["data"]["batch"]["lot"] == LOT  # type: ignore[index]
         )
         more = []
         for n in range(extra):
