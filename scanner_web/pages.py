@@ -14,9 +14,11 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from cradletrace.core.testreport import analyte_passes
 from cradletrace.core.weblinks import document_uri_problem
 from cradletrace.scan.history import ScanSummary
 from cradletrace.scan.view import ScanView
+from cradletrace.scanner_web.facts import fact, fact_attr
 from cradletrace.store.states import HoldReason
 
 LANGS = ("zh", "en")
@@ -41,6 +43,7 @@ def _env() -> Environment:
     env.tests["linkable"] = lambda uri: (
         document_uri_problem(uri) is None
     )  # a document link recorded before the rule is text
+    env.globals.update(fact=fact, fact_attr=fact_attr, passes=analyte_passes)  # scanner_web/facts.py
     return env
 
 
@@ -130,8 +133,10 @@ def render_scan(
 
 
 def _phone_strings(t: Mapping[str, str]) -> dict[str, str]:
-    """The words of static/phonecheck.js in the page's language (its ``phone_*`` strings)."""
-    return {"block": t["block"]} | {k.removeprefix("phone_"): v for k, v in t.items() if k.startswith("phone_")}
+    """The words of static/phonecheck.js in the page's language (its ``phone_*`` strings), and the
+    verdict words static/facts.js derives again from the signed bytes."""
+    words = {k: t[k] for k in ("block", "pass", "fail", "ok", "excursion")}
+    return words | {k.removeprefix("phone_"): v for k, v in t.items() if k.startswith("phone_")}
 
 
 def _chain_attrs(chain: Mapping[str, Any] | None) -> dict[str, str] | None:

@@ -65,8 +65,9 @@ def open_scan(
     block_rpc: bool = False,
     nodes: dict[str, Callable[[Any], None]] = {},  # noqa: B006
     lang: str = "en",
+    path: str | None = None,
 ) -> tuple[Any, Iterator[Any], list[str]]:
-    """The first can's page, its phone checks finished. ``nodes``: routes of public RPC URLs."""
+    """The first can's page (or ``path``), its phone checks finished. ``nodes``: routes of public RPC URLs."""
     seen: list[str] = []
     pages = watched_page(browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2))
     page = pages.__enter__()
@@ -76,7 +77,7 @@ def open_scan(
         page.route(f"{BASE}/rpc", lambda r: r.abort())
     for url, handler in nodes.items():
         page.route(url, handler)
-    assert page.goto(BASE + packs.cans[0].path + f"?lang={lang}").status == 200
+    assert page.goto(BASE + (path or packs.cans[0].path) + f"?lang={lang}").status == 200
     page.locator("#phone-summary[data-phone-check]").wait_for(timeout=WAIT_MS)  # no eval: the CSP forbids it
     return page, pages, seen
 

@@ -12,6 +12,7 @@
 // "verified", "failed" (which step, in data-phone-step) or "unreachable" (the chain could not be
 // asked, or this browser lacks the cryptography: never "failed").
 import { keccak_256 } from "./vendor/noble-hashes/sha3.js";
+import { flagged } from "./facts.js";
 
 const root = document.documentElement;
 const strings = JSON.parse(document.getElementById("phone-strings")?.textContent || "{}");
@@ -152,6 +153,8 @@ async function check(badge) {
       const where = root.dataset.chainLocal === "true" ? say("local") : `${say("chain")} ${root.dataset.chainId}`;
       [state, text] = ["verified", `${say("verified")} (${say("block")} ${block}, ${where})`];
     }
+    const wrong = flagged(badge, unbase64(e.bytes), strings); // step 6: the shown facts, from the verified bytes
+    if (wrong) [state, text, badge.dataset.phoneStep] = ["failed", wrong, "shown"];
   } catch (err) {
     const f = err instanceof Failure ? err : failed("format");
     badge.dataset.phoneStep = f.step;

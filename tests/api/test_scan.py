@@ -275,7 +275,7 @@ def test_a_lot_with_a_slash_travels_percent_encoded(packs: Packs) -> None:
     assert "/10/IF%2F0002/21/" in can.uri and parse_uri(can.uri) == can
     body = scan_json(packs.client, can)
     assert body["lot"] == SLASH_LOT and body["batch"]["data"]["lot"] == SLASH_LOT and body["all_verified"]
-    assert f"<dd>{SLASH_LOT}</dd>" in scan_page(packs.client, can)
+    assert f'<dd><span data-fact="lot" data-as="text">{SLASH_LOT}</span></dd>' in scan_page(packs.client, can)
 
 
 # -- counting, locations, the clone flag ---------------------------------------------------------------
