@@ -174,7 +174,11 @@ def tampered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Packs]:
 def shown_events(page: Any) -> list[str]:
     """The digests of the page's records, in page order."""
     return [
-        str(page.locator(".badge[data-evidence]").nth(i).evaluate("b => JSON.parse(b.dataset.evidence).digest"))
+        str(
+            page.locator(".badge[data-evidence]")
+            .nth(i)
+            .evaluate("b => JSON.parse(atob(b.dataset.evidence)).digest.slice(2)")
+        )
         for i in range(page.locator(".badge[data-evidence]").count())
     ]
 
@@ -232,16 +236,21 @@ def test_tampering_is_caught_on_the_phone_while_the_server_says_valid(browser: A
         pages.__exit__(None, None, None)
 
 
-def test_evidence_is_what_the_supplier_signed(packs: Packs) -> None:
-    """The bytes on the page are the stored body exactly; SHA-256 of them is the digest."""
+def test_evidence_is_the_proof_bundle_of_what_the_supplier_signed(packs: Packs) -> None:
+    """Each record carries its proof bundle (/2, base64 of its JSON): the bytes are the stored body
+    exactly, SHA-256 of them is the digest, and it is the bundle ``cradletrace proof`` exports."""
     page = packs.client.get(packs.cans[0].path).text
-    shown = [json.loads(unescape(e)) for e in re.findall(r"data-evidence='([^']*)'", page)]
+    shown = [json.loads(base64.b64decode(unescape(e))) for e in re.findall(r'data-evidence="([^"]*)"', page)]
     assert len(shown) == RECORDS
     for e in shown:
-        assert set(e) == {"bytes", "digest", "signature", "public_key", "proof", "root", "leaf_count", "block"}
-        [(body,)] = sql(packs.settings, "SELECT body FROM event WHERE digest = :d", d=e["digest"])
+        assert set(e) == {"format", "bytes", "digest", "signature", "supplier", "proof", "root", "leaf_count", "chain"}
+        assert e["format"] == "cradletrace-proof-bundle/2" and e["root"] is not None
+        [(body,)] = sql(packs.settings, "SELECT body FROM event WHERE digest = :d", d=e["digest"][2:])
         assert base64.b64decode(e["bytes"]) == body.encode("utf-8")
-        assert hashlib.sha256(base64.b64decode(e["bytes"])).hexdigest() == e["digest"]
+        assert hashlib.sha256(base64.b64decode(e["bytes"])).hexdigest() == e["digest"][2:]
+        exported = packs.client.get(f"/api/v1/events/{e['digest'][2:]}/proof", headers=packs.site.auth("operator"))
+        assert exported.json() == e, "the page's bundle is the exported one"
+    assert page.count('class="save-proof"') == RECORDS
 
 
 # -- two public RPC URLs: both asked, a disagreement flagged -----------------------------------------
