@@ -65,11 +65,17 @@ def open_scan(
     block_rpc: bool = False,
     nodes: dict[str, Callable[[Any], None]] = {},  # noqa: B006
     lang: str = "en",
+    init_script: str | None = None,
 ) -> tuple[Any, Iterator[Any], list[str]]:
-    """The first can's page, its phone checks finished. ``nodes``: routes of public RPC URLs."""
+    """The first can's page, its phone checks finished. ``nodes``: routes of public RPC URLs;
+    ``init_script`` runs before the page's own scripts."""
     seen: list[str] = []
-    pages = watched_page(browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2))
+    pages = watched_page(
+        browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2, accept_downloads=True)
+    )
     page = pages.__enter__()
+    if init_script:
+        page.add_init_script(init_script)
     page.route(re.compile(r"^https?://(?!localhost:8123/).*"), lambda r: (seen.append(r.request.url), r.abort()))
     page.route(f"{BASE}/**", forward(packs.client, seen))
     if block_rpc:
@@ -129,6 +135,37 @@ def test_in_chinese_and_on_a_narrow_screen(browser: Any, packs: Packs) -> None:
         assert all(zh["phone_local"] in t for t in page.locator(".badge small.phone-check").all_inner_texts())
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         screenshot(page, "phone-check-zh")
+    finally:
+        pages.__exit__(None, None, None)
+
+
+NO_WEBCRYPTO = "delete Crypto.prototype.subtle; delete globalThis.crypto.subtle;"
+
+
+def test_without_webcrypto_the_vendored_libraries_check(browser: Any, packs: Packs) -> None:
+    """A page over plain http has no crypto.subtle at all: SHA-256 and Ed25519 come from @noble."""
+    page, pages, seen = open_scan(browser, packs, init_script=NO_WEBCRYPTO)
+    try:
+        assert page.evaluate("typeof crypto.subtle") == "undefined"
+        assert results(page) == [("VALID", "verified", "")] * RECORDS
+        assert f"{BASE}/static/vendor/noble-hashes/sha2.js" in seen  # loaded only when needed
+    finally:
+        pages.__exit__(None, None, None)
+
+
+def test_save_proof_downloads_the_bundle_the_phone_checked(browser: Any, packs: Packs) -> None:
+    page, pages, _ = open_scan(browser, packs)
+    try:
+        badge = page.locator(".badge[data-evidence]").nth(1)
+        link = badge.locator("a.save-proof")
+        assert link.is_visible() and link.inner_text() == strings()["en"]["save_proof"]
+        with page.expect_download() as got:
+            link.click()
+        saved = got.value.path().read_bytes()
+        evidence = base64.b64decode(str(badge.get_attribute("data-evidence")))
+        assert saved == evidence
+        digest = json.loads(saved)["digest"]
+        assert got.value.suggested_filename == f"cradletrace-proof-{digest[2:18]}.json"
     finally:
         pages.__exit__(None, None, None)
 
