@@ -88,11 +88,6 @@ _BUNDLED = _Says(
     "signature bad: the signature does not verify over the event",
     "proof wrong: the proof does not lead from the digest to the root",
 )
-_BUNDLED_BYTES = _Says(
-    "content changed: the bundle's bytes do not hash to its digest",
-    "signature bad: the signature does not verify over the bundle's bytes",
-    _BUNDLED.proof,
-)
 
 
 def event_reasons(
@@ -570,19 +565,31 @@ def verify_bundle(bundle: dict[str, Any], chain_for: ChainFor) -> Verdict:
     proof = [_hex32(p, f"bundle.proof[{i}]") for i, p in enumerate(bundle["proof"])]
     notes: list[str] = []
     if bundle["format"] == BUNDLE_FORMAT_1:
-        message, event, says = canonical_bytes(bundle["event"]), bundle["event"], _BUNDLED
+        message, event = canonical_bytes(bundle["event"]), bundle["event"]
         if bundle["supplier"].get("key_revoked") is True:
             notes.append("the supplier's key was revoked when this bundle was exported")
         first: list[str] = []
     else:
         message = base64.b64decode(bundle["bytes"])
         event, first = _signed_event(message, bundle["supplier"]["id"])
-        says = _BUNDLED_BYTES
     ch = bundle["chain"]
-    if root is None:
-        reasons = first + event_reasons(
-            message, digest.hex(), _bundle_key(bundle, event), str(bundle["signature"]), None, None, ProofWalker(), says
-        )
+    chain: Anchor | str | None = None
+    anchored: tuple[str, list[str]] | None = None
+    if root is not None:
+        chain = chain_for(int(ch["chain_id"]), str(ch["contract"]))
+        anchored = (root.hex(), [chain] if isinstance(chain, str) else _bundle_root_problems(bundle, chain, root))
+    reasons = event_reasons(
+        message,
+        digest.hex(),
+        _bundle_key(bundle, event),
+        str(bundle["signature"]),
+        anchored,
+        ",".join(p.hex() for p in proof),
+        ProofWalker(),
+        _BUNDLED,
+    )
+    reasons[1 if reasons[:1] == [_BUNDLED.content] else 0 : 0] = first  # in check order: after the digest
+    if root is None or chain is None:
         return Verdict(
             "INVALID" if reasons else "PENDING",
             tuple(reasons or ["not anchored yet: the bundle has no root; export it again once its batch is confirmed"]),
@@ -591,27 +598,6 @@ def verify_bundle(bundle: dict[str, Any], chain_for: ChainFor) -> Verdict:
             local_chain=bool(ch.get("local_development_chain")),
             notes=tuple(notes),
         )
-    chain = chain_for(int(ch["chain_id"]), str(ch["contract"]))
-    if isinstance(chain, str):
-        root_reasons = [chain]
-    else:
-        found = chain.lookup(root)  # the chain stays open: it belongs to whoever chain_for got it from
-        if found is None:
-            root_reasons = [f"root not on chain: contract {ch['contract']} does not hold root {bundle['root']}"]
-        elif found.leaf_count != int(bundle["leaf_count"]):
-            root_reasons = [f"root on chain with {found.leaf_count} leaves, the bundle says {bundle['leaf_count']}"]
-        else:
-            root_reasons = []
-    reasons = first + event_reasons(
-        message,
-        digest.hex(),
-        _bundle_key(bundle, event),
-        str(bundle["signature"]),
-        (root.hex(), root_reasons),
-        ",".join(p.hex() for p in proof),
-        ProofWalker(),
-        says,
-    )
     if not reasons and not isinstance(chain, str) and not chain.verify_leaf(root, digest, proof):
         reasons.append("proof wrong: the contract's verifyLeaf refuses it")
     return Verdict(
@@ -625,6 +611,16 @@ def verify_bundle(bundle: dict[str, Any], chain_for: ChainFor) -> Verdict:
         chain.local if not isinstance(chain, str) else bool(ch.get("local_development_chain")),
         tuple(notes),
     )
+
+
+def _bundle_root_problems(bundle: dict[str, Any], chain: Anchor, root: bytes) -> list[str]:
+    """What is wrong with the bundle's root on ``chain``: not held, or held with another leaf count."""
+    found = chain.lookup(root)  # the chain stays open: it belongs to whoever chain_for got it from
+    if found is None:
+        return [f"root not on chain: contract {bundle['chain']['contract']} does not hold root {bundle['root']}"]
+    if found.leaf_count != int(bundle["leaf_count"]):
+        return [f"root on chain with {found.leaf_count} leaves, the bundle says {bundle['leaf_count']}"]
+    return []
 
 
 def _signed_event(message: bytes, supplier_id: str) -> tuple[dict[str, Any], list[str]]:

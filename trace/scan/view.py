@@ -128,7 +128,7 @@ def build_view(rows: Rows, verifier: EventVerifier, lot: ScanLot, serial: str | 
         batch = (
             None
             if bid is None
-            else AnchorBatch(  # type: ignore[call-arg]  # the columns verify and the bundle read
+            else AnchorBatch(  # the columns verify and the bundle read
                 id=bid,
                 root=root,
                 leaf_count=leaf_count,
