@@ -13,7 +13,7 @@
 //                       cryptography (step "crypto"): never "failed".
 // Steps: 1. SHA-256 of the signed bytes is the digest; 2. the bytes are a JSON event naming the
 // bundle's supplier and key id (SHA-256 of the public key), and the Ed25519 signature over them
-// verifies (strict, as libsodium: canonical keys and R, S < L, no small-order key or R); 3. the
+// verifies (as libsodium: canonical keys and R, S < L, no small-order key or R); 3. the
 // Merkle proof leads from keccak256(keccak256(digest)) to the root (sorted pairs, as
 // trace/core/merkle.py); 4. over JSON-RPC (at most two URLs asked, their answers compared)
 // eth_chainId is the bundle's chain and anchorOf(root) on its contract holds the root with a
@@ -136,21 +136,21 @@ export async function sha256(bytes) {
   return (await noble()).sha256(bytes);
 }
 
-const keyState = new Map(); // public key (base64) -> null when usable, else why not
+const keyState = new Map(); // public key (base64) -> {point, problem}: decoded and judged once per key
 
-/** Why ``pub`` is no key a signature can verify under (as libsodium and trace/core/signing.py
- * public_key_problem refuse it), or null: a canonical point of prime order. Kept per key. */
-function keyProblem(pubText, pub) {
+/** The key's point and why no signature can verify under it (as libsodium refuses it: a
+ * non-canonical encoding, a point off the curve or of small order), or problem null. */
+function keyPoint(pubText, pub) {
   if (!keyState.has(pubText)) {
+    let point = null;
     let problem = null;
     try {
-      const a = Point.fromBytes(pub, false); // refuses non-canonical encodings and points off the curve
-      if (a.isSmallOrder()) problem = "supplier.public_key: a point of small order";
-      else if (!a.isTorsionFree()) problem = "supplier.public_key: a point with a small-order component";
+      point = Point.fromBytes(pub, false); // refuses non-canonical encodings and points off the curve
+      if (point.isSmallOrder()) problem = "supplier.public_key: a point of small order";
     } catch {
       problem = "supplier.public_key: not a canonical Ed25519 point";
     }
-    keyState.set(pubText, problem);
+    keyState.set(pubText, { point, problem });
   }
   return keyState.get(pubText);
 }
@@ -161,10 +161,13 @@ function leNumber(bytes) {
   return n;
 }
 
-/** Ed25519 over ``bytes``, strict: WebCrypto where it has Ed25519, else @noble/ed25519. */
+/** Ed25519 over ``bytes`` as libsodium decides it: WebCrypto where it has Ed25519 (the same
+ * cofactorless equation), else @noble/ed25519; the refusals libsodium adds are made here first. */
 async function signatureHolds(pubText, signature, bytes) {
   const pub = unbase64(pubText);
-  if (pub.length !== 32 || keyProblem(pubText, pub)) return false;
+  if (pub.length !== 32) return false;
+  const key = keyPoint(pubText, pub);
+  if (key.problem) return false;
   if (leNumber(signature.subarray(32)) >= L) return false; // S must be reduced
   let r;
   try {
@@ -175,15 +178,15 @@ async function signatureHolds(pubText, signature, bytes) {
   if (r.isSmallOrder()) return false;
   const subtle = globalThis.crypto?.subtle;
   if (subtle) {
-    let key = null;
+    let imported = null;
     try {
-      key = await subtle.importKey("raw", pub, { name: "Ed25519" }, false, ["verify"]);
+      imported = await subtle.importKey("raw", pub, { name: "Ed25519" }, false, ["verify"]);
     } catch (err) {
       if (err.name !== "NotSupportedError") return false; // else: no Ed25519 here, use the library
     }
-    if (key) {
+    if (imported) {
       try {
-        return await subtle.verify({ name: "Ed25519" }, key, signature, bytes);
+        return await subtle.verify({ name: "Ed25519" }, imported, signature, bytes);
       } catch {
         return false;
       }
@@ -194,8 +197,10 @@ async function signatureHolds(pubText, signature, bytes) {
   } catch (err) {
     throw unreachable("crypto", `no Ed25519 in this browser and the fallback library did not load: ${err.message}`);
   }
-  // The library's equation is cofactored, libsodium's is not: they agree on keys and R of prime order.
-  return r.isTorsionFree() && nobleVerify(signature, bytes, pub, { zip215: false });
+  // The library's equation is cofactored, libsodium's is not: they agree when the key and R have no
+  // small-order component (keys cradletrace registers never have one: signing.public_key_problem).
+  key.torsionFree ??= key.point.isTorsionFree();
+  return key.torsionFree && r.isTorsionFree() && nobleVerify(signature, bytes, pub, { zip215: false });
 }
 
 // -- the Merkle proof ------------------------------------------------------------------------------
