@@ -159,6 +159,7 @@ def test_save_proof_downloads_the_bundle_the_phone_checked(browser: Any, packs: 
         badge = page.locator(".badge[data-evidence]").nth(1)
         link = badge.locator("a.save-proof")
         assert link.is_visible() and link.inner_text() == strings()["en"]["save_proof"]
+        screenshot(page, "phone-check-save-proof")
         with page.expect_download() as got:
             link.click()
         saved = got.value.path().read_bytes()

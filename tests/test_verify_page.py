@@ -28,7 +28,7 @@ from cradletrace.core.merkle import build_tree
 from cradletrace.devstack.nodes import REPO_ROOT
 from cradletrace.scanner_web.pages import strings
 from tests.api.test_scan import Packs, packed_site
-from tests.browser import watched_page
+from tests.browser import screenshot, watched_page
 from tests.builders import run_node
 from tests.test_bundle_independent import anvil_bundles, offline_bundle  # noqa: F401  (a fixture)
 from tests.test_phone_check import BASE, NO_WEBCRYPTO, forward
@@ -308,6 +308,7 @@ def test_served_at_verify_with_its_own_csp_and_the_servers_rpc(browser: Any, sit
         assert page.locator("#title").inner_text() == strings()["zh"]["verify_title"]  # no ?lang: the browser's
         assert verdict(page, json.dumps(bundle))[:2] == ("verified", "")
         assert page.locator("#local").is_visible()  # the embedded chain proves less: said so
+        screenshot(page, "verify-page-zh")
         _bytes_changed(bundle)
         assert verdict(page, json.dumps(bundle))[:2] == ("failed", "digest")
         assert all(url.startswith(BASE + "/") for url in seen), seen

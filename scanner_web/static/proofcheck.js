@@ -299,7 +299,7 @@ async function checkChain(b, urls) {
   const [block, time, leaves, submitter] = [0, 1, 2, 3].map((i) => BigInt(`0x${out.slice(2 + 64 * i, 66 + 64 * i)}`));
   if (block === 0n || submitter === 0n) throw failed("root", `root not on chain: contract ${b.contract} does not hold root 0x${b.root}`);
   if (leaves !== BigInt(b.leafCount)) throw failed("leaves", `leaf_count: the chain says ${leaves}, the bundle ${b.leafCount}`);
-  return { block: Number(block), blockTime: new Date(Number(time) * 1000).toISOString() };
+  return { block: Number(block), blockTime: new Date(Number(time) * 1000).toISOString().replace(".000Z", "Z") };
 }
 
 /** Check one bundle (a parsed JSON value) against the JSON-RPC ``urls`` (the first two are asked).
