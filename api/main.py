@@ -27,6 +27,7 @@ from cradletrace.api.middleware import (
     MetricsMiddleware,
     SecurityHeadersMiddleware,
     StrictJsonMiddleware,
+    verify_csp,
 )
 from cradletrace.api.models import event_schemas, link_events
 from cradletrace.api.routes import (
@@ -49,7 +50,7 @@ from cradletrace.api.routes import (
 )
 from cradletrace.api.runtime import Runtime
 from cradletrace.config import Settings, url_origin
-from cradletrace.scanner_web.pages import STATIC_DIR
+from cradletrace.scanner_web.pages import STATIC_DIR, verify_page_hashes
 
 API_PREFIX = "/api/v1"
 # Swagger UI comes from the npm package swagger-ui-dist, vendored by scripts/vendor-web.cjs:
@@ -116,8 +117,12 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(MetricsMiddleware)  # counts the catch-all's 500s and the 413s too
+    connect = tuple(url_origin(u) for u in settings.public_rpc_urls)
     app.add_middleware(
-        SecurityHeadersMiddleware, docs_path="/docs", connect_src=tuple(url_origin(u) for u in settings.public_rpc_urls)
+        SecurityHeadersMiddleware,
+        docs_path="/docs",
+        connect_src=connect,
+        pages={"/verify": verify_csp(connect, *verify_page_hashes())},
     )  # on every answer, the 500s included
     if settings.trusted_proxies:  # outermost: client address and scheme as the proxy saw them
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

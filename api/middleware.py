@@ -164,6 +164,17 @@ def docs_csp(policy: str) -> str:
     )
 
 
+def verify_csp(connect: tuple[str, ...], scripts: tuple[str, ...], styles: tuple[str, ...]) -> str:
+    """The verifier page's policy (/verify): one self-contained file, so its inline script and style
+    are allowed by their hashes and nothing else runs; it talks to this server, the configured
+    public RPC endpoints and any https: endpoint the user types (their own node or provider)."""
+    sources = " ".join(["'self'", *dict.fromkeys(connect), "https:"])
+    return (
+        f"default-src 'none'; script-src {' '.join(scripts)}; style-src {' '.join(styles)}; img-src 'self'; "
+        f"connect-src {sources}; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+    )
+
+
 CSP = csp()  # with no public RPC endpoint configured
 DOCS_CSP = docs_csp(CSP)
 HSTS = "max-age=31536000; includeSubDomains"
@@ -176,22 +187,24 @@ SECURITY_HEADERS = (
 
 class SecurityHeadersMiddleware:
     """Put the security headers on every HTTP answer, pages, JSON and errors alike: the CSP above
-    with the ``connect_src`` origins (its /docs form on ``docs_path``), no framing, no MIME
+    with the ``connect_src`` origins (its /docs form on ``docs_path``, ``pages``' own on theirs), no framing, no MIME
     sniffing, no Referer, and HSTS when the request came over https (directly, or through a
     trusted proxy's X-Forwarded-Proto, which ``ProxyHeadersMiddleware`` has already turned into
     the scheme)."""
 
-    def __init__(self, app: ASGIApp, docs_path: str, connect_src: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, docs_path: str, connect_src: tuple[str, ...] = (), pages: Mapping[str, str] = {}
+    ) -> None:
         self.app = app
-        self.docs_path = docs_path
         self.csp = csp(connect_src).encode()
-        self.docs_csp = docs_csp(csp(connect_src)).encode()
+        # path -> its own policy: /docs (Swagger's inline styles), /verify (its inline script by hash)
+        self.policies = {docs_path: docs_csp(csp(connect_src)).encode()} | {p: v.encode() for p, v in pages.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = self.docs_csp if scope["path"] == self.docs_path else self.csp
+        policy = self.policies.get(scope["path"], self.csp)
         extra = [(b"content-security-policy", policy), *SECURITY_HEADERS]
         if scope.get("scheme") == "https":
             extra.append((b"strict-transport-security", HSTS.encode()))

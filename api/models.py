@@ -241,18 +241,18 @@ class VerdictPublic(BaseModel):
     block_number: int | None
     tx_hash: str | None
     local_chain: bool = Field(description="True on the embedded local development chain")
+    notes: list[str] = Field(default=[], description="said alongside the verdict, changing nothing")
 
 
 class BundleSupplier(BaseModel):
     id: str
     key_id: str
     public_key: str
-    key_revoked: bool
 
 
 class BundleChain(BaseModel):
-    chain_id: int
-    contract: str
+    chain_id: int | None = Field(description="null only while root is null")
+    contract: str | None = Field(description="null only while root is null")
     tx_hash: str | None
     block_number: int | None
     block_time: str | None
@@ -260,17 +260,19 @@ class BundleChain(BaseModel):
 
 
 class ProofBundle(BaseModel):
-    """Everything needed to verify one event against the chain without our database."""
+    """Everything needed to verify one event against the chain without our database
+    (docs/proof-bundle.md; ``POST /verify-bundle`` also reads the older ``cradletrace-proof-bundle/1``)."""
 
-    format: Literal["cradletrace-proof-bundle/1"]
-    event: EventBody
+    format: Literal["cradletrace-proof-bundle/2"]
+    bytes: str = Field(description="the exact signed bytes (the canonical event, UTF-8), standard base64")
     digest: str
     signature: str
     supplier: BundleSupplier
     proof: list[str]
-    root: str
-    leaf_count: int
+    root: str | None = Field(description="null while the event is not anchored yet")
+    leaf_count: int | None
     chain: BundleChain
+    key: dict[str, Any] | None = Field(default=None, description="the supplier key's own proofs (key transparency)")
 
 
 class BadEvent(BaseModel):

@@ -131,8 +131,17 @@ class Runtime:
         server's own read-only /rpc when the chain is the embedded one (none for an external node).
         Fixed for the process's life (the chain is open from ``open``), so made once."""
         chain = self.chain()
-        urls = list(self.settings.public_rpc_urls) or (["/rpc"] if self.settings.embedded else [])
-        return {"chain_id": chain.chain_id, "contract": chain.contract_address, "local": chain.local, "rpc_urls": urls}
+        return {
+            "chain_id": chain.chain_id,
+            "contract": chain.contract_address,
+            "local": chain.local,
+            "rpc_urls": self.rpc_urls,
+        }
+
+    @property
+    def rpc_urls(self) -> list[str]:
+        """Where a browser sends JSON-RPC reads (a scan page's checks, /verify's prefill)."""
+        return list(self.settings.public_rpc_urls) or (["/rpc"] if self.settings.embedded else [])
 
     @cached_property
     def verify_limiter(self) -> RateLimiter:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -165,3 +168,33 @@ def render_unknown(lang: str, code: str, malformed: bool = False) -> str:
 def render_scanner(lang: str, typed: str = "", rejected: bool = False) -> str:
     """The camera scanner page; ``typed`` and ``rejected`` when a typed code was not an item code."""
     return _env().get_template("scanner.html").render(t=strings()[lang], lang=lang, typed=typed, rejected=rejected)
+
+
+# -- the verifier page (static/verify.html, built by scripts/build-verify-page.mjs) ----------------
+
+VERIFY_PAGE = STATIC_DIR / "verify.html"
+_RPC_URLS_ATTR = 'data-rpc-urls="[]"'
+
+
+@cache
+def _verify_page() -> str:
+    return VERIFY_PAGE.read_text("utf-8")
+
+
+def verify_page_hashes() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The CSP sources ('sha256-…') of the verifier page's inline scripts and styles: the page is
+    one file (it must work from file://), so its policy allows exactly those, by their hash."""
+
+    def sources(tag: str) -> tuple[str, ...]:
+        found = re.findall(rf"<{tag}>(.*?)</{tag}>", _verify_page(), re.DOTALL)
+        return tuple(f"'sha256-{base64.b64encode(hashlib.sha256(t.encode()).digest()).decode()}'" for t in found)
+
+    return sources("script"), sources("style")
+
+
+def render_verify(rpc_urls: Sequence[str]) -> str:
+    """The verifier page as served: the committed file with this server's JSON-RPC URLs on its root
+    element (prefilling the endpoint field; an attribute, so the script and its hash are untouched)."""
+    page = _verify_page()
+    urls = html.escape(json.dumps(list(rpc_urls)), quote=True)
+    return page.replace(_RPC_URLS_ATTR, f'data-rpc-urls="{urls}"', 1)

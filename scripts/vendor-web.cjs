@@ -3,7 +3,7 @@
 //
 // The copies are committed, so the Python package serves them without Node and the pages never
 // load anything from a CDN: jsQR decodes camera frames on /scan, Swagger UI renders /docs,
-// @noble/hashes' keccak-256 (ES modules, relative imports only) checks Merkle proofs on the phone.
+// @noble/ed25519 and @noble/hashes (ES modules, relative imports only) check proofs on the phone.
 // Usage: node scripts/vendor-web.cjs [--check | --list]
 //   --check  exit 1 if a committed copy (or the README) differs from node_modules, without writing.
 //   --list   print the [source, destination] pairs as JSON (the test compares them byte for byte).
@@ -17,10 +17,19 @@ const VENDOR = "scanner_web/static/vendor";
 
 // package -> [file in the package, path under VENDOR, what it is]
 const PACKAGES = {
+  "@noble/ed25519": {
+    use: "Ed25519 (its strict key and R checks always; its verify where WebCrypto lacks Ed25519) for the checks on the phone and the verifier page (proofcheck.js)",
+    files: [
+      ["index.js", "noble-ed25519/index.js"],
+      ["LICENSE", "noble-ed25519/LICENSE"],
+    ],
+  },
   "@noble/hashes": {
-    use: "keccak-256 for the scan page's own check of Merkle proofs on the phone (phonecheck.js)",
+    use: "keccak-256 for Merkle proofs; SHA-256 and SHA-512 where WebCrypto is missing (a plain-http page) (proofcheck.js)",
     files: [
       ["sha3.js", "noble-hashes/sha3.js"],
+      ["sha2.js", "noble-hashes/sha2.js"],
+      ["_md.js", "noble-hashes/_md.js"],
       ["_u64.js", "noble-hashes/_u64.js"],
       ["utils.js", "noble-hashes/utils.js"],
       ["LICENSE", "noble-hashes/LICENSE"],

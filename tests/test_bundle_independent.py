@@ -1,4 +1,4 @@
-"""Proof bundles checked by a second, independent verifier (tests/js/verify-bundle.mjs, Node).
+"""Proof bundles (/2, and /1 still read) checked by a second, independent verifier (tests/js/verify-bundle.mjs, Node).
 
 The Node verifier imports nothing of cradletrace: it follows docs/proof-bundle.md with node:crypto,
 the npm ``canonicalize`` (RFC 8785) and ``@openzeppelin/merkle-tree`` packages and raw JSON-RPC. Bundles
@@ -24,11 +24,10 @@ from cradletrace.core import signing
 from cradletrace.core.canonical import canonical_bytes
 from cradletrace.core.merkle import build_tree, keccak256
 from cradletrace.devstack.nodes import REPO_ROOT
-from cradletrace.errors import ConfigError
 from cradletrace.verification import read_bundle, verify_bundle_on
 from cradletrace.workspace import init_workspace
 from tests.builders import run_node
-from tests.test_verification import demo_bundles
+from tests.test_verification import as_v1, demo_bundles, signed_event, with_event
 
 pytestmark = pytest.mark.node
 
@@ -49,11 +48,8 @@ def node_verify(bundle: Bundle | str, rpc_url: str | None = None) -> dict[str, A
 
 
 def python_status(settings: Settings, bundle: Bundle) -> str:
-    """``verify_bundle``'s verdict; a chain the bundle cannot be checked on (ConfigError) is INVALID too."""
-    try:
-        return str(verify_bundle_on(settings, read_bundle(json.dumps(bundle))).status)
-    except ConfigError:
-        return "INVALID"
+    """``verify_bundle``'s verdict (a chain the bundle cannot be checked on is INVALID too, saying why)."""
+    return str(verify_bundle_on(settings, read_bundle(json.dumps(bundle))).status)
 
 
 @pytest.fixture(scope="module")
@@ -76,18 +72,45 @@ def test_demo_bundles_verify_independently_and_with_verify_bundle(anvil_bundles:
 
 
 def test_key_order_and_whitespace_do_not_matter(anvil_bundles: Bundles, anvil_node: str) -> None:
-    """The signed bytes are the event's canonical form, not the bundle's text."""
-    _, bundles = anvil_bundles
+    """/2: the signed bytes are the bytes, whatever the bundle's own layout. /1: they are the
+    event's canonical form, not the bundle's text."""
+    settings, bundles = anvil_bundles
     b = copy.deepcopy(bundles[-1])
-    b["event"] = dict(reversed(list(b["event"].items())))
-    assert node_verify(json.dumps(b, indent=3), anvil_node)["ok"] is True
+    assert node_verify(json.dumps(dict(reversed(list(b.items()))), indent=3), anvil_node)["ok"] is True
+    old = as_v1(b)
+    old["event"] = dict(reversed(list(old["event"].items())))
+    assert node_verify(json.dumps(old, indent=3), anvil_node)["ok"] is True
+    assert python_status(settings, old) == "VALID"
+
+
+def test_the_key_member_is_ignored_for_now(anvil_bundles: Bundles, anvil_node: str) -> None:
+    """Key transparency adds "key" (the key's own proofs); until its checks land, both verifiers pass it by."""
+    settings, bundles = anvil_bundles
+    b = copy.deepcopy(bundles[0]) | {"key": {"registration": copy.deepcopy(bundles[1]), "revocation": None}}
+    assert node_verify(b, anvil_node)["ok"] is True and python_status(settings, b) == "VALID"
+
+
+def test_a_bundle_not_anchored_yet_holds_offline_and_is_not_valid(anvil_bundles: Bundles, anvil_node: str) -> None:
+    settings, bundles = anvil_bundles
+    b = copy.deepcopy(bundles[0])
+    b.update(root=None, leaf_count=None, proof=[])
+    out = node_verify(b, anvil_node)
+    assert (out["ok"], out["failed"]) == (False, "pending") and "not anchored yet" in out["reason"], out
+    assert python_status(settings, b) == "PENDING"
 
 
 # -- tampering: each caught at its step -----------------------------------------------------------
 
 
 def _changed_bytes(b: Bundle, _: list[Bundle]) -> None:
-    b["event"]["supplier"] += "x"
+    event = signed_event(b)
+    event["data"]["quantity"] += 1
+    with_event(b, event)
+
+
+def _bytes_of_another_supplier(b: Bundle, _: list[Bundle]) -> None:
+    """The supplier's own signed bytes, and a bundle claiming them for someone else."""
+    b["supplier"]["id"] = "another-supplier"
 
 
 def _changed_digest(b: Bundle, _: list[Bundle]) -> None:
@@ -96,13 +119,13 @@ def _changed_digest(b: Bundle, _: list[Bundle]) -> None:
 
 def _signature_from_another_key(b: Bundle, _: list[Bundle]) -> None:
     other = signing.load_private_key(signing.generate_key_pair().private_pem)
-    b["signature"] = signing.sign(other, canonical_bytes(b["event"]))
+    b["signature"] = signing.sign(other, base64.b64decode(b["bytes"]))
 
 
 def _another_key_with_its_signature(b: Bundle, _: list[Bundle]) -> None:
     """The other key, its id and its signature: the event's own ``key`` still names the supplier's."""
     pair = signing.generate_key_pair()
-    b["signature"] = signing.sign(signing.load_private_key(pair.private_pem), canonical_bytes(b["event"]))
+    b["signature"] = signing.sign(signing.load_private_key(pair.private_pem), base64.b64decode(b["bytes"]))
     b["supplier"].update(public_key=base64.b64encode(pair.public_key).decode(), key_id=pair.key_id)
 
 
@@ -136,6 +159,7 @@ def _wrong_contract(b: Bundle, _: list[Bundle]) -> None:
     [
         (_changed_bytes, "digest", "content changed"),
         (_changed_digest, "digest", "content changed"),
+        (_bytes_of_another_supplier, "supplier", "supplier.id: expected"),
         (_signature_from_another_key, "signature", "does not verify"),
         (_another_key_with_its_signature, "signature", "event.key"),
         (_proof_of_another_leaf, "proof", "does not lead"),
@@ -182,7 +206,7 @@ def test_offline_steps_need_no_chain(anvil_bundles: Bundles) -> None:
 
 
 def _drop(field: str) -> Callable[[Bundle], object]:
-    return lambda b: b.pop(field)
+    return lambda b: b.pop(field) and None  # None: the bundle itself is given, not what was dropped
 
 
 @pytest.mark.parametrize(
@@ -190,8 +214,12 @@ def _drop(field: str) -> Callable[[Bundle], object]:
     [
         (lambda b: "{not json", "expected valid JSON"),
         (lambda b: "[]", "bundle: expected a JSON object"),
-        (lambda b: b.update(format="cradletrace-proof-bundle/2"), "format: expected"),
-        (_drop("event"), "event: expected a JSON object"),
+        (lambda b: b.update(format="cradletrace-proof-bundle/3"), "format: expected"),
+        (_drop("bytes"), "bytes: expected base64"),
+        (
+            lambda b: b.update(bytes="bm90IGpzb24=", digest="0x" + hashlib.sha256(b"not json").hexdigest()),
+            "bytes: expected the UTF-8 JSON text",
+        ),
         (lambda b: b.update(digest="0x1234"), "digest: expected 0x and 64 hex digits"),
         (lambda b: b["proof"].__setitem__(1, "zz"), "proof[1]: expected 0x and 64 hex digits"),
         (lambda b: b["chain"].pop("chain_id"), "chain.chain_id: expected an integer"),
@@ -207,7 +235,7 @@ def test_malformed_bundle_gives_a_clear_message(
     made = make(b)
     out = node_verify(made if isinstance(made, str) else b, anvil_node)
     assert out["ok"] is False and words in out["reason"], out
-    assert out["failed"] in {"format", "signature"}
+    assert out["failed"] in {"format", "bytes", "signature"}
 
 
 def test_unreachable_node_and_usage_are_reported_not_thrown(anvil_bundles: Bundles) -> None:
@@ -241,12 +269,12 @@ def offline_bundle(event: dict[str, Any], public_key: bytes, signature: bytes) -
     """A one-leaf bundle for ``event`` (root = its leaf), good for the offline steps only."""
     digest = hashlib.sha256(canonical_bytes(event)).digest()
     return {
-        "format": "cradletrace-proof-bundle/1",
-        "event": event,
+        "format": "cradletrace-proof-bundle/2",
+        "bytes": base64.b64encode(canonical_bytes(event)).decode(),
         "digest": "0x" + digest.hex(),
         "signature": base64.b64encode(signature).decode(),
         "supplier": {
-            "id": "s",
+            "id": event.get("supplier", "s"),
             "key_id": signing.key_id(public_key),
             "public_key": base64.b64encode(public_key).decode(),
         },
@@ -270,14 +298,14 @@ def test_canonical_bytes_agree_on_awkward_values() -> None:
     }
     message = canonical_bytes(event)
     signature = base64.b64decode(signing.sign(signing.load_private_key(pair.private_pem), message))
-    out = node_verify(offline_bundle(event, pair.public_key, signature))
+    out = node_verify(as_v1(offline_bundle(event, pair.public_key, signature)))  # /1: the bytes are made by JCS
     assert out["ok"] is True, (out, message)
 
 
 def test_small_order_key_is_refused_as_libsodium_does() -> None:
     """Under the identity key, R = identity and S = 0 verify for every message in OpenSSL alone."""
     identity = bytes([1]) + bytes(31)
-    event = {"key": signing.key_id(identity), "kind": "batch"}
+    event = {"key": signing.key_id(identity), "kind": "batch", "supplier": "s"}
     bundle = offline_bundle(event, identity, identity + bytes(32))
     assert not signing.verify_signature(identity, canonical_bytes(event), bundle["signature"])
     out = node_verify(bundle)

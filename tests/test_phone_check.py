@@ -66,11 +66,17 @@ def open_scan(
     nodes: dict[str, Callable[[Any], None]] = {},  # noqa: B006
     lang: str = "en",
     path: str | None = None,
+    init_script: str | None = None,
 ) -> tuple[Any, Iterator[Any], list[str]]:
-    """The first can's page (or ``path``), its phone checks finished. ``nodes``: routes of public RPC URLs."""
+    """The first can's page (or ``path``), its phone checks finished. ``nodes``: routes of public RPC URLs;
+    ``init_script`` runs before the page's own scripts."""
     seen: list[str] = []
-    pages = watched_page(browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2))
+    pages = watched_page(
+        browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2, accept_downloads=True)
+    )
     page = pages.__enter__()
+    if init_script:
+        page.add_init_script(init_script)
     page.route(re.compile(r"^https?://(?!localhost:8123/).*"), lambda r: (seen.append(r.request.url), r.abort()))
     page.route(f"{BASE}/**", forward(packs.client, seen))
     if block_rpc:
@@ -134,6 +140,38 @@ def test_in_chinese_and_on_a_narrow_screen(browser: Any, packs: Packs) -> None:
         pages.__exit__(None, None, None)
 
 
+NO_WEBCRYPTO = "delete Crypto.prototype.subtle; delete globalThis.crypto.subtle;"
+
+
+def test_without_webcrypto_the_vendored_libraries_check(browser: Any, packs: Packs) -> None:
+    """A page over plain http has no crypto.subtle at all: SHA-256 and Ed25519 come from @noble."""
+    page, pages, seen = open_scan(browser, packs, init_script=NO_WEBCRYPTO)
+    try:
+        assert page.evaluate("typeof crypto.subtle") == "undefined"
+        assert results(page) == [("VALID", "verified", "")] * RECORDS
+        assert f"{BASE}/static/vendor/noble-hashes/sha2.js" in seen  # loaded only when needed
+    finally:
+        pages.__exit__(None, None, None)
+
+
+def test_save_proof_downloads_the_bundle_the_phone_checked(browser: Any, packs: Packs) -> None:
+    page, pages, _ = open_scan(browser, packs)
+    try:
+        badge = page.locator(".badge[data-evidence]").nth(1)
+        link = badge.locator("a.save-proof")
+        assert link.is_visible() and link.inner_text() == strings()["en"]["save_proof"]
+        screenshot(page, "phone-check-save-proof")
+        with page.expect_download() as got:
+            link.click()
+        saved = got.value.path().read_bytes()
+        evidence = base64.b64decode(str(badge.get_attribute("data-evidence")))
+        assert saved == evidence
+        digest = json.loads(saved)["digest"]
+        assert got.value.suggested_filename == f"cradletrace-proof-{digest[2:18]}.json"
+    finally:
+        pages.__exit__(None, None, None)
+
+
 def test_rpc_out_of_reach_is_unreachable_never_failed(browser: Any, packs: Packs) -> None:
     page, pages, _ = open_scan(browser, packs, block_rpc=True)
     try:
@@ -175,7 +213,11 @@ def tampered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Packs]:
 def shown_events(page: Any) -> list[str]:
     """The digests of the page's records, in page order."""
     return [
-        str(page.locator(".badge[data-evidence]").nth(i).evaluate("b => JSON.parse(b.dataset.evidence).digest"))
+        str(
+            page.locator(".badge[data-evidence]")
+            .nth(i)
+            .evaluate("b => JSON.parse(atob(b.dataset.evidence)).digest.slice(2)")
+        )
         for i in range(page.locator(".badge[data-evidence]").count())
     ]
 
@@ -233,16 +275,21 @@ def test_tampering_is_caught_on_the_phone_while_the_server_says_valid(browser: A
         pages.__exit__(None, None, None)
 
 
-def test_evidence_is_what_the_supplier_signed(packs: Packs) -> None:
-    """The bytes on the page are the stored body exactly; SHA-256 of them is the digest."""
+def test_evidence_is_the_proof_bundle_of_what_the_supplier_signed(packs: Packs) -> None:
+    """Each record carries its proof bundle (/2, base64 of its JSON): the bytes are the stored body
+    exactly, SHA-256 of them is the digest, and it is the bundle ``cradletrace proof`` exports."""
     page = packs.client.get(packs.cans[0].path).text
-    shown = [json.loads(unescape(e)) for e in re.findall(r"data-evidence='([^']*)'", page)]
+    shown = [json.loads(base64.b64decode(unescape(e))) for e in re.findall(r'data-evidence="([^"]*)"', page)]
     assert len(shown) == RECORDS
     for e in shown:
-        assert set(e) == {"bytes", "digest", "signature", "public_key", "proof", "root", "leaf_count", "block"}
-        [(body,)] = sql(packs.settings, "SELECT body FROM event WHERE digest = :d", d=e["digest"])
+        assert set(e) == {"format", "bytes", "digest", "signature", "supplier", "proof", "root", "leaf_count", "chain"}
+        assert e["format"] == "cradletrace-proof-bundle/2" and e["root"] is not None
+        [(body,)] = sql(packs.settings, "SELECT body FROM event WHERE digest = :d", d=e["digest"][2:])
         assert base64.b64decode(e["bytes"]) == body.encode("utf-8")
-        assert hashlib.sha256(base64.b64decode(e["bytes"])).hexdigest() == e["digest"]
+        assert hashlib.sha256(base64.b64decode(e["bytes"])).hexdigest() == e["digest"][2:]
+        exported = packs.client.get(f"/api/v1/events/{e['digest'][2:]}/proof", headers=packs.site.auth("operator"))
+        assert exported.json() == e, "the page's bundle is the exported one"
+    assert page.count('class="save-proof"') == RECORDS
 
 
 # -- two public RPC URLs: both asked, a disagreement flagged -----------------------------------------

@@ -23,7 +23,7 @@ from cradletrace.config import Settings
 from cradletrace.core import signing
 from cradletrace.core.canonical import canonical_bytes
 from cradletrace.demo import story
-from cradletrace.errors import ConfigError, NotFoundError
+from cradletrace.errors import NotFoundError
 from cradletrace.events import find_event
 from cradletrace.verification import audit, export_bundle, read_bundle, verify_bundle_on, verify_event
 from cradletrace.workspace import Workspace, init_workspace
@@ -412,8 +412,58 @@ def test_exported_bundles_verify_without_the_store(bundles, settings) -> None:
         assert (v.status, v.reasons, v.root) == ("VALID", (), b["root"][2:]), v
         assert v.local_chain is True
     b = bundles[0]
+    assert b["format"] == "cradletrace-proof-bundle/2" and "event" not in b
     assert b["chain"]["local_development_chain"] is True and b["chain"]["tx_hash"].startswith("0x")
-    assert b["supplier"]["key_id"] == b["event"]["key"]
+    assert b["supplier"]["key_id"] == signed_event(b)["key"]
+    assert hashlib.sha256(base64.b64decode(b["bytes"])).hexdigest() == b["digest"][2:]
+
+
+def signed_event(b: dict[str, Any]) -> dict[str, Any]:
+    """The event in a /2 bundle's signed bytes."""
+    event: dict[str, Any] = json.loads(base64.b64decode(b["bytes"]))
+    return event
+
+
+def with_event(b: dict[str, Any], event: dict[str, Any]) -> None:
+    """Put ``event``'s canonical bytes in bundle ``b`` (its signature and digest unchanged)."""
+    b["bytes"] = base64.b64encode(canonical_bytes(event)).decode()
+
+
+def as_v1(b: dict[str, Any], key_revoked: bool = False) -> dict[str, Any]:
+    """The same proof written as a cradletrace-proof-bundle/1 (the event as JSON, not its bytes)."""
+    out = {k: v for k, v in b.items() if k != "bytes"} | {"format": "cradletrace-proof-bundle/1"}
+    out["event"] = signed_event(b)
+    out["supplier"] = b["supplier"] | {"key_revoked": key_revoked}
+    return out
+
+
+def test_format_1_bundles_are_still_read_and_a_revoked_key_is_reported(sqlite_bundles) -> None:
+    settings, bundles = sqlite_bundles
+    v = check(settings, as_v1(bundles[1]))
+    assert (v.status, v.reasons, v.notes) == ("VALID", (), ()), v
+    v = check(settings, as_v1(bundles[1], key_revoked=True))
+    assert v.status == "VALID" and v.notes == ("the supplier's key was revoked when this bundle was exported",)
+    bad = as_v1(bundles[1])
+    bad["event"]["data"]["quantity"] = -1
+    assert reasons_start(check(settings, bad), "content changed")
+
+
+def test_a_bundle_not_anchored_yet_is_checked_offline_and_pending(sqlite_bundles) -> None:
+    settings, bundles = sqlite_bundles
+    b = copy.deepcopy(bundles[0])
+    b.update(root=None, leaf_count=None, proof=[])
+    v = check(settings, b)
+    assert v.status == "PENDING" and v.reasons[0].startswith("not anchored yet"), v
+    _edited_signature(b)
+    assert reasons_start(check(settings, b), "signature bad")
+
+
+def test_the_bundle_supplier_must_be_the_signed_events(sqlite_bundles) -> None:
+    settings, bundles = sqlite_bundles
+    b = copy.deepcopy(bundles[0])
+    b["supplier"]["id"] = "someone-else"
+    v = check(settings, b)
+    assert v.status == "INVALID" and reasons_start(v, "supplier wrong"), v
 
 
 def test_cli_verify_bundle(sqlite_bundles, tmp_path) -> None:
@@ -430,7 +480,9 @@ def test_cli_verify_bundle(sqlite_bundles, tmp_path) -> None:
 
 
 def _edit_event(b: dict[str, Any]) -> None:
-    b["event"]["data"]["quantity"] += 1
+    event = signed_event(b)
+    event["data"]["quantity"] += 1
+    with_event(b, event)
 
 
 def _edit_proof(b: dict[str, Any]) -> None:
@@ -509,20 +561,20 @@ def test_tampered_bundle_is_invalid_with_the_reason(sqlite_bundles, tamper, reas
     assert v.status == "INVALID" and reasons_start(v, reason), v.reasons
 
 
-def test_bundle_naming_another_chain_id_is_a_config_error(sqlite_bundles) -> None:
+def test_bundle_naming_another_chain_id_is_invalid_saying_so(sqlite_bundles) -> None:
     settings, bundles = sqlite_bundles
     b = copy.deepcopy(bundles[0])
     b["chain"]["chain_id"] = 1
-    with pytest.raises(ConfigError, match="chain id"):
-        check(settings, b)
+    v = check(settings, b)
+    assert v.status == "INVALID" and reasons_start(v, "chain wrong: expected chain id 1"), v
 
 
-def test_bundle_naming_an_address_without_the_contract_is_a_config_error(sqlite_bundles) -> None:
+def test_bundle_naming_an_address_without_the_contract_is_invalid_saying_so(sqlite_bundles) -> None:
     settings, bundles = sqlite_bundles
     b = copy.deepcopy(bundles[0])
     b["chain"]["contract"] = "0x" + "12" * 20
-    with pytest.raises(ConfigError, match="no code"):
-        check(settings, b)
+    v = check(settings, b)
+    assert v.status == "INVALID" and reasons_start(v, "contract missing") and "no code" in v.reasons[0], v
 
 
 def test_pending_event_has_no_bundle(workspace, record, events) -> None:
@@ -532,11 +584,15 @@ def test_pending_event_has_no_bundle(workspace, record, events) -> None:
 
 
 def test_bundle_content_is_checked_on_its_canonical_form(sqlite_bundles) -> None:
-    """Key order and whitespace of the bundle's JSON do not matter; the canonical bytes do."""
+    """/1: key order and whitespace of the bundle's JSON do not matter; the canonical bytes do.
+    /2: the bytes are the bytes, so the same reordering is a changed content."""
     settings, bundles = sqlite_bundles
-    b = copy.deepcopy(bundles[5])
+    b = as_v1(bundles[5])
     b["event"] = dict(reversed(list(b["event"].items())))
     assert check(settings, b).status == "VALID"
+    b = copy.deepcopy(bundles[5])
+    b["bytes"] = base64.b64encode(json.dumps(dict(reversed(list(signed_event(b).items())))).encode()).decode()
+    assert reasons_start(check(settings, b), "content changed")
 
 
 @pytest.mark.parametrize(

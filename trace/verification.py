@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import re
 import threading
@@ -35,7 +34,7 @@ from cradletrace.events import find_event
 from cradletrace.store.models import AnchorBatch, EventRow, SupplierKey
 from cradletrace.store.states import BatchStatus
 
-BUNDLE_FORMAT = "cradletrace-proof-bundle/1"
+BUNDLE_FORMAT = "cradletrace-proof-bundle/2"
 
 
 VerdictStatus = Literal["VALID", "INVALID", "PENDING"]
@@ -53,6 +52,7 @@ class Verdict:
     block_number: int | None = None
     tx_hash: str | None = None
     local_chain: bool = False
+    notes: tuple[str, ...] = ()  # said alongside the verdict, changing nothing (a /1 bundle's revoked key)
 
     @property
     def valid(self) -> bool:
@@ -373,10 +373,61 @@ class _EventChecks:
 
 
 # -- bundles ---------------------------------------------------------------------------
+# docs/proof-bundle.md. /2 carries the exact signed bytes; /1 (still read) carried the event as
+# JSON, whose canonical form were the bytes.
+
+BUNDLE_FORMAT_1 = "cradletrace-proof-bundle/1"
+
+
+def proof_bundle(
+    body: str,
+    digest: str,
+    signature: str,
+    supplier_id: str,
+    key_id: str,
+    public_key: str | None,
+    batch: AnchorBatch | None,
+    proof: str | None,
+    local: bool,
+    key: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The bundle (/2) of one stored event, from its columns alone: the one spelling of a proof,
+    behind ``cradletrace proof``, the API's proof and the scan page's ``data-evidence`` (which the
+    phone checks and "Save proof" downloads), so what is checked on the phone is what is saved.
+
+    ``batch`` is the event's anchor batch (only ``root``, ``leaf_count``, ``status``, ``chain_id``,
+    ``contract``, ``tx_hash``, ``block_number`` and ``block_time`` are read): until it is confirmed
+    the root and leaf count are null and only steps 1-2 can be checked. ``key``: the supplier key's
+    own proofs, ``{"registration": bundle, "revocation": bundle or None}`` (key transparency),
+    emitted as given. Pure: no query, so a page of records costs none per record."""
+    confirmed = batch is not None and batch.status == BatchStatus.CONFIRMED
+    out: dict[str, Any] = {
+        "format": BUNDLE_FORMAT,
+        "bytes": base64.b64encode(body.encode("utf-8")).decode("ascii"),
+        "digest": "0x" + digest,
+        "signature": signature,
+        "supplier": {"id": supplier_id, "key_id": key_id, "public_key": public_key},
+        "proof": ["0x" + p for p in proof.split(",")] if confirmed and proof else [],
+        "root": "0x" + batch.root if batch is not None and confirmed else None,
+        "leaf_count": batch.leaf_count if batch is not None and confirmed else None,
+        "chain": {
+            "chain_id": batch.chain_id if batch is not None else None,
+            "contract": batch.contract if batch is not None else None,
+            "tx_hash": batch.tx_hash if confirmed and batch is not None else None,
+            "block_number": batch.block_number if confirmed and batch is not None else None,
+            "block_time": batch.block_time.isoformat()
+            if confirmed and batch is not None and batch.block_time
+            else None,
+            "local_development_chain": local,
+        },
+    }
+    if key is not None:
+        out["key"] = key
+    return out
 
 
 def export_bundle(session: Session, chain: Anchor, ref: str) -> dict[str, Any]:
-    """Everything needed to verify one event without our database."""
+    """Everything needed to verify one anchored event without our database (``proof_bundle``)."""
     row = find_event(session, ref)
     batch = session.get(AnchorBatch, row.anchor_id) if row.anchor_id is not None else None
     if batch is None or batch.status != BatchStatus.CONFIRMED:
@@ -384,29 +435,9 @@ def export_bundle(session: Session, chain: Anchor, ref: str) -> dict[str, Any]:
     key = session.get(SupplierKey, row.key_id)
     if key is None:
         raise NotFoundError(f"event {row.id}: its supplier key {row.key_id} is missing from the store")
-    return {
-        "format": BUNDLE_FORMAT,
-        "event": json.loads(row.body),
-        "digest": "0x" + row.digest,
-        "signature": row.signature,
-        "supplier": {
-            "id": row.supplier_id,
-            "key_id": row.key_id,
-            "public_key": key.public_key,
-            "key_revoked": key.revoked_at is not None,
-        },
-        "proof": ["0x" + p for p in row.proof.split(",")] if row.proof else [],
-        "root": "0x" + batch.root,
-        "leaf_count": batch.leaf_count,
-        "chain": {
-            "chain_id": batch.chain_id,
-            "contract": batch.contract,
-            "tx_hash": batch.tx_hash,
-            "block_number": batch.block_number,
-            "block_time": batch.block_time.isoformat() if batch.block_time else None,
-            "local_development_chain": chain.local,
-        },
-    }
+    return proof_bundle(
+        row.body, row.digest, row.signature, row.supplier_id, row.key_id, key.public_key, batch, row.proof, chain.local
+    )
 
 
 def _hex32(value: object, where: str) -> bytes:
@@ -417,6 +448,7 @@ def _hex32(value: object, where: str) -> bytes:
 
 
 _HEX32 = re.compile(r"(0x)?[0-9a-fA-F]{64}")
+_ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 
 
 class _BundleSupplier(BaseModel):
@@ -429,13 +461,13 @@ class _BundleSupplier(BaseModel):
 class _BundleChain(BaseModel):
     model_config = ConfigDict(strict=True)
     chain_id: int
-    contract: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
+    contract: Annotated[str, StringConstraints(pattern=_ADDRESS)]
     tx_hash: str | None = None
     block_number: int | None = None
 
 
-class _Bundle(BaseModel):
-    """The shape a bundle must have before any of it is trusted to mean something."""
+class _Bundle1(BaseModel):
+    """The shape a /1 bundle must have before any of it is trusted to mean something."""
 
     model_config = ConfigDict(strict=True)
     format: Literal["cradletrace-proof-bundle/1"]
@@ -449,46 +481,124 @@ class _Bundle(BaseModel):
     chain: _BundleChain
 
 
-def read_bundle(text: str | bytes) -> dict[str, Any]:
-    """Parse a bundle and check its shape; every problem names its field."""
-    value = parse_json(text)
+class _BundleChain2(BaseModel):
+    """A /2 bundle's chain: null chain id and contract only while the root is (not anchored yet)."""
+
+    model_config = ConfigDict(strict=True)
+    chain_id: int | None
+    contract: Annotated[str, StringConstraints(pattern=_ADDRESS)] | None
+    tx_hash: str | None = None
+    block_number: int | None = None
+
+
+class _Bundle2(BaseModel):
+    """The shape of a /2 bundle. ``key`` (the key's own proofs) is read as any object for now."""
+
+    model_config = ConfigDict(strict=True)
+    format: Literal["cradletrace-proof-bundle/2"]
+    bytes: Annotated[
+        str, StringConstraints(pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
+    ]
+    digest: str
+    signature: str
+    supplier: _BundleSupplier
+    proof: list[str]
+    root: str | None
+    leaf_count: int | None
+    chain: _BundleChain2
+    key: dict[str, Any] | None = None
+
+
+_FORMATS: dict[str, type[BaseModel]] = {BUNDLE_FORMAT_1: _Bundle1, BUNDLE_FORMAT: _Bundle2}
+
+
+def _check_shape(value: object) -> dict[str, Any]:
+    """``value`` as a bundle of a format we read, or InvalidInputError naming every bad field."""
+    if not isinstance(value, dict):
+        raise InvalidInputError(Problem("bundle", "expected a JSON object"))
+    model = _FORMATS.get(value.get("format"))  # type: ignore[arg-type]
+    if model is None:
+        raise InvalidInputError(
+            Problem(
+                "bundle.format", f"expected one of {', '.join(map(repr, _FORMATS))}, got {value.get('format')!r:.80}"
+            )
+        )
     try:
-        _Bundle.model_validate(value)
+        model.model_validate(value)
     except ValidationError as exc:
         raise InvalidInputError(problems_of(exc, "bundle")) from None
-    assert isinstance(value, dict)
+    if value["format"] == BUNDLE_FORMAT and (value["root"] is None) != (value["leaf_count"] is None):
+        raise InvalidInputError(Problem("bundle.leaf_count", "expected null exactly when root is null"))
+    if (
+        value["format"] == BUNDLE_FORMAT
+        and value["root"] is not None
+        and None
+        in (
+            value["chain"]["chain_id"],
+            value["chain"]["contract"],
+        )
+    ):
+        raise InvalidInputError(Problem("bundle.chain", "expected a chain_id and a contract once root is given"))
     return value
 
 
-def verify_bundle(bundle: dict[str, Any], chain_for: Callable[[int, str], Anchor]) -> Verdict:
-    """Check a bundle: content, signature and proof offline, then the root on the named chain."""
-    try:
-        _Bundle.model_validate(bundle)
-    except ValidationError as exc:
-        raise InvalidInputError(problems_of(exc, "bundle")) from None
-    digest = _hex32(bundle["digest"], "digest")
-    root = _hex32(bundle["root"], "root")
-    proof = [_hex32(p, f"proof[{i}]") for i, p in enumerate(bundle["proof"])]
-    ch = bundle["chain"]
-    chain = chain_for(int(ch["chain_id"]), str(ch["contract"]))
-    found = chain.lookup(root)  # the chain stays open: it belongs to whoever chain_for got it from
-    if found is None:
-        root_reasons = [f"root not on chain: contract {ch['contract']} does not hold root {bundle['root']}"]
-    elif found.leaf_count != int(bundle["leaf_count"]):
-        root_reasons = [f"root on chain with {found.leaf_count} leaves, the bundle says {bundle['leaf_count']}"]
+def read_bundle(text: str | bytes) -> dict[str, Any]:
+    """Parse a bundle (/1 or /2) and check its shape; every problem names its field."""
+    return _check_shape(parse_json(text))
+
+
+# What a bundle's chain_for gives: the chain holding the bundle's contract, or why there is none
+# (another chain id, no code at the address): a reason for an INVALID verdict, not an error.
+ChainFor = Callable[[int, str], "Anchor | str"]
+
+
+def verify_bundle(bundle: dict[str, Any], chain_for: ChainFor) -> Verdict:
+    """Check a bundle: content, signature and proof offline, then the root on the named chain.
+
+    /2: the signed bytes are the bundle's ``bytes``; the event read from them must name the
+    bundle's supplier and key. A /2 bundle whose root is null (not anchored when exported) gets
+    the offline checks and is PENDING at best. /1: the bytes are the event's canonical form; its
+    ``key_revoked`` is reported as a note. The ``key`` member (key transparency) is not checked yet."""
+    _check_shape(bundle)
+    digest = _hex32(bundle["digest"], "bundle.digest")
+    root = _hex32(bundle["root"], "bundle.root") if bundle["root"] is not None else None
+    proof = [_hex32(p, f"bundle.proof[{i}]") for i, p in enumerate(bundle["proof"])]
+    notes: list[str] = []
+    if bundle["format"] == BUNDLE_FORMAT_1:
+        message, event = canonical_bytes(bundle["event"]), bundle["event"]
+        if bundle["supplier"].get("key_revoked") is True:
+            notes.append("the supplier's key was revoked when this bundle was exported")
+        first: list[str] = []
     else:
-        root_reasons = []
+        message = base64.b64decode(bundle["bytes"])
+        event, first = _signed_event(message, bundle["supplier"]["id"])
+    ch = bundle["chain"]
+    chain: Anchor | str | None = None
+    anchored: tuple[str, list[str]] | None = None
+    if root is not None:
+        chain = chain_for(int(ch["chain_id"]), str(ch["contract"]))
+        anchored = (root.hex(), [chain] if isinstance(chain, str) else _bundle_root_problems(bundle, chain, root))
     reasons = event_reasons(
-        canonical_bytes(bundle["event"]),
+        message,
         digest.hex(),
-        _bundle_key(bundle),
+        _bundle_key(bundle, event),
         str(bundle["signature"]),
-        (root.hex(), root_reasons),
+        anchored,
         ",".join(p.hex() for p in proof),
         ProofWalker(),
         _BUNDLED,
     )
-    if not reasons and not chain.verify_leaf(root, digest, proof):
+    reasons[1 if reasons[:1] == [_BUNDLED.content] else 0 : 0] = first  # in check order: after the digest
+    if root is None or chain is None:
+        return Verdict(
+            "INVALID" if reasons else "PENDING",
+            tuple(reasons or ["not anchored yet: the bundle has no root; export it again once its batch is confirmed"]),
+            None,
+            digest.hex(),
+            local_chain=bool(ch.get("local_development_chain")),
+            notes=tuple(notes),
+        )
+    if not reasons and not isinstance(chain, str) and not chain.verify_leaf(root, digest, proof):
         reasons.append("proof wrong: the contract's verifyLeaf refuses it")
     return Verdict(
         "INVALID" if reasons else "VALID",
@@ -498,11 +608,39 @@ def verify_bundle(bundle: dict[str, Any], chain_for: Callable[[int, str], Anchor
         root.hex(),
         ch.get("block_number"),
         ch.get("tx_hash"),
-        chain.local,
+        chain.local if not isinstance(chain, str) else bool(ch.get("local_development_chain")),
+        tuple(notes),
     )
 
 
-def _bundle_key(bundle: dict[str, Any]) -> bytes | str:
+def _bundle_root_problems(bundle: dict[str, Any], chain: Anchor, root: bytes) -> list[str]:
+    """What is wrong with the bundle's root on ``chain``: not held, or held with another leaf count."""
+    found = chain.lookup(root)  # the chain stays open: it belongs to whoever chain_for got it from
+    if found is None:
+        return [f"root not on chain: contract {bundle['chain']['contract']} does not hold root {bundle['root']}"]
+    if found.leaf_count != int(bundle["leaf_count"]):
+        return [f"root on chain with {found.leaf_count} leaves, the bundle says {bundle['leaf_count']}"]
+    return []
+
+
+def _signed_event(message: bytes, supplier_id: str) -> tuple[dict[str, Any], list[str]]:
+    """The event in a /2 bundle's signed bytes, and what is wrong with it as this supplier's
+    event: bytes that are no JSON object, or an event naming another supplier than the bundle."""
+    try:
+        event = parse_json(message)
+    except InvalidInputError:
+        event = None
+    if not isinstance(event, dict):
+        return {}, ["content unreadable: the signed bytes are not a JSON object"]
+    if event.get("supplier") != supplier_id:
+        return event, [
+            f"supplier wrong: the bundle's supplier.id {supplier_id!r} is not the signed event's supplier "
+            f"{event.get('supplier')!r:.80}"
+        ]
+    return event, []
+
+
+def _bundle_key(bundle: dict[str, Any], event: dict[str, Any]) -> bytes | str:
     """The bundle's raw public key, or why no signature can verify under it: it must be 32 bytes,
     have the supplier's key id, and that id must be the event's ``key``."""
     sup = bundle["supplier"]
@@ -510,7 +648,7 @@ def _bundle_key(bundle: dict[str, Any]) -> bytes | str:
         pub = base64.b64decode(sup["public_key"], validate=True)
     except (ValueError, TypeError, KeyError):
         pub = b""
-    if len(pub) != 32 or signing.key_id(pub) != sup.get("key_id") or sup.get("key_id") != bundle["event"].get("key"):
+    if len(pub) != 32 or signing.key_id(pub) != sup.get("key_id") or sup.get("key_id") != event.get("key"):
         return "signature bad: the public key does not match the event's key id"
     return pub
 
@@ -522,9 +660,11 @@ def verify_bundle_on(settings: Settings, bundle: dict[str, Any]) -> Verdict:
 
     opened: list[Anchor] = []
 
-    def chain_for(chain_id: int, contract: str) -> Anchor:
-        opened.append(anchor_at(settings, chain_id, contract))
-        return opened[-1]
+    def chain_for(chain_id: int, contract: str) -> Anchor | str:
+        found = anchor_at(settings, chain_id, contract)
+        if not isinstance(found, str):
+            opened.append(found)
+        return found
 
     try:
         return verify_bundle(bundle, chain_for)

@@ -32,10 +32,16 @@ def _public(v: verification.Verdict) -> VerdictPublic:
         block_number=v.block_number,
         tx_hash=v.tx_hash,
         local_chain=v.local_chain,
+        notes=list(v.notes),
     )
 
 
-@router.get("/events/{ref}/proof", response_model=ProofBundle, responses=responses(401, 403, 404, 409, 422))
+@router.get(
+    "/events/{ref}/proof",
+    response_model=ProofBundle,
+    response_model_exclude_unset=True,  # no "key" member until the key's own proofs are given
+    responses=responses(401, 403, 404, 409, 422),
+)
 def get_proof(ref: str, session: SessionDep, chain: ChainDep, caller: ReaderDep) -> ProofBundle:
     """The proof bundle of an anchored event: verifiable with the chain alone (``cradletrace verify-bundle``)."""
     row = find_event(session, ref)
@@ -73,7 +79,7 @@ def verify_bundle(body: RawBody, chain: ChainDep) -> VerdictPublic:
     Limited per client address (Settings.verify_rate_per_minute): each check reads the chain."""
     bundle = verification.read_bundle(body)
 
-    def chain_for(chain_id: int, contract: str) -> Anchor:
+    def chain_for(chain_id: int, contract: str) -> Anchor | str:
         if chain_id != chain.chain_id:
             raise InvalidInputError(
                 Problem(

@@ -13,10 +13,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from cradletrace.api.deps import RuntimeDep
 from cradletrace.api.errors import responses
 from cradletrace.core.labels import ItemCode, parse_typed
 from cradletrace.errors import InvalidInputError
-from cradletrace.scanner_web.pages import pick_lang, render_scanner
+from cradletrace.scanner_web.pages import pick_lang, render_scanner, render_verify
 
 router = APIRouter(tags=["scan"])
 MAX_TYPED = 500  # a Digital Link is under 100 characters; anything longer is not one
@@ -70,3 +71,18 @@ def _read(code: str) -> ItemCode | None:
         return parse_typed(code)
     except InvalidInputError:
         return None
+
+
+@router.get(
+    "/verify",
+    response_class=HTMLResponse,
+    summary="Proof-bundle verifier page",
+    responses={
+        200: {"description": "One self-contained HTML page that checks a proof bundle", "content": {"text/html": {}}}
+    },
+)
+def verify_page(runtime: RuntimeDep) -> HTMLResponse:
+    """Checks a proof bundle ("Save proof" on a scan page, ``cradletrace proof``) in the browser,
+    against a JSON-RPC endpoint the user gives (prefilled with this server's). The same file is
+    scanner_web/static/verify.html in the repository, which works from file:// with no server."""
+    return HTMLResponse(render_verify(runtime.rpc_urls))

@@ -279,6 +279,7 @@ CONSUMER = {  # (method, path template) -> what the call sends; the answer must 
     ("GET", "/healthz"): {},
     ("GET", "/metrics"): {},
     ("GET", "/scan"): {},
+    ("GET", "/verify"): {},
     ("GET", "/console"): {},
     ("GET", "/.well-known/gs1resolver"): {},
     ("GET", "/01/{rest}"): {"url": f"/01/{MILK}/10/RM-A1/21/NOTISSUED01", "headers": {"Accept": "application/json"}},

@@ -26,13 +26,14 @@ import pytest
 
 from cradletrace.api.errors import AUTH_THROTTLED
 from cradletrace.api.main import API_PREFIX as P
-from cradletrace.api.middleware import CSP, DOCS_CSP, HSTS
+from cradletrace.api.middleware import CSP, DOCS_CSP, HSTS, verify_csp
 from cradletrace.api.ratelimit import RateLimiter
 from cradletrace.config import Settings
 from cradletrace.core.canonical import MAX_DEPTH
 from cradletrace.devstack.nodes import free_port
 from cradletrace.devstack.processes import CLI, Served, clean_env, running
 from cradletrace.recursionlimit import SAFE_RECURSION_LIMIT
+from cradletrace.scanner_web.pages import verify_page_hashes
 from tests.api.conftest import Site
 from tests.servers import serve_demo
 
@@ -183,14 +184,16 @@ HEADERS = {
 
 def test_every_page_and_answer_carries_the_security_headers(demo: Served) -> None:
     pages = html_pages(demo)
-    assert {"/console", "/scan", "/docs"} <= set(pages) and any(p.startswith("/01/") for p in pages)
+    assert {"/console", "/scan", "/docs", "/verify"} <= set(pages) and any(p.startswith("/01/") for p in pages)
+    # /verify is one self-contained file (it works from file://): its inline script and style, by hash
+    own = {"/docs": DOCS_CSP, "/verify": verify_csp((), *verify_page_hashes())}
     for path in [*pages, "/api/v1/health", "/openapi.json", "/static/scan.js", "/api/v1/events", "/nowhere"]:
         status, body, headers = send("GET", demo.base + path)
         got = {k.lower(): v for k, v in headers.items()}
-        want = {**HEADERS, "content-security-policy": DOCS_CSP if path == "/docs" else CSP}
+        want = {**HEADERS, "content-security-policy": own.get(path, CSP)}
         assert {k: got.get(k) for k in want} == want, (path, status)
         assert "strict-transport-security" not in got, path  # plain http, and no proxy is trusted
-        if got.get("content-type", "").startswith("text/html"):  # nothing inline that the CSP would block
+        if got.get("content-type", "").startswith("text/html") and path != "/verify":  # nothing inline to block
             assert not re.search(INLINE, body), (path, re.search(INLINE, body))
     assert "script-src 'self';" in CSP and "unsafe" not in CSP.split("style-src")[0] and "frame-ancestors 'none'" in CSP
     assert "unsafe-inline" not in DOCS_CSP.split("style-src")[0]  # Swagger UI's scripts are files too

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Iterator
@@ -168,7 +169,8 @@ def test_bad_bundle_is_422(site: Site) -> None:
     bundle = site.client.get(f"{P}/events/{site.ids['a_event']}/proof", headers=site.auth("operator")).json()
     r = site.client.post(f"{P}/verify-bundle", content=json.dumps({**bundle, "root": 5}).encode())
     assert (r.status_code, r.json()["field"]) == (422, "bundle.root")
-    tampered = {**bundle, "event": {**bundle["event"], "supplier": "someone-else"}}
+    event = json.loads(base64.b64decode(bundle["bytes"])) | {"supplier": "someone-else"}
+    tampered = {**bundle, "bytes": base64.b64encode(json.dumps(event).encode()).decode()}
     v = site.client.post(f"{P}/verify-bundle", content=json.dumps(tampered).encode()).json()
     assert v["status"] == "INVALID" and v["reasons"][0].startswith("content changed")
     other = {**bundle, "chain": {**bundle["chain"], "chain_id": 1}}

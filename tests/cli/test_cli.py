@@ -213,7 +213,9 @@ def test_proof_bundle_verifies_with_the_chain_alone_and_catches_an_edit(site: Si
     assert not (chain_only / "cradletrace.sqlite").exists()
 
     bundle = json.loads(p.stdout)
-    bundle["event"]["data"]["analytes"][0]["value"] = 0  # "not detected"
+    event = json.loads(base64.b64decode(bundle["bytes"]))
+    event["data"]["analytes"][0]["value"] = 0  # "not detected"
+    bundle["bytes"] = base64.b64encode(json.dumps(event).encode()).decode()
     (tmp_path / "edited.json").write_text(json.dumps(bundle), "utf-8")
     bad = run(tmp_path, "verify-bundle", "edited.json", "--data-dir", str(chain_only))
     assert bad.returncode == 1

@@ -1,4 +1,5 @@
-// An independent verifier of cradletrace proof bundles ("cradletrace-proof-bundle/1").
+// An independent verifier of cradletrace proof bundles ("cradletrace-proof-bundle/2", and the
+// older "/1").
 //
 // It imports nothing from cradletrace: node:crypto (SHA-256, Ed25519), the npm packages
 // `canonicalize` (RFC 8785 JCS) and `@openzeppelin/merkle-tree` (StandardMerkleTree), and a
@@ -8,7 +9,8 @@
 //
 // usage:  node tests/js/verify-bundle.mjs BUNDLE.json [--rpc-url URL]    (BUNDLE "-" reads stdin)
 // stdout: one JSON line {"ok": bool, "failed": step or null, "reason": text}; exit 0 when ok, else 1.
-// Steps, in order: usage, format, bytes, digest, signature, proof, then with --rpc-url:
+// Steps, in order: usage, format, bytes, digest, supplier, signature, proof, then "pending" when
+// the bundle has no root yet (not anchored when exported: never ok), then with --rpc-url:
 // rpc, chain_id, contract, root, leaf (the contract's own verifyLeaf). Without --rpc-url the
 // chain is not asked and "ok" only means the offline checks passed (the reason says so).
 
@@ -18,7 +20,8 @@ import { readFileSync } from "node:fs";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import canonicalize from "canonicalize";
 
-const FORMAT = "cradletrace-proof-bundle/1";
+const FORMAT_1 = "cradletrace-proof-bundle/1"; // the event as JSON; the bytes are its JCS form
+const FORMAT = "cradletrace-proof-bundle/2"; // the signed bytes themselves, base64
 // keccak256 of the signatures, first 4 bytes (docs/proof-bundle.md; a test recomputes them from the ABI).
 const SELECTOR = { anchorOf: "cf4ff901", isAnchored: "4f0b5801", verifyLeaf: "d8e4a88a" };
 
@@ -36,6 +39,7 @@ const fail = (step, reason) => {
 // -- shape -------------------------------------------------------------------------------------
 
 const HEX32 = /^(0x)?[0-9a-fA-F]{64}$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 
 /** 32 bytes as lowercase hex without 0x; 0x is optional, as cradletrace reads it. */
@@ -56,26 +60,32 @@ function int(value, where) {
 
 function shape(b) {
   if (!isObject(b)) fail("format", "bundle: expected a JSON object");
-  if (b.format !== FORMAT) fail("format", `format: expected "${FORMAT}", got ${JSON.stringify(b.format)}`);
-  if (!isObject(b.event)) fail("format", "event: expected a JSON object");
+  if (b.format !== FORMAT && b.format !== FORMAT_1)
+    fail("format", `format: expected "${FORMAT}" or "${FORMAT_1}", got ${JSON.stringify(b.format)}`);
+  const v1 = b.format === FORMAT_1;
+  if (v1 && !isObject(b.event)) fail("format", "event: expected a JSON object");
+  if (!v1 && !(typeof b.bytes === "string" && BASE64.test(b.bytes))) fail("format", "bytes: expected base64 text");
   if (!isObject(b.supplier)) fail("format", "supplier: expected a JSON object");
   if (!isObject(b.chain)) fail("format", "chain: expected a JSON object");
   if (!Array.isArray(b.proof)) fail("format", "proof: expected a list of 0x and 64 hex digits");
-  const contract = str(b.chain.contract, "chain.contract");
-  if (!/^0x[0-9a-fA-F]{40}$/.test(contract)) fail("format", "chain.contract: expected 0x and 40 hex digits");
-  int(b.leaf_count, "leaf_count");
+  const anchored = v1 || b.root !== null; // /2: root, leaf count, chain id and contract are null until anchored
+  if (!anchored && b.leaf_count !== null) fail("format", "leaf_count: expected null when root is null");
+  const contract = anchored || b.chain.contract !== null ? str(b.chain.contract, "chain.contract") : null;
+  if (contract !== null && !/^0x[0-9a-fA-F]{40}$/.test(contract)) fail("format", "chain.contract: expected 0x and 40 hex digits");
+  if (anchored) int(b.leaf_count, "leaf_count");
   return {
-    event: b.event,
+    event: v1 ? b.event : null,
+    bytes: v1 ? null : Buffer.from(b.bytes, "base64"),
     digest: hex32(b.digest, "digest"),
-    root: hex32(b.root, "root"),
+    root: anchored ? hex32(b.root, "root") : null,
     proof: b.proof.map((p, i) => hex32(p, `proof[${i}]`)),
     signature: str(b.signature, "signature"),
     keyId: str(b.supplier.key_id, "supplier.key_id"),
     publicKey: str(b.supplier.public_key, "supplier.public_key"),
     supplierId: str(b.supplier.id, "supplier.id"),
     leafCount: b.leaf_count,
-    chainId: int(b.chain.chain_id, "chain.chain_id"),
-    contract: contract.toLowerCase(),
+    chainId: anchored || b.chain.chain_id !== null ? int(b.chain.chain_id, "chain.chain_id") : null,
+    contract: contract?.toLowerCase() ?? null,
   };
 }
 
@@ -94,7 +104,7 @@ function canonicalBytes(event) {
 
 /** Strict base64 (standard alphabet, padded), as Python's b64decode(validate=True). */
 function base64Strict(text, where, length) {
-  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text))
+  if (!BASE64.test(text))
     fail("signature", `${where}: expected base64 text`);
   const raw = Buffer.from(text, "base64");
   if (raw.length !== length) fail("signature", `${where}: expected ${length} bytes once base64-decoded, got ${raw.length}`);
@@ -152,15 +162,30 @@ function checkSignature(s, bytes) {
   const r = decodePoint(sig.subarray(0, 32));
   if (Array.isArray(r) && smallOrder(r)) fail("signature", "signature: its R is a point of small order");
   const key = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: pub.toString("base64url") }, format: "jwk" });
-  if (!edVerify(null, bytes, key, sig)) fail("signature", "the signature does not verify over the event's canonical bytes");
+  if (!edVerify(null, bytes, key, sig)) fail("signature", "the signature does not verify over the signed bytes");
+}
+
+/** The event the bytes are: /2 reads it from the signed bytes (strict UTF-8, one JSON object). */
+function signedEvent(bytes) {
+  let event;
+  try {
+    event = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (err) {
+    fail("bytes", `bytes: expected the UTF-8 JSON text of an event: ${err.message}`);
+  }
+  if (!isObject(event)) fail("bytes", "bytes: expected the JSON text of an event (an object)");
+  return event;
 }
 
 function offline(s) {
-  const bytes = canonicalBytes(s.event);
+  const bytes = s.bytes ?? canonicalBytes(s.event);
   const hashed = createHash("sha256").update(bytes).digest("hex");
-  if (hashed !== s.digest) fail("digest", `content changed: the event's canonical bytes hash to 0x${hashed}, the bundle's digest is 0x${s.digest}`);
+  if (hashed !== s.digest) fail("digest", `content changed: the signed bytes hash to 0x${hashed}, the bundle's digest is 0x${s.digest}`);
+  s.event ??= signedEvent(bytes);
+  if (s.bytes !== null && s.event.supplier !== s.supplierId) // /1 left supplier.id informational
+    fail("supplier", `supplier.id: expected the signed event's supplier ${JSON.stringify(s.event.supplier)}, got ${JSON.stringify(s.supplierId)}`);
   checkSignature(s, bytes);
-  if (!StandardMerkleTree.verify(`0x${s.root}`, ["bytes32"], [`0x${s.digest}`], s.proof.map((p) => `0x${p}`)))
+  if (s.root !== null && !StandardMerkleTree.verify(`0x${s.root}`, ["bytes32"], [`0x${s.digest}`], s.proof.map((p) => `0x${p}`)))
     fail("proof", "the proof does not lead from the digest's leaf to the root");
 }
 
@@ -232,6 +257,7 @@ async function main(argv) {
   }
   const s = shape(value);
   offline(s);
+  if (s.root === null) fail("pending", "not anchored yet: content and signature hold, but the bundle has no root to ask the chain about");
   if (url === null) return "content, signature and proof hold; the chain was not asked (no --rpc-url)";
   const block = await onChain(s, url);
   return `content, signature and proof hold; root 0x${s.root} anchored in block ${block} on chain ${s.chainId}`;

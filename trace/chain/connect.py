@@ -86,17 +86,20 @@ def anchor_on(conn: Connection, settings: Settings, address: str, deploy_block: 
     )
 
 
-def anchor_at(settings: Settings, chain_id: int, address: str, deploy_block: int = 0) -> Web3Anchor:
-    """The contract at ``address``, refusing a chain whose id is not ``chain_id``."""
+def anchor_at(settings: Settings, chain_id: int, address: str, deploy_block: int = 0) -> Web3Anchor | str:
+    """The contract at ``address`` on a chain whose id is ``chain_id``, or why the chain the settings
+    name is not that (another chain id, no code at the address): a bundle's verdict says so."""
     from cradletrace.chain.web3anchor import has_code
 
     conn = connect(settings)
     try:
         anchor = anchor_on(conn, settings, address, deploy_block)
         if anchor.chain_id != chain_id:
-            raise ConfigError(f"expected chain id {chain_id}, but {conn.where} is chain id {anchor.chain_id}")
+            conn.close()
+            return f"chain wrong: expected chain id {chain_id} (the bundle's), but {conn.where} is chain id {anchor.chain_id}"
         if not has_code(conn.w3, address, conn.where):
-            raise ConfigError(f"expected the anchor contract at {address} on {conn.where}, found no code there")
+            conn.close()
+            return f"contract missing: expected the anchor contract at {address} on {conn.where}, found no code there"
     except BaseException:
         conn.close()
         raise

@@ -29,6 +29,8 @@ def _print_verdict(v: Verdict) -> None:
     typer.echo(v.status)
     for r in v.reasons:
         typer.echo(f"  {r}")
+    for n in v.notes:
+        typer.echo(f"  note: {n}")
     if v.root:
         where = "local development chain" if v.local_chain else "chain"
         typer.echo(f"  root 0x{v.root} on {where}, block {v.block_number}, tx {v.tx_hash}")

@@ -24,7 +24,7 @@ from cradletrace.errors import NotFoundError
 from cradletrace.scan.queries import Rows, ScanLot, fetch_rows
 from cradletrace.store.models import AnchorBatch, EventRow, Lot
 from cradletrace.store.states import BatchStatus
-from cradletrace.verification import EventVerifier, Verdict
+from cradletrace.verification import EventVerifier, Verdict, proof_bundle
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,11 @@ class Record:
     supplier_role: str
     data: Any
     verdict: Verdict
-    # What a phone needs to check this record itself (scanner_web/static/phonecheck.js): the
-    # page carries it, so the parent need not take the server's verdict on trust.
-    evidence: dict[str, Any] = field(default_factory=dict)
+    # The record's proof bundle (verification.proof_bundle), as base64 of its JSON: what a phone
+    # checks itself (scanner_web/static/phonecheck.js) and "Save proof" downloads, so the parent
+    # need not take the server's verdict on trust.
+    evidence: str = ""
+    anchored: bool = False  # the bundle has a root: "Save proof" is offered
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,9 @@ def build_view(rows: Rows, verifier: EventVerifier, lot: ScanLot, serial: str | 
         status,
         tx_hash,
         block_number,
+        chain_id,
+        contract,
+        block_time,
         public_key,
         sup_name,
         sup_role,
@@ -123,8 +128,16 @@ def build_view(rows: Rows, verifier: EventVerifier, lot: ScanLot, serial: str | 
         batch = (
             None
             if bid is None
-            else AnchorBatch(  # type: ignore[call-arg]  # the columns verify reads; no contract or chain id
-                id=bid, root=root, leaf_count=leaf_count, status=status, tx_hash=tx_hash, block_number=block_number
+            else AnchorBatch(  # the columns verify and the bundle read
+                id=bid,
+                root=root,
+                leaf_count=leaf_count,
+                status=status,
+                tx_hash=tx_hash,
+                block_number=block_number,
+                chain_id=chain_id,
+                contract=contract,
+                block_time=block_time,
             )
         )
         verdict = verifier.verify(row, batch, public_key)
@@ -137,7 +150,12 @@ def build_view(rows: Rows, verifier: EventVerifier, lot: ScanLot, serial: str | 
             supplier_role=sup_role or "",
             data=read.event.data if read else None,
             verdict=verdict,
-            evidence=evidence(body, digest, signature, public_key, batch, proof),
+            evidence=_evidence(
+                proof_bundle(
+                    body, digest, signature, supplier_id, key_id, public_key, batch, proof, verifier.chain.local
+                )
+            ),
+            anchored=batch is not None and batch.status == BatchStatus.CONFIRMED,
         )
         if read is None:
             unreadable.append(Record(**common))
@@ -163,27 +181,11 @@ def build_view(rows: Rows, verifier: EventVerifier, lot: ScanLot, serial: str | 
     return view
 
 
-def evidence(
-    body: str, digest: str, signature: str, public_key: str | None, batch: AnchorBatch | None, proof: str | None
-) -> dict[str, Any]:
-    """The record as the phone checks it (docs/proof-bundle.md's steps): the exact signed bytes
-    (base64 of the stored body), digest, signature and key; and once the batch is confirmed on
-    chain, the proof, root, leaf count and block. Before that the phone checks bytes and
-    signature only, so no root is given for it to ask the chain about."""
-    out: dict[str, Any] = {
-        "bytes": base64.b64encode(body.encode("utf-8")).decode("ascii"),
-        "digest": digest,
-        "signature": signature,
-        "public_key": public_key,
-    }
-    if batch is not None and batch.status == BatchStatus.CONFIRMED:
-        out |= {
-            "proof": [p for p in (proof or "").split(",") if p],
-            "root": batch.root,
-            "leaf_count": batch.leaf_count,
-            "block": batch.block_number,
-        }
-    return out
+def _evidence(bundle: dict[str, Any]) -> str:
+    """The page's ``data-evidence``: base64 of the bundle's JSON, the very file "Save proof" saves."""
+    return base64.b64encode(json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode("utf-8")).decode(
+        "ascii"
+    )
 
 
 def scan_view(session: Session, verifier: EventVerifier, gtin: str, lot: str, serial: str | None = None) -> ScanView:
