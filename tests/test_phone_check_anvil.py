@@ -185,11 +185,13 @@ def test_a_page_stating_another_contract_or_chain_fails_on_the_phone(
     browser: Any, on_anvil: Packs, anvil_node: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The records' roots are on the site's contract; the page names another (a second TraceAnchor
-    deployed on the same anvil, where those roots were never anchored), or another chain id."""
+    deployed on the same anvil, where those roots were never anchored), or another chain id. Each
+    record's bundle names the chain and contract it was anchored on, so the phone refuses at once
+    (step "chain") to take the page's chain for the record's."""
     ws, chain = init_workspace(Settings(data_dir=tmp_path / "other", rpc_url=anvil_node))
     with ws:
         other = chain.contract_address
-    for change, step in (({"data-contract": other}, "root"), ({"data-chain-id": "8453"}, "chain")):
+    for change, step in (({"data-contract": other}, "chain"), ({"data-chain-id": "8453"}, "chain")):
         with monkeypatch.context() as m:
             restate(m, change)
             assert checked(browser, on_anvil) == [("VALID", "failed", step)] * RECORDS, change

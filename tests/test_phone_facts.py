@@ -329,7 +329,7 @@ def flagged_badges(page: Any) -> list[dict[str, Any]]:
     """The records the phone failed: their kind (from the signed bytes), facts named and line."""
     out = []
     for badge in page.locator(".badge[data-phone-check=failed]").all():
-        evidence = json.loads(badge.get_attribute("data-evidence"))
+        evidence = json.loads(base64.b64decode(badge.get_attribute("data-evidence")))
         out.append(
             {
                 "kind": json.loads(base64.b64decode(evidence["bytes"]))["kind"],
