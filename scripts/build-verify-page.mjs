@@ -6,7 +6,7 @@
 // The script is scanner_web/verify/verify.js with everything it imports (scanner_web/static/
 // proofcheck.js, the vendored @noble/ed25519 and @noble/hashes) bundled by esbuild (pinned in
 // package.json) into one minified IIFE; the zh/en strings are scanner_web/i18n.json's verify_*
-// and phone_step_* keys; the licences of the bundled libraries follow in an HTML comment.
+// and phone_step_* keys and phone_key_backfilled; the licences of the bundled libraries follow in an HTML comment.
 // The page is committed; tests/test_verify_page.py runs --check so a stale copy fails.
 // Usage: node scripts/build-verify-page.mjs [--check]
 //   --check  exit 1 if the committed page differs from a fresh build, without writing.
@@ -45,7 +45,7 @@ async function script() {
 
 function strings() {
   const all = JSON.parse(read("scanner_web/i18n.json"));
-  const pick = (t) => Object.fromEntries(Object.entries(t).filter(([k]) => k.startsWith("verify_") || k.startsWith("phone_step_")));
+  const pick = (t) => Object.fromEntries(Object.entries(t).filter(([k]) => k.startsWith("verify_") || k.startsWith("phone_step_") || k === "phone_key_backfilled"));
   return JSON.stringify({ zh: pick(all.zh), en: pick(all.en) }).replace(/</g, "\\u003c");
 }
 

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
@@ -27,7 +28,7 @@ from cradletrace.chain.base import Anchor, OnChainRoot
 from cradletrace.config import Settings
 from cradletrace.core import signing
 from cradletrace.core.canonical import canonical_bytes, parse_json
-from cradletrace.core.events import problems_of
+from cradletrace.core.events import KEY_LOG_SUPPLIER, problems_of
 from cradletrace.core.merkle import ProofWalker
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.events import find_event
@@ -552,13 +553,15 @@ def read_bundle(text: str | bytes) -> dict[str, Any]:
 ChainFor = Callable[[int, str], "Anchor | str"]
 
 
-def verify_bundle(bundle: dict[str, Any], chain_for: ChainFor) -> Verdict:
+def verify_bundle(bundle: dict[str, Any], chain_for: ChainFor, *, key_step: bool = True) -> Verdict:
     """Check a bundle: content, signature and proof offline, then the root on the named chain.
 
     /2: the signed bytes are the bundle's ``bytes``; the event read from them must name the
-    bundle's supplier and key. A /2 bundle whose root is null (not anchored when exported) gets
-    the offline checks and is PENDING at best. /1: the bytes are the event's canonical form; its
-    ``key_revoked`` is reported as a note. The ``key`` member (key transparency) is not checked yet."""
+    bundle's supplier and key, and (step 5, unless ``key_step`` is False: the key's own records are
+    bundles without a ``key``) its ``key`` must prove the key registered in the key log before the
+    root's block and not revoked before it (``_key_problems``). A /2 bundle whose root is null (not
+    anchored when exported) gets the offline checks and is PENDING at best. /1: the bytes are the
+    event's canonical form; its ``key_revoked`` is reported as a note."""
     _check_shape(bundle)
     digest = _hex32(bundle["digest"], "bundle.digest")
     root = _hex32(bundle["root"], "bundle.root") if bundle["root"] is not None else None
@@ -589,6 +592,8 @@ def verify_bundle(bundle: dict[str, Any], chain_for: ChainFor) -> Verdict:
         _BUNDLED,
     )
     reasons[1 if reasons[:1] == [_BUNDLED.content] else 0 : 0] = first  # in check order: after the digest
+    if root is None and not reasons and key_step and bundle["format"] == BUNDLE_FORMAT:
+        reasons, notes = _key_problems(bundle, chain_for, None)
     if root is None or chain is None:
         return Verdict(
             "INVALID" if reasons else "PENDING",
@@ -600,6 +605,8 @@ def verify_bundle(bundle: dict[str, Any], chain_for: ChainFor) -> Verdict:
         )
     if not reasons and not isinstance(chain, str) and not chain.verify_leaf(root, digest, proof):
         reasons.append("proof wrong: the contract's verifyLeaf refuses it")
+    if not reasons and key_step and bundle["format"] == BUNDLE_FORMAT and not isinstance(chain, str):
+        reasons, notes = _key_problems(bundle, chain_for, chain.lookup(root))
     return Verdict(
         "INVALID" if reasons else "VALID",
         tuple(reasons),
@@ -611,6 +618,97 @@ def verify_bundle(bundle: dict[str, Any], chain_for: ChainFor) -> Verdict:
         chain.local if not isinstance(chain, str) else bool(ch.get("local_development_chain")),
         tuple(notes),
     )
+
+
+def _key_problems(
+    bundle: dict[str, Any], chain_for: ChainFor, anchored: OnChainRoot | None
+) -> tuple[list[str], list[str]]:
+    """Step 5 (key transparency), as docs/proof-bundle.md and the phone's proofcheck.js: the
+    bundle's ``key.registration`` is the key log's record registering the key that signed it, on
+    chain in a block no later than the record's root (``anchored``; None while not anchored), and
+    ``key.revocation``, when there is one, is not on chain before it. A record the log wrote later
+    for a key older than the log (``backfilled``) is judged by its own date, and a note says so.
+    Returns (reasons, notes)."""
+    key = bundle.get("key")
+    if not isinstance(key, dict):
+        return ["key unproven: expected the key's own proofs (key.registration), got none"], []
+    reg, reasons = _key_record(key.get("registration"), "register", bundle, chain_for)
+    if reasons:
+        return reasons, []
+    if reg is None:
+        return [f"key unproven: expected the key log's registration of key {bundle['supplier']['key_id']}"], []
+    notes: list[str] = []
+    if anchored is not None:
+        if reg.on_chain is None:
+            return [f"key unproven: its registration is not anchored, while the record is (block {anchored.block_number})"], []
+        if reg.on_chain.block_number > anchored.block_number:
+            if not (reg.backfilled and reg.at <= anchored.block_time):
+                return [
+                    f"key unproven: key {bundle['supplier']['key_id']} was logged in block "
+                    f"{reg.on_chain.block_number}, after the record's block {anchored.block_number}"
+                ], []
+            notes.append("the signing key predates the key log; its registration was logged later")
+    rev, reasons = _key_record(key.get("revocation"), "revoke", bundle, chain_for)
+    if reasons:
+        return reasons, []
+    if rev is not None and rev.on_chain is not None:
+        before = (
+            anchored is None
+            or (rev.backfilled and rev.at < anchored.block_time)
+            or (not rev.backfilled and rev.on_chain.block_number < anchored.block_number)
+        )
+        if before:
+            where = "this record is not anchored yet" if anchored is None else f"before the record's block {anchored.block_number}"
+            return [f"key revoked: key {bundle['supplier']['key_id']} was revoked, {where}"], []
+    return [], notes
+
+
+@dataclass(frozen=True)
+class _KeyFacts:
+    on_chain: OnChainRoot | None
+    backfilled: bool
+    at: datetime
+
+
+def _key_record(
+    value: object, action: str, bundle: dict[str, Any], chain_for: ChainFor
+) -> tuple[_KeyFacts | None, list[str]]:
+    """One of the key's own records (a /2 bundle without ``key``), checked by steps 1-4 and read:
+    the key log's record of ``action`` for the bundle's key. (None, []) when there is none."""
+    if value is None:
+        return None, []
+    where = f"key.{'registration' if action == 'register' else 'revocation'}"
+    try:
+        verdict = verify_bundle(value, chain_for, key_step=False)  # type: ignore[arg-type]
+    except InvalidInputError as exc:
+        return None, [f"key unproven: {where}: {exc}"]
+    if verdict.status == "INVALID":
+        return None, [f"key unproven: {where}: {r}" for r in verdict.reasons]
+    record: dict[str, Any] = value  # type: ignore[assignment]
+    event = parse_json(base64.b64decode(record["bytes"]))
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    sup = bundle["supplier"]
+    if (
+        event.get("kind") != "key"
+        or record["supplier"]["id"] != KEY_LOG_SUPPLIER
+        or data.get("action") != action
+        or (data.get("supplier"), data.get("key_id"), data.get("public_key")) != (sup["id"], sup["key_id"], sup["public_key"])
+    ):
+        return None, [
+            f"key unproven: {where}: expected the key log's record of {action} for key {sup['key_id']} of "
+            f"{sup['id']!r}, got a {event.get('kind')!r:.20} record of {record['supplier']['id']!r:.40} about key "
+            f"{data.get('key_id')!r:.20} ({data.get('action')!r:.10})"
+        ]
+    on_chain = None
+    if record["root"] is not None:
+        chain = chain_for(int(record["chain"]["chain_id"]), str(record["chain"]["contract"]))
+        if (record["chain"]["chain_id"], record["chain"]["contract"].lower()) != (
+            bundle["chain"]["chain_id"],
+            str(bundle["chain"]["contract"]).lower(),
+        ) and bundle["root"] is not None:
+            return None, [f"key unproven: {where}: anchored on another chain or contract than the record"]
+        on_chain = chain.lookup(_hex32(record["root"], f"bundle.{where}.root")) if not isinstance(chain, str) else None
+    return _KeyFacts(on_chain, data.get("backfilled") is True, datetime.fromisoformat(str(data.get("at")))), []
 
 
 def _bundle_root_problems(bundle: dict[str, Any], chain: Anchor, root: bytes) -> list[str]:
@@ -659,12 +757,15 @@ def verify_bundle_on(settings: Settings, bundle: dict[str, Any]) -> Verdict:
     from cradletrace.chain.connect import anchor_at
 
     opened: list[Anchor] = []
+    known: dict[tuple[int, str], Anchor | str] = {}
 
     def chain_for(chain_id: int, contract: str) -> Anchor | str:
-        found = anchor_at(settings, chain_id, contract)
-        if not isinstance(found, str):
-            opened.append(found)
-        return found
+        """One connection per chain and contract (the key's own records are usually on the same)."""
+        if (chain_id, contract.lower()) not in known:
+            found = known[(chain_id, contract.lower())] = anchor_at(settings, chain_id, contract)
+            if not isinstance(found, str):
+                opened.append(found)
+        return known[(chain_id, contract.lower())]
 
     try:
         return verify_bundle(bundle, chain_for)

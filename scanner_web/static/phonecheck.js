@@ -72,7 +72,9 @@ async function check(badge) {
   if (wrong) Object.assign(result, { state: "failed", step: "shown", shown: wrong });
   if (result.state === "verified") {
     const where = root.dataset.chainLocal === "true" ? say("local") : `${say("chain")} ${root.dataset.chainId}`;
-    words = result.anchored ? `${say("verified")} (${say("block")} ${result.block}, ${where})` : say("unanchored");
+    const day = (result.blockTime || "").slice(0, 10);
+    words = result.anchored ? `${say("verified")} (${say("block")} ${result.block}, ${day}, ${where})` : say("unanchored");
+    if (result.note === "backfilled") words += ` · ${say("key_backfilled")}`;
   } else {
     badge.dataset.phoneStep = result.step;
     words = result.step === "shown" ? result.shown : result.state === "failed" ? `${say("failed")}: ${say(`step_${result.step}`)}` : `${say("unreachable")} (${say(`step_${result.step}`)})`;

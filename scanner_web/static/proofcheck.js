@@ -8,7 +8,8 @@
 //   state "verified"    every step passed (anchored false: the bundle has no root yet, so only
 //                       the offline steps ran and the chain was not asked);
 //         "failed"      `step` failed: format (malformed; `reason` names the field), digest,
-//                       bytes, supplier, signature, proof, chain, contract, root, leaves, disagree;
+//                       bytes, supplier, signature, proof, chain, contract, root, leaves, disagree,
+//                       key (the key's own records), revoked (the key was revoked before);
 //         "unreachable" the chain could not be asked (step "rpc") or this browser lacks the
 //                       cryptography (step "crypto"): never "failed".
 // Steps: 1. SHA-256 of the signed bytes is the digest; 2. the bytes are a JSON event naming the
@@ -17,7 +18,11 @@
 // Merkle proof leads from keccak256(keccak256(digest)) to the root (sorted pairs, as
 // trace/core/merkle.py); 4. over JSON-RPC (at most two URLs asked, their answers compared)
 // eth_chainId is the bundle's chain and anchorOf(root) on its contract holds the root with a
-// non-zero block and submitter and the bundle's leaf count.
+// non-zero block and submitter and the bundle's leaf count; 5. the key's own records (the bundle's
+// "key": registration and revocation, each a bundle checked by steps 1-4, signed by the key log):
+// the key was registered before the record's block and not revoked before it. `note` is
+// "backfilled" when the key predates the key log (its registration was logged later; its own date
+// is compared instead).
 // Ed25519 and SHA-256 come from WebCrypto where the browser has them, else (a plain-http page has
 // no crypto.subtle at all) from the vendored @noble/ed25519 and @noble/hashes.
 import { Point, verify as nobleVerify, hashes as nobleHashes } from "./vendor/noble-ed25519/index.js";
@@ -302,6 +307,62 @@ async function checkChain(b, urls) {
   return { block: Number(block), blockTime: new Date(Number(time) * 1000).toISOString().replace(".000Z", "Z") };
 }
 
+// -- step 5: the key's own records (key transparency) ---------------------------------------------
+
+export const KEY_LOG = "cradletrace-key-log"; // the key log's signer (trace/keylog.py)
+
+/** One of the key's own records (``value``: a bundle without "key"), checked like any record and
+ * read: it must be the key log's record of ``action`` for the key that signed ``b``. Returns null
+ * when there is none, else {anchored, block, blockTime, backfilled, at}. A record that fails
+ * fails the outer one at step "key" (unreachable stays unreachable). */
+async function keyRecord(value, field, action, b, urls) {
+  if (value === null || value === undefined) return null;
+  try {
+    const k = readBundle(value);
+    const event = await checkOffline(k);
+    const data = isObject(event.data) ? event.data : {};
+    const says = `the key log's record of ${action} for key ${b.keyId} of ${b.supplierId}`;
+    if (event.kind !== "key" || k.supplierId !== KEY_LOG || data.action !== action)
+      throw failed("key", `expected ${says}, got a ${shown(event.kind)} record of ${shown(k.supplierId)} (${shown(data.action)})`);
+    if (data.supplier !== b.supplierId || data.key_id !== b.keyId || data.public_key !== b.publicKey)
+      throw failed("key", `expected ${says}, got one for key ${shown(data.key_id)} of ${shown(data.supplier)}`);
+    const out = { anchored: k.root !== null, backfilled: data.backfilled === true, at: Date.parse(data.at) };
+    if (!out.anchored) return out;
+    if (b.chainId !== null && (k.chainId !== b.chainId || k.contract !== b.contract))
+      throw failed("key", `expected it on chain ${b.chainId} at ${b.contract}, got chain ${k.chainId} at ${k.contract}`);
+    return { ...out, ...(await checkChain(k, urls)) };
+  } catch (err) {
+    const f = err instanceof Failure ? err : failed("format", String(err?.message ?? err));
+    throw new Failure(f.state, f.state === "failed" ? "key" : f.step, `${field}: ${f.message}`);
+  }
+}
+
+/** Step 5: the key that signed ``b`` was registered in the key log before ``b``'s root was anchored
+ * (block ``at.block``; ``at`` null while ``b`` is not anchored) and not revoked before it. A record
+ * the log wrote later for a key older than the log ("backfilled") proves nothing about earlier
+ * blocks: its own date is compared instead, and a note says so. Returns {note}. */
+async function checkKey(value, b, at, urls) {
+  need(isObject(value), "key", "the key's own proofs: an object with registration and revocation", value);
+  const reg = await keyRecord(value.registration, "key.registration", "register", b, urls);
+  if (reg === null) throw failed("key", `key.registration: expected the key log's registration of key ${b.keyId}`);
+  let note = "";
+  if (at !== null) {
+    const recordTime = Date.parse(at.blockTime);
+    if (!reg.anchored) throw failed("key", `key.registration: not anchored, while the record is (block ${at.block})`);
+    if (reg.block > at.block) {
+      if (!reg.backfilled || !(reg.at <= recordTime))
+        throw failed("key", `key.registration: key ${b.keyId} was logged in block ${reg.block}, after the record's block ${at.block}`);
+      note = "backfilled";
+    }
+  }
+  const rev = await keyRecord(value.revocation, "key.revocation", "revoke", b, urls);
+  if (rev !== null && rev.anchored) {
+    const before = at === null ? true : rev.backfilled ? rev.at < Date.parse(at.blockTime) : rev.block < at.block;
+    if (before) throw failed("revoked", `key.revocation: key ${b.keyId} was revoked${at === null ? " and this record is not anchored yet" : ` before the record's block ${at.block}`}`);
+  }
+  return { note };
+}
+
 /** Check one bundle (a parsed JSON value) against the JSON-RPC ``urls`` (the first two are asked).
  * ``expect`` ({chainId, contract}): the chain the page states; a bundle naming another fails at
  * "chain". Never throws: see the top of this file for what comes back. */
@@ -311,11 +372,15 @@ export async function checkBundle(value, urls, { expect = null } = {}) {
     b = readBundle(value);
     await checkOffline(b);
     const base = { state: "verified", step: "", chainId: b.chainId, contract: b.contract, local: b.local, bytes: b.bytes };
-    if (b.root === null) return { ...base, anchored: false, reason: "content and signature hold; not anchored yet, so the chain was not asked" };
+    if (b.root === null) {
+      const { note } = await checkKey(value.key, b, null, urls.slice(0, 2));
+      return { ...base, anchored: false, note, reason: "content and signature hold; not anchored yet, so the chain was not asked" };
+    }
     if (expect && (String(b.chainId) !== String(expect.chainId) || b.contract !== String(expect.contract).toLowerCase()))
       throw failed("chain", `chain: expected chain ${expect.chainId} and contract ${expect.contract} (the page's), got ${b.chainId} and ${b.contract}`);
     const at = await checkChain(b, urls.slice(0, 2));
-    return { ...base, anchored: true, ...at, reason: `root 0x${b.root} anchored in block ${at.block} on chain ${b.chainId}` };
+    const { note } = await checkKey(value.key, b, at, urls.slice(0, 2));
+    return { ...base, anchored: true, ...at, note, reason: `root 0x${b.root} anchored in block ${at.block} on chain ${b.chainId}` };
   } catch (err) {
     const f = err instanceof Failure ? err : failed("format", `bundle: ${err?.message ?? err}`);
     return { state: f.state, step: f.step, reason: f.message, anchored: b?.root != null, chainId: b?.chainId ?? null, contract: b?.contract ?? null, local: b?.local ?? false };
