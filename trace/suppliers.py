@@ -257,8 +257,10 @@ def _insert_once(session: Session, table: Any, values: dict[str, Any]) -> bool:
     PostgreSQL waits for); True when this call inserted it."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    done = session.execute(insert(table).values(**values).on_conflict_do_nothing())
-    return bool(getattr(done, "rowcount", 0))
+    key = next(iter(table.__table__.primary_key.columns))
+    # RETURNING, not the row count: through a session the count of a skipped insert is not reliable.
+    done = session.execute(insert(table).values(**values).on_conflict_do_nothing().returning(key))
+    return done.first() is not None
 
 
 def _registry_private_key(keys_dir: Path) -> Ed25519PrivateKey:
