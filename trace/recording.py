@@ -27,6 +27,7 @@ from cradletrace.core import canonical, signing
 from cradletrace.core.admission import admission_problems
 from cradletrace.core.canonical import JsonValue
 from cradletrace.core.events import (
+    SUBMITTED_KINDS,
     AnyEvent,
     BatchData,
     ColdChainData,
@@ -46,7 +47,7 @@ from cradletrace.workspace import default_limits
 
 MAX_EVENTS = 10_000
 _NOT_SUBMITTED = (
-    "expected one of batch, test_report, cold_chain, shipment, commission, got 'key': key records "
+    f"expected one of {', '.join(SUBMITTED_KINDS)}, got 'key': key records "
     "are written by the server's key log when a key is registered or revoked"
 )
 _KEY_LOG_ONLY = "expected 'key': the key log records key events only"

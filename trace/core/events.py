@@ -42,6 +42,7 @@ from cradletrace.core.testreport import report_verdict
 from cradletrace.errors import InvalidEventError, Problem
 
 KINDS = ("batch", "test_report", "cold_chain", "shipment", "commission", "key")
+SUBMITTED_KINDS = KINDS[:-1]  # what suppliers submit: "key" events are written by the key log only
 SUPPLIER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 # The key log's signer (keylog.py): a pseudo-supplier no real supplier may take the id of, whose
 # role records key events and nothing else.
@@ -404,12 +405,14 @@ def problems_of(error: ValidationError, prefix: str = "") -> list[Problem]:
             out.append(
                 Problem(
                     f"{prefix}.kind" if prefix else "kind",
-                    f"expected one of {', '.join(KINDS)}, got {str(got if not isinstance(got, dict) else got.get('kind'))[:60]!r}",
+                    f"expected one of {', '.join(SUBMITTED_KINDS)}, got {str(got if not isinstance(got, dict) else got.get('kind'))[:60]!r}",
                 )
             )
         elif e["type"] == "union_tag_not_found":
             out.append(
-                Problem(f"{prefix}.kind" if prefix else "kind", f"expected one of {', '.join(KINDS)}, got nothing")
+                Problem(
+                    f"{prefix}.kind" if prefix else "kind", f"expected one of {', '.join(SUBMITTED_KINDS)}, got nothing"
+                )
             )
         elif e["type"] == "gs1":
             out.append(Problem(where, msg))
