@@ -78,7 +78,9 @@ def _record(
 
 
 def _logged(action: Action) -> Any:
-    return exists().where(EventRow.kind == "key", EventRow.ref == SupplierKey.key_id, EventRow.outcome == action)
+    return exists().where(
+        col(EventRow.kind) == "key", col(EventRow.ref) == col(SupplierKey.key_id), col(EventRow.outcome) == action
+    )
 
 
 def log_unlogged_keys(session: Session, keys_dir: Path) -> int:
@@ -105,7 +107,7 @@ def log_unlogged_keys(session: Session, keys_dir: Path) -> int:
 
 @dataclass(frozen=True)
 class KeyAnchor:
-    """The anchor batch a key record is under; only ``status`` "confirmed" is final."""
+    """The anchor batch a key record is under; only ``status`` BatchStatus.CONFIRMED is final."""
 
     root: str
     leaf_count: int

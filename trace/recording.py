@@ -353,7 +353,9 @@ def record_submissions(
                 )
 
     problems.extend(_serial_problems(session, good))
-    goods = [(c.index, c.event) for c in good if c.event.kind != "key"]  # a key event names no goods
+    goods: list[tuple[int, AnyEvent]] = [
+        (c.index, c.event) for c in good if c.event.kind != "key"
+    ]  # a key event names no goods
     custody_problems, custody_refused = custody.check(session, goods, known, makers)
     problems.extend(custody_problems)
     refused.extend(custody_refused)
