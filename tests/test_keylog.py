@@ -169,6 +169,8 @@ def test_key_records_are_anchored_by_a_run_and_verify_like_any_event(workspace: 
         verdicts = [verify_event(s, chain, r.digest) for r in rows]
         history = keylog.key_records(s, [str(r.ref) for r in rows])
     assert [v.status for v in verdicts] == ["VALID"] * len(rows), verdicts
+    with workspace.engine.connect() as conn:  # a connection does as well as a session (the scan's path)
+        assert keylog.key_records(conn, [str(r.ref) for r in rows]) == history
 
     public, walker = registry_public(workspace), ProofWalker()
     farm = history[farm_key(workspace)]
@@ -239,6 +241,19 @@ def test_keys_without_records_are_backfilled_once_with_their_own_times(workspace
     assert json.loads(history.revocation.body)["data"]["at"] == old.revoked_at.isoformat().replace("+00:00", "Z")
     anchor_run(workspace)
     assert len(key_events(workspace)) == KEY_RECORDS + 2
+
+
+def test_an_unreadable_key_log_key_is_said_and_anchoring_goes_on(workspace: Workspace, record, events) -> None:  # type: ignore[no-untyped-def]
+    with workspace.session() as s:
+        s.execute(delete(EventRow).where(col(EventRow.kind) == "key"))
+    (workspace.settings.keys_dir / suppliers.KEY_LOG_FILE).write_bytes(b"not a key")
+    rows = record(events[:1])
+    said: list[str] = []
+    AnchorWorker(workspace.settings, workspace.session, workspace.chain, say=said.append).run_once()  # type: ignore[arg-type]
+    assert [m for m in said if m.startswith("key log: key log key ")], said
+    assert key_events(workspace) == []
+    with workspace.session() as s:
+        assert verify_event(s, workspace.chain(), str(rows[0].id)).status == "VALID"
 
 
 def test_a_store_without_the_key_log_gets_its_key_and_records_on_the_first_run(settings: Settings) -> None:

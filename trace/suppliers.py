@@ -268,26 +268,35 @@ def _registry_private_key(keys_dir: Path) -> Ed25519PrivateKey:
     own, then linked into place, which fails if another process linked its file first; that file is
     then read, so racing processes agree on one key and none reads a half-written file."""
     path = keys_dir / KEY_LOG_FILE
-    if not path.exists():
-        private_dir(keys_dir)
-        pair = signing.generate_key_pair()
-        own = keys_dir / f".{KEY_LOG_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(own, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(pair.private_pem)
-                fh.flush()
-                os.fsync(fh.fileno())
-            try:
-                os.link(own, path)
-            except FileExistsError:
-                pass  # another process was first: its file is the key
-        finally:
-            own.unlink()
     try:
-        return signing.load_private_key(path.read_bytes())
+        if not path.exists():
+            _make_registry_key(keys_dir, path)
+        pem = path.read_bytes()
+    except OSError as exc:  # a keys folder this process may not write or read
+        raise ConfigError(f"key log key {path}: {exc.strerror or exc}") from None
+    try:
+        return signing.load_private_key(pem)
     except TraceError as exc:
         raise ConfigError(f"key log key {path}: {exc}") from None
+
+
+def _make_registry_key(keys_dir: Path, path: Path) -> None:
+    """Write a new key whole under a name of its own, then link it to ``path`` unless another process was first."""
+    private_dir(keys_dir)
+    pair = signing.generate_key_pair()
+    own = keys_dir / f".{KEY_LOG_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(own, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pair.private_pem)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(own, path)
+        except FileExistsError:
+            pass  # another process was first: its file is the key
+    finally:
+        own.unlink()
 
 
 def get_supplier(session: Session, supplier_id: str) -> Supplier:
