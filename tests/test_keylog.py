@@ -415,6 +415,42 @@ def test_two_first_uses_at_once_on_postgresql_make_one_key_log(tmp_path: Path, p
         assert len(keys) == 1 and len(key_events(ws)) == 4
 
 
+@pytest.mark.postgres
+def test_two_revocations_at_once_on_postgresql_make_one_record(tmp_path: Path, postgres_url: str) -> None:
+    settings = Settings(data_dir=tmp_path / "data", database_url=postgres_url)
+    ws, _ = init_workspace(settings)
+    with ws:
+        with ws.session() as s:
+            _, key, _ = suppliers.add_supplier(s, settings.keys_dir, "Tasman Organics", "farm")
+        first_done, errors = threading.Event(), []
+
+        def first() -> None:
+            with ws.session() as s:
+                suppliers.revoke_key(s, settings.keys_dir, key.key_id)
+                first_done.set()
+                time.sleep(0.5)  # the second waits on the locked row meanwhile
+
+        def second() -> None:
+            first_done.wait(10)
+            try:
+                with ws.session() as s:
+                    suppliers.revoke_key(s, settings.keys_dir, key.key_id)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert errors == []
+        revokes = [r for r in key_events(ws) if r.outcome == "revoke"]
+        with ws.session() as s:
+            stored = s.get(SupplierKey, key.key_id)
+        assert len(revokes) == 1 and stored is not None and stored.revoked_at is not None
+        assert data_of(revokes[0])["at"] == stored.revoked_at.isoformat().replace("+00:00", "Z")
+
+
 def test_racing_processes_agree_on_one_key_log_key_file(tmp_path: Path) -> None:
     keys_dir = tmp_path / "keys"
     found: list[bytes] = []

@@ -177,8 +177,9 @@ def register_public_key(session: Session, keys_dir: Path, supplier_id: str, publ
 
 def revoke_key(session: Session, keys_dir: Path, key_id: str) -> SupplierKey:
     """Revoke a key now, with its key-log record (signed with the key log's key from ``keys_dir``);
-    a key already revoked stays as it was."""
-    key = session.get(SupplierKey, key_id)
+    a key already revoked stays as it was. The row is locked first (PostgreSQL), so of two revocations
+    at once the second waits and then finds it revoked: one revocation, one record."""
+    key = session.get(SupplierKey, key_id, with_for_update=True, populate_existing=True)
     if key is None:
         raise NotFoundError(f"key {key_id!r}: no such key")
     if key.supplier_id == KEY_LOG_SUPPLIER:
