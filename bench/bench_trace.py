@@ -89,7 +89,7 @@ from cradletrace.recall.genealogy import trace_backward, trace_forward
 from cradletrace.recall.status import lot_status
 from cradletrace.scan.history import LOCATION_SIZE
 from cradletrace.sealing import Sealer
-from cradletrace.store.models import Certification, Product, ProductParty, Supplier, SupplierKey
+from cradletrace.store.models import Certification, EventRow, Product, ProductParty, Supplier, SupplierKey
 from cradletrace.workspace import Workspace, init_workspace
 
 TWO_HOURS_S = 7200.0
@@ -365,9 +365,10 @@ class Table:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
 
 
-def store_rows(items: Sequence[recording.Submission], plan: Plan, sealer: Sealer) -> list[Table]:
-    """Rows of event, lot, lot_input, shipment, item (as ``recording._store`` makes them, ids from 1
-    in submission order) and scan (as ``scans.record_scan`` + ``attach_location`` make them)."""
+def store_rows(items: Sequence[recording.Submission], plan: Plan, sealer: Sealer, first_event: int = 1) -> list[Table]:
+    """Rows of event, lot, lot_input, shipment, item (as ``recording._store`` makes them, event ids
+    from ``first_event`` in submission order: after the key log's records, ``next_event_id``) and
+    scan (as ``scans.record_scan`` + ``attach_location`` make them)."""
     event = Table(
         "event",
         (
@@ -391,7 +392,7 @@ def store_rows(items: Sequence[recording.Submission], plan: Plan, sealer: Sealer
     item = Table("item", ("serial", "gtin", "lot_id", "event_id"))
     scan = Table("scan", ("id", "serial", "scanned_at", "consent", "location"))
     lots: dict[LotKey, int] = {}
-    for eid, it in enumerate(items, 1):
+    for eid, it in enumerate(items, first_event):
         body = canonical.canonical_bytes(it.event)
         ev = parse_event(body)
         d = ev.data
@@ -460,14 +461,22 @@ def copy_suppliers(src: Workspace, dst: Workspace) -> None:
             for row in a.exec(select(model)).all():
                 b.add(model(**row.model_dump()))
             b.flush()
+        for event in a.exec(select(EventRow).where(EventRow.kind == "key")).all():  # the key log's records
+            b.add(EventRow(**event.model_dump()))
     shutil.copytree(src.settings.keys_dir, dst.settings.keys_dir, dirs_exist_ok=True)
+
+
+def next_event_id(ws: Workspace) -> int:
+    """The id the first bulk-loaded event gets: the key log's records of the suppliers' keys come first."""
+    with ws.engine.connect() as conn:
+        return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM event")).scalar_one()) + 1
 
 
 def bulk_load(engine: Engine, tables: Sequence[Table], chunk: int = 50_000) -> None:
     """Insert the rows into an empty store: ``executemany`` on SQLite, ``COPY`` on PostgreSQL."""
     with engine.connect() as conn:
-        if conn.execute(text("SELECT count(*) FROM event")).scalar_one():
-            raise SystemExit("bulk_load: expected an empty store (ids are assigned from 1)")
+        if conn.execute(text("SELECT count(*) FROM event WHERE kind <> 'key'")).scalar_one():
+            raise SystemExit("bulk_load: expected a store with no events but the key log's (ids follow them)")
     if engine.dialect.name == "sqlite":
         from sqlmodel import SQLModel
 
@@ -735,7 +744,8 @@ def run_store(
         if tables is None:
             t, items = timed(lambda: sign(ws, plan))
             notes.append(f"signed {len(items):,} events through recording.sign_submissions in {t:.1f} s")
-            t, tables = timed(lambda: store_rows(items, plan, Sealer(bytes(range(32)))))
+            first = next_event_id(ws)
+            t, tables = timed(lambda: store_rows(items, plan, Sealer(bytes(range(32))), first))
             notes.append(f"derived their rows (parse_event, lot_of, outcome_of) in {t:.1f} s")
         assert tables is not None
         t, _ = timed(lambda: bulk_load(ws.engine, tables))

@@ -25,6 +25,10 @@ SUPPLIERS = [
     ("pacific-cold", "Pacific Cold Chain", "logistics", "HACCP;HACCP-5521;Bureau Veritas;2027-12-31"),
 ]
 
+# What registering the four suppliers records besides: the key log's record of each key and its
+# own key's (keylog.py). They are pending like any event until the first anchoring.
+KEY_RECORDS = len(SUPPLIERS) + 1
+
 
 def add_demo_suppliers(session: Session, keys_dir: Path, people: list[tuple[str, str, str, str]] | None = None) -> None:
     """The four suppliers (``people``, else SUPPLIERS) and the demo's two products with their parties

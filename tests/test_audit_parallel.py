@@ -20,6 +20,7 @@ from cradletrace.workspace import Workspace, init_workspace
 from tests.anchoring.test_anchoring import anchor
 
 N = 10_000
+KEYS = len(bc.SUPPLIER_SPECS) + 1  # the key log's records of the suppliers' keys and its own: events too
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 SIG_BAD = "signature bad: the signature does not verify over the stored event"
 
@@ -50,7 +51,7 @@ def tampered(
             rows = [
                 tuple(r) for r in conn.execute(text('SELECT id, digest, signature, proof FROM "event" ORDER BY id'))
             ]
-        assert len(rows) == N
+        assert len(rows) == N + KEYS
         (e1, d1, _, _), (e5k, d5k, _, p5k), (e7k, d7k, _, _), (elast, dlast, _, _) = (
             rows[1],
             rows[5000],
@@ -85,7 +86,7 @@ def test_a_tampered_signature_at_event_7000_of_10000_is_reported(
     ws, expected = tampered
     report, seen = _audit(ws)  # the default: one thread per core
     assert report.bad_events == expected and report.problems == []
-    assert report.events_checked == N and seen == [5000, 10_000] and report.roots_checked == 1
+    assert report.events_checked == N + KEYS and seen == [5000, 10_000, N + KEYS] and report.roots_checked == 1
     quick, _ = _audit(ws, check_signatures=False)  # a replaced signature is what only the full audit sees
     assert quick.bad_events == [b for b in expected if b[2] != SIG_BAD]
 

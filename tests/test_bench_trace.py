@@ -57,7 +57,7 @@ def bulk(
     sealer = Sealer(bytes(range(32)))
     with ws:
         bt.copy_suppliers(real[0], ws)
-        bt.bulk_load(ws.engine, bt.store_rows(real[1], plan, sealer))
+        bt.bulk_load(ws.engine, bt.store_rows(real[1], plan, sealer, bt.next_event_id(ws)))
         yield ws, sealer
 
 

@@ -72,7 +72,7 @@ def test_private_key_files_are_0600_in_a_private_directory(workspace: Workspace,
     assert path == workspace.settings.keys_dir / f"tasman-organics.{key.key_id}.pem"
     assert path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
     pems = sorted(workspace.settings.keys_dir.glob("*.pem"))
-    assert len(pems) == 5
+    assert len(pems) == 6  # five suppliers' and the key log's (keylog.py)
     for pem in pems:
         assert stat.S_IMODE(os.stat(pem).st_mode) == 0o600, pem
     assert stat.S_IMODE(os.stat(workspace.settings.keys_dir).st_mode) & 0o077 == 0
@@ -87,7 +87,7 @@ def test_database_holds_no_private_key_material(workspace: Workspace) -> None:
         needles[body] = f"{pem.name} PEM body"
         needles[base64.b64encode(seed).decode()] = f"{pem.name} seed (base64)"
         needles[seed.hex()] = f"{pem.name} seed (hex)"
-    assert len(needles) == 1 + 3 * 4
+    assert len(needles) == 1 + 3 * 5  # the four suppliers' keys and the key log's
 
     meta = MetaData()
     meta.reflect(workspace.engine)
@@ -99,7 +99,7 @@ def test_database_holds_no_private_key_material(workspace: Workspace) -> None:
 
     with workspace.session() as s:
         public = [k.public_key for k in s.exec(select(SupplierKey))]
-    assert len(public) == 4 and all(any(p in c for c in cells) for p in public)  # the scan does see the key table
+    assert len(public) == 5 and all(any(p in c for c in cells) for p in public)  # the scan does see the key table
     found = [(what, c[:40]) for c in cells for needle, what in needles.items() if needle.lower() in c.lower()]
     assert found == []
 
@@ -245,7 +245,7 @@ def test_revoked_key_refuses_events_it_signed_naming_the_key(
     items = sign(events[:BATCH])  # signed at the farm before the key was revoked, submitted after
     kid = farm_key(workspace)
     with workspace.session() as s:
-        suppliers.revoke_key(s, kid)
+        suppliers.revoke_key(s, workspace.settings.keys_dir, kid)
 
     with pytest.raises(NotAllowedError) as caught:
         record(items)
@@ -253,14 +253,16 @@ def test_revoked_key_refuses_events_it_signed_naming_the_key(
     text = str(caught.value)
     assert kid in text and "revoked" in text and "events[0]" in text and "events[1]" in text
     with workspace.session() as s:
-        assert suppliers.revoke_key(s, kid).revoked_at is not None  # revoking twice is harmless
+        assert (
+            suppliers.revoke_key(s, workspace.settings.keys_dir, kid).revoked_at is not None
+        )  # revoking twice is harmless
 
 
 @SQLITE_ONLY
 def test_signing_with_a_revoked_key_names_the_key(workspace: Workspace, events: Events, sign: Any) -> None:
     kid = farm_key(workspace)
     with workspace.session() as s:
-        suppliers.revoke_key(s, kid)
+        suppliers.revoke_key(s, workspace.settings.keys_dir, kid)
 
     with pytest.raises(InvalidEventError) as caught:
         sign(events[:1])
@@ -274,8 +276,8 @@ def test_events_signed_before_revocation_still_verify(workspace: Workspace, even
     rows = record(events)
     anchoring.anchor_pending(lambda: Session(workspace.engine, expire_on_commit=False), workspace.chain())
     with workspace.session() as s:
-        suppliers.revoke_key(s, farm_key(workspace))
-        suppliers.revoke_key(s, farm_key(workspace, "alps-nutrition"))
+        suppliers.revoke_key(s, workspace.settings.keys_dir, farm_key(workspace))
+        suppliers.revoke_key(s, workspace.settings.keys_dir, farm_key(workspace, "alps-nutrition"))
 
     with workspace.session() as s:
         verdicts = [verify_event(s, workspace.chain(), str(r.id)) for r in rows]
@@ -285,7 +287,7 @@ def test_events_signed_before_revocation_still_verify(workspace: Workspace, even
 def test_revoking_an_unknown_key_is_not_found(workspace: Workspace) -> None:
     with pytest.raises(NotFoundError, match="0123456789abcdef"):
         with workspace.session() as s:
-            suppliers.revoke_key(s, "0123456789abcdef")
+            suppliers.revoke_key(s, workspace.settings.keys_dir, "0123456789abcdef")
 
 
 def test_rotated_key_signs_new_events_and_old_signatures_stand_until_revoked(
@@ -308,7 +310,7 @@ def test_rotated_key_signs_new_events_and_old_signatures_stand_until_revoked(
     assert [r.key_id for r in rows] == [old, new.key_id]
 
     with workspace.session() as s:
-        suppliers.revoke_key(s, old)
+        suppliers.revoke_key(s, workspace.settings.keys_dir, old)
     assert sign([raw_milk(events, "waikato-dairy", "RM-C3")])[0].event["key"] == new.key_id
     assert record([raw_milk(events, "waikato-dairy", "RM-C3")])[0].key_id == new.key_id
 

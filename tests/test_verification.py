@@ -28,7 +28,7 @@ from cradletrace.events import find_event
 from cradletrace.verification import audit, export_bundle, read_bundle, verify_bundle_on, verify_event
 from cradletrace.workspace import Workspace, init_workspace
 from tests.anchoring.test_anchoring import add_suppliers, anchor, raw_lots, record_into, stored_batches, stored_events
-from tests.conftest import NOW
+from tests.conftest import KEY_RECORDS, NOW
 
 
 def sql(ws: Workspace, statement: str, **params: Any) -> int:
@@ -263,7 +263,7 @@ def cli(ws: Workspace, *args: str):  # type: ignore[no-untyped-def]
 
 def test_audit_of_a_clean_store_is_ok_and_exits_0(workspace, anchored) -> None:
     report = run_audit(workspace)
-    assert report.ok and (report.events_checked, report.roots_checked) == (7, 1)
+    assert report.ok and (report.events_checked, report.roots_checked) == (7 + KEY_RECORDS, 1)
     assert report.bad_events == [] and report.problems == []
     result = cli(workspace, "audit")
     assert result.exit_code == 0, result.output
@@ -273,7 +273,7 @@ def test_audit_of_a_clean_store_is_ok_and_exits_0(workspace, anchored) -> None:
 def test_audit_checks_pending_events_too(workspace, anchored, record, events) -> None:
     pending = record(raw_lots(events, 2))
     report = run_audit(workspace)
-    assert report.ok and (report.events_checked, report.events_pending) == (9, 2)
+    assert report.ok and (report.events_checked, report.events_pending) == (9 + KEY_RECORDS, 2)
     eid = pending[1].id  # tampered while waiting to be anchored: verify says INVALID, so must audit
     sql(workspace, 'UPDATE "event" SET body = :b WHERE id = :i', b=edited(body_of(workspace, eid)), i=eid)
     assert verdict(workspace, eid).status == "INVALID"
@@ -366,7 +366,8 @@ def test_deleted_batch_row_is_reported(workspace, anchored) -> None:
     sql_without_foreign_keys(workspace, "DELETE FROM anchor_batch WHERE id = :i", i=batch.id)
     report = run_audit(workspace)
     assert any("on chain but not in the store" in p for p in report.problems)
-    assert {i for i, _, why in report.bad_events if "missing from the store" in why} == set(anchored)
+    missing = {i for i, _, why in report.bad_events if "missing from the store" in why}
+    assert missing == set(anchored) | {r.id for r in stored_events(workspace) if r.kind == "key"}
     assert cli(workspace, "audit").exit_code == 1
 
 
@@ -550,7 +551,7 @@ def sqlite_bundles(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, 
         (_other_public_key, "signature bad"),
         (_other_key_with_its_id, "signature bad"),
         (_edited_signature, "signature bad"),
-        (_wrong_leaf_count, "root on chain with 7 leaves"),
+        (_wrong_leaf_count, f"root on chain with {7 + KEY_RECORDS} leaves"),
     ],
 )
 def test_tampered_bundle_is_invalid_with_the_reason(sqlite_bundles, tamper, reason) -> None:

@@ -27,10 +27,12 @@ from cradletrace.core import canonical, signing
 from cradletrace.core.admission import admission_problems
 from cradletrace.core.canonical import JsonValue
 from cradletrace.core.events import (
+    SUBMITTED_KINDS,
     AnyEvent,
     BatchData,
     ColdChainData,
     CommissionData,
+    KeyData,
     ShipmentData,
     TestReportData,
     lot_of,
@@ -44,6 +46,11 @@ from cradletrace.store.models import Certification, EventRow, Item, Lot, LotInpu
 from cradletrace.workspace import default_limits
 
 MAX_EVENTS = 10_000
+_NOT_SUBMITTED = (
+    f"expected one of {', '.join(SUBMITTED_KINDS)}, got 'key': key records "
+    "are written by the server's key log when a key is registered or revoked"
+)
+_KEY_LOG_ONLY = "expected 'key': the key log records key events only"
 
 
 @dataclass(frozen=True)
@@ -156,7 +163,12 @@ class _Checked:
 
 
 def record_submissions(
-    session: Session, items: list[Submission], now: datetime, limits: Mapping[str, Limit] | None = None
+    session: Session,
+    items: list[Submission],
+    now: datetime,
+    limits: Mapping[str, Limit] | None = None,
+    *,
+    key_log: bool = False,
 ) -> list[RecordedEvent]:
     """Validate every item against the store and insert them all in the caller's transaction.
 
@@ -167,6 +179,10 @@ def record_submissions(
     correctly signed event is parsed (up to events.MAX_READINGS readings) and checked against the store,
     including its custody rules (custody.py). Raises InvalidEventError / NotAllowedError listing
     every problem; on error nothing is added.
+
+    ``key_log``: the key log (keylog.py) records its "key" events through here, in the transaction
+    of the key change they state, and nothing else; submitted from anywhere else a "key" event is
+    refused, so a key record always stands for a key change this store made.
     """
     problems: list[Problem] = []
     refused: list[str] = []
@@ -231,6 +247,9 @@ def record_submissions(
                 raise InvalidEventError(late)
         except InvalidInputError as exc:
             problems.extend(_located(exc, where))
+            continue
+        if (event.kind == "key") != key_log:
+            problems.append(Problem(f"{where}.kind", _KEY_LOG_ONLY if key_log else _NOT_SUBMITTED))
             continue
         why = suppliers.refusal(supplier, key, kid, certs[sid], event.kind, now.date())
         if why:
@@ -324,7 +343,7 @@ def record_submissions(
                 problems.append(
                     Problem(f"{where}.shipment", missing("shipment", repr(d.shipment), refused_shipments, d.shipment))
                 )
-        elif not isinstance(d, BatchData):
+        elif not isinstance(d, (BatchData, KeyData)):
             ref = lot_of(c.event)
             assert ref is not None
             if ref.key not in lots and ref.key not in new_lots:
@@ -334,7 +353,10 @@ def record_submissions(
                 )
 
     problems.extend(_serial_problems(session, good))
-    custody_problems, custody_refused = custody.check(session, [(c.index, c.event) for c in good], known, makers)
+    goods: list[tuple[int, AnyEvent]] = [
+        (c.index, c.event) for c in good if c.event.kind != "key"
+    ]  # a key event names no goods
+    custody_problems, custody_refused = custody.check(session, goods, known, makers)
     problems.extend(custody_problems)
     refused.extend(custody_refused)
     refused.sort(key=_order_key)
@@ -390,7 +412,7 @@ def _store(
                 recorded_at=now,
                 gtin=ref.gtin if ref else None,
                 lot=ref.lot if ref else None,
-                ref=d.id if isinstance(d, ShipmentData) else (d.shipment if isinstance(d, ColdChainData) else None),
+                ref=_ref_of(d),
                 outcome=outcome_of(c.event),
             )
         )
@@ -447,6 +469,17 @@ def _store(
         RecordedEvent(id=ids[v["digest"]], **{k: v[k] for k in RecordedEvent.__dataclass_fields__ if k != "id"})
         for v in values
     ]
+
+
+def _ref_of(data: object) -> str | None:
+    """The event row's ``ref`` (indexed): a shipment's id, the shipment of a cold chain, the key a key event is about."""
+    if isinstance(data, ShipmentData):
+        return data.id
+    if isinstance(data, ColdChainData):
+        return data.shipment
+    if isinstance(data, KeyData):
+        return data.key_id
+    return None
 
 
 def attach_proofs(session: Session, proofs: Sequence[Mapping[str, object]]) -> None:

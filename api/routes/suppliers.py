@@ -26,6 +26,7 @@ from cradletrace.api.models import (
     SupplierKeyPublic,
     SupplierPublic,
 )
+from cradletrace.core.events import REGISTRY_ROLE
 from cradletrace.errors import NotFoundError
 from cradletrace.store.models import Certification, Supplier, SupplierKey
 
@@ -80,8 +81,10 @@ def create_supplier(
 
 @router.get("", response_model=list[SupplierPublic], responses=responses(401, 403))
 def list_suppliers(session: SessionDep, caller: StaffDep) -> list[SupplierPublic]:
-    """All suppliers with their certifications and keys (operator, quality)."""
-    return [_public(session, s) for s in session.exec(select(Supplier).order_by(col(Supplier.id)))]
+    """All suppliers with their certifications and keys (operator, quality); not the key log's
+    own signer (a pseudo-supplier, ``GET /suppliers/cradletrace-key-log`` shows its keys)."""
+    real = select(Supplier).where(Supplier.role != REGISTRY_ROLE).order_by(col(Supplier.id))
+    return [_public(session, s) for s in session.exec(real)]
 
 
 @router.get("/{supplier_id}", response_model=SupplierPublic, responses=responses(401, 403, 404, 422))
@@ -117,12 +120,12 @@ class PublicKeyIn(BaseModel):
     responses=responses(401, 403, 404, 422),
 )
 def register_public_key(
-    supplier_id: str, body: PublicKeyIn, session: SessionDep, caller: KeyHolderDep
+    supplier_id: str, body: PublicKeyIn, session: SessionDep, workspace: WorkspaceDep, caller: KeyHolderDep
 ) -> SupplierKeyPublic:
     """Register a signing key the supplier made itself; the server never sees its private half
     (operator, or that supplier's own key). Events it signs verify like any other."""
     check_own(caller, supplier_id)
-    key = suppliers.register_public_key(session, supplier_id, body.public_key)
+    key = suppliers.register_public_key(session, workspace.settings.keys_dir, supplier_id, body.public_key)
     session.commit()
     return SupplierKeyPublic.model_validate(key, from_attributes=True)
 
@@ -130,11 +133,13 @@ def register_public_key(
 @router.post(
     "/{supplier_id}/keys/{key_id}/revoke", response_model=SupplierKeyPublic, responses=responses(401, 403, 404, 422)
 )
-def revoke_key(supplier_id: str, key_id: str, session: SessionDep, caller: OperatorDep) -> SupplierKeyPublic:
+def revoke_key(
+    supplier_id: str, key_id: str, session: SessionDep, workspace: WorkspaceDep, caller: OperatorDep
+) -> SupplierKeyPublic:
     """Revoke a signing key at once: it signs no new events; events it signed still verify (operator)."""
     key = session.get(SupplierKey, key_id)
     if key is None or key.supplier_id != supplier_id:
         raise NotFoundError(f"key {key_id!r} of supplier {supplier_id!r}: no such key")
-    key = suppliers.revoke_key(session, key_id)
+    key = suppliers.revoke_key(session, workspace.settings.keys_dir, key_id)
     session.commit()
     return SupplierKeyPublic.model_validate(key, from_attributes=True)

@@ -31,7 +31,7 @@ from cradletrace.store.models import AnchorBatch, EventRow
 from cradletrace.verification import audit, verify_event
 from cradletrace.workspace import Workspace, init_workspace
 from tests.builders import oz_merkle
-from tests.conftest import NOW, add_demo_suppliers
+from tests.conftest import KEY_RECORDS, NOW, add_demo_suppliers
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).with_name("cradletrace")
@@ -113,7 +113,7 @@ def test_anchor_pending_puts_all_pending_events_under_one_root_in_one_tx(workspa
 
     assert len(results) == 1
     r = results[0]
-    assert (r.leaf_count, r.recovered) == (len(rows), False)
+    assert (r.leaf_count, r.recovered) == (len(rows) + KEY_RECORDS, False)  # and the key log's records
     assert tx_count(chain) == sent_before + 1
     receipt = chain.w3.eth.get_transaction_receipt(r.tx_hash)
     assert receipt["status"] == 1 and receipt["blockNumber"] == r.block_number
@@ -121,13 +121,13 @@ def test_anchor_pending_puts_all_pending_events_under_one_root_in_one_tx(workspa
     assert int(r.block_time.timestamp()) == block["timestamp"]
 
     [batch] = stored_batches(workspace)
-    assert (batch.id, batch.root, batch.leaf_count, batch.status) == (r.batch_id, r.root, 7, "confirmed")
+    assert (batch.id, batch.root, batch.leaf_count, batch.status) == (r.batch_id, r.root, 7 + KEY_RECORDS, "confirmed")
     assert (batch.tx_hash, batch.block_number) == (r.tx_hash, r.block_number)
     assert batch.block_time is not None and batch.block_time.timestamp() == r.block_time.timestamp()
     assert (batch.contract, batch.chain_id) == (chain.contract_address, chain.chain_id)
 
     on_chain = chain.lookup(bytes.fromhex(r.root))
-    assert on_chain is not None and (on_chain.leaf_count, on_chain.block_number) == (7, r.block_number)
+    assert on_chain is not None and (on_chain.leaf_count, on_chain.block_number) == (7 + KEY_RECORDS, r.block_number)
     assert on_chain.submitter == chain.sender
     for row in stored_events(workspace):
         assert row.anchor_id == batch.id and row.proof
@@ -160,8 +160,8 @@ def test_later_events_get_a_new_root_and_earlier_proofs_do_not_change(workspace,
 def test_max_leaves_splits_pending_events_into_several_roots(workspace, record, events) -> None:
     record(events)
     results = anchor(workspace, max_leaves=3)
-    assert [r.leaf_count for r in results] == [3, 3, 1]
-    assert len({r.root for r in results}) == 3 and len({r.tx_hash for r in results}) == 3
+    assert [r.leaf_count for r in results] == [3, 3, 3, 3]  # 7 events and the key log's 5 records
+    assert len({r.root for r in results}) == 4 and len({r.tx_hash for r in results}) == 4
     assert set(verdicts(workspace).values()) == {"VALID"}
     assert audit(Session(workspace.engine), workspace.chain()).ok
 
@@ -176,7 +176,7 @@ def test_events_arriving_during_a_run_wait_for_the_next_run(workspace, record, e
             record(more)
 
     [only] = anchor(workspace, fence=fence)
-    assert only.leaf_count == len(events)
+    assert only.leaf_count == len(events) + KEY_RECORDS
     pending = [r for r in stored_events(workspace) if r.anchor_id is None]
     assert len(pending) == 2  # they wait for the next interval's run
     [nxt] = anchor(workspace)
@@ -192,7 +192,7 @@ def test_roots_and_proofs_equal_openzeppelin_merkle_tree(workspace, record, even
     record(raw_lots(events, 2, "RM-TWO"))
     anchor(workspace)
     batches = stored_batches(workspace)
-    assert [b.leaf_count for b in batches] == [7, 1, 2]
+    assert [b.leaf_count for b in batches] == [7 + KEY_RECORDS, 1, 2]
     rows = stored_events(workspace)
     for batch in batches:
         mine = [r for r in rows if r.anchor_id == batch.id]
@@ -225,7 +225,7 @@ def test_crash_after_prepare_before_send_is_sent_by_the_next_run(workspace, reco
     results = anchor(workspace)
 
     assert [(r.batch_id, r.root, r.leaf_count, r.recovered) for r in results[:1]] == [
-        (prepared.id, prepared.root, 7, True)
+        (prepared.id, prepared.root, 7 + KEY_RECORDS, True)
     ]
     assert [(r.leaf_count, r.recovered) for r in results[1:]] == [(1, False)]
     assert tx_count(chain) == sent_before + 2
@@ -294,7 +294,7 @@ def test_chain_unreachable_loses_nothing_and_the_next_run_anchors_everything(
         batches = stored_batches(ws)
         assert [b.status for b in batches] == ["confirmed"] + ["prepared"] * (len(batches) - 1)
         assert all(b.tx_hash is None and b.block_number is None for b in batches[1:])
-        down = stored_events(ws)[3:]
+        down = stored_events(ws)[3 + KEY_RECORDS :]
         with ws.session() as s:
             assert [verify_event(s, chain, str(r.id)).status for r in down] == ["PENDING"] * 2
             with pytest.raises(ChainUnavailableError):
@@ -354,8 +354,11 @@ def test_chain_reset_under_a_prepared_batch_is_reported_not_anchored_into_the_vo
             with ws2.session() as s:
                 report = audit(s, chain2)
                 assert [p for p in report.problems if "confirmed in the store but not on chain" in p]
-                assert {i for i, _, why in report.bad_events if why.startswith("root not on chain")} == {1, 2, 3}
-                assert [verify_event(s, chain2, str(i)).status for i in range(1, 8)] == ["INVALID"] * 3 + ["VALID"] * 4
+                lost = set(range(1, 4 + KEY_RECORDS))  # the key log's records, then the three events
+                assert {i for i, _, why in report.bad_events if why.startswith("root not on chain")} == lost
+                assert [verify_event(s, chain2, str(i)).status for i in range(1, 8 + KEY_RECORDS)] == ["INVALID"] * len(
+                    lost
+                ) + ["VALID"] * 4
 
 
 # -- the embedded chain outlives the process -------------------------------------------------
@@ -437,7 +440,7 @@ def test_anchor_process_killed_at_a_chosen_point_is_recovered_by_the_next_run(po
 
         [r] = anchor(ws)
 
-        assert (r.batch_id, r.recovered, r.leaf_count) == (batch.id, True, 7)
+        assert (r.batch_id, r.recovered, r.leaf_count) == (batch.id, True, 7 + KEY_RECORDS)
         assert tx_count(chain) == sent_before + 1
         assert len(on_chain_logs(chain, batch.root)) == 1
         assert set(verdicts(ws).values()) == {"VALID"}
@@ -474,11 +477,11 @@ def test_kill_9_of_a_running_anchor_worker_loses_nothing_and_anchors_nothing_twi
         chain = ws.chain()
         rows = stored_events(ws)
         batches = stored_batches(ws)
-        assert len(rows) == recorded
+        assert len(rows) == recorded + KEY_RECORDS
         assert all(r.anchor_id is not None for r in rows)
         assert {b.status for b in batches} == {"confirmed"}
         roots = [r.root.hex() for r in chain.roots()]
         assert sorted(roots) == sorted(b.root for b in batches)  # each root sent exactly once
-        assert sum(b.leaf_count for b in batches) == recorded
+        assert sum(b.leaf_count for b in batches) == recorded + KEY_RECORDS
         with ws.session() as s:
             assert audit(s, chain).ok

@@ -17,6 +17,7 @@ from cradletrace.errors import AnchoringBusyError
 from cradletrace.store.lock import FileLeaderLock, PostgresLeaderLock, lock_key
 from cradletrace.workspace import Workspace, init_workspace
 from tests.anchoring.test_anchoring import add_suppliers, raw_lots, record_into, stored_batches, stored_events
+from tests.conftest import KEY_RECORDS
 
 
 def test_lock_key_is_a_fixed_signed_64_bit_number() -> None:
@@ -85,7 +86,7 @@ def test_a_worker_does_not_anchor_while_another_leads(workspace: Workspace, reco
     finally:
         rival.release()
     result = CliRunner().invoke(app, ["anchor", "--data-dir", str(workspace.settings.data_dir), *db])
-    assert result.exit_code == 0 and result.output.startswith("anchored 7 events"), result.output
+    assert result.exit_code == 0 and result.output.startswith(f"anchored {7 + KEY_RECORDS} events"), result.output
 
 
 @pytest.mark.postgres

@@ -36,6 +36,7 @@ def age_in_status(ws: Workspace) -> str:
 def test_pending_age_counts_unbatched_and_unconfirmed_events_and_is_zero_when_all_are_confirmed(
     workspace, record, events
 ) -> None:
+    anchor(workspace)  # the key log's records of the fixture's keys
     with workspace.session() as s:
         assert anchoring.oldest_pending(s) is None and anchoring.pending_age(s) == 0.0
     record(events[:3], now=NOW)

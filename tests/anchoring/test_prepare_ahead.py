@@ -11,12 +11,13 @@ from cradletrace.anchoring.worker import AnchorWorker
 from cradletrace.errors import ChainUnavailableError
 from cradletrace.workspace import Workspace
 from tests.anchoring.test_anchoring import anchor, raw_lots, stored_batches, stored_events
+from tests.conftest import KEY_RECORDS
 
 
 def test_a_runs_batches_grow_from_first_leaves_by_four(workspace, record, events) -> None:
     record(raw_lots(events, 23))
     results = anchor(workspace, first_leaves=2, max_leaves=10)
-    assert [r.leaf_count for r in results] == [2, 8, 10, 3]
+    assert [r.leaf_count for r in results] == [2, 8, 10, 8]  # 23 events and the key log's 5 records
     assert {b.status for b in stored_batches(workspace)} == {"confirmed"}
 
 
@@ -60,7 +61,10 @@ def test_a_worker_that_dies_opening_the_chain_has_committed_its_first_batch(
     with pytest.raises(ChainUnavailableError):
         worker.run_once()
     batches = stored_batches(workspace)
-    assert [(b.status, b.leaf_count) for b in batches] == [("confirmed", 2), ("prepared", anchoring.FIRST_LEAVES)]
+    assert [(b.status, b.leaf_count) for b in batches] == [
+        ("confirmed", 2 + KEY_RECORDS),
+        ("prepared", anchoring.FIRST_LEAVES),
+    ]
     assert sum(e.anchor_id == batches[1].id for e in stored_events(workspace)) == anchoring.FIRST_LEAVES
 
     [sent, rest] = anchor(workspace)

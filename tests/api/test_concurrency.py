@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cradletrace.config import Settings
 from tests.api.conftest import B, open_site, raw_milk, signed
+from tests.conftest import KEY_RECORDS
 
 P = "/api/v1"
 
@@ -34,6 +35,6 @@ def test_parallel_requests_share_the_chain(tmp_path: Path) -> None:
         assert statuses.count(201) == 8 and set(statuses) == {200, 201}
         c.post(f"{P}/anchor", headers=op)
         audit = c.post(f"{P}/audit", headers=site.auth("quality")).json()
-        assert audit["ok"] is True and audit["events_checked"] == 7 + 40
+        assert audit["ok"] is True and audit["events_checked"] == 7 + 40 + KEY_RECORDS
         pending = c.get(f"{P}/events", headers=op, params={"pending": True}).json()["items"]
         assert pending == []

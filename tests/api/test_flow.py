@@ -16,6 +16,7 @@ import pytest
 from cradletrace.api.errors import BAD_KEY
 from cradletrace.config import Settings
 from tests.api.conftest import MILK, Site, open_site, raw_milk, sign_with
+from tests.conftest import KEY_RECORDS
 
 P = "/api/v1"
 CLI = Path(sys.executable).parent / "cradletrace"
@@ -71,10 +72,11 @@ def test_remote_supplier_story(any_site: Site) -> None:
     assert r.status_code == 201, r.text  # type: ignore[attr-defined]
     eid = r.json()["events"][0]["id"]  # type: ignore[attr-defined]
 
-    before = c.post(f"{P}/audit", headers=site.auth("quality")).json()  # the pending event is checked too
-    assert before["ok"] is True and (before["events_checked"], before["events_pending"]) == (8, 1)
+    # The pending event is checked too, and the key log's records of the keys (the site's, Kiwi Farm's).
+    before = c.post(f"{P}/audit", headers=site.auth("quality")).json()
+    assert before["ok"] is True and (before["events_checked"], before["events_pending"]) == (9 + KEY_RECORDS, 2)
     run = c.post(f"{P}/anchor", headers=op).json()
-    assert run["events"] == 1 and len(run["anchored"]) == 1
+    assert run["events"] == 2 and len(run["anchored"]) == 1
     got = c.get(f"{P}/events/{eid}", headers=kiwi).json()
     assert got["anchoring"]["status"] == "anchored" and got["anchoring"]["root"] == run["anchored"][0]["root"]
     assert c.get(f"{P}/events/{eid}/verify", headers=kiwi).json()["status"] == "VALID"
@@ -85,7 +87,7 @@ def test_remote_supplier_story(any_site: Site) -> None:
     audit = c.post(f"{P}/audit", headers=site.auth("quality")).json()
     assert (
         audit["ok"] is True
-        and audit["events_checked"] == 8
+        and audit["events_checked"] == 9 + KEY_RECORDS
         and audit["roots_checked"] == 2
         and audit["events_pending"] == 0
     )

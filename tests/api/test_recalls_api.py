@@ -21,6 +21,7 @@ from cradletrace.recall import genealogy
 from cradletrace.recall.report import COLUMNS, tlc
 from cradletrace.workspace import Workspace
 from tests.api.conftest import FORMULA, MILK, Site, commission, open_site
+from tests.conftest import KEY_RECORDS
 
 P = API_PREFIX
 RM_A1, RM_B2, IF1 = f"{MILK}/RM-A1", f"{MILK}/RM-B2", f"{FORMULA}/IF-0001"
@@ -98,7 +99,11 @@ def test_a_trigger_event_alone_gives_the_scope(site: Site) -> None:
         ({"lots": [f"{MILK}/NOPE"]}, "lots", f"{MILK}/NOPE which does not exist"),
         ({"trace_lot": f"{MILK}/NOPE"}, "trace_lot", f"{MILK}/NOPE which does not exist"),
         ({"trace_event": "999999"}, "trace_event", "'999999' which does not exist"),
-        ({"trace_event": "1"}, "trace_event", "expected a test report or a cold-chain record, got a batch event"),
+        (  # the key log's records of the suppliers' keys come first, then the story's raw-milk batch
+            {"trace_event": str(1 + KEY_RECORDS)},
+            "trace_event",
+            "expected a test report or a cold-chain record, got a batch event",
+        ),
         ({"trace_event": "abc"}, "trace_event", "expected an event id or a 64-hex digest"),
         ({"lots": [RM_A1], "trigger": "9" * 20}, "trigger", "expected an event id or a 64-hex digest"),
         ({"lots": ["not-a-lot"]}, "lots[0]", "expected GTIN/LOT"),

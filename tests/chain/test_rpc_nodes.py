@@ -24,6 +24,7 @@ from cradletrace.errors import ChainRevertedError
 from cradletrace.verification import audit, export_bundle, read_bundle, verify_bundle_on, verify_event
 from cradletrace.workspace import init_workspace
 from tests.anchoring.test_anchoring import add_suppliers, anchor, record_into, stored_batches, tx_count
+from tests.conftest import KEY_RECORDS
 
 
 def node_url(request: pytest.FixtureRequest, name: str) -> str | None:
@@ -63,7 +64,7 @@ def test_whole_flow_against_a_node(request, tmp_path: Path, events, node: str, d
         assert tx_count(chain) == sent
 
         [r] = anchor(ws)
-        assert (r.leaf_count, r.recovered) == (7, False) and tx_count(chain) == sent + 1
+        assert (r.leaf_count, r.recovered) == (7 + KEY_RECORDS, False) and tx_count(chain) == sent + 1
         [batch] = stored_batches(ws)
         assert (batch.status, batch.tx_hash, batch.chain_id) == ("confirmed", r.tx_hash, 31337)
         assert chain.w3.eth.get_transaction_receipt(r.tx_hash)["blockNumber"] == r.block_number
@@ -72,7 +73,7 @@ def test_whole_flow_against_a_node(request, tmp_path: Path, events, node: str, d
         with ws.session() as s:
             assert {verify_event(s, chain, str(row.id)).status for row in rows} == {"VALID"}
             report = audit(s, chain)
-            assert report.ok and (report.events_checked, report.roots_checked) == (7, 1)
+            assert report.ok and (report.events_checked, report.roots_checked) == (7 + KEY_RECORDS, 1)
             bundle = export_bundle(s, chain, str(rows[2].id))
 
     assert bundle["chain"]["local_development_chain"] is False

@@ -48,7 +48,7 @@ def run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.
 
 def event_count(cwd: Path) -> int:
     with sqlite3.connect(cwd / DATA / "cradletrace.sqlite") as db:
-        return int(db.execute("select count(*) from event").fetchone()[0])
+        return int(db.execute("select count(*) from event where kind <> 'key'").fetchone()[0])  # suppliers' events
 
 
 @dataclass
@@ -60,6 +60,7 @@ class Site:
     record_bad: subprocess.CompletedProcess[str] | None = None
     events_after_bad: int = -1
     anchor_after_bad: subprocess.CompletedProcess[str] | None = None
+    anchor_keys: subprocess.CompletedProcess[str] | None = None
     record_good: subprocess.CompletedProcess[str] | None = None
     anchor: subprocess.CompletedProcess[str] | None = None
     ids: dict[str, str] = field(default_factory=dict)  # "FAIL", "PASS", "batch" -> event id
@@ -95,6 +96,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     bad[6]["data"]["readings"][3]["c"] = 250
     (cwd / "bad.json").write_text(json.dumps(bad, indent=2), "utf-8")
 
+    site.anchor_keys = run(cwd, "anchor", "--data-dir", DATA)  # the key log's records of the suppliers' keys
     site.record_bad = run(cwd, "record", "bad.json", "--sign", "--data-dir", DATA)
     site.events_after_bad = event_count(cwd)
     site.anchor_after_bad = run(cwd, "anchor", "--data-dir", DATA)
@@ -360,7 +362,8 @@ def test_the_same_commands_on_postgresql(tmp_path: Path, postgres_url: str) -> N
     assert rec.returncode == 0 and "recorded 2 events" in rec.stdout, rec.stderr
     assert not (tmp_path / DATA / "cradletrace.sqlite").exists()
     anchored = run(tmp_path, "anchor", "--data-dir", DATA, env=on_pg)
-    assert anchored.stdout.startswith("anchored 2 events"), anchored.stdout + anchored.stderr
+    # the two events and the key log's records of the supplier's key and of its own
+    assert anchored.stdout.startswith("anchored 4 events"), anchored.stdout + anchored.stderr
     eid = re.findall(r"^event (\d+) ", rec.stdout, re.M)[-1]
     v = run(tmp_path, "verify", eid, "--data-dir", DATA, env=on_pg)
     assert (v.returncode, v.stdout.splitlines()[0]) == (0, "VALID"), v.stdout + v.stderr
@@ -371,7 +374,9 @@ def test_status_counts_events_and_the_last_root(site: Site) -> None:
     assert p.returncode == 0, p.stderr
     assert "suppliers: 4" in p.stdout
     assert re.search(r"^events test_report +2$", p.stdout, re.M), p.stdout
-    assert "pending (not yet anchored): 0" in p.stdout
+    with sqlite3.connect(site.cwd / DATA / "cradletrace.sqlite") as db:  # keys registered by earlier tests
+        keys = db.execute("select count(*) from event where anchor_id is null and kind = 'key'").fetchone()[0]
+    assert f"pending (not yet anchored): {keys}" in p.stdout  # every event of the suppliers is anchored
     assert re.search(r"^last root: 0x[0-9a-f]{16}… 7 events, block \d+", p.stdout, re.M), p.stdout
 
 

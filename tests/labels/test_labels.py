@@ -39,7 +39,7 @@ from cradletrace.labels.render import PdfSheet, PngZip, SvgDir, label_svg
 from cradletrace.store.models import EventRow, Item, Lot
 from cradletrace.verification import verify_event
 from cradletrace.workspace import Workspace
-from tests.conftest import NOW
+from tests.conftest import KEY_RECORDS, NOW
 
 FORMULA = "9421902960101" + str(gtin_check_digit("9421902960101"))  # the demo's formula GTIN
 LOT = "IF-0001"
@@ -106,7 +106,8 @@ def test_generated_codes_are_recorded_anchored_and_verify(story: Workspace) -> N
     assert {(i.gtin, i.lot_id, i.event_id) for i in items.values()} == {(FORMULA, lot_id, event.id)}
 
     results = anchoring.anchor_pending(lambda: Session(story.engine, expire_on_commit=False), story.chain())
-    assert sum(r.leaf_count for r in results) == 8  # the story's seven events and the commissioning
+    # the story's seven events, the commissioning and the key log's records of the suppliers' keys
+    assert sum(r.leaf_count for r in results) == 8 + KEY_RECORDS
     with story.session() as s:
         v = verify_event(s, story.chain(), str(event.id))
     assert v.status == "VALID", v.reasons

@@ -23,7 +23,7 @@ from cradletrace.anchoring import run as anchoring
 from cradletrace.anchoring.leader import leader_lock
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
-from cradletrace.errors import AnchoringBusyError, ChainError
+from cradletrace.errors import AnchoringBusyError, ChainError, TraceError
 from cradletrace.recall import notices as recall_notices
 from cradletrace.store.lock import LeaderLock
 from cradletrace.store.models import AnchorBatch, Meta
@@ -89,6 +89,7 @@ class AnchorWorker:
             )
 
     def _run(self) -> Run:
+        self._log_unlogged_keys()
         self._prepare_ahead()
         chain = self.chain()
         st = self.settings
@@ -109,6 +110,20 @@ class AnchorWorker:
                 .where(col(AnchorBatch.status).in_((BatchStatus.PREPARED, BatchStatus.SENT)))
             ).one()
         return Run(anchored, notices, int(waiting))
+
+    def _log_unlogged_keys(self) -> None:
+        """Records for keys that changed before the key log existed (keylog.log_unlogged_keys), so
+        nobody has to remember a step after an upgrade; one indexed query when none is missing.
+        A key log key that cannot be read is said, and anchoring goes on without the records."""
+        from cradletrace import keylog
+
+        with self.session_factory() as s:
+            try:
+                if keylog.log_unlogged_keys(s, self.settings.keys_dir):
+                    s.commit()
+            except TraceError as exc:
+                s.rollback()
+                self.say(f"key log: {exc}")
 
     def _prepare_ahead(self) -> None:
         """Commit a bounded batch before opening the chain (anchoring.prepare_ahead)."""

@@ -184,11 +184,13 @@ def status(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Counts: suppliers, events by kind, pending and anchored, and the last anchor."""
     from sqlmodel import col, func, select
 
+    from cradletrace.core.events import REGISTRY_ROLE
     from cradletrace.store.models import AnchorBatch, EventRow, Supplier
 
     with store_session(data_dir, database_url) as (ws, s):
         typer.echo(f"store: {ws.engine.url.render_as_string(hide_password=True)}")
-        typer.echo(f"suppliers: {s.exec(select(func.count()).select_from(Supplier)).one()}")
+        real = select(func.count()).where(Supplier.role != REGISTRY_ROLE)  # not the key log's signer
+        typer.echo(f"suppliers: {s.exec(real).one()}")
         for kind, n in s.exec(select(EventRow.kind, func.count()).group_by(EventRow.kind).order_by(EventRow.kind)):
             typer.echo(f"events {kind:<11} {n}")
         pending = s.exec(select(func.count()).select_from(EventRow).where(col(EventRow.anchor_id).is_(None))).one()

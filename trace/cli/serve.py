@@ -63,6 +63,7 @@ def _demo_keys(settings: Settings) -> list[tuple[str, str]]:
     from sqlmodel import col, select
 
     from cradletrace import apikeys
+    from cradletrace.core.events import REGISTRY_ROLE
     from cradletrace.store.models import Supplier
     from cradletrace.workspace import Workspace
 
@@ -71,7 +72,7 @@ def _demo_keys(settings: Settings) -> list[tuple[str, str]]:
             ("operator", apikeys.create_key(s, "demo operator", "operator")[1]),
             ("quality", apikeys.create_key(s, "demo quality staff", "quality")[1]),
         ]
-        for sid in s.exec(select(Supplier.id).order_by(col(Supplier.id))):
+        for sid in s.exec(select(Supplier.id).where(Supplier.role != REGISTRY_ROLE).order_by(col(Supplier.id))):
             made.append((f"supplier {sid}", apikeys.create_key(s, f"demo {sid}", "supplier", sid)[1]))
     return made
 

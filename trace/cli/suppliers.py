@@ -46,13 +46,14 @@ def supplier_add(
 
 @app.command("list")
 def supplier_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
-    """List suppliers with their keys and certificates."""
+    """List suppliers with their keys and certificates (not the key log's own signer)."""
     from sqlmodel import select
 
+    from cradletrace.core.events import REGISTRY_ROLE
     from cradletrace.store.models import Certification, Supplier, SupplierKey
 
     with store_session(data_dir, database_url) as (_ws, s):
-        for sup in s.exec(select(Supplier).order_by(Supplier.id)):
+        for sup in s.exec(select(Supplier).where(Supplier.role != REGISTRY_ROLE).order_by(Supplier.id)):
             typer.echo(f"{sup.id}  {sup.role:<9}  {sup.name}{'  (official lab)' if sup.official_lab else ''}")
             for k in s.exec(select(SupplierKey).where(SupplierKey.supplier_id == sup.id)):
                 typer.echo(f"    key {k.key_id}  {'revoked ' + k.revoked_at.isoformat() if k.revoked_at else 'active'}")
@@ -98,8 +99,8 @@ def supplier_register_key(
     """Register a public key the supplier made itself (its private key never comes here)."""
     from cradletrace import suppliers
 
-    with store_session(data_dir, database_url) as (_ws, s):
-        key = suppliers.register_public_key(s, supplier_id, public_key)
+    with store_session(data_dir, database_url) as (ws, s):
+        key = suppliers.register_public_key(s, ws.settings.keys_dir, supplier_id, public_key)
         typer.echo(f"key {key.key_id} registered for {supplier_id}; it signs with its own private key")
 
 
@@ -108,6 +109,6 @@ def supplier_revoke_key(key_id: str, data_dir: DataDir = None, database_url: DbU
     """Revoke a key at once: it can sign no new events; events it signed still verify."""
     from cradletrace import suppliers
 
-    with store_session(data_dir, database_url) as (_ws, s):
-        key = suppliers.revoke_key(s, key_id)
+    with store_session(data_dir, database_url) as (ws, s):
+        key = suppliers.revoke_key(s, ws.settings.keys_dir, key_id)
         typer.echo(f"key {key.key_id} of {key.supplier_id} revoked")

@@ -2,8 +2,12 @@
 
 An event is the JSON object a supplier signs::
 
-    {"kind": "batch" | "test_report" | "cold_chain" | "shipment" | "commission",
+    {"kind": "batch" | "test_report" | "cold_chain" | "shipment" | "commission" | "key",
      "supplier": "<supplier id>", "key": "<key id>", "data": {...}}
+
+A "key" event is no supplier's: it is the key log's record of a supplier key's registration or
+revocation, signed by the operator's key-log key (keylog.py), so the keys are anchored like the
+records they sign.
 
 Its digest is ``sha256(jcs(event))`` (see canonical.py) and its signature is Ed25519 over
 ``jcs(event)``. Validation parses the canonical bytes with strict JSON typing, so what is
@@ -14,6 +18,7 @@ recording service; everything that can be decided from the event alone lives her
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -31,13 +36,18 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from cradletrace.core import codes, labels, weblinks
+from cradletrace.core import codes, labels, signing, weblinks
 from cradletrace.core.coldchain import ColdChainSummary, Reading, analyse
 from cradletrace.core.testreport import report_verdict
 from cradletrace.errors import InvalidEventError, Problem
 
-KINDS = ("batch", "test_report", "cold_chain", "shipment", "commission")
+KINDS = ("batch", "test_report", "cold_chain", "shipment", "commission", "key")
+SUBMITTED_KINDS = KINDS[:-1]  # what suppliers submit: "key" events are written by the key log only
 SUPPLIER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+# The key log's signer (keylog.py): a pseudo-supplier no real supplier may take the id of, whose
+# role records key events and nothing else.
+KEY_LOG_SUPPLIER = "cradletrace-key-log"
+REGISTRY_ROLE = "registry"
 # Who may record what. Brands may record shipments of their own goods and commission items.
 ROLES_FOR_KIND: dict[str, tuple[str, ...]] = {
     "batch": ("farm", "plant"),
@@ -45,6 +55,7 @@ ROLES_FOR_KIND: dict[str, tuple[str, ...]] = {
     "cold_chain": ("logistics", "plant", "farm"),
     "shipment": ("logistics", "plant", "farm", "brand"),
     "commission": ("plant", "brand"),
+    "key": (REGISTRY_ROLE,),
 }
 MAX_SERIALS = 10_000  # per commissioning event
 # Readings per cold-chain event (and sensor reports per captured EPCIS event): a 1-minute logger
@@ -295,6 +306,28 @@ class CommissionData(_Model):
         return self
 
 
+class KeyData(_Model):
+    """One change of a supplier's signing key, as the key log states it: ``at`` is when the key was
+    registered or revoked; ``backfilled`` says the record was written later, for a key that changed
+    before the key log existed (so its ``at`` is the store's word, not a time the log witnessed)."""
+
+    action: Literal["register", "revoke"]
+    supplier: Annotated[str, Field(pattern=SUPPLIER_ID.pattern)]
+    key_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+    public_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{43}=$")]  # base64 of the raw 32 bytes
+    at: AwareDatetime
+    backfilled: bool
+
+    @model_validator(mode="after")
+    def _key_id(self) -> KeyData:
+        expected = signing.key_id(base64.b64decode(self.public_key))
+        if self.key_id != expected:
+            raise PydanticCustomError(
+                "key", "key_id: expected {e}, the id of public_key, got {k}", {"e": expected, "k": self.key_id}
+            )
+        return self
+
+
 class _Envelope(_Model):
     supplier: Annotated[str, Field(pattern=SUPPLIER_ID.pattern)]
     key: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
@@ -325,14 +358,20 @@ class CommissionEvent(_Envelope):
     data: CommissionData
 
 
+class KeyEvent(_Envelope):
+    kind: Literal["key"]
+    data: KeyData
+
+
 Event = Annotated[
-    BatchEvent | TestReportEvent | ColdChainEvent | ShipmentEvent | CommissionEvent, Field(discriminator="kind")
+    BatchEvent | TestReportEvent | ColdChainEvent | ShipmentEvent | CommissionEvent | KeyEvent,
+    Field(discriminator="kind"),
 ]
-AnyEvent = BatchEvent | TestReportEvent | ColdChainEvent | ShipmentEvent | CommissionEvent
+AnyEvent = BatchEvent | TestReportEvent | ColdChainEvent | ShipmentEvent | CommissionEvent | KeyEvent
 _event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
 
 
-_RULES = frozenset({"dates", "dup", "cycle", "subject", "range", "order"})
+_RULES = frozenset({"dates", "dup", "cycle", "subject", "range", "order", "key"})
 
 
 def _where(loc: tuple[int | str, ...], prefix: str) -> str:
@@ -366,12 +405,14 @@ def problems_of(error: ValidationError, prefix: str = "") -> list[Problem]:
             out.append(
                 Problem(
                     f"{prefix}.kind" if prefix else "kind",
-                    f"expected one of {', '.join(KINDS)}, got {str(got if not isinstance(got, dict) else got.get('kind'))[:60]!r}",
+                    f"expected one of {', '.join(SUBMITTED_KINDS)}, got {str(got if not isinstance(got, dict) else got.get('kind'))[:60]!r}",
                 )
             )
         elif e["type"] == "union_tag_not_found":
             out.append(
-                Problem(f"{prefix}.kind" if prefix else "kind", f"expected one of {', '.join(KINDS)}, got nothing")
+                Problem(
+                    f"{prefix}.kind" if prefix else "kind", f"expected one of {', '.join(SUBMITTED_KINDS)}, got nothing"
+                )
             )
         elif e["type"] == "gs1":
             out.append(Problem(where, msg))
@@ -404,8 +445,10 @@ def parse_event(canonical: bytes, where: str = "event", stored: bool = False) ->
 
 
 def lot_of(event: AnyEvent) -> LotRef | None:
-    """The lot an event is about (for the batch, its own lot)."""
+    """The lot an event is about (for the batch, its own lot; a key event is about none)."""
     d = event.data
+    if isinstance(d, KeyData):
+        return None
     if isinstance(d, BatchData):
         return d.lot_ref
     if isinstance(d, TestReportData):
@@ -416,7 +459,10 @@ def lot_of(event: AnyEvent) -> LotRef | None:
 
 
 def outcome_of(event: AnyEvent) -> str | None:
-    """The computed verdict an event carries: test-report pass/fail, cold-chain ok/excursion."""
+    """The computed verdict an event carries: test-report pass/fail, cold-chain ok/excursion;
+    a key event's action (register/revoke)."""
+    if isinstance(event.data, KeyData):
+        return event.data.action
     if isinstance(event.data, TestReportData):
         return event.data.verdict
     if isinstance(event.data, ColdChainData):
