@@ -83,11 +83,23 @@ def test_key_order_and_whitespace_do_not_matter(anvil_bundles: Bundles, anvil_no
     assert python_status(settings, old) == "VALID"
 
 
-def test_the_key_member_is_ignored_for_now(anvil_bundles: Bundles, anvil_node: str) -> None:
-    """Key transparency adds "key" (the key's own proofs); until its checks land, both verifiers pass it by."""
+def test_the_key_proofs_are_checked_by_both_verifiers(anvil_bundles: Bundles, anvil_node: str) -> None:
+    """Step 5: "key" holds the key log's record of the signing key; the demo's pass. Another
+    event's bundle in its place, a missing "key", or the registration of another key fail at "key"."""
     settings, bundles = anvil_bundles
-    b = copy.deepcopy(bundles[0]) | {"key": {"registration": copy.deepcopy(bundles[1]), "revocation": None}}
-    assert node_verify(b, anvil_node)["ok"] is True and python_status(settings, b) == "VALID"
+    assert all(json.loads(base64.b64decode(b["key"]["registration"]["bytes"]))["kind"] == "key" for b in bundles)
+    other = next(b for b in bundles if b["supplier"]["key_id"] != bundles[0]["supplier"]["key_id"])
+    swaps: list[Any] = [
+        {"registration": copy.deepcopy(bundles[1]), "revocation": None},
+        None,
+        {"registration": None, "revocation": None},
+        copy.deepcopy(other["key"]),
+    ]
+    for key in swaps:
+        b = copy.deepcopy(bundles[0]) | {"key": key}
+        out = node_verify(b, anvil_node)
+        assert out["failed"] == "key", (key, out)
+        assert python_status(settings, b) == "INVALID"
 
 
 def test_a_bundle_not_anchored_yet_holds_offline_and_is_not_valid(anvil_bundles: Bundles, anvil_node: str) -> None:

@@ -282,8 +282,22 @@ def test_evidence_is_the_proof_bundle_of_what_the_supplier_signed(packs: Packs) 
     shown = [json.loads(base64.b64decode(unescape(e))) for e in re.findall(r'data-evidence="([^"]*)"', page)]
     assert len(shown) == RECORDS
     for e in shown:
-        assert set(e) == {"format", "bytes", "digest", "signature", "supplier", "proof", "root", "leaf_count", "chain"}
+        assert set(e) == {
+            "format",
+            "bytes",
+            "digest",
+            "signature",
+            "supplier",
+            "proof",
+            "root",
+            "leaf_count",
+            "chain",
+            "key",
+        }
         assert e["format"] == "cradletrace-proof-bundle/2" and e["root"] is not None
+        registered = json.loads(base64.b64decode(e["key"]["registration"]["bytes"]))
+        assert registered["kind"] == "key" and e["key"]["revocation"] is None
+        assert registered["data"]["key_id"] == e["supplier"]["key_id"] and e["key"]["registration"]["root"]
         [(body,)] = sql(packs.settings, "SELECT body FROM event WHERE digest = :d", d=e["digest"][2:])
         assert base64.b64decode(e["bytes"]) == body.encode("utf-8")
         assert hashlib.sha256(base64.b64decode(e["bytes"])).hexdigest() == e["digest"][2:]

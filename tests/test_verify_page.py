@@ -242,14 +242,34 @@ def _signed(event: dict[str, Any]) -> tuple[bytes, bytes, bytes]:
     return pair.public_key, signature, canonical_bytes(event)
 
 
+def _with_key_record(bundle: dict[str, Any], event: dict[str, Any], pub: bytes) -> dict[str, Any]:
+    """``bundle`` with "key": the key log's (not yet anchored) record registering ``pub``."""
+    registration: dict[str, Any] = {
+        "kind": "key",
+        "supplier": "cradletrace-key-log",
+        "data": {
+            "action": "register",
+            "supplier": event["supplier"],
+            "key_id": event["key"],
+            "public_key": base64.b64encode(pub).decode(),
+            "at": "2026-12-01T00:00:00+00:00",
+            "backfilled": False,
+        },
+    }
+    log_pub, log_sig, _ = _signed(registration)
+    record = offline_bundle(registration, log_pub, log_sig) | {"root": None, "leaf_count": None}
+    return bundle | {"key": {"registration": record, "revocation": None}}
+
+
 def test_without_webcrypto_the_library_checks_as_strictly(browser: Any) -> None:
     page, pages = open_page(browser, PAGE.as_uri() + "?lang=en", init_script=NO_WEBCRYPTO)
     try:
         assert page.evaluate("typeof crypto.subtle") == "undefined"
         event: dict[str, Any] = {"kind": "batch", "supplier": "s", "data": {"lot": "L1"}}
         pub, sig, _ = _signed(event)
-        good = offline_bundle(event, pub, sig) | {"root": None, "leaf_count": None}
+        good = _with_key_record(offline_bundle(event, pub, sig) | {"root": None, "leaf_count": None}, event, pub)
         assert verdict(page, json.dumps(good))[:2] == ("unanchored", "")
+        assert verdict(page, json.dumps(good | {"key": None}))[:2] == ("failed", "key")
         # S + L: the same signature to a lax verifier, refused here as libsodium refuses it
         s = int.from_bytes(sig[32:], "little") + L
         assert s < 2**256

@@ -32,6 +32,7 @@ from cradletrace.core.events import KEY_LOG_SUPPLIER, problems_of
 from cradletrace.core.merkle import ProofWalker
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.events import find_event
+from cradletrace.keylog import KeyHistory, KeyRecord, key_records
 from cradletrace.store.models import AnchorBatch, EventRow, SupplierKey
 from cradletrace.store.states import BatchStatus
 
@@ -427,6 +428,46 @@ def proof_bundle(
     return out
 
 
+def key_proofs(history: KeyHistory | None, local: bool) -> dict[str, Any]:
+    """A bundle's ``key``: the key log's records of the signing key (keylog.key_records), each as
+    a bundle of its own (without ``key``), so a verifier checks them by the same steps."""
+
+    def one(record: KeyRecord | None) -> dict[str, Any] | None:
+        if record is None:
+            return None
+        a = record.anchor
+        batch = (
+            None
+            if a is None
+            else AnchorBatch(
+                root=a.root,
+                leaf_count=a.leaf_count,
+                status=a.status,
+                chain_id=a.chain_id,
+                contract=a.contract,
+                tx_hash=a.tx_hash,
+                block_number=a.block_number,
+                block_time=a.block_time,
+            )
+        )
+        return proof_bundle(
+            record.body,
+            record.digest,
+            record.signature,
+            KEY_LOG_SUPPLIER,
+            record.registry_key_id,
+            record.registry_public_key,
+            batch,
+            ",".join(record.proof),
+            local,
+        )
+
+    return {
+        "registration": one(history.registration if history else None),
+        "revocation": one(history.revocation if history else None),
+    }
+
+
 def export_bundle(session: Session, chain: Anchor, ref: str) -> dict[str, Any]:
     """Everything needed to verify one anchored event without our database (``proof_bundle``)."""
     row = find_event(session, ref)
@@ -436,8 +477,18 @@ def export_bundle(session: Session, chain: Anchor, ref: str) -> dict[str, Any]:
     key = session.get(SupplierKey, row.key_id)
     if key is None:
         raise NotFoundError(f"event {row.id}: its supplier key {row.key_id} is missing from the store")
+    history = key_records(session, [row.key_id]).get(row.key_id)
     return proof_bundle(
-        row.body, row.digest, row.signature, row.supplier_id, row.key_id, key.public_key, batch, row.proof, chain.local
+        row.body,
+        row.digest,
+        row.signature,
+        row.supplier_id,
+        row.key_id,
+        key.public_key,
+        batch,
+        row.proof,
+        chain.local,
+        key_proofs(history, chain.local),
     )
 
 
@@ -640,7 +691,9 @@ def _key_problems(
     notes: list[str] = []
     if anchored is not None:
         if reg.on_chain is None:
-            return [f"key unproven: its registration is not anchored, while the record is (block {anchored.block_number})"], []
+            return [
+                f"key unproven: its registration is not anchored, while the record is (block {anchored.block_number})"
+            ], []
         if reg.on_chain.block_number > anchored.block_number:
             if not (reg.backfilled and reg.at <= anchored.block_time):
                 return [
@@ -658,7 +711,11 @@ def _key_problems(
             or (not rev.backfilled and rev.on_chain.block_number < anchored.block_number)
         )
         if before:
-            where = "this record is not anchored yet" if anchored is None else f"before the record's block {anchored.block_number}"
+            where = (
+                "this record is not anchored yet"
+                if anchored is None
+                else f"before the record's block {anchored.block_number}"
+            )
             return [f"key revoked: key {bundle['supplier']['key_id']} was revoked, {where}"], []
     return [], notes
 
@@ -685,14 +742,16 @@ def _key_record(
     if verdict.status == "INVALID":
         return None, [f"key unproven: {where}: {r}" for r in verdict.reasons]
     record: dict[str, Any] = value  # type: ignore[assignment]
-    event = parse_json(base64.b64decode(record["bytes"]))
-    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    parsed = parse_json(base64.b64decode(record["bytes"]))  # a JSON object: the digest and signature held
+    event: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+    data: dict[str, Any] = event["data"] if isinstance(event.get("data"), dict) else {}
     sup = bundle["supplier"]
     if (
         event.get("kind") != "key"
         or record["supplier"]["id"] != KEY_LOG_SUPPLIER
         or data.get("action") != action
-        or (data.get("supplier"), data.get("key_id"), data.get("public_key")) != (sup["id"], sup["key_id"], sup["public_key"])
+        or (data.get("supplier"), data.get("key_id"), data.get("public_key"))
+        != (sup["id"], sup["key_id"], sup["public_key"])
     ):
         return None, [
             f"key unproven: {where}: expected the key log's record of {action} for key {sup['key_id']} of "

@@ -342,7 +342,7 @@ async function keyRecord(value, field, action, b, urls) {
  * the log wrote later for a key older than the log ("backfilled") proves nothing about earlier
  * blocks: its own date is compared instead, and a note says so. Returns {note}. */
 async function checkKey(value, b, at, urls) {
-  need(isObject(value), "key", "the key's own proofs: an object with registration and revocation", value);
+  if (!isObject(value)) throw failed("key", "key: expected the key's own proofs (registration, revocation), got none");
   const reg = await keyRecord(value.registration, "key.registration", "register", b, urls);
   if (reg === null) throw failed("key", `key.registration: expected the key log's registration of key ${b.keyId}`);
   let note = "";

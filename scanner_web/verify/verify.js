@@ -53,9 +53,9 @@ function show(result) {
   else if (state === "verified")
     text = say("verify_verified").replace("{chain}", result.chainId).replace("{block}", result.block).replace("{time}", result.blockTime);
   else if (state === "unanchored") text = say("verify_unanchored");
-  if (result.note === "backfilled" && (state === "verified" || state === "unanchored")) text += ` · ${say("phone_key_backfilled")}`;
   else if (state === "malformed") text = say("verify_malformed");
   else text = `${say(state === "failed" ? "verify_failed" : "verify_unreachable")}: ${say(`phone_step_${result.step}`)}`;
+  if (result.note === "backfilled" && (state === "verified" || state === "unanchored")) text += ` · ${say("phone_key_backfilled")}`;
   $("verdict").textContent = `${state === "verified" ? "✓" : state === "failed" || state === "malformed" ? "✗" : "?"} ${text}`;
   $("local").hidden = !(result.local && (state === "verified" || state === "unanchored"));
   $("local").textContent = say("verify_local");

@@ -11,8 +11,10 @@
 // stdout: one JSON line {"ok": bool, "failed": step or null, "reason": text}; exit 0 when ok, else 1.
 // Steps, in order: usage, format, bytes, digest, supplier, signature, proof, then "pending" when
 // the bundle has no root yet (not anchored when exported: never ok), then with --rpc-url:
-// rpc, chain_id, contract, root, leaf (the contract's own verifyLeaf). Without --rpc-url the
-// chain is not asked and "ok" only means the offline checks passed (the reason says so).
+// rpc, chain_id, contract, root, leaf (the contract's own verifyLeaf); then for /2 the key's own
+// records ("key": registration and revocation, each a bundle checked by the same steps): key (the
+// key was not in the key log before the record's block), revoked (it was revoked before). Without
+// --rpc-url the chain is not asked and "ok" only means the offline checks passed (the reason says so).
 
 import { createHash, createPublicKey, verify as edVerify } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -225,14 +227,58 @@ async function onChain(s, url) {
   if (code === "0x") fail("contract", `expected the anchor contract at ${s.contract} (the bundle's), found no code there`);
   const out = await call(url, s.contract, SELECTOR.anchorOf + s.root);
   if (!/^0x[0-9a-fA-F]{256}$/.test(out)) fail("contract", `anchorOf at ${s.contract}: expected 4 words, got ${out}`);
-  const [block, , leaves] = [0, 1, 2].map((i) => BigInt(`0x${out.slice(2 + 64 * i, 2 + 64 * i + 64)}`));
+  const [block, time, leaves] = [0, 1, 2].map((i) => BigInt(`0x${out.slice(2 + 64 * i, 2 + 64 * i + 64)}`));
   const held = quantity(await call(url, s.contract, SELECTOR.isAnchored + s.root), "isAnchored");
   if (block === 0n || held !== 1n) fail("root", `root not on chain: contract ${s.contract} does not hold root 0x${s.root}`);
   if (leaves !== BigInt(s.leafCount)) fail("root", `root on chain with ${leaves} leaves, the bundle says ${s.leafCount}`);
   const proof = word(BigInt(s.proof.length)) + s.proof.join("");
   const ok = quantity(await call(url, s.contract, SELECTOR.verifyLeaf + s.root + s.digest + word(0x60n) + proof), "verifyLeaf");
   if (ok !== 1n) fail("leaf", "the contract's verifyLeaf refuses the proof");
-  return block;
+  return { block, time: Number(time) * 1000 };
+}
+
+// -- step 5: the key's own records (key transparency) -------------------------------------------
+
+const KEY_LOG = "cradletrace-key-log";
+
+/** One of the key's own records (a /2 bundle without "key"), checked by steps 1-4 and read; null
+ * when absent. Any failure in it is a failure of step "key". */
+async function keyRecord(value, where, action, s, url) {
+  if (value === null || value === undefined) return null;
+  try {
+    if (!isObject(value) || value.format !== FORMAT) fail("format", `expected a "${FORMAT}" bundle`);
+    const k = shape(value);
+    offline(k);
+    const d = isObject(k.event.data) ? k.event.data : {};
+    if (k.event.kind !== "key" || k.supplierId !== KEY_LOG || d.action !== action)
+      fail("key", `expected the key log's ${action} record, got a ${JSON.stringify(k.event.kind)} record of ${JSON.stringify(k.supplierId)}`);
+    if (d.supplier !== s.supplierId || d.key_id !== s.keyId || d.public_key !== s.publicKey)
+      fail("key", `expected a record about key ${s.keyId} of ${s.supplierId}, got key ${JSON.stringify(d.key_id)} of ${JSON.stringify(d.supplier)}`);
+    const at = k.root === null || url === null ? null : await onChain(k, url);
+    return { at, backfilled: d.backfilled === true, time: Date.parse(d.at) };
+  } catch (err) {
+    if (!(err instanceof Failure) || err.step === "rpc") throw err;
+    fail("key", `${where}: ${err.message}`);
+  }
+}
+
+/** The key that signed ``s`` was in the key log before ``s``'s root was anchored (``at``: its
+ * block and time, or null when the chain was not asked) and not revoked before it. A registration
+ * logged later for a key older than the log ("backfilled") is judged by its own date instead. */
+async function keyStep(value, s, at, url) {
+  if (!isObject(value)) fail("key", "key: expected the key's own proofs (registration, revocation)");
+  const reg = await keyRecord(value.registration, "key.registration", "register", s, url);
+  if (reg === null) fail("key", `key.registration: expected the key log's registration of key ${s.keyId}`);
+  let note = "";
+  if (at !== null && reg.at === null) fail("key", "key.registration: not anchored, while the record is");
+  if (at !== null && reg.at.block > at.block) {
+    if (!(reg.backfilled && reg.time <= at.time)) fail("key", `key ${s.keyId} was logged in block ${reg.at.block}, after the record's block ${at.block}`);
+    note = "; the key predates the key log (its registration was logged later)";
+  }
+  const rev = await keyRecord(value.revocation, "key.revocation", "revoke", s, url);
+  if (rev !== null && rev.at !== null && at !== null && (rev.backfilled ? rev.time < at.time : rev.at.block < at.block))
+    fail("revoked", `key ${s.keyId} was revoked before the record's block ${at.block}`);
+  return note;
 }
 
 // -- main ----------------------------------------------------------------------------------------
@@ -258,9 +304,10 @@ async function main(argv) {
   const s = shape(value);
   offline(s);
   if (s.root === null) fail("pending", "not anchored yet: content and signature hold, but the bundle has no root to ask the chain about");
-  if (url === null) return "content, signature and proof hold; the chain was not asked (no --rpc-url)";
-  const block = await onChain(s, url);
-  return `content, signature and proof hold; root 0x${s.root} anchored in block ${block} on chain ${s.chainId}`;
+  const anchored = url === null ? null : await onChain(s, url);
+  const note = s.bytes === null ? "" : await keyStep(value.key, s, anchored, url); // /1 carries no key proofs
+  if (anchored === null) return `content, signature and proof hold; the chain was not asked (no --rpc-url)${note}`;
+  return `content, signature and proof hold; root 0x${s.root} anchored in block ${anchored.block} on chain ${s.chainId}${note}`;
 }
 
 let result;

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Integer, bindparam, cast, union
 from sqlmodel import col, select
 
+from cradletrace.keylog import KeyHistory, key_records
 from cradletrace.store.models import AnchorBatch, EventRow, Lot, LotInput, Shipment, Supplier, SupplierKey
 
 
@@ -51,7 +52,15 @@ _SHOWN_COLUMNS = (
     Supplier.name,
     Supplier.role,
 )
-Rows = tuple[tuple[Any, ...], ...]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The shown events' rows (``_SHOWN_COLUMNS`` each) and the key log's records of the keys that
+    signed them (keylog.key_records), which each record's proof bundle carries (step 5)."""
+
+    events: tuple[tuple[Any, ...], ...]
+    keys: tuple[tuple[str, KeyHistory], ...]
 
 
 # Built once (every scan runs them). Two round trips: the lot's shipments, then the events
@@ -97,7 +106,8 @@ _SHOWN = with_verdict_inputs(
 
 
 def fetch_rows(conn: Connection, lot: ScanLot, shipments: Sequence[str] | None = None) -> Rows:
-    """The stored rows behind the page of ``lot``, each event with its batch, key and supplier.
+    """The stored rows behind the page of ``lot``, each event with its batch, key and supplier,
+    and the key log's records of those keys (one more round trip).
 
     ``shipments`` (the lot's shipment ids) saves a round trip when the caller read them already.
     """
@@ -107,4 +117,5 @@ def fetch_rows(conn: Connection, lot: ScanLot, shipments: Sequence[str] | None =
         _SHOWN,
         {"event_id": lot.event_id, "gtin": lot.gtin, "lot": lot.lot, "lot_id": lot.id, "shipments": list(shipments)},
     ).all()
-    return tuple(tuple(r) for r in found)
+    keys = key_records(conn, {r.key_id for r in found}) if found else {}
+    return Rows(tuple(tuple(r) for r in found), tuple(sorted(keys.items())))

@@ -24,7 +24,7 @@ from cradletrace.errors import NotFoundError
 from cradletrace.scan.queries import Rows, ScanLot, fetch_rows
 from cradletrace.store.models import AnchorBatch, EventRow, Lot
 from cradletrace.store.states import BatchStatus
-from cradletrace.verification import EventVerifier, Verdict, proof_bundle
+from cradletrace.verification import EventVerifier, Verdict, key_proofs, proof_bundle
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,7 @@ def build_view(rows: Rows, verifier: EventVerifier, lot: ScanLot, serial: str | 
     """Verify every row and sort the records into the page's sections."""
     pending: list[tuple[int, Record]] = []
     unreadable: list[Record] = []
+    keys = dict(rows.keys)
     for (
         eid,
         kind,
@@ -113,7 +114,7 @@ def build_view(rows: Rows, verifier: EventVerifier, lot: ScanLot, serial: str | 
         public_key,
         sup_name,
         sup_role,
-    ) in rows:
+    ) in rows.events:
         row = EventRow(
             id=eid,
             kind=kind,
@@ -152,7 +153,16 @@ def build_view(rows: Rows, verifier: EventVerifier, lot: ScanLot, serial: str | 
             verdict=verdict,
             evidence=_evidence(
                 proof_bundle(
-                    body, digest, signature, supplier_id, key_id, public_key, batch, proof, verifier.chain.local
+                    body,
+                    digest,
+                    signature,
+                    supplier_id,
+                    key_id,
+                    public_key,
+                    batch,
+                    proof,
+                    verifier.chain.local,
+                    key_proofs(keys.get(key_id), verifier.chain.local),
                 )
             ),
             anchored=batch is not None and batch.status == BatchStatus.CONFIRMED,
