@@ -10,23 +10,31 @@ one its records were anchored on fails at the root or the chain step.
 
 from __future__ import annotations
 
+import base64
+import copy
 import json
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cradletrace import keylog, suppliers
 from cradletrace.config import Settings
+from cradletrace.demo import story
 from cradletrace.devstack.nodes import free_port
 from cradletrace.scan.cache import ViewCache
 from cradletrace.scanner_web import pages
-from cradletrace.workspace import init_workspace
-from tests.api.test_scan import Packs, packed_site
+from cradletrace.store.models import SupplierKey
+from cradletrace.verification import read_bundle, verify_bundle_on
+from cradletrace.workspace import Workspace, init_workspace
+from tests.api.test_scan import Packs, packed_site, record
 from tests.browser import watched_page
+from tests.test_bundle_independent import node_verify
 from tests.test_phone_check import BASE, RECORDS, WAIT_MS, forward, results
 
 pytestmark = [pytest.mark.browser, pytest.mark.node]
@@ -195,3 +203,91 @@ def test_a_page_stating_another_contract_or_chain_fails_on_the_phone(
         with monkeypatch.context() as m:
             restate(m, change)
             assert checked(browser, on_anvil) == [("VALID", "failed", step)] * RECORDS, change
+
+
+# -- the signing key's own records (step 5) ---------------------------------------------------------
+
+LAB = "canterbury-lab"
+
+
+def _lab_report(days: int) -> dict[str, object]:
+    """Another lab report on the can's lot, sampled ``days`` after the demo's."""
+    report = copy.deepcopy(
+        next(e for e in story(datetime.now(UTC)) if e["kind"] == "test_report" and e["supplier"] == LAB)
+    )
+    data: Any = report["data"]
+    for day in ("sampled_on", "reported_on"):
+        data[day] = (date.fromisoformat(data[day]) + timedelta(days=days)).isoformat()
+    return report
+
+
+def _anchor(packs: Packs) -> None:
+    assert packs.client.post("/api/v1/anchor", headers=packs.site.auth("operator")).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def key_cases(tmp_path_factory: pytest.TempPathFactory, anvil_node: str) -> Iterator[tuple[Packs, str, str]]:
+    """The demo on anvil, and two lab reports a dishonest server slipped in: one signed with a key
+    the key log registered only after the report was anchored (a key made without its record, the
+    worker's backfill kept from running, the record written later as if live), one signed with a
+    key revoked (and the revocation anchored) before the report was. Their digests."""
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("phone-keys") / "data",
+        rpc_url=anvil_node,
+        public_rpc_urls=anvil_node,  # type: ignore[arg-type]
+    )
+    with packed_site(settings, scan_rate_per_minute=0, rpc_rate_per_minute=0) as packs:
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(suppliers, "_log", lambda *a: None)
+            m.setattr(keylog, "log_unlogged_keys", lambda *a: 0)
+            with Workspace(settings) as ws, ws.session() as s:
+                late, _ = suppliers.rotate_key(s, settings.keys_dir, LAB)
+                late_id = late.key_id
+            [unlogged] = record(settings, [_lab_report(3)])
+            _anchor(packs)
+        with Workspace(settings) as ws, ws.session() as s:
+            key = s.get(SupplierKey, late_id)
+            assert key is not None
+            keylog.log_key(s, settings.keys_dir, key, "register")  # written now, not marked backfilled
+            revoked, _ = suppliers.rotate_key(s, settings.keys_dir, LAB)
+            revoked_id = revoked.key_id
+        with Workspace(settings) as ws, ws.session() as s:
+            suppliers.revoke_key(s, settings.keys_dir, revoked_id)
+        _anchor(packs)
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(suppliers, "active_key", lambda s, sid: s.get(SupplierKey, revoked_id))
+            m.setattr(suppliers, "refusal", lambda *a: None)
+            [after_revocation] = record(settings, [_lab_report(4)])
+        _anchor(packs)
+        yield packs, unlogged.digest, after_revocation.digest
+
+
+def test_a_key_logged_after_the_record_or_revoked_before_it_fails_on_the_phone(
+    browser: Any, key_cases: tuple[Packs, str, str]
+) -> None:
+    packs, unlogged, after_revocation = key_cases
+    page, pages_ = open_page(browser, packs)
+    try:
+        by_digest = {
+            json.loads(base64.b64decode(b.get_attribute("data-evidence")))["digest"][2:]: (
+                b.get_attribute("data-phone-check"),
+                b.get_attribute("data-phone-step") or "",
+            )
+            for b in page.locator(".badge[data-evidence]").all()
+        }
+        assert by_digest.pop(unlogged) == ("failed", "key")
+        assert by_digest.pop(after_revocation) == ("failed", "revoked")
+        assert set(by_digest.values()) == {("verified", "")} and len(by_digest) == RECORDS
+    finally:
+        pages_.__exit__(None, None, None)
+
+
+def test_the_same_bundles_fail_in_verify_bundle_and_the_node_verifier(
+    key_cases: tuple[Packs, str, str], anvil_node: str
+) -> None:
+    packs, unlogged, after_revocation = key_cases
+    for digest, step, reason in ((unlogged, "key", "key unproven"), (after_revocation, "revoked", "key revoked")):
+        bundle = packs.client.get(f"/api/v1/events/{digest}/proof", headers=packs.site.auth("operator")).json()
+        verdict = verify_bundle_on(packs.settings, read_bundle(json.dumps(bundle)))
+        assert verdict.status == "INVALID" and verdict.reasons[0].startswith(reason), verdict
+        assert node_verify(bundle, anvil_node)["failed"] == step
