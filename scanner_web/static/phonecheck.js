@@ -21,6 +21,8 @@ const urls = (() => {
     return [];
   }
 })();
+// Names of well-known public chains by chain id (EIP-155), for the parent's line; others show the id.
+const CHAINS = { 1: "Ethereum", 10: "OP Mainnet", 137: "Polygon PoS", 8453: "Base", 42161: "Arbitrum One", 11155111: "Sepolia", 31337: "Hardhat/anvil (test)" };
 const expect = { chainId: root.dataset.chainId, contract: root.dataset.contract };
 
 /** The bundle's JSON text from data-evidence, or null when it is not base64 of UTF-8. */
@@ -71,7 +73,8 @@ async function check(badge) {
   const wrong = result.state === "verified" ? recordVerified(badge, result) : null;
   if (wrong) Object.assign(result, { state: "failed", step: "shown", shown: wrong });
   if (result.state === "verified") {
-    const where = root.dataset.chainLocal === "true" ? say("local") : `${say("chain")} ${root.dataset.chainId}`;
+    const id = root.dataset.chainId;
+    const where = root.dataset.chainLocal === "true" ? say("local") : CHAINS[id] ? `${CHAINS[id]} (${say("chain")} ${id})` : `${say("chain")} ${id}`;
     const day = (result.blockTime || "").slice(0, 10);
     words = result.anchored ? `${say("verified")} (${say("block")} ${result.block}, ${day}, ${where})` : say("unanchored");
     if (result.note === "backfilled") words += ` · ${say("key_backfilled")}`;
