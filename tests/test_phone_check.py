@@ -120,6 +120,7 @@ def test_every_record_is_verified_on_the_phone_through_rpc(browser: Any, packs: 
             verified=RECORDS, total=RECORDS, failed=0, unreachable=0
         )
         assert all(url.startswith(BASE + "/") for url in seen), seen  # nothing from anywhere else
+        assert page.context.cookies() == [], "the scan page and its checks set no cookie"
         assert f"{BASE}/rpc" in seen
     finally:
         pages.__exit__(None, None, None)
