@@ -107,6 +107,7 @@ EDGE_CASES: list[tuple[str, str]] = [
         "keys-nested-order",
         '{"z":{"b":[{"y":1,"x":2}],"a":null},"m":[{"😀":1,"中":2}],"a":{"\\ud800\\udc00":0,"\\uffff":1}}',
     ),
+    ("keys-javascript-names", '{"__proto__":{"a":1},"toJSON":"x","constructor":null,"hasOwnProperty":[]}'),
     (
         "numbers-exponents",
         "[1e21,1E21,1e20,100000000000000000000,1e-7,1e-6,0.000001,1e+30,-1.5e-7,2e-3,4.50,0.1,0.2,0.30000000000000004]",

@@ -12,7 +12,10 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import math
+import random
 import re
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,6 +72,37 @@ def test_node_writes_canonical_py_bytes() -> None:
     assert_same_as_canonical_py(json.loads(result.stdout))
 
 
+# Doubles given by their bits (so no parser stands between), written by canonical.js.
+DOUBLES_IN_NODE = """
+import { canonicalText } from "./scanner_web/static/canonical.js";
+let input = "";
+for await (const chunk of process.stdin) input += chunk;
+const view = new DataView(new ArrayBuffer(8));
+const values = JSON.parse(input).map((bits) => (view.setBigUint64(0, BigInt("0x" + bits)), view.getFloat64(0)));
+process.stdout.write(canonicalText(values));
+"""
+
+
+@pytest.mark.node
+def test_node_writes_numbers_as_canonical_py_does() -> None:
+    """20 000 finite doubles: random bit patterns (every exponent), random integers up to 2^64 and
+    short decimals, where the shortest round-trip digits and the exponent switch at 1e21 and 1e-7 bite."""
+    rng = random.Random(8785)
+    values = [struct.unpack(">d", rng.getrandbits(64).to_bytes(8, "big"))[0] for _ in range(10_000)]
+    values += [float(rng.getrandbits(rng.randint(1, 64))) * rng.choice((1, -1)) for _ in range(5_000)]
+    values += [round(rng.uniform(-1e3, 1e3), rng.randint(0, 6)) * 10.0 ** rng.randint(-30, 30) for _ in range(5_000)]
+    values = [v for v in values if math.isfinite(v)]
+    bits = [struct.pack(">d", v).hex() for v in values]
+    result = run_node(["node", "--input-type=module", "-e", DOUBLES_IN_NODE], stdin_text=json.dumps(bits))
+    assert result.returncode == 0, result.stderr
+    got = result.stdout.encode("utf-8")
+    want = canonical_bytes(values)  # type: ignore[arg-type]
+    if got != want:
+        at = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), min(len(got), len(want)))
+        near = slice(max(at - 60, 0), at + 20)
+        pytest.fail(f"canonical.js writes {got[near]!r} where canonical.py writes {want[near]!r}")
+
+
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = Settings(data_dir=Path(tmp_path_factory.mktemp("canonical")) / "data")
@@ -119,6 +153,6 @@ def test_chromium_writes_canonical_py_bytes_and_signs_them(browser: Any, client:
     assert base64.b64decode(out["bytes"]) == message
     assert signing.public_key_problem(public_key) is None
     assert signing.verify_signature(public_key, message, signature)
-    assert parse_event(message).key == signing.key_id(public_key)  # type: ignore[union-attr]
+    assert parse_event(message).key == signing.key_id(public_key)
     tampered = message.replace(b'"lead"', b'"Lead"')
     assert tampered != message and not signing.verify_signature(public_key, tampered, signature)

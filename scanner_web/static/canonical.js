@@ -1,7 +1,7 @@
 // The canonical bytes of an event in the browser, exactly as trace/core/canonical.py writes them
 // (RFC 8785, JCS), so that a supplier's browser signs the very bytes the server hashes and checks.
 // Pure: no DOM, no network. Tested byte for byte against canonical.py over
-// tests/vectors/canonical-corpus.json, in Node and in Chromium (tests/test_canonical_browser.py).
+// tests/vectors/canonical-corpus.json, in Node and in Chromium (tests/test_canonical_js.py).
 //
 // canonicalBytes(value) -> Uint8Array, the UTF-8 of the JCS text of `value`.
 // The vendored npm `canonicalize` writes the text (JSON.stringify numbers, keys sorted by UTF-16
@@ -18,6 +18,8 @@
 // integers apart from doubles, and canonical.py's parse_json reads an integer beyond 2^53 as the
 // double JSON.parse makes of it, so the two sides agree on it (canonical.py refuses only a Python
 // int beyond ±(2^53-1), which a browser cannot hold). -0 is written "0" by both.
+// What is written is a checked copy, so a getter is read once and a "__proto__" key stays a key.
+// canonicalize needs String.prototype.isWellFormed (Chrome 111, Firefox 119, Safari 16.4).
 import canonicalize from "./vendor/canonicalize/canonicalize.js";
 
 export const MAX_DEPTH = 32; // canonical.py's MAX_DEPTH
@@ -62,15 +64,17 @@ function describe(value) {
   return name ? `a ${name}` : "an object that is not plain";
 }
 
-function check(value, where, depth) {
-  if (value === null || typeof value === "boolean") return;
+// The value checked, copied as plain arrays and null-prototype objects: what is written is what
+// was checked (a getter is read once), and a "__proto__" key stays a key.
+function checked(value, where, depth) {
+  if (value === null || typeof value === "boolean") return value;
   if (typeof value === "string") {
     if (!wellFormed(value)) throw new CanonicalError(where, "expected valid Unicode text, got a lone surrogate");
-    return;
+    return value;
   }
   if (typeof value === "number") {
     if (!Number.isFinite(value)) throw new CanonicalError(where, `expected a finite number, got ${value}`);
-    return;
+    return value;
   }
   const isArray = Array.isArray(value);
   const proto = typeof value === "object" ? Object.getPrototypeOf(value) : undefined;
@@ -79,11 +83,12 @@ function check(value, where, depth) {
   }
   if (depth >= MAX_DEPTH) throw new CanonicalError(where, `expected at most ${MAX_DEPTH} levels of nesting`);
   if (isArray) {
+    const out = [];
     for (let i = 0; i < value.length; i++) {
       if (!(i in value)) throw new CanonicalError(`${where}[${i}]`, "expected a JSON value, got an empty slot");
-      check(value[i], `${where}[${i}]`, depth + 1);
+      out.push(checked(value[i], `${where}[${i}]`, depth + 1));
     }
-    return;
+    return out;
   }
   if (typeof value.toJSON === "function") {
     throw new CanonicalError(where, "expected a JSON value, got an object with a toJSON method");
@@ -91,18 +96,19 @@ function check(value, where, depth) {
   if (Object.getOwnPropertySymbols(value).length) {
     throw new CanonicalError(where, "expected string keys, got a symbol key");
   }
+  const out = Object.create(null);
   for (const key of Object.keys(value)) {
     if (!wellFormed(key)) {
       throw new CanonicalError(member(where, key), "expected a key of valid Unicode text, got a lone surrogate");
     }
-    check(value[key], member(where, key), depth + 1);
+    out[key] = checked(value[key], member(where, key), depth + 1);
   }
+  return out;
 }
 
 /** The JCS text of `value`, after the checks above. */
 export function canonicalText(value) {
-  check(value, "", 0);
-  return canonicalize(value);
+  return canonicalize(checked(value, "", 0));
 }
 
 /** The UTF-8 bytes of the JCS text of `value`: what is hashed (SHA-256) and signed (Ed25519). */

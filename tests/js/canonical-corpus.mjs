@@ -5,7 +5,7 @@
 
 // [name, value, the path canonical.js must name]: refused, as canonical.py refuses their like.
 function unrepresentable() {
-  const sparse = [1, , 3]; // eslint-disable-line no-sparse-arrays
+  const sparse = [1, , 3]; // a hole at [1]
   const deep = [];
   let inner = deep;
   for (let i = 0; i < 32; i++) inner = inner[0] = [];
