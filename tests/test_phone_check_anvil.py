@@ -30,6 +30,7 @@ from cradletrace.demo import story
 from cradletrace.devstack.nodes import free_port
 from cradletrace.scan.cache import ViewCache
 from cradletrace.scanner_web import pages
+from cradletrace.scanner_web.pages import strings
 from cradletrace.store.models import SupplierKey
 from cradletrace.verification import read_bundle, verify_bundle_on
 from cradletrace.workspace import Workspace, init_workspace
@@ -234,11 +235,12 @@ def _anchor(packs: Packs) -> None:
 
 
 @pytest.fixture(scope="module")
-def key_cases(tmp_path_factory: pytest.TempPathFactory, anvil_node: str) -> Iterator[tuple[Packs, str, str]]:
+def key_cases(tmp_path_factory: pytest.TempPathFactory, anvil_node: str) -> Iterator[tuple[Packs, str, str, str]]:
     """The demo on anvil, and two lab reports a dishonest server slipped in: one signed with a key
     the key log registered only after the report was anchored (a key made without its record, the
     worker's backfill kept from running, the record written later as if live), one signed with a
-    key revoked (and the revocation anchored) before the report was. Their digests."""
+    key revoked (and the revocation anchored) before the report was; and an honest one signed with a
+    key older than the key log, whose record the worker wrote (backfilled) after. Their digests."""
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("phone-keys") / "data",
         rpc_url=anvil_node,
@@ -267,13 +269,21 @@ def key_cases(tmp_path_factory: pytest.TempPathFactory, anvil_node: str) -> Iter
             m.setattr(suppliers, "refusal", lambda *a: None)
             [after_revocation] = record(settings, [_lab_report(4)])
         _anchor(packs)
-        yield packs, unlogged.digest, after_revocation.digest
+        with pytest.MonkeyPatch.context() as m:  # a key from before the key log: no record when it signed
+            m.setattr(suppliers, "_log", lambda *a: None)
+            m.setattr(keylog, "log_unlogged_keys", lambda *a: 0)
+            with Workspace(settings) as ws, ws.session() as s:
+                suppliers.rotate_key(s, settings.keys_dir, LAB)
+            [older] = record(settings, [_lab_report(5)])
+            _anchor(packs)
+        _anchor(packs)  # the worker's run logs the key now, marked backfilled, dated when it was made
+        yield packs, unlogged.digest, after_revocation.digest, older.digest
 
 
 def test_a_key_logged_after_the_record_or_revoked_before_it_fails_on_the_phone(
-    browser: Any, key_cases: tuple[Packs, str, str]
+    browser: Any, key_cases: tuple[Packs, str, str, str]
 ) -> None:
-    packs, unlogged, after_revocation = key_cases
+    packs, unlogged, after_revocation, older = key_cases
     page, pages_ = open_page(browser, packs)
     try:
         by_digest = {
@@ -285,15 +295,30 @@ def test_a_key_logged_after_the_record_or_revoked_before_it_fails_on_the_phone(
         }
         assert by_digest.pop(unlogged) == ("failed", "key")
         assert by_digest.pop(after_revocation) == ("failed", "revoked")
-        assert set(by_digest.values()) == {("verified", "")} and len(by_digest) == RECORDS
+        assert set(by_digest.values()) == {("verified", "")} and len(by_digest) == RECORDS + 1
+        lines = {
+            json.loads(base64.b64decode(b.get_attribute("data-evidence")))["digest"][2:]: b.locator(
+                "small.phone-check"
+            ).inner_text()
+            for b in page.locator(".badge[data-evidence]").all()
+        }
+        backfilled = strings()["zh"]["phone_key_backfilled"]
+        assert backfilled in lines.pop(older)
+        assert not any(backfilled in line for line in lines.values())
     finally:
         pages_.__exit__(None, None, None)
 
 
 def test_the_same_bundles_fail_in_verify_bundle_and_the_node_verifier(
-    key_cases: tuple[Packs, str, str], anvil_node: str
+    key_cases: tuple[Packs, str, str, str], anvil_node: str
 ) -> None:
-    packs, unlogged, after_revocation = key_cases
+    packs, unlogged, after_revocation, older = key_cases
+    bundle = packs.client.get(f"/api/v1/events/{older}/proof", headers=packs.site.auth("operator")).json()
+    assert json.loads(base64.b64decode(bundle["key"]["registration"]["bytes"]))["data"]["backfilled"] is True
+    verdict = verify_bundle_on(packs.settings, read_bundle(json.dumps(bundle)))
+    assert verdict.status == "VALID" and any("predates the key log" in n for n in verdict.notes), verdict
+    checked_by_node = node_verify(bundle, anvil_node)
+    assert checked_by_node["ok"] is True and "predates the key log" in checked_by_node["reason"]
     for digest, step, reason in ((unlogged, "key", "key unproven"), (after_revocation, "revoked", "key revoked")):
         bundle = packs.client.get(f"/api/v1/events/{digest}/proof", headers=packs.site.auth("operator")).json()
         verdict = verify_bundle_on(packs.settings, read_bundle(json.dumps(bundle)))

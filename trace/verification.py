@@ -767,7 +767,9 @@ def _key_record(
         ) and bundle["root"] is not None:
             return None, [f"key unproven: {where}: anchored on another chain or contract than the record"]
         on_chain = chain.lookup(_hex32(record["root"], f"bundle.{where}.root")) if not isinstance(chain, str) else None
-    return _KeyFacts(on_chain, data.get("backfilled") is True, datetime.fromisoformat(str(data.get("at")))), []
+    # Block times are whole seconds: a change within the block's second counts as before it.
+    at = datetime.fromisoformat(str(data.get("at"))).replace(microsecond=0)
+    return _KeyFacts(on_chain, data.get("backfilled") is True, at), []
 
 
 def _bundle_root_problems(bundle: dict[str, Any], chain: Anchor, root: bytes) -> list[str]:

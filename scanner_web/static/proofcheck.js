@@ -326,7 +326,8 @@ async function keyRecord(value, field, action, b, urls) {
       throw failed("key", `expected ${says}, got a ${shown(event.kind)} record of ${shown(k.supplierId)} (${shown(data.action)})`);
     if (data.supplier !== b.supplierId || data.key_id !== b.keyId || data.public_key !== b.publicKey)
       throw failed("key", `expected ${says}, got one for key ${shown(data.key_id)} of ${shown(data.supplier)}`);
-    const out = { anchored: k.root !== null, backfilled: data.backfilled === true, at: Date.parse(data.at) };
+    // Block times are whole seconds: a change within the block's second counts as before it.
+    const out = { anchored: k.root !== null, backfilled: data.backfilled === true, at: Math.floor(Date.parse(data.at) / 1000) * 1000 };
     if (!out.anchored) return out;
     if (b.chainId !== null && (k.chainId !== b.chainId || k.contract !== b.contract))
       throw failed("key", `expected it on chain ${b.chainId} at ${b.contract}, got chain ${k.chainId} at ${k.contract}`);

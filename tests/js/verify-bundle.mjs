@@ -255,7 +255,7 @@ async function keyRecord(value, where, action, s, url) {
     if (d.supplier !== s.supplierId || d.key_id !== s.keyId || d.public_key !== s.publicKey)
       fail("key", `expected a record about key ${s.keyId} of ${s.supplierId}, got key ${JSON.stringify(d.key_id)} of ${JSON.stringify(d.supplier)}`);
     const at = k.root === null || url === null ? null : await onChain(k, url);
-    return { at, backfilled: d.backfilled === true, time: Date.parse(d.at) };
+    return { at, backfilled: d.backfilled === true, time: Math.floor(Date.parse(d.at) / 1000) * 1000 }; // block times are whole seconds
   } catch (err) {
     if (!(err instanceof Failure) || err.step === "rpc") throw err;
     fail("key", `${where}: ${err.message}`);
