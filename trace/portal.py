@@ -51,7 +51,7 @@ def sign_in(session: Session, caller: Caller, now: datetime, idle: timedelta, li
         raise NotAllowedError(
             f"not allowed: the supplier portal takes a key with role supplier; this key has role {caller.role}"
         )
-    session.exec(  # type: ignore[call-overload]
+    session.exec(
         delete(PortalSession).where(
             or_(col(PortalSession.last_seen_at) < now - idle, col(PortalSession.created_at) < now - lifetime)
         )
@@ -97,5 +97,5 @@ def current(session: Session, session_id: str | None, now: datetime, idle: timed
 def sign_out(session: Session, session_id: str | None) -> None:
     """End the session now; signing out of one already ended changes nothing."""
     if session_id:
-        session.exec(delete(PortalSession).where(col(PortalSession.id_hash) == _hash(session_id)))  # type: ignore[call-overload]
+        session.exec(delete(PortalSession).where(col(PortalSession.id_hash) == _hash(session_id)))
         session.flush()

@@ -142,9 +142,9 @@ async def sign_in(request: Request, runtime: RuntimeDep) -> Response:
     except (TraceError, ApiError) as exc:
         status, detail, _ = _refused(exc)
         headers = exc.headers if isinstance(exc, ApiError) else None
-        response = _page(pages.render_signin(lang, error=detail), status)
-        response.headers.update(headers or {})
-        return response
+        refused = _page(pages.render_signin(lang, error=detail), status)
+        refused.headers.update(headers or {})
+        return refused
     response = _to("/supplier/records", lang)
     response.set_cookie(
         COOKIE, sid, httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/supplier"
