@@ -3,7 +3,8 @@
 //
 // The copies are committed, so the Python package serves them without Node and the pages never
 // load anything from a CDN: jsQR decodes camera frames on /scan, Swagger UI renders /docs,
-// @noble/ed25519 and @noble/hashes (ES modules, relative imports only) check proofs on the phone.
+// @noble/ed25519 and @noble/hashes (ES modules, relative imports only) check proofs on the phone,
+// canonicalize (an ES module importing nothing) writes an event's RFC 8785 bytes (canonical.js).
 // Usage: node scripts/vendor-web.cjs [--check | --list]
 //   --check  exit 1 if a committed copy (or the README) differs from node_modules, without writing.
 //   --list   print the [source, destination] pairs as JSON (the test compares them byte for byte).
@@ -33,6 +34,13 @@ const PACKAGES = {
       ["_u64.js", "noble-hashes/_u64.js"],
       ["utils.js", "noble-hashes/utils.js"],
       ["LICENSE", "noble-hashes/LICENSE"],
+    ],
+  },
+  canonicalize: {
+    use: "RFC 8785 (JCS) canonical JSON of an event, for a supplier's browser to sign (canonical.js checks the value first)",
+    files: [
+      ["lib/canonicalize.js", "canonicalize/canonicalize.js"],
+      ["LICENSE", "canonicalize/LICENSE"],
     ],
   },
   jsqr: {

@@ -35,6 +35,7 @@ def test_vendored_files_are_byte_identical_to_node_modules() -> None:
         "sha3.js",
         "sha2.js",
         "index.js",
+        "canonicalize.js",
     }
     for src, dest in pairs:
         assert (REPO_ROOT / dest).read_bytes() == (REPO_ROOT / src).read_bytes(), f"{dest} differs from {src}"
@@ -45,7 +46,7 @@ def test_vendored_files_are_byte_identical_to_node_modules() -> None:
 def test_readme_names_package_version_and_licence() -> None:
     pinned = json.loads((REPO_ROOT / "package.json").read_text("utf-8"))["devDependencies"]
     readme = (VENDOR / "README.md").read_text("utf-8")
-    for name in ("jsqr", "swagger-ui-dist", "@noble/hashes", "@noble/ed25519"):
+    for name in ("jsqr", "swagger-ui-dist", "@noble/hashes", "@noble/ed25519", "canonicalize"):
         installed = json.loads((REPO_ROOT / "node_modules" / name / "package.json").read_text("utf-8"))
         assert pinned[name] == installed["version"], f"package.json pins {name} exactly, as installed"
         assert (
