@@ -12,7 +12,7 @@ from typing import Any
 
 from cradletrace.apikeys import Caller
 from cradletrace.scanner_web.pages import _env, strings
-from cradletrace.store.models import SupplierKey
+from cradletrace.store.models import Lot, Product, SupplierKey
 
 
 @dataclass(frozen=True)
@@ -41,4 +41,20 @@ def render_records(lang: str, caller: Caller, csrf: str, lines: Sequence[RecordL
 
 
 def render_keys(lang: str, caller: Caller, csrf: str, keys: Sequence[SupplierKey]) -> str:
-    return _render("portal_keys.html", lang, caller=caller, csrf=csrf, keys=keys, page="keys")
+    return _render("portal_keys.html", lang, caller=caller, csrf=csrf, keys=keys, page="keys", module="portal-keys.js")
+
+
+def render_batch(
+    lang: str, caller: Caller, csrf: str, made: Sequence[Product], lots: Sequence[Lot], keys: Sequence[str]
+) -> str:
+    return _render(
+        "portal_batch.html",
+        lang,
+        caller=caller,
+        csrf=csrf,
+        products=made,
+        lots=lots,
+        keys=keys,
+        page="batch",
+        module="portal-batch.js",
+    )

@@ -11,6 +11,7 @@ each request with its cookie, Origin and CSRF header to a TestClient, and hands 
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,11 +23,11 @@ from sqlmodel import select
 
 from cradletrace import keylog
 from cradletrace.config import Settings
-from cradletrace.core import signing
+from cradletrace.core import canonical, signing
 from cradletrace.scanner_web.pages import strings
 from cradletrace.store.models import EventRow, SupplierKey
 from cradletrace.workspace import Workspace
-from tests.api.conftest import A, B, Site, open_site
+from tests.api.conftest import FORMULA, MILK, A, B, Site, open_site
 from tests.browser import screenshot, watched_page
 
 pytestmark = pytest.mark.browser
@@ -260,5 +261,91 @@ def test_an_idle_session_expires(browser: Any, brief_site: Site) -> None:
         page.locator("#signin-form").wait_for(timeout=WAIT_MS)
         assert page.url == f"{BASE}/supplier?lang=en"
         screenshot(page, "portal-session-expired-laptop")
+    finally:
+        pages.__exit__(None, None, None)
+
+
+def _fill_batch(page: Any, lot: str, produced: str, expires: str) -> None:
+    page.select_option("#gtin", FORMULA)
+    page.fill("#lot", lot)
+    page.fill("#produced_on", produced)
+    page.fill("#expires_on", expires)
+    page.fill("#quantity", "4200.5")
+    page.fill("#unit", "cans")
+    page.fill("#site-name", "南阿尔卑斯营养 · Plant 2")
+    page.fill("#site-address", "12 Dairy Rd, Timaru, New Zealand")
+    page.fill("#site-lat", "-44.3967")
+    page.fill("#site-lon", "171.2536")
+    page.fill("#site-country", "nz")
+    page.click("#add-input")
+    page.locator("#inputs .in-lot").last.fill(f"{MILK}/RM-A1")
+    page.locator("#inputs .in-quantity").last.fill("1.25e3")
+    page.locator("#inputs .in-unit").last.fill("kg")
+
+
+def test_batch_form_signs_in_the_browser_and_shows_refusals(browser: Any, site: Site) -> None:
+    """The lot form: a refused submission shows the API's problem beside its field and stores nothing;
+    then the previewed canonical JSON is canonical.py's bytes, the browser signs them, and the stored
+    event carries exactly those bytes with a signature the Python verifier accepts."""
+    [path] = site.settings.keys_dir.glob(f"{A}.*.pem")
+    key_id = path.name.split(".")[1]
+    page, pages = portal(browser, site)
+    try:
+        sign_in(page, site, "supplier_a")
+        page.goto(f"{BASE}/supplier/keys?lang=en")
+        page.fill("#pem", path.read_text())
+        page.click("#import-key")
+        page.locator("#key-status[data-key-id]").wait_for(timeout=WAIT_MS)
+        page.goto(f"{BASE}/supplier/batch?lang=en")
+        page.wait_for_selector("body[data-form-ready]")
+        assert page.locator("#key-id option").all_inner_texts() == [key_id]  # only keys this browser holds
+        before = site.event_count()
+        _fill_batch(page, "IF-P1", "2026-03-02", "2026-03-01")  # expires before it is made
+        page.click("#preview")
+        page.click("#sign-submit")
+        page.locator("#batch-status.bad").wait_for(timeout=WAIT_MS)
+        problems = page.locator(".problem:not(:empty)").all_inner_texts()
+        assert any("expected a date after produced_on" in p for p in problems), problems
+        assert "nothing was stored" in page.inner_text("#batch-status")
+        assert site.event_count() == before
+        screenshot(page, "portal-batch-refused-laptop")
+        page.fill("#expires_on", "2027-09-01")
+        assert page.locator("#sign-submit").is_disabled()  # a change asks for a new preview
+        page.click("#preview")
+        shown = page.inner_text("#canonical")
+        assert shown.encode() == canonical.canonical_bytes(json.loads(shown))
+        event = json.loads(shown)
+        assert (
+            event["key"] == key_id and event["data"]["quantity"] == 4200.5 and event["data"]["site"]["country"] == "NZ"
+        )
+        assert event["data"]["inputs"] == [{"gtin": MILK, "lot": "RM-A1", "quantity": 1250, "unit": "kg"}]
+        page.click("#sign-submit")
+        status = page.locator("#batch-status[data-event-id]")
+        status.wait_for(timeout=WAIT_MS)
+        screenshot(page, "portal-batch-recorded-laptop")
+        with Workspace(site.settings) as ws, ws.session() as s:
+            row = s.get(EventRow, int(status.get_attribute("data-event-id")))
+            assert row is not None and row.supplier_id == A and row.key_id == key_id
+            assert row.body == shown  # the bytes the browser showed and signed are the bytes stored
+            key = s.get(SupplierKey, key_id)
+            assert key is not None
+            assert signing.verify_signature(base64.b64decode(key.public_key), row.body.encode(), row.signature)
+        page.click("#nav-records")
+        page.locator(f'#records tr[data-event="{row.id}"][data-status="pending"]').wait_for(timeout=WAIT_MS)
+    finally:
+        pages.__exit__(None, None, None)
+
+
+def test_batch_form_on_a_tablet_in_chinese(browser: Any, site: Site) -> None:
+    page, pages = portal(browser, site, TABLET)
+    try:
+        sign_in(page, site, "supplier_a", "zh")
+        page.goto(f"{BASE}/supplier/batch?lang=zh")
+        page.wait_for_selector("body[data-form-ready]")
+        assert strings()["zh"]["portal_no_device_key"] in page.inner_text("#batch-status")  # a new browser: no key yet
+        _fill_batch(page, "IF-P2", "2026-03-02", "2027-03-01")
+        page.click("#preview")
+        assert "南阿尔卑斯营养" in page.inner_text("#canonical") and page.locator("#sign-submit").is_disabled()
+        screenshot(page, "portal-batch-preview-tablet-zh")
     finally:
         pages.__exit__(None, None, None)

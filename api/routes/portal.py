@@ -2,8 +2,8 @@
 key, sees its own records and their proofs, and manages the signing keys its browsers hold.
 
 The portal adds no new way in: each action calls the API route that does the same thing
-(``suppliers.register_public_key``, ``suppliers.revoke_key``, ``proofs.get_proof``), as the
-session's supplier key. The session is an opaque random id in a cookie (HttpOnly,
+(``suppliers.register_public_key``, ``suppliers.revoke_key``, ``proofs.get_proof``,
+``events.record_events`` for events the browser signed), as the session's supplier key. The session is an opaque random id in a cookie (HttpOnly,
 SameSite=Strict, Secure over https, Path=/supplier) kept hashed by ``cradletrace.portal``.
 Every state-changing request must come from this origin (Origin, else Referer) and carry the
 session's CSRF token (form field ``csrf`` or header ``X-CSRF-Token``). The key itself travels
@@ -21,10 +21,11 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlmodel import Session, col, select
 
-from cradletrace import apikeys, portal
+from cradletrace import apikeys, portal, products
 from cradletrace.api.deps import ChainDep, JsonBody, RuntimeDep, SessionDep, WorkspaceDep, client_address
 from cradletrace.api.errors import AUTH_THROTTLED, BAD_KEY, ApiError, answer_for, too_many
 from cradletrace.api.models import SupplierKeyPublic
+from cradletrace.api.routes import events as event_routes
 from cradletrace.api.routes import proofs
 from cradletrace.api.routes import suppliers as supplier_routes
 from cradletrace.api.routes.events import anchoring_of
@@ -34,7 +35,7 @@ from cradletrace.config import Settings
 from cradletrace.errors import InvalidInputError, NotAllowedError, Problem, SessionEndedError, TraceError
 from cradletrace.scanner_web import portal as pages
 from cradletrace.scanner_web.pages import pick_lang
-from cradletrace.store.models import AnchorBatch, EventRow, SupplierKey
+from cradletrace.store.models import AnchorBatch, EventRow, Lot, Shipment, SupplierKey
 
 router = APIRouter(prefix="/supplier", include_in_schema=False)
 
@@ -289,3 +290,39 @@ async def revoke_key(key_id: str, request: Request, runtime: RuntimeDep) -> Resp
 
     await to_thread.run_sync(work)
     return _to("/supplier/keys", lang)
+
+
+@router.get("/batch", response_class=HTMLResponse)
+def batch_form(request: Request, runtime: RuntimeDep, session: SessionDep, lang: str | None = None) -> Response:
+    """The production-lot form: the supplier's products, the lots it may name as inputs, its active keys."""
+    lang = _lang(request, lang)
+
+    def render(caller: Caller, csrf: str) -> str:
+        me = str(caller.supplier_id)
+        made = [
+            v.product
+            for v in products.list_products(session)
+            if v.product.owner_id == me or any(p.supplier_id == me and p.role == "maker" for p in v.parties)
+        ]
+        received = select(Lot).join(Shipment, col(Shipment.lot_id) == col(Lot.id)).where(col(Shipment.consignee) == me)
+        own = select(Lot).where(col(Lot.supplier_id) == me)
+        lots = {(lot.gtin, lot.lot): lot for q in (received, own) for lot in session.exec(q)}
+        active = session.exec(
+            select(SupplierKey.key_id).where(col(SupplierKey.supplier_id) == me, col(SupplierKey.revoked_at).is_(None))
+        )
+        return pages.render_batch(
+            lang, caller, csrf, made, sorted(lots.values(), key=lambda x: (x.gtin, x.lot)), list(active)
+        )
+
+    return _shown(request, runtime, session, lang, render)
+
+
+@router.post("/events", status_code=201)
+def record_signed(
+    request: Request, body: JsonBody, runtime: RuntimeDep, session: SessionDep, workspace: WorkspaceDep
+) -> Response:
+    """Record events the browser signed: exactly POST /api/v1/events, as the session's supplier key
+    (every one is checked, then all are stored, or none; refusals name the fields)."""
+    caller = _guarded(request, runtime, session, request.headers.get("x-csrf-token"))
+    recorded = event_routes.record_events(body, session, caller, workspace)
+    return JSONResponse(recorded.model_dump(mode="json"), status_code=201)

@@ -6,44 +6,16 @@
 // once as extractable only to learn its public half (JWK "x"), then imported again non-extractable,
 // and only that copy is kept. Every POST carries the session's CSRF token in X-CSRF-Token.
 
+import { forget, keep, localKeys } from "./portal-store.js";
+
 const words = JSON.parse(document.getElementById("portal-strings").textContent);
 const session = JSON.parse(document.getElementById("portal-session").textContent);
 const statusLine = document.getElementById("key-status");
-
-const DB = "cradletrace-portal";
-const STORE = "keys";
 
 function say(text, ok) {
   statusLine.textContent = text;
   statusLine.className = "status " + (ok === undefined ? "" : ok ? "ok" : "bad");
 }
-
-function openDb() {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.open(DB, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore(STORE, { keyPath: "key_id" });
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-}
-
-async function inStore(mode, work) {
-  const db = await openDb();
-  try {
-    return await new Promise((resolve, reject) => {
-      const tx = db.transaction(STORE, mode);
-      const req = work(tx.objectStore(STORE));
-      tx.oncomplete = () => resolve(req.result);
-      tx.onerror = () => reject(tx.error);
-    });
-  } finally {
-    db.close();
-  }
-}
-
-export const localKeys = () => inStore("readonly", (s) => s.getAll());
-const keep = (entry) => inStore("readwrite", (s) => s.put(entry));
-const forget = (keyId) => inStore("readwrite", (s) => s.delete(keyId));
 
 function b64(bytes) {
   let s = "";

@@ -372,6 +372,19 @@ PORTAL: dict[tuple[str, str], tuple[Callable[[Site, str], tuple[str, dict[str, A
         lambda s, t: (f"/supplier/keys/{_spare_a_key(s)}/revoke", {"data": {"csrf": t}}),
         {"anonymous": 401, "supplier_a": 303, "supplier_b": 404},
     ),
+    ("GET", "/supplier/batch"): (
+        lambda s, t: ("/supplier/batch", {}),
+        {"anonymous": 303, "supplier_a": 200, "supplier_b": 200},
+    ),
+    # Admitted sessions reach the API's own checks (an empty list is their own mistake); a session of
+    # A may not record B's signed event, whatever its signature (POST /api/v1/events's rule).
+    ("POST", "/supplier/events"): (
+        lambda s, t: (
+            "/supplier/events",
+            {"content": b"[]", "headers": {"X-CSRF-Token": t, "Content-Type": "application/json"}},
+        ),
+        {"anonymous": 401, "supplier_a": 422, "supplier_b": 422},
+    ),
     ("POST", "/supplier/signin"): (
         lambda s, t: ("/supplier/signin", {"data": {"key": s.secrets["supplier_a"]}}),
         {"anonymous": 303, "supplier_a": 303, "supplier_b": 303},
@@ -397,6 +410,21 @@ def test_portal_matrix(site: Site, route: tuple[str, str], who: str) -> None:
         shown = {int(x) for x in __import__("re").findall(r'data-event="(\d+)"', r.text)}
         assert shown and (site.ids["a_event"] in shown) == (who == "supplier_a")
         assert (site.ids["b_event"] in shown) == (who == "supplier_b")
+
+
+def test_portal_session_records_only_its_own_suppliers_events(site: Site) -> None:
+    before = site.event_count()
+    [pem_file] = site.settings.keys_dir.glob(f"{B}.*.pem")  # B's 'supplier add' key (cases register newer ones)
+    for who, status in (("supplier_a", 403), ("supplier_b", 201)):
+        client, token = _portal_browser(site, who)
+        event = {**raw_milk(1, B)[0], "key": pem_file.name.split(".")[1]}
+        r = client.post(
+            "/supplier/events",
+            content=json.dumps([sign_with(pem_file.read_bytes(), event)]).encode(),
+            headers={"Origin": "http://testserver", "X-CSRF-Token": token, "Content-Type": "application/json"},
+        )
+        assert r.status_code == status, r.text
+    assert site.event_count() == before + 1
 
 
 def test_portal_matrix_covers_every_portal_route() -> None:
