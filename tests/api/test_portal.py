@@ -176,3 +176,26 @@ def test_wrong_keys_are_throttled_like_the_api(strict_site: Site) -> None:
     r = c.post("/supplier/signin", data={"key": strict_site.secrets["supplier_a"]}, headers=ORIGIN)
     assert r.status_code == 429 and AUTH_THROTTLED in r.text and int(r.headers["retry-after"]) >= 1
     assert COOKIE not in c.cookies
+
+
+def test_a_session_ends_at_its_lifetime_however_busy(site: Site) -> None:
+    """Requests every few minutes keep the idle clock running, but not past the absolute lifetime."""
+    from datetime import UTC, datetime, timedelta
+
+    from cradletrace import portal
+    from cradletrace.errors import SessionEndedError
+
+    idle, lifetime = timedelta(minutes=30), timedelta(hours=12)
+    start = datetime.now(UTC)
+    with Workspace(site.settings) as ws, ws.session() as s:
+        caller = apikeys.authenticate(s, site.secrets["supplier_a"])
+        assert caller is not None
+        sid = portal.sign_in(s, caller, start, idle, lifetime)
+        at = start
+        while at + timedelta(minutes=20) - start <= lifetime:
+            at += timedelta(minutes=20)
+            assert portal.current(s, sid, at, idle, lifetime).supplier_id == A
+        with pytest.raises(SessionEndedError):
+            portal.current(s, sid, at + timedelta(minutes=20), idle, lifetime)
+        with pytest.raises(SessionEndedError):  # and it is gone
+            portal.current(s, sid, start, idle, lifetime)
