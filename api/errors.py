@@ -13,6 +13,7 @@ InvalidInputError, request validation  422     "invalid input"
 StateConflictError                     409     CONFLICTS[kind]: ALREADY_RECALLED / _RELEASED / _CLOSED
 malformed Digital Link path (scan)     400     MALFORMED: the path, not a body, is bad (GS1 resolver)
 missing / unknown / revoked API key    401     MISSING_KEY / BAD_KEY
+SessionEndedError (supplier portal)    401     SESSION_ENDED
 too many wrong keys, scans, bundles    429     AUTH_THROTTLED / the route's text
 NotAllowedError, wrong role            403     the core's message / "not allowed: ..."
 NotFoundError, unknown route           404     the core's message / "not found"
@@ -71,6 +72,7 @@ from cradletrace.errors import (
     NotFoundError,
     Problem,
     RpcRefusedError,
+    SessionEndedError,
     StateConflictError,
     StoppedError,
     TraceError,
@@ -82,6 +84,7 @@ INVALID_EVENTS = "invalid events: nothing was stored"
 INVALID_INPUT = "invalid input"
 MISSING_KEY = "missing API key: expected 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
 BAD_KEY = "API key not valid (unknown or revoked)"
+SESSION_ENDED = "not signed in: the portal session is missing, idle too long, too old or signed out; sign in again"
 STOPPED = "request stopped before its end: over its time limit (api_request_timeout), or the server is stopping"
 CHAIN_UNAVAILABLE = "chain unavailable: the chain node did not answer; try again later"
 CHAIN_FAILED = "chain error: the chain did not do what was asked"
@@ -215,6 +218,7 @@ ANSWERS: tuple[Answer, ...] = (
     Answer(StateConflictError, 409, lambda e: CONFLICTS[e.kind]),
     Answer(NotFoundError, 404, str),
     Answer(NotAllowedError, 403, str),
+    Answer(SessionEndedError, 401, SESSION_ENDED),
     Answer(ChainUnavailableError, 503, CHAIN_UNAVAILABLE),
     Answer(StoppedError, 503, STOPPED, lambda e: [Problem("", str(e))]),
     Answer(ChainError, 502, CHAIN_FAILED),

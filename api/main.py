@@ -38,6 +38,7 @@ from cradletrace.api.routes import (
     epcis,
     events,
     health,
+    portal,
     products,
     proofs,
     recalls,
@@ -136,6 +137,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(scanner.router)  # public: the camera page that opens those paths
     app.include_router(rpc.router)  # public: the embedded chain's read-only JSON-RPC view for scan pages
     app.include_router(console.router)  # public page, no data: the recall console calls the API with a quality key
+    app.include_router(portal.router)  # the supplier portal: its own session cookie, each action an API route's
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _document_raw_bodies(app)
 

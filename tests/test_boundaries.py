@@ -52,6 +52,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "Product": ("cradletrace.products",),
     "ProductParty": ("cradletrace.products",),
     "ApiKey": ("cradletrace.apikeys",),
+    "PortalSession": ("cradletrace.portal",),
     "Meta": (STORE, "cradletrace.workspace"),  # the workspace records the contract it opened the store with
 }
 # (module, model) -> why that module writes another package's table

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     # Failed authentication: an address may present this many wrong API keys at once, then one
     # more per 60/N seconds; meanwhile its every keyed request (the right key too) is 429.
     auth_failures_per_minute: int = Field(default=10, ge=1)
+    # The supplier portal (/supplier): a session ends after this many minutes without a request
+    # (CRADLETRACE_PORTAL_IDLE_MINUTES), and at the latest this many hours after signing in.
+    portal_idle_minutes: float = Field(default=30.0, gt=0)
+    portal_lifetime_hours: float = Field(default=12.0, gt=0)
     # Public POST /verify-bundle (each one reads the chain): requests per minute per address (0: no limit).
     verify_rate_per_minute: int = Field(default=30, ge=0)
     # Log client addresses and scanned serials in the access log (default: never; paths are logged

@@ -12,6 +12,7 @@ The hierarchy, and the builtin each one resembles::
     ├── StateConflictError                     well formed, but not in the state it needs; ``kind`` says which
     ├── NotFoundError (LookupError)            an id, lot or event that is not in the store
     ├── NotAllowedError (PermissionError)      expired certificate, revoked key, wrong role
+    ├── SessionEndedError                      no portal session: never signed in, idle, too old, signed out
     ├── StoppedError                           long work stopped: time limit, client gone, shutdown
     ├── ConfigError                            data directory or settings unusable
     ├── AnchoringBusyError                     another worker anchors now (leader lock, claimed events)
@@ -109,6 +110,12 @@ class NotFoundError(TraceError, LookupError):
 
 class NotAllowedError(TraceError, PermissionError):
     """The actor may not do this now: expired certificate, revoked key, wrong role."""
+
+
+class SessionEndedError(TraceError):
+    """The supplier portal has no live session for this request: none was opened, it sat idle past
+    its timeout or outlived its lifetime, it was signed out, or the API key it was opened with was
+    revoked. The supplier signs in again; nothing was changed."""
 
 
 class StoppedError(TraceError):

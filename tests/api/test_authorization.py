@@ -312,3 +312,123 @@ def test_consumer_needs_no_key_on_public_routes(site: Site, route: tuple[str, st
 
 def test_consumer_cases_cover_every_public_route(site: Site) -> None:
     assert _public_routes(site) == set(CONSUMER)
+
+
+# -- the supplier portal (/supplier): callers are browsers holding a portal session, not keys --
+
+PORTAL_WHO = ("anonymous", "supplier_a", "supplier_b")
+
+
+def _portal_browser(site: Site, who: str) -> tuple[Any, str]:
+    """A browser of its own, signed in as ``who`` (none for anonymous), and its CSRF token."""
+    from fastapi.testclient import TestClient
+
+    from cradletrace.api.routes.portal import COOKIE
+    from cradletrace.portal import csrf_token
+
+    c = TestClient(site.client.app, raise_server_exceptions=False, follow_redirects=False)
+    if who == "anonymous":
+        return c, "0" * 64
+    r = c.post("/supplier/signin", data={"key": site.secrets[who]}, headers={"Origin": "http://testserver"})
+    assert r.status_code == 303, r.text
+    return c, csrf_token(c.cookies[COOKIE])
+
+
+def _spare_a_key(site: Site) -> str:
+    """A key of A's to revoke (registered as the operator would)."""
+    r = site.client.post(
+        f"{P}/suppliers/{A}/public-keys",
+        headers=site.auth("operator"),
+        json={"public_key": base64.b64encode(signing.generate_key_pair().public_key).decode()},
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["key_id"])
+
+
+def _fresh_public_key() -> dict[str, Any]:
+    return {"json": {"public_key": base64.b64encode(signing.generate_key_pair().public_key).decode()}}
+
+
+# (method, path template) -> (how to call it, status per browser); the page redirects (303) to sign-in without a session
+PORTAL: dict[tuple[str, str], tuple[Callable[[Site, str], tuple[str, dict[str, Any]]], dict[str, int]]] = {
+    ("GET", "/supplier"): (lambda s, t: ("/supplier", {}), {"anonymous": 200, "supplier_a": 303, "supplier_b": 303}),
+    ("GET", "/supplier/records"): (
+        lambda s, t: ("/supplier/records", {}),
+        {"anonymous": 303, "supplier_a": 200, "supplier_b": 200},
+    ),
+    ("GET", "/supplier/records/{event_id}/proof"): (
+        lambda s, t: (f"/supplier/records/{s.ids['a_event']}/proof", {}),
+        {"anonymous": 401, "supplier_a": 200, "supplier_b": 403},
+    ),
+    ("GET", "/supplier/keys"): (
+        lambda s, t: ("/supplier/keys", {}),
+        {"anonymous": 303, "supplier_a": 200, "supplier_b": 200},
+    ),
+    ("POST", "/supplier/keys"): (
+        lambda s, t: ("/supplier/keys", {**_fresh_public_key(), "headers": {"X-CSRF-Token": t}}),
+        {"anonymous": 401, "supplier_a": 201, "supplier_b": 201},
+    ),
+    ("POST", "/supplier/keys/{key_id}/revoke"): (
+        lambda s, t: (f"/supplier/keys/{_spare_a_key(s)}/revoke", {"data": {"csrf": t}}),
+        {"anonymous": 401, "supplier_a": 303, "supplier_b": 404},
+    ),
+    ("GET", "/supplier/batch"): (
+        lambda s, t: ("/supplier/batch", {}),
+        {"anonymous": 303, "supplier_a": 200, "supplier_b": 200},
+    ),
+    # Admitted sessions reach the API's own checks (an empty list is their own mistake); a session of
+    # A may not record B's signed event, whatever its signature (POST /api/v1/events's rule).
+    ("POST", "/supplier/events"): (
+        lambda s, t: (
+            "/supplier/events",
+            {"content": b"[]", "headers": {"X-CSRF-Token": t, "Content-Type": "application/json"}},
+        ),
+        {"anonymous": 401, "supplier_a": 422, "supplier_b": 422},
+    ),
+    ("POST", "/supplier/signin"): (
+        lambda s, t: ("/supplier/signin", {"data": {"key": s.secrets["supplier_a"]}}),
+        {"anonymous": 303, "supplier_a": 303, "supplier_b": 303},
+    ),
+    ("POST", "/supplier/signout"): (
+        lambda s, t: ("/supplier/signout", {"data": {"csrf": t}}),
+        {"anonymous": 401, "supplier_a": 303, "supplier_b": 303},
+    ),
+}
+
+
+@pytest.mark.parametrize("who", PORTAL_WHO)
+@pytest.mark.parametrize("route", sorted(PORTAL), ids=" ".join)
+def test_portal_matrix(site: Site, route: tuple[str, str], who: str) -> None:
+    """A portal session acts only for its own supplier: B's browser neither reads A's proof nor revokes A's key."""
+    client, token = _portal_browser(site, who)
+    call, expected = PORTAL[route]
+    url, kwargs = call(site, token)
+    headers = {"Origin": "http://testserver", **kwargs.pop("headers", {})}
+    r = client.request(route[0], url, headers=headers, **kwargs)
+    assert r.status_code == expected[who], r.text
+    if route == ("GET", "/supplier/records") and who != "anonymous":
+        shown = {int(x) for x in __import__("re").findall(r'data-event="(\d+)"', r.text)}
+        assert shown and (site.ids["a_event"] in shown) == (who == "supplier_a")
+        assert (site.ids["b_event"] in shown) == (who == "supplier_b")
+
+
+def test_portal_session_records_only_its_own_suppliers_events(site: Site) -> None:
+    before = site.event_count()
+    [pem_file] = site.settings.keys_dir.glob(f"{B}.*.pem")  # B's 'supplier add' key (cases register newer ones)
+    for who, status in (("supplier_a", 403), ("supplier_b", 201)):
+        client, token = _portal_browser(site, who)
+        event = {**raw_milk(1, B)[0], "key": pem_file.name.split(".")[1]}
+        r = client.post(
+            "/supplier/events",
+            content=json.dumps([sign_with(pem_file.read_bytes(), event)]).encode(),
+            headers={"Origin": "http://testserver", "X-CSRF-Token": token, "Content-Type": "application/json"},
+        )
+        assert r.status_code == status, r.text
+    assert site.event_count() == before + 1
+
+
+def test_portal_matrix_covers_every_portal_route() -> None:
+    from cradletrace.api.routes.portal import router
+
+    declared = {(m, r.path_format) for r in router.routes if isinstance(r, APIRoute) for m in r.methods}
+    assert declared == set(PORTAL)

@@ -179,6 +179,20 @@ class ApiKey(SQLModel, table=True):
     revoked_at: datetime | None = _ts(nullable=True)
 
 
+class PortalSession(SQLModel, table=True):
+    """A supplier's signed-in session on the portal (/supplier). Only SHA-256 of the random session
+    id is kept, so a copy of the store cannot be replayed as a cookie; the API key it was opened with
+    is looked up on every request, so revoking that key ends the session too."""
+
+    __tablename__ = "portal_session"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    api_key_id: str = Field(foreign_key="api_key.id", index=True, max_length=16)
+    supplier_id: str = Field(foreign_key="supplier.id", index=True, max_length=63)
+    created_at: datetime = _ts(nullable=False)
+    last_seen_at: datetime = _ts(nullable=False)
+
+
 class Item(SQLModel, table=True):
     """One serialized retail unit, tied to its lot by the anchored commissioning event.
 
