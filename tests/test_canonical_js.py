@@ -17,6 +17,7 @@ import random
 import re
 import struct
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,6 @@ from tests.canonical_corpus import CORPUS, events
 from tests.test_phone_check import BASE, forward
 
 RUNNER = REPO_ROOT / "tests" / "js" / "canonical-corpus.mjs"
-RUNNER_URL = f"{BASE}/test-only/canonical-corpus.mjs"  # 'self' to the page; answered by the test, not the app
 WAIT_MS = 20_000
 
 
@@ -105,12 +105,28 @@ def test_node_writes_numbers_as_canonical_py_does() -> None:
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(data_dir=Path(tmp_path_factory.mktemp("canonical")) / "data")
+    """An empty app (also used by tests/test_coldchain_js.py): any of its pages carries its CSP."""
+    settings = Settings(data_dir=Path(tmp_path_factory.mktemp("app")) / "data")
     ws, _ = init_workspace(settings)
     with ws:
         pass
     with TestClient(create_app(settings), raise_server_exceptions=False) as c:
         yield c
+
+
+@contextmanager
+def page_with_runner(browser: Any, client: TestClient, runner: Path, seen: list[str]) -> Iterator[Any]:
+    """A watched page on one of the app's pages (so its CSP applies), the app answering every request
+    to it but /test-only/<runner's name>, which is ``runner``; outside requests are noted and refused."""
+    with watched_page(browser.new_context()) as page:
+        page.route(re.compile(r"^https?://(?!localhost:8123/).*"), lambda r: (seen.append(r.request.url), r.abort()))
+        page.route(f"{BASE}/**", forward(client, seen))
+        page.route(
+            f"{BASE}/test-only/{runner.name}",
+            lambda r: r.fulfill(status=200, content_type="text/javascript", body=runner.read_bytes()),
+        )
+        assert page.goto(f"{BASE}/console?lang=en").status == 200
+        yield page
 
 
 # In the page: canonical.js as the app serves it, the corpus runner, then a supplier's signature.
@@ -132,13 +148,7 @@ IN_PAGE = """async ([corpus, event]) => {
 @pytest.mark.browser
 def test_chromium_writes_canonical_py_bytes_and_signs_them(browser: Any, client: TestClient) -> None:
     seen: list[str] = []
-    with watched_page(browser.new_context()) as page:
-        page.route(re.compile(r"^https?://(?!localhost:8123/).*"), lambda r: (seen.append(r.request.url), r.abort()))
-        page.route(f"{BASE}/**", forward(client, seen))
-        page.route(
-            RUNNER_URL, lambda r: r.fulfill(status=200, content_type="text/javascript", body=RUNNER.read_bytes())
-        )
-        assert page.goto(f"{BASE}/console?lang=en").status == 200  # any page of the app: its CSP applies
+    with page_with_runner(browser, client, RUNNER, seen) as page:
         report = next(e for name, e in events() if e["kind"] == "test_report")  # µ, nested lists, floats
         out = page.evaluate(IN_PAGE, [corpus(), report])
     assert f"{BASE}/static/canonical.js" in seen and f"{BASE}/static/vendor/canonicalize/canonicalize.js" in seen
