@@ -5,6 +5,17 @@ release of the logic. Each value carries the citation it was copied from (standa
 source, quote); what could not be read from a source is listed under ``missing``, never guessed.
 This module only reads the packaged file and checks its shape, so a bad edit fails at test time
 (unknown unit, c > n, m > M, a value without its citation) instead of in a supplier's form.
+
+The file's shape (``schema`` = ``cradletrace/test-standards/1``)::
+
+    {"schema", "version", "note", "units": [unit, ...],
+     "templates": [{"id", "standard", "edition", "title", "product_category", "market",
+                    "analytes": [{"name", "category", "unit" (one of units),
+                                  "limit": number >= 0 | "plan": {"n", "c", "m", "M" (null: two-class)},
+                                  "method": string | null,
+                                  "citation": {"standard", "edition", "clause", "source", "quote"}}],
+                    "missing": [{"analyte", "standard", "looked_for"}]}],
+     "plan_definitions": {name: quoted definition}}
 """
 
 from __future__ import annotations
