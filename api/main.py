@@ -47,6 +47,7 @@ from cradletrace.api.routes import (
     scan,
     scanner,
     suppliers,
+    teststandards,
     trace,
 )
 from cradletrace.api.runtime import Runtime
@@ -59,7 +60,8 @@ API_PREFIX = "/api/v1"
 # offline machine) cannot reach.
 SWAGGER = "/static/vendor/swagger-ui"
 ROUTERS = tuple(
-    m.router for m in (health, suppliers, products, apikeys, events, proofs, audit, anchor, trace, recalls, epcis)
+    m.router
+    for m in (health, suppliers, products, apikeys, events, proofs, audit, anchor, trace, recalls, epcis, teststandards)
 )
 
 DESCRIPTION = """\
