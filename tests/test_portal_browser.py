@@ -384,6 +384,22 @@ def _ship(page: Any, lot: str) -> None:
     page.fill("#customs-origin", "nz")
 
 
+def _opened(envelope: dict[str, Any], passphrase: str) -> bytes:
+    """The backup opened as docs/supplier-portal.md says, outside the browser: the public key of the
+    PKCS#8 inside."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+
+    kdf = envelope["kdf"]
+    aes = PBKDF2HMAC(hashes.SHA256(), 32, base64.b64decode(kdf["salt"]), kdf["iterations"]).derive(passphrase.encode())
+    der = AESGCM(aes).decrypt(
+        base64.b64decode(envelope["cipher"]["iv"]), base64.b64decode(envelope["ciphertext"]), None
+    )
+    private = serialization.load_der_private_key(der, None)
+    return private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
 def test_key_backup_then_a_shipment_signed_with_it_on_a_fresh_browser(browser: Any, site: Site) -> None:
     """A key made in one browser is backed up (PBKDF2 + AES-GCM envelope) before it is kept; a fresh
     browser imports the backup and signs a shipment with it: a lot A neither made nor received is
@@ -407,6 +423,7 @@ def test_key_backup_then_a_shipment_signed_with_it_on_a_fresh_browser(browser: A
         envelope = json.loads(backup)
         assert envelope["format"] == "cradletrace-key-backup" and envelope["kdf"]["iterations"] == 600_000
         assert "PRIVATE" not in backup and download.value.suggested_filename.endswith(f"{envelope['key_id']}.json")
+        assert _opened(envelope, passphrase) == base64.b64decode(envelope["public_key"])  # the documented format
         screenshot(page, "portal-key-backup-laptop")
         page.click("#backup-keep")
         status = page.locator("#key-status[data-key-id]")
