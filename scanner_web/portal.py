@@ -12,7 +12,7 @@ from typing import Any
 
 from cradletrace.apikeys import Caller
 from cradletrace.scanner_web.pages import _env, strings
-from cradletrace.store.models import Lot, Product, SupplierKey
+from cradletrace.store.models import Lot, Product, Supplier, SupplierKey
 
 
 @dataclass(frozen=True)
@@ -26,30 +26,44 @@ class RecordLine:
     status: str  # EventAnchoring: pending, prepared, anchored
 
 
-def _render(name: str, lang: str, **values: Any) -> str:
+def _render(name: str, lang: str, may_ship: bool = False, **values: Any) -> str:
+    """``may_ship``: the supplier's role may record shipments, so the navigation offers the form."""
     t = strings()[lang]
     words = {k.removeprefix("portal_"): v for k, v in t.items() if k.startswith("portal_")}
-    return _env().get_template(name).render(t=t, p=words, lang=lang, **values)
+    return _env().get_template(name).render(t=t, p=words, lang=lang, may_ship=may_ship, **values)
 
 
 def render_signin(lang: str, error: str | None = None) -> str:
     return _render("portal_signin.html", lang, error=error)
 
 
-def render_records(lang: str, caller: Caller, csrf: str, lines: Sequence[RecordLine], older: int | None) -> str:
-    return _render("portal_records.html", lang, caller=caller, csrf=csrf, lines=lines, older=older, page="records")
+def render_records(
+    lang: str, caller: Caller, csrf: str, lines: Sequence[RecordLine], older: int | None, may_ship: bool
+) -> str:
+    return _render(
+        "portal_records.html", lang, may_ship, caller=caller, csrf=csrf, lines=lines, older=older, page="records"
+    )
 
 
-def render_keys(lang: str, caller: Caller, csrf: str, keys: Sequence[SupplierKey]) -> str:
-    return _render("portal_keys.html", lang, caller=caller, csrf=csrf, keys=keys, page="keys", module="portal-keys.js")
+def render_keys(lang: str, caller: Caller, csrf: str, keys: Sequence[SupplierKey], may_ship: bool) -> str:
+    return _render(
+        "portal_keys.html", lang, may_ship, caller=caller, csrf=csrf, keys=keys, page="keys", module="portal-keys.js"
+    )
 
 
 def render_batch(
-    lang: str, caller: Caller, csrf: str, made: Sequence[Product], lots: Sequence[Lot], keys: Sequence[str]
+    lang: str,
+    caller: Caller,
+    csrf: str,
+    made: Sequence[Product],
+    lots: Sequence[Lot],
+    keys: Sequence[str],
+    may_ship: bool,
 ) -> str:
     return _render(
         "portal_batch.html",
         lang,
+        may_ship,
         caller=caller,
         csrf=csrf,
         products=made,
@@ -57,4 +71,32 @@ def render_batch(
         keys=keys,
         page="batch",
         module="portal-batch.js",
+    )
+
+
+def render_shipment(
+    lang: str,
+    caller: Caller,
+    csrf: str,
+    role: str,
+    allowed: bool,
+    lots: Sequence[Lot],
+    keys: Sequence[str],
+    consignees: Sequence[Supplier],
+) -> str:
+    """The shipment and customs form; for a role that may not record shipments, only a word saying so
+    (and no script: there is nothing to sign)."""
+    return _render(
+        "portal_shipment.html",
+        lang,
+        allowed,
+        caller=caller,
+        csrf=csrf,
+        role=role,
+        allowed=allowed,
+        lots=lots,
+        keys=keys,
+        consignees=consignees,
+        page="shipment",
+        module="portal-shipment.js" if allowed else None,
     )

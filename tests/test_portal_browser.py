@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import select
+from sqlmodel import col, select
 
-from cradletrace import keylog
+from cradletrace import apikeys, keylog
 from cradletrace.config import Settings
 from cradletrace.core import canonical, signing
 from cradletrace.scanner_web.pages import strings
-from cradletrace.store.models import EventRow, SupplierKey
+from cradletrace.store.models import EventRow, Lot, Shipment, SupplierKey
 from cradletrace.workspace import Workspace
 from tests.api.conftest import FORMULA, MILK, A, B, Site, open_site
 from tests.browser import screenshot, watched_page
@@ -201,6 +201,7 @@ def test_make_a_key_on_this_device_and_revoke_it(browser: Any, site: Site) -> No
         sign_in(page, site, "supplier_a")
         page.goto(f"{BASE}/supplier/keys?lang=en")
         page.click("#make-key")
+        page.click("#backup-keep")  # no backup this time (test_key_backup_... makes one)
         status = page.locator("#key-status[data-key-id]")
         status.wait_for(timeout=WAIT_MS)
         key_id = status.get_attribute("data-key-id")
@@ -218,6 +219,26 @@ def test_make_a_key_on_this_device_and_revoke_it(browser: Any, site: Site) -> No
         pages.__exit__(None, None, None)
 
 
+def _import_refused_then_accepted(
+    page: Any, site: Site, key_id: str, bad: tuple[str, str, str], good: tuple[str, str]
+) -> None:
+    """Sign in as A; import ``bad`` (text, passphrase, the EN word of its refusal), then ``good``
+    (text, passphrase), which must be ``key_id``, registered and kept non-extractable."""
+    sign_in(page, site, "supplier_a")
+    page.goto(f"{BASE}/supplier/keys?lang=en")
+    for text, passphrase in (bad[:2], good):
+        page.fill("#pem", text)
+        page.fill("#import-passphrase", passphrase)
+        page.click("#import-key")
+        if text == bad[0] and passphrase == bad[1]:
+            page.locator("#key-status.bad").wait_for(timeout=WAIT_MS)
+            assert EN[bad[2]] in page.inner_text("#key-status")
+    status = page.locator("#key-status[data-key-id]")
+    status.wait_for(timeout=WAIT_MS)
+    assert status.get_attribute("data-key-id") == key_id
+    _check_registered(site, key_id, page)
+
+
 @pytest.mark.parametrize("fresh", [True, False], ids=["new-pem", "supplier-add-pem"])
 def test_import_a_pem(browser: Any, site: Site, fresh: bool) -> None:
     if fresh:
@@ -228,18 +249,7 @@ def test_import_a_pem(browser: Any, site: Site, fresh: bool) -> None:
         pem, key_id = path.read_text(), path.name.split(".")[1]
     page, pages = portal(browser, site, TABLET)
     try:
-        sign_in(page, site, "supplier_a")
-        page.goto(f"{BASE}/supplier/keys?lang=en")
-        page.fill("#pem", "not a key")
-        page.click("#import-key")
-        page.locator("#key-status.bad").wait_for(timeout=WAIT_MS)
-        assert EN["bad_pem"] in page.inner_text("#key-status")
-        page.fill("#pem", pem)
-        page.click("#import-key")
-        status = page.locator("#key-status[data-key-id]")
-        status.wait_for(timeout=WAIT_MS)
-        assert status.get_attribute("data-key-id") == key_id
-        _check_registered(site, key_id, page)
+        _import_refused_then_accepted(page, site, key_id, ("not a key", "", "bad_pem"), (pem, ""))
         if fresh:
             screenshot(page, "portal-keys-imported-tablet")
     finally:
@@ -347,5 +357,165 @@ def test_batch_form_on_a_tablet_in_chinese(browser: Any, site: Site) -> None:
         page.click("#preview")
         assert "南阿尔卑斯营养" in page.inner_text("#canonical") and page.locator("#sign-submit").is_disabled()
         screenshot(page, "portal-batch-preview-tablet-zh")
+    finally:
+        pages.__exit__(None, None, None)
+
+
+def _ship(page: Any, lot: str) -> None:
+    page.fill("#shipment-id", "PORTAL-SHIP-1")
+    page.fill("#ship-lot", lot)
+    page.fill("#quantity", "960")
+    page.fill("#unit", "cans")
+    page.fill("#shipped_at", "2026-03-01T08:00")
+    page.fill("#received_at", "2026-03-04T09:30")
+    page.fill("#consignee", "pacific-cold")
+    for prefix, name, address, lat, lon, country in (
+        ("from", "南阿尔卑斯营养 · Plant 2", "12 Dairy Rd, Timaru, New Zealand", "-44.3967", "171.2536", "nz"),
+        ("to", "上海保税仓", "88 Yangshan Port Rd, Shanghai, China", "30.6262", "122.0648", "cn"),
+    ):
+        page.fill(f"#{prefix}-name", name)
+        page.fill(f"#{prefix}-address", address)
+        page.fill(f"#{prefix}-lat", lat)
+        page.fill(f"#{prefix}-lon", lon)
+        page.fill(f"#{prefix}-country", country)
+    page.fill("#customs-declaration", "223320261000456789")
+    page.fill("#customs-port", "洋山港 Yangshan")
+    page.fill("#customs-cleared", "2026-03-03T10:15")
+    page.fill("#customs-origin", "nz")
+
+
+def _opened(envelope: dict[str, Any], passphrase: str) -> bytes:
+    """The backup opened as docs/supplier-portal.md says, outside the browser: the public key of the
+    PKCS#8 inside."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+
+    kdf = envelope["kdf"]
+    aes = PBKDF2HMAC(hashes.SHA256(), 32, base64.b64decode(kdf["salt"]), kdf["iterations"]).derive(passphrase.encode())
+    der = AESGCM(aes).decrypt(
+        base64.b64decode(envelope["cipher"]["iv"]), base64.b64decode(envelope["ciphertext"]), None
+    )
+    private = serialization.load_der_private_key(der, None)
+    return private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def test_key_backup_then_a_shipment_signed_with_it_on_a_fresh_browser(browser: Any, site: Site) -> None:
+    """A key made in one browser is backed up (PBKDF2 + AES-GCM envelope) before it is kept; a fresh
+    browser imports the backup and signs a shipment with it: a lot A neither made nor received is
+    refused beside its field with nothing stored; then the previewed bytes are canonical.py's, the
+    stored body is exactly them and its signature verifies."""
+    passphrase = "correct horse battery staple"
+    page, pages = portal(browser, site)
+    try:
+        sign_in(page, site, "supplier_a")
+        page.goto(f"{BASE}/supplier/keys?lang=en")
+        page.wait_for_selector("body[data-keys-ready]")
+        page.click("#make-key")
+        page.locator("#backup-panel").wait_for(timeout=WAIT_MS)
+        page.fill("#backup-passphrase", "short")
+        page.click("#backup-download")
+        assert page.inner_text("#backup-status") == EN["backup_short"]
+        page.fill("#backup-passphrase", passphrase)
+        with page.expect_download() as download:
+            page.click("#backup-download")
+        backup = Path(download.value.path()).read_text()
+        envelope = json.loads(backup)
+        assert envelope["format"] == "cradletrace-key-backup" and envelope["kdf"]["iterations"] == 600_000
+        assert "PRIVATE" not in backup and download.value.suggested_filename.endswith(f"{envelope['key_id']}.json")
+        assert _opened(envelope, passphrase) == base64.b64decode(envelope["public_key"])  # the documented format
+        screenshot(page, "portal-key-backup-laptop")
+        page.click("#backup-keep")
+        status = page.locator("#key-status[data-key-id]")
+        status.wait_for(timeout=WAIT_MS)
+        key_id = status.get_attribute("data-key-id")
+        assert key_id == envelope["key_id"]
+        _check_registered(site, key_id, page)  # kept non-extractable
+    finally:
+        pages.__exit__(None, None, None)
+
+    page, pages = portal(browser, site)  # a fresh browser: nothing in IndexedDB
+    try:
+        _import_refused_then_accepted(
+            page, site, key_id, (backup, "wrong passphrase!", "bad_backup"), (backup, passphrase)
+        )
+
+        page.goto(f"{BASE}/supplier/shipment?lang=en")
+        page.wait_for_selector("body[data-form-ready]")
+        assert page.locator("#key-id option").all_inner_texts() == [key_id]
+        with Workspace(site.settings) as ws, ws.session() as s:
+            mine = s.exec(select(Lot).where(Lot.supplier_id == A)).first()
+            assert mine is not None
+            lot = f"{mine.gtin}/{mine.lot}"
+            received = select(Shipment.lot_id).where(Shipment.consignee == A)
+            theirs = s.exec(select(Lot).where(Lot.supplier_id == B, col(Lot.id).not_in(received))).first()
+            assert theirs is not None  # a lot that exists, but A neither made nor received it
+        assert lot in page.locator("#lots-list option").evaluate_all("os => os.map(o => o.value)")
+        before = site.event_count()
+        _ship(page, f"{theirs.gtin}/{theirs.lot}")
+        page.click("#preview")
+        page.click("#sign-submit")
+        page.locator("#shipment-status.bad").wait_for(timeout=WAIT_MS)
+        beside = page.locator('.problem[data-for="data.lot"]').inner_text()
+        assert "may not ship lot" in beside and "expected custody" in beside  # the custody rule, beside the lot
+        assert page.locator('#ship-lot[aria-invalid="true"]').count() == 1
+        assert site.event_count() == before
+        screenshot(page, "portal-shipment-refused-laptop")
+        page.fill("#ship-lot", lot)
+        assert page.locator("#sign-submit").is_disabled()
+        page.click("#preview")
+        shown = page.inner_text("#canonical")
+        assert shown.encode() == canonical.canonical_bytes(json.loads(shown))
+        event = json.loads(shown)
+        d = event["data"]
+        assert (
+            event["kind"] == "shipment" and event["key"] == key_id and d["lot"] == {"gtin": mine.gtin, "lot": mine.lot}
+        )
+        assert set(d) == {
+            "id",
+            "lot",
+            "quantity",
+            "unit",
+            "from_site",
+            "to_site",
+            "shipped_at",
+            "received_at",
+            "customs",
+            "consignee",
+        }
+        assert d["customs"]["port"] == "洋山港 Yangshan" and d["customs"]["origin_country"] == "NZ"
+        assert d["shipped_at"].endswith("Z") and d["to_site"]["country"] == "CN"
+        page.click("#sign-submit")
+        status = page.locator("#shipment-status[data-event-id]")
+        status.wait_for(timeout=WAIT_MS)
+        screenshot(page, "portal-shipment-recorded-laptop")
+        with Workspace(site.settings) as ws, ws.session() as s:
+            row = s.get(EventRow, int(status.get_attribute("data-event-id")))
+            assert row is not None and row.kind == "shipment" and row.supplier_id == A and row.key_id == key_id
+            assert row.body == shown
+            assert signing.verify_signature(base64.b64decode(envelope["public_key"]), row.body.encode(), row.signature)
+    finally:
+        pages.__exit__(None, None, None)
+
+
+def test_shipment_form_only_for_roles_that_ship(browser: Any, site: Site) -> None:
+    """A lab may not record shipments (core/events.ROLES_FOR_KIND): no link, and the page is a 403
+    saying so without the form. The plant gets it, here on a tablet in Chinese."""
+    with Workspace(site.settings) as ws, ws.session() as s:
+        _, secret = apikeys.create_key(s, "lab", "supplier", "canterbury-lab")
+        s.commit()
+    page, pages = portal(browser, site, TABLET)
+    try:
+        sign_in(page, Site(site.client, site.settings, {"lab": secret}), "lab")
+        assert page.locator("#nav-shipment").count() == 0
+        assert page.goto(f"{BASE}/supplier/shipment?lang=en").status == 403
+        assert "lab" in page.inner_text("#shipment-not-allowed") and page.locator("#shipment-form").count() == 0
+        page.click("#signout")
+        page.locator("#signin-form").wait_for(timeout=WAIT_MS)
+        sign_in(page, site, "supplier_a", "zh")
+        page.click("#nav-shipment")
+        page.wait_for_selector("body[data-form-ready]")
+        assert strings()["zh"]["portal_shipment_title"] in page.inner_text("#shipment-section h2")
+        screenshot(page, "portal-shipment-tablet-zh")
     finally:
         pages.__exit__(None, None, None)

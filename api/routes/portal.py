@@ -32,10 +32,11 @@ from cradletrace.api.routes.events import anchoring_of
 from cradletrace.api.runtime import Runtime
 from cradletrace.apikeys import Caller
 from cradletrace.config import Settings
+from cradletrace.core.events import REGISTRY_ROLE, ROLES_FOR_KIND
 from cradletrace.errors import InvalidInputError, NotAllowedError, Problem, SessionEndedError, TraceError
 from cradletrace.scanner_web import portal as pages
 from cradletrace.scanner_web.pages import pick_lang
-from cradletrace.store.models import AnchorBatch, EventRow, Lot, Shipment, SupplierKey
+from cradletrace.store.models import AnchorBatch, EventRow, Lot, Shipment, Supplier, SupplierKey
 
 router = APIRouter(prefix="/supplier", include_in_schema=False)
 
@@ -221,7 +222,7 @@ def records(
             for r in rows
         ]
         older = shown[-1].id if more and shown else None
-        return pages.render_records(lang, caller, csrf, shown, older)
+        return pages.render_records(lang, caller, csrf, shown, older, _may(session, caller, "shipment"))
 
     return _shown(request, runtime, session, lang, render)
 
@@ -247,7 +248,7 @@ def keys(request: Request, runtime: RuntimeDep, session: SessionDep, lang: str |
     def render(caller: Caller, csrf: str) -> str:
         q = select(SupplierKey).where(col(SupplierKey.supplier_id) == caller.supplier_id)
         rows = list(session.exec(q.order_by(col(SupplierKey.created_at).desc())))
-        return pages.render_keys(lang, caller, csrf, rows)
+        return pages.render_keys(lang, caller, csrf, rows, _may(session, caller, "shipment"))
 
     return _shown(request, runtime, session, lang, render)
 
@@ -304,17 +305,67 @@ def batch_form(request: Request, runtime: RuntimeDep, session: SessionDep, lang:
             for v in products.list_products(session)
             if v.product.owner_id == me or any(p.supplier_id == me and p.role == "maker" for p in v.parties)
         ]
-        received = select(Lot).join(Shipment, col(Shipment.lot_id) == col(Lot.id)).where(col(Shipment.consignee) == me)
-        own = select(Lot).where(col(Lot.supplier_id) == me)
-        lots = {(lot.gtin, lot.lot): lot for q in (received, own) for lot in session.exec(q)}
-        active = session.exec(
-            select(SupplierKey.key_id).where(col(SupplierKey.supplier_id) == me, col(SupplierKey.revoked_at).is_(None))
-        )
         return pages.render_batch(
-            lang, caller, csrf, made, sorted(lots.values(), key=lambda x: (x.gtin, x.lot)), list(active)
+            lang,
+            caller,
+            csrf,
+            made,
+            _lots_held(session, me),
+            _active_keys(session, me),
+            _may(session, caller, "shipment"),
         )
 
     return _shown(request, runtime, session, lang, render)
+
+
+def _lots_held(session: Session, me: str) -> list[Lot]:
+    """The lots a supplier may name: those it received by shipment and those it made."""
+    received = select(Lot).join(Shipment, col(Shipment.lot_id) == col(Lot.id)).where(col(Shipment.consignee) == me)
+    own = select(Lot).where(col(Lot.supplier_id) == me)
+    lots = {(lot.gtin, lot.lot): lot for q in (received, own) for lot in session.exec(q)}
+    return sorted(lots.values(), key=lambda x: (x.gtin, x.lot))
+
+
+def _active_keys(session: Session, me: str) -> list[str]:
+    q = select(SupplierKey.key_id).where(col(SupplierKey.supplier_id) == me, col(SupplierKey.revoked_at).is_(None))
+    return list(session.exec(q))
+
+
+def _role(session: Session, caller: Caller) -> str:
+    supplier = session.get(Supplier, str(caller.supplier_id))
+    return supplier.role if supplier is not None else ""
+
+
+def _may(session: Session, caller: Caller, kind: str) -> bool:
+    """Whether the session's supplier's role may record ``kind`` (core/events.ROLES_FOR_KIND): the
+    portal offers only the forms the API would accept; the API still decides."""
+    return _role(session, caller) in ROLES_FOR_KIND[kind]
+
+
+@router.get("/shipment", response_class=HTMLResponse)
+def shipment_form(request: Request, runtime: RuntimeDep, session: SessionDep, lang: str | None = None) -> Response:
+    """The shipment and customs form: the lots the supplier may ship (its own or received), the
+    registered suppliers it may name as consignee, its active keys. A role that may not record
+    shipments gets a 403 page saying so, without the form."""
+    lang = _lang(request, lang)
+    allowed = True
+
+    def render(caller: Caller, csrf: str) -> str:
+        nonlocal allowed
+        me, role = str(caller.supplier_id), _role(session, caller)
+        allowed = role in ROLES_FOR_KIND["shipment"]
+        if not allowed:
+            return pages.render_shipment(lang, caller, csrf, role, False, [], [], [])
+        others = session.exec(select(Supplier).where(col(Supplier.id) != me).order_by(col(Supplier.id)))
+        consignees = [s for s in others if s.role != REGISTRY_ROLE]
+        return pages.render_shipment(
+            lang, caller, csrf, role, True, _lots_held(session, me), _active_keys(session, me), consignees
+        )
+
+    shown = _shown(request, runtime, session, lang, render)
+    if not allowed:
+        shown.status_code = 403
+    return shown
 
 
 @router.post("/events", status_code=201)

@@ -5,6 +5,12 @@
 // writes the key-log record). Or imports a PKCS#8 PEM from `cradletrace supplier add`: it is read
 // once as extractable only to learn its public half (JWK "x"), then imported again non-extractable,
 // and only that copy is kept. Every POST carries the session's CSRF token in X-CSRF-Token.
+//
+// A key made here can be backed up once, before it is kept (docs/supplier-portal.md, "Key
+// backups"): the pair is generated extractable, its PKCS#8 is encrypted under a passphrase the
+// user types (PBKDF2-SHA-256 -> AES-256-GCM, WebCrypto only) into a small JSON envelope and
+// downloaded; then the private key is imported again non-extractable, and only that copy is kept.
+// The import form takes that envelope back (with its passphrase) as well as a PEM.
 
 import { forget, keep, localKeys } from "./portal-store.js";
 
@@ -55,12 +61,106 @@ async function store(key, privateKey, publicKey, how) {
   });
 }
 
-async function makeKey() {
-  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
-  const raw = await crypto.subtle.exportKey("raw", pair.publicKey);
-  const key = await register(raw);
-  await store(key, pair.privateKey, pair.publicKey, "made");
-  return key;
+// The key-backup envelope (docs/supplier-portal.md): PKCS#8 under AES-256-GCM, its key from the
+// passphrase by PBKDF2-SHA-256; the public key and key id ride along in clear to name the key.
+const BACKUP_FORMAT = "cradletrace-key-backup";
+const PBKDF2_ITERATIONS = 600000; // OWASP's 2023 figure for PBKDF2-HMAC-SHA256
+
+async function passphraseKey(passphrase, salt, iterations, usage) {
+  const base = await crypto.subtle.importKey("raw", new TextEncoder().encode(passphrase), "PBKDF2", false, ["deriveKey"]);
+  return crypto.subtle.deriveKey(
+    { name: "PBKDF2", hash: "SHA-256", salt, iterations },
+    base,
+    { name: "AES-GCM", length: 256 },
+    false,
+    [usage],
+  );
+}
+
+async function sealBackup(pkcs8, publicRaw, passphrase) {
+  const salt = crypto.getRandomValues(new Uint8Array(16));
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const aes = await passphraseKey(passphrase, salt, PBKDF2_ITERATIONS, "encrypt");
+  const sealed = await crypto.subtle.encrypt({ name: "AES-GCM", iv }, aes, pkcs8);
+  const keyId = [...new Uint8Array(await crypto.subtle.digest("SHA-256", publicRaw))]
+    .slice(0, 8)
+    .map((b) => b.toString(16).padStart(2, "0"))
+    .join("");
+  return {
+    format: BACKUP_FORMAT,
+    version: 1,
+    supplier: session.supplier,
+    key_id: keyId,
+    public_key: b64(publicRaw),
+    kdf: { name: "PBKDF2", hash: "SHA-256", iterations: PBKDF2_ITERATIONS, salt: b64(salt) },
+    cipher: { name: "AES-GCM", iv: b64(iv) },
+    ciphertext: b64(sealed),
+  };
+}
+
+async function openBackup(text, passphrase) {
+  try {
+    const e = JSON.parse(text);
+    if (e.format !== BACKUP_FORMAT || e.version !== 1 || e.kdf.name !== "PBKDF2" || e.kdf.hash !== "SHA-256") throw 0;
+    const aes = await passphraseKey(passphrase, unb64url(e.kdf.salt), e.kdf.iterations, "decrypt");
+    return new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: unb64url(e.cipher.iv) }, aes, unb64url(e.ciphertext)));
+  } catch {
+    throw new Error(words.bad_backup);
+  }
+}
+
+function download(name, text) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+// Make a pair, offer the backup, and resolve once the user keeps the key: only then is the private
+// key imported non-extractable, registered and stored; the extractable pair and its PKCS#8 are dropped.
+function makeKey() {
+  return new Promise((resolve, reject) => {
+    (async () => {
+      const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]);
+      let pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
+      const raw = await crypto.subtle.exportKey("raw", pair.publicKey);
+      const panel = document.getElementById("backup-panel");
+      const pass = document.getElementById("backup-passphrase");
+      const saved = document.getElementById("backup-status");
+      panel.hidden = false;
+      document.getElementById("make-key").disabled = true;
+      say("");
+      document.getElementById("backup-download").onclick = async () => {
+        if (pass.value.length < 12) {
+          saved.textContent = words.backup_short;
+          return;
+        }
+        const envelope = await sealBackup(pkcs8, raw, pass.value);
+        const name = `cradletrace-key-${session.supplier}-${envelope.key_id}.json`;
+        download(name, JSON.stringify(envelope, null, 1) + "\n");
+        saved.textContent = words.backup_downloaded.replace("{file}", name);
+        saved.setAttribute("data-downloaded", "true");
+      };
+      document.getElementById("backup-keep").onclick = async () => {
+        panel.hidden = true;
+        pass.value = "";
+        say(words.working);
+        try {
+          const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "Ed25519" }, false, ["sign"]);
+          pkcs8.fill(0);
+          pkcs8 = null;
+          const key = await register(raw);
+          await store(key, privateKey, pair.publicKey, "made");
+          resolve(key);
+        } catch (e) {
+          reject(e);
+        }
+      };
+    })().catch(reject);
+  });
 }
 
 function pemBytes(pem) {
@@ -73,8 +173,13 @@ function pemBytes(pem) {
   }
 }
 
-async function importPem(pem) {
-  const der = pemBytes(pem);
+// A PEM, or a key-backup envelope (JSON) with its passphrase -> the PKCS#8 bytes.
+async function keyBytes(text, passphrase) {
+  return text.trim().startsWith("{") ? openBackup(text, passphrase) : pemBytes(text);
+}
+
+async function importKey(text, passphrase) {
+  const der = await keyBytes(text, passphrase);
   let publicRaw;
   try {
     // Read once, extractable, only for its public half; that copy is dropped at once.
@@ -84,6 +189,7 @@ async function importPem(pem) {
     throw new Error(words.bad_pem);
   }
   const privateKey = await crypto.subtle.importKey("pkcs8", der, { name: "Ed25519" }, false, ["sign"]);
+  der.fill(0);
   const publicKey = await crypto.subtle.importKey("raw", publicRaw, { name: "Ed25519" }, true, ["verify"]);
   const key = await register(publicRaw);
   await store(key, privateKey, publicKey, "imported");
@@ -142,7 +248,7 @@ async function main() {
   });
   document.getElementById("import-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    run(() => importPem(pem.value), words.imported);
+    run(() => importKey(pem.value, document.getElementById("import-passphrase").value), words.imported);
   });
   await markDevice();
 }
