@@ -38,16 +38,40 @@ def render_signin(lang: str, error: str | None = None) -> str:
 
 
 def render_records(
-    lang: str, caller: Caller, csrf: str, lines: Sequence[RecordLine], older: int | None, may_ship: bool
+    lang: str,
+    caller: Caller,
+    csrf: str,
+    lines: Sequence[RecordLine],
+    older: int | None,
+    may_ship: bool,
+    may_cold: bool = False,
 ) -> str:
     return _render(
-        "portal_records.html", lang, may_ship, caller=caller, csrf=csrf, lines=lines, older=older, page="records"
+        "portal_records.html",
+        lang,
+        may_ship,
+        caller=caller,
+        csrf=csrf,
+        lines=lines,
+        older=older,
+        page="records",
+        may_cold=may_cold,
     )
 
 
-def render_keys(lang: str, caller: Caller, csrf: str, keys: Sequence[SupplierKey], may_ship: bool) -> str:
+def render_keys(
+    lang: str, caller: Caller, csrf: str, keys: Sequence[SupplierKey], may_ship: bool, may_cold: bool = False
+) -> str:
     return _render(
-        "portal_keys.html", lang, may_ship, caller=caller, csrf=csrf, keys=keys, page="keys", module="portal-keys.js"
+        "portal_keys.html",
+        lang,
+        may_ship,
+        caller=caller,
+        csrf=csrf,
+        keys=keys,
+        page="keys",
+        module="portal-keys.js",
+        may_cold=may_cold,
     )
 
 
@@ -59,6 +83,7 @@ def render_batch(
     lots: Sequence[Lot],
     keys: Sequence[str],
     may_ship: bool,
+    may_cold: bool = False,
 ) -> str:
     return _render(
         "portal_batch.html",
@@ -71,6 +96,7 @@ def render_batch(
         keys=keys,
         page="batch",
         module="portal-batch.js",
+        may_cold=may_cold,
     )
 
 
@@ -83,6 +109,7 @@ def render_shipment(
     lots: Sequence[Lot],
     keys: Sequence[str],
     consignees: Sequence[Supplier],
+    may_cold: bool = False,
 ) -> str:
     """The shipment and customs form; for a role that may not record shipments, only a word saying so
     (and no script: there is nothing to sign)."""
@@ -99,4 +126,32 @@ def render_shipment(
         consignees=consignees,
         page="shipment",
         module="portal-shipment.js" if allowed else None,
+        may_cold=may_cold,
+    )
+
+
+def render_cold_chain(
+    lang: str,
+    caller: Caller,
+    csrf: str,
+    role: str,
+    allowed: bool,
+    shipments: Sequence[tuple[str, str]],
+    keys: Sequence[str],
+) -> str:
+    """The cold-chain form (shipments as (id, "GTIN/lot")); for a role that may not record cold-chain
+    events, only a word saying so (and no script: there is nothing to sign)."""
+    return _render(
+        "portal_coldchain.html",
+        lang,
+        allowed,  # every role that records the cold chain also ships (core/events.ROLES_FOR_KIND)
+        caller=caller,
+        csrf=csrf,
+        role=role,
+        allowed=allowed,
+        may_cold=allowed,
+        shipments=shipments,
+        keys=keys,
+        page="cold-chain",
+        module="portal-coldchain.js" if allowed else None,
     )

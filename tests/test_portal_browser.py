@@ -14,6 +14,7 @@ import base64
 import json
 import re
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,11 @@ from sqlmodel import col, select
 from cradletrace import apikeys, keylog
 from cradletrace.config import Settings
 from cradletrace.core import canonical, signing
+from cradletrace.core.coldchain import Reading, analyse
 from cradletrace.scanner_web.pages import strings
 from cradletrace.store.models import EventRow, Lot, Shipment, SupplierKey
 from cradletrace.workspace import Workspace
-from tests.api.conftest import FORMULA, MILK, A, B, Site, open_site
+from tests.api.conftest import FORMULA, MILK, A, B, Site, commission, open_site, signed
 from tests.browser import screenshot, watched_page
 
 pytestmark = pytest.mark.browser
@@ -517,5 +519,164 @@ def test_shipment_form_only_for_roles_that_ship(browser: Any, site: Site) -> Non
         page.wait_for_selector("body[data-form-ready]")
         assert strings()["zh"]["portal_shipment_title"] in page.inner_text("#shipment-section h2")
         screenshot(page, "portal-shipment-tablet-zh")
+    finally:
+        pages.__exit__(None, None, None)
+
+
+# -- the cold-chain form: a logger's file read in the browser ------------------------------------
+
+SHANGHAI = timezone(timedelta(hours=8))
+
+
+def _logger_csv(bad_line: bool = False) -> tuple[bytes, list[Reading]]:
+    """A day of a logger at 5-minute intervals, as a Chinese logger exports it: a preamble line,
+    a zh header, semicolons and decimal commas, local times without an offset; one excursion
+    (09:00 to 09:25 above 8 °C). Returns the file and the readings it holds (Shanghai time)."""
+    start = datetime(2026, 3, 2, 0, 0, tzinfo=SHANGHAI)
+    lines = ["记录仪 TL-30 导出;;", "序号;时间;温度(°C)"]
+    expected: list[Reading] = []
+    for i in range(288):
+        at = start + timedelta(minutes=5 * i)
+        c = round(4.0 + (i % 12) / 10, 1)
+        if 108 <= i < 114:
+            c = round(8.5 + (i - 108) / 5, 1)
+        text = f"{c:.1f}".replace(".", ",")
+        if bad_line and i == 3:
+            text = "n/a"
+        else:
+            expected.append(Reading(at, c))
+        lines.append(f"{i + 1};{at:%Y-%m-%d %H:%M:%S};{text}")
+    return ("\n".join(lines) + "\n").encode(), expected
+
+
+def _shipment_of_a(site: Site, shipment_id: str) -> tuple[Lot, str]:
+    """A shipment A records of its own lot IF-0001 (signed with A's key file), for the cold chain to
+    name; and a can of the lot commissioned, whose scan page shows the lot's cold chain (its path)."""
+    [can] = commission(site.settings, "IF-0001", 1)
+    with Workspace(site.settings) as ws, ws.session() as s:
+        lot = s.exec(select(Lot).where(Lot.supplier_id == A, Lot.lot == "IF-0001")).first()
+        assert lot is not None
+    place = {"name": "Plant 2", "address": "12 Dairy Rd, Timaru", "lat": -44.4, "lon": 171.25}
+    event = {
+        "kind": "shipment",
+        "supplier": A,
+        "data": {
+            "id": shipment_id,
+            "lot": {"gtin": lot.gtin, "lot": lot.lot},
+            "quantity": 10,
+            "unit": "cans",
+            "from_site": place,
+            "to_site": {**place, "name": "Shanghai bonded store"},
+            "shipped_at": "2026-03-01T20:00:00Z",
+        },
+    }
+    r = site.client.post(
+        "/api/v1/events", content=json.dumps(signed(site.settings, [event])), headers=site.auth("supplier_a")
+    )
+    assert r.status_code == 201, r.text
+    return lot, can.path
+
+
+def test_cold_chain_form_reads_a_logger_file_and_signs_it(browser: Any, site: Site) -> None:
+    """The logger's CSV is read in the browser: the columns and the guessed mapping are shown, a
+    time zone is asked for, and the preview's numbers are core/coldchain.py's analyse of the same
+    readings; the signed body is exactly the previewed canonical bytes, its signature verifies, and
+    the lot's scan page shows the same summary."""
+    _, scan_path = _shipment_of_a(site, "PORTAL-COLD-1")
+    [path] = site.settings.keys_dir.glob(f"{A}.*.pem")
+    key_id = path.name.split(".")[1]
+    data, expected = _logger_csv()
+    page, pages = portal(browser, site)
+    try:
+        sign_in(page, site, "supplier_a")
+        page.goto(f"{BASE}/supplier/keys?lang=en")
+        page.fill("#pem", path.read_text())
+        page.click("#import-key")
+        page.locator("#key-status[data-key-id]").wait_for(timeout=WAIT_MS)
+        page.click("#nav-cold-chain")
+        page.wait_for_selector("body[data-form-ready]")
+        page.select_option("#cc-shipment", "PORTAL-COLD-1")
+        page.fill("#logger-id", "TL30-0042")
+        page.fill("#logger-model", "TL-30")
+        page.fill("#min-c", "2")
+        page.fill("#max-c", "8")
+        page.set_input_files("#logger-file", files=[{"name": "tl30.csv", "mimeType": "text/csv", "buffer": data}])
+        page.locator("#mapping:not([hidden])").wait_for(timeout=WAIT_MS)
+        assert page.locator("#columns tbody tr td:first-child").all_inner_texts() == ["序号", "时间", "温度(°C)"]
+        assert page.input_value("#map-time") == "1" and page.input_value("#map-temp") == "2"
+        assert page.is_checked("#map-decimal-comma") and not page.is_checked("#map-fahrenheit")
+        assert "has no UTC offset" in page.inner_text("#row-problems")  # the zone must be chosen
+        page.fill("#map-timezone", "Asia/Shanghai")
+        page.locator("#file-preview[data-verdict]").wait_for(timeout=WAIT_MS)
+        assert page.locator("#row-problems-box").is_hidden()
+        assert page.locator("#cc-chart svg").count() == 1
+        got = json.loads(page.get_attribute("#file-preview", "data-summary") or "{}")
+        want = analyse(expected, 2.0, 8.0)
+        assert got["min_c"] == want.min_c and got["max_c"] == want.max_c
+        assert got["mean_kinetic_c"] == want.mean_kinetic_c
+        assert got["seconds_out_of_range"] == want.seconds_out_of_range
+        assert got["verdict"] == want.verdict == "excursion"
+        assert [
+            (datetime.fromisoformat(e["start"]), datetime.fromisoformat(e["end"]), e["peak_c"])
+            for e in got["excursions"]
+        ] == [(e.start, e.end, e.peak_c) for e in want.excursions]
+        screenshot(page, "portal-cold-chain-mapped-laptop")
+        page.click("#preview")
+        shown = page.inner_text("#canonical")
+        assert shown.encode() == canonical.canonical_bytes(json.loads(shown))
+        event = json.loads(shown)
+        d = event["data"]
+        assert event["kind"] == "cold_chain" and event["key"] == key_id
+        assert d["shipment"] == "PORTAL-COLD-1" and d["logger"] == {"id": "TL30-0042", "model": "TL-30"}
+        assert d["range"] == {"min_c": 2, "max_c": 8} and len(d["readings"]) == 288
+        assert [(datetime.fromisoformat(r["at"]), r["c"]) for r in d["readings"]] == [
+            (r.at, r.celsius) for r in expected
+        ]
+        assert d["readings"][0]["at"] == "2026-03-02T00:00:00+08:00"
+        page.click("#sign-submit")
+        status = page.locator("#cold-chain-status[data-event-id]")
+        status.wait_for(timeout=WAIT_MS)
+        with Workspace(site.settings) as ws, ws.session() as s:
+            row = s.get(EventRow, int(status.get_attribute("data-event-id")))
+            assert row is not None and row.kind == "cold_chain" and row.supplier_id == A and row.key_id == key_id
+            assert row.body == shown
+            public = signing.public_key_of(signing.load_private_key(path.read_bytes()))
+            assert signing.verify_signature(public, row.body.encode(), row.signature)
+        minutes = str(int(round(want.seconds_out_of_range / 60, 0)))
+        assert page.goto(f"{BASE}{scan_path}?lang=en").status == 200
+        record = page.locator("#cold-chain .record", has_text="TL30-0042")
+        text = record.inner_text()
+        assert f"{want.min_c} / {want.max_c} °C" in text and f"{want.mean_kinetic_c:.1f} °C" in text
+        assert f"{minutes} " in text and record.get_attribute("data-verdict") == "excursion"
+    finally:
+        pages.__exit__(None, None, None)
+
+
+def test_cold_chain_file_with_a_bad_row_names_it_and_a_lab_gets_no_form(browser: Any, site: Site) -> None:
+    """A row the browser cannot read is named by its line and left out; a lab (which may not record
+    the cold chain, core/events.ROLES_FOR_KIND) gets no link and a 403 page without the form."""
+    data, expected = _logger_csv(bad_line=True)
+    page, pages = portal(browser, site, TABLET)
+    try:
+        sign_in(page, site, "supplier_a", "zh")
+        page.goto(f"{BASE}/supplier/cold-chain?lang=zh")
+        page.wait_for_selector("body[data-form-ready]")
+        page.set_input_files("#logger-file", files=[{"name": "tl30.csv", "mimeType": "text/csv", "buffer": data}])
+        page.fill("#map-timezone", "+08:00")
+        page.locator("#file-preview[data-verdict]").wait_for(timeout=WAIT_MS)
+        problems = page.locator("#row-problems li").all_inner_texts()
+        assert problems == ['line 6, column 3 (temperature): expected a number of °C (decimal comma), got "n/a"']
+        got = json.loads(page.get_attribute("#file-preview", "data-summary") or "{}")
+        assert got["mean_kinetic_c"] == analyse(expected, 2.0, 8.0).mean_kinetic_c
+        screenshot(page, "portal-cold-chain-bad-row-tablet-zh")
+        page.click("#signout")
+        page.locator("#signin-form").wait_for(timeout=WAIT_MS)
+        with Workspace(site.settings) as ws, ws.session() as s:
+            _, secret = apikeys.create_key(s, "lab cold", "supplier", "canterbury-lab")
+            s.commit()
+        sign_in(page, Site(site.client, site.settings, {"lab": secret}), "lab")
+        assert page.locator("#nav-cold-chain").count() == 0
+        assert page.goto(f"{BASE}/supplier/cold-chain?lang=en").status == 403
+        assert "lab" in page.inner_text("#cold-chain-not-allowed") and page.locator("#cold-chain-form").count() == 0
     finally:
         pages.__exit__(None, None, None)

@@ -222,7 +222,9 @@ def records(
             for r in rows
         ]
         older = shown[-1].id if more and shown else None
-        return pages.render_records(lang, caller, csrf, shown, older, _may(session, caller, "shipment"))
+        return pages.render_records(
+            lang, caller, csrf, shown, older, _may(session, caller, "shipment"), _may(session, caller, "cold_chain")
+        )
 
     return _shown(request, runtime, session, lang, render)
 
@@ -248,7 +250,9 @@ def keys(request: Request, runtime: RuntimeDep, session: SessionDep, lang: str |
     def render(caller: Caller, csrf: str) -> str:
         q = select(SupplierKey).where(col(SupplierKey.supplier_id) == caller.supplier_id)
         rows = list(session.exec(q.order_by(col(SupplierKey.created_at).desc())))
-        return pages.render_keys(lang, caller, csrf, rows, _may(session, caller, "shipment"))
+        return pages.render_keys(
+            lang, caller, csrf, rows, _may(session, caller, "shipment"), _may(session, caller, "cold_chain")
+        )
 
     return _shown(request, runtime, session, lang, render)
 
@@ -313,6 +317,7 @@ def batch_form(request: Request, runtime: RuntimeDep, session: SessionDep, lang:
             _lots_held(session, me),
             _active_keys(session, me),
             _may(session, caller, "shipment"),
+            _may(session, caller, "cold_chain"),
         )
 
     return _shown(request, runtime, session, lang, render)
@@ -359,13 +364,55 @@ def shipment_form(request: Request, runtime: RuntimeDep, session: SessionDep, la
         others = session.exec(select(Supplier).where(col(Supplier.id) != me).order_by(col(Supplier.id)))
         consignees = [s for s in others if s.role != REGISTRY_ROLE]
         return pages.render_shipment(
-            lang, caller, csrf, role, True, _lots_held(session, me), _active_keys(session, me), consignees
+            lang,
+            caller,
+            csrf,
+            role,
+            True,
+            _lots_held(session, me),
+            _active_keys(session, me),
+            consignees,
+            role in ROLES_FOR_KIND["cold_chain"],
         )
 
     shown = _shown(request, runtime, session, lang, render)
     if not allowed:
         shown.status_code = 403
     return shown
+
+
+@router.get("/cold-chain", response_class=HTMLResponse)
+def cold_chain_form(request: Request, runtime: RuntimeDep, session: SessionDep, lang: str | None = None) -> Response:
+    """The cold-chain form: the shipments whose cold chain the supplier may record (those it recorded
+    or received, custody.py's rule), its active keys; the logger's file is read in the browser. A
+    role that may not record cold-chain events gets a 403 page saying so, without the form."""
+    lang = _lang(request, lang)
+    allowed = True
+
+    def render(caller: Caller, csrf: str) -> str:
+        nonlocal allowed
+        me, role = str(caller.supplier_id), _role(session, caller)
+        allowed = role in ROLES_FOR_KIND["cold_chain"]
+        shipments = _shipments_held(session, me) if allowed else []
+        keys = _active_keys(session, me) if allowed else []
+        return pages.render_cold_chain(lang, caller, csrf, role, allowed, shipments, keys)
+
+    shown = _shown(request, runtime, session, lang, render)
+    if not allowed:
+        shown.status_code = 403
+    return shown
+
+
+def _shipments_held(session: Session, me: str) -> list[tuple[str, str]]:
+    """(shipment id, "GTIN/lot") of the shipments a supplier recorded or received, by id."""
+    q = (
+        select(Shipment.id, Lot.gtin, Lot.lot)
+        .join(Lot, col(Lot.id) == col(Shipment.lot_id))
+        .join(EventRow, col(EventRow.id) == col(Shipment.event_id))
+        .where((col(EventRow.supplier_id) == me) | (col(Shipment.consignee) == me))
+        .order_by(col(Shipment.id))
+    )
+    return [(sid, f"{gtin}/{lot}") for sid, gtin, lot in session.exec(q)]
 
 
 @router.post("/events", status_code=201)

@@ -381,6 +381,13 @@ PORTAL: dict[tuple[str, str], tuple[Callable[[Site, str], tuple[str, dict[str, A
         lambda s, t: ("/supplier/shipment", {}),
         {"anonymous": 303, "supplier_a": 200, "supplier_b": 200},
     ),
+    (
+        "GET",
+        "/supplier/cold-chain",
+    ): (  # a plant and a farm may record the cold chain (a lab's 403: test_portal_browser)
+        lambda s, t: ("/supplier/cold-chain", {}),
+        {"anonymous": 303, "supplier_a": 200, "supplier_b": 200},
+    ),
     # Admitted sessions reach the API's own checks (an empty list is their own mistake); a session of
     # A may not record B's signed event, whatever its signature (POST /api/v1/events's rule).
     ("POST", "/supplier/events"): (
