@@ -295,19 +295,25 @@ def _fill_batch(page: Any, lot: str, produced: str, expires: str) -> None:
     page.locator("#inputs .in-unit").last.fill("kg")
 
 
+def _with_a_key_file(page: Any, site: Site) -> tuple[Path, str]:
+    """Sign in as A and import A's 'cradletrace supplier add' key file into this browser: the file
+    and its key id."""
+    [path] = site.settings.keys_dir.glob(f"{A}.*.pem")
+    sign_in(page, site, "supplier_a")
+    page.goto(f"{BASE}/supplier/keys?lang=en")
+    page.fill("#pem", path.read_text())
+    page.click("#import-key")
+    page.locator("#key-status[data-key-id]").wait_for(timeout=WAIT_MS)
+    return path, path.name.split(".")[1]
+
+
 def test_batch_form_signs_in_the_browser_and_shows_refusals(browser: Any, site: Site) -> None:
     """The lot form: a refused submission shows the API's problem beside its field and stores nothing;
     then the previewed canonical JSON is canonical.py's bytes, the browser signs them, and the stored
     event carries exactly those bytes with a signature the Python verifier accepts."""
-    [path] = site.settings.keys_dir.glob(f"{A}.*.pem")
-    key_id = path.name.split(".")[1]
     page, pages = portal(browser, site)
     try:
-        sign_in(page, site, "supplier_a")
-        page.goto(f"{BASE}/supplier/keys?lang=en")
-        page.fill("#pem", path.read_text())
-        page.click("#import-key")
-        page.locator("#key-status[data-key-id]").wait_for(timeout=WAIT_MS)
+        _, key_id = _with_a_key_file(page, site)
         page.goto(f"{BASE}/supplier/batch?lang=en")
         page.wait_for_selector("body[data-form-ready]")
         assert page.locator("#key-id option").all_inner_texts() == [key_id]  # only keys this browser holds
@@ -550,9 +556,19 @@ def _logger_csv(bad_line: bool = False) -> tuple[bytes, list[Reading]]:
 
 
 def _shipment_of_a(site: Site, shipment_id: str) -> tuple[Lot, str]:
-    """A shipment A records of its own lot IF-0001 (signed with A's key file), for the cold chain to
-    name; and a can of the lot commissioned, whose scan page shows the lot's cold chain (its path)."""
-    [can] = commission(site.settings, "IF-0001", 1)
+    """A shipment A records of its own lot IF-0001, for the cold chain to name, and a can of the lot
+    commissioned, whose scan page shows the lot's cold chain (its path). Both are signed by A's
+    tooling with its newest key: one registered here with its file, as other tests of this module
+    leave A's newest keys in browsers only."""
+    pair = signing.generate_key_pair()
+    r = site.client.post(
+        f"/api/v1/suppliers/{A}/public-keys",
+        headers=site.auth("operator"),
+        json={"public_key": base64.b64encode(pair.public_key).decode()},
+    )
+    assert r.status_code == 201, r.text
+    key_file = site.settings.keys_dir / f"{A}.{r.json()['key_id']}.pem"
+    key_file.write_bytes(pair.private_pem)
     with Workspace(site.settings) as ws, ws.session() as s:
         lot = s.exec(select(Lot).where(Lot.supplier_id == A, Lot.lot == "IF-0001")).first()
         assert lot is not None
@@ -570,9 +586,12 @@ def _shipment_of_a(site: Site, shipment_id: str) -> tuple[Lot, str]:
             "shipped_at": "2026-03-01T20:00:00Z",
         },
     }
-    r = site.client.post(
-        "/api/v1/events", content=json.dumps(signed(site.settings, [event])), headers=site.auth("supplier_a")
-    )
+    try:
+        [can] = commission(site.settings, "IF-0001", 1)
+        body = json.dumps(signed(site.settings, [event]))
+    finally:
+        key_file.unlink()  # A's key file stays the one 'supplier add' wrote (_with_a_key_file)
+    r = site.client.post("/api/v1/events", content=body, headers=site.auth("supplier_a"))
     assert r.status_code == 201, r.text
     return lot, can.path
 
@@ -583,16 +602,10 @@ def test_cold_chain_form_reads_a_logger_file_and_signs_it(browser: Any, site: Si
     readings; the signed body is exactly the previewed canonical bytes, its signature verifies, and
     the lot's scan page shows the same summary."""
     _, scan_path = _shipment_of_a(site, "PORTAL-COLD-1")
-    [path] = site.settings.keys_dir.glob(f"{A}.*.pem")
-    key_id = path.name.split(".")[1]
     data, expected = _logger_csv()
     page, pages = portal(browser, site)
     try:
-        sign_in(page, site, "supplier_a")
-        page.goto(f"{BASE}/supplier/keys?lang=en")
-        page.fill("#pem", path.read_text())
-        page.click("#import-key")
-        page.locator("#key-status[data-key-id]").wait_for(timeout=WAIT_MS)
+        path, key_id = _with_a_key_file(page, site)
         page.click("#nav-cold-chain")
         page.wait_for_selector("body[data-form-ready]")
         page.select_option("#cc-shipment", "PORTAL-COLD-1")

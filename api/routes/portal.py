@@ -347,19 +347,40 @@ def _may(session: Session, caller: Caller, kind: str) -> bool:
     return _role(session, caller) in ROLES_FOR_KIND[kind]
 
 
+def _form_for(
+    kind: str,
+    request: Request,
+    runtime: Runtime,
+    session: Session,
+    lang: str,
+    render: Callable[[Caller, str, str], str],
+) -> Response:
+    """A signed form's page, ``render(caller, csrf, role)``; when the role may not record ``kind``
+    (core/events.ROLES_FOR_KIND) the page (render's word saying so, without the form) is a 403."""
+    allowed = True
+
+    def page(caller: Caller, csrf: str) -> str:
+        nonlocal allowed
+        role = _role(session, caller)
+        allowed = role in ROLES_FOR_KIND[kind]
+        return render(caller, csrf, role)
+
+    shown = _shown(request, runtime, session, lang, page)
+    if not allowed:
+        shown.status_code = 403
+    return shown
+
+
 @router.get("/shipment", response_class=HTMLResponse)
 def shipment_form(request: Request, runtime: RuntimeDep, session: SessionDep, lang: str | None = None) -> Response:
     """The shipment and customs form: the lots the supplier may ship (its own or received), the
     registered suppliers it may name as consignee, its active keys. A role that may not record
     shipments gets a 403 page saying so, without the form."""
     lang = _lang(request, lang)
-    allowed = True
 
-    def render(caller: Caller, csrf: str) -> str:
-        nonlocal allowed
-        me, role = str(caller.supplier_id), _role(session, caller)
-        allowed = role in ROLES_FOR_KIND["shipment"]
-        if not allowed:
+    def render(caller: Caller, csrf: str, role: str) -> str:
+        me = str(caller.supplier_id)
+        if role not in ROLES_FOR_KIND["shipment"]:
             return pages.render_shipment(lang, caller, csrf, role, False, [], [], [])
         others = session.exec(select(Supplier).where(col(Supplier.id) != me).order_by(col(Supplier.id)))
         consignees = [s for s in others if s.role != REGISTRY_ROLE]
@@ -375,10 +396,7 @@ def shipment_form(request: Request, runtime: RuntimeDep, session: SessionDep, la
             role in ROLES_FOR_KIND["cold_chain"],
         )
 
-    shown = _shown(request, runtime, session, lang, render)
-    if not allowed:
-        shown.status_code = 403
-    return shown
+    return _form_for("shipment", request, runtime, session, lang, render)
 
 
 @router.get("/cold-chain", response_class=HTMLResponse)
@@ -387,20 +405,16 @@ def cold_chain_form(request: Request, runtime: RuntimeDep, session: SessionDep, 
     or received, custody.py's rule), its active keys; the logger's file is read in the browser. A
     role that may not record cold-chain events gets a 403 page saying so, without the form."""
     lang = _lang(request, lang)
-    allowed = True
 
-    def render(caller: Caller, csrf: str) -> str:
-        nonlocal allowed
-        me, role = str(caller.supplier_id), _role(session, caller)
-        allowed = role in ROLES_FOR_KIND["cold_chain"]
-        shipments = _shipments_held(session, me) if allowed else []
-        keys = _active_keys(session, me) if allowed else []
-        return pages.render_cold_chain(lang, caller, csrf, role, allowed, shipments, keys)
+    def render(caller: Caller, csrf: str, role: str) -> str:
+        me = str(caller.supplier_id)
+        if role not in ROLES_FOR_KIND["cold_chain"]:
+            return pages.render_cold_chain(lang, caller, csrf, role, False, [], [])
+        return pages.render_cold_chain(
+            lang, caller, csrf, role, True, _shipments_held(session, me), _active_keys(session, me)
+        )
 
-    shown = _shown(request, runtime, session, lang, render)
-    if not allowed:
-        shown.status_code = 403
-    return shown
+    return _form_for("cold_chain", request, runtime, session, lang, render)
 
 
 def _shipments_held(session: Session, me: str) -> list[tuple[str, str]]:
