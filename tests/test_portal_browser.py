@@ -634,6 +634,16 @@ def test_cold_chain_form_reads_a_logger_file_and_signs_it(browser: Any, site: Si
             for e in got["excursions"]
         ] == [(e.start, e.end, e.peak_c) for e in want.excursions]
         screenshot(page, "portal-cold-chain-mapped-laptop")
+        before = site.event_count()
+        page.fill("#min-c", "9")  # above the maximum: the API's problem shows beside the range, nothing stored
+        page.click("#preview")
+        page.click("#sign-submit")
+        page.locator("#cold-chain-status.bad").wait_for(timeout=WAIT_MS)
+        beside = " ".join(page.locator('.problem[data-for^="data.range"]').all_inner_texts())
+        assert "expected less than range.max_c" in beside, beside
+        assert site.event_count() == before
+        page.fill("#min-c", "2")
+        page.locator("#file-preview[data-verdict]").wait_for(timeout=WAIT_MS)
         page.click("#preview")
         shown = page.inner_text("#canonical")
         assert shown.encode() == canonical.canonical_bytes(json.loads(shown))
