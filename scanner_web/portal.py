@@ -100,3 +100,32 @@ def render_shipment(
         page="shipment",
         module="portal-shipment.js" if allowed else None,
     )
+
+
+def render_test_report(
+    lang: str,
+    caller: Caller,
+    csrf: str,
+    role: str,
+    allowed: bool,
+    lots: Sequence[Lot],
+    keys: Sequence[str],
+    limits: Sequence[dict[str, Any]],
+) -> str:
+    """The test-report form with the lab's certificate; for a role that may not record test reports,
+    only a word saying so (and no script)."""
+    return _render(
+        "portal_test_report.html",
+        lang,
+        False,
+        caller=caller,
+        csrf=csrf,
+        role=role,
+        allowed=allowed,
+        may_test=allowed,
+        lots=lots,
+        keys=keys,
+        limits=limits,
+        page="test_report",
+        module="portal-test-report.js" if allowed else None,
+    )
