@@ -38,16 +38,41 @@ def render_signin(lang: str, error: str | None = None) -> str:
 
 
 def render_records(
-    lang: str, caller: Caller, csrf: str, lines: Sequence[RecordLine], older: int | None, may_ship: bool
+    lang: str,
+    caller: Caller,
+    csrf: str,
+    lines: Sequence[RecordLine],
+    older: int | None,
+    may_ship: bool,
+    may_test: bool = False,
 ) -> str:
     return _render(
-        "portal_records.html", lang, may_ship, caller=caller, csrf=csrf, lines=lines, older=older, page="records"
+        "portal_records.html",
+        lang,
+        may_ship,
+        caller=caller,
+        csrf=csrf,
+        lines=lines,
+        older=older,
+        page="records",
+        may_test=may_test,
     )
 
 
-def render_keys(lang: str, caller: Caller, csrf: str, keys: Sequence[SupplierKey], may_ship: bool) -> str:
+def render_keys(
+    lang: str, caller: Caller, csrf: str, keys: Sequence[SupplierKey], may_ship: bool, may_test: bool = False
+) -> str:
+    """``may_test``: the supplier's role may record test reports, so the navigation offers that form."""
     return _render(
-        "portal_keys.html", lang, may_ship, caller=caller, csrf=csrf, keys=keys, page="keys", module="portal-keys.js"
+        "portal_keys.html",
+        lang,
+        may_ship,
+        caller=caller,
+        csrf=csrf,
+        keys=keys,
+        page="keys",
+        module="portal-keys.js",
+        may_test=may_test,
     )
 
 

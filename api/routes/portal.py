@@ -222,7 +222,9 @@ def records(
             for r in rows
         ]
         older = shown[-1].id if more and shown else None
-        return pages.render_records(lang, caller, csrf, shown, older, _may(session, caller, "shipment"))
+        return pages.render_records(
+            lang, caller, csrf, shown, older, _may(session, caller, "shipment"), _may(session, caller, "test_report")
+        )
 
     return _shown(request, runtime, session, lang, render)
 
@@ -248,7 +250,9 @@ def keys(request: Request, runtime: RuntimeDep, session: SessionDep, lang: str |
     def render(caller: Caller, csrf: str) -> str:
         q = select(SupplierKey).where(col(SupplierKey.supplier_id) == caller.supplier_id)
         rows = list(session.exec(q.order_by(col(SupplierKey.created_at).desc())))
-        return pages.render_keys(lang, caller, csrf, rows, _may(session, caller, "shipment"))
+        return pages.render_keys(
+            lang, caller, csrf, rows, _may(session, caller, "shipment"), _may(session, caller, "test_report")
+        )
 
     return _shown(request, runtime, session, lang, render)
 
