@@ -103,6 +103,8 @@ def test_the_form_is_for_labs_only(site: Site) -> None:
     lab, _ = session_of(site, LAB)
     page = lab.get("/supplier/test-report?lang=en")
     assert page.status_code == 200 and 'id="test-report-form"' in page.text and 'id="nav-test-report"' in page.text
+    zh = lab.get("/supplier/test-report?lang=zh")
+    assert zh.status_code == 200 and "登记检测报告" in zh.text and 'id="limits-table"' in zh.text
     plant, _ = session_of(site, "alps-nutrition")
     refused = plant.get("/supplier/test-report?lang=zh")
     assert refused.status_code == 403 and 'id="test-report-form"' not in refused.text
