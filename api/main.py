@@ -116,6 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
         limits={
             ("POST", f"{API_PREFIX}/events"): settings.api_max_bulk_body,
             ("POST", f"{API_PREFIX}/epcis"): settings.api_max_bulk_body,
+            ("POST", "/supplier/documents"): settings.portal_max_document,
         },
     )
     app.add_middleware(CatchAllMiddleware)

@@ -45,6 +45,7 @@ def render_records(
     older: int | None,
     may_ship: bool,
     may_cold: bool = False,
+    may_test: bool = False,
 ) -> str:
     return _render(
         "portal_records.html",
@@ -56,12 +57,21 @@ def render_records(
         older=older,
         page="records",
         may_cold=may_cold,
+        may_test=may_test,
     )
 
 
 def render_keys(
-    lang: str, caller: Caller, csrf: str, keys: Sequence[SupplierKey], may_ship: bool, may_cold: bool = False
+    lang: str,
+    caller: Caller,
+    csrf: str,
+    keys: Sequence[SupplierKey],
+    may_ship: bool,
+    may_test: bool = False,
+    may_cold: bool = False,
 ) -> str:
+    """``may_test``, ``may_cold``: the supplier's role may record test reports, the cold chain, so
+    the navigation offers those forms."""
     return _render(
         "portal_keys.html",
         lang,
@@ -72,6 +82,7 @@ def render_keys(
         page="keys",
         module="portal-keys.js",
         may_cold=may_cold,
+        may_test=may_test,
     )
 
 
@@ -154,4 +165,33 @@ def render_cold_chain(
         keys=keys,
         page="cold-chain",
         module="portal-coldchain.js" if allowed else None,
+    )
+
+
+def render_test_report(
+    lang: str,
+    caller: Caller,
+    csrf: str,
+    role: str,
+    allowed: bool,
+    lots: Sequence[Lot],
+    keys: Sequence[str],
+    limits: Sequence[dict[str, Any]],
+) -> str:
+    """The test-report form with the lab's certificate; for a role that may not record test reports,
+    only a word saying so (and no script)."""
+    return _render(
+        "portal_test_report.html",
+        lang,
+        False,
+        caller=caller,
+        csrf=csrf,
+        role=role,
+        allowed=allowed,
+        may_test=allowed,
+        lots=lots,
+        keys=keys,
+        limits=limits,
+        page="test_report",
+        module="portal-test-report.js" if allowed else None,
     )

@@ -11,12 +11,14 @@ each request with its cookie, Origin and CSRF header to a TestClient, and hands 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -307,6 +309,27 @@ def _with_a_key_file(page: Any, site: Site) -> tuple[Path, str]:
     return path, path.name.split(".")[1]
 
 
+def _stored_as_shown(site: Site, status: Any, shown: str, supplier: str, key_id: str, kind: str) -> EventRow:
+    """The event the status line names: stored with exactly the bytes the browser showed and signed,
+    by ``supplier``'s ``key_id``, with a signature the Python verifier accepts."""
+    with Workspace(site.settings) as ws, ws.session() as s:
+        row = s.get(EventRow, int(status.get_attribute("data-event-id")))
+        assert row is not None and row.kind == kind and row.supplier_id == supplier and row.key_id == key_id
+        assert row.body == shown  # the bytes the browser showed and signed are the bytes stored
+        key = s.get(SupplierKey, key_id)
+        assert key is not None
+        assert signing.verify_signature(base64.b64decode(key.public_key), row.body.encode(), row.signature)
+        return row
+
+
+def _previewed(page: Any) -> tuple[str, dict[str, Any]]:
+    """Preview: the canonical JSON shown, which must be canonical.py's bytes for the event it shows."""
+    page.click("#preview")
+    shown: str = page.inner_text("#canonical")
+    assert shown.encode() == canonical.canonical_bytes(json.loads(shown))
+    return shown, json.loads(shown)
+
+
 def test_batch_form_signs_in_the_browser_and_shows_refusals(browser: Any, site: Site) -> None:
     """The lot form: a refused submission shows the API's problem beside its field and stores nothing;
     then the previewed canonical JSON is canonical.py's bytes, the browser signs them, and the stored
@@ -341,13 +364,7 @@ def test_batch_form_signs_in_the_browser_and_shows_refusals(browser: Any, site: 
         status = page.locator("#batch-status[data-event-id]")
         status.wait_for(timeout=WAIT_MS)
         screenshot(page, "portal-batch-recorded-laptop")
-        with Workspace(site.settings) as ws, ws.session() as s:
-            row = s.get(EventRow, int(status.get_attribute("data-event-id")))
-            assert row is not None and row.supplier_id == A and row.key_id == key_id
-            assert row.body == shown  # the bytes the browser showed and signed are the bytes stored
-            key = s.get(SupplierKey, key_id)
-            assert key is not None
-            assert signing.verify_signature(base64.b64decode(key.public_key), row.body.encode(), row.signature)
+        row = _stored_as_shown(site, status, shown, A, key_id, "batch")
         page.click("#nav-records")
         page.locator(f'#records tr[data-event="{row.id}"][data-status="pending"]').wait_for(timeout=WAIT_MS)
     finally:
@@ -471,10 +488,7 @@ def test_key_backup_then_a_shipment_signed_with_it_on_a_fresh_browser(browser: A
         screenshot(page, "portal-shipment-refused-laptop")
         page.fill("#ship-lot", lot)
         assert page.locator("#sign-submit").is_disabled()
-        page.click("#preview")
-        shown = page.inner_text("#canonical")
-        assert shown.encode() == canonical.canonical_bytes(json.loads(shown))
-        event = json.loads(shown)
+        shown, event = _previewed(page)
         d = event["data"]
         assert (
             event["kind"] == "shipment" and event["key"] == key_id and d["lot"] == {"gtin": mine.gtin, "lot": mine.lot}
@@ -701,5 +715,152 @@ def test_cold_chain_file_with_a_bad_row_names_it_and_a_lab_gets_no_form(browser:
         assert page.locator("#nav-cold-chain").count() == 0
         assert page.goto(f"{BASE}/supplier/cold-chain?lang=en").status == 403
         assert "lab" in page.inner_text("#cold-chain-not-allowed") and page.locator("#cold-chain-form").count() == 0
+    finally:
+        pages.__exit__(None, None, None)
+
+
+def _pdf(text: str) -> bytes:
+    """A small PDF made here (one page with a line of text), as a lab's certificate."""
+    stream = f"BT /F1 12 Tf 20 50 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<</Type/Catalog/Pages 2 0 R>>",
+        b"<</Type/Pages/Kids[3 0 R]/Count 1>>",
+        b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 100]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>",
+        b"<</Length %d>>stream\n" % len(stream) + stream + b"\nendstream",
+        b"<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for i, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+@pytest.fixture(scope="module")
+def lab_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Site, Lot, str]]:
+    """A site of its own whose formula lot has a commissioned can (the scan page needs a serial);
+    commissioned first, while the plant's newest key is still its 'supplier add' key file."""
+    with open_site(Settings(data_dir=Path(tmp_path_factory.mktemp("lab")) / "data")) as s:
+        with Workspace(s.settings) as ws, ws.session() as db:
+            tested = db.exec(select(Lot).where(Lot.gtin == FORMULA)).first()
+            assert tested is not None  # the plant named the lab for every formula lot (tests/conftest.py)
+        yield s, tested, commission(s.settings, tested.lot, 1)[0].serial
+
+
+def test_test_report_form_with_a_template_a_hand_added_analyte_and_the_certificate(
+    browser: Any, lab_site: tuple[Site, Lot, str]
+) -> None:
+    """A lab fills the test-report form from a standard template plus an analyte typed by hand, attaches
+    its PDF certificate (SHA-256 computed in the browser), previews, signs and submits: the stored body
+    is the previewed bytes, its signature verifies, the record's document is the file's SHA-256, and the
+    scan page links the report to the public document route, which serves the same PDF. A plant (a
+    role that may not record test reports) then gets no link and a 403 page without the form."""
+    site, tested, serial = lab_site
+    lab = "canterbury-lab"
+    [pem] = site.settings.keys_dir.glob(f"{lab}.*.pem")
+    key_id = pem.name.split(".")[1]
+    with Workspace(site.settings) as ws, ws.session() as s:
+        _, secret = apikeys.create_key(s, "lab-portal", "supplier", lab)
+        s.commit()
+    lot = f"{tested.gtin}/{tested.lot}"
+    pdf = _pdf("Canterbury Food Lab certificate CFL-2026-0413")
+    sha = hashlib.sha256(pdf).hexdigest()
+    page, pages = portal(browser, site)
+    try:
+        sign_in(page, Site(site.client, site.settings, {"lab": secret}), "lab")
+        page.goto(f"{BASE}/supplier/keys?lang=en")
+        page.fill("#pem", pem.read_text())
+        page.click("#import-key")
+        page.locator("#key-status[data-key-id]").wait_for(timeout=WAIT_MS)
+        page.click("#nav-test-report")
+        page.wait_for_selector("body[data-form-ready]")
+        assert lot in page.locator("#lots-list option").evaluate_all("os => os.map(o => o.value)")
+        typed = {
+            "#test-lot": lot,
+            "#sampled_on": "2026-03-03",
+            "#reported_on": "2026-03-06",
+            "#lab-name": "Canterbury Food Lab",
+            "#acc-scheme": "ISO/IEC 17025",
+            "#acc-number": "IANZ-1284",
+        }
+        for selector, value in typed.items():
+            page.fill(selector, value)
+        page.select_option("#template", "cn-gb10765-2021-infant-formula")
+        page.click("#use-template")
+        rows = page.locator("#analytes tr")
+        assert rows.count() == 2 and rows.nth(0).locator(".a-name").input_value() == "lead"
+        assert "GB 2762-2022" in rows.nth(0).locator(".a-citation").inner_text()
+        assert rows.nth(0).locator(".a-limit").input_value() == "0.08"
+        for i, value in ((0, "0.012"), (1, "0.2")):
+            rows.nth(i).locator(".a-value").fill(value)
+            rows.nth(i).locator(".a-method").fill("GB 5009.12-2017" if i == 0 else "GB/T 22388-2008")
+        page.click("#add-analyte")
+        hand = rows.nth(2)
+        hand.locator(".a-category").select_option("nutrient")
+        by_hand = {"name": "vitamin D", "value": "2.1", "unit": "µg/100 kJ", "limit": "2.5", "min": "0.48"}
+        for cls, value in {**by_hand, "method": "GB 5009.82-2016"}.items():
+            hand.locator(f".a-{cls}").fill(value)
+        assert [rows.nth(i).locator(".a-verdict").inner_text() for i in range(3)] == ["pass"] * 3
+        page.set_input_files(
+            "#certificate", files=[{"name": "CFL-2026-0413.pdf", "mimeType": "application/pdf", "buffer": pdf}]
+        )
+        page.wait_for_selector(f'body[data-certificate="{sha}"]')
+        shown, event = _previewed(page)
+        d = event["data"]
+        assert (
+            event["kind"] == "test_report"
+            and event["key"] == key_id
+            and d["batch"] == {"gtin": FORMULA, "lot": tested.lot}
+        )
+        assert set(d) == {"batch", "lab", "sampled_on", "reported_on", "analytes", "document"}
+        assert [a["name"] for a in d["analytes"]] == ["lead", "melamine", "vitamin D"]
+        assert d["analytes"][2] == {
+            "name": "vitamin D",
+            "category": "nutrient",
+            "value": 2.1,
+            "unit": "µg/100 kJ",
+            "limit": 2.5,
+            "min": 0.48,
+            "method": "GB 5009.82-2016",
+        }
+        assert d["document"] == {"sha256": sha, "uri": f"https://localhost:8123/supplier/documents/{sha}"}
+        screenshot(page, "portal-test-report-preview-laptop")
+        before = site.event_count()
+        page.click("#sign-submit")  # GB 2762's lead limit is above the workspace's limits table (EU 0.02 mg/kg)
+        page.locator("#test-report-status.bad").wait_for(timeout=WAIT_MS)
+        beside = rows.nth(0).locator(".problem").inner_text()
+        assert "limit expected at most 0.02 mg/kg" in beside, beside  # the recording rule, beside the lead row
+        assert site.event_count() == before  # nothing stored (the uploaded certificate stays: harmless)
+        rows.nth(0).locator(".a-limit").fill("0.02")
+        assert page.locator("#sign-submit").is_disabled()
+        shown, event = _previewed(page)
+        assert event["data"]["analytes"][0]["limit"] == 0.02
+        page.click("#sign-submit")
+        status = page.locator("#test-report-status[data-event-id]")
+        row = _stored_as_shown(site, status, shown, lab, key_id, "test_report")
+        assert json.loads(row.body)["data"]["document"]["sha256"] == sha
+        page.goto(f"{BASE}/01/{FORMULA}/10/{tested.lot}/21/{serial}?lang=en")
+        link = page.locator(f'.test-report a[href$="/supplier/documents/{sha}"]')
+        assert link.count() == 1
+        served = page.evaluate(
+            """async (path) => { const r = await fetch(path); const b = await r.arrayBuffer();
+                const h = await crypto.subtle.digest('SHA-256', b);
+                return {type: r.headers.get('content-type'),
+                        sha: [...new Uint8Array(h)].map((x) => x.toString(16).padStart(2, '0')).join('')}; }""",
+            urlsplit(link.get_attribute("href")).path,
+        )
+        assert served == {"type": "application/pdf", "sha": sha}
+        assert site.client.get(f"/supplier/documents/{sha}").content == pdf  # byte for byte
+        page.goto(f"{BASE}/supplier/records?lang=zh")  # a plant may not record test reports: no link, a 403 page
+        page.click("#signout")
+        page.locator("#signin-form").wait_for(timeout=WAIT_MS)
+        sign_in(page, site, "supplier_a", "zh")
+        assert page.locator("#nav-test-report").count() == 0
+        assert page.goto(f"{BASE}/supplier/test-report?lang=en").status == 403
+        assert page.locator("#test-report-not-allowed").count() == 1 and page.locator("#test-report-form").count() == 0
     finally:
         pages.__exit__(None, None, None)

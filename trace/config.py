@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     # (CRADLETRACE_PORTAL_IDLE_MINUTES), and at the latest this many hours after signing in.
     portal_idle_minutes: float = Field(default=30.0, gt=0)
     portal_lifetime_hours: float = Field(default=12.0, gt=0)
+    # Largest lab certificate (PDF) the portal's document store takes, in bytes (docs/supplier-portal.md).
+    portal_max_document: int = Field(default=10 << 20, ge=1024)
     # Public POST /verify-bundle (each one reads the chain): requests per minute per address (0: no limit).
     verify_rate_per_minute: int = Field(default=30, ge=0)
     # Log client addresses and scanned serials in the access log (default: never; paths are logged

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlmodel import Session, col, select
 
-from cradletrace import apikeys, portal, products
+from cradletrace import apikeys, documents, portal, products
 from cradletrace.api.deps import ChainDep, JsonBody, RuntimeDep, SessionDep, WorkspaceDep, client_address
 from cradletrace.api.errors import AUTH_THROTTLED, BAD_KEY, ApiError, answer_for, too_many
 from cradletrace.api.models import SupplierKeyPublic
@@ -36,7 +36,7 @@ from cradletrace.core.events import REGISTRY_ROLE, ROLES_FOR_KIND
 from cradletrace.errors import InvalidInputError, NotAllowedError, Problem, SessionEndedError, TraceError
 from cradletrace.scanner_web import portal as pages
 from cradletrace.scanner_web.pages import pick_lang
-from cradletrace.store.models import AnchorBatch, EventRow, Lot, Shipment, Supplier, SupplierKey
+from cradletrace.store.models import AnchorBatch, EventRow, Lot, ProductParty, Shipment, Supplier, SupplierKey
 
 router = APIRouter(prefix="/supplier", include_in_schema=False)
 
@@ -223,7 +223,7 @@ def records(
         ]
         older = shown[-1].id if more and shown else None
         return pages.render_records(
-            lang, caller, csrf, shown, older, _may(session, caller, "shipment"), _may(session, caller, "cold_chain")
+            lang, caller, csrf, shown, older, _may(session, caller, "shipment"), **_nav(session, caller)
         )
 
     return _shown(request, runtime, session, lang, render)
@@ -250,9 +250,7 @@ def keys(request: Request, runtime: RuntimeDep, session: SessionDep, lang: str |
     def render(caller: Caller, csrf: str) -> str:
         q = select(SupplierKey).where(col(SupplierKey.supplier_id) == caller.supplier_id)
         rows = list(session.exec(q.order_by(col(SupplierKey.created_at).desc())))
-        return pages.render_keys(
-            lang, caller, csrf, rows, _may(session, caller, "shipment"), _may(session, caller, "cold_chain")
-        )
+        return pages.render_keys(lang, caller, csrf, rows, _may(session, caller, "shipment"), **_nav(session, caller))
 
     return _shown(request, runtime, session, lang, render)
 
@@ -339,6 +337,11 @@ def _active_keys(session: Session, me: str) -> list[str]:
 def _role(session: Session, caller: Caller) -> str:
     supplier = session.get(Supplier, str(caller.supplier_id))
     return supplier.role if supplier is not None else ""
+
+
+def _nav(session: Session, caller: Caller) -> dict[str, bool]:
+    """The role-gated forms the navigation offers (render_* ``may_test``, ``may_cold``)."""
+    return {"may_test": _may(session, caller, "test_report"), "may_cold": _may(session, caller, "cold_chain")}
 
 
 def _may(session: Session, caller: Caller, kind: str) -> bool:
@@ -438,3 +441,88 @@ def record_signed(
     caller = _guarded(request, runtime, session, request.headers.get("x-csrf-token"))
     recorded = event_routes.record_events(body, session, caller, workspace)
     return JSONResponse(recorded.model_dump(mode="json"), status_code=201)
+
+
+def _lots_to_test(session: Session, me: str, official: bool) -> list[Lot]:
+    """The lots a lab may report on (custody.py's rule): those of products whose owner named it a lab
+    (of every lot, or of one), or every lot for an official lab the operator designated."""
+    if official:
+        return list(session.exec(select(Lot).order_by(col(Lot.gtin), col(Lot.lot))))
+    named = session.exec(
+        select(ProductParty.gtin, ProductParty.lot).where(
+            col(ProductParty.supplier_id) == me,
+            col(ProductParty.role) == "lab",
+            col(ProductParty.withdrawn_at).is_(None),
+        )
+    ).all()
+    lots: dict[tuple[str, str], Lot] = {}
+    for gtin, one in named:
+        q = select(Lot).where(col(Lot.gtin) == gtin)
+        for lot in session.exec(q.where(col(Lot.lot) == one) if one else q):
+            lots[(lot.gtin, lot.lot)] = lot
+    return sorted(lots.values(), key=lambda x: (x.gtin, x.lot))
+
+
+@router.get("/test-report", response_class=HTMLResponse)
+def test_report_form(
+    request: Request, runtime: RuntimeDep, session: SessionDep, workspace: WorkspaceDep, lang: str | None = None
+) -> Response:
+    """The test-report form: the lots the lab was asked to test, the limits table recording uses, its
+    active keys (the templates come from GET /api/v1/test-standards). A role that may not record test
+    reports gets a 403 page saying so, without the form."""
+    lang = _lang(request, lang)
+    allowed = True
+
+    def render(caller: Caller, csrf: str) -> str:
+        nonlocal allowed
+        me, role = str(caller.supplier_id), _role(session, caller)
+        allowed = role in ROLES_FOR_KIND["test_report"]
+        if not allowed:
+            return pages.render_test_report(lang, caller, csrf, role, False, [], [], [])
+        supplier = session.get(Supplier, me)
+        official = bool(supplier and supplier.official_lab)
+        limits = [vars(limit) for limit in workspace.limits.values()]
+        return pages.render_test_report(
+            lang, caller, csrf, role, True, _lots_to_test(session, me, official), _active_keys(session, me), limits
+        )
+
+    shown = _shown(request, runtime, session, lang, render)
+    if not allowed:
+        shown.status_code = 403
+    return shown
+
+
+@router.post("/documents", status_code=201)
+async def upload_document(request: Request, runtime: RuntimeDep, sha256: str = "") -> Response:
+    """Keep a lab certificate (the PDF body, ``?sha256=`` what the browser computed and will sign) in
+    the content-addressed document store; answers the ``{sha256, uri}`` the signed record names."""
+    body = await request.body()
+    from anyio import to_thread
+
+    def work() -> str:
+        with runtime.session() as session:
+            caller = _guarded(request, runtime, session, request.headers.get("x-csrf-token"))
+            if _role(session, caller) not in ROLES_FOR_KIND["test_report"]:
+                raise NotAllowedError("not allowed: documents: expected a supplier whose role records test reports")
+        settings = runtime.settings
+        return documents.store_pdf(settings.data_dir, body, sha256, settings.portal_max_document)
+
+    digest = await to_thread.run_sync(work)
+    # A document link is https only (core/weblinks.py); the portal is served over https in production.
+    uri = f"https://{request.url.netloc}/supplier/documents/{digest}"
+    return JSONResponse({"sha256": digest, "uri": uri}, status_code=201, headers=_NO_STORE)
+
+
+@router.get("/documents/{sha256}")
+def read_document(sha256: str, runtime: RuntimeDep) -> Response:
+    """Public: the stored certificate whose SHA-256 is ``sha256`` (a signed record's document link)."""
+    body = documents.read_pdf(runtime.settings.data_dir, sha256)
+    return Response(
+        body,
+        media_type=documents.CONTENT_TYPE,
+        headers={
+            "Content-Disposition": f'inline; filename="certificate-{sha256[:16]}.pdf"',
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -94,8 +94,10 @@ function showRefusals(detail, refusedAt) {
 }
 
 // Wire a signed form: {form, status: the status line's id, buildEvent, summaryRows, rowProblem?,
-// refusedAt?, setup?(changed): the page's own controls, wired before the form says it is ready}.
-export async function signedForm({ form, status, buildEvent, summaryRows, rowProblem, refusedAt, setup }) {
+// refusedAt?, setup?(changed): the page's own controls, wired before the form says it is ready,
+// beforeSubmit?(event, say): work that must succeed before the previewed bytes are signed (the
+// test report's certificate upload); false stops there}.
+export async function signedForm({ form, status, buildEvent, summaryRows, rowProblem, refusedAt, setup, beforeSubmit }) {
   const formEl = $(form);
   const statusLine = $(status);
   const submit = $("sign-submit");
@@ -140,6 +142,10 @@ export async function signedForm({ form, status, buildEvent, summaryRows, rowPro
       return;
     }
     submit.disabled = true;
+    if (beforeSubmit && !(await beforeSubmit(event, say))) {
+      submit.disabled = false;
+      return;
+    }
     say(words.working);
     const signature = b64(await crypto.subtle.sign("Ed25519", entry.private_key, bytes));
     const r = await fetch("/supplier/events", {
@@ -169,6 +175,6 @@ export async function signedForm({ form, status, buildEvent, summaryRows, rowPro
   $("preview").addEventListener("click", preview);
   formEl.addEventListener("input", changed);
   formEl.addEventListener("submit", signAndSubmit);
-  if (setup) setup(changed);
+  if (setup) await setup(changed);
   document.body.setAttribute("data-form-ready", "true");
 }

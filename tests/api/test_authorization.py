@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import uuid
 from collections.abc import Callable
@@ -387,6 +388,21 @@ PORTAL: dict[tuple[str, str], tuple[Callable[[Site, str], tuple[str, dict[str, A
     ): (  # a plant and a farm may record the cold chain (a lab's 403: test_portal_browser)
         lambda s, t: ("/supplier/cold-chain", {}),
         {"anonymous": 303, "supplier_a": 200, "supplier_b": 200},
+    ),
+    ("GET", "/supplier/test-report"): (  # only labs record test reports (tests/api/test_portal_documents.py)
+        lambda s, t: ("/supplier/test-report", {}),
+        {"anonymous": 303, "supplier_a": 403, "supplier_b": 403},
+    ),
+    ("POST", "/supplier/documents"): (  # a lab's certificate; a plant and a farm are refused
+        lambda s, t: (
+            f"/supplier/documents?sha256={hashlib.sha256(b'%PDF-1.4 m').hexdigest()}",
+            {"content": b"%PDF-1.4 m", "headers": {"X-CSRF-Token": t, "Content-Type": "application/pdf"}},
+        ),
+        {"anonymous": 401, "supplier_a": 403, "supplier_b": 403},
+    ),
+    ("GET", "/supplier/documents/{sha256}"): (  # public: a signed record's document link
+        lambda s, t: (f"/supplier/documents/{'0' * 64}", {}),
+        {"anonymous": 404, "supplier_a": 404, "supplier_b": 404},
     ),
     # Admitted sessions reach the API's own checks (an empty list is their own mistake); a session of
     # A may not record B's signed event, whatever its signature (POST /api/v1/events's rule).
