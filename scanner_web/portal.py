@@ -5,7 +5,7 @@ data block, as the recall console's do."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,11 +26,18 @@ class RecordLine:
     status: str  # EventAnchoring: pending, prepared, anchored
 
 
-def _render(name: str, lang: str, may_ship: bool = False, **values: Any) -> str:
-    """``may_ship``: the supplier's role may record shipments, so the navigation offers the form."""
+# The navigation's role-gated forms: page variable -> the event kind its form records.
+NAV_FORMS = {"may_ship": "shipment", "may_cold": "cold_chain", "may_test": "test_report"}
+Nav = Mapping[str, bool]
+
+
+def _render(name: str, lang: str, nav: Nav | None = None, **values: Any) -> str:
+    """``nav``: for each of NAV_FORMS, whether the supplier's role may record that kind, so the
+    navigation offers its form (api.routes.portal._nav; none before signing in)."""
     t = strings()[lang]
     words = {k.removeprefix("portal_"): v for k, v in t.items() if k.startswith("portal_")}
-    return _env().get_template(name).render(t=t, p=words, lang=lang, may_ship=may_ship, **values)
+    flags = {flag: bool((nav or {}).get(flag)) for flag in NAV_FORMS}
+    return _env().get_template(name).render(t=t, p=words, lang=lang, **flags, **values)
 
 
 def render_signin(lang: str, error: str | None = None) -> str:
@@ -38,51 +45,14 @@ def render_signin(lang: str, error: str | None = None) -> str:
 
 
 def render_records(
-    lang: str,
-    caller: Caller,
-    csrf: str,
-    lines: Sequence[RecordLine],
-    older: int | None,
-    may_ship: bool,
-    may_cold: bool = False,
-    may_test: bool = False,
+    lang: str, caller: Caller, csrf: str, lines: Sequence[RecordLine], older: int | None, nav: Nav
 ) -> str:
-    return _render(
-        "portal_records.html",
-        lang,
-        may_ship,
-        caller=caller,
-        csrf=csrf,
-        lines=lines,
-        older=older,
-        page="records",
-        may_cold=may_cold,
-        may_test=may_test,
-    )
+    return _render("portal_records.html", lang, nav, caller=caller, csrf=csrf, lines=lines, older=older, page="records")
 
 
-def render_keys(
-    lang: str,
-    caller: Caller,
-    csrf: str,
-    keys: Sequence[SupplierKey],
-    may_ship: bool,
-    may_test: bool = False,
-    may_cold: bool = False,
-) -> str:
-    """``may_test``, ``may_cold``: the supplier's role may record test reports, the cold chain, so
-    the navigation offers those forms."""
+def render_keys(lang: str, caller: Caller, csrf: str, keys: Sequence[SupplierKey], nav: Nav) -> str:
     return _render(
-        "portal_keys.html",
-        lang,
-        may_ship,
-        caller=caller,
-        csrf=csrf,
-        keys=keys,
-        page="keys",
-        module="portal-keys.js",
-        may_cold=may_cold,
-        may_test=may_test,
+        "portal_keys.html", lang, nav, caller=caller, csrf=csrf, keys=keys, page="keys", module="portal-keys.js"
     )
 
 
@@ -93,13 +63,12 @@ def render_batch(
     made: Sequence[Product],
     lots: Sequence[Lot],
     keys: Sequence[str],
-    may_ship: bool,
-    may_cold: bool = False,
+    nav: Nav,
 ) -> str:
     return _render(
         "portal_batch.html",
         lang,
-        may_ship,
+        nav,
         caller=caller,
         csrf=csrf,
         products=made,
@@ -107,7 +76,6 @@ def render_batch(
         keys=keys,
         page="batch",
         module="portal-batch.js",
-        may_cold=may_cold,
     )
 
 
@@ -116,18 +84,18 @@ def render_shipment(
     caller: Caller,
     csrf: str,
     role: str,
-    allowed: bool,
-    lots: Sequence[Lot],
-    keys: Sequence[str],
-    consignees: Sequence[Supplier],
-    may_cold: bool = False,
+    nav: Nav,
+    lots: Sequence[Lot] = (),
+    keys: Sequence[str] = (),
+    consignees: Sequence[Supplier] = (),
 ) -> str:
     """The shipment and customs form; for a role that may not record shipments, only a word saying so
     (and no script: there is nothing to sign)."""
+    allowed = bool(nav.get("may_ship"))
     return _render(
         "portal_shipment.html",
         lang,
-        allowed,
+        nav,
         caller=caller,
         csrf=csrf,
         role=role,
@@ -137,7 +105,6 @@ def render_shipment(
         consignees=consignees,
         page="shipment",
         module="portal-shipment.js" if allowed else None,
-        may_cold=may_cold,
     )
 
 
@@ -146,21 +113,21 @@ def render_cold_chain(
     caller: Caller,
     csrf: str,
     role: str,
-    allowed: bool,
-    shipments: Sequence[tuple[str, str]],
-    keys: Sequence[str],
+    nav: Nav,
+    shipments: Sequence[tuple[str, str]] = (),
+    keys: Sequence[str] = (),
 ) -> str:
     """The cold-chain form (shipments as (id, "GTIN/lot")); for a role that may not record cold-chain
     events, only a word saying so (and no script: there is nothing to sign)."""
+    allowed = bool(nav.get("may_cold"))
     return _render(
         "portal_coldchain.html",
         lang,
-        allowed,  # every role that records the cold chain also ships (core/events.ROLES_FOR_KIND)
+        nav,
         caller=caller,
         csrf=csrf,
         role=role,
         allowed=allowed,
-        may_cold=allowed,
         shipments=shipments,
         keys=keys,
         page="cold-chain",
@@ -173,22 +140,22 @@ def render_test_report(
     caller: Caller,
     csrf: str,
     role: str,
-    allowed: bool,
-    lots: Sequence[Lot],
-    keys: Sequence[str],
-    limits: Sequence[dict[str, Any]],
+    nav: Nav,
+    lots: Sequence[Lot] = (),
+    keys: Sequence[str] = (),
+    limits: Sequence[dict[str, Any]] = (),
 ) -> str:
     """The test-report form with the lab's certificate; for a role that may not record test reports,
     only a word saying so (and no script)."""
+    allowed = bool(nav.get("may_test"))
     return _render(
         "portal_test_report.html",
         lang,
-        False,
+        nav,
         caller=caller,
         csrf=csrf,
         role=role,
         allowed=allowed,
-        may_test=allowed,
         lots=lots,
         keys=keys,
         limits=limits,

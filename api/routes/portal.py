@@ -222,9 +222,7 @@ def records(
             for r in rows
         ]
         older = shown[-1].id if more and shown else None
-        return pages.render_records(
-            lang, caller, csrf, shown, older, _may(session, caller, "shipment"), **_nav(session, caller)
-        )
+        return pages.render_records(lang, caller, csrf, shown, older, _nav(_role(session, caller)))
 
     return _shown(request, runtime, session, lang, render)
 
@@ -250,7 +248,7 @@ def keys(request: Request, runtime: RuntimeDep, session: SessionDep, lang: str |
     def render(caller: Caller, csrf: str) -> str:
         q = select(SupplierKey).where(col(SupplierKey.supplier_id) == caller.supplier_id)
         rows = list(session.exec(q.order_by(col(SupplierKey.created_at).desc())))
-        return pages.render_keys(lang, caller, csrf, rows, _may(session, caller, "shipment"), **_nav(session, caller))
+        return pages.render_keys(lang, caller, csrf, rows, _nav(_role(session, caller)))
 
     return _shown(request, runtime, session, lang, render)
 
@@ -314,8 +312,7 @@ def batch_form(request: Request, runtime: RuntimeDep, session: SessionDep, lang:
             made,
             _lots_held(session, me),
             _active_keys(session, me),
-            _may(session, caller, "shipment"),
-            _may(session, caller, "cold_chain"),
+            _nav(_role(session, caller)),
         )
 
     return _shown(request, runtime, session, lang, render)
@@ -339,15 +336,11 @@ def _role(session: Session, caller: Caller) -> str:
     return supplier.role if supplier is not None else ""
 
 
-def _nav(session: Session, caller: Caller) -> dict[str, bool]:
-    """The role-gated forms the navigation offers (render_* ``may_test``, ``may_cold``)."""
-    return {"may_test": _may(session, caller, "test_report"), "may_cold": _may(session, caller, "cold_chain")}
-
-
-def _may(session: Session, caller: Caller, kind: str) -> bool:
-    """Whether the session's supplier's role may record ``kind`` (core/events.ROLES_FOR_KIND): the
-    portal offers only the forms the API would accept; the API still decides."""
-    return _role(session, caller) in ROLES_FOR_KIND[kind]
+def _nav(role: str) -> dict[str, bool]:
+    """For each role-gated form (pages.NAV_FORMS), whether ``role`` may record its kind
+    (core/events.ROLES_FOR_KIND): the portal offers only the forms the API would accept; the API
+    still decides. Every signed-in page's navigation, and each form page's own gate."""
+    return {flag: role in ROLES_FOR_KIND[kind] for flag, kind in pages.NAV_FORMS.items()}
 
 
 def _form_for(
@@ -382,21 +375,13 @@ def shipment_form(request: Request, runtime: RuntimeDep, session: SessionDep, la
     lang = _lang(request, lang)
 
     def render(caller: Caller, csrf: str, role: str) -> str:
-        me = str(caller.supplier_id)
-        if role not in ROLES_FOR_KIND["shipment"]:
-            return pages.render_shipment(lang, caller, csrf, role, False, [], [], [])
+        me, nav = str(caller.supplier_id), _nav(role)
+        if not nav["may_ship"]:
+            return pages.render_shipment(lang, caller, csrf, role, nav)
         others = session.exec(select(Supplier).where(col(Supplier.id) != me).order_by(col(Supplier.id)))
         consignees = [s for s in others if s.role != REGISTRY_ROLE]
         return pages.render_shipment(
-            lang,
-            caller,
-            csrf,
-            role,
-            True,
-            _lots_held(session, me),
-            _active_keys(session, me),
-            consignees,
-            role in ROLES_FOR_KIND["cold_chain"],
+            lang, caller, csrf, role, nav, _lots_held(session, me), _active_keys(session, me), consignees
         )
 
     return _form_for("shipment", request, runtime, session, lang, render)
@@ -410,11 +395,11 @@ def cold_chain_form(request: Request, runtime: RuntimeDep, session: SessionDep, 
     lang = _lang(request, lang)
 
     def render(caller: Caller, csrf: str, role: str) -> str:
-        me = str(caller.supplier_id)
-        if role not in ROLES_FOR_KIND["cold_chain"]:
-            return pages.render_cold_chain(lang, caller, csrf, role, False, [], [])
+        me, nav = str(caller.supplier_id), _nav(role)
+        if not nav["may_cold"]:
+            return pages.render_cold_chain(lang, caller, csrf, role, nav)
         return pages.render_cold_chain(
-            lang, caller, csrf, role, True, _shipments_held(session, me), _active_keys(session, me)
+            lang, caller, csrf, role, nav, _shipments_held(session, me), _active_keys(session, me)
         )
 
     return _form_for("cold_chain", request, runtime, session, lang, render)
@@ -471,25 +456,19 @@ def test_report_form(
     active keys (the templates come from GET /api/v1/test-standards). A role that may not record test
     reports gets a 403 page saying so, without the form."""
     lang = _lang(request, lang)
-    allowed = True
 
-    def render(caller: Caller, csrf: str) -> str:
-        nonlocal allowed
-        me, role = str(caller.supplier_id), _role(session, caller)
-        allowed = role in ROLES_FOR_KIND["test_report"]
-        if not allowed:
-            return pages.render_test_report(lang, caller, csrf, role, False, [], [], [])
+    def render(caller: Caller, csrf: str, role: str) -> str:
+        me, nav = str(caller.supplier_id), _nav(role)
+        if not nav["may_test"]:
+            return pages.render_test_report(lang, caller, csrf, role, nav)
         supplier = session.get(Supplier, me)
         official = bool(supplier and supplier.official_lab)
         limits = [vars(limit) for limit in workspace.limits.values()]
         return pages.render_test_report(
-            lang, caller, csrf, role, True, _lots_to_test(session, me, official), _active_keys(session, me), limits
+            lang, caller, csrf, role, nav, _lots_to_test(session, me, official), _active_keys(session, me), limits
         )
 
-    shown = _shown(request, runtime, session, lang, render)
-    if not allowed:
-        shown.status_code = 403
-    return shown
+    return _form_for("test_report", request, runtime, session, lang, render)
 
 
 @router.post("/documents", status_code=201)
