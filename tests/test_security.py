@@ -276,3 +276,18 @@ def test_random_codes_find_nothing_and_the_rate_limit_bites(tmp_path: Path) -> N
         # The same 10 000 guesses straight against the store (the endpoint's lookup): no hit either.
         with Workspace(packs.settings) as ws, ws.session() as s:
             assert s.exec(select(Item.serial).where(Item.serial.in_(guesses))).all() == []  # type: ignore[attr-defined,call-overload]
+
+
+def test_a_refused_setting_names_itself_but_never_echoes_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A typo in a secret-bearing setting must not print the secret into a start-up error or a log."""
+    from pydantic import ValidationError
+
+    from cradletrace.config import Settings
+
+    secret = "0x" + "ab" * 31 + "zz-secret-value"
+    monkeypatch.setenv("CRADLETRACE_RPC_RETRIES", secret)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    text = str(refused.value)
+    assert "rpc_retries" in text
+    assert secret not in text and "zz-secret" not in text

@@ -13,7 +13,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 class Settings(BaseSettings):
     """Where the data lives and which chain to anchor to. Defaults need no setup at all."""
 
-    model_config = SettingsConfigDict(env_prefix="CRADLETRACE_", extra="ignore")
+    # hide_input_in_errors: a refused value (a private key, a database URL with its password) must
+    # not be echoed into a start-up error or a log; the error still names the setting and the rule.
+    model_config = SettingsConfigDict(env_prefix="CRADLETRACE_", extra="ignore", hide_input_in_errors=True)
 
     data_dir: Path = Field(default=Path(".cradletrace"))
     database_url: str | None = Field(
