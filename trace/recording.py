@@ -225,8 +225,9 @@ def record_submissions(
             problems.append(Problem(f"{where}.supplier", f"expected a registered supplier, got {sid!r}"))
             continue
         key = keys.get(kid)
-        if suppliers.key_refusal(sid, key, kid):
-            refused.append(Problem(where, suppliers.refusal(supplier, key, kid, certs[sid], kind or "", now.date())))
+        if key_why := suppliers.key_refusal(sid, key, kid):
+            why = suppliers.refusal(supplier, key, kid, certs[sid], kind or "", now.date())
+            refused.append(Problem(where, why or key_why))
             continue
         assert key is not None
         if kid not in pub_cache:
