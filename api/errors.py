@@ -15,7 +15,7 @@ malformed Digital Link path (scan)     400     MALFORMED: the path, not a body, 
 missing / unknown / revoked API key    401     MISSING_KEY / BAD_KEY
 SessionEndedError (supplier portal)    401     SESSION_ENDED
 too many wrong keys, scans, bundles    429     AUTH_THROTTLED / the route's text
-NotAllowedError, wrong role            403     the core's message / "not allowed: ..."
+NotAllowedError, wrong role            403     the core's message / "not allowed: ..." (custody: problems name the field)
 NotFoundError, unknown route           404     the core's message / "not found"
 body over the limit                    413     "request body too large: ..."
 ChainUnavailableError                  503     CHAIN_UNAVAILABLE

@@ -27,7 +27,7 @@ class RecordLine:
 
 
 # The navigation's role-gated forms: page variable -> the event kind its form records.
-NAV_FORMS = {"may_ship": "shipment", "may_cold": "cold_chain", "may_test": "test_report"}
+NAV_FORMS = {"may_batch": "batch", "may_ship": "shipment", "may_cold": "cold_chain", "may_test": "test_report"}
 Nav = Mapping[str, bool]
 
 
@@ -60,22 +60,28 @@ def render_batch(
     lang: str,
     caller: Caller,
     csrf: str,
-    made: Sequence[Product],
-    lots: Sequence[Lot],
-    keys: Sequence[str],
+    role: str,
     nav: Nav,
+    made: Sequence[Product] = (),
+    lots: Sequence[Lot] = (),
+    keys: Sequence[str] = (),
 ) -> str:
+    """The production-lot form; for a role that may not record batches, only a word saying so (and
+    no script: there is nothing to sign)."""
+    allowed = bool(nav.get("may_batch"))
     return _render(
         "portal_batch.html",
         lang,
         nav,
         caller=caller,
         csrf=csrf,
+        role=role,
+        allowed=allowed,
         products=made,
         lots=lots,
         keys=keys,
         page="batch",
-        module="portal-batch.js",
+        module="portal-batch.js" if allowed else None,
     )
 
 

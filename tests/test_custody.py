@@ -67,13 +67,22 @@ def stored(ws: Workspace) -> dict[str, int]:
         }
 
 
+# The field a custody refusal names (the goods the supplier has no standing for), so a form shows it there.
+REFUSED_AT = {"batch": "product", "test_report": "batch", "cold_chain": "shipment"}
+
+
 def refused(ws: Workspace, record: Record, evs: Events, *fragments: str) -> str:
-    """Record ``evs``: refused with NotAllowedError naming each fragment, and nothing stored."""
+    """Record ``evs`` (one event): refused with NotAllowedError naming each fragment, and nothing
+    stored; its one problem names the field the refusal is about (REFUSED_AT, else ``data.lot``)."""
     before = stored(ws)
     with pytest.raises(NotAllowedError) as caught:
         record(evs)
     for fragment in fragments:
         assert fragment in str(caught.value), str(caught.value)
+    [problem] = caught.value.problems
+    kind = evs[0]["kind"] if evs[0]["data"].get("shipment") or evs[0]["kind"] != "cold_chain" else "a lot's"
+    assert problem.where == f"events[0].data.{REFUSED_AT.get(kind, 'lot')}", (problem, kind)
+    assert problem.message in str(caught.value), (problem, str(caught.value))
     assert stored(ws) == before
     return str(caught.value)
 
@@ -279,7 +288,7 @@ def test_refusals_and_problems_stay_together(rivals: Workspace, record: Record, 
         )
     lines = [str(p) for p in caught.value.problems]
     assert lines[0].startswith("events[0].data.lot: expected a recorded lot") and "IF-0404" in lines[0]
-    assert lines[1].startswith("events[1]: supplier 'rival-cold' may not ship lot")
+    assert lines[1].startswith("events[1].data.lot: supplier 'rival-cold' may not ship lot")
 
 
 def test_epcis_import_keeps_the_custody_rules(rivals: Workspace, record: Record) -> None:
@@ -326,7 +335,7 @@ def test_a_huge_badly_signed_event_is_refused_before_it_is_parsed(
         with pytest.raises((InvalidEventError, NotAllowedError)) as caught:
             record([item])
         took = time.perf_counter() - started
-        problems = caught.value.problems if isinstance(caught.value, InvalidEventError) else [str(caught.value)]
+        problems = caught.value.problems
         assert len(problems) == 1 and where in str(problems[0]) and message in str(problems[0]), problems
         assert took < 5, took
     # Well signed, the same body is parsed and its readings named.

@@ -479,11 +479,15 @@ def test_key_backup_then_a_shipment_signed_with_it_on_a_fresh_browser(browser: A
         before = site.event_count()
         _ship(page, f"{theirs.gtin}/{theirs.lot}")
         page.click("#preview")
-        page.click("#sign-submit")
+        with page.expect_response(f"{BASE}/supplier/events") as answer:
+            page.click("#sign-submit")
+        refusal = answer.value.json()  # still the API's 403, now naming the field like a 422's problems
+        assert answer.value.status == 403 and refusal["field"] == "events[0].data.lot", refusal
         page.locator("#shipment-status.bad").wait_for(timeout=WAIT_MS)
         beside = page.locator('.problem[data-for="data.lot"]').inner_text()
         assert "may not ship lot" in beside and "expected custody" in beside  # the custody rule, beside the lot
         assert page.locator('#ship-lot[aria-invalid="true"]').count() == 1
+        assert page.inner_text("#shipment-status").count("may not ship lot") == 1  # the detail, not repeated
         assert site.event_count() == before
         screenshot(page, "portal-shipment-refused-laptop")
         page.fill("#ship-lot", lot)

@@ -19,6 +19,10 @@ Events earlier in the same submission count (a batch makes its recorder the lot'
 shipment its consignee a holder). A batch's input lots need no custody (see docs: known gaps).
 Automatic holds (recalls.hold_failures) follow from test reports and cold-chain records, so only
 a party with this standing can cause one.
+
+A refusal names the field whose goods the supplier has no standing for (``events[i].data.lot``,
+``.product`` for a batch, ``.batch`` for a test report, ``.shipment`` for a shipment's cold chain),
+so a form shows it beside that field; the API still answers 403 (recording.record_submissions).
 """
 
 from __future__ import annotations
@@ -129,18 +133,21 @@ def check(
     events: list[tuple[int, AnyEvent]],
     suppliers: Mapping[str, Supplier],
     makers: Mapping[LotKey, str],
-) -> tuple[list[Problem], list[str]]:
-    """Problems (a consignee that is not registered) and refusals ("events[i]: ...") of ``events``,
+) -> tuple[list[Problem], list[Problem]]:
+    """Problems (a consignee that is not registered) and refusals (``events[i].data.<field>``:
+    "supplier 'x' may not ...", the field whose goods it has no standing for) of ``events``,
     in submission order. ``makers`` maps each stored lot the events name to the supplier that made it;
     a lot missing from it (and from earlier batches here) is left to the caller's reference checks."""
     goods = _load(session, events, makers)
     problems: list[Problem] = []
-    refused: list[str] = []
+    refused: list[Problem] = []
     for index, ev in events:
         who = ev.supplier
         d = ev.data
         why: str | None = None
+        at = "lot"  # the data field the refusal is about
         if isinstance(d, BatchData):
+            at = "product"  # the lot's GTIN: whose it is decides
             lot = d.lot_ref.key
             owner = goods.owners.get(lot[0])
             if owner is None:
@@ -163,6 +170,7 @@ def check(
                     else _unregistered(lot[0])
                 )
         elif isinstance(d, TestReportData):
+            at = "batch"
             lot = d.batch.key
             official = suppliers[who].official_lab if who in suppliers else False
             if lot in goods.makers and not official and not goods.named(who, "lab", lot):
@@ -171,6 +179,7 @@ def check(
                     f"({goods.owners.get(lot[0], 'none registered')!r}) assigned to it, or an official lab the operator designated"
                 )
         elif isinstance(d, ColdChainData) and d.shipment is not None:
+            at = "shipment"
             shipment = goods.shipments.get(d.shipment)
             if shipment is not None:
                 lot, recorder, consignee = shipment
@@ -200,5 +209,5 @@ def check(
                     if d.consignee is not None:
                         goods.received.add((lot, d.consignee))
         if why:
-            refused.append(f"events[{index}]: supplier {who!r} {why}")
+            refused.append(Problem(f"events[{index}].data.{at}", f"supplier {who!r} {why}"))
     return problems, refused

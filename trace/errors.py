@@ -29,6 +29,7 @@ Messages say what was expected and what arrived, and name the field at fault.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -109,7 +110,14 @@ class NotFoundError(TraceError, LookupError):
 
 
 class NotAllowedError(TraceError, PermissionError):
-    """The actor may not do this now: expired certificate, revoked key, wrong role."""
+    """The actor may not do this now: expired certificate, revoked key, wrong role. ``problems``
+    name the fields a refusal is about when it has some (a custody refusal names the lot, batch or
+    shipment it concerns: ``events[0].data.lot``), so a form shows it beside that field; the
+    message alone is the refusal's text (the API's 403 ``detail``)."""
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.problems: list[Problem] = list(problems)
 
 
 class SessionEndedError(TraceError):

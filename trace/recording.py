@@ -185,7 +185,7 @@ def record_submissions(
     refused, so a key record always stands for a key change this store made.
     """
     problems: list[Problem] = []
-    refused: list[str] = []
+    refused: list[Problem] = []  # not the supplier's to say: "events[i]" (key, role) or the field it is about
     signers = [_claimed_signer(item.event) for item in items]
     known: dict[str, Supplier] = {}
     keys: dict[str, SupplierKey] = {}
@@ -225,8 +225,9 @@ def record_submissions(
             problems.append(Problem(f"{where}.supplier", f"expected a registered supplier, got {sid!r}"))
             continue
         key = keys.get(kid)
-        if suppliers.key_refusal(sid, key, kid):
-            refused.append(f"{where}: {suppliers.refusal(supplier, key, kid, certs[sid], kind or '', now.date())}")
+        if key_why := suppliers.key_refusal(sid, key, kid):
+            why = suppliers.refusal(supplier, key, kid, certs[sid], kind or "", now.date())
+            refused.append(Problem(where, why or key_why))
             continue
         assert key is not None
         if kid not in pub_cache:
@@ -253,7 +254,7 @@ def record_submissions(
             continue
         why = suppliers.refusal(supplier, key, kid, certs[sid], event.kind, now.date())
         if why:
-            refused.append(f"{where}: {why}")
+            refused.append(Problem(where, why))
             continue
         good.append(_Checked(i, body, canonical.sha256(body).hex(), item.signature, event))
 
@@ -359,12 +360,13 @@ def record_submissions(
     custody_problems, custody_refused = custody.check(session, goods, known, makers)
     problems.extend(custody_problems)
     refused.extend(custody_refused)
-    refused.sort(key=_order_key)
+    refused.sort(key=lambda p: _order_key(p.where))
 
     if refused and not problems:
-        raise NotAllowedError("; ".join(refused))
+        # The message reads "events[i]: why" per refusal, as ever; its problems name the fields.
+        raise NotAllowedError("; ".join(f"{p.where.split('.', 1)[0]}: {p.message}" for p in refused), refused)
     if problems or refused:
-        problems.extend(Problem("", r) for r in refused)
+        problems.extend(refused)
         problems.sort(key=lambda p: _order_key(p.where))
         raise InvalidEventError(problems)
 

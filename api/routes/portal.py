@@ -295,27 +295,24 @@ async def revoke_key(key_id: str, request: Request, runtime: RuntimeDep) -> Resp
 
 @router.get("/batch", response_class=HTMLResponse)
 def batch_form(request: Request, runtime: RuntimeDep, session: SessionDep, lang: str | None = None) -> Response:
-    """The production-lot form: the supplier's products, the lots it may name as inputs, its active keys."""
+    """The production-lot form: the supplier's products, the lots it may name as inputs, its active
+    keys. A role that may not record batches gets a 403 page saying so, without the form."""
     lang = _lang(request, lang)
 
-    def render(caller: Caller, csrf: str) -> str:
-        me = str(caller.supplier_id)
+    def render(caller: Caller, csrf: str, role: str) -> str:
+        me, nav = str(caller.supplier_id), _nav(role)
+        if not nav["may_batch"]:
+            return pages.render_batch(lang, caller, csrf, role, nav)
         made = [
             v.product
             for v in products.list_products(session)
             if v.product.owner_id == me or any(p.supplier_id == me and p.role == "maker" for p in v.parties)
         ]
         return pages.render_batch(
-            lang,
-            caller,
-            csrf,
-            made,
-            _lots_held(session, me),
-            _active_keys(session, me),
-            _nav(_role(session, caller)),
+            lang, caller, csrf, role, nav, made, _lots_held(session, me), _active_keys(session, me)
         )
 
-    return _shown(request, runtime, session, lang, render)
+    return _form_for("batch", request, runtime, session, lang, render)
 
 
 def _lots_held(session: Session, me: str) -> list[Lot]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +26,10 @@ class CitationOut(BaseModel):
     clause: str = Field(description="the clause or table the value was read from, as precisely as the source showed")
     source: str = Field(description="where the text was read: URL or repository path")
     quote: str = Field(description="the line read, verbatim")
+    reliability: Literal["standard", "authority", "secondary"] = Field(
+        description="what the source is: the standard's own text (or an extraction of its table), a government "
+        "or standards body's page (or a verbatim reprint), or a secondary (news, trade) report"
+    )
 
 
 class PlanOut(BaseModel):

@@ -158,10 +158,6 @@ function rowProblem(path, message) {
   return true;
 }
 
-// The custody rule (custody.py) refuses the cold chain of a shipment the supplier neither recorded
-// nor received: that is about the shipment field.
-const refusedAt = (line) => (/ may not record the cold chain /.test(line) ? "data.shipment" : null);
-
 function setup(changed) {
   $("logger-file").addEventListener("change", async () => {
     changed();
@@ -174,6 +170,8 @@ function setup(changed) {
   }
 }
 
+// The custody rule (custody.py) refuses the cold chain of a shipment the supplier neither recorded
+// nor received; the API names events[0].data.shipment, so it shows beside the shipment field.
 if ($("cold-chain-form")) {
-  signedForm({ form: "cold-chain-form", status: "cold-chain-status", buildEvent, summaryRows, rowProblem, refusedAt, setup });
+  signedForm({ form: "cold-chain-form", status: "cold-chain-status", buildEvent, summaryRows, rowProblem, setup });
 }

@@ -82,22 +82,11 @@ function fillSummary(rows) {
   }
 }
 
-// A 403 refusal (the custody and key rules: NotAllowedError) comes as one detail, a line per refused
-// event ("events[0]: supplier 'x' may not ship lot ..."); the page's refusedAt(line) names the field
-// a line is about, so it shows there too.
-function showRefusals(detail, refusedAt) {
-  for (const line of detail.split(/;\s(?=events\[\d+\]: )/)) {
-    const text = line.replace(/^events\[\d+\]: /, "");
-    const field = refusedAt(text);
-    if (field) showProblem(field, text);
-  }
-}
-
 // Wire a signed form: {form, status: the status line's id, buildEvent, summaryRows, rowProblem?,
-// refusedAt?, setup?(changed): the page's own controls, wired before the form says it is ready,
+// setup?(changed): the page's own controls, wired before the form says it is ready,
 // beforeSubmit?(event, say): work that must succeed before the previewed bytes are signed (the
 // test report's certificate upload); false stops there}.
-export async function signedForm({ form, status, buildEvent, summaryRows, rowProblem, refusedAt, setup, beforeSubmit }) {
+export async function signedForm({ form, status, buildEvent, summaryRows, rowProblem, setup, beforeSubmit }) {
   const formEl = $(form);
   const statusLine = $(status);
   const submit = $("sign-submit");
@@ -162,10 +151,12 @@ export async function signedForm({ form, status, buildEvent, summaryRows, rowPro
       prepared = null;
       return;
     }
-    if (r.status === 403 && refusedAt && body.detail) showRefusals(body.detail, refusedAt);
+    // A refusal (403: the custody rules) names its field too ("events[0].data.lot"), as a 422's
+    // problems do; its detail already reads each refusal, so the status line does not repeat them.
+    const detail = body.detail || `HTTP ${r.status}`;
     const shown = (body.problems || []).filter((p) => !showProblem(p.field, p.message, rowProblem));
-    const rest = shown.map((p) => (p.field ? `${p.field}: ${p.message}` : p.message));
-    say(words.refused.replace("{detail}", [body.detail || `HTTP ${r.status}`, ...rest].join("; ")), false);
+    const rest = shown.filter((p) => !detail.includes(p.message)).map((p) => (p.field ? `${p.field}: ${p.message}` : p.message));
+    say(words.refused.replace("{detail}", [detail, ...rest].join("; ")), false);
   }
 
   // Only the keys this browser holds can sign here: the others are the supplier's other devices'.

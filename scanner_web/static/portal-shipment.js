@@ -53,10 +53,8 @@ function summaryRows(event) {
   ];
 }
 
-// The custody rule (custody.py) refuses a shipment of a lot the supplier does not hold: that is
-// about the lot field.
-const refusedAt = (line) => (/ may not ship lot /.test(line) ? "data.lot" : null);
-
+// The custody rule (custody.py) refuses a shipment of a lot the supplier does not hold; the API
+// names events[0].data.lot, so the refusal shows beside the lot field like any other problem.
 if ($("shipment-form")) {
-  signedForm({ form: "shipment-form", status: "shipment-status", buildEvent, summaryRows, refusedAt });
+  signedForm({ form: "shipment-form", status: "shipment-status", buildEvent, summaryRows });
 }

@@ -226,9 +226,8 @@ const rowProblem = (path, message) => {
   return true;
 };
 
-// The custody rule (custody.py) refuses a report on a lot the lab was not asked to test.
-const refusedAt = (line) => (/ may not report on lot /.test(line) ? "data.batch" : null);
-
+// The custody rule (custody.py) refuses a report on a lot the lab was not asked to test; the API
+// names events[0].data.batch, so it shows beside the lot field.
 if ($("test-report-form")) {
-  signedForm({ form: "test-report-form", status: "test-report-status", buildEvent, summaryRows, rowProblem, refusedAt, setup, beforeSubmit: upload });
+  signedForm({ form: "test-report-form", status: "test-report-status", buildEvent, summaryRows, rowProblem, setup, beforeSubmit: upload });
 }

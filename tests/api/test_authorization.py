@@ -374,7 +374,7 @@ PORTAL: dict[tuple[str, str], tuple[Callable[[Site, str], tuple[str, dict[str, A
         lambda s, t: (f"/supplier/keys/{_spare_a_key(s)}/revoke", {"data": {"csrf": t}}),
         {"anonymous": 401, "supplier_a": 303, "supplier_b": 404},
     ),
-    ("GET", "/supplier/batch"): (
+    ("GET", "/supplier/batch"): (  # a plant and a farm record batches (a lab's 403: tests/api/test_portal.py)
         lambda s, t: ("/supplier/batch", {}),
         {"anonymous": 303, "supplier_a": 200, "supplier_b": 200},
     ),

@@ -199,3 +199,22 @@ def test_a_session_ends_at_its_lifetime_however_busy(site: Site) -> None:
             portal.current(s, sid, at + timedelta(minutes=20), idle, lifetime)
         with pytest.raises(SessionEndedError):  # and it is gone
             portal.current(s, sid, start, idle, lifetime)
+
+
+def test_the_batch_form_is_for_farms_and_plants_only(site: Site) -> None:
+    """ROLES_FOR_KIND["batch"] is farm and plant: a lab gets no batch link, and the page is a 403
+    saying so without the form or its script; the plant (and the farm) get both."""
+    with Workspace(site.settings) as ws, ws.session() as s:
+        _, secret = apikeys.create_key(s, "lab", "supplier", "canterbury-lab")
+        s.commit()
+    lab = client_of(site)
+    assert lab.post("/supplier/signin", data={"key": secret}, headers=ORIGIN).status_code == 303
+    assert 'id="nav-batch"' not in lab.get("/supplier/records?lang=en").text
+    for lang, says in (("en", "Suppliers with the role lab do not record production lots"), ("zh", "角色为 lab")):
+        page = lab.get(f"/supplier/batch?lang={lang}")
+        assert page.status_code == 403 and 'id="batch-not-allowed"' in page.text and says in page.text
+        assert 'id="batch-form"' not in page.text and "portal-batch.js" not in page.text
+    for who in ("supplier_a", "supplier_b"):  # the plant and the farm
+        c, _ = signed_in(site, who)
+        page = c.get("/supplier/batch?lang=en")
+        assert page.status_code == 200 and 'id="batch-form"' in page.text and 'id="nav-batch"' in page.text

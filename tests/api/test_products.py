@@ -106,6 +106,11 @@ def test_recording_another_brands_goods_is_403_with_the_reason(site: Site) -> No
         f"events[0]: supplier '{B}' may not make lot {FORMULA}/{lot}: GTIN {FORMULA} belongs to "
         "'alps-nutrition'; expected its owner or a maker it named"
     )
+    # Still a 403, and its problem names the field whose goods are not B's (a form shows it there).
+    assert r.json()["field"] == "events[0].data.product"
+    assert r.json()["problems"] == [
+        {"field": "events[0].data.product", "message": r.json()["detail"].removeprefix("events[0]: ")}
+    ]
     assert site.event_count() == before
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from cradletrace.api.main import API_PREFIX
-from cradletrace.api.routes.teststandards import StandardTemplatesOut
-from cradletrace.core.teststandards import packaged_bytes
+from cradletrace.api.routes.teststandards import CitationOut, StandardTemplatesOut
+from cradletrace.core.teststandards import RELIABILITY, packaged_bytes
 from tests.api.conftest import Site
 
 URL = f"{API_PREFIX}/test-standards"
@@ -22,6 +24,12 @@ def test_served_without_a_key_as_the_packaged_file(site: Site) -> None:
     lead = next(a for a in doc.templates[0].analytes if a.name == "lead")
     assert (lead.unit, lead.limit, lead.citation.edition) == ("mg/kg", 0.08, "2022")
     assert all(t.missing for t in doc.templates)
+
+
+def test_the_documented_reliabilities_are_the_cores() -> None:
+    """The OpenAPI schema's ``reliability`` values are exactly those the loader accepts."""
+    field = CitationOut.model_fields["reliability"]
+    assert get_args(field.annotation) == RELIABILITY
 
 
 def test_etag_answers_304_and_a_stale_tag_gets_the_body(site: Site) -> None:

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cradletrace.core.samplingplan import SamplingPlan, plan_verdict
-from cradletrace.core.teststandards import packaged_bytes, packaged_templates, parse_test_standards
+from cradletrace.core.teststandards import RELIABILITY, packaged_bytes, packaged_templates, parse_test_standards
 from cradletrace.errors import InvalidInputError
 
 # -- the packaged data --
@@ -28,6 +28,18 @@ def test_packaged_templates_load_and_cover_the_shipped_standards() -> None:
         assert t.missing, f"{t.id}: every template so far has values it could not confirm; they must be listed"
         for a in t.analytes:
             assert a.citation.quote and a.citation.source and a.citation.clause and a.citation.edition
+            assert a.citation.reliability in RELIABILITY
+
+
+def test_a_value_from_a_secondary_report_says_so() -> None:
+    """Codex's melamine ML for powdered infant formula was read only in trade-press reports of its
+    adoption: it is kept, marked secondary, and no longer listed as missing."""
+    codex = next(t for t in packaged_templates() if t.id == "codex-cxs72-infant-formula")
+    powder = next(a for a in codex.analytes if a.name == "melamine (powdered infant formula)")
+    assert (powder.limit, powder.unit, powder.citation.reliability) == (1.0, "mg/kg", "secondary")
+    assert not any(m.analyte == powder.name for m in codex.missing)
+    liquid = next(a for a in codex.analytes if a.name == "melamine (liquid infant formula)")
+    assert liquid.citation.reliability == "standard"  # read from an extraction of CXS 193's own table
 
 
 def test_every_value_is_quoted_from_its_citation() -> None:
@@ -51,7 +63,14 @@ def _plan_analyte(plan: dict[str, Any]) -> dict[str, Any]:
         "unit": "CFU/25 g",
         "plan": plan,
         "method": None,
-        "citation": {"standard": "X", "edition": "1", "clause": "T1", "source": "s", "quote": "q"},
+        "citation": {
+            "standard": "X",
+            "edition": "1",
+            "clause": "T1",
+            "source": "s",
+            "quote": "q",
+            "reliability": "standard",
+        },
     }
 
 
@@ -74,6 +93,11 @@ def test_a_plan_analyte_is_accepted() -> None:
         (lambda a: a.update(unit="ppm"), "templates[0].analytes[0].unit: expected one of the declared units"),
         (lambda a: a.pop("citation"), "templates[0].analytes[0].citation: expected an object"),
         (lambda a: a["citation"].update(quote=""), "templates[0].analytes[0].citation.quote: expected a non-empty"),
+        (
+            lambda a: a["citation"].update(reliability="blog"),
+            "citation.reliability: expected one of ['standard', 'authority', 'secondary'], got 'blog'",
+        ),
+        (lambda a: a["citation"].pop("reliability"), "citation.reliability: expected one of"),
         (lambda a: a.update(limit=-1), "templates[0].analytes[0].limit: expected a number >= 0"),
         (lambda a: a.update(plan={"n": 5, "c": 0, "m": 0, "M": None}), "expected exactly one of 'limit'"),
         (lambda a: a.update(limit=None), "expected exactly one of 'limit'"),

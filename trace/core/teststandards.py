@@ -2,7 +2,10 @@
 
 The templates are data (data/test-standards.json), not code, so a market's limits change without a
 release of the logic. Each value carries the citation it was copied from (standard, edition, clause,
-source, quote); what could not be read from a source is listed under ``missing``, never guessed.
+source, quote) and how far that source can be trusted (``reliability``: the standard's own text, an
+authority's page, or a secondary report of it), so a lab sees which values a reviewer holding the
+official text should check first; what could not be read from a source is listed under ``missing``,
+never guessed.
 This module only reads the packaged file and checks its shape, so a bad edit fails at test time
 (unknown unit, c > n, m > M, a value without its citation) instead of in a supplier's form.
 
@@ -13,7 +16,8 @@ The file's shape (``schema`` = ``cradletrace/test-standards/1``)::
                     "analytes": [{"name", "category", "unit" (one of units),
                                   "limit": number >= 0 | "plan": {"n", "c", "m", "M" (null: two-class)},
                                   "method": string | null,
-                                  "citation": {"standard", "edition", "clause", "source", "quote"}}],
+                                  "citation": {"standard", "edition", "clause", "source", "quote",
+                                               "reliability" (one of RELIABILITY)}}],
                     "missing": [{"analyte", "standard", "looked_for"}]}],
      "plan_definitions": {name: quoted definition}}
 """
@@ -32,6 +36,10 @@ from cradletrace.errors import InvalidInputError, Problem
 SCHEMA = "cradletrace/test-standards/1"
 DATA_FILE = "data/test-standards.json"
 CITATION_FIELDS = ("standard", "edition", "clause", "source", "quote")
+# What the citation's source is, most trustworthy first: the standard's own text (or a faithful
+# extraction of its table); a government or standards body's page or announcement (or a verbatim
+# reprint of one); a news or trade report of the value or of its adoption.
+RELIABILITY = ("standard", "authority", "secondary")
 TEMPLATE_FIELDS = ("id", "standard", "edition", "title", "product_category", "market")
 MISSING_FIELDS = ("analyte", "standard", "looked_for")
 
@@ -43,6 +51,7 @@ class Citation:
     clause: str
     source: str
     quote: str
+    reliability: str
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,11 @@ def _analyte(raw: JsonValue, units: frozenset[str], where: str, out: list[Proble
         out.append(Problem(f"{where}.citation", f"expected an object with {', '.join(CITATION_FIELDS)}"))
         return None
     c = _strings(cite, CITATION_FIELDS, f"{where}.citation", out)
+    reliability = cite.get("reliability")
+    if reliability not in RELIABILITY:
+        out.append(
+            Problem(f"{where}.citation.reliability", f"expected one of {list(RELIABILITY)}, got {reliability!r}")
+        )
     if len(out) > before:
         return None
     return Analyte(
@@ -145,7 +159,7 @@ def _analyte(raw: JsonValue, units: frozenset[str], where: str, out: list[Proble
         limit=float(limit) if _is_number(limit) else None,  # type: ignore[arg-type]
         plan=parsed_plan,
         method=method if isinstance(method, str) else None,
-        citation=Citation(**c),
+        citation=Citation(**c, reliability=str(reliability)),
     )
 
 
