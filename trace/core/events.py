@@ -212,7 +212,7 @@ class PlanAnalyte(_Model):
     def _plan_rules(self) -> PlanAnalyte:
         # The rules are samplingplan.py's (SamplingPlan.problems, plan_verdict), not written again here.
         try:
-            self.verdict
+            plan_verdict(self.plan.sampling, self.results)
         except InvalidInputError as exc:
             first = exc.problems[0]
             raise PydanticCustomError(
