@@ -297,10 +297,9 @@ def _test_report(r: _Reader, limits: Mapping[str, Limit]) -> dict[str, Any] | No
             for k in ("limit", "min"):
                 if k in own:
                     a[k] = own[k]
-            if "plan" in own:  # one report per sample unit (profile.py): gathered into one plan analyte
-                a = _plan_unit(a, own, analytes, rep.get("value"))
-            if a is not None:
-                analytes.append(a)
+            first = _plan_unit(a, own, analytes, rep.get("value")) if "plan" in own else a
+            if first is not None:  # a plan's later units join its first (one report per unit, profile.py)
+                analytes.append(first)
     for a in analytes:
         if "results" in a:
             a["results"] = [x for _, x in sorted(a["results"], key=lambda p: p[0])]
