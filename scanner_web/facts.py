@@ -17,7 +17,6 @@ from typing import Any
 from markupsafe import Markup
 
 from cradletrace.core.coldchain import ColdChainSummary
-from cradletrace.core.testreport import analyte_passes
 from cradletrace.scan.view import ColdChainRecord, Record
 
 Words = Mapping[str, str]
@@ -37,7 +36,9 @@ FORMATS: dict[str, Callable[[Any, Record, Words], str]] = {
     "f4": lambda v, r, t: f"{v:.4f}",  # coordinates
     "repr": lambda v, r, t: str(v),  # a float as Python prints it: the allowed range, "2.0"
     "minute": lambda v, r, t: v.strftime("%Y-%m-%d %H:%M"),  # a time in its own signed offset
-    "verdict": lambda a, r, t: t["pass"] if analyte_passes(a.value, a.limit, a.min) else t["fail"],
+    "verdict": lambda a, r, t: t["pass"] if a.passes else t["fail"],  # a single value's or a plan's
+    "above_m": lambda a, r, t: str(a.verdict.above_m),  # a plan analyte's units above m
+    "above_M": lambda a, r, t: str(a.verdict.above_big_m),  # and above M
     "min": lambda v, r, t: str(_summary(r).min_c),
     "max": lambda v, r, t: str(_summary(r).max_c),
     "mkt": lambda v, r, t: f"{_summary(r).mean_kinetic_c:.1f}",

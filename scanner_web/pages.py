@@ -17,7 +17,6 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from cradletrace.core.testreport import analyte_passes
 from cradletrace.core.weblinks import document_uri_problem
 from cradletrace.scan.history import ScanSummary
 from cradletrace.scan.view import ScanView
@@ -46,7 +45,7 @@ def _env() -> Environment:
     env.tests["linkable"] = lambda uri: (
         document_uri_problem(uri) is None
     )  # a document link recorded before the rule is text
-    env.globals.update(fact=fact, fact_attr=fact_attr, passes=analyte_passes)  # scanner_web/facts.py
+    env.globals.update(fact=fact, fact_attr=fact_attr)  # scanner_web/facts.py
     return env
 
 

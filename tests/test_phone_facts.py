@@ -26,7 +26,7 @@ import pytest
 from markupsafe import Markup
 
 from cradletrace.core.canonical import canonical_bytes
-from cradletrace.core.events import ColdChainData, parse_event
+from cradletrace.core.events import ColdChainData, PlanAnalyte, parse_event
 from cradletrace.core.testreport import fill_limits
 from cradletrace.demo import story
 from cradletrace.scan.cache import ViewCache
@@ -70,6 +70,13 @@ FACTS: dict[str, list[tuple[str, str]]] = {
         ("analytes/N/limit", "g"),
         ("analytes/N/min", "g"),
         ("analytes/N", "verdict"),
+        ("analytes/N/results/N", "g"),  # a sampling-plan analyte: every unit's result, the plan, the counts
+        ("analytes/N/plan/n", "text"),
+        ("analytes/N/plan/c", "text"),
+        ("analytes/N/plan/m", "g"),
+        ("analytes/N/plan/M", "g"),
+        ("analytes/N", "above_m"),
+        ("analytes/N", "above_M"),
     ],
     "cold_chain": [
         ("logger/id", "text"),
@@ -114,12 +121,17 @@ def facts_of(record: Record) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for path, as_ in FACTS[record.kind]:
         for i in range(len(record.data.analytes)) if "/N" in path else [None]:
-            p = path.replace("/N", f"/{i}")
-            try:
-                if facts._at(record, p) is not None:
-                    out.append((p, as_))
-            except AttributeError:  # an optional part not there (no customs)
-                pass
+            p = path.replace("/N", f"/{i}", 1)
+            analyte = record.data.analytes[i] if i is not None else None
+            if as_ in ("above_m", "above_M") and not isinstance(analyte, PlanAnalyte):
+                continue  # the counts are a plan's
+            units = len(analyte.results) if isinstance(analyte, PlanAnalyte) else 0
+            for q in [p.replace("/N", f"/{j}") for j in range(units)] if "/N" in p else [p]:
+                try:
+                    if facts._at(record, q) is not None:
+                        out.append((q, as_))
+                except AttributeError:  # an optional part not there (no customs, no plan)
+                    pass
     return out
 
 
@@ -205,6 +217,44 @@ def test_lab_values_and_verdicts_as_printed() -> None:
         events.append(report)
     count, wrong = mismatches(events, "en")
     assert count > 5000 and wrong == []
+
+
+@pytest.mark.node
+def test_sampling_plans_as_printed() -> None:
+    """A plan analyte's results, plan and counts, and its verdict by the plan (samplingplan.js against
+    samplingplan.py): two- and three-class, units exactly at m and at M, over c, one over M, m = 0."""
+    rnd = random.Random(15)
+    analytes: list[dict[str, Any]] = []
+    for i in range(300):
+        n = rnd.randint(1, 10)
+        m = rnd.choice([0, 10, 100.5, 1e-05, 1000])
+        plan: dict[str, Any] = {"n": n, "c": rnd.randint(0, n), "m": m}
+        if i % 2:
+            plan["M"] = rnd.choice([m, m * 10 + 1, m + 0.25])
+        picks = [0, m, m + 1, plan.get("M", m * 3), plan.get("M", m) + 1, rnd.uniform(0, 2 * m + 2)]
+        analytes.append(
+            {
+                "name": f"plan {i} · 菌落总数",
+                "category": "microbiology",
+                "plan": plan,
+                "results": [rnd.choice(picks) for _ in range(n)],
+                "unit": "CFU/g",
+                "method": "GB 4789.2-2022",
+            }
+        )
+    events = []
+    for start in range(0, len(analytes), 100):
+        report = demo("test_report")
+        report["data"]["analytes"] = analytes[start : start + 100]
+        events.append(report)
+    count, wrong = mismatches(events, "en")
+    assert count > 3000 and wrong == []
+    shown = {
+        facts.fact_text(record_of(e)[1], f"analytes/{i}", "verdict", strings()["en"])
+        for e in events
+        for i in range(100)
+    }
+    assert shown == {"pass", "FAIL"}  # both verdicts among the cases
 
 
 @pytest.mark.node

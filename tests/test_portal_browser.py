@@ -28,6 +28,7 @@ from cradletrace import apikeys, keylog
 from cradletrace.config import Settings
 from cradletrace.core import canonical, signing
 from cradletrace.core.coldchain import Reading, analyse
+from cradletrace.core.teststandards import packaged_bytes
 from cradletrace.scanner_web.pages import strings
 from cradletrace.store.models import EventRow, Lot, Shipment, SupplierKey
 from cradletrace.workspace import Workspace
@@ -866,5 +867,146 @@ def test_test_report_form_with_a_template_a_hand_added_analyte_and_the_certifica
         assert page.locator("#nav-test-report").count() == 0
         assert page.goto(f"{BASE}/supplier/test-report?lang=en").status == 403
         assert page.locator("#test-report-not-allowed").count() == 1 and page.locator("#test-report-form").count() == 0
+    finally:
+        pages.__exit__(None, None, None)
+
+
+def _with_a_plan_template(page: Any) -> None:
+    """The packaged templates as GET /api/v1/test-standards serves them, with a two-class Salmonella
+    plan added to GB 10765's template: no packaged template carries a plan yet (their sources were not
+    readable, see data/test-standards.json "missing"), and the form's template path for plans must run."""
+    body = json.loads(packaged_bytes())
+    [gb] = [t for t in body["templates"] if t["id"] == "cn-gb10765-2021-infant-formula"]
+    cite = dict(gb["analytes"][0]["citation"], clause="(test only)", quote="(test only)")
+    gb["analytes"].append(
+        {
+            "name": "Salmonella",
+            "category": "microbiology",
+            "unit": "CFU/25 g",
+            "plan": {"n": 5, "c": 0, "m": 0, "M": None},
+            "method": "GB 4789.4-2016",
+            "citation": cite,
+        }
+    )
+    page.route(
+        f"{BASE}/api/v1/test-standards",
+        lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(body)),
+    )
+
+
+def test_a_lab_records_sampling_plans_with_every_units_result(browser: Any, lab_site: tuple[Site, Lot, str]) -> None:
+    """A plan analyte from a template (n = 5 result inputs made from the plan) and one added by hand
+    (n, c, m, M typed; the inputs follow n): the preview's verdict is the plan's as plan_verdict gives
+    it, a plan the API refuses shows its field beside the row and stores nothing, then the lab signs:
+    the stored body is the previewed bytes, the Python verifier accepts the signature, and the scan
+    page shows both plans with their results and verdicts."""
+    site, tested, serial = lab_site
+    lab = "canterbury-lab"
+    [pem] = site.settings.keys_dir.glob(f"{lab}.*.pem")
+    key_id = pem.name.split(".")[1]
+    with Workspace(site.settings) as ws, ws.session() as s:
+        _, secret = apikeys.create_key(s, "lab-plans", "supplier", lab)
+        s.commit()
+    pdf = _pdf("Canterbury Food Lab certificate CFL-2026-0502")
+    page, pages = portal(browser, site)
+    try:
+        _with_a_plan_template(page)
+        sign_in(page, Site(site.client, site.settings, {"lab": secret}), "lab")
+        page.goto(f"{BASE}/supplier/keys?lang=en")
+        page.fill("#pem", pem.read_text())
+        page.click("#import-key")
+        page.locator("#key-status[data-key-id]").wait_for(timeout=WAIT_MS)
+        page.goto(f"{BASE}/supplier/test-report?lang=en")
+        page.wait_for_selector("body[data-form-ready]")
+        typed = {
+            "#test-lot": f"{tested.gtin}/{tested.lot}",
+            "#sampled_on": "2026-03-10",
+            "#reported_on": "2026-03-13",
+            "#lab-name": "Canterbury Food Lab",
+            "#acc-scheme": "ISO/IEC 17025",
+            "#acc-number": "IANZ-1284",
+        }
+        for selector, value in typed.items():
+            page.fill(selector, value)
+        page.select_option("#template", "cn-gb10765-2021-infant-formula")
+        page.click("#use-template")
+        rows = page.locator("#analytes tr")
+        assert rows.count() == 3 and rows.nth(2).locator(".a-name").input_value() == "Salmonella"  # a row, not a note
+        for i, (value, method) in enumerate((("0.012", "GB 5009.12-2017"), ("0.2", "GB/T 22388-2008"))):
+            rows.nth(i).locator(".a-value").fill(value)
+            rows.nth(i).locator(".a-method").fill(method)
+        rows.nth(0).locator(".a-limit").fill("0.02")  # the workspace's table is stricter than GB 2762
+        salmonella = rows.nth(2)
+        assert "plan" in (salmonella.get_attribute("class") or "")
+        assert [salmonella.locator(f".a-{k}").input_value() for k in ("n", "c", "m", "M")] == ["5", "0", "0", ""]
+        units = salmonella.locator(".a-result")
+        assert units.count() == 5
+        for j in range(5):
+            units.nth(j).fill("0")
+        assert salmonella.locator(".a-verdict").inner_text() == "pass (0 of 5 above m)"
+        units.nth(3).fill("1")
+        assert salmonella.locator(".a-verdict").inner_text() == "fail (1 of 5 above m)"
+        units.nth(3).fill("0")
+
+        page.click("#add-plan-analyte")
+        hand = rows.nth(3)
+        assert hand.locator(".a-category").input_value() == "microbiology" and hand.locator(".a-result").count() == 0
+        for cls, value in {"name": "aerobic plate count", "unit": "CFU/g", "method": "GB 4789.2-2022"}.items():
+            hand.locator(f".a-{cls}").fill(value)
+        for cls, value in {"n": "3", "c": "6", "m": "1000", "M": "10000"}.items():
+            hand.locator(f".a-{cls}").fill(value)
+        assert hand.locator(".a-result").count() == 3
+        hand.locator(".a-n").fill("5")  # the inputs follow n
+        results = hand.locator(".a-result")
+        assert results.count() == 5
+        for j, value in enumerate(("300", "1500", "800", "2200", "450")):
+            results.nth(j).fill(value)
+        assert hand.locator(".a-verdict").inner_text() == ""  # c = 6 > n: no verdict to preview
+        page.set_input_files(
+            "#certificate", files=[{"name": "CFL-2026-0502.pdf", "mimeType": "application/pdf", "buffer": pdf}]
+        )
+        page.wait_for_selector(f'body[data-certificate="{hashlib.sha256(pdf).hexdigest()}"]')
+        _previewed(page)
+        before = site.event_count()
+        page.click("#sign-submit")
+        page.locator("#test-report-status.bad").wait_for(timeout=WAIT_MS)
+        beside = hand.locator(".problem").inner_text()
+        assert "plan.c expected 0 <= c <= n (5), got 6" in beside, beside
+        assert site.event_count() == before
+
+        hand.locator(".a-c").fill("2")
+        assert hand.locator(".a-verdict").inner_text() == "pass (2 of 5 above m, 0 above M)"
+        results.nth(1).fill("15000")
+        assert hand.locator(".a-verdict").inner_text() == "fail (2 of 5 above m, 1 above M)"
+        results.nth(1).fill("1500")
+        shown, event = _previewed(page)
+        assert "aerobic plate count" in page.inner_text("#preview-pane")
+        d = event["data"]
+        assert d["analytes"][2] == {
+            "name": "Salmonella",
+            "category": "microbiology",
+            "plan": {"n": 5, "c": 0, "m": 0},
+            "results": [0, 0, 0, 0, 0],
+            "unit": "CFU/25 g",
+            "method": "GB 4789.4-2016",
+        }
+        assert d["analytes"][3] == {
+            "name": "aerobic plate count",
+            "category": "microbiology",
+            "plan": {"n": 5, "c": 2, "m": 1000, "M": 10000},
+            "results": [300, 1500, 800, 2200, 450],
+            "unit": "CFU/g",
+            "method": "GB 4789.2-2022",
+        }
+        screenshot(page, "portal-test-report-plans-laptop")
+        page.click("#sign-submit")
+        status = page.locator("#test-report-status[data-event-id]")
+        row = _stored_as_shown(site, status, shown, lab, key_id, "test_report")
+        assert row.outcome == "pass"
+        page.goto(f"{BASE}/01/{FORMULA}/10/{tested.lot}/21/{serial}?lang=en")
+        plans = page.locator(".test-report tr.plan")
+        texts = plans.evaluate_all("rows => rows.map(r => r.innerText)")
+        assert any("Salmonella" in t and "n=5, c=0, m=0" in t and "0, 0, 0, 0, 0" in t for t in texts), texts
+        assert any("aerobic plate count" in t and "300, 1500, 800, 2200, 450" in t for t in texts), texts
     finally:
         pages.__exit__(None, None, None)

@@ -188,6 +188,14 @@ def story(now: datetime) -> list[JsonValue]:
                 "unit": "detections/25 g",
                 "method": "ISO 6579-1",
             },
+            {  # a three-class sampling plan: every sample unit's result, the verdict the plan's
+                "name": "aerobic plate count",
+                "category": "microbiology",
+                "plan": {"n": 5, "c": 2, "m": 1000, "M": 10000},
+                "results": [300, 1500, 800, 2200, 450],
+                "unit": "CFU/g",
+                "method": "GB 4789.2-2022",
+            },
         ],
         "4f2a" * 16,
     )

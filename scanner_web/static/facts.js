@@ -3,7 +3,9 @@
 // marked data-fact (a path inside the signed event's "data": keys and list indexes joined by "/")
 // and data-as (how the page formats it); here the same text is derived again from the verified
 // bytes, format for format, and compared with what the page shows. No DOM access at import time
-// and no dependencies: Node runs it too (tests/js/facts.mjs).
+// and no dependencies but samplingplan.js (as pure): Node runs it too (tests/js/facts.mjs).
+
+import { analytePasses, planVerdict } from "./samplingplan.js";
 
 // Python's float formatting, exactly: the exact decimal value of the double (BigInt), rounded
 // half to even as CPython does ("%g", "%.4f", round(x, n)); shortest digits as repr does.
@@ -118,7 +120,9 @@ export const FORMATS = {
     micros(v); // a time pydantic reads, shown as the wall clock of its own offset
     return `${v.slice(0, 10)} ${v.slice(11, 16)}`;
   },
-  verdict: (a, d, w) => w[a.value <= a.limit && (a.min == null || a.value >= a.min) ? "pass" : "fail"],
+  verdict: (a, d, w) => w[analytePasses(a) ? "pass" : "fail"],
+  above_m: (a) => String(planVerdict(a.plan, a.results).above_m), // a plan analyte's units above m
+  above_M: (a) => String(planVerdict(a.plan, a.results).above_big_m), // and above M
   min: (v, d) => repr(summary(d).min),
   max: (v, d) => repr(summary(d).max),
   mkt: (v, d) => fixed(summary(d).mkt, 1),
@@ -126,10 +130,14 @@ export const FORMATS = {
   excursion: (v, d, w) => w[summary(d).excursion ? "excursion" : "ok"],
 };
 
-/** Facts a record must show whatever the server left out: every analyte's value and verdict,
- * the cold chain's verdict, a shipment's customs declaration. */
+/** Facts a record must show whatever the server left out: every analyte's value (a plan analyte:
+ * every unit's result) and verdict, the cold chain's verdict, a shipment's customs declaration. */
 const REQUIRED = {
-  test_report: (d) => d.analytes.flatMap((a, i) => [`analytes/${i}/value g`, `analytes/${i} verdict`]),
+  test_report: (d) =>
+    d.analytes.flatMap((a, i) => [
+      ...(Array.isArray(a.results) ? a.results.map((_, j) => `analytes/${i}/results/${j} g`) : [`analytes/${i}/value g`]),
+      `analytes/${i} verdict`,
+    ]),
   cold_chain: () => ["readings excursion"],
   shipment: (d) => (d.customs ? ["customs/declaration_number text"] : []),
 };

@@ -466,3 +466,26 @@ def test_scan_answers_vary_on_accept_and_are_never_cached(packs: Packs, headers:
     for path in (packs.cans[0].path, packs.cans[0].path.replace("/21/", "/21/X"), "/01/123/10/A/21/B"):
         r = packs.client.get(path, headers=headers)
         assert r.headers["cache-control"] == "no-store" and r.headers["vary"] == "Accept", (path, r.status_code)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_sampling_plan_analyte_shows_its_plan_every_result_and_the_verdict(packs: Packs, lang: str) -> None:
+    """The demo's passing report has a three-class plan (n=5, c=2, m=1000, M=10000 CFU/g) with two units
+    between m and M: the page shows the plan, the five results, the counts, the plan in words and the
+    verdict; the JSON answer carries the plan and the results as signed."""
+    can = packs.cans[0]
+    page = scan_page(packs.client, can, lang=lang)
+    t = strings()[lang]
+    rows = re.findall(r'<tr class="plan">(.*?)</tr>', page, re.S)
+    assert len(rows) == 1
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", rows[0].replace("<br>", " ").replace("</td>", " ")))
+    assert "aerobic plate count" in text
+    assert "300, 1500, 800, 2200, 450 CFU/g" in text
+    assert "n=5, c=2, m=1000, M=10000" in text
+    assert t["plan_three_class"] in text and t["plan_results"].replace("{n}", "5") in text
+    assert f"{t['pass']} {t['plan_above_m']} 2/5 · {t['plan_above_big_m']} 0" in text
+    assert 'data-fact="analytes/4/results/3" data-as="g">2200<' in rows[0]
+    assert 'data-fact="analytes/4" data-as="above_m">2<' in rows[0]
+    tests = scan_json(packs.client, can)["test_reports"]
+    [plan] = [a for r in tests for a in r["data"]["analytes"] if "plan" in a]
+    assert plan["plan"] == {"n": 5, "c": 2, "m": 1000, "M": 10000} and plan["results"] == [300, 1500, 800, 2200, 450]

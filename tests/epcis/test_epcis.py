@@ -275,6 +275,58 @@ PURE: list[dict[str, Any]] = [
 ]
 
 
+PURE.append(
+    {
+        "kind": "test_report",
+        "supplier": "s",
+        "key": KEY,
+        "data": {
+            "batch": {"gtin": FORMULA, "lot": "F1"},
+            "lab": {"name": "Lab", "accreditation": {"scheme": "ISO/IEC 17025", "number": "A-1"}},
+            "sampled_on": "2026-11-03",
+            "reported_on": "2026-11-05",
+            "analytes": [
+                {
+                    "name": "lead",
+                    "category": "heavy_metal",
+                    "value": 0.01,
+                    "unit": "mg/kg",
+                    "limit": 0.02,
+                    "method": "m",
+                },
+                {  # a sampling plan goes out as one sensorReport per unit and comes back as one analyte
+                    "name": "Enterobacteriaceae",
+                    "category": "microbiology",
+                    "plan": {"n": 3, "c": 1, "m": 10, "M": 100},
+                    "results": [0, 20, 5],
+                    "unit": "CFU/g",
+                    "method": "GB 4789.41-2016",
+                },
+                {
+                    "name": "Salmonella",
+                    "category": "microbiology",
+                    "plan": {"n": 2, "c": 0, "m": 0},
+                    "results": [0, 0],
+                    "unit": "CFU/25 g",
+                    "method": "ISO 6579-1",
+                },
+            ],
+            "document": {"sha256": "ab" * 32, "uri": "https://lab.example/r.pdf"},
+        },
+    }
+)
+
+
+def test_a_plan_analyte_is_one_sensor_report_per_unit() -> None:
+    reports = to_epcis(PURE[-1])["sensorElementList"][0]["sensorReport"]
+    units = [(r["ct:name"], r["value"], r["ct:resultIndex"]) for r in reports if "ct:plan" in r]
+    assert units == [("Enterobacteriaceae", x, j) for j, x in enumerate([0, 20, 5])] + [
+        ("Salmonella", 0, 0),
+        ("Salmonella", 0, 1),
+    ]
+    assert all("ct:results" not in r for r in reports)
+
+
 @pytest.mark.parametrize("event", PURE, ids=lambda e: e["kind"])
 def test_every_kind_goes_to_epcis_and_comes_back_unchanged(event: dict[str, Any]) -> None:
     doc = {

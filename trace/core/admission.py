@@ -33,6 +33,7 @@ from cradletrace.core.events import (
     ColdChainData,
     CommissionData,
     KeyData,
+    PlanAnalyte,
     ShipmentData,
     TestReportData,
 )
@@ -170,12 +171,18 @@ def table_entry(limits: Mapping[str, Limit], name: str) -> Limit | None:
 
 
 def limit_problems(event: AnyEvent, limits: Mapping[str, Limit], where: str = "event") -> list[Problem]:
-    """A test report's limits looser than the table's, units other than the table's, min above limit."""
+    """A test report's limits looser than the table's, units other than the table's, min above limit.
+
+    Plan-form analytes are not compared with the table: its entries are single maxima (for
+    microbiology a "max 0" standing for an absence plan whose n and c are only in its source text),
+    and a plan (n, c, m, M) cannot be judged looser or stricter than one number without guessing."""
     if not isinstance(event.data, TestReportData):
         return []
     problems: list[Problem] = []
     for i, a in enumerate(event.data.analytes):
         at = f"{where}.data.analytes[{i}]"
+        if isinstance(a, PlanAnalyte):
+            continue
         if a.min is not None and a.min > a.limit:
             problems.append(
                 Problem(f"{at}.min", f"expected a minimum no higher than the limit ({a.limit:g}), got {a.min:g}")

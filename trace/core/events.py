@@ -28,7 +28,9 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -38,8 +40,9 @@ from pydantic_core import PydanticCustomError
 
 from cradletrace.core import codes, labels, signing, weblinks
 from cradletrace.core.coldchain import ColdChainSummary, Reading, analyse
-from cradletrace.core.testreport import report_verdict
-from cradletrace.errors import InvalidEventError, Problem
+from cradletrace.core.samplingplan import PlanVerdict, SamplingPlan, plan_verdict
+from cradletrace.core.testreport import analyte_passes, is_plan_form
+from cradletrace.errors import InvalidEventError, InvalidInputError, Problem
 
 KINDS = ("batch", "test_report", "cold_chain", "shipment", "commission", "key")
 SUBMITTED_KINDS = KINDS[:-1]  # what suppliers submit: "key" events are written by the key log only
@@ -63,6 +66,10 @@ MAX_SERIALS = 10_000  # per commissioning event
 MAX_READINGS = 50_000
 PHYSICAL_MIN_C = -100.0
 PHYSICAL_MAX_C = 100.0
+# Sample units per sampling plan: the largest plans the standards name are n = 30 (EU 2073/2005
+# for Cronobacter and Salmonella in infant formula) and n = 60 (ICMSF case 15); 1 000 leaves room
+# without letting one analyte carry an unbounded list.
+MAX_PLAN_UNITS = 1000
 
 
 def _check(problem: str | None, value: str) -> str:
@@ -156,14 +163,84 @@ class Lab(_Model):
     accreditation: Accreditation
 
 
+Category = Literal["heavy_metal", "microbiology", "mycotoxin", "additive", "contaminant", "nutrient"]
+
+
 class Analyte(_Model):
+    """The single-value form: one result against one maximum (and, for a nutrient, a minimum)."""
+
     name: Text
-    category: Literal["heavy_metal", "microbiology", "mycotoxin", "additive", "contaminant", "nutrient"]
+    category: Category
     value: float = Field(ge=0)
     unit: Text
     limit: float = Field(ge=0)
     min: float | None = Field(default=None, ge=0)
     method: Text
+
+    @property
+    def passes(self) -> bool:
+        return analyte_passes(self.value, self.limit, self.min)
+
+
+class Plan(_Model):
+    """A microbiological sampling plan as signed: ``M`` absent (or null) for a two-class plan."""
+
+    n: int = Field(ge=1, le=MAX_PLAN_UNITS)
+    c: int = Field(ge=0)
+    m: float = Field(ge=0, allow_inf_nan=False)
+    M: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+
+    @property
+    def sampling(self) -> SamplingPlan:
+        return SamplingPlan(self.n, self.c, self.m, self.M)
+
+
+class PlanAnalyte(_Model):
+    """The sampling-plan form (core/samplingplan.py): the plan and every sample unit's result, so
+    the lot's verdict is the plan's, computed from the signed results, never one value against one
+    limit. The limits table (core/testreport.fill_limits, core/admission.limit_problems) holds single
+    maxima and does not apply to this form: see docs/supplier-portal.md, "Test-standard templates"."""
+
+    name: Text
+    category: Category
+    plan: Plan
+    results: list[Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(min_length=1, max_length=MAX_PLAN_UNITS)
+    unit: Text
+    method: Text
+
+    @model_validator(mode="after")
+    def _plan_rules(self) -> PlanAnalyte:
+        # The rules are samplingplan.py's (SamplingPlan.problems, plan_verdict), not written again here.
+        try:
+            plan_verdict(self.plan.sampling, self.results)
+        except InvalidInputError as exc:
+            first = exc.problems[0]
+            raise PydanticCustomError(
+                "plan", "{where}: {message}", {"where": first.where, "message": first.message}
+            ) from None
+        return self
+
+    @property
+    def verdict(self) -> PlanVerdict:
+        return plan_verdict(self.plan.sampling, self.results)
+
+    @property
+    def passes(self) -> bool:
+        return self.verdict.verdict == "pass"
+
+
+def _analyte_form(raw: Any) -> str:
+    """An analyte with a plan (or results) is the plan form; anything else the single-value form, as
+    every analyte recorded before plans existed is: its bytes, digest and meaning are unchanged."""
+    if isinstance(raw, dict):
+        return "plan-form" if is_plan_form(raw) else "value-form"
+    return "plan-form" if isinstance(raw, PlanAnalyte) else "value-form"
+
+
+_FORMS = frozenset({"value-form", "plan-form"})  # the tags pydantic puts in a location; not fields
+AnyAnalyte = Annotated[
+    Annotated[Analyte, Tag("value-form")] | Annotated[PlanAnalyte, Tag("plan-form")], Discriminator(_analyte_form)
+]
 
 
 def _linkable(uri: str, info: ValidationInfo) -> str:
@@ -182,7 +259,7 @@ class TestReportData(_Model):
     lab: Lab
     sampled_on: date
     reported_on: date
-    analytes: list[Analyte] = Field(min_length=1, max_length=500)
+    analytes: list[AnyAnalyte] = Field(min_length=1, max_length=500)
     document: Document
 
     @model_validator(mode="after")
@@ -197,7 +274,8 @@ class TestReportData(_Model):
 
     @property
     def verdict(self) -> str:
-        return report_verdict((a.value, a.limit, a.min) for a in self.analytes)
+        """'pass' when every analyte passes: a single value within its limits, a plan by its plan."""
+        return "pass" if all(a.passes for a in self.analytes) else "fail"
 
 
 class ReadingIn(_Model):
@@ -371,7 +449,7 @@ AnyEvent = BatchEvent | TestReportEvent | ColdChainEvent | ShipmentEvent | Commi
 _event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
 
 
-_RULES = frozenset({"dates", "dup", "cycle", "subject", "range", "order", "key"})
+_RULES = frozenset({"dates", "dup", "cycle", "subject", "range", "order", "key", "plan"})
 
 
 def _where(loc: tuple[int | str, ...], prefix: str) -> str:
@@ -379,8 +457,8 @@ def _where(loc: tuple[int | str, ...], prefix: str) -> str:
     for i, item in enumerate(loc):
         if isinstance(item, int):
             parts[-1:] = [f"{parts[-1] if parts else ''}[{item}]"]
-        elif i == 0 and item in KINDS:
-            continue  # the discriminator tag pydantic puts first in the location
+        elif (i == 0 and item in KINDS) or item in _FORMS:
+            continue  # the discriminator tags pydantic puts in the location (the kind; an analyte's form)
         else:
             parts.append(str(item))
     return ".".join(parts)

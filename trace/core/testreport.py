@@ -1,6 +1,9 @@
 """Test-report verdicts: every analyte against its limit; the report fails if any analyte does.
 
 The verdict is always computed here from the signed values and limits, never read from input.
+A microbiological analyte may instead carry a sampling plan and every sample unit's result (the
+plan form, core/events.PlanAnalyte); its verdict is samplingplan.plan_verdict's, and the limits
+table, whose entries are single maxima, neither fills nor checks it.
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ def parse_limits_table(table: Mapping[str, JsonValue]) -> dict[str, Limit]:
     return out
 
 
+def is_plan_form(analyte: Mapping[str, JsonValue]) -> bool:
+    """An analyte in the plan form (it has a plan or results), as core/events.py tells the two forms apart."""
+    return "plan" in analyte or "results" in analyte
+
+
 def analyte_passes(value: float, limit: float, minimum: float | None = None) -> bool:
     return value <= limit and (minimum is None or value >= minimum)
 
@@ -62,13 +70,14 @@ def fill_limits(data: dict[str, JsonValue], table: Mapping[str, Limit]) -> dict[
     """Copy of a test report's data with missing analyte limits taken from ``table``.
 
     Done before signing, so the limit each verdict rests on is part of the signed, anchored event.
+    Plan-form analytes are left as they are: a plan is its own criterion, not a maximum to fill.
     """
     analytes = data.get("analytes")
     if not isinstance(analytes, list):
         return data
     filled: list[JsonValue] = []
     for i, a in enumerate(analytes):
-        if isinstance(a, dict) and "limit" not in a and isinstance(a.get("name"), str):
+        if isinstance(a, dict) and "limit" not in a and not is_plan_form(a) and isinstance(a.get("name"), str):
             known = table.get(str(a["name"]).lower())
             if known is None:
                 raise InvalidInputError(

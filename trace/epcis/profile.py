@@ -209,13 +209,15 @@ def to_epcis(event: Mapping[str, Any], outcome: str | None = None) -> dict[str, 
         reports = []
         for a in d["analytes"]:
             field = "microorganism" if a["category"] == "microbiology" else "chemicalSubstance"
-            r = {
+            head = {
                 "type": "Count" if field == "microorganism" else "MassConcentration",
                 field: f"{CT}analyte/{quote(a['name'], safe='')}",
-                "value": a["value"],
-                **ct_obj(a),
             }
-            reports.append(r)
+            if "results" in a:  # a sampling plan: one sensorReport per sample unit, each with the plan
+                own = ct_obj({k: v for k, v in a.items() if k != "results"})
+                reports += [{**head, "value": x, **own, "ct:resultIndex": j} for j, x in enumerate(a["results"])]
+            else:
+                reports.append({**head, "value": a["value"], **ct_obj(a)})
         meta = {"time": f"{d['sampled_on']}T00:00:00Z", "ct:documentSha256": d["document"]["sha256"]}
         meta |= (
             {"rawData": d["document"]["uri"]}

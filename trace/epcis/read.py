@@ -250,6 +250,21 @@ def _shipment(r: _Reader) -> dict[str, Any] | None:
     return out
 
 
+def _plan_unit(
+    a: dict[str, Any], own: dict[str, Any], analytes: list[dict[str, Any]], value: Any
+) -> dict[str, Any] | None:
+    """One sample unit's report of a sampling-plan analyte: a new plan analyte for its first unit,
+    else None after adding its result (placed by ct:resultIndex, then document order) to the one
+    with the same name, plan, unit and method. parse_event then checks there are n of them."""
+    a = {k: v for k, v in a.items() if k != "value"} | {"plan": own["plan"]}
+    index = own.get("resultIndex")
+    for seen in analytes:
+        if "results" in seen and {k: v for k, v in seen.items() if k != "results"} == a:
+            seen["results"].append((index if isinstance(index, int) else len(seen["results"]), value))
+            return None
+    return a | {"results": [(index if isinstance(index, int) else 0, value)]}
+
+
 def _test_report(r: _Reader, limits: Mapping[str, Limit]) -> dict[str, Any] | None:
     e = r.e
     ref = r.one_lot()
@@ -282,7 +297,12 @@ def _test_report(r: _Reader, limits: Mapping[str, Limit]) -> dict[str, Any] | No
             for k in ("limit", "min"):
                 if k in own:
                     a[k] = own[k]
-            analytes.append(a)
+            first = _plan_unit(a, own, analytes, rep.get("value")) if "plan" in own else a
+            if first is not None:  # a plan's later units join its first (one report per unit, profile.py)
+                analytes.append(first)
+    for a in analytes:
+        if "results" in a:
+            a["results"] = [x for _, x in sorted(a["results"], key=lambda p: p[0])]
     lab = r.plain(r.ct(e, "lab")) if r.ct(e, "lab") is not None else None
     cert = e.get("certificationInfo")
     cert = cert[0] if isinstance(cert, list) and cert else cert
