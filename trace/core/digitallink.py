@@ -119,12 +119,14 @@ def _shown(value: str, limit: int = 40) -> str:
 # -- the table --------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1024)
 def ai_entry(ai: str) -> Entry | None:
     """The syntax dictionary's entry of application identifier ``ai`` ("17", "3103", ...), None when
     GS1 has no such AI."""
     return dictionary().get(ai) if 2 <= len(ai) <= 4 and ai.isascii() and ai.isdigit() else None
 
 
+@lru_cache(maxsize=1024)
 def name_of(ai: str) -> str:
     entry = ai_entry(ai)
     return NAMES.get(ai) or (entry.title if entry else ai)
@@ -134,6 +136,11 @@ def name_of(ai: str) -> str:
 def primary_keys() -> Mapping[str, tuple[tuple[str, ...], ...]]:
     """Each GS1 Digital Link primary key and its qualifier sequences, from the dictionary's ``dlpkey``."""
     return {ai: e.dlpkey for ai, e in dictionary().items() if e.dlpkey is not None}
+
+
+@lru_cache(maxsize=64)
+def _qualifiers_of(key: str) -> frozenset[str]:
+    return frozenset(ai for alt in primary_keys().get(key, ()) for ai in alt)
 
 
 @lru_cache(maxsize=1)
@@ -285,26 +292,31 @@ def parse_path(path: str, query: str = "") -> Link:
     """Read ``/<key>/<value>[/<qualifier>/<value>...]`` (after any path prefix) and an optional raw query."""
     segments = path.split("/")
     named = _key_segments()
-    start = next((i for i in range(1, len(segments)) if segments[i] in named), None)
-    if start is None:
-        raise _no_primary(segments)
-    keys = segments[start:]
+    if len(segments) > 1 and segments[1] in named:
+        keys = segments[1:]  # no path prefix: the common case
+    else:
+        start = next((i for i in range(1, len(segments)) if segments[i] in named), None)
+        if start is None:
+            raise _no_primary(segments)
+        keys = segments[start:]
     key = named[keys[0]]
     if len(keys) < 2 or not keys[1]:
         raise _fail(key, f"no value after /{keys[0]}/")
     value = check_gtin(_decoded(key, keys[1])) if key == GTIN else _value(key, keys[1])
     alternatives = primary_keys()[key]
     found: list[tuple[str, str]] = []
+    seen: list[str] = []
     for i in range(2, len(keys), 2):
         code = keys[i]
         if not code:
             where = "trailing '/'" if i == len(keys) - 1 else "empty segment ('//')"
             raise _fail("path", f"{where} in {_shown('/' + '/'.join(keys))}")
         ai = QUALIFIER_ALPHAS.get(code, code)
-        _check_qualifier(key, alternatives, [a for a, _ in found], ai, code)
+        _check_qualifier(key, alternatives, seen, ai, code)
         if i + 1 == len(keys) or not keys[i + 1]:
             raise _fail(ai, f"no value after /{code}/")
         found.append((ai, _value(ai, keys[i + 1])))
+        seen.append(ai)
     attributes, params = parse_query(query, key) if query else ((), ())
     return Link(key, value, tuple(found), attributes, params)
 
@@ -312,6 +324,8 @@ def parse_path(path: str, query: str = "") -> Link:
 def _check_qualifier(key: str, alternatives: tuple[tuple[str, ...], ...], seen: list[str], ai: str, code: str) -> None:
     """Refuse qualifier ``ai`` (written ``code``) after ``seen``, naming the rule: not one of the
     key's, twice, out of the dictionary's order, or mixing two of its alternative sequences."""
+    if not seen and ai in alternatives[0]:
+        return  # the first qualifier of the first sequence: nothing can be out of order yet
     allowed = [alt for alt in alternatives if ai in alt]
     if not allowed:
         raise _not_a_qualifier(key, alternatives, ai, code)
@@ -358,7 +372,7 @@ def _not_a_qualifier(key: str, alternatives: tuple[tuple[str, ...], ...], ai: st
 
 def parse_query(query: str, key: str = GTIN) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
     """Split a raw query string into checked data attributes (AI order) and other parameters."""
-    own = {ai for alt in primary_keys().get(key, ()) for ai in alt}
+    own = _qualifiers_of(key)
     attributes: dict[str, str] = {}
     params: list[tuple[str, str]] = []
     for pair in query.split("&"):

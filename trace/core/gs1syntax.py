@@ -141,19 +141,16 @@ def parse_line(line: str) -> list[Entry]:
         value = attributes["dlpkey"]
         dlpkey = tuple(tuple(alt.split(",")) for alt in value.split("|")) if value else ((),)
     first, last = ais.group(1), ais.group(2) or ais.group(1)
-    return [
-        Entry(
-            ai=str(n).zfill(len(first)),
-            title=title.strip(),
-            fixed="*" in flags,
-            dl_attribute="?" in flags,
-            components=tuple(components),
-            dlpkey=dlpkey,
-            req=tuple(tuple(group.split("+")) for group in attributes["req"].split(",")) if "req" in attributes else (),
-            ex=tuple(attributes["ex"].split(",")) if "ex" in attributes else (),
-        )
-        for n in range(int(first), int(last) + 1)
-    ]
+    shared = (
+        title.strip(),
+        "*" in flags,
+        "?" in flags,
+        tuple(components),
+        dlpkey,
+        tuple(tuple(group.split("+")) for group in attributes["req"].split(",")) if "req" in attributes else (),
+        tuple(attributes["ex"].split(",")) if "ex" in attributes else (),
+    )
+    return [Entry(str(n).zfill(len(first)), *shared) for n in range(int(first), int(last) + 1)]
 
 
 def parse_dictionary(text: str) -> dict[str, Entry]:
