@@ -331,5 +331,6 @@ def value_problem(entry: Entry, value: str, name: str) -> str | None:
             check = LINTERS.get(linter)
             problem = check(part) if check else None
             if problem:
+                # a check-digit message stands alone ("check digit is 4, expected 3"): the field names the AI
                 return f"{name} {problem}" if not problem.startswith("check ") else problem
     return None
