@@ -9,8 +9,12 @@ default link when the pack has none of that type, as the standard asks. HEAD ans
 without a body, so a client can read a redirect's target without following it.
 
 Links that name the pack without its lot (``/01/<GTIN>/21/<serial>``, GTIN+serial being unique on
-its own) are redirected to the pack's full path, so the scan page sees one form. Links to a
-product or a lot alone have no page here: 404. Syntax errors are 400, naming the rule broken.
+its own, or written with convenience alphas, ``/gtin/…/ser/…``) are redirected to the pack's full
+numeric path, so the scan page sees one form. Links to a product or a lot alone have no page here:
+404. An SSCC (``/00/…``, a pallet or case) and a GLN (``/414/…[/254/…]``, a place) are recognised
+and looked up in ``logistics_answer``, the one place the pallet and place pages will plug in; until
+this server records them, 404 saying so. Any other GS1 primary key (GRAI, GIAI, GSRN, ...) is 404
+naming the key: this resolver serves only 01, 00 and 414. Syntax errors are 400, naming the rule broken.
 
 These requests share the scan page's path (``/01/...``). ``ResolverRoute`` takes a request only
 when it is for the resolver (a ``linkType``, a linkset ``Accept``, any path but
@@ -32,8 +36,8 @@ from starlette.types import Scope
 
 from cradletrace.api.deps import RuntimeDep
 from cradletrace.api.errors import error_response
-from cradletrace.api.routes.scan import MALFORMED, UNKNOWN, _limit
-from cradletrace.core.digitallink import Link, parse_path
+from cradletrace.api.routes.scan import MALFORMED, PAGE_RESPONSES, UNKNOWN, _limit
+from cradletrace.core.digitallink import GTIN, PRIMARY_ALPHAS, Link, parse_path, primary_keys
 from cradletrace.core.labels import resolver_origin
 from cradletrace.core.weblinks import document_host, document_uri_problem
 from cradletrace.errors import InvalidInputError
@@ -51,6 +55,8 @@ VOC_FORMS = (
 )  # one link type, four spellings
 LINKSET = "application/linkset+json"
 NOT_ONE_PACK = "not one pack: this Digital Link names a product or a lot; a pack's code ends in /21/<serial>"
+MALFORMED_LINK = "malformed GS1 Digital Link URI"
+SERVED = "this resolver serves only 01 (packs), 00 (pallets and cases) and 414 (places)"
 # Every resolver answer may be read by a page on another origin (GS1: resolvers SHALL support CORS).
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Link, Location"}
 NO_CACHE = {"Vary": "Accept", "Cache-Control": "no-store"}
@@ -110,12 +116,15 @@ def resolve(request: Request, rest: str, runtime: RuntimeDep) -> Response:
         link = parse_path(raw, request.scope.get("query_string", b"").decode("latin-1"))
     except InvalidInputError as exc:
         if as_json:
-            return error_response(400, MALFORMED, exc.problems, headers={**CORS, **NO_CACHE})
+            detail = MALFORMED if request.url.path.startswith("/01/") else MALFORMED_LINK
+            return error_response(400, detail, exc.problems, headers={**CORS, **NO_CACHE})
         what = "; ".join(str(p) for p in exc.problems)
         return _page(
             400, render_unknown(pick_lang(request.query_params.get("lang")), f"{raw} — {what}", malformed=True)
         )
     language = pick_lang(link.param("lang") or _accept_language(request))
+    if link.key != GTIN:
+        return _other_key(runtime, request, link, as_json, language)
     if link.serial is None:
         if as_json:
             return error_response(404, NOT_ONE_PACK, headers={**CORS, **NO_CACHE})
@@ -127,7 +136,7 @@ def resolve(request: Request, rest: str, runtime: RuntimeDep) -> Response:
                 return error_response(404, UNKNOWN, headers={**CORS, **NO_CACHE})
             return _page(404, render_unknown(language, link.element_string))
         item, lot = pack
-        full = Link(item.gtin, lot=lot.lot, serial=item.serial)
+        full = Link(GTIN, item.gtin, (("10", lot.lot), ("21", item.serial)))
         link_type = link.param("linkType") or ("linkset" if wants_linkset else None)
         if link_type is None:  # a shorter form of a pack's link: send the phone to the one the page reads
             return _redirect(_with_query(full.path, link))
@@ -156,6 +165,51 @@ def _may_redirect(href: str, root: str, allowed: tuple[str, ...]) -> bool:
 router.add_api_route(
     "/01/{rest:path}", resolve, methods=["GET", "HEAD"], route_class_override=ResolverRoute, include_in_schema=False
 )
+# Every other primary key, by its AI or its convenience alpha (/gtin/ too: it leads to a pack's
+# numeric path). SSCC and GLN are documented: the pallet and place pages will live there.
+DOCUMENTED = {"00": "Resolve an SSCC (a pallet or case)", "414": "Resolve a GLN (a place)"}
+_KEY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The pallet's or place's page, once this server records them", "content": {"text/html": {}}},
+    **{code: spec for code, spec in PAGE_RESPONSES.items() if code != 200},
+}
+for _segment in sorted({*primary_keys(), *PRIMARY_ALPHAS} - {GTIN}):
+    router.add_api_route(
+        f"/{_segment}/{{rest:path}}",
+        resolve,
+        methods=["GET"],
+        include_in_schema=_segment in DOCUMENTED,
+        summary=DOCUMENTED.get(_segment),
+        description="A GS1 Digital Link of this key: 404 saying this server holds nothing for it yet, "
+        "400 naming the rule a malformed link breaks.",
+        responses=_KEY_RESPONSES,
+        response_class=HTMLResponse,
+    )
+    router.add_api_route(f"/{_segment}/{{rest:path}}", resolve, methods=["HEAD"], include_in_schema=False)
+
+
+def logistics_answer(runtime: Any, request: Request, link: Link) -> Response | None:
+    """The one place a pallet (00, for logistics staff) or a place (414, with an optional 254) will
+    be looked up once this server records logistics units and locations; None: nothing held."""
+    return None
+
+
+def _other_key(runtime: Any, request: Request, link: Link, as_json: bool, language: str) -> Response:
+    """A valid link of another key than a GTIN: the logistics answer, or 404 saying what is not held."""
+    found = logistics_answer(runtime, request, link) if link.key in ("00", "414") else None
+    if found is not None:
+        return found
+    if link.key == "00":
+        reason = f"this server holds no pallet with SSCC {link.value}"
+    elif link.key == "414":
+        extension = link.qualifier("254")
+        reason = f"this server holds no place with GLN {link.value}" + (
+            f" and extension {extension}" if extension else ""
+        )
+    else:
+        reason = f"{link.key_name} ({link.key}): this server holds nothing for that GS1 key; {SERVED}"
+    if as_json:
+        return error_response(404, reason, headers={**CORS, **NO_CACHE})
+    return _page(404, render_unknown(language, f"{link.element_string} — {reason}", malformed=True))
 
 
 def _accept_language(request: Request) -> str | None:

@@ -285,6 +285,8 @@ CONSUMER = {  # (method, path template) -> what the call sends; the answer must 
     ("GET", "/console"): {},
     ("GET", "/.well-known/gs1resolver"): {},
     ("GET", "/01/{rest}"): {"url": f"/01/{MILK}/10/RM-A1/21/NOTISSUED01", "headers": {"Accept": "application/json"}},
+    ("GET", "/00/{rest}"): {"url": "/00/106141411234567897", "headers": {"Accept": "application/json"}},
+    ("GET", "/414/{rest}"): {"url": "/414/9421902960000", "headers": {"Accept": "application/json"}},
     ("POST", f"{P}/scans/{{scan_id}}/location"): {
         "url": f"{P}/scans/{'0' * 32}/location",
         "json": {"lat": 1.0, "lon": 2.0, "consent": True},
@@ -308,7 +310,7 @@ def test_consumer_needs_no_key_on_public_routes(site: Site, route: tuple[str, st
     spec = dict(CONSUMER[route])
     r = site.client.request(route[0], spec.pop("url", route[1]), **spec)
     assert r.status_code not in (401, 403) and r.status_code < 500, r.text
-    if route == ("GET", "/01/{rest}"):
+    if route in (("GET", "/01/{rest}"), ("GET", "/00/{rest}"), ("GET", "/414/{rest}")):
         assert r.status_code == 404  # a code never issued: found nothing, refused nothing
 
 

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cradletrace import products
-from cradletrace.api.routes.resolver import LINKSET, NOT_ONE_PACK
+from cradletrace.api.routes.resolver import LINKSET, MALFORMED_LINK, NOT_ONE_PACK, SERVED
 from cradletrace.api.routes.scan import MALFORMED, UNKNOWN
 from cradletrace.config import Settings
 from cradletrace.core.codes import gtin_check_digit
@@ -67,6 +67,8 @@ def test_every_form_of_a_pack_reaches_its_scan_page(packs: tuple[Packs, list[Dig
             f"{can.path}?3103=000800",
             can.path.replace("/10/IF-0001/", "/10/IF%2D0001/"),  # an escaped unreserved character
             f"{can.path}?linkType=gs1:pip&lang=en&utm_source=wechat",
+            can.path.replace("/01/", "/gtin/").replace("/10/", "/lot/").replace("/21/", "/ser/"),  # alphas
+            f"/gtin/{FORMULA}/ser/{can.serial}",
         ],  # follows the 307 to the page
         slash.serial: [slash.path, slash.path.replace("%2F", "%2f")],
         short.serial: [short.path, short.path.replace(f"/01/{SHORT}/", f"/01/{SHORT[1:]}/")],  # GTIN-13
@@ -119,6 +121,41 @@ def test_what_is_not_one_of_our_packs(
     assert scan_count(p.settings, p.cans[4].serial) == 0
 
 
+# -- other GS1 keys: pallets and places recognised, the rest named; nothing held yet --------------------
+
+SSCC = "106141411234567897"
+GLN = "9421902960000"
+GRAI = "0" + "942190296000" + str(gtin_check_digit("942190296000")) + "A7"
+
+
+@pytest.mark.parametrize(
+    ("path", "detail"),
+    [
+        (f"/00/{SSCC}", f"this server holds no pallet with SSCC {SSCC}"),
+        (f"/sscc/{SSCC}?3300=001200&linkType=linkset", f"this server holds no pallet with SSCC {SSCC}"),
+        (f"/414/{GLN}", f"this server holds no place with GLN {GLN}"),
+        (f"/414/{GLN}/254/DOCK%2F3", f"this server holds no place with GLN {GLN} and extension DOCK/3"),
+        (f"/gln/{GLN}/glnx/A1", f"this server holds no place with GLN {GLN} and extension A1"),
+        (f"/8003/{GRAI}", f"GRAI (8003): this server holds nothing for that GS1 key; {SERVED}"),
+        ("/giai/ABC-123", f"GIAI (8004): this server holds nothing for that GS1 key; {SERVED}"),
+        (
+            "/8018/106141410000000019/8019/12",
+            f"GSRN (recipient) (8018): this server holds nothing for that GS1 key; {SERVED}",
+        ),
+    ],
+)
+def test_other_keys_are_404_saying_what_is_not_held(
+    packs: tuple[Packs, list[DigitalLink]], path: str, detail: str
+) -> None:
+    p, _ = packs
+    r = p.client.get(path, headers=JSON)
+    assert (r.status_code, r.json()["detail"]) == (404, detail), r.text
+    assert r.headers["access-control-allow-origin"] == "*" and r.headers["cache-control"] == "no-store"
+    page = p.client.get(path)
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html") and detail in page.text
+    assert p.client.head(path).status_code == 404
+
+
 # -- syntax errors are 400 naming the rule, whichever route takes them ----------------------------------
 
 
@@ -133,6 +170,13 @@ def test_what_is_not_one_of_our_packs(
         (f"/01/{FORMULA}/10/L/21/S?17=280229&17=280228", "17", "given twice in the query string"),
         (f"/01/{FORMULA}/17/280229", "path", "17 is not a key qualifier of 01"),
         (f"/01/{FORMULA}/10/L/21/S?linkType=linkset&3103=12", "3103", "must be 6 digits, got 2"),
+        (f"/00/{SSCC[:-1]}0", "00", "check digit is 0, expected 7"),
+        (f"/00/{SSCC[:-1]}", "00", "SSCC must be 18 digits, got 17"),
+        (f"/00/{SSCC}/10/L", "path", "00 (SSCC) takes no key qualifiers"),
+        (f"/414/{GLN[:-1]}5", "414", "check digit is 5, expected 0"),
+        (f"/414/{GLN}/21/S", "path", "21 is not a key qualifier of 414 (254 or 7040)"),
+        (f"/414/{GLN}?21=S", "21", "serial is not a GS1 Digital Link data attribute"),
+        (f"/8003/1{GRAI[1:]}", "8003", "must be 0"),
     ],
 )
 def test_syntax_errors_are_400_naming_the_rule(
@@ -140,7 +184,8 @@ def test_syntax_errors_are_400_naming_the_rule(
 ) -> None:
     p, _ = packs
     r = p.client.get(path, headers=JSON)
-    assert r.status_code == 400 and r.json()["detail"] == MALFORMED and r.json()["field"] == field, r.text
+    detail = MALFORMED if path.startswith("/01/") else MALFORMED_LINK  # a pack's code, or a link of another key
+    assert r.status_code == 400 and r.json()["detail"] == detail and r.json()["field"] == field, r.text
     assert rule in r.json()["problems"][0]["message"]
     page = p.client.get(path)
     assert page.status_code == 400 and ZH["bad_code_title"] in page.text and f"{field}: " in page.text

@@ -106,3 +106,53 @@ def test_the_installed_command_exits_2_naming_the_rule() -> None:
         2,
         "",
     ) and proc.stderr == "error: path: 10 given twice: each key qualifier at most once\n"
+
+
+SSCC, GLN = "106141411234567897", "9421902960000"
+
+
+@pytest.mark.parametrize(
+    ("uri", "element_string", "ais"),
+    [
+        (
+            f"https://id.gs1.org/sscc/{SSCC}?3300=001250#label",
+            f"(00){SSCC}(3300)001250",
+            {"00": SSCC, "3300": "001250"},
+        ),
+        (f"https://x.example/414/{GLN}/254/DOCK%2F3", f"(414){GLN}(254)DOCK/3", {"414": GLN, "254": "DOCK/3"}),
+        ("https://x.example/8010/ABC%231/8011/7", "(8010)ABC#1(8011)7", {"8010": "ABC#1", "8011": "7"}),
+    ],
+)
+def test_parse_prints_any_primary_key(uri: str, element_string: str, ais: dict[str, str]) -> None:
+    r = runner.invoke(app, ["dl", "parse", uri])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0] == element_string and json.loads(lines[-1]) == ais and list(json.loads(lines[-1])) == list(ais)
+
+
+@pytest.mark.parametrize(
+    ("args", "uri"),
+    [
+        (["--key", f"00={SSCC}", "--ai", "3300=001250"], f"https://id.example.com/00/{SSCC}?3300=001250"),
+        (["--key", f"(414)={GLN}", "--qualifier", "254=DOCK/3"], f"https://id.example.com/414/{GLN}/254/DOCK%2F3"),
+        (["--gtin", GTIN, "--serial", "S1", "--qualifier", "22=V"], f"https://id.example.com/01/{GTIN}/22/V/21/S1"),
+    ],
+)
+def test_compose_any_primary_key(args: list[str], uri: str) -> None:
+    r = runner.invoke(app, ["dl", "compose", *args, "--resolver", "id.example.com"])
+    assert (r.exit_code, r.stdout) == (0, uri + "\n"), r.output
+
+
+@pytest.mark.parametrize(
+    ("args", "rule"),
+    [
+        ([], "--gtin or --key: give exactly one primary key"),
+        (["--gtin", GTIN, "--key", f"00={SSCC}"], "--gtin or --key: give exactly one primary key"),
+        (["--key", SSCC], "--key: expected AI=VALUE"),
+        (["--key", f"00={SSCC[:-1]}0"], "00: check digit is 0, expected 7"),
+        (["--key", f"414={GLN}", "--qualifier", "21=S"], "path: 21 is not a key qualifier of 414"),
+    ],
+)
+def test_compose_any_key_refuses_with_the_rule(args: list[str], rule: str) -> None:
+    r = runner.invoke(app, ["dl", "compose", *args])
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.startswith(f"error: {rule}"), r.output

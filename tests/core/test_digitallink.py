@@ -8,13 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cradletrace.core.codes import gtin_check_digit
-from cradletrace.core.digitallink import CHARSETS, Link, ai_format, compose, parse, parse_path
+from cradletrace.core.digitallink import CHARSETS, Link, ai_entry, compose, parse, parse_path
 from cradletrace.errors import InvalidInputError
 
 GTIN = "09501101530003"  # GTIN-13 9501101530003 written as GTIN-14
 HOST = "https://id.gs1.org"
 SERIAL = "7K3MZ9QX1VWD4HPA"
-ITEM = Link(GTIN, lot="LOT-7", serial=SERIAL)
+ITEM = Link("01", GTIN, (("10", "LOT-7"), ("21", SERIAL)))
 
 
 # ---- valid forms --------------------------------------------------------------------------------
@@ -93,7 +93,7 @@ def test_other_query_parameters_pass_through() -> None:
 def test_parse_path_is_what_the_scan_endpoint_calls() -> None:
     assert parse_path(f"/01/{GTIN}/10/LOT-7/21/{SERIAL}") == ITEM
     assert parse_path(f"/01/{GTIN}/10/LOT-7/21/{SERIAL}", "17=271231&lang=en") == Link(
-        GTIN, None, "LOT-7", SERIAL, (("17", "271231"),), (("lang", "en"),)
+        "01", GTIN, (("10", "LOT-7"), ("21", SERIAL)), (("17", "271231"),), (("lang", "en"),)
     )
 
 
@@ -108,10 +108,8 @@ def test_parse_path_is_what_the_scan_endpoint_calls() -> None:
         ("/01/" + GTIN, "uri", "expected http:// or https://"),
         ("https://x.example", "path", "no primary key: expected /01/<GTIN> after the host"),
         ("https://x.example/", "path", "no primary key"),
-        ("https://x.example/00/106141412345678908", "path", "no primary key"),
-        (f"https://x.example/01/{GTIN}#top", "uri", "a fragment is not part of a GS1 Digital Link URI"),
-        ("https://x.example/gtin/" + GTIN + "/lot/L", "path", "/gtin/ is a deprecated alphabetic name; write /01/"),
-        (f"https://x.example/01/{GTIN}/lot/L", "path", "/lot/ is a deprecated alphabetic name; write /10/"),
+        ("https://x.example/11/270101", "path", "no primary key"),
+        ("https://x.example/GTIN/" + GTIN, "path", "/GTIN/: convenience alphas are written in lower case (/gtin/)"),
         ("https://x.example/ARHKVAdpQgTSfZHYWMSQ", "path", "compressed GS1 Digital Link URIs are not supported"),
         # primary key
         ("https://x.example/01/09501101530004", "01", "check digit is 4, expected 3"),
@@ -142,9 +140,9 @@ def test_parse_path_is_what_the_scan_endpoint_calls() -> None:
         (
             f"https://x.example/01/{GTIN}/17/270101",
             "path",
-            "17 is not a key qualifier of 01 (22, 10, 21); data attributes go in the query",
+            "17 is not a key qualifier of 01 (22, 10, 21 or 235); data attributes go in the query",
         ),
-        (f"https://x.example/01/{GTIN}/235/X", "path", "235 is not a key qualifier of 01"),
+        (f"https://x.example/01/{GTIN}/10/L/235/X", "path", "235 after 10: the key qualifiers of 01 are"),
         (f"https://x.example/01/{GTIN}/abc/X", "path", "'abc' is not a key qualifier of 01"),
         (f"https://x.example/01/{GTIN}/10", "10", "no value after /10/"),
         (f"https://x.example/01/{GTIN}/10/L/21", "21", "no value after /21/"),
@@ -153,7 +151,7 @@ def test_parse_path_is_what_the_scan_endpoint_calls() -> None:
         (
             f"https://x.example/01/{GTIN}/10/IF/0002/21/S",
             "path",
-            "'0002' is not a key qualifier of 01: expected 22, 10 or 21 (a '/' inside a value is written %2F)",
+            "'0002' is not a key qualifier of 01: expected 22, 10, 21 or 235 (a '/' inside a value is written %2F)",
         ),
         (f"https://x.example/01/{GTIN}/10/L/21/S/more", "path", "'more' is not a key qualifier"),
         (f"https://x.example/01/{GTIN}/10/L/", "path", "trailing '/'"),
@@ -206,15 +204,15 @@ def test_parse_refuses_naming_the_rule(uri: str, where: str, rule: str) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "uri"),
     [
-        (dict(gtin="9501101530003", lot="LOT-7", serial=SERIAL), f"{HOST}/01/{GTIN}/10/LOT-7/21/{SERIAL}"),
-        (dict(gtin=GTIN, lot="A/B", serial="x?y"), f"{HOST}/01/{GTIN}/10/A%2FB/21/x%3Fy"),
-        (dict(gtin=GTIN, cpv="2A", serial="S"), f"{HOST}/01/{GTIN}/22/2A/21/S"),
+        (dict(value="9501101530003", lot="LOT-7", serial=SERIAL), f"{HOST}/01/{GTIN}/10/LOT-7/21/{SERIAL}"),
+        (dict(value=GTIN, lot="A/B", serial="x?y"), f"{HOST}/01/{GTIN}/10/A%2FB/21/x%3Fy"),
+        (dict(value=GTIN, cpv="2A", serial="S"), f"{HOST}/01/{GTIN}/22/2A/21/S"),
         (
-            dict(gtin=GTIN, lot="L", attributes={"3103": "000800", "17": "271231"}),
+            dict(value=GTIN, lot="L", attributes={"3103": "000800", "17": "271231"}),
             f"{HOST}/01/{GTIN}/10/L?17=271231&3103=000800",
         ),
         (
-            dict(gtin=GTIN, attributes={"99": "a&b=c"}, params={"linkType": "gs1:pip"}),
+            dict(value=GTIN, attributes={"99": "a&b=c"}, params={"linkType": "gs1:pip"}),
             f"{HOST}/01/{GTIN}?99=a%26b%3Dc&linkType=gs1:pip",
         ),
     ],
@@ -228,15 +226,15 @@ def test_compose(kwargs: dict[str, object], uri: str) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "where", "rule"),
     [
-        (dict(gtin="09501101530004"), "01", "check digit is 4, expected 3"),
-        (dict(gtin=GTIN, serial="S" * 21), "21", "serial longer than 20 characters"),
-        (dict(gtin=GTIN, lot=""), "10", "empty value"),
-        (dict(gtin=GTIN, lot="L\u00e9"), "10", "not in GS1 character set 82"),
-        (dict(gtin=GTIN, attributes={"17": "271232"}), "17", "does not have the format N6"),
-        (dict(gtin=GTIN, attributes={"10": "L"}), "10", "not a data attribute"),
-        (dict(gtin=GTIN, attributes=[("17", "271231"), ("17", "271230")]), "17", "given twice"),
-        (dict(gtin=GTIN, attributes={"9999": "1"}), "9999", "not a GS1 Application Identifier"),
-        (dict(gtin=GTIN, params={"17": "271231"}), "17", "an AI is a data attribute"),
+        (dict(value="09501101530004"), "01", "check digit is 4, expected 3"),
+        (dict(value=GTIN, serial="S" * 21), "21", "serial longer than 20 characters"),
+        (dict(value=GTIN, lot=""), "10", "empty value"),
+        (dict(value=GTIN, lot="L\u00e9"), "10", "not in GS1 character set 82"),
+        (dict(value=GTIN, attributes={"17": "271232"}), "17", "does not have the format N6"),
+        (dict(value=GTIN, attributes={"10": "L"}), "10", "not a data attribute"),
+        (dict(value=GTIN, attributes=[("17", "271231"), ("17", "271230")]), "17", "given twice"),
+        (dict(value=GTIN, attributes={"9999": "1"}), "9999", "not a GS1 Application Identifier"),
+        (dict(value=GTIN, params={"17": "271231"}), "17", "an AI is a data attribute"),
     ],
 )
 def test_compose_refuses_naming_the_rule(kwargs: dict[str, object], where: str, rule: str) -> None:
@@ -245,11 +243,11 @@ def test_compose_refuses_naming_the_rule(kwargs: dict[str, object], where: str, 
     assert info.value.field == where and rule in str(info.value)
 
 
-def test_the_ai_table_is_biips() -> None:
-    assert ai_format("17") is not None and ai_format("17").date == "YYMMDD"  # type: ignore[union-attr]
-    assert ai_format("3103") is not None and ai_format("3103").format == "N6"  # type: ignore[union-attr]
-    assert ai_format("10") is not None and ai_format("10").max_length == 20  # type: ignore[union-attr]
-    assert ai_format("011") is None and ai_format("x") is None and ai_format("") is None
+def test_the_ai_table_is_the_syntax_dictionary() -> None:
+    assert ai_entry("17") is not None and ai_entry("17").linters == {"yymmd0"}  # type: ignore[union-attr]
+    assert ai_entry("3103") is not None and ai_entry("3103").format == "N6"  # type: ignore[union-attr]
+    assert ai_entry("10") is not None and ai_entry("10").max_length == 20  # type: ignore[union-attr]
+    assert ai_entry("011") is None and ai_entry("x") is None and ai_entry("") is None
 
 
 # ---- round trip ---------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ __all__ = [
     "epcishash",
     "epcisids",
     "events",
+    "gs1syntax",
     "labels",
     "merkle",
     "scanguard",

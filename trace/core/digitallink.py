@@ -1,84 +1,110 @@
-"""GS1 Digital Link URIs with a GTIN: read them, check every rule, write them.
+"""GS1 Digital Link URIs for every GS1 primary key: read them, check every rule, write them.
 
 ::
 
-    https://<any host>[/<prefix>]/01/<GTIN>[/22/<cpv>][/10/<lot>][/21/<serial>][?17=YYMMDD&3103=…&linkType=…]
+    https://<any host>[/<prefix>]/<key AI>/<value>[/<qualifier AI>/<value>...][?<AI>=<value>&…&linkType=…][#…]
+
+    /01/<GTIN>[/22/<cpv>][/10/<lot>][/21/<serial>]  or  /01/<GTIN>/235/<TPX>       a pack, a lot, a product
+    /00/<SSCC>                                                                      a pallet or case
+    /414/<GLN>[/254/<extension>]                                                    a place
 
 The printed code is not the only form a phone, a printer or another resolver sends: a GTIN-13
 instead of the GTIN-14, a lot written ``IF%2F0002``, expiry and weight in the query string, another
-resolver's host. All of them name the same item, so all of them parse to the same ``Link``; what
-breaks a rule of the GS1 Digital Link URI Syntax standard is refused with the rule named
-(``21: serial longer than 20 characters``), since a scanner, a printer's proof or an operator needs
-to know what to fix.
+resolver's host, ``/gtin/`` instead of ``/01/``. All of them name the same thing, so all of them
+parse to the same ``Link``; what breaks a rule of the GS1 Digital Link URI Syntax standard is
+refused with the rule named (``21: serial longer than 20 characters``), since a scanner, a
+printer's proof or an operator needs to know what to fix.
 
-Rules checked: primary key 01 with a GTIN of 8, 12, 13 or 14 digits (read as GTIN-14) and its check
-digit; key qualifiers 22, 10, 21 in that order, each at most once, any of them left out; values
-percent-decoded (a ``/`` inside a lot is ``%2F``), ASCII only, in the character set and length of
-their AI; data attributes as numeric AIs in the query string, once each, never a key or a key
-qualifier; dates real dates. Other query parameters (``linkType``, ``context``, ``lang`` and the
-like) are passed through untouched. Compressed URIs and the deprecated alphabetic path names
-(``/gtin/``, ``/lot/``, ``/ser/``) are refused with a message that says so.
+Every rule comes from GS1's Barcode Syntax Dictionary (``core/gs1syntax.py``), the one AI table:
+which AIs are primary keys (``dlpkey``) and their key qualifiers in order (a sequence each, any of
+them left out, alternatives never mixed: 01 takes 22, 10, 21 or 235), which AIs may be data
+attributes in the query (flag ``?``), each value's character set, length and check digit or other
+check. On top of the dictionary: a GTIN of 8, 12 or 13 digits is read as its GTIN-14; values are
+percent-decoded (a ``/`` inside a lot is ``%2F``) and ASCII; each AI at most once; the path's
+primary key is the first segment that names one. Query parameters that are not AIs (``linkType``,
+``context``, ``lang``, a tracking tag) pass through untouched, as the standard says; a fragment is
+the client's own and ignored. Compressed URIs are refused with a message that says so.
+``compose`` always writes numeric AIs, qualifiers in the dictionary's order, attributes in AI order.
 
-The AI formats (character set, length, pattern) come from biip's copy of the GS1 General
-Specifications table rather than from a second table here. The table is read from biip's own data
-file, without importing biip: its package loads the GS1 prefix tables too (~0.15 s), which would
-make ``cradletrace dl parse`` wait on data that parsing never uses. The path keys the scan page
-reads on every request have a fast path (a plain segment needs one regular expression), so parsing
-stays at a few microseconds.
+The path keys the scan page reads on every request have a fast path (a plain segment needs one
+regular expression), so parsing stays at a few microseconds.
 """
 
 from __future__ import annotations
 
-import calendar
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib.util import find_spec
-from pathlib import Path
 from urllib.parse import quote, unquote_to_bytes
 
 from cradletrace.core.codes import gtin_check_digit
+from cradletrace.core.gs1syntax import CHARSETS, Entry, dictionary, value_problem
 from cradletrace.errors import InvalidInputError, Problem
 
-PRIMARY = "01"
-QUALIFIERS = ("22", "10", "21")  # the order GS1 Digital Link fixes for a GTIN's key qualifiers
-PATH_AIS = (PRIMARY, *QUALIFIERS)
+__all__ = ["CHARSETS", "GTIN", "Link", "ai_entry", "check_value", "compose", "parse", "parse_path", "primary_keys"]
+
+GTIN = "01"
+# Names in messages where the dictionary's title (upper-case, abbreviated) reads badly.
 NAMES = {
+    "00": "SSCC",
     "01": "GTIN",
-    "22": "consumer product variant",
     "10": "lot",
-    "21": "serial",
     "11": "production date",
     "12": "due date",
     "13": "packaging date",
     "15": "best before date",
     "16": "sell by date",
     "17": "expiry date",
+    "21": "serial",
+    "22": "consumer product variant",
+    "235": "third-party serial extension (TPX)",
+    "254": "GLN extension",
+    "414": "GLN",
+    "415": "pay-to GLN",
+    "417": "party GLN",
+    "8011": "CPID serial",
+    "8017": "GSRN (provider)",
+    "8018": "GSRN (recipient)",
+    "8019": "service relation instance number",
+    "8020": "payment reference",
 }
-# GS1 AI encodable character sets: 82 (most text AIs), 39 (e.g. AI 8010), 64 (base64url, AI 8030).
-CHARSETS = {
-    "N": ("digits", frozenset("0123456789")),
-    "X": (
-        "GS1 character set 82",
-        frozenset("!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"),
-    ),
-    "Y": ("GS1 character set 39", frozenset("#-/0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")),
-    "Z": ("GS1 character set 64", frozenset("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz=")),
+# Convenience alphas: GS1 Digital Link: URI Syntax 1.2 (section 6, its ABNF grammar: gtin-code =
+# "01" / %s"gtin", lower case only). Version 1.4 dropped them, but codes printed with them are in
+# the field, so they are read; compose writes numeric AIs only.
+PRIMARY_ALPHAS = {
+    "gtin": "01",
+    "itip": "8006",
+    "gmn": "8013",
+    "cpid": "8010",
+    "gln": "414",
+    "party": "417",
+    "gsrnp": "8017",
+    "gsrn": "8018",
+    "gcn": "255",
+    "sscc": "00",
+    "gdti": "253",
+    "ginc": "401",
+    "gsin": "402",
+    "grai": "8003",
+    "giai": "8004",
 }
-# Day 00 ("end of the month") is allowed only in these dates (GS1 syntax dictionary: yymmd0).
-DAY_ZERO = frozenset({"11", "12", "13", "15", "16", "17"})
-DEPRECATED_NAMES = {"gtin": "01", "cpv": "22", "lot": "10", "ser": "21"}
+QUALIFIER_ALPHAS = {
+    "cpv": "22",
+    "lot": "10",
+    "ser": "21",
+    "cpsn": "8011",
+    "glnx": "254",
+    "refno": "8020",
+    "srin": "8019",
+}
+ATTRIBUTE_ALPHAS = {"exp": "17", "expdt": "7003"}
 
-# A path segment that needs no decoding and is a valid lot/serial/cpv: CSET 82 characters that
-# RFC 3986 allows unescaped in a path segment. Anything else takes the slow, explaining path.
-_PLAIN_X20 = re.compile(r"[!&'()*+,\-.0-9:;=A-Z_a-z]{1,20}")
+# A path segment that needs no decoding: characters of a set that RFC 3986 allows unescaped there.
+_PLAIN = {"X": r"[!&'()*+,\-.0-9:;=A-Z_a-z]", "N": "[0-9]"}
 _PCHAR = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*")
 _QCHAR = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*")
 _SCHEME = re.compile(r"(https?)://([^/?#]+)", re.IGNORECASE)
-_DATE_TOKENS = re.compile(r"YYYY|YY|MM|DD|hh|mm|ss")
-_FORMAT_PART = re.compile(r"([NXYZ])(\.\.)?(\d+)")
 
 
 def _fail(where: str, message: str) -> InvalidInputError:
@@ -90,130 +116,53 @@ def _shown(value: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
-# -- the AI table (biip's) -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AiFormat:
-    """What one AI's value may be: character set, length range, exact pattern, date layout."""
-
-    ai: str
-    name: str
-    format: str  # as GS1 writes it, e.g. "N6" or "X..20" (the AI's own digits left out)
-    charset: str  # N, X, Y or Z when every part of the value has the same set, else ""
-    min_length: int
-    max_length: int
-    pattern: re.Pattern[str]
-    date: str  # "YYMMDD", "YYMMDDhh[mm[ss]]", ... or "" when the value is no date
-
-    def problem(self, value: str) -> str | None:
-        """None when ``value`` is a valid value of this AI, else the rule it breaks."""
-        if not value:
-            return "empty value"
-        if self.charset:
-            label, allowed = CHARSETS[self.charset]
-            bad = next((ch for ch in value if ch not in allowed), None)
-            if bad is not None:
-                what = "must be digits" if self.charset == "N" else f"character {bad!r} not in {label}"
-                return f"{self.name} {what}, got {_shown(value)}"
-            unit = "digits" if self.charset == "N" else "characters"
-            problem = self._length_problem(value, unit)
-            if problem:
-                return problem
-        if not self.pattern.fullmatch(value):
-            return f"{self.name} {_shown(value)} does not have the format {self.format}"
-        if self.date:
-            return _date_problem(self, value)
-        return None
-
-    def _length_problem(self, value: str, unit: str) -> str | None:
-        if self.min_length == self.max_length and len(value) != self.min_length:
-            return f"{self.name} must be {self.min_length} {unit}, got {len(value)}"
-        if len(value) > self.max_length:
-            return f"{self.name} longer than {self.max_length} {unit} (got {len(value)})"
-        if len(value) < self.min_length:
-            return f"{self.name} shorter than {self.min_length} {unit} (got {len(value)})"
-        return None
-
-
-def _date_problem(spec: AiFormat, value: str) -> str | None:
-    fields: dict[str, int] = {}
-    at = 0
-    for token in _DATE_TOKENS.findall(spec.date):
-        if at >= len(value):
-            break
-        if token in fields:  # a second date (AI 7007 YYMMDD[YYMMDD]) is checked on its own
-            problem = _date_problem(
-                AiFormat(spec.ai, spec.name, spec.format, "N", 6, 6, spec.pattern, "YYMMDD"), value[at : at + 6]
-            )
-            if problem:
-                return problem
-            break
-        fields[token] = int(value[at : at + len(token)])
-        at += len(token)
-    year = fields.get("YYYY", 2000 + fields.get("YY", 0))  # 2000+YY: leap years right for any YY in use
-    month, day = fields.get("MM", 1), fields.get("DD", 1)
-    if not 1 <= month <= 12:
-        return f"{spec.name} {value} is not a date: month {month:02d}"
-    last = calendar.monthrange(year, month)[1]
-    if not (1 <= day <= last or (day == 0 and spec.ai in DAY_ZERO)):
-        return f"{spec.name} {value} is not a date: day {day:02d} in month {month:02d} (1-{last})"
-    if fields.get("hh", 0) > 23 or fields.get("mm", 0) > 59 or fields.get("ss", 0) > 59:
-        return f"{spec.name} {value} is not a time of day"
-    return None
-
-
-BIIP_TABLE = ("gs1_application_identifiers", "_application_identifiers.json")  # inside the biip package
-
-
-@lru_cache(maxsize=1)
-def _ai_table() -> dict[str, dict[str, str]]:
-    """biip's GS1 AI table by AI: each entry's ``ai``, ``description``, ``format`` and ``pattern``.
-
-    Read as data (the file ``biip.gs1_application_identifiers`` loads) because importing biip
-    loads all of its tables; ``find_spec`` locates the package without running it. Loaded on the
-    first value that needs a format: a plain path (``/01/<GTIN>/10/<lot>``) never does."""
-    spec = find_spec("biip")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("biip is not installed: the GS1 AI table comes from it")
-    path = Path(next(iter(spec.submodule_search_locations)), *BIIP_TABLE)
-    table = {entry["ai"]: entry for entry in json.loads(path.read_text("utf-8"))}
-    if any(ai not in table for ai in (*QUALIFIERS, *DAY_ZERO)):  # pragma: no cover
-        raise ImportError(f"biip's GS1 AI table ({path}) lacks an AI this module relies on")
-    return table
-
-
-def _spec_of(entry: Mapping[str, str]) -> AiFormat:
-    value_format = entry["format"].split("+", 1)[1] if "+" in entry["format"] else ""
-    parts = _FORMAT_PART.findall(value_format)
-    optional = value_format.index("[") if "[" in value_format else len(value_format)
-    lengths = [
-        (int(n), bool(dots), m.start() < optional)
-        for (_, dots, n), m in zip(parts, _FORMAT_PART.finditer(value_format))
-    ]
-    sets = {kind for kind, _, _ in parts}
-    value_pattern = entry["pattern"].removeprefix("^" + entry["ai"]).removesuffix("$")
-    date = re.search(r"\((Y[YMDhms\[\]]*)\)", entry["description"])
-    name = NAMES.get(entry["ai"]) or entry["description"].split(" (")[0]
-    return AiFormat(
-        ai=entry["ai"],
-        name=name,
-        format=value_format,
-        charset=sets.pop() if len(sets) == 1 and not re.search(r"[^NXYZ.\d\[\]+]", value_format) else "",
-        min_length=sum(1 if dots else n for n, dots, required in lengths if required),
-        max_length=sum(n for n, _, _ in lengths),
-        pattern=re.compile(value_pattern),
-        date=date.group(1) if date else "",
-    )
+# -- the table --------------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=1024)
-def ai_format(ai: str) -> AiFormat | None:
-    """The format of application identifier ``ai`` ("17", "3103", ...), None when GS1 has no such AI."""
-    if not (2 <= len(ai) <= 4 and ai.isascii() and ai.isdigit()):
+def ai_entry(ai: str) -> Entry | None:
+    """The syntax dictionary's entry of application identifier ``ai`` ("17", "3103", ...), None when
+    GS1 has no such AI."""
+    return dictionary().get(ai) if 2 <= len(ai) <= 4 and ai.isascii() and ai.isdigit() else None
+
+
+@lru_cache(maxsize=1024)
+def name_of(ai: str) -> str:
+    entry = ai_entry(ai)
+    return NAMES.get(ai) or (entry.title if entry else ai)
+
+
+@lru_cache(maxsize=1)
+def primary_keys() -> Mapping[str, tuple[tuple[str, ...], ...]]:
+    """Each GS1 Digital Link primary key and its qualifier sequences, from the dictionary's ``dlpkey``."""
+    return {ai: e.dlpkey for ai, e in dictionary().items() if e.dlpkey is not None}
+
+
+@lru_cache(maxsize=64)
+def _qualifiers_of(key: str) -> frozenset[str]:
+    return frozenset(ai for alt in primary_keys().get(key, ()) for ai in alt)
+
+
+@lru_cache(maxsize=1)
+def _key_segments() -> Mapping[str, str]:
+    """Path segment -> the primary key it names: every key's AI and its convenience alpha."""
+    keys = primary_keys()
+    return {**{ai: ai for ai in keys}, **{alpha: ai for alpha, ai in PRIMARY_ALPHAS.items() if ai in keys}}
+
+
+@lru_cache(maxsize=256)
+def _plain(ai: str) -> re.Pattern[str] | None:
+    """When it matches a raw segment, the segment is a valid value of ``ai`` as it stands."""
+    entry = ai_entry(ai)
+    if entry is None or len(entry.components) != 1 or entry.components[0].linters:
         return None
-    entry = _ai_table().get(ai)  # GS1 AIs are prefix-free: an exact key is the only match
-    return _spec_of(entry) if entry is not None else None
+    c = entry.components[0]
+    chars = _PLAIN.get(c.charset)
+    return re.compile(f"{chars}{{{c.min_length},{c.max_length}}}") if chars else None
+
+
+def _sequences(alternatives: tuple[tuple[str, ...], ...]) -> str:
+    return " or ".join(", ".join(alt) for alt in alternatives)
 
 
 # -- the value ----------------------------------------------------------------------------------
@@ -221,24 +170,47 @@ def ai_format(ai: str) -> AiFormat | None:
 
 @dataclass(frozen=True)
 class Link:
-    """One GS1 Digital Link with a GTIN, checked: the path keys, the data attributes, other parameters.
+    """One GS1 Digital Link, checked: its primary key, key qualifiers, data attributes, other parameters.
 
-    ``gtin`` is always 14 digits. ``attributes`` are (AI, value) pairs in AI order; ``params`` the
-    query parameters that are not AIs (``linkType``, ``lang``, ...) in the order given.
+    A GTIN (``key`` 01) is always 14 digits. ``qualifiers`` are (AI, value) pairs in the
+    dictionary's order for the key, ``attributes`` in AI order; ``params`` the query parameters
+    that are not AIs (``linkType``, ``lang``, ...) in the order given.
     """
 
-    gtin: str
-    cpv: str | None = None
-    lot: str | None = None
-    serial: str | None = None
+    key: str
+    value: str
+    qualifiers: tuple[tuple[str, str], ...] = ()
     attributes: tuple[tuple[str, str], ...] = ()
     params: tuple[tuple[str, str], ...] = ()
 
+    def qualifier(self, ai: str) -> str | None:
+        return next((v for k, v in self.qualifiers if k == ai), None)
+
+    @property
+    def gtin(self) -> str | None:
+        return self.value if self.key == GTIN else None
+
+    @property
+    def cpv(self) -> str | None:
+        return self.qualifier("22")
+
+    @property
+    def lot(self) -> str | None:
+        return self.qualifier("10")
+
+    @property
+    def serial(self) -> str | None:
+        return self.qualifier("21")
+
+    @property
+    def key_name(self) -> str:
+        """What the key is called: GTIN, SSCC, GLN, GRAI, ..."""
+        return name_of(self.key)
+
     @property
     def ais(self) -> dict[str, str]:
-        """Every AI and its value: 01, then 22, 10, 21 as present, then the data attributes."""
-        keys = {"01": self.gtin, "22": self.cpv, "10": self.lot, "21": self.serial}
-        return {**{ai: v for ai, v in keys.items() if v is not None}, **dict(self.attributes)}
+        """Every AI and its value: the key, its qualifiers, then the data attributes."""
+        return {self.key: self.value, **dict(self.qualifiers), **dict(self.attributes)}
 
     @property
     def element_string(self) -> str:
@@ -247,8 +219,8 @@ class Link:
 
     @property
     def path(self) -> str:
-        """``/01/<gtin>[/22/..][/10/..][/21/..]``, every character outside RFC 3986 unreserved escaped."""
-        return "".join(f"/{ai}/{quote(value, safe='')}" for ai, value in self.ais.items() if ai in PATH_AIS)
+        """``/<key>/<value>[/<qualifier>/<value>...]``, every character outside RFC 3986 unreserved escaped."""
+        return "".join(f"/{ai}/{quote(value, safe='')}" for ai, value in ((self.key, self.value), *self.qualifiers))
 
     @property
     def query(self) -> str:
@@ -288,105 +260,144 @@ def _decoded(ai: str, raw: str, grammar: re.Pattern[str] = _PCHAR) -> str:
 def check_gtin(value: str) -> str:
     """A GTIN-8, -12, -13 or -14 as its GTIN-14, its check digit checked."""
     if not (value.isascii() and value.isdigit() and len(value) in (8, 12, 13, 14)):
-        raise _fail("01", f"GTIN must be 8, 12, 13 or 14 digits, got {_shown(value)}")
+        raise _fail(GTIN, f"GTIN must be 8, 12, 13 or 14 digits, got {_shown(value)}")
     gtin = value.zfill(14)
     expected = gtin_check_digit(gtin[:13])
     if int(gtin[13]) != expected:
-        raise _fail("01", f"check digit is {gtin[13]}, expected {expected}")
+        raise _fail(GTIN, f"check digit is {gtin[13]}, expected {expected}")
     return gtin
 
 
 def check_value(ai: str, value: str) -> str:
-    """``value`` when it is a valid value of ``ai``; else the error names the AI and the rule."""
-    if ai == PRIMARY:
+    """``value`` when it is a valid value of ``ai`` (a GTIN as its GTIN-14); else the error names the AI and rule."""
+    if ai == GTIN:
         return check_gtin(value)
-    spec = ai_format(ai)
-    if spec is None:
+    entry = ai_entry(ai)
+    if entry is None:
         raise _fail(ai, "not a GS1 Application Identifier")
-    problem = spec.problem(value)
+    problem = value_problem(entry, value, name_of(ai))
     if problem:
         raise _fail(ai, problem)
     return value
 
 
-def _qualifier(ai: str, raw: str) -> str:
-    if _PLAIN_X20.fullmatch(raw):
+def _value(ai: str, raw: str) -> str:
+    plain = _plain(ai)
+    if plain is not None and plain.fullmatch(raw):
         return raw  # the common case: nothing to decode, nothing else to check
     return check_value(ai, _decoded(ai, raw))
 
 
 def parse_path(path: str, query: str = "") -> Link:
-    """Read ``/01/<GTIN>[/22/..][/10/..][/21/..]`` (after any path prefix) and an optional raw query."""
+    """Read ``/<key>/<value>[/<qualifier>/<value>...]`` (after any path prefix) and an optional raw query."""
     segments = path.split("/")
-    try:
-        start = segments.index(PRIMARY, 1)
-    except ValueError:
-        raise _no_primary(segments) from None
-    keys = segments[start:]
+    named = _key_segments()
+    if len(segments) > 1 and segments[1] in named:
+        keys = segments[1:]  # no path prefix: the common case
+    else:
+        start = next((i for i in range(1, len(segments)) if segments[i] in named), None)
+        if start is None:
+            raise _no_primary(segments)
+        keys = segments[start:]
+    key = named[keys[0]]
     if len(keys) < 2 or not keys[1]:
-        raise _fail("01", "no value after /01/")
-    gtin = check_gtin(_decoded("01", keys[1]))
-    found: dict[str, str] = {}
-    last = -1
+        raise _fail(key, f"no value after /{keys[0]}/")
+    value = check_gtin(_decoded(key, keys[1])) if key == GTIN else _value(key, keys[1])
+    alternatives = primary_keys()[key]
+    found: list[tuple[str, str]] = []
+    seen: list[str] = []
     for i in range(2, len(keys), 2):
-        ai = keys[i]
-        if not ai:
+        code = keys[i]
+        if not code:
             where = "trailing '/'" if i == len(keys) - 1 else "empty segment ('//')"
             raise _fail("path", f"{where} in {_shown('/' + '/'.join(keys))}")
-        if ai not in QUALIFIERS:
-            raise _not_a_qualifier(ai)
-        if ai in found:
-            raise _fail("path", f"{ai} given twice: each key qualifier at most once")
-        rank = QUALIFIERS.index(ai)
-        if rank < last:
-            raise _fail("path", f"{ai} after {QUALIFIERS[last]}: key qualifiers must be in the order 22, 10, 21")
-        last = rank
+        ai = QUALIFIER_ALPHAS.get(code, code)
+        _check_qualifier(key, alternatives, seen, ai, code)
         if i + 1 == len(keys) or not keys[i + 1]:
-            raise _fail(ai, f"no value after /{ai}/")
-        found[ai] = _qualifier(ai, keys[i + 1])
-    attributes, params = parse_query(query) if query else ((), ())
-    return Link(gtin, found.get("22"), found.get("10"), found.get("21"), attributes, params)
+            raise _fail(ai, f"no value after /{code}/")
+        found.append((ai, _value(ai, keys[i + 1])))
+        seen.append(ai)
+    attributes, params = parse_query(query, key) if query else ((), ())
+    return Link(key, value, tuple(found), attributes, params)
+
+
+def _check_qualifier(key: str, alternatives: tuple[tuple[str, ...], ...], seen: list[str], ai: str, code: str) -> None:
+    """Refuse qualifier ``ai`` (written ``code``) after ``seen``, naming the rule: not one of the
+    key's, twice, out of the dictionary's order, or mixing two of its alternative sequences."""
+    if not seen and ai in alternatives[0]:
+        return  # the first qualifier of the first sequence: nothing can be out of order yet
+    allowed = [alt for alt in alternatives if ai in alt]
+    if not allowed:
+        raise _not_a_qualifier(key, alternatives, ai, code)
+    if ai in seen:
+        raise _fail("path", f"{ai} given twice: each key qualifier at most once")
+    if not seen:
+        return
+    together = [alt for alt in allowed if all(s in alt for s in seen)]
+    if not together:
+        raise _fail(
+            "path", f"{ai} after {seen[-1]}: the key qualifiers of {key} are {_sequences(alternatives)}, never mixed"
+        )
+    order = together[0]
+    if order.index(ai) < order.index(seen[-1]):
+        raise _fail("path", f"{ai} after {seen[-1]}: key qualifiers must be in the order {', '.join(order)}")
 
 
 def _no_primary(segments: list[str]) -> InvalidInputError:
     first = next((s for s in segments if s), "")
-    if first.lower() in DEPRECATED_NAMES:
-        return _fail("path", f"/{first}/ is a deprecated alphabetic name; write /{DEPRECATED_NAMES[first.lower()]}/")
+    if first.lower() in PRIMARY_ALPHAS:
+        return _fail("path", f"/{first}/: convenience alphas are written in lower case (/{first.lower()}/)")
     if len([s for s in segments if s]) == 1 and re.fullmatch(r"[A-Za-z0-9_-]{8,}", first):
         return _fail("path", "compressed GS1 Digital Link URIs are not supported; expected /01/<GTIN>")
-    return _fail("path", f"no primary key: expected /01/<GTIN> in the path, got {_shown('/'.join(segments))}")
-
-
-def _not_a_qualifier(ai: str) -> InvalidInputError:
-    if ai.lower() in DEPRECATED_NAMES:
-        return _fail("path", f"/{ai}/ is a deprecated alphabetic name; write /{DEPRECATED_NAMES[ai.lower()]}/")
-    if ai_format(ai) is not None:
-        return _fail("path", f"{ai} is not a key qualifier of 01 (22, 10, 21); data attributes go in the query string")
     return _fail(
         "path",
-        f"{_shown(ai)} is not a key qualifier of 01: expected 22, 10 or 21 (a '/' inside a value is written %2F)",
+        "no primary key: expected /01/<GTIN> (or another GS1 key such as /00/<SSCC> or /414/<GLN>) in the path, "
+        f"got {_shown('/'.join(segments))}",
     )
 
 
-def parse_query(query: str) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+def _not_a_qualifier(key: str, alternatives: tuple[tuple[str, ...], ...], ai: str, code: str) -> InvalidInputError:
+    is_ai = code.isdigit() and ai_entry(ai) is not None
+    if not any(alternatives):
+        hint = "data attributes go in the query string" if is_ai else "a '/' inside a value is written %2F"
+        return _fail("path", f"{key} ({name_of(key)}) takes no key qualifiers, got /{code}/ ({hint})")
+    listed = _sequences(alternatives)
+    if is_ai:
+        return _fail("path", f"{ai} is not a key qualifier of {key} ({listed}); data attributes go in the query string")
+    return _fail(
+        "path",
+        f"{_shown(code)} is not a key qualifier of {key}: expected {listed} (a '/' inside a value is written %2F)",
+    )
+
+
+def parse_query(query: str, key: str = GTIN) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
     """Split a raw query string into checked data attributes (AI order) and other parameters."""
+    own = _qualifiers_of(key)
     attributes: dict[str, str] = {}
     params: list[tuple[str, str]] = []
     for pair in query.split("&"):
         if not pair:
             continue
         raw_key, _, raw_value = pair.partition("=")
-        if raw_key.isdigit():
-            if raw_key in PATH_AIS:
-                where = "the path (/01/<GTIN>)" if raw_key == PRIMARY else f"the path (/{raw_key}/...)"
-                kind = "primary key" if raw_key == PRIMARY else "key qualifier"
-                raise _fail(raw_key, f"{kind} in the query string; it belongs in {where}")
-            if raw_key in attributes:
-                raise _fail(raw_key, "given twice in the query string")
-            attributes[raw_key] = check_value(raw_key, _decoded(raw_key, raw_value, _QCHAR))
-        else:
+        ai = ATTRIBUTE_ALPHAS.get(raw_key, raw_key)
+        if not ai.isdigit():
             params.append((_text(raw_key), _text(raw_value)))
+            continue
+        if ai == key:
+            raise _fail(ai, f"primary key in the query string; it belongs in the path (/{key}/<{name_of(key)}>)")
+        if ai in own:
+            raise _fail(ai, f"key qualifier in the query string; it belongs in the path (/{ai}/...)")
+        if ai in attributes:
+            raise _fail(ai, "given twice in the query string")
+        attributes[ai] = _attribute(ai, _decoded(ai, raw_value, _QCHAR))
     return tuple(sorted(attributes.items())), tuple(params)
+
+
+def _attribute(ai: str, value: str) -> str:
+    entry = ai_entry(ai)
+    if entry is not None and not entry.dl_attribute:
+        raise _fail(ai, f"{name_of(ai)} is not a GS1 Digital Link data attribute (GS1's syntax dictionary)")
+    return check_value(ai, value)
 
 
 def _text(raw: str) -> str:
@@ -396,45 +407,63 @@ def _text(raw: str) -> str:
 
 
 def parse(uri: str) -> Link:
-    """Read a whole URI: http or https, any host (not checked), optional path prefix, path, query."""
+    """Read a whole URI: http or https, any host (not checked), optional path prefix, path, query;
+    a fragment is ignored."""
     m = _SCHEME.match(uri)
     if not m:
         raise _fail("uri", f"expected http:// or https:// and a host, got {_shown(uri)}")
-    rest = uri[m.end() :]
-    if "#" in rest:
-        raise _fail("uri", f"a fragment is not part of a GS1 Digital Link URI, got {_shown(rest[rest.index('#') :])}")
+    rest = uri[m.end() :].split("#", 1)[0]
     path, _, query = rest.partition("?")
     if not path:
-        raise _fail("path", "no primary key: expected /01/<GTIN> after the host")
+        raise _fail("path", "no primary key: expected /01/<GTIN> after the host (or another GS1 key: /00/<SSCC>, ...)")
     return parse_path(path, query)
 
 
 # -- writing --------------------------------------------------------------------------------------
 
 
+def _pairs(given: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return list(given.items() if isinstance(given, Mapping) else given)
+
+
 def compose(
-    gtin: str,
+    value: str,
     *,
+    key: str = GTIN,
     cpv: str | None = None,
     lot: str | None = None,
     serial: str | None = None,
+    qualifiers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
     attributes: Mapping[str, str] | Iterable[tuple[str, str]] = (),
     params: Mapping[str, str] | Iterable[tuple[str, str]] = (),
 ) -> Link:
-    """A checked ``Link`` from its parts (the GTIN may be short); ``.uri(resolver)`` writes it."""
-    pairs = list(attributes.items() if isinstance(attributes, Mapping) else attributes)
-    extra = list(params.items() if isinstance(params, Mapping) else params)
+    """A checked ``Link`` of primary key ``key`` (a GTIN by default, which may be short) with its
+    qualifiers (``cpv``, ``lot``, ``serial`` for a GTIN's 22, 10, 21) put in the dictionary's
+    order; ``.uri(resolver)`` writes it."""
+    alternatives = primary_keys().get(key)
+    if alternatives is None:
+        raise _fail(key, f"not a GS1 Digital Link primary key: expected one of {', '.join(primary_keys())}")
+    given = [*_pairs(qualifiers), *((ai, v) for ai, v in (("22", cpv), ("10", lot), ("21", serial)) if v is not None)]
+    seen: list[str] = []
+    for ai, _ in given:
+        if ai in seen:
+            raise _fail(ai, "given twice")
+        if not any(ai in alt for alt in alternatives):
+            raise _not_a_qualifier(key, alternatives, ai, ai)
+        seen.append(ai)
+    order = next((alt for alt in alternatives if all(ai in alt for ai in seen)), None)
+    if order is None:
+        raise _fail("path", f"the key qualifiers of {key} are {_sequences(alternatives)}, never mixed")
+    checked = tuple((ai, check_value(ai, v)) for ai, v in sorted(given, key=lambda p: order.index(p[0])))
     found: dict[str, str] = {}
-    for ai, value in pairs:
-        if ai in PATH_AIS:
-            raise _fail(ai, "a key or key qualifier, not a data attribute: pass it as gtin, cpv, lot or serial")
+    for ai, v in _pairs(attributes):
+        if ai == key or ai in seen or any(ai in alt for alt in alternatives):
+            raise _fail(ai, "a key or key qualifier, not a data attribute: pass it as the value or a qualifier")
         if ai in found:
             raise _fail(ai, "given twice")
-        found[ai] = check_value(ai, value)
-    for key, _ in extra:
-        if key.isdigit():
-            raise _fail(key, "an AI is a data attribute, not a parameter")
-    keys = {ai: check_value(ai, v) for ai, v in (("22", cpv), ("10", lot), ("21", serial)) if v is not None}
-    return Link(
-        check_gtin(gtin), keys.get("22"), keys.get("10"), keys.get("21"), tuple(sorted(found.items())), tuple(extra)
-    )
+        found[ai] = _attribute(ai, v)
+    extra = _pairs(params)
+    for name, _ in extra:
+        if name.isdigit():
+            raise _fail(name, "an AI is a data attribute, not a parameter")
+    return Link(key, check_value(key, value), checked, tuple(sorted(found.items())), tuple(extra))
