@@ -348,3 +348,16 @@ def link_events(node: Any) -> Any:
     if isinstance(node, list):
         return [link_events(v) for v in node]
     return node
+
+
+class BuyerCreate(_In):
+    """A seller's member, for the pseudonym its sale event carries; the member id is not stored."""
+
+    member_id: str = Field(min_length=1, max_length=200)
+    contact: str | None = Field(default=None, min_length=1, max_length=500)
+    consent: bool = False
+
+
+class BuyerPublic(BaseModel):
+    buyer: str = Field(description="the pseudonym to sign into the sale event's data.buyer")
+    contact_kept: bool

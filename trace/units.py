@@ -1,0 +1,227 @@
+"""Logistics units as the store knows them: what is in what, who holds it, where it was last
+received, what was sold (docs/logistics.md).
+
+``load`` reads the current state of every unit a submission's pack, unpack, move and sale events
+name (and of everything inside them) into a ``Ledger``; custody.py checks each event against it
+and applies the accepted ones in order, so an event sees the ones before it in its submission; the
+recording service then ``write``s what changed, in the transaction of the events. The rules (who
+may pack, ship, receive or sell what) live in custody.py; this module only keeps the state.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, update
+from sqlmodel import Session, col, select
+
+from cradletrace.core.events import AnyEvent, MoveData, PackData, SaleData, UnitRef
+from cradletrace.store.db import chunks
+from cradletrace.store.models import EventRow, Item, Lot, Sale, Unit, UnitEvent
+from cradletrace.store.states import UnitKind
+
+LotKey = tuple[str, str]
+
+
+@dataclass
+class UnitState:
+    """One unit's state; event references are stored event ids, or ``-(i + 1)`` for events[i] of
+    the submission being recorded (their ids are known only once they are stored)."""
+
+    code: str
+    kind: str
+    holder: str
+    lot_id: int | None = None
+    parent: str | None = None
+    packed_event: int | None = None
+    consignee: str | None = None
+    gln: str | None = None
+    gln_extension: str | None = None
+    received_at: datetime | None = None
+    received_event: int | None = None
+    sold_event: int | None = None
+    stored: bool = False
+    changed: bool = False
+
+
+@dataclass
+class Ledger:
+    """The units a submission names, their contents, and the commissioned cans it may name for the
+    first time (code -> (lot id, commissioning supplier)), as accepted events change them."""
+
+    units: dict[str, UnitState]
+    cans: dict[str, tuple[int, str]]
+    lot_keys: dict[int, LotKey]
+    children: dict[str, set[str]]
+    touched: dict[int, set[str]] = field(default_factory=dict)  # events[i] -> codes it is about
+    sales: list[tuple[int, SaleData, list[str]]] = field(default_factory=list)
+
+    def lot_of(self, code: str) -> LotKey | None:
+        unit = self.units.get(code)
+        lot_id = unit.lot_id if unit is not None else (self.cans[code][0] if code in self.cans else None)
+        return self.lot_keys.get(lot_id) if lot_id is not None else None
+
+    def inside(self, code: str) -> list[str]:
+        """Every unit inside ``code``, at any depth (a pallet's cases and their cans)."""
+        out: list[str] = []
+        stack = list(self.children.get(code, ()))
+        while stack:
+            c = stack.pop()
+            out.append(c)
+            stack.extend(self.children.get(c, ()))
+        return sorted(out)
+
+    def get(self, ref: UnitRef, holder: str, new_kind: str | None = None) -> UnitState | None:
+        """The unit's state; a commissioned can seen for the first time is added (held by whoever
+        commissioned it), and with ``new_kind`` an unknown unit too (held by ``holder``)."""
+        code = ref.code
+        if code in self.units:
+            return self.units[code]
+        if code in self.cans:
+            lot_id, commissioner = self.cans[code]
+            self.units[code] = UnitState(code, UnitKind.ITEM, commissioner, lot_id=lot_id)
+            return self.units[code]
+        if new_kind is not None:
+            self.units[code] = UnitState(code, new_kind, holder)
+            return self.units[code]
+        return None
+
+    def change(self, code: str, **values: Any) -> None:
+        unit = self.units[code]
+        for k, v in values.items():
+            setattr(unit, k, v)
+        unit.changed = True
+
+    def put_in(self, child: str, parent: str | None, event: int) -> None:
+        old = self.units[child].parent
+        if old is not None:
+            self.children[old].discard(child)
+        if parent is not None:
+            self.children[parent].add(child)
+        self.change(child, parent=parent, packed_event=event if parent is not None else None)
+
+
+def _parts(code: str) -> tuple[str, str] | None:
+    """(GTIN, serial) of a ``01/<GTIN>/21/<serial>`` code, None for an SSCC."""
+    return (code[3:17], code[21:]) if code.startswith("01/") else None
+
+
+def refs_of(event: AnyEvent) -> list[UnitRef]:
+    d = event.data
+    if isinstance(d, PackData):
+        return [d.parent, *d.children]
+    if isinstance(d, MoveData):
+        return list(d.units)
+    if isinstance(d, SaleData):
+        return [d.unit]
+    return []
+
+
+def load(session: Session, events: Iterable[tuple[int, AnyEvent]]) -> Ledger:
+    """The state of every unit ``events`` name, of everything inside them, and of the commissioned
+    cans among them that no event named before."""
+    named = {ref.code for _, ev in events for ref in refs_of(ev)}
+    units: dict[str, UnitState] = {}
+    children: dict[str, set[str]] = defaultdict(set)
+    wanted = sorted(named)
+    while wanted:  # the named units, then what is inside them, level by level (a pallet holds cases of cans)
+        found: list[Unit] = []
+        for chunk in chunks(wanted):
+            found.extend(session.exec(select(Unit).where(col(Unit.code).in_(chunk))))
+            found.extend(session.exec(select(Unit).where(col(Unit.parent).in_(chunk))))
+        wanted = []
+        for row in found:
+            if row.code in units:
+                continue
+            units[row.code] = UnitState(
+                row.code,
+                row.kind,
+                row.holder,
+                lot_id=row.lot_id,
+                parent=row.parent,
+                packed_event=row.packed_event_id,
+                consignee=row.consignee,
+                gln=row.gln,
+                gln_extension=row.gln_extension,
+                received_at=row.received_at,
+                received_event=row.received_event_id,
+                sold_event=row.sold_event_id,
+                stored=True,
+            )
+            if row.parent is not None:
+                children[row.parent].add(row.code)
+            wanted.append(row.code)
+    cans: dict[str, tuple[int, str]] = {}
+    serials = {p[1]: p[0] for c in named - set(units) if (p := _parts(c)) is not None}
+    for chunk in chunks(sorted(serials)):
+        for serial, gtin, lot_id, supplier in session.execute(
+            select(Item.serial, Item.gtin, Item.lot_id, EventRow.supplier_id)
+            .join(EventRow, col(EventRow.id) == Item.event_id)
+            .where(col(Item.serial).in_(chunk))
+        ):
+            if serials[serial] == gtin:
+                cans[f"01/{gtin}/21/{serial}"] = (lot_id, supplier)
+    lot_ids = {u.lot_id for u in units.values() if u.lot_id is not None} | {v[0] for v in cans.values()}
+    lot_keys: dict[int, LotKey] = {}
+    for chunk in chunks(sorted(lot_ids)):
+        for lot_id, gtin, lot in session.execute(select(Lot.id, Lot.gtin, Lot.lot).where(col(Lot.id).in_(chunk))):
+            lot_keys[lot_id] = (gtin, lot)
+    return Ledger(units, cans, lot_keys, children)
+
+
+def write(session: Session, ledger: Ledger, ids: Mapping[int, int]) -> None:
+    """Store what the accepted events changed; ``ids`` maps each submission index to its event id."""
+
+    def event_id(ref: int | None) -> int | None:
+        return ids[-ref - 1] if ref is not None and ref < 0 else ref
+
+    rows = [
+        dict(
+            code=u.code,
+            kind=u.kind,
+            lot_id=u.lot_id,
+            parent=u.parent,
+            packed_event_id=event_id(u.packed_event),
+            holder=u.holder,
+            consignee=u.consignee,
+            gln=u.gln,
+            gln_extension=u.gln_extension,
+            received_at=u.received_at,
+            received_event_id=event_id(u.received_event),
+            sold_event_id=event_id(u.sold_event),
+        )
+        for u in ledger.units.values()
+        if u.changed
+    ]
+    new = [r for r in rows if not ledger.units[r["code"]].stored]
+    if new:
+        session.execute(insert(Unit), new)
+    changed = [{f"b_{k}": v for k, v in r.items()} for r in rows if ledger.units[r["code"]].stored]
+    if changed:
+        columns = {k: bindparam(f"b_{k}") for k in rows[0] if k != "code"}
+        session.execute(
+            update(Unit).where(col(Unit.code) == bindparam("b_code")).values(columns),
+            changed,
+            execution_options={"synchronize_session": False},
+        )
+    named = [dict(code=code, event_id=ids[i]) for i, codes in ledger.touched.items() for code in sorted(codes)]
+    if named:
+        session.execute(insert(UnitEvent), named)
+    sold = [
+        dict(
+            event_id=ids[i],
+            code=code,
+            lot_id=ledger.units[code].lot_id,
+            order_ref=d.order,
+            buyer=d.buyer,
+            sold_at=d.sold_at,
+        )
+        for i, d, codes in ledger.sales
+        for code in codes
+    ]
+    if sold:
+        session.execute(insert(Sale), sold)
