@@ -185,7 +185,9 @@ class RecordedEvent(BaseModel):
     key_id: str
     gtin: str | None
     lot: str | None
-    ref: str | None = Field(description="Shipment id of shipment and cold-chain events")
+    ref: str | None = Field(
+        description="Shipment id of shipment and cold-chain events; the unit a pack, unpack or sale names"
+    )
     outcome: str | None = Field(description="pass / fail of test reports and cold-chain records")
 
     @classmethod
@@ -355,7 +357,9 @@ class BuyerCreate(_In):
 
     member_id: str = Field(min_length=1, max_length=200)
     contact: str | None = Field(default=None, min_length=1, max_length=500)
-    consent: bool = False
+    consent: bool | None = Field(
+        default=None, description="true: keep the contact (sealed); false: delete a kept one; absent: leave it"
+    )
 
 
 class BuyerPublic(BaseModel):

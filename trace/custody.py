@@ -88,7 +88,7 @@ class _Goods:
 
 
 def _load(session: Session, events: list[tuple[int, AnyEvent]], makers: Mapping[LotKey, str], ledger: Ledger) -> _Goods:
-    custody_lots: set[LotKey] = set(ledger.lot_keys.values())  # the lots of the cans units hold
+    custody_lots: set[LotKey] = set(ledger.lot_ids) | {lot for lot, _ in ledger.cans.values()}  # the cans' lots
     gtins: set[str] = {g for g, _ in custody_lots}
     shipment_ids: set[str] = set()
     consignees: set[str] = set()

@@ -469,7 +469,7 @@ def _store(
     ]
     if items:
         session.execute(insert(Item), items)
-    units.write(session, ledger, {c.index: ids[c.digest] for c in good})
+    units.write(session, ledger, {c.index: ids[c.digest] for c in good}, lots)
     return [
         RecordedEvent(id=ids[v["digest"]], **{k: v[k] for k in RecordedEvent.__dataclass_fields__ if k != "id"})
         for v in values

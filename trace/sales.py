@@ -10,7 +10,8 @@ buyer); the seller's id is part of the message, so member ids of two brands neve
 
 Where a member agreed to be told of a recall, the seller registers a contact with the pseudonym:
 it is sealed with the sealing key (AES-256-GCM or SM4-GCM), bound to the pseudonym, and stored in
-``buyer_contact``, apart from every signed record. Registering again without consent deletes it.
+``buyer_contact``, apart from every signed record. Consent withdrawn (``consent`` false) deletes it;
+asking for the pseudonym alone (no consent stated) leaves it as it is.
 """
 
 from __future__ import annotations
@@ -59,22 +60,23 @@ def register_buyer(
     supplier: str,
     member_id: str,
     contact: str | None,
-    consent: bool,
+    consent: bool | None,
     now: datetime,
 ) -> str:
-    """The member's pseudonym; with ``consent``, its ``contact`` sealed and kept (replacing an
-    earlier one), without it any kept contact deleted. A contact without consent is refused."""
+    """The member's pseudonym; with ``consent`` true, its ``contact`` sealed and kept (replacing an
+    earlier one); with ``consent`` false, any kept contact deleted; with None, the contact untouched.
+    A contact without consent is refused."""
     _checked(member_id, "member_id", MAX_MEMBER_ID)
     if contact is not None:
         _checked(contact, "contact", MAX_CONTACT)
-        if not consent:
+        if consent is not True:
             raise InvalidInputError(
                 Problem("consent", "expected true with a contact: a contact is kept only where the member agreed")
             )
     buyer = pseudonym(key, supplier, member_id)
     kept = session.exec(select(BuyerContact.buyer).where(BuyerContact.buyer == buyer)).first() is not None
     if contact is None or not consent:
-        if kept and not consent:
+        if kept and consent is False:
             session.execute(delete(BuyerContact).where(col(BuyerContact.buyer) == buyer))
         return buyer
     values = dict(supplier_id=supplier, contact=sealer.seal(contact.encode("utf-8"), buyer.encode()), consented_at=now)

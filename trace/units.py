@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
-from cradletrace.core.events import AnyEvent, MoveData, PackData, SaleData, UnitRef
+from cradletrace.core.events import AnyEvent, CommissionData, MoveData, PackData, SaleData, UnitRef
 from cradletrace.store.db import chunks
 from cradletrace.store.models import EventRow, Item, Lot, Sale, Unit, UnitEvent
 from cradletrace.store.states import UnitKind
@@ -35,7 +35,7 @@ class UnitState:
     code: str
     kind: str
     holder: str
-    lot_id: int | None = None
+    lot: LotKey | None = None  # a can's lot
     parent: str | None = None
     packed_event: int | None = None
     consignee: str | None = None
@@ -51,19 +51,19 @@ class UnitState:
 @dataclass
 class Ledger:
     """The units a submission names, their contents, and the commissioned cans it may name for the
-    first time (code -> (lot id, commissioning supplier)), as accepted events change them."""
+    first time (code -> (lot, commissioning supplier); commissioned before or earlier in the
+    submission), as accepted events change them. ``lot_ids``: the stored lots of those cans."""
 
     units: dict[str, UnitState]
-    cans: dict[str, tuple[int, str]]
-    lot_keys: dict[int, LotKey]
+    cans: dict[str, tuple[LotKey, str]]
+    lot_ids: dict[LotKey, int]
     children: dict[str, set[str]]
     touched: dict[int, set[str]] = field(default_factory=dict)  # events[i] -> codes it is about
     sales: list[tuple[int, SaleData, list[str]]] = field(default_factory=list)
 
     def lot_of(self, code: str) -> LotKey | None:
         unit = self.units.get(code)
-        lot_id = unit.lot_id if unit is not None else (self.cans[code][0] if code in self.cans else None)
-        return self.lot_keys.get(lot_id) if lot_id is not None else None
+        return unit.lot if unit is not None else (self.cans[code][0] if code in self.cans else None)
 
     def inside(self, code: str) -> list[str]:
         """Every unit inside ``code``, at any depth (a pallet's cases and their cans)."""
@@ -82,8 +82,8 @@ class Ledger:
         if code in self.units:
             return self.units[code]
         if code in self.cans:
-            lot_id, commissioner = self.cans[code]
-            self.units[code] = UnitState(code, UnitKind.ITEM, commissioner, lot_id=lot_id)
+            lot, commissioner = self.cans[code]
+            self.units[code] = UnitState(code, UnitKind.ITEM, commissioner, lot=lot)
             return self.units[code]
         if new_kind is not None:
             self.units[code] = UnitState(code, new_kind, holder)
@@ -124,39 +124,19 @@ def refs_of(event: AnyEvent) -> list[UnitRef]:
 def load(session: Session, events: Iterable[tuple[int, AnyEvent]]) -> Ledger:
     """The state of every unit ``events`` name, of everything inside them, and of the commissioned
     cans among them that no event named before."""
+    events = list(events)
     named = {ref.code for _, ev in events for ref in refs_of(ev)}
-    units: dict[str, UnitState] = {}
-    children: dict[str, set[str]] = defaultdict(set)
+    found: dict[str, Unit] = {}
     wanted = sorted(named)
     while wanted:  # the named units, then what is inside them, level by level (a pallet holds cases of cans)
-        found: list[Unit] = []
+        level: list[Unit] = []
         for chunk in chunks(wanted):
-            found.extend(session.exec(select(Unit).where(col(Unit.code).in_(chunk))))
-            found.extend(session.exec(select(Unit).where(col(Unit.parent).in_(chunk))))
-        wanted = []
-        for row in found:
-            if row.code in units:
-                continue
-            units[row.code] = UnitState(
-                row.code,
-                row.kind,
-                row.holder,
-                lot_id=row.lot_id,
-                parent=row.parent,
-                packed_event=row.packed_event_id,
-                consignee=row.consignee,
-                gln=row.gln,
-                gln_extension=row.gln_extension,
-                received_at=row.received_at,
-                received_event=row.received_event_id,
-                sold_event=row.sold_event_id,
-                stored=True,
-            )
-            if row.parent is not None:
-                children[row.parent].add(row.code)
-            wanted.append(row.code)
-    cans: dict[str, tuple[int, str]] = {}
-    serials = {p[1]: p[0] for c in named - set(units) if (p := _parts(c)) is not None}
+            level.extend(session.exec(select(Unit).where(col(Unit.code).in_(chunk))))
+            level.extend(session.exec(select(Unit).where(col(Unit.parent).in_(chunk))))
+        wanted = [row.code for row in level if row.code not in found]
+        found.update((row.code, row) for row in level)
+    items: dict[str, tuple[int, str]] = {}
+    serials = {p[1]: p[0] for c in named - set(found) if (p := _parts(c)) is not None}
     for chunk in chunks(sorted(serials)):
         for serial, gtin, lot_id, supplier in session.execute(
             select(Item.serial, Item.gtin, Item.lot_id, EventRow.supplier_id)
@@ -164,26 +144,57 @@ def load(session: Session, events: Iterable[tuple[int, AnyEvent]]) -> Ledger:
             .where(col(Item.serial).in_(chunk))
         ):
             if serials[serial] == gtin:
-                cans[f"01/{gtin}/21/{serial}"] = (lot_id, supplier)
-    lot_ids = {u.lot_id for u in units.values() if u.lot_id is not None} | {v[0] for v in cans.values()}
-    lot_keys: dict[int, LotKey] = {}
+                items[f"01/{gtin}/21/{serial}"] = (lot_id, supplier)
+    lot_ids = {row.lot_id for row in found.values() if row.lot_id is not None} | {v[0] for v in items.values()}
+    keys: dict[int, LotKey] = {}
     for chunk in chunks(sorted(lot_ids)):
-        for lot_id, gtin, lot in session.execute(select(Lot.id, Lot.gtin, Lot.lot).where(col(Lot.id).in_(chunk))):
-            lot_keys[lot_id] = (gtin, lot)
-    return Ledger(units, cans, lot_keys, children)
+        keys.update(
+            (i, (g, lo))
+            for i, g, lo in session.execute(select(Lot.id, Lot.gtin, Lot.lot).where(col(Lot.id).in_(chunk)))
+        )
+    cans = {code: (keys[lot_id], supplier) for code, (lot_id, supplier) in items.items()}
+    for _, ev in events:  # cans commissioned earlier in this submission
+        if isinstance(ev.data, CommissionData):
+            for serial in ev.data.serials:
+                cans.setdefault(f"01/{ev.data.lot.gtin}/21/{serial}", (ev.data.lot.key, ev.supplier))
+    units: dict[str, UnitState] = {}
+    children: dict[str, set[str]] = defaultdict(set)
+    for row in found.values():
+        units[row.code] = UnitState(
+            row.code,
+            row.kind,
+            row.holder,
+            lot=keys[row.lot_id] if row.lot_id is not None else None,
+            parent=row.parent,
+            packed_event=row.packed_event_id,
+            consignee=row.consignee,
+            gln=row.gln,
+            gln_extension=row.gln_extension,
+            received_at=row.received_at,
+            received_event=row.received_event_id,
+            sold_event=row.sold_event_id,
+            stored=True,
+        )
+        if row.parent is not None:
+            children[row.parent].add(row.code)
+    return Ledger(units, cans, {v: k for k, v in keys.items()}, children)
 
 
-def write(session: Session, ledger: Ledger, ids: Mapping[int, int]) -> None:
-    """Store what the accepted events changed; ``ids`` maps each submission index to its event id."""
+def write(session: Session, ledger: Ledger, ids: Mapping[int, int], lots: Mapping[LotKey, int]) -> None:
+    """Store what the accepted events changed; ``ids`` maps each submission index to its event id,
+    ``lots`` the lots made or named by the submission to theirs."""
 
     def event_id(ref: int | None) -> int | None:
         return ids[-ref - 1] if ref is not None and ref < 0 else ref
+
+    def lot_id(lot: LotKey | None) -> int | None:
+        return None if lot is None else ledger.lot_ids.get(lot) or lots[lot]
 
     rows = [
         dict(
             code=u.code,
             kind=u.kind,
-            lot_id=u.lot_id,
+            lot_id=lot_id(u.lot),
             parent=u.parent,
             packed_event_id=event_id(u.packed_event),
             holder=u.holder,
@@ -200,14 +211,9 @@ def write(session: Session, ledger: Ledger, ids: Mapping[int, int]) -> None:
     new = [r for r in rows if not ledger.units[r["code"]].stored]
     if new:
         session.execute(insert(Unit), new)
-    changed = [{f"b_{k}": v for k, v in r.items()} for r in rows if ledger.units[r["code"]].stored]
-    if changed:
-        columns = {k: bindparam(f"b_{k}") for k in rows[0] if k != "code"}
-        session.execute(
-            update(Unit).where(col(Unit.code) == bindparam("b_code")).values(columns),
-            changed,
-            execution_options={"synchronize_session": False},
-        )
+    changed = [r for r in rows if ledger.units[r["code"]].stored]
+    if changed:  # bulk UPDATE by primary key (code)
+        session.execute(update(Unit), changed)
     named = [dict(code=code, event_id=ids[i]) for i, codes in ledger.touched.items() for code in sorted(codes)]
     if named:
         session.execute(insert(UnitEvent), named)
@@ -215,7 +221,7 @@ def write(session: Session, ledger: Ledger, ids: Mapping[int, int]) -> None:
         dict(
             event_id=ids[i],
             code=code,
-            lot_id=ledger.units[code].lot_id,
+            lot_id=lot_id(ledger.units[code].lot),
             order_ref=d.order,
             buyer=d.buyer,
             sold_at=d.sold_at,

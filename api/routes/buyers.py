@@ -23,7 +23,7 @@ router = APIRouter(prefix="/buyers", tags=["sales"])
 @router.post("", response_model=BuyerPublic, responses=responses(401, 403, 422))
 def register_buyer(body: BuyerCreate, session: SessionDep, caller: SupplierDep, runtime: RuntimeDep) -> BuyerPublic:
     """The pseudonym of a member (keyed HMAC-SHA-256, key outside the database) for a sale event;
-    with consent, the member's contact for recall notices is sealed and kept (without, deleted)."""
+    with consent, the member's contact for recall notices is sealed and kept (consent false: deleted)."""
     assert caller.supplier_id is not None
     seller = suppliers.get_supplier(session, caller.supplier_id)
     if seller.role not in ROLES_FOR_KIND["sale"]:
@@ -43,4 +43,4 @@ def register_buyer(body: BuyerCreate, session: SessionDep, caller: SupplierDep, 
         datetime.now(UTC),
     )
     session.commit()
-    return BuyerPublic(buyer=buyer, contact_kept=body.consent and body.contact is not None)
+    return BuyerPublic(buyer=buyer, contact_kept=body.consent is True and body.contact is not None)
