@@ -74,8 +74,7 @@ def sale(supplier: str, unit: dict[str, str], order: str = "ORD-1", buyer: str =
     return event("sale", supplier, unit=unit, order=order, buyer=buyer, sold_at=AT)
 
 
-@pytest.fixture
-def cans(workspace: Workspace, record: Record, events: list[dict[str, Any]]) -> list[str]:
+def commission_cans(workspace: Workspace, record: Record, events: list[dict[str, Any]]) -> list[str]:
     """The demo's formula lot (IF-0001, by the plant), six cans of it commissioned, and a brand and a
     rival logistics provider registered."""
     with workspace.session() as s:
@@ -90,6 +89,11 @@ def cans(workspace: Workspace, record: Record, events: list[dict[str, Any]]) -> 
     serials = [serial_from_bytes(os.urandom(10)) for _ in range(6)]
     record([event("commission", PLANT, lot={"gtin": FORMULA, "lot": "IF-0001"}, serials=serials, commissioned_at=AT)])
     return serials
+
+
+@pytest.fixture
+def cans(workspace: Workspace, record: Record, events: list[dict[str, Any]]) -> list[str]:
+    return commission_cans(workspace, record, events)
 
 
 def problems(record: Record, evs: list[dict[str, Any]]) -> dict[str, str]:
