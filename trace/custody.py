@@ -217,7 +217,7 @@ def check(
                         f"expected its recorder {recorder!r}, its consignee or a carrier named for the lot"
                     )
         elif isinstance(d, (PackData, MoveData, SaleData)):
-            found, why = _units(goods, ledger, index, ev, suppliers)
+            found, why = _units(goods, ledger, index, ev.kind, who, d, suppliers)
             problems.extend(found)
         else:
             assert isinstance(d, (ShipmentData, ColdChainData)) and d.lot is not None
@@ -245,10 +245,17 @@ def check(
 
 
 def _units(
-    goods: _Goods, ledger: Ledger, index: int, ev: AnyEvent, suppliers: Mapping[str, Supplier]
+    goods: _Goods,
+    ledger: Ledger,
+    index: int,
+    kind: str,
+    who: str,
+    d: PackData | MoveData | SaleData,
+    suppliers: Mapping[str, Supplier],
 ) -> tuple[list[Problem], str | None]:
-    """The problems and the refusal of one pack, unpack, move or sale; applied to ``ledger`` when it has neither."""
-    who, d, at = ev.supplier, ev.data, f"events[{index}].data"
+    """The problems and the refusal of one pack, unpack, move or sale (events[index], by ``who``);
+    applied to ``ledger`` when it has neither."""
+    at = f"events[{index}].data"
     me = -(index + 1)  # this event, until it has an id (units.UnitState)
     problems: list[Problem] = []
     why: str | None = None
@@ -269,7 +276,7 @@ def _units(
         problems.append(Problem(where, f"expected a unit not sold, got {u.code}, sold ({_event(u.sold_event)})"))
 
     if isinstance(d, PackData):
-        packing = ev.kind == "pack"
+        packing = kind == "pack"
         new = (UnitKind.PALLET if d.parent.sscc is not None else UnitKind.CASE) if packing else None
         parent = ledger.get(d.parent, who, new)
         if parent is None:
@@ -355,7 +362,8 @@ def _units(
                 )
         elif why is None and not holds(u):
             why = not_held("ship" if isinstance(d, MoveData) else "sell", u)
-        found.append(u)
+        if u is not None:
+            found.append(u)
     if (
         isinstance(d, MoveData)
         and d.consignee is not None

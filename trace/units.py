@@ -147,10 +147,10 @@ def load(session: Session, events: Iterable[tuple[int, AnyEvent]]) -> Ledger:
                 items[f"01/{gtin}/21/{serial}"] = (lot_id, supplier)
     lot_ids = {row.lot_id for row in found.values() if row.lot_id is not None} | {v[0] for v in items.values()}
     keys: dict[int, LotKey] = {}
-    for chunk in chunks(sorted(lot_ids)):
+    for ids_chunk in chunks(sorted(lot_ids)):
         keys.update(
             (i, (g, lo))
-            for i, g, lo in session.execute(select(Lot.id, Lot.gtin, Lot.lot).where(col(Lot.id).in_(chunk)))
+            for i, g, lo in session.execute(select(Lot.id, Lot.gtin, Lot.lot).where(col(Lot.id).in_(ids_chunk)))
         )
     cans = {code: (keys[lot_id], supplier) for code, (lot_id, supplier) in items.items()}
     for _, ev in events:  # cans commissioned earlier in this submission
@@ -190,28 +190,31 @@ def write(session: Session, ledger: Ledger, ids: Mapping[int, int], lots: Mappin
     def lot_id(lot: LotKey | None) -> int | None:
         return None if lot is None else ledger.lot_ids.get(lot) or lots[lot]
 
-    rows = [
-        dict(
-            code=u.code,
-            kind=u.kind,
-            lot_id=lot_id(u.lot),
-            parent=u.parent,
-            packed_event_id=event_id(u.packed_event),
-            holder=u.holder,
-            consignee=u.consignee,
-            gln=u.gln,
-            gln_extension=u.gln_extension,
-            received_at=u.received_at,
-            received_event_id=event_id(u.received_event),
-            sold_event_id=event_id(u.sold_event),
+    rows: list[tuple[UnitState, dict[str, Any]]] = [
+        (
+            u,
+            dict(
+                code=u.code,
+                kind=u.kind,
+                lot_id=lot_id(u.lot),
+                parent=u.parent,
+                packed_event_id=event_id(u.packed_event),
+                holder=u.holder,
+                consignee=u.consignee,
+                gln=u.gln,
+                gln_extension=u.gln_extension,
+                received_at=u.received_at,
+                received_event_id=event_id(u.received_event),
+                sold_event_id=event_id(u.sold_event),
+            ),
         )
         for u in ledger.units.values()
         if u.changed
     ]
-    new = [r for r in rows if not ledger.units[r["code"]].stored]
+    new = [r for u, r in rows if not u.stored]
     if new:
         session.execute(insert(Unit), new)
-    changed = [r for r in rows if ledger.units[r["code"]].stored]
+    changed = [r for u, r in rows if u.stored]
     if changed:  # bulk UPDATE by primary key (code)
         session.execute(update(Unit), changed)
     named = [dict(code=code, event_id=ids[i]) for i, codes in ledger.touched.items() for code in sorted(codes)]
