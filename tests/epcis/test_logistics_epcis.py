@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from sqlmodel import select
 from cradletrace import recording
 from cradletrace.epcis.capture import import_document
 from cradletrace.epcis.export import export_lot
-from cradletrace.epcis.read import from_epcis
+from cradletrace.epcis.read import from_epcis, kind_of
 from cradletrace.epcis.validation import prefixes, validate
 from cradletrace.errors import InvalidEpcisError
 from cradletrace.store.models import EventRow, Unit
@@ -41,6 +42,7 @@ from tests.test_logistics import (
 
 Record = Callable[..., list[recording.RecordedEvent]]
 CONTEXT = ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"]
+GS1 = Path(__file__).parents[1] / "vectors" / "epcis" / "gs1"
 
 
 def document(*events: dict[str, Any]) -> str:
@@ -155,3 +157,19 @@ def test_a_lots_export_carries_packs_moves_and_sales_and_reads_back(
     assert sold["bizTransactionList"][0]["bizTransaction"].endswith("/order/WEB-77")
     assert sold["epcList"] == [f"https://id.gs1.org/01/{CASE_GTIN}/21/E1"]
     assert exported[3]["bizLocation"] == {"id": f"https://id.gs1.org/414/{STORE_GLN}/254/DOCK-2"}
+
+
+def test_gs1s_aggregation_example_as_add_maps_to_a_pack() -> None:
+    """GS1's own example 9.6.3 (EPC URNs, an SGLN bizLocation): observed, it is no record of ours;
+    as ADD it is a pack of those SGTINs onto that SSCC at that GLN."""
+    doc = json.loads((GS1 / "Example_9.6.3-AggregationEvent.jsonld").read_text("utf-8"))
+    [observed] = doc["epcisBody"]["eventList"]
+    known = prefixes(doc)
+    assert kind_of(observed, known) is None
+    added = {k: v for k, v in observed.items() if k != "childQuantityList"} | {"action": "ADD"}
+    assert kind_of(added, known) == "pack"
+    data = from_epcis(added, known, "/e", PLANT, "0" * 16, {})["data"]
+    assert data["parent"] == {"sscc": "106141412345678908"}
+    assert data["children"] == [{"gtin": "10614141073464", "serial": s} for s in ("2017", "2018")]
+    assert data["place"] == {"gln": "0614141008889"}
+    assert kind_of({**added, "action": "DELETE"}, known) == "unpack"
