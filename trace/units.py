@@ -131,8 +131,11 @@ def load(session: Session, events: Iterable[tuple[int, AnyEvent]]) -> Ledger:
     while wanted:  # the named units, then what is inside them, level by level (a pallet holds cases of cans)
         level: list[Unit] = []
         for chunk in chunks(wanted):
-            level.extend(session.exec(select(Unit).where(col(Unit.code).in_(chunk))))
-            level.extend(session.exec(select(Unit).where(col(Unit.parent).in_(chunk))))
+            # Locked (PostgreSQL) until the transaction ends: a concurrent submission naming the same
+            # units waits and then reads what this one stored, so a can never lands in two cases.
+            # SQLite has one writer at a time; two new rows of one code collide on the primary key.
+            level.extend(session.exec(select(Unit).where(col(Unit.code).in_(chunk)).with_for_update()))
+            level.extend(session.exec(select(Unit).where(col(Unit.parent).in_(chunk)).with_for_update()))
         wanted = [row.code for row in level if row.code not in found]
         found.update((row.code, row) for row in level)
     items: dict[str, tuple[int, str]] = {}
