@@ -34,6 +34,7 @@ from cradletrace.api.routes import (
     anchor,
     apikeys,
     audit,
+    buyers,
     console,
     epcis,
     events,
@@ -61,7 +62,21 @@ API_PREFIX = "/api/v1"
 SWAGGER = "/static/vendor/swagger-ui"
 ROUTERS = tuple(
     m.router
-    for m in (health, suppliers, products, apikeys, events, proofs, audit, anchor, trace, recalls, epcis, teststandards)
+    for m in (
+        health,
+        suppliers,
+        products,
+        apikeys,
+        events,
+        proofs,
+        audit,
+        anchor,
+        trace,
+        recalls,
+        epcis,
+        teststandards,
+        buyers,
+    )
 )
 
 DESCRIPTION = """\

@@ -185,7 +185,9 @@ class RecordedEvent(BaseModel):
     key_id: str
     gtin: str | None
     lot: str | None
-    ref: str | None = Field(description="Shipment id of shipment and cold-chain events")
+    ref: str | None = Field(
+        description="Shipment id of shipment and cold-chain events; the unit a pack, unpack or sale names"
+    )
     outcome: str | None = Field(description="pass / fail of test reports and cold-chain records")
 
     @classmethod
@@ -348,3 +350,18 @@ def link_events(node: Any) -> Any:
     if isinstance(node, list):
         return [link_events(v) for v in node]
     return node
+
+
+class BuyerCreate(_In):
+    """A seller's member, for the pseudonym its sale event carries; the member id is not stored."""
+
+    member_id: str = Field(min_length=1, max_length=200)
+    contact: str | None = Field(default=None, min_length=1, max_length=500)
+    consent: bool | None = Field(
+        default=None, description="true: keep the contact (sealed); false: delete a kept one; absent: leave it"
+    )
+
+
+class BuyerPublic(BaseModel):
+    buyer: str = Field(description="the pseudonym to sign into the sale event's data.buyer")
+    contact_kept: bool

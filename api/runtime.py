@@ -27,6 +27,7 @@ from cradletrace.api.ratelimit import RateLimiter
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.errors import ConfigError
+from cradletrace.sales import member_key
 from cradletrace.scan.cache import ViewCache
 from cradletrace.scan.postgres import PgScanner
 from cradletrace.scan.service import ScanResult, scan_item
@@ -77,6 +78,11 @@ class Runtime:
     def sealer(self) -> Sealer:
         st = self.settings
         return Sealer(load_or_create_key(st.keys_dir / "location.key", st.location_key), st.sealing_algorithm)
+
+    @cached_property
+    def member_key(self) -> bytes:
+        """The key of buyer pseudonyms (sales.py), outside the database like the sealing key."""
+        return member_key(self.settings)
 
     @cached_property
     def views(self) -> ViewCache:

@@ -67,6 +67,27 @@ def events() -> list[tuple[str, dict[str, Any]]]:
             },
         )
     )
+    case = {"gtin": "14219029601010", "serial": "CASE/0001"}  # the formula case: indicator 1, check digit 0
+    pallet = {"sscc": "194219029600000014"}
+    plant, at = "alps-nutrition", "2026-02-21T10:00:00+13:00"
+    logistics = [  # the logistics records (docs/logistics.md): a GLN with a sub-location, an SSCC, a pseudonym
+        ("pack", plant, {"parent": case, "children": [{"gtin": FORMULA, "serial": s} for s in serials[:2]], "at": at}),
+        ("unpack", plant, {"parent": case, "children": [{"gtin": FORMULA, "serial": serials[1]}], "at": at}),
+        (
+            "move",
+            "pacific-cold",
+            {
+                "action": "receive",
+                "units": [pallet],
+                "at": "2026-02-25T16:40:00+08:00",
+                "from_place": {"gln": "9421902960000"},
+                "to_place": {"gln": "6901234000016", "extension": "COLD-2"},
+            },
+        ),
+        ("sale", "mama-brand", {"unit": case, "order": "WEB-2026-000117", "buyer": "5f" * 32, "sold_at": at}),
+    ]
+    for kind, supplier, data in logistics:
+        out.append((kind, {"kind": kind, "supplier": supplier, "key": key_id(supplier), "data": data}))
     public = signing.public_key_of(private_key("alps-nutrition"))
     out.append(
         (

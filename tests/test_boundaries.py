@@ -40,6 +40,11 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "LotInput": RECORDING,
     "Shipment": RECORDING,
     "Item": RECORDING,
+    # The logistics units' state is written with each pack, move and sale event (units.py keeps it).
+    "Unit": (*RECORDING, "cradletrace.units"),
+    "UnitEvent": (*RECORDING, "cradletrace.units"),
+    "Sale": (*RECORDING, "cradletrace.units"),
+    "BuyerContact": ("cradletrace.sales",),
     "Recall": ("cradletrace.recall",),
     "RecallLot": ("cradletrace.recall",),
     "Hold": ("cradletrace.recall",),

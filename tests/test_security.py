@@ -160,9 +160,9 @@ def secrets_of(settings: Settings, api_keys: list[str], pems: list[bytes]) -> di
     )  # ct_<id>_<secret>; the secret may hold "_"
     for pem in pems + [p.read_bytes() for p in settings.keys_dir.glob("*.pem")]:
         found.update({f"private key text {i} {t[:6]}": t for i, t in enumerate(private_texts(pem))})
-    location_key = settings.keys_dir / "location.key"
-    if location_key.exists():
-        found["location sealing key"] = location_key.read_bytes().hex()
+    for name, file in (("location sealing key", "location.key"), ("buyer pseudonym key", "member.key")):
+        if (settings.keys_dir / file).exists():
+            found[name] = (settings.keys_dir / file).read_bytes().hex()
     return found
 
 

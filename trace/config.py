@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # Sealing of consumer scan locations: key as 64 hex digits, else keys/location.key (0600).
     location_key: str | None = None
     sealing_algorithm: str = "aes-256-gcm"
+    # Key of the buyer pseudonyms sale events carry (sales.py): 64 hex digits, else keys/member.key (0600).
+    member_key: str | None = None
     # Host (or http(s)://host[:port] origin) that item codes on labels point to: the scan
     # page's GS1 Digital Link resolver. Printed codes keep it forever; choose it before printing.
     resolver_host: str = "id.cradletrace.example"

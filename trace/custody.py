@@ -13,7 +13,20 @@ shipment            a party with custody of the lot: its maker, its GTIN's owner
 cold_chain (lot)    the same as shipment
 cold_chain (ship.)  the shipment's recorder, its consignee, or a carrier named for its lot
 test_report         a lab the owner named for the product or lot, or an official lab (operator)
+pack / unpack       the holder of the parent (a case or pallet packed for the first time is its
+                    packer's) and of every child; a can no pack, move or sale named yet is held by
+                    whoever commissioned it or has custody of its lot (as for shipment)
+move (ship)         the holder of every unit
+move (receive)      the consignee a recorded ship of the unit named, or its holder; receiving gives
+                    the receiver custody of the unit, of everything inside it and of their lots
+sale                the holder of the can or case
 ==================  ==============================================================================
+
+Besides custody, the units' own rules (problems naming the field, not refusals): a child is in one
+parent at a time (packed again without being unpacked: refused, naming the child), a case holds
+cans only, an unpacked child must be in that parent, a unit packed in another is not shipped,
+received or sold on its own (ship the pallet, or unpack it first), and a sold unit is not packed,
+moved or sold again. units.py keeps the state these rules read.
 
 Events earlier in the same submission count (a batch makes its recorder the lot's maker, a
 shipment its consignee a holder). A batch's input lots need no custody (see docs: known gaps).
@@ -35,10 +48,22 @@ from sqlalchemy import select as select_columns
 from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
-from cradletrace.core.events import AnyEvent, BatchData, ColdChainData, CommissionData, ShipmentData, TestReportData
+from cradletrace.core.events import (
+    AnyEvent,
+    BatchData,
+    ColdChainData,
+    CommissionData,
+    MoveData,
+    PackData,
+    SaleData,
+    ShipmentData,
+    TestReportData,
+)
 from cradletrace.errors import Problem
 from cradletrace.store.db import chunks
-from cradletrace.store.models import EventRow, Lot, Product, ProductParty, Shipment, Supplier
+from cradletrace.store.models import EventRow, Lot, Product, ProductParty, Shipment, Supplier, Unit
+from cradletrace.store.states import UnitKind
+from cradletrace.units import Ledger, UnitState
 
 LotKey = tuple[str, str]
 
@@ -66,9 +91,9 @@ class _Goods:
         )
 
 
-def _load(session: Session, events: list[tuple[int, AnyEvent]], makers: Mapping[LotKey, str]) -> _Goods:
-    gtins: set[str] = set()
-    custody_lots: set[LotKey] = set()
+def _load(session: Session, events: list[tuple[int, AnyEvent]], makers: Mapping[LotKey, str], ledger: Ledger) -> _Goods:
+    custody_lots: set[LotKey] = set(ledger.lot_ids) | {lot for lot, _ in ledger.cans.values()}  # the cans' lots
+    gtins: set[str] = {g for g, _ in custody_lots}
     shipment_ids: set[str] = set()
     consignees: set[str] = set()
     for _, ev in events:
@@ -85,6 +110,8 @@ def _load(session: Session, events: list[tuple[int, AnyEvent]], makers: Mapping[
             custody_lots.add(d.lot.key)
             if isinstance(d, ShipmentData) and d.consignee is not None:
                 consignees.add(d.consignee)
+        elif isinstance(d, MoveData) and d.consignee is not None:
+            consignees.add(d.consignee)
     shipments: dict[str, tuple[LotKey, str, str | None]] = {}
     for chunk in chunks(sorted(shipment_ids)):
         for sid, g, lo, recorder, consignee in session.execute(
@@ -115,6 +142,13 @@ def _load(session: Session, events: list[tuple[int, AnyEvent]], makers: Mapping[
             .where(tuple_(Lot.gtin, Lot.lot).in_(lot_chunk), col(Shipment.consignee).is_not(None))
         ):
             received.add(((g, lo), consignee))  # type: ignore[arg-type]
+        for g, lo, holder in session.exec(  # a receiver of a unit holds the lots of the cans inside it
+            select(Lot.gtin, Lot.lot, Unit.holder)
+            .join(Lot, col(Lot.id) == Unit.lot_id)
+            .where(tuple_(Lot.gtin, Lot.lot).in_(lot_chunk), col(Unit.received_event_id).is_not(None))
+            .distinct()
+        ):
+            received.add(((g, lo), holder))
     registered: set[str] = set()
     for chunk in chunks(sorted(consignees)):
         registered.update(session.exec(select(Supplier.id).where(col(Supplier.id).in_(chunk))))
@@ -133,12 +167,15 @@ def check(
     events: list[tuple[int, AnyEvent]],
     suppliers: Mapping[str, Supplier],
     makers: Mapping[LotKey, str],
+    ledger: Ledger,
 ) -> tuple[list[Problem], list[Problem]]:
-    """Problems (a consignee that is not registered) and refusals (``events[i].data.<field>``:
-    "supplier 'x' may not ...", the field whose goods it has no standing for) of ``events``,
-    in submission order. ``makers`` maps each stored lot the events name to the supplier that made it;
-    a lot missing from it (and from earlier batches here) is left to the caller's reference checks."""
-    goods = _load(session, events, makers)
+    """Problems (a consignee that is not registered, the units' own rules) and refusals
+    (``events[i].data.<field>``: "supplier 'x' may not ...", the field whose goods it has no standing
+    for) of ``events``, in submission order. ``makers`` maps each stored lot the events name to the
+    supplier that made it; a lot missing from it (and from earlier batches here) is left to the
+    caller's reference checks. ``ledger`` (units.load) holds the units the events name; each accepted
+    pack, unpack, move and sale is applied to it, for the caller to store."""
+    goods = _load(session, events, makers, ledger)
     problems: list[Problem] = []
     refused: list[Problem] = []
     for index, ev in events:
@@ -188,6 +225,10 @@ def check(
                         f"may not record the cold chain of shipment {d.shipment!r} (lot {lot[0]}/{lot[1]}): "
                         f"expected its recorder {recorder!r}, its consignee or a carrier named for the lot"
                     )
+        elif isinstance(d, (PackData, MoveData, SaleData)):
+            found, refusal = _units(goods, ledger, index, ev.kind, who, d, suppliers)
+            problems.extend(found)
+            refused.extend(refusal)
         else:
             assert isinstance(d, (ShipmentData, ColdChainData)) and d.lot is not None
             lot = d.lot.key
@@ -211,3 +252,172 @@ def check(
         if why:
             refused.append(Problem(f"events[{index}].data.{at}", f"supplier {who!r} {why}"))
     return problems, refused
+
+
+def _units(
+    goods: _Goods,
+    ledger: Ledger,
+    index: int,
+    kind: str,
+    who: str,
+    d: PackData | MoveData | SaleData,
+    suppliers: Mapping[str, Supplier],
+) -> tuple[list[Problem], list[Problem]]:
+    """The problems and the refusal of one pack, unpack, move or sale (events[index], by ``who``);
+    applied to ``ledger`` when it has neither."""
+    at = f"events[{index}].data"
+    me = -(index + 1)  # this event, until it has an id (units.UnitState)
+    problems: list[Problem] = []
+    why: str | None = None
+    why_at = at  # the field the refusal is about
+
+    def refusal() -> list[Problem]:
+        return [Problem(why_at, f"supplier {who!r} {why}")] if why else []
+
+    def holds(u: UnitState) -> bool:
+        if u.holder == who:
+            return True
+        lot = ledger.lot_of(u.code)  # a can no event named yet: a holder of its lot may handle it
+        return not u.stored and not u.changed and u.kind == UnitKind.ITEM and lot is not None and goods.holds(who, lot)
+
+    def not_held(verb: str, u: UnitState) -> str:
+        return (
+            f"may not {verb} {u.code}: expected custody of it (held by {u.holder!r}; a can no event named "
+            "yet is held by whoever commissioned it or has custody of its lot)"
+        )
+
+    def sold(where: str, u: UnitState) -> None:
+        problems.append(Problem(where, f"expected a unit not sold, got {u.code}, sold ({_event(u.sold_event)})"))
+
+    if isinstance(d, PackData):
+        packing = kind == "pack"
+        new = (UnitKind.PALLET if d.parent.sscc is not None else UnitKind.CASE) if packing else None
+        parent = ledger.get(d.parent, who, new)
+        if parent is None:
+            problems.append(
+                Problem(f"{at}.parent", f"expected a packed case or pallet, got {d.parent.code}, which holds nothing")
+            )
+        elif parent.kind == UnitKind.ITEM:
+            problems.append(
+                Problem(f"{at}.parent", f"expected a case or a pallet, got {parent.code}, a commissioned can")
+            )
+        elif parent.sold_event is not None:
+            sold(f"{at}.parent", parent)
+        elif not holds(parent):
+            why, why_at = not_held("pack into" if packing else "unpack", parent), f"{at}.parent"
+        kids: list[UnitState] = []
+        for j, ref in enumerate(d.children):
+            where = f"{at}.children[{j}]"
+            child = ledger.get(ref, who)
+            if child is None:
+                problems.append(
+                    Problem(where, f"expected a commissioned can or a packed case, got {ref.code}, which is neither")
+                )
+            elif not packing:
+                if parent is not None and child.parent != parent.code:
+                    problems.append(
+                        Problem(
+                            where,
+                            f"expected a unit packed in {parent.code}, got {child.code}, which is "
+                            + (f"in {child.parent}" if child.parent else "in none"),
+                        )
+                    )
+                kids.append(child)
+            elif parent is not None and parent.kind == UnitKind.CASE and child.kind != UnitKind.ITEM:
+                problems.append(Problem(where, f"expected a can (a case holds cans), got {child.code}, a {child.kind}"))
+            elif child.parent is not None:
+                problems.append(
+                    Problem(
+                        where,
+                        f"expected a unit in no other, got {child.code}, which is in {child.parent} "
+                        f"({_event(child.packed_event)}); unpack it from there first",
+                    )
+                )
+            elif child.sold_event is not None:
+                sold(where, child)
+            else:
+                if why is None and not holds(child):
+                    why, why_at = not_held("pack", child), where
+                kids.append(child)
+        if problems or why or parent is None:
+            return problems, refusal()
+        ledger.change(parent.code, holder=parent.holder)
+        for child in kids:
+            ledger.put_in(child.code, parent.code if packing else None, me)
+            ledger.change(child.code, holder=who)
+        ledger.touched[index] = {parent.code} | {c for k in kids for c in (k.code, *ledger.inside(k.code))}
+        return problems, refusal()
+
+    refs = d.units if isinstance(d, MoveData) else [d.unit]
+    field = "units" if isinstance(d, MoveData) else "unit"
+    found: list[UnitState] = []
+    for j, ref in enumerate(refs):
+        where = f"{at}.{field}[{j}]" if isinstance(d, MoveData) else f"{at}.unit"
+        u = ledger.get(ref, who)
+        if u is None:
+            problems.append(
+                Problem(where, f"expected a packed case, a pallet or a commissioned can, got {ref.code}, which is none")
+            )
+        elif u.parent is not None and not isinstance(d, SaleData):
+            problems.append(
+                Problem(
+                    where,
+                    f"expected a unit packed in no other, got {u.code}, which is in {u.parent}: move that, or unpack it first",
+                )
+            )
+        elif u.sold_event is not None:
+            sold(where, u)
+        elif why is None and isinstance(d, MoveData) and d.action == "receive":
+            if who != u.consignee and who != u.holder:
+                why_at = where
+                why = (
+                    f"may not receive {u.code}: expected the consignee a recorded ship of it named"
+                    + (f" ({u.consignee!r})" if u.consignee else " (none named)")
+                    + f", or its holder {u.holder!r}"
+                )
+        elif why is None and not holds(u):
+            why, why_at = not_held("ship" if isinstance(d, MoveData) else "sell", u), where
+        if u is not None:
+            found.append(u)
+    if (
+        isinstance(d, MoveData)
+        and d.consignee is not None
+        and d.consignee not in goods.registered
+        and d.consignee not in suppliers
+    ):
+        problems.append(Problem(f"{at}.consignee", f"expected a registered supplier, got {d.consignee!r}"))
+    if problems or why:
+        return problems, refusal()
+    touched: set[str] = set()
+    for u in found:
+        codes = [u.code, *ledger.inside(u.code)]
+        touched.update(codes)
+        if isinstance(d, SaleData):
+            if u.parent is not None:  # a can sold out of its case leaves it
+                ledger.put_in(u.code, None, me)
+            for c in codes:
+                ledger.change(c, sold_event=me)
+            ledger.sales.append((index, d, codes))
+        elif d.action == "ship":
+            for c in codes:
+                ledger.change(c, holder=who, consignee=d.consignee)
+        else:
+            assert d.to_place is not None
+            for c in codes:
+                ledger.change(
+                    c,
+                    holder=who,
+                    consignee=None,
+                    gln=d.to_place.gln,
+                    gln_extension=d.to_place.extension,
+                    received_at=d.at,
+                    received_event=me,
+                )
+                if (lot := ledger.lot_of(c)) is not None:
+                    goods.received.add((lot, who))
+    ledger.touched[index] = touched
+    return problems, refusal()
+
+
+def _event(ref: int | None) -> str:
+    return f"events[{-ref - 1}] of this submission" if ref is not None and ref < 0 else f"event {ref}"

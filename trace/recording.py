@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import insert, tuple_, update
 from sqlmodel import Session, col, select
 
-from cradletrace import custody, suppliers
+from cradletrace import custody, suppliers, units
 from cradletrace.core import canonical, signing
 from cradletrace.core.admission import admission_problems
 from cradletrace.core.canonical import JsonValue
@@ -33,6 +33,9 @@ from cradletrace.core.events import (
     ColdChainData,
     CommissionData,
     KeyData,
+    MoveData,
+    PackData,
+    SaleData,
     ShipmentData,
     TestReportData,
     lot_of,
@@ -344,7 +347,7 @@ def record_submissions(
                 problems.append(
                     Problem(f"{where}.shipment", missing("shipment", repr(d.shipment), refused_shipments, d.shipment))
                 )
-        elif not isinstance(d, (BatchData, KeyData)):
+        elif not isinstance(d, (BatchData, KeyData, PackData, MoveData, SaleData)):  # units name no one lot
             ref = lot_of(c.event)
             assert ref is not None
             if ref.key not in lots and ref.key not in new_lots:
@@ -357,7 +360,8 @@ def record_submissions(
     goods: list[tuple[int, AnyEvent]] = [
         (c.index, c.event) for c in good if c.event.kind != "key"
     ]  # a key event names no goods
-    custody_problems, custody_refused = custody.check(session, goods, known, makers)
+    ledger = units.load(session, goods)
+    custody_problems, custody_refused = custody.check(session, goods, known, makers, ledger)
     problems.extend(custody_problems)
     refused.extend(custody_refused)
     refused.sort(key=lambda p: _order_key(p.where))
@@ -370,7 +374,7 @@ def record_submissions(
         problems.sort(key=lambda p: _order_key(p.where))
         raise InvalidEventError(problems)
 
-    stored = _store(session, good, lots, now)
+    stored = _store(session, good, lots, now, ledger)
     # A failing test report or cold-chain excursion holds its batch and all it fed, in this transaction.
     from cradletrace.recall.holds import hold_failures
 
@@ -396,7 +400,7 @@ class RecordedEvent:
 
 
 def _store(
-    session: Session, good: list[_Checked], lots: dict[tuple[str, str], int], now: datetime
+    session: Session, good: list[_Checked], lots: dict[tuple[str, str], int], now: datetime, ledger: units.Ledger
 ) -> list[RecordedEvent]:
     """Insert with plain executemany statements: ORM objects cost more than all checks together."""
     values: list[dict[str, Any]] = []
@@ -467,6 +471,7 @@ def _store(
     ]
     if items:
         session.execute(insert(Item), items)
+    units.write(session, ledger, {c.index: ids[c.digest] for c in good}, lots)
     return [
         RecordedEvent(id=ids[v["digest"]], **{k: v[k] for k in RecordedEvent.__dataclass_fields__ if k != "id"})
         for v in values
@@ -474,7 +479,12 @@ def _store(
 
 
 def _ref_of(data: object) -> str | None:
-    """The event row's ``ref`` (indexed): a shipment's id, the shipment of a cold chain, the key a key event is about."""
+    """The event row's ``ref`` (indexed): a shipment's id, the shipment of a cold chain, the key a key
+    event is about, the unit a pack or unpack fills or empties, the unit sold."""
+    if isinstance(data, PackData):
+        return data.parent.code
+    if isinstance(data, SaleData):
+        return data.unit.code
     if isinstance(data, ShipmentData):
         return data.id
     if isinstance(data, ColdChainData):

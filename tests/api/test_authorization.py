@@ -167,6 +167,8 @@ CASES = [
     Case("POST", "/epcis", only(supplier_a=422, supplier_b=422), lambda s, p: {"content": b"{}"}),
     Case("GET", "/epcis/lots/{lot}", only(quality=200, operator=200)),
     Case("GET", "/epcis/recalls/{recall_id}", only(quality=200, operator=200)),
+    # Buyer pseudonyms are for sellers (role brand): the plant's and the farm's keys are refused too.
+    Case("POST", "/buyers", only(), lambda s, p: {"json": {"member_id": "member-1"}}),
 ]
 
 

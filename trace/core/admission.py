@@ -10,7 +10,8 @@ serials must look drawn by the label generator (core/labels.py). The recording s
 ``admission_problems`` right after parsing.
 
 Dates: every date and time an event states (produced, sampled, reported, shipped, received,
-cleared, commissioned, each cold-chain reading, a key's registration or revocation) lies from ``EARLIEST`` to one day after the
+cleared, commissioned, each cold-chain reading, a key's registration or revocation, packed,
+unpacked, shipped or received units, a sale) lies from ``EARLIEST`` to one day after the
 time of recording (``FUTURE_SLACK``: time zones and clocks a little ahead); ``expires_on``
 lies at most ``MAX_SHELF_LIFE`` after ``produced_on``.
 
@@ -33,7 +34,10 @@ from cradletrace.core.events import (
     ColdChainData,
     CommissionData,
     KeyData,
+    MoveData,
+    PackData,
     PlanAnalyte,
+    SaleData,
     ShipmentData,
     TestReportData,
 )
@@ -138,8 +142,10 @@ def date_problems(event: AnyEvent, now: datetime, where: str = "event") -> list[
         ]
     elif isinstance(d, CommissionData):
         stated = [("commissioned_at", d.commissioned_at)]
-    elif isinstance(d, KeyData):
+    elif isinstance(d, (KeyData, PackData, MoveData)):
         stated = [("at", d.at)]
+    elif isinstance(d, SaleData):
+        stated = [("sold_at", d.sold_at)]
     elif isinstance(d, ColdChainData):  # readings are in time order: the first and last bound them all
         first, last = d.readings[0].at, d.readings[-1].at
         if _outside(first, now):

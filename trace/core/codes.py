@@ -28,3 +28,23 @@ def lot_problem(value: str) -> str | None:
     if not CSET82.fullmatch(value):
         return f"expected 1-20 GS1 characters (letters, digits, !\"%&'()*+,-./:;<=>?_), got {value!r}"
     return None
+
+
+def _keyed_problem(value: str, digits: int, name: str) -> str | None:
+    """None when ``value`` is ``digits`` digits ending in their GS1 mod-10 check digit."""
+    if len(value) != digits or not value.isascii() or not value.isdigit():
+        return f"expected {name} of {digits} digits, got {value!r}"
+    expected = gtin_check_digit(value[:-1])
+    if int(value[-1]) != expected:
+        return f"expected check digit {expected} for {name.split()[-1]} {value[:-1]}…, got {value[-1]}"
+    return None
+
+
+def sscc_problem(value: str) -> str | None:
+    """None when ``value`` is a valid SSCC (GS1 AI 00: 18 digits, the last its check digit)."""
+    return _keyed_problem(value, 18, "an SSCC")
+
+
+def gln_problem(value: str) -> str | None:
+    """None when ``value`` is a valid GLN (GS1 AI 414: 13 digits, the last its check digit)."""
+    return _keyed_problem(value, 13, "a GLN")

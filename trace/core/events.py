@@ -2,7 +2,8 @@
 
 An event is the JSON object a supplier signs::
 
-    {"kind": "batch" | "test_report" | "cold_chain" | "shipment" | "commission" | "key",
+    {"kind": "batch" | "test_report" | "cold_chain" | "shipment" | "commission"
+             | "pack" | "unpack" | "move" | "sale" | "key",
      "supplier": "<supplier id>", "key": "<key id>", "data": {...}}
 
 A "key" event is no supplier's: it is the key log's record of a supplier key's registration or
@@ -44,7 +45,7 @@ from cradletrace.core.samplingplan import PlanVerdict, SamplingPlan, plan_verdic
 from cradletrace.core.testreport import analyte_passes, is_plan_form
 from cradletrace.errors import InvalidEventError, InvalidInputError, Problem
 
-KINDS = ("batch", "test_report", "cold_chain", "shipment", "commission", "key")
+KINDS = ("batch", "test_report", "cold_chain", "shipment", "commission", "pack", "unpack", "move", "sale", "key")
 SUBMITTED_KINDS = KINDS[:-1]  # what suppliers submit: "key" events are written by the key log only
 SUPPLIER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 # The key log's signer (keylog.py): a pseudo-supplier no real supplier may take the id of, whose
@@ -58,9 +59,17 @@ ROLES_FOR_KIND: dict[str, tuple[str, ...]] = {
     "cold_chain": ("logistics", "plant", "farm"),
     "shipment": ("logistics", "plant", "farm", "brand"),
     "commission": ("plant", "brand"),
+    # Logistics units (docs/logistics.md): who packs, moves and sells cases and pallets. A plant packs
+    # what it made, a brand what it owns, a logistics provider repacks in its warehouse; selling to a
+    # member is the brand's (no retailer role exists yet).
+    "pack": ("plant", "brand", "logistics"),
+    "unpack": ("plant", "brand", "logistics"),
+    "move": ("plant", "brand", "logistics"),
+    "sale": ("brand",),
     "key": (REGISTRY_ROLE,),
 }
 MAX_SERIALS = 10_000  # per commissioning event
+MAX_UNITS = 10_000  # children per pack/unpack event, units per move event
 # Readings per cold-chain event (and sensor reports per captured EPCIS event): a 1-minute logger
 # for a month is 43 200, a 15-minute one for 90 days 8 640; docs/security.md says why.
 MAX_READINGS = 50_000
@@ -81,6 +90,11 @@ def _check(problem: str | None, value: str) -> str:
 Gtin = Annotated[str, AfterValidator(lambda v: _check(codes.gtin_problem(v), v))]
 LotCode = Annotated[str, AfterValidator(lambda v: _check(codes.lot_problem(v), v))]
 Serial = Annotated[str, AfterValidator(lambda v: _check(labels.serial_problem(v), v))]
+# Any GS1 serial (AI 21): a case's serial is its packer's, not drawn by the label generator.
+AnySerial = Annotated[str, AfterValidator(lambda v: _check(codes.lot_problem(v), v))]
+Sscc = Annotated[str, AfterValidator(lambda v: _check(codes.sscc_problem(v), v))]
+Gln = Annotated[str, AfterValidator(lambda v: _check(codes.gln_problem(v), v))]
+GlnExtension = LotCode  # AI 254: 1-20 characters of GS1 set 82, as a lot
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Quantity = Annotated[float, Field(gt=0)]
@@ -105,6 +119,16 @@ class Site(_Model):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    # The site's GS1 GLN (AI 414) and sub-location (AI 254). Optional, so events without them keep
+    # their canonical form and hashes.
+    gln: Gln | None = None
+    gln_extension: GlnExtension | None = None
+
+    @model_validator(mode="after")
+    def _extension(self) -> Site:
+        if self.gln_extension is not None and self.gln is None:
+            raise PydanticCustomError("subject", "gln: expected the GLN the extension (254) is part of, got nothing")
+        return self
 
 
 class Product(_Model):
@@ -384,6 +408,122 @@ class CommissionData(_Model):
         return self
 
 
+class UnitRef(_Model):
+    """A can or a case (GTIN + serial, AI 01 + 21) or a pallet (SSCC, AI 00): exactly one of the two forms."""
+
+    gtin: Gtin | None = None
+    serial: AnySerial | None = None
+    sscc: Sscc | None = None
+
+    @model_validator(mode="after")
+    def _form(self) -> UnitRef:
+        if self.sscc is not None:
+            if self.gtin is not None or self.serial is not None:
+                raise PydanticCustomError("subject", "sscc: expected either an SSCC or a GTIN and serial, got both")
+        elif self.gtin is None or self.serial is None:
+            raise PydanticCustomError(
+                "subject", "gtin: expected a GTIN and a serial (a can or a case) or an sscc (a pallet)"
+            )
+        return self
+
+    @property
+    def code(self) -> str:
+        """The unit's key in the store, as its Digital Link path: ``00/<SSCC>`` or ``01/<GTIN>/21/<serial>``."""
+        return f"00/{self.sscc}" if self.sscc is not None else f"01/{self.gtin}/21/{self.serial}"
+
+
+def _unique_units(units: list[UnitRef], field: str) -> None:
+    seen: dict[str, int] = {}
+    for i, unit in enumerate(units):
+        if unit.code in seen:
+            raise PydanticCustomError(
+                "dup",
+                "{f}[{i}]: expected each unit once, got {c} again ({f}[{j}])",
+                {"f": field, "i": i, "c": unit.code, "j": seen[unit.code]},
+            )
+        seen[unit.code] = i
+
+
+class Place(_Model):
+    """A location named by its GS1 GLN (AI 414) and, for a sub-location (a dock, a store room), AI 254."""
+
+    gln: Gln
+    extension: GlnExtension | None = None
+
+
+class PackData(_Model):
+    """Cans packed into a case, or cases (and cans) onto a pallet; as ``unpack``, taken out again.
+
+    A case (GTIN + serial) holds cans; a pallet (SSCC) holds cases and cans. Which child is a can and
+    which a case the store says (a commissioned serial is a can); custody.py checks the rest."""
+
+    parent: UnitRef
+    children: list[UnitRef] = Field(min_length=1, max_length=MAX_UNITS)
+    at: AwareDatetime
+    place: Place | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> PackData:
+        _unique_units(self.children, "children")
+        for i, child in enumerate(self.children):
+            if child.sscc is not None:
+                raise PydanticCustomError(
+                    "subject",
+                    "children[{i}]: expected a case or a can (GTIN and serial), got SSCC {s}: pallets are not packed",
+                    {"i": i, "s": child.sscc},
+                )
+            if child.code == self.parent.code:
+                raise PydanticCustomError(
+                    "cycle", "children[{i}]: expected another unit, got the parent itself", {"i": i}
+                )
+        return self
+
+
+class MoveData(_Model):
+    """Logistics units (pallets, cases, cans) shipped from a place or received at one.
+
+    ``ship`` needs ``from_place`` and may name ``to_place`` and the ``consignee`` (the registered
+    supplier that may receive them); ``receive`` needs ``to_place`` and gives the receiver custody of
+    every unit and of everything inside them."""
+
+    action: Literal["ship", "receive"]
+    units: list[UnitRef] = Field(min_length=1, max_length=MAX_UNITS)
+    at: AwareDatetime
+    from_place: Place | None = None
+    to_place: Place | None = None
+    consignee: Annotated[str, Field(pattern=SUPPLIER_ID.pattern)] | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> MoveData:
+        _unique_units(self.units, "units")
+        if self.action == "ship" and self.from_place is None:
+            raise PydanticCustomError("subject", "from_place: expected the place shipped from, got nothing")
+        if self.action == "receive" and self.to_place is None:
+            raise PydanticCustomError("subject", "to_place: expected the place received at, got nothing")
+        if self.action == "receive" and self.consignee is not None:
+            raise PydanticCustomError("subject", "consignee: expected none when receiving: the receiver is the signer")
+        return self
+
+
+Pseudonym = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class SaleData(_Model):
+    """A can or a case sold. ``buyer`` is the member's pseudonym (sales.py: a keyed HMAC-SHA-256 of
+    the member id, the key outside the database): nothing personal is signed, stored or anchored."""
+
+    unit: UnitRef
+    order: Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._:/#-]+$")]
+    buyer: Pseudonym
+    sold_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _item(self) -> SaleData:
+        if self.unit.sscc is not None:
+            raise PydanticCustomError("subject", "unit: expected a can or a case (GTIN and serial), got a pallet")
+        return self
+
+
 class KeyData(_Model):
     """One change of a supplier's signing key, as the key log states it: ``at`` is when the key was
     registered or revoked; ``backfilled`` says the record was written later, for a key that changed
@@ -436,16 +576,45 @@ class CommissionEvent(_Envelope):
     data: CommissionData
 
 
+class PackEvent(_Envelope):
+    kind: Literal["pack"]
+    data: PackData
+
+
+class UnpackEvent(_Envelope):
+    kind: Literal["unpack"]
+    data: PackData
+
+
+class MoveEvent(_Envelope):
+    kind: Literal["move"]
+    data: MoveData
+
+
+class SaleEvent(_Envelope):
+    kind: Literal["sale"]
+    data: SaleData
+
+
 class KeyEvent(_Envelope):
     kind: Literal["key"]
     data: KeyData
 
 
-Event = Annotated[
-    BatchEvent | TestReportEvent | ColdChainEvent | ShipmentEvent | CommissionEvent | KeyEvent,
-    Field(discriminator="kind"),
-]
-AnyEvent = BatchEvent | TestReportEvent | ColdChainEvent | ShipmentEvent | CommissionEvent | KeyEvent
+AnyEvent = (
+    BatchEvent
+    | TestReportEvent
+    | ColdChainEvent
+    | ShipmentEvent
+    | CommissionEvent
+    | PackEvent
+    | UnpackEvent
+    | MoveEvent
+    | SaleEvent
+    | KeyEvent
+)
+UnitData = PackData | MoveData | SaleData  # the logistics records: about units, not one lot
+Event = Annotated[AnyEvent, Field(discriminator="kind")]
 _event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
 
 
@@ -523,9 +692,10 @@ def parse_event(canonical: bytes, where: str = "event", stored: bool = False) ->
 
 
 def lot_of(event: AnyEvent) -> LotRef | None:
-    """The lot an event is about (for the batch, its own lot; a key event is about none)."""
+    """The lot an event is about (for the batch, its own lot; a key event and the logistics records
+    about units, which may hold many lots, are about none)."""
     d = event.data
-    if isinstance(d, KeyData):
+    if isinstance(d, (KeyData, PackData, MoveData, SaleData)):
         return None
     if isinstance(d, BatchData):
         return d.lot_ref
@@ -538,8 +708,8 @@ def lot_of(event: AnyEvent) -> LotRef | None:
 
 def outcome_of(event: AnyEvent) -> str | None:
     """The computed verdict an event carries: test-report pass/fail, cold-chain ok/excursion;
-    a key event's action (register/revoke)."""
-    if isinstance(event.data, KeyData):
+    a key event's action (register/revoke), a move's (ship/receive)."""
+    if isinstance(event.data, (KeyData, MoveData)):
         return event.data.action
     if isinstance(event.data, TestReportData):
         return event.data.verdict

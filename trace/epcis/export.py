@@ -1,7 +1,8 @@
 """EPCIS 2.0 export: a lot's history, or a recall's scope, as one EPCIS document.
 
 A lot's history is every event about the lot (its batch, test reports, shipments, the cold
-chain of the lot and of its shipments, commissioning) in recording order, then one
+chain of the lot and of its shipments, commissioning, and the packing, unpacking, moves and sales
+of its cans and of the cases and pallets they were in: ``unit_event``) in recording order, then one
 ``disposition: recalled`` event per recall that covers it. An event captured from EPCIS goes
 out as it came in (every field, ours or not); any other is mapped by the EPCIS profile
 (profile.py). Each event carries its ``eventID`` and CBV 2.0 hash: the eventID *is* the hash
@@ -21,7 +22,7 @@ from sqlmodel import Session, col, or_, select
 
 from cradletrace.epcis.profile import CONTEXT, recall_event, to_epcis
 from cradletrace.errors import NotFoundError
-from cradletrace.store.models import EpcisEvent, EventRow, Lot, Recall, RecallLot, Shipment
+from cradletrace.store.models import EpcisEvent, EventRow, Lot, Recall, RecallLot, Shipment, Unit, UnitEvent
 
 _GTIN_SLASH = re.compile(r"\d{14}/")
 
@@ -46,7 +47,9 @@ def history(session: Session, lots: Sequence[Lot]) -> list[EventRow]:
     shipments = list(session.exec(select(Shipment.id).where(col(Shipment.lot_id).in_([lo.id for lo in lots]))))
     about_lot = or_(*[(col(EventRow.gtin) == g) & (col(EventRow.lot) == lc) for g, lc in keys])
     cold = (col(EventRow.kind) == "cold_chain") & col(EventRow.ref).in_(shipments)
-    return list(session.exec(select(EventRow).where(or_(about_lot, cold)).order_by(col(EventRow.id))))
+    cans = select(UnitEvent.event_id).join(Unit, col(Unit.code) == UnitEvent.code)
+    of_cans = col(EventRow.id).in_(cans.where(col(Unit.lot_id).in_([lo.id for lo in lots])))
+    return list(session.exec(select(EventRow).where(or_(about_lot, cold, of_cans)).order_by(col(EventRow.id))))
 
 
 def _merge_context(contexts: Iterable[Any]) -> tuple[list[Any], dict[str, str]]:

@@ -24,6 +24,18 @@ batch            ObjectEvent ADD with a quantity list, or TransformationEvent (i
                  quantity list); lot, quantity from the (output) quantity element; product name
                  ``ilmd.ct:productName``; expiry ``ilmd.cbvmda:itemExpirationDate``; produced on
                  the ``eventTime`` date; site ``bizLocation`` (``geo:lat,lon`` + ``ct:name``, ...)
+pack / unpack    AggregationEvent ADD / DELETE of units (no lot in its quantity lists): parent
+                 ``parentID`` (SSCC or case SGTIN), children ``childEPCs`` (SGTINs), at
+                 ``eventTime``, place ``bizLocation`` (or ``readPoint``) as a GLN; bizStep
+                 ``packing`` / ``unpacking`` on export
+move             bizStep ``shipping`` or ``receiving`` with an ``epcList`` of SSCCs or SGTINs and
+                 no quantity list: action ship / receive, at ``eventTime``; from = the
+                 ``location`` source (else, shipping, ``readPoint``/``bizLocation``), to = the
+                 ``location`` destination (else, receiving, ``bizLocation``/``readPoint``), each a
+                 GLN (``urn:epc:id:sgln:…`` or ``…/414/<GLN>[/254/<ext>]``); ``ct:consignee``
+sale             bizStep ``retail_selling``: the one SGTIN of its ``epcList``, the order from its
+                 business transaction (``po``; ours are ``ct`` URIs ``…/order/<ref>``), the buyer's
+                 pseudonym ``ct:buyer``; sold at ``eventTime``. Nothing else of the buyer exists
 ===============  ==========================================================================
 
 An event with an ``errorDeclaration`` is refused (cradletrace keeps facts; a correction is a
@@ -33,8 +45,9 @@ disposition is ``conformant`` / ``non_conformant``; a recall is an ObjectEvent w
 know (KGM, GRM, TNE, LTR, MLT) keeps its unit in ``ct:unit`` (inputs: ``ct:inputUnits``).
 
 Identifiers are GS1 Digital Link URIs (``https://id.gs1.org/01/<GTIN>/10/<lot>``,
-``.../21/<serial>``) or EPC URNs (``urn:epc:class:lgtin:…``, ``urn:epc:id:sgtin:…``); export
-writes Digital Link. Every field of the original EPCIS event that this table does not name is
+``.../21/<serial>``, ``.../00/<SSCC>``, ``.../414/<GLN>/254/<ext>``) or EPC URNs
+(``urn:epc:class:lgtin:…``, ``urn:epc:id:sgtin:…``, ``urn:epc:id:sscc:…``, ``urn:epc:id:sgln:…``);
+export writes Digital Link. Every field of the original EPCIS event that this table does not name is
 kept verbatim with the stored original and exported back unchanged (see capture.py).
 This module writes EPCIS (``to_epcis``); read.py reads it (``from_epcis``).
 """
@@ -48,6 +61,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from cradletrace.core.codes import gtin_check_digit
+from cradletrace.core.epcisids import to_digital_link
 from cradletrace.epcis.validation import is_uri
 
 CT = "https://ns.cradletrace.org/epcis/"
@@ -60,6 +74,9 @@ _DL_ITEM = re.compile(r"^https?://[^/]+(?:/[^?#]*)?/01/(\d{14})(?:/10/([^/?#]+))
 _URN_CLASS = re.compile(r"^urn:epc:class:lgtin:(\d+)\.(\d+)\.(.+)$")
 _URN_ITEM = re.compile(r"^urn:epc:id:sgtin:(\d+)\.(\d+)\.(.+)$")
 GEO = re.compile(r"^geo:(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)(?:[,;].*)?$")
+_DL_SSCC = re.compile(r"^https?://[^/]+(?:/[^?#]*)?/00/(\d{18})$")
+_DL_GLN = re.compile(r"^https?://[^/]+(?:/[^?#]*)?/414/(\d{13})(?:/254/([^/?#]+))?$")
+ORDER = CT + "order/"
 
 
 # -- identifiers ----------------------------------------------------------------------------
@@ -98,6 +115,41 @@ def parse_item(uri: object) -> tuple[str, str, str | None] | None:
     if (m := _URN_ITEM.match(uri)) and (g := _urn_gtin(m.group(1), m.group(2))):
         return g, unquote(m.group(3)), None
     return None
+
+
+def unit_uri(unit: Mapping[str, str]) -> str:
+    """A unit of a pack, move or sale event as Digital Link: ``…/00/<SSCC>`` or ``…/01/<GTIN>/21/<serial>``."""
+    return f"{DL}/00/{unit['sscc']}" if "sscc" in unit else item_uri(unit["gtin"], unit["serial"])
+
+
+def parse_unit(uri: object) -> dict[str, str] | None:
+    """A pallet (``{"sscc"}``) or a can or case (``{"gtin", "serial"}``) from an SSCC or SGTIN as
+    Digital Link (any host) or EPC URN; None for anything else."""
+    if (item := parse_item(uri)) is not None:
+        return {"gtin": item[0], "serial": item[1]}
+    m = _DL_SSCC.match(_canonical(uri))
+    return {"sscc": m.group(1)} if m else None
+
+
+def _canonical(uri: object) -> str:
+    """An EPC URN as its Digital Link URI; a URI that is not one of those, as it is."""
+    if not isinstance(uri, str):
+        return ""
+    return (to_digital_link(uri) or uri) if uri.startswith("urn:epc:") else uri
+
+
+def place_uri(place: Mapping[str, str]) -> str:
+    """A place as Digital Link: ``…/414/<GLN>``, with ``/254/<extension>`` for a sub-location."""
+    ext = place.get("extension")
+    return f"{DL}/414/{place['gln']}" + (f"/254/{quote(ext, safe='')}" if ext else "")
+
+
+def parse_place(uri: object) -> dict[str, str] | None:
+    """``{"gln"[, "extension"]}`` of an SGLN (``urn:epc:id:sgln:…``) or a ``…/414/<GLN>[/254/<ext>]`` URI."""
+    m = _DL_GLN.match(_canonical(uri))
+    if m is None:
+        return None
+    return {"gln": m.group(1)} | ({"extension": unquote(m.group(2))} if m.group(2) else {})
 
 
 # -- small conversions -----------------------------------------------------------------------
@@ -249,6 +301,49 @@ def to_epcis(event: Mapping[str, Any], outcome: str | None = None) -> dict[str, 
             out["quantityList"] = [_quantity(d["lot"]["gtin"], d["lot"]["lot"], None, None)]
         else:
             out |= {"epcList": [], "ct:shipmentID": d["shipment"]}
+    elif kind in ("pack", "unpack"):
+        out = {
+            "type": "AggregationEvent",
+            **_when(d["at"]),
+            "parentID": unit_uri(d["parent"]),
+            "childEPCs": [unit_uri(c) for c in d["children"]],
+            "action": "ADD" if kind == "pack" else "DELETE",
+            "bizStep": "packing" if kind == "pack" else "unpacking",
+            "disposition": "in_progress",
+        }
+        if d.get("place"):
+            out |= {"readPoint": {"id": place_uri(d["place"])}, "bizLocation": {"id": place_uri(d["place"])}}
+    elif kind == "move":
+        shipping = d["action"] == "ship"
+        out = {
+            "type": "ObjectEvent",
+            **_when(d["at"]),
+            "epcList": [unit_uri(u) for u in d["units"]],
+            "action": "OBSERVE",
+            "bizStep": "shipping" if shipping else "receiving",
+            "disposition": "in_transit" if shipping else "in_progress",
+        }
+        here = d["from_place"] if shipping else d["to_place"]
+        out["readPoint"] = {"id": place_uri(here)}
+        if not shipping:
+            out["bizLocation"] = {"id": place_uri(here)}
+        if d.get("from_place"):
+            out["sourceList"] = [{"type": "location", "source": place_uri(d["from_place"])}]
+        if d.get("to_place"):
+            out["destinationList"] = [{"type": "location", "destination": place_uri(d["to_place"])}]
+        if d.get("consignee"):
+            out["ct:consignee"] = d["consignee"]
+    elif kind == "sale":
+        out = {
+            "type": "ObjectEvent",
+            **_when(d["sold_at"]),
+            "epcList": [unit_uri(d["unit"])],
+            "action": "OBSERVE",
+            "bizStep": "retail_selling",
+            "disposition": "retail_sold",
+            "bizTransactionList": [{"type": "po", "bizTransaction": ORDER + quote(d["order"], safe="")}],
+            "ct:buyer": d["buyer"],
+        }
     else:
         raise ValueError(f"kind: expected a cradletrace event kind, got {kind!r}")
     return out

@@ -13,7 +13,18 @@ from typing import Any
 from urllib.parse import unquote
 
 from cradletrace.core.testreport import Limit, fill_limits
-from cradletrace.epcis.profile import CT, DL, GEO, UNIT, day, parse_item, parse_lot
+from cradletrace.epcis.profile import (
+    CT,
+    DL,
+    GEO,
+    ORDER,
+    UNIT,
+    day,
+    parse_item,
+    parse_lot,
+    parse_place,
+    parse_unit,
+)
 from cradletrace.epcis.validation import expand, term
 from cradletrace.errors import InvalidInputError, MappingError, Problem
 
@@ -100,8 +111,21 @@ def kind_of(event: Mapping[str, Any], prefixes: Mapping[str, str]) -> str | None
         return "test_report"
     if any(term(r.get("type"), "measurementType", prefixes)[0] == "Temperature" and "value" in r for r in reports):
         return "cold_chain"
-    if term(event.get("bizStep"), "bizStep", prefixes)[0] == "shipping":
+    step = term(event.get("bizStep"), "bizStep", prefixes)[0]
+    lots = any(
+        parse_lot(q.get("epcClass")) is not None
+        for f in ("quantityList", "childQuantityList")
+        for q in event.get(f) or []
+        if isinstance(q, dict)
+    )
+    if event.get("type") == "AggregationEvent" and event.get("action") in ("ADD", "DELETE") and not lots:
+        return "pack" if event["action"] == "ADD" else "unpack"
+    if step in ("shipping", "receiving") and event.get("epcList") and not event.get("quantityList"):
+        return "move"
+    if step == "shipping":
         return "shipment"
+    if step == "retail_selling":
+        return "sale"
     if event.get("type") == "ObjectEvent" and event.get("action") == "ADD":
         return "commission" if event.get("epcList") else ("batch" if event.get("quantityList") else None)
     if event.get("type") == "TransformationEvent":
@@ -133,8 +157,8 @@ def from_epcis(
     elif kind is None:
         r.miss(
             "",
-            f"expected an event cradletrace records (batch, test report, cold chain, shipment, commissioning; "
-            f"see the EPCIS profile), got a {event.get('type')} with action {event.get('action')!r} and bizStep "
+            f"expected an event cradletrace records (batch, test report, cold chain, shipment, commissioning, "
+            f"packing, unpacking, shipping or receiving units, a sale; see the EPCIS profile), got a {event.get('type')} with action {event.get('action')!r} and bizStep "
             f"{event.get('bizStep')!r}",
         )
     elif kind == "batch":
@@ -145,6 +169,12 @@ def from_epcis(
         data = _shipment(r)
     elif kind == "test_report":
         data = _test_report(r, limits)
+    elif kind in ("pack", "unpack"):
+        data = _pack(r)
+    elif kind == "move":
+        data = _move(r)
+    elif kind == "sale":
+        data = _sale(r)
     else:
         data = _cold_chain(r)
     if r.problems or data is None:
@@ -387,3 +417,102 @@ def _cold_chain(r: _Reader) -> dict[str, Any] | None:
         assert ref is not None
         data["lot"] = {"gtin": ref[0], "lot": ref[1]}
     return data
+
+
+_UNIT = "an SSCC or SGTIN (Digital Link …/00/<SSCC> or …/01/<GTIN>/21/<serial>, or urn:epc:id:sscc:… / sgtin:…)"
+_PLACE = "a GLN (urn:epc:id:sgln:… or Digital Link …/414/<GLN>[/254/<extension>])"
+
+
+def _units(r: _Reader, field: str) -> list[dict[str, str]]:
+    out = []
+    for i, uri in enumerate(r.e.get(field) or []):
+        unit = parse_unit(uri)
+        if unit is None:
+            r.miss(f"/{field}/{i}", f"expected {_UNIT}, got {str(uri)[:80]!r}")
+        else:
+            out.append(unit)
+    if not r.e.get(field):
+        r.miss(f"/{field}", f"expected at least one unit ({_UNIT}), got none")
+    return out
+
+
+def _place(r: _Reader, candidates: list[tuple[str, Any]]) -> dict[str, str] | None:
+    """The first of ``candidates`` (path, URI) present, read as a GLN; a present one that is not a GLN is a problem."""
+    for path, uri in candidates:
+        if uri is None:
+            continue
+        place = parse_place(uri)
+        if place is None:
+            r.miss(path, f"expected {_PLACE}, got {str(uri)[:80]!r}")
+        return place
+    return None
+
+
+def _location(r: _Reader, name: str) -> tuple[str, Any]:
+    obj = r.e.get(name)
+    return f"/{name}/id", obj.get("id") if isinstance(obj, dict) else None
+
+
+def _listed(r: _Reader, field: str, key: str) -> tuple[str, Any]:
+    for i, x in enumerate(r.e.get(field) or []):
+        if isinstance(x, dict) and term(x.get("type"), "sourceDestType", r.known)[0] == "location":
+            return f"/{field}/{i}/{key}", x.get(key)
+    return f"/{field}", None
+
+
+def _pack(r: _Reader) -> dict[str, Any] | None:
+    parent = parse_unit(r.e.get("parentID"))
+    if parent is None:
+        r.miss("/parentID", f"expected the case or pallet packed ({_UNIT}), got {str(r.e.get('parentID'))[:80]!r}")
+    children = _units(r, "childEPCs")
+    place = _place(r, [_location(r, "bizLocation"), _location(r, "readPoint")])
+    if r.problems:
+        return None
+    out: dict[str, Any] = {"parent": parent, "children": children, "at": r.e["eventTime"]}
+    if place is not None:
+        out["place"] = place
+    return out
+
+
+def _move(r: _Reader) -> dict[str, Any] | None:
+    shipping = r.step() == "shipping"
+    units = _units(r, "epcList")
+    here = [_location(r, "readPoint"), _location(r, "bizLocation")]
+    source = _place(r, [_listed(r, "sourceList", "source"), *(here if shipping else [])])
+    destination = _place(r, [_listed(r, "destinationList", "destination"), *([] if shipping else here[::-1])])
+    if shipping and source is None:
+        r.need(None, "/sourceList", f"the place shipped from: a location source or readPoint, {_PLACE}")
+    if not shipping and destination is None:
+        r.need(
+            None, "/bizLocation", f"the place received at: bizLocation, readPoint or a location destination, {_PLACE}"
+        )
+    consignee = r.ct(r.e, "consignee")
+    if r.problems:
+        return None
+    out: dict[str, Any] = {"action": "ship" if shipping else "receive", "units": units, "at": r.e["eventTime"]}
+    if source is not None:
+        out["from_place"] = source
+    if destination is not None:
+        out["to_place"] = destination
+    if consignee is not None and shipping:
+        out["consignee"] = consignee
+    return out
+
+
+def _sale(r: _Reader) -> dict[str, Any] | None:
+    units = _units(r, "epcList")
+    if len(r.e.get("epcList") or []) > 1:
+        r.miss("/epcList", f"expected the one can or case sold, got {len(r.e['epcList'])} (one sale event each)")
+    deals = [t for t in r.e.get("bizTransactionList") or [] if isinstance(t, dict)]
+    deal = next((t for t in deals if term(t.get("type"), "bizTransactionType", r.known)[0] == "po"), None)
+    deal = deal or (deals[0] if deals else None)
+    order = r.need(
+        deal.get("bizTransaction") if deal else None,
+        "/bizTransactionList",
+        "the order: a business transaction (type po)",
+    )
+    buyer = r.need(r.ct(r.e, "buyer"), "", "ct:buyer, the member's pseudonym (POST /api/v1/buyers)")
+    if r.problems:
+        return None
+    ref = unquote(order[len(ORDER) :]) if order.startswith(ORDER) else order
+    return {"unit": units[0], "order": ref, "buyer": buyer, "sold_at": r.e["eventTime"]}

@@ -291,3 +291,59 @@ class EpcisEvent(SQLModel, table=True):
     epcis_id: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # the eventID as sent
     body: str = Field(sa_column=Column(Text, nullable=False))  # the EPCIS event as sent (JSON)
     context: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Unit(SQLModel, table=True):
+    """A logistics unit's current state: a pallet (SSCC), a case or a can (GTIN + serial) once a
+    pack, move or sale event named it (docs/logistics.md). ``code`` is its Digital Link path
+    (``00/<SSCC>``, ``01/<GTIN>/21/<serial>``). ``parent`` is the unit it is in now and
+    ``packed_event_id`` the event that put it there (None once unpacked); ``holder`` has custody of it
+    (its packer, then whoever received it); ``consignee`` may receive it (set by a ship); the last
+    receiving event says where it was last received. Written with each event, in its transaction."""
+
+    code: str = Field(primary_key=True, max_length=41)
+    kind: str = Field(max_length=8)  # a UnitKind (states.py)
+    lot_id: int | None = Field(default=None, foreign_key="lot.id", index=True)  # a can's lot
+    parent: str | None = Field(default=None, max_length=41, index=True)
+    packed_event_id: int | None = Field(default=None, foreign_key="event.id")
+    holder: str = Field(max_length=63)
+    consignee: str | None = Field(default=None, max_length=63)
+    gln: str | None = Field(default=None, max_length=13)
+    gln_extension: str | None = Field(default=None, max_length=20)
+    received_at: datetime | None = _ts(nullable=True)
+    received_event_id: int | None = Field(default=None, foreign_key="event.id")
+    sold_event_id: int | None = Field(default=None, foreign_key="event.id")
+
+
+class UnitEvent(SQLModel, table=True):
+    """Which events name which unit (a pack's parent and children, a move's units, a sale's unit):
+    a unit's path, and a lot's logistics events for export."""
+
+    __tablename__ = "unit_event"
+
+    code: str = Field(primary_key=True, max_length=41)
+    event_id: int = Field(foreign_key="event.id", primary_key=True, index=True)
+
+
+class Sale(SQLModel, table=True):
+    """One unit sold: the can or case the sale event names, and each can inside a sold case (with
+    its lot, so a recall finds the orders). ``buyer`` is the member's pseudonym, never the member."""
+
+    event_id: int = Field(foreign_key="event.id", primary_key=True)
+    code: str = Field(primary_key=True, max_length=41, index=True)
+    lot_id: int | None = Field(default=None, foreign_key="lot.id", index=True)
+    order_ref: str = Field(max_length=80)
+    buyer: str = Field(max_length=64, index=True)
+    sold_at: datetime = _ts(nullable=False)
+
+
+class BuyerContact(SQLModel, table=True):
+    """How to reach a member about a recall, kept only where the member agreed: sealed (AES-GCM or
+    SM4-GCM, key outside the database, bound to the pseudonym), never in a signed record or export."""
+
+    __tablename__ = "buyer_contact"
+
+    buyer: str = Field(primary_key=True, max_length=64)
+    supplier_id: str = Field(foreign_key="supplier.id", index=True, max_length=63)
+    contact: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    consented_at: datetime = _ts(nullable=False)

@@ -46,3 +46,11 @@ class HoldReason(StrEnum):
 
     FAILED_TEST = "failed test report"
     EXCURSION = "cold-chain excursion"
+
+
+class UnitKind(StrEnum):
+    """``Unit.kind``: what a logistics unit is (docs/logistics.md)."""
+
+    ITEM = "item"  # a commissioned can (GTIN + serial)
+    CASE = "case"  # a case (case GTIN + serial), holding cans
+    PALLET = "pallet"  # a pallet (SSCC), holding cases and cans
