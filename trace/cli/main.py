@@ -40,6 +40,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "supplier": ("suppliers", "app"),
     "epcis": ("epcis", "app"),
     "dl": ("dl", "app"),
+    "label": ("label", "app"),
     "chain": ("chain", "app"),
     "db": ("db", "app"),
     "product": ("product", "app"),
