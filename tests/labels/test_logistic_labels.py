@@ -136,7 +136,7 @@ def test_pallet_label_decodes_as_gs1_with_its_content_and_digital_link(
     yymmdd = expiry.strftime("%y%m%d")
     assert linear == {
         f"(00){SSCC}": "]C1",
-        f"(02){CASE_GTIN}(17){yymmdd}(37)2": "]C1",  # 160 mm with the lot: too wide for 148 mm at X 0.495
+        f"(02){CASE_GTIN}(17){yymmdd}(37)2": "]C1",  # 163 mm with the lot: too wide for 148 mm at X 0.495
         "(10)IF-0001": "]C1",
     }
     assert qr == [f"{RESOLVER}/00/{SSCC}"]
@@ -219,7 +219,7 @@ def test_symbols_keep_gs1_sizes_and_long_content_goes_into_another_symbol(tmp_pa
     assert gs1_128((("00", SSCC),)).modules * X_MM < 80 and BAR_MM >= 31.75
     write_pdf(spec, tmp_path / "long.pdf")
     image, _, size, _ = rendered(tmp_path / "long.pdf", "sscc-pallet-label-long-lot")
-    assert size[0] > 148  # the 20-character lot's symbol is 153 mm with its quiet zones
+    assert size[0] > 148  # the 20-character lot's symbol is 152 mm with its quiet zones
     linear, _ = decoded(image)
     assert set(linear) == {f"(02){CASE_GTIN}(17)270630(37)40", f"(10){lot}", f"(00){SSCC}"}
     case = CaseContents(CASE_GTIN, "C-9", "Plant", cans=24, lots=())
@@ -244,3 +244,11 @@ def test_cli_writes_the_labels_and_refuses_an_unknown_sscc(
     bad = run(tmp_path, "label", "pallet", unknown, "--out", "x.pdf", "--data-dir", data)
     assert bad.returncode != 0 and f"sscc: expected a pallet a pack event named, got {unknown}" in bad.stderr
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != "") == ["c.pdf", "p.pdf"]  # nothing staged left
+
+
+def test_chinese_names_are_written_in_the_pdf_standard_chinese_font(tmp_path: Path) -> None:
+    pallet = PalletContents(SSCC, "南阿尔卑斯营养品", consignee="太平洋冷链", items=((CASE_GTIN, 1),), cans=6)
+    write_pdf(pallet_label(pallet, RESOLVER), tmp_path / "zh.pdf")
+    image, _, _, pairs = rendered(tmp_path / "zh.pdf", "sscc-pallet-label-zh")
+    assert pairs["FROM"] == "南阿尔卑斯营养品" and pairs["TO"] == "太平洋冷链"
+    assert decoded(image)[0] == {f"(02){CASE_GTIN}(37)1": "]C1", f"(00){SSCC}": "]C1"}

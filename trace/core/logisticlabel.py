@@ -1,6 +1,6 @@
 """What a pallet (SSCC) or case label says, laid out as the GS1 Logistic Label: pure, from plain data.
 
-A GS1 logistic label (GS1 General Specifications section 6.6, GS1 Logistic Label Guideline) has
+A GS1 logistic label (GS1 General Specifications section 6, GS1 Logistic Label Guideline) has
 three blocks, top to bottom: free-form text (who ships it, to whom), the same information as the
 barcodes in human-readable form under GS1 data titles, and the barcodes, with the SSCC alone in the
 lowest one. This module decides every word and every element string from a ``PalletContents`` or

@@ -7,16 +7,17 @@ zxing-cpp's writer makes it from the bracketed element string with ``gs1=True`` 
 decode with symbology identifier ``]C1``), and its module row is drawn here as one rectangle per
 bar, so the PDF carries exact bars at any printer resolution.
 
-Sizes, from the GS1 General Specifications (section 5.4.4, and the symbol specification table for
-logistic units, section 5.12.3): X-dimension 0.495 mm (the minimum and target for GS1-128 on
+Sizes, from the GS1 General Specifications (section 5.4.4, and the Symbol Specification Table for
+logistic units in section 5.12): X-dimension 0.495 mm (the minimum and target for GS1-128 on
 logistic units; the range is 0.495-1.016 mm), bar height 32 mm (at least 31.75 mm), quiet zones 10X
 each side, a symbol at most 165.10 mm long with its quiet zones and at most 48 data characters.
 Element strings that would break either limit or the label's width go into another symbol above,
 as the GS1 Logistic Label Guideline shows (up to three symbols, the SSCC lowest). The label is
 148 x 210 mm (A5, the guideline's size for labels with content data); a symbol wider than that
-(a 20-character lot needs 153 mm at 0.495 mm) widens the label rather than shrinking X below
-GS1's minimum. The QR code's modules are 0.75 mm, the size GS1 gives for 2D symbols scanned in
-distribution; it sits beside the data titles, away from the linear symbols' quiet zones.
+(a 20-character lot needs 152 mm at 0.495 mm) widens the label rather than shrinking X below
+GS1's minimum. The QR code's modules are 0.75 mm (a 31 mm code for a pallet's link, read by a
+phone or an imager at arm's length); it sits beside the data titles, away from the linear symbols'
+quiet zones.
 """
 
 from __future__ import annotations
@@ -111,11 +112,11 @@ def _font(text: str, bold: bool = False) -> str:
     try:
         text.encode("latin-1")
     except UnicodeEncodeError:
-        from reportlab.pdfbase import pdfmetrics
         from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+        from reportlab.pdfbase.pdfmetrics import getRegisteredFontNames, registerFont
 
-        if "STSong-Light" not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+        if "STSong-Light" not in getRegisteredFontNames():
+            registerFont(UnicodeCIDFont("STSong-Light"))
         return "STSong-Light"
     return "Helvetica-Bold" if bold else "Helvetica"
 
@@ -167,7 +168,7 @@ def write_pdf(spec: LabelSpec, path: Path) -> None:
                     c.setFont("Helvetica", 7)
                     c.drawString(x, y - 3 * _MM, item.title)
                     font = _font(item.value, bold=True)
-                    c.setFont(font, _fitted(item.value, font, 14, column - 2 * _MM))
+                    c.setFont(font, _fitted(item.value, font, 14, column - 4 * _MM))
                     c.drawString(x, y - 8.5 * _MM, item.value)
                 y -= _ROW_MM * _MM
 
@@ -254,7 +255,7 @@ def _ship_to(session: Session, code: str) -> str | None:
         data = json.loads(body)["data"]
         if data.get("action") == "ship" and data.get("to_place"):
             place = data["to_place"]
-            return place["gln"] + (f"/{place['extension']}" if place.get("extension") else "")
+            return str(place["gln"]) + (f"/{place['extension']}" if place.get("extension") else "")
     return None
 
 
