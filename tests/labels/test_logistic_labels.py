@@ -252,3 +252,13 @@ def test_chinese_names_are_written_in_the_pdf_standard_chinese_font(tmp_path: Pa
     image, _, _, pairs = rendered(tmp_path / "zh.pdf", "sscc-pallet-label-zh")
     assert pairs["FROM"] == "南阿尔卑斯营养品" and pairs["TO"] == "太平洋冷链"
     assert decoded(image)[0] == {f"(02){CASE_GTIN}(37)1": "]C1", f"(00){SSCC}": "]C1"}
+
+
+def test_one_gtin_of_several_lots_gives_content_and_count_but_no_lot() -> None:
+    lots = (LotInfo(FORMULA, "IF-0001", date(2027, 1, 31)), LotInfo(FORMULA, "IF-0002", date(2027, 2, 28)))
+    spec = pallet_label(PalletContents(SSCC, "Plant", items=((CASE_GTIN, 3),), lots=lots, cans=72), RESOLVER)
+    assert spec.symbols == ((("02", CASE_GTIN), ("37", "3")), (("00", SSCC),))
+    shown = {line.title: line.value for line in spec.middle}
+    assert shown["BATCH/LOT"] == "MIXED (2 lots)" and "EXPIRY" not in shown and shown["COUNT"] == "3"
+    assert spec.link == f"{RESOLVER}/00/{SSCC}"
+    assert [(line.title, line.value) for line in spec.top] == [("FROM", "Plant"), ("TO", "-")]
