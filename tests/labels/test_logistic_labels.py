@@ -229,19 +229,32 @@ def test_symbols_keep_gs1_sizes_and_long_content_goes_into_another_symbol(tmp_pa
 def test_cli_writes_the_labels_and_refuses_an_unknown_sscc(
     workspace: Workspace, pallets: list[str], tmp_path: Path
 ) -> None:
-    if workspace.settings.database_url:
-        pytest.skip("the command line is run against the SQLite data directory")
+    url = workspace.settings.database_url
     data = str(workspace.settings.data_dir)
-    ok = run(tmp_path, "label", "pallet", SSCC, "--out", "p.pdf", "--data-dir", data)
+    store = ("--database-url", url) if url else ()
+    ok = run(tmp_path, "label", "pallet", SSCC, "--out", "p.pdf", "--data-dir", data, *store)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip() == f"pallet label {SSCC} (4 cans): p.pdf"
     assert decoded(rendered(tmp_path / "p.pdf", "cli-pallet")[0])[0][f"(00){SSCC}"] == "]C1"
-    ok = run(tmp_path, "label", "case", CASE_GTIN, "C2", "--out", "c.pdf", "--data-dir", data, "--resolver", "id.x.org")
+    ok = run(
+        tmp_path,
+        "label",
+        "case",
+        CASE_GTIN,
+        "C2",
+        "--out",
+        "c.pdf",
+        "--data-dir",
+        data,
+        *store,
+        "--resolver",
+        "id.x.org",
+    )
     assert ok.returncode == 0, ok.stderr
     assert decoded(rendered(tmp_path / "c.pdf", "cli-case")[0])[1] == [f"https://id.x.org/01/{CASE_GTIN}/21/C2"]
     unknown = MIXED_SSCC[:-2] + "99"
     unknown = unknown[:-1] + str(digitallink.gtin_check_digit(unknown[:-1]))
-    bad = run(tmp_path, "label", "pallet", unknown, "--out", "x.pdf", "--data-dir", data)
+    bad = run(tmp_path, "label", "pallet", unknown, "--out", "x.pdf", "--data-dir", data, *store)
     assert bad.returncode != 0 and f"sscc: expected a pallet a pack event named, got {unknown}" in bad.stderr
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != "") == ["c.pdf", "p.pdf"]  # nothing staged left
 
