@@ -26,6 +26,7 @@ from cradletrace.store.models import (
     RecallAckLine,
     RecallLot,
     RecallNotice,
+    RecallNoticeAttempt,
     Shipment,
     Supplier,
 )
@@ -191,3 +192,35 @@ def build_ledger(session: Session, recall_id: int) -> Ledger:
             "rows": rows,
         }
     )
+
+
+def delivery_log(session: Session, recall_id: int) -> list[dict[str, Any]]:
+    """Every notice of the recall with every try (oldest first)."""
+    tries: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for a in session.exec(
+        select(RecallNoticeAttempt)
+        .join(RecallNotice, col(RecallNotice.id) == col(RecallNoticeAttempt.notice_id))
+        .where(RecallNotice.recall_id == recall_id)
+        .order_by(col(RecallNoticeAttempt.id))
+    ).all():
+        tries[a.notice_id].append({"at": iso(a.at), "status": a.status, "code": a.code, "error": a.error, "ms": a.ms})
+    return [
+        {
+            "id": n.id,
+            "site": site,
+            "channel": n.channel,
+            "status": n.status,
+            "attempts": n.attempts,
+            "created_at": iso(n.created_at),
+            "sent_at": iso(n.sent_at),
+            "next_attempt_at": iso(n.next_attempt_at),
+            "last_error": n.last_error,
+            "tries": tries.get(n.id or 0, []),
+        }
+        for n, site in session.exec(
+            select(RecallNotice, RecallAck.site)
+            .join(RecallAck, col(RecallAck.id) == col(RecallNotice.ack_id))
+            .where(RecallNotice.recall_id == recall_id)
+            .order_by(col(RecallNotice.id))
+        ).all()
+    ]
