@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cradletrace.api.deps import OperatorDep, RuntimeDep, SessionDep, who
@@ -69,14 +68,16 @@ def get_contact(
     return partners.get_contact(session, runtime.sealer, supplier_id).to_json()
 
 
+class ContactRemoved(BaseModel):
+    supplier_id: str
+    removed: bool
+
+
 @router.delete(
-    "/suppliers/{supplier_id}/contact",
-    status_code=204,
-    response_class=Response,
-    responses=responses(401, 403, 404, 422),
+    "/suppliers/{supplier_id}/contact", response_model=ContactRemoved, responses=responses(401, 403, 404, 422)
 )
-def remove_contact(supplier_id: SupplierId, session: SessionDep, caller: OperatorDep) -> Response:
+def remove_contact(supplier_id: SupplierId, session: SessionDep, caller: OperatorDep) -> dict[str, Any]:
     """Forget the contact; notices not sent yet to this site then fail with "no address"."""
     partners.remove_contact(session, supplier_id)
     session.commit()
-    return Response(status_code=204)
+    return {"supplier_id": supplier_id, "removed": True}

@@ -220,8 +220,6 @@ def widen_recall(
     write_lock(session)
     recall = _locked_recall(session, recall_id)
     problems = [] if by.strip() else [Problem("by", "expected who widens the recall")]
-    if recall.closed_at is not None:
-        raise _closed(recall)
     keys = sorted(set(lots))
     if not keys:
         problems.append(Problem("lots", "expected at least one lot to add, got none"))
@@ -237,6 +235,8 @@ def widen_recall(
         problems.append(Problem("lots", f"expected a lot recall {recall_id} does not cover yet; it covers them all"))
     if problems:
         raise InvalidInputError(problems)
+    if recall.closed_at is not None:
+        raise _closed(recall)
     active = active_recalls(session, list(new.values()))
     if clash := [
         Problem("lots", f"lot {g}/{lo} is already under active recall {active[lid]}")
