@@ -119,7 +119,7 @@ def test_notices_acknowledgements_widening_and_the_ledger(world: tuple[Site, lis
     [m] = mail
     assert m["To"] == "quality@north.example" and "Recall notice" in m["Subject"]
     token_north = link(m.get_content())
-    [(path, headers, body)] = [g for g in hooks.got if g[0] == "/north"]
+    [(_, headers, body)] = [g for g in hooks.got if g[0] == "/north"]
     assert verify(secret, headers, body) and not verify("x" * 64, headers, body)
     note = hooks.bodies("/north")[0]
     assert note["ack_url"].endswith(token_north) and note["lots"] == [{"lot": IF1, "shipped": 1000.0, "unit": "cans"}]
