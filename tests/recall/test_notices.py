@@ -281,3 +281,38 @@ def test_contacts_are_checked_and_sealed(world: tuple[Site, list[Any], Hooks]) -
         finally:
             raw.close()
     assert "secret.person" not in dump and "s" * 20 not in dump and "erp.north.example" in dump
+
+
+def test_the_command_line_sets_contacts_delivers_and_prints_the_ledger(world: tuple[Site, list[Any], Hooks]) -> None:
+    from typer.testing import CliRunner
+
+    from cradletrace.cli import app
+
+    site, mail, hooks = world
+    data = str(site.settings.data_dir)
+    env = {
+        "CRADLETRACE_SMTP_HOST": "127.0.0.1",
+        "CRADLETRACE_SMTP_PORT": str(site.client.app.state.runtime.settings.smtp_port),
+    }  # type: ignore[attr-defined]
+    env |= {"CRADLETRACE_SMTP_SECURITY": "none", "CRADLETRACE_ACK_BASE_URL": "http://testserver"}
+    cli = CliRunner()
+    made = cli.invoke(
+        app,
+        ["partner", "set", "north-dc", "--email", "qa@north.example", "--webhook", hooks.url("/n"), "--data-dir", data],
+    )
+    assert made.exit_code == 0, made.output
+    assert "webhook secret (shown once" in made.output
+    bad = cli.invoke(app, ["partner", "set", "north-dc", "--email", "nope", "--data-dir", data])
+    assert bad.exit_code == 2 and "emails[0]: expected an e-mail address" in bad.output
+    r = site.client.post(
+        f"{P}/recalls", headers=site.auth("quality"), json={"reason": "Cronobacter", "severity": "I", "lots": [IF1]}
+    )
+    assert r.status_code == 201
+    sent = cli.invoke(app, ["recall", "notify", "--data-dir", data], env=env)
+    assert sent.exit_code == 0 and "2 sent, 0 retrying, 0 failed" in sent.output, sent.output
+    assert len(mail) == 1 and len(hooks.got) == 1
+    again = cli.invoke(app, ["recall", "notify", "--data-dir", data], env=env)
+    assert "0 sent, 0 retrying, 0 failed" in again.output  # nothing twice
+    book = cli.invoke(app, ["recall", "ledger", str(r.json()["id"]), "--data-dir", data])
+    assert book.exit_code == 0 and "4 sites, 1 notified, 0 answered" in book.output
+    assert "cans: shipped 2000, on hand 0, returned 0, destroyed 0, unaccounted 2000" in book.output
