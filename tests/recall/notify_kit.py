@@ -102,7 +102,10 @@ def webhook_server() -> Iterator[Hooks]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 256  # a 500-site recall's calls come 16 at a time; the default 5 refuses some
+
+    server = Server(("127.0.0.1", 0), Handler)
     hooks.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
