@@ -40,7 +40,7 @@ from cradletrace.store.models import RecallNotice
 from cradletrace.store.states import DeliveryStatus
 from cradletrace.workspace import init_workspace
 from tests.api.conftest import FORMULA, SUPPLIERS
-from tests.conftest import NOW, add_demo_suppliers
+from tests.conftest import add_demo_suppliers
 from tests.recall.notify_kit import _demo_batch, shipments, smtp_server, webhook_server
 
 

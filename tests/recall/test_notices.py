@@ -197,7 +197,7 @@ def test_notices_acknowledgements_widening_and_the_ledger(world: tuple[Site, lis
     assert (sites["total"], sites["answered"], sites["share_answered"]) == (5, 2, 0.4)
     assert sites["without_contact"] == ["west-dc"] and sites["notices"]["failed"] == 1
     ms = {m["name"]: m for m in book["milestones"]}
-    assert ms["started"]["at"] and ms["all_notified"]["at"] is None and ms["closed"]["at"] is None
+    assert ms["started"]["at"] and ms["all_notified"]["at"] is None and ms["recall_closed"]["at"] is None
     assert ms["started"]["within_two_hours"] is True
 
     # Two staff close at once: one wins, the other is told it is closed; nothing more is sent or answered.

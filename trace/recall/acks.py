@@ -73,7 +73,7 @@ class AckView:
             "reason": r.reason,
             "severity": r.severity,
             "started_at": iso(r.started_at),
-            "closed": self.closed,
+            "recall_closed": self.closed,
             "site": a.site,
             "site_name": self.site_name,
             "answered_at": iso(a.answered_at),

@@ -104,7 +104,7 @@ def build_ledger(session: Session, recall_id: int) -> Ledger:
         for line, ref in lines.get(a.id, []):
             answered = a.answered_at is not None
             known = (line.on_hand or 0.0) + (line.returned or 0.0) + (line.destroyed or 0.0) if answered else 0.0
-            row = {
+            row: dict[str, Any] = {
                 "site": a.site,
                 "lot": ref,
                 "unit": line.unit,
@@ -156,7 +156,7 @@ def build_ledger(session: Session, recall_id: int) -> Ledger:
         ("all_notified", all_notified),
         ("all_acknowledged", all_acked),
         ("all_accounted", accounted),
-        ("closed", r.closed_at),
+        ("recall_closed", r.closed_at),
     ]
     return Ledger(
         {

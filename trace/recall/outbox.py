@@ -23,6 +23,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
@@ -72,7 +73,8 @@ def enqueue(session: Session, recall_id: int, lot_ids: Sequence[int], now: datet
     session.add_all(acks)
     session.flush()
     have = partners.channels(session, sites)
-    lines, notices = [], []
+    lines: list[dict[str, Any]] = []
+    notices: list[dict[str, Any]] = []
     for ack in acks:
         assert ack.id is not None
         lines.extend(
@@ -102,9 +104,8 @@ def enqueue(session: Session, recall_id: int, lot_ids: Sequence[int], now: datet
 def cancel_open(session: Session, *, recall_id: int | None = None, ack_id: int | None = None, why: str) -> None:
     """Notices not sent yet that no longer need to go: the site answered, or the recall closed."""
     q = update(RecallNotice).where(col(RecallNotice.status).in_(OPEN))
-    q = (
-        q.where(RecallNotice.recall_id == recall_id)
-        if recall_id is not None
-        else q.where(RecallNotice.ack_id == ack_id)
-    )
+    if recall_id is not None:
+        q = q.where(col(RecallNotice.recall_id) == recall_id)
+    else:
+        q = q.where(col(RecallNotice.ack_id) == ack_id)
     session.execute(q.values(status=DeliveryStatus.CANCELLED, next_attempt_at=None, last_error=why[:500]))
