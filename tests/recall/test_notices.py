@@ -33,9 +33,11 @@ SITES = {"north-dc": 1000.0, "south-dc": 500.0, "east-dc": 300.0, "west-dc": 200
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Site, list[Any], Hooks]]:
+def world(tmp_path: Path, database_url: str | None) -> Iterator[tuple[Site, list[Any], Hooks]]:
+    """The demo site (SQLite, and PostgreSQL) with five consignee sites, four of which IF-0001 was
+    shipped to; a real SMTP server and webhook receiver."""
     with smtp_server() as (port, mail), webhook_server() as hooks:
-        settings = Settings(data_dir=tmp_path / "data")
+        settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
         overrides = dict(
             smtp_host="127.0.0.1",
             smtp_port=port,
@@ -290,6 +292,7 @@ def test_the_command_line_sets_contacts_delivers_and_prints_the_ledger(world: tu
 
     site, mail, hooks = world
     data = str(site.settings.data_dir)
+    store = ["--database-url", site.settings.database_url] if site.settings.database_url else []
     env = {
         "CRADLETRACE_SMTP_HOST": "127.0.0.1",
         "CRADLETRACE_SMTP_PORT": str(site.client.app.state.runtime.settings.smtp_port),
@@ -298,21 +301,68 @@ def test_the_command_line_sets_contacts_delivers_and_prints_the_ledger(world: tu
     cli = CliRunner()
     made = cli.invoke(
         app,
-        ["partner", "set", "north-dc", "--email", "qa@north.example", "--webhook", hooks.url("/n"), "--data-dir", data],
+        [
+            "partner",
+            "set",
+            "north-dc",
+            "--email",
+            "qa@north.example",
+            "--webhook",
+            hooks.url("/n"),
+            "--data-dir",
+            data,
+            *store,
+        ],
     )
     assert made.exit_code == 0, made.output
     assert "webhook secret (shown once" in made.output
-    bad = cli.invoke(app, ["partner", "set", "north-dc", "--email", "nope", "--data-dir", data])
+    bad = cli.invoke(app, ["partner", "set", "north-dc", "--email", "nope", "--data-dir", data, *store])
     assert bad.exit_code == 2 and "emails[0]: expected an e-mail address" in bad.output
     r = site.client.post(
         f"{P}/recalls", headers=site.auth("quality"), json={"reason": "Cronobacter", "severity": "I", "lots": [IF1]}
     )
     assert r.status_code == 201
-    sent = cli.invoke(app, ["recall", "notify", "--data-dir", data], env=env)
+    sent = cli.invoke(app, ["recall", "notify", "--data-dir", data, *store], env=env)
     assert sent.exit_code == 0 and "2 sent, 0 retrying, 0 failed" in sent.output, sent.output
     assert len(mail) == 1 and len(hooks.got) == 1
-    again = cli.invoke(app, ["recall", "notify", "--data-dir", data], env=env)
+    again = cli.invoke(app, ["recall", "notify", "--data-dir", data, *store], env=env)
     assert "0 sent, 0 retrying, 0 failed" in again.output  # nothing twice
-    book = cli.invoke(app, ["recall", "ledger", str(r.json()["id"]), "--data-dir", data])
+    book = cli.invoke(app, ["recall", "ledger", str(r.json()["id"]), "--data-dir", data, *store])
     assert book.exit_code == 0 and "4 sites, 1 notified, 0 answered" in book.output
     assert "cans: shipped 2000, on hand 0, returned 0, destroyed 0, unaccounted 2000" in book.output
+
+
+def test_a_worker_killed_after_claiming_leaves_its_notices_to_the_next_one(
+    world: tuple[Site, list[Any], Hooks],
+) -> None:
+    site, mail, hooks = world
+    contact(site, "north-dc", emails=["quality@north.example"], webhook_url=hooks.url("/north"))
+    contact(site, "south-dc", emails=["qa@south.example"])
+    r = site.client.post(
+        f"{P}/recalls", headers=site.auth("quality"), json={"reason": "Cronobacter", "severity": "I", "lots": [IF1]}
+    )
+    assert r.status_code == 201
+    rt = runtime(site)
+    with rt.session() as s:  # a worker claims everything, then dies before sending (or before recording)
+        claimed = delivery.claim(s, rt.sealer, rt.settings, datetime.now(UTC))
+    assert len(claimed) == 3 and {n.attempts for n in claimed} == {1}
+    assert deliver(site).tried == 0  # its claim holds: no second worker sends beside it
+    with Workspace(site.settings) as ws, ws.session() as s:  # meanwhile south answers by its link
+        south = s.exec(select(RecallAck).where(RecallAck.site == "south-dc")).one()
+    token_south = ack_token(rt.sealer, south.salt)
+    assert answer(site, token_south, [(IF1, 0, 500, 0)]).status_code == 200
+    later = deliver(site, timedelta(minutes=5))  # the claim lapsed: the next worker sends what is still due
+    assert (later.sent, later.retrying, later.failed) == (2, 0, 0)
+    [m] = mail
+    assert link(m.get_content()) == link(str(claimed[0].payload["ack_url"]))  # the link the dead worker had
+    assert (
+        m["Message-ID"] == f"<recall-1.notice-{claimed[0].notice_id}@cradletrace.example>" or m["X-Cradletrace-Notice"]
+    )
+    with Workspace(site.settings) as ws, ws.session() as s:
+        states = {(a.site, n.channel): n.status for n, a in s.exec(select(RecallNotice, RecallAck).join(RecallAck))}
+    assert states == {
+        ("north-dc", "email"): "sent",
+        ("north-dc", "webhook"): "sent",
+        ("south-dc", "email"): "cancelled",
+    }
+    assert hooks.bodies("/north")[0]["attempt"] == 2

@@ -157,6 +157,12 @@ def claim(session: Session, sealer: Sealer, settings: Settings, now: datetime, l
     for row in rows:
         ack, recall = acks[row.ack_id], recalls[row.recall_id]
         assert ack.id is not None and row.id is not None
+        if ack.answered_at is not None or recall.closed_at is not None:  # e.g. a dead worker's lapsed claim
+            why = "the site answered" if ack.answered_at is not None else "the recall was closed"
+            row.status, row.lease_until, row.next_attempt_at = DeliveryStatus.CANCELLED, None, None
+            row.last_error = f"not sent: {why} first"
+            session.add(row)
+            continue
         token = ack_token(sealer, ack.salt)
         if ack.token_hash is None:
             ack.token_hash = token_hash(token)
