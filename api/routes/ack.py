@@ -29,7 +29,7 @@ router = APIRouter(tags=["recalls"])
 page_router = APIRouter(include_in_schema=False)
 
 Token = Annotated[str, Path(min_length=16, max_length=100, pattern=r"^[0-9a-f]+$", description="From the notice")]
-_NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+_NO_STORE = {"Cache-Control": "no-store"}  # (no-referrer is on every answer: api/middleware.py)
 _FORM = "application/x-www-form-urlencoded"
 
 

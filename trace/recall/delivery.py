@@ -116,18 +116,17 @@ def claim(session: Session, sealer: Sealer, settings: Settings, now: datetime, l
     """Take up to ``limit`` due notices for this worker (see the module's step 1); commits."""
     from cradletrace.recall.recalls import write_lock
 
+    due = or_(
+        col(RecallNotice.status).in_(OPEN) & (col(RecallNotice.next_attempt_at) <= now),
+        (col(RecallNotice.status) == DeliveryStatus.SENDING) & (col(RecallNotice.lease_until) <= now),
+    )
+    # A plain read first (index ix_recall_outbox_due): an idle outbox costs no write lock.
+    if session.exec(select(RecallNotice.id).where(due).limit(1)).first() is None:
+        session.rollback()
+        return []
     write_lock(session)
     rows = session.exec(
-        select(RecallNotice)
-        .where(
-            or_(
-                col(RecallNotice.status).in_(OPEN) & (col(RecallNotice.next_attempt_at) <= now),
-                (col(RecallNotice.status) == DeliveryStatus.SENDING) & (col(RecallNotice.lease_until) <= now),
-            )
-        )
-        .order_by(col(RecallNotice.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+        select(RecallNotice).where(due).order_by(col(RecallNotice.id)).limit(limit).with_for_update(skip_locked=True)
     ).all()
     if not rows:
         session.rollback()
