@@ -366,3 +366,11 @@ def test_a_worker_killed_after_claiming_leaves_its_notices_to_the_next_one(
         ("south-dc", "email"): "cancelled",
     }
     assert hooks.bodies("/north")[0]["attempt"] == 2
+
+
+def test_the_link_token_never_reaches_the_access_log() -> None:
+    from cradletrace.api.logs import redact
+
+    token = "0123456789abcdef" * 2
+    assert redact(f"/ack/{token}?lang=en") == "/ack/<token>?lang=en"
+    assert redact(f"{P}/ack/{token}") == f"{P}/ack/<token>"
