@@ -290,10 +290,13 @@ def send_emails(settings: Settings, batch: Sequence[Outgoing]) -> list[Tried]:
                 worst = max(codes) if codes else 550
                 text = "; ".join(f"{a}: {_reply(t)}" for a, (_, t) in exc.recipients.items())
                 out.append(_smtp_failure(worst, text))
+            except (smtplib.SMTPAuthenticationError, smtplib.SMTPSenderRefused) as exc:
+                # Our own settings (login, From) are refused: not the site's address. Retried until fixed.
+                text = f"SMTP {exc.smtp_code} (check CRADLETRACE_SMTP_USER/_PASSWORD/_FROM): {_reply(exc.smtp_error)}"
+                out.append(Tried(DeliveryStatus.RETRYING, exc.smtp_code, text[:500]))
+                conn = None
             except smtplib.SMTPResponseException as exc:
                 out.append(_smtp_failure(exc.smtp_code, _reply(exc.smtp_error)))
-                if isinstance(exc, smtplib.SMTPAuthenticationError):
-                    conn = None
             except (OSError, smtplib.SMTPException) as exc:
                 out.append(Tried(DeliveryStatus.RETRYING, None, f"SMTP connection: {type(exc).__name__}: {exc}"[:500]))
                 conn = None
