@@ -10,7 +10,7 @@ DuplicateEpcisError                    409     DUPLICATE_EPCIS
 InvalidEpcisError                      422     INVALID_EPCIS
 InvalidEventError                      422     "invalid events: nothing was stored"
 InvalidInputError, request validation  422     "invalid input"
-StateConflictError                     409     CONFLICTS[kind]: ALREADY_RECALLED / _RELEASED / _CLOSED
+StateConflictError                     409     CONFLICTS[kind]: ALREADY_RECALLED / _RELEASED / _CLOSED / _ANSWERED
 malformed Digital Link path (scan)     400     MALFORMED: the path, not a body, is bad (GS1 resolver)
 missing / unknown / revoked API key    401     MISSING_KEY / BAD_KEY
 SessionEndedError (supplier portal)    401     SESSION_ENDED
@@ -101,7 +101,13 @@ DUPLICATE_EPCIS = "duplicate EPCIS event: already captured; nothing was stored"
 ALREADY_RECALLED = "conflict: a lot in the scope is already under an active recall; no recall was started"
 ALREADY_RELEASED = "conflict: this hold is already released; nothing was changed"
 ALREADY_CLOSED = "conflict: this recall is already closed; nothing was changed"
-CONFLICTS = {Conflict.RECALLED: ALREADY_RECALLED, Conflict.RELEASED: ALREADY_RELEASED, Conflict.CLOSED: ALREADY_CLOSED}
+ALREADY_ANSWERED = "conflict: this acknowledgement was already answered; nothing was changed"
+CONFLICTS = {
+    Conflict.RECALLED: ALREADY_RECALLED,
+    Conflict.RELEASED: ALREADY_RELEASED,
+    Conflict.CLOSED: ALREADY_CLOSED,
+    Conflict.ANSWERED: ALREADY_ANSWERED,
+}
 
 
 class ProblemOut(BaseModel):

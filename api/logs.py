@@ -18,6 +18,7 @@ _REDACTIONS = (
     # decoded path, so a lot may hold "/" or be "21" itself)
     (re.compile(r"(/01/[^?#]*/21/)[^?#]*"), r"\1<serial>"),
     (re.compile(r"(/scans/)[^/?#]+"), r"\1<scan>"),
+    (re.compile(r"(/ack/)[^/?#]+"), r"\1<token>"),  # a recall acknowledgement link: the right to answer
     (re.compile(r"([?&]code=)[^&#]*"), r"\1<code>"),
 )
 

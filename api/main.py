@@ -31,6 +31,7 @@ from cradletrace.api.middleware import (
 )
 from cradletrace.api.models import event_schemas, link_events
 from cradletrace.api.routes import (
+    ack,
     anchor,
     apikeys,
     audit,
@@ -39,6 +40,7 @@ from cradletrace.api.routes import (
     epcis,
     events,
     health,
+    partners,
     portal,
     products,
     proofs,
@@ -65,6 +67,7 @@ ROUTERS = tuple(
     for m in (
         health,
         suppliers,
+        partners,
         products,
         apikeys,
         events,
@@ -73,6 +76,7 @@ ROUTERS = tuple(
         anchor,
         trace,
         recalls,
+        ack,
         epcis,
         teststandards,
         buyers,
@@ -155,6 +159,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(scanner.router)  # public: the camera page that opens those paths
     app.include_router(rpc.router)  # public: the embedded chain's read-only JSON-RPC view for scan pages
     app.include_router(console.router)  # public page, no data: the recall console calls the API with a quality key
+    app.include_router(
+        ack.page_router
+    )  # public: a consignee's recall acknowledgement page; the link's token is the right
     app.include_router(portal.router)  # the supplier portal: its own session cookie, each action an API route's
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _document_raw_bodies(app)

@@ -27,6 +27,7 @@ from cradletrace.api.ratelimit import RateLimiter
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.errors import ConfigError
+from cradletrace.recall.delivery import NoticeDeliverer
 from cradletrace.sales import member_key
 from cradletrace.scan.cache import ViewCache
 from cradletrace.scan.postgres import PgScanner
@@ -48,6 +49,7 @@ class Runtime:
         self._chain_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._notice_thread: threading.Thread | None = None
         self.scanner: PgScanner | None = None
 
     def open(self) -> None:
@@ -60,6 +62,11 @@ class Runtime:
             if self.settings.anchor_interval > 0:
                 self._thread = threading.Thread(target=self._anchor_loop, name="cradletrace-anchoring", daemon=True)
                 self._thread.start()
+            if self.settings.notify_interval > 0:  # recall notices to consignee sites (recall/delivery.py)
+                self._notice_thread = threading.Thread(
+                    target=self.deliverer.loop, args=(self._stop,), name="cradletrace-notices", daemon=True
+                )
+                self._notice_thread.start()
         except BaseException:
             self.workspace.close()
             raise
@@ -167,6 +174,16 @@ class Runtime:
         any number of API processes (and 'cradletrace anchor --watch' workers) share one store."""
         return AnchorWorker(self.settings, self.session, self.chain, say=lambda m: log.info("anchoring: %s", m))
 
+    @cached_property
+    def deliverer(self) -> NoticeDeliverer:
+        """Sends the recall notice outbox; any number of processes may share it (claims)."""
+        return NoticeDeliverer(self.settings, self.session, lambda: self.sealer, say=log.info)
+
+    def wake_notices(self) -> None:
+        """A recall started or widened: deliver its notices now rather than at the next interval."""
+        if self._notice_thread is not None:
+            self.deliverer.wake.set()
+
     def anchor_now(self) -> list[anchoring.AnchorResult]:
         """Anchor pending events, then send prepared recall notices (one sender at a time).
 
@@ -204,6 +221,9 @@ class Runtime:
 
     def close(self) -> None:
         self._stop.set()
+        if self._notice_thread is not None:
+            self.deliverer.wake.set()
+            self._notice_thread.join(timeout=60)
         if self._thread is not None:
             self._thread.join(timeout=60)
         with self.anchor_lock:

@@ -128,6 +128,35 @@ class Settings(BaseSettings):
     # (uvicorn's timeout_graceful_shutdown); a cancelled export stops at its next event.
     api_shutdown_grace: float = Field(default=10.0, ge=0)
 
+    # Recall notices to consignee sites (trace/recall/delivery.py, docs/recall.md). E-mail is off
+    # until smtp_host is set; smtp_security is "starttls", "tls" (SMTPS) or "none" (a relay on
+    # this host only). smtp_user/smtp_password log in when both are set.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: str = Field(default="starttls", pattern=r"^(starttls|tls|none)$")
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "recalls@cradletrace.example"
+    smtp_timeout: float = Field(default=20.0, gt=0)
+    # Seconds between the API process's delivery runs (0: none; 'cradletrace recall notify --watch'
+    # delivers instead). Starting or widening a recall wakes it at once.
+    notify_interval: float = Field(default=2.0, ge=0.0)
+    # A failed try is retried after notify_backoff * 2**(tries-1) seconds, at most notify_max_backoff
+    # apart, until notify_give_up_hours after the notice was written: then it is failed for good.
+    notify_backoff: float = Field(default=30.0, gt=0)
+    notify_max_backoff: float = Field(default=1800.0, gt=0)
+    notify_give_up_hours: float = Field(default=72.0, gt=0)
+    # Notices sent at once by one delivery run (threads), and the seconds a webhook may take.
+    notify_parallel: int = Field(default=16, ge=1, le=200)
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    # Where acknowledgement links point (scheme://host[:port]); default: the resolver host's origin.
+    ack_base_url: str | None = None
+
+    @property
+    def ack_origin(self) -> str:
+        base = self.ack_base_url or self.resolver_host
+        return base.rstrip("/") if "://" in base else f"https://{base}"
+
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"

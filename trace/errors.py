@@ -90,6 +90,7 @@ class Conflict(StrEnum):
 
     RECALLED = "recalled"  # a lot of the scope is already under an active recall
     RELEASED = "released"  # the hold is already released
+    ANSWERED = "answered"  # the acknowledgement link was already used
     CLOSED = "closed"  # the recall is already closed
 
 

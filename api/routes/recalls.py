@@ -17,11 +17,12 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from cradletrace.api.deps import QualityDep, SessionDep, who
+from cradletrace.api.deps import QualityDep, RuntimeDep, SessionDep, who
 from cradletrace.api.errors import responses
 from cradletrace.core.text import PlainText
 from cradletrace.errors import InvalidInputError, Problem
 from cradletrace.recall import genealogy, holds, recalls
+from cradletrace.recall import ledger as recall_ledger
 from cradletrace.recall import report as recallreport
 from cradletrace.store.states import RecallState
 
@@ -170,7 +171,7 @@ def release_hold(hold_id: HoldId, body: ReasonIn, session: SessionDep, caller: Q
 
 
 @router.post("/recalls", status_code=201, response_model=RecallStarted, responses=responses(401, 403, 409, 422))
-def start_recall(body: RecallIn, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
+def start_recall(body: RecallIn, session: SessionDep, caller: QualityDep, runtime: RuntimeDep) -> dict[str, Any]:
     """Start a recall now: every affected pack's scan page warns at once; the notice is anchored by the
     next anchoring run. All or nothing."""
     trace_lot = genealogy.parse_gtin_lot(body.trace_lot, "trace_lot") if body.trace_lot else None
@@ -191,6 +192,7 @@ def start_recall(body: RecallIn, session: SessionDep, caller: QualityDep) -> dic
     assert recall.id is not None
     out = {**recalls.get_recall(session, recall.id).to_json(), "scope": scope.to_json()}
     session.commit()
+    runtime.wake_notices()  # the consignees' notices go now, not at the next interval
     return out
 
 
@@ -212,6 +214,58 @@ def close_recall(recall_id: RecallId, body: ReasonIn, session: SessionDep, calle
     view = recalls.close_recall(session, recall_id, reason=body.reason, closed_by=who(caller), now=_now())
     session.commit()
     return view.to_json()
+
+
+class WidenIn(BaseModel):
+    model_config = _STRICT
+    lots: list[str] = Field(min_length=1, max_length=10_000, description="GTIN/LOT to add to the recall")
+
+
+class RecallWidened(RecallOut):
+    sites_notified: int = Field(description="Consignee sites of the added lots that get a notice now")
+
+
+@router.post("/recalls/{recall_id}/widen", response_model=RecallWidened, responses=responses(401, 403, 404, 409, 422))
+def widen_recall(
+    recall_id: RecallId, body: WidenIn, session: SessionDep, caller: QualityDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Add lots to an active recall while its notices are out: the consignees of the added lots are
+    notified at once; links already sent keep working. All or nothing."""
+    view, sites = recalls.widen_recall(session, recall_id, lots=_lots(body.lots, "lots"), by=who(caller), now=_now())
+    session.commit()
+    runtime.wake_notices()
+    return {**view.to_json(), "sites_notified": sites}
+
+
+class LedgerOut(BaseModel):
+    recall: int
+    status: Literal[RecallState.ACTIVE, RecallState.CLOSED]
+    clock: ClockOut
+    counted_from: str | None = Field(description="The triggering event's time, else the recall's start")
+    milestones: list[dict[str, Any]] = Field(
+        description="located, started, all_notified, all_acknowledged, all_accounted, closed: time and seconds"
+    )
+    sites: dict[str, Any] = Field(description="Counts of sites notified and answered, the share answered")
+    without_consignee: dict[str, Any] = Field(description="Shipments of the scope that named no consignee")
+    totals: dict[str, dict[str, float]] = Field(
+        description="Per unit: shipped, on hand, returned, destroyed, unaccounted"
+    )
+    site_list: list[dict[str, Any]] = Field(description="Per site: its notices (channel, state, tries) and answers")
+    rows: list[dict[str, Any]] = Field(description="Per site and lot: shipped, answered quantities, unaccounted")
+
+
+@router.get("/recalls/{recall_id}/ledger", response_model=LedgerOut, responses=responses(401, 403, 404, 422))
+def recall_ledger_route(recall_id: RecallId, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
+    """Per site and lot: units shipped, acknowledged, on hand, returned, destroyed, unaccounted; the
+    share of consignees who answered; the milestones against the clock."""
+    return recall_ledger.build_ledger(session, recall_id).to_json()
+
+
+@router.get("/recalls/{recall_id}/notices", responses=responses(401, 403, 404, 422))
+def recall_notices(recall_id: RecallId, session: SessionDep, caller: QualityDep) -> list[dict[str, Any]]:
+    """The delivery log: every notice of the recall (site, channel, state, next try) with each try."""
+    recalls.get_recall(session, recall_id)
+    return recall_ledger.delivery_log(session, recall_id)
 
 
 _REPORT_TYPES = {

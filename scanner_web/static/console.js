@@ -244,7 +244,56 @@
     });
     downloads.appendChild(el("p", {id: "download-status", className: "status"}));
     box.appendChild(downloads);
+    var ledger = el("div", {className: "ledger", id: "ledger"}, [el("h4", {text: T.ledger_title})]);
+    box.appendChild(ledger);
     box.hidden = false;
+    loadLedger(r.id, ledger);
+  }
+
+  // The recall's ledger: who was told, who answered, what came back, the milestones against the clock.
+  function loadLedger(id, box) {
+    return call("GET", "/recalls/" + id + "/ledger").then(function (l) { showLedger(l, box); })
+      .catch(function (err) { box.appendChild(el("p", {className: "status bad", text: err.message})); });
+  }
+
+  function num(v) { return v === null || v === undefined ? "–" : String(Math.round(v * 1000) / 1000); }
+
+  function showLedger(l, box) {
+    var s = l.sites;
+    var counts = el("ul", {className: "counts", id: "ledger-counts"});
+    [["sites", s.total, T.ledger_sites], ["notified", s.notified, T.ledger_notified], ["answered", s.answered, T.ledger_answered],
+     ["share", s.share_answered === null ? "–" : Math.round(s.share_answered * 100) + " %", T.ledger_share]].forEach(function (x) {
+      counts.appendChild(el("li", {id: "ledger-" + x[0]}, [el("strong", {text: String(x[1])}), " " + x[2]]));
+    });
+    Object.keys(l.totals).forEach(function (unit) {
+      counts.appendChild(el("li", {id: "ledger-unaccounted-" + unit}, [el("strong", {text: num(l.totals[unit].unaccounted)}),
+        " " + unit + " " + T.ledger_unaccounted]));
+    });
+    box.appendChild(counts);
+    var ms = el("ol", {className: "milestones", id: "ledger-milestones"});
+    l.milestones.forEach(function (m) {
+      var late = m.within_two_hours === false;
+      ms.appendChild(el("li", {className: (m.at ? "done" : "open") + (late ? " over" : ""), "data-milestone": m.name},
+        [el("span", {className: "label", text: T["ms_" + m.name] || m.name}), " ",
+         el("strong", {text: m.at ? "+" + duration(m.after_s) : T.ledger_pending})]));
+    });
+    box.appendChild(el("h4", {text: T.ledger_milestones}));
+    box.appendChild(ms);
+    var sites = {};
+    l.site_list.forEach(function (x) { sites[x.site] = x; });
+    var heads = [T.col_site, T.col_lot, T.col_shipped, T.col_acknowledged, T.col_on_hand, T.col_returned, T.col_destroyed,
+                 T.col_unaccounted, T.col_notices];
+    var body = el("tbody");
+    l.rows.forEach(function (r) {
+      var notices = (sites[r.site] || {notices: []}).notices.map(function (n) { return n.channel + ": " + n.status; });
+      body.appendChild(el("tr", {"data-site": r.site, "data-lot": r.lot}, [
+        el("td", {text: (sites[r.site] || {}).name || r.site}), el("td", {text: r.lot}), el("td", {text: num(r.shipped) + " " + r.unit}),
+        el("td", {text: r.acknowledged ? "✓" : "–"}), el("td", {text: num(r.on_hand)}), el("td", {text: num(r.returned)}),
+        el("td", {text: num(r.destroyed)}), el("td", {className: r.unaccounted > 0 ? "open" : "", text: num(r.unaccounted)}),
+        el("td", {text: notices.length ? notices.join(", ") : T.ledger_no_contact})]));
+    });
+    box.appendChild(el("div", {className: "table"}, [el("table", {id: "ledger-rows"}, [
+      el("thead", {}, [el("tr", {}, heads.map(function (h) { return el("th", {text: h}); }))]), body])]));
   }
 
   // The report needs the key, so it is fetched here and handed to the browser as a file.

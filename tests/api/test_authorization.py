@@ -163,6 +163,26 @@ CASES = [
     Case("GET", "/recalls/{recall_id}", only(quality=200)),
     Case("POST", "/recalls/{recall_id}/close", only(quality=200), lambda s, p: {"json": {"reason": "all retrieved"}}),
     Case("GET", "/recalls/{recall_id}/report", only(quality=200)),
+    Case("GET", "/recalls/{recall_id}/ledger", only(quality=200)),
+    Case("GET", "/recalls/{recall_id}/notices", only(quality=200)),
+    # A lot that does not exist: an input problem, found before the recall's state (closed or not).
+    Case("POST", "/recalls/{recall_id}/widen", only(quality=422), lambda s, p: {"json": {"lots": [f"{MILK}/NO-SUCH"]}}),
+    Case(
+        "PUT",
+        "/suppliers/{supplier_id}/contact",
+        only(operator=200),
+        lambda s, p: {"json": {"emails": ["qa@a.example"]}},
+    ),
+    Case("GET", "/suppliers/{supplier_id}/contact", only(operator=200)),
+    Case("DELETE", "/suppliers/{spare}/contact", only(operator=200)),
+    # The link's token is the right: no key is asked for; an unknown token is 404 for everyone.
+    Case("GET", "/ack/{token}", public(404)),
+    Case(
+        "POST",
+        "/ack/{token}",
+        public(404),
+        lambda s, p: {"json": {"received": True, "answered_by": "x", "lines": []}},
+    ),
     # Both supplier keys may capture EPCIS; an empty object is then their own mistake.
     Case("POST", "/epcis", only(supplier_a=422, supplier_b=422), lambda s, p: {"content": b"{}"}),
     Case("GET", "/epcis/lots/{lot}", only(quality=200, operator=200)),
@@ -189,7 +209,11 @@ def params(site: Site) -> dict[str, Any]:
         f"{P}/recalls", headers=q, json={"reason": "spare", "severity": "I", "trace_lot": f"{MILK}/RM-A1"}
     )
     assert recall.status_code == 201, recall.text
+    for sid in (A, "spare-farm"):
+        put = site.client.put(f"{P}/suppliers/{sid}/contact", headers=op, json={"emails": [f"qa@{sid}.example"]})
+        assert put.status_code == 200, put.text
     return {
+        "token": "0" * 32,
         "supplier_id": A,
         "spare": "spare-farm",
         "spare_key": made.json()["key"]["key_id"],

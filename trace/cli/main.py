@@ -47,6 +47,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "trace": ("trace", "app"),
     "recall": ("recall", "app"),
     "hold": ("recall", "hold_app"),
+    "partner": ("partner", "app"),
     "apikey": ("serve", "apikey_app"),
 }
 

@@ -7,12 +7,16 @@ import getpass
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cradletrace.cli.options import AsJson, DataDir, DbUrl, open_workspace, reported, settings_from, store_session
 from cradletrace.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from cradletrace.config import Settings
+    from cradletrace.sealing import Sealer
 
 app = typer.Typer(no_args_is_help=True, help="Start and list recalls (quality staff).")
 hold_app = typer.Typer(
@@ -200,3 +204,84 @@ def recall_report(
         f"{len(report.sites)} sites to notify; consumers: {c['items_scanned']} items scanned, "
         f"{c['opted_in']} scans with consent (reached through the platform)"
     )
+
+
+def _sealer(settings: Settings) -> Sealer:
+    from cradletrace.sealing import Sealer, load_or_create_key
+
+    return Sealer(
+        load_or_create_key(settings.keys_dir / "location.key", settings.location_key), settings.sealing_algorithm
+    )
+
+
+@app.command("widen")
+def recall_widen(
+    recall_id: Annotated[int, typer.Argument(help="Recall id (cradletrace recall list)")],
+    lot: Annotated[list[str], typer.Option("--lot", help="GTIN/LOT to add, repeatable")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Add lots to an active recall: their consignees get notices (sent by 'recall notify' or 'serve')."""
+    from cradletrace.recall import genealogy, recalls
+
+    with store_session(data_dir, database_url) as (_ws, s):
+        keys = [genealogy.parse_gtin_lot(x, "lot") for x in lot]
+        view, sites = recalls.widen_recall(s, recall_id, lots=keys, by=_who(), now=datetime.now(UTC))
+    typer.echo(f"recall {recall_id} now covers {len(view.lots)} lots; {sites} more sites to notify")
+
+
+@app.command("notify")
+def recall_notify(
+    watch: Annotated[bool, typer.Option("--watch", help="Keep delivering every --interval seconds")] = False,
+    interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between runs with --watch")] = 5.0,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Send the recall notices that are due (e-mail, webhooks) and say what came of them."""
+    import threading
+
+    from sqlmodel import Session
+
+    from cradletrace.recall.delivery import NoticeDeliverer
+
+    settings = settings_from(data_dir, database_url, None)
+    with reported(), open_workspace(settings) as ws:
+        deliverer = NoticeDeliverer(
+            settings.model_copy(update={"notify_interval": interval}),
+            lambda: Session(ws.engine, expire_on_commit=False),
+            lambda: _sealer(settings),
+            say=lambda m: typer.echo(m),
+        )
+        if watch:
+            deliverer.loop(threading.Event())
+            return
+        run = deliverer.run_once()
+    typer.echo(f"recall notices: {run.sent} sent, {run.retrying} retrying, {run.failed} failed")
+
+
+@app.command("ledger")
+def recall_ledger(
+    recall_id: Annotated[int, typer.Argument(help="Recall id (cradletrace recall list)")],
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Per site and lot: shipped, answered, on hand, returned, destroyed, unaccounted; the milestones."""
+    from cradletrace.recall.ledger import build_ledger
+
+    with store_session(data_dir, database_url) as (_ws, s):
+        out = build_ledger(s, recall_id).to_json()
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    sites = out["sites"]
+    typer.echo(
+        f"recall {recall_id}: {sites['total']} sites, {sites['notified']} notified, {sites['answered']} answered"
+    )
+    for unit, t in out["totals"].items():
+        typer.echo(
+            f"  {unit}: shipped {t['shipped']:g}, on hand {t['on_hand']:g}, returned {t['returned']:g}, "
+            f"destroyed {t['destroyed']:g}, unaccounted {t['unaccounted']:g}"
+        )
+    for m in out["milestones"]:
+        typer.echo(f"  {m['name']:<17} {m['at'] or '-'}")

@@ -4,7 +4,13 @@
   lots already under an active recall (naming them). The recall and its lots are stored at once,
   so the scan page shows the recall before anything is sent to the chain. Its notice is stored
   ``prepared`` (notices on chain: ``notices``).
-* **Close a recall** (``close_recall``): scan pages stop warning; who, when and why are kept.
+* **Widen a recall** (``widen_recall``): more lots while notices are out; the new consignees get
+  notices, and links already sent keep working.
+* **Close a recall** (``close_recall``): scan pages stop warning; who, when and why are kept;
+  notices not sent yet are cancelled.
+
+Starting and widening write the consignees' acknowledgements and the notice outbox in the same
+transaction (``outbox``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from cradletrace.core import canonical
 from cradletrace.core.text import text_problem
 from cradletrace.errors import Conflict, InvalidInputError, NotFoundError, Problem, StateConflictError
 from cradletrace.events import lookup_event
+from cradletrace.recall import outbox
 from cradletrace.recall.clock import Clock, iso
 from cradletrace.recall.notices import lot_ref, notice_body
 from cradletrace.store.models import EventRow, Hold, Lot, Recall, RecallLot
@@ -185,8 +192,62 @@ def start_recall(
     recall.notice_digest = canonical.sha256(body).hex()
     session.add(recall)
     session.execute(insert(RecallLot), [dict(recall_id=recall.id, lot_id=lid) for lid in found.values()])
+    outbox.enqueue(session, recall.id, list(found.values()), now)
     session.flush()
     return recall
+
+
+def _locked_recall(session: Session, recall_id: int) -> Recall:
+    recall = session.exec(select(Recall).where(Recall.id == recall_id).with_for_update()).first()
+    if recall is None:
+        raise NotFoundError(f"recall: expected a started recall, got {recall_id} which does not exist")
+    return recall
+
+
+def _closed(recall: Recall) -> StateConflictError:
+    return StateConflictError(
+        Conflict.CLOSED,
+        Problem("recall", f"recall {recall.id} was already closed at {iso(recall.closed_at)} by {recall.closed_by}"),
+    )
+
+
+def widen_recall(
+    session: Session, recall_id: int, *, lots: Sequence[tuple[str, str]], by: str, now: datetime
+) -> tuple[RecallView, int]:
+    """Add ``lots`` to an active recall: all or none. The consignees of the new lots get notices
+    (a site already notified gets a second link for the new lots only; its first keeps working).
+    Returns the recall and the number of sites newly notified."""
+    write_lock(session)
+    recall = _locked_recall(session, recall_id)
+    problems = [] if by.strip() else [Problem("by", "expected who widens the recall")]
+    keys = sorted(set(lots))
+    if not keys:
+        problems.append(Problem("lots", "expected at least one lot to add, got none"))
+    found = _lock_lots(session, keys)
+    problems.extend(
+        Problem("lots", f"expected a recorded lot, got {g}/{lo} which does not exist")
+        for g, lo in keys
+        if (g, lo) not in found
+    )
+    have = set(session.exec(select(RecallLot.lot_id).where(RecallLot.recall_id == recall_id)).all())
+    new = {k: lid for k, lid in found.items() if lid not in have}
+    if found and not new:
+        problems.append(Problem("lots", f"expected a lot recall {recall_id} does not cover yet; it covers them all"))
+    if problems:
+        raise InvalidInputError(problems)
+    if recall.closed_at is not None:
+        raise _closed(recall)
+    active = active_recalls(session, list(new.values()))
+    if clash := [
+        Problem("lots", f"lot {g}/{lo} is already under active recall {active[lid]}")
+        for (g, lo), lid in new.items()
+        if lid in active
+    ]:
+        raise StateConflictError(Conflict.RECALLED, clash)
+    session.execute(insert(RecallLot), [dict(recall_id=recall_id, lot_id=lid) for lid in new.values()])
+    sites = outbox.enqueue(session, recall_id, list(new.values()), now)
+    session.flush()
+    return get_recall(session, recall_id), sites
 
 
 @dataclass(frozen=True)
@@ -259,20 +320,14 @@ def close_recall(session: Session, recall_id: int, *, reason: str, closed_by: st
     The notice stays as it was (a closed recall's notice is still anchored by the next run)."""
     write_lock(session)
     problems = who_and_why(closed_by, reason, "recall is closed")
-    recall = session.exec(select(Recall).where(Recall.id == recall_id).with_for_update()).first()
-    if recall is None:
-        raise NotFoundError(f"recall: expected a started recall, got {recall_id} which does not exist")
+    recall = _locked_recall(session, recall_id)
     if problems:
         raise InvalidInputError(problems)
     if recall.closed_at is not None:
-        raise StateConflictError(
-            Conflict.CLOSED,
-            Problem(
-                "recall", f"recall {recall_id} was already closed at {iso(recall.closed_at)} by {recall.closed_by}"
-            ),
-        )
+        raise _closed(recall)
     recall.closed_at, recall.closed_by, recall.close_reason = now, closed_by.strip()[:100], reason.strip()[:500]
     session.add(recall)
+    outbox.cancel_open(session, recall_id=recall_id, why="not sent: the recall was closed first")
     session.flush()
     return get_recall(session, recall_id)
 

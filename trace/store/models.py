@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, LargeBinary, Text, UniqueConstraint, false
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, LargeBinary, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 # The values of the status columns below (re-exported: their one home is states.py).
@@ -274,6 +274,93 @@ class RecallLot(SQLModel, table=True):
 
     recall_id: int = Field(foreign_key="recall.id", primary_key=True)
     lot_id: int = Field(foreign_key="lot.id", primary_key=True, index=True)
+
+
+class PartnerContact(SQLModel, table=True):
+    """How a consignee site (a registered supplier) is told of a recall: e-mail addresses and a
+    webhook with its signing secret. The addresses and the secret are sealed at rest as scan
+    locations are (sealing.py; associated data: the supplier id); the URL is not personal."""
+
+    __tablename__ = "partner_contact"
+
+    supplier_id: str = Field(foreign_key="supplier.id", primary_key=True, max_length=63)
+    emails: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))  # sealed, "\n"-joined
+    webhook_url: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    webhook_secret: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))  # sealed
+    updated_at: datetime = _ts(nullable=False)
+    updated_by: str = Field(max_length=100)
+
+
+class RecallAck(SQLModel, table=True):
+    """One consignee site's acknowledgement of a recall (or of a widening of it): its one-time link.
+
+    The link's token is never stored: it is a keyed hash of ``salt`` (sealing key), so a copy of
+    the store cannot answer for a site; ``token_hash`` (SHA-256 of the token) finds the row when
+    the link is opened and is set when the first notice carrying it is prepared."""
+
+    __tablename__ = "recall_ack"
+
+    id: int | None = Field(default=None, primary_key=True)
+    recall_id: int = Field(foreign_key="recall.id", index=True)
+    site: str = Field(max_length=63, index=True)  # the consignee's supplier id
+    salt: str = Field(max_length=32)
+    token_hash: str | None = Field(default=None, max_length=64, unique=True)
+    created_at: datetime = _ts(nullable=False)
+    answered_at: datetime | None = _ts(nullable=True)
+    answered_by: str | None = Field(default=None, max_length=100)
+    received: bool | None = Field(default=None, sa_column=Column(Boolean, nullable=True))
+
+
+class RecallAckLine(SQLModel, table=True):
+    """One lot of an acknowledgement: what was shipped to the site (when the notice was written)
+    and what the site answered. A (recall, site, lot) is on exactly one line: a widening only adds
+    lots the recall did not cover, so nothing is counted twice."""
+
+    __tablename__ = "recall_ack_line"
+
+    ack_id: int = Field(foreign_key="recall_ack.id", primary_key=True)
+    lot_id: int = Field(foreign_key="lot.id", primary_key=True, index=True)
+    shipped: float = Field(sa_column=Column(Float, nullable=False))
+    unit: str = Field(max_length=40)
+    on_hand: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    returned: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    destroyed: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+
+
+class RecallNotice(SQLModel, table=True):
+    """The outbox: one notice to one site by one channel, written in the transaction that starts
+    (or widens) the recall, sent by the delivery worker. ``status`` is a ``DeliveryStatus``; the
+    addresses are read from ``partner_contact`` when it is sent, so a corrected address is used by
+    the next try."""
+
+    __tablename__ = "recall_outbox"
+    __table_args__ = (UniqueConstraint("ack_id", "channel"), Index("ix_recall_outbox_due", "status", "next_attempt_at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    recall_id: int = Field(foreign_key="recall.id", index=True)
+    ack_id: int = Field(foreign_key="recall_ack.id")
+    channel: str = Field(max_length=16)  # a NoticeChannel
+    status: str = Field(max_length=16)  # a DeliveryStatus
+    attempts: int = 0
+    created_at: datetime = _ts(nullable=False)
+    next_attempt_at: datetime | None = _ts(nullable=True)
+    lease_until: datetime | None = _ts(nullable=True)
+    sent_at: datetime | None = _ts(nullable=True)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class RecallNoticeAttempt(SQLModel, table=True):
+    """The delivery log: every try of a notice, with what came back."""
+
+    __tablename__ = "recall_outbox_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="recall_outbox.id", index=True)
+    at: datetime = _ts(nullable=False)
+    status: str = Field(max_length=16)  # the DeliveryStatus the try left the notice in
+    code: int | None = Field(default=None)  # SMTP reply code or HTTP status
+    error: str | None = Field(default=None, max_length=500)
+    ms: int = 0
 
 
 class EpcisEvent(SQLModel, table=True):

@@ -54,3 +54,22 @@ class UnitKind(StrEnum):
     ITEM = "item"  # a commissioned can (GTIN + serial)
     CASE = "case"  # a case (case GTIN + serial), holding cans
     PALLET = "pallet"  # a pallet (SSCC), holding cases and cans
+
+
+class DeliveryStatus(StrEnum):
+    """``RecallNotice.status``: where one notice (an e-mail or a webhook call to a consignee site)
+    is on its way out of the outbox (trace/recall/delivery.py)."""
+
+    PENDING = "pending"  # written with the recall (or its widening); not tried yet
+    SENDING = "sending"  # claimed by a worker until ``lease_until``; a crashed worker's claim lapses
+    RETRYING = "retrying"  # a try failed for a reason that may pass; tried again at ``next_attempt_at``
+    SENT = "sent"  # the mail server or the partner's endpoint accepted it
+    FAILED = "failed"  # permanent: a bounce (SMTP 5xx), a refusal (HTTP 4xx), no address, or retries ran out
+    CANCELLED = "cancelled"  # not sent: the site answered or the recall closed first
+
+
+class NoticeChannel(StrEnum):
+    """``RecallNotice.channel``: how a notice reaches a consignee site."""
+
+    EMAIL = "email"
+    WEBHOOK = "webhook"
