@@ -296,8 +296,11 @@ def unit_page(conn: Connection, verifier: EventVerifier, code: str) -> UnitPage 
     path_ids = conn.execute(
         select_columns(UnitEvent.event_id).where(UnitEvent.code == code).order_by(col(UnitEvent.event_id))
     ).scalars()
+    path_ids = list(path_ids)
     cold_ids = _cold_chain_ids(conn, lots)
-    records, unreadable = read_records(fetch_events(conn, sorted({*path_ids, *cold_ids})), verifier)
+    rows = fetch_events(conn, sorted({*path_ids, *cold_ids}))
+    records, unreadable = read_records(rows, verifier)
+    signers = {row[3] for row in rows.events if row[0] in set(path_ids)}  # the path's suppliers (ids)
     path: list[Step] = []
     cold: list[ColdChainRecord] = []
     for rec in records:
@@ -323,7 +326,7 @@ def unit_page(conn: Connection, verifier: EventVerifier, code: str) -> UnitPage 
         for i, (g, lo, p) in sorted(lots.items(), key=lambda x: x[1])
         if (status := lot_status(conn, i)).recall is not None or status.hold is not None
     ]
-    handlers = {unit.holder, *([unit.consignee] if unit.consignee else []), *(r.supplier_id for r in records)}
+    handlers = {unit.holder, *([unit.consignee] if unit.consignee else []), *signers}
     last = PlaceShown(unit.gln, unit.gln_extension, place_book(conn).site(conn, unit.gln, unit.gln_extension))
     return UnitPage(
         code=code,
