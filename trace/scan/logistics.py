@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_
+from sqlalchemy import Connection, Engine, bindparam, func, tuple_
 from sqlalchemy import select as select_columns
 from sqlmodel import col
 
@@ -64,42 +64,54 @@ class PlaceBook:
         self.lock = threading.Lock()
 
     def site(self, conn: Connection, gln: str, extension: str | None = None) -> SiteName | None:
-        with self.lock:
-            self._catch_up(conn)
-            return self.sites.get((gln, extension)) or self.sites.get((gln, None))
+        self.catch_up(conn)
+        return self.get(gln, extension)
 
-    def _catch_up(self, conn: Connection) -> None:
-        rows = conn.execute(
-            select_columns(EventRow.id, EventRow.body)
-            .where(
-                col(EventRow.id) > self.last,
-                col(EventRow.kind).in_(("batch", "shipment")),
-                col(EventRow.body).contains('"gln":'),
-            )
-            .order_by(col(EventRow.id))
-        ).all()
-        if not rows:
-            # Move past events that name no GLN, so the next look starts after them too.
-            newest = conn.execute(select_columns(func.max(EventRow.id))).scalar()
-            self.last = max(self.last, int(newest or 0))
+    def get(self, gln: str, extension: str | None = None) -> SiteName | None:
+        """The site known for the place as of the last ``catch_up``."""
+        return self.sites.get((gln, extension)) or self.sites.get((gln, None))
+
+    def catch_up(self, conn: Connection) -> None:
+        """Read the batch and shipment events stored since the last look: one query for the
+        newest event id, and when there are new events one more over their id range."""
+        newest = int(conn.execute(_NEWEST).scalar() or 0)
+        with self.lock:
+            if newest <= self.last:
+                return
+            rows = conn.execute(_SITES, {"last": self.last, "newest": newest}).all()
+            self.last = newest
+            for _, body in rows:
+                self._read(body)
+
+    def _read(self, body: str) -> None:
+        try:
+            data = json.loads(body)["data"]
+        except (ValueError, KeyError, TypeError):
             return
-        for eid, body in rows:
-            self.last = max(self.last, int(eid))
-            try:
-                data = json.loads(body)["data"]
-            except (ValueError, KeyError, TypeError):
-                continue
-            for key in ("site", "from_site", "to_site"):
-                s = data.get(key) if isinstance(data, dict) else None
-                if isinstance(s, dict) and isinstance(s.get("gln"), str):
-                    try:
-                        found = SiteName(
-                            str(s["name"]), str(s["address"]), float(s["lat"]), float(s["lon"]), s.get("country")
-                        )
-                    except (KeyError, TypeError, ValueError):
-                        continue
-                    self.sites[(s["gln"], s.get("gln_extension"))] = found
-                    self.sites.setdefault((s["gln"], None), found)
+        for key in ("site", "from_site", "to_site"):
+            s = data.get(key) if isinstance(data, dict) else None
+            if isinstance(s, dict) and isinstance(s.get("gln"), str):
+                try:
+                    found = SiteName(
+                        str(s["name"]), str(s["address"]), float(s["lat"]), float(s["lon"]), s.get("country")
+                    )
+                except (KeyError, TypeError, ValueError):
+                    continue
+                self.sites[(s["gln"], s.get("gln_extension"))] = found
+                self.sites.setdefault((s["gln"], None), found)
+
+
+_NEWEST = select_columns(func.max(EventRow.id))
+_SITES = (
+    select_columns(EventRow.id, EventRow.body)
+    .where(
+        col(EventRow.id) > bindparam("last"),
+        col(EventRow.id) <= bindparam("newest"),
+        col(EventRow.kind).in_(("batch", "shipment")),
+        col(EventRow.body).contains('"gln":'),
+    )
+    .order_by(col(EventRow.id))
+)
 
 
 _BOOKS: weakref.WeakKeyDictionary[Engine, PlaceBook] = weakref.WeakKeyDictionary()
@@ -134,9 +146,10 @@ class PlaceShown:
 
 
 def shown_place(conn: Connection, place: Place | None) -> PlaceShown | None:
+    """``place`` with its site as the place book knows it (the caller brought the book up to date)."""
     if place is None:
         return None
-    return PlaceShown(place.gln, place.extension, place_book(conn).site(conn, place.gln, place.extension))
+    return PlaceShown(place.gln, place.extension, place_book(conn).get(place.gln, place.extension))
 
 
 # -- the case and pallet a can travelled in (its public page) ---------------------------------------
@@ -162,24 +175,30 @@ class Carrier:
         }
 
 
+_TRAVELLED = (
+    select_columns(Unit.code, Unit.kind, Unit.gln, Unit.gln_extension, Unit.received_at)
+    .where(
+        col(Unit.code).in_(
+            select_columns(EventRow.ref)
+            .join(UnitEvent, col(UnitEvent.event_id) == col(EventRow.id))
+            .where(UnitEvent.code == bindparam("code"), EventRow.kind == "pack")
+        )
+    )
+    .order_by(col(Unit.kind), col(Unit.code))
+)
+
+
 def travelled_in(conn: Connection, gtin: str, serial: str) -> list[Carrier]:
     """The cases and pallets the can ``gtin``/``serial`` was ever packed in (the parents of the pack
     events that name it, directly or inside a case), case first, then pallet; one indexed lookup."""
     code = f"01/{gtin}/21/{serial}"
-    rows = conn.execute(
-        select_columns(Unit.code, Unit.kind, Unit.gln, Unit.gln_extension, Unit.received_at)
-        .where(
-            col(Unit.code).in_(
-                select_columns(EventRow.ref)
-                .join(UnitEvent, col(UnitEvent.event_id) == col(EventRow.id))
-                .where(UnitEvent.code == code, EventRow.kind == "pack")
-            )
-        )
-        .order_by(col(Unit.kind), col(Unit.code))
-    ).all()
+    rows = conn.execute(_TRAVELLED, {"code": code}).all()
     out = []
+    book = place_book(conn)
+    if any(r.gln for r in rows):
+        book.catch_up(conn)
     for unit_code, kind, gln, extension, received_at in rows:
-        site = place_book(conn).site(conn, gln, extension) if gln else None
+        site = book.get(gln, extension) if gln else None
         out.append(
             Carrier(
                 kind, unit_code, site.city if site else None, received_at.date().isoformat() if received_at else None
@@ -279,28 +298,22 @@ def unit_kind(conn: Connection, code: str) -> str | None:
 
 def unit_page(conn: Connection, verifier: EventVerifier, code: str) -> UnitPage | None:
     """The page of the pallet or case ``code``, every record verified; None when none is held."""
-    unit = conn.execute(select_columns(*_UNIT_COLUMNS).where(Unit.code == code)).first()
+    unit = conn.execute(_UNIT, {"code": code}).first()
     if unit is None or unit.kind == UnitKind.ITEM:
         return None
     contents, lot_ids = _contents(conn, code)
-    lots = {
-        int(i): (g, lo, p)
-        for i, g, lo, p in conn.execute(
-            select_columns(Lot.id, Lot.gtin, Lot.lot, Lot.product).where(col(Lot.id).in_(sorted(lot_ids)))
-        )
-    }
+    lots = {int(i): (g, lo, p) for i, g, lo, p in conn.execute(_LOTS, {"ids": sorted(lot_ids)})}
     for c in _walk(contents):
         if c.lot_id is not None:
             g, lo, p = lots[c.lot_id]
             c.lot, c.product = (g, lo), p
-    path_ids = conn.execute(
-        select_columns(UnitEvent.event_id).where(UnitEvent.code == code).order_by(col(UnitEvent.event_id))
-    ).scalars()
-    path_ids = list(path_ids)
+    path_ids = list(conn.execute(_PATH, {"code": code}).scalars())
     cold_ids = _cold_chain_ids(conn, lots)
     rows = fetch_events(conn, sorted({*path_ids, *cold_ids}))
     records, unreadable = read_records(rows, verifier)
     signers = {row[3] for row in rows.events if row[0] in set(path_ids)}  # the path's suppliers (ids)
+    book = place_book(conn)
+    book.catch_up(conn)
     path: list[Step] = []
     cold: list[ColdChainRecord] = []
     for rec in records:
@@ -327,7 +340,7 @@ def unit_page(conn: Connection, verifier: EventVerifier, code: str) -> UnitPage 
         if (status := lot_status(conn, i)).recall is not None or status.hold is not None
     ]
     handlers = {unit.holder, *([unit.consignee] if unit.consignee else []), *signers}
-    last = PlaceShown(unit.gln, unit.gln_extension, place_book(conn).site(conn, unit.gln, unit.gln_extension))
+    last = PlaceShown(unit.gln, unit.gln_extension, book.get(unit.gln, unit.gln_extension))
     return UnitPage(
         code=code,
         kind=unit.kind,
@@ -345,7 +358,7 @@ def unit_page(conn: Connection, verifier: EventVerifier, code: str) -> UnitPage 
     )
 
 
-_UNIT_COLUMNS = (
+_UNIT = select_columns(
     Unit.code,
     Unit.kind,
     Unit.holder,
@@ -354,6 +367,19 @@ _UNIT_COLUMNS = (
     Unit.gln_extension,
     Unit.received_at,
     Unit.sold_event_id,
+).where(Unit.code == bindparam("code"))
+_LOTS = select_columns(Lot.id, Lot.gtin, Lot.lot, Lot.product).where(col(Lot.id).in_(bindparam("ids", expanding=True)))
+_PATH = select_columns(UnitEvent.event_id).where(UnitEvent.code == bindparam("code")).order_by(col(UnitEvent.event_id))
+_CHILDREN = (
+    select_columns(Unit.code, Unit.kind, Unit.lot_id, Unit.parent, Unit.sold_event_id)
+    .where(col(Unit.parent).in_(bindparam("parents", expanding=True)))
+    .order_by(col(Unit.code))
+)
+_SHIPMENTS = select_columns(Shipment.id).where(col(Shipment.lot_id).in_(bindparam("ids", expanding=True)))
+_COLD_CHAIN = select_columns(EventRow.id).where(
+    EventRow.kind == "cold_chain",
+    tuple_(EventRow.gtin, EventRow.lot).in_(bindparam("lots", expanding=True))
+    | col(EventRow.ref).in_(bindparam("shipments", expanding=True)),
 )
 
 
@@ -375,11 +401,7 @@ def _contents(conn: Connection, code: str) -> tuple[list[Content], set[int]]:
     while wanted:
         level: list[str] = []
         for chunk in chunks(wanted):
-            for child, kind, lot_id, parent, sold in conn.execute(
-                select_columns(Unit.code, Unit.kind, Unit.lot_id, Unit.parent, Unit.sold_event_id)
-                .where(col(Unit.parent).in_(chunk))
-                .order_by(col(Unit.code))
-            ):
+            for child, kind, lot_id, parent, sold in conn.execute(_CHILDREN, {"parents": chunk}):
                 c = Content(child, kind, lot_id, sold=sold is not None)
                 if lot_id is not None:
                     lot_ids.add(int(lot_id))
@@ -395,15 +417,9 @@ def _cold_chain_ids(conn: Connection, lots: dict[int, tuple[str, str, str]]) -> 
     (as the can's page finds them, queries.shown_ids)."""
     if not lots:
         return []
-    shipments = conn.execute(select_columns(Shipment.id).where(col(Shipment.lot_id).in_(sorted(lots)))).scalars().all()
-    by_lot = [and_(EventRow.gtin == g, EventRow.lot == lo) for g, lo, _ in lots.values()]
-    return list(
-        conn.execute(
-            select_columns(EventRow.id).where(
-                EventRow.kind == "cold_chain", or_(*by_lot, col(EventRow.ref).in_(list(shipments)))
-            )
-        ).scalars()
-    )
+    shipments = conn.execute(_SHIPMENTS, {"ids": sorted(lots)}).scalars().all()
+    keys = [(g, lo) for g, lo, _ in lots.values()]
+    return list(conn.execute(_COLD_CHAIN, {"lots": keys, "shipments": list(shipments)}).scalars())
 
 
 def may_read(page_handlers: frozenset[str], role: str, supplier_id: str | None) -> bool:
