@@ -101,12 +101,17 @@ def grow(settings: Settings, cases: int, pallets: int) -> None:
         for p in range(pallets):
             code = f"00/{sscc(p)}"
             where = dict(gln=gln(p % 500), gln_extension=None, received_at=now, received_event_id=event_id)
-            units.append(dict(code=code, kind="pallet", lot_id=None, parent=None, holder=A, **where))
+            units.append(
+                dict(code=code, kind="pallet", lot_id=None, parent=None, packed_event_id=None, holder=A, **where)
+            )
             named.append(dict(code=code, event_id=event_id))
         for c in range(cases):
             code = f"01/{CASE_GTIN}/21/G{c}"
             parent = f"00/{sscc(c % pallets)}"
-            units.append(dict(code=code, kind="case", lot_id=None, parent=parent, holder=A, packed_event_id=event_id))
+            none = dict(gln=None, gln_extension=None, received_at=None, received_event_id=None)
+            units.append(
+                dict(code=code, kind="case", lot_id=None, parent=parent, packed_event_id=event_id, holder=A, **none)
+            )
             named.append(dict(code=code, event_id=event_id))
         for chunk in range(0, len(units), 10_000):
             conn.execute(insert(Unit), units[chunk : chunk + 10_000])

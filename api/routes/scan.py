@@ -123,8 +123,10 @@ async def _answer(request: Request, runtime: Any, lang: str | None, fmt: str | N
     )
 
 
-def _travelled(runtime: Any, gtin: str, serial: str) -> list[Carrier]:
+def _travelled(runtime: Any, gtin: str | None, serial: str | None) -> list[Carrier]:
     """The case and pallet the can travelled in, city-level (scan.logistics.travelled_in)."""
+    if gtin is None or serial is None:
+        return []
     with runtime.scan_engine.connect() as conn:
         return travelled_in(conn, gtin, serial)
 

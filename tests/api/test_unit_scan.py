@@ -127,7 +127,7 @@ def test_a_pallet_with_a_staff_key_lists_cases_cans_path_places_and_cold_chain(s
         assert f"01/{CASE_GTIN}/21/{case}" in page
     for can in story.cans:
         assert f'data-code="01/{FORMULA}/21/{can.serial}"' in page
-    assert page.count(f'<span class="lot">{LOT}</span>') == 6
+    assert page.count(f'<span class="lot">{LOT}</span>') == 2  # each case names its lot once
     assert f"2 {t['unit_cases']}, 6 {t['unit_cans']}" in page
     # The path: pack onto the pallet at the plant, shipped from there, received at the store's dock,
     # each with its place's recorded name, who and a verified badge.

@@ -101,9 +101,9 @@ class PlaceBook:
                 self.sites.setdefault((s["gln"], None), found)
 
 
-_NEWEST = select_columns(func.max(EventRow.id))
+_NEWEST = select_columns(func.max(col(EventRow.id)))
 _SITES = (
-    select_columns(EventRow.id, EventRow.body)
+    select_columns(col(EventRow.id), col(EventRow.body))
     .where(
         col(EventRow.id) > bindparam("last"),
         col(EventRow.id) <= bindparam("newest"),
@@ -176,12 +176,12 @@ class Carrier:
 
 
 _TRAVELLED = (
-    select_columns(Unit.code, Unit.kind, Unit.gln, Unit.gln_extension, Unit.received_at)
+    select_columns(col(Unit.code), col(Unit.kind), col(Unit.gln), col(Unit.gln_extension), col(Unit.received_at))
     .where(
         col(Unit.code).in_(
-            select_columns(EventRow.ref)
+            select_columns(col(EventRow.ref))
             .join(UnitEvent, col(UnitEvent.event_id) == col(EventRow.id))
-            .where(UnitEvent.code == bindparam("code"), EventRow.kind == "pack")
+            .where(col(UnitEvent.code) == bindparam("code"), col(EventRow.kind) == "pack")
         )
     )
     .order_by(col(Unit.kind), col(Unit.code))
@@ -225,6 +225,19 @@ class Content:
     @property
     def serial(self) -> str:
         return self.code.rsplit("/", 1)[-1]
+
+    @property
+    def groups(self) -> list[tuple[tuple[str, str], str, list[Content]]]:
+        """The cans inside, by lot: ((GTIN, lot), product, cans), so a page names each lot once."""
+        return lot_groups(self.inside)
+
+
+def lot_groups(items: list[Content]) -> list[tuple[tuple[str, str], str, list[Content]]]:
+    by_lot: dict[tuple[str, str], list[Content]] = {}
+    for c in items:
+        if c.lot is not None:
+            by_lot.setdefault(c.lot, []).append(c)
+    return [(lot, cans[0].product or "", cans) for lot, cans in by_lot.items()]
 
 
 @dataclass(frozen=True)
@@ -278,6 +291,11 @@ class UnitPage:
         return sum(1 for c in self.contents if c.kind == UnitKind.CASE)
 
     @property
+    def groups(self) -> list[tuple[tuple[str, str], str, list[Content]]]:
+        """The cans directly inside (not in a case), by lot."""
+        return lot_groups(self.contents)
+
+    @property
     def records(self) -> list[Record]:
         return [*(s.record for s in self.path), *self.cold_chain, *self.unreadable]
 
@@ -292,7 +310,7 @@ class UnitPage:
 
 def unit_kind(conn: Connection, code: str) -> str | None:
     """The kind of the unit ``code`` (a UnitKind), None when no logistics record names it."""
-    found = conn.execute(select_columns(Unit.kind).where(Unit.code == code)).scalar()
+    found = conn.execute(select_columns(col(Unit.kind)).where(col(Unit.code) == code)).scalar()
     return None if found is None else str(found)
 
 
@@ -302,12 +320,14 @@ def unit_page(conn: Connection, verifier: EventVerifier, code: str) -> UnitPage 
     if unit is None or unit.kind == UnitKind.ITEM:
         return None
     contents, lot_ids = _contents(conn, code)
-    lots = {int(i): (g, lo, p) for i, g, lo, p in conn.execute(_LOTS, {"ids": sorted(lot_ids)})}
+    lots: dict[int, tuple[str, str, str]] = {
+        int(i or 0): (g, lo, p) for i, g, lo, p in conn.execute(_LOTS, {"ids": sorted(lot_ids)})
+    }
     for c in _walk(contents):
         if c.lot_id is not None:
             g, lo, p = lots[c.lot_id]
             c.lot, c.product = (g, lo), p
-    path_ids = list(conn.execute(_PATH, {"code": code}).scalars())
+    path_ids: list[int] = [int(i) for i in conn.execute(_PATH, {"code": code}).scalars()]
     cold_ids = _cold_chain_ids(conn, lots)
     rows = fetch_events(conn, sorted({*path_ids, *cold_ids}))
     records, unreadable = read_records(rows, verifier)
@@ -359,25 +379,31 @@ def unit_page(conn: Connection, verifier: EventVerifier, code: str) -> UnitPage 
 
 
 _UNIT = select_columns(
-    Unit.code,
-    Unit.kind,
-    Unit.holder,
-    Unit.consignee,
-    Unit.gln,
-    Unit.gln_extension,
-    Unit.received_at,
-    Unit.sold_event_id,
-).where(Unit.code == bindparam("code"))
-_LOTS = select_columns(Lot.id, Lot.gtin, Lot.lot, Lot.product).where(col(Lot.id).in_(bindparam("ids", expanding=True)))
-_PATH = select_columns(UnitEvent.event_id).where(UnitEvent.code == bindparam("code")).order_by(col(UnitEvent.event_id))
+    col(Unit.code),
+    col(Unit.kind),
+    col(Unit.holder),
+    col(Unit.consignee),
+    col(Unit.gln),
+    col(Unit.gln_extension),
+    col(Unit.received_at),
+    col(Unit.sold_event_id),
+).where(col(Unit.code) == bindparam("code"))
+_LOTS = select_columns(col(Lot.id), col(Lot.gtin), col(Lot.lot), col(Lot.product)).where(
+    col(Lot.id).in_(bindparam("ids", expanding=True))
+)
+_PATH = (
+    select_columns(col(UnitEvent.event_id))
+    .where(col(UnitEvent.code) == bindparam("code"))
+    .order_by(col(UnitEvent.event_id))
+)
 _CHILDREN = (
-    select_columns(Unit.code, Unit.kind, Unit.lot_id, Unit.parent, Unit.sold_event_id)
+    select_columns(col(Unit.code), col(Unit.kind), col(Unit.lot_id), col(Unit.parent), col(Unit.sold_event_id))
     .where(col(Unit.parent).in_(bindparam("parents", expanding=True)))
     .order_by(col(Unit.code))
 )
-_SHIPMENTS = select_columns(Shipment.id).where(col(Shipment.lot_id).in_(bindparam("ids", expanding=True)))
-_COLD_CHAIN = select_columns(EventRow.id).where(
-    EventRow.kind == "cold_chain",
+_SHIPMENTS = select_columns(col(Shipment.id)).where(col(Shipment.lot_id).in_(bindparam("ids", expanding=True)))
+_COLD_CHAIN = select_columns(col(EventRow.id)).where(
+    col(EventRow.kind) == "cold_chain",
     tuple_(EventRow.gtin, EventRow.lot).in_(bindparam("lots", expanding=True))
     | col(EventRow.ref).in_(bindparam("shipments", expanding=True)),
 )
@@ -405,7 +431,7 @@ def _contents(conn: Connection, code: str) -> tuple[list[Content], set[int]]:
                 c = Content(child, kind, lot_id, sold=sold is not None)
                 if lot_id is not None:
                     lot_ids.add(int(lot_id))
-                (top if parent == code else by_code[parent].inside).append(c)
+                (top if parent == code else by_code[str(parent)].inside).append(c)
                 by_code[child] = c
                 level.append(child)
         wanted = level
@@ -419,7 +445,7 @@ def _cold_chain_ids(conn: Connection, lots: dict[int, tuple[str, str, str]]) -> 
         return []
     shipments = conn.execute(_SHIPMENTS, {"ids": sorted(lots)}).scalars().all()
     keys = [(g, lo) for g, lo, _ in lots.values()]
-    return list(conn.execute(_COLD_CHAIN, {"lots": keys, "shipments": list(shipments)}).scalars())
+    return [int(i or 0) for i in conn.execute(_COLD_CHAIN, {"lots": keys, "shipments": list(shipments)}).scalars()]
 
 
 def may_read(page_handlers: frozenset[str], role: str, supplier_id: str | None) -> bool:
@@ -493,13 +519,15 @@ def place_page(conn: Connection, gln: str, extension: str | None, holder: str | 
     """The place ``gln`` (``extension``): None when neither a site record nor a receiving names it.
     ``holder``: count only the units that supplier holds (a supplier key sees its own goods)."""
     site = place_book(conn).site(conn, gln, extension)
-    where = [Unit.gln == gln]
+    where = [col(Unit.gln) == gln]
     if extension is not None:
-        where.append(Unit.gln_extension == extension)
+        where.append(col(Unit.gln_extension) == extension)
     if holder is not None:
-        where.append(Unit.holder == holder)
+        where.append(col(Unit.holder) == holder)
     rows = conn.execute(
-        select_columns(Unit.kind, func.count(), func.max(Unit.received_at)).where(*where).group_by(col(Unit.kind))
+        select_columns(col(Unit.kind), func.count(), func.max(col(Unit.received_at)))
+        .where(*where)
+        .group_by(col(Unit.kind))
     ).all()
     if site is None and not rows and holder is None:
         return None
@@ -512,5 +540,5 @@ def place_known(conn: Connection, gln: str, extension: str | None) -> bool:
     """Whether the place is registered here: a site record or a receiving names it."""
     if place_book(conn).site(conn, gln, extension) is not None:
         return True
-    where = [Unit.gln == gln] + ([Unit.gln_extension == extension] if extension is not None else [])
-    return conn.execute(select_columns(Unit.code).where(*where).limit(1)).first() is not None
+    where = [col(Unit.gln) == gln] + ([col(Unit.gln_extension) == extension] if extension is not None else [])
+    return conn.execute(select_columns(col(Unit.code)).where(*where).limit(1)).first() is not None
