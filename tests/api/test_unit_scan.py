@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from cradletrace.config import Settings
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.core.labels import DigitalLink
 from cradletrace.scanner_web.pages import strings
-from tests.api.conftest import FORMULA, A
+from tests.api.conftest import FORMULA, A, commission
 from tests.api.test_scan import JSON, LOT, SLASH_LOT, Packs, packed_site, record
 from tests.browser import screenshot, watched_page
 from tests.test_logistics import CASE_GTIN, PLANT_GLN, SSCC, STORE_GLN
@@ -49,62 +50,59 @@ def unit(ref: str) -> dict[str, str]:
     return {"sscc": ref} if len(ref) == 18 and ref.isdigit() else {"gtin": CASE_GTIN, "serial": ref}
 
 
+def tell(p: Packs) -> Story:
+    """The story of the module's docstring, recorded on ``p``'s site."""
+    at = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    later = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    shipment = {
+        "id": "GLN-SHIP-1",
+        "lot": {"gtin": FORMULA, "lot": LOT},
+        "quantity": 6,
+        "unit": "can",
+        "from_site": {"name": "Southern Alps Nutrition, dock 1", "address": "45 Kahu Rd, Christchurch"}
+        | CHRISTCHURCH
+        | {"gln": PLANT_GLN},
+        "to_site": {"name": "Pudong store 12", "address": "88 Fute North Rd, Pudong, Shanghai"}
+        | SHANGHAI
+        | {"gln": STORE_GLN},
+        "shipped_at": at,
+    }
+    cans = commission(p.settings, LOT, 6)
+
+    def ev(kind: str, **data: Any) -> dict[str, object]:
+        return {"kind": kind, "supplier": A, "data": data}
+
+    c = [{"gtin": FORMULA, "serial": x.serial} for x in cans]
+    s = [{"gtin": FORMULA, "serial": x.serial} for x in p.slash]
+    dock = {"gln": STORE_GLN, "extension": "DOCK-2"}
+    record(
+        p.settings,
+        [
+            ev("shipment", **shipment),
+            ev("pack", parent=unit("C1"), children=c[:3], at=at, place={"gln": PLANT_GLN}),
+            ev("pack", parent=unit("C2"), children=c[3:], at=at, place={"gln": PLANT_GLN}),
+            ev("pack", parent=unit(SSCC), children=[unit("C1"), unit("C2")], at=at, place={"gln": PLANT_GLN}),
+            ev("move", action="ship", units=[unit(SSCC)], at=at, from_place={"gln": PLANT_GLN}),
+            ev("move", action="receive", units=[unit(SSCC)], at=later, to_place=dock),
+            ev("pack", parent=unit("C3"), children=s, at=at),
+            ev("pack", parent=unit(SSCC2), children=[unit("C3")], at=at),
+        ],
+    )
+    assert p.client.post("/api/v1/anchor", headers=p.site.auth("operator")).status_code == 200
+    started = p.client.post(
+        "/api/v1/recalls",
+        headers=p.site.auth("quality"),
+        json={"reason": "Cronobacter detected", "severity": "I", "lots": [f"{FORMULA}/{SLASH_LOT}"]},
+    )
+    assert started.status_code == 201, started.text
+    return Story(p, cans, p.slash)
+
+
 @pytest.fixture(scope="module")
 def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("unitscan") / "data")
     with packed_site(settings, scan_rate_per_minute=0) as p:
-        at = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
-        later = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-        shipment = {
-            "id": "GLN-SHIP-1",
-            "lot": {"gtin": FORMULA, "lot": LOT},
-            "quantity": 6,
-            "unit": "can",
-            "from_site": {"name": "Southern Alps Nutrition, dock 1", "address": "45 Kahu Rd, Christchurch"}
-            | CHRISTCHURCH
-            | {"gln": PLANT_GLN},
-            "to_site": {"name": "Pudong store 12", "address": "88 Fute North Rd, Pudong, Shanghai"}
-            | SHANGHAI
-            | {"gln": STORE_GLN},
-            "shipped_at": at,
-        }
-        cans = p.cans[:0]
-        from tests.api.conftest import commission
-
-        cans = commission(p.settings, LOT, 6)
-
-        def ev(kind: str, **data: Any) -> dict[str, object]:
-            return {"kind": kind, "supplier": A, "data": data}
-
-        c = [{"gtin": FORMULA, "serial": x.serial} for x in cans]
-        s = [{"gtin": FORMULA, "serial": x.serial} for x in p.slash]
-        record(
-            p.settings,
-            [
-                ev("shipment", **shipment),
-                ev("pack", parent=unit("C1"), children=c[:3], at=at, place={"gln": PLANT_GLN}),
-                ev("pack", parent=unit("C2"), children=c[3:], at=at, place={"gln": PLANT_GLN}),
-                ev("pack", parent=unit(SSCC), children=[unit("C1"), unit("C2")], at=at, place={"gln": PLANT_GLN}),
-                ev("move", action="ship", units=[unit(SSCC)], at=at, from_place={"gln": PLANT_GLN}),
-                ev(
-                    "move",
-                    action="receive",
-                    units=[unit(SSCC)],
-                    at=later,
-                    to_place={"gln": STORE_GLN, "extension": "DOCK-2"},
-                ),
-                ev("pack", parent=unit("C3"), children=s, at=at),
-                ev("pack", parent=unit(SSCC2), children=[unit("C3")], at=at),
-            ],
-        )
-        assert p.client.post("/api/v1/anchor", headers=p.site.auth("operator")).status_code == 200
-        started = p.client.post(
-            "/api/v1/recalls",
-            headers=p.site.auth("quality"),
-            json={"reason": "Cronobacter detected", "severity": "I", "lots": [f"{FORMULA}/{SLASH_LOT}"]},
-        )
-        assert started.status_code == 201, started.text
-        yield Story(p, cans, p.slash)
+        yield tell(p)
 
 
 def get(story: Story, path: str, who: str | None = None, **headers: str) -> Any:
@@ -245,6 +243,25 @@ def test_a_place_public_and_for_staff(story: Story) -> None:
     gln = "942190296009" + str(gtin_check_digit("942190296009"))
     r = get(story, f"/414/{gln}", **JSON)
     assert (r.status_code, r.json()["detail"]) == (404, f"this server holds no place with GLN {gln}")
+
+
+# -- both stores ----------------------------------------------------------------------------------------
+
+
+def test_the_pallet_page_and_the_cans_carriers_on_both_stores(tmp_path: Path, database_url: str | None) -> None:
+    with packed_site(Settings(data_dir=tmp_path / "data", database_url=database_url), scan_rate_per_minute=0) as p:
+        told = tell(p)
+        body = get(told, f"/00/{SSCC}", "quality", **JSON).json()
+        assert body["counts"] == {"cases": 2, "cans": 6} and body["all_verified"] is True
+        assert [s["action"] for s in body["path"]] == ["pack", "ship", "receive"] and body["cold_chain"]
+        assert get(told, f"/00/{SSCC2}", "quality", **JSON).json()["lots"][0]["recall"] is not None
+        carriers = p.client.get(told.cans[4].path, headers=JSON).json()["travelled_in"]
+        assert [(c["code"], (c["last_location"] or {}).get("city")) for c in carriers] == [
+            (f"01/{CASE_GTIN}/21/C2", "Shanghai"),
+            (f"00/{SSCC}", "Shanghai"),
+        ]
+        place = get(told, f"/414/{STORE_GLN}", "operator", **JSON).json()
+        assert place["received"] == {"pallet": 1, "case": 2, "item": 6} and place["name"] == "Pudong store 12"
 
 
 # -- in Chromium ----------------------------------------------------------------------------------------
