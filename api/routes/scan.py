@@ -96,6 +96,8 @@ async def _answer(request: Request, runtime: Any, lang: str | None, fmt: str | N
             return error_response(400, MALFORMED, exc.problems)
         what = "; ".join(f"{p.where}: {p.message}" for p in exc.problems)  # the part at fault, as in the JSON
         return HTMLResponse(render_unknown(language, f"{raw} — {what}", malformed=True), status_code=400)
+    # Read before the scan is counted: a store that fails here fails the request uncounted.
+    travelled = await to_thread.run_sync(_travelled, runtime, code.gtin, code.serial)
     try:
         result = await runtime.scan(code.gtin, code.lot, code.serial, datetime.now(UTC), _client(runtime, request))
     except NotFoundError:  # the lot's batch event no longer reads
@@ -105,7 +107,6 @@ async def _answer(request: Request, runtime: Any, lang: str | None, fmt: str | N
             return error_response(404, UNKNOWN)
         return HTMLResponse(render_unknown(language, f"{code.gtin} / {code.lot} / {code.serial}"), status_code=404)
     chain = runtime.chain_facts
-    travelled = await to_thread.run_sync(_travelled, runtime, code.gtin, code.serial)
     if as_json:
         return Response(scan_json(result, chain, travelled), media_type="application/json")
     status = result.status
