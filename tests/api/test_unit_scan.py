@@ -193,6 +193,12 @@ def test_a_case_label_opens_the_case(story: Story) -> None:
     assert get(story, f"/01/{CASE_GTIN}/21/C1", **JSON).json()["contents"] is None
 
 
+def test_head_answers_without_a_body(story: Story) -> None:
+    head = story.packs.client.head(f"/00/{SSCC}", headers=story.packs.site.auth("quality"))
+    assert (head.status_code, head.content) == (200, b"")
+    assert story.packs.client.head(f"/00/{UNKNOWN_SSCC}").status_code == 404
+
+
 def test_an_unknown_sscc_is_404_with_its_reason(story: Story) -> None:
     r = get(story, f"/00/{UNKNOWN_SSCC}", "quality", **JSON)
     assert (r.status_code, r.json()["detail"]) == (404, f"this server holds no pallet with SSCC {UNKNOWN_SSCC}")
