@@ -81,6 +81,12 @@ def get_caller(
     presented = bearer.credentials if bearer else header
     if not presented:
         raise ApiError(401, MISSING_KEY, headers={"WWW-Authenticate": "Bearer"})
+    return caller_of(request, runtime, session, presented)
+
+
+def caller_of(request: Request, runtime: Runtime, session: Session, presented: str) -> Caller:
+    """The holder of the key ``presented``, throttled per address as ``get_caller`` says; for pages
+    that also answer without a key (the pallet page: api/routes/resolver.py)."""
     address = client_address(request)
     wait = runtime.auth_throttle.wait(address)
     if wait:

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from cradletrace.core.weblinks import document_uri_problem
 from cradletrace.scan.history import ScanSummary
+from cradletrace.scan.logistics import Carrier, PlacePage, UnitPage
 from cradletrace.scan.view import ScanView
 from cradletrace.scanner_web.facts import fact, fact_attr
 from cradletrace.store.states import HoldReason
@@ -94,7 +95,7 @@ def status_warnings(recall: dict[str, object] | None, hold: dict[str, object] | 
     return out
 
 
-_SLOTS = ("warnings", "serial", "scans")
+_SLOTS = ("warnings", "serial", "scans", "units")
 _SLOT_MARK = re.compile("\x00(" + "|".join(_SLOTS) + ")\x00")
 
 
@@ -106,11 +107,13 @@ def render_scan(
     serial: str | None = None,
     memo: dict[Any, Any] | None = None,
     chain: Mapping[str, Any] | None = None,
+    travelled: Sequence[Carrier] = (),
 ) -> str:
     """The scan page. The part that depends only on ``view`` is rendered once into ``memo`` (kept
     with the view by scan.cache.ViewCache); banners, serial and scan history are filled in per scan.
     ``chain`` (api.runtime.Runtime.chain_facts, the same for every page of a server) goes on the
-    root element as data attributes, for the page's script that checks the anchors on the phone."""
+    root element as data attributes, for the page's script that checks the anchors on the phone.
+    ``travelled``: the case and pallet this can was packed in (scan.logistics.travelled_in), per scan."""
     t = strings()[lang]
     warnings = warnings_for(view, lang, extra_warnings)
     if scans is not None and scans.clone.likely_copy:
@@ -130,6 +133,7 @@ def render_scan(
         "warnings": fill.warnings(warnings),
         "serial": fill.serial(t, serial or view.serial),
         "scans": fill.scan_history(t, lang, scans),
+        "units": fill.travelled(t, lang, travelled),
     }
     return "".join(slots[p] if i % 2 else p for i, p in enumerate(parts))
 
@@ -156,6 +160,38 @@ def _chain_attrs(chain: Mapping[str, Any] | None) -> dict[str, str] | None:
 @cache
 def _parts() -> Any:
     return _env().get_template("scan_parts.html").module
+
+
+def render_unit(lang: str, kind: str, code: str, page: UnitPage | None) -> str:
+    """A pallet's or case's page: with ``page`` (logistics staff) its contents, path, cold chain and
+    the recalls and holds of the lots inside; without, only what it is and that the rest needs a key."""
+    t = strings()[lang]
+    warnings: list[Banner] = []
+    for flag in page.flags if page else ():
+        for b in status_warnings(flag.status.recall, flag.status.hold, lang):
+            warnings.append(Banner(b.kind, f"{t['unit_lot_prefix']} {flag.product} {flag.lot}: {b.text}"))
+    return _env().get_template("unit.html").render(t=t, lang=lang, kind=kind, code=code, page=page, warnings=warnings)
+
+
+def render_place(lang: str, page: PlacePage, staff: bool) -> str:
+    """A place (GLN): its recorded name and that it is registered here; for staff its GLN, city and
+    what was last received there, as counts."""
+    t = strings()[lang]
+    site, city = page.place.site, page.place.site.city if page.place.site else None
+    counts = sorted(page.received.items(), key=lambda kv: ("pallet", "case", "item").index(kv[0]))
+    return (
+        _env()
+        .get_template("place.html")
+        .render(
+            t=t,
+            lang=lang,
+            page=page,
+            staff=staff,
+            name=site.name if site else None,
+            city=(city.name_zh if lang == "zh" else city.name) if city else None,
+            counts=counts,
+        )
+    )
 
 
 def render_unknown(lang: str, code: str, malformed: bool = False) -> str:

@@ -11,9 +11,11 @@ without a body, so a client can read a redirect's target without following it.
 Links that name the pack without its lot (``/01/<GTIN>/21/<serial>``, GTIN+serial being unique on
 its own, or written with convenience alphas, ``/gtin/…/ser/…``) are redirected to the pack's full
 numeric path, so the scan page sees one form. Links to a product or a lot alone have no page here:
-404. An SSCC (``/00/…``, a pallet or case) and a GLN (``/414/…[/254/…]``, a place) are recognised
-and looked up in ``logistics_answer``, the one place the pallet and place pages will plug in; until
-this server records them, 404 saying so. Any other GS1 primary key (GRAI, GIAI, GSRN, ...) is 404
+404. An SSCC (``/00/…``, a pallet) and a GLN (``/414/…[/254/…]``, a place) are looked up in
+``logistics_answer``, as is ``/01/<GTIN>/21/<serial>`` of a case: the pallet's or case's page
+(contents, path, cold chain for logistics staff with a key; what it is, for anyone else) or the
+place's (its name for anyone; GLN, city and what was last received there for staff), or 404
+saying nothing is held for that key. Any other GS1 primary key (GRAI, GIAI, GSRN, ...) is 404
 naming the key: this resolver serves only 01, 00 and 414. Syntax errors are 400, naming the rule broken.
 
 These requests share the scan page's path (``/01/...``). ``ResolverRoute`` takes a request only
@@ -34,16 +36,19 @@ from sqlmodel import Session, col, select
 from starlette.routing import Match
 from starlette.types import Scope
 
-from cradletrace.api.deps import RuntimeDep
+from cradletrace.api.deps import RuntimeDep, caller_of
 from cradletrace.api.errors import error_response
 from cradletrace.api.routes.scan import MALFORMED, PAGE_RESPONSES, UNKNOWN, _limit
+from cradletrace.apikeys import Caller
 from cradletrace.core.digitallink import GTIN, PRIMARY_ALPHAS, Link, parse_path, primary_keys
 from cradletrace.core.labels import resolver_origin
 from cradletrace.core.weblinks import document_host, document_uri_problem
 from cradletrace.errors import InvalidInputError
 from cradletrace.recall.status import lot_status
-from cradletrace.scanner_web.pages import pick_lang, render_unknown
+from cradletrace.scan import logistics
+from cradletrace.scanner_web.pages import pick_lang, render_place, render_unit, render_unknown
 from cradletrace.store.models import EventRow, Item, Lot
+from cradletrace.store.states import UnitKind
 
 router = APIRouter(tags=["resolver"])
 GS1_VOC = "https://gs1.org/voc/"
@@ -91,7 +96,7 @@ def description(runtime: RuntimeDep) -> JSONResponse:
         {
             "name": "cradletrace",
             "resolverRoot": resolver_origin(runtime.settings.resolver_host),
-            "supportedPrimaryKeys": ["01"],
+            "supportedPrimaryKeys": ["01", "00", "414"],
             "supportedLinkType": [{"namespace": GS1_VOC, "prefix": "gs1:"}],
             "linkTypeDefaultCanBeLinkset": False,
             "linkTypeDefaultCanBeAll": False,
@@ -132,6 +137,9 @@ def resolve(request: Request, rest: str, runtime: RuntimeDep) -> Response:
     with runtime.session() as session:
         pack = _pack(session, link)
         if pack is None:
+            case = logistics_answer(runtime, request, link, as_json, language) if link.lot is None else None
+            if case is not None:  # a case's code: /01/<case GTIN>/21/<serial>
+                return case
             if as_json:
                 return error_response(404, UNKNOWN, headers={**CORS, **NO_CACHE})
             return _page(404, render_unknown(language, link.element_string))
@@ -169,7 +177,11 @@ router.add_api_route(
 # numeric path). SSCC and GLN are documented: the pallet and place pages will live there.
 DOCUMENTED = {"00": "Resolve an SSCC (a pallet or case)", "414": "Resolve a GLN (a place)"}
 _KEY_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The pallet's or place's page, once this server records them", "content": {"text/html": {}}},
+    200: {
+        "description": "The pallet's page (contents, path and cold chain with a logistics staff key) or the "
+        "place's page (HTML, or JSON with Accept: application/json or ?format=json)",
+        "content": {"text/html": {}, "application/json": {}},
+    },
     **{code: spec for code, spec in PAGE_RESPONSES.items() if code != 200},
 }
 for _segment in sorted({*primary_keys(), *PRIMARY_ALPHAS} - {GTIN}):
@@ -179,7 +191,8 @@ for _segment in sorted({*primary_keys(), *PRIMARY_ALPHAS} - {GTIN}):
         methods=["GET"],
         include_in_schema=_segment in DOCUMENTED,
         summary=DOCUMENTED.get(_segment),
-        description="A GS1 Digital Link of this key: 404 saying this server holds nothing for it yet, "
+        description="A GS1 Digital Link of this key: the pallet or place when this server holds it (contents "
+        "and counts need a key: Authorization: Bearer or X-API-Key), else 404 saying it holds nothing for it; "
         "400 naming the rule a malformed link breaks.",
         responses=_KEY_RESPONSES,
         response_class=HTMLResponse,
@@ -187,15 +200,73 @@ for _segment in sorted({*primary_keys(), *PRIMARY_ALPHAS} - {GTIN}):
     router.add_api_route(f"/{_segment}/{{rest:path}}", resolve, methods=["HEAD"], include_in_schema=False)
 
 
-def logistics_answer(runtime: Any, request: Request, link: Link) -> Response | None:
-    """The one place a pallet (00, for logistics staff) or a place (414, with an optional 254) will
-    be looked up once this server records logistics units and locations; None: nothing held."""
-    return None
+def logistics_answer(runtime: Any, request: Request, link: Link, as_json: bool, language: str) -> Response | None:
+    """The pallet or case (00, or 01 with a serial that is a case's) or the place (414 with an
+    optional 254) a link names; None when nothing is held for it.
+
+    A pallet's or case's contents, path and cold chain are for logistics staff: a key
+    (``Authorization: Bearer`` or ``X-API-Key``) of an operator or quality staff member, or of a
+    supplier that packed, moved, holds or may receive the unit (logistics.may_read). Without one
+    the page says what the unit is and that the rest needs a key, nothing more. A place's name and
+    that it is registered here are public; its GLN, city and what was last received there (counts
+    only; a supplier's key counts the units it holds) are for staff."""
+    with runtime.scan_engine.connect() as conn:
+        if link.key == "414":
+            return _place(runtime, request, conn, link, as_json, language)
+        code = f"00/{link.value}" if link.key == "00" else f"01/{link.gtin}/21/{link.serial}"
+        kind = logistics.unit_kind(conn, code)
+        if kind is None or kind == UnitKind.ITEM:
+            return None
+        caller = _staff(runtime, request)
+        page = logistics.unit_page(conn, runtime.verifier, code) if caller is not None else None
+        if page is not None and not logistics.may_read(page.handlers, caller.role, caller.supplier_id):  # type: ignore[union-attr]
+            page = None
+    headers = {**CORS, **NO_CACHE, "Vary": STAFF_VARY}
+    if as_json:
+        body = logistics.unit_json(page) if page else {"code": code, "kind": kind, "contents": None, "note": STAFF_ONLY}
+        return JSONResponse(body, headers=headers)
+    return HTMLResponse(render_unit(language, kind, code, page), headers=headers)
+
+
+STAFF_ONLY = "contents, path and cold chain are shown to logistics staff with a key"
+STAFF_VARY = "Accept, Authorization, X-API-Key"
+
+
+def _staff(runtime: Any, request: Request) -> Caller | None:
+    """The caller of a key the request presents, None without one; a wrong key is 401 (throttled)."""
+    auth = request.headers.get("authorization", "")
+    presented = auth[7:] if auth[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
+    if not presented.strip():
+        return None
+    with runtime.session() as session:
+        return caller_of(request, runtime, session, presented)
+
+
+def _place(runtime: Any, request: Request, conn: Any, link: Link, as_json: bool, language: str) -> Response | None:
+    gln, extension = link.value, link.qualifier("254")
+    page = logistics.place_page(conn, gln, extension)
+    if page is None:
+        return None
+    caller = _staff(runtime, request)
+    staff = caller is not None
+    if caller is not None and caller.role == "supplier":
+        page = logistics.place_page(conn, gln, extension, holder=caller.supplier_id) or page
+    headers = {**CORS, **NO_CACHE, "Vary": STAFF_VARY}
+    if as_json:
+        site = page.place.site
+        body: dict[str, Any] = {"registered": True, "name": site.name if site else None}
+        if staff:
+            body |= page.place.as_json() | {
+                "received": page.received,
+                "last_received_at": page.last_received_at.isoformat() if page.last_received_at else None,
+            }
+        return JSONResponse(body, headers=headers)
+    return HTMLResponse(render_place(language, page, staff), headers=headers)
 
 
 def _other_key(runtime: Any, request: Request, link: Link, as_json: bool, language: str) -> Response:
     """A valid link of another key than a GTIN: the logistics answer, or 404 saying what is not held."""
-    found = logistics_answer(runtime, request, link) if link.key in ("00", "414") else None
+    found = logistics_answer(runtime, request, link, as_json, language) if link.key in ("00", "414") else None
     if found is not None:
         return found
     if link.key == "00":

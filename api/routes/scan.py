@@ -13,6 +13,7 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, BeforeValidator, Field, StrictBool
@@ -23,6 +24,7 @@ from cradletrace.api.errors import ApiError, error_response, responses, too_many
 from cradletrace.core.digitallink import parse_path
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.scan.history import attach_location, client_id
+from cradletrace.scan.logistics import Carrier, travelled_in
 from cradletrace.scan.service import scan_json
 from cradletrace.scanner_web.pages import pick_lang, render_scan, render_unknown, status_warnings
 
@@ -94,6 +96,8 @@ async def _answer(request: Request, runtime: Any, lang: str | None, fmt: str | N
             return error_response(400, MALFORMED, exc.problems)
         what = "; ".join(f"{p.where}: {p.message}" for p in exc.problems)  # the part at fault, as in the JSON
         return HTMLResponse(render_unknown(language, f"{raw} — {what}", malformed=True), status_code=400)
+    # Read before the scan is counted: a store that fails here fails the request uncounted.
+    travelled = await to_thread.run_sync(_travelled, runtime, code.gtin, code.serial)
     try:
         result = await runtime.scan(code.gtin, code.lot, code.serial, datetime.now(UTC), _client(runtime, request))
     except NotFoundError:  # the lot's batch event no longer reads
@@ -104,7 +108,7 @@ async def _answer(request: Request, runtime: Any, lang: str | None, fmt: str | N
         return HTMLResponse(render_unknown(language, f"{code.gtin} / {code.lot} / {code.serial}"), status_code=404)
     chain = runtime.chain_facts
     if as_json:
-        return Response(scan_json(result, chain), media_type="application/json")
+        return Response(scan_json(result, chain, travelled), media_type="application/json")
     status = result.status
     return HTMLResponse(
         render_scan(
@@ -115,8 +119,17 @@ async def _answer(request: Request, runtime: Any, lang: str | None, fmt: str | N
             memo=result.memo,
             extra_warnings=status_warnings(status.recall, status.hold, language),
             chain=chain,
+            travelled=travelled,
         )
     )
+
+
+def _travelled(runtime: Any, gtin: str | None, serial: str | None) -> list[Carrier]:
+    """The case and pallet the can travelled in, city-level (scan.logistics.travelled_in)."""
+    if gtin is None or serial is None:
+        return []
+    with runtime.scan_engine.connect() as conn:
+        return travelled_in(conn, gtin, serial)
 
 
 def _finite(name: str, limit: int) -> Any:

@@ -200,7 +200,7 @@ def test_well_known_describes_the_resolver(packs: tuple[Packs, list[DigitalLink]
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*"
     body = r.json()
     assert body["resolverRoot"] == resolver_origin(p.settings.resolver_host) and body["name"] == "cradletrace"
-    assert body["supportedPrimaryKeys"] == ["01"] and body["linkTypeDefaultCanBeLinkset"] is False
+    assert body["supportedPrimaryKeys"] == ["01", "00", "414"] and body["linkTypeDefaultCanBeLinkset"] is False
     assert (
         body["supportedLinkType"] == [{"namespace": GS1, "prefix": "gs1:"}] and body["supportsLanguageVariants"] is True
     )

@@ -5,7 +5,9 @@ against the chain, its recall and hold, and count the scan.
 scan as one statement on PostgreSQL (``PgScanner``). ``view``: what the page shows, verified
 (``scan_view``, ``view_json``). ``queries``: the rows a view is built from. ``cache``: verified
 views kept between scans. ``history``: the code's scan history, the clone rule's verdict, opt-in
-locations (sealed). ``places``: coarse city names for those locations, offline.
+locations (sealed). ``places``: coarse city names for those locations, offline. ``logistics``: a
+pallet's or case's page (contents, path, cold chain, lot flags), a place's (GLN), and the case and
+pallet a can travelled in.
 """
 
-__all__ = ["cache", "history", "places", "postgres", "queries", "service", "view"]
+__all__ = ["cache", "history", "logistics", "places", "postgres", "queries", "service", "view"]

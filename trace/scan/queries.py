@@ -119,3 +119,16 @@ def fetch_rows(conn: Connection, lot: ScanLot, shipments: Sequence[str] | None =
     ).all()
     keys = key_records(conn, {r.key_id for r in found}) if found else {}
     return Rows(tuple(tuple(r) for r in found), tuple(sorted(keys.items())))
+
+
+_BY_IDS = with_verdict_inputs(_SHOWN_COLUMNS, bindparam("ids", expanding=True)).order_by(col(EventRow.id))
+
+
+def fetch_events(conn: Connection, ids: Sequence[int]) -> Rows:
+    """The rows of the events ``ids`` with what their verdicts depend on, and their keys' records:
+    what the pallet and case pages (logistics.py) verify, as the can's page does its lot's."""
+    if not ids:
+        return Rows((), ())
+    found = conn.execute(_BY_IDS, {"ids": list(ids)}).all()
+    keys = key_records(conn, {r.key_id for r in found}) if found else {}
+    return Rows(tuple(tuple(r) for r in found), tuple(sorted(keys.items())))

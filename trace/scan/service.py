@@ -16,7 +16,7 @@ This is the hottest path of the product (every parent, every pack). Two ways, on
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,7 @@ from sqlmodel import col, select
 from cradletrace.recall.status import NO_STATUS, LotStatus, lot_flags, lot_status
 from cradletrace.scan.cache import ViewCache
 from cradletrace.scan.history import ScanSummary, record_scan
+from cradletrace.scan.logistics import Carrier
 from cradletrace.scan.queries import ScanLot
 from cradletrace.scan.view import ScanView, view_json
 from cradletrace.sealing import Sealer
@@ -102,10 +103,13 @@ def scan_item(
     return ScanResult(serial, view, memo, status, scans)
 
 
-def scan_json(result: ScanResult, chain: Mapping[str, object] | None = None) -> bytes:
+def scan_json(
+    result: ScanResult, chain: Mapping[str, object] | None = None, travelled: Sequence[Carrier] = ()
+) -> bytes:
     """The JSON answer: the lot's part serialized once per view, this scan's part per call.
 
-    ``chain`` (api.runtime.Runtime.chain_facts) tells a phone where to check the anchors itself."""
+    ``chain`` (api.runtime.Runtime.chain_facts) tells a phone where to check the anchors itself;
+    ``travelled`` (logistics.travelled_in) the case and pallet the can was packed in."""
     lot_part: bytes | None = result.memo.get("json")
     if lot_part is None:
         whole = view_json(result.view)
@@ -124,6 +128,7 @@ def scan_json(result: ScanResult, chain: Mapping[str, object] | None = None) -> 
             "reason": s.clone.reason,
             "scan_id": s.scan_id,
         },
+        "travelled_in": [c.as_json() for c in travelled],
         **({"chain": dict(chain)} if chain is not None else {}),
     }
     return json.dumps(head, ensure_ascii=False).encode()[:-1] + b"," + lot_part[1:]

@@ -89,7 +89,30 @@ class ScanView:
 
 def build_view(rows: Rows, verifier: EventVerifier, lot: ScanLot, serial: str | None = None) -> ScanView:
     """Verify every row and sort the records into the page's sections."""
-    pending: list[tuple[int, Record]] = []
+    pending, unreadable = read_records(rows, verifier)
+    own = next((rec for rec in pending if rec.event_id == lot.event_id), None)
+    if own is None:
+        raise NotFoundError(f"lot {lot.gtin}/{lot.lot}: its batch event cannot be read")
+    view = ScanView(gtin=lot.gtin, lot=lot.lot, serial=serial, product=lot.product, batch=own, unreadable=unreadable)
+    for rec in pending:
+        if rec is own:
+            continue
+        if isinstance(rec.data, BatchData):
+            view.origin.append(rec)
+        elif isinstance(rec.data, TestReportData):
+            view.tests.append(rec)
+        elif isinstance(rec, ColdChainRecord):
+            view.cold_chain.append(rec)
+        elif isinstance(rec.data, ShipmentData):
+            view.shipments.append(rec)
+    return view
+
+
+def read_records(rows: Rows, verifier: EventVerifier) -> tuple[list[Record], list[Record]]:
+    """Every row verified, with its proof bundle: the records that read (cold-chain ones with their
+    summary and chart), and those whose stored body no longer parses. Shared by the can's page and
+    the pallet and case pages (logistics.py), so a record is verified and shown the same way."""
+    pending: list[Record] = []
     unreadable: list[Record] = []
     keys = dict(rows.keys)
     for (
@@ -170,25 +193,10 @@ def build_view(rows: Rows, verifier: EventVerifier, lot: ScanLot, serial: str | 
         if read is None:
             unreadable.append(Record(**common))
         elif read.summary is not None:
-            pending.append((eid, ColdChainRecord(**common, summary=read.summary, chart_svg=read.chart_svg)))
+            pending.append(ColdChainRecord(**common, summary=read.summary, chart_svg=read.chart_svg))
         else:
-            pending.append((eid, Record(**common)))
-    own = next((rec for eid, rec in pending if eid == lot.event_id), None)
-    if own is None:
-        raise NotFoundError(f"lot {lot.gtin}/{lot.lot}: its batch event cannot be read")
-    view = ScanView(gtin=lot.gtin, lot=lot.lot, serial=serial, product=lot.product, batch=own, unreadable=unreadable)
-    for _, rec in pending:
-        if rec is own:
-            continue
-        if isinstance(rec.data, BatchData):
-            view.origin.append(rec)
-        elif isinstance(rec.data, TestReportData):
-            view.tests.append(rec)
-        elif isinstance(rec, ColdChainRecord):
-            view.cold_chain.append(rec)
-        elif isinstance(rec.data, ShipmentData):
-            view.shipments.append(rec)
-    return view
+            pending.append(Record(**common))
+    return pending, unreadable
 
 
 def _evidence(bundle: dict[str, Any]) -> str:
