@@ -162,3 +162,30 @@ def render_test_report(
         page="test_report",
         module="portal-test-report.js" if allowed else None,
     )
+
+
+def render_bulk(
+    lang: str,
+    caller: Caller,
+    csrf: str,
+    role: str,
+    nav: Nav,
+    kinds: Sequence[str],
+    keys: Sequence[str],
+    per_submission: int,
+) -> str:
+    """The bulk upload page for the sheet ``kinds`` the role may record; none: only a word saying so
+    (and no script)."""
+    return _render(
+        "portal_bulk.html",
+        lang,
+        nav,
+        caller=caller,
+        csrf=csrf,
+        role=role,
+        kinds=kinds,
+        keys=keys,
+        per=per_submission,
+        page="bulk",
+        module="portal-bulk.js" if kinds else None,
+    )
