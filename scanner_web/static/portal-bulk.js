@@ -301,7 +301,7 @@ function finish(started) {
   status.dataset.refused = String(refused);
   status.dataset.timings = JSON.stringify(timings);
   status.dataset.done = "true";
-  $("bulk-retry").hidden = !refused;
+  $("bulk-retry").hidden = !submissions.some((s) => s.state !== "stored" && s.items.length);
   $("bulk-retry").disabled = false;
 }
 
@@ -343,6 +343,7 @@ async function retry() {
   const key = await privateKey();
   if (!key) return;
   $("bulk-retry").disabled = true;
+  $("bulk-status").removeAttribute("data-done");
   const open = submissions.filter((s) => s.state !== "stored");
   const items = open.flatMap((s) => s.items);
   for (const it of items) it.digest ||= hex(await crypto.subtle.digest("SHA-256", it.bytes));
