@@ -622,8 +622,9 @@ def bulk_stored(request: Request, body: JsonBody, runtime: RuntimeDep, session: 
         raise InvalidInputError(
             Problem("digests", f"expected a list of at most {recording.MAX_EVENTS} SHA-256 digests (64 hex digits)")
         )
+    wanted = sorted({str(d) for d in digests})
     stored: dict[str, int] = {}
-    for chunk in chunks(sorted(set(digests))):
+    for chunk in chunks(wanted):
         q = select(EventRow.digest, EventRow.id).where(
             col(EventRow.supplier_id) == caller.supplier_id, col(EventRow.digest).in_(chunk)
         )
