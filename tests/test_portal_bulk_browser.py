@@ -10,7 +10,9 @@ verifies with the Python verifier.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -26,9 +28,9 @@ from cradletrace.config import Settings
 from cradletrace.core import canonical, signing
 from cradletrace.store.models import EventRow, Lot, Shipment, SupplierKey
 from cradletrace.workspace import Workspace
-from tests.api.conftest import A, B, Site, open_site, signed
+from tests.api.conftest import FORMULA, A, B, Site, open_site, signed
 from tests.browser import screenshot
-from tests.test_portal_browser import BASE, TABLET, WAIT_MS, _with_a_key_file, portal
+from tests.test_portal_browser import BASE, TABLET, WAIT_MS, _as_lab_with_its_key_file, _pdf, _with_a_key_file, portal
 
 pytestmark = pytest.mark.browser
 
@@ -187,5 +189,87 @@ def test_bulk_page_on_a_tablet_in_chinese(browser: Any, site: Site) -> None:
         page.locator('.problem[data-for="file"]:not(:empty)').wait_for(timeout=WAIT_MS)
         assert "expected an XLSX workbook" in page.inner_text('.problem[data-for="file"]')
         screenshot(page, "portal-bulk-tablet-zh")
+    finally:
+        pages.__exit__(None, None, None)
+
+
+def test_bulk_test_reports_with_their_certificates(browser: Any, site: Site) -> None:
+    """A lab's sheet of two reports (three analyte rows): the page asks for the certificates the sheet
+    names, hashes and uploads them, signs both reports; each stored body is canonical.py's bytes of
+    the rows' data with the certificate's SHA-256, and verifies."""
+    lab = "canterbury-lab"
+    with Workspace(site.settings) as ws, ws.session() as s:
+        tested = s.exec(select(Lot).where(Lot.gtin == FORMULA)).first()
+        assert tested is not None
+    pdfs = {name: _pdf(f"Canterbury Food Lab certificate {name}") for name in ("R-1.pdf", "R-2.pdf")}
+    page, pages = portal(browser, site)
+    try:
+        key_id = _as_lab_with_its_key_file(page, site, "lab-bulk")
+        page.click("#nav-bulk")
+        page.wait_for_selector("body[data-form-ready]")
+        assert page.locator("#bulk-kind option").all_inner_texts() == ["Test reports"]
+        template = page.evaluate(
+            """(a) => fetch(a.href).then((r) => r.arrayBuffer()).then((b) => Array.from(new Uint8Array(b)))""",
+            page.locator("#template-test_report").element_handle(),
+        )
+        wb = load_workbook(io.BytesIO(bytes(template)))
+        ws = wb.worksheets[0]
+        at = {cell.value: cell.column for cell in ws[2]}
+        lead = {"name": "lead", "category": "heavy_metal", "value": 0.012, "unit": "mg/kg", "limit": 0.02}
+        melamine = {"name": "melamine", "category": "contaminant", "value": 0.2, "unit": "mg/kg", "limit": 1}
+        rows = [("R-1", lead, True), ("R-1", melamine, False), ("R-2", {**lead, "value": 0.015}, True)]
+        for n, (ref, analyte, first) in enumerate(rows, bulk.FIRST_ROW):
+            values: dict[str, object] = {"report": ref, **{f"analytes.{k}": v for k, v in analyte.items()}}
+            values["analytes.method"] = "GB 5009.12-2017"
+            if first:
+                values.update({c.key: c.example for c in bulk.REPORT_COLUMNS if c.key != "report"})
+                values.update({"batch.gtin": tested.gtin, "batch.lot": tested.lot, "document": f"{ref}.pdf"})
+                values["sampled_on"] = datetime(2026, 3, 3)  # an Excel date cell
+            for key, value in values.items():
+                ws.cell(row=n, column=at[key], value=value)
+        out = io.BytesIO()
+        wb.save(out)
+        sheet = out.getvalue()
+        page.set_input_files(
+            "#bulk-file", files=[{"name": "reports.xlsx", "mimeType": bulk.XLSX_TYPE, "buffer": sheet}]
+        )
+        page.click("#bulk-check")
+        page.locator("#bulk-result[data-checked]").wait_for(timeout=WAIT_MS)
+        assert page.inner_text("#bulk-counts") == "3 rows: 3 valid (2 records), 0 with problems."
+        assert "R-1.pdf, R-2.pdf" in page.inner_text("#bulk-certificates-status")
+        assert page.locator("#bulk-sign").is_disabled()  # not before the certificates are chosen
+        page.set_input_files(
+            "#bulk-certificates",
+            files=[{"name": name, "mimeType": "application/pdf", "buffer": body} for name, body in pdfs.items()],
+        )
+        page.wait_for_selector("#bulk-sign:not([disabled])")
+        screenshot(page, "portal-bulk-test-reports-laptop")
+        page.click("#bulk-sign")
+        status = page.locator("#bulk-status[data-done]")
+        status.wait_for(timeout=WAIT_MS)
+        assert status.get_attribute("data-stored") == "2"
+        _, entries, _ = bulk.read_sheet(sheet, "test_report", None, "en")
+        with Workspace(site.settings) as ws_, ws_.session() as s:
+            key = s.get(SupplierKey, key_id)
+            assert key is not None
+            stored = s.exec(
+                select(EventRow)
+                .where(EventRow.kind == "test_report", EventRow.key_id == key_id)
+                .order_by(col(EventRow.id))
+            ).all()[-2:]
+        for entry, row in zip(entries, stored, strict=True):
+            assert entry.data is not None and entry.certificate is not None
+            sha = hashlib.sha256(pdfs[entry.certificate]).hexdigest()
+            document = {"sha256": sha, "uri": f"https://localhost:8123/supplier/documents/{sha}"}
+            event = {
+                "kind": "test_report",
+                "supplier": lab,
+                "key": key_id,
+                "data": {**entry.data, "document": document},
+            }
+            assert row.body.encode() == canonical.canonical_bytes(event)
+            assert signing.verify_signature(base64.b64decode(key.public_key), row.body.encode(), row.signature)
+            assert site.client.get(f"/supplier/documents/{sha}").content == pdfs[entry.certificate]
+        assert json.loads(stored[0].body)["data"]["sampled_on"] == "2026-03-03"
     finally:
         pages.__exit__(None, None, None)
