@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlmodel import col, select
 
@@ -30,7 +31,16 @@ from cradletrace.store.models import EventRow, Lot, Shipment, SupplierKey
 from cradletrace.workspace import Workspace
 from tests.api.conftest import FORMULA, A, B, Site, open_site, signed
 from tests.browser import screenshot
-from tests.test_portal_browser import BASE, TABLET, WAIT_MS, _as_lab_with_its_key_file, _pdf, _with_a_key_file, portal
+from tests.test_portal_browser import (
+    BASE,
+    PASSED,
+    TABLET,
+    WAIT_MS,
+    _as_lab_with_its_key_file,
+    _pdf,
+    _with_a_key_file,
+    portal,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -55,21 +65,21 @@ def _lots(site: Site) -> tuple[Lot, Lot]:
         return mine, theirs
 
 
-def _fill(template: bytes, mine: Lot, theirs: Lot) -> bytes:
-    """30 shipments from row 3: Excel date-times without a zone on even rows, ISO text with its
+def _fill(template: bytes, mine: Lot, theirs: Lot, rows: int = 30, prefix: str = "BULK") -> bytes:
+    """``rows`` shipments from row 3 (``prefix``-<row> their ids): Excel date-times without a zone on even rows, ISO text with its
     offset on odd ones; GTINs as numbers on some rows (Excel's habit)."""
     wb = load_workbook(io.BytesIO(template))
     ws = wb.worksheets[0]
     at = {cell.value: cell.column for cell in ws[2]}
-    for n in range(bulk.FIRST_ROW, bulk.FIRST_ROW + 30):
+    for n in range(bulk.FIRST_ROW, bulk.FIRST_ROW + rows):
         row: dict[str, object] = {c.key: c.example for c in bulk.SHIPMENT_COLUMNS if c.example is not None}
-        lot = theirs if n == BAD_LOT else mine
+        lot = theirs if n == BAD_LOT and prefix == "BULK" else mine
         row.update(
             {
-                "id": f"BULK-{n}",
+                "id": f"{prefix}-{n}",
                 "lot.gtin": int(lot.gtin) if n % 3 == 0 else lot.gtin,
                 "lot.lot": lot.lot,
-                "quantity": "many" if n == BAD_QUANTITY else 10 * n + 0.5,
+                "quantity": "many" if n == BAD_QUANTITY and prefix == "BULK" else 10 * n + 0.5,
                 "shipped_at": datetime(2026, 3, 1, 8, n) if n % 2 == 0 else f"2026-03-01T08:{n:02d}:00+12:00",
                 "received_at": None,
                 "customs.cleared_at": None,
@@ -271,5 +281,52 @@ def test_bulk_test_reports_with_their_certificates(browser: Any, site: Site) -> 
             assert signing.verify_signature(base64.b64decode(key.public_key), row.body.encode(), row.signature)
             assert site.client.get(f"/supplier/documents/{sha}").content == pdfs[entry.certificate]
         assert json.loads(stored[0].body)["data"]["sampled_on"] == "2026-03-03"
+    finally:
+        pages.__exit__(None, None, None)
+
+
+def test_a_lost_answer_is_asked_about_before_a_retry(browser: Any, site: Site) -> None:
+    """The first submission is stored but its answer never reaches the page (the connection drops):
+    the page says it got no answer; the retry asks which events are stored, finds all of them and
+    sends nothing again, so every row is stored exactly once."""
+    mine, theirs = _lots(site)
+    page, pages = portal(browser, site)
+    try:
+        _with_a_key_file(page, site)
+        client = TestClient(site.client.app, base_url=BASE, follow_redirects=False, raise_server_exceptions=False)
+        lost: list[int] = []
+
+        def drop_first_answer(route: Any) -> None:
+            if lost:
+                route.fallback()
+                return
+            request = route.request
+            headers = {k: v for k, v in request.all_headers().items() if k.lower() in PASSED}
+            answer = client.post("/supplier/events", content=request.post_data_buffer, headers=headers)
+            lost.append(answer.status_code)
+            route.abort("connectionreset")
+
+        page.route(f"{BASE}/supplier/events", drop_first_answer)
+        page.goto(f"{BASE}/supplier/bulk?lang=en")
+        page.wait_for_selector("body[data-form-ready]")
+        template = bulk.template("shipment", PER)
+        sheet = _fill(template, mine, theirs, rows=12, prefix="LOST")
+        page.set_input_files("#bulk-file", files=[{"name": "lost.xlsx", "mimeType": bulk.XLSX_TYPE, "buffer": sheet}])
+        page.fill("#bulk-zone", "+08:00")
+        page.click("#bulk-check")
+        page.locator("#bulk-result[data-checked]").wait_for(timeout=WAIT_MS)
+        before = site.event_count()
+        page.click("#bulk-sign")
+        status = page.locator("#bulk-status[data-done]")
+        status.wait_for(timeout=WAIT_MS)
+        assert lost == [201]  # stored, but the page never heard
+        assert page.get_attribute('#bulk-submissions li[data-k="1"]', "data-state") == "unknown"
+        assert "no answer" in page.inner_text('#bulk-submissions li[data-k="1"]')
+        assert status.get_attribute("data-stored") == "2" and site.event_count() == before + 12
+        page.click("#bulk-retry")
+        status.wait_for(timeout=WAIT_MS)
+        assert status.get_attribute("data-stored") == "12" and status.get_attribute("data-refused") == "0"
+        assert page.get_attribute('#bulk-submissions li[data-k="1"]', "data-state") == "stored"
+        assert site.event_count() == before + 12  # nothing sent twice
     finally:
         pages.__exit__(None, None, None)

@@ -315,6 +315,7 @@ async function signAll(e) {
   e.preventDefault();
   if (!checked || submissions.length) return;
   const started = performance.now();
+  $("bulk-status").removeAttribute("data-done");
   Object.assign(timings, { sign: 0, submit: 0, total: 0 });
   const key = await privateKey();
   if (!key) return;
@@ -340,10 +341,10 @@ async function signAll(e) {
 // submission goes again without the rows refused for problems of their own, listed as left out.
 async function retry() {
   const started = performance.now();
+  $("bulk-status").removeAttribute("data-done"); // at once: the page is working again
+  $("bulk-retry").disabled = true;
   const key = await privateKey();
   if (!key) return;
-  $("bulk-retry").disabled = true;
-  $("bulk-status").removeAttribute("data-done");
   const open = submissions.filter((s) => s.state !== "stored");
   const items = open.flatMap((s) => s.items);
   for (const it of items) it.digest ||= hex(await crypto.subtle.digest("SHA-256", it.bytes));
