@@ -163,13 +163,15 @@ class Entry:
 
 @dataclass(frozen=True)
 class Checked:
+    """A sheet read and judged: its count of filled rows and its entries, valid or not."""
+
     kind: str
     rows: int
     entries: list[Entry]
 
     def as_json(self) -> dict[str, Any]:
         good = [e for e in self.entries if not e.problems]
-        problems = sorted((p for e in self.entries for p in e.problems), key=lambda p: (p.row, p.column))
+        problems = sorted((p for e in self.entries for p in e.problems), key=lambda p: (p.row, len(p.column), p.column))
         valid_rows = sum(len(e.rows) for e in good)
         return {
             "kind": self.kind,
@@ -180,7 +182,7 @@ class Checked:
                 {"rows": e.rows, "data": e.data, **({"certificate": e.certificate} if e.certificate else {})}
                 for e in good
             ],
-            "refused_events": len(self.entries) - len(good),
+            "events_with_problems": len(self.entries) - len(good),
             "problems": [vars(p) for p in problems],
         }
 

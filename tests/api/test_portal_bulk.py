@@ -240,7 +240,7 @@ def test_test_reports_group_rows_and_locate_analyte_problems(site: Site) -> None
     r = check(lab, token, filled(template(lab, "test_report").content, rows), "test_report")
     assert r.status_code == 200, r.text
     out = r.json()
-    assert out["rows"] == 6 and out["valid_rows"] == 2 and out["refused_events"] == 2
+    assert out["rows"] == 6 and out["valid_rows"] == 2 and out["events_with_problems"] == 2
     [report] = out["events"]
     assert report["rows"] == [3, 4] and report["certificate"] == "CFL-2026-0413.pdf"
     assert [a["name"] for a in report["data"]["analytes"]] == ["lead", "melamine"]
