@@ -173,9 +173,10 @@ def render_bulk(
     kinds: Sequence[str],
     keys: Sequence[str],
     per_submission: int,
+    max_body: int,
 ) -> str:
     """The bulk upload page for the sheet ``kinds`` the role may record; none: only a word saying so
-    (and no script)."""
+    (and no script). ``max_body``: the request body limit of POST /supplier/events."""
     return _render(
         "portal_bulk.html",
         lang,
@@ -186,6 +187,7 @@ def render_bulk(
         kinds=kinds,
         keys=keys,
         per=per_submission,
+        max_body=max_body,
         page="bulk",
         module="portal-bulk.js" if kinds else None,
     )

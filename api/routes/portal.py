@@ -544,8 +544,9 @@ def bulk_page(request: Request, runtime: RuntimeDep, session: SessionDep, lang: 
         kinds = _bulk_kinds(role)
         allowed = bool(kinds)
         keys = _active_keys(session, str(caller.supplier_id)) if kinds else []
-        per = runtime.settings.portal_bulk_per_submission
-        return pages.render_bulk(lang, caller, csrf, role, _nav(role), kinds, keys, per)
+        settings = runtime.settings
+        per = (settings.portal_bulk_per_submission, settings.api_max_bulk_body)
+        return pages.render_bulk(lang, caller, csrf, role, _nav(role), kinds, keys, *per)
 
     shown = _shown(request, runtime, session, lang, render)
     if not allowed:

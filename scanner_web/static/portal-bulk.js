@@ -311,6 +311,26 @@ async function privateKey() {
   return entry ? entry.private_key : null;
 }
 
+// Submissions of config.per events; fewer when that many would not fit POST /supplier/events's body
+// limit (large test reports): each event's JSON, its signature and a margin counted.
+function parts(items) {
+  const out = [];
+  let part = [];
+  let size = 2;
+  for (const it of items) {
+    const more = JSON.stringify(it.event).length * 3 + 160; // UTF-8 at worst, {"event":…,"signature":"…"},
+    if (part.length && (part.length === config.per || size + more > config.max_body)) {
+      out.push(part);
+      part = [];
+      size = 2;
+    }
+    part.push(it);
+    size += more;
+  }
+  if (part.length) out.push(part);
+  return out;
+}
+
 async function signAll(e) {
   e.preventDefault();
   if (!checked || submissions.length) return;
@@ -325,8 +345,8 @@ async function signAll(e) {
     return;
   }
   const items = checked.events.map((entry) => ({ rows: entry.rows, event: eventOf(entry), problems: [] }));
-  for (let i = 0; i < items.length; i += config.per) {
-    submissions.push({ k: submissions.length + 1, items: items.slice(i, i + config.per), state: "waiting", leftOut: [], general: [] });
+  for (const part of parts(items)) {
+    submissions.push({ k: submissions.length + 1, items: part, state: "waiting", leftOut: [], general: [] });
   }
   $("bulk-submissions").replaceChildren();
   submissions.forEach(showSubmission);
