@@ -136,6 +136,8 @@ def create_app(settings: Settings) -> FastAPI:
             ("POST", f"{API_PREFIX}/events"): settings.api_max_bulk_body,
             ("POST", f"{API_PREFIX}/epcis"): settings.api_max_bulk_body,
             ("POST", "/supplier/documents"): settings.portal_max_document,
+            ("POST", "/supplier/events"): settings.api_max_bulk_body,  # POST /api/v1/events's own limit
+            ("POST", "/supplier/bulk/check"): settings.portal_max_bulk_file,
         },
     )
     app.add_middleware(CatchAllMiddleware)

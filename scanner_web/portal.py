@@ -168,3 +168,32 @@ def render_test_report(
         page="test_report",
         module="portal-test-report.js" if allowed else None,
     )
+
+
+def render_bulk(
+    lang: str,
+    caller: Caller,
+    csrf: str,
+    role: str,
+    nav: Nav,
+    kinds: Sequence[str],
+    keys: Sequence[str],
+    per_submission: int,
+    max_body: int,
+) -> str:
+    """The bulk upload page for the sheet ``kinds`` the role may record; none: only a word saying so
+    (and no script). ``max_body``: the request body limit of POST /supplier/events."""
+    return _render(
+        "portal_bulk.html",
+        lang,
+        nav,
+        caller=caller,
+        csrf=csrf,
+        role=role,
+        kinds=kinds,
+        keys=keys,
+        per=per_submission,
+        max_body=max_body,
+        page="bulk",
+        module="portal-bulk.js" if kinds else None,
+    )

@@ -310,6 +310,22 @@ def _with_a_key_file(page: Any, site: Site) -> tuple[Path, str]:
     return path, path.name.split(".")[1]
 
 
+def _as_lab_with_its_key_file(page: Any, site: Site, name: str) -> str:
+    """Sign in as the demo lab (a new API key named ``name``) and import its 'supplier add' key file
+    into this browser: the key id."""
+    lab = "canterbury-lab"
+    [pem] = site.settings.keys_dir.glob(f"{lab}.*.pem")
+    with Workspace(site.settings) as ws, ws.session() as s:
+        _, secret = apikeys.create_key(s, name, "supplier", lab)
+        s.commit()
+    sign_in(page, Site(site.client, site.settings, {"lab": secret}), "lab")
+    page.goto(f"{BASE}/supplier/keys?lang=en")
+    page.fill("#pem", pem.read_text())
+    page.click("#import-key")
+    page.locator("#key-status[data-key-id]").wait_for(timeout=WAIT_MS)
+    return pem.name.split(".")[1]
+
+
 def _stored_as_shown(site: Site, status: Any, shown: str, supplier: str, key_id: str, kind: str) -> EventRow:
     """The event the status line names: stored with exactly the bytes the browser showed and signed,
     by ``supplier``'s ``key_id``, with a signature the Python verifier accepts."""
@@ -766,21 +782,12 @@ def test_test_report_form_with_a_template_a_hand_added_analyte_and_the_certifica
     role that may not record test reports) then gets no link and a 403 page without the form."""
     site, tested, serial = lab_site
     lab = "canterbury-lab"
-    [pem] = site.settings.keys_dir.glob(f"{lab}.*.pem")
-    key_id = pem.name.split(".")[1]
-    with Workspace(site.settings) as ws, ws.session() as s:
-        _, secret = apikeys.create_key(s, "lab-portal", "supplier", lab)
-        s.commit()
     lot = f"{tested.gtin}/{tested.lot}"
     pdf = _pdf("Canterbury Food Lab certificate CFL-2026-0413")
     sha = hashlib.sha256(pdf).hexdigest()
     page, pages = portal(browser, site)
     try:
-        sign_in(page, Site(site.client, site.settings, {"lab": secret}), "lab")
-        page.goto(f"{BASE}/supplier/keys?lang=en")
-        page.fill("#pem", pem.read_text())
-        page.click("#import-key")
-        page.locator("#key-status[data-key-id]").wait_for(timeout=WAIT_MS)
+        key_id = _as_lab_with_its_key_file(page, site, "lab-portal")
         page.click("#nav-test-report")
         page.wait_for_selector("body[data-form-ready]")
         assert lot in page.locator("#lots-list option").evaluate_all("os => os.map(o => o.value)")

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     portal_lifetime_hours: float = Field(default=12.0, gt=0)
     # Largest lab certificate (PDF) the portal's document store takes, in bytes (docs/supplier-portal.md).
     portal_max_document: int = Field(default=10 << 20, ge=1024)
+    # The portal's bulk upload: the largest XLSX it reads, in bytes, and how many signed events the
+    # page sends per submission (each stored whole or not at all; at most recording.MAX_EVENTS).
+    portal_max_bulk_file: int = Field(default=20 << 20, ge=1024)
+    portal_bulk_per_submission: int = Field(default=500, ge=1, le=10_000)
     # Public POST /verify-bundle (each one reads the chain): requests per minute per address (0: no limit).
     verify_rate_per_minute: int = Field(default=30, ge=0)
     # Log client addresses and scanned serials in the access log (default: never; paths are logged

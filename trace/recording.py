@@ -261,6 +261,84 @@ def record_submissions(
             continue
         good.append(_Checked(i, body, canonical.sha256(body).hex(), item.signature, event))
 
+    store_problems, store_refused, lots, ledger = _against_store(session, good, [item.event for item in items], known)
+    problems.extend(store_problems)
+    refused.extend(store_refused)
+    refused.sort(key=lambda p: _order_key(p.where))
+
+    if refused and not problems:
+        # The message reads "events[i]: why" per refusal, as ever; its problems name the fields.
+        raise NotAllowedError("; ".join(f"{p.where.split('.', 1)[0]}: {p.message}" for p in refused), refused)
+    if problems or refused:
+        problems.extend(refused)
+        problems.sort(key=lambda p: _order_key(p.where))
+        raise InvalidEventError(problems)
+
+    stored = _store(session, good, lots, now, ledger)
+    # A failing test report or cold-chain excursion holds its batch and all it fed, in this transaction.
+    from cradletrace.recall.holds import hold_failures
+
+    hold_failures(session, stored, now)
+    return stored
+
+
+def check_unsigned(
+    session: Session,
+    supplier: Supplier,
+    key: SupplierKey | None,
+    events: list[JsonValue],
+    now: datetime,
+    limits: Mapping[str, Limit] | None = None,
+) -> list[Problem]:
+    """Every problem ``record_submissions`` would find in ``events`` were they signed now by
+    ``supplier`` with ``key`` (None: a key not chosen yet, so the key and role rules are left to
+    recording), except the signature: for rows checked before anyone signs them (the portal's bulk
+    upload, cradletrace.bulk). The same parse, admission rules, references, duplicates and custody,
+    against the store and across the list, so a sheet is judged by the rules of the one way in and
+    not by a copy of them. Refusals come as problems at ``events[i]``. Stores nothing."""
+    table = default_limits() if limits is None else limits
+    problems: list[Problem] = []
+    good: list[_Checked] = []
+    certs = list(session.exec(select(Certification).where(col(Certification.supplier_id) == supplier.id)))
+    for i, value in enumerate(events):
+        where = f"events[{i}]"
+        try:
+            body = canonical.canonical_bytes(value)
+            event = parse_event(body, where)
+            if late := admission_problems(event, body, now, table, where):
+                raise InvalidEventError(late)
+        except InvalidInputError as exc:
+            problems.extend(_located(exc, where))
+            continue
+        if event.kind == "key" or event.supplier != supplier.id:
+            problems.append(
+                Problem(f"{where}.kind", _NOT_SUBMITTED)
+                if event.kind == "key"
+                else Problem(f"{where}.supplier", f"expected {supplier.id!r}, got {event.supplier!r}")
+            )
+            continue
+        why = suppliers.refusal(supplier, key, event.key, certs, event.kind, now.date()) if key is not None else None
+        if why:
+            problems.append(Problem(where, why))
+            continue
+        good.append(_Checked(i, body, canonical.sha256(body).hex(), "", event))
+    store_problems, refused, _, _ = _against_store(session, good, events, {supplier.id: supplier})
+    problems.extend(store_problems)
+    problems.extend(refused)
+    problems.sort(key=lambda p: _order_key(p.where))
+    return problems
+
+
+def _against_store(
+    session: Session, good: list[_Checked], events: list[JsonValue], known: Mapping[str, Supplier]
+) -> tuple[list[Problem], list[Problem], dict[tuple[str, str], int], units.Ledger]:
+    """The rules that need the store, for the checked events ``good`` of a submission ``events``:
+    duplicates, references (lots, shipments), serials and custody, against the store and against
+    earlier items of the same submission. Problems, refusals (``events[i].data.<field>``: custody),
+    the stored lots the events name (gtin, lot) -> id, and the units' ledger (units.load) with the
+    accepted packs, moves and sales applied, for ``_store`` to write."""
+    problems: list[Problem] = []
+    refused: list[Problem] = []
     # Duplicates and references, against the store and against earlier items of this submission.
     seen_digest: dict[str, int] = {}
     for c in good:
@@ -308,10 +386,10 @@ def record_submissions(
 
     good_ids = {c.index for c in good}
     refused_lots = {
-        k: i for i, k in ((i, _claimed_lot(item.event)) for i, item in enumerate(items)) if k and i not in good_ids
+        k: i for i, k in ((i, _claimed_lot(item)) for i, item in enumerate(events)) if k and i not in good_ids
     }
     refused_shipments = {
-        k: i for i, k in ((i, _claimed_shipment(item.event)) for i, item in enumerate(items)) if k and i not in good_ids
+        k: i for i, k in ((i, _claimed_shipment(item)) for i, item in enumerate(events)) if k and i not in good_ids
     }
 
     def missing(kind: str, key: str, refused: dict[Any, int], ref: Any) -> str:
@@ -364,22 +442,7 @@ def record_submissions(
     custody_problems, custody_refused = custody.check(session, goods, known, makers, ledger)
     problems.extend(custody_problems)
     refused.extend(custody_refused)
-    refused.sort(key=lambda p: _order_key(p.where))
-
-    if refused and not problems:
-        # The message reads "events[i]: why" per refusal, as ever; its problems name the fields.
-        raise NotAllowedError("; ".join(f"{p.where.split('.', 1)[0]}: {p.message}" for p in refused), refused)
-    if problems or refused:
-        problems.extend(refused)
-        problems.sort(key=lambda p: _order_key(p.where))
-        raise InvalidEventError(problems)
-
-    stored = _store(session, good, lots, now, ledger)
-    # A failing test report or cold-chain excursion holds its batch and all it fed, in this transaction.
-    from cradletrace.recall.holds import hold_failures
-
-    hold_failures(session, stored, now)
-    return stored
+    return problems, refused, lots, ledger
 
 
 @dataclass(frozen=True)

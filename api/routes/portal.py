@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlmodel import Session, col, select
 
-from cradletrace import apikeys, documents, portal, products
+from cradletrace import apikeys, bulk, documents, portal, products, recording
 from cradletrace.api.deps import ChainDep, JsonBody, RuntimeDep, SessionDep, WorkspaceDep, client_address
 from cradletrace.api.errors import AUTH_THROTTLED, BAD_KEY, ApiError, answer_for, too_many
 from cradletrace.api.models import SupplierKeyPublic
@@ -36,6 +36,7 @@ from cradletrace.core.events import REGISTRY_ROLE, ROLES_FOR_KIND
 from cradletrace.errors import InvalidInputError, NotAllowedError, Problem, SessionEndedError, TraceError
 from cradletrace.scanner_web import portal as pages
 from cradletrace.scanner_web.pages import pick_lang
+from cradletrace.store.db import chunks
 from cradletrace.store.models import AnchorBatch, EventRow, Lot, ProductParty, Shipment, Supplier, SupplierKey
 
 router = APIRouter(prefix="/supplier", include_in_schema=False)
@@ -502,3 +503,128 @@ def read_document(sha256: str, runtime: RuntimeDep) -> Response:
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+# -- bulk upload (/supplier/bulk): an XLSX template filled, checked, then signed in the browser --
+
+
+def _bulk_kinds(role: str) -> list[str]:
+    """The kinds of bulk sheet a role may record (core/events.ROLES_FOR_KIND)."""
+    return [k for k in bulk.KINDS if role in ROLES_FOR_KIND[k]]
+
+
+def _bulk_kind_allowed(session: Session, caller: Caller, kind: str) -> Supplier:
+    supplier = session.get(Supplier, str(caller.supplier_id))
+    assert supplier is not None
+    if kind not in _bulk_kinds(supplier.role):
+        raise NotAllowedError(
+            f"not allowed: kind: supplier {supplier.id!r} has role {supplier.role!r}; expected one of "
+            f"{', '.join(ROLES_FOR_KIND[kind])} to record {kind} events"
+        )
+    return supplier
+
+
+BulkKind = Annotated[Literal["shipment", "test_report"], Query()]
+
+
+@router.get("/bulk", response_class=HTMLResponse)
+def bulk_page(request: Request, runtime: RuntimeDep, session: SessionDep, lang: str | None = None) -> Response:
+    """The bulk upload page: the sheet kinds the supplier's role may record, its active keys; the
+    file is checked by the server (POST /supplier/bulk/check), signed and submitted by the browser.
+    A role that may record none of them gets a 403 page saying so."""
+    lang = _lang(request, lang)
+    allowed = True
+
+    def render(caller: Caller, csrf: str) -> str:
+        nonlocal allowed
+        role = _role(session, caller)
+        kinds = _bulk_kinds(role)
+        allowed = bool(kinds)
+        keys = _active_keys(session, str(caller.supplier_id)) if kinds else []
+        settings = runtime.settings
+        per = (settings.portal_bulk_per_submission, settings.api_max_bulk_body)
+        return pages.render_bulk(lang, caller, csrf, role, _nav(role), kinds, keys, *per)
+
+    shown = _shown(request, runtime, session, lang, render)
+    if not allowed:
+        shown.status_code = 403
+    return shown
+
+
+@router.get("/bulk/template.xlsx")
+def bulk_template(
+    request: Request, runtime: RuntimeDep, session: SessionDep, kind: BulkKind, lang: str | None = None
+) -> Response:
+    """The XLSX template of ``kind`` (only a kind the supplier's role may record)."""
+    caller, _ = _signed_in(request, runtime, session)
+    _bulk_kind_allowed(session, caller, kind)
+    body = bulk.template(kind, runtime.settings.portal_bulk_per_submission)
+    return Response(
+        body,
+        media_type=bulk.XLSX_TYPE,
+        headers={**_NO_STORE, "Content-Disposition": f'attachment; filename="cradletrace-{kind}-template.xlsx"'},
+    )
+
+
+@router.post("/bulk/check")
+async def bulk_check(
+    request: Request,
+    runtime: RuntimeDep,
+    kind: BulkKind,
+    zone: str = "",
+    key: str = "",
+    lang: str | None = None,
+) -> Response:
+    """Read a filled template (the body, at most ``portal_max_bulk_file`` bytes) and answer each row's
+    problems (row, column, what was expected) or the event data it will become, by the recording
+    path's own rules (recording.check_unsigned, as the key ``key`` would sign). Nothing is stored."""
+    body = await request.body()
+    lang = _lang(request, lang)
+    from anyio import to_thread
+
+    def work() -> dict[str, Any]:
+        with runtime.session() as session:
+            caller = _guarded(request, runtime, session, request.headers.get("x-csrf-token"))
+            supplier = _bulk_kind_allowed(session, caller, kind)
+            signer = session.get(SupplierKey, key) if key else None
+            checked = bulk.check(
+                session,
+                supplier,
+                signer if signer is not None and signer.supplier_id == supplier.id else None,
+                kind,
+                body,
+                zone=bulk.parse_zone(zone),
+                lang=lang,
+                now=datetime.now(UTC),
+                limits=runtime.workspace.limits,
+                document_uri=f"https://{request.url.netloc}/supplier/documents/{'0' * 64}",
+            )
+            session.rollback()  # nothing is stored by a check
+            return checked.as_json()
+
+    return JSONResponse(await to_thread.run_sync(work), headers=_NO_STORE)
+
+
+@router.post("/bulk/stored")
+def bulk_stored(request: Request, body: JsonBody, runtime: RuntimeDep, session: SessionDep) -> Response:
+    """Which of ``{"digests": [...]}`` (SHA-256 of signed events' canonical bytes) the store holds for
+    this supplier, with their ids: the page asks before a retry, so an event a lost answer left
+    unknown is not sent twice (recording would refuse it as a duplicate, and its whole submission)."""
+    caller = _guarded(request, runtime, session, request.headers.get("x-csrf-token"))
+    digests = body.get("digests") if isinstance(body, dict) else None
+    if (
+        not isinstance(digests, list)
+        or len(digests) > recording.MAX_EVENTS
+        or not all(isinstance(d, str) and documents.SHA256_HEX.match(d) for d in digests)
+    ):
+        raise InvalidInputError(
+            Problem("digests", f"expected a list of at most {recording.MAX_EVENTS} SHA-256 digests (64 hex digits)")
+        )
+    wanted = sorted({str(d) for d in digests})
+    stored: dict[str, int] = {}
+    for chunk in chunks(wanted):
+        q = select(EventRow.digest, EventRow.id).where(
+            col(EventRow.supplier_id) == caller.supplier_id, col(EventRow.digest).in_(chunk)
+        )
+        stored.update((d, int(i or 0)) for d, i in session.exec(q))
+    return JSONResponse({"stored": stored}, headers=_NO_STORE)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 
+from cradletrace import bulk
 from cradletrace.api.errors import BAD_KEY, MISSING_KEY
 from cradletrace.api.main import API_PREFIX, ROUTERS
 from cradletrace.core import signing
@@ -431,6 +432,27 @@ PORTAL: dict[tuple[str, str], tuple[Callable[[Site, str], tuple[str, dict[str, A
     ("GET", "/supplier/documents/{sha256}"): (  # public: a signed record's document link
         lambda s, t: (f"/supplier/documents/{'0' * 64}", {}),
         {"anonymous": 404, "supplier_a": 404, "supplier_b": 404},
+    ),
+    # The bulk upload: a plant and a farm may ship (a lab's sheets: tests/api/test_portal_bulk.py); an
+    # empty template is checked (nothing in it, nothing stored); the stored digests are one's own only.
+    ("GET", "/supplier/bulk"): (
+        lambda s, t: ("/supplier/bulk", {}),
+        {"anonymous": 303, "supplier_a": 200, "supplier_b": 200},
+    ),
+    ("GET", "/supplier/bulk/template.xlsx"): (
+        lambda s, t: ("/supplier/bulk/template.xlsx?kind=shipment", {}),
+        {"anonymous": 401, "supplier_a": 200, "supplier_b": 200},
+    ),
+    ("POST", "/supplier/bulk/check"): (
+        lambda s, t: (
+            "/supplier/bulk/check?kind=shipment",
+            {"content": bulk.template("shipment", 10), "headers": {"X-CSRF-Token": t, "Content-Type": bulk.XLSX_TYPE}},
+        ),
+        {"anonymous": 401, "supplier_a": 200, "supplier_b": 200},
+    ),
+    ("POST", "/supplier/bulk/stored"): (
+        lambda s, t: ("/supplier/bulk/stored", {"json": {"digests": ["0" * 64]}, "headers": {"X-CSRF-Token": t}}),
+        {"anonymous": 401, "supplier_a": 200, "supplier_b": 200},
     ),
     # Admitted sessions reach the API's own checks (an empty list is their own mistake); a session of
     # A may not record B's signed event, whatever its signature (POST /api/v1/events's rule).
