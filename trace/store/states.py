@@ -23,6 +23,7 @@ class NoticeStatus(StrEnum):
 
     PREPARED = "prepared"  # stored, sent by the next anchoring run
     CONFIRMED = "confirmed"  # on chain
+    DRILL = "drill"  # a mock recall's notice: never sent to the chain (recall/drill.py)
 
 
 class RecallState(StrEnum):
