@@ -25,6 +25,7 @@ from typing import Any
 
 from cradletrace.errors import InvalidInputError, Problem
 from cradletrace.recall.clock import iso
+from cradletrace.store.states import DeadlineStatus
 
 REGIMES = ("us_107", "cn_measures")
 CN_LEVELS = {1: (timedelta(hours=24), 10), 2: (timedelta(hours=48), 20), 3: (timedelta(hours=72), 30)}
@@ -87,10 +88,10 @@ class Facts:
     recorded: dict[str, list[datetime]]  # milestone name -> times staff recorded, oldest first
 
 
-def _status(due: datetime, done: datetime | None, now: datetime) -> str:
+def _status(due: datetime, done: datetime | None, now: datetime) -> DeadlineStatus:
     if done is not None:
-        return "met" if done <= due else "late"
-    return "late" if now > due else "due"
+        return DeadlineStatus.MET if done <= due else DeadlineStatus.LATE
+    return DeadlineStatus.LATE if now > due else DeadlineStatus.DUE
 
 
 def deadlines(f: Facts, now: datetime) -> list[dict[str, Any]]:

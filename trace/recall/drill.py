@@ -29,6 +29,7 @@ from sqlmodel import Session
 from cradletrace.recall import ledger as recall_ledger
 from cradletrace.recall.recalls import Scope, build_scope, get_recall, start_recall
 from cradletrace.store.models import Recall
+from cradletrace.store.states import RecallState
 
 
 def percent_accounted(totals: dict[str, dict[str, float]]) -> dict[str, float | None]:
@@ -56,7 +57,7 @@ def drill_report(session: Session, recall_id: int, now: datetime | None = None) 
         "sites": {k: led["sites"][k] for k in ("total", "notified", "answered", "share_answered")},
         "totals": led["totals"],
         "percent_accounted": percent_accounted(led["totals"]),
-        "accounted_at_close": led["status"] == "closed",
+        "accounted_at_close": led["status"] == RecallState.CLOSED,
         "effectiveness": {k: v for k, v in led["effectiveness"].items() if k != "checks"},
         "deadlines": [{k: d[k] for k in ("regime", "name", "due", "done", "status")} for d in led["deadlines"]],
     }
