@@ -21,14 +21,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("recall") as t:
-        t.add_column(sa.Column("drill", sa.Boolean(), nullable=False, server_default=sa.false()))
-        t.add_column(string("regimes", 40, nullable=True))
-        t.add_column(integer("cn_level", nullable=True))
-        t.add_column(string("check_level", 1, nullable=True))
-        t.add_column(sa.Column("check_percent", sa.Float(), nullable=True))
-        t.add_column(string("check_seed", 64, nullable=True))
-        t.add_column(ts("checks_planned_at", nullable=True))
+    op.add_column("recall", sa.Column("drill", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("recall", string("regimes", 40, nullable=True))
+    op.add_column("recall", integer("cn_level", nullable=True))
+    op.add_column("recall", string("check_level", 1, nullable=True))
+    op.add_column("recall", sa.Column("check_percent", sa.Float(), nullable=True))
+    op.add_column("recall", string("check_seed", 64, nullable=True))
+    op.add_column("recall", ts("checks_planned_at", nullable=True))
     op.create_table(
         "recall_check",
         integer("id"),
@@ -64,6 +63,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("recall_milestone")
     op.drop_table("recall_check")
-    with op.batch_alter_table("recall") as t:
-        for name in ("checks_planned_at", "check_seed", "check_percent", "check_level", "cn_level", "regimes", "drill"):
-            t.drop_column(name)
+    for name in ("checks_planned_at", "check_seed", "check_percent", "check_level", "cn_level", "regimes", "drill"):
+        op.drop_column("recall", name)
