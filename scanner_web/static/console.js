@@ -385,7 +385,7 @@
     });
     section.appendChild(el("div", {className: "table"}, [el("table", {id: "checks-table"}, [
       el("thead", {}, [el("tr", {}, [T.col_site, T.col_reached, T.col_received, T.col_handled, T.col_checked,
-        T.checks_title, ""].map(function (h) { return el("th", {text: h}); }))]), body])]));
+        T.col_effective, ""].map(function (h) { return el("th", {text: h}); }))]), body])]));
     section.appendChild(el("p", {id: "checks-status", className: "status", role: "status"}));
   }
 
