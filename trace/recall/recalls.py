@@ -425,8 +425,10 @@ def record_milestone(
     session: Session, recall_id: int, *, name: str, at: datetime | None, note: str | None, by: str, now: datetime
 ) -> RecallMilestone:
     """Staff record a regulatory step as done (e.g. "FDA telephoned at"); deadlines.py puts it
-    against its due time. ``at`` defaults to now and may not be in the future or before the recall
-    started. Recorded also after closing (a report sent late is still a fact)."""
+    against its due time. ``at`` defaults to now and may not be in the future or before the risk
+    was known (the trigger, else when the lots were located, else the start): staff may have
+    telephoned before they started the recall here. Recorded also after closing (a report sent late
+    is still a fact)."""
     from cradletrace.recall.deadlines import parse_milestone
 
     problems: list[Problem] = [] if by.strip() else [Problem("by", "expected who records the milestone")]
@@ -438,11 +440,9 @@ def record_milestone(
     when = at or now
     if when.tzinfo is None:
         problems.append(Problem("at", f"expected a time with its UTC offset, got {when.isoformat()}"))
-    elif when > now or when < recall.started_at:
+    elif when > now or when < (since := recall.trigger_at or recall.located_at or recall.started_at):
         problems.append(
-            Problem(
-                "at", f"expected a time between the recall's start {iso(recall.started_at)} and now, got {iso(when)}"
-            )
+            Problem("at", f"expected a time between the recall's trigger {iso(since)} and now, got {iso(when)}")
         )
     note = (note or "").strip() or None
     if note and (bad := text_problem(note)):
