@@ -10,7 +10,7 @@ DuplicateEpcisError                    409     DUPLICATE_EPCIS
 InvalidEpcisError                      422     INVALID_EPCIS
 InvalidEventError                      422     "invalid events: nothing was stored"
 InvalidInputError, request validation  422     "invalid input"
-StateConflictError                     409     CONFLICTS[kind]: ALREADY_RECALLED / _RELEASED / _CLOSED / _ANSWERED
+StateConflictError                     409     CONFLICTS[kind]: ALREADY_RECALLED / _RELEASED / _CLOSED / _ANSWERED / _PLANNED
 malformed Digital Link path (scan)     400     MALFORMED: the path, not a body, is bad (GS1 resolver)
 missing / unknown / revoked API key    401     MISSING_KEY / BAD_KEY
 SessionEndedError (supplier portal)    401     SESSION_ENDED
@@ -101,12 +101,14 @@ DUPLICATE_EPCIS = "duplicate EPCIS event: already captured; nothing was stored"
 ALREADY_RECALLED = "conflict: a lot in the scope is already under an active recall; no recall was started"
 ALREADY_RELEASED = "conflict: this hold is already released; nothing was changed"
 ALREADY_CLOSED = "conflict: this recall is already closed; nothing was changed"
+ALREADY_PLANNED = "conflict: this recall's effectiveness checks were already drawn; nothing was changed"
 ALREADY_ANSWERED = "conflict: this acknowledgement was already answered; nothing was changed"
 CONFLICTS = {
     Conflict.RECALLED: ALREADY_RECALLED,
     Conflict.RELEASED: ALREADY_RELEASED,
     Conflict.CLOSED: ALREADY_CLOSED,
     Conflict.ANSWERED: ALREADY_ANSWERED,
+    Conflict.PLANNED: ALREADY_PLANNED,
 }
 
 

@@ -53,6 +53,8 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "RecallAckLine": ("cradletrace.recall",),
     "RecallNotice": ("cradletrace.recall",),
     "RecallNoticeAttempt": ("cradletrace.recall",),
+    "RecallCheck": ("cradletrace.recall",),
+    "RecallMilestone": ("cradletrace.recall",),
     "ScanRecord": ("cradletrace.scan",),
     "AnchorBatch": ("cradletrace.anchoring",),
     "EpcisEvent": ("cradletrace.epcis",),

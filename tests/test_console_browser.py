@@ -33,6 +33,7 @@ class Console:
     key: str  # the demo's quality key, as `serve --demo` prints it
     operator: str
     scan_paths: list[str]
+    data: Path  # the demo's data directory (its store and keys)
 
     def api(self, path: str, key: str | None = None) -> Any:
         req = urllib.request.Request(
@@ -50,7 +51,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         keys = dict(re.findall(r"^  (quality|operator) +(\S+)$", out, re.M))
         paths = re.findall(rf"^ +{re.escape(served.base)}(/01/\S+)$", out, re.M)
         assert set(keys) == {"quality", "operator"} and paths, out
-        yield Console(served.base, keys["quality"], keys["operator"], paths)
+        yield Console(served.base, keys["quality"], keys["operator"], paths, tmp / "demo")
 
 
 @pytest.fixture
@@ -161,3 +162,66 @@ def test_trace_recall_clock_and_reports(desk: Any, demo: Console, tmp_path: Path
     page.click("#key-forget")
     assert page.locator("#work").is_hidden()
     assert page.evaluate("sessionStorage.length + localStorage.length") == 0
+
+
+def test_a_drill_its_result_deadlines_and_effectiveness_checks(desk: Any, demo: Console) -> None:
+    from cradletrace.config import Settings
+    from tests.recall.notify_kit import add_sites, record, shipments
+
+    settings = Settings(data_dir=demo.data)
+    add_sites(settings, ["north-dc", "south-dc", "east-dc"])  # consignees of IF-0001, so there is someone to check
+    record(settings, shipments("IF-0001", {"north-dc": 600.0, "south-dc": 300.0, "east-dc": 100.0}, tag="D"))
+    page = desk
+    page.goto(f"{demo.base}/console?lang=en")
+    use_key(page, demo.key)
+    page.locator("#key-status.ok").wait_for()
+    page.fill("#lot", f"{MILK}/RM-A1")
+    page.click("#trace-go")
+    page.locator("#trace-lots tbody tr").first.wait_for()
+    page.fill("#reason", "Quarterly mock recall")
+    page.click("#drill-go")
+    page.locator("#recall-status.ok").wait_for()
+    drill = next(r for r in demo.api("/api/v1/recalls") if r["drill"])
+    assert page.locator("#recall-status").inner_text().startswith(f"Drill {drill['id']} started")
+    assert drill["notice_status"] == "drill"
+    assert "DRILL" in page.locator("#recall-drill").inner_text()
+    page.locator("#drill-result").wait_for()
+    assert re.fullmatch(r"\+0:\d\d:\d\d", page.locator("#drill-result li[data-timing=started] strong").inner_text())
+    assert page.locator("#drill-verdict").inner_text() == "located and started within two hours"
+    for path in demo.scan_paths:  # no scan page shows the drill
+        shown = demo.api(path).get("recall")
+        assert shown is None or shown["id"] != drill["id"]
+
+    statuses = dict(
+        zip(
+            page.locator("#ledger-deadlines tbody tr").evaluate_all("rows => rows.map(r => r.dataset.deadline)"),
+            page.locator("#ledger-deadlines .status-cell").all_inner_texts(),
+            strict=True,
+        )
+    )
+    assert statuses["cn_start"] == "met" and statuses["fda_telephone"] == "due" and len(statuses) == 6
+    page.select_option("#milestone-name", "fda_telephoned")
+    page.click("#milestone-go")
+    page.locator("#ledger-deadlines tr[data-deadline=fda_telephone].dl-met").wait_for()
+
+    page.select_option("#check-level", "A")
+    page.click("#checks-draw")
+    page.locator("#checks-summary").wait_for()
+    assert page.locator("#checks-table tbody tr").count() == 3  # level A: every consignee
+    row = page.locator("#checks-table tr[data-check=north-dc]")
+    for field in ("reached", "notice_received", "handled"):
+        row.locator(f"input[data-field={field}]").check()
+    row.locator("button").click()
+    page.locator("#checks-summary", has_text="3 drawn, 1 checked, 1 effective (100 %)").wait_for()
+    ledger = demo.api(f"/api/v1/recalls/{drill['id']}/ledger")
+    assert ledger["effectiveness"]["checks"][1]["site"] == "north-dc" and ledger["effectiveness"]["effective"] == 1
+    screenshot(page, "console-drill-en")
+
+    page.goto(f"{demo.base}/console")
+    use_key(page, demo.key)
+    page.locator(f"#recalls button[data-recall='{drill['id']}']").click()
+    page.locator("#ledger-deadlines").wait_for()
+    assert "演练" in page.locator("#recall-drill").inner_text()
+    assert page.locator("#ledger-deadlines tr[data-deadline=fda_telephone] .status-cell").inner_text() == "按时"
+    assert "有效 1" in page.locator("#checks-summary").inner_text()
+    screenshot(page, "console-drill-zh")

@@ -92,6 +92,7 @@ class Conflict(StrEnum):
     RELEASED = "released"  # the hold is already released
     ANSWERED = "answered"  # the acknowledgement link was already used
     CLOSED = "closed"  # the recall is already closed
+    PLANNED = "planned"  # the recall's effectiveness checks were already drawn
 
 
 class StateConflictError(TraceError):

@@ -21,7 +21,7 @@ from cradletrace.api.deps import QualityDep, RuntimeDep, SessionDep, who
 from cradletrace.api.errors import responses
 from cradletrace.core.text import PlainText
 from cradletrace.errors import InvalidInputError, Problem
-from cradletrace.recall import genealogy, holds, recalls
+from cradletrace.recall import drill, effectiveness, genealogy, holds, recalls
 from cradletrace.recall import ledger as recall_ledger
 from cradletrace.recall import report as recallreport
 from cradletrace.store.states import RecallState
@@ -81,6 +81,11 @@ class RecallOut(BaseModel):
     closed_by: str | None
     close_reason: str | None
     clock: ClockOut
+    drill: bool = Field(description="A mock recall: never on chain, not on scan pages, notices say DRILL")
+    regimes: list[str] = Field(
+        description="Whose deadlines apply: us_107 (21 CFR 107.240), cn_measures (食品召回管理办法)"
+    )
+    cn_level: int | None = Field(description="食品召回管理办法 level 1-3")
 
 
 class ScopeOut(BaseModel):
@@ -117,6 +122,17 @@ class RecallIn(BaseModel):
     )
     lots: list[str] = Field(default=[], max_length=10_000, description="GTIN/LOT to add to the scope (widen)")
     exclude: list[str] = Field(default=[], max_length=10_000, description="GTIN/LOT to take out of the scope (narrow)")
+    drill: bool = Field(
+        default=False,
+        description="A mock recall (needs trace_lot): the same workflow, marked a drill everywhere; "
+        "no chain notice, no scan banner, no consumer notice, no holds",
+    )
+    regimes: list[Literal["us_107", "cn_measures"]] | None = Field(
+        default=None, description="Whose deadlines apply (default both)"
+    )
+    cn_level: int | None = Field(
+        default=None, ge=1, le=3, description="食品召回管理办法 level (default from the class)"
+    )
 
 
 class ReportOut(BaseModel):
@@ -176,6 +192,26 @@ def start_recall(body: RecallIn, session: SessionDep, caller: QualityDep, runtim
     next anchoring run. All or nothing."""
     trace_lot = genealogy.parse_gtin_lot(body.trace_lot, "trace_lot") if body.trace_lot else None
     include, exclude = _lots(body.lots, "lots"), _lots(body.exclude, "exclude")
+    if body.drill:
+        if trace_lot is None:
+            raise InvalidInputError(Problem("trace_lot", "expected the GTIN/LOT a drill traces forward from"))
+        drill_recall, scope = drill.start_drill(
+            session,
+            trace_lot=trace_lot,
+            by=who(caller),
+            clock=_now,
+            reason=body.reason,
+            severity=body.severity,
+            include=include,
+            exclude=exclude,
+            regimes=body.regimes,
+            cn_level=body.cn_level,
+        )
+        assert drill_recall.id is not None
+        out = {**recalls.get_recall(session, drill_recall.id).to_json(), "scope": scope.to_json()}
+        session.commit()
+        runtime.wake_notices()
+        return out
     scope = recalls.build_scope(
         session, trace_lot=trace_lot, trace_event=body.trace_event, include=include, exclude=exclude
     )
@@ -188,6 +224,8 @@ def start_recall(body: RecallIn, session: SessionDep, caller: QualityDep, runtim
         trigger=trigger,
         started_by=who(caller),
         now=_now(),
+        regimes=body.regimes,
+        cn_level=body.cn_level,
     )
     assert recall.id is not None
     out = {**recalls.get_recall(session, recall.id).to_json(), "scope": scope.to_json()}
@@ -245,6 +283,16 @@ class LedgerOut(BaseModel):
     milestones: list[dict[str, Any]] = Field(
         description="located, started, all_notified, all_acknowledged, all_accounted, closed: time and seconds"
     )
+    drill: bool
+    regimes: list[str]
+    cn_level: int | None
+    deadlines: list[dict[str, Any]] = Field(
+        description="Each regulatory deadline: regime, name, basis, due, done, status (met / due / late)"
+    )
+    recorded_milestones: list[dict[str, Any]] = Field(description="Steps staff recorded as done (name, at, by)")
+    effectiveness: dict[str, Any] = Field(
+        description="Check level, seed, the sites drawn and each check's outcome; the share effective"
+    )
     sites: dict[str, Any] = Field(description="Counts of sites notified and answered, the share answered")
     without_consignee: dict[str, Any] = Field(description="Shipments of the scope that named no consignee")
     totals: dict[str, dict[str, float]] = Field(
@@ -258,7 +306,7 @@ class LedgerOut(BaseModel):
 def recall_ledger_route(recall_id: RecallId, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
     """Per site and lot: units shipped, acknowledged, on hand, returned, destroyed, unaccounted; the
     share of consignees who answered; the milestones against the clock."""
-    return recall_ledger.build_ledger(session, recall_id).to_json()
+    return recall_ledger.build_ledger(session, recall_id, _now()).to_json()
 
 
 @router.get("/recalls/{recall_id}/notices", responses=responses(401, 403, 404, 422))
@@ -294,3 +342,86 @@ def recall_report(
     if fmt != "json":
         headers["Content-Disposition"] = f'attachment; filename="{report.filename(fmt)}"'
     return Response(report.render(fmt), media_type=recallreport.FORMATS[fmt], headers=headers)
+
+
+class ChecksIn(BaseModel):
+    model_config = _STRICT
+    level: Literal["A", "B", "C", "D", "E"] = Field(
+        description="21 CFR 7.42(b)(3) level: A 100 %, B a share between C and A, C 10 %, D 2 %, E none"
+    )
+    percent: float | None = Field(
+        default=None, description="Level B only: the share of consignees, above 10, below 100"
+    )
+    seed: PlainText | None = Field(
+        default=None,
+        max_length=64,
+        description="The draw's seed (default a random one); stored, so the draw can be redone",
+    )
+
+
+class CheckIn(BaseModel):
+    model_config = _STRICT
+    reached: bool = Field(description="The site was reached")
+    notice_received: bool = Field(description="The site had received the recall notice")
+    handled: bool = Field(description="The product was handled as the notice instructed")
+    note: PlainText | None = Field(default=None, max_length=500)
+
+
+class MilestoneIn(BaseModel):
+    model_config = _STRICT
+    name: Literal["fda_telephoned", "fda_written_report", "fda_status_report", "cn_plan_reported", "cn_announced"]
+    at: datetime | None = Field(default=None, description="When it was done (ISO 8601 with offset; default now)")
+    note: PlainText | None = Field(default=None, max_length=500)
+
+
+@router.post("/recalls/{recall_id}/checks", responses=responses(401, 403, 404, 409, 422))
+def plan_checks(recall_id: RecallId, body: ChecksIn, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
+    """Draw the consignee sites to check for the level, at random with a recorded seed (once per recall)."""
+    out = effectiveness.plan_checks(
+        session, recall_id, level=body.level, percent=body.percent, seed=body.seed, by=who(caller), now=_now()
+    )
+    session.commit()
+    return out
+
+
+@router.put("/recalls/{recall_id}/checks/{site}", responses=responses(401, 403, 404, 422))
+def record_check(
+    recall_id: RecallId,
+    site: Annotated[str, Path(max_length=63, description="A drawn consignee site (supplier id)")],
+    body: CheckIn,
+    session: SessionDep,
+    caller: QualityDep,
+) -> dict[str, Any]:
+    """Record what staff found at a drawn site: reached, notice received, handled as instructed."""
+    out = effectiveness.record_check(
+        session,
+        recall_id,
+        site,
+        reached=body.reached,
+        notice_received=body.notice_received,
+        handled=body.handled,
+        note=body.note,
+        by=who(caller),
+        now=_now(),
+    )
+    session.commit()
+    return out
+
+
+@router.post("/recalls/{recall_id}/milestones", status_code=201, responses=responses(401, 403, 404, 422))
+def record_milestone(recall_id: RecallId, body: MilestoneIn, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
+    """Record a regulatory step as done (e.g. FDA telephoned): the ledger's deadlines show it met or late."""
+    if body.at is not None and body.at.tzinfo is None:
+        raise InvalidInputError(Problem("at", f"expected a time with its UTC offset, got {body.at.isoformat()}"))
+    row = recalls.record_milestone(
+        session, recall_id, name=body.name, at=body.at, note=body.note, by=who(caller), now=_now()
+    )
+    session.commit()
+    return {"recall": recall_id, "name": row.name, "at": row.at.isoformat(), "recorded_by": row.recorded_by}
+
+
+@router.get("/recalls/{recall_id}/drill-report", responses=responses(401, 403, 404, 422))
+def drill_report(recall_id: RecallId, session: SessionDep, caller: QualityDep) -> dict[str, Any]:
+    """A drill's result for auditors: seconds to located, started, all notified, all acknowledged,
+    all accounted, closed; percent accounted; effectiveness; deadlines (also for a real recall)."""
+    return drill.drill_report(session, recall_id, _now())

@@ -170,6 +170,14 @@
   // -- start a recall ------------------------------------------------------------------------
   $("recall-form").addEventListener("submit", function (e) {
     e.preventDefault();
+    startRecall(false);
+  });
+  $("drill-go").addEventListener("click", function () {
+    if ($("recall-form").reportValidity()) startRecall(true);
+  });
+
+  // A drill (mock recall) is the same request marked drill: true (docs/recall.md, "Mock recalls").
+  function startRecall(drill) {
     if (!traced) return;
     var exclude = Array.prototype.filter.call(document.querySelectorAll("#trace-lots input[type=checkbox]"),
       function (b) { return !b.checked; }).map(function (b) { return b.getAttribute("data-lot"); });
@@ -178,13 +186,14 @@
     var body = {reason: $("reason").value.trim(), severity: $("severity").value, trace_lot: traced.start.value,
                 exclude: exclude, lots: widen};
     if (trigger) body.trigger = trigger;
+    if (drill) body.drill = true;
     say("recall-status", "…");
     call("POST", "/recalls", body).then(function (r) {
-      say("recall-status", T.recall_started.replace("{id}", r.id), "ok");
+      say("recall-status", (drill ? T.drill_started : T.recall_started).replace("{id}", r.id), "ok");
       selected = r.id;
       return refresh();
     }).catch(function (err) { say("recall-status", err.message, "bad"); });
-  });
+  }
 
   // -- recalls, their clock, reports -----------------------------------------------------------------
   function refresh() {
@@ -199,7 +208,7 @@
     var ul = el("ul", {className: "recalls"});
     list.slice().reverse().forEach(function (r) {
       var b = el("button", {type: "button", className: "link" + (r.id === selected ? " selected" : ""), "data-recall": r.id,
-                            text: "#" + r.id + " · " + T.severity_label + " " + r.severity + " · " + r.reason + " · " +
+                            text: "#" + r.id + (r.drill ? " · " + T.drill_word : "") + " · " + T.severity_label + " " + r.severity + " · " + r.reason + " · " +
                                   (r.status === "closed" ? T.status_closed : T.status_active)});
       b.addEventListener("click", function () { selected = r.id; showRecalls(list); });
       ul.appendChild(el("li", {}, [b]));
@@ -225,6 +234,10 @@
     var c = r.clock;
     var verdict = c.within_two_hours === null ? T.clock_none : (c.within_two_hours ? T.clock_within : T.clock_over);
     box.appendChild(el("h3", {text: "#" + r.id + " — " + r.reason}));
+    if (r.drill) {
+      box.appendChild(el("div", {className: "banner drill", id: "recall-drill", role: "note"},
+        [el("strong", {text: T.drill_word}), " · " + T.drill_note]));
+    }
     box.appendChild(el("dl", {}, [
       el("dt", {text: T.severity_label}), el("dd", {text: r.severity}),
       el("dt", {text: T.started_by}), el("dd", {text: r.started_by + " · " + new Date(r.started_at).toLocaleString()}),
@@ -247,13 +260,133 @@
     var ledger = el("div", {className: "ledger", id: "ledger"}, [el("h4", {text: T.ledger_title})]);
     box.appendChild(ledger);
     box.hidden = false;
-    loadLedger(r.id, ledger);
+    loadLedger(r, ledger);
   }
 
   // The recall's ledger: who was told, who answered, what came back, the milestones against the clock.
-  function loadLedger(id, box) {
-    return call("GET", "/recalls/" + id + "/ledger").then(function (l) { showLedger(l, box); })
-      .catch(function (err) { box.appendChild(el("p", {className: "status bad", text: err.message})); });
+  function loadLedger(r, box) {
+    var reads = [call("GET", "/recalls/" + r.id + "/ledger")];
+    if (r.drill) reads.push(call("GET", "/recalls/" + r.id + "/drill-report"));
+    return Promise.all(reads).then(function (got) {
+      if (got[1]) showDrill(got[1], box);
+      showLedger(got[0], box);
+      showDeadlines(got[0], r, box);
+      showChecks(got[0], r, box);
+    }).catch(function (err) { box.appendChild(el("p", {className: "status bad", text: err.message})); });
+  }
+
+  function reload(r) { showDetail(r); }
+
+  // A drill's result: its timings from the drill's start and the percent accounted.
+  function showDrill(d, box) {
+    var list = el("ul", {className: "counts", id: "drill-result"});
+    ["located", "started", "all_notified", "all_acknowledged", "all_accounted", "recall_closed"].forEach(function (name) {
+      var t = d.timings[name];
+      list.appendChild(el("li", {"data-timing": name}, [el("strong", {text: t && t.at ? "+" + duration(t.after_s) : "–"}),
+        " " + (T["ms_" + name] || name)]));
+    });
+    Object.keys(d.percent_accounted).forEach(function (unit) {
+      var pct = d.percent_accounted[unit];
+      list.appendChild(el("li", {id: "drill-accounted-" + unit}, [el("strong", {text: pct === null ? "–" : pct + " %"}),
+        " " + unit + " " + T.drill_accounted]));
+    });
+    box.appendChild(el("h4", {text: T.drill_result}));
+    box.appendChild(list);
+    box.appendChild(el("p", {id: "drill-verdict", className: "verdict " + (d.within_two_hours ? "ok" : "bad"),
+                             text: d.within_two_hours ? T.drill_within : T.drill_over}));
+  }
+
+  // Regulatory deadlines: due, done, met / due / late; staff record the steps the product cannot see.
+  function showDeadlines(l, r, box) {
+    box.appendChild(el("h4", {text: T.deadlines_title}));
+    var body = el("tbody");
+    l.deadlines.forEach(function (d) {
+      body.appendChild(el("tr", {"data-deadline": d.name, className: "dl-" + d.status}, [
+        el("td", {text: T["dl_" + d.name] || d.name, title: d.basis}),
+        el("td", {className: "nowrap", text: new Date(d.due).toLocaleString()}),
+        el("td", {className: "nowrap", text: d.done ? new Date(d.done).toLocaleString() : "–"}),
+        el("td", {className: "status-cell", text: T["dl_" + d.status] || d.status})]));
+    });
+    box.appendChild(el("div", {className: "table"}, [el("table", {id: "ledger-deadlines"}, [
+      el("thead", {}, [el("tr", {}, [T.col_deadline, T.col_due, T.col_done, T.col_status].map(function (h) {
+        return el("th", {text: h}); }))]), body])]));
+    if (r.status === "closed") return;
+    var pick = el("select", {id: "milestone-name", "aria-label": T.milestone_label});
+    ["fda_telephoned", "fda_written_report", "fda_status_report", "cn_plan_reported", "cn_announced"].forEach(function (n) {
+      pick.appendChild(el("option", {value: n, text: T["ms_" + n] || n}));
+    });
+    var go = el("button", {type: "submit", className: "small", id: "milestone-go", text: T.milestone_go});
+    var form = el("form", {id: "milestone-form", className: "row"}, [el("label", {text: T.milestone_label}), pick, go]);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      call("POST", "/recalls/" + r.id + "/milestones", {name: pick.value}).then(function () { reload(r); })
+        .catch(function (err) { say("milestone-status", err.message, "bad"); });
+    });
+    box.appendChild(form);
+    box.appendChild(el("p", {id: "milestone-status", className: "status", role: "status"}));
+  }
+
+  function yesNo(v) { return v === null || v === undefined ? "–" : (v ? T.check_yes : T.check_no); }
+
+  // Effectiveness checks: draw the sites for a level (once), then record what each check found.
+  function showChecks(l, r, box) {
+    var e = l.effectiveness;
+    box.appendChild(el("h4", {text: T.checks_title}));
+    var section = el("div", {id: "checks"});
+    box.appendChild(section);
+    if (!e.level) {
+      section.appendChild(el("p", {text: T.checks_none}));
+      if (r.status === "closed") return;
+      var level = el("select", {id: "check-level", "aria-label": T.checks_level});
+      ["A", "B", "C", "D", "E"].forEach(function (v) { level.appendChild(el("option", {value: v, text: v})); });
+      level.value = "C";
+      var pct = el("input", {id: "check-percent", inputmode: "decimal", size: "6", placeholder: T.checks_percent,
+                             "aria-label": T.checks_percent});
+      var seed = el("input", {id: "check-seed", size: "12", maxlength: "64", placeholder: T.checks_seed,
+                              "aria-label": T.checks_seed});
+      var form = el("form", {id: "checks-form", className: "row"}, [el("label", {text: T.checks_level}), level, pct, seed,
+        el("button", {type: "submit", className: "small", id: "checks-draw", text: T.checks_draw})]);
+      form.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        var body = {level: level.value};
+        if (pct.value.trim()) body.percent = Number(pct.value.trim());
+        if (seed.value.trim()) body.seed = seed.value.trim();
+        call("POST", "/recalls/" + r.id + "/checks", body).then(function () { reload(r); })
+          .catch(function (err) { say("checks-status", err.message, "bad"); });
+      });
+      section.appendChild(form);
+      section.appendChild(el("p", {id: "checks-status", className: "status", role: "status"}));
+      return;
+    }
+    var share = e.share_effective === null ? "–" : Math.round(e.share_effective * 100) + " %";
+    section.appendChild(el("p", {id: "checks-summary", text: T.checks_summary.replace("{level}", e.level)
+      .replace("{drawn}", e.drawn).replace("{checked}", e.checked).replace("{effective}", e.effective)
+      .replace("{share}", share) + " · seed " + e.seed}));
+    var body = el("tbody");
+    e.checks.forEach(function (c) {
+      var boxes = ["reached", "notice_received", "handled"].map(function (k) {
+        var b = el("input", {type: "checkbox", "data-field": k, "aria-label": c.site + " " + k});
+        b.checked = c[k] === true;
+        return b;
+      });
+      var save = el("button", {type: "button", className: "small secondary", text: T.check_record});
+      save.addEventListener("click", function () {
+        call("PUT", "/recalls/" + r.id + "/checks/" + encodeURIComponent(c.site),
+             {reached: boxes[0].checked, notice_received: boxes[1].checked, handled: boxes[2].checked})
+          .then(function () { reload(r); })
+          .catch(function (err) { say("checks-status", err.message, "bad"); });
+      });
+      body.appendChild(el("tr", {"data-check": c.site, className: c.effective === false ? "open" : ""}, [
+        el("td", {text: c.site}),
+        el("td", {}, [boxes[0]]), el("td", {}, [boxes[1]]), el("td", {}, [boxes[2]]),
+        el("td", {text: c.checked_at ? c.checked_by + " · " + new Date(c.checked_at).toLocaleString() : "–"}),
+        el("td", {text: c.checked_at ? yesNo(c.effective) : "–"}),
+        el("td", {}, r.status === "closed" ? [] : [save])]));
+    });
+    section.appendChild(el("div", {className: "table"}, [el("table", {id: "checks-table"}, [
+      el("thead", {}, [el("tr", {}, [T.col_site, T.col_reached, T.col_received, T.col_handled, T.col_checked,
+        T.col_effective, ""].map(function (h) { return el("th", {text: h}); }))]), body])]));
+    section.appendChild(el("p", {id: "checks-status", className: "status", role: "status"}));
   }
 
   function num(v) { return v === null || v === undefined ? "–" : String(Math.round(v * 1000) / 1000); }

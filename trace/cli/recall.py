@@ -285,3 +285,152 @@ def recall_ledger(
         )
     for m in out["milestones"]:
         typer.echo(f"  {m['name']:<17} {m['at'] or '-'}")
+    if out["drill"]:
+        typer.echo("  DRILL (mock recall): not on chain, not on scan pages, no consumer notice")
+    for d in out["deadlines"]:
+        typer.echo(f"  {d['regime']:<11} {d['name']:<19} due {d['due']}  done {d['done'] or '-'}  {d['status']}")
+    e = out["effectiveness"]
+    if e["level"]:
+        typer.echo(
+            f"  effectiveness level {e['level']} ({e['percent']:g} %): {e['checked']}/{e['drawn']} checked, "
+            f"{e['effective']} effective"
+        )
+        for c in e["checks"]:
+            state = "not checked" if c["checked_at"] is None else ("effective" if c["effective"] else "NOT effective")
+            typer.echo(f"    {c['site']:<20} {state}")
+
+
+@app.command("drill")
+def recall_drill(
+    lot: Annotated[str, typer.Argument(help="GTIN/LOT to run the drill on (traced forward as a real recall)")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Shown to consignees (default: mock recall)")] = None,
+    severity: Annotated[str, typer.Option("--severity", help="Recall class to rehearse: I, II or III")] = "I",
+    regime: Annotated[
+        list[str] | None, typer.Option("--regime", help="us_107 or cn_measures; repeatable (default both)")
+    ] = None,
+    cn_level: Annotated[int | None, typer.Option("--cn-level", help="食品召回管理办法 level 1-3")] = None,
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Run a mock recall on LOT: the same workflow (locate, start, notices with ack links, ledger,
+    close), marked a drill everywhere: no chain notice, no scan banner, no consumer notice, no holds."""
+    from cradletrace.recall import drill, genealogy, recalls
+
+    with store_session(data_dir, database_url) as (_ws, s):
+        r, scope = drill.start_drill(
+            s,
+            trace_lot=genealogy.parse_gtin_lot(lot, "lot"),
+            by=_who(),
+            clock=lambda: datetime.now(UTC),
+            reason=reason,
+            severity=severity,
+            regimes=regime,
+            cn_level=cn_level,
+        )
+        assert r.id is not None
+        view = recalls.get_recall(s, r.id)
+    if as_json:
+        typer.echo(json.dumps({**view.to_json(), "scope": scope.to_json()}, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"DRILL {r.id} started by {r.started_by}: {len(view.lots)} lots; notices say DRILL / 演练")
+    typer.echo(f"  clock: {view.clock.text()}")
+    typer.echo(
+        f"  notices go with 'cradletrace recall notify' or the API's delivery thread; result: recall drill-report {r.id}"
+    )
+
+
+@app.command("drill-report")
+def recall_drill_report(
+    recall_id: Annotated[int, typer.Argument(help="Recall (drill) id")],
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """A drill's result for auditors: its timings and its percent accounted (at close)."""
+    from cradletrace.recall import drill
+
+    with store_session(data_dir, database_url) as (_ws, s):
+        rep = drill.drill_report(s, recall_id, datetime.now(UTC))
+    typer.echo(json.dumps(rep, ensure_ascii=False, indent=2) if as_json else drill.report_text(rep))
+
+
+@app.command("checks")
+def recall_checks(
+    recall_id: Annotated[int, typer.Argument(help="Recall id")],
+    level: Annotated[str, typer.Option("--level", help="21 CFR 7.42(b)(3) level: A, B, C, D or E")],
+    percent: Annotated[float | None, typer.Option("--percent", help="Level B only: share of consignees")] = None,
+    seed: Annotated[str | None, typer.Option("--seed", help="The draw's seed (default random; stored)")] = None,
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Draw the consignee sites to check for effectiveness, at random with a recorded seed."""
+    from cradletrace.recall import effectiveness
+
+    with store_session(data_dir, database_url) as (_ws, s):
+        out = effectiveness.plan_checks(
+            s, recall_id, level=level, percent=percent, seed=seed, by=_who(), now=datetime.now(UTC)
+        )
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"recall {recall_id}: level {out['level']} ({out['percent']:g} %), seed {out['seed']}")
+    for c in out["checks"]:
+        typer.echo(f"  check {c['site']}")
+
+
+@app.command("check")
+def recall_check(
+    recall_id: Annotated[int, typer.Argument(help="Recall id")],
+    site: Annotated[str, typer.Argument(help="A drawn consignee site (supplier id)")],
+    reached: Annotated[bool, typer.Option("--reached/--not-reached", help="The site was reached")],
+    received: Annotated[bool, typer.Option("--received/--not-received", help="It had the recall notice")],
+    handled: Annotated[bool, typer.Option("--handled/--not-handled", help="Product handled as instructed")],
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Record what an effectiveness check found at a drawn site."""
+    from cradletrace.recall import effectiveness
+
+    with store_session(data_dir, database_url) as (_ws, s):
+        out = effectiveness.record_check(
+            s,
+            recall_id,
+            site,
+            reached=reached,
+            notice_received=received,
+            handled=handled,
+            note=note,
+            by=_who(),
+            now=datetime.now(UTC),
+        )
+    typer.echo(f"recall {recall_id}: {out['checked']}/{out['drawn']} checked, {out['effective']} effective")
+
+
+@app.command("milestone")
+def recall_milestone(
+    recall_id: Annotated[int, typer.Argument(help="Recall id")],
+    name: Annotated[
+        str,
+        typer.Argument(help="fda_telephoned, fda_written_report, fda_status_report, cn_plan_reported or cn_announced"),
+    ],
+    at: Annotated[str | None, typer.Option("--at", help="When (ISO 8601 with offset; default now)")] = None,
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Record a regulatory step as done (e.g. FDA telephoned): the ledger shows it met or late."""
+    from cradletrace.errors import Problem
+    from cradletrace.recall import recalls
+
+    with store_session(data_dir, database_url) as (_ws, s):
+        when = None
+        if at is not None:
+            try:
+                when = datetime.fromisoformat(at)
+            except ValueError:
+                raise InvalidInputError(Problem("at", f"expected an ISO 8601 time, got {at!r}")) from None
+        row = recalls.record_milestone(s, recall_id, name=name, at=when, note=note, by=_who(), now=datetime.now(UTC))
+    typer.echo(f"recall {recall_id}: {row.name} at {row.at.isoformat()} recorded by {row.recorded_by}")

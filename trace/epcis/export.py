@@ -136,7 +136,7 @@ def _recalls_of(session: Session, lots: Sequence[Lot]) -> list[tuple[Lot, Recall
     pairs = session.exec(
         select(RecallLot.lot_id, Recall)
         .join(Recall, col(Recall.id) == col(RecallLot.recall_id))
-        .where(col(RecallLot.lot_id).in_(list(by_id)))
+        .where(col(RecallLot.lot_id).in_(list(by_id)), col(Recall.drill).is_(False))  # a drill is no recall
         .order_by(col(Recall.id), col(RecallLot.lot_id))
     )
     return [(by_id[lot_id], recall) for lot_id, recall in pairs]

@@ -74,6 +74,7 @@ class AckView:
             "severity": r.severity,
             "started_at": iso(r.started_at),
             "recall_closed": self.closed,
+            "drill": r.drill,
             "site": a.site,
             "site_name": self.site_name,
             "answered_at": iso(a.answered_at),

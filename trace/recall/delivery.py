@@ -170,7 +170,8 @@ def claim(session: Session, sealer: Sealer, settings: Settings, now: datetime, l
         session.add(row)
         contact = contacts.get(ack.site)
         payload = {
-            "type": "recall.notice",
+            "type": "recall.drill" if recall.drill else "recall.notice",
+            "drill": recall.drill,
             "notice_id": row.id,
             "recall": {
                 "id": recall.id,
@@ -212,14 +213,17 @@ def _message(settings: Settings, n: Outgoing) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = settings.smtp_from
     msg["To"] = ", ".join(n.emails)
-    msg["Subject"] = f"召回通知 / Recall notice {r['id']} (class {r['severity']}): {n.site_name}"
+    drill = bool(p.get("drill"))
+    mark = "【演练 DRILL】" if drill else ""
+    msg["Subject"] = f"{mark}召回通知 / Recall notice {r['id']} (class {r['severity']}): {n.site_name}"
     msg["Date"] = formatdate(localtime=False)
     domain = settings.smtp_from.rpartition("@")[2] or "cradletrace.example"
     msg["Message-ID"] = f"<recall-{r['id']}.notice-{n.notice_id}@{domain}>"
     msg["X-Cradletrace-Notice"] = str(n.notice_id)
     lots = "\n".join(f"  {x['lot']}: {x['shipped']:g} {x['unit']}" for x in p["lots"])
     msg.set_content(
-        f"""产品召回通知(召回编号 {r["id"]},{r["severity"]} 级)
+        (DRILL_PREFACE if drill else "")
+        + f"""产品召回通知(召回编号 {r["id"]},{r["severity"]} 级)
 原因:{r["reason"]}
 贵方({n.site_name})收到的以下批次在召回范围内,请立即停止销售并隔离:
 {lots}
@@ -235,6 +239,14 @@ Please confirm receipt and report the quantities on hand, returned and destroyed
 """
     )
     return msg
+
+
+DRILL_PREFACE = """【演练 DRILL】这是一次召回演练(模拟召回),不是真实召回:请勿停止销售,产品无需处理。
+请像真实召回一样,通过下面的链接确认并填写数量,以检验召回流程。
+This is a recall DRILL (mock recall), not a real recall: do not stop selling, nothing is to be done
+with the product. Please answer at the link below as you would in a real recall, to test the process.
+
+"""
 
 
 def _smtp(settings: Settings) -> smtplib.SMTP:

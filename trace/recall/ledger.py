@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -25,6 +25,7 @@ from cradletrace.store.models import (
     RecallAck,
     RecallAckLine,
     RecallLot,
+    RecallMilestone,
     RecallNotice,
     RecallNoticeAttempt,
     Shipment,
@@ -47,7 +48,11 @@ class Ledger:
         return self.body
 
 
-def build_ledger(session: Session, recall_id: int) -> Ledger:
+def build_ledger(session: Session, recall_id: int, now: datetime | None = None) -> Ledger:
+    """``now`` decides which deadlines are due or late (the clock seam: tests pass their own)."""
+    from cradletrace.recall import deadlines, effectiveness
+
+    now = now or datetime.now(UTC)
     view = get_recall(session, recall_id)
     r = view.recall
     acks = session.exec(select(RecallAck).where(RecallAck.recall_id == recall_id).order_by(col(RecallAck.id))).all()
@@ -158,9 +163,31 @@ def build_ledger(session: Session, recall_id: int) -> Ledger:
         ("all_accounted", accounted),
         ("recall_closed", r.closed_at),
     ]
+    recorded: dict[str, list[datetime]] = defaultdict(list)
+    steps = session.exec(
+        select(RecallMilestone).where(RecallMilestone.recall_id == recall_id).order_by(col(RecallMilestone.at))
+    ).all()
+    for m in steps:
+        recorded[m.name].append(m.at)
+    facts = deadlines.Facts(
+        regimes=tuple((r.regimes or "").split(",")) if r.regimes else (),
+        cn_level=r.cn_level or 1,
+        known_at=r.trigger_at or r.located_at or r.started_at,
+        started_at=r.started_at,
+        closed_at=r.closed_at,
+        recorded=dict(recorded),
+    )
     return Ledger(
         {
             "recall": r.id,
+            "drill": r.drill,
+            "regimes": list(facts.regimes),
+            "cn_level": r.cn_level,
+            "deadlines": deadlines.deadlines(facts, now),
+            "recorded_milestones": [
+                {"name": m.name, "at": iso(m.at), "recorded_by": m.recorded_by, "note": m.note} for m in steps
+            ],
+            "effectiveness": effectiveness.summary(session, r),
             "status": RecallState.CLOSED if r.closed_at else RecallState.ACTIVE,
             "clock": view.clock.to_json(),
             "counted_from": iso(start),

@@ -64,7 +64,9 @@ def send_pending_notices(session_factory: Callable[[], Session], chain: Anchor) 
         ids = [
             int(i)  # type: ignore[arg-type]  # a stored row's id is never None
             for i in s.exec(
-                select(Recall.id).where(Recall.notice_status == NoticeStatus.PREPARED).order_by(col(Recall.id))
+                select(Recall.id)
+                .where(Recall.notice_status == NoticeStatus.PREPARED, col(Recall.drill).is_(False))
+                .order_by(col(Recall.id))
             ).all()
         ]
     out: list[NoticeResult] = []
@@ -72,7 +74,7 @@ def send_pending_notices(session_factory: Callable[[], Session], chain: Anchor) 
         with session_factory() as s:
             recall = s.get(Recall, rid)
             assert recall is not None
-            if recall.notice_status != NoticeStatus.PREPARED:
+            if recall.notice_status != NoticeStatus.PREPARED or recall.drill:  # a drill is never on chain
                 continue
             digest = bytes.fromhex(recall.notice_digest)
             found = chain.lookup_notice(digest)

@@ -32,7 +32,7 @@ from cradletrace.events import lookup_event
 from cradletrace.recall import outbox
 from cradletrace.recall.clock import Clock, iso
 from cradletrace.recall.notices import lot_ref, notice_body
-from cradletrace.store.models import EventRow, Hold, Lot, Recall, RecallLot
+from cradletrace.store.models import EventRow, Hold, Lot, Recall, RecallLot, RecallMilestone
 from cradletrace.store.states import NoticeStatus, RecallState
 
 SEVERITIES = ("I", "II", "III")
@@ -45,8 +45,9 @@ def parse_severity(value: str) -> str:
     return v
 
 
-def active_recalls(session: Session, lot_ids: Sequence[int]) -> dict[int, int]:
-    """lot id -> id of the active recall covering it."""
+def active_recalls(session: Session, lot_ids: Sequence[int], *, drill: bool = False) -> dict[int, int]:
+    """lot id -> id of the active recall covering it. Drills and real recalls do not block each
+    other (a drill running must never delay a real recall): ``drill`` says which kind to look at."""
     if not lot_ids:
         return {}
     from cradletrace.recall.genealogy import id_set
@@ -56,7 +57,11 @@ def active_recalls(session: Session, lot_ids: Sequence[int]) -> dict[int, int]:
         for lid, rid in session.exec(
             select(RecallLot.lot_id, RecallLot.recall_id)
             .join(Recall, col(Recall.id) == col(RecallLot.recall_id))
-            .where(col(RecallLot.lot_id).in_(id_set(session, lot_ids)), col(Recall.closed_at).is_(None))
+            .where(
+                col(RecallLot.lot_id).in_(id_set(session, lot_ids)),
+                col(Recall.closed_at).is_(None),
+                col(Recall.drill).is_(drill),
+            )
         ).all()
     }
 
@@ -112,12 +117,21 @@ def start_recall(
     started_by: str,
     now: datetime,
     located_at: datetime | None = None,
+    drill: bool = False,
+    drill_started_at: datetime | None = None,
+    regimes: Sequence[str] | None = None,
+    cn_level: int | None = None,
 ) -> Recall:
     """Recall ``lots`` (GTIN, LOT) now: all of them or, on any problem, none.
 
     ``trigger`` is an event id/digest (its recorded time starts the clock) or free text.
     ``located_at`` is when the forward trace behind the scope ran (default: ``now``).
+    ``drill``: a mock recall (drill.py): stored as one, its notice never goes on chain, scan pages
+    do not show it; ``drill_started_at`` (when staff began the drill) starts its clock.
+    ``regimes`` / ``cn_level``: whose deadlines apply (deadlines.py; default all, level from the class).
     """
+    from cradletrace.recall.deadlines import parse_cn_level, parse_regimes
+
     write_lock(session)
     problems: list[Problem] = []
     reason = reason.strip()
@@ -128,6 +142,11 @@ def start_recall(
             problems.append(Problem(name, bad))
     try:
         severity = parse_severity(severity)
+    except InvalidInputError as exc:
+        problems.extend(exc.problems)
+    try:
+        regime_text = parse_regimes(regimes)
+        level = parse_cn_level(cn_level, severity if severity in SEVERITIES else "I")
     except InvalidInputError as exc:
         problems.extend(exc.problems)
     if not started_by.strip():
@@ -141,7 +160,7 @@ def start_recall(
         for g, lo in keys
         if (g, lo) not in found
     )
-    active = active_recalls(session, list(found.values()))
+    active = active_recalls(session, list(found.values()), drill=drill)
     already = [
         Problem("lots", f"lot {key[0]}/{key[1]} is already under active recall {active[lid]}")
         for key, lid in found.items()
@@ -165,7 +184,7 @@ def start_recall(
     if already:
         raise StateConflictError(Conflict.RECALLED, already)
 
-    trigger_at = trigger_event.recorded_at if trigger_event is not None else None
+    trigger_at = trigger_event.recorded_at if trigger_event is not None else drill_started_at if drill else None
     if located_at is None and trigger_event is not None:  # the automatic hold's forward trace located them
         located_at = session.exec(
             select(Hold.created_at).where(Hold.trigger_event_id == trigger_event.id).order_by(col(Hold.created_at))
@@ -182,7 +201,10 @@ def start_recall(
         notice="",
         notice_digest="",
         lot_ref=lot_ref(keys).hex(),
-        notice_status=NoticeStatus.PREPARED,
+        notice_status=NoticeStatus.DRILL if drill else NoticeStatus.PREPARED,
+        drill=drill,
+        regimes=regime_text,
+        cn_level=level,
     )
     session.add(recall)
     session.flush()
@@ -197,14 +219,14 @@ def start_recall(
     return recall
 
 
-def _locked_recall(session: Session, recall_id: int) -> Recall:
+def locked_recall(session: Session, recall_id: int) -> Recall:
     recall = session.exec(select(Recall).where(Recall.id == recall_id).with_for_update()).first()
     if recall is None:
         raise NotFoundError(f"recall: expected a started recall, got {recall_id} which does not exist")
     return recall
 
 
-def _closed(recall: Recall) -> StateConflictError:
+def closed_conflict(recall: Recall) -> StateConflictError:
     return StateConflictError(
         Conflict.CLOSED,
         Problem("recall", f"recall {recall.id} was already closed at {iso(recall.closed_at)} by {recall.closed_by}"),
@@ -218,7 +240,7 @@ def widen_recall(
     (a site already notified gets a second link for the new lots only; its first keeps working).
     Returns the recall and the number of sites newly notified."""
     write_lock(session)
-    recall = _locked_recall(session, recall_id)
+    recall = locked_recall(session, recall_id)
     problems = [] if by.strip() else [Problem("by", "expected who widens the recall")]
     keys = sorted(set(lots))
     if not keys:
@@ -236,8 +258,8 @@ def widen_recall(
     if problems:
         raise InvalidInputError(problems)
     if recall.closed_at is not None:
-        raise _closed(recall)
-    active = active_recalls(session, list(new.values()))
+        raise closed_conflict(recall)
+    active = active_recalls(session, list(new.values()), drill=recall.drill)
     if clash := [
         Problem("lots", f"lot {g}/{lo} is already under active recall {active[lid]}")
         for (g, lo), lid in new.items()
@@ -280,6 +302,9 @@ class RecallView:
             "closed_by": r.closed_by,
             "close_reason": r.close_reason,
             "clock": self.clock.to_json(),
+            "drill": r.drill,
+            "regimes": (r.regimes or "").split(",") if r.regimes else [],
+            "cn_level": r.cn_level,
         }
 
 
@@ -320,11 +345,11 @@ def close_recall(session: Session, recall_id: int, *, reason: str, closed_by: st
     The notice stays as it was (a closed recall's notice is still anchored by the next run)."""
     write_lock(session)
     problems = who_and_why(closed_by, reason, "recall is closed")
-    recall = _locked_recall(session, recall_id)
+    recall = locked_recall(session, recall_id)
     if problems:
         raise InvalidInputError(problems)
     if recall.closed_at is not None:
-        raise _closed(recall)
+        raise closed_conflict(recall)
     recall.closed_at, recall.closed_by, recall.close_reason = now, closed_by.strip()[:100], reason.strip()[:500]
     session.add(recall)
     outbox.cancel_open(session, recall_id=recall_id, why="not sent: the recall was closed first")
@@ -394,3 +419,39 @@ def build_scope(
     gone = set(exclude)
     lots = tuple(sorted(pool - gone))
     return Scope(lots, tuple(sorted(traced)), tuple(sorted(widened)), tuple(sorted(gone)))
+
+
+def record_milestone(
+    session: Session, recall_id: int, *, name: str, at: datetime | None, note: str | None, by: str, now: datetime
+) -> RecallMilestone:
+    """Staff record a regulatory step as done (e.g. "FDA telephoned at"); deadlines.py puts it
+    against its due time. ``at`` defaults to now and may not be in the future or before the risk
+    was known (the trigger, else when the lots were located, else the start): staff may have
+    telephoned before they started the recall here. Recorded also after closing (a report sent late
+    is still a fact)."""
+    from cradletrace.recall.deadlines import parse_milestone
+
+    problems: list[Problem] = [] if by.strip() else [Problem("by", "expected who records the milestone")]
+    recall = locked_recall(session, recall_id)
+    try:
+        name = parse_milestone(name)
+    except InvalidInputError as exc:
+        problems.extend(exc.problems)
+    when = at or now
+    if when.tzinfo is None:
+        problems.append(Problem("at", f"expected a time with its UTC offset, got {when.isoformat()}"))
+    elif when > now or when < (since := recall.trigger_at or recall.located_at or recall.started_at):
+        problems.append(
+            Problem("at", f"expected a time between the recall's trigger {iso(since)} and now, got {iso(when)}")
+        )
+    note = (note or "").strip() or None
+    if note and (bad := text_problem(note)):
+        problems.append(Problem("note", bad))
+    if problems:
+        raise InvalidInputError(problems)
+    row = RecallMilestone(
+        recall_id=recall_id, name=name, at=when, recorded_at=now, recorded_by=by.strip()[:100], note=note and note[:500]
+    )
+    session.add(row)
+    session.flush()
+    return row

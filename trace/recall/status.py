@@ -28,7 +28,8 @@ class LotStatus:
 # active recalls and holds, oldest first (the first of each kind is shown). ``lot_flags`` lets
 # the scan path ask "is anything active?" in the same round trip as its item lookup.
 def _active_recall(lot_id: Any) -> Any:
-    return (RecallLot.lot_id == lot_id) & col(Recall.closed_at).is_(None)
+    # A drill (a mock recall) never shows on the scan page: consumers must not be told of it.
+    return (RecallLot.lot_id == lot_id) & col(Recall.closed_at).is_(None) & col(Recall.drill).is_(False)
 
 
 def _active_hold(lot_id: Any) -> Any:

@@ -267,6 +267,50 @@ class Recall(SQLModel, table=True):
     tx_hash: str | None = Field(default=None, max_length=66)
     block_number: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     block_time: datetime | None = _ts(nullable=True)
+    # A mock recall (drill.py): the same workflow, marked a drill everywhere; never on chain, no scan banner.
+    drill: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    # Which regulatory deadlines apply (deadlines.py): "us_107", "cn_measures", comma-joined; China's level 1-3.
+    regimes: str | None = Field(default=None, max_length=40)
+    cn_level: int | None = Field(default=None)
+    # Effectiveness checks (effectiveness.py): the level (A-E), its share of consignees, the seed of the draw.
+    check_level: str | None = Field(default=None, max_length=1)
+    check_percent: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    check_seed: str | None = Field(default=None, max_length=64)
+    checks_planned_at: datetime | None = _ts(nullable=True)
+
+
+class RecallCheck(SQLModel, table=True):
+    """One effectiveness check: a consignee site drawn at random for the recall's level, and what
+    staff found when they checked it (reached, notice received, product handled as instructed)."""
+
+    __tablename__ = "recall_check"
+    __table_args__ = (UniqueConstraint("recall_id", "site"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    recall_id: int = Field(foreign_key="recall.id", index=True)
+    site: str = Field(max_length=63)
+    picked_at: datetime = _ts(nullable=False)
+    checked_at: datetime | None = _ts(nullable=True)
+    checked_by: str | None = Field(default=None, max_length=100)
+    reached: bool | None = Field(default=None, sa_column=Column(Boolean, nullable=True))
+    notice_received: bool | None = Field(default=None, sa_column=Column(Boolean, nullable=True))
+    handled: bool | None = Field(default=None, sa_column=Column(Boolean, nullable=True))
+    note: str | None = Field(default=None, max_length=500)
+
+
+class RecallMilestone(SQLModel, table=True):
+    """A regulatory step staff record as done (e.g. "FDA telephoned at"): deadlines.py puts it
+    against its due time."""
+
+    __tablename__ = "recall_milestone"
+
+    id: int | None = Field(default=None, primary_key=True)
+    recall_id: int = Field(foreign_key="recall.id", index=True)
+    name: str = Field(max_length=40)
+    at: datetime = _ts(nullable=False)
+    recorded_at: datetime = _ts(nullable=False)
+    recorded_by: str = Field(max_length=100)
+    note: str | None = Field(default=None, max_length=500)
 
 
 class RecallLot(SQLModel, table=True):

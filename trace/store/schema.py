@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 FIRST_RELEASE = "0001"
-HEAD = "0008"  # the newest revision in migrations/versions (tests/store/test_migrations.py checks it)
+HEAD = "0009"  # the newest revision in migrations/versions (tests/store/test_migrations.py checks it)
 # What each revision added, as (tables, (table, column) pairs on older tables). A store without
 # revisions is at the newest revision r whose later additions are exactly what it lacks: one that
 # lacks 0002's and 0003's is at FIRST_RELEASE, one that lacks only 0003's at 0002, one that lacks
@@ -48,6 +48,13 @@ _ADDED: dict[str, tuple[frozenset[str], frozenset[tuple[str, str]]]] = {
     "0008": (
         frozenset({"partner_contact", "recall_ack", "recall_ack_line", "recall_outbox", "recall_outbox_attempt"}),
         frozenset(),
+    ),
+    "0009": (
+        frozenset({"recall_check", "recall_milestone"}),
+        frozenset(
+            ("recall", c)
+            for c in ("drill", "regimes", "cn_level", "check_level", "check_percent", "check_seed", "checks_planned_at")
+        ),
     ),
 }
 _LOCK = lock_key("cradletrace.schema")
@@ -134,7 +141,8 @@ def recognise(conn: Connection) -> str:
         if (
             explained
             and tables == frozenset().union(*(t for t, _ in later))
-            and columns == frozenset().union(*(c for _, c in later))
+            # A column added to a table the store lacks altogether comes with that table.
+            and columns == frozenset(c for c in frozenset().union(*(c for _, c in later)) if c[0] not in tables)
         ):
             return rev
     # Changed and missing columns first: a whole missing table says less about what the store is.

@@ -23,6 +23,7 @@ class NoticeStatus(StrEnum):
 
     PREPARED = "prepared"  # stored, sent by the next anchoring run
     CONFIRMED = "confirmed"  # on chain
+    DRILL = "drill"  # a mock recall's notice: never sent to the chain (recall/drill.py)
 
 
 class RecallState(StrEnum):
@@ -73,3 +74,11 @@ class NoticeChannel(StrEnum):
 
     EMAIL = "email"
     WEBHOOK = "webhook"
+
+
+class DeadlineStatus(StrEnum):
+    """A regulatory deadline's state in the recall ledger (trace/recall/deadlines.py)."""
+
+    MET = "met"  # done by its due time
+    DUE = "due"  # not done, not yet past due
+    LATE = "late"  # done after its due time, or not done and past it
