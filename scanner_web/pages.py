@@ -94,7 +94,7 @@ def status_warnings(recall: dict[str, object] | None, hold: dict[str, object] | 
     return out
 
 
-_SLOTS = ("warnings", "serial", "scans")
+_SLOTS = ("warnings", "serial", "scans", "subscribe")
 _SLOT_MARK = re.compile("\x00(" + "|".join(_SLOTS) + ")\x00")
 
 
@@ -106,11 +106,13 @@ def render_scan(
     serial: str | None = None,
     memo: dict[Any, Any] | None = None,
     chain: Mapping[str, Any] | None = None,
+    subscribe: Mapping[str, str] | None = None,
 ) -> str:
     """The scan page. The part that depends only on ``view`` is rendered once into ``memo`` (kept
     with the view by scan.cache.ViewCache); banners, serial and scan history are filled in per scan.
     ``chain`` (api.runtime.Runtime.chain_facts, the same for every page of a server) goes on the
-    root element as data attributes, for the page's script that checks the anchors on the phone."""
+    root element as data attributes, for the page's script that checks the anchors on the phone.
+    ``subscribe`` (gtin, lot, token): the "tell me if this can is recalled" form (recall/consumers.py)."""
     t = strings()[lang]
     warnings = warnings_for(view, lang, extra_warnings)
     if scans is not None and scans.clone.likely_copy:
@@ -130,6 +132,7 @@ def render_scan(
         "warnings": fill.warnings(warnings),
         "serial": fill.serial(t, serial or view.serial),
         "scans": fill.scan_history(t, lang, scans),
+        "subscribe": fill.subscribe(t, lang, subscribe),
     }
     return "".join(slots[p] if i % 2 else p for i, p in enumerate(parts))
 

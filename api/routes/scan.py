@@ -22,6 +22,7 @@ from cradletrace.api.deps import RuntimeDep, client_address
 from cradletrace.api.errors import ApiError, error_response, responses, too_many
 from cradletrace.core.digitallink import parse_path
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
+from cradletrace.recall.consumers import form_token
 from cradletrace.scan.history import attach_location, client_id
 from cradletrace.scan.service import scan_json
 from cradletrace.scanner_web.pages import pick_lang, render_scan, render_unknown, status_warnings
@@ -115,6 +116,11 @@ async def _answer(request: Request, runtime: Any, lang: str | None, fmt: str | N
             memo=result.memo,
             extra_warnings=status_warnings(status.recall, status.hold, language),
             chain=chain,
+            subscribe={
+                "gtin": code.gtin,
+                "lot": code.lot,
+                "token": form_token(runtime.sealer, code.gtin, code.lot, datetime.now(UTC)),
+            },
         )
     )
 

@@ -73,3 +73,11 @@ class NoticeChannel(StrEnum):
 
     EMAIL = "email"
     WEBHOOK = "webhook"
+
+
+class PersonKind(StrEnum):
+    """``PersonNotice.kind``: what an e-mail to a person (not a site) is (trace/recall/consumers.py)."""
+
+    CONFIRM = "confirm"  # the double opt-in mail of a new "tell me if this can is recalled" subscription
+    BUYER = "buyer"  # a recall notice to a buyer whose order sold an affected can (one per buyer per recall)
+    CONSUMER = "consumer"  # a recall notice to a confirmed subscriber of the lot
