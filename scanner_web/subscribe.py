@@ -19,8 +19,8 @@ def render_person_page(
     token: str = "",
     problems: Sequence[Problem] = (),
 ) -> str:
-    """``state``: check_mail, bad_address, expired, busy, unknown, confirm, confirmed, unsubscribe,
-    unsubscribed or notice (the page's words are ``sub_<state>`` in i18n.json)."""
+    """``state``: check_mail, bad_address, expired, busy, unknown, confirm, done_confirm,
+    unsubscribe, done_unsubscribe or notice (the page's words: ``sub_*`` in i18n.json)."""
     return (
         _env()
         .get_template("person.html")

@@ -116,7 +116,9 @@ async def _answer(request: Request, runtime: Any, lang: str | None, fmt: str | N
             memo=result.memo,
             extra_warnings=status_warnings(status.recall, status.hold, language),
             chain=chain,
-            subscribe={
+            subscribe=None
+            if code.lot is None
+            else {
                 "gtin": code.gtin,
                 "lot": code.lot,
                 "token": form_token(runtime.sealer, code.gtin, code.lot, datetime.now(UTC)),

@@ -98,7 +98,7 @@ def confirm_page(token: Token, session: SessionDep, lang: Annotated[str | None, 
 @page_router.post("/subscribe/confirm/{token}", response_class=HTMLResponse)
 async def confirm(token: Token, request: Request, session: SessionDep) -> HTMLResponse:
     lang = pick_lang((await _form(request)).get("lang") or request.query_params.get("lang"))
-    out = _person(lambda: consumers.confirm(session, token, _now()), lang, "confirmed", token)
+    out = _person(lambda: consumers.confirm(session, token, _now()), lang, "done_confirm", token)
     session.commit()
     return out
 
@@ -113,7 +113,7 @@ async def unsubscribe(token: Token, request: Request, session: SessionDep) -> HT
     """RFC 8058: a mail client POSTs ``List-Unsubscribe=One-Click`` (form-encoded or multipart); any
     POST to the link unsubscribes, as the token is the right."""
     lang = pick_lang(request.query_params.get("lang"))
-    out = _person(lambda: consumers.unsubscribe(session, token, _now()), lang, "unsubscribed", token)
+    out = _person(lambda: consumers.unsubscribe(session, token, _now()), lang, "done_unsubscribe", token)
     session.commit()
     return out
 

@@ -211,7 +211,7 @@ def test_subscribe_confirm_notify_unsubscribe_and_buyers(
         content=b"List-Unsubscribe=One-Click",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
-    assert r.status_code == 200 and 'data-state="unsubscribed"' in r.text
+    assert r.status_code == 200 and 'data-state="done_unsubscribe"' in r.text
     buyer_one = to(mail, BUYERS["m-1"])[0]
     assert site.client.post(f"/unsubscribe/{link(buyer_one, 'unsubscribe')}").status_code == 200
     with Workspace(site.settings) as ws, ws.session() as s:

@@ -151,9 +151,10 @@ def subscribe(
         )
         if sub is None:
             assert target.id is not None
-            sub_id = session.execute(
-                insert(ConsumerSubscription).values(lot_id=target.id, address_key=key, **values)
-            ).inserted_primary_key[0]  # type: ignore[index]
+            sub = ConsumerSubscription(lot_id=target.id, address_key=key, **values)
+            session.add(sub)
+            session.flush()
+            sub_id = sub.id
         else:
             sub_id = sub.id
             session.execute(update(ConsumerSubscription).where(col(ConsumerSubscription.id) == sub_id).values(values))
