@@ -116,15 +116,16 @@ async def _answer(request: Request, runtime: Any, lang: str | None, fmt: str | N
             memo=result.memo,
             extra_warnings=status_warnings(status.recall, status.hold, language),
             chain=chain,
-            subscribe=None
-            if code.lot is None
-            else {
-                "gtin": code.gtin,
-                "lot": code.lot,
-                "token": form_token(runtime.sealer, code.gtin, code.lot, datetime.now(UTC)),
-            },
+            subscribe=_subscribe_form(runtime, code.gtin, code.lot),
         )
     )
+
+
+def _subscribe_form(runtime: Any, gtin: str | None, lot: str | None) -> dict[str, str] | None:
+    """The "tell me if this can is recalled" form's fields (recall/consumers.py), for a lot's can."""
+    if gtin is None or lot is None:
+        return None
+    return {"gtin": gtin, "lot": lot, "token": form_token(runtime.sealer, gtin, lot, datetime.now(UTC))}
 
 
 def _finite(name: str, limit: int) -> Any:
