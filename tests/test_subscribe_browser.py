@@ -109,6 +109,14 @@ def test_subscribe_confirm_be_told_and_unsubscribe(browser: Any, world: tuple[Si
             screenshot(page, "unsubscribed-zh")
         ledger = site.client.get(f"{API_PREFIX}/recalls/{rid}/ledger", headers=site.auth("quality")).json()
         assert ledger["consumers"] == {"notified": 1, "reached": 1, "opened": 1, "failed": 0}
+        if lang == "en":  # the console's recall detail shows the counts
+            page.goto(f"{BASE}/console?lang=en")
+            page.fill("#key", site.secrets["quality"])
+            page.click("#key-use")
+            page.locator("#recalls button[data-recall]").first.click()
+            page.locator("#ledger-consumers").wait_for(timeout=WAIT_MS)
+            assert page.locator("#ledger-consumers").inner_text() == "1/1 subscribers reached · 1 opened"
+            screenshot(page, "console-ledger-subscribers-en")
         closed = site.client.post(
             f"{API_PREFIX}/recalls/{rid}/close", headers=site.auth("quality"), json={"reason": "done"}
         )

@@ -36,9 +36,9 @@ from tests.test_logistics import CASE_GTIN, PLANT_GLN, STORE_GLN
 P = API_PREFIX
 BRAND = "mama-brand"
 IF1 = f"{FORMULA}/IF-0001"
-PARENT, OTHER = "Parent.One@Example.org", "never.confirms@example.org"
+PARENT, OTHER, BOUNCE = "Parent.One@Example.org", "never.confirms@example.org", "bounce@parents.example"
 BUYERS = {"m-1": "buyer.one@example.net", "m-2": "buyer.two@example.net"}
-SECRETS = [PARENT.lower(), OTHER, *BUYERS.values()]
+SECRETS = [PARENT.lower(), OTHER, BOUNCE, *BUYERS.values()]
 
 
 @pytest.fixture
@@ -167,9 +167,11 @@ def test_subscribe_confirm_notify_unsubscribe_and_buyers(
     assert subscribe(site, can, PARENT).status_code == 202
     assert subscribe(site, cans[3].path, PARENT.upper(), lang="zh").status_code == 202
     assert subscribe(site, can, OTHER).status_code == 202
+    assert subscribe(site, can, BOUNCE).status_code == 202  # its mail server refuses it: failed for good
     with Workspace(site.settings) as ws, ws.session() as s:
-        assert len(s.exec(select(ConsumerSubscription)).all()) == 2
-    assert deliver(site).sent == 2
+        assert len(s.exec(select(ConsumerSubscription)).all()) == 3
+    run = deliver(site)
+    assert (run.sent, run.failed) == (2, 1)
     assert len(to(mail, PARENT.lower())) == 1 and len(to(mail, OTHER)) == 1
     token = link(to(mail, PARENT.lower())[0], "subscribe/confirm")
     # Following the link shows a button (a mail scanner's GET confirms nothing); pressing it confirms.
