@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.exc import IntegrityError
 
 from cradletrace.api.deps import RuntimeDep, SessionDep, client_address
 from cradletrace.errors import InvalidInputError, NotFoundError
@@ -85,6 +86,9 @@ async def subscribe(request: Request, runtime: RuntimeDep, session: SessionDep) 
     except NotFoundError:
         session.rollback()
         return _page(render_person_page(lang, "unknown"), 404)
+    except IntegrityError:  # the same address and lot posted twice at once (PostgreSQL): one row won
+        session.rollback()
+        queued = False
     if queued:
         runtime.wake_notices()
     return _page(render_person_page(lang, "check_mail"), 202)

@@ -29,7 +29,7 @@ from cradletrace.store.db import SQLITE_NAME
 from cradletrace.store.models import BuyerContact, ConsumerSubscription
 from cradletrace.workspace import Workspace
 from tests.api.conftest import FORMULA, A, Site, commission, open_site, signed
-from tests.recall.notify_kit import smtp_server
+from tests.recall.notify_kit import new_lot, smtp_server
 from tests.recall.test_notices import ledger, runtime
 from tests.test_logistics import CASE_GTIN, PLANT_GLN, STORE_GLN
 
@@ -259,3 +259,26 @@ def _in_store(site: Site, secrets: list[str]) -> list[str]:
             dump = " ".join(str(row) for row in s.execute(text(f'select * from "{table}"')).all()).lower()
             found += [f"{table}: {x}" for x in secrets if x in dump]
     return found
+
+
+def test_widening_tells_the_added_lots_subscribers_and_no_buyer_twice(
+    world: tuple[Site, list[EmailMessage], list[Any]],
+) -> None:
+    site, mail, cans = world
+    new_lot(site.settings, "IF-N2")
+    other = commission(site.settings, "IF-N2", 1)[0].path
+    assert subscribe(site, other, PARENT).status_code == 202
+    assert deliver(site).sent == 1
+    token = link(to(mail, PARENT.lower())[0], "subscribe/confirm")
+    assert site.client.post(f"/subscribe/confirm/{token}").status_code == 200
+    mail.clear()
+    rid = recall(site)
+    assert deliver(site).sent == 2 and sorted(m["To"] for m in mail) == sorted(BUYERS.values())
+    mail.clear()
+    r = site.client.post(
+        f"{P}/recalls/{rid}/widen", headers=site.auth("quality"), json={"lots": [f"{FORMULA}/IF-N2"]}
+    )
+    assert r.status_code == 200, r.text
+    assert deliver(site).sent == 1 and [m["To"] for m in mail] == [PARENT.lower()]
+    assert "IF-N2" in mail[0].get_content()
+    assert ledger(site, rid)["buyers"]["notified"] == 2 and ledger(site, rid)["consumers"]["notified"] == 1

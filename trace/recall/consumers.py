@@ -399,10 +399,21 @@ def claim(session: Session, sealer: Sealer, settings: Settings, now: datetime, l
         emails = (to,) if to else ()
         out.append(
             Outgoing(
-                row.id, row.recall_id or 0, NoticeChannel.EMAIL, row.attempts, row.created_at, label, label, emails,
-                None, None, {}, message, True,
+                notice_id=row.id,
+                recall_id=row.recall_id or 0,
+                channel=NoticeChannel.EMAIL,
+                attempts=row.attempts,
+                created_at=row.created_at,
+                site=label,
+                site_name=label,
+                emails=emails,
+                webhook_url=None,
+                secret=None,
+                payload={},
+                message=message,
+                private=True,
             )
-        )  # fmt: skip
+        )
     session.commit()
     return out
 
