@@ -264,7 +264,7 @@ def _in_store(site: Site, secrets: list[str]) -> list[str]:
 def test_widening_tells_the_added_lots_subscribers_and_no_buyer_twice(
     world: tuple[Site, list[EmailMessage], list[Any]],
 ) -> None:
-    site, mail, cans = world
+    site, mail, _ = world
     new_lot(site.settings, "IF-N2")
     other = commission(site.settings, "IF-N2", 1)[0].path
     assert subscribe(site, other, PARENT).status_code == 202
@@ -275,9 +275,7 @@ def test_widening_tells_the_added_lots_subscribers_and_no_buyer_twice(
     rid = recall(site)
     assert deliver(site).sent == 2 and sorted(m["To"] for m in mail) == sorted(BUYERS.values())
     mail.clear()
-    r = site.client.post(
-        f"{P}/recalls/{rid}/widen", headers=site.auth("quality"), json={"lots": [f"{FORMULA}/IF-N2"]}
-    )
+    r = site.client.post(f"{P}/recalls/{rid}/widen", headers=site.auth("quality"), json={"lots": [f"{FORMULA}/IF-N2"]})
     assert r.status_code == 200, r.text
     assert deliver(site).sent == 1 and [m["To"] for m in mail] == [PARENT.lower()]
     assert "IF-N2" in mail[0].get_content()
