@@ -124,7 +124,7 @@ def subscribe(
 
     if not _form_ok(sealer, gtin, lot, form, now):
         raise InvalidInputError(
-            Problem("form_token", "expected the form of a scan page opened in the last hour; reload the page")
+            Problem("form_token", "expected the form of a scan page opened in the last hour or two; reload the page")
         )
     addr = normalized(address)
     write_lock(session)
