@@ -19,6 +19,8 @@ _REDACTIONS = (
     (re.compile(r"(/01/[^?#]*/21/)[^?#]*"), r"\1<serial>"),
     (re.compile(r"(/scans/)[^/?#]+"), r"\1<scan>"),
     (re.compile(r"(/ack/)[^/?#]+"), r"\1<token>"),  # a recall acknowledgement link: the right to answer
+    # a subscription's confirm and unsubscribe links, a notice's "read the recall" link (recall/consumers.py)
+    (re.compile(r"(/subscribe/confirm/|/unsubscribe/|/recall-notice/)[^/?#]+"), r"\1<token>"),
     (re.compile(r"([?&]code=)[^&#]*"), r"\1<code>"),
 )
 

@@ -49,6 +49,7 @@ from cradletrace.api.routes import (
     rpc,
     scan,
     scanner,
+    subscribe,
     suppliers,
     teststandards,
     trace,
@@ -164,6 +165,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(
         ack.page_router
     )  # public: a consignee's recall acknowledgement page; the link's token is the right
+    app.include_router(subscribe.page_router)  # public: subscribe, confirm, unsubscribe, read a notice (tokens)
     app.include_router(portal.router)  # the supplier portal: its own session cookie, each action an API route's
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _document_raw_bodies(app)

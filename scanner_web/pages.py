@@ -95,7 +95,7 @@ def status_warnings(recall: dict[str, object] | None, hold: dict[str, object] | 
     return out
 
 
-_SLOTS = ("warnings", "serial", "scans", "units")
+_SLOTS = ("warnings", "serial", "scans", "units", "subscribe")
 _SLOT_MARK = re.compile("\x00(" + "|".join(_SLOTS) + ")\x00")
 
 
@@ -108,12 +108,14 @@ def render_scan(
     memo: dict[Any, Any] | None = None,
     chain: Mapping[str, Any] | None = None,
     travelled: Sequence[Carrier] = (),
+    subscribe: Mapping[str, str] | None = None,
 ) -> str:
     """The scan page. The part that depends only on ``view`` is rendered once into ``memo`` (kept
     with the view by scan.cache.ViewCache); banners, serial and scan history are filled in per scan.
     ``chain`` (api.runtime.Runtime.chain_facts, the same for every page of a server) goes on the
     root element as data attributes, for the page's script that checks the anchors on the phone.
-    ``travelled``: the case and pallet this can was packed in (scan.logistics.travelled_in), per scan."""
+    ``travelled``: the case and pallet this can was packed in (scan.logistics.travelled_in), per scan.
+    ``subscribe`` (gtin, lot, token): the "tell me if this can is recalled" form (recall/consumers.py)."""
     t = strings()[lang]
     warnings = warnings_for(view, lang, extra_warnings)
     if scans is not None and scans.clone.likely_copy:
@@ -134,6 +136,7 @@ def render_scan(
         "serial": fill.serial(t, serial or view.serial),
         "scans": fill.scan_history(t, lang, scans),
         "units": fill.travelled(t, lang, travelled),
+        "subscribe": fill.subscribe(t, lang, subscribe),
     }
     return "".join(slots[p] if i % 2 else p for i, p in enumerate(parts))
 

@@ -91,3 +91,9 @@ def buyer_contact(session: Session, sealer: Sealer, buyer: str) -> str | None:
     """The contact a member agreed to for recall notices, opened; None where none is kept."""
     row = session.get(BuyerContact, buyer)
     return None if row is None else sealer.open(row.contact, buyer.encode()).decode("utf-8")
+
+
+def withdraw_contact(session: Session, buyer: str) -> None:
+    """The member unsubscribed from recall notices (the one-click link of a notice): consent is
+    withdrawn, so the contact is deleted, as ``register_buyer`` with ``consent`` false does."""
+    session.execute(delete(BuyerContact).where(col(BuyerContact.buyer) == buyer))

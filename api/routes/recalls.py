@@ -295,6 +295,11 @@ class LedgerOut(BaseModel):
     )
     sites: dict[str, Any] = Field(description="Counts of sites notified and answered, the share answered")
     without_consignee: dict[str, Any] = Field(description="Shipments of the scope that named no consignee")
+    buyers: dict[str, int] = Field(
+        description="Buyers whose orders sold an affected can: notified, reached (accepted by the mail server), "
+        "opened (the notice's 'read the recall' link followed), failed"
+    )
+    consumers: dict[str, int] = Field(description="Confirmed subscribers of an affected lot: the same counts")
     totals: dict[str, dict[str, float]] = Field(
         description="Per unit: shipped, on hand, returned, destroyed, unaccounted"
     )

@@ -23,6 +23,7 @@ from cradletrace.api.deps import RuntimeDep, client_address
 from cradletrace.api.errors import ApiError, error_response, responses, too_many
 from cradletrace.core.digitallink import parse_path
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
+from cradletrace.recall.consumers import form_token
 from cradletrace.scan.history import attach_location, client_id
 from cradletrace.scan.logistics import Carrier, travelled_in
 from cradletrace.scan.service import scan_json
@@ -120,6 +121,7 @@ async def _answer(request: Request, runtime: Any, lang: str | None, fmt: str | N
             extra_warnings=status_warnings(status.recall, status.hold, language),
             chain=chain,
             travelled=travelled,
+            subscribe=_subscribe_form(runtime, code.gtin, code.lot),
         )
     )
 
@@ -130,6 +132,13 @@ def _travelled(runtime: Any, gtin: str | None, serial: str | None) -> list[Carri
         return []
     with runtime.scan_engine.connect() as conn:
         return travelled_in(conn, gtin, serial)
+
+
+def _subscribe_form(runtime: Any, gtin: str | None, lot: str | None) -> dict[str, str] | None:
+    """The "tell me if this can is recalled" form's fields (recall/consumers.py), for a lot's can."""
+    if gtin is None or lot is None:
+        return None
+    return {"gtin": gtin, "lot": lot, "token": form_token(runtime.sealer, gtin, lot, datetime.now(UTC))}
 
 
 def _finite(name: str, limit: int) -> Any:

@@ -402,6 +402,11 @@
       counts.appendChild(el("li", {id: "ledger-unaccounted-" + unit}, [el("strong", {text: num(l.totals[unit].unaccounted)}),
         " " + unit + " " + T.ledger_unaccounted]));
     });
+    [["buyers", l.buyers, T.ledger_buyers], ["consumers", l.consumers, T.ledger_consumers]].forEach(function (x) {
+      if (!x[1] || !x[1].notified) return;  // people told of the recall (recall/consumers.py): reached, opened
+      counts.appendChild(el("li", {id: "ledger-" + x[0]}, [el("strong", {text: x[1].reached + "/" + x[1].notified}),
+        " " + x[2] + " " + T.ledger_reached + " · " + x[1].opened + " " + T.ledger_opened]));
+    });
     box.appendChild(counts);
     var ms = el("ol", {className: "milestones", id: "ledger-milestones"});
     l.milestones.forEach(function (m) {

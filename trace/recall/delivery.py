@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import smtplib
 import ssl
 import threading
@@ -35,7 +36,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -63,6 +64,7 @@ from cradletrace.store.models import (
 from cradletrace.store.states import DeliveryStatus, NoticeChannel
 
 USER_AGENT = "cradletrace-recall-notices/1"
+Claimer = Callable[[Session, Sealer, Settings, datetime, int], list["Outgoing"]]
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,10 @@ class Outgoing:
     webhook_url: str | None
     secret: str | None
     payload: dict[str, Any]
+    # A notice to a person (consumers.py) comes with its message made, and its address must not
+    # reach the store: the delivery log gets the error with the address replaced.
+    message: EmailMessage | None = None
+    private: bool = False
 
     @property
     def link(self) -> str:
@@ -108,30 +114,38 @@ class DeliveryRun:
         return self.sent + self.retrying + self.failed
 
 
-def _lease(settings: Settings) -> timedelta:
+def lease_time(settings: Settings) -> timedelta:
     return timedelta(seconds=max(60.0, 3 * settings.webhook_timeout, 3 * settings.smtp_timeout))
+
+
+def due_rows(session: Session, table: Any, now: datetime, limit: int) -> list[Any]:
+    """The due rows of an outbox ``table`` (the sites' or the people's), locked for this worker;
+    none (and the transaction ended) when there are none."""
+    from cradletrace.recall.recalls import write_lock
+
+    due = or_(
+        col(table.status).in_(OPEN) & (col(table.next_attempt_at) <= now),
+        (col(table.status) == DeliveryStatus.SENDING) & (col(table.lease_until) <= now),
+    )
+    # A plain read first (index on status, next_attempt_at): an idle outbox costs no write lock.
+    if session.exec(select(table.id).where(due).limit(1)).first() is None:
+        session.rollback()
+        return []
+    write_lock(session)
+    rows = list(
+        session.exec(select(table).where(due).order_by(col(table.id)).limit(limit).with_for_update(skip_locked=True))
+    )
+    if not rows:
+        session.rollback()
+    return rows
 
 
 def claim(session: Session, sealer: Sealer, settings: Settings, now: datetime, limit: int = 1000) -> list[Outgoing]:
     """Take up to ``limit`` due notices for this worker (see the module's step 1); commits."""
-    from cradletrace.recall.recalls import write_lock
-
-    due = or_(
-        col(RecallNotice.status).in_(OPEN) & (col(RecallNotice.next_attempt_at) <= now),
-        (col(RecallNotice.status) == DeliveryStatus.SENDING) & (col(RecallNotice.lease_until) <= now),
-    )
-    # A plain read first (index ix_recall_outbox_due): an idle outbox costs no write lock.
-    if session.exec(select(RecallNotice.id).where(due).limit(1)).first() is None:
-        session.rollback()
-        return []
-    write_lock(session)
-    rows = session.exec(
-        select(RecallNotice).where(due).order_by(col(RecallNotice.id)).limit(limit).with_for_update(skip_locked=True)
-    ).all()
+    rows: list[RecallNotice] = due_rows(session, RecallNotice, now, limit)
     if not rows:
-        session.rollback()
         return []
-    lease = now + _lease(settings)
+    lease = now + lease_time(settings)
     acks = {
         a.id: a for a in session.exec(select(RecallAck).where(col(RecallAck.id).in_({r.ack_id for r in rows}))).all()
     }
@@ -290,7 +304,7 @@ def send_emails(settings: Settings, batch: Sequence[Outgoing]) -> list[Tried]:
             try:
                 if conn is None:
                     conn = _smtp(settings)
-                refused = conn.send_message(_message(settings, n))
+                refused = conn.send_message(n.message or _message(settings, n))
                 ms = int((time.monotonic() - started) * 1000)
                 if refused:
                     some = "; ".join(f"{a}: {c} {_reply(t)}" for a, (c, t) in refused.items())
@@ -389,14 +403,33 @@ def next_try(
     return DeliveryStatus.RETRYING, at, tried.error
 
 
-def record(session: Session, settings: Settings, done: Sequence[tuple[Outgoing, Tried]], now: datetime) -> DeliveryRun:
+def _scrubbed(n: Outgoing, text: str | None) -> str | None:
+    """``text`` without the person's address (an SMTP refusal names the recipient)."""
+    if text is None or not n.private:
+        return text
+    for address in n.emails:
+        text = re.sub(re.escape(address), "<recipient>", text, flags=re.IGNORECASE)
+    return text
+
+
+def record(
+    session: Session,
+    settings: Settings,
+    done: Sequence[tuple[Outgoing, Tried]],
+    now: datetime,
+    tables: tuple[Any, Any] = (RecallNotice, RecallNoticeAttempt),
+) -> DeliveryRun:
+    """Step 3: each notice's state, and its try in the delivery log (``tables``: the outbox and
+    its log; the people's outbox has the same columns)."""
+    table, log_table = tables
     run = DeliveryRun()
     log = []
     for n, tried in done:
+        tried = replace(tried, error=_scrubbed(n, tried.error))
         status, at, error = next_try(settings, n, tried, now)
         session.execute(
-            update(RecallNotice)
-            .where(col(RecallNotice.id) == n.notice_id, col(RecallNotice.status) == DeliveryStatus.SENDING)
+            update(table)
+            .where(col(table.id) == n.notice_id, col(table.status) == DeliveryStatus.SENDING)
             .values(
                 status=status,
                 next_attempt_at=at,
@@ -414,7 +447,7 @@ def record(session: Session, settings: Settings, done: Sequence[tuple[Outgoing, 
         else:
             run.retrying += 1
     if log:
-        session.execute(insert(RecallNoticeAttempt), log)
+        session.execute(insert(log_table), log)
     session.commit()
     return run
 
@@ -425,10 +458,13 @@ def deliver_due(
     settings: Settings,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     limit: int = 1000,
+    claimer: Claimer | None = None,
+    tables: tuple[Any, Any] = (RecallNotice, RecallNoticeAttempt),
 ) -> DeliveryRun:
-    """One delivery run: claim, send (``notify_parallel`` at once), record."""
+    """One delivery run: claim, send (``notify_parallel`` at once), record. ``claimer`` and
+    ``tables``: another outbox of the same shape (consumers.py), the sites' by default."""
     with session_factory() as s:
-        batch = claim(s, sealer, settings, now(), limit)
+        batch = (claimer or claim)(s, sealer, settings, now(), limit)
     if not batch:
         return DeliveryRun()
     emails = [n for n in batch if n.channel == NoticeChannel.EMAIL]
@@ -444,7 +480,7 @@ def deliver_due(
             done.extend(zip(c, f.result(), strict=True))
         done.extend((n, f.result()) for n, f in hook_futures)
     with session_factory() as s:
-        return record(s, settings, done, now())
+        return record(s, settings, done, now(), tables)
 
 
 class NoticeDeliverer:
@@ -465,9 +501,16 @@ class NoticeDeliverer:
         self.wake = threading.Event()
 
     def run_once(self) -> DeliveryRun:
+        from cradletrace.recall import consumers  # the people's outbox (it builds on this module)
+
         total = DeliveryRun()
-        while True:  # a large recall takes several claims of 1 000
-            run = deliver_due(self.session_factory, self.sealer(), self.settings)
+        outboxes: list[tuple[Claimer | None, tuple[Any, Any]]] = [
+            (None, (RecallNotice, RecallNoticeAttempt)),  # the sites first
+            (consumers.claim, consumers.TABLES),
+        ]
+        while outboxes:  # a large recall takes several claims of 1 000
+            claimer, tables = outboxes[0]
+            run = deliver_due(self.session_factory, self.sealer(), self.settings, claimer=claimer, tables=tables)
             total.sent, total.retrying, total.failed = (
                 total.sent + run.sent,
                 total.retrying + run.retrying,
@@ -475,7 +518,8 @@ class NoticeDeliverer:
             )
             total.notices.extend(run.notices)
             if run.tried == 0:
-                return total
+                outboxes.pop(0)
+        return total
 
     def loop(self, stop: threading.Event) -> None:
         interval = self.settings.notify_interval

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from cradletrace.recall import consumers
 from cradletrace.recall.clock import TWO_HOURS, iso
 from cradletrace.recall.recalls import get_recall
 from cradletrace.store.models import (
@@ -213,6 +214,7 @@ def build_ledger(session: Session, recall_id: int, now: datetime | None = None) 
                     for st in DeliveryStatus
                 },
             },
+            **consumers.reach(session, recall_id),  # buyers and subscribers: notified, reached, opened
             "without_consignee": {"shipments": unreachable_count, "quantity": dict(sorted(unreachable.items()))},
             "totals": {u: {q: round(v, 6) for q, v in t.items()} for u, t in sorted(totals.items())},
             "site_list": site_list,

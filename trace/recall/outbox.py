@@ -64,7 +64,11 @@ def consignments(session: Session, lot_ids: Sequence[int]) -> dict[str, dict[int
 
 def enqueue(session: Session, recall_id: int, lot_ids: Sequence[int], now: datetime) -> int:
     """Acknowledgements and outbox rows for the consignees of ``lot_ids`` (lots new to the recall).
-    Returns the number of sites. Call inside the transaction that starts or widens the recall."""
+    Returns the number of sites. Call inside the transaction that starts or widens the recall.
+    The buyers and subscribers of the lots are told too (consumers.py)."""
+    from cradletrace.recall import consumers  # it builds on this module
+
+    consumers.enqueue(session, recall_id, lot_ids, now)
     by_site = consignments(session, lot_ids)
     if not by_site:
         return 0

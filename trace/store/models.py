@@ -407,6 +407,78 @@ class RecallNoticeAttempt(SQLModel, table=True):
     ms: int = 0
 
 
+class ConsumerSubscription(SQLModel, table=True):
+    """A "tell me if this can is recalled" subscription to one lot (GTIN + lot), from a scan page.
+
+    The address is sealed (AES-GCM or SM4-GCM, bound to the row's ``address_key``) and found by
+    ``address_key``, a keyed hash of it (sealing.Sealer.pseudonym): one address subscribes once per
+    lot, and a copy of the store can neither read nor guess-test it. Active only once confirmed
+    (double opt-in); an unsubscribe wipes the sealed address and keeps the key, so a second
+    subscription of the same address to the same lot is the same row. The links are tokens made
+    from ``salt`` with the sealing key; only their SHA-256 is kept."""
+
+    __tablename__ = "consumer_subscription"
+    __table_args__ = (UniqueConstraint("lot_id", "address_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    lot_id: int = Field(foreign_key="lot.id", index=True)
+    address_key: str = Field(max_length=32, index=True)
+    address: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    lang: str = Field(max_length=2)
+    salt: str = Field(max_length=32)
+    confirm_hash: str = Field(max_length=64, unique=True)
+    stop_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _ts(nullable=False)
+    confirmed_at: datetime | None = _ts(nullable=True)
+    unsubscribed_at: datetime | None = _ts(nullable=True)
+
+
+class PersonNotice(SQLModel, table=True):
+    """The outbox of e-mails to people (a ``PersonKind``): a subscription's confirmation, a recall
+    notice to a buyer (one per buyer per recall) or to a subscriber (one per subscription per
+    recall). Sent by the same worker, states and retries as ``RecallNotice``; the address is read
+    (and opened) only when it is sent. ``opened_at``: the notice's "read the recall" link was
+    followed (its token hash ``read_hash``); ``stop_hash``: a buyer's one-click unsubscribe."""
+
+    __tablename__ = "person_outbox"
+    __table_args__ = (
+        UniqueConstraint("recall_id", "buyer"),
+        UniqueConstraint("recall_id", "subscription_id"),
+        Index("ix_person_outbox_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    recall_id: int | None = Field(default=None, foreign_key="recall.id", index=True)
+    subscription_id: int | None = Field(default=None, foreign_key="consumer_subscription.id", index=True)
+    buyer: str | None = Field(default=None, max_length=64, index=True)
+    salt: str = Field(max_length=32)
+    read_hash: str | None = Field(default=None, max_length=64, unique=True)
+    stop_hash: str | None = Field(default=None, max_length=64, unique=True)
+    status: str = Field(max_length=16)  # a DeliveryStatus
+    attempts: int = 0
+    created_at: datetime = _ts(nullable=False)
+    next_attempt_at: datetime | None = _ts(nullable=True)
+    lease_until: datetime | None = _ts(nullable=True)
+    sent_at: datetime | None = _ts(nullable=True)
+    opened_at: datetime | None = _ts(nullable=True)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class PersonNoticeAttempt(SQLModel, table=True):
+    """The delivery log of ``PersonNotice``: every try, with what came back (no address in it)."""
+
+    __tablename__ = "person_outbox_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="person_outbox.id", index=True)
+    at: datetime = _ts(nullable=False)
+    status: str = Field(max_length=16)
+    code: int | None = Field(default=None)
+    error: str | None = Field(default=None, max_length=500)
+    ms: int = 0
+
+
 class EpcisEvent(SQLModel, table=True):
     """The EPCIS 2.0 event a cradletrace event was imported from, kept verbatim for export.
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 FIRST_RELEASE = "0001"
-HEAD = "0009"  # the newest revision in migrations/versions (tests/store/test_migrations.py checks it)
+HEAD = "0010"  # the newest revision in migrations/versions (tests/store/test_migrations.py checks it)
 # What each revision added, as (tables, (table, column) pairs on older tables). A store without
 # revisions is at the newest revision r whose later additions are exactly what it lacks: one that
 # lacks 0002's and 0003's is at FIRST_RELEASE, one that lacks only 0003's at 0002, one that lacks
@@ -56,6 +56,7 @@ _ADDED: dict[str, tuple[frozenset[str], frozenset[tuple[str, str]]]] = {
             for c in ("drill", "regimes", "cn_level", "check_level", "check_percent", "check_seed", "checks_planned_at")
         ),
     ),
+    "0010": (frozenset({"consumer_subscription", "person_outbox", "person_outbox_attempt"}), frozenset()),
 }
 _LOCK = lock_key("cradletrace.schema")
 

@@ -82,3 +82,11 @@ class DeadlineStatus(StrEnum):
     MET = "met"  # done by its due time
     DUE = "due"  # not done, not yet past due
     LATE = "late"  # done after its due time, or not done and past it
+
+
+class PersonKind(StrEnum):
+    """``PersonNotice.kind``: what an e-mail to a person (not a site) is (trace/recall/consumers.py)."""
+
+    CONFIRM = "confirm"  # the double opt-in mail of a new "tell me if this can is recalled" subscription
+    BUYER = "buyer"  # a recall notice to a buyer whose order sold an affected can (one per buyer per recall)
+    CONSUMER = "consumer"  # a recall notice to a confirmed subscriber of the lot
