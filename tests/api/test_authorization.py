@@ -168,6 +168,12 @@ CASES = [
     Case("GET", "/recalls/{recall_id}/notices", only(quality=200)),
     # A lot that does not exist: an input problem, found before the recall's state (closed or not).
     Case("POST", "/recalls/{recall_id}/widen", only(quality=422), lambda s, p: {"json": {"lots": [f"{MILK}/NO-SUCH"]}}),
+    # Drills, effectiveness checks and deadlines: a body that says nothing is an input problem for
+    # quality staff, refused before it is read for anyone else.
+    Case("POST", "/recalls/{recall_id}/checks", only(quality=422), lambda s, p: {"json": {}}),
+    Case("PUT", "/recalls/{recall_id}/checks/{site}", only(quality=422), lambda s, p: {"json": {}}),
+    Case("POST", "/recalls/{recall_id}/milestones", only(quality=422), lambda s, p: {"json": {}}),
+    Case("GET", "/recalls/{recall_id}/drill-report", only(quality=200)),
     Case(
         "PUT",
         "/suppliers/{supplier_id}/contact",
@@ -225,6 +231,7 @@ def params(site: Site) -> dict[str, Any]:
         "recall_id": recall.json()["id"],
         "lot": "IF-0001",
         "formula": FORMULA,
+        "site": B,
     }
 
 
