@@ -280,3 +280,32 @@ def test_widening_tells_the_added_lots_subscribers_and_no_buyer_twice(
     assert deliver(site).sent == 1 and [m["To"] for m in mail] == [PARENT.lower()]
     assert "IF-N2" in mail[0].get_content()
     assert ledger(site, rid)["buyers"]["notified"] == 2 and ledger(site, rid)["consumers"]["notified"] == 1
+
+
+def test_a_drill_tells_no_buyer_or_subscriber_and_the_real_recall_does(
+    world: tuple[Site, list[EmailMessage], list[Any]],
+) -> None:
+    """A mock recall runs the site workflow only: buyers and confirmed subscribers of the lot hear
+    nothing of it (consumers._silent), and the same people are told of a real recall after it."""
+    site, mail, cans = world
+    assert subscribe(site, cans[4].path, PARENT).status_code == 202
+    assert deliver(site).sent == 1
+    token = link(to(mail, PARENT.lower())[0], "subscribe/confirm")
+    assert site.client.post(f"/subscribe/confirm/{token}").status_code == 200
+    mail.clear()
+    r = site.client.post(
+        f"{P}/recalls",
+        headers=site.auth("quality"),
+        json={"reason": "mock recall", "severity": "I", "trace_lot": IF1, "drill": True},
+    )
+    assert r.status_code == 201, r.text
+    drill = int(r.json()["id"])
+    deliver(site)
+    people = {PARENT.lower(), *BUYERS.values()}
+    assert not [m["To"] for m in mail if m["To"] in people]
+    assert ledger(site, drill)["buyers"]["notified"] == 0 and ledger(site, drill)["consumers"]["notified"] == 0
+    close(site, drill)
+    mail.clear()
+    recall(site)
+    deliver(site)
+    assert people <= {m["To"] for m in mail}
