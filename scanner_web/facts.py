@@ -44,6 +44,7 @@ FORMATS: dict[str, Callable[[Any, Record, Words], str]] = {
     "mkt": lambda v, r, t: f"{_summary(r).mean_kinetic_c:.1f}",
     "minutes": lambda v, r, t: str(int(round(_summary(r).seconds_out_of_range / 60, 0))),
     "excursion": lambda v, r, t: t["excursion"] if _summary(r).verdict == "excursion" else t["ok"],
+    "doc_kind": lambda v, r, t: t[f"doc_kind_{v}"],  # a shipment document's kind, in the page's words
 }
 
 

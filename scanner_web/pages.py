@@ -143,8 +143,9 @@ def render_scan(
 
 def _phone_strings(t: Mapping[str, str]) -> dict[str, str]:
     """The words of static/phonecheck.js in the page's language (its ``phone_*`` strings), and the
-    verdict words static/facts.js derives again from the signed bytes."""
+    verdict and document-kind words static/facts.js derives again from the signed bytes."""
     words = {k: t[k] for k in ("block", "pass", "fail", "ok", "excursion")}
+    words |= {k: v for k, v in t.items() if k.startswith("doc_kind_")}
     return words | {k.removeprefix("phone_"): v for k, v in t.items() if k.startswith("phone_")}
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from cradletrace.apikeys import Caller
+from cradletrace.core.events import SHIPMENT_DOCUMENT_KINDS
 from cradletrace.scanner_web.pages import _env, strings
 from cradletrace.store.models import Lot, Product, Supplier, SupplierKey
 
@@ -109,6 +110,7 @@ def render_shipment(
         lots=lots,
         keys=keys,
         consignees=consignees,
+        doc_kinds=SHIPMENT_DOCUMENT_KINDS,
         page="shipment",
         module="portal-shipment.js" if allowed else None,
     )

@@ -92,6 +92,10 @@ FACTS: dict[str, list[tuple[str, str]]] = {
         ("customs/port", "text"),
         ("customs/cleared_at", "minute"),
         ("customs/origin_country", "text"),
+        ("documents/N/kind", "doc_kind"),  # each document: its kind in the page's words, title, link, hash
+        ("documents/N/title", "text"),
+        ("documents/N/uri", "text"),
+        ("documents/N/sha256", "text"),
     ],
 }
 KEY = "0" * 16
@@ -117,12 +121,14 @@ def record_of(event: dict[str, Any]) -> tuple[str, Record]:
 
 
 def facts_of(record: Record) -> list[tuple[str, str]]:
-    """Every fact of FACTS that ``record`` has (analytes/N for each analyte; optional ones when set)."""
+    """Every fact of FACTS that ``record`` has (analytes/N for each analyte, documents/N for each
+    document; optional ones when set)."""
     out: list[tuple[str, str]] = []
     for path, as_ in FACTS[record.kind]:
-        for i in range(len(record.data.analytes)) if "/N" in path else [None]:
+        items = getattr(record.data, path.split("/")[0], None) or [] if "/N" in path else []
+        for i in range(len(items)) if "/N" in path else [None]:
             p = path.replace("/N", f"/{i}", 1)
-            analyte = record.data.analytes[i] if i is not None else None
+            analyte = items[i] if i is not None else None
             if as_ in ("above_m", "above_M") and not isinstance(analyte, PlanAnalyte):
                 continue  # the counts are a plan's
             units = len(analyte.results) if isinstance(analyte, PlanAnalyte) else 0
@@ -305,6 +311,23 @@ def test_places_temperatures_and_times_as_printed() -> None:
         events.append(ship)
     count, wrong = mismatches(events, "zh")
     assert count > 2000 and wrong == []
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_shipment_documents_as_printed(lang: str) -> None:
+    """Each document of a shipment: its kind in the page's words, its title, link and SHA-256."""
+    ship = demo("shipment")
+    kinds = ["customs_declaration", "health_certificate", "certificate_of_analysis", "bill_of_lading", "other"]
+    ship["data"]["documents"] = [
+        {"kind": k, "sha256": f"{i:x}" * 64, "uri": f"https://docs.example.com/d/{i}.pdf"}
+        | ({"title": f"熏蒸证明 «{i}»"} if i % 2 else {})
+        for i, k in enumerate(kinds)
+    ]
+    count, wrong = mismatches([ship], lang)
+    assert count > 20 and wrong == []
+    _, record = record_of(ship)
+    assert {p for p, _ in facts_of(record) if p.startswith("documents/")} >= {"documents/4/kind", "documents/1/title"}
 
 
 # -- in Chromium ---------------------------------------------------------------------------------------

@@ -1017,3 +1017,78 @@ def test_a_lab_records_sampling_plans_with_every_units_result(browser: Any, lab_
         assert any("aerobic plate count" in t and "300, 1500, 800, 2200, 450" in t for t in texts), texts
     finally:
         pages.__exit__(None, None, None)
+
+
+def test_a_shipment_with_its_documents_signed_and_linked_on_the_scan_page(
+    browser: Any, lab_site: tuple[Site, Lot, str]
+) -> None:
+    """The plant attaches its customs declaration and a health certificate (each a PDF with its kind,
+    hashed in the browser; a file that is no PDF is refused beside its row), previews, signs and
+    submits: the PDFs reach the document store before signing, the stored body is the previewed bytes,
+    its signature verifies, each document is served back byte for byte, and the scan page lists both
+    under the shipment by kind with links to the public document route."""
+    site, tested, serial = lab_site
+    declaration, health = _pdf("China Customs declaration 223320261000456789"), _pdf("NZ MPI health certificate")
+    shas = [hashlib.sha256(p).hexdigest() for p in (declaration, health)]
+    page, pages = portal(browser, site)
+    try:
+        _, key_id = _with_a_key_file(page, site)
+        page.goto(f"{BASE}/supplier/shipment?lang=en")
+        page.wait_for_selector("body[data-form-ready]")
+        _ship(page, f"{tested.gtin}/{tested.lot}")
+        rows = page.locator("#documents .document-row")
+        for i, (kind, name, body, title) in enumerate(
+            (
+                ("customs_declaration", "declaration.pdf", declaration, ""),
+                ("health_certificate", "health.pdf", health, "MPI 卫生证书 NZ-2026-77"),
+            )
+        ):
+            page.click("#add-document")
+            rows.nth(i).locator(".doc-kind").select_option(kind)
+            if i == 1:  # not a PDF first: refused beside its row, nothing hashed
+                files = [{"name": "health.txt", "mimeType": "text/plain", "buffer": b"not a pdf"}]
+                rows.nth(i).locator(".doc-file").set_input_files(files=files)
+                page.wait_for_function("() => document.querySelectorAll('.document-row .problem:not(:empty)').length")
+                assert rows.nth(i).locator(".problem").inner_text() == EN["certificate_not_pdf"]
+            rows.nth(i).locator(".doc-file").set_input_files(
+                files=[{"name": name, "mimeType": "application/pdf", "buffer": body}]
+            )
+            rows.nth(i).locator(".doc-title").fill(title)
+            page.wait_for_selector(f'.document-row[data-sha256="{shas[i]}"]')
+        shown, event = _previewed(page)
+        link = "https://localhost:8123/supplier/documents/"
+        assert event["key"] == key_id and event["data"]["documents"] == [
+            {"kind": "customs_declaration", "sha256": shas[0], "uri": link + shas[0]},
+            {
+                "kind": "health_certificate",
+                "sha256": shas[1],
+                "uri": link + shas[1],
+                "title": "MPI 卫生证书 NZ-2026-77",
+            },
+        ]
+        summary = page.inner_text("#summary")
+        assert "Customs declaration" in summary and "Health certificate" in summary
+        screenshot(page, "portal-shipment-documents-preview-laptop")
+        page.click("#sign-submit")
+        status = page.locator("#shipment-status[data-event-id]")
+        status.wait_for(timeout=WAIT_MS)
+        row = _stored_as_shown(site, status, shown, A, key_id, "shipment")
+        assert [d["sha256"] for d in json.loads(row.body)["data"]["documents"]] == shas
+        for sha, pdf in zip(shas, (declaration, health), strict=True):
+            assert site.client.get(f"/supplier/documents/{sha}").content == pdf  # byte for byte
+        page.goto(f"{BASE}/01/{FORMULA}/10/{tested.lot}/21/{serial}?lang=en")
+        assert page.locator(".shipment li.document").count() == 2  # the demo's shipments carry none
+        for sha, kind in zip(shas, ("Customs declaration", "Health certificate"), strict=True):
+            a = page.locator(f'.shipment li.document a[href="{link}{sha}"]')
+            assert a.count() == 1 and a.inner_text() == kind
+            served = page.evaluate(
+                """async (path) => { const r = await fetch(path); const b = await r.arrayBuffer();
+                    const h = await crypto.subtle.digest('SHA-256', b);
+                    return [...new Uint8Array(h)].map((x) => x.toString(16).padStart(2, '0')).join(''); }""",
+                urlsplit(a.get_attribute("href")).path,
+            )
+            assert served == sha
+        assert "MPI 卫生证书 NZ-2026-77" in page.locator(".shipment li.document").nth(1).inner_text()
+        screenshot(page, "scan-shipment-documents-laptop")
+    finally:
+        pages.__exit__(None, None, None)

@@ -1,7 +1,9 @@
-"""The portal's document store: lab certificates (PDF) kept by their SHA-256, as files under the data dir.
+"""The portal's document store: PDFs kept by their SHA-256, as files under the data dir.
 
-A signed test report names its certificate as ``{sha256, uri}``; the record proves which bytes the lab
-meant, and this store keeps those bytes where the record's link can find them. It is content-addressed:
+A signed test report names its certificate as ``{sha256, uri}``, a signed shipment its papers (customs
+declaration, health certificate, certificate of analysis, bill of lading) as ``{kind, sha256, uri}``;
+the record proves which bytes the supplier meant, and this store keeps those bytes where the record's
+link can find them. It is content-addressed:
 a file's name is its SHA-256, so the same certificate uploaded twice is one copy, a stored file can only
 be the bytes its name says, and a file left by a refused record is harmless (nothing links to it). Only
 this module writes ``<data dir>/documents``; files are written to a temporary name and renamed, so a

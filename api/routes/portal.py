@@ -469,18 +469,27 @@ def test_report_form(
     return _form_for("test_report", request, runtime, session, lang, render)
 
 
+# Who may put a PDF in the document store: the roles that record the kinds whose signed data names
+# documents (a test report's certificate, a shipment's papers).
+DOCUMENT_ROLES = frozenset(ROLES_FOR_KIND["test_report"] + ROLES_FOR_KIND["shipment"])
+
+
 @router.post("/documents", status_code=201)
 async def upload_document(request: Request, runtime: RuntimeDep, sha256: str = "") -> Response:
-    """Keep a lab certificate (the PDF body, ``?sha256=`` what the browser computed and will sign) in
-    the content-addressed document store; answers the ``{sha256, uri}`` the signed record names."""
+    """Keep a PDF (a lab's certificate, a shipment's customs declaration or health certificate: the
+    body, ``?sha256=`` what the browser computed and will sign) in the content-addressed document
+    store; answers the ``{sha256, uri}`` the signed record names. Any role that records a kind
+    carrying documents may upload (DOCUMENT_ROLES)."""
     body = await request.body()
     from anyio import to_thread
 
     def work() -> str:
         with runtime.session() as session:
             caller = _guarded(request, runtime, session, request.headers.get("x-csrf-token"))
-            if _role(session, caller) not in ROLES_FOR_KIND["test_report"]:
-                raise NotAllowedError("not allowed: documents: expected a supplier whose role records test reports")
+            if _role(session, caller) not in DOCUMENT_ROLES:
+                raise NotAllowedError(
+                    "not allowed: documents: expected a supplier whose role records test reports or shipments"
+                )
         settings = runtime.settings
         return documents.store_pdf(settings.data_dir, body, sha256, settings.portal_max_document)
 

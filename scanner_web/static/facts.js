@@ -128,10 +128,12 @@ export const FORMATS = {
   mkt: (v, d) => fixed(summary(d).mkt, 1),
   minutes: (v, d) => fixed(summary(d).out / 60, 0),
   excursion: (v, d, w) => w[summary(d).excursion ? "excursion" : "ok"],
+  doc_kind: (v, d, w) => w[`doc_kind_${v}`], // a shipment document's kind, in the page's words
 };
 
 /** Facts a record must show whatever the server left out: every analyte's value (a plan analyte:
- * every unit's result) and verdict, the cold chain's verdict, a shipment's customs declaration. */
+ * every unit's result) and verdict, the cold chain's verdict, a shipment's customs declaration and
+ * each of its documents' SHA-256. */
 const REQUIRED = {
   test_report: (d) =>
     d.analytes.flatMap((a, i) => [
@@ -139,7 +141,10 @@ const REQUIRED = {
       `analytes/${i} verdict`,
     ]),
   cold_chain: () => ["readings excursion"],
-  shipment: (d) => (d.customs ? ["customs/declaration_number text"] : []),
+  shipment: (d) => [
+    ...(d.customs ? ["customs/declaration_number text"] : []),
+    ...(d.documents || []).map((_, i) => `documents/${i}/sha256 text`),
+  ],
 };
 
 /** The text the page should show for a fact (path, format), or null when the signed record has

@@ -14,7 +14,7 @@
 
 import { canonicalBytes } from "./canonical.js";
 import { localKeys } from "./portal-store.js";
-import { $, b64, session, words } from "./portal-form.js";
+import { $, b64, documentUri, hex, readPdf, session, storeDocument, words } from "./portal-form.js";
 
 const config = JSON.parse($("bulk-config").textContent); // {per, kinds}
 const XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -28,7 +28,6 @@ const certificates = new Map(); // file name -> {bytes, sha256, uri?}
 const timings = { check: 0, sign: 0, submit: 0, total: 0 };
 
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? String(values[k]) : m));
-const hex = (buf) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
 const kind = () => $("bulk-kind").value;
 const keyId = () => $("key-id").value;
 
@@ -47,7 +46,7 @@ function eventOf(entry) {
   const data = { ...entry.data };
   if (kind() === "test_report") {
     const c = certificates.get(entry.certificate);
-    data.document = { sha256: c ? c.sha256 : "", uri: c ? c.uri || `https://${location.host}/supplier/documents/${c.sha256}` : "" };
+    data.document = { sha256: c ? c.sha256 : "", uri: c ? c.uri || documentUri(c.sha256) : "" };
   }
   return { kind: kind(), supplier: session.supplier, key: keyId(), data };
 }
@@ -151,9 +150,8 @@ async function check() {
 
 async function chooseCertificates() {
   for (const file of $("bulk-certificates").files) {
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    if (new TextDecoder().decode(bytes.slice(0, 5)) !== "%PDF-") continue;
-    certificates.set(file.name, { bytes, sha256: hex(await crypto.subtle.digest("SHA-256", bytes)) });
+    const pdf = await readPdf(file);
+    if (pdf) certificates.set(file.name, pdf);
   }
   if (checked) showChecked();
 }
@@ -163,19 +161,12 @@ async function uploadCertificates() {
   for (const name of new Set(checked.events.map((e) => e.certificate))) {
     const c = certificates.get(name);
     if (c.uri) continue;
-    const r = await fetch(`/supplier/documents?sha256=${c.sha256}`, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/pdf", "X-CSRF-Token": session.csrf },
-      body: c.bytes,
-    });
-    const body = await r.json().catch(() => ({}));
-    if (!r.ok || body.sha256 !== c.sha256) {
-      const why = (body.problems || []).map((p) => p.message).join("; ") || body.detail || `HTTP ${r.status}`;
+    const why = await storeDocument(c, documentUri(c.sha256));
+    if (why) {
       say(fill(words.refused, { detail: `${name}: ${why}` }), false);
       return false;
     }
-    c.uri = body.uri;
+    c.uri = documentUri(c.sha256);
   }
   return true;
 }

@@ -1,4 +1,5 @@
-// The supplier portal's signed forms (/supplier/batch, /supplier/shipment): what they share.
+// The supplier portal's signed forms (/supplier/batch, /supplier/shipment, /supplier/test-report...):
+// what they share.
 //
 // A form page supplies buildEvent() (the event from its fields) and summaryRows(event) (a readable
 // summary); signedForm() does the rest, the same way for every kind: Preview shows the canonical
@@ -46,6 +47,34 @@ export function b64(bytes) {
   return btoa(s);
 }
 
+// -- PDFs for the document store (a test report's certificate, a shipment's papers) --
+
+export const hex = (buf) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
+
+// The public link of a stored document: what a signed record names beside the file's SHA-256.
+export const documentUri = (sha) => `https://${location.host}/supplier/documents/${sha}`;
+
+// A chosen file as {bytes, sha256} (WebCrypto), or null when it is no PDF (the store takes PDFs only).
+export async function readPdf(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  if (new TextDecoder().decode(bytes.slice(0, 5)) !== "%PDF-") return null;
+  return { bytes, sha256: hex(await crypto.subtle.digest("SHA-256", bytes)) };
+}
+
+// Put a PDF in the document store (POST /supplier/documents) before the record naming it is signed:
+// null when it is stored under the link ``uri``, else why not (the store's problems, in its words).
+export async function storeDocument(pdf, uri) {
+  const r = await fetch(`/supplier/documents?sha256=${pdf.sha256}`, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/pdf", "X-CSRF-Token": session.csrf },
+    body: pdf.bytes,
+  });
+  const body = await r.json().catch(() => ({}));
+  if (r.ok && body.uri === uri) return null;
+  return (body.problems || []).map((p) => p.message).join("; ") || body.detail || `HTTP ${r.status}`;
+}
+
 function clearProblems() {
   for (const el of document.querySelectorAll(".problem")) el.textContent = "";
   for (const el of document.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
@@ -85,7 +114,7 @@ function fillSummary(rows) {
 // Wire a signed form: {form, status: the status line's id, buildEvent, summaryRows, rowProblem?,
 // setup?(changed): the page's own controls, wired before the form says it is ready,
 // beforeSubmit?(event, say): work that must succeed before the previewed bytes are signed (the
-// test report's certificate upload); false stops there}.
+// test report's certificate and the shipment's papers uploaded with storeDocument); false stops there}.
 export async function signedForm({ form, status, buildEvent, summaryRows, rowProblem, setup, beforeSubmit }) {
   const formEl = $(form);
   const statusLine = $(status);

@@ -11,7 +11,7 @@
 // certificate's SHA-256 is computed here (WebCrypto); its uri is the server's public document link,
 // and the file is uploaded (POST /supplier/documents) just before the previewed bytes are signed.
 
-import { $, lotRef, number, session, signedForm, words } from "./portal-form.js";
+import { $, documentUri, lotRef, number, readPdf, session, signedForm, storeDocument, words } from "./portal-form.js";
 import { analytePasses, planVerdict } from "./samplingplan.js";
 
 const CATEGORIES = ["heavy_metal", "microbiology", "mycotoxin", "additive", "contaminant", "nutrient"];
@@ -20,8 +20,6 @@ let templates = [];
 let certificate = null; // {bytes, sha256} of the chosen PDF
 let changedHook = () => {};
 
-const hex = (buf) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
-const documentUri = (sha) => `https://${location.host}/supplier/documents/${sha}`;
 
 function cell(child) {
   const td = document.createElement("td");
@@ -251,12 +249,11 @@ async function chooseCertificate() {
   slot.textContent = "";
   const file = $("certificate").files[0];
   if (!file) return;
-  const bytes = new Uint8Array(await file.arrayBuffer());
-  if (new TextDecoder().decode(bytes.slice(0, 5)) !== "%PDF-") {
+  certificate = await readPdf(file);
+  if (!certificate) {
     slot.textContent = words.certificate_not_pdf;
     return;
   }
-  certificate = { bytes, sha256: hex(await crypto.subtle.digest("SHA-256", bytes)) };
   $("certificate-sha").textContent = words.certificate_hash.replace("{sha}", certificate.sha256);
   document.body.setAttribute("data-certificate", certificate.sha256);
   changedHook();
@@ -267,15 +264,8 @@ async function upload(event, say) {
   const doc = event.data.document;
   if (!certificate || doc.sha256 !== certificate.sha256) return true; // the API names the missing document
   say(words.uploading);
-  const r = await fetch(`/supplier/documents?sha256=${doc.sha256}`, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/pdf", "X-CSRF-Token": session.csrf },
-    body: certificate.bytes,
-  });
-  const body = await r.json().catch(() => ({}));
-  if (r.ok && body.uri === doc.uri) return true;
-  const why = (body.problems || []).map((p) => p.message).join("; ") || body.detail || `HTTP ${r.status}`;
+  const why = await storeDocument(certificate, doc.uri);
+  if (!why) return true;
   document.querySelector('.problem[data-for="data.document"]').textContent = why;
   say(words.refused.replace("{detail}", why), false);
   return false;

@@ -429,12 +429,12 @@ PORTAL: dict[tuple[str, str], tuple[Callable[[Site, str], tuple[str, dict[str, A
         lambda s, t: ("/supplier/test-report", {}),
         {"anonymous": 303, "supplier_a": 403, "supplier_b": 403},
     ),
-    ("POST", "/supplier/documents"): (  # a lab's certificate; a plant and a farm are refused
+    ("POST", "/supplier/documents"): (  # a lab's certificate, a shipment's papers: a plant and a farm ship
         lambda s, t: (
             f"/supplier/documents?sha256={hashlib.sha256(b'%PDF-1.4 m').hexdigest()}",
             {"content": b"%PDF-1.4 m", "headers": {"X-CSRF-Token": t, "Content-Type": "application/pdf"}},
         ),
-        {"anonymous": 401, "supplier_a": 403, "supplier_b": 403},
+        {"anonymous": 401, "supplier_a": 201, "supplier_b": 201},
     ),
     ("GET", "/supplier/documents/{sha256}"): (  # public: a signed record's document link
         lambda s, t: (f"/supplier/documents/{'0' * 64}", {}),

@@ -1,6 +1,8 @@
-"""The portal's document store (/supplier/documents): a lab's PDF certificate kept by its SHA-256.
+"""The portal's document store (/supplier/documents): a lab's PDF certificate or a shipment's papers,
+kept by their SHA-256.
 
-Only a lab's session may upload (session + CSRF, like every portal write); the body must be a PDF
+Only a session whose role records test reports or shipments may upload (session + CSRF, like every
+portal write); the body must be a PDF
 (magic bytes) within the size limit, and the SHA-256 the browser will sign must be the bytes' own.
 The public read route serves the bytes back as they were, as a PDF; the same file twice is one copy."""
 
@@ -14,7 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cradletrace import apikeys, documents
-from cradletrace.api.routes.portal import COOKIE
+from cradletrace.api.routes.portal import COOKIE, DOCUMENT_ROLES
+from cradletrace.core.events import ROLES_FOR_KIND
 from cradletrace.errors import InvalidInputError
 from cradletrace.portal import csrf_token
 from cradletrace.workspace import Workspace
@@ -89,9 +92,13 @@ def test_not_a_pdf_a_wrong_hash_and_too_large_are_refused(site: Site) -> None:
     )
 
 
-def test_only_a_lab_session_with_its_csrf_token_uploads(site: Site) -> None:
-    plant, token = session_of(site, "alps-nutrition")
-    assert upload(plant, token, small_pdf("plant")).status_code == 403
+def test_only_a_session_that_records_documents_with_its_csrf_token_uploads(site: Site) -> None:
+    # A plant and a farm ship (their customs declarations, health certificates...), a lab reports.
+    assert set(ROLES_FOR_KIND["shipment"]) | set(ROLES_FOR_KIND["test_report"]) == DOCUMENT_ROLES
+    for shipper in ("alps-nutrition", "waikato-dairy"):
+        c, token = session_of(site, shipper)
+        assert upload(c, token, small_pdf(shipper)).status_code == 201
+        assert upload(c, "0" * 64, small_pdf(f"{shipper} no token")).status_code == 403
     lab, lab_token = session_of(site, LAB)
     assert upload(lab, "0" * 64, small_pdf("no token")).status_code == 403
     anonymous = TestClient(site.client.app, raise_server_exceptions=False)

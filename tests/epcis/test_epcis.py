@@ -317,6 +317,47 @@ PURE.append(
 )
 
 
+def _paper(kind: str, i: int, **extra: str) -> dict[str, str]:
+    return {"kind": kind, "sha256": f"{i:x}" * 64, "uri": f"https://portal.example/supplier/documents/{i}", **extra}
+
+
+SHIPPED_WITH_PAPERS: dict[str, Any] = copy.deepcopy(next(e for e in PURE if e["kind"] == "shipment"))
+SHIPPED_WITH_PAPERS["data"] |= {
+    "id": "S-2",
+    "customs": {"declaration_number": "2233", "port": "Yangshan", "cleared_at": "2026-11-05T00:00:00Z"},
+    "received_at": "2026-11-06T00:00:00+08:00",
+    "documents": [
+        _paper("customs_declaration", 1),
+        _paper("health_certificate", 2, title="MPI 卫生证书"),
+        _paper("certificate_of_analysis", 3),
+        _paper("bill_of_lading", 4),
+        _paper("other", 5, title="Fumigation"),
+    ],
+}
+PURE.insert(len(PURE) - 1, SHIPPED_WITH_PAPERS)  # the test report stays last
+
+
+def test_a_shipments_documents_in_epcis() -> None:
+    """Exactly in ct:documents; certificates' links also in certificationInfo and a bill of lading
+    as a bol business transaction, which the reader does not take for the shipment's id."""
+    ev = to_epcis(SHIPPED_WITH_PAPERS)
+    link = "https://portal.example/supplier/documents/"
+    assert ev["certificationInfo"] == [link + "2", link + "3"]
+    assert ev["bizTransactionList"] == [{"type": "bol", "bizTransaction": link + "4"}]
+    assert ev["ct:documents"][1] == {
+        "ct:kind": "health_certificate",
+        "ct:sha256": "2" * 64,
+        "ct:uri": link + "2",
+        "ct:title": "MPI 卫生证书",
+    }
+    plain = to_epcis(next(e for e in PURE if e["kind"] == "shipment"))
+    assert not {"ct:documents", "certificationInfo", "bizTransactionList"} & set(plain)  # as before documents
+    # Another system's shipping event with only the standard fields: no documents (no SHA-256 to sign).
+    theirs = {k: v for k, v in ev.items() if k != "ct:documents"}
+    data = from_epcis(theirs, {"ct": "https://ns.cradletrace.org/epcis/"}, E0, "s", KEY, {})["data"]
+    assert "documents" not in data and data["id"] == "S-2"
+
+
 def test_a_plan_analyte_is_one_sensor_report_per_unit() -> None:
     reports = to_epcis(PURE[-1])["sensorElementList"][0]["sensorReport"]
     units = [(r["ct:name"], r["value"], r["ct:resultIndex"]) for r in reports if "ct:plan" in r]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import re
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -354,6 +354,25 @@ class Customs(_Model):
     origin_country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
 
 
+# What a document attached to a shipment is (ShipmentData.documents): the papers a carrier or an
+# importer holds for a consignment. A small fixed list so the scan page and EPCIS can name each one;
+# "other" for anything else (its title then says what it is).
+ShipmentDocumentKind = Literal[
+    "customs_declaration", "health_certificate", "certificate_of_analysis", "bill_of_lading", "other"
+]
+SHIPMENT_DOCUMENT_KINDS: tuple[str, ...] = get_args(ShipmentDocumentKind)
+MAX_SHIPMENT_DOCUMENTS = 20  # a consignment's papers, not an archive
+
+
+class ShipmentDocument(Document):
+    """One paper of a shipment: what kind it is, and the stored bytes it is (``sha256`` and ``uri``,
+    as a lab's certificate): the signature covers the SHA-256, so the record proves which file was
+    meant."""
+
+    kind: ShipmentDocumentKind
+    title: Text | None = None
+
+
 class ShipmentData(_Model):
     id: Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._:/-]+$")]
     lot: LotRef
@@ -367,6 +386,9 @@ class ShipmentData(_Model):
     # The registered supplier that receives custody of the lot (it may then ship it onward or
     # record its cold chain). Optional: events without it keep their canonical form and hashes.
     consignee: Annotated[str, Field(pattern=SUPPLIER_ID.pattern)] | None = None
+    # The customs declaration, health certificate, certificate of analysis, bill of lading... each a
+    # stored PDF named by its SHA-256. Optional for the same reason as consignee.
+    documents: list[ShipmentDocument] | None = Field(default=None, min_length=1, max_length=MAX_SHIPMENT_DOCUMENTS)
 
     @model_validator(mode="after")
     def _order(self) -> ShipmentData:
@@ -384,6 +406,15 @@ class ShipmentData(_Model):
                     "customs.cleared_at: expected a time between shipped_at and received_at, got {c}",
                     {"c": c.isoformat()},
                 )
+        seen: dict[str, int] = {}
+        for i, doc in enumerate(self.documents or ()):
+            if doc.sha256 in seen:
+                raise PydanticCustomError(
+                    "dup",
+                    "documents[{i}].sha256: expected each document once, got the file of documents[{j}] again",
+                    {"i": i, "j": seen[doc.sha256]},
+                )
+            seen[doc.sha256] = i
         return self
 
 

@@ -18,7 +18,9 @@ cold_chain       ``Temperature`` sensor reports with a value (CEL, FAH or KEL); 
                  or ``deviceID``; allowed range ``ct:range``; subject the lot, or ``ct:shipmentID``
 shipment         bizStep ``shipping``: id ``ct:shipmentID`` (or the first business transaction),
                  lot and quantity from the quantity list, sites ``ct:fromSite``/``ct:toSite``,
-                 shipped = ``eventTime``, ``ct:receivedAt``, ``ct:customs``
+                 shipped = ``eventTime``, ``ct:receivedAt``, ``ct:customs``, documents
+                 ``ct:documents`` (kind, sha256, uri, title); export also lists certificates'
+                 links in ``certificationInfo`` and bills of lading as ``bol`` transactions
 commission       ObjectEvent ADD with an ``epcList`` of SGTINs of one GTIN; lot ``cbvmda:lotNumber``
 batch            ObjectEvent ADD with a quantity list, or TransformationEvent (inputs = input
                  quantity list); lot, quantity from the (output) quantity element; product name
@@ -196,6 +198,22 @@ def location(site: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- cradletrace -> EPCIS --------------------------------------------------------------------
 
+# A shipment's documents that are certificates in CBV's sense (certificationInfo: "references to
+# certificates"): what a plain EPCIS reader should find there besides ct:documents.
+CERTIFICATE_KINDS = ("health_certificate", "certificate_of_analysis")
+
+
+def _shipment_documents(documents: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """A shipment's documents in EPCIS: all of them exactly in ``ct:documents`` (what read.py takes
+    back); for readers that know only the standard, certificates' links in ``certificationInfo``
+    and bills of lading as ``bol`` business transactions (their link as the transaction's id)."""
+    out: dict[str, Any] = {"ct:documents": [ct_obj(dict(doc)) for doc in documents]}
+    if certificates := [doc["uri"] for doc in documents if doc["kind"] in CERTIFICATE_KINDS]:
+        out["certificationInfo"] = certificates
+    if bols := [doc["uri"] for doc in documents if doc["kind"] == "bill_of_lading"]:
+        out["bizTransactionList"] = [{"type": "bol", "bizTransaction": uri} for uri in bols]
+    return out
+
 
 def to_epcis(event: Mapping[str, Any], outcome: str | None = None) -> dict[str, Any]:
     """The EPCIS 2.0 event for a (valid) cradletrace event; no eventID (that is its hash)."""
@@ -257,6 +275,8 @@ def to_epcis(event: Mapping[str, Any], outcome: str | None = None) -> dict[str, 
             out["ct:receivedAt"] = d["received_at"]
         if d.get("customs"):
             out["ct:customs"] = ct_obj(d["customs"])
+        if d.get("documents"):
+            out |= _shipment_documents(d["documents"])
     elif kind == "test_report":
         reports = []
         for a in d["analytes"]:

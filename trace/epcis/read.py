@@ -277,6 +277,10 @@ def _shipment(r: _Reader) -> dict[str, Any] | None:
         out["received_at"] = received
     if (customs := r.ct(e, "customs")) is not None:
         out["customs"] = r.plain(customs)
+    # Only ct:documents: certificationInfo and bol transactions carry a link without the SHA-256
+    # a signed document needs, so they are not documents of their own.
+    if (documents := r.ct(e, "documents")) is not None:
+        out["documents"] = [r.plain(x) for x in documents] if isinstance(documents, list) else documents
     return out
 
 
