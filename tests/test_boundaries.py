@@ -61,6 +61,8 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "ScanRecord": ("cradletrace.scan",),
     "AnchorBatch": ("cradletrace.anchoring",),
     "EpcisEvent": ("cradletrace.epcis",),
+    "EpcisIndex": ("cradletrace.epcis",),
+    "EpcisIndexValue": ("cradletrace.epcis",),
     "Supplier": ("cradletrace.suppliers",),
     "SupplierKey": ("cradletrace.suppliers",),
     "Certification": ("cradletrace.suppliers",),

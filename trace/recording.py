@@ -535,6 +535,11 @@ def _store(
     if items:
         session.execute(insert(Item), items)
     units.write(session, ledger, {c.index: ids[c.digest] for c in good}, lots)
+    from cradletrace.epcis import index as epcis_index  # EPCIS query index, in the same transaction
+
+    epcis_index.add_recorded(
+        session, [(ids[v["digest"]], v["body"], v["outcome"], v["supplier_id"], now) for v in values]
+    )
     return [
         RecordedEvent(id=ids[v["digest"]], **{k: v[k] for k in RecordedEvent.__dataclass_fields__ if k != "id"})
         for v in values

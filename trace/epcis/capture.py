@@ -30,6 +30,7 @@ from cradletrace.core import canonical, signing
 from cradletrace.core.canonical import parse_json
 from cradletrace.core.events import MAX_READINGS
 from cradletrace.core.testreport import Limit
+from cradletrace.epcis import index
 from cradletrace.epcis.profile import CT
 from cradletrace.epcis.read import from_epcis
 from cradletrace.epcis.validation import events_of, expand, prefixes, validate
@@ -222,6 +223,11 @@ def capture(
             )
             for m, r in zip(mapped, rows)
         ],
+    )
+    index.use_captured(
+        session,
+        [(r.id, m.original, m.hash, r.supplier_id, now) for m, r in zip(mapped, rows)],
+        context,
     )
     return rows
 

@@ -550,3 +550,49 @@ class BuyerContact(SQLModel, table=True):
     supplier_id: str = Field(foreign_key="supplier.id", index=True, max_length=63)
     contact: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     consented_at: datetime = _ts(nullable=False)
+
+
+class EpcisIndex(SQLModel, table=True):
+    """One row per EPCIS event the repository answers queries with (EPCIS 2.0 query interface).
+
+    Every stored event has exactly one row, keyed by its cradletrace event: a captured event's row
+    holds the original it came in as (so a captured event never shows twice), any other event the
+    EPCIS form the profile gives it. ``eid`` is its eventID, or its CBV 2.0 hash when it has none.
+    Written in the transaction that records or captures the event (cradletrace.epcis.index)."""
+
+    __tablename__ = "epcis_index"
+    __table_args__ = (
+        Index("ix_epcis_index_page", "record_time", "event_id"),
+        Index("ix_epcis_index_event_time", "event_time"),
+    )
+
+    event_id: int = Field(primary_key=True, foreign_key="event.id", sa_column_kwargs={"autoincrement": False})
+    eid: str = Field(sa_column=Column(Text, nullable=False, index=True))
+    hash: str = Field(max_length=100)
+    type: str = Field(max_length=64, index=True)
+    event_time: datetime = _ts(nullable=False)
+    record_time: datetime = _ts(nullable=False)
+    biz_step: str | None = Field(default=None, sa_column=Column(Text, nullable=True, index=True))
+    disposition: str | None = Field(default=None, sa_column=Column(Text, nullable=True, index=True))
+    read_point: str | None = Field(default=None, sa_column=Column(Text, nullable=True, index=True))
+    biz_location: str | None = Field(default=None, sa_column=Column(Text, nullable=True, index=True))
+    supplier_id: str = Field(max_length=63, index=True)
+    error_time: datetime | None = _ts(nullable=True)
+    error_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    body: str = Field(sa_column=Column(Text, nullable=False))  # the EPCIS event (JSON)
+    context: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # a captured document's
+
+
+class EpcisIndexValue(SQLModel, table=True):
+    """The identifiers an indexed EPCIS event names, one row each, for MATCH_* and EQ_correctiveEventID.
+
+    ``role``: epc (epcList, childEPCs), parent, input, output, class (quantityList, childQuantityList),
+    input_class, output_class, corrective. EPCs and classes are kept as canonical GS1 Digital Link
+    URIs when they have one (an EPC URN and its Digital Link match alike), else as written."""
+
+    __tablename__ = "epcis_index_value"
+    __table_args__ = (Index("ix_epcis_index_value_value", "value", "role", "event_id"),)
+
+    event_id: int = Field(primary_key=True, foreign_key="epcis_index.event_id")
+    role: str = Field(primary_key=True, max_length=16)
+    value: str = Field(primary_key=True, max_length=400)

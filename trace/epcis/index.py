@@ -1,0 +1,216 @@
+"""The EPCIS query index: one row per stored event, in its EPCIS 2.0 form, plus the identifiers it names.
+
+Queries (query.py) must see every event once, whatever way it came in: an event recorded natively
+is indexed in the EPCIS form the profile gives it (``to_epcis``, with its CBV 2.0 hash as eventID, as
+export writes it); an event captured from an EPCIS document by the original it came in as, which
+replaces the profile's form in the same transaction (``use_captured``). Rows are written where the
+event is stored: recording's ``_store`` calls ``add_recorded``, capture calls ``use_captured``; the
+0011 revision fills the index of a store made before it (``backfill``).
+
+Values are normalised so a query finds an event however either side spelled an identifier: EPCs,
+EPC classes and locations as canonical GS1 Digital Link URIs when they have one (an EPC URN or any
+Digital Link host), CBV business steps and dispositions as their bare words.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, update
+from sqlalchemy.engine import Connection
+from sqlmodel import Session, col
+
+from cradletrace.core.epcisids import to_digital_link
+from cradletrace.epcis.profile import CONTEXT, to_epcis
+from cradletrace.store.models import EpcisIndex, EpcisIndexValue
+
+CBV = "https://ref.gs1.org/cbv/"
+_VOCAB_PREFIXES = {
+    "bizStep": (CBV + "BizStep-", "cbv:BizStep-", "urn:epcglobal:cbv:bizstep:"),
+    "disposition": (CBV + "Disp-", "cbv:Disp-", "urn:epcglobal:cbv:disp:"),
+    "errorReason": (CBV + "ER-", "cbv:ER-", "urn:epcglobal:cbv:er:"),
+}
+# field of an event -> role of its values in epcis_index_value
+_EPC_FIELDS = {
+    "epcList": "epc",
+    "childEPCs": "epc",
+    "parentID": "parent",
+    "inputEPCList": "input",
+    "outputEPCList": "output",
+    "quantityList": "class",
+    "childQuantityList": "class",
+    "inputQuantityList": "input_class",
+    "outputQuantityList": "output_class",
+}
+MAX_VALUE = 400
+
+
+def vocab(field: str, value: str) -> str:
+    """A CBV business step, disposition or error reason as its bare word; any other value unchanged."""
+    for prefix in _VOCAB_PREFIXES[field]:
+        if value.startswith(prefix):
+            return value[len(prefix) :]
+    return value
+
+
+def identifier(value: str) -> str:
+    """An EPC, EPC class or location as its canonical Digital Link URI when it has one, else as written."""
+    return to_digital_link(value) or value
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _place(value: Any) -> str | None:
+    return identifier(value["id"]) if isinstance(value, dict) and isinstance(value.get("id"), str) else None
+
+
+def values(event: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(role, value) of every identifier an EPCIS event names (see EpcisIndexValue)."""
+    out: set[tuple[str, str]] = set()
+    for field, role in _EPC_FIELDS.items():
+        got = event.get(field)
+        items = [got] if isinstance(got, str) else got if isinstance(got, list) else []
+        for item in items:
+            v = item.get("epcClass") if isinstance(item, dict) else item
+            if isinstance(v, str):
+                out.add((role, identifier(v)[:MAX_VALUE]))
+    if isinstance(event.get("epcClass"), str):  # a 1.x QuantityEvent
+        out.add(("class", identifier(event["epcClass"])[:MAX_VALUE]))
+    err = event.get("errorDeclaration")
+    if isinstance(err, dict) and isinstance(err.get("correctiveEventIDs"), list):
+        out.update(("corrective", v[:MAX_VALUE]) for v in err["correctiveEventIDs"] if isinstance(v, str))
+    return out
+
+
+def entry(
+    event_id: int,
+    event: Mapping[str, Any],
+    hash_: str,
+    supplier: str,
+    recorded_at: datetime,
+    context: str | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The epcis_index row and epcis_index_value rows of one EPCIS event (pure)."""
+    err = event.get("errorDeclaration") if isinstance(event.get("errorDeclaration"), dict) else None
+    reason = err.get("reason") if err else None
+    row = dict(
+        event_id=event_id,
+        eid=event.get("eventID") if isinstance(event.get("eventID"), str) else hash_,
+        hash=hash_,
+        type=str(event.get("type")),
+        event_time=_time(event.get("eventTime")) or recorded_at,
+        record_time=recorded_at,
+        biz_step=vocab("bizStep", event["bizStep"]) if isinstance(event.get("bizStep"), str) else None,
+        disposition=vocab("disposition", event["disposition"]) if isinstance(event.get("disposition"), str) else None,
+        read_point=_place(event.get("readPoint")),
+        biz_location=_place(event.get("bizLocation")),
+        supplier_id=supplier,
+        error_time=_time(err.get("declarationTime")) if err else None,
+        error_reason=vocab("errorReason", reason) if isinstance(reason, str) else None,
+        body=json.dumps(event, ensure_ascii=False, separators=(",", ":")),
+        context=context,
+    )
+    return row, [dict(event_id=event_id, role=r, value=v) for r, v in sorted(values(event))]
+
+
+def native(event_id: int, body: str, outcome: str | None, supplier: str, recorded_at: datetime) -> Any:
+    """The index entry of a natively recorded cradletrace event: its EPCIS form, eventID its CBV hash;
+    None for a key event (the key log is cradletrace's own, with no EPCIS form)."""
+    from cradletrace.core.epcishash import event_hash
+
+    parsed = json.loads(body)
+    if parsed.get("kind") == "key":
+        return None
+    ev = to_epcis(parsed, outcome)
+    h = event_hash(ev, CONTEXT)
+    return entry(event_id, {"type": ev["type"], "eventID": h, **ev}, h, supplier, recorded_at)
+
+
+def captured(
+    event_id: int, original: Mapping[str, Any], hash_: str, supplier: str, recorded_at: datetime, context: str
+) -> Any:
+    """The index entry of a captured event: the original as sent, with the eventID and ``ct:eventHash``
+    export gives it (its hash is the eventID unless the sender chose another)."""
+    ev = dict(original)
+    if "eventID" not in ev:
+        ev = {"type": ev.get("type"), "eventID": hash_, **ev}
+    elif ev["eventID"] != hash_:
+        ev["ct:eventHash"] = hash_
+    return entry(event_id, ev, hash_, supplier, recorded_at, context)
+
+
+def _write(target: Session | Connection, entries: Iterable[tuple[dict[str, Any], list[dict[str, Any]]] | None]) -> None:
+    rows, vals = [], []
+    for got in entries:
+        if got is None:
+            continue
+        row, vs = got
+        rows.append(row)
+        vals.extend(vs)
+    if rows:
+        target.execute(insert(EpcisIndex), rows)
+    if vals:
+        target.execute(insert(EpcisIndexValue), vals)
+
+
+def add_recorded(session: Session, events: Sequence[tuple[int, str, str | None, str, datetime]]) -> None:
+    """Index events just recorded: (event id, canonical body, outcome, supplier, recorded at) each."""
+    _write(session, (native(*e) for e in events))
+
+
+def use_captured(
+    session: Session, events: Sequence[tuple[int, Mapping[str, Any], str, str, datetime]], context: str
+) -> None:
+    """Index captured events by their originals: (event id, original, CBV hash, supplier, recorded at)
+    each, in place of the profile's form add_recorded gave them in the same transaction."""
+    ids = [e[0] for e in events]
+    session.execute(delete(EpcisIndexValue).where(col(EpcisIndexValue.event_id).in_(ids)))
+    vals = []
+    for e in events:
+        row, vs = captured(*e, context)
+        session.execute(update(EpcisIndex).where(col(EpcisIndex.event_id) == e[0]).values(**row))
+        vals.extend(vs)
+    if vals:
+        session.execute(insert(EpcisIndexValue), vals)
+
+
+def backfill(connection: Connection, chunk: int = 2000) -> int:
+    """Index every stored event not indexed yet (a store made before revision 0011); returns how many."""
+    from sqlalchemy import text
+
+    done = 0
+    last = 0
+    while True:
+        rows = connection.execute(
+            text(
+                "SELECT e.id, e.body, e.outcome, e.supplier_id, e.recorded_at, c.body, c.hash, c.context "
+                "FROM event e LEFT JOIN epcis_event c ON c.event_id = e.id "
+                "WHERE e.id > :last AND NOT EXISTS (SELECT 1 FROM epcis_index i WHERE i.event_id = e.id) "
+                "ORDER BY e.id LIMIT :n"
+            ),
+            {"last": last, "n": chunk},
+        ).all()
+        if not rows:
+            return done
+        out = []
+        for eid, body, outcome, supplier, at, original, h, ctx in rows:
+            when = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)
+            out.append(
+                captured(eid, json.loads(original), h, supplier, when, ctx)
+                if original is not None
+                else native(eid, body, outcome, supplier, when)
+            )
+        _write(connection, out)
+        done += len(rows)
+        last = rows[-1][0]
