@@ -8,6 +8,7 @@ error                                  status  detail
 =====================================  ======  =======================================
 DuplicateEpcisError                    409     DUPLICATE_EPCIS
 InvalidEpcisError                      422     INVALID_EPCIS
+EpcisQueryError                        400     EPCIS_QUERY (RFC 7807: type epcisException:QueryParameterException)
 InvalidEventError                      422     "invalid events: nothing was stored"
 InvalidInputError, request validation  422     "invalid input"
 StateConflictError                     409     CONFLICTS[kind]: ALREADY_RECALLED / _RELEASED / _CLOSED / _ANSWERED / _PLANNED
@@ -33,6 +34,7 @@ and never sent. Core messages that do reach clients name ids the caller gave, no
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -65,6 +67,7 @@ from cradletrace.errors import (
     ChainUnavailableError,
     Conflict,
     DuplicateEpcisError,
+    EpcisQueryError,
     InvalidEpcisError,
     InvalidEventError,
     InvalidInputError,
@@ -97,6 +100,8 @@ CONFIG = "server misconfigured; see the server log"
 AUTH_THROTTLED = "too many wrong API keys from this address; retry after the seconds in Retry-After"
 INTERNAL = "internal error"
 INVALID_EPCIS = "invalid EPCIS document: nothing was stored"
+EPCIS_QUERY = "invalid EPCIS query: a query parameter is unknown or badly formed; see problems"
+QUERY_PARAMETER_EXCEPTION = "epcisException:QueryParameterException"
 DUPLICATE_EPCIS = "duplicate EPCIS event: already captured; nothing was stored"
 ALREADY_RECALLED = "conflict: a lot in the scope is already under an active recall; no recall was started"
 ALREADY_RELEASED = "conflict: this hold is already released; nothing was changed"
@@ -154,6 +159,15 @@ def error_response(
         problems=[ProblemOut(field=p.where or None, message=p.message) for p in problems],
     )
     return JSONResponse(jsonable_encoder(out), status_code=status, headers=headers)
+
+
+def problem_response(status: int, detail: str, problems: Sequence[Problem]) -> JSONResponse:
+    """An EPCIS query refusal as GS1's REST binding shapes it (RFC 7807, ``type`` the EPCIS exception),
+    keeping ``field`` and ``problems`` so it names the parameter as every other error names its field."""
+    base = error_response(status, detail, problems)
+    body = json.loads(base.body)
+    body.update(type=QUERY_PARAMETER_EXCEPTION, title="EPCIS query exception", status=status)
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
 _DESCRIPTIONS = {
@@ -221,6 +235,7 @@ class Answer:
 ANSWERS: tuple[Answer, ...] = (
     Answer(DuplicateEpcisError, 409, DUPLICATE_EPCIS),
     Answer(InvalidEpcisError, 422, INVALID_EPCIS),
+    Answer(EpcisQueryError, 400, EPCIS_QUERY),
     Answer(InvalidEventError, 422, INVALID_EVENTS),
     Answer(InvalidInputError, 422, INVALID_INPUT),
     Answer(StateConflictError, 409, lambda e: CONFLICTS[e.kind]),
@@ -270,6 +285,8 @@ def install(app: FastAPI) -> None:
         status, detail, problems = answer_for(exc)
         if status >= 500:
             log.error("%s %s -> %d: %s: %s", request.method, redact(request.url.path), status, type(exc).__name__, exc)
+        if isinstance(exc, EpcisQueryError):  # GS1's REST binding: an RFC 7807 problem, with our fields too
+            return problem_response(status, detail, problems)
         return error_response(status, detail, problems)
 
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:

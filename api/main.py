@@ -38,6 +38,7 @@ from cradletrace.api.routes import (
     buyers,
     console,
     epcis,
+    epcisquery,
     events,
     health,
     partners,
@@ -79,6 +80,7 @@ ROUTERS = tuple(
         recalls,
         ack,
         epcis,
+        epcisquery,
         teststandards,
         buyers,
     )

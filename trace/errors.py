@@ -8,7 +8,8 @@ The hierarchy, and the builtin each one resembles::
     │   ├── CanonicalizationError              a value has no RFC 8785 form (NaN, huge int, ...)
     │   ├── InvalidEpcisError                  an EPCIS document breaks the schema or the CBV
     │   ├── MappingError                       an EPCIS event cradletrace cannot record as one of its kinds
-    │   └── DuplicateEpcisError                an EPCIS event was captured before (same CBV 2.0 hash)
+    │   ├── DuplicateEpcisError                an EPCIS event was captured before (same CBV 2.0 hash)
+    │   └── EpcisQueryError                    an EPCIS query parameter that is unknown or badly formed
     ├── StateConflictError                     well formed, but not in the state it needs; ``kind`` says which
     ├── NotFoundError (LookupError)            an id, lot or event that is not in the store
     ├── NotAllowedError (PermissionError)      expired certificate, revoked key, wrong role
@@ -83,6 +84,10 @@ class MappingError(InvalidInputError):
 
 class DuplicateEpcisError(InvalidInputError):
     """An EPCIS event of the document was captured before (same CBV 2.0 hash); nothing was stored."""
+
+
+class EpcisQueryError(InvalidInputError):
+    """An EPCIS 2.0 query parameter is unknown, unsupported or badly formed (GS1's QueryParameterException)."""
 
 
 class Conflict(StrEnum):

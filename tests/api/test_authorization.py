@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.routing import APIRoute
@@ -194,6 +195,15 @@ CASES = [
     Case("POST", "/epcis", only(supplier_a=422, supplier_b=422), lambda s, p: {"content": b"{}"}),
     Case("GET", "/epcis/lots/{lot}", only(quality=200, operator=200)),
     Case("GET", "/epcis/recalls/{recall_id}", only(quality=200, operator=200)),
+    # The EPCIS query interface: every reader; a supplier sees what it may (tests/epcis/test_query.py).
+    Case("GET", "/epcis/events", only(quality=200, operator=200, supplier_a=200, supplier_b=200)),
+    Case("GET", "/epcis/eventTypes", only(quality=200, operator=200, supplier_a=200, supplier_b=200)),
+    Case("GET", "/epcis/bizSteps", only(quality=200, operator=200, supplier_a=200, supplier_b=200)),
+    Case("GET", "/epcis/bizLocations", only(quality=200, operator=200, supplier_a=200, supplier_b=200)),
+    Case("GET", "/epcis/readPoints", only(quality=200, operator=200, supplier_a=200, supplier_b=200)),
+    Case("GET", "/epcis/dispositions", only(quality=200, operator=200, supplier_a=200, supplier_b=200)),
+    # The plant's formula lot IF-0001: the plant made it; the farm has no event of it and none was shipped to it.
+    Case("GET", "/epcis/epcs/{epc}/events", only(quality=200, operator=200, supplier_a=200, supplier_b=404)),
     # Buyer pseudonyms are for sellers (role brand): the plant's and the farm's keys are refused too.
     Case("POST", "/buyers", only(), lambda s, p: {"json": {"member_id": "member-1"}}),
 ]
@@ -230,6 +240,7 @@ def params(site: Site) -> dict[str, Any]:
         "hold_id": hold_id,
         "recall_id": recall.json()["id"],
         "lot": "IF-0001",
+        "epc": quote(f"https://id.gs1.org/01/{FORMULA}/10/IF-0001", safe=""),
         "formula": FORMULA,
         "site": B,
     }
