@@ -195,7 +195,7 @@ def backfill(connection: Connection, chunk: int = 2000) -> int:
             text(
                 "SELECT e.id, e.body, e.outcome, e.supplier_id, e.recorded_at, c.body, c.hash, c.context "
                 "FROM event e LEFT JOIN epcis_event c ON c.event_id = e.id "
-                "WHERE e.id > :last AND NOT EXISTS (SELECT 1 FROM epcis_index i WHERE i.event_id = e.id) "
+                "WHERE e.id > :last AND e.kind <> 'key' AND NOT EXISTS (SELECT 1 FROM epcis_index i WHERE i.event_id = e.id) "
                 "ORDER BY e.id LIMIT :n"
             ),
             {"last": last, "n": chunk},
