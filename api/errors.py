@@ -34,7 +34,6 @@ and never sent. Core messages that do reach clients name ids the caller gave, no
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -153,19 +152,23 @@ def too_many(detail: str, wait: float) -> ApiError:
 def error_response(
     status: int, detail: str, problems: Sequence[Problem] = (), headers: dict[str, str] | None = None
 ) -> JSONResponse:
+    return JSONResponse(error_body(detail, problems), status_code=status, headers=headers)
+
+
+def error_body(detail: str, problems: Sequence[Problem] = ()) -> dict[str, Any]:
+    """``{"detail", "field", "problems"}``: the body of every error response."""
     out = ErrorOut(
         detail=detail,
         field=(problems[0].where or None) if problems else None,
         problems=[ProblemOut(field=p.where or None, message=p.message) for p in problems],
     )
-    return JSONResponse(jsonable_encoder(out), status_code=status, headers=headers)
+    return dict(jsonable_encoder(out))
 
 
 def problem_response(status: int, detail: str, problems: Sequence[Problem]) -> JSONResponse:
     """An EPCIS query refusal as GS1's REST binding shapes it (RFC 7807, ``type`` the EPCIS exception),
     keeping ``field`` and ``problems`` so it names the parameter as every other error names its field."""
-    base = error_response(status, detail, problems)
-    body = json.loads(base.body)
+    body = error_body(detail, problems)
     body.update(type=QUERY_PARAMETER_EXCEPTION, title="EPCIS query exception", status=status)
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 

@@ -177,7 +177,7 @@ def main() -> None:
     times: list[float] = []
     counts: list[int] = []
     with Session(eng) as s:
-        for k, c in enumerate(cans[:20]):  # warm the page cache
+        for c in cans[:20]:  # warm the page cache
             query.run(s, {}, viewer, can_urn(c))
         for k, c in enumerate(cans):
             epc = can_urn(c) if k % 2 else can_dl(c)

@@ -24,7 +24,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,7 +56,7 @@ MATCH = {
     "MATCH_anyEPCClass": ("class", "input_class", "output_class"),
     "EQ_correctiveEventID": ("corrective",),
 }
-LISTS = {  # list parameter -> (index column, how a value is normalised)
+LISTS: dict[str, tuple[str, Callable[[str], str]]] = {  # list parameter -> (index column, how a value is normalised)
     "EQ_bizStep": ("biz_step", lambda v: vocab("bizStep", v)),
     "EQ_disposition": ("disposition", lambda v: vocab("disposition", v)),
     "EQ_readPoint": ("read_point", identifier),
