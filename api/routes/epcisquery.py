@@ -88,6 +88,7 @@ def _answer(
     request: Request, session: Any, params: Mapping[str, Sequence[str]], caller: Caller, epc: str | None = None
 ) -> Response:
     page = query.run(session, params, viewer(caller), epc)
+    session.commit()  # the CBV hashes the query computed for native events, kept for the next one
     body = json.dumps(query.document(page, datetime.now(UTC)), ensure_ascii=False, separators=(",", ":"))
     headers = dict(HEADERS)
     if page.next_token:

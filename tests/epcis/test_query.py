@@ -18,7 +18,7 @@ from sqlmodel import col, delete, func, select
 
 from cradletrace.config import Settings
 from cradletrace.epcis.capture import import_document
-from cradletrace.epcis.index import backfill, identifier, vocab
+from cradletrace.epcis.index import backfill, complete, identifier, vocab
 from cradletrace.epcis.validation import validate
 from cradletrace.store.models import EpcisIndex, EpcisIndexValue, EventRow
 from cradletrace.workspace import Workspace
@@ -251,17 +251,37 @@ def test_resource_lists(mixed: Site) -> None:
     assert get(mixed, "/bizLocations", "supplier_b").json()["member"] != places  # only what the farm may see
 
 
+def test_native_events_get_their_cbv_hash_as_event_id_when_first_queried(mixed: Site) -> None:
+    from cradletrace.core.epcishash import event_hash
+    from cradletrace.epcis.profile import CONTEXT, to_epcis
+
+    with Workspace(mixed.settings) as ws, ws.session() as s:
+        row = s.exec(select(EventRow).where(EventRow.kind == "batch").order_by(col(EventRow.id))).first()
+        assert row is not None
+        h = event_hash(to_epcis(json.loads(row.body), row.outcome), CONTEXT)
+    got = walk(mixed, EQ_eventID=h)  # matched before any answer showed it: computed for the match
+    assert ids(got) == [h]
+    r = get(mixed, "/epcis/events".removeprefix("/epcis"), EQ_eventID=h)
+    assert r.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"][0]["eventID"] == h
+
+
 def test_backfill_indexes_a_store_made_before_the_index(mixed: Site) -> None:
+    walk(mixed)  # every native event's hash computed, as on a store that has answered queries
     with Workspace(mixed.settings) as ws:
         with ws.session() as s:
-            before = {r.event_id: (r.eid, r.body) for r in s.exec(select(EpcisIndex))}
+            rows = list(s.exec(select(EpcisIndex)))
+            before = {r.event_id: (r.eid, r.body) for r in rows}
             values = s.exec(select(func.count()).select_from(EpcisIndexValue)).one()
-            last = max(before)
-            s.execute(delete(EpcisIndexValue).where(col(EpcisIndexValue.event_id) == last))
-            s.execute(delete(EpcisIndex).where(col(EpcisIndex.event_id) == last))
+            captured = max(r.event_id for r in rows if r.context is not None)
+            native = max(r.event_id for r in rows if r.context is None)
+            for table in (EpcisIndexValue, EpcisIndex):
+                s.execute(delete(table).where(col(table.event_id).in_([captured, native])))
             s.commit()
         with ws.engine.begin() as conn:
-            assert backfill(conn) == 1
+            assert backfill(conn) == 2
+        with ws.session() as s:
+            assert set(complete(s)) == {native}  # its CBV hash, as the next query would give it
+            s.commit()
         with ws.session() as s:
             after = {r.event_id: (r.eid, r.body) for r in s.exec(select(EpcisIndex))}
             assert after == before

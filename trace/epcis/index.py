@@ -1,8 +1,9 @@
 """The EPCIS query index: one row per stored event, in its EPCIS 2.0 form, plus the identifiers it names.
 
 Queries (query.py) must see every event once, whatever way it came in: an event recorded natively
-is indexed in the EPCIS form the profile gives it (``to_epcis``, with its CBV 2.0 hash as eventID, as
-export writes it); an event captured from an EPCIS document by the original it came in as, which
+is indexed in the EPCIS form the profile gives it (``to_epcis``), whose CBV 2.0 hash becomes its eventID
+as export writes it, computed by the first query that meets it (``complete``: hashing costs more CPU
+than the rest of recording); an event captured from an EPCIS document by the original it came in as, which
 replaces the profile's form in the same transaction (``use_captured``). Rows are written where the
 event is stored: recording's ``_store`` calls ``add_recorded``, capture calls ``use_captured``; the
 0011 revision fills the index of a store made before it (``backfill``).
@@ -21,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, update
 from sqlalchemy.engine import Connection
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from cradletrace.core.epcisids import to_digital_link
 from cradletrace.epcis.profile import CONTEXT, to_epcis
@@ -46,6 +47,7 @@ _EPC_FIELDS = {
     "outputQuantityList": "output_class",
 }
 MAX_VALUE = 400
+PENDING = ""  # the hash (and eventID) of a native event not computed yet: see ``native``
 
 
 def vocab(field: str, value: str) -> str:
@@ -105,7 +107,7 @@ def entry(
     reason = err.get("reason") if err else None
     row = dict(
         event_id=event_id,
-        eid=event.get("eventID") if isinstance(event.get("eventID"), str) else hash_,
+        eid=event["eventID"] if isinstance(event.get("eventID"), str) else hash_,
         hash=hash_,
         type=str(event.get("type")),
         event_time=_time(event.get("eventTime")) or recorded_at,
@@ -124,16 +126,33 @@ def entry(
 
 
 def native(event_id: int, body: str, outcome: str | None, supplier: str, recorded_at: datetime) -> Any:
-    """The index entry of a natively recorded cradletrace event: its EPCIS form, eventID its CBV hash;
-    None for a key event (the key log is cradletrace's own, with no EPCIS form)."""
-    from cradletrace.core.epcishash import event_hash
+    """The index entry of a natively recorded cradletrace event: its EPCIS form, hash still to come
+    (``complete``); None for a key event (the key log is cradletrace's own, with no EPCIS form).
 
+    The CBV 2.0 hash costs about as much CPU as seven Ed25519 verifications, more than the rest
+    of recording an event, so recording leaves it out and the first query that needs it computes it."""
     parsed = json.loads(body)
     if parsed.get("kind") == "key":
         return None
-    ev = to_epcis(parsed, outcome)
-    h = event_hash(ev, CONTEXT)
-    return entry(event_id, {"type": ev["type"], "eventID": h, **ev}, h, supplier, recorded_at)
+    return entry(event_id, to_epcis(parsed, outcome), PENDING, supplier, recorded_at)
+
+
+def complete(session: Session, event_ids: Sequence[int] | None = None) -> dict[int, str]:
+    """Give indexed native events (these, or all) their CBV 2.0 hash as eventID; returns the new bodies."""
+    from cradletrace.core.epcishash import event_hash
+
+    q = select(EpcisIndex.event_id, EpcisIndex.body).where(EpcisIndex.hash == PENDING)
+    if event_ids is not None:
+        q = q.where(col(EpcisIndex.event_id).in_(list(event_ids)))
+    out: dict[int, str] = {}
+    for event_id, body in session.exec(q).all():
+        ev = json.loads(body)
+        h = event_hash(ev, CONTEXT)
+        out[event_id] = json.dumps({"type": ev["type"], "eventID": h, **ev}, ensure_ascii=False, separators=(",", ":"))
+        session.execute(
+            update(EpcisIndex).where(col(EpcisIndex.event_id) == event_id).values(eid=h, hash=h, body=out[event_id])
+        )
+    return out
 
 
 def captured(

@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, true, tuple_
 from sqlmodel import Session, col, select
 
+from cradletrace.epcis import index
 from cradletrace.epcis.export import _fits, _merge_context
 from cradletrace.epcis.index import identifier, vocab
 from cradletrace.errors import EpcisQueryError, Problem
@@ -227,8 +228,11 @@ def naming(epc: str) -> ColumnElement[bool]:
 
 def run(session: Session, params: Mapping[str, Sequence[str]], viewer: Viewer, epc: str | None = None) -> Page:
     """One page of the events matching ``params`` that ``viewer`` may see, oldest recordTime first;
-    with ``epc``, only those naming it (``naming``)."""
+    with ``epc``, only those naming it (``naming``). Native events met without their CBV hash yet get
+    it now (index.complete): the caller commits."""
     where = [*conditions(params), visible(viewer), *([naming(epc)] if epc is not None else [])]
+    if "EQ_eventID" in params:
+        index.complete(session)  # every native event's eventID (its CBV hash) known before matching it
     per_page = _per_page(params)
     digest = _digest(params, epc)
     if "nextPageToken" in params:
@@ -244,17 +248,22 @@ def run(session: Session, params: Mapping[str, Sequence[str]], viewer: Viewer, e
     )
     more = len(rows) > per_page
     rows = rows[:per_page]
-    events, context = events_of(rows)
+    pending = [r.event_id for r in rows if r.hash == index.PENDING]
+    done = index.complete(session, pending) if pending else {}
+    events, context = events_of(rows, done)
     return Page(events, context, _token(rows[-1], digest) if more and rows else None)
 
 
-def events_of(rows: Sequence[EpcisIndex]) -> tuple[list[dict[str, Any]], list[Any]]:
-    """The events of index rows as a query answer gives them (with recordTime), and the answer's context."""
+def events_of(
+    rows: Sequence[EpcisIndex], bodies: Mapping[int, str] | None = None
+) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The events of index rows as a query answer gives them (with recordTime), and the answer's context;
+    ``bodies`` replace the stored bodies of the rows they name (events just completed)."""
     contexts = [json.loads(r.context) for r in rows if r.context]
     context, terms = _merge_context(contexts)
     events = []
     for r in rows:
-        ev = json.loads(r.body)
+        ev = json.loads((bodies or {}).get(r.event_id, r.body))
         if r.context and "@context" not in ev and not _fits(json.loads(r.context), terms):
             ev = {"@context": json.loads(r.context), **ev}
         ev["recordTime"] = r.record_time.isoformat()
