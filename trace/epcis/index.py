@@ -76,18 +76,24 @@ def _place(value: Any) -> str | None:
     return identifier(value["id"]) if isinstance(value, dict) and isinstance(value.get("id"), str) else None
 
 
-def values(event: Mapping[str, Any]) -> set[tuple[str, str]]:
-    """(role, value) of every identifier an EPCIS event names (see EpcisIndexValue)."""
+def _same(value: str) -> str:
+    return value
+
+
+def values(event: Mapping[str, Any], ours: bool = False) -> set[tuple[str, str]]:
+    """(role, value) of every identifier an EPCIS event names (see EpcisIndexValue). ``ours``: the
+    profile wrote the event, whose identifiers are canonical Digital Link already (no parsing)."""
     out: set[tuple[str, str]] = set()
+    identifier_ = _same if ours else identifier
     for field, role in _EPC_FIELDS.items():
         got = event.get(field)
         items = [got] if isinstance(got, str) else got if isinstance(got, list) else []
         for item in items:
             v = item.get("epcClass") if isinstance(item, dict) else item
             if isinstance(v, str):
-                out.add((role, identifier(v)[:MAX_VALUE]))
+                out.add((role, identifier_(v)[:MAX_VALUE]))
     if isinstance(event.get("epcClass"), str):  # a 1.x QuantityEvent
-        out.add(("class", identifier(event["epcClass"])[:MAX_VALUE]))
+        out.add(("class", identifier_(event["epcClass"])[:MAX_VALUE]))
     err = event.get("errorDeclaration")
     if isinstance(err, dict) and isinstance(err.get("correctiveEventIDs"), list):
         out.update(("corrective", v[:MAX_VALUE]) for v in err["correctiveEventIDs"] if isinstance(v, str))
@@ -101,6 +107,7 @@ def entry(
     supplier: str,
     recorded_at: datetime,
     context: str | None = None,
+    ours: bool = False,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The epcis_index row and epcis_index_value rows of one EPCIS event (pure)."""
     err = event.get("errorDeclaration") if isinstance(event.get("errorDeclaration"), dict) else None
@@ -122,7 +129,7 @@ def entry(
         body=json.dumps(event, ensure_ascii=False, separators=(",", ":")),
         context=context,
     )
-    return row, [dict(event_id=event_id, role=r, value=v) for r, v in sorted(values(event))]
+    return row, [dict(event_id=event_id, role=r, value=v) for r, v in sorted(values(event, ours))]
 
 
 def native(event_id: int, body: str, outcome: str | None, supplier: str, recorded_at: datetime) -> Any:
@@ -134,7 +141,7 @@ def native(event_id: int, body: str, outcome: str | None, supplier: str, recorde
     parsed = json.loads(body)
     if parsed.get("kind") == "key":
         return None
-    return entry(event_id, to_epcis(parsed, outcome), PENDING, supplier, recorded_at)
+    return entry(event_id, to_epcis(parsed, outcome), PENDING, supplier, recorded_at, ours=True)
 
 
 def complete(session: Session, event_ids: Sequence[int] | None = None) -> dict[int, str]:
@@ -176,10 +183,11 @@ def _write(target: Session | Connection, entries: Iterable[tuple[dict[str, Any],
         row, vs = got
         rows.append(row)
         vals.extend(vs)
+    # Core inserts (the tables, not the models): the ORM's bulk path costs more than the rows
     if rows:
-        target.execute(insert(EpcisIndex), rows)
+        target.execute(insert(EpcisIndex.__table__), rows)  # type: ignore[attr-defined]
     if vals:
-        target.execute(insert(EpcisIndexValue), vals)
+        target.execute(insert(EpcisIndexValue.__table__), vals)  # type: ignore[attr-defined]
 
 
 def add_recorded(session: Session, events: Sequence[tuple[int, str, str | None, str, datetime]]) -> None:
