@@ -171,6 +171,8 @@ def _rows_sheet() -> type:
     from xlsxwriter.worksheet import Worksheet
 
     class RowsSheet(Worksheet):  # type: ignore[misc]
+        previous_row: int  # constant-memory mode's last row number written (or being written)
+
         def append_rows(
             self, first: int, columns: Sequence[Column], rows: Sequence[Mapping[str, Any]], cell: _Writer
         ) -> None:
