@@ -52,8 +52,8 @@ from cradletrace.workspace import default_limits
 
 MAX_EVENTS = 10_000
 _NOT_SUBMITTED = (
-    f"expected one of {', '.join(SUBMITTED_KINDS)}, got {{kind!r}}: key and report records "
-    "are written by the server (its key log when a key is registered or revoked, a recall report it generated)"
+    f"expected one of {', '.join(SUBMITTED_KINDS)}, got {{kind!r}}: key records are written by the server's "
+    "key log when a key is registered or revoked, report records by the server when it files a recall report"
 )
 _KEY_LOG_ONLY = "expected 'key' or 'report': the server's own key records these only"
 

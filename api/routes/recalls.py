@@ -308,7 +308,7 @@ class FiledOut(BaseModel):
     sha256: str = Field(description="SHA-256 of the report's exact bytes")
     event_id: int = Field(description="The signed 'report' record that anchors the digest")
     event_digest: str
-    anchored: bool = Field(description="The record is under an anchor batch (proof available once confirmed)")
+    in_anchor_batch: bool = Field(description="The record is under an anchor batch (its proof final once confirmed)")
     recall: int
     report: str
     format: str

@@ -177,7 +177,7 @@ def test_every_report_shows_the_ledger_is_filed_and_anchored(world: tuple[Site, 
         ("summary", "pdf"),
         ("display", "pdf"),
     ]
-    assert filed[0]["sha256"] == written.headers["x-report-sha256"] and not filed[0]["anchored"]
+    assert filed[0]["sha256"] == written.headers["x-report-sha256"] and not filed[0]["in_anchor_batch"]
 
     kept = site.client.get(f"{P}/recall-reports/{filed[0]['sha256']}", headers=q)
     assert kept.status_code == 200 and kept.content == written.content  # byte-identical again

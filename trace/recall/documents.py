@@ -46,6 +46,7 @@ from cradletrace import spreadsheet
 from cradletrace.recall.ledger import build_ledger
 from cradletrace.recall.recalls import RecallView, get_recall
 from cradletrace.store.models import EventRow, Lot, RecallLot, Supplier
+from cradletrace.store.states import DeliveryStatus
 
 # report -> the formats it is made in
 REPORTS: dict[str, tuple[str, ...]] = {
@@ -103,7 +104,7 @@ def gather(session: Session, recall_id: int, now: datetime, by: str, since: date
         .join(RecallLot, col(RecallLot.lot_id) == col(Lot.id))
         .join(EventRow, col(EventRow.id) == col(Lot.event_id))
         .join(Supplier, col(Supplier.id) == col(Lot.supplier_id))
-        .where(RecallLot.recall_id == recall_id)
+        .where(col(RecallLot.recall_id) == recall_id)
         .order_by(col(Lot.gtin), col(Lot.lot))
     ).all():
         d = json.loads(body)["data"]
@@ -156,7 +157,7 @@ def figures(facts: Facts) -> dict[str, Any]:
     sent_times = []
     for s in led["site_list"]:
         for n in s["notices"]:
-            if n["status"] == "sent":
+            if n["status"] == DeliveryStatus.SENT:
                 channels[n["channel"]] = channels.get(n["channel"], 0) + 1
                 sent_times.append(n["sent_at"])
     totals = led["totals"]
@@ -329,7 +330,7 @@ def _status(facts: Facts) -> list[Block]:
         [names.get(s["site"], s["site"]), CHANNELS.get(n["channel"], n["channel"]), _t(n["sent_at"])]
         for s in facts.ledger["site_list"]
         for n in s["notices"]
-        if n["status"] == "sent" and after(n["sent_at"])
+        if n["status"] == DeliveryStatus.SENT and after(n["sent_at"])
     ]
     answered = [
         row for row, r in zip(_ledger_rows(facts), facts.ledger["rows"], strict=True) if after(r["answered_at"])

@@ -59,7 +59,7 @@ class Filed:
     sha256: str
     event_id: int
     event_digest: str
-    anchored: bool
+    in_anchor_batch: bool  # under an anchor batch (its proof is final once the batch is confirmed)
     data: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
@@ -67,7 +67,7 @@ class Filed:
             "sha256": self.sha256,
             "event_id": self.event_id,
             "event_digest": self.event_digest,
-            "anchored": self.anchored,
+            "in_anchor_batch": self.in_anchor_batch,
             **self.data,
         }
 
