@@ -17,12 +17,14 @@ never a formula. No text is turned into a formula, a number or a link.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from math import isfinite
 from typing import Any
 
 NUMBER_FORMATS = {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm:ss"}
@@ -84,17 +86,22 @@ def xlsx_bytes(sheets: Iterable[Table | Pairs]) -> bytes:
             "strings_to_urls": False,
         },
     )
-    cell = _Writer(wb)
-    for sheet in sheets:
-        if isinstance(sheet, Table):
-            _table(wb.add_worksheet(sheet.name, worksheet_class=_rows_sheet()), cell, sheet)
-            continue
-        ws = wb.add_worksheet(sheet.name)
-        _width(ws, 0, sheet.widths[0])
-        _width(ws, 1, sheet.widths[1])
-        for r, (label, value) in enumerate(sheet.rows):
-            cell(ws, r, 0, label)
-            cell(ws, r, 1, naive_utc(value) if isinstance(value, datetime) else value)
+    try:
+        cell = _Writer(wb)
+        for sheet in sheets:
+            if isinstance(sheet, Table):
+                _table(wb.add_worksheet(sheet.name, worksheet_class=_rows_sheet()), cell, sheet)
+                continue
+            ws = wb.add_worksheet(sheet.name)
+            _width(ws, 0, sheet.widths[0])
+            _width(ws, 1, sheet.widths[1])
+            for r, (label, value) in enumerate(sheet.rows):
+                cell(ws, r, 0, label)
+                cell(ws, r, 1, naive_utc(value) if isinstance(value, datetime) else value)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            wb.close()  # removes constant-memory mode's temporary row files; the bytes are dropped
+        raise
     wb.close()
     return out.getvalue()
 
@@ -144,6 +151,11 @@ class _Writer:
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]|_x[0-9a-fA-F]{4}_")
 _ESCAPES = re.compile("[&<>]")
+# Anything in a string that needs more than copying: an escape, a control character, leading or
+# trailing space (xml:space), a formula start (quote prefix). Most cells match none of it.
+_SPECIAL = re.compile(r"[&<>\x00-\x08\x0b-\x1f]|_x[0-9a-fA-F]{4}_|^[\s=+\-@]|\s$")
+_EPOCH = datetime(1899, 12, 30)  # Excel's day 0 for every date from 1900-03-01 on
+_LEAP_BUG_ENDS = datetime(1900, 3, 1)
 
 
 def _text(value: str) -> str:
@@ -156,6 +168,25 @@ def _text(value: str) -> str:
     if _ESCAPES.search(value):
         value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return value
+
+
+def _string_cell(ref: str, value: str, quoted: str) -> str:
+    """An inline-string cell, for text ``_SPECIAL`` matched."""
+    t = _text(value)
+    space = ' xml:space="preserve"' if t[:1].isspace() or t[-1:].isspace() else ""
+    s = quoted if value.startswith(FORMULA_STARTS) else ""
+    return f'<c r="{ref}"{s} t="inlineStr"><is><t{space}>{t}</t></is></c>'
+
+
+def _serial(value: date | datetime, slow: Any) -> float:
+    """Excel's serial day number (the 1900 date system), as XlsxWriter computes it (``slow``, used
+    for the few dates before 1900-03-01 where Excel's 1900 leap-year bug shifts them)."""
+    t = value if isinstance(value, datetime) else datetime(value.year, value.month, value.day)
+    if t.tzinfo is not None:
+        t = naive_utc(t)
+    if t < _LEAP_BUG_ENDS:
+        return float(slow(value))
+    return (t - _EPOCH).total_seconds() / 86400
 
 
 @functools.cache
@@ -184,6 +215,7 @@ def _rows_sheet() -> type:
             styles = {k: f' s="{f._get_xf_index()}"' for k, f in cell.formats.items()}
             plan = [(key, kind, xl_col_to_name(i), styles.get(kind)) for i, (key, _, kind) in enumerate(columns)]
             date_cell = self._convert_date_time
+            special = _SPECIAL.search
             write = self.fh.write
             n = first
             for row in rows:
@@ -196,20 +228,24 @@ def _rows_sheet() -> type:
                     if style is not None:
                         v = typed(v, kind)
                         if isinstance(v, (date, datetime)):
-                            out.append(f'<c r="{letter}{n}"{style}><v>{date_cell(v):.16G}</v></c>')
+                            out.append(f'<c r="{letter}{n}"{style}><v>{_serial(v, date_cell):.16G}</v></c>')
                             continue
                     if isinstance(v, str):
-                        t = _text(v)
-                        space = ' xml:space="preserve"' if t[:1].isspace() or t[-1:].isspace() else ""
-                        s = quoted if v.startswith(FORMULA_STARTS) else ""
-                        out.append(f'<c r="{letter}{n}"{s} t="inlineStr"><is><t{space}>{t}</t></is></c>')
+                        if special(v):
+                            out.append(_string_cell(f"{letter}{n}", v, quoted))
+                        else:
+                            out.append(f'<c r="{letter}{n}" t="inlineStr"><is><t>{v}</t></is></c>')
                     elif isinstance(v, bool):
                         out.append(f'<c r="{letter}{n}" t="b"><v>{int(v)}</v></c>')
-                    elif isinstance(v, (int, float)):
+                    elif isinstance(v, int) or (isinstance(v, float) and isfinite(v)):
                         out.append(f'<c r="{letter}{n}"><v>{v:.16G}</v></c>')
+                    elif isinstance(v, (date, datetime)):  # a time in a column not typed as one
+                        style = styles["datetime" if isinstance(v, datetime) else "date"]
+                        out.append(f'<c r="{letter}{n}"{style}><v>{_serial(v, date_cell):.16G}</v></c>')
+                    elif isinstance(v, float):
+                        raise ValueError(f"{key}: expected a finite number for a spreadsheet cell, got {v}")
                     else:
-                        t = _text(str(v))
-                        out.append(f'<c r="{letter}{n}" t="inlineStr"><is><t>{t}</t></is></c>')
+                        out.append(_string_cell(f"{letter}{n}", str(v), ""))
                 out.append("</row>")
                 write("".join(out))
             self._check_dimensions(first, 0)

@@ -1,4 +1,9 @@
-"""The recall report: what quality staff hand to the regulator and to the sites that must act.
+"""The recall's sortable traceability spreadsheet: every affected lot and every movement of it.
+
+Not the infant formula recall report: FSMA 204's Food Traceability List does not include infant
+formula, so this is the traceability data in FSMA 204's sortable-spreadsheet form, kept because
+regulators and partners read it that way. The infant formula recall's own reports (21 CFR 107.240
+written and status reports, 召回计划 / 召回总结报告, the retail notice) are ``documents.py``.
 
 One row per affected lot and movement, with the key data elements of the FDA FSMA 204 model
 (21 CFR part 1 subpart S): a *transformation* row per lot (where and when it was made, how much)
@@ -9,7 +14,7 @@ no contact data in clear: the report gives counts and says they are reached thro
 (the recall banner on their next scan of the pack).
 
 Three forms of the same ``RecallReport``: JSON, CSV (the rows; UTF-8 with BOM so spreadsheet
-programs read Chinese site names) and XLSX (the FDA's "electronic sortable spreadsheet": header
+programs read Chinese site names) and XLSX (FSMA 204's "electronic sortable spreadsheet": header
 row, autofilter, frozen header, numbers and dates as typed cells; sheets for rows, sites, summary).
 Everything is read per set of lots (bound as one parameter), never per item, so a large recall costs
 a few queries; the XLSX is written row by row (``cradletrace.spreadsheet``, XlsxWriter).
