@@ -151,9 +151,18 @@ class _Writer:
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]|_x[0-9a-fA-F]{4}_")
 _ESCAPES = re.compile("[&<>]")
-# Anything in a string that needs more than copying: an escape, a control character, leading or
-# trailing space (xml:space), a formula start (quote prefix). Most cells match none of it.
-_SPECIAL = re.compile(r"[&<>\x00-\x08\x0b-\x1f]|_x[0-9a-fA-F]{4}_|^[\s=+\-@]|\s$")
+# What in a string needs more than copying: a character to escape or a control character (one
+# character class: a single fast scan), Excel's own "_xHHHH_" escape form, leading or trailing
+# space (xml:space), a formula start (quote prefix). Most cells have none of it.
+_ESCAPED = re.compile("[&<>\x00-\x08\x0b-\x1f]").search
+_FIRST = frozenset("=+-@").union(c for c in map(chr, range(0x3001)) if c.isspace())  # formula starts, spaces
+
+
+def _special(value: str) -> bool:
+    """Whether ``value`` needs ``_string_cell`` (see ``_ESCAPED`` and ``_FIRST``)."""
+    return value[:1] in _FIRST or value[-1:].isspace() or "_x" in value or _ESCAPED(value) is not None
+
+
 _EPOCH = datetime(1899, 12, 30)  # Excel's day 0 for every date from 1900-03-01 on
 _LEAP_BUG_ENDS = datetime(1900, 3, 1)
 
@@ -215,7 +224,7 @@ def _rows_sheet() -> type:
             styles = {k: f' s="{f._get_xf_index()}"' for k, f in cell.formats.items()}
             plan = [(key, kind, xl_col_to_name(i), styles.get(kind)) for i, (key, _, kind) in enumerate(columns)]
             date_cell = self._convert_date_time
-            special = _SPECIAL.search
+            special = _special
             write = self.fh.write
             n = first
             for row in rows:
