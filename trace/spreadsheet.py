@@ -1,14 +1,15 @@
 """Every XLSX the product writes, in one call: ``xlsx_bytes([Table(...), Pairs(...)])``.
 
 Written with XlsxWriter in constant-memory mode: each row goes to the sheet's file as it is
-written, nothing is kept per cell, and each value goes straight to its typed writer. openpyxl
-(even write-only) builds a cell object per value and costs about 5 µs a cell; a farm-wide recall's
-16 000 rows × 21 columns took 22× its CSV. XlsxWriter is a single pure-Python package with no
-dependencies, maintained since 2013 and written against Excel's own files; it only writes, which
-is all the product needs (tests read the files back with openpyxl).
+written, nothing is kept per cell. openpyxl (even write-only) builds a cell object per value and
+costs about 5 µs a cell; a farm-wide recall's 16 000 rows × 21 columns took 13-22× its CSV.
+XlsxWriter is a single pure-Python package with no dependencies, maintained since 2013 and written
+against Excel's own files; it only writes, which is all the product needs (tests read the files
+back with openpyxl). Its per-cell writers alone still took 9.5× the CSV, so a table's rows go
+through ``_rows_sheet`` (one XML string per row): about 3× (bench/bench_recall_report.py).
 
-What every sheet keeps, as the recall report has always had it (the FDA's "electronic sortable
-spreadsheet"): a header row, frozen; an autofilter over the whole table; numbers as numbers,
+What every sheet keeps, as the recall spreadsheet has always had it (FSMA 204's "electronic
+sortable spreadsheet"): a header row, frozen; an autofilter over the whole table; numbers as numbers,
 dates and times as date cells with a number format (UTC without zone: spreadsheets have none),
 booleans as booleans. Text that a spreadsheet would evaluate (starting with ``= + - @``, tab or
 carriage return; OWASP "CSV injection") is written as text with a quote prefix: shown as written,
