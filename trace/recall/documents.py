@@ -130,7 +130,7 @@ def render(facts: Facts, report: str, fmt: str, contact: str | None = None) -> b
     if fmt == "xlsx":
         return _xlsx(facts, report)
     blocks = _display(facts, contact) if report == "display" else _BODIES[report](facts)
-    return _pdf(TITLES[report], blocks, chinese=report in ("plan", "summary", "display"))
+    return _pdf(TITLES[report], blocks, chinese=report in ("plan", "summary", "display"), large=report == "display")
 
 
 # -- the figures, shared by every rendering ------------------------------------------------------
@@ -553,9 +553,10 @@ _BODIES = {"written": _written, "status": _status, "plan": _plan, "summary": _su
 # -- PDF ----------------------------------------------------------------------------------------
 
 
-def _pdf(title: str, blocks: Sequence[Block], *, chinese: bool) -> bytes:
+def _pdf(title: str, blocks: Sequence[Block], *, chinese: bool, large: bool = False) -> bytes:
     """A4, one column, reportlab platypus; the PDF's standard Chinese font (STSong-Light, nothing to
-    embed) for every text, since site and product names may be Chinese in any report."""
+    embed) for every text, since site and product names may be Chinese in any report. ``large``:
+    type to be read on a shop's wall (the display notice)."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
@@ -568,11 +569,14 @@ def _pdf(title: str, blocks: Sequence[Block], *, chinese: bool) -> bytes:
     if font not in getRegisteredFontNames():
         registerFont(UnicodeCIDFont(font))
     wrap = "CJK"  # breaks between any two Chinese characters, at spaces otherwise
-    body = ParagraphStyle("body", fontName=font, fontSize=9.5, leading=13, wordWrap=wrap, spaceAfter=4)
-    small = ParagraphStyle("small", parent=body, fontSize=8, leading=10, spaceAfter=0)
-    head = ParagraphStyle("head", parent=body, fontSize=12, leading=16, spaceBefore=8, spaceAfter=4)
-    big = ParagraphStyle("big", parent=body, fontSize=26, leading=32, alignment=1, textColor=colors.red)
-    top = ParagraphStyle("title", parent=body, fontSize=16, leading=22, spaceAfter=8, alignment=1 if chinese else 0)
+    k = 1.5 if large else 1.0
+    body = ParagraphStyle("body", fontName=font, fontSize=9.5 * k, leading=13 * k, wordWrap=wrap, spaceAfter=4 * k)
+    small = ParagraphStyle("small", parent=body, fontSize=8 * k, leading=10 * k, spaceAfter=0)
+    head = ParagraphStyle("head", parent=body, fontSize=12 * k, leading=16 * k, spaceBefore=8 * k, spaceAfter=4 * k)
+    big = ParagraphStyle("big", parent=body, fontSize=26 * k, leading=32 * k, alignment=1, textColor=colors.red)
+    top = ParagraphStyle(
+        "title", parent=body, fontSize=16 * k, leading=22 * k, spaceAfter=8 * k, alignment=1 if chinese else 0
+    )
 
     def para(text: Any, style: ParagraphStyle = body) -> Any:
         return Paragraph(escape(str(text)).replace("\n", "<br/>"), style)
