@@ -13,7 +13,7 @@ import hashlib
 import io
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +241,45 @@ def test_the_command_line_files_and_verifies_reports(tmp_path: Path) -> None:
         app, ["recall", "report", str(rid), "--kind", "plan", "--format", "xlsx", "--out", str(out), *data]
     )
     assert wrong.exit_code != 0 and "expected pdf for the plan report" in wrong.output
+
+
+def test_effectiveness_checks_and_a_drill_are_shown_as_the_ledger_has_them() -> None:
+    """The ledger's shape of recall/effectiveness.py (checks drawn, some done) and of a drill."""
+    from cradletrace.recall import documents
+    from cradletrace.recall.recalls import RecallView
+    from cradletrace.store.models import Recall
+
+    t0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
+    recall = Recall(id=7, reason="drill", severity="II", started_by="qa", started_at=t0, notice="{}",
+                    notice_digest="0" * 64, lot_ref="0" * 64, notice_status="prepared")  # fmt: skip
+    check = {"reached": True, "notice_received": True, "handled": True, "effective": True}
+    ledger = {
+        "drill": True,
+        "sites": {"total": 2, "notified": 2, "answered": 1, "share_answered": 0.5, "without_contact": []},
+        "site_list": [],
+        "totals": {},
+        "rows": [],
+        "milestones": [],
+        "without_consignee": {"shipments": 0, "quantity": {}},
+        "effectiveness": {
+            "checks": [
+                {"site": "north-dc", "checked_at": t0.isoformat(), **check},
+                {
+                    "site": "east-dc",
+                    "checked_at": t0.isoformat(),
+                    **check,
+                    "notice_received": False,
+                    "effective": False,
+                },
+                {"site": "west-dc", "checked_at": None, "reached": None, "notice_received": None, "handled": None},
+            ]
+        },
+    }
+    facts = documents.Facts(RecallView(recall, ()), ledger, (), None, t0, "qa")
+    written = flat(pdf_text(documents.render(facts, "written", "pdf")))
+    assert "模拟召回（演练）MOCKRECALL(DRILL):Infantformularecall" in written
+    assert "4.Effectivenesschecks(2)" in written and "north-dc2026-12-0108:00UTCeffective" in written
+    assert "east-dc2026-12-0108:00UTCnoteffective:reachedyes,noticereceivedno,handledyes" in written
+    sheet = load_workbook(io.BytesIO(documents.render(facts, "written", "xlsx")))["Effectiveness checks"]
+    assert [c.value for c in sheet[2]][::2] == ["north-dc", "effective"] and sheet.max_row == 3
+    assert "模拟召回" in flat(pdf_text(documents.render(facts, "display", "pdf")))

@@ -24,8 +24,9 @@ the status reports filed before); each report is a rendering of those ``Facts``:
   display it): product, lots, what to do, whom to call; Chinese and English. PDF.
 
 Consumers' contact data and scan locations are never in a report (counts only, as in report.py).
-Effectiveness checks are printed from the ledger's ``effectiveness_checks`` when it has them; until
-then their section says, clearly, that none are recorded. PDFs are written with reportlab in
+Effectiveness checks are printed from the ledger's ``effectiveness`` (the checks done, with their
+outcome) when it has them; otherwise their section says, clearly, that none are recorded. A mock
+recall (the ledger's ``drill``) is marked as one in every report's title. PDFs are written with reportlab in
 "invariant" mode (no creation time or random id inside), so the same facts give the same bytes.
 """
 
@@ -89,8 +90,35 @@ class Facts:
 
     @property
     def checks(self) -> list[dict[str, Any]] | None:
-        found = self.ledger.get("effectiveness_checks")
-        return list(found) if found else None
+        """The effectiveness checks done so far (site, when, outcome), from the ledger's
+        ``effectiveness`` (recall/effectiveness.py: consignees drawn at random, each checked for
+        reached / notice received / handled as instructed); None when there are none."""
+        found = (self.ledger.get("effectiveness") or {}).get("checks") or []
+        done = [
+            {
+                "site": c["site"],
+                "at": c.get("checked_at"),
+                "outcome": "effective"
+                if c.get("effective")
+                else "not effective: "
+                + ", ".join(
+                    f"{name} {'yes' if c.get(key) else 'no'}"
+                    for key, name in (
+                        ("reached", "reached"),
+                        ("notice_received", "notice received"),
+                        ("handled", "handled"),
+                    )
+                ),
+            }
+            for c in found
+            if c.get("checked_at")
+        ]
+        return done or None
+
+    @property
+    def drill(self) -> bool:
+        """A mock recall: every report says so in its title (recall/drill.py)."""
+        return bool(self.ledger.get("drill"))
 
 
 def gather(session: Session, recall_id: int, now: datetime, by: str, since: datetime | None = None) -> Facts:
@@ -130,7 +158,16 @@ def render(facts: Facts, report: str, fmt: str, contact: str | None = None) -> b
     if fmt == "xlsx":
         return _xlsx(facts, report)
     blocks = _display(facts, contact) if report == "display" else _BODIES[report](facts)
-    return _pdf(TITLES[report], blocks, chinese=report in ("plan", "summary", "display"), large=report == "display")
+    return _pdf(
+        _title(facts, report), blocks, chinese=report in ("plan", "summary", "display"), large=report == "display"
+    )
+
+
+DRILL = "模拟召回（演练）MOCK RECALL (DRILL): "
+
+
+def _title(facts: Facts, report: str) -> str:
+    return (DRILL if facts.drill else "") + TITLES[report]
 
 
 # -- the figures, shared by every rendering ------------------------------------------------------
@@ -673,7 +710,7 @@ def _xlsx(facts: Facts, report: str) -> bytes:
     v = facts.recall.to_json()
     names = _site_names(facts)
     summary: list[tuple[str, Any]] = [
-        ("Report", TITLES[report]),
+        ("Report", _title(facts, report)),
         ("Recall", v["id"]),
         ("Class", v["severity"]),
         ("Status", v["status"]),
