@@ -57,17 +57,27 @@ _URN = {
 # Element order of each event type in EPCglobal-epcis-2_0.xsd (after the common head).
 _HEAD = ("eventTime", "recordTime", "eventTimeZoneOffset", "eventID", "errorDeclaration", "certificationInfo")
 _TAIL = ("sourceList", "destinationList", "sensorElementList", "persistentDisposition")
-_ORDER = {
-    "ObjectEvent": ("epcList", "action", "bizStep", "disposition", "readPoint", "bizLocation", "bizTransactionList")
-    + ("quantityList", *_TAIL, "ilmd"),
-    "AggregationEvent": ("parentID", "childEPCs", "action", "bizStep", "disposition", "readPoint", "bizLocation")
-    + ("bizTransactionList", "childQuantityList", *_TAIL),
-    "TransactionEvent": ("bizTransactionList", "parentID", "epcList", "action", "bizStep", "disposition")
-    + ("readPoint", "bizLocation", "quantityList", *_TAIL),
-    "TransformationEvent": ("inputEPCList", "inputQuantityList", "outputEPCList", "outputQuantityList")
-    + ("transformationID", "bizStep", "disposition", "readPoint", "bizLocation", "bizTransactionList", *_TAIL, "ilmd"),
-    "AssociationEvent": ("parentID", "childEPCs", "childQuantityList", "action", "bizStep", "disposition")
-    + ("readPoint", "bizLocation", "bizTransactionList", *_TAIL),
+_ORDER: dict[str, tuple[str, ...]] = {
+    "ObjectEvent": (
+        *("epcList", "action", "bizStep", "disposition", "readPoint", "bizLocation", "bizTransactionList"),
+        *("quantityList", *_TAIL, "ilmd"),
+    ),
+    "AggregationEvent": (
+        *("parentID", "childEPCs", "action", "bizStep", "disposition", "readPoint", "bizLocation"),
+        *("bizTransactionList", "childQuantityList", *_TAIL),
+    ),
+    "TransactionEvent": (
+        *("bizTransactionList", "parentID", "epcList", "action", "bizStep", "disposition"),
+        *("readPoint", "bizLocation", "quantityList", *_TAIL),
+    ),
+    "TransformationEvent": (
+        *("inputEPCList", "inputQuantityList", "outputEPCList", "outputQuantityList", "transformationID"),
+        *("bizStep", "disposition", "readPoint", "bizLocation", "bizTransactionList", *_TAIL, "ilmd"),
+    ),
+    "AssociationEvent": (
+        *("parentID", "childEPCs", "childQuantityList", "action", "bizStep", "disposition"),
+        *("readPoint", "bizLocation", "bizTransactionList", *_TAIL),
+    ),
 }
 
 
@@ -76,7 +86,7 @@ def is_xml(media_type: str | None, data: bytes | str = b"") -> bool:
     if media_type:
         return media_type.split(";")[0].strip().lower() in MEDIA_TYPES
     head = data[:64].lstrip() if isinstance(data, bytes) else data[:64].lstrip().encode()
-    return head.startswith(b"<") or head.startswith(b"\xef\xbb\xbf<")
+    return head.startswith((b"<", b"\xef\xbb\xbf<"))
 
 
 # -- parsing and validation -----------------------------------------------------------------
