@@ -226,6 +226,8 @@ class _Reader:
                     out[q.localname] = _number(value)
                 except ValueError:
                     self.problems.append(Problem(_where(el), f"expected a number in {q.localname}, got {value!r}"))
+            elif q.namespace is None and q.localname == "type" and el.tag == "sensorReport":
+                out["type"] = value.removeprefix("gs1:")  # the JSON-LD form: a bare term of the GS1 vocabulary
             elif q.namespace is None and q.localname == "booleanValue":
                 out[q.localname] = value.strip() in ("true", "1")
             else:
