@@ -243,7 +243,7 @@ def _prepare(
         raise InvalidEpcisError(problems)
     key_id, pem = recording.key_loader(session, keys_dir)(supplier)
     mapped = map_document(document, supplier, key_id, limits)
-    return document, mapped, sign_mapped(mapped, pem), key_id  # type: ignore[return-value]
+    return document, mapped, sign_mapped(mapped, pem), key_id
 
 
 def import_document(

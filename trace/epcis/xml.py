@@ -20,10 +20,10 @@ Out: ``to_xml`` writes an EPCIS 2.0 XML document in the XSD's element order, val
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from importlib.resources import as_file, files
-from typing import Any
+from typing import Any, cast
 
 from lxml import etree
 
@@ -111,7 +111,7 @@ def parse(data: bytes | str) -> etree._Element:
     except etree.XMLSyntaxError as exc:
         raise InvalidEpcisError(Problem(f"line {exc.lineno}", f"expected well-formed XML: {exc.msg}")) from None
     dtd = root.getroottree().docinfo.internalDTD
-    if dtd is not None and any(True for _ in dtd.iterentities()):
+    if dtd is not None and any(True for _ in cast(Any, dtd).iterentities()):  # stubs lack it
         raise InvalidEpcisError(Problem("DOCTYPE", "expected no entity declarations (refused: XXE / entity expansion)"))
     for el in root.iter(etree.Entity):
         raise InvalidEpcisError(Problem(f"line {el.sourceline}", "expected no entity references"))
@@ -132,7 +132,7 @@ def xsd_problems(root: etree._Element) -> list[Problem]:
     schema = _schema()
     if schema.validate(root):
         return []
-    return [Problem(f"line {e.line} {e.path}", e.message) for e in schema.error_log]
+    return [Problem(f"line {e.line} {e.path}", e.message) for e in cast(Iterable[Any], schema.error_log)]
 
 
 # -- XML -> JSON-LD -------------------------------------------------------------------------
