@@ -44,6 +44,14 @@ _QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "ou
 _PAIRS = {"bizTransactionList": "bizTransaction", "sourceList": "source", "destinationList": "destination"}
 _NUMBERS = frozenset({"value", "minValue", "maxValue", "meanValue", "sDev", "percRank", "percValue"})
 _WRAPPERS = frozenset({"extension", "baseExtension"})
+# Namespaces the standard EPCIS 2.0 JSON-LD context declares (XML often writes cbvmda without its colon).
+_STANDARD = {
+    "urn:epcglobal:cbv:mda:": "cbvmda",
+    "urn:epcglobal:cbv:mda": "cbvmda",
+    "https://gs1.org/voc/": "gs1",
+    "https://ref.gs1.org/cbv/": "cbv",
+    "https://ref.gs1.org/epcis/": "epcis",
+}
 # Where a bare CBV word goes in XML (the URN form GS1's XML examples use).
 _URN = {
     "bizStep": "urn:epcglobal:cbv:bizstep:",
@@ -189,6 +197,8 @@ class _Reader:
         ns = qname.namespace
         if ns is None:
             return qname.localname
+        if ns in _STANDARD:  # the EPCIS 2.0 context declares it: the JSON-LD form uses its prefix undeclared
+            return f"{_STANDARD[ns]}:{qname.localname}"
         prefix = next((p for p, u in (el.nsmap or {}).items() if u == ns and p), None)
         prefix = prefix or next((p for p, u in self.namespaces.items() if u == ns), None)
         if prefix is None or self.namespaces.get(prefix, ns) != ns:
@@ -412,15 +422,17 @@ class _Writer:
             el.text = _scalar(text)
         return el
 
-    def ext(self, parent: etree._Element, key: str, value: Any) -> None:
-        tag = self.qname(key)
+    def ext(self, parent: etree._Element, key: str, value: Any, nested: bool = False) -> None:
+        """An extension element; inside one, a key without a prefix is an element in no namespace
+        (as GS1's WithExtension examples nest them)."""
+        tag = self.qname(key) or (key if nested and ":" not in key and key.isidentifier() else None)
         if tag is None:
             return
         for item in value if isinstance(value, list) else [value]:
             el = etree.SubElement(parent, tag)
             if isinstance(item, dict):
                 for k, v in item.items():
-                    self.ext(el, k, v)
+                    self.ext(el, k, v, nested=True)
             else:
                 el.text = _scalar(item)
 
