@@ -48,7 +48,10 @@ DIFFER: dict[str, tuple[int, str]] = {
     "Example_9.6.1-ObjectEvent-2020_06_18a.xml": (1, "extension namespace http://ns.example.com/epcis vs …/epcis/"),
     "Example-TransactionEvent-2020_07_03y.xml": (1, "XML has an empty rail:vehicleMasterGIAI the JSON-LD leaves out"),
     "Example-PersistentDisposition.xml": (0, "XML events are AggregationEvents (parentID), JSON-LD's ObjectEvents"),
-    "WithErrorDeclaration_ErrorDeclarationAndCorrectiveEvent.xml": (0, "XML leaves out a quantity (xsi:nil), other readPoint"),
+    "WithErrorDeclaration_ErrorDeclarationAndCorrectiveEvent.xml": (
+        0,
+        "XML leaves out a quantity (xsi:nil), other readPoint",
+    ),
     "WithSensorData_SensorDataExamples.xml": (4, "14 XML events vs 18 JSON-LD examples; only 4 are the same events"),
     **{
         f"WithFullCombinationOfFields_{k}_all_possible_fields.xml": (
