@@ -114,7 +114,9 @@ EPCIS12 = """<?xml version="1.0" encoding="UTF-8"?>
   <EPCISBody><EventList>
     <ObjectEvent>
       <eventTime>2020-01-01T10:00:00.000+01:00</eventTime><eventTimeZoneOffset>+01:00</eventTimeZoneOffset>
-      <baseExtension><eventID>urn:uuid:1b2b3c4d-0000-4000-8000-000000000001</eventID></baseExtension>
+      <baseExtension><eventID>urn:uuid:1b2b3c4d-0000-4000-8000-000000000001</eventID>
+        <errorDeclaration><declarationTime>2020-01-02T00:00:00Z</declarationTime>
+          <reason>urn:epcglobal:cbv:er:incorrect_data</reason></errorDeclaration></baseExtension>
       <epcList/><action>OBSERVE</action><bizStep>urn:epcglobal:cbv:bizstep:shipping</bizStep>
       <extension>
         <quantityList><quantityElement><epcClass>urn:epc:class:lgtin:4012345.012345.998877</epcClass>
@@ -137,6 +139,7 @@ def test_epcis_12_maps_onto_the_same_20_events() -> None:
     events = doc["epcisBody"]["eventList"]
     assert [e["type"] for e in events] == ["ObjectEvent", "TransformationEvent"]
     assert events[0]["eventID"].startswith("urn:uuid:")
+    assert events[0]["errorDeclaration"] == {"declarationTime": "2020-01-02T00:00:00Z", "reason": "incorrect_data"}
     assert events[0]["quantityList"][0]["quantity"] == 200
     assert events[0]["sourceList"] == [{"type": "owning_party", "source": "urn:epc:id:pgln:4012345.00225"}]
     assert events[0]["ex:note"] == "kept" and {"ex": "http://example.com/ex/"} in doc["@context"]
