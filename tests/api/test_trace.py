@@ -44,7 +44,7 @@ def test_trace_input_errors_name_the_field(site: Site) -> None:
     unknown = site.client.get(f"{P}/trace/backward", params={"lot": f"{MILK}/NOPE"}, headers=q)
     assert unknown.status_code == 404 and "NOPE" in unknown.json()["detail"]
     neither = site.client.get(f"{P}/trace/backward", headers=q)
-    assert neither.status_code == 422 and neither.json()["field"] == "lot/serial"
+    assert neither.status_code == 422 and neither.json()["field"] == "lot/serial/case/sscc"
 
 
 def test_http_answers_the_json_the_cli_prints(site: Site) -> None:
