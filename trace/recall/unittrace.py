@@ -38,7 +38,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from cradletrace.core import digitallink
 from cradletrace.core.codes import gtin_check_digit, sscc_problem
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
-from cradletrace.store.models import EventRow, Sale, Supplier, Unit, UnitEvent
+from cradletrace.store.models import EventRow, Sale, Supplier, Unit
 from cradletrace.store.states import UnitKind
 
 MAX_DEPTH = 3  # pallet > case > can
@@ -364,36 +364,47 @@ def unit_lots(session: Session, code: str, field_name: str = "code") -> tuple[st
     """(kind, lot ids) of the cans in unit ``code``: inside it now, or packed into it by a recorded
     pack (a case emptied at a store still answers for what it carried), down to the cans of its cases.
 
-    Raises NotFoundError naming the code when no unit has it."""
+    Level by level (pallet, cases, cans): what is in the level's units now (``unit.parent``) and what
+    the pack events filling them named (``event.ref`` is a pack's parent, indexed). Raises
+    NotFoundError naming the code when no record holds it."""
     kind = session.exec(select(Unit.kind).where(Unit.code == code)).first()
     if kind is None:
         raise NotFoundError(
             f"{field_name}: expected a case or pallet named by a recorded pack, got {code} which no record holds"
         )
-    if kind == UnitKind.ITEM:
-        lot = session.exec(select(Unit.lot_id).where(Unit.code == code)).first()
-        return str(kind), [int(lot)] if lot is not None else []
     seen = {code}
+    lots: set[int] = set()
     frontier = [code]
+    if kind == UnitKind.ITEM:
+        lots.update(int(x) for x in session.exec(select(Unit.lot_id).where(Unit.code == code)).all() if x is not None)
+        frontier = []
     for _ in range(MAX_DEPTH):
         if not frontier:
             break
-        level = code_set(session, frontier)
-        found = set(session.exec(select(Unit.code).where(col(Unit.parent).in_(level))).all())
+        level = set(frontier)
+        found = set(session.exec(select(Unit.code).where(col(Unit.parent).in_(code_set(session, level)))).all())
         for (body,) in session.execute(
-            select_columns(col(EventRow.body))
-            .join(UnitEvent, col(UnitEvent.event_id) == col(EventRow.id))
-            .where(col(UnitEvent.code).in_(code_set(session, frontier)), col(EventRow.kind) == "pack")
+            select_columns(col(EventRow.body)).where(
+                col(EventRow.kind) == "pack", col(EventRow.ref).in_(code_set(session, level))
+            )
         ).all():
             data = json.loads(body)["data"]
-            if _ref_code(data["parent"]) in frontier:
+            if _ref_code(data["parent"]) in level:
                 found.update(_ref_code(c) for c in data["children"])
-        frontier = sorted(found - seen)
-        seen.update(found)
-    lots = session.exec(
-        select(Unit.lot_id).where(col(Unit.code).in_(code_set(session, seen)), col(Unit.lot_id).is_not(None)).distinct()
-    ).all()
-    return str(kind), sorted(int(x) for x in lots if x is not None)
+        new = found - seen
+        seen |= new
+        frontier = []
+        for c, k, lot in session.execute(
+            select_columns(col(Unit.code), col(Unit.kind), col(Unit.lot_id)).where(
+                col(Unit.code).in_(code_set(session, new))
+            )
+        ).all():
+            if k == UnitKind.ITEM:
+                if lot is not None:
+                    lots.add(int(lot))
+            else:
+                frontier.append(str(c))
+    return str(kind), sorted(lots)
 
 
 def _ref_code(ref: dict[str, str]) -> str:
