@@ -365,8 +365,10 @@ def trace_forward(
     supplier: str | None = None,
     event: str | int | None = None,
     site_window: tuple[str, date, date] | None = None,
+    units: bool = True,
 ) -> ForwardTrace:
-    """Every lot downstream of exactly one start, with its path, items, shipments, sites and scans.
+    """Every lot downstream of exactly one start, with its path, items, shipments, sites and scans,
+    and (``units``) the cases, pallets and orders of their cans (unittrace.py).
 
     Raises InvalidInputError (bad or several starts) or NotFoundError (unknown start), naming the field.
     """
@@ -457,7 +459,7 @@ def trace_forward(
         sum(items.values()),
         sum(scanned.values()),
         scans,
-        reach(session, ids),
+        reach(session, ids) if units else NO_UNITS,
     )
 
 
