@@ -546,9 +546,8 @@ def trace_backward(
     starts: list[int]
     if unit is not None:
         code = unit_code(unit, unit_field)
-        _kind, starts = unit_lots(session, code, unit_field)
-        keys = session.exec(select(Lot.gtin, Lot.lot).where(col(Lot.id).in_(id_set(session, starts)))).all()
-        start = Start("pallet" if code.startswith("00/") else "case", code, tuple(sorted((g, lo) for g, lo in keys)))
+        starts = unit_lots(session, code, unit_field)
+        start = Start("pallet" if code.startswith("00/") else "case", code, ())  # its lots: once they are read
     elif serial is not None:
         found = session.exec(
             select(Item.lot_id, Lot.gtin, Lot.lot)
@@ -565,6 +564,8 @@ def trace_backward(
         start = Start("lot", f"{lot[0]}/{lot[1]}", (lot,))
     walk = _walk(session, starts, forward=False)
     rows = _lots(session, walk)
+    if unit is not None:
+        start = Start(start.kind, start.value, tuple(sorted((rows[i].gtin, rows[i].lot) for i in starts)))
     ids = sorted(walk.depth)
     lots = tuple(
         TracedLot(

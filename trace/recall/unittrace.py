@@ -31,7 +31,6 @@ from typing import Any
 from sqlalchemy import String, func, literal, literal_column
 from sqlalchemy import select as select_columns
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -166,75 +165,74 @@ def _parts(code: str) -> tuple[str | None, str | None, str | None]:
     return code[3:17], code[21:], None
 
 
+_UNIT_COLUMNS = (
+    col(Unit.code),
+    col(Unit.kind),
+    col(Unit.parent),
+    col(Unit.gln),
+    col(Unit.gln_extension),
+    col(Unit.received_at),
+    col(Unit.received_event_id),
+    col(Unit.sold_event_id),
+)
+
+
 def reach(session: Session, lot_ids: Sequence[int]) -> UnitReach:
     """The cases, pallets and orders of the cans of ``lot_ids`` (see the module docstring)."""
     if not lot_ids:
         return NO_UNITS
     lots = _ids(session, lot_ids)
-    can = aliased(Unit)
-    packed, *_ = session.execute(select_columns(func.count()).where(col(Unit.lot_id).in_(lots))).one()
-    # Cans of the lots in a parent: per parent, how many (the parent is a case, or a pallet holding loose cans).
-    direct: dict[str, int] = {
-        str(p): int(n)
-        for p, n in session.execute(
-            select_columns(col(can.parent), func.count())
-            .where(col(can.lot_id).in_(lots), col(can.parent).is_not(None))
-            .group_by(col(can.parent))
-        ).all()
-    }
-    rows: dict[str, Unit] = {}
+    # Per parent, how many cans of the lots it holds directly (a case, or a pallet holding loose cans);
+    # the NULL group is the cans in nothing now. Read from the index on (lot_id, parent) alone.
+    direct: dict[str, int] = {}
+    packed = 0
+    for parent, n in session.execute(
+        select_columns(col(Unit.parent), func.count()).where(col(Unit.lot_id).in_(lots)).group_by(col(Unit.parent))
+    ).all():
+        packed += int(n)
+        if parent is not None:
+            direct[str(parent)] = int(n)
+    rows: dict[str, Any] = {}
     wanted = sorted(direct)
     for _ in range(MAX_DEPTH):
         if not wanted:
             break
-        found = session.exec(select(Unit).where(col(Unit.code).in_(code_set(session, wanted)))).all()
-        rows.update((u.code, u) for u in found)
-        wanted = sorted({u.parent for u in found if u.parent is not None and u.parent not in rows})
+        found = session.execute(
+            select_columns(*_UNIT_COLUMNS).where(col(Unit.code).in_(code_set(session, wanted)))
+        ).all()
+        rows.update((r[0], r) for r in found)
+        wanted = sorted({r[2] for r in found if r[2] is not None and r[2] not in rows})
     cans: dict[str, int] = defaultdict(int)
     cases_on: dict[str, int] = defaultdict(int)
     for code, n in direct.items():
         cur: str | None = code
         while cur is not None and cur in rows:
             cans[cur] += n
-            cur = rows[cur].parent
-    for u in rows.values():
-        if u.kind == UnitKind.CASE and u.parent is not None:
-            cases_on[u.parent] += 1
-    received = _receivers(session, {u.received_event_id for u in rows.values() if u.received_event_id is not None})
+            cur = rows[cur][2]
+    for r in rows.values():
+        if r[1] == UnitKind.CASE and r[2] is not None:
+            cases_on[r[2]] += 1
+    signer = _signers(session, {r[6] for r in rows.values() if r[6] is not None})
 
-    def holding(u: Unit) -> HoldingUnit:
-        gtin, serial, sscc = _parts(u.code)
-        last = None
-        if u.gln is not None:
-            who = received.get(u.received_event_id) if u.received_event_id is not None else None
-            last = Received(
-                u.gln,
-                u.gln_extension,
-                who[1] if who else None,
-                who[0] if who else None,
-                _iso(u.received_at),
-                u.received_event_id,
-            )
+    def holding(r: Any) -> HoldingUnit:
+        code, kind, parent, gln, extension, at, received, sold = r
+        gtin, serial, sscc = _parts(code)
+        who = signer.get(received) if received is not None else None
+        last = (
+            Received(gln, extension, who[1] if who else None, who[0] if who else None, _iso(at), received)
+            if gln is not None
+            else None
+        )
         return HoldingUnit(
-            u.code,
-            u.kind,
-            gtin,
-            serial,
-            sscc,
-            u.parent,
-            cans[u.code],
-            cases_on[u.code],
-            last,
-            u.sold_event_id is not None,
-            u.sold_event_id,
+            code, kind, gtin, serial, sscc, parent, cans[code], cases_on[code], last, sold is not None, sold
         )
 
-    units = sorted(rows.values(), key=lambda u: u.code)
+    units = [rows[c] for c in sorted(rows)]
     orders, sold = _orders(session, lots)
     return UnitReach(
-        int(packed),
-        tuple(holding(u) for u in units if u.kind == UnitKind.CASE),
-        tuple(holding(u) for u in units if u.kind == UnitKind.PALLET),
+        packed,
+        tuple(holding(r) for r in units if r[1] == UnitKind.CASE),
+        tuple(holding(r) for r in units if r[1] == UnitKind.PALLET),
         orders,
         sold,
     )
@@ -246,60 +244,76 @@ def _ids(session: Session, ids: Iterable[int]) -> SelectOfScalar[int]:
     return id_set(session, ids)
 
 
-def _receivers(session: Session, event_ids: set[int]) -> dict[int, tuple[str, str]]:
-    """Receiving event id -> (supplier id, supplier name)."""
+def _names(session: Session, suppliers: set[str]) -> dict[str, str]:
+    return dict(
+        session.execute(
+            select_columns(col(Supplier.id), col(Supplier.name)).where(col(Supplier.id).in_(sorted(suppliers)))
+        ).all()
+    )  # type: ignore[arg-type]
+
+
+def _signers(session: Session, event_ids: set[int]) -> dict[int, tuple[str, str]]:
+    """Event id -> (supplier id, supplier name) of the supplier that signed it."""
     if not event_ids:
         return {}
-    return {
-        int(eid): (sid, name)
-        for eid, sid, name in session.execute(
-            select_columns(col(EventRow.id), col(EventRow.supplier_id), col(Supplier.name))
-            .join(Supplier, col(Supplier.id) == col(EventRow.supplier_id))
-            .where(col(EventRow.id).in_(_ids(session, event_ids)))
-        ).all()
-    }
+    found = session.execute(
+        select_columns(col(EventRow.id), col(EventRow.supplier_id)).where(
+            col(EventRow.id).in_(_ids(session, event_ids))
+        )
+    ).all()
+    names = _names(session, {str(r[1]) for r in found})
+    return {int(eid): (str(sid), names.get(str(sid), str(sid))) for eid, sid in found}
 
 
 def _orders(session: Session, lots: SelectOfScalar[int]) -> tuple[tuple[Order, ...], int]:
     """The orders that sold cans of ``lots`` (grouped by seller and order reference) and how many cans."""
     cans = session.execute(
         select_columns(
-            col(Sale.event_id), col(Sale.code), col(Sale.order_ref), col(Sale.buyer), col(Sale.sold_at)
-        ).where(col(Sale.lot_id).in_(lots))
+            col(Sale.event_id),
+            col(Sale.code),
+            col(Sale.order_ref),
+            col(Sale.buyer),
+            col(Sale.sold_at),
+            col(EventRow.supplier_id),
+        )
+        .join(EventRow, col(EventRow.id) == col(Sale.event_id))
+        .where(col(Sale.lot_id).in_(lots))
     ).all()
     if not cans:
         return (), 0
-    eids = {int(r[0]) for r in cans}
-    seller = _receivers(session, eids)  # the signer of the sale and its name
+    names = _names(session, {str(r[5]) for r in cans})
     # The unit a sale event named: a case (its own row has no lot) or else the can itself.
     named: dict[int, str] = {
-        int(eid): code
+        int(eid): str(code)
         for eid, code in session.execute(
             select_columns(col(Sale.event_id), col(Sale.code)).where(
-                col(Sale.event_id).in_(_ids(session, eids)), col(Sale.lot_id).is_(None)
+                col(Sale.event_id).in_(_ids(session, {int(r[0]) for r in cans})), col(Sale.lot_id).is_(None)
             )
         ).all()
     }
     groups: dict[tuple[str, str], list[tuple[int, str, str, datetime]]] = defaultdict(list)
-    for eid, code, ref, buyer, at in cans:
-        groups[(seller[int(eid)][0], ref)].append((int(eid), named.get(int(eid), code), buyer, at))
-    out = []
-    for (sid, ref), rows in groups.items():
-        first = min(rows, key=lambda r: r[3] if r[3].tzinfo else r[3].replace(tzinfo=UTC))[3]
-        out.append(
-            Order(
-                ref,
-                sid,
-                seller[rows[0][0]][1],
-                _iso(first) or "",
-                len(rows),
-                tuple(sorted({r[1] for r in rows})),
-                tuple(sorted({r[2] for r in rows})),
-                tuple(sorted({r[0] for r in rows})),
+    for eid, code, ref, buyer, at, seller in cans:
+        groups[(seller, ref)].append((eid, named.get(eid, code), buyer, at))
+    found = []
+    for (seller, ref), got in groups.items():
+        first = min(r[3] for r in got)
+        found.append(
+            (
+                first,
+                Order(
+                    ref,
+                    seller,
+                    names.get(seller, seller),
+                    _iso(first) or "",
+                    len(got),
+                    tuple(sorted({r[1] for r in got})),
+                    tuple(sorted({r[2] for r in got})),
+                    tuple(sorted({r[0] for r in got})),
+                ),
             )
         )
-    out.sort(key=lambda o: (datetime.fromisoformat(o.sold_at), o.seller, o.order))
-    return tuple(out), len(cans)
+    found.sort(key=lambda x: (x[0], x[1].seller, x[1].order))
+    return tuple(o for _, o in found), len(cans)
 
 
 # -- backward: from a case or a pallet -------------------------------------------------------------
@@ -360,51 +374,62 @@ def _unit_code(value: str, field_name: str) -> str:
     )
 
 
-def unit_lots(session: Session, code: str, field_name: str = "code") -> tuple[str, list[int]]:
-    """(kind, lot ids) of the cans in unit ``code``: inside it now, or packed into it by a recorded
-    pack (a case emptied at a store still answers for what it carried), down to the cans of its cases.
+def unit_lots(session: Session, code: str, field_name: str = "code") -> list[int]:
+    """The lot ids of the cans in unit ``code``: inside it now, or packed into it by a recorded pack
+    (a case emptied at a store still answers for what it carried), down to the cans of its cases.
 
-    Level by level (pallet, cases, cans): what is in the level's units now (``unit.parent``) and what
-    the pack events filling them named (``event.ref`` is a pack's parent, indexed). Raises
-    NotFoundError naming the code when no record holds it."""
-    kind = session.exec(select(Unit.kind).where(Unit.code == code)).first()
-    if kind is None:
-        raise NotFoundError(
-            f"{field_name}: expected a case or pallet named by a recorded pack, got {code} which no record holds"
-        )
+    Level by level (pallet, cases, cans): what is in the level's units now (``unit.parent``, with
+    kind and lot) and what the pack events filling them named (``event.ref`` is a pack's parent,
+    indexed), two or three statements a level. Raises NotFoundError naming the code when no record
+    holds it."""
     seen = {code}
     lots: set[int] = set()
-    frontier = [code]
-    if kind == UnitKind.ITEM:
-        lots.update(int(x) for x in session.exec(select(Unit.lot_id).where(Unit.code == code)).all() if x is not None)
-        frontier = []
-    for _ in range(MAX_DEPTH):
+    frontier = {code}
+    for depth in range(MAX_DEPTH):
         if not frontier:
             break
-        level = set(frontier)
-        found = set(session.exec(select(Unit.code).where(col(Unit.parent).in_(code_set(session, level)))).all())
+        level = code_set(session, frontier)
+        now = session.execute(
+            select_columns(col(Unit.code), col(Unit.kind), col(Unit.lot_id)).where(col(Unit.parent).in_(level))
+        ).all()
+        packed: set[str] = set()
         for (body,) in session.execute(
-            select_columns(col(EventRow.body)).where(
-                col(EventRow.kind) == "pack", col(EventRow.ref).in_(code_set(session, level))
-            )
+            select_columns(col(EventRow.body)).where(col(EventRow.kind) == "pack", col(EventRow.ref).in_(level))
         ).all():
             data = json.loads(body)["data"]
-            if _ref_code(data["parent"]) in level:
-                found.update(_ref_code(c) for c in data["children"])
-        new = found - seen
-        seen |= new
-        frontier = []
-        for c, k, lot in session.execute(
-            select_columns(col(Unit.code), col(Unit.kind), col(Unit.lot_id)).where(
-                col(Unit.code).in_(code_set(session, new))
-            )
-        ).all():
-            if k == UnitKind.ITEM:
+            if _ref_code(data["parent"]) in frontier:
+                packed.update(_ref_code(c) for c in data["children"])
+        rows = [tuple(r) for r in now]
+        named = {str(r[0]) for r in rows}
+        if depth == 0 and not rows and not packed:  # nothing in it, ever: a can, or no unit at all
+            rows = [
+                tuple(r)
+                for r in session.execute(
+                    select_columns(col(Unit.code), col(Unit.kind), col(Unit.lot_id)).where(col(Unit.code) == code)
+                ).all()
+            ]
+            if not rows:
+                raise NotFoundError(
+                    f"{field_name}: expected a case or pallet named by a recorded pack, got {code} which no record holds"
+                )
+        if extra := packed - named - seen:  # taken out since: their kinds and lots
+            rows += [
+                tuple(r)
+                for r in session.execute(
+                    select_columns(col(Unit.code), col(Unit.kind), col(Unit.lot_id)).where(
+                        col(Unit.code).in_(code_set(session, extra))
+                    )
+                ).all()
+            ]
+        frontier = set()
+        for c, kind, lot in rows:
+            if kind == UnitKind.ITEM:
                 if lot is not None:
                     lots.add(int(lot))
-            else:
-                frontier.append(str(c))
-    return str(kind), sorted(lots)
+            elif c not in seen:
+                frontier.add(str(c))
+        seen |= {str(r[0]) for r in rows}
+    return sorted(lots)
 
 
 def _ref_code(ref: dict[str, str]) -> str:
