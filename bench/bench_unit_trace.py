@@ -107,14 +107,6 @@ def _unit(code: str) -> dict[str, str]:
 def grow(plan: bt.Plan, g: Growth) -> Grown:
     """Deterministic in the plan's seed."""
     rng = random.Random(plan.scale.seed + 16)
-    now = plan.now
-    t = now - timedelta(days=30)
-
-    def at(step: timedelta) -> str:
-        nonlocal t
-        t += step
-        return t.isoformat(timespec="seconds")
-
     per_case = max(1, plan.scale.items // max(1, g.cases))
     cases: list[tuple[str, bt.LotKey, list[str]]] = []
     for batch in plan.batches:
@@ -124,7 +116,6 @@ def grow(plan: bt.Plan, g: Growth) -> Grown:
                 break
             cases.append((f"01/{CASE_GTIN}/21/C{len(cases) + 1:07d}", batch, serials[k : k + per_case]))
     events: list[dict[str, Any]] = []
-    step = timedelta(days=5) / max(1, len(cases))
     for code, batch, serials in cases:
         events.append(
             bt_event(
@@ -132,7 +123,7 @@ def grow(plan: bt.Plan, g: Growth) -> Grown:
                 bt.PLANT,
                 parent=_unit(code),
                 children=[{"gtin": batch[0], "serial": s} for s in serials],
-                at=at(step),
+                at="",
             )
         )
     per_pallet = max(1, len(cases) // max(1, g.pallets))
@@ -140,42 +131,36 @@ def grow(plan: bt.Plan, g: Growth) -> Grown:
         (f"00/{sscc(j + 1)}", list(range(j * per_pallet, (j + 1) * per_pallet)))
         for j in range(min(g.pallets, len(cases) // per_pallet))
     ]
-    step = timedelta(days=5) / max(1, len(pallets))
     plant_dc, brand_dc = {"gln": DC_GLN[bt.PLANT]}, {"gln": DC_GLN[BRAND], "extension": "DOCK-1"}
     for code, members in pallets:
         u = [_unit(code)]
-        events.append(
-            bt_event("pack", bt.PLANT, parent=u[0], children=[_unit(cases[i][0]) for i in members], at=at(step))
-        )
-        events.append(bt_event("move", bt.PLANT, action="receive", units=u, at=at(step), to_place=plant_dc))
+        events.append(bt_event("pack", bt.PLANT, parent=u[0], children=[_unit(cases[i][0]) for i in members], at=""))
+        events.append(bt_event("move", bt.PLANT, action="receive", units=u, at="", to_place=plant_dc))
         events.append(
             bt_event(
                 "move",
                 bt.PLANT,
                 action="ship",
                 units=u,
-                at=at(step),
+                at="",
                 from_place=plant_dc,
                 consignee=BRAND,
                 to_place=brand_dc,
             )
         )
-        events.append(bt_event("move", BRAND, action="receive", units=u, at=at(step), to_place=brand_dc))
+        events.append(bt_event("move", BRAND, action="receive", units=u, at="", to_place=brand_dc))
     loose = pallets[len(pallets) // 2 :]
     for code, members in loose:
         events.append(
-            bt_event("unpack", BRAND, parent=_unit(code), children=[_unit(cases[i][0]) for i in members], at=at(step))
+            bt_event("unpack", BRAND, parent=_unit(code), children=[_unit(cases[i][0]) for i in members], at="")
         )
     loose_cases = [i for _, members in loose for i in members]
     left = max(0, g.receipts - 2 * len(pallets))
-    step = timedelta(days=10) / max(1, left)
     for r in range(left if loose_cases else 0):
         i = loose_cases[r % len(loose_cases)]
         store = (i * 7 + r // len(loose_cases)) % g.stores
         place = {"gln": store_gln(store), "extension": f"ROOM-{r // len(loose_cases) % 3 + 1}"}
-        events.append(
-            bt_event("move", BRAND, action="receive", units=[_unit(cases[i][0])], at=at(step), to_place=place)
-        )
+        events.append(bt_event("move", BRAND, action="receive", units=[_unit(cases[i][0])], at="", to_place=place))
     sold_cases = set(
         loose_cases[:: max(1, len(loose_cases) // max(1, g.sales // g.case_sale_every))][: g.sales // g.case_sale_every]
     )
@@ -189,7 +174,6 @@ def grow(plan: bt.Plan, g: Growth) -> Grown:
     sales: list[dict[str, str]] = [_unit(cases[i][0]) for i in sorted(sold_cases)]
     sales += [{"gtin": b[0], "serial": s} for b, s in picks]
     rng.shuffle(sales)
-    step = timedelta(days=9) / max(1, len(sales))
     order, buyer, left_in_order = 0, "", 0
     members = max(1, len(sales) // 3)
     for unit in sales:
@@ -199,7 +183,13 @@ def grow(plan: bt.Plan, g: Growth) -> Grown:
             member = f"m-{rng.randrange(members):07d}"
             buyer = hmac.new(MEMBER_KEY, f"{BRAND}\x00{member}".encode(), hashlib.sha256).hexdigest()
         left_in_order -= 1
-        events.append(bt_event("sale", BRAND, unit=unit, order=f"WEB-{order:08d}", buyer=buyer, sold_at=at(step)))
+        events.append(bt_event("sale", BRAND, unit=unit, order=f"WEB-{order:08d}", buyer=buyer, sold_at=""))
+    # Times in recording order, evenly over the 30 days before the plan's now (an hour short of it).
+    t0, span = plan.now - timedelta(days=30), timedelta(days=30) - timedelta(hours=1)
+    for i, ev in enumerate(events):
+        ev["data"]["sold_at" if ev["kind"] == "sale" else "at"] = (t0 + span * i / len(events)).isoformat(
+            timespec="seconds"
+        )
     return Grown(
         events,
         [(code, batch) for code, batch, _ in cases],
