@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
+import json
 import random
 import shlex
 import shutil
@@ -487,15 +488,11 @@ def measure(name: str, ws: Workspace, plan: bt.Plan, grown: Grown, starts: int, 
     return rows
 
 
-def run_store(
-    name: str,
-    settings: Settings,
-    plan: bt.Plan,
-    grown: Grown,
-    tables: list[bt.Table] | None,
-    src: Workspace | None,
-    starts: int,
-) -> tuple[list[Row], list[str], list[bt.Table]]:
+def build(
+    name: str, settings: Settings, plan: bt.Plan, grown: Grown, tables: list[bt.Table] | None, src: Workspace | None
+) -> tuple[list[str], list[bt.Table]]:
+    """A new store holding the grown graph: signed and derived here unless ``tables`` come from an
+    earlier store whose suppliers ``src`` holds."""
     notes: list[str] = []
     ws, _chain = init_workspace(settings)
     with ws:
@@ -504,22 +501,51 @@ def run_store(
         else:
             bt.copy_suppliers(src, ws)
         if tables is None:
+            bt.log(f"{name}: sign")
             t, items = timed(lambda: bt.sign(ws, plan))
             t2, more = timed(lambda: sign_growth(ws, grown))
             notes.append(f"signed {len(items):,} + {len(more):,} events in {t:.1f} + {t2:.1f} s")
+            bt.log(f"{name}: derive rows")
             first = bt.next_event_id(ws)
             t, tables = timed(lambda: bt.store_rows(items, plan, Sealer(bytes(range(32))), first))
             t2, extra = timed(lambda: growth_rows(more, plan, first + len(items), lot_ids_of(plan)))
             tables = tables + extra
             notes.append(f"derived their rows in {t:.1f} + {t2:.1f} s")
         assert tables is not None
+        bt.log(f"{name}: bulk load")
         t, _ = timed(lambda: bt.bulk_load(ws.engine, tables))
         counts: dict[str, int] = defaultdict(int)
         for x in tables:
             counts[x.name] += len(x.rows)
         notes.append(f"{name}: bulk load of {', '.join(f'{n:,} {k}' for k, n in counts.items())} in {t:.1f} s")
-        bt.log(f"{name}: traces")
-        return measure(name, ws, plan, grown, starts, random.Random(plan.scale.seed + 2)), notes, tables
+        return notes, tables
+
+
+LOADED = ("event", "lot", "lot_input", "shipment", "item", "scan", "unit", "unit_event", "sale")
+
+
+def tables_from_store(ws: Workspace) -> list[bt.Table]:
+    """The bulk-loaded rows of a built store (every event but the key log's), to load another store."""
+    from sqlalchemy import select
+    from sqlmodel import SQLModel
+
+    out: list[bt.Table] = []
+    with ws.engine.connect() as conn:
+        for name in LOADED:
+            t = SQLModel.metadata.tables[name]
+            q = select(t).where(t.c.kind != "key") if name == "event" else select(t)
+            out.append(bt.Table(name, tuple(c.name for c in t.columns), [tuple(r) for r in conn.execute(q)]))
+    return out
+
+
+def cache_key(scale: bt.Scale, growth: Growth) -> str:
+    """What the cached store depends on: the counts, the generators' code and the schema."""
+    from cradletrace.store.schema import HEAD
+
+    h = hashlib.sha256(repr((scale, growth, HEAD)).encode())
+    for f in (Path(bt.__file__), Path(__file__)):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def main(argv: list[str] | None = None) -> list[Row]:
@@ -533,7 +559,15 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--quick", action="store_true", help="a tenth of every count")
     parser.add_argument("--starts", type=int, default=40, help="random starts per measurement")
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument(
+        "--no-sqlite", action="store_true", help="measure PostgreSQL only (built from the SQLite store)"
+    )
+    parser.add_argument(
+        "--cache",
+        default=str(Path(tempfile.gettempdir()) / "cradletrace-bench-unit-trace"),
+        help="keep the built SQLite store here for the next run with the same counts and code ('' for none)",
+    )
+    parser.add_argument("--rebuild", action="store_true", help="build anew even if the cache holds the store")
     args = parser.parse_args(argv)
     scale = bt.Scale(**{f: getattr(args, f) for f in base})
     growth = Growth(**{f: getattr(args, f) for f in ("cases", "pallets", "sales", "receipts", "stores")})
@@ -555,42 +589,53 @@ def main(argv: list[str] | None = None) -> list[Row]:
         f"{growth.pallets:,} pallets, {growth.receipts:,} receipts, {growth.sales:,} sales"
     )
     tmp = Path(tempfile.mkdtemp(prefix="cradletrace-bench-units-"))
+    cached = Path(args.cache) / cache_key(scale, growth) if args.cache else None
     rows: list[Row] = []
     notes: list[str] = []
     try:
-        t, plan = timed(lambda: bt.make_plan(scale, datetime.now(UTC)))
+        stamp = cached / "built.json" if cached else None
+        hit = stamp is not None and stamp.exists() and not args.rebuild
+        now = datetime.fromisoformat(json.loads(stamp.read_text())["now"]) if hit and stamp else datetime.now(UTC)
+        t, plan = timed(lambda: bt.make_plan(scale, now))
         plan.suppliers.append((BRAND, "Mama Brand", "brand"))
         t2, grown = timed(lambda: grow(plan, growth))
         notes.append(f"generated {len(plan.events):,} + {len(grown.events):,} events in {t:.1f} + {t2:.1f} s")
         tables: list[bt.Table] | None = None
-        if not args.no_sqlite:
-            bt.log("SQLite: sign, derive rows, load, measure")
-            got, said, tables = run_store(
-                "SQLite", Settings(data_dir=tmp / "sqlite"), plan, grown, None, None, args.starts
-            )
-            rows += got
-            notes += said
-        if not args.no_postgres:
-            from cradletrace.devstack.pg import PostgresServer
+        if hit and cached and stamp:
+            sqlite_dir = cached / "sqlite"
+            notes.append(f"SQLite store from the cache {sqlite_dir}; when it was built:")
+            notes += ["  " + n for n in json.loads(stamp.read_text())["notes"]]
+        else:
+            sqlite_dir = tmp / "sqlite"
+            t, (said, tables) = timed(lambda: build("SQLite", Settings(data_dir=sqlite_dir), plan, grown, None, None))
+            notes += [*said, f"SQLite store built in {t:.0f} s"]
+            if cached and stamp:
+                shutil.rmtree(cached, ignore_errors=True)
+                shutil.copytree(sqlite_dir, cached / "sqlite")
+                stamp.write_text(json.dumps({"now": now.isoformat(), "notes": [*said, f"built in {t:.0f} s"]}))
+        sqlite = Workspace(Settings(data_dir=sqlite_dir))
+        try:
+            if not args.no_sqlite:
+                bt.log("SQLite: traces")
+                rows += measure("SQLite", sqlite, plan, grown, args.starts, random.Random(plan.scale.seed + 2))
+            if not args.no_postgres:
+                from cradletrace.devstack.pg import PostgresServer
 
-            bt.log("PostgreSQL: start, load, measure")
-            with PostgresServer() as pg:
-                src = Workspace(Settings(data_dir=tmp / "sqlite")) if tables is not None else None
-                try:
-                    got, said, _ = run_store(
-                        "PostgreSQL",
-                        Settings(data_dir=tmp / "postgres", database_url=pg.url),
-                        plan,
-                        grown,
-                        tables,
-                        src,
-                        args.starts,
-                    )
-                finally:
-                    if src is not None:
-                        src.close()
-                rows += got
-                notes += said
+                if tables is None:
+                    bt.log("PostgreSQL: read the rows of the SQLite store")
+                    t, tables = timed(lambda: tables_from_store(sqlite))
+                    notes.append(f"read the SQLite store's rows in {t:.1f} s")
+                bt.log("PostgreSQL: start, load, measure")
+                with PostgresServer() as pg:
+                    pg_settings = Settings(data_dir=tmp / "postgres", database_url=pg.url)
+                    said, _ = build("PostgreSQL", pg_settings, plan, grown, tables, sqlite)
+                    notes += said
+                    tables = None  # let the rows go before measuring
+                    with Workspace(pg_settings) as ws:
+                        bt.log("PostgreSQL: traces")
+                        rows += measure("PostgreSQL", ws, plan, grown, args.starts, random.Random(plan.scale.seed + 2))
+        finally:
+            sqlite.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("\n".join(notes))

@@ -109,7 +109,7 @@ def test_bench_runs_end_to_end() -> None:
         [
             *("--raw-lots", "6", "--batches", "10", "--items", "120", "--shipments", "12", "--sites", "4"),
             *("--scans", "10", "--farms", "2", "--cases", "10", "--pallets", "4", "--sales", "30"),
-            *("--receipts", "14", "--stores", "3", "--starts", "3", "--no-postgres"),
+            *("--receipts", "14", "--stores", "3", "--starts", "3", "--no-postgres", "--cache", ""),
         ]
     )
     assert [r.what for r in rows] == [

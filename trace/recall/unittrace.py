@@ -245,11 +245,10 @@ def _ids(session: Session, ids: Iterable[int]) -> SelectOfScalar[int]:
 
 
 def _names(session: Session, suppliers: set[str]) -> dict[str, str]:
-    return dict(
-        session.execute(
-            select_columns(col(Supplier.id), col(Supplier.name)).where(col(Supplier.id).in_(sorted(suppliers)))
-        ).all()
-    )  # type: ignore[arg-type]
+    found = session.execute(
+        select_columns(col(Supplier.id), col(Supplier.name)).where(col(Supplier.id).in_(sorted(suppliers)))
+    ).all()
+    return {str(i): str(n) for i, n in found}
 
 
 def _signers(session: Session, event_ids: set[int]) -> dict[int, tuple[str, str]]:
