@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, func, literal, literal_column
+from sqlalchemy import String, and_, func, literal, literal_column
 from sqlalchemy import select as select_columns
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -192,16 +193,19 @@ def reach(session: Session, lot_ids: Sequence[int]) -> UnitReach:
         packed += int(n)
         if parent is not None:
             direct[str(parent)] = int(n)
+    # The parents and, in the same statement, the pallet each is on (a can's parent is a case or a
+    # pallet, a case's a pallet: two levels reach every unit above a can).
     rows: dict[str, Any] = {}
-    wanted = sorted(direct)
-    for _ in range(MAX_DEPTH):
-        if not wanted:
-            break
-        found = session.execute(
-            select_columns(*_UNIT_COLUMNS).where(col(Unit.code).in_(code_set(session, wanted)))
-        ).all()
-        rows.update((r[0], r) for r in found)
-        wanted = sorted({r[2] for r in found if r[2] is not None and r[2] not in rows})
+    if direct:
+        outer = aliased(Unit)
+        for r in session.execute(
+            select_columns(*_UNIT_COLUMNS, *(getattr(outer, c.key) for c in _UNIT_COLUMNS))
+            .outerjoin(outer, col(outer.code) == col(Unit.parent))
+            .where(col(Unit.code).in_(code_set(session, direct)))
+        ).all():
+            rows[r[0]] = tuple(r[:8])
+            if r[8] is not None:
+                rows[r[8]] = tuple(r[8:])
     cans: dict[str, int] = defaultdict(int)
     cases_on: dict[str, int] = defaultdict(int)
     for code, n in direct.items():
@@ -244,69 +248,55 @@ def _ids(session: Session, ids: Iterable[int]) -> SelectOfScalar[int]:
     return id_set(session, ids)
 
 
-def _names(session: Session, suppliers: set[str]) -> dict[str, str]:
-    found = session.execute(
-        select_columns(col(Supplier.id), col(Supplier.name)).where(col(Supplier.id).in_(sorted(suppliers)))
-    ).all()
-    return {str(i): str(n) for i, n in found}
-
-
 def _signers(session: Session, event_ids: set[int]) -> dict[int, tuple[str, str]]:
     """Event id -> (supplier id, supplier name) of the supplier that signed it."""
     if not event_ids:
         return {}
     found = session.execute(
-        select_columns(col(EventRow.id), col(EventRow.supplier_id)).where(
-            col(EventRow.id).in_(_ids(session, event_ids))
-        )
+        select_columns(col(EventRow.id), col(EventRow.supplier_id), col(Supplier.name))
+        .join(Supplier, col(Supplier.id) == col(EventRow.supplier_id))
+        .where(col(EventRow.id).in_(_ids(session, event_ids)))
     ).all()
-    names = _names(session, {str(r[1]) for r in found})
-    return {int(eid): (str(sid), names.get(str(sid), str(sid))) for eid, sid in found}
+    return {int(eid): (str(sid), str(name)) for eid, sid, name in found}
 
 
 def _orders(session: Session, lots: SelectOfScalar[int]) -> tuple[tuple[Order, ...], int]:
-    """The orders that sold cans of ``lots`` (grouped by seller and order reference) and how many cans."""
+    """The orders that sold cans of ``lots`` (grouped by seller and order reference) and how many
+    cans. One statement: each sold can's row, its sale event's signer, and the case that event
+    named if it named one (a case's own sale row has no lot)."""
+    case = aliased(Sale)
     cans = session.execute(
         select_columns(
             col(Sale.event_id),
-            col(Sale.code),
+            func.coalesce(col(case.code), col(Sale.code)),
             col(Sale.order_ref),
             col(Sale.buyer),
             col(Sale.sold_at),
             col(EventRow.supplier_id),
+            col(Supplier.name),
         )
         .join(EventRow, col(EventRow.id) == col(Sale.event_id))
+        .join(Supplier, col(Supplier.id) == col(EventRow.supplier_id))
+        .outerjoin(case, and_(col(case.event_id) == col(Sale.event_id), col(case.lot_id).is_(None)))
         .where(col(Sale.lot_id).in_(lots))
     ).all()
-    if not cans:
-        return (), 0
-    names = _names(session, {str(r[5]) for r in cans})
-    # The unit a sale event named: a case (its own row has no lot) or else the can itself.
-    named: dict[int, str] = {
-        int(eid): str(code)
-        for eid, code in session.execute(
-            select_columns(col(Sale.event_id), col(Sale.code)).where(
-                col(Sale.event_id).in_(_ids(session, {int(r[0]) for r in cans})), col(Sale.lot_id).is_(None)
-            )
-        ).all()
-    }
-    groups: dict[tuple[str, str], list[tuple[int, str, str, datetime]]] = defaultdict(list)
-    for eid, code, ref, buyer, at, seller in cans:
-        groups[(seller, ref)].append((eid, named.get(eid, code), buyer, at))
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for r in cans:
+        groups[(r[5], r[2])].append(r)
     found = []
     for (seller, ref), got in groups.items():
-        first = min(r[3] for r in got)
+        first = min(r[4] for r in got)
         found.append(
             (
                 first,
                 Order(
                     ref,
                     seller,
-                    names.get(seller, seller),
+                    got[0][6],
                     _iso(first) or "",
                     len(got),
                     tuple(sorted({r[1] for r in got})),
-                    tuple(sorted({r[2] for r in got})),
+                    tuple(sorted({r[3] for r in got})),
                     tuple(sorted({r[0] for r in got})),
                 ),
             )
