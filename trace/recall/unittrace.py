@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, and_, func, literal, literal_column
+from sqlalchemy import String, and_, func, literal, literal_column, union
 from sqlalchemy import select as select_columns
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased
@@ -38,7 +38,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from cradletrace.core import digitallink
 from cradletrace.core.codes import gtin_check_digit, sscc_problem
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
-from cradletrace.store.models import EventRow, Sale, Supplier, Unit
+from cradletrace.store.models import EventRow, Sale, Supplier, Unit, UnitEvent
 from cradletrace.store.states import UnitKind
 
 MAX_DEPTH = 3  # pallet > case > can
@@ -364,62 +364,29 @@ def _unit_code(value: str, field_name: str) -> str:
 
 
 def unit_lots(session: Session, code: str, field_name: str = "code") -> list[int]:
-    """The lot ids of the cans in unit ``code``: inside it now, or packed into it by a recorded pack
-    (a case emptied at a store still answers for what it carried), down to the cans of its cases.
+    """The lot ids of the cans in unit ``code``: inside it now (directly, or in a case on it), or
+    packed into it by a recorded pack (a pallet unpacked at a store still answers for what it carried).
 
-    Level by level (pallet, cases, cans): what is in the level's units now (``unit.parent``, with
-    kind and lot) and what the pack events filling them named (``event.ref`` is a pack's parent,
-    indexed), two or three statements a level. Raises NotFoundError naming the code when no record
-    holds it."""
-    seen = {code}
-    lots: set[int] = set()
-    frontier = {code}
-    for depth in range(MAX_DEPTH):
-        if not frontier:
-            break
-        level = code_set(session, frontier)
-        now = session.execute(
-            select_columns(col(Unit.code), col(Unit.kind), col(Unit.lot_id)).where(col(Unit.parent).in_(level))
-        ).all()
-        packed: set[str] = set()
-        for (body,) in session.execute(
-            select_columns(col(EventRow.body)).where(col(EventRow.kind) == "pack", col(EventRow.ref).in_(level))
-        ).all():
-            data = json.loads(body)["data"]
-            if _ref_code(data["parent"]) in frontier:
-                packed.update(_ref_code(c) for c in data["children"])
-        rows = [tuple(r) for r in now]
-        named = {str(r[0]) for r in rows}
-        if depth == 0 and not rows and not packed:  # nothing in it, ever: a can, or no unit at all
-            rows = [
-                tuple(r)
-                for r in session.execute(
-                    select_columns(col(Unit.code), col(Unit.kind), col(Unit.lot_id)).where(col(Unit.code) == code)
-                ).all()
-            ]
-            if not rows:
-                raise NotFoundError(
-                    f"{field_name}: expected a case or pallet named by a recorded pack, got {code} which no record holds"
-                )
-        if extra := packed - named - seen:  # taken out since: their kinds and lots
-            rows += [
-                tuple(r)
-                for r in session.execute(
-                    select_columns(col(Unit.code), col(Unit.kind), col(Unit.lot_id)).where(
-                        col(Unit.code).in_(code_set(session, extra))
-                    )
-                ).all()
-            ]
-        frontier = set()
-        for c, kind, lot in rows:
-            if kind == UnitKind.ITEM:
-                if lot is not None:
-                    lots.add(int(lot))
-            elif c not in seen:
-                frontier.add(str(c))
-        seen |= {str(r[0]) for r in rows}
-    return sorted(lots)
-
-
-def _ref_code(ref: dict[str, str]) -> str:
-    return f"00/{ref['sscc']}" if "sscc" in ref else f"01/{ref['gtin']}/21/{ref['serial']}"
+    One statement: the cans whose parent is the unit or a unit in it, and every unit a pack event
+    filling it named (``event.ref`` is a pack's parent; ``unit_event`` names the pack's children and
+    what was inside them then). Raises NotFoundError naming the code when no record holds it."""
+    inner = aliased(Unit)
+    now_in = select_columns(col(Unit.lot_id)).where(col(Unit.parent) == code)
+    in_cases = (
+        select_columns(col(inner.lot_id))
+        .join(Unit, col(Unit.code) == col(inner.parent))
+        .where(col(Unit.parent) == code)
+    )
+    packed = (
+        select_columns(col(Unit.lot_id))
+        .join(UnitEvent, col(UnitEvent.code) == col(Unit.code))
+        .join(EventRow, col(EventRow.id) == col(UnitEvent.event_id))
+        .where(col(EventRow.ref) == code, col(EventRow.kind) == "pack")
+    )
+    itself = select_columns(col(Unit.lot_id)).where(col(Unit.code) == code)  # a can given as a case
+    found = session.execute(union(now_in, in_cases, packed, itself)).all()
+    if not found and session.exec(select(Unit.code).where(Unit.code == code)).first() is None:
+        raise NotFoundError(
+            f"{field_name}: expected a case or pallet named by a recorded pack, got {code} which no record holds"
+        )
+    return sorted({int(r[0]) for r in found if r[0] is not None})
