@@ -375,6 +375,9 @@ def growth_rows(
             for c, s in units.state.items()
         ],
     )
+    # In primary-key order: the B-trees then grow at their right edge, several times faster to load.
+    unit.rows.sort(key=lambda r: r[0])
+    unit_event.rows.sort(key=lambda r: (r[0], r[1]))
     return [event, unit, unit_event, sale]
 
 
