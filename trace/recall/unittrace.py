@@ -166,15 +166,15 @@ def _parts(code: str) -> tuple[str | None, str | None, str | None]:
     return code[3:17], code[21:], None
 
 
-_UNIT_COLUMNS = (
-    col(Unit.code),
-    col(Unit.kind),
-    col(Unit.parent),
-    col(Unit.gln),
-    col(Unit.gln_extension),
-    col(Unit.received_at),
-    col(Unit.received_event_id),
-    col(Unit.sold_event_id),
+_UNIT_FIELDS = (
+    "code",
+    "kind",
+    "parent",
+    "gln",
+    "gln_extension",
+    "received_at",
+    "received_event_id",
+    "sold_event_id",
 )
 
 
@@ -199,7 +199,7 @@ def reach(session: Session, lot_ids: Sequence[int]) -> UnitReach:
     if direct:
         outer = aliased(Unit)
         for r in session.execute(
-            select_columns(*_UNIT_COLUMNS, *(getattr(outer, c.key) for c in _UNIT_COLUMNS))
+            select_columns(*(getattr(Unit, f) for f in _UNIT_FIELDS), *(getattr(outer, f) for f in _UNIT_FIELDS))
             .outerjoin(outer, col(outer.code) == col(Unit.parent))
             .where(col(Unit.code).in_(code_set(session, direct)))
         ).all():
