@@ -375,9 +375,8 @@ def growth_rows(
             for c, s in units.state.items()
         ],
     )
-    # In primary-key order: the B-trees then grow at their right edge, several times faster to load.
-    unit.rows.sort(key=lambda r: r[0])
-    unit_event.rows.sort(key=lambda r: (r[0], r[1]))
+    # In recording order, as a store that recorded these events one by one lays them out (a lot's
+    # cans and an event's unit_event rows side by side); sorting by key would load faster but scatter them.
     return [event, unit, unit_event, sale]
 
 
