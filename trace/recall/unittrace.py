@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, and_, func, literal, literal_column, union
+from sqlalchemy import String, func, literal, literal_column, union
 from sqlalchemy import select as select_columns
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased
@@ -262,13 +262,12 @@ def _signers(session: Session, event_ids: set[int]) -> dict[int, tuple[str, str]
 
 def _orders(session: Session, lots: SelectOfScalar[int]) -> tuple[tuple[Order, ...], int]:
     """The orders that sold cans of ``lots`` (grouped by seller and order reference) and how many
-    cans. One statement: each sold can's row, its sale event's signer, and the case that event
-    named if it named one (a case's own sale row has no lot)."""
-    case = aliased(Sale)
+    cans. One statement: each sold can's row with its sale event's signer and ``ref``, the unit the
+    sale named (the can itself, or the case it was sold in; recording.py sets it)."""
     cans = session.execute(
         select_columns(
             col(Sale.event_id),
-            func.coalesce(col(case.code), col(Sale.code)),
+            col(EventRow.ref),
             col(Sale.order_ref),
             col(Sale.buyer),
             col(Sale.sold_at),
@@ -277,7 +276,6 @@ def _orders(session: Session, lots: SelectOfScalar[int]) -> tuple[tuple[Order, .
         )
         .join(EventRow, col(EventRow.id) == col(Sale.event_id))
         .join(Supplier, col(Supplier.id) == col(EventRow.supplier_id))
-        .outerjoin(case, and_(col(case.event_id) == col(Sale.event_id), col(case.lot_id).is_(None)))
         .where(col(Sale.lot_id).in_(lots))
     ).all()
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
