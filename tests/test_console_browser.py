@@ -105,6 +105,10 @@ def test_trace_recall_clock_and_reports(desk: Any, demo: Console, tmp_path: Path
         "shipments": n["shipments"],
         "sites": n["sites"],
         "scanned": n["scanned_items"],
+        "cases": n["cases"],
+        "pallets": n["pallets"],
+        "sold": n["sold_items"],
+        "orders": n["orders"],
     } and n["lots"] == len(trace["lots"])
     assert counts["lots"] == 2 and counts["items"] == 3
     paths = page.locator("#trace-lots td.path").all_inner_texts()

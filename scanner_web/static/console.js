@@ -150,7 +150,9 @@
     var n = t.counts;
     counts.textContent = "";
     [["lots", n.lots, T.counts_lots], ["items", n.items, T.counts_items], ["shipments", n.shipments, T.counts_shipments],
-     ["sites", n.sites, T.counts_sites], ["scanned", n.scanned_items, T.counts_scanned]].forEach(function (x) {
+     ["sites", n.sites, T.counts_sites], ["scanned", n.scanned_items, T.counts_scanned],
+     ["cases", n.cases, T.counts_cases], ["pallets", n.pallets, T.counts_pallets],
+     ["sold", n.sold_items, T.counts_sold], ["orders", n.orders, T.counts_orders]].forEach(function (x) {
       counts.appendChild(el("li", {"data-count": x[0]}, [el("strong", {text: String(x[1])}), " " + x[2]]));
     });
     var body = document.querySelector("#trace-lots tbody");
