@@ -64,7 +64,7 @@ def recall_start(
         if lot:
             scope = [genealogy.parse_gtin_lot(x, "lot") for x in lot]
         elif trigger is not None and (trigger.isdigit() or len(trigger) == 64):
-            t = genealogy.trace_forward(s, event=trigger)
+            t = genealogy.trace_forward(s, event=trigger, units=False)
             scope = [x.key for x in t.lots]  # located: by the automatic hold's trace if there was one, else now
         else:
             raise InvalidInputError("lot: expected --lot GTIN/LOT (repeatable) or an event --trigger to trace from")
