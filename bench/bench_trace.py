@@ -124,6 +124,7 @@ CERT = {
     "plant": "ISO 22000;FSSC-C129;SGS;2099-12-31",
     "lab": "ISO/IEC 17025;IANZ-1284;IANZ;2099-12-31",
     "logistics": "HACCP;HACCP-5521;Bureau Veritas;2099-12-31",
+    "brand": "BRCGS;BRC-3310;SGS;2099-12-31",  # bench_unit_trace.py's seller
 }
 PLANT_SITE = {
     "name": "Southern Alps Nutrition, dryer 2",

@@ -42,7 +42,8 @@ def key_id(name: str) -> str:
 
 
 def events() -> list[tuple[str, dict[str, Any]]]:
-    """(name, unsigned event) for the demo's story plus a commissioning and a key-log record, each
+    """(name, unsigned event) for the demo's story plus a commissioning, a key-log record and a filed
+    recall report's record, each
     with the key id of its supplier's fixed key and its test reports' limits filled in, as signed."""
     out: list[tuple[str, dict[str, Any]]] = []
     for i, raw in enumerate(story(NOW)):
@@ -103,6 +104,25 @@ def events() -> list[tuple[str, dict[str, Any]]]:
                     "public_key": base64.b64encode(public).decode(),
                     "at": "2026-02-01T00:00:00Z",
                     "backfilled": False,
+                },
+            },
+        )
+    )
+    out.append(
+        (
+            "report-filed",
+            {
+                "kind": "report",
+                "supplier": KEY_LOG_SUPPLIER,
+                "key": key_id(KEY_LOG_SUPPLIER),
+                "data": {
+                    "recall": 1,
+                    "report": "written",
+                    "format": "pdf",
+                    "sha256": hashlib.sha256(b"%PDF-1.4 report").hexdigest(),
+                    "size": 15,
+                    "at": "2026-03-01T09:30:00Z",
+                    "by": "quality",
                 },
             },
         )

@@ -1,10 +1,12 @@
 """The recall console in headless Chromium, against a real ``cradletrace serve --demo``: quality staff
 enter their key, trace the demo's raw-milk lot, start a recall, see its clock against the two-hour
-rule and download the reports; a wrong key is refused on the page. Screenshots go to test-artifacts/.
+rule and download the reports; download the regulatory reports (filed, their SHA-256 shown, PENDING then
+VALID after an anchoring run); a wrong key is refused on the page. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pypdfium2 as pdfium
 import pytest
 from openpyxl import load_workbook
 
@@ -40,6 +43,14 @@ class Console:
             self.base + path, headers={"Authorization": f"Bearer {key or self.key}", "Accept": "application/json"}
         )
         with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+
+    def anchor(self) -> Any:
+        """One anchoring run now (``POST /api/v1/anchor``, operator key): the demo's thread is off."""
+        req = urllib.request.Request(
+            self.base + "/api/v1/anchor", method="POST", headers={"Authorization": f"Bearer {self.operator}"}
+        )
+        with urllib.request.urlopen(req, timeout=60) as r:
             return json.loads(r.read())
 
 
@@ -105,6 +116,10 @@ def test_trace_recall_clock_and_reports(desk: Any, demo: Console, tmp_path: Path
         "shipments": n["shipments"],
         "sites": n["sites"],
         "scanned": n["scanned_items"],
+        "cases": n["cases"],
+        "pallets": n["pallets"],
+        "sold": n["sold_items"],
+        "orders": n["orders"],
     } and n["lots"] == len(trace["lots"])
     assert counts["lots"] == 2 and counts["items"] == 3
     paths = page.locator("#trace-lots td.path").all_inner_texts()
@@ -225,3 +240,61 @@ def test_a_drill_its_result_deadlines_and_effectiveness_checks(desk: Any, demo: 
     assert page.locator("#ledger-deadlines tr[data-deadline=fda_telephone] .status-cell").inner_text() == "按时"
     assert "有效 1" in page.locator("#checks-summary").inner_text()
     screenshot(page, "console-drill-zh")
+
+
+def downloaded(page: Any, button: str) -> tuple[str, bytes, str]:
+    """Click a report button; the file's name, its bytes and the SHA-256 the page then shows."""
+    with page.expect_download() as got:
+        page.click(button)
+    body = Path(got.value.path()).read_bytes()
+    page.locator("#report-status.ok").wait_for()
+    return got.value.suggested_filename, body, page.locator("#report-sha").inner_text()
+
+
+def test_regulatory_reports_are_downloaded_filed_and_anchored(desk: Any, demo: Console) -> None:
+    page = desk
+    page.goto(f"{demo.base}/console?lang=en")
+    use_key(page, demo.key)
+    page.locator("#key-status.ok").wait_for()
+    if not [r for r in demo.api("/api/v1/recalls") if not r["drill"]]:  # this test alone: start one here
+        page.fill("#lot", f"{MILK}/RM-A1")
+        page.click("#trace-go")
+        page.locator("#trace-lots input[data-lot$='/RM-A1']").uncheck()
+        page.fill("#reason", "Cronobacter detected in retained sample")
+        page.click("#recall-go")
+        page.locator("#recall-status.ok").wait_for()
+    recall = next(r for r in demo.api("/api/v1/recalls") if not r["drill"])
+    page.locator(f"#recalls button[data-recall='{recall['id']}']").click()
+    page.locator("#filed").wait_for()
+
+    name, pdf, shown = downloaded(page, "#report-written-pdf")
+    assert name == f"recall-{recall['id']}-written.pdf" and pdf.startswith(b"%PDF")
+    assert shown == hashlib.sha256(pdf).hexdigest()
+    doc = pdfium.PdfDocument(pdf)
+    text = "".join("".join(doc[i].get_textpage().get_text_range() for i in range(len(doc))).split())
+    assert "".join(recall["reason"].split()) in text and "IF-0001" in text
+    name, xlsx, shown_xlsx = downloaded(page, "#report-status-xlsx")
+    assert name == f"recall-{recall['id']}-status.xlsx" and shown_xlsx == hashlib.sha256(xlsx).hexdigest()
+    assert load_workbook(io.BytesIO(xlsx)).sheetnames[0] == "Report"
+
+    filed = {f["sha256"]: f for f in demo.api(f"/api/v1/recalls/{recall['id']}/reports")}
+    assert {shown, shown_xlsx} <= set(filed) and filed[shown]["report"] == "written"
+    for sha in (shown, shown_xlsx):
+        row = page.locator(f"#filed-reports tr[data-sha='{sha}']")
+        row.wait_for()
+        assert row.get_attribute("data-status") == "PENDING" and "PENDING" in row.inner_text()
+    screenshot(page, "console-reports-en")
+
+    assert demo.anchor()["events"] >= 2
+    page.click("#filed-refresh")
+    for sha in (shown, shown_xlsx):
+        page.locator(f"#filed-reports tr[data-sha='{sha}'][data-status=VALID]").wait_for()
+    assert "anchored and verified" in page.locator(f"#filed-reports tr[data-sha='{shown}']").inner_text()
+
+    page.goto(f"{demo.base}/console")
+    use_key(page, demo.key)
+    page.locator(f"#recalls button[data-recall='{recall['id']}']").click()
+    page.locator(f"#filed-reports tr[data-sha='{shown}'][data-status=VALID]").wait_for()
+    assert "书面报告" in page.locator("#reports").inner_text()
+    assert "已上链" in page.locator(f"#filed-reports tr[data-sha='{shown}']").inner_text()
+    screenshot(page, "console-reports-zh")

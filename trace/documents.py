@@ -46,10 +46,17 @@ def store_pdf(data_dir: Path, body: bytes, claimed_sha256: str | None, max_bytes
         raise InvalidInputError(
             Problem("sha256", f"expected the SHA-256 of the uploaded bytes ({digest}), got {claimed or 'none'!r}")
         )
-    where = folder(data_dir)
-    target = where / f"{digest}.pdf"
+    write_once(folder(data_dir), f"{digest}.pdf", body)  # the same file twice is one copy
+    return digest
+
+
+def write_once(where: Path, name: str, body: bytes) -> None:
+    """``where/name`` holds ``body`` unless a file of that name is there (content-addressed: the name
+    is the bytes' digest). Written to a temporary name and renamed, so a reader never sees half a
+    file."""
+    target = where / name
     if target.exists():
-        return digest  # the same file twice is one copy
+        return
     where.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=where, prefix=".upload-")
     try:
@@ -59,7 +66,6 @@ def store_pdf(data_dir: Path, body: bytes, claimed_sha256: str | None, max_bytes
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
-    return digest
 
 
 def read_pdf(data_dir: Path, sha256: str) -> bytes:

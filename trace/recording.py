@@ -27,6 +27,7 @@ from cradletrace.core import canonical, signing
 from cradletrace.core.admission import admission_problems
 from cradletrace.core.canonical import JsonValue
 from cradletrace.core.events import (
+    OPERATOR_KINDS,
     SUBMITTED_KINDS,
     AnyEvent,
     BatchData,
@@ -35,6 +36,7 @@ from cradletrace.core.events import (
     KeyData,
     MoveData,
     PackData,
+    ReportData,
     SaleData,
     ShipmentData,
     TestReportData,
@@ -50,10 +52,10 @@ from cradletrace.workspace import default_limits
 
 MAX_EVENTS = 10_000
 _NOT_SUBMITTED = (
-    f"expected one of {', '.join(SUBMITTED_KINDS)}, got 'key': key records "
-    "are written by the server's key log when a key is registered or revoked"
+    f"expected one of {', '.join(SUBMITTED_KINDS)}, got {{kind!r}}: key records are written by the server's "
+    "key log when a key is registered or revoked, report records by the server when it files a recall report"
 )
-_KEY_LOG_ONLY = "expected 'key': the key log records key events only"
+_KEY_LOG_ONLY = "expected 'key' or 'report': the server's own key records these only"
 
 
 @dataclass(frozen=True)
@@ -184,8 +186,10 @@ def record_submissions(
     every problem; on error nothing is added.
 
     ``key_log``: the key log (keylog.py) records its "key" events through here, in the transaction
-    of the key change they state, and nothing else; submitted from anywhere else a "key" event is
-    refused, so a key record always stands for a key change this store made.
+    of the key change they state, and the recall report filer (recall/filings.py) its "report"
+    events, in the transaction that files the report, and nothing else; submitted from anywhere
+    else such an event is refused, so a key record always stands for a key change this store made
+    and a report record for a report this server generated.
     """
     problems: list[Problem] = []
     refused: list[Problem] = []  # not the supplier's to say: "events[i]" (key, role) or the field it is about
@@ -252,8 +256,9 @@ def record_submissions(
         except InvalidInputError as exc:
             problems.extend(_located(exc, where))
             continue
-        if (event.kind == "key") != key_log:
-            problems.append(Problem(f"{where}.kind", _KEY_LOG_ONLY if key_log else _NOT_SUBMITTED))
+        if (event.kind in OPERATOR_KINDS) != key_log:
+            why = _KEY_LOG_ONLY if key_log else _NOT_SUBMITTED.format(kind=event.kind)
+            problems.append(Problem(f"{where}.kind", why))
             continue
         why = suppliers.refusal(supplier, key, kid, certs[sid], event.kind, now.date())
         if why:
@@ -425,7 +430,7 @@ def _against_store(
                 problems.append(
                     Problem(f"{where}.shipment", missing("shipment", repr(d.shipment), refused_shipments, d.shipment))
                 )
-        elif not isinstance(d, (BatchData, KeyData, PackData, MoveData, SaleData)):  # units name no one lot
+        elif not isinstance(d, (BatchData, KeyData, ReportData, PackData, MoveData, SaleData)):  # units name no one lot
             ref = lot_of(c.event)
             assert ref is not None
             if ref.key not in lots and ref.key not in new_lots:
@@ -436,7 +441,7 @@ def _against_store(
 
     problems.extend(_serial_problems(session, good))
     goods: list[tuple[int, AnyEvent]] = [
-        (c.index, c.event) for c in good if c.event.kind != "key"
+        (c.index, c.event) for c in good if c.event.kind not in OPERATOR_KINDS
     ]  # a key event names no goods
     ledger = units.load(session, goods)
     custody_problems, custody_refused = custody.check(session, goods, known, makers, ledger)
@@ -559,6 +564,8 @@ def _ref_of(data: object) -> str | None:
         return data.shipment
     if isinstance(data, KeyData):
         return data.key_id
+    if isinstance(data, ReportData):
+        return data.sha256
     return None
 
 

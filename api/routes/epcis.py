@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -18,13 +19,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cradletrace.api.bounded import run_bounded
-from cradletrace.api.deps import JsonBody, SessionDep, SupplierDep, WorkspaceDep, require
+from cradletrace.api.deps import SessionDep, SupplierDep, WorkspaceDep, json_body, require
 from cradletrace.api.errors import responses
 from cradletrace.api.models import RecordedEvent
 from cradletrace.api.routes.recalls import RecallId
 from cradletrace.apikeys import Caller
 from cradletrace.core.canonical import JsonValue
-from cradletrace.epcis.capture import capture, check_size, map_document
+from cradletrace.epcis import xml
+from cradletrace.epcis.capture import capture, check_size, map_document, read_document
 from cradletrace.epcis.export import export_lot, export_recall
 from cradletrace.epcis.validation import validate
 from cradletrace.errors import InvalidEpcisError, NotAllowedError, Problem
@@ -39,9 +41,17 @@ MEDIA = "application/ld+json"
 _EXPORT_200: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The EPCIS 2.0 document",
-        "content": {MEDIA: {"schema": {"$ref": "#/components/schemas/EpcisDocumentOut"}}},
+        "content": {
+            MEDIA: {"schema": {"$ref": "#/components/schemas/EpcisDocumentOut"}},
+            "application/xml": {"schema": {"type": "string", "description": "EPCIS 2.0 XML (GS1's XSD)"}},
+        },
     }
 }
+
+_XML_BODY = (
+    "An EPCIS 2.0 (validated against GS1's XSD) or EPCIS 1.2 XML EPCISDocument, converted to the same JSON-LD "
+    "events; the key id in the `CT-Key` header and one signature per event, comma-separated, in `CT-Signatures`."
+)
 
 _BODY: dict[str, Any] = {
     "required": True,
@@ -62,7 +72,9 @@ _BODY: dict[str, Any] = {
                     "signatures": {"type": "array", "items": {"type": "string"}, "minItems": 1},
                 },
             }
-        }
+        },
+        "application/xml": {"schema": {"type": "string", "description": _XML_BODY}},
+        "text/xml": {"schema": {"type": "string", "description": _XML_BODY}},
     },
 }
 
@@ -90,7 +102,47 @@ class EpcisDocumentOut(BaseModel):
     epcisBody: dict[str, Any]
 
 
-def _body(value: JsonValue) -> tuple[Any, str, list[str]]:
+@dataclass(frozen=True)
+class XmlCapture:
+    """An XML capture request: the document bytes; key and signatures came as headers."""
+
+    raw: bytes
+    key: str | None
+    signatures: list[str]
+
+
+async def capture_input(request: Request) -> JsonValue | XmlCapture:
+    """The JSON body as before, or (``Content-Type: application/xml`` or ``text/xml``) the XML document with
+    the ``CT-Key`` and ``CT-Signatures`` headers; it is converted in the route's worker thread."""
+    media = request.headers.get("content-type", "")
+    if media and xml.is_xml(media):
+        sigs = request.headers.get("ct-signatures", "")
+        return XmlCapture(
+            await request.body(), request.headers.get("ct-key"), [x.strip() for x in sigs.split(",") if x]
+        )
+    return await json_body(request)
+
+
+CaptureBody = Annotated[JsonValue | XmlCapture, Depends(capture_input)]
+
+
+def _xml_body(value: XmlCapture) -> tuple[Any, str, list[str]]:
+    problems: list[Problem] = []
+    if value.key is None:
+        problems.append(Problem("CT-Key", "expected the header CT-Key: the id of the supplier key that signed"))
+    if not value.signatures:
+        problems.append(
+            Problem("CT-Signatures", "expected the header CT-Signatures: one signature per event, comma-separated")
+        )
+    document = read_document(value.raw, "application/xml")
+    if problems:
+        raise InvalidEpcisError(problems)
+    return document, str(value.key), value.signatures
+
+
+def _body(value: JsonValue | XmlCapture) -> tuple[Any, str, list[str]]:
+    if isinstance(value, XmlCapture):
+        return _xml_body(value)
     problems: list[Problem] = []
     if not isinstance(value, dict):
         raise InvalidEpcisError(Problem("", "expected an object with document, key and signatures"))
@@ -116,7 +168,7 @@ def _body(value: JsonValue) -> tuple[Any, str, list[str]]:
     openapi_extra={"requestBody": _BODY},
     responses=responses(401, 403, 409, 422),
 )
-def capture_document(body: JsonBody, session: SessionDep, caller: SupplierDep, ws: WorkspaceDep) -> Captured:
+def capture_document(body: CaptureBody, session: SessionDep, caller: SupplierDep, ws: WorkspaceDep) -> Captured:
     """Capture an EPCIS 2.0 document (supplier key): validated whole, every event recorded, or none.
 
     The document is checked against GS1's EPCIS 2.0 JSON schema and the CBV 2.0 vocabulary; each
@@ -208,5 +260,11 @@ async def _exported(
         return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
     accept = request.headers.get("accept", "")
+    as_xml = any(m in accept for m in xml.MEDIA_TYPES) and MEDIA not in accept and "application/json" not in accept
+    if as_xml:  # EPCIS 2.0 XML, valid against GS1's XSD (cradletrace.epcis.xml.to_xml)
+        return Response(
+            await run_bounded(request, ws.settings.api_request_timeout, lambda check: xml.to_xml(export(check))),
+            media_type="application/xml",
+        )
     media = "application/json" if "application/json" in accept and MEDIA not in accept else MEDIA
     return Response(await run_bounded(request, ws.settings.api_request_timeout, work), media_type=media)

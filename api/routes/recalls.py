@@ -1,6 +1,7 @@
 """Holds and recalls over HTTP (quality staff): list and release holds, start a recall from a
 forward trace that staff narrow or widen, watch its clock against the two-hour rule, close it,
-and download its report (JSON, CSV, XLSX).
+and download its report (JSON, CSV, XLSX); generate, file and check its regulatory reports
+(PDF, XLSX; recall/documents.py, recall/filings.py).
 
 Every write is one transaction: a refused request (unknown lot, empty scope, a lot already under
 recall, a hold already released) changes nothing. Who did it is the API key's name and id.
@@ -17,11 +18,11 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from cradletrace.api.deps import QualityDep, RuntimeDep, SessionDep, who
+from cradletrace.api.deps import ChainDep, QualityDep, RawBody, RuntimeDep, SessionDep, WorkspaceDep, who
 from cradletrace.api.errors import responses
 from cradletrace.core.text import PlainText
 from cradletrace.errors import InvalidInputError, Problem
-from cradletrace.recall import drill, effectiveness, genealogy, holds, recalls
+from cradletrace.recall import documents, drill, effectiveness, filings, genealogy, holds, recalls
 from cradletrace.recall import ledger as recall_ledger
 from cradletrace.recall import report as recallreport
 from cradletrace.store.states import RecallState
@@ -430,3 +431,115 @@ def drill_report(recall_id: RecallId, session: SessionDep, caller: QualityDep) -
     """A drill's result for auditors: seconds to located, started, all notified, all acknowledged,
     all accounted, closed; percent accounted; effectiveness; deadlines (also for a real recall)."""
     return drill.drill_report(session, recall_id, _now())
+
+
+# -- regulatory reports, filed and anchored (recall/documents.py, recall/filings.py) -------------
+
+ReportName = Literal["written", "status", "plan", "summary", "display"]
+ReportFormat = Literal["pdf", "xlsx"]
+Sha256 = Annotated[str, Path(min_length=64, max_length=64, description="SHA-256 of the report's bytes (hex)")]
+
+
+class FiledOut(BaseModel):
+    sha256: str = Field(description="SHA-256 of the report's exact bytes")
+    event_id: int = Field(description="The signed 'report' record that anchors the digest")
+    event_digest: str
+    in_anchor_batch: bool = Field(description="The record is under an anchor batch (its proof final once confirmed)")
+    recall: int
+    report: str
+    format: str
+    size: int
+    at: str
+    by: str
+
+
+class ReportCheckOut(BaseModel):
+    sha256: str
+    verified: bool = Field(description="Filed here, and its record VALID: signature, proof and root on chain")
+    status: str = Field(description="VALID, INVALID, PENDING (not anchored yet) or NOT FILED")
+    reasons: list[str]
+    filed: FiledOut | None = None
+    root: str | None = None
+    block_number: int | None = None
+    tx_hash: str | None = None
+    local_chain: bool | None = None
+    bundle: dict[str, Any] | None = Field(default=None, description="The record's proof bundle, once VALID")
+
+
+_FILE_TYPES = {t: {"schema": {"type": "string", "format": "binary"}} for t in documents.CONTENT_TYPES.values()}
+
+
+def _file(body: bytes, filed: filings.Filed, name: str) -> Response:
+    return Response(
+        body,
+        media_type=documents.CONTENT_TYPES[filed.data["format"]],
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Report-SHA256": filed.sha256,
+            "X-Report-Event": str(filed.event_id),
+        },
+    )
+
+
+@router.get(
+    "/recalls/{recall_id}/reports/{report}.{fmt}",
+    responses={**responses(401, 403, 404, 422), 200: {"description": "The report file", "content": _FILE_TYPES}},
+)
+def recall_document(
+    recall_id: RecallId,
+    report: Annotated[ReportName, Path(description="written, status (PDF, XLSX); plan, summary, display (PDF)")],
+    fmt: Annotated[ReportFormat, Path(description="pdf or xlsx")],
+    session: SessionDep,
+    workspace: WorkspaceDep,
+    caller: QualityDep,
+    contact: Annotated[
+        PlainText | None, Query(max_length=200, description="The display notice's 'whom to call' (default: the maker)")
+    ] = None,
+) -> Response:
+    """Generate the report from the recall's ledger now, file it (its bytes kept, its SHA-256 signed
+    by the operator's key and anchored with the next batch) and send it. Headers name the digest
+    (``X-Report-SHA256``) and its record (``X-Report-Event``)."""
+    settings = workspace.settings
+    body, filed = filings.generate(
+        session,
+        settings.data_dir,
+        settings.keys_dir,
+        recall_id=recall_id,
+        report=report,
+        fmt=fmt,
+        by=who(caller),
+        now=_now(),
+        contact=contact,
+    )
+    session.commit()
+    return _file(body, filed, filings.filename(recall_id, report, fmt))
+
+
+@router.get("/recalls/{recall_id}/reports", response_model=list[FiledOut], responses=responses(401, 403, 404, 422))
+def recall_documents(recall_id: RecallId, session: SessionDep, caller: QualityDep) -> list[dict[str, Any]]:
+    """Every report filed for the recall (oldest first), with its digest and record."""
+    recalls.get_recall(session, recall_id)
+    return [f.to_json() for f in filings.filed_reports(session, recall_id)]
+
+
+@router.get(
+    "/recall-reports/{sha256}",
+    responses={**responses(401, 403, 404, 422), 200: {"description": "The filed file", "content": _FILE_TYPES}},
+)
+def filed_document(sha256: Sha256, session: SessionDep, workspace: WorkspaceDep, caller: QualityDep) -> Response:
+    """A filed report again, byte for byte, by its SHA-256."""
+    body, filed = filings.read_report(session, workspace.settings.data_dir, sha256)
+    return _file(body, filed, filings.filename(filed.data["recall"], filed.data["report"], filed.data["format"]))
+
+
+@router.get("/recall-reports/{sha256}/proof", response_model=ReportCheckOut, responses=responses(401, 403, 422))
+def filed_document_proof(sha256: Sha256, session: SessionDep, chain: ChainDep, caller: QualityDep) -> dict[str, Any]:
+    """Was a report with this digest filed, and is its record anchored? With its proof bundle."""
+    return filings.check_digest(session, chain, sha256)
+
+
+@router.post("/recall-reports/verify", response_model=ReportCheckOut, responses=responses(401, 403, 413))
+def verify_document(body: RawBody, session: SessionDep, chain: ChainDep, caller: QualityDep) -> dict[str, Any]:
+    """Send a report file as the request body: is it, unchanged, a report this server filed?"""
+    return filings.check(session, chain, body)

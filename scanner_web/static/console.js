@@ -150,7 +150,9 @@
     var n = t.counts;
     counts.textContent = "";
     [["lots", n.lots, T.counts_lots], ["items", n.items, T.counts_items], ["shipments", n.shipments, T.counts_shipments],
-     ["sites", n.sites, T.counts_sites], ["scanned", n.scanned_items, T.counts_scanned]].forEach(function (x) {
+     ["sites", n.sites, T.counts_sites], ["scanned", n.scanned_items, T.counts_scanned],
+     ["cases", n.cases, T.counts_cases], ["pallets", n.pallets, T.counts_pallets],
+     ["sold", n.sold_items, T.counts_sold], ["orders", n.orders, T.counts_orders]].forEach(function (x) {
       counts.appendChild(el("li", {"data-count": x[0]}, [el("strong", {text: String(x[1])}), " " + x[2]]));
     });
     var body = document.querySelector("#trace-lots tbody");
@@ -257,6 +259,7 @@
     });
     downloads.appendChild(el("p", {id: "download-status", className: "status"}));
     box.appendChild(downloads);
+    box.appendChild(showReports(r));
     var ledger = el("div", {className: "ledger", id: "ledger"}, [el("h4", {text: T.ledger_title})]);
     box.appendChild(ledger);
     box.hidden = false;
@@ -434,20 +437,105 @@
       el("thead", {}, [el("tr", {}, heads.map(function (h) { return el("th", {text: h}); }))]), body])]));
   }
 
-  // The report needs the key, so it is fetched here and handed to the browser as a file.
-  function download(id, format) {
-    fetch(API + "/recalls/" + id + "/report?format=" + format, {headers: {"Authorization": "Bearer " + key}})
-      .then(function (r) {
-        if (!r.ok) return r.json().catch(function () { return null; }).then(function (b) { throw new Error(problem(b, r.status)); });
-        return r.blob();
-      }).then(function (blob) {
+  // A file needs the key, so it is fetched here and handed to the browser as a download named as
+  // the server's Content-Disposition names it. Resolves to {name, sha256} (X-Report-SHA256, if any).
+  function fetchFile(path, fallback) {
+    return fetch(API + path, {headers: {"Authorization": "Bearer " + key}}).then(function (r) {
+      if (!r.ok) return r.json().catch(function () { return null; }).then(function (b) { throw new Error(problem(b, r.status)); });
+      var named = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
+      var file = {name: named ? named[1] : fallback, sha256: r.headers.get("X-Report-SHA256")};
+      return r.blob().then(function (blob) {
         var url = URL.createObjectURL(blob);
-        var a = el("a", {href: url, download: "recall-" + id + "." + format});
+        var a = el("a", {href: url, download: file.name});
         document.body.appendChild(a);
         a.click();
         a.remove();
         setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
-      }).catch(function (err) { say("download-status", err.message, "bad"); });
+        return file;
+      });
+    });
+  }
+
+  function download(id, format) {
+    fetchFile("/recalls/" + id + "/report?format=" + format, "recall-" + id + "." + format)
+      .catch(function (err) { say("download-status", err.message, "bad"); });
+  }
+
+  // -- regulatory reports (docs/recall.md, "Reports from the ledger") --------------------------------
+  var REPORTS = [["written", ["pdf", "xlsx"]], ["status", ["pdf", "xlsx"]], ["plan", ["pdf"]], ["summary", ["pdf"]],
+                 ["display", ["pdf"]]];
+  var lastReport = null;  // {recall, name, sha256}: the last download, shown again when the detail is redrawn
+
+  // A button per report and format; each download is generated and filed by the server, its SHA-256 shown.
+  function showReports(r) {
+    var box = el("div", {className: "downloads", id: "reports"}, [el("h4", {text: T.rpt_title})]);
+    if (r.drill) box.appendChild(el("p", {className: "intro", id: "reports-drill", text: T.rpt_drill_note}));
+    var contact = el("input", {id: "report-contact", maxlength: "200", placeholder: T.rpt_contact, "aria-label": T.rpt_contact});
+    REPORTS.forEach(function (x) {
+      var row = el("div", {className: "row report-row"}, [el("span", {className: "label", text: T["rpt_" + x[0]]})]);
+      x[1].forEach(function (fmt) {
+        var b = el("button", {type: "button", className: "small secondary", id: "report-" + x[0] + "-" + fmt,
+                              text: fmt.toUpperCase()});
+        b.addEventListener("click", function () { fileReport(r, x[0], fmt, contact.value.trim()); });
+        row.appendChild(b);
+      });
+      if (x[0] === "display") row.appendChild(contact);
+      box.appendChild(row);
+    });
+    var status = el("p", {id: "report-status", className: "status", role: "status"});
+    box.appendChild(status);
+    if (lastReport && lastReport.recall === r.id) showSaved(status, lastReport);
+    var filed = el("div", {id: "filed"});
+    var again = el("button", {type: "button", className: "small secondary", id: "filed-refresh", text: T.rpt_recheck});
+    again.addEventListener("click", function () { loadFiled(r, filed); });
+    box.appendChild(el("h4", {text: T.rpt_filed}));
+    box.appendChild(filed);
+    box.appendChild(again);
+    loadFiled(r, filed);
+    return box;
+  }
+
+  function showSaved(node, file) {
+    node.className = "status ok";
+    node.textContent = T.rpt_saved.replace("{name}", file.name) + " ";
+    node.appendChild(el("code", {id: "report-sha", className: "hash", text: file.sha256 || "–"}));
+  }
+
+  function fileReport(r, report, fmt, contact) {
+    say("report-status", "…");
+    var path = "/recalls/" + r.id + "/reports/" + report + "." + fmt;
+    if (report === "display" && contact) path += "?contact=" + encodeURIComponent(contact);
+    fetchFile(path, "recall-" + r.id + "-" + report + "." + fmt).then(function (file) {
+      lastReport = {recall: r.id, name: file.name, sha256: file.sha256};
+      showSaved($("report-status"), lastReport);
+      var filed = $("filed");
+      if (filed) loadFiled(r, filed);
+    }).catch(function (err) { say("report-status", err.message, "bad"); });
+  }
+
+  // The filed list, each with its anchoring status from the proof route (VALID, PENDING, ...).
+  function loadFiled(r, box) {
+    return call("GET", "/recalls/" + r.id + "/reports").then(function (list) {
+      return Promise.all(list.map(function (f) { return call("GET", "/recall-reports/" + f.sha256 + "/proof"); }))
+        .then(function (proofs) { showFiled(list, proofs, box); });
+    }).catch(function (err) { box.textContent = ""; box.appendChild(el("p", {className: "status bad", text: err.message})); });
+  }
+
+  function showFiled(list, proofs, box) {
+    box.textContent = "";
+    if (!list.length) { box.appendChild(el("p", {text: T.rpt_none})); return; }
+    var body = el("tbody");
+    list.forEach(function (f, i) {
+      var st = proofs[i].status;
+      body.appendChild(el("tr", {"data-sha": f.sha256, "data-status": st, className: "anchor-" + st.replace(/ /g, "-")}, [
+        el("td", {text: T["rpt_" + f.report] || f.report}), el("td", {text: f.format.toUpperCase()}),
+        el("td", {className: "nowrap", text: new Date(f.at).toLocaleString() + " · " + f.by}),
+        el("td", {className: "hash", text: f.sha256}),
+        el("td", {className: "anchor-cell"}, [el("strong", {text: st}), " " + (T["anchor_" + st] || "")])]));
+    });
+    box.appendChild(el("div", {className: "table"}, [el("table", {id: "filed-reports"}, [
+      el("thead", {}, [el("tr", {}, [T.col_report, T.col_format, T.col_filed, "SHA-256", T.col_anchor].map(function (h) {
+        return el("th", {text: h}); }))]), body])]));
   }
 
   setInterval(tick, 1000);

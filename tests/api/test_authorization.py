@@ -167,6 +167,12 @@ CASES = [
     Case("GET", "/recalls/{recall_id}/report", only(quality=200)),
     Case("GET", "/recalls/{recall_id}/ledger", only(quality=200)),
     Case("GET", "/recalls/{recall_id}/notices", only(quality=200)),
+    # A report file is not JSON: the admitted caller is shown by a refusal of the API's own (422, 404).
+    Case("GET", "/recalls/{recall_id}/reports/{report}.{fmt}", only(quality=422)),
+    Case("GET", "/recalls/{recall_id}/reports", only(quality=200)),
+    Case("GET", "/recall-reports/{sha256}", only(quality=404)),
+    Case("GET", "/recall-reports/{sha256}/proof", only(quality=200)),
+    Case("POST", "/recall-reports/verify", only(quality=200), lambda s, p: {"json": "any bytes: not a filed report"}),
     # A lot that does not exist: an input problem, found before the recall's state (closed or not).
     Case("POST", "/recalls/{recall_id}/widen", only(quality=422), lambda s, p: {"json": {"lots": [f"{MILK}/NO-SUCH"]}}),
     # Drills, effectiveness checks and deadlines: a body that says nothing is an input problem for
@@ -243,6 +249,9 @@ def params(site: Site) -> dict[str, Any]:
         "epc": quote(f"https://id.gs1.org/01/{FORMULA}/10/IF-0001", safe=""),
         "formula": FORMULA,
         "site": B,
+        "report": "plan",
+        "fmt": "xlsx",  # the plan is made as PDF only
+        "sha256": "0" * 64,
     }
 
 

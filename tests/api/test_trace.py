@@ -44,7 +44,7 @@ def test_trace_input_errors_name_the_field(site: Site) -> None:
     unknown = site.client.get(f"{P}/trace/backward", params={"lot": f"{MILK}/NOPE"}, headers=q)
     assert unknown.status_code == 404 and "NOPE" in unknown.json()["detail"]
     neither = site.client.get(f"{P}/trace/backward", headers=q)
-    assert neither.status_code == 422 and neither.json()["field"] == "lot/serial"
+    assert neither.status_code == 422 and neither.json()["field"] == "lot/serial/case/sscc"
 
 
 def test_http_answers_the_json_the_cli_prints(site: Site) -> None:
@@ -52,8 +52,9 @@ def test_http_answers_the_json_the_cli_prints(site: Site) -> None:
     q = site.auth("quality")
     cli = ["--json", "--data-dir", str(site.settings.data_dir)]
     for path, params, args in (
-        ("forward", {"lot": f"{MILK}/RM-A1", "items": 2}, ["--lot", f"{MILK}/RM-A1", "--items", "2"]),
-        ("forward", {"lot": f"{MILK}/RM-A1"}, ["--lot", f"{MILK}/RM-A1"]),
+        # quality staff see the list of orders: the CLI prints it with --orders
+        ("forward", {"lot": f"{MILK}/RM-A1", "items": 2}, ["--lot", f"{MILK}/RM-A1", "--items", "2", "--orders"]),
+        ("forward", {"lot": f"{MILK}/RM-A1"}, ["--lot", f"{MILK}/RM-A1", "--orders"]),
         ("backward", {"lot": f"{FORMULA}/IF-0001"}, ["--lot", f"{FORMULA}/IF-0001"]),
     ):
         r = site.client.get(f"{P}/trace/{path}", params=params, headers=q)

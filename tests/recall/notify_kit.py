@@ -25,7 +25,7 @@ from cradletrace import recording, suppliers
 from cradletrace.config import Settings
 from cradletrace.demo import story
 from cradletrace.workspace import Workspace
-from tests.api.conftest import FORMULA
+from tests.api.conftest import FORMULA, Site, open_site
 
 PLANT = "alps-nutrition"
 
@@ -114,6 +114,25 @@ def webhook_server() -> Iterator[Hooks]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def notify_site(settings: Settings, sites: dict[str, float]) -> Iterator[tuple[Site, list[EmailMessage], Hooks]]:
+    """The demo site with consignee sites ``sites`` (id -> cans of IF-0001 shipped there), a real
+    SMTP server and webhook receiver, notices delivered only when a test says so."""
+    with smtp_server() as (port, mail), webhook_server() as hooks:
+        overrides = dict(
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+            smtp_security="none",
+            notify_interval=0,
+            ack_base_url="http://testserver",
+            scan_rate_per_minute=0,
+        )
+        with open_site(settings, **overrides) as site:
+            add_sites(settings, list(sites))
+            record(settings, shipments("IF-0001", sites))
+            yield site, mail, hooks
 
 
 def add_sites(settings: Settings, ids: list[str]) -> None:

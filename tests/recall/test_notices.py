@@ -24,8 +24,8 @@ from cradletrace.recall import delivery
 from cradletrace.recall.outbox import ack_token
 from cradletrace.store.models import RecallAck, RecallNotice
 from cradletrace.workspace import Workspace
-from tests.api.conftest import FORMULA, Site, open_site
-from tests.recall.notify_kit import Hooks, add_sites, new_lot, record, shipments, smtp_server, verify, webhook_server
+from tests.api.conftest import FORMULA, Site
+from tests.recall.notify_kit import Hooks, add_sites, new_lot, notify_site, record, shipments, verify
 
 P = API_PREFIX
 IF1, IF2 = f"{FORMULA}/IF-0001", f"{FORMULA}/IF-N2"
@@ -36,20 +36,10 @@ SITES = {"north-dc": 1000.0, "south-dc": 500.0, "east-dc": 300.0, "west-dc": 200
 def world(tmp_path: Path, database_url: str | None) -> Iterator[tuple[Site, list[Any], Hooks]]:
     """The demo site (SQLite, and PostgreSQL) with five consignee sites, four of which IF-0001 was
     shipped to; a real SMTP server and webhook receiver."""
-    with smtp_server() as (port, mail), webhook_server() as hooks:
-        settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
-        overrides = dict(
-            smtp_host="127.0.0.1",
-            smtp_port=port,
-            smtp_security="none",
-            notify_interval=0,
-            ack_base_url="http://testserver",
-            scan_rate_per_minute=0,
-        )
-        with open_site(settings, **overrides) as site:
-            add_sites(settings, [*SITES, "new-dc"])
-            record(settings, shipments("IF-0001", SITES))
-            yield site, mail, hooks
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+    with notify_site(settings, SITES) as world:
+        add_sites(settings, ["new-dc"])
+        yield world
 
 
 def contact(site: Site, sid: str, **body: Any) -> Any:

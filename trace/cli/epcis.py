@@ -21,20 +21,26 @@ app = typer.Typer(
 
 
 @app.command("hash")
-def hash_(file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD document", dir_okay=False)]) -> None:
+def hash_(
+    file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD or EPCIS 1.2/2.0 XML document", dir_okay=False)],
+) -> None:
     """Print the CBV 2.0 event hash (ni:///sha-256;...?ver=CBV2.0) of every event, in document order.
 
     stdout carries the hashes and nothing else, so other tools can read it line by line.
     """
     from cradletrace.core.epcishash import document_hashes
+    from cradletrace.epcis import xml
     from cradletrace.errors import InvalidInputError
 
     try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
+        raw = file.read_bytes()
+        doc = xml.load(raw) if xml.is_xml(None, raw) else json.loads(raw.decode("utf-8"))
     except OSError as exc:
         fail(f"{file}: {exc.strerror or exc}")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         fail(f"{file}: not a JSON document ({exc})")
+    except InvalidInputError as exc:
+        fail(f"{file}: {exc}")
     try:
         hashes = document_hashes(doc)
     except InvalidInputError as exc:
@@ -50,16 +56,22 @@ def _read_bytes(file: Path) -> bytes:
 
 
 @app.command("validate")
-def validate(file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD document, or - for stdin")]) -> None:
+def validate(
+    file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD or EPCIS 1.2/2.0 XML document, or - for stdin")],
+) -> None:
     """Check a document against GS1's EPCIS 2.0 JSON schema and the CBV 2.0 vocabulary.
 
     Prints "valid" (exit 0) or one "JSON-pointer: reason" line per problem (exit 1).
     """
-    from cradletrace.core.canonical import parse_json
     from cradletrace.epcis import validation
+    from cradletrace.epcis.capture import read_document
+    from cradletrace.errors import InvalidEpcisError
 
     with reported():
-        problems = validation.validate(parse_json(_read_bytes(file)))
+        try:  # XML (EPCIS 1.2 / 2.0) is checked against the XSD or its structure, then converted
+            problems = validation.validate(read_document(_read_bytes(file)))
+        except InvalidEpcisError as exc:
+            problems = exc.problems
     if not problems:
         typer.echo("valid")
         return
@@ -70,7 +82,7 @@ def validate(file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD docume
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD document, or - for stdin")],
+    file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD or EPCIS 1.2/2.0 XML document, or - for stdin")],
     supplier: Annotated[str, typer.Option("--supplier", help="The uploading supplier; its key file signs every event")],
     limits: Limits = None,
     data_dir: DataDir = None,
@@ -93,7 +105,7 @@ def import_(
 
 @app.command("sign")
 def sign(
-    file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD document, or - for stdin")],
+    file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD or EPCIS 1.2/2.0 XML document, or - for stdin")],
     supplier: Annotated[str, typer.Option("--supplier", help="The supplier whose key file signs")],
     limits: Limits = None,
     data_dir: DataDir = None,

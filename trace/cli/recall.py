@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cradletrace.cli.options import AsJson, DataDir, DbUrl, open_workspace, reported, settings_from, store_session
+from cradletrace.cli.options import (
+    AsJson,
+    DataDir,
+    DbUrl,
+    RpcUrl,
+    open_workspace,
+    reported,
+    settings_from,
+    store_session,
+)
 from cradletrace.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -55,7 +64,7 @@ def recall_start(
         if lot:
             scope = [genealogy.parse_gtin_lot(x, "lot") for x in lot]
         elif trigger is not None and (trigger.isdigit() or len(trigger) == 64):
-            t = genealogy.trace_forward(s, event=trigger)
+            t = genealogy.trace_forward(s, event=trigger, units=False)
             scope = [x.key for x in t.lots]  # located: by the automatic hold's trace if there was one, else now
         else:
             raise InvalidInputError("lot: expected --lot GTIN/LOT (repeatable) or an event --trigger to trace from")
@@ -174,18 +183,38 @@ def recall_close(
 @app.command("report")
 def recall_report(
     recall_id: Annotated[int, typer.Argument(help="Recall id (cradletrace recall list)")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for recall-ID.json, .csv and .xlsx")] = Path("."),
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the files written")] = Path("."),
     formats: Annotated[
-        list[str] | None, typer.Option("--format", help="json, csv or xlsx; repeatable (default: all three)")
+        list[str] | None,
+        typer.Option(
+            "--format",
+            help="json, csv or xlsx for the sortable spreadsheet (default: all three); pdf or xlsx with --kind",
+        ),
+    ] = None,
+    kinds: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            help="A regulatory report, repeatable: written, status (PDF, XLSX), plan, summary, display (PDF); "
+            "each is filed (kept, and its SHA-256 anchored)",
+        ),
+    ] = None,
+    contact: Annotated[
+        str | None, typer.Option("--contact", help="The display notice's 'whom to call' (default: the maker)")
     ] = None,
     data_dir: DataDir = None,
     database_url: DbUrl = None,
 ) -> None:
-    """Write the recall report: FSMA 204 key data elements per affected lot and shipment, the sites to
-    notify, and how many consumers scanned affected packs (counts only)."""
+    """Write the recall's sortable spreadsheet (FSMA 204 key data elements per affected lot and
+    shipment, the sites to notify, consumer counts only) or, with --kind, its regulatory reports
+    generated from the recall's ledger: 21 CFR 107.240 written and status reports, 召回计划,
+    召回总结报告, the retail display notice. Check a report file later with `recall report-verify`."""
     from cradletrace.errors import InvalidInputError, Problem
     from cradletrace.recall import report as recallreport
 
+    if kinds:
+        _file_reports(recall_id, out_dir, kinds, formats, contact, data_dir, database_url)
+        return
     wanted = formats or list(recallreport.FORMATS)
     with reported():
         bad = [f for f in wanted if f not in recallreport.FORMATS]
@@ -204,6 +233,78 @@ def recall_report(
         f"{len(report.sites)} sites to notify; consumers: {c['items_scanned']} items scanned, "
         f"{c['opted_in']} scans with consent (reached through the platform)"
     )
+
+
+def _file_reports(
+    recall_id: int,
+    out_dir: Path,
+    kinds: list[str],
+    formats: list[str] | None,
+    contact: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+) -> None:
+    """Generate and file each report of ``kinds`` in each of its formats (or those of ``formats``
+    it is made in), in one transaction, then write the files."""
+    from cradletrace.recall import documents, filings
+
+    written = []
+    with store_session(data_dir, database_url) as (ws, s):
+        for kind in dict.fromkeys(kinds):
+            made = documents.REPORTS.get(kind, ("pdf",))
+            for fmt in [f for f in (formats or made) if f in made] or list(formats or made):
+                body, filed = filings.generate(
+                    s,
+                    ws.settings.data_dir,
+                    ws.settings.keys_dir,
+                    recall_id=recall_id,
+                    report=kind,
+                    fmt=fmt,
+                    by=_who(),
+                    now=datetime.now(UTC),
+                    contact=contact,
+                )
+                written.append((filings.filename(recall_id, kind, fmt), body, filed))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, body, filed in written:
+        (out_dir / name).write_bytes(body)
+        typer.echo(f"{out_dir / name}  sha256 {filed.sha256}  (record {filed.event_id}, anchored by the next run)")
+
+
+@app.command("report-verify")
+def recall_report_verify(
+    file: Annotated[Path, typer.Argument(help="A report file generated with --kind (or downloaded from the API)")],
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    rpc_url: RpcUrl = None,
+) -> None:
+    """Show that a report file is, unchanged, one this server filed: its SHA-256 names a signed record
+    whose Merkle proof leads to a root on chain. Exit 1 when it is not verified."""
+    from cradletrace.recall import filings
+
+    with reported():
+        body = file.read_bytes()
+        with open_workspace(settings_from(data_dir, database_url, rpc_url)) as ws, ws.session() as s:
+            out = filings.check(s, ws.chain(), body)
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+    else:
+        filed = out.get("filed")
+        typer.echo(
+            f"{file}: sha256 {out['sha256']}: {'VERIFIED' if out['verified'] else 'NOT VERIFIED'} ({out['status']})"
+        )
+        if filed:
+            typer.echo(
+                f"  recall {filed['recall']} {filed['report']}.{filed['format']}, filed {filed['at']} by {filed['by']}, "
+                f"record {filed['event_id']}"
+            )
+        if out.get("block_number") is not None:
+            typer.echo(f"  root {out['root']} in block {out['block_number']} (tx {out['tx_hash']})")
+        for reason in out["reasons"]:
+            typer.echo(f"  {reason}")
+    if not out["verified"]:
+        raise typer.Exit(1)
 
 
 def _sealer(settings: Settings) -> Sealer:

@@ -37,6 +37,7 @@ from cradletrace.core.events import (
     MoveData,
     PackData,
     PlanAnalyte,
+    ReportData,
     SaleData,
     ShipmentData,
     TestReportData,
@@ -142,7 +143,7 @@ def date_problems(event: AnyEvent, now: datetime, where: str = "event") -> list[
         ]
     elif isinstance(d, CommissionData):
         stated = [("commissioned_at", d.commissioned_at)]
-    elif isinstance(d, (KeyData, PackData, MoveData)):
+    elif isinstance(d, (KeyData, ReportData, PackData, MoveData)):
         stated = [("at", d.at)]
     elif isinstance(d, SaleData):
         stated = [("sold_at", d.sold_at)]

@@ -3,12 +3,14 @@
 An event is the JSON object a supplier signs::
 
     {"kind": "batch" | "test_report" | "cold_chain" | "shipment" | "commission"
-             | "pack" | "unpack" | "move" | "sale" | "key",
+             | "pack" | "unpack" | "move" | "sale" | "key" | "report",
      "supplier": "<supplier id>", "key": "<key id>", "data": {...}}
 
 A "key" event is no supplier's: it is the key log's record of a supplier key's registration or
 revocation, signed by the operator's key-log key (keylog.py), so the keys are anchored like the
-records they sign.
+records they sign. A "report" event is the operator's too: the SHA-256 of a recall report the
+server generated (recall/filings.py), signed with the same key, so the report is anchored and can
+be shown later not to have changed.
 
 Its digest is ``sha256(jcs(event))`` (see canonical.py) and its signature is Ed25519 over
 ``jcs(event)``. Validation parses the canonical bytes with strict JSON typing, so what is
@@ -45,8 +47,22 @@ from cradletrace.core.samplingplan import PlanVerdict, SamplingPlan, plan_verdic
 from cradletrace.core.testreport import analyte_passes, is_plan_form
 from cradletrace.errors import InvalidEventError, InvalidInputError, Problem
 
-KINDS = ("batch", "test_report", "cold_chain", "shipment", "commission", "pack", "unpack", "move", "sale", "key")
-SUBMITTED_KINDS = KINDS[:-1]  # what suppliers submit: "key" events are written by the key log only
+KINDS = (
+    "batch",
+    "test_report",
+    "cold_chain",
+    "shipment",
+    "commission",
+    "pack",
+    "unpack",
+    "move",
+    "sale",
+    "key",
+    "report",
+)
+# Written by the server under the operator's key (key log, filed recall reports), never submitted.
+OPERATOR_KINDS = ("key", "report")
+SUBMITTED_KINDS = tuple(k for k in KINDS if k not in OPERATOR_KINDS)
 SUPPLIER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 # The key log's signer (keylog.py): a pseudo-supplier no real supplier may take the id of, whose
 # role records key events and nothing else.
@@ -67,6 +83,7 @@ ROLES_FOR_KIND: dict[str, tuple[str, ...]] = {
     "move": ("plant", "brand", "logistics"),
     "sale": ("brand",),
     "key": (REGISTRY_ROLE,),
+    "report": (REGISTRY_ROLE,),
 }
 MAX_SERIALS = 10_000  # per commissioning event
 MAX_UNITS = 10_000  # children per pack/unpack event, units per move event
@@ -577,6 +594,24 @@ class KeyData(_Model):
         return self
 
 
+REPORT_KINDS = ("written", "status", "plan", "summary", "display")
+
+
+class ReportData(_Model):
+    """A recall report the server generated, by its digest: which recall, which report
+    (``recall.filings.REPORTS``), in which format, the SHA-256 and size of its exact bytes, when
+    it was generated and by whom (the API key's name). The bytes themselves are kept by the server
+    (content-addressed); this record is what anchors them."""
+
+    recall: Annotated[int, Field(ge=1)]
+    report: Literal["written", "status", "plan", "summary", "display"]
+    format: Literal["pdf", "xlsx"]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    size: Annotated[int, Field(ge=1)]
+    at: AwareDatetime
+    by: Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class _Envelope(_Model):
     supplier: Annotated[str, Field(pattern=SUPPLIER_ID.pattern)]
     key: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
@@ -632,6 +667,11 @@ class KeyEvent(_Envelope):
     data: KeyData
 
 
+class ReportEvent(_Envelope):
+    kind: Literal["report"]
+    data: ReportData
+
+
 AnyEvent = (
     BatchEvent
     | TestReportEvent
@@ -643,6 +683,7 @@ AnyEvent = (
     | MoveEvent
     | SaleEvent
     | KeyEvent
+    | ReportEvent
 )
 UnitData = PackData | MoveData | SaleData  # the logistics records: about units, not one lot
 Event = Annotated[AnyEvent, Field(discriminator="kind")]
@@ -726,7 +767,7 @@ def lot_of(event: AnyEvent) -> LotRef | None:
     """The lot an event is about (for the batch, its own lot; a key event and the logistics records
     about units, which may hold many lots, are about none)."""
     d = event.data
-    if isinstance(d, (KeyData, PackData, MoveData, SaleData)):
+    if isinstance(d, (KeyData, ReportData, PackData, MoveData, SaleData)):
         return None
     if isinstance(d, BatchData):
         return d.lot_ref
@@ -739,9 +780,11 @@ def lot_of(event: AnyEvent) -> LotRef | None:
 
 def outcome_of(event: AnyEvent) -> str | None:
     """The computed verdict an event carries: test-report pass/fail, cold-chain ok/excursion;
-    a key event's action (register/revoke), a move's (ship/receive)."""
+    a key event's action (register/revoke), a move's (ship/receive), a filed report's name."""
     if isinstance(event.data, (KeyData, MoveData)):
         return event.data.action
+    if isinstance(event.data, ReportData):
+        return event.data.report
     if isinstance(event.data, TestReportData):
         return event.data.verdict
     if isinstance(event.data, ColdChainData):

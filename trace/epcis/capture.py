@@ -232,17 +232,24 @@ def capture(
     return rows
 
 
+def read_document(text: str | bytes, media_type: str | None = None) -> Any:
+    """The JSON-LD document of a JSON-LD or XML body (EPCIS 1.2/2.0 XML is converted: epcis/xml.py)."""
+    from cradletrace.epcis import xml
+
+    return xml.load(text) if xml.is_xml(media_type, text) else parse_json(text)
+
+
 def _prepare(
     session: Session, keys_dir: Any, limits: Mapping[str, Limit], text: str | bytes, supplier: str
 ) -> tuple[dict[str, Any], list[Mapped], list[str], str]:
-    document = parse_json(text)
+    document = read_document(text)
     check_size(document)
     problems = validate(document)
     if problems:
         raise InvalidEpcisError(problems)
     key_id, pem = recording.key_loader(session, keys_dir)(supplier)
     mapped = map_document(document, supplier, key_id, limits)
-    return document, mapped, sign_mapped(mapped, pem), key_id  # type: ignore[return-value]
+    return document, mapped, sign_mapped(mapped, pem), key_id
 
 
 def import_document(

