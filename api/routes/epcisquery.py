@@ -108,7 +108,9 @@ def query_events(request: Request, session: SessionDep, caller: ReaderDep) -> Re
     return _answer(request, session, _params(request), caller)
 
 
-@router.get("/epcs/{epc:path}/events", responses={**responses(401, 403, 404), **_DOC_200}, openapi_extra=_PARAMETERS)
+@router.get(
+    "/epcs/{epc:path}/events", responses={**responses(401, 403, 404, 422), **_DOC_200}, openapi_extra=_PARAMETERS
+)
 def epc_events(
     request: Request,
     session: SessionDep,

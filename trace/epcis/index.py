@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from cradletrace.core.epcisids import to_digital_link
+from cradletrace.core.events import OPERATOR_KINDS
 from cradletrace.epcis.profile import CONTEXT, to_epcis
 from cradletrace.store.models import EpcisIndex, EpcisIndexValue
 
@@ -134,12 +135,13 @@ def entry(
 
 def native(event_id: int, body: str, outcome: str | None, supplier: str, recorded_at: datetime) -> Any:
     """The index entry of a natively recorded cradletrace event: its EPCIS form, hash still to come
-    (``complete``); None for a key event (the key log is cradletrace's own, with no EPCIS form).
+    (``complete``); None for the operator's own records (the key log's key events, filed recall
+    reports: core.events.OPERATOR_KINDS), which have no EPCIS form.
 
     The CBV 2.0 hash costs about as much CPU as seven Ed25519 verifications, more than the rest
     of recording an event, so recording leaves it out and the first query that needs it computes it."""
     parsed = json.loads(body)
-    if parsed.get("kind") == "key":
+    if parsed.get("kind") in OPERATOR_KINDS:
         return None
     return entry(event_id, to_epcis(parsed, outcome), PENDING, supplier, recorded_at, ours=True)
 
@@ -222,7 +224,7 @@ def backfill(connection: Connection, chunk: int = 2000) -> int:
             text(
                 "SELECT e.id, e.body, e.outcome, e.supplier_id, e.recorded_at, c.body, c.hash, c.context "
                 "FROM event e LEFT JOIN epcis_event c ON c.event_id = e.id "
-                "WHERE e.id > :last AND e.kind <> 'key' AND NOT EXISTS (SELECT 1 FROM epcis_index i WHERE i.event_id = e.id) "
+                "WHERE e.id > :last AND e.kind NOT IN ('key', 'report') AND NOT EXISTS (SELECT 1 FROM epcis_index i WHERE i.event_id = e.id) "
                 "ORDER BY e.id LIMIT :n"
             ),
             {"last": last, "n": chunk},

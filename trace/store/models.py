@@ -566,7 +566,10 @@ class EpcisIndex(SQLModel, table=True):
         Index("ix_epcis_index_event_time", "event_time"),
     )
 
-    event_id: int = Field(primary_key=True, foreign_key="event.id", sa_column_kwargs={"autoincrement": False})
+    # The index is derived from the event: it goes with it (CASCADE), never holds a row back.
+    event_id: int = Field(
+        primary_key=True, foreign_key="event.id", ondelete="CASCADE", sa_column_kwargs={"autoincrement": False}
+    )
     eid: str = Field(sa_column=Column(Text, nullable=False, index=True))
     hash: str = Field(max_length=100)
     type: str = Field(max_length=64, index=True)
@@ -593,6 +596,6 @@ class EpcisIndexValue(SQLModel, table=True):
     __tablename__ = "epcis_index_value"
     __table_args__ = (Index("ix_epcis_index_value_value", "value", "role", "event_id"),)
 
-    event_id: int = Field(primary_key=True, foreign_key="epcis_index.event_id")
+    event_id: int = Field(primary_key=True, foreign_key="epcis_index.event_id", ondelete="CASCADE")
     role: str = Field(primary_key=True, max_length=16)
     value: str = Field(primary_key=True, max_length=400)

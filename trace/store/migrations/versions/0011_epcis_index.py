@@ -37,7 +37,7 @@ def upgrade() -> None:
         text("error_reason", nullable=True),
         text("body"),
         text("context", nullable=True),
-        sa.ForeignKeyConstraint(["event_id"], ["event.id"]),
+        sa.ForeignKeyConstraint(["event_id"], ["event.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("event_id"),
     )
     op.create_index("ix_epcis_index_page", "epcis_index", ["record_time", "event_id"])
@@ -49,7 +49,7 @@ def upgrade() -> None:
         integer("event_id"),
         string("role", 16),
         string("value", 400),
-        sa.ForeignKeyConstraint(["event_id"], ["epcis_index.event_id"]),
+        sa.ForeignKeyConstraint(["event_id"], ["epcis_index.event_id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("event_id", "role", "value"),
     )
     op.create_index("ix_epcis_index_value_value", "epcis_index_value", ["value", "role", "event_id"])
