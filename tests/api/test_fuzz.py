@@ -41,6 +41,7 @@ from tests.api.conftest import Site, open_site
 EXAMPLES = 20
 HOSTILE_EXAMPLES = 4
 SUITES = 3
+MORE_SUITES = 10  # bounded: the stateful test never runs longer than this many seeds
 STATEFUL = settings(
     max_examples=25,
     stateful_step_count=6,
@@ -149,15 +150,19 @@ def test_stateful_links_conform(api_schema: Any, fuzz_site: Site) -> None:
             except Exception as exc:  # schemathesis's FailureGroup of the checks that failed
                 failures.append(f"{case.method} {case.formatted_path} -> {response.status_code}: {exc}")
 
-    for suite in range(SUITES):
+    # At least SUITES seeds; more (up to MORE_SUITES) only until the event links were followed: which
+    # transitions a seed takes depends on the server's answers (random ids and keys), and with 60
+    # routes three seeds sometimes never reach /events/{ref}/verify.
+    wanted = {f"GET {API_PREFIX}/events/{{ref}}", f"GET {API_PREFIX}/events/{{ref}}/verify"}
+    for suite in range(MORE_SUITES):
+        if suite >= SUITES and wanted <= set(linked):
+            break
         try:
             seed(suite)(Links).run(settings=STATEFUL)
         except Flaky:
             pass
     assert not failures, "\n".join(failures[:10])
-    assert {f"GET {API_PREFIX}/events/{{ref}}", f"GET {API_PREFIX}/events/{{ref}}/verify"} <= set(linked), sorted(
-        set(linked)
-    )
+    assert wanted <= set(linked), sorted(set(linked))
 
 
 def hostile(body: Any, how: str, depth: int) -> bytes:
