@@ -433,12 +433,16 @@ def _why_not(
     return None
 
 
-_TODO = """请立即停止使用这些罐装奶粉,不要再给宝宝食用;请保留包装,按销售方的指引退回或退款。如宝宝有发热、\
-精神差、喂养困难等不适,请及时就医并告知医生所食用的产品和批次。
-
-Stop using these cans now and do not feed them to your baby. Keep the packaging and return it as the \
-seller directs for a refund. If your baby has a fever, is unusually sleepy or feeds poorly, see a doctor \
-and name the product and lot."""
+# What a parent should do now, Chinese then English (the mail is in both languages).
+_WHAT_TO_DO_ZH = (
+    "请立即停止使用这些罐装奶粉,不要再给宝宝食用;请保留包装,按销售方的指引退回或退款。如宝宝有发热、"
+    "精神差、喂养困难等不适,请及时就医并告知医生所食用的产品和批次。"
+)
+_WHAT_TO_DO_EN = (
+    "Stop using these cans now and do not feed them to your baby. Keep the packaging and return it as the "
+    "seller directs for a refund. If your baby has a fever, is unusually sleepy or feeds poorly, see a doctor "
+    "and name the product and lot."
+)
 
 
 def _message(
@@ -494,7 +498,7 @@ Open this link and press "Confirm" to start. If you did not ask, ignore this e-m
 {why}以下产品批次已被召回:
 {listed}
 原因:{recall.reason}
-{_TODO.split(chr(10) + chr(10))[0]}
+{_WHAT_TO_DO_ZH}
 查看召回详情:{read_url}
 退订:{stop_url}
 
@@ -502,7 +506,7 @@ Recall alert (recall {recall.id}, class {recall.severity})
 This lot {whom} is recalled:
 {listed}
 Reason: {recall.reason}
-{_TODO.split(chr(10) + chr(10))[1]}
+{_WHAT_TO_DO_EN}
 Read the recall: {read_url}
 Unsubscribe: {stop_url}
 """
