@@ -15,6 +15,8 @@ StateConflictError                     409     CONFLICTS[kind]: ALREADY_RECALLED
 malformed Digital Link path (scan)     400     MALFORMED: the path, not a body, is bad (GS1 resolver)
 missing / unknown / revoked API key    401     MISSING_KEY / BAD_KEY
 SessionEndedError (supplier portal)    401     SESSION_ENDED
+RequestSignatureError (EPCIS capture)  401     the header and what was expected (RFC 7807 problem)
+CaptureLimitError (EPCIS capture)      413     the limit and its value (RFC 7807, CaptureLimitExceededException)
 too many wrong keys, scans, bundles    429     AUTH_THROTTLED / the route's text
 NotAllowedError, wrong role            403     the core's message / "not allowed: ..." (custody: problems name the field)
 NotFoundError, unknown route           404     the core's message / "not found"
@@ -62,6 +64,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cradletrace.api.logs import redact
 from cradletrace.errors import (
     AnchoringBusyError,
+    CaptureLimitError,
     ChainError,
     ChainUnavailableError,
     Conflict,
@@ -73,6 +76,7 @@ from cradletrace.errors import (
     NotAllowedError,
     NotFoundError,
     Problem,
+    RequestSignatureError,
     RpcRefusedError,
     SessionEndedError,
     StateConflictError,
@@ -165,12 +169,25 @@ def error_body(detail: str, problems: Sequence[Problem] = ()) -> dict[str, Any]:
     return dict(jsonable_encoder(out))
 
 
-def problem_response(status: int, detail: str, problems: Sequence[Problem]) -> JSONResponse:
-    """An EPCIS query refusal as GS1's REST binding shapes it (RFC 7807, ``type`` the EPCIS exception),
+def problem_response(
+    status: int,
+    detail: str,
+    problems: Sequence[Problem],
+    type_: str = QUERY_PARAMETER_EXCEPTION,
+    title: str = "EPCIS query exception",
+) -> JSONResponse:
+    """An EPCIS refusal as GS1's REST binding shapes it (RFC 7807, ``type`` the EPCIS exception),
     keeping ``field`` and ``problems`` so it names the parameter as every other error names its field."""
     body = error_body(detail, problems)
-    body.update(type=QUERY_PARAMETER_EXCEPTION, title="EPCIS query exception", status=status)
+    body.update(type=type_, title=title, status=status)
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+# The binding's own refusals (api/routes/epcisbinding.py): GS1's exception type and title of each.
+EPCIS_PROBLEMS: dict[type[TraceError], tuple[str, str]] = {
+    RequestSignatureError: ("epcisException:SecurityException", "Request signature refused"),
+    CaptureLimitError: ("epcisException:CaptureLimitExceededException", "Capture Payload too large"),
+}
 
 
 _DESCRIPTIONS = {
@@ -245,6 +262,8 @@ ANSWERS: tuple[Answer, ...] = (
     Answer(NotFoundError, 404, str),
     Answer(NotAllowedError, 403, str),
     Answer(SessionEndedError, 401, SESSION_ENDED),
+    Answer(RequestSignatureError, 401, str),
+    Answer(CaptureLimitError, 413, str),
     Answer(ChainUnavailableError, 503, CHAIN_UNAVAILABLE),
     Answer(StoppedError, 503, STOPPED, lambda e: [Problem("", str(e))]),
     Answer(ChainError, 502, CHAIN_FAILED),
@@ -290,6 +309,9 @@ def install(app: FastAPI) -> None:
             log.error("%s %s -> %d: %s: %s", request.method, redact(request.url.path), status, type(exc).__name__, exc)
         if isinstance(exc, EpcisQueryError):  # GS1's REST binding: an RFC 7807 problem, with our fields too
             return problem_response(status, detail, problems)
+        if type(exc) in EPCIS_PROBLEMS:
+            kind, title = EPCIS_PROBLEMS[type(exc)]
+            return problem_response(status, detail, problems, kind, title)
         return error_response(status, detail, problems)
 
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:

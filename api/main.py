@@ -38,6 +38,7 @@ from cradletrace.api.routes import (
     buyers,
     console,
     epcis,
+    epcisbinding,
     epcisquery,
     events,
     health,
@@ -80,11 +81,12 @@ ROUTERS = tuple(
         recalls,
         ack,
         epcis,
-        epcisquery,
         teststandards,
         buyers,
     )
 )
+# GS1's EPCIS 2.0 REST binding, at the app's root (/epcis), where partners' EPCIS clients look for it.
+EPCIS_ROUTERS = (epcisbinding.router, epcisquery.router)
 
 DESCRIPTION = """\
 Signed supplier events for maternal and infant goods, anchored on an EVM chain, verifiable by anyone.
@@ -131,7 +133,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     # Added last is outermost: the catch-all must see what the body limit lets through, and the
     # strict parser reads only what the body limit let through.
-    app.add_middleware(StrictJsonMiddleware)
+    app.add_middleware(StrictJsonMiddleware, raw=(f"{epcisbinding.PREFIX}/capture", f"{epcisbinding.PREFIX}/events"))
     app.add_middleware(
         BodyLimitMiddleware,
         default=settings.api_max_body,
@@ -141,10 +143,14 @@ def create_app(settings: Settings) -> FastAPI:
             ("POST", "/supplier/documents"): settings.portal_max_document,
             ("POST", "/supplier/events"): settings.api_max_bulk_body,  # POST /api/v1/events's own limit
             ("POST", "/supplier/bulk/check"): settings.portal_max_bulk_file,
+            # the binding refuses over its own limit with GS1's problem (epcisbinding._body); this is the backstop
+            ("POST", f"{epcisbinding.PREFIX}/capture"): 2 * settings.epcis_capture_max_bytes,
+            ("POST", f"{epcisbinding.PREFIX}/events"): 2 * settings.epcis_capture_max_bytes,
         },
     )
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(MetricsMiddleware)  # counts the catch-all's 500s and the 413s too
+    app.add_middleware(epcisbinding.BindingHeaders, settings=settings)  # GS1 version headers under /epcis
     connect = tuple(url_origin(u) for u in settings.public_rpc_urls)
     app.add_middleware(
         SecurityHeadersMiddleware,
@@ -159,6 +165,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(scan.router)  # public: the Digital Link path phones open, outside the API prefix
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    for router in EPCIS_ROUTERS:
+        app.include_router(router)
     app.include_router(health.root_router)  # public: /healthz for load balancers
     app.include_router(metrics.router)  # public: /metrics for a Prometheus scraper
     app.include_router(scanner.router)  # public: the camera page that opens those paths

@@ -26,6 +26,7 @@ from cradletrace.anchoring.worker import AnchorWorker, Outcome, Run
 from cradletrace.api.ratelimit import RateLimiter
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
+from cradletrace.epcis.binding import CaptureWorker
 from cradletrace.errors import ConfigError
 from cradletrace.recall.delivery import NoticeDeliverer
 from cradletrace.sales import member_key
@@ -50,6 +51,7 @@ class Runtime:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._notice_thread: threading.Thread | None = None
+        self._capture_thread: threading.Thread | None = None
         self.scanner: PgScanner | None = None
 
     def open(self) -> None:
@@ -67,6 +69,11 @@ class Runtime:
                     target=self.deliverer.loop, args=(self._stop,), name="cradletrace-notices", daemon=True
                 )
                 self._notice_thread.start()
+            if self.settings.epcis_capture_interval > 0:  # EPCIS capture jobs (epcis/binding.py)
+                self._capture_thread = threading.Thread(
+                    target=self.captures.loop, args=(self._stop,), name="cradletrace-captures", daemon=True
+                )
+                self._capture_thread.start()
         except BaseException:
             self.workspace.close()
             raise
@@ -179,6 +186,21 @@ class Runtime:
         """Sends the recall notice outbox; any number of processes may share it (claims)."""
         return NoticeDeliverer(self.settings, self.session, lambda: self.sealer, say=log.info)
 
+    @cached_property
+    def captures(self) -> CaptureWorker:
+        """Runs the EPCIS capture jobs (POST /epcis/capture); any number of processes may share them."""
+        return CaptureWorker(
+            self.session,
+            lambda: self.workspace.limits,
+            self.settings.epcis_capture_limit,
+            self.settings.epcis_capture_interval,
+        )
+
+    def wake_captures(self) -> None:
+        """A capture job was taken: run it now rather than at the next interval."""
+        if self._capture_thread is not None:
+            self.captures.wake.set()
+
     def wake_notices(self) -> None:
         """A recall started or widened: deliver its notices now rather than at the next interval."""
         if self._notice_thread is not None:
@@ -224,6 +246,9 @@ class Runtime:
         if self._notice_thread is not None:
             self.deliverer.wake.set()
             self._notice_thread.join(timeout=60)
+        if self._capture_thread is not None:
+            self.captures.wake.set()
+            self._capture_thread.join(timeout=60)
         if self._thread is not None:
             self._thread.join(timeout=60)
         with self.anchor_lock:

@@ -63,6 +63,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "EpcisEvent": ("cradletrace.epcis",),
     "EpcisIndex": ("cradletrace.epcis",),
     "EpcisIndexValue": ("cradletrace.epcis",),
+    "EpcisCapture": ("cradletrace.epcis",),
     "Supplier": ("cradletrace.suppliers",),
     "SupplierKey": ("cradletrace.suppliers",),
     "Certification": ("cradletrace.suppliers",),

@@ -59,6 +59,17 @@ class Settings(BaseSettings):
     # POST /api/v1/events (10 000 signed events fit), the other for every other request.
     api_max_body: int = Field(default=1 << 20, ge=1024)
     api_max_bulk_body: int = Field(default=20 << 20, ge=1024)
+    # EPCIS REST binding (POST /epcis/capture, docs/epcis.md "REST binding"): the most events and bytes
+    # one capture may hold (advertised as GS1-EPCIS-Capture-Limit / -File-Size-Limit; over them: 413);
+    # the seconds between the capture worker's looks for pending jobs (0: no worker in this process;
+    # a posted job wakes it at once); how far (seconds) a request signature's ``created`` may lie
+    # from the server's clock; and whether a capture without a request signature is taken (off:
+    # refused with 401; on: the caller's API key names the supplier and every event is marked unsigned).
+    epcis_capture_limit: int = Field(default=10_000, ge=1, le=10_000)
+    epcis_capture_max_bytes: int = Field(default=20 << 20, ge=1024)
+    epcis_capture_interval: float = Field(default=2.0, ge=0.0)
+    epcis_signature_window: int = Field(default=300, ge=1)
+    epcis_unsigned_capture: bool = False
     # Seconds between runs of the API process's own anchoring thread; 0 runs none
     # ('cradletrace serve' sets it, so the embedded chain needs no second process).
     anchor_interval: float = Field(default=0.0, ge=0.0)

@@ -14,6 +14,8 @@ The hierarchy, and the builtin each one resembles::
     ├── NotFoundError (LookupError)            an id, lot or event that is not in the store
     ├── NotAllowedError (PermissionError)      expired certificate, revoked key, wrong role
     ├── SessionEndedError                      no portal session: never signed in, idle, too old, signed out
+    ├── RequestSignatureError                  an EPCIS capture's HTTP message signature missing or wrong
+    ├── CaptureLimitError                      an EPCIS capture over the events or bytes it may hold
     ├── StoppedError                           long work stopped: time limit, client gone, shutdown
     ├── ConfigError                            data directory or settings unusable
     ├── AnchoringBusyError                     another worker anchors now (leader lock, claimed events)
@@ -125,6 +127,29 @@ class NotAllowedError(TraceError, PermissionError):
     def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
         super().__init__(message)
         self.problems: list[Problem] = list(problems)
+
+
+class RequestSignatureError(TraceError):
+    """An EPCIS capture request whose HTTP message signature (RFC 9421) or Content-Digest (RFC 9530)
+    is missing, malformed, stale, by an unknown, revoked or another supplier's key, or does not
+    verify: nothing was taken. ``header`` names the header at fault; the message what was expected."""
+
+    def __init__(self, header: str, expected: str) -> None:
+        super().__init__(f"{header}: {expected}")
+        self.header = header
+        self.problems = [Problem(header, expected)]
+
+
+class CaptureLimitError(TraceError):
+    """An EPCIS capture over a limit the binding advertises (``limit``: GS1-EPCIS-Capture-Limit or
+    GS1-EPCIS-Capture-File-Size-Limit, whose ``value`` it exceeds): nothing was taken."""
+
+    def __init__(self, limit: str, value: int, got: int) -> None:
+        unit = "events" if limit == "GS1-EPCIS-Capture-Limit" else "bytes"
+        super().__init__(f"{limit}: expected at most {value} {unit}, got {got}")
+        self.limit = limit
+        self.value = value
+        self.problems = [Problem(limit, f"expected at most {value} {unit}, got {got}")]
 
 
 class SessionEndedError(TraceError):

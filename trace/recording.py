@@ -27,12 +27,14 @@ from cradletrace.core import canonical, signing
 from cradletrace.core.admission import admission_problems
 from cradletrace.core.canonical import JsonValue
 from cradletrace.core.events import (
+    GENERIC_KIND,
     OPERATOR_KINDS,
     SUBMITTED_KINDS,
     AnyEvent,
     BatchData,
     ColdChainData,
     CommissionData,
+    EpcisRecordData,
     KeyData,
     MoveData,
     PackData,
@@ -53,7 +55,8 @@ from cradletrace.workspace import default_limits
 MAX_EVENTS = 10_000
 _NOT_SUBMITTED = (
     f"expected one of {', '.join(SUBMITTED_KINDS)}, got {{kind!r}}: key records are written by the server's "
-    "key log when a key is registered or revoked, report records by the server when it files a recall report"
+    "key log when a key is registered or revoked, report records by the server when it files a recall report, "
+    "epcis records by EPCIS capture (POST /epcis/capture)"
 )
 _KEY_LOG_ONLY = "expected 'key' or 'report': the server's own key records these only"
 
@@ -174,6 +177,7 @@ def record_submissions(
     limits: Mapping[str, Limit] | None = None,
     *,
     key_log: bool = False,
+    captured: bool = False,
 ) -> list[RecordedEvent]:
     """Validate every item against the store and insert them all in the caller's transaction.
 
@@ -190,6 +194,11 @@ def record_submissions(
     events, in the transaction that files the report, and nothing else; submitted from anywhere
     else such an event is refused, so a key record always stands for a key change this store made
     and a report record for a report this server generated.
+
+    ``captured``: EPCIS capture (epcis/binding.py) records a document whose HTTP request signature
+    (RFC 9421) it checked with the key each event names; each item's ``signature`` is then the
+    reference of that capture (``epcis-capture:<id>/<i>``), not an Ed25519 signature of the event,
+    and only such a capture may record the generic ``epcis`` kind. Every other rule applies.
     """
     problems: list[Problem] = []
     refused: list[Problem] = []  # not the supplier's to say: "events[i]" (key, role) or the field it is about
@@ -239,7 +248,7 @@ def record_submissions(
         assert key is not None
         if kid not in pub_cache:
             pub_cache[kid] = base64.b64decode(key.public_key)
-        if not signing.verify_signature(pub_cache[kid], body, item.signature):
+        if not captured and not signing.verify_signature(pub_cache[kid], body, item.signature):
             problems.append(
                 Problem(
                     f"{where}.signature",
@@ -256,7 +265,7 @@ def record_submissions(
         except InvalidInputError as exc:
             problems.extend(_located(exc, where))
             continue
-        if (event.kind in OPERATOR_KINDS) != key_log:
+        if (event.kind in OPERATOR_KINDS) != key_log or (event.kind == GENERIC_KIND and not captured):
             why = _KEY_LOG_ONLY if key_log else _NOT_SUBMITTED.format(kind=event.kind)
             problems.append(Problem(f"{where}.kind", why))
             continue
@@ -430,7 +439,9 @@ def _against_store(
                 problems.append(
                     Problem(f"{where}.shipment", missing("shipment", repr(d.shipment), refused_shipments, d.shipment))
                 )
-        elif not isinstance(d, (BatchData, KeyData, ReportData, PackData, MoveData, SaleData)):  # units name no one lot
+        elif not isinstance(
+            d, (BatchData, KeyData, ReportData, PackData, MoveData, SaleData, EpcisRecordData)
+        ):  # units name no one lot
             ref = lot_of(c.event)
             assert ref is not None
             if ref.key not in lots and ref.key not in new_lots:
@@ -441,8 +452,8 @@ def _against_store(
 
     problems.extend(_serial_problems(session, good))
     goods: list[tuple[int, AnyEvent]] = [
-        (c.index, c.event) for c in good if c.event.kind not in OPERATOR_KINDS
-    ]  # a key event names no goods
+        (c.index, c.event) for c in good if c.event.kind not in (*OPERATOR_KINDS, GENERIC_KIND)
+    ]  # a key event names no goods, a generic EPCIS record none cradletrace keeps state for
     ledger = units.load(session, goods)
     custody_problems, custody_refused = custody.check(session, goods, known, makers, ledger)
     problems.extend(custody_problems)

@@ -1,4 +1,4 @@
-"""The EPCIS 2.0 query interface (GS1's REST binding): ``GET /epcis/events`` and the resource lists.
+"""The EPCIS 2.0 query interface (GS1's REST binding, at ``/epcis``): ``GET /epcis/events`` and the resource lists.
 
 Parameters, answers and refusals follow GS1's OpenAPI document (vendored as
 trace/data/epcis/epcis-rest-openapi.json): an EPCISQueryDocument with the events in
@@ -6,6 +6,8 @@ trace/data/epcis/epcis-rest-openapi.json): an EPCISQueryDocument with the events
 headers, paging by ``perPage`` and ``nextPageToken`` with a ``Link: <…>; rel="next"`` header, and a
 bad parameter refused with 400 as an RFC 7807 problem of type
 ``epcisException:QueryParameterException`` naming it. What each caller sees: cradletrace.epcis.query.
+``Accept: application/xml`` gets the EPCISQueryDocument as EPCIS 2.0 XML (cradletrace.epcis.xml).
+An event captured unsigned (docs/epcis.md "REST binding") carries ``ct:unsigned: true``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from fastapi import APIRouter, Path, Request, Response
 from cradletrace.api.deps import ReaderDep, SessionDep
 from cradletrace.api.errors import responses
 from cradletrace.apikeys import Caller
-from cradletrace.epcis import query
+from cradletrace.epcis import query, xml
 from cradletrace.epcis.profile import CONTEXT
 from cradletrace.epcis.validation import vocabulary
 from cradletrace.errors import NotFoundError
@@ -31,7 +33,11 @@ HEADERS = {"GS1-EPCIS-Version": query.EPCIS_VERSION, "GS1-CBV-Version": query.CB
 _DOC_200: dict[int | str, dict[str, Any]] = {
     200: {
         "description": 'An EPCISQueryDocument; a `Link: <…>; rel="next"` header while more pages follow',
-        "content": {"application/json": {"schema": {"type": "object"}}, "application/ld+json": {"schema": {}}},
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/ld+json": {"schema": {}},
+            "application/xml": {"schema": {"type": "string", "description": "EPCISQueryDocument, EPCIS 2.0 XML"}},
+        },
         "headers": {
             "GS1-EPCIS-Version": {"schema": {"type": "string"}},
             "GS1-CBV-Version": {"schema": {"type": "string"}},
@@ -89,12 +95,15 @@ def _answer(
 ) -> Response:
     page = query.run(session, params, viewer(caller), epc)
     session.commit()  # the CBV hashes the query computed for native events, kept for the next one
-    body = json.dumps(query.document(page, datetime.now(UTC)), ensure_ascii=False, separators=(",", ":"))
+    now = datetime.now(UTC)
+    body = json.dumps(query.document(page, now), ensure_ascii=False, separators=(",", ":"))
     headers = dict(HEADERS)
     if page.next_token:
         url = request.url.remove_query_params("nextPageToken").include_query_params(nextPageToken=page.next_token)
         headers["Link"] = f'<{url}>; rel="next"'
     accept = request.headers.get("accept", "")
+    if any(m in accept for m in xml.MEDIA_TYPES) and "json" not in accept:  # EPCIS 2.0 XML (GS1's XSD)
+        return Response(xml.to_query_xml(query.document(page, now)), media_type="application/xml", headers=headers)
     media = "application/ld+json" if "application/ld+json" in accept else "application/json"
     return Response(body, media_type=media, headers=headers)
 
@@ -123,6 +132,21 @@ def epc_events(
     if not query.known(session, epc, viewer(caller)):
         raise NotFoundError(f"epc {epc!r}: no event you may see names it")
     return _answer(request, session, _params(request), caller, epc)
+
+
+@router.get(
+    "/eventTypes/{eventType}/events",
+    responses={**responses(401, 403, 422), **_DOC_200},
+    openapi_extra=_PARAMETERS,
+)
+def event_type_events(
+    request: Request,
+    session: SessionDep,
+    caller: ReaderDep,
+    eventType: Annotated[str, Path(min_length=1, max_length=200, description="An EPCIS event type")],
+) -> Response:
+    """The events of one type (GS1's `eventTypes/{eventType}/events`); other parameters narrow it."""
+    return _answer(request, session, {**_params(request), "eventType": [eventType]}, caller)
 
 
 def _collection(members: Sequence[str]) -> Response:

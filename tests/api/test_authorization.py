@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -22,11 +23,11 @@ from fastapi.routing import APIRoute
 
 from cradletrace import bulk
 from cradletrace.api.errors import BAD_KEY, MISSING_KEY
-from cradletrace.api.main import API_PREFIX, ROUTERS
+from cradletrace.api.main import API_PREFIX, EPCIS_ROUTERS, ROUTERS
 from cradletrace.core import signing
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.demo import story
-from tests.api.conftest import MILK, WHO, A, B, Site, raw_milk, sign_with, signed
+from tests.api.conftest import MILK, WHO, A, B, Site, key_file, raw_milk, sign_with, signed
 
 P = API_PREFIX
 
@@ -37,9 +38,10 @@ class Case:
     route: str  # the path template as the app declares it
     expected: dict[str, int]
     body: Callable[[Site, dict[str, Any]], dict[str, Any]] | None = None
+    prefix: str = P  # the EPCIS REST binding lives at the app's root: /epcis
 
     def url(self, params: dict[str, Any]) -> str:
-        return P + self.route.format(**params)
+        return self.prefix + self.route.format(**params)
 
 
 def only(**allowed: int) -> dict[str, int]:
@@ -201,15 +203,35 @@ CASES = [
     Case("POST", "/epcis", only(supplier_a=422, supplier_b=422), lambda s, p: {"content": b"{}"}),
     Case("GET", "/epcis/lots/{lot}", only(quality=200, operator=200)),
     Case("GET", "/epcis/recalls/{recall_id}", only(quality=200, operator=200)),
-    # The EPCIS query interface: every reader; a supplier sees what it may (tests/epcis/test_query.py).
-    Case("GET", "/epcis/events", only(quality=200, operator=200, supplier_a=200, supplier_b=200)),
-    Case("GET", "/epcis/eventTypes", only(quality=200, operator=200, supplier_a=200, supplier_b=200)),
-    Case("GET", "/epcis/bizSteps", only(quality=200, operator=200, supplier_a=200, supplier_b=200)),
-    Case("GET", "/epcis/bizLocations", only(quality=200, operator=200, supplier_a=200, supplier_b=200)),
-    Case("GET", "/epcis/readPoints", only(quality=200, operator=200, supplier_a=200, supplier_b=200)),
-    Case("GET", "/epcis/dispositions", only(quality=200, operator=200, supplier_a=200, supplier_b=200)),
+    # GS1's EPCIS REST binding at /epcis: query as every reader (a supplier sees what it may:
+    # tests/epcis/test_query.py); capture as the roles that record events (supplier keys); a plain-text
+    # body is then the supplier's own mistake (415); discovery (OPTIONS) is public.
+    *(
+        Case("GET", f"/epcis{r}", only(quality=200, operator=200, supplier_a=200, supplier_b=200), prefix="")
+        for r in ("/events", "/eventTypes", "/bizSteps", "/bizLocations", "/readPoints", "/dispositions")
+    ),
+    Case(
+        "GET",
+        "/epcis/eventTypes/{event_type}/events",
+        only(quality=200, operator=200, supplier_a=200, supplier_b=200),
+        prefix="",
+    ),
     # The plant's formula lot IF-0001: the plant made it; the farm has no event of it and none was shipped to it.
-    Case("GET", "/epcis/epcs/{epc}/events", only(quality=200, operator=200, supplier_a=200, supplier_b=404)),
+    Case("GET", "/epcis/epcs/{epc}/events", only(quality=200, operator=200, supplier_a=200, supplier_b=404), prefix=""),
+    *(
+        Case(m, r, only(supplier_a=415, supplier_b=415), lambda s, p: {"content": b"x"}, prefix="")
+        for m, r in (("POST", "/epcis/capture"), ("POST", "/epcis/events"))
+    ),
+    Case("GET", "/epcis/capture", only(quality=200, operator=200, supplier_a=200, supplier_b=200), prefix=""),
+    # A's capture job: A and the staff read it; B is told it does not exist.
+    *(
+        Case("GET", r, only(quality=200, operator=200, supplier_a=200, supplier_b=404), prefix="")
+        for r in ("/epcis/capture/{capture_id}", "/epcis/capture/{capture_id}/document")
+    ),
+    *(
+        Case("OPTIONS", r, public(204), prefix="")
+        for r in ("/epcis/capture", "/epcis/capture/{capture_id}", "/epcis/events")
+    ),
     # Buyer pseudonyms are for sellers (role brand): the plant's and the farm's keys are refused too.
     Case("POST", "/buyers", only(), lambda s, p: {"json": {"member_id": "member-1"}}),
 ]
@@ -252,7 +274,24 @@ def params(site: Site) -> dict[str, Any]:
         "report": "plan",
         "fmt": "xlsx",  # the plan is made as PDF only
         "sha256": "0" * 64,
+        "capture_id": _a_capture(site),
+        "event_type": "ObjectEvent",
     }
+
+
+def _a_capture(site: Site) -> int:
+    """A capture job of supplier A, signed with A's key file (RFC 9421), as a partner sends one."""
+    from cradletrace.epcis import httpsig
+
+    body = (Path(__file__).parents[1] / "vectors" / "epcis" / "gs1" / "Example_9.6.1-ObjectEvent.jsonld").read_bytes()
+    key_id, pem = key_file(site.settings, A)
+    url = "http://testserver/epcis/capture"
+    headers = httpsig.sign("POST", url, "application/ld+json", body, key_id, pem)
+    r = site.client.post(
+        url, content=body, headers={**site.auth("supplier_a"), **headers, "Content-Type": "application/ld+json"}
+    )
+    assert r.status_code == 202, r.text
+    return int(r.headers["location"].rsplit("/", 1)[1])
 
 
 @pytest.mark.parametrize("who", WHO)
@@ -266,7 +305,7 @@ def test_matrix(site: Site, params: dict[str, Any], case: Case, who: str) -> Non
     kwargs = case.body(site, params) if case.body else {}
     r = site.client.request(case.method, case.url(params), headers=site.auth(who), **kwargs)
     assert r.status_code == case.expected[who], r.text
-    body = r.json()
+    body = r.json() if r.content else {}
     if r.status_code == 401:
         assert body["detail"] == (MISSING_KEY if who == "anonymous" else BAD_KEY)
         assert r.headers["www-authenticate"].startswith("Bearer")
@@ -284,6 +323,12 @@ def _api_routes() -> set[tuple[str, str]]:
         for r in router.routes
         if isinstance(r, APIRoute)
         for m in r.methods
+    } | {
+        (m, r.path_format)
+        for router in EPCIS_ROUTERS
+        for r in router.routes
+        if isinstance(r, APIRoute)
+        for m in r.methods
     }
 
 
@@ -292,12 +337,14 @@ def test_matrix_covers_every_endpoint(site: Site) -> None:
     covered = {
         (
             c.method,
-            P
+            c.prefix
             + c.route.replace("{spare}", "{supplier_id}")
             .replace("{spare_key}", "{key_id}")
             .replace("{spare_api_key}", "{key_id}")
             .replace("{a_event}", "{ref}")
-            .replace("{formula}", "{gtin}"),
+            .replace("{formula}", "{gtin}")
+            .replace("{capture_id}", "{captureID}")
+            .replace("{event_type}", "{eventType}"),
         )
         for c in CASES
     }

@@ -25,7 +25,7 @@ from cradletrace.workspace import Workspace
 from tests.api.conftest import A, B, Site, open_site
 from tests.conftest import NOW
 
-P = "/api/v1/epcis"
+P = "/epcis"
 PROFILE = Path(__file__).parent.parent / "vectors" / "epcis" / "profile"
 UPLOADER = {"farm": B, "plant": A, "lab": "canterbury-lab"}
 FORMULA = "94219029601016"

@@ -3,7 +3,7 @@
 An event is the JSON object a supplier signs::
 
     {"kind": "batch" | "test_report" | "cold_chain" | "shipment" | "commission"
-             | "pack" | "unpack" | "move" | "sale" | "key" | "report",
+             | "pack" | "unpack" | "move" | "sale" | "key" | "report" | "epcis",
      "supplier": "<supplier id>", "key": "<key id>", "data": {...}}
 
 A "key" event is no supplier's: it is the key log's record of a supplier key's registration or
@@ -59,10 +59,13 @@ KINDS = (
     "sale",
     "key",
     "report",
+    "epcis",
 )
 # Written by the server under the operator's key (key log, filed recall reports), never submitted.
 OPERATOR_KINDS = ("key", "report")
-SUBMITTED_KINDS = tuple(k for k in KINDS if k not in OPERATOR_KINDS)
+# An EPCIS event the profile has no cradletrace meaning for, kept whole: only EPCIS capture records it.
+GENERIC_KIND = "epcis"
+SUBMITTED_KINDS = tuple(k for k in KINDS if k not in (*OPERATOR_KINDS, GENERIC_KIND))
 SUPPLIER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 # The key log's signer (keylog.py): a pseudo-supplier no real supplier may take the id of, whose
 # role records key events and nothing else.
@@ -612,6 +615,17 @@ class ReportData(_Model):
     by: Annotated[str, Field(min_length=1, max_length=200)]
 
 
+class EpcisRecordData(_Model):
+    """Any valid EPCIS 2.0 event the profile (epcis/read.py) maps to no cradletrace kind, kept whole so it
+    is signed, hashed, anchored and queried like every record: ``hash`` its CBV 2.0 event hash,
+    ``event`` the event as captured, ``context`` the ``@context`` its compact IRIs need. It names no
+    goods cradletrace keeps state for, so custody, holds and lot rules do not apply to it."""
+
+    hash: Annotated[str, Field(pattern=r"^ni:///sha-256;[0-9a-f]{64}\?ver=CBV2\.0$")]
+    event: dict[str, Any]
+    context: list[Any] | dict[str, Any] | str | None
+
+
 class _Envelope(_Model):
     supplier: Annotated[str, Field(pattern=SUPPLIER_ID.pattern)]
     key: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
@@ -672,6 +686,11 @@ class ReportEvent(_Envelope):
     data: ReportData
 
 
+class EpcisRecordEvent(_Envelope):
+    kind: Literal["epcis"]
+    data: EpcisRecordData
+
+
 AnyEvent = (
     BatchEvent
     | TestReportEvent
@@ -684,6 +703,7 @@ AnyEvent = (
     | SaleEvent
     | KeyEvent
     | ReportEvent
+    | EpcisRecordEvent
 )
 UnitData = PackData | MoveData | SaleData  # the logistics records: about units, not one lot
 Event = Annotated[AnyEvent, Field(discriminator="kind")]
@@ -767,7 +787,7 @@ def lot_of(event: AnyEvent) -> LotRef | None:
     """The lot an event is about (for the batch, its own lot; a key event and the logistics records
     about units, which may hold many lots, are about none)."""
     d = event.data
-    if isinstance(d, (KeyData, ReportData, PackData, MoveData, SaleData)):
+    if isinstance(d, (KeyData, ReportData, PackData, MoveData, SaleData, EpcisRecordData)):
         return None
     if isinstance(d, BatchData):
         return d.lot_ref

@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 from cradletrace import recording
 from cradletrace.core import canonical, signing
 from cradletrace.core.canonical import parse_json
-from cradletrace.core.events import MAX_READINGS
+from cradletrace.core.events import GENERIC_KIND, MAX_READINGS
 from cradletrace.core.testreport import Limit
 from cradletrace.epcis import index
 from cradletrace.epcis.profile import CT
@@ -102,8 +102,39 @@ def check_size(document: Any) -> None:
         raise InvalidEpcisError(problems)
 
 
-def map_document(document: Any, supplier: str, key: str, limits: Mapping[str, Limit]) -> list[Mapped]:
-    """Map every event of a valid EPCIS document; raise InvalidEpcisError with every problem."""
+_NOT_PROFILE = (CT + "eventHash", CT + "unsigned")  # what the binding writes on any event it serves
+
+
+def _uses_profile(value: Any, known: Mapping[str, str]) -> bool:
+    """Whether an event names a field of cradletrace's profile (``ct:`` anywhere): meant to map to a
+    cradletrace event, so a mapping problem is the sender's mistake, not an event to keep as it is."""
+    if isinstance(value, dict):
+        return any(
+            (expand(k, known).startswith(CT) and expand(k, known) not in _NOT_PROFILE) or _uses_profile(v, known)
+            for k, v in value.items()
+        )
+    return isinstance(value, list) and any(_uses_profile(v, known) for v in value)
+
+
+def generic_event(original: Mapping[str, Any], hash_: str, context: Any, supplier: str, key: str) -> dict[str, Any]:
+    """The generic ``epcis`` record of an EPCIS event the profile gives no cradletrace meaning:
+    the event whole, its CBV 2.0 hash and the document's ``@context`` (core.events.EpcisRecordData)."""
+    return {
+        "kind": GENERIC_KIND,
+        "supplier": supplier,
+        "key": key,
+        "data": {"hash": hash_, "event": dict(original), "context": context},
+    }
+
+
+def map_document(
+    document: Any, supplier: str, key: str, limits: Mapping[str, Limit], *, generic: bool = False
+) -> list[Mapped]:
+    """Map every event of a valid EPCIS document; raise InvalidEpcisError with every problem.
+
+    ``generic`` (the REST binding): an event the profile cannot map, and that names none of the
+    profile's ``ct:`` fields, becomes a generic ``epcis`` record instead of a problem, so any valid
+    EPCIS event can be captured; one that names them and does not map is still refused."""
     if not isinstance(document, dict) or document.get("type") != "EPCISDocument":
         raise InvalidEpcisError(Problem("/type", "expected an EPCISDocument to capture"))
     events = events_of(document)
@@ -127,7 +158,10 @@ def map_document(document: Any, supplier: str, key: str, limits: Mapping[str, Li
         try:
             out.append(Mapped(where, event, h, from_epcis(event, local, where, supplier, key, limits)))
         except MappingError as exc:
-            problems.extend(exc.problems)
+            if generic and not _uses_profile(event, local):
+                out.append(Mapped(where, event, h, generic_event(event, h, document.get("@context"), supplier, key)))
+            else:
+                problems.extend(exc.problems)
     if problems:
         raise InvalidEpcisError(problems)
     return out
@@ -196,8 +230,15 @@ def capture(
     signatures: Sequence[str],
     now: datetime,
     limits: Mapping[str, Limit] | None = None,
+    *,
+    captured: bool = False,
+    unsigned: bool = False,
 ) -> list[recording.RecordedEvent]:
-    """Record the mapped events with their signatures and keep each original; the caller commits."""
+    """Record the mapped events with their signatures and keep each original; the caller commits.
+
+    ``captured``: the signatures are the REST binding's capture references (binding.py; see
+    ``recording.record_submissions``); ``unsigned``: that capture was taken without a request
+    signature, and each event shows ``ct:unsigned: true`` in query results."""
     if len(signatures) != len(mapped):
         raise InvalidEpcisError(
             Problem("/signatures", f"expected one signature per event ({len(mapped)}), got {len(signatures)}")
@@ -205,7 +246,7 @@ def capture(
     refuse_captured(session, mapped)
     items = [recording.Submission(m.event, s) for m, s in zip(mapped, signatures)]
     try:
-        rows = recording.record_submissions(session, items, now, limits)
+        rows = recording.record_submissions(session, items, now, limits, captured=captured)
     except InvalidEventError as exc:
         raise InvalidEpcisError(_pointed(exc.problems, mapped)) from None
     except NotAllowedError as exc:  # a revoked key, an expired certificate, another supplier's key, a role
@@ -226,7 +267,10 @@ def capture(
     )
     index.use_captured(
         session,
-        [(r.id, m.original, m.hash, r.supplier_id, now) for m, r in zip(mapped, rows)],
+        [
+            (r.id, {**m.original, "ct:unsigned": True} if unsigned else m.original, m.hash, r.supplier_id, now)
+            for m, r in zip(mapped, rows)
+        ],
         context,
     )
     return rows

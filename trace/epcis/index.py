@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from cradletrace.core.epcisids import to_digital_link
-from cradletrace.core.events import OPERATOR_KINDS
+from cradletrace.core.events import GENERIC_KIND, OPERATOR_KINDS
 from cradletrace.epcis.profile import CONTEXT, to_epcis
 from cradletrace.store.models import EpcisIndex, EpcisIndexValue
 
@@ -143,6 +143,9 @@ def native(event_id: int, body: str, outcome: str | None, supplier: str, recorde
     parsed = json.loads(body)
     if parsed.get("kind") in OPERATOR_KINDS:
         return None
+    if parsed.get("kind") == GENERIC_KIND:  # a captured EPCIS event kept whole: indexed as it came
+        d = parsed["data"]
+        return captured(event_id, d["event"], d["hash"], supplier, recorded_at, json.dumps(d["context"]))
     return entry(event_id, to_epcis(parsed, outcome), PENDING, supplier, recorded_at, ours=True)
 
 

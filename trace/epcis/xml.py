@@ -541,3 +541,24 @@ def to_xml(document: Mapping[str, Any]) -> bytes:
     for event in document.get("epcisBody", {}).get("eventList", []):
         writer.event(event_list, event)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+QUERY2 = "urn:epcglobal:epcis-query:xsd:2"
+
+
+def to_query_xml(document: Mapping[str, Any]) -> bytes:
+    """An EPCISQueryDocument (JSON-LD, query.document) as EPCIS 2.0 XML: its events written as
+    ``to_xml`` writes a document's, under ``EPCISBody/epcisq:QueryResults/resultsBody/EventList``."""
+    results = document.get("epcisBody", {}).get("queryResults", {})
+    events = results.get("resultsBody", {}).get("eventList", [])
+    plain = etree.fromstring(to_xml({**document, "epcisBody": {"eventList": events}}))
+    nsmap = {**plain.nsmap, "epcisq": QUERY2}
+    root = etree.Element(f"{{{QUERY2}}}EPCISQueryDocument", nsmap=nsmap)  # type: ignore[arg-type]
+    for k, v in plain.attrib.items():
+        root.set(k, v)
+    body = etree.SubElement(root, "EPCISBody")
+    qr = etree.SubElement(body, f"{{{QUERY2}}}QueryResults")
+    etree.SubElement(qr, "queryName").text = str(results.get("queryName", "SimpleEventQuery"))
+    rb = etree.SubElement(qr, "resultsBody")
+    rb.append(plain.find("EPCISBody/EventList"))  # type: ignore[arg-type]
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))

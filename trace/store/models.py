@@ -13,6 +13,7 @@ from sqlmodel import Field, SQLModel
 
 # The values of the status columns below (re-exported: their one home is states.py).
 from cradletrace.store.states import BatchStatus as BatchStatus
+from cradletrace.store.states import CaptureState as CaptureState
 from cradletrace.store.states import HoldReason as HoldReason
 from cradletrace.store.states import NoticeStatus as NoticeStatus
 from cradletrace.store.types import UtcDateTime
@@ -494,6 +495,32 @@ class EpcisEvent(SQLModel, table=True):
     epcis_id: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # the eventID as sent
     body: str = Field(sa_column=Column(Text, nullable=False))  # the EPCIS event as sent (JSON)
     context: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class EpcisCapture(SQLModel, table=True):
+    """A capture job of the EPCIS REST binding (``POST /epcis/capture``): the request body exactly as
+    received, its media type and the HTTP message signature that covered it (RFC 9421 over its
+    RFC 9530 Content-Digest; JSON: method, target URI, the covered header values, ``Signature-Input``,
+    ``Signature``), so anyone can check later who sent which bytes. ``key_id`` None: captured
+    unsigned (``Settings.epcis_unsigned_capture``). ``state`` is a ``CaptureState``; ``errors`` the
+    problems (JSON pointers) of a failed job. Events it stored point here by their signature column."""
+
+    __tablename__ = "epcis_capture"
+    __table_args__ = (Index("ix_epcis_capture_state", "state", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    supplier_id: str = Field(foreign_key="supplier.id", index=True, max_length=63)
+    key_id: str | None = Field(default=None, foreign_key="supplier_key.key_id", max_length=16)
+    media_type: str = Field(max_length=100)
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    signature: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    state: str = Field(max_length=16)  # a CaptureState
+    attempts: int = 0
+    errors: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    event_count: int | None = None
+    created_at: datetime = _ts(nullable=False)
+    started_at: datetime | None = _ts(nullable=True)
+    finished_at: datetime | None = _ts(nullable=True)
 
 
 class Unit(SQLModel, table=True):

@@ -90,3 +90,13 @@ class PersonKind(StrEnum):
     CONFIRM = "confirm"  # the double opt-in mail of a new "tell me if this can is recalled" subscription
     BUYER = "buyer"  # a recall notice to a buyer whose order sold an affected can (one per buyer per recall)
     CONSUMER = "consumer"  # a recall notice to a confirmed subscriber of the lot
+
+
+class CaptureState(StrEnum):
+    """``EpcisCapture.state``: a capture job of the EPCIS REST binding (epcis/binding.py). A job is
+    ``pending`` until the transaction that stores its events (or none) also sets its end state, so a
+    job interrupted by a crash is still pending and runs again: never lost, never applied twice."""
+
+    PENDING = "pending"  # taken, not finished (``started_at`` set: a worker is on it, or was)
+    SUCCESS = "success"  # every event stored, in the job's one transaction
+    FAILED = "failed"  # nothing stored; ``errors`` says why

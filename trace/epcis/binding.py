@@ -1,0 +1,360 @@
+"""Capture jobs of the EPCIS 2.0 REST binding (``POST /epcis/capture``): taken at once, stored whole, run later.
+
+The route checks what is cheap (size, media type, the request signature: httpsig.py) and keeps the
+request (``submit``: table ``epcis_capture``, body bytes as received, the signature material), then
+answers 202 with the job's URL. A worker (``CaptureWorker``: a thread of each API process) runs each
+pending job (``run_job``) all or nothing: the events it stores, their originals and index rows, and
+the job's end state are written in ONE transaction. So a process killed mid-job leaves the job
+pending, with nothing of it stored, and the next worker runs it again: a job is never lost, never
+applied twice. Two workers on one job: the second waits on the first's row lock (PostgreSQL) or on
+the store's one writer (SQLite), then finds the job no longer pending and leaves it.
+
+Events stored by a job carry, in their signature column, the job's reference
+``epcis-capture:<id>/<n>`` (n: the event's place in the document's eventList): they are signed by the
+request signature over the whole body, which verification.py checks again (``check_event``).
+A job captured unsigned (``Settings.epcis_unsigned_capture``) writes ``unsigned:epcis-capture:<id>/<n>``
+and its events show ``ct:unsigned: true`` in query results.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from cradletrace import suppliers
+from cradletrace.core import canonical
+from cradletrace.core.testreport import Limit
+from cradletrace.epcis import httpsig
+from cradletrace.epcis.capture import Mapped, capture, check_size, map_document, read_document
+from cradletrace.epcis.validation import events_of, validate
+from cradletrace.errors import (
+    InvalidInputError,
+    NotAllowedError,
+    NotFoundError,
+    Problem,
+    RequestSignatureError,
+    TraceError,
+)
+from cradletrace.store.models import CaptureState, EpcisCapture, EpcisIndex, EventRow, SupplierKey
+
+log = logging.getLogger("cradletrace.epcis")
+
+REF = re.compile(r"^(unsigned:)?epcis-capture:(\d+)/(\d+)$")
+MAX_ATTEMPTS = 5  # a job that keeps failing for an unexpected reason is failed, not retried for ever
+VALIDATION = "epcisException:ValidationException"
+
+
+def reference(capture_id: int, n: int, unsigned: bool) -> str:
+    """The signature column of the ``n``-th event a capture stored."""
+    return f"{'unsigned:' if unsigned else ''}epcis-capture:{capture_id}/{n}"
+
+
+def parse_reference(signature: str) -> tuple[int, int, bool] | None:
+    """(capture id, place in the eventList, unsigned) of an event stored by a capture, else None."""
+    m = REF.match(signature)
+    return (int(m.group(2)), int(m.group(3)), m.group(1) is not None) if m else None
+
+
+def key_lookup(session: Session, supplier_id: str) -> Callable[[str], bytes]:
+    """The public key of a keyid, refused (RequestSignatureError naming Signature-Input) unless it is a
+    registered, unrevoked key of ``supplier_id``, the supplier the caller's API key acts for."""
+
+    def lookup(key_id: str) -> bytes:
+        key = session.get(SupplierKey, key_id)
+        why = suppliers.key_refusal(supplier_id, key, key_id)
+        if why is None and key is not None and key.revoked_at is not None:
+            why = f"key {key_id!r} of supplier {supplier_id!r} was revoked; expected an active key"
+        if why:
+            raise RequestSignatureError("Signature-Input", f"keyid: {why}")
+        assert key is not None
+        return base64.b64decode(key.public_key)
+
+    return lookup
+
+
+def submit(
+    session: Session,
+    supplier_id: str,
+    media_type: str,
+    body: bytes,
+    material: httpsig.Material | None,
+    now: datetime,
+) -> int:
+    """Keep a capture request as a pending job; returns its id. The caller commits."""
+    row = EpcisCapture(
+        supplier_id=supplier_id,
+        key_id=material.key_id if material else None,
+        media_type=media_type,
+        body=body,
+        signature=material.to_json() if material else None,
+        state=CaptureState.PENDING,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    return row.id
+
+
+def pending(session: Session, limit: int = 20) -> list[int]:
+    """The oldest pending jobs' ids."""
+    q = select(EpcisCapture.id).where(EpcisCapture.state == CaptureState.PENDING).order_by(col(EpcisCapture.id))
+    return [i for i in session.exec(q.limit(limit)) if i is not None]
+
+
+def get(session: Session, capture_id: int, supplier_id: str | None = None) -> EpcisCapture:
+    """One job; ``supplier_id``: only that supplier's (another's is as not found)."""
+    row = session.get(EpcisCapture, capture_id)
+    if row is None or (supplier_id is not None and row.supplier_id != supplier_id):
+        raise NotFoundError(f"capture {capture_id}: no such capture job")
+    return row
+
+
+def page(session: Session, supplier_id: str | None, after: int, per_page: int) -> list[EpcisCapture]:
+    """Jobs newest first below ``after`` (0: from the newest); ``supplier_id``: only that supplier's."""
+    q = select(EpcisCapture).order_by(col(EpcisCapture.id).desc()).limit(per_page)
+    if supplier_id is not None:
+        q = q.where(EpcisCapture.supplier_id == supplier_id)
+    if after:
+        q = q.where(col(EpcisCapture.id) < after)
+    return list(session.exec(q))
+
+
+def job_document(row: EpcisCapture) -> dict[str, Any]:
+    """The job as GS1's OpenAPI ``CaptureJob``: running, success, errors (RFC 7807 problems, each
+    with the JSON pointer of the event or field at fault in ``instance`` and ``pointer``)."""
+    errors = json.loads(row.errors) if row.errors else []
+    out: dict[str, Any] = {
+        "captureID": str(row.id),
+        "createdAt": row.created_at.isoformat().replace("+00:00", "Z"),
+        "running": row.state == CaptureState.PENDING,
+        "success": row.state != CaptureState.FAILED,
+        "captureErrorBehaviour": "rollback",
+        "errors": [
+            {
+                "type": VALIDATION,
+                "title": "Capture job rejected",
+                "status": 400,
+                "detail": e["message"],
+                "instance": e["pointer"],
+                "pointer": e["pointer"],
+            }
+            for e in errors
+        ],
+        "ct:eventCount": row.event_count,
+        "ct:signed": row.key_id is not None,
+    }
+    if row.finished_at is not None:
+        out["finishedAt"] = row.finished_at.isoformat().replace("+00:00", "Z")
+    return out
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A job's document, checked and mapped, ready to store."""
+
+    document: dict[str, Any]
+    mapped: list[Mapped]
+
+
+EVENT_TYPES = ("ObjectEvent", "AggregationEvent", "TransactionEvent", "TransformationEvent", "AssociationEvent")
+GS1_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+
+
+def as_document(value: Any) -> Any:
+    """A single EPCIS event (``POST /epcis/events``) as the one-event EPCISDocument it is captured as
+    (deterministic: the same bytes give the same document, so a later check maps it the same way);
+    anything else as it is."""
+    if not isinstance(value, dict) or "epcisBody" in value or value.get("type") not in EVENT_TYPES:
+        return value
+    event = {k: v for k, v in value.items() if k != "@context"}
+    return {
+        "@context": value.get("@context", [GS1_CONTEXT]),
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": value.get("eventTime", "1970-01-01T00:00:00Z"),
+        "epcisBody": {"eventList": [event]},
+    }
+
+
+def stored_event(session: Session, capture_id: int) -> dict[str, Any] | None:
+    """The EPCIS event a one-event capture (``POST /epcis/events``) stored, as queries return it."""
+    refs = [reference(capture_id, 0, False), reference(capture_id, 0, True)]
+    q = (
+        select(EpcisIndex.body)
+        .join(EventRow, col(EventRow.id) == col(EpcisIndex.event_id))
+        .where(col(EventRow.signature).in_(refs))
+    )
+    body = session.exec(q).first()
+    return json.loads(body) if body else None
+
+
+def prepare(session: Session, row: EpcisCapture, limits: Mapping[str, Limit], max_events: int) -> Prepared:
+    """Parse, validate and map a job's body (no writes); InvalidInputError names every problem."""
+    document = as_document(read_document(row.body, row.media_type))
+    if not isinstance(document, dict):
+        raise InvalidInputError(Problem("", "expected an EPCISDocument (a JSON object or EPCIS XML)"))
+    n = len(events_of(document))
+    if n > max_events:
+        raise InvalidInputError(Problem("/epcisBody/eventList", f"expected at most {max_events} events, got {n}"))
+    check_size(document)
+    problems = validate(document)
+    if problems:
+        raise InvalidInputError(problems)
+    key = row.key_id or suppliers.active_key(session, row.supplier_id).key_id
+    return Prepared(document, map_document(document, row.supplier_id, key, limits, generic=True))
+
+
+def _fail(session: Session, capture_id: int, problems: Sequence[Problem], now: datetime) -> None:
+    errors = [{"pointer": p.where, "message": p.message} for p in problems] or [
+        {"pointer": "", "message": "capture failed"}
+    ]
+    session.execute(
+        update(EpcisCapture)
+        .where(col(EpcisCapture.id) == capture_id, col(EpcisCapture.state) == CaptureState.PENDING)
+        .values(state=CaptureState.FAILED, errors=json.dumps(errors, ensure_ascii=False), finished_at=now)
+    )
+    session.commit()
+
+
+def _problems(exc: TraceError) -> list[Problem]:
+    got = list(getattr(exc, "problems", []))
+    return got or [Problem("", str(exc))]
+
+
+def run_job(
+    new_session: Callable[[], Session],
+    capture_id: int,
+    limits: Mapping[str, Limit],
+    max_events: int,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> str | None:
+    """Run one pending job to its end state, all or nothing; returns that state (None: not pending
+    any more, or left pending after a store failure, for the next run)."""
+    with new_session() as session:
+        started = session.execute(
+            update(EpcisCapture)
+            .where(col(EpcisCapture.id) == capture_id, col(EpcisCapture.state) == CaptureState.PENDING)
+            .values(started_at=now(), attempts=col(EpcisCapture.attempts) + 1)
+        )
+        session.commit()
+        if started.rowcount == 0:  # type: ignore[attr-defined]
+            return None
+        row = session.get(EpcisCapture, capture_id)
+        assert row is not None
+        if row.attempts > MAX_ATTEMPTS:
+            _fail(session, capture_id, [Problem("", f"capture failed {MAX_ATTEMPTS} times; see the server log")], now())
+            return CaptureState.FAILED
+        unsigned = row.key_id is None
+        try:
+            ready = prepare(session, row, limits, max_events)
+        except (InvalidInputError, NotAllowedError) as exc:
+            session.rollback()
+            _fail(session, capture_id, _problems(exc), now())
+            return CaptureState.FAILED
+        session.rollback()  # nothing written: end the read transaction before the write one
+        # The write transaction: first take the job (its row lock, or SQLite's one writer), then the events.
+        taken = session.execute(
+            update(EpcisCapture)
+            .where(col(EpcisCapture.id) == capture_id, col(EpcisCapture.state) == CaptureState.PENDING)
+            .values(state=CaptureState.PENDING)
+        )
+        if taken.rowcount == 0:  # type: ignore[attr-defined]
+            session.rollback()
+            return None
+        places = {where: i for i, (where, _) in enumerate(events_of(ready.document))}
+        refs = [reference(capture_id, places[m.where], unsigned) for m in ready.mapped]
+        at = now()
+        try:
+            rows = capture(session, ready.document, ready.mapped, refs, at, limits, captured=True, unsigned=unsigned)
+        except (InvalidInputError, NotAllowedError) as exc:
+            session.rollback()
+            _fail(session, capture_id, _problems(exc), now())
+            return CaptureState.FAILED
+        session.execute(
+            update(EpcisCapture)
+            .where(col(EpcisCapture.id) == capture_id)
+            .values(state=CaptureState.SUCCESS, finished_at=at, event_count=len(rows), errors=None)
+        )
+        session.commit()
+        return CaptureState.SUCCESS
+
+
+class CaptureWorker:
+    """Runs pending capture jobs: woken by each new job, and every ``interval`` seconds in case
+    another process took one or this one was restarted. Any number of processes may run one."""
+
+    def __init__(
+        self,
+        new_session: Callable[[], Session],
+        limits: Callable[[], Mapping[str, Limit]],
+        max_events: int,
+        interval: float,
+    ) -> None:
+        self.new_session = new_session
+        self.limits = limits
+        self.max_events = max_events
+        self.interval = interval
+        self.wake = threading.Event()
+
+    def run_pending(self) -> int:
+        """Run every job pending now; returns how many ended."""
+        done = 0
+        while True:
+            with self.new_session() as session:
+                ids = pending(session)
+            if not ids:
+                return done
+            for capture_id in ids:
+                if run_job(self.new_session, capture_id, self.limits(), self.max_events) is not None:
+                    done += 1
+            if len(ids) < 20:
+                return done
+
+    def loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.run_pending()
+            except Exception as exc:  # a down store: the jobs stay pending, the next round retries
+                log.warning("EPCIS capture worker: %s: %s", type(exc).__name__, str(exc)[:300])
+            self.wake.wait(self.interval)
+            self.wake.clear()
+
+
+def document_of(session: Session, row: EpcisCapture) -> dict[str, Any]:
+    """What ``GET /epcis/capture/{id}/document`` serves and ``cradletrace epcis verify-capture`` checks:
+    the body exactly as received (base64), its media type, the signature material and the public key
+    of the key that signed (the key log anchors it: compare it there)."""
+    key = session.get(SupplierKey, row.key_id) if row.key_id else None
+    return {
+        "captureID": str(row.id),
+        "supplier": row.supplier_id,
+        "mediaType": row.media_type,
+        "body": base64.b64encode(row.body).decode("ascii"),
+        "sha256": canonical.sha256(row.body).hex(),
+        "signature": json.loads(row.signature) if row.signature else None,
+        "publicKey": key.public_key if key else None,
+        "signed": row.signature is not None,
+    }
+
+
+def check_document(doc: Mapping[str, Any], public_key: bytes | None = None) -> httpsig.Material:
+    """Re-check a downloaded capture document offline (``document_of``'s shape): the request signature
+    by ``public_key`` (default: the one the document names) over the covered values, and the
+    Content-Digest over the body. Raises RequestSignatureError saying what does not hold."""
+    if not doc.get("signature"):
+        raise RequestSignatureError("Signature", "expected a signed capture; this one was taken unsigned")
+    material = httpsig.Material.from_json(json.dumps(doc["signature"]))
+    key = public_key if public_key is not None else base64.b64decode(str(doc.get("publicKey") or ""))
+    httpsig.recheck(material, base64.b64decode(str(doc["body"])), key)
+    return material
