@@ -26,7 +26,7 @@ from cradletrace.anchoring.worker import AnchorWorker, Outcome, Run
 from cradletrace.api.ratelimit import RateLimiter
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
-from cradletrace.epcis.binding import CaptureWorker
+from cradletrace.epcis.binding import CaptureChecker, CaptureWorker
 from cradletrace.errors import ConfigError
 from cradletrace.recall.delivery import NoticeDeliverer
 from cradletrace.sales import member_key
@@ -86,7 +86,7 @@ class Runtime:
     @cached_property
     def verifier(self) -> EventVerifier:
         """Shared by all requests: remembers anchored roots and checked signatures."""
-        return EventVerifier(self.chain())
+        return EventVerifier(self.chain(), captured=CaptureChecker(self.session))
 
     @cached_property
     def sealer(self) -> Sealer:

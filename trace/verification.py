@@ -102,6 +102,7 @@ def event_reasons(
     walker: ProofWalker,
     says: _Says = _STORED,
     signature_ok: Callable[[bytes, bytes, str], bool] = signing.verify_signature,
+    captured: Callable[[bytes, str, bytes], list[str]] | None = None,
 ) -> list[str]:
     """What is wrong with one event, in check order: the one per-event check behind ``verify``,
     ``audit``, the scan page and bundles, so they cannot drift apart.
@@ -111,12 +112,17 @@ def event_reasons(
     or None to skip signatures (``audit --skip-signatures``); ``anchored`` is None while the event
     has no confirmed root, else the root (hex) and what is wrong with that root itself (on chain
     or not, leaf count); ``proof`` the sibling hashes, hex and comma-separated as stored.
+    ``captured``: the check of an event an EPCIS capture stored, whose ``signature`` is the capture's
+    reference (epcis/binding.py ``CaptureChecker``: the request signature over the kept body, and this
+    event the one mapped from its place in it); without it such an event's signature is bad.
     """
     reasons = []
     if hashlib.sha256(message).hexdigest() != digest:
         reasons.append(says.content)
     if isinstance(key, str):
         reasons.append(key)
+    elif key is not None and captured is not None and is_capture_reference(signature):
+        reasons.extend(captured(message, signature, key))
     elif key is not None and not signature_ok(key, message, signature):
         reasons.append(says.signature)
     if anchored is not None:
@@ -140,8 +146,14 @@ class EventVerifier:
     Safe to share between threads.
     """
 
-    def __init__(self, chain: Anchor, max_signatures: int = 200_000) -> None:
+    def __init__(
+        self,
+        chain: Anchor,
+        max_signatures: int = 200_000,
+        captured: Callable[[bytes, str, bytes], list[str]] | None = None,
+    ) -> None:
         self.chain = chain
+        self.captured = captured  # for events an EPCIS capture stored (scan pages): see event_reasons
         self.walker = ProofWalker()
         self._roots: dict[str, OnChainRoot] = {}
         self._signatures: dict[bytes, bool] = {}
@@ -169,9 +181,17 @@ class EventVerifier:
                 self._signatures[cache_key] = hit
         return hit
 
-    def verify(self, row: EventRow, batch: AnchorBatch | None, public_key_b64: str | None) -> Verdict:
-        """The verdict on one stored event, given its batch row and its supplier's public key."""
+    def verify(
+        self,
+        row: EventRow,
+        batch: AnchorBatch | None,
+        public_key_b64: str | None,
+        captured: Callable[[bytes, str, bytes], list[str]] | None = None,
+    ) -> Verdict:
+        """The verdict on one stored event, given its batch row and its supplier's public key
+        (``captured``: the check of events an EPCIS capture stored, see ``event_reasons``)."""
         confirmed = batch is not None and batch.status == BatchStatus.CONFIRMED
+        notes = (UNSIGNED,) if row.signature.startswith("unsigned:") else ()
         reasons = event_reasons(
             row.body.encode("utf-8"),
             row.digest,
@@ -181,6 +201,7 @@ class EventVerifier:
             row.proof,
             self.walker,
             signature_ok=self.signature_ok,
+            captured=captured or self.captured,
         )
         if row.anchor_id is not None and batch is None:
             reasons.append(_batch_missing(row.anchor_id))
@@ -193,6 +214,7 @@ class EventVerifier:
                 row.id,
                 row.digest,
                 local_chain=self.chain.local,
+                notes=notes,
             )
         return Verdict(
             "INVALID" if reasons else "VALID",
@@ -203,6 +225,7 @@ class EventVerifier:
             batch.block_number,
             batch.tx_hash,
             self.chain.local,
+            notes,
         )
 
 
@@ -212,7 +235,25 @@ def verify_event(session: Session, chain: Anchor | EventVerifier, ref: str) -> V
     row = find_event(session, ref)
     key = session.get(SupplierKey, row.key_id)
     batch = session.get(AnchorBatch, row.anchor_id) if row.anchor_id is not None else None
-    return verifier.verify(row, batch, key.public_key if key else None)
+    return verifier.verify(row, batch, key.public_key if key else None, _captures(lambda: session))
+
+
+def is_capture_reference(signature: str) -> bool:
+    """Whether a signature column holds an EPCIS capture's reference (epcis/binding.py), not a signature."""
+    return "epcis-capture:" in signature
+
+
+# The note on an event captured without a request signature (Settings.epcis_unsigned_capture).
+UNSIGNED = (
+    "unsigned: captured through the EPCIS REST binding without a request signature, which the operator "
+    "allowed; who sent it rests on the API key used, not on the supplier's signature"
+)
+
+
+def _captures(session: Callable[[], Session]) -> Callable[[bytes, str, bytes], list[str]]:
+    from cradletrace.epcis.binding import CaptureChecker
+
+    return CaptureChecker(session)
 
 
 _AUDIT_CHUNK = 5000
@@ -296,6 +337,7 @@ def audit(
             report.problems.append(f"batch {b.id}: root 0x{b.root} is confirmed in the store but not on chain")
     keys = {k.key_id: k.public_key for k in session.exec(select(SupplierKey))}
     check = _EventChecks(batches, on_chain, keys if check_signatures else None)
+    check.captured = _captures(lambda: Session(session.get_bind(), expire_on_commit=False))
     rows = session.connection().execute(  # Core rows: ~2.5 µs a row, the ORM's ~6
         select_columns(
             col(EventRow.id),
@@ -351,6 +393,7 @@ class _EventChecks:
                 None if b.status != BatchStatus.CONFIRMED else (b.root, _root_problems(b, on_chain.get(b.root)))
             )
         self.key_state: dict[str, bytes | str] = {}
+        self.captured: Callable[[bytes, str, bytes], list[str]] | None = None
 
     def _key(self, key_id: str) -> bytes | str:
         """The raw public key, or the reason no signature by ``key_id`` can verify."""
@@ -366,7 +409,16 @@ class _EventChecks:
         batches, walker, check_signatures = self.batches, self.walker, self.keys is not None
         for eid, digest, body, key_id, signature, anchor_id, proof in rows:
             key = self._key(key_id) if check_signatures else None
-            reasons = event_reasons(body.encode("utf-8"), digest, key, signature, batches.get(anchor_id), proof, walker)
+            reasons = event_reasons(
+                body.encode("utf-8"),
+                digest,
+                key,
+                signature,
+                batches.get(anchor_id),
+                proof,
+                walker,
+                captured=self.captured,
+            )
             if anchor_id not in batches:
                 reasons.append(_batch_missing(anchor_id))
             if reasons:

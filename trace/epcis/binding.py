@@ -358,3 +358,68 @@ def check_document(doc: Mapping[str, Any], public_key: bytes | None = None) -> h
     key = public_key if public_key is not None else base64.b64decode(str(doc.get("publicKey") or ""))
     httpsig.recheck(material, base64.b64decode(str(doc["body"])), key)
     return material
+
+
+class CaptureChecker:
+    """The signature check of events a capture stored (verification.event_reasons' ``captured``): the
+    capture's kept request signature by the event's key over the kept body (re-checked as
+    ``verify-capture`` does), and the event's bytes those the profile maps from its place in that body
+    (with the packaged analyte limits). One capture is checked and mapped once, for all its events;
+    safe to share between threads."""
+
+    def __init__(self, new_session: Callable[[], Session], keep: int = 8) -> None:
+        self.new_session = new_session
+        self.keep = keep
+        self._done: dict[tuple[int, bytes], list[bytes] | str] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, message: bytes, signature: str, public_key: bytes) -> list[str]:
+        ref = parse_reference(signature)
+        if ref is None:
+            return [f"signature bad: {signature[:60]!r} is no EPCIS capture reference"]
+        capture_id, n, unsigned = ref
+        if unsigned:
+            return []  # nothing to check: verification notes it (verification.UNSIGNED)
+        mapped = self._mapped(capture_id, public_key)
+        if isinstance(mapped, str):
+            return [mapped]
+        if n >= len(mapped) or mapped[n] != message:
+            return [
+                f"signature bad: event {n} of capture {capture_id}'s signed document does not map to this "
+                "stored event (the stored event or the kept document changed)"
+            ]
+        return []
+
+    def _mapped(self, capture_id: int, public_key: bytes) -> list[bytes] | str:
+        with self._lock:
+            hit = self._done.get((capture_id, public_key))
+        if hit is not None:
+            return hit
+        got = self._check(capture_id, public_key)
+        with self._lock:
+            if len(self._done) >= self.keep:
+                self._done.clear()
+            self._done[(capture_id, public_key)] = got
+        return got
+
+    def _check(self, capture_id: int, public_key: bytes) -> list[bytes] | str:
+        from cradletrace.workspace import default_limits
+
+        with self.new_session() as session:
+            row = session.get(EpcisCapture, capture_id)
+            if row is None:
+                return (
+                    f"signature bad: capture {capture_id}, whose request signed this event, is missing from the store"
+                )
+            if row.signature is None or row.key_id is None:
+                return f"signature bad: capture {capture_id} was taken unsigned"
+            body, media, signed, supplier, key_id = row.body, row.media_type, row.signature, row.supplier_id, row.key_id
+        try:
+            httpsig.recheck(httpsig.Material.from_json(signed), body, public_key)
+            document = as_document(read_document(body, media))
+            mapped = map_document(document, supplier, key_id, default_limits(), generic=True)
+        except RequestSignatureError as exc:
+            return f"signature bad: capture {capture_id}'s request signature: {exc}"
+        except InvalidInputError as exc:
+            return f"signature bad: capture {capture_id}'s kept document no longer maps: {exc}"[:500]
+        return [canonical.canonical_bytes(m.event) for m in mapped]

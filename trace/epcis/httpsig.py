@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import http_sf
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from http_message_signatures import (
     HTTPMessageSigner,
@@ -131,12 +132,20 @@ def verify(
                 f"expected a {name.title()} header: the request signed with HTTP Message Signatures "
                 f"(RFC 9421, alg {ALGORITHM}) over its Content-Digest (RFC 9530, sha-256); see docs/epcis.md",
             )
+    created = _params(headers).get("created")
+    if not isinstance(created, int) or isinstance(created, bool):
+        raise _refused("Signature-Input", "expected a created parameter (seconds since 1970, UTC)")
+    if window is not None:
+        at = (now or datetime.now(UTC)).timestamp()
+        if abs(at - created) > window:
+            raise _refused(
+                "Signature-Input",
+                f"expected created within {window:g} s of the server's clock ({int(at)}), got {created}",
+            )
     keys = _Keys(lookup)
     verifier = _Verifier(signature_algorithm=algorithms.ED25519, key_resolver=keys)
     try:
-        results = verifier.verify(
-            message, max_age=None if window is None else timedelta(seconds=window), require_components=REQUIRED
-        )
+        results = verifier.verify(message, max_age=None, require_components=REQUIRED)
     except (InvalidSignature, HTTPMessageSignaturesException) as exc:
         if keys.refusal is not None:
             raise keys.refusal from None
@@ -150,16 +159,6 @@ def verify(
             "Signature-Input",
             f"expected the signature to cover @target-uri (or @authority and @path), got {sorted(covered)}",
         )
-    created = result.parameters.get("created")
-    if not isinstance(created, int):
-        raise _refused("Signature-Input", "expected a created parameter (seconds since 1970, UTC)")
-    if window is not None:
-        at = (now or datetime.now(UTC)).timestamp()
-        if abs(at - created) > window:
-            raise _refused(
-                "Signature-Input",
-                f"expected created within {window:g} s of the server's clock ({int(at)}), got {created}",
-            )
     try:
         verifier.verify_body(message, results, body)
     except (InvalidSignature, HTTPMessageSignaturesException, ValueError) as exc:
@@ -211,19 +210,14 @@ def sign(
     return {k: v for k, v in message.headers.items() if k.lower() != "content-type"}
 
 
-def key_id_of(headers: Mapping[str, str]) -> str | None:
-    """The keyid a Signature-Input names (unchecked), or None."""
-    import http_sf
-
-    raw = next((v for k, v in headers.items() if k.lower() == "signature-input"), None)
-    if raw is None:
-        return None
+def _params(headers: Mapping[str, str]) -> dict[str, Any]:
+    """The parameters (created, keyid, ...) of the one signature a Signature-Input names, unchecked."""
+    raw = headers.get("signature-input")
     try:
-        parsed = http_sf.parse(raw.encode(), tltype="dictionary")
+        parsed = http_sf.parse(raw.encode(), tltype="dictionary") if raw else {}
     except Exception:
-        return None
-    for _member, params in parsed.values():  # type: ignore[union-attr]
-        kid = params.get("keyid")
-        if isinstance(kid, str):
-            return kid
-    return None
+        raise _refused("Signature-Input", "expected a structured-field dictionary (RFC 9421 section 4.1)") from None
+    if len(parsed) != 1:  # type: ignore[arg-type]
+        raise _refused("Signature-Input", f"expected exactly one signature, got {len(parsed)}")  # type: ignore[arg-type]
+    (_member, params) = next(iter(parsed.values()))  # type: ignore[union-attr]
+    return dict(params)
