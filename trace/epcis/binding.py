@@ -364,13 +364,16 @@ class CaptureChecker:
     """The signature check of events a capture stored (verification.event_reasons' ``captured``): the
     capture's kept request signature by the event's key over the kept body (re-checked as
     ``verify-capture`` does), and the event's bytes those the profile maps from its place in that body
-    (with the packaged analyte limits). One capture is checked and mapped once, for all its events;
-    safe to share between threads."""
+    (with the packaged analyte limits). A capture is checked and mapped once per body it holds
+    (``fresh``: its body is read again for each event, so a changed row is seen at once; an audit, which
+    reads every event of a capture in one run, passes False and reads it once). Thread-safe."""
 
-    def __init__(self, new_session: Callable[[], Session], keep: int = 8) -> None:
+    def __init__(self, new_session: Callable[[], Session], keep: int = 8, fresh: bool = True) -> None:
         self.new_session = new_session
         self.keep = keep
-        self._done: dict[tuple[int, bytes], list[bytes] | str] = {}
+        self.fresh = fresh
+        self._done: dict[tuple[int, bytes, bytes], list[bytes] | str] = {}
+        self._rows: dict[int, tuple[bytes, str, str | None, str, str | None] | None] = {}
         self._lock = threading.Lock()
 
     def __call__(self, message: bytes, signature: str, public_key: bytes) -> list[str]:
@@ -390,36 +393,45 @@ class CaptureChecker:
             ]
         return []
 
+    def _row(self, capture_id: int) -> tuple[bytes, str, str | None, str, str | None] | None:
+        if not self.fresh and capture_id in self._rows:
+            return self._rows[capture_id]
+        with self.new_session() as session:
+            row = session.get(EpcisCapture, capture_id)
+            got = None if row is None else (row.body, row.media_type, row.signature, row.supplier_id, row.key_id)
+        if not self.fresh:
+            with self._lock:
+                self._rows = {capture_id: got}  # an audit reads events in id order: one capture at a time
+        return got
+
     def _mapped(self, capture_id: int, public_key: bytes) -> list[bytes] | str:
+        row = self._row(capture_id)
+        if row is None:
+            return f"signature bad: capture {capture_id}, whose request signed this event, is missing from the store"
+        body, media, signed, supplier, key_id = row
+        if signed is None or key_id is None:
+            return f"signature bad: capture {capture_id} was taken unsigned"
+        cache = (capture_id, public_key, canonical.sha256(body))
         with self._lock:
-            hit = self._done.get((capture_id, public_key))
+            hit = self._done.get(cache)
         if hit is not None:
             return hit
-        got = self._check(capture_id, public_key)
+        got: list[bytes] | str
+        try:
+            from cradletrace.workspace import default_limits
+
+            httpsig.recheck(httpsig.Material.from_json(signed), body, public_key)
+            document = as_document(read_document(body, media))
+            got = [
+                canonical.canonical_bytes(m.event)
+                for m in map_document(document, supplier, key_id, default_limits(), generic=True)
+            ]
+        except RequestSignatureError as exc:
+            got = f"signature bad: capture {capture_id}'s request signature: {exc}"
+        except InvalidInputError as exc:
+            got = f"signature bad: capture {capture_id}'s kept document no longer maps: {exc}"[:500]
         with self._lock:
             if len(self._done) >= self.keep:
                 self._done.clear()
-            self._done[(capture_id, public_key)] = got
+            self._done[cache] = got
         return got
-
-    def _check(self, capture_id: int, public_key: bytes) -> list[bytes] | str:
-        from cradletrace.workspace import default_limits
-
-        with self.new_session() as session:
-            row = session.get(EpcisCapture, capture_id)
-            if row is None:
-                return (
-                    f"signature bad: capture {capture_id}, whose request signed this event, is missing from the store"
-                )
-            if row.signature is None or row.key_id is None:
-                return f"signature bad: capture {capture_id} was taken unsigned"
-            body, media, signed, supplier, key_id = row.body, row.media_type, row.signature, row.supplier_id, row.key_id
-        try:
-            httpsig.recheck(httpsig.Material.from_json(signed), body, public_key)
-            document = as_document(read_document(body, media))
-            mapped = map_document(document, supplier, key_id, default_limits(), generic=True)
-        except RequestSignatureError as exc:
-            return f"signature bad: capture {capture_id}'s request signature: {exc}"
-        except InvalidInputError as exc:
-            return f"signature bad: capture {capture_id}'s kept document no longer maps: {exc}"[:500]
-        return [canonical.canonical_bytes(m.event) for m in mapped]
