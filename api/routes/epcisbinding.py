@@ -23,7 +23,7 @@ from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cradletrace.api.deps import ReaderDep, RuntimeDep, SessionDep, SupplierDep
-from cradletrace.api.errors import ApiError, responses
+from cradletrace.api.errors import ApiError, ErrorOut, responses
 from cradletrace.apikeys import Caller
 from cradletrace.config import Settings
 from cradletrace.epcis import binding, httpsig, query
@@ -122,7 +122,11 @@ def _options(allow: str, settings: Settings | None = None) -> Response:
     return Response(status_code=204, headers={"Allow": allow, **(limits_headers(settings) if settings else {})})
 
 
-_204 = {204: {"description": "The methods allowed and the binding's settings, as headers"}}
+_204: dict[int | str, dict[str, Any]] = {
+    **responses(),
+    204: {"description": "The methods allowed and the binding's settings, as headers"},
+}
+_JSON = {"application/json": {"schema": {"type": "object"}}}
 
 
 @router.options("/capture", status_code=204, responses=_204)
@@ -132,7 +136,7 @@ def capture_options(runtime: RuntimeDep) -> Response:
     return _options("OPTIONS, POST, GET", runtime.settings)
 
 
-@router.options("/capture/{captureID}", status_code=204, responses=_204)
+@router.options("/capture/{captureID}", status_code=204, responses={**_204, **responses(422)})
 def capture_job_options(captureID: Annotated[int, Path(ge=1)]) -> Response:
     """The methods of a capture job's resource."""
     return _options("OPTIONS, GET")
@@ -198,7 +202,7 @@ _CAPTURE_BODY: dict[str, Any] = {
     ),
     "content": {m: {"schema": {"type": "object" if "json" in m else "string"}} for m in CAPTURE_MEDIA},
 }
-_SIGNED = {
+_SIGNED: dict[int | str, dict[str, Any]] = {
     401: {
         "description": "No or a bad API key; or the request signature missing, stale, by a key not the "
         "supplier's or revoked, or not verifying, or the body not matching its Content-Digest "
@@ -210,7 +214,7 @@ _SIGNED = {
         "(RFC 7807 problem, type epcisException:CaptureLimitExceededException, naming the limit)",
         "content": {"application/problem+json": {"schema": {"type": "object"}}},
     },
-    415: {"description": "A Content-Type other than JSON-LD or XML"},
+    415: {"model": ErrorOut, "description": "A Content-Type other than JSON-LD or XML"},
 }
 
 
@@ -243,7 +247,16 @@ def _viewer(caller: Caller) -> str | None:
     return caller.supplier_id if caller.role == "supplier" else None
 
 
-@router.get("/capture", responses={**responses(401, 403), 200: {"description": "Capture jobs, newest first"}})
+@router.get(
+    "/capture",
+    responses={
+        **responses(401, 403, 422),
+        200: {
+            "description": "Capture jobs (GS1's CaptureJob), newest first",
+            "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}},
+        },
+    },
+)
 def capture_jobs(
     request: Request,
     session: SessionDep,
@@ -263,7 +276,10 @@ def capture_jobs(
 CaptureID = Annotated[int, Path(ge=1, le=(1 << 62), description="The capture job's id (Location of its capture)")]
 
 
-@router.get("/capture/{captureID}", responses={**responses(401, 403, 404), 200: {"description": "A CaptureJob"}})
+@router.get(
+    "/capture/{captureID}",
+    responses={**responses(401, 403, 404, 422), 200: {"description": "A CaptureJob (GS1's)", "content": _JSON}},
+)
 def capture_job(session: SessionDep, caller: ReaderDep, captureID: CaptureID) -> Response:
     """A capture job: `running` until its one transaction ends, then `success`, or `errors` (RFC 7807
     problems whose `pointer` is the JSON pointer of the event or field at fault). A supplier sees its own."""
@@ -273,7 +289,10 @@ def capture_job(session: SessionDep, caller: ReaderDep, captureID: CaptureID) ->
 
 @router.get(
     "/capture/{captureID}/document",
-    responses={**responses(401, 403, 404), 200: {"description": "The request as received, and its signature"}},
+    responses={
+        **responses(401, 403, 404, 422),
+        200: {"description": "The request as received, and its signature", "content": _JSON},
+    },
 )
 def capture_request(session: SessionDep, caller: ReaderDep, captureID: CaptureID) -> Response:
     """The capture request exactly as received (body base64, media type) with its signature material and the
@@ -289,9 +308,13 @@ def capture_request(session: SessionDep, caller: ReaderDep, captureID: CaptureID
     responses={
         **responses(401, 403, 409, 422),
         **_SIGNED,
-        201: {"description": "Captured: the event, its query URL in Location"},
+        201: {"description": "Captured: the event, its query URL in Location", "content": _JSON},
         400: {
             "description": "The event was refused (RFC 7807 problems with JSON pointers)",
+            "content": {"application/problem+json": {"schema": {"type": "object"}}},
+        },
+        409: {
+            "description": "The event was captured before (RFC 7807, epcisException:ResourceAlreadyExistsException)",
             "content": {"application/problem+json": {"schema": {"type": "object"}}},
         },
     },

@@ -79,7 +79,7 @@ class Material:
         return cls(d["method"], d["target_uri"], dict(d["headers"]), d["keyid"], int(d["created"]))
 
 
-class _Keys(HTTPSignatureKeyResolver):  # type: ignore[misc]
+class _Keys(HTTPSignatureKeyResolver):
     """The public key of a keyid through ``lookup``, which raises RequestSignatureError for a key
     it refuses (unknown, revoked, another supplier's); kept, as the library wraps what it raises."""
 
@@ -98,7 +98,7 @@ class _Keys(HTTPSignatureKeyResolver):  # type: ignore[misc]
         raise NotImplementedError
 
 
-class _Verifier(HTTPMessageVerifier):  # type: ignore[misc]
+class _Verifier(HTTPMessageVerifier):
     # A partner's clock a little ahead of ours is no forgery; the window is the real bound.
     max_clock_skew = timedelta(seconds=30)
 
@@ -191,7 +191,7 @@ def sign(
     """The Content-Digest, Signature-Input and Signature headers of a request (for partners and tests)."""
     private = signing.load_private_key(private_pem)
 
-    class _Own(HTTPSignatureKeyResolver):  # type: ignore[misc]
+    class _Own(HTTPSignatureKeyResolver):
         def resolve_private_key(self, kid: str) -> Any:
             return private
 
@@ -214,10 +214,12 @@ def _params(headers: Mapping[str, str]) -> dict[str, Any]:
     """The parameters (created, keyid, ...) of the one signature a Signature-Input names, unchecked."""
     raw = headers.get("signature-input")
     try:
-        parsed = http_sf.parse(raw.encode(), tltype="dictionary") if raw else {}
+        parsed: Any = http_sf.parse(raw.encode(), tltype="dictionary") if raw else {}
     except Exception:
         raise _refused("Signature-Input", "expected a structured-field dictionary (RFC 9421 section 4.1)") from None
-    if len(parsed) != 1:  # type: ignore[arg-type]
-        raise _refused("Signature-Input", f"expected exactly one signature, got {len(parsed)}")  # type: ignore[arg-type]
-    (_member, params) = next(iter(parsed.values()))  # type: ignore[union-attr]
+    if len(parsed) != 1:
+        raise _refused("Signature-Input", f"expected exactly one signature, got {len(parsed)}")
+    _member, params = next(iter(parsed.values()))
     return dict(params)
+
+
