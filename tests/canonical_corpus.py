@@ -127,7 +127,30 @@ def events() -> list[tuple[str, dict[str, Any]]]:
             },
         )
     )
+    out.append(("epcis-generic", _generic()))
     return out
+
+
+def _generic() -> dict[str, Any]:
+    """A generic ``epcis`` record (an EPCIS event the profile has no kind for, kept whole: docs/epcis.md)."""
+    from cradletrace.core.epcishash import event_hash
+
+    context = ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"]
+    event = {
+        "type": "ObjectEvent",
+        "eventTime": "2026-02-21T10:00:00+13:00",
+        "eventTimeZoneOffset": "+13:00",
+        "epcList": ["urn:epc:id:sgtin:4219029.960101.0001"],
+        "action": "OBSERVE",
+        "bizStep": "inspecting",
+        "readPoint": {"id": "urn:epc:id:sgln:4219029.60000.0"},
+    }
+    return {
+        "kind": "epcis",
+        "supplier": "alps-nutrition",
+        "key": key_id("alps-nutrition"),
+        "data": {"hash": event_hash(event, context), "event": event, "context": context},
+    }
 
 
 def _nested(depth: int) -> str:

@@ -30,7 +30,13 @@ def test_every_route_is_documented_with_its_errors(site: Site) -> None:
         for r in router.routes
         if isinstance(r, APIRoute)
         for m in r.methods
-    ] + [(m, r.path_format, r) for router in EPCIS_ROUTERS for r in router.routes if isinstance(r, APIRoute) for m in r.methods]
+    ] + [
+        (m, r.path_format, r)
+        for router in EPCIS_ROUTERS
+        for r in router.routes
+        if isinstance(r, APIRoute)
+        for m in r.methods
+    ]
     assert len(routes) == 69
     for method, path, route in routes:
         op = doc["paths"][path][method.lower()]

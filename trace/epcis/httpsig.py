@@ -221,5 +221,3 @@ def _params(headers: Mapping[str, str]) -> dict[str, Any]:
         raise _refused("Signature-Input", f"expected exactly one signature, got {len(parsed)}")
     _member, params = next(iter(parsed.values()))
     return dict(params)
-
-
