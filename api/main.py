@@ -133,7 +133,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     # Added last is outermost: the catch-all must see what the body limit lets through, and the
     # strict parser reads only what the body limit let through.
-    app.add_middleware(StrictJsonMiddleware, raw=(f"{epcisbinding.PREFIX}/capture", f"{epcisbinding.PREFIX}/events"))
+    app.add_middleware(StrictJsonMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
         default=settings.api_max_body,

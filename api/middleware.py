@@ -104,12 +104,11 @@ class StrictJsonMiddleware:
     limit: what it reads is already bounded.
     """
 
-    def __init__(self, app: ASGIApp, raw: tuple[str, ...] = ()) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.raw = raw  # paths whose bodies are kept as bytes (EPCIS capture: stored as received, parsed later)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].rstrip("/") in self.raw:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
