@@ -326,7 +326,9 @@ async def capture_event(request: Request, runtime: RuntimeDep, session: SessionD
     settings = runtime.settings
     body, media = await _body(request, settings)
     capture_id = await to_thread.run_sync(lambda: _take(request, session, caller, settings, body, media))
-    runtime.wake_captures()
+    # Run here and now (a worker that took it first is waited for): the client waits for its one event.
+    limits = runtime.workspace.limits
+    await to_thread.run_sync(lambda: binding.run_job(runtime.session, capture_id, limits, settings.epcis_capture_limit))
     deadline = asyncio.get_running_loop().time() + settings.api_request_timeout
     while True:
         row = await to_thread.run_sync(lambda: _finished(session, capture_id))

@@ -412,3 +412,46 @@ def test_captured_events_verify_through_the_kept_request(site: Site) -> None:
         site.client.get(f"/api/v1/events/{rows[1].id}/verify", headers=site.auth("quality")).json()["status"]
         == "PENDING"
     )
+
+
+def test_workers_racing_for_one_job_store_it_once(site: Site) -> None:
+    """Three workers (threads, each with its own store connection) run the same pending job at once:
+    one stores it, the others find it taken; each event is stored once."""
+    import threading
+
+    body = _document([_event(110 + i) for i in range(20)])
+    with Workspace(site.settings) as ws:
+        with ws.session() as s:
+            lookup = binding.key_lookup(s, A)
+            message = httpsig.Message("POST", URL, signed_headers(site, body, "application/json"))
+            material = httpsig.verify(message, body, lookup, window=60)
+            capture_id = binding.submit(s, A, "application/json", body, material, datetime.now(UTC))
+            s.commit()
+        outcomes: list[str | None] = []
+        errors: list[BaseException] = []
+        start = threading.Barrier(3)
+
+        def work() -> None:
+            start.wait()
+            try:
+                outcomes.append(binding.run_job(ws.session, capture_id, ws.limits, 100))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        with ws.session() as s:
+            stored = s.exec(
+                select(func.count())
+                .select_from(EventRow)
+                .where(col(EventRow.signature).like(f"epcis-capture:{capture_id}/%"))
+            ).one()
+            job = s.get(EpcisCapture, capture_id)
+            assert job is not None and job.state == "success"
+    assert not errors, errors
+    # the site's own worker may have won the race too: then every thread found the job taken
+    assert outcomes.count("success") <= 1 and outcomes.count(None) >= 2, outcomes
+    assert stored == 20
