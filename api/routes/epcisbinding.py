@@ -148,6 +148,55 @@ def events_options() -> Response:
     return _options("OPTIONS, GET, POST")
 
 
+# The query side's resources (epcisquery.py) answer discovery here too, as GS1's document defines it for each.
+QUERY_PATHS = ("/eventTypes", "/bizSteps", "/bizLocations", "/readPoints", "/dispositions")
+
+
+def _query_options() -> Response:
+    """The methods of a query resource (GET), and the binding's versions."""
+    return _options("OPTIONS, GET")
+
+
+for _path in QUERY_PATHS:
+    router.add_api_route(
+        _path,
+        _query_options,
+        methods=["OPTIONS"],
+        status_code=204,
+        responses=_204,
+        summary=f"Discover {_path}",
+        name=f"options_{_path.strip('/')}",
+    )
+
+
+@router.options("/eventTypes/{eventType}/events", status_code=204, responses={**_204, **responses(422)})
+def event_type_options(eventType: Annotated[str, Path(min_length=1, max_length=200)]) -> Response:
+    """The methods of one event type's events (GET)."""
+    return _options("OPTIONS, GET")
+
+
+@router.options("/epcs/{epc:path}/events", status_code=204, responses={**_204, **responses(422)})
+def epc_options(epc: Annotated[str, Path(min_length=1, max_length=400)]) -> Response:
+    """The methods of one EPC's history (GET)."""
+    return _options("OPTIONS, GET")
+
+
+TOP_LEVEL = ("capture", "events", "eventTypes", "epcs", "bizSteps", "bizLocations", "readPoints", "dispositions")
+
+
+@router.get("", responses={**responses(401, 403), 200: {"description": "A Collection", "content": _JSON}})
+def top_level(caller: ReaderDep) -> Response:
+    """The binding's top-level resources (GS1's `GET /`), as a Collection."""
+    body = {"@context": [binding.GS1_CONTEXT], "type": "Collection", "member": list(TOP_LEVEL)}
+    return Response(json.dumps(body), media_type="application/json")
+
+
+@router.options("", status_code=204, responses=_204)
+def top_level_options() -> Response:
+    """The binding's versions and the methods of its root."""
+    return _options("OPTIONS, GET")
+
+
 async def _body(request: Request, settings: Settings) -> tuple[bytes, str]:
     """The body as received (at most the file-size limit) and its media type; 415 for another type."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()

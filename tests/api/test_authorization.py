@@ -219,7 +219,7 @@ CASES = [
     # The plant's formula lot IF-0001: the plant made it; the farm has no event of it and none was shipped to it.
     Case("GET", "/epcis/epcs/{epc}/events", only(quality=200, operator=200, supplier_a=200, supplier_b=404), prefix=""),
     *(
-        Case(m, r, only(supplier_a=415, supplier_b=415), lambda s, p: {"content": b"x"}, prefix="")
+        Case(m, r, only(supplier_a=415, supplier_b=415), lambda s, p: {"content": b"{}"}, prefix="")
         for m, r in (("POST", "/epcis/capture"), ("POST", "/epcis/events"))
     ),
     Case("GET", "/epcis/capture", only(quality=200, operator=200, supplier_a=200, supplier_b=200), prefix=""),
@@ -228,9 +228,22 @@ CASES = [
         Case("GET", r, only(quality=200, operator=200, supplier_a=200, supplier_b=404), prefix="")
         for r in ("/epcis/capture/{capture_id}", "/epcis/capture/{capture_id}/document")
     ),
+    Case("GET", "/epcis", only(quality=200, operator=200, supplier_a=200, supplier_b=200), prefix=""),
     *(
-        Case("OPTIONS", r, public(204), prefix="")
-        for r in ("/epcis/capture", "/epcis/capture/{capture_id}", "/epcis/events")
+        Case("OPTIONS", f"/epcis{r}", public(204), prefix="")
+        for r in (
+            "",
+            "/capture",
+            "/capture/{capture_id}",
+            "/events",
+            "/eventTypes",
+            "/eventTypes/{event_type}/events",
+            "/epcs/{epc}/events",
+            "/bizSteps",
+            "/bizLocations",
+            "/readPoints",
+            "/dispositions",
+        )
     ),
     # Buyer pseudonyms are for sellers (role brand): the plant's and the farm's keys are refused too.
     Case("POST", "/buyers", only(), lambda s, p: {"json": {"member_id": "member-1"}}),
