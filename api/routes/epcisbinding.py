@@ -26,7 +26,7 @@ from cradletrace.api.deps import JSON_BODY, ReaderDep, RuntimeDep, SessionDep, S
 from cradletrace.api.errors import ApiError, ErrorOut, responses
 from cradletrace.apikeys import Caller
 from cradletrace.config import Settings
-from cradletrace.epcis import binding, httpsig, query
+from cradletrace.epcis import binding, httpsig, query, xml
 from cradletrace.epcis.capture import read_document
 from cradletrace.epcis.profile import CT
 from cradletrace.epcis.validation import events_of
@@ -328,12 +328,22 @@ CaptureID = Annotated[int, Path(ge=1, le=(1 << 62), description="The capture job
 
 @router.get(
     "/capture/{captureID}",
-    responses={**responses(401, 403, 404, 422), 200: {"description": "A CaptureJob (GS1's)", "content": _JSON}},
+    responses={
+        **responses(401, 403, 404, 422),
+        200: {
+            "description": "A CaptureJob (GS1's)",
+            "content": {**_JSON, "application/xml": {"schema": {"type": "string", "description": "EPCISCaptureJob"}}},
+        },
+    },
 )
-def capture_job(session: SessionDep, caller: ReaderDep, captureID: CaptureID) -> Response:
+def capture_job(request: Request, session: SessionDep, caller: ReaderDep, captureID: CaptureID) -> Response:
     """A capture job: `running` until its one transaction ends, then `success`, or `errors` (RFC 7807
-    problems whose `pointer` is the JSON pointer of the event or field at fault). A supplier sees its own."""
+    problems whose `pointer` is the JSON pointer of the event or field at fault). A supplier sees its own.
+    `Accept: application/xml`: GS1's `EPCISCaptureJob` XML."""
     row = binding.get(session, captureID, _viewer(caller))
+    accept = request.headers.get("accept", "")
+    if any(m in accept for m in xml.MEDIA_TYPES) and "json" not in accept:
+        return Response(xml.capture_job_xml(binding.job_document(row)), media_type="application/xml")
     return Response(json.dumps(binding.job_document(row)), media_type="application/json")
 
 

@@ -22,6 +22,8 @@ from cradletrace.config import Settings
 from cradletrace.epcis import binding, httpsig
 from cradletrace.epcis.capture import hashes, read_document
 from cradletrace.epcis.validation import validate
+from cradletrace.epcis.xml import parse as xml_parse
+from cradletrace.epcis.xml import xsd_problems as xml_problems
 from cradletrace.store.models import EpcisCapture, EventRow
 from cradletrace.workspace import Workspace
 from tests.api.conftest import A, B, Site, key_file, open_site
@@ -174,6 +176,10 @@ def test_a_bad_document_fails_the_job_with_pointers_and_stores_nothing(site: Sit
     assert {"/epcisBody/eventList/1/bizStep", "/epcisBody/eventList/2/action"} <= pointers, job
     assert all(e["type"] == "epcisException:ValidationException" and e["detail"] for e in job["errors"])
     assert events_stored(site) == before
+    as_xml = site.client.get(r.headers["Location"], headers={**site.auth("supplier_a"), "Accept": "application/xml"})
+    assert as_xml.headers["content-type"].startswith("application/xml")
+    assert xml_problems(xml_parse(as_xml.content)) == []  # GS1's XSD: EPCISCaptureJob
+    assert b'success="false"' in as_xml.content and b"/epcisBody/eventList/1/bizStep" in as_xml.content
     # a document of one good event and one the profile refuses (it names ct: fields and does not map): none stored
     meant = _event(5, bizStep="commissioning", **{"ct:productName": "x"})
     body = _document([_event(4), meant])

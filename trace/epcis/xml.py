@@ -562,3 +562,23 @@ def to_query_xml(document: Mapping[str, Any]) -> bytes:
     rb = etree.SubElement(qr, "resultsBody")
     rb.append(plain.find("EPCISBody/EventList"))  # type: ignore[arg-type]
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+def capture_job_xml(job: Mapping[str, Any]) -> bytes:
+    """A capture job (binding.job_document, GS1's CaptureJob) as EPCIS 2.0 XML: ``epcis:EPCISCaptureJob``."""
+    root = etree.Element(f"{{{EPCIS2}}}EPCISCaptureJob", nsmap={"epcis": EPCIS2})
+    root.set("running", "true" if job["running"] else "false")
+    root.set("success", "true" if job["success"] else "false")
+    root.set("captureID", str(job["captureID"]))
+    etree.SubElement(root, "captureErrorBehaviour").text = str(job["captureErrorBehaviour"])
+    for name in ("createdAt", "finishedAt"):
+        if job.get(name):
+            etree.SubElement(root, name).text = str(job[name])
+    if job.get("errors"):
+        errors = etree.SubElement(root, "errors")
+        for e in job["errors"]:
+            error = etree.SubElement(errors, "error")
+            for name in ("type", "title", "status", "detail", "instance"):
+                if e.get(name) is not None:
+                    etree.SubElement(error, name).text = str(e[name])
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
