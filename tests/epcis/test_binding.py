@@ -25,6 +25,7 @@ from cradletrace.epcis.validation import validate
 from cradletrace.epcis.xml import parse as xml_parse
 from cradletrace.epcis.xml import xsd_problems as xml_problems
 from cradletrace.store.models import EpcisCapture, EventRow
+from cradletrace.verification import audit
 from cradletrace.workspace import Workspace
 from tests.api.conftest import A, B, Site, key_file, open_site
 from tests.epcis.test_epcis_xml import EPCIS12
@@ -293,8 +294,17 @@ def test_discovery_and_version_headers(site: Site) -> None:
     assert site.client.get("/api/v1/epcis/events", headers=site.auth("quality")).status_code == 404  # one home
     too_new = site.client.get("/epcis/events", headers={**site.auth("quality"), "GS1-EPCIS-Min": "3.0.0"})
     assert too_new.status_code == 406
-    jobs = site.client.get("/epcis/capture", headers=site.auth("supplier_b"), params={"perPage": 1}).json()
-    assert all(j["captureID"] for j in jobs)
+    for n in (120, 121):
+        assert wait(site, post(site, _document([_event(n)]), "application/json").headers["Location"])["success"]
+    mine = site.client.get("/epcis/capture", headers=site.auth("supplier_a"), params={"perPage": 100}).json()
+    theirs = site.client.get("/epcis/capture", headers=site.auth("supplier_b"), params={"perPage": 100}).json()
+    everyone = site.client.get("/epcis/capture", headers=site.auth("operator"), params={"perPage": 100}).json()
+    assert mine and not {j["captureID"] for j in mine} & {j["captureID"] for j in theirs}
+    assert {j["captureID"] for j in mine} <= {j["captureID"] for j in everyone}
+    first = site.client.get("/epcis/capture", headers=site.auth("operator"), params={"perPage": 1})
+    link = first.headers["Link"]
+    second = site.client.get(link[1 : link.index(">")], headers=site.auth("operator")).json()
+    assert [j["captureID"] for j in first.json() + second] == [j["captureID"] for j in everyone[:2]]
 
 
 @pytest.fixture(scope="module")
@@ -408,6 +418,9 @@ def test_captured_events_verify_through_the_kept_request(site: Site) -> None:
         s.commit()
     got = site.client.get(f"/api/v1/events/{rows[0].id}/verify", headers=site.auth("quality")).json()
     assert got["status"] == "INVALID" and "Content-Digest" in " ".join(got["reasons"]), got
+    with Workspace(site.settings) as ws, ws.session() as s:  # the audit finds both, reading the body once
+        report = audit(s, site.client.app.state.runtime.chain(), workers=2)  # type: ignore[attr-defined]
+    assert {(eid, "Content-Digest" in why) for eid, _, why in report.bad_events} == {(r.id, True) for r in rows}
     with (
         Workspace(site.settings) as ws,
         ws.session() as s,
