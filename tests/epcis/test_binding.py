@@ -113,7 +113,7 @@ def capture_and_check(site: Site, body: bytes, media: str) -> dict[str, Any]:
     assert r.headers["Location"].startswith("/epcis/capture/")
     job = wait(site, r.headers["Location"])
     assert job["success"] and job["errors"] == [], job
-    document = read_document(body, media)
+    document = binding.as_document(read_document(body, media))
     assert job["ct:eventCount"] == len(document["epcisBody"]["eventList"])
     # every event of the document is found by the query side, by the CBV 2.0 hash it was sent with
     assert set(hashes(document)) <= query_ids(site)
@@ -164,6 +164,17 @@ def _event(n: int, **extra: Any) -> dict[str, Any]:
         "bizStep": "inspecting",
         **extra,
     }
+
+
+def test_a_query_document_is_captured_as_its_events(site: Site) -> None:
+    """GS1: the capture interface takes an EPCISQueryDocument too (what another repository answered)."""
+    doc = json.loads(_document([_event(300), _event(301)]))
+    query_doc = {
+        **{k: v for k, v in doc.items() if k != "epcisBody"},
+        "type": "EPCISQueryDocument",
+        "epcisBody": {"queryResults": {"queryName": "SimpleEventQuery", "resultsBody": doc["epcisBody"]}},
+    }
+    capture_and_check(site, json.dumps(query_doc).encode(), "application/ld+json")
 
 
 def test_a_bad_document_fails_the_job_with_pointers_and_stores_nothing(site: Site) -> None:

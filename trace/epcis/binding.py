@@ -172,9 +172,21 @@ GS1_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 
 
 def as_document(value: Any) -> Any:
-    """A single EPCIS event (``POST /epcis/events``) as the one-event EPCISDocument it is captured as
+    """A single EPCIS event (``POST /epcis/events``) as the one-event EPCISDocument it is captured as,
+    an EPCISQueryDocument (GS1: capture takes those too) as the EPCISDocument of its events
     (deterministic: the same bytes give the same document, so a later check maps it the same way);
     anything else as it is."""
+    if isinstance(value, dict) and value.get("type") == "EPCISQueryDocument":
+        results = value.get("epcisBody", {}).get("queryResults", {}) if isinstance(value.get("epcisBody"), dict) else {}
+        events = results.get("resultsBody", {}).get("eventList") if isinstance(results, dict) else None
+        if isinstance(events, list):
+            return {
+                "@context": value.get("@context", [GS1_CONTEXT]),
+                "type": "EPCISDocument",
+                "schemaVersion": value.get("schemaVersion", "2.0"),
+                "creationDate": value.get("creationDate", "1970-01-01T00:00:00Z"),
+                "epcisBody": {"eventList": events},
+            }
     if not isinstance(value, dict) or "epcisBody" in value or value.get("type") not in EVENT_TYPES:
         return value
     event = {k: v for k, v in value.items() if k != "@context"}
