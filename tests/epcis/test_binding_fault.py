@@ -9,6 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, col, func, select
 
 from cradletrace.config import Settings
@@ -54,13 +55,17 @@ def _stored(s: Session, capture_id: int) -> tuple[int, int]:
     return int(total), int(distinct)
 
 
-def test_kill_9_mid_job_then_restart_stores_every_event_exactly_once(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data")
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_kill_9_mid_job_then_restart_stores_every_event_exactly_once(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    url = str(request.getfixturevalue("postgres_url")) if store == "postgres" else None
+    settings = Settings(data_dir=tmp_path / "data", database_url=url)
     with open_site(settings) as site:
         api_key = site.secrets["supplier_a"]
     key_id, pem = key_file(settings, A)
     body = _document(EVENTS)
-    env = clean_env(CRADLETRACE_EPCIS_CAPTURE_INTERVAL="0.2")
+    env = clean_env(CRADLETRACE_EPCIS_CAPTURE_INTERVAL="0.2", **({"DATABASE_URL": url} if url else {}))
     argv = [str(CLI), "serve", "--data-dir", str(settings.data_dir), "--anchor-interval", "0", "--port"]
     ws = Workspace(settings)
     try:
