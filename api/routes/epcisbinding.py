@@ -357,7 +357,7 @@ def capture_job(request: Request, session: SessionDep, caller: ReaderDep, captur
 def capture_request(session: SessionDep, caller: ReaderDep, captureID: CaptureID) -> Response:
     """The capture request exactly as received (body base64, media type) with its signature material and the
     signing key's public key: check it offline with `cradletrace epcis verify-capture`."""
-    row = binding.get(session, captureID, _viewer(caller))
+    row = binding.get(session, captureID, _viewer(caller), body=True)
     return Response(json.dumps(binding.document_of(session, row)), media_type="application/json")
 
 

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from cradletrace import suppliers
@@ -112,9 +113,13 @@ def pending(session: Session, limit: int = 20) -> list[int]:
     return [i for i in session.exec(q.limit(limit)) if i is not None]
 
 
-def get(session: Session, capture_id: int, supplier_id: str | None = None) -> EpcisCapture:
-    """One job; ``supplier_id``: only that supplier's (another's is as not found)."""
-    row = session.get(EpcisCapture, capture_id)
+def get(session: Session, capture_id: int, supplier_id: str | None = None, body: bool = False) -> EpcisCapture:
+    """One job; ``supplier_id``: only that supplier's (another's is as not found). Its body (up to
+    the file-size limit) is read only when asked for: a client polling its job does not pull it."""
+    q = select(EpcisCapture).where(col(EpcisCapture.id) == capture_id)
+    if not body:
+        q = q.options(defer(EpcisCapture.body))  # type: ignore[arg-type]
+    row = session.exec(q).first()
     if row is None or (supplier_id is not None and row.supplier_id != supplier_id):
         raise NotFoundError(f"capture {capture_id}: no such capture job")
     return row
@@ -122,7 +127,12 @@ def get(session: Session, capture_id: int, supplier_id: str | None = None) -> Ep
 
 def page(session: Session, supplier_id: str | None, after: int, per_page: int) -> list[EpcisCapture]:
     """Jobs newest first below ``after`` (0: from the newest); ``supplier_id``: only that supplier's."""
-    q = select(EpcisCapture).order_by(col(EpcisCapture.id).desc()).limit(per_page)
+    q = (
+        select(EpcisCapture)
+        .options(defer(EpcisCapture.body))  # type: ignore[arg-type]
+        .order_by(col(EpcisCapture.id).desc())
+        .limit(per_page)
+    )
     if supplier_id is not None:
         q = q.where(EpcisCapture.supplier_id == supplier_id)
     if after:
