@@ -17,7 +17,7 @@ import threading
 from datetime import datetime
 from functools import cached_property
 
-from anyio import to_thread
+from anyio import Semaphore, to_thread
 from sqlalchemy import Engine, inspect
 from sqlmodel import Session
 
@@ -167,6 +167,11 @@ class Runtime:
 
     def session(self) -> Session:
         return Session(self.workspace.engine, expire_on_commit=False)
+
+    @cached_property
+    def store_slots(self) -> Semaphore:
+        """Requests holding a store session at once: one per pooled connection (deps.get_session)."""
+        return Semaphore(self.settings.db_pool_size)
 
     @cached_property
     def anchor_worker(self) -> AnchorWorker:
