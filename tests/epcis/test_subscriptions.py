@@ -9,6 +9,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -43,6 +47,8 @@ class Receiver:
     got: list[tuple[float, dict[str, str], bytes]] = field(default_factory=list)
     refused: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    hold: threading.Event | None = None  # set: the first request waits for it, its headers in ``holding``
+    holding: list[dict[str, str]] = field(default_factory=list)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -62,6 +68,10 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            if rec.hold is not None and not rec.holding:
+                rec.holding.append({k.lower(): v for k, v in self.headers.items()})
+                rec.hold.wait(30)
+                return  # no answer: the connection just closes
             with rec.lock:
                 if rec.down > 0:
                     rec.down -= 1
@@ -99,7 +109,8 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="module")
-def hook() -> Iterator[Receiver]:
+def hook(site: Site) -> Iterator[Receiver]:
+    """One receiver per store (the paths are the subscriptions')."""
     with receiver() as rec:
         yield rec
 
@@ -141,6 +152,12 @@ def verified(headers: dict[str, str], body: bytes, token: str = TOKEN) -> bool:
     """The partner's check: HMAC-SHA-256 of "<timestamp>." + body under its signatureToken."""
     mac = hmac.new(token.encode(), headers["x-cradletrace-timestamp"].encode() + b"." + body, hashlib.sha256)
     return hmac.compare_digest(headers["gs1-signature"], "v1=" + mac.hexdigest())
+
+
+def sealer_of(settings: Settings) -> Sealer:
+    """The store's sealer, as the API and the CLI open it (the subscriptions' secrets are sealed)."""
+    key = load_or_create_key(settings.keys_dir / "location.key", settings.location_key)
+    return Sealer(key, settings.sealing_algorithm)
 
 
 def session_factory(site: Site) -> tuple[Workspace, Any]:
@@ -418,3 +435,59 @@ def test_a_scheduled_subscription_delivers_on_its_tick(site: Site, hook: Receive
         docs = hook.documents("/nightly")
         assert len(docs) == 2 and docs[1][1]["epcisBody"]["queryResults"]["resultsBody"]["eventList"] == []
     assert site.client.delete("/epcis/queries/nightly", headers=site.auth("quality")).status_code == 204
+
+
+# ---------------------------------------------------------------- a worker killed mid-send
+
+CLI = Path(sys.executable).with_name("cradletrace")
+
+
+@pytest.fixture(scope="module")
+def quiet_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """An API that delivers nothing itself: a separate worker process does ('cradletrace epcis deliver')."""
+    settings = Settings(data_dir=Path(tmp_path_factory.mktemp("epcisworker")) / "data", webhook_timeout=1.0)
+    with open_site(settings, epcis_deliver_interval=0, notify_interval=0) as s:
+        yield s
+
+
+def test_a_worker_killed_mid_send_loses_nothing_and_the_resend_keeps_its_id(quiet_site: Site) -> None:
+    site = quiet_site
+    release = threading.Event()
+    with receiver() as hook:
+        hook.hold = release  # the first request hangs until released: the worker is killed meanwhile
+        assert make_query(site, "killed", {"eventType": ["ObjectEvent"]}).status_code == 201
+        subscribe(site, "killed", {"dest": hook.url("/k"), "signatureToken": TOKEN, "stream": True})
+        events = raw_milk(2, B)
+        record(site, "supplier_b", events)
+        env = {**os.environ, "CRADLETRACE_WEBHOOK_TIMEOUT": "30"}
+        worker = subprocess.Popen(
+            [str(CLI), "epcis", "deliver", "--watch", "--interval", "0.2", "--data-dir", str(site.settings.data_dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
+        try:
+            assert wait_for(lambda: hook.holding, 20.0), "the worker never called"
+        finally:
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait()
+            release.set()
+        first_uid = hook.holding[0]["x-cradletrace-delivery"]
+        assert hook.documents("/k") == []  # the killed worker's try was never answered
+        with Workspace(site.settings) as ws:
+            with ws.session() as s:
+                row = s.exec(select(EpcisDelivery).where(EpcisDelivery.uid == first_uid)).one()
+            assert row.status == "sending" and row.lease_until is not None
+            # Once the dead worker's claim lapses, another worker sends the same document again.
+            sealer = sealer_of(site.settings)
+            factory = lambda: Session(ws.engine, expire_on_commit=False)  # noqa: E731
+            early = subs.deliver_due(factory, sealer, site.settings, now=lambda: row.created_at)
+            assert early.sent == 0  # still leased
+            later = row.lease_until + timedelta(seconds=1)
+            run = subs.deliver_due(factory, sealer, site.settings, now=lambda: later)
+        assert run.sent == 1
+        docs = hook.documents("/k")
+        assert [h["x-cradletrace-delivery"] for h, _ in docs] == [first_uid]
+        assert verified(docs[0][0], json.dumps(docs[0][1], ensure_ascii=False, separators=(",", ":")).encode())
+        assert sorted(lot_of(e) for e in hook.events("/k")) == sorted(str(e["data"]["lot"]) for e in events)  # type: ignore[index]

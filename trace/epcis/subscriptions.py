@@ -51,7 +51,7 @@ from cradletrace.config import Settings
 from cradletrace.epcis import index, query
 from cradletrace.epcis.wake import WAKE
 from cradletrace.errors import EpcisNameTakenError, EpcisQueryError, EpcisSubscriptionError, NotFoundError, Problem
-from cradletrace.recall.delivery import Tried, due_rows, lease_time, post_signed
+from cradletrace.recall.delivery import Tried, due_rows, post_signed
 from cradletrace.recall.partners import check_webhook_url
 from cradletrace.sealing import Sealer
 from cradletrace.store.models import (
@@ -536,6 +536,11 @@ class DeliveryRun:
     @property
     def tried(self) -> int:
         return self.sent + self.retrying + self.failed
+
+
+def lease_time(settings: Settings) -> timedelta:
+    """How long a claim holds: a worker killed mid-send leaves its documents to others after it."""
+    return timedelta(seconds=3 * settings.webhook_timeout + 1)
 
 
 def claim(session: Session, sealer: Sealer, settings: Settings, now: datetime, limit: int = 200) -> list[Outgoing]:
