@@ -43,7 +43,9 @@ def _json(description: str, example: Any = None) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": media}}
 
 
-_BAD = {400: _problem("A field of the body is missing or badly formed (RFC 7807 problem; `field` names it)")}
+_BAD: dict[int | str, dict[str, Any]] = {
+    400: _problem("A field of the body is missing or badly formed (RFC 7807 problem; `field` names it)")
+}
 _QUERY_EXAMPLE = {"name": "shipped", "query": {"EQ_bizStep": ["shipping"], "eventType": ["ObjectEvent"]}}
 _SUB_EXAMPLE = {
     "dest": "https://erp.example.com/epcis",

@@ -438,20 +438,19 @@ def _enqueue_one(session: Session, sub: EpcisSubscription, q: EpcisNamedQuery, n
         pending = [r.event_id for r in rows if r.hash == index.PENDING]
         bodies = index.complete(session, pending) if pending else {}
         assert sub.id is not None
-        uid = str(uuid.uuid4())
-        result = session.execute(
-            insert(EpcisDelivery).values(
-                uid=uid,
-                subscription_id=sub.id,
-                events=len(rows),
-                body=document(rows, bodies, q.name, sub.uid, now),
-                status=DeliveryStatus.PENDING,
-                attempts=0,
-                created_at=now,
-                next_attempt_at=now,
-            )
+        delivery = EpcisDelivery(
+            uid=str(uuid.uuid4()),
+            subscription_id=sub.id,
+            events=len(rows),
+            body=document(rows, bodies, q.name, sub.uid, now),
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
         )
-        delivery_id = result.inserted_primary_key[0]
+        session.add(delivery)
+        session.flush()
+        delivery_id = delivery.id
         if rows:
             session.execute(
                 insert(EpcisSubscriptionEvent),
