@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, select
 
+from cradletrace import apikeys
 from cradletrace.config import Settings
 from cradletrace.epcis import query
 from cradletrace.epcis import subscriptions as subs
@@ -379,6 +380,31 @@ def test_a_suppliers_subscription_never_carries_another_suppliers_unshared_event
     assert all(plant_lot.encode() not in b for _, h, b in hook.got if h["path"] == "/farm")
     for name, who in (("farm-view", "supplier_b"), ("staff-view", "quality")):
         assert site.client.delete(f"/epcis/queries/{name}", headers=site.auth(who)).status_code == 204
+
+
+def test_revoking_the_key_that_subscribed_stops_its_deliveries(site: Site, hook: Receiver) -> None:
+    with Workspace(site.settings) as ws, ws.session() as s:
+        row, secret = apikeys.create_key(s, "farm-erp", "supplier", B)
+    erp = {"Authorization": f"Bearer {secret}"}
+    r = site.client.post("/epcis/queries", headers=erp, json={"name": "erp", "query": {}})
+    assert r.status_code == 201, r.text
+    body = {"dest": hook.url("/erp"), "signatureToken": TOKEN, "stream": True}
+    assert site.client.post("/epcis/queries/erp/subscriptions", headers=erp, json=body).status_code == 201
+    assert make_query(site, "witness", {}).status_code == 201
+    subscribe(site, "witness", {"dest": hook.url("/witness"), "signatureToken": TOKEN, "stream": True})
+    first, second = raw_milk(1, B), raw_milk(1, B)
+    record(site, "supplier_b", first)
+    lot = str(first[0]["data"]["lot"])  # type: ignore[index]
+    assert wait_for(lambda: lot in {lot_of(e) for e in hook.events("/erp")}, 3.0)
+    with Workspace(site.settings) as ws, ws.session() as s:
+        apikeys.revoke_key(s, row.id)
+    record(site, "supplier_b", second)
+    lot = str(second[0]["data"]["lot"])  # type: ignore[index]
+    assert wait_for(lambda: lot in {lot_of(e) for e in hook.events("/witness")}, 3.0)  # the worker ran
+    time.sleep(0.3)
+    assert lot not in {lot_of(e) for e in hook.events("/erp")}
+    for name in ("erp", "witness"):
+        assert site.client.delete(f"/epcis/queries/{name}", headers=site.auth("quality")).status_code == 204
 
 
 # ---------------------------------------------------------------- schedules

@@ -55,6 +55,7 @@ from cradletrace.recall.delivery import Tried, due_rows, post_signed
 from cradletrace.recall.partners import check_webhook_url
 from cradletrace.sealing import Sealer
 from cradletrace.store.models import (
+    ApiKey,
     EpcisDelivery,
     EpcisDeliveryAttempt,
     EpcisIndex,
@@ -477,7 +478,9 @@ def enqueue(session_factory: Callable[[], Session], now: datetime) -> int:
                 .join(EpcisNamedQuery, col(EpcisNamedQuery.id) == col(EpcisSubscription.query_id))
                 .where(
                     col(EpcisSubscription.stream)
-                    | (col(EpcisSubscription.next_run_at).is_not(None) & (col(EpcisSubscription.next_run_at) <= now))
+                    | (col(EpcisSubscription.next_run_at).is_not(None) & (col(EpcisSubscription.next_run_at) <= now)),
+                    # A subscription lasts as long as the key that made it: revoking it stops the flow.
+                    col(EpcisSubscription.created_by).in_(select(ApiKey.id).where(col(ApiKey.revoked_at).is_(None))),
                 )
                 .order_by(col(EpcisSubscription.id))
             )
