@@ -30,6 +30,7 @@ from cradletrace import apikeys
 from cradletrace.config import Settings
 from cradletrace.epcis import query
 from cradletrace.epcis import subscriptions as subs
+from cradletrace.epcis.validation import validate
 from cradletrace.errors import EpcisSubscriptionError
 from cradletrace.sealing import Sealer, load_or_create_key
 from cradletrace.store.models import EpcisDelivery, EpcisDeliveryAttempt
@@ -311,7 +312,7 @@ def test_a_new_event_reaches_the_webhook_within_two_seconds_signed(site: Site, h
     assert not verified(headers, body, "another-partner-secret")
     assert headers["content-type"] == "application/ld+json"
     doc = json.loads(body)
-    assert doc["type"] == "EPCISQueryDocument"
+    assert doc["type"] == "EPCISQueryDocument" and validate(doc) == []  # GS1's EPCIS 2.0 JSON schema
     assert doc["epcisBody"]["queryResults"]["subscriptionID"] == sub["subscriptionID"]
     assert doc["epcisBody"]["queryResults"]["queryName"] == "farm-milk"
     assert headers["x-cradletrace-delivery"] == headers["idempotency-key"]
@@ -361,6 +362,38 @@ def test_a_receiver_down_then_up_gets_each_delivery_once(site: Site, hook: Recei
         ).all()
     assert sorted(tries).count("retrying") == 3 and tries.count("sent") == len(uids)
     assert site.client.delete("/epcis/queries/retried", headers=site.auth("quality")).status_code == 204
+
+
+def test_workers_racing_deliver_each_event_once(site: Site, hook: Receiver) -> None:
+    """The API's thread and two more workers at once: every event in exactly one accepted document."""
+    assert make_query(site, "raced", {"eventType": ["ObjectEvent"]}).status_code == 201
+    subscribe(site, "raced", {"dest": hook.url("/raced"), "signatureToken": TOKEN, "stream": True})
+    events = raw_milk(6, B)
+    ws, factory = session_factory(site)
+    with ws:
+        sealer = sealer_of(site.settings)
+        start = threading.Barrier(3)
+
+        def work() -> None:
+            start.wait()
+            for _ in range(5):
+                subs.deliver_due(factory, sealer, site.settings)
+
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        for t in threads:
+            t.start()
+        start.wait()
+        record(site, "supplier_b", events[:3])
+        record(site, "supplier_b", events[3:])
+        for t in threads:
+            t.join()
+    lots = sorted(str(e["data"]["lot"]) for e in events)  # type: ignore[index]
+    assert wait_for(lambda: sorted(lot_of(e) for e in hook.events("/raced")) == lots, 3.0), hook.events("/raced")
+    time.sleep(0.3)
+    assert sorted(lot_of(e) for e in hook.events("/raced")) == lots
+    uids = [h["x-cradletrace-delivery"] for h, _ in hook.documents("/raced")]
+    assert len(uids) == len(set(uids))
+    assert site.client.delete("/epcis/queries/raced", headers=site.auth("quality")).status_code == 204
 
 
 def test_a_suppliers_subscription_never_carries_another_suppliers_unshared_events(site: Site, hook: Receiver) -> None:

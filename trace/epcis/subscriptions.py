@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from cradletrace.config import Settings
@@ -423,8 +423,7 @@ def document(rows: Sequence[EpcisIndex], bodies: Mapping[int, str], name: str, u
     """The EPCISQueryDocument a subscription delivers (GS1: queryName and subscriptionID set)."""
     events, context = query.events_of(rows, bodies)
     doc = query.document(query.Page(events, context, None), now)
-    doc["epcisBody"]["queryResults"] = {"subscriptionID": uid, "queryName": name, **doc["epcisBody"]["queryResults"]}
-    doc["epcisBody"]["queryResults"]["queryName"] = name
+    doc["epcisBody"]["queryResults"] |= {"queryName": name, "subscriptionID": uid}
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -505,7 +504,7 @@ def enqueue(session_factory: Callable[[], Session], now: datetime) -> int:
                         continue
                 made += _enqueue_one(s, sub, q, now)
                 s.commit()
-            except IntegrityError:  # another worker delivered these events first, or it was deleted
+            except (IntegrityError, OperationalError):  # another worker wrote first (SQLite: its snapshot), or it went
                 s.rollback()
     return made
 
