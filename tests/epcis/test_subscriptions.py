@@ -32,8 +32,10 @@ from cradletrace.epcis import query
 from cradletrace.epcis import subscriptions as subs
 from cradletrace.epcis.validation import validate
 from cradletrace.errors import EpcisSubscriptionError
+from cradletrace.recall.delivery import Tried
 from cradletrace.sealing import Sealer, load_or_create_key
 from cradletrace.store.models import EpcisDelivery, EpcisDeliveryAttempt
+from cradletrace.store.states import DeliveryStatus
 from cradletrace.workspace import Workspace
 from tests.api.conftest import A, B, Site, open_site, raw_milk, signed
 
@@ -48,6 +50,7 @@ class Receiver:
     down: int = 0
     got: list[tuple[float, dict[str, str], bytes]] = field(default_factory=list)
     refused: int = 0
+    refusal: int = 503  # the status ``down`` answers
     lock: threading.Lock = field(default_factory=threading.Lock)
     hold: threading.Event | None = None  # set: the first request waits for it, its headers in ``holding``
     holding: list[dict[str, str]] = field(default_factory=list)
@@ -78,7 +81,7 @@ def receiver() -> Iterator[Receiver]:
                 if rec.down > 0:
                     rec.down -= 1
                     rec.refused += 1
-                    self.send_response(503)
+                    self.send_response(rec.refusal)
                 else:
                     headers = {k.lower(): v for k, v in self.headers.items()} | {"path": self.path}
                     rec.got.append((time.monotonic(), headers, body))
@@ -338,13 +341,16 @@ def test_a_new_event_reaches_the_webhook_within_two_seconds_signed(site: Site, h
 def test_a_receiver_down_then_up_gets_each_delivery_once(site: Site, hook: Receiver) -> None:
     assert make_query(site, "retried", {"eventType": ["ObjectEvent"]}).status_code == 201
     subscribe(site, "retried", {"dest": hook.url("/flaky"), "signatureToken": TOKEN, "stream": True})
-    with hook.lock:
-        hook.down, hook.refused = 3, 0
+    with hook.lock:  # a receiver being set up: 401 (a token not configured yet), then 503, then up
+        hook.down, hook.refused, hook.refusal = 3, 0, 401
     lots = []
     for _ in range(3):
         event = raw_milk(1, B)
         lots.append(str(event[0]["data"]["lot"]))  # type: ignore[index]
         record(site, "supplier_b", event)
+    assert wait_for(lambda: hook.refused >= 1, 5.0)
+    with hook.lock:
+        hook.refusal = 503
     got = wait_for(lambda: {lot_of(e) for e in hook.events("/flaky")} >= set(lots) or None, 10.0)
     assert got, f"not all delivered: {hook.events('/flaky')}"
     time.sleep(0.5)  # nothing else is on its way
@@ -438,6 +444,20 @@ def test_revoking_the_key_that_subscribed_stops_its_deliveries(site: Site, hook:
     assert lot not in {lot_of(e) for e in hook.events("/erp")}
     for name in ("erp", "witness"):
         assert site.client.delete(f"/epcis/queries/{name}", headers=site.auth("quality")).status_code == 204
+
+
+def test_only_410_gone_ends_a_delivery_at_once() -> None:
+    settings = Settings(epcis_backoff=1.0)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    d = subs.Outgoing(1, "u", 1, "https://p.example/h", TOKEN, b"{}", 1, now)
+    for code in (400, 401, 404, 429, 500, None):
+        status, at, _ = subs.next_try(
+            settings, d, Tried(DeliveryStatus.FAILED if code and code < 500 else DeliveryStatus.RETRYING, code), now
+        )
+        assert (status, at) == (DeliveryStatus.RETRYING, now + timedelta(seconds=1)), code
+    assert subs.next_try(settings, d, Tried(DeliveryStatus.FAILED, 410), now)[0] == DeliveryStatus.FAILED
+    late = now + timedelta(hours=settings.notify_give_up_hours)
+    assert subs.next_try(settings, d, Tried(DeliveryStatus.RETRYING, 503), late)[0] == DeliveryStatus.FAILED
 
 
 # ---------------------------------------------------------------- schedules

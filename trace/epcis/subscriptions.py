@@ -16,7 +16,7 @@ Delivery is an outbox, like the recall notices' (recall/delivery.py, whose sende
    (``epcis_subscription_event`` says which went; at most ``BATCH`` a document) become one
    ``epcis_outbox`` row holding the EPCISQueryDocument, fixed there, with a stable ``uid``.
 2. **Claim, send, record**: due rows are leased, POSTed outside any transaction, and marked sent,
-   retrying (backoff ``epcis_backoff`` doubling up to ``epcis_max_backoff``) or failed (HTTP 4xx,
+   retrying (backoff ``epcis_backoff`` doubling up to ``epcis_max_backoff``) or failed (HTTP 410 Gone,
    or ``notify_give_up_hours`` passed); every try is logged in ``epcis_outbox_attempt``.
 
 A process killed anywhere loses nothing: an event is marked delivered only in the transaction that
@@ -50,7 +50,14 @@ from sqlmodel import Session, col, select
 from cradletrace.config import Settings
 from cradletrace.epcis import index, query
 from cradletrace.epcis.wake import WAKE
-from cradletrace.errors import EpcisNameTakenError, EpcisQueryError, EpcisSubscriptionError, NotFoundError, Problem
+from cradletrace.errors import (
+    EpcisNameTakenError,
+    EpcisQueryError,
+    EpcisSubscriptionError,
+    InvalidInputError,
+    NotFoundError,
+    Problem,
+)
 from cradletrace.recall.delivery import Tried, due_rows, post_signed
 from cradletrace.recall.partners import check_webhook_url
 from cradletrace.sealing import Sealer
@@ -300,10 +307,8 @@ def create_subscription(
         raise _bad("dest", "expected the webhook's URL, such as https://erp.example.com/epcis, got nothing")
     try:
         check_webhook_url(dest, "dest")
-    except EpcisSubscriptionError:
-        raise
-    except Exception as exc:  # the recall contacts' InvalidInputError: the same rule, GS1's exception
-        raise _bad("dest", str(exc).split(": ", 1)[-1]) from None
+    except InvalidInputError as exc:  # the recall contacts' rule for webhook URLs, as GS1's exception
+        raise EpcisSubscriptionError(exc.problems) from None
     token_field = "signatureToken" if "signatureToken" in body or "secret" not in body else "secret"
     token = body.get(token_field)
     if not isinstance(token, str) or not 16 <= len(token) <= 200:
@@ -592,10 +597,12 @@ def send(settings: Settings, d: Outgoing) -> Tried:
     return post_signed(settings, d.dest, d.secret, d.body, extra, "application/ld+json", SIGNATURE_HEADER, USER_AGENT)
 
 
-def _next(
+def next_try(
     settings: Settings, d: Outgoing, tried: Tried, now: datetime
 ) -> tuple[DeliveryStatus, datetime | None, str | None]:
-    if tried.status != DeliveryStatus.RETRYING:
+    # A partner's 4xx is retried too (a receiver being set up, a token being rotated): the events of a
+    # document given up on are not sent again. Only 410 Gone ends it at once.
+    if tried.status == DeliveryStatus.SENT or tried.code == 410:
         return tried.status, None, tried.error
     at = now + timedelta(seconds=min(settings.epcis_backoff * 2 ** (d.attempts - 1), settings.epcis_max_backoff))
     if at > d.created_at + timedelta(hours=settings.notify_give_up_hours):
@@ -609,7 +616,7 @@ def record(session: Session, settings: Settings, done: Sequence[tuple[Outgoing, 
     run = DeliveryRun()
     log = []
     for d, tried in done:
-        status, at, error = _next(settings, d, tried, now)
+        status, at, error = next_try(settings, d, tried, now)
         session.execute(
             update(EpcisDelivery)
             .where(col(EpcisDelivery.id) == d.delivery_id, col(EpcisDelivery.status) == DeliveryStatus.SENDING)
