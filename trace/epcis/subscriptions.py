@@ -600,6 +600,7 @@ def send(settings: Settings, d: Outgoing) -> Tried:
 def next_try(
     settings: Settings, d: Outgoing, tried: Tried, now: datetime
 ) -> tuple[DeliveryStatus, datetime | None, str | None]:
+    """A document's state after ``tried`` (see the module's step 2)."""
     # A partner's 4xx is retried too (a receiver being set up, a token being rotated): the events of a
     # document given up on are not sent again. Only 410 Gone ends it at once.
     if tried.status == DeliveryStatus.SENT or tried.code == 410:
