@@ -9,6 +9,8 @@ error                                  status  detail
 DuplicateEpcisError                    409     DUPLICATE_EPCIS
 InvalidEpcisError                      422     INVALID_EPCIS
 EpcisQueryError                        400     EPCIS_QUERY (RFC 7807: type epcisException:QueryParameterException)
+EpcisSubscriptionError                 400     EPCIS_SUBSCRIPTION (RFC 7807: epcisException:SubscriptionControlsException)
+EpcisNameTakenError                    409     EPCIS_NAME_TAKEN (RFC 7807: epcisException:ResourceAlreadyExistsException)
 InvalidEventError                      422     "invalid events: nothing was stored"
 InvalidInputError, request validation  422     "invalid input"
 StateConflictError                     409     CONFLICTS[kind]: ALREADY_RECALLED / _RELEASED / _CLOSED / _ANSWERED / _PLANNED
@@ -66,7 +68,9 @@ from cradletrace.errors import (
     ChainUnavailableError,
     Conflict,
     DuplicateEpcisError,
+    EpcisNameTakenError,
     EpcisQueryError,
+    EpcisSubscriptionError,
     InvalidEpcisError,
     InvalidEventError,
     InvalidInputError,
@@ -101,6 +105,14 @@ INTERNAL = "internal error"
 INVALID_EPCIS = "invalid EPCIS document: nothing was stored"
 EPCIS_QUERY = "invalid EPCIS query: a query parameter is unknown or badly formed; see problems"
 QUERY_PARAMETER_EXCEPTION = "epcisException:QueryParameterException"
+EPCIS_SUBSCRIPTION = "invalid named query or subscription: see problems"
+EPCIS_NAME_TAKEN = "a named query of that name exists; nothing was stored"
+# GS1's exception type of each EPCIS refusal answered as an RFC 7807 problem
+EPCIS_PROBLEMS: dict[type[TraceError], str] = {
+    EpcisQueryError: QUERY_PARAMETER_EXCEPTION,
+    EpcisSubscriptionError: "epcisException:SubscriptionControlsException",
+    EpcisNameTakenError: "epcisException:ResourceAlreadyExistsException",
+}
 DUPLICATE_EPCIS = "duplicate EPCIS event: already captured; nothing was stored"
 ALREADY_RECALLED = "conflict: a lot in the scope is already under an active recall; no recall was started"
 ALREADY_RELEASED = "conflict: this hold is already released; nothing was changed"
@@ -165,11 +177,13 @@ def error_body(detail: str, problems: Sequence[Problem] = ()) -> dict[str, Any]:
     return dict(jsonable_encoder(out))
 
 
-def problem_response(status: int, detail: str, problems: Sequence[Problem]) -> JSONResponse:
+def problem_response(
+    status: int, detail: str, problems: Sequence[Problem], kind: str = QUERY_PARAMETER_EXCEPTION
+) -> JSONResponse:
     """An EPCIS query refusal as GS1's REST binding shapes it (RFC 7807, ``type`` the EPCIS exception),
     keeping ``field`` and ``problems`` so it names the parameter as every other error names its field."""
     body = error_body(detail, problems)
-    body.update(type=QUERY_PARAMETER_EXCEPTION, title="EPCIS query exception", status=status)
+    body.update(type=kind, title="EPCIS query exception", status=status)
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
@@ -239,6 +253,8 @@ ANSWERS: tuple[Answer, ...] = (
     Answer(DuplicateEpcisError, 409, DUPLICATE_EPCIS),
     Answer(InvalidEpcisError, 422, INVALID_EPCIS),
     Answer(EpcisQueryError, 400, EPCIS_QUERY),
+    Answer(EpcisSubscriptionError, 400, EPCIS_SUBSCRIPTION),
+    Answer(EpcisNameTakenError, 409, EPCIS_NAME_TAKEN),
     Answer(InvalidEventError, 422, INVALID_EVENTS),
     Answer(InvalidInputError, 422, INVALID_INPUT),
     Answer(StateConflictError, 409, lambda e: CONFLICTS[e.kind]),
@@ -288,8 +304,9 @@ def install(app: FastAPI) -> None:
         status, detail, problems = answer_for(exc)
         if status >= 500:
             log.error("%s %s -> %d: %s: %s", request.method, redact(request.url.path), status, type(exc).__name__, exc)
-        if isinstance(exc, EpcisQueryError):  # GS1's REST binding: an RFC 7807 problem, with our fields too
-            return problem_response(status, detail, problems)
+        kind = next((k for e, k in EPCIS_PROBLEMS.items() if isinstance(exc, e)), None)
+        if kind is not None:  # GS1's REST binding: an RFC 7807 problem, with our fields too
+            return problem_response(status, detail, problems, kind)
         return error_response(status, detail, problems)
 
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:

@@ -26,6 +26,8 @@ from cradletrace.anchoring.worker import AnchorWorker, Outcome, Run
 from cradletrace.api.ratelimit import RateLimiter
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
+from cradletrace.epcis.subscriptions import SubscriptionDeliverer
+from cradletrace.epcis.wake import WAKE
 from cradletrace.errors import ConfigError
 from cradletrace.recall.delivery import NoticeDeliverer
 from cradletrace.sales import member_key
@@ -50,6 +52,7 @@ class Runtime:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._notice_thread: threading.Thread | None = None
+        self._epcis_thread: threading.Thread | None = None
         self.scanner: PgScanner | None = None
 
     def open(self) -> None:
@@ -67,6 +70,11 @@ class Runtime:
                     target=self.deliverer.loop, args=(self._stop,), name="cradletrace-notices", daemon=True
                 )
                 self._notice_thread.start()
+            if self.settings.epcis_deliver_interval > 0:  # EPCIS subscriptions' webhooks (epcis/subscriptions.py)
+                self._epcis_thread = threading.Thread(
+                    target=self.epcis_deliverer.loop, args=(self._stop,), name="cradletrace-epcis", daemon=True
+                )
+                self._epcis_thread.start()
         except BaseException:
             self.workspace.close()
             raise
@@ -184,6 +192,11 @@ class Runtime:
         """Sends the recall notice outbox; any number of processes may share it (claims)."""
         return NoticeDeliverer(self.settings, self.session, lambda: self.sealer, say=log.info)
 
+    @cached_property
+    def epcis_deliverer(self) -> SubscriptionDeliverer:
+        """Sends the EPCIS subscriptions' outbox; any number of processes may share it (claims)."""
+        return SubscriptionDeliverer(self.settings, self.session, lambda: self.sealer, say=log.info)
+
     def wake_notices(self) -> None:
         """A recall started or widened: deliver its notices now rather than at the next interval."""
         if self._notice_thread is not None:
@@ -229,6 +242,9 @@ class Runtime:
         if self._notice_thread is not None:
             self.deliverer.wake.set()
             self._notice_thread.join(timeout=60)
+        if self._epcis_thread is not None:
+            WAKE.set()
+            self._epcis_thread.join(timeout=60)
         if self._thread is not None:
             self._thread.join(timeout=60)
         with self.anchor_lock:

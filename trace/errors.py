@@ -90,6 +90,14 @@ class EpcisQueryError(InvalidInputError):
     """An EPCIS 2.0 query parameter is unknown, unsupported or badly formed (GS1's QueryParameterException)."""
 
 
+class EpcisSubscriptionError(InvalidInputError):
+    """A named query's or subscription's body is badly formed (GS1's SubscriptionControlsException)."""
+
+
+class EpcisNameTakenError(InvalidInputError):
+    """A named EPCIS query of that name exists (GS1's ResourceAlreadyExistsException); nothing was stored."""
+
+
 class Conflict(StrEnum):
     """Which state a ``StateConflictError`` met (the API answers a fixed text per kind)."""
 

@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 from cradletrace.core.epcisids import to_digital_link
 from cradletrace.core.events import OPERATOR_KINDS
 from cradletrace.epcis.profile import CONTEXT, to_epcis
+from cradletrace.epcis.wake import wake_on_commit
 from cradletrace.store.models import EpcisIndex, EpcisIndexValue
 
 CBV = "https://ref.gs1.org/cbv/"
@@ -195,6 +196,7 @@ def _write(target: Session | Connection, entries: Iterable[tuple[dict[str, Any],
 def add_recorded(session: Session, events: Sequence[tuple[int, str, str | None, str, datetime]]) -> None:
     """Index events just recorded: (event id, canonical body, outcome, supplier, recorded at) each."""
     _write(session, (native(*e) for e in events))
+    wake_on_commit(session)  # subscriptions hear of them once they are committed (subscriptions.py)
 
 
 def use_captured(
