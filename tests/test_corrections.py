@@ -4,17 +4,22 @@ SQLite and on PostgreSQL. The original stays as it was; only its recorder correc
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlmodel import select
+from typer.testing import CliRunner
 
 from cradletrace import corrections, recording
+from cradletrace.cli import app
+from cradletrace.cli.verify import _print_correction
 from cradletrace.core import canonical
 from cradletrace.core.events import CorrectionData, parse_event
 from cradletrace.errors import Conflict, InvalidEventError, NotAllowedError, StateConflictError
+from cradletrace.recall import genealogy
 from cradletrace.store.models import EventRow
 from cradletrace.workspace import Workspace
 from tests.conftest import NOW
@@ -111,3 +116,56 @@ def test_only_the_recorder_corrects_once_and_only_what_exists(
         assert s.exec(select(EventRow).where(EventRow.kind == "correction")).all() == [
             s.exec(select(EventRow).where(EventRow.digest == first.digest)).one()
         ]
+
+
+def test_a_batch_that_did_not_occur_is_no_genealogy_edge_and_traces_say_so(
+    workspace: Workspace, events: Events, record: Record
+) -> None:
+    rows = record(events)
+    milk = (rows[RAW_A].gtin, rows[RAW_A].lot)
+    formula = (rows[BATCH].gtin, "IF-0001")
+    with workspace.session() as s:
+        before = genealogy.trace_forward(s, lot=milk)
+        assert [lot.key for lot in before.lots] == [milk, formula]
+    (fix,) = record([correction("alps-nutrition", rows[BATCH].digest)])
+    record([correction(LAB, rows[FAILING].digest, "incorrect_data")])
+    with workspace.session() as s:
+        forward = genealogy.trace_json(genealogy.trace_forward(s, lot=milk))
+        backward = genealogy.trace_json(genealogy.trace_backward(s, lot=formula))
+    assert [(lot["gtin"], lot["lot"]) for lot in forward["lots"]] == [milk]  # the batch no longer consumed it
+    assert [(lot["gtin"], lot["lot"]) for lot in backward["lots"]] == [formula]  # nor stands behind it
+    said = [{"gtin": formula[0], "lot": formula[1], "reason": "did_not_occur", "correction": fix.digest}]
+    assert forward["not_followed"] == said and backward["not_followed"] == said
+    assert sorted((r["verdict"], r["corrected"]) for r in backward["test_reports"]) == [
+        ("fail", "incorrect_data"),
+        ("pass", None),
+    ]
+
+
+@pytest.mark.parametrize("database_url", [None], ids=["sqlite"])
+def test_the_correct_command_signs_with_the_recorders_key_file_and_refuses_twice(
+    workspace: Workspace, events: Events, record: Record, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = record(events)
+    runner = CliRunner()
+    where = ["--data-dir", str(workspace.settings.data_dir)]
+    failing, passing = str(rows[FAILING].id), rows[PASSING].digest[:12]  # an id, a digest prefix
+    bad = runner.invoke(app, ["correct", failing, "--reason", "oops", *where])
+    assert bad.exit_code == 2 and "events[0].data.reason" in bad.stderr, bad.output
+    unknown = runner.invoke(app, ["correct", failing, "--reason", "incorrect_data", "--corrective", "999999", *where])
+    assert unknown.exit_code == 2 and "corrective[0]" in unknown.stderr, unknown.output
+    done = runner.invoke(app, ["correct", failing, "--reason", "incorrect_data", "--corrective", passing, *where])
+    assert done.exit_code == 0, done.output
+    assert f"incorrect_data: corrects {rows[FAILING].digest}" in done.stdout
+    again = runner.invoke(app, ["correct", failing, "--reason", "did_not_occur", *where])
+    assert again.exit_code == 2 and "events[0].data.corrects" in again.stderr and "not yet corrected" in again.stderr
+    with workspace.session() as s:
+        (fix,) = s.exec(select(EventRow).where(EventRow.kind == "correction")).all()
+    assert (fix.supplier_id, fix.ref) == (LAB, rows[FAILING].digest)  # the recorder's own key signed it
+    assert json.loads(fix.body)["data"]["corrective"] == [rows[PASSING].digest]
+    with workspace.session() as s:  # what 'verify' prints below the verdict (the chain is this test's, so no process)
+        _print_correction(s, failing)
+        _print_correction(s, str(fix.id))
+    said = capsys.readouterr().out
+    assert "corrected: incorrect_data declared" in said and f"corrective event: {rows[PASSING].digest}" in said
+    assert f"correction of event {rows[FAILING].digest}: incorrect_data" in said

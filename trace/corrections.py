@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
 from cradletrace.core.events import OPERATOR_KINDS, AnyEvent, CorrectionData, parse_event
-from cradletrace.errors import Problem
+from cradletrace.errors import NotFoundError, Problem
 from cradletrace.store.db import chunks
 from cradletrace.store.models import EventRow
 
@@ -88,6 +89,26 @@ def void_event_ids(conn: Connection | Session, ids: Iterable[int]) -> set[int]:
             for i, d in conn.execute(select(EventRow.id, EventRow.digest).where(col(EventRow.id).in_(chunk))).all()
         )
     return {digests[c] for c, dec in declarations(conn, digests).items() if dec.did_not_occur}
+
+
+def declaration(
+    session: Session, event: str | int, reason: str, corrective: Sequence[str | int], at: datetime
+) -> dict[str, Any]:
+    """The bare correction (to sign with the recorder's key file) of the stored event ``event`` (an id,
+    digest or digest prefix, as ``cradletrace verify`` takes), declared at ``at``: the recorder of
+    the event is the one who may declare it wrong, so it is the correction's supplier."""
+    from cradletrace.events import lookup_event
+
+    def find(ref: str | int, field: str) -> EventRow:
+        row = lookup_event(session, ref, field)
+        if row is None:
+            raise NotFoundError(f"{field}: expected a recorded event (id, digest or digest prefix), got {ref!r}")
+        return row
+
+    original = find(event, "event")
+    fixes = [find(ref, f"corrective[{i}]").digest for i, ref in enumerate(corrective)]
+    data = {"corrects": original.digest, "declaration_time": at.isoformat(), "reason": reason, "corrective": fixes}
+    return {"kind": KIND, "supplier": original.supplier_id, "data": data}
 
 
 def check(
