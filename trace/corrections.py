@@ -153,8 +153,8 @@ def check(
             problems.append(
                 Problem(f"{where}.corrects", f"expected the digest of a recorded event, got {d.corrects} {why}")
             )
-        elif (why := _uncorrectable(original[0])) is not None:
-            problems.append(Problem(f"{where}.corrects", why))
+        elif (bad := _uncorrectable(original[0])) is not None:
+            problems.append(Problem(f"{where}.corrects", bad))
         elif original[1] != supplier:
             refused.append(
                 Problem(
@@ -184,8 +184,8 @@ def check(
                         f"expected the digest of a recorded event, got {x} which does not exist",
                     )
                 )
-            elif (why := _uncorrectable(kind)) is not None:
-                problems.append(Problem(f"{where}.corrective[{j}]", why))
+            elif (bad := _uncorrectable(kind)) is not None:
+                problems.append(Problem(f"{where}.corrective[{j}]", bad))
     return problems, refused, conflicts
 
 

@@ -222,7 +222,7 @@ def declare(session: Session, fixes: Sequence[tuple[int, str]]) -> None:
         r.event_id: r for r in session.exec(select(EpcisIndex).where(col(EpcisIndex.event_id).in_(list(ids.values()))))
     }
     eids = {x: rows[i].eid for x, i in ids.items() if i in rows}
-    vals = []
+    vals: list[dict[str, Any]] = []
     for d in found:
         row = rows.get(ids.get(d.corrects, -1))
         if row is None:

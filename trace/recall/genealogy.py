@@ -311,10 +311,14 @@ def _void_batches(session: Session, lot_ids: Iterable[int]) -> dict[int, str]:
     return {
         int(lid): digest
         for lid, digest in session.execute(
-            select_columns(col(Lot.id), fix.digest)
+            select_columns(col(Lot.id), col(fix.digest))
             .join(batch, col(batch.id) == col(Lot.event_id))
             .join(fix, col(fix.ref) == col(batch.digest))
-            .where(col(Lot.id).in_(id_set(session, wanted)), fix.kind == "correction", fix.outcome == "did_not_occur")
+            .where(
+                col(Lot.id).in_(id_set(session, wanted)),
+                col(fix.kind) == "correction",
+                col(fix.outcome) == "did_not_occur",
+            )
         ).all()
     }
 
@@ -326,7 +330,9 @@ def _void(session: Session, walk: _Walk) -> tuple[VoidBatch, ...]:
     keys = session.execute(
         select_columns(col(Lot.id), col(Lot.gtin), col(Lot.lot)).where(col(Lot.id).in_(list(walk.void)))
     )
-    return tuple(sorted(VoidBatch(g, lo, walk.void[int(i)]) for i, g, lo in keys.all()))
+    return tuple(
+        sorted((VoidBatch(g, lo, walk.void[int(i)]) for i, g, lo in keys.all()), key=lambda v: (v.gtin, v.lot))
+    )
 
 
 @dataclass(frozen=True)
