@@ -10,6 +10,7 @@ from typing import Any
 
 from cradletrace import recording
 from cradletrace.scanner_web.pages import strings
+from tests.api.conftest import A, B, signed
 from tests.api.test_scan import Packs, any_packs, record, scan_json, scan_page, sql  # noqa: F401  (fixture)
 
 EN, ZH = strings()["en"], strings()["zh"]
@@ -96,3 +97,21 @@ def test_a_record_corrected_with_incorrect_data_still_counts_and_names_its_repla
     page = scan_page(c, can, lang="en")
     assert EN["corrected_note"] in page and f'href="#record-{fresh.digest[:16]}"' in page
     assert EN["error_reason_incorrect_data"] in page
+
+
+def test_post_events_records_a_correction_once_and_only_by_the_recorder(any_packs: Packs) -> None:
+    c, site = any_packs.client, any_packs.site
+    batch = scan_json(c, any_packs.cans[0])["batch"]  # recorded by the plant (supplier_a)
+    fix = correction(A, batch["digest"], "incorrect_data")
+    r = c.post("/api/v1/events", json=signed(any_packs.settings, [fix]), headers=site.auth("supplier_a"))
+    assert r.status_code == 201 and r.json()["events"][0]["kind"] == "correction", r.text
+    again = correction(A, batch["digest"], "did_not_occur")
+    r = c.post("/api/v1/events", json=signed(any_packs.settings, [again]), headers=site.auth("supplier_a"))
+    assert r.status_code == 409 and r.json()["field"] == "events[0].data.corrects", r.text
+    other = correction(B, batch["digest"], "did_not_occur")
+    r = c.post("/api/v1/events", json=signed(any_packs.settings, [other]), headers=site.auth("supplier_b"))
+    assert r.status_code == 403 and r.json()["field"] == "events[0].data.corrects", r.text
+    assert "expected its recorder" in r.json()["detail"]
+    shown = scan_json(c, any_packs.cans[0])
+    assert shown["batch"]["corrected_by"]["reason"] == "incorrect_data" and len(shown["corrections"]) == 1
+    assert 'data-corrected="corrected"' in scan_page(c, any_packs.cans[0], lang="en")
