@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from cradletrace.epcis import query, validation
+from cradletrace.epcis import query, validation, xml
 from cradletrace.epcis.capture import import_document
 from cradletrace.epcis.export import export_lot
 from cradletrace.errors import Conflict, InvalidEpcisError, StateConflictError
@@ -42,6 +42,7 @@ def _query(ws: Workspace, **params: str) -> list[str]:
     with ws.session() as s:
         page = query.run(s, {k: [v] for k, v in params.items()}, query.Viewer(None))
         s.commit()
+    assert validation.validate(query.document(page, NOW)) == []  # the declaration as GS1's schema has it
     return [e["eventID"] for e in page.events]
 
 
@@ -82,6 +83,10 @@ def test_an_error_declaration_round_trips_and_is_queryable(
         }
     ]
     assert sum("errorDeclaration" in e for e in _events(after)) == 1
+    as_xml = xml.parse(xml.to_xml(after))  # XML out (Accept: application/xml) keeps it, valid against the XSD
+    assert xml.xsd_problems(as_xml) == []
+    back = [e for e in _events(xml.to_json(as_xml)) if "errorDeclaration" in e]
+    assert [e["errorDeclaration"]["correctiveEventIDs"] for e in back] == [[passing["eventID"]]]
 
     assert _query(workspace, EXISTS_errorDeclaration="") == [failing["eventID"]]
     assert _query(workspace, EQ_errorReason="https://ref.gs1.org/cbv/ER-did_not_occur") == [failing["eventID"]]
