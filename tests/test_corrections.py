@@ -13,11 +13,11 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from cradletrace import corrections, recording
+from cradletrace import corrections, recording, suppliers
 from cradletrace.cli import app
 from cradletrace.cli.verify import _print_correction
-from cradletrace.core import canonical
-from cradletrace.core.events import CorrectionData, parse_event
+from cradletrace.core import canonical, signing
+from cradletrace.core.events import KEY_LOG_SUPPLIER, CorrectionData, parse_event
 from cradletrace.errors import Conflict, InvalidEventError, NotAllowedError, StateConflictError
 from cradletrace.recall import genealogy
 from cradletrace.store.models import EventRow
@@ -169,3 +169,26 @@ def test_the_correct_command_signs_with_the_recorders_key_file_and_refuses_twice
     said = capsys.readouterr().out
     assert "corrected: incorrect_data declared" in said and f"corrective event: {rows[PASSING].digest}" in said
     assert f"correction of event {rows[FAILING].digest}: incorrect_data" in said
+
+
+def test_the_operator_corrects_any_record_with_the_key_log_key_and_only_so(
+    workspace: Workspace, events: Events, record: Record
+) -> None:
+    rows = record(events)
+    keys = workspace.settings.keys_dir
+    with workspace.session() as s:
+        row = corrections.declare_as_operator(s, keys, rows[COLD].digest[:12], "did_not_occur", [], NOW)
+        s.commit()
+    assert (row.kind, row.supplier_id, row.ref) == ("correction", KEY_LOG_SUPPLIER, rows[COLD].digest)
+    with workspace.session() as s, pytest.raises(StateConflictError):  # once, whoever declares
+        corrections.declare_as_operator(s, keys, str(rows[COLD].id), "incorrect_data", [], NOW)
+    with pytest.raises(StateConflictError):
+        record([correction("pacific-cold", rows[COLD].digest, "incorrect_data")])
+    forged = json.loads(row.body) | {"data": {**json.loads(row.body)["data"], "corrects": rows[SHIPMENT].digest}}
+    with workspace.session() as s:  # signed by the key-log key, but sent the suppliers' way: refused
+        signer = suppliers.registry(s, keys)
+        sent = recording.Submission(forged, signing.sign(signer.private, canonical.canonical_bytes(forged)))
+        with pytest.raises(InvalidEventError) as caught:
+            recording.record_submissions(s, [sent], NOW)
+    assert [p.where for p in caught.value.problems] == ["events[0].kind"]
+    assert "--as-operator" in caught.value.problems[0].message

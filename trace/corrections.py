@@ -7,7 +7,8 @@ whose ``data.corrects`` is the erroneous event's digest, stored in the event row
 (indexed) so readers find an event's declaration with one lookup. ``check`` holds the recording
 rules (recording.py calls it); ``declarations`` is what the scan page, traces and exports read.
 
-Only the supplier that recorded an event may correct it, once: a second declaration of the same
+Only the supplier that recorded an event may correct it (or the operator, with the server's
+key-log key: ``declare_as_operator``), once: a second declaration of the same
 event is a conflict (409), not a new fact. An event declared ``did_not_occur`` no longer counts:
 its test verdict, cold-chain readings and genealogy edges are left out wherever facts are drawn,
 and shown struck through beside the declaration that says why.
@@ -18,15 +19,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
-from cradletrace.core.events import OPERATOR_KINDS, AnyEvent, CorrectionData, parse_event
+from cradletrace.core import canonical, signing
+from cradletrace.core.events import KEY_LOG_SUPPLIER, OPERATOR_KINDS, AnyEvent, CorrectionData, parse_event
 from cradletrace.errors import NotFoundError, Problem
 from cradletrace.store.db import chunks
 from cradletrace.store.models import EventRow
+
+if TYPE_CHECKING:
+    from cradletrace.recording import RecordedEvent
 
 KIND = "correction"
 
@@ -155,7 +161,7 @@ def check(
             )
         elif (bad := _uncorrectable(original[0])) is not None:
             problems.append(Problem(f"{where}.corrects", bad))
-        elif original[1] != supplier:
+        elif original[1] != supplier and supplier != KEY_LOG_SUPPLIER:
             refused.append(
                 Problem(
                     f"{where}.corrects",
@@ -187,6 +193,33 @@ def check(
             elif (bad := _uncorrectable(kind)) is not None:
                 problems.append(Problem(f"{where}.corrective[{j}]", bad))
     return problems, refused, conflicts
+
+
+def by_operator(event: AnyEvent) -> bool:
+    """A correction the operator declares, signed by the key log's key (``declare_as_operator``):
+    recorded only through that function, as the key log's own records are (recording.py)."""
+    return event.kind == KIND and event.supplier == KEY_LOG_SUPPLIER
+
+
+def declare_as_operator(
+    session: Session, keys_dir: Path, event: str | int, reason: str, corrective: Sequence[str | int], at: datetime
+) -> RecordedEvent:
+    """Record the operator's correction of any stored event (a recorder gone out of business, a
+    record that reached the store by mistake): signed with the server's key-log key, as filed
+    reports are, in the caller's transaction; the same rules otherwise (once, and never altering
+    the event)."""
+    from cradletrace import recording, suppliers
+
+    signer = suppliers.registry(session, keys_dir)
+    if signer.new:  # the operator's key gets its own register record first, as the key log does
+        from cradletrace import keylog
+
+        keylog.log_key(session, keys_dir, signer.key, "register")
+    bare = declaration(session, event, reason, corrective, at)
+    signed = {**bare, "supplier": KEY_LOG_SUPPLIER, "key": signer.key.key_id}
+    signature = signing.sign(signer.private, canonical.canonical_bytes(signed))
+    (row,) = recording.record_submissions(session, [recording.Submission(signed, signature)], at, key_log=True)
+    return row
 
 
 def _uncorrectable(kind: str) -> str | None:

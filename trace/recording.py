@@ -64,7 +64,7 @@ _NOT_SUBMITTED = (
     f"expected one of {', '.join(SUBMITTED_KINDS)}, got {{kind!r}}: key records are written by the server's "
     "key log when a key is registered or revoked, report records by the server when it files a recall report"
 )
-_KEY_LOG_ONLY = "expected 'key' or 'report': the server's own key records these only"
+_KEY_LOG_ONLY = "expected 'key', 'report' or 'correction': the server's own key records these only"
 
 
 @dataclass(frozen=True)
@@ -265,8 +265,10 @@ def record_submissions(
         except InvalidInputError as exc:
             problems.extend(_located(exc, where))
             continue
-        if (event.kind in OPERATOR_KINDS) != key_log:
+        if (event.kind in OPERATOR_KINDS or corrections.by_operator(event)) != key_log:
             why = _KEY_LOG_ONLY if key_log else _NOT_SUBMITTED.format(kind=event.kind)
+            if not key_log and event.kind == corrections.KIND:
+                why = "expected a supplier's correction: the operator's are recorded by 'cradletrace correct --as-operator'"
             problems.append(Problem(f"{where}.kind", why))
             continue
         why = suppliers.refusal(supplier, key, kid, certs[sid], event.kind, now.date())

@@ -189,22 +189,29 @@ def correct(
         list[str] | None,
         typer.Option("--corrective", help="An event that corrects it (id, digest or prefix); repeat for more"),
     ] = None,
+    as_operator: Annotated[
+        bool, typer.Option("--as-operator", help="Declare as the operator, with the server's key-log key")
+    ] = False,
     limits: Limits = None,
     data_dir: DataDir = None,
     database_url: DbUrl = None,
 ) -> None:
     """Declare a recorded event wrong, the EPCIS way (an error declaration): a new correction event,
-    signed with the recorder's key file and anchored like any other. The event itself is never changed."""
+    signed with the recorder's key file (or, --as-operator, the server's key-log key) and anchored
+    like any other. The event itself is never changed."""
     from cradletrace import corrections, recording
 
     settings = settings_from(data_dir, database_url, None, limits)
     with reported(), open_workspace(settings) as ws, ws.session() as s:
         now = datetime.now(UTC)
-        bare = corrections.declaration(s, event, reason, corrective or [], now)
-        items = recording.sign_submissions(
-            recording.read_submissions(bare), recording.key_loader(s, settings.keys_dir), ws.limits
-        )
-        (row,) = recording.record_submissions(s, items, now, ws.limits)
+        if as_operator:
+            row = corrections.declare_as_operator(s, settings.keys_dir, event, reason, corrective or [], now)
+        else:
+            bare = corrections.declaration(s, event, reason, corrective or [], now)
+            items = recording.sign_submissions(
+                recording.read_submissions(bare), recording.key_loader(s, settings.keys_dir), ws.limits
+            )
+            (row,) = recording.record_submissions(s, items, now, ws.limits)
         s.commit()
         typer.echo(f"event {row.id}  correction  {row.digest[:16]}…  {row.outcome}: corrects {row.ref}")
         typer.echo("recorded 1 event; pending until the next 'cradletrace anchor'")

@@ -88,8 +88,9 @@ ROLES_FOR_KIND: dict[str, tuple[str, ...]] = {
     "unpack": ("plant", "brand", "logistics"),
     "move": ("plant", "brand", "logistics"),
     "sale": ("brand",),
-    # Any supplier may correct its own records (recording checks it is the original's recorder).
-    "correction": ("farm", "plant", "lab", "logistics", "brand"),
+    # Any supplier may correct its own records (recording checks it is the original's recorder); the
+    # operator (the key log's signer) any record, through corrections.declare_as_operator only.
+    "correction": ("farm", "plant", "lab", "logistics", "brand", REGISTRY_ROLE),
     "key": (REGISTRY_ROLE,),
     "report": (REGISTRY_ROLE,),
 }
