@@ -11,8 +11,8 @@ Fields cradletrace has no model for (extensions, readPoint, bizTransactions, oth
 reports, ...) are not refused and not interpreted: they stay in the stored original, which
 export sends back unchanged. An event re-sent with an ``errorDeclaration`` (EPCIS 2.0 §7.4.1.4:
 same eventID, or same CBV hash, which leaves the declaration out) becomes a correction of the
-stored event (corrections.py), signed like any other mapped event. A ``ct:eventHash`` an exported event carries is
-checked against the recomputed hash and left out of it.
+stored event (corrections.py), signed like any other mapped event. A ``ct:eventHash`` an
+exported event carries is checked against the recomputed hash and left out of it.
 """
 
 from __future__ import annotations
