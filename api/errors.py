@@ -13,7 +13,7 @@ EpcisSubscriptionError                 400     EPCIS_SUBSCRIPTION (RFC 7807: epc
 EpcisNameTakenError                    409     EPCIS_NAME_TAKEN (RFC 7807: epcisException:ResourceAlreadyExistsException)
 InvalidEventError                      422     "invalid events: nothing was stored"
 InvalidInputError, request validation  422     "invalid input"
-StateConflictError                     409     CONFLICTS[kind]: ALREADY_RECALLED / _RELEASED / _CLOSED / _ANSWERED / _PLANNED
+StateConflictError                     409     CONFLICTS[kind]: ALREADY_RECALLED / _RELEASED / _CLOSED / _ANSWERED / _PLANNED / _CORRECTED
 malformed Digital Link path (scan)     400     MALFORMED: the path, not a body, is bad (GS1 resolver)
 missing / unknown / revoked API key    401     MISSING_KEY / BAD_KEY
 SessionEndedError (supplier portal)    401     SESSION_ENDED
@@ -119,12 +119,14 @@ ALREADY_RELEASED = "conflict: this hold is already released; nothing was changed
 ALREADY_CLOSED = "conflict: this recall is already closed; nothing was changed"
 ALREADY_PLANNED = "conflict: this recall's effectiveness checks were already drawn; nothing was changed"
 ALREADY_ANSWERED = "conflict: this acknowledgement was already answered; nothing was changed"
+ALREADY_CORRECTED = "conflict: this event is already corrected; nothing was stored (see problems)"
 CONFLICTS = {
     Conflict.RECALLED: ALREADY_RECALLED,
     Conflict.RELEASED: ALREADY_RELEASED,
     Conflict.CLOSED: ALREADY_CLOSED,
     Conflict.ANSWERED: ALREADY_ANSWERED,
     Conflict.PLANNED: ALREADY_PLANNED,
+    Conflict.CORRECTED: ALREADY_CORRECTED,
 }
 
 

@@ -106,6 +106,7 @@ class Conflict(StrEnum):
     ANSWERED = "answered"  # the acknowledgement link was already used
     CLOSED = "closed"  # the recall is already closed
     PLANNED = "planned"  # the recall's effectiveness checks were already drawn
+    CORRECTED = "corrected"  # the event already has its error declaration (corrections.py)
 
 
 class StateConflictError(TraceError):
