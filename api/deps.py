@@ -6,7 +6,7 @@ every request (see ``cradletrace.apikeys``), so a revoked key fails on its next 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -40,14 +40,24 @@ def get_workspace(runtime: RuntimeDep) -> Workspace:
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 
 
-def get_session(runtime: RuntimeDep) -> Iterator[Session]:
-    """One session per request; handlers that write commit themselves, anything else rolls back."""
-    with runtime.session() as session:
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[Session]:
+    """One session per request; handlers that write commit themselves, anything else rolls back.
+
+    A request holds a store connection from its first query (the key lookup) to the end, across
+    several hand-offs to worker threads (dependencies, handler, response validation). With more
+    requests in flight than connections, finished handlers held connections while waiting for a
+    thread, and the threads waited for a connection, until the pool's timeout answered 503
+    (tests/api/test_concurrency.py). So a request first takes one of ``db_pool_size`` slots, on the
+    loop, holding no thread; and its session closes on the loop, needing none."""
+    async with runtime.store_slots:
+        session = runtime.session()
         try:
             yield session
         except BaseException:
             session.rollback()
             raise
+        finally:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

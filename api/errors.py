@@ -9,9 +9,11 @@ error                                  status  detail
 DuplicateEpcisError                    409     DUPLICATE_EPCIS
 InvalidEpcisError                      422     INVALID_EPCIS
 EpcisQueryError                        400     EPCIS_QUERY (RFC 7807: type epcisException:QueryParameterException)
+EpcisSubscriptionError                 400     EPCIS_SUBSCRIPTION (RFC 7807: epcisException:SubscriptionControlsException)
+EpcisNameTakenError                    409     EPCIS_NAME_TAKEN (RFC 7807: epcisException:ResourceAlreadyExistsException)
 InvalidEventError                      422     "invalid events: nothing was stored"
 InvalidInputError, request validation  422     "invalid input"
-StateConflictError                     409     CONFLICTS[kind]: ALREADY_RECALLED / _RELEASED / _CLOSED / _ANSWERED / _PLANNED
+StateConflictError                     409     CONFLICTS[kind]: ALREADY_RECALLED / _RELEASED / _CLOSED / _ANSWERED / _PLANNED / _CORRECTED
 malformed Digital Link path (scan)     400     MALFORMED: the path, not a body, is bad (GS1 resolver)
 missing / unknown / revoked API key    401     MISSING_KEY / BAD_KEY
 SessionEndedError (supplier portal)    401     SESSION_ENDED
@@ -69,7 +71,9 @@ from cradletrace.errors import (
     ChainUnavailableError,
     Conflict,
     DuplicateEpcisError,
+    EpcisNameTakenError,
     EpcisQueryError,
+    EpcisSubscriptionError,
     InvalidEpcisError,
     InvalidEventError,
     InvalidInputError,
@@ -105,18 +109,35 @@ INTERNAL = "internal error"
 INVALID_EPCIS = "invalid EPCIS document: nothing was stored"
 EPCIS_QUERY = "invalid EPCIS query: a query parameter is unknown or badly formed; see problems"
 QUERY_PARAMETER_EXCEPTION = "epcisException:QueryParameterException"
+EPCIS_SUBSCRIPTION = "invalid named query or subscription: see problems"
+EPCIS_NAME_TAKEN = "a named query of that name exists; nothing was stored"
+# GS1's exception type of each EPCIS refusal answered as an RFC 7807 problem
+EPCIS_PROBLEMS: dict[type[TraceError], str] = {
+    EpcisQueryError: QUERY_PARAMETER_EXCEPTION,
+    EpcisSubscriptionError: "epcisException:SubscriptionControlsException",
+    EpcisNameTakenError: "epcisException:ResourceAlreadyExistsException",
+    # the REST binding's capture (api/routes/epcisbinding.py)
+    RequestSignatureError: "epcisException:SecurityException",
+    CaptureLimitError: "epcisException:CaptureLimitExceededException",
+}
+EPCIS_TITLES = {
+    "epcisException:SecurityException": "Request signature refused",
+    "epcisException:CaptureLimitExceededException": "Capture Payload too large",
+}
 DUPLICATE_EPCIS = "duplicate EPCIS event: already captured; nothing was stored"
 ALREADY_RECALLED = "conflict: a lot in the scope is already under an active recall; no recall was started"
 ALREADY_RELEASED = "conflict: this hold is already released; nothing was changed"
 ALREADY_CLOSED = "conflict: this recall is already closed; nothing was changed"
 ALREADY_PLANNED = "conflict: this recall's effectiveness checks were already drawn; nothing was changed"
 ALREADY_ANSWERED = "conflict: this acknowledgement was already answered; nothing was changed"
+ALREADY_CORRECTED = "conflict: this event is already corrected; nothing was stored (see problems)"
 CONFLICTS = {
     Conflict.RECALLED: ALREADY_RECALLED,
     Conflict.RELEASED: ALREADY_RELEASED,
     Conflict.CLOSED: ALREADY_CLOSED,
     Conflict.ANSWERED: ALREADY_ANSWERED,
     Conflict.PLANNED: ALREADY_PLANNED,
+    Conflict.CORRECTED: ALREADY_CORRECTED,
 }
 
 
@@ -170,24 +191,13 @@ def error_body(detail: str, problems: Sequence[Problem] = ()) -> dict[str, Any]:
 
 
 def problem_response(
-    status: int,
-    detail: str,
-    problems: Sequence[Problem],
-    type_: str = QUERY_PARAMETER_EXCEPTION,
-    title: str = "EPCIS query exception",
+    status: int, detail: str, problems: Sequence[Problem], kind: str = QUERY_PARAMETER_EXCEPTION
 ) -> JSONResponse:
-    """An EPCIS refusal as GS1's REST binding shapes it (RFC 7807, ``type`` the EPCIS exception),
+    """An EPCIS query refusal as GS1's REST binding shapes it (RFC 7807, ``type`` the EPCIS exception),
     keeping ``field`` and ``problems`` so it names the parameter as every other error names its field."""
     body = error_body(detail, problems)
-    body.update(type=type_, title=title, status=status)
+    body.update(type=kind, title=EPCIS_TITLES.get(kind, "EPCIS query exception"), status=status)
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
-
-
-# The binding's own refusals (api/routes/epcisbinding.py): GS1's exception type and title of each.
-EPCIS_PROBLEMS: dict[type[TraceError], tuple[str, str]] = {
-    RequestSignatureError: ("epcisException:SecurityException", "Request signature refused"),
-    CaptureLimitError: ("epcisException:CaptureLimitExceededException", "Capture Payload too large"),
-}
 
 
 _DESCRIPTIONS = {
@@ -256,6 +266,8 @@ ANSWERS: tuple[Answer, ...] = (
     Answer(DuplicateEpcisError, 409, DUPLICATE_EPCIS),
     Answer(InvalidEpcisError, 422, INVALID_EPCIS),
     Answer(EpcisQueryError, 400, EPCIS_QUERY),
+    Answer(EpcisSubscriptionError, 400, EPCIS_SUBSCRIPTION),
+    Answer(EpcisNameTakenError, 409, EPCIS_NAME_TAKEN),
     Answer(InvalidEventError, 422, INVALID_EVENTS),
     Answer(InvalidInputError, 422, INVALID_INPUT),
     Answer(StateConflictError, 409, lambda e: CONFLICTS[e.kind]),
@@ -307,11 +319,9 @@ def install(app: FastAPI) -> None:
         status, detail, problems = answer_for(exc)
         if status >= 500:
             log.error("%s %s -> %d: %s: %s", request.method, redact(request.url.path), status, type(exc).__name__, exc)
-        if isinstance(exc, EpcisQueryError):  # GS1's REST binding: an RFC 7807 problem, with our fields too
-            return problem_response(status, detail, problems)
-        if type(exc) in EPCIS_PROBLEMS:
-            kind, title = EPCIS_PROBLEMS[type(exc)]
-            return problem_response(status, detail, problems, kind, title)
+        kind = next((k for e, k in EPCIS_PROBLEMS.items() if isinstance(exc, e)), None)
+        if kind is not None:  # GS1's REST binding: an RFC 7807 problem, with our fields too
+            return problem_response(status, detail, problems, kind)
         return error_response(status, detail, problems)
 
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:

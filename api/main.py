@@ -40,6 +40,7 @@ from cradletrace.api.routes import (
     epcis,
     epcisbinding,
     epcisquery,
+    epcissubs,
     events,
     health,
     partners,
@@ -176,6 +177,7 @@ def create_app(settings: Settings) -> FastAPI:
         ack.page_router
     )  # public: a consignee's recall acknowledgement page; the link's token is the right
     app.include_router(subscribe.page_router)  # public: subscribe, confirm, unsubscribe, read a notice (tokens)
+    app.include_router(epcissubs.router)  # GS1's EPCIS named queries and subscriptions at /epcis/queries
     app.include_router(portal.router)  # the supplier portal: its own session cookie, each action an API route's
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _document_raw_bodies(app)

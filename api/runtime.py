@@ -17,7 +17,7 @@ import threading
 from datetime import datetime
 from functools import cached_property
 
-from anyio import to_thread
+from anyio import Semaphore, to_thread
 from sqlalchemy import Engine, inspect
 from sqlmodel import Session
 
@@ -27,6 +27,8 @@ from cradletrace.api.ratelimit import RateLimiter
 from cradletrace.chain.base import Anchor
 from cradletrace.config import Settings
 from cradletrace.epcis.binding import CaptureChecker, CaptureWorker
+from cradletrace.epcis.subscriptions import SubscriptionDeliverer
+from cradletrace.epcis.wake import WAKE
 from cradletrace.errors import ConfigError
 from cradletrace.recall.delivery import NoticeDeliverer
 from cradletrace.sales import member_key
@@ -52,6 +54,7 @@ class Runtime:
         self._thread: threading.Thread | None = None
         self._notice_thread: threading.Thread | None = None
         self._capture_thread: threading.Thread | None = None
+        self._epcis_thread: threading.Thread | None = None
         self.scanner: PgScanner | None = None
 
     def open(self) -> None:
@@ -74,6 +77,11 @@ class Runtime:
                     target=self.captures.loop, args=(self._stop,), name="cradletrace-captures", daemon=True
                 )
                 self._capture_thread.start()
+            if self.settings.epcis_deliver_interval > 0:  # EPCIS subscriptions' webhooks (epcis/subscriptions.py)
+                self._epcis_thread = threading.Thread(
+                    target=self.epcis_deliverer.loop, args=(self._stop,), name="cradletrace-epcis", daemon=True
+                )
+                self._epcis_thread.start()
         except BaseException:
             self.workspace.close()
             raise
@@ -176,6 +184,11 @@ class Runtime:
         return Session(self.workspace.engine, expire_on_commit=False)
 
     @cached_property
+    def store_slots(self) -> Semaphore:
+        """Requests holding a store session at once: one per pooled connection (deps.get_session)."""
+        return Semaphore(self.settings.db_pool_size)
+
+    @cached_property
     def anchor_worker(self) -> AnchorWorker:
         """This process's anchoring worker: it anchors only while it holds the leader lock, so
         any number of API processes (and 'cradletrace anchor --watch' workers) share one store."""
@@ -200,6 +213,11 @@ class Runtime:
         """A capture job was taken: run it now rather than at the next interval."""
         if self._capture_thread is not None:
             self.captures.wake.set()
+
+    @cached_property
+    def epcis_deliverer(self) -> SubscriptionDeliverer:
+        """Sends the EPCIS subscriptions' outbox; any number of processes may share it (claims)."""
+        return SubscriptionDeliverer(self.settings, self.session, lambda: self.sealer, say=log.info)
 
     def wake_notices(self) -> None:
         """A recall started or widened: deliver its notices now rather than at the next interval."""
@@ -249,6 +267,9 @@ class Runtime:
         if self._capture_thread is not None:
             self.captures.wake.set()
             self._capture_thread.join(timeout=60)
+        if self._epcis_thread is not None:
+            WAKE.set()
+            self._epcis_thread.join(timeout=60)
         if self._thread is not None:
             self._thread.join(timeout=60)
         with self.anchor_lock:

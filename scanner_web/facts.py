@@ -45,6 +45,9 @@ FORMATS: dict[str, Callable[[Any, Record, Words], str]] = {
     "minutes": lambda v, r, t: str(int(round(_summary(r).seconds_out_of_range / 60, 0))),
     "excursion": lambda v, r, t: t["excursion"] if _summary(r).verdict == "excursion" else t["ok"],
     "doc_kind": lambda v, r, t: t[f"doc_kind_{v}"],  # a shipment document's kind, in the page's words
+    "error_reason": lambda v, r, t: t.get(
+        f"error_reason_{v}", v
+    ),  # a correction's CBV reason in words; a URI as signed
 }
 
 

@@ -145,7 +145,7 @@ def _phone_strings(t: Mapping[str, str]) -> dict[str, str]:
     """The words of static/phonecheck.js in the page's language (its ``phone_*`` strings), and the
     verdict and document-kind words static/facts.js derives again from the signed bytes."""
     words = {k: t[k] for k in ("block", "pass", "fail", "ok", "excursion")}
-    words |= {k: v for k, v in t.items() if k.startswith("doc_kind_")}
+    words |= {k: v for k, v in t.items() if k.startswith(("doc_kind_", "error_reason_"))}
     return words | {k.removeprefix("phone_"): v for k, v in t.items() if k.startswith("phone_")}
 
 

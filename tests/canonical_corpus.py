@@ -89,6 +89,15 @@ def events() -> list[tuple[str, dict[str, Any]]]:
     ]
     for kind, supplier, data in logistics:
         out.append((kind, {"kind": kind, "supplier": supplier, "key": key_id(supplier), "data": data}))
+    story_digests = [hashlib.sha256(canonical_bytes(e)).hexdigest() for _, e in out[:7]]
+    declared = {  # the lab declares its failing report wrong (trace/corrections.py), naming the retest
+        "corrects": story_digests[4],
+        "declaration_time": "2026-03-01T10:00:00+13:00",
+        "reason": "incorrect_data",
+        "corrective": [story_digests[3]],
+    }
+    lab = "canterbury-lab"
+    out.append(("correction", {"kind": "correction", "supplier": lab, "key": key_id(lab), "data": declared}))
     public = signing.public_key_of(private_key("alps-nutrition"))
     out.append(
         (

@@ -164,6 +164,13 @@ class Settings(BaseSettings):
     # Notices sent at once by one delivery run (threads), and the seconds a webhook may take.
     notify_parallel: int = Field(default=16, ge=1, le=200)
     webhook_timeout: float = Field(default=10.0, gt=0)
+    # EPCIS subscriptions (epcis/subscriptions.py): seconds between the API process's delivery runs
+    # when nothing wakes it (events recorded by another process; 0: none, 'cradletrace epcis deliver
+    # --watch' delivers), and the first retry's wait, doubling up to epcis_max_backoff; a delivery is
+    # given up notify_give_up_hours after it was written.
+    epcis_deliver_interval: float = Field(default=1.0, ge=0.0)
+    epcis_backoff: float = Field(default=5.0, gt=0)
+    epcis_max_backoff: float = Field(default=900.0, gt=0)
     # Where acknowledgement links point (scheme://host[:port]); default: the resolver host's origin.
     ack_base_url: str | None = None
 

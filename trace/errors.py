@@ -92,6 +92,14 @@ class EpcisQueryError(InvalidInputError):
     """An EPCIS 2.0 query parameter is unknown, unsupported or badly formed (GS1's QueryParameterException)."""
 
 
+class EpcisSubscriptionError(InvalidInputError):
+    """A named query's or subscription's body is badly formed (GS1's SubscriptionControlsException)."""
+
+
+class EpcisNameTakenError(InvalidInputError):
+    """A named EPCIS query of that name exists (GS1's ResourceAlreadyExistsException); nothing was stored."""
+
+
 class Conflict(StrEnum):
     """Which state a ``StateConflictError`` met (the API answers a fixed text per kind)."""
 
@@ -100,6 +108,7 @@ class Conflict(StrEnum):
     ANSWERED = "answered"  # the acknowledgement link was already used
     CLOSED = "closed"  # the recall is already closed
     PLANNED = "planned"  # the recall's effectiveness checks were already drawn
+    CORRECTED = "corrected"  # the event already has its error declaration (corrections.py)
 
 
 class StateConflictError(TraceError):

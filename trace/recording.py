@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import insert, tuple_, update
 from sqlmodel import Session, col, select
 
-from cradletrace import custody, suppliers, units
+from cradletrace import corrections, custody, suppliers, units
 from cradletrace.core import canonical, signing
 from cradletrace.core.admission import admission_problems
 from cradletrace.core.canonical import JsonValue
@@ -34,6 +34,7 @@ from cradletrace.core.events import (
     BatchData,
     ColdChainData,
     CommissionData,
+    CorrectionData,
     EpcisRecordData,
     KeyData,
     MoveData,
@@ -47,7 +48,15 @@ from cradletrace.core.events import (
     parse_event,
 )
 from cradletrace.core.testreport import Limit, fill_limits
-from cradletrace.errors import InvalidEventError, InvalidInputError, NotAllowedError, Problem, TraceError
+from cradletrace.errors import (
+    Conflict,
+    InvalidEventError,
+    InvalidInputError,
+    NotAllowedError,
+    Problem,
+    StateConflictError,
+    TraceError,
+)
 from cradletrace.store.db import chunks
 from cradletrace.store.models import Certification, EventRow, Item, Lot, LotInput, Shipment, Supplier, SupplierKey
 from cradletrace.workspace import default_limits
@@ -58,7 +67,7 @@ _NOT_SUBMITTED = (
     "key log when a key is registered or revoked, report records by the server when it files a recall report, "
     "epcis records by EPCIS capture (POST /epcis/capture)"
 )
-_KEY_LOG_ONLY = "expected 'key' or 'report': the server's own key records these only"
+_KEY_LOG_ONLY = "expected 'key', 'report' or 'correction': the server's own key records these only"
 
 
 @dataclass(frozen=True)
@@ -265,8 +274,12 @@ def record_submissions(
         except InvalidInputError as exc:
             problems.extend(_located(exc, where))
             continue
-        if (event.kind in OPERATOR_KINDS) != key_log or (event.kind == GENERIC_KIND and not captured):
+        if (event.kind in OPERATOR_KINDS or corrections.by_operator(event)) != key_log or (
+            event.kind == GENERIC_KIND and not captured
+        ):
             why = _KEY_LOG_ONLY if key_log else _NOT_SUBMITTED.format(kind=event.kind)
+            if not key_log and event.kind == corrections.KIND:
+                why = "expected a supplier's correction: the operator's are recorded by 'cradletrace correct --as-operator'"
             problems.append(Problem(f"{where}.kind", why))
             continue
         why = suppliers.refusal(supplier, key, kid, certs[sid], event.kind, now.date())
@@ -278,6 +291,9 @@ def record_submissions(
     store_problems, store_refused, lots, ledger = _against_store(session, good, [item.event for item in items], known)
     problems.extend(store_problems)
     refused.extend(store_refused)
+    fix_problems, fix_refused, already = corrections.check(session, [(c.index, c.digest, c.event) for c in good])
+    problems.extend(fix_problems)
+    refused.extend(fix_refused)
     refused.sort(key=lambda p: _order_key(p.where))
 
     if refused and not problems:
@@ -287,6 +303,8 @@ def record_submissions(
         problems.extend(refused)
         problems.sort(key=lambda p: _order_key(p.where))
         raise InvalidEventError(problems)
+    if already:  # a second declaration of an event: the store's state, not the input, is in the way
+        raise StateConflictError(Conflict.CORRECTED, already)
 
     stored = _store(session, good, lots, now, ledger)
     # A failing test report or cold-chain excursion holds its batch and all it fed, in this transaction.
@@ -339,6 +357,8 @@ def check_unsigned(
     store_problems, refused, _, _ = _against_store(session, good, events, {supplier.id: supplier})
     problems.extend(store_problems)
     problems.extend(refused)
+    for found in corrections.check(session, [(c.index, c.digest, c.event) for c in good]):
+        problems.extend(found)
     problems.sort(key=lambda p: _order_key(p.where))
     return problems
 
@@ -440,7 +460,7 @@ def _against_store(
                     Problem(f"{where}.shipment", missing("shipment", repr(d.shipment), refused_shipments, d.shipment))
                 )
         elif not isinstance(
-            d, (BatchData, KeyData, ReportData, PackData, MoveData, SaleData, EpcisRecordData)
+            d, (BatchData, KeyData, ReportData, PackData, MoveData, SaleData, CorrectionData, EpcisRecordData)
         ):  # units name no one lot
             ref = lot_of(c.event)
             assert ref is not None
@@ -452,8 +472,10 @@ def _against_store(
 
     problems.extend(_serial_problems(session, good))
     goods: list[tuple[int, AnyEvent]] = [
-        (c.index, c.event) for c in good if c.event.kind not in (*OPERATOR_KINDS, GENERIC_KIND)
-    ]  # a key event names no goods, a generic EPCIS record none cradletrace keeps state for
+        (c.index, c.event)
+        for c in good
+        if c.event.kind not in (*OPERATOR_KINDS, GENERIC_KIND) and c.event.kind != corrections.KIND
+    ]  # a key event or a correction names no goods, a generic EPCIS record none cradletrace keeps state for
     ledger = units.load(session, goods)
     custody_problems, custody_refused = custody.check(session, goods, known, makers, ledger)
     problems.extend(custody_problems)
@@ -564,7 +586,8 @@ def _store(
 
 def _ref_of(data: object) -> str | None:
     """The event row's ``ref`` (indexed): a shipment's id, the shipment of a cold chain, the key a key
-    event is about, the unit a pack or unpack fills or empties, the unit sold."""
+    event is about, the unit a pack or unpack fills or empties, the unit sold, the event a correction
+    corrects (corrections.py finds an event's declaration by it)."""
     if isinstance(data, PackData):
         return data.parent.code
     if isinstance(data, SaleData):
@@ -577,6 +600,8 @@ def _ref_of(data: object) -> str | None:
         return data.key_id
     if isinstance(data, ReportData):
         return data.sha256
+    if isinstance(data, CorrectionData):
+        return data.corrects
     return None
 
 

@@ -85,7 +85,7 @@ class Workspace:
                     f"no cradletrace store in {st.data_dir.resolve()}; expected a data directory "
                     f"made by 'cradletrace init --data-dir {st.data_dir}'"
                 )
-        engine = db.open_engine(st.store_url, st.db_pool_size)
+        engine = db.open_engine(st.store_url, st.db_pool_size, st.db_wait_timeout)
         if not self._create:
             try:
                 ready = inspect(engine).has_table("meta")

@@ -26,7 +26,7 @@ from cradletrace.api.routes.recalls import RecallId
 from cradletrace.apikeys import Caller
 from cradletrace.core.canonical import JsonValue
 from cradletrace.epcis import xml
-from cradletrace.epcis.capture import capture, check_size, map_document, read_document
+from cradletrace.epcis.capture import capture, check_size, map_document, read_document, stored_ids
 from cradletrace.epcis.export import export_lot, export_recall
 from cradletrace.epcis.validation import validate
 from cradletrace.errors import InvalidEpcisError, NotAllowedError, Problem
@@ -184,7 +184,9 @@ def capture_document(body: CaptureBody, session: SessionDep, caller: SupplierDep
         problems = validate(document)
         if problems:
             raise InvalidEpcisError(problems)
-        mapped = map_document(document, str(caller.supplier_id), key, ws.limits)
+        mapped = map_document(
+            document, str(caller.supplier_id), key, ws.limits, stored_ids(session, document, str(caller.supplier_id))
+        )
         rows = capture(session, document, mapped, signatures, datetime.now(UTC), ws.limits)
     except NotAllowedError as exc:  # its message names pointers, not "not allowed": say it (403: api.errors)
         raise NotAllowedError(f"not allowed: {exc}") from None

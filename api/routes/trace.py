@@ -103,6 +103,14 @@ class OrderOut(BaseModel):
     event_ids: list[int]
 
 
+class NotFollowedOut(LotOut):
+    reason: Literal["did_not_occur"]
+    correction: str = Field(description="Digest of the signed correction that declared its batch event void")
+
+
+NOT_FOLLOWED = "Lots whose batch event its maker declared did_not_occur: the inputs it named were not followed"
+
+
 class ForwardTraceOut(BaseModel):
     direction: Literal["forward"]
     start: TraceStart
@@ -112,6 +120,7 @@ class ForwardTraceOut(BaseModel):
     cases: list[HoldingUnitOut] = Field(description="Cases holding affected cans now")
     pallets: list[HoldingUnitOut] = Field(description="Pallets holding affected cases or cans now")
     counts: ForwardCounts
+    not_followed: list[NotFollowedOut] = Field(description=NOT_FOLLOWED)
     orders: list[OrderOut] | None = Field(
         default=None, description="Quality staff only: the orders that sold affected cans (counts: everyone)"
     )
@@ -135,6 +144,7 @@ class BackwardTraceOut(BaseModel):
     test_reports: list[genealogy.EvidenceRecord]
     cold_chain: list[genealogy.EvidenceRecord]
     counts: BackwardCounts
+    not_followed: list[NotFollowedOut] = Field(description=NOT_FOLLOWED)
 
 
 # exclude_unset: keys the trace JSON leaves out (an event start's kind, ``items`` not asked for) stay out.

@@ -129,6 +129,7 @@ export const FORMATS = {
   minutes: (v, d) => fixed(summary(d).out / 60, 0),
   excursion: (v, d, w) => w[summary(d).excursion ? "excursion" : "ok"],
   doc_kind: (v, d, w) => w[`doc_kind_${v}`], // a shipment document's kind, in the page's words
+  error_reason: (v, d, w) => w[`error_reason_${v}`] ?? String(v), // a correction's CBV reason in words; a URI as signed
 };
 
 /** Facts a record must show whatever the server left out: every analyte's value (a plan analyte:

@@ -24,6 +24,7 @@ from fastapi.routing import APIRoute
 from cradletrace import bulk
 from cradletrace.api.errors import BAD_KEY, MISSING_KEY
 from cradletrace.api.main import API_PREFIX, EPCIS_ROUTERS, ROUTERS
+from cradletrace.api.routes import epcissubs
 from cradletrace.core import signing
 from cradletrace.core.codes import gtin_check_digit
 from cradletrace.demo import story
@@ -38,7 +39,7 @@ class Case:
     route: str  # the path template as the app declares it
     expected: dict[str, int]
     body: Callable[[Site, dict[str, Any]], dict[str, Any]] | None = None
-    prefix: str = P  # the EPCIS REST binding lives at the app's root: /epcis
+    prefix: str = P  # "" for the routes at the app's root (GS1's EPCIS REST binding: /epcis)
 
     def url(self, params: dict[str, Any]) -> str:
         return self.prefix + self.route.format(**params)
@@ -250,6 +251,65 @@ CASES = [
 ]
 
 
+HOOK = {"dest": "http://127.0.0.1:9/hook", "signatureToken": "matrix-secret-0123456789", "stream": True}
+
+
+def fresh_query(s: Site, p: dict[str, Any]) -> dict[str, Any]:
+    """A staff named query for the case to delete."""
+    p["doomed"] = f"doomed-{uuid.uuid4().hex[:8]}"
+    r = s.client.post("/epcis/queries", headers=s.auth("quality"), json={"name": p["doomed"], "query": {}})
+    assert r.status_code == 201, r.text
+    return {}
+
+
+def fresh_subscription(s: Site, p: dict[str, Any]) -> dict[str, Any]:
+    """A subscription to the staff named query, for the case to delete."""
+    r = s.client.post(f"/epcis/queries/{p['query']}/subscriptions", headers=s.auth("quality"), json=HOOK)
+    assert r.status_code == 201, r.text
+    p["doomed_sub"] = r.json()["subscriptionID"]
+    return {}
+
+
+# GS1's EPCIS named queries and subscriptions, at the app's root: every reader; a supplier sees only
+# its own named queries, so staff's ({query}) is 404 to it (tests/epcis/test_subscriptions.py).
+STAFF_ONLY = only(quality=200, operator=200, supplier_a=404, supplier_b=404)
+ROOT_CASES = [
+    Case(
+        "POST",
+        "/epcis/queries",
+        only(quality=201, operator=201, supplier_a=201, supplier_b=201),
+        lambda s, p: {"json": {"name": f"q-{uuid.uuid4().hex[:8]}", "query": {"EQ_bizStep": ["shipping"]}}},
+        prefix="",
+    ),
+    Case("GET", "/epcis/queries", only(quality=200, operator=200, supplier_a=200, supplier_b=200), prefix=""),
+    Case("GET", "/epcis/queries/{query}", STAFF_ONLY, prefix=""),
+    Case(
+        "DELETE",
+        "/epcis/queries/{doomed}",
+        only(quality=204, operator=204, supplier_a=404, supplier_b=404),
+        fresh_query,
+        prefix="",
+    ),
+    Case("GET", "/epcis/queries/{query}/events", STAFF_ONLY, prefix=""),
+    Case(
+        "POST",
+        "/epcis/queries/{query}/subscriptions",
+        only(quality=201, operator=201, supplier_a=404, supplier_b=404),
+        lambda s, p: {"json": HOOK},
+        prefix="",
+    ),
+    Case("GET", "/epcis/queries/{query}/subscriptions", STAFF_ONLY, prefix=""),
+    Case("GET", "/epcis/queries/{query}/subscriptions/{sub}", STAFF_ONLY, prefix=""),
+    Case(
+        "DELETE",
+        "/epcis/queries/{query}/subscriptions/{doomed_sub}",
+        only(quality=204, operator=204, supplier_a=404, supplier_b=404),
+        fresh_subscription,
+        prefix="",
+    ),
+]
+
+
 @pytest.fixture(scope="module")
 def params(site: Site) -> dict[str, Any]:
     """Things the cases act on: a spare supplier and keys to rotate and revoke, a valid bundle."""
@@ -270,7 +330,13 @@ def params(site: Site) -> dict[str, Any]:
     for sid in (A, "spare-farm"):
         put = site.client.put(f"{P}/suppliers/{sid}/contact", headers=op, json={"emails": [f"qa@{sid}.example"]})
         assert put.status_code == 200, put.text
+    named = site.client.post("/epcis/queries", headers=q, json={"name": "matrix", "query": {}})
+    assert named.status_code == 201, named.text
+    sub = site.client.post("/epcis/queries/matrix/subscriptions", headers=q, json=HOOK)
+    assert sub.status_code == 201, sub.text
     return {
+        "query": "matrix",
+        "sub": sub.json()["subscriptionID"],
         "token": "0" * 32,
         "supplier_id": A,
         "spare": "spare-farm",
@@ -310,7 +376,7 @@ def _a_capture(site: Site) -> int:
 @pytest.mark.parametrize("who", WHO)
 @pytest.mark.parametrize(
     "case",
-    CASES,
+    [*CASES, *ROOT_CASES],
     ids=lambda c: f"{c.method} {c.route} {'/'.join(sorted(k for k, v in c.expected.items() if v < 400)) or 'none'}",
 )
 def test_matrix(site: Site, params: dict[str, Any], case: Case, who: str) -> None:
@@ -364,6 +430,22 @@ def test_matrix_covers_every_endpoint(site: Site) -> None:
     assert declared == covered
 
 
+def _root_epcis_routes() -> set[tuple[str, str]]:
+    """The key-holders' routes at the app's root (GS1's EPCIS /queries)."""
+    return {(m, r.path_format) for r in epcissubs.router.routes if isinstance(r, APIRoute) for m in r.methods}
+
+
+def test_matrix_covers_every_root_epcis_endpoint() -> None:
+    declared = _root_epcis_routes()
+    covered = {
+        (c.method, c.route.replace("{query}", "{queryName}").replace("{doomed}", "{queryName}")) for c in ROOT_CASES
+    }
+    covered = {
+        (m, r.replace("{sub}", "{subscriptionID}").replace("{doomed_sub}", "{subscriptionID}")) for m, r in covered
+    }
+    assert declared == covered
+
+
 def test_x_api_key_header_works_too(site: Site) -> None:
     r = site.client.get(f"{P}/api-keys", headers={"X-API-Key": site.secrets["operator"]})
     assert r.status_code == 200
@@ -410,7 +492,7 @@ CONSUMER = {  # (method, path template) -> what the call sends; the answer must 
 
 
 def _public_routes(site: Site) -> set[tuple[str, str]]:
-    inside = _api_routes()
+    inside = _api_routes() | _root_epcis_routes()
     return {
         (m, p)
         for p, ops in site.client.get("/openapi.json").json()["paths"].items()

@@ -38,3 +38,16 @@ def test_parallel_requests_share_the_chain(tmp_path: Path) -> None:
         assert audit["ok"] is True and audit["events_checked"] == 7 + 40 + KEY_RECORDS
         pending = c.get(f"{P}/events", headers=op, params={"pending": True}).json()["items"]
         assert pending == []
+
+
+def test_more_requests_than_connections_do_not_wait_for_each_other(tmp_path: Path) -> None:
+    """A request's key lookup must not keep a store connection while it waits for a worker thread:
+    with more requests in flight than connections, the ones holding connections waited for threads
+    held by ones waiting for connections, until the pool's timeout turned them into 503s."""
+    settings = Settings(data_dir=tmp_path / "data", db_pool_size=1, api_threads=1, db_wait_timeout=3)
+    with open_site(settings, anchor_interval=0) as site:
+        c, op = site.client, site.auth("operator")
+        a_event = site.ids["a_event"]
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            statuses = list(pool.map(lambda _: c.get(f"{P}/events/{a_event}", headers=op).status_code, range(48)))
+        assert statuses == [200] * 48

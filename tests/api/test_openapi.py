@@ -108,3 +108,24 @@ def refs(node: object) -> list[str]:
 def test_docs_page_is_served(site: Site) -> None:
     r = site.client.get("/docs")
     assert r.status_code == 200 and "/openapi.json" in r.text
+
+
+def test_epcis_queries_routes_are_documented(site: Site) -> None:
+    """GS1's named queries and subscriptions, at the app's root (api/routes/epcissubs.py)."""
+    from cradletrace.api.routes import epcissubs
+
+    doc: dict[str, Any] = site.client.get("/openapi.json").json()
+    routes = [(m, r.path_format) for r in epcissubs.router.routes if isinstance(r, APIRoute) for m in r.methods]
+    assert len(routes) == 9
+    for method, path in routes:
+        op = doc["paths"][path][method.lower()]
+        assert op.get("summary") and op.get("description") and op.get("security"), (method, path)
+        codes = {int(c) for c in op["responses"]}
+        assert {401, 403, 413, 500, 503} <= codes, (method, path)
+        ok = [c for c in codes if c < 300]
+        assert len(ok) == 1, (method, path, codes)
+        if ok != [204]:
+            assert op["responses"][str(ok[0])]["content"]["application/json"], (method, path)
+        if method == "POST":
+            assert op["requestBody"]["content"]["application/json"], (method, path)
+            assert op["responses"]["400"]["content"]["application/problem+json"], (method, path)

@@ -195,3 +195,39 @@ def export(
         now = datetime.now(UTC)
         doc = export_lot(s, lot, now) if lot is not None else export_recall(s, recall or 0, now)
     typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+
+
+@app.command("deliver")
+def deliver(
+    watch: Annotated[bool, typer.Option("--watch", help="Keep delivering every --interval seconds")] = False,
+    interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between runs with --watch")] = 1.0,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Send what EPCIS subscriptions have due (new events, scheduled runs, retries) to their webhooks.
+
+    For a worker apart from the API processes (which deliver themselves; set
+    CRADLETRACE_EPCIS_DELIVER_INTERVAL=0 there to leave it to this one). Any number may run at once."""
+    import threading
+
+    from sqlmodel import Session
+
+    from cradletrace.cli.recall import _sealer
+    from cradletrace.epcis.subscriptions import SubscriptionDeliverer
+
+    settings = settings_from(data_dir, database_url, None)
+    with reported(), open_workspace(settings) as ws:
+        deliverer = SubscriptionDeliverer(
+            settings,
+            lambda: Session(ws.engine, expire_on_commit=False),
+            lambda: _sealer(settings),
+            say=lambda m: typer.echo(m),
+        )
+        if watch:
+            deliverer.loop(threading.Event(), interval)
+            return
+        run = deliverer.run_once()
+    typer.echo(
+        f"epcis subscriptions: {run.enqueued} documents written, {run.sent} sent, "
+        f"{run.retrying} retrying, {run.failed} failed"
+    )

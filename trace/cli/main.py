@@ -182,6 +182,42 @@ def record(
 
 
 @app.command()
+def correct(
+    event: Annotated[str, typer.Argument(help="The event recorded wrongly: its id, digest or digest prefix")],
+    reason: Annotated[str, typer.Option("--reason", help="did_not_occur, incorrect_data (CBV error reasons) or a URI")],
+    corrective: Annotated[
+        list[str] | None,
+        typer.Option("--corrective", help="An event that corrects it (id, digest or prefix); repeat for more"),
+    ] = None,
+    as_operator: Annotated[
+        bool, typer.Option("--as-operator", help="Declare as the operator, with the server's key-log key")
+    ] = False,
+    limits: Limits = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Declare a recorded event wrong, the EPCIS way (an error declaration): a new correction event,
+    signed with the recorder's key file (or, --as-operator, the server's key-log key) and anchored
+    like any other. The event itself is never changed."""
+    from cradletrace import corrections, recording
+
+    settings = settings_from(data_dir, database_url, None, limits)
+    with reported(), open_workspace(settings) as ws, ws.session() as s:
+        now = datetime.now(UTC)
+        if as_operator:
+            row = corrections.declare_as_operator(s, settings.keys_dir, event, reason, corrective or [], now)
+        else:
+            bare = corrections.declaration(s, event, reason, corrective or [], now)
+            items = recording.sign_submissions(
+                recording.read_submissions(bare), recording.key_loader(s, settings.keys_dir), ws.limits
+            )
+            (row,) = recording.record_submissions(s, items, now, ws.limits)
+        s.commit()
+        typer.echo(f"event {row.id}  correction  {row.digest[:16]}…  {row.outcome}: corrects {row.ref}")
+        typer.echo("recorded 1 event; pending until the next 'cradletrace anchor'")
+
+
+@app.command()
 def status(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Counts: suppliers, events by kind, pending and anchored, and the last anchor."""
     from sqlmodel import col, func, select

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -49,8 +49,29 @@ def verify(
     with store_session(data_dir, database_url, rpc_url) as (ws, s):
         v = verify_event(s, ws.chain(), event)
         _print_verdict(v)
+        _print_correction(s, event)
         if v.status != "VALID":
             raise typer.Exit(1 if v.status == "INVALID" else 3)
+
+
+def _print_correction(session: Any, event: str) -> None:
+    """The corrected state beside the verdict (corrections.py): a verified event may have been
+    declared wrong by its recorder since, and a correction names the event it corrects."""
+    from cradletrace.corrections import declaration_of, declarations
+    from cradletrace.events import find_event
+
+    row = find_event(session, event)
+    fix = declarations(session, [row.digest]).get(row.digest)
+    if fix is not None:
+        counts = "its facts no longer count" if fix.did_not_occur else "kept, with the corrective events"
+        typer.echo(
+            f"  corrected: {fix.reason} declared {fix.declaration_time} by event {fix.event_id} ({fix.digest}): {counts}"
+        )
+        for x in fix.corrective:
+            typer.echo(f"  corrective event: {x}")
+    own = declaration_of(int(row.id or 0), row.digest, row.supplier_id, row.body) if row.kind == "correction" else None
+    if own is not None:
+        typer.echo(f"  correction of event {own.corrects}: {own.reason}")
 
 
 @app.command()

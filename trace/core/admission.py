@@ -33,6 +33,7 @@ from cradletrace.core.events import (
     BatchData,
     ColdChainData,
     CommissionData,
+    CorrectionData,
     KeyData,
     MoveData,
     PackData,
@@ -147,6 +148,8 @@ def date_problems(event: AnyEvent, now: datetime, where: str = "event") -> list[
         stated = [("at", d.at)]
     elif isinstance(d, SaleData):
         stated = [("sold_at", d.sold_at)]
+    elif isinstance(d, CorrectionData):
+        stated = [("declaration_time", d.declaration_time)]
     elif isinstance(d, ColdChainData):  # readings are in time order: the first and last bound them all
         first, last = d.readings[0].at, d.readings[-1].at
         if _outside(first, now):

@@ -3,7 +3,7 @@
 An event is the JSON object a supplier signs::
 
     {"kind": "batch" | "test_report" | "cold_chain" | "shipment" | "commission"
-             | "pack" | "unpack" | "move" | "sale" | "key" | "report" | "epcis",
+             | "pack" | "unpack" | "move" | "sale" | "correction" | "key" | "report" | "epcis",
      "supplier": "<supplier id>", "key": "<key id>", "data": {...}}
 
 A "key" event is no supplier's: it is the key log's record of a supplier key's registration or
@@ -11,6 +11,11 @@ revocation, signed by the operator's key-log key (keylog.py), so the keys are an
 records they sign. A "report" event is the operator's too: the SHA-256 of a recall report the
 server generated (recall/filings.py), signed with the same key, so the report is anchored and can
 be shown later not to have changed.
+
+A "correction" is EPCIS's error declaration (EPCIS 2.0 §7.4.1.4): the supplier that recorded an
+event states, in a signed and anchored record of its own, that the event did not occur or carried
+wrong data, and names the events that correct it. The erroneous event is never changed: it stays
+in the store and on chain, and every reader (corrections.py) shows it as corrected.
 
 Its digest is ``sha256(jcs(event))`` (see canonical.py) and its signature is Ed25519 over
 ``jcs(event)``. Validation parses the canonical bytes with strict JSON typing, so what is
@@ -57,6 +62,7 @@ KINDS = (
     "unpack",
     "move",
     "sale",
+    "correction",
     "key",
     "report",
     "epcis",
@@ -85,6 +91,9 @@ ROLES_FOR_KIND: dict[str, tuple[str, ...]] = {
     "unpack": ("plant", "brand", "logistics"),
     "move": ("plant", "brand", "logistics"),
     "sale": ("brand",),
+    # Any supplier may correct its own records (recording checks it is the original's recorder); the
+    # operator (the key log's signer) any record, through corrections.declare_as_operator only.
+    "correction": ("farm", "plant", "lab", "logistics", "brand", REGISTRY_ROLE),
     "key": (REGISTRY_ROLE,),
     "report": (REGISTRY_ROLE,),
 }
@@ -626,6 +635,53 @@ class EpcisRecordData(_Model):
     context: list[Any] | dict[str, Any] | str | None
 
 
+# CBV 2.0 error reasons (ErrorReasonID): the two the standard defines, by their bare names; any
+# other reason is a URI of the declarer's own vocabulary.
+ERROR_REASONS = ("did_not_occur", "incorrect_data")
+MAX_CORRECTIVE = 100  # corrective events named by one declaration
+_REASON_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$")
+
+
+def _reason_problem(reason: str) -> str | None:
+    if reason in ERROR_REASONS or (_REASON_URI.match(reason) and len(reason) <= 500):
+        return None
+    return f"expected {' or '.join(ERROR_REASONS)} (CBV error reasons) or a URI, got {reason[:60]!r}"
+
+
+class CorrectionData(_Model):
+    """An error declaration: the event whose digest is ``corrects`` was recorded wrongly, as
+    declared at ``declaration_time`` for ``reason``; ``corrective`` names the digests of the events
+    that replace it (none when it simply did not occur). EPCIS's errorDeclaration, with digests for
+    event ids: the digest is what is signed and anchored, so the link cannot be argued with."""
+
+    corrects: Sha256Hex
+    declaration_time: AwareDatetime
+    reason: Annotated[str, AfterValidator(lambda v: _check(_reason_problem(v), v))]
+    corrective: list[Sha256Hex] = Field(default_factory=list, max_length=MAX_CORRECTIVE)
+
+    @model_validator(mode="after")
+    def _links(self) -> CorrectionData:
+        seen: dict[str, int] = {}
+        for i, digest in enumerate(self.corrective):
+            if digest == self.corrects:
+                raise PydanticCustomError(
+                    "cycle", "corrective[{i}]: expected another event, got the corrected event itself", {"i": i}
+                )
+            if digest in seen:
+                raise PydanticCustomError(
+                    "dup",
+                    "corrective[{i}]: expected each event once, got {d} again (corrective[{j}])",
+                    {"i": i, "d": digest[:12], "j": seen[digest]},
+                )
+            seen[digest] = i
+        return self
+
+    @property
+    def did_not_occur(self) -> bool:
+        """The event's facts no longer count anywhere (a verdict, a genealogy edge, a reading)."""
+        return self.reason == "did_not_occur"
+
+
 class _Envelope(_Model):
     supplier: Annotated[str, Field(pattern=SUPPLIER_ID.pattern)]
     key: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
@@ -676,6 +732,11 @@ class SaleEvent(_Envelope):
     data: SaleData
 
 
+class CorrectionEvent(_Envelope):
+    kind: Literal["correction"]
+    data: CorrectionData
+
+
 class KeyEvent(_Envelope):
     kind: Literal["key"]
     data: KeyData
@@ -701,6 +762,7 @@ AnyEvent = (
     | UnpackEvent
     | MoveEvent
     | SaleEvent
+    | CorrectionEvent
     | KeyEvent
     | ReportEvent
     | EpcisRecordEvent
@@ -787,7 +849,7 @@ def lot_of(event: AnyEvent) -> LotRef | None:
     """The lot an event is about (for the batch, its own lot; a key event and the logistics records
     about units, which may hold many lots, are about none)."""
     d = event.data
-    if isinstance(d, (KeyData, ReportData, PackData, MoveData, SaleData, EpcisRecordData)):
+    if isinstance(d, (KeyData, ReportData, PackData, MoveData, SaleData, CorrectionData, EpcisRecordData)):
         return None
     if isinstance(d, BatchData):
         return d.lot_ref
@@ -800,7 +862,10 @@ def lot_of(event: AnyEvent) -> LotRef | None:
 
 def outcome_of(event: AnyEvent) -> str | None:
     """The computed verdict an event carries: test-report pass/fail, cold-chain ok/excursion;
-    a key event's action (register/revoke), a move's (ship/receive), a filed report's name."""
+    a key event's action (register/revoke), a move's (ship/receive), a filed report's name, a
+    correction's reason (a CBV one, or "other" for a URI)."""
+    if isinstance(event.data, CorrectionData):
+        return event.data.reason if event.data.reason in ERROR_REASONS else "other"
     if isinstance(event.data, (KeyData, MoveData)):
         return event.data.action
     if isinstance(event.data, ReportData):

@@ -8,9 +8,11 @@ by ``recording.record_submissions`` in one transaction -> the original EPCIS eve
 document's ``@context`` stored beside its cradletrace event (``epcis_event``).
 
 Fields cradletrace has no model for (extensions, readPoint, bizTransactions, other sensor
-reports, errorDeclaration, ...) are not refused and not interpreted: they stay in the stored
-original, which export sends back unchanged. A ``ct:eventHash`` an exported event carries is
-checked against the recomputed hash and left out of it.
+reports, ...) are not refused and not interpreted: they stay in the stored original, which
+export sends back unchanged. An event re-sent with an ``errorDeclaration`` (EPCIS 2.0 §7.4.1.4:
+same eventID, or same CBV hash, which leaves the declaration out) becomes a correction of the
+stored event (corrections.py), signed like any other mapped event. A ``ct:eventHash`` an
+exported event carries is checked against the recomputed hash and left out of it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
 from cradletrace import recording
 from cradletrace.core import canonical, signing
@@ -32,7 +34,7 @@ from cradletrace.core.events import GENERIC_KIND, MAX_READINGS
 from cradletrace.core.testreport import Limit
 from cradletrace.epcis import index
 from cradletrace.epcis.profile import CT
-from cradletrace.epcis.read import from_epcis
+from cradletrace.epcis.read import correction_from_epcis, from_epcis
 from cradletrace.epcis.validation import events_of, expand, prefixes, validate
 from cradletrace.errors import (
     DuplicateEpcisError,
@@ -41,8 +43,10 @@ from cradletrace.errors import (
     MappingError,
     NotAllowedError,
     Problem,
+    StateConflictError,
 )
-from cradletrace.store.models import EpcisEvent, EventRow
+from cradletrace.store.db import chunks
+from cradletrace.store.models import EpcisEvent, EpcisIndex, EventRow
 
 MAX_EVENTS = recording.MAX_EVENTS
 
@@ -127,10 +131,47 @@ def generic_event(original: Mapping[str, Any], hash_: str, context: Any, supplie
     }
 
 
+def stored_ids(session: Session, document: Any, supplier: str) -> dict[str, str]:
+    """The eventIDs and CBV hashes this repository holds that a document's error declarations may
+    name (the erroneous events re-sent, their correctiveEventIDs), each -> its event's digest: what
+    ``map_document`` needs to map a declaration to a correction (corrections.py). The declaring
+    ``supplier``'s native events get their CBV hashes first (index.complete): only its own events
+    may be corrected, and an exported event is named by that hash."""
+    events = events_of(document) if isinstance(document, dict) else []
+    if not any(isinstance(e, dict) and isinstance(e.get("errorDeclaration"), dict) for _, e in events):
+        return {}
+    pending = select(EpcisIndex.event_id).where(EpcisIndex.hash == index.PENDING, EpcisIndex.supplier_id == supplier)
+    index.complete(session, list(session.exec(pending)))
+    wanted: set[str] = set(hashes(document))
+    for _, e in events:
+        err = e.get("errorDeclaration")
+        if isinstance(err, dict):
+            wanted.update(x for x in [e.get("eventID"), *(err.get("correctiveEventIDs") or [])] if isinstance(x, str))
+    out: dict[str, str] = {}
+    for chunk in chunks(sorted(wanted)):
+        for eid, h, digest in session.execute(
+            select(EpcisIndex.eid, EpcisIndex.hash, EventRow.digest)
+            .join(EventRow, col(EventRow.id) == col(EpcisIndex.event_id))
+            .where(or_(col(EpcisIndex.eid).in_(chunk), col(EpcisIndex.hash).in_(chunk)))
+        ).all():
+            out[eid] = out[h] = digest
+    return out
+
+
 def map_document(
-    document: Any, supplier: str, key: str, limits: Mapping[str, Limit], *, generic: bool = False
+    document: Any,
+    supplier: str,
+    key: str,
+    limits: Mapping[str, Limit],
+    stored: Mapping[str, str] | None = None,
+    *,
+    generic: bool = False,
 ) -> list[Mapped]:
     """Map every event of a valid EPCIS document; raise InvalidEpcisError with every problem.
+
+    An event with an ``errorDeclaration`` whose eventID or CBV 2.0 hash is that of a stored event
+    (``stored``: ``stored_ids``) maps to a correction of it; its correctiveEventIDs may name events
+    ``stored`` knows or events of this document.
 
     ``generic`` (the REST binding): an event the profile cannot map, and that names none of the
     profile's ``ct:`` fields, becomes a generic ``epcis`` record instead of a problem, so any valid
@@ -155,16 +196,42 @@ def map_document(
         if h in first:
             problems.append(Problem(where, f"expected each event once, got the same event as {first[h]} (hash {h})"))
         first.setdefault(h, where)
+        target = _declared(event, h, stored or {})
         try:
-            out.append(Mapped(where, event, h, from_epcis(event, local, where, supplier, key, limits)))
+            ev = {} if target else from_epcis(event, local, where, supplier, key, limits)
+            out.append(Mapped(where, event, h, ev))
         except MappingError as exc:
             if generic and not _uses_profile(event, local):
                 out.append(Mapped(where, event, h, generic_event(event, h, document.get("@context"), supplier, key)))
-            else:
+                continue
+            problems.extend(exc.problems)
+    ids = {**(stored or {})}
+    for m in out:  # the events of this document, by the eventIDs (and hashes) they are captured as
+        if m.event:
+            ids[m.original.get("eventID", m.hash)] = ids[m.hash] = canonical.sha256(
+                canonical.canonical_bytes(m.event)
+            ).hex()
+    for i, m in enumerate(out):
+        if not m.event:
+            try:
+                fix = correction_from_epcis(
+                    m.original, m.where, supplier, key, _declared(m.original, m.hash, stored or {}) or "", ids
+                )
+                out[i] = Mapped(m.where, m.original, m.hash, fix)
+            except MappingError as exc:
                 problems.extend(exc.problems)
     if problems:
         raise InvalidEpcisError(problems)
     return out
+
+
+def _declared(event: Mapping[str, Any], h: str, stored: Mapping[str, str]) -> str | None:
+    """The digest of the stored event an event with an errorDeclaration re-sends (by eventID, else
+    by CBV hash, which leaves errorDeclaration out), or None."""
+    if not isinstance(event.get("errorDeclaration"), dict):
+        return None
+    eid = event.get("eventID")
+    return stored.get(eid) if isinstance(eid, str) and eid in stored else stored.get(h)
 
 
 def refuse_captured(session: Session, mapped: Sequence[Mapped]) -> None:
@@ -243,36 +310,43 @@ def capture(
         raise InvalidEpcisError(
             Problem("/signatures", f"expected one signature per event ({len(mapped)}), got {len(signatures)}")
         )
-    refuse_captured(session, mapped)
+    refuse_captured(session, [m for m in mapped if m.event["kind"] != "correction"])
     items = [recording.Submission(m.event, s) for m, s in zip(mapped, signatures)]
     try:
         rows = recording.record_submissions(session, items, now, limits, captured=captured)
     except InvalidEventError as exc:
         raise InvalidEpcisError(_pointed(exc.problems, mapped)) from None
+    except StateConflictError as exc:  # an event corrected before
+        raise StateConflictError(exc.kind, _pointed(exc.problems, mapped)) from None
     except NotAllowedError as exc:  # a revoked key, an expired certificate, another supplier's key, a role
         raise NotAllowedError(re.sub(r"events\[(\d+)\]", lambda m: mapped[int(m.group(1))].where, str(exc))) from None
     context = json.dumps(document.get("@context"), ensure_ascii=False)
-    session.execute(
-        insert(EpcisEvent),
-        [
-            dict(
-                hash=m.hash,
-                event_id=r.id,
-                epcis_id=m.original.get("eventID"),
-                context=context,
-                body=json.dumps(m.original, ensure_ascii=False),
-            )
-            for m, r in zip(mapped, rows)
-        ],
-    )
-    index.use_captured(
-        session,
-        [
-            (r.id, {**m.original, "ct:unsigned": True} if unsigned else m.original, m.hash, r.supplier_id, now)
-            for m, r in zip(mapped, rows)
-        ],
-        context,
-    )
+    # A declaration is the correction's; the erroneous event it re-sends is stored already.
+    kept = [(m, r) for m, r in zip(mapped, rows) if r.kind != "correction"]
+    if kept:
+        session.execute(
+            insert(EpcisEvent),
+            [
+                dict(
+                    hash=m.hash,
+                    event_id=r.id,
+                    epcis_id=m.original.get("eventID"),
+                    context=context,
+                    body=json.dumps(m.original, ensure_ascii=False),
+                )
+                for m, r in kept
+            ],
+        )
+        index.use_captured(
+            session,
+            [
+                (r.id, {**m.original, "ct:unsigned": True} if unsigned else m.original, m.hash, r.supplier_id, now)
+                for m, r in kept
+            ],
+            context,
+        )
+    if len(kept) < len(rows):  # name the corrective events by the eventIDs they were captured as
+        index.declare(session, [(r.id, r.body) for r in rows if r.kind == "correction"])
     return rows
 
 
@@ -292,7 +366,7 @@ def _prepare(
     if problems:
         raise InvalidEpcisError(problems)
     key_id, pem = recording.key_loader(session, keys_dir)(supplier)
-    mapped = map_document(document, supplier, key_id, limits)
+    mapped = map_document(document, supplier, key_id, limits, stored_ids(session, document, supplier))
     return document, mapped, sign_mapped(mapped, pem), key_id
 
 

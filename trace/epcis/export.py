@@ -5,7 +5,7 @@ chain of the lot and of its shipments, commissioning, and the packing, unpacking
 of its cans and of the cases and pallets they were in: ``unit_event``) in recording order, then one
 ``disposition: recalled`` event per recall that covers it. An event captured from EPCIS goes
 out as it came in (every field, ours or not); any other is mapped by the EPCIS profile
-(profile.py). Each event carries its ``eventID`` and CBV 2.0 hash: the eventID *is* the hash
+(profile.py). An event a supplier corrected (corrections.py) carries its ``errorDeclaration``. Each event carries its ``eventID`` and CBV 2.0 hash: the eventID *is* the hash
 unless the sender chose another eventID, in which case ``ct:eventHash`` carries the hash of the
 event without that property. The document validates against the schema we validate input with.
 """
@@ -20,9 +20,11 @@ from typing import Any
 
 from sqlmodel import Session, col, or_, select
 
+from cradletrace.corrections import declarations, epcis_declaration
+from cradletrace.epcis.index import PENDING
 from cradletrace.epcis.profile import CONTEXT, recall_event, to_epcis
 from cradletrace.errors import NotFoundError
-from cradletrace.store.models import EpcisEvent, EventRow, Lot, Recall, RecallLot, Shipment, Unit, UnitEvent
+from cradletrace.store.models import EpcisEvent, EpcisIndex, EventRow, Lot, Recall, RecallLot, Shipment, Unit, UnitEvent
 
 _GTIN_SLASH = re.compile(r"\d{14}/")
 
@@ -128,7 +130,30 @@ def document(
             events[i] = ev = {"type": ev["type"], "eventID": h, **ev}
         elif ev["eventID"] != h:
             ev["ct:eventHash"] = h
+    _declare(session, rows, events)
     return doc
+
+
+def _declare(session: Session, rows: Sequence[EventRow], events: list[dict[str, Any]]) -> None:
+    """Give each corrected event among the first ``len(rows)`` of ``events`` its errorDeclaration
+    (corrections.py), naming the corrective events by the eventIDs this document or the query index
+    gives them. The corrected event keeps its eventID: the CBV 2.0 hash leaves errorDeclaration out."""
+    found = declarations(session, [r.digest for r in rows])
+    if not found:
+        return
+    eids = {r.digest: ev["eventID"] for r, ev in zip(rows, events)}
+    wanted = sorted({x for d in found.values() for x in d.corrective} - set(eids))
+    if wanted:
+        eids.update(
+            session.execute(
+                select(EventRow.digest, EpcisIndex.eid)
+                .join(EpcisIndex, col(EpcisIndex.event_id) == col(EventRow.id))
+                .where(col(EventRow.digest).in_(wanted), EpcisIndex.hash != PENDING)
+            ).all()
+        )
+    for row, ev in zip(rows, events):
+        if row.digest in found:
+            ev["errorDeclaration"] = epcis_declaration(found[row.digest], eids)
 
 
 def _recalls_of(session: Session, lots: Sequence[Lot]) -> list[tuple[Lot, Recall]]:

@@ -15,6 +15,7 @@ Digital Link host), CBV business steps and dispositions as their bare words.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -27,7 +28,8 @@ from sqlmodel import Session, col, select
 from cradletrace.core.epcisids import to_digital_link
 from cradletrace.core.events import GENERIC_KIND, OPERATOR_KINDS
 from cradletrace.epcis.profile import CONTEXT, to_epcis
-from cradletrace.store.models import EpcisIndex, EpcisIndexValue
+from cradletrace.epcis.wake import wake_on_commit
+from cradletrace.store.models import EpcisIndex, EpcisIndexValue, EventRow
 
 CBV = "https://ref.gs1.org/cbv/"
 _VOCAB_PREFIXES = {
@@ -141,8 +143,8 @@ def native(event_id: int, body: str, outcome: str | None, supplier: str, recorde
     The CBV 2.0 hash costs about as much CPU as seven Ed25519 verifications, more than the rest
     of recording an event, so recording leaves it out and the first query that needs it computes it."""
     parsed = json.loads(body)
-    if parsed.get("kind") in OPERATOR_KINDS:
-        return None
+    if parsed.get("kind") in OPERATOR_KINDS or parsed.get("kind") == "correction":
+        return None  # a correction is the errorDeclaration of the event it corrects (``declare``)
     if parsed.get("kind") == GENERIC_KIND:  # a captured EPCIS event kept whole: indexed as it came
         d = parsed["data"]
         return captured(event_id, d["event"], d["hash"], supplier, recorded_at, json.dumps(d["context"]))
@@ -196,8 +198,59 @@ def _write(target: Session | Connection, entries: Iterable[tuple[dict[str, Any],
 
 
 def add_recorded(session: Session, events: Sequence[tuple[int, str, str | None, str, datetime]]) -> None:
-    """Index events just recorded: (event id, canonical body, outcome, supplier, recorded at) each."""
+    """Index events just recorded: (event id, canonical body, outcome, supplier, recorded at) each;
+    a correction among them becomes the errorDeclaration of the event it corrects (``declare``)."""
     _write(session, (native(*e) for e in events))
+    wake_on_commit(session)  # subscriptions hear of them once they are committed (subscriptions.py)
+    fixes = [e for e in events if e[2] is not None and '"kind":"correction"' in e[1]]
+    if fixes:
+        declare(session, [(e[0], e[1]) for e in fixes])
+
+
+def declare(session: Session, fixes: Sequence[tuple[int, str]]) -> None:
+    """Give each corrected event's index row its EPCIS ``errorDeclaration`` (declarationTime,
+    reason, correctiveEventIDs), so EXISTS_errorDeclaration, EQ_errorReason,
+    GE_/LT_errorDeclarationTime and EQ_correctiveEventID find it: ``fixes`` are the corrections'
+    (event id, canonical body). The corrective events get their eventIDs now (``complete``), so the
+    declaration names them as a query or export names them; the corrected event's eventID does not
+    change (the CBV 2.0 hash leaves errorDeclaration out). Idempotent: capture calls it again once
+    the events captured with the declaration are indexed by their originals' eventIDs."""
+    from cradletrace.corrections import declaration_of, epcis_declaration
+
+    found = [
+        d for eid, body in fixes if (d := declaration_of(eid, hashlib.sha256(body.encode()).hexdigest(), "", body))
+    ]
+    digests = {d.corrects for d in found} | {x for d in found for x in d.corrective}
+    ids = dict(session.execute(select(EventRow.digest, EventRow.id).where(col(EventRow.digest).in_(digests))).all())
+    complete(session, [ids[x] for d in found for x in d.corrective if x in ids])
+    rows = {
+        r.event_id: r for r in session.exec(select(EpcisIndex).where(col(EpcisIndex.event_id).in_(list(ids.values()))))
+    }
+    eids = {x: rows[i].eid for x, i in ids.items() if i in rows}
+    vals: list[dict[str, Any]] = []
+    for d in found:
+        row = rows.get(ids.get(d.corrects, -1))
+        if row is None:
+            continue  # an operator record has no EPCIS form (and cannot be corrected)
+        session.execute(
+            delete(EpcisIndexValue).where(
+                col(EpcisIndexValue.event_id) == row.event_id, col(EpcisIndexValue.role) == "corrective"
+            )
+        )
+        err = epcis_declaration(d, eids)
+        ev = {**json.loads(row.body), "errorDeclaration": err}
+        session.execute(
+            update(EpcisIndex)
+            .where(col(EpcisIndex.event_id) == row.event_id)
+            .values(
+                error_time=_time(err["declarationTime"]),
+                error_reason=vocab("errorReason", err["reason"]),
+                body=json.dumps(ev, ensure_ascii=False, separators=(",", ":")),
+            )
+        )
+        vals.extend(dict(event_id=row.event_id, role=r, value=v) for r, v in sorted(values({"errorDeclaration": err})))
+    if vals:
+        session.execute(insert(EpcisIndexValue), vals)
 
 
 def use_captured(

@@ -40,8 +40,9 @@ sale             bizStep ``retail_selling``: the one SGTIN of its ``epcList``, t
                  pseudonym ``ct:buyer``; sold at ``eventTime``. Nothing else of the buyer exists
 ===============  ==========================================================================
 
-An event with an ``errorDeclaration`` is refused (cradletrace keeps facts; a correction is a
-new event). Export writes the computed verdicts, never taken from input: a test report's
+An event with an ``errorDeclaration`` is not a fact of its own: capture maps it to a correction
+of the stored event it re-sends (read.correction_from_epcis, corrections.py), and export gives a
+corrected event its declaration back (``ct:correction`` names the signed correction). Export writes the computed verdicts, never taken from input: a test report's
 disposition is ``conformant`` / ``non_conformant``; a recall is an ObjectEvent with bizStep
 ``holding`` and disposition ``recalled`` (``recall_event``). A quantity without a UN/ECE code we
 know (KGM, GRM, TNE, LTR, MLT) keeps its unit in ``ct:unit`` (inputs: ``ct:inputUnits``).

@@ -151,8 +151,8 @@ def from_epcis(
     if "errorDeclaration" in event:
         r.miss(
             "/errorDeclaration",
-            "expected an event without errorDeclaration: cradletrace records facts and keeps "
-            "them; correct one with a new event instead",
+            "expected the erroneous event as recorded, re-sent with its errorDeclaration (EPCIS 2.0 §7.4.1.4): "
+            "its eventID or CBV 2.0 hash names no event this repository holds",
         )
     elif kind is None:
         r.miss(
@@ -520,3 +520,49 @@ def _sale(r: _Reader) -> dict[str, Any] | None:
         return None
     ref = unquote(order[len(ORDER) :]) if order.startswith(ORDER) else order
     return {"unit": units[0], "order": ref, "buyer": buyer, "sold_at": r.e["eventTime"]}
+
+
+_ERROR_REASON_PREFIXES = ("https://ref.gs1.org/cbv/ER-", "cbv:ER-", "urn:epcglobal:cbv:er:")
+
+
+def correction_from_epcis(
+    event: Mapping[str, Any], where: str, supplier: str, key: str, corrects: str, ids: Mapping[str, str]
+) -> dict[str, Any]:
+    """The bare cradletrace correction of an erroneous event re-sent with its ``errorDeclaration``
+    (EPCIS 2.0 §7.4.1.4), the event already found as the stored event of digest ``corrects``.
+    ``ids`` maps the eventIDs (and CBV hashes) this repository knows to the digests of their
+    cradletrace events, for ``correctiveEventIDs``. A reason is needed: cradletrace decides by it
+    whether the event's facts still count (did_not_occur) or were only wrong (incorrect_data)."""
+    err = event["errorDeclaration"]
+    problems: list[Problem] = []
+    reason = err.get("reason")
+    if isinstance(reason, str):
+        reason = next((reason[len(p) :] for p in _ERROR_REASON_PREFIXES if reason.startswith(p)), reason)
+    else:
+        problems.append(
+            Problem(
+                f"{where}/errorDeclaration/reason",
+                "expected a reason (did_not_occur, incorrect_data or a URI): cradletrace needs it to know "
+                "whether the event's facts still count",
+            )
+        )
+    corrective: list[str] = []
+    for i, eid in enumerate(err.get("correctiveEventIDs") or []):
+        if eid in ids:
+            corrective.append(ids[eid])
+        else:
+            problems.append(
+                Problem(
+                    f"{where}/errorDeclaration/correctiveEventIDs/{i}",
+                    f"expected the eventID of an event this repository holds or this document captures, got {eid!r}",
+                )
+            )
+    if problems:
+        raise MappingError(problems)
+    data = {
+        "corrects": corrects,
+        "declaration_time": err["declarationTime"],
+        "reason": reason,
+        "corrective": corrective,
+    }
+    return {"kind": "correction", "supplier": supplier, "key": key, "data": data}

@@ -352,24 +352,35 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def post_webhook(settings: Settings, n: Outgoing) -> Tried:
-    started = time.monotonic()
     if not n.webhook_url or not n.secret:
         return Tried(DeliveryStatus.FAILED, None, f"no webhook in the contact of {n.site}")
     body = json.dumps(n.payload, ensure_ascii=False, separators=(",", ":")).encode()
+    extra = {
+        "X-Cradletrace-Notice": str(n.notice_id),
+        "Idempotency-Key": f"recall-{n.recall_id}-notice-{n.notice_id}",
+    }
+    return post_signed(settings, n.webhook_url, n.secret, body, extra)
+
+
+def post_signed(
+    settings: Settings,
+    url: str,
+    secret: str | None,
+    body: bytes,
+    extra: dict[str, str],
+    content_type: str = "application/json",
+    signature_header: str = "X-Cradletrace-Signature",
+    user_agent: str = USER_AGENT,
+) -> Tried:
+    """POST ``body`` to ``url`` signed with ``secret`` (``signature``; none without a secret):
+    SENT on 2xx, RETRYING on what may pass (5xx, 408, 425, 429, no connection), FAILED on other 4xx.
+    Also the EPCIS subscription webhooks' sender (cradletrace.epcis.subscriptions)."""
+    started = time.monotonic()
     ts = str(int(time.time()))
-    req = urllib.request.Request(
-        n.webhook_url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-Cradletrace-Timestamp": ts,
-            "X-Cradletrace-Signature": signature(n.secret, ts, body),
-            "X-Cradletrace-Notice": str(n.notice_id),
-            "Idempotency-Key": f"recall-{n.recall_id}-notice-{n.notice_id}",
-        },
-    )
+    headers = {"Content-Type": content_type, "User-Agent": user_agent, "X-Cradletrace-Timestamp": ts, **extra}
+    if secret:
+        headers[signature_header] = signature(secret, ts, body)
+    req = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
         with _OPENER.open(req, timeout=settings.webhook_timeout) as resp:
             resp.read(1024)

@@ -24,9 +24,11 @@ from typing import Any
 from sqlalchemy import Integer, and_, func, literal, literal_column, or_
 from sqlalchemy import select as select_columns
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from cradletrace.corrections import declarations
 from cradletrace.errors import InvalidInputError, NotFoundError, Problem
 from cradletrace.events import lookup_event
 from cradletrace.recall.unittrace import NO_UNITS, UnitReach, reach, unit_code, unit_lots
@@ -149,6 +151,19 @@ class Start:
 
 
 @dataclass(frozen=True)
+class VoidBatch:
+    """A lot whose batch event its maker declared ``did_not_occur`` (corrections.py): the inputs that
+    event named are no edges of the genealogy, so a trace does not cross them, and says so."""
+
+    gtin: str
+    lot: str
+    correction: str  # the digest of the signed correction
+
+    def to_json(self) -> dict[str, Any]:
+        return {"gtin": self.gtin, "lot": self.lot, "reason": "did_not_occur", "correction": self.correction}
+
+
+@dataclass(frozen=True)
 class ForwardTrace:
     """Everything downstream of the start: lots (with why), items, shipments, sites, scans, and the
     cases, pallets and orders holding or selling the lots' cans (``units``)."""
@@ -161,6 +176,7 @@ class ForwardTrace:
     scanned_items: int  # distinct affected codes scanned by consumers at least once
     scans: int
     units: UnitReach = NO_UNITS
+    void: tuple[VoidBatch, ...] = ()  # batches met whose inputs were not followed
 
     @property
     def lot_ids(self) -> tuple[int, ...]:
@@ -185,6 +201,7 @@ class ForwardTrace:
                 "scans": self.scans,
                 **self.units.counts(),
             },
+            "not_followed": [v.to_json() for v in self.void],
         }
         if orders:
             out["orders"] = [o.to_json() for o in self.units.orders]
@@ -214,6 +231,7 @@ class EvidenceRecord:
     verdict: str | None
     lab: str | None = None
     logger: str | None = None
+    corrected: str | None = None  # the reason its recorder declared it wrong (corrections.py), if it did
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -228,6 +246,7 @@ class BackwardTrace:
     suppliers: tuple[SupplierRef, ...]
     test_reports: tuple[EvidenceRecord, ...]
     cold_chain: tuple[EvidenceRecord, ...]
+    void: tuple[VoidBatch, ...] = ()  # batches met whose inputs were not followed
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -243,6 +262,7 @@ class BackwardTrace:
                 "test_reports": len(self.test_reports),
                 "cold_chain": len(self.cold_chain),
             },
+            "not_followed": [v.to_json() for v in self.void],
         }
 
 
@@ -250,6 +270,7 @@ class BackwardTrace:
 class _Walk:
     depth: dict[int, int] = field(default_factory=dict)
     parent: dict[int, int | None] = field(default_factory=dict)
+    void: dict[int, str] = field(default_factory=dict)  # lot id -> correction digest: inputs not followed
 
 
 def _walk(session: Session, starts: Iterable[int], *, forward: bool) -> _Walk:
@@ -267,13 +288,51 @@ def _walk(session: Session, starts: Iterable[int], *, forward: bool) -> _Walk:
     while frontier and level < MAX_GENERATIONS:
         level += 1
         found = session.exec(select(src, dst).where(src.in_(id_set(session, frontier)))).all()
+        # An edge is the batch event of its lot_id (the consumer); one declared did_not_occur is none.
+        walk.void.update(_void_batches(session, {child if forward else parent for parent, child in found}))
         nxt: list[int] = []
         for parent, child in sorted(found):
+            if (child if forward else parent) in walk.void:
+                continue
             if child not in walk.depth:
                 walk.depth[child], walk.parent[child] = level, parent
                 nxt.append(child)
         frontier = nxt
     return walk
+
+
+def _void_batches(session: Session, lot_ids: Iterable[int]) -> dict[int, str]:
+    """Of ``lot_ids``, the lots whose batch event was declared did_not_occur -> the correction's digest.
+    Through the event table's ``ref`` index: a correction's ``ref`` is the digest it corrects."""
+    wanted = sorted(set(lot_ids))
+    if not wanted:
+        return {}
+    batch, fix = aliased(EventRow), aliased(EventRow)
+    return {
+        int(lid): digest
+        for lid, digest in session.execute(
+            select_columns(col(Lot.id), col(fix.digest))
+            .join(batch, col(batch.id) == col(Lot.event_id))
+            .join(fix, col(fix.ref) == col(batch.digest))
+            .where(
+                col(Lot.id).in_(id_set(session, wanted)),
+                col(fix.kind) == "correction",
+                col(fix.outcome) == "did_not_occur",
+            )
+        ).all()
+    }
+
+
+def _void(session: Session, walk: _Walk) -> tuple[VoidBatch, ...]:
+    """The void batches the walk met (a forward walk does not reach them: their lots are read here)."""
+    if not walk.void:
+        return ()
+    keys = session.execute(
+        select_columns(col(Lot.id), col(Lot.gtin), col(Lot.lot)).where(col(Lot.id).in_(list(walk.void)))
+    )
+    return tuple(
+        sorted((VoidBatch(g, lo, walk.void[int(i)]) for i, g, lo in keys.all()), key=lambda v: (v.gtin, v.lot))
+    )
 
 
 @dataclass(frozen=True)
@@ -460,6 +519,7 @@ def trace_forward(
         sum(scanned.values()),
         scans,
         reach(session, ids) if units else NO_UNITS,
+        _void(session, walk),
     )
 
 
@@ -594,6 +654,7 @@ def trace_backward(
         col(EventRow.supplier_id),
         col(EventRow.outcome),
         col(EventRow.body),
+        col(EventRow.digest),
     )
     for key_chunk in chunks(keys):
         # OR of pairs, not a row-value IN: SQLite answers the latter by scanning every event (12 ms at 120 000).
@@ -607,10 +668,16 @@ def trace_backward(
             found_rows[r[0]] = tuple(r)
     tests: list[EvidenceRecord] = []
     cold: list[EvidenceRecord] = []
-    for eid, kind, gtin, lotcode, ref, sup, outcome, body in (found_rows[k] for k in sorted(found_rows)):
+    fixed = declarations(session, [r[8] for r in found_rows.values()])
+    for eid, kind, gtin, lotcode, ref, sup, outcome, body, digest in (found_rows[k] for k in sorted(found_rows)):
         data = json.loads(body)["data"]
+        why = fixed[digest].reason if digest in fixed else None
         if kind == "test_report":
-            tests.append(EvidenceRecord(eid, kind, gtin, lotcode, None, sup, outcome, lab=data["lab"]["name"]))
+            tests.append(
+                EvidenceRecord(eid, kind, gtin, lotcode, None, sup, outcome, lab=data["lab"]["name"], corrected=why)
+            )
         else:
-            cold.append(EvidenceRecord(eid, kind, gtin, lotcode, ref, sup, outcome, logger=data["logger"]["id"]))
-    return BackwardTrace(start, lots, suppliers, tuple(tests), tuple(cold))
+            cold.append(
+                EvidenceRecord(eid, kind, gtin, lotcode, ref, sup, outcome, logger=data["logger"]["id"], corrected=why)
+            )
+    return BackwardTrace(start, lots, suppliers, tuple(tests), tuple(cold), _void(session, walk))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Integer, bindparam, cast, union
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from cradletrace.keylog import KeyHistory, key_records
@@ -71,14 +72,22 @@ class Rows:
 # are not shown: reading and parsing them made a scan of a large lot cost tens of ms.
 def shown_ids(event_id: Any, gtin: Any, lot: Any, lot_id: Any, shipments: Any) -> Any:
     """The ids of the events a scan shows: the lot's batch event (``event_id``), the lot's own events
-    but its commissioning, its input lots' batch events and the cold-chain records of ``shipments``
-    (the lot's shipment ids). Each argument is a value or a column."""
-    return union(
+    but its commissioning, its input lots' batch events, the cold-chain records of ``shipments``
+    (the lot's shipment ids), and the corrections (corrections.py) of any of those, found by the
+    corrected digest in their ``ref``. Each argument is a value or a column."""
+    shown = union(
         select(cast(event_id, Integer)),
         select(EventRow.id).where(EventRow.gtin == gtin, EventRow.lot == lot, EventRow.kind != "commission"),
         select(Lot.event_id).join(LotInput, col(LotInput.input_lot_id) == col(Lot.id)).where(LotInput.lot_id == lot_id),
         select(EventRow.id).where(EventRow.kind == "cold_chain", col(EventRow.ref).in_(shipments)),
+    ).subquery()
+    corrected, fix = aliased(EventRow), aliased(EventRow)
+    fixes = (
+        select(fix.id)
+        .join(corrected, col(corrected.digest) == col(fix.ref))
+        .where(fix.kind == "correction", col(corrected.id).in_(select(shown.c[0])))
     )
+    return union(select(shown.c[0]), fixes)
 
 
 def with_verdict_inputs(columns: Sequence[Any], ids: Any) -> Any:

@@ -19,7 +19,15 @@ from sqlmodel import Session, select
 
 from cradletrace.core.chart import temperature_chart_svg
 from cradletrace.core.coldchain import ColdChainSummary, Reading
-from cradletrace.core.events import AnyEvent, BatchData, ColdChainData, ShipmentData, TestReportData, parse_event
+from cradletrace.core.events import (
+    AnyEvent,
+    BatchData,
+    ColdChainData,
+    CorrectionData,
+    ShipmentData,
+    TestReportData,
+    parse_event,
+)
 from cradletrace.errors import NotFoundError
 from cradletrace.scan.queries import Rows, ScanLot, fetch_rows
 from cradletrace.store.models import AnchorBatch, EventRow, Lot
@@ -65,10 +73,26 @@ class ScanView:
     # Events of this batch whose stored body no longer parses (so INVALID): nothing of them can be
     # shown, but they must still count against "all verified".
     unreadable: list[Record] = field(default_factory=list)
+    # The corrections (corrections.py) of the records shown, by the digest of the record each
+    # corrects: shown beside it, verified like it.
+    corrections: dict[str, Record] = field(default_factory=dict)
 
     @property
     def records(self) -> list[Record]:
-        return [self.batch, *self.origin, *self.tests, *self.cold_chain, *self.shipments, *self.unreadable]
+        return [
+            self.batch,
+            *self.origin,
+            *self.tests,
+            *self.cold_chain,
+            *self.shipments,
+            *self.unreadable,
+            *self.corrections.values(),
+        ]
+
+    def void(self, record: Record) -> bool:
+        """The record was declared ``did_not_occur``: its verdict and readings no longer count."""
+        fix = self.corrections.get(record.digest)
+        return fix is not None and isinstance(fix.data, CorrectionData) and fix.data.did_not_occur
 
     @property
     def all_verified(self) -> bool:
@@ -80,11 +104,15 @@ class ScanView:
 
     @property
     def failed_tests(self) -> list[Record]:
-        return [r for r in self.tests if r.data.verdict == "fail"]
+        return [r for r in self.tests if r.data.verdict == "fail" and not self.void(r)]
 
     @property
     def excursions(self) -> list[ColdChainRecord]:
-        return [r for r in self.cold_chain if r.summary is not None and r.summary.verdict == "excursion"]
+        return [
+            r
+            for r in self.cold_chain
+            if r.summary is not None and r.summary.verdict == "excursion" and not self.void(r)
+        ]
 
 
 def build_view(rows: Rows, verifier: EventVerifier, lot: ScanLot, serial: str | None = None) -> ScanView:
@@ -97,7 +125,9 @@ def build_view(rows: Rows, verifier: EventVerifier, lot: ScanLot, serial: str | 
     for rec in pending:
         if rec is own:
             continue
-        if isinstance(rec.data, BatchData):
+        if isinstance(rec.data, CorrectionData):
+            view.corrections[rec.data.corrects] = rec
+        elif isinstance(rec.data, BatchData):
             view.origin.append(rec)
         elif isinstance(rec.data, TestReportData):
             view.tests.append(rec)
@@ -265,8 +295,17 @@ def view_json(view: ScanView) -> dict[str, Any]:
                 "local_development_chain": r.verdict.local_chain,
             },
         }
+        fix = view.corrections.get(r.digest)
+        if fix is not None and isinstance(fix.data, CorrectionData):  # the corrected state, and the link to both
+            out["corrected_by"] = {
+                "digest": fix.digest,
+                "reason": fix.data.reason,
+                "declaration_time": fix.data.declaration_time.isoformat(),
+                "corrective": list(fix.data.corrective),
+                "counts": not fix.data.did_not_occur,
+            }
         if isinstance(r.data, TestReportData):
-            out["verdict"] = r.data.verdict
+            out["verdict"] = None if view.void(r) else r.data.verdict  # a report that did not occur gives none
         if isinstance(r, ColdChainRecord) and r.summary is not None:
             s = r.summary
             out["summary"] = {
@@ -290,4 +329,5 @@ def view_json(view: ScanView) -> dict[str, Any]:
         "cold_chain": [rec(r) for r in view.cold_chain],
         "shipments": [rec(r) for r in view.shipments],
         "unreadable": [rec(r) for r in view.unreadable],
+        "corrections": [rec(r) for r in view.corrections.values()],
     }

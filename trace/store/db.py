@@ -36,17 +36,22 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cur.close()
 
 
-def open_engine(url: str, pool_size: int = 16) -> Engine:
+def open_engine(url: str, pool_size: int = 16, wait: float = 30.0) -> Engine:
     """An engine for ``url``; tables are created by ``create_schema``.
 
     ``pool_size`` connections stay open (a few more may open in a burst): a connection opened per
     request costs PostgreSQL a new backend process, which under load cost more than the query.
+    ``wait``: seconds a checkout waits for a free connection before it fails (503 in the API).
     """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False}, pool_size=pool_size, max_overflow=pool_size // 2
+            url,
+            connect_args={"check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=pool_size // 2,
+            pool_timeout=wait,
         )
         sa_event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -54,7 +59,7 @@ def open_engine(url: str, pool_size: int = 16) -> Engine:
     # dead when used fails that one request with a 503, and the pool then drops all connections
     # opened before it (SQLAlchemy invalidates the pool on a disconnect), so a restarted server
     # costs each process one refused request, not one per pooled connection.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size // 2)
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size // 2, pool_timeout=wait)
 
 
 def create_schema(engine: Engine, upgrade_command: str = "cradletrace db upgrade") -> None:

@@ -626,3 +626,92 @@ class EpcisIndexValue(SQLModel, table=True):
     event_id: int = Field(primary_key=True, foreign_key="epcis_index.event_id", ondelete="CASCADE")
     role: str = Field(primary_key=True, max_length=16)
     value: str = Field(primary_key=True, max_length=400)
+
+
+class EpcisNamedQuery(SQLModel, table=True):
+    """A named EPCIS query (GS1's ``POST /queries``): its SimpleEventQuery parameters as JSON
+    (``{"EQ_bizStep": ["shipping"]}``), and who made it: a supplier's named query and its
+    subscriptions see what that supplier may query (cradletrace.epcis.subscriptions)."""
+
+    __tablename__ = "epcis_named_query"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True)
+    params: str = Field(sa_column=Column(Text, nullable=False))
+    owner_role: str = Field(max_length=16)
+    owner_supplier: str | None = Field(default=None, max_length=63)
+    created_by: str = Field(max_length=64)  # the API key's id
+    created_at: datetime = _ts(nullable=False)
+
+
+class EpcisSubscription(SQLModel, table=True):
+    """A webhook subscription to a named query: ``stream`` (each new matching event as it is
+    recorded) or ``schedule`` (GS1's cron-like fields, JSON). ``viewer`` is the caller's scope when
+    it subscribed (its supplier id; None for quality and operator), applied at every delivery.
+    ``secret`` is the partner's signatureToken, sealed like partner contacts' secrets."""
+
+    __tablename__ = "epcis_subscription"
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(max_length=64, unique=True)  # the subscriptionID
+    query_id: int = Field(foreign_key="epcis_named_query.id", ondelete="CASCADE", index=True)
+    dest: str = Field(max_length=500)
+    secret: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    viewer: str | None = Field(default=None, max_length=63)
+    stream: bool = Field(default=False)
+    schedule: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    report_if_empty: bool = Field(default=False)
+    initial_record_time: datetime = _ts(nullable=False)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = _ts(nullable=False)
+    next_run_at: datetime | None = _ts(nullable=True)  # a scheduled subscription's next tick
+    last_notified_at: datetime | None = _ts(nullable=True)  # the last delivery the partner accepted
+    # The newest recordTime put in a delivery: later runs look from a little before it (subscriptions.LAG).
+    watermark: datetime | None = _ts(nullable=True)
+
+
+class EpcisSubscriptionEvent(SQLModel, table=True):
+    """Which events a subscription has put in a delivery: each goes once (the primary key), and a
+    matching event committed late (a long transaction) is still found by what is not here."""
+
+    __tablename__ = "epcis_subscription_event"
+
+    subscription_id: int = Field(primary_key=True, foreign_key="epcis_subscription.id", ondelete="CASCADE")
+    event_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    delivery_id: int = Field(foreign_key="epcis_outbox.id", ondelete="CASCADE", index=True)
+
+
+class EpcisDelivery(SQLModel, table=True):
+    """The subscription outbox: one EPCISQueryDocument (``body``, fixed when written, so every try
+    sends the same bytes) to one subscription's webhook. ``uid`` is the stable id a receiver
+    deduplicates by; ``status`` a ``DeliveryStatus`` as in the recall outbox."""
+
+    __tablename__ = "epcis_outbox"
+    __table_args__ = (Index("ix_epcis_outbox_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(max_length=64, unique=True)
+    subscription_id: int = Field(foreign_key="epcis_subscription.id", ondelete="CASCADE", index=True)
+    events: int = 0
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    created_at: datetime = _ts(nullable=False)
+    next_attempt_at: datetime | None = _ts(nullable=True)
+    lease_until: datetime | None = _ts(nullable=True)
+    sent_at: datetime | None = _ts(nullable=True)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class EpcisDeliveryAttempt(SQLModel, table=True):
+    """The subscription delivery log: every try, with what came back."""
+
+    __tablename__ = "epcis_outbox_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="epcis_outbox.id", ondelete="CASCADE", index=True)
+    at: datetime = _ts(nullable=False)
+    status: str = Field(max_length=16)
+    code: int | None = Field(default=None)
+    error: str | None = Field(default=None, max_length=500)
+    ms: int = 0

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 FIRST_RELEASE = "0001"
-HEAD = "0012"  # the newest revision in migrations/versions (tests/store/test_migrations.py checks it)
+HEAD = "0013"  # the newest revision in migrations/versions (tests/store/test_migrations.py checks it)
 # What each revision added, as (tables, (table, column) pairs on older tables). A store without
 # revisions is at the newest revision r whose later additions are exactly what it lacks: one that
 # lacks 0002's and 0003's is at FIRST_RELEASE, one that lacks only 0003's at 0002, one that lacks
@@ -59,6 +59,18 @@ _ADDED: dict[str, tuple[frozenset[str], frozenset[tuple[str, str]]]] = {
     "0010": (frozenset({"consumer_subscription", "person_outbox", "person_outbox_attempt"}), frozenset()),
     "0011": (frozenset({"epcis_index", "epcis_index_value"}), frozenset()),
     "0012": (frozenset({"epcis_capture"}), frozenset()),
+    "0013": (
+        frozenset(
+            {
+                "epcis_named_query",
+                "epcis_subscription",
+                "epcis_subscription_event",
+                "epcis_outbox",
+                "epcis_outbox_attempt",
+            }
+        ),
+        frozenset(),
+    ),
 }
 _LOCK = lock_key("cradletrace.schema")
 
