@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, or_, update
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
@@ -36,7 +36,7 @@ from cradletrace import suppliers
 from cradletrace.core import canonical
 from cradletrace.core.testreport import Limit
 from cradletrace.epcis import httpsig
-from cradletrace.epcis.capture import Mapped, capture, check_size, map_document, read_document
+from cradletrace.epcis.capture import Mapped, capture, check_size, map_document, read_document, stored_ids
 from cradletrace.epcis.validation import events_of, validate
 from cradletrace.errors import (
     InvalidInputError,
@@ -234,7 +234,8 @@ def prepare(session: Session, row: EpcisCapture, limits: Mapping[str, Limit], ma
     if problems:
         raise InvalidInputError(problems)
     key = row.key_id or suppliers.active_key(session, row.supplier_id).key_id
-    return Prepared(document, map_document(document, row.supplier_id, key, limits, generic=True))
+    stored = stored_ids(session, document, row.supplier_id)  # error declarations of stored events: corrections
+    return Prepared(document, map_document(document, row.supplier_id, key, limits, stored, generic=True))
 
 
 def _fail(session: Session, capture_id: int, problems: Sequence[Problem], now: datetime) -> None:
@@ -382,6 +383,28 @@ def check_document(doc: Mapping[str, Any], public_key: bytes | None = None) -> h
     return material
 
 
+def _stored_before(session: Session, capture_id: int, stored: Mapping[str, str]) -> dict[str, str]:
+    """``stored`` (eventID or hash -> digest) without the events stored by this capture or after it: the
+    store as the capture's job saw it, so a later check maps its error declarations as the job did."""
+    if not stored:
+        return {}
+    own = like_capture(capture_id)
+    first = session.exec(select(func.min(EventRow.id)).where(own)).one()
+    digests = sorted(set(stored.values()))
+    before = set(
+        session.exec(select(EventRow.digest).where(col(EventRow.digest).in_(digests), col(EventRow.id) < (first or 0)))
+    )
+    return {k: v for k, v in stored.items() if v in before}
+
+
+def like_capture(capture_id: int) -> Any:
+    """The SQL condition of the event rows a capture stored (signed or not)."""
+    return or_(
+        col(EventRow.signature).like(f"epcis-capture:{capture_id}/%"),
+        col(EventRow.signature).like(f"unsigned:epcis-capture:{capture_id}/%"),
+    )
+
+
 class CaptureChecker:
     """The signature check of events a capture stored (verification.event_reasons' ``captured``): the
     capture's kept request signature by the event's key over the kept body (re-checked as
@@ -444,9 +467,12 @@ class CaptureChecker:
 
             httpsig.recheck(httpsig.Material.from_json(signed), body, public_key)
             document = as_document(read_document(body, media))
+            with self.new_session() as session:  # what its error declarations corrected (read; nothing kept)
+                stored = _stored_before(session, capture_id, stored_ids(session, document, supplier))
+                session.rollback()
             got = [
                 canonical.canonical_bytes(m.event)
-                for m in map_document(document, supplier, key_id, default_limits(), generic=True)
+                for m in map_document(document, supplier, key_id, default_limits(), stored, generic=True)
             ]
         except RequestSignatureError as exc:
             got = f"signature bad: capture {capture_id}'s request signature: {exc}"
