@@ -190,13 +190,59 @@ def error_body(detail: str, problems: Sequence[Problem] = ()) -> dict[str, Any]:
     return dict(jsonable_encoder(out))
 
 
+# GS1's exception type for a refusal under /epcis that no EPCIS-specific error names (the REST
+# binding answers every error as an RFC 7807 problem of one of these types).
+GS1_TYPES = {
+    400: "epcisException:ValidationException",
+    401: "epcisException:SecurityException",
+    403: "epcisException:SecurityException",
+    404: "epcisException:NoSuchNameException",
+    406: "epcisException:NotAcceptableException",
+    409: "epcisException:ResourceAlreadyExistsException",
+    413: "epcisException:QueryTooLargeException",
+    415: "epcisException:UnsupportedMediaTypeException",
+}
+GS1_PREFIX = "/epcis"
+
+
+def in_binding(path: str) -> bool:
+    """Whether a request path is GS1's REST binding's (mounted at /epcis, api/routes/epcisbinding.py)."""
+    return path == GS1_PREFIX or path.startswith(GS1_PREFIX + "/")
+
+
+def answer(
+    path: str,
+    status: int,
+    detail: str,
+    problems: Sequence[Problem] = (),
+    headers: dict[str, str] | None = None,
+    kind: str | None = None,
+) -> JSONResponse:
+    """Every error's answer: ours (``{"detail", "field", "problems"}``), or under /epcis the same
+    fields inside GS1's RFC 7807 problem (``type`` the EPCIS exception, ``title``, ``status``)."""
+    if kind is None and not in_binding(path):
+        return error_response(status, detail, problems, headers)
+    if status == 422:  # GS1's binding has no 422: an invalid body or parameter is a 400 ValidationException
+        status = 400
+    if kind is None and status == 413 and path.rstrip("/") in (GS1_PREFIX + "/capture", GS1_PREFIX + "/events"):
+        kind = "epcisException:CaptureLimitExceededException"  # a body too large: only captures have one
+    out = problem_response(
+        status, detail, problems, kind or GS1_TYPES.get(status, "epcisException:ImplementationException")
+    )
+    out.headers.update(headers or {})
+    return out
+
+
 def problem_response(
     status: int, detail: str, problems: Sequence[Problem], kind: str = QUERY_PARAMETER_EXCEPTION
 ) -> JSONResponse:
     """An EPCIS query refusal as GS1's REST binding shapes it (RFC 7807, ``type`` the EPCIS exception),
     keeping ``field`` and ``problems`` so it names the parameter as every other error names its field."""
     body = error_body(detail, problems)
-    body.update(type=kind, title=EPCIS_TITLES.get(kind, "EPCIS query exception"), status=status)
+    title = EPCIS_TITLES.get(kind) or (
+        "EPCIS query exception" if kind == QUERY_PARAMETER_EXCEPTION else _DESCRIPTIONS.get(status, detail)
+    )
+    body.update(type=kind, title=title, status=status)
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
@@ -320,17 +366,29 @@ def install(app: FastAPI) -> None:
         if status >= 500:
             log.error("%s %s -> %d: %s: %s", request.method, redact(request.url.path), status, type(exc).__name__, exc)
         kind = next((k for e, k in EPCIS_PROBLEMS.items() if isinstance(exc, e)), None)
-        if kind is not None:  # GS1's REST binding: an RFC 7807 problem, with our fields too
-            return problem_response(status, detail, problems, kind)
-        return error_response(status, detail, problems)
+        return answer(request.url.path, status, detail, problems, kind=kind)  # an EPCIS error: GS1's problem anywhere
 
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.detail, exc.problems, exc.headers)
+        return answer(request.url.path, exc.status, exc.detail, exc.problems, exc.headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return error_response(422, INVALID_INPUT, validation_problems(exc.errors()))
+        problems = validation_problems(exc.errors())
+        if not in_binding(request.url.path):
+            return error_response(422, INVALID_INPUT, problems)
+        # GS1's binding has no 422: a malformed path names no resource (404), a malformed query
+        # parameter is a QueryParameterException, a malformed body a ValidationException (400).
+        where = {str(e.get("loc", ("",))[0]) for e in exc.errors()}
+        if "path" in where:
+            return answer(request.url.path, 404, "not found", problems)
+        return answer(
+            request.url.path,
+            400,
+            INVALID_INPUT,
+            problems,
+            kind=QUERY_PARAMETER_EXCEPTION if where == {"query"} else None,
+        )
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -339,13 +397,13 @@ def install(app: FastAPI) -> None:
             detail = "not found"
         elif exc.status_code == 405:
             detail = "method not allowed"
-        return error_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+        return answer(request.url.path, exc.status_code, detail, headers=getattr(exc, "headers", None))
 
     async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, IntegrityError):
             # Two requests passed the same uniqueness check at once; the store kept one of them.
             log.warning("%s %s -> 409: store: %s", request.method, redact(request.url.path), str(exc.orig or exc)[:300])
-            return error_response(409, CONFLICT)
+            return answer(request.url.path, 409, CONFLICT)
         if store_unreachable(exc):
             log.error(
                 "%s %s -> 503: store: %s",
@@ -353,9 +411,9 @@ def install(app: FastAPI) -> None:
                 redact(request.url.path),
                 str(getattr(exc, "orig", None) or exc)[:300],
             )
-            return error_response(503, STORE_UNAVAILABLE)
+            return answer(request.url.path, 503, STORE_UNAVAILABLE)
         log.exception("%s %s -> 500: store error", request.method, redact(request.url.path))
-        return error_response(500, INTERNAL)
+        return answer(request.url.path, 500, INTERNAL)
 
     app.add_exception_handler(TraceError, on_trace_error)
     app.add_exception_handler(ApiError, on_api_error)

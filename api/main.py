@@ -226,10 +226,46 @@ def _document_raw_bodies(app: FastAPI) -> None:
         if clash:
             raise RuntimeError(f"OpenAPI schema names used twice: {sorted(clash)}")
         schemas.update(extra)
-        app.openapi_schema = _link_recorded_events(link_events(doc))
+        app.openapi_schema = binding_problems(_link_recorded_events(link_events(doc)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def binding_problems(doc: dict[str, Any]) -> dict[str, Any]:
+    """Under /epcis errors are GS1's RFC 7807 problems (errors.answer): documented so, with the
+    statuses they take there (no 422: 400 for a query parameter or body, 404 for a path)."""
+    problem = {
+        "allOf": [
+            {"$ref": "#/components/schemas/ErrorOut"},
+            {
+                "type": "object",
+                "required": ["type", "title", "status"],
+                "properties": {
+                    "type": {
+                        "type": "string",
+                        "description": "GS1's EPCIS exception, e.g. epcisException:QueryParameterException",
+                    },
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                },
+            },
+        ]
+    }
+    for path, item in doc.get("paths", {}).items():
+        if not errors.in_binding(path):
+            continue
+        for op in item.values():
+            answers = op.get("responses", {})
+            if "422" in answers:
+                answers.pop("422")
+                answers.setdefault("400", {"description": "A query parameter or the body is badly formed"})
+                if "{" in path:
+                    answers.setdefault("404", {"description": "No such resource"})
+            for code, spec in answers.items():
+                if code.isdigit() and int(code) >= 400:
+                    spec["content"] = {"application/problem+json": {"schema": problem}}
+    return doc
 
 
 # OpenAPI links (what a client, or a stateful fuzzer, may do next with an answer): an event just

@@ -15,7 +15,15 @@ from collections.abc import Mapping
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cradletrace.api.deps import JSON_BODY, parse_body
-from cradletrace.api.errors import INTERNAL, INVALID_INPUT, STORE_UNAVAILABLE, error_response, store_unreachable
+from cradletrace.api.errors import (
+    INTERNAL,
+    INVALID_INPUT,
+    STORE_UNAVAILABLE,
+    answer,
+    error_response,
+    in_binding,
+    store_unreachable,
+)
 from cradletrace.api.logs import redact
 from cradletrace.api.metrics import observe
 from cradletrace.errors import InvalidInputError
@@ -54,7 +62,7 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = -1
                 if declared > limit:
-                    await error_response(413, too_large_detail(limit))(scope, receive, send)
+                    await answer(scope["path"], 413, too_large_detail(limit))(scope, receive, send)
                     return
         seen = 0
         exceeded = started = False
@@ -82,7 +90,7 @@ class BodyLimitMiddleware:
             if not exceeded or started:
                 raise
         if exceeded and not started:
-            await error_response(413, too_large_detail(limit))(scope, receive, send)
+            await answer(scope["path"], 413, too_large_detail(limit))(scope, receive, send)
 
 
 def _is_json(content_type: bytes | None) -> bool:
@@ -129,7 +137,11 @@ class StrictJsonMiddleware:
             try:
                 scope[JSON_BODY] = parse_body(body)
             except InvalidInputError as exc:
-                await error_response(422, INVALID_INPUT, exc.problems)(scope, receive, send)
+                await (
+                    answer(scope["path"], 400, INVALID_INPUT, exc.problems)  # GS1: a ValidationException
+                    if in_binding(scope["path"])
+                    else error_response(422, INVALID_INPUT, exc.problems)
+                )(scope, receive, send)
                 return
         replayed = False
 
@@ -264,10 +276,10 @@ class CatchAllMiddleware(_HttpOnly):
                 raise
             if store_unreachable(exc):  # e.g. raised while a dependency closed its session
                 log.error("%s %s -> 503: store: %s", scope.get("method"), redact(scope.get("path", "")), str(exc)[:300])
-                await error_response(503, STORE_UNAVAILABLE)(scope, receive, send)
+                await answer(scope["path"], 503, STORE_UNAVAILABLE)(scope, receive, send)
                 return
             log.exception("%s %s -> 500: unexpected error", scope.get("method"), redact(scope.get("path", "")))
-            await error_response(500, INTERNAL)(scope, receive, send)
+            await answer(scope["path"], 500, INTERNAL)(scope, receive, send)
 
 
 class MetricsMiddleware(_HttpOnly):

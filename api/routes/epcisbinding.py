@@ -181,7 +181,58 @@ def epc_options(epc: Annotated[str, Path(min_length=1, max_length=400)]) -> Resp
     return _options("OPTIONS, GET")
 
 
-TOP_LEVEL = ("capture", "events", "eventTypes", "epcs", "bizSteps", "bizLocations", "readPoints", "dispositions")
+# GS1's nine top-level resources (its schema wants all nine); of `epcs` one EPC's events are served, not the list.
+TOP_LEVEL = (
+    "capture",
+    "events",
+    "eventTypes",
+    "epcs",
+    "bizSteps",
+    "bizLocations",
+    "readPoints",
+    "dispositions",
+    "queries",
+)
+
+# The named queries' resources (epcissubs.py) answer discovery here too.
+_NAMED = {
+    "/queries": "OPTIONS, GET, POST",
+    "/queries/{queryName}": "OPTIONS, GET, DELETE",
+    "/queries/{queryName}/events": "OPTIONS, GET",
+    "/queries/{queryName}/subscriptions": "OPTIONS, GET, POST",
+    "/queries/{queryName}/subscriptions/{subscriptionID}": "OPTIONS, GET, DELETE",
+}
+
+
+def _named_options(allow: str) -> Any:
+    def discover() -> Response:
+        """The methods of a named query's resource, and the binding's versions."""
+        return _options(allow)
+
+    return discover
+
+
+for _path, _allow in _NAMED.items():
+    router.add_api_route(
+        _path,
+        _named_options(_allow),
+        methods=["OPTIONS"],
+        status_code=204,
+        responses=_204,
+        summary=f"Discover {_path}",
+        name="options" + _path.replace("/", "_").replace("{", "").replace("}", ""),
+    )
+
+
+@router.delete(
+    "/nextPageToken/{token}",
+    status_code=501,
+    responses={**responses(422), 501: {"description": "Page tokens are not kept; they cannot be invalidated"}},
+)
+def forget_page_token(token: Annotated[str, Path(min_length=1, max_length=2000)]) -> Response:
+    """GS1's token invalidation: not implemented, as the binding allows (501). A nextPageToken here is the
+    query and the position, not a kept cursor, so there is nothing to invalidate and nothing it holds."""
+    raise ApiError(501, "not implemented: page tokens hold no state, so there is nothing to invalidate")
 
 
 @router.get("", responses={**responses(401, 403), 200: {"description": "A Collection", "content": _JSON}})

@@ -36,8 +36,9 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/problem+json": {"schema": {"type": "object"}}}}
 
 
-def _json(description: str, example: Any = None) -> dict[str, Any]:
-    media: dict[str, Any] = {"schema": {"type": "object"}}
+def _json(description: str, example: Any = None, *, many: bool = False) -> dict[str, Any]:
+    """A JSON answer: one object, or a list of them (``many``)."""
+    media: dict[str, Any] = {"schema": {"type": "array", "items": {"type": "object"}} if many else {"type": "object"}}
     if example is not None:
         media["example"] = example
     return {"description": description, "content": {"application/json": media}}
@@ -85,7 +86,9 @@ def create_query(
     return _send(subs.query_json(row), 201, {"Location": f"/epcis/queries/{row.name}"})
 
 
-@router.get("/queries", responses={**responses(401, 403), 200: _json("The named queries you see", [_QUERY_EXAMPLE])})
+@router.get(
+    "/queries", responses={**responses(401, 403), 200: _json("The named queries you see", [_QUERY_EXAMPLE], many=True)}
+)
 def list_queries(session: SessionDep, caller: ReaderDep) -> Response:
     """The named queries: a supplier's own, or all of them for quality and operator."""
     return _send([subs.query_json(q) for q in subs.list_queries(session, owner(caller))])
@@ -185,7 +188,7 @@ def subscribe(
 
 @router.get(
     "/queries/{queryName}/subscriptions",
-    responses={**responses(401, 403, 404, 422), 200: _json("The query's subscriptions")},
+    responses={**responses(401, 403, 404, 422), 200: _json("The query's subscriptions", many=True)},
 )
 def list_subscriptions(session: SessionDep, caller: ReaderDep, queryName: QueryName) -> Response:
     """The subscriptions of a named query."""

@@ -244,8 +244,15 @@ CASES = [
             "/bizLocations",
             "/readPoints",
             "/dispositions",
+            "/queries",
+            "/queries/{query}",
+            "/queries/{query}/events",
+            "/queries/{query}/subscriptions",
+            "/queries/{query}/subscriptions/{sub}",
         )
     ),
+    # GS1's page-token invalidation: not implemented for anyone (tokens hold no state).
+    Case("DELETE", "/epcis/nextPageToken/{page_token}", public(501), prefix=""),
     # Buyer pseudonyms are for sellers (role brand): the plant's and the farm's keys are refused too.
     Case("POST", "/buyers", only(), lambda s, p: {"json": {"member_id": "member-1"}}),
 ]
@@ -355,6 +362,7 @@ def params(site: Site) -> dict[str, Any]:
         "sha256": "0" * 64,
         "capture_id": _a_capture(site),
         "event_type": "ObjectEvent",
+        "page_token": "any-token",
     }
 
 
@@ -423,7 +431,10 @@ def test_matrix_covers_every_endpoint(site: Site) -> None:
             .replace("{a_event}", "{ref}")
             .replace("{formula}", "{gtin}")
             .replace("{capture_id}", "{captureID}")
-            .replace("{event_type}", "{eventType}"),
+            .replace("{event_type}", "{eventType}")
+            .replace("{query}", "{queryName}")
+            .replace("{sub}", "{subscriptionID}")
+            .replace("{page_token}", "{token}"),
         )
         for c in CASES
     }

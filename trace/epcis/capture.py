@@ -71,7 +71,8 @@ def hashes(document: Mapping[str, Any]) -> list[str]:
 
     known = prefixes(document)
     events = [{k: v for k, v in e.items() if k != _own_hash_key(e, known)} for _, e in events_of(document)]
-    body = {**document, "epcisBody": {**document["epcisBody"], "eventList": events}}
+    # Only the events and the document's context matter; an EPCISQueryDocument keeps them deeper.
+    body = {**document, "epcisBody": {"eventList": events}}
     return list(document_hashes(body))
 
 
