@@ -22,6 +22,7 @@ from sqlmodel import col, select
 from cradletrace.config import Settings
 from cradletrace.demo import story
 from cradletrace.epcis.profile import CONTEXT, to_epcis
+from cradletrace.scanner_web.pages import strings
 from cradletrace.store.models import EventRow
 from cradletrace.verification import UNSIGNED, read_bundle, verify_bundle
 from cradletrace.workspace import Workspace
@@ -63,7 +64,7 @@ def captured_batch(site: Site, lot: str, signed: bool = True) -> tuple[int, Even
 def captured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Packs, int, EventRow]]:
     """A site whose lot CAP-0001 came in through /epcis/capture, commissioned and anchored."""
     settings = Settings(data_dir=Path(tmp_path_factory.mktemp("capbundle")) / "data")
-    with open_site(settings, epcis_capture_interval=0.05, scan_rate_per_minute=0) as site:
+    with open_site(settings, epcis_capture_interval=0.05, scan_rate_per_minute=0, rpc_rate_per_minute=0) as site:
         capture_id, row = captured_batch(site, LOT)
         cans = commission(site.settings, LOT, 1)
         anchored = site.client.post("/api/v1/anchor", headers=site.auth("operator"))
@@ -162,3 +163,47 @@ def test_an_unsigned_capture_is_said_unsigned(tmp_path: Path) -> None:
         assert UNSIGNED in v.notes and not any(n.startswith("capture:") for n in v.notes), v
         bundle["capture"]["unsigned"] = False  # claiming a signature it never had
         assert check(site, bundle).status == "INVALID"
+
+
+@pytest.mark.browser
+def test_the_phone_checks_the_capture_signature_and_says_so(
+    browser: Any, captured: tuple[Packs, int, EventRow]
+) -> None:
+    """On the can's page the captured batch record is verified on the phone (headless Chromium), with
+    the line saying it was signed as part of the capture request; a changed kept signature fails it."""
+    from tests.api.test_scan import sql
+    from tests.test_phone_check import open_scan, results
+
+    packs, capture_id, row = captured
+    en = strings()["en"]
+    page, pages, _ = open_scan(browser, packs)
+    try:
+        got = results(page)
+        assert got and all(phone == "verified" for _, phone, _ in got), got
+        notes = [b.get_attribute("data-phone-note") for b in page.locator(".badge[data-evidence]").all()]
+        assert notes.count("capture") == 1, notes
+        line = page.locator('.badge[data-phone-note="capture"] small.phone-check').inner_text()
+        said = en["phone_capture"].replace("{id}", str(capture_id)).replace("{n}", "0")
+        assert line.startswith("✓ ") and said in line, line
+        evidence = page.locator('.badge[data-phone-note="capture"]').get_attribute("data-evidence")
+        inline = json.loads(base64.b64decode(evidence or ""))
+        assert inline["signature"] == row.signature and "body" not in inline["capture"]  # no body inline
+    finally:
+        pages.__exit__(None, None, None)
+    # the kept signature material changed in the store: one character of the request's Signature
+    [(material,)] = sql(packs.site.settings, "SELECT signature FROM epcis_capture WHERE id = :i", i=capture_id)
+    kept = json.loads(material)
+    sig = kept["headers"]["signature"]
+    i = sig.index(":") + 5
+    kept["headers"]["signature"] = sig[:i] + ("A" if sig[i] != "A" else "B") + sig[i + 1 :]
+    sql(packs.site.settings, "UPDATE epcis_capture SET signature = :m WHERE id = :i", m=json.dumps(kept), i=capture_id)
+    try:
+        page, pages, _ = open_scan(browser, packs)
+        try:
+            failed = [r for r in results(page) if r[1] != "verified"]
+            assert failed == [("INVALID", "failed", "signature")], results(page)
+            assert page.locator("#phone-summary").get_attribute("data-phone-check") == "failed"
+        finally:
+            pages.__exit__(None, None, None)
+    finally:
+        sql(packs.site.settings, "UPDATE epcis_capture SET signature = :m WHERE id = :i", m=material, i=capture_id)

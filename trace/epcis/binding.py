@@ -410,7 +410,7 @@ class CaptureChecker:
     """The signature check of events a capture stored (verification.event_reasons' ``captured``): the
     capture's kept request signature by the event's key over the kept body (re-checked as
     ``verify-capture`` does), and the event's bytes those the profile maps from its place in that body
-    (with the packaged analyte limits). A capture is checked and mapped once per body it holds
+    (with the packaged analyte limits). A capture is checked and mapped once per body and signature it holds
     (``fresh``: its body is read again for each event, so a changed row is seen at once; an audit, which
     reads every event of a capture in one run, passes False and reads it once). Thread-safe."""
 
@@ -457,7 +457,7 @@ class CaptureChecker:
         body, media, signed, supplier, key_id = row
         if signed is None or key_id is None:
             return f"signature bad: capture {capture_id} was taken unsigned"
-        cache = (capture_id, public_key, canonical.sha256(body))
+        cache = (capture_id, public_key, canonical.sha256(body + b"\n" + signed.encode()))  # a changed material too
         with self._lock:
             hit = self._done.get(cache)
         if hit is not None:
