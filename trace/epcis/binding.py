@@ -529,7 +529,7 @@ def capture_proofs(
         .outerjoin(SupplierKey, col(SupplierKey.key_id) == col(EpcisCapture.key_id))
         .where(col(EpcisCapture.id).in_(ids))
     )
-    rows = {r[0]: r for r in session.execute(q).all()}  # type: ignore[call-overload]
+    rows = {r[0]: r for r in session.execute(q).all()}
     bind = session.get_bind() if isinstance(session, Session) else session.engine
     out: dict[str, dict[str, Any]] = {}
     for signature, (capture_id, n, unsigned) in refs.items():
