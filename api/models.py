@@ -275,6 +275,10 @@ class ProofBundle(BaseModel):
     leaf_count: int | None
     chain: BundleChain
     key: dict[str, Any] | None = Field(default=None, description="the supplier key's own proofs (key transparency)")
+    capture: dict[str, Any] | None = Field(
+        default=None,
+        description="for a record an EPCIS capture request signed: that request's signature material and body",
+    )
 
 
 class BadEvent(BaseModel):

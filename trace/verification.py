@@ -444,6 +444,7 @@ def proof_bundle(
     proof: str | None,
     local: bool,
     key: dict[str, Any] | None = None,
+    capture: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The bundle (/2) of one stored event, from its columns alone: the one spelling of a proof,
     behind ``cradletrace proof``, the API's proof and the scan page's ``data-evidence`` (which the
@@ -453,6 +454,8 @@ def proof_bundle(
     ``contract``, ``tx_hash``, ``block_number`` and ``block_time`` are read): until it is confirmed
     the root and leaf count are null and only steps 1-2 can be checked. ``key``: the supplier key's
     own proofs, ``{"registration": bundle, "revocation": bundle or None}`` (key transparency),
+    emitted as given. ``capture``: for a record an EPCIS capture request signed (its ``signature`` is
+    the capture's reference), that request's signature material (epcis/binding.capture_proofs),
     emitted as given. Pure: no query, so a page of records costs none per record."""
     confirmed = batch is not None and batch.status == BatchStatus.CONFIRMED
     out: dict[str, Any] = {
@@ -477,6 +480,8 @@ def proof_bundle(
     }
     if key is not None:
         out["key"] = key
+    if capture is not None:
+        out["capture"] = capture
     return out
 
 
@@ -530,6 +535,8 @@ def export_bundle(session: Session, chain: Anchor, ref: str) -> dict[str, Any]:
     if key is None:
         raise NotFoundError(f"event {row.id}: its supplier key {row.key_id} is missing from the store")
     history = key_records(session, [row.key_id]).get(row.key_id)
+    from cradletrace.epcis.binding import capture_proofs
+
     return proof_bundle(
         row.body,
         row.digest,
@@ -541,6 +548,7 @@ def export_bundle(session: Session, chain: Anchor, ref: str) -> dict[str, Any]:
         row.proof,
         chain.local,
         key_proofs(history, chain.local),
+        capture_proofs(session, [row.signature], body=True).get(row.signature),
     )
 
 
@@ -595,14 +603,32 @@ class _BundleChain2(BaseModel):
     block_number: int | None = None
 
 
+_Base64 = Annotated[str, StringConstraints(pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")]
+
+
+class _BundleCapture(BaseModel):
+    """A /2 bundle's ``capture``: the EPCIS capture request that signed a captured record
+    (docs/proof-bundle.md "Captured events"; checked by epcis/binding.check_bundle_capture)."""
+
+    model_config = ConfigDict(strict=True)
+    id: int
+    event: int
+    unsigned: bool
+    supplier: str
+    key_id: str | None
+    public_key: str | None
+    media_type: str
+    signature: dict[str, Any] | None
+    body: _Base64 | None = None
+    corrects: dict[str, str] | None = None
+
+
 class _Bundle2(BaseModel):
     """The shape of a /2 bundle. ``key`` (the key's own proofs) is read as any object for now."""
 
     model_config = ConfigDict(strict=True)
     format: Literal["cradletrace-proof-bundle/2"]
-    bytes: Annotated[
-        str, StringConstraints(pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
-    ]
+    bytes: _Base64
     digest: str
     signature: str
     supplier: _BundleSupplier
@@ -611,6 +637,7 @@ class _Bundle2(BaseModel):
     leaf_count: int | None
     chain: _BundleChain2
     key: dict[str, Any] | None = None
+    capture: _BundleCapture | None = None
 
 
 _FORMATS: dict[str, type[BaseModel]] = {BUNDLE_FORMAT_1: _Bundle1, BUNDLE_FORMAT: _Bundle2}
@@ -684,6 +711,15 @@ def verify_bundle(bundle: dict[str, Any], chain_for: ChainFor, *, key_step: bool
     if root is not None:
         chain = chain_for(int(ch["chain_id"]), str(ch["contract"]))
         anchored = (root.hex(), [chain] if isinstance(chain, str) else _bundle_root_problems(bundle, chain, root))
+    captured: list[str] = []  # notes of a record an EPCIS capture signed (epcis/binding.check_bundle_capture)
+
+    def capture_check(message: bytes, signature: str, key: bytes) -> list[str]:
+        from cradletrace.epcis.binding import check_bundle_capture
+
+        reasons, notes = check_bundle_capture(bundle.get("capture"), message, signature, key, bundle["supplier"]["id"])
+        captured.extend(notes)
+        return reasons
+
     reasons = event_reasons(
         message,
         digest.hex(),
@@ -693,6 +729,7 @@ def verify_bundle(bundle: dict[str, Any], chain_for: ChainFor, *, key_step: bool
         ",".join(p.hex() for p in proof),
         ProofWalker(),
         _BUNDLED,
+        captured=capture_check if bundle["format"] == BUNDLE_FORMAT else None,
     )
     reasons[1 if reasons[:1] == [_BUNDLED.content] else 0 : 0] = first  # in check order: after the digest
     if root is None and not reasons and key_step and bundle["format"] == BUNDLE_FORMAT:
@@ -704,7 +741,7 @@ def verify_bundle(bundle: dict[str, Any], chain_for: ChainFor, *, key_step: bool
             None,
             digest.hex(),
             local_chain=bool(ch.get("local_development_chain")),
-            notes=tuple(notes),
+            notes=(*captured, *notes),
         )
     if not reasons and not isinstance(chain, str) and not chain.verify_leaf(root, digest, proof):
         reasons.append("proof wrong: the contract's verifyLeaf refuses it")
@@ -719,7 +756,7 @@ def verify_bundle(bundle: dict[str, Any], chain_for: ChainFor, *, key_step: bool
         ch.get("block_number"),
         ch.get("tx_hash"),
         chain.local if not isinstance(chain, str) else bool(ch.get("local_development_chain")),
-        tuple(notes),
+        (*captured, *notes),
     )
 
 

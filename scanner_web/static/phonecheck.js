@@ -6,7 +6,9 @@
 // the answers: data-phone-check "verified", "failed" (which step, in data-phone-step) or
 // "unreachable" (the chain could not be asked, or this browser lacks the cryptography: never
 // "failed"), a line per record and the summary at the top (zh or en, from #phone-strings).
-// Records not yet anchored get the offline steps only. "Save proof" downloads the very bundle.
+// Records not yet anchored get the offline steps only. A record an EPCIS capture request signed says
+// so (data-phone-note "capture"): its request's signature is checked here, the mapping of the
+// request's event n to the record by cradletrace verify-bundle with the body. "Save proof" downloads the very bundle.
 import { flagged } from "./facts.js";
 import { checkBundle } from "./proofcheck.js";
 
@@ -77,7 +79,11 @@ async function check(badge) {
     const where = root.dataset.chainLocal === "true" ? say("local") : CHAINS[id] ? `${CHAINS[id]} (${say("chain")} ${id})` : `${say("chain")} ${id}`;
     const day = (result.blockTime || "").slice(0, 10);
     words = result.anchored ? `${say("verified")} (${say("block")} ${result.block}, ${day}, ${where})` : say("unanchored");
-    if (result.note === "backfilled") words += ` · ${say("key_backfilled")}`;
+    const notes = result.notes || [];
+    if (notes.includes("backfilled")) words += ` · ${say("key_backfilled")}`;
+    if (notes.includes("capture")) words += ` · ${say("capture").replaceAll("{id}", result.capture.id).replaceAll("{n}", result.capture.event)}`;
+    if (notes.includes("unsigned")) words += ` · ${say("capture_unsigned")}`;
+    if (notes.length) badge.dataset.phoneNote = notes.join(" ");
   } else {
     badge.dataset.phoneStep = result.step;
     words = result.step === "shown" ? result.shown : result.state === "failed" ? `${say("failed")}: ${say(`step_${result.step}`)}` : `${say("unreachable")} (${say(`step_${result.step}`)})`;

@@ -22,7 +22,10 @@
 // "key": registration and revocation, each a bundle checked by steps 1-4, signed by the key log):
 // the key was registered before the record's block and not revoked before it. `note` is
 // "backfilled" when the key predates the key log (its registration was logged later; its own date
-// is compared instead).
+// is compared instead). A record an EPCIS capture request signed (its "signature" is the capture's
+// reference, docs/proof-bundle.md "Captured events") gets step 2 from the bundle's "capture": the
+// request's RFC 9421 signature base rebuilt and its Ed25519 signature checked as above; `note` is then
+// "capture" ("unsigned" for a capture taken unsigned) unless "backfilled", and `notes` lists both.
 // Ed25519 and SHA-256 come from WebCrypto where the browser has them, else (a plain-http page has
 // no crypto.subtle at all) from the vendored @noble/ed25519 and @noble/hashes.
 import { Point, verify as nobleVerify, hashes as nobleHashes } from "./vendor/noble-ed25519/index.js";
@@ -87,10 +90,12 @@ export function readBundle(value) {
   need(typeof value.supplier.id === "string", "supplier.id", "a string", value.supplier.id);
   need(typeof value.supplier.key_id === "string", "supplier.key_id", "a string", value.supplier.key_id);
   need(value.supplier.public_key === null || typeof value.supplier.public_key === "string", "supplier.public_key", "base64 text", value.supplier.public_key);
+  const ref = typeof value.signature === "string" ? CAPTURE_REF.exec(value.signature) : null;
   return {
     bytes: base64(value.bytes, "bytes"),
     digest: hex32(value.digest, "digest"),
-    signature: base64(value.signature, "signature", 64),
+    signature: ref ? null : base64(value.signature, "signature", 64),
+    capture: ref ? readCapture(value.capture, ref) : null,
     supplierId: value.supplier.id,
     keyId: value.supplier.key_id,
     publicKey: value.supplier.public_key === null ? null : (base64(value.supplier.public_key, "supplier.public_key"), value.supplier.public_key),
@@ -101,6 +106,99 @@ export function readBundle(value) {
     contract: contract === null ? null : contract.toLowerCase(),
     local: value.chain.local_development_chain === true,
   };
+}
+
+// -- records an EPCIS capture request signed (docs/proof-bundle.md "Captured events") ---------------
+
+// The signature column of a record a capture stored: the capture's reference, not a signature.
+const CAPTURE_REF = /^(unsigned:)?epcis-capture:(\d+)\/(\d+)$/;
+const SF_KEY = "[a-z*][a-z0-9_\\-.*]*";
+
+/** The bundle's ``capture`` of a record whose signature is capture ``ref``'s reference: which
+ * capture and event, and (signed) the kept request material. Failure("format") naming the field. */
+function readCapture(value, ref) {
+  need(isObject(value), "capture", `the signature material of EPCIS capture ${ref[2]}'s request (the record's signature is its reference)`, value);
+  const unsigned = ref[1] !== undefined;
+  if (value.id !== Number(ref[2]) || value.event !== Number(ref[3]) || value.unsigned !== unsigned)
+    throw failed("signature", `capture: expected capture ${ref[2]} event ${ref[3]}${unsigned ? " (unsigned)" : ""}, the record's reference; got ${shown([value.id, value.event, value.unsigned])}`);
+  need(typeof value.supplier === "string", "capture.supplier", "a string", value.supplier);
+  if (unsigned) return { id: value.id, event: value.event, unsigned, supplier: value.supplier };
+  const m = value.signature;
+  need(isObject(m) && isObject(m.headers), "capture.signature", "the kept request: method, target_uri, headers, keyid", m);
+  need(typeof m.method === "string" && typeof m.target_uri === "string" && typeof m.keyid === "string", "capture.signature", "method, target_uri and keyid as strings", m);
+  need(Object.values(m.headers).every((v) => typeof v === "string"), "capture.signature.headers", "header values as strings", m.headers);
+  need(typeof value.public_key === "string", "capture.public_key", "base64 text", value.public_key);
+  return { id: value.id, event: value.event, unsigned, supplier: value.supplier, publicKey: value.public_key, material: m };
+}
+
+/** The RFC 9421 signature base (section 2.5) of a kept capture request, and its signature's bytes:
+ * each covered component's value from the kept material, then "@signature-params" (the
+ * Signature-Input member re-serialized). What trace/epcis/httpsig.py checks with its library;
+ * covered components with parameters (;sf, ;key, ...) are not rebuilt here: verify-bundle does. */
+export function signatureBase(material) {
+  const headers = Object.fromEntries(Object.entries(material.headers).map(([k, v]) => [k.toLowerCase(), v.trim()]));
+  const bad = (why) => failed("signature", `capture.signature: ${why}`);
+  const input = new RegExp(`^\\s*(${SF_KEY})=\\(([^()]*)\\)((?:;[^,]*)?)\\s*$`).exec(headers["signature-input"] || "");
+  if (!input) throw bad("expected a Signature-Input of one signature: label=(components);params");
+  const [, label, inner, rawParams] = input;
+  const components = inner.trim() === "" ? [] : inner.trim().split(/\s+/);
+  const names = components.map((c) => {
+    const one = /^"([^"\\]*)"$/.exec(c);
+    if (!one) throw bad(`the covered component ${shown(c)} has parameters; this phone rebuilds plain components only (cradletrace verify-bundle checks it)`);
+    return one[1];
+  });
+  const params = [];
+  const re = new RegExp(`;\\s*(${SF_KEY})(?:=("(?:[^"\\\\]|\\\\.)*"|-?\\d+|\\?[01]|[A-Za-z*][^;\\s]*))?`, "gy");
+  let at = 0;
+  for (let p; (p = re.exec(rawParams)); at = re.lastIndex) params.push([p[1], p[2] === "?1" ? undefined : p[2]]);
+  if (at !== rawParams.length) throw bad(`expected parameters ;name=value, got ${shown(rawParams)}`);
+  const param = (name) => params.find(([k]) => k === name)?.[1];
+  if (param("keyid") !== `"${material.keyid}"`) throw bad(`expected keyid "${material.keyid}" in Signature-Input`);
+  if (param("alg") !== undefined && param("alg") !== '"ed25519"') throw bad(`expected alg "ed25519", got ${param("alg")}`);
+  const covered = new Set(names);
+  const target = covered.has("@target-uri") || (covered.has("@authority") && covered.has("@path"));
+  if (!["@method", "content-type", "content-digest"].every((n) => covered.has(n)) || !target)
+    throw bad(`expected it to cover @method, the target, content-type and content-digest, got ${names.join(" ")}`);
+  let url;
+  try {
+    url = new URL(material.target_uri);
+  } catch {
+    throw bad(`target_uri: expected an absolute URL, got ${shown(material.target_uri)}`);
+  }
+  const derived = {
+    "@method": material.method.toUpperCase(),
+    "@target-uri": material.target_uri,
+    "@authority": url.host.toLowerCase(),
+    "@scheme": url.protocol.replace(/:$/, "").toLowerCase(),
+    "@path": url.pathname || "/",
+    "@query": url.search || "?",
+    "@request-target": `${url.pathname || "/"}${url.search}`,
+  };
+  const lines = names.map((n) => {
+    const v = n.startsWith("@") ? derived[n] : headers[n];
+    if (v === undefined) throw bad(`no value kept for the covered component "${n}"`);
+    return `"${n}": ${v}`;
+  });
+  lines.push(`"@signature-params": (${components.join(" ")})${params.map(([k, v]) => (v === undefined ? `;${k}` : `;${k}=${v}`)).join("")}`);
+  const sig = new RegExp(`^\\s*(${SF_KEY})=:([A-Za-z0-9+/=]*):\\s*$`).exec(headers.signature || "");
+  if (!sig || sig[1] !== label) throw bad(`expected a Signature header ${label}=:base64:`);
+  return { base: new TextEncoder().encode(lines.join("\n")), signature: base64(sig[2], "capture.signature.headers.signature", 64) };
+}
+
+/** Step 2 for a record a capture request signed: the request's signature (RFC 9421 base rebuilt,
+ * Ed25519 as any record's) under the record's own key. Returns the note: "capture", or "unsigned"
+ * for a capture taken unsigned (nothing to check: the record's integrity rests on its anchor). The
+ * mapping of the request's event n to this record needs the body: cradletrace verify-bundle. */
+async function checkCapture(b) {
+  const c = b.capture;
+  if (c.supplier !== b.supplierId) throw failed("signature", `capture.supplier: expected ${shown(b.supplierId)}, got ${shown(c.supplier)}`);
+  if (c.unsigned) return "unsigned";
+  if (c.publicKey !== b.publicKey || c.material.keyid !== b.keyId)
+    throw failed("signature", `capture: expected the request signed by the record's own key ${b.keyId}, got key ${shown(c.material.keyid)}`);
+  const { base, signature } = signatureBase(c.material);
+  if (!(await signatureHolds(b.publicKey, signature, base)))
+    throw failed("signature", `capture.signature: capture ${c.id}'s request signature does not verify under the supplier's key`);
+  return "capture";
 }
 
 /** A bundle's JSON text (or bytes) parsed and read; Failure("format") when it is not JSON. */
@@ -245,7 +343,8 @@ export async function checkOffline(b) {
   const id = hex(await sha256(unbase64(b.publicKey))).slice(0, 16);
   if (id !== b.keyId || event.key !== b.keyId)
     throw failed("signature", `supplier.key_id: expected ${id} (SHA-256 of the public key) and the event's key ${shown(event.key)}, got ${shown(b.keyId)}`);
-  if (!(await signatureHolds(b.publicKey, b.signature, b.bytes)))
+  if (b.capture) b.note = await checkCapture(b);
+  else if (!(await signatureHolds(b.publicKey, b.signature, b.bytes)))
     throw failed("signature", "signature: it does not verify over the bytes under the supplier's key");
   if (b.root !== null && merkleRoot(b.digest, b.proof) !== b.root)
     throw failed("proof", "proof: it does not lead from the digest's leaf to the root");
@@ -372,16 +471,18 @@ export async function checkBundle(value, urls, { expect = null } = {}) {
   try {
     b = readBundle(value);
     await checkOffline(b);
-    const base = { state: "verified", step: "", chainId: b.chainId, contract: b.contract, local: b.local, bytes: b.bytes };
+    const capture = b.capture ? { id: b.capture.id, event: b.capture.event } : null;
+    const base = { state: "verified", step: "", chainId: b.chainId, contract: b.contract, local: b.local, bytes: b.bytes, capture };
+    const noted = (note) => ({ note: note || b.note || "", notes: [b.note, note].filter(Boolean) });
     if (b.root === null) {
       const { note } = await checkKey(value.key, b, null, urls.slice(0, 2));
-      return { ...base, anchored: false, note, reason: "content and signature hold; not anchored yet, so the chain was not asked" };
+      return { ...base, anchored: false, ...noted(note), reason: "content and signature hold; not anchored yet, so the chain was not asked" };
     }
     if (expect && (String(b.chainId) !== String(expect.chainId) || b.contract !== String(expect.contract).toLowerCase()))
       throw failed("chain", `chain: expected chain ${expect.chainId} and contract ${expect.contract} (the page's), got ${b.chainId} and ${b.contract}`);
     const at = await checkChain(b, urls.slice(0, 2));
     const { note } = await checkKey(value.key, b, at, urls.slice(0, 2));
-    return { ...base, anchored: true, ...at, note, reason: `root 0x${b.root} anchored in block ${at.block} on chain ${b.chainId}` };
+    return { ...base, anchored: true, ...at, ...noted(note), reason: `root 0x${b.root} anchored in block ${at.block} on chain ${b.chainId}` };
   } catch (err) {
     const f = err instanceof Failure ? err : failed("format", `bundle: ${err?.message ?? err}`);
     return { state: f.state, step: f.step, reason: f.message, anchored: b?.root != null, chainId: b?.chainId ?? null, contract: b?.contract ?? null, local: b?.local ?? false };

@@ -23,17 +23,18 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import Connection, func, or_, update
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from cradletrace import suppliers
-from cradletrace.core import canonical
+from cradletrace.core import canonical, signing
 from cradletrace.core.testreport import Limit
 from cradletrace.epcis import httpsig
 from cradletrace.epcis.capture import Mapped, capture, check_size, map_document, read_document, stored_ids
@@ -409,7 +410,7 @@ class CaptureChecker:
     """The signature check of events a capture stored (verification.event_reasons' ``captured``): the
     capture's kept request signature by the event's key over the kept body (re-checked as
     ``verify-capture`` does), and the event's bytes those the profile maps from its place in that body
-    (with the packaged analyte limits). A capture is checked and mapped once per body it holds
+    (with the packaged analyte limits). A capture is checked and mapped once per body and signature it holds
     (``fresh``: its body is read again for each event, so a changed row is seen at once; an audit, which
     reads every event of a capture in one run, passes False and reads it once). Thread-safe."""
 
@@ -456,24 +457,16 @@ class CaptureChecker:
         body, media, signed, supplier, key_id = row
         if signed is None or key_id is None:
             return f"signature bad: capture {capture_id} was taken unsigned"
-        cache = (capture_id, public_key, canonical.sha256(body))
+        cache = (capture_id, public_key, canonical.sha256(body + b"\n" + signed.encode()))  # a changed material too
         with self._lock:
             hit = self._done.get(cache)
         if hit is not None:
             return hit
         got: list[bytes] | str
         try:
-            from cradletrace.workspace import default_limits
-
             httpsig.recheck(httpsig.Material.from_json(signed), body, public_key)
             document = as_document(read_document(body, media))
-            with self.new_session() as session:  # what its error declarations corrected (read; nothing kept)
-                stored = _stored_before(session, capture_id, stored_ids(session, document, supplier))
-                session.rollback()
-            got = [
-                canonical.canonical_bytes(m.event)
-                for m in map_document(document, supplier, key_id, default_limits(), stored, generic=True)
-            ]
+            got = mapped_bytes(document, supplier, key_id, corrected(self.new_session, capture_id, document, supplier))
         except RequestSignatureError as exc:
             got = f"signature bad: capture {capture_id}'s request signature: {exc}"
         except InvalidInputError as exc:
@@ -483,3 +476,173 @@ class CaptureChecker:
                 self._done.clear()
             self._done[cache] = got
         return got
+
+
+def corrected(new_session: Callable[[], Session], capture_id: int, document: Any, supplier: str) -> dict[str, str]:
+    """What a kept document's error declarations corrected, the store as the capture's job saw it
+    (``_stored_before``): read in a session of its own, nothing kept."""
+    with new_session() as session:
+        stored = _stored_before(session, capture_id, stored_ids(session, document, supplier))
+        session.rollback()
+    return stored
+
+
+def mapped_bytes(document: Any, supplier: str, key_id: str, stored: Mapping[str, str]) -> list[bytes]:
+    """The canonical bytes of each event a kept capture document maps to (with the packaged analyte
+    limits), in eventList order: what an event row stored by it must be. Behind ``CaptureChecker``
+    and a proof bundle's capture check (``check_bundle_capture``), so both map alike."""
+    from cradletrace.workspace import default_limits
+
+    return [
+        canonical.canonical_bytes(m.event)
+        for m in map_document(document, supplier, key_id, default_limits(), stored, generic=True)
+    ]
+
+
+# -- proof bundles of captured events (docs/proof-bundle.md "Captured events") ------------------------
+
+
+def capture_proofs(
+    session: Session | Connection, signatures: Iterable[str], body: bool = False
+) -> dict[str, dict[str, Any]]:
+    """The bundle ``capture`` object of each capture reference among ``signatures`` (others are left
+    out): the capture id, the event's place n, the kept signature material (``Material``), the key
+    that signed and its public key, and with ``body`` the request body (base64) and what its error
+    declarations corrected (``corrects``), so event n can be mapped again without our store.
+    One query for all of them: a scan page asks for its records' at once, without bodies."""
+    refs = {s: r for s in signatures if (r := parse_reference(s)) is not None}
+    if not refs:
+        return {}
+    ids = sorted({r[0] for r in refs.values()})
+    columns: list[Any] = [
+        EpcisCapture.id,
+        EpcisCapture.supplier_id,
+        EpcisCapture.key_id,
+        EpcisCapture.media_type,
+        EpcisCapture.signature,
+        SupplierKey.public_key,
+    ]
+    if body:
+        columns.append(EpcisCapture.body)
+    q = (
+        select(*columns)
+        .outerjoin(SupplierKey, col(SupplierKey.key_id) == col(EpcisCapture.key_id))
+        .where(col(EpcisCapture.id).in_(ids))
+    )
+    rows = {r[0]: r for r in session.execute(q).all()}
+    bind = session.get_bind() if isinstance(session, Session) else session.engine
+    out: dict[str, dict[str, Any]] = {}
+    for signature, (capture_id, n, unsigned) in refs.items():
+        row = rows.get(capture_id)
+        if row is None:
+            continue  # the capture is gone: the bundle has no material, and its check says so
+        got: dict[str, Any] = {
+            "id": capture_id,
+            "event": n,
+            "unsigned": unsigned,
+            "supplier": row[1],
+            "key_id": row[2],
+            "public_key": row[5],
+            "media_type": row[3],
+            "signature": json.loads(row[4]) if row[4] else None,
+        }
+        if body:
+            got["body"] = base64.b64encode(row[6]).decode("ascii")
+            try:
+                document = as_document(read_document(row[6], row[3]))
+                stored = corrected(partial(Session, bind), capture_id, document, row[1])
+            except InvalidInputError:
+                stored = {}
+            if stored:
+                got["corrects"] = stored
+        out[signature] = got
+    return out
+
+
+# The note on a verified bundle of a captured event; the phone says the same (proofcheck.js "capture").
+CAPTURE_NOTE = (
+    "capture: signed as part of supplier {supplier}'s EPCIS capture request {id} (event {n}): its HTTP "
+    "Message Signature (RFC 9421, ed25519) verifies under key {key}"
+)
+NO_BODY = (
+    "; the request body is not in this bundle, so its Content-Digest was not checked against a body, nor "
+    "that event {n} of it maps to this record (the anchored digest and proof were); 'cradletrace proof' "
+    "or GET /epcis/capture/{id}/document give the body"
+)
+WITH_BODY = "; its Content-Digest matches the body and event {n} of that body maps to exactly this record"
+
+
+def check_bundle_capture(
+    capture: Mapping[str, Any] | None, message: bytes, signature: str, public_key: bytes, supplier: str
+) -> tuple[list[str], list[str]]:
+    """(reasons, notes) for a bundle's record whose ``signature`` is a capture's reference: the
+    bundle's ``capture`` must be that capture, signed by the record's own key (``public_key``, which
+    the bundle's key proofs cover), its request signature must verify (``httpsig.recheck_signature``:
+    the library rebuilds the RFC 9421 signature base), and when the body is there, its
+    Content-Digest must hold and event n of it must map to exactly ``message``. Without the body a
+    note says what was not checked; an unsigned capture is noted unsigned, never as signed."""
+    ref = parse_reference(signature)
+    if ref is None:
+        return [f"signature bad: {signature[:60]!r} is no EPCIS capture reference"], []
+    capture_id, n, unsigned = ref
+    if capture is None:
+        return [
+            f"signature bad: the record was signed by EPCIS capture {capture_id}'s request, and the bundle "
+            "carries no capture (its signature material); expected bundle.capture"
+        ], []
+    if (capture["id"], capture["event"], capture["unsigned"]) != (capture_id, n, unsigned):
+        return [
+            f"signature bad: bundle.capture is capture {capture['id']} event {capture['event']}, "
+            f"the record names capture {capture_id} event {n}"
+        ], []
+    if capture["supplier"] != supplier:
+        return [f"signature bad: bundle.capture.supplier {capture['supplier']!r} is not the record's {supplier!r}"], []
+    notes: list[str] = []
+    if unsigned:
+        from cradletrace.verification import UNSIGNED
+
+        notes.append(UNSIGNED)
+    else:
+        own = base64.b64encode(public_key).decode("ascii")
+        if capture.get("public_key") != own or not isinstance(capture.get("signature"), dict):
+            return [
+                "signature bad: bundle.capture: expected the signature material and the record's own key "
+                f"{signing.key_id(public_key)} (public_key {own})"
+            ], []
+        try:
+            material = httpsig.Material.from_json(json.dumps(capture["signature"]))
+            if material.key_id != signing.key_id(public_key):
+                raise RequestSignatureError("Signature-Input", f"expected keyid {signing.key_id(public_key)}")
+            httpsig.recheck_signature(material, public_key)
+        except (KeyError, TypeError, ValueError) as exc:
+            return [f"signature bad: bundle.capture.signature: expected the kept signature material ({exc!r:.80})"], []
+        except RequestSignatureError as exc:
+            return [f"signature bad: capture {capture_id}'s request signature: {exc}"], []
+        notes.append(CAPTURE_NOTE.format(supplier=supplier, id=capture_id, n=n, key=material.key_id))
+    body = capture.get("body")
+    if body is None:
+        if notes and not unsigned:
+            notes[-1] += NO_BODY.format(n=n, id=capture_id)
+        return [], notes
+    raw = base64.b64decode(body)
+    try:
+        if not unsigned:
+            httpsig.recheck(material, raw, public_key)
+        mapped = mapped_bytes(
+            as_document(read_document(raw, str(capture["media_type"]))),
+            supplier,
+            str(capture["key_id"] or signing.key_id(public_key)),
+            dict(capture.get("corrects") or {}),
+        )
+    except RequestSignatureError as exc:
+        return [f"signature bad: capture {capture_id}'s request signature: {exc}"], []
+    except InvalidInputError as exc:
+        return [f"signature bad: capture {capture_id}'s body no longer maps: {exc}"[:500]], []
+    if n >= len(mapped) or mapped[n] != message:
+        return [
+            f"signature bad: event {n} of capture {capture_id}'s body does not map to this record "
+            "(the record or the body changed)"
+        ], []
+    if notes and not unsigned:
+        notes[-1] += WITH_BODY.format(n=n)
+    return [], notes

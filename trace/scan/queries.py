@@ -58,10 +58,14 @@ _SHOWN_COLUMNS = (
 @dataclass(frozen=True)
 class Rows:
     """The shown events' rows (``_SHOWN_COLUMNS`` each) and the key log's records of the keys that
-    signed them (keylog.key_records), which each record's proof bundle carries (step 5)."""
+    signed them (keylog.key_records), which each record's proof bundle carries (step 5), and the
+    capture requests that signed captured ones."""
 
     events: tuple[tuple[Any, ...], ...]
     keys: tuple[tuple[str, KeyHistory], ...]
+    # signature column -> the bundle's ``capture`` of each record an EPCIS capture request signed
+    # (epcis/binding.capture_proofs, without the body: the page carries each record's bundle inline)
+    captures: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 # Built once (every scan runs them). Two round trips: the lot's shipments, then the events
@@ -126,8 +130,16 @@ def fetch_rows(conn: Connection, lot: ScanLot, shipments: Sequence[str] | None =
         _SHOWN,
         {"event_id": lot.event_id, "gtin": lot.gtin, "lot": lot.lot, "lot_id": lot.id, "shipments": list(shipments)},
     ).all()
+    return _rows(conn, found)
+
+
+def _rows(conn: Connection, found: Sequence[Any]) -> Rows:
+    """``found`` with its keys' records and its captured records' capture material (a round trip each, when any)."""
+    from cradletrace.epcis.binding import capture_proofs
+
     keys = key_records(conn, {r.key_id for r in found}) if found else {}
-    return Rows(tuple(tuple(r) for r in found), tuple(sorted(keys.items())))
+    captures = capture_proofs(conn, [r.signature for r in found])
+    return Rows(tuple(tuple(r) for r in found), tuple(sorted(keys.items())), tuple(sorted(captures.items())))
 
 
 _BY_IDS = with_verdict_inputs(_SHOWN_COLUMNS, bindparam("ids", expanding=True)).order_by(col(EventRow.id))
@@ -139,5 +151,4 @@ def fetch_events(conn: Connection, ids: Sequence[int]) -> Rows:
     if not ids:
         return Rows((), ())
     found = conn.execute(_BY_IDS, {"ids": list(ids)}).all()
-    keys = key_records(conn, {r.key_id for r in found}) if found else {}
-    return Rows(tuple(tuple(r) for r in found), tuple(sorted(keys.items())))
+    return _rows(conn, found)

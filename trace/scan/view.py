@@ -145,6 +145,7 @@ def read_records(rows: Rows, verifier: EventVerifier) -> tuple[list[Record], lis
     pending: list[Record] = []
     unreadable: list[Record] = []
     keys = dict(rows.keys)
+    captures = dict(rows.captures)
     for (
         eid,
         kind,
@@ -216,6 +217,7 @@ def read_records(rows: Rows, verifier: EventVerifier) -> tuple[list[Record], lis
                     proof,
                     verifier.chain.local,
                     key_proofs(keys.get(key_id), verifier.chain.local),
+                    captures.get(signature),
                 )
             ),
             anchored=batch is not None and batch.status == BatchStatus.CONFIRMED,
