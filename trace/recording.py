@@ -490,14 +490,14 @@ def _store(
                 outcome=outcome_of(c.event),
             )
         )
-    session.execute(insert(EventRow), values)
+    session.execute(insert(EventRow.__table__), values)  # type: ignore[attr-defined]
     ids: dict[str, int] = {}
     for chunk in chunks([v["digest"] for v in values]):
         ids.update(session.execute(select(EventRow.digest, EventRow.id).where(col(EventRow.digest).in_(chunk))).all())
     batches = [(c, c.event.data) for c in good if isinstance(c.event.data, BatchData)]
     if batches:
         session.execute(
-            insert(Lot),
+            insert(Lot.__table__),  # type: ignore[attr-defined]
             [
                 dict(
                     gtin=d.product.gtin,
@@ -518,7 +518,7 @@ def _store(
             )
     edges = [dict(lot_id=lots[d.lot_ref.key], input_lot_id=lots[x.key]) for _, d in batches for x in d.inputs]
     if edges:
-        session.execute(insert(LotInput), edges)
+        session.execute(insert(LotInput.__table__), edges)  # type: ignore[attr-defined]
     shipments = [
         dict(
             id=c.event.data.id,
@@ -530,7 +530,7 @@ def _store(
         if isinstance(c.event.data, ShipmentData)
     ]
     if shipments:
-        session.execute(insert(Shipment), shipments)
+        session.execute(insert(Shipment.__table__), shipments)  # type: ignore[attr-defined]
     items = [
         dict(serial=serial, gtin=d.lot.gtin, lot_id=lots[d.lot.key], event_id=ids[c.digest])
         for c in good
@@ -538,7 +538,7 @@ def _store(
         for serial in d.serials
     ]
     if items:
-        session.execute(insert(Item), items)
+        session.execute(insert(Item.__table__), items)  # type: ignore[attr-defined]
     units.write(session, ledger, {c.index: ids[c.digest] for c in good}, lots)
     from cradletrace.epcis import index as epcis_index  # EPCIS query index, in the same transaction
 

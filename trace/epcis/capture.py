@@ -212,7 +212,7 @@ def capture(
         raise NotAllowedError(re.sub(r"events\[(\d+)\]", lambda m: mapped[int(m.group(1))].where, str(exc))) from None
     context = json.dumps(document.get("@context"), ensure_ascii=False)
     session.execute(
-        insert(EpcisEvent),
+        insert(EpcisEvent.__table__),  # type: ignore[attr-defined]
         [
             dict(
                 hash=m.hash,

@@ -210,7 +210,7 @@ def use_captured(
         session.execute(update(EpcisIndex).where(col(EpcisIndex.event_id) == e[0]).values(**row))
         vals.extend(vs)
     if vals:
-        session.execute(insert(EpcisIndexValue), vals)
+        session.execute(insert(EpcisIndexValue.__table__), vals)  # type: ignore[attr-defined]
 
 
 def backfill(connection: Connection, chunk: int = 2000) -> int:
