@@ -174,6 +174,7 @@ def record_submissions(
     limits: Mapping[str, Limit] | None = None,
     *,
     key_log: bool = False,
+    index: bool = True,
 ) -> list[RecordedEvent]:
     """Validate every item against the store and insert them all in the caller's transaction.
 
@@ -190,6 +191,9 @@ def record_submissions(
     events, in the transaction that files the report, and nothing else; submitted from anywhere
     else such an event is refused, so a key record always stands for a key change this store made
     and a report record for a report this server generated.
+
+    ``index``: False leaves the EPCIS query index to the caller, in the same transaction: EPCIS
+    capture indexes each event by the original it came in as (epcis.index.use_captured).
     """
     problems: list[Problem] = []
     refused: list[Problem] = []  # not the supplier's to say: "events[i]" (key, role) or the field it is about
@@ -279,7 +283,7 @@ def record_submissions(
         problems.sort(key=lambda p: _order_key(p.where))
         raise InvalidEventError(problems)
 
-    stored = _store(session, good, lots, now, ledger)
+    stored = _store(session, good, lots, now, ledger, index)
     # A failing test report or cold-chain excursion holds its batch and all it fed, in this transaction.
     from cradletrace.recall.holds import hold_failures
 
@@ -468,7 +472,12 @@ class RecordedEvent:
 
 
 def _store(
-    session: Session, good: list[_Checked], lots: dict[tuple[str, str], int], now: datetime, ledger: units.Ledger
+    session: Session,
+    good: list[_Checked],
+    lots: dict[tuple[str, str], int],
+    now: datetime,
+    ledger: units.Ledger,
+    index: bool = True,
 ) -> list[RecordedEvent]:
     """Insert with plain executemany statements: ORM objects cost more than all checks together."""
     values: list[dict[str, Any]] = []
@@ -540,11 +549,12 @@ def _store(
     if items:
         session.execute(insert(Item.__table__), items)  # type: ignore[attr-defined]
     units.write(session, ledger, {c.index: ids[c.digest] for c in good}, lots)
-    from cradletrace.epcis import index as epcis_index  # EPCIS query index, in the same transaction
+    if index:
+        from cradletrace.epcis import index as epcis_index  # EPCIS query index, in the same transaction
 
-    epcis_index.add_recorded(
-        session, [(ids[v["digest"]], v["body"], v["outcome"], v["supplier_id"], now) for v in values]
-    )
+        epcis_index.add_recorded(
+            session, [(ids[v["digest"]], v["body"], v["outcome"], v["supplier_id"], now) for v in values]
+        )
     return [
         RecordedEvent(id=ids[v["digest"]], **{k: v[k] for k in RecordedEvent.__dataclass_fields__ if k != "id"})
         for v in values

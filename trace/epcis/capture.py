@@ -205,7 +205,7 @@ def capture(
     refuse_captured(session, mapped)
     items = [recording.Submission(m.event, s) for m, s in zip(mapped, signatures)]
     try:
-        rows = recording.record_submissions(session, items, now, limits)
+        rows = recording.record_submissions(session, items, now, limits, index=False)  # indexed below
     except InvalidEventError as exc:
         raise InvalidEpcisError(_pointed(exc.problems, mapped)) from None
     except NotAllowedError as exc:  # a revoked key, an expired certificate, another supplier's key, a role
