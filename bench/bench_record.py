@@ -139,8 +139,10 @@ def serve(settings: Settings) -> Iterator[tuple[str, int]]:
     env = {**os.environ, "CRADLETRACE_DATA_DIR": str(settings.data_dir)}
     if settings.database_url:
         env["CRADLETRACE_DATABASE_URL"] = settings.database_url
-    argv = [
-        str(Path(sys.executable).parent / "uvicorn"),
+    argv = [  # this interpreter (-m): a copied venv's bin/uvicorn may name another checkout's python
+        sys.executable,
+        "-m",
+        "uvicorn",
         "--factory",
         "cradletrace.api.main:app_factory",
         "--host",
@@ -212,9 +214,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--submission", type=int, default=1000, help="events per record_submissions call")
     p.add_argument("--document", type=int, default=10_000, help="events per EPCIS document (at most 10 000)")
     p.add_argument("--no-postgres", action="store_true")
-    p.add_argument("--no-rest", action="store_true", help="leave out the uvicorn runs")
+    p.add_argument(
+        "--stages", default="record,capture,rest", help="comma-separated: record, capture, rest (default: all three)"
+    )
+    p.add_argument(
+        "--no-rest", action="store_true", help="leave out the uvicorn runs (same as --stages record,capture)"
+    )
     p.add_argument("--profile", choices=["record", "capture"], help="cProfile this stage (SQLite), top 40 to stderr")
     a = p.parse_args(argv)
+    stages = set(a.stages.split(",")) - ({"rest"} if a.no_rest else set())
     n, size = a.events, min(a.document, recording.MAX_EVENTS)
     ndocs = max(1, n // size)
     print("cradletrace recording benchmark (issue 18: Ed25519 verifications per recorded event)")
@@ -234,13 +242,13 @@ def main(argv: list[str] | None = None) -> None:
             backends.append(("PostgreSQL", pg.url))
 
         # a. record_submissions, as `cradletrace record` does
-        log(f"signing {n:,} synthetic events")
+        log("signing synthetic events")
         ws0, _ = init_workspace(Settings(data_dir=tmp / "record-SQLite"))
         bc.add_suppliers(ws0, now)
-        items = bc.sign_all(ws0, bc.synthetic_events(n))
+        items = bc.sign_all(ws0, bc.synthetic_events(n if "record" in stages else 2000))  # 2000: the sample
         sample = verification_sample(ws0, items)
         verify = [verify_us(*sample)]
-        for label, url in backends:
+        for label, url in backends if "record" in stages else []:
             ws = ws0
             if url is not None:
                 ws, _ = init_workspace(Settings(data_dir=tmp / f"record-{label}", database_url=pg.create_database()))  # type: ignore[union-attr]
@@ -255,6 +263,8 @@ def main(argv: list[str] | None = None) -> None:
         # b. EPCIS capture in-process; c. the same over HTTP
         docs = farm_documents(ndocs, size)
         for label, url in backends:
+            if "capture" not in stages:
+                break
             db = pg.create_database() if pg is not None and url is not None else None
             ws = epcis_workspace(Settings(data_dir=tmp / f"capture-{label}", database_url=db), now)
             key_id, sigs = signed(ws, docs)
@@ -274,8 +284,7 @@ def main(argv: list[str] | None = None) -> None:
                 cpu, wall = cpu + sw.cpu, wall + sw.wall
             results.add(f"b. EPCIS capture ({size:,}-event documents), {label}", ndocs * size, cpu, wall)
             ws.close()
-            if a.no_rest:
-                continue
+        for label, url in backends if "rest" in stages else []:
             db = pg.create_database() if pg is not None and url is not None else None
             settings = Settings(data_dir=tmp / f"rest-{label}", database_url=db)
             ws = epcis_workspace(settings, now)
