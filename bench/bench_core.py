@@ -501,12 +501,10 @@ def copy_suppliers(src: Workspace, dst: Workspace) -> None:
         ]
         parties = [ProductParty.model_validate(r.model_dump()) for r in s.exec(select(ProductParty))]
         copies = [type(r).model_validate(r.model_dump()) for r in rows]
-    with dst.session() as d:
-        for c in copies[: len(SUPPLIER_SPECS)]:
-            d.add(c)
+    with dst.session() as d:  # the suppliers first (every one, the operator's too): the rest refer to them
+        d.add_all([c for c in copies if isinstance(c, Supplier)])
         d.flush()
-        for c in copies[len(SUPPLIER_SPECS) :]:
-            d.add(c)
+        d.add_all([c for c in copies if not isinstance(c, Supplier)])
         d.flush()
         d.add_all(parties)
 

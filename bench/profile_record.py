@@ -45,6 +45,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--events", type=int, default=20_000)
     p.add_argument("--submission", type=int, default=1000)
+    p.add_argument("--dump", default="", help="with --cprofile: also write the raw profile here (pstats)")
     p.add_argument("--cprofile", action="store_true", help="also cProfile record_submissions (top 40 by own time)")
     a = p.parse_args()
     n = a.events
@@ -118,6 +119,8 @@ def main() -> None:
         st.sort_stats("tottime").print_stats(40)
         st.sort_stats("cumulative").print_stats(40)
         print(buf.getvalue())
+        if a.dump:
+            prof.dump_stats(a.dump)
 
 
 if __name__ == "__main__":

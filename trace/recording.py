@@ -187,6 +187,7 @@ def record_submissions(
     *,
     key_log: bool = False,
     captured: bool = False,
+    index: bool = True,
 ) -> list[RecordedEvent]:
     """Validate every item against the store and insert them all in the caller's transaction.
 
@@ -208,6 +209,9 @@ def record_submissions(
     (RFC 9421) it checked with the key each event names; each item's ``signature`` is then the
     reference of that capture (``epcis-capture:<id>/<i>``), not an Ed25519 signature of the event,
     and only such a capture may record the generic ``epcis`` kind. Every other rule applies.
+
+    ``index``: False leaves the EPCIS query index to the caller, in the same transaction: EPCIS
+    capture indexes each event by the original it came in as (epcis.index.use_captured).
     """
     problems: list[Problem] = []
     refused: list[Problem] = []  # not the supplier's to say: "events[i]" (key, role) or the field it is about
@@ -306,7 +310,7 @@ def record_submissions(
     if already:  # a second declaration of an event: the store's state, not the input, is in the way
         raise StateConflictError(Conflict.CORRECTED, already)
 
-    stored = _store(session, good, lots, now, ledger)
+    stored = _store(session, good, lots, now, ledger, index)
     # A failing test report or cold-chain excursion holds its batch and all it fed, in this transaction.
     from cradletrace.recall.holds import hold_failures
 
@@ -501,7 +505,12 @@ class RecordedEvent:
 
 
 def _store(
-    session: Session, good: list[_Checked], lots: dict[tuple[str, str], int], now: datetime, ledger: units.Ledger
+    session: Session,
+    good: list[_Checked],
+    lots: dict[tuple[str, str], int],
+    now: datetime,
+    ledger: units.Ledger,
+    index: bool = True,
 ) -> list[RecordedEvent]:
     """Insert with plain executemany statements: ORM objects cost more than all checks together."""
     values: list[dict[str, Any]] = []
@@ -523,14 +532,14 @@ def _store(
                 outcome=outcome_of(c.event),
             )
         )
-    session.execute(insert(EventRow), values)
+    session.execute(insert(EventRow.__table__), values)  # type: ignore[attr-defined]
     ids: dict[str, int] = {}
     for chunk in chunks([v["digest"] for v in values]):
         ids.update(session.execute(select(EventRow.digest, EventRow.id).where(col(EventRow.digest).in_(chunk))).all())
     batches = [(c, c.event.data) for c in good if isinstance(c.event.data, BatchData)]
     if batches:
         session.execute(
-            insert(Lot),
+            insert(Lot.__table__),  # type: ignore[attr-defined]
             [
                 dict(
                     gtin=d.product.gtin,
@@ -551,7 +560,7 @@ def _store(
             )
     edges = [dict(lot_id=lots[d.lot_ref.key], input_lot_id=lots[x.key]) for _, d in batches for x in d.inputs]
     if edges:
-        session.execute(insert(LotInput), edges)
+        session.execute(insert(LotInput.__table__), edges)  # type: ignore[attr-defined]
     shipments = [
         dict(
             id=c.event.data.id,
@@ -563,7 +572,7 @@ def _store(
         if isinstance(c.event.data, ShipmentData)
     ]
     if shipments:
-        session.execute(insert(Shipment), shipments)
+        session.execute(insert(Shipment.__table__), shipments)  # type: ignore[attr-defined]
     items = [
         dict(serial=serial, gtin=d.lot.gtin, lot_id=lots[d.lot.key], event_id=ids[c.digest])
         for c in good
@@ -571,13 +580,14 @@ def _store(
         for serial in d.serials
     ]
     if items:
-        session.execute(insert(Item), items)
+        session.execute(insert(Item.__table__), items)  # type: ignore[attr-defined]
     units.write(session, ledger, {c.index: ids[c.digest] for c in good}, lots)
-    from cradletrace.epcis import index as epcis_index  # EPCIS query index, in the same transaction
+    if index:
+        from cradletrace.epcis import index as epcis_index  # EPCIS query index, in the same transaction
 
-    epcis_index.add_recorded(
-        session, [(ids[v["digest"]], v["body"], v["outcome"], v["supplier_id"], now) for v in values]
-    )
+        epcis_index.add_recorded(
+            session, [(ids[v["digest"]], v["body"], v["outcome"], v["supplier_id"], now) for v in values]
+        )
     return [
         RecordedEvent(id=ids[v["digest"]], **{k: v[k] for k in RecordedEvent.__dataclass_fields__ if k != "id"})
         for v in values

@@ -216,13 +216,13 @@ def write(session: Session, ledger: Ledger, ids: Mapping[int, int], lots: Mappin
     ]
     new = [r for u, r in rows if not u.stored]
     if new:
-        session.execute(insert(Unit), new)
+        session.execute(insert(Unit.__table__), new)  # type: ignore[attr-defined]
     changed = [r for u, r in rows if u.stored]
     if changed:  # bulk UPDATE by primary key (code)
         session.execute(update(Unit), changed)
     named = [dict(code=code, event_id=ids[i]) for i, codes in ledger.touched.items() for code in sorted(codes)]
     if named:
-        session.execute(insert(UnitEvent), named)
+        session.execute(insert(UnitEvent.__table__), named)  # type: ignore[attr-defined]
     sold = [
         dict(
             event_id=ids[i],
@@ -236,4 +236,4 @@ def write(session: Session, ledger: Ledger, ids: Mapping[int, int], lots: Mappin
         for code in codes
     ]
     if sold:
-        session.execute(insert(Sale), sold)
+        session.execute(insert(Sale.__table__), sold)  # type: ignore[attr-defined]

@@ -7,6 +7,10 @@ Multilingual Plane. Floats are written in ECMAScript form by ``es_number`` and s
 the C encoder's output through a sentinel string (NUL never survives JSON escaping
 unchanged, and strings holding NUL take the slow path). Astral-plane keys, whose JCS order
 differs from code-point order, go through the reference ``rfc8785`` encoder.
+
+Recording canonicalises every submitted event, so ``canonical_bytes`` first tries ``_fast``:
+orjson's sorted-key output, accepted only when it provably is the text above (see there), with
+its float tokens rewritten in ECMAScript form; anything it cannot vouch for takes the path above.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import hashlib
 import json
 import re
 
+import orjson
 import rfc8785
 
 from cradletrace.errors import CanonicalizationError, Problem
@@ -103,8 +108,74 @@ def _mark_floats(value: JsonValue) -> JsonValue:
     return value
 
 
+# orjson refuses (TypeError) what has no JSON form here: non-string keys, integers beyond ±(2^53-1),
+# str/int/dict/list subclasses, dates, dataclasses, lone surrogates, nesting past 254 levels.
+_FAST_OPTIONS = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_STRICT_INTEGER
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+_STRING_SPLIT = re.compile(rb'("[^"\\]*(?:\\.[^"\\]*)*")')  # a string, escapes and all, as one part
+_ASTRAL = re.compile(rb"[\xf0-\xf4]")  # lead byte of a character beyond U+FFFF, where JCS key order differs
+_FLOATS = re.compile(rb"[0-9][.e]")
+_FLOAT_TOKEN = re.compile(rb"-?[0-9]+(?:\.[0-9]+(?:e[-+]?[0-9]+)?|e[-+]?[0-9]+)")
+_BRACKETS_ONLY = re.compile(rb"[^\[\]{}]+")
+_EMPTY_PAIR = re.compile(rb"[\[{][\]}]")
+
+
+def _es_token(match: re.Match[bytes]) -> bytes:
+    return es_number(float(match.group())).encode()
+
+
+def _fast(value: JsonValue) -> bytes | None:
+    """The canonical bytes of ``value`` through orjson, or None where this path cannot vouch for them.
+
+    orjson with sorted keys writes what the C encoder above writes (same escapes, keys in code-point
+    order, which is JCS order inside the BMP) except for floats, NaN/Infinity (null), and types it
+    serialises natively that are not JSON values (tuples, UUIDs, enums). So: no astral characters or
+    NUL anywhere; parsed back it equals ``value`` (NaN != null, a tuple != a list, a UUID != its
+    text); at most MAX_DEPTH - 1 levels (the limit itself is the slow path's to judge); every float
+    token, found outside strings, rewritten by ``es_number`` from the double it stands for (orjson
+    writes the shortest round-tripping digits, so ``float(token)`` is the value itself).
+    """
+    try:
+        out = orjson.dumps(value, option=_FAST_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return None
+    if b"\\" in out:  # an escape: a quote may sit inside a string
+        if b"\\u0000" in out:
+            return None
+        parts, glue = _STRING_SPLIT.split(out), b""  # outside, "string", outside, ..., outside
+    else:  # every quote opens or closes a string
+        parts, glue = out.split(b'"'), b'"'  # outside, string, outside, ..., outside
+    if not out.isascii() and _ASTRAL.search(out) is not None:
+        return None
+    outside = b'"'.join(parts[0::2])  # '"' occurs only in strings, so it keeps the parts apart
+    brackets = _BRACKETS_ONLY.sub(b"", outside)
+    for _ in range(MAX_DEPTH - 1):  # each pass removes the innermost level everywhere
+        if not brackets:
+            break
+        brackets = _EMPTY_PAIR.sub(b"", brackets)
+    if brackets or orjson.loads(out) != value:
+        return None
+    if _FLOATS.search(outside) is None:
+        return out
+    parts[0::2] = _FLOAT_TOKEN.sub(_es_token, outside).split(b'"')
+    return glue.join(parts)
+
+
 def canonical_bytes(value: JsonValue) -> bytes:
     """Return the RFC 8785 canonical UTF-8 encoding of ``value``."""
+    fast = _fast(value)
+    if fast is not None:
+        return fast
+    return _canonical_bytes(value)
+
+
+def _canonical_bytes(value: JsonValue) -> bytes:
+    """The reference path: checks every value (``_kind``), then the C encoder or ``rfc8785``."""
     flags = _kind(value)
     try:
         if flags == 0:

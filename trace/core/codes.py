@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # GS1 AI encodable character set 82, as allowed in batch/lot (AI 10) and serial (AI 21).
 CSET82 = re.compile(r"""[!"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}""")
 
 
+@lru_cache(maxsize=1 << 16)  # a store names few products many times: every event's GTINs are checked
 def gtin_check_digit(body: str) -> int:
     """Check digit for the first 13 digits of a GTIN-14 (GS1 mod-10, weights 3,1,3,...)."""
     total = sum(int(ch) * (3 if i % 2 == 0 else 1) for i, ch in enumerate(reversed(body)))
     return (10 - total % 10) % 10
 
 
+@lru_cache(maxsize=1 << 16)
 def gtin_problem(value: str) -> str | None:
     """None when ``value`` is a valid GTIN-14, else what is wrong with it."""
     if len(value) != 14 or not value.isascii() or not value.isdigit():

@@ -61,16 +61,33 @@ class Mapped:
     event: dict[str, Any]
 
 
-def _own_hash_key(event: Mapping[str, Any], known: Mapping[str, str]) -> str | None:
-    return next((k for k in event if expand(k, known) == CT + "eventHash"), None)
+def _own_hash_key(
+    event: Mapping[str, Any], known: Mapping[str, str], seen: dict[str, bool] | None = None
+) -> str | None:
+    """The key of ``event`` that is ``ct:eventHash`` under the prefixes ``known``; ``seen`` remembers
+    the verdict per key for further events under the same prefixes (a document repeats its keys)."""
+    for k in event:
+        hit = seen.get(k) if seen is not None else None
+        if hit is None:
+            hit = expand(k, known) == CT + "eventHash"
+            if seen is not None:
+                seen[k] = hit
+        if hit:
+            return k
+    return None
 
 
-def hashes(document: Mapping[str, Any]) -> list[str]:
-    """CBV 2.0 hash of each event, in document order; a ``ct:eventHash`` we wrote is left out."""
+def hashes(document: Mapping[str, Any], seen: dict[str, bool] | None = None) -> list[str]:
+    """CBV 2.0 hash of each event, in document order; a ``ct:eventHash`` we wrote is left out.
+    ``seen``: _own_hash_key's verdicts under the document's own prefixes, to share."""
     from cradletrace.core.epcishash import document_hashes
 
     known = prefixes(document)
-    events = [{k: v for k, v in e.items() if k != _own_hash_key(e, known)} for _, e in events_of(document)]
+    seen = {} if seen is None else seen
+    events = []
+    for _, e in events_of(document):
+        own = _own_hash_key(e, known, seen)
+        events.append(e if own is None else {k: v for k, v in e.items() if k != own})
     # Only the events and the document's context matter; an EPCISQueryDocument keeps them deeper.
     body = {**document, "epcisBody": {"eventList": events}}
     return list(document_hashes(body))
@@ -187,9 +204,10 @@ def map_document(
     problems: list[Problem] = []
     out: list[Mapped] = []
     first: dict[str, str] = {}
-    for (where, event), h in zip(events, hashes(document)):
+    seen: dict[str, bool] = {}
+    for (where, event), h in zip(events, hashes(document, seen)):
         local = {**known, **prefixes(event)} if "@context" in event else known
-        stated_key = _own_hash_key(event, local)
+        stated_key = _own_hash_key(event, local, seen if local is known else None)
         if stated_key is not None and event[stated_key] != h:
             problems.append(
                 Problem(f"{where}/{stated_key}", f"expected this event's CBV 2.0 hash {h}, got {event[stated_key]!r}")
@@ -314,7 +332,9 @@ def capture(
     refuse_captured(session, [m for m in mapped if m.event["kind"] != "correction"])
     items = [recording.Submission(m.event, s) for m, s in zip(mapped, signatures)]
     try:
-        rows = recording.record_submissions(session, items, now, limits, captured=captured)
+        rows = recording.record_submissions(
+            session, items, now, limits, captured=captured, index=False
+        )  # indexed below
     except InvalidEventError as exc:
         raise InvalidEpcisError(_pointed(exc.problems, mapped)) from None
     except StateConflictError as exc:  # an event corrected before
@@ -326,7 +346,7 @@ def capture(
     kept = [(m, r) for m, r in zip(mapped, rows) if r.kind != "correction"]
     if kept:
         session.execute(
-            insert(EpcisEvent),
+            insert(EpcisEvent.__table__),  # type: ignore[attr-defined]
             [
                 dict(
                     hash=m.hash,
@@ -346,8 +366,9 @@ def capture(
             ],
             context,
         )
-    if len(kept) < len(rows):  # name the corrective events by the eventIDs they were captured as
-        index.declare(session, [(r.id, r.body) for r in rows if r.kind == "correction"])
+    fixes = [(r.id, r.body, r.outcome, r.supplier_id, now) for r in rows if r.kind == "correction"]
+    if fixes:  # indexed as recorded (their declarations), naming the corrective events by their eventIDs
+        index.add_recorded(session, fixes)
     return rows
 
 

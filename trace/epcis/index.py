@@ -29,6 +29,7 @@ from cradletrace.core.epcisids import to_digital_link
 from cradletrace.core.events import GENERIC_KIND, OPERATOR_KINDS
 from cradletrace.epcis.profile import CONTEXT, to_epcis
 from cradletrace.epcis.wake import wake_on_commit
+from cradletrace.store.db import chunks
 from cradletrace.store.models import EpcisIndex, EpcisIndexValue, EventRow
 
 CBV = "https://ref.gs1.org/cbv/"
@@ -257,16 +258,15 @@ def use_captured(
     session: Session, events: Sequence[tuple[int, Mapping[str, Any], str, str, datetime]], context: str
 ) -> None:
     """Index captured events by their originals: (event id, original, CBV hash, supplier, recorded at)
-    each, in place of the profile's form add_recorded gave them in the same transaction."""
+    each, in place of any entry add_recorded gave them in the same transaction (capture records with
+    ``index=False``, so there is none: the profile's form would only be computed to be replaced).
+    Rows are keyed by event id, so replacing is delete and insert, in one executemany per table."""
     ids = [e[0] for e in events]
-    session.execute(delete(EpcisIndexValue).where(col(EpcisIndexValue.event_id).in_(ids)))
-    vals = []
-    for e in events:
-        row, vs = captured(*e, context)
-        session.execute(update(EpcisIndex).where(col(EpcisIndex.event_id) == e[0]).values(**row))
-        vals.extend(vs)
-    if vals:
-        session.execute(insert(EpcisIndexValue), vals)
+    for chunk in chunks(ids):
+        session.execute(delete(EpcisIndexValue).where(col(EpcisIndexValue.event_id).in_(chunk)))
+        session.execute(delete(EpcisIndex).where(col(EpcisIndex.event_id).in_(chunk)))
+    _write(session, (captured(*e, context) for e in events))
+    wake_on_commit(session)  # subscriptions hear of them once they are committed
 
 
 def backfill(connection: Connection, chunk: int = 2000) -> int:

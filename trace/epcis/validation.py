@@ -263,6 +263,8 @@ def prefixes(document: Mapping[str, Any]) -> dict[str, str]:
 
 def expand(value: str, known: Mapping[str, str]) -> str:
     """A compact IRI (``cbv:BizStep-x``) as its full URI; anything else unchanged."""
+    if ":" not in value:  # most keys and values: no prefix to expand, and no regex run to say so
+        return value
     m = _SCHEME.match(value)
     if m and m.group(1) in known and not m.group(2).startswith("//"):
         return known[m.group(1)] + m.group(2)

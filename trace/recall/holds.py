@@ -47,7 +47,7 @@ def hold_failures(session: Session, recorded: Sequence[Any], now: datetime) -> l
         trace = trace_forward(session, event=row.id, units=False)  # only its lots are held
         holds.extend(dict(lot_id=lot.id, reason=reason, trigger_event_id=row.id, created_at=now) for lot in trace.lots)
     if holds:
-        session.execute(insert(Hold), holds)
+        session.execute(insert(Hold.__table__), holds)  # type: ignore[attr-defined]
     return [Hold(**h) for h in holds]
 
 
