@@ -614,3 +614,12 @@ def test_a_bundle_with_a_badly_written_hash_or_address_is_refused_naming_the_fie
     (b["chain"] if field == "contract" else b)[field] = value
     with pytest.raises(InvalidInputError, match=re.escape(named)):
         check(settings, b)
+
+
+def test_a_digest_prefix_of_ten_digits_beyond_any_id_is_taken_as_a_prefix(workspace, record, events) -> None:
+    """A prefix like 8163388829… is larger than any id the store can hold (PostgreSQL INTEGER):
+    asking for it as an id failed on PostgreSQL ("integer out of range") instead of finding the event."""
+    [row] = record(events[:1])
+    digits = "8163388829" + row.digest[10:]
+    sql(workspace, 'UPDATE "event" SET digest = :d WHERE id = :i', d=digits, i=row.id)
+    assert verdict(workspace, digits[:10]).digest == digits

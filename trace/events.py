@@ -26,6 +26,7 @@ from cradletrace.store.models import EventRow
 
 MIN_PREFIX = 8  # hex digits of a digest prefix: 4 bytes, one event in ~4 billion by chance
 _ID = re.compile(r"\d{1,18}")
+MAX_ID = 2**31 - 1
 _HEX = re.compile(rf"[0-9a-f]{{{MIN_PREFIX},64}}")
 _SHOWN = 3  # candidates named when a prefix is ambiguous
 
@@ -39,8 +40,11 @@ def lookup_event(session: Session, ref: str | int, field_name: str = "event") ->
     text = str(ref).strip()
     hexed = text[:2] in ("0x", "0X")
     digits = text[2:].lower() if hexed else text.lower()
-    is_id = not hexed and _ID.fullmatch(digits) is not None
-    is_digest = _HEX.fullmatch(digits) is not None and (hexed or not digits.isdigit() or is_id or len(digits) == 64)
+    # An id is what the store's id column can hold (PostgreSQL INTEGER); more digits can only be a
+    # digest prefix (asking PostgreSQL for a larger id fails instead of finding nothing).
+    numeric = not hexed and _ID.fullmatch(digits) is not None
+    is_id = numeric and int(digits) <= MAX_ID
+    is_digest = _HEX.fullmatch(digits) is not None and (hexed or not digits.isdigit() or numeric or len(digits) == 64)
     if not (is_id or is_digest):
         raise InvalidInputError(
             Problem(
