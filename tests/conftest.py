@@ -3,6 +3,7 @@ on the embedded chain, registered suppliers, and the demo's valid events to buil
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,3 +96,39 @@ def record(
             return recording.record_submissions(s, items, now)  # type: ignore[arg-type]
 
     return _record
+
+
+# Files of few tests that take half a minute to 3.5 minutes each (measured on two workers under load,
+# scripts/test-all, Dec 2026), heaviest first.
+# pytest-xdist hands out whole files (--dist loadfile) in collection order (--no-loadscope-reorder):
+# starting with these keeps one worker from being left with a long file while the other idles at the end.
+HEAVY_FILES = (
+    "tests/cli/test_cli.py",
+    "tests/anchoring/test_faults_anchoring.py",
+    "tests/test_audit_parallel.py",
+    "tests/test_portal_browser.py",
+    "tests/api/test_door.py",
+    "tests/anchoring/test_anchoring.py",
+    "tests/api/test_fuzz.py",
+    "tests/test_typing.py",
+    "tests/anchoring/test_faults_anchor_restarts.py",
+    "tests/test_faults_api.py",
+    "tests/test_security.py",
+    "tests/test_portal_bulk_browser.py",
+)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker only: HEAVY_FILES first, then the other files by falling number of tests
+    (a file's own tests keep their order). A plain run keeps pytest's order."""
+    if not hasattr(config, "workerinput"):
+        return
+    files = Counter(item.nodeid.split("::", 1)[0] for item in items)
+    rank = {name: i for i, name in enumerate(HEAVY_FILES)}
+
+    def key(item: pytest.Item) -> tuple[int, int, str]:
+        name = item.nodeid.split("::", 1)[0]
+        return rank.get(name, len(rank)), -files[name], name
+
+    items.sort(key=key)
