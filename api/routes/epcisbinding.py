@@ -224,17 +224,6 @@ for _path, _allow in _NAMED.items():
     )
 
 
-@router.delete(
-    "/nextPageToken/{token}",
-    status_code=501,
-    responses={**responses(422), 501: {"description": "Page tokens are not kept; they cannot be invalidated"}},
-)
-def forget_page_token(token: Annotated[str, Path(min_length=1, max_length=2000)]) -> Response:
-    """GS1's token invalidation: not implemented, as the binding allows (501). A nextPageToken here is the
-    query and the position, not a kept cursor, so there is nothing to invalidate and nothing it holds."""
-    raise ApiError(501, "not implemented: page tokens hold no state, so there is nothing to invalidate")
-
-
 @router.get("", responses={**responses(401, 403), 200: {"description": "A Collection", "content": _JSON}})
 def top_level(caller: ReaderDep) -> Response:
     """The binding's top-level resources (GS1's `GET /`), as a Collection."""

@@ -251,8 +251,6 @@ CASES = [
             "/queries/{query}/subscriptions/{sub}",
         )
     ),
-    # GS1's page-token invalidation: not implemented for anyone (tokens hold no state).
-    Case("DELETE", "/epcis/nextPageToken/{page_token}", public(501), prefix=""),
     # Buyer pseudonyms are for sellers (role brand): the plant's and the farm's keys are refused too.
     Case("POST", "/buyers", only(), lambda s, p: {"json": {"member_id": "member-1"}}),
 ]
@@ -362,7 +360,6 @@ def params(site: Site) -> dict[str, Any]:
         "sha256": "0" * 64,
         "capture_id": _a_capture(site),
         "event_type": "ObjectEvent",
-        "page_token": "any-token",
     }
 
 
@@ -433,8 +430,7 @@ def test_matrix_covers_every_endpoint(site: Site) -> None:
             .replace("{capture_id}", "{captureID}")
             .replace("{event_type}", "{eventType}")
             .replace("{query}", "{queryName}")
-            .replace("{sub}", "{subscriptionID}")
-            .replace("{page_token}", "{token}"),
+            .replace("{sub}", "{subscriptionID}"),
         )
         for c in CASES
     }

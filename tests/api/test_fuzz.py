@@ -197,6 +197,8 @@ def test_hostile_bodies_are_refused_on_every_operation(
     def refused(case: schemathesis.Case, how: str, depth: int) -> None:
         body = hostile(case.body if isinstance(case.body, dict) else None, how, depth)
         r = fuzz_site.client.request(method, case.formatted_path, params=case.query, content=body, headers=headers)
-        assert r.status_code == 422 and r.json()["field"].startswith("body"), (how, r.status_code, r.text[:300])
+        # GS1's binding (/epcis) has no 422: a bad body is its 400 ValidationException problem
+        status = 400 if path.startswith("/epcis") else 422
+        assert r.status_code == status and r.json()["field"].startswith("body"), (how, r.status_code, r.text[:300])
 
     refused()

@@ -36,7 +36,6 @@ PUBLIC = {
             "/queries/{queryName}/subscriptions/{subscriptionID}",
         )
     ),
-    ("DELETE", "/epcis/nextPageToken/{token}"),  # 501 for anyone: tokens hold no state
 }
 ERROR = {"$ref": "#/components/schemas/ErrorOut"}
 
@@ -56,16 +55,14 @@ def test_every_route_is_documented_with_its_errors(site: Site) -> None:
         if isinstance(r, APIRoute)
         for m in r.methods
     ]
-    assert len(routes) == 84
+    assert len(routes) == 83
     for method, path, route in routes:
         op = doc["paths"][path][method.lower()]
         assert op.get("summary") and op.get("description"), (method, path)
         codes = {int(c) for c in op["responses"]}
         ok = [c for c in codes if c < 300]
-        if (method, path) == ("DELETE", "/epcis/nextPageToken/{token}"):
-            ok = [501]  # GS1's "not implemented" answer: page tokens hold no state to invalidate
         assert len(ok) == 1, (method, path, codes)
-        if ok[0] in (202, 204, 501):  # a capture taken (its job in Location), discovery (headers): no body
+        if ok[0] in (202, 204):  # a capture taken (its job in Location), discovery (headers): no body
             assert path.startswith("/epcis"), (method, path)
             content = {"application/json": {"schema": {"none": True}}}
         else:
@@ -127,8 +124,6 @@ def test_epcis_queries_routes_are_documented(site: Site) -> None:
         codes = {int(c) for c in op["responses"]}
         assert {401, 403, 413, 500, 503} <= codes, (method, path)
         ok = [c for c in codes if c < 300]
-        if (method, path) == ("DELETE", "/epcis/nextPageToken/{token}"):
-            ok = [501]  # GS1's "not implemented" answer: page tokens hold no state to invalidate
         assert len(ok) == 1, (method, path, codes)
         if ok != [204]:
             assert op["responses"][str(ok[0])]["content"]["application/json"], (method, path)

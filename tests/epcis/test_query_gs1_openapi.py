@@ -11,6 +11,8 @@ valid against GS1's EPCIS 2.0 JSON schema. Two deliberate departures, checked he
   ``400QueryIssues`` answer describes; we answer that, with that body.
 * A 409 (``POST /queries``, ``POST /events``): GS1's schema of that answer gives ``status`` the value 406, a slip in
   its document; the answer is checked for its type and its true status instead.
+* GS1's ``CaptureJob`` schema puts ``errors`` and ``errorFile`` in a ``oneOf`` that no object can satisfy
+  (neither is required, so both branches always match): it is read as ``anyOf``.
 * Response headers are checked for the version headers only: GS1 types ``GS1-Extensions`` as an
   object while its own example (and every client) sends the ``prefix=IRI`` string we send.
 """
@@ -18,6 +20,7 @@ valid against GS1's EPCIS 2.0 JSON schema. Two deliberate departures, checked he
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,10 @@ from tests.api.conftest import Site, open_site
 
 GS1 = Path(__file__).resolve().parents[2] / "trace" / "data" / "epcis" / "epcis-rest-openapi.json"
 SPEC = json.loads(GS1.read_text("utf-8"))
+# GS1's CaptureJob says oneOf {errors} / {errorFile} with neither required, so every object matches both
+# and no job could ever be valid: read as anyOf (what its text means: errors, or an error file).
+_JOB = SPEC["components"]["schemas"]["CaptureJob"]["allOf"][1]
+_JOB["anyOf"] = _JOB.pop("oneOf")
 # GS1's schema of a disposition path parameter admits no value hypothesis can build (every try is filtered).
 UNGENERATED = {"/dispositions/{disposition}", "/dispositions/{disposition}/events"}
 OPERATIONS = [
@@ -54,7 +61,8 @@ EXTRA_400 = {
     ("POST", "/queries/{queryName}/subscriptions"),
 }
 # Collections GS1 defines that are not served (one EPC's events are; the list of every EPC is not).
-NOT_SERVED = {("GET", "/epcs"), ("OPTIONS", "/epcs")}
+# Page tokens hold no state (the query and a position), so there is nothing to invalidate either.
+NOT_SERVED = {("GET", "/epcs"), ("OPTIONS", "/epcs"), ("DELETE", "/nextPageToken/{token}")}
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +70,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     # Unsigned capture allowed here, so generated capture bodies reach the capture path itself.
     settings = Settings(data_dir=Path(tmp_path_factory.mktemp("gs1")) / "data", epcis_unsigned_capture=True)
     with open_site(settings) as s:
+        # A job that failed with errors, so GET /capture always lists error problems (whose shape
+        # GS1's CaptureJob schema checks), not only when a generated capture happened to finish first.
+        bad = {"@context": ["https://ref.gs1.org/standards/epcis/epcis-context.jsonld"], "type": "EPCISDocument",
+               "schemaVersion": "2.0", "creationDate": "2026-01-01T00:00:00Z",
+               "epcisBody": {"eventList": [{"type": "ObjectEvent", "eventTime": "yesterday"}]}}  # fmt: skip
+        r = s.client.post("/epcis/capture", json=bad, headers=s.auth("supplier_a"))
+        assert r.status_code in (202, 400), r.text
+        for _ in range(100):
+            if not s.client.get("/epcis/capture", headers=s.auth("quality")).json()[0]["running"]:
+                break
+            time.sleep(0.05)
         yield s
 
 

@@ -143,7 +143,8 @@ def page(session: Session, supplier_id: str | None, after: int, per_page: int) -
 
 def job_document(row: EpcisCapture) -> dict[str, Any]:
     """The job as GS1's OpenAPI ``CaptureJob``: running, success, errors (RFC 7807 problems, each
-    with the JSON pointer of the event or field at fault in ``instance`` and ``pointer``)."""
+    with the JSON pointer of the event or field at fault in ``pointer``; not in ``instance``, which
+    GS1's schema wants an absolute URI; the XML form, whose XSD takes any URI reference, has it there)."""
     errors = json.loads(row.errors) if row.errors else []
     out: dict[str, Any] = {
         "captureID": str(row.id),
@@ -157,7 +158,6 @@ def job_document(row: EpcisCapture) -> dict[str, Any]:
                 "title": "Capture job rejected",
                 "status": 400,
                 "detail": e["message"],
-                "instance": e["pointer"],
                 "pointer": e["pointer"],
             }
             for e in errors

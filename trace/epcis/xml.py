@@ -578,7 +578,13 @@ def capture_job_xml(job: Mapping[str, Any]) -> bytes:
         errors = etree.SubElement(root, "errors")
         for e in job["errors"]:
             error = etree.SubElement(errors, "error")
-            for name in ("type", "title", "status", "detail", "instance"):
-                if e.get(name) is not None:
-                    etree.SubElement(error, name).text = str(e[name])
+            for name, key in (
+                ("type", "type"),
+                ("title", "title"),
+                ("status", "status"),
+                ("detail", "detail"),
+                ("instance", "pointer"),
+            ):
+                if e.get(key) is not None:
+                    etree.SubElement(error, name).text = str(e[key])
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
