@@ -18,6 +18,9 @@ b. EPCIS capture, in-process: documents of ``--document`` (10 000) events (bench
    originals, index) in one transaction. The supplier's per-event signatures are made beforehand.
 c. REST: ``POST /api/v1/epcis`` (document, key, one signature per mapped event) to a real uvicorn
    (one worker) on 127.0.0.1; CPU is the server process's (from /proc), wall is the client's.
+d. The EPCIS 2.0 REST binding: ``POST /epcis/capture`` of the same documents, each request signed
+   with an HTTP Message Signature (RFC 9421) over its Content-Digest (one verification per document),
+   answered 202 and stored by the server's capture worker; the client polls each job to its end.
 
 CPU µs per event is this process's CPU time (the server's for c); on PostgreSQL the database
 server's own CPU is not in it (it is in the "other processes busy" note). Signing is not timed.
@@ -190,6 +193,29 @@ def post(url: str, secret: str, body: bytes) -> dict[str, Any]:
         return out
 
 
+def capture_signed(base: str, secret: str, body: bytes, key_id: str, pem: bytes) -> dict[str, Any]:
+    """POST one document to the REST binding, signed as a partner signs it, and wait for its job."""
+    from cradletrace.epcis import httpsig
+
+    media = "application/ld+json"
+    headers = {
+        "Authorization": f"Bearer {secret}",
+        "Content-Type": media,
+        **httpsig.sign("POST", base + "/epcis/capture", media, body, key_id, pem),
+    }
+    req = urllib.request.Request(base + "/epcis/capture", data=body, method="POST", headers=headers)
+    with urllib.request.urlopen(req, timeout=600) as r:
+        assert r.status == 202, r.status
+        where = base + r.headers["Location"]
+    while True:
+        poll = urllib.request.Request(where, headers={"Authorization": f"Bearer {secret}"})
+        with urllib.request.urlopen(poll, timeout=60) as r:
+            job: dict[str, Any] = json.loads(r.read())
+        if not job["running"]:
+            return job
+        time.sleep(0.05)
+
+
 class Results:
     def __init__(self) -> None:
         self.rows: list[tuple[str, int, float, float]] = []  # what, events, CPU s, wall s
@@ -215,14 +241,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--document", type=int, default=10_000, help="events per EPCIS document (at most 10 000)")
     p.add_argument("--no-postgres", action="store_true")
     p.add_argument(
-        "--stages", default="record,capture,rest", help="comma-separated: record, capture, rest (default: all three)"
+        "--stages",
+        default="record,capture,rest,binding",
+        help="comma-separated: record, capture, rest, binding (default: all four)",
     )
     p.add_argument(
         "--no-rest", action="store_true", help="leave out the uvicorn runs (same as --stages record,capture)"
     )
     p.add_argument("--profile", choices=["record", "capture"], help="cProfile this stage (SQLite), top 40 to stderr")
     a = p.parse_args(argv)
-    stages = set(a.stages.split(",")) - ({"rest"} if a.no_rest else set())
+    stages = set(a.stages.split(",")) - ({"rest", "binding"} if a.no_rest else set())
     n, size = a.events, min(a.document, recording.MAX_EVENTS)
     ndocs = max(1, n // size)
     print("cradletrace recording benchmark (issue 18: Ed25519 verifications per recorded event)")
@@ -304,6 +332,28 @@ def main(argv: list[str] | None = None) -> None:
                     assert post(base, secret, body)["count"] == size
                 results.add(
                     f"c. POST /api/v1/epcis over uvicorn, {label}",
+                    ndocs * size,
+                    _proc_cpu(pid) - cpu0,
+                    time.perf_counter() - t0,
+                )
+        for label, url in backends if "binding" in stages else []:
+            db = pg.create_database() if pg is not None and url is not None else None
+            settings = Settings(data_dir=tmp / f"binding-{label}", database_url=db)
+            ws = epcis_workspace(settings, now)
+            with ws.session() as s:
+                key_id, pem = recording.key_loader(s, settings.keys_dir)(FARM)
+                _, secret = apikeys.create_key(s, "bench", "supplier", FARM)
+                s.commit()
+            ws.close()
+            bodies = [json.dumps(d, ensure_ascii=False).encode() for d in docs]
+            log(f"REST binding: POST /epcis/capture, {ndocs} signed documents of {size:,} events on {label}")
+            with serve(settings) as (base, pid):
+                cpu0, t0 = _proc_cpu(pid), time.perf_counter()
+                for body in bodies:
+                    job = capture_signed(base, secret, body, key_id, pem)
+                    assert job["success"] and job.get("ct:eventCount") == size, job
+                results.add(
+                    f"d. POST /epcis/capture (RFC 9421, 202 + job) over uvicorn, {label}",
                     ndocs * size,
                     _proc_cpu(pid) - cpu0,
                     time.perf_counter() - t0,
