@@ -95,7 +95,9 @@ class _Keys(HTTPSignatureKeyResolver):
             raise
 
     def resolve_private_key(self, key_id: str) -> Any:
-        raise NotImplementedError
+        """Never called: this resolver only verifies (signing uses the key file, see ``sign``); the
+        library's abstract base requires the method."""
+        raise NotImplementedError("a verifying resolver holds no private keys")
 
 
 class _Verifier(HTTPMessageVerifier):
